@@ -1,0 +1,53 @@
+import type { Config } from "./types.js";
+
+// The proxyv2 release the injector names when the config does not.
+export const DEFAULT_PROXY_IMAGE = "docker.io/istio/proxyv2:1.28.0";
+
+export const DEFAULT_CONFIG: Config = {
+  revision: "default",
+  meshId: "cluster.local",
+  clusterId: "Kubernetes",
+  trustDomain: "cluster.local",
+  clusterDomain: "cluster.local",
+  network: "",
+  discoveryAddress: "istiod.istio-system.svc:15012",
+  caAddress: "istiod.istio-system.svc:15012",
+  policy: "enabled",
+  neverInjectSelector: [],
+  alwaysInjectSelector: [],
+  ignoredNamespaces: ["kube-system", "kube-public", "kube-node-lease", "local-path-storage"],
+  injectedAnnotations: {},
+  nativeSidecars: "auto",
+  rewriteAppProbes: true,
+  prometheusMerge: true,
+  cni: false,
+  imagePullSecrets: [],
+  proxy: {
+    image: DEFAULT_PROXY_IMAGE,
+    imagePullPolicy: "",
+    uid: 1337,
+    gid: 1337,
+    statusPort: 15020,
+    logLevel: "warning",
+    componentLogLevel: "misc:error",
+    agentLogLevel: "default:info",
+    holdApplicationUntilProxyStarts: false,
+    privileged: false,
+    readinessInitialDelaySeconds: 0,
+    readinessPeriodSeconds: 15,
+    readinessFailureThreshold: 4,
+    startupProbe: { enabled: true, failureThreshold: 600 },
+    resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "2", memory: "1Gi" } },
+    proxyMetadata: {},
+  },
+  proxyInit: { image: "" },
+  interception: {
+    mode: "REDIRECT",
+    includeOutboundIPRanges: "*",
+    excludeOutboundIPRanges: "",
+    includeInboundPorts: "*",
+    excludeInboundPorts: "",
+    includeOutboundPorts: "",
+    excludeOutboundPorts: "",
+  },
+};

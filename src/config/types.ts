@@ -1,0 +1,85 @@
+// The injector's configuration, after defaults are applied. Every field is required here;
+// the YAML file may leave any of them out (see defaults.ts).
+
+export const POLICIES = ["enabled", "disabled"] as const;
+export type Policy = (typeof POLICIES)[number];
+
+export const NATIVE_SIDECAR_MODES = ["auto", "true", "false"] as const;
+export type NativeSidecarMode = (typeof NATIVE_SIDECAR_MODES)[number];
+
+export const INTERCEPTION_MODES = ["REDIRECT", "TPROXY", "NONE"] as const;
+export type InterceptionMode = (typeof INTERCEPTION_MODES)[number];
+
+export interface LabelSelectorRequirement {
+  readonly key: string;
+  readonly operator: "In" | "NotIn" | "Exists" | "DoesNotExist";
+  readonly values?: readonly string[];
+}
+
+export interface LabelSelector {
+  readonly matchLabels?: Readonly<Record<string, string>>;
+  readonly matchExpressions?: readonly LabelSelectorRequirement[];
+}
+
+export interface ResourceList {
+  readonly cpu?: string;
+  readonly memory?: string;
+}
+
+export interface Resources {
+  readonly requests?: ResourceList;
+  readonly limits?: ResourceList;
+}
+
+export interface ProxySettings {
+  readonly image: string;
+  readonly imagePullPolicy: string;
+  readonly uid: number;
+  readonly gid: number;
+  readonly statusPort: number;
+  readonly logLevel: string;
+  readonly componentLogLevel: string;
+  readonly agentLogLevel: string;
+  readonly holdApplicationUntilProxyStarts: boolean;
+  readonly privileged: boolean;
+  readonly readinessInitialDelaySeconds: number;
+  readonly readinessPeriodSeconds: number;
+  readonly readinessFailureThreshold: number;
+  readonly startupProbe: { readonly enabled: boolean; readonly failureThreshold: number };
+  readonly resources: Resources;
+  readonly proxyMetadata: Readonly<Record<string, string>>;
+}
+
+export interface InterceptionSettings {
+  readonly mode: InterceptionMode;
+  readonly includeOutboundIPRanges: string;
+  readonly excludeOutboundIPRanges: string;
+  readonly includeInboundPorts: string;
+  readonly excludeInboundPorts: string;
+  readonly includeOutboundPorts: string;
+  readonly excludeOutboundPorts: string;
+}
+
+export interface Config {
+  readonly revision: string;
+  readonly meshId: string;
+  readonly clusterId: string;
+  readonly trustDomain: string;
+  readonly clusterDomain: string;
+  readonly network: string;
+  readonly discoveryAddress: string;
+  readonly caAddress: string;
+  readonly policy: Policy;
+  readonly neverInjectSelector: readonly LabelSelector[];
+  readonly alwaysInjectSelector: readonly LabelSelector[];
+  readonly ignoredNamespaces: readonly string[];
+  readonly injectedAnnotations: Readonly<Record<string, string>>;
+  readonly nativeSidecars: NativeSidecarMode;
+  readonly rewriteAppProbes: boolean;
+  readonly prometheusMerge: boolean;
+  readonly cni: boolean;
+  readonly imagePullSecrets: readonly string[];
+  readonly proxy: ProxySettings;
+  readonly proxyInit: { readonly image: string };
+  readonly interception: InterceptionSettings;
+}
