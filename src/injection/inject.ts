@@ -1,8 +1,190 @@
+// The one use case the webhook, the preview and the CLI share: decide, render, merge, post-
+// process (order, probe rewrite, Prometheus merge, metadata) and express the result as a patch.
 import type { Config } from "../config/types.js";
-import type { Pod } from "../kube/types.js";
-import type { InjectContext, InjectResult } from "./types.js";
+import type { Container, EnvVar, JsonObject, Pod, PodSpec, Volume } from "../kube/types.js";
+import { A, CONTAINER } from "./annotations.js";
+import { mergeList, mergeObject } from "./merge.js";
+import { orderContainers } from "./ordering.js";
+import { findOverride, parseOverrides, recordedContainer, type Overrides } from "./overrides.js";
+import { buildParams, isTrue, type Params } from "./params.js";
+import { listPatch, mapPatch, valuePatch } from "./patch.js";
+import { decide } from "./policy.js";
+import { APP_PROBERS_ENV, rewriteProbes } from "./probes.js";
+import { PROMETHEUS_ENV, prometheusMerge } from "./prometheus.js";
+import { compile } from "./sidecar.js";
+import { stripInjected } from "./strip.js";
+import { renderTemplates, selectTemplates, type TemplateOutput } from "./template.js";
+import { InjectionError, type InjectContext, type InjectResult, type PatchOperation } from "./types.js";
+import { validateAnnotations } from "./validate.js";
 
-// PLACEHOLDER while the engine is written: decides nothing.
-export function inject(pod: Pod, _ctx: InjectContext, _config: Config): InjectResult {
-  return { decision: { inject: false, reasons: ["engine not yet written"] }, patch: [], pod, warnings: [] };
+function names(list: readonly { name: string }[]): string[] | null {
+  return list.length ? list.map((x) => x.name) : null;
+}
+
+/** Puts each template container where the template says, merged with the user's override. */
+function placeContainers(
+  spec: PodSpec,
+  out: TemplateOutput,
+  existing: Overrides | undefined,
+  warnings: string[],
+): { initContainers: Container[]; containers: Container[]; overrides: Overrides } {
+  const userInit = spec.initContainers ?? [];
+  const userMain = spec.containers;
+  const user = [...userInit, ...userMain];
+  const overrides: Overrides = {};
+  const taken = new Set<string>();
+
+  const place = (tpl: Container, list: "containers" | "initContainers"): Container => {
+    const ov = findOverride(tpl.name, existing, user);
+    if (!ov) return tpl;
+    const recorded = recordedContainer(ov);
+    (overrides[list] ??= []).push(recorded);
+    if (tpl.name === CONTAINER.proxy || tpl.name === CONTAINER.init || tpl.name === CONTAINER.validation) {
+      warnings.push(`container ${tpl.name} declared in the pod overrides the injected one`);
+    }
+    // "image: auto" (dropped from the record) keeps the injected image.
+    const merged = mergeObject(tpl, recorded);
+    if (merged.image === undefined) merged.image = tpl.image;
+    return merged;
+  };
+
+  const tplMain = out.containers.map((c) => place(c, "containers"));
+  const tplInit = out.initContainers.map((c) => place(c, "initContainers"));
+  const byName = new Map<string, Container>();
+  for (const c of [...tplMain, ...tplInit]) byName.set(c.name, c);
+
+  // Keep the user's lists in place, replacing a same-named item when the template puts it in
+  // the same list, dropping it when the template moves it to the other list.
+  const mainNames = new Set(tplMain.map((c) => c.name));
+  const initNames = new Set(tplInit.map((c) => c.name));
+  const keep = (list: readonly Container[], own: Set<string>, other: Set<string>): Container[] =>
+    list.flatMap((c) => {
+      if (own.has(c.name) && !taken.has(c.name)) {
+        taken.add(c.name);
+        return [byName.get(c.name) as Container];
+      }
+      if (own.has(c.name) || other.has(c.name)) return [];
+      return [c];
+    });
+  const containers = keep(userMain, mainNames, initNames);
+  const initContainers = keep(userInit, initNames, mainNames);
+  for (const c of tplMain) if (!taken.has(c.name)) containers.push(c);
+  for (const c of tplInit) if (!taken.has(c.name)) initContainers.push(c);
+  return { initContainers, containers, overrides };
+}
+
+function appendEnv(list: Container[], env: EnvVar): Container[] {
+  return list.map((c) => (c.name === CONTAINER.proxy ? { ...c, env: [...(c.env ?? []), env] } : c));
+}
+
+function render(pod: Pod, p: Params, warnings: string[]): Pod {
+  const templates = selectTemplates(p.annotations);
+  const out = renderTemplates(templates, p);
+  const spec = pod.spec as PodSpec;
+  const existing = parseOverrides(p.annotations);
+  const placed = placeContainers(spec, out, existing, warnings);
+  let { initContainers, containers } = orderContainers(placed.initContainers, placed.containers, p.hold);
+
+  const annotations: Record<string, string> = { ...p.annotations, ...out.annotations, ...p.config.injectedAnnotations };
+  const labels: Record<string, string> = { ...p.labels, ...out.labels };
+  annotations[A.status] = JSON.stringify({
+    initContainers: names(out.initContainers),
+    containers: names(out.containers),
+    volumes: names(out.volumes),
+    imagePullSecrets: names(out.imagePullSecrets),
+    revision: p.config.revision || "default",
+  });
+  if (placed.overrides.containers || placed.overrides.initContainers) annotations[A.overrides] = JSON.stringify(placed.overrides);
+
+  const hasProxy = [...initContainers, ...containers].some((c) => c.name === CONTAINER.proxy);
+  const rewriteSetting = annotations[A.rewriteProbes];
+  const rewrite = rewriteSetting !== undefined ? isTrue(rewriteSetting) : p.config.rewriteAppProbes;
+  const statusPort = Number(p.statusPort);
+  if (hasProxy && rewrite && statusPort > 0) {
+    const r = rewriteProbes(initContainers, containers, statusPort);
+    if (r.probers) {
+      initContainers = appendEnv(r.initContainers as Container[], { name: APP_PROBERS_ENV, value: r.probers });
+      containers = appendEnv(r.containers as Container[], { name: APP_PROBERS_ENV, value: r.probers });
+    }
+  }
+  const prom = hasProxy ? prometheusMerge(annotations, p.config) : undefined;
+  if (prom) {
+    if (prom.env !== undefined) {
+      const env = { name: PROMETHEUS_ENV, value: prom.env };
+      initContainers = appendEnv(initContainers, env);
+      containers = appendEnv(containers, env);
+    }
+    Object.assign(annotations, prom.annotations);
+  }
+
+  const nextSpec: PodSpec = { ...spec, containers };
+  if (initContainers.length > 0 || spec.initContainers) nextSpec.initContainers = initContainers;
+  const volumes = mergeList(spec.volumes ?? [], out.volumes, "name") as Volume[];
+  if (volumes.length > 0 || spec.volumes) nextSpec.volumes = volumes;
+  const secrets = mergeList(spec.imagePullSecrets ?? [], out.imagePullSecrets, "name") as { name: string }[];
+  if (secrets.length > 0 || spec.imagePullSecrets) nextSpec.imagePullSecrets = secrets;
+  if (out.podSecurityContext) nextSpec.securityContext = mergeObject((spec.securityContext ?? {}) as JsonObject, out.podSecurityContext);
+  return { ...pod, metadata: { ...pod.metadata, labels, annotations }, spec: nextSpec };
+}
+
+function podPatch(before: Pod, after: Pod): PatchOperation[] {
+  const ops: PatchOperation[] = [];
+  if (!before.metadata) {
+    ops.push({ op: "add", path: "/metadata", value: { labels: after.metadata?.labels, annotations: after.metadata?.annotations } });
+  } else {
+    mapPatch("/metadata/labels", before.metadata.labels, after.metadata?.labels ?? {}, ops);
+    mapPatch("/metadata/annotations", before.metadata.annotations, after.metadata?.annotations ?? {}, ops);
+  }
+  const b = before.spec as PodSpec;
+  const a = after.spec as PodSpec;
+  listPatch("/spec/initContainers", b.initContainers, a.initContainers, ops);
+  listPatch("/spec/containers", b.containers, a.containers, ops);
+  listPatch("/spec/volumes", b.volumes, a.volumes, ops);
+  listPatch("/spec/imagePullSecrets", b.imagePullSecrets, a.imagePullSecrets, ops);
+  valuePatch("/spec/securityContext", b.securityContext, a.securityContext, ops);
+  return ops;
+}
+
+function checkPod(pod: Pod): void {
+  if (typeof pod !== "object" || pod === null || Array.isArray(pod)) {
+    throw new InjectionError("ERR_INVALID_POD", "object", "the object is not a Pod");
+  }
+  const spec = pod.spec;
+  if (typeof spec !== "object" || spec === null || !Array.isArray(spec.containers)) {
+    throw new InjectionError("ERR_INVALID_POD", "spec.containers", "the Pod has no spec.containers list");
+  }
+  for (const [i, c] of [...spec.containers, ...(spec.initContainers ?? [])].entries()) {
+    if (typeof c !== "object" || c === null || typeof c.name !== "string" || !c.name) {
+      throw new InjectionError("ERR_INVALID_POD", `spec.containers[${i}].name`, "every container needs a name");
+    }
+  }
+  const meta = pod.metadata;
+  for (const field of ["labels", "annotations"] as const) {
+    const m = meta?.[field];
+    if (m === undefined || m === null) continue;
+    if (typeof m !== "object" || Array.isArray(m) || Object.values(m).some((v) => typeof v !== "string")) {
+      throw new InjectionError("ERR_INVALID_POD", `metadata.${field}`, `metadata.${field} must be a map of strings`);
+    }
+  }
+}
+
+export function inject(pod: Pod, ctx: InjectContext, config: Config): InjectResult {
+  checkPod(pod);
+  const policy = decide(pod, ctx.namespace, config);
+  const warnings = [...policy.warnings];
+  if (!policy.decision.inject) return { decision: policy.decision, patch: [], pod, warnings };
+
+  validateAnnotations(pod.metadata?.annotations);
+  const stripped = stripInjected(pod, config);
+  const params = buildParams(stripped, ctx, config, compile(config).resources);
+  const proxyImageAnn = params.annotations[A.proxyImage];
+  if (proxyImageAnn !== undefined && !proxyImageAnn.includes("/")) {
+    warnings.push(`annotation ${A.proxyImage}=${JSON.stringify(proxyImageAnn)} is not a full image name: ignored`);
+  }
+  const native = params.native;
+  if (native && params.proxyConfig.holdApplicationUntilProxyStarts) {
+    warnings.push("holdApplicationUntilProxyStarts has no effect with native sidecars (the proxy starts first anyway)");
+  }
+  const result = render(stripped, params, warnings);
+  return { decision: policy.decision, patch: podPatch(pod, result), pod: result, warnings };
 }

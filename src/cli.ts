@@ -1,0 +1,169 @@
+#!/usr/bin/env node
+// `sidecar-injector inject | serve`: argument parsing only; the work is done elsewhere.
+import { readFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { parseAllDocuments, stringify } from "yaml";
+import { ConfigError, loadConfig } from "./config/load.js";
+import { InjectionError } from "./injection/types.js";
+import { injectDocument } from "./injection/workloads.js";
+
+const USAGE = `Usage: sidecar-injector <command> [options]
+
+Commands:
+  inject    inject the sidecar into manifests, offline (like istioctl kube-inject)
+  serve     run the admission webhook over HTTPS
+
+Run "sidecar-injector <command> --help" for a command's options.
+`;
+
+const INJECT_USAGE = `Usage: sidecar-injector inject -f FILE|- [options]
+
+Reads Pods and workloads (Deployment, StatefulSet, DaemonSet, ReplicaSet,
+ReplicationController, Job, CronJob, DeploymentConfig, List; several YAML documents
+in one file) and prints them injected, in the same order. Other documents are printed
+unchanged. A manifest without a namespace is in the --namespace one.
+
+Options:
+  -f, --filename FILE   the manifest file, or - for standard input (required)
+      --config FILE     injector config (YAML); defaults apply to keys left out
+  -n, --namespace NS    namespace of manifests that name none (default: default)
+  -o, --output FORMAT   yaml (default) or json
+  -h, --help            this help
+`;
+
+const SERVE_USAGE = `Usage: sidecar-injector serve [options]
+
+Runs the admission webhook: POST /inject, GET /healthz, /readyz, /metrics.
+
+Options:
+      --config FILE     injector config (YAML)
+      --host HOST       address to listen on (default: 127.0.0.1)
+      --port PORT       port to listen on (default: 9443)
+      --tls-cert FILE   serving certificate (PEM); with --tls-key, reloaded when it changes
+      --tls-key FILE    its private key (PEM)
+      --cert-dir DIR    where local certificates are kept when no --tls-cert is given
+                        (default: certs/)
+      --local           local mode (what npm start runs): certificates under --cert-dir
+      --log-level LEVEL trace | debug | info | warn | error (default: info)
+  -h, --help            this help
+`;
+
+class UsageError extends Error {}
+
+async function readInput(file: string): Promise<string> {
+  if (file === "-") {
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString("utf8");
+  }
+  return readFile(file, "utf8");
+}
+
+async function runInject(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      filename: { type: "string", short: "f" },
+      config: { type: "string" },
+      namespace: { type: "string", short: "n" },
+      output: { type: "string", short: "o", default: "yaml" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(INJECT_USAGE);
+    return 0;
+  }
+  if (!values.filename) throw new UsageError("inject: -f FILE (or -f - for standard input) is required");
+  if (values.output !== "yaml" && values.output !== "json") throw new UsageError(`inject: --output must be yaml or json, not ${values.output}`);
+  const config = await loadConfig(values.config);
+  const text = await readInput(values.filename);
+  const docs = parseAllDocuments(text);
+  const out: unknown[] = [];
+  for (const [i, d] of docs.entries()) {
+    if (d.errors.length > 0) throw new UsageError(`${values.filename}: document ${i + 1} is not valid YAML: ${d.errors[0]?.message}`);
+    const js: unknown = d.toJS();
+    if (js === null || js === undefined) continue;
+    out.push(injectDocument(js, values.namespace ?? "default", config).doc);
+  }
+  if (values.output === "json") {
+    process.stdout.write(`${JSON.stringify(out.length === 1 ? out[0] : { apiVersion: "v1", kind: "List", items: out }, null, 2)}\n`);
+  } else {
+    process.stdout.write(out.map((d) => stringify(d, { lineWidth: 0 })).join("---\n"));
+  }
+  return 0;
+}
+
+async function runServeCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: "string" },
+      host: { type: "string" },
+      port: { type: "string" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
+      "cert-dir": { type: "string" },
+      local: { type: "boolean" },
+      "log-level": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(SERVE_USAGE);
+    return 0;
+  }
+  const port = values.port === undefined ? undefined : Number(values.port);
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError(`serve: --port must be a port number, not ${values.port}`);
+  if (Boolean(values["tls-cert"]) !== Boolean(values["tls-key"])) throw new UsageError("serve: --tls-cert and --tls-key go together");
+  const { runServe } = await import("./main.js");
+  await runServe({
+    configFile: values.config,
+    host: values.host,
+    port,
+    tlsCert: values["tls-cert"],
+    tlsKey: values["tls-key"],
+    certDir: values["cert-dir"],
+    logLevel: values["log-level"],
+  });
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case "inject":
+        return await runInject(rest);
+      case "serve":
+        return await runServeCommand(rest);
+      case undefined:
+      case "help":
+      case "-h":
+      case "--help":
+        process.stdout.write(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+    }
+  } catch (e) {
+    if (e instanceof InjectionError || e instanceof ConfigError || e instanceof UsageError) {
+      process.stderr.write(`error: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof Error && "code" in e && typeof e.code === "string" && e.code.startsWith("ERR_PARSE_ARGS")) {
+      process.stderr.write(`error: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof Error && "code" in e && e.code === "ENOENT") {
+      process.stderr.write(`error: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+if (code !== 0 || process.argv[2] !== "serve") process.exitCode = code;

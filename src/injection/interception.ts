@@ -1,0 +1,144 @@
+// Traffic interception: the `istio-init` container that programs iptables (or, in CNI mode,
+// `istio-validation` that checks the CNI plugin did it), its istio-iptables arguments from the
+// config and the `traffic.sidecar.istio.io/*` annotations, and the annotations the CNI plugin
+// reads.
+import type { Container, JsonObject } from "../kube/types.js";
+import { A, CONTAINER } from "./annotations.js";
+import type { Params } from "./params.js";
+
+export const INBOUND_ALWAYS_EXCLUDED = "15090,15021";
+
+/** The resolved interception settings, in the terms istio-iptables uses. */
+export interface Interception {
+  readonly mode: string;
+  readonly proxyUid: string;
+  readonly outboundPort: string;
+  readonly inboundPort: string;
+  readonly includeOutboundIPRanges: string;
+  readonly excludeOutboundIPRanges: string;
+  readonly includeInboundPorts: string;
+  readonly excludeInboundPorts: string;
+  readonly includeOutboundPorts?: string;
+  readonly excludeOutboundPorts?: string;
+  readonly rerouteInterfaces?: string;
+  readonly excludeInterfaces?: string;
+}
+
+/** Adds the agent's status port to the excluded inbound ports unless it is there or 0. */
+export function excludeInboundPort(statusPort: string, excluded: string): string {
+  const port = statusPort.trim();
+  if (port === "" || port === "0") return excluded;
+  const out: string[] = [];
+  for (const p of excluded.split(",")) {
+    if (p === port) return excluded;
+    const t = p.trim();
+    if (t) out.push(t);
+  }
+  out.push(port);
+  return out.join(",");
+}
+
+export function resolveInterception(p: Params): Interception {
+  const a = p.annotations;
+  const cfg = p.config.interception;
+  const excluded = excludeInboundPort(p.statusPort, a[A.excludeInboundPorts] ?? cfg.excludeInboundPorts);
+  const includeOut = a[A.includeOutboundPorts] ?? (cfg.includeOutboundPorts || undefined);
+  const excludeOut = a[A.excludeOutboundPorts] ?? (cfg.excludeOutboundPorts || undefined);
+  const reroute = a[A.rerouteVirtualInterfaces] ?? a[A.kubevirtInterfaces];
+  return {
+    mode: p.mode,
+    proxyUid: p.tproxy ? "1337" : String(p.config.proxy.uid),
+    outboundPort: "15001",
+    inboundPort: "15006",
+    includeOutboundIPRanges: a[A.includeOutboundIPRanges] ?? cfg.includeOutboundIPRanges,
+    excludeOutboundIPRanges: a[A.excludeOutboundIPRanges] ?? cfg.excludeOutboundIPRanges,
+    includeInboundPorts: a[A.includeInboundPorts] ?? cfg.includeInboundPorts,
+    excludeInboundPorts: excluded ? `${INBOUND_ALWAYS_EXCLUDED},${excluded}` : INBOUND_ALWAYS_EXCLUDED,
+    ...(includeOut !== undefined ? { includeOutboundPorts: includeOut } : {}),
+    ...(excludeOut !== undefined ? { excludeOutboundPorts: excludeOut } : {}),
+    ...(reroute !== undefined ? { rerouteInterfaces: reroute } : {}),
+    ...(a[A.excludeInterfaces] !== undefined ? { excludeInterfaces: a[A.excludeInterfaces] } : {}),
+  };
+}
+
+export function iptablesArgs(i: Interception, p: Params): string[] {
+  const args = [
+    "istio-iptables",
+    "-p", i.outboundPort,
+    "-z", i.inboundPort,
+    "-u", i.proxyUid,
+    "-m", i.mode,
+    "-i", i.includeOutboundIPRanges,
+    "-x", i.excludeOutboundIPRanges,
+    "-b", i.includeInboundPorts,
+    "-d", i.excludeInboundPorts,
+  ];
+  if (i.includeOutboundPorts !== undefined) args.push("-q", i.includeOutboundPorts);
+  if (i.excludeOutboundPorts !== undefined) args.push("-o", i.excludeOutboundPorts);
+  if (i.rerouteInterfaces !== undefined) args.push("-k", i.rerouteInterfaces);
+  if (i.excludeInterfaces !== undefined) args.push("-c", i.excludeInterfaces);
+  args.push(`--log_output_level=${p.agentLogLevel}`);
+  if (p.config.cni) args.push("--run-validation", "--skip-rule-apply");
+  return args;
+}
+
+const INIT_SECURITY: JsonObject = {
+  allowPrivilegeEscalation: false,
+  privileged: false,
+  capabilities: { add: ["NET_ADMIN", "NET_RAW"], drop: ["ALL"] },
+  readOnlyRootFilesystem: false,
+  runAsGroup: 0,
+  runAsNonRoot: false,
+  runAsUser: 0,
+};
+
+function validationSecurity(p: Params): JsonObject {
+  const id = p.tproxy ? 1337 : p.config.proxy.uid;
+  const gid = p.tproxy ? 1337 : p.config.proxy.gid;
+  return {
+    allowPrivilegeEscalation: p.config.proxy.privileged,
+    privileged: p.config.proxy.privileged,
+    capabilities: { drop: ["ALL"] },
+    readOnlyRootFilesystem: true,
+    runAsGroup: gid,
+    runAsUser: id,
+    runAsNonRoot: true,
+  };
+}
+
+/** The init container, or undefined when interception is NONE. */
+export function initContainer(p: Params, i: Interception, proxyMetadataEnv: Container["env"]): Container | undefined {
+  if (p.mode === "NONE") return undefined;
+  const c: Container = {
+    name: p.config.cni ? CONTAINER.validation : CONTAINER.init,
+    image: p.initImage,
+    args: iptablesArgs(i, p),
+  };
+  if (p.config.proxy.imagePullPolicy) c.imagePullPolicy = p.config.proxy.imagePullPolicy;
+  if (proxyMetadataEnv && proxyMetadataEnv.length > 0) c.env = proxyMetadataEnv;
+  if (p.resources) c.resources = p.resources as JsonObject;
+  c.securityContext = p.config.cni ? validationSecurity(p) : {
+    ...INIT_SECURITY,
+    allowPrivilegeEscalation: p.config.proxy.privileged,
+    privileged: p.config.proxy.privileged,
+  };
+  return c;
+}
+
+/** In CNI mode the plugin reads the interception settings from the Pod's annotations. */
+export function cniAnnotations(p: Params, i: Interception): Record<string, string> {
+  if (!p.config.cni) return {};
+  const a = p.annotations;
+  const out: Record<string, string> = { [A.interceptionMode]: i.mode };
+  if (i.includeOutboundIPRanges) out[A.includeOutboundIPRanges] = i.includeOutboundIPRanges;
+  if (i.excludeOutboundIPRanges) out[A.excludeOutboundIPRanges] = i.excludeOutboundIPRanges;
+  out[A.includeInboundPorts] = i.includeInboundPorts;
+  out[A.excludeInboundPorts] = excludeInboundPort(p.statusPort, a[A.excludeInboundPorts] ?? p.config.interception.excludeInboundPorts);
+  if (i.includeOutboundPorts !== undefined) out[A.includeOutboundPorts] = i.includeOutboundPorts;
+  if (i.excludeOutboundPorts !== undefined) out[A.excludeOutboundPorts] = i.excludeOutboundPorts;
+  for (const k of [A.kubevirtInterfaces, A.rerouteVirtualInterfaces, A.excludeInterfaces]) {
+    const v = a[k];
+    if (v) out[k] = v;
+  }
+  return out;
+}

@@ -1,0 +1,91 @@
+// Whether a Pod gets a sidecar, decided in Istio's order (injectRequired):
+// hostNetwork, ignored namespaces, the pod's own inject label/annotation, neverInjectSelector,
+// alwaysInjectSelector, then the policy.
+import type { Config, LabelSelector } from "../config/types.js";
+import type { Pod } from "../kube/types.js";
+import { A, L } from "./annotations.js";
+import type { Decision } from "./types.js";
+
+export function matchesSelector(selector: LabelSelector, labels: Readonly<Record<string, string>>): boolean {
+  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) {
+    if (labels[k] !== v) return false;
+  }
+  for (const req of selector.matchExpressions ?? []) {
+    const has = Object.hasOwn(labels, req.key);
+    const value = labels[req.key];
+    const values = req.values ?? [];
+    switch (req.operator) {
+      case "In":
+        if (!has || !values.includes(value ?? "")) return false;
+        break;
+      case "NotIn":
+        if (has && values.includes(value ?? "")) return false;
+        break;
+      case "Exists":
+        if (!has) return false;
+        break;
+      case "DoesNotExist":
+        if (has) return false;
+        break;
+    }
+  }
+  return true;
+}
+
+function describeSelector(s: LabelSelector): string {
+  const parts = Object.entries(s.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
+  for (const r of s.matchExpressions ?? []) parts.push(`${r.key} ${r.operator} [${(r.values ?? []).join(",")}]`);
+  return parts.join(", ") || "(everything)";
+}
+
+export interface PolicyOutcome {
+  readonly decision: Decision;
+  /** Values that were present but ignored. */
+  readonly warnings: readonly string[];
+}
+
+export function decide(pod: Pod, namespace: string, config: Config): PolicyOutcome {
+  const reasons: string[] = [];
+  const warnings: string[] = [];
+  const done = (inject: boolean, reason: string): PolicyOutcome => {
+    reasons.push(reason);
+    return { decision: { inject, reasons }, warnings };
+  };
+
+  if (pod.spec?.hostNetwork === true) return done(false, "hostNetwork pods are never injected");
+  if (config.ignoredNamespaces.includes(namespace)) {
+    return done(false, `namespace ${namespace} is in ignoredNamespaces: never injected`);
+  }
+
+  const labels = pod.metadata?.labels ?? {};
+  const annotations = pod.metadata?.annotations ?? {};
+  let source = "";
+  let value: string | undefined;
+  if (labels[L.inject] !== undefined) {
+    source = "label";
+    value = labels[L.inject];
+  } else if (annotations[A.inject] !== undefined) {
+    source = "annotation";
+    value = annotations[A.inject];
+  }
+  if (value !== undefined) {
+    if (value === "true") {
+      return done(true, `${source} ${A.inject}=${value} on the pod: injected`);
+    }
+    if (value === "false") {
+      return done(false, `${source} ${A.inject}=${value} on the pod: not injected`);
+    }
+    const w = `${source} ${A.inject}=${JSON.stringify(value)} is neither "true" nor "false": ignored`;
+    warnings.push(w);
+    reasons.push(w);
+  }
+
+  for (const sel of config.neverInjectSelector) {
+    if (matchesSelector(sel, labels)) return done(false, `pod labels match neverInjectSelector {${describeSelector(sel)}}: not injected`);
+  }
+  for (const sel of config.alwaysInjectSelector) {
+    if (matchesSelector(sel, labels)) return done(true, `pod labels match alwaysInjectSelector {${describeSelector(sel)}}: injected`);
+  }
+  if (config.policy === "enabled") return done(true, "policy enabled: injected");
+  return done(false, "policy disabled and the pod does not opt in: not injected");
+}

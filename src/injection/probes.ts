@@ -1,0 +1,160 @@
+// Application probe rewriting. With mTLS the kubelet cannot reach the app's own probe
+// endpoints, so every httpGet/tcpSocket/grpc probe (and httpGet/tcpSocket lifecycle hook) of a
+// non-proxy container is pointed at the agent (`/app-health/<c>/{readyz,livez,startupz}`,
+// `/app-lifecycle/<c>/{prestopz,poststartz}` on the status port), and the originals, named ports
+// resolved, are handed to the agent in ISTIO_KUBE_APP_PROBERS. `restoreProbes` undoes it, so
+// re-injecting an injected Pod starts from the original probes.
+import type { Container, HttpGetAction, LifecycleHandler, Probe } from "../kube/types.js";
+import { CONTAINER } from "./annotations.js";
+
+export const APP_PROBERS_ENV = "ISTIO_KUBE_APP_PROBERS";
+
+type ProbeKind = "readinessProbe" | "livenessProbe" | "startupProbe";
+type HookKind = "preStop" | "postStart";
+
+const PROBES: readonly [ProbeKind, string][] = [
+  ["readinessProbe", "readyz"],
+  ["livenessProbe", "livez"],
+  ["startupProbe", "startupz"],
+];
+const HOOKS: readonly [HookKind, string][] = [
+  ["preStop", "prestopz"],
+  ["postStart", "poststartz"],
+];
+
+export const probePath = (container: string, suffix: string): string => `/app-health/${container}/${suffix}`;
+export const hookPath = (container: string, suffix: string): string => `/app-lifecycle/${container}/${suffix}`;
+
+interface Prober {
+  httpGet?: HttpGetAction;
+  tcpSocket?: { port: number | string; host?: string };
+  grpc?: { port: number; service?: string };
+  timeoutSeconds?: number;
+}
+
+function orderedHttpGet(h: HttpGetAction, port: number | string): HttpGetAction {
+  const ordered: HttpGetAction = { ...(h.path ? { path: h.path } : {}), port };
+  if (h.host) ordered.host = h.host;
+  if (h.scheme) ordered.scheme = h.scheme;
+  if (h.httpHeaders?.length) ordered.httpHeaders = h.httpHeaders;
+  return ordered;
+}
+
+/** The original prober (named port resolved), or undefined if not rewritable or already rewritten. */
+function toProber(handler: Probe | LifecycleHandler | undefined, ports: ReadonlyMap<string, number>, statusPort: number, withTimeout: boolean): Prober | undefined {
+  if (!handler) return undefined;
+  const timeout = withTimeout && "timeoutSeconds" in handler && typeof handler.timeoutSeconds === "number" && handler.timeoutSeconds ? { timeoutSeconds: handler.timeoutSeconds } : {};
+  if ("grpc" in handler && handler.grpc && !handler.httpGet && !handler.tcpSocket) {
+    return { grpc: handler.grpc, ...timeout };
+  }
+  const action = handler.httpGet ?? handler.tcpSocket;
+  if (!action) return undefined;
+  let port = action.port;
+  if (typeof port === "string" && !/^\d+$/.test(port)) {
+    const resolved = ports.get(port);
+    if (resolved === undefined) return undefined;
+    port = resolved;
+  } else if (Number(port) === statusPort) {
+    return undefined; // already rewritten
+  } else port = Number(port);
+  if (handler.httpGet) return { httpGet: orderedHttpGet(handler.httpGet, port), ...timeout };
+  const tcp: Prober["tcpSocket"] = { port };
+  if (handler.tcpSocket?.host) tcp.host = handler.tcpSocket.host;
+  return { tcpSocket: tcp, ...timeout };
+}
+
+function portMap(c: Container): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const p of c.ports ?? []) if (p.name) m.set(p.name, p.containerPort);
+  return m;
+}
+
+function rewritten<T extends Probe | LifecycleHandler>(handler: T, path: string, statusPort: number): T {
+  const { tcpSocket: _t, grpc: _g, httpGet, ...rest } = handler as T & Probe;
+  const get: HttpGetAction = httpGet ? { ...httpGet, path, port: statusPort } : { path, port: statusPort };
+  if (get.scheme === "HTTPS") get.scheme = "HTTP";
+  return { ...rest, httpGet: get } as unknown as T;
+}
+
+export interface ProbeRewrite {
+  /** The ISTIO_KUBE_APP_PROBERS value, "" when nothing was rewritten. */
+  readonly probers: string;
+  readonly initContainers: readonly Container[];
+  readonly containers: readonly Container[];
+}
+
+function rewriteList(list: readonly Container[], statusPort: number, out: Record<string, Prober>): readonly Container[] {
+  let changed = false;
+  const result = list.map((c) => {
+    if (c.name === CONTAINER.proxy) return c;
+    const ports = portMap(c);
+    let next: Container | undefined;
+    for (const [kind, suffix] of PROBES) {
+      const prober = toProber(c[kind], ports, statusPort, true);
+      if (!prober || !c[kind]) continue;
+      const path = probePath(c.name, suffix);
+      out[path] = prober;
+      next ??= { ...c };
+      next[kind] = rewritten(c[kind], path, statusPort);
+    }
+    for (const [kind, suffix] of HOOKS) {
+      const hook = c.lifecycle?.[kind];
+      const prober = toProber(hook, ports, statusPort, false);
+      if (!prober || !hook || prober.grpc) continue;
+      const path = hookPath(c.name, suffix);
+      out[path] = prober;
+      next ??= { ...c };
+      next.lifecycle = { ...(next.lifecycle ?? {}), [kind]: rewritten(hook, path, statusPort) };
+    }
+    if (next) changed = true;
+    return next ?? c;
+  });
+  return changed ? result : list;
+}
+
+export function rewriteProbes(initContainers: readonly Container[], containers: readonly Container[], statusPort: number): ProbeRewrite {
+  const out: Record<string, Prober> = {};
+  const init = rewriteList(initContainers, statusPort, out);
+  const main = rewriteList(containers, statusPort, out);
+  const keys = Object.keys(out).sort();
+  const probers = keys.length ? JSON.stringify(Object.fromEntries(keys.map((k) => [k, out[k]]))) : "";
+  return { probers, initContainers: init, containers: main };
+}
+
+function restoreHandler<T extends Probe | LifecycleHandler>(handler: T, prober: Prober): T {
+  const { httpGet: _h, tcpSocket: _t, grpc: _g, ...rest } = handler as T & Probe;
+  const out: Record<string, unknown> = { ...rest };
+  if (prober.httpGet) out.httpGet = prober.httpGet;
+  if (prober.tcpSocket) out.tcpSocket = prober.tcpSocket;
+  if (prober.grpc) out.grpc = prober.grpc;
+  return out as T;
+}
+
+/** Puts back the probes a previous injection rewrote, from its ISTIO_KUBE_APP_PROBERS. */
+export function restoreProbes(list: readonly Container[], probersJson: string | undefined): readonly Container[] {
+  if (!probersJson) return list;
+  let probers: Record<string, Prober>;
+  try {
+    probers = JSON.parse(probersJson) as Record<string, Prober>;
+  } catch {
+    return list;
+  }
+  return list.map((c) => {
+    let next: Container | undefined;
+    for (const [kind, suffix] of PROBES) {
+      const prober = probers[probePath(c.name, suffix)];
+      const probe = c[kind];
+      if (!prober || probe?.httpGet?.path !== probePath(c.name, suffix)) continue;
+      next ??= { ...c };
+      next[kind] = restoreHandler(probe, prober);
+    }
+    for (const [kind, suffix] of HOOKS) {
+      const prober = probers[hookPath(c.name, suffix)];
+      const hook = c.lifecycle?.[kind];
+      if (!prober || hook?.httpGet?.path !== hookPath(c.name, suffix)) continue;
+      next ??= { ...c };
+      next.lifecycle = { ...(next.lifecycle ?? {}), [kind]: restoreHandler(hook, prober) };
+    }
+    return next ?? c;
+  });
+}

@@ -1,0 +1,75 @@
+// Prometheus metrics merge: the agent serves the app's metrics merged with Envoy's on the
+// status port, so the Pod's prometheus.io/* annotations are pointed there and the originals
+// handed to the agent in ISTIO_PROMETHEUS_ANNOTATIONS.
+import type { Config } from "../config/types.js";
+import { A } from "./annotations.js";
+import { InjectionError } from "./types.js";
+
+export const PROMETHEUS_ENV = "ISTIO_PROMETHEUS_ANNOTATIONS";
+export const MERGED_METRICS_PATH = "/stats/prometheus";
+const RESERVED_PORTS = new Set(["15000", "15001", "15004", "15006", "15008", "15009", "15020", "15021", "15053", "15090"]);
+
+function parseBool(v: string | undefined): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (/^(1|t|T|TRUE|true|True)$/.test(v)) return true;
+  if (/^(0|f|F|FALSE|false|False)$/.test(v)) return false;
+  return undefined;
+}
+
+export interface PrometheusMerge {
+  readonly annotations: Readonly<Record<string, string>>;
+  /** The ISTIO_PROMETHEUS_ANNOTATIONS value, when the app had its own scrape settings. */
+  readonly env?: string;
+}
+
+/** What the merge changes, or undefined when it does not apply to this Pod. */
+export function prometheusMerge(annotations: Readonly<Record<string, string>>, config: Config): PrometheusMerge | undefined {
+  const enabled = parseBool(annotations[A.mergeMetrics]) ?? config.prometheusMerge;
+  if (!enabled) return undefined;
+  const target = String(config.proxy.statusPort);
+  if (target === "0") return undefined;
+  if (annotations[A.promPort] === target) return undefined; // already merged
+  if (parseBool(annotations[A.promScrape]) === false) return undefined;
+  const scrape = annotations[A.promScrape];
+  const path = annotations[A.promPath];
+  const port = annotations[A.promPort];
+  if (port !== undefined && RESERVED_PORTS.has(port)) {
+    throw new InjectionError(
+      "ERR_INVALID_ANNOTATION",
+      A.promPort,
+      `invalid annotation ${A.promPort}=${JSON.stringify(port)}: port ${port} is reserved for the sidecar; set ${A.mergeMetrics}: "false" to scrape it directly`,
+    );
+  }
+  const original: Record<string, string> = {};
+  if (scrape !== undefined) original.scrape = scrape;
+  if (path !== undefined) original.path = path;
+  if (port !== undefined) original.port = port;
+  return {
+    annotations: { [A.promPort]: target, [A.promPath]: MERGED_METRICS_PATH, [A.promScrape]: "true" },
+    ...(Object.keys(original).length ? { env: JSON.stringify(original) } : {}),
+  };
+}
+
+/** The app's own prometheus.io/* annotations back, from a previous injection's env. */
+export function restorePrometheus(annotations: Record<string, string>, envValue: string | undefined, config: Config): void {
+  if (envValue === undefined) {
+    // The app had no scrape settings of its own: drop the ones the merge wrote.
+    if (annotations[A.promPort] === String(config.proxy.statusPort) && annotations[A.promPath] === MERGED_METRICS_PATH) {
+      delete annotations[A.promPort];
+      delete annotations[A.promPath];
+      delete annotations[A.promScrape];
+    }
+    return;
+  }
+  let original: Record<string, string> = {};
+  try {
+    original = JSON.parse(envValue) as Record<string, string>;
+  } catch {
+    return;
+  }
+  for (const [key, name] of [[A.promScrape, "scrape"], [A.promPath, "path"], [A.promPort, "port"]] as const) {
+    const v = original[name];
+    if (v === undefined) delete annotations[key];
+    else annotations[key] = v;
+  }
+}

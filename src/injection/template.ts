@@ -1,0 +1,72 @@
+// The injection templates a Pod can select with `inject.istio.io/templates`, and how several
+// selected templates combine (each merged over the ones before, as Istio does).
+import type { Container, JsonObject, Volume } from "../kube/types.js";
+import { A } from "./annotations.js";
+import { mergeList, mergeObject } from "./merge.js";
+import type { Params } from "./params.js";
+import { gatewayTemplate, grpcAgentTemplate, grpcSimpleTemplate } from "./templates-extra.js";
+import { sidecarTemplate } from "./sidecar.js";
+import { InjectionError } from "./types.js";
+
+export interface TemplateOutput {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly initContainers: readonly Container[];
+  readonly containers: readonly Container[];
+  readonly volumes: readonly Volume[];
+  readonly imagePullSecrets: readonly { name: string }[];
+  readonly podSecurityContext?: JsonObject;
+}
+
+export const TEMPLATES: Readonly<Record<string, (p: Params) => TemplateOutput>> = {
+  sidecar: sidecarTemplate,
+  gateway: gatewayTemplate,
+  "grpc-simple": grpcSimpleTemplate,
+  "grpc-agent": grpcAgentTemplate,
+};
+
+export const DEFAULT_TEMPLATES = ["sidecar"] as const;
+
+export function selectTemplates(annotations: Readonly<Record<string, string>>): string[] {
+  const raw = annotations[A.templates];
+  if (raw === undefined || raw.trim() === "") return [...DEFAULT_TEMPLATES];
+  const names: string[] = [];
+  for (const part of raw.split(",")) {
+    const name = part.trim();
+    if (!name) continue;
+    if (!TEMPLATES[name]) {
+      throw new InjectionError(
+        "ERR_INVALID_ANNOTATION",
+        A.templates,
+        `invalid annotation ${A.templates}=${JSON.stringify(raw)}: unknown template ${JSON.stringify(name)} (known: ${Object.keys(TEMPLATES).join(", ")})`,
+      );
+    }
+    if (!names.includes(name)) names.push(name);
+  }
+  return names.length ? names : [...DEFAULT_TEMPLATES];
+}
+
+export function renderTemplates(names: readonly string[], p: Params): TemplateOutput {
+  let out: TemplateOutput | undefined;
+  for (const name of names) {
+    const render = TEMPLATES[name];
+    if (!render) continue;
+    const next = render(p);
+    out = out ? combine(out, next) : next;
+  }
+  if (!out) throw new InjectionError("ERR_INVALID_ANNOTATION", A.templates, "no injection template selected");
+  return out;
+}
+
+function combine(a: TemplateOutput, b: TemplateOutput): TemplateOutput {
+  const sc = a.podSecurityContext && b.podSecurityContext ? mergeObject(a.podSecurityContext, b.podSecurityContext) : (b.podSecurityContext ?? a.podSecurityContext);
+  return {
+    labels: { ...a.labels, ...b.labels },
+    annotations: { ...a.annotations, ...b.annotations },
+    initContainers: mergeList(a.initContainers, b.initContainers, "name") as Container[],
+    containers: mergeList(a.containers, b.containers, "name") as Container[],
+    volumes: mergeList(a.volumes, b.volumes, "name") as Volume[],
+    imagePullSecrets: mergeList(a.imagePullSecrets, b.imagePullSecrets, "name") as { name: string }[],
+    ...(sc ? { podSecurityContext: sc } : {}),
+  };
+}

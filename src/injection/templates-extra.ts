@@ -1,0 +1,214 @@
+// Istio's other built-in templates: `gateway` (the proxy as a router, the Pod's only
+// purpose), `grpc-agent` (proxyless gRPC with pilot-agent serving xDS, no Envoy) and
+// `grpc-simple` (proxyless gRPC with a bootstrap file only, no agent).
+import type { Container, EnvVar, JsonObject, Volume } from "../kube/types.js";
+import { A, CONTAINER } from "./annotations.js";
+import type { Params } from "./params.js";
+import {
+  canonicalLabels,
+  compile,
+  CPU_LIMIT_ENV,
+  MEM_LIMIT_ENV,
+  NODE_NAME_ENV,
+  ownerEnv,
+  POD_IDENTITY_ENV,
+  podPortsEnv,
+  proxyArgs,
+  proxyMetadataEnv,
+  proxyProbes,
+  withPathEnv,
+} from "./sidecar.js";
+import type { TemplateOutput } from "./template.js";
+
+function defaultContainerAnnotations(p: Params): Record<string, string> {
+  const out: Record<string, string> = { [A.rev]: p.config.revision || "default" };
+  const first = p.appContainers[0];
+  if (first !== undefined) {
+    if (p.annotations[A.defaultLogsContainer] === undefined) out[A.defaultLogsContainer] = first;
+    if (p.annotations[A.defaultContainer] === undefined) out[A.defaultContainer] = first;
+  }
+  return out;
+}
+
+function annotationResources(p: Params): JsonObject | undefined {
+  const a = p.annotations;
+  const set = [A.proxyCPU, A.proxyMemory, A.proxyCPULimit, A.proxyMemoryLimit].some((k) => a[k] !== undefined);
+  return set && p.resources ? (p.resources as JsonObject) : undefined;
+}
+
+const mount = (name: string, mountPath: string): JsonObject => ({ name, mountPath });
+const PODINFO: Volume = {
+  name: "istio-podinfo",
+  downwardAPI: {
+    items: [
+      { path: "labels", fieldRef: { fieldPath: "metadata.labels" } },
+      { path: "annotations", fieldRef: { fieldPath: "metadata.annotations" } },
+    ],
+  },
+};
+const TOKEN: Volume = {
+  name: "istio-token",
+  projected: { sources: [{ serviceAccountToken: { path: "istio-token", expirationSeconds: 43200, audience: "istio-ca" } }] },
+};
+const CA_CERT: Volume = { name: "istiod-ca-cert", configMap: { name: "istio-ca-root-cert" } };
+
+const GATEWAY_VOLUMES: readonly Volume[] = [
+  { name: "workload-socket" },
+  { name: "credential-socket", emptyDir: {} },
+  { name: "workload-certs", emptyDir: {} },
+  { name: "istio-envoy", emptyDir: { medium: "Memory" } },
+  { name: "istio-data", emptyDir: {} },
+  PODINFO,
+  TOKEN,
+  CA_CERT,
+];
+const GATEWAY_MOUNTS: readonly JsonObject[] = [
+  mount("workload-socket", "/var/run/secrets/workload-spiffe-uds"),
+  mount("credential-socket", "/var/run/secrets/credential-uds"),
+  mount("workload-certs", "/var/run/secrets/workload-spiffe-credentials"),
+  mount("istiod-ca-cert", "/var/run/secrets/istio"),
+  mount("istio-data", "/var/lib/istio/data"),
+  mount("istio-envoy", "/etc/istio/proxy"),
+  mount("istio-token", "/var/run/secrets/tokens"),
+  mount("istio-podinfo", "/etc/istio/pod"),
+];
+
+function commonEnv(p: Params, appContainersEnv: EnvVar, withLimits: boolean): EnvVar[] {
+  return [
+    ...compile(p.config).certEnv,
+    ...POD_IDENTITY_ENV,
+    ...(withLimits ? [CPU_LIMIT_ENV] : []),
+    { name: "PROXY_CONFIG", value: p.proxyConfig.json },
+    podPortsEnv(p),
+    ...(withLimits ? [MEM_LIMIT_ENV] : []),
+    appContainersEnv,
+    { name: "ISTIO_META_CLUSTER_ID", value: p.config.clusterId || "Kubernetes" },
+    NODE_NAME_ENV,
+  ];
+}
+
+export function gatewayTemplate(p: Params): TemplateOutput {
+  const env = [
+    ...commonEnv(p, { name: "ISTIO_META_APP_CONTAINERS", value: p.appContainers.join(",") }, true),
+    { name: "ISTIO_META_INTERCEPTION_MODE", value: p.mode },
+    ...(p.config.network ? [{ name: "ISTIO_META_NETWORK", value: p.config.network }] : []),
+    ...ownerEnv(p),
+    ...compile(p.config).meshEnv,
+    ...proxyMetadataEnv(p),
+  ];
+  const proxy: Container = {
+    name: CONTAINER.proxy,
+    image: p.proxyImage,
+    ports: [{ containerPort: 15090, protocol: "TCP", name: "http-envoy-prom" }],
+    args: proxyArgs(p, "router"),
+    env: withPathEnv(env, p),
+    ...(p.config.proxy.imagePullPolicy ? { imagePullPolicy: p.config.proxy.imagePullPolicy } : {}),
+    ...proxyProbes(p, 15021, false),
+    securityContext: { runAsUser: p.config.proxy.uid, runAsGroup: p.config.proxy.gid },
+    volumeMounts: [...GATEWAY_MOUNTS],
+  };
+  const res = annotationResources(p);
+  if (res) proxy.resources = res;
+  return {
+    labels: canonicalLabels(p),
+    annotations: defaultContainerAnnotations(p),
+    initContainers: [],
+    containers: [proxy],
+    volumes: GATEWAY_VOLUMES,
+    imagePullSecrets: compile(p.config).imagePullSecrets,
+    podSecurityContext: { sysctls: [{ name: "net.ipv4.ip_unprivileged_port_start", value: "0" }] },
+  };
+}
+
+const XDS_VOLUME: Volume = { name: "istio-xds", emptyDir: { medium: "Memory" } };
+
+export function grpcAgentTemplate(p: Params): TemplateOutput {
+  const statusPort = Number(p.statusPort) || 15020;
+  const env = [
+    { name: "ISTIO_META_GENERATOR", value: "grpc" },
+    { name: "OUTPUT_CERTS", value: "/var/lib/istio/data" },
+    ...commonEnv(p, { name: "ISTIO_META_APP_CONTAINERS", value: p.appContainers.join(",") }, false),
+    ...(p.config.network ? [{ name: "ISTIO_META_NETWORK", value: p.config.network }] : []),
+    ...ownerEnv(p),
+    ...compile(p.config).meshEnv,
+    ...proxyMetadataEnv(p),
+    { name: "ISTIO_META_DNS_CAPTURE", value: "false" },
+    { name: "DISABLE_ENVOY", value: "true" },
+  ];
+  const proxy: Container = {
+    name: CONTAINER.proxy,
+    image: p.proxyImage,
+    ports: [{ containerPort: statusPort, protocol: "TCP", name: "mesh-metrics" }],
+    args: proxyArgs(p, "sidecar"),
+    lifecycle: { postStart: { exec: { command: ["pilot-agent", "wait", `--url=http://localhost:${statusPort}/healthz/ready`] } } },
+    env: withPathEnv(env, p),
+    ...(p.config.proxy.imagePullPolicy ? { imagePullPolicy: p.config.proxy.imagePullPolicy } : {}),
+    ...proxyProbes(p, statusPort, false),
+    ...(p.resources ? { resources: p.resources as JsonObject } : {}),
+    volumeMounts: [
+      mount("workload-socket", "/var/run/secrets/workload-spiffe-uds"),
+      mount("workload-certs", "/var/run/secrets/workload-spiffe-credentials"),
+      mount("istiod-ca-cert", "/var/run/secrets/istio"),
+      mount("istio-data", "/var/lib/istio/data"),
+      mount("istio-xds", "/etc/istio/proxy"),
+      mount("istio-token", "/var/run/secrets/tokens"),
+      mount("istio-podinfo", "/etc/istio/pod"),
+    ],
+  };
+  const apps: Container[] = p.appContainers.map((name) => ({
+    name,
+    env: [
+      { name: "GRPC_XDS_EXPERIMENTAL_SECURITY_SUPPORT", value: "true" },
+      { name: "GRPC_XDS_BOOTSTRAP", value: "/etc/istio/proxy/grpc-bootstrap.json" },
+    ],
+    volumeMounts: [
+      mount("istio-data", "/var/lib/istio/data"),
+      mount("istio-xds", "/etc/istio/proxy"),
+      mount("workload-certs", "/var/run/secrets/workload-spiffe-credentials"),
+    ],
+  }));
+  return {
+    labels: canonicalLabels(p),
+    annotations: { [A.rewriteProbes]: "false", ...defaultContainerAnnotations(p) },
+    initContainers: [],
+    containers: [...apps, proxy],
+    volumes: [{ name: "workload-socket" }, { name: "workload-certs" }, XDS_VOLUME, { name: "istio-data", emptyDir: {} }, PODINFO, TOKEN, CA_CERT],
+    imagePullSecrets: compile(p.config).imagePullSecrets,
+  };
+}
+
+const GRPC_BOOTSTRAP_VOLUME = "grpc-io-proxyless-bootstrap";
+const GRPC_BOOTSTRAP_DIR = "/var/lib/grpc/data/";
+
+export function grpcSimpleTemplate(p: Params): TemplateOutput {
+  const [host = "istiod.istio-system.svc", port = "15010"] = p.config.discoveryAddress.split(":");
+  const script = [
+    `NODE_ID="sidecar~\${INSTANCE_IP}~\${POD_NAME}.\${POD_NAMESPACE}~\${POD_NAMESPACE}.svc.${p.config.clusterDomain}"`,
+    `SERVER_URI="dns:///${host}:${port === "15012" ? "15010" : port}"`,
+    `echo '{"xds_servers":[{"server_uri":"'\${SERVER_URI}'","channel_creds":[{"type":"insecure"}],"server_features":["xds_v3"]}],"node":{"id":"'\${NODE_ID}'","metadata":{"GENERATOR":"grpc"}}}' > ${GRPC_BOOTSTRAP_DIR}bootstrap.json`,
+  ].join("\n");
+  const init: Container = {
+    name: "grpc-bootstrap-init",
+    image: p.initImage,
+    command: ["sh", "-c", script],
+    env: POD_IDENTITY_ENV.slice(0, 3).map((e) => e),
+    volumeMounts: [mount(GRPC_BOOTSTRAP_VOLUME, GRPC_BOOTSTRAP_DIR)],
+  };
+  const apps: Container[] = p.appContainers.map((name) => ({
+    name,
+    env: [
+      { name: "GRPC_XDS_BOOTSTRAP", value: `${GRPC_BOOTSTRAP_DIR}bootstrap.json` },
+      { name: "GRPC_GO_LOG_VERBOSITY_LEVEL", value: "99" },
+      { name: "GRPC_GO_LOG_SEVERITY_LEVEL", value: "info" },
+    ],
+    volumeMounts: [mount(GRPC_BOOTSTRAP_VOLUME, GRPC_BOOTSTRAP_DIR)],
+  }));
+  return {
+    labels: {},
+    annotations: { [A.rewriteProbes]: "false", [A.rev]: p.config.revision || "default" },
+    initContainers: [init],
+    containers: apps,
+    volumes: [{ name: GRPC_BOOTSTRAP_VOLUME, emptyDir: {} }],
+    imagePullSecrets: [],
+  };
+}
