@@ -1,0 +1,71 @@
+// prom-client registry factory. Each call returns a fresh Registry (never prom-client's global
+// default), so tests and several servers in one process do not share counters.
+//
+// Label values are bounded: skip reasons come from SKIP_REASONS and failure reasons are error
+// codes from the admission error registry. Never a pod name, namespace or free-form message.
+
+import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/** Why a review was answered without a patch. */
+export const SKIP_REASONS = {
+  /** The injection decision said no (opt-out, policy, ignored namespace, hostNetwork, ...). */
+  POLICY: "policy",
+  /** The object under review is not a Pod (or is a Pod subresource). */
+  NOT_A_POD: "not_a_pod",
+  /** The operation is not CREATE. */
+  NOT_CREATE: "not_create",
+} as const;
+export type SkipReason = (typeof SKIP_REASONS)[keyof typeof SKIP_REASONS];
+
+/** Upper bounds in seconds: the work per Pod is expected to take well under a millisecond. */
+export const DURATION_BUCKETS: readonly number[] = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+];
+
+export interface Metrics {
+  readonly registry: Registry;
+  /** Every POST to /inject, well-formed or not. */
+  readonly requests: Counter;
+  /** Reviews answered with a patch. */
+  readonly success: Counter;
+  readonly skip: Counter<"reason">;
+  readonly failure: Counter<"reason">;
+  /** From the first byte of the handler to the response being handed to the socket. */
+  readonly duration: Histogram;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const requests = new Counter({
+    name: "sidecar_injection_requests_total",
+    help: "Total number of sidecar injection requests.",
+    registers: [registry],
+  });
+  const success = new Counter({
+    name: "sidecar_injection_success_total",
+    help: "Total number of successful sidecar injections.",
+    registers: [registry],
+  });
+  const skip = new Counter({
+    name: "sidecar_injection_skip_total",
+    help: "Total number of reviews answered without injecting, by reason.",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
+  const failure = new Counter({
+    name: "sidecar_injection_failure_total",
+    help: "Total number of failed or refused injection requests, by error code.",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: "sidecar_injection_duration_seconds",
+    help: "Time taken to answer an injection request.",
+    buckets: [...DURATION_BUCKETS],
+    registers: [registry],
+  });
+  // Publish every skip series at 0 so rate() works from the first scrape.
+  for (const reason of Object.values(SKIP_REASONS)) skip.inc({ reason }, 0);
+  return { registry, requests, success, skip, failure, duration };
+}
