@@ -1,0 +1,169 @@
+import assert from "node:assert/strict";
+import { X509Certificate, createPrivateKey } from "node:crypto";
+import { chmod, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import forge from "node-forge";
+import {
+  LOCAL_CERT_FILES,
+  ensureLocalCertificates,
+  generateRsaKeyPair,
+  issueCaCertificate,
+  issueServingCertificate,
+  leafProblem,
+} from "../../../src/certs/local.js";
+
+const DAY = 24 * 60 * 60 * 1000;
+let root: string;
+let n = 0;
+const freshDir = (): string => join(root, `c${++n}`);
+
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), "sidecar-injector-certs-"));
+});
+after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe("ensureLocalCertificates", () => {
+  it("generates a CA and a serving certificate for localhost and 127.0.0.1", async () => {
+    const dir = freshDir();
+    const got = await ensureLocalCertificates(dir, { extraNames: ["injector.test", "::1"] });
+    assert.deepEqual(got.generated, { ca: true, leaf: true });
+
+    const ca = new X509Certificate(await readFile(join(dir, LOCAL_CERT_FILES.caCert)));
+    const leaf = new X509Certificate(await readFile(join(dir, LOCAL_CERT_FILES.cert)));
+    assert.equal(ca.ca, true);
+    assert.equal(leaf.ca, false);
+    assert.ok(leaf.checkIssued(ca));
+    assert.ok(leaf.verify(ca.publicKey));
+    assert.equal(leaf.checkHost("localhost"), "localhost");
+    assert.equal(leaf.checkIP("127.0.0.1"), "127.0.0.1");
+    assert.equal(leaf.checkHost("injector.test"), "injector.test");
+    assert.equal(leaf.checkIP("::1"), "::1");
+    assert.equal(leaf.checkHost("example.com"), undefined);
+    assert.match(leaf.subjectAltName ?? "", /DNS:localhost/);
+    assert.match(leaf.subjectAltName ?? "", /IP Address:127\.0\.0\.1/);
+    assert.deepEqual(leaf.keyUsage, ["1.3.6.1.5.5.7.3.1"]); // extKeyUsage serverAuth
+    assert.ok(leaf.checkPrivateKey(createPrivateKey(await readFile(join(dir, LOCAL_CERT_FILES.key)))));
+    assert.equal(got.cert, await readFile(join(dir, LOCAL_CERT_FILES.cert), "utf8"));
+    assert.equal(got.ca, await readFile(join(dir, LOCAL_CERT_FILES.caCert), "utf8"));
+
+    // Leaf about a year, CA about five years.
+    const leafDays = (Date.parse(leaf.validTo) - Date.now()) / DAY;
+    const caDays = (Date.parse(ca.validTo) - Date.now()) / DAY;
+    assert.ok(leafDays > 364 && leafDays < 366, `leaf valid for ${leafDays} days`);
+    assert.ok(caDays > 5 * 365 - 1 && caDays < 5 * 365 + 1, `CA valid for ${caDays} days`);
+    // A positive serial.
+    assert.ok(/^[0-7]/.test(leaf.serialNumber), leaf.serialNumber);
+  });
+
+  it("writes private keys with mode 0600", async () => {
+    const dir = freshDir();
+    await ensureLocalCertificates(dir);
+    for (const f of [LOCAL_CERT_FILES.caKey, LOCAL_CERT_FILES.key]) {
+      assert.equal((await stat(join(dir, f))).mode & 0o777, 0o600, f);
+    }
+    assert.equal((await stat(join(dir, LOCAL_CERT_FILES.cert))).mode & 0o077, 0o044);
+  });
+
+  it("reuses valid files on a second call", async () => {
+    const dir = freshDir();
+    const first = await ensureLocalCertificates(dir);
+    const second = await ensureLocalCertificates(dir);
+    assert.deepEqual(second.generated, { ca: false, leaf: false });
+    assert.equal(second.reason, "");
+    assert.equal(second.cert, first.cert);
+    assert.equal(second.key, first.key);
+    assert.equal(second.ca, first.ca);
+  });
+
+  it("tightens a key file that was loosened, when reusing it", async () => {
+    const dir = freshDir();
+    await ensureLocalCertificates(dir);
+    await chmod(join(dir, LOCAL_CERT_FILES.key), 0o644);
+    const again = await ensureLocalCertificates(dir);
+    assert.equal(again.generated.leaf, false);
+    assert.equal((await stat(join(dir, LOCAL_CERT_FILES.key))).mode & 0o777, 0o600);
+  });
+
+  it("reissues an expired serving certificate from the same CA", async () => {
+    const dir = freshDir();
+    const twoYearsAgo = new Date(Date.now() - 2 * 365 * DAY);
+    const old = await ensureLocalCertificates(dir, { now: twoYearsAgo });
+    assert.ok(new Date(new X509Certificate(old.cert).validTo) < new Date(), "the first leaf is expired by now");
+
+    const renewed = await ensureLocalCertificates(dir);
+    assert.deepEqual(renewed.generated, { ca: false, leaf: true });
+    assert.match(renewed.reason, /expires within a day/);
+    assert.equal(renewed.ca, old.ca);
+    const leaf = new X509Certificate(renewed.cert);
+    assert.ok(new Date(leaf.validTo).getTime() > Date.now() + 300 * DAY);
+    assert.ok(leaf.verify(new X509Certificate(renewed.ca).publicKey));
+  });
+
+  it("renews when the leaf has a day or less left", async () => {
+    const dir = freshDir();
+    await ensureLocalCertificates(dir);
+    const almostYearLater = new Date(Date.now() + 364.5 * DAY);
+    const renewed = await ensureLocalCertificates(dir, { now: almostYearLater });
+    assert.equal(renewed.generated.leaf, true);
+  });
+
+  it("replaces an expired CA and the leaf with it", async () => {
+    const dir = freshDir();
+    const old = await ensureLocalCertificates(dir, { now: new Date(Date.now() - 6 * 365 * DAY) });
+    const renewed = await ensureLocalCertificates(dir);
+    assert.deepEqual(renewed.generated, { ca: true, leaf: true });
+    assert.notEqual(renewed.ca, old.ca);
+    assert.ok(new X509Certificate(renewed.cert).checkIssued(new X509Certificate(renewed.ca)));
+  });
+
+  it("reissues a leaf that another CA signed", async () => {
+    const a = freshDir();
+    const b = freshDir();
+    await ensureLocalCertificates(a);
+    await ensureLocalCertificates(b);
+    for (const f of [LOCAL_CERT_FILES.cert, LOCAL_CERT_FILES.key]) {
+      await writeFile(join(a, f), await readFile(join(b, f)));
+    }
+    const fixed = await ensureLocalCertificates(a);
+    assert.deepEqual(fixed.generated, { ca: false, leaf: true });
+    assert.match(fixed.reason, /not signed by the CA/);
+  });
+
+  it("reissues the leaf when a required name is missing", async () => {
+    const dir = freshDir();
+    await ensureLocalCertificates(dir);
+    const again = await ensureLocalCertificates(dir, { extraNames: ["injector.example"] });
+    assert.equal(again.generated.leaf, true);
+    assert.match(again.reason, /does not cover injector\.example/);
+    assert.equal(new X509Certificate(again.cert).checkHost("injector.example"), "injector.example");
+  });
+
+  it("replaces garbage files", async () => {
+    const dir = freshDir();
+    await ensureLocalCertificates(dir);
+    await writeFile(join(dir, LOCAL_CERT_FILES.caCert), "not a certificate");
+    const again = await ensureLocalCertificates(dir);
+    assert.deepEqual(again.generated, { ca: true, leaf: true });
+    assert.match(again.reason, /cannot be read/);
+  });
+});
+
+describe("issueServingCertificate", () => {
+  it("never outlives its CA", async () => {
+    const now = new Date();
+    const caKeys = await generateRsaKeyPair();
+    const caCert = issueCaCertificate({ keys: caKeys, now, days: 10 });
+    const keys = await generateRsaKeyPair();
+    const cert = issueServingCertificate({ keys, caCert, caKey: caKeys.privateKey, names: ["localhost"], now });
+    assert.equal(new X509Certificate(cert).validTo, new X509Certificate(caCert).validTo);
+    // forge reads it back too, with the authority key id pointing at the CA.
+    const parsed = forge.pki.certificateFromPem(cert);
+    assert.ok(parsed.getExtension("authorityKeyIdentifier"));
+    assert.equal(leafProblem(caCert, cert, keys.privateKey, ["localhost"], now), undefined);
+    assert.match(leafProblem(caCert, cert, caKeys.privateKey, ["localhost"], now) ?? "", /key does not match/);
+  });
+});
