@@ -2,10 +2,9 @@
 // `sidecar-injector inject | serve`: argument parsing only; the work is done elsewhere.
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { parseAllDocuments, stringify } from "yaml";
 import { ConfigError, loadConfig } from "./config/load.js";
 import { InjectionError } from "./injection/types.js";
-import { injectDocument } from "./injection/workloads.js";
+import { formatManifest, injectManifest, ManifestError } from "./manifest.js";
 
 const USAGE = `Usage: sidecar-injector <command> [options]
 
@@ -79,19 +78,8 @@ async function runInject(argv: string[]): Promise<number> {
   if (values.output !== "yaml" && values.output !== "json") throw new UsageError(`inject: --output must be yaml or json, not ${values.output}`);
   const config = await loadConfig(values.config);
   const text = await readInput(values.filename);
-  const docs = parseAllDocuments(text);
-  const out: unknown[] = [];
-  for (const [i, d] of docs.entries()) {
-    if (d.errors.length > 0) throw new UsageError(`${values.filename}: document ${i + 1} is not valid YAML: ${d.errors[0]?.message}`);
-    const js: unknown = d.toJS();
-    if (js === null || js === undefined) continue;
-    out.push(injectDocument(js, values.namespace ?? "default", config).doc);
-  }
-  if (values.output === "json") {
-    process.stdout.write(`${JSON.stringify(out.length === 1 ? out[0] : { apiVersion: "v1", kind: "List", items: out }, null, 2)}\n`);
-  } else {
-    process.stdout.write(out.map((d) => stringify(d, { lineWidth: 0 })).join("---\n"));
-  }
+  const { docs } = injectManifest(text, values.filename, values.namespace ?? "default", config);
+  process.stdout.write(formatManifest(docs, values.output));
   return 0;
 }
 
@@ -149,7 +137,7 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     }
   } catch (e) {
-    if (e instanceof InjectionError || e instanceof ConfigError || e instanceof UsageError) {
+    if (e instanceof InjectionError || e instanceof ConfigError || e instanceof UsageError || e instanceof ManifestError) {
       process.stderr.write(`error: ${e.message}\n`);
       return 2;
     }

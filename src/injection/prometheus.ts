@@ -61,7 +61,7 @@ export function restorePrometheus(annotations: Record<string, string>, envValue:
     }
     return;
   }
-  let original: Record<string, string> = {};
+  let original: Record<string, string>;
   try {
     original = JSON.parse(envValue) as Record<string, string>;
   } catch {

@@ -33,26 +33,31 @@ export function stripInjected(pod: Pod, config: Config): Pod {
   const status = parseStatus(annotations?.[A.status]);
   if (!status || !annotations || !pod.spec) return pod;
   const overrides = parseOverrides(annotations);
-  const overridden = new Set([...(overrides?.containers ?? []), ...(overrides?.initContainers ?? [])].map((c) => c.name));
+  const recorded = new Map([...(overrides?.containers ?? []), ...(overrides?.initContainers ?? [])].map((c) => [c.name, c]));
   const listed = new Set([...(status.containers ?? []), ...(status.initContainers ?? [])]);
-  // Only our own containers, or app containers recorded in the overrides, are taken out.
-  const removable = (c: Container): boolean => listed.has(c.name) && (INJECTED_NAMES.has(c.name) || overridden.has(c.name));
   const all = [...(pod.spec.initContainers ?? []), ...pod.spec.containers];
   const oldProxy = all.find((c) => c.name === CONTAINER.proxy && listed.has(c.name));
   const env = (name: string): string | undefined => oldProxy?.env?.find((e) => e.name === name)?.value;
+  // What the injection added wholly goes; an app container it only amended (recorded in the
+  // overrides) goes back to its recorded original, in place.
+  const undo = (list: readonly Container[]): Container[] =>
+    list.flatMap((c) => {
+      if (!listed.has(c.name)) return [c];
+      const original = recorded.get(c.name);
+      if (INJECTED_NAMES.has(c.name) || !original) return [];
+      return [original];
+    });
 
   const volumes = new Set(status.volumes ?? []);
   const secrets = new Set(status.imagePullSecrets ?? []);
   const spec = { ...pod.spec };
-  spec.containers = restoreProbes(pod.spec.containers.filter((c) => !removable(c)), env(APP_PROBERS_ENV)) as Container[];
-  if (pod.spec.initContainers) {
-    spec.initContainers = restoreProbes(pod.spec.initContainers.filter((c) => !removable(c)), env(APP_PROBERS_ENV)) as Container[];
-  }
+  spec.containers = restoreProbes(undo(pod.spec.containers), env(APP_PROBERS_ENV)) as Container[];
+  if (pod.spec.initContainers) spec.initContainers = restoreProbes(undo(pod.spec.initContainers), env(APP_PROBERS_ENV)) as Container[];
   if (pod.spec.volumes) spec.volumes = pod.spec.volumes.filter((v) => !volumes.has(v.name));
   if (pod.spec.imagePullSecrets) spec.imagePullSecrets = pod.spec.imagePullSecrets.filter((s) => !secrets.has(s.name));
 
+  // The status annotation stays (in place) until the new injection rewrites it.
   const nextAnnotations = { ...annotations };
-  delete nextAnnotations[A.status];
   restorePrometheus(nextAnnotations, env(PROMETHEUS_ENV), config);
   return { ...pod, metadata: { ...pod.metadata, annotations: nextAnnotations }, spec };
 }
