@@ -1,0 +1,93 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import jsonpatch from "fast-json-patch";
+import { buildConfig } from "../../../src/config/load.js";
+import { inject } from "../../../src/injection/inject.js";
+import { InjectionError } from "../../../src/injection/types.js";
+import type { Container, Pod } from "../../../src/kube/types.js";
+
+const config = buildConfig({});
+const pod = (annotations: Record<string, string> = {}): Pod => ({
+  apiVersion: "v1",
+  kind: "Pod",
+  metadata: { name: "p", namespace: "demo", annotations, managedFields: [{ manager: "kubectl" }] },
+  spec: { containers: [{ name: "app", image: "example.com/app:1" }] },
+});
+const proxyOf = (p: Pod): Container | undefined =>
+  [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])].find((c) => c.name === "istio-proxy");
+const env = (c: Container | undefined, name: string): string | undefined => c?.env?.find((e) => e.name === name)?.value;
+
+describe("inject", () => {
+  test("a skipped pod gets no patch and is returned as is", () => {
+    const input = pod({ "sidecar.istio.io/inject": "false" });
+    const r = inject(input, { namespace: "demo" }, config);
+    assert.equal(r.decision.inject, false);
+    assert.deepEqual(r.patch, []);
+    assert.equal(r.pod, input);
+  });
+
+  test("the patch never touches managedFields and reproduces the result", () => {
+    const input = pod();
+    const r = inject(input, { namespace: "demo" }, config);
+    assert.ok(r.patch.every((op) => !op.path.startsWith("/metadata/managedFields")));
+    const out = jsonpatch.applyPatch(structuredClone(input), structuredClone(r.patch) as jsonpatch.Operation[], true, false).newDocument;
+    assert.deepEqual(out, JSON.parse(JSON.stringify(r.pod)));
+  });
+
+  test("webhook path parameters become proxy env", () => {
+    const r = inject(pod(), { namespace: "demo", pathEnv: { ISTIO_META_CLUSTER_ID: "east", ISTIO_META_NETWORK: "n1" } }, config);
+    const proxy = proxyOf(r.pod);
+    assert.equal(env(proxy, "ISTIO_META_CLUSTER_ID"), "east");
+    assert.equal(env(proxy, "ISTIO_META_NETWORK"), "n1");
+  });
+
+  test("nativeSidecars auto follows what the cluster supports", () => {
+    const native = inject(pod(), { namespace: "demo", nativeSidecarsSupported: true }, config);
+    assert.equal(proxyOf(native.pod)?.restartPolicy, "Always");
+    assert.ok(native.pod.spec?.initContainers?.some((c) => c.name === "istio-proxy"));
+    const classic = inject(pod(), { namespace: "demo", nativeSidecarsSupported: false }, config);
+    assert.ok(classic.pod.spec?.containers.some((c) => c.name === "istio-proxy"));
+  });
+
+  test("the owner comes from the controller reference when the pod has a generated name", () => {
+    const input: Pod = {
+      metadata: {
+        generateName: "web-abc12-",
+        labels: { "pod-template-hash": "abc12" },
+        ownerReferences: [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: "web-abc12", controller: true }],
+      },
+      spec: { containers: [{ name: "web" }] },
+    };
+    const proxy = proxyOf(inject(input, { namespace: "shop" }, config).pod);
+    assert.equal(env(proxy, "ISTIO_META_OWNER"), "kubernetes://apis/apps/v1/namespaces/shop/deployments/web");
+    assert.equal(env(proxy, "ISTIO_META_WORKLOAD_NAME"), "web");
+  });
+
+  test("ignored values are reported as warnings", () => {
+    const r = inject(pod({ "sidecar.istio.io/proxyImage": "proxyv2:debug" }), { namespace: "demo" }, config);
+    assert.ok(r.warnings.some((w) => w.includes("sidecar.istio.io/proxyImage")));
+    assert.equal(proxyOf(r.pod)?.image, config.proxy.image);
+  });
+
+  test("invalid annotations are refused naming the annotation; malformed pods are refused naming the field", () => {
+    assert.throws(
+      () => inject(pod({ "traffic.sidecar.istio.io/includeInboundPorts": "http" }), { namespace: "demo" }, config),
+      (e: unknown) => e instanceof InjectionError && e.code === "ERR_INVALID_ANNOTATION" && e.message.includes("includeInboundPorts"),
+    );
+    assert.throws(
+      () => inject({ metadata: {}, spec: {} } as unknown as Pod, { namespace: "demo" }, config),
+      (e: unknown) => e instanceof InjectionError && e.code === "ERR_INVALID_POD" && e.field === "spec.containers",
+    );
+    assert.throws(
+      () => inject({ metadata: { labels: { a: 1 } }, spec: { containers: [{ name: "x" }] } } as unknown as Pod, { namespace: "demo" }, config),
+      (e: unknown) => e instanceof InjectionError && e.field === "metadata.labels",
+    );
+  });
+
+  test("a scrape of an Istio port is refused", () => {
+    assert.throws(
+      () => inject(pod({ "prometheus.io/port": "15090" }), { namespace: "demo" }, config),
+      (e: unknown) => e instanceof InjectionError && e.field === "prometheus.io/port",
+    );
+  });
+});
