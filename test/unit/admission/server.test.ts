@@ -1,0 +1,371 @@
+import assert from "node:assert/strict";
+import https from "node:https";
+import { after, before, describe, it } from "node:test";
+import { DEFAULT_MAX_BODY_BYTES } from "../../../src/admission/server.js";
+import { InjectionError, type InjectContext, type PatchOperation } from "../../../src/injection/types.js";
+import type { Pod } from "../../../src/kube/types.js";
+import {
+  JSON_HEADERS,
+  podReview,
+  removeTestCertificates,
+  responseOf,
+  startTestServer,
+  type TestServer,
+} from "./helpers.js";
+
+after(removeTestCertificates);
+
+function post(s: TestServer, body: unknown, path = "/inject"): ReturnType<TestServer["request"]> {
+  return s.request({ path, headers: JSON_HEADERS, body: JSON.stringify(body) });
+}
+
+function decodePatch(b64: unknown): unknown {
+  assert.equal(typeof b64, "string");
+  return JSON.parse(Buffer.from(b64 as string, "base64").toString("utf8"));
+}
+
+async function metricValue(s: TestServer, line: string): Promise<number | undefined> {
+  const text = await s.metrics.registry.metrics();
+  const found = text.split("\n").find((l) => l.startsWith(`${line} `));
+  return found === undefined ? undefined : Number(found.slice(line.length + 1));
+}
+
+describe("POST /inject with the real engine", () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer();
+  });
+  after(() => s.close());
+
+  it("answers a v1 review, echoing apiVersion and uid", async () => {
+    const res = await post(s, podReview({ uid: "a1b2" }));
+    assert.equal(res.status, 200);
+    assert.match(String(res.headers["content-type"]), /^application\/json/);
+    const body = res.json();
+    assert.equal(body.apiVersion, "admission.k8s.io/v1");
+    assert.equal(body.kind, "AdmissionReview");
+    const r = responseOf(res);
+    assert.equal(r.uid, "a1b2");
+    assert.equal(r.allowed, true);
+    assert.equal(r.patch, undefined, "an opted-out Pod gets no patch");
+    assert.equal((r.auditAnnotations as Record<string, string>).decision, "skipped");
+  });
+
+  it("answers a v1beta1 review as v1beta1", async () => {
+    const res = await post(s, podReview({ apiVersion: "admission.k8s.io/v1beta1", uid: "beta-uid" }));
+    assert.equal(res.status, 200);
+    assert.equal(res.json().apiVersion, "admission.k8s.io/v1beta1");
+    assert.equal(responseOf(res).uid, "beta-uid");
+    assert.equal(responseOf(res).allowed, true);
+  });
+
+  it("accepts /inject/ with a trailing slash and path parameters", async () => {
+    for (const path of ["/inject/", "/inject/cluster/c1/net/n1"]) {
+      const res = await post(s, podReview(), path);
+      assert.equal(res.status, 200, path);
+      assert.equal(responseOf(res).allowed, true, path);
+    }
+  });
+
+  it("allows a non-Pod object unchanged, with a warning", async () => {
+    const res = await post(
+      s,
+      podReview({
+        kind: { group: "apps", version: "v1", kind: "Deployment" },
+        resource: { group: "apps", version: "v1", resource: "deployments" },
+        object: { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "d" }, spec: {} },
+      }),
+    );
+    const r = responseOf(res);
+    assert.equal(r.allowed, true);
+    assert.equal(r.patch, undefined);
+    assert.match(String((r.warnings as string[])[0]), /Deployment admitted unchanged/);
+  });
+
+  for (const operation of ["UPDATE", "DELETE"]) {
+    it(`allows a Pod ${operation} unchanged`, async () => {
+      const injectable = { apiVersion: "v1", kind: "Pod", metadata: { name: "p" }, spec: { containers: [{ name: "c" }] } };
+      const res = await post(s, podReview({ operation, object: injectable }));
+      const r = responseOf(res);
+      assert.equal(r.allowed, true);
+      assert.equal(r.patch, undefined, "a Pod that would be injected on CREATE is left alone");
+      assert.equal((r.auditAnnotations as Record<string, string>).decision, "allowed");
+    });
+  }
+
+  const contentTypes: [string | undefined, number][] = [
+    ["text/plain", 415],
+    [undefined, 415],
+    ["application/jsonp", 415],
+    ["application/x-www-form-urlencoded", 415],
+    ["application/json; charset=latin1", 415],
+    ["application/json; charset=utf-8", 200],
+    ["Application/JSON", 200],
+  ];
+  for (const [type, status] of contentTypes) {
+    it(`answers Content-Type ${type ?? "(none)"} with ${status}`, async () => {
+      const res = await s.request({ headers: type === undefined ? {} : { "content-type": type }, body: JSON.stringify(podReview()) });
+      assert.equal(res.status, status);
+      if (status === 415) {
+        const error = res.json().error as { code: string; message: string };
+        assert.equal(error.code, "ERR_UNSUPPORTED_MEDIA_TYPE");
+        assert.match(error.message, /application\/json|charset/);
+      } else {
+        assert.equal(responseOf(res).allowed, true);
+      }
+    });
+  }
+
+  it("refuses a compressed body as unsupported", async () => {
+    const res = await s.request({ headers: { ...JSON_HEADERS, "content-encoding": "gzip" }, body: "xx" });
+    assert.equal(res.status, 415);
+  });
+
+  it("answers an empty body with 400 ERR_EMPTY_BODY", async () => {
+    const res = await s.request({ headers: JSON_HEADERS, body: "" });
+    assert.equal(res.status, 400);
+    assert.equal((res.json().error as { code: string }).code, "ERR_EMPTY_BODY");
+  });
+
+  it("answers malformed JSON with 400 ERR_MALFORMED_JSON", async () => {
+    const res = await s.request({ headers: JSON_HEADERS, body: '{"apiVersion": ' });
+    assert.equal(res.status, 400);
+    assert.deepEqual(res.json(), { error: { code: "ERR_MALFORMED_JSON", message: "request body is not valid JSON" } });
+  });
+
+  it("answers JSON that is not an AdmissionReview with 400 naming the problem", async () => {
+    for (const body of [{ hello: "world" }, [1, 2], { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: {} }]) {
+      const res = await s.request({ headers: JSON_HEADERS, body: JSON.stringify(body) });
+      assert.equal(res.status, 400, JSON.stringify(body));
+      const error = res.json().error as { code: string; message: string };
+      assert.equal(error.code, "ERR_NOT_ADMISSION_REVIEW");
+      assert.match(error.message, /not an AdmissionReview: /);
+    }
+  });
+
+  it("answers other methods with 405 and other paths with 404, as JSON", async () => {
+    const get = await s.request({ method: "GET", path: "/inject" });
+    assert.equal(get.status, 405);
+    assert.equal((get.json().error as { code: string }).code, "ERR_METHOD_NOT_ALLOWED");
+    const nope = await s.request({ method: "POST", path: "/mutate", headers: JSON_HEADERS, body: "{}" });
+    assert.equal(nope.status, 404);
+    assert.equal((nope.json().error as { code: string }).code, "ERR_NOT_FOUND");
+  });
+
+  it("answers a path that does not percent-decode with 400", async () => {
+    const res = await s.request({ path: "/inject/cluster/%E0%A4%A", headers: JSON_HEADERS, body: JSON.stringify(podReview()) });
+    assert.equal(res.status, 400);
+    assert.equal((res.json().error as { code: string }).code, "ERR_BAD_REQUEST");
+  });
+});
+
+describe("body size limit", () => {
+  const LIMIT = 1024;
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer({ maxBodyBytes: LIMIT });
+  });
+  after(() => s.close());
+
+  /** A valid review padded with whitespace to exactly `size` bytes. */
+  const reviewOfSize = (size: number): string => {
+    const json = JSON.stringify(podReview());
+    assert.ok(json.length <= size);
+    return json + " ".repeat(size - json.length);
+  };
+
+  it("accepts a body of exactly the limit", async () => {
+    const res = await s.request({ headers: JSON_HEADERS, body: reviewOfSize(LIMIT) });
+    assert.equal(res.status, 200);
+    assert.equal(responseOf(res).allowed, true);
+  });
+
+  it("answers a declared Content-Length over the limit with 413", async () => {
+    const res = await s.request({ headers: JSON_HEADERS, body: reviewOfSize(LIMIT + 1) });
+    assert.equal(res.status, 413);
+    const error = res.json().error as { code: string; message: string };
+    assert.equal(error.code, "ERR_BODY_TOO_LARGE");
+    assert.match(error.message, /1024 bytes/);
+  });
+
+  it("answers a chunked body that grows over the limit with 413", async () => {
+    const res = await s.request({ headers: JSON_HEADERS, body: " ".repeat(200 * 1024), chunked: true });
+    assert.equal(res.status, 413);
+    assert.equal((res.json().error as { code: string }).code, "ERR_BODY_TOO_LARGE");
+  });
+
+  it("counts refused bodies as failures by code", async () => {
+    assert.ok(((await metricValue(s, 'sidecar_injection_failure_total{reason="ERR_BODY_TOO_LARGE"}')) ?? 0) >= 2);
+  });
+});
+
+describe("body size limit at the 6 MiB default", () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer();
+  });
+  after(() => s.close());
+
+  it("is 6 MiB", () => {
+    assert.equal(DEFAULT_MAX_BODY_BYTES, 6 * 1024 * 1024);
+  });
+
+  it("accepts exactly 6 MiB and refuses one byte more", async () => {
+    const json = JSON.stringify(podReview());
+    const exact = json + " ".repeat(DEFAULT_MAX_BODY_BYTES - json.length);
+    const ok = await s.request({ headers: JSON_HEADERS, body: exact });
+    assert.equal(ok.status, 200);
+    assert.equal(responseOf(ok).uid, "uid-1");
+    const over = await s.request({ headers: JSON_HEADERS, body: `${exact} ` });
+    assert.equal(over.status, 413);
+    const chunked = await s.request({ headers: JSON_HEADERS, body: `${exact} `, chunked: true });
+    assert.equal(chunked.status, 413);
+  });
+});
+
+describe("a body that does not arrive in time", () => {
+  it("is answered with 408 and the connection closed", async () => {
+    const s = await startTestServer({ bodyTimeoutMs: 200 });
+    try {
+      const res = await new Promise<{ status: number; body: string; connection: string | undefined }>((resolve, reject) => {
+        const req = https.request(
+          { host: "127.0.0.1", port: s.running.port, ca: s.ca, method: "POST", path: "/inject", headers: { ...JSON_HEADERS, "content-length": 100 }, agent: false },
+          (r) => {
+            let body = "";
+            r.on("data", (c: Buffer) => (body += c.toString()));
+            r.on("end", () => resolve({ status: r.statusCode ?? 0, body, connection: r.headers.connection }));
+          },
+        );
+        req.on("error", reject);
+        req.write('{"apiVersion":'); // and never the rest
+      });
+      assert.equal(res.status, 408);
+      assert.equal((JSON.parse(res.body) as { error: { code: string } }).error.code, "ERR_REQUEST_TIMEOUT");
+      assert.equal(res.connection, "close");
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe("engine outcomes over HTTP", () => {
+  const PATCH: PatchOperation[] = [{ op: "add", path: "/metadata/labels", value: { "security.istio.io/tlsMode": "istio" } }];
+  let behaviour: (pod: Pod, ctx: InjectContext) => ReturnType<typeof inject>;
+  const contexts: InjectContext[] = [];
+  const inject = (pod: Pod, ctx: InjectContext): { decision: { inject: boolean; reasons: string[] }; patch: PatchOperation[]; pod: Pod; warnings: string[] } => {
+    contexts.push(ctx);
+    return behaviour(pod, ctx);
+  };
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer({ inject, nativeSidecarsSupported: false });
+  });
+  after(() => s.close());
+
+  it("returns the engine's patch, base64-encoded, with patchType JSONPatch", async () => {
+    behaviour = (pod) => ({ decision: { inject: true, reasons: ["policy enabled"] }, patch: PATCH, pod, warnings: ["w1"] });
+    const before = (await metricValue(s, "sidecar_injection_success_total")) ?? 0;
+    const r = responseOf(await post(s, podReview({ uid: "inj" })));
+    assert.equal(r.allowed, true);
+    assert.equal(r.patchType, "JSONPatch");
+    assert.deepEqual(decodePatch(r.patch), PATCH);
+    assert.deepEqual(r.warnings, ["w1"]);
+    assert.equal(await metricValue(s, "sidecar_injection_success_total"), before + 1);
+  });
+
+  it("hands path parameters, namespace and native sidecar support to the engine", async () => {
+    behaviour = (pod) => ({ decision: { inject: false, reasons: ["no"] }, patch: [], pod, warnings: [] });
+    contexts.length = 0;
+    await post(s, podReview({ namespace: "east" }), "/inject/cluster/c1/net/n1/team/a--slash--b");
+    assert.deepEqual(contexts[0], {
+      namespace: "east",
+      pathEnv: { ISTIO_META_CLUSTER_ID: "c1", ISTIO_META_NETWORK: "n1", TEAM: "a/b" },
+      nativeSidecarsSupported: false,
+    });
+  });
+
+  it("refuses an invalid annotation inside the review (HTTP 200), naming it", async () => {
+    behaviour = () => {
+      throw new InjectionError("ERR_INVALID_ANNOTATION", "sidecar.istio.io/interceptionMode", 'annotation sidecar.istio.io/interceptionMode: "BOGUS" is not one of REDIRECT, TPROXY, NONE');
+    };
+    const res = await post(s, podReview({ uid: "bad-ann" }));
+    assert.equal(res.status, 200);
+    const r = responseOf(res);
+    assert.equal(r.uid, "bad-ann");
+    assert.equal(r.allowed, false);
+    const status = r.status as { code: number; reason: string; message: string };
+    assert.equal(status.code, 400);
+    assert.equal(status.reason, "BadRequest");
+    assert.match(status.message, /sidecar\.istio\.io\/interceptionMode/);
+    assert.equal(await metricValue(s, 'sidecar_injection_failure_total{reason="ERR_INVALID_ANNOTATION"}'), 1);
+  });
+
+  it("survives an engine crash: allowed:false with a generic message, logged, and keeps serving", async () => {
+    behaviour = () => {
+      throw new RangeError("engine exploded");
+    };
+    const res = await post(s, podReview({ uid: "crash" }));
+    assert.equal(res.status, 200);
+    const r = responseOf(res);
+    assert.equal(r.allowed, false);
+    assert.equal((r.status as { code: number }).code, 500);
+    assert.ok(!res.body.includes("exploded"));
+    const logged = s.logs.lines().find((l) => l.uid === "crash");
+    assert.equal(logged?.level, 50);
+    assert.match(JSON.stringify(logged?.err), /engine exploded/);
+    assert.equal((await s.request({ method: "GET", path: "/healthz" })).status, 200);
+  });
+
+  it("writes one log line per review with the decision and no body", async () => {
+    behaviour = (pod) => ({ decision: { inject: true, reasons: ["policy enabled", "other"] }, patch: PATCH, pod, warnings: [] });
+    const review = podReview({ uid: "log-me", namespace: "logs", object: { kind: "Pod", metadata: { generateName: "job-", annotations: { secret: "do-not-log-this" } }, spec: { containers: [] } } });
+    await post(s, review);
+    const lines = s.logs.lines().filter((l) => l.uid === "log-me");
+    assert.equal(lines.length, 1);
+    const line = lines[0]!;
+    assert.equal(line.namespace, "logs");
+    assert.equal(line.pod, "job-");
+    assert.equal(line.operation, "CREATE");
+    assert.equal(line.decision, "injected");
+    assert.equal(line.reason, "policy enabled");
+    assert.equal(typeof line.durationMs, "number");
+    assert.ok(!s.logs.text().includes("do-not-log-this"));
+  });
+});
+
+describe("health, readiness and metrics", () => {
+  let s: TestServer;
+  before(async () => {
+    s = await startTestServer();
+  });
+  after(() => s.close());
+
+  it("/healthz is 200 whether or not the server is ready", async () => {
+    s.setReady(false);
+    assert.equal((await s.request({ method: "GET", path: "/healthz" })).status, 200);
+    s.setReady(true);
+    assert.equal((await s.request({ method: "GET", path: "/healthz" })).status, 200);
+  });
+
+  it("/readyz is 503 until ready, then 200", async () => {
+    s.setReady(false);
+    const notReady = await s.request({ method: "GET", path: "/readyz" });
+    assert.equal(notReady.status, 503);
+    assert.equal((notReady.json().error as { code: string }).code, "ERR_NOT_READY");
+    s.setReady(true);
+    assert.equal((await s.request({ method: "GET", path: "/readyz" })).status, 200);
+  });
+
+  it("/metrics serves the Prometheus text format with the injector counters", async () => {
+    await post(s, podReview());
+    await s.request({ headers: { "content-type": "text/plain" }, body: "x" });
+    const res = await s.request({ method: "GET", path: "/metrics" });
+    assert.equal(res.status, 200);
+    assert.match(String(res.headers["content-type"]), /^text\/plain; version=0\.0\.4/);
+    assert.match(res.body, /^sidecar_injection_requests_total 2$/m);
+    assert.match(res.body, /^sidecar_injection_skip_total\{reason="policy"\} 1$/m);
+    assert.match(res.body, /^sidecar_injection_failure_total\{reason="ERR_UNSUPPORTED_MEDIA_TYPE"\} 1$/m);
+    assert.match(res.body, /^sidecar_injection_duration_seconds_count 2$/m);
+    assert.match(res.body, /^process_resident_memory_bytes \d+/m);
+  });
+});
