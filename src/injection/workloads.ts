@@ -71,8 +71,8 @@ export function injectDocument(
   const kind = String(doc.kind ?? "");
   const apiVersion = String(doc.apiVersion ?? "");
   if (kind === "Pod") {
-    const workload: WorkloadRef = { name, namespace, kind: "Pod", apiVersion: apiVersion || "v1" };
-    const result = inject(doc as Pod, { namespace, workload }, config);
+    // A Pod names its own workload (its controller's, when it has one), as in the webhook.
+    const result = inject(doc as Pod, { namespace }, config);
     found.push({ kind, name, namespace, result });
     return { doc: result.pod, injected: found };
   }

@@ -9,28 +9,12 @@ import { dirname, join } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import jsonpatch from "fast-json-patch";
-import { parseConfig } from "../../src/config/load.js";
-import type { Config } from "../../src/config/types.js";
 import { InjectionError } from "../../src/injection/types.js";
 import { formatManifest, injectManifest, parseManifest } from "../../src/manifest.js";
+import { goldenCases, goldenConfig, goldenInput } from "./cases.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const update = process.env.UPDATE_GOLDEN === "1";
-
-export function goldenCases(): string[] {
-  return readdirSync(here)
-    .filter((f) => f.endsWith(".yaml") && !f.endsWith(".config.yaml"))
-    .sort();
-}
-
-export function goldenConfig(name: string): Config {
-  const file = join(here, name.replace(/\.yaml$/, ".config.yaml"));
-  return parseConfig(existsSync(file) ? readFileSync(file, "utf8") : "{}", file);
-}
-
-export function goldenInput(name: string): string {
-  return readFileSync(join(here, name), "utf8");
-}
 
 describe("golden files", () => {
   for (const name of goldenCases()) {
