@@ -49,6 +49,8 @@ Options:
 
 class UsageError extends Error {}
 
+const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
+
 async function readInput(file: string): Promise<string> {
   if (file === "-") {
     const chunks: Buffer[] = [];
@@ -106,6 +108,8 @@ async function runServeCommand(argv: string[]): Promise<number> {
   const port = values.port === undefined ? undefined : Number(values.port);
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError(`serve: --port must be a port number, not ${values.port}`);
   if (Boolean(values["tls-cert"]) !== Boolean(values["tls-key"])) throw new UsageError("serve: --tls-cert and --tls-key go together");
+  const level = values["log-level"];
+  if (level !== undefined && !LOG_LEVELS.includes(level)) throw new UsageError(`serve: --log-level must be one of ${LOG_LEVELS.join(", ")}, not ${level}`);
   const { runServe } = await import("./main.js");
   await runServe({
     configFile: values.config,
@@ -141,7 +145,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`error: ${e.message}\n`);
       return 2;
     }
-    if (e instanceof Error && "code" in e && typeof e.code === "string" && e.code.startsWith("ERR_PARSE_ARGS")) {
+    // Coded errors (bad arguments, unreadable or mismatched certificate files) are the user's to fix.
+    if (e instanceof Error && "code" in e && typeof e.code === "string" && e.code.startsWith("ERR_")) {
       process.stderr.write(`error: ${e.message}\n`);
       return 2;
     }

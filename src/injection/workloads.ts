@@ -4,7 +4,7 @@
 import type { Config } from "../config/types.js";
 import type { Pod } from "../kube/types.js";
 import { inject } from "./inject.js";
-import type { InjectResult, WorkloadRef } from "./types.js";
+import type { InjectResult } from "./types.js";
 
 export const WORKLOAD_KINDS = [
   "Pod",
