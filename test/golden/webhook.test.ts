@@ -13,7 +13,7 @@ import type { Config } from "../../src/config/types.js";
 import type { Pod } from "../../src/kube/types.js";
 import { runServe, type ServeHandle } from "../../src/main.js";
 import { injectManifest } from "../../src/manifest.js";
-import { goldenCases, goldenConfig, goldenInput } from "./cases.js";
+import { goldenCases, goldenConfig, goldenInput, podAsCreated } from "./cases.js";
 
 interface Review {
   response: { uid: string; allowed: boolean; patch?: string; patchType?: string; status?: { message?: string } };
@@ -53,36 +53,6 @@ function post(url: string, body: unknown): Promise<Review> {
     req.on("error", reject);
     req.end(JSON.stringify(body));
   });
-}
-
-/** The Pod a workload's controller would create from its template, as the API server sends it. */
-function podAsCreated(kind: string, name: string, template: Pod): Pod {
-  const meta = { ...(template.metadata ?? {}) };
-  const own = (apiVersion: string, ownerKind: string, ownerName: string, labels: Record<string, string> = {}): Pod => ({
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: {
-      ...meta,
-      generateName: `${ownerName}-`,
-      labels: { ...(meta.labels ?? {}), ...labels },
-      ownerReferences: [{ apiVersion, kind: ownerKind, name: ownerName, uid: "00000000-0000-0000-0000-000000000000", controller: true }],
-    },
-    spec: template.spec,
-  });
-  switch (kind) {
-    case "Deployment":
-      return own("apps/v1", "ReplicaSet", `${name}-5f6b7c8d9`, { "pod-template-hash": "5f6b7c8d9" });
-    case "CronJob":
-      return own("batch/v1", "Job", `${name}-29012345`);
-    case "DeploymentConfig":
-      return own("v1", "ReplicationController", `${name}-1`, { deploymentconfig: name });
-    case "Job":
-      return own("batch/v1", "Job", name);
-    case "ReplicationController":
-      return own("v1", "ReplicationController", name);
-    default:
-      return own("apps/v1", kind, name);
-  }
 }
 
 const CONTROLLER_LABELS = ["pod-template-hash", "deploymentconfig"];
