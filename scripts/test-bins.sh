@@ -22,7 +22,7 @@
 set -euo pipefail
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=test-bins.versions
+# shellcheck source-path=SCRIPTDIR source=test-bins.versions
 . "$script_dir/test-bins.versions"
 : "${KUBERNETES_VERSION:?missing in test-bins.versions}"
 : "${ETCD_VERSION:?missing in test-bins.versions}"
