@@ -1,0 +1,130 @@
+{{/*
+Chart name, cut to 63 characters (the limit of a label value and a DNS label).
+*/}}
+{{- define "sidecar-injector.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Full name of the release's resources: "<release>-<chart>", or "<release>" when the release
+name already contains the chart name; cut to 63 characters.
+*/}}
+{{- define "sidecar-injector.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+"<chart>-<version>" for the helm.sh/chart label.
+*/}}
+{{- define "sidecar-injector.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Labels that select the injector's Pods. Never change these in an upgrade: a Deployment's
+selector is immutable.
+*/}}
+{{- define "sidecar-injector.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "sidecar-injector.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Standard labels of every resource.
+*/}}
+{{- define "sidecar-injector.labels" -}}
+helm.sh/chart: {{ include "sidecar-injector.chart" . }}
+{{ include "sidecar-injector.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: webhook
+app.kubernetes.io/part-of: sidecar-injector
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+Name of the ServiceAccount.
+*/}}
+{{- define "sidecar-injector.serviceAccountName" -}}
+{{- include "sidecar-injector.fullname" . }}
+{{- end }}
+
+{{/*
+Name of the Secret holding the serving certificate (tls.crt, tls.key).
+*/}}
+{{- define "sidecar-injector.tlsSecretName" -}}
+{{- default (printf "%s-tls" (include "sidecar-injector.fullname" .)) .Values.tls.secretName }}
+{{- end }}
+
+{{/*
+Name of the Secret holding the injector's CA.
+*/}}
+{{- define "sidecar-injector.caSecretName" -}}
+{{- default (printf "%s-ca" (include "sidecar-injector.fullname" .)) .Values.tls.caSecretName }}
+{{- end }}
+
+{{/*
+Name of the cert-manager Certificate that issues the serving certificate.
+*/}}
+{{- define "sidecar-injector.certificateName" -}}
+{{- printf "%s-serving" (include "sidecar-injector.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The container image: repository@digest when a digest is given, else repository:tag (the
+tag defaults to the chart's appVersion).
+*/}}
+{{- define "sidecar-injector.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The injector config file (config.yaml): `.Values.config` with the chart's `revision`, so
+that the revision written into Pods is the one the webhook selectors match.
+*/}}
+{{- define "sidecar-injector.config" -}}
+{{- $config := deepCopy .Values.config }}
+{{- if and (hasKey $config "revision") (ne (toString (get $config "revision")) .Values.revision) }}
+{{- fail (printf "config.revision (%v) differs from revision (%s): set only the top-level value revision, the chart copies it into the config" (get $config "revision") .Values.revision) }}
+{{- end }}
+{{- $_ := set $config "revision" .Values.revision }}
+{{- toYaml $config }}
+{{- end }}
+
+{{/*
+caBundle for the webhook clientConfig: PEM is base64-encoded, base64 is taken as it is.
+*/}}
+{{- define "sidecar-injector.caBundle" -}}
+{{- $bundle := trim .Values.webhook.caBundle }}
+{{- if hasPrefix "-----BEGIN" $bundle }}
+{{- $bundle | b64enc }}
+{{- else }}
+{{- $bundle }}
+{{- end }}
+{{- end }}
+
+{{/*
+Expression added to every namespaceSelector: the injector's own namespace and kube-system
+are never sent to the webhook, so the injector can always be (re)started, even when its
+webhook is failing closed.
+*/}}
+{{- define "sidecar-injector.excludeOwnNamespaces" -}}
+- key: kubernetes.io/metadata.name
+  operator: NotIn
+  values:
+    {{- range (list .Release.Namespace "kube-system" | uniq) }}
+    - {{ . | quote }}
+    {{- end }}
+{{- end }}
