@@ -1,0 +1,57 @@
+# syntax=docker/dockerfile:1
+#
+# sidecar-injector image: `node dist/cli.js` in /app, as uid/gid 65532, writing nothing.
+#
+#   docker build -t sidecar-injector .
+#   docker run --rm -p 9443:9443 sidecar-injector          # local certificates, see CMD
+#
+# In the Helm chart the container passes only arguments (`serve --config ... --tls-cert
+# ... --tls-key ...`); the serving certificate comes from a mounted Secret and /tmp is an
+# emptyDir, so the root filesystem can be read-only.
+
+# ---- build: compile TypeScript, and resolve production dependencies on their own ----
+FROM node:22-bookworm-slim AS build
+WORKDIR /src
+
+# Dependencies first, so source edits reuse the cached layers.
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+# Production dependencies alone, from the same lockfile, into a clean folder: no compiler,
+# linters or type packages reach the final image.
+RUN mkdir /prod \
+ && cp package.json package-lock.json /prod/ \
+ && cd /prod \
+ && npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+# ---- runtime ----
+# node:22-bookworm-slim rather than gcr.io/distroless/nodejs22-debian12: the same Debian and
+# Node build as the stage above (so any native module built there runs here), `node` on
+# PATH for the ENTRYPOINT, and a shell for `kubectl exec` when debugging a webhook that
+# misbehaves in a cluster. npm, npx, corepack and yarn are removed: nothing runs them at
+# runtime, and they are most of the image's third-party code.
+FROM node:22-bookworm-slim
+
+RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
+           /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \
+           /opt/yarn-* /usr/local/bin/yarn /usr/local/bin/yarnpkg
+
+ENV NODE_ENV=production
+WORKDIR /app
+
+COPY --from=build /prod/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+COPY package.json ./
+# `serve` without --tls-cert/--tls-key (the CMD below, e.g. `docker run`) keeps generated
+# local certificates in ./certs; the chart always passes certificate files and never writes.
+RUN install -d -o 65532 -g 65532 -m 0700 /app/certs
+
+# Numeric, so that Kubernetes' runAsNonRoot can verify it without a passwd entry.
+USER 65532:65532
+EXPOSE 9443
+
+ENTRYPOINT ["node", "dist/cli.js"]
+CMD ["serve", "--host", "0.0.0.0"]
