@@ -1,0 +1,708 @@
+// The Helm chart (charts/sidecar-injector), rendered with a real helm: lint, the objects and
+// the properties that matter (Istio's webhook selectors, restricted security context,
+// least-privilege RBAC, TLS modes), and the values the schema refuses.
+//
+// helm comes from HELM, else from scripts/test-bins.sh (which may build it with Go). When
+// neither works the tests are skipped with a loud message, unless
+// SIDECAR_INJECTOR_E2E_REQUIRED=1, which makes that a failure.
+
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { access, constants, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { parse, parseAllDocuments } from "yaml";
+import { parseConfig } from "../../../src/config/load.js";
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+const CHART = join(REPO_ROOT, "charts", "sidecar-injector");
+const TEST_BINS = join(REPO_ROOT, "scripts", "test-bins.sh");
+const HELM_TIMEOUT_MS = 60_000;
+/** scripts/test-bins.sh may build kube-apiserver, etcd and helm from source the first time. */
+const TEST_BINS_TIMEOUT_MS = 45 * 60_000;
+
+const RELEASE = "si";
+const NAMESPACE = "mesh-injector";
+const FULLNAME = "si-sidecar-injector";
+const WEBHOOK_DOMAIN = "injector.sidecar-injector.dev";
+/**
+ * The Kubernetes version helm renders for. Given explicitly: a helm built without its
+ * Makefile's version stamps assumes an old one, below the chart's kubeVersion.
+ */
+const KUBE_VERSION = "1.34.0";
+
+// ---------------------------------------------------------------------------
+// Running helm
+
+interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(file: string, args: readonly string[], timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<ExecResult> {
+  return new Promise((resolvePromise) => {
+    execFile(
+      file,
+      args,
+      { cwd: REPO_ROOT, env: env ?? process.env, timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024, encoding: "utf8" },
+      (err, stdout, stderr) => {
+        if (err === null) {
+          resolvePromise({ code: 0, stdout, stderr });
+          return;
+        }
+        const code = typeof err.code === "number" ? err.code : -1;
+        const why = err.killed ? `killed after ${timeoutMs} ms (${String(err.signal)})` : typeof err.code === "string" ? err.code : "";
+        resolvePromise({ code, stdout, stderr: why ? `${stderr}\n${why}: ${err.message}` : stderr });
+      },
+    );
+  });
+}
+
+type HelmLookup = { ok: true; path: string } | { ok: false; reason: string };
+
+async function works(helm: string): Promise<string | undefined> {
+  try {
+    await access(helm, constants.X_OK);
+  } catch {
+    return `${helm} is not an executable file`;
+  }
+  const r = await run(helm, ["version", "--short"], HELM_TIMEOUT_MS);
+  return r.code === 0 ? undefined : `${helm} version failed (exit ${r.code}): ${r.stderr.trim()}`;
+}
+
+async function locateHelm(): Promise<HelmLookup> {
+  const fromEnv = process.env.HELM;
+  if (fromEnv) {
+    const problem = await works(fromEnv);
+    return problem === undefined ? { ok: true, path: fromEnv } : { ok: false, reason: `HELM=${fromEnv}: ${problem}` };
+  }
+  const r = await run("bash", [TEST_BINS], TEST_BINS_TIMEOUT_MS);
+  if (r.code !== 0) {
+    const tail = r.stderr.trimEnd().split("\n").slice(-10).join("\n");
+    return { ok: false, reason: `scripts/test-bins.sh failed (exit ${r.code}):\n${tail}` };
+  }
+  const dir = r.stdout.trimEnd().split("\n").pop()?.trim() ?? "";
+  if (!dir) return { ok: false, reason: "scripts/test-bins.sh printed no directory" };
+  const path = join(dir, "helm");
+  const problem = await works(path);
+  return problem === undefined ? { ok: true, path } : { ok: false, reason: problem };
+}
+
+const lookup = await locateHelm();
+const required = process.env.SIDECAR_INJECTOR_E2E_REQUIRED === "1";
+if (!lookup.ok && !required) {
+  const bar = "!".repeat(78);
+  process.stderr.write(
+    `\n${bar}\n!! SKIPPING the Helm chart tests: no helm.\n!! ${lookup.reason.replaceAll("\n", "\n!! ")}\n` +
+      `!! Set HELM to a helm binary, or let scripts/test-bins.sh build one (needs Go);\n` +
+      `!! SIDECAR_INJECTOR_E2E_REQUIRED=1 turns this skip into a failure.\n${bar}\n\n`,
+  );
+}
+
+// ---------------------------------------------------------------------------
+// Rendered objects, as far as these tests look into them
+
+interface Metadata {
+  name: string;
+  namespace?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: Metadata;
+}
+
+interface LabelSelectorRequirement {
+  key: string;
+  operator: string;
+  values?: string[];
+}
+
+interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: LabelSelectorRequirement[];
+}
+
+interface Webhook {
+  name: string;
+  clientConfig: { url?: string; caBundle?: string; service?: { name: string; namespace: string; path?: string; port?: number } };
+  rules: { operations: string[]; apiGroups: string[]; apiVersions: string[]; resources: string[] }[];
+  sideEffects: string;
+  admissionReviewVersions: string[];
+  failurePolicy: string;
+  timeoutSeconds: number;
+  reinvocationPolicy: string;
+  matchPolicy: string;
+  namespaceSelector: LabelSelector;
+  objectSelector: LabelSelector;
+}
+
+interface WebhookConfiguration extends KubeObject {
+  webhooks: Webhook[];
+}
+
+interface Probe {
+  httpGet: { path: string; port: string | number; scheme: string };
+}
+
+interface Container {
+  name: string;
+  image: string;
+  command?: string[];
+  args: string[];
+  ports: { name: string; containerPort: number; protocol?: string }[];
+  livenessProbe: Probe;
+  readinessProbe: Probe;
+  securityContext: Record<string, unknown>;
+  resources: { requests: Record<string, string>; limits: Record<string, string> };
+  volumeMounts: { name: string; mountPath: string; readOnly?: boolean; subPath?: string }[];
+}
+
+interface Volume {
+  name: string;
+  emptyDir?: Record<string, unknown>;
+  secret?: { secretName: string };
+  configMap?: { name: string };
+}
+
+interface PodSpec {
+  serviceAccountName: string;
+  securityContext: Record<string, unknown>;
+  containers: Container[];
+  volumes: Volume[];
+  terminationGracePeriodSeconds: number;
+  priorityClassName?: string;
+  imagePullSecrets?: { name: string }[];
+  topologySpreadConstraints?: { maxSkew: number; topologyKey: string; whenUnsatisfiable: string; labelSelector: LabelSelector }[];
+  affinity?: { podAntiAffinity?: { preferredDuringSchedulingIgnoredDuringExecution?: { weight: number; podAffinityTerm: { topologyKey: string; labelSelector: LabelSelector } }[] } };
+  nodeSelector?: Record<string, string>;
+  tolerations?: Record<string, unknown>[];
+}
+
+interface Deployment extends KubeObject {
+  spec: { replicas: number; selector: LabelSelector; template: { metadata: Metadata; spec: PodSpec } };
+}
+
+interface Service extends KubeObject {
+  spec: { selector: Record<string, string>; ports: { name: string; port: number; targetPort: string | number }[] };
+}
+
+interface PolicyRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+  resourceNames?: string[];
+}
+
+interface Role extends KubeObject {
+  rules: PolicyRule[];
+}
+
+interface Binding extends KubeObject {
+  roleRef: { apiGroup: string; kind: string; name: string };
+  subjects: { kind: string; name: string; namespace?: string }[];
+}
+
+interface ConfigMap extends KubeObject {
+  data: Record<string, string>;
+}
+
+interface PodDisruptionBudget extends KubeObject {
+  spec: { minAvailable: number | string; selector: LabelSelector };
+}
+
+interface Certificate extends KubeObject {
+  spec: { secretName: string; dnsNames: string[]; ipAddresses?: string[]; issuerRef: { name: string; kind: string } };
+}
+
+class Rendered {
+  constructor(readonly objects: KubeObject[]) {}
+
+  kinds(): string[] {
+    return [...new Set(this.objects.map((o) => o.kind))].sort();
+  }
+
+  all(kind: string): KubeObject[] {
+    return this.objects.filter((o) => o.kind === kind);
+  }
+
+  /** The one object of this kind; fails when there is none or several. */
+  one<T extends KubeObject>(kind: string): T {
+    const found = this.all(kind);
+    assert.equal(found.length, 1, `expected one ${kind}, found ${found.length}`);
+    return found[0] as T;
+  }
+}
+
+let helmEnv: NodeJS.ProcessEnv = process.env;
+let helmHome = "";
+
+function helmPath(): string {
+  assert.ok(lookup.ok, "helm is not available");
+  return lookup.path;
+}
+
+function helm(args: readonly string[]): Promise<ExecResult> {
+  return run(helmPath(), args, HELM_TIMEOUT_MS, helmEnv);
+}
+
+async function template(set: readonly string[] = [], extra: readonly string[] = []): Promise<Rendered> {
+  const args = ["template", RELEASE, CHART, "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION, ...extra];
+  if (set.length > 0) args.push("--set", set.join(","));
+  const r = await helm(args);
+  assert.equal(r.code, 0, `helm ${args.join(" ")} failed:\n${r.stderr}`);
+  const objects: KubeObject[] = [];
+  for (const doc of parseAllDocuments(r.stdout)) {
+    assert.deepEqual(doc.errors, [], "helm template printed invalid YAML");
+    const value: unknown = doc.toJS();
+    if (value === null || value === undefined) continue;
+    assert.ok(typeof value === "object" && "kind" in value && "metadata" in value, `not a Kubernetes object: ${String(doc)}`);
+    objects.push(value as KubeObject);
+  }
+  return new Rendered(objects);
+}
+
+// ---------------------------------------------------------------------------
+// What the webhooks must select: Istio's table (istio-reference.md, section 1), in the order
+// of Istio's template, plus the exclusion of our own namespace and kube-system.
+
+const exclusion: LabelSelectorRequirement = { key: "kubernetes.io/metadata.name", operator: "NotIn", values: [NAMESPACE, "kube-system"] };
+const notOptedOut: LabelSelectorRequirement = { key: "sidecar.istio.io/inject", operator: "NotIn", values: ["false"] };
+const dne = (key: string): LabelSelectorRequirement => ({ key, operator: "DoesNotExist" });
+const isIn = (key: string, value: string): LabelSelectorRequirement => ({ key, operator: "In", values: [value] });
+
+interface Selectors {
+  namespaceSelector: LabelSelector;
+  objectSelector: LabelSelector;
+}
+
+function expectedSelectors(revision: string, enableNamespacesByDefault = false): Map<string, Selectors> {
+  const hooks = new Map<string, Selectors>();
+  hooks.set(`rev.namespace.${WEBHOOK_DOMAIN}`, {
+    namespaceSelector: { matchExpressions: [isIn("istio.io/rev", revision), dne("istio-injection"), exclusion] },
+    objectSelector: { matchExpressions: [notOptedOut] },
+  });
+  hooks.set(`rev.object.${WEBHOOK_DOMAIN}`, {
+    namespaceSelector: { matchExpressions: [dne("istio.io/rev"), dne("istio-injection"), exclusion] },
+    objectSelector: { matchExpressions: [notOptedOut, isIn("istio.io/rev", revision)] },
+  });
+  if (revision !== "default") return hooks;
+  hooks.set(`namespace.${WEBHOOK_DOMAIN}`, {
+    namespaceSelector: { matchExpressions: [isIn("istio-injection", "enabled"), exclusion] },
+    objectSelector: { matchExpressions: [notOptedOut] },
+  });
+  hooks.set(`object.${WEBHOOK_DOMAIN}`, {
+    namespaceSelector: { matchExpressions: [dne("istio-injection"), dne("istio.io/rev"), exclusion] },
+    objectSelector: { matchExpressions: [isIn("sidecar.istio.io/inject", "true"), dne("istio.io/rev")] },
+  });
+  if (enableNamespacesByDefault) {
+    hooks.set(`auto.${WEBHOOK_DOMAIN}`, {
+      namespaceSelector: {
+        matchExpressions: [
+          dne("istio-injection"),
+          dne("istio.io/rev"),
+          { key: "kubernetes.io/metadata.name", operator: "NotIn", values: ["kube-system", "kube-public", "kube-node-lease", "local-path-storage"] },
+          exclusion,
+        ],
+      },
+      objectSelector: { matchExpressions: [dne("sidecar.istio.io/inject"), dne("istio.io/rev")] },
+    });
+  }
+  return hooks;
+}
+
+function assertSelectors(config: WebhookConfiguration, expected: Map<string, Selectors>): void {
+  assert.deepEqual(
+    config.webhooks.map((w) => w.name),
+    [...expected.keys()],
+  );
+  for (const hook of config.webhooks) {
+    const want = expected.get(hook.name);
+    assert.ok(want);
+    assert.deepEqual(hook.namespaceSelector, want.namespaceSelector, `${hook.name}: namespaceSelector`);
+    assert.deepEqual(hook.objectSelector, want.objectSelector, `${hook.name}: objectSelector`);
+  }
+}
+
+function injectorConfig(rendered: Rendered): Record<string, unknown> {
+  const cm = rendered.one<ConfigMap>("ConfigMap");
+  const text = cm.data["config.yaml"];
+  assert.equal(typeof text, "string", "ConfigMap has no config.yaml");
+  const parsed: unknown = parse(text!);
+  assert.ok(parsed !== null && typeof parsed === "object" && !Array.isArray(parsed), "config.yaml is not a map");
+  // The injector itself must accept what the chart writes.
+  parseConfig(text!, "config.yaml");
+  return parsed as Record<string, unknown>;
+}
+
+// ---------------------------------------------------------------------------
+
+if (!lookup.ok) {
+  if (required) {
+    test("helm is available (SIDECAR_INJECTOR_E2E_REQUIRED=1)", () => {
+      assert.fail(`helm is required but not available: ${lookup.reason}`);
+    });
+  } else {
+    // Counted in the run's "skipped" total, which a skipped suite is not.
+    test("Helm chart tests", { skip: `no helm: ${lookup.reason}` }, () => {});
+  }
+}
+
+describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no helm: ${lookup.reason}` }, () => {
+  before(async () => {
+    // helm's own config, cache and data in a temporary folder; no cluster is ever contacted.
+    helmHome = await mkdtemp(join(tmpdir(), "sidecar-injector-chart-"));
+    const kubeconfig = join(helmHome, "kubeconfig");
+    await writeFile(kubeconfig, "");
+    helmEnv = {
+      ...process.env,
+      HELM_CACHE_HOME: join(helmHome, "cache"),
+      HELM_CONFIG_HOME: join(helmHome, "config"),
+      HELM_DATA_HOME: join(helmHome, "data"),
+      KUBECONFIG: kubeconfig,
+    };
+  });
+
+  after(async () => {
+    if (helmHome) await rm(helmHome, { recursive: true, force: true });
+  });
+
+  test("helm lint passes, also with --strict and with non-default values", async () => {
+    for (const args of [
+      ["lint", CHART],
+      ["lint", "--strict", CHART],
+      ["lint", "--strict", CHART, "--kube-version", KUBE_VERSION, "--set", "revision=canary,tls.mode=certManager,webhook.url=https://127.0.0.1:9443/inject,webhook.enableNamespacesByDefault=false"],
+      ["lint", "--strict", CHART, "--kube-version", KUBE_VERSION, "--set", "webhook.enableNamespacesByDefault=true,replicaCount=1,podAntiAffinity=hard"],
+    ]) {
+      const r = await helm(args);
+      assert.equal(r.code, 0, `helm ${args.join(" ")}:\n${r.stdout}\n${r.stderr}`);
+      assert.match(r.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+    }
+  });
+
+  describe("default values", () => {
+    let rendered: Rendered;
+    before(async () => {
+      rendered = await template();
+    });
+
+    test("renders exactly the expected kinds, once each", () => {
+      const expected = [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ConfigMap",
+        "Deployment",
+        "MutatingWebhookConfiguration",
+        "PodDisruptionBudget",
+        "Role",
+        "RoleBinding",
+        "Service",
+        "ServiceAccount",
+      ];
+      assert.deepEqual(rendered.kinds(), expected);
+      for (const kind of expected) rendered.one(kind);
+      for (const o of rendered.objects) {
+        assert.equal(o.metadata.labels?.["app.kubernetes.io/name"], "sidecar-injector", `${o.kind} labels`);
+        assert.equal(o.metadata.labels?.["app.kubernetes.io/instance"], RELEASE, `${o.kind} labels`);
+        assert.equal(o.metadata.labels?.["app.kubernetes.io/managed-by"], "Helm", `${o.kind} labels`);
+        const clusterScoped = ["ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration"].includes(o.kind);
+        assert.equal(o.metadata.namespace, clusterScoped ? undefined : NAMESPACE, `${o.kind} namespace`);
+      }
+    });
+
+    test("Deployment: 2 replicas, the serve command, probes, resources, volumes", () => {
+      const d = rendered.one<Deployment>("Deployment");
+      assert.equal(d.metadata.name, FULLNAME);
+      assert.equal(d.spec.replicas, 2);
+      const pod = d.spec.template;
+      for (const [k, v] of Object.entries(d.spec.selector.matchLabels ?? {})) assert.equal(pod.metadata.labels?.[k], v);
+      assert.equal(pod.metadata.labels?.["sidecar.istio.io/inject"], "false");
+      assert.match(pod.metadata.annotations?.["checksum/config"] ?? "", /^[0-9a-f]{64}$/);
+      assert.equal(pod.spec.serviceAccountName, rendered.one("ServiceAccount").metadata.name);
+      assert.equal(pod.spec.terminationGracePeriodSeconds, 30);
+      assert.equal(pod.spec.priorityClassName, undefined);
+      assert.equal(pod.spec.imagePullSecrets, undefined);
+
+      assert.equal(pod.spec.containers.length, 1);
+      const c = pod.spec.containers[0]!;
+      assert.equal(c.image, "ghcr.io/sidecar-injector/sidecar-injector:0.1.0");
+      // The image's ENTRYPOINT is `node dist/cli.js`: the chart passes arguments only.
+      assert.equal(c.command, undefined);
+      assert.deepEqual(c.args, [
+        "serve",
+        "--config",
+        "/etc/sidecar-injector/config.yaml",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "9443",
+        "--tls-cert",
+        "/etc/sidecar-injector/tls/tls.crt",
+        "--tls-key",
+        "/etc/sidecar-injector/tls/tls.key",
+        "--log-level",
+        "info",
+      ]);
+      assert.deepEqual(c.ports, [{ name: "https", containerPort: 9443, protocol: "TCP" }]);
+      assert.deepEqual(c.livenessProbe.httpGet, { path: "/healthz", port: "https", scheme: "HTTPS" });
+      assert.deepEqual(c.readinessProbe.httpGet, { path: "/readyz", port: "https", scheme: "HTTPS" });
+      assert.deepEqual(c.resources, { requests: { cpu: "50m", memory: "64Mi" }, limits: { cpu: "500m", memory: "256Mi" } });
+
+      const mounts = new Map(c.volumeMounts.map((m) => [m.mountPath, m]));
+      const volumes = new Map(pod.spec.volumes.map((v) => [v.name, v]));
+      const volumeAt = (path: string): Volume => {
+        const mount = mounts.get(path);
+        assert.ok(mount, `nothing mounted at ${path}`);
+        const volume = volumes.get(mount.name);
+        assert.ok(volume, `no volume ${mount.name}`);
+        return volume;
+      };
+      assert.ok(volumeAt("/tmp").emptyDir, "/tmp is an emptyDir");
+      assert.equal(volumeAt("/etc/sidecar-injector/tls").secret?.secretName, `${FULLNAME}-tls`);
+      assert.equal(volumeAt("/etc/sidecar-injector/config.yaml").configMap?.name, rendered.one("ConfigMap").metadata.name);
+      assert.equal(mounts.get("/etc/sidecar-injector/config.yaml")?.subPath, "config.yaml");
+    });
+
+    test("Deployment: restricted security context", () => {
+      const pod = rendered.one<Deployment>("Deployment").spec.template.spec;
+      assert.deepEqual(pod.securityContext, {
+        runAsNonRoot: true,
+        runAsUser: 65532,
+        runAsGroup: 65532,
+        fsGroup: 65532,
+        seccompProfile: { type: "RuntimeDefault" },
+      });
+      const sc = pod.containers[0]!.securityContext;
+      assert.equal(sc.allowPrivilegeEscalation, false);
+      assert.equal(sc.readOnlyRootFilesystem, true);
+      assert.deepEqual(sc.capabilities, { drop: ["ALL"] });
+      assert.notEqual(sc.privileged, true);
+    });
+
+    test("Deployment: spread across nodes, softly", () => {
+      const d = rendered.one<Deployment>("Deployment");
+      const pod = d.spec.template.spec;
+      const selector = d.spec.selector.matchLabels;
+      assert.deepEqual(pod.topologySpreadConstraints, [
+        { maxSkew: 1, topologyKey: "kubernetes.io/hostname", whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: selector } },
+      ]);
+      const preferred = pod.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution;
+      assert.ok(preferred && preferred.length === 1, "one preferred podAntiAffinity term");
+      assert.equal(preferred[0]!.podAffinityTerm.topologyKey, "kubernetes.io/hostname");
+      assert.deepEqual(preferred[0]!.podAffinityTerm.labelSelector, { matchLabels: selector });
+      assert.equal(pod.nodeSelector, undefined);
+      assert.equal(pod.tolerations, undefined);
+    });
+
+    test("Service 443 -> https; PodDisruptionBudget minAvailable 1; both select the Pods", () => {
+      const d = rendered.one<Deployment>("Deployment");
+      const svc = rendered.one<Service>("Service");
+      assert.equal(svc.metadata.name, FULLNAME);
+      assert.deepEqual(svc.spec.selector, d.spec.selector.matchLabels);
+      assert.equal(svc.spec.ports.length, 1);
+      assert.equal(svc.spec.ports[0]!.port, 443);
+      assert.equal(svc.spec.ports[0]!.targetPort, "https");
+      const pdb = rendered.one<PodDisruptionBudget>("PodDisruptionBudget");
+      assert.equal(pdb.spec.minAvailable, 1);
+      assert.deepEqual(pdb.spec.selector, d.spec.selector);
+    });
+
+    test("RBAC: Secrets by name only (but create), our webhook configuration by name, namespaces and nodes read-only", () => {
+      const sa = rendered.one("ServiceAccount").metadata.name;
+      const role = rendered.one<Role>("Role");
+      const secretRules = role.rules.filter((r) => r.resources.includes("secrets"));
+      assert.equal(secretRules.length, role.rules.length, "the Role is about Secrets only");
+      for (const r of role.rules) assert.deepEqual(r.apiGroups, [""]);
+      const unnamed = secretRules.filter((r) => r.resourceNames === undefined);
+      assert.deepEqual(unnamed.map((r) => r.verbs), [["create"]], "only create is granted without resourceNames");
+      const named = secretRules.filter((r) => r.resourceNames !== undefined);
+      assert.equal(named.length, 1);
+      assert.deepEqual([...named[0]!.resourceNames!].sort(), [`${FULLNAME}-ca`, `${FULLNAME}-tls`]);
+      for (const verb of ["get", "watch", "update", "patch"]) assert.ok(named[0]!.verbs.includes(verb), `named Secrets: ${verb}`);
+      assert.ok(!named[0]!.verbs.includes("delete") && !named[0]!.verbs.includes("*"));
+
+      const clusterRole = rendered.one<Role>("ClusterRole");
+      const byResource = new Map(clusterRole.rules.map((r) => [r.resources.join(","), r]));
+      assert.deepEqual([...byResource.keys()].sort(), ["mutatingwebhookconfigurations", "namespaces", "nodes"]);
+      const mwc = byResource.get("mutatingwebhookconfigurations")!;
+      assert.deepEqual(mwc.apiGroups, ["admissionregistration.k8s.io"]);
+      assert.deepEqual(mwc.resourceNames, [rendered.one("MutatingWebhookConfiguration").metadata.name]);
+      assert.deepEqual([...mwc.verbs].sort(), ["get", "list", "patch", "watch"]);
+      for (const res of ["namespaces", "nodes"]) {
+        const r = byResource.get(res)!;
+        assert.deepEqual(r.apiGroups, [""]);
+        assert.deepEqual([...r.verbs].sort(), ["get", "list", "watch"], res);
+        assert.equal(r.resourceNames, undefined);
+      }
+
+      const binding = rendered.one<Binding>("RoleBinding");
+      assert.deepEqual(binding.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name });
+      assert.deepEqual(binding.subjects, [{ kind: "ServiceAccount", name: sa, namespace: NAMESPACE }]);
+      const clusterBinding = rendered.one<Binding>("ClusterRoleBinding");
+      assert.deepEqual(clusterBinding.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRole.metadata.name });
+      assert.deepEqual(clusterBinding.subjects, [{ kind: "ServiceAccount", name: sa, namespace: NAMESPACE }]);
+    });
+
+    test("ConfigMap: config.yaml is a config the injector accepts, with the revision", () => {
+      assert.deepEqual(injectorConfig(rendered), { revision: "default" });
+    });
+
+    test("MutatingWebhookConfiguration: Istio's webhooks and selectors, plus our exclusions", () => {
+      const mwc = rendered.one<WebhookConfiguration>("MutatingWebhookConfiguration");
+      assert.equal(mwc.metadata.name, FULLNAME);
+      assert.equal(mwc.metadata.annotations?.["cert-manager.io/inject-ca-from"], undefined);
+      assertSelectors(mwc, expectedSelectors("default"));
+      for (const hook of mwc.webhooks) {
+        assert.deepEqual(hook.rules, [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"] }], hook.name);
+        assert.equal(hook.sideEffects, "None");
+        assert.deepEqual(hook.admissionReviewVersions, ["v1"]);
+        assert.equal(hook.failurePolicy, "Fail");
+        assert.equal(hook.timeoutSeconds, 10);
+        assert.equal(hook.reinvocationPolicy, "Never");
+        assert.equal(hook.matchPolicy, "Equivalent");
+        assert.deepEqual(hook.clientConfig, { service: { name: FULLNAME, namespace: NAMESPACE, path: "/inject", port: 443 } }, hook.name);
+      }
+    });
+  });
+
+  describe("non-default values", () => {
+    const set = [
+      "webhook.url=https://127.0.0.1:9443/inject",
+      "webhook.failurePolicy=Ignore",
+      "revision=canary",
+      "webhook.timeoutSeconds=5",
+      "webhook.reinvocationPolicy=IfNeeded",
+      "tls.mode=certManager",
+    ];
+    let rendered: Rendered;
+    before(async () => {
+      rendered = await template(set);
+    });
+
+    test("webhooks call the URL, not the Service, with the values' policies", () => {
+      const mwc = rendered.one<WebhookConfiguration>("MutatingWebhookConfiguration");
+      for (const hook of mwc.webhooks) {
+        assert.deepEqual(hook.clientConfig, { url: "https://127.0.0.1:9443/inject" }, hook.name);
+        assert.equal(hook.failurePolicy, "Ignore");
+        assert.equal(hook.timeoutSeconds, 5);
+        assert.equal(hook.reinvocationPolicy, "IfNeeded");
+      }
+    });
+
+    test("a revision other than default gets the revision webhooks only, selecting canary", () => {
+      assertSelectors(rendered.one<WebhookConfiguration>("MutatingWebhookConfiguration"), expectedSelectors("canary"));
+      assert.deepEqual(injectorConfig(rendered), { revision: "canary" });
+    });
+
+    test("tls.mode=certManager: Issuers, Certificates, and the caBundle injected from the serving one", () => {
+      assert.ok(rendered.all("Issuer").length >= 1, "an Issuer");
+      const certs = rendered.all("Certificate") as Certificate[];
+      const deployment = rendered.one<Deployment>("Deployment");
+      const tlsVolume = deployment.spec.template.spec.volumes.find((v) => v.name === "tls");
+      const serving = certs.find((c) => c.spec.secretName === tlsVolume?.secret?.secretName);
+      assert.ok(serving, "a Certificate issues the Secret the Deployment mounts");
+      assert.deepEqual(serving.spec.dnsNames.slice(0, 3), [FULLNAME, `${FULLNAME}.${NAMESPACE}`, `${FULLNAME}.${NAMESPACE}.svc`]);
+      assert.deepEqual(serving.spec.ipAddresses, ["127.0.0.1"], "the URL's host is in the certificate");
+      const issuers = new Set(rendered.all("Issuer").map((i) => i.metadata.name));
+      assert.ok(issuers.has(serving.spec.issuerRef.name), "the serving Certificate's issuer is rendered");
+      const mwc = rendered.one<WebhookConfiguration>("MutatingWebhookConfiguration");
+      assert.equal(mwc.metadata.annotations?.["cert-manager.io/inject-ca-from"], `${NAMESPACE}/${serving.metadata.name}`);
+      for (const hook of mwc.webhooks) assert.equal(hook.clientConfig.caBundle, undefined);
+    });
+  });
+
+  test("enableNamespacesByDefault adds Istio's auto webhook", async () => {
+    const rendered = await template(["webhook.enableNamespacesByDefault=true"]);
+    assertSelectors(rendered.one<WebhookConfiguration>("MutatingWebhookConfiguration"), expectedSelectors("default", true));
+  });
+
+  test("caBundle: PEM is base64-encoded, base64 is kept", async () => {
+    const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    const dir = await mkdtemp(join(tmpdir(), "sidecar-injector-ca-"));
+    try {
+      const file = join(dir, "ca.crt");
+      await writeFile(file, pem);
+      const fromPem = await template([], ["--set-file", `webhook.caBundle=${file}`]);
+      for (const hook of fromPem.one<WebhookConfiguration>("MutatingWebhookConfiguration").webhooks) {
+        assert.equal(Buffer.from(hook.clientConfig.caBundle ?? "", "base64").toString("utf8"), pem.trim());
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    const b64 = Buffer.from(pem).toString("base64");
+    const fromB64 = await template([`webhook.caBundle=${b64}`]);
+    for (const hook of fromB64.one<WebhookConfiguration>("MutatingWebhookConfiguration").webhooks) {
+      assert.equal(hook.clientConfig.caBundle, b64);
+    }
+  });
+
+  test("a config change changes the Pods' checksum, so they roll", async () => {
+    const checksum = async (set: string[]): Promise<string | undefined> =>
+      (await template(set)).one<Deployment>("Deployment").spec.template.metadata.annotations?.["checksum/config"];
+    const before = await checksum([]);
+    const after = await checksum(["config.policy=disabled"]);
+    assert.ok(before && after);
+    assert.notEqual(before, after);
+  });
+
+  test("other values: webhook off, one replica, scheduling and image settings", async () => {
+    const rendered = await template([
+      "webhook.enabled=false",
+      "replicaCount=1",
+      "priorityClassName=system-cluster-critical",
+      "imagePullSecrets[0].name=regcred",
+      "nodeSelector.kubernetes\\.io/os=linux",
+      "image.tag=9.9.9",
+      "podAntiAffinity=none",
+      "topologySpread.enabled=false",
+    ]);
+    assert.equal(rendered.all("MutatingWebhookConfiguration").length, 0);
+    assert.equal(rendered.all("PodDisruptionBudget").length, 0, "no budget on a single replica: it would block drains");
+    const d = rendered.one<Deployment>("Deployment");
+    const pod = d.spec.template.spec;
+    assert.equal(d.spec.replicas, 1);
+    assert.equal(pod.priorityClassName, "system-cluster-critical");
+    assert.deepEqual(pod.imagePullSecrets, [{ name: "regcred" }]);
+    assert.deepEqual(pod.nodeSelector, { "kubernetes.io/os": "linux" });
+    assert.equal(pod.containers[0]!.image, "ghcr.io/sidecar-injector/sidecar-injector:9.9.9");
+    assert.equal(pod.affinity, undefined);
+    assert.equal(pod.topologySpreadConstraints, undefined);
+  });
+
+  test("values the schema refuses stop helm template with a message naming the value", async () => {
+    const refused: [string, RegExp][] = [
+      ["webhook.failurePolicy=Sometimes", /webhook\/failurePolicy/],
+      ["webhook.url=http://x", /webhook\/url/],
+      ["webhook.reinvocationPolicy=Always", /webhook\/reinvocationPolicy/],
+      ["webhook.timeoutSeconds=31", /webhook\/timeoutSeconds/],
+      ["tls.mode=files", /tls\/mode/],
+      ["replicaCount=-1", /replicaCount/],
+      ["revision=Not_A_Label", /revision/],
+      ["webhok.enabled=true", /webhok/],
+    ];
+    for (const [value, re] of refused) {
+      const r = await helm(["template", RELEASE, CHART, "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION, "--set", value]);
+      assert.notEqual(r.code, 0, `--set ${value} was accepted`);
+      assert.match(r.stderr, re, `--set ${value}`);
+    }
+  });
+
+  test("contradictory values are refused with a message saying why", async () => {
+    const refused: [string, RegExp][] = [
+      ["tls.mode=certManager,webhook.caBundle=Zm9v", /webhook\.caBundle is set but tls\.mode is certManager/],
+      ["revision=canary,webhook.enableNamespacesByDefault=true", /enableNamespacesByDefault needs revision default/],
+      ["config.revision=other", /config\.revision \(other\) differs from revision \(default\)/],
+    ];
+    for (const [value, re] of refused) {
+      const r = await helm(["template", RELEASE, CHART, "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION, "--set", value]);
+      assert.notEqual(r.code, 0, `--set ${value} was accepted`);
+      assert.match(r.stderr, re, `--set ${value}`);
+    }
+  });
+});
