@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { admit, decodeAdmissionReview } from "../../src/admission/review.js";
 import { buildConfig } from "../../src/config/load.js";
 import { inject } from "../../src/injection/inject.js";
 import type { Pod } from "../../src/kube/types.js";
@@ -77,5 +78,15 @@ for (const [name, pod] of cases) {
     const r = JSON.parse(body) as { request: { object: Pod } };
     const out = inject(r.request.object, { namespace: "bench" }, config);
     void Buffer.from(JSON.stringify(out.patch)).toString("base64");
+  });
+}
+
+// The AdmissionReviews a real kube-apiserver sent (test/fixtures), through the same handler
+// the webhook runs: decode and validate the body, decide, inject, encode the answer.
+for (const name of ["pod", "replicaset-pod", "annotation-opt-out"]) {
+  const body = readFileSync(join(here, "..", "fixtures", `admission-review-${name}.json`));
+  run(`recorded review: ${name}`, () => {
+    const out = admit(decodeAdmissionReview(body), { config });
+    void JSON.stringify(out.review);
   });
 }
