@@ -119,6 +119,35 @@ describe("real cluster harness", () => {
     assert.equal(read.json.reason, "NotFound");
   });
 
+  it("restarts kube-apiserver on the same port, CA and data", async (t) => {
+    const c = live(t);
+    if (!c) return;
+    await c.createNamespace(ns);
+    const cm = await c.request("POST", `/api/v1/namespaces/${ns}/configmaps`, {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "survives-restart" },
+      data: { key: "value" },
+    });
+    assert.equal(cm.status, 201, cm.text);
+
+    await c.stopApiServer();
+    assert.equal(c.apiServerRunning(), false);
+    await assert.rejects(c.request("GET", "/version", undefined, { timeoutMs: 2_000 }), /ECONNREFUSED/);
+    await c.stopApiServer(); // idempotent
+
+    await c.startApiServer();
+    assert.equal(c.apiServerRunning(), true);
+    // The same caPem still verifies it (the request would fail otherwise), and etcd kept the data.
+    const read = await c.request<{ data?: Record<string, string> }>("GET", `/api/v1/namespaces/${ns}/configmaps/survives-restart`);
+    assert.equal(read.status, 200, read.text);
+    assert.deepEqual(read.json.data, { key: "value" });
+
+    await c.restartApiServer();
+    const created = await c.request<PodLike>("POST", `/api/v1/namespaces/${ns}/pods`, pod("after-restart"));
+    assert.equal(created.status, 201, created.text);
+  });
+
   it("runs helm against the cluster", async (t) => {
     const c = live(t);
     if (!c) return;

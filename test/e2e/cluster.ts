@@ -10,10 +10,16 @@
  *   const cluster = await startCluster();
  *   after(() => cluster.stop());
  *   const res = await cluster.request("POST", "/api/v1/namespaces", { ... });
+ *
+ * The API server can be stopped and started again (same port, flags, certificates
+ * and etcd, so its data and CA survive) to test how clients ride out an outage:
+ *
+ *   await cluster.restartApiServer();
+ *   // or: await cluster.stopApiServer(); ...; await cluster.startApiServer();
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { X509Certificate, generateKeyPairSync, randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import http from "node:http";
 import https from "node:https";
@@ -117,6 +123,21 @@ export interface Cluster {
   createNamespace(name: string, labels?: Record<string, string>): Promise<void>;
   /** Run helm with `env` against this cluster. */
   helm(args: string[], options?: { timeoutMs?: number; cwd?: string }): Promise<ExecResult>;
+  /**
+   * Stop only kube-apiserver (SIGTERM, then SIGKILL after 10 s); etcd keeps
+   * running. Requests fail (connection refused) until startApiServer().
+   * No-op when it is already stopped.
+   */
+  stopApiServer(): Promise<void>;
+  /**
+   * Start kube-apiserver again with the same flags, port, certificates and
+   * etcd, and wait for /readyz (limit: startTimeoutMs). No-op when it is running.
+   */
+  startApiServer(): Promise<void>;
+  /** stopApiServer() then startApiServer(). */
+  restartApiServer(): Promise<void>;
+  /** Whether the kube-apiserver process is running (it may not be ready yet). */
+  apiServerRunning(): boolean;
   /** Stop both processes (SIGTERM, then SIGKILL) and remove tmpDir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -319,6 +340,31 @@ async function stopProcess(proc: Managed, graceMs: number): Promise<void> {
   if (done && isRunning(proc)) {
     proc.child.kill("SIGKILL");
     await proc.exited;
+  }
+}
+
+/** What was appended to a log file after byte `offset` (a restarted process appends to its old log). */
+function logSince(path: string, offset: number): string {
+  let fd: number | undefined;
+  try {
+    const size = statSync(path).size;
+    if (size <= offset) return "";
+    const buf = Buffer.alloc(size - offset);
+    fd = openSync(path, "r");
+    readSync(fd, buf, 0, buf.length, offset);
+    return buf.toString("utf8");
+  } catch {
+    return "";
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
   }
 }
 
@@ -541,8 +587,13 @@ async function startOnce(binDir: string, options: StartClusterOptions, log: (mes
       ...(options.serviceAccountAdmission ? [] : ["--disable-admission-plugins=ServiceAccount"]),
       ...(options.apiServerArgs ?? []),
     ];
-    const apiserver = startProcess("kube-apiserver", join(binDir, "kube-apiserver"), apiArgs, join(tmpDir, "kube-apiserver.log"));
-    procs.push(apiserver);
+    const apiLogPath = join(tmpDir, "kube-apiserver.log");
+    const launchApiServer = (): Managed => {
+      const proc = startProcess("kube-apiserver", join(binDir, "kube-apiserver"), apiArgs, apiLogPath);
+      procs.push(proc);
+      return proc;
+    };
+    let apiserver = launchApiServer();
 
     const server = `https://127.0.0.1:${apiPort}`;
     const servingCertPath = join(certDir, "apiserver.crt");
@@ -621,8 +672,79 @@ async function startOnce(binDir: string, options: StartClusterOptions, log: (mes
     const helm = (args: string[], helmOptions: { timeoutMs?: number; cwd?: string } = {}): Promise<ExecResult> =>
       execFile(helmPath, args, env, helmOptions.timeoutMs ?? 120_000, helmOptions.cwd);
 
+    // --- stopping and starting kube-apiserver alone. Calls are serialised, so a
+    // restart never overlaps a stop or another start.
+    let lifecycle: Promise<void> = Promise.resolve();
+    const serialised = (what: string, step: () => Promise<void>): Promise<void> => {
+      const run = lifecycle.then(() => {
+        if (stopped) throw new Error(`cannot ${what}: the cluster is stopped`);
+        return step();
+      });
+      lifecycle = run.catch(() => {});
+      return run;
+    };
+
+    const stopApiServer = (): Promise<void> =>
+      serialised("stop kube-apiserver", async () => {
+        if (!isRunning(apiserver)) return;
+        await stopProcess(apiserver, 10_000);
+        log("kube-apiserver stopped");
+      });
+
+    const startApiServer = (): Promise<void> =>
+      serialised("start kube-apiserver", async () => {
+        if (isRunning(apiserver)) return;
+        const restartStarted = Date.now();
+        const restartDeadline = restartStarted + (options.startTimeoutMs ?? 90_000);
+        // The port was free while it was ours, but an outgoing connection may
+        // briefly hold it as its local port: try again on that clash.
+        for (let attempt = 1; ; attempt++) {
+          const logOffset = fileSize(apiLogPath);
+          const previous = apiserver;
+          procs.splice(procs.indexOf(previous), 1);
+          apiserver = launchApiServer();
+          try {
+            await waitFor("restarted kube-apiserver /readyz", restartDeadline, procs, async () => (await httpGetStatus(`${server}/readyz`, auth)).status === 200);
+            break;
+          } catch (err) {
+            if (stopped) throw new Error("cannot start kube-apiserver: the cluster is stopped", { cause: err });
+            const clash = /address already in use/i.test(logSince(apiLogPath, logOffset));
+            await stopProcess(apiserver, 5_000);
+            if (!clash || attempt >= 3 || Date.now() > restartDeadline) throw err;
+            log(`kube-apiserver port ${apiPort} is busy, retrying`);
+            await sleep(500);
+          }
+        }
+        log(`kube-apiserver ready again in ${Date.now() - restartStarted} ms`);
+      });
+
+    const restartApiServer = async (): Promise<void> => {
+      await stopApiServer();
+      await startApiServer();
+    };
+
+    const apiServerRunning = (): boolean => isRunning(apiserver);
+
     log(`cluster ready at ${server} in ${Date.now() - started} ms (logs in ${tmpDir})`);
-    return { server, kubeconfigPath, token, caPem, binDir, helmPath, etcdUrl, tmpDir, env, request, createNamespace, helm, stop };
+    return {
+      server,
+      kubeconfigPath,
+      token,
+      caPem,
+      binDir,
+      helmPath,
+      etcdUrl,
+      tmpDir,
+      env,
+      request,
+      createNamespace,
+      helm,
+      stopApiServer,
+      startApiServer,
+      restartApiServer,
+      apiServerRunning,
+      stop,
+    };
   } catch (err) {
     // Include the logs before they are removed with the temp dir.
     await stop();
