@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "./config/load.js";
 import { InjectionError } from "./injection/types.js";
 import { formatManifest, injectManifest, ManifestError } from "./manifest.js";
+import { CERT_MODES, type CertMode } from "./certs/modes.js";
 
 const USAGE = `Usage: sidecar-injector <command> [options]
 
@@ -45,9 +46,33 @@ Options:
       --local           local mode (what npm start runs): certificates under --cert-dir
       --log-level LEVEL trace | debug | info | warn | error (default: info)
   -h, --help            this help
+
+Self-managed certificates (--cert-mode kubernetes; KUBECONFIG or the in-cluster account):
+      --cert-mode MODE  local (default), files (default with --tls-cert), kubernetes
+      --namespace NS    where the CA Secret lives (default: POD_NAMESPACE, else the
+                        service account's namespace)
+      --service NAME    Service the API server calls (default: sidecar-injector); its
+                        DNS names go into the serving certificate
+      --webhook-config NAME
+                        MutatingWebhookConfiguration whose caBundle is kept current
+                        (default: sidecar-injector)
+      --ca-secret NAME  Secret holding the CA key and certificates (default: sidecar-injector-ca)
+      --tls-san NAME    extra DNS name or IP for the serving certificate (repeatable)
+      --ca-validity D   CA lifetime (default: 5y; renewed when a third is left)
+      --serving-validity D
+                        serving certificate lifetime (default: 7d; renewed at two thirds)
+      --ca-bundle-propagation D
+                        how long a new CA is in the published caBundle before serving
+                        certificates it signs are used (default: 10s)
+      --resync D        full re-check interval (default: 1m)
+  Durations: 30s, 10m, 12h, 7d, 5y, 1h30m.
 `;
 
 class UsageError extends Error {}
+
+function optional<K extends string>(key: K, v: number | undefined): Partial<Record<K, number>> {
+  return v === undefined ? {} : ({ [key]: v } as Record<K, number>);
+}
 
 const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
 
@@ -97,6 +122,16 @@ async function runServeCommand(argv: string[]): Promise<number> {
       "cert-dir": { type: "string" },
       local: { type: "boolean" },
       "log-level": { type: "string" },
+      "cert-mode": { type: "string" },
+      namespace: { type: "string" },
+      service: { type: "string" },
+      "webhook-config": { type: "string" },
+      "ca-secret": { type: "string" },
+      "tls-san": { type: "string", multiple: true },
+      "ca-validity": { type: "string" },
+      "serving-validity": { type: "string" },
+      "ca-bundle-propagation": { type: "string" },
+      resync: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -110,8 +145,32 @@ async function runServeCommand(argv: string[]): Promise<number> {
   if (Boolean(values["tls-cert"]) !== Boolean(values["tls-key"])) throw new UsageError("serve: --tls-cert and --tls-key go together");
   const level = values["log-level"];
   if (level !== undefined && !LOG_LEVELS.includes(level)) throw new UsageError(`serve: --log-level must be one of ${LOG_LEVELS.join(", ")}, not ${level}`);
+  const mode = values["cert-mode"];
+  if (mode !== undefined && !(CERT_MODES as readonly string[]).includes(mode)) throw new UsageError(`serve: --cert-mode must be one of ${CERT_MODES.join(", ")}, not ${mode}`);
+  const { parseDuration } = await import("./certs/authority.js");
+  const duration = (flag: string, v: string | undefined): number | undefined => {
+    if (v === undefined) return undefined;
+    try {
+      return parseDuration(v);
+    } catch {
+      throw new UsageError(`serve: --${flag} must be a duration like 30s, 10m, 7d or 5y, not ${v}`);
+    }
+  };
+  const kubernetes = {
+    ...(values.namespace !== undefined ? { namespace: values.namespace } : {}),
+    ...(values.service !== undefined ? { serviceName: values.service } : {}),
+    ...(values["webhook-config"] !== undefined ? { webhookConfigName: values["webhook-config"] } : {}),
+    ...(values["ca-secret"] !== undefined ? { secretName: values["ca-secret"] } : {}),
+    ...(values["tls-san"] !== undefined ? { extraSans: values["tls-san"] } : {}),
+    ...optional("caValidityMs", duration("ca-validity", values["ca-validity"])),
+    ...optional("servingValidityMs", duration("serving-validity", values["serving-validity"])),
+    ...optional("propagationMs", duration("ca-bundle-propagation", values["ca-bundle-propagation"])),
+    ...optional("resyncMs", duration("resync", values.resync)),
+  };
   const { runServe } = await import("./main.js");
   await runServe({
+    ...(mode !== undefined ? { certMode: mode as CertMode } : {}),
+    kubernetes,
     configFile: values.config,
     host: values.host,
     port,

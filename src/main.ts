@@ -1,6 +1,7 @@
 // Composition root for `serve`: config -> certificates -> logger/metrics -> express app ->
 // HTTPS server; readiness, certificate reload, and draining on SIGTERM/SIGINT.
 
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { createApp } from "./admission/server.js";
 import { DEFAULT_HOST, startServer, type RunningServer } from "./admission/https.js";
@@ -11,6 +12,10 @@ import {
   type CertificateWatch,
 } from "./certs/files.js";
 import { ensureLocalCertificates } from "./certs/local.js";
+import type { CertMode } from "./certs/modes.js";
+import { createCa, mintServingCert } from "./certs/authority.js";
+import { CertManager, createCertMetrics } from "./certs/manager.js";
+import { createKubeApi } from "./kube/client.js";
 import { loadConfig } from "./config/load.js";
 import { createLogger } from "./telemetry/logger.js";
 import { createMetrics } from "./telemetry/metrics.js";
@@ -35,6 +40,45 @@ export interface ServeOptions {
   readonly certDir?: string;
   /** pino level; default info. */
   readonly logLevel?: string;
+  /** local (default without files), files (default with --tls-cert), or kubernetes (self-managed). */
+  readonly certMode?: CertMode;
+  /** kubernetes mode settings; see KubernetesCertOptions. */
+  readonly kubernetes?: Partial<KubernetesCertOptions>;
+}
+
+
+export interface KubernetesCertOptions {
+  readonly namespace: string;
+  readonly serviceName: string;
+  readonly webhookConfigName: string;
+  readonly secretName: string;
+  readonly extraSans: readonly string[];
+  readonly caValidityMs: number;
+  readonly servingValidityMs: number;
+  readonly propagationMs: number;
+  readonly resyncMs: number;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+export const KUBERNETES_CERT_DEFAULTS: Omit<KubernetesCertOptions, "namespace"> = {
+  serviceName: "sidecar-injector",
+  webhookConfigName: "sidecar-injector",
+  secretName: "sidecar-injector-ca",
+  extraSans: [],
+  caValidityMs: 5 * 365 * DAY_MS,
+  servingValidityMs: 7 * DAY_MS,
+  propagationMs: 10_000,
+  resyncMs: 60_000,
+};
+
+/** The namespace this Pod runs in: POD_NAMESPACE, else the service account's, else a default. */
+function ownNamespace(): string {
+  if (process.env.POD_NAMESPACE) return process.env.POD_NAMESPACE;
+  try {
+    return readFileSync("/var/run/secrets/kubernetes.io/serviceaccount/namespace", "utf8").trim();
+  } catch {
+    return "sidecar-injector-system";
+  }
 }
 
 export interface ServeHandle {
@@ -61,11 +105,23 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
   let filePair: CertificatePair | undefined;
   let watch: CertificateWatch | undefined;
   let renew: ReturnType<typeof setInterval> | undefined;
+  let manager: CertManager | undefined;
   const certDir = resolve(opts.certDir ?? "certs");
-  if (opts.tlsCert !== undefined && opts.tlsKey !== undefined) {
+  const mode: CertMode = opts.certMode ?? (opts.tlsCert !== undefined ? "files" : "local");
+  if (mode === "files") {
+    if (opts.tlsCert === undefined || opts.tlsKey === undefined) throw new Error("--cert-mode files needs --tls-cert and --tls-key");
     filePair = await loadCertificateFiles(opts.tlsCert, opts.tlsKey);
     tls = filePair;
     logger.info({ cert: opts.tlsCert, notAfter: filePair.notAfter }, "serving certificate loaded from files");
+  } else if (mode === "kubernetes") {
+    // Until the manager has a certificate the API server trusts, the server answers /healthz
+    // with a throwaway one and /readyz says not ready.
+    const now = new Date();
+    const scratch = await createCa({ validityMs: DAY_MS, now, commonName: "sidecar-injector-not-ready" });
+    const issuer = scratch.certs[0];
+    if (!issuer) throw new Error("could not create a placeholder certificate");
+    const placeholder = await mintServingCert(scratch, issuer, { dnsNames: ["not-ready.invalid"], validityMs: DAY_MS, now });
+    tls = { cert: placeholder.certPem, key: placeholder.keyPem };
   } else {
     const local = await ensureLocalCertificates(certDir);
     tls = local;
@@ -81,7 +137,7 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
     config,
     logger,
     metrics,
-    isReady: () => server !== undefined && !server.draining,
+    isReady: () => server !== undefined && !server.draining && (manager === undefined || manager.certificate !== undefined),
     // Left to `nativeSidecars: auto` resolution once the kube client reports kubelet versions.
   });
 
@@ -93,7 +149,20 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
   });
   server = running;
 
-  if (filePair !== undefined && opts.tlsCert !== undefined && opts.tlsKey !== undefined) {
+  if (mode === "kubernetes") {
+    const k: KubernetesCertOptions = { ...KUBERNETES_CERT_DEFAULTS, namespace: ownNamespace(), ...opts.kubernetes };
+    manager = new CertManager(
+      { ...k, clusterDomain: config.clusterDomain },
+      {
+        kube: createKubeApi(),
+        logger,
+        metrics: createCertMetrics(metrics.registry),
+        onCertificate: (cert) => running.setCertificate(cert.certPem, cert.keyPem),
+      },
+    );
+    await manager.start();
+    logger.info({ namespace: k.namespace, secret: k.secretName, webhookConfig: k.webhookConfigName, ready: manager.certificate !== undefined }, "self-managed certificates started");
+  } else   if (filePair !== undefined && opts.tlsCert !== undefined && opts.tlsKey !== undefined) {
     watch = watchCertificateFiles(
       opts.tlsCert,
       opts.tlsKey,
@@ -127,6 +196,7 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
       process.off("SIGTERM", onSignal);
       process.off("SIGINT", onSignal);
       watch?.close();
+      manager?.stop();
       if (renew !== undefined) clearInterval(renew);
       const started = Date.now();
       await running.close(DRAIN_TIMEOUT_MS);

@@ -1,0 +1,172 @@
+// The one place that talks to the API server (@kubernetes/client-node): the CA Secret, the
+// caBundle of our MutatingWebhookConfiguration, and node versions. Everything above it
+// depends on the small KubeApi interface, so it can be tested with plain fakes.
+import {
+  AdmissionregistrationV1Api,
+  ApiException,
+  CoreV1Api,
+  KubeConfig,
+  PatchStrategy,
+  Watch,
+  setHeaderOptions,
+  type V1MutatingWebhookConfiguration,
+  type V1Secret,
+} from "@kubernetes/client-node";
+
+export interface SecretObject {
+  readonly metadata: { readonly name: string; readonly namespace?: string; readonly resourceVersion?: string; readonly labels?: Record<string, string> };
+  readonly type?: string;
+  readonly data?: Record<string, string>;
+}
+
+export interface WebhookEntry {
+  readonly name: string;
+  readonly caBundle?: string;
+}
+
+export interface WebhookConfigObject {
+  readonly name: string;
+  readonly resourceVersion?: string;
+  readonly webhooks: readonly WebhookEntry[];
+}
+
+/** HTTP status of a failed call (undefined: no answer at all, e.g. connection refused). */
+export class KubeError extends Error {
+  readonly code = "ERR_KUBE";
+  constructor(
+    message: string,
+    readonly status: number | undefined,
+  ) {
+    super(message);
+    this.name = "KubeError";
+  }
+  get conflict(): boolean {
+    return this.status === 409 || this.status === 422;
+  }
+  get notFound(): boolean {
+    return this.status === 404;
+  }
+}
+
+export interface KubeApi {
+  readSecret(namespace: string, name: string): Promise<SecretObject | undefined>;
+  /** Throws KubeError with status 409 when it already exists. */
+  createSecret(namespace: string, secret: SecretObject): Promise<SecretObject>;
+  /** Replaces with the resourceVersion precondition of `secret`; 409 on conflict. */
+  replaceSecret(namespace: string, secret: SecretObject): Promise<SecretObject>;
+  readWebhookConfig(name: string): Promise<WebhookConfigObject | undefined>;
+  /** Sets the caBundle of the given webhooks (by index), only if the resourceVersion still matches. */
+  patchCaBundles(name: string, resourceVersion: string | undefined, updates: readonly { index: number; caBundle: string }[]): Promise<WebhookConfigObject>;
+  /** Calls onChange on every change of the named configuration until the returned stop is called. */
+  watchWebhookConfig(name: string, onChange: (cfg: WebhookConfigObject | undefined) => void, onEnd: (err?: unknown) => void): Promise<() => void>;
+  /** Kubelet versions of all nodes (e.g. "v1.33.2"). */
+  listKubeletVersions(): Promise<string[]>;
+}
+
+function wrap(op: string, e: unknown): KubeError {
+  if (e instanceof KubeError) return e;
+  if (e instanceof ApiException) {
+    const body = e.body as { message?: string } | string | undefined;
+    const detail = typeof body === "object" && body?.message ? body.message : typeof body === "string" ? body.slice(0, 300) : e.message;
+    return new KubeError(`${op}: ${detail}`, e.code);
+  }
+  return new KubeError(`${op}: ${e instanceof Error ? e.message : String(e)}`, undefined);
+}
+
+function toWebhookConfig(o: V1MutatingWebhookConfiguration): WebhookConfigObject {
+  return {
+    name: o.metadata?.name ?? "",
+    ...(o.metadata?.resourceVersion ? { resourceVersion: o.metadata.resourceVersion } : {}),
+    webhooks: (o.webhooks ?? []).map((w) => ({ name: w.name, ...(w.clientConfig?.caBundle ? { caBundle: w.clientConfig.caBundle } : {}) })),
+  };
+}
+
+function toSecret(s: V1Secret): SecretObject {
+  return {
+    metadata: {
+      name: s.metadata?.name ?? "",
+      ...(s.metadata?.namespace ? { namespace: s.metadata.namespace } : {}),
+      ...(s.metadata?.resourceVersion ? { resourceVersion: s.metadata.resourceVersion } : {}),
+      ...(s.metadata?.labels ? { labels: s.metadata.labels } : {}),
+    },
+    ...(s.type ? { type: s.type } : {}),
+    ...(s.data ? { data: s.data } : {}),
+  };
+}
+
+export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
+  const core = kc.makeApiClient(CoreV1Api);
+  const admission = kc.makeApiClient(AdmissionregistrationV1Api);
+  const jsonPatch = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch);
+  return {
+    async readSecret(namespace, name) {
+      try {
+        return toSecret(await core.readNamespacedSecret({ name, namespace }));
+      } catch (e) {
+        const err = wrap(`read Secret ${namespace}/${name}`, e);
+        if (err.notFound) return undefined;
+        throw err;
+      }
+    },
+    async createSecret(namespace, secret) {
+      try {
+        return toSecret(await core.createNamespacedSecret({ namespace, body: secret as V1Secret }));
+      } catch (e) {
+        throw wrap(`create Secret ${namespace}/${secret.metadata.name}`, e);
+      }
+    },
+    async replaceSecret(namespace, secret) {
+      try {
+        return toSecret(await core.replaceNamespacedSecret({ name: secret.metadata.name, namespace, body: secret as V1Secret }));
+      } catch (e) {
+        throw wrap(`update Secret ${namespace}/${secret.metadata.name}`, e);
+      }
+    },
+    async readWebhookConfig(name) {
+      try {
+        return toWebhookConfig(await admission.readMutatingWebhookConfiguration({ name }));
+      } catch (e) {
+        const err = wrap(`read MutatingWebhookConfiguration ${name}`, e);
+        if (err.notFound) return undefined;
+        throw err;
+      }
+    },
+    async patchCaBundles(name, resourceVersion, updates) {
+      const ops: object[] = resourceVersion ? [{ op: "test", path: "/metadata/resourceVersion", value: resourceVersion }] : [];
+      for (const u of updates) ops.push({ op: "add", path: `/webhooks/${u.index}/clientConfig/caBundle`, value: u.caBundle });
+      try {
+        return toWebhookConfig(await admission.patchMutatingWebhookConfiguration({ name, body: ops }, jsonPatch));
+      } catch (e) {
+        throw wrap(`update caBundle of MutatingWebhookConfiguration ${name}`, e);
+      }
+    },
+    async watchWebhookConfig(name, onChange, onEnd) {
+      const watch = new Watch(kc);
+      const controller = await watch.watch(
+        "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+        { fieldSelector: `metadata.name=${name}`, allowWatchBookmarks: false },
+        (phase: string, obj: V1MutatingWebhookConfiguration) => {
+          if (phase === "DELETED") onChange(undefined);
+          else if (phase === "ADDED" || phase === "MODIFIED") onChange(toWebhookConfig(obj));
+        },
+        (err: unknown) => onEnd(err),
+      );
+      return () => controller.abort();
+    },
+    async listKubeletVersions() {
+      try {
+        const nodes = await core.listNode();
+        return nodes.items.map((n) => n.status?.nodeInfo?.kubeletVersion ?? "").filter(Boolean);
+      } catch (e) {
+        throw wrap("list Nodes", e);
+      }
+    },
+  };
+}
+
+/** KUBECONFIG (or ~/.kube/config) when present, else the in-cluster service account. */
+export function defaultKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  return kc;
+}
