@@ -1,0 +1,229 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { Registry } from "prom-client";
+import { caBundlePem, fromSecretData, signedBy, type ServingCert } from "../../../src/certs/authority.js";
+import { CertManager, createCertMetrics, type CertManagerOptions, type CertMetrics } from "../../../src/certs/manager.js";
+import { KubeError, type KubeApi, type SecretObject, type WebhookConfigObject } from "../../../src/kube/client.js";
+import { createLogger } from "../../../src/telemetry/logger.js";
+
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+
+/** An in-memory API server for one Secret and one MutatingWebhookConfiguration. */
+class FakeKube implements KubeApi {
+  secret: SecretObject | undefined;
+  webhook: { name: string; resourceVersion: number; webhooks: { name: string; caBundle?: string }[] } | undefined = {
+    name: "sidecar-injector",
+    resourceVersion: 1,
+    webhooks: [{ name: "a.example" }, { name: "b.example" }],
+  };
+  rv = 1;
+  down = false;
+  conflictsOnReplace = 0;
+  writes = { secret: 0, bundle: 0 };
+
+  private async gate(): Promise<void> {
+    await new Promise((r) => setImmediate(r));
+    if (this.down) throw new KubeError("connect ECONNREFUSED 127.0.0.1:6443", undefined);
+  }
+  async readSecret(): Promise<SecretObject | undefined> {
+    await this.gate();
+    return this.secret && structuredClone(this.secret);
+  }
+  async createSecret(_ns: string, s: SecretObject): Promise<SecretObject> {
+    await this.gate();
+    if (this.secret) throw new KubeError("already exists", 409);
+    this.secret = { ...s, metadata: { ...s.metadata, resourceVersion: String(++this.rv) } };
+    this.writes.secret++;
+    return this.secret;
+  }
+  async replaceSecret(_ns: string, s: SecretObject): Promise<SecretObject> {
+    await this.gate();
+    if (this.conflictsOnReplace > 0) {
+      this.conflictsOnReplace--;
+      this.secret = this.secret && { ...this.secret, metadata: { ...this.secret.metadata, resourceVersion: String(++this.rv) } };
+      throw new KubeError("conflict", 409);
+    }
+    if (!this.secret || s.metadata.resourceVersion !== this.secret.metadata.resourceVersion) throw new KubeError("conflict", 409);
+    this.secret = { ...s, metadata: { ...s.metadata, resourceVersion: String(++this.rv) } };
+    this.writes.secret++;
+    return this.secret;
+  }
+  async readWebhookConfig(): Promise<WebhookConfigObject | undefined> {
+    await this.gate();
+    const w = this.webhook;
+    return w && { name: w.name, resourceVersion: String(w.resourceVersion), webhooks: w.webhooks.map((x) => ({ ...x })) };
+  }
+  async patchCaBundles(_name: string, rv: string | undefined, updates: readonly { index: number; caBundle: string }[]): Promise<WebhookConfigObject> {
+    await this.gate();
+    const w = this.webhook;
+    if (!w) throw new KubeError("not found", 404);
+    if (rv !== String(w.resourceVersion)) throw new KubeError("test failed", 422);
+    for (const u of updates) {
+      const hook = w.webhooks[u.index];
+      if (hook) hook.caBundle = u.caBundle;
+    }
+    w.resourceVersion++;
+    this.writes.bundle++;
+    return (await this.readWebhookConfig()) as WebhookConfigObject;
+  }
+  async watchWebhookConfig(): Promise<() => void> {
+    return () => undefined;
+  }
+  async listKubeletVersions(): Promise<string[]> {
+    return [];
+  }
+}
+
+const OPTS: CertManagerOptions = {
+  namespace: "sidecar-injector-system",
+  secretName: "sidecar-injector-ca",
+  webhookConfigName: "sidecar-injector",
+  serviceName: "sidecar-injector",
+  clusterDomain: "cluster.local",
+  extraSans: ["127.0.0.1"],
+  caValidityMs: 3 * HOUR,
+  servingValidityMs: 1 * HOUR,
+  propagationMs: 10_000,
+  resyncMs: MIN,
+};
+
+function harness(kube: FakeKube, clock: { t: number }, opts: Partial<CertManagerOptions> = {}) {
+  const issued: ServingCert[] = [];
+  const metrics: CertMetrics = createCertMetrics(new Registry());
+  const manager = new CertManager({ ...OPTS, ...opts }, {
+    kube,
+    logger: createLogger({ level: "silent" }),
+    metrics,
+    onCertificate: (c) => issued.push(c),
+    now: () => new Date(clock.t),
+  });
+  return { manager, issued, metrics };
+}
+
+const b64 = (s: string): string => Buffer.from(s).toString("base64");
+const bundleOf = (kube: FakeKube, t: number): string => b64(caBundlePem(fromSecretData(kube.secret?.data), new Date(t)));
+
+describe("CertManager", () => {
+  test("from nothing: creates the CA, publishes the caBundle everywhere, serves a leaf it signed", async () => {
+    const kube = new FakeKube();
+    const clock = { t: Date.now() };
+    const { manager, issued } = harness(kube, clock);
+    await manager.kick();
+    const ca = fromSecretData(kube.secret?.data);
+    assert.equal(ca.certs.length, 1);
+    for (const w of kube.webhook?.webhooks ?? []) assert.equal(w.caBundle, bundleOf(kube, clock.t));
+    assert.equal(issued.length, 1);
+    const leaf = issued[0] as ServingCert;
+    assert.ok(signedBy(leaf.certPem, ca.certs[0] as (typeof ca.certs)[number]));
+    assert.deepEqual([...leaf.dnsNames], [
+      "sidecar-injector",
+      "sidecar-injector.sidecar-injector-system",
+      "sidecar-injector.sidecar-injector-system.svc",
+      "sidecar-injector.sidecar-injector-system.svc.cluster.local",
+    ]);
+    assert.deepEqual([...leaf.ipAddresses], ["127.0.0.1"]);
+
+    // Nothing to do the second time: no writes, no new leaf.
+    const writes = { ...kube.writes };
+    await manager.kick();
+    assert.deepEqual(kube.writes, writes);
+    assert.equal(issued.length, 1);
+  });
+
+  test("two replicas starting together converge on one CA", async () => {
+    const kube = new FakeKube();
+    const clock = { t: Date.now() };
+    const a = harness(kube, clock);
+    const b = harness(kube, clock);
+    await Promise.all([a.manager.kick(), b.manager.kick()]);
+    const ca = fromSecretData(kube.secret?.data);
+    assert.equal(ca.certs.length, 1, "one CA in the Secret");
+    const issuer = ca.certs[0] as (typeof ca.certs)[number];
+    assert.ok(signedBy((a.issued.at(-1) as ServingCert).certPem, issuer));
+    assert.ok(signedBy((b.issued.at(-1) as ServingCert).certPem, issuer));
+    assert.equal(kube.writes.secret, 1);
+  });
+
+  test("CA renewal: same key appended, published first, leaves move to it only after the propagation delay", async () => {
+    const kube = new FakeKube();
+    const clock = { t: Date.now() };
+    const { manager, issued, metrics } = harness(kube, clock);
+    await manager.kick();
+    const first = fromSecretData(kube.secret?.data);
+
+    clock.t += 2 * HOUR + 5 * MIN; // under a third of the CA's life left; the first leaf expired
+    await manager.kick();
+    const renewed = fromSecretData(kube.secret?.data);
+    assert.equal(renewed.certs.length, 2);
+    assert.equal(renewed.keyPem, first.keyPem, "the key is reused");
+    for (const w of kube.webhook?.webhooks ?? []) assert.equal(w.caBundle, bundleOf(kube, clock.t), "both certificates published");
+    const oldCa = renewed.certs[0] as (typeof renewed.certs)[number];
+    const newCa = renewed.certs[1] as (typeof renewed.certs)[number];
+    const renewal = issued.at(-1) as ServingCert;
+    assert.equal(renewal.issuerFingerprint256, oldCa.fingerprint256, "the new CA is not used before it has propagated");
+    assert.ok(renewal.notAfter <= oldCa.notAfter, "a leaf never outlives its issuer");
+
+    clock.t += 11_000;
+    await manager.kick();
+    assert.equal((issued.at(-1) as ServingCert).issuerFingerprint256, newCa.fingerprint256, "switched once published long enough");
+    const rotations = await metrics.rotations.get();
+    assert.equal(rotations.values.find((v) => v.labels.kind === "ca")?.value, 2);
+
+    clock.t += HOUR; // the old CA expired: pruned from the Secret and the bundle
+    await manager.kick();
+    assert.equal(fromSecretData(kube.secret?.data).certs.length, 1);
+    assert.equal(kube.webhook?.webhooks[0]?.caBundle, bundleOf(kube, clock.t));
+  });
+
+  test("a deleted Secret is recreated from memory; a wiped caBundle is restored", async () => {
+    const kube = new FakeKube();
+    const clock = { t: Date.now() };
+    const { manager } = harness(kube, clock);
+    await manager.kick();
+    const before = kube.secret?.data;
+    kube.secret = undefined;
+    for (const w of kube.webhook?.webhooks ?? []) delete w.caBundle;
+    await manager.kick();
+    assert.deepEqual(kube.secret?.data, before, "same CA key and certificates");
+    for (const w of kube.webhook?.webhooks ?? []) assert.equal(w.caBundle, bundleOf(kube, clock.t));
+  });
+
+  test("update conflicts are retried against the new resourceVersion", async () => {
+    const kube = new FakeKube();
+    const clock = { t: Date.now() };
+    const { manager } = harness(kube, clock);
+    await manager.kick();
+    clock.t += 2 * HOUR + 5 * MIN;
+    kube.conflictsOnReplace = 2;
+    await manager.kick();
+    assert.equal(fromSecretData(kube.secret?.data).certs.length, 2);
+    assert.equal(manager.status().lastError, undefined);
+  });
+
+  test("API server unreachable: keeps the certificate, renews the leaf from the CA in memory, reports the error", async () => {
+    const kube = new FakeKube();
+    const clock = { t: Date.now() };
+    const { manager, issued, metrics } = harness(kube, clock);
+    await manager.kick();
+    kube.down = true;
+    clock.t += 45 * MIN; // past two thirds of the leaf's life
+    await manager.kick();
+    assert.equal(issued.length, 2, "renewed without the API server");
+    assert.match(manager.status().lastError ?? "", /ECONNREFUSED/);
+    assert.ok(((await metrics.apiErrors.get()).values[0]?.value ?? 0) >= 1);
+    kube.down = false;
+    await manager.kick();
+    assert.equal(manager.status().lastError, undefined);
+  });
+
+  test("without a MutatingWebhookConfiguration there is nothing to publish, and a leaf is still issued", async () => {
+    const kube = new FakeKube();
+    kube.webhook = undefined;
+    const clock = { t: Date.now() };
+    const { manager, issued } = harness(kube, clock);
+    await manager.kick();
+    assert.equal(issued.length, 1);
+    assert.equal(manager.status().publishedBundle, undefined);
+  });
+});
