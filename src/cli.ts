@@ -10,8 +10,9 @@ import { CERT_MODES, type CertMode } from "./certs/modes.js";
 const USAGE = `Usage: sidecar-injector <command> [options]
 
 Commands:
-  inject    inject the sidecar into manifests, offline (like istioctl kube-inject)
-  serve     run the admission webhook over HTTPS
+  inject        inject the sidecar into manifests, offline (like istioctl kube-inject)
+  serve         run the admission webhook over HTTPS
+  certs status  show the CA, the published caBundle and the serving certificate
 
 Run "sidecar-injector <command> --help" for a command's options.
 `;
@@ -68,6 +69,21 @@ Self-managed certificates (--cert-mode kubernetes; KUBECONFIG or the in-cluster 
   Durations: 30s, 10m, 12h, 7d, 5y, 1h30m.
 `;
 
+const CERTS_USAGE = `Usage: sidecar-injector certs status [options]
+
+Reads the CA Secret and the MutatingWebhookConfiguration (KUBECONFIG or in-cluster), and
+with --server the certificate a running injector serves; says whether the published
+caBundle contains the CA that signed it. Exits 1 when something would fail admissions.
+
+Options:
+      --namespace NS         namespace of the CA Secret (default: sidecar-injector-system)
+      --ca-secret NAME       default: sidecar-injector-ca
+      --webhook-config NAME  default: sidecar-injector
+      --server URL           a running injector, e.g. https://127.0.0.1:9443
+                             (kubectl port-forward -n NS svc/sidecar-injector 9443:443)
+  -h, --help                 this help
+`;
+
 class UsageError extends Error {}
 
 function optional<K extends string>(key: K, v: number | undefined): Partial<Record<K, number>> {
@@ -108,6 +124,41 @@ async function runInject(argv: string[]): Promise<number> {
   const { docs } = injectManifest(text, values.filename, values.namespace ?? "default", config);
   process.stdout.write(formatManifest(docs, values.output));
   return 0;
+}
+
+async function runCertsCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === "-h" || sub === "--help" || sub === undefined) {
+    process.stdout.write(CERTS_USAGE);
+    return sub === undefined ? 2 : 0;
+  }
+  if (sub !== "status") throw new UsageError(`certs: unknown subcommand ${JSON.stringify(sub)}\n\n${CERTS_USAGE}`);
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      namespace: { type: "string", short: "n" },
+      "ca-secret": { type: "string" },
+      "webhook-config": { type: "string" },
+      server: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(CERTS_USAGE);
+    return 0;
+  }
+  if (values.server !== undefined && !/^https:\/\//.test(values.server)) throw new UsageError(`certs status: --server must be an https:// URL, not ${values.server}`);
+  const { certificateStatus } = await import("./certs/status.js");
+  const { createKubeApi } = await import("./kube/client.js");
+  const report = await certificateStatus(createKubeApi(), {
+    namespace: values.namespace ?? "sidecar-injector-system",
+    secretName: values["ca-secret"] ?? "sidecar-injector-ca",
+    webhookConfigName: values["webhook-config"] ?? "sidecar-injector",
+    ...(values.server !== undefined ? { server: values.server } : {}),
+  });
+  process.stdout.write(report.text);
+  return report.problems.length === 0 ? 0 : 1;
 }
 
 async function runServeCommand(argv: string[]): Promise<number> {
@@ -190,6 +241,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runInject(rest);
       case "serve":
         return await runServeCommand(rest);
+      case "certs":
+        return await runCertsCommand(rest);
       case undefined:
       case "help":
       case "-h":

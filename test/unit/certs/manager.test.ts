@@ -3,77 +3,12 @@ import { describe, test } from "node:test";
 import { Registry } from "prom-client";
 import { caBundlePem, fromSecretData, signedBy, type ServingCert } from "../../../src/certs/authority.js";
 import { CertManager, createCertMetrics, type CertManagerOptions, type CertMetrics } from "../../../src/certs/manager.js";
-import { KubeError, type KubeApi, type SecretObject, type WebhookConfigObject } from "../../../src/kube/client.js";
+import type { SecretObject } from "../../../src/kube/client.js";
+import { FakeKube } from "./fake-kube.js";
 import { createLogger } from "../../../src/telemetry/logger.js";
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
-
-/** An in-memory API server for one Secret and one MutatingWebhookConfiguration. */
-class FakeKube implements KubeApi {
-  secret: SecretObject | undefined;
-  webhook: { name: string; resourceVersion: number; webhooks: { name: string; caBundle?: string }[] } | undefined = {
-    name: "sidecar-injector",
-    resourceVersion: 1,
-    webhooks: [{ name: "a.example" }, { name: "b.example" }],
-  };
-  rv = 1;
-  down = false;
-  conflictsOnReplace = 0;
-  writes = { secret: 0, bundle: 0 };
-
-  private async gate(): Promise<void> {
-    await new Promise((r) => setImmediate(r));
-    if (this.down) throw new KubeError("connect ECONNREFUSED 127.0.0.1:6443", undefined);
-  }
-  async readSecret(): Promise<SecretObject | undefined> {
-    await this.gate();
-    return this.secret && structuredClone(this.secret);
-  }
-  async createSecret(_ns: string, s: SecretObject): Promise<SecretObject> {
-    await this.gate();
-    if (this.secret) throw new KubeError("already exists", 409);
-    this.secret = { ...s, metadata: { ...s.metadata, resourceVersion: String(++this.rv) } };
-    this.writes.secret++;
-    return this.secret;
-  }
-  async replaceSecret(_ns: string, s: SecretObject): Promise<SecretObject> {
-    await this.gate();
-    if (this.conflictsOnReplace > 0) {
-      this.conflictsOnReplace--;
-      this.secret = this.secret && { ...this.secret, metadata: { ...this.secret.metadata, resourceVersion: String(++this.rv) } };
-      throw new KubeError("conflict", 409);
-    }
-    if (!this.secret || s.metadata.resourceVersion !== this.secret.metadata.resourceVersion) throw new KubeError("conflict", 409);
-    this.secret = { ...s, metadata: { ...s.metadata, resourceVersion: String(++this.rv) } };
-    this.writes.secret++;
-    return this.secret;
-  }
-  async readWebhookConfig(): Promise<WebhookConfigObject | undefined> {
-    await this.gate();
-    const w = this.webhook;
-    return w && { name: w.name, resourceVersion: String(w.resourceVersion), webhooks: w.webhooks.map((x) => ({ ...x })) };
-  }
-  async patchCaBundles(_name: string, rv: string | undefined, updates: readonly { index: number; caBundle: string }[]): Promise<WebhookConfigObject> {
-    await this.gate();
-    const w = this.webhook;
-    if (!w) throw new KubeError("not found", 404);
-    if (rv !== String(w.resourceVersion)) throw new KubeError("test failed", 422);
-    for (const u of updates) {
-      const hook = w.webhooks[u.index];
-      if (hook) hook.caBundle = u.caBundle;
-    }
-    w.resourceVersion++;
-    this.writes.bundle++;
-    return (await this.readWebhookConfig()) as WebhookConfigObject;
-  }
-  async watchWebhookConfig(): Promise<() => void> {
-    return () => undefined;
-  }
-  async listKubeletVersions(): Promise<string[]> {
-    return [];
-  }
-}
 
 const OPTS: CertManagerOptions = {
   namespace: "sidecar-injector-system",
@@ -185,7 +120,7 @@ describe("CertManager", () => {
     kube.secret = undefined;
     for (const w of kube.webhook?.webhooks ?? []) delete w.caBundle;
     await manager.kick();
-    assert.deepEqual(kube.secret?.data, before, "same CA key and certificates");
+    assert.deepEqual((kube.secret as SecretObject | undefined)?.data, before, "same CA key and certificates");
     for (const w of kube.webhook?.webhooks ?? []) assert.equal(w.caBundle, bundleOf(kube, clock.t));
   });
 

@@ -1,0 +1,131 @@
+// `sidecar-injector certs status`: what a human debugging "x509: certificate signed by unknown
+// authority" wants to see: the CA certificates in the Secret, what each webhook's caBundle
+// holds, the certificate a running injector actually serves, and whether the published
+// caBundle contains the CA that signed it.
+import { X509Certificate } from "node:crypto";
+import { connect } from "node:tls";
+import type { KubeApi } from "../kube/client.js";
+import { fromSecretData, splitPemCertificates, type CaEntry } from "./authority.js";
+
+export interface StatusOptions {
+  readonly namespace: string;
+  readonly secretName: string;
+  readonly webhookConfigName: string;
+  /** https://host:port of a running injector, to read the certificate it serves. */
+  readonly server?: string;
+  readonly now?: Date;
+}
+
+export interface StatusReport {
+  readonly text: string;
+  /** Problems that would fail admissions (or soon will). */
+  readonly problems: readonly string[];
+}
+
+function left(notAfter: Date, now: Date): string {
+  const ms = notAfter.getTime() - now.getTime();
+  if (ms <= 0) return "EXPIRED";
+  const d = Math.floor(ms / 86_400_000);
+  const h = Math.floor((ms % 86_400_000) / 3_600_000);
+  const m = Math.floor((ms % 3_600_000) / 60_000);
+  const s = Math.floor((ms % 60_000) / 1000);
+  return d > 0 ? `${d}d ${h}h left` : h > 0 ? `${h}h ${m}m left` : `${m}m ${s}s left`;
+}
+
+const iso = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, "Z");
+
+/** The certificate a TLS server presents (not verified: this is what we want to inspect). */
+export function fetchServingCertificate(server: string, timeoutMs = 5000): Promise<X509Certificate> {
+  const url = new URL(server);
+  return new Promise((resolve, reject) => {
+    const socket = connect({
+      host: url.hostname.replace(/^\[|\]$/g, ""),
+      port: Number(url.port || 443),
+      rejectUnauthorized: false,
+      ...(/^[\d.:[\]]+$/.test(url.hostname) ? {} : { servername: url.hostname }),
+    });
+    const timer = setTimeout(() => socket.destroy(new Error(`no TLS handshake with ${server} within ${timeoutMs} ms`)), timeoutMs);
+    socket.once("secureConnect", () => {
+      clearTimeout(timer);
+      const cert = socket.getPeerX509Certificate();
+      socket.end();
+      if (cert) resolve(cert);
+      else reject(new Error(`${server} presented no certificate`));
+    });
+    socket.once("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
+function issuedBy(cert: X509Certificate, ca: CaEntry): boolean {
+  const caCert = new X509Certificate(ca.certPem);
+  return cert.checkIssued(caCert) && cert.verify(caCert.publicKey);
+}
+
+export async function certificateStatus(kube: KubeApi, opts: StatusOptions): Promise<StatusReport> {
+  const now = opts.now ?? new Date();
+  const lines: string[] = [];
+  const problems: string[] = [];
+
+  const secret = await kube.readSecret(opts.namespace, opts.secretName);
+  let cas: readonly CaEntry[] = [];
+  if (!secret) {
+    problems.push(`CA Secret ${opts.namespace}/${opts.secretName} does not exist`);
+    lines.push(`CA Secret ${opts.namespace}/${opts.secretName}: not found`);
+  } else {
+    try {
+      cas = fromSecretData(secret.data).certs;
+      lines.push(`CA Secret ${opts.namespace}/${opts.secretName}: ${cas.length} certificate(s), one key`);
+    } catch (e) {
+      problems.push(`CA Secret ${opts.namespace}/${opts.secretName} is unusable: ${(e as Error).message}`);
+      lines.push(`CA Secret ${opts.namespace}/${opts.secretName}: unusable (${(e as Error).message})`);
+    }
+  }
+  cas.forEach((c, i) => lines.push(`  CA #${i + 1}  serial ${c.serial}  ${iso(c.notBefore)} .. ${iso(c.notAfter)}  (${left(c.notAfter, now)})`));
+  if (cas.length > 0 && !cas.some((c) => c.notAfter > now)) problems.push("every CA certificate has expired");
+
+  const cfg = await kube.readWebhookConfig(opts.webhookConfigName);
+  const published = new Map<string, Set<string>>();
+  if (!cfg) {
+    problems.push(`MutatingWebhookConfiguration ${opts.webhookConfigName} does not exist`);
+    lines.push(`MutatingWebhookConfiguration ${opts.webhookConfigName}: not found`);
+  } else {
+    lines.push(`MutatingWebhookConfiguration ${opts.webhookConfigName}: ${cfg.webhooks.length} webhook(s)`);
+    for (const w of cfg.webhooks) {
+      const pems = w.caBundle ? splitPemCertificates(Buffer.from(w.caBundle, "base64").toString("utf8")) : [];
+      const fps = new Set(pems.map((p) => new X509Certificate(p).fingerprint256));
+      published.set(w.name, fps);
+      const which = cas.map((c, i) => (fps.has(c.fingerprint256) ? `#${i + 1}` : "")).filter(Boolean);
+      const foreign = fps.size - which.length;
+      lines.push(`  ${w.name}: caBundle ${pems.length === 0 ? "EMPTY" : `${pems.length} certificate(s): CA ${which.join(", ") || "none of the Secret's"}${foreign ? ` + ${foreign} other` : ""}`}`);
+      if (pems.length === 0) problems.push(`webhook ${w.name} has an empty caBundle`);
+    }
+  }
+
+  if (opts.server) {
+    try {
+      const cert = await fetchServingCertificate(opts.server);
+      const notAfter = new Date(cert.validTo);
+      const issuer = cas.findIndex((c) => issuedBy(cert, c));
+      lines.push(`Serving certificate at ${opts.server}: serial ${cert.serialNumber}  ${iso(new Date(cert.validFrom))} .. ${iso(notAfter)}  (${left(notAfter, now)})`);
+      lines.push(`  names: ${cert.subjectAltName ?? "(none)"}`);
+      lines.push(`  issued by: ${issuer >= 0 ? `CA #${issuer + 1}` : "none of the Secret's CA certificates"}`);
+      if (issuer < 0) problems.push("the serving certificate was not issued by the CA in the Secret");
+      if (notAfter <= now) problems.push("the serving certificate has expired");
+      if (cfg && issuer >= 0) {
+        const ca = cas[issuer] as CaEntry;
+        const missing = [...published].filter(([, fps]) => !fps.has(ca.fingerprint256)).map(([name]) => name);
+        lines.push(`  published caBundle contains its issuer: ${missing.length === 0 ? "yes, in every webhook" : `NO, missing in ${missing.join(", ")}`}`);
+        if (missing.length > 0) problems.push(`the issuer of the serving certificate is missing from the caBundle of ${missing.join(", ")}`);
+      }
+    } catch (e) {
+      problems.push(`could not read the serving certificate at ${opts.server}: ${(e as Error).message}`);
+      lines.push(`Serving certificate at ${opts.server}: unreachable (${(e as Error).message})`);
+    }
+  }
+
+  lines.push(problems.length === 0 ? "OK" : `PROBLEMS:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+  return { text: `${lines.join("\n")}\n`, problems };
+}
