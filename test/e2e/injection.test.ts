@@ -109,7 +109,10 @@ describe("end to end against a real kube-apiserver", { skip }, () => {
     const kubeSystem = await c.request("PATCH", "/api/v1/namespaces/kube-system", { metadata: { labels: { "istio-injection": "enabled" } } }, { contentType: "application/merge-patch+json" });
     assert.equal(kubeSystem.status, 200, kubeSystem.text);
 
+    // The injector here serves certificate files (its own certificate management has a suite
+    // of its own, certs.test.ts), so the chart publishes their CA as the caBundle.
     rendered = await helmTemplate([
+      "tls.mode=secret",
       `webhook.url=${injector.url}/inject`,
       `webhook.caBundle=${Buffer.from(certs.caPem).toString("base64")}`,
       "fullnameOverride=sidecar-injector",

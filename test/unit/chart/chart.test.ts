@@ -156,6 +156,7 @@ interface Container {
   image: string;
   command?: string[];
   args: string[];
+  env?: { name: string; valueFrom?: unknown; value?: string }[];
   ports: { name: string; containerPort: number; protocol?: string }[];
   livenessProbe: Probe;
   readinessProbe: Probe;
@@ -442,13 +443,25 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
         "0.0.0.0",
         "--port",
         "9443",
-        "--tls-cert",
-        "/etc/sidecar-injector/tls/tls.crt",
-        "--tls-key",
-        "/etc/sidecar-injector/tls/tls.key",
+        // tls.mode self (the default): the injector manages its own certificates.
+        "--cert-mode",
+        "kubernetes",
+        "--service",
+        FULLNAME,
+        "--webhook-config",
+        FULLNAME,
+        "--ca-secret",
+        `${FULLNAME}-ca`,
+        "--ca-validity",
+        "5y",
+        "--serving-validity",
+        "7d",
+        "--ca-bundle-propagation",
+        "10s",
         "--log-level",
         "info",
       ]);
+      assert.deepEqual(c.env, [{ name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } }]);
       assert.deepEqual(c.ports, [{ name: "https", containerPort: 9443, protocol: "TCP" }]);
       assert.deepEqual(c.livenessProbe.httpGet, { path: "/healthz", port: "https", scheme: "HTTPS" });
       assert.deepEqual(c.readinessProbe.httpGet, { path: "/readyz", port: "https", scheme: "HTTPS" });
@@ -464,7 +477,7 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
         return volume;
       };
       assert.ok(volumeAt("/tmp").emptyDir, "/tmp is an emptyDir");
-      assert.equal(volumeAt("/etc/sidecar-injector/tls").secret?.secretName, `${FULLNAME}-tls`);
+      assert.equal(mounts.get("/etc/sidecar-injector/tls"), undefined, "no certificate files in self mode");
       assert.equal(volumeAt("/etc/sidecar-injector/config.yaml").configMap?.name, rendered.one("ConfigMap").metadata.name);
       assert.equal(mounts.get("/etc/sidecar-injector/config.yaml")?.subPath, "config.yaml");
     });
@@ -622,13 +635,13 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
     assertSelectors(rendered.one<WebhookConfiguration>("MutatingWebhookConfiguration"), expectedSelectors("default", true));
   });
 
-  test("caBundle: PEM is base64-encoded, base64 is kept", async () => {
+  test("caBundle (tls.mode secret): PEM is base64-encoded, base64 is kept", async () => {
     const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
     const dir = await mkdtemp(join(tmpdir(), "sidecar-injector-ca-"));
     try {
       const file = join(dir, "ca.crt");
       await writeFile(file, pem);
-      const fromPem = await template([], ["--set-file", `webhook.caBundle=${file}`]);
+      const fromPem = await template(["tls.mode=secret"], ["--set-file", `webhook.caBundle=${file}`]);
       for (const hook of fromPem.one<WebhookConfiguration>("MutatingWebhookConfiguration").webhooks) {
         assert.equal(Buffer.from(hook.clientConfig.caBundle ?? "", "base64").toString("utf8"), pem.trim());
       }
@@ -636,7 +649,7 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
       await rm(dir, { recursive: true, force: true });
     }
     const b64 = Buffer.from(pem).toString("base64");
-    const fromB64 = await template([`webhook.caBundle=${b64}`]);
+    const fromB64 = await template(["tls.mode=secret", `webhook.caBundle=${b64}`]);
     for (const hook of fromB64.one<WebhookConfiguration>("MutatingWebhookConfiguration").webhooks) {
       assert.equal(hook.clientConfig.caBundle, b64);
     }
@@ -682,6 +695,7 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
       ["webhook.reinvocationPolicy=Always", /webhook\/reinvocationPolicy/],
       ["webhook.timeoutSeconds=31", /webhook\/timeoutSeconds/],
       ["tls.mode=files", /tls\/mode/],
+      ["tls.self.servingValidity=soon", /tls\/self\/servingValidity/],
       ["replicaCount=-1", /replicaCount/],
       ["revision=Not_A_Label", /revision/],
       ["webhok.enabled=true", /webhok/],
@@ -693,9 +707,21 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
     }
   });
 
+  test("tls.mode=secret: the serving certificate files come from the mounted Secret", async () => {
+    const rendered = await template(["tls.mode=secret"]);
+    const pod = rendered.one<Deployment>("Deployment").spec.template.spec;
+    const c = pod.containers[0]!;
+    const at = c.args.indexOf("--tls-cert");
+    assert.deepEqual(c.args.slice(at, at + 4), ["--tls-cert", "/etc/sidecar-injector/tls/tls.crt", "--tls-key", "/etc/sidecar-injector/tls/tls.key"]);
+    assert.ok(!c.args.includes("--cert-mode"));
+    const mount = c.volumeMounts.find((m) => m.mountPath === "/etc/sidecar-injector/tls");
+    assert.equal(pod.volumes.find((v) => v.name === mount?.name)?.secret?.secretName, `${FULLNAME}-tls`);
+  });
+
   test("contradictory values are refused with a message saying why", async () => {
     const refused: [string, RegExp][] = [
       ["tls.mode=certManager,webhook.caBundle=Zm9v", /webhook\.caBundle is set but tls\.mode is certManager/],
+      ["webhook.caBundle=Zm9v", /webhook\.caBundle is set but tls\.mode is self/],
       ["revision=canary,webhook.enableNamespacesByDefault=true", /enableNamespacesByDefault needs revision default/],
       ["config.revision=other", /config\.revision \(other\) differs from revision \(default\)/],
     ];
@@ -706,3 +732,4 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
     }
   });
 });
+
