@@ -16,6 +16,7 @@ import type { CertMode } from "./certs/modes.js";
 import { createCa, mintServingCert } from "./certs/authority.js";
 import { CertManager, createCertMetrics } from "./certs/manager.js";
 import { createKubeApi } from "./kube/client.js";
+import { NativeSidecarDetector } from "./kube/nodes.js";
 import { loadConfig } from "./config/load.js";
 import { createLogger } from "./telemetry/logger.js";
 import { createMetrics } from "./telemetry/metrics.js";
@@ -106,6 +107,7 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
   let watch: CertificateWatch | undefined;
   let renew: ReturnType<typeof setInterval> | undefined;
   let manager: CertManager | undefined;
+  let native: NativeSidecarDetector | undefined;
   const certDir = resolve(opts.certDir ?? "certs");
   const mode: CertMode = opts.certMode ?? (opts.tlsCert !== undefined ? "files" : "local");
   if (mode === "files") {
@@ -138,7 +140,7 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
     logger,
     metrics,
     isReady: () => server !== undefined && !server.draining && (manager === undefined || manager.certificate !== undefined),
-    // Left to `nativeSidecars: auto` resolution once the kube client reports kubelet versions.
+    nativeSidecarsSupported: () => native?.current(),
   });
 
   const running = await startServer({
@@ -151,10 +153,11 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
 
   if (mode === "kubernetes") {
     const k: KubernetesCertOptions = { ...KUBERNETES_CERT_DEFAULTS, namespace: ownNamespace(), ...opts.kubernetes };
+    const kube = createKubeApi();
     manager = new CertManager(
       { ...k, clusterDomain: config.clusterDomain },
       {
-        kube: createKubeApi(),
+        kube,
         logger,
         metrics: createCertMetrics(metrics.registry),
         onCertificate: (cert) => running.setCertificate(cert.certPem, cert.keyPem),
@@ -187,6 +190,12 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
     renew.unref();
   }
 
+  // nativeSidecars: auto follows the nodes' kubelet versions wherever the cluster can be asked.
+  if (config.nativeSidecars === "auto" && (mode === "kubernetes" || process.env.KUBERNETES_SERVICE_HOST)) {
+    native = new NativeSidecarDetector(createKubeApi(), logger);
+    await native.start();
+  }
+
   const url = `https://${running.host.includes(":") ? `[${running.host}]` : running.host}:${running.port}`;
   logger.info({ url, revision: config.revision }, "sidecar injector serving");
 
@@ -197,6 +206,7 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
       process.off("SIGINT", onSignal);
       watch?.close();
       manager?.stop();
+      native?.stop();
       if (renew !== undefined) clearInterval(renew);
       const started = Date.now();
       await running.close(DRAIN_TIMEOUT_MS);

@@ -21,7 +21,8 @@ export interface AppOptions {
   readonly metrics: Metrics;
   /** /readyz answers 200 only while this returns true (certificate loaded, not draining). */
   readonly isReady: () => boolean;
-  readonly nativeSidecarsSupported?: boolean;
+  /** Whether the cluster runs native sidecars (`nativeSidecars: auto`); may change over time. */
+  readonly nativeSidecarsSupported?: boolean | (() => boolean | undefined);
   /** Request bodies over this many bytes get 413; default 6 MiB. */
   readonly maxBodyBytes?: number;
   /** A body not fully received this long after the headers gets 408; default 10 s. */
@@ -36,6 +37,11 @@ export interface BodyLimits {
 }
 
 /** Accepts `application/json` with optional parameters; a charset, if given, must be UTF-8. */
+function nativeOption(v: AppOptions["nativeSidecarsSupported"]): { nativeSidecarsSupported?: boolean } {
+  const value = typeof v === "function" ? v() : v;
+  return value === undefined ? {} : { nativeSidecarsSupported: value };
+}
+
 export function checkJsonContentType(header: string | undefined): void {
   const [type = "", ...params] = (header ?? "").split(";");
   if (type.trim().toLowerCase() !== "application/json") {
@@ -160,7 +166,7 @@ export function createApp(opts: AppOptions): Express {
       const result = admit(review, {
         config,
         pathEnv: parsePathEnv(req.path),
-        ...(opts.nativeSidecarsSupported === undefined ? {} : { nativeSidecarsSupported: opts.nativeSidecarsSupported }),
+        ...nativeOption(opts.nativeSidecarsSupported),
         ...(opts.inject === undefined ? {} : { inject: opts.inject }),
       });
       res.status(200).json(result.review);
