@@ -1,15 +1,35 @@
 // Local certificate mode (`npm start`, tests): a CA and a serving certificate for localhost /
-// 127.0.0.1 kept as files in one folder, reused while valid, regenerated when not.
+// 127.0.0.1 kept as files in one folder, reused while valid, renewed when not.
 //
-// Keys come from crypto.generateKeyPair (off the event loop); certificates are assembled and
-// signed with node-forge and read back with crypto.X509Certificate, which is also what decides
-// whether files on disk can be reused.
+// Issuing and the renewal rules are those of ./authority.ts, so local certificates rotate the
+// same way as the ones the CA Secret manager keeps: a CA that is due is renewed with the same key
+// and appended to ca.crt (expired ones dropped), a serving certificate is renewed after two
+// thirds of its life, and nothing outlives its CA.
 
-import { X509Certificate, createPrivateKey, generateKeyPair, randomBytes } from "node:crypto";
+import { X509Certificate, createPrivateKey, randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { join } from "node:path";
-import forge from "node-forge";
+import {
+  caBundlePem,
+  caEntryFromPem,
+  caNeedsRenewal,
+  createCa,
+  generateRsaKeyPair,
+  currentCa,
+  leafNeedsRenewal,
+  parseCaState,
+  pruneExpired,
+  renewCa,
+  signServingCert,
+  signedBy,
+  splitPemCertificates,
+  splitSans,
+  type CaState,
+  type KeyPairPem,
+} from "./authority.js";
+
+export { generateRsaKeyPair, type KeyPairPem } from "./authority.js";
 
 export const LOCAL_CERT_FILES = {
   caCert: "ca.crt",
@@ -24,13 +44,7 @@ export const LOCAL_NAMES: readonly string[] = ["localhost", "127.0.0.1"];
 const DAY_MS = 24 * 60 * 60 * 1000;
 export const CA_VALIDITY_DAYS = 5 * 365;
 export const LEAF_VALIDITY_DAYS = 365;
-/** A leaf with less than this left is replaced. */
-export const LEAF_MIN_REMAINING_MS = DAY_MS;
-/** A CA with less than this left is replaced (and with it the leaf). */
-export const CA_MIN_REMAINING_MS = 30 * DAY_MS;
-/** Certificates start this long before `now`, for clocks that are a little behind. */
-const BACKDATE_MS = 60 * 60 * 1000;
-const RSA_BITS = 2048;
+const LOCAL_CA_COMMON_NAME = "sidecar-injector local CA";
 const KEY_FILE_MODE = 0o600;
 const CERT_FILE_MODE = 0o644;
 
@@ -43,7 +57,7 @@ export interface LocalCertificateOptions {
 
 export interface LocalCertificates {
   readonly dir: string;
-  /** PEM of the CA certificate: what clients trust. */
+  /** PEM of the unexpired CA certificates (one key), oldest first: what clients trust. */
   readonly ca: string;
   /** PEM of the serving certificate. */
   readonly cert: string;
@@ -56,39 +70,6 @@ export interface LocalCertificates {
   readonly reason: string;
 }
 
-export interface KeyPairPem {
-  readonly publicKey: string;
-  readonly privateKey: string;
-}
-
-export function generateRsaKeyPair(bits = RSA_BITS): Promise<KeyPairPem> {
-  return new Promise((resolve, reject) => {
-    generateKeyPair(
-      "rsa",
-      {
-        modulusLength: bits,
-        publicKeyEncoding: { type: "spki", format: "pem" },
-        privateKeyEncoding: { type: "pkcs8", format: "pem" },
-      },
-      (err, publicKey, privateKey) => (err ? reject(err) : resolve({ publicKey, privateKey })),
-    );
-  });
-}
-
-/** 128 random bits as a positive DER INTEGER with no leading zero byte. */
-function randomSerial(): string {
-  const bytes = randomBytes(16);
-  bytes[0] = ((bytes[0] ?? 0) & 0x3f) | 0x40;
-  return bytes.toString("hex");
-}
-
-function subject(commonName: string): forge.pki.CertificateField[] {
-  return [
-    { name: "commonName", value: commonName },
-    { name: "organizationName", value: "sidecar-injector" },
-  ];
-}
-
 export interface IssueCaOptions {
   readonly keys: KeyPairPem;
   readonly now: Date;
@@ -96,31 +77,28 @@ export interface IssueCaOptions {
   readonly commonName?: string;
 }
 
-/** A self-signed CA certificate (PEM): cA true, keyCertSign and cRLSign, 5 years by default. */
+/** A self-signed CA certificate (PEM) for `keys`: cA true, keyCertSign and cRLSign, 5 years by default. */
 export function issueCaCertificate(opts: IssueCaOptions): string {
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = forge.pki.publicKeyFromPem(opts.keys.publicKey);
-  cert.serialNumber = randomSerial();
-  cert.validity.notBefore = new Date(opts.now.getTime() - BACKDATE_MS);
-  cert.validity.notAfter = new Date(opts.now.getTime() + (opts.days ?? CA_VALIDITY_DAYS) * DAY_MS);
-  const name = subject(opts.commonName ?? "sidecar-injector local CA");
-  cert.setSubject(name);
-  cert.setIssuer(name);
-  cert.setExtensions([
-    { name: "basicConstraints", cA: true, critical: true },
-    { name: "keyUsage", keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
-    { name: "subjectKeyIdentifier" },
-  ]);
-  cert.sign(forge.pki.privateKeyFromPem(opts.keys.privateKey), forge.md.sha256.create());
-  return forge.pki.certificateToPem(cert);
+  const state = renewCa(
+    { keyPem: opts.keys.privateKey, certs: [] },
+    {
+      validityMs: (opts.days ?? CA_VALIDITY_DAYS) * DAY_MS,
+      now: opts.now,
+      commonName: opts.commonName ?? LOCAL_CA_COMMON_NAME,
+    },
+  );
+  const [entry] = state.certs;
+  if (entry === undefined) throw new Error("no CA certificate was issued");
+  return entry.certPem;
 }
 
 export interface IssueServingOptions {
   /** The serving key pair (only the public key is used). */
   readonly keys: KeyPairPem;
+  /** The CA certificate, or several of the CA key's (the newest valid one issues). */
   readonly caCert: string;
   readonly caKey: string;
-  /** DNS names and IP addresses; the first is also the common name. */
+  /** DNS names and IP addresses; the first DNS name is also the common name. */
   readonly names: readonly string[];
   readonly now: Date;
   /** Validity; capped at the CA's notAfter. */
@@ -129,46 +107,38 @@ export interface IssueServingOptions {
 
 /** A serving certificate (PEM) signed by the CA: serverAuth, SANs for every name. */
 export function issueServingCertificate(opts: IssueServingOptions): string {
-  const ca = forge.pki.certificateFromPem(opts.caCert);
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = forge.pki.publicKeyFromPem(opts.keys.publicKey);
-  cert.serialNumber = randomSerial();
-  cert.validity.notBefore = new Date(opts.now.getTime() - BACKDATE_MS);
-  const wanted = opts.now.getTime() + (opts.days ?? LEAF_VALIDITY_DAYS) * DAY_MS;
-  cert.validity.notAfter = new Date(Math.min(wanted, ca.validity.notAfter.getTime()));
-  cert.setSubject(subject(opts.names[0] ?? "localhost"));
-  cert.setIssuer(ca.subject.attributes);
-  cert.setExtensions([
-    { name: "basicConstraints", cA: false, critical: true },
-    { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
-    { name: "extKeyUsage", serverAuth: true },
-    {
-      name: "subjectAltName",
-      altNames: opts.names.map((n) => (isIP(n) ? { type: 7, ip: n } : { type: 2, value: n })),
-    },
-    { name: "subjectKeyIdentifier" },
-    { name: "authorityKeyIdentifier", keyIdentifier: ca.generateSubjectKeyIdentifier().getBytes() },
-  ]);
-  cert.sign(forge.pki.privateKeyFromPem(opts.caKey), forge.md.sha256.create());
-  return forge.pki.certificateToPem(cert);
+  const state = parseCaState(opts.caCert, opts.caKey);
+  const issuer = currentCa(state, opts.now);
+  if (issuer === undefined) throw new Error("no CA certificate is valid now");
+  return signServingCert(state, issuer, opts.keys.publicKey, {
+    ...splitSans(opts.names),
+    validityMs: (opts.days ?? LEAF_VALIDITY_DAYS) * DAY_MS,
+    now: opts.now,
+  });
 }
 
 function coversName(cert: X509Certificate, name: string): boolean {
   return isIP(name) ? cert.checkIP(name) !== undefined : cert.checkHost(name, { wildcards: false }) !== undefined;
 }
 
-/** Why the CA cannot be used at `now`, or undefined if it can. */
+/** Why the CA (the key and its certificates) cannot be used at `now` as it is, or undefined. */
 export function caProblem(caCert: string, caKey: string, now: Date): string | undefined {
-  let ca: X509Certificate;
+  let state: CaState;
   try {
-    ca = new X509Certificate(caCert);
-    if (!ca.ca) return "the CA certificate is not a CA";
-    if (!ca.checkPrivateKey(createPrivateKey(caKey))) return "the CA key does not match the CA certificate";
+    state = parseCaState(caCert, caKey);
   } catch (e) {
     return `the CA files cannot be read: ${(e as Error).message}`;
   }
-  if (new Date(ca.validFrom) > now) return "the CA certificate is not valid yet";
-  if (new Date(ca.validTo).getTime() - now.getTime() <= CA_MIN_REMAINING_MS) return "the CA certificate expires soon";
+  return caStateProblem(state, now);
+}
+
+function caStateProblem(state: CaState, now: Date): string | undefined {
+  const current = currentCa(state, now);
+  if (current === undefined) {
+    if (state.certs.length === 0) return "the CA files hold no certificate";
+    return state.certs.some((c) => c.notBefore > now) ? "the CA certificate is not valid yet" : "the CA certificate has expired";
+  }
+  if (caNeedsRenewal(current, now)) return "the CA certificate is due for renewal (less than a third of its life left)";
   return undefined;
 }
 
@@ -182,17 +152,18 @@ export function leafProblem(
 ): string | undefined {
   let leaf: X509Certificate;
   try {
-    const ca = new X509Certificate(caCert);
+    const cas = splitPemCertificates(caCert).map(caEntryFromPem);
+    if (cas.length === 0) cas.push(caEntryFromPem(caCert)); // throws the reason
     leaf = new X509Certificate(cert);
-    if (!leaf.checkIssued(ca) || !leaf.verify(ca.publicKey)) return "the serving certificate is not signed by the CA";
+    if (!cas.some((ca) => signedBy(cert, ca))) return "the serving certificate is not signed by the CA";
     if (!leaf.checkPrivateKey(createPrivateKey(key))) return "the serving key does not match the serving certificate";
   } catch (e) {
     return `the serving certificate files cannot be read: ${(e as Error).message}`;
   }
-  if (new Date(leaf.validFrom) > now) return "the serving certificate is not valid yet";
-  if (new Date(leaf.validTo).getTime() - now.getTime() <= LEAF_MIN_REMAINING_MS) {
-    return "the serving certificate expires within a day";
-  }
+  const times = { notBefore: new Date(leaf.validFrom), notAfter: new Date(leaf.validTo) };
+  if (times.notBefore > now) return "the serving certificate is not valid yet";
+  if (times.notAfter <= now) return "the serving certificate has expired";
+  if (leafNeedsRenewal(times, now)) return "the serving certificate is due for renewal (two thirds of its life have passed)";
   const missing = names.filter((n) => !coversName(leaf, n));
   if (missing.length > 0) return `the serving certificate does not cover ${missing.join(", ")}`;
   return undefined;
@@ -222,10 +193,11 @@ async function tightenKeyMode(file: string): Promise<void> {
 }
 
 /**
- * Returns the CA and serving certificate in `dir`, generating what is missing or unusable:
- * a CA that is invalid or expires within 30 days is replaced together with the leaf; a leaf
- * that is not signed by the CA, does not match its key, lacks a name, or expires within a day
- * is reissued from the existing CA.
+ * Returns the CA and serving certificate in `dir`, generating what is missing or unusable: a CA
+ * with less than a third of its life left is renewed with the same key (ca.crt then holds the
+ * unexpired certificates, oldest first) and the leaf reissued; unreadable CA files are replaced
+ * by a new CA; a leaf that is not signed by the CA, does not match its key, lacks a name, or has
+ * had two thirds of its life is reissued from the CA.
  */
 export async function ensureLocalCertificates(
   dir: string,
@@ -236,32 +208,49 @@ export async function ensureLocalCertificates(
   const path = (f: keyof typeof LOCAL_CERT_FILES): string => join(dir, LOCAL_CERT_FILES[f]);
   await mkdir(dir, { recursive: true, mode: 0o700 });
 
-  let caCert = await readIfExists(path("caCert"));
-  let caKey = await readIfExists(path("caKey"));
+  const caCertFile = await readIfExists(path("caCert"));
+  const caKeyFile = await readIfExists(path("caKey"));
   let cert = await readIfExists(path("cert"));
   let key = await readIfExists(path("key"));
 
   const reasons: string[] = [];
+  const caOptions = { validityMs: CA_VALIDITY_DAYS * DAY_MS, now, commonName: LOCAL_CA_COMMON_NAME };
+  let state: CaState | undefined;
+  let caWhy: string | undefined;
+  if (caCertFile === undefined || caKeyFile === undefined) {
+    caWhy = "no CA in the folder";
+  } else {
+    try {
+      state = pruneExpired(parseCaState(caCertFile, caKeyFile), now);
+      caWhy = caStateProblem(state, now);
+    } catch (e) {
+      caWhy = `the CA files cannot be read: ${(e as Error).message}`;
+    }
+  }
   let newCa = false;
-  const caWhy = caCert === undefined || caKey === undefined ? "no CA in the folder" : caProblem(caCert, caKey, now);
-  if (caWhy !== undefined || caCert === undefined || caKey === undefined) {
+  if (state === undefined) {
     reasons.push(caWhy ?? "no CA in the folder");
-    const keys = await generateRsaKeyPair();
-    caKey = keys.privateKey;
-    caCert = issueCaCertificate({ keys, now });
-    await writeAtomically(path("caKey"), caKey, KEY_FILE_MODE);
-    await writeAtomically(path("caCert"), caCert, CERT_FILE_MODE);
+    state = await createCa(caOptions);
+    await writeAtomically(path("caKey"), state.keyPem, KEY_FILE_MODE);
     newCa = true;
   } else {
+    if (caWhy !== undefined) {
+      reasons.push(caWhy);
+      state = renewCa(state, caOptions); // same key, appended
+      newCa = true;
+    }
     await tightenKeyMode(path("caKey"));
   }
+  const caCert = caBundlePem(state, now);
+  if (caCert !== caCertFile) await writeAtomically(path("caCert"), caCert, CERT_FILE_MODE);
+  const caKey = state.keyPem;
 
   let newLeaf = false;
   const leafWhy =
     cert === undefined || key === undefined
       ? "no serving certificate in the folder"
       : newCa
-        ? "the CA was replaced"
+        ? "the CA was renewed"
         : leafProblem(caCert, cert, key, names, now);
   if (leafWhy !== undefined || cert === undefined || key === undefined) {
     if (!newCa) reasons.push(leafWhy ?? "no serving certificate in the folder");

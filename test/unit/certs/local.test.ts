@@ -96,19 +96,44 @@ describe("ensureLocalCertificates", () => {
 
     const renewed = await ensureLocalCertificates(dir);
     assert.deepEqual(renewed.generated, { ca: false, leaf: true });
-    assert.match(renewed.reason, /expires within a day/);
+    assert.match(renewed.reason, /has expired/);
     assert.equal(renewed.ca, old.ca);
     const leaf = new X509Certificate(renewed.cert);
     assert.ok(new Date(leaf.validTo).getTime() > Date.now() + 300 * DAY);
     assert.ok(leaf.verify(new X509Certificate(renewed.ca).publicKey));
   });
 
-  it("renews when the leaf has a day or less left", async () => {
+  it("renews the leaf once two thirds of its year have passed, not before", async () => {
     const dir = freshDir();
-    await ensureLocalCertificates(dir);
-    const almostYearLater = new Date(Date.now() + 364.5 * DAY);
-    const renewed = await ensureLocalCertificates(dir, { now: almostYearLater });
+    const now = Date.now();
+    await ensureLocalCertificates(dir, { now: new Date(now) });
+    const early = await ensureLocalCertificates(dir, { now: new Date(now + 240 * DAY) });
+    assert.equal(early.generated.leaf, false);
+    const renewed = await ensureLocalCertificates(dir, { now: new Date(now + 245 * DAY) });
     assert.equal(renewed.generated.leaf, true);
+    assert.match(renewed.reason, /due for renewal/);
+  });
+
+  it("renews a CA with less than a third of its life left with the same key, keeping the old one trusted", async () => {
+    const dir = freshDir();
+    const now = Date.now();
+    const old = await ensureLocalCertificates(dir, { now: new Date(now) });
+    const oldKey = await readFile(join(dir, LOCAL_CERT_FILES.caKey), "utf8");
+    const later = new Date(now + 3.5 * 365 * DAY); // 1.5 of 5 years left
+    const renewed = await ensureLocalCertificates(dir, { now: later });
+    assert.deepEqual(renewed.generated, { ca: true, leaf: true });
+    assert.match(renewed.reason, /CA certificate is due for renewal/);
+    assert.equal(await readFile(join(dir, LOCAL_CERT_FILES.caKey), "utf8"), oldKey);
+    assert.ok(renewed.ca.startsWith(old.ca), "the old CA certificate stays first in ca.crt");
+    assert.equal(renewed.ca.match(/BEGIN CERTIFICATE/g)?.length, 2);
+    const [oldCa, newCa] = renewed.ca.split(/(?<=-----END CERTIFICATE-----\n)/).map((p) => new X509Certificate(p));
+    assert.ok(oldCa && newCa);
+    assert.ok(newCa.publicKey.equals(oldCa.publicKey));
+    assert.ok(new X509Certificate(renewed.cert).verify(newCa.publicKey));
+    assert.ok(new Date(newCa.validTo).getTime() > later.getTime() + 4 * 365 * DAY);
+    // Nothing more to do right after.
+    const again = await ensureLocalCertificates(dir, { now: later });
+    assert.deepEqual(again.generated, { ca: false, leaf: false });
   });
 
   it("replaces an expired CA and the leaf with it", async () => {
