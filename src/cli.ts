@@ -12,6 +12,7 @@ const USAGE = `Usage: sidecar-injector <command> [options]
 Commands:
   inject        inject the sidecar into manifests, offline (like istioctl kube-inject)
   serve         run the admission webhook over HTTPS
+  preview       show what would be injected into manifests, and why
   certs status  show the CA, the published caBundle and the serving certificate
 
 Run "sidecar-injector <command> --help" for a command's options.
@@ -69,6 +70,27 @@ Self-managed certificates (--cert-mode kubernetes; KUBECONFIG or the in-cluster 
   Durations: 30s, 10m, 12h, 7d, 5y, 1h30m.
 `;
 
+const PREVIEW_USAGE = `Usage: sidecar-injector preview -f FILE|- [options]
+
+For each Pod of the manifests (Pods, workloads, Lists, several YAML documents, or an
+AdmissionReview): the decision with its reasons (including whether the API server would call
+the injector at all), the JSON patch the webhook would answer, the object as it would be
+stored, the warnings, what the init container captures and what the proxy starts with.
+Offline with the same engine as the webhook, or asked of a running injector with --server.
+
+Options:
+  -f, --filename FILE         the manifest, or - for standard input (required)
+      --config FILE           injector config (offline)
+  -n, --namespace NS          namespace of manifests that name none (default: default)
+      --namespace-labels K=V,...
+                              that namespace's labels (e.g. istio-injection=enabled);
+                              without them the API server's choice is assumed to be "call"
+      --server URL            ask a running injector (POST URL/preview) instead
+      --cacert FILE           CA to trust for --server (e.g. certs/ca.crt for npm start)
+  -o, --output FORMAT         json (default), yaml, or diff (unified diff of each object)
+  -h, --help                  this help
+`;
+
 const CERTS_USAGE = `Usage: sidecar-injector certs status [options]
 
 Reads the CA Secret and the MutatingWebhookConfiguration (KUBECONFIG or in-cluster), and
@@ -123,6 +145,53 @@ async function runInject(argv: string[]): Promise<number> {
   const text = await readInput(values.filename);
   const { docs } = injectManifest(text, values.filename, values.namespace ?? "default", config);
   process.stdout.write(formatManifest(docs, values.output));
+  return 0;
+}
+
+async function runPreviewCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      filename: { type: "string", short: "f" },
+      config: { type: "string" },
+      namespace: { type: "string", short: "n" },
+      "namespace-labels": { type: "string" },
+      server: { type: "string" },
+      cacert: { type: "string" },
+      output: { type: "string", short: "o", default: "json" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(PREVIEW_USAGE);
+    return 0;
+  }
+  if (!values.filename) throw new UsageError("preview: -f FILE (or -f - for standard input) is required");
+  const format = values.output;
+  if (format !== "json" && format !== "yaml" && format !== "diff") throw new UsageError(`preview: --output must be json, yaml or diff, not ${format}`);
+  const text = await readInput(values.filename);
+  if (values.server !== undefined) {
+    if (!/^https:\/\//.test(values.server)) throw new UsageError(`preview: --server must be an https:// URL, not ${values.server}`);
+    const url = new URL("/preview", values.server);
+    if (values.namespace) url.searchParams.set("namespace", values.namespace);
+    if (values["namespace-labels"] !== undefined) url.searchParams.set("namespaceLabels", values["namespace-labels"]);
+    if (format === "diff") url.searchParams.set("format", "diff");
+    const { remotePreview } = await import("./preview-client.js");
+    const answer = await remotePreview(url, text, format === "yaml" ? "application/yaml" : "application/json", values.cacert);
+    process.stdout.write(answer);
+    return 0;
+  }
+  const { formatPreview, parsePreviewInput, preview } = await import("./preview.js");
+  const { parseLabelList } = await import("./admission/server.js");
+  const config = await loadConfig(values.config);
+  const labels = values["namespace-labels"] !== undefined ? parseLabelList(values["namespace-labels"]) : undefined;
+  const entries = await preview(parsePreviewInput(text, "yaml"), {
+    config,
+    ...(values.namespace ? { namespace: values.namespace } : {}),
+    ...(labels ? { namespaceLabels: async () => labels } : {}),
+  });
+  process.stdout.write(formatPreview(entries, format));
   return 0;
 }
 
@@ -243,6 +312,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runServeCommand(rest);
       case "certs":
         return await runCertsCommand(rest);
+      case "preview":
+        return await runPreviewCommand(rest);
       case undefined:
       case "help":
       case "-h":

@@ -15,7 +15,7 @@ import { ensureLocalCertificates } from "./certs/local.js";
 import type { CertMode } from "./certs/modes.js";
 import { createCa, mintServingCert } from "./certs/authority.js";
 import { CertManager, createCertMetrics } from "./certs/manager.js";
-import { createKubeApi } from "./kube/client.js";
+import { createKubeApi, type KubeApi } from "./kube/client.js";
 import { NativeSidecarDetector } from "./kube/nodes.js";
 import { loadConfig } from "./config/load.js";
 import { createLogger } from "./telemetry/logger.js";
@@ -133,6 +133,10 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
     );
   }
 
+  const clusterAccess = mode === "kubernetes" || Boolean(process.env.KUBERNETES_SERVICE_HOST);
+  let kubeApi: KubeApi | undefined;
+  const clusterApi = (): KubeApi => (kubeApi ??= createKubeApi());
+
   // Set once the server is listening with a certificate loaded: ready from then on, until draining.
   let server: RunningServer | undefined = undefined;
   const app = createApp({
@@ -141,6 +145,8 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
     metrics,
     isReady: () => server !== undefined && !server.draining && (manager === undefined || manager.certificate !== undefined),
     nativeSidecarsSupported: () => native?.current(),
+    // /preview reads namespace labels from the API server wherever it can be reached.
+    ...(clusterAccess ? { namespaceLabels: (ns: string) => clusterApi().readNamespaceLabels(ns), ownNamespace: ownNamespace() } : {}),
   });
 
   const running = await startServer({
@@ -153,7 +159,7 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
 
   if (mode === "kubernetes") {
     const k: KubernetesCertOptions = { ...KUBERNETES_CERT_DEFAULTS, namespace: ownNamespace(), ...opts.kubernetes };
-    const kube = createKubeApi();
+    const kube = clusterApi();
     manager = new CertManager(
       { ...k, clusterDomain: config.clusterDomain },
       {
@@ -191,8 +197,8 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
   }
 
   // nativeSidecars: auto follows the nodes' kubelet versions wherever the cluster can be asked.
-  if (config.nativeSidecars === "auto" && (mode === "kubernetes" || process.env.KUBERNETES_SERVICE_HOST)) {
-    native = new NativeSidecarDetector(createKubeApi(), logger);
+  if (config.nativeSidecars === "auto" && clusterAccess) {
+    native = new NativeSidecarDetector(clusterApi(), logger);
     await native.start();
   }
 

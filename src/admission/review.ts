@@ -212,7 +212,7 @@ function audit(decision: ReviewDecision, reason: string): Record<string, string>
   return { [AUDIT_DECISION_KEY]: decision, [AUDIT_REASON_KEY]: reason };
 }
 
-function withoutManagedFields(pod: Pod): Pod {
+export function withoutManagedFields(pod: Pod): Pod {
   // managedFields can be most of a Pod's bytes and the injector never reads them (Istio
   // strips them too). Patch paths do not touch them, so the patch still applies to the original.
   if (!isPlain(pod.metadata) || pod.metadata.managedFields === undefined) return pod;

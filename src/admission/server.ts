@@ -9,6 +9,7 @@ import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { AdmissionError, ERRORS, errorBody, type ErrorCode } from "./errors.js";
 import { admit, decodeAdmissionReview, parsePathEnv, type InjectFn, type ReviewOutcome } from "./review.js";
+import { formatPreview, parsePreviewInput, preview, PreviewError, type PreviewFormat } from "../preview.js";
 
 /** Istio's MaxRequestBodyBytes. */
 export const DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024;
@@ -23,6 +24,10 @@ export interface AppOptions {
   readonly isReady: () => boolean;
   /** Whether the cluster runs native sidecars (`nativeSidecars: auto`); may change over time. */
   readonly nativeSidecarsSupported?: boolean | (() => boolean | undefined);
+  /** Labels of a namespace from the API server, for /preview (undefined without cluster access). */
+  readonly namespaceLabels?: (namespace: string) => Promise<Readonly<Record<string, string>> | undefined>;
+  /** The injector's own namespace, which the webhook configuration never selects. */
+  readonly ownNamespace?: string;
   /** Request bodies over this many bytes get 413; default 6 MiB. */
   readonly maxBodyBytes?: number;
   /** A body not fully received this long after the headers gets 408; default 10 s. */
@@ -40,6 +45,32 @@ export interface BodyLimits {
 function nativeOption(v: AppOptions["nativeSidecarsSupported"]): { nativeSidecarsSupported?: boolean } {
   const value = typeof v === "function" ? v() : v;
   return value === undefined ? {} : { nativeSidecarsSupported: value };
+}
+
+/** A namespace label lookup for /preview gives up after this long (the preview says so). */
+export const NAMESPACE_LOOKUP_TIMEOUT_MS = 3000;
+
+const YAML_TYPES = new Set(["application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"]);
+
+/** /preview takes JSON or YAML. */
+export function previewContentType(header: string | undefined): "json" | "yaml" {
+  const type = (header ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+  if (type === "application/json") return "json";
+  if (YAML_TYPES.has(type)) return "yaml";
+  throw new AdmissionError("ERR_UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json or application/yaml");
+}
+
+/** "k=v,k2=v2" (as kubectl writes label lists). */
+export function parseLabelList(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of text.split(",")) {
+    const t = part.trim();
+    if (!t) continue;
+    const eq = t.indexOf("=");
+    if (eq <= 0) throw new PreviewError(`namespace label ${JSON.stringify(t)} is not key=value`);
+    out[t.slice(0, eq)] = t.slice(eq + 1);
+  }
+  return out;
 }
 
 export function checkJsonContentType(header: string | undefined): void {
@@ -187,9 +218,49 @@ export function createApp(opts: AppOptions): Express {
   const injectPaths = ["/inject", "/inject/*path"];
   app.post(injectPaths, injectHandler);
 
-  // POST /preview goes here (decision, reasons, patch, resulting object; JSON or YAML; no
-  // side effects). It should reuse checkJsonContentType/readRequestBody with `limits` and
-  // call the same engine entry point as admit(), answering errors through sendError.
+  // POST /preview: what /inject would do, and why, for a Pod, workload, List, several YAML
+  // documents or an AdmissionReview; JSON or YAML; no side effects; same limits as /inject.
+  app.post("/preview", async (req: Request, res: Response): Promise<void> => {
+    const started = process.hrtime.bigint();
+    try {
+      const inputFormat = previewContentType(req.headers["content-type"]);
+      const body = await readRequestBody(req, limits);
+      if (body.length === 0) throw new AdmissionError("ERR_EMPTY_BODY");
+      const docs = parsePreviewInput(body.toString("utf8"), inputFormat);
+      const q = req.query;
+      const namespace = typeof q.namespace === "string" && q.namespace ? q.namespace : undefined;
+      const given = typeof q.namespaceLabels === "string" ? parseLabelList(q.namespaceLabels) : undefined;
+      const format: PreviewFormat = q.format === "diff" ? "diff" : req.accepts(["application/json", "application/yaml", "text/yaml"]) === "application/json" || !req.headers.accept ? "json" : "yaml";
+      const entries = await preview(docs, {
+        config,
+        ...(namespace ? { namespace } : {}),
+        namespaceLabels: async (ns) => (given && (namespace === undefined || ns === namespace) ? given : lookupLabels(ns)),
+        ...(opts.ownNamespace ? { ownNamespace: opts.ownNamespace } : {}),
+        ...nativeOption(opts.nativeSidecarsSupported),
+      });
+      const text = formatPreview(entries, format);
+      res.status(200).type(format === "json" ? "application/json" : format === "yaml" ? "application/yaml" : "text/plain").send(text);
+      logger.info({ path: "/preview", items: entries.length, durationMs: Number(process.hrtime.bigint() - started) / 1e6 }, "preview");
+    } catch (e) {
+      const code: ErrorCode = e instanceof AdmissionError ? e.code : e instanceof PreviewError ? "ERR_PREVIEW_INPUT" : "ERR_INTERNAL";
+      const message = e instanceof AdmissionError || e instanceof PreviewError ? e.message : ERRORS.ERR_INTERNAL.message;
+      sendError(res, code, message);
+      if (code === "ERR_INTERNAL") logger.error({ path: "/preview", err: e }, "preview failed");
+    }
+  });
+
+  const lookupLabels = async (ns: string): Promise<Readonly<Record<string, string>> | undefined> => {
+    if (!opts.namespaceLabels) return undefined;
+    try {
+      return await Promise.race([
+        opts.namespaceLabels(ns),
+        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), NAMESPACE_LOOKUP_TIMEOUT_MS).unref()),
+      ]);
+    } catch (e) {
+      logger.warn({ namespace: ns, err: e instanceof Error ? e.message : String(e) }, "namespace labels not read for /preview");
+      return undefined;
+    }
+  };
 
   app.get("/healthz", (_req, res) => {
     res.status(200).json({ status: "ok" });

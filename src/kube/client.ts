@@ -59,6 +59,8 @@ export interface KubeApi {
   patchCaBundles(name: string, resourceVersion: string | undefined, updates: readonly { index: number; caBundle: string }[]): Promise<WebhookConfigObject>;
   /** Calls onChange on every change of the named configuration until the returned stop is called. */
   watchWebhookConfig(name: string, onChange: (cfg: WebhookConfigObject | undefined) => void, onEnd: (err?: unknown) => void): Promise<() => void>;
+  /** A namespace's labels; undefined when it does not exist. */
+  readNamespaceLabels(name: string): Promise<Record<string, string> | undefined>;
   /** Kubelet versions of all nodes (e.g. "v1.33.2"). */
   listKubeletVersions(): Promise<string[]>;
 }
@@ -152,6 +154,15 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
         (err: unknown) => onEnd(err),
       );
       return () => controller.abort();
+    },
+    async readNamespaceLabels(name) {
+      try {
+        return (await core.readNamespace({ name })).metadata?.labels ?? {};
+      } catch (e) {
+        const err = wrap(`read Namespace ${name}`, e);
+        if (err.notFound) return undefined;
+        throw err;
+      }
     },
     async listKubeletVersions() {
       try {

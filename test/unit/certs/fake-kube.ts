@@ -61,6 +61,11 @@ export class FakeKube implements KubeApi {
   async watchWebhookConfig(): Promise<() => void> {
     return () => undefined;
   }
+  namespaces: Record<string, Record<string, string>> = {};
+  async readNamespaceLabels(name: string): Promise<Record<string, string> | undefined> {
+    await this.gate();
+    return this.namespaces[name];
+  }
   async listKubeletVersions(): Promise<string[]> {
     return [];
   }

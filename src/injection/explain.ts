@@ -1,0 +1,190 @@
+// Explanations for people: whether the API server calls the injector at all (the
+// MutatingWebhookConfiguration's selectors, Istio's table), what the init container will
+// capture (read back from the istio-iptables arguments it gets), and what pilot-agent will
+// bootstrap Envoy with (read back from the istio-proxy container).
+import type { Config } from "../config/types.js";
+import type { Container, Pod } from "../kube/types.js";
+import { CONTAINER, L } from "./annotations.js";
+
+export interface Selection {
+  /** Whether the API server sends this Pod to the injector. */
+  readonly called: boolean;
+  readonly reason: string;
+}
+
+const EXCLUDED_NAMESPACES = ["kube-system"];
+
+/**
+ * Which webhook of the configuration (Istio's webhooks and selectors, as the chart installs
+ * them) would match, for a namespace with `namespaceLabels` and a Pod with `podLabels`.
+ */
+export function apiServerSelection(
+  namespace: string,
+  namespaceLabels: Readonly<Record<string, string>>,
+  podLabels: Readonly<Record<string, string>>,
+  revision: string,
+  ownNamespace?: string,
+): Selection {
+  const rev = revision || "default";
+  const inject = podLabels[L.inject];
+  if (EXCLUDED_NAMESPACES.includes(namespace) || namespace === ownNamespace) {
+    return { called: false, reason: `namespace ${namespace} is excluded by the webhook's namespaceSelector: the API server does not call the injector` };
+  }
+  const nsInjection = namespaceLabels["istio-injection"];
+  const nsRev = namespaceLabels[L.rev];
+  const optOut = inject === "false";
+  if (nsInjection !== undefined) {
+    if (nsInjection !== "enabled") {
+      return { called: false, reason: `namespace ${namespace} has istio-injection=${nsInjection}: no webhook matches, the API server does not call the injector` };
+    }
+    if (rev !== "default") {
+      return { called: false, reason: `namespace ${namespace} has istio-injection=enabled, which selects the default revision, not ${rev}: the API server does not call this injector` };
+    }
+    if (optOut) return { called: false, reason: `label ${L.inject}=false on the pod: the webhook's objectSelector excludes it, the API server does not call the injector` };
+    return { called: true, reason: `namespace ${namespace} has istio-injection=enabled: the API server calls the injector` };
+  }
+  if (nsRev !== undefined) {
+    if (nsRev !== rev) {
+      return { called: false, reason: `namespace ${namespace} has istio.io/rev=${nsRev}, this injector serves revision ${rev}: the API server does not call it` };
+    }
+    if (optOut) return { called: false, reason: `label ${L.inject}=false on the pod: the webhook's objectSelector excludes it, the API server does not call the injector` };
+    return { called: true, reason: `namespace ${namespace} has istio.io/rev=${nsRev}: the API server calls the injector` };
+  }
+  const podRev = podLabels[L.rev];
+  if (podRev !== undefined && !optOut) {
+    if (podRev === rev) return { called: true, reason: `namespace ${namespace} has no injection label, but the pod has label istio.io/rev=${podRev}: the API server calls the injector` };
+    return { called: false, reason: `pod label istio.io/rev=${podRev} selects another revision than ${rev}: the API server does not call this injector` };
+  }
+  if (inject === "true" && rev === "default") {
+    return { called: true, reason: `namespace ${namespace} has no injection label, but the pod has label ${L.inject}=true: the API server calls the injector` };
+  }
+  return {
+    called: false,
+    reason: `namespace ${namespace} has no istio-injection or istio.io/rev label (and the pod no ${L.inject}=true label): the API server does not call the injector`,
+  };
+}
+
+export interface InterceptionSummary {
+  readonly mode: string;
+  readonly container?: string;
+  readonly proxyUid?: string;
+  readonly inbound?: { readonly redirectTo: string; readonly ports: string; readonly excludedPorts: readonly string[] };
+  readonly outbound?: {
+    readonly redirectTo: string;
+    readonly ipRanges: string;
+    readonly excludedIpRanges: readonly string[];
+    readonly ports?: readonly string[];
+    readonly excludedPorts: readonly string[];
+  };
+  readonly rerouteInterfaces?: readonly string[];
+  readonly excludedInterfaces?: readonly string[];
+  /** The same, in sentences. */
+  readonly summary: readonly string[];
+}
+
+const list = (s: string | undefined): string[] => (s ? s.split(",").map((x) => x.trim()).filter(Boolean) : []);
+
+function allContainers(pod: Pod): Container[] {
+  return [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
+}
+
+/** What the init container will capture, read back from the arguments it gets. */
+export function interceptionSummary(pod: Pod): InterceptionSummary {
+  const init = allContainers(pod).find((c) => c.name === CONTAINER.init || c.name === CONTAINER.validation);
+  const proxy = allContainers(pod).find((c) => c.name === CONTAINER.proxy);
+  if (!init?.args || init.args[0] !== "istio-iptables") {
+    const mode = proxy?.env?.find((e) => e.name === "ISTIO_META_INTERCEPTION_MODE")?.value ?? "NONE";
+    return { mode, summary: proxy ? ["no traffic is redirected to the proxy (interception mode NONE): applications must use it explicitly"] : ["no sidecar: nothing is intercepted"] };
+  }
+  const args = new Map<string, string>();
+  for (let i = 1; i < init.args.length; i++) {
+    const a = init.args[i] ?? "";
+    if (/^-[a-z]$/.test(a)) args.set(a, init.args[i + 1] ?? "");
+  }
+  const mode = args.get("-m") ?? "REDIRECT";
+  const inPorts = args.get("-b") ?? "*";
+  const exIn = list(args.get("-d"));
+  const inIps = args.get("-i") ?? "*";
+  const exIps = list(args.get("-x"));
+  const outPorts = args.has("-q") ? list(args.get("-q")) : undefined;
+  const exOut = list(args.get("-o"));
+  const reroute = list(args.get("-k"));
+  const exIf = list(args.get("-c"));
+  const uid = args.get("-u") ?? "1337";
+  const inboundPort = args.get("-z") ?? "15006";
+  const outboundPort = args.get("-p") ?? "15001";
+  const summary: string[] = [];
+  const validating = init.name === CONTAINER.validation;
+  summary.push(validating ? `the CNI plugin sets up ${mode} interception; ${init.name} only checks it` : `${init.name} sets up ${mode} interception with iptables before the app starts`);
+  if (inPorts === "") summary.push("inbound: nothing is redirected");
+  else summary.push(`inbound: ${inPorts === "*" ? "all ports" : `ports ${inPorts}`} redirected to the proxy on ${inboundPort}${exIn.length ? `, except ${exIn.join(", ")}` : ""}`);
+  if (inIps === "" && !outPorts) summary.push("outbound: nothing is redirected");
+  else {
+    const to = inIps === "*" ? "all destinations" : inIps === "" ? "no IP range" : `destinations in ${inIps}`;
+    summary.push(`outbound: ${to}${outPorts ? ` (and ports ${outPorts.join(", ")} to any destination)` : ""} redirected to the proxy on ${outboundPort}${exIps.length ? `, except ${exIps.join(", ")}` : ""}${exOut.length ? `; ports ${exOut.join(", ")} are never redirected` : ""}`);
+  }
+  summary.push(`traffic of uid ${uid} (the proxy itself) is never redirected`);
+  if (reroute.length) summary.push(`traffic from interfaces ${reroute.join(", ")} is also redirected`);
+  if (exIf.length) summary.push(`interfaces ${exIf.join(", ")} are left alone`);
+  return {
+    mode,
+    container: init.name,
+    proxyUid: uid,
+    inbound: { redirectTo: inboundPort, ports: inPorts, excludedPorts: exIn },
+    outbound: { redirectTo: outboundPort, ipRanges: inIps, excludedIpRanges: exIps, ...(outPorts ? { ports: outPorts } : {}), excludedPorts: exOut },
+    ...(reroute.length ? { rerouteInterfaces: reroute } : {}),
+    ...(exIf.length ? { excludedInterfaces: exIf } : {}),
+    summary,
+  };
+}
+
+export interface ProxySummary {
+  readonly image: string;
+  readonly native: boolean;
+  readonly nodeId: string;
+  readonly cluster: string;
+  readonly discoveryAddress: string;
+  readonly caAddress: string;
+  readonly clusterId: string;
+  readonly meshId: string;
+  readonly trustDomain: string;
+  readonly ports: Readonly<Record<string, number>>;
+  readonly resources: unknown;
+  readonly holdApplicationUntilProxyStarts: boolean;
+  readonly proxyConfig: unknown;
+}
+
+/** What pilot-agent will bootstrap Envoy with, read back from the istio-proxy container. */
+export function proxySummary(pod: Pod, namespace: string, config: Config): ProxySummary | undefined {
+  const init = pod.spec?.initContainers ?? [];
+  const proxy = allContainers(pod).find((c) => c.name === CONTAINER.proxy);
+  if (!proxy) return undefined;
+  const env = new Map((proxy.env ?? []).map((e) => [e.name, e.value]));
+  const domain = (proxy.args ?? []).find((a) => a.startsWith("$(POD_NAMESPACE).svc."))?.replace("$(POD_NAMESPACE)", namespace) ?? `${namespace}.svc.${config.clusterDomain}`;
+  const name = pod.metadata?.name || `${pod.metadata?.generateName ?? ""}<generated>`;
+  let proxyConfig: unknown;
+  try {
+    proxyConfig = JSON.parse(env.get("PROXY_CONFIG") ?? "{}");
+  } catch {
+    proxyConfig = env.get("PROXY_CONFIG");
+  }
+  const pc = (proxyConfig ?? {}) as { discoveryAddress?: string; holdApplicationUntilProxyStarts?: boolean };
+  const app = pod.metadata?.labels?.app;
+  const workload = env.get("ISTIO_META_WORKLOAD_NAME");
+  const status = Number((proxy.lifecycle?.preStop?.exec?.command ?? []).find((a) => a.startsWith("--debug-port="))?.split("=")[1] ?? config.proxy.statusPort);
+  return {
+    image: proxy.image ?? "",
+    native: init.some((c) => c.name === CONTAINER.proxy) && proxy.restartPolicy === "Always",
+    nodeId: `sidecar~<pod IP>~${name}.${namespace}~${domain}`,
+    cluster: `${app || workload || "istio-proxy"}.${namespace}`,
+    discoveryAddress: pc.discoveryAddress ?? config.discoveryAddress,
+    caAddress: env.get("CA_ADDR") ?? config.caAddress,
+    clusterId: env.get("ISTIO_META_CLUSTER_ID") ?? config.clusterId,
+    meshId: env.get("ISTIO_META_MESH_ID") ?? config.meshId,
+    trustDomain: env.get("TRUST_DOMAIN") ?? config.trustDomain,
+    ports: { admin: 15000, outbound: 15001, inbound: 15006, agent: Number.isFinite(status) ? status : config.proxy.statusPort, readiness: 15021, envoyPrometheus: 15090 },
+    resources: proxy.resources ?? {},
+    holdApplicationUntilProxyStarts: (pod.spec?.containers[0]?.name === CONTAINER.proxy && proxy.lifecycle?.postStart !== undefined) || pc.holdApplicationUntilProxyStarts === true,
+    proxyConfig,
+  };
+}
