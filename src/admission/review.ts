@@ -4,7 +4,7 @@
 
 import type { Config } from "../config/types.js";
 import { inject as engineInject } from "../injection/inject.js";
-import { InjectionError, type InjectContext, type InjectResult, type PatchOperation } from "../injection/types.js";
+import { InjectionError, type DecisionCode, type InjectContext, type InjectResult, type PatchOperation } from "../injection/types.js";
 import {
   ADMISSION_API_VERSIONS,
   type AdmissionApiVersion,
@@ -212,6 +212,12 @@ function audit(decision: ReviewDecision, reason: string): Record<string, string>
   return { [AUDIT_DECISION_KEY]: decision, [AUDIT_REASON_KEY]: reason };
 }
 
+/** Metric label for a skip: the decision's own (bounded) code. */
+function skipReasonOf(code: DecisionCode): SkipReason {
+  const known: readonly string[] = Object.values(SKIP_REASONS);
+  return (known.includes(code) ? code : SKIP_REASONS.POLICY_DISABLED) as SkipReason;
+}
+
 export function withoutManagedFields(pod: Pod): Pod {
   // managedFields can be most of a Pod's bytes and the injector never reads them (Istio
   // strips them too). Patch paths do not touch them, so the patch still applies to the original.
@@ -294,17 +300,18 @@ export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult 
     const result = (opts.inject ?? engineInject)(withoutManagedFields(request.object as Pod), ctx, opts.config);
     const reasons = result.decision.reasons;
     if (!result.decision.inject) {
-      const reason = reasons[0] ?? "not injected";
+      // The last reason is the rule that decided; earlier ones say what was passed over.
+      const reason = reasons.at(-1) ?? "not injected";
       return {
         review: buildResponseReview(apiVersion, uid, {
           allowed: true,
           warnings: [...result.warnings, `sidecar-injector: sidecar not injected: ${reasons.join("; ") || reason}`],
           auditAnnotations: audit("skipped", reason),
         }),
-        outcome: { ...base, decision: "skipped", reason, skipReason: SKIP_REASONS.POLICY, patchOperations: 0 },
+        outcome: { ...base, decision: "skipped", reason, skipReason: skipReasonOf(result.decision.code), patchOperations: 0 },
       };
     }
-    const reason = reasons[0] ?? "injected";
+    const reason = reasons.at(-1) ?? "injected";
     return {
       review: buildResponseReview(apiVersion, uid, {
         allowed: true,

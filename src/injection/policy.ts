@@ -4,7 +4,7 @@
 import type { Config, LabelSelector } from "../config/types.js";
 import type { Pod } from "../kube/types.js";
 import { A, L } from "./annotations.js";
-import type { Decision } from "./types.js";
+import type { Decision, DecisionCode } from "./types.js";
 
 export function matchesSelector(selector: LabelSelector, labels: Readonly<Record<string, string>>): boolean {
   for (const [k, v] of Object.entries(selector.matchLabels ?? {})) {
@@ -47,19 +47,19 @@ export interface PolicyOutcome {
 export function decide(pod: Pod, namespace: string, config: Config): PolicyOutcome {
   const reasons: string[] = [];
   const warnings: string[] = [];
-  const done = (inject: boolean, reason: string): PolicyOutcome => {
+  const done = (inject: boolean, code: DecisionCode, reason: string): PolicyOutcome => {
     reasons.push(reason);
-    return { decision: { inject, reasons }, warnings };
+    return { decision: { inject, code, reasons }, warnings };
   };
 
-  if (pod.spec?.hostNetwork === true) return done(false, "hostNetwork pods are never injected");
+  if (pod.spec?.hostNetwork === true) return done(false, "host_network", "hostNetwork pods are never injected");
   if (config.ignoredNamespaces.includes(namespace)) {
-    return done(false, `namespace ${namespace} is in ignoredNamespaces: never injected`);
+    return done(false, "ignored_namespace", `namespace ${namespace} is in ignoredNamespaces: never injected`);
   }
 
   const labels = pod.metadata?.labels ?? {};
   const annotations = pod.metadata?.annotations ?? {};
-  let source = "";
+  let source: "label" | "annotation" = "label";
   let value: string | undefined;
   if (labels[L.inject] !== undefined) {
     source = "label";
@@ -70,10 +70,10 @@ export function decide(pod: Pod, namespace: string, config: Config): PolicyOutco
   }
   if (value !== undefined) {
     if (value === "true") {
-      return done(true, `${source} ${A.inject}=${value} on the pod: injected`);
+      return done(true, source === "label" ? "pod_label" : "pod_annotation", `${source} ${A.inject}=${value} on the pod: injected`);
     }
     if (value === "false") {
-      return done(false, `${source} ${A.inject}=${value} on the pod: not injected`);
+      return done(false, source === "label" ? "pod_label" : "pod_annotation", `${source} ${A.inject}=${value} on the pod: not injected`);
     }
     const w = `${source} ${A.inject}=${JSON.stringify(value)} is neither "true" nor "false": ignored`;
     warnings.push(w);
@@ -81,11 +81,11 @@ export function decide(pod: Pod, namespace: string, config: Config): PolicyOutco
   }
 
   for (const sel of config.neverInjectSelector) {
-    if (matchesSelector(sel, labels)) return done(false, `pod labels match neverInjectSelector {${describeSelector(sel)}}: not injected`);
+    if (matchesSelector(sel, labels)) return done(false, "never_inject_selector", `pod labels match neverInjectSelector {${describeSelector(sel)}}: not injected`);
   }
   for (const sel of config.alwaysInjectSelector) {
-    if (matchesSelector(sel, labels)) return done(true, `pod labels match alwaysInjectSelector {${describeSelector(sel)}}: injected`);
+    if (matchesSelector(sel, labels)) return done(true, "always_inject_selector", `pod labels match alwaysInjectSelector {${describeSelector(sel)}}: injected`);
   }
-  if (config.policy === "enabled") return done(true, "policy enabled: injected");
-  return done(false, "policy disabled and the pod does not opt in: not injected");
+  if (config.policy === "enabled") return done(true, "policy_enabled", "policy enabled: injected");
+  return done(false, "policy_disabled", "policy disabled and the pod does not opt in: not injected");
 }

@@ -19,8 +19,22 @@ export interface InjectContext {
   readonly nativeSidecarsSupported?: boolean;
 }
 
+/** Why, as a bounded code (for metrics): which rule took the decision. */
+export const DECISION_CODES = [
+  "host_network",
+  "ignored_namespace",
+  "pod_label",
+  "pod_annotation",
+  "never_inject_selector",
+  "always_inject_selector",
+  "policy_enabled",
+  "policy_disabled",
+] as const;
+export type DecisionCode = (typeof DECISION_CODES)[number];
+
 export interface Decision {
   readonly inject: boolean;
+  readonly code: DecisionCode;
   /** Human-readable, in the order the decision was taken. */
   readonly reasons: readonly string[];
 }

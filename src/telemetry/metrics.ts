@@ -8,8 +8,13 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client
 
 /** Why a review was answered without a patch. */
 export const SKIP_REASONS = {
-  /** The injection decision said no (opt-out, policy, ignored namespace, hostNetwork, ...). */
-  POLICY: "policy",
+  /** The injection decision said no, by the rule that said it (bounded: DecisionCode). */
+  HOST_NETWORK: "host_network",
+  IGNORED_NAMESPACE: "ignored_namespace",
+  POD_LABEL: "pod_label",
+  POD_ANNOTATION: "pod_annotation",
+  NEVER_INJECT_SELECTOR: "never_inject_selector",
+  POLICY_DISABLED: "policy_disabled",
   /** The object under review is not a Pod (or is a Pod subresource). */
   NOT_A_POD: "not_a_pod",
   /** The operation is not CREATE. */

@@ -51,9 +51,9 @@ function fakeEngine(behaviour: (pod: Pod, ctx: InjectContext) => ReturnType<Inje
 }
 
 const injecting = (): ReturnType<typeof fakeEngine> =>
-  fakeEngine((p) => ({ decision: { inject: true, reasons: ["namespace label istio-injection=enabled"] }, patch: PATCH, pod: p, warnings: ["proxyCPU overridden"] }));
+  fakeEngine((p) => ({ decision: { inject: true, code: "policy_enabled", reasons: ["namespace label istio-injection=enabled"] }, patch: PATCH, pod: p, warnings: ["proxyCPU overridden"] }));
 const skipping = (): ReturnType<typeof fakeEngine> =>
-  fakeEngine((p) => ({ decision: { inject: false, reasons: ["annotation sidecar.istio.io/inject=false", "second reason"] }, patch: [], pod: p, warnings: [] }));
+  fakeEngine((p) => ({ decision: { inject: false, code: "pod_annotation", reasons: ["label sidecar.istio.io/inject=maybe ignored", "annotation sidecar.istio.io/inject=false"] }, patch: [], pod: p, warnings: [] }));
 const throwing = (e: unknown): ReturnType<typeof fakeEngine> =>
   fakeEngine(() => {
     throw e;
@@ -188,14 +188,14 @@ describe("admit", () => {
     assert.equal(r.allowed, true);
     assert.equal(r.patch, undefined);
     assert.equal(r.patchType, undefined);
-    assert.deepEqual(r.warnings, ["sidecar-injector: sidecar not injected: annotation sidecar.istio.io/inject=false; second reason"]);
+    assert.deepEqual(r.warnings, ["sidecar-injector: sidecar not injected: label sidecar.istio.io/inject=maybe ignored; annotation sidecar.istio.io/inject=false"]);
     assert.deepEqual(r.auditAnnotations, { decision: "skipped", reason: "annotation sidecar.istio.io/inject=false" });
     assert.equal(outcome.decision, "skipped");
-    assert.equal(outcome.skipReason, "policy");
+    assert.equal(outcome.skipReason, "pod_annotation", "the decision's own code");
   });
 
   it("omits the patch when the engine injects with no operations", () => {
-    const engine = fakeEngine((p) => ({ decision: { inject: true, reasons: ["already injected"] }, patch: [], pod: p, warnings: [] }));
+    const engine = fakeEngine((p) => ({ decision: { inject: true, code: "policy_enabled", reasons: ["already injected"] }, patch: [], pod: p, warnings: [] }));
     const r = admit(review(), { config, inject: engine }).review.response!;
     assert.equal(r.allowed, true);
     assert.equal(r.patch, undefined);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import https from "node:https";
 import { after, before, describe, it } from "node:test";
 import { DEFAULT_MAX_BODY_BYTES } from "../../../src/admission/server.js";
-import { InjectionError, type InjectContext, type PatchOperation } from "../../../src/injection/types.js";
+import { InjectionError, type DecisionCode, type InjectContext, type PatchOperation } from "../../../src/injection/types.js";
 import type { Pod } from "../../../src/kube/types.js";
 import {
   JSON_HEADERS,
@@ -252,7 +252,7 @@ describe("engine outcomes over HTTP", () => {
   const PATCH: PatchOperation[] = [{ op: "add", path: "/metadata/labels", value: { "security.istio.io/tlsMode": "istio" } }];
   let behaviour: (pod: Pod, ctx: InjectContext) => ReturnType<typeof inject>;
   const contexts: InjectContext[] = [];
-  const inject = (pod: Pod, ctx: InjectContext): { decision: { inject: boolean; reasons: string[] }; patch: PatchOperation[]; pod: Pod; warnings: string[] } => {
+  const inject = (pod: Pod, ctx: InjectContext): { decision: { inject: boolean; code: DecisionCode; reasons: string[] }; patch: PatchOperation[]; pod: Pod; warnings: string[] } => {
     contexts.push(ctx);
     return behaviour(pod, ctx);
   };
@@ -263,7 +263,7 @@ describe("engine outcomes over HTTP", () => {
   after(() => s.close());
 
   it("returns the engine's patch, base64-encoded, with patchType JSONPatch", async () => {
-    behaviour = (pod) => ({ decision: { inject: true, reasons: ["policy enabled"] }, patch: PATCH, pod, warnings: ["w1"] });
+    behaviour = (pod) => ({ decision: { inject: true, code: "policy_enabled", reasons: ["policy enabled"] }, patch: PATCH, pod, warnings: ["w1"] });
     const before = (await metricValue(s, "sidecar_injection_success_total")) ?? 0;
     const r = responseOf(await post(s, podReview({ uid: "inj" })));
     assert.equal(r.allowed, true);
@@ -274,7 +274,7 @@ describe("engine outcomes over HTTP", () => {
   });
 
   it("hands path parameters, namespace and native sidecar support to the engine", async () => {
-    behaviour = (pod) => ({ decision: { inject: false, reasons: ["no"] }, patch: [], pod, warnings: [] });
+    behaviour = (pod) => ({ decision: { inject: false, code: "pod_annotation", reasons: ["no"] }, patch: [], pod, warnings: [] });
     contexts.length = 0;
     await post(s, podReview({ namespace: "east" }), "/inject/cluster/c1/net/n1/team/a--slash--b");
     assert.deepEqual(contexts[0], {
@@ -317,7 +317,7 @@ describe("engine outcomes over HTTP", () => {
   });
 
   it("writes one log line per review with the decision and no body", async () => {
-    behaviour = (pod) => ({ decision: { inject: true, reasons: ["policy enabled", "other"] }, patch: PATCH, pod, warnings: [] });
+    behaviour = (pod) => ({ decision: { inject: true, code: "policy_enabled", reasons: ["an ignored value", "policy enabled"] }, patch: PATCH, pod, warnings: [] });
     const review = podReview({ uid: "log-me", namespace: "logs", object: { kind: "Pod", metadata: { generateName: "job-", annotations: { secret: "do-not-log-this" } }, spec: { containers: [] } } });
     await post(s, review);
     const lines = s.logs.lines().filter((l) => l.uid === "log-me");
@@ -363,7 +363,7 @@ describe("health, readiness and metrics", () => {
     assert.equal(res.status, 200);
     assert.match(String(res.headers["content-type"]), /^text\/plain; version=0\.0\.4/);
     assert.match(res.body, /^sidecar_injection_requests_total 2$/m);
-    assert.match(res.body, /^sidecar_injection_skip_total\{reason="policy"\} 1$/m);
+    assert.match(res.body, /^sidecar_injection_skip_total\{reason="pod_annotation"\} 1$/m);
     assert.match(res.body, /^sidecar_injection_failure_total\{reason="ERR_UNSUPPORTED_MEDIA_TYPE"\} 1$/m);
     assert.match(res.body, /^sidecar_injection_duration_seconds_count 2$/m);
     assert.match(res.body, /^process_resident_memory_bytes \d+/m);

@@ -44,7 +44,7 @@ describe("decide", () => {
   });
   test("policy enabled injects a pod that says nothing", () => {
     const d = decide(pod(), "demo", config);
-    assert.deepEqual(d.decision, { inject: true, reasons: ["policy enabled: injected"] });
+    assert.deepEqual(d.decision, { inject: true, code: "policy_enabled", reasons: ["policy enabled: injected"] });
   });
 });
 
@@ -58,4 +58,19 @@ describe("matchesSelector", () => {
     assert.equal(matchesSelector({ matchExpressions: [{ key: "tier", operator: "DoesNotExist" }] }, labels), false);
     assert.equal(matchesSelector({ matchLabels: { app: "web", tier: "back" } }, labels), false);
   });
+});
+
+test("every rule names itself with a bounded code (the skip metric's label)", () => {
+  const cfg = buildConfig({ neverInjectSelector: [{ matchLabels: { n: "1" } }], alwaysInjectSelector: [{ matchLabels: { a: "1" } }], policy: "disabled" });
+  const cases: [Pod, string, string][] = [
+    [pod({}, { hostNetwork: true }), "demo", "host_network"],
+    [pod(), "kube-system", "ignored_namespace"],
+    [pod({ labels: { "sidecar.istio.io/inject": "false" } }), "demo", "pod_label"],
+    [pod({ annotations: { "sidecar.istio.io/inject": "false" } }), "demo", "pod_annotation"],
+    [pod({ labels: { n: "1" } }), "demo", "never_inject_selector"],
+    [pod({ labels: { a: "1" } }), "demo", "always_inject_selector"],
+    [pod(), "demo", "policy_disabled"],
+  ];
+  for (const [p, ns, code] of cases) assert.equal(decide(p, ns, cfg).decision.code, code);
+  assert.equal(decide(pod(), "demo", config).decision.code, "policy_enabled");
 });
