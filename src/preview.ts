@@ -109,13 +109,17 @@ function NEVER(config: Config): Config {
 
 export function parsePreviewInput(body: string, format: "json" | "yaml"): unknown[] {
   if (format === "json") {
-    let parsed: unknown;
     try {
-      parsed = JSON.parse(body);
+      return [JSON.parse(body)];
     } catch (e) {
-      throw new PreviewError(`the body is not JSON: ${(e as Error).message}`);
+      // Clients such as `kubectl create --raw -f pod.yaml` send YAML as JSON; JSON is YAML, so
+      // a body that is not JSON is read as YAML before giving up.
+      try {
+        return parseManifest(body, "request body");
+      } catch {
+        throw new PreviewError(`the body is neither JSON nor YAML: ${(e as Error).message}`);
+      }
     }
-    return [parsed];
   }
   try {
     return parseManifest(body, "request body");

@@ -407,7 +407,9 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
         "ServiceAccount",
       ];
       assert.deepEqual(rendered.kinds(), expected);
-      for (const kind of expected) rendered.one(kind);
+      for (const kind of expected) if (kind !== "Role") rendered.one(kind);
+      // Two Roles: the injector's own, and the one for calling /preview through the API server.
+      assert.deepEqual(rendered.all("Role").map((r) => r.metadata.name).sort(), [FULLNAME, `${FULLNAME}-preview`]);
       for (const o of rendered.objects) {
         assert.equal(o.metadata.labels?.["app.kubernetes.io/name"], "sidecar-injector", `${o.kind} labels`);
         assert.equal(o.metadata.labels?.["app.kubernetes.io/instance"], RELEASE, `${o.kind} labels`);
@@ -528,7 +530,7 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
 
     test("RBAC: Secrets by name only (but create), our webhook configuration by name, namespaces and nodes read-only", () => {
       const sa = rendered.one("ServiceAccount").metadata.name;
-      const role = rendered.one<Role>("Role");
+      const role = rendered.all("Role").find((r) => r.metadata.name === FULLNAME) as Role;
       const secretRules = role.rules.filter((r) => r.resources.includes("secrets"));
       assert.equal(secretRules.length, role.rules.length, "the Role is about Secrets only");
       for (const r of role.rules) assert.deepEqual(r.apiGroups, [""]);
@@ -705,6 +707,18 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
       assert.notEqual(r.code, 0, `--set ${value} was accepted`);
       assert.match(r.stderr, re, `--set ${value}`);
     }
+  });
+
+  test("preview RBAC: only the service proxy path of /preview, bound to the subjects given", async () => {
+    const rendered = await template(["preview.rbac.subjects[0].kind=Group", "preview.rbac.subjects[0].name=platform", "preview.rbac.subjects[0].apiGroup=rbac.authorization.k8s.io"]);
+    const role = rendered.all("Role").find((r) => r.metadata.name === `${FULLNAME}-preview`) as Role;
+    assert.deepEqual(role.rules, [
+      { apiGroups: [""], resources: ["services/proxy"], resourceNames: [`https:${FULLNAME}:443`, FULLNAME], verbs: ["create", "get"] },
+    ]);
+    const binding = rendered.all("RoleBinding").find((b) => b.metadata.name === `${FULLNAME}-preview`) as Binding;
+    assert.deepEqual(binding.subjects, [{ kind: "Group", name: "platform", apiGroup: "rbac.authorization.k8s.io" }]);
+    const off = await template(["preview.rbac.create=false"]);
+    assert.equal(off.all("Role").length, 1);
   });
 
   test("tls.mode=secret: the serving certificate files come from the mounted Secret", async () => {
