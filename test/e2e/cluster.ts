@@ -124,11 +124,12 @@ export interface Cluster {
   /** Run helm with `env` against this cluster. */
   helm(args: string[], options?: { timeoutMs?: number; cwd?: string }): Promise<ExecResult>;
   /**
-   * Stop only kube-apiserver (SIGTERM, then SIGKILL after 10 s); etcd keeps
-   * running. Requests fail (connection refused) until startApiServer().
-   * No-op when it is already stopped.
+   * Stop only kube-apiserver (SIGTERM, then SIGKILL after `graceMs`, default
+   * 10 s; it stops listening within about a second but may linger while
+   * clients hold watches); etcd keeps running. Requests fail (connection
+   * refused) until startApiServer(). No-op when it is already stopped.
    */
-  stopApiServer(): Promise<void>;
+  stopApiServer(options?: { graceMs?: number }): Promise<void>;
   /**
    * Start kube-apiserver again with the same flags, port, certificates and
    * etcd, and wait for /readyz (limit: startTimeoutMs). No-op when it is running.
@@ -684,11 +685,12 @@ async function startOnce(binDir: string, options: StartClusterOptions, log: (mes
       return run;
     };
 
-    const stopApiServer = (): Promise<void> =>
+    const stopApiServer = (stopOptions: { graceMs?: number } = {}): Promise<void> =>
       serialised("stop kube-apiserver", async () => {
         if (!isRunning(apiserver)) return;
-        await stopProcess(apiserver, 10_000);
-        log("kube-apiserver stopped");
+        const stopStarted = Date.now();
+        await stopProcess(apiserver, stopOptions.graceMs ?? 10_000);
+        log(`kube-apiserver stopped in ${Date.now() - stopStarted} ms`);
       });
 
     const startApiServer = (): Promise<void> =>
