@@ -394,9 +394,9 @@ describe("self-managed certificates (--cert-mode kubernetes) against a real kube
       await waitForBundle(15_000);
       await waitForInjection(workloads, 30_000);
       // Rotations counted during the load only (the first CA and certificate count as rotations too).
-      const before = await injector.metrics(await publishedBundle());
-      const servingBefore = metricValue(before, "sidecar_injector_cert_rotations_total", { kind: "serving" }) ?? 0;
-      const caBefore = metricValue(before, "sidecar_injector_cert_rotations_total", { kind: "ca" }) ?? 0;
+      const initial = await injector.metrics(await publishedBundle());
+      const servingBefore = metricValue(initial, "sidecar_injector_cert_rotations_total", { kind: "serving" }) ?? 0;
+      const caBefore = metricValue(initial, "sidecar_injector_cert_rotations_total", { kind: "ca" }) ?? 0;
 
       // Watch what a new connection from the API server would see: the published bundle, and
       // the certificate the injector presents, which must chain to it.
