@@ -1,30 +1,107 @@
-// A unified diff of two texts, line by line (longest common subsequence), with three lines of
-// context: what `?format=diff` and `preview -o diff` print.
+// A unified diff of two texts, line by line, with three lines of context, in the format
+// `diff -u` prints (hunk headers included): what `?format=diff` and `preview -o diff` print.
+//
+// The edit script is Myers' O((N+M)D) one, after trimming the common head and tail, so an
+// injected manifest (a few hundred changed lines in a possibly huge Pod) costs little. Its
+// work and memory are bounded: past MAX_WORK steps the rest of the middle is given as removed
+// and re-added, which is still a correct diff, only not the shortest.
 
-export function unifiedDiff(before: string, after: string, fromName: string, toName: string, context = 3): string {
-  const a = before.split("\n");
-  const b = after.split("\n");
-  if (a.at(-1) === "") a.pop();
-  if (b.at(-1) === "") b.pop();
+type Op = { readonly t: " " | "-" | "+"; readonly line: string };
+
+const MAX_WORK = 5_000_000;
+
+function lines(text: string): string[] {
+  const l = text.split("\n");
+  if (l.at(-1) === "") l.pop();
+  return l;
+}
+
+/** Myers' shortest edit script of a against b, or undefined past the work budget. */
+function myers(a: readonly string[], b: readonly string[], budget: number): Op[] | undefined {
   const n = a.length;
   const m = b.length;
-  // lcs[i][j]: length of the LCS of a[i..] and b[j..]
-  const lcs: Uint32Array[] = Array.from({ length: n + 1 }, () => new Uint32Array(m + 1));
-  for (let i = n - 1; i >= 0; i--) {
-    const row = lcs[i] as Uint32Array;
-    const next = lcs[i + 1] as Uint32Array;
-    for (let j = m - 1; j >= 0; j--) row[j] = a[i] === b[j] ? (next[j + 1] as number) + 1 : Math.max(next[j] as number, row[j + 1] as number);
+  const max = n + m;
+  const off = max + 1;
+  const v = new Int32Array(2 * max + 3);
+  // trace[d]: the furthest x on diagonals -d, -d+2, ..., d after round d.
+  const trace: Int32Array[] = [];
+  let work = 0;
+  let found = -1;
+  for (let d = 0; d <= max && found < 0; d++) {
+    for (let k = -d; k <= d; k += 2) {
+      let x = k === -d || (k !== d && (v[off + k - 1] as number) < (v[off + k + 1] as number)) ? (v[off + k + 1] as number) : (v[off + k - 1] as number) + 1;
+      const x0 = x;
+      let y = x - k;
+      while (x < n && y < m && a[x] === b[y]) {
+        x++;
+        y++;
+      }
+      work += x - x0 + 1;
+      v[off + k] = x;
+      if (x >= n && y >= m) found = d;
+    }
+    const snap = new Int32Array(d + 1);
+    for (let k = -d; k <= d; k += 2) snap[(k + d) / 2] = v[off + k] as number;
+    trace.push(snap);
+    if (found < 0 && work > budget) return undefined;
   }
-  type Op = { t: " " | "-" | "+"; line: string; ai: number; bi: number };
   const ops: Op[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < n || j < m) {
-    if (i < n && j < m && a[i] === b[j]) ops.push({ t: " ", line: a[i++] as string, ai: i, bi: ++j });
-    else if (j < m && (i >= n || (lcs[i]?.[j + 1] ?? 0) >= (lcs[i + 1]?.[j] ?? 0))) ops.push({ t: "+", line: b[j++] as string, ai: i, bi: j });
-    else ops.push({ t: "-", line: a[i++] as string, ai: i, bi: j });
+  let x = n;
+  let y = m;
+  for (let d = found; d > 0; d--) {
+    const prev = trace[d - 1] as Int32Array;
+    const at = (k: number): number => prev[(k + d - 1) / 2] as number;
+    const k = x - y;
+    const down = k === -d || (k !== d && at(k - 1) < at(k + 1));
+    const pk = down ? k + 1 : k - 1;
+    const px = at(pk);
+    const py = px - pk;
+    const mx = down ? px : px + 1;
+    while (x > mx) {
+      ops.push({ t: " ", line: a[--x] as string });
+      y--;
+    }
+    if (down) ops.push({ t: "+", line: b[py] as string });
+    else ops.push({ t: "-", line: a[px] as string });
+    x = px;
+    y = py;
   }
-  const changed = ops.map((o, k) => (o.t !== " " ? k : -1)).filter((k) => k >= 0);
+  while (x > 0) ops.push({ t: " ", line: a[--x] as string });
+  return ops.reverse();
+}
+
+function editScript(a: readonly string[], b: readonly string[]): Op[] {
+  let head = 0;
+  while (head < a.length && head < b.length && a[head] === b[head]) head++;
+  let tail = 0;
+  while (tail < a.length - head && tail < b.length - head && a[a.length - 1 - tail] === b[b.length - 1 - tail]) tail++;
+  const midA = a.slice(head, a.length - tail);
+  const midB = b.slice(head, b.length - tail);
+  const mid = myers(midA, midB, MAX_WORK) ?? [...midA.map((line): Op => ({ t: "-", line })), ...midB.map((line): Op => ({ t: "+", line }))];
+  return [...a.slice(0, head).map((line): Op => ({ t: " ", line })), ...mid, ...a.slice(a.length - tail).map((line): Op => ({ t: " ", line }))];
+}
+
+/** `-start,len` as diff prints it: `,1` left out, an empty range numbered by the line before. */
+function range(start: number, len: number): string {
+  if (len === 0) return `${start},0`;
+  return len === 1 ? `${start + 1}` : `${start + 1},${len}`;
+}
+
+/**
+ * The unified diff turning `before` into `after` ("" when they are the same). Texts are
+ * compared as lines; a missing newline at the end is not reported.
+ */
+export function unifiedDiff(before: string, after: string, fromName: string, toName: string, context = 3): string {
+  const ops = editScript(lines(before), lines(after));
+  // Line counts in a and b before each op.
+  const aAt = new Uint32Array(ops.length + 1);
+  const bAt = new Uint32Array(ops.length + 1);
+  const changed: number[] = [];
+  for (const [k, o] of ops.entries()) {
+    aAt[k + 1] = (aAt[k] as number) + (o.t === "+" ? 0 : 1);
+    bAt[k + 1] = (bAt[k] as number) + (o.t === "-" ? 0 : 1);
+    if (o.t !== " ") changed.push(k);
+  }
   if (changed.length === 0) return "";
   const out = [`--- ${fromName}`, `+++ ${toName}`];
   let k = 0;
@@ -36,13 +113,13 @@ export function unifiedDiff(before: string, after: string, fromName: string, toN
       end = Math.min(ops.length, (changed[k] as number) + context + 1);
     }
     k++;
-    const hunk = ops.slice(start, end);
-    const aStart = ops.slice(0, start).filter((o) => o.t !== "+").length;
-    const bStart = ops.slice(0, start).filter((o) => o.t !== "-").length;
-    const aLen = hunk.filter((o) => o.t !== "+").length;
-    const bLen = hunk.filter((o) => o.t !== "-").length;
-    out.push(`@@ -${aLen ? aStart + 1 : aStart},${aLen} +${bLen ? bStart + 1 : bStart},${bLen} @@`);
-    for (const o of hunk) out.push(`${o.t}${o.line}`);
+    const aStart = aAt[start] as number;
+    const bStart = bAt[start] as number;
+    out.push(`@@ -${range(aStart, (aAt[end] as number) - aStart)} +${range(bStart, (bAt[end] as number) - bStart)} @@`);
+    for (let i = start; i < end; i++) {
+      const o = ops[i] as Op;
+      out.push(`${o.t}${o.line}`);
+    }
   }
   return `${out.join("\n")}\n`;
 }
