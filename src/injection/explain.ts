@@ -4,7 +4,7 @@
 // bootstrap Envoy with (read back from the istio-proxy container).
 import type { Config } from "../config/types.js";
 import type { Container, Pod } from "../kube/types.js";
-import { CONTAINER, L } from "./annotations.js";
+import { A, CONTAINER, L } from "./annotations.js";
 
 export interface Selection {
   /** Whether the API server sends this Pod to the injector. */
@@ -171,10 +171,14 @@ export function proxySummary(pod: Pod, namespace: string, config: Config): Proxy
   const pc = (proxyConfig ?? {}) as { discoveryAddress?: string; holdApplicationUntilProxyStarts?: boolean };
   const app = pod.metadata?.labels?.app;
   const workload = env.get("ISTIO_META_WORKLOAD_NAME");
-  const status = Number((proxy.lifecycle?.preStop?.exec?.command ?? []).find((a) => a.startsWith("--debug-port="))?.split("=")[1] ?? config.proxy.statusPort);
+  // The agent port is the annotation's (what the injector rendered the probes and the init
+  // container's exclusions from), in classic mode too, where no preStop names it.
+  const debugPort = (proxy.lifecycle?.preStop?.exec?.command ?? []).find((a) => a.startsWith("--debug-port="))?.split("=")[1];
+  const status = Number(pod.metadata?.annotations?.[A.statusPort] ?? debugPort ?? config.proxy.statusPort);
+  const native = init.some((c) => c.name === CONTAINER.proxy) && proxy.restartPolicy === "Always";
   return {
     image: proxy.image ?? "",
-    native: init.some((c) => c.name === CONTAINER.proxy) && proxy.restartPolicy === "Always",
+    native,
     nodeId: `sidecar~<pod IP>~${name}.${namespace}~${domain}`,
     cluster: `${app || workload || "istio-proxy"}.${namespace}`,
     discoveryAddress: pc.discoveryAddress ?? config.discoveryAddress,
@@ -184,7 +188,8 @@ export function proxySummary(pod: Pod, namespace: string, config: Config): Proxy
     trustDomain: env.get("TRUST_DOMAIN") ?? config.trustDomain,
     ports: { admin: 15000, outbound: 15001, inbound: 15006, agent: Number.isFinite(status) ? status : config.proxy.statusPort, readiness: 15021, envoyPrometheus: 15090 },
     resources: proxy.resources ?? {},
-    holdApplicationUntilProxyStarts: (pod.spec?.containers[0]?.name === CONTAINER.proxy && proxy.lifecycle?.postStart !== undefined) || pc.holdApplicationUntilProxyStarts === true,
+    // A native sidecar ignores the setting (the injector renders no postStart wait for it).
+    holdApplicationUntilProxyStarts: !native && ((pod.spec?.containers[0]?.name === CONTAINER.proxy && proxy.lifecycle?.postStart !== undefined) || pc.holdApplicationUntilProxyStarts === true),
     proxyConfig,
   };
 }
