@@ -20,6 +20,7 @@ import {
   caNeedsRenewal,
   createCa,
   currentCa,
+  CA_SECRET_KEYS,
   fromSecretData,
   intendedLifetimeMs,
   leafNeedsRenewal,
@@ -60,7 +61,7 @@ export interface CertMetrics {
 
 export function createCertMetrics(registry: Registry): CertMetrics {
   const registers = [registry];
-  const rotations = new Counter({ name: "sidecar_injector_cert_rotations_total", help: "Certificates issued, by kind (ca, serving).", labelNames: ["kind"] as const, registers });
+  const rotations = new Counter({ name: "sidecar_injector_cert_rotations_total", help: "Certificates renewed (not the first one issued), by kind (ca, serving).", labelNames: ["kind"] as const, registers });
   rotations.inc({ kind: "ca" }, 0);
   rotations.inc({ kind: "serving" }, 0);
   return {
@@ -69,7 +70,7 @@ export function createCertMetrics(registry: Registry): CertMetrics {
     rotations,
     bundleWrites: new Counter({ name: "sidecar_injector_cabundle_writes_total", help: "caBundle updates written to the MutatingWebhookConfiguration.", registers }),
     bundleWriteFailures: new Counter({ name: "sidecar_injector_cabundle_write_failures_total", help: "caBundle updates that failed.", registers }),
-    apiErrors: new Counter({ name: "sidecar_injector_kube_api_errors_total", help: "Failed calls to the Kubernetes API.", registers }),
+    apiErrors: new Counter({ name: "sidecar_injector_kube_api_errors_total", help: "Failed reconciles and watches against the Kubernetes API.", registers }),
   };
 }
 
@@ -90,6 +91,7 @@ export interface CertStatus {
 }
 
 const MAX_BACKOFF_MS = 30_000;
+const WATCH_RESTART_MS = 2000;
 const CONFLICT_RETRIES = 5;
 
 export class CertManager {
@@ -100,7 +102,7 @@ export class CertManager {
   private publishedBundle: string | undefined;
   private webhookMissing = false;
   private timer: NodeJS.Timeout | undefined;
-  private stopWatch: (() => void) | undefined;
+  private readonly stopWatches = new Set<() => void>();
   private running = false;
   private busy: Promise<void> | undefined;
   private again = false;
@@ -138,7 +140,8 @@ export class CertManager {
   stop(): void {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
-    this.stopWatch?.();
+    for (const stop of this.stopWatches) stop();
+    this.stopWatches.clear();
   }
 
   /** Runs a reconcile now (coalescing with one already running). */
@@ -179,7 +182,9 @@ export class CertManager {
       this.deps.logger.error({ err: e instanceof Error ? e.message : String(e) }, "serving certificate not issued");
     }
     if (!this.running) return;
-    const delay = failed ? this.backoffMs : this.nextDelay();
+    // After a failure, retry with backoff, but never later than the next renewal is due: a
+    // serving certificate is renewed from the CA in memory even while the API server is away.
+    const delay = failed ? Math.min(this.backoffMs, this.nextDelay()) : this.nextDelay();
     if (failed) this.backoffMs = Math.min(MAX_BACKOFF_MS, this.backoffMs * 2);
     this.timer = setTimeout(() => void this.kick(), Math.max(100, delay));
     this.timer.unref();
@@ -200,7 +205,6 @@ export class CertManager {
           await kube.createSecret(namespace, this.secretFor(state));
           this.adopt(state);
           this.deps.logger.info({ secret: `${namespace}/${secretName}`, recreated: recreating }, recreating ? "CA Secret recreated from memory" : "CA created");
-          if (!recreating) this.deps.metrics.rotations.inc({ kind: "ca" });
         } catch (e) {
           if (e instanceof KubeError && e.status === 409) continue; // another replica won: adopt its CA
           throw e;
@@ -359,7 +363,7 @@ export class CertManager {
     const cert = await mintServingCert(ca, issuer, { dnsNames: this.dns, ipAddresses: this.ips, validityMs: this.opts.servingValidityMs, now });
     this.serving = cert;
     this.deps.onCertificate(cert);
-    this.deps.metrics.rotations.inc({ kind: "serving" });
+    if (current) this.deps.metrics.rotations.inc({ kind: "serving" });
     this.deps.metrics.servingExpiry.set(Math.floor(cert.notAfter.getTime() / 1000));
     this.deps.logger.info({ reason, serial: cert.serial, notAfter: cert.notAfter, issuer: issuer.serial }, "serving certificate rotated");
   }
@@ -383,15 +387,9 @@ export class CertManager {
   // --- watch ------------------------------------------------------------------------------
 
   private watch(): void {
-    if (!this.running) return;
-    const restart = (): void => {
-      this.stopWatch = undefined;
-      if (!this.running) return;
-      const t = setTimeout(() => this.watch(), 2000);
-      t.unref();
-    };
-    this.deps.kube
-      .watchWebhookConfig(
+    // The webhook configuration: a caBundle wiped or changed by someone else is put back.
+    this.keepWatching("webhook configuration", (onEnd) =>
+      this.deps.kube.watchWebhookConfig(
         this.opts.webhookConfigName,
         (cfg: WebhookConfigObject | undefined) => {
           const bundle = this.desiredBundle();
@@ -401,19 +399,50 @@ export class CertManager {
             void this.kick();
           }
         },
-        (err) => {
-          if (err && this.running) this.deps.logger.debug({ err: String(err) }, "webhook configuration watch ended; restarting");
-          restart();
+        onEnd,
+      ),
+    );
+    // The CA Secret: deleted, it is recreated from memory at once; changed by another replica
+    // (a renewal), it is adopted.
+    this.keepWatching("CA Secret", (onEnd) =>
+      this.deps.kube.watchSecret(
+        this.opts.namespace,
+        this.opts.secretName,
+        (secret: SecretObject | undefined) => {
+          const held = this.ca ? toSecretData(this.ca) : undefined;
+          const same = secret?.data && held && secret.data[CA_SECRET_KEYS.cert] === held[CA_SECRET_KEYS.cert];
+          if (same) return;
+          this.deps.logger.info({ secret: `${this.opts.namespace}/${this.opts.secretName}`, deleted: secret === undefined }, "CA Secret changed; reconciling");
+          void this.kick();
         },
-      )
-      .then(
-        (stop) => {
-          this.stopWatch = stop;
-        },
-        (err: unknown) => {
-          this.deps.logger.debug({ err: String(err) }, "webhook configuration watch failed; retrying");
-          restart();
-        },
-      );
+        onEnd,
+      ),
+    );
+  }
+
+  /** Runs a watch, restarting it (after a pause) whenever it ends, until stop(). */
+  private keepWatching(what: string, start: (onEnd: (err?: unknown) => void) => Promise<() => void>): void {
+    if (!this.running) return;
+    let stop: (() => void) | undefined;
+    let ended = false;
+    const end = (err?: unknown): void => {
+      if (ended) return;
+      ended = true;
+      if (stop) this.stopWatches.delete(stop);
+      if (!this.running) return;
+      if (err) {
+        this.deps.metrics.apiErrors.inc();
+        this.deps.logger.debug({ err: String(err), watch: what }, "watch ended; restarting");
+      }
+      setTimeout(() => this.keepWatching(what, start), WATCH_RESTART_MS).unref();
+    };
+    start(end).then(
+      (s) => {
+        stop = s;
+        if (ended || !this.running) s();
+        else this.stopWatches.add(s);
+      },
+      (err: unknown) => end(err ?? new Error("watch failed")),
+    );
   }
 }

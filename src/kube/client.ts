@@ -59,6 +59,8 @@ export interface KubeApi {
   patchCaBundles(name: string, resourceVersion: string | undefined, updates: readonly { index: number; caBundle: string }[]): Promise<WebhookConfigObject>;
   /** Calls onChange on every change of the named configuration until the returned stop is called. */
   watchWebhookConfig(name: string, onChange: (cfg: WebhookConfigObject | undefined) => void, onEnd: (err?: unknown) => void): Promise<() => void>;
+  /** Calls onChange with each change of the named Secret (undefined when deleted) until stopped. */
+  watchSecret(namespace: string, name: string, onChange: (secret: SecretObject | undefined) => void, onEnd: (err?: unknown) => void): Promise<() => void>;
   /** A namespace's labels; undefined when it does not exist. */
   readNamespaceLabels(name: string): Promise<Record<string, string> | undefined>;
   /** Kubelet versions of all nodes (e.g. "v1.33.2"). */
@@ -150,6 +152,19 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
         (phase: string, obj: V1MutatingWebhookConfiguration) => {
           if (phase === "DELETED") onChange(undefined);
           else if (phase === "ADDED" || phase === "MODIFIED") onChange(toWebhookConfig(obj));
+        },
+        (err: unknown) => onEnd(err),
+      );
+      return () => controller.abort();
+    },
+    async watchSecret(namespace, name, onChange, onEnd) {
+      const watch = new Watch(kc);
+      const controller = await watch.watch(
+        `/api/v1/namespaces/${namespace}/secrets`,
+        { fieldSelector: `metadata.name=${name}`, allowWatchBookmarks: false },
+        (phase: string, obj: V1Secret) => {
+          if (phase === "DELETED") onChange(undefined);
+          else if (phase === "ADDED" || phase === "MODIFIED") onChange(toSecret(obj));
         },
         (err: unknown) => onEnd(err),
       );

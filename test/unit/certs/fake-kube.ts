@@ -61,6 +61,9 @@ export class FakeKube implements KubeApi {
   async watchWebhookConfig(): Promise<() => void> {
     return () => undefined;
   }
+  async watchSecret(): Promise<() => void> {
+    return () => undefined;
+  }
   namespaces: Record<string, Record<string, string>> = {};
   async readNamespaceLabels(name: string): Promise<Record<string, string> | undefined> {
     await this.gate();

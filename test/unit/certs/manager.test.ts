@@ -103,7 +103,8 @@ describe("CertManager", () => {
     await manager.kick();
     assert.equal((issued.at(-1) as ServingCert).issuerFingerprint256, newCa.fingerprint256, "switched once published long enough");
     const rotations = await metrics.rotations.get();
-    assert.equal(rotations.values.find((v) => v.labels.kind === "ca")?.value, 2);
+    assert.equal(rotations.values.find((v) => v.labels.kind === "ca")?.value, 1, "one renewal (creation is not a rotation)");
+    assert.equal(rotations.values.find((v) => v.labels.kind === "serving")?.value, issued.length - 1, "renewals only, not the first certificate");
 
     clock.t += HOUR; // the old CA expired: pruned from the Secret and the bundle
     await manager.kick();
