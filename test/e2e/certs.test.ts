@@ -15,7 +15,7 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
 import type { Pod } from "../../src/kube/types.js";
-import { ClusterUnavailableError, startCluster, type Cluster } from "./cluster.js";
+import { clusterForSuite, type Cluster } from "./cluster.js";
 import { freePort, httpsRequest, Injector, metricValue } from "./injector.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -24,18 +24,8 @@ const CHART_NAMESPACE = "sidecar-injector-system";
 const MWC = "sidecar-injector";
 const CA_SECRET = "sidecar-injector-ca";
 const MWC_PATH = `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${MWC}`;
-const required = process.env.SIDECAR_INJECTOR_E2E_REQUIRED === "1";
 
-let cluster: Cluster | undefined;
-let skip: string | false = false;
-try {
-  cluster = await startCluster({ serviceAccountAdmission: true });
-} catch (e) {
-  if (e instanceof ClusterUnavailableError && !required) {
-    skip = `no test cluster: ${e.message}`;
-    process.stderr.write(`\n*** END-TO-END CERTIFICATE TESTS SKIPPED ***\n${skip}\nSet KUBEBUILDER_ASSETS or install Go to run them.\n\n`);
-  } else throw e;
-}
+const { cluster, skip } = await clusterForSuite("end-to-end certificate tests", { serviceAccountAdmission: true });
 
 type Obj = Record<string, unknown>;
 interface Webhook {

@@ -17,6 +17,7 @@
  *   await cluster.restartApiServer();
  *   // or: await cluster.stopApiServer(); ...; await cluster.startApiServer();
  */
+import { test } from "node:test";
 import { spawn, type ChildProcess } from "node:child_process";
 import { X509Certificate, generateKeyPairSync, randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync } from "node:fs";
@@ -751,5 +752,25 @@ async function startOnce(binDir: string, options: StartClusterOptions, log: (mes
     // Include the logs before they are removed with the temp dir.
     await stop();
     throw err;
+  }
+}
+
+/**
+ * A cluster for one test file, or why its tests are skipped: when the binaries cannot be had
+ * the suite is skipped with a loud message, unless SIDECAR_INJECTOR_E2E_REQUIRED=1 (CI), where
+ * that is an error.
+ */
+export async function clusterForSuite(suite: string, options: StartClusterOptions = {}): Promise<{ cluster: Cluster | undefined; skip: string | false }> {
+  try {
+    return { cluster: await startCluster(options), skip: false };
+  } catch (e) {
+    if (e instanceof ClusterUnavailableError && process.env.SIDECAR_INJECTOR_E2E_REQUIRED !== "1") {
+      const skip = `no test cluster: ${e.message}`;
+      process.stderr.write(`\n*** ${suite.toUpperCase()} SKIPPED ***\n${skip}\nSet KUBEBUILDER_ASSETS or install Go to run them.\n\n`);
+      // Counted in the run's "skipped" total (a skipped suite is not).
+      test(suite, { skip }, () => undefined);
+      return { cluster: undefined, skip };
+    }
+    throw e;
   }
 }

@@ -12,7 +12,7 @@ import { parseAllDocuments } from "yaml";
 import type { Container, Pod } from "../../src/kube/types.js";
 import { injectManifest } from "../../src/manifest.js";
 import { goldenCases, goldenConfig, goldenInput, podAsCreated } from "../golden/cases.js";
-import { ClusterUnavailableError, startCluster, type Cluster } from "./cluster.js";
+import { clusterForSuite, type Cluster } from "./cluster.js";
 import { freePort, Injector, testCertificates, type TestCerts } from "./injector.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -20,20 +20,10 @@ const CHART = join(ROOT, "charts", "sidecar-injector");
 const FIXTURES = join(ROOT, "test", "fixtures");
 const OWN_NAMESPACE = "sidecar-injector-system";
 const MWC = "sidecar-injector";
-const required = process.env.SIDECAR_INJECTOR_E2E_REQUIRED === "1";
 
-let cluster: Cluster | undefined;
-let skip: string | false = false;
-try {
-  // ServiceAccount admission on, as in a real cluster: Pods get serviceAccountName (the
-  // projected istio-token volume requires one) and the kube-api-access volume.
-  cluster = await startCluster({ serviceAccountAdmission: true });
-} catch (e) {
-  if (e instanceof ClusterUnavailableError && !required) {
-    skip = `no test cluster: ${e.message}`;
-    process.stderr.write(`\n*** END-TO-END TESTS SKIPPED ***\n${skip}\nSet KUBEBUILDER_ASSETS or install Go to run them.\n\n`);
-  } else throw e;
-}
+// ServiceAccount admission on, as in a real cluster: Pods get serviceAccountName (the
+// projected istio-token volume requires one) and the kube-api-access volume.
+const { cluster, skip } = await clusterForSuite("end-to-end tests", { serviceAccountAdmission: true });
 
 type Obj = Record<string, unknown>;
 interface Status {

@@ -5,22 +5,12 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { parseAllDocuments } from "yaml";
 import type { Pod } from "../../src/kube/types.js";
-import { ClusterUnavailableError, startCluster, type Cluster } from "./cluster.js";
+import { clusterForSuite, type Cluster } from "./cluster.js";
 import { freePort, httpsRequest, Injector } from "./injector.js";
 
 const NS = "sidecar-injector-system";
-const required = process.env.SIDECAR_INJECTOR_E2E_REQUIRED === "1";
 
-let cluster: Cluster | undefined;
-let skip: string | false = false;
-try {
-  cluster = await startCluster({ serviceAccountAdmission: true });
-} catch (e) {
-  if (e instanceof ClusterUnavailableError && !required) {
-    skip = `no test cluster: ${e.message}`;
-    process.stderr.write(`\n*** END-TO-END PREVIEW TESTS SKIPPED ***\n${skip}\n\n`);
-  } else throw e;
-}
+const { cluster, skip } = await clusterForSuite("end-to-end preview tests", { serviceAccountAdmission: true });
 
 interface Entry {
   decision: { inject: boolean; reasons: string[] };
