@@ -2,15 +2,16 @@
 // workload the CLI takes, a List, several YAML documents, or a whole AdmissionReview), and
 // why. The same engine as the webhook; no side effects. Used by POST /preview and by
 // `sidecar-injector preview`.
+import jsonpatch from "fast-json-patch";
 import { stringify } from "yaml";
-import { withoutManagedFields } from "./admission/review.js";
+import { isPodRequest, withoutManagedFields } from "./admission/review.js";
 import type { Config } from "./config/types.js";
 import { unifiedDiff } from "./diff.js";
 import { apiServerSelection, interceptionSummary, proxySummary, type InterceptionSummary, type ProxySummary } from "./injection/explain.js";
 import { inject } from "./injection/inject.js";
 import { InjectionError, type InjectContext, type PatchOperation } from "./injection/types.js";
-import { injectDocument } from "./injection/workloads.js";
-import type { Pod } from "./kube/types.js";
+import { WORKLOAD_KINDS } from "./injection/workloads.js";
+import type { AdmissionRequest, Pod } from "./kube/types.js";
 import { parseManifest } from "./manifest.js";
 
 export class PreviewError extends Error {
@@ -51,60 +52,97 @@ interface Candidate {
   /** What the webhook would be sent (the Pod, managedFields dropped as the webhook does). */
   readonly pod: Pod;
   readonly ctx: InjectContext;
-  /** Puts an injected Pod back into the document. */
-  readonly rebuild: (pod: Pod) => unknown;
+  /** The document as stored once injected (the Pod's patch applied, or the workload's template replaced). */
+  readonly rebuild: (pod: Pod, patch: readonly PatchOperation[]) => unknown;
+  /** Why the webhook would admit it untouched whatever the Pod says (an AdmissionReview that is no Pod CREATE). */
+  readonly skip?: string;
 }
 
 function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-function candidates(doc: unknown, defaultNamespace: string, config: Config, out: Candidate[]): void {
+function candidates(doc: unknown, defaultNamespace: string, out: Candidate[]): void {
   if (!isObj(doc)) return;
   if (doc.kind === "List" && Array.isArray(doc.items)) {
-    for (const item of doc.items) candidates(item, defaultNamespace, config, out);
+    for (const item of doc.items) candidates(item, defaultNamespace, out);
     return;
   }
   if (doc.kind === "AdmissionReview" && isObj(doc.request)) {
-    const req = doc.request;
-    const pod = withoutManagedFields(req.object as Pod);
-    const namespace = typeof req.namespace === "string" && req.namespace ? req.namespace : (pod.metadata?.namespace ?? defaultNamespace);
-    const name = pod.metadata?.name || pod.metadata?.generateName || "";
-    out.push({ kind: "Pod", name, namespace, doc: req.object, pod, ctx: { namespace }, rebuild: (p) => p });
+    // As admit() answers it: only a Pod CREATE is injected, and it must carry the Pod.
+    const req = doc.request as AdmissionRequest & Record<string, unknown>;
+    const object = isObj(req.object) ? req.object : undefined;
+    const meta = object && isObj(object.metadata) ? object.metadata : {};
+    const namespace = typeof req.namespace === "string" && req.namespace ? req.namespace : typeof meta.namespace === "string" && meta.namespace ? meta.namespace : defaultNamespace;
+    const name = (typeof meta.name === "string" && meta.name) || (typeof meta.generateName === "string" && meta.generateName) || req.name || "";
+    let skip: string | undefined;
+    if (!isPodRequest(req)) {
+      const what = req.kind?.kind ?? req.resource?.resource ?? (typeof object?.kind === "string" ? object.kind : "object");
+      skip = `${req.subResource ? `${what}/${req.subResource}` : what} admitted unchanged: only Pods are injected`;
+    } else if (req.operation !== "CREATE") {
+      skip = `Pod ${req.operation ?? "(no operation)"} admitted unchanged: sidecars are injected on CREATE only`;
+    } else if (!object) {
+      throw new PreviewError("AdmissionReview request.object: must be the Pod being created");
+    }
+    const kind = skip && req.kind?.kind ? req.kind.kind : "Pod";
+    const pod = withoutManagedFields((object ?? {}) as Pod);
+    out.push({ kind, name, namespace, doc: req.object, pod, ctx: { namespace }, rebuild: (_p, patch) => applied(req.object, patch), ...(skip ? { skip } : {}) });
     return;
   }
-  // Workloads and Pods: find their pod template the way the CLI does, by injecting with a
-  // config that never injects (which only locates the Pod) ...
+  // A Pod is itself; a workload (the kinds the CLI takes) stands for the Pod of its template.
+  // Located without running the injector, so what is previewed is the Pod as given.
   const meta = isObj(doc.metadata) ? doc.metadata : {};
   const namespace = typeof meta.namespace === "string" && meta.namespace ? meta.namespace : defaultNamespace;
-  const located = injectDocument(doc, defaultNamespace, NEVER(config)).injected;
-  for (const item of located) {
-    const pod = withoutManagedFields(item.result.pod);
-    const ctx: InjectContext =
-      item.kind === "Pod"
-        ? { namespace }
-        : { namespace, workload: { name: item.name, namespace, kind: item.kind, apiVersion: String(doc.apiVersion ?? "") } };
-    out.push({
-      kind: item.kind,
-      name: item.name,
-      namespace,
-      doc,
-      pod,
-      ctx,
-      // ... and the injected document the way the CLI builds it.
-      rebuild: () => injectDocument(doc, defaultNamespace, config).doc,
-    });
+  const name = typeof meta.name === "string" ? meta.name : typeof meta.generateName === "string" ? meta.generateName : "";
+  const kind = String(doc.kind ?? "");
+  if (kind === "Pod") {
+    out.push({ kind, name, namespace, doc, pod: withoutManagedFields(doc as Pod), ctx: { namespace }, rebuild: (_p, patch) => applied(doc, patch) });
+    return;
   }
+  const parent = templateParent(doc);
+  if (!parent) return;
+  const template = parent.template as Record<string, unknown>;
+  const pod: Pod = { metadata: isObj(template.metadata) ? template.metadata : {}, spec: template.spec as Pod["spec"] };
+  out.push({
+    kind,
+    name,
+    namespace,
+    doc,
+    pod,
+    ctx: { namespace, workload: { name, namespace, kind, apiVersion: String(doc.apiVersion ?? "") } },
+    // The workload with its template replaced by the injected Pod, as the CLI prints it.
+    rebuild: (p) => withTemplate(doc, p),
+  });
 }
 
-const neverCache = new WeakMap<Config, Config>();
-function NEVER(config: Config): Config {
-  let c = neverCache.get(config);
-  if (!c) {
-    c = { ...config, policy: "disabled", neverInjectSelector: [{}], alwaysInjectSelector: [] };
-    neverCache.set(config, c);
+/** The object holding a workload's pod template (`spec`, or a CronJob's `spec.jobTemplate.spec`). */
+function templateParent(doc: Record<string, unknown>): Record<string, unknown> | undefined {
+  const spec = doc.spec;
+  if (!isObj(spec)) return undefined;
+  if (doc.kind === "CronJob") {
+    const jobTemplate = spec.jobTemplate;
+    return isObj(jobTemplate) && isObj(jobTemplate.spec) && isObj(jobTemplate.spec.template) ? jobTemplate.spec : undefined;
   }
-  return c;
+  return isObj(spec.template) && (WORKLOAD_KINDS as readonly string[]).includes(String(doc.kind)) ? spec : undefined;
+}
+
+/** The patch applied to (a copy of) the document, each operation validated. */
+function applied(doc: unknown, patch: readonly PatchOperation[]): unknown {
+  return jsonpatch.applyPatch(structuredClone(doc), patch as jsonpatch.Operation[], true, false).newDocument;
+}
+
+/** The workload with the injected Pod as its pod template (CronJob: its job template's). */
+function withTemplate(doc: Record<string, unknown>, pod: Pod): unknown {
+  const spec = doc.spec as Record<string, unknown>;
+  const put = (parent: Record<string, unknown>): Record<string, unknown> => ({
+    ...parent,
+    template: { ...(parent.template as Record<string, unknown>), metadata: pod.metadata, spec: pod.spec },
+  });
+  if (doc.kind === "CronJob") {
+    const jobTemplate = spec.jobTemplate as Record<string, unknown>;
+    return { ...doc, spec: { ...spec, jobTemplate: { ...jobTemplate, spec: put(jobTemplate.spec as Record<string, unknown>) } } };
+  }
+  return { ...doc, spec: put(spec) };
 }
 
 export function parsePreviewInput(body: string, format: "json" | "yaml"): unknown[] {
@@ -130,7 +168,7 @@ export function parsePreviewInput(body: string, format: "json" | "yaml"): unknow
 
 export async function preview(docs: readonly unknown[], opts: PreviewOptions): Promise<PreviewEntry[]> {
   const found: Candidate[] = [];
-  for (const d of docs) candidates(d, opts.namespace ?? "default", opts.config, found);
+  for (const d of docs) candidates(d, opts.namespace ?? "default", found);
   if (found.length === 0) throw new PreviewError("no Pod, workload or AdmissionReview found in the input");
   const labelsCache = new Map<string, Promise<Readonly<Record<string, string>> | undefined>>();
   const labelsOf = (ns: string): Promise<Readonly<Record<string, string>> | undefined> => {
@@ -143,6 +181,19 @@ export async function preview(docs: readonly unknown[], opts: PreviewOptions): P
   };
   const entries: PreviewEntry[] = [];
   for (const c of found) {
+    if (c.skip !== undefined) {
+      pushEntry(entries, c.doc, {
+        kind: c.kind,
+        name: c.name,
+        namespace: c.namespace,
+        decision: { inject: false, reasons: [c.skip] },
+        patch: [],
+        object: c.doc,
+        warnings: [],
+        interception: interceptionSummary(c.pod),
+      });
+      continue;
+    }
     const nsLabels = await labelsOf(c.namespace);
     const podLabels = c.pod.metadata?.labels ?? {};
     const selection = nsLabels
@@ -152,7 +203,7 @@ export async function preview(docs: readonly unknown[], opts: PreviewOptions): P
     try {
       const result = inject(c.pod, ctx, opts.config);
       const injected = selection.called && result.decision.inject;
-      const object = injected ? c.rebuild(result.pod) : c.doc;
+      const object = injected ? c.rebuild(result.pod, result.patch) : c.doc;
       const finalPod = injected ? result.pod : c.pod;
       const px = proxySummary(finalPod, c.namespace, opts.config);
       pushEntry(entries, c.doc, {
