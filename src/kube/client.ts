@@ -102,6 +102,19 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
   const core = kc.makeApiClient(CoreV1Api);
   const admission = kc.makeApiClient(AdmissionregistrationV1Api);
   const jsonPatch = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch);
+  /** Watches one named object of a collection (fieldSelector metadata.name, as RBAC by name needs). */
+  async function watchOne<K, T>(path: string, name: string, convert: (raw: K) => T, onChange: (obj: T | undefined) => void, onEnd: (err?: unknown) => void): Promise<() => void> {
+    const controller = await new Watch(kc).watch(
+      path,
+      { fieldSelector: `metadata.name=${name}`, allowWatchBookmarks: false },
+      (phase: string, obj: K) => {
+        if (phase === "DELETED") onChange(undefined);
+        else if (phase === "ADDED" || phase === "MODIFIED") onChange(convert(obj));
+      },
+      (err: unknown) => onEnd(err),
+    );
+    return () => controller.abort();
+  }
   return {
     async readSecret(namespace, name) {
       try {
@@ -144,31 +157,11 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
         throw wrap(`update caBundle of MutatingWebhookConfiguration ${name}`, e);
       }
     },
-    async watchWebhookConfig(name, onChange, onEnd) {
-      const watch = new Watch(kc);
-      const controller = await watch.watch(
-        "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
-        { fieldSelector: `metadata.name=${name}`, allowWatchBookmarks: false },
-        (phase: string, obj: V1MutatingWebhookConfiguration) => {
-          if (phase === "DELETED") onChange(undefined);
-          else if (phase === "ADDED" || phase === "MODIFIED") onChange(toWebhookConfig(obj));
-        },
-        (err: unknown) => onEnd(err),
-      );
-      return () => controller.abort();
+    watchWebhookConfig(name, onChange, onEnd) {
+      return watchOne("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", name, toWebhookConfig, onChange, onEnd);
     },
-    async watchSecret(namespace, name, onChange, onEnd) {
-      const watch = new Watch(kc);
-      const controller = await watch.watch(
-        `/api/v1/namespaces/${namespace}/secrets`,
-        { fieldSelector: `metadata.name=${name}`, allowWatchBookmarks: false },
-        (phase: string, obj: V1Secret) => {
-          if (phase === "DELETED") onChange(undefined);
-          else if (phase === "ADDED" || phase === "MODIFIED") onChange(toSecret(obj));
-        },
-        (err: unknown) => onEnd(err),
-      );
-      return () => controller.abort();
+    watchSecret(namespace, name, onChange, onEnd) {
+      return watchOne(`/api/v1/namespaces/${namespace}/secrets`, name, toSecret, onChange, onEnd);
     },
     async readNamespaceLabels(name) {
       try {
