@@ -28,6 +28,8 @@ export interface AppOptions {
   readonly namespaceLabels?: (namespace: string) => Promise<Readonly<Record<string, string>> | undefined>;
   /** The injector's own namespace, which the webhook configuration never selects. */
   readonly ownNamespace?: string;
+  /** How long /preview waits for `namespaceLabels` before saying they are not known; default 3 s. */
+  readonly namespaceLookupTimeoutMs?: number;
   /** Request bodies over this many bytes get 413; default 6 MiB. */
   readonly maxBodyBytes?: number;
   /** A body not fully received this long after the headers gets 408; default 10 s. */
@@ -51,6 +53,11 @@ function nativeOption(v: AppOptions["nativeSidecarsSupported"]): { nativeSidecar
 export const NAMESPACE_LOOKUP_TIMEOUT_MS = 3000;
 
 const YAML_TYPES = new Set(["application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"]);
+
+/** JSON unless the Accept header prefers YAML (an Accept that allows neither gets JSON too). */
+export function previewAnswerFormat(accept: string | undefined, chosen: string | false): "json" | "yaml" {
+  return accept && chosen !== false && YAML_TYPES.has(chosen) ? "yaml" : "json";
+}
 
 /** /preview takes JSON or YAML. */
 export function previewContentType(header: string | undefined): "json" | "yaml" {
@@ -230,7 +237,7 @@ export function createApp(opts: AppOptions): Express {
       const q = req.query;
       const namespace = typeof q.namespace === "string" && q.namespace ? q.namespace : undefined;
       const given = typeof q.namespaceLabels === "string" ? parseLabelList(q.namespaceLabels) : undefined;
-      const format: PreviewFormat = q.format === "diff" ? "diff" : req.accepts(["application/json", "application/yaml", "text/yaml"]) === "application/json" || !req.headers.accept ? "json" : "yaml";
+      const format: PreviewFormat = q.format === "diff" ? "diff" : previewAnswerFormat(req.headers.accept, req.accepts(["application/json", ...YAML_TYPES]));
       const entries = await preview(docs, {
         config,
         ...(namespace ? { namespace } : {}),
@@ -254,7 +261,7 @@ export function createApp(opts: AppOptions): Express {
     try {
       return await Promise.race([
         opts.namespaceLabels(ns),
-        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), NAMESPACE_LOOKUP_TIMEOUT_MS).unref()),
+        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), opts.namespaceLookupTimeoutMs ?? NAMESPACE_LOOKUP_TIMEOUT_MS).unref()),
       ]);
     } catch (e) {
       logger.warn({ namespace: ns, err: e instanceof Error ? e.message : String(e) }, "namespace labels not read for /preview");
@@ -274,7 +281,7 @@ export function createApp(opts: AppOptions): Express {
     res.set("Content-Type", metrics.registry.contentType).send(text);
   });
 
-  app.all([...injectPaths, "/healthz", "/readyz", "/metrics"], (_req, res) => {
+  app.all([...injectPaths, "/preview", "/healthz", "/readyz", "/metrics"], (_req, res) => {
     sendError(res, "ERR_METHOD_NOT_ALLOWED");
   });
   app.use((_req, res) => {

@@ -1,0 +1,398 @@
+// POST /preview over real HTTPS: the server `serve` runs (runServe), its input and output
+// forms, its errors and limits, and for every golden case the same patch as POST /inject,
+// byte for byte. Then createApp with a namespace label lookup, a failing one and one that
+// never answers.
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { parse, stringify } from "yaml";
+import type { Config } from "../../../src/config/types.js";
+import type { Pod } from "../../../src/kube/types.js";
+import { runServe, type ServeHandle } from "../../../src/main.js";
+import { parseManifest } from "../../../src/manifest.js";
+import type { PreviewEntry } from "../../../src/preview.js";
+import { goldenCases, goldenConfig, goldenInput, podAsCreated } from "../../golden/cases.js";
+import { send, startTestServer, type ClientResponse, type TestServer } from "../admission/helpers.js";
+
+const dir = mkdtempSync(join(tmpdir(), "preview-http-"));
+const servers = new Map<string, ServeHandle>();
+let ca = "";
+
+async function serverFor(config: Config | undefined): Promise<ServeHandle> {
+  const key = JSON.stringify(config ?? null);
+  let s = servers.get(key);
+  if (!s) {
+    let configFile: string | undefined;
+    if (config) {
+      configFile = join(dir, `config-${servers.size}.yaml`);
+      writeFileSync(configFile, stringify(config));
+    }
+    s = await runServe({ ...(configFile ? { configFile } : {}), port: 0, certDir: join(dir, "certs"), logLevel: "silent" });
+    ca = readFileSync(join(dir, "certs", "ca.crt"), "utf8");
+    servers.set(key, s);
+  }
+  return s;
+}
+
+after(async () => {
+  for (const s of servers.values()) await s.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface PreviewAnswer {
+  items: PreviewEntry[];
+}
+
+async function post(path: string, body: string | Buffer, contentType: string | undefined, extra: Record<string, string> = {}, config?: Config): Promise<ClientResponse> {
+  const s = await serverFor(config);
+  return send(s.port, ca, { path, headers: { ...(contentType ? { "content-type": contentType } : {}), ...extra }, body });
+}
+
+function items(res: ClientResponse): PreviewEntry[] {
+  assert.equal(res.status, 200, res.body);
+  assert.match(String(res.headers["content-type"]), /^application\/json/);
+  return (JSON.parse(res.body) as PreviewAnswer).items;
+}
+
+function errorOf(res: ClientResponse): { code: string; message: string } {
+  assert.match(String(res.headers["content-type"]), /^application\/json/);
+  return (res.json() as { error: { code: string; message: string } }).error;
+}
+
+const POD: Pod = {
+  apiVersion: "v1",
+  kind: "Pod",
+  metadata: { name: "web", labels: { app: "web" } },
+  spec: { containers: [{ name: "web", image: "nginx:1.27", ports: [{ containerPort: 80 }] }] },
+};
+
+const DEPLOYMENT_YAML = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: shop}
+spec:
+  selector: {matchLabels: {app: shop}}
+  template:
+    metadata: {labels: {app: shop}}
+    spec:
+      containers: [{name: shop, image: example.com/shop:1}]
+`;
+
+function reviewOf(pod: unknown, namespace: string, uid = "0d6b4c1e-1111-4222-8333-444455556666"): Record<string, unknown> {
+  return {
+    apiVersion: "admission.k8s.io/v1",
+    kind: "AdmissionReview",
+    request: { uid, kind: { group: "", version: "v1", kind: "Pod" }, resource: { group: "", version: "v1", resource: "pods" }, namespace, operation: "CREATE", object: pod },
+  };
+}
+
+/** What /inject answers for the Pod: its decoded patch as text ("[]" when none). */
+async function injectPatch(pod: unknown, namespace: string, config?: Config): Promise<string> {
+  const res = await post("/inject", JSON.stringify(reviewOf(pod, namespace)), "application/json", {}, config);
+  assert.equal(res.status, 200, res.body);
+  const response = (res.json() as { response: { allowed: boolean; patch?: string } }).response;
+  return response.patch === undefined ? "[]" : Buffer.from(response.patch, "base64").toString("utf8");
+}
+
+describe("POST /preview on the server serve runs", () => {
+  test("a Pod in JSON: JSON answer, one entry, the patch /inject answers", async () => {
+    const entries = items(await post("/preview?namespace=demo", JSON.stringify(POD), "application/json"));
+    assert.equal(entries.length, 1);
+    const e = entries[0]!;
+    assert.deepEqual([e.kind, e.name, e.namespace, e.decision.inject], ["Pod", "web", "demo", true]);
+    assert.match(e.decision.reasons[0] ?? "", /^labels of namespace demo not known/, "no cluster access: assumed");
+    assert.equal(e.decision.reasons.at(-1), "policy enabled: injected");
+    assert.equal(JSON.stringify(e.patch), await injectPatch(POD, "demo"));
+    assert.equal(e.proxy?.nodeId, "sidecar~<pod IP>~web.demo~demo.svc.cluster.local");
+    assert.ok(e.interception.summary.length > 0);
+  });
+
+  test("YAML bodies, with every YAML content type, and several documents", async () => {
+    const text = `${stringify(POD)}---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\n---\n${DEPLOYMENT_YAML}`;
+    for (const type of ["application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "application/yaml; charset=utf-8"]) {
+      const entries = items(await post("/preview", text, type));
+      assert.deepEqual(entries.map((e) => `${e.kind}/${e.name}`), ["Pod/web", "Deployment/shop"], type);
+    }
+  });
+
+  test("Accept: application/yaml answers YAML, the same document as JSON", async () => {
+    const body = JSON.stringify(POD);
+    const asJson = JSON.parse((await post("/preview", body, "application/json")).body) as PreviewAnswer;
+    for (const accept of ["application/yaml", "text/yaml", "application/json;q=0.5, application/yaml"]) {
+      const res = await post("/preview", body, "application/json", { accept });
+      assert.equal(res.status, 200);
+      assert.match(String(res.headers["content-type"]), /^application\/yaml/, accept);
+      assert.ok(res.body.startsWith("items:"), res.body.slice(0, 40));
+      assert.deepEqual(parse(res.body), asJson);
+    }
+  });
+
+  test("an Accept that allows neither, or anything, gets JSON", async () => {
+    for (const accept of ["*/*", "application/json", "text/html", "application/yaml;q=0.1, application/json"]) {
+      const res = await post("/preview", JSON.stringify(POD), "application/json", { accept });
+      assert.equal(res.status, 200);
+      assert.match(String(res.headers["content-type"]), /^application\/json/, accept);
+      assert.doesNotThrow(() => JSON.parse(res.body));
+    }
+  });
+
+  test("?format=diff: a unified diff as text/plain", async () => {
+    const res = await post("/preview?format=diff&namespace=demo", DEPLOYMENT_YAML, "application/yaml", { accept: "application/yaml" });
+    assert.equal(res.status, 200);
+    assert.match(String(res.headers["content-type"]), /^text\/plain/);
+    const lines = res.body.split("\n");
+    assert.equal(lines[0], "--- Deployment/shop (demo) as given");
+    assert.equal(lines[1], "+++ Deployment/shop (demo) as stored");
+    assert.match(lines[2] ?? "", /^@@ -\d+(,\d+)? \+\d+(,\d+)? @@$/);
+    assert.ok(lines.some((l) => /^\+ +- name: istio-proxy$/.test(l)));
+  });
+
+  test("?namespace= and ?namespaceLabels=: the API server's selection from the given labels", async () => {
+    const selected = items(await post("/preview?namespace=shop&namespaceLabels=istio-injection%3Denabled,team%3Da", JSON.stringify(POD), "application/json"))[0]!;
+    assert.equal(selected.namespace, "shop");
+    assert.deepEqual(selected.decision.reasons, ["namespace shop has istio-injection=enabled: the API server calls the injector", "policy enabled: injected"]);
+
+    const unlabelled = items(await post("/preview?namespace=shop&namespaceLabels=team%3Da", JSON.stringify(POD), "application/json"))[0]!;
+    assert.equal(unlabelled.decision.inject, false);
+    assert.match(unlabelled.decision.reasons[0] ?? "", /^namespace shop has no istio-injection or istio.io\/rev label/);
+    assert.deepEqual(unlabelled.patch, []);
+
+    const canary = items(await post("/preview?namespace=shop&namespaceLabels=istio.io/rev%3Dcanary", JSON.stringify(POD), "application/json"))[0]!;
+    assert.equal(canary.decision.inject, false);
+    assert.match(canary.decision.reasons[0] ?? "", /istio.io\/rev=canary, this injector serves revision default/);
+  });
+
+  test("the given labels are those of the given namespace: a manifest in another one is not judged by them", async () => {
+    const elsewhere = { ...POD, metadata: { ...POD.metadata, namespace: "other" } };
+    const e = items(await post("/preview?namespace=shop&namespaceLabels=istio-injection%3Ddisabled", JSON.stringify(elsewhere), "application/json"))[0]!;
+    assert.equal(e.namespace, "other");
+    assert.match(e.decision.reasons[0] ?? "", /^labels of namespace other not known/);
+  });
+
+  test("a namespace label that is not key=value: 400", async () => {
+    const res = await post("/preview?namespaceLabels=istio-injection", JSON.stringify(POD), "application/json");
+    assert.equal(res.status, 400);
+    assert.equal(errorOf(res).code, "ERR_PREVIEW_INPUT");
+    assert.match(errorOf(res).message, /istio-injection.*key=value/);
+  });
+
+  test("Content-Type text/plain, or none: 415", async () => {
+    for (const type of ["text/plain", undefined]) {
+      const res = await post("/preview", JSON.stringify(POD), type);
+      assert.equal(res.status, 415, String(type));
+      assert.equal(errorOf(res).code, "ERR_UNSUPPORTED_MEDIA_TYPE");
+    }
+  });
+
+  test("an empty body: 400 ERR_EMPTY_BODY", async () => {
+    for (const type of ["application/json", "application/yaml"]) {
+      const res = await post("/preview", "", type);
+      assert.equal(res.status, 400);
+      assert.equal(errorOf(res).code, "ERR_EMPTY_BODY");
+    }
+  });
+
+  test("a body with no Pod, workload or AdmissionReview: 400, naming what is missing", async () => {
+    for (const [body, type] of [
+      ['{"apiVersion":"v1","kind":"Service","metadata":{"name":"s"}}', "application/json"],
+      ["apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n", "application/yaml"],
+      ["[1, 2]", "application/json"],
+      ["# only a comment\n", "application/yaml"],
+    ] as const) {
+      const res = await post("/preview", body, type);
+      assert.equal(res.status, 400, body);
+      assert.equal(errorOf(res).code, "ERR_PREVIEW_INPUT");
+      assert.match(errorOf(res).message, /no Pod, workload or AdmissionReview/);
+    }
+  });
+
+  test("a body that is neither JSON nor YAML: 400", async () => {
+    const res = await post("/preview", "{ \"kind\": [", "application/json");
+    assert.equal(res.status, 400);
+    assert.equal(errorOf(res).code, "ERR_PREVIEW_INPUT");
+  });
+
+  test("an AdmissionReview of a Pod CREATE without the Pod: 400, not a crash", async () => {
+    const res = await post("/preview", JSON.stringify(reviewOf(undefined, "demo")), "application/json");
+    assert.equal(res.status, 400);
+    assert.match(errorOf(res).message, /request\.object/);
+  });
+
+  test("a Pod the injector cannot read is an entry with its error, with 200", async () => {
+    const entries = items(await post("/preview", JSON.stringify({ apiVersion: "v1", kind: "Pod", metadata: { name: "x" }, spec: {} }), "application/json"));
+    assert.equal(entries[0]?.error?.code, "ERR_INVALID_POD");
+  });
+
+  test("an invalid annotation: 200, an entry with the error, as /inject refuses", async () => {
+    const bad = { ...POD, metadata: { ...POD.metadata, annotations: { "sidecar.istio.io/proxyCPU": "lots" } } };
+    const e = items(await post("/preview?namespace=demo", JSON.stringify(bad), "application/json"))[0]!;
+    assert.equal(e.decision.inject, false);
+    assert.equal(e.error?.code, "ERR_INVALID_ANNOTATION");
+    assert.match(e.decision.reasons.at(-1) ?? "", /the API server would refuse to create the pod$/);
+    const res = await post("/inject", JSON.stringify(reviewOf(bad, "demo")), "application/json");
+    assert.equal((res.json() as { response: { allowed: boolean } }).response.allowed, false);
+  });
+
+  test("over 6 MiB: 413, declared or streamed", async () => {
+    const big = JSON.stringify({ ...POD, metadata: { ...POD.metadata, annotations: { filler: "x".repeat(6 * 1024 * 1024) } } });
+    const s = await serverFor(undefined);
+    const declared = await send(s.port, ca, { path: "/preview", headers: { "content-type": "application/json" }, body: big });
+    assert.equal(declared.status, 413);
+    assert.equal(errorOf(declared).code, "ERR_BODY_TOO_LARGE");
+    const streamed = await send(s.port, ca, { path: "/preview", headers: { "content-type": "application/json" }, body: big, chunked: true });
+    assert.equal(streamed.status, 413);
+  });
+
+  test("just under the limit: answered", async () => {
+    const filler = "x".repeat(6 * 1024 * 1024 - 1024);
+    const body = JSON.stringify({ ...POD, metadata: { ...POD.metadata, annotations: { filler } } });
+    assert.ok(Buffer.byteLength(body) <= 6 * 1024 * 1024);
+    const entries = items(await post("/preview", body, "application/json"));
+    assert.equal(entries[0]?.decision.inject, true);
+  });
+
+  test("GET /preview: 405", async () => {
+    const s = await serverFor(undefined);
+    const res = await send(s.port, ca, { method: "GET", path: "/preview" });
+    assert.equal(res.status, 405);
+    assert.equal(errorOf(res).code, "ERR_METHOD_NOT_ALLOWED");
+  });
+
+  test("no side effects: the injection metrics do not move", async () => {
+    const s = await serverFor(undefined);
+    const metrics = async (): Promise<string> =>
+      (await send(s.port, ca, { method: "GET", path: "/metrics" })).body
+        .split("\n")
+        .filter((l) => l.startsWith("sidecar_injection_"))
+        .join("\n");
+    const before = await metrics();
+    items(await post("/preview", JSON.stringify(POD), "application/json"));
+    await post("/preview", "", "application/json");
+    assert.equal(await metrics(), before);
+    await injectPatch(POD, "demo");
+    assert.notEqual(await metrics(), before, "while /inject is counted");
+  });
+});
+
+/** Pods and pod templates of the documents, each as the API server would send it. */
+function located(docs: readonly unknown[]): { kind: string; name: string; namespace: string; pod: Pod }[] {
+  const out: { kind: string; name: string; namespace: string; pod: Pod }[] = [];
+  const walk = (d: unknown): void => {
+    if (typeof d !== "object" || d === null) return;
+    const doc = d as { kind?: string; items?: unknown[]; metadata?: { name?: string; generateName?: string; namespace?: string }; spec?: Record<string, unknown> };
+    if (doc.kind === "List") return void doc.items?.forEach(walk);
+    const name = doc.metadata?.name ?? doc.metadata?.generateName ?? "";
+    const namespace = doc.metadata?.namespace ?? "default";
+    if (doc.kind === "Pod") return void out.push({ kind: "Pod", name, namespace, pod: d as Pod });
+    const holder = doc.kind === "CronJob" ? ((doc.spec?.jobTemplate as { spec?: Record<string, unknown> } | undefined)?.spec ?? undefined) : doc.spec;
+    const template = holder?.template as Pod | undefined;
+    if (!template || doc.kind === "Service") return;
+    out.push({ kind: String(doc.kind), name, namespace, pod: podAsCreated(String(doc.kind), name, { metadata: template.metadata ?? {}, spec: template.spec }) });
+  };
+  docs.forEach(walk);
+  return out;
+}
+
+describe("/preview and /inject answer the same patch for every golden case", () => {
+  for (const name of goldenCases()) {
+    test(name, async () => {
+      const config = goldenConfig(name);
+      const input = goldenInput(name);
+      const pods = located(parseManifest(input, name));
+      assert.ok(pods.length > 0);
+      // The manifest, as YAML: one entry per Pod, each with /inject's patch for it.
+      const entries = items(await post("/preview", input, "application/yaml", {}, config));
+      assert.equal(entries.length, pods.length);
+      for (const [i, p] of pods.entries()) {
+        const fromInject = await injectPatch(p.pod, p.namespace, config);
+        assert.equal(JSON.stringify(entries[i]!.patch), fromInject, `${name} ${p.kind}/${p.name}: manifest`);
+        // The very AdmissionReview /inject got, sent to /preview.
+        const review = items(await post("/preview", JSON.stringify(reviewOf(p.pod, p.namespace)), "application/json", {}, config));
+        assert.equal(review.length, 1);
+        assert.equal(JSON.stringify(review[0]!.patch), fromInject, `${name} ${p.kind}/${p.name}: AdmissionReview`);
+      }
+    });
+  }
+});
+
+describe("/preview with a namespace label lookup (createApp)", () => {
+  let s: TestServer;
+  const asked: string[] = [];
+  const labels: Record<string, Record<string, string>> = { on: { "istio-injection": "enabled" }, off: { "istio-injection": "disabled" }, plain: {} };
+  let mode: "answer" | "hang" | "fail" = "answer";
+
+  before(async () => {
+    s = await startTestServer({
+      ownNamespace: "mesh-system",
+      namespaceLookupTimeoutMs: 100,
+      namespaceLabels: (ns) => {
+        asked.push(ns);
+        if (mode === "hang") return new Promise(() => undefined);
+        if (mode === "fail") return Promise.reject(new Error("namespaces \"x\" is forbidden"));
+        return Promise.resolve(labels[ns]);
+      },
+    });
+  });
+  after(async () => {
+    await s.close();
+  });
+
+  const previewIn = async (namespace: string, query = ""): Promise<PreviewEntry> => {
+    const res = await s.request({ path: `/preview?namespace=${namespace}${query}`, headers: { "content-type": "application/json" }, body: JSON.stringify(POD) });
+    assert.equal(res.status, 200, res.body);
+    return (JSON.parse(res.body) as PreviewAnswer).items[0]!;
+  };
+
+  test("labels read from the API server decide the selection", async () => {
+    mode = "answer";
+    asked.length = 0;
+    assert.equal((await previewIn("on")).decision.reasons[0], "namespace on has istio-injection=enabled: the API server calls the injector");
+    assert.match((await previewIn("off")).decision.reasons[0] ?? "", /istio-injection=disabled: no webhook matches/);
+    assert.match((await previewIn("plain")).decision.reasons[0] ?? "", /has no istio-injection or istio.io\/rev label/);
+    assert.deepEqual(asked, ["on", "off", "plain"]);
+  });
+
+  test("a namespace that does not exist: not known, assumed called", async () => {
+    mode = "answer";
+    const e = await previewIn("ghost");
+    assert.match(e.decision.reasons[0] ?? "", /^labels of namespace ghost not known/);
+    assert.equal(e.decision.inject, true);
+  });
+
+  test("labels given in the request win over the lookup, for that namespace", async () => {
+    mode = "answer";
+    asked.length = 0;
+    const e = await previewIn("off", "&namespaceLabels=istio-injection%3Denabled");
+    assert.equal(e.decision.inject, true);
+    assert.deepEqual(asked, []);
+  });
+
+  test("the injector's own namespace is never selected", async () => {
+    mode = "answer";
+    labels["mesh-system"] = { "istio-injection": "enabled" };
+    const e = await previewIn("mesh-system");
+    assert.equal(e.decision.inject, false);
+    assert.match(e.decision.reasons[0] ?? "", /namespace mesh-system is excluded/);
+  });
+
+  test("a lookup that never answers: given up after the timeout, labels not known", async () => {
+    mode = "hang";
+    const started = Date.now();
+    const e = await previewIn("on");
+    const took = Date.now() - started;
+    assert.ok(took >= 90 && took < 2000, `${took} ms`);
+    assert.match(e.decision.reasons[0] ?? "", /^labels of namespace on not known/);
+    assert.equal(e.decision.inject, true);
+  });
+
+  test("a lookup that fails: labels not known, and a warning in the log", async () => {
+    mode = "fail";
+    const e = await previewIn("on");
+    assert.match(e.decision.reasons[0] ?? "", /^labels of namespace on not known/);
+    const warned = s.logs.lines().find((l) => l.msg === "namespace labels not read for /preview");
+    assert.ok(warned, s.logs.text());
+    assert.equal(warned.namespace, "on");
+    assert.match(String(warned.err), /forbidden/);
+  });
+});
