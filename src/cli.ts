@@ -173,7 +173,8 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
   const text = await readInput(values.filename);
   if (values.server !== undefined) {
     if (!/^https:\/\//.test(values.server)) throw new UsageError(`preview: --server must be an https:// URL, not ${values.server}`);
-    const url = new URL("/preview", values.server);
+    // Relative to the URL given, so a path in front of the injector (a proxy's) is kept.
+    const url = new URL("preview", values.server.endsWith("/") ? values.server : `${values.server}/`);
     if (values.namespace) url.searchParams.set("namespace", values.namespace);
     if (values["namespace-labels"] !== undefined) url.searchParams.set("namespaceLabels", values["namespace-labels"]);
     if (format === "diff") url.searchParams.set("format", "diff");
@@ -189,7 +190,8 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
   const entries = await preview(parsePreviewInput(text, "yaml"), {
     config,
     ...(values.namespace ? { namespace: values.namespace } : {}),
-    ...(labels ? { namespaceLabels: async () => labels } : {}),
+    // As the server takes them: the labels of --namespace (of every namespace without it).
+    ...(labels ? { namespaceLabels: async (ns: string) => (!values.namespace || ns === values.namespace ? labels : undefined) } : {}),
   });
   process.stdout.write(formatPreview(entries, format));
   return 0;
