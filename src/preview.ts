@@ -10,7 +10,7 @@ import { unifiedDiff } from "./diff.js";
 import { apiServerSelection, interceptionSummary, proxySummary, type InterceptionSummary, type ProxySummary } from "./injection/explain.js";
 import { inject } from "./injection/inject.js";
 import { InjectionError, type InjectContext, type PatchOperation } from "./injection/types.js";
-import { WORKLOAD_KINDS } from "./injection/workloads.js";
+import { podOf } from "./injection/workloads.js";
 import type { AdmissionRequest, Pod } from "./kube/types.js";
 import { parseManifest } from "./manifest.js";
 
@@ -91,58 +91,24 @@ function candidates(doc: unknown, defaultNamespace: string, out: Candidate[]): v
   }
   // A Pod is itself; a workload (the kinds the CLI takes) stands for the Pod of its template.
   // Located without running the injector, so what is previewed is the Pod as given.
-  const meta = isObj(doc.metadata) ? doc.metadata : {};
-  const namespace = typeof meta.namespace === "string" && meta.namespace ? meta.namespace : defaultNamespace;
-  const name = typeof meta.name === "string" ? meta.name : typeof meta.generateName === "string" ? meta.generateName : "";
-  const kind = String(doc.kind ?? "");
-  if (kind === "Pod") {
-    out.push({ kind, name, namespace, doc, pod: withoutManagedFields(doc as Pod), ctx: { namespace }, rebuild: (_p, patch) => applied(doc, patch) });
-    return;
-  }
-  const parent = templateParent(doc);
-  if (!parent) return;
-  const template = parent.template as Record<string, unknown>;
-  const pod: Pod = { metadata: isObj(template.metadata) ? template.metadata : {}, spec: template.spec as Pod["spec"] };
+  const located = podOf(doc, defaultNamespace);
+  if (!located) return;
+  const { kind, name, namespace, workload } = located;
   out.push({
     kind,
     name,
     namespace,
     doc,
-    pod,
-    ctx: { namespace, workload: { name, namespace, kind, apiVersion: String(doc.apiVersion ?? "") } },
-    // The workload with its template replaced by the injected Pod, as the CLI prints it.
-    rebuild: (p) => withTemplate(doc, p),
+    pod: kind === "Pod" ? withoutManagedFields(located.pod) : located.pod,
+    ctx: workload ? { namespace, workload } : { namespace },
+    // A Pod: the patch applied; a workload: its template replaced, as the CLI prints it.
+    rebuild: (p, patch) => (kind === "Pod" ? applied(doc, patch) : located.replace(p)),
   });
-}
-
-/** The object holding a workload's pod template (`spec`, or a CronJob's `spec.jobTemplate.spec`). */
-function templateParent(doc: Record<string, unknown>): Record<string, unknown> | undefined {
-  const spec = doc.spec;
-  if (!isObj(spec)) return undefined;
-  if (doc.kind === "CronJob") {
-    const jobTemplate = spec.jobTemplate;
-    return isObj(jobTemplate) && isObj(jobTemplate.spec) && isObj(jobTemplate.spec.template) ? jobTemplate.spec : undefined;
-  }
-  return isObj(spec.template) && (WORKLOAD_KINDS as readonly string[]).includes(String(doc.kind)) ? spec : undefined;
 }
 
 /** The patch applied to (a copy of) the document, each operation validated. */
 function applied(doc: unknown, patch: readonly PatchOperation[]): unknown {
   return jsonpatch.applyPatch(structuredClone(doc), patch as jsonpatch.Operation[], true, false).newDocument;
-}
-
-/** The workload with the injected Pod as its pod template (CronJob: its job template's). */
-function withTemplate(doc: Record<string, unknown>, pod: Pod): unknown {
-  const spec = doc.spec as Record<string, unknown>;
-  const put = (parent: Record<string, unknown>): Record<string, unknown> => ({
-    ...parent,
-    template: { ...(parent.template as Record<string, unknown>), metadata: pod.metadata, spec: pod.spec },
-  });
-  if (doc.kind === "CronJob") {
-    const jobTemplate = spec.jobTemplate as Record<string, unknown>;
-    return { ...doc, spec: { ...spec, jobTemplate: { ...jobTemplate, spec: put(jobTemplate.spec as Record<string, unknown>) } } };
-  }
-  return { ...doc, spec: put(spec) };
 }
 
 export function parsePreviewInput(body: string, format: "json" | "yaml"): unknown[] {

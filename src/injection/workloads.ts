@@ -4,7 +4,7 @@
 import type { Config } from "../config/types.js";
 import type { Pod } from "../kube/types.js";
 import { inject } from "./inject.js";
-import type { InjectResult } from "./types.js";
+import type { InjectResult, WorkloadRef } from "./types.js";
 
 export const WORKLOAD_KINDS = [
   "Pod",
@@ -31,17 +31,17 @@ export interface InjectedTemplate {
   readonly result: InjectResult;
 }
 
-/** Where a document keeps the Pod it stands for: [parent, key] of the pod template. */
-function templateSlot(doc: Doc): [Doc, string] | undefined {
-  const spec = doc.spec;
-  if (!isDoc(spec)) return undefined;
-  if (doc.kind === "CronJob") {
-    const jobTemplate = spec.jobTemplate;
-    if (isDoc(jobTemplate) && isDoc(jobTemplate.spec) && isDoc(jobTemplate.spec.template)) return [jobTemplate.spec, "template"];
-    return undefined;
-  }
-  if (isDoc(spec.template) && (WORKLOAD_KINDS as readonly string[]).includes(String(doc.kind))) return [spec, "template"];
-  return undefined;
+/** The Pod a (non-List) document stands for: itself, or its workload's pod template. */
+export interface DocumentPod {
+  readonly kind: string;
+  readonly name: string;
+  readonly namespace: string;
+  /** The Pod as given (a template as a Pod: its metadata and spec). */
+  readonly pod: Pod;
+  /** The workload that owns such Pods (undefined for a Pod: it names its own). */
+  readonly workload?: WorkloadRef;
+  /** The document with `pod` put in place of the one it stands for. */
+  readonly replace: (pod: Pod) => unknown;
 }
 
 function metaOf(doc: Doc): { name: string; namespace?: string } {
@@ -49,6 +49,47 @@ function metaOf(doc: Doc): { name: string; namespace?: string } {
   return {
     name: typeof m.name === "string" ? m.name : typeof m.generateName === "string" ? m.generateName : "",
     ...(typeof m.namespace === "string" && m.namespace ? { namespace: m.namespace } : {}),
+  };
+}
+
+/** The object holding a workload's pod template (`spec`, or a CronJob's `spec.jobTemplate.spec`). */
+function templateParent(doc: Doc): Doc | undefined {
+  const spec = doc.spec;
+  if (!isDoc(spec)) return undefined;
+  if (doc.kind === "CronJob") {
+    const jobTemplate = spec.jobTemplate;
+    return isDoc(jobTemplate) && isDoc(jobTemplate.spec) && isDoc(jobTemplate.spec.template) ? jobTemplate.spec : undefined;
+  }
+  return isDoc(spec.template) && (WORKLOAD_KINDS as readonly string[]).includes(String(doc.kind)) ? spec : undefined;
+}
+
+/** The workload with `pod` as its pod template (CronJob: its job template's). */
+function withTemplate(doc: Doc, pod: Pod): Doc {
+  const spec = doc.spec as Doc;
+  const put = (parent: Doc): Doc => ({ ...parent, template: { ...(parent.template as Doc), metadata: pod.metadata, spec: pod.spec } });
+  if (doc.kind === "CronJob") {
+    const jobTemplate = spec.jobTemplate as Doc;
+    return { ...doc, spec: { ...spec, jobTemplate: { ...jobTemplate, spec: put(jobTemplate.spec as Doc) } } };
+  }
+  return { ...doc, spec: put(spec) };
+}
+
+/** Locates the Pod of a Pod or workload document (not a List), without injecting anything. */
+export function podOf(doc: unknown, defaultNamespace: string): DocumentPod | undefined {
+  if (!isDoc(doc)) return undefined;
+  const { name, namespace = defaultNamespace } = metaOf(doc);
+  const kind = String(doc.kind ?? "");
+  if (kind === "Pod") return { kind, name, namespace, pod: doc as Pod, replace: (pod) => pod };
+  const parent = templateParent(doc);
+  if (!parent) return undefined;
+  const template = parent.template as Doc;
+  return {
+    kind,
+    name,
+    namespace,
+    pod: { metadata: isDoc(template.metadata) ? template.metadata : {}, spec: template.spec as Pod["spec"] },
+    workload: { name, namespace, kind, apiVersion: String(doc.apiVersion ?? "") },
+    replace: (pod) => withTemplate(doc, pod),
   };
 }
 
@@ -62,37 +103,15 @@ export function injectDocument(
   config: Config,
   found: InjectedTemplate[] = [],
 ): { doc: unknown; injected: InjectedTemplate[] } {
-  if (!isDoc(doc)) return { doc, injected: found };
-  if (doc.kind === "List" && Array.isArray(doc.items)) {
+  if (isDoc(doc) && doc.kind === "List" && Array.isArray(doc.items)) {
     const items = doc.items.map((item) => injectDocument(item, defaultNamespace, config, found).doc);
     return { doc: { ...doc, items }, injected: found };
   }
-  const { name, namespace = defaultNamespace } = metaOf(doc);
-  const kind = String(doc.kind ?? "");
-  const apiVersion = String(doc.apiVersion ?? "");
-  if (kind === "Pod") {
-    // A Pod names its own workload (its controller's, when it has one), as in the webhook.
-    const result = inject(doc as Pod, { namespace }, config);
-    found.push({ kind, name, namespace, result });
-    return { doc: result.pod, injected: found };
-  }
-  const slot = templateSlot(doc);
-  if (!slot) return { doc, injected: found };
-  const [parent, key] = slot;
-  const template = parent[key] as Doc;
-  const pod: Pod = { metadata: isDoc(template.metadata) ? template.metadata : {}, spec: template.spec as Pod["spec"] };
-  const result = inject(pod, { namespace, workload: { name, namespace, kind, apiVersion } }, config);
+  const located = podOf(doc, defaultNamespace);
+  if (!located) return { doc, injected: found };
+  const { kind, name, namespace, workload } = located;
+  // A Pod names its own workload (its controller's, when it has one), as in the webhook.
+  const result = inject(located.pod, workload ? { namespace, workload } : { namespace }, config);
   found.push({ kind, name, namespace, result });
-  const injectedTemplate = { ...template, metadata: result.pod.metadata, spec: result.pod.spec };
-  return { doc: replaceTemplate(doc, kind, injectedTemplate), injected: found };
-}
-
-function replaceTemplate(doc: Doc, kind: string, template: Doc): Doc {
-  const spec = doc.spec as Doc;
-  if (kind === "CronJob") {
-    const jobTemplate = spec.jobTemplate as Doc;
-    const jobSpec = jobTemplate.spec as Doc;
-    return { ...doc, spec: { ...spec, jobTemplate: { ...jobTemplate, spec: { ...jobSpec, template } } } };
-  }
-  return { ...doc, spec: { ...spec, template } };
+  return { doc: located.replace(result.pod), injected: found };
 }

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
 import type { Container, Pod } from "../../src/kube/types.js";
 import { injectManifest } from "../../src/manifest.js";
-import { goldenCases, goldenConfig, goldenInput, podAsCreated } from "../golden/cases.js";
+import { goldenCases, goldenConfig, goldenInput, inputPods, podAsCreated } from "../golden/cases.js";
 import { clusterForSuite, type Cluster } from "./cluster.js";
 import { freePort, Injector, testCertificates, type TestCerts } from "./injector.js";
 
@@ -230,10 +230,10 @@ describe("end to end against a real kube-apiserver", { skip }, () => {
         for (const name of names) {
           const config = goldenConfig(name);
           const input = goldenInput(name);
-          const never = injectManifest(input, name, "default", { ...config, policy: "disabled", neverInjectSelector: [{}] });
+          const originals = inputPods(name);
           const cli = injectManifest(input, name, "default", config);
           for (const [i, item] of cli.injected.entries()) {
-            const original = (never.injected[i] as (typeof never.injected)[number]).result.pod;
+            const original = (originals[i] as (typeof originals)[number]).pod;
             const pod = item.kind === "Pod" ? original : podAsCreated(item.kind, item.name, original);
             const ns = item.namespace;
             // Named Pods keep their name (it is their workload name); controller-made ones are

@@ -5,6 +5,8 @@ import { fileURLToPath } from "node:url";
 import { parseConfig } from "../../src/config/load.js";
 import type { Config } from "../../src/config/types.js";
 import type { Pod } from "../../src/kube/types.js";
+import { podOf, type DocumentPod } from "../../src/injection/workloads.js";
+import { parseManifest } from "../../src/manifest.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -54,3 +56,14 @@ export function podAsCreated(kind: string, name: string, template: Pod): Pod {
   }
 }
 
+
+/** The Pods of a golden case's input, as given (in the order the CLI injects them). */
+export function inputPods(name: string): DocumentPod[] {
+  const flat = (d: unknown): unknown[] => {
+    const list = d as { kind?: string; items?: unknown[] };
+    return list?.kind === "List" && Array.isArray(list.items) ? list.items.flatMap(flat) : [d];
+  };
+  return parseManifest(goldenInput(name), name)
+    .flatMap(flat)
+    .flatMap((d) => podOf(d, "default") ?? []);
+}
