@@ -108,6 +108,20 @@ Options:
 
 class UsageError extends Error {}
 
+/** Options of the commands that read manifests (inject, preview). */
+const MANIFEST_OPTIONS = {
+  filename: { type: "string", short: "f" },
+  config: { type: "string" },
+  namespace: { type: "string", short: "n" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** The manifest text of -f FILE (or - for standard input). */
+async function manifestText(command: string, filename: string | undefined): Promise<string> {
+  if (!filename) throw new UsageError(`${command}: -f FILE (or -f - for standard input) is required`);
+  return readInput(filename);
+}
+
 function optional<K extends string>(key: K, v: number | undefined): Partial<Record<K, number>> {
   return v === undefined ? {} : ({ [key]: v } as Record<K, number>);
 }
@@ -126,24 +140,17 @@ async function readInput(file: string): Promise<string> {
 async function runInject(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: {
-      filename: { type: "string", short: "f" },
-      config: { type: "string" },
-      namespace: { type: "string", short: "n" },
-      output: { type: "string", short: "o", default: "yaml" },
-      help: { type: "boolean", short: "h" },
-    },
+    options: { ...MANIFEST_OPTIONS, output: { type: "string", short: "o", default: "yaml" } },
     strict: true,
   });
   if (values.help) {
     process.stdout.write(INJECT_USAGE);
     return 0;
   }
-  if (!values.filename) throw new UsageError("inject: -f FILE (or -f - for standard input) is required");
   if (values.output !== "yaml" && values.output !== "json") throw new UsageError(`inject: --output must be yaml or json, not ${values.output}`);
+  const text = await manifestText("inject", values.filename);
   const config = await loadConfig(values.config);
-  const text = await readInput(values.filename);
-  const { docs } = injectManifest(text, values.filename, values.namespace ?? "default", config);
+  const { docs } = injectManifest(text, values.filename ?? "-", values.namespace ?? "default", config);
   process.stdout.write(formatManifest(docs, values.output));
   return 0;
 }
@@ -152,14 +159,11 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
-      filename: { type: "string", short: "f" },
-      config: { type: "string" },
-      namespace: { type: "string", short: "n" },
+      ...MANIFEST_OPTIONS,
       "namespace-labels": { type: "string" },
       server: { type: "string" },
       cacert: { type: "string" },
       output: { type: "string", short: "o", default: "json" },
-      help: { type: "boolean", short: "h" },
     },
     strict: true,
   });
@@ -167,10 +171,9 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
     process.stdout.write(PREVIEW_USAGE);
     return 0;
   }
-  if (!values.filename) throw new UsageError("preview: -f FILE (or -f - for standard input) is required");
   const format = values.output;
   if (format !== "json" && format !== "yaml" && format !== "diff") throw new UsageError(`preview: --output must be json, yaml or diff, not ${format}`);
-  const text = await readInput(values.filename);
+  const text = await manifestText("preview", values.filename);
   if (values.server !== undefined) {
     if (!/^https:\/\//.test(values.server)) throw new UsageError(`preview: --server must be an https:// URL, not ${values.server}`);
     // Relative to the URL given, so a path in front of the injector (a proxy's) is kept.
@@ -183,15 +186,14 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
     process.stdout.write(answer);
     return 0;
   }
-  const { formatPreview, parsePreviewInput, preview } = await import("./preview.js");
-  const { parseLabelList } = await import("./admission/server.js");
+  const { formatPreview, labelsGivenFor, parseLabelList, parsePreviewInput, preview } = await import("./preview.js");
   const config = await loadConfig(values.config);
   const labels = values["namespace-labels"] !== undefined ? parseLabelList(values["namespace-labels"]) : undefined;
   const entries = await preview(parsePreviewInput(text, "yaml"), {
     config,
     ...(values.namespace ? { namespace: values.namespace } : {}),
     // As the server takes them: the labels of --namespace (of every namespace without it).
-    ...(labels ? { namespaceLabels: async (ns: string) => (!values.namespace || ns === values.namespace ? labels : undefined) } : {}),
+    ...(labels ? { namespaceLabels: async (ns: string) => labelsGivenFor(ns, values.namespace || undefined, labels) } : {}),
   });
   process.stdout.write(formatPreview(entries, format));
   return 0;

@@ -111,6 +111,31 @@ function applied(doc: unknown, patch: readonly PatchOperation[]): unknown {
   return jsonpatch.applyPatch(structuredClone(doc), patch as jsonpatch.Operation[], true, false).newDocument;
 }
 
+/** "k=v,k2=v2" (as kubectl writes label lists). */
+export function parseLabelList(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of text.split(",")) {
+    const t = part.trim();
+    if (!t) continue;
+    const eq = t.indexOf("=");
+    if (eq <= 0) throw new PreviewError(`namespace label ${JSON.stringify(t)} is not key=value`);
+    out[t.slice(0, eq)] = t.slice(eq + 1);
+  }
+  return out;
+}
+
+/**
+ * Labels given with the request apply to the namespace it names (or, when it names none, to
+ * every namespace); other namespaces are looked up.
+ */
+export function labelsGivenFor(
+  ns: string,
+  named: string | undefined,
+  given: Readonly<Record<string, string>> | undefined,
+): Readonly<Record<string, string>> | undefined {
+  return given && (named === undefined || ns === named) ? given : undefined;
+}
+
 export function parsePreviewInput(body: string, format: "json" | "yaml"): unknown[] {
   if (format === "json") {
     try {

@@ -9,7 +9,7 @@ import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { AdmissionError, ERRORS, errorBody, type ErrorCode } from "./errors.js";
 import { admit, decodeAdmissionReview, parsePathEnv, type InjectFn, type ReviewOutcome } from "./review.js";
-import { formatPreview, parsePreviewInput, preview, PreviewError, type PreviewFormat } from "../preview.js";
+import { formatPreview, labelsGivenFor, parseLabelList, parsePreviewInput, preview, PreviewError, type PreviewFormat } from "../preview.js";
 
 /** Istio's MaxRequestBodyBytes. */
 export const DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024;
@@ -65,19 +65,6 @@ export function previewContentType(header: string | undefined): "json" | "yaml" 
   if (type === "application/json") return "json";
   if (YAML_TYPES.has(type)) return "yaml";
   throw new AdmissionError("ERR_UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json or application/yaml");
-}
-
-/** "k=v,k2=v2" (as kubectl writes label lists). */
-export function parseLabelList(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const part of text.split(",")) {
-    const t = part.trim();
-    if (!t) continue;
-    const eq = t.indexOf("=");
-    if (eq <= 0) throw new PreviewError(`namespace label ${JSON.stringify(t)} is not key=value`);
-    out[t.slice(0, eq)] = t.slice(eq + 1);
-  }
-  return out;
 }
 
 export function checkJsonContentType(header: string | undefined): void {
@@ -241,7 +228,7 @@ export function createApp(opts: AppOptions): Express {
       const entries = await preview(docs, {
         config,
         ...(namespace ? { namespace } : {}),
-        namespaceLabels: async (ns) => (given && (namespace === undefined || ns === namespace) ? given : lookupLabels(ns)),
+        namespaceLabels: async (ns) => labelsGivenFor(ns, namespace, given) ?? lookupLabels(ns),
         ...(opts.ownNamespace ? { ownNamespace: opts.ownNamespace } : {}),
         ...nativeOption(opts.nativeSidecarsSupported),
       });
