@@ -1,6 +1,7 @@
 // Benchmark of the injection engine and of the work the webhook does per review (parse the
 // AdmissionReview JSON, inject, serialise the patch), without the network.
 // Run: npm run bench   (BENCH_SECONDS=2 per case by default)
+import { podReview } from "../support/review.js";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -45,11 +46,7 @@ const cases: [string, Pod][] = [
 ];
 
 function review(pod: Pod): string {
-  return JSON.stringify({
-    apiVersion: "admission.k8s.io/v1",
-    kind: "AdmissionReview",
-    request: { uid: "0e3f4b8a-1", kind: { group: "", version: "v1", kind: "Pod" }, operation: "CREATE", namespace: "bench", object: pod },
-  });
+  return JSON.stringify(podReview({ uid: "0e3f4b8a-1", namespace: "bench", object: pod }));
 }
 
 function run(name: string, fn: () => void): void {

@@ -6,6 +6,7 @@
 //
 // Each scenario has its own CA namespace (so it starts from an empty one) and re-creates the
 // webhook configuration pointing at its own injector process.
+import { podReview } from "../support/review.js";
 import assert from "node:assert/strict";
 import { X509Certificate, createPublicKey } from "node:crypto";
 import { spawnSync } from "node:child_process";
@@ -345,18 +346,13 @@ async function checkServing(injector: Injector, bundle: string, seen?: Set<strin
 
 /** Minimal AdmissionReview for a Pod CREATE, as the API server sends it. */
 function review(namespace: string): string {
-  return JSON.stringify({
-    apiVersion: "admission.k8s.io/v1",
-    kind: "AdmissionReview",
-    request: {
+  return JSON.stringify(
+    podReview({
       uid: "b3a1c2d4-0000-4000-8000-000000000001",
-      kind: { group: "", version: "v1", kind: "Pod" },
-      resource: { group: "", version: "v1", resource: "pods" },
       namespace,
-      operation: "CREATE",
       object: { apiVersion: "v1", kind: "Pod", metadata: { name: "direct", namespace, labels: { app: "direct" } }, spec: { containers: [{ name: "app", image: "example.com/app:1" }] } },
-    },
-  });
+    }),
+  );
 }
 
 // ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 // For every golden case, the webhook (the real HTTPS server of `serve`) is sent each Pod as the
 // API server would send it, and its patch, applied with validation to that Pod, must give
 // exactly what the CLI prints: the webhook, the CLI (and so the preview) agree.
+import { podReview } from "../support/review.js";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
@@ -75,11 +76,7 @@ describe("webhook agrees with the CLI on every golden case", () => {
         const original = (originals[i] as (typeof originals)[number]).pod;
         const pod = item.kind === "Pod" ? original : podAsCreated(item.kind, item.name, original);
         const uid = `uid-${name}-${i}`;
-        const review = await post(server.url, {
-          apiVersion: "admission.k8s.io/v1",
-          kind: "AdmissionReview",
-          request: { uid, kind: { group: "", version: "v1", kind: "Pod" }, resource: { group: "", version: "v1", resource: "pods" }, namespace: item.namespace, operation: "CREATE", object: pod },
-        });
+        const review = await post(server.url, podReview({ uid, namespace: item.namespace, object: pod }));
         assert.equal(review.response.uid, uid);
         assert.equal(review.response.allowed, true, review.response.status?.message);
         let got: Pod = structuredClone(pod);

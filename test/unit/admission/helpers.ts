@@ -1,6 +1,7 @@
 // Shared by the HTTPS tests: certificates from ensureLocalCertificates in a temp dir, a server
 // on 127.0.0.1 port 0, and a client that trusts the generated CA.
 
+export { podReview } from "../../support/review.js";
 import { mkdtemp, rm } from "node:fs/promises";
 import type { IncomingHttpHeaders } from "node:http";
 import https from "node:https";
@@ -147,34 +148,6 @@ export function send(port: number, ca: string, req: ClientRequest): Promise<Clie
 }
 
 export const JSON_HEADERS = { "content-type": "application/json" };
-
-export function podReview(opts: {
-  apiVersion?: string;
-  uid?: string;
-  operation?: string;
-  namespace?: string;
-  kind?: { group: string; version: string; kind: string };
-  resource?: { group: string; version: string; resource: string };
-  object?: unknown;
-} = {}): Record<string, unknown> {
-  return {
-    apiVersion: opts.apiVersion ?? "admission.k8s.io/v1",
-    kind: "AdmissionReview",
-    request: {
-      uid: opts.uid ?? "uid-1",
-      kind: opts.kind ?? { group: "", version: "v1", kind: "Pod" },
-      resource: opts.resource ?? { group: "", version: "v1", resource: "pods" },
-      operation: opts.operation ?? "CREATE",
-      namespace: opts.namespace ?? "shop",
-      object: opts.object ?? {
-        apiVersion: "v1",
-        kind: "Pod",
-        metadata: { name: "web-1", annotations: { "sidecar.istio.io/inject": "false" } },
-        spec: { containers: [{ name: "app", image: "nginx" }] },
-      },
-    },
-  };
-}
 
 export function responseOf(res: ClientResponse): Record<string, unknown> {
   const body = res.json();

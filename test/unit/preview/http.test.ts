@@ -2,6 +2,7 @@
 // forms, its errors and limits, and for every golden case the same patch as POST /inject,
 // byte for byte. Then createApp with a namespace label lookup, a failing one and one that
 // never answers.
+import { podReview } from "../../support/review.js";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -80,11 +81,7 @@ spec:
 `;
 
 function reviewOf(pod: unknown, namespace: string, uid = "0d6b4c1e-1111-4222-8333-444455556666"): Record<string, unknown> {
-  return {
-    apiVersion: "admission.k8s.io/v1",
-    kind: "AdmissionReview",
-    request: { uid, kind: { group: "", version: "v1", kind: "Pod" }, resource: { group: "", version: "v1", resource: "pods" }, namespace, operation: "CREATE", object: pod },
-  };
+  return podReview({ object: pod, namespace, uid });
 }
 
 /** What /inject answers for the Pod: its decoded patch as text ("[]" when none). */
