@@ -43,7 +43,6 @@ export interface BodyLimits {
   readonly bodyTimeoutMs: number;
 }
 
-/** Accepts `application/json` with optional parameters; a charset, if given, must be UTF-8. */
 function nativeOption(v: AppOptions["nativeSidecarsSupported"]): { nativeSidecarsSupported?: boolean } {
   const value = typeof v === "function" ? v() : v;
   return value === undefined ? {} : { nativeSidecarsSupported: value };
@@ -59,19 +58,27 @@ export function previewAnswerFormat(accept: string | undefined, chosen: string |
   return accept && chosen !== false && YAML_TYPES.has(chosen) ? "yaml" : "json";
 }
 
-/** /preview takes JSON or YAML. */
+/** /preview takes JSON or YAML (a charset, if given, must be UTF-8). */
 export function previewContentType(header: string | undefined): "json" | "yaml" {
-  const type = (header ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
-  if (type === "application/json") return "json";
-  if (YAML_TYPES.has(type)) return "yaml";
-  throw new AdmissionError("ERR_UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json or application/yaml");
+  const [type = "", ...params] = (header ?? "").split(";");
+  const media = type.trim().toLowerCase();
+  if (media !== "application/json" && !YAML_TYPES.has(media)) {
+    throw new AdmissionError("ERR_UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json or application/yaml");
+  }
+  checkCharset(params);
+  return media === "application/json" ? "json" : "yaml";
 }
 
+/** Accepts `application/json` with optional parameters; a charset, if given, must be UTF-8. */
 export function checkJsonContentType(header: string | undefined): void {
   const [type = "", ...params] = (header ?? "").split(";");
   if (type.trim().toLowerCase() !== "application/json") {
     throw new AdmissionError("ERR_UNSUPPORTED_MEDIA_TYPE", `Content-Type must be application/json`);
   }
+  checkCharset(params);
+}
+
+function checkCharset(params: readonly string[]): void {
   for (const param of params) {
     const [name = "", value = ""] = param.split("=", 2);
     if (name.trim().toLowerCase() !== "charset") continue;

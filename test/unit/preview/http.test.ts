@@ -182,6 +182,15 @@ describe("POST /preview on the server serve runs", () => {
     }
   });
 
+  test("a charset other than UTF-8: 415; UTF-8 spelled either way: accepted", async () => {
+    const refused = await post("/preview", JSON.stringify(POD), "application/yaml; charset=latin1");
+    assert.equal(refused.status, 415);
+    assert.match(errorOf(refused).message, /charset/);
+    for (const type of ["application/json; charset=utf-8", "application/yaml; charset=\"UTF8\""]) {
+      assert.equal((await post("/preview", JSON.stringify(POD), type)).status, 200, type);
+    }
+  });
+
   test("an empty body: 400 ERR_EMPTY_BODY", async () => {
     for (const type of ["application/json", "application/yaml"]) {
       const res = await post("/preview", "", type);
