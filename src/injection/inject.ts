@@ -15,7 +15,7 @@ import { compile } from "./sidecar.js";
 import { stripInjected } from "./strip.js";
 import { renderTemplates, selectTemplates, type TemplateOutput } from "./template.js";
 import { InjectionError, type InjectContext, type InjectResult, type PatchOperation } from "./types.js";
-import { validateAnnotations } from "./validate.js";
+import { annotationWarnings, validateAnnotations } from "./validate.js";
 
 function names(list: readonly { name: string }[]): string[] | null {
   return list.length ? list.map((x) => x.name) : null;
@@ -177,14 +177,7 @@ export function inject(pod: Pod, ctx: InjectContext, config: Config): InjectResu
   validateAnnotations(pod.metadata?.annotations);
   const stripped = stripInjected(pod, config);
   const params = buildParams(stripped, ctx, config, compile(config).resources);
-  const proxyImageAnn = params.annotations[A.proxyImage];
-  if (proxyImageAnn !== undefined && !proxyImageAnn.includes("/")) {
-    warnings.push(`annotation ${A.proxyImage}=${JSON.stringify(proxyImageAnn)} is not a full image name: ignored`);
-  }
-  const native = params.native;
-  if (native && params.proxyConfig.holdApplicationUntilProxyStarts) {
-    warnings.push("holdApplicationUntilProxyStarts has no effect with native sidecars (the proxy starts first anyway)");
-  }
+  warnings.push(...annotationWarnings(params.annotations, params.native, params.proxyConfig.holdApplicationUntilProxyStarts === true || params.config.proxy.holdApplicationUntilProxyStarts));
   const result = render(stripped, params, warnings);
   return { decision: policy.decision, patch: podPatch(pod, result), pod: result, warnings };
 }

@@ -68,6 +68,9 @@ export function decide(pod: Pod, namespace: string, config: Config): PolicyOutco
     source = "annotation";
     value = annotations[A.inject];
   }
+  if (source === "annotation" && value !== undefined) {
+    warnings.push(`the ${A.inject} annotation is deprecated: use the label, which the webhook's objectSelector also reads`);
+  }
   if (value !== undefined) {
     if (value === "true") {
       return done(true, source === "label" ? "pod_label" : "pod_annotation", `${source} ${A.inject}=${value} on the pod: injected`);

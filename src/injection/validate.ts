@@ -136,3 +136,23 @@ export function validateAnnotations(annotations: Readonly<Record<string, string>
     if (check && value !== undefined) check(key, value);
   }
 }
+
+/**
+ * Values that are accepted but deprecated or without effect, said back to the user (as
+ * AdmissionReview warnings, which kubectl prints; each well under 120 characters).
+ */
+export function annotationWarnings(annotations: Readonly<Record<string, string>>, native: boolean, holdRequested: boolean): string[] {
+  const out: string[] = [];
+  if (annotations[A.kubevirtInterfaces] !== undefined) {
+    out.push(
+      annotations[A.rerouteVirtualInterfaces] !== undefined
+        ? `${A.kubevirtInterfaces} ignored: ${A.rerouteVirtualInterfaces} is set`
+        : `${A.kubevirtInterfaces} is deprecated: use ${A.rerouteVirtualInterfaces}`,
+    );
+  }
+  if (annotations[A.readinessApplicationPorts] !== undefined) out.push(`${A.readinessApplicationPorts} has no effect any more: ignored`);
+  const image = annotations[A.proxyImage];
+  if (image !== undefined && !image.includes("/")) out.push(`${A.proxyImage}=${JSON.stringify(image).slice(0, 40)} is not a full image name: ignored`);
+  if (native && holdRequested) out.push("holdApplicationUntilProxyStarts has no effect with native sidecars: the proxy starts first anyway");
+  return out;
+}

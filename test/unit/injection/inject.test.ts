@@ -63,6 +63,24 @@ describe("inject", () => {
     assert.equal(env(proxy, "ISTIO_META_WORKLOAD_NAME"), "web");
   });
 
+  test("deprecated and ineffective annotations are reported as warnings, each short", () => {
+    const r = inject(
+      pod({
+        "traffic.sidecar.istio.io/kubevirtInterfaces": "net1",
+        "readiness.status.sidecar.istio.io/applicationPorts": "8080",
+        "sidecar.istio.io/inject": "true",
+      }),
+      { namespace: "demo" },
+      config,
+    );
+    assert.ok(r.warnings.some((w) => /kubevirtInterfaces is deprecated: use istio.io\/reroute-virtual-interfaces/.test(w)));
+    assert.ok(r.warnings.some((w) => /applicationPorts has no effect/.test(w)));
+    assert.ok(r.warnings.some((w) => /annotation is deprecated/.test(w)));
+    for (const w of r.warnings) assert.ok(w.length <= 120, w);
+    const native = inject(pod({ "proxy.istio.io/config": "holdApplicationUntilProxyStarts: true" }), { namespace: "demo", nativeSidecarsSupported: true }, config);
+    assert.ok(native.warnings.some((w) => /no effect with native sidecars/.test(w)));
+  });
+
   test("ignored values are reported as warnings", () => {
     const r = inject(pod({ "sidecar.istio.io/proxyImage": "proxyv2:debug" }), { namespace: "demo" }, config);
     assert.ok(r.warnings.some((w) => w.includes("sidecar.istio.io/proxyImage")));

@@ -29,8 +29,9 @@ describe("decide", () => {
   test("an invalid value is warned about and falls through to the policy", () => {
     const d = decide(pod({ annotations: { "sidecar.istio.io/inject": "yes please" } }), "demo", buildConfig({ policy: "disabled" }));
     assert.equal(d.decision.inject, false);
-    assert.equal(d.warnings.length, 1);
-    assert.match(d.warnings[0] ?? "", /yes please/);
+    assert.deepEqual(d.warnings.length, 2);
+    assert.match(d.warnings[0] ?? "", /annotation is deprecated: use the label/);
+    assert.match(d.warnings[1] ?? "", /yes please/);
     assert.match(d.decision.reasons.at(-1) ?? "", /policy disabled/);
   });
   test("neverInjectSelector is checked before alwaysInjectSelector", () => {

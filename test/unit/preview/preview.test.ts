@@ -342,7 +342,10 @@ describe("reasons", () => {
     const e = await demo(pod("web", { annotations: { "sidecar.istio.io/inject": "yes" } }));
     assert.equal(e.decision.inject, true);
     assert.deepEqual(e.decision.reasons, [CALLED, 'annotation sidecar.istio.io/inject="yes" is neither "true" nor "false": ignored', "policy enabled: injected"]);
-    assert.deepEqual(e.warnings, ['annotation sidecar.istio.io/inject="yes" is neither "true" nor "false": ignored']);
+    assert.deepEqual(e.warnings, [
+      "the sidecar.istio.io/inject annotation is deprecated: use the label, which the webhook's objectSelector also reads",
+      'annotation sidecar.istio.io/inject="yes" is neither "true" nor "false": ignored',
+    ]);
   });
 
   test("neverInjectSelector", async () => {
