@@ -63,6 +63,16 @@ Self-managed certificates (--cert-mode kubernetes; KUBECONFIG or the in-cluster 
       --ca-validity D   CA lifetime (default: 5y; renewed when a third is left)
       --serving-validity D
                         serving certificate lifetime (default: 7d; renewed at two thirds)
+      --webhook-config-selector LABELS
+                        instead of --webhook-config: every MutatingWebhookConfiguration
+                        with these labels (e.g. app.kubernetes.io/name=sidecar-injector);
+                        needs list/watch on them
+      --ca-renew-when-left F
+                        renew the CA when less than this fraction of its life is left
+                        (default: 1/3)
+      --serving-renew-after F
+                        renew serving certificates once this fraction of their life has
+                        passed (default: 2/3)
       --ca-bundle-propagation D
                         how long a new CA is in the published caBundle before serving
                         certificates it signs are used (default: 10s)
@@ -120,6 +130,15 @@ const MANIFEST_OPTIONS = {
 async function manifestText(command: string, filename: string | undefined): Promise<string> {
   if (!filename) throw new UsageError(`${command}: -f FILE (or -f - for standard input) is required`);
   return readInput(filename);
+}
+
+/** A fraction strictly between 0 and 1, written 0.25 or 1/4. */
+function fraction(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\d+)\/(\d+)$/.exec(v.trim());
+  const f = m ? Number(m[1]) / Number(m[2]) : /^(0?\.\d+)$/.test(v.trim()) ? Number(v) : NaN;
+  if (!(f > 0 && f < 1)) throw new UsageError(`serve: --${flag} must be a fraction between 0 and 1 (like 1/3 or 0.25), not ${v}`);
+  return f;
 }
 
 function optional<K extends string>(key: K, v: number | undefined): Partial<Record<K, number>> {
@@ -250,8 +269,11 @@ async function runServeCommand(argv: string[]): Promise<number> {
       namespace: { type: "string" },
       service: { type: "string" },
       "webhook-config": { type: "string" },
+      "webhook-config-selector": { type: "string" },
       "ca-secret": { type: "string" },
       "tls-san": { type: "string", multiple: true },
+      "ca-renew-when-left": { type: "string" },
+      "serving-renew-after": { type: "string" },
       "ca-validity": { type: "string" },
       "serving-validity": { type: "string" },
       "ca-bundle-propagation": { type: "string" },
@@ -284,7 +306,10 @@ async function runServeCommand(argv: string[]): Promise<number> {
     ...(values.namespace !== undefined ? { namespace: values.namespace } : {}),
     ...(values.service !== undefined ? { serviceName: values.service } : {}),
     ...(values["webhook-config"] !== undefined ? { webhookConfigName: values["webhook-config"] } : {}),
+    ...(values["webhook-config-selector"] !== undefined ? { webhookConfigSelector: values["webhook-config-selector"] } : {}),
     ...(values["ca-secret"] !== undefined ? { secretName: values["ca-secret"] } : {}),
+    ...optional("caRenewWhenLeft", fraction("ca-renew-when-left", values["ca-renew-when-left"])),
+    ...optional("servingRenewAfter", fraction("serving-renew-after", values["serving-renew-after"])),
     ...(values["tls-san"] !== undefined ? { extraSans: values["tls-san"] } : {}),
     ...optional("caValidityMs", duration("ca-validity", values["ca-validity"])),
     ...optional("servingValidityMs", duration("serving-validity", values["serving-validity"])),

@@ -52,12 +52,15 @@ export interface KubernetesCertOptions {
   readonly namespace: string;
   readonly serviceName: string;
   readonly webhookConfigName: string;
+  readonly webhookConfigSelector?: string;
   readonly secretName: string;
   readonly extraSans: readonly string[];
   readonly caValidityMs: number;
   readonly servingValidityMs: number;
   readonly propagationMs: number;
   readonly resyncMs: number;
+  readonly caRenewWhenLeft?: number;
+  readonly servingRenewAfter?: number;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;

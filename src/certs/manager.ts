@@ -39,6 +39,8 @@ export interface CertManagerOptions {
   readonly namespace: string;
   readonly secretName: string;
   readonly webhookConfigName: string;
+  /** When set, every MutatingWebhookConfiguration with these labels gets the caBundle (not the name). */
+  readonly webhookConfigSelector?: string;
   readonly serviceName: string;
   readonly clusterDomain: string;
   readonly extraSans: readonly string[];
@@ -48,6 +50,10 @@ export interface CertManagerOptions {
   readonly propagationMs: number;
   /** Full re-check interval, whatever else happens. */
   readonly resyncMs: number;
+  /** The CA is renewed when less than this fraction of its life is left (default 1/3). */
+  readonly caRenewWhenLeft?: number;
+  /** A serving certificate is renewed once this fraction of its life has passed (default 2/3). */
+  readonly servingRenewAfter?: number;
 }
 
 export interface CertMetrics {
@@ -109,6 +115,8 @@ export class CertManager {
   private backoffMs = 1000;
   private lastError: string | undefined;
   private readonly now: () => Date;
+  private readonly caRenewWhenLeft: number;
+  private readonly servingRenewAfter: number;
   private readonly dns: string[];
   private readonly ips: string[];
 
@@ -117,6 +125,8 @@ export class CertManager {
     private readonly deps: CertManagerDeps,
   ) {
     this.now = deps.now ?? (() => new Date());
+    this.caRenewWhenLeft = opts.caRenewWhenLeft ?? 1 / 3;
+    this.servingRenewAfter = opts.servingRenewAfter ?? 2 / 3;
     const extra = splitSans(opts.extraSans);
     this.dns = [...servingDnsNames(opts.serviceName, opts.namespace, opts.clusterDomain), ...extra.dnsNames];
     this.ips = extra.ipAddresses;
@@ -224,7 +234,7 @@ export class CertManager {
       const cur = currentCa(state, now);
       let next = state;
       let renewed = false;
-      if (caNeedsRenewal(cur, now)) {
+      if (caNeedsRenewal(cur, now, this.caRenewWhenLeft)) {
         next = renewCa(state, { validityMs: this.opts.caValidityMs, now });
         renewed = true;
       }
@@ -287,33 +297,37 @@ export class CertManager {
   private async publishBundle(): Promise<void> {
     const bundle = this.desiredBundle();
     if (!bundle) return;
-    const name = this.opts.webhookConfigName;
-    for (let attempt = 0; attempt < CONFLICT_RETRIES; attempt++) {
-      const cfg = await this.deps.kube.readWebhookConfig(name);
-      if (!cfg) {
-        if (!this.webhookMissing) this.deps.logger.warn({ webhookConfig: name }, "MutatingWebhookConfiguration not found; caBundle not published");
-        this.webhookMissing = true;
-        return;
-      }
-      this.webhookMissing = false;
+    const { webhookConfigName: name, webhookConfigSelector: selector } = this.opts;
+    const configs = selector ? await this.deps.kube.listWebhookConfigs(selector) : [await this.deps.kube.readWebhookConfig(name)].filter((c) => c !== undefined);
+    if (configs.length === 0) {
+      const what = selector ? { webhookConfigSelector: selector } : { webhookConfig: name };
+      if (!this.webhookMissing) this.deps.logger.warn(what, "MutatingWebhookConfiguration not found; caBundle not published");
+      this.webhookMissing = true;
+      return;
+    }
+    this.webhookMissing = false;
+    for (const cfg of configs) await this.publishTo(cfg, bundle);
+    this.notePublished(bundle);
+  }
+
+  /** Writes `bundle` into every webhook of `cfg` that lacks it, re-reading on conflicts. */
+  private async publishTo(first: WebhookConfigObject, bundle: string): Promise<void> {
+    let cfg: WebhookConfigObject | undefined = first;
+    for (let attempt = 0; attempt < CONFLICT_RETRIES && cfg; attempt++) {
       const updates = cfg.webhooks.flatMap((w, index) => (w.caBundle === bundle ? [] : [{ index, caBundle: bundle }]));
-      if (updates.length === 0) {
-        this.notePublished(bundle);
-        return;
-      }
+      if (updates.length === 0) return;
       try {
-        await this.deps.kube.patchCaBundles(name, cfg.resourceVersion, updates);
+        await this.deps.kube.patchCaBundles(cfg.name, cfg.resourceVersion, updates);
         this.deps.metrics.bundleWrites.inc();
-        this.deps.logger.info({ webhookConfig: name, webhooks: updates.length, caCertificates: this.ca?.certs.length }, "caBundle published");
-        this.notePublished(bundle);
+        this.deps.logger.info({ webhookConfig: cfg.name, webhooks: updates.length, caCertificates: this.ca?.certs.length }, "caBundle published");
         return;
       } catch (e) {
         this.deps.metrics.bundleWriteFailures.inc();
-        if (e instanceof KubeError && e.conflict) continue;
-        throw e;
+        if (!(e instanceof KubeError && e.conflict)) throw e;
+        cfg = await this.deps.kube.readWebhookConfig(first.name);
       }
     }
-    throw new Error(`caBundle of ${name}: still conflicting after ${CONFLICT_RETRIES} attempts`);
+    if (cfg) throw new Error(`caBundle of ${first.name}: still conflicting after ${CONFLICT_RETRIES} attempts`);
   }
 
   private notePublished(bundle: string): void {
@@ -352,7 +366,7 @@ export class CertManager {
     if (!current) {
       issuer = trustedCa ?? publishedCa ?? target;
       reason = "first certificate";
-    } else if (leafNeedsRenewal(current, now) || !issuerValid) {
+    } else if (leafNeedsRenewal(current, now, this.servingRenewAfter) || !issuerValid) {
       issuer = trustedCa ?? (issuerValid ? valid.find((c) => c.fingerprint256 === current.issuerFingerprint256) : undefined) ?? publishedCa ?? target;
       reason = issuerValid ? "renewal" : "issuer expired";
     } else if (trustedCa && trustedCa.fingerprint256 !== current.issuerFingerprint256 && trustedCa.notBefore > (valid.find((c) => c.fingerprint256 === current.issuerFingerprint256)?.notBefore ?? new Date(0))) {
@@ -373,12 +387,13 @@ export class CertManager {
     const nowMs = this.now().getTime();
     const at: number[] = [nowMs + this.opts.resyncMs];
     const s = this.serving;
-    const third = (c: { notBefore: Date; notAfter: Date }): number => c.notAfter.getTime() - Math.round(intendedLifetimeMs(c.notBefore, c.notAfter) / 3);
-    if (s) at.push(third(s), s.notAfter.getTime());
+    // When what is left of a certificate's life drops to `left` of it.
+    const when = (c: { notBefore: Date; notAfter: Date }, left: number): number => c.notAfter.getTime() - Math.round(intendedLifetimeMs(c.notBefore, c.notAfter) * left);
+    if (s) at.push(when(s, 1 - this.servingRenewAfter), s.notAfter.getTime());
     for (const c of this.ca?.certs ?? []) {
       const since = this.publishedSince.get(c.fingerprint256);
       if (since !== undefined && s && c.fingerprint256 !== s.issuerFingerprint256) at.push(since + this.opts.propagationMs);
-      at.push(third(c) + 1, c.notAfter.getTime());
+      at.push(when(c, this.caRenewWhenLeft) + 1, c.notAfter.getTime());
     }
     const next = Math.min(...at.filter((t) => t > nowMs));
     return Number.isFinite(next) ? next - nowMs + 50 : this.opts.resyncMs;
@@ -390,7 +405,7 @@ export class CertManager {
     // The webhook configuration: a caBundle wiped or changed by someone else is put back.
     this.keepWatching("webhook configuration", (onEnd) =>
       this.deps.kube.watchWebhookConfig(
-        this.opts.webhookConfigName,
+        this.opts.webhookConfigSelector ? { labelSelector: this.opts.webhookConfigSelector } : { name: this.opts.webhookConfigName },
         (cfg: WebhookConfigObject | undefined) => {
           const bundle = this.desiredBundle();
           if (!cfg || !bundle) return;

@@ -48,6 +48,9 @@ export class KubeError extends Error {
   }
 }
 
+/** Our webhook configuration: by name, or every one with these labels. */
+export type WebhookTarget = { readonly name: string } | { readonly labelSelector: string };
+
 export interface KubeApi {
   readSecret(namespace: string, name: string): Promise<SecretObject | undefined>;
   /** Throws KubeError with status 409 when it already exists. */
@@ -57,8 +60,10 @@ export interface KubeApi {
   readWebhookConfig(name: string): Promise<WebhookConfigObject | undefined>;
   /** Sets the caBundle of the given webhooks (by index), only if the resourceVersion still matches. */
   patchCaBundles(name: string, resourceVersion: string | undefined, updates: readonly { index: number; caBundle: string }[]): Promise<WebhookConfigObject>;
-  /** Calls onChange on every change of the named configuration until the returned stop is called. */
-  watchWebhookConfig(name: string, onChange: (cfg: WebhookConfigObject | undefined) => void, onEnd: (err?: unknown) => void): Promise<() => void>;
+  /** MutatingWebhookConfigurations with these labels (a label selector, e.g. "app=x,team=y"). */
+  listWebhookConfigs(labelSelector: string): Promise<WebhookConfigObject[]>;
+  /** Calls onChange on every change of the configuration(s) until the returned stop is called. */
+  watchWebhookConfig(target: WebhookTarget, onChange: (cfg: WebhookConfigObject | undefined) => void, onEnd: (err?: unknown) => void): Promise<() => void>;
   /** Calls onChange with each change of the named Secret (undefined when deleted) until stopped. */
   watchSecret(namespace: string, name: string, onChange: (secret: SecretObject | undefined) => void, onEnd: (err?: unknown) => void): Promise<() => void>;
   /** A namespace's labels; undefined when it does not exist. */
@@ -102,11 +107,14 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
   const core = kc.makeApiClient(CoreV1Api);
   const admission = kc.makeApiClient(AdmissionregistrationV1Api);
   const jsonPatch = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch);
-  /** Watches one named object of a collection (fieldSelector metadata.name, as RBAC by name needs). */
-  async function watchOne<K, T>(path: string, name: string, convert: (raw: K) => T, onChange: (obj: T | undefined) => void, onEnd: (err?: unknown) => void): Promise<() => void> {
+  /**
+   * Watches the objects of a collection that a selector picks: one by name (fieldSelector
+   * metadata.name, which is what RBAC by resourceNames needs) or several by labels.
+   */
+  async function watchOne<K, T>(path: string, selector: { fieldSelector: string } | { labelSelector: string }, convert: (raw: K) => T, onChange: (obj: T | undefined) => void, onEnd: (err?: unknown) => void): Promise<() => void> {
     const controller = await new Watch(kc).watch(
       path,
-      { fieldSelector: `metadata.name=${name}`, allowWatchBookmarks: false },
+      { ...selector, allowWatchBookmarks: false },
       (phase: string, obj: K) => {
         if (phase === "DELETED") onChange(undefined);
         else if (phase === "ADDED" || phase === "MODIFIED") onChange(convert(obj));
@@ -157,11 +165,19 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
         throw wrap(`update caBundle of MutatingWebhookConfiguration ${name}`, e);
       }
     },
-    watchWebhookConfig(name, onChange, onEnd) {
-      return watchOne("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", name, toWebhookConfig, onChange, onEnd);
+    async listWebhookConfigs(labelSelector) {
+      try {
+        return (await admission.listMutatingWebhookConfiguration({ labelSelector })).items.map(toWebhookConfig);
+      } catch (e) {
+        throw wrap(`list MutatingWebhookConfigurations ${labelSelector}`, e);
+      }
+    },
+    watchWebhookConfig(target, onChange, onEnd) {
+      const selector = "name" in target ? { fieldSelector: `metadata.name=${target.name}` } : { labelSelector: target.labelSelector };
+      return watchOne("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", selector, toWebhookConfig, onChange, onEnd);
     },
     watchSecret(namespace, name, onChange, onEnd) {
-      return watchOne(`/api/v1/namespaces/${namespace}/secrets`, name, toSecret, onChange, onEnd);
+      return watchOne(`/api/v1/namespaces/${namespace}/secrets`, { fieldSelector: `metadata.name=${name}` }, toSecret, onChange, onEnd);
     },
     async readNamespaceLabels(name) {
       try {
@@ -186,6 +202,11 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
 /** KUBECONFIG (or ~/.kube/config) when present, else the in-cluster service account. */
 export function defaultKubeConfig(): KubeConfig {
   const kc = new KubeConfig();
-  kc.loadFromDefault();
+  try {
+    kc.loadFromDefault();
+  } catch (e) {
+    const from = process.env.KUBECONFIG ? `KUBECONFIG=${process.env.KUBECONFIG}` : "~/.kube/config or the in-cluster service account";
+    throw new KubeError(`cannot load Kubernetes credentials from ${from}: ${e instanceof Error ? e.message : String(e)}`, undefined);
+  }
   return kc;
 }

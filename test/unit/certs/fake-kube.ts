@@ -40,14 +40,14 @@ export class FakeKube implements KubeApi {
     this.writes.secret++;
     return this.secret;
   }
-  async readWebhookConfig(): Promise<WebhookConfigObject | undefined> {
+  async readWebhookConfig(name = "sidecar-injector"): Promise<WebhookConfigObject | undefined> {
     await this.gate();
-    const w = this.webhook;
+    const w = name === this.webhook?.name ? this.webhook : this.others.find((c) => c.name === name);
     return w && { name: w.name, resourceVersion: String(w.resourceVersion), webhooks: w.webhooks.map((x) => ({ ...x })) };
   }
-  async patchCaBundles(_name: string, rv: string | undefined, updates: readonly { index: number; caBundle: string }[]): Promise<WebhookConfigObject> {
+  async patchCaBundles(name: string, rv: string | undefined, updates: readonly { index: number; caBundle: string }[]): Promise<WebhookConfigObject> {
     await this.gate();
-    const w = this.webhook;
+    const w = name === this.webhook?.name ? this.webhook : this.others.find((c) => c.name === name);
     if (!w) throw new KubeError("not found", 404);
     if (rv !== String(w.resourceVersion)) throw new KubeError("test failed", 422);
     for (const u of updates) {
@@ -56,7 +56,18 @@ export class FakeKube implements KubeApi {
     }
     w.resourceVersion++;
     this.writes.bundle++;
-    return (await this.readWebhookConfig()) as WebhookConfigObject;
+    return (await this.readWebhookConfig(name)) as WebhookConfigObject;
+  }
+  /** Other configurations, with labels, for selection by label. */
+  others: { name: string; labels: Record<string, string>; resourceVersion: number; webhooks: { name: string; caBundle?: string }[] }[] = [];
+  webhookLabels: Record<string, string> = {};
+  async listWebhookConfigs(selector: string): Promise<WebhookConfigObject[]> {
+    await this.gate();
+    const want = Object.fromEntries(selector.split(",").map((kv) => kv.split("=") as [string, string]));
+    const all = [...(this.webhook ? [{ ...this.webhook, labels: this.webhookLabels }] : []), ...this.others];
+    return all
+      .filter((c) => Object.entries(want).every(([k, v]) => c.labels[k] === v))
+      .map((c) => ({ name: c.name, resourceVersion: String(c.resourceVersion), webhooks: c.webhooks.map((x) => ({ ...x })) }));
   }
   async watchWebhookConfig(): Promise<() => void> {
     return () => undefined;

@@ -162,4 +162,39 @@ describe("CertManager", () => {
     assert.equal(issued.length, 1);
     assert.equal(manager.status().publishedBundle, undefined);
   });
+
+  test("by label: every MutatingWebhookConfiguration with the labels gets the caBundle, others do not", async () => {
+    const kube = new FakeKube();
+    kube.webhookLabels = { "app.kubernetes.io/name": "sidecar-injector" };
+    kube.others = [
+      { name: "canary", labels: { "app.kubernetes.io/name": "sidecar-injector", rev: "canary" }, resourceVersion: 1, webhooks: [{ name: "c.example" }] },
+      { name: "someone-else", labels: { "app.kubernetes.io/name": "other" }, resourceVersion: 1, webhooks: [{ name: "o.example" }] },
+    ];
+    const clock = { t: Date.now() };
+    const { manager } = harness(kube, clock, { webhookConfigSelector: "app.kubernetes.io/name=sidecar-injector" });
+    await manager.kick();
+    const bundle = bundleOf(kube, clock.t);
+    for (const w of kube.webhook?.webhooks ?? []) assert.equal(w.caBundle, bundle);
+    assert.equal(kube.others[0]?.webhooks[0]?.caBundle, bundle);
+    assert.equal(kube.others[1]?.webhooks[0]?.caBundle, undefined, "not ours");
+  });
+
+  test("renewal points are configurable", async () => {
+    const kube = new FakeKube();
+    const clock = { t: Date.now() };
+    // Serving certificates renewed at half their life; the CA when half of it is left.
+    const { manager, issued } = harness(kube, clock, { servingRenewAfter: 0.5, caRenewWhenLeft: 0.5 });
+    await manager.kick();
+    clock.t += 29 * MIN;
+    await manager.kick();
+    assert.equal(issued.length, 1, "not yet at 29 of 60 minutes");
+    clock.t += 2 * MIN;
+    await manager.kick();
+    assert.equal(issued.length, 2, "renewed past half of its life");
+    assert.equal(fromSecretData(kube.secret?.data).certs.length, 1);
+    clock.t += HOUR; // 1h31m of the CA's 3h: less than half left
+    await manager.kick();
+    assert.equal(fromSecretData(kube.secret?.data).certs.length, 2, "CA renewed with half of its life left");
+  });
 });
+

@@ -460,6 +460,10 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
         "7d",
         "--ca-bundle-propagation",
         "10s",
+        "--ca-renew-when-left",
+        "1/3",
+        "--serving-renew-after",
+        "2/3",
         "--log-level",
         "info",
       ]);
