@@ -14,7 +14,7 @@ import {
 import { ensureLocalCertificates } from "./certs/local.js";
 import type { CertMode } from "./certs/modes.js";
 import { createCa, mintServingCert } from "./certs/authority.js";
-import { CertManager, createCertMetrics } from "./certs/manager.js";
+import { CertManager, createCertMetrics, type CertManagerOptions } from "./certs/manager.js";
 import { createKubeApi, type KubeApi } from "./kube/client.js";
 import { NativeSidecarDetector } from "./kube/nodes.js";
 import { loadConfig } from "./config/load.js";
@@ -47,21 +47,8 @@ export interface ServeOptions {
   readonly kubernetes?: Partial<KubernetesCertOptions>;
 }
 
-
-export interface KubernetesCertOptions {
-  readonly namespace: string;
-  readonly serviceName: string;
-  readonly webhookConfigName: string;
-  readonly webhookConfigSelector?: string;
-  readonly secretName: string;
-  readonly extraSans: readonly string[];
-  readonly caValidityMs: number;
-  readonly servingValidityMs: number;
-  readonly propagationMs: number;
-  readonly resyncMs: number;
-  readonly caRenewWhenLeft?: number;
-  readonly servingRenewAfter?: number;
-}
+/** kubernetes mode settings: the certificate manager's, less what the config file says. */
+export type KubernetesCertOptions = Omit<CertManagerOptions, "clusterDomain">;
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 export const KUBERNETES_CERT_DEFAULTS: Omit<KubernetesCertOptions, "namespace"> = {

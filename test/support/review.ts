@@ -9,7 +9,9 @@ export function podReview(opts: {
   kind?: { group: string; version: string; kind: string };
   resource?: { group: string; version: string; resource: string };
   object?: unknown;
-} = {}): Record<string, unknown> {
+  /** Any other request fields (subResource, dryRun, ...), set last. */
+  request?: Record<string, unknown>;
+} = {}): { apiVersion: string; kind: "AdmissionReview"; request: { uid: string } & Record<string, unknown> } {
   return {
     apiVersion: opts.apiVersion ?? "admission.k8s.io/v1",
     kind: "AdmissionReview",
@@ -25,6 +27,7 @@ export function podReview(opts: {
         metadata: { name: "web-1", annotations: { "sidecar.istio.io/inject": "false" } },
         spec: { containers: [{ name: "app", image: "nginx" }] },
       },
+      ...opts.request,
     },
   };
 }

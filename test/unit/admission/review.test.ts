@@ -1,3 +1,4 @@
+import { podReview } from "../../support/review.js";
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { AdmissionError } from "../../../src/admission/errors.js";
@@ -21,19 +22,7 @@ function pod(extra: Partial<Pod> = {}): Pod {
 }
 
 function review(request: Partial<AdmissionRequest> = {}, apiVersion = "admission.k8s.io/v1"): IncomingReview {
-  return {
-    apiVersion,
-    kind: "AdmissionReview",
-    request: {
-      uid: "0df28fbd-5f5f-11e8-bc74-36e6bb280816",
-      kind: { group: "", version: "v1", kind: "Pod" },
-      resource: { group: "", version: "v1", resource: "pods" },
-      namespace: "shop",
-      operation: "CREATE",
-      object: pod(),
-      ...request,
-    },
-  } as IncomingReview;
+  return podReview({ apiVersion, uid: "0df28fbd-5f5f-11e8-bc74-36e6bb280816", object: pod(), request }) as IncomingReview;
 }
 
 const PATCH: PatchOperation[] = [{ op: "add", path: "/metadata/labels", value: { "security.istio.io/tlsMode": "istio" } }];

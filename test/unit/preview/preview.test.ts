@@ -1,5 +1,6 @@
 // preview(): every input form, every output form, every reason a Pod is or is not injected,
 // and agreement with the webhook (admit) and the CLI (injectManifest) on every golden case.
+import { podReview } from "../../support/review.js";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -81,19 +82,7 @@ function templateOf(doc: unknown): Pod {
 }
 
 function review(object: unknown, extra: Doc = {}): IncomingReview {
-  return {
-    apiVersion: "admission.k8s.io/v1",
-    kind: "AdmissionReview",
-    request: {
-      uid: "3f1c8a9e-0000-4000-8000-000000000001",
-      kind: { group: "", version: "v1", kind: "Pod" },
-      resource: { group: "", version: "v1", resource: "pods" },
-      namespace: "demo",
-      operation: "CREATE",
-      object,
-      ...extra,
-    },
-  } as IncomingReview;
+  return podReview({ uid: "3f1c8a9e-0000-4000-8000-000000000001", namespace: "demo", object, request: extra }) as IncomingReview;
 }
 
 /** The patch admit() answers, decoded, as its JSON text (empty list when it sends none). */
