@@ -114,6 +114,7 @@ function render(pod: Pod, p: Params, warnings: string[]): Pod {
       initContainers = appendEnv(initContainers, env);
       containers = appendEnv(containers, env);
     }
+    for (const k of prom.remove) delete annotations[k];
     Object.assign(annotations, prom.annotations);
   }
 

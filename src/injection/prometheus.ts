@@ -16,7 +16,28 @@ function parseBool(v: string | undefined): boolean | undefined {
   return undefined;
 }
 
+/**
+ * Prometheus reads annotations as label names, every character outside [a-zA-Z0-9_] turned
+ * into "_": prometheus.io/scrape, prometheus.io.scrape and prometheus-io/scrape are one
+ * setting, and each spelling counts.
+ */
+function labelName(key: string): string {
+  return key.replace(/[^a-zA-Z0-9_]/g, "_");
+}
+
+const SCRAPE = labelName(A.promScrape);
+const PORT = labelName(A.promPort);
+const PATH = labelName(A.promPath);
+
+/** The value of a scrape setting under any of its spellings. */
+function setting(annotations: Readonly<Record<string, string>>, name: string): string | undefined {
+  for (const [k, v] of Object.entries(annotations)) if (labelName(k) === name) return v;
+  return undefined;
+}
+
 export interface PrometheusMerge {
+  /** Every spelling of the app's scrape settings, removed before ours are written. */
+  readonly remove: readonly string[];
   readonly annotations: Readonly<Record<string, string>>;
   /** The ISTIO_PROMETHEUS_ANNOTATIONS value, when the app had its own scrape settings. */
   readonly env?: string;
@@ -28,11 +49,11 @@ export function prometheusMerge(annotations: Readonly<Record<string, string>>, c
   if (!enabled) return undefined;
   const target = String(config.proxy.statusPort);
   if (target === "0") return undefined;
-  if (annotations[A.promPort] === target) return undefined; // already merged
-  if (parseBool(annotations[A.promScrape]) === false) return undefined;
-  const scrape = annotations[A.promScrape];
-  const path = annotations[A.promPath];
-  const port = annotations[A.promPort];
+  const scrape = setting(annotations, SCRAPE);
+  const path = setting(annotations, PATH);
+  const port = setting(annotations, PORT);
+  if (port === target) return undefined; // already merged
+  if (parseBool(scrape) === false) return undefined;
   if (port !== undefined && RESERVED_PORTS.has(port)) {
     throw new InjectionError(
       "ERR_INVALID_ANNOTATION",
@@ -44,7 +65,11 @@ export function prometheusMerge(annotations: Readonly<Record<string, string>>, c
   if (scrape !== undefined) original.scrape = scrape;
   if (path !== undefined) original.path = path;
   if (port !== undefined) original.port = port;
+  const names = new Set([SCRAPE, PORT, PATH]);
+  const ours = new Set<string>([A.promPort, A.promPath, A.promScrape]);
   return {
+    // Other spellings go; ours are overwritten in place.
+    remove: Object.keys(annotations).filter((k) => names.has(labelName(k)) && !ours.has(k)),
     annotations: { [A.promPort]: target, [A.promPath]: MERGED_METRICS_PATH, [A.promScrape]: "true" },
     ...(Object.keys(original).length ? { env: JSON.stringify(original) } : {}),
   };
