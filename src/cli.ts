@@ -5,7 +5,7 @@ import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "./config/load.js";
 import { InjectionError } from "./injection/types.js";
 import { formatManifest, injectManifest, ManifestError } from "./manifest.js";
-import { CERT_MODES, type CertMode } from "./certs/modes.js";
+import { CERT_MODES, DEFAULT_NAMES, type CertMode } from "./certs/modes.js";
 
 const USAGE = `Usage: sidecar-injector <command> [options]
 
@@ -244,9 +244,9 @@ async function runCertsCommand(argv: string[]): Promise<number> {
   const { certificateStatus } = await import("./certs/status.js");
   const { createKubeApi } = await import("./kube/client.js");
   const report = await certificateStatus(createKubeApi(), {
-    namespace: values.namespace ?? "sidecar-injector-system",
-    secretName: values["ca-secret"] ?? "sidecar-injector-ca",
-    webhookConfigName: values["webhook-config"] ?? "sidecar-injector",
+    namespace: values.namespace ?? DEFAULT_NAMES.namespace,
+    secretName: values["ca-secret"] ?? DEFAULT_NAMES.caSecret,
+    webhookConfigName: values["webhook-config"] ?? DEFAULT_NAMES.webhookConfig,
     ...(values.server !== undefined ? { server: values.server } : {}),
   });
   process.stdout.write(report.text);

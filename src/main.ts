@@ -12,7 +12,7 @@ import {
   type CertificateWatch,
 } from "./certs/files.js";
 import { ensureLocalCertificates } from "./certs/local.js";
-import type { CertMode } from "./certs/modes.js";
+import { DEFAULT_NAMES, type CertMode } from "./certs/modes.js";
 import { createCa, mintServingCert } from "./certs/authority.js";
 import { CertManager, createCertMetrics, type CertManagerOptions } from "./certs/manager.js";
 import { createKubeApi, type KubeApi } from "./kube/client.js";
@@ -52,9 +52,9 @@ export type KubernetesCertOptions = Omit<CertManagerOptions, "clusterDomain">;
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 export const KUBERNETES_CERT_DEFAULTS: Omit<KubernetesCertOptions, "namespace"> = {
-  serviceName: "sidecar-injector",
-  webhookConfigName: "sidecar-injector",
-  secretName: "sidecar-injector-ca",
+  serviceName: DEFAULT_NAMES.service,
+  webhookConfigName: DEFAULT_NAMES.webhookConfig,
+  secretName: DEFAULT_NAMES.caSecret,
   extraSans: [],
   caValidityMs: 5 * 365 * DAY_MS,
   servingValidityMs: 7 * DAY_MS,
@@ -68,7 +68,7 @@ function ownNamespace(): string {
   try {
     return readFileSync("/var/run/secrets/kubernetes.io/serviceaccount/namespace", "utf8").trim();
   } catch {
-    return "sidecar-injector-system";
+    return DEFAULT_NAMES.namespace;
   }
 }
 

@@ -4,3 +4,11 @@
 // - kubernetes: self-managed, with the CA in a Secret and the caBundle kept current.
 export const CERT_MODES = ["local", "files", "kubernetes"] as const;
 export type CertMode = (typeof CERT_MODES)[number];
+
+/** Names the chart gives the injector's objects, used when no flag names them. */
+export const DEFAULT_NAMES = {
+  namespace: "sidecar-injector-system",
+  service: "sidecar-injector",
+  webhookConfig: "sidecar-injector",
+  caSecret: "sidecar-injector-ca",
+} as const;
