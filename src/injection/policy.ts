@@ -5,6 +5,7 @@ import type { Config, LabelSelector } from "../config/types.js";
 import type { Pod } from "../kube/types.js";
 import { A, L } from "./annotations.js";
 import type { Decision, DecisionCode } from "./types.js";
+import { quote } from "./quote.js";
 
 export function matchesSelector(selector: LabelSelector, labels: Readonly<Record<string, string>>): boolean {
   for (const [k, v] of Object.entries(selector.matchLabels ?? {})) {
@@ -78,7 +79,7 @@ export function decide(pod: Pod, namespace: string, config: Config): PolicyOutco
     if (value === "false") {
       return done(false, source === "label" ? "pod_label" : "pod_annotation", `${source} ${A.inject}=${value} on the pod: not injected`);
     }
-    const w = `${source} ${A.inject}=${JSON.stringify(value)} is neither "true" nor "false": ignored`;
+    const w = `${source} ${A.inject}=${quote(value)} is neither "true" nor "false": ignored`;
     warnings.push(w);
     reasons.push(w);
   }

@@ -6,6 +6,7 @@ import type { Config, InterceptionMode } from "../config/types.js";
 import { DEFAULT_CONFIG } from "../config/defaults.js";
 import { A } from "./annotations.js";
 import { InjectionError } from "./types.js";
+import { quote } from "./quote.js";
 
 export interface ProxyConfigOverlay {
   /** The PROXY_CONFIG env value (JSON plus a newline, as Istio writes it). */
@@ -16,7 +17,7 @@ export interface ProxyConfigOverlay {
 }
 
 function bad(value: string, why: string): InjectionError {
-  return new InjectionError("ERR_INVALID_ANNOTATION", A.proxyConfig, `invalid annotation ${A.proxyConfig}=${JSON.stringify(value)}: ${why}`);
+  return new InjectionError("ERR_INVALID_ANNOTATION", A.proxyConfig, `invalid annotation ${A.proxyConfig}=${quote(value)}: ${why}`);
 }
 
 function isMap(v: unknown): v is Record<string, unknown> {

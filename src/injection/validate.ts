@@ -4,12 +4,13 @@ import { isIP } from "node:net";
 import { A } from "./annotations.js";
 import { InjectionError } from "./types.js";
 import { parseQuantity } from "./quantity.js";
+import { quote } from "./quote.js";
 
 function invalid(key: string, value: string, why: string): InjectionError {
   return new InjectionError(
     "ERR_INVALID_ANNOTATION",
     key,
-    `invalid annotation ${key}=${JSON.stringify(value)}: ${why}`,
+    `invalid annotation ${key}=${quote(value)}: ${why}`,
   );
 }
 
