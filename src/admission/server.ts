@@ -2,19 +2,17 @@
 // file maps requests to review.ts and errors.ts, and writes one log line and the metrics per
 // review.
 
-import type { IncomingMessage } from "node:http";
 import express, { type ErrorRequestHandler, type Express, type Request, type Response } from "express";
 import type { Config } from "../config/types.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { AdmissionError, ERRORS, errorBody, type ErrorCode } from "./errors.js";
 import { admit, decodeAdmissionReview, parsePathEnv, type InjectFn, type ReviewOutcome } from "./review.js";
-import { formatPreview, labelsGivenFor, parseLabelList, parsePreviewInput, preview, PreviewError, type PreviewFormat } from "../preview.js";
+import { checkJsonContentType, DEFAULT_BODY_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, readRequestBody, type BodyLimits } from "./body.js";
+import { previewHandler } from "./preview-route.js";
 
-/** Istio's MaxRequestBodyBytes. */
-export const DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024;
-/** The API server gives a webhook at most 30 s (default 10 s); a body slower than this is dead. */
-export const DEFAULT_BODY_TIMEOUT_MS = 10_000;
+export { DEFAULT_MAX_BODY_BYTES } from "./body.js";
+
 
 export interface AppOptions {
   readonly config: Config;
@@ -38,112 +36,13 @@ export interface AppOptions {
   readonly inject?: InjectFn;
 }
 
-export interface BodyLimits {
-  readonly maxBodyBytes: number;
-  readonly bodyTimeoutMs: number;
-}
-
-function nativeOption(v: AppOptions["nativeSidecarsSupported"]): { nativeSidecarsSupported?: boolean } {
+export function nativeOption(v: AppOptions["nativeSidecarsSupported"]): { nativeSidecarsSupported?: boolean } {
   const value = typeof v === "function" ? v() : v;
   return value === undefined ? {} : { nativeSidecarsSupported: value };
 }
 
-/** A namespace label lookup for /preview gives up after this long (the preview says so). */
-export const NAMESPACE_LOOKUP_TIMEOUT_MS = 3000;
 
-const YAML_TYPES = new Set(["application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"]);
-
-/** JSON unless the Accept header prefers YAML (an Accept that allows neither gets JSON too). */
-export function previewAnswerFormat(accept: string | undefined, chosen: string | false): "json" | "yaml" {
-  return accept && chosen !== false && YAML_TYPES.has(chosen) ? "yaml" : "json";
-}
-
-/** /preview takes JSON or YAML (a charset, if given, must be UTF-8). */
-export function previewContentType(header: string | undefined): "json" | "yaml" {
-  const [type = "", ...params] = (header ?? "").split(";");
-  const media = type.trim().toLowerCase();
-  if (media !== "application/json" && !YAML_TYPES.has(media)) {
-    throw new AdmissionError("ERR_UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json or application/yaml");
-  }
-  checkCharset(params);
-  return media === "application/json" ? "json" : "yaml";
-}
-
-/** Accepts `application/json` with optional parameters; a charset, if given, must be UTF-8. */
-export function checkJsonContentType(header: string | undefined): void {
-  const [type = "", ...params] = (header ?? "").split(";");
-  if (type.trim().toLowerCase() !== "application/json") {
-    throw new AdmissionError("ERR_UNSUPPORTED_MEDIA_TYPE", `Content-Type must be application/json`);
-  }
-  checkCharset(params);
-}
-
-function checkCharset(params: readonly string[]): void {
-  for (const param of params) {
-    const [name = "", value = ""] = param.split("=", 2);
-    if (name.trim().toLowerCase() !== "charset") continue;
-    const charset = value.trim().replace(/^"(.*)"$/, "$1").toLowerCase();
-    if (charset !== "utf-8" && charset !== "utf8") {
-      throw new AdmissionError("ERR_UNSUPPORTED_MEDIA_TYPE", "Content-Type charset must be utf-8");
-    }
-  }
-}
-
-/**
- * Reads the whole request body, refusing it (ERR_BODY_TOO_LARGE) as soon as the declared
- * Content-Length or the bytes received exceed the limit, and (ERR_REQUEST_TIMEOUT) when it is
- * not complete in time. A refused body is drained by Node, bounded by the server's requestTimeout.
- */
-export function readRequestBody(req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
-  const { maxBodyBytes, bodyTimeoutMs } = limits;
-  const tooLarge = (): AdmissionError =>
-    new AdmissionError("ERR_BODY_TOO_LARGE", `request body is larger than the limit of ${maxBodyBytes} bytes`);
-
-  const encoding = req.headers["content-encoding"];
-  if (encoding !== undefined && encoding.toLowerCase() !== "identity") {
-    return Promise.reject(new AdmissionError("ERR_UNSUPPORTED_MEDIA_TYPE", "Content-Encoding must be identity"));
-  }
-  const declared = req.headers["content-length"];
-  if (declared !== undefined && Number(declared) > maxBodyBytes) return Promise.reject(tooLarge());
-
-  return new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-
-    const settle = (err: AdmissionError | undefined): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      req.off("data", onData);
-      req.off("end", onEnd);
-      req.off("error", onAbort);
-      req.off("close", onAbort);
-      if (err) {
-        req.resume(); // discard the rest
-        reject(err);
-      } else {
-        resolve(Buffer.concat(chunks, size));
-      }
-    };
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > maxBodyBytes) settle(tooLarge());
-      else chunks.push(chunk);
-    };
-    const onEnd = (): void => settle(undefined);
-    const onAbort = (): void =>
-      settle(new AdmissionError("ERR_BODY_READ", "the connection closed before the request body was complete"));
-    const timer = setTimeout(() => settle(new AdmissionError("ERR_REQUEST_TIMEOUT")), bodyTimeoutMs);
-
-    req.on("data", onData);
-    req.on("end", onEnd);
-    req.on("error", onAbort);
-    req.on("close", onAbort);
-  });
-}
-
-function sendError(res: Response, code: ErrorCode, message?: string): void {
+export function sendError(res: Response, code: ErrorCode, message?: string): void {
   if (res.headersSent || res.writableEnded || res.destroyed) return;
   if (code === "ERR_REQUEST_TIMEOUT" || code === "ERR_BODY_READ") res.set("Connection", "close");
   res.status(ERRORS[code].status).json(errorBody(code, message));
@@ -219,49 +118,7 @@ export function createApp(opts: AppOptions): Express {
   const injectPaths = ["/inject", "/inject/*path"];
   app.post(injectPaths, injectHandler);
 
-  // POST /preview: what /inject would do, and why, for a Pod, workload, List, several YAML
-  // documents or an AdmissionReview; JSON or YAML; no side effects; same limits as /inject.
-  app.post("/preview", async (req: Request, res: Response): Promise<void> => {
-    const started = process.hrtime.bigint();
-    try {
-      const inputFormat = previewContentType(req.headers["content-type"]);
-      const body = await readRequestBody(req, limits);
-      if (body.length === 0) throw new AdmissionError("ERR_EMPTY_BODY");
-      const docs = parsePreviewInput(body.toString("utf8"), inputFormat);
-      const q = req.query;
-      const namespace = typeof q.namespace === "string" && q.namespace ? q.namespace : undefined;
-      const given = typeof q.namespaceLabels === "string" ? parseLabelList(q.namespaceLabels) : undefined;
-      const format: PreviewFormat = q.format === "diff" ? "diff" : previewAnswerFormat(req.headers.accept, req.accepts(["application/json", ...YAML_TYPES]));
-      const entries = await preview(docs, {
-        config,
-        ...(namespace ? { namespace } : {}),
-        namespaceLabels: async (ns) => labelsGivenFor(ns, namespace, given) ?? lookupLabels(ns),
-        ...(opts.ownNamespace ? { ownNamespace: opts.ownNamespace } : {}),
-        ...nativeOption(opts.nativeSidecarsSupported),
-      });
-      const text = formatPreview(entries, format);
-      res.status(200).type(format === "json" ? "application/json" : format === "yaml" ? "application/yaml" : "text/plain").send(text);
-      logger.info({ path: "/preview", items: entries.length, durationMs: Number(process.hrtime.bigint() - started) / 1e6 }, "preview");
-    } catch (e) {
-      const code: ErrorCode = e instanceof AdmissionError ? e.code : e instanceof PreviewError ? "ERR_PREVIEW_INPUT" : "ERR_INTERNAL";
-      const message = e instanceof AdmissionError || e instanceof PreviewError ? e.message : ERRORS.ERR_INTERNAL.message;
-      sendError(res, code, message);
-      if (code === "ERR_INTERNAL") logger.error({ path: "/preview", err: e }, "preview failed");
-    }
-  });
-
-  const lookupLabels = async (ns: string): Promise<Readonly<Record<string, string>> | undefined> => {
-    if (!opts.namespaceLabels) return undefined;
-    try {
-      return await Promise.race([
-        opts.namespaceLabels(ns),
-        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), opts.namespaceLookupTimeoutMs ?? NAMESPACE_LOOKUP_TIMEOUT_MS).unref()),
-      ]);
-    } catch (e) {
-      logger.warn({ namespace: ns, err: e instanceof Error ? e.message : String(e) }, "namespace labels not read for /preview");
-      return undefined;
-    }
-  };
+  app.post("/preview", previewHandler({ ...opts, limits, sendError }));
 
   app.get("/healthz", (_req, res) => {
     res.status(200).json({ status: "ok" });
