@@ -47,6 +47,12 @@ Options:
                         (default: certs/)
       --local           local mode (what npm start runs): certificates under --cert-dir
       --log-level LEVEL trace | debug | info | warn | error (default: info)
+      --shutdown-delay D
+                        after SIGTERM, keep accepting connections this long while not
+                        ready (default: 0; the chart's preStop sleep does this)
+      --max-requests N  requests in flight at once; past it 503 at once (default: 64)
+      --max-connections N
+                        open connections at once; past it new ones are closed (default: 512)
   -h, --help            this help
 
 Self-managed certificates (--cert-mode kubernetes; KUBECONFIG or the in-cluster account):
@@ -278,6 +284,9 @@ async function runServeCommand(argv: string[]): Promise<number> {
       "serving-validity": { type: "string" },
       "ca-bundle-propagation": { type: "string" },
       resync: { type: "string" },
+      "shutdown-delay": { type: "string" },
+      "max-requests": { type: "string" },
+      "max-connections": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -316,8 +325,17 @@ async function runServeCommand(argv: string[]): Promise<number> {
     ...optional("propagationMs", duration("ca-bundle-propagation", values["ca-bundle-propagation"])),
     ...optional("resyncMs", duration("resync", values.resync)),
   };
+  const count = (flag: string, v: string | undefined): number | undefined => {
+    if (v === undefined) return undefined;
+    if (!/^[1-9]\d{0,6}$/.test(v)) throw new UsageError(`serve: --${flag} must be a whole number from 1 to 9999999, not ${v}`);
+    return Number(v);
+  };
+  const shutdownDelay = values["shutdown-delay"];
   const { runServe } = await import("./main.js");
   await runServe({
+    ...optional("shutdownDelayMs", shutdownDelay === "0" ? 0 : duration("shutdown-delay", shutdownDelay)),
+    ...optional("maxConcurrentRequests", count("max-requests", values["max-requests"])),
+    ...optional("maxConnections", count("max-connections", values["max-connections"])),
     ...(mode !== undefined ? { certMode: mode as CertMode } : {}),
     kubernetes,
     configFile: values.config,

@@ -3,7 +3,7 @@
 
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { createApp } from "./admission/server.js";
+import { createApp, overloadHandler } from "./admission/server.js";
 import { DEFAULT_HOST, startServer, type RunningServer } from "./admission/https.js";
 import {
   loadCertificateFiles,
@@ -22,7 +22,11 @@ import { createLogger } from "./telemetry/logger.js";
 import { createMetrics } from "./telemetry/metrics.js";
 
 export const DEFAULT_PORT = 9443;
-/** Kubernetes gives a terminating Pod 30 s by default; leave room for the exit. */
+/**
+ * After SIGTERM (and the shutdown delay): how long in-flight reviews and kept-alive clients
+ * get. The chart's terminationGracePeriodSeconds covers its preStop sleep, the shutdown delay
+ * and this, with room for the exit.
+ */
 export const DRAIN_TIMEOUT_MS = 15_000;
 /** How often local certificates are checked for renewal in a long-running `npm start`. */
 const LOCAL_RENEW_CHECK_MS = 12 * 60 * 60 * 1000;
@@ -45,6 +49,15 @@ export interface ServeOptions {
   readonly certMode?: CertMode;
   /** kubernetes mode settings; see KubernetesCertOptions. */
   readonly kubernetes?: Partial<KubernetesCertOptions>;
+  /**
+   * After SIGTERM, keep accepting connections this long while not ready, each response
+   * closing its connection (default 0: the chart's preStop sleep does this before SIGTERM).
+   */
+  readonly shutdownDelayMs?: number;
+  /** Reviews in flight at once before new ones are shed with 503 (default DEFAULT_MAX_CONCURRENT_REQUESTS). */
+  readonly maxConcurrentRequests?: number;
+  /** Open connections at once (default DEFAULT_MAX_CONNECTIONS). */
+  readonly maxConnections?: number;
 }
 
 /** kubernetes mode settings: the certificate manager's, less what the config file says. */
@@ -144,6 +157,9 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
     port: opts.port ?? DEFAULT_PORT,
     host: opts.host ?? DEFAULT_HOST,
     tls,
+    onOverload: overloadHandler(metrics, logger),
+    ...(opts.maxConcurrentRequests === undefined ? {} : { maxConcurrentRequests: opts.maxConcurrentRequests }),
+    ...(opts.maxConnections === undefined ? {} : { maxConnections: opts.maxConnections }),
   });
   server = running;
 
@@ -200,12 +216,13 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
     closing ??= (async () => {
       process.off("SIGTERM", onSignal);
       process.off("SIGINT", onSignal);
+      process.off("SIGHUP", onHangup);
       watch?.close();
       manager?.stop();
       native?.stop();
       if (renew !== undefined) clearInterval(renew);
       const started = Date.now();
-      await running.close(DRAIN_TIMEOUT_MS);
+      await running.close({ delayMs: opts.shutdownDelayMs ?? 0, timeoutMs: DRAIN_TIMEOUT_MS });
       logger.info({ durationMs: Date.now() - started }, "server stopped");
     })();
     return closing;
@@ -221,8 +238,11 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
       },
     );
   };
+  // A closed terminal or a stray `kill -HUP` must not take the webhook down without a drain.
+  const onHangup = (): void => logger.warn({ signal: "SIGHUP" }, "SIGHUP ignored: send SIGTERM to stop");
   process.once("SIGTERM", onSignal);
   process.once("SIGINT", onSignal);
+  process.on("SIGHUP", onHangup);
 
   return { host: running.host, port: running.port, url, close };
 }

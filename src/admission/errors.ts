@@ -48,6 +48,12 @@ export const ERRORS = {
   ERR_NOT_FOUND: { status: 404, reason: "NotFound", message: "no such endpoint", answer: "http" },
   ERR_METHOD_NOT_ALLOWED: { status: 405, reason: "MethodNotAllowed", message: "method not allowed", answer: "http" },
   ERR_NOT_READY: { status: 503, reason: "ServiceUnavailable", message: "not ready", answer: "http" },
+  ERR_OVERLOADED: {
+    status: 503,
+    reason: "ServiceUnavailable",
+    message: "sidecar-injector is overloaded: too many requests in flight; retry",
+    answer: "http",
+  },
   ERR_PREVIEW_INPUT: {
     status: 400,
     reason: "BadRequest",

@@ -3,7 +3,8 @@
 
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import https from "node:https";
-import type { Socket } from "node:net";
+import net, { type Socket } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
 
 export const TLS_MIN_VERSION = "TLSv1.2";
 
@@ -18,6 +19,21 @@ export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
  */
 export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 95_000;
 export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
+/**
+ * While draining, a kept-alive connection is closed by the response to its next request
+ * (`Connection: close`), so the client learns it before it could send another. One that
+ * stays idle this long is closed by us: its client has stopped using it.
+ */
+export const DEFAULT_DRAIN_IDLE_GRACE_MS = 1_000;
+/**
+ * Requests being read or answered at once. Answering one takes well under a millisecond of
+ * CPU, so this many in flight means the process is behind: past it a request is refused at
+ * once (503, `Retry-After`) instead of queueing into the API server's timeout. Also bounds the
+ * memory bodies can hold: this many times the body limit in the worst case.
+ */
+export const DEFAULT_MAX_CONCURRENT_REQUESTS = 64;
+/** Open connections; past it a new connection is closed before its TLS handshake costs anything. */
+export const DEFAULT_MAX_CONNECTIONS = 512;
 
 export interface TlsKeyPair {
   readonly cert: string | Buffer;
@@ -34,6 +50,25 @@ export interface StartServerOptions {
   readonly requestTimeoutMs?: number;
   readonly headersTimeoutMs?: number;
   readonly keepAliveTimeoutMs?: number;
+  /** See DEFAULT_MAX_CONCURRENT_REQUESTS. */
+  readonly maxConcurrentRequests?: number;
+  /** See DEFAULT_MAX_CONNECTIONS. */
+  readonly maxConnections?: number;
+  /** Answers a request refused because `maxConcurrentRequests` are in flight (default: a bare 503). */
+  readonly onOverload?: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+export interface DrainOptions {
+  /**
+   * How long to keep accepting connections after the drain starts, not ready, every response
+   * saying `Connection: close` (for load balancers that have not yet seen the readiness
+   * change). Default 0: a preStop hook usually covers this.
+   */
+  readonly delayMs?: number;
+  /** After the delay: how long in-flight requests and kept-alive clients get. */
+  readonly timeoutMs?: number;
+  /** See DEFAULT_DRAIN_IDLE_GRACE_MS. */
+  readonly idleGraceMs?: number;
 }
 
 export interface RunningServer {
@@ -45,11 +80,14 @@ export interface RunningServer {
   readonly draining: boolean;
   /** Requests whose responses have not finished. */
   readonly inFlight: number;
+  /** Open connections. */
+  readonly connections: number;
   /**
-   * Stops accepting connections, lets in-flight requests finish (at most drainTimeoutMs),
-   * closes idle keep-alive connections, then force-closes whatever is left. Idempotent.
+   * Drains: not ready at once; after `delayMs` stops accepting connections; every response
+   * from then on closes its connection; connections idle for `idleGraceMs` are closed; at
+   * `timeoutMs` whatever is left is force-closed. A number is `timeoutMs`. Idempotent.
    */
-  close(drainTimeoutMs?: number): Promise<void>;
+  close(drain?: number | DrainOptions): Promise<void>;
   /** Serves new TLS handshakes with this pair; existing connections keep theirs. Throws if they do not match. */
   setCertificate(cert: string | Buffer, key: string | Buffer): void;
 }
@@ -89,27 +127,57 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
 
   let draining = false;
   let closing: Promise<void> | undefined;
+  /** Every accepted connection (TCP), and those past their handshake (TLS). */
+  const connections = new Set<Socket>();
   const sockets = new Set<Socket>();
   const inFlight = new Set<ServerResponse>();
+  /** Per connection, the response the next pipelined request must wait for. */
+  const pending = new WeakMap<Socket, ServerResponse>();
+  const maxConcurrent = opts.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS;
   let onIdle: (() => void) | undefined;
 
-  const track = (socket: Socket): void => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
-  };
-  server.on("connection", track);
-  server.on("secureConnection", track);
+  server.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  const track =
+    (set: Set<Socket>) =>
+    (socket: Socket): void => {
+      set.add(socket);
+      socket.once("close", () => set.delete(socket));
+    };
+  server.on("connection", track(connections));
+  server.on("secureConnection", track(sockets));
 
-  // Registered before the app so that the header is set before the app can respond.
-  server.on("request", (_req: IncomingMessage, res: ServerResponse) => {
-    inFlight.add(res);
+  const shed =
+    opts.onOverload ??
+    ((_req: IncomingMessage, res: ServerResponse): void => {
+      res.writeHead(503, { "Content-Type": "text/plain", "Retry-After": "1", Connection: "close" }).end("overloaded\n");
+    });
+
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     if (draining) res.setHeader("Connection", "close");
+    if (inFlight.size >= maxConcurrent) {
+      // Refused before its body is read: closing the connection spares reading it.
+      res.shouldKeepAlive = false;
+      shed(req, res);
+      return;
+    }
+    inFlight.add(res);
     res.once("close", () => {
       inFlight.delete(res);
       if (inFlight.size === 0) onIdle?.();
     });
+    // Pipelined requests are answered one after the other: a response is written only once
+    // the one before it on the connection is done. Node otherwise buffers the answers of a
+    // pipeline and, past the socket's high-water mark, pauses the parser mid-stream and drops
+    // the connection (HPE_PAUSED), losing every request after the first.
+    const socket = req.socket;
+    const before = pending.get(socket);
+    pending.set(socket, res);
+    res.once("close", () => {
+      if (pending.get(socket) === res) pending.delete(socket);
+    });
+    if (before === undefined || before.closed) opts.app(req, res);
+    else before.once("close", () => opts.app(req, res));
   });
-  server.on("request", opts.app);
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -121,22 +189,47 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const address = server.address();
   const port = typeof address === "object" && address !== null ? address.port : opts.port;
 
-  const drain = async (drainTimeoutMs: number): Promise<void> => {
+  /** Sockets with no request being read or answered. */
+  const idleSockets = (): Set<Socket> => {
+    const busy = new Set<Socket>();
+    for (const res of inFlight) if (res.socket) busy.add(res.socket);
+    return new Set([...sockets].filter((s) => !busy.has(s)));
+  };
+
+  const drain = async (d: DrainOptions): Promise<void> => {
     draining = true;
-    const deadline = Date.now() + drainTimeoutMs;
     // Responses still to be written tell their clients not to reuse the connection.
     for (const res of inFlight) if (!res.headersSent) res.setHeader("Connection", "close");
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    if (d.delayMs) await sleep(d.delayMs);
+    const deadline = Date.now() + (d.timeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
+    const idleGrace = d.idleGraceMs ?? DEFAULT_DRAIN_IDLE_GRACE_MS;
+    // Stop accepting without Node's http close(), which would also close every idle kept-alive
+    // connection at once: a client may be writing a request on one at that very moment, and
+    // the API server does not retry a POST the connection reset under it.
+    const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
     const idle = new Promise<void>((resolve) => {
       if (inFlight.size === 0) resolve();
       else onIdle = resolve;
     });
-    await within(idle, drainTimeoutMs);
-    server.closeIdleConnections();
-    if (!(await within(closed, Math.max(0, deadline - Date.now())))) {
-      server.closeAllConnections();
-      for (const socket of sockets) socket.destroy();
+    await within(idle, Math.max(0, deadline - Date.now()));
+    // Connections a client keeps using are closed by their next response; one left idle past
+    // the grace has been given up on by its client.
+    const idleSince = new Map<Socket, number>();
+    while (connections.size > 0 && Date.now() < deadline) {
+      const now = Date.now();
+      const idleNow = idleSockets();
+      for (const socket of idleSince.keys()) if (!idleNow.has(socket)) idleSince.delete(socket);
+      for (const socket of idleNow) {
+        const since = idleSince.get(socket) ?? now;
+        idleSince.set(socket, since);
+        // A response that began before the drain could not say "Connection: close": its
+        // connection is idle and unannounced, and not writable once the client half-closed.
+        if (now - since >= idleGrace || !socket.writable) socket.destroy();
+      }
+      await sleep(Math.min(50, idleGrace));
     }
+    for (const socket of connections) socket.destroy();
+    for (const socket of sockets) socket.destroy();
     await closed;
   };
 
@@ -150,8 +243,11 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     get inFlight() {
       return inFlight.size;
     },
-    close(drainTimeoutMs = DEFAULT_DRAIN_TIMEOUT_MS) {
-      closing ??= drain(drainTimeoutMs);
+    get connections() {
+      return connections.size;
+    },
+    close(d = {}) {
+      closing ??= drain(typeof d === "number" ? { timeoutMs: d } : d);
       return closing;
     },
     setCertificate(cert, key) {

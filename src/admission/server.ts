@@ -2,6 +2,7 @@
 // file maps requests to review.ts and errors.ts, and writes one log line and the metrics per
 // review.
 
+import type { IncomingMessage, ServerResponse } from "node:http";
 import express, { type ErrorRequestHandler, type Express, type Request, type Response } from "express";
 import type { Config } from "../config/types.js";
 import type { Logger } from "../telemetry/logger.js";
@@ -46,6 +47,31 @@ export function sendError(res: Response, code: ErrorCode, message?: string): voi
   if (res.headersSent || res.writableEnded || res.destroyed) return;
   if (code === "ERR_REQUEST_TIMEOUT" || code === "ERR_BODY_READ") res.set("Connection", "close");
   res.status(ERRORS[code].status).json(errorBody(code, message));
+}
+
+/** At most one "shedding" log line this often; the line carries the count since the last. */
+const SHED_LOG_INTERVAL_MS = 1000;
+
+/**
+ * Answers a request the server refused because too many are in flight: before express, before
+ * the body is read, so that it costs next to nothing. Counted as failures with reason
+ * ERR_OVERLOADED; logged at most once a second with the number shed.
+ */
+export function overloadHandler(metrics: Metrics, logger: Logger, now: () => number = Date.now): (req: IncomingMessage, res: ServerResponse) => void {
+  const spec = ERRORS.ERR_OVERLOADED;
+  const body = JSON.stringify(errorBody("ERR_OVERLOADED"));
+  let shedSinceLog = 0;
+  let lastLog = -Infinity;
+  return (req, res) => {
+    metrics.failure.inc({ reason: "ERR_OVERLOADED" });
+    shedSinceLog += 1;
+    if (now() - lastLog >= SHED_LOG_INTERVAL_MS) {
+      logger.warn({ code: "ERR_OVERLOADED", shed: shedSinceLog, path: req.url?.split("?", 1)[0] }, "requests shed: too many in flight");
+      lastLog = now();
+      shedSinceLog = 0;
+    }
+    res.writeHead(spec.status, { "Content-Type": "application/json", "Retry-After": "1", Connection: "close" }).end(body);
+  };
 }
 
 export function createApp(opts: AppOptions): Express {

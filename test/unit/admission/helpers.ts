@@ -8,7 +8,7 @@ import https from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { createApp, type AppOptions } from "../../../src/admission/server.js";
+import { createApp, overloadHandler, type AppOptions } from "../../../src/admission/server.js";
 import { startServer, type RunningServer, type StartServerOptions } from "../../../src/admission/https.js";
 import { ensureLocalCertificates, type LocalCertificates } from "../../../src/certs/local.js";
 import { buildConfig } from "../../../src/config/load.js";
@@ -75,14 +75,15 @@ export async function startTestServer(
   const metrics = app.metrics ?? createMetrics();
   let ready = true;
   let running: RunningServer | undefined = undefined;
+  const logger = createLogger({ destination: logs.stream });
   const expressApp = createApp({
     config: buildConfig({}),
-    logger: createLogger({ destination: logs.stream }),
+    logger,
     metrics,
     isReady: () => ready && running !== undefined && !running.draining,
     ...app,
   });
-  running = await startServer({ app: expressApp, port: 0, host: "127.0.0.1", tls: c, ...server });
+  running = await startServer({ app: expressApp, port: 0, host: "127.0.0.1", tls: c, onOverload: overloadHandler(metrics, logger), ...server });
   const r = running;
   return {
     running: r,

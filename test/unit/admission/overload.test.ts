@@ -1,0 +1,150 @@
+// Pipelining, concurrency bound and connection bound of the HTTPS server: the answers a
+// client gets past each bound, and that the server goes on answering afterwards.
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import type { RequestListener } from "node:http";
+import tls from "node:tls";
+import { after, describe, it } from "node:test";
+import { startServer } from "../../../src/admission/https.js";
+import { JSON_HEADERS, podReview, removeTestCertificates, responseOf, send, startTestServer, testCertificates } from "./helpers.js";
+
+after(removeTestCertificates);
+
+function connect(port: number, ca: string): Promise<tls.TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: "127.0.0.1", port, ca }, () => resolve(socket));
+    socket.once("error", reject);
+  });
+}
+
+/** Reads from `socket` until `count` complete HTTP responses have arrived or it closes. */
+function readResponses(socket: tls.TLSSocket, count: number): Promise<{ statuses: number[]; bodies: string[]; closed: boolean }> {
+  return new Promise((resolve) => {
+    let buf = Buffer.alloc(0);
+    const statuses: number[] = [];
+    const bodies: string[] = [];
+    let done = false;
+    const finish = (closed: boolean): void => {
+      if (done) return;
+      done = true;
+      resolve({ statuses, bodies, closed });
+    };
+    socket.on("data", (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      for (;;) {
+        const headEnd = buf.indexOf("\r\n\r\n");
+        if (headEnd < 0) break;
+        const head = buf.subarray(0, headEnd).toString("latin1");
+        const length = Number(/content-length: *(\d+)/i.exec(head)?.[1] ?? 0);
+        if (buf.length < headEnd + 4 + length) break;
+        statuses.push(Number(head.split(" ")[1]));
+        bodies.push(buf.subarray(headEnd + 4, headEnd + 4 + length).toString("utf8"));
+        buf = buf.subarray(headEnd + 4 + length);
+        if (statuses.length === count) finish(false);
+      }
+    });
+    socket.on("close", () => finish(true));
+    socket.on("error", () => finish(true));
+  });
+}
+
+const injectable = {
+  apiVersion: "v1",
+  kind: "Pod",
+  metadata: { name: "web", labels: { app: "web" } },
+  spec: { containers: [{ name: "app", image: "nginx", ports: [{ containerPort: 80 }] }] },
+};
+
+describe("pipelined requests", () => {
+  it("answers every request of a 32-deep pipeline, in order", async () => {
+    const s = await startTestServer();
+    try {
+      const socket = await connect(s.running.port, s.ca);
+      const n = 32;
+      let wire = "";
+      // The AdmissionReview the API server sent (with managedFields): answers of this size
+      // are what overflowed Node's buffering of a pipeline.
+      const recorded = JSON.parse(await readFile(new URL("../../fixtures/admission-review-pod.json", import.meta.url), "utf8")) as { request: { uid: string } };
+      for (let i = 0; i < n; i++) {
+        recorded.request.uid = `uid-${i}`;
+        const body = JSON.stringify(recorded);
+        wire += `POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+      }
+      const answers = readResponses(socket, n);
+      socket.write(wire);
+      const { statuses, bodies } = await answers;
+      socket.destroy();
+      assert.deepEqual(statuses, Array.from({ length: n }, () => 200));
+      const uids = bodies.map((b) => (JSON.parse(b) as { response: { uid: string; patch?: string } }).response);
+      assert.deepEqual(uids.map((r) => r.uid), Array.from({ length: n }, (_, i) => `uid-${i}`));
+      assert.ok(uids.every((r) => typeof r.patch === "string"), "every answer carries a patch");
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe("concurrency bound", () => {
+  it("sheds requests past the bound at once with 503 ERR_OVERLOADED, then answers again", async () => {
+    const held: Array<() => void> = [];
+    const s = await startTestServer({}, { maxConcurrentRequests: 2 });
+    // Two requests whose bodies never finish hold both places.
+    const slow = await Promise.all([connect(s.running.port, s.ca), connect(s.running.port, s.ca)]);
+    const seen = new Promise<void>((resolve) => {
+      let n = 0;
+      s.running.server.on("request", () => {
+        n += 1;
+        if (n === 2) resolve();
+      });
+    });
+    for (const socket of slow) {
+      socket.on("error", () => undefined);
+      socket.write("POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{");
+      held.push(() => socket.destroy());
+    }
+    try {
+      await seen;
+      assert.equal(s.running.inFlight, 2);
+      const shed = await send(s.running.port, s.ca, { headers: JSON_HEADERS, body: JSON.stringify(podReview({ object: injectable })) });
+      assert.equal(shed.status, 503);
+      assert.equal(shed.headers["retry-after"], "1");
+      assert.equal(shed.headers.connection, "close");
+      assert.deepEqual(shed.json(), { error: { code: "ERR_OVERLOADED", message: "sidecar-injector is overloaded: too many requests in flight; retry" } });
+      const metrics = await s.metrics.registry.getSingleMetricAsString("sidecar_injection_failure_total");
+      assert.match(metrics, /reason="ERR_OVERLOADED"} 1/);
+      assert.ok(s.logs.lines().some((l) => l.code === "ERR_OVERLOADED" && l.shed === 1));
+
+      for (const release of held) release();
+      // Released places are free again: a bystander is injected.
+      for (let i = 0; i < 50 && s.running.inFlight > 0; i++) await new Promise((r) => setTimeout(r, 20));
+      const ok = await send(s.running.port, s.ca, { headers: JSON_HEADERS, body: JSON.stringify(podReview({ object: injectable })) });
+      assert.equal(ok.status, 200);
+      assert.equal(typeof responseOf(ok).patch, "string");
+    } finally {
+      for (const release of held) release();
+      await s.close();
+    }
+  });
+});
+
+describe("connection bound", () => {
+  it("closes connections past the bound before their handshake, and accepts again once one closes", async () => {
+    const c = await testCertificates();
+    const app: RequestListener = (_req, res) => res.end("ok");
+    const server = await startServer({ app, port: 0, host: "127.0.0.1", tls: c, maxConnections: 3 });
+    const open: tls.TLSSocket[] = [];
+    try {
+      for (let i = 0; i < 3; i++) open.push(await connect(server.port, c.ca));
+      assert.equal(server.connections, 3);
+      await assert.rejects(connect(server.port, c.ca), (e: NodeJS.ErrnoException) => e.code === "ECONNRESET" || /socket disconnected/.test(e.message));
+      const closed = new Promise((r) => open[0]?.once("close", r));
+      open[0]?.destroy();
+      await closed;
+      for (let i = 0; i < 50 && server.connections > 2; i++) await new Promise((r) => setTimeout(r, 20));
+      open.push(await connect(server.port, c.ca));
+    } finally {
+      for (const s of open) s.destroy();
+      await server.close(1000);
+    }
+  });
+});
