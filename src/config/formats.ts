@@ -12,6 +12,7 @@
 
 import { A } from "../injection/annotations.js";
 import { parseQuantity } from "../injection/quantity.js";
+import { QUOTE_MAX_CHARS } from "../injection/quote.js";
 import { annotationValueProblem } from "../injection/validate.js";
 
 /** A string format: what JSON Schema can say about it, and what only code can. */
@@ -56,9 +57,19 @@ const IMAGE = `(${DOMAIN}/)?${PATH_PART}(/${PATH_PART})*(:${TAG})?(@${DIGEST})?`
 
 const MAX_SUBDOMAIN = 253;
 
-/** Istio's check for `annotation`, as a format check. */
-function asAnnotation(annotation: string): (value: string) => string | undefined {
-  return (value) => annotationValueProblem(annotation, value);
+/** Longest reason taken from a check; a longer one quotes too much of the value. */
+const MAX_REASON_CHARS = 2 * QUOTE_MAX_CHARS + 120;
+
+/**
+ * A setting that is also a Pod annotation: checked with Istio's check for the annotation. That
+ * reason may quote a whole part of a list; past a bounded length `expect` is said instead.
+ */
+function annotationFormat(annotation: string, expect: string, pattern: string): StringFormat {
+  const check = (value: string): string | undefined => {
+    const why = annotationValueProblem(annotation, value);
+    return why !== undefined && why.length > MAX_REASON_CHARS ? expect : why;
+  };
+  return { expect, pattern, check };
 }
 
 /** A qualified name's prefix (before the "/") is at most a DNS subdomain's length. */
@@ -141,36 +152,12 @@ export const FORMAT = {
       return canonical.startsWith("-") ? "must not be negative" : undefined;
     },
   },
-  includeIPRanges: {
-    expect: `must be "*", or CIDRs separated by commas (for example 10.0.0.0/8,fd00::/8)`,
-    pattern: `^(\\*|${CIDRS})?$`,
-    check: asAnnotation(A.includeOutboundIPRanges),
-  },
-  excludeIPRanges: {
-    expect: "must be CIDRs separated by commas (for example 10.0.0.0/8,fd00::/8)",
-    pattern: `^(${CIDRS})?$`,
-    check: asAnnotation(A.excludeOutboundIPRanges),
-  },
-  includePorts: {
-    expect: `must be "*", or port numbers (1-65535) separated by commas`,
-    pattern: `^[ \\t]*(\\*|${PORTS})?[ \\t]*$`,
-    check: asAnnotation(A.includeInboundPorts),
-  },
-  ports: {
-    expect: "must be port numbers (1-65535) separated by commas",
-    pattern: `^[ \\t]*(${PORTS})?[ \\t]*$`,
-    check: asAnnotation(A.excludeInboundPorts),
-  },
-  logLevel: {
-    expect: "must be one of trace, debug, info, warning, warn, error, critical, off",
-    pattern: `^${LEVEL}$`,
-    check: asAnnotation(A.logLevel),
-  },
-  scopedLogLevels: {
-    expect: "must be <scope>:<level> pairs separated by commas (for example misc:error,upstream:info)",
-    pattern: `^${SCOPED_LEVEL}(,${SCOPED_LEVEL})*$`,
-    check: asAnnotation(A.componentLogLevel),
-  },
+  includeIPRanges: annotationFormat(A.includeOutboundIPRanges, `must be "*", or CIDRs separated by commas (for example 10.0.0.0/8,fd00::/8)`, `^(\\*|${CIDRS})?$`),
+  excludeIPRanges: annotationFormat(A.excludeOutboundIPRanges, "must be CIDRs separated by commas (for example 10.0.0.0/8,fd00::/8)", `^(${CIDRS})?$`),
+  includePorts: annotationFormat(A.includeInboundPorts, `must be "*", or port numbers (1-65535) separated by commas`, `^[ \\t]*(\\*|${PORTS})?[ \\t]*$`),
+  ports: annotationFormat(A.excludeInboundPorts, "must be port numbers (1-65535) separated by commas", `^[ \\t]*(${PORTS})?[ \\t]*$`),
+  logLevel: annotationFormat(A.logLevel, "must be one of trace, debug, info, warning, warn, error, critical, off", `^${LEVEL}$`),
+  scopedLogLevels: annotationFormat(A.componentLogLevel, "must be <scope>:<level> pairs separated by commas (for example misc:error,upstream:info)", `^${SCOPED_LEVEL}(,${SCOPED_LEVEL})*$`),
 } as const satisfies Readonly<Record<string, StringFormat>>;
 
 export type FormatName = keyof typeof FORMAT;

@@ -147,7 +147,9 @@ const SELECTOR = obj<LabelSelector>({
 
 // --- Resources: quantities, and no request above its limit (ValidateResourceRequirements) --
 
-const QUANTITY_FORM = /^(-?)([0-9]+)(?:[.]([0-9]+))?(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][-+]?[0-9]{1,3})?$/u;
+const QUANTITY_FORM = /^([+-]?)([0-9]*)(?:[.]([0-9]*))?(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][-+]?[0-9]+)?$/u;
+/** Exponents past this are not compared (the loader refuses them before). */
+const MAX_EXPONENT = 400;
 const DECIMAL_EXP: Readonly<Record<string, number>> = { n: -9, u: -6, m: -3, k: 3, M: 6, G: 9, T: 12, P: 15, E: 18 };
 const BINARY_POWER: Readonly<Record<string, number>> = { Ki: 1, Mi: 2, Gi: 3, Ti: 4, Pi: 5, Ei: 6 };
 
@@ -156,6 +158,7 @@ function exact(q: string): { m: bigint; e: number; b: number } | undefined {
   const match = QUANTITY_FORM.exec(q);
   if (!match) return undefined;
   const [, sign = "", whole = "", frac = "", suffix = ""] = match;
+  if (whole === "" && frac === "") return undefined;
   let m = BigInt(whole + frac);
   if (sign === "-") m = -m;
   let e = -frac.length;
@@ -165,7 +168,7 @@ function exact(q: string): { m: bigint; e: number; b: number } | undefined {
   if (binary !== undefined) b = binary;
   else if (decimal !== undefined) e += decimal;
   else if (suffix !== "") e += Number(suffix.slice(1)); // e<exponent> or E<exponent>
-  return { m, e, b };
+  return Math.abs(e) > MAX_EXPONENT ? undefined : { m, e, b };
 }
 
 /** -1, 0 or 1 as quantity `a` is below, equal to or above `b`; undefined when unreadable. */

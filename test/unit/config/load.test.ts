@@ -112,10 +112,18 @@ test("a config with very many errors lists a bounded number and counts the rest"
   assert.ok(e.message.split("\n").length === MAX_LISTED_PROBLEMS + 2);
 });
 
-test("a huge value is quoted to a bounded prefix", () => {
-  const e = refusal({ proxy: { logLevel: "x".repeat(200_000) } });
-  assert.ok(e.message.length < 500, `${e.message.length} characters`);
-  assert.match(e.message, /\(200000 characters\)/);
+test("a huge value is quoted to a bounded prefix, also where it is one item of a list", () => {
+  for (const config of [
+    { proxy: { logLevel: "x".repeat(200_000) } },
+    { interception: { excludeInboundPorts: `80,${"x".repeat(200_000)}` } },
+    { interception: { excludeOutboundIPRanges: `10.0.0.0/8,${"1".repeat(200_000)}` } },
+    { injectedAnnotations: { ["k".repeat(200_000)]: "v" } },
+    { proxy: { imagee: "x", ["k".repeat(200_000)]: "v" } },
+  ]) {
+    const e = refusal(config);
+    assert.ok(e.message.length < 800, `${e.message.length} characters: ${e.message.slice(0, 300)}`);
+    assert.match(e.message, /\(200[0-9]{3} characters\)/);
+  }
 });
 
 test("a key named __proto__ is an own key, not a prototype", () => {
@@ -150,10 +158,16 @@ test("quantities compare by value, across units", () => {
     ["1500m", "1.5", 0],
     ["-1", "0", -1],
     ["1Ei", "1E", 1],
+    ["+1", ".5", 1],
+    ["1.", "1000m", 0],
+    ["0.1", "1e-1", 0],
+    ["1e0005", "100k", 0],
   ];
   for (const [a, b, want] of cases) {
     assert.equal(compareQuantities(a, b), want, `${a} vs ${b}`);
     assert.equal(compareQuantities(b, a), want === 0 ? 0 : -want, `${b} vs ${a}`);
   }
   assert.equal(compareQuantities("1x", "1"), undefined);
+  assert.equal(compareQuantities(".", "1"), undefined);
+  assert.equal(compareQuantities("1e999", "1"), undefined);
 });
