@@ -8,8 +8,8 @@ import { dirname, join, resolve } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_CONFIG } from "../../../src/config/defaults.js";
-import { FORMAT } from "../../../src/config/formats.js";
-import { configJsonSchema, withConfigSchema, type JsonSchema } from "../../../src/config/json-schema.js";
+import { FORMAT, formatProblem, type FormatName, type StringFormat } from "../../../src/config/formats.js";
+import { configJsonSchema, ruleJsonSchema, withConfigSchema, type JsonSchema } from "../../../src/config/json-schema.js";
 import { ACCEPTED, REFUSED } from "./cases.js";
 
 const VALUES_SCHEMA = join(resolve(dirname(fileURLToPath(import.meta.url)), "../../.."), "charts", "sidecar-injector", "values.schema.json");
@@ -73,6 +73,11 @@ function errors(s: JsonSchema, v: unknown, at = ""): string[] {
   return out;
 }
 
+/** The schema the generator writes for a string of `format`. */
+function ruleSchema(format: StringFormat): JsonSchema {
+  return ruleJsonSchema({ kind: "string", format });
+}
+
 const committed = readFileSync(VALUES_SCHEMA, "utf8");
 const chartSchema: unknown = JSON.parse(committed);
 assert.ok(isObject(chartSchema) && isObject(chartSchema.properties) && isObject(chartSchema.properties.config));
@@ -115,5 +120,42 @@ test("every pattern reads the same in JavaScript and in Go's RE2 (helm's)", () =
     assert.doesNotMatch(pattern, /\(\?[=!<>]|\\[1-9]|[*+?}][+]/u, name);
     // Classes that differ between the two (\s \w \d \b read Unicode or ASCII) are not used.
     assert.doesNotMatch(pattern, /\\[swdbSWDB]/u, name);
+  }
+});
+
+describe("the schema's pattern says what the loader's check says, on samples of each checked format", () => {
+  // Values the loader refuses and the pattern lets through: JSON Schema only approximates IPv6.
+  const SCHEMA_LOOSER = new Set(["1:2:3/64", ":::/8", "fd00::1::1/64"]);
+  const CIDRS = [
+    "", "*", " *", "*,10.0.0.0/8", "10.0.0.0/8", " 10.0.0.0/8 , 192.168.0.0/16", "0.0.0.0/0", "255.255.255.255/32", "10.0.0.0/032",
+    "fd00::/8", "::/0", "::ffff:10.0.0.1/128", "2001:db8::/129", "10.0.0.0/33", "10.0.0.0", "256.0.0.0/8", "01.0.0.0/8",
+    "10.0.0.0/8,", ",10.0.0.0/8", "10.0.0.0/-1", "10.0.0.0/1a", "fd00::zz/8", "1:2:3/64", ":::/8", "fd00::1::1/64",
+  ];
+  const PORTS = ["", "*", " * ", "80", "0080", "80,443", " 80 , 443 ", "1", "65535", "0", "65536", "http", "80,", ",80", "80,,443", "*,80", "-1", "+80", "8 0", "99999999"];
+  const samples: Partial<Record<FormatName, readonly string[]>> = {
+    includeIPRanges: CIDRS,
+    excludeIPRanges: CIDRS,
+    includePorts: PORTS,
+    ports: PORTS,
+    logLevel: ["trace", "debug", "info", "warning", "warn", "error", "critical", "off", "", "Warning", "warn ", "fatal"],
+    scopedLogLevels: ["misc:error", "misc:error,upstream:info", "misc:error, upstream:info", "", "misc", "misc:", ":error", "misc:error:x", "misc:error,", "a b:info", "misc:loud"],
+    quantity: ["100m", "0.5", ".5", "1.", "+1", "1e3", "1E3", "1e-3", "1e+05", "1Ki", "1.5Gi", "0", "-1", "100 m", "1GB", "1e999", "", "m", "1m1", "1ki", "."],
+    labelKey: ["app", "example.com/app", "a".repeat(63), "a".repeat(64), "Example.com/app", "example.com/", "/app", "a/b/c", "-app", "app-", "app_1.x"],
+    image: ["proxyv2", "istio/proxyv2:1.28.0", "localhost:5000/a/b", `a@sha256:${"0".repeat(64)}`, "A/b", "a/B", "a:", "a:-x", "a b", "", "a//b", "a__b", "a___b", "[::1]:5000/a"],
+  };
+  for (const [name, format] of Object.entries(FORMAT)) {
+    const values = samples[name as FormatName];
+    if (values === undefined) continue;
+    test(name, () => {
+      let refused = 0;
+      for (const value of values) {
+        const loader = formatProblem(format, value) === undefined;
+        const schema = errors(ruleSchema(format), value).length === 0;
+        if (!loader) refused += 1;
+        if (SCHEMA_LOOSER.has(value)) assert.ok(schema && !loader, `${name} ${JSON.stringify(value)}: listed as looser`);
+        else assert.equal(schema, loader, `${name} ${JSON.stringify(value)}: schema ${schema}, loader ${loader}`);
+      }
+      assert.ok(refused > 0 && refused < values.length, `${name}: samples on both sides`);
+    });
   }
 });
