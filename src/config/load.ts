@@ -1,140 +1,196 @@
+// Reads the injector config (YAML), checks every key against the rules of schema.ts and applies
+// the defaults of defaults.ts. Every problem is collected, not only the first, and all of them
+// are reported at once: the key path, the refused value (quoted, cut to a bounded prefix) and
+// why. A config that would make the API server refuse injected Pods is refused here, at start.
+
 import { readFile } from "node:fs/promises";
 import { parse } from "yaml";
+import { quote } from "../injection/quote.js";
 import { DEFAULT_CONFIG } from "./defaults.js";
-import {
-  INTERCEPTION_MODES,
-  NATIVE_SIDECAR_MODES,
-  POLICIES,
-  type Config,
-  type LabelSelector,
-} from "./types.js";
+import { formatProblem } from "./formats.js";
+import { CONFIG_SCHEMA, type Rule } from "./schema.js";
+import type { Config } from "./types.js";
+
+/** One refused key: its path, and the message line that names it. */
+export interface ConfigProblem {
+  readonly key: string;
+  readonly message: string;
+}
+
+/** How many problems one error lists; the rest are counted. */
+export const MAX_LISTED_PROBLEMS = 50;
 
 export class ConfigError extends Error {
   readonly code = "ERR_CONFIG";
+  /** The first refused key. */
+  readonly key: string;
+
   constructor(
-    readonly key: string,
-    message: string,
+    readonly problems: readonly ConfigProblem[],
+    source?: string,
+    readonly total: number = problems.length,
   ) {
-    super(`config ${key}: ${message}`);
+    const where = source === undefined ? "config" : `config ${source}:`;
+    const first = problems[0]?.message ?? "(root): is invalid";
+    if (total <= 1) super(`${where} ${first}`);
+    else {
+      const listed = problems.slice(0, MAX_LISTED_PROBLEMS).map((p) => `  ${p.message}`);
+      if (total > listed.length) listed.push(`  … and ${total - listed.length} more`);
+      super(`${source === undefined ? "config:" : where} ${total} errors:\n${listed.join("\n")}`);
+    }
     this.name = "ConfigError";
+    this.key = problems[0]?.key ?? "(root)";
+  }
+
+  static one(key: string, why: string, source?: string): ConfigError {
+    return new ConfigError([{ key, message: `${key}: ${why}` }], source);
   }
 }
 
 type Plain = Record<string, unknown>;
 
-const ENUMS: Readonly<Record<string, readonly string[]>> = {
-  policy: POLICIES,
-  nativeSidecars: NATIVE_SIDECAR_MODES,
-  "interception.mode": INTERCEPTION_MODES,
-};
-
-// Maps whose keys are free-form (every value a string).
-const STRING_MAPS = new Set(["injectedAnnotations", "proxy.proxyMetadata"]);
-const SELECTOR_LISTS = new Set(["neverInjectSelector", "alwaysInjectSelector"]);
-const SELECTOR_OPERATORS = new Set(["In", "NotIn", "Exists", "DoesNotExist"]);
-
 function isPlain(v: unknown): v is Plain {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-function typeName(v: unknown): string {
+/** A user value in a "got ..." clause: scalars quoted, containers by their kind. */
+function got(v: unknown): string {
   if (v === null) return "null";
   if (Array.isArray(v)) return "a list";
+  if (typeof v === "string") return `a string ${quote(v)}`;
+  if (typeof v === "number" || typeof v === "boolean") return `${typeof v} ${String(v)}`;
   return typeof v === "object" ? "a map" : `a ${typeof v}`;
 }
 
-function stringMap(key: string, v: unknown): Record<string, string> {
-  if (!isPlain(v)) throw new ConfigError(key, `must be a map of strings, got ${typeName(v)}`);
-  const out: Record<string, string> = {};
-  for (const [k, x] of Object.entries(v)) {
-    if (typeof x === "string") out[k] = x;
-    else if (typeof x === "number" || typeof x === "boolean") out[k] = String(x);
-    else throw new ConfigError(`${key}.${k}`, `must be a string, got ${typeName(x)}`);
-  }
-  return out;
+const PLAIN_KEY = /^[A-Za-z0-9_][-A-Za-z0-9_]{0,62}$/u;
+
+/** The path of `k` below `key`; a key that is not a plain word is quoted. */
+function child(key: string, k: string): string {
+  const at = PLAIN_KEY.test(k) ? k : quote(k);
+  return key === "" ? at : `${key}.${at}`;
 }
 
-function selectorList(key: string, v: unknown): LabelSelector[] {
-  if (!Array.isArray(v)) throw new ConfigError(key, `must be a list of label selectors, got ${typeName(v)}`);
-  return v.map((sel, i) => {
-    const at = `${key}[${i}]`;
-    if (!isPlain(sel)) throw new ConfigError(at, `must be a label selector, got ${typeName(sel)}`);
-    for (const k of Object.keys(sel)) {
-      if (k !== "matchLabels" && k !== "matchExpressions") throw new ConfigError(`${at}.${k}`, "unknown key");
-    }
-    const out: { matchLabels?: Record<string, string>; matchExpressions?: LabelSelector["matchExpressions"] } = {};
-    if (sel.matchLabels !== undefined) out.matchLabels = stringMap(`${at}.matchLabels`, sel.matchLabels);
-    if (sel.matchExpressions !== undefined) {
-      if (!Array.isArray(sel.matchExpressions)) throw new ConfigError(`${at}.matchExpressions`, "must be a list");
-      out.matchExpressions = sel.matchExpressions.map((e, j) => {
-        const ea = `${at}.matchExpressions[${j}]`;
-        if (!isPlain(e) || typeof e.key !== "string") throw new ConfigError(ea, "must have a string key");
-        if (typeof e.operator !== "string" || !SELECTOR_OPERATORS.has(e.operator)) {
-          throw new ConfigError(`${ea}.operator`, `must be one of In, NotIn, Exists, DoesNotExist`);
-        }
-        const values = e.values === undefined ? undefined : e.values;
-        if (values !== undefined && (!Array.isArray(values) || values.some((x) => typeof x !== "string"))) {
-          throw new ConfigError(`${ea}.values`, "must be a list of strings");
-        }
-        const op = e.operator as "In" | "NotIn" | "Exists" | "DoesNotExist";
-        return values === undefined ? { key: e.key, operator: op } : { key: e.key, operator: op, values: values as string[] };
-      });
-    }
-    return out;
-  });
+/** Sets an own property, even one named __proto__. */
+function put(out: Plain, k: string, v: unknown): void {
+  Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
 }
 
-// Merges `input` over `defaults`, checking every key against the default's shape.
-function merge(path: string, defaults: unknown, input: unknown): unknown {
-  const key = path || "(root)";
-  if (STRING_MAPS.has(path)) return stringMap(key, input);
-  if (SELECTOR_LISTS.has(path)) return selectorList(key, input);
-  if (path === "proxy.resources") {
-    if (!isPlain(input)) throw new ConfigError(key, `must be a map, got ${typeName(input)}`);
-    const out: Record<string, Record<string, string>> = {};
-    for (const [k, v] of Object.entries(input)) {
-      if (k !== "requests" && k !== "limits") throw new ConfigError(`${key}.${k}`, "unknown key (requests | limits)");
-      out[k] = stringMap(`${key}.${k}`, v);
+class Problems {
+  readonly list: ConfigProblem[] = [];
+  total = 0;
+
+  add(key: string, why: string, value?: string): void {
+    this.total += 1;
+    if (this.list.length >= MAX_LISTED_PROBLEMS) return;
+    const at = key || "(root)";
+    this.list.push({ key: at, message: value === undefined ? `${at}: ${why}` : `${at}=${quote(value)}: ${why}` });
+  }
+}
+
+function enumText(values: readonly string[]): string {
+  return values.map((v) => (v === "" ? '""' : v)).join(" | ");
+}
+
+/** Checks `input` against `rule`; returns the value to keep (`fallback` when it is refused). */
+function walk(rule: Rule, input: unknown, fallback: unknown, key: string, out: Problems): unknown {
+  switch (rule.kind) {
+    case "string": {
+      let s: string | undefined;
+      if (typeof input === "string") s = input;
+      else if (rule.accepts !== undefined && typeof input === "number" && Number.isFinite(input)) s = String(input);
+      else if (rule.accepts === "scalar" && typeof input === "boolean") s = String(input);
+      if (s === undefined) {
+        out.add(key, `must be a string, got ${got(input)}`);
+        return fallback;
+      }
+      const why = rule.format === undefined ? undefined : formatProblem(rule.format, s);
+      if (why !== undefined) {
+        out.add(key, why, s);
+        return fallback;
+      }
+      return s;
     }
-    return out;
-  }
-  if (Array.isArray(defaults)) {
-    if (!Array.isArray(input) || input.some((x) => typeof x !== "string")) {
-      throw new ConfigError(key, `must be a list of strings, got ${typeName(input)}`);
+    case "integer": {
+      const range = `must be a whole number from ${rule.min} to ${rule.max}${rule.description ? ` (${rule.description})` : ""}`;
+      if (typeof input !== "number" || !Number.isInteger(input)) {
+        out.add(key, `${range}, got ${got(input)}`);
+        return fallback;
+      }
+      if (input < rule.min || input > rule.max) {
+        out.add(key, range, String(input));
+        return fallback;
+      }
+      return input;
     }
-    return [...(input as string[])];
-  }
-  if (isPlain(defaults)) {
-    if (!isPlain(input)) throw new ConfigError(key, `must be a map, got ${typeName(input)}`);
-    const out: Plain = { ...defaults };
-    for (const [k, v] of Object.entries(input)) {
-      const sub = path ? `${path}.${k}` : k;
-      if (!(k in defaults)) throw new ConfigError(sub, "unknown key");
-      if (v === null || v === undefined) continue; // an empty YAML value keeps the default
-      out[k] = merge(sub, defaults[k], v);
+    case "boolean":
+      if (typeof input === "boolean") return input;
+      out.add(key, `must be true or false, got ${got(input)}`);
+      return fallback;
+    case "enum": {
+      const s = typeof input === "string" ? input : rule.booleans === true && typeof input === "boolean" ? String(input) : undefined;
+      if (s === undefined) {
+        out.add(key, `must be one of ${enumText(rule.values)}, got ${got(input)}`);
+        return fallback;
+      }
+      if (!rule.values.includes(s)) {
+        out.add(key, `must be one of ${enumText(rule.values)}`, s);
+        return fallback;
+      }
+      return s;
     }
-    return out;
-  }
-  const allowed = ENUMS[path];
-  if (allowed) {
-    const s = typeof input === "boolean" ? String(input) : input;
-    if (typeof s !== "string" || !allowed.includes(s)) {
-      throw new ConfigError(key, `must be one of ${allowed.join(" | ")}, got ${JSON.stringify(input)}`);
+    case "list": {
+      if (!Array.isArray(input)) {
+        out.add(key, `must be a list, got ${got(input)}`);
+        return fallback;
+      }
+      return input.map((item: unknown, i) => walk(rule.item, item, undefined, `${key}[${i}]`, out));
     }
-    return s;
-  }
-  if (typeof defaults === "number") {
-    if (typeof input !== "number" || !Number.isInteger(input) || input < 0) {
-      throw new ConfigError(key, `must be a non-negative whole number, got ${JSON.stringify(input)}`);
+    case "map": {
+      if (!isPlain(input)) {
+        out.add(key, `must be a map, got ${got(input)}`);
+        return fallback;
+      }
+      const before = out.total;
+      const result: Plain = {};
+      for (const [k, v] of Object.entries(input)) {
+        const why = formatProblem(rule.key, k);
+        if (why !== undefined) out.add(key, `key ${quote(k)} ${why}`);
+        put(result, k, walk(rule.value, v, undefined, child(key, k), out));
+      }
+      if (rule.refine !== undefined && out.total === before) {
+        const strings: Record<string, string> = {};
+        for (const [k, v] of Object.entries(result)) if (typeof v === "string") put(strings, k, v);
+        for (const p of rule.refine(strings)) out.add(key + p.at, p.why, p.value);
+      }
+      return result;
     }
-    return input;
+    case "object": {
+      if (!isPlain(input)) {
+        out.add(key, `must be a map, got ${got(input)}`);
+        return fallback;
+      }
+      const before = out.total;
+      const defaults = !rule.replace && isPlain(fallback) ? fallback : {};
+      const result: Plain = { ...defaults };
+      for (const [k, v] of Object.entries(input)) {
+        const sub = child(key, k);
+        const fieldRule = Object.hasOwn(rule.fields, k) ? rule.fields[k] : undefined;
+        if (fieldRule === undefined) {
+          out.add(sub, "unknown key");
+          continue;
+        }
+        if (v === null || v === undefined) continue; // an empty YAML value keeps the default
+        put(result, k, walk(fieldRule, v, Object.hasOwn(defaults, k) ? defaults[k] : undefined, sub, out));
+      }
+      for (const k of rule.required ?? []) {
+        if (input[k] === undefined || input[k] === null) out.add(child(key, k), "is required");
+      }
+      if (rule.refine !== undefined && out.total === before) {
+        for (const p of rule.refine(result)) out.add(key + p.at, p.why, p.value);
+      }
+      return result;
+    }
   }
-  if (typeof defaults === "boolean") {
-    if (typeof input !== "boolean") throw new ConfigError(key, `must be true or false, got ${JSON.stringify(input)}`);
-    return input;
-  }
-  if (typeof input !== "string") throw new ConfigError(key, `must be a string, got ${typeName(input)}`);
-  return input;
 }
 
 function deepFreeze<T>(v: T): T {
@@ -145,22 +201,27 @@ function deepFreeze<T>(v: T): T {
   return v;
 }
 
-/** Validates a parsed config document and applies the defaults; the result is frozen. */
-export function buildConfig(input: unknown): Config {
-  const cfg = merge("", DEFAULT_CONFIG, input ?? {}) as Config;
-  if (cfg.proxy.statusPort > 65535) throw new ConfigError("proxy.statusPort", "must be a port number (0-65535)");
-  if (!cfg.proxy.image) throw new ConfigError("proxy.image", "must not be empty");
-  return deepFreeze(cfg);
+/**
+ * Checks a parsed config document and applies the defaults; the result is frozen. Throws one
+ * ConfigError listing every problem found.
+ */
+export function buildConfig(input: unknown, source?: string): Config {
+  const problems = new Problems();
+  const cfg = walk(CONFIG_SCHEMA, input ?? {}, DEFAULT_CONFIG, "", problems);
+  if (problems.total > 0) throw new ConfigError(problems.list, source, problems.total);
+  // The walk returned the defaults with every given key checked against the rule for it, and
+  // CONFIG_SCHEMA has one rule per key of Config.
+  return deepFreeze(cfg as Config);
 }
 
-export function parseConfig(text: string, source = "config"): Config {
+export function parseConfig(text: string, source?: string): Config {
   let doc: unknown;
   try {
     doc = parse(text);
   } catch (e) {
-    throw new ConfigError(source, `is not valid YAML: ${(e as Error).message}`);
+    throw ConfigError.one(source ?? "config", `is not valid YAML: ${(e as Error).message}`);
   }
-  return buildConfig(doc);
+  return buildConfig(doc, source);
 }
 
 export async function loadConfig(file?: string): Promise<Config> {
@@ -169,7 +230,7 @@ export async function loadConfig(file?: string): Promise<Config> {
   try {
     text = await readFile(file, "utf8");
   } catch (e) {
-    throw new ConfigError(file, `cannot be read: ${(e as Error).message}`);
+    throw ConfigError.one(file, `cannot be read: ${(e as Error).message}`);
   }
   return parseConfig(text, file);
 }

@@ -24,6 +24,7 @@ export interface LabelSelector {
 export interface ResourceList {
   readonly cpu?: string;
   readonly memory?: string;
+  readonly "ephemeral-storage"?: string;
 }
 
 export interface Resources {

@@ -157,3 +157,21 @@ export function annotationWarnings(annotations: Readonly<Record<string, string>>
   if (native && holdRequested) out.push("holdApplicationUntilProxyStarts has no effect with native sidecars: the proxy starts first anyway");
   return out;
 }
+
+/**
+ * Why Istio's check for annotation `key` refuses `value` (the reason alone, without the
+ * annotation and the value), or undefined when it accepts it or does not check that key.
+ * The config loader runs the same checks on the config keys that set the same things.
+ */
+export function annotationValueProblem(key: string, value: string): string | undefined {
+  const check = CHECKS[key];
+  if (check === undefined) return undefined;
+  try {
+    check(key, value);
+    return undefined;
+  } catch (e) {
+    if (!(e instanceof InjectionError)) throw e;
+    const prefix = `invalid annotation ${key}=${quote(value)}: `;
+    return e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
+  }
+}
