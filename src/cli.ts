@@ -50,7 +50,7 @@ Options:
       --shutdown-delay D
                         after SIGTERM, keep accepting connections this long while not
                         ready (default: 0; the chart's preStop sleep does this)
-      --max-requests N  requests in flight at once; past it 503 at once (default: 64)
+      --max-requests N  requests in flight at once; past it 503 at once (default: 256)
       --max-connections N
                         open connections at once; past it new ones are closed (default: 512)
   -h, --help            this help

@@ -8,9 +8,25 @@ export const DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024;
 /** The API server gives a webhook at most 30 s (default 10 s); a body slower than this is dead. */
 export const DEFAULT_BODY_TIMEOUT_MS = 10_000;
 
+/**
+ * Bytes all request bodies being read may hold together. A body that would take the total past
+ * it is refused with ERR_OVERLOADED (503): a burst of large bodies then costs a bounded amount
+ * of memory, well inside the chart's memory limit, instead of growing the heap until the
+ * process dies.
+ */
+export const DEFAULT_MAX_BUFFERED_BODY_BYTES = 64 * 1024 * 1024;
+
+/** Shared by every request of a server: the bytes its bodies hold right now. */
+export class BodyBudget {
+  inUse = 0;
+  constructor(readonly maxBytes: number = DEFAULT_MAX_BUFFERED_BODY_BYTES) {}
+}
+
 export interface BodyLimits {
   readonly maxBodyBytes: number;
   readonly bodyTimeoutMs: number;
+  /** Shared across requests; without one, only the per-body limit applies. */
+  readonly budget?: BodyBudget;
 }
 
 export const YAML_TYPES = new Set(["application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"]);
@@ -41,7 +57,7 @@ export function checkCharset(params: readonly string[]): void {
  * not complete in time. A refused body is drained by Node, bounded by the server's requestTimeout.
  */
 export function readRequestBody(req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
-  const { maxBodyBytes, bodyTimeoutMs } = limits;
+  const { maxBodyBytes, bodyTimeoutMs, budget } = limits;
   const tooLarge = (): AdmissionError =>
     new AdmissionError("ERR_BODY_TOO_LARGE", `request body is larger than the limit of ${maxBodyBytes} bytes`);
 
@@ -55,11 +71,15 @@ export function readRequestBody(req: IncomingMessage, limits: BodyLimits): Promi
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    /** Bytes counted against the budget, given back when the body is done with. */
+    let held = 0;
     let settled = false;
 
     const settle = (err: AdmissionError | undefined): void => {
       if (settled) return;
       settled = true;
+      // The bytes go back to the budget now: the caller parses the body synchronously next.
+      if (budget !== undefined) budget.inUse -= held;
       clearTimeout(timer);
       req.off("data", onData);
       req.off("end", onEnd);
@@ -74,8 +94,13 @@ export function readRequestBody(req: IncomingMessage, limits: BodyLimits): Promi
     };
     const onData = (chunk: Buffer): void => {
       size += chunk.length;
-      if (size > maxBodyBytes) settle(tooLarge());
-      else chunks.push(chunk);
+      if (size > maxBodyBytes) return settle(tooLarge());
+      if (budget !== undefined) {
+        if (budget.inUse + chunk.length > budget.maxBytes) return settle(new AdmissionError("ERR_OVERLOADED"));
+        budget.inUse += chunk.length;
+        held += chunk.length;
+      }
+      chunks.push(chunk);
     };
     const onEnd = (): void => settle(undefined);
     const onAbort = (): void =>

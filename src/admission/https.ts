@@ -31,7 +31,7 @@ export const DEFAULT_DRAIN_IDLE_GRACE_MS = 1_000;
  * once (503, `Retry-After`) instead of queueing into the API server's timeout. Also bounds the
  * memory bodies can hold: this many times the body limit in the worst case.
  */
-export const DEFAULT_MAX_CONCURRENT_REQUESTS = 64;
+export const DEFAULT_MAX_CONCURRENT_REQUESTS = 256;
 /** Open connections; past it a new connection is closed before its TLS handshake costs anything. */
 export const DEFAULT_MAX_CONNECTIONS = 512;
 

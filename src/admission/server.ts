@@ -9,7 +9,7 @@ import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { AdmissionError, ERRORS, errorBody, type ErrorCode } from "./errors.js";
 import { admit, decodeAdmissionReview, parsePathEnv, type InjectFn, type ReviewOutcome } from "./review.js";
-import { checkJsonContentType, DEFAULT_BODY_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, readRequestBody, type BodyLimits } from "./body.js";
+import { BodyBudget, checkJsonContentType, DEFAULT_BODY_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, readRequestBody, type BodyLimits } from "./body.js";
 import { previewHandler } from "./preview-route.js";
 
 export { DEFAULT_MAX_BODY_BYTES } from "./body.js";
@@ -33,6 +33,8 @@ export interface AppOptions {
   readonly maxBodyBytes?: number;
   /** A body not fully received this long after the headers gets 408; default 10 s. */
   readonly bodyTimeoutMs?: number;
+  /** All bodies being read together; past it ERR_OVERLOADED. Default DEFAULT_MAX_BUFFERED_BODY_BYTES. */
+  readonly maxBufferedBodyBytes?: number;
   /** The injection engine; defaults to injection/inject.ts. */
   readonly inject?: InjectFn;
 }
@@ -45,7 +47,8 @@ export function nativeOption(v: AppOptions["nativeSidecarsSupported"]): { native
 
 export function sendError(res: Response, code: ErrorCode, message?: string): void {
   if (res.headersSent || res.writableEnded || res.destroyed) return;
-  if (code === "ERR_REQUEST_TIMEOUT" || code === "ERR_BODY_READ") res.set("Connection", "close");
+  if (code === "ERR_REQUEST_TIMEOUT" || code === "ERR_BODY_READ" || code === "ERR_OVERLOADED") res.set("Connection", "close");
+  if (code === "ERR_OVERLOADED") res.set("Retry-After", "1");
   res.status(ERRORS[code].status).json(errorBody(code, message));
 }
 
@@ -79,6 +82,7 @@ export function createApp(opts: AppOptions): Express {
   const limits: BodyLimits = {
     maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     bodyTimeoutMs: opts.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS,
+    budget: new BodyBudget(opts.maxBufferedBodyBytes),
   };
 
   const app = express();

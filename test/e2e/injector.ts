@@ -162,6 +162,27 @@ export class Injector {
     throw new Error(`injector not ready within ${readyTimeoutMs / 1000} s:\n${this.log}`);
   }
 
+  /** Sends `signal` and resolves with how the process ended (SIGKILL after `killAfterMs`). */
+  async terminate(signal: NodeJS.Signals = "SIGTERM", killAfterMs = 60_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    const child = this.child;
+    if (!child) throw new Error("injector not running");
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+      child.once("exit", (code, sig) => r({ code, signal: sig })),
+    );
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
+    const result = await exited;
+    clearTimeout(timer);
+    this.child = undefined;
+    return result;
+  }
+
+  /** Sends `signal` to the running process without waiting for anything. */
+  signal(signal: NodeJS.Signals): void {
+    if (!this.child) throw new Error("injector not running");
+    this.child.kill(signal);
+  }
+
   async stop(): Promise<void> {
     const child = this.child;
     this.child = undefined;

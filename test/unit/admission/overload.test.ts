@@ -127,6 +127,39 @@ describe("concurrency bound", () => {
   });
 });
 
+describe("body memory bound", () => {
+  it("refuses a body that would take all bodies in flight past the budget, and gives the bytes back", async () => {
+    const s = await startTestServer({ maxBufferedBodyBytes: 100_000 });
+    const holder = await connect(s.running.port, s.ca);
+    holder.on("error", () => undefined);
+    try {
+      // 90 kB of a 200 kB body arrive and stay: the budget has 10 kB left.
+      const requestSeen = new Promise((r) => s.running.server.once("request", r));
+      holder.write(`POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 200000\r\n\r\n${" ".repeat(90_000)}`);
+      await requestSeen;
+      const body = JSON.stringify(podReview({ object: { ...injectable, metadata: { ...injectable.metadata, annotations: { pad: "x".repeat(20_000) } } } }));
+      let refused: Awaited<ReturnType<typeof send>> | undefined;
+      for (let i = 0; i < 100; i++) {
+        refused = await send(s.running.port, s.ca, { headers: JSON_HEADERS, body });
+        if (refused.status === 503) break;
+        await new Promise((r) => setTimeout(r, 20)); // the holder's bytes may still be on the way
+      }
+      assert.equal(refused?.status, 503);
+      assert.equal((refused?.json().error as { code: string }).code, "ERR_OVERLOADED");
+      assert.equal(refused?.headers["retry-after"], "1");
+
+      holder.destroy();
+      for (let i = 0; i < 50 && s.running.inFlight > 0; i++) await new Promise((r) => setTimeout(r, 20));
+      const ok = await send(s.running.port, s.ca, { headers: JSON_HEADERS, body });
+      assert.equal(ok.status, 200);
+      assert.equal(typeof responseOf(ok).patch, "string");
+    } finally {
+      holder.destroy();
+      await s.close();
+    }
+  });
+});
+
 describe("connection bound", () => {
   it("closes connections past the bound before their handshake, and accepts again once one closes", async () => {
     const c = await testCertificates();
