@@ -35,12 +35,14 @@ Options:
 
 const SERVE_USAGE = `Usage: sidecar-injector serve [options]
 
-Runs the admission webhook: POST /inject, GET /healthz, /readyz, /metrics.
+Runs the admission webhook: POST /inject, POST /preview, GET /healthz, /readyz, /metrics.
 
 Options:
       --config FILE     injector config (YAML)
       --host HOST       address to listen on (default: 127.0.0.1)
       --port PORT       port to listen on (default: 9443)
+      --admin-port PORT serve /preview and /metrics on this second port instead, leaving
+                        /inject and health on --port (default: one port for everything)
       --tls-cert FILE   serving certificate (PEM); with --tls-key, reloaded when it changes
       --tls-key FILE    its private key (PEM)
       --cert-dir DIR    where local certificates are kept when no --tls-cert is given
@@ -285,6 +287,7 @@ async function runServeCommand(argv: string[]): Promise<number> {
       "ca-bundle-propagation": { type: "string" },
       resync: { type: "string" },
       "shutdown-delay": { type: "string" },
+      "admin-port": { type: "string" },
       "max-requests": { type: "string" },
       "max-connections": { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -297,6 +300,8 @@ async function runServeCommand(argv: string[]): Promise<number> {
   }
   const port = values.port === undefined ? undefined : Number(values.port);
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError(`serve: --port must be a port number, not ${values.port}`);
+  const adminPort = values["admin-port"] === undefined ? undefined : Number(values["admin-port"]);
+  if (adminPort !== undefined && (!/^\d+$/.test(values["admin-port"] ?? "") || adminPort > 65535)) throw new UsageError(`serve: --admin-port must be a port number, not ${values["admin-port"]}`);
   if (Boolean(values["tls-cert"]) !== Boolean(values["tls-key"])) throw new UsageError("serve: --tls-cert and --tls-key go together");
   const level = values["log-level"];
   if (level !== undefined && !LOG_LEVELS.includes(level)) throw new UsageError(`serve: --log-level must be one of ${LOG_LEVELS.join(", ")}, not ${level}`);
@@ -333,6 +338,7 @@ async function runServeCommand(argv: string[]): Promise<number> {
   const shutdownDelay = values["shutdown-delay"];
   const { runServe } = await import("./main.js");
   await runServe({
+    ...optional("adminPort", adminPort),
     ...optional("shutdownDelayMs", shutdownDelay === "0" ? 0 : duration("shutdown-delay", shutdownDelay)),
     ...optional("maxConcurrentRequests", count("max-requests", values["max-requests"])),
     ...optional("maxConnections", count("max-connections", values["max-connections"])),

@@ -3,7 +3,7 @@
 
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { createApp, overloadHandler } from "./admission/server.js";
+import { createApp, overloadHandler, type AppEndpoints } from "./admission/server.js";
 import { DEFAULT_HOST, startServer, type RunningServer } from "./admission/https.js";
 import {
   loadCertificateFiles,
@@ -38,6 +38,11 @@ export interface ServeOptions {
   readonly host?: string;
   /** Default 9443; 0 picks a free port. */
   readonly port?: number;
+  /**
+   * A second listener for /preview and /metrics (and health), which then leave the webhook
+   * port; 0 picks a free port. Default: one listener serves everything.
+   */
+  readonly adminPort?: number;
   /** Serving certificate and key files (both or neither); watched and reloaded. */
   readonly tlsCert?: string;
   readonly tlsKey?: string;
@@ -89,6 +94,8 @@ export interface ServeHandle {
   readonly host: string;
   readonly port: number;
   readonly url: string;
+  /** The admin listener (/preview, /metrics), when `adminPort` is set. */
+  readonly adminUrl?: string;
   /** Drains and stops the server (what SIGTERM does, without exiting the process). */
   close(): Promise<void>;
 }
@@ -142,7 +149,7 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
 
   // Set once the server is listening with a certificate loaded: ready from then on, until draining.
   let server: RunningServer | undefined = undefined;
-  const app = createApp({
+  const appOptions = {
     config,
     logger,
     metrics,
@@ -150,17 +157,24 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
     nativeSidecarsSupported: () => native?.current(),
     // /preview reads namespace labels from the API server wherever it can be reached.
     ...(clusterAccess ? { namespaceLabels: (ns: string) => clusterApi().readNamespaceLabels(ns), ownNamespace: ownNamespace() } : {}),
-  });
-
-  const running = await startServer({
-    app,
-    port: opts.port ?? DEFAULT_PORT,
-    host: opts.host ?? DEFAULT_HOST,
-    tls,
-    onOverload: overloadHandler(metrics, logger),
-    ...(opts.maxConcurrentRequests === undefined ? {} : { maxConcurrentRequests: opts.maxConcurrentRequests }),
-    ...(opts.maxConnections === undefined ? {} : { maxConnections: opts.maxConnections }),
-  });
+  };
+  const listen = (endpoints: AppEndpoints, port: number): Promise<RunningServer> =>
+    startServer({
+      app: createApp({ ...appOptions, endpoints }),
+      port,
+      host: opts.host ?? DEFAULT_HOST,
+      tls,
+      onOverload: overloadHandler(metrics, logger),
+      ...(opts.maxConcurrentRequests === undefined ? {} : { maxConcurrentRequests: opts.maxConcurrentRequests }),
+      ...(opts.maxConnections === undefined ? {} : { maxConnections: opts.maxConnections }),
+    });
+  // With an admin port, the port the API server calls serves /inject and health only.
+  const running = await listen(opts.adminPort === undefined ? "all" : "webhook", opts.port ?? DEFAULT_PORT);
+  const adminServer = opts.adminPort === undefined ? undefined : await listen("admin", opts.adminPort);
+  const listeners = [running, ...(adminServer ? [adminServer] : [])];
+  const setCertificate = (cert: string, key: string): void => {
+    for (const l of listeners) l.setCertificate(cert, key);
+  };
   server = running;
 
   if (mode === "kubernetes") {
@@ -172,7 +186,7 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
         kube,
         logger,
         metrics: createCertMetrics(metrics.registry),
-        onCertificate: (cert) => running.setCertificate(cert.certPem, cert.keyPem),
+        onCertificate: (cert) => setCertificate(cert.certPem, cert.keyPem),
       },
     );
     await manager.start();
@@ -183,7 +197,7 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
       opts.tlsKey,
       filePair,
       (pair) => {
-        running.setCertificate(pair.cert, pair.key);
+        setCertificate(pair.cert, pair.key);
         logger.info({ cert: opts.tlsCert, notAfter: pair.notAfter }, "serving certificate reloaded");
       },
       { onError: (err) => logger.warn({ file: err.file, message: err.message }, "serving certificate not reloaded") },
@@ -193,7 +207,7 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
       ensureLocalCertificates(certDir).then(
         (local) => {
           if (!local.generated.leaf) return;
-          running.setCertificate(local.cert, local.key);
+          setCertificate(local.cert, local.key);
           logger.info({ dir: certDir, reason: local.reason, notAfter: local.notAfter }, "local certificates renewed");
         },
         (err: unknown) => logger.warn({ err, dir: certDir }, "local certificates not renewed"),
@@ -208,8 +222,10 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
     await native.start();
   }
 
-  const url = `https://${running.host.includes(":") ? `[${running.host}]` : running.host}:${running.port}`;
-  logger.info({ url, revision: config.revision }, "sidecar injector serving");
+  const urlOf = (l: RunningServer): string => `https://${l.host.includes(":") ? `[${l.host}]` : l.host}:${l.port}`;
+  const url = urlOf(running);
+  const adminUrl = adminServer === undefined ? undefined : urlOf(adminServer);
+  logger.info({ url, ...(adminUrl === undefined ? {} : { adminUrl }), revision: config.revision }, "sidecar injector serving");
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -222,7 +238,7 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
       native?.stop();
       if (renew !== undefined) clearInterval(renew);
       const started = Date.now();
-      await running.close({ delayMs: opts.shutdownDelayMs ?? 0, timeoutMs: DRAIN_TIMEOUT_MS });
+      await Promise.all(listeners.map((l) => l.close({ delayMs: opts.shutdownDelayMs ?? 0, timeoutMs: DRAIN_TIMEOUT_MS })));
       logger.info({ durationMs: Date.now() - started }, "server stopped");
     })();
     return closing;
@@ -244,5 +260,5 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
   process.once("SIGINT", onSignal);
   process.on("SIGHUP", onHangup);
 
-  return { host: running.host, port: running.port, url, close };
+  return { host: running.host, port: running.port, url, ...(adminUrl === undefined ? {} : { adminUrl }), close };
 }

@@ -33,6 +33,12 @@ export interface AppOptions {
   readonly maxBodyBytes?: number;
   /** A body not fully received this long after the headers gets 408; default 10 s. */
   readonly bodyTimeoutMs?: number;
+  /**
+   * Which endpoints this app serves: `all` (one listener), `webhook` (/inject and health: the
+   * port the API server calls) or `admin` (/preview, /metrics and health: a port that only
+   * what the NetworkPolicy names can reach). Default all.
+   */
+  readonly endpoints?: AppEndpoints;
   /** All bodies being read together; past it ERR_OVERLOADED. Default DEFAULT_MAX_BUFFERED_BODY_BYTES. */
   readonly maxBufferedBodyBytes?: number;
   /** The injection engine; defaults to injection/inject.ts. */
@@ -77,7 +83,13 @@ export function overloadHandler(metrics: Metrics, logger: Logger, now: () => num
   };
 }
 
+export const APP_ENDPOINTS = ["all", "webhook", "admin"] as const;
+export type AppEndpoints = (typeof APP_ENDPOINTS)[number];
+
 export function createApp(opts: AppOptions): Express {
+  const endpoints = opts.endpoints ?? "all";
+  const webhook = endpoints !== "admin";
+  const admin = endpoints !== "webhook";
   const { config, logger, metrics, isReady } = opts;
   const limits: BodyLimits = {
     maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
@@ -145,10 +157,9 @@ export function createApp(opts: AppOptions): Express {
     }
   };
 
-  const injectPaths = ["/inject", "/inject/*path"];
-  app.post(injectPaths, injectHandler);
-
-  app.post("/preview", previewHandler({ ...opts, limits, sendError }));
+  const injectPaths = webhook ? ["/inject", "/inject/*path"] : [];
+  if (webhook) app.post(injectPaths, injectHandler);
+  if (admin) app.post("/preview", previewHandler({ ...opts, limits, sendError }));
 
   app.get("/healthz", (_req, res) => {
     res.status(200).json({ status: "ok" });
@@ -157,12 +168,14 @@ export function createApp(opts: AppOptions): Express {
     if (isReady()) res.status(200).json({ status: "ready" });
     else sendError(res, "ERR_NOT_READY");
   });
-  app.get("/metrics", async (_req, res) => {
-    const text = await metrics.registry.metrics();
-    res.set("Content-Type", metrics.registry.contentType).send(text);
-  });
+  if (admin) {
+    app.get("/metrics", async (_req, res) => {
+      const text = await metrics.registry.metrics();
+      res.set("Content-Type", metrics.registry.contentType).send(text);
+    });
+  }
 
-  app.all([...injectPaths, "/preview", "/healthz", "/readyz", "/metrics"], (_req, res) => {
+  app.all([...injectPaths, ...(admin ? ["/preview", "/metrics"] : []), "/healthz", "/readyz"], (_req, res) => {
     sendError(res, "ERR_METHOD_NOT_ALLOWED");
   });
   app.use((_req, res) => {
