@@ -30,6 +30,24 @@ export interface WebhookConfigObject {
   readonly webhooks: readonly WebhookEntry[];
 }
 
+/**
+ * Every call this client makes to the API server, as RBAC sees it: the chart grants exactly
+ * these (a test renders it and compares), so a verb granted and never used, or used and never
+ * granted, fails the build. `when` says which mode makes the call.
+ */
+export const KUBE_API_CALLS = [
+  { apiGroup: "", resource: "secrets", verb: "create", when: "self-managed", by: "createSecret (the CA Secret, if absent)" },
+  { apiGroup: "", resource: "secrets", verb: "get", when: "self-managed", by: "readSecret" },
+  { apiGroup: "", resource: "secrets", verb: "update", when: "self-managed", by: "replaceSecret" },
+  { apiGroup: "", resource: "secrets", verb: "watch", when: "self-managed", by: "watchSecret" },
+  { apiGroup: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", verb: "get", when: "self-managed", by: "readWebhookConfig" },
+  { apiGroup: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", verb: "patch", when: "self-managed", by: "patchCaBundles" },
+  { apiGroup: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", verb: "watch", when: "self-managed", by: "watchWebhookConfig" },
+  { apiGroup: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", verb: "list", when: "webhook-selector", by: "listWebhookConfigs (--webhook-config-selector)" },
+  { apiGroup: "", resource: "namespaces", verb: "get", when: "always", by: "readNamespaceLabels (/preview)" },
+  { apiGroup: "", resource: "nodes", verb: "list", when: "always", by: "listKubeletVersions (nativeSidecars: auto)" },
+] as const;
+
 /** HTTP status of a failed call (undefined: no answer at all, e.g. connection refused). */
 export class KubeError extends Error {
   readonly code = "ERR_KUBE";

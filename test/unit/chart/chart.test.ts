@@ -15,6 +15,7 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { parse, parseAllDocuments } from "yaml";
 import { parseConfig } from "../../../src/config/load.js";
+import { KUBE_API_CALLS } from "../../../src/kube/client.js";
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 const CHART = join(REPO_ROOT, "charts", "sidecar-injector");
@@ -355,6 +356,19 @@ if (!lookup.ok) {
   }
 }
 
+
+/** `group/resource/verb` of every rule granted to the injector's own ServiceAccount. */
+function grantedCalls(r: Rendered): string[] {
+  const roles = [...r.all("Role").filter((x) => !x.metadata.name.endsWith("-preview")), ...r.all("ClusterRole")] as Role[];
+  const out = new Set<string>();
+  for (const role of roles) for (const rule of role.rules) for (const g of rule.apiGroups) for (const res of rule.resources) for (const v of rule.verbs) out.add(`${g}/${res}/${v}`);
+  return [...out].sort();
+}
+
+function expectedCalls(when: readonly string[]): string[] {
+  return [...new Set(KUBE_API_CALLS.filter((c) => when.includes(c.when)).map((c) => `${c.apiGroup}/${c.resource}/${c.verb}`))].sort();
+}
+
 describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no helm: ${lookup.reason}` }, () => {
   before(async () => {
     // helm's own config, cache and data in a temporary folder; no cluster is ever contacted.
@@ -400,6 +414,7 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
         "ConfigMap",
         "Deployment",
         "MutatingWebhookConfiguration",
+        "NetworkPolicy",
         "PodDisruptionBudget",
         "Role",
         "RoleBinding",
@@ -445,6 +460,8 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
         "0.0.0.0",
         "--port",
         "9443",
+        "--admin-port",
+        "9444",
         // tls.mode self (the default): the injector manages its own certificates.
         "--cert-mode",
         "kubernetes",
@@ -468,7 +485,10 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
         "info",
       ]);
       assert.deepEqual(c.env, [{ name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } }]);
-      assert.deepEqual(c.ports, [{ name: "https", containerPort: 9443, protocol: "TCP" }]);
+      assert.deepEqual(c.ports, [
+        { name: "https", containerPort: 9443, protocol: "TCP" },
+        { name: "admin", containerPort: 9444, protocol: "TCP" },
+      ]);
       assert.deepEqual(c.livenessProbe.httpGet, { path: "/healthz", port: "https", scheme: "HTTPS" });
       assert.deepEqual(c.readinessProbe.httpGet, { path: "/readyz", port: "https", scheme: "HTTPS" });
       assert.deepEqual(c.resources, { requests: { cpu: "50m", memory: "64Mi" }, limits: { cpu: "500m", memory: "256Mi" } });
@@ -519,46 +539,35 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
       assert.equal(pod.tolerations, undefined);
     });
 
-    test("Service 443 -> https; PodDisruptionBudget minAvailable 1; both select the Pods", () => {
+    test("Service 443 -> https and 8443 -> admin; PodDisruptionBudget minAvailable 1; all select the Pods", () => {
       const d = rendered.one<Deployment>("Deployment");
       const svc = rendered.one<Service>("Service");
       assert.equal(svc.metadata.name, FULLNAME);
       assert.deepEqual(svc.spec.selector, d.spec.selector.matchLabels);
-      assert.equal(svc.spec.ports.length, 1);
-      assert.equal(svc.spec.ports[0]!.port, 443);
-      assert.equal(svc.spec.ports[0]!.targetPort, "https");
+      assert.deepEqual(
+        svc.spec.ports.map((p) => [p.port, p.targetPort]),
+        [
+          [443, "https"],
+          [8443, "admin"],
+        ],
+      );
       const pdb = rendered.one<PodDisruptionBudget>("PodDisruptionBudget");
       assert.equal(pdb.spec.minAvailable, 1);
       assert.deepEqual(pdb.spec.selector, d.spec.selector);
     });
 
-    test("RBAC: Secrets by name only (but create), our webhook configuration by name, namespaces and nodes read-only", () => {
+    test("RBAC: exactly the calls the code makes (KUBE_API_CALLS), Secrets and our webhook configuration by name", () => {
+      assert.deepEqual(grantedCalls(rendered), expectedCalls(["always", "self-managed"]));
       const sa = rendered.one("ServiceAccount").metadata.name;
       const role = rendered.all("Role").find((r) => r.metadata.name === FULLNAME) as Role;
-      const secretRules = role.rules.filter((r) => r.resources.includes("secrets"));
-      assert.equal(secretRules.length, role.rules.length, "the Role is about Secrets only");
-      for (const r of role.rules) assert.deepEqual(r.apiGroups, [""]);
-      const unnamed = secretRules.filter((r) => r.resourceNames === undefined);
-      assert.deepEqual(unnamed.map((r) => r.verbs), [["create"]], "only create is granted without resourceNames");
-      const named = secretRules.filter((r) => r.resourceNames !== undefined);
-      assert.equal(named.length, 1);
-      assert.deepEqual([...named[0]!.resourceNames!].sort(), [`${FULLNAME}-ca`, `${FULLNAME}-tls`]);
-      for (const verb of ["get", "watch", "update", "patch"]) assert.ok(named[0]!.verbs.includes(verb), `named Secrets: ${verb}`);
-      assert.ok(!named[0]!.verbs.includes("delete") && !named[0]!.verbs.includes("*"));
+      const named = role.rules.filter((r) => r.resourceNames !== undefined);
+      assert.deepEqual(named.map((r) => r.resourceNames), [[`${FULLNAME}-ca`]]);
+      assert.deepEqual(role.rules.filter((r) => r.resourceNames === undefined).map((r) => r.verbs), [["create"]], "only create is granted without resourceNames");
 
       const clusterRole = rendered.one<Role>("ClusterRole");
-      const byResource = new Map(clusterRole.rules.map((r) => [r.resources.join(","), r]));
-      assert.deepEqual([...byResource.keys()].sort(), ["mutatingwebhookconfigurations", "namespaces", "nodes"]);
-      const mwc = byResource.get("mutatingwebhookconfigurations")!;
-      assert.deepEqual(mwc.apiGroups, ["admissionregistration.k8s.io"]);
-      assert.deepEqual(mwc.resourceNames, [rendered.one("MutatingWebhookConfiguration").metadata.name]);
-      assert.deepEqual([...mwc.verbs].sort(), ["get", "list", "patch", "watch"]);
-      for (const res of ["namespaces", "nodes"]) {
-        const r = byResource.get(res)!;
-        assert.deepEqual(r.apiGroups, [""]);
-        assert.deepEqual([...r.verbs].sort(), ["get", "list", "watch"], res);
-        assert.equal(r.resourceNames, undefined);
-      }
+      const mwc = clusterRole.rules.find((r) => r.resources.includes("mutatingwebhookconfigurations"));
+      assert.deepEqual(mwc?.resourceNames, [rendered.one("MutatingWebhookConfiguration").metadata.name]);
+      for (const r of clusterRole.rules) if (!r.resources.includes("mutatingwebhookconfigurations")) assert.equal(r.resourceNames, undefined);
 
       const binding = rendered.one<Binding>("RoleBinding");
       assert.deepEqual(binding.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name });
@@ -566,6 +575,18 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
       const clusterBinding = rendered.one<Binding>("ClusterRoleBinding");
       assert.deepEqual(clusterBinding.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRole.metadata.name });
       assert.deepEqual(clusterBinding.subjects, [{ kind: "ServiceAccount", name: sa, namespace: NAMESPACE }]);
+    });
+
+    test("NetworkPolicy: the webhook port open, the admin port closed; preStop sleep inside the grace period", () => {
+      const np = rendered.one<KubeObject & { spec: { podSelector: { matchLabels: Record<string, string> }; ingress: { from?: unknown[]; ports: { port: string }[] }[] } }>("NetworkPolicy");
+      const d = rendered.one<Deployment>("Deployment");
+      assert.deepEqual(np.spec.podSelector.matchLabels, d.spec.selector.matchLabels);
+      assert.deepEqual(np.spec.ingress, [{ ports: [{ port: "https", protocol: "TCP" }] }]);
+      const pod = d.spec.template.spec as unknown as { terminationGracePeriodSeconds: number; containers: { lifecycle?: { preStop?: { sleep?: { seconds: number } } } }[] };
+      const sleep = pod.containers[0]?.lifecycle?.preStop?.sleep?.seconds;
+      assert.equal(sleep, 5);
+      // preStop, then the drain (at most 15 s), then the exit.
+      assert.ok(pod.terminationGracePeriodSeconds >= sleep + 15 + 5, `grace ${pod.terminationGracePeriodSeconds}`);
     });
 
     test("ConfigMap: config.yaml is a config the injector accepts, with the revision", () => {
@@ -717,7 +738,7 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
     const rendered = await template(["preview.rbac.subjects[0].kind=Group", "preview.rbac.subjects[0].name=platform", "preview.rbac.subjects[0].apiGroup=rbac.authorization.k8s.io"]);
     const role = rendered.all("Role").find((r) => r.metadata.name === `${FULLNAME}-preview`) as Role;
     assert.deepEqual(role.rules, [
-      { apiGroups: [""], resources: ["services/proxy"], resourceNames: [`https:${FULLNAME}:443`, FULLNAME], verbs: ["create", "get"] },
+      { apiGroups: [""], resources: ["services/proxy"], resourceNames: [`https:${FULLNAME}:admin`, FULLNAME], verbs: ["create", "get"] },
     ]);
     const binding = rendered.all("RoleBinding").find((b) => b.metadata.name === `${FULLNAME}-preview`) as Binding;
     assert.deepEqual(binding.subjects, [{ kind: "Group", name: "platform", apiGroup: "rbac.authorization.k8s.io" }]);
