@@ -16,6 +16,7 @@ import {
   caNeedsRenewal,
   createCa,
   generateRsaKeyPair,
+  generateServingKeyPair,
   currentCa,
   leafNeedsRenewal,
   parseCaState,
@@ -254,7 +255,7 @@ export async function ensureLocalCertificates(
         : leafProblem(caCert, cert, key, names, now);
   if (leafWhy !== undefined || cert === undefined || key === undefined) {
     if (!newCa) reasons.push(leafWhy ?? "no serving certificate in the folder");
-    const keys = await generateRsaKeyPair();
+    const keys = await generateServingKeyPair();
     key = keys.privateKey;
     cert = issueServingCertificate({ keys, caCert, caKey, names, now });
     await writeAtomically(path("key"), key, KEY_FILE_MODE);

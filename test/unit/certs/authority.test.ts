@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { X509Certificate, createPrivateKey, createPublicKey } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
@@ -255,6 +256,21 @@ describe("leafNeedsRenewal", () => {
   });
 });
 
+/** The extensions of a certificate, by OID: the DER of each extnValue's content. */
+function extensionsOf(pem: string): Map<string, string> {
+  const der = forge.util.decode64(pem.replace(/-----[^-]+-----|\s/g, ""));
+  const cert = forge.asn1.fromDer(der);
+  const tbs = (cert.value as forge.asn1.Asn1[])[0]?.value as forge.asn1.Asn1[];
+  const explicit = tbs.find((v) => v.tagClass === forge.asn1.Class.CONTEXT_SPECIFIC && v.type === 3);
+  const out = new Map<string, string>();
+  for (const e of ((explicit?.value as forge.asn1.Asn1[])[0]?.value ?? []) as forge.asn1.Asn1[]) {
+    const parts = e.value as forge.asn1.Asn1[];
+    const oid = forge.asn1.derToOid(forge.util.createBuffer(parts[0]?.value as string));
+    out.set(oid, parts[parts.length - 1]?.value as string);
+  }
+  return out;
+}
+
 describe("mintServingCert", () => {
   const dnsNames = servingDnsNames("injector", "system", "cluster.local");
 
@@ -288,14 +304,21 @@ describe("mintServingCert", () => {
     assert.deepEqual(leaf.notBefore, at(HOUR - MIN));
     assert.deepEqual(leaf.notAfter, at(HOUR + DAY));
 
-    const f = forge.pki.certificateFromPem(leaf.certPem);
-    const ku = f.getExtension("keyUsage") as Record<string, unknown> | undefined;
-    assert.equal(ku?.digitalSignature, true);
-    assert.equal(ku?.keyEncipherment, true);
-    assert.equal(ku?.keyCertSign, false);
-    const aki = f.getExtension("authorityKeyIdentifier") as { value?: string } | undefined;
+    // An ECDSA P-256 key (cheap handshakes), which node-forge cannot parse: read the DER.
+    assert.equal(x.publicKey.asymmetricKeyType, "ec");
+    assert.equal(x.publicKey.asymmetricKeyDetails?.namedCurve, "prime256v1");
+    const ext = extensionsOf(leaf.certPem);
+    const keyUsage = ext.get("2.5.29.15") ?? "";
+    const bits = keyUsage.charCodeAt(keyUsage.length - 1);
+    assert.equal(bits & 0x80, 0x80, "digitalSignature");
+    assert.equal(bits & 0x20, 0, "no keyEncipherment for an ECDSA key");
+    assert.equal(bits & 0x04, 0, "no keyCertSign");
     const ski = forge.pki.certificateFromPem(issuer.certPem).generateSubjectKeyIdentifier().getBytes();
-    assert.ok(aki?.value?.includes(ski), "the authority key identifier is the issuer's key identifier");
+    assert.ok(ext.get("2.5.29.35")?.includes(ski), "the authority key identifier is the issuer's key identifier");
+    const leafSki = ext.get("2.5.29.14") ?? "";
+    const point = x.publicKey.export({ format: "jwk" });
+    const expected = createHash("sha1").update(Buffer.concat([Buffer.from([4]), Buffer.from(point.x ?? "", "base64url"), Buffer.from(point.y ?? "", "base64url")])).digest("binary");
+    assert.ok(leafSki.endsWith(expected), "the subject key identifier is the SHA-1 of the leaf's public point");
   });
 
   it("never outlives its issuer, and backdates by what it really gets", async () => {

@@ -1,0 +1,99 @@
+// Overload: the built injector (`node dist/cli.js serve`, its own process, as deployed) under an
+// open-loop load of reviews, each on a new TLS connection, at fixed rates from a second process.
+// For each rate: answered (200), shed (503 at once, or a connection closed before its handshake),
+// failed otherwise, p50/p99 of the answered, the slowest answer of any kind, the server's CPU per
+// answered review and its peak RSS. The sustainable rate is the highest rate answered in full
+// with p99 under 1 s; the table then shows 1x and 2x that rate.
+// Run: npm run bench   (OVERLOAD_RATES=250,500,1000 OVERLOAD_SECONDS=5)
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { request } from "node:https";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, "..", "..");
+const rates = (process.env.OVERLOAD_RATES ?? "250,500,750,1000,1500").split(",").map(Number);
+const seconds = Number(process.env.OVERLOAD_SECONDS ?? "5");
+const fixture = join(here, "..", "fixtures", "admission-review-pod.json");
+const port = 19000 + Math.floor(Math.random() * 1000);
+const dir = mkdtempSync(join(tmpdir(), "bench-overload-"));
+
+const server = spawn(process.execPath, [join(root, "dist", "cli.js"), "serve", "--port", String(port), "--cert-dir", join(dir, "certs"), "--log-level", "warn"], {
+  stdio: ["ignore", "ignore", "inherit"],
+});
+const url = `https://127.0.0.1:${port}`;
+
+function ready(): Promise<boolean> {
+  return new Promise((ok) => {
+    const req = request(`${url}/readyz`, { rejectUnauthorized: false, agent: false }, (res) => {
+      res.resume();
+      ok(res.statusCode === 200);
+    });
+    req.on("error", () => ok(false));
+    req.end();
+  });
+}
+
+/** utime + stime of a process, in seconds, and its RSS in MiB (Linux /proc). */
+function usage(pid: number): { cpu: number; rssMiB: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  const ticks = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim());
+  const cpu = (Number(stat[11]) + Number(stat[12])) / ticks;
+  const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+  return { cpu, rssMiB: Number(rss) / 1024 };
+}
+
+interface Run {
+  rate: number;
+  sent: number;
+  answered: number;
+  outcomes: Record<string, number>;
+  p50: number;
+  p99: number;
+  slowestMs: number;
+  clientBehindMs: number;
+}
+
+async function runAt(rate: number): Promise<{ run: Run; cpuPerAnsweredUs: number; peakRssMiB: number }> {
+  const pid = server.pid ?? 0;
+  const before = usage(pid);
+  let peak = before.rssMiB;
+  const sampler = setInterval(() => (peak = Math.max(peak, usage(pid).rssMiB)), 100);
+  const client = spawn(process.execPath, ["--import", "tsx", join(here, "load-client.ts"), url, join(dir, "certs", "ca.crt"), fixture, String(rate), String(seconds)], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let out = "";
+  client.stdout.setEncoding("utf8").on("data", (c: string) => (out += c));
+  await new Promise((r) => client.once("exit", r));
+  clearInterval(sampler);
+  const after = usage(pid);
+  const run = JSON.parse(out) as Run;
+  return { run, cpuPerAnsweredUs: ((after.cpu - before.cpu) / Math.max(1, run.answered)) * 1e6, peakRssMiB: peak };
+}
+
+try {
+  for (let i = 0; i < 100 && !(await ready()); i++) await new Promise((r) => setTimeout(r, 100));
+  const idle = usage(server.pid ?? 0).rssMiB;
+  console.log(`overload: node ${process.version}, new TLS connection per review, ${seconds}s per rate, server idle RSS ${idle.toFixed(0)} MiB`);
+  console.log("rate/s    sent  answered  shed  failed   p50 ms   p99 ms  slowest ms  CPU/answered  peak RSS");
+  const rows: Array<Awaited<ReturnType<typeof runAt>>> = [];
+  for (const rate of rates) {
+    const r = await runAt(rate);
+    rows.push(r);
+    const shed = (r.run.outcomes["503"] ?? 0) + (r.run.outcomes.ECONNRESET ?? 0);
+    const failed = r.run.sent - r.run.answered - shed;
+    console.log(
+      `${String(rate).padStart(6)} ${String(r.run.sent).padStart(7)} ${String(r.run.answered).padStart(9)} ${String(shed).padStart(5)} ${String(failed).padStart(7)} ${r.run.p50.toFixed(1).padStart(8)} ${r.run.p99.toFixed(1).padStart(8)} ${r.run.slowestMs.toFixed(0).padStart(11)} ${r.cpuPerAnsweredUs.toFixed(0).padStart(10)} µs ${r.peakRssMiB.toFixed(0).padStart(5)} MiB` +
+        (r.run.clientBehindMs > 500 ? `  (client fell ${r.run.clientBehindMs.toFixed(0)} ms behind)` : ""),
+    );
+    await new Promise((res) => setTimeout(res, 1000));
+  }
+  const sustainable = rows.filter((r) => r.run.answered === r.run.sent && r.run.p99 < 1000).map((r) => r.run.rate);
+  console.log(`sustainable (all answered, p99 < 1 s): ${sustainable.length ? Math.max(...sustainable) : "none"} reviews/s`);
+} finally {
+  server.kill("SIGTERM");
+  await new Promise((r) => server.once("exit", r));
+  rmSync(dir, { recursive: true, force: true });
+}
