@@ -2,6 +2,7 @@
 // restart, and a bounded drain on shutdown.
 
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
+import { X509Certificate, createPrivateKey } from "node:crypto";
 import https from "node:https";
 import net, { type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -251,6 +252,11 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       return closing;
     },
     setCertificate(cert, key) {
+      // OpenSSL keeps an RSA and an EC certificate side by side, so a certificate of one type
+      // with a key of the other is not refused by it: check the pair first.
+      if (!new X509Certificate(cert).checkPrivateKey(createPrivateKey(key))) {
+        throw new Error("the certificate and the key do not match (key values mismatch)");
+      }
       // setSecureContext resets any option not given, so the TLS floor is passed again.
       server.setSecureContext({ cert, key, minVersion: TLS_MIN_VERSION });
     },

@@ -15,7 +15,6 @@ import {
   caEntryFromPem,
   caNeedsRenewal,
   createCa,
-  generateRsaKeyPair,
   generateServingKeyPair,
   currentCa,
   leafNeedsRenewal,
