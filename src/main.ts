@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { createApp } from "./admission/server.js";
 import { DEFAULT_HOST, startServer, type RunningServer } from "./admission/https.js";
+import { createTlsFailureReporter } from "./admission/tls-failures.js";
 import {
   loadCertificateFiles,
   watchCertificateFiles,
@@ -139,11 +140,13 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
     ...(clusterAccess ? { namespaceLabels: (ns: string) => clusterApi().readNamespaceLabels(ns), ownNamespace: ownNamespace() } : {}),
   });
 
+  const tlsFailures = createTlsFailureReporter({ counter: metrics.tlsHandshakeFailures, log: logger });
   const running = await startServer({
     app,
     port: opts.port ?? DEFAULT_PORT,
     host: opts.host ?? DEFAULT_HOST,
     tls,
+    onTlsClientError: (err, socket) => tlsFailures.report(err, socket.remoteAddress),
   });
   server = running;
 
