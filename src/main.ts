@@ -173,7 +173,14 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
         running.setCertificate(pair.cert, pair.key);
         logger.info({ cert: opts.tlsCert, notAfter: pair.notAfter }, "serving certificate reloaded");
       },
-      { onError: (err) => logger.warn({ file: err.file, message: err.message }, "serving certificate not reloaded") },
+      {
+        onError: (err) => {
+          metrics.certReloadFailures.inc({ reason: err.reason });
+          logger.warn({ file: err.file, reason: err.reason, message: err.message }, "serving certificate not reloaded, the previous one is still served");
+        },
+        onExpiring: (pair, msLeft) =>
+          logger.warn({ cert: opts.tlsCert, notAfter: pair.notAfter, hoursLeft: Math.floor(msLeft / 3_600_000) }, msLeft > 0 ? "serving certificate expires soon and has not been renewed" : "serving certificate has expired and has not been renewed"),
+      },
     );
   } else {
     renew = setInterval(() => {
