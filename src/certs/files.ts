@@ -150,12 +150,17 @@ export function watchCertificateFiles(
         return;
       }
       const pair = checkCertificatePair(cert, key, certFile, keyFile, now());
+      try {
+        onReload(pair);
+      } catch (e) {
+        const why = e instanceof Error ? e.message : String(e);
+        throw new CertificateFileError(`${certFile} + ${keyFile}`, "rejected", `the TLS server refused the pair in ${certFile} and ${keyFile}: ${why}`, { cause: e });
+      }
       last = seen;
       lastError = "";
       inUse = pair;
-      onReload(pair);
     } catch (e) {
-      // readText and checkCertificatePair throw nothing else.
+      // readText, checkCertificatePair and the wrapper above throw nothing else.
       const err = e instanceof CertificateFileError ? e : new CertificateFileError(`${certFile} + ${keyFile}`, "read", String(e), { cause: e });
       // Report each distinct problem once, not every interval.
       if (err.message !== lastError) opts.onError?.(err);

@@ -54,6 +54,8 @@ export const CERT_RELOAD_FAILURE_REASONS = {
   MISMATCH: "mismatch",
   EXPIRED: "expired",
   NOT_YET_VALID: "not_yet_valid",
+  /** The TLS server would not take the pair (e.g. a key too weak for OpenSSL's security level). */
+  REJECTED: "rejected",
 } as const;
 export type CertReloadFailureReason = (typeof CERT_RELOAD_FAILURE_REASONS)[keyof typeof CERT_RELOAD_FAILURE_REASONS];
 

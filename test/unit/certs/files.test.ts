@@ -300,6 +300,32 @@ describe("validity of a pair from files", () => {
     }
   });
 
+  it("a pair the server refuses is reported as rejected, not taken as the one in use, and tried again", async () => {
+    const { certFile, keyFile } = await pairFiles("refused", a.cert, a.key);
+    const current = await loadCertificateFiles(certFile, keyFile);
+    let refuse = 3;
+    const errors: CertificateFileError[] = [];
+    const taken = waitFor<CertificatePair>((resolve) => {
+      const watch = watchCertificateFiles(
+        certFile,
+        keyFile,
+        current,
+        (p) => {
+          if (refuse-- > 0) throw new Error("ee key too small");
+          watch.close();
+          resolve(p);
+        },
+        { intervalMs: 20, onError: (e) => errors.push(e) },
+      );
+    });
+    await replace(keyFile, b.key);
+    await replace(certFile, b.cert);
+    assert.equal((await taken).cert, b.cert);
+    const rejected = errors.filter((e) => e.reason === "rejected");
+    assert.equal(rejected.length, 1, "reported once, though refused three times");
+    assert.equal(rejected[0]?.message, `the TLS server refused the pair in ${certFile} and ${keyFile}: ee key too small`);
+  });
+
   it("serve counts a reload refused for expiry and keeps serving the pair it has", async () => {
     const good = await mint(new Date(Date.now() - HOUR), 10 * DAY);
     const old = await mint(new Date(Date.now() - 3 * DAY), DAY);
