@@ -36,7 +36,7 @@ export const TLS_HANDSHAKE_FAILURE_REASONS = {
   BAD_CERTIFICATE: "bad_certificate",
   /** The handshake did not finish in time. */
   TIMEOUT: "timeout",
-  /** The client went away during the handshake. */
+  /** The client closed or reset the connection before the handshake finished (a TCP probe that connects and closes counts here). */
   RESET: "reset",
   /** A client-initiated renegotiation, refused. */
   RENEGOTIATION: "renegotiation",
