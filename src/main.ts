@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { createApp, overloadHandler, type AppEndpoints } from "./admission/server.js";
 import { DEFAULT_HOST, startServer, type RunningServer } from "./admission/https.js";
+import { createTlsFailureReporter } from "./admission/tls-failures.js";
 import {
   loadCertificateFiles,
   watchCertificateFiles,
@@ -158,6 +159,7 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
     // /preview reads namespace labels from the API server wherever it can be reached.
     ...(clusterAccess ? { namespaceLabels: (ns: string) => clusterApi().readNamespaceLabels(ns), ownNamespace: ownNamespace() } : {}),
   };
+  const tlsFailures = createTlsFailureReporter({ counter: metrics.tlsHandshakeFailures, log: logger });
   const listen = (endpoints: AppEndpoints, port: number): Promise<RunningServer> =>
     startServer({
       app: createApp({ ...appOptions, endpoints }),
@@ -165,6 +167,7 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
       host: opts.host ?? DEFAULT_HOST,
       tls,
       onOverload: overloadHandler(metrics, logger),
+      onTlsClientError: (err, socket) => tlsFailures.report(err, socket.remoteAddress),
       ...(opts.maxConcurrentRequests === undefined ? {} : { maxConcurrentRequests: opts.maxConcurrentRequests }),
       ...(opts.maxConnections === undefined ? {} : { maxConnections: opts.maxConnections }),
     });
@@ -200,7 +203,14 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
         setCertificate(pair.cert, pair.key);
         logger.info({ cert: opts.tlsCert, notAfter: pair.notAfter }, "serving certificate reloaded");
       },
-      { onError: (err) => logger.warn({ file: err.file, message: err.message }, "serving certificate not reloaded") },
+      {
+        onError: (err) => {
+          metrics.certReloadFailures.inc({ reason: err.reason });
+          logger.warn({ file: err.file, reason: err.reason, message: err.message }, "serving certificate not reloaded, the previous one is still served");
+        },
+        onExpiring: (pair, msLeft) =>
+          logger.warn({ cert: opts.tlsCert, notAfter: pair.notAfter, hoursLeft: Math.floor(msLeft / 3_600_000) }, msLeft > 0 ? "serving certificate expires soon and has not been renewed" : "serving certificate has expired and has not been renewed"),
+      },
     );
   } else {
     renew = setInterval(() => {

@@ -1,13 +1,41 @@
 // The TLS server around the express app: TLS 1.2+, explicit timeouts, certificate swap without
 // restart, and a bounded drain on shutdown.
+//
+// TLS: 1.3 with OpenSSL's default suites, or 1.2 with forward-secret (ECDHE) AEAD suites only,
+// the server's order preferred; no static-RSA key exchange, no CBC, no DHE. Client-initiated
+// renegotiation is refused on every connection (the connection is closed). Every refused
+// handshake, and every refused renegotiation, is handed to `onTlsClientError`.
 
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import https from "node:https";
 import net, { type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { SecureContextOptions, TLSSocket } from "node:tls";
 
 export const TLS_MIN_VERSION = "TLSv1.2";
+
+/** TLS 1.3: OpenSSL's default suites, as Node offers them. */
+export const TLS13_CIPHER_SUITES = ["TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_GCM_SHA256"] as const;
+/** TLS 1.2: ECDHE key exchange (forward secrecy) and AEAD only; what Go's TLS client offers first. */
+export const TLS12_CIPHER_SUITES = [
+  "ECDHE-ECDSA-AES128-GCM-SHA256",
+  "ECDHE-RSA-AES128-GCM-SHA256",
+  "ECDHE-ECDSA-AES256-GCM-SHA384",
+  "ECDHE-RSA-AES256-GCM-SHA384",
+  "ECDHE-ECDSA-CHACHA20-POLY1305",
+  "ECDHE-RSA-CHACHA20-POLY1305",
+] as const;
+
+/**
+ * The TLS settings of every secure context: at creation and at each certificate swap
+ * (`setSecureContext` resets whatever it is not given, so both use this one constant).
+ */
+export const TLS_CONTEXT_OPTIONS = {
+  minVersion: TLS_MIN_VERSION,
+  ciphers: [...TLS13_CIPHER_SUITES, ...TLS12_CIPHER_SUITES].join(":"),
+  honorCipherOrder: true,
+} as const satisfies SecureContextOptions;
 
 export const DEFAULT_HOST = "127.0.0.1";
 /** Whole request, headers and body. The API server's webhook timeout is at most 30 s. */
@@ -51,6 +79,12 @@ export interface StartServerOptions {
   readonly requestTimeoutMs?: number;
   readonly headersTimeoutMs?: number;
   readonly keepAliveTimeoutMs?: number;
+  /**
+   * A TLS handshake the server refused or that failed (`err.code` is OpenSSL's, e.g.
+   * ERR_SSL_NO_SHARED_CIPHER, or ERR_TLS_HANDSHAKE_TIMEOUT, ECONNRESET), and a refused
+   * client-initiated renegotiation (ERR_TLS_RENEGOTIATION_DISABLED). Must not throw.
+   */
+  readonly onTlsClientError?: (err: NodeJS.ErrnoException, socket: TLSSocket) => void;
   /** See DEFAULT_MAX_CONCURRENT_REQUESTS. */
   readonly maxConcurrentRequests?: number;
   /** See DEFAULT_MAX_CONNECTIONS. */
@@ -112,9 +146,9 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const headersTimeout = Math.min(opts.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS, requestTimeout);
 
   const server = https.createServer({
+    ...TLS_CONTEXT_OPTIONS,
     cert: opts.tls.cert,
     key: opts.tls.key,
-    minVersion: TLS_MIN_VERSION,
     requestTimeout,
     headersTimeout,
     // How often requestTimeout/headersTimeout are checked (Node's default is 30 s).
@@ -146,6 +180,23 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     };
   server.on("connection", track(connections));
   server.on("secureConnection", track(sockets));
+
+  const onTlsClientError = opts.onTlsClientError;
+  if (onTlsClientError) server.on("tlsClientError", onTlsClientError);
+  server.on("secureConnection", (socket: TLSSocket) => {
+    // Node would allow a few renegotiations per 10 minutes (tls.CLIENT_RENEG_LIMIT); allow none.
+    // Node only emits an error for the attempt: the connection is closed here, whoever else
+    // listens for client errors. The error comes more than once: reported once.
+    socket.disableRenegotiation();
+    let refused = false;
+    socket.on("error", (err: NodeJS.ErrnoException) => {
+      if (err.code !== "ERR_TLS_RENEGOTIATION_DISABLED" || refused) return;
+      refused = true;
+      socket.destroy();
+      onTlsClientError?.(err, socket);
+    });
+  });
+
 
   const shed =
     opts.onOverload ??
@@ -257,8 +308,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       if (!new X509Certificate(cert).checkPrivateKey(createPrivateKey(key))) {
         throw new Error("the certificate and the key do not match (key values mismatch)");
       }
-      // setSecureContext resets any option not given, so the TLS floor is passed again.
-      server.setSecureContext({ cert, key, minVersion: TLS_MIN_VERSION });
+      // setSecureContext resets any option not given, so the TLS settings are passed again.
+      server.setSecureContext({ ...TLS_CONTEXT_OPTIONS, cert, key });
     },
   };
 }

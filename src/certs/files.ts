@@ -2,17 +2,29 @@
 // checked to belong together, and polled for changes so a renewed pair is swapped into the
 // running server. Polling rather than fs.watch: mounted Secrets change by swapping symlinks,
 // which fs.watch reports unreliably, and a few small reads every few seconds cost nothing.
+//
+// A pair is used only while its certificate is valid: at start an expired or not-yet-valid
+// pair is an error naming the file and its validity window (the API server would refuse every
+// handshake with it); on reload such a pair is reported and the pair in use is kept (a
+// not-yet-valid one is taken as soon as it becomes valid). A pair in use that nears its end
+// is reported once: whatever renews it (cert-manager renews at a third of the life left) has
+// not done so. The clock is injectable.
 
 import { X509Certificate, createPrivateKey, type KeyObject } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import type { CertReloadFailureReason } from "../telemetry/metrics.js";
 
 export const DEFAULT_POLL_INTERVAL_MS = 5_000;
+/** A pair in use is reported as expiring with this little time left, or a quarter of its life if less. */
+export const EXPIRY_WARNING_MAX_MS = 7 * 24 * 60 * 60 * 1000;
 
 export class CertificateFileError extends Error {
   readonly code = "ERR_TLS_FILE";
   constructor(
     /** The file at fault (or both, `cert + key`, when they do not match). */
     readonly file: string,
+    /** What is wrong, as a bounded metric label. */
+    readonly reason: CertReloadFailureReason,
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -24,6 +36,7 @@ export class CertificateFileError extends Error {
 export interface CertificatePair {
   readonly cert: string;
   readonly key: string;
+  readonly notBefore: Date;
   readonly notAfter: Date;
 }
 
@@ -31,42 +44,69 @@ async function readText(file: string): Promise<string> {
   try {
     return await readFile(file, "utf8");
   } catch (e) {
-    throw new CertificateFileError(file, `cannot read ${file}: ${(e as Error).message}`, { cause: e });
+    throw new CertificateFileError(file, "read", `cannot read ${file}: ${(e as Error).message}`, { cause: e });
   }
 }
 
-/** Checks that `cert` is a certificate, `key` a private key, and that they match. */
-export function checkCertificatePair(cert: string, key: string, certFile: string, keyFile: string): CertificatePair {
+const iso = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, "Z");
+
+/**
+ * Checks that `cert` is a certificate, `key` a private key, that they match, and that the
+ * certificate is valid at `now`.
+ */
+export function checkCertificatePair(cert: string, key: string, certFile: string, keyFile: string, now: Date = new Date()): CertificatePair {
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(cert);
   } catch (e) {
-    throw new CertificateFileError(certFile, `${certFile} does not hold a PEM certificate`, { cause: e });
+    throw new CertificateFileError(certFile, "parse", `${certFile} does not hold a PEM certificate`, { cause: e });
   }
   let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey(key);
   } catch (e) {
-    throw new CertificateFileError(keyFile, `${keyFile} does not hold an unencrypted PEM private key`, { cause: e });
+    throw new CertificateFileError(keyFile, "parse", `${keyFile} does not hold an unencrypted PEM private key`, { cause: e });
   }
   if (!x509.checkPrivateKey(privateKey)) {
     throw new CertificateFileError(
       `${certFile} + ${keyFile}`,
+      "mismatch",
       `the key in ${keyFile} does not belong to the certificate in ${certFile}`,
     );
   }
-  return { cert, key, notAfter: new Date(x509.validTo) };
+  const notBefore = new Date(x509.validFrom);
+  const notAfter = new Date(x509.validTo);
+  // No "now" in the messages: the same problem must read the same at every poll.
+  const window = `valid from ${iso(notBefore)} to ${iso(notAfter)}`;
+  if (now.getTime() < notBefore.getTime()) {
+    throw new CertificateFileError(certFile, "not_yet_valid", `the certificate in ${certFile} is not valid yet (${window})`);
+  }
+  if (now.getTime() >= notAfter.getTime()) {
+    throw new CertificateFileError(certFile, "expired", `the certificate in ${certFile} has expired (${window})`);
+  }
+  return { cert, key, notBefore, notAfter };
 }
 
-export async function loadCertificateFiles(certFile: string, keyFile: string): Promise<CertificatePair> {
+export async function loadCertificateFiles(certFile: string, keyFile: string, now: Date = new Date()): Promise<CertificatePair> {
   const [cert, key] = await Promise.all([readText(certFile), readText(keyFile)]);
-  return checkCertificatePair(cert, key, certFile, keyFile);
+  return checkCertificatePair(cert, key, certFile, keyFile, now);
+}
+
+/** How long before its end a pair is reported as expiring: a quarter of its life, at most 7 days. */
+export function expiryWarningMs(pair: CertificatePair): number {
+  return Math.min(EXPIRY_WARNING_MAX_MS, (pair.notAfter.getTime() - pair.notBefore.getTime()) / 4);
 }
 
 export interface WatchOptions {
   readonly intervalMs?: number;
-  /** A change that cannot be used yet (e.g. the cert is written before the key). Kept: the old pair. */
+  /**
+   * A change that cannot be used (yet): the cert written before the key, an expired or not yet
+   * valid certificate. The old pair is kept. Each distinct problem is reported once.
+   */
   readonly onError?: (err: CertificateFileError) => void;
+  /** The pair in use has `msLeft` (0 or less: expired) left; reported once per pair, from the start. */
+  readonly onExpiring?: (pair: CertificatePair, msLeft: number) => void;
+  readonly now?: () => Date;
 }
 
 export interface CertificateWatch {
@@ -84,9 +124,20 @@ export function watchCertificateFiles(
   onReload: (pair: CertificatePair) => void,
   opts: WatchOptions = {},
 ): CertificateWatch {
+  const now = opts.now ?? (() => new Date());
+  let inUse = current;
   let last = `${current.cert}\u0000${current.key}`;
   let lastError = "";
+  let warned: CertificatePair | undefined;
   let busy = false;
+
+  const checkExpiry = (): void => {
+    if (warned === inUse) return;
+    const msLeft = inUse.notAfter.getTime() - now().getTime();
+    if (msLeft > expiryWarningMs(inUse)) return;
+    warned = inUse;
+    opts.onExpiring?.(inUse, msLeft);
+  };
 
   const poll = async (): Promise<void> => {
     if (busy) return;
@@ -94,23 +145,33 @@ export function watchCertificateFiles(
     try {
       const [cert, key] = await Promise.all([readText(certFile), readText(keyFile)]);
       const seen = `${cert}\u0000${key}`;
-      if (seen === last) return;
-      const pair = checkCertificatePair(cert, key, certFile, keyFile);
+      if (seen === last) {
+        lastError = "";
+        return;
+      }
+      const pair = checkCertificatePair(cert, key, certFile, keyFile, now());
+      try {
+        onReload(pair);
+      } catch (e) {
+        const why = e instanceof Error ? e.message : String(e);
+        throw new CertificateFileError(`${certFile} + ${keyFile}`, "rejected", `the TLS server refused the pair in ${certFile} and ${keyFile}: ${why}`, { cause: e });
+      }
       last = seen;
       lastError = "";
-      onReload(pair);
+      inUse = pair;
     } catch (e) {
-      const err =
-        e instanceof CertificateFileError
-          ? e
-          : new CertificateFileError(`${certFile} + ${keyFile}`, (e as Error).message, { cause: e });
+      // readText, checkCertificatePair and the wrapper above throw nothing else.
+      const err = e instanceof CertificateFileError ? e : new CertificateFileError(`${certFile} + ${keyFile}`, "read", String(e), { cause: e });
       // Report each distinct problem once, not every interval.
       if (err.message !== lastError) opts.onError?.(err);
       lastError = err.message;
     } finally {
       busy = false;
+      checkExpiry();
     }
   };
+
+  checkExpiry();
 
   const timer = setInterval(() => void poll(), opts.intervalMs ?? DEFAULT_POLL_INTERVAL_MS);
   timer.unref();

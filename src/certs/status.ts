@@ -1,10 +1,18 @@
 // `sidecar-injector certs status`: what a human debugging "x509: certificate signed by unknown
 // authority" wants to see: the CA certificates in the Secret, what each webhook's caBundle
-// holds, the certificate a running injector actually serves, and whether the published
-// caBundle contains the CA that signed it.
+// holds, the certificate a running injector actually serves, whether the published caBundle
+// contains the CA that signed it, and whether that certificate carries the name each webhook
+// is dialled by ("x509: certificate is valid for …, not …", "doesn't contain any IP SANs").
+//
+// The name the API server verifies: for `clientConfig.service`, `<name>.<namespace>.svc`; for
+// `clientConfig.url`, the URL's host. A DNS name must match a DNS SAN (a wildcard only as the
+// whole leftmost label, RFC 6125 6.4.3, as Go's crypto/x509 does); an IP address must be an IP
+// SAN. The subject's common name is never used (Go ignores it).
 import { X509Certificate } from "node:crypto";
+import { isIP } from "node:net";
 import { connect } from "node:tls";
-import type { KubeApi } from "../kube/client.js";
+import { quote } from "../injection/quote.js";
+import type { KubeApi, WebhookEntry } from "../kube/client.js";
 import { fromSecretData, splitPemCertificates, type CaEntry } from "./authority.js";
 
 export interface StatusOptions {
@@ -57,6 +65,27 @@ export function fetchServingCertificate(server: string, timeoutMs = 5000): Promi
       reject(e);
     });
   });
+}
+
+/** The host name or IP address the API server dials for a webhook and verifies our certificate against. */
+export function dialledName(w: WebhookEntry): { name: string } | { error: string } | undefined {
+  const c = w.clientConfig;
+  if (c?.service) return { name: `${c.service.name}.${c.service.namespace}.svc` };
+  if (c?.url === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(c.url);
+  } catch {
+    return { error: `clientConfig.url ${quote(c.url)} is not a URL` };
+  }
+  return { name: url.hostname.replace(/^\[|\]$/g, "") };
+}
+
+/** Whether `cert` is valid for `name` as a TLS client verifying a server would check it. */
+export function certificateCovers(cert: X509Certificate, name: string): boolean {
+  if (isIP(name) !== 0) return cert.checkIP(name) !== undefined;
+  const host = name.replace(/\.$/, "");
+  return cert.checkHost(host, { subject: "never", wildcards: true, partialWildcards: false, multiLabelWildcards: false, singleLabelSubdomains: false }) !== undefined;
 }
 
 function issuedBy(cert: X509Certificate, ca: CaEntry): boolean {
@@ -113,7 +142,24 @@ export async function certificateStatus(kube: KubeApi, opts: StatusOptions): Pro
       lines.push(`  names: ${cert.subjectAltName ?? "(none)"}`);
       lines.push(`  issued by: ${issuer >= 0 ? `CA #${issuer + 1}` : "none of the Secret's CA certificates"}`);
       if (issuer < 0) problems.push("the serving certificate was not issued by the CA in the Secret");
-      if (notAfter <= now) problems.push("the serving certificate has expired");
+      const notBefore = new Date(cert.validFrom);
+      if (notAfter <= now) problems.push(`the serving certificate has expired (valid from ${iso(notBefore)} to ${iso(notAfter)}, now ${iso(now)})`);
+      if (notBefore > now) problems.push(`the serving certificate is not valid yet (valid from ${iso(notBefore)} to ${iso(notAfter)}, now ${iso(now)})`);
+      for (const w of cfg?.webhooks ?? []) {
+        const dialled = dialledName(w);
+        if (dialled === undefined) {
+          lines.push(`  ${w.name}: no clientConfig service or url, name not checked`);
+        } else if ("error" in dialled) {
+          lines.push(`  ${w.name}: ${dialled.error}`);
+          problems.push(`webhook ${w.name}: ${dialled.error}`);
+        } else if (certificateCovers(cert, dialled.name)) {
+          lines.push(`  ${w.name}: dials ${quote(dialled.name)}, covered`);
+        } else {
+          const kind = isIP(dialled.name) !== 0 ? "IP address" : "name";
+          lines.push(`  ${w.name}: dials ${quote(dialled.name)}, NOT covered`);
+          problems.push(`webhook ${w.name} dials the ${kind} ${quote(dialled.name)}, which the serving certificate does not carry (its names: ${quote(cert.subjectAltName ?? "none", 400)})`);
+        }
+      }
       if (cfg && issuer >= 0) {
         const ca = cas[issuer] as CaEntry;
         const missing = [...published].filter(([, fps]) => !fps.has(ca.fingerprint256)).map(([name]) => name);
@@ -124,6 +170,8 @@ export async function certificateStatus(kube: KubeApi, opts: StatusOptions): Pro
       problems.push(`could not read the serving certificate at ${opts.server}: ${(e as Error).message}`);
       lines.push(`Serving certificate at ${opts.server}: unreachable (${(e as Error).message})`);
     }
+  } else {
+    lines.push("Serving certificate: not checked (give --server https://HOST:PORT to check its issuer, validity and names)");
   }
 
   lines.push(problems.length === 0 ? "OK" : `PROBLEMS:\n${problems.map((p) => `  - ${p}`).join("\n")}`);

@@ -11,6 +11,7 @@ import {
   setHeaderOptions,
   type V1MutatingWebhookConfiguration,
   type V1Secret,
+  type AdmissionregistrationV1WebhookClientConfig,
 } from "@kubernetes/client-node";
 
 export interface SecretObject {
@@ -22,6 +23,14 @@ export interface SecretObject {
 export interface WebhookEntry {
   readonly name: string;
   readonly caBundle?: string;
+  /** Where the API server sends reviews: the name it verifies our certificate against. */
+  readonly clientConfig?: WebhookClientConfig;
+}
+
+/** A webhook's clientConfig, less the caBundle (see WebhookEntry.caBundle). */
+export interface WebhookClientConfig {
+  readonly service?: { readonly name: string; readonly namespace: string; readonly port?: number; readonly path?: string };
+  readonly url?: string;
 }
 
 export interface WebhookConfigObject {
@@ -100,11 +109,23 @@ function wrap(op: string, e: unknown): KubeError {
   return new KubeError(`${op}: ${e instanceof Error ? e.message : String(e)}`, undefined);
 }
 
+function toClientConfig(c: AdmissionregistrationV1WebhookClientConfig | undefined): WebhookClientConfig | undefined {
+  if (!c || (!c.service && c.url === undefined)) return undefined;
+  const svc = c.service;
+  return {
+    ...(svc ? { service: { name: svc.name, namespace: svc.namespace, ...(svc.port !== undefined ? { port: svc.port } : {}), ...(svc.path !== undefined ? { path: svc.path } : {}) } } : {}),
+    ...(c.url !== undefined ? { url: c.url } : {}),
+  };
+}
+
 function toWebhookConfig(o: V1MutatingWebhookConfiguration): WebhookConfigObject {
   return {
     name: o.metadata?.name ?? "",
     ...(o.metadata?.resourceVersion ? { resourceVersion: o.metadata.resourceVersion } : {}),
-    webhooks: (o.webhooks ?? []).map((w) => ({ name: w.name, ...(w.clientConfig?.caBundle ? { caBundle: w.clientConfig.caBundle } : {}) })),
+    webhooks: (o.webhooks ?? []).map((w) => {
+      const clientConfig = toClientConfig(w.clientConfig);
+      return { name: w.name, ...(w.clientConfig?.caBundle ? { caBundle: w.clientConfig.caBundle } : {}), ...(clientConfig ? { clientConfig } : {}) };
+    }),
   };
 }
 

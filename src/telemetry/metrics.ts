@@ -22,6 +22,43 @@ export const SKIP_REASONS = {
 } as const;
 export type SkipReason = (typeof SKIP_REASONS)[keyof typeof SKIP_REASONS];
 
+/** Why a TLS handshake (or a renegotiation) was refused or failed: bounded, from the OpenSSL error code. */
+export const TLS_HANDSHAKE_FAILURE_REASONS = {
+  /** A protocol version below TLS 1.2, or a record that is not TLS at all. */
+  PROTOCOL: "protocol",
+  /** Plain HTTP sent to the HTTPS port. */
+  PLAIN_HTTP: "plain_http",
+  /** No cipher suite, signature algorithm or key-exchange group in common. */
+  CIPHER: "cipher",
+  /** The client does not trust our CA (its caBundle lacks our issuer). */
+  UNKNOWN_CA: "unknown_ca",
+  /** The client rejects our certificate: wrong names, expired, unsupported. */
+  BAD_CERTIFICATE: "bad_certificate",
+  /** The handshake did not finish in time. */
+  TIMEOUT: "timeout",
+  /** The client closed or reset the connection before the handshake finished (a TCP probe that connects and closes counts here). */
+  RESET: "reset",
+  /** A client-initiated renegotiation, refused. */
+  RENEGOTIATION: "renegotiation",
+  OTHER: "other",
+} as const;
+export type TlsHandshakeFailureReason = (typeof TLS_HANDSHAKE_FAILURE_REASONS)[keyof typeof TLS_HANDSHAKE_FAILURE_REASONS];
+
+/** Why certificate files (`--tls-cert`/`--tls-key`) were not reloaded: the old pair stays in use. */
+export const CERT_RELOAD_FAILURE_REASONS = {
+  /** A file cannot be read. */
+  READ: "read",
+  /** A file holds no PEM certificate, or no unencrypted PEM private key. */
+  PARSE: "parse",
+  /** The key does not belong to the certificate. */
+  MISMATCH: "mismatch",
+  EXPIRED: "expired",
+  NOT_YET_VALID: "not_yet_valid",
+  /** The TLS server would not take the pair (e.g. a key too weak for OpenSSL's security level). */
+  REJECTED: "rejected",
+} as const;
+export type CertReloadFailureReason = (typeof CERT_RELOAD_FAILURE_REASONS)[keyof typeof CERT_RELOAD_FAILURE_REASONS];
+
 /** Upper bounds in seconds: the work per Pod is expected to take well under a millisecond. */
 export const DURATION_BUCKETS: readonly number[] = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
@@ -37,6 +74,10 @@ export interface Metrics {
   readonly failure: Counter<"reason">;
   /** From the first byte of the handler to the response being handed to the socket. */
   readonly duration: Histogram;
+  /** TLS handshakes refused or failed, by TlsHandshakeFailureReason. */
+  readonly tlsHandshakeFailures: Counter<"reason">;
+  /** Changed certificate files not loaded (the old pair kept), by CertReloadFailureReason. */
+  readonly certReloadFailures: Counter<"reason">;
 }
 
 export function createMetrics(): Metrics {
@@ -70,7 +111,21 @@ export function createMetrics(): Metrics {
     buckets: [...DURATION_BUCKETS],
     registers: [registry],
   });
-  // Publish every skip series at 0 so rate() works from the first scrape.
+  const tlsHandshakeFailures = new Counter({
+    name: "sidecar_injector_tls_handshake_failures_total",
+    help: "TLS handshakes refused or failed, and client renegotiations refused, by reason.",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
+  const certReloadFailures = new Counter({
+    name: "sidecar_injector_cert_reload_failures_total",
+    help: "Changed certificate files not loaded (the previous pair is still served), by reason.",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
+  // Publish every bounded series at 0 so rate() works from the first scrape.
   for (const reason of Object.values(SKIP_REASONS)) skip.inc({ reason }, 0);
-  return { registry, requests, success, skip, failure, duration };
+  for (const reason of Object.values(TLS_HANDSHAKE_FAILURE_REASONS)) tlsHandshakeFailures.inc({ reason }, 0);
+  for (const reason of Object.values(CERT_RELOAD_FAILURE_REASONS)) certReloadFailures.inc({ reason }, 0);
+  return { registry, requests, success, skip, failure, duration, tlsHandshakeFailures, certReloadFailures };
 }

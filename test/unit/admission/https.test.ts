@@ -1,12 +1,16 @@
 import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import https from "node:https";
+import net from "node:net";
 import { join } from "node:path";
 import tls from "node:tls";
 import { after, describe, it } from "node:test";
 import type { RequestListener } from "node:http";
-import { startServer } from "../../../src/admission/https.js";
+import { TLS12_CIPHER_SUITES, TLS13_CIPHER_SUITES, startServer } from "../../../src/admission/https.js";
+import { createTlsFailureReporter } from "../../../src/admission/tls-failures.js";
 import { generateRsaKeyPair, issueServingCertificate, LOCAL_CERT_FILES } from "../../../src/certs/local.js";
+import { createMetrics } from "../../../src/telemetry/metrics.js";
 import { podReview, removeTestCertificates, startTestServer, testCertificates } from "./helpers.js";
 
 after(removeTestCertificates);
@@ -103,6 +107,177 @@ describe("TLS", () => {
       assert.ok("serial" in after, JSON.stringify(after));
       assert.notEqual(after.serial, before.serial);
       assert.equal(after.serial, new (await import("node:crypto")).X509Certificate(cert).serialNumber);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+/** Collects what the server reports through onTlsClientError. */
+function tlsErrors(): { codes: string[]; next(): Promise<string>; onTlsClientError: (err: NodeJS.ErrnoException) => void } {
+  const codes: string[] = [];
+  const waiting: ((code: string) => void)[] = [];
+  return {
+    codes,
+    next: () => new Promise((resolve) => waiting.push(resolve)),
+    onTlsClientError: (err) => {
+      codes.push(err.code ?? "");
+      for (const w of waiting.splice(0)) w(err.code ?? "");
+    },
+  };
+}
+
+/** A refused handshake: waits for both the client's error and the server's report. */
+async function refused(port: number, ca: string, opts: tls.ConnectionOptions, errors: ReturnType<typeof tlsErrors>): Promise<{ client: string; server: string }> {
+  const reported = errors.next();
+  const h = await handshake(port, ca, opts);
+  assert.ok("error" in h, `handshake with ${JSON.stringify(opts)} should fail: ${JSON.stringify(h)}`);
+  return { client: h.error, server: await reported };
+}
+
+const STATIC_RSA = ["AES128-GCM-SHA256", "AES256-GCM-SHA384", "AES128-SHA256", "AES256-SHA256", "AES128-SHA", "AES256-SHA"];
+const WEAK_FORWARD_SECRET = [
+  "ECDHE-RSA-AES128-SHA256",
+  "ECDHE-RSA-AES256-SHA384",
+  "ECDHE-RSA-AES128-SHA",
+  "ECDHE-ECDSA-AES128-SHA256",
+  "ECDHE-ECDSA-AES128-SHA",
+  "DHE-RSA-AES128-GCM-SHA256",
+  "DHE-RSA-AES256-GCM-SHA384",
+];
+
+describe("TLS cipher suites and renegotiation", () => {
+  it("TLS 1.2 offers ECDHE AEAD suites only, before and after a certificate swap; TLS 1.3 keeps its suites", async () => {
+    const errors = tlsErrors();
+    const s = await startTestServer({}, { onTlsClientError: errors.onTlsClientError });
+    try {
+      const check = async (key: "ECDSA" | "RSA"): Promise<void> => {
+        for (const cipher of [...STATIC_RSA, ...WEAK_FORWARD_SECRET]) {
+          const r = await refused(s.running.port, s.ca, { maxVersion: "TLSv1.2", ciphers: cipher }, errors);
+          assert.equal(r.server, "ERR_SSL_NO_SHARED_CIPHER", cipher);
+        }
+        // Only the suites of the key's kind can be negotiated with it; those all can.
+        for (const cipher of TLS12_CIPHER_SUITES.filter((c) => c.startsWith(`ECDHE-${key}-`))) {
+          const h = await handshake(s.running.port, s.ca, { maxVersion: "TLSv1.2", ciphers: cipher });
+          assert.ok("protocol" in h && h.protocol === "TLSv1.2", `${cipher}: ${JSON.stringify(h)}`);
+        }
+        for (const suite of TLS13_CIPHER_SUITES) {
+          const h = await handshake(s.running.port, s.ca, { minVersion: "TLSv1.3", ciphers: suite });
+          assert.ok("protocol" in h && h.protocol === "TLSv1.3", `${suite}: ${JSON.stringify(h)}`);
+        }
+      };
+      await check("ECDSA"); // local serving certificates carry a P-256 key
+      const c = await testCertificates();
+      const caKey = await readFile(join(c.dir, LOCAL_CERT_FILES.caKey), "utf8");
+      const keys = await generateRsaKeyPair();
+      s.running.setCertificate(issueServingCertificate({ keys, caCert: c.ca, caKey, names: ["localhost", "127.0.0.1"], now: new Date() }), keys.privateKey);
+      await check("RSA");
+      assert.equal(errors.codes.length, 2 * (STATIC_RSA.length + WEAK_FORWARD_SECRET.length), errors.codes.join(" "));
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("counts and logs refused handshakes by reason: static RSA, TLS 1.1, plain HTTP, a stalled handshake, a reset", async () => {
+    const logs: { fields: Record<string, unknown>; message: string }[] = [];
+    const metrics = createMetrics();
+    // The clock stands still: one line per reason, the rest counted as left out.
+    const reporter = createTlsFailureReporter({ counter: metrics.tlsHandshakeFailures, log: { warn: (fields, message) => logs.push({ fields, message }) }, now: () => 0 });
+    const errors = tlsErrors();
+    const s = await startTestServer(
+      { metrics },
+      {
+        // The stalled handshake below ends after this; the others finish long before it.
+        headersTimeoutMs: 1000,
+        onTlsClientError: (err, socket) => {
+          reporter.report(err, socket.remoteAddress);
+          errors.onTlsClientError(err);
+        },
+      },
+    );
+    const port = s.running.port;
+    try {
+      const staticRsa = { maxVersion: "TLSv1.2", ciphers: "AES128-GCM-SHA256" } as const;
+      assert.deepEqual(await refused(port, s.ca, staticRsa, errors), { client: "ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE", server: "ERR_SSL_NO_SHARED_CIPHER" });
+      await refused(port, s.ca, staticRsa, errors);
+      const tls11 = { minVersion: "TLSv1.1", maxVersion: "TLSv1.1", ciphers: "DEFAULT:@SECLEVEL=0" } as const;
+      assert.deepEqual(await refused(port, s.ca, tls11, errors), { client: "ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION", server: "ERR_SSL_UNSUPPORTED_PROTOCOL" });
+
+      const raw = async (send: (socket: net.Socket) => void): Promise<string> => {
+        const reported = errors.next();
+        const socket = net.connect(port, "127.0.0.1", () => send(socket));
+        socket.on("error", () => undefined);
+        return reported;
+      };
+      assert.equal(await raw((c) => c.write("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")), "ERR_SSL_HTTP_REQUEST");
+      assert.equal(await raw(() => undefined), "ERR_TLS_HANDSHAKE_TIMEOUT");
+      // The start of a ClientHello, then a TCP reset.
+      assert.equal(await raw((c) => c.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0xc8, 0x01, 0x00, 0x00, 0xc4, 0x03, 0x03]), () => c.resetAndDestroy())), "ECONNRESET");
+
+      const text = await metrics.registry.metrics();
+      const count = (reason: string): number => Number(new RegExp(`^sidecar_injector_tls_handshake_failures_total\\{reason="${reason}"\\} (\\d+)$`, "m").exec(text)?.[1]);
+      assert.deepEqual(
+        { cipher: count("cipher"), protocol: count("protocol"), plain_http: count("plain_http"), timeout: count("timeout"), reset: count("reset"), other: count("other") },
+        { cipher: 2, protocol: 1, plain_http: 1, timeout: 1, reset: 1, other: 0 },
+      );
+      assert.deepEqual(
+        logs.map((l) => l.fields.reason),
+        ["cipher", "protocol", "plain_http", "timeout", "reset"],
+        "the second cipher failure within the interval is counted, not logged",
+      );
+      assert.equal(logs[0]?.message, "TLS handshake failed");
+      assert.equal(logs[0]?.fields.code, "ERR_SSL_NO_SHARED_CIPHER");
+      assert.equal(logs[0]?.fields.detail, "no shared cipher");
+      assert.equal(logs[0]?.fields.remoteAddress, "127.0.0.1");
+    } finally {
+      await s.close();
+    }
+  });
+
+  const haveOpenssl = spawnSync("openssl", ["version"], { stdio: "ignore" }).status === 0;
+  it("tells apart a client that does not trust our CA from one that rejects our certificate", { skip: haveOpenssl ? false : "no openssl binary to send the alerts" }, async () => {
+    const errors = tlsErrors();
+    const s = await startTestServer({}, { onTlsClientError: errors.onTlsClientError });
+    const c = await testCertificates();
+    const sClient = async (...args: string[]): Promise<string> => {
+      const reported = errors.next();
+      const p = spawn("openssl", ["s_client", "-connect", `127.0.0.1:${s.running.port}`, "-verify_return_error", ...args], { stdio: ["pipe", "ignore", "ignore"] });
+      p.stdin.end();
+      return reported;
+    };
+    try {
+      // Trusting only the leaf itself: "unable to get local issuer certificate", alert unknown_ca.
+      assert.equal(await sClient("-CAfile", join(c.dir, LOCAL_CERT_FILES.cert)), "ERR_SSL_TLSV1_ALERT_UNKNOWN_CA");
+      // Trusting the CA but dialling a name the certificate does not carry: alert bad_certificate.
+      assert.equal(await sClient("-CAfile", join(c.dir, LOCAL_CERT_FILES.caCert), "-verify_hostname", "sidecar-injector.other.svc"), "ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE");
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("refuses a client-initiated renegotiation: the connection is closed and reported", async () => {
+    const errors = tlsErrors();
+    const s = await startTestServer({}, { onTlsClientError: errors.onTlsClientError });
+    try {
+      const reported = errors.next();
+      const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+        const c = tls.connect({ host: "127.0.0.1", port: s.running.port, ca: s.ca, maxVersion: "TLSv1.2" }, () => resolve(c));
+        c.once("error", reject);
+      });
+      socket.on("error", () => undefined);
+      socket.resume();
+      const closed = new Promise<void>((r) => socket.once("close", () => r()));
+      let answered: (outcome: string) => void = () => undefined;
+      const renegotiation = new Promise<string>((r) => (answered = r));
+      assert.equal(
+        socket.renegotiate({}, (err) => answered(err ? `failed: ${err.message}` : "renegotiated")),
+        true,
+        "the client sends the request",
+      );
+      // Whichever comes first: the server's refusal, or a renegotiation that went through.
+      assert.equal(await Promise.race([reported, renegotiation]), "ERR_TLS_RENEGOTIATION_DISABLED");
+      await closed;
+      assert.deepEqual(errors.codes, ["ERR_TLS_RENEGOTIATION_DISABLED"], "reported once");
     } finally {
       await s.close();
     }

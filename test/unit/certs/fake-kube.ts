@@ -1,9 +1,9 @@
-import { KubeError, type KubeApi, type SecretObject, type WebhookConfigObject } from "../../../src/kube/client.js";
+import { KubeError, type KubeApi, type SecretObject, type WebhookClientConfig, type WebhookConfigObject } from "../../../src/kube/client.js";
 
 /** An in-memory API server for one Secret and one MutatingWebhookConfiguration. */
 export class FakeKube implements KubeApi {
   secret: SecretObject | undefined;
-  webhook: { name: string; resourceVersion: number; webhooks: { name: string; caBundle?: string }[] } | undefined = {
+  webhook: { name: string; resourceVersion: number; webhooks: { name: string; caBundle?: string; clientConfig?: WebhookClientConfig }[] } | undefined = {
     name: "sidecar-injector",
     resourceVersion: 1,
     webhooks: [{ name: "a.example" }, { name: "b.example" }],
@@ -59,7 +59,7 @@ export class FakeKube implements KubeApi {
     return (await this.readWebhookConfig(name)) as WebhookConfigObject;
   }
   /** Other configurations, with labels, for selection by label. */
-  others: { name: string; labels: Record<string, string>; resourceVersion: number; webhooks: { name: string; caBundle?: string }[] }[] = [];
+  others: { name: string; labels: Record<string, string>; resourceVersion: number; webhooks: { name: string; caBundle?: string; clientConfig?: WebhookClientConfig }[] }[] = [];
   webhookLabels: Record<string, string> = {};
   async listWebhookConfigs(selector: string): Promise<WebhookConfigObject[]> {
     await this.gate();
