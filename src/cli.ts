@@ -205,14 +205,16 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
     process.stdout.write(answer);
     return 0;
   }
-  const { formatPreview, labelsGivenFor, parseLabelList, parsePreviewInput, preview } = await import("./preview.js");
+  const { formatPreview, parseLabelList, parsePreviewInput, preview } = await import("./preview.js");
   const config = await loadConfig(values.config);
   const labels = values["namespace-labels"] !== undefined ? parseLabelList(values["namespace-labels"]) : undefined;
   const entries = await preview(parsePreviewInput(text, "yaml"), {
     config,
     ...(values.namespace ? { namespace: values.namespace } : {}),
     // As the server takes them: the labels of --namespace (of every namespace without it).
-    ...(labels ? { namespaceLabels: async (ns: string) => labelsGivenFor(ns, values.namespace || undefined, labels) } : {}),
+    ...(labels ? { givenLabels: labels } : {}),
+    // Offline, the file and the memory are the user's own: no bound on the Pods previewed.
+    maxPods: Infinity,
   });
   process.stdout.write(formatPreview(entries, format));
   return 0;
