@@ -532,7 +532,7 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
       assert.deepEqual(pdb.spec.selector, d.spec.selector);
     });
 
-    test("RBAC: Secrets by name only (but create), our webhook configuration by name, namespaces and nodes read-only", () => {
+    test("RBAC: Secrets by name only (but create), our webhook configuration by name, namespaces and nodes read-only, reviews of /preview's callers", () => {
       const sa = rendered.one("ServiceAccount").metadata.name;
       const role = rendered.all("Role").find((r) => r.metadata.name === FULLNAME) as Role;
       const secretRules = role.rules.filter((r) => r.resources.includes("secrets"));
@@ -548,7 +548,10 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
 
       const clusterRole = rendered.one<Role>("ClusterRole");
       const byResource = new Map(clusterRole.rules.map((r) => [r.resources.join(","), r]));
-      assert.deepEqual([...byResource.keys()].sort(), ["mutatingwebhookconfigurations", "namespaces", "nodes"]);
+      assert.deepEqual([...byResource.keys()].sort(), ["mutatingwebhookconfigurations", "namespaces", "nodes", "subjectaccessreviews", "tokenreviews"]);
+      // /preview's reviews of its caller: create only.
+      assert.deepEqual(byResource.get("tokenreviews"), { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] });
+      assert.deepEqual(byResource.get("subjectaccessreviews"), { apiGroups: ["authorization.k8s.io"], resources: ["subjectaccessreviews"], verbs: ["create"] });
       const mwc = byResource.get("mutatingwebhookconfigurations")!;
       assert.deepEqual(mwc.apiGroups, ["admissionregistration.k8s.io"]);
       assert.deepEqual(mwc.resourceNames, [rendered.one("MutatingWebhookConfiguration").metadata.name]);
