@@ -14,7 +14,8 @@
 // - Answers are cached for LOOKUP_CACHE_TTL_MS, at most LOOKUP_CACHE_MAX_ENTRIES of each kind:
 //   token reviews by the token's SHA-256, access reviews by that hash and the namespace,
 //   labels by namespace (and served only after the caller's access review allowed it).
-//   Concurrent requests for the same answer share one call. Failures are not cached.
+//   Concurrent requests for the same answer share one call. Failures are not cached. A name
+//   that cannot be a namespace's is never asked for (nor kept as a key).
 // - The token is never logged, never put in a message, and kept only as its hash.
 
 import { createHash } from "node:crypto";
@@ -42,7 +43,13 @@ export const NOT_KNOWN = {
   forbidden: "the caller may not get this namespace",
   missing: "the namespace does not exist",
   failed: "the API server could not be asked",
+  invalid: "not a namespace name (a DNS label of at most 63 characters)",
 } as const;
+
+/** A namespace name the API server could have (RFC 1123 label); anything else is never asked for. */
+function isNamespaceName(ns: string): boolean {
+  return ns.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns);
+}
 
 export function notReadWithin(ms: number): string {
   return `not read within ${ms} ms`;
@@ -179,6 +186,7 @@ export class NamespaceLookups {
       const who = user;
 
       const one = async (ns: string): Promise<NamespaceLabelsResult> => {
+        if (!isNamespaceName(ns)) return { unknown: NOT_KNOWN.invalid };
         try {
           const allowed = await within(this.access.shared(`${hash}\u0000${ns}`, () => this.api().canGetNamespace(who, ns)));
           if (allowed === TIMEOUT) return { unknown: late };

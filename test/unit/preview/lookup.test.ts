@@ -164,6 +164,15 @@ describe("who learns what", () => {
     assert.ok(!logs.text().includes("s3cr3t-token"));
   });
 
+  test("a name that cannot be a namespace's is never asked for", async () => {
+    const api = instantFake();
+    const long = "a".repeat(64);
+    const got = await new NamespaceLookups(() => api).lookup("alice", ["Shop", "a/b", long, "-x", "shop"]);
+    assert.deepEqual(api.calls.sort(), ["access alice shop", "labels shop", "token alice"]);
+    for (const ns of ["Shop", "a/b", long, "-x"]) assert.deepEqual(got.get(ns), { unknown: NOT_KNOWN.invalid }, ns);
+    assert.ok("labels" in (got.get("shop") ?? {}));
+  });
+
   test("bearerToken reads only Bearer credentials", () => {
     assert.equal(bearerToken("Bearer abc.def-ghi"), "abc.def-ghi");
     assert.equal(bearerToken("bearer  abc "), "abc");
