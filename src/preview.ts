@@ -333,7 +333,7 @@ export function formatPreview(entries: readonly PreviewEntry[], format: PreviewF
     if (bytes > maxBytes) {
       throw new PreviewLimitError(
         "ERR_PREVIEW_ANSWER_TOO_LARGE",
-        `the preview answer is larger than the limit of ${maxBytes} bytes (passed after ${done} of ${entries.length} entries): preview fewer Pods per request${format === "diff" ? "" : ", or ask for the diff format"}`,
+        `the preview answer is larger than the limit of ${maxBytes} bytes (${bytes} bytes after ${done} of ${entries.length} entries): preview fewer Pods per request${format === "diff" ? "" : ", or ask for the diff format"}`,
         maxBytes,
         bytes,
       );

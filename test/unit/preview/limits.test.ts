@@ -135,14 +135,14 @@ describe("bytes of answer", () => {
       const e = refusalSync(() => formatPreview(entries, format, size - 1));
       assert.equal(e.code, "ERR_PREVIEW_ANSWER_TOO_LARGE", format);
       assert.equal(e.limit, size - 1);
-      assert.match(e.message, new RegExp(`larger than the limit of ${size - 1} bytes \\(passed after 5 of 5 entries\\)`), format);
+      assert.match(e.message, new RegExp(`larger than the limit of ${size - 1} bytes \\(${size} bytes after 5 of 5 entries\\)`), format);
     }
   });
 
   test("building stops at the first entry past the limit", async () => {
     const entries = await preview([list(pods(100))], { config });
     const e = refusalSync(() => formatPreview(entries, "json", 50_000));
-    assert.match(e.message, /passed after 3 of 100 entries/, "24 KB an entry: the third passes 50 KB");
+    assert.match(e.message, / bytes after 3 of 100 entries\)/, "24 KB an entry: the third passes 50 KB");
     assert.ok(e.count < 50_000 + 30_000, `${e.count} bytes built, not the whole 2.4 MB`);
   });
 
