@@ -10,7 +10,10 @@
 //   the injector's own client.
 // - The lookups of one request run at most LOOKUP_CONCURRENCY at a time, under one deadline
 //   for all of them (LOOKUP_DEADLINE_MS): what is not read by then is said not known, and
-//   lookups not yet started never start.
+//   lookups not yet started never start. Whatever the number of requests, at most
+//   LOOKUP_MAX_IN_FLIGHT calls to the API server are in flight (a call that hangs gives its
+//   slot back at the deadline): past that, a lookup is not queued but said not known at once
+//   (overload is shed, not stored up).
 // - Answers are cached for LOOKUP_CACHE_TTL_MS, at most LOOKUP_CACHE_MAX_ENTRIES of each kind:
 //   token reviews by the token's SHA-256, access reviews by that hash and the namespace,
 //   labels by namespace (and served only after the caller's access review allowed it).
@@ -31,6 +34,8 @@ export type NamespaceAccess = Pick<KubeApi, "reviewToken" | "canGetNamespace" | 
 export const LOOKUP_DEADLINE_MS = 3000;
 /** Lookups of one request in flight at once. */
 export const LOOKUP_CONCURRENCY = 5;
+/** Calls to the API server in flight at once, for all requests together. */
+export const LOOKUP_MAX_IN_FLIGHT = 20;
 /** How long an answer of the API server is reused. */
 export const LOOKUP_CACHE_TTL_MS = 5000;
 /** Entries of each cache (tokens, access reviews, labels). */
@@ -43,6 +48,7 @@ export const NOT_KNOWN = {
   forbidden: "the caller may not get this namespace",
   missing: "the namespace does not exist",
   failed: "the API server could not be asked",
+  busy: "the injector has too many lookups in flight: try again, or give them",
   invalid: "not a namespace name (a DNS label of at most 63 characters)",
 } as const;
 
@@ -124,6 +130,7 @@ export class TtlCache<V> {
 export interface NamespaceLookupsOptions {
   readonly deadlineMs?: number;
   readonly concurrency?: number;
+  readonly maxInFlight?: number;
   readonly ttlMs?: number;
   readonly maxEntries?: number;
   readonly now?: () => number;
@@ -133,6 +140,9 @@ export interface NamespaceLookupsOptions {
 
 const TIMEOUT = Symbol("timeout");
 
+/** No slot for one more call to the API server. */
+class Busy extends Error {}
+
 /** The namespace lookups of /preview, with their caches; one per server. */
 export class NamespaceLookups {
   private readonly users: TtlCache<Promise<KubeUser | undefined>>;
@@ -140,6 +150,10 @@ export class NamespaceLookups {
   private readonly labels: TtlCache<Promise<NamespaceLabels | undefined>>;
   private readonly deadlineMs: number;
   private readonly concurrency: number;
+  private readonly maxInFlight: number;
+  /** Calls in flight, by when they started. */
+  private readonly slots = new Set<{ readonly since: number }>();
+  private readonly now: () => number;
   private readonly timer: StartTimer;
 
   constructor(
@@ -153,6 +167,8 @@ export class NamespaceLookups {
     this.labels = new TtlCache(ttl, max, opts.now);
     this.deadlineMs = opts.deadlineMs ?? LOOKUP_DEADLINE_MS;
     this.concurrency = Math.max(1, opts.concurrency ?? LOOKUP_CONCURRENCY);
+    this.maxInFlight = Math.max(1, opts.maxInFlight ?? LOOKUP_MAX_IN_FLIGHT);
+    this.now = opts.now ?? Date.now;
     this.timer = opts.timer ?? realTimer;
   }
 
@@ -176,8 +192,9 @@ export class NamespaceLookups {
       const hash = createHash("sha256").update(token).digest("hex");
       let user: KubeUser | undefined | typeof TIMEOUT;
       try {
-        user = await within(this.users.shared(hash, () => this.api().reviewToken(token)));
+        user = await within(this.users.shared(hash, () => this.call((api) => api.reviewToken(token))));
       } catch (e) {
+        if (e instanceof Busy) return all(NOT_KNOWN.busy);
         this.warn("bearer token not reviewed for /preview", e);
         return all(NOT_KNOWN.failed);
       }
@@ -188,13 +205,14 @@ export class NamespaceLookups {
       const one = async (ns: string): Promise<NamespaceLabelsResult> => {
         if (!isNamespaceName(ns)) return { unknown: NOT_KNOWN.invalid };
         try {
-          const allowed = await within(this.access.shared(`${hash}\u0000${ns}`, () => this.api().canGetNamespace(who, ns)));
+          const allowed = await within(this.access.shared(`${hash}\u0000${ns}`, () => this.call((api) => api.canGetNamespace(who, ns))));
           if (allowed === TIMEOUT) return { unknown: late };
           if (!allowed) return { unknown: NOT_KNOWN.forbidden };
-          const labels = await within(this.labels.shared(ns, () => this.api().readNamespaceLabels(ns)));
+          const labels = await within(this.labels.shared(ns, () => this.call((api) => api.readNamespaceLabels(ns))));
           if (labels === TIMEOUT) return { unknown: late };
           return labels === undefined ? { unknown: NOT_KNOWN.missing } : { labels };
         } catch (e) {
+          if (e instanceof Busy) return { unknown: NOT_KNOWN.busy };
           this.warn("namespace labels not read for /preview", e, ns);
           return { unknown: NOT_KNOWN.failed };
         }
@@ -212,6 +230,24 @@ export class NamespaceLookups {
       return all(late);
     } finally {
       deadline.cancel();
+    }
+  }
+
+  /**
+   * One call to the API server, in one of the `maxInFlight` slots (Busy when none is free). A
+   * slot is given back when the call ends, or at the deadline if it has not: a hung API server
+   * cannot keep the slots, and calls start at most `maxInFlight` per deadline.
+   */
+  private async call<T>(f: (api: NamespaceAccess) => Promise<T>): Promise<T> {
+    const now = this.now();
+    for (const slot of this.slots) if (slot.since + this.deadlineMs <= now) this.slots.delete(slot);
+    if (this.slots.size >= this.maxInFlight) throw new Busy("no slot for a call to the API server");
+    const slot = { since: now };
+    this.slots.add(slot);
+    try {
+      return await f(this.api());
+    } finally {
+      this.slots.delete(slot);
     }
   }
 

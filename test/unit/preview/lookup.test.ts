@@ -248,6 +248,43 @@ describe("concurrency bound and deadline", () => {
   });
 });
 
+describe("calls in flight for all requests together", () => {
+  test("past maxInFlight a lookup is not queued: said not known at once", async () => {
+    const api = new HandFake();
+    const t = handTimer();
+    const lookups = new NamespaceLookups(() => api, { concurrency: 5, maxInFlight: 2, timer: t.timer });
+    const done = lookups.lookup("tok", ["a", "b", "c", "d"]);
+    await settle();
+    api.answer("token tok", { username: "u" });
+    await settle();
+    assert.deepEqual(api.calls, ["token tok", "access u a", "access u b"], "two slots, two calls");
+    api.answer("access u a", false);
+    api.answer("access u b", false);
+    const got = await done;
+    assert.deepEqual(plain(got), { a: { unknown: NOT_KNOWN.forbidden }, b: { unknown: NOT_KNOWN.forbidden }, c: { unknown: NOT_KNOWN.busy }, d: { unknown: NOT_KNOWN.busy } });
+  });
+
+  test("a call that hangs gives its slot back at the deadline", async () => {
+    const api = new HandFake();
+    const t = handTimer();
+    let now = 0;
+    const lookups = new NamespaceLookups(() => api, { maxInFlight: 1, timer: t.timer, now: () => now });
+    const first = lookups.lookup("tok", ["a"]);
+    await settle();
+    now = 2999;
+    const busy = await lookups.lookup("other", ["a"]);
+    assert.deepEqual(plain(busy), { a: { unknown: NOT_KNOWN.busy } }, "the one slot is taken");
+    now = 3000;
+    t.fire();
+    assert.deepEqual(plain(await first), { a: { unknown: "not read within 3000 ms" } });
+    const next = lookups.lookup("other", ["a"]);
+    await settle();
+    assert.deepEqual(api.calls, ["token tok", "token other"], "the hung call still runs, its slot is free again");
+    api.answer("token other", undefined);
+    assert.deepEqual(plain(await next), { a: { unknown: NOT_KNOWN.unauthenticated } });
+  });
+});
+
 describe("caches", () => {
   test("answers are reused for the TTL, then asked again", async () => {
     let now = 1_000;
