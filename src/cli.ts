@@ -103,7 +103,11 @@ Options:
       --namespace-labels K=V,...
                               that namespace's labels (e.g. istio-injection=enabled);
                               without them the API server's choice is assumed to be "call"
-      --server URL            ask a running injector (POST URL/preview) instead
+      --server URL            ask a running injector (POST URL/preview) instead; it sends
+                              the bearer token of your kubeconfig's current user, if it has
+                              one, so the injector reads the labels of the namespaces you
+                              may get (and only those)
+      --anonymous             with --server: send no token (labels not given are not known)
       --cacert FILE           CA to trust for --server (e.g. certs/ca.crt for npm start)
   -o, --output FORMAT         json (default), yaml, or diff (unified diff of each object)
   -h, --help                  this help
@@ -182,6 +186,26 @@ async function runInject(argv: string[]): Promise<number> {
   return 0;
 }
 
+/**
+ * The bearer token of the kubeconfig's current user (KUBECONFIG, ~/.kube/config or in-cluster:
+ * a token, a token file, or what an exec or auth-provider plugin returns); undefined when it
+ * authenticates otherwise (e.g. a client certificate) or there is no kubeconfig.
+ */
+async function kubeconfigBearerToken(): Promise<string | undefined> {
+  try {
+    const { KubeConfig } = await import("@kubernetes/client-node");
+    const kc = new KubeConfig();
+    kc.loadFromDefault();
+    const opts: { headers?: Record<string, unknown> } = {};
+    await kc.applyToHTTPSOptions(opts);
+    const auth = opts.headers?.Authorization;
+    const { bearerToken } = await import("./admission/preview-lookup.js");
+    return typeof auth === "string" ? bearerToken(auth) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function runPreviewCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -189,6 +213,7 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
       ...MANIFEST_OPTIONS,
       "namespace-labels": { type: "string" },
       server: { type: "string" },
+      anonymous: { type: "boolean" },
       cacert: { type: "string" },
       output: { type: "string", short: "o", default: "json" },
     },
@@ -209,18 +234,21 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
     if (values["namespace-labels"] !== undefined) url.searchParams.set("namespaceLabels", values["namespace-labels"]);
     if (format === "diff") url.searchParams.set("format", "diff");
     const { remotePreview } = await import("./preview-client.js");
-    const answer = await remotePreview(url, text, format === "yaml" ? "application/yaml" : "application/json", values.cacert);
+    const token = values.anonymous ? undefined : await kubeconfigBearerToken();
+    const answer = await remotePreview(url, text, format === "yaml" ? "application/yaml" : "application/json", values.cacert, undefined, token);
     process.stdout.write(answer);
     return 0;
   }
-  const { formatPreview, labelsGivenFor, parseLabelList, parsePreviewInput, preview } = await import("./preview.js");
+  const { formatPreview, parseLabelList, parsePreviewInput, preview } = await import("./preview.js");
   const config = await loadConfig(values.config);
   const labels = values["namespace-labels"] !== undefined ? parseLabelList(values["namespace-labels"]) : undefined;
   const entries = await preview(parsePreviewInput(text, "yaml"), {
     config,
     ...(values.namespace ? { namespace: values.namespace } : {}),
     // As the server takes them: the labels of --namespace (of every namespace without it).
-    ...(labels ? { namespaceLabels: async (ns: string) => labelsGivenFor(ns, values.namespace || undefined, labels) } : {}),
+    ...(labels ? { givenLabels: labels } : {}),
+    // Offline, the file and the memory are the user's own: no bound on the Pods previewed.
+    maxPods: Infinity,
   });
   process.stdout.write(formatPreview(entries, format));
   return 0;

@@ -156,8 +156,8 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
     metrics,
     isReady: () => server !== undefined && !server.draining && (manager === undefined || manager.certificate !== undefined),
     nativeSidecarsSupported: () => native?.current(),
-    // /preview reads namespace labels from the API server wherever it can be reached.
-    ...(clusterAccess ? { namespaceLabels: (ns: string) => clusterApi().readNamespaceLabels(ns), ownNamespace: ownNamespace() } : {}),
+    // /preview reads namespace labels from the API server, for callers allowed to read them.
+    ...(clusterAccess ? { namespaceAccess: clusterApi, ownNamespace: ownNamespace() } : {}),
   };
   const tlsFailures = createTlsFailureReporter({ counter: metrics.tlsHandshakeFailures, log: logger });
   const listen = (endpoints: AppEndpoints, port: number): Promise<RunningServer> =>

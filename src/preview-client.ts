@@ -6,12 +6,18 @@ export class RemotePreviewError extends Error {
   readonly code = "ERR_REMOTE_PREVIEW";
 }
 
-export async function remotePreview(url: URL, body: string, accept: string, caFile?: string, timeoutMs = 30_000): Promise<string> {
+/** `bearerToken`, when given, is sent as `Authorization: Bearer …` (never printed). */
+export async function remotePreview(url: URL, body: string, accept: string, caFile?: string, timeoutMs = 30_000, bearerToken?: string): Promise<string> {
   const ca = caFile ? await readFile(caFile, "utf8") : undefined;
   return new Promise((resolve, reject) => {
     const req = request(
       url,
-      { method: "POST", headers: { "content-type": "application/yaml", accept }, timeout: timeoutMs, ...(ca ? { ca } : {}) },
+      {
+        method: "POST",
+        headers: { "content-type": "application/yaml", accept, ...(bearerToken ? { authorization: `Bearer ${bearerToken}` } : {}) },
+        timeout: timeoutMs,
+        ...(ca ? { ca } : {}),
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));

@@ -10,6 +10,7 @@ import { unifiedDiff } from "./diff.js";
 import { apiServerSelection, interceptionSummary, proxySummary, type InterceptionSummary, type ProxySummary } from "./injection/explain.js";
 import { inject } from "./injection/inject.js";
 import { InjectionError, type InjectContext, type PatchOperation } from "./injection/types.js";
+import { quote } from "./injection/quote.js";
 import { podOf } from "./injection/workloads.js";
 import type { AdmissionRequest, Pod } from "./kube/types.js";
 import { parseManifest } from "./manifest.js";
@@ -18,15 +19,63 @@ export class PreviewError extends Error {
   readonly code = "ERR_PREVIEW_INPUT";
 }
 
+/**
+ * What one preview may cost. A one-line Pod makes a 24 KB entry (its patch, the object as
+ * stored, the interception and proxy summaries), so 100 of them answer 2.4 MB of JSON: a
+ * manifest of tens of workloads (a chart's rendering) fits, a 5,000-Pod List does not.
+ */
+export const MAX_PREVIEW_PODS = 100;
+/** Distinct namespaces whose labels one preview looks up (at most 2 API calls each). */
+export const MAX_PREVIEW_NAMESPACES = 20;
+/**
+ * Bytes of one answer (JSON, YAML or diff): more than twice the largest object etcd stores
+ * (1.5 MiB), so the preview of any Pod the API server could create fits.
+ */
+export const MAX_PREVIEW_ANSWER_BYTES = 4 * 1024 * 1024;
+
+export type PreviewLimitCode = "ERR_PREVIEW_TOO_MANY_PODS" | "ERR_PREVIEW_TOO_MANY_NAMESPACES" | "ERR_PREVIEW_ANSWER_TOO_LARGE";
+
+/** A preview over one of its limits; the message names the limit and the count. */
+export class PreviewLimitError extends Error {
+  constructor(
+    readonly code: PreviewLimitCode,
+    message: string,
+    readonly limit: number,
+    readonly count: number,
+  ) {
+    super(message);
+    this.name = "PreviewLimitError";
+  }
+}
+
+export type NamespaceLabels = Readonly<Record<string, string>>;
+
+/** A namespace's labels, or why they are not known (said in the preview's reasons). */
+export type NamespaceLabelsResult = { readonly labels: NamespaceLabels } | { readonly unknown: string };
+
+/** Labels of the namespaces of one preview, all asked at once. A namespace left out is not known. */
+export type NamespaceLookup = (namespaces: readonly string[]) => Promise<ReadonlyMap<string, NamespaceLabelsResult>>;
+
+/** Why labels neither given nor looked up are not known, when nothing more precise is said. */
+export const NO_CLUSTER_ACCESS = "give them, or run the injector with cluster access";
+
 export interface PreviewOptions {
   readonly config: Config;
   /** Namespace of documents that name none (default "default"). */
   readonly namespace?: string;
-  /** Labels of a namespace, when known (given, or read from the API server). */
-  readonly namespaceLabels?: (namespace: string) => Promise<Readonly<Record<string, string>> | undefined>;
+  /** Labels the caller gives: those of `namespace` when it is given, else of every namespace. */
+  readonly givenLabels?: NamespaceLabels;
+  /** Reads the labels of the other namespaces (at most `maxNamespaces` of them). */
+  readonly lookup?: NamespaceLookup;
+  /** Without `lookup`: why the other namespaces' labels are not known (default NO_CLUSTER_ACCESS). */
+  readonly notLookedUp?: string;
   /** The injector's own namespace (never selected by the webhook configuration). */
   readonly ownNamespace?: string;
   readonly nativeSidecarsSupported?: boolean;
+  /** Pods, workloads and AdmissionReviews previewed at most (default MAX_PREVIEW_PODS). */
+  readonly maxPods?: number;
+  /** Namespaces looked up at most (default MAX_PREVIEW_NAMESPACES). */
+  readonly maxNamespaces?: number;
 }
 
 export interface PreviewEntry {
@@ -157,19 +206,52 @@ export function parsePreviewInput(body: string, format: "json" | "yaml"): unknow
   }
 }
 
+/**
+ * The labels of every namespace the Pods are in: given, else looked up (all at once, and
+ * refused before any lookup when there are more than `maxNamespaces`), else not known.
+ */
+async function namespaceLabelsOf(found: readonly Candidate[], opts: PreviewOptions): Promise<Map<string, NamespaceLabelsResult>> {
+  const out = new Map<string, NamespaceLabelsResult>();
+  const wanted = new Set<string>();
+  for (const c of found) {
+    if (c.skip !== undefined || out.has(c.namespace)) continue;
+    const given = labelsGivenFor(c.namespace, opts.namespace, opts.givenLabels);
+    if (given) out.set(c.namespace, { labels: given });
+    else wanted.add(c.namespace);
+  }
+  if (wanted.size === 0) return out;
+  if (!opts.lookup) {
+    for (const ns of wanted) out.set(ns, { unknown: opts.notLookedUp ?? NO_CLUSTER_ACCESS });
+    return out;
+  }
+  const max = opts.maxNamespaces ?? MAX_PREVIEW_NAMESPACES;
+  if (wanted.size > max) {
+    throw new PreviewLimitError(
+      "ERR_PREVIEW_TOO_MANY_NAMESPACES",
+      `the Pods are in ${wanted.size} namespaces whose labels would be looked up, more than the limit of ${max} per request: give their labels (namespaceLabels), or preview fewer namespaces at once`,
+      max,
+      wanted.size,
+    );
+  }
+  const answers = await opts.lookup([...wanted]);
+  for (const ns of wanted) out.set(ns, answers.get(ns) ?? { unknown: "not read" });
+  return out;
+}
+
 export async function preview(docs: readonly unknown[], opts: PreviewOptions): Promise<PreviewEntry[]> {
   const found: Candidate[] = [];
   for (const d of docs) candidates(d, opts.namespace ?? "default", found);
   if (found.length === 0) throw new PreviewError("no Pod, workload or AdmissionReview found in the input");
-  const labelsCache = new Map<string, Promise<Readonly<Record<string, string>> | undefined>>();
-  const labelsOf = (ns: string): Promise<Readonly<Record<string, string>> | undefined> => {
-    let p = labelsCache.get(ns);
-    if (!p) {
-      p = opts.namespaceLabels ? opts.namespaceLabels(ns) : Promise.resolve(undefined);
-      labelsCache.set(ns, p);
-    }
-    return p;
-  };
+  const maxPods = opts.maxPods ?? MAX_PREVIEW_PODS;
+  if (found.length > maxPods) {
+    throw new PreviewLimitError(
+      "ERR_PREVIEW_TOO_MANY_PODS",
+      `the input holds ${found.length} Pods, workloads and AdmissionReviews, more than the limit of ${maxPods} per request: preview them in smaller parts`,
+      maxPods,
+      found.length,
+    );
+  }
+  const labels = await namespaceLabelsOf(found, opts);
   const entries: PreviewEntry[] = [];
   for (const c of found) {
     if (c.skip !== undefined) {
@@ -185,11 +267,12 @@ export async function preview(docs: readonly unknown[], opts: PreviewOptions): P
       });
       continue;
     }
-    const nsLabels = await labelsOf(c.namespace);
+    const nsLabels = labels.get(c.namespace) ?? { unknown: "not read" };
     const podLabels = c.pod.metadata?.labels ?? {};
-    const selection = nsLabels
-      ? apiServerSelection(c.namespace, nsLabels, podLabels, opts.config.revision, opts.ownNamespace)
-      : { called: true, reason: `labels of namespace ${c.namespace} not known (give them, or run the injector with cluster access): assuming the API server calls the injector` };
+    const selection =
+      "labels" in nsLabels
+        ? apiServerSelection(c.namespace, nsLabels.labels, podLabels, opts.config.revision, opts.ownNamespace)
+        : { called: true, reason: `labels of namespace ${quote(c.namespace)} not known (${nsLabels.unknown}): assuming the API server calls the injector` };
     const ctx: InjectContext = opts.nativeSidecarsSupported === undefined ? c.ctx : { ...c.ctx, nativeSidecarsSupported: opts.nativeSidecarsSupported };
     try {
       const result = inject(c.pod, ctx, opts.config);
@@ -237,21 +320,57 @@ function pushEntry(entries: PreviewEntry[], original: unknown, entry: PreviewEnt
 export const PREVIEW_FORMATS = ["json", "yaml", "diff"] as const;
 export type PreviewFormat = (typeof PREVIEW_FORMATS)[number];
 
-export function formatPreview(entries: readonly PreviewEntry[], format: PreviewFormat): string {
-  if (format === "json") return `${JSON.stringify({ items: entries }, null, 2)}\n`;
-  if (format === "yaml") return stringify({ items: entries }, { lineWidth: 0, aliasDuplicateObjects: false });
+/**
+ * The answer, built entry by entry and given up (ERR_PREVIEW_ANSWER_TOO_LARGE) as soon as it
+ * passes `maxBytes`, so that an answer over the limit is never built whole. The same text as
+ * formatting all entries at once.
+ */
+export function formatPreview(entries: readonly PreviewEntry[], format: PreviewFormat, maxBytes = Infinity): string {
   const parts: string[] = [];
+  let bytes = 0;
+  const add = (text: string, done: number): void => {
+    bytes += Buffer.byteLength(text);
+    if (bytes > maxBytes) {
+      throw new PreviewLimitError(
+        "ERR_PREVIEW_ANSWER_TOO_LARGE",
+        `the preview answer is larger than the limit of ${maxBytes} bytes (${bytes} bytes after ${done} of ${entries.length} entries): preview fewer Pods per request${format === "diff" ? "" : ", or ask for the diff format"}`,
+        maxBytes,
+        bytes,
+      );
+    }
+    parts.push(text);
+  };
+  if (format === "json") {
+    // JSON.stringify({ items }, null, 2), one item at a time: each item is indented by 4.
+    if (entries.length === 0) return `${JSON.stringify({ items: [] }, null, 2)}\n`;
+    add('{\n  "items": [\n', 0);
+    entries.forEach((e, i) => add(`    ${JSON.stringify(e, null, 2).replaceAll("\n", "\n    ")}${i < entries.length - 1 ? "," : ""}\n`, i + 1));
+    add("  ]\n}\n", entries.length);
+    return parts.join("");
+  }
+  if (format === "yaml") {
+    // stringify({ items }), one item at a time: each item is a sequence entry indented by 2.
+    if (entries.length === 0) return stringify({ items: [] });
+    add("items:\n", 0);
+    entries.forEach((e, i) => add(indentLines(stringify([e], { lineWidth: 0, aliasDuplicateObjects: false }), "  "), i + 1));
+    return parts.join("");
+  }
   const seen = new Set<unknown>();
-  for (const e of entries) {
-    if (seen.has(e.object)) continue;
+  entries.forEach((e, i) => {
+    if (seen.has(e.object)) return;
     seen.add(e.object);
     const label = `${e.kind}/${e.name} (${e.namespace})`;
     const before = stringify(originalOf(e), { lineWidth: 0, aliasDuplicateObjects: false });
     const after = stringify(e.object, { lineWidth: 0, aliasDuplicateObjects: false });
     const d = unifiedDiff(before, after, `${label} as given`, `${label} as stored`);
-    parts.push(d || `# ${label}: unchanged (${e.decision.reasons.at(-1) ?? ""})\n`);
-  }
+    add(d || `# ${label}: unchanged (${e.decision.reasons.at(-1) ?? ""})\n`, i + 1);
+  });
   return parts.join("");
+}
+
+/** Every line that is not empty, with `prefix` in front. */
+function indentLines(text: string, prefix: string): string {
+  return text.replace(/^(?=.)/gm, prefix);
 }
 
 /** The document each entry was made from, for the diff (kept out of the JSON answer). */

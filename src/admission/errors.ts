@@ -60,6 +60,25 @@ export const ERRORS = {
     message: "the body holds no Pod, workload or AdmissionReview that can be previewed",
     answer: "http",
   },
+  // /preview's bounds: what one request may ask, so that it cannot amplify without bound.
+  ERR_PREVIEW_TOO_MANY_PODS: {
+    status: 413,
+    reason: "RequestEntityTooLarge",
+    message: "the request holds more Pods and workloads than /preview answers at once",
+    answer: "http",
+  },
+  ERR_PREVIEW_TOO_MANY_NAMESPACES: {
+    status: 413,
+    reason: "RequestEntityTooLarge",
+    message: "the request names more namespaces than /preview looks up at once",
+    answer: "http",
+  },
+  ERR_PREVIEW_ANSWER_TOO_LARGE: {
+    status: 413,
+    reason: "RequestEntityTooLarge",
+    message: "the preview answer would be larger than the limit",
+    answer: "http",
+  },
   // --- answered inside the AdmissionReview (HTTP 200, allowed: false) ---
   ERR_INVALID_ANNOTATION: { status: 400, reason: "BadRequest", message: "invalid annotation", answer: "review" },
   ERR_INVALID_POD: { status: 400, reason: "BadRequest", message: "invalid Pod", answer: "review" },

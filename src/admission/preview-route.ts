@@ -1,14 +1,19 @@
 // POST /preview: what /inject would do, and why, for a Pod, workload, List, several YAML
 // documents or an AdmissionReview; JSON or YAML; no side effects; same limits as /inject.
+// Bounded: at most MAX_PREVIEW_PODS Pods, MAX_PREVIEW_NAMESPACES namespaces looked up and
+// MAX_PREVIEW_ANSWER_BYTES of answer per request, each refused with its own code (413). Namespace
+// labels come from the request, or from the API server for a caller allowed to read them
+// (preview-lookup.ts).
 
 import type { Request, RequestHandler, Response } from "express";
 import { AdmissionError, ERRORS, type ErrorCode } from "./errors.js";
 import { checkCharset, YAML_TYPES, readRequestBody, type BodyLimits } from "./body.js";
+import { bearerToken, LOOKUP_DEADLINE_MS, NamespaceLookups, NOT_KNOWN } from "./preview-lookup.js";
 import { nativeOption, type AppOptions } from "./server.js";
-import { formatPreview, labelsGivenFor, parseLabelList, parsePreviewInput, preview, PreviewError, type PreviewFormat } from "../preview.js";
+import { formatPreview, MAX_PREVIEW_ANSWER_BYTES, parseLabelList, parsePreviewInput, preview, PreviewError, PreviewLimitError, type PreviewFormat } from "../preview.js";
 
-/** A namespace label lookup for /preview gives up after this long (the preview says so). */
-export const NAMESPACE_LOOKUP_TIMEOUT_MS = 3000;
+/** The one deadline of a request's namespace label lookups (the preview says what was not read). */
+export const NAMESPACE_LOOKUP_TIMEOUT_MS = LOOKUP_DEADLINE_MS;
 
 /** JSON unless the Accept header prefers YAML (an Accept that allows neither gets JSON too). */
 export function previewAnswerFormat(accept: string | undefined, chosen: string | false): "json" | "yaml" {
@@ -34,18 +39,8 @@ export interface PreviewRouteOptions extends AppOptions {
 
 export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
   const { config, logger, limits, sendError } = opts;
-  const lookupLabels = async (ns: string): Promise<Readonly<Record<string, string>> | undefined> => {
-    if (!opts.namespaceLabels) return undefined;
-    try {
-      return await Promise.race([
-        opts.namespaceLabels(ns),
-        new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), opts.namespaceLookupTimeoutMs ?? NAMESPACE_LOOKUP_TIMEOUT_MS).unref()),
-      ]);
-    } catch (e) {
-      logger.warn({ namespace: ns, err: e instanceof Error ? e.message : String(e) }, "namespace labels not read for /preview");
-      return undefined;
-    }
-  };
+  const access = opts.namespaceAccess;
+  const lookups = access && new NamespaceLookups(access, { deadlineMs: opts.namespaceLookupTimeoutMs ?? NAMESPACE_LOOKUP_TIMEOUT_MS, logger });
 
   return async (req: Request, res: Response): Promise<void> => {
     const started = process.hrtime.bigint();
@@ -58,21 +53,27 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
       const namespace = typeof q.namespace === "string" && q.namespace ? q.namespace : undefined;
       const given = typeof q.namespaceLabels === "string" ? parseLabelList(q.namespaceLabels) : undefined;
       const format: PreviewFormat = q.format === "diff" ? "diff" : previewAnswerFormat(req.headers.accept, req.accepts(["application/json", ...YAML_TYPES]));
+      // Labels the caller did not give are read only with its own bearer token (never logged).
+      const token = bearerToken(req.headers.authorization);
       const entries = await preview(docs, {
         config,
         ...(namespace ? { namespace } : {}),
-        namespaceLabels: async (ns) => labelsGivenFor(ns, namespace, given) ?? lookupLabels(ns),
+        ...(given ? { givenLabels: given } : {}),
+        ...(lookups && token !== undefined ? { lookup: (namespaces: readonly string[]) => lookups.lookup(token, namespaces) } : {}),
+        ...(lookups && token === undefined ? { notLookedUp: NOT_KNOWN.anonymous } : {}),
         ...(opts.ownNamespace ? { ownNamespace: opts.ownNamespace } : {}),
         ...nativeOption(opts.nativeSidecarsSupported),
       });
-      const text = formatPreview(entries, format);
+      const text = formatPreview(entries, format, MAX_PREVIEW_ANSWER_BYTES);
       res.status(200).type(format === "json" ? "application/json" : format === "yaml" ? "application/yaml" : "text/plain").send(text);
-      logger.info({ path: "/preview", items: entries.length, durationMs: Number(process.hrtime.bigint() - started) / 1e6 }, "preview");
+      logger.info({ path: "/preview", items: entries.length, bytes: Buffer.byteLength(text), durationMs: Number(process.hrtime.bigint() - started) / 1e6 }, "preview");
     } catch (e) {
-      const code: ErrorCode = e instanceof AdmissionError ? e.code : e instanceof PreviewError ? "ERR_PREVIEW_INPUT" : "ERR_INTERNAL";
-      const message = e instanceof AdmissionError || e instanceof PreviewError ? e.message : ERRORS.ERR_INTERNAL.message;
+      const code: ErrorCode =
+        e instanceof AdmissionError || e instanceof PreviewLimitError ? e.code : e instanceof PreviewError ? "ERR_PREVIEW_INPUT" : "ERR_INTERNAL";
+      const message = e instanceof AdmissionError || e instanceof PreviewError || e instanceof PreviewLimitError ? e.message : ERRORS.ERR_INTERNAL.message;
       sendError(res, code, message);
       if (code === "ERR_INTERNAL") logger.error({ path: "/preview", err: e }, "preview failed");
+      else if (e instanceof PreviewLimitError) logger.warn({ path: "/preview", code, limit: e.limit, count: e.count }, "preview refused");
     }
   };
 }

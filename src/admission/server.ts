@@ -11,6 +11,7 @@ import { AdmissionError, ERRORS, errorBody, type ErrorCode } from "./errors.js";
 import { admit, decodeAdmissionReview, parsePathEnv, type InjectFn, type ReviewOutcome } from "./review.js";
 import { BodyBudget, checkJsonContentType, DEFAULT_BODY_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, readRequestBody, type BodyLimits } from "./body.js";
 import { previewHandler } from "./preview-route.js";
+import type { NamespaceAccess } from "./preview-lookup.js";
 
 export { DEFAULT_MAX_BODY_BYTES } from "./body.js";
 
@@ -23,11 +24,11 @@ export interface AppOptions {
   readonly isReady: () => boolean;
   /** Whether the cluster runs native sidecars (`nativeSidecars: auto`); may change over time. */
   readonly nativeSidecarsSupported?: boolean | (() => boolean | undefined);
-  /** Labels of a namespace from the API server, for /preview (undefined without cluster access). */
-  readonly namespaceLabels?: (namespace: string) => Promise<Readonly<Record<string, string>> | undefined>;
+  /** The API server, for /preview's namespace labels (none without cluster access); see preview-lookup.ts. */
+  readonly namespaceAccess?: () => NamespaceAccess;
   /** The injector's own namespace, which the webhook configuration never selects. */
   readonly ownNamespace?: string;
-  /** How long /preview waits for `namespaceLabels` before saying they are not known; default 3 s. */
+  /** How long /preview waits for all of a request's namespace lookups; default 3 s. */
   readonly namespaceLookupTimeoutMs?: number;
   /** Request bodies over this many bytes get 413; default 6 MiB. */
   readonly maxBodyBytes?: number;

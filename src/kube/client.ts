@@ -4,6 +4,8 @@
 import {
   AdmissionregistrationV1Api,
   ApiException,
+  AuthenticationV1Api,
+  AuthorizationV1Api,
   CoreV1Api,
   KubeConfig,
   PatchStrategy,
@@ -54,6 +56,8 @@ export const KUBE_API_CALLS = [
   { apiGroup: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", verb: "watch", when: "self-managed", by: "watchWebhookConfig" },
   { apiGroup: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", verb: "list", when: "webhook-selector", by: "listWebhookConfigs (--webhook-config-selector)" },
   { apiGroup: "", resource: "namespaces", verb: "get", when: "always", by: "readNamespaceLabels (/preview)" },
+  { apiGroup: "authentication.k8s.io", resource: "tokenreviews", verb: "create", when: "always", by: "reviewToken (/preview's caller)" },
+  { apiGroup: "authorization.k8s.io", resource: "subjectaccessreviews", verb: "create", when: "always", by: "canGetNamespace (/preview's caller)" },
   { apiGroup: "", resource: "nodes", verb: "list", when: "always", by: "listKubeletVersions (nativeSidecars: auto)" },
 ] as const;
 
@@ -73,6 +77,14 @@ export class KubeError extends Error {
   get notFound(): boolean {
     return this.status === 404;
   }
+}
+
+/** The user a bearer token authenticates as (TokenReview), to ask what that user may do. */
+export interface KubeUser {
+  readonly username: string;
+  readonly uid?: string;
+  readonly groups?: readonly string[];
+  readonly extra?: Readonly<Record<string, readonly string[]>>;
 }
 
 /** Our webhook configuration: by name, or every one with these labels. */
@@ -97,6 +109,13 @@ export interface KubeApi {
   readNamespaceLabels(name: string): Promise<Record<string, string> | undefined>;
   /** Kubelet versions of all nodes (e.g. "v1.33.2"). */
   listKubeletVersions(): Promise<string[]>;
+  /** TokenReview: the user a bearer token authenticates as; undefined when it authenticates no one. */
+  reviewToken(token: string): Promise<KubeUser | undefined>;
+  /**
+   * SubjectAccessReview: whether `user` may `get` namespace `name` (asked as the API server
+   * authorizes GET /api/v1/namespaces/<name>: resource namespaces, that name, in that namespace).
+   */
+  canGetNamespace(user: KubeUser, name: string): Promise<boolean>;
 }
 
 function wrap(op: string, e: unknown): KubeError {
@@ -145,6 +164,8 @@ function toSecret(s: V1Secret): SecretObject {
 export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
   const core = kc.makeApiClient(CoreV1Api);
   const admission = kc.makeApiClient(AdmissionregistrationV1Api);
+  const authentication = kc.makeApiClient(AuthenticationV1Api);
+  const authorization = kc.makeApiClient(AuthorizationV1Api);
   const jsonPatch = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch);
   /**
    * Watches the objects of a collection that a selector picks: one by name (fieldSelector
@@ -233,6 +254,45 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
         return nodes.items.map((n) => n.status?.nodeInfo?.kubeletVersion ?? "").filter(Boolean);
       } catch (e) {
         throw wrap("list Nodes", e);
+      }
+    },
+    async reviewToken(token) {
+      try {
+        // The token goes only into the review's spec; no message here ever carries it.
+        const review = await authentication.createTokenReview({ body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token } } });
+        const status = review.status;
+        const user = status?.user;
+        if (status?.authenticated !== true || !user?.username) return undefined;
+        return {
+          username: user.username,
+          ...(user.uid ? { uid: user.uid } : {}),
+          ...(user.groups ? { groups: [...user.groups] } : {}),
+          ...(user.extra ? { extra: user.extra } : {}),
+        };
+      } catch (e) {
+        throw wrap("create TokenReview", e);
+      }
+    },
+    async canGetNamespace(user, name) {
+      const extra: Record<string, string[]> = {};
+      for (const [k, v] of Object.entries(user.extra ?? {})) extra[k] = [...v];
+      try {
+        const review = await authorization.createSubjectAccessReview({
+          body: {
+            apiVersion: "authorization.k8s.io/v1",
+            kind: "SubjectAccessReview",
+            spec: {
+              user: user.username,
+              ...(user.uid ? { uid: user.uid } : {}),
+              ...(user.groups ? { groups: [...user.groups] } : {}),
+              ...(user.extra ? { extra } : {}),
+              resourceAttributes: { verb: "get", group: "", version: "v1", resource: "namespaces", name, namespace: name },
+            },
+          },
+        });
+        return review.status?.allowed === true;
+      } catch (e) {
+        throw wrap(`create SubjectAccessReview for Namespace ${name}`, e);
       }
     },
   };

@@ -1,4 +1,4 @@
-import { KubeError, type KubeApi, type SecretObject, type WebhookClientConfig, type WebhookConfigObject } from "../../../src/kube/client.js";
+import { KubeError, type KubeApi, type KubeUser, type SecretObject, type WebhookClientConfig, type WebhookConfigObject } from "../../../src/kube/client.js";
 
 /** An in-memory API server for one Secret and one MutatingWebhookConfiguration. */
 export class FakeKube implements KubeApi {
@@ -82,6 +82,17 @@ export class FakeKube implements KubeApi {
   }
   async listKubeletVersions(): Promise<string[]> {
     return [];
+  }
+  /** Bearer tokens and who they authenticate; namespaces each user may get. */
+  tokens: Record<string, KubeUser> = {};
+  mayGet: Record<string, string[]> = {};
+  async reviewToken(token: string): Promise<KubeUser | undefined> {
+    await this.gate();
+    return Object.hasOwn(this.tokens, token) ? this.tokens[token] : undefined;
+  }
+  async canGetNamespace(user: KubeUser, name: string): Promise<boolean> {
+    await this.gate();
+    return this.mayGet[user.username]?.includes(name) ?? false;
   }
 }
 

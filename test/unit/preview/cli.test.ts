@@ -115,7 +115,7 @@ describe("preview offline", () => {
     assert.deepEqual(off[0]?.patch, []);
     // The Deployment names its own namespace: the labels given are not its namespace's.
     assert.equal(off[1]?.namespace, "store");
-    assert.match(off[1]?.decision.reasons[0] ?? "", /^labels of namespace store not known/);
+    assert.match(off[1]?.decision.reasons[0] ?? "", /^labels of namespace "store" not known/);
     assert.equal(off[1]?.decision.inject, true);
 
     const on = itemsOf(await run(["preview", "-f", file, "--namespace-labels", "istio-injection=enabled"]));

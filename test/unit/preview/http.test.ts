@@ -1,7 +1,7 @@
 // POST /preview over real HTTPS: the server `serve` runs (runServe), its input and output
 // forms, its errors and limits, and for every golden case the same patch as POST /inject,
-// byte for byte. Then createApp with a namespace label lookup, a failing one and one that
-// never answers.
+// byte for byte. Then createApp with namespace lookups for callers with and without a token, a failing
+// lookup and one that never answers.
 import { podReview } from "../../support/review.js";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { parse, stringify } from "yaml";
 import type { Config } from "../../../src/config/types.js";
+import type { NamespaceAccess } from "../../../src/admission/preview-lookup.js";
 import type { Pod } from "../../../src/kube/types.js";
 import { runServe, type ServeHandle } from "../../../src/main.js";
 import { parseManifest } from "../../../src/manifest.js";
@@ -98,7 +99,7 @@ describe("POST /preview on the server serve runs", () => {
     assert.equal(entries.length, 1);
     const e = entries[0]!;
     assert.deepEqual([e.kind, e.name, e.namespace, e.decision.inject], ["Pod", "web", "demo", true]);
-    assert.match(e.decision.reasons[0] ?? "", /^labels of namespace demo not known/, "no cluster access: assumed");
+    assert.match(e.decision.reasons[0] ?? "", /^labels of namespace "demo" not known/, "no cluster access: assumed");
     assert.equal(e.decision.reasons.at(-1), "policy enabled: injected");
     assert.equal(JSON.stringify(e.patch), await injectPatch(POD, "demo"));
     assert.equal(e.proxy?.nodeId, "sidecar~<pod IP>~web.demo~demo.svc.cluster.local");
@@ -164,7 +165,7 @@ describe("POST /preview on the server serve runs", () => {
     const elsewhere = { ...POD, metadata: { ...POD.metadata, namespace: "other" } };
     const e = items(await post("/preview?namespace=shop&namespaceLabels=istio-injection%3Ddisabled", JSON.stringify(elsewhere), "application/json"))[0]!;
     assert.equal(e.namespace, "other");
-    assert.match(e.decision.reasons[0] ?? "", /^labels of namespace other not known/);
+    assert.match(e.decision.reasons[0] ?? "", /^labels of namespace "other" not known/);
   });
 
   test("a namespace label that is not key=value: 400", async () => {
@@ -250,12 +251,16 @@ describe("POST /preview on the server serve runs", () => {
     assert.equal(streamed.status, 413);
   });
 
-  test("just under the limit: answered", async () => {
+  test("a Pod as large as etcd stores (1.5 MiB) is answered; one near the body limit passes the answer's", async () => {
+    const large = JSON.stringify({ ...POD, metadata: { ...POD.metadata, annotations: { filler: "x".repeat(1536 * 1024) } } });
+    assert.equal(items(await post("/preview", large, "application/json"))[0]?.decision.inject, true);
     const filler = "x".repeat(6 * 1024 * 1024 - 1024);
     const body = JSON.stringify({ ...POD, metadata: { ...POD.metadata, annotations: { filler } } });
     assert.ok(Buffer.byteLength(body) <= 6 * 1024 * 1024);
-    const entries = items(await post("/preview", body, "application/json"));
-    assert.equal(entries[0]?.decision.inject, true);
+    const res = await post("/preview", body, "application/json");
+    assert.equal(res.status, 413);
+    assert.equal(errorOf(res).code, "ERR_PREVIEW_ANSWER_TOO_LARGE");
+    assert.match(errorOf(res).message, /limit of 4194304 bytes \(\d+ bytes after 1 of 1 entries\)/);
   });
 
   test("GET /preview: 405", async () => {
@@ -322,83 +327,121 @@ describe("/preview and /inject answer the same patch for every golden case", () 
   }
 });
 
-describe("/preview with a namespace label lookup (createApp)", () => {
+describe("/preview with namespace lookups for the caller (createApp)", () => {
   let s: TestServer;
-  const asked: string[] = [];
-  const labels: Record<string, Record<string, string>> = { on: { "istio-injection": "enabled" }, off: { "istio-injection": "disabled" }, plain: {} };
+  const calls: string[] = [];
+  const labels: Record<string, Record<string, string>> = { on: { "istio-injection": "enabled" }, off: { "istio-injection": "disabled" }, plain: {}, "mesh-system": { "istio-injection": "enabled" } };
+  const TOKEN = "alice-token-3f9a";
   let mode: "answer" | "hang" | "fail" = "answer";
+  const access: NamespaceAccess = {
+    reviewToken: async (token) => {
+      calls.push("tokenreview");
+      return token === TOKEN ? { username: "alice", groups: ["dev"] } : undefined;
+    },
+    canGetNamespace: async (user, ns) => {
+      calls.push(`access ${ns}`);
+      return user.username === "alice" && ns !== "secret";
+    },
+    readNamespaceLabels: (ns) => {
+      calls.push(`labels ${ns}`);
+      if (mode === "hang") return new Promise(() => undefined);
+      if (mode === "fail") return Promise.reject(new Error('namespaces "x" is forbidden'));
+      return Promise.resolve(Object.hasOwn(labels, ns) ? labels[ns] : undefined);
+    },
+  };
 
   before(async () => {
-    s = await startTestServer({
-      ownNamespace: "mesh-system",
-      namespaceLookupTimeoutMs: 100,
-      namespaceLabels: (ns) => {
-        asked.push(ns);
-        if (mode === "hang") return new Promise(() => undefined);
-        if (mode === "fail") return Promise.reject(new Error("namespaces \"x\" is forbidden"));
-        return Promise.resolve(labels[ns]);
-      },
-    });
+    s = await startTestServer({ ownNamespace: "mesh-system", namespaceLookupTimeoutMs: 100, namespaceAccess: () => access });
   });
   after(async () => {
     await s.close();
   });
 
-  const previewIn = async (namespace: string, query = ""): Promise<PreviewEntry> => {
-    const res = await s.request({ path: `/preview?namespace=${namespace}${query}`, headers: { "content-type": "application/json" }, body: JSON.stringify(POD) });
+  /** `token` null: no Authorization header. */
+  const previewIn = async (namespace: string, query = "", token: string | null = TOKEN): Promise<PreviewEntry> => {
+    const res = await s.request({
+      path: `/preview?namespace=${namespace}${query}`,
+      headers: { "content-type": "application/json", ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
+      body: JSON.stringify(POD),
+    });
     assert.equal(res.status, 200, res.body);
     return (JSON.parse(res.body) as PreviewAnswer).items[0]!;
   };
 
-  test("labels read from the API server decide the selection", async () => {
+  test("a caller allowed to get the namespace: its labels decide the selection", async () => {
     mode = "answer";
-    asked.length = 0;
+    calls.length = 0;
     assert.equal((await previewIn("on")).decision.reasons[0], "namespace on has istio-injection=enabled: the API server calls the injector");
     assert.match((await previewIn("off")).decision.reasons[0] ?? "", /istio-injection=disabled: no webhook matches/);
     assert.match((await previewIn("plain")).decision.reasons[0] ?? "", /has no istio-injection or istio.io\/rev label/);
-    assert.deepEqual(asked, ["on", "off", "plain"]);
+    // One token review (cached for the later requests), then access and labels per namespace.
+    assert.deepEqual(calls, ["tokenreview", "access on", "labels on", "access off", "labels off", "access plain", "labels plain"]);
+    calls.length = 0;
+    await previewIn("on");
+    assert.deepEqual(calls, [], "answered from the cache");
   });
 
-  test("a namespace that does not exist: not known, assumed called", async () => {
+  test("no bearer token: no lookup at all, and the preview says why the labels are not known", async () => {
+    calls.length = 0;
+    const e = await previewIn("off", "", null);
+    assert.deepEqual(calls, []);
+    assert.match(e.decision.reasons[0] ?? "", /^labels of namespace "off" not known \(no bearer token presented/);
+    assert.equal(e.decision.inject, true, "assumed called, as without cluster access");
+    assert.ok(!JSON.stringify(e).includes("disabled"), "nothing of the namespace's labels");
+  });
+
+  test("a token the API server does not authenticate: one token review, no access review, no read", async () => {
+    calls.length = 0;
+    const e = await previewIn("off", "", "mallory-token");
+    assert.deepEqual(calls, ["tokenreview"]);
+    assert.match(e.decision.reasons[0] ?? "", /not known \(the bearer token presented is not authenticated/);
+  });
+
+  test("authenticated but not allowed to get the namespace: not read, said not known", async () => {
+    calls.length = 0;
+    labels.secret = { "istio-injection": "enabled" };
+    const e = await previewIn("secret");
+    assert.deepEqual(calls, ["access secret"]);
+    assert.match(e.decision.reasons[0] ?? "", /^labels of namespace "secret" not known \(the caller may not get this namespace\)/);
+  });
+
+  test("a namespace that does not exist, for a caller that may get it: said so", async () => {
     mode = "answer";
     const e = await previewIn("ghost");
-    assert.match(e.decision.reasons[0] ?? "", /^labels of namespace ghost not known/);
+    assert.match(e.decision.reasons[0] ?? "", /^labels of namespace "ghost" not known \(the namespace does not exist\)/);
     assert.equal(e.decision.inject, true);
   });
 
   test("labels given in the request win over the lookup, for that namespace", async () => {
     mode = "answer";
-    asked.length = 0;
+    calls.length = 0;
     const e = await previewIn("off", "&namespaceLabels=istio-injection%3Denabled");
     assert.equal(e.decision.inject, true);
-    assert.deepEqual(asked, []);
+    assert.deepEqual(calls, []);
   });
 
   test("the injector's own namespace is never selected", async () => {
     mode = "answer";
-    labels["mesh-system"] = { "istio-injection": "enabled" };
     const e = await previewIn("mesh-system");
     assert.equal(e.decision.inject, false);
     assert.match(e.decision.reasons[0] ?? "", /namespace mesh-system is excluded/);
   });
 
-  test("a lookup that never answers: given up after the timeout, labels not known", async () => {
+  test("a read that never answers: given up at the deadline, labels not known", async () => {
     mode = "hang";
-    const started = Date.now();
-    const e = await previewIn("on");
-    const took = Date.now() - started;
-    assert.ok(took >= 90 && took < 2000, `${took} ms`);
-    assert.match(e.decision.reasons[0] ?? "", /^labels of namespace on not known/);
+    const e = await previewIn("hanging");
+    assert.match(e.decision.reasons[0] ?? "", /^labels of namespace "hanging" not known \(not read within 100 ms\)/);
     assert.equal(e.decision.inject, true);
   });
 
-  test("a lookup that fails: labels not known, and a warning in the log", async () => {
+  test("a read that fails: labels not known, and a warning in the log without the token", async () => {
     mode = "fail";
-    const e = await previewIn("on");
-    assert.match(e.decision.reasons[0] ?? "", /^labels of namespace on not known/);
+    const e = await previewIn("failing");
+    assert.match(e.decision.reasons[0] ?? "", /^labels of namespace "failing" not known \(the API server could not be asked\)/);
     const warned = s.logs.lines().find((l) => l.msg === "namespace labels not read for /preview");
     assert.ok(warned, s.logs.text());
-    assert.equal(warned.namespace, "on");
+    assert.equal(warned.namespace, '"failing"');
     assert.match(String(warned.err), /forbidden/);
+    assert.ok(!s.logs.text().includes(TOKEN), "the token is never logged");
   });
 });

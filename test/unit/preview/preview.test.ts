@@ -13,12 +13,12 @@ import { buildConfig } from "../../../src/config/load.js";
 import type { Config } from "../../../src/config/types.js";
 import type { Pod } from "../../../src/kube/types.js";
 import { injectManifest, parseManifest } from "../../../src/manifest.js";
-import { formatPreview, parsePreviewInput, preview, PreviewError, type PreviewEntry, type PreviewOptions } from "../../../src/preview.js";
+import { formatPreview, parsePreviewInput, preview, PreviewError, type NamespaceLabelsResult, type PreviewEntry, type PreviewOptions } from "../../../src/preview.js";
 import { goldenCases, goldenConfig, goldenInput, podAsCreated } from "../../golden/cases.js";
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), "../../fixtures");
 const config = buildConfig({});
-const ASSUMED = /^labels of namespace (\S+) not known \(give them, or run the injector with cluster access\): assuming the API server calls the injector$/;
+const ASSUMED = /^labels of namespace "(\S+)" not known \(give them, or run the injector with cluster access\): assuming the API server calls the injector$/;
 
 type Doc = Record<string, unknown>;
 const isDoc = (v: unknown): v is Doc => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -276,7 +276,7 @@ describe("output forms", () => {
 describe("reasons", () => {
   /** `labels` null: the namespace's labels are not known. */
   const demo = async (p: Pod, cfg: Config = config, labels: Record<string, string> | null = { "istio-injection": "enabled" }, namespace = "demo"): Promise<PreviewEntry> =>
-    one(await previewOf([p], { config: cfg, namespace, ...(labels ? { namespaceLabels: async () => labels } : {}) }));
+    one(await previewOf([p], { config: cfg, namespace, ...(labels ? { givenLabels: labels } : {}) }));
   const CALLED = "namespace demo has istio-injection=enabled: the API server calls the injector";
 
   test("injected: the API server's selection first, then the webhook's rule", async () => {
@@ -305,7 +305,7 @@ describe("reasons", () => {
   });
 
   test("the injector's own namespace is not selected either", async () => {
-    const e = one(await previewOf([pod("web")], { namespace: "mesh", ownNamespace: "mesh", namespaceLabels: async () => ({ "istio-injection": "enabled" }) }));
+    const e = one(await previewOf([pod("web")], { namespace: "mesh", ownNamespace: "mesh", givenLabels: { "istio-injection": "enabled" } }));
     assert.equal(e.decision.inject, false);
     assert.match(e.decision.reasons[0] ?? "", /namespace mesh is excluded/);
   });
@@ -398,21 +398,40 @@ describe("reasons", () => {
     assert.match(e.decision.reasons[0] ?? "", ASSUMED);
     assert.equal(ASSUMED.exec(e.decision.reasons[0] ?? "")?.[1], "shop");
     assert.equal(e.decision.inject, true);
-    const lookedUp = one(await previewOf([pod("web")], { namespace: "shop", namespaceLabels: async () => undefined }));
-    assert.match(lookedUp.decision.reasons[0] ?? "", ASSUMED);
+    const lookedUp = one(await previewOf([pod("web")], { namespace: "shop", lookup: async () => new Map() }));
+    assert.match(lookedUp.decision.reasons[0] ?? "", /^labels of namespace "shop" not known \(not read\): assuming the API server calls the injector$/);
+    const said = one(await previewOf([pod("web")], { namespace: "shop", lookup: async () => new Map([["shop", { unknown: "the caller may not get this namespace" }]]) }));
+    assert.match(said.decision.reasons[0] ?? "", /^labels of namespace "shop" not known \(the caller may not get this namespace\)/);
+    const anonymous = one(await previewOf([pod("web")], { namespace: "shop", notLookedUp: "no bearer token presented" }));
+    assert.match(anonymous.decision.reasons[0] ?? "", /^labels of namespace "shop" not known \(no bearer token presented\)/);
   });
 
-  test("namespace labels are asked once per namespace", async () => {
-    const asked: string[] = [];
-    const entries = await previewOf([pod("a"), pod("b"), pod("c", { namespace: "other" })], {
+  test("namespace labels are looked up once per request, each namespace once, given ones not", async () => {
+    const asked: string[][] = [];
+    const entries = await previewOf([pod("a"), pod("b"), pod("c", { namespace: "other" }), pod("d", { namespace: "third" })], {
       namespace: "demo",
-      namespaceLabels: async (ns): Promise<Record<string, string>> => {
-        asked.push(ns);
-        return ns === "demo" ? { "istio-injection": "enabled" } : {};
+      givenLabels: { "istio-injection": "enabled" },
+      lookup: async (namespaces) => {
+        asked.push([...namespaces]);
+        const on: Record<string, string> = { "istio-injection": "enabled" };
+        return new Map(namespaces.map((ns): [string, NamespaceLabelsResult] => [ns, { labels: ns === "other" ? on : {} }]));
       },
     });
-    assert.deepEqual(asked.sort(), ["demo", "other"]);
-    assert.deepEqual(entries.map((e) => e.decision.inject), [true, true, false]);
+    assert.deepEqual(asked, [["other", "third"]], "demo's labels were given");
+    assert.deepEqual(entries.map((e) => e.decision.inject), [true, true, true, false]);
+  });
+
+  test("labels given without a namespace are those of every namespace: no lookup", async () => {
+    let asked = 0;
+    const entries = await previewOf([pod("a", { namespace: "x" }), pod("b", { namespace: "y" })], {
+      givenLabels: { "istio-injection": "enabled" },
+      lookup: async () => {
+        asked++;
+        return new Map();
+      },
+    });
+    assert.equal(asked, 0);
+    assert.deepEqual(entries.map((e) => e.decision.inject), [true, true]);
   });
 });
 
