@@ -1,7 +1,7 @@
 // The one use case the webhook, the preview and the CLI share: decide, render, merge, post-
 // process (order, probe rewrite, Prometheus merge, metadata) and express the result as a patch.
 import type { Config } from "../config/types.js";
-import type { Container, EnvVar, JsonObject, Pod, PodSpec, Volume } from "../kube/types.js";
+import type { Container, EnvVar, JsonObject, PodSpec, Volume } from "../kube/types.js";
 import { A, CONTAINER } from "./annotations.js";
 import { mergeList, mergeObject } from "./merge.js";
 import { orderContainers } from "./ordering.js";
@@ -11,10 +11,11 @@ import { listPatch, mapPatch, valuePatch } from "./patch.js";
 import { decide } from "./policy.js";
 import { APP_PROBERS_ENV, rewriteProbes } from "./probes.js";
 import { PROMETHEUS_ENV, prometheusMerge } from "./prometheus.js";
+import { readPod, type CheckedPod } from "./shape.js";
 import { compile } from "./sidecar.js";
 import { stripInjected } from "./strip.js";
 import { renderTemplates, selectTemplates, type TemplateOutput } from "./template.js";
-import { InjectionError, type InjectContext, type InjectResult, type PatchOperation } from "./types.js";
+import { type InjectContext, type InjectResult, type PatchOperation } from "./types.js";
 import { annotationWarnings, validateAnnotations } from "./validate.js";
 
 function names(list: readonly { name: string }[]): string[] | null {
@@ -77,10 +78,10 @@ function appendEnv(list: Container[], env: EnvVar): Container[] {
   return list.map((c) => (c.name === CONTAINER.proxy ? { ...c, env: [...(c.env ?? []), env] } : c));
 }
 
-function render(pod: Pod, p: Params, warnings: string[]): Pod {
+function render(pod: CheckedPod, p: Params, warnings: string[]): CheckedPod {
   const templates = selectTemplates(p.annotations);
   const out = renderTemplates(templates, p);
-  const spec = pod.spec as PodSpec;
+  const spec = pod.spec;
   const existing = parseOverrides(p.annotations);
   const placed = placeContainers(spec, out, existing, warnings);
   let { initContainers, containers } = orderContainers(placed.initContainers, placed.containers, p.hold);
@@ -128,7 +129,7 @@ function render(pod: Pod, p: Params, warnings: string[]): Pod {
   return { ...pod, metadata: { ...pod.metadata, labels, annotations }, spec: nextSpec };
 }
 
-function podPatch(before: Pod, after: Pod): PatchOperation[] {
+function podPatch(before: CheckedPod, after: CheckedPod): PatchOperation[] {
   const ops: PatchOperation[] = [];
   if (!before.metadata) {
     ops.push({ op: "add", path: "/metadata", value: { labels: after.metadata?.labels, annotations: after.metadata?.annotations } });
@@ -136,8 +137,8 @@ function podPatch(before: Pod, after: Pod): PatchOperation[] {
     mapPatch("/metadata/labels", before.metadata.labels, after.metadata?.labels ?? {}, ops);
     mapPatch("/metadata/annotations", before.metadata.annotations, after.metadata?.annotations ?? {}, ops);
   }
-  const b = before.spec as PodSpec;
-  const a = after.spec as PodSpec;
+  const b = before.spec;
+  const a = after.spec;
   listPatch("/spec/initContainers", b.initContainers, a.initContainers, ops);
   listPatch("/spec/containers", b.containers, a.containers, ops);
   listPatch("/spec/volumes", b.volumes, a.volumes, ops);
@@ -146,31 +147,12 @@ function podPatch(before: Pod, after: Pod): PatchOperation[] {
   return ops;
 }
 
-function checkPod(pod: Pod): void {
-  if (typeof pod !== "object" || pod === null || Array.isArray(pod)) {
-    throw new InjectionError("ERR_INVALID_POD", "object", "the object is not a Pod");
-  }
-  const spec = pod.spec;
-  if (typeof spec !== "object" || spec === null || !Array.isArray(spec.containers)) {
-    throw new InjectionError("ERR_INVALID_POD", "spec.containers", "the Pod has no spec.containers list");
-  }
-  for (const [i, c] of [...spec.containers, ...(spec.initContainers ?? [])].entries()) {
-    if (typeof c !== "object" || c === null || typeof c.name !== "string" || !c.name) {
-      throw new InjectionError("ERR_INVALID_POD", `spec.containers[${i}].name`, "every container needs a name");
-    }
-  }
-  const meta = pod.metadata;
-  for (const field of ["labels", "annotations"] as const) {
-    const m = meta?.[field];
-    if (m === undefined || m === null) continue;
-    if (typeof m !== "object" || Array.isArray(m) || Object.values(m).some((v) => typeof v !== "string")) {
-      throw new InjectionError("ERR_INVALID_POD", `metadata.${field}`, `metadata.${field} must be a map of strings`);
-    }
-  }
-}
-
-export function inject(pod: Pod, ctx: InjectContext, config: Config): InjectResult {
-  checkPod(pod);
+/**
+ * Injects one Pod. `input` is whatever the caller was given: its shape is checked first
+ * (shape.ts), so that every later step reads a Pod of the declared types.
+ */
+export function inject(input: unknown, ctx: InjectContext, config: Config): InjectResult {
+  const pod = readPod(input);
   const policy = decide(pod, ctx.namespace, config);
   const warnings = [...policy.warnings];
   if (!policy.decision.inject) return { decision: policy.decision, patch: [], pod, warnings };

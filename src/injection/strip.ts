@@ -2,11 +2,12 @@
 // (for instance a manifest copied from a running Pod). What that injection added is removed
 // first, and what it rewrote is put back, so injecting twice gives the same Pod.
 import type { Config } from "../config/types.js";
-import type { Container, Pod } from "../kube/types.js";
+import type { Container } from "../kube/types.js";
 import { A, CONTAINER } from "./annotations.js";
 import { parseOverrides } from "./overrides.js";
 import { APP_PROBERS_ENV, restoreProbes } from "./probes.js";
 import { PROMETHEUS_ENV, restorePrometheus } from "./prometheus.js";
+import type { CheckedPod } from "./shape.js";
 
 interface Status {
   initContainers?: string[] | null;
@@ -28,10 +29,10 @@ function parseStatus(raw: string | undefined): Status | undefined {
 const INJECTED_NAMES = new Set<string>(Object.values(CONTAINER));
 
 /** The Pod without its previous injection, or the Pod itself when it was never injected. */
-export function stripInjected(pod: Pod, config: Config): Pod {
+export function stripInjected(pod: CheckedPod, config: Config): CheckedPod {
   const annotations = pod.metadata?.annotations;
   const status = parseStatus(annotations?.[A.status]);
-  if (!status || !annotations || !pod.spec) return pod;
+  if (!status || !annotations) return pod;
   const overrides = parseOverrides(annotations);
   const recorded = new Map([...(overrides?.containers ?? []), ...(overrides?.initContainers ?? [])].map((c) => [c.name, c]));
   const listed = new Set([...(status.containers ?? []), ...(status.initContainers ?? [])]);
@@ -54,7 +55,7 @@ export function stripInjected(pod: Pod, config: Config): Pod {
   spec.containers = restoreProbes(undo(pod.spec.containers), env(APP_PROBERS_ENV)) as Container[];
   if (pod.spec.initContainers) spec.initContainers = restoreProbes(undo(pod.spec.initContainers), env(APP_PROBERS_ENV)) as Container[];
   if (pod.spec.volumes) spec.volumes = pod.spec.volumes.filter((v) => !volumes.has(v.name));
-  if (pod.spec.imagePullSecrets) spec.imagePullSecrets = pod.spec.imagePullSecrets.filter((s) => !secrets.has(s.name));
+  if (pod.spec.imagePullSecrets) spec.imagePullSecrets = pod.spec.imagePullSecrets.filter((s) => s.name === undefined || !secrets.has(s.name));
 
   // The status annotation stays (in place) until the new injection rewrites it.
   const nextAnnotations = { ...annotations };

@@ -97,7 +97,7 @@ export interface PodSpec {
   initContainers?: Container[];
   volumes?: Volume[];
   hostNetwork?: boolean;
-  imagePullSecrets?: { name: string }[];
+  imagePullSecrets?: { name?: string }[];
   securityContext?: JsonObject;
   serviceAccountName?: string;
   nodeName?: string;

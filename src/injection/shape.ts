@@ -1,0 +1,223 @@
+// The shape of the Pod, checked once at the engine's entry, for exactly the fields the engine
+// reads: metadata name, generateName, namespace, labels, annotations, ownerReferences; spec
+// containers and initContainers (name, image, args, command, env, ports, resources, probes,
+// lifecycle hooks, securityContext, volumeMounts, restartPolicy, imagePullPolicy), volumes,
+// imagePullSecrets, hostNetwork, securityContext. A wrong type is refused with ERR_INVALID_POD
+// and a message naming the field by its JSON path and what it must be:
+// `spec.containers[0].ports: must be a list`. Fields the engine does not read are carried
+// through unlooked-at.
+//
+// null follows the API server's decoder (Go's encoding/json, which Kubernetes uses): a null
+// map, list, object or optional scalar is the field left out, so it is treated as absent (a
+// YAML `labels:` with nothing after it is such a null); a null label or annotation value is
+// the empty string, as the decoder stores it. A null list item would be decoded as an empty
+// object (a container without a name, a port without a number) that the API server's
+// validation refuses, so it is refused here, naming the item.
+//
+// The walk is linear in the fields it reads and copies nothing unless it drops a null: then
+// only the objects on the way to it are copied (copy-on-write), so the common Pod comes back
+// as the very object given, now typed.
+import type { Pod } from "../kube/types.js";
+import { quote } from "./quote.js";
+import { InjectionError } from "./types.js";
+
+type Rec = Record<string, unknown>;
+/** Reads one value at a JSON path: the value itself, a copy without nulls, or undefined for absent. */
+type Reader = (value: unknown, at: string) => unknown;
+
+function isRec(v: unknown): v is Rec {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function wrong(at: string, what: string): InjectionError {
+  return new InjectionError("ERR_INVALID_POD", at, `${at}: must be ${what}`);
+}
+
+const absent = (v: unknown): v is null | undefined => v === undefined || v === null;
+
+const str: Reader = (v, at) => {
+  if (absent(v)) return undefined;
+  if (typeof v !== "string") throw wrong(at, "a string");
+  return v;
+};
+
+const name: Reader = (v, at) => {
+  if (typeof v !== "string" || v === "") throw wrong(at, "a non-empty string");
+  return v;
+};
+
+const bool: Reader = (v, at) => {
+  if (absent(v)) return undefined;
+  if (typeof v !== "boolean") throw wrong(at, "true or false");
+  return v;
+};
+
+const int: Reader = (v, at) => {
+  if (absent(v)) return undefined;
+  if (!Number.isSafeInteger(v)) throw wrong(at, "a whole number");
+  return v;
+};
+
+const requiredInt: Reader = (v, at) => {
+  if (!Number.isSafeInteger(v)) throw wrong(at, "a whole number");
+  return v;
+};
+
+/** A port by number or by the name of a container port, as probes and hooks give it. */
+const portRef: Reader = (v, at) => {
+  if (Number.isSafeInteger(v) || (typeof v === "string" && v !== "")) return v;
+  throw wrong(at, "a port number or a port name");
+};
+
+/** The object with each listed field read; a field whose reading changed it makes a copy. */
+function fields(o: Rec, at: string, readers: Readonly<Record<string, Reader>>): Rec {
+  let out = o;
+  for (const key of Object.keys(readers)) {
+    const read = readers[key] as Reader;
+    const before = Object.hasOwn(o, key) ? o[key] : undefined;
+    const after = read(before, at === "" ? key : `${at}.${key}`);
+    if (after === before) continue;
+    if (out === o) out = { ...o };
+    if (after === undefined) delete out[key];
+    else out[key] = after;
+  }
+  return out;
+}
+
+/** An optional object (null: absent). */
+function object(readers: Readonly<Record<string, Reader>> = {}): Reader {
+  return (v, at) => {
+    if (absent(v)) return undefined;
+    if (!isRec(v)) throw wrong(at, "an object");
+    return fields(v, at, readers);
+  };
+}
+
+/** An object that must be there: a list item, or a required field. */
+function item(readers: Readonly<Record<string, Reader>> = {}): Reader {
+  return (v, at) => {
+    if (!isRec(v)) throw wrong(at, "an object");
+    return fields(v, at, readers);
+  };
+}
+
+function readList(v: unknown, at: string, each: Reader): unknown[] {
+  if (!Array.isArray(v)) throw wrong(at, "a list");
+  let out: unknown[] = v;
+  for (let i = 0; i < v.length; i++) {
+    const before: unknown = v[i];
+    const after = each(before, `${at}[${i}]`);
+    if (after === before) continue;
+    if (out === v) out = [...v];
+    out[i] = after;
+  }
+  return out;
+}
+
+/** An optional list (null: absent) whose every item is read by `each`. */
+function list(each: Reader): Reader {
+  return (v, at) => (absent(v) ? undefined : readList(v, at, each));
+}
+
+const strings = list((v, at) => {
+  if (typeof v !== "string") throw wrong(at, "a string");
+  return v;
+});
+
+/** A map of strings (labels, annotations); a null value is the empty string, as the API server stores it. */
+const stringMap: Reader = (v, at) => {
+  if (absent(v)) return undefined;
+  if (!isRec(v)) throw wrong(at, "a map of strings");
+  let out = v;
+  for (const key of Object.keys(v)) {
+    const value = v[key];
+    if (typeof value === "string") continue;
+    if (value !== null) throw wrong(`${at}[${quote(key)}]`, "a string");
+    if (out === v) out = { ...v };
+    out[key] = "";
+  }
+  return out;
+};
+
+/** requests / limits: resource name to quantity ("100m", "1Gi", or a number). */
+const quantities: Reader = (v, at) => {
+  if (absent(v)) return undefined;
+  if (!isRec(v)) throw wrong(at, "a map of quantities");
+  for (const key of Object.keys(v)) {
+    const q = v[key];
+    if (typeof q !== "string" && typeof q !== "number") throw wrong(`${at}[${quote(key)}]`, "a quantity (for example 100m or 1Gi)");
+  }
+  return v;
+};
+
+const httpGet = object({
+  port: portRef,
+  path: str,
+  host: str,
+  scheme: str,
+  httpHeaders: list(item({ name: str, value: str })),
+});
+const tcpSocket = object({ port: portRef, host: str });
+const exec = object({ command: strings });
+
+const probe = object({
+  httpGet,
+  tcpSocket,
+  grpc: object({ port: requiredInt, service: str }),
+  timeoutSeconds: int,
+});
+const hook = object({ httpGet, tcpSocket, exec });
+
+const container = item({
+  name,
+  image: str,
+  command: strings,
+  args: strings,
+  env: list(item({ name, value: str, valueFrom: object() })),
+  ports: list(item({ containerPort: requiredInt, name: str, protocol: str, hostPort: int, hostIP: str })),
+  resources: object({ requests: quantities, limits: quantities }),
+  readinessProbe: probe,
+  livenessProbe: probe,
+  startupProbe: probe,
+  lifecycle: object({ preStop: hook, postStart: hook }),
+  securityContext: object(),
+  volumeMounts: list(item({ name: str, mountPath: str })),
+  restartPolicy: str,
+  imagePullPolicy: str,
+});
+
+const metadata = object({
+  name: str,
+  generateName: str,
+  namespace: str,
+  labels: stringMap,
+  annotations: stringMap,
+  ownerReferences: list(item({ apiVersion: name, kind: name, name, uid: str, controller: bool })),
+});
+
+const spec = item({
+  containers: (v, at) => readList(v, at, container),
+  initContainers: list(container),
+  volumes: list(item({ name })),
+  imagePullSecrets: list(item({ name: str })),
+  hostNetwork: bool,
+  securityContext: object(),
+});
+
+const pod = item({ metadata, spec });
+
+/** A Pod whose spec the engine can read. */
+export type CheckedPod = Pod & { readonly spec: NonNullable<Pod["spec"]> };
+
+/**
+ * The Pod, checked for the shape of every field the engine reads, with nulls where the API
+ * server reads "absent" dropped (the object given when it has none). Throws ERR_INVALID_POD
+ * naming the first field of a wrong type.
+ */
+export function readPod(value: unknown): CheckedPod {
+  if (!isRec(value)) throw new InjectionError("ERR_INVALID_POD", "object", "object: must be a Pod (a JSON object)");
+  if (absent(value.spec)) throw wrong("spec", "an object with the Pod's containers");
+  if (isRec(value.spec) && absent(value.spec.containers)) throw wrong("spec.containers", "a list of containers");
+  // The readers above have checked every field the Pod type names for the engine.
+  return pod(value, "") as CheckedPod;
+}
