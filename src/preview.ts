@@ -10,6 +10,8 @@ import { unifiedDiff } from "./diff.js";
 import { apiServerSelection, interceptionSummary, proxySummary, type InterceptionSummary, type ProxySummary } from "./injection/explain.js";
 import { inject } from "./injection/inject.js";
 import { InjectionError, type InjectContext, type PatchOperation } from "./injection/types.js";
+import { quote } from "./injection/quote.js";
+import { readPod } from "./injection/shape.js";
 import { podOf } from "./injection/workloads.js";
 import type { AdmissionRequest, Pod } from "./kube/types.js";
 import { parseManifest } from "./manifest.js";
@@ -113,15 +115,16 @@ function applied(doc: unknown, patch: readonly PatchOperation[]): unknown {
 
 /** "k=v,k2=v2" (as kubectl writes label lists). */
 export function parseLabelList(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
+  // Keys are data: collected in a Map, then made own properties (a `__proto__` key included).
+  const out = new Map<string, string>();
   for (const part of text.split(",")) {
     const t = part.trim();
     if (!t) continue;
     const eq = t.indexOf("=");
-    if (eq <= 0) throw new PreviewError(`namespace label ${JSON.stringify(t)} is not key=value`);
-    out[t.slice(0, eq)] = t.slice(eq + 1);
+    if (eq <= 0) throw new PreviewError(`namespace label ${quote(t)} is not key=value`);
+    out.set(t.slice(0, eq), t.slice(eq + 1));
   }
-  return out;
+  return Object.fromEntries(out);
 }
 
 /**
@@ -181,7 +184,7 @@ export async function preview(docs: readonly unknown[], opts: PreviewOptions): P
         patch: [],
         object: c.doc,
         warnings: [],
-        interception: interceptionSummary(c.pod),
+        interception: givenInterception(c.pod),
       });
       continue;
     }
@@ -221,12 +224,22 @@ export async function preview(docs: readonly unknown[], opts: PreviewOptions): P
         patch: [],
         object: c.doc,
         warnings: [],
-        interception: interceptionSummary(c.pod),
+        interception: givenInterception(c.pod),
         ...(selection.called ? { error: { code: e.code, field: e.field, message: e.message } } : {}),
       });
     }
   }
   return entries;
+}
+
+/** What a Pod as given intercepts; nothing when its shape is not one the engine can read. */
+function givenInterception(pod: unknown): InterceptionSummary {
+  try {
+    return interceptionSummary(readPod(pod));
+  } catch (e) {
+    if (e instanceof InjectionError) return interceptionSummary({});
+    throw e;
+  }
 }
 
 function pushEntry(entries: PreviewEntry[], original: unknown, entry: PreviewEntry): void {

@@ -369,12 +369,13 @@ export function parsePathEnv(path: string): Record<string, string> {
     for (const segment of rest.split("/")) items.push(segment.replaceAll("--slash--", "/"));
   }
 
-  const env: Record<string, string> = {};
+  // Keys are data: collected in a Map, then made own properties (a `__proto__` key included).
+  const env = new Map<string, string>();
   for (let i = 0; i + 1 < items.length; i += 2) {
     const key = items[i] ?? "";
     const value = items[i + 1] ?? "";
     if (key === "") continue;
-    env[PATH_PARAMETER_ENV.get(key) ?? key.toUpperCase()] = value;
+    env.set(PATH_PARAMETER_ENV.get(key) ?? key.toUpperCase(), value);
   }
-  return env;
+  return Object.fromEntries(env);
 }

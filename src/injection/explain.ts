@@ -5,6 +5,7 @@
 import type { Config } from "../config/types.js";
 import type { Container, Pod } from "../kube/types.js";
 import { A, CONTAINER, L } from "./annotations.js";
+import { own } from "./own.js";
 
 export interface Selection {
   /** Whether the API server sends this Pod to the injector. */
@@ -26,12 +27,12 @@ export function apiServerSelection(
   ownNamespace?: string,
 ): Selection {
   const rev = revision || "default";
-  const inject = podLabels[L.inject];
+  const inject = own(podLabels, L.inject);
   if (EXCLUDED_NAMESPACES.includes(namespace) || namespace === ownNamespace) {
     return { called: false, reason: `namespace ${namespace} is excluded by the webhook's namespaceSelector: the API server does not call the injector` };
   }
-  const nsInjection = namespaceLabels["istio-injection"];
-  const nsRev = namespaceLabels[L.rev];
+  const nsInjection = own(namespaceLabels, "istio-injection");
+  const nsRev = own(namespaceLabels, L.rev);
   const optOut = inject === "false";
   if (nsInjection !== undefined) {
     if (nsInjection !== "enabled") {
@@ -50,7 +51,7 @@ export function apiServerSelection(
     if (optOut) return { called: false, reason: `label ${L.inject}=false on the pod: the webhook's objectSelector excludes it, the API server does not call the injector` };
     return { called: true, reason: `namespace ${namespace} has istio.io/rev=${nsRev}: the API server calls the injector` };
   }
-  const podRev = podLabels[L.rev];
+  const podRev = own(podLabels, L.rev);
   if (podRev !== undefined && !optOut) {
     if (podRev === rev) return { called: true, reason: `namespace ${namespace} has no injection label, but the pod has label istio.io/rev=${podRev}: the API server calls the injector` };
     return { called: false, reason: `pod label istio.io/rev=${podRev} selects another revision than ${rev}: the API server does not call this injector` };
@@ -169,12 +170,12 @@ export function proxySummary(pod: Pod, namespace: string, config: Config): Proxy
     proxyConfig = env.get("PROXY_CONFIG");
   }
   const pc = (proxyConfig ?? {}) as { discoveryAddress?: string; holdApplicationUntilProxyStarts?: boolean };
-  const app = pod.metadata?.labels?.app;
+  const app = own(pod.metadata?.labels, "app");
   const workload = env.get("ISTIO_META_WORKLOAD_NAME");
   // The agent port is the annotation's (what the injector rendered the probes and the init
   // container's exclusions from), in classic mode too, where no preStop names it.
   const debugPort = (proxy.lifecycle?.preStop?.exec?.command ?? []).find((a) => a.startsWith("--debug-port="))?.split("=")[1];
-  const status = Number(pod.metadata?.annotations?.[A.statusPort] ?? debugPort ?? config.proxy.statusPort);
+  const status = Number(own(pod.metadata?.annotations, A.statusPort) ?? debugPort ?? config.proxy.statusPort);
   const native = init.some((c) => c.name === CONTAINER.proxy) && proxy.restartPolicy === "Always";
   return {
     image: proxy.image ?? "",

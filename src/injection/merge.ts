@@ -1,9 +1,11 @@
 // Kubernetes strategic merge, for the shapes the injector merges: a container over a
 // container, a list of named things over another. Lists the API merges by key (env by name,
 // ports by containerPort, volumeMounts by mountPath, ...) are merged item by item; other lists
-// are replaced; maps merge recursively; scalars from the patch win. Nothing is mutated.
+// are replaced; maps merge recursively; scalars from the patch win. Nothing is mutated. Keys
+// are data (see own.ts): a user's `__proto__` or `constructor` field merges as any other.
+import { own, setOwn } from "./own.js";
 
-const MERGE_KEYS: Readonly<Record<string, string>> = {
+const MERGE_KEYS: ReadonlyMap<string, string> = new Map(Object.entries({
   env: "name",
   ports: "containerPort",
   volumeMounts: "mountPath",
@@ -13,7 +15,7 @@ const MERGE_KEYS: Readonly<Record<string, string>> = {
   initContainers: "name",
   volumes: "name",
   imagePullSecrets: "name",
-};
+}));
 
 type Obj = Record<string, unknown>;
 
@@ -39,10 +41,9 @@ export function mergeObject<T extends object>(base: T, patch: object): T {
       delete out[k];
       continue;
     }
-    const b = out[k];
-    const key = MERGE_KEYS[k];
-    if (key && Array.isArray(b) && Array.isArray(v)) out[k] = mergeList(b, v, key);
-    else out[k] = mergeValue(b, v);
+    const b = own(out, k);
+    const key = MERGE_KEYS.get(k);
+    setOwn(out, k, key !== undefined && Array.isArray(b) && Array.isArray(v) ? mergeList(b, v, key) : mergeValue(b, v));
   }
   return out as T;
 }

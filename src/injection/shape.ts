@@ -17,7 +17,7 @@
 // The walk is linear in the fields it reads and copies nothing unless it drops a null: then
 // only the objects on the way to it are copied (copy-on-write), so the common Pod comes back
 // as the very object given, now typed.
-import type { Pod } from "../kube/types.js";
+import type { Container, Pod } from "../kube/types.js";
 import { quote } from "./quote.js";
 import { InjectionError } from "./types.js";
 
@@ -205,6 +205,15 @@ const spec = item({
 });
 
 const pod = item({ metadata, spec });
+
+/**
+ * A list of containers given elsewhere than in the Pod (the overrides annotation), checked as
+ * the Pod's are; `at` names it in messages. undefined when absent or null.
+ */
+export function readContainers(value: unknown, at: string): Container[] | undefined {
+  // The container reader has checked every field the Container type names for the engine.
+  return list(container)(value, at) as Container[] | undefined;
+}
 
 /** A Pod whose spec the engine can read. */
 export type CheckedPod = Pod & { readonly spec: NonNullable<Pod["spec"]> };

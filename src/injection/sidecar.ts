@@ -212,6 +212,7 @@ function lifecycle(p: Params): Container["lifecycle"] | undefined {
   return undefined;
 }
 
+/** The volumes (or mounts) of a JSON annotation, checked by validate.ts to be a map of name to object. */
 function userEntries(p: Params, key: string): JsonObject[] {
   const raw = p.annotations[key];
   if (raw === undefined) return [];

@@ -5,6 +5,7 @@ import type { Config } from "../config/types.js";
 import type { Container } from "../kube/types.js";
 import { A, CONTAINER } from "./annotations.js";
 import { parseOverrides } from "./overrides.js";
+import { own } from "./own.js";
 import { APP_PROBERS_ENV, restoreProbes } from "./probes.js";
 import { PROMETHEUS_ENV, restorePrometheus } from "./prometheus.js";
 import type { CheckedPod } from "./shape.js";
@@ -16,14 +17,26 @@ interface Status {
   imagePullSecrets?: string[] | null;
 }
 
+const STATUS_LISTS = ["initContainers", "containers", "volumes", "imagePullSecrets"] as const;
+
+/** The status a previous injection wrote; undefined when there is none, or it is not what an injector writes. */
 function parseStatus(raw: string | undefined): Status | undefined {
   if (raw === undefined) return undefined;
+  let s: unknown;
   try {
-    const s = JSON.parse(raw) as unknown;
-    return typeof s === "object" && s !== null && !Array.isArray(s) ? (s as Status) : undefined;
+    s = JSON.parse(raw);
   } catch {
     return undefined;
   }
+  if (typeof s !== "object" || s === null || Array.isArray(s)) return undefined;
+  const status: Status = {};
+  for (const key of STATUS_LISTS) {
+    const names = own(s as Record<string, unknown>, key);
+    if (names === undefined || names === null) continue;
+    if (!Array.isArray(names) || !names.every((n) => typeof n === "string")) return undefined;
+    status[key] = names;
+  }
+  return status;
 }
 
 const INJECTED_NAMES = new Set<string>(Object.values(CONTAINER));
@@ -31,7 +44,7 @@ const INJECTED_NAMES = new Set<string>(Object.values(CONTAINER));
 /** The Pod without its previous injection, or the Pod itself when it was never injected. */
 export function stripInjected(pod: CheckedPod, config: Config): CheckedPod {
   const annotations = pod.metadata?.annotations;
-  const status = parseStatus(annotations?.[A.status]);
+  const status = parseStatus(own(annotations, A.status));
   if (!status || !annotations) return pod;
   const overrides = parseOverrides(annotations);
   const recorded = new Map([...(overrides?.containers ?? []), ...(overrides?.initContainers ?? [])].map((c) => [c.name, c]));

@@ -83,6 +83,10 @@ function quantity(key: string, value: string): void {
   if (parseQuantity(value) === undefined) throw invalid(key, value, "is not a Kubernetes quantity (for example 100m, 1Gi)");
 }
 
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
 function jsonMap(key: string, value: string): void {
   let parsed: unknown;
   try {
@@ -90,12 +94,15 @@ function jsonMap(key: string, value: string): void {
   } catch (e) {
     throw invalid(key, value, `is not JSON: ${(e as Error).message}`);
   }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    throw invalid(key, value, "must be a JSON object of name to definition");
+  if (!isObject(parsed)) throw invalid(key, value, "must be a JSON object of name to definition");
+  for (const name of Object.keys(parsed)) {
+    if (!isObject(parsed[name])) throw invalid(key, value, `${quote(name)} must be a JSON object (its definition)`);
   }
 }
 
-const CHECKS: Readonly<Record<string, (key: string, value: string) => void>> = {
+// A Map, not an object: annotation names are user data, and `__proto__` or `constructor` must
+// find no check rather than Object.prototype's members.
+const CHECKS: ReadonlyMap<string, (key: string, value: string) => void> = new Map(Object.entries({
   [A.includeOutboundIPRanges]: (k, v) => cidrList(k, v, true),
   [A.excludeOutboundIPRanges]: (k, v) => cidrList(k, v, false),
   [A.includeInboundPorts]: (k, v) => portList(k, v, true),
@@ -126,13 +133,13 @@ const CHECKS: Readonly<Record<string, (key: string, value: string) => void>> = {
   [A.proxyMemoryLimit]: quantity,
   [A.userVolume]: jsonMap,
   [A.userVolumeMount]: jsonMap,
-};
+}));
 
 /** Throws an InjectionError for the first annotation whose value Istio would refuse. */
 export function validateAnnotations(annotations: Readonly<Record<string, string>> | undefined): void {
   if (!annotations) return;
   for (const key of Object.keys(annotations)) {
-    const check = CHECKS[key];
+    const check = CHECKS.get(key);
     const value = annotations[key];
     if (check && value !== undefined) check(key, value);
   }
