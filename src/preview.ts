@@ -4,13 +4,13 @@
 // `sidecar-injector preview`.
 import jsonpatch from "fast-json-patch";
 import { stringify } from "yaml";
-import { isPodRequest, withoutManagedFields } from "./admission/review.js";
+import { describeObject, isPodRequest, notCreateReason, withoutManagedFields } from "./admission/review.js";
 import type { Config } from "./config/types.js";
 import { unifiedDiff } from "./diff.js";
 import { apiServerSelection, interceptionSummary, proxySummary, type InterceptionSummary, type ProxySummary } from "./injection/explain.js";
 import { inject } from "./injection/inject.js";
 import { InjectionError, type InjectContext, type PatchOperation } from "./injection/types.js";
-import { quote } from "./injection/quote.js";
+import { quote, quoteName } from "./injection/quote.js";
 import { readPod } from "./injection/shape.js";
 import { podOf } from "./injection/workloads.js";
 import type { AdmissionRequest, Pod } from "./kube/types.js";
@@ -80,9 +80,9 @@ function candidates(doc: unknown, defaultNamespace: string, out: Candidate[]): v
     let skip: string | undefined;
     if (!isPodRequest(req)) {
       const what = req.kind?.kind ?? req.resource?.resource ?? (typeof object?.kind === "string" ? object.kind : "object");
-      skip = `${req.subResource ? `${what}/${req.subResource}` : what} admitted unchanged: only Pods are injected`;
+      skip = `${describeObject({ ...req, kind: { group: "", version: "", kind: what } })} admitted unchanged: only Pods are injected`;
     } else if (req.operation !== "CREATE") {
-      skip = `Pod ${req.operation ?? "(no operation)"} admitted unchanged: sidecars are injected on CREATE only`;
+      skip = notCreateReason(req);
     } else if (!object) {
       throw new PreviewError("AdmissionReview request.object: must be the Pod being created");
     }
@@ -192,7 +192,7 @@ export async function preview(docs: readonly unknown[], opts: PreviewOptions): P
     const podLabels = c.pod.metadata?.labels ?? {};
     const selection = nsLabels
       ? apiServerSelection(c.namespace, nsLabels, podLabels, opts.config.revision, opts.ownNamespace)
-      : { called: true, reason: `labels of namespace ${c.namespace} not known (give them, or run the injector with cluster access): assuming the API server calls the injector` };
+      : { called: true, reason: `labels of namespace ${quoteName(c.namespace)} not known (give them, or run the injector with cluster access): assuming the API server calls the injector` };
     const ctx: InjectContext = opts.nativeSidecarsSupported === undefined ? c.ctx : { ...c.ctx, nativeSidecarsSupported: opts.nativeSidecarsSupported };
     try {
       const result = inject(c.pod, ctx, opts.config);

@@ -13,6 +13,7 @@ import {
   type AdmissionReview,
   type Pod,
 } from "../kube/types.js";
+import { clip, quoteName } from "../injection/quote.js";
 import { SKIP_REASONS, type SkipReason } from "../telemetry/metrics.js";
 import { AdmissionError, ERRORS, type ErrorCode } from "./errors.js";
 
@@ -226,9 +227,18 @@ export function withoutManagedFields(pod: Pod): Pod {
   return { ...pod, metadata };
 }
 
-function describeObject(request: AdmissionRequest): string {
-  const kind = request.kind?.kind ?? request.resource?.resource ?? "object";
-  return request.subResource ? `${kind}/${request.subResource}` : kind;
+/**
+ * What the request is about, for a message: its kind (or resource) and subresource, bounded.
+ * String() because the preview also describes requests that were never validated.
+ */
+export function describeObject(request: AdmissionRequest): string {
+  const kind = quoteName(String(request.kind?.kind ?? request.resource?.resource ?? "object"));
+  return request.subResource ? `${kind}/${quoteName(String(request.subResource))}` : kind;
+}
+
+/** Why a Pod request that is not a CREATE is admitted unchanged. */
+export function notCreateReason(request: AdmissionRequest): string {
+  return `Pod ${request.operation === undefined ? "(no operation)" : quoteName(String(request.operation))} admitted unchanged: sidecars are injected on CREATE only`;
 }
 
 /**
@@ -239,11 +249,14 @@ function describeObject(request: AdmissionRequest): string {
 export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult {
   const { apiVersion, request } = review;
   const uid = request.uid;
+  const namespace = podNamespace(request);
+  const displayName = podDisplayName(request.object);
+  // The outcome feeds the log line: every user value in it bounded.
   const base = {
-    uid,
-    namespace: podNamespace(request),
-    pod: podDisplayName(request.object),
-    operation: request.operation ?? "",
+    uid: clip(uid),
+    namespace: clip(namespace),
+    pod: displayName === undefined ? undefined : clip(displayName),
+    operation: clip(request.operation ?? ""),
   };
 
   const allowUnchanged = (skipReason: SkipReason, reason: string): ReviewResult => ({
@@ -281,17 +294,14 @@ export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult 
     );
   }
   if (request.operation !== "CREATE") {
-    return allowUnchanged(
-      SKIP_REASONS.NOT_CREATE,
-      `Pod ${request.operation ?? "(no operation)"} admitted unchanged: sidecars are injected on CREATE only`,
-    );
+    return allowUnchanged(SKIP_REASONS.NOT_CREATE, notCreateReason(request));
   }
   if (!isPlain(request.object)) {
     return refuse("ERR_INVALID_POD", "request.object: must be the Pod being created");
   }
 
   const ctx: InjectContext = {
-    namespace: base.namespace,
+    namespace,
     ...(opts.pathEnv !== undefined && Object.keys(opts.pathEnv).length > 0 ? { pathEnv: opts.pathEnv } : {}),
     ...(opts.nativeSidecarsSupported === undefined ? {} : { nativeSidecarsSupported: opts.nativeSidecarsSupported }),
   };

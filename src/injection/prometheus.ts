@@ -4,6 +4,7 @@
 import type { Config } from "../config/types.js";
 import { A } from "./annotations.js";
 import { own } from "./own.js";
+import { quote } from "./quote.js";
 import { InjectionError } from "./types.js";
 
 export const PROMETHEUS_ENV = "ISTIO_PROMETHEUS_ANNOTATIONS";
@@ -59,7 +60,7 @@ export function prometheusMerge(annotations: Readonly<Record<string, string>>, c
     throw new InjectionError(
       "ERR_INVALID_ANNOTATION",
       A.promPort,
-      `invalid annotation ${A.promPort}=${JSON.stringify(port)}: port ${port} is reserved for the sidecar; set ${A.mergeMetrics}: "false" to scrape it directly`,
+      `invalid annotation ${A.promPort}=${quote(port)}: port ${port} is reserved for the sidecar; set ${A.mergeMetrics}: "false" to scrape it directly`,
     );
   }
   const original: Record<string, string> = {};

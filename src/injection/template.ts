@@ -6,6 +6,7 @@ import { mergeList, mergeObject } from "./merge.js";
 import type { Params } from "./params.js";
 import { gatewayTemplate, grpcAgentTemplate, grpcSimpleTemplate } from "./templates-extra.js";
 import { sidecarTemplate } from "./sidecar.js";
+import { quote } from "./quote.js";
 import { InjectionError } from "./types.js";
 
 export interface TemplateOutput {
@@ -39,7 +40,7 @@ export function selectTemplates(annotations: Readonly<Record<string, string>>): 
       throw new InjectionError(
         "ERR_INVALID_ANNOTATION",
         A.templates,
-        `invalid annotation ${A.templates}=${JSON.stringify(raw)}: unknown template ${JSON.stringify(name)} (known: ${[...TEMPLATES.keys()].join(", ")})`,
+        `invalid annotation ${A.templates}=${quote(raw)}: unknown template ${quote(name)} (known: ${[...TEMPLATES.keys()].join(", ")})`,
       );
     }
     if (!names.includes(name)) names.push(name);

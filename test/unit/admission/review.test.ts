@@ -203,6 +203,7 @@ describe("admit", () => {
       status: "Failure",
       message: 'annotation sidecar.istio.io/proxyCPU: "lots" is not a CPU quantity',
     });
+    assert.equal(outcome.reason, 'annotation sidecar.istio.io/proxyCPU: "lots" is not a CPU quantity', "the log line's reason is the message itself");
     assert.equal(r.auditAnnotations?.decision, "refused");
     assert.equal(outcome.decision, "refused");
     assert.equal(outcome.errorCode, "ERR_INVALID_ANNOTATION");
@@ -225,6 +226,30 @@ describe("admit", () => {
     assert.ok(!JSON.stringify(out).includes("hunter2"), "internal details stay out of the answer");
     assert.equal(outcome.errorCode, "ERR_INTERNAL");
     assert.equal(outcome.error, boom);
+  });
+
+  it("bounds every user value of the outcome (the log line) and of the messages", () => {
+    const huge = (c: string): string => c.repeat(1_000_000);
+    const object = pod({ metadata: { name: huge("n"), namespace: huge("s") } });
+    const big = review({ uid: huge("u"), namespace: undefined, object });
+    const { outcome } = admit(big, { config, inject: injecting() });
+    for (const field of [outcome.uid, outcome.namespace, outcome.pod ?? ""]) {
+      assert.ok(field.length < 200, `field of ${field.length} characters`);
+      assert.match(field, /\(1000000 characters\)$/);
+    }
+    const updated = admit(review({ operation: huge("O") }), { config, inject: injecting() });
+    assert.ok(updated.outcome.reason.length < 200 && updated.outcome.operation.length < 200);
+    assert.ok(JSON.stringify(updated.review).length < 2000);
+    const other = admit(review({ kind: { group: "x", version: "v1", kind: huge("K") }, subResource: huge("r") }), { config, inject: injecting() });
+    assert.ok(other.outcome.reason.length < 300, `reason of ${other.outcome.reason.length} characters`);
+  });
+
+  it("hands the engine the namespace itself, however long, and bounds it only in the outcome", () => {
+    const engine = injecting();
+    const ns = "n".repeat(500);
+    const { outcome } = admit(review({ namespace: ns }), { config, inject: engine });
+    assert.equal(engine.calls[0]?.ctx.namespace, ns);
+    assert.ok(outcome.namespace.length < 200);
   });
 
   it("refuses a Pod CREATE without an object", () => {
