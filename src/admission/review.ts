@@ -4,7 +4,7 @@
 
 import type { Config } from "../config/types.js";
 import { inject as engineInject } from "../injection/inject.js";
-import { InjectionError, type DecisionCode, type InjectContext, type InjectResult, type PatchOperation } from "../injection/types.js";
+import { EngineFailure, InjectionError, type DecisionCode, type InjectContext, type InjectResult, type PatchOperation } from "../injection/types.js";
 import {
   ADMISSION_API_VERSIONS,
   type AdmissionApiVersion,
@@ -63,6 +63,16 @@ export interface ReviewOutcome {
 export interface ReviewResult {
   readonly review: AdmissionReview;
   readonly outcome: ReviewOutcome;
+}
+
+/**
+ * What opens every refusal's status.message: the API server shows it to whoever created the
+ * Pod (`admission webhook "…" denied the request: sidecar-injector: …`), and it names who refused.
+ */
+export const REFUSAL_PREFIX = "sidecar-injector: ";
+
+export function refusalMessage(message: string): string {
+  return message.startsWith(REFUSAL_PREFIX) ? message : `${REFUSAL_PREFIX}${message}`;
 }
 
 /** Audit annotation keys. The API server prefixes them with the webhook's name and a `/`. */
@@ -273,7 +283,7 @@ export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult 
     return {
       review: buildResponseReview(apiVersion, uid, {
         allowed: false,
-        status: { code: spec.status, message, reason: spec.reason, status: "Failure" },
+        status: { code: spec.status, message: refusalMessage(message), reason: spec.reason, status: "Failure" },
         auditAnnotations: audit("refused", message),
       }),
       outcome: {
@@ -336,7 +346,10 @@ export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult 
       const message = e.message.includes(e.field) ? e.message : `${e.field}: ${e.message}`;
       return refuse(e.code, message);
     }
-    return refuse("ERR_INTERNAL", ERRORS.ERR_INTERNAL.message, e);
+    // A bug, not bad input: the message says which step failed and nothing of the input; the
+    // exception goes to the log.
+    if (e instanceof EngineFailure) return refuse("ERR_INTERNAL", `internal error while ${e.step}; see the injector's logs`, e.cause);
+    return refuse("ERR_INTERNAL", "internal error while answering the review; see the injector's logs", e);
   }
 }
 

@@ -15,7 +15,7 @@ import { readPod, type CheckedPod } from "./shape.js";
 import { compile } from "./sidecar.js";
 import { stripInjected } from "./strip.js";
 import { renderTemplates, selectTemplates, type TemplateOutput } from "./template.js";
-import { type InjectContext, type InjectResult, type PatchOperation } from "./types.js";
+import { EngineFailure, InjectionError, type InjectContext, type InjectResult, type PatchOperation } from "./types.js";
 import { annotationWarnings, validateAnnotations } from "./validate.js";
 
 function names(list: readonly { name: string }[]): string[] | null {
@@ -147,20 +147,34 @@ function podPatch(before: CheckedPod, after: CheckedPod): PatchOperation[] {
   return ops;
 }
 
+/** Runs one step: refusals pass as they are; anything else is an EngineFailure naming the step. */
+function step<T>(name: string, run: () => T): T {
+  try {
+    return run();
+  } catch (e) {
+    if (e instanceof InjectionError) throw e;
+    throw new EngineFailure(name, e);
+  }
+}
+
 /**
  * Injects one Pod. `input` is whatever the caller was given: its shape is checked first
  * (shape.ts), so that every later step reads a Pod of the declared types.
  */
 export function inject(input: unknown, ctx: InjectContext, config: Config): InjectResult {
-  const pod = readPod(input);
-  const policy = decide(pod, ctx.namespace, config);
+  const pod = step("checking the shape of the Pod", () => readPod(input));
+  const policy = step("deciding whether to inject", () => decide(pod, ctx.namespace, config));
   const warnings = [...policy.warnings];
   if (!policy.decision.inject) return { decision: policy.decision, patch: [], pod, warnings };
 
-  validateAnnotations(pod.metadata?.annotations);
-  const stripped = stripInjected(pod, config);
-  const params = buildParams(stripped, ctx, config, compile(config).resources);
-  warnings.push(...annotationWarnings(params.annotations, params.native, params.proxyConfig.holdApplicationUntilProxyStarts === true || params.config.proxy.holdApplicationUntilProxyStarts));
-  const result = render(stripped, params, warnings);
-  return { decision: policy.decision, patch: podPatch(pod, result), pod: result, warnings };
+  step("checking the annotations", () => validateAnnotations(pod.metadata?.annotations));
+  const stripped = step("removing a previous injection", () => stripInjected(pod, config));
+  const params = step("reading the Pod's settings", () => {
+    const p = buildParams(stripped, ctx, config, compile(config).resources);
+    warnings.push(...annotationWarnings(p.annotations, p.native, p.proxyConfig.holdApplicationUntilProxyStarts === true || p.config.proxy.holdApplicationUntilProxyStarts));
+    return p;
+  });
+  const result = step("rendering the sidecar", () => render(stripped, params, warnings));
+  const patch = step("building the patch", () => podPatch(pod, result));
+  return { decision: policy.decision, patch, pod: result, warnings };
 }

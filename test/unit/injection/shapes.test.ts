@@ -214,3 +214,32 @@ describe("null is absent where the API server's decoder makes it so", () => {
     assert.equal((spec.containers[0] as Json).env, null, "the input keeps its null");
   });
 });
+
+describe("an unexpected failure names the engine's step", () => {
+  test("an exception that is no refusal becomes an EngineFailure naming its step, with the exception as cause", async () => {
+    const { EngineFailure } = await import("../../../src/injection/types.js");
+    const boom = new Error("boom");
+    // A getter that answers the shape check, then fails when the decision reads it.
+    const pod = base();
+    let reads = 0;
+    Object.defineProperty(pod.spec as object, "hostNetwork", {
+      enumerable: true,
+      get() {
+        reads += 1;
+        if (reads > 1) throw boom;
+        return false;
+      },
+    });
+    assert.throws(
+      () => inject(pod, { namespace: "demo" }, config),
+      (e: unknown) => e instanceof EngineFailure && e.step === "deciding whether to inject" && e.cause === boom && !e.message.includes("boom"),
+    );
+    const first = base();
+    Object.defineProperty(first, "metadata", {
+      get() {
+        throw boom;
+      },
+    });
+    assert.throws(() => inject(first, { namespace: "demo" }, config), (e: unknown) => e instanceof EngineFailure && e.step === "checking the shape of the Pod");
+  });
+});
