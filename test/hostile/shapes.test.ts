@@ -165,6 +165,22 @@ describe("hostile shapes over HTTPS", () => {
     await assertBystanderInjected(s);
   });
 
+  it("/preview: each malformed Pod is an entry with its error, not a failure of the preview", async () => {
+    for (const [what, object, message] of REFUSED) {
+      const pod = object();
+      if (!pod || typeof pod !== "object" || Array.isArray(pod) || !("spec" in pod)) continue;
+      const res = await s.request({ path: "/preview?namespace=demo&namespaceLabels=istio-injection=enabled", headers: JSON_HEADERS, body: JSON.stringify(pod) });
+      assert.equal(res.status, 200, `${what}: ${res.body.slice(0, 300)}`);
+      const entry = (res.json() as { items: { decision: { inject: boolean }; error?: { code: string; message: string } }[] }).items[0];
+      assert.equal(entry?.decision.inject, false, what);
+      assert.ok(entry?.error?.message.includes(message.replace("sidecar-injector: ", "")), `${what}: ${entry?.error?.message}`);
+      // The entry shows the object as given; around it, nothing grows with the input.
+      const sent = JSON.stringify(pod).length;
+      assert.ok(res.body.length < sent + 16_384, `${what}: answer of ${res.body.length} bytes for ${sent}`);
+    }
+    await assertBystanderInjected(s);
+  });
+
   it("no review was answered with, or logged as, an internal error; no log line is large", () => {
     const lines = s.logs.lines();
     assert.ok(lines.length >= REFUSED.length * 2, `${lines.length} log lines`);
