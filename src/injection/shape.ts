@@ -14,68 +14,89 @@
 // object (a container without a name, a port without a number) that the API server's
 // validation refuses, so it is refused here, naming the item.
 //
-// The walk is linear in the fields it reads and copies nothing unless it drops a null: then
-// only the objects on the way to it are copied (copy-on-write), so the common Pod comes back
-// as the very object given, now typed.
+// The walk is linear in the fields it reads, builds a field's path only when refusing it, and
+// copies nothing unless it drops a null: then only the objects on the way to it are copied
+// (copy-on-write), so the common Pod comes back as the very object given, now typed. It costs
+// about a fifth of JSON.parse of the same Pod.
 import type { Container, Pod } from "../kube/types.js";
 import { quote } from "./quote.js";
 import { InjectionError } from "./types.js";
 
 type Rec = Record<string, unknown>;
-/** Reads one value at a JSON path: the value itself, a copy without nulls, or undefined for absent. */
-type Reader = (value: unknown, at: string) => unknown;
+/** Reads one value: the value itself, a copy without nulls, or undefined for absent; throws Wrong. */
+type Reader = (value: unknown) => unknown;
+type Fields = Readonly<Record<string, Reader>>;
+
+/**
+ * A wrong type, thrown by the reader that finds it. Its JSON path is put together on the way
+ * out, each enclosing object or list adding its segment, so that the common case (nothing
+ * wrong) builds no path strings at all.
+ */
+class Wrong {
+  /** Path segments, innermost first: ".ports", "[0]", ".containers", ".spec". */
+  readonly segments: string[] = [];
+  constructor(readonly what: string) {}
+
+  path(root: string): string {
+    const inner = this.segments.reverse().join("");
+    if (root !== "") return `${root}${inner}`;
+    return inner.startsWith(".") ? inner.slice(1) : inner;
+  }
+}
 
 function isRec(v: unknown): v is Rec {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-function wrong(at: string, what: string): InjectionError {
-  return new InjectionError("ERR_INVALID_POD", at, `${at}: must be ${what}`);
-}
-
 const absent = (v: unknown): v is null | undefined => v === undefined || v === null;
 
-const str: Reader = (v, at) => {
+const str: Reader = (v) => {
   if (absent(v)) return undefined;
-  if (typeof v !== "string") throw wrong(at, "a string");
+  if (typeof v !== "string") throw new Wrong("a string");
   return v;
 };
 
-const name: Reader = (v, at) => {
-  if (typeof v !== "string" || v === "") throw wrong(at, "a non-empty string");
+const name: Reader = (v) => {
+  if (typeof v !== "string" || v === "") throw new Wrong("a non-empty string");
   return v;
 };
 
-const bool: Reader = (v, at) => {
+const bool: Reader = (v) => {
   if (absent(v)) return undefined;
-  if (typeof v !== "boolean") throw wrong(at, "true or false");
+  if (typeof v !== "boolean") throw new Wrong("true or false");
   return v;
 };
 
-const int: Reader = (v, at) => {
+const int: Reader = (v) => {
   if (absent(v)) return undefined;
-  if (!Number.isSafeInteger(v)) throw wrong(at, "a whole number");
+  if (!Number.isSafeInteger(v)) throw new Wrong("a whole number");
   return v;
 };
 
-const requiredInt: Reader = (v, at) => {
-  if (!Number.isSafeInteger(v)) throw wrong(at, "a whole number");
+const requiredInt: Reader = (v) => {
+  if (!Number.isSafeInteger(v)) throw new Wrong("a whole number");
   return v;
 };
 
 /** A port by number or by the name of a container port, as probes and hooks give it. */
-const portRef: Reader = (v, at) => {
+const portRef: Reader = (v) => {
   if (Number.isSafeInteger(v) || (typeof v === "string" && v !== "")) return v;
-  throw wrong(at, "a port number or a port name");
+  throw new Wrong("a port number or a port name");
 };
 
 /** The object with each listed field read; a field whose reading changed it makes a copy. */
-function fields(o: Rec, at: string, readers: Readonly<Record<string, Reader>>): Rec {
+function fields(o: Rec, readers: readonly (readonly [string, Reader])[]): Rec {
   let out = o;
-  for (const key of Object.keys(readers)) {
-    const read = readers[key] as Reader;
-    const before = Object.hasOwn(o, key) ? o[key] : undefined;
-    const after = read(before, at === "" ? key : `${at}.${key}`);
+  for (const [key, read] of readers) {
+    // The keys are the engine's field names, none a member of Object.prototype.
+    const before = o[key];
+    let after: unknown;
+    try {
+      after = read(before);
+    } catch (e) {
+      if (e instanceof Wrong) e.segments.push(`.${key}`);
+      throw e;
+    }
     if (after === before) continue;
     if (out === o) out = { ...o };
     if (after === undefined) delete out[key];
@@ -85,28 +106,36 @@ function fields(o: Rec, at: string, readers: Readonly<Record<string, Reader>>): 
 }
 
 /** An optional object (null: absent). */
-function object(readers: Readonly<Record<string, Reader>> = {}): Reader {
-  return (v, at) => {
+function object(readers: Fields = {}): Reader {
+  const list = Object.entries(readers);
+  return (v) => {
     if (absent(v)) return undefined;
-    if (!isRec(v)) throw wrong(at, "an object");
-    return fields(v, at, readers);
+    if (!isRec(v)) throw new Wrong("an object");
+    return fields(v, list);
   };
 }
 
 /** An object that must be there: a list item, or a required field. */
-function item(readers: Readonly<Record<string, Reader>> = {}): Reader {
-  return (v, at) => {
-    if (!isRec(v)) throw wrong(at, "an object");
-    return fields(v, at, readers);
+function item(readers: Fields = {}): Reader {
+  const list = Object.entries(readers);
+  return (v) => {
+    if (!isRec(v)) throw new Wrong("an object");
+    return fields(v, list);
   };
 }
 
-function readList(v: unknown, at: string, each: Reader): unknown[] {
-  if (!Array.isArray(v)) throw wrong(at, "a list");
+function readList(v: unknown, each: Reader): unknown[] {
+  if (!Array.isArray(v)) throw new Wrong("a list");
   let out: unknown[] = v;
   for (let i = 0; i < v.length; i++) {
     const before: unknown = v[i];
-    const after = each(before, `${at}[${i}]`);
+    let after: unknown;
+    try {
+      after = each(before);
+    } catch (e) {
+      if (e instanceof Wrong) e.segments.push(`[${i}]`);
+      throw e;
+    }
     if (after === before) continue;
     if (out === v) out = [...v];
     out[i] = after;
@@ -116,23 +145,30 @@ function readList(v: unknown, at: string, each: Reader): unknown[] {
 
 /** An optional list (null: absent) whose every item is read by `each`. */
 function list(each: Reader): Reader {
-  return (v, at) => (absent(v) ? undefined : readList(v, at, each));
+  return (v) => (absent(v) ? undefined : readList(v, each));
 }
 
-const strings = list((v, at) => {
-  if (typeof v !== "string") throw wrong(at, "a string");
+const strings = list((v) => {
+  if (typeof v !== "string") throw new Wrong("a string");
   return v;
 });
 
+/** A wrong value in a map, its key quoted (keys are user data, of any length). */
+function wrongEntry(key: string, what: string): Wrong {
+  const w = new Wrong(what);
+  w.segments.push(`[${quote(key)}]`);
+  return w;
+}
+
 /** A map of strings (labels, annotations); a null value is the empty string, as the API server stores it. */
-const stringMap: Reader = (v, at) => {
+const stringMap: Reader = (v) => {
   if (absent(v)) return undefined;
-  if (!isRec(v)) throw wrong(at, "a map of strings");
+  if (!isRec(v)) throw new Wrong("a map of strings");
   let out = v;
   for (const key of Object.keys(v)) {
     const value = v[key];
     if (typeof value === "string") continue;
-    if (value !== null) throw wrong(`${at}[${quote(key)}]`, "a string");
+    if (value !== null) throw wrongEntry(key, "a string");
     if (out === v) out = { ...v };
     out[key] = "";
   }
@@ -140,12 +176,12 @@ const stringMap: Reader = (v, at) => {
 };
 
 /** requests / limits: resource name to quantity ("100m", "1Gi", or a number). */
-const quantities: Reader = (v, at) => {
+const quantities: Reader = (v) => {
   if (absent(v)) return undefined;
-  if (!isRec(v)) throw wrong(at, "a map of quantities");
+  if (!isRec(v)) throw new Wrong("a map of quantities");
   for (const key of Object.keys(v)) {
     const q = v[key];
-    if (typeof q !== "string" && typeof q !== "number") throw wrong(`${at}[${quote(key)}]`, "a quantity (for example 100m or 1Gi)");
+    if (typeof q !== "string" && typeof q !== "number") throw wrongEntry(key, "a quantity (for example 100m or 1Gi)");
   }
   return v;
 };
@@ -196,7 +232,7 @@ const metadata = object({
 });
 
 const spec = item({
-  containers: (v, at) => readList(v, at, container),
+  containers: (v) => readList(v, container),
   initContainers: list(container),
   volumes: list(item({ name })),
   imagePullSecrets: list(item({ name: str })),
@@ -206,13 +242,24 @@ const spec = item({
 
 const pod = item({ metadata, spec });
 
+/** Runs a reader; a Wrong becomes the InjectionError naming the field, under `root`. */
+function read(reader: Reader, value: unknown, root: string): unknown {
+  try {
+    return reader(value);
+  } catch (e) {
+    if (!(e instanceof Wrong)) throw e;
+    const at = e.path(root);
+    throw new InjectionError("ERR_INVALID_POD", at, `${at}: must be ${e.what}`);
+  }
+}
+
 /**
  * A list of containers given elsewhere than in the Pod (the overrides annotation), checked as
  * the Pod's are; `at` names it in messages. undefined when absent or null.
  */
 export function readContainers(value: unknown, at: string): Container[] | undefined {
   // The container reader has checked every field the Container type names for the engine.
-  return list(container)(value, at) as Container[] | undefined;
+  return read(list(container), value, at) as Container[] | undefined;
 }
 
 /** A Pod whose spec the engine can read. */
@@ -225,8 +272,10 @@ export type CheckedPod = Pod & { readonly spec: NonNullable<Pod["spec"]> };
  */
 export function readPod(value: unknown): CheckedPod {
   if (!isRec(value)) throw new InjectionError("ERR_INVALID_POD", "object", "object: must be a Pod (a JSON object)");
-  if (absent(value.spec)) throw wrong("spec", "an object with the Pod's containers");
-  if (isRec(value.spec) && absent(value.spec.containers)) throw wrong("spec.containers", "a list of containers");
+  if (absent(value.spec)) throw new InjectionError("ERR_INVALID_POD", "spec", "spec: must be an object with the Pod's containers");
+  if (isRec(value.spec) && absent(value.spec.containers)) {
+    throw new InjectionError("ERR_INVALID_POD", "spec.containers", "spec.containers: must be a list of containers");
+  }
   // The readers above have checked every field the Pod type names for the engine.
-  return pod(value, "") as CheckedPod;
+  return read(pod, value, "") as CheckedPod;
 }
