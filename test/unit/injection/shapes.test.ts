@@ -243,3 +243,14 @@ describe("an unexpected failure names the engine's step", () => {
     assert.throws(() => inject(first, { namespace: "demo" }, config), (e: unknown) => e instanceof EngineFailure && e.step === "checking the shape of the Pod");
   });
 });
+
+describe("documents the engine leaves alone", () => {
+  test("a skipped Pod with nulls is printed as given; an injected one has them dropped", async () => {
+    const { injectDocument } = await import("../../../src/injection/workloads.js");
+    const skipped = set(set(base(), "metadata.annotations", { "sidecar.istio.io/inject": "false" }), "spec.volumes", null);
+    assert.equal(injectDocument(skipped, "demo", config).doc, skipped);
+    const injected = set(base(), "spec.volumes", null);
+    const out = injectDocument(injected, "demo", config).doc as { spec: { volumes: { name: string }[] } };
+    assert.ok(out.spec.volumes.some((v) => v.name === "istio-envoy"));
+  });
+});
