@@ -19,6 +19,7 @@
 // (copy-on-write), so the common Pod comes back as the very object given, now typed. It costs
 // about a fifth of JSON.parse of the same Pod.
 import type { Container, Pod } from "../kube/types.js";
+import { setOwn } from "./own.js";
 import { quote } from "./quote.js";
 import { InjectionError } from "./types.js";
 
@@ -170,7 +171,7 @@ const stringMap: Reader = (v) => {
     if (typeof value === "string") continue;
     if (value !== null) throw wrongEntry(key, "a string");
     if (out === v) out = { ...v };
-    out[key] = "";
+    setOwn(out, key, "");
   }
   return out;
 };

@@ -74,6 +74,13 @@ describe("prototype names as keys", () => {
       );
     });
 
+    test(`${key} as a label whose value is null: the empty string, as the API server stores it`, () => {
+      const pod = podFromJson(`{"name":"web","labels":{"${key}":null,"app":"web"}}`);
+      const labels = inject(pod, { namespace: "demo" }, config).pod.metadata?.labels ?? {};
+      assert.equal(Object.getOwnPropertyDescriptor(labels, key)?.value, "");
+      assert.equal(Object.getPrototypeOf(labels), Object.prototype);
+    });
+
     test(`${key} as an env name of the app: carried through`, () => {
       const pod = podFromJson('{"name":"web"}', `{"name":"app","image":"nginx","env":[{"name":"${key}","value":"v"}]}`);
       const r = inject(pod, { namespace: "demo" }, config);
