@@ -223,6 +223,8 @@ const container = item({
   imagePullPolicy: str,
 });
 
+const containers = list(container);
+
 const metadata = object({
   name: str,
   generateName: str,
@@ -234,7 +236,7 @@ const metadata = object({
 
 const spec = item({
   containers: (v) => readList(v, container),
-  initContainers: list(container),
+  initContainers: containers,
   volumes: list(item({ name })),
   imagePullSecrets: list(item({ name: str })),
   hostNetwork: bool,
@@ -260,7 +262,7 @@ function read(reader: Reader, value: unknown, root: string): unknown {
  */
 export function readContainers(value: unknown, at: string): Container[] | undefined {
   // The container reader has checked every field the Container type names for the engine.
-  return read(list(container), value, at) as Container[] | undefined;
+  return read(containers, value, at) as Container[] | undefined;
 }
 
 /** A Pod whose spec the engine can read. */
