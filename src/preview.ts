@@ -11,7 +11,7 @@ import { apiServerSelection, interceptionSummary, proxySummary, type Interceptio
 import { inject } from "./injection/inject.js";
 import { InjectionError, type InjectContext, type PatchOperation } from "./injection/types.js";
 import { quote, quoteName } from "./injection/quote.js";
-import { readPod } from "./injection/shape.js";
+import { MAX_POD_DEPTH, nestedDeeperThan, readPod } from "./injection/shape.js";
 import { podOf } from "./injection/workloads.js";
 import type { AdmissionRequest, Pod } from "./kube/types.js";
 import { parseManifest } from "./manifest.js";
@@ -160,7 +160,18 @@ export function parsePreviewInput(body: string, format: "json" | "yaml"): unknow
   }
 }
 
+/**
+ * How deep a document may nest: a Pod's limit (MAX_POD_DEPTH) plus the levels of the deepest
+ * workload (a CronJob's pod template) and of a List. Every entry shows its document, and one
+ * nested thousands of levels deep cannot be written out.
+ */
+export const MAX_DOCUMENT_DEPTH = MAX_POD_DEPTH + 10;
+
 export async function preview(docs: readonly unknown[], opts: PreviewOptions): Promise<PreviewEntry[]> {
+  for (const [i, d] of docs.entries()) {
+    const deep = nestedDeeperThan(d, MAX_DOCUMENT_DEPTH);
+    if (deep !== undefined) throw new PreviewError(`document ${i + 1}: ${deep || "(the document)"}: nests deeper than ${MAX_DOCUMENT_DEPTH} levels`);
+  }
   const found: Candidate[] = [];
   for (const d of docs) candidates(d, opts.namespace ?? "default", found);
   if (found.length === 0) throw new PreviewError("no Pod, workload or AdmissionReview found in the input");

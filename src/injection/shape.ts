@@ -14,6 +14,10 @@
 // object (a container without a name, a port without a number) that the API server's
 // validation refuses, so it is refused here, naming the item.
 //
+// Whatever its fields, a Pod may nest no deeper than MAX_POD_DEPTH levels: the engine carries
+// the fields it does not read into the patch, and serialising one thousands of levels deep
+// overflows the stack (the API server's typed Pod nests a dozen levels).
+//
 // The walk is linear in the fields it reads, builds a field's path only when refusing it, and
 // copies nothing unless it drops a null: then only the objects on the way to it are copied
 // (copy-on-write), so the common Pod comes back as the very object given, now typed. It costs
@@ -245,6 +249,53 @@ const spec = item({
 
 const pod = item({ metadata, spec });
 
+/**
+ * How deep a Pod may nest. The API server decodes Pods into their typed struct, about a dozen
+ * levels deep at most; the engine carries fields it does not read into the patch, and
+ * serialising a value thousands of levels deep overflows the stack.
+ */
+export const MAX_POD_DEPTH = 100;
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * The path segments (innermost first) down to a value more than `room` levels below `v`, or
+ * undefined. Recursive, but never more than MAX_POD_DEPTH calls deep, however deep the input;
+ * no allocation unless something is too deep.
+ */
+function deeper(v: object, room: number): string[] | undefined {
+  if (room === 0) return [];
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const x: unknown = v[i];
+      if (typeof x !== "object" || x === null) continue;
+      const path = deeper(x, room - 1);
+      if (path) return [...path, `[${i}]`];
+    }
+    return undefined;
+  }
+  const o = v as Rec;
+  for (const key in o) {
+    const x = o[key];
+    if (typeof x !== "object" || x === null) continue;
+    const path = deeper(x, room - 1);
+    if (path) return [...path, IDENTIFIER.test(key) ? `.${key}` : `[${quote(key)}]`];
+  }
+  return undefined;
+}
+
+/**
+ * The path (its first levels) of a value nested more than `levels` deep in `root` (itself the
+ * first level), or undefined. Safe on any input: the recursion stops at `levels`.
+ */
+export function nestedDeeperThan(root: unknown, levels: number): string | undefined {
+  if (typeof root !== "object" || root === null) return undefined;
+  const segments = deeper(root, levels);
+  if (segments === undefined) return undefined;
+  const path = segments.reverse().slice(0, 4).join("");
+  return path.startsWith(".") ? path.slice(1) : path;
+}
+
 /** Runs a reader; a Wrong becomes the InjectionError naming the field, under `root`. */
 function read(reader: Reader, value: unknown, root: string): unknown {
   try {
@@ -278,6 +329,10 @@ export function readPod(value: unknown): CheckedPod {
   if (absent(value.spec)) throw new InjectionError("ERR_INVALID_POD", "spec", "spec: must be an object with the Pod's containers");
   if (isRec(value.spec) && absent(value.spec.containers)) {
     throw new InjectionError("ERR_INVALID_POD", "spec.containers", "spec.containers: must be a list of containers");
+  }
+  const deep = nestedDeeperThan(value, MAX_POD_DEPTH);
+  if (deep !== undefined) {
+    throw new InjectionError("ERR_INVALID_POD", deep, `${deep}: nests deeper than ${MAX_POD_DEPTH} levels (a Pod from the API server nests a dozen)`);
   }
   // The readers above have checked every field the Pod type names for the engine.
   return read(pod, value, "") as CheckedPod;

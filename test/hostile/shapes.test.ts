@@ -49,10 +49,26 @@ function withMetadataJson(text: string): Json {
   return { ...validPod(), metadata: JSON.parse(text) as Json };
 }
 
+/** JSON text put into a body as it is: a value too deep for JSON.stringify to write. */
+class RawJson {
+  constructor(readonly text: string) {}
+}
+
+/** JSON.stringify, with each RawJson written as its text. */
+function toJson(value: unknown): string {
+  const raws: string[] = [];
+  const text = JSON.stringify(value, (_key, v: unknown) => {
+    if (!(v instanceof RawJson)) return v;
+    raws.push(v.text);
+    return `\u0000raw${raws.length - 1}`;
+  });
+  return text.replace(/"\\u0000raw(\d+)"/g, (_m, i: string) => raws[Number(i)] ?? "null");
+}
+
 let seq = 0;
 async function post(s: TestServer, object: unknown, path = "/inject"): Promise<{ res: ClientResponse; uid: string }> {
   const uid = `hostile-${++seq}`;
-  const res = await s.request({ path, headers: JSON_HEADERS, body: JSON.stringify(podReview({ uid, namespace: "demo", object })) });
+  const res = await s.request({ path, headers: JSON_HEADERS, body: toJson(podReview({ uid, namespace: "demo", object })) });
   return { res, uid };
 }
 
@@ -88,6 +104,7 @@ const REFUSED: readonly [what: string, object: () => unknown, message: string][]
   ["template toString", () => withMetadata((m) => void (m.annotations = { "inject.istio.io/templates": "toString" })), 'unknown template "toString"'],
   ["overrides of the wrong shape", () => withMetadata((m) => void (m.annotations = { "proxy.istio.io/overrides": '{"containers":[null]}' })), "proxy.istio.io/overrides: not the JSON this injector writes: containers[0]: must be an object"],
   ["a user volume that is no object", () => withMetadata((m) => void (m.annotations = { "sidecar.istio.io/userVolume": '{"constructor":"x"}' })), '"constructor" must be a JSON object'],
+  ["a securityContext 500 000 levels deep", () => withSpec((s) => void ((s.containers[0] as Json).securityContext = new RawJson(`${'{"a":'.repeat(500_000)}1${"}".repeat(500_000)}`))), "spec.containers[0].securityContext: nests deeper than 100 levels"],
   ["a 3 MB invalid port list", () => withMetadata((m) => void (m.annotations = { "traffic.sidecar.istio.io/excludeOutboundPorts": `80,${"9".repeat(3_000_000)}` })), "(3000000 characters) is not a port number (1-65535)"],
 ];
 
@@ -165,17 +182,28 @@ describe("hostile shapes over HTTPS", () => {
     await assertBystanderInjected(s);
   });
 
+  it("/preview: a document too deep to show is refused with 400 naming where", async () => {
+    const deep = withSpec((s) => void ((s.containers[0] as Json).securityContext = new RawJson(`${'{"a":'.repeat(500_000)}1${"}".repeat(500_000)}`)));
+    const res = await s.request({ path: "/preview?namespace=demo", headers: JSON_HEADERS, body: toJson(deep) });
+    assert.equal(res.status, 400);
+    const error = (res.json() as { error: { code: string; message: string } }).error;
+    assert.equal(error.code, "ERR_PREVIEW_INPUT");
+    assert.equal(error.message, "document 1: spec.containers[0].securityContext: nests deeper than 110 levels");
+    await assertBystanderInjected(s);
+  });
+
   it("/preview: each malformed Pod is an entry with its error, not a failure of the preview", async () => {
     for (const [what, object, message] of REFUSED) {
       const pod = object();
-      if (!pod || typeof pod !== "object" || Array.isArray(pod) || !("spec" in pod)) continue;
-      const res = await s.request({ path: "/preview?namespace=demo&namespaceLabels=istio-injection=enabled", headers: JSON_HEADERS, body: JSON.stringify(pod) });
+      if (!pod || typeof pod !== "object" || Array.isArray(pod) || !("spec" in pod) || what.includes("levels deep")) continue;
+      const body = toJson(pod);
+      const res = await s.request({ path: "/preview?namespace=demo&namespaceLabels=istio-injection=enabled", headers: JSON_HEADERS, body });
       assert.equal(res.status, 200, `${what}: ${res.body.slice(0, 300)}`);
       const entry = (res.json() as { items: { decision: { inject: boolean }; error?: { code: string; message: string } }[] }).items[0];
       assert.equal(entry?.decision.inject, false, what);
       assert.ok(entry?.error?.message.includes(message.replace("sidecar-injector: ", "")), `${what}: ${entry?.error?.message}`);
       // The entry shows the object as given; around it, nothing grows with the input.
-      const sent = JSON.stringify(pod).length;
+      const sent = body.length;
       assert.ok(res.body.length < sent + 16_384, `${what}: answer of ${res.body.length} bytes for ${sent}`);
     }
     await assertBystanderInjected(s);

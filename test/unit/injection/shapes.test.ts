@@ -219,11 +219,12 @@ describe("an unexpected failure names the engine's step", () => {
   test("an exception that is no refusal becomes an EngineFailure naming its step, with the exception as cause", async () => {
     const { EngineFailure } = await import("../../../src/injection/types.js");
     const boom = new Error("boom");
-    // A getter that answers the shape check, then fails when the decision reads it.
+    // A getter that answers the shape check, then fails when the decision reads it (not
+    // enumerable, so that only the readers of named fields see it).
     const pod = base();
     let reads = 0;
     Object.defineProperty(pod.spec as object, "hostNetwork", {
-      enumerable: true,
+      enumerable: false,
       get() {
         reads += 1;
         if (reads > 1) throw boom;
@@ -252,5 +253,28 @@ describe("documents the engine leaves alone", () => {
     const injected = set(base(), "spec.volumes", null);
     const out = injectDocument(injected, "demo", config).doc as { spec: { volumes: { name: string }[] } };
     assert.ok(out.spec.volumes.some((v) => v.name === "istio-envoy"));
+  });
+});
+
+describe("nesting", () => {
+  /** `levels` nested objects: {"a":{"a":…{}}}. */
+  function nested(levels: number): Json {
+    return JSON.parse(`${'{"a":'.repeat(levels - 1)}{}${"}".repeat(levels - 1)}`) as Json;
+  }
+
+  test("a Pod nested deeper than 100 levels is refused naming where, however deep; 100 levels are fine", async () => {
+    const { MAX_POD_DEPTH } = await import("../../../src/injection/shape.js");
+    assert.equal(MAX_POD_DEPTH, 100);
+    // The Pod is level 1, spec 2, the list 3, the container 4, its securityContext 5.
+    const at = (levels: number): Json => set(base(), "spec.containers[0].securityContext", nested(levels));
+    assert.equal(inject(at(96), { namespace: "demo" }, config).decision.inject, true);
+    for (const levels of [97, 5_000, 200_000]) {
+      assert.throws(() => inject(at(levels), { namespace: "demo" }, config), {
+        code: "ERR_INVALID_POD",
+        message: "spec.containers[0].securityContext: nests deeper than 100 levels (a Pod from the API server nests a dozen)",
+      });
+    }
+    const odd = set(base(), "metadata", JSON.parse(`{"name":"web","x y":${JSON.stringify(nested(120))}}`));
+    assert.throws(() => inject(odd, { namespace: "demo" }, config), { message: /^metadata\["x y"\]\.a\.a: nests deeper/ });
   });
 });
