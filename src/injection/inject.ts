@@ -5,7 +5,7 @@ import type { Container, EnvVar, JsonObject, PodSpec, Volume } from "../kube/typ
 import { A, CONTAINER } from "./annotations.js";
 import { mergeList, mergeObject } from "./merge.js";
 import { orderContainers } from "./ordering.js";
-import { findOverride, parseOverrides, recordedContainer, type Overrides } from "./overrides.js";
+import { overrideFinder, parseOverrides, recordedContainer, type Overrides } from "./overrides.js";
 import { buildParams, isTrue, type Params } from "./params.js";
 import { listPatch, mapPatch, valuePatch } from "./patch.js";
 import { decide } from "./policy.js";
@@ -34,9 +34,10 @@ function placeContainers(
   const user = [...userInit, ...userMain];
   const overrides: Overrides = {};
   const taken = new Set<string>();
+  const findOverride = overrideFinder(existing, user);
 
   const place = (tpl: Container, list: "containers" | "initContainers"): Container => {
-    const ov = findOverride(tpl.name, existing, user);
+    const ov = findOverride(tpl.name);
     if (!ov) return tpl;
     const recorded = recordedContainer(ov);
     (overrides[list] ??= []).push(recorded);

@@ -23,13 +23,27 @@ function isObj(v: unknown): v is Obj {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+/**
+ * `patch`'s items merged into `base` by `key`: an item with the key of an earlier one is merged
+ * over the first such, others are appended. Linear: the first index of each key is kept in a
+ * Map (both lists may come from the Pod, each with many thousand items).
+ */
 export function mergeList(base: readonly unknown[], patch: readonly unknown[], key: string): unknown[] {
   const out = [...base];
+  const first = new Map<unknown, number>();
+  const remember = (x: unknown, i: number): void => {
+    const id = isObj(x) ? x[key] : undefined;
+    if (id !== undefined && !first.has(id)) first.set(id, i);
+  };
+  out.forEach(remember);
   for (const item of patch) {
     const id = isObj(item) ? item[key] : undefined;
-    const i = id === undefined ? -1 : out.findIndex((x) => isObj(x) && x[key] === id);
-    if (i >= 0) out[i] = mergeValue(out[i], item);
-    else out.push(item);
+    const i = id === undefined ? undefined : first.get(id);
+    if (i !== undefined) out[i] = mergeValue(out[i], item);
+    else {
+      remember(item, out.length);
+      out.push(item);
+    }
   }
   return out;
 }

@@ -62,10 +62,15 @@ export function parseOverrides(annotations: Readonly<Record<string, string>>): O
   }
 }
 
-export function findOverride(name: string, existing: Overrides | undefined, userContainers: readonly Container[]): Container | undefined {
-  return (
-    existing?.containers?.find((c) => c.name === name) ??
-    existing?.initContainers?.find((c) => c.name === name) ??
-    userContainers.find((c) => c.name === name)
-  );
+/**
+ * Finds the override of a template container by name: recorded in the annotation (containers,
+ * then init containers), else declared in the Pod; the first of each name. Indexed once, so
+ * that a template writing one container per app container stays linear.
+ */
+export function overrideFinder(existing: Overrides | undefined, userContainers: readonly Container[]): (name: string) => Container | undefined {
+  const byName = new Map<string, Container>();
+  for (const list of [existing?.containers ?? [], existing?.initContainers ?? [], userContainers]) {
+    for (const c of list) if (!byName.has(c.name)) byName.set(c.name, c);
+  }
+  return (name) => byName.get(name);
 }
