@@ -4,13 +4,14 @@
 // `sidecar-injector preview`.
 import jsonpatch from "fast-json-patch";
 import { stringify } from "yaml";
-import { isPodRequest, withoutManagedFields } from "./admission/review.js";
+import { describeObject, isPodRequest, notCreateReason, withoutManagedFields } from "./admission/review.js";
 import type { Config } from "./config/types.js";
 import { unifiedDiff } from "./diff.js";
 import { apiServerSelection, interceptionSummary, proxySummary, type InterceptionSummary, type ProxySummary } from "./injection/explain.js";
 import { inject } from "./injection/inject.js";
 import { InjectionError, type InjectContext, type PatchOperation } from "./injection/types.js";
 import { quote } from "./injection/quote.js";
+import { MAX_POD_DEPTH, nestedDeeperThan, readPod } from "./injection/shape.js";
 import { podOf } from "./injection/workloads.js";
 import type { AdmissionRequest, Pod } from "./kube/types.js";
 import { parseManifest } from "./manifest.js";
@@ -127,9 +128,9 @@ function candidates(doc: unknown, defaultNamespace: string, out: Candidate[]): v
     let skip: string | undefined;
     if (!isPodRequest(req)) {
       const what = req.kind?.kind ?? req.resource?.resource ?? (typeof object?.kind === "string" ? object.kind : "object");
-      skip = `${req.subResource ? `${what}/${req.subResource}` : what} admitted unchanged: only Pods are injected`;
+      skip = `${describeObject({ ...req, kind: { group: "", version: "", kind: what } })} admitted unchanged: only Pods are injected`;
     } else if (req.operation !== "CREATE") {
-      skip = `Pod ${req.operation ?? "(no operation)"} admitted unchanged: sidecars are injected on CREATE only`;
+      skip = notCreateReason(req);
     } else if (!object) {
       throw new PreviewError("AdmissionReview request.object: must be the Pod being created");
     }
@@ -162,15 +163,16 @@ function applied(doc: unknown, patch: readonly PatchOperation[]): unknown {
 
 /** "k=v,k2=v2" (as kubectl writes label lists). */
 export function parseLabelList(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
+  // Keys are data: collected in a Map, then made own properties (a `__proto__` key included).
+  const out = new Map<string, string>();
   for (const part of text.split(",")) {
     const t = part.trim();
     if (!t) continue;
     const eq = t.indexOf("=");
-    if (eq <= 0) throw new PreviewError(`namespace label ${JSON.stringify(t)} is not key=value`);
-    out[t.slice(0, eq)] = t.slice(eq + 1);
+    if (eq <= 0) throw new PreviewError(`namespace label ${quote(t)} is not key=value`);
+    out.set(t.slice(0, eq), t.slice(eq + 1));
   }
-  return out;
+  return Object.fromEntries(out);
 }
 
 /**
@@ -238,7 +240,18 @@ async function namespaceLabelsOf(found: readonly Candidate[], opts: PreviewOptio
   return out;
 }
 
+/**
+ * How deep a document may nest: a Pod's limit (MAX_POD_DEPTH) plus the levels of the deepest
+ * workload (a CronJob's pod template) and of a List. Every entry shows its document, and one
+ * nested thousands of levels deep cannot be written out.
+ */
+export const MAX_DOCUMENT_DEPTH = MAX_POD_DEPTH + 10;
+
 export async function preview(docs: readonly unknown[], opts: PreviewOptions): Promise<PreviewEntry[]> {
+  for (const [i, d] of docs.entries()) {
+    const deep = nestedDeeperThan(d, MAX_DOCUMENT_DEPTH);
+    if (deep !== undefined) throw new PreviewError(`document ${i + 1}: ${deep || "(the document)"}: nests deeper than ${MAX_DOCUMENT_DEPTH} levels`);
+  }
   const found: Candidate[] = [];
   for (const d of docs) candidates(d, opts.namespace ?? "default", found);
   if (found.length === 0) throw new PreviewError("no Pod, workload or AdmissionReview found in the input");
@@ -263,7 +276,7 @@ export async function preview(docs: readonly unknown[], opts: PreviewOptions): P
         patch: [],
         object: c.doc,
         warnings: [],
-        interception: interceptionSummary(c.pod),
+        interception: givenInterception(c.pod),
       });
       continue;
     }
@@ -304,12 +317,22 @@ export async function preview(docs: readonly unknown[], opts: PreviewOptions): P
         patch: [],
         object: c.doc,
         warnings: [],
-        interception: interceptionSummary(c.pod),
+        interception: givenInterception(c.pod),
         ...(selection.called ? { error: { code: e.code, field: e.field, message: e.message } } : {}),
       });
     }
   }
   return entries;
+}
+
+/** What a Pod as given intercepts; nothing when its shape is not one the engine can read. */
+function givenInterception(pod: unknown): InterceptionSummary {
+  try {
+    return interceptionSummary(readPod(pod));
+  } catch (e) {
+    if (e instanceof InjectionError) return interceptionSummary({});
+    throw e;
+  }
 }
 
 function pushEntry(entries: PreviewEntry[], original: unknown, entry: PreviewEntry): void {

@@ -4,7 +4,7 @@
 
 import type { Config } from "../config/types.js";
 import { inject as engineInject } from "../injection/inject.js";
-import { InjectionError, type DecisionCode, type InjectContext, type InjectResult, type PatchOperation } from "../injection/types.js";
+import { EngineFailure, InjectionError, type DecisionCode, type InjectContext, type InjectResult, type PatchOperation } from "../injection/types.js";
 import {
   ADMISSION_API_VERSIONS,
   type AdmissionApiVersion,
@@ -13,6 +13,7 @@ import {
   type AdmissionReview,
   type Pod,
 } from "../kube/types.js";
+import { clip, quoteName } from "../injection/quote.js";
 import { SKIP_REASONS, type SkipReason } from "../telemetry/metrics.js";
 import { AdmissionError, ERRORS, type ErrorCode } from "./errors.js";
 
@@ -62,6 +63,16 @@ export interface ReviewOutcome {
 export interface ReviewResult {
   readonly review: AdmissionReview;
   readonly outcome: ReviewOutcome;
+}
+
+/**
+ * What opens every refusal's status.message: the API server shows it to whoever created the
+ * Pod (`admission webhook "…" denied the request: sidecar-injector: …`), and it names who refused.
+ */
+export const REFUSAL_PREFIX = "sidecar-injector: ";
+
+export function refusalMessage(message: string): string {
+  return message.startsWith(REFUSAL_PREFIX) ? message : `${REFUSAL_PREFIX}${message}`;
 }
 
 /** Audit annotation keys. The API server prefixes them with the webhook's name and a `/`. */
@@ -226,9 +237,18 @@ export function withoutManagedFields(pod: Pod): Pod {
   return { ...pod, metadata };
 }
 
-function describeObject(request: AdmissionRequest): string {
-  const kind = request.kind?.kind ?? request.resource?.resource ?? "object";
-  return request.subResource ? `${kind}/${request.subResource}` : kind;
+/**
+ * What the request is about, for a message: its kind (or resource) and subresource, bounded.
+ * String() because the preview also describes requests that were never validated.
+ */
+export function describeObject(request: AdmissionRequest): string {
+  const kind = quoteName(String(request.kind?.kind ?? request.resource?.resource ?? "object"));
+  return request.subResource ? `${kind}/${quoteName(String(request.subResource))}` : kind;
+}
+
+/** Why a Pod request that is not a CREATE is admitted unchanged. */
+export function notCreateReason(request: AdmissionRequest): string {
+  return `Pod ${request.operation === undefined ? "(no operation)" : quoteName(String(request.operation))} admitted unchanged: sidecars are injected on CREATE only`;
 }
 
 /**
@@ -239,11 +259,14 @@ function describeObject(request: AdmissionRequest): string {
 export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult {
   const { apiVersion, request } = review;
   const uid = request.uid;
+  const namespace = podNamespace(request);
+  const displayName = podDisplayName(request.object);
+  // The outcome feeds the log line: every user value in it bounded.
   const base = {
-    uid,
-    namespace: podNamespace(request),
-    pod: podDisplayName(request.object),
-    operation: request.operation ?? "",
+    uid: clip(uid),
+    namespace: clip(namespace),
+    pod: displayName === undefined ? undefined : clip(displayName),
+    operation: clip(request.operation ?? ""),
   };
 
   const allowUnchanged = (skipReason: SkipReason, reason: string): ReviewResult => ({
@@ -260,7 +283,7 @@ export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult 
     return {
       review: buildResponseReview(apiVersion, uid, {
         allowed: false,
-        status: { code: spec.status, message, reason: spec.reason, status: "Failure" },
+        status: { code: spec.status, message: refusalMessage(message), reason: spec.reason, status: "Failure" },
         auditAnnotations: audit("refused", message),
       }),
       outcome: {
@@ -281,17 +304,14 @@ export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult 
     );
   }
   if (request.operation !== "CREATE") {
-    return allowUnchanged(
-      SKIP_REASONS.NOT_CREATE,
-      `Pod ${request.operation ?? "(no operation)"} admitted unchanged: sidecars are injected on CREATE only`,
-    );
+    return allowUnchanged(SKIP_REASONS.NOT_CREATE, notCreateReason(request));
   }
   if (!isPlain(request.object)) {
     return refuse("ERR_INVALID_POD", "request.object: must be the Pod being created");
   }
 
   const ctx: InjectContext = {
-    namespace: base.namespace,
+    namespace,
     ...(opts.pathEnv !== undefined && Object.keys(opts.pathEnv).length > 0 ? { pathEnv: opts.pathEnv } : {}),
     ...(opts.nativeSidecarsSupported === undefined ? {} : { nativeSidecarsSupported: opts.nativeSidecarsSupported }),
   };
@@ -326,7 +346,10 @@ export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult 
       const message = e.message.includes(e.field) ? e.message : `${e.field}: ${e.message}`;
       return refuse(e.code, message);
     }
-    return refuse("ERR_INTERNAL", ERRORS.ERR_INTERNAL.message, e);
+    // A bug, not bad input: the message says which step failed and nothing of the input; the
+    // exception goes to the log.
+    if (e instanceof EngineFailure) return refuse("ERR_INTERNAL", `internal error while ${e.step}; see the injector's logs`, e.cause);
+    return refuse("ERR_INTERNAL", "internal error while answering the review; see the injector's logs", e);
   }
 }
 
@@ -369,12 +392,13 @@ export function parsePathEnv(path: string): Record<string, string> {
     for (const segment of rest.split("/")) items.push(segment.replaceAll("--slash--", "/"));
   }
 
-  const env: Record<string, string> = {};
+  // Keys are data: collected in a Map, then made own properties (a `__proto__` key included).
+  const env = new Map<string, string>();
   for (let i = 0; i + 1 < items.length; i += 2) {
     const key = items[i] ?? "";
     const value = items[i + 1] ?? "";
     if (key === "") continue;
-    env[PATH_PARAMETER_ENV.get(key) ?? key.toUpperCase()] = value;
+    env.set(PATH_PARAMETER_ENV.get(key) ?? key.toUpperCase(), value);
   }
-  return env;
+  return Object.fromEntries(env);
 }

@@ -1,4 +1,5 @@
 // The Pod annotations and labels the injector reads or writes, named once.
+import { own } from "./own.js";
 
 export const A = {
   inject: "sidecar.istio.io/inject",
@@ -68,5 +69,5 @@ export const CONTAINER = {
 
 /** Reads an annotation, `undefined` when absent. */
 export function ann(annotations: Readonly<Record<string, string>> | undefined, key: string): string | undefined {
-  return annotations?.[key];
+  return own(annotations, key);
 }

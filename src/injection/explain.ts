@@ -5,6 +5,8 @@
 import type { Config } from "../config/types.js";
 import type { Container, Pod } from "../kube/types.js";
 import { A, CONTAINER, L } from "./annotations.js";
+import { own } from "./own.js";
+import { quoteName } from "./quote.js";
 
 export interface Selection {
   /** Whether the API server sends this Pod to the injector. */
@@ -26,41 +28,43 @@ export function apiServerSelection(
   ownNamespace?: string,
 ): Selection {
   const rev = revision || "default";
-  const inject = podLabels[L.inject];
+  // User values in the reasons: names as they are, anything else quoted and bounded.
+  const ns = quoteName(namespace);
+  const inject = own(podLabels, L.inject);
   if (EXCLUDED_NAMESPACES.includes(namespace) || namespace === ownNamespace) {
-    return { called: false, reason: `namespace ${namespace} is excluded by the webhook's namespaceSelector: the API server does not call the injector` };
+    return { called: false, reason: `namespace ${ns} is excluded by the webhook's namespaceSelector: the API server does not call the injector` };
   }
-  const nsInjection = namespaceLabels["istio-injection"];
-  const nsRev = namespaceLabels[L.rev];
+  const nsInjection = own(namespaceLabels, "istio-injection");
+  const nsRev = own(namespaceLabels, L.rev);
   const optOut = inject === "false";
   if (nsInjection !== undefined) {
     if (nsInjection !== "enabled") {
-      return { called: false, reason: `namespace ${namespace} has istio-injection=${nsInjection}: no webhook matches, the API server does not call the injector` };
+      return { called: false, reason: `namespace ${ns} has istio-injection=${quoteName(nsInjection)}: no webhook matches, the API server does not call the injector` };
     }
     if (rev !== "default") {
-      return { called: false, reason: `namespace ${namespace} has istio-injection=enabled, which selects the default revision, not ${rev}: the API server does not call this injector` };
+      return { called: false, reason: `namespace ${ns} has istio-injection=enabled, which selects the default revision, not ${rev}: the API server does not call this injector` };
     }
     if (optOut) return { called: false, reason: `label ${L.inject}=false on the pod: the webhook's objectSelector excludes it, the API server does not call the injector` };
-    return { called: true, reason: `namespace ${namespace} has istio-injection=enabled: the API server calls the injector` };
+    return { called: true, reason: `namespace ${ns} has istio-injection=enabled: the API server calls the injector` };
   }
   if (nsRev !== undefined) {
     if (nsRev !== rev) {
-      return { called: false, reason: `namespace ${namespace} has istio.io/rev=${nsRev}, this injector serves revision ${rev}: the API server does not call it` };
+      return { called: false, reason: `namespace ${ns} has istio.io/rev=${quoteName(nsRev)}, this injector serves revision ${rev}: the API server does not call it` };
     }
     if (optOut) return { called: false, reason: `label ${L.inject}=false on the pod: the webhook's objectSelector excludes it, the API server does not call the injector` };
-    return { called: true, reason: `namespace ${namespace} has istio.io/rev=${nsRev}: the API server calls the injector` };
+    return { called: true, reason: `namespace ${ns} has istio.io/rev=${quoteName(nsRev)}: the API server calls the injector` };
   }
-  const podRev = podLabels[L.rev];
+  const podRev = own(podLabels, L.rev);
   if (podRev !== undefined && !optOut) {
-    if (podRev === rev) return { called: true, reason: `namespace ${namespace} has no injection label, but the pod has label istio.io/rev=${podRev}: the API server calls the injector` };
-    return { called: false, reason: `pod label istio.io/rev=${podRev} selects another revision than ${rev}: the API server does not call this injector` };
+    if (podRev === rev) return { called: true, reason: `namespace ${ns} has no injection label, but the pod has label istio.io/rev=${quoteName(podRev)}: the API server calls the injector` };
+    return { called: false, reason: `pod label istio.io/rev=${quoteName(podRev)} selects another revision than ${rev}: the API server does not call this injector` };
   }
   if (inject === "true" && rev === "default") {
-    return { called: true, reason: `namespace ${namespace} has no injection label, but the pod has label ${L.inject}=true: the API server calls the injector` };
+    return { called: true, reason: `namespace ${ns} has no injection label, but the pod has label ${L.inject}=true: the API server calls the injector` };
   }
   return {
     called: false,
-    reason: `namespace ${namespace} has no istio-injection or istio.io/rev label (and the pod no ${L.inject}=true label): the API server does not call the injector`,
+    reason: `namespace ${ns} has no istio-injection or istio.io/rev label (and the pod no ${L.inject}=true label): the API server does not call the injector`,
   };
 }
 
@@ -169,12 +173,12 @@ export function proxySummary(pod: Pod, namespace: string, config: Config): Proxy
     proxyConfig = env.get("PROXY_CONFIG");
   }
   const pc = (proxyConfig ?? {}) as { discoveryAddress?: string; holdApplicationUntilProxyStarts?: boolean };
-  const app = pod.metadata?.labels?.app;
+  const app = own(pod.metadata?.labels, "app");
   const workload = env.get("ISTIO_META_WORKLOAD_NAME");
   // The agent port is the annotation's (what the injector rendered the probes and the init
   // container's exclusions from), in classic mode too, where no preStop names it.
   const debugPort = (proxy.lifecycle?.preStop?.exec?.command ?? []).find((a) => a.startsWith("--debug-port="))?.split("=")[1];
-  const status = Number(pod.metadata?.annotations?.[A.statusPort] ?? debugPort ?? config.proxy.statusPort);
+  const status = Number(own(pod.metadata?.annotations, A.statusPort) ?? debugPort ?? config.proxy.statusPort);
   const native = init.some((c) => c.name === CONTAINER.proxy) && proxy.restartPolicy === "Always";
   return {
     image: proxy.image ?? "",

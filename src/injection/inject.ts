@@ -1,20 +1,21 @@
 // The one use case the webhook, the preview and the CLI share: decide, render, merge, post-
 // process (order, probe rewrite, Prometheus merge, metadata) and express the result as a patch.
 import type { Config } from "../config/types.js";
-import type { Container, EnvVar, JsonObject, Pod, PodSpec, Volume } from "../kube/types.js";
+import type { Container, EnvVar, JsonObject, PodSpec, Volume } from "../kube/types.js";
 import { A, CONTAINER } from "./annotations.js";
 import { mergeList, mergeObject } from "./merge.js";
 import { orderContainers } from "./ordering.js";
-import { findOverride, parseOverrides, recordedContainer, type Overrides } from "./overrides.js";
+import { overrideFinder, parseOverrides, recordedContainer, type Overrides } from "./overrides.js";
 import { buildParams, isTrue, type Params } from "./params.js";
 import { listPatch, mapPatch, valuePatch } from "./patch.js";
 import { decide } from "./policy.js";
 import { APP_PROBERS_ENV, rewriteProbes } from "./probes.js";
 import { PROMETHEUS_ENV, prometheusMerge } from "./prometheus.js";
+import { readPod, type CheckedPod } from "./shape.js";
 import { compile } from "./sidecar.js";
 import { stripInjected } from "./strip.js";
 import { renderTemplates, selectTemplates, type TemplateOutput } from "./template.js";
-import { InjectionError, type InjectContext, type InjectResult, type PatchOperation } from "./types.js";
+import { EngineFailure, InjectionError, type InjectContext, type InjectResult, type PatchOperation } from "./types.js";
 import { annotationWarnings, validateAnnotations } from "./validate.js";
 
 function names(list: readonly { name: string }[]): string[] | null {
@@ -33,9 +34,10 @@ function placeContainers(
   const user = [...userInit, ...userMain];
   const overrides: Overrides = {};
   const taken = new Set<string>();
+  const findOverride = overrideFinder(existing, user);
 
   const place = (tpl: Container, list: "containers" | "initContainers"): Container => {
-    const ov = findOverride(tpl.name, existing, user);
+    const ov = findOverride(tpl.name);
     if (!ov) return tpl;
     const recorded = recordedContainer(ov);
     (overrides[list] ??= []).push(recorded);
@@ -77,10 +79,10 @@ function appendEnv(list: Container[], env: EnvVar): Container[] {
   return list.map((c) => (c.name === CONTAINER.proxy ? { ...c, env: [...(c.env ?? []), env] } : c));
 }
 
-function render(pod: Pod, p: Params, warnings: string[]): Pod {
+function render(pod: CheckedPod, p: Params, warnings: string[]): CheckedPod {
   const templates = selectTemplates(p.annotations);
   const out = renderTemplates(templates, p);
-  const spec = pod.spec as PodSpec;
+  const spec = pod.spec;
   const existing = parseOverrides(p.annotations);
   const placed = placeContainers(spec, out, existing, warnings);
   let { initContainers, containers } = orderContainers(placed.initContainers, placed.containers, p.hold);
@@ -128,7 +130,7 @@ function render(pod: Pod, p: Params, warnings: string[]): Pod {
   return { ...pod, metadata: { ...pod.metadata, labels, annotations }, spec: nextSpec };
 }
 
-function podPatch(before: Pod, after: Pod): PatchOperation[] {
+function podPatch(before: CheckedPod, after: CheckedPod): PatchOperation[] {
   const ops: PatchOperation[] = [];
   if (!before.metadata) {
     ops.push({ op: "add", path: "/metadata", value: { labels: after.metadata?.labels, annotations: after.metadata?.annotations } });
@@ -136,8 +138,8 @@ function podPatch(before: Pod, after: Pod): PatchOperation[] {
     mapPatch("/metadata/labels", before.metadata.labels, after.metadata?.labels ?? {}, ops);
     mapPatch("/metadata/annotations", before.metadata.annotations, after.metadata?.annotations ?? {}, ops);
   }
-  const b = before.spec as PodSpec;
-  const a = after.spec as PodSpec;
+  const b = before.spec;
+  const a = after.spec;
   listPatch("/spec/initContainers", b.initContainers, a.initContainers, ops);
   listPatch("/spec/containers", b.containers, a.containers, ops);
   listPatch("/spec/volumes", b.volumes, a.volumes, ops);
@@ -146,39 +148,34 @@ function podPatch(before: Pod, after: Pod): PatchOperation[] {
   return ops;
 }
 
-function checkPod(pod: Pod): void {
-  if (typeof pod !== "object" || pod === null || Array.isArray(pod)) {
-    throw new InjectionError("ERR_INVALID_POD", "object", "the object is not a Pod");
-  }
-  const spec = pod.spec;
-  if (typeof spec !== "object" || spec === null || !Array.isArray(spec.containers)) {
-    throw new InjectionError("ERR_INVALID_POD", "spec.containers", "the Pod has no spec.containers list");
-  }
-  for (const [i, c] of [...spec.containers, ...(spec.initContainers ?? [])].entries()) {
-    if (typeof c !== "object" || c === null || typeof c.name !== "string" || !c.name) {
-      throw new InjectionError("ERR_INVALID_POD", `spec.containers[${i}].name`, "every container needs a name");
-    }
-  }
-  const meta = pod.metadata;
-  for (const field of ["labels", "annotations"] as const) {
-    const m = meta?.[field];
-    if (m === undefined || m === null) continue;
-    if (typeof m !== "object" || Array.isArray(m) || Object.values(m).some((v) => typeof v !== "string")) {
-      throw new InjectionError("ERR_INVALID_POD", `metadata.${field}`, `metadata.${field} must be a map of strings`);
-    }
+/** Runs one step: refusals pass as they are; anything else is an EngineFailure naming the step. */
+function step<T>(name: string, run: () => T): T {
+  try {
+    return run();
+  } catch (e) {
+    if (e instanceof InjectionError) throw e;
+    throw new EngineFailure(name, e);
   }
 }
 
-export function inject(pod: Pod, ctx: InjectContext, config: Config): InjectResult {
-  checkPod(pod);
-  const policy = decide(pod, ctx.namespace, config);
+/**
+ * Injects one Pod. `input` is whatever the caller was given: its shape is checked first
+ * (shape.ts), so that every later step reads a Pod of the declared types.
+ */
+export function inject(input: unknown, ctx: InjectContext, config: Config): InjectResult {
+  const pod = step("checking the shape of the Pod", () => readPod(input));
+  const policy = step("deciding whether to inject", () => decide(pod, ctx.namespace, config));
   const warnings = [...policy.warnings];
   if (!policy.decision.inject) return { decision: policy.decision, patch: [], pod, warnings };
 
-  validateAnnotations(pod.metadata?.annotations);
-  const stripped = stripInjected(pod, config);
-  const params = buildParams(stripped, ctx, config, compile(config).resources);
-  warnings.push(...annotationWarnings(params.annotations, params.native, params.proxyConfig.holdApplicationUntilProxyStarts === true || params.config.proxy.holdApplicationUntilProxyStarts));
-  const result = render(stripped, params, warnings);
-  return { decision: policy.decision, patch: podPatch(pod, result), pod: result, warnings };
+  step("checking the annotations", () => validateAnnotations(pod.metadata?.annotations));
+  const stripped = step("removing a previous injection", () => stripInjected(pod, config));
+  const params = step("reading the Pod's settings", () => {
+    const p = buildParams(stripped, ctx, config, compile(config).resources);
+    warnings.push(...annotationWarnings(p.annotations, p.native, p.proxyConfig.holdApplicationUntilProxyStarts === true || p.config.proxy.holdApplicationUntilProxyStarts));
+    return p;
+  });
+  const result = step("rendering the sidecar", () => render(stripped, params, warnings));
+  const patch = step("building the patch", () => podPatch(pod, result));
+  return { decision: policy.decision, patch, pod: result, warnings };
 }

@@ -1,9 +1,11 @@
 // Kubernetes strategic merge, for the shapes the injector merges: a container over a
 // container, a list of named things over another. Lists the API merges by key (env by name,
 // ports by containerPort, volumeMounts by mountPath, ...) are merged item by item; other lists
-// are replaced; maps merge recursively; scalars from the patch win. Nothing is mutated.
+// are replaced; maps merge recursively; scalars from the patch win. Nothing is mutated. Keys
+// are data (see own.ts): a user's `__proto__` or `constructor` field merges as any other.
+import { own, setOwn } from "./own.js";
 
-const MERGE_KEYS: Readonly<Record<string, string>> = {
+const MERGE_KEYS: ReadonlyMap<string, string> = new Map(Object.entries({
   env: "name",
   ports: "containerPort",
   volumeMounts: "mountPath",
@@ -13,7 +15,7 @@ const MERGE_KEYS: Readonly<Record<string, string>> = {
   initContainers: "name",
   volumes: "name",
   imagePullSecrets: "name",
-};
+}));
 
 type Obj = Record<string, unknown>;
 
@@ -21,13 +23,27 @@ function isObj(v: unknown): v is Obj {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+/**
+ * `patch`'s items merged into `base` by `key`: an item with the key of an earlier one is merged
+ * over the first such, others are appended. Linear: the first index of each key is kept in a
+ * Map (both lists may come from the Pod, each with many thousand items).
+ */
 export function mergeList(base: readonly unknown[], patch: readonly unknown[], key: string): unknown[] {
   const out = [...base];
+  const first = new Map<unknown, number>();
+  const remember = (x: unknown, i: number): void => {
+    const id = isObj(x) ? x[key] : undefined;
+    if (id !== undefined && !first.has(id)) first.set(id, i);
+  };
+  out.forEach(remember);
   for (const item of patch) {
     const id = isObj(item) ? item[key] : undefined;
-    const i = id === undefined ? -1 : out.findIndex((x) => isObj(x) && x[key] === id);
-    if (i >= 0) out[i] = mergeValue(out[i], item);
-    else out.push(item);
+    const i = id === undefined ? undefined : first.get(id);
+    if (i !== undefined) out[i] = mergeValue(out[i], item);
+    else {
+      remember(item, out.length);
+      out.push(item);
+    }
   }
   return out;
 }
@@ -39,10 +55,9 @@ export function mergeObject<T extends object>(base: T, patch: object): T {
       delete out[k];
       continue;
     }
-    const b = out[k];
-    const key = MERGE_KEYS[k];
-    if (key && Array.isArray(b) && Array.isArray(v)) out[k] = mergeList(b, v, key);
-    else out[k] = mergeValue(b, v);
+    const b = own(out, k);
+    const key = MERGE_KEYS.get(k);
+    setOwn(out, k, key !== undefined && Array.isArray(b) && Array.isArray(v) ? mergeList(b, v, key) : mergeValue(b, v));
   }
   return out as T;
 }

@@ -4,16 +4,17 @@
 import type { Config, LabelSelector } from "../config/types.js";
 import type { Pod } from "../kube/types.js";
 import { A, L } from "./annotations.js";
+import { own } from "./own.js";
 import type { Decision, DecisionCode } from "./types.js";
 import { quote } from "./quote.js";
 
 export function matchesSelector(selector: LabelSelector, labels: Readonly<Record<string, string>>): boolean {
   for (const [k, v] of Object.entries(selector.matchLabels ?? {})) {
-    if (labels[k] !== v) return false;
+    if (own(labels, k) !== v) return false;
   }
   for (const req of selector.matchExpressions ?? []) {
     const has = Object.hasOwn(labels, req.key);
-    const value = labels[req.key];
+    const value = own(labels, req.key);
     const values = req.values ?? [];
     switch (req.operator) {
       case "In":

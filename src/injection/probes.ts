@@ -6,6 +6,7 @@
 // re-injecting an injected Pod starts from the original probes.
 import type { Container, HttpGetAction, LifecycleHandler, Probe } from "../kube/types.js";
 import { CONTAINER } from "./annotations.js";
+import { own } from "./own.js";
 
 export const APP_PROBERS_ENV = "ISTIO_KUBE_APP_PROBERS";
 
@@ -30,6 +31,10 @@ interface Prober {
   tcpSocket?: { port: number | string; host?: string };
   grpc?: { port: number; service?: string };
   timeoutSeconds?: number;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 function orderedHttpGet(h: HttpGetAction, port: number | string): HttpGetAction {
@@ -133,23 +138,32 @@ function restoreHandler<T extends Probe | LifecycleHandler>(handler: T, prober: 
 /** Puts back the probes a previous injection rewrote, from its ISTIO_KUBE_APP_PROBERS. */
 export function restoreProbes(list: readonly Container[], probersJson: string | undefined): readonly Container[] {
   if (!probersJson) return list;
-  let probers: Record<string, Prober>;
+  let parsed: unknown;
   try {
-    probers = JSON.parse(probersJson) as Record<string, Prober>;
+    parsed = JSON.parse(probersJson);
   } catch {
     return list;
   }
+  if (!isObject(parsed)) return list;
+  const probers = parsed;
+  // Only what a rewrite writes is put back: an object with an httpGet, tcpSocket or grpc object.
+  const proberAt = (path: string): Prober | undefined => {
+    const p = own(probers, path);
+    if (!isObject(p)) return undefined;
+    const actions = [p.httpGet, p.tcpSocket, p.grpc].filter((a) => a !== undefined);
+    return actions.length > 0 && actions.every(isObject) ? p : undefined;
+  };
   return list.map((c) => {
     let next: Container | undefined;
     for (const [kind, suffix] of PROBES) {
-      const prober = probers[probePath(c.name, suffix)];
+      const prober = proberAt(probePath(c.name, suffix));
       const probe = c[kind];
       if (!prober || probe?.httpGet?.path !== probePath(c.name, suffix)) continue;
       next ??= { ...c };
       next[kind] = restoreHandler(probe, prober);
     }
     for (const [kind, suffix] of HOOKS) {
-      const prober = probers[hookPath(c.name, suffix)];
+      const prober = proberAt(hookPath(c.name, suffix));
       const hook = c.lifecycle?.[kind];
       if (!prober || hook?.httpGet?.path !== hookPath(c.name, suffix)) continue;
       next ??= { ...c };

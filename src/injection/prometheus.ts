@@ -3,6 +3,8 @@
 // handed to the agent in ISTIO_PROMETHEUS_ANNOTATIONS.
 import type { Config } from "../config/types.js";
 import { A } from "./annotations.js";
+import { own } from "./own.js";
+import { quote } from "./quote.js";
 import { InjectionError } from "./types.js";
 
 export const PROMETHEUS_ENV = "ISTIO_PROMETHEUS_ANNOTATIONS";
@@ -58,7 +60,7 @@ export function prometheusMerge(annotations: Readonly<Record<string, string>>, c
     throw new InjectionError(
       "ERR_INVALID_ANNOTATION",
       A.promPort,
-      `invalid annotation ${A.promPort}=${JSON.stringify(port)}: port ${port} is reserved for the sidecar; set ${A.mergeMetrics}: "false" to scrape it directly`,
+      `invalid annotation ${A.promPort}=${quote(port)}: port ${port} is reserved for the sidecar; set ${A.mergeMetrics}: "false" to scrape it directly`,
     );
   }
   const original: Record<string, string> = {};
@@ -86,15 +88,17 @@ export function restorePrometheus(annotations: Record<string, string>, envValue:
     }
     return;
   }
-  let original: Record<string, string>;
+  let original: unknown;
   try {
-    original = JSON.parse(envValue) as Record<string, string>;
+    original = JSON.parse(envValue);
   } catch {
     return;
   }
+  // Not what the merge writes (a map of strings): nothing to restore from.
+  if (typeof original !== "object" || original === null || Array.isArray(original)) return;
   for (const [key, name] of [[A.promScrape, "scrape"], [A.promPath, "path"], [A.promPort, "port"]] as const) {
-    const v = original[name];
-    if (v === undefined) delete annotations[key];
-    else annotations[key] = v;
+    const v = own(original as Record<string, unknown>, name);
+    if (typeof v === "string") annotations[key] = v;
+    else delete annotations[key];
   }
 }

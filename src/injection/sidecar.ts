@@ -135,10 +135,20 @@ export function proxyMetadataEnv(p: Params): EnvVar[] {
 
 /** Sets env vars from the webhook path (`/inject/cluster/c1/net/n1`), replacing same-named ones. */
 export function withPathEnv(env: EnvVar[], p: Params): EnvVar[] {
-  for (const [name, value] of Object.entries(p.pathEnv)) {
-    const i = env.findIndex((e) => e.name === name);
-    if (i >= 0) env[i] = { name, value };
-    else env.push({ name, value });
+  const entries = Object.entries(p.pathEnv);
+  if (entries.length === 0) return env;
+  // Indexed: the env holds every proxyMetadata entry, which a Pod's annotation can make many.
+  const at = new Map<string, number>();
+  env.forEach((e, i) => {
+    if (!at.has(e.name)) at.set(e.name, i);
+  });
+  for (const [name, value] of entries) {
+    const i = at.get(name);
+    if (i !== undefined) env[i] = { name, value };
+    else {
+      at.set(name, env.length);
+      env.push({ name, value });
+    }
   }
   return env;
 }
@@ -212,6 +222,7 @@ function lifecycle(p: Params): Container["lifecycle"] | undefined {
   return undefined;
 }
 
+/** The volumes (or mounts) of a JSON annotation, checked by validate.ts to be a map of name to object. */
 function userEntries(p: Params, key: string): JsonObject[] {
   const raw = p.annotations[key];
   if (raw === undefined) return [];

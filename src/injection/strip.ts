@@ -2,11 +2,13 @@
 // (for instance a manifest copied from a running Pod). What that injection added is removed
 // first, and what it rewrote is put back, so injecting twice gives the same Pod.
 import type { Config } from "../config/types.js";
-import type { Container, Pod } from "../kube/types.js";
+import type { Container } from "../kube/types.js";
 import { A, CONTAINER } from "./annotations.js";
 import { parseOverrides } from "./overrides.js";
+import { own } from "./own.js";
 import { APP_PROBERS_ENV, restoreProbes } from "./probes.js";
 import { PROMETHEUS_ENV, restorePrometheus } from "./prometheus.js";
+import type { CheckedPod } from "./shape.js";
 
 interface Status {
   initContainers?: string[] | null;
@@ -15,23 +17,35 @@ interface Status {
   imagePullSecrets?: string[] | null;
 }
 
+const STATUS_LISTS = ["initContainers", "containers", "volumes", "imagePullSecrets"] as const;
+
+/** The status a previous injection wrote; undefined when there is none, or it is not what an injector writes. */
 function parseStatus(raw: string | undefined): Status | undefined {
   if (raw === undefined) return undefined;
+  let s: unknown;
   try {
-    const s = JSON.parse(raw) as unknown;
-    return typeof s === "object" && s !== null && !Array.isArray(s) ? (s as Status) : undefined;
+    s = JSON.parse(raw);
   } catch {
     return undefined;
   }
+  if (typeof s !== "object" || s === null || Array.isArray(s)) return undefined;
+  const status: Status = {};
+  for (const key of STATUS_LISTS) {
+    const names = own(s as Record<string, unknown>, key);
+    if (names === undefined || names === null) continue;
+    if (!Array.isArray(names) || !names.every((n) => typeof n === "string")) return undefined;
+    status[key] = names;
+  }
+  return status;
 }
 
 const INJECTED_NAMES = new Set<string>(Object.values(CONTAINER));
 
 /** The Pod without its previous injection, or the Pod itself when it was never injected. */
-export function stripInjected(pod: Pod, config: Config): Pod {
+export function stripInjected(pod: CheckedPod, config: Config): CheckedPod {
   const annotations = pod.metadata?.annotations;
-  const status = parseStatus(annotations?.[A.status]);
-  if (!status || !annotations || !pod.spec) return pod;
+  const status = parseStatus(own(annotations, A.status));
+  if (!status || !annotations) return pod;
   const overrides = parseOverrides(annotations);
   const recorded = new Map([...(overrides?.containers ?? []), ...(overrides?.initContainers ?? [])].map((c) => [c.name, c]));
   const listed = new Set([...(status.containers ?? []), ...(status.initContainers ?? [])]);
@@ -54,7 +68,7 @@ export function stripInjected(pod: Pod, config: Config): Pod {
   spec.containers = restoreProbes(undo(pod.spec.containers), env(APP_PROBERS_ENV)) as Container[];
   if (pod.spec.initContainers) spec.initContainers = restoreProbes(undo(pod.spec.initContainers), env(APP_PROBERS_ENV)) as Container[];
   if (pod.spec.volumes) spec.volumes = pod.spec.volumes.filter((v) => !volumes.has(v.name));
-  if (pod.spec.imagePullSecrets) spec.imagePullSecrets = pod.spec.imagePullSecrets.filter((s) => !secrets.has(s.name));
+  if (pod.spec.imagePullSecrets) spec.imagePullSecrets = pod.spec.imagePullSecrets.filter((s) => s.name === undefined || !secrets.has(s.name));
 
   // The status annotation stays (in place) until the new injection rewrites it.
   const nextAnnotations = { ...annotations };

@@ -6,6 +6,7 @@ import { mergeList, mergeObject } from "./merge.js";
 import type { Params } from "./params.js";
 import { gatewayTemplate, grpcAgentTemplate, grpcSimpleTemplate } from "./templates-extra.js";
 import { sidecarTemplate } from "./sidecar.js";
+import { quote } from "./quote.js";
 import { InjectionError } from "./types.js";
 
 export interface TemplateOutput {
@@ -18,12 +19,13 @@ export interface TemplateOutput {
   readonly podSecurityContext?: JsonObject;
 }
 
-export const TEMPLATES: Readonly<Record<string, (p: Params) => TemplateOutput>> = {
-  sidecar: sidecarTemplate,
-  gateway: gatewayTemplate,
-  "grpc-simple": grpcSimpleTemplate,
-  "grpc-agent": grpcAgentTemplate,
-};
+// By name, in a Map: the names come from the Pod's annotation, and `constructor` is no template.
+export const TEMPLATES: ReadonlyMap<string, (p: Params) => TemplateOutput> = new Map([
+  ["sidecar", sidecarTemplate],
+  ["gateway", gatewayTemplate],
+  ["grpc-simple", grpcSimpleTemplate],
+  ["grpc-agent", grpcAgentTemplate],
+]);
 
 export const DEFAULT_TEMPLATES = ["sidecar"] as const;
 
@@ -34,11 +36,11 @@ export function selectTemplates(annotations: Readonly<Record<string, string>>): 
   for (const part of raw.split(",")) {
     const name = part.trim();
     if (!name) continue;
-    if (!TEMPLATES[name]) {
+    if (!TEMPLATES.has(name)) {
       throw new InjectionError(
         "ERR_INVALID_ANNOTATION",
         A.templates,
-        `invalid annotation ${A.templates}=${JSON.stringify(raw)}: unknown template ${JSON.stringify(name)} (known: ${Object.keys(TEMPLATES).join(", ")})`,
+        `invalid annotation ${A.templates}=${quote(raw)}: unknown template ${quote(name)} (known: ${[...TEMPLATES.keys()].join(", ")})`,
       );
     }
     if (!names.includes(name)) names.push(name);
@@ -49,7 +51,7 @@ export function selectTemplates(annotations: Readonly<Record<string, string>>): 
 export function renderTemplates(names: readonly string[], p: Params): TemplateOutput {
   let out: TemplateOutput | undefined;
   for (const name of names) {
-    const render = TEMPLATES[name];
+    const render = TEMPLATES.get(name);
     if (!render) continue;
     const next = render(p);
     out = out ? combine(out, next) : next;

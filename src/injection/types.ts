@@ -58,6 +58,20 @@ export interface InjectResult {
 export const INJECTION_ERROR_CODES = ["ERR_INVALID_ANNOTATION", "ERR_INVALID_POD", "ERR_INVALID_CONFIG"] as const;
 export type InjectionErrorCode = (typeof INJECTION_ERROR_CODES)[number];
 
+/**
+ * An unexpected failure (a bug, not bad input) in one step of the engine: the message names
+ * the step and nothing of the input; the exception behind it is the cause, for the log.
+ */
+export class EngineFailure extends Error {
+  constructor(
+    readonly step: string,
+    cause: unknown,
+  ) {
+    super(`unexpected failure while ${step}`, { cause });
+    this.name = "EngineFailure";
+  }
+}
+
 /** Input the injector refuses: the message names the field and the value. */
 export class InjectionError extends Error {
   constructor(

@@ -28,7 +28,7 @@ function cidrList(key: string, value: string, wildcard: boolean): void {
   if (value === "" || (wildcard && value === "*")) return;
   for (const part of value.split(",")) {
     const c = part.trim();
-    if (!isCidr(c)) throw invalid(key, value, `${JSON.stringify(c)} is not a CIDR (for example 10.0.0.0/8)`);
+    if (!isCidr(c)) throw invalid(key, value, `${quote(c)} is not a CIDR (for example 10.0.0.0/8)`);
   }
 }
 
@@ -38,7 +38,7 @@ function portList(key: string, value: string, wildcard: boolean): void {
   for (const part of v.split(",")) {
     const p = part.trim();
     if (!/^\d+$/.test(p) || Number(p) < 1 || Number(p) > 65535) {
-      throw invalid(key, value, `${JSON.stringify(p)} is not a port number (1-65535)`);
+      throw invalid(key, value, `${quote(p)} is not a port number (1-65535)`);
     }
   }
 }
@@ -59,7 +59,7 @@ function interfaces(key: string, value: string): void {
   for (const part of value.split(",")) {
     const name = part.trim();
     if (name !== "" && !/^[A-Za-z0-9_.:@-]{1,15}$/.test(name)) {
-      throw invalid(key, value, `${JSON.stringify(name)} is not a network interface name`);
+      throw invalid(key, value, `${quote(name)} is not a network interface name`);
     }
   }
 }
@@ -74,7 +74,7 @@ function scopedLevels(key: string, value: string): void {
   for (const part of value.split(",")) {
     const [scope, level, ...rest] = part.split(":");
     if (!scope || !level || rest.length > 0 || !LOG_LEVELS.has(level)) {
-      throw invalid(key, value, `${JSON.stringify(part)} is not <scope>:<level> with a level of ${[...LOG_LEVELS].join(", ")}`);
+      throw invalid(key, value, `${quote(part)} is not <scope>:<level> with a level of ${[...LOG_LEVELS].join(", ")}`);
     }
   }
 }
@@ -83,19 +83,27 @@ function quantity(key: string, value: string): void {
   if (parseQuantity(value) === undefined) throw invalid(key, value, "is not a Kubernetes quantity (for example 100m, 1Gi)");
 }
 
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
 function jsonMap(key: string, value: string): void {
   let parsed: unknown;
   try {
     parsed = JSON.parse(value);
   } catch (e) {
+    // V8's message quotes a few characters of the value at most.
     throw invalid(key, value, `is not JSON: ${(e as Error).message}`);
   }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-    throw invalid(key, value, "must be a JSON object of name to definition");
+  if (!isObject(parsed)) throw invalid(key, value, "must be a JSON object of name to definition");
+  for (const name of Object.keys(parsed)) {
+    if (!isObject(parsed[name])) throw invalid(key, value, `${quote(name)} must be a JSON object (its definition)`);
   }
 }
 
-const CHECKS: Readonly<Record<string, (key: string, value: string) => void>> = {
+// A Map, not an object: annotation names are user data, and `__proto__` or `constructor` must
+// find no check rather than Object.prototype's members.
+const CHECKS: ReadonlyMap<string, (key: string, value: string) => void> = new Map(Object.entries({
   [A.includeOutboundIPRanges]: (k, v) => cidrList(k, v, true),
   [A.excludeOutboundIPRanges]: (k, v) => cidrList(k, v, false),
   [A.includeInboundPorts]: (k, v) => portList(k, v, true),
@@ -126,13 +134,13 @@ const CHECKS: Readonly<Record<string, (key: string, value: string) => void>> = {
   [A.proxyMemoryLimit]: quantity,
   [A.userVolume]: jsonMap,
   [A.userVolumeMount]: jsonMap,
-};
+}));
 
 /** Throws an InjectionError for the first annotation whose value Istio would refuse. */
 export function validateAnnotations(annotations: Readonly<Record<string, string>> | undefined): void {
   if (!annotations) return;
   for (const key of Object.keys(annotations)) {
-    const check = CHECKS[key];
+    const check = CHECKS.get(key);
     const value = annotations[key];
     if (check && value !== undefined) check(key, value);
   }
@@ -153,7 +161,7 @@ export function annotationWarnings(annotations: Readonly<Record<string, string>>
   }
   if (annotations[A.readinessApplicationPorts] !== undefined) out.push(`${A.readinessApplicationPorts} has no effect any more: ignored`);
   const image = annotations[A.proxyImage];
-  if (image !== undefined && !image.includes("/")) out.push(`${A.proxyImage}=${JSON.stringify(image).slice(0, 40)} is not a full image name: ignored`);
+  if (image !== undefined && !image.includes("/")) out.push(`${A.proxyImage}=${quote(image, 40)} is not a full image name: ignored`);
   if (native && holdRequested) out.push("holdApplicationUntilProxyStarts has no effect with native sidecars: the proxy starts first anyway");
   return out;
 }
@@ -164,7 +172,7 @@ export function annotationWarnings(annotations: Readonly<Record<string, string>>
  * The config loader runs the same checks on the config keys that set the same things.
  */
 export function annotationValueProblem(key: string, value: string): string | undefined {
-  const check = CHECKS[key];
+  const check = CHECKS.get(key);
   if (check === undefined) return undefined;
   try {
     check(key, value);

@@ -113,5 +113,6 @@ export function injectDocument(
   // A Pod names its own workload (its controller's, when it has one), as in the webhook.
   const result = inject(located.pod, workload ? { namespace, workload } : { namespace }, config);
   found.push({ kind, name, namespace, result });
-  return { doc: located.replace(result.pod), injected: found };
+  // A Pod left alone is printed as given (nulls included, which the engine reads as absent).
+  return { doc: result.decision.inject ? located.replace(result.pod) : doc, injected: found };
 }

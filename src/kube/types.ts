@@ -1,6 +1,8 @@
 // Hand-written types for what the injector receives and returns: the subset of the Pod it
 // reads and the AdmissionReview envelope (admission.k8s.io/v1 and v1beta1). Fields the
-// injector does not look at are carried through untouched, hence the index signatures.
+// injector does not look at are carried through untouched, hence the index signatures. A Pod
+// from outside is checked against these types once, at the engine's entry (injection/shape.ts);
+// the maps keyed by user strings (labels, annotations) are read by own key (injection/own.ts).
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [k: string]: JsonValue };
 export type JsonObject = { [k: string]: JsonValue | undefined };
@@ -97,7 +99,7 @@ export interface PodSpec {
   initContainers?: Container[];
   volumes?: Volume[];
   hostNetwork?: boolean;
-  imagePullSecrets?: { name: string }[];
+  imagePullSecrets?: { name?: string }[];
   securityContext?: JsonObject;
   serviceAccountName?: string;
   nodeName?: string;

@@ -12,7 +12,7 @@ import {
   type InjectFn,
 } from "../../../src/admission/review.js";
 import { buildConfig } from "../../../src/config/load.js";
-import { InjectionError, type InjectContext, type PatchOperation } from "../../../src/injection/types.js";
+import { EngineFailure, InjectionError, type InjectContext, type PatchOperation } from "../../../src/injection/types.js";
 import type { AdmissionRequest, Pod } from "../../../src/kube/types.js";
 
 const config = buildConfig({});
@@ -201,8 +201,9 @@ describe("admit", () => {
       code: 400,
       reason: "BadRequest",
       status: "Failure",
-      message: 'annotation sidecar.istio.io/proxyCPU: "lots" is not a CPU quantity',
+      message: 'sidecar-injector: annotation sidecar.istio.io/proxyCPU: "lots" is not a CPU quantity',
     });
+    assert.equal(outcome.reason, 'annotation sidecar.istio.io/proxyCPU: "lots" is not a CPU quantity', "the log line's reason is the message itself");
     assert.equal(r.auditAnnotations?.decision, "refused");
     assert.equal(outcome.decision, "refused");
     assert.equal(outcome.errorCode, "ERR_INVALID_ANNOTATION");
@@ -212,7 +213,7 @@ describe("admit", () => {
   it("puts the field in front of an InjectionError message that does not name it", () => {
     const err = new InjectionError("ERR_INVALID_ANNOTATION", "traffic.sidecar.istio.io/includeInboundPorts", "not a port list");
     const r = admit(review(), { config, inject: throwing(err) }).review.response!;
-    assert.equal(r.status?.message, "traffic.sidecar.istio.io/includeInboundPorts: not a port list");
+    assert.equal(r.status?.message, "sidecar-injector: traffic.sidecar.istio.io/includeInboundPorts: not a port list");
   });
 
   it("refuses with a generic message on an unexpected exception and hands the error back", () => {
@@ -225,6 +226,55 @@ describe("admit", () => {
     assert.ok(!JSON.stringify(out).includes("hunter2"), "internal details stay out of the answer");
     assert.equal(outcome.errorCode, "ERR_INTERNAL");
     assert.equal(outcome.error, boom);
+    assert.equal(r.status?.message, "sidecar-injector: internal error while answering the review; see the injector's logs");
+  });
+
+  it("an unexpected failure inside the engine names the step that failed, nothing of the input, and logs the cause", () => {
+    const cause = new TypeError("Cannot read properties of undefined (reading 'hunter2')");
+    const { review: out, outcome } = admit(review(), { config, inject: throwing(new EngineFailure("rendering the sidecar", cause)) });
+    const r = out.response!;
+    assert.equal(r.status?.code, 500);
+    assert.equal(r.status?.message, "sidecar-injector: internal error while rendering the sidecar; see the injector's logs");
+    assert.ok(!JSON.stringify(out).includes("hunter2"));
+    assert.equal(outcome.error, cause, "the cause goes to the log");
+  });
+
+  it("every refusal's status.message names the injector", () => {
+    const refusals = [
+      admit(review({ object: undefined }), { config }),
+      admit(review({ object: { ...pod(), spec: { containers: "app" } } }), { config }),
+      admit(review({ object: pod({ metadata: { name: "p", annotations: { "sidecar.istio.io/interceptionMode": "MAGIC" } } }) }), { config }),
+      admit(review(), { config, inject: throwing(new RangeError("x")) }),
+    ];
+    for (const { review: out } of refusals) {
+      assert.equal(out.response?.allowed, false);
+      assert.match(out.response?.status?.message ?? "", /^sidecar-injector: \S/);
+    }
+    assert.equal(refusals[1]?.review.response?.status?.message, "sidecar-injector: spec.containers: must be a list");
+  });
+
+  it("bounds every user value of the outcome (the log line) and of the messages", () => {
+    const huge = (c: string): string => c.repeat(1_000_000);
+    const object = pod({ metadata: { name: huge("n"), namespace: huge("s") } });
+    const big = review({ uid: huge("u"), namespace: undefined, object });
+    const { outcome } = admit(big, { config, inject: injecting() });
+    for (const field of [outcome.uid, outcome.namespace, outcome.pod ?? ""]) {
+      assert.ok(field.length < 200, `field of ${field.length} characters`);
+      assert.match(field, /\(1000000 characters\)$/);
+    }
+    const updated = admit(review({ operation: huge("O") }), { config, inject: injecting() });
+    assert.ok(updated.outcome.reason.length < 200 && updated.outcome.operation.length < 200);
+    assert.ok(JSON.stringify(updated.review).length < 2000);
+    const other = admit(review({ kind: { group: "x", version: "v1", kind: huge("K") }, subResource: huge("r") }), { config, inject: injecting() });
+    assert.ok(other.outcome.reason.length < 300, `reason of ${other.outcome.reason.length} characters`);
+  });
+
+  it("hands the engine the namespace itself, however long, and bounds it only in the outcome", () => {
+    const engine = injecting();
+    const ns = "n".repeat(500);
+    const { outcome } = admit(review({ namespace: ns }), { config, inject: engine });
+    assert.equal(engine.calls[0]?.ctx.namespace, ns);
+    assert.ok(outcome.namespace.length < 200);
   });
 
   it("refuses a Pod CREATE without an object", () => {

@@ -98,7 +98,7 @@ describe("inject", () => {
     );
     assert.throws(
       () => inject({ metadata: { labels: { a: 1 } }, spec: { containers: [{ name: "x" }] } } as unknown as Pod, { namespace: "demo" }, config),
-      (e: unknown) => e instanceof InjectionError && e.field === "metadata.labels",
+      (e: unknown) => e instanceof InjectionError && e.field === 'metadata.labels["a"]',
     );
   });
 
