@@ -126,7 +126,8 @@ describe("end to end against a real kube-apiserver", { skip }, () => {
       const apiVersion = String(doc.apiVersion);
       const meta = doc.metadata as { name: string; namespace?: string };
       const group = apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
-      const plural = `${kind.toLowerCase()}${kind.endsWith("s") ? "es" : kind.endsWith("y") ? "" : "s"}`.replace(/ys$/, "ies");
+      const lower = kind.toLowerCase();
+      const plural = lower.endsWith("y") ? `${lower.slice(0, -1)}ies` : lower.endsWith("s") ? `${lower}es` : `${lower}s`;
       const clusterScoped = ["ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "Namespace"].includes(kind);
       const ns = clusterScoped ? "" : `/namespaces/${meta.namespace ?? OWN_NAMESPACE}`;
       const name = kind === "MutatingWebhookConfiguration" ? `${meta.name}-dry-run` : meta.name;
