@@ -29,9 +29,10 @@ export type YamlLimitKind = (typeof YAML_LIMIT_KINDS)[number];
 
 /**
  * `proxy.istio.io/config`: a ProxyConfig has some 40 fields, a few of them short maps or lists;
- * real annotations are well under 4 KiB.
+ * real annotations are well under 4 KiB and 100 keys and items. The parser takes ~30 µs a key
+ * on a loaded 2-core machine (test/bench/worst-case.bench.ts): 256 keep a review near 10 ms.
  */
-export const PROXY_CONFIG_LIMITS: YamlLimits = { maxBytes: 16 * 1024, maxDepth: 16, maxNodes: 1000, maxAliases: 16, maxDocuments: 1 };
+export const PROXY_CONFIG_LIMITS: YamlLimits = { maxBytes: 16 * 1024, maxDepth: 16, maxNodes: 256, maxAliases: 16, maxDocuments: 1 };
 
 /** The `inject` and `preview` commands: local files, read once; a manifest may be megabytes. */
 export const MANIFEST_LIMITS: YamlLimits = {
@@ -44,9 +45,10 @@ export const MANIFEST_LIMITS: YamlLimits = {
 
 /**
  * POST /preview bodies in YAML (JSON bodies are read by JSON.parse): the server's event loop
- * reads them, so they are held to what the parser reads in tens of milliseconds.
+ * reads them, so they are held to what the parser reads in tens of milliseconds (a Deployment
+ * is a few hundred keys and items; larger manifests: `sidecar-injector preview -f`, offline).
  */
-export const PREVIEW_YAML_LIMITS: YamlLimits = { maxBytes: 256 * 1024, maxDepth: 64, maxNodes: 5000, maxAliases: 100, maxDocuments: 100 };
+export const PREVIEW_YAML_LIMITS: YamlLimits = { maxBytes: 64 * 1024, maxDepth: 64, maxNodes: 1000, maxAliases: 100, maxDocuments: 100 };
 
 /**
  * POST /preview bodies in JSON: JSON.parse reads megabytes in milliseconds, so only the shape
