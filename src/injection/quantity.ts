@@ -10,6 +10,8 @@
 //   (DecimalExponent). Digits may be missing altogether ("k", "." and "+" read as 0).
 // - The value is kept exactly down to the nano; a finer non-zero value is rounded away from
 //   zero to the next nano ("1.5e-10" is "1e-9"). A BinarySI value is capped at 2^63-1.
+//   A container's requests and limits are then rounded up to the milli by the Pod's defaulting
+//   ("100u" is stored as "1m"): `precision: "milli"`, which canonicalResources uses.
 // - The stored spelling keeps the format: DecimalExponent stays an exponent ("1e3" is "1e3",
 //   "1.2e6" is "1200e3"), DecimalSI takes the largest suffix that keeps the number whole
 //   ("3000m" is "3"), BinarySI the largest binary suffix ("1024Mi" is "1Gi") unless the value
@@ -142,14 +144,14 @@ interface Exact {
   exponent: number;
 }
 
-/** digits × 10^exponent rounded away from zero to a whole nano (Go: Round(Nano, RoundUp)). */
-function roundToNano(v: Exact): Exact {
-  if (v.digits === 0n || v.exponent >= -9) return v;
-  const drop = -9 - v.exponent;
-  // Every digit goes: the value is below one nano, and rounds up to it.
-  if (drop > v.digits.toString().length) return { negative: v.negative, digits: 1n, exponent: -9 };
+/** digits × 10^exponent rounded away from zero to a multiple of 10^scale (Go: RoundUp). */
+function roundUp(v: Exact, scale: number): Exact {
+  if (v.digits === 0n || v.exponent >= scale) return v;
+  const drop = scale - v.exponent;
+  // Every digit goes: the value is below one unit of the scale, and rounds up to it.
+  if (drop > v.digits.toString().length) return { negative: v.negative, digits: 1n, exponent: scale };
   const divisor = 10n ** BigInt(drop);
-  return { negative: v.negative, digits: (v.digits + divisor - 1n) / divisor, exponent: -9 };
+  return { negative: v.negative, digits: (v.digits + divisor - 1n) / divisor, exponent: scale };
 }
 
 /** AsCanonicalBytes: no factor of ten left in the digits, then the exponent down to a multiple of 3. */
@@ -196,10 +198,18 @@ function tooLargeReason(stored: string): string {
 }
 
 /**
+ * Where the value is rounded: "nano" for a bare Quantity; "milli" for a container's requests
+ * and limits, which the API server's defaulting (SetDefaults_ResourceList) rounds up to the
+ * milli ("100u" is stored as "1m", "1.5e-10" as "1e-3").
+ */
+export type QuantityPrecision = "nano" | "milli";
+
+/**
  * The quantity as the API server stores it, or the reason it is refused. `negative` is for the
  * callers that also apply the Pod validation rule (requests and limits must not be negative).
  */
-export function checkQuantity(input: string): QuantityCheck {
+export function checkQuantity(input: string, precision: QuantityPrecision = "nano"): QuantityCheck {
+  const scaleLimit = precision === "milli" ? -3 : -9;
   const s = goTrimSpace(input);
   if (s.length > MAX_QUANTITY_LENGTH) return { ok: false, reason: `is longer than ${MAX_QUANTITY_LENGTH} characters` };
   if (s === "") return { ok: false, reason: `${NOT_A_QUANTITY}: it is empty` };
@@ -217,6 +227,7 @@ export function checkQuantity(input: string): QuantityCheck {
     const scale = suffix.exponent - denom.length;
     if (shifted.length <= 18 && scale >= -9) {
       const digits = BigInt(shifted);
+      if (scale < scaleLimit) return finish(roundUp({ negative: negative && digits !== 0n, digits, exponent: scale }, scaleLimit), suffix.format);
       if (scale % 3 === 0 && !shifted.endsWith("000") && shifted[0] !== "0") {
         return { ok: true, canonical: s, negative: negative && digits !== 0n };
       }
@@ -235,15 +246,15 @@ export function checkQuantity(input: string): QuantityCheck {
   let value: Exact;
   let format = suffix.format;
   if (suffix.base === 10) {
-    value = roundToNano({ negative, digits, exponent: suffix.exponent - denom.length });
+    value = roundUp({ negative, digits, exponent: suffix.exponent - denom.length }, -9);
   } else {
-    value = roundToNano({ negative, digits: digits << BigInt(suffix.exponent), exponent: -denom.length });
+    value = roundUp({ negative, digits: digits << BigInt(suffix.exponent), exponent: -denom.length }, -9);
     // The cap compares the magnitude (Go negates, caps, and negates back).
     const unit = 10n ** BigInt(-value.exponent);
     if (value.digits > MAX_INT64 * unit) value = { negative, digits: MAX_INT64, exponent: 0 };
     else if (value.digits < unit) format = "DecimalSI";
   }
-  return finish(value, format);
+  return finish(roundUp(value, scaleLimit), format);
 }
 
 function finish(value: Exact, format: Format): QuantityCheck {
@@ -253,12 +264,12 @@ function finish(value: Exact, format: Format): QuantityCheck {
 }
 
 /** The spelling the API server stores, or undefined when it (or we, see above) refuse `s`. */
-export function parseQuantity(s: string): string | undefined {
-  const r = checkQuantity(s);
+export function parseQuantity(s: string, precision: QuantityPrecision = "nano"): string | undefined {
+  const r = checkQuantity(s, precision);
   return r.ok ? r.canonical : undefined;
 }
 
-/** Canonicalises every quantity of a resources map ({requests, limits, claims...}). */
+/** Canonicalises every quantity of a resources map ({requests, limits, claims...}), to the milli. */
 export function canonicalResources<T>(resources: T): T {
   if (typeof resources !== "object" || resources === null) return resources;
   const out: Record<string, unknown> = {};
@@ -266,7 +277,7 @@ export function canonicalResources<T>(resources: T): T {
     if ((k === "requests" || k === "limits") && typeof v === "object" && v !== null) {
       const list: Record<string, unknown> = {};
       for (const [r, q] of Object.entries(v)) {
-        list[r] = typeof q === "string" || typeof q === "number" ? (parseQuantity(String(q)) ?? String(q)) : q;
+        list[r] = typeof q === "string" || typeof q === "number" ? (parseQuantity(String(q), "milli") ?? String(q)) : q;
       }
       out[k] = list;
     } else out[k] = v;

@@ -80,7 +80,7 @@ function scopedLevels(key: string, value: string): void {
 }
 
 function quantity(key: string, value: string): void {
-  const q = checkQuantity(value);
+  const q = checkQuantity(value, "milli");
   if (!q.ok) throw invalid(key, value, q.reason);
   // The API server's Pod validation: requests and limits must be greater than or equal to 0.
   if (q.negative) throw invalid(key, value, "must not be negative");

@@ -102,6 +102,18 @@ test("the input length is capped, and the work and the answer stay small whateve
   }
 });
 
+test("requests and limits: rounded up to the milli, as the Pod's defaulting does", () => {
+  // Checked against kube-apiserver v1.34.4 (server-side dry-run Pod create) and apimachinery's
+  // Quantity.RoundUp(Milli).
+  const milli: readonly (readonly [string, string])[] = [
+    ["100u", "1m"], ["-100u", "-1m"], ["1.5e-10", "1e-3"], ["1e-4", "1e-3"], ["0.0001", "1m"], ["1000000n", "1m"],
+    ["7.999999999Ei", "9223372035701854303394m"], ["123456789012345678901234567890e-30", "124e-3"],
+    ["1.500", "1.500"], ["+100m", "+100m"], ["1E3", "1E3"], ["3000m", "3"], ["0.5Gi", "512Mi"], ["1.0005", "1001m"],
+  ];
+  for (const [input, want] of milli) assert.equal(parseQuantity(input, "milli"), want, input);
+  assert.deepEqual(canonicalResources({ requests: { cpu: "100u", memory: "1.5e-10" } }), { requests: { cpu: "1m", memory: "1e-3" } });
+});
+
 test("a stored spelling reads back as itself", () => {
   for (const [, stored] of STORED) assert.equal(parseQuantity(stored), stored, stored);
 });
