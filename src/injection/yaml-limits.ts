@@ -319,7 +319,7 @@ export function parseYamlDocuments(text: string, limits: YamlLimits): unknown[] 
   let aliases = 0;
   for (const [i, d] of list.entries()) {
     const first = d.errors[0];
-    if (first) throw new YamlSyntaxError(i + 1, first.message.split("\n")[0] ?? "invalid YAML");
+    if (first) throw new YamlSyntaxError(i + 1, firstLine(first.message));
     visit(d, {
       Alias() {
         aliases++;
@@ -331,11 +331,21 @@ export function parseYamlDocuments(text: string, limits: YamlLimits): unknown[] 
       // The parser's own guard against exponential expansion ("billion laughs").
       js = d.toJS({ maxAliasCount: limits.maxAliases });
     } catch (e) {
-      if (e instanceof ReferenceError) throw new YamlLimitError("aliases", "has aliases that expand too far (limit: aliases)");
+      if (e instanceof ReferenceError && e.message.startsWith("Excessive alias count")) {
+        throw new YamlLimitError("aliases", "has aliases that expand too far (limit: aliases)");
+      }
+      // An alias without its anchor, for one.
+      if (e instanceof Error) throw new YamlSyntaxError(i + 1, firstLine(e.message));
       throw e;
     }
     nodes = measureValue(js, limits, nodes);
     if (js !== null && js !== undefined) out.push(js);
   }
   return out;
+}
+
+/** The first line of a parser message, cut: the parser may quote the input (an alias name). */
+function firstLine(message: string): string {
+  const line = message.split("\n", 1)[0] ?? "";
+  return line.length > 200 ? `${line.slice(0, 200)}…` : line || "invalid YAML";
 }

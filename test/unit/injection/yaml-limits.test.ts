@@ -27,6 +27,11 @@ test("documents within the limits are read as the yaml package reads them, later
   assert.deepEqual(parseYamlDocuments('{"a": {"b": [1, 2]}}', SMALL), [{ a: { b: [1, 2] } }]);
   assert.deepEqual(parseYamlDocuments("x: &v [1]\ny: *v\n", SMALL), [{ x: [1], y: [1] }]);
   assert.throws(() => parseYamlDocuments("a: [1\n", SMALL), (e: unknown) => e instanceof YamlSyntaxError && e.document === 1);
+  // An alias without an anchor is a syntax error, and the parser's message is cut.
+  assert.throws(
+    () => parseYamlDocuments(`a: *${"x".repeat(900)}`, SMALL),
+    (e: unknown) => e instanceof YamlSyntaxError && e.message.startsWith("Unresolved alias") && e.message.length <= 201,
+  );
 });
 
 test("each limit is enforced, and named", () => {
