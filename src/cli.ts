@@ -242,7 +242,9 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
   const { formatPreview, parseLabelList, parsePreviewInput, preview } = await import("./preview.js");
   const config = await loadConfig(values.config);
   const labels = values["namespace-labels"] !== undefined ? parseLabelList(values["namespace-labels"]) : undefined;
-  const entries = await preview(parsePreviewInput(text, "yaml"), {
+  const { MANIFEST_LIMITS } = await import("./injection/yaml-limits.js");
+  // A local file: held to the limits of `inject`, not to the server's.
+  const entries = await preview(parsePreviewInput(text, "yaml", MANIFEST_LIMITS), {
     config,
     ...(values.namespace ? { namespace: values.namespace } : {}),
     // As the server takes them: the labels of --namespace (of every namespace without it).

@@ -1,8 +1,10 @@
 // Manifest text in, injected manifest text out: what `inject` prints (and what the preview
-// will show). YAML documents (or JSON, which is YAML) are injected in order.
-import { parseAllDocuments, stringify } from "yaml";
+// will show). YAML documents (or JSON, which is YAML) are injected in order. The text is read
+// within limits (MANIFEST_LIMITS by default, see injection/yaml-limits.ts).
+import { stringify } from "yaml";
 import type { Config } from "./config/types.js";
 import { injectDocument, type InjectedTemplate } from "./injection/workloads.js";
+import { MANIFEST_LIMITS, parseYamlDocuments, YamlLimitError, YamlSyntaxError, type YamlLimits } from "./injection/yaml-limits.js";
 
 export class ManifestError extends Error {
   readonly code = "ERR_MANIFEST";
@@ -16,14 +18,14 @@ export interface InjectedManifest {
   readonly injected: readonly InjectedTemplate[];
 }
 
-export function parseManifest(text: string, source: string): unknown[] {
-  const out: unknown[] = [];
-  for (const [i, d] of parseAllDocuments(text).entries()) {
-    if (d.errors.length > 0) throw new ManifestError(`${source}: document ${i + 1} is not valid YAML: ${d.errors[0]?.message}`);
-    const js: unknown = d.toJS();
-    if (js !== null && js !== undefined) out.push(js);
+export function parseManifest(text: string, source: string, limits: YamlLimits = MANIFEST_LIMITS): unknown[] {
+  try {
+    return parseYamlDocuments(text, limits);
+  } catch (e) {
+    if (e instanceof YamlSyntaxError) throw new ManifestError(`${source}: document ${e.document} is not valid YAML: ${e.message}`);
+    if (e instanceof YamlLimitError) throw new ManifestError(`${source}: ${e.message}`);
+    throw e;
   }
-  return out;
 }
 
 export function injectManifest(text: string, source: string, namespace: string, config: Config): InjectedManifest {

@@ -14,6 +14,7 @@ import { quote } from "./injection/quote.js";
 import { MAX_POD_DEPTH, nestedDeeperThan, readPod } from "./injection/shape.js";
 import { podOf } from "./injection/workloads.js";
 import type { AdmissionRequest, Pod } from "./kube/types.js";
+import { jsonPreScan, measureValue, PREVIEW_JSON_LIMITS, PREVIEW_YAML_LIMITS, type YamlLimits } from "./injection/yaml-limits.js";
 import { parseManifest } from "./manifest.js";
 
 export class PreviewError extends Error {
@@ -187,22 +188,41 @@ export function labelsGivenFor(
   return given && (named === undefined || ns === named) ? given : undefined;
 }
 
-export function parsePreviewInput(body: string, format: "json" | "yaml"): unknown[] {
-  if (format === "json") {
+/**
+ * The documents of a /preview body or a `preview` file. JSON is read by JSON.parse (linear,
+ * native) and then held to the same depth and size limits; YAML within `yamlLimits`
+ * (PREVIEW_YAML_LIMITS for the server, whose event loop reads it).
+ */
+export function parsePreviewInput(body: string, format: "json" | "yaml", yamlLimits: YamlLimits = PREVIEW_YAML_LIMITS): unknown[] {
+  const asYaml = (): unknown[] => parseManifest(body, "request body", yamlLimits);
+  if (format === "json" || /^\s*[{[]/.test(body.slice(0, 64))) {
+    let doc: unknown;
     try {
-      return [JSON.parse(body)];
+      jsonPreScan(body, PREVIEW_JSON_LIMITS);
+    } catch (e) {
+      throw new PreviewError(`request body: ${(e as Error).message}`);
+    }
+    try {
+      doc = JSON.parse(body);
     } catch (e) {
       // Clients such as `kubectl create --raw -f pod.yaml` send YAML as JSON; JSON is YAML, so
       // a body that is not JSON is read as YAML before giving up.
       try {
-        return parseManifest(body, "request body");
-      } catch {
+        return asYaml();
+      } catch (y) {
+        if (format === "yaml") throw new PreviewError((y as Error).message);
         throw new PreviewError(`the body is neither JSON nor YAML: ${(e as Error).message}`);
       }
     }
+    try {
+      measureValue(doc, PREVIEW_JSON_LIMITS);
+    } catch (e) {
+      throw new PreviewError(`request body: ${(e as Error).message}`);
+    }
+    return [doc];
   }
   try {
-    return parseManifest(body, "request body");
+    return asYaml();
   } catch (e) {
     throw new PreviewError((e as Error).message);
   }

@@ -1,12 +1,13 @@
 // ProxyConfig: what pilot-agent bootstraps Envoy from. The injector passes the fields that
 // differ from the mesh defaults in PROXY_CONFIG (JSON); the `proxy.istio.io/config`
-// annotation (YAML or JSON) is layered over the config's values.
-import { parse } from "yaml";
+// annotation (YAML or JSON) is layered over the config's values. The annotation is read within
+// PROXY_CONFIG_LIMITS (yaml-limits.ts): past one, it is refused naming the limit.
 import type { Config, InterceptionMode } from "../config/types.js";
 import { DEFAULT_CONFIG } from "../config/defaults.js";
 import { A } from "./annotations.js";
 import { InjectionError } from "./types.js";
 import { quote } from "./quote.js";
+import { parseYamlDocuments, PROXY_CONFIG_LIMITS, YamlLimitError, YamlSyntaxError } from "./yaml-limits.js";
 
 export interface ProxyConfigOverlay {
   /** The PROXY_CONFIG env value (JSON plus a newline, as Istio writes it). */
@@ -51,9 +52,12 @@ export function parseProxyConfig(annotation: string | undefined, config: Config)
   if (annotation === undefined || annotation.trim() === "") return empty;
   let parsed: unknown;
   try {
-    parsed = parse(annotation);
+    parsed = parseYamlDocuments(annotation, PROXY_CONFIG_LIMITS)[0];
   } catch (e) {
-    throw bad(annotation, `not YAML or JSON: ${(e as Error).message.split("\n")[0]}`);
+    if (e instanceof YamlLimitError && e.limit === "documents") throw bad(annotation, "must be one ProxyConfig map, not several YAML documents");
+    if (e instanceof YamlLimitError) throw bad(annotation, `too large to read: it ${e.message}`);
+    if (e instanceof YamlSyntaxError) throw bad(annotation, `not YAML or JSON: ${e.message}`);
+    throw e;
   }
   if (parsed === null || parsed === undefined) return empty;
   if (!isMap(parsed)) throw bad(annotation, "must be a ProxyConfig map, e.g. {\"holdApplicationUntilProxyStarts\": true}");

@@ -3,7 +3,7 @@
 import { isIP } from "node:net";
 import { A } from "./annotations.js";
 import { InjectionError } from "./types.js";
-import { parseQuantity } from "./quantity.js";
+import { checkQuantity } from "./quantity.js";
 import { quote } from "./quote.js";
 
 function invalid(key: string, value: string, why: string): InjectionError {
@@ -80,7 +80,10 @@ function scopedLevels(key: string, value: string): void {
 }
 
 function quantity(key: string, value: string): void {
-  if (parseQuantity(value) === undefined) throw invalid(key, value, "is not a Kubernetes quantity (for example 100m, 1Gi)");
+  const q = checkQuantity(value, "milli");
+  if (!q.ok) throw invalid(key, value, q.reason);
+  // The API server's Pod validation: requests and limits must be greater than or equal to 0.
+  if (q.negative) throw invalid(key, value, "must not be negative");
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
