@@ -76,14 +76,25 @@ describe("/preview against hostile callers", () => {
     return (res.json() as unknown as { items: PreviewEntry[] }).items;
   };
 
-  test("a 5,000-Pod List (one-line Pods) is refused with its code, a small answer, no lookup", async () => {
+  test("a 2,000-Pod List (one-line Pods) is refused with its code, a small answer, no lookup", async () => {
+    api.reset();
+    const body = list(Array.from({ length: 2000 }, (_, i) => pod(`p${i}`, `ns-${i}`)));
+    const res = await post(body, ADMIN);
+    assert.equal(res.status, 413);
+    assert.equal(errorOf(res).code, "ERR_PREVIEW_TOO_MANY_PODS");
+    assert.match(errorOf(res).message, new RegExp(`holds 2000 .* limit of ${MAX_PREVIEW_PODS} per request`));
+    assert.ok(res.body.length < 1000, `${res.body.length} bytes answered`);
+    assert.equal(api.calls, 0);
+  });
+
+  test("a 5,000-Pod List (400 KB) is refused before it is read in full: too many values for the event loop", async () => {
     api.reset();
     const body = list(Array.from({ length: 5000 }, (_, i) => pod(`p${i}`, `ns-${i}`)));
     assert.ok(body.length > 400_000, `${body.length} bytes`);
     const res = await post(body, ADMIN);
-    assert.equal(res.status, 413);
-    assert.equal(errorOf(res).code, "ERR_PREVIEW_TOO_MANY_PODS");
-    assert.match(errorOf(res).message, new RegExp(`holds 5000 .* limit of ${MAX_PREVIEW_PODS} per request`));
+    assert.equal(res.status, 400);
+    assert.equal(errorOf(res).code, "ERR_PREVIEW_INPUT");
+    assert.match(errorOf(res).message, /more than 50000 .*limit/);
     assert.ok(res.body.length < 1000, `${res.body.length} bytes answered`);
     assert.equal(api.calls, 0);
   });
@@ -139,7 +150,7 @@ describe("/preview against hostile callers", () => {
   });
 
   test("a bystander's AdmissionReview is answered afterwards, and while a flood is refused", async () => {
-    const flood = list(Array.from({ length: 5000 }, (_, i) => pod(`p${i}`, "default")));
+    const flood = list(Array.from({ length: 2000 }, (_, i) => pod(`p${i}`, "default")));
     const [review, ...refused] = await Promise.all([
       s.request({ path: "/inject", headers: { "content-type": "application/json" }, body: JSON.stringify(podReview({ namespace: "shop", object: pod("bystander", "shop") })) }),
       ...Array.from({ length: 4 }, () => post(flood)),

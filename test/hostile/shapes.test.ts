@@ -188,7 +188,7 @@ describe("hostile shapes over HTTPS", () => {
     assert.equal(res.status, 400);
     const error = (res.json() as { error: { code: string; message: string } }).error;
     assert.equal(error.code, "ERR_PREVIEW_INPUT");
-    assert.equal(error.message, "document 1: spec.containers[0].securityContext: nests deeper than 110 levels");
+    assert.equal(error.message, "request body: nests deeper than 64 levels (limit: depth)");
     await assertBystanderInjected(s);
   });
 
