@@ -14,6 +14,8 @@ import {
   type Pod,
 } from "../kube/types.js";
 import { clip, quoteName } from "../injection/quote.js";
+import { MAX_POD_DEPTH } from "../injection/shape.js";
+import { jsonPreScan, YamlLimitError, type YamlLimits } from "../injection/yaml-limits.js";
 import { SKIP_REASONS, type SkipReason } from "../telemetry/metrics.js";
 import { AdmissionError, ERRORS, type ErrorCode } from "./errors.js";
 
@@ -130,11 +132,32 @@ export function validateAdmissionReview(value: unknown): IncomingReview {
   return value as unknown as IncomingReview;
 }
 
+/** Bodies at least this long are scanned for depth before JSON.parse (below it, parsing is fast at any depth). */
+const DEEP_SCAN_FROM_CHARS = 64 * 1024;
+/** The envelope (review, request) around a Pod of at most MAX_POD_DEPTH levels, and some room. */
+const REVIEW_JSON_LIMITS: YamlLimits = {
+  maxBytes: Number.MAX_SAFE_INTEGER,
+  maxDepth: MAX_POD_DEPTH + 10,
+  maxNodes: Number.MAX_SAFE_INTEGER,
+  maxAliases: 0,
+  maxDocuments: 1,
+};
+
 /** Body bytes to a validated review. Throws ERR_EMPTY_BODY, ERR_MALFORMED_JSON, ERR_NOT_ADMISSION_REVIEW. */
 export function decodeAdmissionReview(body: Uint8Array | string): IncomingReview {
   let text = typeof body === "string" ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8");
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (text.trim() === "") throw new AdmissionError("ERR_EMPTY_BODY");
+  if (text.length > DEEP_SCAN_FROM_CHARS) {
+    // JSON.parse takes seconds on megabytes of nested brackets; a linear scan refuses them in
+    // milliseconds. The API server sends the typed Pod, about a dozen levels deep.
+    try {
+      jsonPreScan(text, REVIEW_JSON_LIMITS);
+    } catch (e) {
+      if (e instanceof YamlLimitError) throw notReview(`it nests deeper than ${REVIEW_JSON_LIMITS.maxDepth} levels`);
+      throw e;
+    }
+  }
   let value: unknown;
   try {
     value = JSON.parse(text);

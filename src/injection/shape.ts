@@ -229,12 +229,35 @@ const container = item({
 
 const containers = list(container);
 
+/**
+ * The API server's limit on all of a Pod's annotations together (keys and values, in bytes:
+ * TotalAnnotationSizeLimitB). It is checked after mutating admission, so a Pod over it is
+ * never created, whoever injects it: refusing it here costs the user nothing and spares the
+ * injector work in proportion to it.
+ */
+export const MAX_ANNOTATIONS_BYTES = 256 * 1024;
+
+const annotationsMap: Reader = (v) => {
+  const out = stringMap(v);
+  if (isRec(out)) {
+    let total = 0;
+    for (const key of Object.keys(out)) {
+      const value = out[key];
+      total += Buffer.byteLength(key) + (typeof value === "string" ? Buffer.byteLength(value) : 0);
+      if (total > MAX_ANNOTATIONS_BYTES) {
+        throw new Wrong(`at most ${MAX_ANNOTATIONS_BYTES} bytes in all (keys and values), as the API server allows: it would refuse this Pod`);
+      }
+    }
+  }
+  return out;
+};
+
 const metadata = object({
   name: str,
   generateName: str,
   namespace: str,
   labels: stringMap,
-  annotations: stringMap,
+  annotations: annotationsMap,
   ownerReferences: list(item({ apiVersion: name, kind: name, name, uid: str, controller: bool })),
 });
 

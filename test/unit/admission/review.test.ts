@@ -54,6 +54,17 @@ function decodePatch(b64: string | undefined): unknown {
 }
 
 describe("decodeAdmissionReview", () => {
+  it("refuses megabytes of nested brackets before JSON.parse spends seconds on them", () => {
+    const deep = JSON.stringify(podReview()).replace('"request":{', `"deep":${"[".repeat(2_000_000)}${"]".repeat(2_000_000)},"request":{`);
+    assert.throws(
+      () => decodeAdmissionReview(deep),
+      (e: unknown) => e instanceof AdmissionError && e.code === "ERR_NOT_ADMISSION_REVIEW" && /nests deeper than 110 levels/.test(e.message),
+    );
+    // A large body of ordinary depth is read as usual.
+    const wide = podReview({ object: { apiVersion: "v1", kind: "Pod", metadata: { name: "w", annotations: { pad: "x".repeat(200_000) } }, spec: { containers: [] } } });
+    assert.equal(decodeAdmissionReview(JSON.stringify(wide)).request.uid, wide.request.uid);
+  });
+
   const valid = JSON.stringify(review());
 
   it("accepts a v1 review given as bytes", () => {

@@ -5,7 +5,7 @@ import { describe, test } from "node:test";
 import jsonpatch from "fast-json-patch";
 import { buildConfig } from "../../../src/config/load.js";
 import { inject } from "../../../src/injection/inject.js";
-import { readPod } from "../../../src/injection/shape.js";
+import { MAX_ANNOTATIONS_BYTES, readPod } from "../../../src/injection/shape.js";
 import { InjectionError } from "../../../src/injection/types.js";
 
 const config = buildConfig({});
@@ -276,5 +276,30 @@ describe("nesting", () => {
     }
     const odd = set(base(), "metadata", JSON.parse(`{"name":"web","x y":${JSON.stringify(nested(120))}}`));
     assert.throws(() => inject(odd, { namespace: "demo" }, config), { message: /^metadata\["x y"\]\.a\.a: nests deeper/ });
+  });
+});
+
+describe("the API server's limit on annotations", () => {
+  const podWith = (annotations: Record<string, string>): unknown => ({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "p", annotations },
+    spec: { containers: [{ name: "app", image: "nginx" }] },
+  });
+
+  test("256 KiB of annotations in all is accepted, one byte more is refused naming metadata.annotations", () => {
+    const key = "example.com/pad";
+    const fits = { [key]: "x".repeat(MAX_ANNOTATIONS_BYTES - key.length) };
+    assert.ok(readPod(podWith(fits)));
+    const over = { [key]: "x".repeat(MAX_ANNOTATIONS_BYTES - key.length + 1) };
+    assert.throws(
+      () => readPod(podWith(over)),
+      (e: unknown) => e instanceof InjectionError && e.code === "ERR_INVALID_POD" && /metadata\.annotations: must be at most 262144 bytes in all/.test(e.message),
+    );
+  });
+
+  test("the sum is over keys and values in bytes, as the API server counts it (UTF-8)", () => {
+    const many = Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`example.com/a${i}`, "é"]));
+    assert.throws(() => readPod(podWith(many)), /metadata\.annotations: must be at most 262144 bytes/);
   });
 });
