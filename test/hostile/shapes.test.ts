@@ -104,8 +104,9 @@ const REFUSED: readonly [what: string, object: () => unknown, message: string][]
   ["template toString", () => withMetadata((m) => void (m.annotations = { "inject.istio.io/templates": "toString" })), 'unknown template "toString"'],
   ["overrides of the wrong shape", () => withMetadata((m) => void (m.annotations = { "proxy.istio.io/overrides": '{"containers":[null]}' })), "proxy.istio.io/overrides: not the JSON this injector writes: containers[0]: must be an object"],
   ["a user volume that is no object", () => withMetadata((m) => void (m.annotations = { "sidecar.istio.io/userVolume": '{"constructor":"x"}' })), '"constructor" must be a JSON object'],
-  ["a securityContext 500 000 levels deep", () => withSpec((s) => void ((s.containers[0] as Json).securityContext = new RawJson(`${'{"a":'.repeat(500_000)}1${"}".repeat(500_000)}`))), "spec.containers[0].securityContext: nests deeper than 100 levels"],
-  ["a 3 MB invalid port list", () => withMetadata((m) => void (m.annotations = { "traffic.sidecar.istio.io/excludeOutboundPorts": `80,${"9".repeat(3_000_000)}` })), "(3000000 characters) is not a port number (1-65535)"],
+  ["a securityContext 1 000 levels deep", () => withSpec((s) => void ((s.containers[0] as Json).securityContext = new RawJson(`${'{"a":'.repeat(1_000)}1${"}".repeat(1_000)}`))), "spec.containers[0].securityContext: nests deeper than 100 levels"],
+  ["a 200 KB invalid port list", () => withMetadata((m) => void (m.annotations = { "traffic.sidecar.istio.io/excludeOutboundPorts": `80,${"9".repeat(200_000)}` })), "(200000 characters) is not a port number (1-65535)"],
+  ["3 MB of annotations (the API server allows 256 KiB)", () => withMetadata((m) => void (m.annotations = { "traffic.sidecar.istio.io/excludeOutboundPorts": `80,${"9".repeat(3_000_000)}` })), "metadata.annotations: must be at most 262144 bytes in all"],
 ];
 
 describe("hostile shapes over HTTPS", () => {
@@ -215,5 +216,23 @@ describe("hostile shapes over HTTPS", () => {
     assert.deepEqual(lines.filter((l) => Number(l.level) >= 50), []);
     const longest = Math.max(...s.logs.text().split("\n").map((l) => l.length));
     assert.ok(longest < 2048, `longest log line: ${longest} characters`);
+  });
+});
+
+describe("a review nested deeper than any Pod", () => {
+  it("is refused with 400 before JSON.parse (500 000 levels, 1 MB), and the next review is injected", async () => {
+    const s = await startTestServer();
+    try {
+      const body = JSON.stringify(podReview({ object: { apiVersion: "v1", kind: "Pod", metadata: { name: "x" }, spec: { containers: [{ name: "a", image: "i" }] } } })).replace(
+        '"request":{',
+        `"deep":${"[".repeat(500_000)}${"]".repeat(500_000)},"request":{`,
+      );
+      const res = await s.request({ headers: JSON_HEADERS, body });
+      assert.equal(res.status, 400);
+      assert.deepEqual(res.json().error, { code: "ERR_NOT_ADMISSION_REVIEW", message: "request body is not an AdmissionReview: it nests deeper than 110 levels" });
+      await assertBystanderInjected(s);
+    } finally {
+      await s.close();
+    }
   });
 });

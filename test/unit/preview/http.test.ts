@@ -252,10 +252,11 @@ describe("POST /preview on the server serve runs", () => {
   });
 
   test("a Pod as large as etcd stores (1.5 MiB) is answered; one near the body limit passes the answer's", async () => {
-    const large = JSON.stringify({ ...POD, metadata: { ...POD.metadata, annotations: { filler: "x".repeat(1536 * 1024) } } });
+    // Filled in an env value: annotations are held to the API server's 256 KiB.
+    const filled = (n: number): string => JSON.stringify({ ...POD, spec: { containers: [{ name: "app", image: "nginx", env: [{ name: "FILLER", value: "x".repeat(n) }] }] } });
+    const large = filled(1536 * 1024);
     assert.equal(items(await post("/preview", large, "application/json"))[0]?.decision.inject, true);
-    const filler = "x".repeat(6 * 1024 * 1024 - 1024);
-    const body = JSON.stringify({ ...POD, metadata: { ...POD.metadata, annotations: { filler } } });
+    const body = filled(6 * 1024 * 1024 - 1024);
     assert.ok(Buffer.byteLength(body) <= 6 * 1024 * 1024);
     const res = await post("/preview", body, "application/json");
     assert.equal(res.status, 413);
