@@ -6,63 +6,14 @@
 // tests are skipped with a message, unless SIDECAR_INJECTOR_E2E_REQUIRED=1 makes that a failure.
 
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { access, constants, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
 import { parseConfig } from "../../../src/config/load.js";
+import { CHART, HELM_TIMEOUT_MS, KUBE_VERSION, locateHelm, run, type ExecResult } from "../../support/helm.js";
 
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
-const CHART = join(REPO_ROOT, "charts", "sidecar-injector");
-const TEST_BINS = join(REPO_ROOT, "scripts", "test-bins.sh");
-const HELM_TIMEOUT_MS = 60_000;
-/** scripts/test-bins.sh may build helm from source the first time. */
-const TEST_BINS_TIMEOUT_MS = 45 * 60_000;
-/** Given explicitly: a helm built without its Makefile's version stamps assumes an old one. */
-const KUBE_VERSION = "1.34.0";
-
-interface ExecResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(file: string, args: readonly string[], timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<ExecResult> {
-  return new Promise((done) => {
-    execFile(file, args, { cwd: REPO_ROOT, env: env ?? process.env, timeout: timeoutMs, maxBuffer: 32 * 1024 * 1024, encoding: "utf8" }, (err, stdout, stderr) => {
-      if (err === null) done({ code: 0, stdout, stderr });
-      else done({ code: typeof err.code === "number" ? err.code : -1, stdout, stderr: `${stderr}\n${err.message}` });
-    });
-  });
-}
-
-async function works(helm: string): Promise<string | undefined> {
-  try {
-    await access(helm, constants.X_OK);
-  } catch {
-    return `${helm} is not an executable file`;
-  }
-  const r = await run(helm, ["version", "--short"], HELM_TIMEOUT_MS);
-  return r.code === 0 ? undefined : `${helm} version failed (exit ${r.code}): ${r.stderr.trim()}`;
-}
-
-async function locateHelm(): Promise<{ ok: true; path: string } | { ok: false; reason: string }> {
-  const fromEnv = process.env.HELM;
-  if (fromEnv) {
-    const problem = await works(fromEnv);
-    return problem === undefined ? { ok: true, path: fromEnv } : { ok: false, reason: `HELM=${fromEnv}: ${problem}` };
-  }
-  const r = await run("bash", [TEST_BINS], TEST_BINS_TIMEOUT_MS);
-  if (r.code !== 0) return { ok: false, reason: `scripts/test-bins.sh failed (exit ${r.code}): ${r.stderr.trimEnd().split("\n").slice(-5).join(" | ")}` };
-  const dir = r.stdout.trimEnd().split("\n").pop()?.trim() ?? "";
-  if (!dir) return { ok: false, reason: "scripts/test-bins.sh printed no directory" };
-  const path = join(dir, "helm");
-  const problem = await works(path);
-  return problem === undefined ? { ok: true, path } : { ok: false, reason: problem };
-}
 
 const lookup = await locateHelm();
 const required = process.env.SIDECAR_INJECTOR_E2E_REQUIRED === "1";
