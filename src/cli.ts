@@ -54,7 +54,7 @@ Options:
                         ready (default: 0; the chart's preStop sleep does this)
       --max-requests N  requests in flight at once; past it 503 at once (default: 256)
       --max-connections N
-                        open connections at once; past it new ones are closed (default: 512)
+                        open connections at once; past it new ones are closed (default: 256)
   -h, --help            this help
 
 Self-managed certificates (--cert-mode kubernetes; KUBECONFIG or the in-cluster account):

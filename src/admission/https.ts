@@ -62,7 +62,7 @@ export const DEFAULT_DRAIN_IDLE_GRACE_MS = 1_000;
  */
 export const DEFAULT_MAX_CONCURRENT_REQUESTS = 256;
 /** Open connections; past it a new connection is closed before its TLS handshake costs anything. */
-export const DEFAULT_MAX_CONNECTIONS = 512;
+export const DEFAULT_MAX_CONNECTIONS = 256;
 
 export interface TlsKeyPair {
   readonly cert: string | Buffer;

@@ -417,14 +417,17 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
         "--log-level",
         "info",
       ]);
-      assert.deepEqual(c.env, [{ name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } }]);
+      assert.deepEqual(c.env, [
+        { name: "NODE_OPTIONS", value: "--max-old-space-size=192" },
+        { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+      ]);
       assert.deepEqual(c.ports, [
         { name: "https", containerPort: 9443, protocol: "TCP" },
         { name: "admin", containerPort: 9444, protocol: "TCP" },
       ]);
       assert.deepEqual(c.livenessProbe.httpGet, { path: "/healthz", port: "https", scheme: "HTTPS" });
       assert.deepEqual(c.readinessProbe.httpGet, { path: "/readyz", port: "https", scheme: "HTTPS" });
-      assert.deepEqual(c.resources, { requests: { cpu: "50m", memory: "64Mi" }, limits: { cpu: "500m", memory: "256Mi" } });
+      assert.deepEqual(c.resources, { requests: { cpu: "100m", memory: "160Mi" }, limits: { cpu: "1", memory: "384Mi" } });
 
       const mounts = new Map(c.volumeMounts.map((m) => [m.mountPath, m]));
       const volumes = new Map(pod.spec.volumes.map((v) => [v.name, v]));
