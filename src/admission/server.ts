@@ -11,6 +11,7 @@ import { AdmissionError, ERRORS, errorBody, type ErrorCode } from "./errors.js";
 import { admit, decodeAdmissionReview, parsePathEnv, type InjectFn, type ReviewOutcome } from "./review.js";
 import { BodyBudget, checkJsonContentType, DEFAULT_BODY_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, readRequestBody, type BodyLimits } from "./body.js";
 import { previewHandler } from "./preview-route.js";
+import { createReviewPool, OFFLOAD_FROM_BYTES } from "./review-pool.js";
 import type { NamespaceAccess } from "./preview-lookup.js";
 
 export { DEFAULT_MAX_BODY_BYTES } from "./body.js";
@@ -40,6 +41,8 @@ export interface AppOptions {
    * what the NetworkPolicy names can reach). Default all.
    */
   readonly endpoints?: AppEndpoints;
+  /** Answer reviews of OFFLOAD_FROM_BYTES or more on a worker thread (default true). */
+  readonly offloadLargeReviews?: boolean;
   /** All bodies being read together; past it ERR_OVERLOADED. Default DEFAULT_MAX_BUFFERED_BODY_BYTES. */
   readonly maxBufferedBodyBytes?: number;
   /** The injection engine; defaults to injection/inject.ts. */
@@ -129,6 +132,8 @@ export function createApp(opts: AppOptions): Express {
     else logger.info(line, "admission review");
   };
 
+  // Large reviews on a worker thread (not with a test's fake engine, which cannot go there).
+  const pool = opts.offloadLargeReviews === false || opts.inject !== undefined ? undefined : createReviewPool(config);
   const injectHandler = async (req: Request, res: Response): Promise<void> => {
     const started = process.hrtime.bigint();
     const elapsedMs = (): number => Number(process.hrtime.bigint() - started) / 1e6;
@@ -136,10 +141,17 @@ export function createApp(opts: AppOptions): Express {
     try {
       checkJsonContentType(req.headers["content-type"]);
       const body = await readRequestBody(req, limits);
+      const pathEnv = parsePathEnv(req.path);
+      if (pool !== undefined && body.length >= OFFLOAD_FROM_BYTES) {
+        const { json, outcome } = await pool.run(body, pathEnv, nativeOption(opts.nativeSidecarsSupported).nativeSidecarsSupported);
+        res.status(200).type("application/json").send(json);
+        recordOutcome(outcome, elapsedMs());
+        return;
+      }
       const review = decodeAdmissionReview(body);
       const result = admit(review, {
         config,
-        pathEnv: parsePathEnv(req.path),
+        pathEnv,
         ...nativeOption(opts.nativeSidecarsSupported),
         ...(opts.inject === undefined ? {} : { inject: opts.inject }),
       });

@@ -181,3 +181,38 @@ describe("connection bound", () => {
     }
   });
 });
+
+describe("large reviews on a worker thread", () => {
+  it("answers small reviews and health checks while a 6 MiB review is being worked on", async () => {
+    const s = await startTestServer();
+    try {
+      // ~400k labels: seconds of work, all of it off the event loop.
+      const labels: Record<string, string> = {};
+      for (let i = 0; i < 400_000; i++) labels[`l${i}`] = "v";
+      const huge = JSON.stringify(podReview({ uid: "huge", object: { ...injectable, metadata: { name: "huge", labels } } }));
+      assert.ok(huge.length > 4 * 1024 * 1024 && huge.length < 6 * 1024 * 1024, `${huge.length} bytes`);
+      const order: string[] = [];
+      const big = send(s.running.port, s.ca, { headers: JSON_HEADERS, body: huge }).then((r) => {
+        order.push("huge");
+        return r;
+      });
+      // Once the huge body is in (the worker has it), the others are sent.
+      for (let i = 0; i < 200 && s.running.inFlight === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 200));
+      const small = await send(s.running.port, s.ca, { headers: JSON_HEADERS, body: JSON.stringify(podReview({ uid: "small", object: injectable })) });
+      order.push("small");
+      const health = await send(s.running.port, s.ca, { method: "GET", path: "/healthz" });
+      order.push("healthz");
+      assert.equal(small.status, 200);
+      assert.equal(responseOf(small).uid, "small");
+      assert.equal(health.status, 200);
+      const bigAnswer = await big;
+      assert.equal(bigAnswer.status, 200);
+      assert.equal(responseOf(bigAnswer).uid, "huge");
+      assert.equal(typeof responseOf(bigAnswer).patch, "string");
+      assert.deepEqual(order, ["small", "healthz", "huge"]);
+    } finally {
+      await s.close();
+    }
+  });
+});

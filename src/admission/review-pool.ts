@@ -1,0 +1,86 @@
+// Large reviews are answered on a worker thread. Everything the injector does per review is
+// linear in its size, but a review near the 6 MiB body limit still takes tens to hundreds of
+// milliseconds to parse and answer; on the event loop that would hold up every other review
+// and health check for as long. One worker (started on first use) takes them one at a time;
+// past MAX_PENDING waiting, a large review is shed (ERR_OVERLOADED) rather than queued.
+import { Worker } from "node:worker_threads";
+import type { Config } from "../config/types.js";
+import { AdmissionError, type ErrorCode } from "./errors.js";
+import type { ReviewOutcome } from "./review.js";
+
+/** Bodies at least this large go to the worker: below it, a review takes a few milliseconds. */
+export const OFFLOAD_FROM_BYTES = 64 * 1024;
+/** Large reviews waiting for the worker at most (each holds its body: at most this × 6 MiB). */
+export const MAX_PENDING = 8;
+
+export interface PoolJob {
+  readonly id: number;
+  readonly body: Uint8Array;
+  readonly pathEnv: Readonly<Record<string, string>>;
+  readonly nativeSidecarsSupported: boolean | undefined;
+}
+
+export type PoolAnswer =
+  | { readonly id: number; readonly ok: true; readonly json: string; readonly outcome: Omit<ReviewOutcome, "error"> & { readonly error?: string } }
+  | { readonly id: number; readonly ok: false; readonly code: ErrorCode; readonly message: string };
+
+export interface ReviewPool {
+  /** The answer as JSON text and the outcome to log; rejects with an AdmissionError. */
+  run(body: Uint8Array, pathEnv: Readonly<Record<string, string>>, nativeSidecarsSupported: boolean | undefined): Promise<{ json: string; outcome: ReviewOutcome }>;
+  close(): Promise<void>;
+}
+
+export function createReviewPool(config: Config): ReviewPool {
+  let worker: Worker | undefined;
+  let nextId = 1;
+  const waiting = new Map<number, { resolve: (a: PoolAnswer) => void; reject: (e: unknown) => void }>();
+
+  const start = (): Worker => {
+    // Under tsx (tests) this module is TypeScript, and so is its worker.
+    const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
+    const entry = new URL(`./review-worker${ext}`, import.meta.url);
+    // A worker's entry file does not go through the module hooks that load TypeScript (tsx);
+    // a module it imports does.
+    const w =
+      ext === ".ts"
+        ? new Worker(`import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); })`, { eval: true, workerData: { config } })
+        : new Worker(entry, { workerData: { config } });
+    w.on("message", (a: PoolAnswer) => {
+      waiting.get(a.id)?.resolve(a);
+      waiting.delete(a.id);
+      // An idle worker does not keep the process alive; one with work does.
+      if (waiting.size === 0) w.unref();
+    });
+    const fail = (err: unknown): void => {
+      for (const w of waiting.values()) w.reject(err);
+      waiting.clear();
+      worker = undefined;
+    };
+    w.on("error", fail);
+    w.on("exit", (code) => fail(new Error(`the review worker exited with ${code}`)));
+    w.unref();
+    return w;
+  };
+
+  return {
+    async run(body, pathEnv, nativeSidecarsSupported) {
+      if (waiting.size >= MAX_PENDING) throw new AdmissionError("ERR_OVERLOADED");
+      worker ??= start();
+      const id = nextId++;
+      const answer = await new Promise<PoolAnswer>((resolve, reject) => {
+        waiting.set(id, { resolve, reject });
+        worker?.postMessage({ id, body, pathEnv, nativeSidecarsSupported } satisfies PoolJob);
+      });
+      if (!answer.ok) {
+        if (answer.code === "ERR_INTERNAL") throw new Error(answer.message);
+        throw new AdmissionError(answer.code, answer.message);
+      }
+      return { json: answer.json, outcome: answer.outcome };
+    },
+    async close() {
+      const w = worker;
+      worker = undefined;
+      if (w) await w.terminate();
+    },
+  };
+}

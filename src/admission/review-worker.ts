@@ -1,0 +1,30 @@
+// The worker thread of review-pool.ts: decodes and answers one AdmissionReview at a time, off
+// the event loop that accepts connections and answers every other review.
+import { parentPort, workerData } from "node:worker_threads";
+import type { Config } from "../config/types.js";
+import { AdmissionError } from "./errors.js";
+import { admit, decodeAdmissionReview } from "./review.js";
+import type { PoolAnswer, PoolJob } from "./review-pool.js";
+
+// The config is cloned once, when the worker starts: the engine caches per config object.
+const config = (workerData as { config: Config }).config;
+
+parentPort?.on("message", (job: PoolJob) => {
+  let answer: PoolAnswer;
+  try {
+    const review = decodeAdmissionReview(job.body);
+    const { review: out, outcome } = admit(review, {
+      config,
+      pathEnv: job.pathEnv,
+      ...(job.nativeSidecarsSupported === undefined ? {} : { nativeSidecarsSupported: job.nativeSidecarsSupported }),
+    });
+    const { error, ...rest } = outcome;
+    answer = { id: job.id, ok: true, json: JSON.stringify(out), outcome: { ...rest, ...(error === undefined ? {} : { error: error instanceof Error ? (error.stack ?? error.message) : String(error) }) } };
+  } catch (e) {
+    answer =
+      e instanceof AdmissionError
+        ? { id: job.id, ok: false, code: e.code, message: e.message }
+        : { id: job.id, ok: false, code: "ERR_INTERNAL", message: e instanceof Error ? (e.stack ?? e.message) : String(e) };
+  }
+  parentPort?.postMessage(answer);
+});
