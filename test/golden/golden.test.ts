@@ -1,20 +1,21 @@
 // Golden tests: each test/golden/NAME.yaml is injected (with NAME.config.yaml when present)
-// and compared with NAME.yaml.injected. `UPDATE_GOLDEN=1 npm test` rewrites the expected
-// files; review the diff. Every case is also checked for patch fidelity (the engine's patch,
+// and compared with NAME.yaml.injected. Expected files change only on request:
+// `UPDATE_GOLDEN=1 npm test` writes them (review the diff); without it a missing expected
+// file is a failure, never a file written and then compared with itself. Every case is also checked for patch fidelity (the engine's patch,
 // applied with validation to the input, gives the printed Pod) and idempotency (injecting the
 // output again changes nothing).
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import jsonpatch from "fast-json-patch";
 import { InjectionError } from "../../src/injection/types.js";
 import { formatManifest, injectManifest, parseManifest } from "../../src/manifest.js";
+import { assertMatchesExpected } from "../support/expected.js";
 import { goldenCases, goldenConfig, goldenInput } from "./cases.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const update = process.env.UPDATE_GOLDEN === "1";
 
 describe("golden files", () => {
   for (const name of goldenCases()) {
@@ -24,8 +25,7 @@ describe("golden files", () => {
       const { docs, injected } = injectManifest(input, name, "default", config);
       const got = formatManifest(docs, "yaml");
       const file = join(here, `${name}.injected`);
-      if (update || !existsSync(file)) writeFileSync(file, got);
-      assert.equal(got, readFileSync(file, "utf8"), `${name}: output differs from ${name}.injected (UPDATE_GOLDEN=1 to refresh)`);
+      assertMatchesExpected(file, got, name);
 
       for (const item of injected) {
         const { result } = item;
@@ -83,8 +83,7 @@ describe("golden files: refused input", () => {
         assert.ok(e instanceof InjectionError, `${name}: ${String(e)}`);
         message = e.message;
       }
-      if (update || !existsSync(expectedFile)) writeFileSync(expectedFile, `${message}\n`);
-      assert.equal(`${message}\n`, readFileSync(expectedFile, "utf8"));
+      assertMatchesExpected(expectedFile, `${message}\n`, name);
     });
   }
 });
