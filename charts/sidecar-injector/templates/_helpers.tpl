@@ -128,3 +128,22 @@ webhook is failing closed.
     - {{ . | quote }}
     {{- end }}
 {{- end }}
+
+{{/*
+Processes that serve (`serve --workers`): `workers` when set, else the CPU limit rounded down
+("2" and "2500m" give 2, "500m" gives 1), at least 1; 1 without a CPU limit.
+*/}}
+{{- define "sidecar-injector.workers" -}}
+{{- if .Values.workers }}
+{{- .Values.workers | int }}
+{{- else }}
+{{- $cpu := toString (dig "limits" "cpu" "" (.Values.resources | default dict)) }}
+{{- $n := 1 }}
+{{- if hasSuffix "m" $cpu }}
+{{- $n = div (trimSuffix "m" $cpu | atoi) 1000 }}
+{{- else if $cpu }}
+{{- $n = $cpu | float64 | floor | int }}
+{{- end }}
+{{- max 1 $n }}
+{{- end }}
+{{- end }}

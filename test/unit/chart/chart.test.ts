@@ -416,6 +416,9 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
         "2/3",
         "--log-level",
         "info",
+        // One serving process per CPU of the limit (1 by default).
+        "--workers",
+        "1",
       ]);
       assert.deepEqual(c.env, [
         { name: "NODE_OPTIONS", value: "--max-old-space-size=192" },
@@ -662,12 +665,37 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
       ["replicaCount=-1", /replicaCount/],
       ["revision=Not_A_Label", /revision/],
       ["webhok.enabled=true", /webhok/],
+      ["workers=0", /workers/],
+      ["workers=-2", /workers/],
+      ["workers=many", /workers/],
+      ["workers=65", /workers/],
     ];
     for (const [value, re] of refused) {
       const r = await helm(["template", RELEASE, CHART, "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION, "--set", value]);
       assert.notEqual(r.code, 0, `--set ${value} was accepted`);
       assert.match(r.stderr, re, `--set ${value}`);
     }
+  });
+
+  test("--workers: the CPU limit rounded down, at least 1, unless workers is set", async () => {
+    const workers = async (set: string[]): Promise<string | undefined> => {
+      const args = (await template(set)).one<Deployment>("Deployment").spec.template.spec.containers[0]!.args;
+      const at = args.indexOf("--workers");
+      assert.ok(at >= 0, "--workers passed");
+      assert.equal(args.lastIndexOf("--workers"), at, "--workers passed once");
+      return args[at + 1];
+    };
+    const cases: [string[], string][] = [
+      [["resources.limits.cpu=2"], "2"],
+      [["resources.limits.cpu=2500m"], "2"],
+      [["resources.limits.cpu=3.9"], "3"],
+      [["resources.limits.cpu=500m"], "1"],
+      [["resources.limits.cpu=0.5"], "1"],
+      [["resources.limits.cpu=null"], "1"],
+      [["resources.limits.cpu=4", "workers=2"], "2"],
+      [["workers=3"], "3"],
+    ];
+    for (const [set, expected] of cases) assert.equal(await workers(set), expected, set.join(","));
   });
 
   test("preview RBAC: only the service proxy path of /preview, bound to the subjects given", async () => {
