@@ -9,20 +9,16 @@ import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createApp, overloadHandler, type AppEndpoints } from "./admission/server.js";
-import { DEFAULT_HOST, startServer, type RunningServer } from "./admission/https.js";
-import { createTlsFailureReporter } from "./admission/tls-failures.js";
-import {
-  loadCertificateFiles,
-  watchCertificateFiles,
-  type CertificateWatch,
-} from "./certs/files.js";
-import { ensureLocalCertificates } from "./certs/local.js";
+// What only one kind of process needs is imported where it is used: the primary of
+// `--workers N` never loads express, the injection engine or the TLS server; a worker never
+// loads the certificate authority or the certificate manager.
+import type { AppEndpoints } from "./admission/server.js";
+import { DEFAULT_HOST, type RunningServer } from "./admission/https.js";
+import type { CertificateWatch } from "./certs/files.js";
 import { DEFAULT_NAMES, type CertMode } from "./certs/modes.js";
-import { createCa, mintServingCert } from "./certs/authority.js";
-import { CertManager, createCertMetrics, type CertManagerOptions } from "./certs/manager.js";
-import { createKubeApi, type KubeApi } from "./kube/client.js";
-import { NativeSidecarDetector } from "./kube/nodes.js";
+import type { CertManager, CertManagerOptions } from "./certs/manager.js";
+import type { KubeApi } from "./kube/client.js";
+import type { NativeSidecarDetector } from "./kube/nodes.js";
 import { loadConfig } from "./config/load.js";
 import { createLogger } from "./telemetry/logger.js";
 import { createMetrics, type Metrics } from "./telemetry/metrics.js";
@@ -132,11 +128,11 @@ async function openCertificateSource(
   config: Config,
   logger: Logger,
   metrics: Metrics,
-  clusterApi: () => KubeApi,
 ): Promise<CertificateSource> {
   const certDir = resolve(opts.certDir ?? "certs");
   const mode: CertMode = opts.certMode ?? (opts.tlsCert !== undefined ? "files" : "local");
   if (mode === "files") {
+    const { loadCertificateFiles, watchCertificateFiles } = await import("./certs/files.js");
     const { tlsCert, tlsKey } = opts;
     if (tlsCert === undefined || tlsKey === undefined) throw new Error("--cert-mode files needs --tls-cert and --tls-key");
     const filePair = await loadCertificateFiles(tlsCert, tlsKey);
@@ -170,6 +166,9 @@ async function openCertificateSource(
   if (mode === "kubernetes") {
     // Until the manager has a certificate the API server trusts, the server answers /healthz
     // with a throwaway one and /readyz says not ready.
+    const { createCa, mintServingCert } = await import("./certs/authority.js");
+    const { CertManager, createCertMetrics } = await import("./certs/manager.js");
+    const { createKubeApi } = await import("./kube/client.js");
     const now = new Date();
     const scratch = await createCa({ validityMs: DAY_MS, now, commonName: "sidecar-injector-not-ready" });
     const issuer = scratch.certs[0];
@@ -184,7 +183,7 @@ async function openCertificateSource(
         manager = new CertManager(
           { ...k, clusterDomain: config.clusterDomain },
           {
-            kube: clusterApi(),
+            kube: createKubeApi(),
             logger,
             metrics: createCertMetrics(metrics.registry),
             onCertificate: (cert) => push(cert.certPem, cert.keyPem),
@@ -196,6 +195,7 @@ async function openCertificateSource(
       stop: () => manager?.stop(),
     };
   }
+  const { ensureLocalCertificates } = await import("./certs/local.js");
   const local = await ensureLocalCertificates(certDir);
   logger.info(
     { dir: certDir, generated: local.generated, reason: local.reason || undefined, notAfter: local.notAfter },
@@ -260,8 +260,15 @@ async function startListeners(
   certificateServing: () => boolean,
 ): Promise<Listeners> {
   const { config } = s;
+  const { createApp, overloadHandler } = await import("./admission/server.js");
+  const { startServer } = await import("./admission/https.js");
+  const { createTlsFailureReporter } = await import("./admission/tls-failures.js");
+  const kube = s.clusterAccess ? await import("./kube/client.js") : undefined;
   let kubeApi: KubeApi | undefined;
-  const clusterApi = (): KubeApi => (kubeApi ??= createKubeApi());
+  const clusterApi = (): KubeApi => {
+    if (kube === undefined) throw new Error("no cluster access");
+    return (kubeApi ??= kube.createKubeApi());
+  };
   let native: NativeSidecarDetector | undefined;
   // Set once the server is listening with a certificate loaded: ready from then on, until draining.
   let server: RunningServer | undefined = undefined;
@@ -302,6 +309,7 @@ async function startListeners(
     async watchNodes() {
       // nativeSidecars: auto follows the nodes' kubelet versions wherever the cluster can be asked.
       if (config.nativeSidecars === "auto" && s.clusterAccess && native === undefined) {
+        const { NativeSidecarDetector } = await import("./kube/nodes.js");
         native = new NativeSidecarDetector(clusterApi(), logger);
         await native.start();
       }
@@ -361,8 +369,7 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
   const workers = resolveWorkerCount(opts.workers ?? 1, availableParallelism());
   const config = await loadConfig(opts.configFile);
   const metrics = createMetrics();
-  let kubeApi: KubeApi | undefined;
-  const certs = await openCertificateSource(opts, config, logger, metrics, () => (kubeApi ??= createKubeApi()));
+  const certs = await openCertificateSource(opts, config, logger, metrics);
   const settings = servingSettings(opts, config);
   if (workers > 1) return runPrimary(opts, workers, settings, logger, metrics, certs);
 
