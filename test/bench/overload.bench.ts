@@ -75,8 +75,8 @@ interface Run {
   sent: number;
   answered: number;
   outcomes: Record<string, number>;
-  p50: number;
-  p99: number;
+  p50: number | null;
+  p99: number | null;
   slowestMs: number;
   clientBehindMs: number;
 }
@@ -99,6 +99,8 @@ async function runAt(server: ChildProcess, rate: number): Promise<{ run: Run; cp
 }
 
 type Row = Awaited<ReturnType<typeof runAt>>;
+/** A figure, or "-" when there is none (no review answered: the client's JSON has null). */
+const fixed = (v: number | null, digits: number): string => (v === null || !Number.isFinite(v) ? "-" : v.toFixed(digits));
 const shedOf = (r: Row): number => (r.run.outcomes["503"] ?? 0) + (r.run.outcomes.ECONNRESET ?? 0);
 
 async function runWorkers(workers: number): Promise<{ workers: number; idleRssMiB: number; rows: Row[] }> {
@@ -115,12 +117,12 @@ async function runWorkers(workers: number): Promise<{ workers: number; idleRssMi
       const shed = shedOf(r);
       const failed = r.run.sent - r.run.answered - shed;
       console.log(
-        `${String(rate).padStart(6)} ${String(r.run.sent).padStart(7)} ${String(r.run.answered).padStart(9)} ${String(shed).padStart(5)} ${String(failed).padStart(7)} ${r.run.p50.toFixed(1).padStart(8)} ${r.run.p99.toFixed(1).padStart(8)} ${r.run.slowestMs.toFixed(0).padStart(11)} ${r.cpuPerAnsweredUs.toFixed(0).padStart(10)} µs ${r.peakRssMiB.toFixed(0).padStart(5)} MiB` +
+        `${String(rate).padStart(6)} ${String(r.run.sent).padStart(7)} ${String(r.run.answered).padStart(9)} ${String(shed).padStart(5)} ${String(failed).padStart(7)} ${fixed(r.run.p50, 1).padStart(8)} ${fixed(r.run.p99, 1).padStart(8)} ${fixed(r.run.slowestMs, 0).padStart(11)} ${r.cpuPerAnsweredUs.toFixed(0).padStart(10)} µs ${r.peakRssMiB.toFixed(0).padStart(5)} MiB` +
           (r.run.clientBehindMs > 500 ? `  (client fell ${r.run.clientBehindMs.toFixed(0)} ms behind)` : ""),
       );
       await new Promise((res) => setTimeout(res, 1000));
     }
-    const sustainable = rows.filter((r) => r.run.answered === r.run.sent && r.run.p99 < 1000).map((r) => r.run.rate);
+    const sustainable = rows.filter((r) => r.run.answered === r.run.sent && (r.run.p99 ?? Infinity) < 1000).map((r) => r.run.rate);
     console.log(`sustainable (all answered, p99 < 1 s): ${sustainable.length ? Math.max(...sustainable) : "none"} reviews/s`);
     return { workers, idleRssMiB: idle, rows };
   } finally {
@@ -139,7 +141,7 @@ try {
     const cells = results.map((r) => {
       const row = r.rows[i];
       if (row === undefined) return "".padEnd(40);
-      return `| ${row.run.answered}/${row.run.sent} ${shedOf(row)} ${row.run.p50.toFixed(1)}/${row.run.p99.toFixed(1)} ${row.peakRssMiB.toFixed(0)}`.padEnd(40);
+      return `| ${row.run.answered}/${row.run.sent} ${shedOf(row)} ${fixed(row.run.p50, 1)}/${fixed(row.run.p99, 1)} ${row.peakRssMiB.toFixed(0)}`.padEnd(40);
     });
     console.log(`${String(rate).padStart(6)} ${cells.join("")}`);
   }
