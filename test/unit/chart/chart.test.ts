@@ -685,15 +685,17 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
       assert.equal(args.lastIndexOf("--workers"), at, "--workers passed once");
       return args[at + 1];
     };
+    // Memory for up to 3 workers (160Mi + 320Mi each), checked below.
+    const mem = "resources.limits.memory=1120Mi";
     const cases: [string[], string][] = [
-      [["resources.limits.cpu=2"], "2"],
-      [["resources.limits.cpu=2500m"], "2"],
-      [["resources.limits.cpu=3.9"], "3"],
+      [["resources.limits.cpu=2", mem], "2"],
+      [["resources.limits.cpu=2500m", mem], "2"],
+      [["resources.limits.cpu=3.9", mem], "3"],
       [["resources.limits.cpu=500m"], "1"],
       [["resources.limits.cpu=0.5"], "1"],
       [["resources.limits.cpu=null"], "1"],
-      [["resources.limits.cpu=4", "workers=2"], "2"],
-      [["workers=3"], "3"],
+      [["resources.limits.cpu=4", "workers=2", "resources.limits.memory=1Gi"], "2"],
+      [["workers=3", mem], "3"],
     ];
     for (const [set, expected] of cases) assert.equal(await workers(set), expected, set.join(","));
   });
@@ -727,6 +729,9 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
       ["webhook.caBundle=Zm9v", /webhook\.caBundle is set but tls\.mode is self/],
       ["revision=canary,webhook.enableNamespacesByDefault=true", /enableNamespacesByDefault needs revision default/],
       ["config.revision=other", /config\.revision \(other\) differs from revision \(default\)/],
+      // Two workers from the CPU limit, with the one-process memory limit of the defaults.
+      ["resources.limits.cpu=2", /resources\.limits\.memory \(384Mi\) is too small for 2 workers: .*800Mi in all/],
+      ["workers=3,resources.limits.memory=1G", /resources\.limits\.memory \(1G\) is too small for 3 workers: .*1120Mi in all/],
     ];
     for (const [value, re] of refused) {
       const r = await helm(["template", RELEASE, CHART, "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION, "--set", value]);
