@@ -173,6 +173,17 @@ describe("serve --workers 2 (local certificates, an admin port)", () => {
     assert.equal((await send(s.port, ca, { method: "GET", path: "/metrics" })).status, 404);
   });
 
+  it("ignores SIGHUP in the primary and in the workers", async () => {
+    const [worker] = s.pids;
+    assert.ok(worker !== undefined);
+    s.child.kill("SIGHUP");
+    process.kill(worker, "SIGHUP");
+    await s.waitFor((l) => l.msg === "SIGHUP ignored: send SIGTERM to stop" && l.pid === s.child.pid, 30_000);
+    await s.waitFor((l) => l.msg === "SIGHUP ignored: send SIGTERM to stop" && l.pid === worker, 30_000);
+    for (let i = 0; i < 4; i++) assert.equal(await review(s.port, ca, `after-hup-${i}`), 200);
+    assert.ok(!s.lines().some((l) => l.msg === "worker exited unexpectedly; replacing it"));
+  });
+
   it("replaces a killed worker, while the other keeps answering", async () => {
     const [victim, survivor] = s.pids;
     assert.ok(victim !== undefined && survivor !== undefined);
@@ -300,5 +311,32 @@ describe("serve --workers 2 with certificate files", () => {
     assert.equal(pids.size, 2, "handshakes with the new pair on both workers");
     s.child.kill("SIGTERM");
     assert.equal(await s.exited, 0, s.stderr());
+  });
+});
+
+describe("serve --workers 2: a worker that dies while draining", () => {
+  let root: string;
+  let s: Served | undefined;
+  after(async () => {
+    if (s !== undefined && s.child.exitCode === null) s.child.kill("SIGKILL");
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it("is not replaced, and the primary exits 1 once the other has drained", async () => {
+    root = await mkdtemp(join(tmpdir(), "sidecar-injector-cluster-fail-"));
+    // The shutdown delay keeps both workers draining long enough to kill one meanwhile.
+    s = await serve(["--workers", "2", "--shutdown-delay", "3s", "--cert-dir", join(root, "certs")]);
+    const [victim, other] = s.pids;
+    assert.ok(victim !== undefined && other !== undefined);
+    s.child.kill("SIGTERM");
+    await s.waitFor((l) => l.msg === "draining" && l.pid === victim, 30_000);
+    process.kill(victim, "SIGKILL");
+    assert.equal(await s.exited, 1, s.stderr());
+    const failed = s.lines().find((l) => l.msg === "worker failed while stopping");
+    assert.equal(failed?.workerPid, victim);
+    assert.equal(failed?.signal, "SIGKILL");
+    assert.ok(s.lines().some((l) => l.msg === "server stopped" && l.pid === other), "the other worker drained");
+    assert.equal(s.lines().find((l) => l.msg === "workers stopped")?.failed, 1);
+    assert.ok(!s.lines().some((l) => l.msg === "worker replaced"));
   });
 });
