@@ -10,8 +10,8 @@ import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 // What only one kind of process needs is imported where it is used: the primary of
-// `--workers N` never loads express, the injection engine or the TLS server; a worker never
-// loads the certificate authority or the certificate manager.
+// `--workers N` never loads express or the injection engine, and a worker never loads the
+// certificate authority or the certificate manager.
 import type { AppEndpoints } from "./admission/server.js";
 import { DEFAULT_HOST, type RunningServer } from "./admission/https.js";
 import type { CertificateWatch } from "./certs/files.js";
@@ -19,7 +19,7 @@ import { DEFAULT_NAMES, type CertMode } from "./certs/modes.js";
 import type { CertManager, CertManagerOptions } from "./certs/manager.js";
 import type { KubeApi } from "./kube/client.js";
 import type { NativeSidecarDetector } from "./kube/nodes.js";
-import { loadConfig } from "./config/load.js";
+import { buildConfig, loadConfig } from "./config/load.js";
 import { createLogger } from "./telemetry/logger.js";
 import { createMetrics, type Metrics } from "./telemetry/metrics.js";
 import type { Config } from "./config/types.js";
@@ -460,9 +460,11 @@ async function runPrimary(opts: ServeOptions, workers: number, settings: WorkerS
  */
 export async function runWorker(): Promise<void> {
   const channel = connectToPrimary();
-  const settings = await channel.settings;
-  const logger = createLogger({ level: settings.logLevel }).child({ worker: Number(process.env[WORKER_ENV] ?? "0") });
+  const sent = await channel.settings;
+  const logger = createLogger({ level: sent.logLevel }).child({ worker: Number(process.env[WORKER_ENV] ?? "0") });
   try {
+    // The config crossed the channel as JSON: checked and frozen again, as loadConfig leaves it.
+    const settings = { ...sent, config: buildConfig(sent.config, "the primary's config") };
     const metrics = createMetrics({ exposition: () => channel.expose() });
     channel.onCollect(() => metrics.registry.getMetricsAsJSON());
     let certificate = channel.certificate();
