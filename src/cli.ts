@@ -4,6 +4,7 @@ import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "./config/load.js";
 import { InjectionError } from "./injection/types.js";
+import { quote } from "./injection/quote.js";
 import { formatManifest, injectManifest, ManifestError } from "./manifest.js";
 import { CERT_MODES, DEFAULT_NAMES, type CertMode } from "./certs/modes.js";
 
@@ -55,6 +56,10 @@ Options:
       --max-requests N  requests in flight at once; past it 503 at once (default: 256)
       --max-connections N
                         open connections at once; past it new ones are closed (default: 256)
+      --workers N       processes that serve, on the same ports (default: 1); with more, a
+                        primary process keeps the certificates and forks N workers;
+                        0 or auto: one per available core. --max-requests and
+                        --max-connections are per worker
   -h, --help            this help
 
 Self-managed certificates (--cert-mode kubernetes; KUBECONFIG or the in-cluster account):
@@ -320,6 +325,7 @@ async function runServeCommand(argv: string[]): Promise<number> {
       "admin-port": { type: "string" },
       "max-requests": { type: "string" },
       "max-connections": { type: "string" },
+      workers: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -365,6 +371,11 @@ async function runServeCommand(argv: string[]): Promise<number> {
     if (!/^[1-9]\d{0,6}$/.test(v)) throw new UsageError(`serve: --${flag} must be a whole number from 1 to 9999999, not ${v}`);
     return Number(v);
   };
+  const workersArg = values.workers;
+  if (workersArg !== undefined && workersArg !== "auto" && !/^\d{1,3}$/.test(workersArg)) {
+    throw new UsageError(`serve: --workers must be a number of processes (0 or auto: one per core), not ${quote(workersArg)}`);
+  }
+  const workers = workersArg === undefined ? undefined : workersArg === "auto" ? ("auto" as const) : Number(workersArg);
   const shutdownDelay = values["shutdown-delay"];
   const { runServe } = await import("./main.js");
   await runServe({
@@ -372,6 +383,7 @@ async function runServeCommand(argv: string[]): Promise<number> {
     ...optional("shutdownDelayMs", shutdownDelay === "0" ? 0 : duration("shutdown-delay", shutdownDelay)),
     ...optional("maxConcurrentRequests", count("max-requests", values["max-requests"])),
     ...optional("maxConnections", count("max-connections", values["max-connections"])),
+    ...(workers === undefined ? {} : { workers }),
     ...(mode !== undefined ? { certMode: mode as CertMode } : {}),
     kubernetes,
     configFile: values.config,

@@ -1,26 +1,32 @@
 // Composition root for `serve`: config -> certificates -> logger/metrics -> express app ->
 // HTTPS server; readiness, certificate reload, and draining on SIGTERM/SIGINT.
+//
+// With `workers` > 1 this process is the primary of that many worker processes (node:cluster,
+// src/workers/): it keeps the certificate source and pushes each pair to the workers, which
+// each run the listeners below (runWorker). With 1 (the default) everything runs here.
 
 import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
-import { createApp, overloadHandler, type AppEndpoints } from "./admission/server.js";
-import { DEFAULT_HOST, startServer, type RunningServer } from "./admission/https.js";
-import { createTlsFailureReporter } from "./admission/tls-failures.js";
-import {
-  loadCertificateFiles,
-  watchCertificateFiles,
-  type CertificatePair,
-  type CertificateWatch,
-} from "./certs/files.js";
-import { ensureLocalCertificates } from "./certs/local.js";
+import { fileURLToPath } from "node:url";
+// What only one kind of process needs is imported where it is used: the primary of
+// `--workers N` never loads express or the injection engine, and a worker never loads the
+// certificate authority or the certificate manager.
+import type { AppEndpoints } from "./admission/server.js";
+import { DEFAULT_HOST, type RunningServer } from "./admission/https.js";
+import type { CertificateWatch } from "./certs/files.js";
 import { DEFAULT_NAMES, type CertMode } from "./certs/modes.js";
-import { createCa, mintServingCert } from "./certs/authority.js";
-import { CertManager, createCertMetrics, type CertManagerOptions } from "./certs/manager.js";
-import { createKubeApi, type KubeApi } from "./kube/client.js";
-import { NativeSidecarDetector } from "./kube/nodes.js";
-import { loadConfig } from "./config/load.js";
+import type { CertManager, CertManagerOptions } from "./certs/manager.js";
+import type { KubeApi } from "./kube/client.js";
+import type { NativeSidecarDetector } from "./kube/nodes.js";
+import { buildConfig, loadConfig } from "./config/load.js";
 import { createLogger } from "./telemetry/logger.js";
-import { createMetrics } from "./telemetry/metrics.js";
+import { createMetrics, type Metrics } from "./telemetry/metrics.js";
+import type { Config } from "./config/types.js";
+import type { Logger } from "./telemetry/logger.js";
+import { resolveWorkerCount, startPrimary } from "./workers/primary.js";
+import { WORKER_ENV, type WorkerSettings } from "./workers/protocol.js";
+import { connectToPrimary } from "./workers/worker.js";
 
 export const DEFAULT_PORT = 9443;
 /**
@@ -64,6 +70,11 @@ export interface ServeOptions {
   readonly maxConcurrentRequests?: number;
   /** Open connections at once (default DEFAULT_MAX_CONNECTIONS). */
   readonly maxConnections?: number;
+  /**
+   * Processes that serve (default 1: this one). More: this process forks that many workers
+   * on the same ports and keeps the certificates; 0 or "auto": one per available core.
+   */
+  readonly workers?: number | "auto";
 }
 
 /** kubernetes mode settings: the certificate manager's, less what the config file says. */
@@ -101,160 +112,230 @@ export interface ServeHandle {
   close(): Promise<void>;
 }
 
-/**
- * Starts the webhook and resolves once it is serving and ready. SIGTERM and SIGINT drain it
- * and exit the process with status 0; a second signal during the drain ends it at once.
- */
-export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
-  const logger = createLogger({ level: opts.logLevel ?? "info" });
-  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
-    throw new Error("--tls-cert and --tls-key must be given together");
-  }
-  const config = await loadConfig(opts.configFile);
-  const metrics = createMetrics();
+/** Where the serving certificate comes from: local files, certificate files, or the CA Secret. */
+interface CertificateSource {
+  /** The pair to listen with; in kubernetes mode a placeholder until the manager has one. */
+  readonly initial: { readonly cert: string; readonly key: string };
+  /** Whether the pair served last is one the API server trusts (false for the placeholder). */
+  serving(): boolean;
+  /** Starts reloading, renewing or rotating; every new pair goes to `push`. */
+  start(push: (cert: string, key: string) => void): Promise<void>;
+  stop(): void;
+}
 
-  let tls: { cert: string; key: string };
-  let filePair: CertificatePair | undefined;
-  let watch: CertificateWatch | undefined;
-  let renew: ReturnType<typeof setInterval> | undefined;
-  let manager: CertManager | undefined;
-  let native: NativeSidecarDetector | undefined;
+async function openCertificateSource(
+  opts: ServeOptions,
+  config: Config,
+  logger: Logger,
+  metrics: Metrics,
+): Promise<CertificateSource> {
   const certDir = resolve(opts.certDir ?? "certs");
   const mode: CertMode = opts.certMode ?? (opts.tlsCert !== undefined ? "files" : "local");
   if (mode === "files") {
-    if (opts.tlsCert === undefined || opts.tlsKey === undefined) throw new Error("--cert-mode files needs --tls-cert and --tls-key");
-    filePair = await loadCertificateFiles(opts.tlsCert, opts.tlsKey);
-    tls = filePair;
-    logger.info({ cert: opts.tlsCert, notAfter: filePair.notAfter }, "serving certificate loaded from files");
-  } else if (mode === "kubernetes") {
+    const { loadCertificateFiles, watchCertificateFiles } = await import("./certs/files.js");
+    const { tlsCert, tlsKey } = opts;
+    if (tlsCert === undefined || tlsKey === undefined) throw new Error("--cert-mode files needs --tls-cert and --tls-key");
+    const filePair = await loadCertificateFiles(tlsCert, tlsKey);
+    logger.info({ cert: tlsCert, notAfter: filePair.notAfter }, "serving certificate loaded from files");
+    let watch: CertificateWatch | undefined;
+    return {
+      initial: filePair,
+      serving: () => true,
+      start: async (push) => {
+        watch = watchCertificateFiles(
+          tlsCert,
+          tlsKey,
+          filePair,
+          (pair) => {
+            push(pair.cert, pair.key);
+            logger.info({ cert: tlsCert, notAfter: pair.notAfter }, "serving certificate reloaded");
+          },
+          {
+            onError: (err) => {
+              metrics.certReloadFailures.inc({ reason: err.reason });
+              logger.warn({ file: err.file, reason: err.reason, message: err.message }, "serving certificate not reloaded, the previous one is still served");
+            },
+            onExpiring: (pair, msLeft) =>
+              logger.warn({ cert: tlsCert, notAfter: pair.notAfter, hoursLeft: Math.floor(msLeft / 3_600_000) }, msLeft > 0 ? "serving certificate expires soon and has not been renewed" : "serving certificate has expired and has not been renewed"),
+          },
+        );
+      },
+      stop: () => watch?.close(),
+    };
+  }
+  if (mode === "kubernetes") {
     // Until the manager has a certificate the API server trusts, the server answers /healthz
     // with a throwaway one and /readyz says not ready.
+    const { createCa, mintServingCert } = await import("./certs/authority.js");
+    const { CertManager, createCertMetrics } = await import("./certs/manager.js");
+    const { createKubeApi } = await import("./kube/client.js");
     const now = new Date();
     const scratch = await createCa({ validityMs: DAY_MS, now, commonName: "sidecar-injector-not-ready" });
     const issuer = scratch.certs[0];
     if (!issuer) throw new Error("could not create a placeholder certificate");
     const placeholder = await mintServingCert(scratch, issuer, { dnsNames: ["not-ready.invalid"], validityMs: DAY_MS, now });
-    tls = { cert: placeholder.certPem, key: placeholder.keyPem };
-  } else {
-    const local = await ensureLocalCertificates(certDir);
-    tls = local;
-    logger.info(
-      { dir: certDir, generated: local.generated, reason: local.reason || undefined, notAfter: local.notAfter },
-      local.generated.leaf ? "local certificates generated" : "local certificates reused",
-    );
+    let manager: CertManager | undefined;
+    return {
+      initial: { cert: placeholder.certPem, key: placeholder.keyPem },
+      serving: () => manager?.certificate !== undefined,
+      start: async (push) => {
+        const k: KubernetesCertOptions = { ...KUBERNETES_CERT_DEFAULTS, namespace: ownNamespace(), ...opts.kubernetes };
+        manager = new CertManager(
+          { ...k, clusterDomain: config.clusterDomain },
+          {
+            kube: createKubeApi(),
+            logger,
+            metrics: createCertMetrics(metrics.registry),
+            onCertificate: (cert) => push(cert.certPem, cert.keyPem),
+          },
+        );
+        await manager.start();
+        logger.info({ namespace: k.namespace, secret: k.secretName, webhookConfig: k.webhookConfigName, ready: manager.certificate !== undefined }, "self-managed certificates started");
+      },
+      stop: () => manager?.stop(),
+    };
   }
+  const { ensureLocalCertificates } = await import("./certs/local.js");
+  const local = await ensureLocalCertificates(certDir);
+  logger.info(
+    { dir: certDir, generated: local.generated, reason: local.reason || undefined, notAfter: local.notAfter },
+    local.generated.leaf ? "local certificates generated" : "local certificates reused",
+  );
+  let renew: ReturnType<typeof setInterval> | undefined;
+  return {
+    initial: local,
+    serving: () => true,
+    start: async (push) => {
+      renew = setInterval(() => {
+        ensureLocalCertificates(certDir).then(
+          (renewed) => {
+            if (!renewed.generated.leaf) return;
+            push(renewed.cert, renewed.key);
+            logger.info({ dir: certDir, reason: renewed.reason, notAfter: renewed.notAfter }, "local certificates renewed");
+          },
+          (err: unknown) => logger.warn({ err, dir: certDir }, "local certificates not renewed"),
+        );
+      }, LOCAL_RENEW_CHECK_MS);
+      renew.unref();
+    },
+    stop: () => {
+      if (renew !== undefined) clearInterval(renew);
+    },
+  };
+}
 
-  const clusterAccess = mode === "kubernetes" || Boolean(process.env.KUBERNETES_SERVICE_HOST);
+/** The settings every serving process needs, from the options (a worker gets them over IPC). */
+function servingSettings(opts: ServeOptions, config: Config): WorkerSettings {
+  const clusterAccess = opts.certMode === "kubernetes" || Boolean(process.env.KUBERNETES_SERVICE_HOST);
+  return {
+    config,
+    host: opts.host ?? DEFAULT_HOST,
+    port: opts.port ?? DEFAULT_PORT,
+    ...(opts.adminPort === undefined ? {} : { adminPort: opts.adminPort }),
+    logLevel: opts.logLevel ?? "info",
+    shutdownDelayMs: opts.shutdownDelayMs ?? 0,
+    ...(opts.maxConcurrentRequests === undefined ? {} : { maxConcurrentRequests: opts.maxConcurrentRequests }),
+    ...(opts.maxConnections === undefined ? {} : { maxConnections: opts.maxConnections }),
+    clusterAccess,
+    ownNamespace: clusterAccess ? ownNamespace() : DEFAULT_NAMES.namespace,
+  };
+}
+
+/** The listeners of one serving process (the only one, or a worker), and how to stop them. */
+interface Listeners {
+  readonly running: RunningServer;
+  readonly admin: RunningServer | undefined;
+  setCertificate(cert: string, key: string): void;
+  /** With `nativeSidecars: auto` and a cluster: starts following the nodes' kubelet versions. */
+  watchNodes(): Promise<void>;
+  /** Drains every listener (and stops the node watch); logs "server stopped". */
+  close(): Promise<void>;
+}
+
+async function startListeners(
+  s: WorkerSettings,
+  logger: Logger,
+  metrics: Metrics,
+  tls: { cert: string; key: string },
+  certificateServing: () => boolean,
+): Promise<Listeners> {
+  const { config } = s;
+  const { createApp, overloadHandler } = await import("./admission/server.js");
+  const { startServer } = await import("./admission/https.js");
+  const { createTlsFailureReporter } = await import("./admission/tls-failures.js");
+  const kube = s.clusterAccess ? await import("./kube/client.js") : undefined;
   let kubeApi: KubeApi | undefined;
-  const clusterApi = (): KubeApi => (kubeApi ??= createKubeApi());
-
+  const clusterApi = (): KubeApi => {
+    if (kube === undefined) throw new Error("no cluster access");
+    return (kubeApi ??= kube.createKubeApi());
+  };
+  let native: NativeSidecarDetector | undefined;
   // Set once the server is listening with a certificate loaded: ready from then on, until draining.
   let server: RunningServer | undefined = undefined;
   const appOptions = {
     config,
     logger,
     metrics,
-    isReady: () => server !== undefined && !server.draining && (manager === undefined || manager.certificate !== undefined),
+    isReady: () => server !== undefined && !server.draining && certificateServing(),
     nativeSidecarsSupported: () => native?.current(),
     // /preview reads namespace labels from the API server, for callers allowed to read them.
-    ...(clusterAccess ? { namespaceAccess: clusterApi, ownNamespace: ownNamespace() } : {}),
+    ...(s.clusterAccess ? { namespaceAccess: clusterApi, ownNamespace: s.ownNamespace } : {}),
   };
   const tlsFailures = createTlsFailureReporter({ counter: metrics.tlsHandshakeFailures, log: logger });
   const listen = (endpoints: AppEndpoints, port: number): Promise<RunningServer> =>
     startServer({
       app: createApp({ ...appOptions, endpoints }),
       port,
-      host: opts.host ?? DEFAULT_HOST,
+      host: s.host,
       tls,
       onOverload: overloadHandler(metrics, logger),
       onTlsClientError: (err, socket) => tlsFailures.report(err, socket.remoteAddress),
-      ...(opts.maxConcurrentRequests === undefined ? {} : { maxConcurrentRequests: opts.maxConcurrentRequests }),
-      ...(opts.maxConnections === undefined ? {} : { maxConnections: opts.maxConnections }),
+      ...(s.maxConcurrentRequests === undefined ? {} : { maxConcurrentRequests: s.maxConcurrentRequests }),
+      ...(s.maxConnections === undefined ? {} : { maxConnections: s.maxConnections }),
     });
   // With an admin port, the port the API server calls serves /inject and health only.
-  const running = await listen(opts.adminPort === undefined ? "all" : "webhook", opts.port ?? DEFAULT_PORT);
-  const adminServer = opts.adminPort === undefined ? undefined : await listen("admin", opts.adminPort);
-  const listeners = [running, ...(adminServer ? [adminServer] : [])];
-  const setCertificate = (cert: string, key: string): void => {
-    for (const l of listeners) l.setCertificate(cert, key);
-  };
+  const running = await listen(s.adminPort === undefined ? "all" : "webhook", s.port);
+  const admin = s.adminPort === undefined ? undefined : await listen("admin", s.adminPort);
+  const listeners = [running, ...(admin ? [admin] : [])];
   server = running;
 
-  if (mode === "kubernetes") {
-    const k: KubernetesCertOptions = { ...KUBERNETES_CERT_DEFAULTS, namespace: ownNamespace(), ...opts.kubernetes };
-    const kube = clusterApi();
-    manager = new CertManager(
-      { ...k, clusterDomain: config.clusterDomain },
-      {
-        kube,
-        logger,
-        metrics: createCertMetrics(metrics.registry),
-        onCertificate: (cert) => setCertificate(cert.certPem, cert.keyPem),
-      },
-    );
-    await manager.start();
-    logger.info({ namespace: k.namespace, secret: k.secretName, webhookConfig: k.webhookConfigName, ready: manager.certificate !== undefined }, "self-managed certificates started");
-  } else   if (filePair !== undefined && opts.tlsCert !== undefined && opts.tlsKey !== undefined) {
-    watch = watchCertificateFiles(
-      opts.tlsCert,
-      opts.tlsKey,
-      filePair,
-      (pair) => {
-        setCertificate(pair.cert, pair.key);
-        logger.info({ cert: opts.tlsCert, notAfter: pair.notAfter }, "serving certificate reloaded");
-      },
-      {
-        onError: (err) => {
-          metrics.certReloadFailures.inc({ reason: err.reason });
-          logger.warn({ file: err.file, reason: err.reason, message: err.message }, "serving certificate not reloaded, the previous one is still served");
-        },
-        onExpiring: (pair, msLeft) =>
-          logger.warn({ cert: opts.tlsCert, notAfter: pair.notAfter, hoursLeft: Math.floor(msLeft / 3_600_000) }, msLeft > 0 ? "serving certificate expires soon and has not been renewed" : "serving certificate has expired and has not been renewed"),
-      },
-    );
-  } else {
-    renew = setInterval(() => {
-      ensureLocalCertificates(certDir).then(
-        (local) => {
-          if (!local.generated.leaf) return;
-          setCertificate(local.cert, local.key);
-          logger.info({ dir: certDir, reason: local.reason, notAfter: local.notAfter }, "local certificates renewed");
-        },
-        (err: unknown) => logger.warn({ err, dir: certDir }, "local certificates not renewed"),
-      );
-    }, LOCAL_RENEW_CHECK_MS);
-    renew.unref();
-  }
-
-  // nativeSidecars: auto follows the nodes' kubelet versions wherever the cluster can be asked.
-  if (config.nativeSidecars === "auto" && clusterAccess) {
-    native = new NativeSidecarDetector(clusterApi(), logger);
-    await native.start();
-  }
-
-  const urlOf = (l: RunningServer): string => `https://${l.host.includes(":") ? `[${l.host}]` : l.host}:${l.port}`;
-  const url = urlOf(running);
-  const adminUrl = adminServer === undefined ? undefined : urlOf(adminServer);
-  logger.info({ url, ...(adminUrl === undefined ? {} : { adminUrl }), revision: config.revision }, "sidecar injector serving");
-
   let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => {
-    closing ??= (async () => {
-      process.off("SIGTERM", onSignal);
-      process.off("SIGINT", onSignal);
-      process.off("SIGHUP", onHangup);
-      watch?.close();
-      manager?.stop();
-      native?.stop();
-      if (renew !== undefined) clearInterval(renew);
-      const started = Date.now();
-      await Promise.all(listeners.map((l) => l.close({ delayMs: opts.shutdownDelayMs ?? 0, timeoutMs: DRAIN_TIMEOUT_MS })));
-      logger.info({ durationMs: Date.now() - started }, "server stopped");
-    })();
-    return closing;
+  return {
+    running,
+    admin,
+    setCertificate(cert, key) {
+      for (const l of listeners) l.setCertificate(cert, key);
+    },
+    async watchNodes() {
+      // nativeSidecars: auto follows the nodes' kubelet versions wherever the cluster can be asked.
+      if (config.nativeSidecars === "auto" && s.clusterAccess && native === undefined) {
+        const { NativeSidecarDetector } = await import("./kube/nodes.js");
+        native = new NativeSidecarDetector(clusterApi(), logger);
+        await native.start();
+      }
+    },
+    close() {
+      closing ??= (async () => {
+        native?.stop();
+        const started = Date.now();
+        await Promise.all(listeners.map((l) => l.close({ delayMs: s.shutdownDelayMs, timeoutMs: DRAIN_TIMEOUT_MS })));
+        logger.info({ durationMs: Date.now() - started }, "server stopped");
+      })();
+      return closing;
+    },
   };
+}
+
+const urlOf = (host: string, port: number): string => `https://${host.includes(":") ? `[${host}]` : host}:${port}`;
+
+/**
+ * SIGTERM and SIGINT run `close` and exit 0 (1 if it fails); a second signal during the drain
+ * ends the process at once. SIGHUP is logged and ignored. Returns what removes the handlers.
+ */
+function onSignals(logger: Logger, inFlight: () => number | undefined, close: () => Promise<void>): () => void {
   const onSignal = (signal: NodeJS.Signals): void => {
-    logger.info({ signal, inFlight: running.inFlight }, "draining");
+    const n = inFlight();
+    logger.info({ signal, ...(n === undefined ? {} : { inFlight: n }) }, "draining");
     // A second signal while draining is not caught any more: the process ends at once.
     close().then(
       () => process.exit(0),
@@ -269,6 +350,159 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
   process.once("SIGTERM", onSignal);
   process.once("SIGINT", onSignal);
   process.on("SIGHUP", onHangup);
+  return () => {
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+    process.off("SIGHUP", onHangup);
+  };
+}
 
+/**
+ * Starts the webhook and resolves once it is serving and ready. SIGTERM and SIGINT drain it
+ * and exit the process with status 0; a second signal during the drain ends it at once.
+ */
+export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
+  const logger = createLogger({ level: opts.logLevel ?? "info" });
+  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
+    throw new Error("--tls-cert and --tls-key must be given together");
+  }
+  const workers = resolveWorkerCount(opts.workers ?? 1, availableParallelism());
+  const config = await loadConfig(opts.configFile);
+  const metrics = createMetrics();
+  const certs = await openCertificateSource(opts, config, logger, metrics);
+  const settings = servingSettings(opts, config);
+  if (workers > 1) return runPrimary(opts, workers, settings, logger, metrics, certs);
+
+  const listeners = await startListeners(settings, logger, metrics, certs.initial, () => certs.serving());
+  await certs.start((cert, key) => listeners.setCertificate(cert, key));
+  await listeners.watchNodes();
+  const { running, admin } = listeners;
+  const url = urlOf(running.host, running.port);
+  const adminUrl = admin === undefined ? undefined : urlOf(admin.host, admin.port);
+  logger.info({ url, ...(adminUrl === undefined ? {} : { adminUrl }), revision: config.revision }, "sidecar injector serving");
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      removeSignals();
+      certs.stop();
+      await listeners.close();
+    })();
+    return closing;
+  };
+  const removeSignals = onSignals(logger, () => running.inFlight, close);
   return { host: running.host, port: running.port, url, ...(adminUrl === undefined ? {} : { adminUrl }), close };
+}
+
+/** The node flags a worker runs with: this process's, less those that make no sense twice. */
+function workerExecArgv(typescript: boolean): string[] {
+  const out: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] ?? "";
+    if (a === "-e" || a === "-p" || a === "--eval" || a === "--print") {
+      i++;
+      continue;
+    }
+    if (/^--(test|inspect|debug|eval=|print=|input-type|watch)/.test(a)) continue;
+    out.push(a);
+  }
+  // Under tsx (tests, benchmarks) the worker's entry is TypeScript too.
+  if (typescript && !out.some((a) => a.includes("tsx"))) out.push("--import", "tsx");
+  return out;
+}
+
+async function runPrimary(opts: ServeOptions, workers: number, settings: WorkerSettings, logger: Logger, metrics: Metrics, certs: CertificateSource): Promise<ServeHandle> {
+  const typescript = import.meta.url.endsWith(".ts");
+  const primary = await startPrimary(
+    {
+      workers,
+      settings,
+      logger: logger.child({ role: "primary" }),
+      registry: metrics.registry,
+      exec: fileURLToPath(new URL(`./workers/entry${typescript ? ".ts" : ".js"}`, import.meta.url)),
+      execArgv: workerExecArgv(typescript),
+      // The worker's own drain (shutdown delay, then at most DRAIN_TIMEOUT_MS), and room to exit.
+      exitTimeoutMs: settings.shutdownDelayMs + DRAIN_TIMEOUT_MS + 5_000,
+    },
+    { ...certs.initial, serving: certs.serving() },
+  );
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      removeSignals();
+      certs.stop();
+      const started = Date.now();
+      const { failed } = await primary.close();
+      logger.info({ durationMs: Date.now() - started, workers, failed }, "workers stopped");
+      if (failed > 0) throw new Error(`${failed} of ${workers} workers failed while draining`);
+    })();
+    return closing;
+  };
+  const removeSignals = onSignals(logger, () => undefined, close);
+  try {
+    await certs.start((cert, key) => primary.setCertificate(cert, key, true));
+    if (certs.serving()) await primary.whenReady();
+  } catch (e) {
+    await close().catch(() => undefined);
+    throw e;
+  }
+  const url = urlOf(primary.host, primary.port);
+  const adminUrl = primary.adminPort === undefined ? undefined : urlOf(primary.host, primary.adminPort);
+  logger.info({ url, ...(adminUrl === undefined ? {} : { adminUrl }), revision: settings.config.revision, workers, pids: primary.pids() }, "sidecar injector serving");
+  return { host: primary.host, port: primary.port, url, ...(adminUrl === undefined ? {} : { adminUrl }), close };
+}
+
+/**
+ * A worker of `serve --workers N` (its entry is workers/entry.ts): serves with the settings and
+ * certificate pairs its primary sends, drains when told to (or on SIGTERM/SIGINT), then exits 0.
+ * A failure to start is reported to the primary, and the process exits 1.
+ */
+export async function runWorker(): Promise<void> {
+  const channel = connectToPrimary();
+  const sent = await channel.settings;
+  const logger = createLogger({ level: sent.logLevel }).child({ worker: Number(process.env[WORKER_ENV] ?? "0") });
+  try {
+    // The config crossed the channel as JSON: checked and frozen again, as loadConfig leaves it.
+    const settings = { ...sent, config: buildConfig(sent.config, "the primary's config") };
+    const metrics = createMetrics({ exposition: () => channel.expose() });
+    channel.onCollect(() => metrics.registry.getMetricsAsJSON());
+    let certificate = channel.certificate();
+    const listeners = await startListeners(settings, logger, metrics, certificate, () => certificate.serving);
+    const apply = (): void => {
+      const latest = channel.certificate();
+      if (latest.generation !== certificate.generation) {
+        listeners.setCertificate(latest.cert, latest.key);
+        certificate = latest;
+      }
+      channel.applied(certificate.generation);
+    };
+    channel.listening({ host: listeners.running.host, port: listeners.running.port, ...(listeners.admin === undefined ? {} : { adminPort: listeners.admin.port }) });
+    // A pair pushed while this worker was starting is taken now.
+    apply();
+    channel.onCertificate(() => {
+      try {
+        apply();
+      } catch (err) {
+        logger.error({ err }, "certificate from the primary not taken, the previous one is still served");
+      }
+    });
+    await listeners.watchNodes();
+    const close = (): Promise<void> => listeners.close();
+    onSignals(logger, () => listeners.running.inFlight, close);
+    channel.onDrain(() => {
+      logger.info({ inFlight: listeners.running.inFlight }, "draining");
+      close().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.error({ err }, "drain failed");
+          process.exit(1);
+        },
+      );
+    });
+  } catch (err) {
+    logger.error({ err }, "worker did not start");
+    await channel.failed(err instanceof Error ? err.message : String(err));
+    process.exit(1);
+  }
 }

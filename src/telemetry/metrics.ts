@@ -3,8 +3,11 @@
 //
 // Label values are bounded: skip reasons come from SKIP_REASONS and failure reasons are error
 // codes from the admission error registry. Never a pod name, namespace or free-form message.
+//
+// With `serve --workers N` every process keeps its own registry; what /metrics answers is their
+// sum (see aggregateSnapshots), gathered by the primary over IPC (src/workers/primary.ts).
 
-import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { AggregatorRegistry, Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 /** Why a review was answered without a patch. */
 export const SKIP_REASONS = {
@@ -80,8 +83,40 @@ export interface Metrics {
   readonly certReloadFailures: Counter<"reason">;
 }
 
-export function createMetrics(): Metrics {
-  const registry = new Registry();
+/** One process's metrics as `Registry.getMetricsAsJSON()` gives them: what crosses between processes. */
+export type MetricsSnapshot = Awaited<ReturnType<Registry["getMetricsAsJSON"]>>;
+
+/**
+ * The Prometheus text of the sum of several processes' metrics: counters and histograms add
+ * up, series by series; gauges add up too (RSS, heap, handles: the pod's total), except where
+ * prom-client's default metrics say otherwise (event-loop lag averaged, start time and version
+ * taken once).
+ */
+export function aggregateSnapshots(snapshots: readonly MetricsSnapshot[]): Promise<string> {
+  return AggregatorRegistry.aggregate([...snapshots]).metrics();
+}
+
+/** A registry whose text (what /metrics answers) comes from elsewhere: the sum over every process. */
+class ExposedRegistry extends Registry {
+  constructor(private readonly expose: () => Promise<string>) {
+    super();
+  }
+
+  override metrics(): Promise<string> {
+    return this.expose();
+  }
+}
+
+export interface MetricsOptions {
+  /**
+   * What /metrics answers instead of this process's own text (a worker of `serve --workers N`:
+   * the sum over every process). `registry.getMetricsAsJSON()` still gives this process's own.
+   */
+  readonly exposition?: () => Promise<string>;
+}
+
+export function createMetrics(opts: MetricsOptions = {}): Metrics {
+  const registry = opts.exposition === undefined ? new Registry() : new ExposedRegistry(opts.exposition);
   collectDefaultMetrics({ register: registry });
   const requests = new Counter({
     name: "sidecar_injection_requests_total",

@@ -4,26 +4,32 @@
 // failed otherwise, p50/p99 of the answered, the slowest answer of any kind, the server's CPU per
 // answered review and its peak RSS. The sustainable rate is the highest rate answered in full
 // with p99 under 1 s; the table then shows 1x and 2x that rate.
-// Run: npm run bench   (OVERLOAD_RATES=250,500,1000 OVERLOAD_SECONDS=5)
-import { execFileSync, spawn } from "node:child_process";
+// Each rate is run against `serve --workers N` for each N of OVERLOAD_WORKERS (default 1 and 2),
+// a fresh server per N; CPU and RSS are those of all its processes (primary and workers), and a
+// last table puts the workers side by side, rate by rate.
+// Run: npm run bench   (OVERLOAD_RATES=250,500,1000 OVERLOAD_SECONDS=5 OVERLOAD_WORKERS=1,2)
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:https";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "..", "..");
-const rates = (process.env.OVERLOAD_RATES ?? "250,500,750,1000,1500").split(",").map(Number);
+const rates = (process.env.OVERLOAD_RATES ?? "250,500,750,1000,1500,2000,3000").split(",").map(Number);
 const seconds = Number(process.env.OVERLOAD_SECONDS ?? "5");
+const workerCounts = (process.env.OVERLOAD_WORKERS ?? "1,2").split(",").map(Number);
 const fixture = join(here, "..", "fixtures", "admission-review-pod.json");
 const port = 19000 + Math.floor(Math.random() * 1000);
 const dir = mkdtempSync(join(tmpdir(), "bench-overload-"));
-
-const server = spawn(process.execPath, [join(root, "dist", "cli.js"), "serve", "--port", String(port), "--cert-dir", join(dir, "certs"), "--log-level", "warn"], {
-  stdio: ["ignore", "ignore", "inherit"],
-});
 const url = `https://127.0.0.1:${port}`;
+
+function startServer(workers: number): ChildProcess {
+  return spawn(process.execPath, [join(root, "dist", "cli.js"), "serve", "--port", String(port), "--cert-dir", join(dir, "certs"), "--log-level", "warn", "--workers", String(workers)], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+}
 
 function ready(): Promise<boolean> {
   return new Promise((ok) => {
@@ -36,13 +42,32 @@ function ready(): Promise<boolean> {
   });
 }
 
-/** utime + stime of a process, in seconds, and its RSS in MiB (Linux /proc). */
+const ticks = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim());
+
+/** A process and its children (the workers of `--workers N`), from Linux /proc. */
+function tree(pid: number): number[] {
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+    return [pid, ...children.flatMap(tree)];
+  } catch {
+    return [];
+  }
+}
+
+/** utime + stime of a process and its children (counting children that ended), in seconds, and their RSS in MiB. */
 function usage(pid: number): { cpu: number; rssMiB: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-  const ticks = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim());
-  const cpu = (Number(stat[11]) + Number(stat[12])) / ticks;
-  const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
-  return { cpu, rssMiB: Number(rss) / 1024 };
+  let cpu = 0;
+  let rssKiB = 0;
+  for (const p of tree(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+      cpu += (Number(stat[11]) + Number(stat[12]) + (p === pid ? Number(stat[13]) + Number(stat[14]) : 0)) / ticks;
+      rssKiB += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, "utf8"))?.[1] ?? 0);
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return { cpu, rssMiB: rssKiB / 1024 };
 }
 
 interface Run {
@@ -50,13 +75,13 @@ interface Run {
   sent: number;
   answered: number;
   outcomes: Record<string, number>;
-  p50: number;
-  p99: number;
+  p50: number | null;
+  p99: number | null;
   slowestMs: number;
   clientBehindMs: number;
 }
 
-async function runAt(rate: number): Promise<{ run: Run; cpuPerAnsweredUs: number; peakRssMiB: number }> {
+async function runAt(server: ChildProcess, rate: number): Promise<{ run: Run; cpuPerAnsweredUs: number; peakRssMiB: number }> {
   const pid = server.pid ?? 0;
   const before = usage(pid);
   let peak = before.rssMiB;
@@ -73,27 +98,53 @@ async function runAt(rate: number): Promise<{ run: Run; cpuPerAnsweredUs: number
   return { run, cpuPerAnsweredUs: ((after.cpu - before.cpu) / Math.max(1, run.answered)) * 1e6, peakRssMiB: peak };
 }
 
-try {
-  for (let i = 0; i < 100 && !(await ready()); i++) await new Promise((r) => setTimeout(r, 100));
-  const idle = usage(server.pid ?? 0).rssMiB;
-  console.log(`overload: node ${process.version}, new TLS connection per review, ${seconds}s per rate, server idle RSS ${idle.toFixed(0)} MiB`);
-  console.log("rate/s    sent  answered  shed  failed   p50 ms   p99 ms  slowest ms  CPU/answered  peak RSS");
-  const rows: Array<Awaited<ReturnType<typeof runAt>>> = [];
-  for (const rate of rates) {
-    const r = await runAt(rate);
-    rows.push(r);
-    const shed = (r.run.outcomes["503"] ?? 0) + (r.run.outcomes.ECONNRESET ?? 0);
-    const failed = r.run.sent - r.run.answered - shed;
-    console.log(
-      `${String(rate).padStart(6)} ${String(r.run.sent).padStart(7)} ${String(r.run.answered).padStart(9)} ${String(shed).padStart(5)} ${String(failed).padStart(7)} ${r.run.p50.toFixed(1).padStart(8)} ${r.run.p99.toFixed(1).padStart(8)} ${r.run.slowestMs.toFixed(0).padStart(11)} ${r.cpuPerAnsweredUs.toFixed(0).padStart(10)} µs ${r.peakRssMiB.toFixed(0).padStart(5)} MiB` +
-        (r.run.clientBehindMs > 500 ? `  (client fell ${r.run.clientBehindMs.toFixed(0)} ms behind)` : ""),
-    );
-    await new Promise((res) => setTimeout(res, 1000));
+type Row = Awaited<ReturnType<typeof runAt>>;
+/** A figure, or "-" when there is none (no review answered: the client's JSON has null). */
+const fixed = (v: number | null, digits: number): string => (v === null || !Number.isFinite(v) ? "-" : v.toFixed(digits));
+const shedOf = (r: Row): number => (r.run.outcomes["503"] ?? 0) + (r.run.outcomes.ECONNRESET ?? 0);
+
+async function runWorkers(workers: number): Promise<{ workers: number; idleRssMiB: number; rows: Row[] }> {
+  const server = startServer(workers);
+  try {
+    for (let i = 0; i < 300 && !(await ready()); i++) await new Promise((r) => setTimeout(r, 100));
+    const idle = usage(server.pid ?? 0).rssMiB;
+    console.log(`\n--workers ${workers}: server idle RSS ${idle.toFixed(0)} MiB (all its processes)`);
+    console.log("rate/s    sent  answered  shed  failed   p50 ms   p99 ms  slowest ms  CPU/answered  peak RSS");
+    const rows: Row[] = [];
+    for (const rate of rates) {
+      const r = await runAt(server, rate);
+      rows.push(r);
+      const shed = shedOf(r);
+      const failed = r.run.sent - r.run.answered - shed;
+      console.log(
+        `${String(rate).padStart(6)} ${String(r.run.sent).padStart(7)} ${String(r.run.answered).padStart(9)} ${String(shed).padStart(5)} ${String(failed).padStart(7)} ${fixed(r.run.p50, 1).padStart(8)} ${fixed(r.run.p99, 1).padStart(8)} ${fixed(r.run.slowestMs, 0).padStart(11)} ${r.cpuPerAnsweredUs.toFixed(0).padStart(10)} µs ${r.peakRssMiB.toFixed(0).padStart(5)} MiB` +
+          (r.run.clientBehindMs > 500 ? `  (client fell ${r.run.clientBehindMs.toFixed(0)} ms behind)` : ""),
+      );
+      await new Promise((res) => setTimeout(res, 1000));
+    }
+    const sustainable = rows.filter((r) => r.run.answered === r.run.sent && (r.run.p99 ?? Infinity) < 1000).map((r) => r.run.rate);
+    console.log(`sustainable (all answered, p99 < 1 s): ${sustainable.length ? Math.max(...sustainable) : "none"} reviews/s`);
+    return { workers, idleRssMiB: idle, rows };
+  } finally {
+    server.kill("SIGTERM");
+    await new Promise((r) => server.once("exit", r));
   }
-  const sustainable = rows.filter((r) => r.run.answered === r.run.sent && r.run.p99 < 1000).map((r) => r.run.rate);
-  console.log(`sustainable (all answered, p99 < 1 s): ${sustainable.length ? Math.max(...sustainable) : "none"} reviews/s`);
+}
+
+try {
+  console.log(`overload: node ${process.version}, new TLS connection per review, ${seconds}s per rate, ${availableParallelism()} cores, --workers ${workerCounts.join(" vs ")}`);
+  const results = [];
+  for (const workers of workerCounts) results.push(await runWorkers(workers));
+  console.log(`\nside by side: answered/sent, shed, p50/p99 ms, peak RSS MiB`);
+  console.log(`rate/s ${results.map((r) => `| --workers ${r.workers}`.padEnd(40)).join("")}`);
+  for (const [i, rate] of rates.entries()) {
+    const cells = results.map((r) => {
+      const row = r.rows[i];
+      if (row === undefined) return "".padEnd(40);
+      return `| ${row.run.answered}/${row.run.sent} ${shedOf(row)} ${fixed(row.run.p50, 1)}/${fixed(row.run.p99, 1)} ${row.peakRssMiB.toFixed(0)}`.padEnd(40);
+    });
+    console.log(`${String(rate).padStart(6)} ${cells.join("")}`);
+  }
 } finally {
-  server.kill("SIGTERM");
-  await new Promise((r) => server.once("exit", r));
   rmSync(dir, { recursive: true, force: true });
 }

@@ -128,3 +128,48 @@ webhook is failing closed.
     - {{ . | quote }}
     {{- end }}
 {{- end }}
+
+{{/*
+Processes that serve (`serve --workers`): `workers` when set, else the CPU limit rounded down
+("2" and "2500m" give 2, "500m" gives 1), at least 1; 1 without a CPU limit.
+*/}}
+{{- define "sidecar-injector.workers" -}}
+{{- if .Values.workers }}
+{{- .Values.workers | int }}
+{{- else }}
+{{- $cpu := toString (dig "limits" "cpu" "" (.Values.resources | default dict)) }}
+{{- $n := 1 }}
+{{- if hasSuffix "m" $cpu }}
+{{- $n = div (trimSuffix "m" $cpu | atoi) 1000 }}
+{{- else if $cpu }}
+{{- $n = $cpu | float64 | floor | int }}
+{{- end }}
+{{- max 1 $n }}
+{{- end }}
+{{- end }}
+
+{{/*
+Fails when the memory limit cannot hold the workers: each process (the primary and every
+worker) holds its own code and heap. Measured (README "Workers"): about 150 MiB idle per
+process in a cluster, and a worker grows by up to about 150 MiB under overload; so
+160Mi + 320Mi per worker, the 1-worker figure being the chart's default of 384Mi (one process,
+no primary). Limits in Ki/Mi/Gi/M/G or bytes are checked; other forms are left alone.
+*/}}
+{{- define "sidecar-injector.checkMemory" -}}
+{{- $workers := include "sidecar-injector.workers" . | int }}
+{{- if gt $workers 1 }}
+{{- $mem := toString (dig "limits" "memory" "" (.Values.resources | default dict)) }}
+{{- $mib := -1 }}
+{{- if hasSuffix "Gi" $mem }}{{ $mib = mul (trimSuffix "Gi" $mem | float64) 1024 | int }}
+{{- else if hasSuffix "Mi" $mem }}{{ $mib = trimSuffix "Mi" $mem | float64 | int }}
+{{- else if hasSuffix "Ki" $mem }}{{ $mib = div (trimSuffix "Ki" $mem | float64 | int) 1024 }}
+{{- else if hasSuffix "G" $mem }}{{ $mib = div (mul (trimSuffix "G" $mem | float64) 1000000000 | int64) 1048576 }}
+{{- else if hasSuffix "M" $mem }}{{ $mib = div (mul (trimSuffix "M" $mem | float64) 1000000 | int64) 1048576 }}
+{{- else if regexMatch "^[0-9]+$" $mem }}{{ $mib = div ($mem | int64) 1048576 }}
+{{- end }}
+{{- $need := add 160 (mul 320 $workers) }}
+{{- if and (ge (int $mib) 0) (lt (int $mib) (int $need)) }}
+{{- fail (printf "resources.limits.memory (%s) is too small for %d workers: each worker process needs about 320Mi and the primary 160Mi, %dMi in all; raise the limit or set workers" $mem $workers $need) }}
+{{- end }}
+{{- end }}
+{{- end }}

@@ -416,6 +416,9 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
         "2/3",
         "--log-level",
         "info",
+        // One serving process per CPU of the limit (1 by default).
+        "--workers",
+        "1",
       ]);
       assert.deepEqual(c.env, [
         { name: "NODE_OPTIONS", value: "--max-old-space-size=192" },
@@ -662,12 +665,39 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
       ["replicaCount=-1", /replicaCount/],
       ["revision=Not_A_Label", /revision/],
       ["webhok.enabled=true", /webhok/],
+      ["workers=0", /workers/],
+      ["workers=-2", /workers/],
+      ["workers=many", /workers/],
+      ["workers=65", /workers/],
     ];
     for (const [value, re] of refused) {
       const r = await helm(["template", RELEASE, CHART, "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION, "--set", value]);
       assert.notEqual(r.code, 0, `--set ${value} was accepted`);
       assert.match(r.stderr, re, `--set ${value}`);
     }
+  });
+
+  test("--workers: the CPU limit rounded down, at least 1, unless workers is set", async () => {
+    const workers = async (set: string[]): Promise<string | undefined> => {
+      const args = (await template(set)).one<Deployment>("Deployment").spec.template.spec.containers[0]!.args;
+      const at = args.indexOf("--workers");
+      assert.ok(at >= 0, "--workers passed");
+      assert.equal(args.lastIndexOf("--workers"), at, "--workers passed once");
+      return args[at + 1];
+    };
+    // Memory for up to 3 workers (160Mi + 320Mi each), checked below.
+    const mem = "resources.limits.memory=1120Mi";
+    const cases: [string[], string][] = [
+      [["resources.limits.cpu=2", mem], "2"],
+      [["resources.limits.cpu=2500m", mem], "2"],
+      [["resources.limits.cpu=3.9", mem], "3"],
+      [["resources.limits.cpu=500m"], "1"],
+      [["resources.limits.cpu=0.5"], "1"],
+      [["resources.limits.cpu=null"], "1"],
+      [["resources.limits.cpu=4", "workers=2", "resources.limits.memory=1Gi"], "2"],
+      [["workers=3", mem], "3"],
+    ];
+    for (const [set, expected] of cases) assert.equal(await workers(set), expected, set.join(","));
   });
 
   test("preview RBAC: only the service proxy path of /preview, bound to the subjects given", async () => {
@@ -699,6 +729,9 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
       ["webhook.caBundle=Zm9v", /webhook\.caBundle is set but tls\.mode is self/],
       ["revision=canary,webhook.enableNamespacesByDefault=true", /enableNamespacesByDefault needs revision default/],
       ["config.revision=other", /config\.revision \(other\) differs from revision \(default\)/],
+      // Two workers from the CPU limit, with the one-process memory limit of the defaults.
+      ["resources.limits.cpu=2", /resources\.limits\.memory \(384Mi\) is too small for 2 workers: .*800Mi in all/],
+      ["workers=3,resources.limits.memory=1G", /resources\.limits\.memory \(1G\) is too small for 3 workers: .*1120Mi in all/],
     ];
     for (const [value, re] of refused) {
       const r = await helm(["template", RELEASE, CHART, "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION, "--set", value]);

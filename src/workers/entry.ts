@@ -1,0 +1,5 @@
+// Entry of each worker process of `serve --workers N`, forked by the primary (primary.ts);
+// like cli.ts, it only starts what main.ts wires.
+import { runWorker } from "../main.js";
+
+await runWorker();

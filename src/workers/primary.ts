@@ -1,0 +1,338 @@
+// The primary of `serve --workers N`: forks N worker processes (node:cluster) that each run the
+// webhook's listeners on the shared ports, and keeps them going. It serves nothing itself: no
+// express, no injection engine; it holds the certificate source (main.ts) and pushes every pair
+// to every worker, sums the workers' metrics for a scrape, and drains them on shutdown.
+//
+// Connections are handed out by the primary, round robin (cluster.SCHED_RR, Node's default on
+// Linux, set explicitly): with SCHED_NONE the kernel wakes whichever worker it likes and on
+// Linux a few workers take most connections, which for the API server's few long-lived
+// keep-alive connections would leave cores idle. The primary only accepts and passes sockets
+// on; TLS and everything after it happen in the worker.
+//
+// - A worker gets `init` (settings and the current pair) after its `hello`, listens with that
+//   pair, and is ready once it has acknowledged the current pair and that pair is a serving one.
+//   The primary is ready when every worker is ("every worker ready" is logged each time that
+//   becomes true, with the certificate generation).
+// - A worker that exits unexpectedly is logged and replaced after a delay that doubles with
+//   each death in a row (1 s, 2 s, 4 s … 30 s; a worker that lived a minute resets it), so a
+//   worker that cannot live never becomes a fork loop. The others keep serving meanwhile.
+//   A worker that fails before the first start is complete fails the start.
+// - close() tells every worker to drain (as a single process does on SIGTERM) and waits for
+//   them all to exit; a worker that exits non-zero, or is still there at the timeout (killed),
+//   counts as failed.
+import cluster, { type Worker } from "node:cluster";
+import type { Registry } from "prom-client";
+import type { Logger } from "../telemetry/logger.js";
+import { aggregateSnapshots, type MetricsSnapshot } from "../telemetry/metrics.js";
+import { isMessage, PREFIX, WORKER_ENV, type CertificateUpdate, type FromWorker, type ToWorker, type WorkerSettings } from "./protocol.js";
+
+export interface RestartPolicy {
+  /** Delay before replacing the first worker to die (and after a long-lived one). */
+  readonly initialDelayMs: number;
+  /** The delay doubles with each death in a row, up to this. */
+  readonly maxDelayMs: number;
+  /** A worker that lived this long resets the count of deaths in a row. */
+  readonly stableAfterMs: number;
+}
+
+export const DEFAULT_RESTART_POLICY: RestartPolicy = { initialDelayMs: 1_000, maxDelayMs: 30_000, stableAfterMs: 60_000 };
+
+/** How long a scrape waits for each worker's metrics before it fails. */
+export const COLLECT_TIMEOUT_MS = 5_000;
+
+/**
+ * Deaths in a row of a worker slot, counting the one that just happened after `livedMs`, and
+ * the delay before its replacement is forked.
+ */
+export function nextRestart(policy: RestartPolicy, deathsInARow: number, livedMs: number): { deathsInARow: number; delayMs: number } {
+  const deaths = livedMs >= policy.stableAfterMs ? 1 : deathsInARow + 1;
+  const delayMs = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** Math.min(deaths - 1, 30));
+  return { deathsInARow: deaths, delayMs };
+}
+
+/** `--workers`: a count, or 0/auto for the cores available (`os.availableParallelism()`). */
+export function resolveWorkerCount(requested: number | "auto", available: number): number {
+  return requested === "auto" || requested === 0 ? Math.max(1, available) : requested;
+}
+
+export interface PrimaryOptions {
+  readonly workers: number;
+  readonly settings: WorkerSettings;
+  readonly logger: Logger;
+  /** The primary's own metrics (certificates, its process), added to every scrape. */
+  readonly registry: Registry;
+  /** The module each worker runs (it calls main.ts's runWorker), and its node flags. */
+  readonly exec: string;
+  readonly execArgv: readonly string[];
+  /** After `drain`, how long a worker may take to exit before it is killed. */
+  readonly exitTimeoutMs: number;
+  readonly restart?: RestartPolicy;
+}
+
+export interface Primary {
+  readonly host: string;
+  readonly port: number;
+  readonly adminPort: number | undefined;
+  /** Pushes a pair to every worker; a worker started later gets the latest one before it listens. */
+  setCertificate(cert: string, key: string, serving: boolean): void;
+  /** Every worker listens, not draining, with the current pair, which is a serving one. */
+  readonly ready: boolean;
+  /** Resolves the next time `ready` is true (at once if it is). */
+  whenReady(): Promise<void>;
+  /** The pids of the workers running now. */
+  pids(): number[];
+  /** Drains every worker and waits for them; resolves with how many failed. Idempotent. */
+  close(): Promise<{ failed: number }>;
+}
+
+interface Slot {
+  readonly index: number;
+  worker: Worker | undefined;
+  /** The worker has its init: it takes every pair pushed from then on. */
+  greeted: boolean;
+  startedAt: number;
+  listening: boolean;
+  applied: number;
+  deathsInARow: number;
+  failure: string | undefined;
+  restartTimer: NodeJS.Timeout | undefined;
+}
+
+export async function startPrimary(opts: PrimaryOptions, initial: { cert: string; key: string; serving: boolean }): Promise<Primary> {
+  const { logger, settings } = opts;
+  const policy = opts.restart ?? DEFAULT_RESTART_POLICY;
+  let certificate: CertificateUpdate = { ...initial, generation: 1 };
+  let closing: Promise<{ failed: number }> | undefined;
+  let started = false;
+  let wasReady = false;
+  let readyWaiters: Array<() => void> = [];
+  let address: { host: string; port: number; adminPort: number | undefined } | undefined;
+  let startFailed: ((e: Error) => void) | undefined;
+  let allListening: (() => void) | undefined;
+  let nextCollect = 1;
+  const collects = new Map<number, { slot: Slot; resolve: (s: MetricsSnapshot) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  const slots: Slot[] = Array.from({ length: opts.workers }, (_, index) => ({
+    index,
+    worker: undefined,
+    greeted: false,
+    startedAt: 0,
+    listening: false,
+    applied: 0,
+    deathsInARow: 0,
+    failure: undefined,
+    restartTimer: undefined,
+  }));
+
+  cluster.schedulingPolicy = cluster.SCHED_RR;
+  cluster.setupPrimary({ exec: opts.exec, execArgv: [...opts.execArgv], silent: false });
+
+  const isReady = (): boolean =>
+    closing === undefined && certificate.serving && slots.every((s) => s.worker !== undefined && s.listening && s.applied === certificate.generation);
+  const checkReady = (): void => {
+    const ready = isReady();
+    if (ready && !wasReady) {
+      logger.info({ workers: slots.length, pids: pids(), generation: certificate.generation }, "every worker ready");
+      const waiters = readyWaiters;
+      readyWaiters = [];
+      for (const w of waiters) w();
+    }
+    wasReady = ready;
+    if (!started && allListening !== undefined && slots.every((s) => s.listening)) allListening();
+  };
+  const pids = (): number[] => slots.flatMap((s) => (s.worker?.process.pid === undefined ? [] : [s.worker.process.pid]));
+
+  const send = (w: Worker, m: ToWorker): void => {
+    if (!w.isConnected()) return;
+    try {
+      w.send(m);
+    } catch (err) {
+      logger.warn({ err, worker: w.id }, "message to a worker not sent");
+    }
+  };
+
+  const collect = (slot: Slot, w: Worker): Promise<MetricsSnapshot> =>
+    new Promise((resolve, reject) => {
+      const id = nextCollect++;
+      const timer = setTimeout(() => {
+        collects.delete(id);
+        reject(new Error(`worker ${slot.index} did not send its metrics within ${COLLECT_TIMEOUT_MS / 1000}s`));
+      }, COLLECT_TIMEOUT_MS);
+      collects.set(id, { slot, resolve, reject, timer });
+      send(w, { type: `${PREFIX}collect`, id });
+    });
+  /** The sum over the primary and every worker that listens. */
+  const exposition = async (): Promise<string> => {
+    const live = slots.flatMap((s) => (s.worker !== undefined && s.listening && s.worker.isConnected() ? [collect(s, s.worker)] : []));
+    const snapshots = await Promise.all(live);
+    return aggregateSnapshots([await opts.registry.getMetricsAsJSON(), ...snapshots]);
+  };
+
+  const onMessage = (slot: Slot, w: Worker, m: unknown): void => {
+    if (!isMessage<FromWorker>(m)) return;
+    switch (m.type) {
+      case `${PREFIX}hello`:
+        slot.greeted = true;
+        send(w, { type: `${PREFIX}init`, settings, certificate });
+        break;
+      case `${PREFIX}listening`:
+        slot.listening = true;
+        address ??= { host: m.host, port: m.port, adminPort: m.adminPort };
+        logger.info({ worker: slot.index, workerPid: w.process.pid }, "worker listening");
+        checkReady();
+        break;
+      case `${PREFIX}applied`:
+        slot.applied = m.generation;
+        checkReady();
+        break;
+      case `${PREFIX}snapshot`: {
+        const c = collects.get(m.id);
+        if (c === undefined) break;
+        collects.delete(m.id);
+        clearTimeout(c.timer);
+        c.resolve(m.snapshot);
+        break;
+      }
+      case `${PREFIX}expose`:
+        exposition().then(
+          (text) => send(w, { type: `${PREFIX}exposition`, id: m.id, text }),
+          (err: unknown) => {
+            const error = err instanceof Error ? err.message : String(err);
+            logger.warn({ error }, "metrics not gathered from every worker");
+            send(w, { type: `${PREFIX}exposition`, id: m.id, error });
+          },
+        );
+        break;
+      case `${PREFIX}failed`:
+        slot.failure = m.message;
+        break;
+    }
+  };
+
+  const fork = (slot: Slot): void => {
+    slot.restartTimer = undefined;
+    slot.greeted = false;
+    slot.listening = false;
+    slot.applied = 0;
+    slot.failure = undefined;
+    slot.startedAt = Date.now();
+    const w = cluster.fork({ [WORKER_ENV]: String(slot.index) });
+    slot.worker = w;
+    w.on("message", (m: unknown) => onMessage(slot, w, m));
+    w.on("error", (err: Error) => logger.warn({ err, worker: slot.index }, "worker channel error"));
+    w.once("exit", (code: number | null, signal: NodeJS.Signals | null) => onExit(slot, w, code, signal));
+  };
+
+  let exits: { failed: number; pending: Set<Worker>; done: () => void } | undefined;
+  const onExit = (slot: Slot, w: Worker, code: number | null, signal: NodeJS.Signals | null): void => {
+    if (slot.worker === w) slot.worker = undefined;
+    slot.greeted = false;
+    slot.listening = false;
+    for (const [id, c] of collects) {
+      if (c.slot !== slot) continue;
+      collects.delete(id);
+      clearTimeout(c.timer);
+      c.reject(new Error(`worker ${slot.index} exited during the scrape`));
+    }
+    const pid = w.process.pid;
+    if (exits !== undefined) {
+      if (code !== 0 && exits.pending.has(w)) {
+        exits.failed += 1;
+        logger.error({ worker: slot.index, workerPid: pid, code, signal, reason: slot.failure }, "worker failed while stopping");
+      }
+      exits.pending.delete(w);
+      if (exits.pending.size === 0) exits.done();
+      return;
+    }
+    checkReady();
+    if (!started) {
+      startFailed?.(new Error(`worker ${slot.index} exited before it was listening (${signal ?? `code ${code}`})${slot.failure === undefined ? "" : `: ${slot.failure}`}`));
+      return;
+    }
+    const next = nextRestart(policy, slot.deathsInARow, Date.now() - slot.startedAt);
+    slot.deathsInARow = next.deathsInARow;
+    logger.error({ worker: slot.index, workerPid: pid, code, signal, reason: slot.failure, restartInMs: next.delayMs, deathsInARow: next.deathsInARow }, "worker exited unexpectedly; replacing it");
+    slot.restartTimer = setTimeout(() => {
+      if (closing !== undefined) return;
+      fork(slot);
+      logger.info({ worker: slot.index, workerPid: slot.worker?.process.pid }, "worker replaced");
+    }, next.delayMs);
+  };
+
+  const stopAll = (signal: NodeJS.Signals): void => {
+    for (const s of slots) {
+      if (s.restartTimer !== undefined) clearTimeout(s.restartTimer);
+      s.worker?.process.kill(signal);
+    }
+  };
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      allListening = resolve;
+      startFailed = reject;
+      for (const slot of slots) fork(slot);
+    });
+  } catch (e) {
+    exits = { failed: 0, pending: new Set(slots.flatMap((s) => (s.worker ? [s.worker] : []))), done: () => undefined };
+    stopAll("SIGKILL");
+    throw e;
+  }
+  started = true;
+  checkReady();
+  const bound = address;
+  if (bound === undefined) throw new Error("no worker reported its address");
+
+  const close = (): Promise<{ failed: number }> => {
+    closing ??= new Promise((resolve) => {
+      const pending = new Set<Worker>();
+      for (const s of slots) {
+        if (s.restartTimer !== undefined) clearTimeout(s.restartTimer);
+        s.restartTimer = undefined;
+        const w = s.worker;
+        if (w === undefined) continue;
+        if (s.listening) {
+          pending.add(w);
+          send(w, { type: `${PREFIX}drain` });
+        } else {
+          // A replacement still starting serves no one: stopped, not drained.
+          w.process.kill("SIGKILL");
+        }
+      }
+      const timer = setTimeout(() => {
+        for (const w of pending) {
+          logger.error({ workerPid: w.process.pid }, "worker still running at the drain timeout; killed");
+          w.process.kill("SIGKILL");
+        }
+      }, opts.exitTimeoutMs);
+      exits = {
+        failed: 0,
+        pending,
+        done: () => {
+          clearTimeout(timer);
+          resolve({ failed: exits?.failed ?? 0 });
+        },
+      };
+      if (pending.size === 0) exits.done();
+    });
+    return closing;
+  };
+
+  return {
+    host: bound.host,
+    port: bound.port,
+    adminPort: bound.adminPort,
+    setCertificate(cert, key, serving) {
+      certificate = { cert, key, serving, generation: certificate.generation + 1 };
+      for (const s of slots) if (s.worker !== undefined && s.greeted) send(s.worker, { type: `${PREFIX}certificate`, ...certificate });
+      checkReady();
+    },
+    get ready() {
+      return isReady();
+    },
+    whenReady() {
+      if (isReady()) return Promise.resolve();
+      return new Promise((resolve) => readyWaiters.push(resolve));
+    },
+    pids,
+    close,
+  };
+}

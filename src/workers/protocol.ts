@@ -1,0 +1,74 @@
+// The messages between the primary of `serve --workers N` and its workers (node:cluster IPC).
+//
+// primary -> worker
+//   init         once, first: what to serve with, and the certificate pair in use. A worker
+//                listens only once it has it, so a worker started later (a replacement) never
+//                serves a pair older than the others'.
+//   certificate  every new pair (rotation, reload, renewal); the worker acknowledges it.
+//   collect      the worker's own metrics, for a scrape that one of the workers is answering.
+//   exposition   the answer to a worker's expose: the sum over every process, or why not.
+//   drain        stop as a single process does on SIGTERM, then exit 0.
+// worker -> primary
+//   hello        the worker listens to the channel: the primary answers with init.
+//   listening    bound (the ports, the same in every worker); ready once its pair is a serving one.
+//   applied      the pair of this generation is in every listener of the worker.
+//   snapshot     the answer to collect.
+//   expose       /metrics was asked of this worker: the primary sums every process.
+//   failed       the worker could not start (it exits 1 right after); the message says why.
+//
+// Every message carries `type` with the PREFIX, so nothing else on the channel is mistaken for one.
+
+import type { Config } from "../config/types.js";
+import type { MetricsSnapshot } from "../telemetry/metrics.js";
+
+export const PREFIX = "sidecar-injector:";
+
+/** Environment variable set on a worker: its entry (main.ts's runWorker) serves only with it. */
+export const WORKER_ENV = "SIDECAR_INJECTOR_WORKER";
+
+/** What a worker serves with; plain data (it crosses the IPC channel as JSON). */
+export interface WorkerSettings {
+  readonly config: Config;
+  readonly host: string;
+  readonly port: number;
+  readonly adminPort?: number;
+  readonly logLevel: string;
+  readonly shutdownDelayMs: number;
+  readonly maxConcurrentRequests?: number;
+  readonly maxConnections?: number;
+  /** Whether /preview may ask the API server for namespace labels, and which namespace is ours. */
+  readonly clusterAccess: boolean;
+  readonly ownNamespace: string;
+}
+
+export interface CertificateUpdate {
+  readonly cert: string;
+  readonly key: string;
+  /** Increases with every pair the primary pushes. */
+  readonly generation: number;
+  /**
+   * A certificate the API server trusts. False for the placeholder a self-managing replica
+   * serves until its first serving certificate: the worker listens but is not ready.
+   */
+  readonly serving: boolean;
+}
+
+export type ToWorker =
+  | { readonly type: `${typeof PREFIX}init`; readonly settings: WorkerSettings; readonly certificate: CertificateUpdate }
+  | ({ readonly type: `${typeof PREFIX}certificate` } & CertificateUpdate)
+  | { readonly type: `${typeof PREFIX}collect`; readonly id: number }
+  | { readonly type: `${typeof PREFIX}exposition`; readonly id: number; readonly text?: string; readonly error?: string }
+  | { readonly type: `${typeof PREFIX}drain` };
+
+export type FromWorker =
+  | { readonly type: `${typeof PREFIX}hello` }
+  | { readonly type: `${typeof PREFIX}listening`; readonly host: string; readonly port: number; readonly adminPort?: number }
+  | { readonly type: `${typeof PREFIX}applied`; readonly generation: number }
+  | { readonly type: `${typeof PREFIX}snapshot`; readonly id: number; readonly snapshot: MetricsSnapshot }
+  | { readonly type: `${typeof PREFIX}expose`; readonly id: number }
+  | { readonly type: `${typeof PREFIX}failed`; readonly message: string };
+
+/** Whether `m` is one of ours (anything else on the channel is ignored). */
+export function isMessage<T extends { readonly type: string }>(m: unknown): m is T {
+  return typeof m === "object" && m !== null && "type" in m && typeof m.type === "string" && m.type.startsWith(PREFIX);
+}

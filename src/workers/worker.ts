@@ -1,0 +1,128 @@
+// A worker's side of the channel to the primary of `serve --workers N` (see protocol.ts): waits
+// for init, keeps the latest certificate pair pushed, answers the primary's requests for this
+// process's metrics, and asks it for the sum over every process when /metrics is scraped here.
+import { isMessage, PREFIX, type CertificateUpdate, type FromWorker, type ToWorker, type WorkerSettings } from "./protocol.js";
+import type { MetricsSnapshot } from "../telemetry/metrics.js";
+
+/** How long a scrape answered by this worker waits for the primary's sum. */
+export const EXPOSE_TIMEOUT_MS = 10_000;
+
+export interface WorkerChannel {
+  /** Resolves with what to serve with, once the primary has sent it. */
+  readonly settings: Promise<WorkerSettings>;
+  /** The latest pair pushed (the one of init until another comes). */
+  certificate(): CertificateUpdate;
+  /** Called with every pair pushed after init. */
+  onCertificate(fn: (c: CertificateUpdate) => void): void;
+  /** Called when the primary says drain. */
+  onDrain(fn: () => void): void;
+  /** Answers the primary's requests for this process's own metrics. */
+  onCollect(fn: () => Promise<MetricsSnapshot>): void;
+  /** The Prometheus text of the sum over every process; rejects if the primary cannot give it. */
+  expose(): Promise<string>;
+  listening(address: { host: string; port: number; adminPort?: number }): void;
+  applied(generation: number): void;
+  /** Resolves once the message is on its way (exit after it). */
+  failed(message: string): Promise<void>;
+}
+
+/** Resolves once the message is handed to the channel (or the channel is gone). */
+function send(m: FromWorker): Promise<void> {
+  // The channel is gone only when the primary is; node:cluster then ends this process.
+  return new Promise((resolve) => {
+    if (process.send === undefined) resolve();
+    else process.send(m, undefined, undefined, () => resolve());
+  });
+}
+
+export function connectToPrimary(): WorkerChannel {
+  if (process.send === undefined) throw new Error("not a worker process: no channel to a primary");
+  let latest: CertificateUpdate | undefined;
+  let onCertificate: ((c: CertificateUpdate) => void) | undefined;
+  let onDrain: (() => void) | undefined;
+  let drainAsked = false;
+  let onCollect: (() => Promise<MetricsSnapshot>) | undefined;
+  let nextExpose = 1;
+  const exposes = new Map<number, { resolve: (t: string) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  let gotSettings: ((s: WorkerSettings) => void) | undefined;
+  const settings = new Promise<WorkerSettings>((resolve) => (gotSettings = resolve));
+
+  process.on("message", (m: unknown) => {
+    if (!isMessage<ToWorker>(m)) return;
+    switch (m.type) {
+      case `${PREFIX}init`:
+        latest = m.certificate;
+        gotSettings?.(m.settings);
+        break;
+      case `${PREFIX}certificate`: {
+        const { cert, key, generation, serving } = m;
+        if (latest !== undefined && generation <= latest.generation) break;
+        latest = { cert, key, generation, serving };
+        onCertificate?.(latest);
+        break;
+      }
+      case `${PREFIX}collect`: {
+        const id = m.id;
+        const collect = onCollect ?? ((): Promise<MetricsSnapshot> => Promise.resolve([]));
+        collect().then(
+          (snapshot) => void send({ type: `${PREFIX}snapshot`, id, snapshot }),
+          // No answer: the scrape fails at the primary's timeout rather than miss a worker's counts.
+          () => undefined,
+        );
+        break;
+      }
+      case `${PREFIX}exposition`: {
+        const e = exposes.get(m.id);
+        if (e === undefined) break;
+        exposes.delete(m.id);
+        clearTimeout(e.timer);
+        if (m.text !== undefined) e.resolve(m.text);
+        else e.reject(new Error(`metrics not summed over the workers: ${m.error ?? "no answer"}`));
+        break;
+      }
+      case `${PREFIX}drain`:
+        drainAsked = true;
+        onDrain?.();
+        break;
+    }
+  });
+  void send({ type: `${PREFIX}hello` });
+
+  return {
+    settings,
+    certificate() {
+      if (latest === undefined) throw new Error("no certificate from the primary yet");
+      return latest;
+    },
+    onCertificate(fn) {
+      onCertificate = fn;
+    },
+    onDrain(fn) {
+      onDrain = fn;
+      if (drainAsked) fn();
+    },
+    onCollect(fn) {
+      onCollect = fn;
+    },
+    expose() {
+      return new Promise((resolve, reject) => {
+        const id = nextExpose++;
+        const timer = setTimeout(() => {
+          exposes.delete(id);
+          reject(new Error(`metrics not summed over the workers: no answer from the primary within ${EXPOSE_TIMEOUT_MS / 1000}s`));
+        }, EXPOSE_TIMEOUT_MS);
+        exposes.set(id, { resolve, reject, timer });
+        void send({ type: `${PREFIX}expose`, id });
+      });
+    },
+    listening(address) {
+      void send({ type: `${PREFIX}listening`, ...address });
+    },
+    applied(generation) {
+      void send({ type: `${PREFIX}applied`, generation });
+    },
+    failed(message) {
+      return send({ type: `${PREFIX}failed`, message });
+    },
+  };
+}

@@ -1,0 +1,342 @@
+// `serve --workers N`: real processes (the CLI under tsx, a primary and its workers), real
+// HTTPS on 127.0.0.1. Which worker answered a review is read from its log line (pino writes the
+// pid of the process on every line), never from the response.
+import assert from "node:assert/strict";
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { X509Certificate } from "node:crypto";
+import { copyFile, mkdtemp, readFile, rename, rm } from "node:fs/promises";
+import { Agent, request } from "node:https";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { TLSSocket } from "node:tls";
+import { after, before, describe, it } from "node:test";
+import { ensureLocalCertificates } from "../../../src/certs/local.js";
+import { DEFAULT_RESTART_POLICY, nextRestart, resolveWorkerCount } from "../../../src/workers/primary.js";
+import { JSON_HEADERS, podReview, send } from "./helpers.js";
+
+const CLI = resolve("src/cli.ts");
+/** Starting a worker under tsx on a saturated 2-core machine takes seconds: waits are generous, and only bound failures. */
+const START_TIMEOUT_MS = 120_000;
+
+type LogLine = Record<string, unknown> & { msg?: string; pid?: number };
+
+interface Served {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly port: number;
+  readonly adminPort: number | undefined;
+  readonly pids: number[];
+  readonly exited: Promise<number | null>;
+  lines(): LogLine[];
+  stderr(): string;
+  /** Resolves with the first line (from the start) that matches; rejects at the timeout. */
+  waitFor(match: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+}
+
+async function serve(args: readonly string[]): Promise<Served> {
+  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", "--port", "0", ...args], { stdio: ["pipe", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  const parsed: LogLine[] = [];
+  const waiters = new Set<() => void>();
+  child.stdout.on("data", (c: Buffer) => {
+    out += c.toString();
+    const nl = out.lastIndexOf("\n");
+    if (nl < 0) return;
+    for (const line of out.slice(0, nl).split("\n")) if (line.startsWith("{")) parsed.push(JSON.parse(line) as LogLine);
+    out = out.slice(nl + 1);
+    for (const w of waiters) w();
+  });
+  child.stderr.on("data", (c: Buffer) => (err += c.toString()));
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  const waitFor = (match: (l: LogLine) => boolean, timeoutMs = START_TIMEOUT_MS): Promise<LogLine> =>
+    new Promise((ok, fail) => {
+      const check = (): void => {
+        const found = parsed.find(match);
+        if (found === undefined) return;
+        waiters.delete(check);
+        clearTimeout(timer);
+        ok(found);
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        fail(new Error(`no matching log line within ${timeoutMs} ms; stderr: ${err}`));
+      }, timeoutMs);
+      waiters.add(check);
+      check();
+    });
+  const serving = await Promise.race([
+    waitFor((l) => l.msg === "sidecar injector serving"),
+    exited.then((code) => {
+      throw new Error(`serve exited ${code}: ${err}`);
+    }),
+  ]);
+  const url = new URL(String(serving.url));
+  const adminPort = typeof serving.adminUrl === "string" ? Number(new URL(serving.adminUrl).port) : undefined;
+  return { child, port: Number(url.port), adminPort, pids: serving.pids as number[], exited, lines: () => parsed, stderr: () => err, waitFor };
+}
+
+/** A review on a new connection (a new TLS handshake: the primary hands it to the next worker). */
+async function review(port: number, ca: string, uid: string): Promise<number> {
+  const res = await send(port, ca, { headers: JSON_HEADERS, body: JSON.stringify(podReview({ uid })) });
+  return res.status;
+}
+
+/** The pid of the process that logged the review of `uid`. */
+async function answeredBy(s: Served, uid: string): Promise<number> {
+  const line = await s.waitFor((l) => l.msg === "admission review" && l.uid === uid, 30_000);
+  return Number(line.pid);
+}
+
+function metricValue(text: string, name: string): number {
+  const m = new RegExp(`^${name} (\\S+)$`, "m").exec(text);
+  assert.ok(m?.[1] !== undefined, `${name} in the scrape`);
+  return Number(m[1]);
+}
+
+describe("nextRestart and resolveWorkerCount", () => {
+  it("doubles the delay with each death in a row up to the cap, and a long-lived worker resets it", () => {
+    const p = DEFAULT_RESTART_POLICY;
+    let deaths = 0;
+    const delays: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const next = nextRestart(p, deaths, 100);
+      deaths = next.deathsInARow;
+      delays.push(next.delayMs);
+    }
+    assert.deepEqual(delays, [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
+    assert.deepEqual(nextRestart(p, deaths, p.stableAfterMs), { deathsInARow: 1, delayMs: 1000 });
+    assert.deepEqual(nextRestart(p, 1000, 0).delayMs, 30000);
+  });
+
+  it("takes 0 and auto as the cores available, any other count as given", () => {
+    assert.equal(resolveWorkerCount(0, 6), 6);
+    assert.equal(resolveWorkerCount("auto", 2), 2);
+    assert.equal(resolveWorkerCount("auto", 0), 1);
+    assert.equal(resolveWorkerCount(3, 2), 3);
+  });
+});
+
+describe("serve --workers: bad values", () => {
+  for (const bad of ["-1", "two", "1.5", "10000"]) {
+    it(`refuses --workers ${bad}, naming it`, async () => {
+      const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", `--workers=${bad}`], { stdio: ["ignore", "pipe", "pipe"] });
+      let err = "";
+      child.stderr.on("data", (c: Buffer) => (err += c.toString()));
+      const code = await new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
+      assert.equal(code, 2);
+      assert.match(err, new RegExp(`--workers must be a number of processes.*${JSON.stringify(bad).replace(/[.]/g, "\\.")}`));
+    });
+  }
+});
+
+describe("serve --workers 2 (local certificates, an admin port)", () => {
+  let root: string;
+  let s: Served;
+  let ca: string;
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), "sidecar-injector-cluster-"));
+    s = await serve(["--workers", "2", "--admin-port", "0", "--cert-dir", join(root, "certs")]);
+    ca = await readFile(join(root, "certs", "ca.crt"), "utf8");
+  });
+  after(async () => {
+    if (s.child.exitCode === null) s.child.kill("SIGKILL");
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it("runs two workers besides the primary, each ready", async () => {
+    assert.equal(s.pids.length, 2);
+    assert.ok(!s.pids.includes(s.child.pid ?? -1));
+    assert.ok(s.adminPort !== undefined && s.adminPort !== s.port);
+    // /readyz is each process's own: asked on new connections, both workers answer it.
+    for (let i = 0; i < 4; i++) assert.equal((await send(s.port, ca, { method: "GET", path: "/readyz" })).status, 200);
+  });
+
+  it("answers reviews from both workers, and one scrape of either sums both", async () => {
+    const uids = Array.from({ length: 20 }, (_, i) => `two-workers-${i}`);
+    for (const uid of uids) assert.equal(await review(s.port, ca, uid), 200);
+    const byPid = new Map<number, number>();
+    for (const uid of uids) {
+      const pid = await answeredBy(s, uid);
+      byPid.set(pid, (byPid.get(pid) ?? 0) + 1);
+    }
+    assert.deepEqual([...byPid.keys()].sort(), [...s.pids].sort(), "both workers answered reviews");
+    for (const n of byPid.values()) assert.ok(n < uids.length);
+    // Each scrape is answered by one worker (new connections: both answer some), and each
+    // shows every review, whichever worker answered it.
+    for (let i = 0; i < 4; i++) {
+      const scrape = await send(s.adminPort ?? 0, ca, { method: "GET", path: "/metrics" });
+      assert.equal(scrape.status, 200);
+      assert.equal(metricValue(scrape.body, "sidecar_injection_requests_total"), uids.length);
+      assert.equal(metricValue(scrape.body, "sidecar_injection_duration_seconds_count"), uids.length);
+    }
+    // The webhook port does not serve /metrics when there is an admin port.
+    assert.equal((await send(s.port, ca, { method: "GET", path: "/metrics" })).status, 404);
+  });
+
+  it("ignores SIGHUP in the primary and in the workers", async () => {
+    const [worker] = s.pids;
+    assert.ok(worker !== undefined);
+    s.child.kill("SIGHUP");
+    process.kill(worker, "SIGHUP");
+    await s.waitFor((l) => l.msg === "SIGHUP ignored: send SIGTERM to stop" && l.pid === s.child.pid, 30_000);
+    await s.waitFor((l) => l.msg === "SIGHUP ignored: send SIGTERM to stop" && l.pid === worker, 30_000);
+    for (let i = 0; i < 4; i++) assert.equal(await review(s.port, ca, `after-hup-${i}`), 200);
+    assert.ok(!s.lines().some((l) => l.msg === "worker exited unexpectedly; replacing it"));
+  });
+
+  it("replaces a killed worker, while the other keeps answering", async () => {
+    const [victim, survivor] = s.pids;
+    assert.ok(victim !== undefined && survivor !== undefined);
+    process.kill(victim, "SIGKILL");
+    const died = await s.waitFor((l) => l.msg === "worker exited unexpectedly; replacing it" && l.workerPid === victim, 30_000);
+    assert.equal(died.signal, "SIGKILL");
+    assert.equal(died.restartInMs, 1000);
+    // Until the replacement listens, every connection goes to the survivor.
+    const uids = Array.from({ length: 6 }, (_, i) => `survivor-${i}`);
+    for (const uid of uids) assert.equal(await review(s.port, ca, uid), 200);
+    const replaced = await s.waitFor((l) => l.msg === "worker replaced");
+    const newPid = Number(replaced.workerPid);
+    assert.ok(newPid !== victim && newPid !== survivor);
+    await s.waitFor((l) => l.msg === "every worker ready" && Array.isArray(l.pids) && l.pids.includes(newPid));
+    // The replacement answers too: within a few new connections (round robin), one lands there.
+    const seen = new Set<number>();
+    for (let i = 0; i < 8 && !seen.has(newPid); i++) {
+      assert.equal(await review(s.port, ca, `after-replace-${i}`), 200);
+      seen.add(await answeredBy(s, `after-replace-${i}`));
+    }
+    assert.ok(seen.has(newPid), "the replacement answers reviews");
+    assert.ok(!seen.has(victim));
+  });
+
+  it("drains every worker on SIGTERM under keep-alive load: no request fails, every client is told to close, exit 0", async () => {
+    const clients = 6;
+    let answered = 0;
+    let failed = 0;
+    let closedByServer = 0;
+    let stop = false;
+    const body = JSON.stringify(podReview({ uid: "keep-alive" }));
+    const loop = async (): Promise<void> => {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1, ca });
+      try {
+        while (!stop) {
+          const r = await new Promise<{ status: number; close: boolean }>((ok, fail) => {
+            const req = request({ host: "127.0.0.1", port: s.port, path: "/inject", method: "POST", agent, headers: { ...JSON_HEADERS, "content-length": Buffer.byteLength(body) } }, (res) => {
+              res.resume();
+              res.on("end", () => ok({ status: res.statusCode ?? 0, close: res.headers.connection === "close" }));
+            });
+            req.on("error", fail);
+            req.end(body);
+          }).catch(() => undefined);
+          if (r === undefined || r.status !== 200) {
+            failed += 1;
+            return;
+          }
+          answered += 1;
+          // A client told to close goes elsewhere (its endpoint is being removed): it stops here.
+          if (r.close) {
+            closedByServer += 1;
+            return;
+          }
+        }
+      } finally {
+        agent.destroy();
+      }
+    };
+    const loops = Array.from({ length: clients }, () => loop());
+    while (answered < 200 && failed === 0) await new Promise((r) => setTimeout(r, 20));
+    const before = answered;
+    s.child.kill("SIGTERM");
+    const timer = setTimeout(() => (stop = true), 30_000);
+    await Promise.all(loops);
+    clearTimeout(timer);
+    assert.equal(failed, 0);
+    assert.ok(answered > before, "requests sent after SIGTERM were answered");
+    assert.equal(closedByServer, clients, "every kept-alive client got Connection: close");
+    assert.equal(await s.exited, 0, s.stderr());
+    const stopped = s.lines().filter((l) => l.msg === "server stopped").map((l) => l.pid);
+    assert.equal(new Set(stopped).size, 2, "both workers drained");
+    const summary = s.lines().find((l) => l.msg === "workers stopped");
+    assert.equal(summary?.failed, 0);
+  });
+});
+
+describe("serve --workers 2 with certificate files", () => {
+  let root: string;
+  let s: Served | undefined;
+  after(async () => {
+    if (s !== undefined && s.child.exitCode === null) s.child.kill("SIGKILL");
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it("pushes a reloaded pair to every worker: handshakes after the push see it on both", async () => {
+    root = await mkdtemp(join(tmpdir(), "sidecar-injector-cluster-files-"));
+    const a = await ensureLocalCertificates(join(root, "a"));
+    const b = await ensureLocalCertificates(join(root, "b"));
+    const cert = join(root, "tls.crt");
+    const key = join(root, "tls.key");
+    await copyFile(join(root, "a", "tls.crt"), cert);
+    await copyFile(join(root, "a", "tls.key"), key);
+    s = await serve(["--workers", "2", "--tls-cert", cert, "--tls-key", key]);
+    const fingerprintOf = (pem: string): string => new X509Certificate(pem).fingerprint256;
+
+    const handshake = (uid: string): Promise<string> =>
+      new Promise((ok, fail) => {
+        const body = JSON.stringify(podReview({ uid }));
+        const req = request(
+          { host: "127.0.0.1", port: s?.port, path: "/inject", method: "POST", agent: false, ca: [a.ca, b.ca], servername: "localhost", headers: { ...JSON_HEADERS, "content-length": Buffer.byteLength(body) } },
+          (res) => {
+            const fp = (res.socket as TLSSocket).getPeerX509Certificate()?.fingerprint256 ?? "";
+            res.resume();
+            res.on("end", () => (res.statusCode === 200 ? ok(fp) : fail(new Error(`status ${res.statusCode}`))));
+          },
+        );
+        req.on("error", fail);
+        req.end(body);
+      });
+
+    for (let i = 0; i < 4; i++) assert.equal(await handshake(`before-${i}`), fingerprintOf(a.cert));
+    // Replaced the way a mounted Secret is: each file swapped whole.
+    await copyFile(join(root, "b", "tls.key"), `${key}.new`);
+    await copyFile(join(root, "b", "tls.crt"), `${cert}.new`);
+    await rename(`${key}.new`, key);
+    await rename(`${cert}.new`, cert);
+    await s.waitFor((l) => l.msg === "serving certificate reloaded", 60_000);
+    await s.waitFor((l) => l.msg === "every worker ready" && l.generation === 2, 30_000);
+
+    const pids = new Set<number>();
+    for (let i = 0; i < 10; i++) {
+      assert.equal(await handshake(`after-${i}`), fingerprintOf(b.cert), `handshake ${i} after the push`);
+      pids.add(await answeredBy(s, `after-${i}`));
+    }
+    assert.equal(pids.size, 2, "handshakes with the new pair on both workers");
+    s.child.kill("SIGTERM");
+    assert.equal(await s.exited, 0, s.stderr());
+  });
+});
+
+describe("serve --workers 2: a worker that dies while draining", () => {
+  let root: string;
+  let s: Served | undefined;
+  after(async () => {
+    if (s !== undefined && s.child.exitCode === null) s.child.kill("SIGKILL");
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it("is not replaced, and the primary exits 1 once the other has drained", async () => {
+    root = await mkdtemp(join(tmpdir(), "sidecar-injector-cluster-fail-"));
+    // The shutdown delay keeps both workers draining long enough to kill one meanwhile.
+    s = await serve(["--workers", "2", "--shutdown-delay", "3s", "--cert-dir", join(root, "certs")]);
+    const [victim, other] = s.pids;
+    assert.ok(victim !== undefined && other !== undefined);
+    s.child.kill("SIGTERM");
+    await s.waitFor((l) => l.msg === "draining" && l.pid === victim, 30_000);
+    process.kill(victim, "SIGKILL");
+    assert.equal(await s.exited, 1, s.stderr());
+    const failed = s.lines().find((l) => l.msg === "worker failed while stopping");
+    assert.equal(failed?.workerPid, victim);
+    assert.equal(failed?.signal, "SIGKILL");
+    assert.ok(s.lines().some((l) => l.msg === "server stopped" && l.pid === other), "the other worker drained");
+    assert.equal(s.lines().find((l) => l.msg === "workers stopped")?.failed, 1);
+    assert.ok(!s.lines().some((l) => l.msg === "worker replaced"));
+  });
+});
