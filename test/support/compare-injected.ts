@@ -11,7 +11,8 @@
 // - env is a map by name, a JSON value parsed; annotations with a JSON value parsed, and the
 //   lists of `sidecar.istio.io/status` sorted; volume mounts and ports are sets; a volume with
 //   no source is an emptyDir (the API server defaults it);
-// - containers and init containers are maps by name, their order compared apart.
+// - containers and init containers are maps by name, their order compared apart; the args of
+//   istio-init (istio-validation) are a map of istio-iptables flags.
 //
 // compareInjected returns the differences as `path: what` lines with the values cut short;
 // empty means the API server would store the same object.
@@ -102,10 +103,35 @@ function normEnv(env: unknown): Plain {
   return out;
 }
 
+/**
+ * istio-iptables flags as a map (`-u` -> `1337`, `--log_output_level` -> `default:info`), the
+ * words before the first flag under `_`: the program reads them in any order, and a difference
+ * is then named by its flag.
+ */
+function iptablesArgs(args: unknown): unknown {
+  if (!Array.isArray(args)) return args;
+  const out: Plain = { _: [] };
+  for (let i = 0; i < args.length; i++) {
+    const a = String(args[i]);
+    if (!a.startsWith("-")) {
+      (out._ as string[]).push(a);
+      continue;
+    }
+    const eq = a.indexOf("=");
+    if (eq > 0) out[a.slice(0, eq)] = a.slice(eq + 1);
+    else if (i + 1 < args.length && !/^-[a-z-]/i.test(String(args[i + 1]))) out[a] = String(args[++i]);
+    else out[a] = true;
+  }
+  return out;
+}
+
+const IPTABLES_CONTAINERS = new Set(["istio-init", "istio-validation"]);
+
 function normContainer(c: Plain): unknown {
-  const { env, volumeMounts, ports, resources, ...rest } = c;
+  const { env, volumeMounts, ports, resources, args, ...rest } = c;
   return prune({
     ...rest,
+    args: IPTABLES_CONTAINERS.has(String(c.name)) ? iptablesArgs(args) : args,
     resources: normResources(resources),
     env: normEnv(env),
     volumeMounts: sortedBy(volumeMounts, (m) => `${String(m.mountPath)}|${String(m.name)}`),
