@@ -37,6 +37,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -189,10 +190,38 @@ func injectOne(inj *mockInjector, s *settings, manifest []byte) (r result) {
 	var out bytes.Buffer
 	warn := func(w string) { r.warnings = append(r.warnings, strings.TrimSpace(w)) }
 	if err := inject.IntoResourceFile(inj, s.config.Templates, s.values, "", mc, bytes.NewReader(manifest), &out, warn); err != nil {
-		return result{refusal: err.Error(), warnings: r.warnings}
+		return result{refusal: stableMessage(err.Error()), warnings: r.warnings}
 	}
 	r.output = stripVersion(out.Bytes())
 	return r
+}
+
+var templateList = regexp.MustCompile(`(not found; have )([^\n]*)`)
+
+// stableMessage puts the parts of an Istio error that come from iterating a Go map in a fixed
+// order, so that the same input always gets the same message: the lines of a multierror
+// ("\t* invalid value ... for annotation ...") and the list of known templates.
+func stableMessage(msg string) string {
+	msg = templateList.ReplaceAllStringFunc(msg, func(m string) string {
+		parts := templateList.FindStringSubmatch(m)
+		names := strings.Split(parts[2], ", ")
+		sort.Strings(names)
+		return parts[1] + strings.Join(names, ", ")
+	})
+	lines := strings.Split(msg, "\n")
+	for i := 0; i < len(lines); {
+		j := i
+		for j < len(lines) && strings.HasPrefix(lines[j], "\t* ") {
+			j++
+		}
+		if j > i {
+			sort.Strings(lines[i:j])
+			i = j
+		} else {
+			i++
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 type batchIn struct {
