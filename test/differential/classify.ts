@@ -9,8 +9,10 @@ export const DIVERGENCE_CLASSES = [
   "validation-we-refuse",
   "validation-istio-refuses",
   "refusal-message",
-  // Whether the Pod is injected at all.
+  // Whether the Pod is injected at all (the second: its namespace is one the injector ignores,
+  // which Istio's kube-inject does not look at for a workload's template).
   "skip-decision",
+  "ignored-namespace",
   // Where a CronJob's injected metadata goes (Istio: the job template's metadata).
   "cronjob-metadata",
   // What is injected.

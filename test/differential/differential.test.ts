@@ -70,6 +70,37 @@ function ours(manifest: string, id: string): Ours {
   }
 }
 
+type Doc = { kind?: unknown; metadata?: { namespace?: unknown }; items?: unknown[]; spec?: { jobTemplate?: { spec?: { template?: { metadata?: { annotations?: unknown } } } } } };
+
+function documents(manifest: string): Doc[] {
+  let docs: unknown[];
+  try {
+    docs = parseManifest(manifest, "manifest");
+  } catch {
+    return [];
+  }
+  const flat = (d: unknown): Doc[] => {
+    const doc = (typeof d === "object" && d !== null ? d : {}) as Doc;
+    return doc.kind === "List" && Array.isArray(doc.items) ? doc.items.flatMap(flat) : [doc];
+  };
+  return docs.flatMap(flat);
+}
+
+/** The annotation keys on the pod templates of the manifest's CronJobs. */
+function cronJobTemplateAnnotations(manifest: string): string[] {
+  return documents(manifest)
+    .filter((d) => d.kind === "CronJob")
+    .flatMap((d) => {
+      const a = d.spec?.jobTemplate?.spec?.template?.metadata?.annotations;
+      return typeof a === "object" && a !== null ? Object.keys(a) : [];
+    });
+}
+
+/** Whether a document of the manifest is in a namespace the injector ignores (kube-system …). */
+function ignoredNamespaceDocs(manifest: string): boolean {
+  return documents(manifest).some((d) => typeof d.metadata?.namespace === "string" && config.ignoredNamespaces.includes(d.metadata.namespace));
+}
+
 /** The annotations Istio's refusal names (`invalid value '…' for annotation '…'`). */
 function annotationsNamed(refusal: string): string[] {
   return [...refusal.matchAll(/for annotation '([^']+)'/g)].map((m) => m[1] as string);
@@ -87,7 +118,12 @@ function judge(c: CorpusCase): Verdict {
     return { id: c.id, refusalAgrees: true, refusedBy: "both", details: [] };
   }
   if (istioRefused) return { id: c.id, refusalAgrees: false, refusedBy: "istio", cls: "validation-istio-refuses", details: [`Istio: ${c.refusal!.slice(0, 200)}`] };
-  if (weRefused) return { id: c.id, refusalAgrees: false, refusedBy: "ours", cls: "validation-we-refuse", details: [`ours: ${o.refusal.slice(0, 200)}`] };
+  if (weRefused) {
+    // Istio's kube-inject reads a CronJob's job template metadata, never its pod template's
+    // annotations: an annotation we refuse there, Istio never saw.
+    const cls = cronJobTemplateAnnotations(c.manifest).some((a) => o.refusal.includes(a)) ? "validation-we-refuse+cronjob-metadata" : "validation-we-refuse";
+    return { id: c.id, refusalAgrees: false, refusedBy: "ours", cls, details: [`ours: ${o.refusal.slice(0, 200)}`] };
+  }
   const diffs = compareInjected(o.docs, c.output ?? "");
   if (diffs.length === 0) return { id: c.id, refusalAgrees: true, refusedBy: "neither", details: [] };
   const byClass = new Map<string, string>();
@@ -95,7 +131,13 @@ function judge(c: CorpusCase): Verdict {
     const cls = classOfDifference(d);
     if (!byClass.has(cls)) byClass.set(cls, describeDifferences([d])[0]!);
   }
-  return { id: c.id, refusalAgrees: true, refusedBy: "neither", cls: classOf(diffs), details: describeDifferences(diffs, 6), byClass };
+  let cls = classOf(diffs);
+  if (cls === "skip-decision") {
+    // Which side left a Pod alone, and the likely reason.
+    if (ignoredNamespaceDocs(c.manifest)) cls = "ignored-namespace";
+    else if (cronJobTemplateAnnotations(c.manifest).length > 0) cls = "skip-decision+cronjob-metadata";
+  }
+  return { id: c.id, refusalAgrees: true, refusedBy: "neither", cls, details: describeDifferences(diffs, 6), byClass };
 }
 
 const CONTROLLER_LABELS = ["pod-template-hash", "deploymentconfig"];
