@@ -238,7 +238,7 @@ function report(verdicts: readonly Verdict[]): string {
   for (const v of verdicts) for (const cls of v.cls?.split("+") ?? []) byClass.set(cls, [...(byClass.get(cls) ?? []), v]);
   const refused = (k: Verdict["refusedBy"]): number => verdicts.filter((v) => v.refusedBy === k).length;
   const rows = [...byClass.entries()].sort((a, b) => b[1].length - a[1].length || (a[0] < b[0] ? -1 : 1));
-  const cell = (s: string): string => s.replace(/\|/g, "\\|").slice(0, 240);
+  const cell = (s: string): string => s.replace(/\s+/g, " ").trim().replace(/\|/g, "\\|").slice(0, 240);
   const byAnnotation = new Map<string, Verdict[]>();
   for (const v of verdicts) {
     if (v.refusedBy !== "istio" && v.refusedBy !== "ours") continue;
