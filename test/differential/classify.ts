@@ -1,0 +1,114 @@
+// Bounded classes of divergence between our injector and Istio's, for the differential test's
+// list of known divergences and its summary. A case's class is the sorted, `+`-joined set of
+// the classes of its differences (e.g. `probe-rewrite+prometheus`), so a fix that removes one
+// class from a case, or a change that adds one, shows in the list.
+import type { Difference } from "../support/compare-injected.js";
+
+export const DIVERGENCE_CLASSES = [
+  // Refusals.
+  "validation-we-refuse",
+  "validation-istio-refuses",
+  "refusal-message",
+  // Whether the Pod is injected at all (the second: its namespace is one the injector ignores,
+  // which Istio's kube-inject does not look at for a workload's template).
+  "skip-decision",
+  "ignored-namespace",
+  // Where a CronJob's injected metadata goes (Istio: the job template's metadata).
+  "cronjob-metadata",
+  // What is injected.
+  "template",
+  "probe-rewrite",
+  "prometheus",
+  "image",
+  "owner-name",
+  "canonical-labels",
+  "iptables-args",
+  "init-uid",
+  "proxy-config",
+  "proxy-args",
+  "proxy-env",
+  "native-sidecar",
+  "container-order",
+  "security-context",
+  "resources",
+  "volumes",
+  "lifecycle",
+  "status-annotation",
+  "annotations",
+  "user-containers",
+  "pod-spec",
+  "workload",
+  "other",
+] as const;
+export type DivergenceClass = (typeof DIVERGENCE_CLASSES)[number];
+
+const INJECTED = "(istio-proxy|istio-init|istio-validation)";
+
+/** The class of one difference, by where it is. First match wins. */
+const RULES: readonly (readonly [RegExp, DivergenceClass])[] = [
+  [/^CronJob\/[^.]*\.rest\.spec\.jobTemplate/, "cronjob-metadata"],
+  // Istio writes a CronJob's labels and annotations on its job template, not its pod template.
+  [/^CronJob\/[^.]*\.template\.(labels|annotations)(\.|$)/, "cronjob-metadata"],
+  [/\.annotations\.(prometheus\.io\/|prometheus\.istio\.io\/)|\.env\.ISTIO_PROMETHEUS_ANNOTATIONS/, "prometheus"],
+  [/\.annotations\.sidecar\.istio\.io\/status\./, "status-annotation"],
+  [/\.env\.ISTIO_KUBE_APP_PROBERS|\.(readinessProbe|livenessProbe|startupProbe)(\.|$)/, "probe-rewrite"],
+  [/\.env\.(ISTIO_META_OWNER|ISTIO_META_WORKLOAD_NAME)$/, "owner-name"],
+  [/\.labels\.service\.istio\.io\/canonical-(name|revision)$/, "canonical-labels"],
+  [/\.initContainers\.(istio-init|istio-validation)\.args\.-u$/, "init-uid"],
+  [new RegExp(`\\.initContainers\\.(istio-init|istio-validation)\\.args`), "iptables-args"],
+  [new RegExp(`\\.${INJECTED}\\.image$`), "image"],
+  [new RegExp(`\\.initContainers\\.istio-init\\.securityContext\\.(runAsUser|runAsGroup)`), "init-uid"],
+  [/\.env\.PROXY_CONFIG/, "proxy-config"],
+  [new RegExp(`\\.${INJECTED}\\.args`), "proxy-args"],
+  [new RegExp(`\\.${INJECTED}\\.env\\.`), "proxy-env"],
+  [new RegExp(`\\.${INJECTED}\\.restartPolicy$`), "native-sidecar"],
+  [/\.(initContainerOrder|containerOrder)$/, "container-order"],
+  [new RegExp(`\\.${INJECTED}\\.securityContext`), "security-context"],
+  [new RegExp(`\\.${INJECTED}\\.resources`), "resources"],
+  [new RegExp(`\\.${INJECTED}\\.volumeMounts|\\.template\\.volumes`), "volumes"],
+  [new RegExp(`\\.${INJECTED}\\.lifecycle`), "lifecycle"],
+  [new RegExp(`\\.(initContainers|containers)\\.(${INJECTED}|grpc-bootstrap-init)($|\\.)`), "template"],
+  [/\.template\.annotations|\.template\.labels/, "annotations"],
+  [/\.template\.(initContainers|containers)\./, "user-containers"],
+  [/\.template\.(spec|metadata)/, "pod-spec"],
+  [/\.rest(\.|$)/, "workload"],
+  [/^\(documents\)$/, "workload"],
+];
+
+export function classOfDifference(d: Difference): DivergenceClass {
+  for (const [re, cls] of RULES) if (re.test(d.path)) return cls;
+  return "other";
+}
+
+const PROXY_AT = /^(.*)\.template\.(initContainers|containers)\.istio-proxy$/;
+
+/**
+ * Where istio-proxy is on one side only: in the other list on the other side (native sidecar
+ * or not), or nowhere (one side injected, the other did not).
+ */
+function proxyPlacement(diffs: readonly Difference[]): DivergenceClass | undefined {
+  const seen = new Map<string, Set<string>>();
+  for (const d of diffs) {
+    const m = PROXY_AT.exec(d.path);
+    if (!m || d.kind === "changed") continue;
+    const doc = m[1] as string;
+    seen.set(doc, (seen.get(doc) ?? new Set()).add(`${d.kind}:${m[2] as string}`));
+  }
+  let out: DivergenceClass | undefined;
+  for (const kinds of seen.values()) {
+    if (kinds.has("missing:containers") && kinds.has("unexpected:initContainers")) out ??= "native-sidecar";
+    else if (kinds.has("missing:initContainers") && kinds.has("unexpected:containers")) out ??= "native-sidecar";
+    else return "skip-decision";
+  }
+  return out;
+}
+
+/** The case's class: its differences' classes, sorted and joined with `+`. */
+export function classOf(diffs: readonly Difference[]): string {
+  const placement = proxyPlacement(diffs);
+  // When one side did not inject, every other difference follows from that.
+  if (placement === "skip-decision") return placement;
+  const classes = new Set(diffs.filter((d) => !PROXY_AT.test(d.path) || d.kind === "changed").map(classOfDifference));
+  if (placement) classes.add(placement);
+  return [...classes].sort((a, b) => DIVERGENCE_CLASSES.indexOf(a) - DIVERGENCE_CLASSES.indexOf(b)).join("+");
+}

@@ -1,0 +1,497 @@
+// A seeded generator of varied workloads for the differential test: the same seed gives the
+// same cases, byte for byte.
+//
+//   node --import tsx test/oracle/generate.ts [--seed N] [--count N]
+//       prints N generated cases, one JSON object {"id","manifest"} per line
+//   node --import tsx test/oracle/generate.ts --files PREFIX FILE...
+//       prints one case per manifest file, with id PREFIX + its base name (Istio's own test
+//       inputs join the corpus this way)
+//   node --import tsx test/oracle/generate.ts --reinject ORACLE.jsonl [--seed N] [--count N]
+//       prints N re-injection cases built from the oracle's answers in ORACLE.jsonl (lines
+//       {"id","output"}): Istio's own output fed back in, as is or with an annotation changed
+//
+// Every kind the injector reads (Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job,
+// CronJob, ReplicationController, DeploymentConfig; in Lists and multi-document files too),
+// one to three containers and up to two init containers (some of them native sidecars), ports
+// named and unnamed with every protocol, every probe kind (httpGet on named and numeric ports,
+// HTTPS, tcpSocket, grpc, exec; startup, liveness, readiness) and lifecycle hooks, security
+// contexts, volumes, resources, a user's own istio-proxy (an override), and the Istio
+// annotations and labels users set, with valid values, edge values and invalid ones.
+import { readFileSync } from "node:fs";
+import { basename } from "node:path";
+import { parseArgs } from "node:util";
+import { parse, stringify } from "yaml";
+
+export interface GeneratedCase {
+  readonly id: string;
+  readonly manifest: string;
+}
+
+type Obj = Record<string, unknown>;
+
+/** mulberry32: small, fast, and the same on every platform. */
+class Rng {
+  private state: number;
+  constructor(seed: number) {
+    this.state = seed >>> 0;
+  }
+  next(): number {
+    this.state = (this.state + 0x6d2b79f5) >>> 0;
+    let t = this.state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  int(lo: number, hi: number): number {
+    return lo + Math.floor(this.next() * (hi - lo + 1));
+  }
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
+  pick<T>(list: readonly T[]): T {
+    const v = list[Math.floor(this.next() * list.length)];
+    if (v === undefined) throw new Error("pick from an empty list");
+    return v;
+  }
+  /** Up to `n` distinct items, in list order. */
+  some<T>(list: readonly T[], n: number): T[] {
+    const idx = new Set<number>();
+    while (idx.size < Math.min(n, list.length)) idx.add(Math.floor(this.next() * list.length));
+    return [...idx].sort((a, b) => a - b).map((i) => list[i] as T);
+  }
+}
+
+// ---------------------------------------------------------------- annotations and labels
+
+/** Values per annotation: [valid, edge, invalid]; an empty class is never drawn. */
+type Values = readonly [readonly string[], readonly string[], readonly string[]];
+
+const ANNOTATIONS: Readonly<Record<string, Values>> = {
+  "sidecar.istio.io/inject": [["true", "false"], ["True", "yes", ""], []],
+  "sidecar.istio.io/interceptionMode": [["REDIRECT", "TPROXY", "NONE"], [], ["redirect", "IPTABLES", ""]],
+  "traffic.sidecar.istio.io/includeOutboundIPRanges": [
+    ["*", "10.0.0.0/8", "10.96.0.0/12,172.16.0.0/12", "192.168.1.0/24"],
+    ["", "0.0.0.0/0", "10.0.0.1/32", "fd00::/8,10.0.0.0/8"],
+    ["10.0.0.0/33", "10.0.0.1", "*,10.0.0.0/8", "a.b.c.d/8"],
+  ],
+  "traffic.sidecar.istio.io/excludeOutboundIPRanges": [
+    ["10.0.0.0/8", "169.254.169.254/32", "10.96.0.1/32,10.96.0.10/32"],
+    ["", "::1/128", "0.0.0.0/0"],
+    ["*", "300.0.0.0/8", "10.0.0.0/8,"],
+  ],
+  "traffic.sidecar.istio.io/includeInboundPorts": [["*", "80", "80,8080", "8080,9090"], ["", " 80 ", "65535"], ["http", "0x50", "65536", "80;8080"]],
+  "traffic.sidecar.istio.io/excludeInboundPorts": [["8080", "9090,9091", "15000"], ["", "0", "65535"], ["*", "-1", "99999"]],
+  "traffic.sidecar.istio.io/includeOutboundPorts": [["443", "80,443"], [""], []],
+  "traffic.sidecar.istio.io/excludeOutboundPorts": [["5432", "3306,6379", "9092"], ["", "0"], ["abc", "70000"]],
+  "traffic.sidecar.istio.io/excludeInterfaces": [["eth1", "eth1,eth2"], [""], []],
+  "traffic.sidecar.istio.io/kubevirtInterfaces": [["net1", "net1,net2"], [""], []],
+  "istio.io/reroute-virtual-interfaces": [["net1", "net1,net2"], [""], []],
+  "status.sidecar.istio.io/port": [["15020", "15021", "12345"], ["0", "65535"], ["http", "-1", "65536", ""]],
+  "readiness.status.sidecar.istio.io/initialDelaySeconds": [["1", "10"], ["0", "4294967295"], ["-1", "1.5", "x"]],
+  "readiness.status.sidecar.istio.io/periodSeconds": [["5", "30"], ["1"], ["0.5", "fast"]],
+  "readiness.status.sidecar.istio.io/failureThreshold": [["3", "10"], ["1", "0"], ["-3", "many"]],
+  "sidecar.istio.io/proxyCPU": [["100m", "200m", "1", "500m"], ["0", "1000m", "0.5"], ["1 core", "abc", "-"]],
+  "sidecar.istio.io/proxyMemory": [["128Mi", "256Mi", "1Gi"], ["1G", "134217728", "0.5Gi"], ["lots", "128MB"]],
+  "sidecar.istio.io/proxyCPULimit": [["2", "1000m", "500m"], ["2000m", "0"], ["two"]],
+  "sidecar.istio.io/proxyMemoryLimit": [["1Gi", "512Mi"], ["1024Mi", "2G"], ["1 GB"]],
+  "sidecar.istio.io/proxyImage": [["docker.io/istio/proxyv2:1.27.0", "gcr.io/istio-release/proxyv2:1.26.2"], ["proxyv2", "registry.local:5000/mesh/proxy@sha256:" + "a".repeat(64)], []],
+  "sidecar.istio.io/proxyImageType": [["distroless", "debug", "default"], [""], []],
+  "sidecar.istio.io/logLevel": [["debug", "info", "warning", "error"], ["trace", "off", ""], []],
+  "sidecar.istio.io/componentLogLevel": [["misc:error", "upstream:debug,connection:info"], [""], []],
+  "sidecar.istio.io/agentLogLevel": [["default:debug", "xdsproxy:debug,default:info"], [""], []],
+  "proxy.istio.io/config": [
+    [
+      "holdApplicationUntilProxyStarts: true",
+      '{"holdApplicationUntilProxyStarts": true}',
+      "concurrency: 2",
+      "terminationDrainDuration: 30s",
+      'proxyMetadata:\n  ISTIO_META_DNS_CAPTURE: "true"\n',
+      '{"proxyStatsMatcher":{"inclusionPrefixes":["cluster.outbound"]}}',
+      "tracing:\n  sampling: 10\n",
+      "holdApplicationUntilProxyStarts: false",
+      "interceptionMode: TPROXY",
+    ],
+    ["{}", "", "concurrency: 0", "drainDuration: 5s\nparentShutdownDuration: 10s\n"],
+    ["{holdApplicationUntilProxyStarts: yes", "concurrency: two", "unknownField: 1", "terminationDrainDuration: forever"],
+  ],
+  "sidecar.istio.io/nativeSidecar": [["true", "false"], ["", "TRUE"], []],
+  "sidecar.istio.io/rewriteAppHTTPProbers": [["true", "false"], ["", "no"], []],
+  "prometheus.istio.io/merge-metrics": [["true", "false"], ["1", "0", "TRUE"], ["yes", "on", ""]],
+  "sidecar.istio.io/bootstrapOverride": [["custom-bootstrap", "envoy-bootstrap-v2"], [], []],
+  "sidecar.istio.io/userVolume": [
+    ['{"cache":{"emptyDir":{}}}', '{"certs":{"secret":{"secretName":"my-certs"}}}', '{"cfg":{"configMap":{"name":"proxy-extra"}}}'],
+    ["{}"],
+    [],
+  ],
+  "sidecar.istio.io/userVolumeMount": [
+    ['{"cache":{"mountPath":"/var/cache/proxy"}}', '{"certs":{"mountPath":"/etc/certs","readOnly":true}}'],
+    ["{}"],
+    [],
+  ],
+  "sidecar.istio.io/capNetBindService": [["true", "false"], [""], []],
+  "inject.istio.io/templates": [["sidecar", "grpc-agent", "sidecar,grpc-agent"], ["grpc-simple", "gateway"], ["no-such-template"]],
+  "kubectl.kubernetes.io/default-container": [["@app"], ["istio-proxy"], []],
+  "kubectl.kubernetes.io/default-logs-container": [["@app"], [], []],
+  "sidecar.istio.io/statsInclusionPrefixes": [["cluster.outbound,listener"], [""], []],
+  "sidecar.istio.io/extraStatTags": [["request_host,destination_port"], [""], []],
+  "prometheus.io/scrape": [["true", "false"], ["TRUE", ""], []],
+  "prometheus.io/port": [["8080", "9090", "@port"], ["15020", "15090"], []],
+  "prometheus.io/path": [["/metrics", "/stats", "/custom/metrics"], [""], []],
+  "k8s.v1.cni.cncf.io/networks": [["macvlan-conf", "default/macvlan,default/sriov"], [""], []],
+  "cluster-autoscaler.kubernetes.io/safe-to-evict": [["true", "false"], [], []],
+};
+
+const ANNOTATION_KEYS = Object.keys(ANNOTATIONS);
+
+const LABELS: Readonly<Record<string, readonly string[]>> = {
+  app: ["web", "api", "reviews", "a-very-long-application-name-that-goes-on-and-on-past-sixty-three-chars"],
+  version: ["v1", "v2", "1.0.3"],
+  "app.kubernetes.io/name": ["shop", "catalog"],
+  "app.kubernetes.io/version": ["2.4.1", "latest"],
+  "service.istio.io/canonical-name": ["checkout", "frontend"],
+  "service.istio.io/canonical-revision": ["r7", "canary"],
+  "sidecar.istio.io/inject": ["true", "false", "yes"],
+  "topology.istio.io/network": ["network1", "east"],
+  "service.istio.io/workload-name": ["checkout-workload"],
+  "security.istio.io/tlsMode": ["disabled", "istio"],
+  "istio.io/rev": ["canary", "default"],
+  tier: ["backend", "frontend"],
+};
+
+// ---------------------------------------------------------------- pods
+
+const APP_NAMES = ["app", "web", "api", "worker", "cache", "metrics-exporter", "log-shipper"];
+const IMAGES = ["nginx:1.27", "ghcr.io/acme/api:2.3.1", "busybox", "registry.local:5000/team/worker@sha256:" + "b".repeat(64), "redis:7"];
+const PORT_NAMES = ["http", "http-web", "grpc", "tcp-db", "metrics", "https", "http2-api", "admin"];
+
+interface PodGen {
+  readonly pod: Obj;
+  readonly appNames: string[];
+  readonly ports: number[];
+}
+
+/** Ports of one container; port numbers and names are unique in the Pod (`used`, `usedNames`). */
+function portList(rng: Rng, used: Set<number>, usedNames: Set<string>): { ports: Obj[]; names: string[] } {
+  const out: Obj[] = [];
+  const names: string[] = [];
+  const n = rng.pick([0, 1, 1, 2, 3]);
+  for (let i = 0; i < n; i++) {
+    let port = rng.pick([80, 443, 3000, 5000, 8080, 8443, 9090, 9100, 50051, 15020, 15090, 1]);
+    while (used.has(port)) port++;
+    used.add(port);
+    const p: Obj = { containerPort: port };
+    if (rng.chance(0.7)) {
+      let name = rng.pick(PORT_NAMES);
+      while (usedNames.has(name)) name = `${name}${i}`;
+      usedNames.add(name);
+      names.push(name);
+      p.name = name;
+    }
+    if (rng.chance(0.3)) p.protocol = rng.pick(["TCP", "UDP", "SCTP"]);
+    if (rng.chance(0.05)) p.hostPort = port + 30000;
+    out.push(p);
+  }
+  return { ports: out, names };
+}
+
+function handler(rng: Rng, names: string[], ports: Obj[], forHook: boolean): Obj {
+  const kinds = forHook ? ["httpGet", "httpGet", "tcpSocket", "exec", "sleep"] : ["httpGet", "httpGet", "httpGet", "tcpSocket", "grpc", "exec"];
+  const kind = rng.pick(kinds);
+  const anyPort = (): number | string => {
+    if (names.length && rng.chance(0.5)) return rng.pick(names);
+    const p = ports.length && rng.chance(0.7) ? rng.pick(ports) : undefined;
+    return p ? Number(p.containerPort) : rng.pick([8080, 3000, 9999]);
+  };
+  switch (kind) {
+    case "httpGet": {
+      const h: Obj = { port: anyPort() };
+      if (rng.chance(0.8)) h.path = rng.pick(["/", "/healthz", "/ready", "/live?full=1", "/status/ok"]);
+      if (rng.chance(0.15)) h.scheme = rng.pick(["HTTPS", "HTTP"]);
+      if (rng.chance(0.1)) h.host = rng.pick(["127.0.0.1", "localhost", "10.0.0.5"]);
+      if (rng.chance(0.15)) h.httpHeaders = [{ name: "X-Probe", value: "1" }];
+      return { httpGet: h };
+    }
+    case "tcpSocket":
+      return { tcpSocket: { port: anyPort(), ...(rng.chance(0.1) ? { host: "127.0.0.1" } : {}) } };
+    case "grpc": {
+      const g: Obj = { port: Number(ports.length ? rng.pick(ports).containerPort : 50051) };
+      if (rng.chance(0.5)) g.service = rng.pick(["", "health", "grpc.health.v1.Health"]);
+      return { grpc: g };
+    }
+    case "sleep":
+      return { sleep: { seconds: rng.int(1, 10) } };
+    default:
+      return { exec: { command: rng.pick([["cat", "/tmp/healthy"], ["sh", "-c", "test -f /ready"], ["/bin/true"]]) } };
+  }
+}
+
+function probe(rng: Rng, names: string[], ports: Obj[]): Obj {
+  const p: Obj = handler(rng, names, ports, false);
+  if (rng.chance(0.5)) p.initialDelaySeconds = rng.int(0, 30);
+  if (rng.chance(0.5)) p.periodSeconds = rng.int(1, 20);
+  if (rng.chance(0.3)) p.timeoutSeconds = rng.int(1, 5);
+  if (rng.chance(0.3)) p.failureThreshold = rng.int(1, 10);
+  if (rng.chance(0.1)) p.successThreshold = 1;
+  return p;
+}
+
+function resources(rng: Rng): Obj | undefined {
+  if (!rng.chance(0.5)) return undefined;
+  const r: Obj = {};
+  if (rng.chance(0.8)) r.requests = { cpu: rng.pick(["50m", "100m", "0.25", "1"]), memory: rng.pick(["64Mi", "128Mi", "1G"]) };
+  if (rng.chance(0.5)) r.limits = { cpu: rng.pick(["500m", "1000m", "2"]), memory: rng.pick(["256Mi", "1Gi"]) };
+  return r;
+}
+
+function securityContext(rng: Rng): Obj | undefined {
+  if (!rng.chance(0.35)) return undefined;
+  const s: Obj = {};
+  if (rng.chance(0.6)) s.runAsUser = rng.pick([0, 1000, 1337, 65534]);
+  if (rng.chance(0.4)) s.runAsGroup = rng.pick([0, 1000, 3000]);
+  if (rng.chance(0.4)) s.runAsNonRoot = rng.chance(0.7);
+  if (rng.chance(0.3)) s.readOnlyRootFilesystem = true;
+  if (rng.chance(0.3)) s.allowPrivilegeEscalation = false;
+  if (rng.chance(0.2)) s.capabilities = { drop: ["ALL"], ...(rng.chance(0.3) ? { add: ["NET_BIND_SERVICE"] } : {}) };
+  if (rng.chance(0.05)) s.privileged = true;
+  return s;
+}
+
+function container(rng: Rng, name: string, used: Set<number>, usedNames: Set<string>, init: boolean): { c: Obj; ports: number[] } {
+  const c: Obj = { name, image: rng.pick(IMAGES) };
+  if (rng.chance(0.2)) c.imagePullPolicy = rng.pick(["Always", "IfNotPresent", "Never"]);
+  if (rng.chance(0.25)) c.command = rng.pick([["/bin/server"], ["sh", "-c"]]);
+  if (rng.chance(0.25)) c.args = rng.pick([["--port=8080"], ["serve", "--verbose"], ["sleep 3600"]]);
+  const { ports, names } = init && !rng.chance(0.2) ? { ports: [], names: [] } : portList(rng, used, usedNames);
+  if (ports.length) c.ports = ports;
+  if (rng.chance(0.4)) {
+    c.env = [{ name: "MODE", value: rng.pick(["prod", "dev"]) }];
+    if (rng.chance(0.3)) (c.env as Obj[]).push({ name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } });
+  }
+  const r = resources(rng);
+  if (r) c.resources = r;
+  const s = securityContext(rng);
+  if (s) c.securityContext = s;
+  if (!init || rng.chance(0.15)) {
+    if (rng.chance(0.55)) c.readinessProbe = probe(rng, names, ports);
+    if (rng.chance(0.45)) c.livenessProbe = probe(rng, names, ports);
+    if (rng.chance(0.25)) c.startupProbe = probe(rng, names, ports);
+    if (rng.chance(0.12)) {
+      const lc: Obj = {};
+      if (rng.chance(0.6)) lc.preStop = handler(rng, names, ports, true);
+      if (rng.chance(0.5)) lc.postStart = handler(rng, names, ports, true);
+      if (Object.keys(lc).length) c.lifecycle = lc;
+    }
+  }
+  if (rng.chance(0.3)) c.volumeMounts = [{ name: "data", mountPath: rng.pick(["/data", "/var/lib/app"]) }];
+  return { c, ports: ports.map((p) => Number(p.containerPort)) };
+}
+
+/** A user's own istio-proxy (or istio-init): Istio merges it over what it injects. */
+function override(rng: Rng, name: string): Obj {
+  const c: Obj = { name, image: rng.pick(["auto", "docker.io/istio/proxyv2:1.26.0", "my-proxy:dev"]) };
+  if (rng.chance(0.4)) c.resources = { requests: { cpu: "300m", memory: "512Mi" }, ...(rng.chance(0.5) ? { limits: { cpu: "3", memory: "2Gi" } } : {}) };
+  if (rng.chance(0.3)) c.securityContext = { runAsUser: rng.pick([1234, 1337, 0]), ...(rng.chance(0.5) ? { runAsGroup: 1234 } : {}) };
+  if (rng.chance(0.3)) c.env = [{ name: "EXTRA", value: "1" }];
+  if (rng.chance(0.3) && name === "istio-proxy") c.args = ["proxy", "sidecar", "--concurrency", "4"];
+  if (rng.chance(0.2)) c.lifecycle = { preStop: { exec: { command: ["sleep", "10"] } } };
+  return c;
+}
+
+function podGen(rng: Rng): PodGen {
+  const used = new Set<number>();
+  const usedNames = new Set<string>();
+  const n = rng.pick([1, 1, 1, 2, 2, 3]);
+  const appNames = rng.some(APP_NAMES, n);
+  const containers: Obj[] = [];
+  const allPorts: number[] = [];
+  for (const name of appNames) {
+    const { c, ports } = container(rng, name, used, usedNames, false);
+    containers.push(c);
+    allPorts.push(...ports);
+  }
+  const spec: Obj = { containers };
+  const inits = rng.pick([0, 0, 0, 1, 1, 2]);
+  if (inits) {
+    spec.initContainers = Array.from({ length: inits }, (_, i) => {
+      const { c } = container(rng, `init-${["setup", "migrate"][i] ?? i}`, used, usedNames, true);
+      if (rng.chance(0.2)) c.restartPolicy = "Always";
+      return c;
+    });
+  }
+  if (rng.chance(0.08)) {
+    const which = rng.pick(["istio-proxy", "istio-proxy", "istio-init"]);
+    if (which === "istio-proxy") containers.push(override(rng, which));
+    else (spec.initContainers = [...((spec.initContainers as Obj[] | undefined) ?? []), override(rng, which)]);
+  }
+  if (containers.some((c) => Array.isArray(c.volumeMounts)) || rng.chance(0.2)) {
+    spec.volumes = [
+      rng.pick([{ name: "data", emptyDir: {} }, { name: "data", emptyDir: { medium: "Memory", sizeLimit: "64Mi" } }, { name: "data", configMap: { name: "app-config" } }, { name: "data", secret: { secretName: "app-secret" } }, { name: "data", persistentVolumeClaim: { claimName: "data" } }]),
+    ];
+    if (rng.chance(0.1)) (spec.volumes as Obj[]).push({ name: "istio-envoy", emptyDir: {} });
+  }
+  const psc = rng.chance(0.3) ? { ...(rng.chance(0.5) ? { fsGroup: 2000 } : {}), ...(rng.chance(0.5) ? { runAsUser: rng.pick([1000, 1337]) } : {}), ...(rng.chance(0.3) ? { runAsNonRoot: true } : {}), ...(rng.chance(0.2) ? { sysctls: [{ name: "net.ipv4.ip_local_port_range", value: "1024 65535" }] } : {}) } : undefined;
+  if (psc && Object.keys(psc).length) spec.securityContext = psc;
+  if (rng.chance(0.3)) spec.serviceAccountName = rng.pick(["default", "reviews", "sa-with-a-long-name"]);
+  if (rng.chance(0.1)) spec.nodeName = rng.pick(["node-1", "node-2", "node-3"]);
+  if (rng.chance(0.04)) spec.hostNetwork = true;
+  if (rng.chance(0.1)) spec.dnsPolicy = rng.pick(["ClusterFirst", "Default", "None"]);
+  if (rng.chance(0.08)) spec.imagePullSecrets = [{ name: "regcred" }];
+  if (rng.chance(0.08)) spec.terminationGracePeriodSeconds = rng.pick([0, 30, 120]);
+  if (rng.chance(0.05)) spec.shareProcessNamespace = true;
+
+  const metadata: Obj = {};
+  const labels: Obj = {};
+  for (const k of rng.some(Object.keys(LABELS), rng.pick([0, 1, 1, 2, 3]))) labels[k] = rng.pick(LABELS[k] ?? []);
+  if (rng.chance(0.6)) labels.app ??= rng.pick(LABELS.app ?? []);
+  if (Object.keys(labels).length) metadata.labels = labels;
+  const annotations: Obj = {};
+  for (const k of rng.some(ANNOTATION_KEYS, rng.pick([0, 1, 1, 2, 2, 3, 4, 6]))) {
+    const [valid, edge, invalid] = ANNOTATIONS[k] as Values;
+    const r = rng.next();
+    const cls = r < 0.72 || (!edge.length && !invalid.length) ? valid : r < 0.9 && edge.length ? edge : invalid.length ? invalid : edge;
+    let v = rng.pick(cls);
+    if (v === "@app") v = appNames[0] ?? "app";
+    if (v === "@port") v = String(allPorts[0] ?? 8080);
+    annotations[k] = v;
+  }
+  // Prometheus annotations come together, as users write them.
+  if (rng.chance(0.12) && annotations["prometheus.io/scrape"] === undefined) {
+    annotations["prometheus.io/scrape"] = "true";
+    annotations["prometheus.io/port"] = String(allPorts[0] ?? 9090);
+    if (rng.chance(0.5)) annotations["prometheus.io/path"] = "/metrics";
+  }
+  if (Object.keys(annotations).length) metadata.annotations = annotations;
+  return { pod: { metadata, spec }, appNames, ports: allPorts };
+}
+
+// ---------------------------------------------------------------- workloads
+
+const KINDS = ["Pod", "Deployment", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "ReplicationController", "DeploymentConfig"] as const;
+
+function workload(rng: Rng, kind: string, name: string): Obj {
+  const { pod } = podGen(rng);
+  const meta = pod.metadata as Obj;
+  const namespace = rng.chance(0.25) ? rng.pick(["shop", "test-ns", "kube-system", "istio-system"]) : undefined;
+  const top: Obj = { name, ...(namespace ? { namespace } : {}) };
+  const labels = (meta.labels as Obj | undefined) ?? { app: name };
+  if (kind === "Pod") {
+    if (rng.chance(0.15)) {
+      delete top.name;
+      top.generateName = `${name}-`;
+    }
+    if (rng.chance(0.2)) top.ownerReferences = [{ apiVersion: "apps/v1", kind: rng.pick(["ReplicaSet", "StatefulSet", "DaemonSet"]), name: `${name}-7d9f8c6b5`, uid: "0b3c1a2e-0000-4000-8000-000000000001", controller: true }];
+    return { apiVersion: "v1", kind: "Pod", metadata: { ...top, ...meta }, spec: pod.spec };
+  }
+  const template: Obj = { metadata: { ...meta, labels }, spec: pod.spec };
+  const selector = { matchLabels: labels };
+  switch (kind) {
+    case "Deployment":
+      return { apiVersion: "apps/v1", kind, metadata: top, spec: { replicas: rng.int(1, 5), selector, template } };
+    case "StatefulSet":
+      return { apiVersion: "apps/v1", kind, metadata: top, spec: { serviceName: name, replicas: rng.int(1, 3), selector, template } };
+    case "DaemonSet":
+      return { apiVersion: "apps/v1", kind, metadata: top, spec: { selector, template } };
+    case "ReplicaSet":
+      return { apiVersion: "apps/v1", kind, metadata: top, spec: { replicas: 2, selector, template } };
+    case "Job":
+      (template.spec as Obj).restartPolicy = rng.pick(["Never", "OnFailure"]);
+      return { apiVersion: "batch/v1", kind, metadata: top, spec: { backoffLimit: rng.int(0, 6), template } };
+    case "CronJob":
+      (template.spec as Obj).restartPolicy = "OnFailure";
+      return { apiVersion: "batch/v1", kind, metadata: top, spec: { schedule: "*/5 * * * *", jobTemplate: { spec: { template } } } };
+    case "ReplicationController":
+      return { apiVersion: "v1", kind, metadata: top, spec: { replicas: 1, selector: labels, template } };
+    default:
+      return { apiVersion: "apps.openshift.io/v1", kind: "DeploymentConfig", metadata: top, spec: { replicas: 1, selector: labels, template } };
+  }
+}
+
+/**
+ * YAML 1.1 quoting, so that Istio's Go YAML reads the same strings as our YAML 1.2 parser
+ * (unquoted, `yes`, `off` or `0x50` would be a boolean or a number to it).
+ */
+function yamlOf(doc: unknown): string {
+  return stringify(doc, { version: "1.1", lineWidth: 0, aliasDuplicateObjects: false });
+}
+
+/** `count` generated cases from `seed`. */
+export function generate(seed: number, count: number): GeneratedCase[] {
+  const rng = new Rng(seed);
+  const out: GeneratedCase[] = [];
+  for (let i = 0; i < count; i++) {
+    const shape = rng.next();
+    const id = `g${String(i).padStart(4, "0")}`;
+    if (shape < 0.05) {
+      // A List of two workloads.
+      const items = [0, 1].map((j) => workload(rng, rng.pick(KINDS), `${id}-item${j}`));
+      out.push({ id: `${id}-list`, manifest: yamlOf({ apiVersion: "v1", kind: "List", items }) });
+    } else if (shape < 0.09) {
+      // Several documents, one of them not a workload (printed unchanged).
+      const docs = [workload(rng, rng.pick(KINDS), `${id}-a`), { apiVersion: "v1", kind: "Service", metadata: { name: `${id}-svc` }, spec: { selector: { app: "web" }, ports: [{ port: 80 }] } }, workload(rng, rng.pick(KINDS), `${id}-b`)];
+      out.push({ id: `${id}-multi`, manifest: docs.map(yamlOf).join("---\n") });
+    } else {
+      const kind = rng.pick(KINDS);
+      out.push({ id: `${id}-${kind.toLowerCase()}`, manifest: yamlOf(workload(rng, kind, `${id.replace("g", "w")}-${kind.toLowerCase()}`)) });
+    }
+  }
+  return out;
+}
+
+const REINJECT_ANNOTATIONS: readonly (readonly [string, string])[] = [
+  ["sidecar.istio.io/proxyCPU", "250m"],
+  ["traffic.sidecar.istio.io/excludeOutboundPorts", "5432"],
+  ["sidecar.istio.io/nativeSidecar", "false"],
+  ["sidecar.istio.io/interceptionMode", "NONE"],
+  ["proxy.istio.io/config", "holdApplicationUntilProxyStarts: true"],
+  ["status.sidecar.istio.io/port", "0"],
+  ["prometheus.istio.io/merge-metrics", "false"],
+];
+
+/** Istio's own outputs fed back in: as they are, or with one annotation set on each pod template. */
+export function reinjectionCases(answers: readonly { id: string; output?: string }[], seed: number, count: number): GeneratedCase[] {
+  const rng = new Rng(seed ^ 0x5eed);
+  const usable = answers.filter((a) => typeof a.output === "string" && a.output.includes("sidecar.istio.io/status"));
+  const chosen = rng.some(usable, count);
+  return chosen.map((a) => {
+    const docs = a.output!.split(/^---\n/m).filter((d) => d.trim() !== "").map((d) => parse(d) as unknown);
+    const change = rng.chance(0.5) ? rng.pick(REINJECT_ANNOTATIONS) : undefined;
+    if (change) for (const d of docs) setTemplateAnnotation(d, change[0], change[1]);
+    return { id: `r-${a.id}${change ? `-${change[0].split("/")[1]}` : ""}`, manifest: docs.map(yamlOf).join("---\n") };
+  });
+}
+
+function setTemplateAnnotation(doc: unknown, key: string, value: string): void {
+  if (typeof doc !== "object" || doc === null) return;
+  const d = doc as Obj;
+  if (d.kind === "List" && Array.isArray(d.items)) {
+    for (const item of d.items) setTemplateAnnotation(item, key, value);
+    return;
+  }
+  const spec = d.spec as Obj | undefined;
+  const meta = (d.kind === "Pod" ? d.metadata : d.kind === "CronJob" ? (((spec?.jobTemplate as Obj | undefined)?.spec as Obj | undefined)?.template as Obj | undefined)?.metadata : (spec?.template as Obj | undefined)?.metadata) as Obj | undefined;
+  if (!meta) return;
+  meta.annotations = { ...((meta.annotations as Obj | undefined) ?? {}), [key]: value };
+}
+
+function main(): void {
+  const { values, positionals } = parseArgs({
+    options: { seed: { type: "string", default: "1" }, count: { type: "string" }, reinject: { type: "string" }, files: { type: "string" } },
+    allowPositionals: true,
+  });
+  const seed = Number(values.seed);
+  if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer, not ${values.seed}`);
+  let cases: GeneratedCase[];
+  if (values.files !== undefined) {
+    const prefix = values.files;
+    cases = positionals.map((f) => ({ id: `${prefix}${basename(f).replace(/\.yaml$/, "")}`, manifest: readFileSync(f, "utf8") }));
+  } else if (values.reinject) {
+    const answers = readFileSync(values.reinject, "utf8")
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .map((l) => JSON.parse(l) as { id: string; output?: string });
+    cases = reinjectionCases(answers, seed, Number(values.count ?? 150));
+  } else cases = generate(seed, Number(values.count ?? 1100));
+  process.stdout.write(cases.map((c) => JSON.stringify(c)).join("\n") + "\n");
+}
+
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) main();
