@@ -10,7 +10,7 @@
 // outside quoted scalars and comments, block nesting by indentation and by compact "- "/"? "
 // indicators, document markers, and one node per entry line or flow comma. It over-counts
 // rather than under-counts, and the limits are set far above real inputs.
-import { parseAllDocuments, visit } from "yaml";
+import { parseAllDocuments, visit, type Document } from "yaml";
 
 export interface YamlLimits {
   /** Size of the text, in UTF-16 code units (what a JS string holds). */
@@ -307,9 +307,10 @@ export function measureValue(value: unknown, limits: YamlLimits, nodesSoFar = 0)
 
 /**
  * Every document of `text` as plain values (empty documents left out), within `limits`.
- * Throws YamlLimitError past a limit, YamlSyntaxError on invalid YAML.
+ * Throws YamlLimitError past a limit, YamlSyntaxError on invalid YAML. `prepare`, when given,
+ * may change each parsed document's nodes before they become values.
  */
-export function parseYamlDocuments(text: string, limits: YamlLimits): unknown[] {
+export function parseYamlDocuments(text: string, limits: YamlLimits, prepare?: (doc: Document.Parsed) => void): unknown[] {
   preScan(text, limits);
   const docs = parseAllDocuments(text, { uniqueKeys: false, prettyErrors: false });
   const list = Array.isArray(docs) ? docs : [];
@@ -326,6 +327,7 @@ export function parseYamlDocuments(text: string, limits: YamlLimits): unknown[] 
       },
     });
     if (aliases > limits.maxAliases) throw over("aliases", limits.maxAliases);
+    prepare?.(d);
     let js: unknown;
     try {
       // The parser's own guard against exponential expansion ("billion laughs").
