@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { DEFAULT_CONFIG } from "../../../src/config/defaults.js";
 import { InjectionError } from "../../../src/injection/types.js";
-import { injectManifest, istioctlAnnotationText, parseManifest } from "../../../src/manifest.js";
+import { injectManifest, parseManifest } from "../../../src/manifest.js";
+import { yaml11Text } from "../../../src/injection/yaml11.js";
 
 const SIGS_YAML: readonly [string, string][] = [
   ["2", "2"],
@@ -60,7 +61,7 @@ const SIGS_YAML: readonly [string, string][] = [
 ];
 
 test("a plain scalar becomes the text sigs.k8s.io/yaml gives a string field", () => {
-  for (const [plain, text] of SIGS_YAML) assert.equal(istioctlAnnotationText(plain), text, JSON.stringify(plain));
+  for (const [plain, text] of SIGS_YAML) assert.equal(yaml11Text(plain), text, JSON.stringify(plain));
 });
 
 test("unquoted annotation values are strings; quoted ones, block scalars and other fields are left as written", () => {
