@@ -12,13 +12,14 @@
 // Everything else Istio admits, so we do too; where we know the value is ignored or keeps the
 // proxy from starting, the Pod gets a warning instead (under 120 characters each).
 //
-// Two refusals are ours and not Istio's, because the API server refuses the Pod Istio's patch
-// would make (the Pod is refused either way; ours names the annotation): a negative proxy
-// resource, and quantities past the bounds quantity.ts reads within.
+// A proxy resource the API server will refuse (negative) or store as another value is
+// admitted, as Istio admits it, with a warning.
 import { isIP } from "node:net";
 import { A } from "./annotations.js";
 import { InjectionError } from "./types.js";
-import { checkQuantity } from "./quantity.js";
+import { checkQuantity, goParsesQuantity } from "./quantity.js";
+
+const NOT_A_QUANTITY = "is not a Kubernetes quantity (for example 100m, 1Gi)";
 import { quote, QUOTE_MAX_CHARS } from "./quote.js";
 
 type Annotations = Readonly<Record<string, string>>;
@@ -104,13 +105,23 @@ function goBool(value: string): string | undefined {
   return GO_BOOL.test(value) ? undefined : `must be "true" or "false"`;
 }
 
-/** validateResourceQuantity: resource.ParseQuantity, which trims nothing. */
+/** validateResourceQuantity: no control character, and resource.ParseQuantity, which trims nothing. */
 function quantity(value: string): string | undefined {
+  if (goParsesQuantity(value)) return undefined;
   if (goTrimSpace(value) !== value) return "is not a Kubernetes quantity: it has white space around it";
   const q = checkQuantity(value, "milli");
-  if (!q.ok) return q.reason;
-  // The API server's Pod validation: requests and limits must be greater than or equal to 0.
-  return q.negative ? "must not be negative" : undefined;
+  return !q.ok && q.reason.startsWith(NOT_A_QUANTITY) ? q.reason : NOT_A_QUANTITY;
+}
+
+/**
+ * A quantity Istio admits but the API server refuses in a container (a negative one), or does
+ * not store as written (past the bounds quantity.ts reads within: it is written as given).
+ */
+function quantityWarning(key: string, value: string): string | undefined {
+  if (!goParsesQuantity(value)) return undefined;
+  const q = checkQuantity(value, "milli");
+  if (!q.ok) return said(key, value, " is written as given: the API server may store another value");
+  return q.negative ? said(key, value, " is negative: the API server will refuse the Pod") : undefined;
 }
 
 // --- What makes Istio's template fail --------------------------------------------------
@@ -255,10 +266,10 @@ const ROWS: ReadonlyMap<string, Row> = new Map<string, Row>([
   ],
   [A.rerouteVirtualInterfaces, { refuse: interfaceNames }],
   [A.mergeMetrics, { refuse: goBool }],
-  [A.proxyCPU, { refuse: quantity }],
-  [A.proxyMemory, { refuse: quantity }],
-  [A.proxyCPULimit, { refuse: quantity }],
-  [A.proxyMemoryLimit, { refuse: quantity }],
+  [A.proxyCPU, { refuse: quantity, warn: quantityWarning }],
+  [A.proxyMemory, { refuse: quantity, warn: quantityWarning }],
+  [A.proxyCPULimit, { refuse: quantity, warn: quantityWarning }],
+  [A.proxyMemoryLimit, { refuse: quantity, warn: quantityWarning }],
   // proxy.istio.io/config is the table's last row: proxy-config.ts reads and checks it.
 
   // The template.
