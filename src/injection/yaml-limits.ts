@@ -29,10 +29,11 @@ export type YamlLimitKind = (typeof YAML_LIMIT_KINDS)[number];
 
 /**
  * `proxy.istio.io/config`: a ProxyConfig has some 40 fields, a few of them short maps or lists;
- * real annotations are well under 4 KiB and 100 keys and items. The parser takes ~30 µs a key
+ * real annotations are well under 4 KiB and 100 keys and items (Istio reads the first of several
+ * YAML documents; a few are allowed, the first one used). The parser takes ~30 µs a key
  * on a loaded 2-core machine (test/bench/worst-case.bench.ts): 256 keep a review near 10 ms.
  */
-export const PROXY_CONFIG_LIMITS: YamlLimits = { maxBytes: 16 * 1024, maxDepth: 16, maxNodes: 256, maxAliases: 16, maxDocuments: 1 };
+export const PROXY_CONFIG_LIMITS: YamlLimits = { maxBytes: 16 * 1024, maxDepth: 16, maxNodes: 256, maxAliases: 16, maxDocuments: 16 };
 
 /** The `inject` and `preview` commands: local files, read once; a manifest may be megabytes. */
 export const MANIFEST_LIMITS: YamlLimits = {
