@@ -8,7 +8,8 @@
 //   strings.TrimSpace only where Istio trims, net.ValidateInterfaceNames;
 // - rendering its template, which fails where an annotation's value makes the template's YAML
 //   invalid (a value placed raw inside "…", or a userVolume that is not a JSON map or list),
-//   or names a template that does not exist (template.ts names the unknown ones).
+//   names a template that does not exist (template.ts names the unknown ones), or makes its
+//   code fail (a sidecar.istio.io/status whose container lists are not lists of names).
 // Everything else Istio admits, so we do too; where we know the value is ignored or keeps the
 // proxy from starting, the Pod gets a warning instead (under 120 characters each).
 //
@@ -184,7 +185,30 @@ function userEntries(value: string): string | undefined {
   if (parsed === null) return undefined;
   if (typeof parsed !== "object") return "must be a JSON object of name to definition (or a list of definitions)";
   for (const [name, entry] of Object.entries(parsed)) {
-    if (!isMap(entry)) return `${quote(name)} must be a JSON object (its definition)`;
+    // An empty one is written as "{}" under its name, which is no YAML map entry.
+    if (!isMap(entry) || Object.keys(entry).length === 0) return `${quote(name)} must be a non-empty JSON object (its definition)`;
+  }
+  return undefined;
+}
+
+/**
+ * A previous injection's status: Istio reads its containers and initContainers as lists of
+ * names and fails (a panic, so the Pod is refused) on anything else; text that is not a JSON
+ * object, and its other fields, it ignores.
+ */
+function injectionStatus(value: string): string | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+  if (!isMap(parsed)) return undefined;
+  for (const key of ["containers", "initContainers"]) {
+    const names = parsed[key];
+    if (names !== undefined && names !== null && !(Array.isArray(names) && names.every((n) => typeof n === "string"))) {
+      return `${key} must be a list of container names`;
+    }
   }
   return undefined;
 }
@@ -283,6 +307,7 @@ const ROWS: ReadonlyMap<string, Row> = new Map<string, Row>([
   [A.proxyImageType, { refuse: (v, all) => (all[A.proxyImage]?.includes("/") ? undefined : inYamlQuotes(v)) }],
   [A.userVolume, { refuse: userEntries }],
   [A.userVolumeMount, { refuse: userEntries }],
+  [A.status, { refuse: injectionStatus }],
   [A.templates, { refuse: templateNames }],
 
   // Admitted, with what we know of the value.

@@ -133,10 +133,22 @@ test("sidecar.istio.io/userVolume and userVolumeMount: what the template can ran
     refuses(key, '"v"', /must be a JSON object of name to definition/);
     refuses(key, "1");
     refuses(key, "true");
-    refuses(key, "[1]", /"0" must be a JSON object/);
-    refuses(key, '{"v":"x"}', /"v" must be a JSON object/);
+    refuses(key, "[1]", /"0" must be a non-empty JSON object/);
+    refuses(key, '{"v":"x"}', /"v" must be a non-empty JSON object/);
     refuses(key, '{"v":null}');
+    refuses(key, '{"v":{}}', /"v" must be a non-empty JSON object/);
+    refuses(key, "[{}]");
+    admits(key, '{"v":{"emptyDir":null}}', '{"":{"emptyDir":{}}}', '{"v":{"name":"x","emptyDir":{}}}');
   }
+});
+
+test("sidecar.istio.io/status: container lists must be lists of names; anything else is ignored", () => {
+  const key = "sidecar.istio.io/status";
+  admits(key, '{"containers":["istio-proxy"],"initContainers":["istio-init"]}', '{"containers":null}', '{"volumes":"x"}', '{"revision":1}', "{", "[]", '"x"', "null", "");
+  refuses(key, '{"containers":"x"}', /containers must be a list of container names/);
+  refuses(key, '{"containers":[1]}');
+  refuses(key, '{"containers":[null]}');
+  refuses(key, '{"initContainers":{}}', /initContainers must be a list of container names/);
 });
 
 test("inject.istio.io/templates: an empty name is no template", () => {
