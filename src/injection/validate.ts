@@ -19,11 +19,11 @@ import { isIP } from "node:net";
 import { A } from "./annotations.js";
 import { InjectionError } from "./types.js";
 import { checkQuantity, goParsesQuantity } from "./quantity.js";
-
-const NOT_A_QUANTITY = "is not a Kubernetes quantity (for example 100m, 1Gi)";
 import { quote, QUOTE_MAX_CHARS } from "./quote.js";
 
 type Annotations = Readonly<Record<string, string>>;
+
+const NOT_A_QUANTITY = "is not a Kubernetes quantity (for example 100m, 1Gi)";
 
 interface Row {
   /** Why Istio refuses `value` (the reason alone), or undefined when it admits it. */
@@ -172,7 +172,7 @@ function isMap(v: unknown): v is Record<string, unknown> {
 /**
  * The template ranges over the JSON (fromJSON): a map (each key a name) or a list (each index
  * a name), or null (nothing); anything else, or text that is not JSON, fails the template.
- * Each entry is written under its name as a YAML map, so each must be a JSON object.
+ * Each entry is written under its name as a YAML map, so each must be a non-empty JSON object.
  */
 function userEntries(value: string): string | undefined {
   let parsed: unknown;
