@@ -17,6 +17,7 @@ const ROWS = readFileSync(new URL("istio-validation.jsonl", import.meta.url), "u
 const KNOWN = new Map([
   // A number that names no interception mode: Istio writes it into istio-init's -m, which fails.
   ["proxy.istio.io/config interceptionMode: 7", "REFUSE"],
+  ["proxy.istio.io/config interceptionMode: -1", "REFUSE"],
   // Nested messages are checked to be maps, not field by field.
   ["proxy.istio.io/config readinessProbe: {httpGet: {port: x}}", "ADMIT"],
 ]);
