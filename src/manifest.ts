@@ -1,10 +1,11 @@
 // Manifest text in, injected manifest text out: what `inject` prints (and what the preview
 // will show). YAML documents (or JSON, which is YAML) are injected in order. The text is read
 // within limits (MANIFEST_LIMITS by default, see injection/yaml-limits.ts).
-import { stringify } from "yaml";
+import { isMap, isPair, isScalar, stringify, visit, type Document } from "yaml";
 import type { Config } from "./config/types.js";
 import { injectDocument, type InjectedTemplate } from "./injection/workloads.js";
 import { MANIFEST_LIMITS, parseYamlDocuments, YamlLimitError, YamlSyntaxError, type YamlLimits } from "./injection/yaml-limits.js";
+import { yaml11Text } from "./injection/yaml11.js";
 
 export class ManifestError extends Error {
   readonly code = "ERR_MANIFEST";
@@ -18,9 +19,38 @@ export interface InjectedManifest {
   readonly injected: readonly InjectedTemplate[];
 }
 
+// --- Annotation values as istioctl reads them ------------------------------------------
+//
+// istioctl kube-inject decodes a manifest with sigs.k8s.io/yaml into the typed object: the
+// YAML is read by go-yaml v2 (YAML 1.1), and a scalar that lands in a string field (every
+// annotation value) is turned into its text: `proxyCPU: 2` is "2", `inject: yes` is "true",
+// `port: 0x1F` is "31", `cpu: 1e6` is "1e+06", `x: ~` is "". A quoted or block scalar is
+// the string it spells. So unquoted annotation values are read here the same way, and the
+// rest of the manifest as YAML 1.2 reads it (injection/yaml11.ts has go-yaml's reading).
+
+function keyIs(node: unknown, name: string): boolean {
+  return isScalar(node) && node.value === name;
+}
+
+/** Every unquoted value under a `metadata.annotations` map, as istioctl reads it. */
+function annotationsAsIstioctl(doc: Document.Parsed): void {
+  visit(doc, {
+    Pair(_, pair, path) {
+      const map = path[path.length - 1];
+      const annotations = path[path.length - 2];
+      const metadata = path[path.length - 4];
+      if (!isMap(map) || !isPair(annotations) || !keyIs(annotations.key, "annotations") || !isPair(metadata) || !keyIs(metadata.key, "metadata")) return;
+      const v = pair.value;
+      if (v === null) pair.value = doc.createNode("");
+      else if (isScalar(v) && v.type === "PLAIN" && v.tag === undefined && typeof v.source === "string") v.value = yaml11Text(v.source);
+      return visit.SKIP;
+    },
+  });
+}
+
 export function parseManifest(text: string, source: string, limits: YamlLimits = MANIFEST_LIMITS): unknown[] {
   try {
-    return parseYamlDocuments(text, limits);
+    return parseYamlDocuments(text, limits, annotationsAsIstioctl);
   } catch (e) {
     if (e instanceof YamlSyntaxError) throw new ManifestError(`${source}: document ${e.document} is not valid YAML: ${e.message}`);
     if (e instanceof YamlLimitError) throw new ManifestError(`${source}: ${e.message}`);

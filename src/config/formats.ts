@@ -13,7 +13,7 @@
 import { A } from "../injection/annotations.js";
 import { parseQuantity } from "../injection/quantity.js";
 import { QUOTE_MAX_CHARS } from "../injection/quote.js";
-import { annotationValueProblem } from "../injection/validate.js";
+import { AGENT_LOG_LEVELS, annotationValueProblem, ENVOY_LOG_LEVELS } from "../injection/validate.js";
 
 /** A string format: what JSON Schema can say about it, and what only code can. */
 export interface StringFormat {
@@ -27,20 +27,27 @@ export interface StringFormat {
   readonly check?: (value: string) => string | undefined;
 }
 
-const PORT = "0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])";
+// Ports as Istio reads a port list (0 to 65535, leading zeros allowed, space around each).
+const PORT = "0*([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])";
+// A single port where Kubernetes takes one (1 to 65535).
+const HOST_PORT = "0*([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])";
 const PORTS = `${PORT}([ \\t]*,[ \\t]*${PORT})*`;
 
 const V4_OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])";
 const V4 = `${V4_OCTET}(\\.${V4_OCTET}){3}`;
-const V4_BITS = "(0{0,2}[0-9]|0?[12][0-9]|0?3[0-2])";
+// Prefix lengths as Go's netip.ParsePrefix reads them: no leading zeros.
+const V4_BITS = "([0-9]|[12][0-9]|3[0-2])";
 // IPv6 addresses only roughly (hex digits, colons, an embedded IPv4); the check is exact.
 const V6 = "[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*";
-const V6_BITS = "(0{0,2}[0-9]|0?[1-9][0-9]|1[01][0-9]|12[0-8])";
-const CIDR = `[ \\t]*(${V4}/${V4_BITS}|${V6}/${V6_BITS})[ \\t]*`;
+const V6_BITS = "([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8])";
+// No space around a CIDR: Istio refuses it.
+const CIDR = `(${V4}/${V4_BITS}|${V6}/${V6_BITS})`;
 const CIDRS = `${CIDR}(,${CIDR})*`;
 
-const LEVEL = "(trace|debug|info|warning|warn|error|critical|off)";
+const LEVEL = `(${ENVOY_LOG_LEVELS.join("|")})`;
 const SCOPED_LEVEL = `[^:,]+:${LEVEL}`;
+const AGENT_LEVEL = `(${AGENT_LOG_LEVELS.join("|")})`;
+const AGENT_SCOPED_LEVEL = `([^:,]+:)?${AGENT_LEVEL}`;
 
 const DNS_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
 const DNS_SUBDOMAIN = `${DNS_LABEL}(\\.${DNS_LABEL})*`;
@@ -123,7 +130,7 @@ export const FORMAT = {
   },
   hostPort: {
     expect: "must be <host>:<port> with a port from 1 to 65535 (for example istiod.istio-system.svc:15012)",
-    pattern: `^(${DNS_SUBDOMAIN_ANY_CASE}|\\[[0-9A-Fa-f:.]+\\]):${PORT}$`,
+    pattern: `^(${DNS_SUBDOMAIN_ANY_CASE}|\\[[0-9A-Fa-f:.]+\\]):${HOST_PORT}$`,
     maxLength: MAX_SUBDOMAIN + 8,
   },
   dnsSubdomainOrEmpty: {
@@ -154,10 +161,16 @@ export const FORMAT = {
   },
   includeIPRanges: annotationFormat(A.includeOutboundIPRanges, `must be "*", or CIDRs separated by commas (for example 10.0.0.0/8,fd00::/8)`, `^(\\*|${CIDRS})?$`),
   excludeIPRanges: annotationFormat(A.excludeOutboundIPRanges, "must be CIDRs separated by commas (for example 10.0.0.0/8,fd00::/8)", `^(${CIDRS})?$`),
-  includePorts: annotationFormat(A.includeInboundPorts, `must be "*", or port numbers (1-65535) separated by commas`, `^[ \\t]*(\\*|${PORTS})?[ \\t]*$`),
-  ports: annotationFormat(A.excludeInboundPorts, "must be port numbers (1-65535) separated by commas", `^[ \\t]*(${PORTS})?[ \\t]*$`),
-  logLevel: annotationFormat(A.logLevel, "must be one of trace, debug, info, warning, warn, error, critical, off", `^${LEVEL}$`),
-  scopedLogLevels: annotationFormat(A.componentLogLevel, "must be <scope>:<level> pairs separated by commas (for example misc:error,upstream:info)", `^${SCOPED_LEVEL}(,${SCOPED_LEVEL})*$`),
+  includePorts: annotationFormat(A.includeInboundPorts, `must be "*", or port numbers (0-65535) separated by commas`, `^(\\*|[ \\t]*(${PORTS})?[ \\t]*)$`),
+  ports: annotationFormat(A.excludeInboundPorts, "must be port numbers (0-65535) separated by commas", `^[ \\t]*(${PORTS})?[ \\t]*$`),
+  // Istio admits any log level in a Pod annotation (with a warning here); in the config, a level
+  // Envoy or pilot-agent does not know would keep every proxy from starting.
+  logLevel: { expect: `must be one of ${ENVOY_LOG_LEVELS.join(", ")}`, pattern: `^${LEVEL}$` },
+  scopedLogLevels: { expect: "must be <component>:<level> pairs separated by commas (for example misc:error,upstream:info)", pattern: `^${SCOPED_LEVEL}(,${SCOPED_LEVEL})*$` },
+  agentLogLevels: {
+    expect: `must be [<scope>:]<level> separated by commas, a level one of ${AGENT_LOG_LEVELS.join(", ")} (for example default:info)`,
+    pattern: `^${AGENT_SCOPED_LEVEL}(,${AGENT_SCOPED_LEVEL})*$`,
+  },
 } as const satisfies Readonly<Record<string, StringFormat>>;
 
 export type FormatName = keyof typeof FORMAT;

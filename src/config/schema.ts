@@ -233,7 +233,7 @@ const PROXY = obj<ProxySettings>({
   statusPort: int(0, 65535, "the agent's port; 0 removes the proxy's probes"),
   logLevel: str(FORMAT.logLevel),
   componentLogLevel: str(FORMAT.scopedLogLevels),
-  agentLogLevel: str(FORMAT.scopedLogLevels),
+  agentLogLevel: str(FORMAT.agentLogLevels),
   holdApplicationUntilProxyStarts: bool,
   privileged: bool,
   readinessInitialDelaySeconds: int(0, INT32_MAX),

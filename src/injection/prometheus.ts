@@ -56,12 +56,14 @@ export function prometheusMerge(annotations: Readonly<Record<string, string>>, c
   const port = setting(annotations, PORT);
   if (port === target) return undefined; // already merged
   if (parseBool(scrape) === false) return undefined;
-  if (port !== undefined && RESERVED_PORTS.has(port)) {
-    throw new InjectionError(
-      "ERR_INVALID_ANNOTATION",
-      A.promPort,
-      `invalid annotation ${A.promPort}=${quote(port)}: port ${port} is reserved for the sidecar; set ${A.mergeMetrics}: "false" to scrape it directly`,
-    );
+  if (port !== undefined && port !== "") {
+    // Istio reads the port with strconv.Atoi and compares its decimal form.
+    const n = /^[+-]?[0-9]+$/.test(port) ? Number(port) : Number.NaN;
+    const refuse = (why: string): InjectionError => new InjectionError("ERR_INVALID_ANNOTATION", A.promPort, `invalid annotation ${A.promPort}=${quote(port)}: ${why}`);
+    if (!(n >= 1 && n <= 65535)) throw refuse("must be a port number (1-65535)");
+    if (String(n) === target || RESERVED_PORTS.has(String(n))) {
+      throw refuse(`port ${n} is reserved for the sidecar; set ${A.mergeMetrics}: "false" to scrape it directly`);
+    }
   }
   const original: Record<string, string> = {};
   if (scrape !== undefined) original.scrape = scrape;

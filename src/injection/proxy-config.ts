@@ -2,11 +2,30 @@
 // differ from the mesh defaults in PROXY_CONFIG (JSON); the `proxy.istio.io/config`
 // annotation (YAML or JSON) is layered over the config's values. The annotation is read within
 // PROXY_CONFIG_LIMITS (yaml-limits.ts): past one, it is refused naming the limit.
+//
+// What Istio refuses in the annotation (validate.go's validateProxyConfig), and so we do:
+// - YAML that sigs.k8s.io/yaml cannot turn into JSON. Plain scalars are read as go-yaml reads
+//   them (YAML 1.1, yaml11.ts): `holdApplicationUntilProxyStarts: yes` is true; .inf and .nan
+//   have no JSON and are refused;
+// - a known field of the wrong JSON type (PROXY_CONFIG_FIELDS, from mesh/v1alpha1/proxy.proto,
+//   read as golang/protobuf's jsonpb reads it: by its JSON or its proto name, null as unset,
+//   int32 fields also as quoted numbers, enums by name or number, durations as Go's
+//   time.ParseDuration reads them). Unknown fields are admitted (jsonpb is retried with
+//   AllowUnknownFields); nested messages are checked to be maps, not field by field;
+// - what agent.ValidateMeshConfigProxyConfig refuses once the annotation is applied over
+//   Istio's built-in defaults (not the mesh's): empty configPath, binaryPath, serviceCluster or
+//   discoveryAddress, a drain duration that is not whole seconds of at least 1 ms, an address
+//   that is not host:port with a port from 1 to 65535, proxyAdminPort or statusPort outside
+//   1-65535, a control plane auth policy other than NONE or MUTUAL_TLS. The tracing, private
+//   key provider and connection settings validations are not repeated here.
+import { isIP } from "node:net";
+import { visit, type Document } from "yaml";
 import type { Config, InterceptionMode } from "../config/types.js";
 import { DEFAULT_CONFIG } from "../config/defaults.js";
 import { A } from "./annotations.js";
 import { InjectionError } from "./types.js";
 import { quote } from "./quote.js";
+import { resolveYaml11, yaml11Text } from "./yaml11.js";
 import { parseYamlDocuments, PROXY_CONFIG_LIMITS, YamlLimitError, YamlSyntaxError } from "./yaml-limits.js";
 
 export interface ProxyConfigOverlay {
@@ -47,40 +66,283 @@ function baseFor(config: Config): { base: Record<string, unknown>; empty: ProxyC
   return entry;
 }
 
+// --- The fields of ProxyConfig (istio.io/api mesh/v1alpha1/proxy.proto) ------------------
+
+const INTERCEPTION_MODES = ["REDIRECT", "TPROXY", "NONE"] as const;
+const AUTH_POLICIES = ["NONE", "MUTUAL_TLS"] as const;
+
+/** How jsonpb reads a field: a scalar kind, an enum's value names, or a nested message. */
+type FieldKind = "string" | "int32" | "uint32" | "bool" | "duration" | "stringMap" | "stringList" | "message" | readonly string[];
+
+/** [JSON name, proto name, kind]; `google.protobuf.*Value` wrappers read as their scalar. */
+const PROXY_CONFIG_FIELDS: readonly (readonly [string, string, FieldKind])[] = [
+  ["configPath", "config_path", "string"],
+  ["binaryPath", "binary_path", "string"],
+  ["serviceCluster", "service_cluster", "string"],
+  ["tracingServiceName", "tracing_service_name", ["APP_LABEL_AND_NAMESPACE", "CANONICAL_NAME_ONLY", "CANONICAL_NAME_AND_NAMESPACE"]],
+  ["drainDuration", "drain_duration", "duration"],
+  ["discoveryAddress", "discovery_address", "string"],
+  ["discoveryRefreshDelay", "discovery_refresh_delay", "duration"],
+  ["zipkinAddress", "zipkin_address", "string"],
+  ["statsdUdpAddress", "statsd_udp_address", "string"],
+  ["envoyMetricsServiceAddress", "envoy_metrics_service_address", "string"],
+  ["proxyAdminPort", "proxy_admin_port", "int32"],
+  ["availabilityZone", "availability_zone", "string"],
+  ["controlPlaneAuthPolicy", "control_plane_auth_policy", AUTH_POLICIES],
+  ["customConfigFile", "custom_config_file", "string"],
+  ["statNameLength", "stat_name_length", "int32"],
+  ["concurrency", "concurrency", "int32"],
+  ["proxyBootstrapTemplatePath", "proxy_bootstrap_template_path", "string"],
+  ["interceptionMode", "interception_mode", INTERCEPTION_MODES],
+  ["tracing", "tracing", "message"],
+  ["sds", "sds", "message"],
+  ["envoyAccessLogService", "envoy_access_log_service", "message"],
+  ["envoyMetricsService", "envoy_metrics_service", "message"],
+  ["proxyMetadata", "proxy_metadata", "stringMap"],
+  ["runtimeValues", "runtime_values", "stringMap"],
+  ["statusPort", "status_port", "int32"],
+  ["extraStatTags", "extra_stat_tags", "stringList"],
+  ["gatewayTopology", "gateway_topology", "message"],
+  ["terminationDrainDuration", "termination_drain_duration", "duration"],
+  ["meshId", "mesh_id", "string"],
+  ["readinessProbe", "readiness_probe", "message"],
+  ["proxyStatsMatcher", "proxy_stats_matcher", "message"],
+  ["holdApplicationUntilProxyStarts", "hold_application_until_proxy_starts", "bool"],
+  ["caCertificatesPem", "ca_certificates_pem", "stringList"],
+  ["image", "image", "message"],
+  ["privateKeyProvider", "private_key_provider", "message"],
+  ["proxyHeaders", "proxy_headers", "message"],
+  ["fileFlushInterval", "file_flush_interval", "duration"],
+  ["fileFlushMinSizeKb", "file_flush_min_size_kb", "uint32"],
+  ["statsCompression", "stats_compression", "bool"],
+  ["connectionSettings", "connection_settings", "message"],
+];
+
+const INT32_MIN = -(2 ** 31);
+const INT32_MAX = 2 ** 31 - 1;
+const UINT32_MAX = 2 ** 32 - 1;
+
+/** encoding/json into an int32/uint32, after jsonpb's trimQuote: an integer literal in range. */
+function jsonInteger(v: unknown, min: number, max: number): number | undefined {
+  let n: number | undefined;
+  if (typeof v === "number") n = Number.isInteger(v) ? v : undefined;
+  else if (typeof v === "string" && /^[ \t\n\r]*-?(0|[1-9][0-9]*)[ \t\n\r]*$/.test(v)) n = Number(v);
+  return n !== undefined && n >= min && n <= max ? n : undefined;
+}
+
+const DURATION_UNITS: ReadonlyMap<string, bigint> = new Map([
+  ["ns", 1n],
+  ["us", 1000n],
+  ["µs", 1000n],
+  ["μs", 1000n],
+  ["ms", 1_000_000n],
+  ["s", 1_000_000_000n],
+  ["m", 60_000_000_000n],
+  ["h", 3_600_000_000_000n],
+]);
+const MAX_DURATION = 2n ** 63n - 1n;
+
+/** Go's time.ParseDuration, in nanoseconds (the fraction truncated), or undefined. */
+export function goDuration(s: string): bigint | undefined {
+  const m = /^([-+]?)(.*)$/s.exec(s);
+  const body = m?.[2] ?? "";
+  if (body === "0") return 0n;
+  if (body === "") return undefined;
+  let total = 0n;
+  const part = /([0-9]*)(?:\.([0-9]*))?([^0-9.]+)/y;
+  let at = 0;
+  while (at < body.length) {
+    part.lastIndex = at;
+    const p = part.exec(body);
+    if (!p) return undefined;
+    const [, whole = "", frac, unitName = ""] = p;
+    if (whole === "" && (frac === undefined || frac === "")) return undefined;
+    const unit = DURATION_UNITS.get(unitName);
+    if (unit === undefined) return undefined;
+    total += BigInt(whole || "0") * unit;
+    if (frac) total += (BigInt(frac) * unit) / 10n ** BigInt(frac.length);
+    if (total > MAX_DURATION) return undefined;
+    at = part.lastIndex;
+  }
+  return m?.[1] === "-" ? -total : total;
+}
+
+/** Why jsonpb refuses `v` for a field of `kind`, or undefined. */
+function fieldProblem(name: string, kind: FieldKind, v: unknown): string | undefined {
+  if (typeof kind !== "string") {
+    if (typeof v === "string") return kind.includes(v) ? undefined : `${name} must be one of ${kind.join(", ")}`;
+    return jsonInteger(v, INT32_MIN, INT32_MAX) !== undefined && typeof v === "number" ? undefined : `${name} must be one of ${kind.join(", ")}`;
+  }
+  switch (kind) {
+    case "string":
+      return typeof v === "string" ? undefined : `${name} must be a string`;
+    case "bool":
+      return typeof v === "boolean" ? undefined : `${name} must be true or false`;
+    case "int32":
+      return jsonInteger(v, INT32_MIN, INT32_MAX) !== undefined ? undefined : `${name} must be a whole number (32 bits)`;
+    case "uint32":
+      return jsonInteger(v, 0, UINT32_MAX) !== undefined ? undefined : `${name} must be a whole number from 0 to ${UINT32_MAX}`;
+    case "duration":
+      return typeof v === "string" && goDuration(v) !== undefined ? undefined : `${name} must be a duration (for example 5s, 1m30s)`;
+    case "stringMap":
+      if (!isMap(v)) return `${name} must be a map of strings`;
+      for (const [k, item] of Object.entries(v)) if (typeof item !== "string" && item !== null) return `${name}.${quote(k, 40)} must be a string`;
+      return undefined;
+    case "stringList":
+      if (!Array.isArray(v)) return `${name} must be a list of strings`;
+      return v.every((item) => typeof item === "string" || item === null) ? undefined : `${name} must be a list of strings`;
+    case "message":
+      return isMap(v) ? undefined : `${name} must be a map`;
+  }
+}
+
+/** net.SplitHostPort, then a port from 1 to 65535 and a DNS name or an IP (ValidateProxyAddress). */
+function addressProblem(name: string, value: string): string | undefined {
+  let host: string;
+  let port: string;
+  if (value.startsWith("[")) {
+    const end = value.indexOf("]");
+    if (end < 0 || value[end + 1] !== ":") return `${name} must be <host>:<port>`;
+    host = value.slice(1, end);
+    port = value.slice(end + 2);
+    if (host.includes("[")) return `${name} must be <host>:<port>`;
+  } else {
+    const colon = value.lastIndexOf(":");
+    if (colon < 0) return `${name} must be <host>:<port>`;
+    host = value.slice(0, colon);
+    port = value.slice(colon + 1);
+    if (host.includes(":") || host.includes("[") || host.includes("]")) return `${name} must be <host>:<port>`;
+  }
+  if (port.includes("[") || port.includes("]")) return `${name} must be <host>:<port>`;
+  const n = /^[-+]?[0-9]+$/.test(port) ? Number(port) : Number.NaN;
+  if (!(n >= 1 && n <= 65535)) return `${name} must have a port from 1 to 65535`;
+  return isFqdn(host) || isIP(host) !== 0 ? undefined : `${name} must have a DNS name or an IP address as its host`;
+}
+
+/** ValidateFQDN: at most 255 characters, DNS-1123 labels, a top-level label that is not all digits. */
+function isFqdn(host: string): boolean {
+  if (host.length === 0 || host.length > 255) return false;
+  const labels = host.split(".");
+  const top = labels[labels.length - 1] ?? "";
+  if (/^[-+]?[0-9]+$/.test(top)) return false;
+  return labels.every((l, i) => (i === labels.length - 1 && l === "") || (l.length <= 63 && /^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$/.test(l)));
+}
+
+/** The field's value by its JSON name, else its proto name (jsonpb takes the JSON name last). */
+function field(parsed: Record<string, unknown>, json: string, proto: string): unknown {
+  const v = Object.hasOwn(parsed, json) ? parsed[json] : Object.hasOwn(parsed, proto) ? parsed[proto] : undefined;
+  return v === null ? undefined : v;
+}
+
+/** Why Istio refuses this ProxyConfig map, or undefined. */
+function proxyConfigProblem(parsed: Record<string, unknown>): string | undefined {
+  const nonFinite = findNonFinite(parsed);
+  if (nonFinite) return "has .inf or .nan, which JSON cannot hold";
+  const values = new Map<string, unknown>();
+  for (const [json, proto, kind] of PROXY_CONFIG_FIELDS) {
+    const v = field(parsed, json, proto);
+    if (v === undefined) continue;
+    const why = fieldProblem(json, kind, v);
+    if (why) return why;
+    values.set(json, v);
+  }
+  const str = (k: string): string | undefined => {
+    const v = values.get(k);
+    return typeof v === "string" ? v : undefined;
+  };
+  if (str("configPath") === "") return "configPath must not be empty";
+  if (str("binaryPath") === "") return "binaryPath must not be empty";
+  if (str("serviceCluster") === "" && !values.has("tracingServiceName")) return "serviceCluster must not be empty";
+  const drain = str("drainDuration");
+  if (drain !== undefined) {
+    const ns = goDuration(drain) ?? 0n;
+    if (ns < 1_000_000n || ns % 1_000_000n !== 0n) return "drainDuration must be at least 1ms, in whole milliseconds";
+    if (ns % 1_000_000_000n !== 0n) return "drainDuration must be whole seconds";
+  }
+  const discovery = str("discoveryAddress");
+  if (discovery === "") return "discoveryAddress must not be empty";
+  for (const k of ["discoveryAddress", "statsdUdpAddress", "envoyMetricsServiceAddress"]) {
+    const a = str(k);
+    const why = a ? addressProblem(k, a) : undefined;
+    if (why) return why;
+  }
+  for (const k of ["envoyMetricsService", "envoyAccessLogService"]) {
+    const service = values.get(k);
+    const address = isMap(service) ? service.address : undefined;
+    if (address !== undefined && address !== null && typeof address !== "string") return `${k}.address must be a string`;
+    const why = address ? addressProblem(`${k}.address`, address) : undefined;
+    if (why) return why;
+  }
+  for (const k of ["proxyAdminPort", "statusPort"]) {
+    const port = values.has(k) ? jsonInteger(values.get(k), INT32_MIN, INT32_MAX) : undefined;
+    if (port !== undefined && (port < 1 || port > 65535)) return `${k} must be a port from 1 to 65535`;
+  }
+  const auth = values.get("controlPlaneAuthPolicy");
+  if (typeof auth === "number" && auth !== 0 && auth !== 1) return "controlPlaneAuthPolicy must be NONE or MUTUAL_TLS";
+  return undefined;
+}
+
+function findNonFinite(v: unknown): boolean {
+  const stack: unknown[] = [v];
+  while (stack.length > 0) {
+    const x = stack.pop();
+    if (typeof x === "number" && !Number.isFinite(x)) return true;
+    if (typeof x === "object" && x !== null) stack.push(...Object.values(x));
+  }
+  return false;
+}
+
+/** Plain scalars as go-yaml reads them: values typed by YAML 1.1, keys as their text. */
+function asGoYaml(doc: Document.Parsed): void {
+  visit(doc, {
+    Scalar(key, node) {
+      if (node.type !== "PLAIN" || node.tag !== undefined || typeof node.source !== "string") return;
+      if (key === "key") {
+        node.value = yaml11Text(node.source);
+        return;
+      }
+      const r = resolveYaml11(node.source);
+      node.value = r.tag === "null" ? null : r.tag === "int" ? Number(r.value) : r.value;
+    },
+  });
+}
+
 export function parseProxyConfig(annotation: string | undefined, config: Config): ProxyConfigOverlay {
   const { base, empty } = baseFor(config);
   if (annotation === undefined || annotation.trim() === "") return empty;
   let parsed: unknown;
   try {
-    parsed = parseYamlDocuments(annotation, PROXY_CONFIG_LIMITS)[0];
+    // go-yaml reads the first document and ignores the rest.
+    let documents = 0;
+    const firstOnly = (doc: Document.Parsed): void => {
+      if (documents++ > 0) doc.contents = null;
+      else asGoYaml(doc);
+    };
+    parsed = parseYamlDocuments(annotation, PROXY_CONFIG_LIMITS, firstOnly)[0];
   } catch (e) {
-    if (e instanceof YamlLimitError && e.limit === "documents") throw bad(annotation, "must be one ProxyConfig map, not several YAML documents");
     if (e instanceof YamlLimitError) throw bad(annotation, `too large to read: it ${e.message}`);
     if (e instanceof YamlSyntaxError) throw bad(annotation, `not YAML or JSON: ${e.message}`);
     throw e;
   }
   if (parsed === null || parsed === undefined) return empty;
   if (!isMap(parsed)) throw bad(annotation, "must be a ProxyConfig map, e.g. {\"holdApplicationUntilProxyStarts\": true}");
-  const hold = parsed.holdApplicationUntilProxyStarts;
-  if (hold !== undefined && typeof hold !== "boolean") throw bad(annotation, "holdApplicationUntilProxyStarts must be true or false");
-  const mode = parsed.interceptionMode;
-  if (mode !== undefined && mode !== "REDIRECT" && mode !== "TPROXY" && mode !== "NONE") {
-    throw bad(annotation, "interceptionMode must be REDIRECT, TPROXY or NONE");
-  }
-  const meta = parsed.proxyMetadata;
+  const why = proxyConfigProblem(parsed);
+  if (why !== undefined) throw bad(annotation, why);
+  const hold = field(parsed, "holdApplicationUntilProxyStarts", "hold_application_until_proxy_starts");
+  const modeValue = field(parsed, "interceptionMode", "interception_mode");
+  // An enum by number: 0, 1 and 2 are the modes; another number names no mode the proxy has.
+  const mode = typeof modeValue === "number" ? INTERCEPTION_MODES[modeValue] : modeValue;
+  if (modeValue !== undefined && mode === undefined) throw bad(annotation, `interceptionMode must be one of ${INTERCEPTION_MODES.join(", ")}`);
+  const meta = field(parsed, "proxyMetadata", "proxy_metadata");
   const proxyMetadata: Record<string, string> = {};
-  if (meta !== undefined) {
-    if (!isMap(meta)) throw bad(annotation, "proxyMetadata must be a map of strings");
-    for (const [k, v] of Object.entries(meta)) {
-      if (typeof v !== "string") throw bad(annotation, `proxyMetadata.${k} must be a string`);
-      proxyMetadata[k] = v;
-    }
+  if (isMap(meta)) {
+    for (const [k, v] of Object.entries(meta)) proxyMetadata[k] = typeof v === "string" ? v : "";
   }
   const merged = { ...base, ...parsed };
   return {
     json: `${JSON.stringify(merged)}\n`,
-    ...(hold !== undefined ? { holdApplicationUntilProxyStarts: hold } : {}),
-    ...(mode !== undefined ? { interceptionMode: mode as InterceptionMode } : {}),
+    ...(typeof hold === "boolean" ? { holdApplicationUntilProxyStarts: hold } : {}),
+    ...(typeof mode === "string" ? { interceptionMode: mode as InterceptionMode } : {}),
     proxyMetadata,
   };
 }

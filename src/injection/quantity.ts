@@ -263,6 +263,36 @@ function finish(value: Exact, format: Format): QuantityCheck {
   return { ok: true, canonical: out, negative: value.negative };
 }
 
+/**
+ * Whether resource.ParseQuantity accepts `s` as written (it trims nothing): its grammar, a
+ * known suffix, an exponent that fits an int64, and a digit where Go's slow path needs one.
+ * Unlike checkQuantity, no bound of ours refuses: a Pod annotation Istio admits is admitted.
+ */
+export function goParsesQuantity(s: string): boolean {
+  if (s === "") return false;
+  const scanned = scan(s);
+  if (!scanned) return false;
+  const { suffix } = scanned;
+  let base: 2 | 10 = 10;
+  let exponent: number;
+  const decimal = DECIMAL_SUFFIX[suffix];
+  const binary = BINARY_SUFFIX[suffix];
+  if (decimal !== undefined) exponent = decimal;
+  else if (binary !== undefined) {
+    base = 2;
+    exponent = binary;
+  } else if (/^[eE][+-]?[0-9]+$/.test(suffix)) {
+    // strconv.ParseInt(…, 10, 64), kept from reading a long run of digits into a BigInt.
+    if (suffix.slice(1).replace(/^[+-]?0*/, "").length > 19) return false;
+    const e = BigInt(suffix.slice(1));
+    if (e < -(2n ** 63n) || e >= 2n ** 63n) return false;
+    exponent = Number(BigInt.asIntN(32, e));
+  } else return false;
+  if (scanned.hasDigits) return true;
+  // No digit at all: only Go's int64 fast path reads it (as 0).
+  return base === 10 ? exponent >= -9 : 13 - (3 * exponent) / 10 >= 0;
+}
+
 /** The spelling the API server stores, or undefined when it (or we, see above) refuse `s`. */
 export function parseQuantity(s: string, precision: QuantityPrecision = "nano"): string | undefined {
   const r = checkQuantity(s, precision);

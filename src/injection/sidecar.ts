@@ -222,14 +222,17 @@ function lifecycle(p: Params): Container["lifecycle"] | undefined {
   return undefined;
 }
 
-/** The volumes (or mounts) of a JSON annotation, checked by validate.ts to be a map of name to object. */
+/**
+ * The volumes (or mounts) of a JSON annotation, checked by validate.ts to be null, a map of name
+ * to object, or a list of objects (named by index, in order, as Istio's template ranges).
+ */
 function userEntries(p: Params, key: string): JsonObject[] {
   const raw = p.annotations[key];
   if (raw === undefined) return [];
-  const parsed = JSON.parse(raw) as Record<string, JsonObject>;
-  return Object.keys(parsed)
-    .sort()
-    .map((name) => ({ name, ...parsed[name] }));
+  const parsed = JSON.parse(raw) as Record<string, JsonObject> | null;
+  if (parsed === null) return [];
+  const names = Array.isArray(parsed) ? Object.keys(parsed) : Object.keys(parsed).sort();
+  return names.map((name) => ({ name, ...parsed[name] }));
 }
 
 export function sidecarTemplate(p: Params): TemplateOutput {

@@ -1,188 +1,369 @@
-// Validation of the annotations whose values Istio's injector checks (its validate.go):
-// an invalid value refuses the Pod, with a message naming the annotation and the value.
+// The Pod annotations whose values the injector checks, in one table (ROWS): for each, what
+// Istio's injector refuses, and what it accepts but we know is ignored or breaks the proxy.
+//
+// The rule: we refuse exactly what Istio's injector (istio/istio 86c9f01) refuses, and nothing
+// it admits. A refusal comes from one of two places in Istio:
+// - its validation table (pkg/kube/inject/validate.go, AnnotationValidation), each row of which
+//   is matched here check for check: Go's strconv.ParseUint/ParseBool, netip.ParsePrefix,
+//   strings.TrimSpace only where Istio trims, net.ValidateInterfaceNames;
+// - rendering its template, which fails where an annotation's value makes the template's YAML
+//   invalid (a value placed raw inside "…", or a userVolume that is not a JSON map or list),
+//   names a template that does not exist (template.ts names the unknown ones), or makes its
+//   code fail (a sidecar.istio.io/status whose container lists are not lists of names).
+// Everything else Istio admits, so we do too; where we know the value is ignored or keeps the
+// proxy from starting, the Pod gets a warning instead (under 120 characters each).
+//
+// A proxy resource the API server will refuse (negative) or store as another value is
+// admitted, as Istio admits it, with a warning.
 import { isIP } from "node:net";
 import { A } from "./annotations.js";
 import { InjectionError } from "./types.js";
-import { checkQuantity } from "./quantity.js";
-import { quote } from "./quote.js";
+import { checkQuantity, goParsesQuantity } from "./quantity.js";
+import { quote, QUOTE_MAX_CHARS } from "./quote.js";
 
-function invalid(key: string, value: string, why: string): InjectionError {
-  return new InjectionError(
-    "ERR_INVALID_ANNOTATION",
-    key,
-    `invalid annotation ${key}=${quote(value)}: ${why}`,
-  );
+type Annotations = Readonly<Record<string, string>>;
+
+const NOT_A_QUANTITY = "is not a Kubernetes quantity (for example 100m, 1Gi)";
+
+interface Row {
+  /** Why Istio refuses `value` (the reason alone), or undefined when it admits it. */
+  readonly refuse?: (value: string, all: Annotations) => string | undefined;
+  /** What to tell the user about a value Istio admits but ignores, or undefined. */
+  readonly warn?: (key: string, value: string, all: Annotations) => string | undefined;
 }
 
-function isCidr(s: string): boolean {
-  const slash = s.indexOf("/");
+// --- Go's readings ---------------------------------------------------------------------
+
+/** Go's unicode.IsSpace set, which strings.TrimSpace trims (String.trim also trims the BOM, not NEL). */
+const GO_SPACE = "[\\t\\n\\v\\f\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+const GO_TRIM = new RegExp(`^${GO_SPACE}+|${GO_SPACE}+$`, "gu");
+
+function goTrimSpace(s: string): string {
+  return s.replace(GO_TRIM, "");
+}
+
+/** strconv.ParseUint(s, 10, bits): ASCII digits only (no sign, no space), within range. */
+function isUint(s: string, bits: 16 | 32): boolean {
+  if (!/^[0-9]+$/.test(s)) return false;
+  const digits = s.replace(/^0+(?=.)/, "");
+  return digits.length <= 10 && Number(digits) <= 2 ** bits - 1;
+}
+
+/** strconv.ParseBool. */
+const GO_BOOL = /^(1|t|T|TRUE|true|True|0|f|F|FALSE|false|False)$/;
+
+/** netip.ParsePrefix: an address without a zone, "/", and a prefix length without leading zeros. */
+function isPrefix(s: string): boolean {
+  const slash = s.lastIndexOf("/");
   if (slash < 0) return false;
   const ip = s.slice(0, slash);
   const bits = s.slice(slash + 1);
-  const family = isIP(ip);
-  if (family === 0 || !/^\d{1,3}$/.test(bits)) return false;
+  const family = ip.includes("%") ? 0 : isIP(ip);
+  if (family === 0 || !/^(0|[1-9][0-9]{0,2})$/.test(bits)) return false;
   return Number(bits) <= (family === 4 ? 32 : 128);
 }
 
-function cidrList(key: string, value: string, wildcard: boolean): void {
-  if (value === "" || (wildcard && value === "*")) return;
+// --- Istio's validation table (validate.go) --------------------------------------------
+
+/** validateCIDRList: every comma-separated part a prefix, exactly (no spaces, no empty part). */
+function cidrList(value: string): string | undefined {
+  if (value === "") return undefined;
   for (const part of value.split(",")) {
-    const c = part.trim();
-    if (!isCidr(c)) throw invalid(key, value, `${quote(c)} is not a CIDR (for example 10.0.0.0/8)`);
+    if (!isPrefix(part)) return `${quote(part)} is not a CIDR (for example 10.0.0.0/8)`;
   }
+  return undefined;
 }
 
-function portList(key: string, value: string, wildcard: boolean): void {
-  const v = value.trim();
-  if (v === "" || (wildcard && v === "*")) return;
+/** parsePorts: the whole trimmed, then each comma-separated part trimmed, each 0 to 65535. */
+function portList(value: string): string | undefined {
+  const v = goTrimSpace(value);
+  if (v === "") return undefined;
   for (const part of v.split(",")) {
-    const p = part.trim();
-    if (!/^\d+$/.test(p) || Number(p) < 1 || Number(p) > 65535) {
-      throw invalid(key, value, `${quote(p)} is not a port number (1-65535)`);
-    }
+    if (!isUint(goTrimSpace(part), 16)) return `${quote(part)} is not a port number (0-65535)`;
   }
+  return undefined;
 }
 
-function uint(key: string, value: string, max = 0xffffffff): void {
-  if (!/^\d+$/.test(value.trim()) || Number(value) > max) {
-    throw invalid(key, value, `must be a whole number from 0 to ${max}`);
-  }
-}
-
-function bool(key: string, value: string): void {
-  if (!/^(1|t|T|TRUE|true|True|0|f|F|FALSE|false|False)$/.test(value)) {
-    throw invalid(key, value, `must be "true" or "false"`);
-  }
-}
-
-function interfaces(key: string, value: string): void {
+/** net.ValidateInterfaceNames. */
+function interfaceNames(value: string): string | undefined {
+  if (value === "") return undefined;
   for (const part of value.split(",")) {
-    const name = part.trim();
-    if (name !== "" && !/^[A-Za-z0-9_.:@-]{1,15}$/.test(name)) {
-      throw invalid(key, value, `${quote(name)} is not a network interface name`);
+    const name = goTrimSpace(part);
+    if (name === "") return "has an empty interface name";
+    if (name.length > 15) return `interface name ${quote(name)} is longer than 15 characters`;
+    if (!/^[a-zA-Z][a-zA-Z0-9_.-]*$/.test(name)) {
+      return `${quote(name)} is not an interface name (a letter, then letters, digits, '_', '.' or '-')`;
     }
   }
+  return undefined;
 }
 
-const LOG_LEVELS = new Set(["trace", "debug", "info", "warning", "warn", "error", "critical", "off"]);
-
-function logLevel(key: string, value: string): void {
-  if (!LOG_LEVELS.has(value)) throw invalid(key, value, `must be one of ${[...LOG_LEVELS].join(", ")}`);
+function uint32(value: string): string | undefined {
+  return isUint(value, 32) ? undefined : "must be a whole number from 0 to 4294967295";
 }
 
-function scopedLevels(key: string, value: string): void {
-  for (const part of value.split(",")) {
-    const [scope, level, ...rest] = part.split(":");
-    if (!scope || !level || rest.length > 0 || !LOG_LEVELS.has(level)) {
-      throw invalid(key, value, `${quote(part)} is not <scope>:<level> with a level of ${[...LOG_LEVELS].join(", ")}`);
-    }
-  }
+function goBool(value: string): string | undefined {
+  return GO_BOOL.test(value) ? undefined : `must be "true" or "false"`;
 }
 
-function quantity(key: string, value: string): void {
+/** validateResourceQuantity: no control character, and resource.ParseQuantity, which trims nothing. */
+function quantity(value: string): string | undefined {
+  if (goParsesQuantity(value)) return undefined;
+  if (goTrimSpace(value) !== value) return "is not a Kubernetes quantity: it has white space around it";
   const q = checkQuantity(value, "milli");
-  if (!q.ok) throw invalid(key, value, q.reason);
-  // The API server's Pod validation: requests and limits must be greater than or equal to 0.
-  if (q.negative) throw invalid(key, value, "must not be negative");
+  return !q.ok && q.reason.startsWith(NOT_A_QUANTITY) ? q.reason : NOT_A_QUANTITY;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
+/**
+ * A quantity Istio admits but the API server refuses in a container (a negative one), or does
+ * not store as written (past the bounds quantity.ts reads within: it is written as given).
+ */
+function quantityWarning(key: string, value: string): string | undefined {
+  if (!goParsesQuantity(value)) return undefined;
+  const q = checkQuantity(value, "milli");
+  if (!q.ok) return said(key, value, " is written as given: the API server may store another value");
+  return q.negative ? said(key, value, " is negative: the API server will refuse the Pod") : undefined;
+}
+
+// --- What makes Istio's template fail --------------------------------------------------
+
+/** The escapes of a YAML double-quoted scalar: the letter after "\" and how many hex digits follow. */
+const YAML_ESCAPES: ReadonlyMap<string, number> = new Map([
+  ..."0abt\tnvfre \"/\\N_LP".split("").map((c): [string, number] => [c, 0]),
+  ["x", 2],
+  ["u", 4],
+  ["U", 8],
+]);
+
+/** What libyaml reads at all: printable characters, tab and line breaks (no BOM inside). */
+function yamlPrintable(c: number): boolean {
+  return (
+    c === 0x09 || c === 0x0a || c === 0x0d || (c >= 0x20 && c <= 0x7e) || c === 0x85 ||
+    (c >= 0xa0 && c <= 0xd7ff) || (c >= 0xe000 && c <= 0xfffd && c !== 0xfeff) || c >= 0x10000
+  );
+}
+
+/**
+ * Why `value`, written between double quotes in the template's YAML as Istio writes it (no
+ * escaping), makes that YAML invalid: a quote, a backslash that is no YAML escape, or a
+ * character YAML does not allow.
+ */
+function inYamlQuotes(value: string): string | undefined {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.codePointAt(i) ?? 0;
+    if (c > 0xffff) i++;
+    if (!yamlPrintable(c)) return `has a character (U+${c.toString(16).toUpperCase().padStart(4, "0")}) the injection template cannot hold`;
+    if (c === 0x22) return `has a '"', which ends the injection template's quoted string`;
+    if (c !== 0x5c) continue;
+    const next = value[i + 1] ?? "";
+    const hex = YAML_ESCAPES.get(next);
+    if (hex === undefined || !/^[0-9A-Fa-f]*$/.test(value.slice(i + 2, i + 2 + hex)) || value.length < i + 2 + hex) {
+      return `has a '\\' that is not a YAML escape (the injection template writes it inside "…")`;
+    }
+    i += 1 + hex;
+  }
+  return undefined;
+}
+
+function isMap(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-function jsonMap(key: string, value: string): void {
+/**
+ * The template ranges over the JSON (fromJSON): a map (each key a name) or a list (each index
+ * a name), or null (nothing); anything else, or text that is not JSON, fails the template.
+ * Each entry is written under its name as a YAML map, so each must be a non-empty JSON object.
+ */
+function userEntries(value: string): string | undefined {
   let parsed: unknown;
   try {
     parsed = JSON.parse(value);
   } catch (e) {
     // V8's message quotes a few characters of the value at most.
-    throw invalid(key, value, `is not JSON: ${(e as Error).message}`);
+    return `is not JSON: ${e instanceof Error ? e.message : String(e)}`;
   }
-  if (!isObject(parsed)) throw invalid(key, value, "must be a JSON object of name to definition");
-  for (const name of Object.keys(parsed)) {
-    if (!isObject(parsed[name])) throw invalid(key, value, `${quote(name)} must be a JSON object (its definition)`);
+  if (parsed === null) return undefined;
+  if (typeof parsed !== "object") return "must be a JSON object of name to definition (or a list of definitions)";
+  for (const [name, entry] of Object.entries(parsed)) {
+    // An empty one is written as "{}" under its name, which is no YAML map entry.
+    if (!isMap(entry) || Object.keys(entry).length === 0) return `${quote(name)} must be a non-empty JSON object (its definition)`;
   }
+  return undefined;
+}
+
+/**
+ * A previous injection's status: Istio reads its containers and initContainers as lists of
+ * names and fails (a panic, so the Pod is refused) on anything else; text that is not a JSON
+ * object, and its other fields, it ignores.
+ */
+function injectionStatus(value: string): string | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+  if (!isMap(parsed)) return undefined;
+  for (const key of ["containers", "initContainers"]) {
+    const names = parsed[key];
+    if (names !== undefined && names !== null && !(Array.isArray(names) && names.every((n) => typeof n === "string"))) {
+      return `${key} must be a list of container names`;
+    }
+  }
+  return undefined;
+}
+
+/** selectTemplates: every comma-separated name, trimmed, must name a template; "" names none. */
+function templateNames(value: string): string | undefined {
+  return value.split(",").some((n) => goTrimSpace(n) === "") ? "has an empty template name" : undefined;
+}
+
+// --- Values Istio admits and we warn about ---------------------------------------------
+
+const WARNING_MAX_CHARS = 120;
+
+/**
+ * `<key>="<value>"<rest>`, the value quoted to as much as keeps the warning within 120
+ * characters (a cut value costs `…" (N characters)`, 22 characters at most).
+ */
+function said(key: string, value: string, rest: string): string {
+  const room = WARNING_MAX_CHARS - key.length - rest.length - 1;
+  // Escapes ("\n", "\u0001") make a quoted value longer than its characters: halve until it fits.
+  for (let chars = Math.min(room - 2, QUOTE_MAX_CHARS); chars > 4; chars = Math.floor(chars / 2)) {
+    const q = quote(value, chars);
+    if (q.length <= room) return `${key}=${q}${rest}`;
+  }
+  return `${key}${rest}`;
+}
+
+/** Envoy's log levels (its -l and --component-log-level), which pilot-agent passes on. */
+export const ENVOY_LOG_LEVELS = ["trace", "debug", "info", "warning", "warn", "error", "critical", "off"] as const;
+/** pilot-agent's own levels (--log_output_level, [scope:]level,…). */
+export const AGENT_LOG_LEVELS = ["debug", "info", "warn", "error", "fatal", "none"] as const;
+
+const ENVOY_LEVELS: ReadonlySet<string> = new Set(ENVOY_LOG_LEVELS);
+const AGENT_LEVELS: ReadonlySet<string> = new Set(AGENT_LOG_LEVELS);
+
+function envoyLevel(key: string, value: string): string | undefined {
+  return ENVOY_LEVELS.has(value) ? undefined : said(key, value, " is no Envoy log level: the proxy may not start");
+}
+
+function envoyComponentLevels(key: string, value: string): string | undefined {
+  const ok = value.split(",").every((part) => {
+    const [scope, level, ...rest] = part.split(":");
+    return scope !== undefined && scope !== "" && level !== undefined && rest.length === 0 && ENVOY_LEVELS.has(level);
+  });
+  return ok ? undefined : said(key, value, " is not <component>:<level>,…: Envoy may not start");
+}
+
+function agentLevels(key: string, value: string): string | undefined {
+  const ok = value.split(",").every((part) => {
+    const pieces = part.split(":");
+    const level = pieces.length === 1 ? pieces[0] : pieces.length === 2 ? pieces[1] : undefined;
+    return level !== undefined && AGENT_LEVELS.has(level);
+  });
+  return ok ? undefined : said(key, value, " is not [<scope>:]<level>,…: pilot-agent may not start");
 }
 
 // A Map, not an object: annotation names are user data, and `__proto__` or `constructor` must
-// find no check rather than Object.prototype's members.
-const CHECKS: ReadonlyMap<string, (key: string, value: string) => void> = new Map(Object.entries({
-  [A.includeOutboundIPRanges]: (k, v) => cidrList(k, v, true),
-  [A.excludeOutboundIPRanges]: (k, v) => cidrList(k, v, false),
-  [A.includeInboundPorts]: (k, v) => portList(k, v, true),
-  [A.excludeInboundPorts]: (k, v) => portList(k, v, false),
-  [A.includeOutboundPorts]: (k, v) => portList(k, v, false),
-  [A.excludeOutboundPorts]: (k, v) => portList(k, v, false),
-  [A.excludeInterfaces]: interfaces,
-  [A.kubevirtInterfaces]: interfaces,
-  [A.rerouteVirtualInterfaces]: interfaces,
-  [A.statusPort]: (k, v) => uint(k, v, 65535),
-  [A.readinessInitialDelay]: (k, v) => uint(k, v),
-  [A.readinessPeriod]: (k, v) => uint(k, v),
-  [A.readinessFailureThreshold]: (k, v) => uint(k, v),
-  [A.readinessApplicationPorts]: (k, v) => portList(k, v, true),
-  [A.interceptionMode]: (k, v) => {
-    if (v !== "REDIRECT" && v !== "TPROXY" && v !== "NONE") throw invalid(k, v, "must be REDIRECT, TPROXY or NONE");
-  },
-  [A.rewriteProbes]: bool,
-  [A.nativeSidecar]: bool,
-  [A.mergeMetrics]: bool,
-  [A.capNetBindService]: bool,
-  [A.logLevel]: logLevel,
-  [A.componentLogLevel]: scopedLevels,
-  [A.agentLogLevel]: scopedLevels,
-  [A.proxyCPU]: quantity,
-  [A.proxyMemory]: quantity,
-  [A.proxyCPULimit]: quantity,
-  [A.proxyMemoryLimit]: quantity,
-  [A.userVolume]: jsonMap,
-  [A.userVolumeMount]: jsonMap,
-}));
+// find no row rather than Object.prototype's members.
+const ROWS: ReadonlyMap<string, Row> = new Map<string, Row>([
+  // validate.go's table.
+  [A.interceptionMode, { refuse: (v) => (v === "REDIRECT" || v === "TPROXY" || v === "NONE" ? undefined : "must be REDIRECT, TPROXY or NONE") }],
+  [A.statusPort, { refuse: (v) => (isUint(goTrimSpace(v), 16) ? undefined : "must be a port number (0-65535)") }],
+  [A.readinessInitialDelay, { refuse: uint32 }],
+  [A.readinessPeriod, { refuse: uint32 }],
+  [A.readinessFailureThreshold, { refuse: uint32 }],
+  [A.includeOutboundIPRanges, { refuse: (v) => (v === "*" ? undefined : cidrList(v)) }],
+  [A.excludeOutboundIPRanges, { refuse: cidrList }],
+  [A.includeInboundPorts, { refuse: (v) => (v === "*" ? undefined : portList(v)) }],
+  [A.excludeInboundPorts, { refuse: portList }],
+  [A.excludeOutboundPorts, { refuse: portList }],
+  [A.excludeInterfaces, { refuse: interfaceNames }],
+  [
+    A.kubevirtInterfaces,
+    {
+      refuse: interfaceNames,
+      warn: (k, _v, all) =>
+        all[A.rerouteVirtualInterfaces] !== undefined ? `${k} ignored: ${A.rerouteVirtualInterfaces} is set` : `${k} is deprecated: use ${A.rerouteVirtualInterfaces}`,
+    },
+  ],
+  [A.rerouteVirtualInterfaces, { refuse: interfaceNames }],
+  [A.mergeMetrics, { refuse: goBool }],
+  [A.proxyCPU, { refuse: quantity, warn: quantityWarning }],
+  [A.proxyMemory, { refuse: quantity, warn: quantityWarning }],
+  [A.proxyCPULimit, { refuse: quantity, warn: quantityWarning }],
+  [A.proxyMemoryLimit, { refuse: quantity, warn: quantityWarning }],
+  // proxy.istio.io/config is the table's last row: proxy-config.ts reads and checks it.
+
+  // The template.
+  [
+    A.includeOutboundPorts,
+    {
+      refuse: inYamlQuotes,
+      warn: (k, v) => (portList(v) === undefined ? undefined : said(k, v, " is not a port list: istio-init may fail")),
+    },
+  ],
+  [A.proxyImageType, { refuse: (v, all) => (all[A.proxyImage]?.includes("/") ? undefined : inYamlQuotes(v)) }],
+  [A.userVolume, { refuse: userEntries }],
+  [A.userVolumeMount, { refuse: userEntries }],
+  [A.status, { refuse: injectionStatus }],
+  [A.templates, { refuse: templateNames }],
+
+  // Admitted, with what we know of the value.
+  [A.rewriteProbes, { warn: (k, v) => (GO_BOOL.test(v) ? undefined : said(k, v, " is not true or false: ignored")) }],
+  [
+    A.nativeSidecar,
+    {
+      warn: (k, v) =>
+        v === "true" || v === "false" ? undefined : v === "" ? `${k} is empty: ignored` : said(k, v, ` reads as "true": only "false" turns it off`),
+    },
+  ],
+  [A.capNetBindService, { warn: (k, v) => (v === "true" || v === "false" ? undefined : said(k, v, ` is not "true": ignored`)) }],
+  [A.logLevel, { warn: envoyLevel }],
+  [A.componentLogLevel, { warn: envoyComponentLevels }],
+  [A.agentLogLevel, { warn: agentLevels }],
+  [A.readinessApplicationPorts, { warn: (k) => `${k} has no effect any more: ignored` }],
+  [A.proxyImage, { warn: (k, v) => (v.includes("/") ? undefined : said(k, v, " is not a full image name: ignored")) }],
+]);
+
+function invalid(key: string, value: string, why: string): InjectionError {
+  return new InjectionError("ERR_INVALID_ANNOTATION", key, `invalid annotation ${key}=${quote(value)}: ${why}`);
+}
 
 /** Throws an InjectionError for the first annotation whose value Istio would refuse. */
-export function validateAnnotations(annotations: Readonly<Record<string, string>> | undefined): void {
+export function validateAnnotations(annotations: Annotations | undefined): void {
   if (!annotations) return;
   for (const key of Object.keys(annotations)) {
-    const check = CHECKS.get(key);
+    const refuse = ROWS.get(key)?.refuse;
     const value = annotations[key];
-    if (check && value !== undefined) check(key, value);
+    if (refuse === undefined || value === undefined) continue;
+    const why = refuse(value, annotations);
+    if (why !== undefined) throw invalid(key, value, why);
   }
 }
 
 /**
- * Values that are accepted but deprecated or without effect, said back to the user (as
- * AdmissionReview warnings, which kubectl prints; each well under 120 characters).
+ * Values that are accepted but deprecated, ignored or without effect, said back to the user
+ * (as AdmissionReview warnings, which kubectl prints; each under 120 characters).
  */
-export function annotationWarnings(annotations: Readonly<Record<string, string>>, native: boolean, holdRequested: boolean): string[] {
+export function annotationWarnings(annotations: Annotations, native: boolean, holdRequested: boolean): string[] {
   const out: string[] = [];
-  if (annotations[A.kubevirtInterfaces] !== undefined) {
-    out.push(
-      annotations[A.rerouteVirtualInterfaces] !== undefined
-        ? `${A.kubevirtInterfaces} ignored: ${A.rerouteVirtualInterfaces} is set`
-        : `${A.kubevirtInterfaces} is deprecated: use ${A.rerouteVirtualInterfaces}`,
-    );
+  for (const [key, row] of ROWS) {
+    const value = annotations[key];
+    if (row.warn === undefined || value === undefined) continue;
+    const w = row.warn(key, value, annotations);
+    if (w !== undefined) out.push(w);
   }
-  if (annotations[A.readinessApplicationPorts] !== undefined) out.push(`${A.readinessApplicationPorts} has no effect any more: ignored`);
-  const image = annotations[A.proxyImage];
-  if (image !== undefined && !image.includes("/")) out.push(`${A.proxyImage}=${quote(image, 40)} is not a full image name: ignored`);
   if (native && holdRequested) out.push("holdApplicationUntilProxyStarts has no effect with native sidecars: the proxy starts first anyway");
   return out;
 }
 
 /**
  * Why Istio's check for annotation `key` refuses `value` (the reason alone, without the
- * annotation and the value), or undefined when it accepts it or does not check that key.
+ * annotation and the value), or undefined when it admits it or does not check that key.
  * The config loader runs the same checks on the config keys that set the same things.
  */
 export function annotationValueProblem(key: string, value: string): string | undefined {
-  const check = CHECKS.get(key);
-  if (check === undefined) return undefined;
-  try {
-    check(key, value);
-    return undefined;
-  } catch (e) {
-    if (!(e instanceof InjectionError)) throw e;
-    const prefix = `invalid annotation ${key}=${quote(value)}: `;
-    return e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
-  }
+  return ROWS.get(key)?.refuse?.(value, {});
 }

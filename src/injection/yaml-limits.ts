@@ -10,7 +10,7 @@
 // outside quoted scalars and comments, block nesting by indentation and by compact "- "/"? "
 // indicators, document markers, and one node per entry line or flow comma. It over-counts
 // rather than under-counts, and the limits are set far above real inputs.
-import { parseAllDocuments, visit } from "yaml";
+import { parseAllDocuments, visit, type Document } from "yaml";
 
 export interface YamlLimits {
   /** Size of the text, in UTF-16 code units (what a JS string holds). */
@@ -29,10 +29,11 @@ export type YamlLimitKind = (typeof YAML_LIMIT_KINDS)[number];
 
 /**
  * `proxy.istio.io/config`: a ProxyConfig has some 40 fields, a few of them short maps or lists;
- * real annotations are well under 4 KiB and 100 keys and items. The parser takes ~30 µs a key
+ * real annotations are well under 4 KiB and 100 keys and items (Istio reads the first of several
+ * YAML documents; a few are allowed, the first one used). The parser takes ~30 µs a key
  * on a loaded 2-core machine (test/bench/worst-case.bench.ts): 256 keep a review near 10 ms.
  */
-export const PROXY_CONFIG_LIMITS: YamlLimits = { maxBytes: 16 * 1024, maxDepth: 16, maxNodes: 256, maxAliases: 16, maxDocuments: 1 };
+export const PROXY_CONFIG_LIMITS: YamlLimits = { maxBytes: 16 * 1024, maxDepth: 16, maxNodes: 256, maxAliases: 16, maxDocuments: 16 };
 
 /** The `inject` and `preview` commands: local files, read once; a manifest may be megabytes. */
 export const MANIFEST_LIMITS: YamlLimits = {
@@ -307,9 +308,10 @@ export function measureValue(value: unknown, limits: YamlLimits, nodesSoFar = 0)
 
 /**
  * Every document of `text` as plain values (empty documents left out), within `limits`.
- * Throws YamlLimitError past a limit, YamlSyntaxError on invalid YAML.
+ * Throws YamlLimitError past a limit, YamlSyntaxError on invalid YAML. `prepare`, when given,
+ * may change each parsed document's nodes before they become values.
  */
-export function parseYamlDocuments(text: string, limits: YamlLimits): unknown[] {
+export function parseYamlDocuments(text: string, limits: YamlLimits, prepare?: (doc: Document.Parsed) => void): unknown[] {
   preScan(text, limits);
   const docs = parseAllDocuments(text, { uniqueKeys: false, prettyErrors: false });
   const list = Array.isArray(docs) ? docs : [];
@@ -326,6 +328,7 @@ export function parseYamlDocuments(text: string, limits: YamlLimits): unknown[] 
       },
     });
     if (aliases > limits.maxAliases) throw over("aliases", limits.maxAliases);
+    prepare?.(d);
     let js: unknown;
     try {
       // The parser's own guard against exponential expansion ("billion laughs").

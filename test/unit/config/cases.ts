@@ -38,8 +38,9 @@ export const REFUSED: readonly Refused[] = [
   { name: "request above its limit in other units", config: resources({ memory: "2Gi" }, { memory: "2000Mi" }), key: "proxy.resources.requests.memory", why: /at most the memory limit/, schema: false },
   { name: "resources not a map", config: proxy("resources", "100m"), key: "proxy.resources", why: /must be a map, got a string "100m"/ },
   // ports: Istio's annotation check
-  { name: "named port", config: interception("includeInboundPorts", "http"), key: "interception.includeInboundPorts", why: /"http" is not a port number \(1-65535\)/ },
-  { name: "port 0", config: interception("excludeInboundPorts", "15020,0"), key: "interception.excludeInboundPorts", why: /"0" is not a port number/ },
+  { name: "named port", config: interception("includeInboundPorts", "http"), key: "interception.includeInboundPorts", why: /"http" is not a port number \(0-65535\)/ },
+  { name: "port past 65535", config: interception("excludeInboundPorts", "15020,65536"), key: "interception.excludeInboundPorts", why: /"65536" is not a port number/ },
+  { name: "space around a CIDR (Istio refuses it)", config: interception("excludeOutboundIPRanges", "10.0.0.0/8, 192.168.0.0/16"), key: "interception.excludeOutboundIPRanges", why: /" 192.168.0.0\/16" is not a CIDR/ },
   { name: "port above 65535", config: interception("includeOutboundPorts", "65536"), key: "interception.includeOutboundPorts", why: /"65536" is not a port number/ },
   { name: "wildcard where none is taken", config: interception("excludeOutboundPorts", "*"), key: "interception.excludeOutboundPorts", why: /"\*" is not a port number/ },
   { name: "empty item in a port list", config: interception("excludeInboundPorts", "80,,90"), key: "interception.excludeInboundPorts", why: /"" is not a port number/ },
@@ -59,8 +60,9 @@ export const REFUSED: readonly Refused[] = [
   { name: "imagePullPolicy", config: proxy("imagePullPolicy", "always"), key: "proxy.imagePullPolicy", why: /must be one of "" \| Always \| IfNotPresent \| Never/ },
   // log levels: Istio's annotation checks
   { name: "log level", config: proxy("logLevel", "verbose"), key: "proxy.logLevel", why: /"verbose": must be one of trace, debug/ },
-  { name: "component log level without a level", config: proxy("componentLogLevel", "misc"), key: "proxy.componentLogLevel", why: /"misc" is not <scope>:<level>/ },
-  { name: "agent log level", config: proxy("agentLogLevel", "default:loud"), key: "proxy.agentLogLevel", why: /"default:loud" is not <scope>:<level>/ },
+  { name: "component log level without a level", config: proxy("componentLogLevel", "misc"), key: "proxy.componentLogLevel", why: /must be <component>:<level> pairs/ },
+  { name: "agent log level", config: proxy("agentLogLevel", "default:loud"), key: "proxy.agentLogLevel", why: /must be \[<scope>:\]<level>/ },
+  { name: "an Envoy level for the agent", config: proxy("agentLogLevel", "default:trace"), key: "proxy.agentLogLevel", why: /one of debug, info, warn, error, fatal, none/ },
   // images
   { name: "image with upper case in the path", config: proxy("image", "docker.io/Istio/proxyv2:1.28.0"), key: "proxy.image", why: /must be a container image reference/ },
   { name: "image with a space", config: proxy("image", "docker.io/istio/proxyv2:1.28.0 "), key: "proxy.image", why: /must be a container image reference/ },
@@ -158,7 +160,7 @@ export const ACCEPTED: readonly Accepted[] = [
       proxyInit: { image: "registry.example/istio/proxyv2:1.28.0-distroless" },
       interception: {
         mode: "TPROXY",
-        includeOutboundIPRanges: "10.0.0.0/8, 192.168.0.0/16,fd00::/8",
+        includeOutboundIPRanges: "10.0.0.0/8,192.168.0.0/16,fd00::/8",
         excludeOutboundIPRanges: "",
         includeInboundPorts: " 80, 443 ",
         excludeInboundPorts: "15020",
@@ -168,6 +170,7 @@ export const ACCEPTED: readonly Accepted[] = [
     },
   },
   { name: "wildcards where they are taken", config: { interception: { includeOutboundIPRanges: "*", includeInboundPorts: "*" } } },
+  { name: "what Istio takes: port 0, a pilot-agent level", config: { proxy: { agentLogLevel: "fatal" }, interception: { excludeInboundPorts: "0", includeOutboundPorts: " 0 , 80" } } },
   { name: "empty revision (written as default)", config: { revision: "" } },
   { name: "request equal to its limit in other units", config: { proxy: { resources: { requests: { memory: "1Gi", cpu: "1" } , limits: { memory: "1024Mi", cpu: "1000m" } } } } },
   { name: "no resources at all", config: { proxy: { resources: {} } } },

@@ -139,6 +139,7 @@ describe("the schema's pattern says what the loader's check says, on samples of 
     ports: PORTS,
     logLevel: ["trace", "debug", "info", "warning", "warn", "error", "critical", "off", "", "Warning", "warn ", "fatal"],
     scopedLogLevels: ["misc:error", "misc:error,upstream:info", "misc:error, upstream:info", "", "misc", "misc:", ":error", "misc:error:x", "misc:error,", "a b:info", "misc:loud"],
+    agentLogLevels: ["default:info", "info", "default:debug,ads:warn", "none", "fatal", "", "default:trace", "default:", ":info", "a:b:info", "info,", "default:INFO"],
     quantity: ["100m", "0.5", ".5", "1.", "+1", "1e3", "1E3", "1e-3", "1e+05", "1Ki", "1.5Gi", "0", "-1", "100 m", "1GB", "1e999", "", "m", "1m1", "1ki", "."],
     labelKey: ["app", "example.com/app", "a".repeat(63), "a".repeat(64), "Example.com/app", "example.com/", "/app", "a/b/c", "-app", "app-", "app_1.x"],
     image: ["proxyv2", "istio/proxyv2:1.28.0", "localhost:5000/a/b", `a@sha256:${"0".repeat(64)}`, "A/b", "a/B", "a:", "a:-x", "a b", "", "a//b", "a__b", "a___b", "[::1]:5000/a"],

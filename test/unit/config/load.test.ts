@@ -98,7 +98,7 @@ test("every error is listed at once, not only the first", () => {
       assert.equal(lines[0], "config /etc/sidecar-injector/config.yaml: 6 errors:");
       assert.equal(lines.length, 7);
       assert.ok(lines.includes('  proxy.resources.requests.cpu="100 m": is not a Kubernetes quantity (for example 100m, 1Gi)'), e.message);
-      assert.ok(lines.includes('  interception.includeInboundPorts="http": "http" is not a port number (1-65535)'), e.message);
+      assert.ok(lines.includes('  interception.includeInboundPorts="http": "http" is not a port number (0-65535)'), e.message);
       return true;
     },
   );

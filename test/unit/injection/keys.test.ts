@@ -146,8 +146,12 @@ describe("prototype names as keys", () => {
   test("JSON annotations whose values are not what an injector writes are ignored or refused, never a crash", () => {
     const status = (v: string): Pod =>
       podFromJson(`{"name":"web","annotations":{"sidecar.istio.io/status":${JSON.stringify(v)}}}`);
-    for (const v of ['{"containers":"istio-proxy"}', '{"containers":5}', '{"volumes":[1]}', "null", "[]"]) {
+    for (const v of ['{"volumes":[1]}', '{"containers":null}', "null", "[]", "{"]) {
       assert.equal(inject(status(v), { namespace: "demo" }, config).decision.inject, true, v);
+    }
+    // Istio's injector fails on container lists that are not lists of names: refused, as there.
+    for (const v of ['{"containers":"istio-proxy"}', '{"containers":5}', '{"initContainers":[null]}']) {
+      assert.throws(() => inject(status(v), { namespace: "demo" }, config), { code: "ERR_INVALID_ANNOTATION", message: /must be a list of container names/ }, v);
     }
     const reinjected = podFromJson(
       '{"name":"web","annotations":{"sidecar.istio.io/status":"{\\"containers\\":[\\"istio-proxy\\"]}"}}',
@@ -159,6 +163,6 @@ describe("prototype names as keys", () => {
       assert.throws(() => inject(pod, { namespace: "demo" }, config), { code: "ERR_INVALID_ANNOTATION" }, v);
     }
     const volumes = podFromJson(`{"name":"web","annotations":{"sidecar.istio.io/userVolume":${JSON.stringify('{"v":"x"}')}}}`);
-    assert.throws(() => inject(volumes, { namespace: "demo" }, config), { code: "ERR_INVALID_ANNOTATION", message: /"v" must be a JSON object/ });
+    assert.throws(() => inject(volumes, { namespace: "demo" }, config), { code: "ERR_INVALID_ANNOTATION", message: /"v" must be a non-empty JSON object/ });
   });
 });

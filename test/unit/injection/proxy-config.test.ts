@@ -38,7 +38,7 @@ test("each limit refuses the annotation, naming it and the limit", () => {
   refused("{a: ".repeat(PROXY_CONFIG_LIMITS.maxDepth + 1) + "1" + "}".repeat(PROXY_CONFIG_LIMITS.maxDepth + 1), /nests deeper than 16 levels \(limit: depth\)/);
   refused(`proxyMetadata:\n${Array.from({ length: PROXY_CONFIG_LIMITS.maxNodes }, (_, i) => `  K${i}: v`).join("\n")}`, /limit: nodes/);
   refused(`a: &x 1\n${Array.from({ length: PROXY_CONFIG_LIMITS.maxAliases + 1 }, (_, i) => `b${i}: *x`).join("\n")}`, /limit: aliases/);
-  refused("concurrency: 1\n---\nconcurrency: 2\n", /must be one ProxyConfig map, not several YAML documents/);
+  refused(Array.from({ length: PROXY_CONFIG_LIMITS.maxDocuments + 1 }, () => "concurrency: 1").join("\n---\n"), /limit: documents/);
   refused("concurrency: [1\n", /not YAML or JSON/);
   refused("- 1\n", /must be a ProxyConfig map/);
 });
@@ -51,4 +51,117 @@ test("the 190 KB / 20k-key map that took 9 s is refused at once, by its size", (
   const dense = Array.from({ length: 1500 }, (_, i) => `k${i}: 1`).join("\n");
   assert.ok(dense.length <= PROXY_CONFIG_LIMITS.maxBytes);
   refused(dense, /limit: nodes/);
+});
+
+// Each row checked against Istio's validateProxyConfig (validate.go, 86c9f01) on the same text.
+const ISTIO_ADMITS = [
+  "",
+  "{}",
+  "null",
+  "holdApplicationUntilProxyStarts: yes",
+  "hold_application_until_proxy_starts: true",
+  'concurrency: "2"',
+  "concurrency: 2.0",
+  "concurrency: 0x10",
+  "concurrency: null",
+  "interceptionMode: 1",
+  'statusPort: "15021"',
+  "serviceCluster: foo",
+  "tracingServiceName: CANONICAL_NAME_ONLY",
+  "drainDuration: 1m",
+  "drainDuration: 1h2m3s",
+  "terminationDrainDuration: 0.5s",
+  'discoveryAddress: "[::1]:15012"',
+  "discoveryAddress: 1.2.3.4:15012",
+  'discoveryAddress: "foo.:15012"',
+  "discoveryAddress: istiod:+15012",
+  "statsdUdpAddress: statsd:8125",
+  "envoyMetricsService: {address: m:9000}",
+  "controlPlaneAuthPolicy: 1",
+  "proxyMetadata: {A: null}",
+  "unknownField: {a: [1]}",
+  "tracing: {}",
+  "fileFlushMinSizeKb: 1",
+  "a: 1\n---\nb: 2",
+];
+const ISTIO_REFUSES: [string, RegExp][] = [
+  ['holdApplicationUntilProxyStarts: "true"', /holdApplicationUntilProxyStarts must be true or false/],
+  ["holdApplicationUntilProxyStarts: maybe", /holdApplicationUntilProxyStarts must be true or false/],
+  ["concurrency: 2.5", /concurrency must be a whole number/],
+  ["concurrency: 99999999999", /concurrency must be a whole number/],
+  ["interceptionMode: tproxy", /interceptionMode must be one of REDIRECT, TPROXY, NONE/],
+  ['interceptionMode: "1"', /interceptionMode must be one of/],
+  ["statusPort: 0", /statusPort must be a port from 1 to 65535/],
+  ["statusPort: 70000", /statusPort must be a port/],
+  ["proxyAdminPort: 0", /proxyAdminPort must be a port/],
+  ['configPath: ""', /configPath must not be empty/],
+  ['binaryPath: ""', /binaryPath must not be empty/],
+  ['serviceCluster: ""', /serviceCluster must not be empty/],
+  ["tracingServiceName: X", /tracingServiceName must be one of APP_LABEL_AND_NAMESPACE/],
+  ["drainDuration: 1.5s", /drainDuration must be whole seconds/],
+  ["drainDuration: 500ms", /drainDuration must be whole seconds/],
+  ["drainDuration: 0s", /at least 1ms/],
+  ["drainDuration: -5s", /at least 1ms/],
+  ["drainDuration: 45", /drainDuration must be a duration/],
+  ["terminationDrainDuration: 1x", /terminationDrainDuration must be a duration/],
+  ['discoveryAddress: ""', /discoveryAddress must not be empty/],
+  ["discoveryAddress: istiod", /discoveryAddress must be <host>:<port>/],
+  ["discoveryAddress: istiod:0", /port from 1 to 65535/],
+  ["discoveryAddress: a_b:15012", /DNS name or an IP address/],
+  ["discoveryAddress: foo.123:15012", /DNS name or an IP address/],
+  ['discoveryAddress: ":15012"', /DNS name or an IP address/],
+  ['discoveryAddress: "a:b:15012"', /must be <host>:<port>/],
+  ["statsdUdpAddress: x", /statsdUdpAddress must be <host>:<port>/],
+  ["envoyMetricsService: {address: x}", /envoyMetricsService.address must be <host>:<port>/],
+  ["envoyAccessLogService: {address: 5}", /envoyAccessLogService.address must be a string/],
+  ["controlPlaneAuthPolicy: 2", /controlPlaneAuthPolicy must be NONE or MUTUAL_TLS/],
+  ["controlPlaneAuthPolicy: X", /controlPlaneAuthPolicy must be one of NONE, MUTUAL_TLS/],
+  ["proxyMetadata: {A: 1}", /proxyMetadata."A" must be a string/],
+  ["proxyMetadata: [a]", /proxyMetadata must be a map of strings/],
+  ["extraStatTags: a", /extraStatTags must be a list of strings/],
+  ["extraStatTags: [1]", /extraStatTags must be a list of strings/],
+  ["tracing: 1", /tracing must be a map/],
+  ["image: x", /image must be a map/],
+  ["meshId: 5", /meshId must be a string/],
+  ["meshId: yes", /meshId must be a string/],
+  ["fileFlushMinSizeKb: -1", /fileFlushMinSizeKb must be a whole number from 0/],
+  ["statsCompression: 1", /statsCompression must be true or false/],
+  ["concurrency: .inf", /\.inf or \.nan/],
+  ["unknownField: .nan", /\.inf or \.nan/],
+  ["5", /must be a ProxyConfig map/],
+  ["[1,2]", /must be a ProxyConfig map/],
+];
+
+test("what Istio's validateProxyConfig admits is admitted", () => {
+  for (const text of ISTIO_ADMITS) assert.doesNotThrow(() => parseProxyConfig(text, DEFAULT_CONFIG), JSON.stringify(text));
+});
+
+test("what Istio's validateProxyConfig refuses is refused, naming the field", () => {
+  for (const [text, why] of ISTIO_REFUSES) {
+    assert.throws(
+      () => parseProxyConfig(text, DEFAULT_CONFIG),
+      (e: unknown) => e instanceof InjectionError && e.message.startsWith(`invalid annotation ${KEY}=${JSON.stringify(text)}: `) && why.test(e.message),
+      JSON.stringify(text),
+    );
+  }
+});
+
+test("values are read as go-yaml reads them: YAML 1.1 scalars, the JSON name over the proto name, the first document", () => {
+  assert.equal(parseProxyConfig("holdApplicationUntilProxyStarts: on", DEFAULT_CONFIG).holdApplicationUntilProxyStarts, true);
+  assert.equal(parseProxyConfig("hold_application_until_proxy_starts: true", DEFAULT_CONFIG).holdApplicationUntilProxyStarts, true);
+  assert.equal(parseProxyConfig("interception_mode: TPROXY\ninterceptionMode: NONE", DEFAULT_CONFIG).interceptionMode, "NONE");
+  assert.equal(parseProxyConfig("interceptionMode: 1", DEFAULT_CONFIG).interceptionMode, "TPROXY");
+  assert.equal(parseProxyConfig("concurrency: 010", DEFAULT_CONFIG).json, '{"concurrency":8}\n');
+  assert.equal(parseProxyConfig("concurrency: 2\n---\nconcurrency: 3\n", DEFAULT_CONFIG).json, '{"concurrency":2}\n');
+  assert.deepEqual(parseProxyConfig("proxyMetadata: {A: null, B: x}", DEFAULT_CONFIG).proxyMetadata, { A: "", B: "x" });
+});
+
+test("goDuration reads Go's duration syntax", async () => {
+  const { goDuration } = await import("../../../src/injection/proxy-config.js");
+  assert.equal(goDuration("0"), 0n);
+  assert.equal(goDuration("1h2m3.5s"), 3_723_500_000_000n);
+  assert.equal(goDuration("-1.5ms"), -1_500_000n);
+  assert.equal(goDuration("1µs"), 1000n);
+  assert.equal(goDuration(".5s"), 500_000_000n);
+  for (const bad of ["", "1", "s", "1x", "1.s.", ".s", "1s2", "9999999999999999999h", "- 1s"]) assert.equal(goDuration(bad), undefined, bad);
 });

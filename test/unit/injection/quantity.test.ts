@@ -7,7 +7,7 @@ import {
   MAX_QUANTITY_LENGTH,
   parseQuantity,
 } from "../../../src/injection/quantity.js";
-import { validateAnnotations } from "../../../src/injection/validate.js";
+import { annotationWarnings, validateAnnotations } from "../../../src/injection/validate.js";
 
 // Every expected spelling below is what k8s.io/apimachinery v0.34.2 stores for the input:
 // json.Unmarshal into a resource.Quantity, then String() (the kube-apiserver's decode and
@@ -118,22 +118,36 @@ test("a stored spelling reads back as itself", () => {
   for (const [, stored] of STORED) assert.equal(parseQuantity(stored), stored, stored);
 });
 
-test("resource annotations: refused when the API server would refuse the Pod, naming the annotation", () => {
+test("resource annotations: refused where resource.ParseQuantity refuses them, naming the annotation; warned about where the API server would not take them", () => {
   const refuse = (value: string, why: RegExp): void =>
     assert.throws(
       () => validateAnnotations({ "sidecar.istio.io/proxyCPU": value }),
       (e: Error) => e.message.startsWith("invalid annotation sidecar.istio.io/proxyCPU=") && why.test(e.message),
     );
-  refuse("-100m", /must not be negative/);
-  refuse("1e30000000", /exponent beyond/);
-  refuse("1000E", /too large for its suffix/);
   refuse("lots", /not a Kubernetes quantity/);
+  refuse(" 1", /white space around it/);
+  refuse("1e99999999999999999999", /not a Kubernetes quantity/);
+  refuse("Ei", /not a Kubernetes quantity/);
   // The value is quoted to a bounded prefix, however long.
   assert.throws(
-    () => validateAnnotations({ "sidecar.istio.io/proxyMemory": "9".repeat(100_000) }),
-    (e: Error) => e.message.length < 300 && /longer than 64 characters/.test(e.message),
+    () => validateAnnotations({ "sidecar.istio.io/proxyMemory": `${"9".repeat(100_000)}x` }),
+    (e: Error) => e.message.length < 300 && /not a Kubernetes quantity/.test(e.message),
   );
-  validateAnnotations({ "sidecar.istio.io/proxyCPU": "-0", "sidecar.istio.io/proxyMemory": "1.5Gi" });
+  const warned = (value: string, why: RegExp): void => {
+    validateAnnotations({ "sidecar.istio.io/proxyCPU": value });
+    const w = annotationWarnings({ "sidecar.istio.io/proxyCPU": value }, false, false);
+    assert.equal(w.length, 1, value);
+    assert.match(w[0] ?? "", why);
+    assert.ok((w[0] ?? "").length <= 120);
+  };
+  warned("-100m", /is negative: the API server will refuse the Pod/);
+  warned("1e30000000", /written as given/);
+  warned("1000E", /written as given/);
+  warned("9".repeat(100_000), /written as given/);
+  for (const value of ["-0", "1.5Gi", "k", ".", "+"]) {
+    validateAnnotations({ "sidecar.istio.io/proxyCPU": value });
+    assert.deepEqual(annotationWarnings({ "sidecar.istio.io/proxyCPU": value }, false, false), [], value);
+  }
 });
 
 test("canonicalResources rewrites requests and limits only, and keeps what it cannot read", () => {
