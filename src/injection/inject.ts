@@ -5,7 +5,7 @@ import type { Container, EnvVar, JsonObject, PodSpec, Volume } from "../kube/typ
 import { A, CONTAINER } from "./annotations.js";
 import { mergeList, mergeObject } from "./merge.js";
 import { orderContainers } from "./ordering.js";
-import { overrideFinder, parseOverrides, recordedContainer, type Overrides } from "./overrides.js";
+import { adjustInitUser, overrideFinder, parseOverrides, recordedContainer, type Overrides } from "./overrides.js";
 import { buildParams, isTrue, type Params } from "./params.js";
 import { listPatch, mapPatch, valuePatch } from "./patch.js";
 import { decide } from "./policy.js";
@@ -75,6 +75,11 @@ function placeContainers(
   return { initContainers, containers, overrides };
 }
 
+/** Istio judges TPROXY for the proxy's ids on the annotation or the ProxyConfig, either one. */
+function tproxyAnywhere(p: Params): boolean {
+  return p.tproxy || p.annotations[A.interceptionMode] === "TPROXY" || (p.proxyConfig.interceptionMode ?? p.config.interception.mode) === "TPROXY";
+}
+
 function appendEnv(list: Container[], env: EnvVar): Container[] {
   return list.map((c) => (c.name === CONTAINER.proxy ? { ...c, env: [...(c.env ?? []), env] } : c));
 }
@@ -85,7 +90,9 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): CheckedPod {
   const spec = pod.spec;
   const existing = parseOverrides(p.annotations);
   const placed = placeContainers(spec, out, existing, warnings);
-  let { initContainers, containers } = orderContainers(placed.initContainers, placed.containers, p.hold);
+  const ordered = orderContainers(placed.initContainers, placed.containers, p.hold);
+  const userProxy = [...(placed.overrides.containers ?? []), ...(placed.overrides.initContainers ?? [])].find((c) => c.name === CONTAINER.proxy);
+  let { initContainers, containers } = adjustInitUser(ordered.initContainers, ordered.containers, userProxy, tproxyAnywhere(p));
 
   const annotations: Record<string, string> = { ...p.annotations, ...out.annotations, ...p.config.injectedAnnotations };
   const labels: Record<string, string> = { ...p.labels, ...out.labels };
