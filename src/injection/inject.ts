@@ -10,7 +10,7 @@ import { buildParams, isTrue, type Params } from "./params.js";
 import { listPatch, mapPatch, valuePatch } from "./patch.js";
 import { decide } from "./policy.js";
 import { APP_PROBERS_ENV, rewriteProbes } from "./probes.js";
-import { PROMETHEUS_ENV, prometheusMerge } from "./prometheus.js";
+import { PROMETHEUS_ENV, prometheusMerge, SECURE_PORT, securePortAnnotation } from "./prometheus.js";
 import { readPod, type CheckedPod } from "./shape.js";
 import { compile } from "./sidecar.js";
 import { stripInjected } from "./strip.js";
@@ -108,16 +108,10 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): CheckedPod {
   const hasProxy = [...initContainers, ...containers].some((c) => c.name === CONTAINER.proxy);
   const rewriteSetting = annotations[A.rewriteProbes];
   const rewrite = rewriteSetting !== undefined ? isTrue(rewriteSetting) : p.config.rewriteAppProbes;
-  const statusPort = Number(p.statusPort);
-  if (hasProxy && rewrite && statusPort > 0) {
-    const r = rewriteProbes(initContainers, containers, statusPort);
-    if (r.probers) {
-      initContainers = appendEnv(r.initContainers as Container[], { name: APP_PROBERS_ENV, value: r.probers });
-      containers = appendEnv(r.containers as Container[], { name: APP_PROBERS_ENV, value: r.probers });
-    }
-  }
-  const prom = hasProxy ? prometheusMerge(annotations, p.config) : undefined;
+  // Istio's order: metrics merge, secure metrics port, probe rewrite.
+  const prom = hasProxy && p.agentStatusPort > 0 ? prometheusMerge(annotations, p.config, p.agentStatusPort) : undefined;
   if (prom) {
+    warnings.push(...prom.warnings);
     if (prom.env !== undefined) {
       const env = { name: PROMETHEUS_ENV, value: prom.env };
       initContainers = appendEnv(initContainers, env);
@@ -127,6 +121,20 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): CheckedPod {
     Object.assign(annotations, prom.annotations);
   }
 
+  const proxyEnv = [...containers, ...initContainers].find((c) => c.name === CONTAINER.proxy)?.env;
+  const securePort = hasProxy ? securePortAnnotation(annotations, proxyEnv) : undefined;
+  if (securePort !== undefined) annotations[SECURE_PORT] = securePort;
+  // The Pod's status port annotation, else the agent's. Unlike Istio, a value with blanks
+  // around it is that port, and port 0 (no status server) rewrites nothing.
+  const statusAnnotation = annotations[A.statusPort];
+  const rewritePort = statusAnnotation !== undefined ? Number(statusAnnotation.trim()) : p.agentStatusPort;
+  if (hasProxy && rewrite && rewritePort > 0) {
+    const r = rewriteProbes(initContainers, containers, rewritePort, p.agentStatusPort);
+    if (r.probers) {
+      initContainers = appendEnv(r.initContainers as Container[], { name: APP_PROBERS_ENV, value: r.probers });
+      containers = appendEnv(r.containers as Container[], { name: APP_PROBERS_ENV, value: r.probers });
+    }
+  }
   const nextSpec: PodSpec = { ...spec, containers };
   if (initContainers.length > 0 || spec.initContainers) nextSpec.initContainers = initContainers;
   const volumes = mergeList(spec.volumes ?? [], out.volumes, "name") as Volume[];

@@ -7,6 +7,7 @@ import { parseProxyConfig, type ProxyConfigOverlay } from "./proxy-config.js";
 import { canonicalResources } from "./quantity.js";
 import type { InjectContext, WorkloadRef } from "./types.js";
 import { workloadOf } from "./owner.js";
+import { own } from "./own.js";
 
 export interface Params {
   readonly config: Config;
@@ -21,6 +22,12 @@ export interface Params {
   readonly native: boolean;
   readonly hold: boolean;
   readonly statusPort: string;
+  /**
+   * The agent's status port in the ProxyConfig (the Pod's proxy.istio.io/config over the
+   * config): where merged metrics are served, and where rewritten probes go unless the Pod's
+   * status.sidecar.istio.io/port says otherwise.
+   */
+  readonly agentStatusPort: number;
   readonly proxyImage: string;
   readonly initImage: string;
   readonly resources: Resources | undefined;
@@ -57,6 +64,24 @@ function imageFrom(annotation: string | undefined, configured: string): string {
   return configured;
 }
 
+/** The ProxyConfig fields the engine reads itself, from the merged PROXY_CONFIG it writes. */
+function proxyConfigFields(json: string): { statusPort?: number; imageType?: string } {
+  const parsed: unknown = JSON.parse(json);
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return {};
+  const pc = parsed as Record<string, unknown>;
+  const out: { statusPort?: number; imageType?: string } = {};
+  const port = own(pc, "statusPort");
+  // ProxyConfig's statusPort is an int32; its JSON form also takes the number as a string.
+  const n = typeof port === "number" ? port : typeof port === "string" && /^\d{1,5}$/.test(port) ? Number(port) : undefined;
+  if (n !== undefined && Number.isInteger(n) && n >= 0 && n <= 65535) out.statusPort = n;
+  const image = own(pc, "image");
+  if (typeof image === "object" && image !== null && !Array.isArray(image)) {
+    const t = own(image as Record<string, unknown>, "imageType");
+    if (typeof t === "string") out.imageType = t;
+  }
+  return out;
+}
+
 export function isTrue(v: string | undefined): boolean {
   return v !== undefined && /^(1|t|T|TRUE|true|True)$/.test(v);
 }
@@ -74,6 +99,7 @@ export function buildParams(pod: Pod, ctx: InjectContext, config: Config, config
   const nativeAnn = annotations[A.nativeSidecar];
   const native = nativeAnn !== undefined ? nativeAnn !== "false" : resolveNative(config, ctx);
   const hold = !native && (proxyConfig.holdApplicationUntilProxyStarts ?? config.proxy.holdApplicationUntilProxyStarts);
+  const fields = proxyConfigFields(proxyConfig.json);
   const proxyImage = imageFrom(annotations[A.proxyImage], config.proxy.image);
   const initImage = imageFrom(annotations[A.proxyImage], config.proxyInit.image || config.proxy.image);
   const containers: readonly Container[] = pod.spec?.containers ?? [];
@@ -90,6 +116,7 @@ export function buildParams(pod: Pod, ctx: InjectContext, config: Config, config
     native,
     hold,
     statusPort: annotations[A.statusPort] ?? String(config.proxy.statusPort),
+    agentStatusPort: fields.statusPort ?? config.proxy.statusPort,
     proxyImage,
     initImage,
     resources: annotationResources(annotations) ?? configResources,
