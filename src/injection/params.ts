@@ -8,6 +8,8 @@ import { canonicalResources } from "./quantity.js";
 import type { InjectContext, WorkloadRef } from "./types.js";
 import { workloadOf } from "./owner.js";
 import { own } from "./own.js";
+import { quote } from "./quote.js";
+import { InjectionError } from "./types.js";
 
 export interface Params {
   readonly config: Config;
@@ -64,6 +66,33 @@ function imageFrom(annotation: string | undefined, configured: string): string {
   return configured;
 }
 
+/** The image types Istio publishes, as tag suffixes ("1.27.0-distroless"); "default" is none. */
+export const KNOWN_IMAGE_TYPES = ["distroless", "debug"] as const;
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+/**
+ * Istio's updateImageTypeIfPresent, on the configured image's tag: a known type suffix is
+ * replaced by `imageType` ("default": no suffix). An image named by digest, or without a tag,
+ * is one image and stays as configured.
+ */
+export function withImageType(image: string, imageType: string | undefined, field: string): string {
+  if (imageType === undefined || imageType === "" || image.includes("@")) return image;
+  const colon = image.lastIndexOf(":");
+  if (colon < 0 || colon < image.lastIndexOf("/")) return image;
+  let tag = image.slice(colon + 1);
+  for (const t of KNOWN_IMAGE_TYPES) {
+    if (tag.endsWith(`-${t}`)) {
+      tag = tag.slice(0, tag.length - t.length - 1);
+      break;
+    }
+  }
+  if (imageType !== "default") tag = `${tag}-${imageType}`;
+  if (!TAG.test(tag)) {
+    throw new InjectionError("ERR_INVALID_ANNOTATION", field, `invalid ${field}=${quote(imageType)}: the image tag would be ${quote(tag)}, not a valid tag`);
+  }
+  return `${image.slice(0, colon)}:${tag}`;
+}
+
 /** The ProxyConfig fields the engine reads itself, from the merged PROXY_CONFIG it writes. */
 function proxyConfigFields(json: string): { statusPort?: number; imageType?: string } {
   const parsed: unknown = JSON.parse(json);
@@ -100,8 +129,11 @@ export function buildParams(pod: Pod, ctx: InjectContext, config: Config, config
   const native = nativeAnn !== undefined ? nativeAnn !== "false" : resolveNative(config, ctx);
   const hold = !native && (proxyConfig.holdApplicationUntilProxyStarts ?? config.proxy.holdApplicationUntilProxyStarts);
   const fields = proxyConfigFields(proxyConfig.json);
-  const proxyImage = imageFrom(annotations[A.proxyImage], config.proxy.image);
-  const initImage = imageFrom(annotations[A.proxyImage], config.proxyInit.image || config.proxy.image);
+  // The image type: the Pod's annotation, else (the proxy only) the ProxyConfig's image.imageType.
+  const typeAnn = own(annotations, A.proxyImageType);
+  const proxyType = typeAnn !== undefined ? withImageType(config.proxy.image, typeAnn, `annotation ${A.proxyImageType}`) : withImageType(config.proxy.image, fields.imageType, `annotation ${A.proxyConfig} image.imageType`);
+  const proxyImage = imageFrom(annotations[A.proxyImage], proxyType);
+  const initImage = imageFrom(annotations[A.proxyImage], withImageType(config.proxyInit.image || config.proxy.image, typeAnn, `annotation ${A.proxyImageType}`));
   const containers: readonly Container[] = pod.spec?.containers ?? [];
   return {
     config,
