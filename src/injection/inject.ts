@@ -109,7 +109,9 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): CheckedPod {
   const rewriteSetting = annotations[A.rewriteProbes];
   const rewrite = rewriteSetting !== undefined ? isTrue(rewriteSetting) : p.config.rewriteAppProbes;
   // Istio's order: metrics merge, secure metrics port, probe rewrite.
-  const prom = hasProxy && p.agentStatusPort > 0 ? prometheusMerge(annotations, p.config, p.agentStatusPort) : undefined;
+  // As in Istio, the annotations are pointed at the agent's port whether or not the template
+  // injected a proxy (grpc-simple does not); the env goes to istio-proxy, when there is one.
+  const prom = p.agentStatusPort > 0 ? prometheusMerge(annotations, p.config, p.agentStatusPort) : undefined;
   if (prom) {
     warnings.push(...prom.warnings);
     if (prom.env !== undefined) {
