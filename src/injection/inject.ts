@@ -103,7 +103,10 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): CheckedPod {
     imagePullSecrets: names(out.imagePullSecrets),
     revision: p.config.revision || "default",
   });
-  if (placed.overrides.containers || placed.overrides.initContainers) annotations[A.overrides] = JSON.stringify(placed.overrides);
+  // As in Istio, the overrides are recorded on first injection only: a Pod that carries a
+  // status annotation (even a stale or unreadable one) keeps whatever record it has.
+  const firstInjection = !Object.hasOwn(p.annotations, A.status);
+  if (firstInjection && (placed.overrides.containers || placed.overrides.initContainers)) annotations[A.overrides] = JSON.stringify(placed.overrides);
 
   const hasProxy = [...initContainers, ...containers].some((c) => c.name === CONTAINER.proxy);
   const rewriteSetting = annotations[A.rewriteProbes];
