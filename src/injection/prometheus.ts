@@ -179,15 +179,30 @@ export function securePortAnnotation(annotations: Readonly<Record<string, string
   return v && v !== "0" ? v : undefined;
 }
 
+/** The port a previous merge pointed the annotations at: its PROXY_CONFIG's statusPort, else the config's. */
+export function mergedPort(proxyConfigJson: string | undefined, configured: number): string {
+  try {
+    const pc: unknown = proxyConfigJson === undefined ? undefined : JSON.parse(proxyConfigJson);
+    const port = typeof pc === "object" && pc !== null ? own(pc as Record<string, unknown>, "statusPort") : undefined;
+    if (typeof port === "number" || typeof port === "string") return String(port);
+  } catch {
+    // Not what an injector writes: the configured port.
+  }
+  return String(configured);
+}
+
 /**
  * The app's own scrape annotations back, from a previous injection's env: each non-empty value
  * under its prometheus.io/* name, and the targets as prometheus.istio.io/scrape-targets (port
- * and path were then the first target's, not the app's own).
+ * and path were then the first target's, not the app's own). Only while the annotations still
+ * point at the merge (`port`): ones changed since are the app's current settings, which the
+ * merge then reads, as Istio does.
  */
-export function restorePrometheus(annotations: Record<string, string>, envValue: string | undefined): void {
+export function restorePrometheus(annotations: Record<string, string>, envValue: string | undefined, port: string): void {
   // The app had no scrape settings of its own (or only empty ones): the merge's annotations
   // stay where they are, and the merge takes them as already written.
   if (envValue === undefined) return;
+  if (setting(annotations, PORT) !== port) return;
   let original: unknown;
   try {
     original = JSON.parse(envValue);

@@ -7,7 +7,7 @@ import { A, CONTAINER } from "./annotations.js";
 import { parseOverrides } from "./overrides.js";
 import { own } from "./own.js";
 import { APP_PROBERS_ENV, restoreProbes } from "./probes.js";
-import { PROMETHEUS_ENV, restorePrometheus } from "./prometheus.js";
+import { mergedPort, PROMETHEUS_ENV, restorePrometheus } from "./prometheus.js";
 import type { CheckedPod } from "./shape.js";
 
 interface Status {
@@ -42,7 +42,7 @@ function parseStatus(raw: string | undefined): Status | undefined {
 const INJECTED_NAMES = new Set<string>(Object.values(CONTAINER));
 
 /** The Pod without its previous injection, or the Pod itself when it was never injected. */
-export function stripInjected(pod: CheckedPod, _config: Config): CheckedPod {
+export function stripInjected(pod: CheckedPod, config: Config): CheckedPod {
   const annotations = pod.metadata?.annotations;
   const status = parseStatus(own(annotations, A.status));
   if (!status || !annotations) return pod;
@@ -72,6 +72,6 @@ export function stripInjected(pod: CheckedPod, _config: Config): CheckedPod {
 
   // The status annotation stays (in place) until the new injection rewrites it.
   const nextAnnotations = { ...annotations };
-  restorePrometheus(nextAnnotations, env(PROMETHEUS_ENV));
+  restorePrometheus(nextAnnotations, env(PROMETHEUS_ENV), mergedPort(env("PROXY_CONFIG"), config.proxy.statusPort));
   return { ...pod, metadata: { ...pod.metadata, annotations: nextAnnotations }, spec };
 }

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { buildConfig } from "../../../src/config/load.js";
-import { parseScrapeTargets, prometheusMerge, restorePrometheus, securePortAnnotation } from "../../../src/injection/prometheus.js";
+import { inject } from "../../../src/injection/inject.js";
+import { mergedPort, parseScrapeTargets, prometheusMerge, restorePrometheus, securePortAnnotation } from "../../../src/injection/prometheus.js";
 import { InjectionError } from "../../../src/injection/types.js";
 
 const config = buildConfig({});
@@ -73,11 +74,35 @@ describe("prometheus merge", () => {
 
   test("restore puts the app's settings back, targets as scrape-targets", () => {
     const a: Record<string, string> = { "prometheus.io/port": "15020", "prometheus.io/path": "/stats/prometheus", "prometheus.io/scrape": "true" };
-    restorePrometheus(a, JSON.stringify({ scrape: "true", path: "/metrics", port: "8080", targets: [{ port: "8080", path: "/metrics" }, { port: "9100", path: "/m" }] }));
+    restorePrometheus(a, JSON.stringify({ scrape: "true", path: "/metrics", port: "8080", targets: [{ port: "8080", path: "/metrics" }, { port: "9100", path: "/m" }] }), "15020");
     assert.deepEqual(a, { "prometheus.io/scrape": "true", "prometheus.istio.io/scrape-targets": "8080:/metrics,9100:/m" });
     const b: Record<string, string> = { "prometheus.io/port": "15020", "prometheus.io/path": "/stats/prometheus", "prometheus.io/scrape": "true" };
-    restorePrometheus(b, '{"scrape":"","path":"","port":"9100"}');
+    restorePrometheus(b, '{"scrape":"","path":"","port":"9100"}', "15020");
     assert.deepEqual(b, { "prometheus.io/port": "9100" });
+  });
+
+  test("restore leaves annotations changed since the merge alone: they are the app's current settings", () => {
+    const a: Record<string, string> = { "prometheus.io/port": "9200", "prometheus.io/path": "/stats/prometheus", "prometheus.io/scrape": "true" };
+    restorePrometheus(a, '{"scrape":"","path":"","port":"9100"}', "15020");
+    assert.deepEqual(a, { "prometheus.io/port": "9200", "prometheus.io/path": "/stats/prometheus", "prometheus.io/scrape": "true" });
+    assert.equal(mergedPort('{"statusPort":15030}\n', 15020), "15030");
+    assert.equal(mergedPort("{}\n", 15020), "15020");
+    assert.equal(mergedPort("not json", 15020), "15020");
+    assert.equal(mergedPort(undefined, 15020), "15020");
+  });
+
+  test("re-injection reads the current annotations, as Istio does", () => {
+    const pod = { metadata: { name: "m", annotations: { "prometheus.io/port": "9100" } }, spec: { containers: [{ name: "app", image: "example.com/app:1" }] } };
+    const first = inject(pod, { namespace: "demo" }, config);
+    const changed = structuredClone(first.pod);
+    const annotations = changed.metadata?.annotations ?? {};
+    annotations["prometheus.io/port"] = "9200";
+    const again = inject(changed, { namespace: "demo" }, config);
+    const proxy = [...(again.pod.spec?.initContainers ?? []), ...(again.pod.spec?.containers ?? [])].find((c) => c.name === "istio-proxy");
+    assert.equal(proxy?.env?.find((e) => e.name === "ISTIO_PROMETHEUS_ANNOTATIONS")?.value, '{"scrape":"true","path":"/stats/prometheus","port":"9200"}');
+    assert.equal(again.pod.metadata?.annotations?.["prometheus.io/port"], "15020");
+    // Unchanged, it restores the app's own and merges them again: injecting twice changes nothing.
+    assert.deepEqual(inject(first.pod, { namespace: "demo" }, config).pod, first.pod);
   });
 
   test("secure port: announced from the proxy's env, unless set, empty or 0", () => {
