@@ -44,6 +44,17 @@ describe("deliberate differences from Istio", () => {
     }
   });
 
+  test("re-injection keeps the recorded overrides over the template (Istio: the template wins where both set a field)", () => {
+    const declared: Container = { name: "istio-proxy", image: "auto", securityContext: { runAsUser: 1234, runAsGroup: 4321 }, resources: { limits: { memory: "2Gi" } } };
+    const first = inject(pod({}, [web(), declared]), { namespace: "demo" }, config);
+    const again = inject(first.pod, { namespace: "demo" }, config);
+    assert.deepEqual(again.pod, first.pod);
+    const proxy = all(again.pod).find((c) => c.name === "istio-proxy");
+    const init = all(again.pod).find((c) => c.name === "istio-init");
+    assert.equal(proxy?.securityContext?.runAsUser, 1234);
+    assert.equal(init?.args?.[(init.args.indexOf("-u") ?? 0) + 1], "1234", "iptables exempts the uid the proxy runs as");
+  });
+
   test("re-injection with its own status port: the rewritten probes are not handed to the agent as the app's", () => {
     const first = inject(pod({ "status.sidecar.istio.io/port": "15031" }, [web(), { name: "side", image: "example.com/side:1", livenessProbe: { httpGet: { path: "/l", port: "missing" } } }]), { namespace: "demo" }, config);
     const again = inject(first.pod, { namespace: "demo" }, config);
