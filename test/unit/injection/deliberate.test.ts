@@ -55,6 +55,14 @@ describe("deliberate differences from Istio", () => {
     assert.equal(init?.args?.[(init.args.indexOf("-u") ?? 0) + 1], "1234", "iptables exempts the uid the proxy runs as");
   });
 
+  test("re-injection after a config change gives what the current config injects (Istio keeps the old injection's extra env)", () => {
+    const old = inject(pod(), { namespace: "demo" }, buildConfig({ proxy: { proxyMetadata: { OLD_SETTING: "1" } } }));
+    assert.equal(env(old.pod, "OLD_SETTING"), "1");
+    const again = inject(old.pod, { namespace: "demo" }, config);
+    assert.equal(env(again.pod, "OLD_SETTING"), undefined);
+    assert.deepEqual(again.pod, inject(pod(), { namespace: "demo" }, config).pod);
+  });
+
   test("re-injection with its own status port: the rewritten probes are not handed to the agent as the app's", () => {
     const first = inject(pod({ "status.sidecar.istio.io/port": "15031" }, [web(), { name: "side", image: "example.com/side:1", livenessProbe: { httpGet: { path: "/l", port: "missing" } } }]), { namespace: "demo" }, config);
     const again = inject(first.pod, { namespace: "demo" }, config);
