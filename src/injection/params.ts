@@ -75,7 +75,7 @@ const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
  * replaced by `imageType` ("default": no suffix). An image named by digest, or without a tag,
  * is one image and stays as configured.
  */
-export function withImageType(image: string, imageType: string | undefined, field: string): string {
+export function withImageType(image: string, imageType: string | undefined, annotation: string, setting: string = annotation): string {
   if (imageType === undefined || imageType === "" || image.includes("@")) return image;
   const colon = image.lastIndexOf(":");
   if (colon < 0 || colon < image.lastIndexOf("/")) return image;
@@ -88,7 +88,7 @@ export function withImageType(image: string, imageType: string | undefined, fiel
   }
   if (imageType !== "default") tag = `${tag}-${imageType}`;
   if (!TAG.test(tag)) {
-    throw new InjectionError("ERR_INVALID_ANNOTATION", field, `invalid ${field}=${quote(imageType)}: the image tag would be ${quote(tag)}, not a valid tag`);
+    throw new InjectionError("ERR_INVALID_ANNOTATION", annotation, `invalid annotation ${setting}=${quote(imageType)}: the image tag would be ${quote(tag)}, not a valid tag`);
   }
   return `${image.slice(0, colon)}:${tag}`;
 }
@@ -131,9 +131,9 @@ export function buildParams(pod: Pod, ctx: InjectContext, config: Config, config
   const fields = proxyConfigFields(proxyConfig.json);
   // The image type: the Pod's annotation, else (the proxy only) the ProxyConfig's image.imageType.
   const typeAnn = own(annotations, A.proxyImageType);
-  const proxyType = typeAnn !== undefined ? withImageType(config.proxy.image, typeAnn, `annotation ${A.proxyImageType}`) : withImageType(config.proxy.image, fields.imageType, `annotation ${A.proxyConfig} image.imageType`);
+  const proxyType = typeAnn !== undefined ? withImageType(config.proxy.image, typeAnn, A.proxyImageType) : withImageType(config.proxy.image, fields.imageType, A.proxyConfig, `${A.proxyConfig} image.imageType`);
   const proxyImage = imageFrom(annotations[A.proxyImage], proxyType);
-  const initImage = imageFrom(annotations[A.proxyImage], withImageType(config.proxyInit.image || config.proxy.image, typeAnn, `annotation ${A.proxyImageType}`));
+  const initImage = imageFrom(annotations[A.proxyImage], withImageType(config.proxyInit.image || config.proxy.image, typeAnn, A.proxyImageType));
   const containers: readonly Container[] = pod.spec?.containers ?? [];
   return {
     config,

@@ -5,7 +5,7 @@ import { buildParams, withImageType } from "../../../src/injection/params.js";
 import { InjectionError } from "../../../src/injection/types.js";
 import type { Pod } from "../../../src/kube/types.js";
 
-const F = "annotation sidecar.istio.io/proxyImageType";
+const F = "sidecar.istio.io/proxyImageType";
 
 describe("withImageType (Istio's updateImageTypeIfPresent cases)", () => {
   const cases: [string, string | undefined, string][] = [
@@ -31,7 +31,7 @@ describe("withImageType (Istio's updateImageTypeIfPresent cases)", () => {
   test("a type that would make an invalid tag is refused, naming where it came from", () => {
     assert.throws(
       () => withImageType("docker.io/istio/proxyv2:1.12", "dist roless", F),
-      (e: unknown) => e instanceof InjectionError && e.message.startsWith(`invalid ${F}=`) && e.message.includes("not a valid tag"),
+      (e: unknown) => e instanceof InjectionError && e.field === F && e.message.startsWith(`invalid annotation ${F}="dist roless"`) && e.message.includes("not a valid tag"),
     );
   });
 });
