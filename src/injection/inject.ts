@@ -5,12 +5,12 @@ import type { Container, EnvVar, JsonObject, PodSpec, Volume } from "../kube/typ
 import { A, CONTAINER } from "./annotations.js";
 import { mergeList, mergeObject } from "./merge.js";
 import { orderContainers } from "./ordering.js";
-import { overrideFinder, parseOverrides, recordedContainer, type Overrides } from "./overrides.js";
+import { adjustInitUser, overrideFinder, parseOverrides, recordedContainer, type Overrides } from "./overrides.js";
 import { buildParams, isTrue, type Params } from "./params.js";
 import { listPatch, mapPatch, valuePatch } from "./patch.js";
 import { decide } from "./policy.js";
 import { APP_PROBERS_ENV, rewriteProbes } from "./probes.js";
-import { PROMETHEUS_ENV, prometheusMerge } from "./prometheus.js";
+import { PROMETHEUS_ENV, prometheusMerge, SECURE_PORT, securePortAnnotation } from "./prometheus.js";
 import { readPod, type CheckedPod } from "./shape.js";
 import { compile } from "./sidecar.js";
 import { stripInjected } from "./strip.js";
@@ -75,6 +75,11 @@ function placeContainers(
   return { initContainers, containers, overrides };
 }
 
+/** Istio judges TPROXY for the proxy's ids on the annotation or the ProxyConfig, either one. */
+function tproxyAnywhere(p: Params): boolean {
+  return p.tproxy || p.annotations[A.interceptionMode] === "TPROXY" || (p.proxyConfig.interceptionMode ?? p.config.interception.mode) === "TPROXY";
+}
+
 function appendEnv(list: Container[], env: EnvVar): Container[] {
   return list.map((c) => (c.name === CONTAINER.proxy ? { ...c, env: [...(c.env ?? []), env] } : c));
 }
@@ -85,7 +90,9 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): CheckedPod {
   const spec = pod.spec;
   const existing = parseOverrides(p.annotations);
   const placed = placeContainers(spec, out, existing, warnings);
-  let { initContainers, containers } = orderContainers(placed.initContainers, placed.containers, p.hold);
+  const ordered = orderContainers(placed.initContainers, placed.containers, p.hold);
+  const userProxy = [...(placed.overrides.containers ?? []), ...(placed.overrides.initContainers ?? [])].find((c) => c.name === CONTAINER.proxy);
+  let { initContainers, containers } = adjustInitUser(ordered.initContainers, ordered.containers, userProxy, tproxyAnywhere(p));
 
   const annotations: Record<string, string> = { ...p.annotations, ...out.annotations, ...p.config.injectedAnnotations };
   const labels: Record<string, string> = { ...p.labels, ...out.labels };
@@ -96,21 +103,20 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): CheckedPod {
     imagePullSecrets: names(out.imagePullSecrets),
     revision: p.config.revision || "default",
   });
-  if (placed.overrides.containers || placed.overrides.initContainers) annotations[A.overrides] = JSON.stringify(placed.overrides);
+  // As in Istio, the overrides are recorded on first injection only: a Pod that carries a
+  // status annotation (even a stale or unreadable one) keeps whatever record it has.
+  const firstInjection = !Object.hasOwn(p.annotations, A.status);
+  if (firstInjection && (placed.overrides.containers || placed.overrides.initContainers)) annotations[A.overrides] = JSON.stringify(placed.overrides);
 
   const hasProxy = [...initContainers, ...containers].some((c) => c.name === CONTAINER.proxy);
   const rewriteSetting = annotations[A.rewriteProbes];
   const rewrite = rewriteSetting !== undefined ? isTrue(rewriteSetting) : p.config.rewriteAppProbes;
-  const statusPort = Number(p.statusPort);
-  if (hasProxy && rewrite && statusPort > 0) {
-    const r = rewriteProbes(initContainers, containers, statusPort);
-    if (r.probers) {
-      initContainers = appendEnv(r.initContainers as Container[], { name: APP_PROBERS_ENV, value: r.probers });
-      containers = appendEnv(r.containers as Container[], { name: APP_PROBERS_ENV, value: r.probers });
-    }
-  }
-  const prom = hasProxy ? prometheusMerge(annotations, p.config) : undefined;
+  // Istio's order: metrics merge, secure metrics port, probe rewrite.
+  // As in Istio, the annotations are pointed at the agent's port whether or not the template
+  // injected a proxy (grpc-simple does not); the env goes to istio-proxy, when there is one.
+  const prom = p.agentStatusPort > 0 ? prometheusMerge(annotations, p.config, p.agentStatusPort) : undefined;
   if (prom) {
+    warnings.push(...prom.warnings);
     if (prom.env !== undefined) {
       const env = { name: PROMETHEUS_ENV, value: prom.env };
       initContainers = appendEnv(initContainers, env);
@@ -120,6 +126,20 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): CheckedPod {
     Object.assign(annotations, prom.annotations);
   }
 
+  const proxyEnv = [...containers, ...initContainers].find((c) => c.name === CONTAINER.proxy)?.env;
+  const securePort = hasProxy ? securePortAnnotation(annotations, proxyEnv) : undefined;
+  if (securePort !== undefined) annotations[SECURE_PORT] = securePort;
+  // The Pod's status port annotation, else the agent's. Unlike Istio, a value with blanks
+  // around it is that port, and port 0 (no status server) rewrites nothing.
+  const statusAnnotation = annotations[A.statusPort];
+  const rewritePort = statusAnnotation !== undefined ? Number(statusAnnotation.trim()) : p.agentStatusPort;
+  if (hasProxy && rewrite && rewritePort > 0) {
+    const r = rewriteProbes(initContainers, containers, rewritePort, p.agentStatusPort);
+    if (r.probers) {
+      initContainers = appendEnv(r.initContainers as Container[], { name: APP_PROBERS_ENV, value: r.probers });
+      containers = appendEnv(r.containers as Container[], { name: APP_PROBERS_ENV, value: r.probers });
+    }
+  }
   const nextSpec: PodSpec = { ...spec, containers };
   if (initContainers.length > 0 || spec.initContainers) nextSpec.initContainers = initContainers;
   const volumes = mergeList(spec.volumes ?? [], out.volumes, "name") as Volume[];

@@ -2,7 +2,7 @@
 // container a template also writes) are overrides: merged over what the template injects, and
 // recorded in `proxy.istio.io/overrides` so that re-injection applies them again.
 import type { Container } from "../kube/types.js";
-import { A } from "./annotations.js";
+import { A, CONTAINER } from "./annotations.js";
 import { own } from "./own.js";
 import { canonicalResources } from "./quantity.js";
 import { readContainers } from "./shape.js";
@@ -73,4 +73,64 @@ export function overrideFinder(existing: Overrides | undefined, userContainers: 
     for (const c of list) if (!byName.has(c.name)) byName.set(c.name, c);
   }
   return (name) => byName.get(name);
+}
+
+function securityId(sc: Readonly<Record<string, unknown>> | undefined, key: "runAsUser" | "runAsGroup"): number | undefined {
+  const v = own(sc, key);
+  return typeof v === "number" && Number.isInteger(v) ? v : undefined;
+}
+
+/**
+ * Istio's adjustInitContainerUser: an `istio-proxy` the Pod declares with its own
+ * securityContext.runAsUser/runAsGroup runs under those ids, so traffic interception must
+ * exempt that uid instead of the configured one:
+ * - the `-u` argument of istio-init (or istio-validation) becomes the declared runAsUser,
+ *   unless it is 0 (iptables' --uid-owner must not be root);
+ * - istio-validation (CNI) runs as the declared user and group, except in TPROXY mode;
+ * - in TPROXY mode the proxy itself must run as root: a declared runAsUser is reset to 0.
+ */
+export function adjustInitUser(
+  initContainers: readonly Container[],
+  containers: readonly Container[],
+  userProxy: Container | undefined,
+  tproxy: boolean,
+): { initContainers: Container[]; containers: Container[] } {
+  const sc = userProxy?.securityContext;
+  const uid = securityId(sc, "runAsUser");
+  const gid = securityId(sc, "runAsGroup");
+  let init = [...initContainers];
+  let main = [...containers];
+  if (uid === undefined && gid === undefined) return { initContainers: init, containers: main };
+  const target = init.find((c) => c.name === CONTAINER.init) ?? init.find((c) => c.name === CONTAINER.validation);
+  if (!target) return { initContainers: init, containers: main };
+
+  if (tproxy && uid !== undefined) {
+    const reset = (c: Container): Container => (c.name === CONTAINER.proxy ? { ...c, securityContext: { ...(c.securityContext ?? {}), runAsUser: 0 } } : c);
+    // The first istio-proxy, as Istio finds it: containers first, then init containers.
+    if (main.some((c) => c.name === CONTAINER.proxy)) main = replaceFirst(main, CONTAINER.proxy, reset);
+    else init = replaceFirst(init, CONTAINER.proxy, reset);
+  }
+  const adjust = (c: Container): Container => {
+    let next = c;
+    if (!tproxy && c.name === CONTAINER.validation) {
+      next = { ...next, securityContext: { ...(next.securityContext ?? {}), ...(uid !== undefined ? { runAsUser: uid } : {}), ...(gid !== undefined ? { runAsGroup: gid } : {}) } };
+    }
+    const at = next.args?.indexOf("-u") ?? -1;
+    if (uid !== undefined && uid !== 0 && next.args && at >= 0 && at + 1 < next.args.length) {
+      const args = [...next.args];
+      args[at + 1] = String(uid);
+      next = { ...next, args };
+    }
+    return next;
+  };
+  init = replaceFirst(init, target.name, adjust);
+  return { initContainers: init, containers: main };
+}
+
+function replaceFirst(list: Container[], name: string, f: (c: Container) => Container): Container[] {
+  const i = list.findIndex((c) => c.name === name);
+  if (i < 0) return list;
+  const out = [...list];
+  out[i] = f(list[i] as Container);
+  return out;
 }

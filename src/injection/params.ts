@@ -7,6 +7,9 @@ import { parseProxyConfig, type ProxyConfigOverlay } from "./proxy-config.js";
 import { canonicalResources } from "./quantity.js";
 import type { InjectContext, WorkloadRef } from "./types.js";
 import { workloadOf } from "./owner.js";
+import { own } from "./own.js";
+import { quote } from "./quote.js";
+import { InjectionError } from "./types.js";
 
 export interface Params {
   readonly config: Config;
@@ -21,6 +24,12 @@ export interface Params {
   readonly native: boolean;
   readonly hold: boolean;
   readonly statusPort: string;
+  /**
+   * The agent's status port in the ProxyConfig (the Pod's proxy.istio.io/config over the
+   * config): where merged metrics are served, and where rewritten probes go unless the Pod's
+   * status.sidecar.istio.io/port says otherwise.
+   */
+  readonly agentStatusPort: number;
   readonly proxyImage: string;
   readonly initImage: string;
   readonly resources: Resources | undefined;
@@ -57,6 +66,51 @@ function imageFrom(annotation: string | undefined, configured: string): string {
   return configured;
 }
 
+/** The image types Istio publishes, as tag suffixes ("1.27.0-distroless"); "default" is none. */
+export const KNOWN_IMAGE_TYPES = ["distroless", "debug"] as const;
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+/**
+ * Istio's updateImageTypeIfPresent, on the configured image's tag: a known type suffix is
+ * replaced by `imageType` ("default": no suffix). An image named by digest, or without a tag,
+ * is one image and stays as configured.
+ */
+export function withImageType(image: string, imageType: string | undefined, annotation: string, setting: string = annotation): string {
+  if (imageType === undefined || imageType === "" || image.includes("@")) return image;
+  const colon = image.lastIndexOf(":");
+  if (colon < 0 || colon < image.lastIndexOf("/")) return image;
+  let tag = image.slice(colon + 1);
+  for (const t of KNOWN_IMAGE_TYPES) {
+    if (tag.endsWith(`-${t}`)) {
+      tag = tag.slice(0, tag.length - t.length - 1);
+      break;
+    }
+  }
+  if (imageType !== "default") tag = `${tag}-${imageType}`;
+  if (!TAG.test(tag)) {
+    throw new InjectionError("ERR_INVALID_ANNOTATION", annotation, `invalid annotation ${setting}=${quote(imageType)}: the image tag would be ${quote(tag)}, not a valid tag`);
+  }
+  return `${image.slice(0, colon)}:${tag}`;
+}
+
+/** The ProxyConfig fields the engine reads itself, from the merged PROXY_CONFIG it writes. */
+function proxyConfigFields(json: string): { statusPort?: number; imageType?: string } {
+  const parsed: unknown = JSON.parse(json);
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return {};
+  const pc = parsed as Record<string, unknown>;
+  const out: { statusPort?: number; imageType?: string } = {};
+  const port = own(pc, "statusPort");
+  // ProxyConfig's statusPort is an int32; its JSON form also takes the number as a string.
+  const n = typeof port === "number" ? port : typeof port === "string" && /^\d{1,5}$/.test(port) ? Number(port) : undefined;
+  if (n !== undefined && Number.isInteger(n) && n >= 0 && n <= 65535) out.statusPort = n;
+  const image = own(pc, "image");
+  if (typeof image === "object" && image !== null && !Array.isArray(image)) {
+    const t = own(image as Record<string, unknown>, "imageType");
+    if (typeof t === "string") out.imageType = t;
+  }
+  return out;
+}
+
 export function isTrue(v: string | undefined): boolean {
   return v !== undefined && /^(1|t|T|TRUE|true|True)$/.test(v);
 }
@@ -74,8 +128,12 @@ export function buildParams(pod: Pod, ctx: InjectContext, config: Config, config
   const nativeAnn = annotations[A.nativeSidecar];
   const native = nativeAnn !== undefined ? nativeAnn !== "false" : resolveNative(config, ctx);
   const hold = !native && (proxyConfig.holdApplicationUntilProxyStarts ?? config.proxy.holdApplicationUntilProxyStarts);
-  const proxyImage = imageFrom(annotations[A.proxyImage], config.proxy.image);
-  const initImage = imageFrom(annotations[A.proxyImage], config.proxyInit.image || config.proxy.image);
+  const fields = proxyConfigFields(proxyConfig.json);
+  // The image type: the Pod's annotation, else (the proxy only) the ProxyConfig's image.imageType.
+  const typeAnn = own(annotations, A.proxyImageType);
+  const proxyType = typeAnn !== undefined ? withImageType(config.proxy.image, typeAnn, A.proxyImageType) : withImageType(config.proxy.image, fields.imageType, A.proxyConfig, `${A.proxyConfig} image.imageType`);
+  const proxyImage = imageFrom(annotations[A.proxyImage], proxyType);
+  const initImage = imageFrom(annotations[A.proxyImage], withImageType(config.proxyInit.image || config.proxy.image, typeAnn, A.proxyImageType));
   const containers: readonly Container[] = pod.spec?.containers ?? [];
   return {
     config,
@@ -90,6 +148,7 @@ export function buildParams(pod: Pod, ctx: InjectContext, config: Config, config
     native,
     hold,
     statusPort: annotations[A.statusPort] ?? String(config.proxy.statusPort),
+    agentStatusPort: fields.statusPort ?? config.proxy.statusPort,
     proxyImage,
     initImage,
     resources: annotationResources(annotations) ?? configResources,

@@ -1,9 +1,12 @@
-// Application probe rewriting. With mTLS the kubelet cannot reach the app's own probe
-// endpoints, so every httpGet/tcpSocket/grpc probe (and httpGet/tcpSocket lifecycle hook) of a
-// non-proxy container is pointed at the agent (`/app-health/<c>/{readyz,livez,startupz}`,
-// `/app-lifecycle/<c>/{prestopz,poststartz}` on the status port), and the originals, named ports
-// resolved, are handed to the agent in ISTIO_KUBE_APP_PROBERS. `restoreProbes` undoes it, so
-// re-injecting an injected Pod starts from the original probes.
+// Application probe rewriting (Istio's app_probe.go). With mTLS the kubelet cannot reach the
+// app's own probe endpoints, so every httpGet/tcpSocket/grpc probe (and httpGet/tcpSocket
+// lifecycle hook) of a non-proxy container is pointed at the agent
+// (`/app-health/<c>/{readyz,livez,startupz}`, `/app-lifecycle/<c>/{prestopz,poststartz}` on the
+// rewrite port), and the originals, named ports resolved, are handed to the agent in
+// ISTIO_KUBE_APP_PROBERS. As in Istio, every such probe is rewritten, but only those the agent
+// can run are handed over: not one whose named port the container does not declare, nor one
+// already on the agent's status port. `restoreProbes` undoes it, so re-injecting an injected
+// Pod starts from the original probes.
 import type { Container, HttpGetAction, LifecycleHandler, Probe } from "../kube/types.js";
 import { CONTAINER } from "./annotations.js";
 import { own } from "./own.js";
@@ -45,8 +48,13 @@ function orderedHttpGet(h: HttpGetAction, port: number | string): HttpGetAction 
   return ordered;
 }
 
-/** The original prober (named port resolved), or undefined if not rewritable or already rewritten. */
-function toProber(handler: Probe | LifecycleHandler | undefined, ports: ReadonlyMap<string, number>, statusPort: number, withTimeout: boolean): Prober | undefined {
+/**
+ * The original prober (named port resolved), or undefined when the agent could not run it: no
+ * action, a port name the container does not declare (any string port is a name), or the
+ * agent's status port or the rewrite port (already rewritten: Istio checks only the former, and
+ * so hands the agent a probe of itself when a Pod with its own status port is injected again).
+ */
+function toProber(handler: Probe | LifecycleHandler | undefined, ports: ReadonlyMap<string, number>, rewritePort: number, agentPort: number, withTimeout: boolean): Prober | undefined {
   if (!handler) return undefined;
   const timeout = withTimeout && "timeoutSeconds" in handler && typeof handler.timeoutSeconds === "number" && handler.timeoutSeconds ? { timeoutSeconds: handler.timeoutSeconds } : {};
   if ("grpc" in handler && handler.grpc && !handler.httpGet && !handler.tcpSocket) {
@@ -55,17 +63,24 @@ function toProber(handler: Probe | LifecycleHandler | undefined, ports: Readonly
   const action = handler.httpGet ?? handler.tcpSocket;
   if (!action) return undefined;
   let port = action.port;
-  if (typeof port === "string" && !/^\d+$/.test(port)) {
+  if (typeof port === "string") {
     const resolved = ports.get(port);
     if (resolved === undefined) return undefined;
     port = resolved;
-  } else if (Number(port) === statusPort) {
+  } else if (port === agentPort || port === rewritePort) {
     return undefined; // already rewritten
-  } else port = Number(port);
+  }
   if (handler.httpGet) return { httpGet: orderedHttpGet(handler.httpGet, port), ...timeout };
   const tcp: Prober["tcpSocket"] = { port };
   if (handler.tcpSocket?.host) tcp.host = handler.tcpSocket.host;
   return { tcpSocket: tcp, ...timeout };
+}
+
+/** Whether Istio rewrites this probe or hook: it has an httpGet, tcpSocket or (probes only) grpc action. */
+function rewritable(handler: Probe | LifecycleHandler | undefined, hook: boolean): handler is Probe | LifecycleHandler {
+  if (!handler) return false;
+  if (handler.httpGet || handler.tcpSocket) return true;
+  return !hook && "grpc" in handler && handler.grpc !== undefined && handler.grpc !== null;
 }
 
 function portMap(c: Container): Map<string, number> {
@@ -88,28 +103,29 @@ export interface ProbeRewrite {
   readonly containers: readonly Container[];
 }
 
-function rewriteList(list: readonly Container[], statusPort: number, out: Record<string, Prober>): readonly Container[] {
+function rewriteList(list: readonly Container[], rewritePort: number, agentPort: number, out: Record<string, Prober>): readonly Container[] {
   let changed = false;
   const result = list.map((c) => {
     if (c.name === CONTAINER.proxy) return c;
     const ports = portMap(c);
     let next: Container | undefined;
     for (const [kind, suffix] of PROBES) {
-      const prober = toProber(c[kind], ports, statusPort, true);
-      if (!prober || !c[kind]) continue;
+      const probe = c[kind];
+      if (!rewritable(probe, false)) continue;
       const path = probePath(c.name, suffix);
-      out[path] = prober;
+      const prober = toProber(probe, ports, rewritePort, agentPort, true);
+      if (prober) out[path] = prober;
       next ??= { ...c };
-      next[kind] = rewritten(c[kind], path, statusPort);
+      next[kind] = rewritten(probe, path, rewritePort);
     }
     for (const [kind, suffix] of HOOKS) {
       const hook = c.lifecycle?.[kind];
-      const prober = toProber(hook, ports, statusPort, false);
-      if (!prober || !hook || prober.grpc) continue;
+      if (!rewritable(hook, true)) continue;
       const path = hookPath(c.name, suffix);
-      out[path] = prober;
+      const prober = toProber(hook, ports, rewritePort, agentPort, false);
+      if (prober) out[path] = prober;
       next ??= { ...c };
-      next.lifecycle = { ...(next.lifecycle ?? {}), [kind]: rewritten(hook, path, statusPort) };
+      next.lifecycle = { ...(next.lifecycle ?? {}), [kind]: rewritten(hook, path, rewritePort) };
     }
     if (next) changed = true;
     return next ?? c;
@@ -117,10 +133,15 @@ function rewriteList(list: readonly Container[], statusPort: number, out: Record
   return changed ? result : list;
 }
 
-export function rewriteProbes(initContainers: readonly Container[], containers: readonly Container[], statusPort: number): ProbeRewrite {
+/**
+ * Rewrites the probes of every container but istio-proxy to `rewritePort` (the Pod's
+ * status.sidecar.istio.io/port, else the agent's); `agentPort` is the agent's status port in
+ * the ProxyConfig, which a probe already rewritten points at.
+ */
+export function rewriteProbes(initContainers: readonly Container[], containers: readonly Container[], rewritePort: number, agentPort: number = rewritePort): ProbeRewrite {
   const out: Record<string, Prober> = {};
-  const init = rewriteList(initContainers, statusPort, out);
-  const main = rewriteList(containers, statusPort, out);
+  const init = rewriteList(initContainers, rewritePort, agentPort, out);
+  const main = rewriteList(containers, rewritePort, agentPort, out);
   const keys = Object.keys(out).sort();
   const probers = keys.length ? JSON.stringify(Object.fromEntries(keys.map((k) => [k, out[k]]))) : "";
   return { probers, initContainers: init, containers: main };

@@ -1,6 +1,13 @@
-// Prometheus metrics merge: the agent serves the app's metrics merged with Envoy's on the
-// status port, so the Pod's prometheus.io/* annotations are pointed there and the originals
-// handed to the agent in ISTIO_PROMETHEUS_ANNOTATIONS.
+// Prometheus metrics merge (Istio's applyPrometheusMerge): the agent serves the app's metrics
+// merged with Envoy's on the status port, so the Pod's prometheus.io/* annotations (and
+// prometheus.istio.io/scrape-targets) are pointed there and the originals handed to the agent
+// in ISTIO_PROMETHEUS_ANNOTATIONS, as {"scrape","path","port"[,"targets"]}, written only when
+// the app set at least one of them to something: an env of empty values would have the agent
+// scrape the app at port "". With scrape-targets, port and path are the first target's, for
+// agents that read only those. Every port the agent would scrape is checked: a number in
+// 1..65535, not the status port itself, not one of the sidecar's own ports.
+// Independently of the merge, an istio-proxy with ENVOY_SECURE_MERGED_METRICS_PORT set
+// announces it in prometheus.istio.io/secure-port, unless the Pod says it already.
 import type { Config } from "../config/types.js";
 import { A } from "./annotations.js";
 import { own } from "./own.js";
@@ -9,7 +16,22 @@ import { InjectionError } from "./types.js";
 
 export const PROMETHEUS_ENV = "ISTIO_PROMETHEUS_ANNOTATIONS";
 export const MERGED_METRICS_PATH = "/stats/prometheus";
-const RESERVED_PORTS = new Set(["15000", "15001", "15004", "15006", "15008", "15009", "15020", "15021", "15053", "15090"]);
+export const SCRAPE_TARGETS = "prometheus.istio.io/scrape-targets";
+export const SECURE_PORT = "prometheus.istio.io/secure-port";
+export const SECURE_PORT_ENV = "ENVOY_SECURE_MERGED_METRICS_PORT";
+
+/** The sidecar's own ports (Istio's istioReservedPorts), with why: none is the app's metrics. */
+const RESERVED_PORTS: ReadonlyMap<string, string> = new Map([
+  ["15000", "Envoy admin"],
+  ["15001", "outbound traffic capture"],
+  ["15004", "pilot debug"],
+  ["15006", "inbound traffic capture"],
+  ["15008", "HBONE tunnel"],
+  ["15020", "pilot-agent status / merged Prometheus"],
+  ["15021", "Envoy health"],
+  ["15053", "DNS proxy"],
+  ["15090", "Envoy Prometheus (already merged)"],
+]);
 
 function parseBool(v: string | undefined): boolean | undefined {
   if (v === undefined) return undefined;
@@ -30,6 +52,8 @@ function labelName(key: string): string {
 const SCRAPE = labelName(A.promScrape);
 const PORT = labelName(A.promPort);
 const PATH = labelName(A.promPath);
+const TARGETS = labelName(SCRAPE_TARGETS);
+const SECURE = labelName(SECURE_PORT);
 
 /** The value of a scrape setting under any of its spellings. */
 function setting(annotations: Readonly<Record<string, string>>, name: string): string | undefined {
@@ -37,59 +61,148 @@ function setting(annotations: Readonly<Record<string, string>>, name: string): s
   return undefined;
 }
 
+/** Whether to scrape: the first spelling of prometheus.io/scrape that reads as a boolean; else yes. */
+function scrapeWanted(annotations: Readonly<Record<string, string>>): boolean {
+  for (const [k, v] of Object.entries(annotations)) {
+    if (labelName(k) !== SCRAPE) continue;
+    const b = parseBool(v);
+    if (b !== undefined) return b;
+  }
+  return true;
+}
+
+export interface ScrapeTarget {
+  readonly port: string;
+  readonly path: string;
+}
+
+/**
+ * prometheus.istio.io/scrape-targets: "port:path" entries separated by commas, blanks
+ * trimmed, empty entries skipped, a missing path "/metrics". An entry without a port makes the
+ * whole value unreadable (undefined), which the merge then ignores, as the agent would.
+ */
+export function parseScrapeTargets(raw: string): ScrapeTarget[] | undefined {
+  const targets: ScrapeTarget[] = [];
+  for (const part of raw.split(",")) {
+    const entry = part.trim();
+    if (!entry) continue;
+    const colon = entry.indexOf(":");
+    const port = (colon < 0 ? entry : entry.slice(0, colon)).trim();
+    if (!port) return undefined;
+    const path = colon < 0 ? "" : entry.slice(colon + 1).trim();
+    targets.push({ port, path: path || "/metrics" });
+  }
+  return targets;
+}
+
+/** Go's strconv.Atoi: optional sign, decimal digits, nothing else. */
+function atoi(v: string): number | undefined {
+  return /^[+-]?\d+$/.test(v) ? Number(v) : undefined;
+}
+
+function checkPort(port: string, target: string, field: string, value: string): void {
+  const n = atoi(port);
+  const bad = (why: string): InjectionError =>
+    new InjectionError("ERR_INVALID_ANNOTATION", field, `invalid annotation ${field}=${quote(value)}: ${why}; set ${A.mergeMetrics}: "false" to scrape it directly`);
+  if (n === undefined || n < 1 || n > 65535) throw bad(`port ${quote(port)} is not a port number (1-65535)`);
+  const canon = String(n);
+  if (canon === target) throw bad(`port ${canon} is the sidecar's status port, where the merged metrics are served`);
+  const reason = RESERVED_PORTS.get(canon);
+  if (reason !== undefined) throw bad(`port ${canon} is reserved for the sidecar (${reason})`);
+}
+
 export interface PrometheusMerge {
   /** Every spelling of the app's scrape settings, removed before ours are written. */
   readonly remove: readonly string[];
   readonly annotations: Readonly<Record<string, string>>;
-  /** The ISTIO_PROMETHEUS_ANNOTATIONS value, when the app had its own scrape settings. */
+  /** The ISTIO_PROMETHEUS_ANNOTATIONS value, when the app had scrape settings of its own. */
   readonly env?: string;
+  /** Settings that were ignored. */
+  readonly warnings: readonly string[];
 }
 
-/** What the merge changes, or undefined when it does not apply to this Pod. */
-export function prometheusMerge(annotations: Readonly<Record<string, string>>, config: Config): PrometheusMerge | undefined {
+/**
+ * What the merge changes, or undefined when it does not apply to this Pod. `statusPort` is
+ * the agent's (the mesh's, or the Pod's ProxyConfig's), where the merged metrics are served.
+ */
+export function prometheusMerge(annotations: Readonly<Record<string, string>>, config: Config, statusPort: number): PrometheusMerge | undefined {
   const enabled = parseBool(annotations[A.mergeMetrics]) ?? config.prometheusMerge;
-  if (!enabled) return undefined;
-  const target = String(config.proxy.statusPort);
-  if (target === "0") return undefined;
-  const scrape = setting(annotations, SCRAPE);
-  const path = setting(annotations, PATH);
-  const port = setting(annotations, PORT);
-  if (port === target) return undefined; // already merged
-  if (parseBool(scrape) === false) return undefined;
-  if (port !== undefined && port !== "") {
-    // Istio reads the port with strconv.Atoi and compares its decimal form.
-    const n = /^[+-]?[0-9]+$/.test(port) ? Number(port) : Number.NaN;
-    const refuse = (why: string): InjectionError => new InjectionError("ERR_INVALID_ANNOTATION", A.promPort, `invalid annotation ${A.promPort}=${quote(port)}: ${why}`);
-    if (!(n >= 1 && n <= 65535)) throw refuse("must be a port number (1-65535)");
-    if (String(n) === target || RESERVED_PORTS.has(String(n))) {
-      throw refuse(`port ${n} is reserved for the sidecar; set ${A.mergeMetrics}: "false" to scrape it directly`);
+  if (!enabled || !scrapeWanted(annotations)) return undefined;
+  const target = String(statusPort);
+  if (setting(annotations, PORT) === target) return undefined; // already merged
+  const warnings: string[] = [];
+  let scrape = "";
+  let path = "";
+  let port = "";
+  let targets: ScrapeTarget[] = [];
+  let targetsRaw = "";
+  for (const [k, v] of Object.entries(annotations)) {
+    const name = labelName(k);
+    if (name === SCRAPE) scrape = v;
+    else if (name === PATH) path = v;
+    else if (name === PORT) port = v;
+    else if (name === TARGETS) {
+      const parsed = parseScrapeTargets(v);
+      if (parsed) {
+        targets = parsed;
+        targetsRaw = v;
+      } else warnings.push(`annotation ${k}=${quote(v)} ignored: an entry has no port`);
     }
   }
-  const original: Record<string, string> = {};
-  if (scrape !== undefined) original.scrape = scrape;
-  if (path !== undefined) original.path = path;
-  if (port !== undefined) original.port = port;
-  const names = new Set([SCRAPE, PORT, PATH]);
+  if (targets.length > 0) {
+    for (const t of targets) checkPort(t.port, target, SCRAPE_TARGETS, targetsRaw);
+    const first = targets[0] as ScrapeTarget;
+    port = first.port;
+    path = first.path;
+  } else if (port !== "") {
+    checkPort(port, target, A.promPort, port);
+  }
+  const empty = scrape === "" && path === "" && port === "" && targets.length === 0;
+  const names = new Set([SCRAPE, PORT, PATH, TARGETS]);
   const ours = new Set<string>([A.promPort, A.promPath, A.promScrape]);
   return {
     // Other spellings go; ours are overwritten in place.
     remove: Object.keys(annotations).filter((k) => names.has(labelName(k)) && !ours.has(k)),
     annotations: { [A.promPort]: target, [A.promPath]: MERGED_METRICS_PATH, [A.promScrape]: "true" },
-    ...(Object.keys(original).length ? { env: JSON.stringify(original) } : {}),
+    ...(empty ? {} : { env: JSON.stringify({ scrape, path, port, ...(targets.length ? { targets } : {}) }) }),
+    warnings,
   };
 }
 
-/** The app's own prometheus.io/* annotations back, from a previous injection's env. */
-export function restorePrometheus(annotations: Record<string, string>, envValue: string | undefined, config: Config): void {
-  if (envValue === undefined) {
-    // The app had no scrape settings of its own: drop the ones the merge wrote.
-    if (annotations[A.promPort] === String(config.proxy.statusPort) && annotations[A.promPath] === MERGED_METRICS_PATH) {
-      delete annotations[A.promPort];
-      delete annotations[A.promPath];
-      delete annotations[A.promScrape];
-    }
-    return;
+/**
+ * prometheus.istio.io/secure-port for an istio-proxy whose env sets a secure merged-metrics
+ * port (not empty, not "0"), unless the Pod has the annotation under any spelling.
+ */
+export function securePortAnnotation(annotations: Readonly<Record<string, string>>, proxyEnv: readonly { name: string; value?: string }[] | undefined): string | undefined {
+  if (Object.keys(annotations).some((k) => labelName(k) === SECURE)) return undefined;
+  const v = proxyEnv?.find((e) => e.name === SECURE_PORT_ENV)?.value;
+  return v && v !== "0" ? v : undefined;
+}
+
+/** The port a previous merge pointed the annotations at: its PROXY_CONFIG's statusPort, else the config's. */
+export function mergedPort(proxyConfigJson: string | undefined, configured: number): string {
+  try {
+    const pc: unknown = proxyConfigJson === undefined ? undefined : JSON.parse(proxyConfigJson);
+    const port = typeof pc === "object" && pc !== null ? own(pc as Record<string, unknown>, "statusPort") : undefined;
+    if (typeof port === "number" || typeof port === "string") return String(port);
+  } catch {
+    // Not what an injector writes: the configured port.
   }
+  return String(configured);
+}
+
+/**
+ * The app's own scrape annotations back, from a previous injection's env: each non-empty value
+ * under its prometheus.io/* name, and the targets as prometheus.istio.io/scrape-targets (port
+ * and path were then the first target's, not the app's own). Only while the annotations still
+ * point at the merge (`port`): ones changed since are the app's current settings, which the
+ * merge then reads, as Istio does.
+ */
+export function restorePrometheus(annotations: Record<string, string>, envValue: string | undefined, port: string): void {
+  // The app had no scrape settings of its own (or only empty ones): the merge's annotations
+  // stay where they are, and the merge takes them as already written.
+  if (envValue === undefined) return;
+  if (setting(annotations, PORT) !== port) return;
   let original: unknown;
   try {
     original = JSON.parse(envValue);
@@ -98,9 +211,20 @@ export function restorePrometheus(annotations: Record<string, string>, envValue:
   }
   // Not what the merge writes (a map of strings): nothing to restore from.
   if (typeof original !== "object" || original === null || Array.isArray(original)) return;
+  const saved = original as Record<string, unknown>;
+  const targets = own(saved, "targets");
+  const restored: ScrapeTarget[] = Array.isArray(targets)
+    ? targets.flatMap((t: unknown) => {
+        const port = typeof t === "object" && t !== null ? own(t as Record<string, unknown>, "port") : undefined;
+        const path = typeof t === "object" && t !== null ? own(t as Record<string, unknown>, "path") : undefined;
+        return typeof port === "string" && typeof path === "string" ? [{ port, path }] : [];
+      })
+    : [];
   for (const [key, name] of [[A.promScrape, "scrape"], [A.promPath, "path"], [A.promPort, "port"]] as const) {
-    const v = own(original as Record<string, unknown>, name);
-    if (typeof v === "string") annotations[key] = v;
+    const v = restored.length && name !== "scrape" ? undefined : own(saved, name);
+    // In place, so that the annotations keep their order.
+    if (typeof v === "string" && v !== "") annotations[key] = v;
     else delete annotations[key];
   }
+  if (restored.length) annotations[SCRAPE_TARGETS] = restored.map((t) => `${t.port}:${t.path}`).join(",");
 }

@@ -7,7 +7,7 @@ import { A, CONTAINER } from "./annotations.js";
 import { parseOverrides } from "./overrides.js";
 import { own } from "./own.js";
 import { APP_PROBERS_ENV, restoreProbes } from "./probes.js";
-import { PROMETHEUS_ENV, restorePrometheus } from "./prometheus.js";
+import { mergedPort, PROMETHEUS_ENV, restorePrometheus } from "./prometheus.js";
 import type { CheckedPod } from "./shape.js";
 
 interface Status {
@@ -72,6 +72,6 @@ export function stripInjected(pod: CheckedPod, config: Config): CheckedPod {
 
   // The status annotation stays (in place) until the new injection rewrites it.
   const nextAnnotations = { ...annotations };
-  restorePrometheus(nextAnnotations, env(PROMETHEUS_ENV), config);
+  restorePrometheus(nextAnnotations, env(PROMETHEUS_ENV), mergedPort(env("PROXY_CONFIG"), config.proxy.statusPort));
   return { ...pod, metadata: { ...pod.metadata, annotations: nextAnnotations }, spec };
 }

@@ -180,19 +180,50 @@ export function grpcAgentTemplate(p: Params): TemplateOutput {
 const GRPC_BOOTSTRAP_VOLUME = "grpc-io-proxyless-bootstrap";
 const GRPC_BOOTSTRAP_DIR = "/var/lib/grpc/data/";
 
+/** Istio's grpc-simple init container image: a shell to write the bootstrap file, not the proxy. */
+export const GRPC_SIMPLE_INIT_IMAGE = "busybox:1.28";
+
+/**
+ * The control plane's namespace (Istio's values.global.istioNamespace): the namespace part of
+ * the discovery address `istiod.<namespace>.svc…`, else istio-system.
+ */
+export function istioNamespace(discoveryAddress: string): string {
+  return /^[^.:]+\.([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.svc(\.|:|$)/.exec(discoveryAddress)?.[1] ?? "istio-system";
+}
+
+// Istio's script, as its template writes it: the node id's domain and the xDS port are Istio's
+// own constants, the namespace comes from ISTIO_NAMESPACE.
+const GRPC_SIMPLE_SCRIPT = `NODE_ID="sidecar~\${INSTANCE_IP}~\${POD_NAME}.\${POD_NAMESPACE}~cluster.local"
+SERVER_URI="dns:///istiod.\${ISTIO_NAMESPACE}.svc:15010"
+echo '
+{
+  "xds_servers": [
+    {
+      "server_uri": "'\${SERVER_URI}'",
+      "channel_creds": [{"type": "insecure"}],
+      "server_features" : ["xds_v3"]
+    }
+  ],
+  "node": {
+    "id": "'\${NODE_ID}'",
+    "metadata": {
+      "GENERATOR": "grpc"
+    }
+  }
+}' > ${GRPC_BOOTSTRAP_DIR}bootstrap.json`;
+
+/** Istio's `grpc-simple`: a busybox init container writes the gRPC xDS bootstrap; no agent, no Envoy. */
 export function grpcSimpleTemplate(p: Params): TemplateOutput {
-  const [host = "istiod.istio-system.svc", port = "15010"] = p.config.discoveryAddress.split(":");
-  const script = [
-    `NODE_ID="sidecar~\${INSTANCE_IP}~\${POD_NAME}.\${POD_NAMESPACE}~\${POD_NAMESPACE}.svc.${p.config.clusterDomain}"`,
-    `SERVER_URI="dns:///${host}:${port === "15012" ? "15010" : port}"`,
-    `echo '{"xds_servers":[{"server_uri":"'\${SERVER_URI}'","channel_creds":[{"type":"insecure"}],"server_features":["xds_v3"]}],"node":{"id":"'\${NODE_ID}'","metadata":{"GENERATOR":"grpc"}}}' > ${GRPC_BOOTSTRAP_DIR}bootstrap.json`,
-  ].join("\n");
   const init: Container = {
     name: "grpc-bootstrap-init",
-    image: p.initImage,
-    command: ["sh", "-c", script],
-    env: POD_IDENTITY_ENV.slice(0, 3).map((e) => e),
+    image: GRPC_SIMPLE_INIT_IMAGE,
     volumeMounts: [mount(GRPC_BOOTSTRAP_VOLUME, GRPC_BOOTSTRAP_DIR)],
+    // INSTANCE_IP, POD_NAME, POD_NAMESPACE, then the control plane's namespace (a YAML block
+    // scalar in Istio's template, so with its newline).
+    env: [POD_IDENTITY_ENV[2], POD_IDENTITY_ENV[0], POD_IDENTITY_ENV[1]].flatMap((e) => (e ? [e] : [])).concat([
+      { name: "ISTIO_NAMESPACE", value: `${istioNamespace(p.config.discoveryAddress)}\n` },
+    ]),
+    command: ["sh", "-c", GRPC_SIMPLE_SCRIPT],
   };
   const apps: Container[] = p.appContainers.map((name) => ({
     name,
@@ -205,7 +236,7 @@ export function grpcSimpleTemplate(p: Params): TemplateOutput {
   }));
   return {
     labels: {},
-    annotations: { [A.rewriteProbes]: "false", [A.rev]: p.config.revision || "default" },
+    annotations: { [A.rewriteProbes]: "false" },
     initContainers: [init],
     containers: apps,
     volumes: [{ name: GRPC_BOOTSTRAP_VOLUME, emptyDir: {} }],

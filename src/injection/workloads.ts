@@ -1,9 +1,14 @@
 // Offline injection of whole manifests (what `sidecar-injector inject` and the preview take):
-// Pods and the pod templates of workloads, in List documents too, each injected as the Pod its
-// controller would create.
+// Pods and the pod templates of workloads, in List documents too. `podOf` locates the Pod a
+// workload's controller would create (what the webhook sees, what the preview shows);
+// `injectDocument` injects as `istioctl kube-inject` does (Istio's IntoObject): a CronJob's
+// metadata is read from and written to `spec.jobTemplate.metadata` (its pod template's spec
+// is injected, its pod template's metadata left as it is), and ignored namespaces are judged
+// on the namespace the Pod or template itself states, not on the document's or the default.
 import type { Config } from "../config/types.js";
 import type { Pod } from "../kube/types.js";
 import { inject } from "./inject.js";
+import { workloadOf } from "./owner.js";
 import type { InjectResult, WorkloadRef } from "./types.js";
 
 export const WORKLOAD_KINDS = [
@@ -93,9 +98,38 @@ export function podOf(doc: unknown, defaultNamespace: string): DocumentPod | und
   };
 }
 
+/** The metadata kube-inject reads and writes for a CronJob: its job template's, not its pod template's. */
+function cronJobAsKubeInject(doc: Doc, located: DocumentPod): DocumentPod {
+  const spec = doc.spec as Doc;
+  const jobTemplate = spec.jobTemplate as Doc;
+  const jobSpec = jobTemplate.spec as Doc;
+  const template = jobSpec.template as Doc;
+  return {
+    ...located,
+    pod: { metadata: isDoc(jobTemplate.metadata) ? jobTemplate.metadata : {}, spec: template.spec as Pod["spec"] },
+    replace: (pod) => ({
+      ...doc,
+      // The job template's metadata first, where the API server prints it.
+      spec: { ...spec, jobTemplate: { metadata: pod.metadata, ...withoutMetadata(jobTemplate), spec: { ...jobSpec, template: { ...template, spec: pod.spec } } } },
+    }),
+  };
+}
+
+function withoutMetadata(d: Doc): Doc {
+  const { metadata: _metadata, ...rest } = d;
+  return rest;
+}
+
+/** The namespace the metadata states itself, "" when it states none. */
+function ownNamespace(pod: Pod): string {
+  const ns = pod.metadata?.namespace;
+  return typeof ns === "string" ? ns : "";
+}
+
 /**
- * Injects every Pod and pod template in `doc` (recursing into Lists). Returns the document
- * with the injected Pods (the input is not modified) and what was done for each.
+ * Injects every Pod and pod template in `doc` (recursing into Lists), as kube-inject does.
+ * Returns the document with the injected Pods (the input is not modified) and what was done
+ * for each.
  */
 export function injectDocument(
   doc: unknown,
@@ -107,11 +141,14 @@ export function injectDocument(
     const items = doc.items.map((item) => injectDocument(item, defaultNamespace, config, found).doc);
     return { doc: { ...doc, items }, injected: found };
   }
-  const located = podOf(doc, defaultNamespace);
-  if (!located) return { doc, injected: found };
-  const { kind, name, namespace, workload } = located;
+  const webhookView = podOf(doc, defaultNamespace);
+  if (!webhookView || !isDoc(doc)) return { doc, injected: found };
+  const located = doc.kind === "CronJob" ? cronJobAsKubeInject(doc, webhookView) : webhookView;
+  const { kind, name, namespace } = located;
   // A Pod names its own workload (its controller's, when it has one), as in the webhook.
-  const result = inject(located.pod, workload ? { namespace, workload } : { namespace }, config);
+  const workload = located.workload ?? workloadOf(located.pod, namespace);
+  // The context's namespace is what the ignored namespaces are judged on.
+  const result = inject(located.pod, { namespace: ownNamespace(located.pod), workload }, config);
   found.push({ kind, name, namespace, result });
   // A Pod left alone is printed as given (nulls included, which the engine reads as absent).
   return { doc: result.decision.inject ? located.replace(result.pod) : doc, injected: found };

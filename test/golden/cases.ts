@@ -35,7 +35,8 @@ export function podAsCreated(kind: string, name: string, template: Pod): Pod {
     metadata: {
       ...meta,
       generateName: `${ownerName}-`,
-      labels: { ...(meta.labels ?? {}), ...labels },
+      // No labels map where the template has none and the controller adds none (Istio's cronjob).
+      ...(meta.labels || Object.keys(labels).length ? { labels: { ...(meta.labels ?? {}), ...labels } } : {}),
       ownerReferences: [{ apiVersion, kind: ownerKind, name: ownerName, uid: "00000000-0000-0000-0000-000000000000", controller: true }],
     },
     spec: template.spec,

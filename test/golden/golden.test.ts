@@ -53,10 +53,10 @@ function inputPodOf(text: string, name: string, kind: string): unknown {
     if (d.kind !== kind || docName !== name) continue;
     if (kind === "Pod") return d;
     const spec = d.spec ?? {};
-    const tpl = (kind === "CronJob" ? (spec.jobTemplate as { spec: { template: unknown } }).spec.template : spec.template) as {
-      metadata?: unknown;
-      spec: unknown;
-    };
+    // A CronJob is injected as kube-inject does: its job template's metadata, its pod template's spec.
+    const jobTemplate = spec.jobTemplate as { metadata?: unknown; spec: { template: { spec: unknown } } } | undefined;
+    if (kind === "CronJob" && jobTemplate) return { metadata: jobTemplate.metadata ?? {}, spec: jobTemplate.spec.template.spec };
+    const tpl = spec.template as { metadata?: unknown; spec: unknown };
     return { metadata: tpl.metadata ?? {}, spec: tpl.spec };
   }
   return undefined;

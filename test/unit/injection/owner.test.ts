@@ -28,3 +28,25 @@ test("a named Pod without a controller is itself", () => {
     name: "solo", namespace: "x", kind: "Pod", apiVersion: "v1",
   });
 });
+
+test("an Argo Rollout's ReplicaSet is the Rollout, named and versioned as Istio names it", () => {
+  assert.deepEqual(workloadOf(owned("ReplicaSet", "shop-6c9f8d7b5", { "rollouts-pod-template-hash": "6c9f8d7b5" }), "ns"), {
+    name: "shop", namespace: "ns", kind: "Rollout", apiVersion: "v1alpha1",
+  });
+  // pod-template-hash wins when both are set.
+  assert.equal(workloadOf(owned("ReplicaSet", "shop-abc", { "pod-template-hash": "abc", "rollouts-pod-template-hash": "abc" }), "ns").kind, "Deployment");
+});
+
+test("the hash is trimmed only with its dash; a name that merely ends with it is kept whole", () => {
+  assert.deepEqual(workloadOf(owned("ReplicaSet", "webabc12", { "pod-template-hash": "abc12" }), "ns"), {
+    name: "webabc12", namespace: "ns", kind: "Deployment", apiVersion: "apps/v1",
+  });
+});
+
+test("a CronJob's Job has 8 to 10 digits: 11 is a plain Job, as in Istio", () => {
+  assert.equal(workloadOf(owned("Job", "nightly-2893012", {}, "batch/v1"), "ns").kind, "Job");
+  assert.equal(workloadOf(owned("Job", "nightly-2893012012", {}, "batch/v1"), "ns").name, "nightly");
+  assert.deepEqual(workloadOf(owned("Job", "nightly-28930120123", {}, "batch/v1"), "ns"), {
+    name: "nightly-28930120123", namespace: "ns", kind: "Job", apiVersion: "batch/v1",
+  });
+});

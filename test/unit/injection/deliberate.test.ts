@@ -1,0 +1,72 @@
+// One test per row of the README's "Deliberate differences from Istio" table: where Istio's
+// injector produces a broken Pod, this injector does the sensible thing instead.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { buildConfig } from "../../../src/config/load.js";
+import { inject } from "../../../src/injection/inject.js";
+import type { Container, Pod } from "../../../src/kube/types.js";
+
+const config = buildConfig({});
+const web = (): Container => ({ name: "web", image: "example.com/web:1", readinessProbe: { httpGet: { path: "/ready", port: 8080 } } });
+const pod = (annotations: Record<string, string> = {}, containers: Container[] = [web()]): Pod => ({ metadata: { name: "p", annotations }, spec: { containers } });
+const all = (p: Pod): Container[] => [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])];
+const env = (p: Pod, name: string): string | undefined => all(p).find((c) => c.name === "istio-proxy")?.env?.find((e) => e.name === name)?.value;
+const webOf = (p: Pod): Container | undefined => p.spec?.containers.find((c) => c.name === "web");
+
+describe("deliberate differences from Istio", () => {
+  test('status port "0": probes are left as they are (Istio points them at port 0)', () => {
+    const r = inject(pod({ "status.sidecar.istio.io/port": "0" }), { namespace: "demo" }, config);
+    assert.deepEqual(webOf(r.pod)?.readinessProbe, { httpGet: { path: "/ready", port: 8080 } });
+    assert.equal(env(r.pod, "ISTIO_KUBE_APP_PROBERS"), undefined);
+  });
+
+  test('status port with blanks around it (" 15021"): probes go to 15021 (Istio: port 0)', () => {
+    for (const v of [" 15021", "15021 "]) {
+      const r = inject(pod({ "status.sidecar.istio.io/port": v }), { namespace: "demo" }, config);
+      assert.deepEqual(webOf(r.pod)?.readinessProbe, { httpGet: { path: "/app-health/web/readyz", port: 15021 } });
+      assert.equal(env(r.pod, "ISTIO_KUBE_APP_PROBERS"), '{"/app-health/web/readyz":{"httpGet":{"path":"/ready","port":8080}}}');
+    }
+  });
+
+  test("re-injection after native sidecars are switched off: one istio-proxy (Istio: two)", () => {
+    const native = inject(pod(), { namespace: "demo" }, buildConfig({ nativeSidecars: "true" }));
+    assert.ok(native.pod.spec?.initContainers?.some((c) => c.name === "istio-proxy"));
+    for (const [how, cfg, annotations] of [
+      ["config", buildConfig({ nativeSidecars: "false" }), {}],
+      ["annotation", buildConfig({ nativeSidecars: "true" }), { "sidecar.istio.io/nativeSidecar": "false" }],
+    ] as const) {
+      const again = structuredClone(native.pod);
+      again.metadata = { ...again.metadata, annotations: { ...again.metadata?.annotations, ...annotations } };
+      const r = inject(again, { namespace: "demo" }, cfg);
+      assert.deepEqual(all(r.pod).filter((c) => c.name === "istio-proxy").length, 1, how);
+      assert.deepEqual(r.pod.spec?.initContainers?.map((c) => c.name), ["istio-init"], how);
+      assert.equal(r.pod.spec?.containers.at(-1)?.name, "istio-proxy", how);
+    }
+  });
+
+  test("re-injection keeps the recorded overrides over the template (Istio: the template wins where both set a field)", () => {
+    const declared: Container = { name: "istio-proxy", image: "auto", securityContext: { runAsUser: 1234, runAsGroup: 4321 }, resources: { limits: { memory: "2Gi" } } };
+    const first = inject(pod({}, [web(), declared]), { namespace: "demo" }, config);
+    const again = inject(first.pod, { namespace: "demo" }, config);
+    assert.deepEqual(again.pod, first.pod);
+    const proxy = all(again.pod).find((c) => c.name === "istio-proxy");
+    const init = all(again.pod).find((c) => c.name === "istio-init");
+    assert.equal(proxy?.securityContext?.runAsUser, 1234);
+    assert.equal(init?.args?.[(init.args.indexOf("-u") ?? 0) + 1], "1234", "iptables exempts the uid the proxy runs as");
+  });
+
+  test("re-injection after a config change gives what the current config injects (Istio keeps the old injection's extra env)", () => {
+    const old = inject(pod(), { namespace: "demo" }, buildConfig({ proxy: { proxyMetadata: { OLD_SETTING: "1" } } }));
+    assert.equal(env(old.pod, "OLD_SETTING"), "1");
+    const again = inject(old.pod, { namespace: "demo" }, config);
+    assert.equal(env(again.pod, "OLD_SETTING"), undefined);
+    assert.deepEqual(again.pod, inject(pod(), { namespace: "demo" }, config).pod);
+  });
+
+  test("re-injection with its own status port: the rewritten probes are not handed to the agent as the app's", () => {
+    const first = inject(pod({ "status.sidecar.istio.io/port": "15031" }, [web(), { name: "side", image: "example.com/side:1", livenessProbe: { httpGet: { path: "/l", port: "missing" } } }]), { namespace: "demo" }, config);
+    const again = inject(first.pod, { namespace: "demo" }, config);
+    assert.equal(env(again.pod, "ISTIO_KUBE_APP_PROBERS"), '{"/app-health/web/readyz":{"httpGet":{"path":"/ready","port":8080}}}');
+    assert.deepEqual(again.pod.spec, first.pod.spec);
+  });
+});

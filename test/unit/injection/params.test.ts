@@ -1,0 +1,62 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { buildConfig } from "../../../src/config/load.js";
+import { buildParams, withImageType } from "../../../src/injection/params.js";
+import { InjectionError } from "../../../src/injection/types.js";
+import type { Pod } from "../../../src/kube/types.js";
+
+const F = "sidecar.istio.io/proxyImageType";
+
+describe("withImageType (Istio's updateImageTypeIfPresent cases)", () => {
+  const cases: [string, string | undefined, string][] = [
+    ["registry.istio.io/release/proxyv2:11", undefined, "registry.istio.io/release/proxyv2:11"],
+    ["registry.istio.io/release/proxyv2:1.12", "distroless", "registry.istio.io/release/proxyv2:1.12-distroless"],
+    ["gcr.io/gke-release/asm/proxyv2:1.11.2-asm.17", "debug", "gcr.io/gke-release/asm/proxyv2:1.11.2-asm.17-debug"],
+    ["gcr.io/gke-release/asm/proxyv2:1.11.2-asm.17", "default", "gcr.io/gke-release/asm/proxyv2:1.11.2-asm.17"],
+    ["gcr.io/gke-release/asm/proxyv2:1.11.2-asm.17-distroless", "default", "gcr.io/gke-release/asm/proxyv2:1.11.2-asm.17"],
+    ["registry.istio.io/release/proxyv2:1.12-debug", "distroless", "registry.istio.io/release/proxyv2:1.12-distroless"],
+    ["registry.istio.io/release/proxyv2:1.12-distroless", "distroless", "registry.istio.io/release/proxyv2:1.12-distroless"],
+    ["private-repo/istio/proxyv2:1.12-this-is-unusual-tag-distroless", "default", "private-repo/istio/proxyv2:1.12-this-is-unusual-tag"],
+    ["private-repo/istio/proxyv2:1.12-this-is-unusual-tag", "distroless", "private-repo/istio/proxyv2:1.12-this-is-unusual-tag-distroless"],
+    // A registry port is not a tag; an image without a tag or named by digest stays as it is.
+    ["localhost:5000/istio/proxyv2:1.12", "debug", "localhost:5000/istio/proxyv2:1.12-debug"],
+    ["localhost:5000/istio/proxyv2", "debug", "localhost:5000/istio/proxyv2"],
+    ["docker.io/istio/proxyv2@sha256:0123456789abcdef", "debug", "docker.io/istio/proxyv2@sha256:0123456789abcdef"],
+    ["docker.io/istio/proxyv2:1.12", "", "docker.io/istio/proxyv2:1.12"],
+  ];
+  for (const [image, type, want] of cases) {
+    test(`${image} + ${String(type)}`, () => assert.equal(withImageType(image, type, F), want));
+  }
+
+  test("a type that would make an invalid tag is refused, naming where it came from", () => {
+    assert.throws(
+      () => withImageType("docker.io/istio/proxyv2:1.12", "dist roless", F),
+      (e: unknown) => e instanceof InjectionError && e.field === F && e.message.startsWith(`invalid annotation ${F}="dist roless"`) && e.message.includes("not a valid tag"),
+    );
+  });
+});
+
+describe("buildParams: image type and the agent's status port", () => {
+  const config = buildConfig({ proxy: { image: "docker.io/istio/proxyv2:1.27.0" } });
+  const params = (annotations: Record<string, string>) => {
+    const pod: Pod = { metadata: { name: "p", annotations }, spec: { containers: [{ name: "app" }] } };
+    return buildParams(pod, { namespace: "demo" }, config, undefined);
+  };
+
+  test("the annotation types both images; the ProxyConfig's image.imageType the proxy only", () => {
+    const a = params({ "sidecar.istio.io/proxyImageType": "distroless" });
+    assert.equal(a.proxyImage, "docker.io/istio/proxyv2:1.27.0-distroless");
+    assert.equal(a.initImage, "docker.io/istio/proxyv2:1.27.0-distroless");
+    const pc = params({ "proxy.istio.io/config": "image: {imageType: debug}" });
+    assert.equal(pc.proxyImage, "docker.io/istio/proxyv2:1.27.0-debug");
+    assert.equal(pc.initImage, "docker.io/istio/proxyv2:1.27.0");
+    const both = params({ "proxy.istio.io/config": "image: {imageType: debug}", "sidecar.istio.io/proxyImageType": "distroless" });
+    assert.equal(both.proxyImage, "docker.io/istio/proxyv2:1.27.0-distroless");
+  });
+
+  test("agentStatusPort: the ProxyConfig's statusPort, else the config's", () => {
+    assert.equal(params({}).agentStatusPort, 15020);
+    assert.equal(params({ "proxy.istio.io/config": "statusPort: 15030" }).agentStatusPort, 15030);
+    assert.equal(params({ "status.sidecar.istio.io/port": "15031" }).agentStatusPort, 15020);
+  });
+});

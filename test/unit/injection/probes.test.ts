@@ -1,0 +1,48 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { rewriteProbes } from "../../../src/injection/probes.js";
+import type { Container } from "../../../src/kube/types.js";
+
+const web = (extra: Partial<Container>): Container => ({ name: "web", ports: [{ name: "http", containerPort: 8080 }], ...extra });
+const probers = (json: string): Record<string, unknown> => (json ? (JSON.parse(json) as Record<string, unknown>) : {});
+
+describe("rewriteProbes", () => {
+  test("a named port the container declares is resolved and handed over", () => {
+    const r = rewriteProbes([], [web({ readinessProbe: { httpGet: { path: "/ready", port: "http" } } })], 15020);
+    assert.deepEqual(probers(r.probers), { "/app-health/web/readyz": { httpGet: { path: "/ready", port: 8080 } } });
+    assert.deepEqual(r.containers[0]?.readinessProbe, { httpGet: { path: "/app-health/web/readyz", port: 15020 } });
+  });
+
+  test("an unresolvable named port: the probe is still rewritten, but not handed over", () => {
+    const r = rewriteProbes([], [web({ livenessProbe: { httpGet: { path: "/live", port: "admin" } }, lifecycle: { preStop: { tcpSocket: { port: "gone" } } } })], 15020);
+    assert.equal(r.probers, "");
+    assert.deepEqual(r.containers[0]?.livenessProbe, { httpGet: { path: "/app-health/web/livez", port: 15020 } });
+    assert.deepEqual(r.containers[0]?.lifecycle?.preStop, { httpGet: { path: "/app-lifecycle/web/prestopz", port: 15020 } });
+  });
+
+  test("the rewrite port and the agent's port differ: probes go to the former; either one counts as rewritten", () => {
+    const r = rewriteProbes(
+      [],
+      [web({ readinessProbe: { httpGet: { path: "/r", port: 8080 } }, livenessProbe: { httpGet: { path: "/l", port: 15020 } }, startupProbe: { tcpSocket: { port: 15031 } } })],
+      15031,
+      15020,
+    );
+    assert.deepEqual(Object.keys(probers(r.probers)), ["/app-health/web/readyz"]);
+    for (const kind of ["readinessProbe", "livenessProbe", "startupProbe"] as const) assert.equal(r.containers[0]?.[kind]?.httpGet?.port, 15031);
+  });
+
+  test("exec probes and istio-proxy are left alone; nothing rewritten gives the same lists back", () => {
+    const init: Container[] = [{ name: "istio-proxy", readinessProbe: { httpGet: { path: "/healthz/ready", port: 15021 } } }];
+    const main: Container[] = [web({ livenessProbe: { exec: { command: ["true"] } } })];
+    const r = rewriteProbes(init, main, 15020);
+    assert.equal(r.probers, "");
+    assert.equal(r.initContainers, init);
+    assert.equal(r.containers, main);
+  });
+
+  test("grpc probes are handed over as grpc, rewritten to httpGet", () => {
+    const r = rewriteProbes([], [web({ readinessProbe: { grpc: { port: 9000 }, timeoutSeconds: 3 } })], 15020);
+    assert.deepEqual(probers(r.probers), { "/app-health/web/readyz": { grpc: { port: 9000 }, timeoutSeconds: 3 } });
+    assert.deepEqual(r.containers[0]?.readinessProbe, { timeoutSeconds: 3, httpGet: { path: "/app-health/web/readyz", port: 15020 } });
+  });
+});
