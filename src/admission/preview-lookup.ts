@@ -22,7 +22,7 @@
 // - The token is never logged, never put in a message, and kept only as its hash.
 
 import { createHash } from "node:crypto";
-import type { KubeApi, KubeUser } from "../kube/client.js";
+import type { KubeApi, KubeUser } from "../kube/api.js";
 import { quote } from "../injection/quote.js";
 import type { NamespaceLabels, NamespaceLabelsResult } from "../preview.js";
 import type { Logger } from "../telemetry/logger.js";

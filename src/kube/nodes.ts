@@ -2,7 +2,7 @@
 // when every node's kubelet runs Kubernetes 1.33 or later, as Istio decides it. The node list
 // is read periodically; until the first answer (or when it fails) nothing is assumed.
 import type { Logger } from "pino";
-import type { KubeApi } from "./client.js";
+import type { KubeApi } from "./api.js";
 
 export const NATIVE_SIDECAR_MIN_MINOR = 33;
 
