@@ -39,17 +39,28 @@ export interface WorkerChannel {
   failed(message: string): Promise<void>;
 }
 
-/** Resolves once the message is handed to the channel (or the channel is gone). */
-function send(m: FromWorker): Promise<void> {
-  // The channel is gone only when the primary is; node:cluster then ends this process.
-  return new Promise((resolve) => {
-    if (process.send === undefined) resolve();
-    else process.send(m, undefined, undefined, () => resolve());
-  });
+/** The channel itself: this process's IPC to its primary, or a fake in tests. */
+export interface ChannelPort {
+  /** Resolves once the message is handed to the channel (or the channel is gone). */
+  send(m: FromWorker): Promise<void>;
+  onMessage(fn: (m: unknown) => void): void;
 }
 
-export function connectToPrimary(): WorkerChannel {
+function processPort(): ChannelPort {
   if (process.send === undefined) throw new Error("not a worker process: no channel to a primary");
+  return {
+    send: (m) =>
+      // The channel is gone only when the primary is; node:cluster then ends this process.
+      new Promise((resolve) => {
+        if (process.send === undefined) resolve();
+        else process.send(m, undefined, undefined, () => resolve());
+      }),
+    onMessage: (fn) => process.on("message", fn),
+  };
+}
+
+export function connectToPrimary(port: ChannelPort = processPort()): WorkerChannel {
+  const send = (m: FromWorker): Promise<void> => port.send(m);
   let latest: CertificateUpdate | undefined;
   let native: boolean | undefined;
   let nextLookup = 1;
@@ -63,7 +74,7 @@ export function connectToPrimary(): WorkerChannel {
   let gotSettings: ((s: WorkerSettings) => void) | undefined;
   const settings = new Promise<WorkerSettings>((resolve) => (gotSettings = resolve));
 
-  process.on("message", (m: unknown) => {
+  port.onMessage((m: unknown) => {
     if (!isMessage<ToWorker>(m)) return;
     switch (m.type) {
       case `${PREFIX}init`:
