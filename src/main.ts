@@ -3,7 +3,9 @@
 //
 // With `workers` > 1 this process is the primary of that many worker processes (node:cluster,
 // src/workers/): it keeps the certificate source and pushes each pair to the workers, which
-// each run the listeners below (runWorker). With 1 (the default) everything runs here.
+// each run the listeners below (runWorker); it alone talks to the API server (certificates,
+// the node watch, /preview's lookups), so a worker never loads the Kubernetes client. With 1
+// (the default) everything runs here, and the client is loaded only with cluster access.
 
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -11,13 +13,14 @@ import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 // What only one kind of process needs is imported where it is used: the primary of
 // `--workers N` never loads express or the injection engine, and a worker never loads the
-// certificate authority or the certificate manager.
+// certificate authority, the certificate manager or the Kubernetes client.
 import type { AppEndpoints } from "./admission/server.js";
 import { DEFAULT_HOST, type RunningServer } from "./admission/https.js";
 import type { CertificateWatch } from "./certs/files.js";
 import { DEFAULT_NAMES, type CertMode } from "./certs/modes.js";
 import type { CertManager, CertManagerOptions } from "./certs/manager.js";
-import type { KubeApi } from "./kube/client.js";
+import type { NamespaceLookupService } from "./admission/preview-lookup.js";
+import type { KubeApi } from "./kube/api.js";
 import type { NativeSidecarDetector } from "./kube/nodes.js";
 import { buildConfig, loadConfig } from "./config/load.js";
 import { createLogger } from "./telemetry/logger.js";
@@ -241,14 +244,54 @@ function servingSettings(opts: ServeOptions, config: Config): WorkerSettings {
   };
 }
 
+/**
+ * What serving asks of the API server, besides certificates: /preview's namespace lookups and,
+ * with `nativeSidecars: auto`, the nodes' kubelet versions. Loads the Kubernetes client, so it
+ * is opened only with cluster access, and only in the process that talks to the API server (the
+ * only one, or the primary of `--workers N`).
+ */
+interface ClusterServices {
+  readonly lookups: NamespaceLookupService;
+  nativeSidecars(): boolean | undefined;
+  /** With `nativeSidecars: auto`: starts following the nodes; `onChange` gets each change. */
+  watchNodes(onChange?: (supported: boolean) => void): Promise<void>;
+  stop(): void;
+}
+
+async function openClusterServices(s: WorkerSettings, logger: Logger): Promise<ClusterServices | undefined> {
+  if (!s.clusterAccess) return undefined;
+  const { createKubeApi } = await import("./kube/client.js");
+  const { NamespaceLookups } = await import("./admission/preview-lookup.js");
+  let kubeApi: KubeApi | undefined;
+  // Credentials are read at the first call: a lookup without them says the API server could not be asked.
+  const clusterApi = (): KubeApi => (kubeApi ??= createKubeApi());
+  let native: NativeSidecarDetector | undefined;
+  return {
+    lookups: new NamespaceLookups(clusterApi, { logger }),
+    nativeSidecars: () => native?.current(),
+    async watchNodes(onChange) {
+      if (s.config.nativeSidecars !== "auto" || native !== undefined) return;
+      const { NativeSidecarDetector } = await import("./kube/nodes.js");
+      native = new NativeSidecarDetector(clusterApi(), logger);
+      if (onChange !== undefined) native.onChange(onChange);
+      await native.start();
+    },
+    stop: () => native?.stop(),
+  };
+}
+
+/** What a serving process gets from the API server: directly, or from its primary over IPC. */
+interface ClusterView {
+  readonly lookups: NamespaceLookupService | undefined;
+  nativeSidecars(): boolean | undefined;
+}
+
 /** The listeners of one serving process (the only one, or a worker), and how to stop them. */
 interface Listeners {
   readonly running: RunningServer;
   readonly admin: RunningServer | undefined;
   setCertificate(cert: string, key: string): void;
-  /** With `nativeSidecars: auto` and a cluster: starts following the nodes' kubelet versions. */
-  watchNodes(): Promise<void>;
-  /** Drains every listener (and stops the node watch); logs "server stopped". */
+  /** Drains every listener; logs "server stopped". */
   close(): Promise<void>;
 }
 
@@ -258,28 +301,21 @@ async function startListeners(
   metrics: Metrics,
   tls: { cert: string; key: string },
   certificateServing: () => boolean,
+  cluster: ClusterView,
 ): Promise<Listeners> {
-  const { config } = s;
   const { createApp, overloadHandler } = await import("./admission/server.js");
   const { startServer } = await import("./admission/https.js");
   const { createTlsFailureReporter } = await import("./admission/tls-failures.js");
-  const kube = s.clusterAccess ? await import("./kube/client.js") : undefined;
-  let kubeApi: KubeApi | undefined;
-  const clusterApi = (): KubeApi => {
-    if (kube === undefined) throw new Error("no cluster access");
-    return (kubeApi ??= kube.createKubeApi());
-  };
-  let native: NativeSidecarDetector | undefined;
   // Set once the server is listening with a certificate loaded: ready from then on, until draining.
   let server: RunningServer | undefined = undefined;
   const appOptions = {
-    config,
+    config: s.config,
     logger,
     metrics,
     isReady: () => server !== undefined && !server.draining && certificateServing(),
-    nativeSidecarsSupported: () => native?.current(),
+    nativeSidecarsSupported: () => cluster.nativeSidecars(),
     // /preview reads namespace labels from the API server, for callers allowed to read them.
-    ...(s.clusterAccess ? { namespaceAccess: clusterApi, ownNamespace: s.ownNamespace } : {}),
+    ...(cluster.lookups === undefined ? {} : { namespaceLookups: cluster.lookups, ownNamespace: s.ownNamespace }),
   };
   const tlsFailures = createTlsFailureReporter({ counter: metrics.tlsHandshakeFailures, log: logger });
   const listen = (endpoints: AppEndpoints, port: number): Promise<RunningServer> =>
@@ -306,17 +342,8 @@ async function startListeners(
     setCertificate(cert, key) {
       for (const l of listeners) l.setCertificate(cert, key);
     },
-    async watchNodes() {
-      // nativeSidecars: auto follows the nodes' kubelet versions wherever the cluster can be asked.
-      if (config.nativeSidecars === "auto" && s.clusterAccess && native === undefined) {
-        const { NativeSidecarDetector } = await import("./kube/nodes.js");
-        native = new NativeSidecarDetector(clusterApi(), logger);
-        await native.start();
-      }
-    },
     close() {
       closing ??= (async () => {
-        native?.stop();
         const started = Date.now();
         await Promise.all(listeners.map((l) => l.close({ delayMs: s.shutdownDelayMs, timeoutMs: DRAIN_TIMEOUT_MS })));
         logger.info({ durationMs: Date.now() - started }, "server stopped");
@@ -373,9 +400,13 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
   const settings = servingSettings(opts, config);
   if (workers > 1) return runPrimary(opts, workers, settings, logger, metrics, certs);
 
-  const listeners = await startListeners(settings, logger, metrics, certs.initial, () => certs.serving());
+  const kube = await openClusterServices(settings, logger);
+  const listeners = await startListeners(settings, logger, metrics, certs.initial, () => certs.serving(), {
+    lookups: kube?.lookups,
+    nativeSidecars: () => kube?.nativeSidecars(),
+  });
   await certs.start((cert, key) => listeners.setCertificate(cert, key));
-  await listeners.watchNodes();
+  await kube?.watchNodes();
   const { running, admin } = listeners;
   const url = urlOf(running.host, running.port);
   const adminUrl = admin === undefined ? undefined : urlOf(admin.host, admin.port);
@@ -386,6 +417,7 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
     closing ??= (async () => {
       removeSignals();
       certs.stop();
+      kube?.stop();
       await listeners.close();
     })();
     return closing;
@@ -414,6 +446,7 @@ function workerExecArgv(typescript: boolean): string[] {
 
 async function runPrimary(opts: ServeOptions, workers: number, settings: WorkerSettings, logger: Logger, metrics: Metrics, certs: CertificateSource): Promise<ServeHandle> {
   const typescript = import.meta.url.endsWith(".ts");
+  const kube = await openClusterServices(settings, logger);
   const primary = await startPrimary(
     {
       workers,
@@ -424,6 +457,7 @@ async function runPrimary(opts: ServeOptions, workers: number, settings: WorkerS
       execArgv: workerExecArgv(typescript),
       // The worker's own drain (shutdown delay, then at most DRAIN_TIMEOUT_MS), and room to exit.
       exitTimeoutMs: settings.shutdownDelayMs + DRAIN_TIMEOUT_MS + 5_000,
+      ...(kube === undefined ? {} : { lookups: kube.lookups }),
     },
     { ...certs.initial, serving: certs.serving() },
   );
@@ -432,6 +466,7 @@ async function runPrimary(opts: ServeOptions, workers: number, settings: WorkerS
     closing ??= (async () => {
       removeSignals();
       certs.stop();
+      kube?.stop();
       const started = Date.now();
       const { failed } = await primary.close();
       logger.info({ durationMs: Date.now() - started, workers, failed }, "workers stopped");
@@ -442,6 +477,7 @@ async function runPrimary(opts: ServeOptions, workers: number, settings: WorkerS
   const removeSignals = onSignals(logger, () => undefined, close);
   try {
     await certs.start((cert, key) => primary.setCertificate(cert, key, true));
+    await kube?.watchNodes((supported) => primary.setNativeSidecars(supported));
     if (certs.serving()) await primary.whenReady();
   } catch (e) {
     await close().catch(() => undefined);
@@ -468,7 +504,11 @@ export async function runWorker(): Promise<void> {
     const metrics = createMetrics({ exposition: () => channel.expose() });
     channel.onCollect(() => metrics.registry.getMetricsAsJSON());
     let certificate = channel.certificate();
-    const listeners = await startListeners(settings, logger, metrics, certificate, () => certificate.serving);
+    // The API server is the primary's: node state pushed, /preview's lookups asked over IPC.
+    const listeners = await startListeners(settings, logger, metrics, certificate, () => certificate.serving, {
+      lookups: settings.clusterAccess ? channel.lookups : undefined,
+      nativeSidecars: () => channel.nativeSidecars(),
+    });
     const apply = (): void => {
       const latest = channel.certificate();
       if (latest.generation !== certificate.generation) {
@@ -487,7 +527,6 @@ export async function runWorker(): Promise<void> {
         logger.error({ err }, "certificate from the primary not taken, the previous one is still served");
       }
     });
-    await listeners.watchNodes();
     const close = (): Promise<void> => listeners.close();
     onSignals(logger, () => listeners.running.inFlight, close);
     channel.onDrain(() => {

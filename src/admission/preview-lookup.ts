@@ -20,15 +20,24 @@
 //   Concurrent requests for the same answer share one call. Failures are not cached. A name
 //   that cannot be a namespace's is never asked for (nor kept as a key).
 // - The token is never logged, never put in a message, and kept only as its hash.
+// - With `--workers N` the lookups run in the primary, the one process that loads the
+//   Kubernetes client: a worker sends each request's token and namespaces over IPC
+//   (workers/protocol.ts), so the caches and the limit on calls in flight are the pod's, not
+//   a worker's.
 
 import { createHash } from "node:crypto";
-import type { KubeApi, KubeUser } from "../kube/client.js";
+import type { KubeApi, KubeUser } from "../kube/api.js";
 import { quote } from "../injection/quote.js";
 import type { NamespaceLabels, NamespaceLabelsResult } from "../preview.js";
 import type { Logger } from "../telemetry/logger.js";
 
 /** What /preview needs of the API server. */
 export type NamespaceAccess = Pick<KubeApi, "reviewToken" | "canGetNamespace" | "readNamespaceLabels">;
+
+/** What /preview asks for: the labels of `namespaces` that the bearer of `token` may get. */
+export interface NamespaceLookupService {
+  lookup(token: string, namespaces: readonly string[]): Promise<Map<string, NamespaceLabelsResult>>;
+}
 
 /** One deadline for all the lookups of a request. */
 export const LOOKUP_DEADLINE_MS = 3000;
@@ -144,7 +153,7 @@ const TIMEOUT = Symbol("timeout");
 class Busy extends Error {}
 
 /** The namespace lookups of /preview, with their caches; one per server. */
-export class NamespaceLookups {
+export class NamespaceLookups implements NamespaceLookupService {
   private readonly users: TtlCache<Promise<KubeUser | undefined>>;
   private readonly access: TtlCache<Promise<boolean>>;
   private readonly labels: TtlCache<Promise<NamespaceLabels | undefined>>;

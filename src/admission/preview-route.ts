@@ -40,7 +40,7 @@ export interface PreviewRouteOptions extends AppOptions {
 export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
   const { config, logger, limits, sendError } = opts;
   const access = opts.namespaceAccess;
-  const lookups = access && new NamespaceLookups(access, { deadlineMs: opts.namespaceLookupTimeoutMs ?? NAMESPACE_LOOKUP_TIMEOUT_MS, logger });
+  const lookups = opts.namespaceLookups ?? (access && new NamespaceLookups(access, { deadlineMs: opts.namespaceLookupTimeoutMs ?? NAMESPACE_LOOKUP_TIMEOUT_MS, logger }));
 
   return async (req: Request, res: Response): Promise<void> => {
     const started = process.hrtime.bigint();

@@ -12,7 +12,7 @@ import { admit, decodeAdmissionReview, parsePathEnv, type InjectFn, type ReviewO
 import { BodyBudget, checkJsonContentType, DEFAULT_BODY_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, readRequestBody, type BodyLimits } from "./body.js";
 import { previewHandler } from "./preview-route.js";
 import { createReviewPool, OFFLOAD_FROM_BYTES } from "./review-pool.js";
-import type { NamespaceAccess } from "./preview-lookup.js";
+import type { NamespaceAccess, NamespaceLookupService } from "./preview-lookup.js";
 
 export { DEFAULT_MAX_BODY_BYTES } from "./body.js";
 
@@ -27,6 +27,11 @@ export interface AppOptions {
   readonly nativeSidecarsSupported?: boolean | (() => boolean | undefined);
   /** The API server, for /preview's namespace labels (none without cluster access); see preview-lookup.ts. */
   readonly namespaceAccess?: () => NamespaceAccess;
+  /**
+   * /preview's lookups, already set up (for the whole pod: the primary's, over IPC, in a worker
+   * of `--workers N`); when given, namespaceAccess is not used.
+   */
+  readonly namespaceLookups?: NamespaceLookupService;
   /** The injector's own namespace, which the webhook configuration never selects. */
   readonly ownNamespace?: string;
   /** How long /preview waits for all of a request's namespace lookups; default 3 s. */

@@ -13,8 +13,8 @@
 // the CA it holds) and retries with backoff.
 import type { Logger } from "pino";
 import { Counter, Gauge, type Registry } from "prom-client";
-import type { KubeApi, SecretObject, WebhookConfigObject } from "../kube/client.js";
-import { KubeError } from "../kube/client.js";
+import type { KubeApi, SecretObject, WebhookConfigObject } from "../kube/api.js";
+import { KubeError } from "../kube/api.js";
 import {
   caBundlePem,
   caNeedsRenewal,

@@ -12,7 +12,7 @@ import { X509Certificate } from "node:crypto";
 import { isIP } from "node:net";
 import { connect } from "node:tls";
 import { quote } from "../injection/quote.js";
-import type { KubeApi, WebhookEntry } from "../kube/client.js";
+import type { KubeApi, WebhookEntry } from "../kube/api.js";
 import { fromSecretData, splitPemCertificates, type CaEntry } from "./authority.js";
 
 export interface StatusOptions {

@@ -1,6 +1,7 @@
 // The one place that talks to the API server (@kubernetes/client-node): the CA Secret, the
-// caBundle of our MutatingWebhookConfiguration, and node versions. Everything above it
-// depends on the small KubeApi interface, so it can be tested with plain fakes.
+// caBundle of our MutatingWebhookConfiguration, node versions, and /preview's lookups.
+// Everything above it depends on the small KubeApi interface of api.ts, so it can be tested
+// with plain fakes, and a module that needs only the types never loads the client.
 import {
   AdmissionregistrationV1Api,
   ApiException,
@@ -16,107 +17,10 @@ import {
   type AdmissionregistrationV1WebhookClientConfig,
 } from "@kubernetes/client-node";
 
-export interface SecretObject {
-  readonly metadata: { readonly name: string; readonly namespace?: string; readonly resourceVersion?: string; readonly labels?: Record<string, string> };
-  readonly type?: string;
-  readonly data?: Record<string, string>;
-}
+import { KubeError, type KubeApi, type SecretObject, type WebhookClientConfig, type WebhookConfigObject } from "./api.js";
 
-export interface WebhookEntry {
-  readonly name: string;
-  readonly caBundle?: string;
-  /** Where the API server sends reviews: the name it verifies our certificate against. */
-  readonly clientConfig?: WebhookClientConfig;
-}
-
-/** A webhook's clientConfig, less the caBundle (see WebhookEntry.caBundle). */
-export interface WebhookClientConfig {
-  readonly service?: { readonly name: string; readonly namespace: string; readonly port?: number; readonly path?: string };
-  readonly url?: string;
-}
-
-export interface WebhookConfigObject {
-  readonly name: string;
-  readonly resourceVersion?: string;
-  readonly webhooks: readonly WebhookEntry[];
-}
-
-/**
- * Every call this client makes to the API server, as RBAC sees it: the chart grants exactly
- * these (a test renders it and compares), so a verb granted and never used, or used and never
- * granted, fails the build. `when` says which mode makes the call.
- */
-export const KUBE_API_CALLS = [
-  { apiGroup: "", resource: "secrets", verb: "create", when: "self-managed", by: "createSecret (the CA Secret, if absent)" },
-  { apiGroup: "", resource: "secrets", verb: "get", when: "self-managed", by: "readSecret" },
-  { apiGroup: "", resource: "secrets", verb: "update", when: "self-managed", by: "replaceSecret" },
-  { apiGroup: "", resource: "secrets", verb: "watch", when: "self-managed", by: "watchSecret" },
-  { apiGroup: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", verb: "get", when: "self-managed", by: "readWebhookConfig" },
-  { apiGroup: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", verb: "patch", when: "self-managed", by: "patchCaBundles" },
-  { apiGroup: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", verb: "watch", when: "self-managed", by: "watchWebhookConfig" },
-  { apiGroup: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", verb: "list", when: "webhook-selector", by: "listWebhookConfigs (--webhook-config-selector)" },
-  { apiGroup: "", resource: "namespaces", verb: "get", when: "always", by: "readNamespaceLabels (/preview)" },
-  { apiGroup: "authentication.k8s.io", resource: "tokenreviews", verb: "create", when: "always", by: "reviewToken (/preview's caller)" },
-  { apiGroup: "authorization.k8s.io", resource: "subjectaccessreviews", verb: "create", when: "always", by: "canGetNamespace (/preview's caller)" },
-  { apiGroup: "", resource: "nodes", verb: "list", when: "always", by: "listKubeletVersions (nativeSidecars: auto)" },
-] as const;
-
-/** HTTP status of a failed call (undefined: no answer at all, e.g. connection refused). */
-export class KubeError extends Error {
-  readonly code = "ERR_KUBE";
-  constructor(
-    message: string,
-    readonly status: number | undefined,
-  ) {
-    super(message);
-    this.name = "KubeError";
-  }
-  get conflict(): boolean {
-    return this.status === 409 || this.status === 422;
-  }
-  get notFound(): boolean {
-    return this.status === 404;
-  }
-}
-
-/** The user a bearer token authenticates as (TokenReview), to ask what that user may do. */
-export interface KubeUser {
-  readonly username: string;
-  readonly uid?: string;
-  readonly groups?: readonly string[];
-  readonly extra?: Readonly<Record<string, readonly string[]>>;
-}
-
-/** Our webhook configuration: by name, or every one with these labels. */
-export type WebhookTarget = { readonly name: string } | { readonly labelSelector: string };
-
-export interface KubeApi {
-  readSecret(namespace: string, name: string): Promise<SecretObject | undefined>;
-  /** Throws KubeError with status 409 when it already exists. */
-  createSecret(namespace: string, secret: SecretObject): Promise<SecretObject>;
-  /** Replaces with the resourceVersion precondition of `secret`; 409 on conflict. */
-  replaceSecret(namespace: string, secret: SecretObject): Promise<SecretObject>;
-  readWebhookConfig(name: string): Promise<WebhookConfigObject | undefined>;
-  /** Sets the caBundle of the given webhooks (by index), only if the resourceVersion still matches. */
-  patchCaBundles(name: string, resourceVersion: string | undefined, updates: readonly { index: number; caBundle: string }[]): Promise<WebhookConfigObject>;
-  /** MutatingWebhookConfigurations with these labels (a label selector, e.g. "app=x,team=y"). */
-  listWebhookConfigs(labelSelector: string): Promise<WebhookConfigObject[]>;
-  /** Calls onChange on every change of the configuration(s) until the returned stop is called. */
-  watchWebhookConfig(target: WebhookTarget, onChange: (cfg: WebhookConfigObject | undefined) => void, onEnd: (err?: unknown) => void): Promise<() => void>;
-  /** Calls onChange with each change of the named Secret (undefined when deleted) until stopped. */
-  watchSecret(namespace: string, name: string, onChange: (secret: SecretObject | undefined) => void, onEnd: (err?: unknown) => void): Promise<() => void>;
-  /** A namespace's labels; undefined when it does not exist. */
-  readNamespaceLabels(name: string): Promise<Record<string, string> | undefined>;
-  /** Kubelet versions of all nodes (e.g. "v1.33.2"). */
-  listKubeletVersions(): Promise<string[]>;
-  /** TokenReview: the user a bearer token authenticates as; undefined when it authenticates no one. */
-  reviewToken(token: string): Promise<KubeUser | undefined>;
-  /**
-   * SubjectAccessReview: whether `user` may `get` namespace `name` (asked as the API server
-   * authorizes GET /api/v1/namespaces/<name>: resource namespaces, that name, in that namespace).
-   */
-  canGetNamespace(user: KubeUser, name: string): Promise<boolean>;
-}
+export { KUBE_API_CALLS, KubeError } from "./api.js";
+export type { KubeApi, KubeUser, SecretObject, WebhookClientConfig, WebhookConfigObject, WebhookEntry, WebhookTarget } from "./api.js";
 
 function wrap(op: string, e: unknown): KubeError {
   if (e instanceof KubeError) return e;

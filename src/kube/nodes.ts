@@ -1,8 +1,9 @@
 // `nativeSidecars: auto`: native sidecars (init containers with restartPolicy Always) are used
 // when every node's kubelet runs Kubernetes 1.33 or later, as Istio decides it. The node list
-// is read periodically; until the first answer (or when it fails) nothing is assumed.
+// is read periodically; until the first answer (or when it fails) nothing is assumed. With
+// `--workers N` only the primary reads it, and pushes each change to the workers (onChange).
 import type { Logger } from "pino";
-import type { KubeApi } from "./client.js";
+import type { KubeApi } from "./api.js";
 
 export const NATIVE_SIDECAR_MIN_MINOR = 33;
 
@@ -18,6 +19,7 @@ export function nativeSidecarsSupported(kubeletVersions: readonly string[]): boo
 export class NativeSidecarDetector {
   private value: boolean | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private readonly listeners: Array<(value: boolean) => void> = [];
 
   constructor(
     private readonly kube: KubeApi,
@@ -27,6 +29,11 @@ export class NativeSidecarDetector {
 
   current(): boolean | undefined {
     return this.value;
+  }
+
+  /** Called with every change of current() (the first answer included). */
+  onChange(fn: (value: boolean) => void): void {
+    this.listeners.push(fn);
   }
 
   async start(): Promise<void> {
@@ -43,8 +50,10 @@ export class NativeSidecarDetector {
     try {
       const versions = await this.kube.listKubeletVersions();
       const next = nativeSidecarsSupported(versions);
-      if (next !== this.value) this.logger.info({ nodes: versions.length, nativeSidecars: next }, "native sidecar support (nativeSidecars: auto)");
+      if (next === this.value) return;
+      this.logger.info({ nodes: versions.length, nativeSidecars: next }, "native sidecar support (nativeSidecars: auto)");
       this.value = next;
+      for (const fn of this.listeners) fn(next);
     } catch (e) {
       this.logger.warn({ err: e instanceof Error ? e.message : String(e) }, "could not read node versions for nativeSidecars: auto");
     }

@@ -1,7 +1,10 @@
 // The primary of `serve --workers N`: forks N worker processes (node:cluster) that each run the
 // webhook's listeners on the shared ports, and keeps them going. It serves nothing itself: no
 // express, no injection engine; it holds the certificate source (main.ts) and pushes every pair
-// to every worker, sums the workers' metrics for a scrape, and drains them on shutdown.
+// to every worker, sums the workers' metrics for a scrape, and drains them on shutdown. It is
+// also the one process that talks to the API server (a worker never loads the Kubernetes
+// client): it pushes the nodes' native sidecar support to every worker, and runs /preview's
+// namespace lookups that the workers send it, with one cache for all of them.
 //
 // Connections are handed out by the primary, round robin (cluster.SCHED_RR, Node's default on
 // Linux, set explicitly): with SCHED_NONE the kernel wakes whichever worker it likes and on
@@ -24,6 +27,8 @@ import cluster, { type Worker } from "node:cluster";
 import type { Registry } from "prom-client";
 import type { Logger } from "../telemetry/logger.js";
 import { aggregateSnapshots, type MetricsSnapshot } from "../telemetry/metrics.js";
+import type { NamespaceLookupService } from "../admission/preview-lookup.js";
+import type { NamespaceLabelsResult } from "../preview.js";
 import { isMessage, PREFIX, WORKER_ENV, type CertificateUpdate, type FromWorker, type ToWorker, type WorkerSettings } from "./protocol.js";
 
 export interface RestartPolicy {
@@ -67,6 +72,8 @@ export interface PrimaryOptions {
   /** After `drain`, how long a worker may take to exit before it is killed. */
   readonly exitTimeoutMs: number;
   readonly restart?: RestartPolicy;
+  /** /preview's namespace lookups, run here for every worker (none: the workers ask for none). */
+  readonly lookups?: NamespaceLookupService;
 }
 
 export interface Primary {
@@ -75,6 +82,8 @@ export interface Primary {
   readonly adminPort: number | undefined;
   /** Pushes a pair to every worker; a worker started later gets the latest one before it listens. */
   setCertificate(cert: string, key: string, serving: boolean): void;
+  /** Pushes the nodes' native sidecar support to every worker (and to a worker started later). */
+  setNativeSidecars(supported: boolean | undefined): void;
   /** Every worker listens, not draining, with the current pair, which is a serving one. */
   readonly ready: boolean;
   /** Resolves the next time `ready` is true (at once if it is). */
@@ -102,6 +111,7 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
   const { logger, settings } = opts;
   const policy = opts.restart ?? DEFAULT_RESTART_POLICY;
   let certificate: CertificateUpdate = { ...initial, generation: 1 };
+  let nativeSidecars: boolean | null = null;
   let closing: Promise<{ failed: number }> | undefined;
   let started = false;
   let wasReady = false;
@@ -167,12 +177,29 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
     return aggregateSnapshots([await opts.registry.getMetricsAsJSON(), ...snapshots]);
   };
 
+  /** A worker's /preview lookups, answered here; the token is never logged. */
+  const lookup = (w: Worker, id: number, token: unknown, namespaces: unknown): void => {
+    const reply = (answer: { results: [string, NamespaceLabelsResult][] } | { error: string }): void => send(w, { type: `${PREFIX}looked-up`, id, ...answer });
+    if (opts.lookups === undefined) return reply({ error: "this injector has no cluster access" });
+    if (typeof token !== "string" || !Array.isArray(namespaces) || !namespaces.every((n): n is string => typeof n === "string")) {
+      return reply({ error: "a lookup needs a token and a list of namespace names" });
+    }
+    opts.lookups.lookup(token, namespaces).then(
+      (results) => reply({ results: [...results] }),
+      (err: unknown) => {
+        const error = err instanceof Error ? err.message : String(err);
+        logger.warn({ error }, "namespace lookup for a worker failed");
+        reply({ error });
+      },
+    );
+  };
+
   const onMessage = (slot: Slot, w: Worker, m: unknown): void => {
     if (!isMessage<FromWorker>(m)) return;
     switch (m.type) {
       case `${PREFIX}hello`:
         slot.greeted = true;
-        send(w, { type: `${PREFIX}init`, settings, certificate });
+        send(w, { type: `${PREFIX}init`, settings, certificate, nativeSidecars });
         break;
       case `${PREFIX}listening`:
         slot.listening = true;
@@ -204,6 +231,9 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
         break;
       case `${PREFIX}failed`:
         slot.failure = m.message;
+        break;
+      case `${PREFIX}lookup`:
+        lookup(w, m.id, m.token, m.namespaces);
         break;
     }
   };
@@ -324,6 +354,10 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
       certificate = { cert, key, serving, generation: certificate.generation + 1 };
       for (const s of slots) if (s.worker !== undefined && s.greeted) send(s.worker, { type: `${PREFIX}certificate`, ...certificate });
       checkReady();
+    },
+    setNativeSidecars(supported) {
+      nativeSidecars = supported ?? null;
+      for (const s of slots) if (s.worker !== undefined && s.greeted) send(s.worker, { type: `${PREFIX}native`, nativeSidecars });
     },
     get ready() {
       return isReady();

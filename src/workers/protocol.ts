@@ -1,10 +1,14 @@
 // The messages between the primary of `serve --workers N` and its workers (node:cluster IPC).
 //
 // primary -> worker
-//   init         once, first: what to serve with, and the certificate pair in use. A worker
+//   init         once, first: what to serve with, the certificate pair in use, and whether the
+//                nodes run native sidecars (`nativeSidecars: auto`; null: not known). A worker
 //                listens only once it has it, so a worker started later (a replacement) never
-//                serves a pair older than the others'.
+//                serves a pair older than the others', nor a stale node state.
 //   certificate  every new pair (rotation, reload, renewal); the worker acknowledges it.
+//   native       every change of the nodes' native sidecar support, which the primary watches.
+//   looked-up    the answer to a worker's lookup: a label or the reason it is not known, per
+//                namespace, or why nothing was looked up.
 //   collect      the worker's own metrics, for a scrape that one of the workers is answering.
 //   exposition   the answer to a worker's expose: the sum over every process, or why not.
 //   drain        stop as a single process does on SIGTERM, then exit 0.
@@ -15,10 +19,15 @@
 //   snapshot     the answer to collect.
 //   expose       /metrics was asked of this worker: the primary sums every process.
 //   failed       the worker could not start (it exits 1 right after); the message says why.
+//   lookup       /preview wants namespace labels for a caller's bearer token: the primary, the
+//                one process with the Kubernetes client, reviews the token and reads them
+//                (admission/preview-lookup.ts), with one cache and one limit for every worker.
+//                The token crosses only this channel, and is never logged.
 //
 // Every message carries `type` with the PREFIX, so nothing else on the channel is mistaken for one.
 
 import type { Config } from "../config/types.js";
+import type { NamespaceLabelsResult } from "../preview.js";
 import type { MetricsSnapshot } from "../telemetry/metrics.js";
 
 export const PREFIX = "sidecar-injector:";
@@ -36,7 +45,10 @@ export interface WorkerSettings {
   readonly shutdownDelayMs: number;
   readonly maxConcurrentRequests?: number;
   readonly maxConnections?: number;
-  /** Whether /preview may ask the API server for namespace labels, and which namespace is ours. */
+  /**
+   * Whether /preview may ask the API server for namespace labels (through the primary, in a
+   * worker), and which namespace is ours.
+   */
   readonly clusterAccess: boolean;
   readonly ownNamespace: string;
 }
@@ -53,8 +65,13 @@ export interface CertificateUpdate {
   readonly serving: boolean;
 }
 
+/** Per namespace: its labels, or why they are not known (a Map does not cross the channel). */
+export type LookupResults = ReadonlyArray<readonly [string, NamespaceLabelsResult]>;
+
 export type ToWorker =
-  | { readonly type: `${typeof PREFIX}init`; readonly settings: WorkerSettings; readonly certificate: CertificateUpdate }
+  | { readonly type: `${typeof PREFIX}init`; readonly settings: WorkerSettings; readonly certificate: CertificateUpdate; readonly nativeSidecars: boolean | null }
+  | { readonly type: `${typeof PREFIX}native`; readonly nativeSidecars: boolean | null }
+  | { readonly type: `${typeof PREFIX}looked-up`; readonly id: number; readonly results?: LookupResults; readonly error?: string }
   | ({ readonly type: `${typeof PREFIX}certificate` } & CertificateUpdate)
   | { readonly type: `${typeof PREFIX}collect`; readonly id: number }
   | { readonly type: `${typeof PREFIX}exposition`; readonly id: number; readonly text?: string; readonly error?: string }
@@ -66,7 +83,8 @@ export type FromWorker =
   | { readonly type: `${typeof PREFIX}applied`; readonly generation: number }
   | { readonly type: `${typeof PREFIX}snapshot`; readonly id: number; readonly snapshot: MetricsSnapshot }
   | { readonly type: `${typeof PREFIX}expose`; readonly id: number }
-  | { readonly type: `${typeof PREFIX}failed`; readonly message: string };
+  | { readonly type: `${typeof PREFIX}failed`; readonly message: string }
+  | { readonly type: `${typeof PREFIX}lookup`; readonly id: number; readonly token: string; readonly namespaces: readonly string[] };
 
 /** Whether `m` is one of ours (anything else on the channel is ignored). */
 export function isMessage<T extends { readonly type: string }>(m: unknown): m is T {

@@ -1,11 +1,20 @@
 // A worker's side of the channel to the primary of `serve --workers N` (see protocol.ts): waits
-// for init, keeps the latest certificate pair pushed, answers the primary's requests for this
-// process's metrics, and asks it for the sum over every process when /metrics is scraped here.
-import { isMessage, PREFIX, type CertificateUpdate, type FromWorker, type ToWorker, type WorkerSettings } from "./protocol.js";
+// for init, keeps the latest certificate pair and node state pushed, answers the primary's
+// requests for this process's metrics, asks it for the sum over every process when /metrics is
+// scraped here, and for /preview's namespace labels (a worker has no Kubernetes client).
+import { LOOKUP_DEADLINE_MS, NOT_KNOWN, notReadWithin, type NamespaceLookupService } from "../admission/preview-lookup.js";
+import type { NamespaceLabelsResult } from "../preview.js";
+import { isMessage, PREFIX, type CertificateUpdate, type FromWorker, type LookupResults, type ToWorker, type WorkerSettings } from "./protocol.js";
 import type { MetricsSnapshot } from "../telemetry/metrics.js";
 
 /** How long a scrape answered by this worker waits for the primary's sum. */
 export const EXPOSE_TIMEOUT_MS = 10_000;
+/**
+ * How long a /preview lookup waits for the primary's answer: its deadline (the primary's
+ * lookups give up by then) and room for the channel of a busy primary. Past it, what was asked
+ * is said not read within the deadline, as when the API server is that slow.
+ */
+export const LOOKUP_ANSWER_TIMEOUT_MS = LOOKUP_DEADLINE_MS + 2_000;
 
 export interface WorkerChannel {
   /** Resolves with what to serve with, once the primary has sent it. */
@@ -14,6 +23,10 @@ export interface WorkerChannel {
   certificate(): CertificateUpdate;
   /** Called with every pair pushed after init. */
   onCertificate(fn: (c: CertificateUpdate) => void): void;
+  /** The nodes' native sidecar support, as the primary last pushed it (undefined: not known). */
+  nativeSidecars(): boolean | undefined;
+  /** /preview's namespace lookups, run by the primary; never rejects (see NOT_KNOWN). */
+  readonly lookups: NamespaceLookupService;
   /** Called when the primary says drain. */
   onDrain(fn: () => void): void;
   /** Answers the primary's requests for this process's own metrics. */
@@ -26,18 +39,32 @@ export interface WorkerChannel {
   failed(message: string): Promise<void>;
 }
 
-/** Resolves once the message is handed to the channel (or the channel is gone). */
-function send(m: FromWorker): Promise<void> {
-  // The channel is gone only when the primary is; node:cluster then ends this process.
-  return new Promise((resolve) => {
-    if (process.send === undefined) resolve();
-    else process.send(m, undefined, undefined, () => resolve());
-  });
+/** The channel itself: this process's IPC to its primary, or a fake in tests. */
+export interface ChannelPort {
+  /** Resolves once the message is handed to the channel (or the channel is gone). */
+  send(m: FromWorker): Promise<void>;
+  onMessage(fn: (m: unknown) => void): void;
 }
 
-export function connectToPrimary(): WorkerChannel {
+function processPort(): ChannelPort {
   if (process.send === undefined) throw new Error("not a worker process: no channel to a primary");
+  return {
+    send: (m) =>
+      // The channel is gone only when the primary is; node:cluster then ends this process.
+      new Promise((resolve) => {
+        if (process.send === undefined) resolve();
+        else process.send(m, undefined, undefined, () => resolve());
+      }),
+    onMessage: (fn) => process.on("message", fn),
+  };
+}
+
+export function connectToPrimary(port: ChannelPort = processPort()): WorkerChannel {
+  const send = (m: FromWorker): Promise<void> => port.send(m);
   let latest: CertificateUpdate | undefined;
+  let native: boolean | undefined;
+  let nextLookup = 1;
+  const lookups = new Map<number, { resolve: (r: LookupResults | string) => void; timer: NodeJS.Timeout }>();
   let onCertificate: ((c: CertificateUpdate) => void) | undefined;
   let onDrain: (() => void) | undefined;
   let drainAsked = false;
@@ -47,13 +74,25 @@ export function connectToPrimary(): WorkerChannel {
   let gotSettings: ((s: WorkerSettings) => void) | undefined;
   const settings = new Promise<WorkerSettings>((resolve) => (gotSettings = resolve));
 
-  process.on("message", (m: unknown) => {
+  port.onMessage((m: unknown) => {
     if (!isMessage<ToWorker>(m)) return;
     switch (m.type) {
       case `${PREFIX}init`:
         latest = m.certificate;
+        native = m.nativeSidecars ?? undefined;
         gotSettings?.(m.settings);
         break;
+      case `${PREFIX}native`:
+        native = m.nativeSidecars ?? undefined;
+        break;
+      case `${PREFIX}looked-up`: {
+        const l = lookups.get(m.id);
+        if (l === undefined) break;
+        lookups.delete(m.id);
+        clearTimeout(l.timer);
+        l.resolve(m.results ?? m.error ?? "no answer");
+        break;
+      }
       case `${PREFIX}certificate`: {
         const { cert, key, generation, serving } = m;
         if (latest !== undefined && generation <= latest.generation) break;
@@ -88,6 +127,25 @@ export function connectToPrimary(): WorkerChannel {
   });
   void send({ type: `${PREFIX}hello` });
 
+  const lookup = async (token: string, namespaces: readonly string[]): Promise<Map<string, NamespaceLabelsResult>> => {
+    const out = new Map<string, NamespaceLabelsResult>();
+    if (namespaces.length === 0) return out;
+    const answer = await new Promise<LookupResults | string | undefined>((resolve) => {
+      const id = nextLookup++;
+      const timer = setTimeout(() => {
+        lookups.delete(id);
+        resolve(undefined);
+      }, LOOKUP_ANSWER_TIMEOUT_MS);
+      lookups.set(id, { resolve, timer });
+      void send({ type: `${PREFIX}lookup`, id, token, namespaces });
+    });
+    if (typeof answer === "object") for (const [ns, result] of answer) if (namespaces.includes(ns)) out.set(ns, result);
+    // No answer in time, or none at all: as a lookup of the API server that failed or was late.
+    const unknown = answer === undefined ? notReadWithin(LOOKUP_DEADLINE_MS) : NOT_KNOWN.failed;
+    for (const ns of namespaces) if (!out.has(ns)) out.set(ns, { unknown });
+    return out;
+  };
+
   return {
     settings,
     certificate() {
@@ -97,6 +155,8 @@ export function connectToPrimary(): WorkerChannel {
     onCertificate(fn) {
       onCertificate = fn;
     },
+    nativeSidecars: () => native,
+    lookups: { lookup },
     onDrain(fn) {
       onDrain = fn;
       if (drainAsked) fn();

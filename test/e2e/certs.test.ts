@@ -531,6 +531,97 @@ describe("self-managed certificates (--cert-mode kubernetes) against a real kube
     }
   });
 
+  test("--workers 2: the primary alone manages the certificates, every rotation reaches both workers, and every Pod created is injected", async () => {
+    const namespace = "ca-workers";
+    const workloads = "workers";
+    await kube().createNamespace(namespace);
+    await kube().createNamespace(workloads, { "istio-injection": "enabled" });
+    const injector = certInjector(await freePort(), namespace, ["--workers", "2", "--serving-validity", "8s", "--ca-validity", "30s", "--ca-bundle-propagation", "2s"]);
+    type Line = { msg?: string; pid?: number; pids?: number[]; generation?: number; role?: string };
+    const lines = (): Line[] =>
+      injector.output
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l) as Line);
+    try {
+      await installWebhookConfiguration(`${injector.url}/inject`);
+      await injector.start();
+      await waitForBundle(15_000);
+      await waitForInjection(workloads, 30_000);
+      const serving = lines().find((l) => l.msg === "sidecar injector serving");
+      const primary = injector.pid;
+      const workers = serving?.pids ?? [];
+      assert.equal(workers.length, 2, `two workers: ${JSON.stringify(serving)}`);
+      assert.ok(primary !== undefined && !workers.includes(primary));
+
+      // New connections go to the workers in turn: each handshake must present a certificate
+      // the published bundle trusts. A worker left with an older pair would present it past its
+      // 8 s validity, and be caught here or fail the API server's calls.
+      const untrusted: string[] = [];
+      const servingSeen = new Set<string>();
+      let handshakes = 0;
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          try {
+            const bundle = await publishedBundle();
+            const h = await handshake(injector.port, bundle);
+            handshakes++;
+            servingSeen.add(fingerprint(h.cert));
+            if (!h.authorized || h.identityError) untrusted.push(`${new Date().toISOString()} ${h.authorizationError ?? h.identityError} leaf: ${describeCert(h.cert)}`);
+          } catch (e) {
+            untrusted.push(`${new Date().toISOString()} sampler: ${(e as Error).message}`);
+          }
+          await sleep(200);
+        }
+      })();
+      const loadMs = 40_000;
+      const stream = new PodStream(workloads, 4, { maxMs: loadMs });
+      await sleep(loadMs);
+      const results = await stream.stop();
+      sampling = false;
+      await sampler;
+
+      const bundle = await publishedBundle();
+      const metrics = await injector.metrics(bundle);
+      const failures = results.filter((r) => r.status !== 201);
+      const notInjected = results.filter((r) => r.status === 201 && !r.injected);
+      const all = lines();
+      const rotations = all.filter((l) => l.msg === "serving certificate rotated");
+      const published = all.filter((l) => l.msg === "caBundle published");
+      // Each new pair makes the primary not ready until every worker has taken it: "every
+      // worker ready" comes once per pair, with its generation.
+      const readyGenerations = all.filter((l) => l.msg === "every worker ready").map((l) => l.generation ?? 0);
+      const reviewsBy = new Map<number, number>();
+      for (const l of all) if (l.msg === "admission review" && l.pid !== undefined) reviewsBy.set(l.pid, (reviewsBy.get(l.pid) ?? 0) + 1);
+      process.stderr.write(
+        `WORKERS RESULT: creations=${results.length} failures=${failures.length} not_injected=${notInjected.length} ` +
+          `serving_rotations=${rotations.length} serving_certs_seen=${servingSeen.size} handshakes=${handshakes} untrusted=${untrusted.length} ` +
+          `ready_generations=${readyGenerations.join(",")} cabundle_publications=${published.length} ` +
+          `cabundle_writes=${metricValue(metrics, "sidecar_injector_cabundle_writes_total") ?? 0} reviews_by_pid=${JSON.stringify(Object.fromEntries(reviewsBy))}\n`,
+      );
+
+      assert.equal(failures.length, 0, `failed creations:\n${summarize(failures)}\ninjector log:\n${logTail(injector)}`);
+      assert.equal(notInjected.length, 0, "every Pod created is injected");
+      assert.ok(results.length >= 50, `a steady stream of creations (${results.length})`);
+      assert.deepEqual(untrusted, [], "every certificate presented, by either worker, chains to the published caBundle");
+      assert.ok(rotations.length >= 4, `serving rotations: ${rotations.length}`);
+      assert.ok(servingSeen.size >= 4, `distinct serving certificates presented: ${servingSeen.size}`);
+      // One certificate manager, in the primary: every rotation and caBundle write is its.
+      assert.ok(published.length >= 1);
+      assert.deepEqual([...new Set([...rotations, ...published].map((l) => l.pid))], [primary], "only the primary rotates certificates and writes the caBundle");
+      assert.ok((metricValue(metrics, "sidecar_injector_cabundle_writes_total") ?? 0) >= published.length, "the caBundle writes counted are the primary's");
+      // Every pair pushed after the first serving one reached both workers.
+      const last = readyGenerations.at(-1) ?? 0;
+      assert.ok(readyGenerations.length >= rotations.length - 1, `both workers took each pair: ready at generations ${readyGenerations.join(",")}, ${rotations.length} rotations`);
+      assert.ok(last >= rotations.length, `the last pair (generation ${last}) is served by both workers`);
+      // The API server called both workers.
+      assert.deepEqual([...reviewsBy.keys()].sort(), [...workers].sort(), `reviews answered by each worker: ${JSON.stringify(Object.fromEntries(reviewsBy))}`);
+    } finally {
+      await injector.stop();
+    }
+  });
+
   describe("recovery", () => {
     const namespace = "ca-recovery";
     const workloads = "recovery";

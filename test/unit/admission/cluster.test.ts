@@ -2,78 +2,18 @@
 // HTTPS on 127.0.0.1. Which worker answered a review is read from its log line (pino writes the
 // pid of the process on every line), never from the response.
 import assert from "node:assert/strict";
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { spawn } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { copyFile, mkdtemp, readFile, rename, rm } from "node:fs/promises";
 import { Agent, request } from "node:https";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import type { TLSSocket } from "node:tls";
 import { after, before, describe, it } from "node:test";
 import { ensureLocalCertificates } from "../../../src/certs/local.js";
 import { DEFAULT_RESTART_POLICY, nextRestart, resolveWorkerCount } from "../../../src/workers/primary.js";
 import { JSON_HEADERS, podReview, send } from "./helpers.js";
-
-const CLI = resolve("src/cli.ts");
-/** Starting a worker under tsx on a saturated 2-core machine takes seconds: waits are generous, and only bound failures. */
-const START_TIMEOUT_MS = 120_000;
-
-type LogLine = Record<string, unknown> & { msg?: string; pid?: number };
-
-interface Served {
-  readonly child: ChildProcessWithoutNullStreams;
-  readonly port: number;
-  readonly adminPort: number | undefined;
-  readonly pids: number[];
-  readonly exited: Promise<number | null>;
-  lines(): LogLine[];
-  stderr(): string;
-  /** Resolves with the first line (from the start) that matches; rejects at the timeout. */
-  waitFor(match: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
-}
-
-async function serve(args: readonly string[]): Promise<Served> {
-  const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", "--port", "0", ...args], { stdio: ["pipe", "pipe", "pipe"] });
-  let out = "";
-  let err = "";
-  const parsed: LogLine[] = [];
-  const waiters = new Set<() => void>();
-  child.stdout.on("data", (c: Buffer) => {
-    out += c.toString();
-    const nl = out.lastIndexOf("\n");
-    if (nl < 0) return;
-    for (const line of out.slice(0, nl).split("\n")) if (line.startsWith("{")) parsed.push(JSON.parse(line) as LogLine);
-    out = out.slice(nl + 1);
-    for (const w of waiters) w();
-  });
-  child.stderr.on("data", (c: Buffer) => (err += c.toString()));
-  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
-  const waitFor = (match: (l: LogLine) => boolean, timeoutMs = START_TIMEOUT_MS): Promise<LogLine> =>
-    new Promise((ok, fail) => {
-      const check = (): void => {
-        const found = parsed.find(match);
-        if (found === undefined) return;
-        waiters.delete(check);
-        clearTimeout(timer);
-        ok(found);
-      };
-      const timer = setTimeout(() => {
-        waiters.delete(check);
-        fail(new Error(`no matching log line within ${timeoutMs} ms; stderr: ${err}`));
-      }, timeoutMs);
-      waiters.add(check);
-      check();
-    });
-  const serving = await Promise.race([
-    waitFor((l) => l.msg === "sidecar injector serving"),
-    exited.then((code) => {
-      throw new Error(`serve exited ${code}: ${err}`);
-    }),
-  ]);
-  const url = new URL(String(serving.url));
-  const adminPort = typeof serving.adminUrl === "string" ? Number(new URL(serving.adminUrl).port) : undefined;
-  return { child, port: Number(url.port), adminPort, pids: serving.pids as number[], exited, lines: () => parsed, stderr: () => err, waitFor };
-}
+import { CLI, serve, type Served } from "./served.js";
 
 /** A review on a new connection (a new TLS handshake: the primary hands it to the next worker). */
 async function review(port: number, ca: string, uid: string): Promise<number> {

@@ -1,0 +1,123 @@
+// A worker's side of the channel to its primary (src/workers/worker.ts), on a fake channel:
+// /preview's lookups sent to the primary and their answers, and the node state it pushes.
+import assert from "node:assert/strict";
+import { afterEach, beforeEach, describe, it, mock } from "node:test";
+import { LOOKUP_DEADLINE_MS, NOT_KNOWN, notReadWithin } from "../../../src/admission/preview-lookup.js";
+import { PREFIX, type FromWorker } from "../../../src/workers/protocol.js";
+import { connectToPrimary, LOOKUP_ANSWER_TIMEOUT_MS, type ChannelPort } from "../../../src/workers/worker.js";
+
+type LookupMessage = Extract<FromWorker, { type: `${typeof PREFIX}lookup` }>;
+
+/** A channel whose messages to the primary are kept, and whose primary the test plays. */
+function fakePort(): ChannelPort & { sent: FromWorker[]; deliver(m: unknown): void; lookups(): LookupMessage[] } {
+  const sent: FromWorker[] = [];
+  let handler: ((m: unknown) => void) | undefined;
+  return {
+    sent,
+    send: (m) => {
+      sent.push(m);
+      return Promise.resolve();
+    },
+    onMessage: (fn) => (handler = fn),
+    deliver: (m) => handler?.(m),
+    lookups: () => sent.filter((m): m is LookupMessage => m.type === `${PREFIX}lookup`),
+  };
+}
+
+/** Lets the channel's promise callbacks run. */
+const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+describe("a worker's /preview lookups, run by the primary", () => {
+  it("sends the token and the namespaces, and takes the primary's answer for the namespaces asked only", async () => {
+    const port = fakePort();
+    const channel = connectToPrimary(port);
+    const pending = channel.lookups.lookup("tok", ["shop", "billing"]);
+    const [asked] = port.lookups();
+    assert.deepEqual({ token: asked?.token, namespaces: asked?.namespaces }, { token: "tok", namespaces: ["shop", "billing"] });
+    port.deliver({ type: `${PREFIX}looked-up`, id: asked?.id, results: [["shop", { labels: { "istio-injection": "enabled" } }], ["other", { labels: {} }]] });
+    const got = await pending;
+    assert.deepEqual(Object.fromEntries(got), {
+      shop: { labels: { "istio-injection": "enabled" } },
+      // Missing from the answer: as a call that failed, never a guess.
+      billing: { unknown: NOT_KNOWN.failed },
+    });
+  });
+
+  it("says every namespace failed when the primary could not look them up", async () => {
+    const port = fakePort();
+    const pending = connectToPrimary(port).lookups.lookup("tok", ["a", "b"]);
+    port.deliver({ type: `${PREFIX}looked-up`, id: port.lookups()[0]?.id, error: "this injector has no cluster access" });
+    assert.deepEqual(Object.fromEntries(await pending), { a: { unknown: NOT_KNOWN.failed }, b: { unknown: NOT_KNOWN.failed } });
+  });
+
+  it("gives each answer to its own request when two are in flight", async () => {
+    const port = fakePort();
+    const channel = connectToPrimary(port);
+    const first = channel.lookups.lookup("alice", ["a"]);
+    const second = channel.lookups.lookup("bob", ["a"]);
+    const [m1, m2] = port.lookups();
+    assert.ok(m1 !== undefined && m2 !== undefined && m1.id !== m2.id);
+    port.deliver({ type: `${PREFIX}looked-up`, id: m2.id, results: [["a", { unknown: NOT_KNOWN.forbidden }]] });
+    port.deliver({ type: `${PREFIX}looked-up`, id: m1.id, results: [["a", { labels: { team: "x" } }]] });
+    assert.deepEqual(Object.fromEntries(await first), { a: { labels: { team: "x" } } });
+    assert.deepEqual(Object.fromEntries(await second), { a: { unknown: NOT_KNOWN.forbidden } });
+  });
+
+  it("asks nothing for no namespaces", async () => {
+    const port = fakePort();
+    assert.equal((await connectToPrimary(port).lookups.lookup("tok", [])).size, 0);
+    assert.deepEqual(port.lookups(), []);
+  });
+
+  describe("with no answer from the primary", () => {
+    beforeEach(() => mock.timers.enable({ apis: ["setTimeout"] }));
+    afterEach(() => mock.timers.reset());
+
+    it("says the labels were not read within the deadline, after the deadline and the channel's allowance", async () => {
+      assert.ok(LOOKUP_ANSWER_TIMEOUT_MS > LOOKUP_DEADLINE_MS);
+      const port = fakePort();
+      let done = false;
+      const pending = connectToPrimary(port).lookups.lookup("tok", ["shop"]);
+      void pending.then(() => (done = true));
+      mock.timers.tick(LOOKUP_ANSWER_TIMEOUT_MS - 1);
+      await settle();
+      assert.equal(done, false, "still waiting for the primary");
+      mock.timers.tick(1);
+      assert.deepEqual(Object.fromEntries(await pending), { shop: { unknown: notReadWithin(LOOKUP_DEADLINE_MS) } });
+      // An answer after that is dropped.
+      port.deliver({ type: `${PREFIX}looked-up`, id: port.lookups()[0]?.id, results: [["shop", { labels: {} }]] });
+    });
+  });
+});
+
+describe("a worker's node state, pushed by the primary", () => {
+  const init = (nativeSidecars: boolean | null): unknown => ({
+    type: `${PREFIX}init`,
+    settings: {},
+    certificate: { cert: "c", key: "k", generation: 1, serving: true },
+    nativeSidecars,
+  });
+
+  it("is not known until the primary knows it, then follows each push", () => {
+    const port = fakePort();
+    const channel = connectToPrimary(port);
+    assert.equal(channel.nativeSidecars(), undefined);
+    port.deliver(init(null));
+    assert.equal(channel.nativeSidecars(), undefined);
+    port.deliver({ type: `${PREFIX}native`, nativeSidecars: true });
+    assert.equal(channel.nativeSidecars(), true);
+    port.deliver({ type: `${PREFIX}native`, nativeSidecars: false });
+    assert.equal(channel.nativeSidecars(), false);
+  });
+
+  it("is the primary's current state from init, for a worker started later", () => {
+    const port = fakePort();
+    const channel = connectToPrimary(port);
+    port.deliver(init(true));
+    assert.equal(channel.nativeSidecars(), true);
+    // Anything not ours on the channel is ignored.
+    port.deliver({ type: "other:native", nativeSidecars: false });
+    port.deliver("native");
+    assert.equal(channel.nativeSidecars(), true);
+  });
+});
