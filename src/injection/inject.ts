@@ -7,7 +7,7 @@ import { mergeList, mergeObject } from "./merge.js";
 import { orderContainers } from "./ordering.js";
 import { overrideFinder, parseOverrides, recordedContainer, type Overrides } from "./overrides.js";
 import { buildParams, isTrue, type Params } from "./params.js";
-import { listPatch, mapPatch, valuePatch } from "./patch.js";
+import { listPatch, mapPatch, overlaid, overlayPatch, valuePatch, type Overlaid } from "./patch.js";
 import { decide } from "./policy.js";
 import { APP_PROBERS_ENV, rewriteProbes } from "./probes.js";
 import { PROMETHEUS_ENV, prometheusMerge } from "./prometheus.js";
@@ -79,7 +79,24 @@ function appendEnv(list: Container[], env: EnvVar): Container[] {
   return list.map((c) => (c.name === CONTAINER.proxy ? { ...c, env: [...(c.env ?? []), env] } : c));
 }
 
-function render(pod: CheckedPod, p: Params, warnings: string[]): CheckedPod {
+/**
+ * What the injection makes of the Pod. The labels stay the Pod's own map with the template's
+ * over it (a Pod can carry hundreds of thousands; the webhook needs only the patch, which
+ * reads the template's few): `injectedPod` copies them into the Pod, for the callers that
+ * want the Pod itself.
+ */
+interface Rendered {
+  readonly pod: CheckedPod;
+  readonly labels: Overlaid;
+  readonly annotations: Record<string, string>;
+  readonly spec: PodSpec;
+}
+
+function injectedPod(r: Rendered): CheckedPod {
+  return { ...r.pod, metadata: { ...r.pod.metadata, labels: overlaid(r.labels), annotations: r.annotations }, spec: r.spec };
+}
+
+function render(pod: CheckedPod, p: Params, warnings: string[]): Rendered {
   const templates = selectTemplates(p.annotations);
   const out = renderTemplates(templates, p);
   const spec = pod.spec;
@@ -88,7 +105,7 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): CheckedPod {
   let { initContainers, containers } = orderContainers(placed.initContainers, placed.containers, p.hold);
 
   const annotations: Record<string, string> = { ...p.annotations, ...out.annotations, ...p.config.injectedAnnotations };
-  const labels: Record<string, string> = { ...p.labels, ...out.labels };
+  const labels: Overlaid = { base: p.labels, overlay: out.labels };
   annotations[A.status] = JSON.stringify({
     initContainers: names(out.initContainers),
     containers: names(out.containers),
@@ -127,16 +144,16 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): CheckedPod {
   const secrets = mergeList(spec.imagePullSecrets ?? [], out.imagePullSecrets, "name") as { name: string }[];
   if (secrets.length > 0 || spec.imagePullSecrets) nextSpec.imagePullSecrets = secrets;
   if (out.podSecurityContext) nextSpec.securityContext = mergeObject((spec.securityContext ?? {}) as JsonObject, out.podSecurityContext);
-  return { ...pod, metadata: { ...pod.metadata, labels, annotations }, spec: nextSpec };
+  return { pod, labels, annotations, spec: nextSpec };
 }
 
-function podPatch(before: CheckedPod, after: CheckedPod): PatchOperation[] {
+function podPatch(before: CheckedPod, after: Rendered): PatchOperation[] {
   const ops: PatchOperation[] = [];
   if (!before.metadata) {
-    ops.push({ op: "add", path: "/metadata", value: { labels: after.metadata?.labels, annotations: after.metadata?.annotations } });
+    ops.push({ op: "add", path: "/metadata", value: { labels: overlaid(after.labels), annotations: after.annotations } });
   } else {
-    mapPatch("/metadata/labels", before.metadata.labels, after.metadata?.labels ?? {}, ops);
-    mapPatch("/metadata/annotations", before.metadata.annotations, after.metadata?.annotations ?? {}, ops);
+    overlayPatch("/metadata/labels", before.metadata.labels, after.labels, ops);
+    mapPatch("/metadata/annotations", before.metadata.annotations, after.annotations, ops);
   }
   const b = before.spec;
   const a = after.spec;
@@ -175,7 +192,16 @@ export function inject(input: unknown, ctx: InjectContext, config: Config): Inje
     warnings.push(...annotationWarnings(p.annotations, p.native, p.proxyConfig.holdApplicationUntilProxyStarts === true || p.config.proxy.holdApplicationUntilProxyStarts));
     return p;
   });
-  const result = step("rendering the sidecar", () => render(stripped, params, warnings));
-  const patch = step("building the patch", () => podPatch(pod, result));
-  return { decision: policy.decision, patch, pod: result, warnings };
+  const rendered = step("rendering the sidecar", () => render(stripped, params, warnings));
+  const patch = step("building the patch", () => podPatch(pod, rendered));
+  // The injected Pod is put together when asked for: the webhook answers with the patch alone.
+  let injected: CheckedPod | undefined;
+  return {
+    decision: policy.decision,
+    patch,
+    get pod(): CheckedPod {
+      return (injected ??= injectedPod(rendered));
+    },
+    warnings,
+  };
 }
