@@ -31,7 +31,10 @@ function placeContainers(
 ): { initContainers: Container[]; containers: Container[]; overrides: Overrides } {
   const userInit = spec.initContainers ?? [];
   const userMain = spec.containers;
-  const user = [...userInit, ...userMain];
+  // Only the containers named as a template's can override one: the others are not indexed
+  // (a Pod may declare a hundred thousand).
+  const templateNames = new Set([...out.containers, ...out.initContainers].map((c) => c.name));
+  const user = [...userInit, ...userMain].filter((c) => templateNames.has(c.name));
   const overrides: Overrides = {};
   const taken = new Set<string>();
   const findOverride = overrideFinder(existing, user);
@@ -59,15 +62,16 @@ function placeContainers(
   // the same list, dropping it when the template moves it to the other list.
   const mainNames = new Set(tplMain.map((c) => c.name));
   const initNames = new Set(tplInit.map((c) => c.name));
-  const keep = (list: readonly Container[], own: Set<string>, other: Set<string>): Container[] =>
-    list.flatMap((c) => {
+  const keep = (list: readonly Container[], own: Set<string>, other: Set<string>): Container[] => {
+    const kept: Container[] = [];
+    for (const c of list) {
       if (own.has(c.name) && !taken.has(c.name)) {
         taken.add(c.name);
-        return [byName.get(c.name) as Container];
-      }
-      if (own.has(c.name) || other.has(c.name)) return [];
-      return [c];
-    });
+        kept.push(byName.get(c.name) as Container);
+      } else if (!own.has(c.name) && !other.has(c.name)) kept.push(c);
+    }
+    return kept;
+  };
   const containers = keep(userMain, mainNames, initNames);
   const initContainers = keep(userInit, initNames, mainNames);
   for (const c of tplMain) if (!taken.has(c.name)) containers.push(c);
@@ -115,7 +119,8 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): Rendered {
   });
   if (placed.overrides.containers || placed.overrides.initContainers) annotations[A.overrides] = JSON.stringify(placed.overrides);
 
-  const hasProxy = [...initContainers, ...containers].some((c) => c.name === CONTAINER.proxy);
+  const isProxy = (c: Container): boolean => c.name === CONTAINER.proxy;
+  const hasProxy = initContainers.some(isProxy) || containers.some(isProxy);
   const rewriteSetting = annotations[A.rewriteProbes];
   const rewrite = rewriteSetting !== undefined ? isTrue(rewriteSetting) : p.config.rewriteAppProbes;
   const statusPort = Number(p.statusPort);
