@@ -21,12 +21,16 @@ export interface PoolJob {
 }
 
 export type PoolAnswer =
-  | { readonly id: number; readonly ok: true; readonly json: string; readonly outcome: Omit<ReviewOutcome, "error"> & { readonly error?: string } }
+  | { readonly id: number; readonly ok: true; readonly body: Uint8Array; readonly outcome: Omit<ReviewOutcome, "error"> & { readonly error?: string } }
   | { readonly id: number; readonly ok: false; readonly code: ErrorCode; readonly message: string };
 
 export interface ReviewPool {
-  /** The answer as JSON text and the outcome to log; rejects with an AdmissionError. */
-  run(body: Uint8Array, pathEnv: Readonly<Record<string, string>>, nativeSidecarsSupported: boolean | undefined): Promise<{ json: string; outcome: ReviewOutcome }>;
+  /**
+   * The answer as UTF-8 JSON and the outcome to log; rejects with an AdmissionError. A body
+   * that owns its whole buffer (as the body reader's do) is handed to the worker, not copied:
+   * the caller must not use it after.
+   */
+  run(body: Uint8Array, pathEnv: Readonly<Record<string, string>>, nativeSidecarsSupported: boolean | undefined): Promise<{ body: Uint8Array; outcome: ReviewOutcome }>;
   close(): Promise<void>;
 }
 
@@ -69,13 +73,14 @@ export function createReviewPool(config: Config): ReviewPool {
       const id = nextId++;
       const answer = await new Promise<PoolAnswer>((resolve, reject) => {
         waiting.set(id, { resolve, reject });
-        worker?.postMessage({ id, body, pathEnv, nativeSidecarsSupported } satisfies PoolJob);
+        const own = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer;
+        worker?.postMessage({ id, body, pathEnv, nativeSidecarsSupported } satisfies PoolJob, own ? [body.buffer] : []);
       });
       if (!answer.ok) {
         if (answer.code === "ERR_INTERNAL") throw new Error(answer.message);
         throw new AdmissionError(answer.code, answer.message);
       }
-      return { json: answer.json, outcome: answer.outcome };
+      return { body: answer.body, outcome: answer.outcome };
     },
     async close() {
       const w = worker;

@@ -60,6 +60,30 @@ export function nativeOption(v: AppOptions["nativeSidecarsSupported"]): { native
 }
 
 
+/** Bytes of a large answer written at a time: TLS encrypts each as it is written, on the event loop. */
+const ANSWER_PIECE_BYTES = 256 * 1024;
+
+/**
+ * A JSON answer of any size, written a piece at a time as the connection takes it, so that
+ * encrypting megabytes never holds the event loop in one go (no ETag: nothing caches a POST).
+ */
+function sendInPieces(res: Response, body: Uint8Array): void {
+  res.status(200).set({ "Content-Type": "application/json; charset=utf-8", "Content-Length": String(body.byteLength) });
+  let at = 0;
+  const next = (): void => {
+    while (at < body.byteLength) {
+      const piece = body.subarray(at, at + ANSWER_PIECE_BYTES);
+      at += piece.byteLength;
+      if (!res.write(piece)) {
+        res.once("drain", next);
+        return;
+      }
+    }
+    res.end();
+  };
+  next();
+}
+
 export function sendError(res: Response, code: ErrorCode, message?: string): void {
   if (res.headersSent || res.writableEnded || res.destroyed) return;
   if (code === "ERR_REQUEST_TIMEOUT" || code === "ERR_BODY_READ" || code === "ERR_OVERLOADED") res.set("Connection", "close");
@@ -148,8 +172,9 @@ export function createApp(opts: AppOptions): Express {
       const body = await readRequestBody(req, limits);
       const pathEnv = parsePathEnv(req.path);
       if (pool !== undefined && body.length >= OFFLOAD_FROM_BYTES) {
-        const { json, outcome } = await pool.run(body, pathEnv, nativeOption(opts.nativeSidecarsSupported).nativeSidecarsSupported);
-        res.status(200).type("application/json").send(json);
+        const answer = await pool.run(body, pathEnv, nativeOption(opts.nativeSidecarsSupported).nativeSidecarsSupported);
+        const outcome = answer.outcome;
+        sendInPieces(res, answer.body);
         recordOutcome(outcome, elapsedMs());
         return;
       }

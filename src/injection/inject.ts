@@ -7,7 +7,7 @@ import { mergeList, mergeObject } from "./merge.js";
 import { orderContainers } from "./ordering.js";
 import { adjustInitUser, overrideFinder, parseOverrides, recordedContainer, type Overrides } from "./overrides.js";
 import { buildParams, isTrue, type Params } from "./params.js";
-import { listPatch, mapPatch, valuePatch } from "./patch.js";
+import { listPatch, mapPatch, overlaid, overlayPatch, valuePatch, type Overlaid } from "./patch.js";
 import { decide } from "./policy.js";
 import { APP_PROBERS_ENV, rewriteProbes } from "./probes.js";
 import { PROMETHEUS_ENV, prometheusMerge, SECURE_PORT, securePortAnnotation } from "./prometheus.js";
@@ -31,7 +31,10 @@ function placeContainers(
 ): { initContainers: Container[]; containers: Container[]; overrides: Overrides } {
   const userInit = spec.initContainers ?? [];
   const userMain = spec.containers;
-  const user = [...userInit, ...userMain];
+  // Only the containers named as a template's can override one: the others are not indexed
+  // (a Pod may declare a hundred thousand).
+  const templateNames = new Set([...out.containers, ...out.initContainers].map((c) => c.name));
+  const user = [...userInit, ...userMain].filter((c) => templateNames.has(c.name));
   const overrides: Overrides = {};
   const taken = new Set<string>();
   const findOverride = overrideFinder(existing, user);
@@ -59,15 +62,16 @@ function placeContainers(
   // the same list, dropping it when the template moves it to the other list.
   const mainNames = new Set(tplMain.map((c) => c.name));
   const initNames = new Set(tplInit.map((c) => c.name));
-  const keep = (list: readonly Container[], own: Set<string>, other: Set<string>): Container[] =>
-    list.flatMap((c) => {
+  const keep = (list: readonly Container[], own: Set<string>, other: Set<string>): Container[] => {
+    const kept: Container[] = [];
+    for (const c of list) {
       if (own.has(c.name) && !taken.has(c.name)) {
         taken.add(c.name);
-        return [byName.get(c.name) as Container];
-      }
-      if (own.has(c.name) || other.has(c.name)) return [];
-      return [c];
-    });
+        kept.push(byName.get(c.name) as Container);
+      } else if (!own.has(c.name) && !other.has(c.name)) kept.push(c);
+    }
+    return kept;
+  };
   const containers = keep(userMain, mainNames, initNames);
   const initContainers = keep(userInit, initNames, mainNames);
   for (const c of tplMain) if (!taken.has(c.name)) containers.push(c);
@@ -84,7 +88,24 @@ function appendEnv(list: Container[], env: EnvVar): Container[] {
   return list.map((c) => (c.name === CONTAINER.proxy ? { ...c, env: [...(c.env ?? []), env] } : c));
 }
 
-function render(pod: CheckedPod, p: Params, warnings: string[]): CheckedPod {
+/**
+ * What the injection makes of the Pod. The labels stay the Pod's own map with the template's
+ * over it (a Pod can carry hundreds of thousands; the webhook needs only the patch, which
+ * reads the template's few): `injectedPod` copies them into the Pod, for the callers that
+ * want the Pod itself.
+ */
+interface Rendered {
+  readonly pod: CheckedPod;
+  readonly labels: Overlaid;
+  readonly annotations: Record<string, string>;
+  readonly spec: PodSpec;
+}
+
+function injectedPod(r: Rendered): CheckedPod {
+  return { ...r.pod, metadata: { ...r.pod.metadata, labels: overlaid(r.labels), annotations: r.annotations }, spec: r.spec };
+}
+
+function render(pod: CheckedPod, p: Params, warnings: string[]): Rendered {
   const templates = selectTemplates(p.annotations);
   const out = renderTemplates(templates, p);
   const spec = pod.spec;
@@ -95,7 +116,7 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): CheckedPod {
   let { initContainers, containers } = adjustInitUser(ordered.initContainers, ordered.containers, userProxy, tproxyAnywhere(p));
 
   const annotations: Record<string, string> = { ...p.annotations, ...out.annotations, ...p.config.injectedAnnotations };
-  const labels: Record<string, string> = { ...p.labels, ...out.labels };
+  const labels: Overlaid = { base: p.labels, overlay: out.labels };
   annotations[A.status] = JSON.stringify({
     initContainers: names(out.initContainers),
     containers: names(out.containers),
@@ -108,7 +129,8 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): CheckedPod {
   const firstInjection = !Object.hasOwn(p.annotations, A.status);
   if (firstInjection && (placed.overrides.containers || placed.overrides.initContainers)) annotations[A.overrides] = JSON.stringify(placed.overrides);
 
-  const hasProxy = [...initContainers, ...containers].some((c) => c.name === CONTAINER.proxy);
+  const isProxy = (c: Container): boolean => c.name === CONTAINER.proxy;
+  const hasProxy = initContainers.some(isProxy) || containers.some(isProxy);
   const rewriteSetting = annotations[A.rewriteProbes];
   const rewrite = rewriteSetting !== undefined ? isTrue(rewriteSetting) : p.config.rewriteAppProbes;
   // Istio's order: metrics merge, secure metrics port, probe rewrite.
@@ -147,16 +169,16 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): CheckedPod {
   const secrets = mergeList(spec.imagePullSecrets ?? [], out.imagePullSecrets, "name") as { name: string }[];
   if (secrets.length > 0 || spec.imagePullSecrets) nextSpec.imagePullSecrets = secrets;
   if (out.podSecurityContext) nextSpec.securityContext = mergeObject((spec.securityContext ?? {}) as JsonObject, out.podSecurityContext);
-  return { ...pod, metadata: { ...pod.metadata, labels, annotations }, spec: nextSpec };
+  return { pod, labels, annotations, spec: nextSpec };
 }
 
-function podPatch(before: CheckedPod, after: CheckedPod): PatchOperation[] {
+function podPatch(before: CheckedPod, after: Rendered): PatchOperation[] {
   const ops: PatchOperation[] = [];
   if (!before.metadata) {
-    ops.push({ op: "add", path: "/metadata", value: { labels: after.metadata?.labels, annotations: after.metadata?.annotations } });
+    ops.push({ op: "add", path: "/metadata", value: { labels: overlaid(after.labels), annotations: after.annotations } });
   } else {
-    mapPatch("/metadata/labels", before.metadata.labels, after.metadata?.labels ?? {}, ops);
-    mapPatch("/metadata/annotations", before.metadata.annotations, after.metadata?.annotations ?? {}, ops);
+    overlayPatch("/metadata/labels", before.metadata.labels, after.labels, ops);
+    mapPatch("/metadata/annotations", before.metadata.annotations, after.annotations, ops);
   }
   const b = before.spec;
   const a = after.spec;
@@ -195,7 +217,16 @@ export function inject(input: unknown, ctx: InjectContext, config: Config): Inje
     warnings.push(...annotationWarnings(p.annotations, p.native, p.proxyConfig.holdApplicationUntilProxyStarts === true || p.config.proxy.holdApplicationUntilProxyStarts));
     return p;
   });
-  const result = step("rendering the sidecar", () => render(stripped, params, warnings));
-  const patch = step("building the patch", () => podPatch(pod, result));
-  return { decision: policy.decision, patch, pod: result, warnings };
+  const rendered = step("rendering the sidecar", () => render(stripped, params, warnings));
+  const patch = step("building the patch", () => podPatch(pod, rendered));
+  // The injected Pod is put together when asked for: the webhook answers with the patch alone.
+  let injected: CheckedPod | undefined;
+  return {
+    decision: policy.decision,
+    patch,
+    get pod(): CheckedPod {
+      return (injected ??= injectedPod(rendered));
+    },
+    warnings,
+  };
 }

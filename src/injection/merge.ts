@@ -25,32 +25,39 @@ function isObj(v: unknown): v is Obj {
 
 /**
  * `patch`'s items merged into `base` by `key`: an item with the key of an earlier one is merged
- * over the first such, others are appended. Linear: the first index of each key is kept in a
- * Map (both lists may come from the Pod, each with many thousand items).
+ * over the first such, others are appended. Linear, and light on `base` (a Pod's list, which
+ * may hold a hundred thousand items, where the patch is usually the template's few): only the
+ * keys the patch carries are looked for in it, each item's key read once.
  */
 export function mergeList(base: readonly unknown[], patch: readonly unknown[], key: string): unknown[] {
   const out = [...base];
+  const keyOf = (x: unknown): unknown => (isObj(x) ? x[key] : undefined);
+  const ids = patch.map(keyOf);
+  const wanted = new Set(ids);
+  wanted.delete(undefined);
   const first = new Map<unknown, number>();
-  const remember = (x: unknown, i: number): void => {
-    const id = isObj(x) ? x[key] : undefined;
-    if (id !== undefined && !first.has(id)) first.set(id, i);
-  };
-  out.forEach(remember);
-  for (const item of patch) {
-    const id = isObj(item) ? item[key] : undefined;
+  for (let i = 0; i < out.length && first.size < wanted.size; i++) {
+    const id = keyOf(out[i]);
+    if (id !== undefined && wanted.has(id) && !first.has(id)) first.set(id, i);
+  }
+  patch.forEach((item, j) => {
+    const id = ids[j];
     const i = id === undefined ? undefined : first.get(id);
     if (i !== undefined) out[i] = mergeValue(out[i], item);
     else {
-      remember(item, out.length);
+      if (id !== undefined) first.set(id, out.length);
       out.push(item);
     }
-  }
+  });
   return out;
 }
 
 export function mergeObject<T extends object>(base: T, patch: object): T {
   const out: Obj = { ...(base as Obj) };
-  for (const [k, v] of Object.entries(patch as Obj)) {
+  const from = patch as Obj;
+  // Keys, then values: Object.entries is several times slower on a map of many keys.
+  for (const k of Object.keys(from)) {
+    const v = from[k];
     if (v === null) {
       delete out[k];
       continue;

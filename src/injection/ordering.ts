@@ -7,12 +7,15 @@
 import type { Container } from "../kube/types.js";
 import { CONTAINER } from "./annotations.js";
 
-function move(list: readonly Container[], name: string, where: "first" | "last"): Container[] {
+/** Moves the first container named `name` to the front or the end of `list`, in place. */
+function move(list: Container[], name: string, where: "first" | "last"): Container[] {
   const i = list.findIndex((c) => c.name === name);
-  if (i < 0) return [...list];
-  const item = list[i] as Container;
-  const rest = [...list.slice(0, i), ...list.slice(i + 1)];
-  return where === "first" ? [item, ...rest] : [...rest, item];
+  const item = list[i];
+  if (item === undefined) return list;
+  list.splice(i, 1);
+  if (where === "first") list.unshift(item);
+  else list.push(item);
+  return list;
 }
 
 export function orderContainers(
@@ -20,15 +23,16 @@ export function orderContainers(
   containers: readonly Container[],
   hold: boolean,
 ): { initContainers: Container[]; containers: Container[] } {
-  const main = move(containers, CONTAINER.proxy, hold ? "first" : "last");
-  let init: Container[];
-  if (initContainers.some((c) => c.name === CONTAINER.proxy)) {
-    init = move(initContainers, CONTAINER.coreDump, "first");
+  // One copy of each list, moved in place: the lists are the Pod's, of any length.
+  const main = move([...containers], CONTAINER.proxy, hold ? "first" : "last");
+  let init: Container[] = [...initContainers];
+  if (init.some((c) => c.name === CONTAINER.proxy)) {
+    init = move(init, CONTAINER.coreDump, "first");
     init = move(init, CONTAINER.proxy, "first");
     init = move(init, CONTAINER.validation, "first");
     init = move(init, CONTAINER.init, "first");
   } else {
-    init = move(initContainers, CONTAINER.coreDump, "last");
+    init = move(init, CONTAINER.coreDump, "last");
     init = move(init, CONTAINER.validation, "first");
     init = move(init, CONTAINER.init, "last");
   }

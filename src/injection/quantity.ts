@@ -303,10 +303,15 @@ export function parseQuantity(s: string, precision: QuantityPrecision = "nano"):
 export function canonicalResources<T>(resources: T): T {
   if (typeof resources !== "object" || resources === null) return resources;
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(resources)) {
+  // Keys, then values: Object.entries is several times slower on a map of many keys.
+  const from = resources as Record<string, unknown>;
+  for (const k of Object.keys(from)) {
+    const v = from[k];
     if ((k === "requests" || k === "limits") && typeof v === "object" && v !== null) {
       const list: Record<string, unknown> = {};
-      for (const [r, q] of Object.entries(v)) {
+      const quantities = v as Record<string, unknown>;
+      for (const r of Object.keys(quantities)) {
+        const q = quantities[r];
         list[r] = typeof q === "string" || typeof q === "number" ? (parseQuantity(String(q), "milli") ?? String(q)) : q;
       }
       out[k] = list;

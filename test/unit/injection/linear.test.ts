@@ -3,11 +3,17 @@
 // not timed.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { buildConfig } from "../../../src/config/load.js";
+import { inject } from "../../../src/injection/inject.js";
 import { mergeList } from "../../../src/injection/merge.js";
+import { orderContainers } from "../../../src/injection/ordering.js";
 import { overrideFinder } from "../../../src/injection/overrides.js";
 import type { Params } from "../../../src/injection/params.js";
+import { mapPatch, overlaid, overlayPatch } from "../../../src/injection/patch.js";
+import { rewriteProbes } from "../../../src/injection/probes.js";
 import { withPathEnv } from "../../../src/injection/sidecar.js";
-import type { Container, EnvVar } from "../../../src/kube/types.js";
+import type { PatchOperation } from "../../../src/injection/types.js";
+import type { Container, EnvVar, Pod } from "../../../src/kube/types.js";
 
 /** Items whose `name` counts its reads. */
 function counted(n: number, prefix: string, reads: { count: number }): { name: string }[] {
@@ -54,4 +60,133 @@ test("path parameters replace env vars by name without scanning the env for each
   assert.ok(reads.count <= 2 * N, `${reads.count} reads for ${N} env vars and 501 parameters`);
   assert.deepEqual(out[7], { name: "E7", value: "path" });
   assert.equal(out.length, N + 500);
+});
+
+// --- The whole review: work per label, per container, per list item, counted. ---
+
+/** A map of `n` labels behind a Proxy that counts how often it is listed and how many entries are read. */
+function countedLabels(n: number, counts: { listings: number; reads: number }): Record<string, string> {
+  const target: Record<string, string> = {};
+  for (let i = 0; i < n; i++) target[`l${i}`] = "v";
+  return new Proxy(target, {
+    ownKeys(t) {
+      counts.listings += 1;
+      return Reflect.ownKeys(t);
+    },
+    get(t, key, receiver) {
+      counts.reads += 1;
+      return Reflect.get(t, key, receiver) as unknown;
+    },
+    getOwnPropertyDescriptor(t, key) {
+      counts.reads += 1;
+      return Reflect.getOwnPropertyDescriptor(t, key);
+    },
+  });
+}
+
+const config = buildConfig({});
+
+function labelledPod(labels: Record<string, string>): Pod {
+  return { apiVersion: "v1", kind: "Pod", metadata: { name: "p", labels }, spec: { containers: [{ name: "app", image: "example.com/app:1" }] } };
+}
+
+test("a Pod's labels are listed twice (the depth check, the shape check) however many, and neither copied nor compared", () => {
+  const at = (n: number): { listings: number; reads: number; ops: string[] } => {
+    const counts = { listings: 0, reads: 0 };
+    const r = inject(labelledPod(countedLabels(n, counts)), { namespace: "demo" }, config);
+    const ops = r.patch.filter((o) => o.path.startsWith("/metadata/labels")).map((o) => `${o.op} ${o.path}`);
+    return { ...counts, ops };
+  };
+  const small = at(N);
+  const large = at(4 * N);
+  assert.equal(small.listings, 2, "listed by the depth check and the shape check only");
+  assert.equal(large.listings, 2, "as many listings at 4n as at n");
+  // for-in and Object.keys read a descriptor per key, and each reads the value: about 4 per label.
+  assert.ok(large.reads <= 4 * 4 * N + 100, `${large.reads} reads for ${4 * N} labels`);
+  assert.ok(large.reads - small.reads <= 4 * 3 * N, `${large.reads - small.reads} more reads for ${3 * N} more labels`);
+  assert.deepEqual(large.ops, [
+    "add /metadata/labels/security.istio.io~1tlsMode",
+    "add /metadata/labels/service.istio.io~1canonical-name",
+    "add /metadata/labels/service.istio.io~1canonical-revision",
+  ]);
+});
+
+test("the injected Pod, when asked for, holds every label and the template's", () => {
+  const labels: Record<string, string> = Object.fromEntries(Array.from({ length: N }, (_, i) => [`l${i}`, "v"]));
+  const r = inject(labelledPod(labels), { namespace: "demo" }, config);
+  const out = r.pod.metadata?.labels ?? {};
+  assert.equal(Object.keys(out).length, N + 3);
+  assert.equal(out["security.istio.io/tlsMode"], "istio");
+  assert.equal(r.pod, r.pod, "put together once");
+});
+
+test("overlayPatch writes exactly mapPatch's operations over the merged map", () => {
+  const cases: [Record<string, string> | undefined, Record<string, string>][] = [
+    [undefined, { a: "1" }],
+    [{}, { a: "1" }],
+    [{ a: "1", b: "2", c: "3" }, { c: "x", a: "y", d: "4" }], // replacements in the base's order
+    [{ a: "1", b: "2" }, { a: "1", b: "2" }], // nothing changes
+    [{ "x/y~": "1", b: "2" }, { "x/y~": "3" }],
+    [{ 2: "a", b: "2", 1: "c" }, { 1: "d", 0: "e", z: "f" }], // array-index keys order first
+    [JSON.parse('{"__proto__":"p","k":"v"}') as Record<string, string>, JSON.parse('{"__proto__":"q","n":"w"}') as Record<string, string>],
+  ];
+  for (const [before, overlay] of cases) {
+    const base = before ?? {};
+    const expected: PatchOperation[] = [];
+    mapPatch("/m", before, overlaid({ base, overlay }), expected);
+    const got: PatchOperation[] = [];
+    overlayPatch("/m", before, { base, overlay }, got);
+    assert.deepEqual(got, expected, JSON.stringify({ before, overlay }));
+  }
+});
+
+test("mergeList reads each item of a long base once when the patch is short, and stops once it found every key", () => {
+  const reads = { count: 0 };
+  const base = counted(4 * N, "v", reads);
+  const out = mergeList(base, [{ name: "v7", extra: true }, { name: "new" }], "name") as Record<string, unknown>[];
+  assert.ok(reads.count <= 4 * N + 1, `${reads.count} reads of the key for ${4 * N} items (and one to merge the match)`);
+  assert.equal(out.length, 4 * N + 1);
+  assert.equal(out[7]?.extra, true);
+  reads.count = 0;
+  mergeList(base, [{ name: "v7", extra: true }], "name");
+  assert.equal(reads.count, 8 + 1, "the only key it looks for is the 8th (read once more to merge it)");
+});
+
+test("containers are ordered in a bounded number of passes over each list", () => {
+  const reads = { count: 0 };
+  const main = counted(N, "c", reads) as Container[];
+  const init = counted(N, "i", reads) as Container[];
+  const out = orderContainers([...init, { name: "istio-init" } as Container], [{ name: "istio-proxy" } as Container, ...main], false);
+  assert.ok(reads.count <= 5 * 2 * N, `${reads.count} reads of a name for ${2 * N} containers`);
+  assert.equal(out.containers.at(-1)?.name, "istio-proxy");
+  assert.equal(out.initContainers.at(-1)?.name, "istio-init");
+});
+
+test("injecting a Pod of many containers reads each container's name a bounded number of times", () => {
+  const at = (n: number): number => {
+    const reads = { count: 0 };
+    const containers = counted(n, "c", reads).map((c) => Object.defineProperty(c, "image", { value: "example.com/app:1", enumerable: true })) as Container[];
+    const r = inject({ apiVersion: "v1", kind: "Pod", metadata: { name: "p" }, spec: { containers } }, { namespace: "demo" }, config);
+    assert.equal(r.patch.filter((o) => o.path.startsWith("/spec/containers")).length, 1, "the proxy added, the others left alone");
+    return reads.count;
+  };
+  const small = at(N);
+  const large = at(4 * N);
+  assert.ok(large <= 16 * 4 * N, `${large} reads of a name for ${4 * N} containers`);
+  assert.ok(large <= 4 * small + 100, `${small} reads at ${N}, ${large} at ${4 * N}: linear`);
+});
+
+test("a container's ports are not indexed unless a probe names one", () => {
+  const reads = { count: 0 };
+  const ports = Array.from({ length: N }, (_, i) => {
+    const port = { containerPort: i + 1 };
+    Object.defineProperty(port, "name", { enumerable: true, get: () => ((reads.count += 1), `p${i}`) });
+    return port;
+  });
+  const probe = { httpGet: { path: "/healthz", port: 8080 } };
+  const r = rewriteProbes([], [{ name: "app", image: "x", ports, readinessProbe: probe }], 15020);
+  assert.equal(reads.count, 0, "a numbered probe port needs no names");
+  assert.match(r.probers, /"port":8080/);
+  rewriteProbes([], [{ name: "app", image: "x", ports, readinessProbe: { httpGet: { path: "/", port: "p7" } } }], 15020);
+  assert.equal(reads.count, 2 * N, "a named one indexes them once (the name read to test it, then to key it)");
 });
