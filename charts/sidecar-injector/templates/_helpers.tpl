@@ -150,9 +150,9 @@ Processes that serve (`serve --workers`): `workers` when set, else the CPU limit
 
 {{/*
 Fails when the memory limit cannot hold the workers: each process (the primary and every
-worker) holds its own code and heap. Measured (README "Workers"): about 150 MiB idle per
-process in a cluster, and a worker grows by up to about 150 MiB under overload; so
-160Mi + 320Mi per worker, the 1-worker figure being the chart's default of 384Mi (one process,
+worker) holds its own code and heap. Measured (README "Workers"): the primary, which alone
+loads the Kubernetes client, about 120 MiB idle; a worker about 65 MiB idle, growing by up to
+about 150 MiB under overload; so 160Mi + 224Mi per worker, the 1-worker figure being the chart's default of 384Mi (one process,
 no primary). Limits in Ki/Mi/Gi/M/G or bytes are checked; other forms are left alone.
 */}}
 {{- define "sidecar-injector.checkMemory" -}}
@@ -167,9 +167,9 @@ no primary). Limits in Ki/Mi/Gi/M/G or bytes are checked; other forms are left a
 {{- else if hasSuffix "M" $mem }}{{ $mib = div (mul (trimSuffix "M" $mem | float64) 1000000 | int64) 1048576 }}
 {{- else if regexMatch "^[0-9]+$" $mem }}{{ $mib = div ($mem | int64) 1048576 }}
 {{- end }}
-{{- $need := add 160 (mul 320 $workers) }}
+{{- $need := add 160 (mul 224 $workers) }}
 {{- if and (ge (int $mib) 0) (lt (int $mib) (int $need)) }}
-{{- fail (printf "resources.limits.memory (%s) is too small for %d workers: each worker process needs about 320Mi and the primary 160Mi, %dMi in all; raise the limit or set workers" $mem $workers $need) }}
+{{- fail (printf "resources.limits.memory (%s) is too small for %d workers: each worker process needs about 224Mi and the primary 160Mi, %dMi in all; raise the limit or set workers" $mem $workers $need) }}
 {{- end }}
 {{- end }}
 {{- end }}

@@ -685,7 +685,7 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
       assert.equal(args.lastIndexOf("--workers"), at, "--workers passed once");
       return args[at + 1];
     };
-    // Memory for up to 3 workers (160Mi + 320Mi each), checked below.
+    // Memory for up to 3 workers (160Mi + 224Mi each), checked below.
     const mem = "resources.limits.memory=1120Mi";
     const cases: [string[], string][] = [
       [["resources.limits.cpu=2", mem], "2"],
@@ -730,8 +730,8 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
       ["revision=canary,webhook.enableNamespacesByDefault=true", /enableNamespacesByDefault needs revision default/],
       ["config.revision=other", /config\.revision \(other\) differs from revision \(default\)/],
       // Two workers from the CPU limit, with the one-process memory limit of the defaults.
-      ["resources.limits.cpu=2", /resources\.limits\.memory \(384Mi\) is too small for 2 workers: .*800Mi in all/],
-      ["workers=3,resources.limits.memory=1G", /resources\.limits\.memory \(1G\) is too small for 3 workers: .*1120Mi in all/],
+      ["resources.limits.cpu=2", /resources\.limits\.memory \(384Mi\) is too small for 2 workers: .*608Mi in all/],
+      ["workers=3,resources.limits.memory=800M", /resources\.limits\.memory \(800M\) is too small for 3 workers: .*832Mi in all/],
     ];
     for (const [value, re] of refused) {
       const r = await helm(["template", RELEASE, CHART, "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION, "--set", value]);
