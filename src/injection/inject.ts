@@ -168,7 +168,7 @@ export function inject(input: unknown, ctx: InjectContext, config: Config): Inje
   const warnings = [...policy.warnings];
   if (!policy.decision.inject) return { decision: policy.decision, patch: [], pod, warnings };
 
-  step("checking the annotations", () => validateAnnotations(pod.metadata?.annotations));
+  step("checking the annotations", () => validateAnnotations(pod.metadata?.annotations, config.proxy.statusPort));
   const stripped = step("removing a previous injection", () => stripInjected(pod, config));
   const params = step("reading the Pod's settings", () => {
     const p = buildParams(stripped, ctx, config, compile(config).resources);
