@@ -6,7 +6,7 @@ import { A, CONTAINER } from "./annotations.js";
 import { mergeList, mergeObject } from "./merge.js";
 import { orderContainers } from "./ordering.js";
 import { overrideFinder, parseOverrides, recordedContainer, type Overrides } from "./overrides.js";
-import { buildParams, isTrue, type Params } from "./params.js";
+import { buildParams, goBool, type Params } from "./params.js";
 import { listPatch, mapPatch, valuePatch } from "./patch.js";
 import { decide } from "./policy.js";
 import { APP_PROBERS_ENV, rewriteProbes } from "./probes.js";
@@ -99,8 +99,8 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): CheckedPod {
   if (placed.overrides.containers || placed.overrides.initContainers) annotations[A.overrides] = JSON.stringify(placed.overrides);
 
   const hasProxy = [...initContainers, ...containers].some((c) => c.name === CONTAINER.proxy);
-  const rewriteSetting = annotations[A.rewriteProbes];
-  const rewrite = rewriteSetting !== undefined ? isTrue(rewriteSetting) : p.config.rewriteAppProbes;
+  // Istio's ShouldRewriteAppHTTPProbers: the annotation when ParseBool reads it, else the config's.
+  const rewrite = goBool(annotations[A.rewriteProbes]) ?? p.config.rewriteAppProbes;
   const statusPort = Number(p.statusPort);
   if (hasProxy && rewrite && statusPort > 0) {
     const r = rewriteProbes(initContainers, containers, statusPort);
