@@ -70,16 +70,24 @@ function baseFor(config: Config): { base: Record<string, unknown>; empty: ProxyC
 
 const INTERCEPTION_MODES = ["REDIRECT", "TPROXY", "NONE"] as const;
 const AUTH_POLICIES = ["NONE", "MUTUAL_TLS"] as const;
+const TRACING_SERVICE_NAMES = ["APP_LABEL_AND_NAMESPACE", "CANONICAL_NAME_ONLY", "CANONICAL_NAME_AND_NAMESPACE"] as const;
 
-/** How jsonpb reads a field: a scalar kind, an enum's value names, or a nested message. */
-type FieldKind = "string" | "int32" | "uint32" | "bool" | "duration" | "stringMap" | "stringList" | "message" | readonly string[];
+/**
+ * How jsonpb reads a field: a scalar kind, an enum's value names (by number: the index), or a
+ * nested message. `int32?` and `bool?` are google.protobuf wrappers: read as their scalar, but
+ * written even when zero.
+ */
+type FieldKind = "string" | "int32" | "uint32" | "bool" | "int32?" | "bool?" | "duration" | "stringMap" | "stringList" | "message" | readonly string[];
 
-/** [JSON name, proto name, kind]; `google.protobuf.*Value` wrappers read as their scalar. */
+/**
+ * [JSON name, proto name, kind], in the order of proxy.proto (which is the order jsonpb writes
+ * them in). A field not listed (`parentShutdownDuration` is gone from it) Istio admits and drops.
+ */
 const PROXY_CONFIG_FIELDS: readonly (readonly [string, string, FieldKind])[] = [
   ["configPath", "config_path", "string"],
   ["binaryPath", "binary_path", "string"],
   ["serviceCluster", "service_cluster", "string"],
-  ["tracingServiceName", "tracing_service_name", ["APP_LABEL_AND_NAMESPACE", "CANONICAL_NAME_ONLY", "CANONICAL_NAME_AND_NAMESPACE"]],
+  ["tracingServiceName", "tracing_service_name", TRACING_SERVICE_NAMES],
   ["drainDuration", "drain_duration", "duration"],
   ["discoveryAddress", "discovery_address", "string"],
   ["discoveryRefreshDelay", "discovery_refresh_delay", "duration"],
@@ -91,7 +99,7 @@ const PROXY_CONFIG_FIELDS: readonly (readonly [string, string, FieldKind])[] = [
   ["controlPlaneAuthPolicy", "control_plane_auth_policy", AUTH_POLICIES],
   ["customConfigFile", "custom_config_file", "string"],
   ["statNameLength", "stat_name_length", "int32"],
-  ["concurrency", "concurrency", "int32"],
+  ["concurrency", "concurrency", "int32?"],
   ["proxyBootstrapTemplatePath", "proxy_bootstrap_template_path", "string"],
   ["interceptionMode", "interception_mode", INTERCEPTION_MODES],
   ["tracing", "tracing", "message"],
@@ -107,14 +115,14 @@ const PROXY_CONFIG_FIELDS: readonly (readonly [string, string, FieldKind])[] = [
   ["meshId", "mesh_id", "string"],
   ["readinessProbe", "readiness_probe", "message"],
   ["proxyStatsMatcher", "proxy_stats_matcher", "message"],
-  ["holdApplicationUntilProxyStarts", "hold_application_until_proxy_starts", "bool"],
+  ["holdApplicationUntilProxyStarts", "hold_application_until_proxy_starts", "bool?"],
   ["caCertificatesPem", "ca_certificates_pem", "stringList"],
   ["image", "image", "message"],
   ["privateKeyProvider", "private_key_provider", "message"],
   ["proxyHeaders", "proxy_headers", "message"],
   ["fileFlushInterval", "file_flush_interval", "duration"],
   ["fileFlushMinSizeKb", "file_flush_min_size_kb", "uint32"],
-  ["statsCompression", "stats_compression", "bool"],
+  ["statsCompression", "stats_compression", "bool?"],
   ["connectionSettings", "connection_settings", "message"],
 ];
 
@@ -177,8 +185,10 @@ function fieldProblem(name: string, kind: FieldKind, v: unknown): string | undef
     case "string":
       return typeof v === "string" ? undefined : `${name} must be a string`;
     case "bool":
+    case "bool?":
       return typeof v === "boolean" ? undefined : `${name} must be true or false`;
     case "int32":
+    case "int32?":
       return jsonInteger(v, INT32_MIN, INT32_MAX) !== undefined ? undefined : `${name} must be a whole number (32 bits)`;
     case "uint32":
       return jsonInteger(v, 0, UINT32_MAX) !== undefined ? undefined : `${name} must be a whole number from 0 to ${UINT32_MAX}`;
@@ -194,6 +204,85 @@ function fieldProblem(name: string, kind: FieldKind, v: unknown): string | undef
     case "message":
       return isMap(v) ? undefined : `${name} must be a map`;
   }
+}
+
+/** jsonpb's Duration: whole seconds, then 3, 6 or 9 digits of fraction as needed, and "s". */
+function protoDuration(ns: bigint): string {
+  const sign = ns < 0n ? "-" : "";
+  const abs = ns < 0n ? -ns : ns;
+  let text = `${abs / 1_000_000_000n}.${String(abs % 1_000_000_000n).padStart(9, "0")}`;
+  for (const tail of ["000", "000", ".000"]) if (text.endsWith(tail)) text = text.slice(0, -tail.length);
+  return `${sign}${text}s`;
+}
+
+/**
+ * A top-level field's value as jsonpb writes it after reading it, or undefined when it writes
+ * nothing (a proto3 scalar or enum at its zero value, an empty list or map).
+ */
+function protoValue(kind: FieldKind, v: unknown): unknown {
+  if (typeof kind !== "string") {
+    const name = typeof v === "number" ? (kind[v] ?? v) : v;
+    return name === kind[0] || name === 0 ? undefined : name;
+  }
+  switch (kind) {
+    case "string":
+      return v === "" ? undefined : v;
+    case "bool":
+      return v === true ? true : undefined;
+    case "bool?":
+      return v;
+    case "int32":
+    case "uint32": {
+      const n = jsonInteger(v, INT32_MIN, UINT32_MAX);
+      return n === 0 ? undefined : n;
+    }
+    case "int32?":
+      return jsonInteger(v, INT32_MIN, INT32_MAX);
+    case "duration":
+      return typeof v === "string" ? protoDuration(goDuration(v) ?? 0n) : v;
+    case "stringMap":
+      return isMap(v) && Object.keys(v).length > 0 ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, x ?? ""])) : undefined;
+    case "stringList":
+      return Array.isArray(v) && v.length > 0 ? v.map((x: unknown) => x ?? "") : undefined;
+    case "message":
+      return v;
+  }
+}
+
+/**
+ * Istio's built-in ProxyConfig defaults (mesh.DefaultProxyConfig), which its template's
+ * cleanProxyConfig drops from PROXY_CONFIG when the merged value equals them.
+ */
+const ISTIO_PROXY_DEFAULTS: ReadonlyMap<string, unknown> = new Map<string, unknown>([
+  ["configPath", "./etc/istio/proxy"],
+  ["binaryPath", "/usr/local/bin/envoy"],
+  ["serviceCluster", "istio-proxy"],
+  ["drainDuration", "45s"],
+  ["terminationDrainDuration", "5s"],
+  ["discoveryAddress", "istiod.istio-system.svc:15012"],
+  ["proxyAdminPort", 15000],
+  ["controlPlaneAuthPolicy", "MUTUAL_TLS"],
+  ["statNameLength", 189],
+  ["statusPort", 15020],
+]);
+
+/**
+ * PROXY_CONFIG as Istio writes it: the merged ProxyConfig re-serialised by jsonpb (JSON field
+ * names, enums by name, durations in seconds, wrappers as their scalar, zero values and
+ * unknown fields dropped, proxy.proto's order), less what equals Istio's defaults.
+ */
+function protoJson(merged: Record<string, unknown>): string {
+  const out: Record<string, unknown> = {};
+  for (const [json, proto, kind] of PROXY_CONFIG_FIELDS) {
+    const v = field(merged, json, proto);
+    if (v === undefined) continue;
+    // serviceCluster and tracingServiceName are a oneof: the one set is written, even at zero.
+    const oneof = json === "serviceCluster" || json === "tracingServiceName";
+    const written = oneof ? (typeof v === "number" ? (TRACING_SERVICE_NAMES[v] ?? v) : v) : protoValue(kind, v);
+    if (written === undefined || written === ISTIO_PROXY_DEFAULTS.get(json)) continue;
+    out[json] = written;
+  }
+  return JSON.stringify(out);
 }
 
 /** net.SplitHostPort, then a port from 1 to 65535 and a DNS name or an IP (ValidateProxyAddress). */
@@ -338,9 +427,14 @@ export function parseProxyConfig(annotation: string | undefined, config: Config)
   if (isMap(meta)) {
     for (const [k, v] of Object.entries(meta)) proxyMetadata[k] = typeof v === "string" ? v : "";
   }
-  const merged = { ...base, ...parsed };
+  // jsonpb takes a field's JSON name over its proto name: the base's is replaced by either.
+  const merged: Record<string, unknown> = { ...base };
+  for (const [json, proto] of PROXY_CONFIG_FIELDS) {
+    const v = field(parsed, json, proto);
+    if (v !== undefined) merged[json] = v;
+  }
   return {
-    json: `${JSON.stringify(merged)}\n`,
+    json: `${protoJson(merged)}\n`,
     ...(typeof hold === "boolean" ? { holdApplicationUntilProxyStarts: hold } : {}),
     ...(typeof mode === "string" ? { interceptionMode: mode as InterceptionMode } : {}),
     proxyMetadata,
