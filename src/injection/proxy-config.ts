@@ -1,6 +1,9 @@
 // ProxyConfig: what pilot-agent bootstraps Envoy from. The injector passes the fields that
 // differ from the mesh defaults in PROXY_CONFIG (JSON); the `proxy.istio.io/config`
-// annotation (YAML or JSON) is layered over the config's values. The annotation is read within
+// annotation (YAML or JSON) is layered over the config's values, and the result written as
+// Istio writes it: re-serialised by jsonpb (JSON names, enums by name, durations in seconds,
+// wrappers as their scalar, zero values and unknown fields dropped, proxy.proto's order),
+// less what equals Istio's built-in defaults (its template's cleanProxyConfig). The annotation is read within
 // PROXY_CONFIG_LIMITS (yaml-limits.ts): past one, it is refused naming the limit.
 //
 // What Istio refuses in the annotation (validate.go's validateProxyConfig), and so we do:
@@ -11,7 +14,8 @@
 //   read as golang/protobuf's jsonpb reads it: by its JSON or its proto name, null as unset,
 //   int32 fields also as quoted numbers, enums by name or number, durations as Go's
 //   time.ParseDuration reads them). Unknown fields are admitted (jsonpb is retried with
-//   AllowUnknownFields); nested messages are checked to be maps, not field by field;
+//   AllowUnknownFields); nested messages are read field by field the same way, from the
+//   schema generated out of istio.io/api (proxy-config-schema.ts);
 // - what agent.ValidateMeshConfigProxyConfig refuses once the annotation is applied over
 //   Istio's built-in defaults (not the mesh's): empty configPath, binaryPath, serviceCluster or
 //   discoveryAddress, a drain duration that is not whole seconds of at least 1 ms, an address
@@ -24,6 +28,7 @@ import type { Config, InterceptionMode } from "../config/types.js";
 import { DEFAULT_CONFIG } from "../config/defaults.js";
 import { A } from "./annotations.js";
 import { InjectionError } from "./types.js";
+import { ENUMS, MESSAGES, type SchemaKind } from "./proxy-config-schema.js";
 import { quote } from "./quote.js";
 import { resolveYaml11, yaml11Text } from "./yaml11.js";
 import { parseYamlDocuments, PROXY_CONFIG_LIMITS, YamlLimitError, YamlSyntaxError } from "./yaml-limits.js";
@@ -202,8 +207,156 @@ function fieldProblem(name: string, kind: FieldKind, v: unknown): string | undef
       if (!Array.isArray(v)) return `${name} must be a list of strings`;
       return v.every((item) => typeof item === "string" || item === null) ? undefined : `${name} must be a list of strings`;
     case "message":
-      return isMap(v) ? undefined : `${name} must be a map`;
+      return nestedProblem(name, { message: topMessage(name) }, v);
   }
+}
+
+/** The message type of a top-level message field of ProxyConfig (proxy-config-schema.ts). */
+function topMessage(json: string): string {
+  const kind = MESSAGES.get("ProxyConfig")?.find((f) => f[0] === json)?.[2];
+  return typeof kind === "object" && "message" in kind ? kind.message : "";
+}
+
+const INT64 = /^[ \t\n\r]*-?(0|[1-9][0-9]*)[ \t\n\r]*$/;
+
+/** encoding/json into a float64 after jsonpb's trimQuote: a number, or a quoted one, or NaN/Infinity quoted. */
+function jsonDouble(v: unknown): number | undefined {
+  if (typeof v === "number") return v;
+  if (typeof v !== "string") return undefined;
+  if (v === "NaN") return Number.NaN;
+  if (v === "Infinity" || v === "-Infinity") return Number(v);
+  return /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$/.test(v) ? Number(v) : undefined;
+}
+
+/**
+ * Why jsonpb refuses `v` for a field of a nested message of `kind` (proxy-config-schema.ts),
+ * field by field, or undefined. Unknown fields are admitted; null is unset.
+ */
+function nestedProblem(name: string, kind: SchemaKind, v: unknown): string | undefined {
+  if (typeof kind === "object") {
+    if ("enum" in kind) {
+      const names = ENUMS.get(kind.enum) ?? new Map<string, number>();
+      const ok = typeof v === "string" ? names.has(v) : typeof v === "number" && jsonInteger(v, INT32_MIN, INT32_MAX) !== undefined;
+      return ok ? undefined : `${name} must be one of ${[...names.keys()].join(", ")}`;
+    }
+    if ("list" in kind) {
+      if (!Array.isArray(v)) return `${name} must be a list`;
+      for (const [i, item] of v.entries()) {
+        const why = item === null ? undefined : nestedProblem(`${name}[${i}]`, kind.list, item);
+        if (why) return why;
+      }
+      return undefined;
+    }
+    if ("map" in kind) {
+      if (!isMap(v)) return `${name} must be a map`;
+      for (const [k, item] of Object.entries(v)) {
+        const why = item === null ? undefined : nestedProblem(`${name}.${quote(k, 40)}`, kind.map, item);
+        if (why) return why;
+      }
+      return undefined;
+    }
+    if (!isMap(v)) return `${name} must be a map`;
+    for (const [json, proto, fieldKind] of MESSAGES.get(kind.message) ?? []) {
+      const item = field(v, json, proto);
+      const why = item === undefined ? undefined : nestedProblem(`${name}.${json}`, fieldKind, item);
+      if (why) return why;
+    }
+    return undefined;
+  }
+  switch (kind) {
+    case "int64":
+    case "int64?":
+    case "uint64":
+    case "uint64?": {
+      const ok = (typeof v === "number" && Number.isInteger(v)) || (typeof v === "string" && INT64.test(v));
+      return ok && !(kind.startsWith("u") && String(v).includes("-")) ? undefined : `${name} must be a whole number`;
+    }
+    case "double":
+    case "double?":
+    case "float":
+      return jsonDouble(v) !== undefined ? undefined : `${name} must be a number`;
+    case "bytes":
+    case "string?":
+      return typeof v === "string" ? undefined : `${name} must be a string`;
+    case "struct":
+      return isMap(v) ? undefined : `${name} must be a map`;
+    case "uint32?":
+      return fieldProblem(name, "uint32", v);
+    default:
+      return isProxyFieldKind(kind) ? fieldProblem(name, kind, v) : undefined;
+  }
+}
+
+const PROXY_FIELD_KINDS: ReadonlySet<string> = new Set(["string", "int32", "uint32", "bool", "int32?", "bool?", "duration"]);
+
+function isProxyFieldKind(kind: string): kind is "string" | "int32" | "uint32" | "bool" | "int32?" | "bool?" | "duration" {
+  return PROXY_FIELD_KINDS.has(kind);
+}
+
+/**
+ * A nested value as jsonpb writes it, or undefined when it writes nothing (a scalar or an enum
+ * at zero outside a oneof, an empty list or map); messages always, wrappers as their scalar.
+ */
+function nestedValue(kind: SchemaKind, v: unknown, always: boolean): unknown {
+  if (typeof kind === "object") {
+    if ("enum" in kind) {
+      const names = ENUMS.get(kind.enum) ?? new Map<string, number>();
+      const number = typeof v === "number" ? v : names.get(String(v));
+      if (number === 0 && !always) return undefined;
+      return [...names.entries()].find((e) => e[1] === number)?.[0] ?? number;
+    }
+    if ("list" in kind) {
+      return Array.isArray(v) && v.length > 0 ? v.map((item: unknown) => nestedValue(kind.list, item ?? zeroOf(kind.list), true)) : undefined;
+    }
+    if ("map" in kind) {
+      if (!isMap(v) || Object.keys(v).length === 0) return undefined;
+      return Object.fromEntries(Object.entries(v).map(([k, item]) => [k, nestedValue(kind.map, item ?? zeroOf(kind.map), true)]));
+    }
+    const out: Record<string, unknown> = {};
+    if (!isMap(v)) return out;
+    for (const [json, proto, fieldKind, oneof] of MESSAGES.get(kind.message) ?? []) {
+      const item = field(v, json, proto);
+      if (item === undefined) continue;
+      const written = nestedValue(fieldKind, item, oneof !== undefined);
+      if (written !== undefined) out[json] = written;
+    }
+    return out;
+  }
+  switch (kind) {
+    case "int64":
+    case "uint64":
+    case "int64?":
+    case "uint64?": {
+      const text = String(v).trim();
+      return text === "0" && !kind.endsWith("?") && !always ? undefined : text;
+    }
+    case "double":
+    case "float":
+    case "double?": {
+      const n = jsonDouble(v) ?? 0;
+      if (n === 0 && kind !== "double?" && !always) return undefined;
+      // NaN and the infinities as jsonpb writes them: "NaN", "Infinity", "-Infinity".
+      return Number.isFinite(n) ? n : String(n);
+    }
+    case "uint32?":
+      return jsonInteger(v, 0, UINT32_MAX);
+    case "string?":
+    case "struct":
+      return v;
+    case "bytes":
+      return v === "" && !always ? undefined : v;
+    default: {
+      if (!isProxyFieldKind(kind)) return v;
+      const written = protoValue(kind, v);
+      if (written !== undefined || !always) return written;
+      return kind === "string" ? "" : kind === "bool" ? false : kind === "duration" ? protoDuration(0n) : 0;
+    }
+  }
+}
+
+function zeroOf(kind: SchemaKind): unknown {
+  if (typeof kind === "object") return "message" in kind ? {} : "enum" in kind ? 0 : undefined;
+  return kind === "string" || kind === "bytes" ? "" : kind === "bool" ? false : 0;
 }
 
 /** jsonpb's Duration: whole seconds, then 3, 6 or 9 digits of fraction as needed, and "s". */
@@ -249,6 +402,11 @@ function protoValue(kind: FieldKind, v: unknown): unknown {
   }
 }
 
+/** A top-level field's value as jsonpb writes it: protoValue, nested messages field by field. */
+function topValue(json: string, kind: FieldKind, v: unknown): unknown {
+  return kind === "message" ? nestedValue({ message: topMessage(json) }, v, true) : protoValue(kind, v);
+}
+
 /**
  * Istio's built-in ProxyConfig defaults (mesh.DefaultProxyConfig), which its template's
  * cleanProxyConfig drops from PROXY_CONFIG when the merged value equals them.
@@ -278,7 +436,7 @@ function protoJson(merged: Record<string, unknown>): string {
     if (v === undefined) continue;
     // serviceCluster and tracingServiceName are a oneof: the one set is written, even at zero.
     const oneof = json === "serviceCluster" || json === "tracingServiceName";
-    const written = oneof ? (typeof v === "number" ? (TRACING_SERVICE_NAMES[v] ?? v) : v) : protoValue(kind, v);
+    const written = oneof ? (typeof v === "number" ? (TRACING_SERVICE_NAMES[v] ?? v) : v) : topValue(json, kind, v);
     if (written === undefined || written === ISTIO_PROXY_DEFAULTS.get(json)) continue;
     out[json] = written;
   }
