@@ -6,7 +6,7 @@ import { A, CONTAINER } from "./annotations.js";
 import { mergeList, mergeObject } from "./merge.js";
 import { orderContainers } from "./ordering.js";
 import { adjustInitUser, overrideFinder, parseOverrides, recordedContainer, type Overrides } from "./overrides.js";
-import { buildParams, isTrue, type Params } from "./params.js";
+import { buildParams, goBool, type Params } from "./params.js";
 import { listPatch, mapPatch, overlaid, overlayPatch, valuePatch, type Overlaid } from "./patch.js";
 import { decide } from "./policy.js";
 import { APP_PROBERS_ENV, rewriteProbes } from "./probes.js";
@@ -131,8 +131,8 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): Rendered {
 
   const isProxy = (c: Container): boolean => c.name === CONTAINER.proxy;
   const hasProxy = initContainers.some(isProxy) || containers.some(isProxy);
-  const rewriteSetting = annotations[A.rewriteProbes];
-  const rewrite = rewriteSetting !== undefined ? isTrue(rewriteSetting) : p.config.rewriteAppProbes;
+  // Istio's ShouldRewriteAppHTTPProbers: the annotation when ParseBool reads it, else the config's.
+  const rewrite = goBool(annotations[A.rewriteProbes]) ?? p.config.rewriteAppProbes;
   // Istio's order: metrics merge, secure metrics port, probe rewrite.
   // As in Istio, the annotations are pointed at the agent's port whether or not the template
   // injected a proxy (grpc-simple does not); the env goes to istio-proxy, when there is one.
@@ -210,7 +210,7 @@ export function inject(input: unknown, ctx: InjectContext, config: Config): Inje
   const warnings = [...policy.warnings];
   if (!policy.decision.inject) return { decision: policy.decision, patch: [], pod, warnings };
 
-  step("checking the annotations", () => validateAnnotations(pod.metadata?.annotations));
+  step("checking the annotations", () => validateAnnotations(pod.metadata?.annotations, config.proxy.statusPort));
   const stripped = step("removing a previous injection", () => stripInjected(pod, config));
   const params = step("reading the Pod's settings", () => {
     const p = buildParams(stripped, ctx, config, compile(config).resources);

@@ -115,6 +115,12 @@ export function isTrue(v: string | undefined): boolean {
   return v !== undefined && /^(1|t|T|TRUE|true|True)$/.test(v);
 }
 
+/** strconv.ParseBool: true, false, or undefined for a value it does not read (or no value). */
+export function goBool(v: string | undefined): boolean | undefined {
+  if (v === undefined || !/^(1|t|T|TRUE|true|True|0|f|F|FALSE|false|False)$/.test(v)) return undefined;
+  return isTrue(v);
+}
+
 export function resolveNative(config: Config, ctx: InjectContext): boolean {
   if (config.nativeSidecars === "auto") return ctx.nativeSidecarsSupported === true;
   return config.nativeSidecars === "true";
@@ -153,7 +159,8 @@ export function buildParams(pod: Pod, ctx: InjectContext, config: Config, config
     initImage,
     resources: annotationResources(annotations) ?? configResources,
     agentLogLevel: annotations[A.agentLogLevel] ?? config.proxy.agentLogLevel,
-    capNetBindService: isTrue(annotations[A.capNetBindService]),
+    // The template compares the annotation's text with "true", exactly.
+    capNetBindService: annotations[A.capNetBindService] === "true",
     appContainers: containers.filter((c) => c.name !== CONTAINER.proxy).map((c) => c.name),
     pathEnv: ctx.pathEnv ?? {},
   };

@@ -1,6 +1,9 @@
 // ProxyConfig: what pilot-agent bootstraps Envoy from. The injector passes the fields that
 // differ from the mesh defaults in PROXY_CONFIG (JSON); the `proxy.istio.io/config`
-// annotation (YAML or JSON) is layered over the config's values. The annotation is read within
+// annotation (YAML or JSON) is layered over the config's values, and the result written as
+// Istio writes it: re-serialised by jsonpb (JSON names, enums by name, durations in seconds,
+// wrappers as their scalar, zero values and unknown fields dropped, proxy.proto's order),
+// less what equals Istio's built-in defaults (its template's cleanProxyConfig). The annotation is read within
 // PROXY_CONFIG_LIMITS (yaml-limits.ts): past one, it is refused naming the limit.
 //
 // What Istio refuses in the annotation (validate.go's validateProxyConfig), and so we do:
@@ -11,7 +14,8 @@
 //   read as golang/protobuf's jsonpb reads it: by its JSON or its proto name, null as unset,
 //   int32 fields also as quoted numbers, enums by name or number, durations as Go's
 //   time.ParseDuration reads them). Unknown fields are admitted (jsonpb is retried with
-//   AllowUnknownFields); nested messages are checked to be maps, not field by field;
+//   AllowUnknownFields); nested messages are read field by field the same way, from the
+//   schema generated out of istio.io/api (proxy-config-schema.ts);
 // - what agent.ValidateMeshConfigProxyConfig refuses once the annotation is applied over
 //   Istio's built-in defaults (not the mesh's): empty configPath, binaryPath, serviceCluster or
 //   discoveryAddress, a drain duration that is not whole seconds of at least 1 ms, an address
@@ -24,6 +28,7 @@ import type { Config, InterceptionMode } from "../config/types.js";
 import { DEFAULT_CONFIG } from "../config/defaults.js";
 import { A } from "./annotations.js";
 import { InjectionError } from "./types.js";
+import { ENUMS, MESSAGES, type SchemaKind } from "./proxy-config-schema.js";
 import { quote } from "./quote.js";
 import { resolveYaml11, yaml11Text } from "./yaml11.js";
 import { parseYamlDocuments, PROXY_CONFIG_LIMITS, YamlLimitError, YamlSyntaxError } from "./yaml-limits.js";
@@ -70,16 +75,24 @@ function baseFor(config: Config): { base: Record<string, unknown>; empty: ProxyC
 
 const INTERCEPTION_MODES = ["REDIRECT", "TPROXY", "NONE"] as const;
 const AUTH_POLICIES = ["NONE", "MUTUAL_TLS"] as const;
+const TRACING_SERVICE_NAMES = ["APP_LABEL_AND_NAMESPACE", "CANONICAL_NAME_ONLY", "CANONICAL_NAME_AND_NAMESPACE"] as const;
 
-/** How jsonpb reads a field: a scalar kind, an enum's value names, or a nested message. */
-type FieldKind = "string" | "int32" | "uint32" | "bool" | "duration" | "stringMap" | "stringList" | "message" | readonly string[];
+/**
+ * How jsonpb reads a field: a scalar kind, an enum's value names (by number: the index), or a
+ * nested message. `int32?` and `bool?` are google.protobuf wrappers: read as their scalar, but
+ * written even when zero.
+ */
+type FieldKind = "string" | "int32" | "uint32" | "bool" | "int32?" | "bool?" | "duration" | "stringMap" | "stringList" | "message" | readonly string[];
 
-/** [JSON name, proto name, kind]; `google.protobuf.*Value` wrappers read as their scalar. */
+/**
+ * [JSON name, proto name, kind], in the order of proxy.proto (which is the order jsonpb writes
+ * them in). A field not listed (`parentShutdownDuration` is gone from it) Istio admits and drops.
+ */
 const PROXY_CONFIG_FIELDS: readonly (readonly [string, string, FieldKind])[] = [
   ["configPath", "config_path", "string"],
   ["binaryPath", "binary_path", "string"],
   ["serviceCluster", "service_cluster", "string"],
-  ["tracingServiceName", "tracing_service_name", ["APP_LABEL_AND_NAMESPACE", "CANONICAL_NAME_ONLY", "CANONICAL_NAME_AND_NAMESPACE"]],
+  ["tracingServiceName", "tracing_service_name", TRACING_SERVICE_NAMES],
   ["drainDuration", "drain_duration", "duration"],
   ["discoveryAddress", "discovery_address", "string"],
   ["discoveryRefreshDelay", "discovery_refresh_delay", "duration"],
@@ -91,7 +104,7 @@ const PROXY_CONFIG_FIELDS: readonly (readonly [string, string, FieldKind])[] = [
   ["controlPlaneAuthPolicy", "control_plane_auth_policy", AUTH_POLICIES],
   ["customConfigFile", "custom_config_file", "string"],
   ["statNameLength", "stat_name_length", "int32"],
-  ["concurrency", "concurrency", "int32"],
+  ["concurrency", "concurrency", "int32?"],
   ["proxyBootstrapTemplatePath", "proxy_bootstrap_template_path", "string"],
   ["interceptionMode", "interception_mode", INTERCEPTION_MODES],
   ["tracing", "tracing", "message"],
@@ -107,14 +120,14 @@ const PROXY_CONFIG_FIELDS: readonly (readonly [string, string, FieldKind])[] = [
   ["meshId", "mesh_id", "string"],
   ["readinessProbe", "readiness_probe", "message"],
   ["proxyStatsMatcher", "proxy_stats_matcher", "message"],
-  ["holdApplicationUntilProxyStarts", "hold_application_until_proxy_starts", "bool"],
+  ["holdApplicationUntilProxyStarts", "hold_application_until_proxy_starts", "bool?"],
   ["caCertificatesPem", "ca_certificates_pem", "stringList"],
   ["image", "image", "message"],
   ["privateKeyProvider", "private_key_provider", "message"],
   ["proxyHeaders", "proxy_headers", "message"],
   ["fileFlushInterval", "file_flush_interval", "duration"],
   ["fileFlushMinSizeKb", "file_flush_min_size_kb", "uint32"],
-  ["statsCompression", "stats_compression", "bool"],
+  ["statsCompression", "stats_compression", "bool?"],
   ["connectionSettings", "connection_settings", "message"],
 ];
 
@@ -177,8 +190,10 @@ function fieldProblem(name: string, kind: FieldKind, v: unknown): string | undef
     case "string":
       return typeof v === "string" ? undefined : `${name} must be a string`;
     case "bool":
+    case "bool?":
       return typeof v === "boolean" ? undefined : `${name} must be true or false`;
     case "int32":
+    case "int32?":
       return jsonInteger(v, INT32_MIN, INT32_MAX) !== undefined ? undefined : `${name} must be a whole number (32 bits)`;
     case "uint32":
       return jsonInteger(v, 0, UINT32_MAX) !== undefined ? undefined : `${name} must be a whole number from 0 to ${UINT32_MAX}`;
@@ -192,8 +207,240 @@ function fieldProblem(name: string, kind: FieldKind, v: unknown): string | undef
       if (!Array.isArray(v)) return `${name} must be a list of strings`;
       return v.every((item) => typeof item === "string" || item === null) ? undefined : `${name} must be a list of strings`;
     case "message":
-      return isMap(v) ? undefined : `${name} must be a map`;
+      return nestedProblem(name, { message: topMessage(name) }, v);
   }
+}
+
+/** The message type of a top-level message field of ProxyConfig (proxy-config-schema.ts). */
+function topMessage(json: string): string {
+  const kind = MESSAGES.get("ProxyConfig")?.find((f) => f[0] === json)?.[2];
+  return typeof kind === "object" && "message" in kind ? kind.message : "";
+}
+
+const INT64 = /^[ \t\n\r]*-?(0|[1-9][0-9]*)[ \t\n\r]*$/;
+
+/** encoding/json into a float64 after jsonpb's trimQuote: a number, or a quoted one, or NaN/Infinity quoted. */
+function jsonDouble(v: unknown): number | undefined {
+  if (typeof v === "number") return v;
+  if (typeof v !== "string") return undefined;
+  if (v === "NaN") return Number.NaN;
+  if (v === "Infinity" || v === "-Infinity") return Number(v);
+  return /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$/.test(v) ? Number(v) : undefined;
+}
+
+/**
+ * Why jsonpb refuses `v` for a field of a nested message of `kind` (proxy-config-schema.ts),
+ * field by field, or undefined. Unknown fields are admitted; null is unset.
+ */
+function nestedProblem(name: string, kind: SchemaKind, v: unknown): string | undefined {
+  if (typeof kind === "object") {
+    if ("enum" in kind) {
+      const names = ENUMS.get(kind.enum) ?? new Map<string, number>();
+      const ok = typeof v === "string" ? names.has(v) : typeof v === "number" && jsonInteger(v, INT32_MIN, INT32_MAX) !== undefined;
+      return ok ? undefined : `${name} must be one of ${[...names.keys()].join(", ")}`;
+    }
+    if ("list" in kind) {
+      if (!Array.isArray(v)) return `${name} must be a list`;
+      for (const [i, item] of v.entries()) {
+        const why = item === null ? undefined : nestedProblem(`${name}[${i}]`, kind.list, item);
+        if (why) return why;
+      }
+      return undefined;
+    }
+    if ("map" in kind) {
+      if (!isMap(v)) return `${name} must be a map`;
+      for (const [k, item] of Object.entries(v)) {
+        const why = item === null ? undefined : nestedProblem(`${name}.${quote(k, 40)}`, kind.map, item);
+        if (why) return why;
+      }
+      return undefined;
+    }
+    if (!isMap(v)) return `${name} must be a map`;
+    for (const [json, proto, fieldKind] of MESSAGES.get(kind.message) ?? []) {
+      const item = field(v, json, proto);
+      const why = item === undefined ? undefined : nestedProblem(`${name}.${json}`, fieldKind, item);
+      if (why) return why;
+    }
+    return undefined;
+  }
+  switch (kind) {
+    case "int64":
+    case "int64?":
+    case "uint64":
+    case "uint64?": {
+      const ok = (typeof v === "number" && Number.isInteger(v)) || (typeof v === "string" && INT64.test(v));
+      return ok && !(kind.startsWith("u") && String(v).includes("-")) ? undefined : `${name} must be a whole number`;
+    }
+    case "double":
+    case "double?":
+    case "float":
+      return jsonDouble(v) !== undefined ? undefined : `${name} must be a number`;
+    case "bytes":
+    case "string?":
+      return typeof v === "string" ? undefined : `${name} must be a string`;
+    case "struct":
+      return isMap(v) ? undefined : `${name} must be a map`;
+    case "uint32?":
+      return fieldProblem(name, "uint32", v);
+    default:
+      return isProxyFieldKind(kind) ? fieldProblem(name, kind, v) : undefined;
+  }
+}
+
+const PROXY_FIELD_KINDS: ReadonlySet<string> = new Set(["string", "int32", "uint32", "bool", "int32?", "bool?", "duration"]);
+
+function isProxyFieldKind(kind: string): kind is "string" | "int32" | "uint32" | "bool" | "int32?" | "bool?" | "duration" {
+  return PROXY_FIELD_KINDS.has(kind);
+}
+
+/**
+ * A nested value as jsonpb writes it, or undefined when it writes nothing (a scalar or an enum
+ * at zero outside a oneof, an empty list or map); messages always, wrappers as their scalar.
+ */
+function nestedValue(kind: SchemaKind, v: unknown, always: boolean): unknown {
+  if (typeof kind === "object") {
+    if ("enum" in kind) {
+      const names = ENUMS.get(kind.enum) ?? new Map<string, number>();
+      const number = typeof v === "number" ? v : names.get(String(v));
+      if (number === 0 && !always) return undefined;
+      return [...names.entries()].find((e) => e[1] === number)?.[0] ?? number;
+    }
+    if ("list" in kind) {
+      return Array.isArray(v) && v.length > 0 ? v.map((item: unknown) => nestedValue(kind.list, item ?? zeroOf(kind.list), true)) : undefined;
+    }
+    if ("map" in kind) {
+      if (!isMap(v) || Object.keys(v).length === 0) return undefined;
+      return Object.fromEntries(Object.entries(v).map(([k, item]) => [k, nestedValue(kind.map, item ?? zeroOf(kind.map), true)]));
+    }
+    const out: Record<string, unknown> = {};
+    if (!isMap(v)) return out;
+    for (const [json, proto, fieldKind, oneof] of MESSAGES.get(kind.message) ?? []) {
+      const item = field(v, json, proto);
+      if (item === undefined) continue;
+      const written = nestedValue(fieldKind, item, oneof !== undefined);
+      if (written !== undefined) out[json] = written;
+    }
+    return out;
+  }
+  switch (kind) {
+    case "int64":
+    case "uint64":
+    case "int64?":
+    case "uint64?": {
+      const text = String(v).trim();
+      return text === "0" && !kind.endsWith("?") && !always ? undefined : text;
+    }
+    case "double":
+    case "float":
+    case "double?": {
+      const n = jsonDouble(v) ?? 0;
+      if (n === 0 && kind !== "double?" && !always) return undefined;
+      // NaN and the infinities as jsonpb writes them: "NaN", "Infinity", "-Infinity".
+      return Number.isFinite(n) ? n : String(n);
+    }
+    case "uint32?":
+      return jsonInteger(v, 0, UINT32_MAX);
+    case "string?":
+    case "struct":
+      return v;
+    case "bytes":
+      return v === "" && !always ? undefined : v;
+    default: {
+      if (!isProxyFieldKind(kind)) return v;
+      const written = protoValue(kind, v);
+      if (written !== undefined || !always) return written;
+      return kind === "string" ? "" : kind === "bool" ? false : kind === "duration" ? protoDuration(0n) : 0;
+    }
+  }
+}
+
+function zeroOf(kind: SchemaKind): unknown {
+  if (typeof kind === "object") return "message" in kind ? {} : "enum" in kind ? 0 : undefined;
+  return kind === "string" || kind === "bytes" ? "" : kind === "bool" ? false : 0;
+}
+
+/** jsonpb's Duration: whole seconds, then 3, 6 or 9 digits of fraction as needed, and "s". */
+function protoDuration(ns: bigint): string {
+  const sign = ns < 0n ? "-" : "";
+  const abs = ns < 0n ? -ns : ns;
+  let text = `${abs / 1_000_000_000n}.${String(abs % 1_000_000_000n).padStart(9, "0")}`;
+  for (const tail of ["000", "000", ".000"]) if (text.endsWith(tail)) text = text.slice(0, -tail.length);
+  return `${sign}${text}s`;
+}
+
+/**
+ * A top-level field's value as jsonpb writes it after reading it, or undefined when it writes
+ * nothing (a proto3 scalar or enum at its zero value, an empty list or map).
+ */
+function protoValue(kind: FieldKind, v: unknown): unknown {
+  if (typeof kind !== "string") {
+    const name = typeof v === "number" ? (kind[v] ?? v) : v;
+    return name === kind[0] || name === 0 ? undefined : name;
+  }
+  switch (kind) {
+    case "string":
+      return v === "" ? undefined : v;
+    case "bool":
+      return v === true ? true : undefined;
+    case "bool?":
+      return v;
+    case "int32":
+    case "uint32": {
+      const n = jsonInteger(v, INT32_MIN, UINT32_MAX);
+      return n === 0 ? undefined : n;
+    }
+    case "int32?":
+      return jsonInteger(v, INT32_MIN, INT32_MAX);
+    case "duration":
+      return typeof v === "string" ? protoDuration(goDuration(v) ?? 0n) : v;
+    case "stringMap":
+      return isMap(v) && Object.keys(v).length > 0 ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, x ?? ""])) : undefined;
+    case "stringList":
+      return Array.isArray(v) && v.length > 0 ? v.map((x: unknown) => x ?? "") : undefined;
+    case "message":
+      return v;
+  }
+}
+
+/** A top-level field's value as jsonpb writes it: protoValue, nested messages field by field. */
+function topValue(json: string, kind: FieldKind, v: unknown): unknown {
+  return kind === "message" ? nestedValue({ message: topMessage(json) }, v, true) : protoValue(kind, v);
+}
+
+/**
+ * Istio's built-in ProxyConfig defaults (mesh.DefaultProxyConfig), which its template's
+ * cleanProxyConfig drops from PROXY_CONFIG when the merged value equals them.
+ */
+const ISTIO_PROXY_DEFAULTS: ReadonlyMap<string, unknown> = new Map<string, unknown>([
+  ["configPath", "./etc/istio/proxy"],
+  ["binaryPath", "/usr/local/bin/envoy"],
+  ["serviceCluster", "istio-proxy"],
+  ["drainDuration", "45s"],
+  ["terminationDrainDuration", "5s"],
+  ["discoveryAddress", "istiod.istio-system.svc:15012"],
+  ["proxyAdminPort", 15000],
+  ["controlPlaneAuthPolicy", "MUTUAL_TLS"],
+  ["statNameLength", 189],
+  ["statusPort", 15020],
+]);
+
+/**
+ * PROXY_CONFIG as Istio writes it: the merged ProxyConfig re-serialised by jsonpb (JSON field
+ * names, enums by name, durations in seconds, wrappers as their scalar, zero values and
+ * unknown fields dropped, proxy.proto's order), less what equals Istio's defaults.
+ */
+function protoJson(merged: Record<string, unknown>): string {
+  const out: Record<string, unknown> = {};
+  for (const [json, proto, kind] of PROXY_CONFIG_FIELDS) {
+    const v = field(merged, json, proto);
+    if (v === undefined) continue;
+    // serviceCluster and tracingServiceName are a oneof: the one set is written, even at zero.
+    const oneof = json === "serviceCluster" || json === "tracingServiceName";
+    const written = oneof ? (typeof v === "number" ? (TRACING_SERVICE_NAMES[v] ?? v) : v) : topValue(json, kind, v);
+    if (written === undefined || written === ISTIO_PROXY_DEFAULTS.get(json)) continue;
+    out[json] = written;
+  }
+  return JSON.stringify(out);
 }
 
 /** net.SplitHostPort, then a port from 1 to 65535 and a DNS name or an IP (ValidateProxyAddress). */
@@ -338,9 +585,14 @@ export function parseProxyConfig(annotation: string | undefined, config: Config)
   if (isMap(meta)) {
     for (const [k, v] of Object.entries(meta)) proxyMetadata[k] = typeof v === "string" ? v : "";
   }
-  const merged = { ...base, ...parsed };
+  // jsonpb takes a field's JSON name over its proto name: the base's is replaced by either.
+  const merged: Record<string, unknown> = { ...base };
+  for (const [json, proto] of PROXY_CONFIG_FIELDS) {
+    const v = field(parsed, json, proto);
+    if (v !== undefined) merged[json] = v;
+  }
   return {
-    json: `${JSON.stringify(merged)}\n`,
+    json: `${protoJson(merged)}\n`,
     ...(typeof hold === "boolean" ? { holdApplicationUntilProxyStarts: hold } : {}),
     ...(typeof mode === "string" ? { interceptionMode: mode as InterceptionMode } : {}),
     proxyMetadata,

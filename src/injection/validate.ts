@@ -102,6 +102,17 @@ function uint32(value: string): string | undefined {
   return isUint(value, 32) ? undefined : "must be a whole number from 0 to 4294967295";
 }
 
+/**
+ * A readiness.status.sidecar.istio.io value: validate.go reads a uint32, but the template writes
+ * it into the readiness probe's int32 field, and Istio fails decoding the Pod past 2147483647
+ * (when there is a probe: the status port, annotation or default, is not "0").
+ */
+function probeInt32(value: string, all: Annotations): string | undefined {
+  const why = uint32(value);
+  if (why !== undefined || all[A.statusPort] === "0") return why;
+  return Number(value) <= 2 ** 31 - 1 ? undefined : "must be a whole number from 0 to 2147483647 (the readiness probe's int32 field)";
+}
+
 function goBool(value: string): string | undefined {
   return GO_BOOL.test(value) ? undefined : `must be "true" or "false"`;
 }
@@ -271,9 +282,9 @@ const ROWS: ReadonlyMap<string, Row> = new Map<string, Row>([
   // validate.go's table.
   [A.interceptionMode, { refuse: (v) => (v === "REDIRECT" || v === "TPROXY" || v === "NONE" ? undefined : "must be REDIRECT, TPROXY or NONE") }],
   [A.statusPort, { refuse: (v) => (isUint(goTrimSpace(v), 16) ? undefined : "must be a port number (0-65535)") }],
-  [A.readinessInitialDelay, { refuse: uint32 }],
-  [A.readinessPeriod, { refuse: uint32 }],
-  [A.readinessFailureThreshold, { refuse: uint32 }],
+  [A.readinessInitialDelay, { refuse: probeInt32 }],
+  [A.readinessPeriod, { refuse: probeInt32 }],
+  [A.readinessFailureThreshold, { refuse: probeInt32 }],
   [A.includeOutboundIPRanges, { refuse: (v) => (v === "*" ? undefined : cidrList(v)) }],
   [A.excludeOutboundIPRanges, { refuse: cidrList }],
   [A.includeInboundPorts, { refuse: (v) => (v === "*" ? undefined : portList(v)) }],
@@ -331,14 +342,18 @@ function invalid(key: string, value: string, why: string): InjectionError {
   return new InjectionError("ERR_INVALID_ANNOTATION", key, `invalid annotation ${key}=${quote(value)}: ${why}`);
 }
 
-/** Throws an InjectionError for the first annotation whose value Istio would refuse. */
-export function validateAnnotations(annotations: Annotations | undefined): void {
+/**
+ * Throws an InjectionError for the first annotation whose value Istio would refuse.
+ * `statusPort` is the config's, for a Pod without status.sidecar.istio.io/port.
+ */
+export function validateAnnotations(annotations: Annotations | undefined, statusPort?: number): void {
   if (!annotations) return;
+  const all = statusPort === undefined ? annotations : { [A.statusPort]: String(statusPort), ...annotations };
   for (const key of Object.keys(annotations)) {
     const refuse = ROWS.get(key)?.refuse;
     const value = annotations[key];
     if (refuse === undefined || value === undefined) continue;
-    const why = refuse(value, annotations);
+    const why = refuse(value, all);
     if (why !== undefined) throw invalid(key, value, why);
   }
 }

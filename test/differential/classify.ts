@@ -9,6 +9,8 @@ export const DIVERGENCE_CLASSES = [
   "validation-we-refuse",
   "validation-istio-refuses",
   "refusal-message",
+  // A refusal on one side only that we keep on purpose (README, "Deliberate differences from Istio").
+  "deliberate",
   // Whether the Pod is injected at all (the second: its namespace is one the injector ignores,
   // which Istio's kube-inject does not look at for a workload's template).
   "skip-decision",

@@ -61,9 +61,12 @@ interface Verdict {
 
 type Ours = { readonly docs: readonly unknown[] } | { readonly refusal: string };
 
-function ours(manifest: string, id: string): Ours {
+/** Our config, but ignoring no namespace, as Istio's kube-inject ignores none. */
+const noIgnoredNamespaces = { ...config, ignoredNamespaces: [] };
+
+function ours(manifest: string, id: string, cfg: typeof config = config): Ours {
   try {
-    return { docs: injectManifest(manifest, id, "default", config).docs };
+    return { docs: injectManifest(manifest, id, "default", cfg).docs };
   } catch (e) {
     if (e instanceof InjectionError || e instanceof ManifestError) return { refusal: e.message };
     throw e;
@@ -101,6 +104,12 @@ function ignoredNamespaceDocs(manifest: string): boolean {
   return documents(manifest).some((d) => typeof d.metadata?.namespace === "string" && config.ignoredNamespaces.includes(d.metadata.namespace));
 }
 
+/** Why a refusal on one side only is deliberate (README, "Deliberate differences from Istio"). */
+const DELIBERATE = {
+  ignoredNamespace: "admitted untouched, its namespace is one the injector ignores (as Istio's webhook ignores it; kube-inject does not look)",
+  cronJob: "admitted: kube-inject reads a CronJob's job template metadata, not its Pods' annotations, which Istio's webhook refuses on each Pod",
+} as const;
+
 /** The annotations Istio's refusal names (`invalid value '…' for annotation '…'`). */
 function annotationsNamed(refusal: string): string[] {
   return [...refusal.matchAll(/for annotation '([^']+)'/g)].map((m) => m[1] as string);
@@ -117,12 +126,25 @@ function judge(c: CorpusCase): Verdict {
     }
     return { id: c.id, refusalAgrees: true, refusedBy: "both", details: [] };
   }
-  if (istioRefused) return { id: c.id, refusalAgrees: false, refusedBy: "istio", cls: "validation-istio-refuses", details: [`Istio: ${c.refusal!.slice(0, 200)}`] };
+  if (istioRefused) {
+    // Istio's kube-inject does not look at the namespace; its webhook, like ours, leaves a Pod
+    // in kube-system alone, unread. Deliberate when we refuse as Istio does once no namespace
+    // is ignored.
+    const unignored = ignoredNamespaceDocs(c.manifest) ? ours(c.manifest, c.id, noIgnoredNamespaces) : undefined;
+    const named = annotationsNamed(c.refusal!);
+    if (unignored && "refusal" in unignored && (named.length === 0 || named.some((a) => unignored.refusal.includes(a)))) {
+      const details = [`Istio: ${c.refusal!.slice(0, 200)}`, `ours: ${DELIBERATE.ignoredNamespace}; else ${unignored.refusal.slice(0, 200)}`];
+      return { id: c.id, refusalAgrees: false, refusedBy: "istio", cls: "deliberate", details };
+    }
+    return { id: c.id, refusalAgrees: false, refusedBy: "istio", cls: "validation-istio-refuses", details: [`Istio: ${c.refusal!.slice(0, 200)}`] };
+  }
   if (weRefused) {
     // Istio's kube-inject reads a CronJob's job template metadata, never its pod template's
     // annotations: an annotation we refuse there, Istio never saw.
-    const cls = cronJobTemplateAnnotations(c.manifest).some((a) => o.refusal.includes(a)) ? "validation-we-refuse+cronjob-metadata" : "validation-we-refuse";
-    return { id: c.id, refusalAgrees: false, refusedBy: "ours", cls, details: [`ours: ${o.refusal.slice(0, 200)}`] };
+    if (cronJobTemplateAnnotations(c.manifest).some((a) => o.refusal.includes(a))) {
+      return { id: c.id, refusalAgrees: false, refusedBy: "ours", cls: "deliberate", details: [`ours: ${o.refusal.slice(0, 200)}`, `Istio: ${DELIBERATE.cronJob}`] };
+    }
+    return { id: c.id, refusalAgrees: false, refusedBy: "ours", cls: "validation-we-refuse", details: [`ours: ${o.refusal.slice(0, 200)}`] };
   }
   const diffs = compareInjected(o.docs, c.output ?? "");
   if (diffs.length === 0) return { id: c.id, refusalAgrees: true, refusedBy: "neither", details: [] };
@@ -233,6 +255,7 @@ function report(verdicts: readonly Verdict[]): string {
   const n = verdicts.length;
   const equal = verdicts.filter((v) => v.cls === undefined).length;
   const agree = verdicts.filter((v) => v.refusalAgrees).length;
+  const deliberate = verdicts.filter((v) => !v.refusalAgrees && v.cls === "deliberate").length;
   // A case counts once in each class of its set.
   const byClass = new Map<string, Verdict[]>();
   for (const v of verdicts) for (const cls of v.cls?.split("+") ?? []) byClass.set(cls, [...(byClass.get(cls) ?? []), v]);
@@ -242,7 +265,8 @@ function report(verdicts: readonly Verdict[]): string {
   const byAnnotation = new Map<string, Verdict[]>();
   for (const v of verdicts) {
     if (v.refusedBy !== "istio" && v.refusedBy !== "ours") continue;
-    const key = `${v.refusedBy === "ours" ? "we refuse" : "Istio refuses"} | ${annotationOf(v.details[0] ?? "")}`;
+    const who = `${v.refusedBy === "ours" ? "we refuse" : "Istio refuses"}${v.cls === "deliberate" ? " (deliberate)" : ""}`;
+    const key = `${who} | ${annotationOf(v.details[0] ?? "")}`;
     byAnnotation.set(key, [...(byAnnotation.get(key) ?? []), v]);
   }
   const lines = [
@@ -256,6 +280,7 @@ function report(verdicts: readonly Verdict[]): string {
     `- equal to Istio after normalisation (or both refuse): ${equal} (${pct(equal, n)})`,
     `- divergent: ${n - equal}`,
     `- refusal agreement: ${agree}/${n} (${pct(agree, n)}); both refuse ${refused("both")}, only Istio ${refused("istio")}, only ours ${refused("ours")}`,
+    `- refusal agreement but for the deliberate differences (README): ${agree}/${n - deliberate} (${pct(agree, n - deliberate)}); deliberate ${deliberate}`,
     "",
     "A case counts in every class it shows.",
     "",

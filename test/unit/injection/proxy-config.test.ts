@@ -26,7 +26,7 @@ test("YAML and JSON ProxyConfig overlays are read", () => {
   assert.deepEqual(yaml.proxyMetadata, { A: "b" });
   const json = parseProxyConfig('{"interceptionMode": "TPROXY", "concurrency": 2}', DEFAULT_CONFIG);
   assert.equal(json.interceptionMode, "TPROXY");
-  assert.equal(json.json, '{"interceptionMode":"TPROXY","concurrency":2}\n');
+  assert.equal(json.json, '{"concurrency":2,"interceptionMode":"TPROXY"}\n', "proxy.proto's order");
   // Later duplicate keys win, as Istio (sigs.k8s.io/yaml) reads them.
   assert.equal(parseProxyConfig("concurrency: 1\nconcurrency: 3\n", DEFAULT_CONFIG).json, '{"concurrency":3}\n');
   assert.equal(parseProxyConfig("# nothing\n", DEFAULT_CONFIG).json, "{}\n");

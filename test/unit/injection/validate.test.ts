@@ -39,10 +39,20 @@ test("status.sidecar.istio.io/port: a uint16, trimmed", () => {
   refuses("status.sidecar.istio.io/port", "1_000");
 });
 
-test("readiness.status.sidecar.istio.io/*: a uint32, not trimmed", () => {
+test("readiness.status.sidecar.istio.io/*: a uint32, not trimmed, within int32 when there is a readiness probe", () => {
   for (const key of ["initialDelaySeconds", "periodSeconds", "failureThreshold"].map((k) => `readiness.status.sidecar.istio.io/${k}`)) {
-    admits(key, "0", "10", "4294967295", "0004294967295");
-    refuses(key, "4294967296", /whole number from 0 to 4294967295/);
+    admits(key, "0", "10", "2147483647", "0002147483647");
+    // validate.go admits it; the template puts it in the probe's int32 field, which Istio fails to decode.
+    refuses(key, "2147483648", /whole number from 0 to 2147483647 \(the readiness probe's int32 field\)/);
+    refuses(key, "4294967295", /0 to 2147483647/);
+    refuses(key, "4294967295", /0 to 2147483647/, { "status.sidecar.istio.io/port": "15020" });
+    // No readiness probe when the status port is "0" (annotation or config): the uint32 is all.
+    assert.doesNotThrow(() => validateAnnotations({ [key]: "4294967295", "status.sidecar.istio.io/port": "0" }));
+    assert.doesNotThrow(() => validateAnnotations({ [key]: "0004294967295" }, 0));
+    refuses(key, "4294967295", /0 to 2147483647/, { "status.sidecar.istio.io/port": " 0" });
+    assert.throws(() => validateAnnotations({ [key]: "4294967295" }, 15020), /0 to 2147483647/);
+    assert.throws(() => validateAnnotations({ [key]: "4294967295", "status.sidecar.istio.io/port": "15021" }, 0), /0 to 2147483647/);
+    refuses(key, "4294967296", /whole number from 0 to 4294967295/, { "status.sidecar.istio.io/port": "0" });
     refuses(key, " 10");
     refuses(key, "1.5");
     refuses(key, "");
