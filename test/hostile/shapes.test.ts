@@ -103,9 +103,9 @@ const REFUSED: readonly [what: string, object: () => unknown, message: string][]
   ["template __proto__", () => withMetadata((m) => void (m.annotations = { "inject.istio.io/templates": "sidecar,__proto__" })), 'unknown template "__proto__"'],
   ["template toString", () => withMetadata((m) => void (m.annotations = { "inject.istio.io/templates": "toString" })), 'unknown template "toString"'],
   ["overrides of the wrong shape", () => withMetadata((m) => void (m.annotations = { "proxy.istio.io/overrides": '{"containers":[null]}' })), "proxy.istio.io/overrides: not the JSON this injector writes: containers[0]: must be an object"],
-  ["a user volume that is no object", () => withMetadata((m) => void (m.annotations = { "sidecar.istio.io/userVolume": '{"constructor":"x"}' })), '"constructor" must be a JSON object'],
+  ["a user volume that is no object", () => withMetadata((m) => void (m.annotations = { "sidecar.istio.io/userVolume": '{"constructor":"x"}' })), '"constructor" must be a non-empty JSON object'],
   ["a securityContext 1 000 levels deep", () => withSpec((s) => void ((s.containers[0] as Json).securityContext = new RawJson(`${'{"a":'.repeat(1_000)}1${"}".repeat(1_000)}`))), "spec.containers[0].securityContext: nests deeper than 100 levels"],
-  ["a 200 KB invalid port list", () => withMetadata((m) => void (m.annotations = { "traffic.sidecar.istio.io/excludeOutboundPorts": `80,${"9".repeat(200_000)}` })), "(200000 characters) is not a port number (1-65535)"],
+  ["a 200 KB invalid port list", () => withMetadata((m) => void (m.annotations = { "traffic.sidecar.istio.io/excludeOutboundPorts": `80,${"9".repeat(200_000)}` })), "(200000 characters) is not a port number (0-65535)"],
   ["3 MB of annotations (the API server allows 256 KiB)", () => withMetadata((m) => void (m.annotations = { "traffic.sidecar.istio.io/excludeOutboundPorts": `80,${"9".repeat(3_000_000)}` })), "metadata.annotations: must be at most 262144 bytes in all"],
 ];
 
