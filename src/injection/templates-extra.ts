@@ -2,8 +2,8 @@
 // purpose), `grpc-agent` (proxyless gRPC with pilot-agent serving xDS, no Envoy) and
 // `grpc-simple` (proxyless gRPC with a bootstrap file only, no agent).
 import type { Container, EnvVar, JsonObject, Volume } from "../kube/types.js";
-import { A, CONTAINER } from "./annotations.js";
-import type { Params } from "./params.js";
+import { A, CONTAINER, L } from "./annotations.js";
+import { labelOr, type Params } from "./params.js";
 import {
   canonicalLabels,
   compile,
@@ -87,12 +87,31 @@ function commonEnv(p: Params, appContainersEnv: EnvVar, withLimits: boolean): En
   ];
 }
 
+/**
+ * The gateway's and grpc-agent's labels: the sidecar's canonical labels, except that Istio's
+ * gateway and grpc-agent templates do not cut the name to 63 characters (nor trim it).
+ */
+function uncutCanonicalLabels(p: Params): Record<string, string> {
+  const name = labelOr(p, L.canonicalName, "app.kubernetes.io/name", "app") ?? p.workload.name;
+  return { ...canonicalLabels(p), [L.canonicalName]: name };
+}
+
+/**
+ * The gateway's and grpc-agent's ISTIO_META_WORKLOAD_NAME is the workload's name: unlike the
+ * sidecar template, Istio's gateway and grpc-agent templates do not read the
+ * service.istio.io/workload-name label.
+ */
+function deploymentOwnerEnv(p: Params): EnvVar[] {
+  return ownerEnv(p).map((e) => (e.name === "ISTIO_META_WORKLOAD_NAME" ? { name: e.name, value: p.workload.name } : e));
+}
+
 export function gatewayTemplate(p: Params): TemplateOutput {
   const env = [
     ...commonEnv(p, { name: "ISTIO_META_APP_CONTAINERS", value: p.appContainers.join(",") }, true),
-    { name: "ISTIO_META_INTERCEPTION_MODE", value: p.mode },
+    // The mesh's mode: Istio's gateway template does not read sidecar.istio.io/interceptionMode.
+    { name: "ISTIO_META_INTERCEPTION_MODE", value: p.proxyConfig.interceptionMode ?? p.config.interception.mode },
     ...(p.config.network ? [{ name: "ISTIO_META_NETWORK", value: p.config.network }] : []),
-    ...ownerEnv(p),
+    ...deploymentOwnerEnv(p),
     ...compile(p.config).meshEnv,
     ...proxyMetadataEnv(p),
   ];
@@ -110,7 +129,7 @@ export function gatewayTemplate(p: Params): TemplateOutput {
   const res = annotationResources(p);
   if (res) proxy.resources = res;
   return {
-    labels: canonicalLabels(p),
+    labels: uncutCanonicalLabels(p),
     annotations: defaultContainerAnnotations(p),
     initContainers: [],
     containers: [proxy],
@@ -129,7 +148,7 @@ export function grpcAgentTemplate(p: Params): TemplateOutput {
     { name: "OUTPUT_CERTS", value: "/var/lib/istio/data" },
     ...commonEnv(p, { name: "ISTIO_META_APP_CONTAINERS", value: p.appContainers.join(",") }, false),
     ...(p.config.network ? [{ name: "ISTIO_META_NETWORK", value: p.config.network }] : []),
-    ...ownerEnv(p),
+    ...deploymentOwnerEnv(p),
     ...compile(p.config).meshEnv,
     ...proxyMetadataEnv(p),
     { name: "ISTIO_META_DNS_CAPTURE", value: "false" },
@@ -168,7 +187,7 @@ export function grpcAgentTemplate(p: Params): TemplateOutput {
     ],
   }));
   return {
-    labels: canonicalLabels(p),
+    labels: uncutCanonicalLabels(p),
     annotations: { [A.rewriteProbes]: "false", ...defaultContainerAnnotations(p) },
     initContainers: [],
     containers: [...apps, proxy],
@@ -180,19 +199,54 @@ export function grpcAgentTemplate(p: Params): TemplateOutput {
 const GRPC_BOOTSTRAP_VOLUME = "grpc-io-proxyless-bootstrap";
 const GRPC_BOOTSTRAP_DIR = "/var/lib/grpc/data/";
 
+/**
+ * Istio's grpc-simple bootstrap script, word for word: the node id and the discovery address
+ * are fixed in the template (plaintext xDS on istiod's port 15010 in ISTIO_NAMESPACE), not
+ * taken from the mesh settings.
+ */
+const GRPC_BOOTSTRAP_SCRIPT = [
+  'NODE_ID="sidecar~${INSTANCE_IP}~${POD_NAME}.${POD_NAMESPACE}~cluster.local"',
+  'SERVER_URI="dns:///istiod.${ISTIO_NAMESPACE}.svc:15010"',
+  "echo '",
+  "{",
+  '  "xds_servers": [',
+  "    {",
+  `      "server_uri": "'\${SERVER_URI}'",`,
+  '      "channel_creds": [{"type": "insecure"}],',
+  '      "server_features" : ["xds_v3"]',
+  "    }",
+  "  ],",
+  '  "node": {',
+  `    "id": "'\${NODE_ID}'",`,
+  '    "metadata": {',
+  '      "GENERATOR": "grpc"',
+  "    }",
+  "  }",
+  `}' > ${GRPC_BOOTSTRAP_DIR}bootstrap.json`,
+].join("\n");
+
+/** Istio's grpc-simple init image: a plain shell, not the proxy image. */
+export const GRPC_BOOTSTRAP_IMAGE = "busybox:1.28";
+
+/** The control plane's namespace, from the discovery address (istiod.<namespace>.svc:port). */
+function istioNamespace(p: Params): string {
+  const labels = (p.config.discoveryAddress.split(":")[0] ?? "").split(".");
+  return labels.length >= 2 && labels[1] ? labels[1] : "istio-system";
+}
+
 export function grpcSimpleTemplate(p: Params): TemplateOutput {
-  const [host = "istiod.istio-system.svc", port = "15010"] = p.config.discoveryAddress.split(":");
-  const script = [
-    `NODE_ID="sidecar~\${INSTANCE_IP}~\${POD_NAME}.\${POD_NAMESPACE}~\${POD_NAMESPACE}.svc.${p.config.clusterDomain}"`,
-    `SERVER_URI="dns:///${host}:${port === "15012" ? "15010" : port}"`,
-    `echo '{"xds_servers":[{"server_uri":"'\${SERVER_URI}'","channel_creds":[{"type":"insecure"}],"server_features":["xds_v3"]}],"node":{"id":"'\${NODE_ID}'","metadata":{"GENERATOR":"grpc"}}}' > ${GRPC_BOOTSTRAP_DIR}bootstrap.json`,
-  ].join("\n");
   const init: Container = {
     name: "grpc-bootstrap-init",
-    image: p.initImage,
-    command: ["sh", "-c", script],
-    env: POD_IDENTITY_ENV.slice(0, 3).map((e) => e),
+    image: GRPC_BOOTSTRAP_IMAGE,
     volumeMounts: [mount(GRPC_BOOTSTRAP_VOLUME, GRPC_BOOTSTRAP_DIR)],
+    env: [
+      { name: "INSTANCE_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
+      { name: "POD_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.name" } } },
+      { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
+      // Istio's template writes it as a YAML block scalar, so with a trailing newline.
+      { name: "ISTIO_NAMESPACE", value: `${istioNamespace(p)}\n` },
+    ],
+    command: ["sh", "-c", GRPC_BOOTSTRAP_SCRIPT],
   };
   const apps: Container[] = p.appContainers.map((name) => ({
     name,
@@ -205,7 +259,8 @@ export function grpcSimpleTemplate(p: Params): TemplateOutput {
   }));
   return {
     labels: {},
-    annotations: { [A.rewriteProbes]: "false", [A.rev]: p.config.revision || "default" },
+    // Istio's grpc-simple template writes no istio.io/rev.
+    annotations: { [A.rewriteProbes]: "false" },
     initContainers: [init],
     containers: apps,
     volumes: [{ name: GRPC_BOOTSTRAP_VOLUME, emptyDir: {} }],
