@@ -2,7 +2,8 @@
 // process (order, probe rewrite, Prometheus merge, metadata) and express the result as a patch.
 import type { Config } from "../config/types.js";
 import type { Container, EnvVar, JsonObject, PodSpec, Volume } from "../kube/types.js";
-import { A, CONTAINER } from "./annotations.js";
+import { A, CONTAINER, L } from "./annotations.js";
+import { clusterEnv, NETWORK_ENV, writeClusterEnv } from "./cluster-info.js";
 import { mergeList, mergeObject } from "./merge.js";
 import { orderContainers } from "./ordering.js";
 import { overrideFinder, parseOverrides, recordedContainer, type Overrides } from "./overrides.js";
@@ -85,10 +86,13 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): CheckedPod {
   const spec = pod.spec;
   const existing = parseOverrides(p.annotations);
   const placed = placeContainers(spec, out, existing, warnings);
-  let { initContainers, containers } = orderContainers(placed.initContainers, placed.containers, p.hold);
+  const vars = clusterEnv(p);
+  let { initContainers, containers } = writeClusterEnv(placed.initContainers, placed.containers, vars);
 
   const annotations: Record<string, string> = { ...p.annotations, ...out.annotations, ...p.config.injectedAnnotations };
   const labels: Record<string, string> = { ...p.labels, ...out.labels };
+  const network = vars[NETWORK_ENV];
+  if (network !== undefined) labels[L.network] = network;
   annotations[A.status] = JSON.stringify({
     initContainers: names(out.initContainers),
     containers: names(out.containers),
@@ -120,6 +124,7 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): CheckedPod {
     Object.assign(annotations, prom.annotations);
   }
 
+  ({ initContainers, containers } = orderContainers(initContainers, containers, p.hold));
   const nextSpec: PodSpec = { ...spec, containers };
   if (initContainers.length > 0 || spec.initContainers) nextSpec.initContainers = initContainers;
   const volumes = mergeList(spec.volumes ?? [], out.volumes, "name") as Volume[];
