@@ -62,4 +62,11 @@ describe("grpc-simple template", () => {
     assert.equal(out.metadata?.annotations?.["istio.io/rev"], undefined);
     assert.equal(out.metadata?.annotations?.["sidecar.istio.io/rewriteAppHTTPProbers"], "false");
   });
+
+  test("grpc-bootstrap-init goes before the user's init containers, as a strategic merge orders them", () => {
+    const input = pod("grpc-simple");
+    input.spec = { ...input.spec!, initContainers: [{ name: "setup", image: "example.com/setup:1" }, { name: "migrate", image: "example.com/migrate:1" }] };
+    const r = inject(input, { namespace: "demo" }, config).pod;
+    assert.deepEqual(r.spec?.initContainers?.map((c) => c.name), ["grpc-bootstrap-init", "setup", "migrate"]);
+  });
 });
