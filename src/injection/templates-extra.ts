@@ -30,10 +30,14 @@ function defaultContainerAnnotations(p: Params): Record<string, string> {
   return out;
 }
 
-function annotationResources(p: Params): JsonObject | undefined {
-  const a = p.annotations;
-  const set = [A.proxyCPU, A.proxyMemory, A.proxyCPULimit, A.proxyMemoryLimit].some((k) => a[k] !== undefined);
-  return set && p.resources ? (p.resources as JsonObject) : undefined;
+/** The volumes (or mounts) of a JSON annotation, checked by validate.ts to be a map of name to object; by name, as Go's templates range over a map. */
+function userEntries(p: Params, key: string): JsonObject[] {
+  const raw = p.annotations[key];
+  if (raw === undefined) return [];
+  const parsed = JSON.parse(raw) as Record<string, JsonObject>;
+  return Object.keys(parsed)
+    .sort()
+    .map((name) => ({ name, ...parsed[name] }));
 }
 
 const mount = (name: string, mountPath: string): JsonObject => ({ name, mountPath });
@@ -126,8 +130,7 @@ export function gatewayTemplate(p: Params): TemplateOutput {
     securityContext: { runAsUser: p.config.proxy.uid, runAsGroup: p.config.proxy.gid },
     volumeMounts: [...GATEWAY_MOUNTS],
   };
-  const res = annotationResources(p);
-  if (res) proxy.resources = res;
+  // Istio's gateway template sets no resources, whatever the proxyCPU/proxyMemory annotations say.
   return {
     labels: uncutCanonicalLabels(p),
     annotations: defaultContainerAnnotations(p),
@@ -142,6 +145,9 @@ export function gatewayTemplate(p: Params): TemplateOutput {
 const XDS_VOLUME: Volume = { name: "istio-xds", emptyDir: { medium: "Memory" } };
 
 export function grpcAgentTemplate(p: Params): TemplateOutput {
+  // Istio's grpc-agent template adds the bootstrap override's volume (mounted nowhere) and the
+  // user's volumes and mounts, as the sidecar template does.
+  const bootstrap = p.annotations[A.bootstrapOverride];
   const statusPort = Number(p.statusPort) || 15020;
   const env = [
     { name: "ISTIO_META_GENERATOR", value: "grpc" },
@@ -172,6 +178,7 @@ export function grpcAgentTemplate(p: Params): TemplateOutput {
       mount("istio-xds", "/etc/istio/proxy"),
       mount("istio-token", "/var/run/secrets/tokens"),
       mount("istio-podinfo", "/etc/istio/pod"),
+      ...userEntries(p, A.userVolumeMount),
     ],
   };
   const apps: Container[] = p.appContainers.map((name) => ({
@@ -191,7 +198,17 @@ export function grpcAgentTemplate(p: Params): TemplateOutput {
     annotations: { [A.rewriteProbes]: "false", ...defaultContainerAnnotations(p) },
     initContainers: [],
     containers: [...apps, proxy],
-    volumes: [{ name: "workload-socket" }, { name: "workload-certs" }, XDS_VOLUME, { name: "istio-data", emptyDir: {} }, PODINFO, TOKEN, CA_CERT],
+    volumes: [
+      { name: "workload-socket" },
+      { name: "workload-certs" },
+      ...(bootstrap !== undefined ? [{ name: "custom-bootstrap-volume", configMap: { name: bootstrap } }] : []),
+      XDS_VOLUME,
+      { name: "istio-data", emptyDir: {} },
+      PODINFO,
+      TOKEN,
+      CA_CERT,
+      ...(userEntries(p, A.userVolume) as Volume[]),
+    ],
     imagePullSecrets: compile(p.config).imagePullSecrets,
   };
 }

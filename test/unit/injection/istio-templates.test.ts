@@ -37,6 +37,26 @@ describe("gateway and grpc-agent templates", () => {
     });
   }
 
+  test("gateway: no resources on the proxy, whatever the resource annotations say", () => {
+    const out = inject(pod("gateway", {}, { "sidecar.istio.io/proxyCPULimit": "2000m", "sidecar.istio.io/proxyMemory": "1Gi" }), { namespace: "demo" }, config).pod;
+    assert.equal(all(out).find((c) => c.name === "istio-proxy")?.resources, undefined);
+  });
+
+  test("grpc-agent: the bootstrap override's volume, the user's volumes and mounts", () => {
+    const annotations = {
+      "sidecar.istio.io/bootstrapOverride": "custom-bootstrap",
+      "sidecar.istio.io/userVolume": '{"cache":{"emptyDir":{}}}',
+      "sidecar.istio.io/userVolumeMount": '{"cache":{"mountPath":"/var/cache/proxy"}}',
+    };
+    const out = inject(pod("grpc-agent", {}, annotations), { namespace: "demo" }, config).pod;
+    const volumes = out.spec?.volumes ?? [];
+    assert.deepEqual(volumes.find((v) => v.name === "custom-bootstrap-volume"), { name: "custom-bootstrap-volume", configMap: { name: "custom-bootstrap" } });
+    assert.deepEqual(volumes.at(-1), { name: "cache", emptyDir: {} });
+    const mounts = all(out).find((c) => c.name === "istio-proxy")?.volumeMounts ?? [];
+    assert.deepEqual(mounts.at(-1), { name: "cache", mountPath: "/var/cache/proxy" });
+    assert.equal(mounts.some((m) => m.name === "custom-bootstrap-volume"), false);
+  });
+
   test("gateway: ISTIO_META_INTERCEPTION_MODE is the mesh's, whatever the Pod's annotation", () => {
     const out = inject(pod("gateway", {}, { "sidecar.istio.io/interceptionMode": "TPROXY" }), { namespace: "demo" }, config).pod;
     assert.equal(env(all(out).find((c) => c.name === "istio-proxy"), "ISTIO_META_INTERCEPTION_MODE"), "REDIRECT");
