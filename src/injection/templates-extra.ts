@@ -197,7 +197,8 @@ export function grpcAgentTemplate(p: Params): TemplateOutput {
     labels: uncutCanonicalLabels(p),
     annotations: { [A.rewriteProbes]: "false", ...defaultContainerAnnotations(p) },
     initContainers: [],
-    containers: [...apps, proxy],
+    // istio-proxy first, then the apps, as Istio's template lists them (the order of the overrides record).
+    containers: [proxy, ...apps],
     volumes: [
       { name: "workload-socket" },
       { name: "workload-certs" },

@@ -57,6 +57,17 @@ describe("gateway and grpc-agent templates", () => {
     assert.equal(mounts.some((m) => m.name === "custom-bootstrap-volume"), false);
   });
 
+  test("grpc-agent: istio-proxy comes first in what the template adds (status, overrides record)", () => {
+    const input = pod("grpc-agent");
+    input.spec = { containers: [{ name: "app", image: "example.com/app:1" }, { name: "istio-proxy", image: "auto", args: ["proxy", "sidecar", "--concurrency", "4"] }] };
+    const out = inject(input, { namespace: "demo" }, config).pod;
+    const status = JSON.parse(out.metadata?.annotations?.["sidecar.istio.io/status"] ?? "{}") as { containers?: string[] };
+    assert.deepEqual(status.containers, ["istio-proxy", "app"]);
+    const overrides = JSON.parse(out.metadata?.annotations?.["proxy.istio.io/overrides"] ?? "{}") as { containers?: { name: string }[] };
+    assert.deepEqual(overrides.containers?.map((c) => c.name), ["istio-proxy", "app"]);
+    assert.deepEqual(out.spec?.containers.map((c) => c.name), ["app", "istio-proxy"]);
+  });
+
   test("gateway: ISTIO_META_INTERCEPTION_MODE is the mesh's, whatever the Pod's annotation", () => {
     const out = inject(pod("gateway", {}, { "sidecar.istio.io/interceptionMode": "TPROXY" }), { namespace: "demo" }, config).pod;
     assert.equal(env(all(out).find((c) => c.name === "istio-proxy"), "ISTIO_META_INTERCEPTION_MODE"), "REDIRECT");
