@@ -2,7 +2,8 @@
 // process (order, probe rewrite, Prometheus merge, metadata) and express the result as a patch.
 import type { Config } from "../config/types.js";
 import type { Container, EnvVar, JsonObject, PodSpec, Volume } from "../kube/types.js";
-import { A, CONTAINER } from "./annotations.js";
+import { A, CONTAINER, L } from "./annotations.js";
+import { clusterEnv, NETWORK_ENV, writeClusterEnv } from "./cluster-info.js";
 import { mergeList, mergeObject } from "./merge.js";
 import { orderContainers } from "./ordering.js";
 import { adjustInitUser, overrideFinder, parseOverrides, recordedContainer, type Overrides } from "./overrides.js";
@@ -22,6 +23,45 @@ function names(list: readonly { name: string }[]): string[] | null {
   return list.length ? list.map((x) => x.name) : null;
 }
 
+/**
+ * Kubernetes' strategic merge order for a list merged by name (mergeSortedSlice): the user's
+ * items the template does not name are interleaved with the template's items, each list keeping
+ * its order; a user's item goes first only when the template's item is also the user's and
+ * comes later in the user's list. So a container only the template has goes before the user's
+ * remaining ones: grpc-simple's grpc-bootstrap-init before the user's init containers.
+ */
+function strategicOrder(user: readonly Container[], tpl: readonly Container[], own: Set<string>, other: Set<string>): Container[] {
+  const at = new Map<string, number>();
+  user.forEach((c, i) => {
+    if (!at.has(c.name)) at.set(c.name, i);
+  });
+  const left = user.filter((c) => !own.has(c.name) && !other.has(c.name));
+  const out: Container[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < left.length || j < tpl.length) {
+    const l = left[i];
+    const r = tpl[j];
+    if (l === undefined) {
+      out.push(r as Container);
+      j++;
+    } else if (r === undefined) {
+      out.push(l);
+      i++;
+    } else {
+      const ri = at.get(r.name);
+      if (ri !== undefined && (at.get(l.name) as number) < ri) {
+        out.push(l);
+        i++;
+      } else {
+        out.push(r);
+        j++;
+      }
+    }
+  }
+  return out;
+}
+
 /** Puts each template container where the template says, merged with the user's override. */
 function placeContainers(
   spec: PodSpec,
@@ -36,7 +76,6 @@ function placeContainers(
   const templateNames = new Set([...out.containers, ...out.initContainers].map((c) => c.name));
   const user = [...userInit, ...userMain].filter((c) => templateNames.has(c.name));
   const overrides: Overrides = {};
-  const taken = new Set<string>();
   const findOverride = overrideFinder(existing, user);
 
   const place = (tpl: Container, list: "containers" | "initContainers"): Container => {
@@ -55,27 +94,13 @@ function placeContainers(
 
   const tplMain = out.containers.map((c) => place(c, "containers"));
   const tplInit = out.initContainers.map((c) => place(c, "initContainers"));
-  const byName = new Map<string, Container>();
-  for (const c of [...tplMain, ...tplInit]) byName.set(c.name, c);
 
-  // Keep the user's lists in place, replacing a same-named item when the template puts it in
-  // the same list, dropping it when the template moves it to the other list.
+  // The template's items merged into the user's lists as a strategic merge patch orders them;
+  // a user's item the template moves to the other list is dropped.
   const mainNames = new Set(tplMain.map((c) => c.name));
   const initNames = new Set(tplInit.map((c) => c.name));
-  const keep = (list: readonly Container[], own: Set<string>, other: Set<string>): Container[] => {
-    const kept: Container[] = [];
-    for (const c of list) {
-      if (own.has(c.name) && !taken.has(c.name)) {
-        taken.add(c.name);
-        kept.push(byName.get(c.name) as Container);
-      } else if (!own.has(c.name) && !other.has(c.name)) kept.push(c);
-    }
-    return kept;
-  };
-  const containers = keep(userMain, mainNames, initNames);
-  const initContainers = keep(userInit, initNames, mainNames);
-  for (const c of tplMain) if (!taken.has(c.name)) containers.push(c);
-  for (const c of tplInit) if (!taken.has(c.name)) initContainers.push(c);
+  const containers = strategicOrder(userMain, tplMain, mainNames, initNames);
+  const initContainers = strategicOrder(userInit, tplInit, initNames, mainNames);
   return { initContainers, containers, overrides };
 }
 
@@ -111,12 +136,14 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): Rendered {
   const spec = pod.spec;
   const existing = parseOverrides(p.annotations);
   const placed = placeContainers(spec, out, existing, warnings);
-  const ordered = orderContainers(placed.initContainers, placed.containers, p.hold);
+  const vars = clusterEnv(p);
+  const withEnv = writeClusterEnv(placed.initContainers, placed.containers, vars);
   const userProxy = [...(placed.overrides.containers ?? []), ...(placed.overrides.initContainers ?? [])].find((c) => c.name === CONTAINER.proxy);
-  let { initContainers, containers } = adjustInitUser(ordered.initContainers, ordered.containers, userProxy, tproxyAnywhere(p));
+  let { initContainers, containers } = adjustInitUser(withEnv.initContainers, withEnv.containers, userProxy, tproxyAnywhere(p));
 
   const annotations: Record<string, string> = { ...p.annotations, ...out.annotations, ...p.config.injectedAnnotations };
-  const labels: Overlaid = { base: p.labels, overlay: out.labels };
+  const network = vars[NETWORK_ENV];
+  const labels: Overlaid = { base: p.labels, overlay: network === undefined ? out.labels : { ...out.labels, [L.network]: network } };
   annotations[A.status] = JSON.stringify({
     initContainers: names(out.initContainers),
     containers: names(out.containers),
@@ -162,6 +189,8 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): Rendered {
       containers = appendEnv(r.containers as Container[], { name: APP_PROBERS_ENV, value: r.probers });
     }
   }
+
+  ({ initContainers, containers } = orderContainers(initContainers, containers, p.hold));
   const nextSpec: PodSpec = { ...spec, containers };
   if (initContainers.length > 0 || spec.initContainers) nextSpec.initContainers = initContainers;
   const volumes = mergeList(spec.volumes ?? [], out.volumes, "name") as Volume[];

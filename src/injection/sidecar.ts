@@ -242,7 +242,7 @@ export function sidecarTemplate(p: Params): TemplateOutput {
   const metaEnv = proxyMetadataEnv(p);
   const metaMap = Object.fromEntries(metaEnv.map((e) => [e.name, e.value ?? ""]));
   const bootstrap = a[A.bootstrapOverride];
-  const network = p.labels[L.network] || p.config.network;
+  const network = p.config.network;
 
   const env: EnvVar[] = [
     ...compiled.certEnv,

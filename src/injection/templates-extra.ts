@@ -2,8 +2,8 @@
 // purpose), `grpc-agent` (proxyless gRPC with pilot-agent serving xDS, no Envoy) and
 // `grpc-simple` (proxyless gRPC with a bootstrap file only, no agent).
 import type { Container, EnvVar, JsonObject, Volume } from "../kube/types.js";
-import { A, CONTAINER } from "./annotations.js";
-import type { Params } from "./params.js";
+import { A, CONTAINER, L } from "./annotations.js";
+import { labelOr, type Params } from "./params.js";
 import {
   canonicalLabels,
   compile,
@@ -30,10 +30,14 @@ function defaultContainerAnnotations(p: Params): Record<string, string> {
   return out;
 }
 
-function annotationResources(p: Params): JsonObject | undefined {
-  const a = p.annotations;
-  const set = [A.proxyCPU, A.proxyMemory, A.proxyCPULimit, A.proxyMemoryLimit].some((k) => a[k] !== undefined);
-  return set && p.resources ? (p.resources as JsonObject) : undefined;
+/** The volumes (or mounts) of a JSON annotation, checked by validate.ts to be a map of name to object; by name, as Go's templates range over a map. */
+function userEntries(p: Params, key: string): JsonObject[] {
+  const raw = p.annotations[key];
+  if (raw === undefined) return [];
+  const parsed = JSON.parse(raw) as Record<string, JsonObject>;
+  return Object.keys(parsed)
+    .sort()
+    .map((name) => ({ name, ...parsed[name] }));
 }
 
 const mount = (name: string, mountPath: string): JsonObject => ({ name, mountPath });
@@ -87,12 +91,31 @@ function commonEnv(p: Params, appContainersEnv: EnvVar, withLimits: boolean): En
   ];
 }
 
+/**
+ * The gateway's and grpc-agent's labels: the sidecar's canonical labels, except that Istio's
+ * gateway and grpc-agent templates do not cut the name to 63 characters (nor trim it).
+ */
+function uncutCanonicalLabels(p: Params): Record<string, string> {
+  const name = labelOr(p, L.canonicalName, "app.kubernetes.io/name", "app") ?? p.workload.name;
+  return { ...canonicalLabels(p), [L.canonicalName]: name };
+}
+
+/**
+ * The gateway's and grpc-agent's ISTIO_META_WORKLOAD_NAME is the workload's name: unlike the
+ * sidecar template, Istio's gateway and grpc-agent templates do not read the
+ * service.istio.io/workload-name label.
+ */
+function deploymentOwnerEnv(p: Params): EnvVar[] {
+  return ownerEnv(p).map((e) => (e.name === "ISTIO_META_WORKLOAD_NAME" ? { name: e.name, value: p.workload.name } : e));
+}
+
 export function gatewayTemplate(p: Params): TemplateOutput {
   const env = [
     ...commonEnv(p, { name: "ISTIO_META_APP_CONTAINERS", value: p.appContainers.join(",") }, true),
-    { name: "ISTIO_META_INTERCEPTION_MODE", value: p.mode },
+    // The mesh's mode: Istio's gateway template does not read sidecar.istio.io/interceptionMode.
+    { name: "ISTIO_META_INTERCEPTION_MODE", value: p.proxyConfig.interceptionMode ?? p.config.interception.mode },
     ...(p.config.network ? [{ name: "ISTIO_META_NETWORK", value: p.config.network }] : []),
-    ...ownerEnv(p),
+    ...deploymentOwnerEnv(p),
     ...compile(p.config).meshEnv,
     ...proxyMetadataEnv(p),
   ];
@@ -107,10 +130,9 @@ export function gatewayTemplate(p: Params): TemplateOutput {
     securityContext: { runAsUser: p.config.proxy.uid, runAsGroup: p.config.proxy.gid },
     volumeMounts: [...GATEWAY_MOUNTS],
   };
-  const res = annotationResources(p);
-  if (res) proxy.resources = res;
+  // Istio's gateway template sets no resources, whatever the proxyCPU/proxyMemory annotations say.
   return {
-    labels: canonicalLabels(p),
+    labels: uncutCanonicalLabels(p),
     annotations: defaultContainerAnnotations(p),
     initContainers: [],
     containers: [proxy],
@@ -123,13 +145,16 @@ export function gatewayTemplate(p: Params): TemplateOutput {
 const XDS_VOLUME: Volume = { name: "istio-xds", emptyDir: { medium: "Memory" } };
 
 export function grpcAgentTemplate(p: Params): TemplateOutput {
+  // Istio's grpc-agent template adds the bootstrap override's volume (mounted nowhere) and the
+  // user's volumes and mounts, as the sidecar template does.
+  const bootstrap = p.annotations[A.bootstrapOverride];
   const statusPort = Number(p.statusPort) || 15020;
   const env = [
     { name: "ISTIO_META_GENERATOR", value: "grpc" },
     { name: "OUTPUT_CERTS", value: "/var/lib/istio/data" },
     ...commonEnv(p, { name: "ISTIO_META_APP_CONTAINERS", value: p.appContainers.join(",") }, false),
     ...(p.config.network ? [{ name: "ISTIO_META_NETWORK", value: p.config.network }] : []),
-    ...ownerEnv(p),
+    ...deploymentOwnerEnv(p),
     ...compile(p.config).meshEnv,
     ...proxyMetadataEnv(p),
     { name: "ISTIO_META_DNS_CAPTURE", value: "false" },
@@ -153,6 +178,7 @@ export function grpcAgentTemplate(p: Params): TemplateOutput {
       mount("istio-xds", "/etc/istio/proxy"),
       mount("istio-token", "/var/run/secrets/tokens"),
       mount("istio-podinfo", "/etc/istio/pod"),
+      ...userEntries(p, A.userVolumeMount),
     ],
   };
   const apps: Container[] = p.appContainers.map((name) => ({
@@ -168,11 +194,22 @@ export function grpcAgentTemplate(p: Params): TemplateOutput {
     ],
   }));
   return {
-    labels: canonicalLabels(p),
+    labels: uncutCanonicalLabels(p),
     annotations: { [A.rewriteProbes]: "false", ...defaultContainerAnnotations(p) },
     initContainers: [],
-    containers: [...apps, proxy],
-    volumes: [{ name: "workload-socket" }, { name: "workload-certs" }, XDS_VOLUME, { name: "istio-data", emptyDir: {} }, PODINFO, TOKEN, CA_CERT],
+    // istio-proxy first, then the apps, as Istio's template lists them (the order of the overrides record).
+    containers: [proxy, ...apps],
+    volumes: [
+      { name: "workload-socket" },
+      { name: "workload-certs" },
+      ...(bootstrap !== undefined ? [{ name: "custom-bootstrap-volume", configMap: { name: bootstrap } }] : []),
+      XDS_VOLUME,
+      { name: "istio-data", emptyDir: {} },
+      PODINFO,
+      TOKEN,
+      CA_CERT,
+      ...(userEntries(p, A.userVolume) as Volume[]),
+    ],
     imagePullSecrets: compile(p.config).imagePullSecrets,
   };
 }
@@ -236,6 +273,7 @@ export function grpcSimpleTemplate(p: Params): TemplateOutput {
   }));
   return {
     labels: {},
+    // Istio's grpc-simple template writes no istio.io/rev.
     annotations: { [A.rewriteProbes]: "false" },
     initContainers: [init],
     containers: apps,

@@ -114,3 +114,21 @@ export function classOf(diffs: readonly Difference[]): string {
   if (placement) classes.add(placement);
   return [...classes].sort((a, b) => DIVERGENCE_CLASSES.indexOf(a) - DIVERGENCE_CLASSES.indexOf(b)).join("+");
 }
+
+/**
+ * Differences kept on purpose, where Istio's injector is plainly wrong. A case listed as
+ * `deliberate(<reason>): <classes>` in known-divergences.json must still diverge, in those
+ * classes; the reason is one of these.
+ */
+export const DELIBERATE_REASONS: Readonly<Record<string, string>> = {
+  reinjection:
+    "Re-injecting an injected Pod: Istio merges the new template over the previously injected Pod (RunTemplate merges into params.pod, not the stripped Pod), so the previous injection's containers and fields stay — with nativeSidecar turned off, istio-proxy is left in initContainers as well as added to containers (a duplicate name the API server refuses); with interceptionMode NONE, the old istio-init still redirects traffic; with proxyCPU changed, the old limits and memory request stay — and a native istio-proxy's customization recorded in proxy.istio.io/overrides is dropped. We remove the previous injection first and re-apply the recorded customization, so re-injecting gives what injecting the original gives.",
+};
+
+const DELIBERATE_ENTRY = /^deliberate\(([a-z-]+)\): (.+)$/;
+
+/** A known-divergences.json entry: the classes, and the reason when it is deliberate. */
+export function parseKnown(entry: string): { readonly cls: string; readonly deliberate?: string } {
+  const m = DELIBERATE_ENTRY.exec(entry);
+  return m ? { cls: m[2] as string, deliberate: m[1] as string } : { cls: entry };
+}

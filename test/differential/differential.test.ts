@@ -11,8 +11,10 @@
 //
 // known-divergences.json (case id -> class) lists the cases that differ today. An unlisted
 // case that differs fails; a listed one that now agrees fails ("remove it from the list"); a
-// listed one that differs in another class fails. `UPDATE_DIVERGENCES=1` rewrites the list and
-// DIVERGENCES.md from what the test finds: review the diff, it should only shrink.
+// listed one that differs in another class fails. An entry `deliberate(<reason>): <classes>`
+// is a difference kept on purpose (classify.ts, DELIBERATE_REASONS): it is checked the same way.
+// `UPDATE_DIVERGENCES=1` rewrites the list (keeping each deliberate reason) and DIVERGENCES.md
+// from what the test finds: review the diff, it should only shrink.
 //
 // Also, for every Pod of every case: the webhook (admit() on the AdmissionReview the API server
 // would send), the preview's engine path and the CLI give the same result — one code path.
@@ -33,7 +35,7 @@ import { preview } from "../../src/preview.js";
 import { podAsCreated } from "../golden/cases.js";
 import { compareInjected, describeDifferences } from "../support/compare-injected.js";
 import { podReview } from "../support/review.js";
-import { classOf, classOfDifference } from "./classify.js";
+import { classOf, classOfDifference, DELIBERATE_REASONS, parseKnown } from "./classify.js";
 import { loadCorpus, type CorpusCase } from "./corpus.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -256,9 +258,15 @@ function report(verdicts: readonly Verdict[]): string {
   const equal = verdicts.filter((v) => v.cls === undefined).length;
   const agree = verdicts.filter((v) => v.refusalAgrees).length;
   const deliberate = verdicts.filter((v) => !v.refusalAgrees && v.cls === "deliberate").length;
-  // A case counts once in each class of its set.
+  // A case counts once in each class of its set; a deliberate one only as `deliberate`.
+  const deliberateOf = (v: Verdict): string | undefined => (v.cls !== undefined && known[v.id] !== undefined ? parseKnown(known[v.id]!).deliberate : undefined);
   const byClass = new Map<string, Verdict[]>();
-  for (const v of verdicts) for (const cls of v.cls?.split("+") ?? []) byClass.set(cls, [...(byClass.get(cls) ?? []), v]);
+  const byReason = new Map<string, Verdict[]>();
+  for (const v of verdicts) {
+    const reason = deliberateOf(v);
+    if (reason !== undefined) byReason.set(reason, [...(byReason.get(reason) ?? []), v]);
+    for (const cls of reason !== undefined ? ["deliberate"] : (v.cls?.split("+") ?? [])) byClass.set(cls, [...(byClass.get(cls) ?? []), v]);
+  }
   const refused = (k: Verdict["refusedBy"]): number => verdicts.filter((v) => v.refusedBy === k).length;
   const rows = [...byClass.entries()].sort((a, b) => b[1].length - a[1].length || (a[0] < b[0] ? -1 : 1));
   const cell = (s: string): string => s.replace(/\s+/g, " ").trim().replace(/\|/g, "\\|").slice(0, 240);
@@ -291,6 +299,12 @@ function report(verdicts: readonly Verdict[]): string {
       const detail = ex.byClass?.get(cls) ?? ex.details[0] ?? "";
       return `| ${cls} | ${vs.length} | \`${ex.id}\` | ${cell(detail)} |`;
     }),
+    "",
+    "Deliberate differences (listed as `deliberate(<reason>): <classes>`; reasons in `classify.ts`):",
+    "",
+    "| reason | cases | example | why we differ |",
+    "|---|---:|---|---|",
+    ...[...byReason.entries()].map(([reason, vs]) => `| ${reason} | ${vs.length} | \`${vs[0]!.id}\` | ${(DELIBERATE_REASONS[reason] ?? "").replace(/\|/g, "\\|")} |`),
     "",
     "Refusals on one side only, by annotation:",
     "",
@@ -326,7 +340,9 @@ describe("differential: our injector against Istio's", () => {
       verdicts.push(v);
       pods += await onePath(c);
       if (update) return;
-      const listed = known[c.id];
+      const entry = known[c.id] === undefined ? undefined : parseKnown(known[c.id]!);
+      if (entry?.deliberate !== undefined) assert.ok(Object.hasOwn(DELIBERATE_REASONS, entry.deliberate), `${c.id}: no deliberate reason ${entry.deliberate} in classify.ts`);
+      const listed = entry?.cls;
       if (v.cls === undefined) {
         assert.equal(listed, undefined, `${c.id} now agrees with Istio: remove it from known-divergences.json (class was ${listed})`);
         return;
@@ -348,7 +364,10 @@ describe("differential: our injector against Istio's", () => {
     t.diagnostic(`one code path: webhook, preview and CLI agree on ${pods} Pods`);
     assert.ok(pods >= corpus.length, `only ${pods} Pods were checked on the three paths`);
     if (update) {
-      const list = Object.fromEntries(verdicts.filter((v) => v.cls !== undefined).map((v) => [v.id, v.cls!]));
+      const reason = (id: string): string | undefined => (known[id] === undefined ? undefined : parseKnown(known[id]!).deliberate);
+      const list = Object.fromEntries(
+        verdicts.filter((v) => v.cls !== undefined).map((v) => [v.id, reason(v.id) === undefined ? v.cls! : `deliberate(${reason(v.id)!}): ${v.cls!}`]),
+      );
       writeFileSync(knownFile, `${JSON.stringify(list, null, 2)}\n`);
       writeFileSync(reportFile, text);
     }

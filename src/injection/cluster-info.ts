@@ -1,0 +1,54 @@
+// The cluster and network a proxy reports, as Istio settles them after the templates ran
+// (overwriteClusterInfo, applyMetadata):
+// - the cluster is the configured one (unless it is the default, `Kubernetes`, which Istio's
+//   values leave empty for the template to default), or the webhook path's; the
+//   network is the configured one, or the webhook path's, or — above both — the Pod's
+//   `topology.istio.io/network` label;
+// - these, with every other variable the webhook path sets, are written on one istio-proxy
+//   only: the first in `containers`, else the first in `initContainers` (a Pod given both the
+//   sidecar and the grpc-agent template has one in each list). Each is taken out of that
+//   container's env and appended again, in name order;
+// - a network so found becomes the Pod's `topology.istio.io/network` label.
+// The templates write the configured cluster and network only.
+import type { Container, EnvVar } from "../kube/types.js";
+import { CONTAINER, L } from "./annotations.js";
+import type { Params } from "./params.js";
+
+export const CLUSTER_ENV = "ISTIO_META_CLUSTER_ID";
+export const NETWORK_ENV = "ISTIO_META_NETWORK";
+const DEFAULT_CLUSTER = "Kubernetes";
+
+/** The variables written on the proxy after the templates ran, by name. */
+export function clusterEnv(p: Params): Record<string, string> {
+  const out: Record<string, string> = { ...p.pathEnv };
+  const cluster = p.pathEnv[CLUSTER_ENV] || (p.config.clusterId === DEFAULT_CLUSTER ? "" : p.config.clusterId);
+  const network = p.labels[L.network] ?? (p.pathEnv[NETWORK_ENV] || p.config.network);
+  if (cluster) out[CLUSTER_ENV] = cluster;
+  if (network) out[NETWORK_ENV] = network;
+  return out;
+}
+
+function rewrite(c: Container, vars: Readonly<Record<string, string>>): Container {
+  const names = Object.keys(vars).sort();
+  const kept = (c.env ?? []).filter((e) => !Object.hasOwn(vars, e.name));
+  const added: EnvVar[] = names.map((name) => ({ name, value: vars[name] as string }));
+  return { ...c, env: [...kept, ...added] };
+}
+
+/** The Pod's containers with `vars` written on the one istio-proxy Istio picks. */
+export function writeClusterEnv(
+  initContainers: readonly Container[],
+  containers: readonly Container[],
+  vars: Readonly<Record<string, string>>,
+): { initContainers: Container[]; containers: Container[] } {
+  const init = [...initContainers];
+  const main = [...containers];
+  if (Object.keys(vars).length === 0) return { initContainers: init, containers: main };
+  const i = main.findIndex((c) => c.name === CONTAINER.proxy);
+  if (i >= 0) main[i] = rewrite(main[i] as Container, vars);
+  else {
+    const j = init.findIndex((c) => c.name === CONTAINER.proxy);
+    if (j >= 0) init[j] = rewrite(init[j] as Container, vars);
+  }
+  return { initContainers: init, containers: main };
+}
