@@ -3,12 +3,15 @@
 // Bounded: at most MAX_PREVIEW_PODS Pods, MAX_PREVIEW_NAMESPACES namespaces looked up and
 // MAX_PREVIEW_ANSWER_BYTES of answer per request, each refused with its own code (413). Namespace
 // labels come from the request, or from the API server for a caller allowed to read them
-// (preview-lookup.ts).
+// (preview-lookup.ts). A body of OFFLOAD_FROM_BYTES or more is decoded, pre-scanned and parsed
+// on the review worker (review-pool.ts), so its reading, and its refusal for size or shape, never
+// holds the event loop; the answers are those of parsing it here.
 
 import type { Request, RequestHandler, Response } from "express";
 import { AdmissionError, ERRORS, type ErrorCode } from "./errors.js";
 import { checkCharset, YAML_TYPES, readRequestBody, type BodyLimits } from "./body.js";
 import { bearerToken, LOOKUP_DEADLINE_MS, NamespaceLookups, NOT_KNOWN } from "./preview-lookup.js";
+import { OFFLOAD_FROM_BYTES, type ReviewPool } from "./review-pool.js";
 import { nativeOption, type AppOptions } from "./server.js";
 import { formatPreview, MAX_PREVIEW_ANSWER_BYTES, parseLabelList, parsePreviewInput, preview, PreviewError, PreviewLimitError, type PreviewFormat } from "../preview.js";
 
@@ -35,10 +38,12 @@ export function previewContentType(header: string | undefined): "json" | "yaml" 
 export interface PreviewRouteOptions extends AppOptions {
   readonly limits: BodyLimits;
   readonly sendError: (res: Response, code: ErrorCode, message?: string) => void;
+  /** Where bodies of OFFLOAD_FROM_BYTES or more are parsed; without it, on the event loop. */
+  readonly pool?: Pick<ReviewPool, "parsePreview">;
 }
 
 export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
-  const { config, logger, limits, sendError } = opts;
+  const { config, logger, limits, sendError, pool } = opts;
   const access = opts.namespaceAccess;
   const lookups = opts.namespaceLookups ?? (access && new NamespaceLookups(access, { deadlineMs: opts.namespaceLookupTimeoutMs ?? NAMESPACE_LOOKUP_TIMEOUT_MS, logger }));
 
@@ -48,7 +53,8 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
       const inputFormat = previewContentType(req.headers["content-type"]);
       const body = await readRequestBody(req, limits);
       if (body.length === 0) throw new AdmissionError("ERR_EMPTY_BODY");
-      const docs = parsePreviewInput(body.toString("utf8"), inputFormat);
+      const docs =
+        pool !== undefined && body.length >= OFFLOAD_FROM_BYTES ? await pool.parsePreview(body, inputFormat) : parsePreviewInput(body.toString("utf8"), inputFormat);
       const q = req.query;
       const namespace = typeof q.namespace === "string" && q.namespace ? q.namespace : undefined;
       const given = typeof q.namespaceLabels === "string" ? parseLabelList(q.namespaceLabels) : undefined;

@@ -3,10 +3,14 @@
 // milliseconds to parse and answer; on the event loop that would hold up every other review
 // and health check for as long. One worker (started on first use) takes them one at a time;
 // past MAX_PENDING waiting, a large review is shed (ERR_OVERLOADED) rather than queued.
+// Large /preview bodies are read there too (decoded, pre-scanned, parsed and measured), so a
+// 6 MiB body refused for its shape never holds the event loop for its reading; only the parsed
+// documents, within /preview's limits, come back.
 import { Worker } from "node:worker_threads";
 import type { Config } from "../config/types.js";
 import { AdmissionError, type ErrorCode } from "./errors.js";
 import type { ReviewOutcome } from "./review.js";
+import { PreviewError } from "../preview.js";
 
 /** Bodies at least this large go to the worker: below it, a review takes a few milliseconds. */
 export const OFFLOAD_FROM_BYTES = 64 * 1024;
@@ -15,13 +19,23 @@ export const MAX_PENDING = 8;
 
 export interface PoolJob {
   readonly id: number;
+  readonly kind: "review";
   readonly body: Uint8Array;
   readonly pathEnv: Readonly<Record<string, string>>;
   readonly nativeSidecarsSupported: boolean | undefined;
 }
 
+/** A /preview body to read: what parsePreviewInput gives for it, or its PreviewError. */
+export interface PreviewParseJob {
+  readonly id: number;
+  readonly kind: "preview";
+  readonly body: Uint8Array;
+  readonly format: "json" | "yaml";
+}
+
 export type PoolAnswer =
   | { readonly id: number; readonly ok: true; readonly body: Uint8Array; readonly outcome: Omit<ReviewOutcome, "error"> & { readonly error?: string } }
+  | { readonly id: number; readonly ok: true; readonly docs: unknown[] }
   | { readonly id: number; readonly ok: false; readonly code: ErrorCode; readonly message: string };
 
 export interface ReviewPool {
@@ -31,6 +45,11 @@ export interface ReviewPool {
    * the caller must not use it after.
    */
   run(body: Uint8Array, pathEnv: Readonly<Record<string, string>>, nativeSidecarsSupported: boolean | undefined): Promise<{ body: Uint8Array; outcome: ReviewOutcome }>;
+  /**
+   * parsePreviewInput(body as UTF-8, format) on the worker: the documents, or a PreviewError
+   * with its message; ERR_OVERLOADED past MAX_PENDING waiting. The body is handed over as in run().
+   */
+  parsePreview(body: Uint8Array, format: "json" | "yaml"): Promise<unknown[]>;
   close(): Promise<void>;
 }
 
@@ -66,21 +85,36 @@ export function createReviewPool(config: Config): ReviewPool {
     return w;
   };
 
+  const send = async (job: PoolJob | PreviewParseJob): Promise<PoolAnswer> => {
+    if (waiting.size >= MAX_PENDING) throw new AdmissionError("ERR_OVERLOADED");
+    worker ??= start();
+    const body = job.body;
+    return new Promise<PoolAnswer>((resolve, reject) => {
+      waiting.set(job.id, { resolve, reject });
+      const own = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer;
+      worker?.postMessage(job, own ? [body.buffer] : []);
+    });
+  };
+
   return {
     async run(body, pathEnv, nativeSidecarsSupported) {
-      if (waiting.size >= MAX_PENDING) throw new AdmissionError("ERR_OVERLOADED");
-      worker ??= start();
-      const id = nextId++;
-      const answer = await new Promise<PoolAnswer>((resolve, reject) => {
-        waiting.set(id, { resolve, reject });
-        const own = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer;
-        worker?.postMessage({ id, body, pathEnv, nativeSidecarsSupported } satisfies PoolJob, own ? [body.buffer] : []);
-      });
+      const answer = await send({ id: nextId++, kind: "review", body, pathEnv, nativeSidecarsSupported });
       if (!answer.ok) {
         if (answer.code === "ERR_INTERNAL") throw new Error(answer.message);
         throw new AdmissionError(answer.code, answer.message);
       }
+      if (!("outcome" in answer)) throw new Error("the review worker answered a review with documents");
       return { body: answer.body, outcome: answer.outcome };
+    },
+    async parsePreview(body, format) {
+      const answer = await send({ id: nextId++, kind: "preview", body, format });
+      if (!answer.ok) {
+        if (answer.code === "ERR_PREVIEW_INPUT") throw new PreviewError(answer.message);
+        if (answer.code === "ERR_INTERNAL") throw new Error(answer.message);
+        throw new AdmissionError(answer.code, answer.message);
+      }
+      if (!("docs" in answer)) throw new Error("the review worker answered a preview body with a review");
+      return answer.docs;
     },
     async close() {
       const w = worker;

@@ -202,7 +202,7 @@ export function createApp(opts: AppOptions): Express {
 
   const injectPaths = webhook ? ["/inject", "/inject/*path"] : [];
   if (webhook) app.post(injectPaths, injectHandler);
-  if (admin) app.post("/preview", previewHandler({ ...opts, limits, sendError }));
+  if (admin) app.post("/preview", previewHandler({ ...opts, limits, sendError, ...(pool === undefined ? {} : { pool }) }));
 
   app.get("/healthz", (_req, res) => {
     res.status(200).json({ status: "ok" });

@@ -12,6 +12,7 @@ import type { Params } from "../../../src/injection/params.js";
 import { mapPatch, overlaid, overlayPatch } from "../../../src/injection/patch.js";
 import { rewriteProbes } from "../../../src/injection/probes.js";
 import { withPathEnv } from "../../../src/injection/sidecar.js";
+import { MAX_POD_DEPTH, nestedDeeperThan, readPod } from "../../../src/injection/shape.js";
 import type { PatchOperation } from "../../../src/injection/types.js";
 import type { Container, EnvVar, Pod } from "../../../src/kube/types.js";
 
@@ -90,7 +91,7 @@ function labelledPod(labels: Record<string, string>): Pod {
   return { apiVersion: "v1", kind: "Pod", metadata: { name: "p", labels }, spec: { containers: [{ name: "app", image: "example.com/app:1" }] } };
 }
 
-test("a Pod's labels are listed twice (the depth check, the shape check) however many, and neither copied nor compared", () => {
+test("a Pod's labels are listed once (one walk checks depth and shape) however many, and neither copied nor compared", () => {
   const at = (n: number): { listings: number; reads: number; ops: string[] } => {
     const counts = { listings: 0, reads: 0 };
     const r = inject(labelledPod(countedLabels(n, counts)), { namespace: "demo" }, config);
@@ -99,11 +100,11 @@ test("a Pod's labels are listed twice (the depth check, the shape check) however
   };
   const small = at(N);
   const large = at(4 * N);
-  assert.equal(small.listings, 2, "listed by the depth check and the shape check only");
-  assert.equal(large.listings, 2, "as many listings at 4n as at n");
-  // for-in and Object.keys read a descriptor per key, and each reads the value: about 4 per label.
-  assert.ok(large.reads <= 4 * 4 * N + 100, `${large.reads} reads for ${4 * N} labels`);
-  assert.ok(large.reads - small.reads <= 4 * 3 * N, `${large.reads - small.reads} more reads for ${3 * N} more labels`);
+  assert.equal(small.listings, 1, "listed by the shape check only, which checks depth too");
+  assert.equal(large.listings, 1, "as many listings at 4n as at n");
+  // Object.keys reads a descriptor per key, and the shape check reads the value: 2 per label.
+  assert.ok(large.reads <= 2 * 4 * N + 100, `${large.reads} reads for ${4 * N} labels`);
+  assert.ok(large.reads - small.reads <= 2 * 3 * N, `${large.reads - small.reads} more reads for ${3 * N} more labels`);
   assert.deepEqual(large.ops, [
     "add /metadata/labels/security.istio.io~1tlsMode",
     "add /metadata/labels/service.istio.io~1canonical-name",
@@ -189,4 +190,56 @@ test("a container's ports are not indexed unless a probe names one", () => {
   assert.match(r.probers, /"port":8080/);
   rewriteProbes([], [{ name: "app", image: "x", ports, readinessProbe: { httpGet: { path: "/", port: "p7" } } }], 15020);
   assert.equal(reads.count, 2 * N, "a named one indexes them once (the name read to test it, then to key it)");
+});
+
+// --- One walk checks the Pod's shape and its depth: the answers of the two walks it replaced. ---
+
+/** `levels` objects, one inside the other. */
+function nestedObject(levels: number): Record<string, unknown> {
+  let v: Record<string, unknown> = {};
+  for (let i = 1; i < levels; i++) v = { a: v };
+  return v;
+}
+
+/** A Pod with `value` at `where`: a field read for its shape, or one carried through. */
+const PLACES: Record<string, (value: unknown) => Record<string, unknown>> = {
+  status: (v) => ({ apiVersion: "v1", kind: "Pod", metadata: { name: "p" }, spec: { containers: [{ name: "a" }] }, status: v }),
+  "spec.securityContext": (v) => ({ metadata: { name: "p" }, spec: { containers: [{ name: "a" }], securityContext: v } }),
+  "env valueFrom": (v) => ({ spec: { containers: [{ name: "a", env: [{ name: "E", valueFrom: v }] }] } }),
+  "a probe's unread field": (v) => ({ spec: { containers: [{ name: "a", readinessProbe: { httpGet: { port: 80, x: v } } }] } }),
+  "an init container's hook": (v) => ({ spec: { containers: [{ name: "a" }], initContainers: [{ name: "i", lifecycle: { preStop: { exec: { command: ["x"] }, y: v } } }] } }),
+  "a volume": (v) => ({ spec: { containers: [{ name: "a" }], volumes: [{ name: "v", configMap: v }] } }),
+  "an owner reference": (v) => ({ metadata: { ownerReferences: [{ apiVersion: "v1", kind: "K", name: "n", x: v }] }, spec: { containers: [{ name: "a" }] } }),
+};
+
+const refusal = (f: () => unknown): string | undefined => {
+  try {
+    f();
+    return undefined;
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
+};
+
+test("the one walk refuses exactly the Pods nested deeper than MAX_POD_DEPTH, wherever, naming the depth walk's path", () => {
+  for (const [where, place] of Object.entries(PLACES)) {
+    // The most levels the depth walk allows there, and one more.
+    let fits = 1;
+    while (nestedDeeperThan(place(nestedObject(fits + 1)), MAX_POD_DEPTH) === undefined) fits++;
+    assert.ok(fits > 80 && fits < MAX_POD_DEPTH, `${where}: ${fits}`);
+    assert.equal(refusal(() => readPod(place(nestedObject(fits)))), undefined, `${where}: ${fits} levels`);
+    const deep = nestedDeeperThan(place(nestedObject(fits + 1)), MAX_POD_DEPTH);
+    assert.equal(refusal(() => readPod(place(nestedObject(fits + 1)))), `${deep}: nests deeper than ${MAX_POD_DEPTH} levels (a Pod from the API server nests a dozen)`, where);
+  }
+});
+
+test("a Pod too deep and of a wrong type is refused for its depth, even when the wrong type comes first", () => {
+  const pod = { metadata: { name: "p", labels: "x" }, spec: { containers: [{ name: "a", ports: "x" }], securityContext: nestedObject(200) } };
+  assert.equal(refusal(() => readPod(pod)), `spec.securityContext.a.a: nests deeper than ${MAX_POD_DEPTH} levels (a Pod from the API server nests a dozen)`);
+  // Not too deep: the first wrong type, as before.
+  const shallow = { ...pod, spec: { ...pod.spec, securityContext: nestedObject(5) } };
+  assert.equal(refusal(() => readPod(shallow)), "metadata.labels: must be a map of strings");
+  // A wrong type that is itself deep (an object where a string goes): the depth is named.
+  const deepLabel = { metadata: { labels: { k: nestedObject(150) } }, spec: { containers: [{ name: "a" }] } };
+  assert.match(refusal(() => readPod(deepLabel)) ?? "", /^metadata\.labels\.k\.a: nests deeper/);
 });
