@@ -4,21 +4,19 @@
 // `serve --workers N` for each N of BENCH_WORKERS (default 1 and 2); RSS is that of all the
 // server's processes, idle and at its peak under the load. Bounded in time, loopback only.
 // Run: npm run bench   (BENCH_SECONDS, BENCH_CONCURRENCY, BENCH_WORKERS)
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { Agent, request } from "node:https";
-import { availableParallelism, tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { availableParallelism } from "node:os";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { servedBench } from "./served.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, "..", "..");
 const seconds = Number(process.env.BENCH_SECONDS ?? "2");
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? "8");
 const workerCounts = (process.env.BENCH_WORKERS ?? "1,2").split(",").map(Number);
-const port = 20000 + Math.floor(Math.random() * 1000);
-const url = `https://127.0.0.1:${port}`;
-const dir = mkdtempSync(join(tmpdir(), "bench-http-"));
+const served = servedBench("http", 20000, "silent");
+const { url, dir } = served;
 
 /** RSS in MiB of a process and its children (the workers), from Linux /proc. */
 function rssMiB(pid: number): number {
@@ -33,23 +31,6 @@ function rssMiB(pid: number): number {
   };
   visit(pid);
   return kib / 1024;
-}
-
-function startServer(workers: number): ChildProcess {
-  return spawn(process.execPath, [join(root, "dist", "cli.js"), "serve", "--port", String(port), "--cert-dir", join(dir, "certs"), "--log-level", "silent", "--workers", String(workers)], {
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-}
-
-function ready(): Promise<boolean> {
-  return new Promise((ok) => {
-    const req = request(`${url}/readyz`, { rejectUnauthorized: false, agent: false }, (res) => {
-      res.resume();
-      ok(res.statusCode === 200);
-    });
-    req.on("error", () => ok(false));
-    req.end();
-  });
 }
 
 function post(agent: Agent, body: Buffer): Promise<number> {
@@ -88,10 +69,9 @@ async function run(agent: Agent, name: string, body: Buffer, serverPid: number):
 try {
   console.log(`node ${process.version}, ${availableParallelism()} cores, ${seconds}s per case, ${concurrency} concurrent keep-alive connections, the server in its own processes`);
   for (const workers of workerCounts) {
-    const server = startServer(workers);
+    const server = await served.start(workers);
     try {
-      for (let i = 0; i < 300 && !(await ready()); i++) await new Promise((r) => setTimeout(r, 100));
-      // The client trusts the CA the server generated in its certificate folder.
+        // The client trusts the CA the server generated in its certificate folder.
       const trusting = new Agent({ keepAlive: true, maxSockets: concurrency, ca: readFileSync(join(dir, "certs", "ca.crt")) });
       console.log(`--workers ${workers}: idle RSS ${rssMiB(server.pid ?? 0).toFixed(0)} MiB`);
       try {
@@ -107,5 +87,5 @@ try {
     }
   }
 } finally {
-  rmSync(dir, { recursive: true, force: true });
+  served.dispose();
 }

@@ -9,38 +9,19 @@
 // last table puts the workers side by side, rate by rate.
 // Run: npm run bench   (OVERLOAD_RATES=250,500,1000 OVERLOAD_SECONDS=5 OVERLOAD_WORKERS=1,2)
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { request } from "node:https";
-import { availableParallelism, tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { servedBench } from "./served.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, "..", "..");
 const rates = (process.env.OVERLOAD_RATES ?? "250,500,750,1000,1500,2000,3000").split(",").map(Number);
 const seconds = Number(process.env.OVERLOAD_SECONDS ?? "5");
 const workerCounts = (process.env.OVERLOAD_WORKERS ?? "1,2").split(",").map(Number);
 const fixture = join(here, "..", "fixtures", "admission-review-pod.json");
-const port = 19000 + Math.floor(Math.random() * 1000);
-const dir = mkdtempSync(join(tmpdir(), "bench-overload-"));
-const url = `https://127.0.0.1:${port}`;
-
-function startServer(workers: number): ChildProcess {
-  return spawn(process.execPath, [join(root, "dist", "cli.js"), "serve", "--port", String(port), "--cert-dir", join(dir, "certs"), "--log-level", "warn", "--workers", String(workers)], {
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-}
-
-function ready(): Promise<boolean> {
-  return new Promise((ok) => {
-    const req = request(`${url}/readyz`, { rejectUnauthorized: false, agent: false }, (res) => {
-      res.resume();
-      ok(res.statusCode === 200);
-    });
-    req.on("error", () => ok(false));
-    req.end();
-  });
-}
+const served = servedBench("overload", 19000, "warn");
+const { url, dir } = served;
 
 const ticks = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim());
 
@@ -104,9 +85,8 @@ const fixed = (v: number | null, digits: number): string => (v === null || !Numb
 const shedOf = (r: Row): number => (r.run.outcomes["503"] ?? 0) + (r.run.outcomes.ECONNRESET ?? 0);
 
 async function runWorkers(workers: number): Promise<{ workers: number; idleRssMiB: number; rows: Row[] }> {
-  const server = startServer(workers);
+  const server = await served.start(workers);
   try {
-    for (let i = 0; i < 300 && !(await ready()); i++) await new Promise((r) => setTimeout(r, 100));
     const idle = usage(server.pid ?? 0).rssMiB;
     console.log(`\n--workers ${workers}: server idle RSS ${idle.toFixed(0)} MiB (all its processes)`);
     console.log("rate/s    sent  answered  shed  failed   p50 ms   p99 ms  slowest ms  CPU/answered  peak RSS");
@@ -146,5 +126,5 @@ try {
     console.log(`${String(rate).padStart(6)} ${cells.join("")}`);
   }
 } finally {
-  rmSync(dir, { recursive: true, force: true });
+  served.dispose();
 }
