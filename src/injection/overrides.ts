@@ -23,9 +23,36 @@ const FIELD_ORDER = [
 ];
 const KNOWN_FIELDS: ReadonlySet<string> = new Set(FIELD_ORDER);
 
-/** The container as recorded: canonical quantities, `resources` always present, no "auto" image. */
+// corev1.ResourceRequirements' field order.
+const RESOURCES_ORDER = ["limits", "requests", "claims"];
+const KNOWN_RESOURCES: ReadonlySet<string> = new Set(RESOURCES_ORDER);
+
+/**
+ * Resources as Go's encoding/json writes them: limits, requests, claims, then anything else;
+ * the quantities of a list (a map) sorted by resource name.
+ */
+function recordedResources(resources: unknown): unknown {
+  if (typeof resources !== "object" || resources === null || Array.isArray(resources)) return resources;
+  const src = resources as Record<string, unknown>;
+  const sorted = (list: unknown): unknown =>
+    typeof list === "object" && list !== null && !Array.isArray(list)
+      ? Object.fromEntries(Object.entries(list).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : list;
+  const entries: [string, unknown][] = [];
+  for (const k of RESOURCES_ORDER) {
+    const v = own(src, k);
+    if (v !== undefined) entries.push([k, k === "claims" ? v : sorted(v)]);
+  }
+  for (const [k, v] of Object.entries(src)) if (!KNOWN_RESOURCES.has(k) && v !== undefined) entries.push([k, v]);
+  return Object.fromEntries(entries);
+}
+
+/**
+ * The container as recorded: canonical quantities, `resources` always present, no "auto" image;
+ * fields in the order Istio's json.Marshal writes them, so the annotation is the same string.
+ */
 export function recordedContainer(c: Container): Container {
-  const src: Record<string, unknown> = { ...c, resources: canonicalResources(c.resources ?? {}) };
+  const src: Record<string, unknown> = { ...c, resources: recordedResources(canonicalResources(c.resources ?? {})) };
   if (src.image === AUTO_IMAGE) delete src.image;
   // Built from entries, so that a field named `__proto__` stays a field (keys are data).
   const entries: [string, unknown][] = [];

@@ -109,13 +109,25 @@ function deploymentOwnerEnv(p: Params): EnvVar[] {
   return ownerEnv(p).map((e) => (e.name === "ISTIO_META_WORKLOAD_NAME" ? { name: e.name, value: p.workload.name } : e));
 }
 
+const BOOTSTRAP_OVERRIDE_FILE = "/etc/istio/custom-bootstrap/custom_bootstrap.json";
+const BOOTSTRAP_MOUNT = mount("custom-bootstrap-volume", "/etc/istio/custom-bootstrap");
+
+/** The list with `item` inserted at `at`. */
+function spliced<T>(list: readonly T[], at: number, item: T): T[] {
+  return [...list.slice(0, at), item, ...list.slice(at)];
+}
+
 export function gatewayTemplate(p: Params): TemplateOutput {
+  // sidecar.istio.io/bootstrapOverride: Istio's gateway template, as its sidecar template, sets
+  // ISTIO_BOOTSTRAP_OVERRIDE and mounts the named ConfigMap at /etc/istio/custom-bootstrap.
+  const bootstrap = p.annotations[A.bootstrapOverride];
   const env = [
     ...commonEnv(p, { name: "ISTIO_META_APP_CONTAINERS", value: p.appContainers.join(",") }, true),
     // The mesh's mode: Istio's gateway template does not read sidecar.istio.io/interceptionMode.
     { name: "ISTIO_META_INTERCEPTION_MODE", value: p.proxyConfig.interceptionMode ?? p.config.interception.mode },
     ...(p.config.network ? [{ name: "ISTIO_META_NETWORK", value: p.config.network }] : []),
     ...deploymentOwnerEnv(p),
+    ...(bootstrap !== undefined ? [{ name: "ISTIO_BOOTSTRAP_OVERRIDE", value: BOOTSTRAP_OVERRIDE_FILE }] : []),
     ...compile(p.config).meshEnv,
     ...proxyMetadataEnv(p),
   ];
@@ -128,7 +140,7 @@ export function gatewayTemplate(p: Params): TemplateOutput {
     ...(p.config.proxy.imagePullPolicy ? { imagePullPolicy: p.config.proxy.imagePullPolicy } : {}),
     ...proxyProbes(p, 15021, false),
     securityContext: { runAsUser: p.config.proxy.uid, runAsGroup: p.config.proxy.gid },
-    volumeMounts: [...GATEWAY_MOUNTS],
+    volumeMounts: bootstrap !== undefined ? spliced(GATEWAY_MOUNTS, GATEWAY_MOUNTS.findIndex((m) => m.name === "istio-data") + 1, BOOTSTRAP_MOUNT) : [...GATEWAY_MOUNTS],
   };
   // Istio's gateway template sets no resources, whatever the proxyCPU/proxyMemory annotations say.
   return {
@@ -136,7 +148,10 @@ export function gatewayTemplate(p: Params): TemplateOutput {
     annotations: defaultContainerAnnotations(p),
     initContainers: [],
     containers: [proxy],
-    volumes: GATEWAY_VOLUMES,
+    volumes:
+      bootstrap !== undefined
+        ? spliced(GATEWAY_VOLUMES, GATEWAY_VOLUMES.findIndex((v) => v.name === "workload-certs") + 1, { name: "custom-bootstrap-volume", configMap: { name: bootstrap } })
+        : GATEWAY_VOLUMES,
     imagePullSecrets: compile(p.config).imagePullSecrets,
     podSecurityContext: { sysctls: [{ name: "net.ipv4.ip_unprivileged_port_start", value: "0" }] },
   };

@@ -55,6 +55,18 @@ describe("deliberate differences from Istio", () => {
     assert.equal(init?.args?.[(init.args.indexOf("-u") ?? 0) + 1], "1234", "iptables exempts the uid the proxy runs as");
   });
 
+  test("re-injection keeps a recorded istio-init's own image and user (Istio: the template's image, runAsUser 0)", () => {
+    const declared: Container = { name: "istio-init", image: "example.com/proxyv2:own", securityContext: { runAsUser: 1337 } };
+    const first = inject({ metadata: { name: "p" }, spec: { containers: [web()], initContainers: [declared] } }, { namespace: "demo" }, config);
+    const init = (p: Pod): Container | undefined => p.spec?.initContainers?.find((c) => c.name === "istio-init");
+    assert.equal(init(first.pod)?.image, "example.com/proxyv2:own");
+    assert.match(first.pod.metadata?.annotations?.["proxy.istio.io/overrides"] ?? "", /"name":"istio-init"/);
+    const again = inject(first.pod, { namespace: "demo" }, config);
+    assert.deepEqual(again.pod, first.pod);
+    assert.equal(init(again.pod)?.image, "example.com/proxyv2:own");
+    assert.equal(init(again.pod)?.securityContext?.runAsUser, 1337);
+  });
+
   test("re-injection after a config change gives what the current config injects (Istio keeps the old injection's extra env)", () => {
     const old = inject(pod(), { namespace: "demo" }, buildConfig({ proxy: { proxyMetadata: { OLD_SETTING: "1" } } }));
     assert.equal(env(old.pod, "OLD_SETTING"), "1");

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { buildConfig } from "../../../src/config/load.js";
 import { inject } from "../../../src/injection/inject.js";
-import { adjustInitUser } from "../../../src/injection/overrides.js";
+import { adjustInitUser, recordedContainer } from "../../../src/injection/overrides.js";
 import type { Container, JsonObject, Pod } from "../../../src/kube/types.js";
 
 const init = (name = "istio-init"): Container => ({ name, args: ["istio-iptables", "-p", "15001", "-u", "1337", "-m", "REDIRECT"] });
@@ -85,4 +85,19 @@ describe("overrides record and the status annotation", () => {
     assert.equal(again.pod.metadata?.annotations?.["proxy.istio.io/overrides"], first.pod.metadata?.annotations?.["proxy.istio.io/overrides"]);
     assert.deepEqual(proxyMemory(again.pod), { cpu: "2", memory: "2Gi" });
   });
+});
+
+describe("recordedContainer (the proxy.istio.io/overrides entry, as Istio's json.Marshal writes it)", () => {
+  test("resources: limits, requests, claims in corev1's order; each list's names sorted", () => {
+    const c: Container = {
+      resources: { claims: [{ name: "gpu" }], requests: { memory: "512Mi", cpu: "300m" }, limits: { memory: "2Gi", cpu: "3" } },
+      image: "my-proxy:dev",
+      name: "istio-proxy",
+    };
+    assert.equal(
+      JSON.stringify(recordedContainer(c)),
+      '{"name":"istio-proxy","image":"my-proxy:dev","resources":{"limits":{"cpu":"3","memory":"2Gi"},"requests":{"cpu":"300m","memory":"512Mi"},"claims":[{"name":"gpu"}]}}',
+    );
+  });
+
 });

@@ -31,3 +31,34 @@ describe("grpc-simple", () => {
     assert.ok(!all.some((c) => c.env?.some((e) => e.name === "ISTIO_PROMETHEUS_ANNOTATIONS")));
   });
 });
+
+describe("gateway", () => {
+  const config = buildConfig({});
+  const gateway = (annotations: Record<string, string>): Pod => ({
+    metadata: { name: "gw", annotations: { "inject.istio.io/templates": "gateway", ...annotations } },
+    spec: { containers: [{ name: "istio-proxy", image: "auto" }] },
+  });
+
+  test("sidecar.istio.io/bootstrapOverride: ISTIO_BOOTSTRAP_OVERRIDE, the ConfigMap as a volume, mounted, recorded in the status", () => {
+    const r = inject(gateway({ "sidecar.istio.io/bootstrapOverride": "envoy-bootstrap-v2" }), { namespace: "demo" }, config);
+    const proxy = r.pod.spec?.containers?.find((c) => c.name === "istio-proxy");
+    assert.deepEqual(proxy?.env?.find((e) => e.name === "ISTIO_BOOTSTRAP_OVERRIDE"), { name: "ISTIO_BOOTSTRAP_OVERRIDE", value: "/etc/istio/custom-bootstrap/custom_bootstrap.json" });
+    const mounts = proxy?.volumeMounts?.map((m) => m.name) ?? [];
+    assert.equal(mounts[mounts.indexOf("istio-data") + 1], "custom-bootstrap-volume");
+    assert.deepEqual(proxy?.volumeMounts?.find((m) => m.name === "custom-bootstrap-volume"), { name: "custom-bootstrap-volume", mountPath: "/etc/istio/custom-bootstrap" });
+    const volumes = r.pod.spec?.volumes ?? [];
+    assert.deepEqual(volumes.find((v) => v.name === "custom-bootstrap-volume"), { name: "custom-bootstrap-volume", configMap: { name: "envoy-bootstrap-v2" } });
+    assert.equal(volumes[volumes.findIndex((v) => v.name === "workload-certs") + 1]?.name, "custom-bootstrap-volume");
+    const status = JSON.parse(r.pod.metadata?.annotations?.["sidecar.istio.io/status"] ?? "{}") as { volumes?: string[] };
+    assert.ok(status.volumes?.includes("custom-bootstrap-volume"));
+  });
+
+  test("without the annotation: no bootstrap env, volume or mount", () => {
+    const r = inject(gateway({}), { namespace: "demo" }, config);
+    const proxy = r.pod.spec?.containers?.find((c) => c.name === "istio-proxy");
+    assert.ok(proxy, "the gateway's istio-proxy is injected");
+    assert.ok(!proxy.env?.some((e) => e.name === "ISTIO_BOOTSTRAP_OVERRIDE"));
+    assert.ok(!proxy.volumeMounts?.some((m) => m.name === "custom-bootstrap-volume"));
+    assert.ok(!r.pod.spec?.volumes?.some((v) => v.name === "custom-bootstrap-volume"));
+  });
+});
