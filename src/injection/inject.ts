@@ -183,10 +183,14 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): Rendered {
   const statusAnnotation = annotations[A.statusPort];
   const rewritePort = statusAnnotation !== undefined ? Number(statusAnnotation.trim()) : p.agentStatusPort;
   if (hasProxy && rewrite && rewritePort > 0) {
+    // As in Istio, the probes are rewritten even when none is handed to the agent (each on the
+    // agent's own port, or on a port name the container does not declare).
     const r = rewriteProbes(initContainers, containers, rewritePort, p.agentStatusPort);
+    initContainers = r.initContainers as Container[];
+    containers = r.containers as Container[];
     if (r.probers) {
-      initContainers = appendEnv(r.initContainers as Container[], { name: APP_PROBERS_ENV, value: r.probers });
-      containers = appendEnv(r.containers as Container[], { name: APP_PROBERS_ENV, value: r.probers });
+      initContainers = appendEnv(initContainers, { name: APP_PROBERS_ENV, value: r.probers });
+      containers = appendEnv(containers, { name: APP_PROBERS_ENV, value: r.probers });
     }
   }
 

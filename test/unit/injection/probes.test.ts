@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { buildConfig } from "../../../src/config/load.js";
+import { inject } from "../../../src/injection/inject.js";
 import { rewriteProbes } from "../../../src/injection/probes.js";
 import type { Container } from "../../../src/kube/types.js";
 
@@ -44,5 +46,15 @@ describe("rewriteProbes", () => {
     const r = rewriteProbes([], [web({ readinessProbe: { grpc: { port: 9000 }, timeoutSeconds: 3 } })], 15020);
     assert.deepEqual(probers(r.probers), { "/app-health/web/readyz": { grpc: { port: 9000 }, timeoutSeconds: 3 } });
     assert.deepEqual(r.containers[0]?.readinessProbe, { timeoutSeconds: 3, httpGet: { path: "/app-health/web/readyz", port: 15020 } });
+  });
+});
+
+describe("inject: probe rewriting when nothing is handed to the agent", () => {
+  test("a probe on the agent's own port is rewritten all the same, with no ISTIO_KUBE_APP_PROBERS (Istio's patchRewriteProbe runs whatever DumpAppProbers gives)", () => {
+    const cache: Container = { name: "cache", image: "redis:7", ports: [{ name: "http", containerPort: 15020 }], readinessProbe: { httpGet: { path: "/status/ok", port: 15020 }, timeoutSeconds: 5 } };
+    const r = inject({ metadata: { name: "p" }, spec: { containers: [cache] } }, { namespace: "demo" }, buildConfig({}));
+    const all = [...(r.pod.spec?.initContainers ?? []), ...(r.pod.spec?.containers ?? [])];
+    assert.deepEqual(all.find((c) => c.name === "cache")?.readinessProbe, { timeoutSeconds: 5, httpGet: { path: "/app-health/cache/readyz", port: 15020 } });
+    assert.equal(all.find((c) => c.name === "istio-proxy")?.env?.some((e) => e.name === "ISTIO_KUBE_APP_PROBERS"), false);
   });
 });
