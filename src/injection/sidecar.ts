@@ -181,9 +181,12 @@ export function proxyProbes(p: Params, port = READINESS_PORT, startup = true): P
   const readiness: Probe = { httpGet: { path: READINESS_PATH, port } };
   const delay = num(p.annotations[A.readinessInitialDelay], cfg.readinessInitialDelaySeconds);
   if (delay) readiness.initialDelaySeconds = delay;
-  readiness.periodSeconds = num(p.annotations[A.readinessPeriod], cfg.readinessPeriodSeconds);
+  // A 0 is left out, as Istio's rendering leaves it out (omitempty); the API server defaults it.
+  const period = num(p.annotations[A.readinessPeriod], cfg.readinessPeriodSeconds);
+  if (period) readiness.periodSeconds = period;
   readiness.timeoutSeconds = 3;
-  readiness.failureThreshold = num(p.annotations[A.readinessFailureThreshold], cfg.readinessFailureThreshold);
+  const threshold = num(p.annotations[A.readinessFailureThreshold], cfg.readinessFailureThreshold);
+  if (threshold) readiness.failureThreshold = threshold;
   out.readinessProbe = readiness;
   return out;
 }

@@ -58,3 +58,12 @@ describe("inject: probe rewriting when nothing is handed to the agent", () => {
     assert.equal(all.find((c) => c.name === "istio-proxy")?.env?.some((e) => e.name === "ISTIO_KUBE_APP_PROBERS"), false);
   });
 });
+
+describe("inject: the proxy's readiness probe", () => {
+  test("a 0 failureThreshold or periodSeconds is left out, as Istio's rendering leaves it out (the API server defaults it)", () => {
+    const annotations = { "readiness.status.sidecar.istio.io/failureThreshold": "0", "readiness.status.sidecar.istio.io/periodSeconds": "0" };
+    const r = inject({ metadata: { name: "p", annotations }, spec: { containers: [{ name: "web", image: "web:1" }] } }, { namespace: "demo" }, buildConfig({}));
+    const proxy = [...(r.pod.spec?.initContainers ?? []), ...(r.pod.spec?.containers ?? [])].find((c) => c.name === "istio-proxy");
+    assert.deepEqual(proxy?.readinessProbe, { httpGet: { path: "/healthz/ready", port: 15021 }, timeoutSeconds: 3 });
+  });
+});
