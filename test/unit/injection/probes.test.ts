@@ -67,3 +67,17 @@ describe("inject: the proxy's readiness probe", () => {
     assert.deepEqual(proxy?.readinessProbe, { httpGet: { path: "/healthz/ready", port: 15021 }, timeoutSeconds: 3 });
   });
 });
+
+describe("inject: re-injecting gives the probers injecting the original gives", () => {
+  test("a probe on a port name that resolves to the agent's port is handed over, and handed over again on re-injection", () => {
+    const config = buildConfig({});
+    const web: Container = { name: "web", image: "web:1", ports: [{ name: "admin", containerPort: 15020 }], livenessProbe: { tcpSocket: { port: "admin" } } };
+    const first = inject({ metadata: { name: "p" }, spec: { containers: [web] } }, { namespace: "demo" }, config);
+    const probersOf = (p: typeof first.pod): string | undefined =>
+      [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])].find((c) => c.name === "istio-proxy")?.env?.find((e) => e.name === "ISTIO_KUBE_APP_PROBERS")?.value;
+    assert.equal(probersOf(first.pod), '{"/app-health/web/livez":{"tcpSocket":{"port":15020}}}');
+    const again = inject(first.pod, { namespace: "demo" }, config);
+    assert.equal(probersOf(again.pod), probersOf(first.pod));
+    assert.deepEqual(again.pod.spec?.containers.find((c) => c.name === "web")?.livenessProbe, { httpGet: { path: "/app-health/web/livez", port: 15020 } });
+  });
+});
