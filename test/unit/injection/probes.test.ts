@@ -81,3 +81,12 @@ describe("inject: re-injecting gives the probers injecting the original gives", 
     assert.deepEqual(again.pod.spec?.containers.find((c) => c.name === "web")?.livenessProbe, { httpGet: { path: "/app-health/web/livez", port: 15020 } });
   });
 });
+
+describe("inject: the gateway template's readiness probe", () => {
+  test("read from the config only, as Istio's gateway template: the readiness annotations and a status port of 0 change nothing", () => {
+    const annotations = { "inject.istio.io/templates": "gateway", "readiness.status.sidecar.istio.io/failureThreshold": "10", "readiness.status.sidecar.istio.io/periodSeconds": "7", "status.sidecar.istio.io/port": "0" };
+    const r = inject({ metadata: { name: "p", annotations }, spec: { containers: [{ name: "istio-proxy", image: "auto" }] } }, { namespace: "demo" }, buildConfig({}));
+    const proxy = r.pod.spec?.containers.find((c) => c.name === "istio-proxy");
+    assert.deepEqual(proxy?.readinessProbe, { httpGet: { path: "/healthz/ready", port: 15021 }, periodSeconds: 15, timeoutSeconds: 3, failureThreshold: 4 });
+  });
+});
