@@ -109,8 +109,21 @@ function tproxyAnywhere(p: Params): boolean {
   return p.tproxy || p.annotations[A.interceptionMode] === "TPROXY" || (p.proxyConfig.interceptionMode ?? p.config.interception.mode) === "TPROXY";
 }
 
-function appendEnv(list: Container[], env: EnvVar): Container[] {
-  return list.map((c) => (c.name === CONTAINER.proxy ? { ...c, env: [...(c.env ?? []), env] } : c));
+/**
+ * Appends `env` to the sidecar as Istio's FindSidecar finds it: the first istio-proxy of the
+ * containers, else the first of the init containers (templates such as `sidecar,grpc-agent`
+ * leave one in each list).
+ */
+function appendSidecarEnv(initContainers: Container[], containers: Container[], env: EnvVar): { initContainers: Container[]; containers: Container[] } {
+  const add = (list: Container[]): Container[] | undefined => {
+    const i = list.findIndex((c) => c.name === CONTAINER.proxy);
+    if (i < 0) return undefined;
+    const c = list[i]!;
+    return list.with(i, { ...c, env: [...(c.env ?? []), env] });
+  };
+  const main = add(containers);
+  if (main) return { initContainers, containers: main };
+  return { initContainers: add(initContainers) ?? initContainers, containers };
 }
 
 /**
@@ -167,9 +180,7 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): Rendered {
   if (prom) {
     warnings.push(...prom.warnings);
     if (prom.env !== undefined) {
-      const env = { name: PROMETHEUS_ENV, value: prom.env };
-      initContainers = appendEnv(initContainers, env);
-      containers = appendEnv(containers, env);
+      ({ initContainers, containers } = appendSidecarEnv(initContainers, containers, { name: PROMETHEUS_ENV, value: prom.env }));
     }
     for (const k of prom.remove) delete annotations[k];
     Object.assign(annotations, prom.annotations);
@@ -183,11 +194,12 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): Rendered {
   const statusAnnotation = annotations[A.statusPort];
   const rewritePort = statusAnnotation !== undefined ? Number(statusAnnotation.trim()) : p.agentStatusPort;
   if (hasProxy && rewrite && rewritePort > 0) {
+    // As in Istio, the probes are rewritten even when none is handed to the agent (each on the
+    // agent's own port, or on a port name the container does not declare).
     const r = rewriteProbes(initContainers, containers, rewritePort, p.agentStatusPort);
-    if (r.probers) {
-      initContainers = appendEnv(r.initContainers as Container[], { name: APP_PROBERS_ENV, value: r.probers });
-      containers = appendEnv(r.containers as Container[], { name: APP_PROBERS_ENV, value: r.probers });
-    }
+    initContainers = r.initContainers as Container[];
+    containers = r.containers as Container[];
+    if (r.probers) ({ initContainers, containers } = appendSidecarEnv(initContainers, containers, { name: APP_PROBERS_ENV, value: r.probers }));
   }
 
   ({ initContainers, containers } = orderContainers(initContainers, containers, p.hold));

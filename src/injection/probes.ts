@@ -168,17 +168,30 @@ export function rewriteProbes(initContainers: readonly Container[], containers: 
   return { probers, initContainers: init, containers: main };
 }
 
-function restoreHandler<T extends Probe | LifecycleHandler>(handler: T, prober: Prober): T {
+/**
+ * The port a handed-over prober is put back with. A prober on the agent's own port was handed
+ * over only because the app named that port (a number there counts as already rewritten), so
+ * the name the container declares for it is put back, and re-injecting hands it over again.
+ */
+function restoredPort(port: number | string, c: Container, agentPort: number | undefined): number | string {
+  if (port !== agentPort) return port;
+  return c.ports?.find((p) => p.containerPort === port && p.name)?.name ?? port;
+}
+
+function restoreHandler<T extends Probe | LifecycleHandler>(handler: T, prober: Prober, c: Container, agentPort: number | undefined): T {
   const { httpGet: _h, tcpSocket: _t, grpc: _g, ...rest } = handler as T & Probe;
   const out: Record<string, unknown> = { ...rest };
-  if (prober.httpGet) out.httpGet = prober.httpGet;
-  if (prober.tcpSocket) out.tcpSocket = prober.tcpSocket;
+  if (prober.httpGet) out.httpGet = { ...prober.httpGet, port: restoredPort(prober.httpGet.port, c, agentPort) };
+  if (prober.tcpSocket) out.tcpSocket = { ...prober.tcpSocket, port: restoredPort(prober.tcpSocket.port, c, agentPort) };
   if (prober.grpc) out.grpc = prober.grpc;
   return out as T;
 }
 
-/** Puts back the probes a previous injection rewrote, from its ISTIO_KUBE_APP_PROBERS. */
-export function restoreProbes(list: readonly Container[], probersJson: string | undefined): readonly Container[] {
+/**
+ * Puts back the probes a previous injection rewrote, from its ISTIO_KUBE_APP_PROBERS;
+ * `agentPort` is that injection's agent status port.
+ */
+export function restoreProbes(list: readonly Container[], probersJson: string | undefined, agentPort?: number): readonly Container[] {
   if (!probersJson) return list;
   let parsed: unknown;
   try {
@@ -202,14 +215,14 @@ export function restoreProbes(list: readonly Container[], probersJson: string | 
       const probe = c[kind];
       if (!prober || probe?.httpGet?.path !== probePath(c.name, suffix)) continue;
       next ??= { ...c };
-      next[kind] = restoreHandler(probe, prober);
+      next[kind] = restoreHandler(probe, prober, c, agentPort);
     }
     for (const [kind, suffix] of HOOKS) {
       const prober = proberAt(hookPath(c.name, suffix));
       const hook = c.lifecycle?.[kind];
       if (!prober || hook?.httpGet?.path !== hookPath(c.name, suffix)) continue;
       next ??= { ...c };
-      next.lifecycle = { ...(next.lifecycle ?? {}), [kind]: restoreHandler(hook, prober) };
+      next.lifecycle = { ...(next.lifecycle ?? {}), [kind]: restoreHandler(hook, prober, c, agentPort) };
     }
     return next ?? c;
   });

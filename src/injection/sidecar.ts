@@ -170,20 +170,28 @@ function num(v: string | undefined, fallback: number): number {
   return v === undefined ? fallback : Number(v);
 }
 
-/** Readiness (and startup) probes on the agent's readiness endpoint; none when the status port is 0. */
-export function proxyProbes(p: Params, port = READINESS_PORT, startup = true): Pick<Container, "startupProbe" | "readinessProbe"> {
-  if (p.statusPort === "0") return {};
+/**
+ * Readiness (and startup) probes on the agent's readiness endpoint; none when the status port
+ * is 0. `valuesOnly`: the gateway template's probe, always there and read from the config only
+ * (it reads neither the status port nor the readiness annotations).
+ */
+export function proxyProbes(p: Params, port = READINESS_PORT, startup = true, valuesOnly = false): Pick<Container, "startupProbe" | "readinessProbe"> {
+  if (p.statusPort === "0" && !valuesOnly) return {};
+  const annotation = (key: string): string | undefined => (valuesOnly ? undefined : p.annotations[key]);
   const cfg = p.config.proxy;
   const out: Pick<Container, "startupProbe" | "readinessProbe"> = {};
   if (startup && cfg.startupProbe.enabled) {
     out.startupProbe = { httpGet: { path: READINESS_PATH, port }, periodSeconds: 1, timeoutSeconds: 3, failureThreshold: cfg.startupProbe.failureThreshold };
   }
   const readiness: Probe = { httpGet: { path: READINESS_PATH, port } };
-  const delay = num(p.annotations[A.readinessInitialDelay], cfg.readinessInitialDelaySeconds);
+  const delay = num(annotation(A.readinessInitialDelay), cfg.readinessInitialDelaySeconds);
   if (delay) readiness.initialDelaySeconds = delay;
-  readiness.periodSeconds = num(p.annotations[A.readinessPeriod], cfg.readinessPeriodSeconds);
+  // A 0 is left out, as Istio's rendering leaves it out (omitempty); the API server defaults it.
+  const period = num(annotation(A.readinessPeriod), cfg.readinessPeriodSeconds);
+  if (period) readiness.periodSeconds = period;
   readiness.timeoutSeconds = 3;
-  readiness.failureThreshold = num(p.annotations[A.readinessFailureThreshold], cfg.readinessFailureThreshold);
+  const threshold = num(annotation(A.readinessFailureThreshold), cfg.readinessFailureThreshold);
+  if (threshold) readiness.failureThreshold = threshold;
   out.readinessProbe = readiness;
   return out;
 }

@@ -65,13 +65,16 @@ export function stripInjected(pod: CheckedPod, config: Config): CheckedPod {
   const volumes = new Set(status.volumes ?? []);
   const secrets = new Set(status.imagePullSecrets ?? []);
   const spec = { ...pod.spec };
-  spec.containers = restoreProbes(undo(pod.spec.containers), env(APP_PROBERS_ENV)) as Container[];
-  if (pod.spec.initContainers) spec.initContainers = restoreProbes(undo(pod.spec.initContainers), env(APP_PROBERS_ENV)) as Container[];
+  // The previous injection's agent port: its PROXY_CONFIG's statusPort, else the config's.
+  const agentPort = mergedPort(env("PROXY_CONFIG"), config.proxy.statusPort);
+  const probers = env(APP_PROBERS_ENV);
+  spec.containers = restoreProbes(undo(pod.spec.containers), probers, Number(agentPort)) as Container[];
+  if (pod.spec.initContainers) spec.initContainers = restoreProbes(undo(pod.spec.initContainers), probers, Number(agentPort)) as Container[];
   if (pod.spec.volumes) spec.volumes = pod.spec.volumes.filter((v) => !volumes.has(v.name));
   if (pod.spec.imagePullSecrets) spec.imagePullSecrets = pod.spec.imagePullSecrets.filter((s) => s.name === undefined || !secrets.has(s.name));
 
   // The status annotation stays (in place) until the new injection rewrites it.
   const nextAnnotations = { ...annotations };
-  restorePrometheus(nextAnnotations, env(PROMETHEUS_ENV), mergedPort(env("PROXY_CONFIG"), config.proxy.statusPort));
+  restorePrometheus(nextAnnotations, env(PROMETHEUS_ENV), agentPort);
   return { ...pod, metadata: { ...pod.metadata, annotations: nextAnnotations }, spec };
 }

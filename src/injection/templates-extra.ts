@@ -138,7 +138,7 @@ export function gatewayTemplate(p: Params): TemplateOutput {
     args: proxyArgs(p, "router"),
     env: withPathEnv(env, p),
     ...(p.config.proxy.imagePullPolicy ? { imagePullPolicy: p.config.proxy.imagePullPolicy } : {}),
-    ...proxyProbes(p, 15021, false),
+    ...proxyProbes(p, 15021, false, true),
     securityContext: { runAsUser: p.config.proxy.uid, runAsGroup: p.config.proxy.gid },
     volumeMounts: bootstrap !== undefined ? spliced(GATEWAY_MOUNTS, GATEWAY_MOUNTS.findIndex((m) => m.name === "istio-data") + 1, BOOTSTRAP_MOUNT) : [...GATEWAY_MOUNTS],
   };

@@ -286,7 +286,8 @@ function report(verdicts: readonly Verdict[]): string {
     "",
     `- cases: ${n}`,
     `- equal to Istio after normalisation (or both refuse): ${equal} (${pct(equal, n)})`,
-    `- divergent: ${n - equal}`,
+    `- divergent: ${n - equal}, of which deliberate (README): ${verdicts.filter((v) => deliberateOf(v) !== undefined).length}`,
+    `- equal or a deliberate difference: ${equal + verdicts.filter((v) => deliberateOf(v) !== undefined).length}/${n}`,
     `- refusal agreement: ${agree}/${n} (${pct(agree, n)}); both refuse ${refused("both")}, only Istio ${refused("istio")}, only ours ${refused("ours")}`,
     `- refusal agreement but for the deliberate differences (README): ${agree}/${n - deliberate} (${pct(agree, n - deliberate)}); deliberate ${deliberate}`,
     "",
@@ -332,6 +333,14 @@ describe("differential: our injector against Istio's", () => {
     const ids = new Set(corpus.map((c) => c.id));
     assert.equal(ids.size, corpus.length, "case ids are unique");
     if (!update) for (const id of Object.keys(known)) assert.ok(ids.has(id), `known-divergences.json names ${id}, which is no case: remove it`);
+  });
+
+  // Every case equals Istio's answer or differs on purpose: a difference may be listed only
+  // with its deliberate reason (README, "Deliberate differences from Istio"), never as a
+  // known defect.
+  test("every listed divergence is a deliberate difference", () => {
+    const undeliberate = Object.entries(known).filter(([, entry]) => parseKnown(entry).deliberate === undefined);
+    assert.deepEqual(undeliberate, [], "fix these, or give the reason Istio's answer is not copied");
   });
 
   for (const c of corpus) {

@@ -81,4 +81,14 @@ describe("deliberate differences from Istio", () => {
     assert.equal(env(again.pod, "ISTIO_KUBE_APP_PROBERS"), '{"/app-health/web/readyz":{"httpGet":{"path":"/ready","port":8080}}}');
     assert.deepEqual(again.pod.spec, first.pod.spec);
   });
+  test('re-injection after prometheus.istio.io/merge-metrics: "false": the app\'s own scrape annotations come back, no merge env', () => {
+    const app = { "prometheus.io/scrape": "true", "prometheus.io/port": "9090" };
+    const first = inject(pod(app), { namespace: "demo" }, config);
+    assert.equal(first.pod.metadata?.annotations?.["prometheus.io/port"], "15020");
+    const off = { ...first.pod, metadata: { ...first.pod.metadata, annotations: { ...first.pod.metadata?.annotations, "prometheus.istio.io/merge-metrics": "false" } } };
+    const again = inject(off, { namespace: "demo" }, config);
+    assert.equal(again.pod.metadata?.annotations?.["prometheus.io/port"], "9090");
+    assert.equal(again.pod.metadata?.annotations?.["prometheus.io/path"], undefined);
+    assert.equal(env(again.pod, "ISTIO_PROMETHEUS_ANNOTATIONS"), undefined);
+  });
 });

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { buildConfig } from "../../../src/config/load.js";
+import { inject } from "../../../src/injection/inject.js";
 import { rewriteProbes } from "../../../src/injection/probes.js";
 import type { Container } from "../../../src/kube/types.js";
 
@@ -44,5 +46,47 @@ describe("rewriteProbes", () => {
     const r = rewriteProbes([], [web({ readinessProbe: { grpc: { port: 9000 }, timeoutSeconds: 3 } })], 15020);
     assert.deepEqual(probers(r.probers), { "/app-health/web/readyz": { grpc: { port: 9000 }, timeoutSeconds: 3 } });
     assert.deepEqual(r.containers[0]?.readinessProbe, { timeoutSeconds: 3, httpGet: { path: "/app-health/web/readyz", port: 15020 } });
+  });
+});
+
+describe("inject: probe rewriting when nothing is handed to the agent", () => {
+  test("a probe on the agent's own port is rewritten all the same, with no ISTIO_KUBE_APP_PROBERS (Istio's patchRewriteProbe runs whatever DumpAppProbers gives)", () => {
+    const cache: Container = { name: "cache", image: "redis:7", ports: [{ name: "http", containerPort: 15020 }], readinessProbe: { httpGet: { path: "/status/ok", port: 15020 }, timeoutSeconds: 5 } };
+    const r = inject({ metadata: { name: "p" }, spec: { containers: [cache] } }, { namespace: "demo" }, buildConfig({}));
+    const all = [...(r.pod.spec?.initContainers ?? []), ...(r.pod.spec?.containers ?? [])];
+    assert.deepEqual(all.find((c) => c.name === "cache")?.readinessProbe, { timeoutSeconds: 5, httpGet: { path: "/app-health/cache/readyz", port: 15020 } });
+    assert.equal(all.find((c) => c.name === "istio-proxy")?.env?.some((e) => e.name === "ISTIO_KUBE_APP_PROBERS"), false);
+  });
+});
+
+describe("inject: the proxy's readiness probe", () => {
+  test("a 0 failureThreshold or periodSeconds is left out, as Istio's rendering leaves it out (the API server defaults it)", () => {
+    const annotations = { "readiness.status.sidecar.istio.io/failureThreshold": "0", "readiness.status.sidecar.istio.io/periodSeconds": "0" };
+    const r = inject({ metadata: { name: "p", annotations }, spec: { containers: [{ name: "web", image: "web:1" }] } }, { namespace: "demo" }, buildConfig({}));
+    const proxy = [...(r.pod.spec?.initContainers ?? []), ...(r.pod.spec?.containers ?? [])].find((c) => c.name === "istio-proxy");
+    assert.deepEqual(proxy?.readinessProbe, { httpGet: { path: "/healthz/ready", port: 15021 }, timeoutSeconds: 3 });
+  });
+});
+
+describe("inject: re-injecting gives the probers injecting the original gives", () => {
+  test("a probe on a port name that resolves to the agent's port is handed over, and handed over again on re-injection", () => {
+    const config = buildConfig({});
+    const web: Container = { name: "web", image: "web:1", ports: [{ name: "admin", containerPort: 15020 }], livenessProbe: { tcpSocket: { port: "admin" } } };
+    const first = inject({ metadata: { name: "p" }, spec: { containers: [web] } }, { namespace: "demo" }, config);
+    const probersOf = (p: typeof first.pod): string | undefined =>
+      [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])].find((c) => c.name === "istio-proxy")?.env?.find((e) => e.name === "ISTIO_KUBE_APP_PROBERS")?.value;
+    assert.equal(probersOf(first.pod), '{"/app-health/web/livez":{"tcpSocket":{"port":15020}}}');
+    const again = inject(first.pod, { namespace: "demo" }, config);
+    assert.equal(probersOf(again.pod), probersOf(first.pod));
+    assert.deepEqual(again.pod.spec?.containers.find((c) => c.name === "web")?.livenessProbe, { httpGet: { path: "/app-health/web/livez", port: 15020 } });
+  });
+});
+
+describe("inject: the gateway template's readiness probe", () => {
+  test("read from the config only, as Istio's gateway template: the readiness annotations and a status port of 0 change nothing", () => {
+    const annotations = { "inject.istio.io/templates": "gateway", "readiness.status.sidecar.istio.io/failureThreshold": "10", "readiness.status.sidecar.istio.io/periodSeconds": "7", "status.sidecar.istio.io/port": "0" };
+    const r = inject({ metadata: { name: "p", annotations }, spec: { containers: [{ name: "istio-proxy", image: "auto" }] } }, { namespace: "demo" }, buildConfig({}));
+    const proxy = r.pod.spec?.containers.find((c) => c.name === "istio-proxy");
+    assert.deepEqual(proxy?.readinessProbe, { httpGet: { path: "/healthz/ready", port: 15021 }, periodSeconds: 15, timeoutSeconds: 3, failureThreshold: 4 });
   });
 });

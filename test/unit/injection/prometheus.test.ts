@@ -114,3 +114,21 @@ describe("prometheus merge", () => {
     assert.equal(securePortAnnotation({ "prometheus-istio-io/secure-port": "1" }, env("15091")), undefined);
   });
 });
+
+describe("inject: the merge's env goes to one istio-proxy, the one Istio's FindSidecar finds", () => {
+  test("sidecar,grpc-agent with native sidecars: an istio-proxy in each list, the env on the containers' one only", () => {
+    const pod = {
+      metadata: { name: "p", annotations: { "inject.istio.io/templates": "sidecar,grpc-agent", "prometheus.io/scrape": "true", "prometheus.io/port": "8080" } },
+      spec: { containers: [{ name: "web", image: "web:1" }] },
+    };
+    const r = inject(pod, { namespace: "demo" }, buildConfig({ nativeSidecars: true }));
+    const proxies = (list: readonly { name: string; env?: { name: string }[] }[] | undefined) => (list ?? []).filter((c) => c.name === "istio-proxy");
+    const init = proxies(r.pod.spec?.initContainers);
+    const main = proxies(r.pod.spec?.containers);
+    assert.equal(init.length, 1);
+    assert.equal(main.length, 1);
+    const env = "ISTIO_PROMETHEUS_ANNOTATIONS";
+    assert.equal(main[0]?.env?.filter((e) => e.name === env).length, 1);
+    assert.equal(init[0]?.env?.some((e) => e.name === env), false);
+  });
+});
