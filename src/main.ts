@@ -385,6 +385,30 @@ function onSignals(logger: Logger, inFlight: () => number | undefined, close: ()
 }
 
 /**
+ * The process's close, with the signal handlers that call it installed: the first call removes
+ * the handlers, stops the certificate source and the cluster services, then runs `stop` (the
+ * listeners' drain, or the workers'); later calls get the same promise.
+ */
+function closeOnSignals(
+  logger: Logger,
+  inFlight: () => number | undefined,
+  certs: CertificateSource,
+  kube: ClusterServices | undefined,
+  stop: () => Promise<void>,
+): () => Promise<void> {
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      removeSignals();
+      certs.stop();
+      kube?.stop();
+      await stop();
+    })());
+  const removeSignals = onSignals(logger, inFlight, close);
+  return close;
+}
+
+/**
  * Starts the webhook and resolves once it is serving and ready. SIGTERM and SIGINT drain it
  * and exit the process with status 0; a second signal during the drain ends it at once.
  */
@@ -412,17 +436,7 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
   const adminUrl = admin === undefined ? undefined : urlOf(admin.host, admin.port);
   logger.info({ url, ...(adminUrl === undefined ? {} : { adminUrl }), revision: config.revision }, "sidecar injector serving");
 
-  let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => {
-    closing ??= (async () => {
-      removeSignals();
-      certs.stop();
-      kube?.stop();
-      await listeners.close();
-    })();
-    return closing;
-  };
-  const removeSignals = onSignals(logger, () => running.inFlight, close);
+  const close = closeOnSignals(logger, () => running.inFlight, certs, kube, () => listeners.close());
   return { host: running.host, port: running.port, url, ...(adminUrl === undefined ? {} : { adminUrl }), close };
 }
 
@@ -461,20 +475,12 @@ async function runPrimary(opts: ServeOptions, workers: number, settings: WorkerS
     },
     { ...certs.initial, serving: certs.serving() },
   );
-  let closing: Promise<void> | undefined;
-  const close = (): Promise<void> => {
-    closing ??= (async () => {
-      removeSignals();
-      certs.stop();
-      kube?.stop();
-      const started = Date.now();
-      const { failed } = await primary.close();
-      logger.info({ durationMs: Date.now() - started, workers, failed }, "workers stopped");
-      if (failed > 0) throw new Error(`${failed} of ${workers} workers failed while draining`);
-    })();
-    return closing;
-  };
-  const removeSignals = onSignals(logger, () => undefined, close);
+  const close = closeOnSignals(logger, () => undefined, certs, kube, async () => {
+    const started = Date.now();
+    const { failed } = await primary.close();
+    logger.info({ durationMs: Date.now() - started, workers, failed }, "workers stopped");
+    if (failed > 0) throw new Error(`${failed} of ${workers} workers failed while draining`);
+  });
   try {
     await certs.start((cert, key) => primary.setCertificate(cert, key, true));
     await kube?.watchNodes((supported) => primary.setNativeSidecars(supported));
