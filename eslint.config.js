@@ -14,6 +14,51 @@ export default tseslint.config(
     },
   },
   {
+    // The dependency rule (README "Layout"): injection/ is the pure core. It imports config and
+    // kube types, its own modules, `yaml` and `node:net`'s address parsing; no I/O, no server,
+    // no client, no clock, no process state. config/ reads files but knows nothing of serving.
+    files: ["src/injection/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { regex: "^node:(?!net$)", message: "src/injection/ is pure: no Node I/O modules (node:net only for isIP)." },
+            { regex: "^(express|pino|prom-client|node-forge|@kubernetes/client-node|fast-json-patch)$", message: "src/injection/ is pure: no server, logger, metrics, crypto or cluster client." },
+            { regex: "^\\.\\./(?!config/|kube/types\\.js$)", message: "src/injection/ imports only config, kube types and itself." },
+          ],
+        },
+      ],
+      "no-restricted-globals": [
+        "error",
+        { name: "process", message: "src/injection/ is pure: no process state; take it as a parameter." },
+        { name: "setTimeout", message: "src/injection/ is pure: no timers." },
+        { name: "setInterval", message: "src/injection/ is pure: no timers." },
+        { name: "console", message: "src/injection/ is pure: return warnings, do not print." },
+      ],
+      "no-restricted-syntax": [
+        "error",
+        { selector: "MemberExpression[object.name='Date'][property.name='now']", message: "src/injection/ is pure: no clock." },
+        { selector: "NewExpression[callee.name='Date']", message: "src/injection/ is pure: no clock." },
+        { selector: "MemberExpression[object.name='Math'][property.name='random']", message: "src/injection/ is pure: no randomness." },
+      ],
+    },
+  },
+  {
+    files: ["src/config/**/*.ts", "src/kube/types.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { regex: "^(express|pino|prom-client|node-forge|@kubernetes/client-node)$", message: "config/ and kube types know nothing of serving, logging, certificates or the cluster client." },
+            { regex: "^\\.\\./(admission|certs|telemetry|workers|main|cli|preview)", message: "config/ and kube types sit below the layers that serve." },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ["test/**/*.ts"],
     rules: { "@typescript-eslint/no-non-null-assertion": "off" },
   },

@@ -1,0 +1,57 @@
+// The dependency rule of the README's "Layout" is enforced by lint (eslint.config.js): these
+// cases lint code as if it were a file of src/injection/ or src/config/, so removing or
+// weakening the rule fails here, not silently in a later change.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ESLint } from "eslint";
+
+const eslint = new ESLint();
+
+async function ruleIds(filePath: string, code: string): Promise<string[]> {
+  const [result] = await eslint.lintText(code, { filePath });
+  return (result?.messages ?? []).map((m) => `${m.ruleId ?? "fatal"}@${m.line}`);
+}
+
+test("injection/ may not import I/O, servers, clients or the layers above it", async () => {
+  const code = [
+    'import { readFileSync } from "node:fs";',
+    'import express from "express";',
+    'import { ERRORS } from "../admission/errors.js";',
+    'import { KubePort } from "../kube/api.js";',
+    "export const all = [readFileSync, express, ERRORS, KubePort];",
+  ].join("\n");
+  assert.deepEqual(await ruleIds("src/injection/layering-case.ts", code), [
+    "no-restricted-imports@1",
+    "no-restricted-imports@2",
+    "no-restricted-imports@3",
+    "no-restricted-imports@4",
+  ]);
+});
+
+test("injection/ may import config, kube types, itself, yaml and node:net", async () => {
+  const code = [
+    'import { isIP } from "node:net";',
+    'import { parse } from "yaml";',
+    'import type { Config } from "../config/types.js";',
+    'import type { Pod } from "../kube/types.js";',
+    'import { quote } from "./quote.js";',
+    "export const all = (c: Config, p: Pod): unknown => [isIP, parse, quote, c, p];",
+  ].join("\n");
+  assert.deepEqual(await ruleIds("src/injection/layering-case.ts", code), []);
+});
+
+test("injection/ has no clock, randomness or process state", async () => {
+  const code = "export const all = (): unknown => [Date.now(), new Date(), Math.random(), process.env, console];";
+  assert.deepEqual(await ruleIds("src/injection/layering-case.ts", code), [
+    "no-restricted-syntax@1",
+    "no-restricted-syntax@1",
+    "no-restricted-syntax@1",
+    "no-restricted-globals@1",
+    "no-restricted-globals@1",
+  ]);
+});
+
+test("config/ may not reach the serving layers", async () => {
+  const code = ['import { createApp } from "../admission/server.js";', 'import pino from "pino";', "export const all = [createApp, pino];"].join("\n");
+  assert.deepEqual(await ruleIds("src/config/layering-case.ts", code), ["no-restricted-imports@1", "no-restricted-imports@2"]);
+});
