@@ -12,7 +12,8 @@
 // all its processes over the attack, from /proc), RSS idle and peak, ready time; and the
 // ratios ours/bare and ours/Istio. The layout and the parsing are in table.ts.
 //
-// Env: BENCH_DURATION (s per rate, 5), BENCH_RATES (500,1000,2000,max), BENCH_MAX_WORKERS
+// Env: BENCH_DURATION (s per rate, 5), BENCH_TIMEOUT (s, 10: the API server's default for a
+// webhook), BENCH_RATES (500,1000,2000,max), BENCH_MAX_WORKERS
 // (vegeta's workers for "max", 8), BENCH_WARMUP (s, 1), BENCH_INPROC_SECONDS (2), BENCH_PIN
 // (0: no taskset), BENCH_ISTIO (0: no Istio column), BENCH_ISTIO_BUILD_SECONDS (how long the
 // oracle's build may take before the column is skipped, 300), BENCH_FIXTURE (pod).
@@ -46,6 +47,7 @@ const warmup = envNumber("BENCH_WARMUP", 1, 0);
 const inProcessSeconds = envNumber("BENCH_INPROC_SECONDS", 2, 0.1);
 const maxWorkers = envNumber("BENCH_MAX_WORKERS", 8, 1);
 const istioBuildSeconds = envNumber("BENCH_ISTIO_BUILD_SECONDS", 300, 1);
+const timeout = envNumber("BENCH_TIMEOUT", 10, 1);
 const rates = (process.env.BENCH_RATES ?? "500,1000,2000,max").split(",").map((r) => r.trim());
 for (const r of rates) {
   if (r !== "max" && !(Number.isInteger(Number(r)) && Number(r) > 0)) {
@@ -186,9 +188,14 @@ else if (vegeta !== undefined) {
 }
 
 const httpServers = vegeta === undefined ? 0 : 3 + (istio === undefined ? 0 : 1);
-const boundSeconds = Math.ceil(2 * inProcessSeconds + 1 + httpServers * (rates.length * (duration + 1) + warmup + 4) + (vegeta === undefined ? 0 : 5));
+// Per server: start and idle sample, warm-up, and per rate the attack, its last answers and
+// the wait for the server to be idle again (≤ 5 s); a server falling behind adds up to the
+// request timeout per rate.
+const perServer = (extra: number): number => 3 + warmup + rates.length * (duration + 1 + extra);
+const boundSeconds = Math.ceil(2 * inProcessSeconds + 3 + httpServers * perServer(0));
+const worstSeconds = Math.ceil(2 * inProcessSeconds + 3 + httpServers * perServer(timeout + 5));
 console.log(`sidecar-injector bench: ${cpuModel}, ${cores} cores, node ${process.version}, load average ${loadAtStart}`);
-console.log(`fixture test/fixtures/admission-review-${fixture}.json (${body.length} bytes); ${duration} s per rate; pinning: ${pinning}; about ${boundSeconds} s in all`);
+console.log(`fixture test/fixtures/admission-review-${fixture}.json (${body.length} bytes); ${duration} s per rate, ${timeout} s request timeout; pinning: ${pinning}; about ${boundSeconds} s in all, at most ${worstSeconds} s when servers fall behind`);
 
 // --- in-process ----------------------------------------------------------------------------
 
@@ -297,7 +304,7 @@ async function attack(url: string, rate: string, seconds: number, out: string): 
     "-keepalive=true",
     "-http2=false",
     `-root-certs=${caFile}`,
-    "-timeout=10s",
+    `-timeout=${timeout}s`,
     `-body=${fixtureFile}`,
     "-header=Content-Type: application/json",
     `-output=${out}`,
@@ -319,7 +326,14 @@ async function measure(served: Served): Promise<ServerResult> {
     const byRate = new Map<string, RateResult>();
     try {
       if (warmup > 0) await attack(served.url, "200", warmup, join(work, "warmup.bin"));
+      let collapsedAt: string | undefined;
       for (const rate of rates) {
+        // Past the rate where it answered under half, a higher fixed rate shows only more of
+        // the same collapse (and costs the timeout): skip it; "max" is still measured.
+        if (collapsedAt !== undefined && rate !== "max") {
+          notes.push(`${served.name}: ${rate}/s skipped, under half answered at ${collapsedAt}/s`);
+          continue;
+        }
         const out = join(work, `${rate}.bin`);
         await settle(pid);
         const before = treeTicks(pid);
@@ -329,6 +343,7 @@ async function measure(served: Served): Promise<ServerResult> {
         if (report.status !== 0) throw new Error(`vegeta report failed: ${lastLine(report.stderr)}`);
         const summary = parseVegetaReport(report.stdout);
         byRate.set(rate, { summary, cpuUsPerRequest: summary.requests > 0 ? (ticks * 1e6) / clockTicks / summary.requests : NaN });
+        if (rate !== "max" && summary.answered * 2 < summary.requests) collapsedAt = rate;
         process.stderr.write(`  ${served.name} at ${rate}: ${summary.answered}/${summary.requests} answered, p50 ${summary.p50Ms.toFixed(2)} ms\n`);
       }
     } finally {

@@ -100,7 +100,7 @@ describe("tableRows", () => {
   const ours1 = server(
     [
       ["500", { summary: summary({ p50Ms: 1.5, answered: 990 }), cpuUsPerRequest: 300 }],
-      ["max", { summary: summary({ answeredPerSecond: 1000 }), cpuUsPerRequest: 280 }],
+      ["max", { summary: summary({ answeredPerSecond: 1000, meanAnswerBytes: 7000 }), cpuUsPerRequest: 280 }],
     ],
     { readyWithCertsMs: 900, readyMs: 400 },
   );
@@ -137,6 +137,10 @@ describe("tableRows", () => {
   it("computes answered % from answers with status 200 over requests sent", () => {
     assert.equal(find("500/s: answered %")[col("ours --workers 1")], "99.0");
     assert.equal(find("500/s: answered %")[col("ours --workers 2")], "–");
+  });
+
+  it("takes the answer size where the largest share was answered", () => {
+    assert.equal(find("answer bytes")[col("ours --workers 1")], "7000"); // max: all answered, 500/s: 99 %
   });
 
   it("gives the ready time with certificate generation only where it was measured", () => {
