@@ -191,9 +191,11 @@ const httpServers = vegeta === undefined ? 0 : 3 + (istio === undefined ? 0 : 1)
 // Per server: start and idle sample, warm-up, and per rate the attack, its last answers and
 // the wait for the server to be idle again (≤ 5 s); a server falling behind adds up to the
 // request timeout per rate.
-const perServer = (extra: number): number => 3 + warmup + rates.length * (duration + 1 + extra);
-const boundSeconds = Math.ceil(2 * inProcessSeconds + 3 + httpServers * perServer(0));
-const worstSeconds = Math.ceil(2 * inProcessSeconds + 3 + httpServers * perServer(timeout + 5));
+// Measured on the busy 2-core machine: up to 8 s to start, sample and stop a server, 2 s per
+// rate beyond its duration, 10 s for the tool checks and the first start of ours.
+const perServer = (extra: number): number => 8 + warmup + rates.length * (duration + 2 + extra);
+const boundSeconds = Math.ceil(2 * inProcessSeconds + 10 + httpServers * perServer(0));
+const worstSeconds = Math.ceil(2 * inProcessSeconds + 10 + httpServers * perServer(timeout + 5));
 console.log(`sidecar-injector bench: ${cpuModel}, ${cores} cores, node ${process.version}, load average ${loadAtStart}`);
 console.log(`fixture test/fixtures/admission-review-${fixture}.json (${body.length} bytes); ${duration} s per rate, ${timeout} s request timeout; pinning: ${pinning}; about ${boundSeconds} s in all, at most ${worstSeconds} s when servers fall behind`);
 
@@ -313,11 +315,38 @@ async function attack(url: string, rate: string, seconds: number, out: string): 
   if (r.status !== 0) throw new Error(`vegeta attack failed: ${lastLine(r.stderr) || `exit ${r.status}`}`);
 }
 
-async function measure(served: Served): Promise<ServerResult> {
+/** POSTs the fixture once: status and body. */
+function postOnce(url: string): Promise<{ status: number; body: Buffer }> {
+  return new Promise((done, fail) => {
+    const req = request(`${url}/inject`, { method: "POST", ca: readFileSync(caFile), agent: false, headers: { "content-type": "application/json", "content-length": body.length } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => done({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+    });
+    req.on("error", fail);
+    req.end(body);
+  });
+}
+
+/** The answer's size; for an injector, it must allow the Pod with a patch. */
+async function checkedAnswer(served: Served, injector: boolean): Promise<number> {
+  const answer = await postOnce(served.url);
+  if (answer.status !== 200) throw new Error(`answered the fixture with status ${answer.status}`);
+  if (injector) {
+    const review: unknown = JSON.parse(answer.body.toString("utf8"));
+    const response = typeof review === "object" && review !== null && "response" in review ? review.response : undefined;
+    const ok = typeof response === "object" && response !== null && "allowed" in response && response.allowed === true && "patch" in response && typeof response.patch === "string";
+    if (!ok) throw new Error("did not answer the fixture with an allowed review and a patch");
+  }
+  return answer.body.length;
+}
+
+async function measure(served: Served, injector: boolean): Promise<ServerResult> {
   const t0 = performance.now();
   const child = served.start();
   try {
     const readyMs = await readyAfter(child, served.url, t0, served.log);
+    const answerBytes = await checkedAnswer(served, injector);
     const pid = child.pid ?? 0;
     await sleep(500);
     const idleRssMiB = rssMiB(pid);
@@ -334,7 +363,7 @@ async function measure(served: Served): Promise<ServerResult> {
           notes.push(`${served.name}: ${rate}/s skipped, under half answered at ${collapsedAt}/s`);
           continue;
         }
-        const out = join(work, `${rate}.bin`);
+        const out = join(work, `${served.log}-${rate}.bin`);
         await settle(pid);
         const before = treeTicks(pid);
         await attack(served.url, rate, duration, out);
@@ -344,12 +373,12 @@ async function measure(served: Served): Promise<ServerResult> {
         const summary = parseVegetaReport(report.stdout);
         byRate.set(rate, { summary, cpuUsPerRequest: summary.requests > 0 ? (ticks * 1e6) / clockTicks / summary.requests : NaN });
         if (rate !== "max" && summary.answered * 2 < summary.requests) collapsedAt = rate;
-        process.stderr.write(`  ${served.name} at ${rate}: ${summary.answered}/${summary.requests} answered, p50 ${summary.p50Ms.toFixed(2)} ms\n`);
+        process.stderr.write(`  ${served.name} at ${rate}: ${summary.answered}/${summary.requests} answered, p50 ${summary.p50Ms.toFixed(2)} ms, mean answer ${summary.meanAnswerBytes.toFixed(0)} bytes\n`);
       }
     } finally {
       clearInterval(sampler);
     }
-    return { readyMs, idleRssMiB, peakRssMiB, rates: byRate };
+    return { readyMs, idleRssMiB, peakRssMiB, answerBytes, rates: byRate };
   } finally {
     await stop(child);
   }
@@ -384,7 +413,7 @@ if (vegeta !== undefined) {
   }
   for (const [key, served] of servers) {
     try {
-      const r = await measure(served);
+      const r = await measure(served, key !== "bare");
       if (key === "ours1") results.ours1 = { ...r, readyWithCertsMs };
       else if (key === "bare" || key === "ours2" || key === "istio") results[key] = r;
     } catch (e) {
