@@ -194,8 +194,9 @@ const httpServers = vegeta === undefined ? 0 : 3 + (istio === undefined ? 0 : 1)
 // Measured on the busy 2-core machine: up to 8 s to start, sample and stop a server, 2 s per
 // rate beyond its duration, 10 s for the tool checks and the first start of ours.
 const perServer = (extra: number): number => 8 + warmup + rates.length * (duration + 2 + extra);
+// Worst case: every rate waits for the timeout and then for the server to be idle again.
 const boundSeconds = Math.ceil(2 * inProcessSeconds + 10 + httpServers * perServer(0));
-const worstSeconds = Math.ceil(2 * inProcessSeconds + 10 + httpServers * perServer(timeout + 5));
+const worstSeconds = Math.ceil(2 * inProcessSeconds + 10 + httpServers * perServer(2 * timeout + 20));
 console.log(`sidecar-injector bench: ${cpuModel}, ${cores} cores, node ${process.version}, load average ${loadAtStart}`);
 console.log(`fixture test/fixtures/admission-review-${fixture}.json (${body.length} bytes); ${duration} s per rate, ${timeout} s request timeout; pinning: ${pinning}; about ${boundSeconds} s in all, at most ${worstSeconds} s when servers fall behind`);
 
@@ -273,15 +274,18 @@ async function readyAfter(child: ChildProcess, url: string, t0: number, log: str
 }
 
 /**
- * Waits (up to 5 s) until the server's processes are idle — at most one clock tick of CPU in
- * 250 ms — so that requests still queued from one attack are not counted in the next.
+ * Waits until the server's processes are idle — at most one clock tick of CPU in 250 ms — so
+ * that requests still queued from one attack (whose clients gave up) are not counted in the
+ * next; false when still busy after the request timeout + 20 s.
  */
-async function settle(pid: number): Promise<void> {
-  for (let i = 0; i < 20; i++) {
+async function settle(pid: number): Promise<boolean> {
+  const end = performance.now() + (timeout + 20) * 1000;
+  while (performance.now() < end) {
     const before = treeTicks(pid);
     await sleep(250);
-    if (treeTicks(pid) - before <= 1) return;
+    if (treeTicks(pid) - before <= 1) return true;
   }
+  return false;
 }
 
 function oursServed(workers: number, port: number): Served {
@@ -364,7 +368,7 @@ async function measure(served: Served, injector: boolean): Promise<ServerResult>
           continue;
         }
         const out = join(work, `${served.log}-${rate}.bin`);
-        await settle(pid);
+        if (!(await settle(pid))) notes.push(`${served.name}: still busy with earlier requests when the ${rate === "max" ? "max" : `${rate}/s`} attack began; its figures include that work`);
         const before = treeTicks(pid);
         await attack(served.url, rate, duration, out);
         const ticks = treeTicks(pid) - before;
