@@ -368,10 +368,12 @@ async function measure(served: Served, injector: boolean): Promise<ServerResult>
           notes.push(`${served.name}: ${label} skipped, under half answered at ${collapsedAt}/s`);
           continue;
         }
-        if (!(await settle(pid))) {
-          // Still working through requests whose clients gave up: a fresh, warmed-up server
-          // measures this rate rather than that backlog.
-          notes.push(`${served.name}: restarted before ${label}, still busy with requests left from the rate before`);
+        const settled = await settle(pid);
+        if (!settled || collapsedAt !== undefined) {
+          // Still working through requests whose clients gave up, or just out of a collapse
+          // (thousands of connections opened and dropped): a fresh, warmed-up server measures
+          // this rate rather than what is left of the one before.
+          notes.push(`${served.name}: restarted before ${label}, ${settled ? `after the collapse at ${collapsedAt}/s` : "still busy with requests left from the rate before"}`);
           child.kill("SIGKILL");
           const t1 = performance.now();
           child = served.start();
