@@ -22,6 +22,9 @@
 //	oracle --jsonl [-f ...]   batch: one JSON object {"id","manifest"} per input line; one
 //	                          {"id","output","warnings"} or {"id","refusal"} per output line
 //	oracle --settings         print the rendered injection config, values and mesh config
+//	oracle --serve HOST:PORT --tls-cert FILE --tls-key FILE
+//	                          serve Istio's injection webhook (Webhook.serveInject on /inject,
+//	                          200 on /readyz) over HTTPS until SIGTERM or SIGINT
 //
 // The Istio checkout is --istio-src, else $ISTIO_SRC, else the path compiled in by build.sh.
 package main
@@ -29,16 +32,23 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -46,11 +56,15 @@ import (
 
 	meshconfig "istio.io/api/mesh/v1alpha1"
 	"istio.io/istio/operator/pkg/render"
+	"istio.io/istio/pilot/pkg/model"
+	"istio.io/istio/pkg/config/constants"
 	"istio.io/istio/pkg/config/mesh"
+	"istio.io/istio/pkg/config/mesh/meshwatcher"
 	"istio.io/istio/pkg/config/schema/gvk"
 	"istio.io/istio/pkg/kube"
 	"istio.io/istio/pkg/kube/inject"
 	"istio.io/istio/pkg/kube/kclient"
+	"istio.io/istio/pkg/kube/multicluster"
 	istiolog "istio.io/istio/pkg/log"
 )
 
@@ -67,9 +81,10 @@ func (m *mockInjector) Inject(*corev1.Pod, string) ([]byte, error) { return nil,
 func (m *mockInjector) GetKubeClient() kube.Client                 { return m.client }
 
 type settings struct {
-	config *inject.Config
-	values inject.ValuesConfig
-	mesh   *meshconfig.MeshConfig
+	config    *inject.Config
+	values    inject.ValuesConfig
+	valuesRaw string
+	mesh      *meshconfig.MeshConfig
 }
 
 // loadSettings is getInjectionSettings(t, nil, "") of webhook_test.go.
@@ -109,6 +124,7 @@ func loadSettings(istioSrc string) (*settings, error) {
 					return nil, fmt.Errorf("failed to unmarshal injectionConfig: %v", err)
 				}
 				s.values = vc
+				s.valuesRaw = vs
 				s.config = &cfg
 			case "istio":
 				meshdata, ok := data["mesh"].(string)
@@ -129,8 +145,9 @@ func loadSettings(istioSrc string) (*settings, error) {
 	return s, nil
 }
 
-// newInjector is the fake cluster of TestInjection: two nodes and the test-ns namespace.
-func newInjector(stop chan struct{}) *mockInjector {
+// fakeCluster is the fake cluster of TestInjection: two nodes and the test-ns namespace. The
+// client is not started yet.
+func fakeCluster() kube.Client {
 	objects := []runtime.Object{
 		&corev1.Node{
 			ObjectMeta: metav1.ObjectMeta{Name: "node-1"},
@@ -150,7 +167,12 @@ func newInjector(stop chan struct{}) *mockInjector {
 			},
 		},
 	}
-	client := kube.NewFakeClient(objects...)
+	return kube.NewFakeClient(objects...)
+}
+
+// newInjector is TestInjection's mockInjector on its fake cluster.
+func newInjector(stop chan struct{}) *mockInjector {
+	client := fakeCluster()
 	// The test builds its node and namespace clients before starting the fake client, so the
 	// informers IntoObject later asks for are started and synced; do the same.
 	_ = kclient.New[*corev1.Node](client)
@@ -265,6 +287,9 @@ func main() {
 	refusal := flag.Bool("refusal", false, "print a refusal on stdout as \"refused: <message>\" and exit 0")
 	jsonl := flag.Bool("jsonl", false, "batch mode: JSON lines {id,manifest} in, {id,output|refusal,warnings} out")
 	showSettings := flag.Bool("settings", false, "print the injection settings and exit")
+	serveAddr := flag.String("serve", "", "serve Istio's injection webhook over HTTPS on this address (host:port)")
+	tlsCert := flag.String("tls-cert", "", "with --serve: the serving certificate (PEM)")
+	tlsKey := flag.String("tls-key", "", "with --serve: the serving certificate's key (PEM)")
 	istioSrc := flag.String("istio-src", "", "Istio checkout (default $ISTIO_SRC, else the build's)")
 	flag.Parse()
 
@@ -300,6 +325,15 @@ func main() {
 
 	stop := make(chan struct{})
 	defer close(stop)
+	if *serveAddr != "" {
+		if *tlsCert == "" || *tlsKey == "" {
+			fail(2, "oracle: --serve needs --tls-cert and --tls-key")
+		}
+		if err := serve(*serveAddr, *tlsCert, *tlsKey, s, stop); err != nil {
+			fail(2, "oracle: %v", err)
+		}
+		return
+	}
 	inj := newInjector(stop)
 
 	var in io.Reader = os.Stdin
@@ -346,4 +380,69 @@ func keys[V any](m map[string]V) []string {
 func fail(code int, format string, args ...any) {
 	fmt.Fprintf(os.Stderr, format+"\n", args...)
 	os.Exit(code)
+}
+
+// staticWatcher hands the webhook the oracle's settings once; they never change.
+type staticWatcher struct {
+	config *inject.Config
+	values string
+}
+
+func (w staticWatcher) SetHandler(func(*inject.Config, string) error) {}
+func (w staticWatcher) Run(<-chan struct{})                           {}
+func (w staticWatcher) Get() (*inject.Config, string, error)          { return w.config, w.values, nil }
+
+// serve runs Istio's injection webhook as istiod does (inject.NewWebhook registers
+// Webhook.serveInject on /inject and /inject/ of the mux), with the oracle's settings: the
+// same templates, values and mesh config, no ProxyConfig resources, and TestInjection's fake
+// cluster (its two nodes, so native sidecars are detected as they are for the golden files).
+// /readyz answers 200 once the webhook is built. TLS 1.2 or later, HTTP/1.1 and HTTP/2 as Go
+// serves them. It returns when SIGTERM or SIGINT arrives.
+func serve(addr, certFile, keyFile string, s *settings, stop chan struct{}) error {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return fmt.Errorf("serving certificate: %v", err)
+	}
+	// As TestInjection: the webhook's node informers are built on the multicluster controller
+	// before the cluster is added and its client started.
+	client := fakeCluster()
+	multi := multicluster.NewFakeController()
+	env := &model.Environment{Watcher: meshwatcher.NewTestWatcher(s.mesh)}
+	env.SetPushContext(&model.PushContext{ProxyConfigs: &model.ProxyConfigs{}})
+	mux := http.NewServeMux()
+	wh, err := inject.NewWebhook(inject.WebhookParameters{
+		Watcher:      staticWatcher{config: s.config, values: s.valuesRaw},
+		Env:          env,
+		Mux:          mux,
+		MultiCluster: multi,
+	})
+	if err != nil {
+		return fmt.Errorf("Istio's webhook: %v", err)
+	}
+	multi.Add(constants.DefaultClusterName, client, stop)
+	client.RunAndWait(stop)
+	wh.Run(stop)
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-signals
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}()
+	if err := srv.ServeTLS(ln, "", ""); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }

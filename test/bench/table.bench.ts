@@ -1,0 +1,448 @@
+// The side-by-side benchmark of `npm run bench`: one AdmissionReview the API server sent
+// (test/fixtures/admission-review-pod.json) answered by
+//   (1) the floor, in-process: JSON.parse + JSON.stringify of the same bytes;
+//   (2) ours, in-process: decode, admit, encode, as the webhook's handler does;
+//   (3) a bare Node HTTPS server (test/bench/bare-server.ts: read, parse, stringify, answer);
+//   (4) ours over HTTPS: the built `serve` with --workers 1 and --workers 2;
+//   (5) Istio's own webhook over HTTPS (the oracle's --serve, test/oracle), when it can be built;
+// driven by vegeta (scripts/bench-bins.sh) with keep-alive HTTP/1.1 at fixed rates and at its
+// maximum, server and load generator pinned to different cores when taskset is there. Both
+// injectors run with the same settings (ours with test/oracle/injector-config.yaml) and the
+// same certificate. Per server: answered %, p50/p99, server CPU per request (utime + stime of
+// all its processes over the attack, from /proc), RSS idle and peak, ready time; and the
+// ratios ours/bare and ours/Istio. The layout and the parsing are in table.ts.
+//
+// Env: BENCH_DURATION (s per rate, 5), BENCH_TIMEOUT (s, 10: the API server's default for a
+// webhook), BENCH_RATES (500,1000,2000,max), BENCH_MAX_WORKERS
+// (vegeta's workers for "max", 8), BENCH_WARMUP (s, 1), BENCH_INPROC_SECONDS (2), BENCH_PIN
+// (0: no taskset), BENCH_ISTIO (0: no Istio column), BENCH_ISTIO_BUILD_SECONDS (how long the
+// oracle's build may take before the column is skipped, 300), BENCH_FIXTURE (pod).
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:https";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import ts from "typescript";
+import { admit, decodeAdmissionReview } from "../../src/admission/review.js";
+import { loadConfig } from "../../src/config/load.js";
+import { COLUMNS, cpuTicks, parseVegetaReport, renderTable, tableRows, type BenchResults, type RateResult, type ServerResult } from "./table.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, "..", "..");
+
+function envNumber(name: string, fallback: number, min: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min) {
+    console.error(`${name}=${JSON.stringify(raw.slice(0, 40))}: expected a number ≥ ${min}`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const duration = envNumber("BENCH_DURATION", 5, 1);
+const warmup = envNumber("BENCH_WARMUP", 1, 0);
+const inProcessSeconds = envNumber("BENCH_INPROC_SECONDS", 2, 0.1);
+const maxWorkers = envNumber("BENCH_MAX_WORKERS", 8, 1);
+const istioBuildSeconds = envNumber("BENCH_ISTIO_BUILD_SECONDS", 300, 1);
+const timeout = envNumber("BENCH_TIMEOUT", 10, 1);
+const rates = (process.env.BENCH_RATES ?? "500,1000,2000,max").split(",").map((r) => r.trim());
+for (const r of rates) {
+  if (r !== "max" && !(Number.isInteger(Number(r)) && Number(r) > 0)) {
+    console.error(`BENCH_RATES: ${JSON.stringify(r.slice(0, 40))} is neither a positive whole rate per second nor "max"`);
+    process.exit(2);
+  }
+}
+const fixture = process.env.BENCH_FIXTURE ?? "pod";
+if (!/^[a-z0-9-]+$/.test(fixture)) {
+  console.error(`BENCH_FIXTURE=${JSON.stringify(fixture.slice(0, 40))}: expected the name of a test/fixtures/admission-review-<name>.json`);
+  process.exit(2);
+}
+const fixtureFile = join(root, "test", "fixtures", `admission-review-${fixture}.json`);
+const body = readFileSync(fixtureFile);
+const configFile = join(root, "test", "oracle", "injector-config.yaml");
+const work = mkdtempSync(join(tmpdir(), "bench-table-"));
+const certDir = join(work, "certs");
+const children = new Set<ChildProcess>();
+const notes: string[] = [];
+
+process.on("exit", () => {
+  for (const c of children) c.kill("SIGKILL");
+  rmSync(work, { recursive: true, force: true });
+});
+for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => process.exit(130));
+
+// --- helpers -------------------------------------------------------------------------------
+
+/** Runs a command to its end (or kills its process group after timeoutMs): status, stdout, stderr. */
+function run(cmd: string, args: readonly string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<{ status: number | null; stdout: string; stderr: string; timedOut: boolean }> {
+  return new Promise((done) => {
+    const child = spawn(cmd, args, { stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"], detached: true });
+    let stdout = "";
+    let stderr = "";
+    let timedOut = false;
+    child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+    const timer = opts.timeoutMs === undefined ? undefined : setTimeout(() => {
+      timedOut = true;
+      if (child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }, opts.timeoutMs);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      done({ status: null, stdout, stderr: stderr + e.message, timedOut });
+    });
+    child.on("close", (status) => {
+      clearTimeout(timer);
+      done({ status, stdout, stderr, timedOut });
+    });
+    if (child.stdin !== null) {
+      child.stdin.on("error", () => undefined); // a command that does not read its input
+      child.stdin.end(opts.input);
+    }
+  });
+}
+
+const lastLine = (s: string): string => s.trim().split("\n").pop() ?? "";
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The pids of a process and all its descendants (the workers of `serve --workers N`). */
+function tree(pid: number): number[] {
+  const out = [pid];
+  try {
+    for (const c of readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean)) out.push(...tree(Number(c)));
+  } catch {
+    // ended meanwhile
+  }
+  return out;
+}
+
+function rssMiB(pid: number): number {
+  let kib = 0;
+  for (const p of tree(pid)) {
+    try {
+      kib += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, "utf8"))?.[1] ?? 0);
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return kib / 1024;
+}
+
+function treeTicks(pid: number): number {
+  let ticks = 0;
+  for (const p of tree(pid)) {
+    try {
+      ticks += cpuTicks(readFileSync(`/proc/${p}/stat`, "utf8"));
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return ticks;
+}
+
+function readyz(url: string): Promise<boolean> {
+  return new Promise((ok) => {
+    const req = request(`${url}/readyz`, { rejectUnauthorized: false, agent: false, timeout: 1000 }, (res) => {
+      res.resume();
+      ok(res.statusCode === 200);
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => ok(false));
+    req.end();
+  });
+}
+
+// --- environment ---------------------------------------------------------------------------
+
+const cpuModel = /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? "unknown CPU";
+const cores = availableParallelism();
+const clockTicks = Number(lastLine((await run("getconf", ["CLK_TCK"])).stdout)) || 100;
+const pinWanted = process.env.BENCH_PIN !== "0";
+const tasksetOk = pinWanted && cores >= 2 && (await run("taskset", ["-c", "0", "true"])).status === 0;
+const serverPin = tasksetOk ? ["taskset", "-c", "0"] : [];
+const clientPin = tasksetOk ? ["taskset", "-c", "1"] : [];
+const pinning = tasksetOk
+  ? "servers (all their processes) on CPU 0, vegeta on CPU 1 (taskset -c)"
+  : `none (${!pinWanted ? "BENCH_PIN=0" : cores < 2 ? "one core" : "taskset unavailable"})`;
+const load = (): string => loadavg().map((l) => l.toFixed(2)).join(" ");
+const loadAtStart = load();
+
+const vegetaRun = await run(join(root, "scripts", "bench-bins.sh"), [], { timeoutMs: 600_000 });
+const vegeta = vegetaRun.status === 0 ? lastLine(vegetaRun.stdout) : undefined;
+if (vegeta === undefined) notes.push(`HTTP columns skipped: no vegeta (scripts/bench-bins.sh: ${lastLine(vegetaRun.stderr) || `exit ${vegetaRun.status}`})`);
+
+let istio: string | undefined;
+if (process.env.BENCH_ISTIO === "0") notes.push("Istio column skipped: BENCH_ISTIO=0");
+else if (vegeta !== undefined) {
+  const b = await run(join(root, "test", "oracle", "build.sh"), [], { timeoutMs: istioBuildSeconds * 1000 });
+  if (b.status === 0) istio = lastLine(b.stdout);
+  else if (b.timedOut) notes.push(`Istio column skipped: building the oracle took over ${istioBuildSeconds} s (BENCH_ISTIO_BUILD_SECONDS); run test/oracle/build.sh once`);
+  else notes.push(`Istio column skipped: test/oracle/build.sh failed (${lastLine(b.stderr) || `exit ${b.status}`})`);
+}
+
+const httpServers = vegeta === undefined ? 0 : 3 + (istio === undefined ? 0 : 1);
+// Per server: start and idle sample, warm-up, and per rate the attack, its last answers and
+// the wait for the server to be idle again (≤ 5 s); a server falling behind adds up to the
+// request timeout per rate.
+// Measured on the busy 2-core machine: up to 8 s to start, sample and stop a server, 2 s per
+// rate beyond its duration, 10 s for the tool checks and the first start of ours.
+const perServer = (extra: number): number => 8 + warmup + rates.length * (duration + 2 + extra);
+// Worst case: every rate waits for the timeout, then 5 s for the server to be idle, then for a
+// restarted one.
+const boundSeconds = Math.ceil(2 * inProcessSeconds + 10 + httpServers * perServer(0));
+const worstSeconds = Math.ceil(2 * inProcessSeconds + 10 + httpServers * perServer(timeout + 5 + 8 + warmup));
+console.log(`sidecar-injector bench: ${cpuModel}, ${cores} cores, node ${process.version}, load average ${loadAtStart}`);
+console.log(`fixture test/fixtures/admission-review-${fixture}.json (${body.length} bytes); ${duration} s per rate, ${timeout} s request timeout; pinning: ${pinning}; about ${boundSeconds} s in all, at most ${worstSeconds} s when servers fall behind`);
+
+// --- in-process ----------------------------------------------------------------------------
+
+/** CPU µs per call of fn over `seconds`, after a warm-up. */
+function cpuPerCall(fn: () => void, seconds: number): number {
+  for (let i = 0; i < 2000; i++) fn();
+  const start = process.cpuUsage();
+  const end = performance.now() + seconds * 1000;
+  let n = 0;
+  while (performance.now() < end) {
+    for (let i = 0; i < 50; i++) fn();
+    n += 50;
+  }
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / n;
+}
+
+const config = await loadConfig(configFile);
+const results: { -readonly [K in keyof BenchResults]: BenchResults[K] } = {};
+results.floorUs = cpuPerCall(() => void JSON.stringify(JSON.parse(body.toString("utf8"))), inProcessSeconds);
+results.oursInProcessUs = cpuPerCall(() => void JSON.stringify(admit(decodeAdmissionReview(body), { config }).review), inProcessSeconds);
+
+// --- over HTTPS ----------------------------------------------------------------------------
+
+interface Served {
+  readonly name: string;
+  readonly url: string;
+  /** The server's stderr, in the scratch folder. */
+  readonly log: string;
+  start(): ChildProcess;
+}
+
+const basePort = 21000 + Math.floor(Math.random() * 1000);
+const certFile = join(certDir, "tls.crt");
+const keyFile = join(certDir, "tls.key");
+const caFile = join(certDir, "ca.crt");
+
+/** Spawns a server (pinned when pinning is on), its stderr into LOG in the scratch folder. */
+function spawnServer(argv: readonly string[], log: string): ChildProcess {
+  const [cmd, ...args] = [...serverPin, ...argv];
+  const child = spawn(cmd ?? process.execPath, args, { stdio: ["ignore", "ignore", openSync(join(work, log), "a")] });
+  children.add(child);
+  child.on("exit", () => children.delete(child));
+  return child;
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once("exit", r));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** The last line a server wrote to its log, for a message. */
+function logTail(log: string): string {
+  try {
+    return lastLine(readFileSync(join(work, log), "utf8")).slice(0, 200);
+  } catch {
+    return "";
+  }
+}
+
+/** Spawn → first 200 from /readyz, ms; throws after 30 s. */
+async function readyAfter(child: ChildProcess, url: string, t0: number, log: string): Promise<number> {
+  while (performance.now() - t0 < 30_000) {
+    if (child.exitCode !== null) throw new Error(`exited with status ${child.exitCode} before it was ready: ${logTail(log)}`);
+    if (await readyz(url)) return performance.now() - t0;
+    await sleep(10);
+  }
+  throw new Error(`not ready within 30 s: ${logTail(log)}`);
+}
+
+/**
+ * Waits up to 5 s until the server's processes are idle — at most one clock tick of CPU in
+ * 250 ms — so that requests still queued from one attack (whose clients gave up) are not
+ * counted in the next; false when still busy.
+ */
+async function settle(pid: number): Promise<boolean> {
+  for (let i = 0; i < 20; i++) {
+    const before = treeTicks(pid);
+    await sleep(250);
+    if (treeTicks(pid) - before <= 1) return true;
+  }
+  return false;
+}
+
+function oursServed(workers: number, port: number): Served {
+  const url = `https://127.0.0.1:${port}`;
+  return {
+    name: `ours --workers ${workers}`,
+    url,
+    log: `ours-${workers}.log`,
+    start: () =>
+      spawnServer([process.execPath, join(root, "dist", "cli.js"), "serve", "--port", String(port), "--cert-dir", certDir, "--log-level", "warn", "--workers", String(workers), "--config", configFile], `ours-${workers}.log`),
+  };
+}
+
+async function attack(url: string, rate: string, seconds: number, out: string): Promise<void> {
+  const rateArgs = rate === "max" ? ["-rate=0", `-max-workers=${maxWorkers}`, `-workers=${maxWorkers}`] : [`-rate=${rate}/1s`];
+  const [cmd, ...args] = [
+    ...clientPin,
+    vegeta ?? "vegeta",
+    "attack",
+    ...rateArgs,
+    `-duration=${seconds}s`,
+    "-keepalive=true",
+    "-http2=false",
+    `-root-certs=${caFile}`,
+    `-timeout=${timeout}s`,
+    `-body=${fixtureFile}`,
+    "-header=Content-Type: application/json",
+    `-output=${out}`,
+  ];
+  const r = await run(cmd ?? "vegeta", args, { input: `POST ${url}/inject\n`, timeoutMs: (seconds + 30) * 1000 });
+  if (r.status !== 0) throw new Error(`vegeta attack failed: ${lastLine(r.stderr) || `exit ${r.status}`}`);
+}
+
+/** POSTs the fixture once: status and body. */
+function postOnce(url: string): Promise<{ status: number; body: Buffer }> {
+  return new Promise((done, fail) => {
+    const req = request(`${url}/inject`, { method: "POST", ca: readFileSync(caFile), agent: false, headers: { "content-type": "application/json", "content-length": body.length } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => done({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+    });
+    req.on("error", fail);
+    req.end(body);
+  });
+}
+
+/** The answer's size; for an injector, it must allow the Pod with a patch. */
+async function checkedAnswer(served: Served, injector: boolean): Promise<number> {
+  const answer = await postOnce(served.url);
+  if (answer.status !== 200) throw new Error(`answered the fixture with status ${answer.status}`);
+  if (injector) {
+    const review: unknown = JSON.parse(answer.body.toString("utf8"));
+    const response = typeof review === "object" && review !== null && "response" in review ? review.response : undefined;
+    const ok = typeof response === "object" && response !== null && "allowed" in response && response.allowed === true && "patch" in response && typeof response.patch === "string";
+    if (!ok) throw new Error("did not answer the fixture with an allowed review and a patch");
+  }
+  return answer.body.length;
+}
+
+async function measure(served: Served, injector: boolean): Promise<ServerResult> {
+  const t0 = performance.now();
+  let child = served.start();
+  try {
+    const readyMs = await readyAfter(child, served.url, t0, served.log);
+    const answerBytes = await checkedAnswer(served, injector);
+    let pid = child.pid ?? 0;
+    await sleep(500);
+    const idleRssMiB = rssMiB(pid);
+    let peakRssMiB = idleRssMiB;
+    const sampler = setInterval(() => (peakRssMiB = Math.max(peakRssMiB, rssMiB(pid))), 100);
+    const byRate = new Map<string, RateResult>();
+    try {
+      if (warmup > 0) await attack(served.url, "200", warmup, join(work, "warmup.bin"));
+      let collapsedAt: string | undefined;
+      for (const rate of rates) {
+        const label = rate === "max" ? "max" : `${rate}/s`;
+        // Past the rate where it answered under half, a higher fixed rate shows only more of
+        // the same collapse (and costs the timeout): skip it; "max" is still measured.
+        if (collapsedAt !== undefined && rate !== "max") {
+          notes.push(`${served.name}: ${label} skipped, under half answered at ${collapsedAt}/s`);
+          continue;
+        }
+        const settled = await settle(pid);
+        if (!settled || collapsedAt !== undefined) {
+          // Still working through requests whose clients gave up, or just out of a collapse
+          // (thousands of connections opened and dropped): a fresh, warmed-up server measures
+          // this rate rather than what is left of the one before.
+          notes.push(`${served.name}: restarted before ${label}, ${settled ? `after the collapse at ${collapsedAt}/s` : "still busy with requests left from the rate before"}`);
+          child.kill("SIGKILL");
+          const t1 = performance.now();
+          child = served.start();
+          await readyAfter(child, served.url, t1, served.log);
+          pid = child.pid ?? 0;
+          if (warmup > 0) await attack(served.url, "200", warmup, join(work, "warmup.bin"));
+        }
+        const out = join(work, `${served.log}-${rate}.bin`);
+        const before = treeTicks(pid);
+        await attack(served.url, rate, duration, out);
+        const ticks = treeTicks(pid) - before;
+        const report = await run(vegeta ?? "vegeta", ["report", "-type=json", out]);
+        if (report.status !== 0) throw new Error(`vegeta report failed: ${lastLine(report.stderr)}`);
+        const summary = parseVegetaReport(report.stdout);
+        byRate.set(rate, { summary, cpuUsPerRequest: summary.requests > 0 ? (ticks * 1e6) / clockTicks / summary.requests : NaN });
+        if (rate !== "max" && summary.answered * 2 < summary.requests) collapsedAt = rate;
+        process.stderr.write(`  ${served.name} at ${label}: ${summary.answered}/${summary.requests} answered, p50 ${summary.p50Ms.toFixed(2)} ms, mean answer ${summary.meanAnswerBytes.toFixed(0)} bytes\n`);
+      }
+    } finally {
+      clearInterval(sampler);
+    }
+    return { readyMs, idleRssMiB, peakRssMiB, answerBytes, rates: byRate };
+  } finally {
+    await stop(child);
+  }
+}
+
+if (vegeta !== undefined) {
+  // Ours first, in an empty certificate folder: it generates the CA and the serving
+  // certificate every server then uses.
+  const cold = oursServed(1, basePort);
+  const t0 = performance.now();
+  const first = cold.start();
+  let readyWithCertsMs: number | undefined;
+  try {
+    readyWithCertsMs = await readyAfter(first, cold.url, t0, cold.log);
+  } finally {
+    await stop(first);
+  }
+
+  // The bare server as plain JavaScript, so no TypeScript loader sits in its process.
+  const bareJs = join(work, "bare-server.mjs");
+  writeFileSync(bareJs, ts.transpileModule(readFileSync(join(here, "bare-server.ts"), "utf8"), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText);
+  const bareUrl = `https://127.0.0.1:${basePort + 1}`;
+  const servers: [keyof BenchResults, Served][] = [
+    ["bare", { name: "bare Node HTTPS", url: bareUrl, log: "bare.log", start: () => spawnServer([process.execPath, bareJs, String(basePort + 1), certFile, keyFile], "bare.log") }],
+    ["ours1", oursServed(1, basePort + 2)],
+    ["ours2", oursServed(2, basePort + 3)],
+  ];
+  if (istio !== undefined) {
+    const url = `https://127.0.0.1:${basePort + 4}`;
+    const start = (): ChildProcess => spawnServer([istio ?? "", "--serve", `127.0.0.1:${basePort + 4}`, "--tls-cert", certFile, "--tls-key", keyFile], "istio.log");
+    servers.push(["istio", { name: "Istio webhook", url, log: "istio.log", start }]);
+  }
+  for (const [key, served] of servers) {
+    try {
+      const r = await measure(served, key !== "bare");
+      if (key === "ours1") results.ours1 = { ...r, readyWithCertsMs };
+      else if (key === "bare" || key === "ours2" || key === "istio") results[key] = r;
+    } catch (e) {
+      notes.push(`${served.name} skipped: ${(e as Error).message}`);
+    }
+  }
+}
+
+// --- the table -----------------------------------------------------------------------------
+
+console.log("");
+console.log(renderTable(COLUMNS, tableRows(results, rates)));
+console.log("");
+console.log(`ours/bare and ours/Istio are --workers 1 over the other (in-process: ours over the floor). CPU µs/req: user + system time of all the server's processes during the attack, per request sent. "max": vegeta -rate=0 with ${maxWorkers} workers. Load average at the end: ${load()}.`);
+for (const n of notes) console.log(`note: ${n}`);

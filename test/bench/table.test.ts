@@ -1,0 +1,163 @@
+// The parsing and layout of `npm run bench`'s side-by-side table (test/bench/table.ts).
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { COLUMNS, cpuTicks, figure, parseVegetaReport, ratio, renderTable, tableRows, type RateResult, type ServerResult, type VegetaSummary } from "./table.js";
+
+// The shape `vegeta report -type=json` (v12.13.0) prints: latencies and durations in ns.
+function report(codes: Record<string, number>, requests: number): string {
+  return JSON.stringify({
+    latencies: { total: 7094623, mean: 1418924, "50th": 561271, "90th": 4662738, "95th": 4662738, "99th": 4662738, max: 4662738, min: 451012 },
+    bytes_in: { total: 3000, mean: 600 },
+    bytes_out: { total: 0, mean: 0 },
+    earliest: "2026-11-29T14:29:19.919222521Z",
+    latest: "2026-11-29T14:29:20.713731416Z",
+    end: "2026-11-29T14:29:20.714182428Z",
+    duration: 1_999_000_000,
+    wait: 1_000_000,
+    requests,
+    rate: 2.5,
+    throughput: 2.5,
+    success: 1,
+    status_codes: codes,
+    errors: [],
+  });
+}
+
+describe("parseVegetaReport", () => {
+  it("reads requests, answers with status 200, p50/p99 in ms, answers per second and answer size", () => {
+    const s = parseVegetaReport(report({ "200": 4, "503": 1 }, 5));
+    assert.equal(s.requests, 5);
+    assert.equal(s.answered, 4);
+    assert.equal(s.p50Ms, 0.561271);
+    assert.equal(s.p99Ms, 4.662738);
+    assert.equal(s.answeredPerSecond, 2); // 4 answers over duration + wait = 2 s
+    assert.equal(s.meanAnswerBytes, 600);
+  });
+
+  it("counts no answers when no request got a 200", () => {
+    assert.equal(parseVegetaReport(report({ "0": 5 }, 5)).answered, 0);
+  });
+
+  it("names what is missing or wrong", () => {
+    assert.throws(() => parseVegetaReport("Requests [total] 5"), /vegeta report: not JSON/);
+    const noP99 = JSON.parse(report({ "200": 1 }, 1)) as { latencies: Record<string, unknown> };
+    delete noP99.latencies["99th"];
+    assert.throws(() => parseVegetaReport(JSON.stringify(noP99)), /no latencies\.99th/);
+    assert.throws(() => parseVegetaReport(JSON.stringify({ requests: "5" })), /requests is not a number/);
+    assert.throws(() => parseVegetaReport(JSON.stringify({ requests: 5 })), /no status_codes/);
+  });
+});
+
+describe("cpuTicks", () => {
+  it("adds utime and stime, counting fields after the command name's last ')'", () => {
+    // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime ...
+    const stat = "4242 (node ) x (y) S 1 4242 4242 0 -1 4194560 1000 0 0 0 731 129 0 0 20 0 11 0 100 1000000 5000\n";
+    assert.equal(cpuTicks(stat), 860);
+  });
+
+  it("refuses a line that is not a stat line", () => {
+    assert.throws(() => cpuTicks("no parentheses here"), /command name/);
+    assert.throws(() => cpuTicks("1 (x) S 1"), /utime and stime/);
+  });
+});
+
+describe("ratio and figure", () => {
+  it("gives two significant digits, whole numbers from 10", () => {
+    assert.equal(ratio(3, 1.5), "2.0×");
+    assert.equal(ratio(1, 2), "0.50×");
+    assert.equal(ratio(150, 10), "15×");
+  });
+
+  it("gives – when a side is missing or the divisor is not positive", () => {
+    assert.equal(ratio(undefined, 1), "–");
+    assert.equal(ratio(1, undefined), "–");
+    assert.equal(ratio(1, 0), "–");
+    assert.equal(ratio(Number.NaN, 1), "–");
+  });
+
+  it("rounds by size", () => {
+    assert.equal(figure(1234.5), "1235");
+    assert.equal(figure(12.345), "12.3");
+    assert.equal(figure(0.1234), "0.12");
+    assert.equal(figure(undefined), "–");
+  });
+});
+
+function summary(over: Partial<VegetaSummary>): VegetaSummary {
+  return { requests: 1000, answered: 1000, p50Ms: 1, p99Ms: 2, answeredPerSecond: 500, meanAnswerBytes: 4000, ...over };
+}
+
+function server(rates: [string, RateResult][], over: Partial<ServerResult> = {}): ServerResult {
+  return { readyMs: 100, idleRssMiB: 50, peakRssMiB: 80, rates: new Map(rates), ...over };
+}
+
+describe("tableRows", () => {
+  const rateLabels = ["500", "max"];
+  const bare = server([
+    ["500", { summary: summary({ p50Ms: 0.5 }), cpuUsPerRequest: 100 }],
+    ["max", { summary: summary({ answeredPerSecond: 4000 }), cpuUsPerRequest: 90 }],
+  ]);
+  const ours1 = server(
+    [
+      ["500", { summary: summary({ p50Ms: 1.5, answered: 990 }), cpuUsPerRequest: 300 }],
+      ["max", { summary: summary({ answeredPerSecond: 1000 }), cpuUsPerRequest: 280 }],
+    ],
+    { readyWithCertsMs: 900, readyMs: 400, answerBytes: 7000 },
+  );
+  const rows = tableRows({ floorUs: 10, oursInProcessUs: 60, bare, ours1 }, rateLabels);
+  const find = (label: string): readonly string[] => {
+    const row = rows.find((r) => r[0] === label);
+    assert.ok(row, `no row ${label}`);
+    return row;
+  };
+  const col = (name: (typeof COLUMNS)[number]): number => COLUMNS.indexOf(name);
+
+  it("has a cell for every column in every row, and 4 rows per rate plus answered/s at max", () => {
+    for (const r of rows) assert.equal(r.length, COLUMNS.length, r[0]);
+    assert.equal(rows.length, 6 + 4 * rateLabels.length + 1);
+  });
+
+  it("puts ours over the bare server and over Istio in the ratio columns", () => {
+    const p50 = find("500/s: p50 ms");
+    assert.equal(p50[col("bare Node HTTPS")], "0.50");
+    assert.equal(p50[col("ours --workers 1")], "1.50");
+    assert.equal(p50[col("ours/bare")], "3.0×");
+    assert.equal(p50[col("ours/Istio")], "–"); // no Istio column measured
+    assert.equal(find("max: answered/s")[col("ours/bare")], "0.25×");
+    assert.equal(find("ready ms")[col("ours/bare")], "4.0×");
+  });
+
+  it("puts the in-process figures under the floor and ours in-process, ours over the floor as ratio", () => {
+    const r = find("CPU µs per review, in-process");
+    assert.equal(r[col("floor (parse+stringify)")], "10.0");
+    assert.equal(r[col("ours in-process")], "60.0");
+    assert.equal(r[col("ours/bare")], "6.0×");
+  });
+
+  it("computes answered % from answers with status 200 over requests sent", () => {
+    assert.equal(find("500/s: answered %")[col("ours --workers 1")], "99.0");
+    assert.equal(find("500/s: answered %")[col("ours --workers 2")], "–");
+  });
+
+  it("gives the size of the checked answer", () => {
+    assert.equal(find("answer bytes")[col("ours --workers 1")], "7000");
+    assert.equal(find("answer bytes")[col("bare Node HTTPS")], "–");
+  });
+
+  it("gives the ready time with certificate generation only where it was measured", () => {
+    const r = find("ready ms, generating its certificate");
+    assert.equal(r[col("ours --workers 1")], "900");
+    assert.equal(r[col("bare Node HTTPS")], "–");
+  });
+});
+
+describe("renderTable", () => {
+  it("pads every column to its widest cell", () => {
+    const text = renderTable(["", "a", "bb"], [["row one", "1", "2"], ["r", "333333", ""]]);
+    const lines = text.split("\n");
+    assert.equal(lines.length, 4);
+    assert.equal(new Set(lines.map((l) => l.length)).size, 1);
+    assert.equal(lines[2], "| row one | 1      | 2  |");
+    assert.equal(lines[1], "|---------|--------|----|");
+  });
+});

@@ -1,0 +1,170 @@
+// The side-by-side table of `npm run bench` (test/bench/table.bench.ts): reading what vegeta
+// and Linux report, and laying out the figures and their ratios. Pure: no I/O, no clock.
+//
+// - parseVegetaReport: `vegeta report -type=json` → requests, answered (status 200), p50/p99 in
+//   ms, answered per second, mean answer size. A report without one of these fields is an
+//   error naming the field.
+// - cpuTicks: utime + stime (fields 14 and 15, in clock ticks) of one /proc/<pid>/stat line.
+//   The command name (field 2) is in parentheses and may itself hold spaces and ')': fields are
+//   counted after its last ')'.
+// - ratio: a / b to two significant digits ("1.4×", "0.52×"); "–" when either is missing or b
+//   is not positive.
+// - tableRows: the rows (metric × rate) for the columns in order; a column without a figure
+//   for a row gets "–". The two ratio columns are ours (--workers 1) over the bare server and
+//   over Istio; on the in-process row, ours over the floor.
+//   "answer bytes" is the size of one answer checked before the attacks (for the injectors: a
+//   patch, allowed): similar sizes show the servers did similar work.
+// - renderTable: a Markdown table, columns padded to their widest cell.
+
+export interface VegetaSummary {
+  readonly requests: number;
+  /** Answers with status 200. */
+  readonly answered: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  /** Answers with status 200 per second of the attack. */
+  readonly answeredPerSecond: number;
+  /** Mean size of an answer body, bytes. */
+  readonly meanAnswerBytes: number;
+}
+
+function field(obj: unknown, path: readonly string[], what: string): number {
+  let at: unknown = obj;
+  for (const key of path) {
+    if (typeof at !== "object" || at === null || !(key in at)) throw new Error(`${what}: no ${path.join(".")}`);
+    at = (at as Record<string, unknown>)[key];
+  }
+  if (typeof at !== "number" || !Number.isFinite(at)) throw new Error(`${what}: ${path.join(".")} is not a number`);
+  return at;
+}
+
+export function parseVegetaReport(text: string): VegetaSummary {
+  let report: unknown;
+  try {
+    report = JSON.parse(text);
+  } catch {
+    throw new Error("vegeta report: not JSON");
+  }
+  const what = "vegeta report";
+  const requests = field(report, ["requests"], what);
+  const codes: unknown = typeof report === "object" && report !== null && "status_codes" in report ? report.status_codes : undefined;
+  if (typeof codes !== "object" || codes === null) throw new Error(`${what}: no status_codes`);
+  const answered = "200" in codes ? field(codes, ["200"], what) : 0;
+  const ns = 1e6;
+  // vegeta's duration is the span over which requests were sent, in ns; wait is the time to the
+  // last answer after that.
+  const seconds = (field(report, ["duration"], what) + field(report, ["wait"], what)) / 1e9;
+  return {
+    requests,
+    answered,
+    p50Ms: field(report, ["latencies", "50th"], what) / ns,
+    p99Ms: field(report, ["latencies", "99th"], what) / ns,
+    answeredPerSecond: seconds > 0 ? answered / seconds : 0,
+    meanAnswerBytes: field(report, ["bytes_in", "mean"], what),
+  };
+}
+
+export function cpuTicks(stat: string): number {
+  const close = stat.lastIndexOf(")");
+  if (close < 0) throw new Error("/proc stat line without a command name in parentheses");
+  // After ")": field 3 (state) is at index 0, so field n is at index n - 3.
+  const rest = stat.slice(close + 1).trim().split(/\s+/);
+  const utime = Number(rest[14 - 3]);
+  const stime = Number(rest[15 - 3]);
+  if (!Number.isInteger(utime) || !Number.isInteger(stime)) throw new Error("/proc stat line without utime and stime");
+  return utime + stime;
+}
+
+export function ratio(a: number | undefined, b: number | undefined): string {
+  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b <= 0) return "–";
+  const r = a / b;
+  return `${r >= 10 ? r.toFixed(0) : r.toPrecision(2)}×`;
+}
+
+/** A figure: no decimals from 100 up, one from 10 up, two below; "–" when missing. */
+export function figure(n: number | undefined): string {
+  if (n === undefined || !Number.isFinite(n)) return "–";
+  const abs = Math.abs(n);
+  return n.toFixed(abs >= 100 ? 0 : abs >= 10 ? 1 : 2);
+}
+
+/** What one HTTP server did at one offered rate. */
+export interface RateResult {
+  readonly summary: VegetaSummary;
+  /** Server CPU (user + system, all its processes) per request sent, µs. */
+  readonly cpuUsPerRequest: number;
+}
+
+export interface ServerResult {
+  /** Spawn → first 200 from /readyz, ms. */
+  readonly readyMs?: number;
+  /** The same, with the serving certificate generated at start (ours only). */
+  readonly readyWithCertsMs?: number;
+  readonly idleRssMiB?: number;
+  readonly peakRssMiB?: number;
+  /** Size of one answer to the fixture, checked before the attacks. */
+  readonly answerBytes?: number;
+  /** By rate label: "500", "1000", "2000", "max". */
+  readonly rates: ReadonlyMap<string, RateResult>;
+}
+
+export interface BenchResults {
+  /** CPU µs per review in-process: JSON.parse + JSON.stringify of the same bytes. */
+  readonly floorUs?: number;
+  /** CPU µs per review in-process: our decode, admit, encode. */
+  readonly oursInProcessUs?: number;
+  readonly bare?: ServerResult;
+  readonly ours1?: ServerResult;
+  readonly ours2?: ServerResult;
+  readonly istio?: ServerResult;
+}
+
+export const COLUMNS = [
+  "",
+  "floor (parse+stringify)",
+  "ours in-process",
+  "bare Node HTTPS",
+  "ours --workers 1",
+  "ours --workers 2",
+  "Istio webhook",
+  "ours/bare",
+  "ours/Istio",
+] as const;
+
+export type Row = readonly string[];
+
+export function tableRows(r: BenchResults, rateLabels: readonly string[]): Row[] {
+  const rows: Row[] = [];
+  const servers = [r.bare, r.ours1, r.ours2, r.istio];
+  const row = (label: string, get: (s: ServerResult) => number | undefined): void => {
+    const values = servers.map((s) => (s === undefined ? undefined : get(s)));
+    const [bare, ours1, , istio] = values;
+    rows.push([label, "–", "–", ...values.map(figure), ratio(ours1, bare), ratio(ours1, istio)]);
+  };
+  rows.push(["CPU µs per review, in-process", figure(r.floorUs), figure(r.oursInProcessUs), "–", "–", "–", "–", ratio(r.oursInProcessUs, r.floorUs), "–"]);
+  row("ready ms", (s) => s.readyMs);
+  row("ready ms, generating its certificate", (s) => s.readyWithCertsMs);
+  row("RSS MiB idle", (s) => s.idleRssMiB);
+  row("RSS MiB peak", (s) => s.peakRssMiB);
+  // The same work on both sides: the answers should be about the same size.
+  row("answer bytes", (s) => s.answerBytes);
+  for (const rate of rateLabels) {
+    const at = (get: (x: RateResult) => number | undefined) => (s: ServerResult) => {
+      const x = s.rates.get(rate);
+      return x === undefined ? undefined : get(x);
+    };
+    const name = rate === "max" ? "max" : `${rate}/s`;
+    row(`${name}: answered %`, at((x) => (x.summary.requests > 0 ? (100 * x.summary.answered) / x.summary.requests : undefined)));
+    if (rate === "max") row(`${name}: answered/s`, at((x) => x.summary.answeredPerSecond));
+    row(`${name}: p50 ms`, at((x) => x.summary.p50Ms));
+    row(`${name}: p99 ms`, at((x) => x.summary.p99Ms));
+    row(`${name}: server CPU µs/req`, at((x) => x.cpuUsPerRequest));
+  }
+  return rows;
+}
+
+export function renderTable(header: Row, rows: readonly Row[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: Row): string => `| ${widths.map((w, i) => (cells[i] ?? "").padEnd(w)).join(" | ")} |`;
+  return [line(header), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.map(line)].join("\n");
+}
