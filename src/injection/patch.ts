@@ -129,13 +129,16 @@ function isObj(v: unknown): v is Obj {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-/** Characters that JSON.stringify escapes in a string (surrogates: a lone one is escaped). */
-// eslint-disable-next-line no-control-regex
-const ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
-
 /** Characters of `s` written as a JSON string. */
 function stringSize(s: string): number {
-  return ESCAPED.test(s) ? JSON.stringify(s).length : s.length + 2;
+  // Short strings (keys, names, paths) by a loop: faster than a regular expression.
+  if (s.length > 64) return JSON.stringify(s).length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    // What JSON.stringify escapes: control characters, " and \, a surrogate (when lone).
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(s).length;
+  }
+  return s.length + 2;
 }
 
 /** Characters of `v` as JSON when fewer than `budget`; else a count of at least `budget`, read no further. */
@@ -396,6 +399,9 @@ function keepLongestRun(src: Int32Array, same: Uint8Array): void {
   });
 }
 
+/** No item paired. */
+const nonePaired = (n: number): { src: Int32Array; same: Uint8Array } => ({ src: new Int32Array(n).fill(-1), same: new Uint8Array(n) });
+
 /** Items removed, added and patched, with `extra` before the unchanged items are counted. */
 function diffList(path: string, before: readonly unknown[], after: readonly unknown[], d: Diff): number {
   // The same items at both ends are left alone without pairing them.
@@ -403,9 +409,10 @@ function diffList(path: string, before: readonly unknown[], after: readonly unkn
   while (head < before.length && head < after.length && before[head] === after[head]) head++;
   let tail = 0;
   while (tail < before.length - head && tail < after.length - head && before[before.length - 1 - tail] === after[after.length - 1 - tail]) tail++;
-  const middleBefore = before.slice(head, before.length - tail);
-  const middleAfter = after.slice(head, after.length - tail);
-  const { src, same } = pair(middleBefore, middleAfter);
+  const middleBefore = before.length - tail > head ? before.slice(head, before.length - tail) : [];
+  const middleAfter = after.length - tail > head ? after.slice(head, after.length - tail) : [];
+  // Only added, or only removed, items need no pairing.
+  const { src, same } = middleBefore.length > 0 && middleAfter.length > 0 ? pair(middleBefore, middleAfter) : nonePaired(middleAfter.length);
   if (head > 0) d.pending.push(new Run(after, 0, head));
   if (tail > 0) d.pending.push(new Run(after, after.length - tail, after.length));
 
