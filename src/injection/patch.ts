@@ -245,6 +245,10 @@ function diff(path: string, before: unknown, after: unknown, d: Diff): number {
 function diffObject(path: string, before: Obj, after: Obj, d: Diff): number | undefined {
   const keysBefore = Object.keys(before);
   const keysAfter = Object.keys(after);
+  if (keysBefore.length <= keysAfter.length && keysBefore.every((k, i) => keysAfter[i] === k)) {
+    const extra = diffSameKeys(path, before, after, keysBefore, keysAfter, d);
+    if (extra !== undefined) return extra;
+  }
   const inBefore = (k: string): boolean => Object.hasOwn(before, k) && before[k] !== undefined;
   const inAfter = (k: string): boolean => Object.hasOwn(after, k) && after[k] !== undefined;
   // The kept keys in `before`'s order, then the added ones: what the operations give.
@@ -285,6 +289,43 @@ function diffObject(path: string, before: Obj, after: Obj, d: Diff): number | un
       extra += ADD + stringSize(at);
     } else {
       extra += REPLACE + stringSize(at) + diff(at, before[k], value, d);
+    }
+  }
+  return count === 0 ? extra - 1 : extra;
+}
+
+/**
+ * diffObject where `after` has `before`'s keys in the same order, and maybe more after them
+ * (the engine's copies, `{ ...item, field }`): each value read once. Undefined when a value is
+ * undefined (then the general reading), its operations taken back.
+ */
+function diffSameKeys(path: string, before: Obj, after: Obj, keysBefore: readonly string[], keysAfter: readonly string[], d: Diff): number | undefined {
+  const opsAt = d.ops.length;
+  const pendingAt = d.pending.length;
+  let extra = -REPLACE - stringSize(path) - 1;
+  let count = 0;
+  for (let i = 0; i < keysAfter.length; i++) {
+    const k = keysAfter[i] as string;
+    const value = after[k];
+    const kept = i < keysBefore.length;
+    const old = kept ? before[k] : undefined;
+    if (value === undefined || (kept && old === undefined)) {
+      d.ops.length = opsAt;
+      d.pending.length = pendingAt;
+      return undefined;
+    }
+    count++;
+    extra -= stringSize(k) + 2;
+    if (old === value) {
+      d.pending.push(value);
+      continue;
+    }
+    const at = `${path}/${escapeKey(k)}`;
+    if (!kept) {
+      d.ops.push({ op: "add", path: at, value });
+      extra += ADD + stringSize(at);
+    } else {
+      extra += REPLACE + stringSize(at) + diff(at, old, value, d);
     }
   }
   return count === 0 ? extra - 1 : extra;
