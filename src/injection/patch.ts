@@ -1,20 +1,46 @@
 // RFC 6902 operations from the fields the injector changed, built by hand rather than by
-// diffing whole objects: maps key by key (escaped per RFC 6901), lists as insertions when the
-// original items are all kept in order, element replacements when only items changed, else
-// the whole list. A map or list absent from the input is added whole. Nothing else is touched
-// (managedFields in particular).
+// diffing whole Pods: maps key by key (escaped per RFC 6901), lists item by item, changed
+// items field by field. A map or list absent from the input is added whole. Nothing else is
+// touched (managedFields in particular).
+//
+// The patch is the smallest of its kind that gives the Pod the engine computed, as the API
+// server applies it (to the object as sent, operation after operation; an `add` at an index
+// shifts what follows; no `test` operations):
+// - A list's items are paired with the input's: an item the engine left alone is the very
+//   object of the input (it never copies one), else an item of the same `name` is the one it
+//   changed. Input items left unpaired are removed (from the highest index down), new items
+//   added at their positions (in ascending order), and a changed item is patched where it
+//   stands: `/spec/containers/3/livenessProbe/tcpSocket` removed and `…/httpGet` added, not
+//   the whole list. Of pairs out of order (a moved item), only the longest run in order is
+//   kept; the others are removed and added again.
+// - An object's fields are removed, replaced or added by key; a changed object or list inside
+//   it the same way, down to the values that differ.
+// - The result is the engine's byte for byte, key order included: `add` appends a key, so
+//   where the engine's object orders its kept keys otherwise (a rewritten probe puts its
+//   httpGet last), that object is replaced whole.
+// - Wherever the operations for an object or list would be larger (as JSON) than replacing it
+//   whole, it is replaced whole. Sizes are counted without serialising: what both ways carry
+//   (an added item, a replaced field) is not counted, and the unchanged parts only as far as
+//   needed to settle which way is smaller.
 //
 // Work is linear in what changed, not in the size of the maps: a Pod may carry hundreds of
 // thousands of labels (a 6 MiB review), each pass over such a map costs a few hundred
 // milliseconds, and the injector sets a handful of them. So the template's labels are laid
 // over the Pod's (`Overlaid`) rather than copied into a new map, and `overlayPatch` writes
-// the operations from the handful alone.
+// the operations from the handful alone. Lists are compared by identity first, and the same
+// items at both ends are not paired at all, so a long list of untouched items costs one pass.
 import type { PatchOperation } from "./types.js";
 
 export function escapeKey(key: string): string {
+  if (!key.includes("~") && !key.includes("/")) return key;
   return key.replace(/~/g, "~0").replace(/\//g, "~1");
 }
 
+/**
+ * A map's operations: key by key, removed, replaced, added. A key the engine moved (deleted and
+ * set again, so now after keys it did not have) is removed and added again, so that the
+ * patched map lists its keys in the engine's order.
+ */
 export function mapPatch(
   path: string,
   before: Readonly<Record<string, string>> | undefined,
@@ -26,11 +52,35 @@ export function mapPatch(
     if (Object.keys(after).length > 0) ops.push({ op: "add", path, value: after });
     return;
   }
-  for (const key of Object.keys(before)) {
-    if (!Object.hasOwn(after, key)) ops.push({ op: "remove", path: `${path}/${escapeKey(key)}` });
+  const keysBefore = Object.keys(before);
+  const keysAfter = Object.keys(after);
+  // The kept keys in `before`'s order, then the added ones, is what the operations give: a
+  // kept key out of that order is moved.
+  let moved: Set<string> | undefined;
+  let next = 0;
+  let added = false;
+  for (const key of keysAfter) {
+    if (!Object.hasOwn(before, key)) {
+      added = true;
+      continue;
+    }
+    if (moved?.has(key)) continue;
+    if (added) {
+      (moved ??= new Set()).add(key);
+      continue;
+    }
+    while (next < keysBefore.length && keysBefore[next] !== key) {
+      const skipped = keysBefore[next++] as string;
+      if (Object.hasOwn(after, skipped)) (moved ??= new Set()).add(skipped);
+    }
+    next++;
   }
-  for (const [key, value] of Object.entries(after)) {
-    if (!Object.hasOwn(before, key)) ops.push({ op: "add", path: `${path}/${escapeKey(key)}`, value });
+  for (const key of keysBefore) {
+    if (!Object.hasOwn(after, key) || moved?.has(key)) ops.push({ op: "remove", path: `${path}/${escapeKey(key)}` });
+  }
+  for (const key of keysAfter) {
+    const value = after[key];
+    if (!Object.hasOwn(before, key) || moved?.has(key)) ops.push({ op: "add", path: `${path}/${escapeKey(key)}`, value });
     else if (before[key] !== value) ops.push({ op: "replace", path: `${path}/${escapeKey(key)}`, value });
   }
 }
@@ -73,9 +123,371 @@ export function overlayPatch(path: string, before: Readonly<Record<string, strin
   for (const key of added) ops.push({ op: "add", path: `${path}/${escapeKey(key)}`, value: after.overlay[key] });
 }
 
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Characters of `s` written as a JSON string. */
+function stringSize(s: string): number {
+  // Short strings (keys, names, paths) by a loop: faster than a regular expression.
+  if (s.length > 64) return JSON.stringify(s).length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    // What JSON.stringify escapes: control characters, " and \, a surrogate (when lone).
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(s).length;
+  }
+  return s.length + 2;
+}
+
+/** Characters of `v` as JSON when fewer than `budget`; else a count of at least `budget`, read no further. */
+function jsonSize(v: unknown, budget: number): number {
+  switch (typeof v) {
+    case "string":
+      return stringSize(v);
+    case "number":
+      return Number.isFinite(v) ? String(v).length : 4;
+    case "boolean":
+      return v ? 4 : 5;
+    case "object":
+      break;
+    default:
+      return 4; // undefined in a list is written null
+  }
+  if (v === null) return 4;
+  let n = 1;
+  if (Array.isArray(v)) {
+    for (const item of v as unknown[]) {
+      n += jsonSize(item, budget - n) + 1;
+      if (n >= budget) return n;
+    }
+    return v.length === 0 ? 2 : n;
+  }
+  let any = false;
+  for (const k of Object.keys(v)) {
+    const item = (v as Obj)[k];
+    if (item === undefined || typeof item === "function" || typeof item === "symbol") continue;
+    n += stringSize(k) + 1 + jsonSize(item, budget - n) + 1;
+    any = true;
+    if (n >= budget) return n;
+  }
+  return any ? n : 2;
+}
+
+/** Characters an operation takes in the patch besides its path and value (its separator included). */
+function overhead(op: PatchOperation["op"]): number {
+  return op === "remove" ? JSON.stringify({ op, path: "" }).length - 2 + 1 : JSON.stringify({ op, path: "", value: 0 }).length - 3 + 1;
+}
+const REMOVE = overhead("remove");
+const ADD = overhead("add");
+const REPLACE = overhead("replace");
+
+/** Items `from` to `to` (excluded) of a list, unchanged; counted from the last. */
+class Run {
+  constructor(
+    readonly items: readonly unknown[],
+    readonly from: number,
+    public to: number,
+  ) {}
+}
+
+interface Diff {
+  readonly ops: PatchOperation[];
+  /**
+   * Unchanged values (or runs of list items) inside what is being patched: the whole
+   * replacement carries them, the operations do not. Sized only when an object or list must
+   * settle which way is smaller, the last first.
+   */
+  readonly pending: (unknown | Run)[];
+}
+
+/** `extra` less the sizes of the pending values from index `from` on, counted until it is ≤ 0. */
+function settle(d: Diff, from: number, extra: number): number {
+  while (extra > 0 && d.pending.length > from) {
+    const top = d.pending[d.pending.length - 1];
+    if (top instanceof Run) {
+      if (top.to <= top.from) d.pending.pop();
+      else extra -= jsonSize(top.items[--top.to], extra);
+    } else {
+      d.pending.pop();
+      extra -= jsonSize(top, extra);
+    }
+  }
+  return extra;
+}
+
 /**
- * Items are compared by identity: the engine never copies an item it leaves alone, so an
- * unchanged item is the very object of the input.
+ * Appends the operations that turn `before` into `after` at `path`, and returns how many
+ * characters they take beyond replacing `after` whole: at most 0 (0 when it is replaced whole).
+ */
+function diff(path: string, before: unknown, after: unknown, d: Diff): number {
+  const opsAt = d.ops.length;
+  const pendingAt = d.pending.length;
+  let extra: number | undefined;
+  if (Array.isArray(before) && Array.isArray(after)) extra = diffList(path, before as unknown[], after as unknown[], d);
+  else if (isObj(before) && isObj(after)) extra = diffObject(path, before, after, d);
+  if (extra !== undefined) {
+    extra = settle(d, pendingAt, extra);
+    if (extra <= 0) return extra;
+  }
+  d.ops.length = opsAt;
+  d.pending.length = pendingAt;
+  d.ops.push({ op: "replace", path, value: after });
+  return 0;
+}
+
+/**
+ * Fields removed, changed and added, with `extra` before the unchanged fields are counted; or
+ * undefined when `after` orders its kept keys otherwise than `before` (operations could not
+ * give its key order).
+ */
+function diffObject(path: string, before: Obj, after: Obj, d: Diff): number | undefined {
+  const keysBefore = Object.keys(before);
+  const keysAfter = Object.keys(after);
+  if (keysBefore.length <= keysAfter.length && keysBefore.every((k, i) => keysAfter[i] === k)) {
+    const extra = diffSameKeys(path, before, after, keysBefore, keysAfter, d);
+    if (extra !== undefined) return extra;
+  }
+  const inBefore = (k: string): boolean => Object.hasOwn(before, k) && before[k] !== undefined;
+  const inAfter = (k: string): boolean => Object.hasOwn(after, k) && after[k] !== undefined;
+  // The kept keys in `before`'s order, then the added ones: what the operations give.
+  let next = 0;
+  let added = false;
+  for (const k of keysAfter) {
+    if (after[k] === undefined) continue;
+    if (!inBefore(k)) {
+      added = true;
+      continue;
+    }
+    if (added) return undefined;
+    while (next < keysBefore.length && !(inBefore(keysBefore[next] as string) && inAfter(keysBefore[next] as string))) next++;
+    if (keysBefore[next] !== k) return undefined;
+    next++;
+  }
+  // Against the replacement: its operation, braces, keys, colons and commas.
+  let extra = -REPLACE - stringSize(path) - 1;
+  let count = 0;
+  for (const k of keysBefore) {
+    if (before[k] === undefined || inAfter(k)) continue;
+    const at = `${path}/${escapeKey(k)}`;
+    d.ops.push({ op: "remove", path: at });
+    extra += REMOVE + stringSize(at);
+  }
+  for (const k of keysAfter) {
+    const value = after[k];
+    if (value === undefined) continue;
+    count++;
+    extra -= stringSize(k) + 2;
+    if (inBefore(k) && before[k] === value) {
+      d.pending.push(value);
+      continue;
+    }
+    const at = `${path}/${escapeKey(k)}`;
+    if (!inBefore(k)) {
+      d.ops.push({ op: "add", path: at, value });
+      extra += ADD + stringSize(at);
+    } else {
+      extra += REPLACE + stringSize(at) + diff(at, before[k], value, d);
+    }
+  }
+  return count === 0 ? extra - 1 : extra;
+}
+
+/**
+ * diffObject where `after` has `before`'s keys in the same order, and maybe more after them
+ * (the engine's copies, `{ ...item, field }`): each value read once. Undefined when a value is
+ * undefined (then the general reading), its operations taken back.
+ */
+function diffSameKeys(path: string, before: Obj, after: Obj, keysBefore: readonly string[], keysAfter: readonly string[], d: Diff): number | undefined {
+  const opsAt = d.ops.length;
+  const pendingAt = d.pending.length;
+  let extra = -REPLACE - stringSize(path) - 1;
+  let count = 0;
+  for (let i = 0; i < keysAfter.length; i++) {
+    const k = keysAfter[i] as string;
+    const value = after[k];
+    const kept = i < keysBefore.length;
+    const old = kept ? before[k] : undefined;
+    if (value === undefined || (kept && old === undefined)) {
+      d.ops.length = opsAt;
+      d.pending.length = pendingAt;
+      return undefined;
+    }
+    count++;
+    extra -= stringSize(k) + 2;
+    if (old === value) {
+      d.pending.push(value);
+      continue;
+    }
+    const at = `${path}/${escapeKey(k)}`;
+    if (!kept) {
+      d.ops.push({ op: "add", path: at, value });
+      extra += ADD + stringSize(at);
+    } else {
+      extra += REPLACE + stringSize(at) + diff(at, old, value, d);
+    }
+  }
+  return count === 0 ? extra - 1 : extra;
+}
+
+/** An item's `name`, the key that pairs a changed item with the input's. */
+function nameOf(item: unknown): string | undefined {
+  if (!isObj(item) || !Object.hasOwn(item, "name")) return undefined;
+  const name = item.name;
+  return typeof name === "string" ? name : undefined;
+}
+
+/**
+ * Pairs `after`'s items with `before`'s: `src[j]` is the index in `before` of the item paired
+ * with `after[j]` (-1 for a new item), `same[j]` whether it is that very item. By identity,
+ * then by name; then only the longest run of pairs in order is kept.
+ */
+function pair(before: readonly unknown[], after: readonly unknown[]): { src: Int32Array; same: Uint8Array } {
+  const m = before.length;
+  const n = after.length;
+  const src = new Int32Array(n).fill(-1);
+  const same = new Uint8Array(n);
+  const paired = new Uint8Array(m);
+  // By identity: each item of `before` once, the first occurrence first.
+  const first = new Map<unknown, number>();
+  const nextSame = new Int32Array(m);
+  for (let i = m - 1; i >= 0; i--) {
+    const item = before[i];
+    nextSame[i] = first.get(item) ?? -1;
+    first.set(item, i);
+  }
+  let unpaired = 0;
+  for (let j = 0; j < n; j++) {
+    const item = after[j];
+    const i = first.get(item);
+    if (i === undefined) {
+      unpaired++;
+      continue;
+    }
+    const following = nextSame[i] as number;
+    if (following >= 0) first.set(item, following);
+    else first.delete(item);
+    src[j] = i;
+    same[j] = 1;
+    paired[i] = 1;
+  }
+  // By name, among the items left.
+  if (unpaired > 0) {
+    const byName = new Map<string, number[]>();
+    for (let i = 0; i < m; i++) {
+      if (paired[i]) continue;
+      const name = nameOf(before[i]);
+      if (name === undefined) continue;
+      const at = byName.get(name);
+      if (at) at.push(i);
+      else byName.set(name, [i]);
+    }
+    if (byName.size > 0) {
+      for (let j = 0; j < n; j++) {
+        if ((src[j] as number) >= 0) continue;
+        const name = nameOf(after[j]);
+        const at = name === undefined ? undefined : byName.get(name);
+        const i = at?.shift();
+        if (i === undefined) continue;
+        src[j] = i;
+        paired[i] = 1;
+      }
+    }
+  }
+  keepLongestRun(src, same);
+  return { src, same };
+}
+
+/** Unpairs all but the longest run of pairs in order (an item moved is removed and added again). */
+function keepLongestRun(src: Int32Array, same: Uint8Array): void {
+  let last = -1;
+  let ordered = true;
+  for (const i of src) {
+    if (i < 0) continue;
+    if (i < last) {
+      ordered = false;
+      break;
+    }
+    last = i;
+  }
+  if (ordered) return;
+  const js: number[] = [];
+  src.forEach((i, j) => {
+    if (i >= 0) js.push(j);
+  });
+  const at = (t: number): number => src[js[t] as number] as number;
+  // Patience sorting: tails[k] ends the best run of length k + 1.
+  const tails: number[] = [];
+  const prev = new Int32Array(js.length).fill(-1);
+  for (let t = 0; t < js.length; t++) {
+    let lo = 0;
+    let hi = tails.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (at(tails[mid] as number) < at(t)) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo > 0) prev[t] = tails[lo - 1] as number;
+    tails[lo] = t;
+  }
+  const keep = new Uint8Array(js.length);
+  for (let t = tails.at(-1) ?? -1; t >= 0; t = prev[t] as number) keep[t] = 1;
+  js.forEach((j, t) => {
+    if (keep[t]) return;
+    src[j] = -1;
+    same[j] = 0;
+  });
+}
+
+/** No item paired. */
+const nonePaired = (n: number): { src: Int32Array; same: Uint8Array } => ({ src: new Int32Array(n).fill(-1), same: new Uint8Array(n) });
+
+/** Items removed, added and patched, with `extra` before the unchanged items are counted. */
+function diffList(path: string, before: readonly unknown[], after: readonly unknown[], d: Diff): number {
+  // The same items at both ends are left alone without pairing them.
+  let head = 0;
+  while (head < before.length && head < after.length && before[head] === after[head]) head++;
+  let tail = 0;
+  while (tail < before.length - head && tail < after.length - head && before[before.length - 1 - tail] === after[after.length - 1 - tail]) tail++;
+  const middleBefore = before.length - tail > head ? before.slice(head, before.length - tail) : [];
+  const middleAfter = after.length - tail > head ? after.slice(head, after.length - tail) : [];
+  // Only added, or only removed, items need no pairing.
+  const { src, same } = middleBefore.length > 0 && middleAfter.length > 0 ? pair(middleBefore, middleAfter) : nonePaired(middleAfter.length);
+  if (head > 0) d.pending.push(new Run(after, 0, head));
+  if (tail > 0) d.pending.push(new Run(after, after.length - tail, after.length));
+
+  // Against the replacement: its operation, brackets and commas.
+  let extra = -REPLACE - stringSize(path) - (after.length === 0 ? 2 : after.length + 1);
+  const kept = new Uint8Array(middleBefore.length);
+  for (const i of src) if (i >= 0) kept[i] = 1;
+  for (let i = middleBefore.length - 1; i >= 0; i--) {
+    if (kept[i]) continue;
+    const at = `${path}/${head + i}`;
+    d.ops.push({ op: "remove", path: at });
+    extra += REMOVE + stringSize(at);
+  }
+  for (let j = 0; j < middleAfter.length; j++) {
+    const i = src[j] as number;
+    const item = middleAfter[j];
+    if (same[j]) {
+      d.pending.push(item);
+      continue;
+    }
+    const at = `${path}/${head + j}`;
+    if (i < 0) {
+      d.ops.push({ op: "add", path: at, value: item });
+      extra += ADD + stringSize(at);
+    } else {
+      extra += REPLACE + stringSize(at) + diff(at, middleBefore[i], item, d);
+    }
+  }
+  return extra;
+}
+
+/**
+ * The operations that turn the input's list into the engine's: none when it is the same list,
+ * the whole list added when the input has none, else item by item (see above).
  */
 export function listPatch(path: string, before: readonly unknown[] | undefined, after: readonly unknown[] | undefined, ops: PatchOperation[]): void {
   if (before === after || after === undefined) return;
@@ -83,35 +495,15 @@ export function listPatch(path: string, before: readonly unknown[] | undefined, 
     if (after.length > 0) ops.push({ op: "add", path, value: after });
     return;
   }
-  if (after.length === 0) {
-    if (before.length > 0) ops.push({ op: "replace", path, value: [] });
-    return;
-  }
-  // Pure insertions: every original item kept, in order.
-  let j = 0;
-  const inserted: number[] = [];
-  for (let i = 0; i < after.length; i++) {
-    if (j < before.length && after[i] === before[j]) j++;
-    else inserted.push(i);
-  }
-  if (j === before.length) {
-    for (const i of inserted) {
-      ops.push({ op: "add", path: `${path}/${i}`, value: after[i] });
-    }
-    return;
-  }
-  // Same length: replace the items that changed.
-  if (before.length === after.length) {
-    const changed = after.flatMap((item, i) => (item === before[i] ? [] : [i]));
-    if (changed.length < after.length) {
-      for (const i of changed) ops.push({ op: "replace", path: `${path}/${i}`, value: after[i] });
-      return;
-    }
-  }
-  ops.push({ op: "replace", path, value: after });
+  diff(path, before, after, { ops, pending: [] });
 }
 
+/** The operations that turn the input's value into the engine's: added when absent, else field by field. */
 export function valuePatch(path: string, before: unknown, after: unknown, ops: PatchOperation[]): void {
   if (before === after || after === undefined) return;
-  ops.push({ op: before === undefined ? "add" : "replace", path, value: after });
+  if (before === undefined) {
+    ops.push({ op: "add", path, value: after });
+    return;
+  }
+  diff(path, before, after, { ops, pending: [] });
 }

@@ -49,6 +49,20 @@ function labelName(key: string): string {
   return key.replace(/[^a-zA-Z0-9_]/g, "_");
 }
 
+/**
+ * Whether `key` is a spelling of the setting `name` (one of those below, all beginning with
+ * "prometheus", which labelName keeps as is): tested on length and prefix before the
+ * rewrite, since a Pod may carry thousands of annotations and few are Prometheus'.
+ */
+function spells(key: string, name: string): boolean {
+  return key.length === name.length && key.startsWith("prometheus") && labelName(key) === name;
+}
+
+/** The label name of a key that may spell one of the settings below, else undefined (without rewriting it). */
+function settingName(key: string): string | undefined {
+  return key.startsWith("prometheus") ? labelName(key) : undefined;
+}
+
 const SCRAPE = labelName(A.promScrape);
 const PORT = labelName(A.promPort);
 const PATH = labelName(A.promPath);
@@ -57,15 +71,15 @@ const SECURE = labelName(SECURE_PORT);
 
 /** The value of a scrape setting under any of its spellings. */
 function setting(annotations: Readonly<Record<string, string>>, name: string): string | undefined {
-  for (const [k, v] of Object.entries(annotations)) if (labelName(k) === name) return v;
+  for (const k of Object.keys(annotations)) if (spells(k, name)) return annotations[k];
   return undefined;
 }
 
 /** Whether to scrape: the first spelling of prometheus.io/scrape that reads as a boolean; else yes. */
 function scrapeWanted(annotations: Readonly<Record<string, string>>): boolean {
-  for (const [k, v] of Object.entries(annotations)) {
-    if (labelName(k) !== SCRAPE) continue;
-    const b = parseBool(v);
+  for (const k of Object.keys(annotations)) {
+    if (!spells(k, SCRAPE)) continue;
+    const b = parseBool(annotations[k]);
     if (b !== undefined) return b;
   }
   return true;
@@ -136,8 +150,10 @@ export function prometheusMerge(annotations: Readonly<Record<string, string>>, c
   let port = "";
   let targets: ScrapeTarget[] = [];
   let targetsRaw = "";
-  for (const [k, v] of Object.entries(annotations)) {
-    const name = labelName(k);
+  for (const k of Object.keys(annotations)) {
+    const name = settingName(k);
+    if (name === undefined) continue;
+    const v = annotations[k] as string;
     if (name === SCRAPE) scrape = v;
     else if (name === PATH) path = v;
     else if (name === PORT) port = v;
@@ -162,7 +178,10 @@ export function prometheusMerge(annotations: Readonly<Record<string, string>>, c
   const ours = new Set<string>([A.promPort, A.promPath, A.promScrape]);
   return {
     // Other spellings go; ours are overwritten in place.
-    remove: Object.keys(annotations).filter((k) => names.has(labelName(k)) && !ours.has(k)),
+    remove: Object.keys(annotations).filter((k) => {
+      const name = settingName(k);
+      return name !== undefined && names.has(name) && !ours.has(k);
+    }),
     annotations: { [A.promPort]: target, [A.promPath]: MERGED_METRICS_PATH, [A.promScrape]: "true" },
     ...(empty ? {} : { env: JSON.stringify({ scrape, path, port, ...(targets.length ? { targets } : {}) }) }),
     warnings,
@@ -174,7 +193,7 @@ export function prometheusMerge(annotations: Readonly<Record<string, string>>, c
  * port (not empty, not "0"), unless the Pod has the annotation under any spelling.
  */
 export function securePortAnnotation(annotations: Readonly<Record<string, string>>, proxyEnv: readonly { name: string; value?: string }[] | undefined): string | undefined {
-  if (Object.keys(annotations).some((k) => labelName(k) === SECURE)) return undefined;
+  if (Object.keys(annotations).some((k) => spells(k, SECURE))) return undefined;
   const v = proxyEnv?.find((e) => e.name === SECURE_PORT_ENV)?.value;
   return v && v !== "0" ? v : undefined;
 }

@@ -265,10 +265,22 @@ export function jsonPreScan(text: string, limits: YamlLimits): ScanFigures {
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
     if (c === 34 /* " */) {
-      for (i++; i < n; i++) {
-        const d = text.charCodeAt(i);
-        if (d === 92 /* \ */) i++;
-        else if (d === 34) break;
+      // To the closing quote: the next quote not escaped (after an even run of backslashes),
+      // found by indexOf, since strings are most of a Pod's text.
+      let j = i + 1;
+      for (;;) {
+        const q = text.indexOf('"', j);
+        if (q < 0) {
+          i = n;
+          break;
+        }
+        let slashes = 0;
+        while (q - 1 - slashes >= j && text.charCodeAt(q - 1 - slashes) === 92 /* \ */) slashes++;
+        if (slashes % 2 === 0) {
+          i = q;
+          break;
+        }
+        j = q + 1;
       }
     } else if (c === 91 || c === 123) {
       depth++;

@@ -9,7 +9,7 @@ import { mergeList } from "../../../src/injection/merge.js";
 import { orderContainers } from "../../../src/injection/ordering.js";
 import { overrideFinder } from "../../../src/injection/overrides.js";
 import type { Params } from "../../../src/injection/params.js";
-import { mapPatch, overlaid, overlayPatch } from "../../../src/injection/patch.js";
+import { listPatch, mapPatch, overlaid, overlayPatch } from "../../../src/injection/patch.js";
 import { rewriteProbes } from "../../../src/injection/probes.js";
 import { withPathEnv } from "../../../src/injection/sidecar.js";
 import { MAX_POD_DEPTH, nestedDeeperThan, readPod } from "../../../src/injection/shape.js";
@@ -242,4 +242,56 @@ test("a Pod too deep and of a wrong type is refused for its depth, even when the
   // A wrong type that is itself deep (an object where a string goes): the depth is named.
   const deepLabel = { metadata: { labels: { k: nestedObject(150) } }, spec: { containers: [{ name: "a" }] } };
   assert.match(refusal(() => readPod(deepLabel)) ?? "", /^metadata\.labels\.k\.a: nests deeper/);
+});
+
+// --- The patch pairs changed items with the input's by name: a bounded number of reads each. ---
+
+/** `n` containers, each with a probe the injection rewrites, whose `name` counts its reads. */
+function probedContainers(n: number, reads: { count: number }): Container[] {
+  return counted(n, "c", reads).map((c, i) =>
+    Object.defineProperties(c, {
+      image: { value: "registry.example.com/team/app:1.2.3", enumerable: true },
+      ports: { value: [{ name: "http", containerPort: 8080 + i, protocol: "TCP" }], enumerable: true },
+      env: { value: [{ name: "MODE", value: "production" }, { name: "REGION", value: "eu-west-1" }], enumerable: true },
+      resources: { value: { requests: { cpu: "100m", memory: "128Mi" } }, enumerable: true },
+      readinessProbe: { value: { httpGet: { path: "/ready", port: 8080 + i }, periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3 }, enumerable: true },
+    }),
+  ) as Container[];
+}
+
+test("a Pod whose every container's probe is rewritten is patched probe by probe, reading each container's name a bounded number of times", () => {
+  const at = (n: number): { reads: number; ops: PatchOperation[] } => {
+    const reads = { count: 0 };
+    const r = inject({ apiVersion: "v1", kind: "Pod", metadata: { name: "p" }, spec: { containers: probedContainers(n, reads) } }, { namespace: "demo" }, config);
+    return { reads: reads.count, ops: r.patch.filter((o) => o.path.startsWith("/spec/containers")) };
+  };
+  const small = at(N / 10);
+  const large = at((4 * N) / 10);
+  // One operation per rewritten probe (its kept keys reordered, so the probe whole), and the proxy added.
+  assert.equal(large.ops.length, (4 * N) / 10 + 1);
+  assert.ok(large.ops.slice(0, -1).every((o, i) => o.op === "replace" && o.path === `/spec/containers/${i}/readinessProbe`));
+  assert.deepEqual(large.ops.at(-1)?.path, `/spec/containers/${(4 * N) / 10}`);
+  assert.ok(large.reads <= 4 * small.reads + 100, `${small.reads} reads at ${N / 10}, ${large.reads} at ${(4 * N) / 10}: linear`);
+});
+
+test("listPatch pairs the items of long lists in linear time: each changed item's name read a bounded number of times, reordered or not", () => {
+  for (const reorder of [false, true]) {
+    const at = (n: number): { reads: number; ops: number } => {
+      const reads = { count: 0 };
+      // Items of some size, so that patching them is smaller than replacing the list.
+      const before = counted(n, "v", reads).map((item) => Object.assign(item, { data: "d".repeat(100) }));
+      const after = before.map((item) => ({ ...item, changed: true }));
+      if (reorder) after.push(after.shift() as (typeof after)[number]);
+      reads.count = 0;
+      const ops: PatchOperation[] = [];
+      listPatch("/l", before, after, ops);
+      return { reads: reads.count, ops: ops.length };
+    };
+    const small = at(N);
+    const large = at(4 * N);
+    // To pair it by name, and to compare its fields with the changed copy's.
+    assert.ok(large.reads <= 8 * 4 * N, `${large.reads} reads of a name for ${4 * N} items`);
+    assert.ok(large.reads <= 4 * small.reads + 100, `${small.reads} reads at ${N}, ${large.reads} at ${4 * N}: linear`);
+    assert.equal(large.ops, reorder ? 4 * N + 1 : 4 * N, "a field added to each (the moved item removed and added again)");
+  }
 });

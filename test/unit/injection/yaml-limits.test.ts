@@ -101,3 +101,39 @@ test("JSON is measured before JSON.parse sees it", () => {
   refusedFor("nodes", () => jsonPreScan(`[${"1,".repeat(20)}1]`, SMALL));
   assert.deepEqual(jsonPreScan('{"a": "[[[[[[,,,,,,,,,,,,\\"[[[[["}', SMALL), { depth: 1, nodes: 1, documents: 1 });
 });
+
+/** The scan one character at a time, as it was before strings were skipped by indexOf. */
+function scanByCharacter(text: string): { depth: number; nodes: number } {
+  let depth = 0;
+  let maxDepth = 0;
+  let nodes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 34) {
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 92) i++;
+        else if (d === 34) break;
+      }
+    } else if (c === 91 || c === 123) {
+      depth++;
+      nodes++;
+      maxDepth = Math.max(maxDepth, depth);
+    } else if (c === 93 || c === 125) depth--;
+    else if (c === 44) nodes++;
+  }
+  return { depth: maxDepth, nodes };
+}
+
+test("the JSON scan finds a string's end as a scan character by character does: escaped quotes, runs of backslashes, unterminated strings", () => {
+  const LARGE: YamlLimits = { maxBytes: 1e9, maxDepth: 1e9, maxNodes: 1e9, maxAliases: 0, maxDocuments: 1 };
+  let s = 7;
+  const r = (): number => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const alphabet = ['"', '"', "\\", "\\", "[", "]", "{", "}", ",", "a", " "];
+  for (let n = 0; n < 5000; n++) {
+    const text = Array.from({ length: Math.floor(r() * 40) }, () => alphabet[Math.floor(r() * alphabet.length)]).join("");
+    const { depth, nodes } = jsonPreScan(text, LARGE);
+    assert.deepEqual({ depth, nodes }, scanByCharacter(text), JSON.stringify(text));
+  }
+  assert.deepEqual(jsonPreScan('["a\\\\",["b\\\\\\"]"]]', LARGE), { depth: 2, nodes: 3, documents: 1 });
+});
