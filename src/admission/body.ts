@@ -89,7 +89,8 @@ export function readRequestBody(req: IncomingMessage, limits: BodyLimits): Promi
         req.resume(); // discard the rest
         reject(err);
       } else {
-        resolve(Buffer.concat(chunks, size));
+        // A review of a few KiB comes in one chunk: handed on as it is, not copied.
+        resolve(chunks.length === 1 && chunks[0] !== undefined ? chunks[0] : Buffer.concat(chunks, size));
       }
     };
     const onData = (chunk: Buffer): void => {
