@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { Writable } from "node:stream";
 import { describe, it } from "node:test";
-import { createLogger } from "../../../src/telemetry/logger.js";
+import { createLogger, redactFields } from "../../../src/telemetry/logger.js";
 
 const loggerModule = new URL("../../../src/telemetry/logger.ts", import.meta.url).href;
 
@@ -107,6 +107,37 @@ describe("createLogger", () => {
     } finally {
       run.kill();
     }
+  });
+
+  it("redacts inside a logged error, child bindings and headers, and leaves the caller's object alone", () => {
+    const c = collector();
+    const log = createLogger({ destination: c.stream }).child({ token: "bound-t0ken", worker: 2 });
+    const err = Object.assign(new Error("namespaces is forbidden"), { body: "api-body-secret", code: 403 });
+    const fields = { err, headers: { cookie: "c00kie", accept: "json" }, req: { headers: { authorization: "Bearer y", host: "h" } }, uid: "u1" };
+    log.error(fields, "failed");
+    const [line] = c.lines();
+    const text = JSON.stringify(line);
+    for (const secret of ["bound-t0ken", "api-body-secret", "c00kie", "Bearer y"]) assert.ok(!text.includes(secret), `${secret} leaked into ${text}`);
+    assert.equal(line?.worker, 2);
+    assert.equal(line?.uid, "u1");
+    assert.deepEqual(line?.headers, { cookie: "[redacted]", accept: "json" });
+    assert.deepEqual(line?.req, { headers: { authorization: "[redacted]", host: "h" } });
+    const logged = line?.err as { message: string; code: number; body: string; stack: string };
+    assert.equal(logged.message, "namespaces is forbidden");
+    assert.equal(logged.code, 403);
+    assert.equal(logged.body, "[redacted]");
+    assert.match(logged.stack, /namespaces is forbidden/);
+    assert.equal(fields.headers.cookie, "c00kie");
+    assert.equal(fields.req.headers.authorization, "Bearer y");
+    assert.equal(err.body, "api-body-secret");
+  });
+
+  it("hands a line with nothing to censor on as it is, without copying it", () => {
+    const line = { uid: "u", namespace: "ns", pod: "p", decision: "injected", durationMs: 0.4, nested: { fine: true } };
+    assert.equal(redactFields(line), line);
+    const secret = { uid: "u", password: "pw" };
+    assert.notEqual(redactFields(secret), secret);
+    assert.deepEqual(redactFields(secret), { uid: "u", password: "[redacted]" });
   });
 
   it("refuses an unknown level with a message naming it", () => {
