@@ -11,6 +11,8 @@
 // With PROFILE=DIR, `serve` runs with --cpu-prof into DIR, and the profile's self time is
 // printed by what it is spent in (framework, logging, metrics, JSON, TLS, engine, GC ...).
 // With SERVE_NODE_FLAGS, those node flags are given to `serve` (e.g. --max-semi-space-size=16).
+// With SERVE_STDOUT=FILE, what `serve` writes on stdout goes to FILE (its log lines, and the
+// lines of SERVE_NODE_FLAGS=--trace-gc: how often the young and old generations are collected).
 // With BASE_CLI=<another build's dist/cli.js>, that build runs too, as `base`, in the same
 // rounds: before and after a change, measured on the same busy machine at the same time.
 //
@@ -18,7 +20,7 @@
 //      (ROUNDS=3, SECONDS=5, RATE=1000, CONNECTIONS=16, FIXTURE=pod, SERVER_CPU=0, CLIENT_CPU=1)
 // Loopback only; every loop bounded in time; both servers stopped at the end.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { connect, type TLSSocket } from "node:tls";
@@ -37,6 +39,7 @@ const clientCpu = env.CLIENT_CPU ?? "1";
 const profileDir = env.PROFILE;
 const serveNodeFlags = (env.SERVE_NODE_FLAGS ?? "").split(/\s+/).filter(Boolean);
 const baseCli = env.BASE_CLI;
+const serveStdout = env.SERVE_STDOUT;
 const TICKS_PER_SECOND = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim() || "100");
 const pinning = spawnSync("taskset", ["--version"]).status === 0;
 
@@ -201,8 +204,9 @@ async function untilReady(port: number, ca: Buffer, child: ChildProcess, name: s
 async function startServe(name: string, cli: string, dir: string, port: number): Promise<Started> {
   const flags = [...serveNodeFlags, ...(profileDir === undefined || name !== "serve" ? [] : ["--cpu-prof", "--cpu-prof-dir", profileDir])];
   const [cmd, args] = pinned(process.execPath, [...flags, cli, "serve", "--port", String(port), "--cert-dir", join(dir, "certs")]);
-  // Its log lines go to a pipe that is read, as a container runtime reads them.
-  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "inherit"] });
+  // Its log lines go to a pipe that is read, as a container runtime reads them (or to a file).
+  const out = serveStdout !== undefined && name === "serve" ? openSync(serveStdout, "w") : "pipe";
+  const child = spawn(cmd, args, { stdio: ["ignore", out, "inherit"] });
   child.stdout?.resume();
   // The certificates appear once it started; wait for the CA file, then for /readyz.
   const deadline = Date.now() + 30_000;
@@ -338,10 +342,20 @@ try {
   }
   const cpu = (name: string, which: "fixed" | "max"): number => median(results.get(name)?.[which].map((f) => f.cpuUsPerRequest) ?? []);
   const perSecond = (name: string): number => median(results.get(name)?.max.map((m) => m.perSecond) ?? []);
+  // Each round's own ratio too: the load others put on the machine drifts from round to round,
+  // and a round's servers ran back to back under much the same load.
+  const perRound = (name: string, other: string, f: (r: LoadResult) => number): number => {
+    const mine = results.get(name)?.max ?? [];
+    const theirs = results.get(other)?.max ?? [];
+    return median(mine.map((r, i) => f(r) / f(theirs[i] ?? r)));
+  };
   for (const name of ["serve", "base"].filter((n) => results.has(n))) {
     console.log(
-      `  ${name} / bare: CPU per request ${(cpu(name, "fixed") / cpu("bare", "fixed")).toFixed(2)}× at ${rate}/s, ${(cpu(name, "max") / cpu("bare", "max")).toFixed(2)}× flat out; throughput per core ${((100 * perSecond(name)) / perSecond("bare")).toFixed(0)} % of bare`,
+      `  ${name} / bare: CPU per request ${(cpu(name, "fixed") / cpu("bare", "fixed")).toFixed(2)}× at ${rate}/s, ${(cpu(name, "max") / cpu("bare", "max")).toFixed(2)}× flat out (median of the rounds' own ratios ${perRound(name, "bare", (r) => r.cpuUsPerRequest).toFixed(2)}×); throughput per core ${((100 * perSecond(name)) / perSecond("bare")).toFixed(0)} % of bare`,
     );
+  }
+  if (results.has("base")) {
+    console.log(`  serve / base: CPU per request flat out, median of the rounds' own ratios ${perRound("serve", "base", (r) => r.cpuUsPerRequest).toFixed(2)}×`);
   }
 } finally {
   await Promise.all(servers.map(stop));
