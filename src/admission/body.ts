@@ -89,7 +89,11 @@ export function readRequestBody(req: IncomingMessage, limits: BodyLimits): Promi
         req.resume(); // discard the rest
         reject(err);
       } else {
-        resolve(Buffer.concat(chunks, size));
+        // A review of a few KiB comes in one chunk, a view into the socket's read buffer:
+        // handed on as it is, not copied. A body that would own its whole buffer is always a
+        // fresh copy, so that handing its buffer to the review worker takes nothing from Node.
+        const only = chunks.length === 1 ? chunks[0] : undefined;
+        resolve(only !== undefined && only.byteLength < only.buffer.byteLength ? only : Buffer.concat(chunks, size));
       }
     };
     const onData = (chunk: Buffer): void => {

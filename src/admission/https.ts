@@ -212,20 +212,18 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       shed(req, res);
       return;
     }
-    inFlight.add(res);
-    res.once("close", () => {
-      inFlight.delete(res);
-      if (inFlight.size === 0) onIdle?.();
-    });
     // Pipelined requests are answered one after the other: a response is written only once
     // the one before it on the connection is done. Node otherwise buffers the answers of a
     // pipeline and, past the socket's high-water mark, pauses the parser mid-stream and drops
     // the connection (HPE_PAUSED), losing every request after the first.
     const socket = req.socket;
     const before = pending.get(socket);
+    inFlight.add(res);
     pending.set(socket, res);
     res.once("close", () => {
       if (pending.get(socket) === res) pending.delete(socket);
+      inFlight.delete(res);
+      if (inFlight.size === 0) onIdle?.();
     });
     if (before === undefined || before.closed) opts.app(req, res);
     else before.once("close", () => opts.app(req, res));

@@ -3,7 +3,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type { Config } from "../config/types.js";
 import { AdmissionError } from "./errors.js";
-import { admit, decodeAdmissionReview } from "./review.js";
+import { admit, decodeAdmissionReview, reviewJson } from "./review.js";
 import type { PoolAnswer, PoolJob, PreviewParseJob } from "./review-pool.js";
 import { parsePreviewInput, PreviewError } from "../preview.js";
 
@@ -38,7 +38,7 @@ parentPort?.on("message", (job: PoolJob | PreviewParseJob) => {
     const { error, ...rest } = outcome;
     // Encoded here, and handed over rather than copied: the answer can be megabytes (a patch
     // rewriting a hundred thousand probes), and the event loop has better things to do.
-    const body = new TextEncoder().encode(JSON.stringify(out));
+    const body = new TextEncoder().encode(reviewJson(out));
     answer = { id: job.id, ok: true, body, outcome: { ...rest, ...(error === undefined ? {} : { error: error instanceof Error ? (error.stack ?? error.message) : String(error) }) } };
   } catch (e) {
     answer =

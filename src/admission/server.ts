@@ -1,14 +1,19 @@
-// The webhook's HTTP surface (express 5). TLS, timeouts and draining live in https.ts; this
-// file maps requests to review.ts and errors.ts, and writes one log line and the metrics per
-// review.
+// The webhook's HTTP surface. TLS, timeouts and draining live in https.ts; this file maps
+// requests to review.ts and errors.ts, and writes one log line and the metrics per review.
+//
+// POST /inject, the API server's call for every Pod, is answered by a plain handler ahead of
+// express: its path is recognised with two string comparisons, its answer written with one
+// writeHead and one end. Everything else (health, /preview, /metrics, and any /inject path
+// that is not plain: another case, a trailing slash, percent-escapes) goes through express 5,
+// and an /inject path that reaches it is answered by the same code.
 
-import type { IncomingMessage, ServerResponse } from "node:http";
-import express, { type ErrorRequestHandler, type Express, type Request, type Response } from "express";
+import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
+import express, { type ErrorRequestHandler } from "express";
 import type { Config } from "../config/types.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { AdmissionError, ERRORS, errorBody, type ErrorCode } from "./errors.js";
-import { admit, decodeAdmissionReview, parsePathEnv, type InjectFn, type ReviewOutcome } from "./review.js";
+import { admit, decodeAdmissionReview, parsePathEnv, reviewJson, type InjectFn, type ReviewOutcome } from "./review.js";
 import { BodyBudget, checkJsonContentType, DEFAULT_BODY_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, readRequestBody, type BodyLimits } from "./body.js";
 import { previewHandler } from "./preview-route.js";
 import { createReviewPool, OFFLOAD_FROM_BYTES } from "./review-pool.js";
@@ -63,12 +68,18 @@ export function nativeOption(v: AppOptions["nativeSidecarsSupported"]): { native
 /** Bytes of a large answer written at a time: TLS encrypts each as it is written, on the event loop. */
 const ANSWER_PIECE_BYTES = 256 * 1024;
 
+/** Every JSON answer's headers, as express's res.json writes them. */
+function writeJson(res: ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
 /**
  * A JSON answer of any size, written a piece at a time as the connection takes it, so that
  * encrypting megabytes never holds the event loop in one go (no ETag: nothing caches a POST).
  */
-function sendInPieces(res: Response, body: Uint8Array): void {
-  res.status(200).set({ "Content-Type": "application/json; charset=utf-8", "Content-Length": String(body.byteLength) });
+function sendInPieces(res: ServerResponse, body: Uint8Array): void {
+  res.writeHead(200, { "Content-Type": "application/json; charset=utf-8", "Content-Length": String(body.byteLength) });
   let at = 0;
   const next = (): void => {
     while (at < body.byteLength) {
@@ -84,11 +95,23 @@ function sendInPieces(res: Response, body: Uint8Array): void {
   next();
 }
 
-export function sendError(res: Response, code: ErrorCode, message?: string): void {
+export function sendError(res: ServerResponse, code: ErrorCode, message?: string): void {
   if (res.headersSent || res.writableEnded || res.destroyed) return;
-  if (code === "ERR_REQUEST_TIMEOUT" || code === "ERR_BODY_READ" || code === "ERR_OVERLOADED") res.set("Connection", "close");
-  if (code === "ERR_OVERLOADED") res.set("Retry-After", "1");
-  res.status(ERRORS[code].status).json(errorBody(code, message));
+  if (code === "ERR_REQUEST_TIMEOUT" || code === "ERR_BODY_READ" || code === "ERR_OVERLOADED") res.setHeader("Connection", "close");
+  if (code === "ERR_OVERLOADED") res.setHeader("Retry-After", "1");
+  writeJson(res, ERRORS[code].status, JSON.stringify(errorBody(code, message)));
+}
+
+/**
+ * The path of a request the plain handler answers: `/inject`, or `/inject/…` with Istio's path
+ * parameters and no percent-escape (whose decoding express's router checks), the query cut
+ * off. Undefined for anything else, which express routes.
+ */
+export function plainInjectPath(url: string): string | undefined {
+  const q = url.indexOf("?");
+  const path = q < 0 ? url : url.slice(0, q);
+  if (path === "/inject") return path;
+  return path.length > 8 && path.startsWith("/inject/") && !path.includes("%") ? path : undefined;
 }
 
 /** At most one "shedding" log line this often; the line carries the count since the last. */
@@ -119,7 +142,7 @@ export function overloadHandler(metrics: Metrics, logger: Logger, now: () => num
 export const APP_ENDPOINTS = ["all", "webhook", "admin"] as const;
 export type AppEndpoints = (typeof APP_ENDPOINTS)[number];
 
-export function createApp(opts: AppOptions): Express {
+export function createApp(opts: AppOptions): RequestListener {
   const endpoints = opts.endpoints ?? "all";
   const webhook = endpoints !== "admin";
   const admin = endpoints !== "webhook";
@@ -163,14 +186,16 @@ export function createApp(opts: AppOptions): Express {
 
   // Large reviews on a worker thread (not with a test's fake engine, which cannot go there).
   const pool = opts.offloadLargeReviews === false || opts.inject !== undefined ? undefined : createReviewPool(config);
-  const injectHandler = async (req: Request, res: Response): Promise<void> => {
+  const engine = opts.inject === undefined ? {} : { inject: opts.inject };
+  /** One review, from the request to its answer, its log line and its metrics; never rejects. */
+  const answerReview = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
     const started = process.hrtime.bigint();
     const elapsedMs = (): number => Number(process.hrtime.bigint() - started) / 1e6;
     metrics.requests.inc();
     try {
       checkJsonContentType(req.headers["content-type"]);
       const body = await readRequestBody(req, limits);
-      const pathEnv = parsePathEnv(req.path);
+      const pathEnv = parsePathEnv(path);
       if (pool !== undefined && body.length >= OFFLOAD_FROM_BYTES) {
         const answer = await pool.run(body, pathEnv, nativeOption(opts.nativeSidecarsSupported).nativeSidecarsSupported);
         const outcome = answer.outcome;
@@ -179,20 +204,15 @@ export function createApp(opts: AppOptions): Express {
         return;
       }
       const review = decodeAdmissionReview(body);
-      const result = admit(review, {
-        config,
-        pathEnv,
-        ...nativeOption(opts.nativeSidecarsSupported),
-        ...(opts.inject === undefined ? {} : { inject: opts.inject }),
-      });
-      res.status(200).json(result.review);
+      const result = admit(review, { config, pathEnv, ...nativeOption(opts.nativeSidecarsSupported), ...engine });
+      writeJson(res, 200, reviewJson(result.review));
       recordOutcome(result.outcome, elapsedMs());
     } catch (e) {
       const code: ErrorCode = e instanceof AdmissionError ? e.code : "ERR_INTERNAL";
       const message = e instanceof AdmissionError ? e.message : ERRORS.ERR_INTERNAL.message;
       sendError(res, code, message);
       metrics.failure.inc({ reason: code });
-      const line = { code, status: ERRORS[code].status, path: req.path, durationMs: elapsedMs() };
+      const line = { code, status: ERRORS[code].status, path, durationMs: elapsedMs() };
       if (code === "ERR_INTERNAL") logger.error({ ...line, err: e }, "admission request failed");
       else logger.warn({ ...line, message }, "admission request refused");
     } finally {
@@ -201,7 +221,7 @@ export function createApp(opts: AppOptions): Express {
   };
 
   const injectPaths = webhook ? ["/inject", "/inject/*path"] : [];
-  if (webhook) app.post(injectPaths, injectHandler);
+  if (webhook) app.post(injectPaths, (req, res) => answerReview(req, res, req.path));
   if (admin) app.post("/preview", previewHandler({ ...opts, limits, sendError, ...(pool === undefined ? {} : { pool }) }));
 
   app.get("/healthz", (_req, res) => {
@@ -237,5 +257,11 @@ export function createApp(opts: AppOptions): Express {
     sendError(res, "ERR_INTERNAL");
   };
   app.use(onError);
-  return app;
+
+  if (!webhook) return app;
+  return (req, res) => {
+    const path = req.method === "POST" ? plainInjectPath(req.url ?? "") : undefined;
+    if (path === undefined) app(req, res);
+    else void answerReview(req, res, path);
+  };
 }

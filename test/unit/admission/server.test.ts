@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import https from "node:https";
 import { after, before, describe, it } from "node:test";
-import { DEFAULT_MAX_BODY_BYTES } from "../../../src/admission/server.js";
+import { DEFAULT_MAX_BODY_BYTES, plainInjectPath } from "../../../src/admission/server.js";
 import { InjectionError, type DecisionCode, type InjectContext, type PatchOperation } from "../../../src/injection/types.js";
 import type { Pod } from "../../../src/kube/types.js";
 import {
@@ -159,6 +159,41 @@ describe("POST /inject with the real engine", () => {
   });
 });
 
+describe("the plain /inject handler ahead of express", () => {
+  it("takes /inject and /inject/… with path parameters, and leaves everything else to express", () => {
+    assert.equal(plainInjectPath("/inject"), "/inject");
+    assert.equal(plainInjectPath("/inject?timeout=10s"), "/inject");
+    assert.equal(plainInjectPath("/inject/cluster/c1/net/n1"), "/inject/cluster/c1/net/n1");
+    assert.equal(plainInjectPath("/inject/:ENV:cluster=c1?x=1"), "/inject/:ENV:cluster=c1");
+    for (const other of ["/inject/", "/INJECT", "/Inject/cluster/c1", "/inject/cluster/c%31", "/injected", "/inject2/x", "/preview", "/", "", "*"]) {
+      assert.equal(plainInjectPath(other), undefined, other);
+    }
+  });
+
+  it("answers as express's route does, byte for byte, headers and all", async () => {
+    const s = await startTestServer();
+    try {
+      const body = JSON.stringify(podReview({ uid: "same", object: { kind: "Pod", metadata: { name: "web" }, spec: { containers: [{ name: "app", image: "nginx" }] } } }));
+      // /Inject is routed by express (case-insensitive, as before); /inject by the plain handler.
+      const plain = await s.request({ path: "/inject", headers: JSON_HEADERS, body });
+      const routed = await s.request({ path: "/Inject", headers: JSON_HEADERS, body });
+      assert.equal(plain.status, 200);
+      assert.equal(responseOf(plain).patchType, "JSONPatch");
+      assert.equal(plain.body, routed.body);
+      for (const h of ["content-type", "content-length", "connection", "x-powered-by", "etag"]) assert.equal(plain.headers[h], routed.headers[h], h);
+      for (const [path, status] of [["/inject", 400], ["/Inject", 400]] as const) {
+        const bad = await s.request({ path, headers: JSON_HEADERS, body: "{" });
+        assert.equal(bad.status, status);
+        assert.equal(bad.headers["content-type"], "application/json; charset=utf-8");
+        assert.deepEqual(bad.json(), { error: { code: "ERR_MALFORMED_JSON", message: "request body is not valid JSON" } });
+      }
+      assert.equal(s.logs.lines().filter((l) => l.uid === "same" && l.decision === "injected").length, 2);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe("body size limit", () => {
   const LIMIT = 1024;
   let s: TestServer;
@@ -276,12 +311,16 @@ describe("engine outcomes over HTTP", () => {
   it("hands path parameters, namespace and native sidecar support to the engine", async () => {
     behaviour = (pod) => ({ decision: { inject: false, code: "pod_annotation", reasons: ["no"] }, patch: [], pod, warnings: [] });
     contexts.length = 0;
-    await post(s, podReview({ namespace: "east" }), "/inject/cluster/c1/net/n1/team/a--slash--b");
-    assert.deepEqual(contexts[0], {
-      namespace: "east",
-      pathEnv: { ISTIO_META_CLUSTER_ID: "c1", ISTIO_META_NETWORK: "n1", TEAM: "a/b" },
-      nativeSidecarsSupported: false,
-    });
+    // The plain handler's path, and one with a percent-escape that express routes: the same env.
+    for (const path of ["/inject/cluster/c1/net/n1/team/a--slash--b", "/inject/cluster/c%31/net/n1/team/a--slash--b"]) {
+      contexts.length = 0;
+      await post(s, podReview({ namespace: "east" }), path);
+      assert.deepEqual(contexts[0], {
+        namespace: "east",
+        pathEnv: { ISTIO_META_CLUSTER_ID: "c1", ISTIO_META_NETWORK: "n1", TEAM: "a/b" },
+        nativeSidecarsSupported: false,
+      }, path);
+    }
   });
 
   it("refuses an invalid annotation inside the review (HTTP 200), naming it", async () => {

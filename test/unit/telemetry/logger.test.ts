@@ -1,7 +1,35 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { Writable } from "node:stream";
 import { describe, it } from "node:test";
-import { createLogger } from "../../../src/telemetry/logger.js";
+import { createLogger, redactFields } from "../../../src/telemetry/logger.js";
+
+const loggerModule = new URL("../../../src/telemetry/logger.ts", import.meta.url).href;
+
+/** A process that logs to its stdout with the default destination; `then` runs after the lines. */
+function logging(lines: number, then: string): { lines: Promise<string[]>; firstLine: Promise<string | undefined>; exited: Promise<number | null>; kill(): void } {
+  const code = `import { createLogger } from ${JSON.stringify(loggerModule)};
+const log = createLogger();
+for (let i = 0; i < ${lines}; i++) log.info({ i, pad: "x".repeat(200) }, "line");
+${then}`;
+  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], { stdio: ["ignore", "pipe", "inherit"] });
+  let text = "";
+  let first: (line: string | undefined) => void = () => undefined;
+  const firstLine = new Promise<string | undefined>((done) => (first = done));
+  child.stdout.on("data", (d: Buffer) => {
+    text += d.toString("utf8");
+    if (text.includes("\n")) first(text.slice(0, text.indexOf("\n")));
+  });
+  const exited = new Promise<number | null>((done) => child.once("exit", (status) => done(status)));
+  const closed = new Promise<void>((done) => child.stdout.once("close", () => done()));
+  void closed.then(() => first(undefined));
+  return {
+    lines: closed.then(() => text.split("\n").filter((l) => l !== "")),
+    firstLine,
+    exited,
+    kill: () => child.kill("SIGKILL"),
+  };
+}
 
 function collector(): { stream: Writable; lines: () => Record<string, unknown>[] } {
   const chunks: string[] = [];
@@ -56,6 +84,60 @@ describe("createLogger", () => {
       assert.ok(!text.includes(secret), `${secret} leaked into ${text}`);
     }
     assert.ok(text.includes("[redacted]"));
+  });
+
+  it("writes every line gathered on stdout, in order, when the process exits at once after them", async () => {
+    const run = logging(500, "process.exit(3);");
+    assert.equal(await run.exited, 3);
+    const lines = (await run.lines).map((l) => JSON.parse(l) as { i: number; msg: string });
+    assert.deepEqual(
+      lines.map((l) => l.i),
+      Array.from({ length: 500 }, (_, i) => i),
+    );
+  });
+
+  it("writes a line on stdout while the process lives on, without waiting for more lines", async () => {
+    const run = logging(1, "setTimeout(() => undefined, 60_000);");
+    try {
+      // Bounded, so that a line that never comes fails the test instead of hanging it.
+      const line = await Promise.race([run.firstLine, new Promise<undefined>((done) => setTimeout(() => done(undefined), 20_000).unref())]);
+      assert.equal((JSON.parse(line ?? "{}") as { msg?: string }).msg, "line");
+      // Seen while the process still runs: it is the periodic flush, not the exit, that wrote it.
+      assert.equal(await Promise.race([run.exited.then(() => "exited"), Promise.resolve("running")]), "running");
+    } finally {
+      run.kill();
+    }
+  });
+
+  it("redacts inside a logged error, child bindings and headers, and leaves the caller's object alone", () => {
+    const c = collector();
+    const log = createLogger({ destination: c.stream }).child({ token: "bound-t0ken", worker: 2 });
+    const err = Object.assign(new Error("namespaces is forbidden"), { body: "api-body-secret", code: 403 });
+    const fields = { err, headers: { cookie: "c00kie", accept: "json" }, req: { headers: { authorization: "Bearer y", host: "h" } }, uid: "u1" };
+    log.error(fields, "failed");
+    const [line] = c.lines();
+    const text = JSON.stringify(line);
+    for (const secret of ["bound-t0ken", "api-body-secret", "c00kie", "Bearer y"]) assert.ok(!text.includes(secret), `${secret} leaked into ${text}`);
+    assert.equal(line?.worker, 2);
+    assert.equal(line?.uid, "u1");
+    assert.deepEqual(line?.headers, { cookie: "[redacted]", accept: "json" });
+    assert.deepEqual(line?.req, { headers: { authorization: "[redacted]", host: "h" } });
+    const logged = line?.err as { message: string; code: number; body: string; stack: string };
+    assert.equal(logged.message, "namespaces is forbidden");
+    assert.equal(logged.code, 403);
+    assert.equal(logged.body, "[redacted]");
+    assert.match(logged.stack, /namespaces is forbidden/);
+    assert.equal(fields.headers.cookie, "c00kie");
+    assert.equal(fields.req.headers.authorization, "Bearer y");
+    assert.equal(err.body, "api-body-secret");
+  });
+
+  it("hands a line with nothing to censor on as it is, without copying it", () => {
+    const line = { uid: "u", namespace: "ns", pod: "p", decision: "injected", durationMs: 0.4, nested: { fine: true } };
+    assert.equal(redactFields(line), line);
+    const secret = { uid: "u", password: "pw" };
+    assert.notEqual(redactFields(secret), secret);
+    assert.deepEqual(redactFields(secret), { uid: "u", password: "[redacted]" });
   });
 
   it("refuses an unknown level with a message naming it", () => {
