@@ -30,16 +30,20 @@ export class ConfigError extends Error {
     source?: string,
     readonly total: number = problems.length,
   ) {
-    const where = source === undefined ? "config" : `config ${source}:`;
-    const first = problems[0]?.message ?? "(root): is invalid";
-    if (total <= 1) super(`${where} ${first}`);
-    else {
-      const listed = problems.slice(0, MAX_LISTED_PROBLEMS).map((p) => `  ${p.message}`);
-      if (total > listed.length) listed.push(`  … and ${total - listed.length} more`);
-      super(`${source === undefined ? "config:" : where} ${total} errors:\n${listed.join("\n")}`);
-    }
+    // One super() call, first: with parameter properties, tsc assigns them right after it, and
+    // a super() inside a branch would leave them assigned before it (a ReferenceError at run).
+    super(ConfigError.message(problems, source, total));
     this.name = "ConfigError";
     this.key = problems[0]?.key ?? "(root)";
+  }
+
+  private static message(problems: readonly ConfigProblem[], source: string | undefined, total: number): string {
+    const where = source === undefined ? "config" : `config ${source}:`;
+    const first = problems[0]?.message ?? "(root): is invalid";
+    if (total <= 1) return `${where} ${first}`;
+    const listed = problems.slice(0, MAX_LISTED_PROBLEMS).map((p) => `  ${p.message}`);
+    if (total > listed.length) listed.push(`  … and ${total - listed.length} more`);
+    return `${source === undefined ? "config:" : where} ${total} errors:\n${listed.join("\n")}`;
   }
 
   static one(key: string, why: string, source?: string): ConfigError {

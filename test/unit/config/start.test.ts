@@ -18,28 +18,46 @@ const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
 /** Only a bound for a hung process; nothing is asserted about time. */
 const SERVE_EXIT_BOUND_MS = 120_000;
 
-test("serve refuses to start on a bad config: exit 2 and every problem on stderr", async () => {
+/**
+ * The built CLI (`npm test` builds first), as a user runs it: tsc's output, not the test
+ * loader's, so a construct tsc emits differently (parameter properties around a super() in a
+ * branch once made every config error a ReferenceError) fails here.
+ */
+async function serveWithConfig(text: string): Promise<{ code: number | string | null | undefined; stderr: string; killed: boolean }> {
   const dir = await mkdtemp(join(tmpdir(), "config-start-"));
   try {
     const file = join(dir, "config.yaml");
-    await writeFile(file, 'proxy:\n  resources:\n    requests: {cpu: "100 m"}\ninterception:\n  includeInboundPorts: http\n  excludeOutboundIPRanges: 10.0.0.0/33\n');
-    const r = await new Promise<{ code: number | string | null | undefined; stderr: string; killed: boolean }>((done) => {
+    await writeFile(file, text);
+    return await new Promise((done) => {
       execFile(
         process.execPath,
-        ["--import", import.meta.resolve("tsx"), join(REPO_ROOT, "src", "cli.ts"), "serve", "--config", file, "--host", "127.0.0.1", "--port", "0"],
+        [join(REPO_ROOT, "dist", "cli.js"), "serve", "--config", file, "--host", "127.0.0.1", "--port", "0"],
         { cwd: dir, timeout: SERVE_EXIT_BOUND_MS, encoding: "utf8" },
         (err, _stdout, stderr) => done({ code: err === null ? 0 : err.code, stderr, killed: err?.killed === true }),
       );
     });
-    assert.equal(r.killed, false, "serve did not exit");
-    assert.equal(r.code, 2, r.stderr);
-    assert.match(r.stderr, /config .*config\.yaml: 3 errors:/);
-    assert.match(r.stderr, /proxy\.resources\.requests\.cpu="100 m": is not a Kubernetes quantity/);
-    assert.match(r.stderr, /interception\.includeInboundPorts="http": "http" is not a port number/);
-    assert.match(r.stderr, /interception\.excludeOutboundIPRanges="10\.0\.0\.0\/33": "10\.0\.0\.0\/33" is not a CIDR/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+test("serve refuses to start on a bad config: exit 2 and every problem on stderr", async () => {
+  const r = await serveWithConfig('proxy:\n  resources:\n    requests: {cpu: "100 m"}\ninterception:\n  includeInboundPorts: http\n  excludeOutboundIPRanges: 10.0.0.0/33\n');
+  assert.equal(r.killed, false, "serve did not exit");
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /config .*config\.yaml: 3 errors:/);
+  assert.match(r.stderr, /proxy\.resources\.requests\.cpu="100 m": is not a Kubernetes quantity/);
+  assert.match(r.stderr, /interception\.includeInboundPorts="http": "http" is not a port number/);
+  assert.match(r.stderr, /interception\.excludeOutboundIPRanges="10\.0\.0\.0\/33": "10\.0\.0\.0\/33" is not a CIDR/);
+  assert.doesNotMatch(r.stderr, /ReferenceError|\n\s+at /, "a message, not a stack trace");
+});
+
+test("serve refuses to start on a config with one problem: exit 2, the problem on stderr, no stack", async () => {
+  const r = await serveWithConfig("policy: bogus\n");
+  assert.equal(r.killed, false, "serve did not exit");
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /config .*config\.yaml: policy="bogus": must be one of enabled \| disabled/);
+  assert.doesNotMatch(r.stderr, /ReferenceError|\n\s+at /, "a message, not a stack trace");
 });
 
 describe("every accepted config injects a Pod, with a patch that applies", () => {
