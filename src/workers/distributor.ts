@@ -97,6 +97,12 @@ export class Distributor {
     c.open = Math.max(0, open);
   }
 
+  /** A hand-over that never reached the worker (the channel refused it): no longer on the way. */
+  lost(id: number): void {
+    const c = this.find(id);
+    if (c !== undefined) c.unacknowledged = Math.max(0, c.unacknowledged - 1);
+  }
+
   /** The worker's count of open connections, reported after some closed. */
   reported(id: number, open: number): void {
     const c = this.find(id);

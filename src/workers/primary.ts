@@ -24,11 +24,14 @@
 //   them all to exit; a worker that exits non-zero, or is still there at the timeout (killed),
 //   counts as failed.
 import cluster, { type Worker } from "node:cluster";
+import net, { type Socket } from "node:net";
 import type { Registry } from "prom-client";
 import type { Logger } from "../telemetry/logger.js";
 import { aggregateSnapshots, type MetricsSnapshot } from "../telemetry/metrics.js";
 import type { NamespaceLookupService } from "../admission/preview-lookup.js";
 import type { NamespaceLabelsResult } from "../preview.js";
+import { DEFAULT_MAX_CONNECTIONS } from "../admission/https.js";
+import { Distributor } from "./distributor.js";
 import { isMessage, PREFIX, WORKER_ENV, type CertificateUpdate, type FromWorker, type ToWorker, type WorkerSettings } from "./protocol.js";
 
 export interface RestartPolicy {
@@ -41,6 +44,16 @@ export interface RestartPolicy {
 }
 
 export const DEFAULT_RESTART_POLICY: RestartPolicy = { initialDelayMs: 1_000, maxDelayMs: 30_000, stableAfterMs: 60_000 };
+
+/**
+ * K, the hand-overs on the way to one worker and not yet acknowledged, past which it gets no
+ * more (see distributor.ts); when every worker is at K, a new connection is shed at once.
+ * MEASURED_K_NOTE
+ */
+export const MAX_UNACKNOWLEDGED_HANDOVERS = 16;
+
+/** At most one "connections shed" log line this often; the line carries the count since the last. */
+const SHED_LOG_INTERVAL_MS = 1_000;
 
 /** How long a scrape waits for each worker's metrics before it fails. */
 export const COLLECT_TIMEOUT_MS = 5_000;
@@ -74,6 +87,10 @@ export interface PrimaryOptions {
   readonly restart?: RestartPolicy;
   /** /preview's namespace lookups, run here for every worker (none: the workers ask for none). */
   readonly lookups?: NamespaceLookupService;
+  /** Counts a connection shed because every worker is at its bound (or none takes connections). */
+  readonly onShed?: () => void;
+  /** Default MAX_UNACKNOWLEDGED_HANDOVERS. */
+  readonly maxUnacknowledged?: number;
 }
 
 export interface Primary {
@@ -101,6 +118,8 @@ interface Slot {
   greeted: boolean;
   startedAt: number;
   listening: boolean;
+  /** Still a candidate for connections: not draining past the shutdown delay, not draining on its own. */
+  accepting: boolean;
   applied: number;
   deathsInARow: number;
   failure: string | undefined;
@@ -127,12 +146,24 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
     greeted: false,
     startedAt: 0,
     listening: false,
+    accepting: false,
     applied: 0,
     deathsInARow: 0,
     failure: undefined,
     restartTimer: undefined,
   }));
 
+  const distributor = new Distributor({
+    maxUnacknowledged: opts.maxUnacknowledged ?? MAX_UNACKNOWLEDGED_HANDOVERS,
+    maxOpen: settings.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+  });
+  /** Workers by their cluster id (the distributor's id: a replacement is a new one). */
+  const byId = new Map<number, Worker>();
+  let shedSinceLog = 0;
+  let lastShedLog = -Infinity;
+
+  // The webhook port is the primary's own listener (below); the admin port is shared by
+  // node:cluster, round robin: a scrape or a /preview now and then needs no balance of its own.
   cluster.schedulingPolicy = cluster.SCHED_RR;
   cluster.setupPrimary({ exec: opts.exec, execArgv: [...opts.execArgv], silent: false });
 
@@ -204,6 +235,10 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
       case `${PREFIX}listening`:
         slot.listening = true;
         address ??= { host: m.host, port: m.port, adminPort: m.adminPort };
+        if (closing === undefined) {
+          slot.accepting = true;
+          distributor.add(w.id);
+        }
         logger.info({ worker: slot.index, workerPid: w.process.pid }, "worker listening");
         checkReady();
         break;
@@ -232,6 +267,20 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
       case `${PREFIX}failed`:
         slot.failure = m.message;
         break;
+      case `${PREFIX}accepted`:
+        distributor.acknowledged(w.id, m.open);
+        break;
+      case `${PREFIX}open`:
+        distributor.reported(w.id, m.open);
+        break;
+      case `${PREFIX}draining`:
+        // Drained on its own (SIGTERM to the worker): the others take the connections at once.
+        // Drained by close(): it keeps getting them until the primary's shutdown delay is over.
+        if (closing !== undefined) break;
+        slot.accepting = false;
+        distributor.remove(w.id);
+        send(w, { type: `${PREFIX}last-connection` });
+        break;
       case `${PREFIX}lookup`:
         lookup(w, m.id, m.token, m.namespaces);
         break;
@@ -245,8 +294,10 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
     slot.applied = 0;
     slot.failure = undefined;
     slot.startedAt = Date.now();
+    slot.accepting = false;
     const w = cluster.fork({ [WORKER_ENV]: String(slot.index) });
     slot.worker = w;
+    byId.set(w.id, w);
     w.on("message", (m: unknown) => onMessage(slot, w, m));
     w.on("error", (err: Error) => logger.warn({ err, worker: slot.index }, "worker channel error"));
     w.once("exit", (code: number | null, signal: NodeJS.Signals | null) => onExit(slot, w, code, signal));
@@ -257,6 +308,9 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
     if (slot.worker === w) slot.worker = undefined;
     slot.greeted = false;
     slot.listening = false;
+    slot.accepting = false;
+    distributor.remove(w.id);
+    byId.delete(w.id);
     for (const [id, c] of collects) {
       if (c.slot !== slot) continue;
       collects.delete(id);
@@ -288,6 +342,41 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
     }, next.delayMs);
   };
 
+  /** A connection shed: destroyed before any byte is read, counted, logged at most once a second. */
+  const shed = (socket: Socket): void => {
+    socket.destroy();
+    opts.onShed?.();
+    shedSinceLog += 1;
+    const now = Date.now();
+    if (now - lastShedLog < SHED_LOG_INTERVAL_MS) return;
+    logger.warn({ code: "ERR_OVERLOADED", shed: shedSinceLog, workers: distributor.loads() }, "connections shed: every worker is at its bound");
+    lastShedLog = now;
+    shedSinceLog = 0;
+  };
+
+  /** Each accepted connection (not read from: pauseOnConnect) goes to the worker the distributor picks. */
+  const handOver = (socket: Socket): void => {
+    // A reset before the hand-over must not reach the process as an unhandled error.
+    socket.on("error", () => undefined);
+    const id = distributor.choose();
+    const w = id === undefined ? undefined : byId.get(id);
+    if (id === undefined || w === undefined || !w.isConnected()) {
+      if (id !== undefined) distributor.lost(id);
+      shed(socket);
+      return;
+    }
+    try {
+      w.send({ type: `${PREFIX}connection` } satisfies ToWorker, socket, { keepOpen: false }, (err: Error | null) => {
+        if (err === null) return;
+        distributor.lost(id);
+        socket.destroy();
+      });
+    } catch {
+      distributor.lost(id);
+      socket.destroy();
+    }
+  };
+
   const stopAll = (signal: NodeJS.Signals): void => {
     for (const s of slots) {
       if (s.restartTimer !== undefined) clearTimeout(s.restartTimer);
@@ -308,8 +397,26 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
   }
   started = true;
   checkReady();
-  const bound = address;
-  if (bound === undefined) throw new Error("no worker reported its address");
+  const fromWorker = address;
+  if (fromWorker === undefined) throw new Error("no worker reported its address");
+  const listener = net.createServer({ pauseOnConnect: true }, handOver);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      listener.once("error", reject);
+      listener.listen(settings.port, settings.host, () => {
+        listener.off("error", reject);
+        resolve();
+      });
+    });
+  } catch (e) {
+    exits = { failed: 0, pending: new Set(slots.flatMap((s) => (s.worker ? [s.worker] : []))), done: () => undefined };
+    stopAll("SIGKILL");
+    throw e;
+  }
+  // Past the listen, an error on the listener (none is expected) is logged, never thrown.
+  listener.on("error", (err) => logger.error({ err }, "webhook listener error"));
+  const listened = listener.address();
+  const bound = { host: settings.host, port: typeof listened === "object" && listened !== null ? listened.port : settings.port, adminPort: fromWorker.adminPort };
 
   const close = (): Promise<{ failed: number }> => {
     closing ??= new Promise((resolve) => {
@@ -327,6 +434,20 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
           w.process.kill("SIGKILL");
         }
       }
+      // As a single process keeps accepting during the shutdown delay (not ready, every answer
+      // closing its connection), the primary keeps handing connections to the workers that do;
+      // then it stops accepting, and tells each worker the last one is on its way.
+      const stopAccepting = (): void => {
+        listener.close();
+        for (const s of slots) {
+          s.accepting = false;
+          if (s.worker === undefined) continue;
+          distributor.remove(s.worker.id);
+          if (pending.has(s.worker)) send(s.worker, { type: `${PREFIX}last-connection` });
+        }
+      };
+      if (settings.shutdownDelayMs > 0) setTimeout(stopAccepting, settings.shutdownDelayMs);
+      else stopAccepting();
       const timer = setTimeout(() => {
         for (const w of pending) {
           logger.error({ workerPid: w.process.pid }, "worker still running at the drain timeout; killed");

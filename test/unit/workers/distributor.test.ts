@@ -88,6 +88,16 @@ describe("Distributor", () => {
     ]);
   });
 
+  it("frees the place of a hand-over that never reached the worker", () => {
+    const d = new Distributor({ maxUnacknowledged: 1 });
+    d.add(1);
+    assert.equal(d.choose(), 1);
+    assert.equal(d.choose(), undefined);
+    d.lost(1);
+    assert.deepEqual(d.loads(), [{ id: 1, open: 0, unacknowledged: 0 }]);
+    assert.equal(d.choose(), 1);
+  });
+
   it("skips a worker at the bound even when it has the fewest connections", () => {
     const d = new Distributor({ maxUnacknowledged: 1 });
     d.add(1);
