@@ -20,8 +20,9 @@ export const EXPOSE_TIMEOUT_MS = 10_000;
 export const LOOKUP_ANSWER_TIMEOUT_MS = LOOKUP_DEADLINE_MS + 2_000;
 /**
  * Closes are reported to the primary at most this often, in one message with the count open:
- * a few a second at most per worker whatever the rate of connections, and the primary's count
- * lags the truth by no more than this (it only errs toward a worker that just shed some).
+ * the first close after a quiet interval at once, those after it together at the interval's
+ * end. At most 50 messages a second per worker whatever the rate of connections; the primary's
+ * count lags the truth by no more than this, and only ever counts too many.
  */
 export const OPEN_REPORT_INTERVAL_MS = 20;
 
@@ -99,12 +100,17 @@ export function connectToPrimary(port: ChannelPort = processPort()): WorkerChann
   const settings = new Promise<WorkerSettings>((resolve) => (gotSettings = resolve));
   let sink: ConnectionSink | undefined;
   let openReport: NodeJS.Timeout | undefined;
+  let lastReport = -Infinity;
   const reportOpen = (): void => {
     openReport = undefined;
+    lastReport = Date.now();
     void send({ type: `${PREFIX}open`, open: sink?.connections ?? 0 });
   };
   const onClose = (): void => {
-    openReport ??= setTimeout(reportOpen, OPEN_REPORT_INTERVAL_MS);
+    if (openReport !== undefined) return;
+    const wait = lastReport + OPEN_REPORT_INTERVAL_MS - Date.now();
+    if (wait <= 0) reportOpen();
+    else openReport = setTimeout(reportOpen, wait);
   };
   let lastConnection: (() => void) | undefined;
   const noMoreConnections = new Promise<void>((resolve) => (lastConnection = resolve));

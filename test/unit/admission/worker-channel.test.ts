@@ -175,25 +175,36 @@ describe("a worker's connections, handed by the primary", () => {
   });
 
   describe("closes", () => {
-    beforeEach(() => mock.timers.enable({ apis: ["setTimeout"] }));
+    beforeEach(() => mock.timers.enable({ apis: ["setTimeout", "Date"], now: 1_000_000 }));
     afterEach(() => mock.timers.reset());
 
-    it("are reported batched: one message with the count open per interval", async () => {
+    /** Destroys the sockets and lets their close events run. */
+    const close = async (sockets: Socket[]): Promise<void> => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => setImmediate(r));
+    };
+
+    it("are reported at once after a quiet interval, then batched: at most one message per interval", async () => {
       const port = fakePort();
       const channel = connectToPrimary(port);
-      const sink = fakeSink(10);
-      channel.serveConnections(sink);
-      const sockets = Array.from({ length: 4 }, () => new Socket());
+      channel.serveConnections(fakeSink(10));
+      const sockets = Array.from({ length: 6 }, () => new Socket());
       for (const s of sockets) port.deliver({ type: `${PREFIX}connection` }, s);
-      for (const s of sockets.slice(0, 3)) s.destroy();
-      await new Promise((r) => setImmediate(r));
-      assert.deepEqual(opens(port), [], "nothing before the interval");
+      await close(sockets.slice(0, 1));
+      assert.deepEqual(opens(port), [5], "the first close at once");
+      await close(sockets.slice(1, 3));
+      assert.deepEqual(opens(port), [5], "later ones wait for the interval");
+      mock.timers.tick(OPEN_REPORT_INTERVAL_MS - 1);
+      assert.deepEqual(opens(port), [5]);
+      mock.timers.tick(1);
+      assert.deepEqual(opens(port), [5, 3], "one message for both");
+      await close(sockets.slice(3, 4));
       mock.timers.tick(OPEN_REPORT_INTERVAL_MS);
-      assert.deepEqual(opens(port), [1]);
-      sockets[3]?.destroy();
-      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(opens(port), [5, 3, 2]);
+      // Quiet for an interval: the next close is reported at once again.
       mock.timers.tick(OPEN_REPORT_INTERVAL_MS);
-      assert.deepEqual(opens(port), [1, 0]);
+      await close(sockets.slice(4));
+      assert.deepEqual(opens(port), [5, 3, 2, 0]);
     });
   });
 
