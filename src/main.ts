@@ -3,7 +3,8 @@
 //
 // With `workers` > 1 this process is the primary of that many worker processes (node:cluster,
 // src/workers/): it keeps the certificate source and pushes each pair to the workers, which
-// each run the listeners below (runWorker); it alone talks to the API server (certificates,
+// each run the listeners below (runWorker), the webhook port's connections handed to them by
+// the primary, which listens on it; it alone talks to the API server (certificates,
 // the node watch, /preview's lookups), so a worker never loads the Kubernetes client. With 1
 // (the default) everything runs here, and the client is loaded only with cluster access.
 

@@ -1,16 +1,25 @@
 // The primary of `serve --workers N`: forks N worker processes (node:cluster) that each run the
-// webhook's listeners on the shared ports, and keeps them going. It serves nothing itself: no
-// express, no injection engine; it holds the certificate source (main.ts) and pushes every pair
-// to every worker, sums the workers' metrics for a scrape, and drains them on shutdown. It is
-// also the one process that talks to the API server (a worker never loads the Kubernetes
-// client): it pushes the nodes' native sidecar support to every worker, and runs /preview's
-// namespace lookups that the workers send it, with one cache for all of them.
+// webhook's app, and keeps them going. It serves nothing itself: no express, no injection
+// engine, no TLS; it holds the certificate source (main.ts) and pushes every pair to every
+// worker, sums the workers' metrics for a scrape, and drains them on shutdown. It is also the
+// one process that talks to the API server (a worker never loads the Kubernetes client): it
+// pushes the nodes' native sidecar support to every worker, and runs /preview's namespace
+// lookups that the workers send it, with one cache for all of them.
 //
-// Connections are handed out by the primary, round robin (cluster.SCHED_RR, Node's default on
-// Linux, set explicitly): with SCHED_NONE the kernel wakes whichever worker it likes and on
-// Linux a few workers take most connections, which for the API server's few long-lived
-// keep-alive connections would leave cores idle. The primary only accepts and passes sockets
-// on; TLS and everything after it happen in the worker.
+// The webhook port is the primary's own listener (plain TCP, pauseOnConnect: it never reads a
+// byte). Each accepted connection is passed over the channel to one worker, which serves it
+// (TLS and everything after) and acknowledges with its count of open connections; closes are
+// reported batched. The worker is the one with the fewest connections, open or on the way, ties
+// round robin (distributor.ts), among those that listen and are not draining: the API server's
+// few long-lived keep-alive connections spread one per worker (letting the kernel choose,
+// SCHED_NONE, puts most on a few workers and leaves cores idle). A worker with K hand-overs
+// not acknowledged (MAX_UNACKNOWLEDGED_HANDOVERS: its event loop is behind), or with
+// --max-connections open, gets no more; when none is left the connection is closed at once,
+// before any TLS, counted as a review shed (`sidecar_injection_failure_total{reason=
+// "ERR_OVERLOADED"}`) and logged at most once a second. So past capacity it sheds, as one
+// process does, where node:cluster's round robin (SCHED_RR) queued without bound in the primary.
+// The admin port (/preview, /metrics, health) keeps node:cluster's sharing, round robin: it
+// carries a scrape or a preview now and then, which needs neither balance nor a bound of its own.
 //
 // - A worker gets `init` (settings and the current pair) after its `hello`, listens with that
 //   pair, and is ready once it has acknowledged the current pair and that pair is a serving one.
@@ -22,7 +31,10 @@
 //   A worker that fails before the first start is complete fails the start.
 // - close() tells every worker to drain (as a single process does on SIGTERM) and waits for
 //   them all to exit; a worker that exits non-zero, or is still there at the timeout (killed),
-//   counts as failed.
+//   counts as failed. During the shutdown delay the primary keeps accepting and handing
+//   connections to the draining workers (they answer, not ready, each response closing its
+//   connection); then it closes its listener and tells each worker the last connection is on
+//   its way. A worker that drains on its own (SIGTERM to it) gets no more connections at once.
 import cluster, { type Worker } from "node:cluster";
 import net, { type Socket } from "node:net";
 import type { Registry } from "prom-client";
@@ -50,7 +62,7 @@ export const DEFAULT_RESTART_POLICY: RestartPolicy = { initialDelayMs: 1_000, ma
  * more (see distributor.ts); when every worker is at K, a new connection is shed at once.
  * MEASURED_K_NOTE
  */
-export const MAX_UNACKNOWLEDGED_HANDOVERS = 16;
+export const MAX_UNACKNOWLEDGED_HANDOVERS = 32;
 
 /** At most one "connections shed" log line this often; the line carries the count since the last. */
 const SHED_LOG_INTERVAL_MS = 1_000;
