@@ -62,7 +62,7 @@ export const DEFAULT_RESTART_POLICY: RestartPolicy = { initialDelayMs: 1_000, ma
  * more (see distributor.ts); when every worker is at K, a new connection is shed at once.
  * MEASURED_K_NOTE
  */
-export const MAX_UNACKNOWLEDGED_HANDOVERS = 32;
+export const MAX_UNACKNOWLEDGED_HANDOVERS = 16;
 
 /** At most one "connections shed" log line this often; the line carries the count since the last. */
 const SHED_LOG_INTERVAL_MS = 1_000;
