@@ -130,8 +130,6 @@ interface Slot {
   greeted: boolean;
   startedAt: number;
   listening: boolean;
-  /** Still a candidate for connections: not draining past the shutdown delay, not draining on its own. */
-  accepting: boolean;
   applied: number;
   deathsInARow: number;
   failure: string | undefined;
@@ -158,7 +156,6 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
     greeted: false,
     startedAt: 0,
     listening: false,
-    accepting: false,
     applied: 0,
     deathsInARow: 0,
     failure: undefined,
@@ -247,10 +244,8 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
       case `${PREFIX}listening`:
         slot.listening = true;
         address ??= { host: m.host, port: m.port, adminPort: m.adminPort };
-        if (closing === undefined) {
-          slot.accepting = true;
-          distributor.add(w.id);
-        }
+        // A candidate for connections from now on (a replacement during the drain is not).
+        if (closing === undefined) distributor.add(w.id);
         logger.info({ worker: slot.index, workerPid: w.process.pid }, "worker listening");
         checkReady();
         break;
@@ -289,7 +284,6 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
         // Drained on its own (SIGTERM to the worker): the others take the connections at once.
         // Drained by close(): it keeps getting them until the primary's shutdown delay is over.
         if (closing !== undefined) break;
-        slot.accepting = false;
         distributor.remove(w.id);
         send(w, { type: `${PREFIX}last-connection` });
         break;
@@ -306,7 +300,6 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
     slot.applied = 0;
     slot.failure = undefined;
     slot.startedAt = Date.now();
-    slot.accepting = false;
     const w = cluster.fork({ [WORKER_ENV]: String(slot.index) });
     slot.worker = w;
     byId.set(w.id, w);
@@ -320,7 +313,6 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
     if (slot.worker === w) slot.worker = undefined;
     slot.greeted = false;
     slot.listening = false;
-    slot.accepting = false;
     distributor.remove(w.id);
     byId.delete(w.id);
     for (const [id, c] of collects) {
@@ -452,7 +444,6 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
       const stopAccepting = (): void => {
         listener.close();
         for (const s of slots) {
-          s.accepting = false;
           if (s.worker === undefined) continue;
           distributor.remove(s.worker.id);
           if (pending.has(s.worker)) send(s.worker, { type: `${PREFIX}last-connection` });
