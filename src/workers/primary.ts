@@ -166,8 +166,12 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
     maxUnacknowledged: opts.maxUnacknowledged ?? MAX_UNACKNOWLEDGED_HANDOVERS,
     maxOpen: settings.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
   });
-  /** Workers by their cluster id (the distributor's id: a replacement is a new one). */
-  const byId = new Map<number, Worker>();
+  /**
+   * Workers by their cluster id (the distributor's id: a replacement is a new one), with the
+   * connections handed to each and not yet acknowledged, oldest first (acknowledgements come
+   * in order): those still in the primary when the worker exits are closed then.
+   */
+  const byId = new Map<number, { worker: Worker; onTheWay: Socket[] }>();
   let shedSinceLog = 0;
   let lastShedLog = -Infinity;
 
@@ -276,6 +280,7 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
         break;
       case `${PREFIX}accepted`:
         distributor.acknowledged(w.id, m.open);
+        byId.get(w.id)?.onTheWay.shift();
         break;
       case `${PREFIX}open`:
         distributor.reported(w.id, m.open);
@@ -302,7 +307,7 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
     slot.startedAt = Date.now();
     const w = cluster.fork({ [WORKER_ENV]: String(slot.index) });
     slot.worker = w;
-    byId.set(w.id, w);
+    byId.set(w.id, { worker: w, onTheWay: [] });
     w.on("message", (m: unknown) => onMessage(slot, w, m));
     w.on("error", (err: Error) => logger.warn({ err, worker: slot.index }, "worker channel error"));
     w.once("exit", (code: number | null, signal: NodeJS.Signals | null) => onExit(slot, w, code, signal));
@@ -314,6 +319,7 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
     slot.greeted = false;
     slot.listening = false;
     distributor.remove(w.id);
+    for (const socket of byId.get(w.id)?.onTheWay ?? []) socket.destroy();
     byId.delete(w.id);
     for (const [id, c] of collects) {
       if (c.slot !== slot) continue;
@@ -363,21 +369,25 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
     // A reset before the hand-over must not reach the process as an unhandled error.
     socket.on("error", () => undefined);
     const id = distributor.choose();
-    const w = id === undefined ? undefined : byId.get(id);
-    if (id === undefined || w === undefined || !w.isConnected()) {
+    const to = id === undefined ? undefined : byId.get(id);
+    if (id === undefined || to === undefined || !to.worker.isConnected()) {
       if (id !== undefined) distributor.lost(id);
       shed(socket);
       return;
     }
-    try {
-      w.send({ type: `${PREFIX}connection` } satisfies ToWorker, socket, { keepOpen: false }, (err: Error | null) => {
-        if (err === null) return;
-        distributor.lost(id);
-        socket.destroy();
-      });
-    } catch {
+    const lost = (): void => {
+      const at = to.onTheWay.indexOf(socket);
+      if (at >= 0) to.onTheWay.splice(at, 1);
       distributor.lost(id);
       socket.destroy();
+    };
+    to.onTheWay.push(socket);
+    try {
+      to.worker.send({ type: `${PREFIX}connection` } satisfies ToWorker, socket, { keepOpen: false }, (err: Error | null) => {
+        if (err !== null) lost();
+      });
+    } catch {
+      lost();
     }
   };
 
