@@ -60,7 +60,19 @@ export const DEFAULT_RESTART_POLICY: RestartPolicy = { initialDelayMs: 1_000, ma
 /**
  * K, the hand-overs on the way to one worker and not yet acknowledged, past which it gets no
  * more (see distributor.ts); when every worker is at K, a new connection is shed at once.
- * MEASURED_K_NOTE
+ *
+ * Node passes one socket at a time to a process and waits for it to be taken, so each one on
+ * the way waits a worker event-loop turn for the one before it: K turns is the most a
+ * connection waits in the primary, and the queue node:cluster left unbounded. Measured with
+ * the overload bench, `--workers 2`, no bound, on the 2-core machine while others' work held
+ * its load average at 10-12 (every turn slow): at 100 new connections/s (all answered, p99
+ * 1.8 s) the most on the way to one worker at each hand-over was 21 at the median, 60 at p99;
+ * at 250/s, 43 and 120; at 1000/s, 53 and 208 — that is, the primary's queue grew with the
+ * offered rate, as the round robin's did. 16 lets a short stall (a large review, a GC pause,
+ * a burst of new connections as Pods are created) pass without a shed, and at that 100/s
+ * (50/s per worker) holds a connection in the primary at most about 16 / 50 = 0.3 s; with
+ * `--workers 2` at K = 16 the same machine answered 100/s with p50 1.2 s where one process
+ * took 4.7 s (it sheds only past 256 open connections, which then wait for handshakes).
  */
 export const MAX_UNACKNOWLEDGED_HANDOVERS = 16;
 

@@ -84,7 +84,14 @@ async function runAt(server: ChildProcess, rate: number): Promise<{ run: Run; cp
 type Row = Awaited<ReturnType<typeof runAt>>;
 /** A figure, or "-" when there is none (no review answered: the client's JSON has null). */
 const fixed = (v: number | null, digits: number): string => (v === null || !Number.isFinite(v) ? "-" : v.toFixed(digits));
+const SHED_OUTCOMES = new Set(["200", "503", "ECONNRESET"]);
 const shedOf = (r: Row): number => (r.run.outcomes["503"] ?? 0) + (r.run.outcomes.ECONNRESET ?? 0);
+/** What the failed ones were (a status, an error code, or the client's 10 s timeout). */
+const failedOutcomes = (r: Row): string =>
+  Object.entries(r.run.outcomes)
+    .filter(([k]) => !SHED_OUTCOMES.has(k))
+    .map(([k, n]) => `${k} ${n}`)
+    .join(", ");
 
 async function runWorkers(workers: number): Promise<{ workers: number; idleRssMiB: number; rows: Row[] }> {
   const server = await served.start(workers);
@@ -100,7 +107,8 @@ async function runWorkers(workers: number): Promise<{ workers: number; idleRssMi
       const failed = r.run.sent - r.run.answered - shed;
       console.log(
         `${String(rate).padStart(6)} ${String(r.run.sent).padStart(7)} ${String(r.run.answered).padStart(9)} ${String(shed).padStart(5)} ${String(failed).padStart(7)} ${fixed(r.run.p50, 1).padStart(8)} ${fixed(r.run.p99, 1).padStart(8)} ${fixed(r.run.slowestMs, 0).padStart(11)} ${r.cpuPerAnsweredUs.toFixed(0).padStart(10)} µs ${r.peakRssMiB.toFixed(0).padStart(5)} MiB` +
-          (r.run.clientBehindMs > 500 ? `  (client fell ${r.run.clientBehindMs.toFixed(0)} ms behind)` : ""),
+          (r.run.clientBehindMs > 500 ? `  (client fell ${r.run.clientBehindMs.toFixed(0)} ms behind)` : "") +
+          (failed > 0 ? `  failed: ${failedOutcomes(r)}` : ""),
       );
       await new Promise((res) => setTimeout(res, 1000));
     }
