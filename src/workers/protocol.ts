@@ -20,7 +20,9 @@
 //                when the worker drains on its own.
 // worker -> primary
 //   hello        the worker listens to the channel: the primary answers with init.
-//   listening    bound (the ports, the same in every worker); ready once its pair is a serving one.
+//   listening    its listeners are up (the admin port, shared, the same in every worker; the
+//                webhook port's connections come from the primary, from now on); ready once
+//                its pair is a serving one.
 //   applied      the pair of this generation is in every listener of the worker.
 //   accepted     a connection handed over is taken (or refused, `taken: false`), and how many
 //                connections the worker has open now: the primary's count of hand-overs on the
