@@ -3,13 +3,15 @@
 //
 // With `workers` > 1 this process is the primary of that many worker processes (node:cluster,
 // src/workers/): it keeps the certificate source and pushes each pair to the workers, which
-// each run the listeners below (runWorker); it alone talks to the API server (certificates,
+// each run the listeners below (runWorker), the webhook port's connections handed to them by
+// the primary, which listens on it; it alone talks to the API server (certificates,
 // the node watch, /preview's lookups), so a worker never loads the Kubernetes client. With 1
 // (the default) everything runs here, and the client is loaded only with cluster access.
 
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 // What only one kind of process needs is imported where it is used: the primary of
 // `--workers N` never loads express or the injection engine, and a worker never loads the
@@ -38,6 +40,11 @@ export const DEFAULT_PORT = 9443;
  * and this, with room for the exit.
  */
 export const DRAIN_TIMEOUT_MS = 15_000;
+/**
+ * A draining worker takes the connections its primary hands it until the primary says the last
+ * is on its way; past its shutdown delay and this, it stops waiting for that word.
+ */
+const LAST_CONNECTION_WAIT_MS = 5_000;
 /** How often local certificates are checked for renewal in a long-running `npm start`. */
 const LOCAL_RENEW_CHECK_MS = 12 * 60 * 60 * 1000;
 
@@ -291,8 +298,11 @@ interface Listeners {
   readonly running: RunningServer;
   readonly admin: RunningServer | undefined;
   setCertificate(cert: string, key: string): void;
-  /** Drains every listener; logs "server stopped". */
-  close(): Promise<void>;
+  /**
+   * Drains every listener; logs "server stopped". `lastConnection`: the webhook listener's
+   * connections are handed to it (a worker's), and keep coming until this resolves.
+   */
+  close(lastConnection?: Promise<unknown>): Promise<void>;
 }
 
 async function startListeners(
@@ -302,6 +312,8 @@ async function startListeners(
   tls: { cert: string; key: string },
   certificateServing: () => boolean,
   cluster: ClusterView,
+  /** The webhook port's connections are handed to this process (a worker's): it does not listen on it. */
+  handed = false,
 ): Promise<Listeners> {
   const { createApp, overloadHandler } = await import("./admission/server.js");
   const { startServer } = await import("./admission/https.js");
@@ -318,10 +330,11 @@ async function startListeners(
     ...(cluster.lookups === undefined ? {} : { namespaceLookups: cluster.lookups, ownNamespace: s.ownNamespace }),
   };
   const tlsFailures = createTlsFailureReporter({ counter: metrics.tlsHandshakeFailures, log: logger });
-  const listen = (endpoints: AppEndpoints, port: number): Promise<RunningServer> =>
+  const listen = (endpoints: AppEndpoints, port: number, handedHere = false): Promise<RunningServer> =>
     startServer({
       app: createApp({ ...appOptions, endpoints }),
       port,
+      ...(handedHere ? { handed: true } : {}),
       host: s.host,
       tls,
       onOverload: overloadHandler(metrics, logger),
@@ -330,7 +343,7 @@ async function startListeners(
       ...(s.maxConnections === undefined ? {} : { maxConnections: s.maxConnections }),
     });
   // With an admin port, the port the API server calls serves /inject and health only.
-  const running = await listen(s.adminPort === undefined ? "all" : "webhook", s.port);
+  const running = await listen(s.adminPort === undefined ? "all" : "webhook", s.port, handed);
   const admin = s.adminPort === undefined ? undefined : await listen("admin", s.adminPort);
   const listeners = [running, ...(admin ? [admin] : [])];
   server = running;
@@ -342,10 +355,13 @@ async function startListeners(
     setCertificate(cert, key) {
       for (const l of listeners) l.setCertificate(cert, key);
     },
-    close() {
+    close(lastConnection) {
       closing ??= (async () => {
         const started = Date.now();
-        await Promise.all(listeners.map((l) => l.close({ delayMs: s.shutdownDelayMs, timeoutMs: DRAIN_TIMEOUT_MS })));
+        // Handed connections stop when whoever hands them says so (after its own delay).
+        const drainOf = (l: RunningServer) =>
+          handed && l === running && lastConnection !== undefined ? { until: lastConnection, timeoutMs: DRAIN_TIMEOUT_MS } : { delayMs: s.shutdownDelayMs, timeoutMs: DRAIN_TIMEOUT_MS };
+        await Promise.all(listeners.map((l) => l.close(drainOf(l))));
         logger.info({ durationMs: Date.now() - started }, "server stopped");
       })();
       return closing;
@@ -472,6 +488,8 @@ async function runPrimary(opts: ServeOptions, workers: number, settings: WorkerS
       // The worker's own drain (shutdown delay, then at most DRAIN_TIMEOUT_MS), and room to exit.
       exitTimeoutMs: settings.shutdownDelayMs + DRAIN_TIMEOUT_MS + 5_000,
       ...(kube === undefined ? {} : { lookups: kube.lookups }),
+      // A connection shed by the primary is a review shed, as a single process's 503 is.
+      onShed: () => metrics.failure.inc({ reason: "ERR_OVERLOADED" }),
     },
     { ...certs.initial, serving: certs.serving() },
   );
@@ -511,10 +529,17 @@ export async function runWorker(): Promise<void> {
     channel.onCollect(() => metrics.registry.getMetricsAsJSON());
     let certificate = channel.certificate();
     // The API server is the primary's: node state pushed, /preview's lookups asked over IPC.
-    const listeners = await startListeners(settings, logger, metrics, certificate, () => certificate.serving, {
-      lookups: settings.clusterAccess ? channel.lookups : undefined,
-      nativeSidecars: () => channel.nativeSidecars(),
-    });
+    // The webhook port is the primary's: it hands each connection to one worker.
+    const listeners = await startListeners(
+      settings,
+      logger,
+      metrics,
+      certificate,
+      () => certificate.serving,
+      { lookups: settings.clusterAccess ? channel.lookups : undefined, nativeSidecars: () => channel.nativeSidecars() },
+      true,
+    );
+    channel.serveConnections(listeners.running);
     const apply = (): void => {
       const latest = channel.certificate();
       if (latest.generation !== certificate.generation) {
@@ -533,8 +558,14 @@ export async function runWorker(): Promise<void> {
         logger.error({ err }, "certificate from the primary not taken, the previous one is still served");
       }
     });
-    const close = (): Promise<void> => listeners.close();
-    onSignals(logger, () => listeners.running.inFlight, close);
+    // Connections keep coming until the primary says the last is on its way: after its shutdown
+    // delay, or at once when this worker drains on its own. Bounded, should that word not come.
+    const close = (): Promise<void> =>
+      listeners.close(Promise.race([channel.lastConnection, sleep(settings.shutdownDelayMs + LAST_CONNECTION_WAIT_MS, undefined, { ref: false })]));
+    onSignals(logger, () => listeners.running.inFlight, () => {
+      channel.draining();
+      return close();
+    });
     channel.onDrain(() => {
       logger.info({ inFlight: listeners.running.inFlight }, "draining");
       close().then(

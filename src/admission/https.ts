@@ -71,8 +71,13 @@ export interface TlsKeyPair {
 
 export interface StartServerOptions {
   readonly app: RequestListener;
-  /** 0 picks a free port; see RunningServer.port. */
+  /** 0 picks a free port; see RunningServer.port. With `handed`, only reported. */
   readonly port: number;
+  /**
+   * Listen on no port: every connection is handed to `accept` by whoever accepted it (a
+   * worker of `serve --workers N`, whose primary listens on the port).
+   */
+  readonly handed?: boolean;
   /** Default 127.0.0.1. */
   readonly host?: string;
   readonly tls: TlsKeyPair;
@@ -104,6 +109,11 @@ export interface DrainOptions {
   readonly timeoutMs?: number;
   /** See DEFAULT_DRAIN_IDLE_GRACE_MS. */
   readonly idleGraceMs?: number;
+  /**
+   * With `handed`: connections keep being accepted (after `delayMs`) until this resolves,
+   * when whoever hands them has stopped.
+   */
+  readonly until?: Promise<unknown>;
 }
 
 export interface RunningServer {
@@ -125,6 +135,11 @@ export interface RunningServer {
   close(drain?: number | DrainOptions): Promise<void>;
   /** Serves new TLS handshakes with this pair; existing connections keep theirs. Throws if they do not match. */
   setCertificate(cert: string | Buffer, key: string | Buffer): void;
+  /**
+   * With `handed`: serves a connection accepted elsewhere, not yet read from. False (and the
+   * socket destroyed before any TLS) once the drain is over, or at `maxConnections`.
+   */
+  accept(socket: Socket): boolean;
 }
 
 /** Resolves true if `p` settles within `ms`, false otherwise. */
@@ -229,15 +244,18 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     else before.once("close", () => opts.app(req, res));
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.port, host, () => {
-      server.off("error", reject);
-      resolve();
+  if (!opts.handed) {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(opts.port, host, () => {
+        server.off("error", reject);
+        resolve();
+      });
     });
-  });
+  }
   const address = server.address();
   const port = typeof address === "object" && address !== null ? address.port : opts.port;
+  let stopped = false;
 
   /** Sockets with no request being read or answered. */
   const idleSockets = (): Set<Socket> => {
@@ -251,12 +269,13 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     // Responses still to be written tell their clients not to reuse the connection.
     for (const res of inFlight) if (!res.headersSent) res.setHeader("Connection", "close");
     if (d.delayMs) await sleep(d.delayMs);
+    if (opts.handed && d.until !== undefined) await d.until;
     const deadline = Date.now() + (d.timeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
     const idleGrace = d.idleGraceMs ?? DEFAULT_DRAIN_IDLE_GRACE_MS;
     // Stop accepting without Node's http close(), which would also close every idle kept-alive
     // connection at once: a client may be writing a request on one at that very moment, and
     // the API server does not retry a POST the connection reset under it.
-    const closed = new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
+    const closed = opts.handed ? Promise.resolve() : new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
     const idle = new Promise<void>((resolve) => {
       if (inFlight.size === 0) resolve();
       else onIdle = resolve;
@@ -280,6 +299,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     }
     for (const socket of connections) socket.destroy();
     for (const socket of sockets) socket.destroy();
+    stopped = true;
     await closed;
   };
 
@@ -308,6 +328,14 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       }
       // setSecureContext resets any option not given, so the TLS settings are passed again.
       server.setSecureContext({ ...TLS_CONTEXT_OPTIONS, cert, key });
+    },
+    accept(socket) {
+      if (!opts.handed || stopped || connections.size >= server.maxConnections) {
+        socket.destroy();
+        return false;
+      }
+      server.emit("connection", socket);
+      return true;
     },
   };
 }

@@ -1,16 +1,25 @@
 // The primary of `serve --workers N`: forks N worker processes (node:cluster) that each run the
-// webhook's listeners on the shared ports, and keeps them going. It serves nothing itself: no
-// express, no injection engine; it holds the certificate source (main.ts) and pushes every pair
-// to every worker, sums the workers' metrics for a scrape, and drains them on shutdown. It is
-// also the one process that talks to the API server (a worker never loads the Kubernetes
-// client): it pushes the nodes' native sidecar support to every worker, and runs /preview's
-// namespace lookups that the workers send it, with one cache for all of them.
+// webhook's app, and keeps them going. It serves nothing itself: no express, no injection
+// engine, no TLS; it holds the certificate source (main.ts) and pushes every pair to every
+// worker, sums the workers' metrics for a scrape, and drains them on shutdown. It is also the
+// one process that talks to the API server (a worker never loads the Kubernetes client): it
+// pushes the nodes' native sidecar support to every worker, and runs /preview's namespace
+// lookups that the workers send it, with one cache for all of them.
 //
-// Connections are handed out by the primary, round robin (cluster.SCHED_RR, Node's default on
-// Linux, set explicitly): with SCHED_NONE the kernel wakes whichever worker it likes and on
-// Linux a few workers take most connections, which for the API server's few long-lived
-// keep-alive connections would leave cores idle. The primary only accepts and passes sockets
-// on; TLS and everything after it happen in the worker.
+// The webhook port is the primary's own listener (plain TCP, pauseOnConnect: it never reads a
+// byte). Each accepted connection is passed over the channel to one worker, which serves it
+// (TLS and everything after) and acknowledges with its count of open connections; closes are
+// reported batched. The worker is the one with the fewest connections, open or on the way, ties
+// round robin (distributor.ts), among those that listen and are not draining: the API server's
+// few long-lived keep-alive connections spread one per worker (letting the kernel choose,
+// SCHED_NONE, puts most on a few workers and leaves cores idle). A worker with K hand-overs
+// not acknowledged (MAX_UNACKNOWLEDGED_HANDOVERS: its event loop is behind), or with
+// --max-connections open, gets no more; when none is left the connection is closed at once,
+// before any TLS, counted as a review shed (`sidecar_injection_failure_total{reason=
+// "ERR_OVERLOADED"}`) and logged at most once a second. So past capacity it sheds, as one
+// process does, where node:cluster's round robin (SCHED_RR) queued without bound in the primary.
+// The admin port (/preview, /metrics, health) keeps node:cluster's sharing, round robin: it
+// carries a scrape or a preview now and then, which needs neither balance nor a bound of its own.
 //
 // - A worker gets `init` (settings and the current pair) after its `hello`, listens with that
 //   pair, and is ready once it has acknowledged the current pair and that pair is a serving one.
@@ -22,13 +31,19 @@
 //   A worker that fails before the first start is complete fails the start.
 // - close() tells every worker to drain (as a single process does on SIGTERM) and waits for
 //   them all to exit; a worker that exits non-zero, or is still there at the timeout (killed),
-//   counts as failed.
+//   counts as failed. During the shutdown delay the primary keeps accepting and handing
+//   connections to the draining workers (they answer, not ready, each response closing its
+//   connection); then it closes its listener and tells each worker the last connection is on
+//   its way. A worker that drains on its own (SIGTERM to it) gets no more connections at once.
 import cluster, { type Worker } from "node:cluster";
+import net, { type Socket } from "node:net";
 import type { Registry } from "prom-client";
 import type { Logger } from "../telemetry/logger.js";
 import { aggregateSnapshots, type MetricsSnapshot } from "../telemetry/metrics.js";
 import type { NamespaceLookupService } from "../admission/preview-lookup.js";
 import type { NamespaceLabelsResult } from "../preview.js";
+import { DEFAULT_MAX_CONNECTIONS } from "../admission/https.js";
+import { Distributor } from "./distributor.js";
 import { isMessage, PREFIX, WORKER_ENV, type CertificateUpdate, type FromWorker, type ToWorker, type WorkerSettings } from "./protocol.js";
 
 export interface RestartPolicy {
@@ -41,6 +56,28 @@ export interface RestartPolicy {
 }
 
 export const DEFAULT_RESTART_POLICY: RestartPolicy = { initialDelayMs: 1_000, maxDelayMs: 30_000, stableAfterMs: 60_000 };
+
+/**
+ * K, the hand-overs on the way to one worker and not yet acknowledged, past which it gets no
+ * more (see distributor.ts); when every worker is at K, a new connection is shed at once.
+ *
+ * Node passes one socket at a time to a process and waits for it to be taken, so each one on
+ * the way waits a worker event-loop turn for the one before it: K turns is the most a
+ * connection waits in the primary, and the queue node:cluster left unbounded. Measured with
+ * the overload bench, `--workers 2`, no bound, on the 2-core machine while others' work held
+ * its load average at 10-12 (every turn slow): at 100 new connections/s (all answered, p99
+ * 1.8 s) the most on the way to one worker at each hand-over was 21 at the median, 60 at p99;
+ * at 250/s, 43 and 120; at 1000/s, 53 and 208 — that is, the primary's queue grew with the
+ * offered rate, as the round robin's did. 16 lets a short stall (a large review, a GC pause,
+ * a burst of new connections as Pods are created) pass without a shed, and at that 100/s
+ * (50/s per worker) holds a connection in the primary at most about 16 / 50 = 0.3 s; with
+ * `--workers 2` at K = 16 the same machine answered 100/s with p50 1.2 s where one process
+ * took 4.7 s (it sheds only past 256 open connections, which then wait for handshakes).
+ */
+export const MAX_UNACKNOWLEDGED_HANDOVERS = 16;
+
+/** At most one "connections shed" log line this often; the line carries the count since the last. */
+const SHED_LOG_INTERVAL_MS = 1_000;
 
 /** How long a scrape waits for each worker's metrics before it fails. */
 export const COLLECT_TIMEOUT_MS = 5_000;
@@ -74,6 +111,10 @@ export interface PrimaryOptions {
   readonly restart?: RestartPolicy;
   /** /preview's namespace lookups, run here for every worker (none: the workers ask for none). */
   readonly lookups?: NamespaceLookupService;
+  /** Counts a connection shed because every worker is at its bound (or none takes connections). */
+  readonly onShed?: () => void;
+  /** Default MAX_UNACKNOWLEDGED_HANDOVERS. */
+  readonly maxUnacknowledged?: number;
 }
 
 export interface Primary {
@@ -133,6 +174,21 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
     restartTimer: undefined,
   }));
 
+  const distributor = new Distributor({
+    maxUnacknowledged: opts.maxUnacknowledged ?? MAX_UNACKNOWLEDGED_HANDOVERS,
+    maxOpen: settings.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+  });
+  /**
+   * Workers by their cluster id (the distributor's id: a replacement is a new one), with the
+   * connections handed to each and not yet acknowledged, oldest first (acknowledgements come
+   * in order): those still in the primary when the worker exits are closed then.
+   */
+  const byId = new Map<number, { worker: Worker; onTheWay: Socket[] }>();
+  let shedSinceLog = 0;
+  let lastShedLog = -Infinity;
+
+  // The webhook port is the primary's own listener (below); the admin port is shared by
+  // node:cluster, round robin: a scrape or a /preview now and then needs no balance of its own.
   cluster.schedulingPolicy = cluster.SCHED_RR;
   cluster.setupPrimary({ exec: opts.exec, execArgv: [...opts.execArgv], silent: false });
 
@@ -204,6 +260,8 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
       case `${PREFIX}listening`:
         slot.listening = true;
         address ??= { host: m.host, port: m.port, adminPort: m.adminPort };
+        // A candidate for connections from now on (a replacement during the drain is not).
+        if (closing === undefined) distributor.add(w.id);
         logger.info({ worker: slot.index, workerPid: w.process.pid }, "worker listening");
         checkReady();
         break;
@@ -232,6 +290,20 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
       case `${PREFIX}failed`:
         slot.failure = m.message;
         break;
+      case `${PREFIX}accepted`:
+        distributor.acknowledged(w.id, m.open);
+        byId.get(w.id)?.onTheWay.shift();
+        break;
+      case `${PREFIX}open`:
+        distributor.reported(w.id, m.open);
+        break;
+      case `${PREFIX}draining`:
+        // Drained on its own (SIGTERM to the worker): the others take the connections at once.
+        // Drained by close(): it keeps getting them until the primary's shutdown delay is over.
+        if (closing !== undefined) break;
+        distributor.remove(w.id);
+        send(w, { type: `${PREFIX}last-connection` });
+        break;
       case `${PREFIX}lookup`:
         lookup(w, m.id, m.token, m.namespaces);
         break;
@@ -247,6 +319,7 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
     slot.startedAt = Date.now();
     const w = cluster.fork({ [WORKER_ENV]: String(slot.index) });
     slot.worker = w;
+    byId.set(w.id, { worker: w, onTheWay: [] });
     w.on("message", (m: unknown) => onMessage(slot, w, m));
     w.on("error", (err: Error) => logger.warn({ err, worker: slot.index }, "worker channel error"));
     w.once("exit", (code: number | null, signal: NodeJS.Signals | null) => onExit(slot, w, code, signal));
@@ -257,6 +330,9 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
     if (slot.worker === w) slot.worker = undefined;
     slot.greeted = false;
     slot.listening = false;
+    distributor.remove(w.id);
+    for (const socket of byId.get(w.id)?.onTheWay ?? []) socket.destroy();
+    byId.delete(w.id);
     for (const [id, c] of collects) {
       if (c.slot !== slot) continue;
       collects.delete(id);
@@ -288,6 +364,45 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
     }, next.delayMs);
   };
 
+  /** A connection shed: destroyed before any byte is read, counted, logged at most once a second. */
+  const shed = (socket: Socket): void => {
+    socket.destroy();
+    opts.onShed?.();
+    shedSinceLog += 1;
+    const now = Date.now();
+    if (now - lastShedLog < SHED_LOG_INTERVAL_MS) return;
+    logger.warn({ code: "ERR_OVERLOADED", shed: shedSinceLog, workers: distributor.loads() }, "connections shed: every worker is at its bound");
+    lastShedLog = now;
+    shedSinceLog = 0;
+  };
+
+  /** Each accepted connection (not read from: pauseOnConnect) goes to the worker the distributor picks. */
+  const handOver = (socket: Socket): void => {
+    // A reset before the hand-over must not reach the process as an unhandled error.
+    socket.on("error", () => undefined);
+    const id = distributor.choose();
+    const to = id === undefined ? undefined : byId.get(id);
+    if (id === undefined || to === undefined || !to.worker.isConnected()) {
+      if (id !== undefined) distributor.lost(id);
+      shed(socket);
+      return;
+    }
+    const lost = (): void => {
+      const at = to.onTheWay.indexOf(socket);
+      if (at >= 0) to.onTheWay.splice(at, 1);
+      distributor.lost(id);
+      socket.destroy();
+    };
+    to.onTheWay.push(socket);
+    try {
+      to.worker.send({ type: `${PREFIX}connection` } satisfies ToWorker, socket, { keepOpen: false }, (err: Error | null) => {
+        if (err !== null) lost();
+      });
+    } catch {
+      lost();
+    }
+  };
+
   const stopAll = (signal: NodeJS.Signals): void => {
     for (const s of slots) {
       if (s.restartTimer !== undefined) clearTimeout(s.restartTimer);
@@ -308,8 +423,26 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
   }
   started = true;
   checkReady();
-  const bound = address;
-  if (bound === undefined) throw new Error("no worker reported its address");
+  const fromWorker = address;
+  if (fromWorker === undefined) throw new Error("no worker reported its address");
+  const listener = net.createServer({ pauseOnConnect: true }, handOver);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      listener.once("error", reject);
+      listener.listen(settings.port, settings.host, () => {
+        listener.off("error", reject);
+        resolve();
+      });
+    });
+  } catch (e) {
+    exits = { failed: 0, pending: new Set(slots.flatMap((s) => (s.worker ? [s.worker] : []))), done: () => undefined };
+    stopAll("SIGKILL");
+    throw e;
+  }
+  // Past the listen, an error on the listener (none is expected) is logged, never thrown.
+  listener.on("error", (err) => logger.error({ err }, "webhook listener error"));
+  const listened = listener.address();
+  const bound = { host: settings.host, port: typeof listened === "object" && listened !== null ? listened.port : settings.port, adminPort: fromWorker.adminPort };
 
   const close = (): Promise<{ failed: number }> => {
     closing ??= new Promise((resolve) => {
@@ -327,6 +460,19 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
           w.process.kill("SIGKILL");
         }
       }
+      // As a single process keeps accepting during the shutdown delay (not ready, every answer
+      // closing its connection), the primary keeps handing connections to the workers that do;
+      // then it stops accepting, and tells each worker the last one is on its way.
+      const stopAccepting = (): void => {
+        listener.close();
+        for (const s of slots) {
+          if (s.worker === undefined) continue;
+          distributor.remove(s.worker.id);
+          if (pending.has(s.worker)) send(s.worker, { type: `${PREFIX}last-connection` });
+        }
+      };
+      if (settings.shutdownDelayMs > 0) setTimeout(stopAccepting, settings.shutdownDelayMs);
+      else stopAccepting();
       const timer = setTimeout(() => {
         for (const w of pending) {
           logger.error({ workerPid: w.process.pid }, "worker still running at the drain timeout; killed");

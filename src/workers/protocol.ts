@@ -11,11 +11,24 @@
 //                namespace, or why nothing was looked up.
 //   collect      the worker's own metrics, for a scrape that one of the workers is answering.
 //   exposition   the answer to a worker's expose: the sum over every process, or why not.
-//   drain        stop as a single process does on SIGTERM, then exit 0.
+//   connection   with a socket handle: a connection the primary accepted on the webhook port,
+//                not yet read from (no TLS yet); the worker serves it and acknowledges.
+//   drain        stop as a single process does on SIGTERM, then exit 0; connections keep coming
+//                until last-connection.
+//   last-connection  no more connections come to this worker (every one handed before it is
+//                ahead of it on the channel): after the primary's shutdown delay, or at once
+//                when the worker drains on its own.
 // worker -> primary
 //   hello        the worker listens to the channel: the primary answers with init.
-//   listening    bound (the ports, the same in every worker); ready once its pair is a serving one.
+//   listening    its listeners are up (the admin port, shared, the same in every worker; the
+//                webhook port's connections come from the primary, from now on); ready once
+//                its pair is a serving one.
 //   applied      the pair of this generation is in every listener of the worker.
+//   accepted     a connection handed over is taken (or refused, `taken: false`), and how many
+//                connections the worker has open now: the primary's count of hand-overs on the
+//                way drops by one (see distributor.ts).
+//   open         how many connections the worker has open, after some closed (batched).
+//   draining     the worker drains (SIGTERM to it): the primary hands it nothing more.
 //   snapshot     the answer to collect.
 //   expose       /metrics was asked of this worker: the primary sums every process.
 //   failed       the worker could not start (it exits 1 right after); the message says why.
@@ -75,12 +88,17 @@ export type ToWorker =
   | ({ readonly type: `${typeof PREFIX}certificate` } & CertificateUpdate)
   | { readonly type: `${typeof PREFIX}collect`; readonly id: number }
   | { readonly type: `${typeof PREFIX}exposition`; readonly id: number; readonly text?: string; readonly error?: string }
-  | { readonly type: `${typeof PREFIX}drain` };
+  | { readonly type: `${typeof PREFIX}connection` }
+  | { readonly type: `${typeof PREFIX}drain` }
+  | { readonly type: `${typeof PREFIX}last-connection` };
 
 export type FromWorker =
   | { readonly type: `${typeof PREFIX}hello` }
   | { readonly type: `${typeof PREFIX}listening`; readonly host: string; readonly port: number; readonly adminPort?: number }
   | { readonly type: `${typeof PREFIX}applied`; readonly generation: number }
+  | { readonly type: `${typeof PREFIX}accepted`; readonly taken: boolean; readonly open: number }
+  | { readonly type: `${typeof PREFIX}open`; readonly open: number }
+  | { readonly type: `${typeof PREFIX}draining` }
   | { readonly type: `${typeof PREFIX}snapshot`; readonly id: number; readonly snapshot: MetricsSnapshot }
   | { readonly type: `${typeof PREFIX}expose`; readonly id: number }
   | { readonly type: `${typeof PREFIX}failed`; readonly message: string }

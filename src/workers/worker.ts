@@ -1,7 +1,10 @@
 // A worker's side of the channel to the primary of `serve --workers N` (see protocol.ts): waits
-// for init, keeps the latest certificate pair and node state pushed, answers the primary's
-// requests for this process's metrics, asks it for the sum over every process when /metrics is
-// scraped here, and for /preview's namespace labels (a worker has no Kubernetes client).
+// for init, keeps the latest certificate pair and node state pushed, takes the connections the
+// primary hands it and acknowledges each with its count of open connections (closes reported
+// batched), answers the primary's requests for this process's metrics, asks it for the sum over
+// every process when /metrics is scraped here, and for /preview's namespace labels (a worker
+// has no Kubernetes client).
+import { Socket } from "node:net";
 import { LOOKUP_DEADLINE_MS, NOT_KNOWN, notReadWithin, type NamespaceLookupService } from "../admission/preview-lookup.js";
 import type { NamespaceLabelsResult } from "../preview.js";
 import { isMessage, PREFIX, type CertificateUpdate, type FromWorker, type LookupResults, type ToWorker, type WorkerSettings } from "./protocol.js";
@@ -15,6 +18,21 @@ export const EXPOSE_TIMEOUT_MS = 10_000;
  * is said not read within the deadline, as when the API server is that slow.
  */
 export const LOOKUP_ANSWER_TIMEOUT_MS = LOOKUP_DEADLINE_MS + 2_000;
+/**
+ * Closes are reported to the primary at most this often, in one message with the count open:
+ * the first close after a quiet interval at once, those after it together at the interval's
+ * end. At most 50 messages a second per worker whatever the rate of connections; the primary's
+ * count lags the truth by no more than this, and only ever counts too many.
+ */
+export const OPEN_REPORT_INTERVAL_MS = 20;
+
+/** Where handed connections go: the webhook listener (https.ts, `handed`). */
+export interface ConnectionSink {
+  /** Serves the connection; false if it was refused (and destroyed). */
+  accept(socket: Socket): boolean;
+  /** Connections open now. */
+  readonly connections: number;
+}
 
 export interface WorkerChannel {
   /** Resolves with what to serve with, once the primary has sent it. */
@@ -29,6 +47,12 @@ export interface WorkerChannel {
   readonly lookups: NamespaceLookupService;
   /** Called when the primary says drain. */
   onDrain(fn: () => void): void;
+  /** Connections handed by the primary go here from now on (before: refused). */
+  serveConnections(sink: ConnectionSink): void;
+  /** Tells the primary this worker drains on its own: it hands it nothing more. */
+  draining(): void;
+  /** Resolves when the primary says no more connections come. */
+  readonly lastConnection: Promise<void>;
   /** Answers the primary's requests for this process's own metrics. */
   onCollect(fn: () => Promise<MetricsSnapshot>): void;
   /** The Prometheus text of the sum over every process; rejects if the primary cannot give it. */
@@ -43,7 +67,8 @@ export interface WorkerChannel {
 export interface ChannelPort {
   /** Resolves once the message is handed to the channel (or the channel is gone). */
   send(m: FromWorker): Promise<void>;
-  onMessage(fn: (m: unknown) => void): void;
+  /** `handle`: what came with the message (a socket, for a connection handed over). */
+  onMessage(fn: (m: unknown, handle: unknown) => void): void;
 }
 
 function processPort(): ChannelPort {
@@ -73,8 +98,24 @@ export function connectToPrimary(port: ChannelPort = processPort()): WorkerChann
   const exposes = new Map<number, { resolve: (t: string) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   let gotSettings: ((s: WorkerSettings) => void) | undefined;
   const settings = new Promise<WorkerSettings>((resolve) => (gotSettings = resolve));
+  let sink: ConnectionSink | undefined;
+  let openReport: NodeJS.Timeout | undefined;
+  let lastReport = -Infinity;
+  const reportOpen = (): void => {
+    openReport = undefined;
+    lastReport = Date.now();
+    void send({ type: `${PREFIX}open`, open: sink?.connections ?? 0 });
+  };
+  const onClose = (): void => {
+    if (openReport !== undefined) return;
+    const wait = lastReport + OPEN_REPORT_INTERVAL_MS - Date.now();
+    if (wait <= 0) reportOpen();
+    else openReport = setTimeout(reportOpen, wait);
+  };
+  let lastConnection: (() => void) | undefined;
+  const noMoreConnections = new Promise<void>((resolve) => (lastConnection = resolve));
 
-  port.onMessage((m: unknown) => {
+  port.onMessage((m: unknown, handle: unknown) => {
     if (!isMessage<ToWorker>(m)) return;
     switch (m.type) {
       case `${PREFIX}init`:
@@ -119,9 +160,22 @@ export function connectToPrimary(port: ChannelPort = processPort()): WorkerChann
         else e.reject(new Error(`metrics not summed over the workers: ${m.error ?? "no answer"}`));
         break;
       }
+      case `${PREFIX}connection`: {
+        // Every hand-over is acknowledged, taken or not, so the primary's count stays true.
+        let taken = false;
+        if (handle instanceof Socket) {
+          if (sink === undefined) handle.destroy();
+          else if ((taken = sink.accept(handle))) handle.once("close", onClose);
+        }
+        void send({ type: `${PREFIX}accepted`, taken, open: sink?.connections ?? 0 });
+        break;
+      }
       case `${PREFIX}drain`:
         drainAsked = true;
         onDrain?.();
+        break;
+      case `${PREFIX}last-connection`:
+        lastConnection?.();
         break;
     }
   });
@@ -164,6 +218,13 @@ export function connectToPrimary(port: ChannelPort = processPort()): WorkerChann
     onCollect(fn) {
       onCollect = fn;
     },
+    serveConnections(s) {
+      sink = s;
+    },
+    draining() {
+      void send({ type: `${PREFIX}draining` });
+    },
+    lastConnection: noMoreConnections,
     expose() {
       return new Promise((resolve, reject) => {
         const id = nextExpose++;

@@ -1,16 +1,18 @@
 // Overload: the built injector (`node dist/cli.js serve`, its own process, as deployed) under an
 // open-loop load of reviews, each on a new TLS connection, at fixed rates from a second process.
-// For each rate: answered (200), shed (503 at once, or a connection closed before its handshake),
+// For each rate: answered (200), shed (503 at once, or a connection closed before its handshake:
+// by a single process past --max-connections, by the primary of --workers N past its bound),
 // failed otherwise, p50/p99 of the answered, the slowest answer of any kind, the server's CPU per
 // answered review and its peak RSS. The sustainable rate is the highest rate answered in full
 // with p99 under 1 s; the table then shows 1x and 2x that rate.
 // Each rate is run against `serve --workers N` for each N of OVERLOAD_WORKERS (default 1 and 2),
 // a fresh server per N; CPU and RSS are those of all its processes (primary and workers), and a
-// last table puts the workers side by side, rate by rate.
+// last table puts the workers side by side, rate by rate. The load average is printed before
+// each run: figures from a busy machine (the client shares its cores) are not comparable.
 // Run: npm run bench   (OVERLOAD_RATES=250,500,1000 OVERLOAD_SECONDS=5 OVERLOAD_WORKERS=1,2)
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
+import { availableParallelism, loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { servedBench } from "./served.js";
@@ -82,13 +84,20 @@ async function runAt(server: ChildProcess, rate: number): Promise<{ run: Run; cp
 type Row = Awaited<ReturnType<typeof runAt>>;
 /** A figure, or "-" when there is none (no review answered: the client's JSON has null). */
 const fixed = (v: number | null, digits: number): string => (v === null || !Number.isFinite(v) ? "-" : v.toFixed(digits));
+const SHED_OUTCOMES = new Set(["200", "503", "ECONNRESET"]);
 const shedOf = (r: Row): number => (r.run.outcomes["503"] ?? 0) + (r.run.outcomes.ECONNRESET ?? 0);
+/** What the failed ones were (a status, an error code, or the client's 10 s timeout). */
+const failedOutcomes = (r: Row): string =>
+  Object.entries(r.run.outcomes)
+    .filter(([k]) => !SHED_OUTCOMES.has(k))
+    .map(([k, n]) => `${k} ${n}`)
+    .join(", ");
 
 async function runWorkers(workers: number): Promise<{ workers: number; idleRssMiB: number; rows: Row[] }> {
   const server = await served.start(workers);
   try {
     const idle = usage(server.pid ?? 0).rssMiB;
-    console.log(`\n--workers ${workers}: server idle RSS ${idle.toFixed(0)} MiB (all its processes)`);
+    console.log(`\n--workers ${workers}: server idle RSS ${idle.toFixed(0)} MiB (all its processes), load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
     console.log("rate/s    sent  answered  shed  failed   p50 ms   p99 ms  slowest ms  CPU/answered  peak RSS");
     const rows: Row[] = [];
     for (const rate of rates) {
@@ -98,7 +107,8 @@ async function runWorkers(workers: number): Promise<{ workers: number; idleRssMi
       const failed = r.run.sent - r.run.answered - shed;
       console.log(
         `${String(rate).padStart(6)} ${String(r.run.sent).padStart(7)} ${String(r.run.answered).padStart(9)} ${String(shed).padStart(5)} ${String(failed).padStart(7)} ${fixed(r.run.p50, 1).padStart(8)} ${fixed(r.run.p99, 1).padStart(8)} ${fixed(r.run.slowestMs, 0).padStart(11)} ${r.cpuPerAnsweredUs.toFixed(0).padStart(10)} µs ${r.peakRssMiB.toFixed(0).padStart(5)} MiB` +
-          (r.run.clientBehindMs > 500 ? `  (client fell ${r.run.clientBehindMs.toFixed(0)} ms behind)` : ""),
+          (r.run.clientBehindMs > 500 ? `  (client fell ${r.run.clientBehindMs.toFixed(0)} ms behind)` : "") +
+          (failed > 0 ? `  failed: ${failedOutcomes(r)}` : ""),
       );
       await new Promise((res) => setTimeout(res, 1000));
     }

@@ -178,7 +178,7 @@ describe("serve --workers 2 with cluster access", () => {
   it("answers two workers' lookups from one cache in the primary: one TokenReview, access review and read", async () => {
     api.calls.length = 0;
     const release = api.hold();
-    // Two new connections: the primary hands them to the two workers in turn.
+    // Two connections open at once: the second goes to the worker without one (least connections).
     const requests = [previewRequest(s.port, ca, TOKEN), previewRequest(s.port, ca, TOKEN)];
     await Promise.all(requests.map((r) => r.sent));
     release();
@@ -206,7 +206,7 @@ describe("serve --workers 2 with cluster access", () => {
       assert.equal(a.status, 200, a.body);
       return nativeSidecar(JSON.parse(a.body) as PreviewAnswer);
     };
-    // New connections alternate between the workers: both use native sidecars.
+    // New connections, each closed before the next: ties go to the workers in turn; both use native sidecars.
     for (let i = 0; i < 4; i++) assert.equal(await nativeIn(), true);
 
     const [victim, survivor] = s.pids;

@@ -15,7 +15,30 @@ import { DEFAULT_RESTART_POLICY, nextRestart, resolveWorkerCount } from "../../.
 import { JSON_HEADERS, podReview, send } from "./helpers.js";
 import { CLI, serve, type Served } from "./served.js";
 
-/** A review on a new connection (a new TLS handshake: the primary hands it to the next worker). */
+/**
+ * A client on one kept-alive connection (an agent of one socket, as the API server keeps a few):
+ * each review says which certificate the connection was made with.
+ */
+function keptAlive(port: number, ca: string | string[]): { review(uid: string): Promise<{ status: number; fingerprint: string }>; close(): void } {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1, ca, servername: "localhost" });
+  return {
+    review: (uid) =>
+      new Promise((ok, fail) => {
+        const body = JSON.stringify(podReview({ uid }));
+        const req = request({ host: "127.0.0.1", port, path: "/inject", method: "POST", agent, headers: { ...JSON_HEADERS, "content-length": Buffer.byteLength(body) } }, (res) => {
+          // getPeerX509Certificate() gives nothing on a reused connection; getPeerCertificate() does.
+          const fingerprint = (res.socket as TLSSocket).getPeerCertificate().fingerprint256 ?? "";
+          res.resume();
+          res.on("end", () => ok({ status: res.statusCode ?? 0, fingerprint }));
+        });
+        req.on("error", fail);
+        req.end(body);
+      }),
+    close: () => agent.destroy(),
+  };
+}
+
+/** A review on a new connection (a new TLS handshake: the primary hands it to a worker). */
 async function review(port: number, ca: string, uid: string): Promise<number> {
   const res = await send(port, ca, { headers: JSON_HEADERS, body: JSON.stringify(podReview({ uid })) });
   return res.status;
@@ -83,34 +106,48 @@ describe("serve --workers 2 (local certificates, an admin port)", () => {
     await rm(root, { recursive: true, force: true });
   });
 
+  // First, while no connection has ever been open: the distributor's counts are exact.
+  it("puts kept-alive connections opened one after the other two on each worker, and one scrape of either sums both", async () => {
+    const clients = Array.from({ length: 4 }, () => keptAlive(s.port, ca));
+    try {
+      const workerOf: number[] = [];
+      for (const [i, c] of clients.entries()) {
+        assert.equal((await c.review(`kept-${i}-0`)).status, 200);
+        workerOf.push(await answeredBy(s, `kept-${i}-0`));
+      }
+      // Least connections: the second goes to the worker without one, the fourth likewise.
+      assert.notEqual(workerOf[0], workerOf[1]);
+      assert.notEqual(workerOf[2], workerOf[3]);
+      assert.deepEqual([...new Set(workerOf)].sort(), [...s.pids].sort());
+      for (const pid of s.pids) assert.equal(workerOf.filter((p) => p === pid).length, 2);
+      // Every later review on a connection is answered by the worker that has it.
+      for (const [i, c] of clients.entries()) {
+        for (let j = 1; j < 5; j++) {
+          assert.equal((await c.review(`kept-${i}-${j}`)).status, 200);
+          assert.equal(await answeredBy(s, `kept-${i}-${j}`), workerOf[i]);
+        }
+      }
+    } finally {
+      for (const c of clients) c.close();
+    }
+    const reviews = 4 * 5;
+    // Each scrape is answered by one worker, and each shows every review, whichever worker answered it.
+    for (let i = 0; i < 4; i++) {
+      const scrape = await send(s.adminPort ?? 0, ca, { method: "GET", path: "/metrics" });
+      assert.equal(scrape.status, 200);
+      assert.equal(metricValue(scrape.body, "sidecar_injection_requests_total"), reviews);
+      assert.equal(metricValue(scrape.body, "sidecar_injection_duration_seconds_count"), reviews);
+    }
+    // The webhook port does not serve /metrics when there is an admin port.
+    assert.equal((await send(s.port, ca, { method: "GET", path: "/metrics" })).status, 404);
+  });
+
   it("runs two workers besides the primary, each ready", async () => {
     assert.equal(s.pids.length, 2);
     assert.ok(!s.pids.includes(s.child.pid ?? -1));
     assert.ok(s.adminPort !== undefined && s.adminPort !== s.port);
     // /readyz is each process's own: asked on new connections, both workers answer it.
     for (let i = 0; i < 4; i++) assert.equal((await send(s.port, ca, { method: "GET", path: "/readyz" })).status, 200);
-  });
-
-  it("answers reviews from both workers, and one scrape of either sums both", async () => {
-    const uids = Array.from({ length: 20 }, (_, i) => `two-workers-${i}`);
-    for (const uid of uids) assert.equal(await review(s.port, ca, uid), 200);
-    const byPid = new Map<number, number>();
-    for (const uid of uids) {
-      const pid = await answeredBy(s, uid);
-      byPid.set(pid, (byPid.get(pid) ?? 0) + 1);
-    }
-    assert.deepEqual([...byPid.keys()].sort(), [...s.pids].sort(), "both workers answered reviews");
-    for (const n of byPid.values()) assert.ok(n < uids.length);
-    // Each scrape is answered by one worker (new connections: both answer some), and each
-    // shows every review, whichever worker answered it.
-    for (let i = 0; i < 4; i++) {
-      const scrape = await send(s.adminPort ?? 0, ca, { method: "GET", path: "/metrics" });
-      assert.equal(scrape.status, 200);
-      assert.equal(metricValue(scrape.body, "sidecar_injection_requests_total"), uids.length);
-      assert.equal(metricValue(scrape.body, "sidecar_injection_duration_seconds_count"), uids.length);
-    }
-    // The webhook port does not serve /metrics when there is an admin port.
-    assert.equal((await send(s.port, ca, { method: "GET", path: "/metrics" })).status, 404);
   });
 
   it("ignores SIGHUP in the primary and in the workers", async () => {
@@ -138,9 +175,10 @@ describe("serve --workers 2 (local certificates, an admin port)", () => {
     const newPid = Number(replaced.workerPid);
     assert.ok(newPid !== victim && newPid !== survivor);
     await s.waitFor((l) => l.msg === "every worker ready" && Array.isArray(l.pids) && l.pids.includes(newPid));
-    // The replacement answers too: within a few new connections (round robin), one lands there.
+    // The replacement (no connection yet) gets the first new connection, or, if the survivor
+    // shows none open either and has its turn, the second: ties go round robin.
     const seen = new Set<number>();
-    for (let i = 0; i < 8 && !seen.has(newPid); i++) {
+    for (let i = 0; i < 2 && !seen.has(newPid); i++) {
       assert.equal(await review(s.port, ca, `after-replace-${i}`), 200);
       seen.add(await answeredBy(s, `after-replace-${i}`));
     }
@@ -208,7 +246,7 @@ describe("serve --workers 2 with certificate files", () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  it("pushes a reloaded pair to every worker: handshakes after the push see it on both", async () => {
+  it("pushes a reloaded pair to every worker: connections made after the push see it on both", async () => {
     root = await mkdtemp(join(tmpdir(), "sidecar-injector-cluster-files-"));
     const a = await ensureLocalCertificates(join(root, "a"));
     const b = await ensureLocalCertificates(join(root, "b"));
@@ -219,22 +257,19 @@ describe("serve --workers 2 with certificate files", () => {
     s = await serve(["--workers", "2", "--tls-cert", cert, "--tls-key", key]);
     const fingerprintOf = (pem: string): string => new X509Certificate(pem).fingerprint256;
 
-    const handshake = (uid: string): Promise<string> =>
-      new Promise((ok, fail) => {
-        const body = JSON.stringify(podReview({ uid }));
-        const req = request(
-          { host: "127.0.0.1", port: s?.port, path: "/inject", method: "POST", agent: false, ca: [a.ca, b.ca], servername: "localhost", headers: { ...JSON_HEADERS, "content-length": Buffer.byteLength(body) } },
-          (res) => {
-            const fp = (res.socket as TLSSocket).getPeerX509Certificate()?.fingerprint256 ?? "";
-            res.resume();
-            res.on("end", () => (res.statusCode === 200 ? ok(fp) : fail(new Error(`status ${res.statusCode}`))));
-          },
-        );
-        req.on("error", fail);
-        req.end(body);
-      });
-
-    for (let i = 0; i < 4; i++) assert.equal(await handshake(`before-${i}`), fingerprintOf(a.cert));
+    // Connections kept open throughout: none closes, so the distributor's counts are exact, and
+    // each pair of connections opened one after the other lands on both workers.
+    const clients: Array<ReturnType<typeof keptAlive>> = [];
+    const connect = async (uid: string): Promise<{ fingerprint: string; pid: number }> => {
+      const c = keptAlive(s?.port ?? 0, [a.ca, b.ca]);
+      clients.push(c);
+      const r = await c.review(uid);
+      assert.equal(r.status, 200);
+      return { fingerprint: r.fingerprint, pid: await answeredBy(s as Served, uid) };
+    };
+    const old = [await connect("before-0"), await connect("before-1")];
+    for (const c of old) assert.equal(c.fingerprint, fingerprintOf(a.cert));
+    assert.equal(new Set(old.map((c) => c.pid)).size, 2);
     // Replaced the way a mounted Secret is: each file swapped whole.
     await copyFile(join(root, "b", "tls.key"), `${key}.new`);
     await copyFile(join(root, "b", "tls.crt"), `${cert}.new`);
@@ -243,14 +278,70 @@ describe("serve --workers 2 with certificate files", () => {
     await s.waitFor((l) => l.msg === "serving certificate reloaded", 60_000);
     await s.waitFor((l) => l.msg === "every worker ready" && l.generation === 2, 30_000);
 
-    const pids = new Set<number>();
-    for (let i = 0; i < 10; i++) {
-      assert.equal(await handshake(`after-${i}`), fingerprintOf(b.cert), `handshake ${i} after the push`);
-      pids.add(await answeredBy(s, `after-${i}`));
-    }
-    assert.equal(pids.size, 2, "handshakes with the new pair on both workers");
+    const renewed = [await connect("after-0"), await connect("after-1")];
+    for (const c of renewed) assert.equal(c.fingerprint, fingerprintOf(b.cert), "a handshake after the push");
+    assert.equal(new Set(renewed.map((c) => c.pid)).size, 2, "handshakes with the new pair on both workers");
+    // The connections made before keep the pair they were made with.
+    assert.equal((await clients[0]?.review("before-again"))?.fingerprint, fingerprintOf(a.cert));
+    for (const c of clients) c.close();
     s.child.kill("SIGTERM");
     assert.equal(await s.exited, 0, s.stderr());
+  });
+});
+
+describe("serve --workers 2 --shutdown-delay: the primary keeps handing connections during the delay", () => {
+  let root: string;
+  let s: Served | undefined;
+  after(async () => {
+    if (s !== undefined && s.child.exitCode === null) s.child.kill("SIGKILL");
+    await rm(root, { recursive: true, force: true });
+  });
+
+  /** A review on a new connection: its status and Connection header, or how it failed and whether TLS was reached. */
+  const attempt = (port: number, ca: string, uid: string): Promise<{ status: number; close: boolean } | { code: string; secured: boolean }> =>
+    new Promise((ok) => {
+      const body = JSON.stringify(podReview({ uid }));
+      let secured = false;
+      const req = request({ host: "127.0.0.1", port, path: "/inject", method: "POST", agent: false, ca, headers: { ...JSON_HEADERS, "content-length": Buffer.byteLength(body) } }, (res) => {
+        res.resume();
+        res.on("end", () => ok({ status: res.statusCode ?? 0, close: res.headers.connection === "close" }));
+      });
+      req.on("socket", (socket) => socket.once("secureConnect", () => (secured = true)));
+      req.on("error", (err: NodeJS.ErrnoException) => ok({ code: err.code ?? err.message, secured }));
+      req.end(body);
+    });
+
+  it("answers every new connection until it stops accepting, each answer closing its connection; then refuses before TLS; exit 0", async () => {
+    root = await mkdtemp(join(tmpdir(), "sidecar-injector-cluster-delay-"));
+    s = await serve(["--workers", "2", "--shutdown-delay", "6s", "--cert-dir", join(root, "certs")]);
+    const ca = await readFile(join(root, "certs", "ca.crt"), "utf8");
+    const served = s;
+    s.child.kill("SIGTERM");
+    for (const pid of s.pids) await s.waitFor((l) => l.msg === "draining" && l.pid === pid, 30_000);
+    // Not ready from the start of the drain, while still answering.
+    const ready = await send(s.port, ca, { method: "GET", path: "/readyz" });
+    assert.equal(ready.status, 503);
+    const answered = new Set<number>();
+    let last: { code: string; secured: boolean } | undefined;
+    for (let i = 0; last === undefined; i++) {
+      const r = await attempt(served.port, ca, `delay-${i}`);
+      if ("code" in r) {
+        last = r;
+        break;
+      }
+      assert.equal(r.status, 200, `review ${i} during the delay`);
+      assert.equal(r.close, true, `review ${i} answered with Connection: close`);
+      answered.add(await answeredBy(served, `delay-${i}`));
+    }
+    // The first connections after the drain began were answered, by both workers (least
+    // connections, each closed before the next: ties go round robin).
+    assert.deepEqual([...answered].sort(), [...s.pids].sort());
+    // The end: the primary's listener closed; never a connection reset after its handshake.
+    assert.equal(last.secured, false, `ended with ${last.code}`);
+    assert.ok(["ECONNREFUSED", "ECONNRESET"].includes(last.code), last.code);
+    assert.equal(await s.exited, 0, s.stderr());
+    assert.equal(s.lines().find((l) => l.msg === "workers stopped")?.failed, 0);
+    assert.ok(!s.lines().some((l) => l.msg === "connections shed: every worker is at its bound"));
   });
 });
 

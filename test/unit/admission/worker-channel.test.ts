@@ -1,17 +1,19 @@
 // A worker's side of the channel to its primary (src/workers/worker.ts), on a fake channel:
-// /preview's lookups sent to the primary and their answers, and the node state it pushes.
+// /preview's lookups sent to the primary and their answers, the node state it pushes, and the
+// connections it hands over (acknowledged with the count open, closes reported batched).
 import assert from "node:assert/strict";
+import { Socket } from "node:net";
 import { afterEach, beforeEach, describe, it, mock } from "node:test";
 import { LOOKUP_DEADLINE_MS, NOT_KNOWN, notReadWithin } from "../../../src/admission/preview-lookup.js";
 import { PREFIX, type FromWorker } from "../../../src/workers/protocol.js";
-import { connectToPrimary, LOOKUP_ANSWER_TIMEOUT_MS, type ChannelPort } from "../../../src/workers/worker.js";
+import { connectToPrimary, LOOKUP_ANSWER_TIMEOUT_MS, OPEN_REPORT_INTERVAL_MS, type ChannelPort, type ConnectionSink } from "../../../src/workers/worker.js";
 
 type LookupMessage = Extract<FromWorker, { type: `${typeof PREFIX}lookup` }>;
 
 /** A channel whose messages to the primary are kept, and whose primary the test plays. */
-function fakePort(): ChannelPort & { sent: FromWorker[]; deliver(m: unknown): void; lookups(): LookupMessage[] } {
+function fakePort(): ChannelPort & { sent: FromWorker[]; deliver(m: unknown, handle?: unknown): void; lookups(): LookupMessage[] } {
   const sent: FromWorker[] = [];
-  let handler: ((m: unknown) => void) | undefined;
+  let handler: ((m: unknown, handle: unknown) => void) | undefined;
   return {
     sent,
     send: (m) => {
@@ -19,7 +21,7 @@ function fakePort(): ChannelPort & { sent: FromWorker[]; deliver(m: unknown): vo
       return Promise.resolve();
     },
     onMessage: (fn) => (handler = fn),
-    deliver: (m) => handler?.(m),
+    deliver: (m, handle) => handler?.(m, handle),
     lookups: () => sent.filter((m): m is LookupMessage => m.type === `${PREFIX}lookup`),
   };
 }
@@ -119,5 +121,104 @@ describe("a worker's node state, pushed by the primary", () => {
     port.deliver({ type: "other:native", nativeSidecars: false });
     port.deliver("native");
     assert.equal(channel.nativeSidecars(), true);
+  });
+});
+
+describe("a worker's connections, handed by the primary", () => {
+  type Accepted = Extract<FromWorker, { type: `${typeof PREFIX}accepted` }>;
+  const acks = (port: ReturnType<typeof fakePort>): Array<Pick<Accepted, "taken" | "open">> =>
+    port.sent.filter((m): m is Accepted => m.type === `${PREFIX}accepted`).map(({ taken, open }) => ({ taken, open }));
+  const opens = (port: ReturnType<typeof fakePort>): number[] =>
+    port.sent.flatMap((m) => (m.type === `${PREFIX}open` ? [m.open] : []));
+
+  /** A sink that keeps what it takes, up to `max`, as the webhook listener does. */
+  function fakeSink(max: number): ConnectionSink & { taken: Socket[] } {
+    const taken: Socket[] = [];
+    return {
+      taken,
+      accept(socket) {
+        if (taken.filter((s) => !s.destroyed).length >= max) {
+          socket.destroy();
+          return false;
+        }
+        taken.push(socket);
+        return true;
+      },
+      get connections() {
+        return taken.filter((s) => !s.destroyed).length;
+      },
+    };
+  }
+
+  it("acknowledges every hand-over with the count open, taken or refused, and destroys what it refuses", () => {
+    const port = fakePort();
+    const channel = connectToPrimary(port);
+    const early = new Socket();
+    // Before the listener is there: refused, still acknowledged.
+    port.deliver({ type: `${PREFIX}connection` }, early);
+    assert.equal(early.destroyed, true);
+    const sink = fakeSink(2);
+    channel.serveConnections(sink);
+    const sockets = [new Socket(), new Socket(), new Socket()];
+    for (const s of sockets) port.deliver({ type: `${PREFIX}connection` }, s);
+    // A message without a socket (the handle lost on the way) is acknowledged too.
+    port.deliver({ type: `${PREFIX}connection` });
+    assert.deepEqual(acks(port), [
+      { taken: false, open: 0 },
+      { taken: true, open: 1 },
+      { taken: true, open: 2 },
+      { taken: false, open: 2 },
+      { taken: false, open: 2 },
+    ]);
+    assert.equal(sockets[2]?.destroyed, true);
+    for (const s of sockets) s.destroy();
+  });
+
+  describe("closes", () => {
+    beforeEach(() => mock.timers.enable({ apis: ["setTimeout", "Date"], now: 1_000_000 }));
+    afterEach(() => mock.timers.reset());
+
+    /** Destroys the sockets and lets their close events run. */
+    const close = async (sockets: Socket[]): Promise<void> => {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => setImmediate(r));
+    };
+
+    it("are reported at once after a quiet interval, then batched: at most one message per interval", async () => {
+      const port = fakePort();
+      const channel = connectToPrimary(port);
+      channel.serveConnections(fakeSink(10));
+      const sockets = Array.from({ length: 6 }, () => new Socket());
+      for (const s of sockets) port.deliver({ type: `${PREFIX}connection` }, s);
+      await close(sockets.slice(0, 1));
+      assert.deepEqual(opens(port), [5], "the first close at once");
+      await close(sockets.slice(1, 3));
+      assert.deepEqual(opens(port), [5], "later ones wait for the interval");
+      mock.timers.tick(OPEN_REPORT_INTERVAL_MS - 1);
+      assert.deepEqual(opens(port), [5]);
+      mock.timers.tick(1);
+      assert.deepEqual(opens(port), [5, 3], "one message for both");
+      await close(sockets.slice(3, 4));
+      mock.timers.tick(OPEN_REPORT_INTERVAL_MS);
+      assert.deepEqual(opens(port), [5, 3, 2]);
+      // Quiet for an interval: the next close is reported at once again.
+      mock.timers.tick(OPEN_REPORT_INTERVAL_MS);
+      await close(sockets.slice(4));
+      assert.deepEqual(opens(port), [5, 3, 2, 0]);
+    });
+  });
+
+  it("tells the primary when it drains on its own, and learns when the last connection is handed", async () => {
+    const port = fakePort();
+    const channel = connectToPrimary(port);
+    let last = false;
+    void channel.lastConnection.then(() => (last = true));
+    channel.draining();
+    assert.ok(port.sent.some((m) => m.type === `${PREFIX}draining`));
+    await settle();
+    assert.equal(last, false);
+    port.deliver({ type: `${PREFIX}last-connection` });
+    await settle();
+    assert.equal(last, true);
   });
 });

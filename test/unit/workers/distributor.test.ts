@@ -1,0 +1,167 @@
+// The primary's choice of worker for each accepted connection (src/workers/distributor.ts):
+// least connections, ties round robin, the bound on hand-overs not acknowledged, and workers
+// that stop accepting or are replaced.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Distributor } from "../../../src/workers/distributor.js";
+
+/** Chooses `n` times, acknowledging each at once with the worker's open count. */
+function handOut(d: Distributor, n: number, open: Map<number, number>): Array<number | undefined> {
+  const out: Array<number | undefined> = [];
+  for (let i = 0; i < n; i++) {
+    const id = d.choose();
+    out.push(id);
+    if (id === undefined) continue;
+    const now = (open.get(id) ?? 0) + 1;
+    open.set(id, now);
+    d.acknowledged(id, now);
+  }
+  return out;
+}
+
+describe("Distributor", () => {
+  it("refuses a bound that is not a whole number of at least 1", () => {
+    for (const bad of [0, -1, 1.5, Number.NaN]) assert.throws(() => new Distributor({ maxUnacknowledged: bad }), /maxUnacknowledged must be a whole number/);
+  });
+
+  it("sheds when no worker takes connections", () => {
+    const d = new Distributor({ maxUnacknowledged: 4 });
+    assert.equal(d.choose(), undefined);
+  });
+
+  it("spreads long-lived connections one per worker before any gets a second", () => {
+    const d = new Distributor({ maxUnacknowledged: 4 });
+    for (const id of [1, 2, 3]) d.add(id);
+    const open = new Map<number, number>();
+    assert.deepEqual(handOut(d, 3, open), [1, 2, 3]);
+    assert.deepEqual(handOut(d, 3, open), [1, 2, 3]);
+    assert.deepEqual([...open.values()], [2, 2, 2]);
+  });
+
+  it("counts hand-overs not yet acknowledged: two at once go to two workers", () => {
+    const d = new Distributor({ maxUnacknowledged: 4 });
+    d.add(1);
+    d.add(2);
+    const a = d.choose();
+    const b = d.choose();
+    assert.deepEqual([a, b], [1, 2]);
+  });
+
+  it("gives the next connection to the worker with the fewest open, whatever the turn", () => {
+    const d = new Distributor({ maxUnacknowledged: 4 });
+    for (const id of [1, 2, 3]) d.add(id);
+    const open = new Map<number, number>();
+    handOut(d, 6, open);
+    // Worker 2's connections close (reported batched): it takes the next two, then turns resume.
+    d.reported(2, 0);
+    open.set(2, 0);
+    assert.deepEqual(handOut(d, 2, open), [2, 2]);
+    assert.deepEqual(handOut(d, 3, open), [3, 1, 2]);
+  });
+
+  it("breaks ties round robin from the one after the last chosen", () => {
+    const d = new Distributor({ maxUnacknowledged: 4 });
+    for (const id of [1, 2, 3]) d.add(id);
+    const chosen: Array<number | undefined> = [];
+    // Each connection closes before the next comes: every choice is a tie at 0.
+    for (let i = 0; i < 6; i++) {
+      const id = d.choose();
+      chosen.push(id);
+      if (id !== undefined) d.acknowledged(id, 0);
+    }
+    assert.deepEqual(chosen, [1, 2, 3, 1, 2, 3]);
+  });
+
+  it("sheds once every worker has the bound of hand-overs unacknowledged, and takes again after an acknowledgement", () => {
+    const d = new Distributor({ maxUnacknowledged: 2 });
+    d.add(1);
+    d.add(2);
+    assert.deepEqual([d.choose(), d.choose(), d.choose(), d.choose()], [1, 2, 1, 2]);
+    assert.equal(d.choose(), undefined);
+    assert.equal(d.choose(), undefined);
+    d.acknowledged(2, 1);
+    assert.equal(d.choose(), 2);
+    assert.equal(d.choose(), undefined);
+    assert.deepEqual(d.loads(), [
+      { id: 1, open: 0, unacknowledged: 2 },
+      { id: 2, open: 1, unacknowledged: 2 },
+    ]);
+  });
+
+  it("frees the place of a hand-over that never reached the worker", () => {
+    const d = new Distributor({ maxUnacknowledged: 1 });
+    d.add(1);
+    assert.equal(d.choose(), 1);
+    assert.equal(d.choose(), undefined);
+    d.lost(1);
+    assert.deepEqual(d.loads(), [{ id: 1, open: 0, unacknowledged: 0 }]);
+    assert.equal(d.choose(), 1);
+  });
+
+  it("skips a worker at the bound even when it has the fewest connections", () => {
+    const d = new Distributor({ maxUnacknowledged: 1 });
+    d.add(1);
+    d.add(2);
+    d.reported(2, 10);
+    assert.equal(d.choose(), 1);
+    // Worker 1 (0 open, 1 on the way) is at the bound: worker 2 takes it despite its 10.
+    assert.equal(d.choose(), 2);
+    assert.equal(d.choose(), undefined);
+  });
+
+  it("skips a worker at maxOpen, as it would close the connection itself", () => {
+    const d = new Distributor({ maxUnacknowledged: 8, maxOpen: 3 });
+    d.add(1);
+    d.add(2);
+    d.reported(1, 3);
+    d.reported(2, 2);
+    assert.equal(d.choose(), 2);
+    assert.equal(d.choose(), undefined);
+    d.reported(1, 2);
+    assert.equal(d.choose(), 1);
+  });
+
+  it("skips a worker that stopped accepting, and sheds when none is left", () => {
+    const d = new Distributor({ maxUnacknowledged: 4 });
+    for (const id of [1, 2, 3]) d.add(id);
+    assert.equal(d.choose(), 1);
+    d.remove(2);
+    assert.equal(d.has(2), false);
+    // Worker 1's hand-over is still on the way: 3 first, then the two in turn.
+    assert.deepEqual(handOut(d, 3, new Map([[1, 1]])), [3, 1, 3]);
+    // Messages from a worker no longer a candidate change nothing.
+    d.acknowledged(2, 0);
+    d.reported(2, 0);
+    d.remove(1);
+    d.remove(3);
+    assert.equal(d.size, 0);
+    assert.equal(d.choose(), undefined);
+  });
+
+  it("gives a replacement its own counts from 0, and it takes the next connections", () => {
+    const d = new Distributor({ maxUnacknowledged: 2 });
+    d.add(1);
+    d.add(2);
+    const open = new Map<number, number>();
+    handOut(d, 4, open);
+    assert.equal(d.choose(), 1);
+    // Worker 1 dies with a hand-over on the way; worker 3 replaces it.
+    d.remove(1);
+    d.add(3);
+    assert.deepEqual(d.loads(), [
+      { id: 2, open: 2, unacknowledged: 0 },
+      { id: 3, open: 0, unacknowledged: 0 },
+    ]);
+    assert.deepEqual(handOut(d, 2, open), [3, 3]);
+    assert.deepEqual(handOut(d, 2, open), [2, 3]);
+  });
+
+  it("keeps one id once however often it is added", () => {
+    const d = new Distributor({ maxUnacknowledged: 1 });
+    d.add(1);
+    d.add(1);
+    assert.equal(d.size, 1);
+    assert.equal(d.choose(), 1);
+    assert.equal(d.choose(), undefined);
+  });
+});
