@@ -1,0 +1,173 @@
+// Start-up and memory: the built CLI (`node dist/cli.js serve --local`, its own process, as
+// `npm start` runs it) from spawn to the first 200 from /readyz, with the local certificates
+// already in place and with them generated at start; its RSS once idle; and /preview of bodies
+// near the 6 MiB limit (a List of Pods in JSON and in YAML, answered as JSON, YAML and diff),
+// timed from the request's first byte to the answer's last, against that same process.
+// Each figure is the median of STARTUP_RUNS runs (default 5); the load average is printed
+// with them, since on a busy machine every figure grows.
+// Run: node --import tsx test/bench/startup.bench.ts      (after npm run build)
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { request } from "node:https";
+import { loadavg, tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { stringify } from "yaml";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const cli = join(root, "dist", "cli.js");
+const runs = Number(process.env.STARTUP_RUNS ?? "5");
+const MIB = 1024 * 1024;
+const BODY_LIMIT = 6 * MIB;
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? Number.NaN;
+};
+
+interface Answer {
+  readonly status: number;
+  readonly bytes: number;
+}
+
+function send(url: string, method: string, body?: Buffer, headers: Record<string, string> = {}): Promise<Answer> {
+  return new Promise((ok, fail) => {
+    const req = request(url, { method, rejectUnauthorized: false, agent: false, headers: { ...headers, ...(body ? { "content-length": String(body.length) } : {}) } }, (res) => {
+      let bytes = 0;
+      res.on("data", (c: Buffer) => (bytes += c.length));
+      res.on("end", () => ok({ status: res.statusCode ?? 0, bytes }));
+    });
+    req.on("error", fail);
+    req.end(body);
+  });
+}
+
+function rssMiB(pid: number): number {
+  const kib = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? Number.NaN);
+  return kib / 1024;
+}
+
+/** Spawns `serve --local` and resolves with the milliseconds until /readyz first answered 200. */
+async function start(port: number, certDir: string): Promise<{ server: ChildProcess; readyMs: number }> {
+  const t0 = performance.now();
+  const server = spawn(process.execPath, [cli, "serve", "--local", "--port", String(port), "--cert-dir", certDir, "--log-level", "warn"], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  const url = `https://127.0.0.1:${port}/readyz`;
+  for (;;) {
+    const status = await send(url, "GET").then(
+      (a) => a.status,
+      () => 0,
+    );
+    if (status === 200) return { server, readyMs: performance.now() - t0 };
+    if (server.exitCode !== null) throw new Error(`serve exited with ${server.exitCode} before it was ready`);
+    if (performance.now() - t0 > 30_000) {
+      server.kill("SIGKILL");
+      throw new Error("serve was not ready within 30 s");
+    }
+    await sleep(2);
+  }
+}
+
+async function stop(server: ChildProcess): Promise<void> {
+  const exited = new Promise((r) => server.once("exit", r));
+  server.kill("SIGTERM");
+  await exited;
+}
+
+function pod(i: number): Record<string, unknown> {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: `web-${i}`, namespace: "bench", labels: { app: "web", tier: `t${i % 7}` }, annotations: { "example.com/note": `pod ${i}` } },
+    spec: {
+      containers: [
+        {
+          name: "web",
+          image: "nginx:1.27",
+          ports: [{ containerPort: 8080 }],
+          env: Array.from({ length: 8 }, (_, k) => ({ name: `VAR_${k}`, value: `value-${i}-${k}` })),
+          readinessProbe: { httpGet: { path: "/ready", port: 8080 }, periodSeconds: 5 },
+        },
+      ],
+    },
+  };
+}
+
+/**
+ * A List of Pods as close to `limit` bytes as a Pod of padding allows: at most `pods` Pods (the
+ * preview's limit), each carrying an annotation long enough to fill the body.
+ */
+function listBody(format: "json" | "yaml", pods: number, limit = BODY_LIMIT - 64 * 1024): Buffer {
+  const make = (pad: number): string => {
+    const items = Array.from({ length: pods }, (_, i) => {
+      const p = pod(i);
+      (p.metadata as { annotations: Record<string, string> }).annotations["example.com/padding"] = "x".repeat(pad);
+      return p;
+    });
+    const list = { apiVersion: "v1", kind: "List", items };
+    return format === "json" ? JSON.stringify(list) : stringify(list, { lineWidth: 0 });
+  };
+  const base = make(0).length;
+  return Buffer.from(make(Math.max(0, Math.floor((limit - base) / pods))));
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "bench-startup-"));
+  const port = 20000 + Math.floor(Math.random() * 1000);
+  try {
+    const generating: number[] = [];
+    const present: number[] = [];
+    const idle: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const certDir = join(dir, `certs-${r}`);
+      const first = await start(port, certDir);
+      generating.push(first.readyMs);
+      await stop(first.server);
+      const second = await start(port, certDir);
+      present.push(second.readyMs);
+      await sleep(2000);
+      idle.push(rssMiB(second.server.pid ?? 0));
+      await stop(second.server);
+    }
+    const [l1, l5] = loadavg();
+    process.stdout.write(`load average ${l1?.toFixed(2)} (1 min), ${l5?.toFixed(2)} (5 min); ${runs} runs, medians\n\n`);
+    process.stdout.write(`| serve --local, spawn to first 200 from /readyz | ms |\n|---|---:|\n`);
+    process.stdout.write(`| certificates present | ${median(present).toFixed(0)} |\n`);
+    process.stdout.write(`| certificates generated | ${median(generating).toFixed(0)} |\n`);
+    process.stdout.write(`\nidle RSS after /readyz and 2 s: ${median(idle).toFixed(1)} MiB\n\n`);
+
+    const { server } = await start(port, join(dir, "certs-0"));
+    try {
+      process.stdout.write(`| /preview, body | body MiB | answer | status | answer MiB | ms |\n|---|---:|---|---:|---:|---:|\n`);
+      const bodies = { json: listBody("json", 100), yaml: listBody("yaml", 100) };
+      const accept = { json: "application/json", yaml: "application/yaml", diff: "application/json" } as const;
+      let peak = rssMiB(server.pid ?? 0);
+      for (const input of ["json", "yaml"] as const) {
+        for (const answer of ["json", "yaml", "diff"] as const) {
+          const body = bodies[input];
+          const times: number[] = [];
+          let last: Answer = { status: 0, bytes: 0 };
+          for (let r = 0; r < runs; r++) {
+            const t0 = performance.now();
+            last = await send(`https://127.0.0.1:${port}/preview?namespaceLabels=istio-injection=enabled${answer === "diff" ? "&format=diff" : ""}`, "POST", body, {
+              "content-type": input === "json" ? "application/json" : "application/yaml",
+              accept: accept[answer],
+            });
+            times.push(performance.now() - t0);
+            peak = Math.max(peak, rssMiB(server.pid ?? 0));
+          }
+          process.stdout.write(`| ${input} List of 100 Pods | ${(body.length / MIB).toFixed(2)} | ${answer} | ${last.status} | ${(last.bytes / MIB).toFixed(2)} | ${median(times).toFixed(0)} |\n`);
+        }
+      }
+      process.stdout.write(`\nRSS after the previews: ${rssMiB(server.pid ?? 0).toFixed(1)} MiB (highest seen between requests ${peak.toFixed(1)} MiB)\n`);
+    } finally {
+      await stop(server);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
