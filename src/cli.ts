@@ -2,11 +2,12 @@
 // `sidecar-injector inject | serve`: argument parsing only; the work is done elsewhere.
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { ConfigError, loadConfig } from "./config/load.js";
+import type { Config } from "./config/types.js";
 import { InjectionError } from "./injection/types.js";
 import { quote } from "./injection/quote.js";
-import { formatManifest, injectManifest, ManifestError } from "./manifest.js";
 import { CERT_MODES, DEFAULT_NAMES, type CertMode } from "./certs/modes.js";
+// Each command imports what it uses when it runs: `--help` and `certs status` never load the
+// YAML parser or the injection engine, and `serve` loads them once, through main.ts.
 
 const USAGE = `Usage: sidecar-injector <command> [options]
 
@@ -164,6 +165,11 @@ function optional<K extends string>(key: K, v: number | undefined): Partial<Reco
 
 const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
 
+async function loadConfig(file: string | undefined): Promise<Config> {
+  const { loadConfig: load } = await import("./config/load.js");
+  return load(file);
+}
+
 async function readInput(file: string): Promise<string> {
   if (file === "-") {
     const chunks: Buffer[] = [];
@@ -186,6 +192,7 @@ async function runInject(argv: string[]): Promise<number> {
   if (values.output !== "yaml" && values.output !== "json") throw new UsageError(`inject: --output must be yaml or json, not ${values.output}`);
   const text = await manifestText("inject", values.filename);
   const config = await loadConfig(values.config);
+  const { formatManifest, injectManifest } = await import("./manifest.js");
   const { docs } = injectManifest(text, values.filename ?? "-", values.namespace ?? "default", config);
   process.stdout.write(formatManifest(docs, values.output));
   return 0;
@@ -419,11 +426,12 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     }
   } catch (e) {
-    if (e instanceof InjectionError || e instanceof ConfigError || e instanceof UsageError || e instanceof ManifestError) {
+    if (e instanceof InjectionError || e instanceof UsageError) {
       process.stderr.write(`error: ${e.message}\n`);
       return 2;
     }
-    // Coded errors (bad arguments, unreadable or mismatched certificate files) are the user's to fix.
+    // Coded errors (a bad config, ERR_CONFIG; a manifest that cannot be read, ERR_MANIFEST; bad
+    // arguments, unreadable or mismatched certificate files) are the user's to fix.
     if (e instanceof Error && "code" in e && typeof e.code === "string" && e.code.startsWith("ERR_")) {
       process.stderr.write(`error: ${e.message}\n`);
       return 2;

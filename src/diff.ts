@@ -2,9 +2,11 @@
 // `diff -u` prints (hunk headers included): what `?format=diff` and `preview -o diff` print.
 //
 // The edit script is Myers' O((N+M)D) one, after trimming the common head and tail, so an
-// injected manifest (a few hundred changed lines in a possibly huge Pod) costs little. Its
-// work and memory are bounded: past MAX_WORK steps the rest of the middle is given as removed
-// and re-added, which is still a correct diff, only not the shortest.
+// injected manifest (a few hundred changed lines in a possibly huge Pod) costs little. Lines
+// are compared as numbers (each distinct line numbered once), so a long line that Myers passes
+// over many times is read once, not once per pass. Its work and memory are bounded: past
+// MAX_WORK steps the rest of the middle is given as removed and re-added, which is still a
+// correct diff, only not the shortest.
 
 type Op = { readonly t: " " | "-" | "+"; readonly line: string };
 
@@ -18,6 +20,18 @@ function lines(text: string): string[] {
 
 /** Myers' shortest edit script of a against b, or undefined past the work budget. */
 function myers(a: readonly string[], b: readonly string[], budget: number): Op[] | undefined {
+  const ids = new Map<string, number>();
+  const number = (lines: readonly string[]): Int32Array => {
+    const out = new Int32Array(lines.length);
+    lines.forEach((l, i) => {
+      let id = ids.get(l);
+      if (id === undefined) ids.set(l, (id = ids.size));
+      out[i] = id;
+    });
+    return out;
+  };
+  const an = number(a);
+  const bn = number(b);
   const n = a.length;
   const m = b.length;
   const max = n + m;
@@ -32,7 +46,7 @@ function myers(a: readonly string[], b: readonly string[], budget: number): Op[]
       let x = k === -d || (k !== d && (v[off + k - 1] as number) < (v[off + k + 1] as number)) ? (v[off + k + 1] as number) : (v[off + k - 1] as number) + 1;
       const x0 = x;
       let y = x - k;
-      while (x < n && y < m && a[x] === b[y]) {
+      while (x < n && y < m && an[x] === bn[y]) {
         x++;
         y++;
       }

@@ -14,8 +14,9 @@ import { resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 // What only one kind of process needs is imported where it is used: the primary of
-// `--workers N` never loads express or the injection engine, and a worker never loads the
-// certificate authority, the certificate manager or the Kubernetes client.
+// `--workers N` never loads express or the injection engine, a worker never loads the
+// certificate authority, the certificate manager or the Kubernetes client, and a single
+// process never loads node:cluster or the workers' protocol ends.
 import type { AppEndpoints } from "./admission/server.js";
 import { DEFAULT_HOST, type RunningServer } from "./admission/https.js";
 import type { CertificateWatch } from "./certs/files.js";
@@ -29,9 +30,7 @@ import { createLogger } from "./telemetry/logger.js";
 import { createMetrics, type Metrics } from "./telemetry/metrics.js";
 import type { Config } from "./config/types.js";
 import type { Logger } from "./telemetry/logger.js";
-import { resolveWorkerCount, startPrimary } from "./workers/primary.js";
 import { WORKER_ENV, type WorkerSettings } from "./workers/protocol.js";
-import { connectToPrimary } from "./workers/worker.js";
 
 export const DEFAULT_PORT = 9443;
 /**
@@ -433,7 +432,8 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
   if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
     throw new Error("--tls-cert and --tls-key must be given together");
   }
-  const workers = resolveWorkerCount(opts.workers ?? 1, availableParallelism());
+  const requested = opts.workers ?? 1;
+  const workers = requested === 1 ? 1 : (await import("./workers/primary.js")).resolveWorkerCount(requested, availableParallelism());
   const config = await loadConfig(opts.configFile);
   const metrics = createMetrics();
   const certs = await openCertificateSource(opts, config, logger, metrics);
@@ -476,6 +476,7 @@ function workerExecArgv(typescript: boolean): string[] {
 
 async function runPrimary(opts: ServeOptions, workers: number, settings: WorkerSettings, logger: Logger, metrics: Metrics, certs: CertificateSource): Promise<ServeHandle> {
   const typescript = import.meta.url.endsWith(".ts");
+  const { startPrimary } = await import("./workers/primary.js");
   const kube = await openClusterServices(settings, logger);
   const primary = await startPrimary(
     {
@@ -519,6 +520,7 @@ async function runPrimary(opts: ServeOptions, workers: number, settings: WorkerS
  * A failure to start is reported to the primary, and the process exits 1.
  */
 export async function runWorker(): Promise<void> {
+  const { connectToPrimary } = await import("./workers/worker.js");
   const channel = connectToPrimary();
   const sent = await channel.settings;
   const logger = createLogger({ level: sent.logLevel }).child({ worker: Number(process.env[WORKER_ENV] ?? "0") });

@@ -157,9 +157,12 @@ function candidates(doc: unknown, defaultNamespace: string, out: Candidate[]): v
   });
 }
 
-/** The patch applied to (a copy of) the document, each operation validated. */
+/**
+ * The patch applied to a copy of the document, each operation validated. The copy is patched in
+ * place: one copy of a document that may be megabytes, not two.
+ */
 function applied(doc: unknown, patch: readonly PatchOperation[]): unknown {
-  return jsonpatch.applyPatch(structuredClone(doc), patch as jsonpatch.Operation[], true, false).newDocument;
+  return jsonpatch.applyPatch(structuredClone(doc), patch as jsonpatch.Operation[], true, true).newDocument;
 }
 
 /** "k=v,k2=v2" (as kubectl writes label lists). */
@@ -392,10 +395,11 @@ export function formatPreview(entries: readonly PreviewEntry[], format: PreviewF
     return parts.join("");
   }
   if (format === "yaml") {
-    // stringify({ items }), one item at a time: each item is a sequence entry indented by 2.
+    // stringify({ items }), one item at a time: each item is written as the only item of
+    // `items`, and what follows that key's line is its sequence entry, indented by 2.
     if (entries.length === 0) return stringify({ items: [] });
-    add("items:\n", 0);
-    entries.forEach((e, i) => add(indentLines(stringify([e], { lineWidth: 0, aliasDuplicateObjects: false }), "  "), i + 1));
+    add(ITEMS_KEY, 0);
+    entries.forEach((e, i) => add(stringify({ items: [e] }, { lineWidth: 0, aliasDuplicateObjects: false }).slice(ITEMS_KEY.length), i + 1));
     return parts.join("");
   }
   const seen = new Set<unknown>();
@@ -411,10 +415,7 @@ export function formatPreview(entries: readonly PreviewEntry[], format: PreviewF
   return parts.join("");
 }
 
-/** Every line that is not empty, with `prefix` in front. */
-function indentLines(text: string, prefix: string): string {
-  return text.replace(/^(?=.)/gm, prefix);
-}
+const ITEMS_KEY = "items:\n";
 
 /** The document each entry was made from, for the diff (kept out of the JSON answer). */
 const originals = new WeakMap<PreviewEntry, unknown>();

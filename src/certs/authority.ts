@@ -3,14 +3,17 @@
 // mode keeps one in files. Design ("Certificates"): a renewed CA reuses the key and is appended,
 // the caBundle is every unexpired CA certificate, expired ones are pruned.
 //
-// Keys come from crypto.generateKeyPair (RSA 2048, off the event loop); certificates are
-// assembled and signed with node-forge and read back with crypto.X509Certificate, which is what
-// every check and every CaEntry field is based on.
+// Keys are ECDSA P-256, from crypto.generateKeyPair (a millisecond, where an RSA 2048 key takes
+// a few hundred, and P-256 handshakes cost a tenth of RSA's); a CA key that is RSA (a Secret or
+// a folder written before) is kept and signs as RSA. Certificates are written as DER (./der.ts)
+// and signed with crypto.sign, then read back with crypto.X509Certificate, which is what every
+// check and every CaEntry field is based on. Kubernetes' API server (Go's crypto/x509) takes
+// ECDSA P-256 CA and serving certificates for webhooks.
 //
-// Because all CA certificates of a state share the key *and* the subject, a leaf issued under
-// an older CA certificate chains to any newer one as well (same issuer name, same key
-// identifier, same signature key): publishing the union of CA certificates is enough for
-// clients during a rotation, whichever one they pick.
+// Because all CA certificates of a state share the key *and* the subject (copied byte for byte
+// from the newest one on renewal), a leaf issued under an older CA certificate chains to any
+// newer one as well (same issuer name, same key identifier, same signature key): publishing the
+// union of CA certificates is enough for clients during a rotation, whichever one they pick.
 //
 // Times: certificates carry whole seconds, so `now` is rounded down to a second and validities
 // are whole seconds. Backdating (for clocks a little behind ours): a certificate whose validity
@@ -18,10 +21,26 @@
 // The renewal checks undo that from notBefore/notAfter alone (see intendedLifetimeMs), so nothing
 // extra is stored.
 
-import { X509Certificate, createHash, createPrivateKey, createPublicKey, generateKeyPair, randomBytes, sign } from "node:crypto";
+import { X509Certificate, createPrivateKey, createPublicKey, generateKeyPair, randomBytes } from "node:crypto";
 import type { KeyObject } from "node:crypto";
 import { isIP } from "node:net";
-import forge from "node-forge";
+import {
+  boolean,
+  dnsName,
+  extension,
+  implicit,
+  ipAddress,
+  keyIdentifier,
+  name,
+  namedBits,
+  octetString,
+  oid,
+  OID,
+  sequence,
+  signCertificate,
+  subjectKeyIdentifierOf,
+  subjectOf,
+} from "./der.js";
 
 export class CertError extends Error {
   readonly code = "ERR_CERT";
@@ -93,10 +112,11 @@ export interface KeyPairPem {
 }
 
 /**
- * A new serving key: ECDSA P-256, generated off the event loop. A TLS handshake signs with the
- * serving key: P-256 costs about a tenth of what RSA 2048 does, which is what bounds the rate of
- * new connections a replica can take (the CA keeps its RSA key: it signs rarely, and every
- * client verifies RSA cheaply).
+ * A new key, for a serving certificate or a CA: ECDSA P-256, generated off the event loop. A TLS
+ * handshake signs with the serving key: P-256 costs about a tenth of what RSA 2048 does, which
+ * is what bounds the rate of new connections a replica can take; and making one takes a
+ * millisecond, not the hundreds an RSA key takes, which a start that generates certificates
+ * waits for.
  */
 export function generateServingKeyPair(): Promise<KeyPairPem> {
   return new Promise((resolve, reject) => {
@@ -112,7 +132,7 @@ export function generateServingKeyPair(): Promise<KeyPairPem> {
   });
 }
 
-/** A new RSA key pair, generated off the event loop. */
+/** A new RSA key pair, generated off the event loop (CA keys written before P-256 were RSA). */
 export function generateRsaKeyPair(bits = RSA_BITS): Promise<KeyPairPem> {
   return new Promise((resolve, reject) => {
     generateKeyPair(
@@ -213,8 +233,10 @@ function parsePrivateKey(keyPem: string): KeyObject {
   } catch (e) {
     throw new CertError(`${CA_SECRET_KEYS.key} is not a readable PEM private key: ${(e as Error).message}`, { cause: e });
   }
-  if (key.asymmetricKeyType !== "rsa") {
-    throw new CertError(`${CA_SECRET_KEYS.key} is a ${key.asymmetricKeyType ?? "unknown"} key; only RSA keys are supported`);
+  const p256 = key.asymmetricKeyType === "ec" && key.asymmetricKeyDetails?.namedCurve === "prime256v1";
+  if (key.asymmetricKeyType !== "rsa" && !p256) {
+    const curve = key.asymmetricKeyDetails?.namedCurve;
+    throw new CertError(`${CA_SECRET_KEYS.key} is a${curve ? `n ${key.asymmetricKeyType ?? ""} ${curve}` : ` ${key.asymmetricKeyType ?? "unknown"}`} key; only RSA and EC P-256 keys are supported`);
   }
   return key;
 }
@@ -270,47 +292,59 @@ function randomSerial(): string {
   return bytes.toString("hex");
 }
 
-function caSubject(commonName: string): forge.pki.CertificateField[] {
-  return [
-    { name: "commonName", value: commonName },
-    { name: "organizationName", value: ORGANIZATION },
-  ];
+function caSubject(commonName: string): Buffer {
+  return name([
+    [OID.commonName, commonName],
+    [OID.organizationName, ORGANIZATION],
+  ]);
 }
 
-function selfSign(keyPem: string, subject: forge.pki.CertificateField[], validityMs: number, now: Date): CaEntry {
+/** 128 random bits, as the magnitude of a positive serial number. */
+function serialBytes(): Buffer {
+  return Buffer.from(randomSerial(), "hex");
+}
+
+function selfSign(keyPem: string, subject: Buffer, validityMs: number, now: Date): CaEntry {
   const nowS = checkNow(now);
   const validity = checkValidity(validityMs, "CA");
-  const privateKey = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey;
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = forge.pki.setRsaPublicKey(privateKey.n, privateKey.e);
-  cert.serialNumber = randomSerial();
-  cert.validity.notBefore = new Date(nowS - backdateMs(validity));
-  cert.validity.notAfter = new Date(nowS + validity);
-  cert.setSubject(subject);
-  cert.setIssuer(subject);
-  cert.setExtensions([
-    { name: "basicConstraints", cA: true, critical: true },
-    { name: "keyUsage", keyCertSign: true, cRLSign: true, critical: true },
-    { name: "subjectKeyIdentifier" },
-  ]);
-  cert.sign(privateKey, forge.md.sha256.create());
-  const x = parseX509(forge.pki.certificateToPem(cert), "the new CA certificate");
-  if (!x.ca || !x.verify(createPublicKey(keyPem))) throw new CertError("the new CA certificate does not verify");
+  const key = parsePrivateKey(keyPem);
+  const publicKey = createPublicKey(key);
+  const pem = signCertificate(
+    {
+      serial: serialBytes(),
+      issuer: subject,
+      subject,
+      notBefore: new Date(nowS - backdateMs(validity)),
+      notAfter: new Date(nowS + validity),
+      publicKey,
+      extensions: [
+        extension(OID.basicConstraints, true, sequence(boolean(true))),
+        extension(OID.keyUsage, true, namedBits([KEY_USAGE.keyCertSign, KEY_USAGE.cRLSign])),
+        extension(OID.subjectKeyIdentifier, false, octetString(keyIdentifier(publicKey))),
+      ],
+    },
+    key,
+  );
+  const x = parseX509(pem, "the new CA certificate");
+  if (!x.ca || !x.verify(publicKey)) throw new CertError("the new CA certificate does not verify");
   return entryFromX509(x);
 }
 
-/** A new key and one self-signed CA certificate for it. */
+/** keyUsage bits (RFC 5280 4.2.1.3). */
+const KEY_USAGE = { digitalSignature: 0, keyEncipherment: 2, keyCertSign: 5, cRLSign: 6 } as const;
+
+/** A new key (ECDSA P-256) and one self-signed CA certificate for it. */
 export async function createCa(opts: CaOptions): Promise<CaState> {
   checkNow(opts.now);
   checkValidity(opts.validityMs, "CA");
-  const keys = await generateRsaKeyPair();
+  const keys = await generateServingKeyPair();
   return renewCa({ keyPem: keys.privateKey, certs: [] }, opts);
 }
 
 /**
  * The same key with one more self-signed CA certificate appended (new serial). The subject is
- * the newest certificate's unless opts.commonName is given, so that leaves of every certificate
- * of the state chain to every other.
+ * the newest certificate's, byte for byte, unless opts.commonName is given, so that leaves of
+ * every certificate of the state chain to every other.
  */
 export function renewCa(state: CaState, opts: CaOptions): CaState {
   parsePrivateKey(state.keyPem);
@@ -318,7 +352,7 @@ export function renewCa(state: CaState, opts: CaOptions): CaState {
   const subject =
     opts.commonName !== undefined || newest === undefined
       ? caSubject(opts.commonName ?? DEFAULT_CA_COMMON_NAME)
-      : (forge.pki.certificateFromPem(newest.certPem).subject.attributes as forge.pki.CertificateField[]);
+      : subjectOf(parseX509(newest.certPem, "the newest CA certificate").raw);
   const entry = selfSign(state.keyPem, subject, opts.validityMs, opts.now);
   return { keyPem: state.keyPem, certs: sortOldestFirst([...state.certs, entry]) };
 }
@@ -437,72 +471,57 @@ export function signServingCert(state: CaState, issuer: CaEntry, publicKeyPem: s
     throw new CertError(`the issuer (serial ${issuer.serial}) is not valid yet (from ${issuerX.validFrom})`);
   }
 
-  const ca = forge.pki.certificateFromPem(issuer.certPem);
-  const ski = ca.getExtension("subjectKeyIdentifier") as { subjectKeyIdentifier?: string } | undefined;
-  const keyIdentifier =
-    ski?.subjectKeyIdentifier !== undefined
-      ? forge.util.hexToBytes(ski.subjectKeyIdentifier)
-      : ca.generateSubjectKeyIdentifier().getBytes();
-
   const subjectKey = createPublicKey(publicKeyPem);
   const rsa = subjectKey.asymmetricKeyType === "rsa";
   if (!rsa && subjectKey.asymmetricKeyType !== "ec") {
     throw new CertError(`a serving key must be RSA or EC, not ${subjectKey.asymmetricKeyType ?? "unknown"}`);
   }
-  const spkiDer = subjectKey.export({ type: "spki", format: "der" });
-  const caKey = forge.pki.privateKeyFromPem(state.keyPem) as forge.pki.rsa.PrivateKey;
-
-  const cert = forge.pki.createCertificate();
-  // node-forge encodes RSA public keys only: an EC key's SubjectPublicKeyInfo is put in place
-  // below, after forge has laid out the rest of the certificate around a stand-in.
-  cert.publicKey = rsa ? forge.pki.publicKeyFromPem(publicKeyPem) : forge.pki.setRsaPublicKey(caKey.n, caKey.e);
-  cert.serialNumber = randomSerial();
-  cert.validity.notBefore = new Date(nowS - backdateMs(notAfter - nowS));
-  cert.validity.notAfter = new Date(notAfter);
-  cert.setSubject([{ name: "commonName", value: commonName }, { name: "organizationName", value: ORGANIZATION }]);
-  cert.setIssuer(ca.subject.attributes);
-  cert.setExtensions([
-    { name: "basicConstraints", cA: false, critical: true },
-    // An ECDSA key signs in the handshake and never encrypts a key exchange.
-    { name: "keyUsage", digitalSignature: true, keyEncipherment: rsa, critical: true },
-    { name: "extKeyUsage", serverAuth: true },
+  // The issuer's name and key identifier as that certificate states them, so the leaf chains to it.
+  const authorityKeyId = subjectKeyIdentifierOf(issuerX.raw) ?? keyIdentifier(issuerX.publicKey);
+  return signCertificate(
     {
-      name: "subjectAltName",
-      altNames: [...dnsNames.map((value) => ({ type: 2, value })), ...ipAddresses.map((ip) => ({ type: 7, ip }))],
+      serial: serialBytes(),
+      issuer: subjectOf(issuerX.raw),
+      subject: name([
+        [OID.commonName, commonName],
+        [OID.organizationName, ORGANIZATION],
+      ]),
+      notBefore: new Date(nowS - backdateMs(notAfter - nowS)),
+      notAfter: new Date(notAfter),
+      publicKey: subjectKey,
+      extensions: [
+        extension(OID.basicConstraints, true, sequence()),
+        // An ECDSA key signs in the handshake and never encrypts a key exchange.
+        extension(OID.keyUsage, true, namedBits(rsa ? [KEY_USAGE.digitalSignature, KEY_USAGE.keyEncipherment] : [KEY_USAGE.digitalSignature])),
+        extension(OID.extKeyUsage, false, sequence(oid(OID.serverAuth))),
+        extension(OID.subjectAltName, false, sequence(...dnsNames.map(dnsName), ...ipAddresses.map((ip) => ipAddress(ipBytes(ip))))),
+        extension(OID.subjectKeyIdentifier, false, octetString(keyIdentifier(subjectKey))),
+        extension(OID.authorityKeyIdentifier, false, sequence(implicit(0, authorityKeyId))),
+      ],
     },
-    // forge derives the identifier from the (stand-in) key unless given the value itself.
-    rsa
-      ? { name: "subjectKeyIdentifier" }
-      : { name: "subjectKeyIdentifier", value: forge.asn1.create(forge.asn1.Class.UNIVERSAL, forge.asn1.Type.OCTETSTRING, false, ecKeyIdentifier(subjectKey)) },
-    { name: "authorityKeyIdentifier", keyIdentifier },
-  ]);
-  if (rsa) {
-    cert.sign(caKey, forge.md.sha256.create());
-    return forge.pki.certificateToPem(cert);
-  }
-  // What cert.sign would do, with the EC key's SubjectPublicKeyInfo in the TBSCertificate.
-  const sha256WithRsa = "1.2.840.113549.1.1.11";
-  cert.siginfo.algorithmOid = sha256WithRsa;
-  cert.signatureOid = sha256WithRsa;
-  cert.signature = "";
-  const { asn1 } = forge;
-  const certificate = forge.pki.certificateToAsn1(cert);
-  const [tbs] = certificate.value as forge.asn1.Asn1[];
-  if (tbs === undefined) throw new CertError("could not lay out the serving certificate");
-  // TBSCertificate: version, serial, signature algorithm, issuer, validity, subject, SPKI, extensions.
-  (tbs.value as forge.asn1.Asn1[])[6] = asn1.fromDer(forge.util.createBuffer(spkiDer.toString("binary")));
-  const signature = sign("sha256", Buffer.from(asn1.toDer(tbs).getBytes(), "binary"), createPrivateKey(state.keyPem));
-  (certificate.value as forge.asn1.Asn1[])[2] = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, `\u0000${signature.toString("binary")}`);
-  const der = Buffer.from(asn1.toDer(certificate).getBytes(), "binary");
-  return `-----BEGIN CERTIFICATE-----\n${der.toString("base64").replace(/.{64}/g, "$&\n").replace(/\n?$/, "\n")}-----END CERTIFICATE-----\n`;
+    parsePrivateKey(state.keyPem),
+  );
 }
 
-/** RFC 5280 4.2.1.2 method 1 for an EC key: SHA-1 of its (uncompressed) public point, as a binary string. */
-function ecKeyIdentifier(key: KeyObject): string {
-  const { x, y } = key.export({ format: "jwk" });
-  if (x === undefined || y === undefined) throw new CertError("the serving key is not an EC public key");
-  const point = Buffer.concat([Buffer.from([4]), Buffer.from(x, "base64url"), Buffer.from(y, "base64url")]);
-  return createHash("sha1").update(point).digest("binary");
+/** The 4 or 16 bytes of an IP address (checked with isIP before). */
+export function ipBytes(ip: string): Buffer {
+  if (isIP(ip) === 4) return Buffer.from(ip.split(".").map(Number));
+  let text = ip.replace(/%.*$/, "");
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  let tail: number[] = [];
+  if (v4?.[1] !== undefined) {
+    tail = [...ipBytes(v4[1])];
+    text = text.slice(0, -v4[1].length) + "0:0";
+  }
+  const [head = "", rest] = text.split("::");
+  const groups = (s: string): string[] => (s === "" ? [] : s.split(":"));
+  const left = groups(head);
+  const right = rest === undefined ? [] : groups(rest);
+  const all = rest === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill("0"), ...right];
+  const out = Buffer.alloc(16);
+  all.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
+  if (tail.length === 4) Buffer.from(tail).copy(out, 12);
+  return out;
 }
 
 /**

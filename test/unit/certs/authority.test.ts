@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { X509Certificate, createPrivateKey, createPublicKey } from "node:crypto";
+import { X509Certificate, createPrivateKey, createPublicKey, generateKeyPairSync } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import tls from "node:tls";
@@ -13,6 +13,7 @@ import {
   createCa,
   currentCa,
   fromSecretData,
+  generateRsaKeyPair,
   leafNeedsRenewal,
   mintServingCert,
   parseDuration,
@@ -25,6 +26,7 @@ import {
   type CaEntry,
   type CaState,
 } from "../../../src/certs/authority.js";
+import { boolean, extension, name, OID, sequence, signCertificate } from "../../../src/certs/der.js";
 
 const S = 1000;
 const MIN = 60 * S;
@@ -76,18 +78,24 @@ describe("createCa", () => {
   });
 
   it("marks basicConstraints and keyUsage critical, with keyCertSign and cRLSign only", () => {
-    const c = forge.pki.certificateFromPem(first(caA).certPem);
-    const bc = c.getExtension("basicConstraints") as { cA?: boolean; critical?: boolean } | undefined;
-    assert.equal(bc?.cA, true);
-    assert.equal(bc?.critical, true);
-    const ku = c.getExtension("keyUsage") as Record<string, unknown> | undefined;
-    assert.equal(ku?.critical, true);
-    assert.equal(ku?.keyCertSign, true);
-    assert.equal(ku?.cRLSign, true);
-    assert.equal(ku?.digitalSignature, false);
-    assert.equal(ku?.keyEncipherment, false);
-    const ski = c.getExtension("subjectKeyIdentifier") as { subjectKeyIdentifier?: string } | undefined;
-    assert.equal(ski?.subjectKeyIdentifier, c.generateSubjectKeyIdentifier().toHex());
+    // Read with node-forge's ASN.1 parser, independent of the writer.
+    const ext = extensionListOf(first(caA).certPem);
+    assert.deepEqual(
+      ext.map((e) => [e.oid, e.critical]),
+      [
+        ["2.5.29.19", true], // basicConstraints
+        ["2.5.29.15", true], // keyUsage
+        ["2.5.29.14", false], // subjectKeyIdentifier
+      ],
+    );
+    // BasicConstraints ::= SEQUENCE { cA TRUE }
+    assert.equal(Buffer.from(ext[0]?.value ?? "", "binary").toString("hex"), "30030101ff");
+    // keyUsage: bits 5 (keyCertSign) and 6 (cRLSign), one unused bit; no digitalSignature, no keyEncipherment.
+    assert.equal(Buffer.from(ext[1]?.value ?? "", "binary").toString("hex"), "03020106");
+    const x = new X509Certificate(first(caA).certPem);
+    assert.equal(x.publicKey.asymmetricKeyType, "ec", "a new CA key is ECDSA P-256");
+    assert.equal(x.publicKey.asymmetricKeyDetails?.namedCurve, "prime256v1");
+    assert.equal(Buffer.from(ext[2]?.value ?? "", "binary").subarray(2).toString("hex"), ecPointSha1(x));
   });
 
   it("is valid for the requested time, backdated by a minute", () => {
@@ -129,6 +137,45 @@ describe("renewCa", () => {
     assert.deepEqual(fresh.notAfter, at(50 * DAY));
     assert.equal(new X509Certificate(fresh.certPem).ca, true);
     assert.equal(caA.certs.length, 1, "the input is not modified");
+  });
+
+  it("keeps an RSA CA written by node-forge (before P-256): same key, same subject bytes, leaves chain to either", async () => {
+    const keys = await generateRsaKeyPair();
+    const key = forge.pki.privateKeyFromPem(keys.privateKey) as forge.pki.rsa.PrivateKey;
+    const c = forge.pki.createCertificate();
+    c.publicKey = forge.pki.setRsaPublicKey(key.n, key.e);
+    c.serialNumber = "4a";
+    c.validity.notBefore = at(-MIN);
+    c.validity.notAfter = at(30 * DAY);
+    const subject = [
+      { name: "commonName", value: "sidecar-injector-ca" },
+      { name: "organizationName", value: "sidecar-injector" },
+    ];
+    c.setSubject(subject);
+    c.setIssuer(subject);
+    c.setExtensions([{ name: "basicConstraints", cA: true, critical: true }, { name: "keyUsage", keyCertSign: true, cRLSign: true, critical: true }, { name: "subjectKeyIdentifier" }]);
+    c.sign(key, forge.md.sha256.create());
+    const old = fromSecretData({
+      [CA_SECRET_KEYS.cert]: Buffer.from(forge.pki.certificateToPem(c)).toString("base64"),
+      [CA_SECRET_KEYS.key]: Buffer.from(keys.privateKey).toString("base64"),
+    });
+    const renewed = renewCa(old, { validityMs: 30 * DAY, now: at(20 * DAY) });
+    const [oldEntry, newEntry] = renewed.certs;
+    assert.ok(oldEntry && newEntry);
+    const subjectDer = (pem: string): string => {
+      const tbs = (forge.asn1.fromDer(forge.util.decode64(pem.replace(/-----[^-]+-----|\s/g, ""))).value as forge.asn1.Asn1[])[0]?.value as forge.asn1.Asn1[];
+      return forge.asn1.toDer(tbs[5] as forge.asn1.Asn1).getBytes();
+    };
+    assert.equal(subjectDer(newEntry.certPem), subjectDer(oldEntry.certPem), "the subject is copied byte for byte");
+    assert.equal(new X509Certificate(newEntry.certPem).publicKey.asymmetricKeyType, "rsa");
+    const leafOfOld = await mintServingCert(renewed, oldEntry, { dnsNames: ["a"], validityMs: DAY, now: at(20 * DAY) });
+    const leafOfNew = await mintServingCert(renewed, newEntry, { dnsNames: ["a"], validityMs: DAY, now: at(20 * DAY) });
+    for (const leaf of [leafOfOld, leafOfNew]) {
+      assert.equal(signedBy(leaf.certPem, oldEntry), true);
+      assert.equal(signedBy(leaf.certPem, newEntry), true);
+      const aki = extensionsOf(leaf.certPem).get("2.5.29.35") ?? "";
+      assert.ok(aki.endsWith(c.generateSubjectKeyIdentifier().getBytes()), "the authority key identifier is forge's subject key identifier");
+    }
   });
 
   it("keeps a custom subject unless told otherwise", async () => {
@@ -256,19 +303,31 @@ describe("leafNeedsRenewal", () => {
   });
 });
 
-/** The extensions of a certificate, by OID: the DER of each extnValue's content. */
-function extensionsOf(pem: string): Map<string, string> {
+/** The extensions of a certificate, in order: OID, criticality, the DER of extnValue's content (binary string). */
+function extensionListOf(pem: string): { oid: string; critical: boolean; value: string }[] {
   const der = forge.util.decode64(pem.replace(/-----[^-]+-----|\s/g, ""));
   const cert = forge.asn1.fromDer(der);
   const tbs = (cert.value as forge.asn1.Asn1[])[0]?.value as forge.asn1.Asn1[];
   const explicit = tbs.find((v) => v.tagClass === forge.asn1.Class.CONTEXT_SPECIFIC && v.type === 3);
-  const out = new Map<string, string>();
-  for (const e of ((explicit?.value as forge.asn1.Asn1[])[0]?.value ?? []) as forge.asn1.Asn1[]) {
+  return (((explicit?.value as forge.asn1.Asn1[])[0]?.value ?? []) as forge.asn1.Asn1[]).map((e) => {
     const parts = e.value as forge.asn1.Asn1[];
-    const oid = forge.asn1.derToOid(forge.util.createBuffer(parts[0]?.value as string));
-    out.set(oid, parts[parts.length - 1]?.value as string);
-  }
-  return out;
+    return {
+      oid: forge.asn1.derToOid(forge.util.createBuffer(parts[0]?.value as string)),
+      critical: parts.length === 3 && (parts[1]?.value as string) === "\u00ff",
+      value: parts[parts.length - 1]?.value as string,
+    };
+  });
+}
+
+/** The extensions of a certificate, by OID: the DER of each extnValue's content. */
+function extensionsOf(pem: string): Map<string, string> {
+  return new Map(extensionListOf(pem).map((e) => [e.oid, e.value]));
+}
+
+/** Hex SHA-1 of an EC certificate's uncompressed public point (its key identifier, RFC 5280 method 1). */
+function ecPointSha1(x: X509Certificate): string {
+  const point = x.publicKey.export({ format: "jwk" });
+  return createHash("sha1").update(Buffer.concat([Buffer.from([4]), Buffer.from(point.x ?? "", "base64url"), Buffer.from(point.y ?? "", "base64url")])).digest("hex");
 }
 
 describe("mintServingCert", () => {
@@ -313,7 +372,7 @@ describe("mintServingCert", () => {
     assert.equal(bits & 0x80, 0x80, "digitalSignature");
     assert.equal(bits & 0x20, 0, "no keyEncipherment for an ECDSA key");
     assert.equal(bits & 0x04, 0, "no keyCertSign");
-    const ski = forge.pki.certificateFromPem(issuer.certPem).generateSubjectKeyIdentifier().getBytes();
+    const ski = Buffer.from(ecPointSha1(new X509Certificate(issuer.certPem)), "hex").toString("binary");
     assert.ok(ext.get("2.5.29.35")?.includes(ski), "the authority key identifier is the issuer's key identifier");
     const leafSki = ext.get("2.5.29.14") ?? "";
     const point = x.publicKey.export({ format: "jwk" });
@@ -428,16 +487,29 @@ describe("the Secret", () => {
     assert.deepEqual(back, st);
   });
 
-  it("reads a PKCS#1 key and sorts certificates oldest first", () => {
-    const st = renewCa(caA, { validityMs: 30 * DAY, now: at(20 * DAY) });
-    const pkcs1 = createPrivateKey(st.keyPem).export({ type: "pkcs1", format: "pem" }).toString();
-    const reversed = [...st.certs].reverse().map((c) => c.certPem).join("");
-    const back = fromSecretData({
-      [CA_SECRET_KEYS.cert]: Buffer.from(reversed).toString("base64"),
-      [CA_SECRET_KEYS.key]: Buffer.from(pkcs1).toString("base64"),
-    });
-    assert.deepEqual(back.certs.map((c) => c.serial), st.certs.map((c) => c.serial));
-    assert.equal(back.keyPem, st.keyPem);
+  it("reads a SEC 1 EC key or a PKCS#1 RSA key and sorts certificates oldest first", async () => {
+    const rsa = renewCa({ keyPem: (await generateRsaKeyPair()).privateKey, certs: [] }, { validityMs: 30 * DAY, now: T0 });
+    for (const [state, type] of [
+      [caA, "sec1"],
+      [rsa, "pkcs1"],
+    ] as const) {
+      const st = renewCa(state, { validityMs: 30 * DAY, now: at(20 * DAY) });
+      const legacy = createPrivateKey(st.keyPem).export({ type, format: "pem" }).toString();
+      const reversed = [...st.certs].reverse().map((c) => c.certPem).join("");
+      const back = fromSecretData({
+        [CA_SECRET_KEYS.cert]: Buffer.from(reversed).toString("base64"),
+        [CA_SECRET_KEYS.key]: Buffer.from(legacy).toString("base64"),
+      });
+      assert.deepEqual(back.certs.map((c) => c.serial), st.certs.map((c) => c.serial));
+      assert.equal(back.keyPem, st.keyPem);
+    }
+  });
+
+  it("refuses a CA key of another curve or type, naming it", () => {
+    const p384 = generateKeyPairSync("ec", { namedCurve: "secp384r1" }).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+    const ed = generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+    assert.throws(() => fromSecretData({ [CA_SECRET_KEYS.key]: Buffer.from(p384).toString("base64") }), /is an ec secp384r1 key; only RSA and EC P-256 keys are supported/);
+    assert.throws(() => fromSecretData({ [CA_SECRET_KEYS.key]: Buffer.from(ed).toString("base64") }), /is a ed25519 key; only RSA and EC P-256/);
   });
 
   it("keeps the key when there are no certificates", () => {
@@ -482,16 +554,19 @@ describe("the Secret", () => {
 
   it("refuses a CA certificate whose key is the same but not self-signed by it", () => {
     // A CA certificate for caA's key, signed by caB's key: public keys match, signature does not.
-    const c = forge.pki.createCertificate();
-    c.publicKey = forge.pki.publicKeyFromPem(createPublicKey(caA.keyPem).export({ type: "spki", format: "pem" }).toString());
-    c.serialNumber = "01";
-    c.validity.notBefore = T0;
-    c.validity.notAfter = at(DAY);
-    c.setSubject([{ name: "commonName", value: "x" }]);
-    c.setIssuer([{ name: "commonName", value: "x" }]);
-    c.setExtensions([{ name: "basicConstraints", cA: true, critical: true }]);
-    c.sign(forge.pki.privateKeyFromPem(caB.keyPem), forge.md.sha256.create());
-    const pem = forge.pki.certificateToPem(c);
+    const x = name([[OID.commonName, "x"]]);
+    const pem = signCertificate(
+      {
+        serial: Buffer.from([1]),
+        issuer: x,
+        subject: x,
+        notBefore: T0,
+        notAfter: at(DAY),
+        publicKey: createPublicKey(caA.keyPem),
+        extensions: [extension(OID.basicConstraints, true, sequence(boolean(true)))],
+      },
+      createPrivateKey(caB.keyPem),
+    );
     assert.throws(
       () =>
         fromSecretData({

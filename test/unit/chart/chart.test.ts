@@ -421,7 +421,7 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
         "1",
       ]);
       assert.deepEqual(c.env, [
-        { name: "NODE_OPTIONS", value: "--max-old-space-size=192" },
+        { name: "NODE_OPTIONS", value: "--max-old-space-size=192 --max-semi-space-size=8" },
         { name: "POD_NAMESPACE", valueFrom: { fieldRef: { fieldPath: "metadata.namespace" } } },
       ]);
       assert.deepEqual(c.ports, [
@@ -721,6 +721,16 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
     assert.ok(!c.args.includes("--cert-mode"));
     const mount = c.volumeMounts.find((m) => m.mountPath === "/etc/sidecar-injector/tls");
     assert.equal(pod.volumes.find((v) => v.name === mount?.name)?.secret?.secretName, `${FULLNAME}-tls`);
+  });
+
+  test("NODE_OPTIONS: the heap and the young generation from maxHeapMiB and maxSemiSpaceMiB; the schema bounds both", async () => {
+    const nodeOptions = (await template(["maxHeapMiB=256", "maxSemiSpaceMiB=16"])).one<Deployment>("Deployment").spec.template.spec.containers[0]!.env?.find((e) => e.name === "NODE_OPTIONS");
+    assert.equal(nodeOptions?.value, "--max-old-space-size=256 --max-semi-space-size=16");
+    for (const value of ["maxSemiSpaceMiB=0", "maxSemiSpaceMiB=128", "maxHeapMiB=32"]) {
+      const r = await helm(["template", RELEASE, CHART, "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION, "--set", value]);
+      assert.notEqual(r.code, 0, `--set ${value} was accepted`);
+      assert.match(r.stderr, /max(SemiSpace|Heap)MiB/, value);
+    }
   });
 
   test("contradictory values are refused with a message saying why", async () => {

@@ -1,0 +1,219 @@
+// Start-up and memory: the built CLI (`node dist/cli.js serve --local`, its own process, as
+// `npm start` runs it) from spawn to the first 200 from /readyz, with the local certificates
+// already in place and with them generated at start; its RSS once idle; and /preview of bodies
+// near the 6 MiB limit (a List of Pods in JSON and in YAML, answered as JSON, YAML and diff),
+// timed from the request's first byte to the answer's last, against that same process, with
+// the CPU time the server (all its threads) spent on it.
+// Each figure is the median of STARTUP_RUNS runs (default 5); the load average is printed
+// with them, since on a busy machine every figure grows; the CPU time the server spent until
+// it was ready (user + system, from /proc) grows far less, and is printed beside.
+// STARTUP_NODE_FLAGS (e.g. "--max-semi-space-size=16") are given to the server's node;
+// STARTUP_PREVIEW=0 leaves out the /preview part.
+// Run: node --import tsx test/bench/startup.bench.ts      (after npm run build)
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { request } from "node:https";
+import { loadavg, tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { stringify } from "yaml";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const cli = join(root, "dist", "cli.js");
+const runs = Number(process.env.STARTUP_RUNS ?? "5");
+const nodeFlags = (process.env.STARTUP_NODE_FLAGS ?? "").split(/\s+/).filter(Boolean);
+const ticks = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim());
+const MIB = 1024 * 1024;
+const BODY_LIMIT = 6 * MIB;
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? Number.NaN;
+};
+
+interface Answer {
+  readonly status: number;
+  readonly bytes: number;
+  /** The error code of a JSON error answer. */
+  readonly code?: string;
+}
+
+function send(url: string, method: string, body?: Buffer, headers: Record<string, string> = {}): Promise<Answer> {
+  return new Promise((ok, fail) => {
+    const req = request(url, { method, rejectUnauthorized: false, agent: false, headers: { ...headers, ...(body ? { "content-length": String(body.length) } : {}) } }, (res) => {
+      let bytes = 0;
+      let head = "";
+      res.on("data", (c: Buffer) => {
+        if (bytes < 512) head += c.subarray(0, 512 - bytes).toString("utf8");
+        bytes += c.length;
+      });
+      res.on("end", () => {
+        const code = res.statusCode !== 200 ? /"code":"(ERR_\w+)"/.exec(head)?.[1] : undefined;
+        ok({ status: res.statusCode ?? 0, bytes, ...(code ? { code } : {}) });
+      });
+    });
+    req.on("error", fail);
+    req.end(body);
+  });
+}
+
+/** utime + stime of a process, in milliseconds. */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return ((Number(stat[11]) + Number(stat[12])) / ticks) * 1000;
+}
+
+function rssMiB(pid: number): number {
+  const kib = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? Number.NaN);
+  return kib / 1024;
+}
+
+/**
+ * Spawns `serve --local` and resolves with the milliseconds until /readyz first answered 200,
+ * and the CPU time the server had used by then.
+ */
+async function start(port: number, certDir: string, files = false): Promise<{ server: ChildProcess; readyMs: number; cpuMs: number }> {
+  const t0 = performance.now();
+  // files: the certificate files of an earlier local start, as the chart's tls.mode secret and
+  // certManager pass them (--tls-cert/--tls-key, watched for changes).
+  const certs = files ? ["--tls-cert", join(certDir, "tls.crt"), "--tls-key", join(certDir, "tls.key")] : ["--local", "--cert-dir", certDir];
+  const server = spawn(process.execPath, [...nodeFlags, cli, "serve", ...certs, "--port", String(port), "--log-level", "warn"], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  const url = `https://127.0.0.1:${port}/readyz`;
+  for (;;) {
+    const status = await send(url, "GET").then(
+      (a) => a.status,
+      () => 0,
+    );
+    if (status === 200) return { server, readyMs: performance.now() - t0, cpuMs: cpuMs(server.pid ?? 0) };
+    if (server.exitCode !== null) throw new Error(`serve exited with ${server.exitCode} before it was ready`);
+    if (performance.now() - t0 > 30_000) {
+      server.kill("SIGKILL");
+      throw new Error("serve was not ready within 30 s");
+    }
+    await sleep(2);
+  }
+}
+
+async function stop(server: ChildProcess): Promise<void> {
+  const exited = new Promise((r) => server.once("exit", r));
+  server.kill("SIGTERM");
+  await exited;
+}
+
+function pod(i: number): Record<string, unknown> {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: `web-${i}`, namespace: "bench", labels: { app: "web", tier: `t${i % 7}` }, annotations: { "example.com/note": `pod ${i}` } },
+    spec: {
+      containers: [
+        {
+          name: "web",
+          image: "nginx:1.27",
+          ports: [{ containerPort: 8080 }],
+          env: Array.from({ length: 8 }, (_, k) => ({ name: `VAR_${k}`, value: `value-${i}-${k}` })),
+          readinessProbe: { httpGet: { path: "/ready", port: 8080 }, periodSeconds: 5 },
+        },
+      ],
+    },
+  };
+}
+
+/**
+ * A List of Pods as close to `limit` bytes as a Pod of padding allows: at most `pods` Pods (the
+ * preview's limit), each with an env value long enough to fill the body (away from the lines
+ * injection changes, so the diff of each Pod stays small, and the JSON and YAML answers, which
+ * repeat every Pod whole, pass the 4 MiB answer limit).
+ */
+function listBody(format: "json" | "yaml", pods: number, limit = BODY_LIMIT - 64 * 1024): Buffer {
+  const make = (pad: number): string => {
+    const items = Array.from({ length: pods }, (_, i) => {
+      const p = pod(i);
+      const [container] = (p.spec as { containers: { env: { value: string }[] }[] }).containers;
+      const [first] = container?.env ?? [];
+      if (first) first.value = "x".repeat(pad);
+      return p;
+    });
+    const list = { apiVersion: "v1", kind: "List", items };
+    return format === "json" ? JSON.stringify(list) : stringify(list, { lineWidth: 0 });
+  };
+  const base = make(0).length;
+  return Buffer.from(make(Math.max(0, Math.floor((limit - base) / pods))));
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "bench-startup-"));
+  const port = 20000 + Math.floor(Math.random() * 1000);
+  try {
+    const generating: number[] = [];
+    const present: number[] = [];
+    const generatingCpu: number[] = [];
+    const presentCpu: number[] = [];
+    const fromFiles: number[] = [];
+    const fromFilesCpu: number[] = [];
+    const idle: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const certDir = join(dir, `certs-${r}`);
+      const first = await start(port, certDir);
+      generating.push(first.readyMs);
+      generatingCpu.push(first.cpuMs);
+      await stop(first.server);
+      const second = await start(port, certDir);
+      present.push(second.readyMs);
+      presentCpu.push(second.cpuMs);
+      await sleep(2000);
+      idle.push(rssMiB(second.server.pid ?? 0));
+      await stop(second.server);
+      const third = await start(port, certDir, true);
+      fromFiles.push(third.readyMs);
+      fromFilesCpu.push(third.cpuMs);
+      await stop(third.server);
+    }
+    const [l1, l5] = loadavg();
+    process.stdout.write(`load average ${l1?.toFixed(2)} (1 min), ${l5?.toFixed(2)} (5 min); ${runs} runs, medians${nodeFlags.length ? `; node ${nodeFlags.join(" ")}` : ""}\n\n`);
+    process.stdout.write(`| serve, spawn to first 200 from /readyz | ms | CPU ms |\n|---|---:|---:|\n`);
+    process.stdout.write(`| --local, certificates present | ${median(present).toFixed(0)} | ${median(presentCpu).toFixed(0)} |\n`);
+    process.stdout.write(`| --local, certificates generated | ${median(generating).toFixed(0)} | ${median(generatingCpu).toFixed(0)} |\n`);
+    process.stdout.write(`| --tls-cert/--tls-key (the chart's secret and certManager modes) | ${median(fromFiles).toFixed(0)} | ${median(fromFilesCpu).toFixed(0)} |\n`);
+    process.stdout.write(`\nidle RSS after /readyz and 2 s: ${median(idle).toFixed(1)} MiB\n\n`);
+
+    if (process.env.STARTUP_PREVIEW === "0") return;
+    const { server } = await start(port, join(dir, "certs-0"));
+    try {
+      process.stdout.write(`| /preview, body | body MiB | answer | status | answer MiB | ms | server CPU ms |\n|---|---:|---|---:|---:|---:|---:|\n`);
+      const bodies = { json: listBody("json", 100), yaml: listBody("yaml", 100) };
+      const accept = { json: "application/json", yaml: "application/yaml", diff: "application/json" } as const;
+      let peak = rssMiB(server.pid ?? 0);
+      for (const input of ["json", "yaml"] as const) {
+        for (const answer of ["json", "yaml", "diff"] as const) {
+          const body = bodies[input];
+          const times: number[] = [];
+          const cpu: number[] = [];
+          let last: Answer = { status: 0, bytes: 0 };
+          for (let r = 0; r < runs; r++) {
+            const c0 = cpuMs(server.pid ?? 0);
+            const t0 = performance.now();
+            last = await send(`https://127.0.0.1:${port}/preview?namespaceLabels=istio-injection=enabled${answer === "diff" ? "&format=diff" : ""}`, "POST", body, {
+              "content-type": input === "json" ? "application/json" : "application/yaml",
+              accept: accept[answer],
+            });
+            times.push(performance.now() - t0);
+            cpu.push(cpuMs(server.pid ?? 0) - c0);
+            peak = Math.max(peak, rssMiB(server.pid ?? 0));
+          }
+          process.stdout.write(`| ${input} List of 100 Pods | ${(body.length / MIB).toFixed(2)} | ${answer} | ${last.status}${last.code ? ` ${last.code}` : ""} | ${(last.bytes / MIB).toFixed(2)} | ${median(times).toFixed(0)} | ${median(cpu).toFixed(0)} |\n`);
+        }
+      }
+      process.stdout.write(`\nRSS after the previews: ${rssMiB(server.pid ?? 0).toFixed(1)} MiB (highest seen between requests ${peak.toFixed(1)} MiB)\n`);
+    } finally {
+      await stop(server);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
