@@ -114,6 +114,11 @@ Options:
                               may get (and only those)
       --anonymous             with --server: send no token (labels not given are not known)
       --cacert FILE           CA to trust for --server (e.g. certs/ca.crt for npm start)
+      --tls-server-name NAME  with --server: the name the injector's certificate must carry,
+                              instead of the URL's host (through kubectl port-forward to the
+                              chart's Service: sidecar-injector.<namespace>.svc)
+      --insecure-skip-tls-verify
+                              with --server: do not verify the certificate at all
   -o, --output FORMAT         json (default), yaml, or diff (unified diff of each object)
   -h, --help                  this help
 `;
@@ -220,6 +225,8 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
       server: { type: "string" },
       anonymous: { type: "boolean" },
       cacert: { type: "string" },
+      "tls-server-name": { type: "string" },
+      "insecure-skip-tls-verify": { type: "boolean" },
       output: { type: "string", short: "o", default: "json" },
     },
     strict: true,
@@ -230,6 +237,16 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
   }
   const format = values.output;
   if (format !== "json" && format !== "yaml" && format !== "diff") throw new UsageError(`preview: --output must be json, yaml or diff, not ${format}`);
+  const tlsServerName = values["tls-server-name"];
+  const insecure = values["insecure-skip-tls-verify"] === true;
+  if (values.server === undefined && (values.cacert !== undefined || tlsServerName !== undefined || insecure)) {
+    throw new UsageError("preview: --cacert, --tls-server-name and --insecure-skip-tls-verify go with --server");
+  }
+  // As kubectl refuses them together: a CA that is then not used would be a false assurance.
+  if (insecure && values.cacert !== undefined) throw new UsageError("preview: --insecure-skip-tls-verify and --cacert exclude each other");
+  if (tlsServerName !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(tlsServerName)) {
+    throw new UsageError(`preview: --tls-server-name must be a DNS name, not ${quote(tlsServerName)}`);
+  }
   const text = await manifestText("preview", values.filename);
   if (values.server !== undefined) {
     if (!/^https:\/\//.test(values.server)) throw new UsageError(`preview: --server must be an https:// URL, not ${values.server}`);
@@ -240,7 +257,13 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
     if (format === "diff") url.searchParams.set("format", "diff");
     const { remotePreview } = await import("./preview-client.js");
     const token = values.anonymous ? undefined : await kubeconfigBearerToken();
-    const answer = await remotePreview(url, text, format === "yaml" ? "application/yaml" : "application/json", values.cacert, undefined, token);
+    const answer = await remotePreview(url, text, {
+      accept: format === "yaml" ? "application/yaml" : "application/json",
+      ...(values.cacert !== undefined ? { caFile: values.cacert } : {}),
+      ...(tlsServerName !== undefined ? { tlsServerName } : {}),
+      insecureSkipTlsVerify: insecure,
+      ...(token !== undefined ? { bearerToken: token } : {}),
+    });
     process.stdout.write(answer);
     return 0;
   }

@@ -246,6 +246,37 @@ describe("preview --server", () => {
     assert.match(r.stderr, /answered 404/, "POST /behind/a/proxy/preview, which this server does not have");
   });
 
+  test("--tls-server-name: the certificate is checked against that name, not the URL's host", async () => {
+    // The local certificate names localhost and 127.0.0.1, not the chart's Service.
+    const named = await run(["preview", "-f", file, "--server", server.url, "--cacert", cacert, "--tls-server-name", "localhost"]);
+    assert.equal(named.code, 0, named.stderr);
+    assert.ok(itemsOf(named).length > 0);
+    const wrong = await run(["preview", "-f", file, "--server", server.url, "--cacert", cacert, "--tls-server-name", "sidecar-injector.sidecar-injector-system.svc"]);
+    assert.equal(wrong.code, 2);
+    assert.match(wrong.stderr, /sidecar-injector\.sidecar-injector-system\.svc/);
+    assert.doesNotMatch(wrong.stderr, /--tls-server-name, e\.g\./, "the hint is for those who gave none");
+  });
+
+  test("--insecure-skip-tls-verify: no CA needed; refused with --cacert, and either without --server", async () => {
+    const r = await run(["preview", "-f", file, "--server", server.url, "--insecure-skip-tls-verify"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(itemsOf(r).length > 0);
+    const both = await run(["preview", "-f", file, "--server", server.url, "--insecure-skip-tls-verify", "--cacert", cacert]);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /--insecure-skip-tls-verify and --cacert exclude each other/);
+    for (const flag of [["--insecure-skip-tls-verify"], ["--tls-server-name", "localhost"], ["--cacert", cacert]]) {
+      const offline = await run(["preview", "-f", file, ...flag]);
+      assert.equal(offline.code, 2, flag.join(" "));
+      assert.match(offline.stderr, /go with --server/);
+    }
+  });
+
+  test("a --cacert that is not there: exit 2 naming it", async () => {
+    const r = await run(["preview", "-f", file, "--server", server.url, "--cacert", join(dir, "nope.crt")]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--cacert .*nope\.crt/);
+  });
+
   test("a server that is not there", async () => {
     const r = await run(["preview", "-f", file, "--server", "https://127.0.0.1:1", "--cacert", cacert]);
     assert.equal(r.code, 2);
