@@ -15,6 +15,7 @@ Commands:
   serve         run the admission webhook over HTTPS
   preview       show what would be injected into manifests, and why
   certs status  show the CA, the published caBundle and the serving certificate
+  check         which injectors the cluster would call for stored Pods and workloads, and why
 
 Run "sidecar-injector <command> --help" for a command's options.
 `;
@@ -136,6 +137,35 @@ Options:
       --server URL           a running injector, e.g. https://127.0.0.1:9443
                              (kubectl port-forward -n NS svc/sidecar-injector 9443:443)
   -h, --help                 this help
+`;
+
+const CHECK_USAGE = `Usage: sidecar-injector check [TYPE/]NAME... | -l SELECTOR | -A [options]
+
+Reads the Pods or workloads named (TYPE: pod, the default, deployment, statefulset, daemonset,
+replicaset, job, cronjob), or every Pod of the namespace (or of all with -A), their namespaces
+and every MutatingWebhookConfiguration of the cluster, with your kubeconfig. For each: which
+sidecar injector webhooks the API server would call on its next creation (their
+namespaceSelector and objectSelector evaluated; matchConditions are not), whether each would
+inject and why (WEBHOOK, REVISION, INJECTED, REASON), whether a stored Pod is already injected,
+and findings: several injectors for one Pod (error), an istio-injection value other than
+enabled/disabled, a Pod that a restart would inject or strip.
+
+Exit status: 0 no error finding; 1 an error finding (e.g. two injectors for one Pod);
+2 bad arguments, an object or namespace not found, or the API server refused or failed.
+
+Your user needs get/list on namespaces and pods, get on the workload kinds named, and list on
+mutatingwebhookconfigurations.
+
+Options:
+  -n, --namespace NS     namespace of the objects (default: the context's, else default)
+  -A, --all-namespaces   every Pod of every namespace
+  -l, --selector LABELS  only Pods with these labels (e.g. app=web)
+      --config FILE      injector config whose policy is applied to every injector
+                         (default: the defaults, Istio's)
+  -o, --output FORMAT    table (default), json or yaml
+      --kubeconfig FILE  kubeconfig to use (default: KUBECONFIG, ~/.kube/config, in-cluster)
+      --context NAME     context of the kubeconfig to use (default: its current-context)
+  -h, --help             this help
 `;
 
 class UsageError extends Error {}
@@ -319,6 +349,69 @@ async function runCertsCommand(argv: string[]): Promise<number> {
   return report.problems.length === 0 ? 0 : 1;
 }
 
+/** kubectl's resource names for the kinds `check` reads. */
+const CHECK_KINDS: Readonly<Record<string, "Pod" | "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" | "CronJob">> = {
+  pod: "Pod", pods: "Pod", po: "Pod",
+  deployment: "Deployment", deployments: "Deployment", deploy: "Deployment",
+  statefulset: "StatefulSet", statefulsets: "StatefulSet", sts: "StatefulSet",
+  daemonset: "DaemonSet", daemonsets: "DaemonSet", ds: "DaemonSet",
+  replicaset: "ReplicaSet", replicasets: "ReplicaSet", rs: "ReplicaSet",
+  job: "Job", jobs: "Job",
+  cronjob: "CronJob", cronjobs: "CronJob", cj: "CronJob",
+};
+
+async function runCheckCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      namespace: { type: "string", short: "n" },
+      "all-namespaces": { type: "boolean", short: "A" },
+      selector: { type: "string", short: "l" },
+      config: { type: "string" },
+      output: { type: "string", short: "o", default: "table" },
+      kubeconfig: { type: "string" },
+      context: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(CHECK_USAGE);
+    return 0;
+  }
+  const format = values.output;
+  if (format !== "table" && format !== "json" && format !== "yaml") throw new UsageError(`check: --output must be table, json or yaml, not ${quote(format)}`);
+  const targets = positionals.map((arg) => {
+    const slash = arg.indexOf("/");
+    const type = slash < 0 ? "pod" : arg.slice(0, slash).toLowerCase();
+    const name = slash < 0 ? arg : arg.slice(slash + 1);
+    const kind = Object.hasOwn(CHECK_KINDS, type) ? CHECK_KINDS[type] : undefined;
+    if (kind === undefined) throw new UsageError(`check: ${quote(type)} is not a kind check reads (pod, deployment, statefulset, daemonset, replicaset, job, cronjob)`);
+    if (!/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/.test(name)) throw new UsageError(`check: ${quote(name)} is not an object name`);
+    return { kind, name };
+  });
+  const all = values["all-namespaces"] === true;
+  if (all && targets.length > 0) throw new UsageError("check: a name needs one namespace (-n), not -A");
+  if (values.selector !== undefined && targets.length > 0) throw new UsageError("check: -l selects Pods instead of names: give one or the other");
+  if (all && values.namespace !== undefined) throw new UsageError("check: -n and -A exclude each other");
+  const { createInspectApi, contextNamespace, defaultKubeConfig } = await import("./kube/client.js");
+  const kc = defaultKubeConfig({ ...(values.kubeconfig !== undefined ? { kubeconfig: values.kubeconfig } : {}), ...(values.context !== undefined ? { context: values.context } : {}) });
+  const config = await loadConfig(values.config);
+  const { check, formatCheckTable } = await import("./check/check.js");
+  const report = await check(createInspectApi(kc), {
+    config,
+    targets,
+    namespace: values.namespace ?? contextNamespace(kc) ?? "default",
+    allNamespaces: all,
+    ...(values.selector !== undefined ? { labelSelector: values.selector } : {}),
+  });
+  if (format === "table") process.stdout.write(formatCheckTable(report));
+  else if (format === "json") process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else process.stdout.write((await import("yaml")).stringify(report));
+  return report.errors > 0 ? 1 : 0;
+}
+
 async function runServeCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -432,6 +525,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runCertsCommand(rest);
       case "preview":
         return await runPreviewCommand(rest);
+      case "check":
+        return await runCheckCommand(rest);
       case undefined:
       case "help":
       case "-h":
