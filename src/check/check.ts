@@ -12,13 +12,15 @@
 //   second refuses or rewrites the first's);
 // - warning: an istio-injection value other than enabled/disabled (no Istio webhook selects
 //   it); a stored Pod that is not injected though it would be now, or injected though nothing
-//   would inject it now (a restart changes it);
+//   would inject it now (a restart changes it); an unknown or deprecated annotation key in
+//   Istio's domains, with the closest known one (annotation-keys.ts);
 // - info: a namespace with both istio-injection and istio.io/rev (istio-injection wins); a
 //   stored Pod that is already injected (which revision), instead of a diff of it.
 // The exit status is 1 when there is an error finding, else 0.
 
 import type { Config } from "../config/types.js";
 import type { InspectApi, MutatingWebhookConfigurationObject, NamespaceObject, StoredObject } from "../kube/api.js";
+import { annotationKeyWarnings } from "../injection/annotation-keys.js";
 import { A, CONTAINER } from "../injection/annotations.js";
 import { own } from "../injection/own.js";
 import { decide } from "../injection/policy.js";
@@ -116,6 +118,7 @@ export function checkObject(obj: StoredObject, ns: NamespaceObject, configs: rea
   if (injecting.length > 1) {
     findings.push({ severity: "error", message: `${injecting.length} injectors would inject this Pod: ${injecting.map((w) => w.webhook).join(", ")}` });
   }
+  for (const w of annotationKeyWarnings(obj.pod.metadata?.annotations)) findings.push({ severity: "warning", message: w });
   const revision = injectedRevision(obj);
   const injected = revision === undefined ? undefined : { revision };
   if (obj.kind === "Pod") {
