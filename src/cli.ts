@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 // `sidecar-injector inject | serve`: argument parsing only; the work is done elsewhere.
-import { readFile } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { extname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigError, loadConfig } from "./config/load.js";
 import { InjectionError } from "./injection/types.js";
-import { quote } from "./injection/quote.js";
-import { formatManifest, injectManifest, ManifestError } from "./manifest.js";
+import { quote, quoteName } from "./injection/quote.js";
+import { formatManifest, ManifestError, parseManifest } from "./manifest.js";
+import { injectDocument, type InjectedTemplate } from "./injection/workloads.js";
 import { CERT_MODES, DEFAULT_NAMES, type CertMode } from "./certs/modes.js";
 
 const USAGE = `Usage: sidecar-injector <command> [options]
@@ -17,18 +20,22 @@ Commands:
   certs status  show the CA, the published caBundle and the serving certificate
   check         which injectors the cluster would call for stored Pods and workloads, and why
 
-Run "sidecar-injector <command> --help" for a command's options.
+Run "sidecar-injector help <command>" (or "<command> --help") for a command's options,
+"sidecar-injector --version" for the version.
 `;
 
-const INJECT_USAGE = `Usage: sidecar-injector inject -f FILE|- [options]
+const INJECT_USAGE = `Usage: sidecar-injector inject -f FILE|DIR|- [options]
 
 Reads Pods and workloads (Deployment, StatefulSet, DaemonSet, ReplicaSet,
 ReplicationController, Job, CronJob, DeploymentConfig, List; several YAML documents
 in one file) and prints them injected, in the same order. Other documents are printed
-unchanged. A manifest without a namespace is in the --namespace one.
+unchanged. A manifest without a namespace is in the --namespace one. A document that
+cannot be injected stops it, named by file and position (exit 2).
 
 Options:
-  -f, --filename FILE   the manifest file, or - for standard input (required)
+  -f, --filename FILE   a manifest file, a directory (its .yaml, .yml and .json files, in
+                        name order, like kubectl), or - for standard input; repeatable (required)
+  -R, --recursive       with a directory: its subdirectories too
       --config FILE     injector config (YAML); defaults apply to keys left out
   -n, --namespace NS    namespace of manifests that name none (default: default)
   -o, --output FORMAT   yaml (default) or json
@@ -94,7 +101,7 @@ Self-managed certificates (--cert-mode kubernetes; KUBECONFIG or the in-cluster 
   Durations: 30s, 10m, 12h, 7d, 5y, 1h30m.
 `;
 
-const PREVIEW_USAGE = `Usage: sidecar-injector preview -f FILE|- [options]
+const PREVIEW_USAGE = `Usage: sidecar-injector preview -f FILE|DIR|- [options]
 
 For each Pod of the manifests (Pods, workloads, Lists, several YAML documents, or an
 AdmissionReview): the decision with its reasons (including whether the API server would call
@@ -103,7 +110,9 @@ stored, the warnings, what the init container captures and what the proxy starts
 Offline with the same engine as the webhook, or asked of a running injector with --server.
 
 Options:
-  -f, --filename FILE         the manifest, or - for standard input (required)
+  -f, --filename FILE         a manifest, a directory of them (.yaml, .yml, .json), or - for
+                              standard input; repeatable (required)
+  -R, --recursive             with a directory: its subdirectories too
       --config FILE           injector config (offline)
   -n, --namespace NS          namespace of manifests that name none (default: default)
       --namespace-labels K=V,...
@@ -114,6 +123,9 @@ Options:
                               one, so the injector reads the labels of the namespaces you
                               may get (and only those)
       --anonymous             with --server: send no token (labels not given are not known)
+      --kubeconfig FILE       with --server: the kubeconfig whose token is sent (default:
+                              KUBECONFIG, ~/.kube/config)
+      --context NAME          with --server: its context (default: its current-context)
       --cacert FILE           CA to trust for --server (e.g. certs/ca.crt for npm start)
       --tls-server-name NAME  with --server: the name the injector's certificate must carry,
                               instead of the URL's host (through kubectl port-forward to the
@@ -136,6 +148,8 @@ Options:
       --webhook-config NAME  default: sidecar-injector
       --server URL           a running injector, e.g. https://127.0.0.1:9443
                              (kubectl port-forward -n NS svc/sidecar-injector 9443:443)
+      --kubeconfig FILE      kubeconfig to use (default: KUBECONFIG, ~/.kube/config, in-cluster)
+      --context NAME         context of the kubeconfig to use (default: its current-context)
   -h, --help                 this help
 `;
 
@@ -170,18 +184,104 @@ Options:
 
 class UsageError extends Error {}
 
+/** --kubeconfig and --context, as given. */
+function kubeConfigChoice(values: { kubeconfig?: string | undefined; context?: string | undefined }): { kubeconfig?: string; context?: string } {
+  return { ...(values.kubeconfig !== undefined ? { kubeconfig: values.kubeconfig } : {}), ...(values.context !== undefined ? { context: values.context } : {}) };
+}
+
+/** A file or directory given with -f that cannot be read: exit 1, naming it. */
+class InputError extends Error {}
+
 /** Options of the commands that read manifests (inject, preview). */
 const MANIFEST_OPTIONS = {
-  filename: { type: "string", short: "f" },
+  filename: { type: "string", short: "f", multiple: true },
+  recursive: { type: "boolean", short: "R" },
   config: { type: "string" },
   namespace: { type: "string", short: "n" },
   help: { type: "boolean", short: "h" },
 } as const;
 
-/** The manifest text of -f FILE (or - for standard input). */
-async function manifestText(command: string, filename: string | undefined): Promise<string> {
-  if (!filename) throw new UsageError(`${command}: -f FILE (or -f - for standard input) is required`);
-  return readInput(filename);
+/** The extensions kubectl reads in a directory given with -f. */
+const MANIFEST_EXTENSIONS = new Set([".yaml", ".yml", ".json"]);
+
+/**
+ * The files of -f: each file as given, `-` for standard input, a directory's manifest files in
+ * name order (its subdirectories' too with -R, as kubectl does).
+ */
+async function manifestFiles(filenames: readonly string[], recursive: boolean): Promise<string[]> {
+  const files: string[] = [];
+  const walk = async (dir: string, top: boolean): Promise<void> => {
+    const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      const path = join(dir, e.name);
+      if (e.isDirectory()) {
+        if (recursive) await walk(path, false);
+      } else if (MANIFEST_EXTENSIONS.has(extname(e.name).toLowerCase())) {
+        files.push(path);
+      }
+    }
+    if (top && files.length === 0) throw new InputError(`-f ${quote(dir)}: a directory with no .yaml, .yml or .json files${recursive ? "" : " (-R reads its subdirectories too)"}`);
+  };
+  for (const f of filenames) {
+    if (f === "-") {
+      files.push(f);
+      continue;
+    }
+    let isDir: boolean;
+    try {
+      isDir = (await stat(f)).isDirectory();
+    } catch (e) {
+      throw new InputError(`-f ${quote(f)}: ${fileProblem(e)}`);
+    }
+    if (!isDir) {
+      files.push(f);
+      continue;
+    }
+    try {
+      await walk(f, true);
+    } catch (e) {
+      if (e instanceof InputError) throw e;
+      throw new InputError(`-f ${quote(f)}: ${fileProblem(e)}`);
+    }
+  }
+  return files;
+}
+
+/** What is wrong with a file, in words, instead of Node's "ENOENT: no such file or directory, open '…'". */
+function fileProblem(e: unknown): string {
+  const code = e instanceof Error && "code" in e ? e.code : undefined;
+  if (code === "ENOENT") return "no such file or directory";
+  if (code === "EACCES" || code === "EPERM") return "permission denied";
+  if (code === "EISDIR") return "is a directory";
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Each manifest file of -f with its text. */
+async function manifestSources(command: string, filenames: readonly string[] | undefined, recursive: boolean): Promise<{ source: string; text: string }[]> {
+  if (!filenames || filenames.length === 0) throw new UsageError(`${command}: -f FILE (or -f - for standard input) is required`);
+  const sources: { source: string; text: string }[] = [];
+  for (const file of await manifestFiles(filenames, recursive)) {
+    try {
+      sources.push({ source: file, text: await readInput(file) });
+    } catch (e) {
+      throw new InputError(`-f ${quote(file)}: ${fileProblem(e)}`);
+    }
+  }
+  return sources;
+}
+
+/** The manifests of -f as one text (several files: their documents one after the other). */
+async function manifestText(command: string, filenames: readonly string[] | undefined, recursive: boolean): Promise<string> {
+  const sources = await manifestSources(command, filenames, recursive);
+  return sources.length === 1 ? (sources[0]?.text ?? "") : sources.map((s) => s.text).join("\n---\n");
+}
+
+/** " (Kind/name)" of a document, when it says. */
+function documentName(doc: unknown): string {
+  if (typeof doc !== "object" || doc === null) return "";
+  const { kind, metadata } = doc as { kind?: unknown; metadata?: { name?: unknown } };
+  const name = typeof metadata === "object" && metadata !== null ? metadata.name : undefined;
+  return typeof kind === "string" && kind ? ` (${quoteName(kind)}${typeof name === "string" ? `/${quoteName(name)}` : ""})` : "";
 }
 
 /** A fraction strictly between 0 and 1, written 0.25 or 1/4. */
@@ -219,9 +319,20 @@ async function runInject(argv: string[]): Promise<number> {
     return 0;
   }
   if (values.output !== "yaml" && values.output !== "json") throw new UsageError(`inject: --output must be yaml or json, not ${values.output}`);
-  const text = await manifestText("inject", values.filename);
+  const sources = await manifestSources("inject", values.filename, values.recursive === true);
   const config = await loadConfig(values.config);
-  const { docs } = injectManifest(text, values.filename ?? "-", values.namespace ?? "default", config);
+  const docs: unknown[] = [];
+  const injected: InjectedTemplate[] = [];
+  for (const { source, text } of sources) {
+    for (const [i, doc] of parseManifest(text, source).entries()) {
+      try {
+        docs.push(injectDocument(doc, values.namespace ?? "default", config, injected).doc);
+      } catch (e) {
+        if (e instanceof InjectionError) throw new ManifestError(`${source}: document ${i + 1}${documentName(doc)}: ${e.message}`);
+        throw e;
+      }
+    }
+  }
   process.stdout.write(formatManifest(docs, values.output));
   return 0;
 }
@@ -231,11 +342,18 @@ async function runInject(argv: string[]): Promise<number> {
  * a token, a token file, or what an exec or auth-provider plugin returns); undefined when it
  * authenticates otherwise (e.g. a client certificate) or there is no kubeconfig.
  */
-async function kubeconfigBearerToken(): Promise<string | undefined> {
+async function kubeconfigBearerToken(choice: { kubeconfig?: string; context?: string }): Promise<string | undefined> {
+  const { defaultKubeConfig } = await import("./kube/client.js");
+  // A --kubeconfig or --context that cannot be used is said; without them, no kubeconfig is no token.
+  const explicit = choice.kubeconfig !== undefined || choice.context !== undefined;
+  let kc;
   try {
-    const { KubeConfig } = await import("@kubernetes/client-node");
-    const kc = new KubeConfig();
-    kc.loadFromDefault();
+    kc = defaultKubeConfig(choice);
+  } catch (e) {
+    if (explicit) throw e;
+    return undefined;
+  }
+  try {
     const opts: { headers?: Record<string, unknown> } = {};
     await kc.applyToHTTPSOptions(opts);
     const auth = opts.headers?.Authorization;
@@ -257,6 +375,8 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
       cacert: { type: "string" },
       "tls-server-name": { type: "string" },
       "insecure-skip-tls-verify": { type: "boolean" },
+      kubeconfig: { type: "string" },
+      context: { type: "string" },
       output: { type: "string", short: "o", default: "json" },
     },
     strict: true,
@@ -269,15 +389,15 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
   if (format !== "json" && format !== "yaml" && format !== "diff") throw new UsageError(`preview: --output must be json, yaml or diff, not ${format}`);
   const tlsServerName = values["tls-server-name"];
   const insecure = values["insecure-skip-tls-verify"] === true;
-  if (values.server === undefined && (values.cacert !== undefined || tlsServerName !== undefined || insecure)) {
-    throw new UsageError("preview: --cacert, --tls-server-name and --insecure-skip-tls-verify go with --server");
+  if (values.server === undefined && (values.cacert !== undefined || tlsServerName !== undefined || insecure || values.kubeconfig !== undefined || values.context !== undefined)) {
+    throw new UsageError("preview: --cacert, --tls-server-name, --insecure-skip-tls-verify, --kubeconfig and --context go with --server");
   }
   // As kubectl refuses them together: a CA that is then not used would be a false assurance.
   if (insecure && values.cacert !== undefined) throw new UsageError("preview: --insecure-skip-tls-verify and --cacert exclude each other");
   if (tlsServerName !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(tlsServerName)) {
     throw new UsageError(`preview: --tls-server-name must be a DNS name, not ${quote(tlsServerName)}`);
   }
-  const text = await manifestText("preview", values.filename);
+  const text = await manifestText("preview", values.filename, values.recursive === true);
   if (values.server !== undefined) {
     if (!/^https:\/\//.test(values.server)) throw new UsageError(`preview: --server must be an https:// URL, not ${values.server}`);
     // Relative to the URL given, so a path in front of the injector (a proxy's) is kept.
@@ -286,7 +406,7 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
     if (values["namespace-labels"] !== undefined) url.searchParams.set("namespaceLabels", values["namespace-labels"]);
     if (format === "diff") url.searchParams.set("format", "diff");
     const { remotePreview } = await import("./preview-client.js");
-    const token = values.anonymous ? undefined : await kubeconfigBearerToken();
+    const token = values.anonymous ? undefined : await kubeconfigBearerToken(kubeConfigChoice(values));
     const answer = await remotePreview(url, text, {
       accept: format === "yaml" ? "application/yaml" : "application/json",
       ...(values.cacert !== undefined ? { caFile: values.cacert } : {}),
@@ -328,6 +448,8 @@ async function runCertsCommand(argv: string[]): Promise<number> {
       "ca-secret": { type: "string" },
       "webhook-config": { type: "string" },
       server: { type: "string" },
+      kubeconfig: { type: "string" },
+      context: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -338,8 +460,8 @@ async function runCertsCommand(argv: string[]): Promise<number> {
   }
   if (values.server !== undefined && !/^https:\/\//.test(values.server)) throw new UsageError(`certs status: --server must be an https:// URL, not ${values.server}`);
   const { certificateStatus } = await import("./certs/status.js");
-  const { createKubeApi } = await import("./kube/client.js");
-  const report = await certificateStatus(createKubeApi(), {
+  const { createKubeApi, defaultKubeConfig } = await import("./kube/client.js");
+  const report = await certificateStatus(createKubeApi(defaultKubeConfig(kubeConfigChoice(values))), {
     namespace: values.namespace ?? DEFAULT_NAMES.namespace,
     secretName: values["ca-secret"] ?? DEFAULT_NAMES.caSecret,
     webhookConfigName: values["webhook-config"] ?? DEFAULT_NAMES.webhookConfig,
@@ -396,7 +518,7 @@ async function runCheckCommand(argv: string[]): Promise<number> {
   if (values.selector !== undefined && targets.length > 0) throw new UsageError("check: -l selects Pods instead of names: give one or the other");
   if (all && values.namespace !== undefined) throw new UsageError("check: -n and -A exclude each other");
   const { createInspectApi, contextNamespace, defaultKubeConfig } = await import("./kube/client.js");
-  const kc = defaultKubeConfig({ ...(values.kubeconfig !== undefined ? { kubeconfig: values.kubeconfig } : {}), ...(values.context !== undefined ? { context: values.context } : {}) });
+  const kc = defaultKubeConfig(kubeConfigChoice(values));
   const config = await loadConfig(values.config);
   const { check, formatCheckTable } = await import("./check/check.js");
   const report = await check(createInspectApi(kc), {
@@ -513,6 +635,21 @@ async function runServeCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** Each command's help, for `help <command>`. */
+const COMMAND_USAGE: Readonly<Record<string, string>> = {
+  inject: INJECT_USAGE,
+  serve: SERVE_USAGE,
+  preview: PREVIEW_USAGE,
+  certs: CERTS_USAGE,
+  check: CHECK_USAGE,
+};
+
+/** The version in package.json (beside src/ and dist/ alike). */
+function version(): string {
+  const pkg: unknown = createRequire(import.meta.url)("../package.json");
+  return typeof pkg === "object" && pkg !== null && "version" in pkg && typeof pkg.version === "string" ? pkg.version : "unknown";
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -527,8 +664,22 @@ export async function main(argv: string[]): Promise<number> {
         return await runPreviewCommand(rest);
       case "check":
         return await runCheckCommand(rest);
+      case "--version":
+      case "version":
+        process.stdout.write(`sidecar-injector ${version()}\n`);
+        return 0;
+      case "help": {
+        const [topic] = rest;
+        if (topic === undefined) {
+          process.stdout.write(USAGE);
+          return 0;
+        }
+        const usage = Object.hasOwn(COMMAND_USAGE, topic) ? COMMAND_USAGE[topic] : undefined;
+        if (usage === undefined) throw new UsageError(`help: no command ${quote(topic)}\n\n${USAGE}`);
+        process.stdout.write(usage);
+        return 0;
+      }
       case undefined:
-      case "help":
       case "-h":
       case "--help":
         process.stdout.write(USAGE);
@@ -537,6 +688,10 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     }
   } catch (e) {
+    if (e instanceof InputError) {
+      process.stderr.write(`error: ${e.message}\n`);
+      return 1;
+    }
     if (e instanceof InjectionError || e instanceof ConfigError || e instanceof UsageError || e instanceof ManifestError) {
       process.stderr.write(`error: ${e.message}\n`);
       return 2;

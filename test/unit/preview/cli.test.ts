@@ -150,7 +150,7 @@ describe("preview offline", () => {
   test("--help", async () => {
     const r = await run(["preview", "--help"]);
     assert.equal(r.code, 0);
-    assert.match(r.stdout, /^Usage: sidecar-injector preview -f FILE\|- \[options\]/);
+    assert.match(r.stdout, /^Usage: sidecar-injector preview -f FILE\|DIR\|- \[options\]/);
     assert.match(r.stdout, /--namespace-labels/);
   });
 });
@@ -187,10 +187,10 @@ describe("preview errors", () => {
     assert.match(r.stderr, /no Pod, workload or AdmissionReview/);
   });
 
-  test("a file that does not exist: exit 1", async () => {
+  test("a file that does not exist: exit 1, named, in words", async () => {
     const r = await run(["preview", "-f", join(dir, "nope.yaml")]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /ENOENT/);
+    assert.equal(r.stderr, `error: -f ${JSON.stringify(join(dir, "nope.yaml"))}: no such file or directory\n`);
   });
 
   test("--server must be https", async () => {
