@@ -10,6 +10,10 @@ import { quote, quoteName } from "./injection/quote.js";
 import { formatManifest, ManifestError, parseManifest } from "./manifest.js";
 import { injectDocument, type InjectedTemplate } from "./injection/workloads.js";
 import { CERT_MODES, DEFAULT_NAMES, type CertMode } from "./certs/modes.js";
+import type { PreviewEntry } from "./preview.js";
+
+/** The items of a /preview answer, as the injector (this same program) writes them. */
+type PreviewEntryList = readonly PreviewEntry[];
 
 const USAGE = `Usage: sidecar-injector <command> [options]
 
@@ -132,7 +136,9 @@ Options:
                               chart's Service: sidecar-injector.<namespace>.svc)
       --insecure-skip-tls-verify
                               with --server: do not verify the certificate at all
-  -o, --output FORMAT         json (default), yaml, or diff (unified diff of each object)
+  -o, --output FORMAT         summary (the default on a terminal: decision, reasons, what is
+                              added, warnings), json (the default otherwise: everything),
+                              yaml, or diff (unified diff of each object)
   -h, --help                  this help
 `;
 
@@ -377,7 +383,7 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
       "insecure-skip-tls-verify": { type: "boolean" },
       kubeconfig: { type: "string" },
       context: { type: "string" },
-      output: { type: "string", short: "o", default: "json" },
+      output: { type: "string", short: "o" },
     },
     strict: true,
   });
@@ -385,8 +391,9 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
     process.stdout.write(PREVIEW_USAGE);
     return 0;
   }
-  const format = values.output;
-  if (format !== "json" && format !== "yaml" && format !== "diff") throw new UsageError(`preview: --output must be json, yaml or diff, not ${format}`);
+  // A person at a terminal gets the summary; a pipe or a file, the whole answer as before.
+  const format = values.output ?? (process.stdout.isTTY ? "summary" : "json");
+  if (format !== "json" && format !== "yaml" && format !== "diff" && format !== "summary") throw new UsageError(`preview: --output must be summary, json, yaml or diff, not ${quote(format)}`);
   const tlsServerName = values["tls-server-name"];
   const insecure = values["insecure-skip-tls-verify"] === true;
   if (values.server === undefined && (values.cacert !== undefined || tlsServerName !== undefined || insecure || values.kubeconfig !== undefined || values.context !== undefined)) {
@@ -414,7 +421,19 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
       insecureSkipTlsVerify: insecure,
       ...(token !== undefined ? { bearerToken: token } : {}),
     });
-    process.stdout.write(answer);
+    if (format !== "summary") {
+      process.stdout.write(answer);
+      return 0;
+    }
+    const { formatPreviewSummary } = await import("./preview-summary.js");
+    let parsed: { items?: unknown };
+    try {
+      parsed = JSON.parse(answer) as { items?: unknown };
+    } catch {
+      throw new UsageError(`preview: ${url.origin} did not answer JSON`);
+    }
+    if (!Array.isArray(parsed.items)) throw new UsageError(`preview: ${url.origin} answered no items`);
+    process.stdout.write(formatPreviewSummary(parsed.items as PreviewEntryList));
     return 0;
   }
   const { formatPreview, parseLabelList, parsePreviewInput, preview } = await import("./preview.js");
@@ -430,7 +449,8 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
     // Offline, the file and the memory are the user's own: no bound on the Pods previewed.
     maxPods: Infinity,
   });
-  process.stdout.write(formatPreview(entries, format));
+  if (format === "summary") process.stdout.write((await import("./preview-summary.js")).formatPreviewSummary(entries));
+  else process.stdout.write(formatPreview(entries, format));
   return 0;
 }
 

@@ -166,7 +166,7 @@ describe("preview errors", () => {
   test("a bad -o: exit 2 naming it", async () => {
     const r = await run(["preview", "-f", file, "-o", "table"]);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /--output must be json, yaml or diff, not table/);
+    assert.match(r.stderr, /--output must be summary, json, yaml or diff, not "table"/);
   });
 
   test("an unknown option: exit 2", async () => {
@@ -275,6 +275,23 @@ describe("preview --server", () => {
     const r = await run(["preview", "-f", file, "--server", server.url, "--cacert", join(dir, "nope.crt")]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--cacert .*nope\.crt/);
+  });
+
+  test("-o summary: a few lines per object, the same offline and from the server", async () => {
+    const manifest = join(dir, "summary.yaml");
+    writeFileSync(manifest, MANIFEST.replace("labels: {app: web}", 'labels: {app: web}\n  annotations: {sidecar.istio.io/proxyCpu: "1"}'));
+    const offline = await run(["preview", "-f", manifest, "-o", "summary", "--namespace-labels", "istio-injection=enabled"]);
+    assert.equal(offline.code, 0, offline.stderr);
+    const lines = offline.stdout.split("\n");
+    assert.equal(lines[0], "Pod/web (namespace default): injected");
+    assert.equal(lines[1], "  - namespace default has istio-injection=enabled: the API server calls the injector");
+    assert.match(offline.stdout, /^ {2}adds istio-init, istio-proxy, proxy image \S+; \d+ patch operation\(s\)$/m);
+    assert.match(offline.stdout, /^ {2}warning: unknown annotation "sidecar\.istio\.io\/proxyCpu" is ignored; did you mean sidecar\.istio\.io\/proxyCPU\?$/m);
+    assert.match(offline.stdout, /^Deployment\/shop \(namespace store\): injected$/m);
+    assert.doesNotMatch(offline.stdout, /"op"|apiVersion/, "no patch, no object");
+    const remote = await run(["preview", "-f", manifest, "-o", "summary", "--namespace-labels", "istio-injection=enabled", "--server", server.url, "--cacert", cacert]);
+    assert.equal(remote.code, 0, remote.stderr);
+    assert.equal(remote.stdout, offline.stdout);
   });
 
   test("a server that is not there", async () => {
