@@ -25,7 +25,8 @@ Commands:
   check         which injectors the cluster would call for stored Pods and workloads, and why
 
 Run "sidecar-injector help <command>" (or "<command> --help") for a command's options,
-"sidecar-injector --version" for the version.
+"sidecar-injector --version" for the version, "sidecar-injector completion bash|zsh|fish"
+for a shell completion script.
 `;
 
 const INJECT_USAGE = `Usage: sidecar-injector inject -f FILE|DIR|- [options]
@@ -664,6 +665,53 @@ const COMMAND_USAGE: Readonly<Record<string, string>> = {
   check: CHECK_USAGE,
 };
 
+/** Each command's long options, read from its help. */
+function commandFlags(): Record<string, string[]> {
+  return Object.fromEntries(Object.entries(COMMAND_USAGE).map(([command, usage]) => [command, [...new Set(usage.match(/--[a-z][a-z-]*/g) ?? [])].sort()]));
+}
+
+/** A shell completion script for commands and their options (files complete otherwise). */
+function completionScript(shell: string): string {
+  const commands = [...Object.keys(COMMAND_USAGE), "help", "completion", "version"];
+  const flags = commandFlags();
+  if (shell === "bash" || shell === "zsh") {
+    const cases = Object.entries(flags)
+      .map(([c, f]) => `    ${c}) words="${f.join(" ")}${c === "certs" ? " status" : ""}" ;;`)
+      .join("\n");
+    const zsh = shell === "zsh" ? "autoload -U +X bashcompinit && bashcompinit\n" : "";
+    return `${zsh}# sidecar-injector completion for ${shell}: source <(sidecar-injector completion ${shell})
+_sidecar_injector() {
+  local cur="\${COMP_WORDS[COMP_CWORD]}" words=""
+  if [ "$COMP_CWORD" -eq 1 ]; then
+    COMPREPLY=($(compgen -W "${commands.join(" ")}" -- "$cur"))
+    return
+  fi
+  case "\${COMP_WORDS[1]}" in
+${cases}
+    help) words="${Object.keys(COMMAND_USAGE).join(" ")}" ;;
+    completion) words="bash zsh fish" ;;
+  esac
+  if [[ "$cur" == -* || "\${COMP_WORDS[1]}" == help || "\${COMP_WORDS[1]}" == completion ]]; then
+    COMPREPLY=($(compgen -W "$words" -- "$cur"))
+  else
+    COMPREPLY=($(compgen -f -- "$cur"))
+  fi
+}
+complete -o filenames -F _sidecar_injector sidecar-injector
+`;
+  }
+  if (shell === "fish") {
+    const lines = [
+      "# sidecar-injector completion for fish: sidecar-injector completion fish | source",
+      `complete -c sidecar-injector -n __fish_use_subcommand -f -a "${commands.join(" ")}"`,
+      ...Object.entries(flags).flatMap(([c, f]) => f.map((flag) => `complete -c sidecar-injector -n "__fish_seen_subcommand_from ${c}" -l ${flag.slice(2)}`)),
+      'complete -c sidecar-injector -n "__fish_seen_subcommand_from completion" -f -a "bash zsh fish"',
+    ];
+    return `${lines.join("\n")}\n`;
+  }
+  throw new UsageError(`completion: the shell must be bash, zsh or fish, not ${quote(shell)}`);
+}
+
 /** The version in package.json (beside src/ and dist/ alike). */
 function version(): string {
   const pkg: unknown = createRequire(import.meta.url)("../package.json");
@@ -684,6 +732,12 @@ export async function main(argv: string[]): Promise<number> {
         return await runPreviewCommand(rest);
       case "check":
         return await runCheckCommand(rest);
+      case "completion": {
+        const [shell] = rest;
+        if (shell === undefined) throw new UsageError("completion: name the shell: bash, zsh or fish");
+        process.stdout.write(completionScript(shell));
+        return 0;
+      }
       case "--version":
       case "version":
         process.stdout.write(`sidecar-injector ${version()}\n`);

@@ -55,6 +55,41 @@ describe("--version and help", () => {
   });
 });
 
+describe("completion", () => {
+  test("bash: the script, sourced, completes commands and a command's options", async () => {
+    const script = await run(["completion", "bash"]);
+    assert.equal(script.code, 0, script.stderr);
+    const scriptFile = join(dir, "completion.bash");
+    writeFileSync(scriptFile, script.stdout);
+    const probe = [
+      `source ${JSON.stringify(scriptFile)}`,
+      "COMP_WORDS=(sidecar-injector ch); COMP_CWORD=1; _sidecar_injector; echo \"${COMPREPLY[*]}\"",
+      "COMP_WORDS=(sidecar-injector check --all); COMP_CWORD=2; _sidecar_injector; echo \"${COMPREPLY[*]}\"",
+      "COMP_WORDS=(sidecar-injector preview --tls); COMP_CWORD=2; _sidecar_injector; echo \"${COMPREPLY[*]}\"",
+    ].join("\n");
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((ok, fail) => {
+      const child = spawn("bash", ["--norc", "-c", probe], { stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
+      child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
+      child.on("error", fail);
+      child.on("close", (code) => ok({ code, stdout, stderr }));
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split("\n"), ["check", "--all-namespaces", "--tls-server-name"]);
+  });
+
+  test("fish: one line per command option; another shell: exit 2", async () => {
+    const fish = await run(["completion", "fish"]);
+    assert.equal(fish.code, 0);
+    assert.match(fish.stdout, /^complete -c sidecar-injector -n "__fish_seen_subcommand_from check" -l all-namespaces$/m);
+    const other = await run(["completion", "tcsh"]);
+    assert.equal(other.code, 2);
+    assert.match(other.stderr, /the shell must be bash, zsh or fish, not "tcsh"/);
+  });
+});
+
 describe("inject -f", () => {
   const manifests = join(dir, "manifests");
   mkdirSync(join(manifests, "nested"), { recursive: true });
