@@ -5,9 +5,15 @@
 #   docker build -t sidecar-injector .
 #   docker run --rm -p 9443:9443 sidecar-injector          # local certificates, see CMD
 #
-# In the Helm chart the container passes only arguments (`serve --config ... --tls-cert
-# ... --tls-key ...`); the serving certificate comes from a mounted Secret and /tmp is an
-# emptyDir, so the root filesystem can be read-only.
+# No image is published: build this one and push it where your nodes pull from, then set the
+# chart's image.repository and image.tag.
+#
+# In the Helm chart the container passes only arguments (`serve --config ... --admin-port
+# 9444 ...`). With the chart's default tls.mode=self they add `--cert-mode kubernetes`: the
+# injector keeps its CA in a Secret through the API server and holds its serving
+# certificates in memory; with tls.mode=secret or certManager they add `--tls-cert ...
+# --tls-key ...` for a mounted Secret. Either way nothing is written to the filesystem but
+# /tmp, an emptyDir, so the root filesystem can be read-only.
 
 # ---- build: compile TypeScript, and resolve production dependencies on their own ----
 FROM node:22-bookworm-slim AS build

@@ -1,13 +1,20 @@
 #!/usr/bin/env node
 // `sidecar-injector inject | serve`: argument parsing only; the work is done elsewhere.
-import { readFile } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { extname, join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Config } from "./config/types.js";
 import { InjectionError } from "./injection/types.js";
-import { quote } from "./injection/quote.js";
+import { quote, quoteName } from "./injection/quote.js";
 import { CERT_MODES, DEFAULT_NAMES, type CertMode } from "./certs/modes.js";
+import type { InjectedTemplate } from "./injection/workloads.js";
+import type { PreviewEntry } from "./preview.js";
 // Each command imports what it uses when it runs: `--help` and `certs status` never load the
 // YAML parser or the injection engine, and `serve` loads them once, through main.ts.
+
+/** The items of a /preview answer, as the injector (this same program) writes them. */
+type PreviewEntryList = readonly PreviewEntry[];
 
 const USAGE = `Usage: sidecar-injector <command> [options]
 
@@ -16,19 +23,25 @@ Commands:
   serve         run the admission webhook over HTTPS
   preview       show what would be injected into manifests, and why
   certs status  show the CA, the published caBundle and the serving certificate
+  check         which injectors the cluster would call for stored Pods and workloads, and why
 
-Run "sidecar-injector <command> --help" for a command's options.
+Run "sidecar-injector help <command>" (or "<command> --help") for a command's options,
+"sidecar-injector --version" for the version, "sidecar-injector completion bash|zsh|fish"
+for a shell completion script.
 `;
 
-const INJECT_USAGE = `Usage: sidecar-injector inject -f FILE|- [options]
+const INJECT_USAGE = `Usage: sidecar-injector inject -f FILE|DIR|- [options]
 
 Reads Pods and workloads (Deployment, StatefulSet, DaemonSet, ReplicaSet,
 ReplicationController, Job, CronJob, DeploymentConfig, List; several YAML documents
 in one file) and prints them injected, in the same order. Other documents are printed
-unchanged. A manifest without a namespace is in the --namespace one.
+unchanged. A manifest without a namespace is in the --namespace one. A document that
+cannot be injected stops it, named by file and position (exit 2).
 
 Options:
-  -f, --filename FILE   the manifest file, or - for standard input (required)
+  -f, --filename FILE   a manifest file, a directory (its .yaml, .yml and .json files, in
+                        name order, like kubectl), or - for standard input; repeatable (required)
+  -R, --recursive       with a directory: its subdirectories too
       --config FILE     injector config (YAML); defaults apply to keys left out
   -n, --namespace NS    namespace of manifests that name none (default: default)
   -o, --output FORMAT   yaml (default) or json
@@ -94,7 +107,7 @@ Self-managed certificates (--cert-mode kubernetes; KUBECONFIG or the in-cluster 
   Durations: 30s, 10m, 12h, 7d, 5y, 1h30m.
 `;
 
-const PREVIEW_USAGE = `Usage: sidecar-injector preview -f FILE|- [options]
+const PREVIEW_USAGE = `Usage: sidecar-injector preview -f FILE|DIR|- [options]
 
 For each Pod of the manifests (Pods, workloads, Lists, several YAML documents, or an
 AdmissionReview): the decision with its reasons (including whether the API server would call
@@ -103,7 +116,9 @@ stored, the warnings, what the init container captures and what the proxy starts
 Offline with the same engine as the webhook, or asked of a running injector with --server.
 
 Options:
-  -f, --filename FILE         the manifest, or - for standard input (required)
+  -f, --filename FILE         a manifest, a directory of them (.yaml, .yml, .json), or - for
+                              standard input; repeatable (required)
+  -R, --recursive             with a directory: its subdirectories too
       --config FILE           injector config (offline)
   -n, --namespace NS          namespace of manifests that name none (default: default)
       --namespace-labels K=V,...
@@ -114,8 +129,18 @@ Options:
                               one, so the injector reads the labels of the namespaces you
                               may get (and only those)
       --anonymous             with --server: send no token (labels not given are not known)
+      --kubeconfig FILE       with --server: the kubeconfig whose token is sent (default:
+                              KUBECONFIG, ~/.kube/config)
+      --context NAME          with --server: its context (default: its current-context)
       --cacert FILE           CA to trust for --server (e.g. certs/ca.crt for npm start)
-  -o, --output FORMAT         json (default), yaml, or diff (unified diff of each object)
+      --tls-server-name NAME  with --server: the name the injector's certificate must carry,
+                              instead of the URL's host (through kubectl port-forward to the
+                              chart's Service: sidecar-injector.<namespace>.svc)
+      --insecure-skip-tls-verify
+                              with --server: do not verify the certificate at all
+  -o, --output FORMAT         summary (the default on a terminal: decision, reasons, what is
+                              added, warnings), json (the default otherwise: everything),
+                              yaml, or diff (unified diff of each object)
   -h, --help                  this help
 `;
 
@@ -131,23 +156,140 @@ Options:
       --webhook-config NAME  default: sidecar-injector
       --server URL           a running injector, e.g. https://127.0.0.1:9443
                              (kubectl port-forward -n NS svc/sidecar-injector 9443:443)
+      --kubeconfig FILE      kubeconfig to use (default: KUBECONFIG, ~/.kube/config, in-cluster)
+      --context NAME         context of the kubeconfig to use (default: its current-context)
   -h, --help                 this help
+`;
+
+const CHECK_USAGE = `Usage: sidecar-injector check [TYPE/]NAME... | -l SELECTOR | -A [options]
+
+Reads the Pods or workloads named (TYPE: pod, the default, deployment, statefulset, daemonset,
+replicaset, job, cronjob), or every Pod of the namespace (or of all with -A), their namespaces
+and every MutatingWebhookConfiguration of the cluster, with your kubeconfig. For each: which
+sidecar injector webhooks the API server would call on its next creation (their
+namespaceSelector and objectSelector evaluated; matchConditions are not), whether each would
+inject and why (WEBHOOK, REVISION, INJECTED, REASON), whether a stored Pod is already injected,
+and findings: several injectors for one Pod (error), an istio-injection value other than
+enabled/disabled, a Pod that a restart would inject or strip.
+
+Exit status: 0 no error finding; 1 an error finding (e.g. two injectors for one Pod);
+2 bad arguments, an object or namespace not found, or the API server refused or failed.
+
+Your user needs get/list on namespaces and pods, get on the workload kinds named, and list on
+mutatingwebhookconfigurations.
+
+Options:
+  -n, --namespace NS     namespace of the objects (default: the context's, else default)
+  -A, --all-namespaces   every Pod of every namespace
+  -l, --selector LABELS  only Pods with these labels (e.g. app=web)
+      --config FILE      injector config whose policy is applied to every injector
+                         (default: the defaults, Istio's)
+  -o, --output FORMAT    table (default), json or yaml
+      --kubeconfig FILE  kubeconfig to use (default: KUBECONFIG, ~/.kube/config, in-cluster)
+      --context NAME     context of the kubeconfig to use (default: its current-context)
+  -h, --help             this help
 `;
 
 class UsageError extends Error {}
 
+/** --kubeconfig and --context, as given. */
+function kubeConfigChoice(values: { kubeconfig?: string | undefined; context?: string | undefined }): { kubeconfig?: string; context?: string } {
+  return { ...(values.kubeconfig !== undefined ? { kubeconfig: values.kubeconfig } : {}), ...(values.context !== undefined ? { context: values.context } : {}) };
+}
+
+/** A file or directory given with -f that cannot be read: exit 1, naming it. */
+class InputError extends Error {}
+
 /** Options of the commands that read manifests (inject, preview). */
 const MANIFEST_OPTIONS = {
-  filename: { type: "string", short: "f" },
+  filename: { type: "string", short: "f", multiple: true },
+  recursive: { type: "boolean", short: "R" },
   config: { type: "string" },
   namespace: { type: "string", short: "n" },
   help: { type: "boolean", short: "h" },
 } as const;
 
-/** The manifest text of -f FILE (or - for standard input). */
-async function manifestText(command: string, filename: string | undefined): Promise<string> {
-  if (!filename) throw new UsageError(`${command}: -f FILE (or -f - for standard input) is required`);
-  return readInput(filename);
+/** The extensions kubectl reads in a directory given with -f. */
+const MANIFEST_EXTENSIONS = new Set([".yaml", ".yml", ".json"]);
+
+/**
+ * The files of -f: each file as given, `-` for standard input, a directory's manifest files in
+ * name order (its subdirectories' too with -R, as kubectl does).
+ */
+async function manifestFiles(filenames: readonly string[], recursive: boolean): Promise<string[]> {
+  const files: string[] = [];
+  const walk = async (dir: string, top: boolean): Promise<void> => {
+    const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      const path = join(dir, e.name);
+      if (e.isDirectory()) {
+        if (recursive) await walk(path, false);
+      } else if (MANIFEST_EXTENSIONS.has(extname(e.name).toLowerCase())) {
+        files.push(path);
+      }
+    }
+    if (top && files.length === 0) throw new InputError(`-f ${quote(dir)}: a directory with no .yaml, .yml or .json files${recursive ? "" : " (-R reads its subdirectories too)"}`);
+  };
+  for (const f of filenames) {
+    if (f === "-") {
+      files.push(f);
+      continue;
+    }
+    let isDir: boolean;
+    try {
+      isDir = (await stat(f)).isDirectory();
+    } catch (e) {
+      throw new InputError(`-f ${quote(f)}: ${fileProblem(e)}`);
+    }
+    if (!isDir) {
+      files.push(f);
+      continue;
+    }
+    try {
+      await walk(f, true);
+    } catch (e) {
+      if (e instanceof InputError) throw e;
+      throw new InputError(`-f ${quote(f)}: ${fileProblem(e)}`);
+    }
+  }
+  return files;
+}
+
+/** What is wrong with a file, in words, instead of Node's "ENOENT: no such file or directory, open '…'". */
+function fileProblem(e: unknown): string {
+  const code = e instanceof Error && "code" in e ? e.code : undefined;
+  if (code === "ENOENT") return "no such file or directory";
+  if (code === "EACCES" || code === "EPERM") return "permission denied";
+  if (code === "EISDIR") return "is a directory";
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Each manifest file of -f with its text. */
+async function manifestSources(command: string, filenames: readonly string[] | undefined, recursive: boolean): Promise<{ source: string; text: string }[]> {
+  if (!filenames || filenames.length === 0) throw new UsageError(`${command}: -f FILE (or -f - for standard input) is required`);
+  const sources: { source: string; text: string }[] = [];
+  for (const file of await manifestFiles(filenames, recursive)) {
+    try {
+      sources.push({ source: file, text: await readInput(file) });
+    } catch (e) {
+      throw new InputError(`-f ${quote(file)}: ${fileProblem(e)}`);
+    }
+  }
+  return sources;
+}
+
+/** The manifests of -f as one text (several files: their documents one after the other). */
+async function manifestText(command: string, filenames: readonly string[] | undefined, recursive: boolean): Promise<string> {
+  const sources = await manifestSources(command, filenames, recursive);
+  return sources.length === 1 ? (sources[0]?.text ?? "") : sources.map((s) => s.text).join("\n---\n");
+}
+
+/** " (Kind/name)" of a document, when it says. */
+function documentName(doc: unknown): string {
+  if (typeof doc !== "object" || doc === null) return "";
+  const { kind, metadata } = doc as { kind?: unknown; metadata?: { name?: unknown } };
+  const name = typeof metadata === "object" && metadata !== null ? metadata.name : undefined;
+  return typeof kind === "string" && kind ? ` (${quoteName(kind)}${typeof name === "string" ? `/${quoteName(name)}` : ""})` : "";
 }
 
 /** A fraction strictly between 0 and 1, written 0.25 or 1/4. */
@@ -190,10 +332,22 @@ async function runInject(argv: string[]): Promise<number> {
     return 0;
   }
   if (values.output !== "yaml" && values.output !== "json") throw new UsageError(`inject: --output must be yaml or json, not ${values.output}`);
-  const text = await manifestText("inject", values.filename);
+  const sources = await manifestSources("inject", values.filename, values.recursive === true);
   const config = await loadConfig(values.config);
-  const { formatManifest, injectManifest } = await import("./manifest.js");
-  const { docs } = injectManifest(text, values.filename ?? "-", values.namespace ?? "default", config);
+  const { formatManifest, ManifestError, parseManifest } = await import("./manifest.js");
+  const { injectDocument } = await import("./injection/workloads.js");
+  const docs: unknown[] = [];
+  const injected: InjectedTemplate[] = [];
+  for (const { source, text } of sources) {
+    for (const [i, doc] of parseManifest(text, source).entries()) {
+      try {
+        docs.push(injectDocument(doc, values.namespace ?? "default", config, injected).doc);
+      } catch (e) {
+        if (e instanceof InjectionError) throw new ManifestError(`${source}: document ${i + 1}${documentName(doc)}: ${e.message}`);
+        throw e;
+      }
+    }
+  }
   process.stdout.write(formatManifest(docs, values.output));
   return 0;
 }
@@ -203,11 +357,18 @@ async function runInject(argv: string[]): Promise<number> {
  * a token, a token file, or what an exec or auth-provider plugin returns); undefined when it
  * authenticates otherwise (e.g. a client certificate) or there is no kubeconfig.
  */
-async function kubeconfigBearerToken(): Promise<string | undefined> {
+async function kubeconfigBearerToken(choice: { kubeconfig?: string; context?: string }): Promise<string | undefined> {
+  const { defaultKubeConfig } = await import("./kube/client.js");
+  // A --kubeconfig or --context that cannot be used is said; without them, no kubeconfig is no token.
+  const explicit = choice.kubeconfig !== undefined || choice.context !== undefined;
+  let kc;
   try {
-    const { KubeConfig } = await import("@kubernetes/client-node");
-    const kc = new KubeConfig();
-    kc.loadFromDefault();
+    kc = defaultKubeConfig(choice);
+  } catch (e) {
+    if (explicit) throw e;
+    return undefined;
+  }
+  try {
     const opts: { headers?: Record<string, unknown> } = {};
     await kc.applyToHTTPSOptions(opts);
     const auth = opts.headers?.Authorization;
@@ -227,7 +388,11 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
       server: { type: "string" },
       anonymous: { type: "boolean" },
       cacert: { type: "string" },
-      output: { type: "string", short: "o", default: "json" },
+      "tls-server-name": { type: "string" },
+      "insecure-skip-tls-verify": { type: "boolean" },
+      kubeconfig: { type: "string" },
+      context: { type: "string" },
+      output: { type: "string", short: "o" },
     },
     strict: true,
   });
@@ -235,9 +400,20 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
     process.stdout.write(PREVIEW_USAGE);
     return 0;
   }
-  const format = values.output;
-  if (format !== "json" && format !== "yaml" && format !== "diff") throw new UsageError(`preview: --output must be json, yaml or diff, not ${format}`);
-  const text = await manifestText("preview", values.filename);
+  // A person at a terminal gets the summary; a pipe or a file, the whole answer as before.
+  const format = values.output ?? (process.stdout.isTTY ? "summary" : "json");
+  if (format !== "json" && format !== "yaml" && format !== "diff" && format !== "summary") throw new UsageError(`preview: --output must be summary, json, yaml or diff, not ${quote(format)}`);
+  const tlsServerName = values["tls-server-name"];
+  const insecure = values["insecure-skip-tls-verify"] === true;
+  if (values.server === undefined && (values.cacert !== undefined || tlsServerName !== undefined || insecure || values.kubeconfig !== undefined || values.context !== undefined)) {
+    throw new UsageError("preview: --cacert, --tls-server-name, --insecure-skip-tls-verify, --kubeconfig and --context go with --server");
+  }
+  // As kubectl refuses them together: a CA that is then not used would be a false assurance.
+  if (insecure && values.cacert !== undefined) throw new UsageError("preview: --insecure-skip-tls-verify and --cacert exclude each other");
+  if (tlsServerName !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(tlsServerName)) {
+    throw new UsageError(`preview: --tls-server-name must be a DNS name, not ${quote(tlsServerName)}`);
+  }
+  const text = await manifestText("preview", values.filename, values.recursive === true);
   if (values.server !== undefined) {
     if (!/^https:\/\//.test(values.server)) throw new UsageError(`preview: --server must be an https:// URL, not ${values.server}`);
     // Relative to the URL given, so a path in front of the injector (a proxy's) is kept.
@@ -246,9 +422,27 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
     if (values["namespace-labels"] !== undefined) url.searchParams.set("namespaceLabels", values["namespace-labels"]);
     if (format === "diff") url.searchParams.set("format", "diff");
     const { remotePreview } = await import("./preview-client.js");
-    const token = values.anonymous ? undefined : await kubeconfigBearerToken();
-    const answer = await remotePreview(url, text, format === "yaml" ? "application/yaml" : "application/json", values.cacert, undefined, token);
-    process.stdout.write(answer);
+    const token = values.anonymous ? undefined : await kubeconfigBearerToken(kubeConfigChoice(values));
+    const answer = await remotePreview(url, text, {
+      accept: format === "yaml" ? "application/yaml" : "application/json",
+      ...(values.cacert !== undefined ? { caFile: values.cacert } : {}),
+      ...(tlsServerName !== undefined ? { tlsServerName } : {}),
+      insecureSkipTlsVerify: insecure,
+      ...(token !== undefined ? { bearerToken: token } : {}),
+    });
+    if (format !== "summary") {
+      process.stdout.write(answer);
+      return 0;
+    }
+    const { formatPreviewSummary } = await import("./preview-summary.js");
+    let parsed: { items?: unknown };
+    try {
+      parsed = JSON.parse(answer) as { items?: unknown };
+    } catch {
+      throw new UsageError(`preview: ${url.origin} did not answer JSON`);
+    }
+    if (!Array.isArray(parsed.items)) throw new UsageError(`preview: ${url.origin} answered no items`);
+    process.stdout.write(formatPreviewSummary(parsed.items as PreviewEntryList));
     return 0;
   }
   const { formatPreview, parseLabelList, parsePreviewInput, preview } = await import("./preview.js");
@@ -264,7 +458,8 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
     // Offline, the file and the memory are the user's own: no bound on the Pods previewed.
     maxPods: Infinity,
   });
-  process.stdout.write(formatPreview(entries, format));
+  if (format === "summary") process.stdout.write((await import("./preview-summary.js")).formatPreviewSummary(entries));
+  else process.stdout.write(formatPreview(entries, format));
   return 0;
 }
 
@@ -282,6 +477,8 @@ async function runCertsCommand(argv: string[]): Promise<number> {
       "ca-secret": { type: "string" },
       "webhook-config": { type: "string" },
       server: { type: "string" },
+      kubeconfig: { type: "string" },
+      context: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
     strict: true,
@@ -292,8 +489,8 @@ async function runCertsCommand(argv: string[]): Promise<number> {
   }
   if (values.server !== undefined && !/^https:\/\//.test(values.server)) throw new UsageError(`certs status: --server must be an https:// URL, not ${values.server}`);
   const { certificateStatus } = await import("./certs/status.js");
-  const { createKubeApi } = await import("./kube/client.js");
-  const report = await certificateStatus(createKubeApi(), {
+  const { createKubeApi, defaultKubeConfig } = await import("./kube/client.js");
+  const report = await certificateStatus(createKubeApi(defaultKubeConfig(kubeConfigChoice(values))), {
     namespace: values.namespace ?? DEFAULT_NAMES.namespace,
     secretName: values["ca-secret"] ?? DEFAULT_NAMES.caSecret,
     webhookConfigName: values["webhook-config"] ?? DEFAULT_NAMES.webhookConfig,
@@ -301,6 +498,69 @@ async function runCertsCommand(argv: string[]): Promise<number> {
   });
   process.stdout.write(report.text);
   return report.problems.length === 0 ? 0 : 1;
+}
+
+/** kubectl's resource names for the kinds `check` reads. */
+const CHECK_KINDS: Readonly<Record<string, "Pod" | "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" | "CronJob">> = {
+  pod: "Pod", pods: "Pod", po: "Pod",
+  deployment: "Deployment", deployments: "Deployment", deploy: "Deployment",
+  statefulset: "StatefulSet", statefulsets: "StatefulSet", sts: "StatefulSet",
+  daemonset: "DaemonSet", daemonsets: "DaemonSet", ds: "DaemonSet",
+  replicaset: "ReplicaSet", replicasets: "ReplicaSet", rs: "ReplicaSet",
+  job: "Job", jobs: "Job",
+  cronjob: "CronJob", cronjobs: "CronJob", cj: "CronJob",
+};
+
+async function runCheckCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      namespace: { type: "string", short: "n" },
+      "all-namespaces": { type: "boolean", short: "A" },
+      selector: { type: "string", short: "l" },
+      config: { type: "string" },
+      output: { type: "string", short: "o", default: "table" },
+      kubeconfig: { type: "string" },
+      context: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(CHECK_USAGE);
+    return 0;
+  }
+  const format = values.output;
+  if (format !== "table" && format !== "json" && format !== "yaml") throw new UsageError(`check: --output must be table, json or yaml, not ${quote(format)}`);
+  const targets = positionals.map((arg) => {
+    const slash = arg.indexOf("/");
+    const type = slash < 0 ? "pod" : arg.slice(0, slash).toLowerCase();
+    const name = slash < 0 ? arg : arg.slice(slash + 1);
+    const kind = Object.hasOwn(CHECK_KINDS, type) ? CHECK_KINDS[type] : undefined;
+    if (kind === undefined) throw new UsageError(`check: ${quote(type)} is not a kind check reads (pod, deployment, statefulset, daemonset, replicaset, job, cronjob)`);
+    if (!/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/.test(name)) throw new UsageError(`check: ${quote(name)} is not an object name`);
+    return { kind, name };
+  });
+  const all = values["all-namespaces"] === true;
+  if (all && targets.length > 0) throw new UsageError("check: a name needs one namespace (-n), not -A");
+  if (values.selector !== undefined && targets.length > 0) throw new UsageError("check: -l selects Pods instead of names: give one or the other");
+  if (all && values.namespace !== undefined) throw new UsageError("check: -n and -A exclude each other");
+  const { createInspectApi, contextNamespace, defaultKubeConfig } = await import("./kube/client.js");
+  const kc = defaultKubeConfig(kubeConfigChoice(values));
+  const config = await loadConfig(values.config);
+  const { check, formatCheckTable } = await import("./check/check.js");
+  const report = await check(createInspectApi(kc), {
+    config,
+    targets,
+    namespace: values.namespace ?? contextNamespace(kc) ?? "default",
+    allNamespaces: all,
+    ...(values.selector !== undefined ? { labelSelector: values.selector } : {}),
+  });
+  if (format === "table") process.stdout.write(formatCheckTable(report));
+  else if (format === "json") process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else process.stdout.write((await import("yaml")).stringify(report));
+  return report.errors > 0 ? 1 : 0;
 }
 
 async function runServeCommand(argv: string[]): Promise<number> {
@@ -404,6 +664,68 @@ async function runServeCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** Each command's help, for `help <command>`. */
+const COMMAND_USAGE: Readonly<Record<string, string>> = {
+  inject: INJECT_USAGE,
+  serve: SERVE_USAGE,
+  preview: PREVIEW_USAGE,
+  certs: CERTS_USAGE,
+  check: CHECK_USAGE,
+};
+
+/** Each command's long options, read from its help. */
+function commandFlags(): Record<string, string[]> {
+  return Object.fromEntries(Object.entries(COMMAND_USAGE).map(([command, usage]) => [command, [...new Set(usage.match(/--[a-z][a-z-]*/g) ?? [])].sort()]));
+}
+
+/** A shell completion script for commands and their options (files complete otherwise). */
+function completionScript(shell: string): string {
+  const commands = [...Object.keys(COMMAND_USAGE), "help", "completion", "version"];
+  const flags = commandFlags();
+  if (shell === "bash" || shell === "zsh") {
+    const cases = Object.entries(flags)
+      .map(([c, f]) => `    ${c}) words="${f.join(" ")}${c === "certs" ? " status" : ""}" ;;`)
+      .join("\n");
+    const zsh = shell === "zsh" ? "autoload -U +X bashcompinit && bashcompinit\n" : "";
+    return `${zsh}# sidecar-injector completion for ${shell}: source <(sidecar-injector completion ${shell})
+_sidecar_injector() {
+  local cur="\${COMP_WORDS[COMP_CWORD]}" words=""
+  if [ "$COMP_CWORD" -eq 1 ]; then
+    COMPREPLY=($(compgen -W "${commands.join(" ")}" -- "$cur"))
+    return
+  fi
+  case "\${COMP_WORDS[1]}" in
+${cases}
+    help) words="${Object.keys(COMMAND_USAGE).join(" ")}" ;;
+    completion) words="bash zsh fish" ;;
+  esac
+  if [[ "$cur" == -* || "\${COMP_WORDS[1]}" == help || "\${COMP_WORDS[1]}" == completion ]]; then
+    COMPREPLY=($(compgen -W "$words" -- "$cur"))
+  else
+    COMPREPLY=($(compgen -f -- "$cur"))
+  fi
+}
+complete -o filenames -F _sidecar_injector sidecar-injector
+`;
+  }
+  if (shell === "fish") {
+    const lines = [
+      "# sidecar-injector completion for fish: sidecar-injector completion fish | source",
+      `complete -c sidecar-injector -n __fish_use_subcommand -f -a "${commands.join(" ")}"`,
+      ...Object.entries(flags).flatMap(([c, f]) => f.map((flag) => `complete -c sidecar-injector -n "__fish_seen_subcommand_from ${c}" -l ${flag.slice(2)}`)),
+      'complete -c sidecar-injector -n "__fish_seen_subcommand_from completion" -f -a "bash zsh fish"',
+    ];
+    return `${lines.join("\n")}\n`;
+  }
+  throw new UsageError(`completion: the shell must be bash, zsh or fish, not ${quote(shell)}`);
+}
+
+/** The version in package.json (beside src/ and dist/ alike). */
+function version(): string {
+  const pkg: unknown = createRequire(import.meta.url)("../package.json");
+  return typeof pkg === "object" && pkg !== null && "version" in pkg && typeof pkg.version === "string" ? pkg.version : "unknown";
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -416,8 +738,30 @@ export async function main(argv: string[]): Promise<number> {
         return await runCertsCommand(rest);
       case "preview":
         return await runPreviewCommand(rest);
+      case "check":
+        return await runCheckCommand(rest);
+      case "completion": {
+        const [shell] = rest;
+        if (shell === undefined) throw new UsageError("completion: name the shell: bash, zsh or fish");
+        process.stdout.write(completionScript(shell));
+        return 0;
+      }
+      case "--version":
+      case "version":
+        process.stdout.write(`sidecar-injector ${version()}\n`);
+        return 0;
+      case "help": {
+        const [topic] = rest;
+        if (topic === undefined) {
+          process.stdout.write(USAGE);
+          return 0;
+        }
+        const usage = Object.hasOwn(COMMAND_USAGE, topic) ? COMMAND_USAGE[topic] : undefined;
+        if (usage === undefined) throw new UsageError(`help: no command ${quote(topic)}\n\n${USAGE}`);
+        process.stdout.write(usage);
+        return 0;
+      }
       case undefined:
-      case "help":
       case "-h":
       case "--help":
         process.stdout.write(USAGE);
@@ -426,6 +770,10 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     }
   } catch (e) {
+    if (e instanceof InputError) {
+      process.stderr.write(`error: ${e.message}\n`);
+      return 1;
+    }
     if (e instanceof InjectionError || e instanceof UsageError) {
       process.stderr.write(`error: ${e.message}\n`);
       return 2;

@@ -6,9 +6,16 @@
 // (preview-lookup.ts). A body of OFFLOAD_FROM_BYTES or more is decoded, pre-scanned and parsed
 // on the review worker (review-pool.ts), so its reading, and its refusal for size or shape, never
 // holds the event loop; the answers are those of parsing it here.
+//
+// `kubectl create --raw <path>/preview -f pod.yaml` (through the API server's service proxy)
+// sends the file's bytes with no Content-Type, and prints an error answer only when it decodes
+// as a Kubernetes Status. So a body without Content-Type is read by its first character (JSON
+// when it starts with `{` or `[`, else YAML), and every error is a Status object (kind, apiVersion,
+// status: Failure, message, reason, code) that also carries this project's `error: {code,
+// message}`, so existing clients read what they read before.
 
 import type { Request, RequestHandler, Response } from "express";
-import { AdmissionError, ERRORS, type ErrorCode } from "./errors.js";
+import { AdmissionError, ERRORS, errorBody, type ErrorBody, type ErrorCode } from "./errors.js";
 import { checkCharset, YAML_TYPES, readRequestBody, type BodyLimits } from "./body.js";
 import { bearerToken, LOOKUP_DEADLINE_MS, NamespaceLookups, NOT_KNOWN } from "./preview-lookup.js";
 import { OFFLOAD_FROM_BYTES, type ReviewPool } from "./review-pool.js";
@@ -23,9 +30,13 @@ export function previewAnswerFormat(accept: string | undefined, chosen: string |
   return accept && chosen !== false && YAML_TYPES.has(chosen) ? "yaml" : "json";
 }
 
-/** /preview takes JSON or YAML (a charset, if given, must be UTF-8). */
+/**
+ * /preview takes JSON or YAML (a charset, if given, must be UTF-8). No Content-Type at all is
+ * "yaml": parsePreviewInput reads a body that starts with `{` or `[` as JSON, anything else as YAML.
+ */
 export function previewContentType(header: string | undefined): "json" | "yaml" {
-  const [type = "", ...params] = (header ?? "").split(";");
+  if (header === undefined || header.trim() === "") return "yaml";
+  const [type = "", ...params] = header.split(";");
   const media = type.trim().toLowerCase();
   if (media !== "application/json" && !YAML_TYPES.has(media)) {
     throw new AdmissionError("ERR_UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json or application/yaml");
@@ -34,16 +45,42 @@ export function previewContentType(header: string | undefined): "json" | "yaml" 
   return media === "application/json" ? "json" : "yaml";
 }
 
+/** A /preview error: a Kubernetes Status (what kubectl prints) carrying the coded `error` too. */
+export interface PreviewErrorBody extends ErrorBody {
+  readonly kind: "Status";
+  readonly apiVersion: "v1";
+  readonly metadata: Record<string, never>;
+  readonly status: "Failure";
+  readonly message: string;
+  /** metav1.StatusReason, e.g. UnsupportedMediaType, BadRequest, RequestEntityTooLarge. */
+  readonly reason: string;
+  /** The HTTP status. */
+  readonly code: number;
+}
+
+export function previewErrorBody(code: ErrorCode, message: string = ERRORS[code].message): PreviewErrorBody {
+  const spec = ERRORS[code];
+  return { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason: spec.reason, code: spec.status, ...errorBody(code, message) };
+}
+
+/** Answers a /preview error as a Status, with the connection rules of every other error answer. */
+export function sendPreviewError(res: Response, code: ErrorCode, message?: string): void {
+  if (res.headersSent || res.writableEnded || res.destroyed) return;
+  if (code === "ERR_REQUEST_TIMEOUT" || code === "ERR_BODY_READ" || code === "ERR_OVERLOADED") res.set("Connection", "close");
+  if (code === "ERR_OVERLOADED") res.set("Retry-After", "1");
+  res.status(ERRORS[code].status).json(previewErrorBody(code, message));
+}
 
 export interface PreviewRouteOptions extends AppOptions {
   readonly limits: BodyLimits;
-  readonly sendError: (res: Response, code: ErrorCode, message?: string) => void;
+  /** Not used: /preview answers its errors with sendPreviewError (Status objects). */
+  readonly sendError?: (res: Response, code: ErrorCode, message?: string) => void;
   /** Where bodies of OFFLOAD_FROM_BYTES or more are parsed; without it, on the event loop. */
   readonly pool?: Pick<ReviewPool, "parsePreview">;
 }
 
 export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
-  const { config, logger, limits, sendError, pool } = opts;
+  const { config, logger, limits, pool } = opts;
   const access = opts.namespaceAccess;
   const lookups = opts.namespaceLookups ?? (access && new NamespaceLookups(access, { deadlineMs: opts.namespaceLookupTimeoutMs ?? NAMESPACE_LOOKUP_TIMEOUT_MS, logger }));
 
@@ -77,7 +114,7 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
       const code: ErrorCode =
         e instanceof AdmissionError || e instanceof PreviewLimitError ? e.code : e instanceof PreviewError ? "ERR_PREVIEW_INPUT" : "ERR_INTERNAL";
       const message = e instanceof AdmissionError || e instanceof PreviewError || e instanceof PreviewLimitError ? e.message : ERRORS.ERR_INTERNAL.message;
-      sendError(res, code, message);
+      sendPreviewError(res, code, message);
       if (code === "ERR_INTERNAL") logger.error({ path: "/preview", err: e }, "preview failed");
       else if (e instanceof PreviewLimitError) logger.warn({ path: "/preview", code, limit: e.limit, count: e.count }, "preview refused");
     }

@@ -18,6 +18,7 @@ import { stripInjected } from "./strip.js";
 import { renderTemplates, selectTemplates, type TemplateOutput } from "./template.js";
 import { EngineFailure, InjectionError, type InjectContext, type InjectResult, type PatchOperation } from "./types.js";
 import { annotationWarnings, validateAnnotations } from "./validate.js";
+import { annotationKeyWarnings } from "./annotation-keys.js";
 
 function names(list: readonly { name: string }[]): string[] | null {
   return list.length ? list.map((x) => x.name) : null;
@@ -248,7 +249,7 @@ function step<T>(name: string, run: () => T): T {
 export function inject(input: unknown, ctx: InjectContext, config: Config): InjectResult {
   const pod = step("checking the shape of the Pod", () => readPod(input));
   const policy = step("deciding whether to inject", () => decide(pod, ctx.namespace, config));
-  const warnings = [...policy.warnings];
+  const warnings = [...policy.warnings, ...annotationKeyWarnings(pod.metadata?.annotations)];
   if (!policy.decision.inject) return { decision: policy.decision, patch: [], pod, warnings };
 
   step("checking the annotations", () => validateAnnotations(pod.metadata?.annotations, config.proxy.statusPort));

@@ -3,6 +3,8 @@
 // values only: importing this never loads @kubernetes/client-node, which only client.ts (the
 // one implementation) imports, and only where a process talks to the API server itself.
 
+import type { Pod } from "./types.js";
+
 export interface SecretObject {
   readonly metadata: { readonly name: string; readonly namespace?: string; readonly resourceVersion?: string; readonly labels?: Record<string, string> };
   readonly type?: string;
@@ -104,3 +106,79 @@ export interface KubeApi {
    */
   canGetNamespace(user: KubeUser, name: string): Promise<boolean>;
 }
+
+// --- What `sidecar-injector check` reads, with the credentials of whoever runs it -----------
+
+/** A namespace: its name and labels (with kubernetes.io/metadata.name, which the API server sets). */
+export interface NamespaceObject {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/** One rule of a webhook: what operations on which resources it is called for. */
+export interface WebhookRule {
+  readonly operations: readonly string[];
+  readonly apiGroups: readonly string[];
+  readonly apiVersions: readonly string[];
+  readonly resources: readonly string[];
+  readonly scope?: string;
+}
+
+/** A webhook of a MutatingWebhookConfiguration, with what decides whether the API server calls it. */
+export interface AdmissionWebhook {
+  readonly name: string;
+  readonly rules: readonly WebhookRule[];
+  readonly namespaceSelector?: LabelSelectorObject;
+  readonly objectSelector?: LabelSelectorObject;
+  readonly matchConditions: readonly { readonly name: string; readonly expression: string }[];
+  readonly failurePolicy?: string;
+  readonly clientConfig?: WebhookClientConfig;
+}
+
+export interface LabelSelectorObject {
+  readonly matchLabels?: Readonly<Record<string, string>>;
+  readonly matchExpressions?: readonly { readonly key: string; readonly operator: string; readonly values?: readonly string[] }[];
+}
+
+export interface MutatingWebhookConfigurationObject {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly webhooks: readonly AdmissionWebhook[];
+}
+
+/** The kinds `check` reads a Pod template from (spec.template; a CronJob's spec.jobTemplate.spec.template). */
+export const WORKLOAD_KINDS = ["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"] as const;
+export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
+
+/** A stored Pod or workload as read: its metadata, and for a workload its Pod template. */
+export interface StoredObject {
+  readonly kind: "Pod" | WorkloadKind;
+  readonly namespace: string;
+  readonly name: string;
+  /** The Pod itself, or the workload's Pod template as a Pod (metadata and spec). */
+  readonly pod: Pod;
+}
+
+/**
+ * Reads for `check`: the objects, their namespaces and every MutatingWebhookConfiguration.
+ * Made with the caller's own kubeconfig, not the injector's ServiceAccount, so they are not
+ * in KUBE_API_CALLS; CHECK_API_CALLS says what the caller needs.
+ */
+export interface InspectApi {
+  /** undefined when it does not exist. */
+  readNamespace(name: string): Promise<NamespaceObject | undefined>;
+  listNamespaces(): Promise<NamespaceObject[]>;
+  readObject(kind: StoredObject["kind"], namespace: string, name: string): Promise<StoredObject | undefined>;
+  /** Pods of one namespace, or of all (namespace undefined), with an optional label selector. */
+  listPods(namespace: string | undefined, labelSelector?: string): Promise<StoredObject[]>;
+  listMutatingWebhookConfigurations(): Promise<MutatingWebhookConfigurationObject[]>;
+}
+
+/** What the user running `check` must be allowed (get/list), for the docs and the error messages. */
+export const CHECK_API_CALLS = [
+  { apiGroup: "", resource: "namespaces", verbs: ["get", "list"] },
+  { apiGroup: "", resource: "pods", verbs: ["get", "list"] },
+  { apiGroup: "apps", resource: "deployments, statefulsets, daemonsets, replicasets", verbs: ["get"] },
+  { apiGroup: "batch", resource: "jobs, cronjobs", verbs: ["get"] },
+  { apiGroup: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", verbs: ["list"] },
+] as const;

@@ -5,6 +5,8 @@
 import {
   AdmissionregistrationV1Api,
   ApiException,
+  AppsV1Api,
+  BatchV1Api,
   AuthenticationV1Api,
   AuthorizationV1Api,
   CoreV1Api,
@@ -12,15 +14,33 @@ import {
   PatchStrategy,
   Watch,
   setHeaderOptions,
+  type V1Container,
+  type V1LabelSelector,
   type V1MutatingWebhookConfiguration,
+  type V1Namespace,
+  type V1ObjectMeta,
+  type V1PodSpec,
   type V1Secret,
   type AdmissionregistrationV1WebhookClientConfig,
 } from "@kubernetes/client-node";
 
-import { KubeError, type KubeApi, type SecretObject, type WebhookClientConfig, type WebhookConfigObject } from "./api.js";
+import {
+  KubeError,
+  type InspectApi,
+  type KubeApi,
+  type LabelSelectorObject,
+  type MutatingWebhookConfigurationObject,
+  type NamespaceObject,
+  type SecretObject,
+  type StoredObject,
+  type WebhookClientConfig,
+  type WebhookConfigObject,
+} from "./api.js";
+import type { Container, Pod } from "./types.js";
+import { quote } from "../injection/quote.js";
 
 export { KUBE_API_CALLS, KubeError } from "./api.js";
-export type { KubeApi, KubeUser, SecretObject, WebhookClientConfig, WebhookConfigObject, WebhookEntry, WebhookTarget } from "./api.js";
+export type { InspectApi, KubeApi, KubeUser, SecretObject, WebhookClientConfig, WebhookConfigObject, WebhookEntry, WebhookTarget } from "./api.js";
 
 function wrap(op: string, e: unknown): KubeError {
   if (e instanceof KubeError) return e;
@@ -62,6 +82,150 @@ function toSecret(s: V1Secret): SecretObject {
     },
     ...(s.type ? { type: s.type } : {}),
     ...(s.data ? { data: s.data } : {}),
+  };
+}
+
+function toSelector(s: V1LabelSelector | undefined): LabelSelectorObject | undefined {
+  if (!s) return undefined;
+  return {
+    ...(s.matchLabels ? { matchLabels: s.matchLabels } : {}),
+    ...(s.matchExpressions ? { matchExpressions: s.matchExpressions.map((e) => ({ key: e.key, operator: e.operator, ...(e.values ? { values: e.values } : {}) })) } : {}),
+  };
+}
+
+function toFullWebhookConfig(o: V1MutatingWebhookConfiguration): MutatingWebhookConfigurationObject {
+  return {
+    name: o.metadata?.name ?? "",
+    labels: o.metadata?.labels ?? {},
+    webhooks: (o.webhooks ?? []).map((w) => {
+      const clientConfig = toClientConfig(w.clientConfig);
+      const namespaceSelector = toSelector(w.namespaceSelector);
+      const objectSelector = toSelector(w.objectSelector);
+      return {
+        name: w.name,
+        rules: (w.rules ?? []).map((r) => ({
+          operations: r.operations ?? [],
+          apiGroups: r.apiGroups ?? [],
+          apiVersions: r.apiVersions ?? [],
+          resources: r.resources ?? [],
+          ...(r.scope ? { scope: r.scope } : {}),
+        })),
+        ...(namespaceSelector ? { namespaceSelector } : {}),
+        ...(objectSelector ? { objectSelector } : {}),
+        matchConditions: (w.matchConditions ?? []).map((c) => ({ name: c.name, expression: c.expression })),
+        ...(w.failurePolicy ? { failurePolicy: w.failurePolicy } : {}),
+        ...(clientConfig ? { clientConfig } : {}),
+      };
+    }),
+  };
+}
+
+function toNamespace(n: V1Namespace): NamespaceObject {
+  return { name: n.metadata?.name ?? "", labels: n.metadata?.labels ?? {} };
+}
+
+/** What `check` reads of a container: its name and image. */
+function toContainer(c: V1Container): Container {
+  return { name: c.name, ...(c.image !== undefined ? { image: c.image } : {}) };
+}
+
+/** The part of a Pod (or Pod template) `check` reads: metadata's names, labels and annotations; the containers. */
+function toPod(meta: V1ObjectMeta | undefined, spec: V1PodSpec | undefined): Pod {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      ...(meta?.name !== undefined ? { name: meta.name } : {}),
+      ...(meta?.generateName !== undefined ? { generateName: meta.generateName } : {}),
+      ...(meta?.namespace !== undefined ? { namespace: meta.namespace } : {}),
+      labels: meta?.labels ?? {},
+      annotations: meta?.annotations ?? {},
+    },
+    spec: {
+      containers: (spec?.containers ?? []).map(toContainer),
+      ...(spec?.initContainers ? { initContainers: spec.initContainers.map(toContainer) } : {}),
+      ...(spec?.hostNetwork !== undefined ? { hostNetwork: spec.hostNetwork } : {}),
+    },
+  };
+}
+
+/** The read-only calls of `check`, made with the caller's kubeconfig. */
+export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectApi {
+  const core = kc.makeApiClient(CoreV1Api);
+  const apps = kc.makeApiClient(AppsV1Api);
+  const batch = kc.makeApiClient(BatchV1Api);
+  const admission = kc.makeApiClient(AdmissionregistrationV1Api);
+  const orUndefined = async <T>(op: string, read: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await read();
+    } catch (e) {
+      const err = wrap(op, e);
+      if (err.notFound) return undefined;
+      throw err;
+    }
+  };
+  return {
+    readNamespace: (name) => orUndefined(`read Namespace ${name}`, async () => toNamespace(await core.readNamespace({ name }))),
+    async listNamespaces() {
+      try {
+        return (await core.listNamespace()).items.map(toNamespace);
+      } catch (e) {
+        throw wrap("list Namespaces", e);
+      }
+    },
+    readObject(kind, namespace, name) {
+      const at = { name, namespace };
+      const stored = (meta: V1ObjectMeta | undefined, pod: Pod): StoredObject => ({ kind, namespace, name: meta?.name ?? name, pod });
+      return orUndefined(`read ${kind} ${namespace}/${name}`, async (): Promise<StoredObject> => {
+        switch (kind) {
+          case "Pod": {
+            const o = await core.readNamespacedPod(at);
+            return stored(o.metadata, toPod(o.metadata, o.spec));
+          }
+          case "Deployment": {
+            const o = await apps.readNamespacedDeployment(at);
+            return stored(o.metadata, toPod(o.spec?.template.metadata, o.spec?.template.spec));
+          }
+          case "StatefulSet": {
+            const o = await apps.readNamespacedStatefulSet(at);
+            return stored(o.metadata, toPod(o.spec?.template.metadata, o.spec?.template.spec));
+          }
+          case "DaemonSet": {
+            const o = await apps.readNamespacedDaemonSet(at);
+            return stored(o.metadata, toPod(o.spec?.template.metadata, o.spec?.template.spec));
+          }
+          case "ReplicaSet": {
+            const o = await apps.readNamespacedReplicaSet(at);
+            return stored(o.metadata, toPod(o.spec?.template?.metadata, o.spec?.template?.spec));
+          }
+          case "Job": {
+            const o = await batch.readNamespacedJob(at);
+            return stored(o.metadata, toPod(o.spec?.template.metadata, o.spec?.template.spec));
+          }
+          case "CronJob": {
+            const o = await batch.readNamespacedCronJob(at);
+            const template = o.spec?.jobTemplate.spec?.template;
+            return stored(o.metadata, toPod(template?.metadata, template?.spec));
+          }
+        }
+      });
+    },
+    async listPods(namespace, labelSelector) {
+      const selector = labelSelector ? { labelSelector } : {};
+      try {
+        const list = namespace === undefined ? await core.listPodForAllNamespaces(selector) : await core.listNamespacedPod({ namespace, ...selector });
+        return list.items.map((o) => ({ kind: "Pod" as const, namespace: o.metadata?.namespace ?? namespace ?? "", name: o.metadata?.name ?? "", pod: toPod(o.metadata, o.spec) }));
+      } catch (e) {
+        throw wrap(`list Pods${namespace === undefined ? "" : ` in ${namespace}`}`, e);
+      }
+    },
+    async listMutatingWebhookConfigurations() {
+      try {
+        return (await admission.listMutatingWebhookConfiguration()).items.map(toFullWebhookConfig);
+      } catch (e) {
+        throw wrap("list MutatingWebhookConfigurations", e);
+      }
+    },
   };
 }
 
@@ -202,14 +366,37 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
   };
 }
 
-/** KUBECONFIG (or ~/.kube/config) when present, else the in-cluster service account. */
-export function defaultKubeConfig(): KubeConfig {
+/** Where the CLI's commands take their credentials from (kubectl's --kubeconfig and --context). */
+export interface KubeConfigChoice {
+  /** A kubeconfig file instead of KUBECONFIG or ~/.kube/config. */
+  readonly kubeconfig?: string;
+  /** A context of it instead of its current-context. */
+  readonly context?: string;
+}
+
+/**
+ * KUBECONFIG (or ~/.kube/config) when present, else the in-cluster service account; or the
+ * file and context chosen. The namespace of the context is `kc.getContextObject(...)?.namespace`.
+ */
+export function defaultKubeConfig(choice: KubeConfigChoice = {}): KubeConfig {
   const kc = new KubeConfig();
+  const from = choice.kubeconfig ? `--kubeconfig ${choice.kubeconfig}` : process.env.KUBECONFIG ? `KUBECONFIG=${process.env.KUBECONFIG}` : "~/.kube/config or the in-cluster service account";
   try {
-    kc.loadFromDefault();
+    if (choice.kubeconfig) kc.loadFromFile(choice.kubeconfig);
+    else kc.loadFromDefault();
   } catch (e) {
-    const from = process.env.KUBECONFIG ? `KUBECONFIG=${process.env.KUBECONFIG}` : "~/.kube/config or the in-cluster service account";
     throw new KubeError(`cannot load Kubernetes credentials from ${from}: ${e instanceof Error ? e.message : String(e)}`, undefined);
   }
+  if (choice.context !== undefined) {
+    if (!kc.getContexts().some((c) => c.name === choice.context)) {
+      throw new KubeError(`no context ${quote(choice.context)} in ${from} (contexts: ${kc.getContexts().map((c) => c.name).join(", ") || "none"})`, undefined);
+    }
+    kc.setCurrentContext(choice.context);
+  }
   return kc;
+}
+
+/** The namespace of the kubeconfig's current context (kubectl's default for -n), if it names one. */
+export function contextNamespace(kc: KubeConfig): string | undefined {
+  return kc.getContextObject(kc.getCurrentContext())?.namespace || undefined;
 }

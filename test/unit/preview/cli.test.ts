@@ -150,7 +150,7 @@ describe("preview offline", () => {
   test("--help", async () => {
     const r = await run(["preview", "--help"]);
     assert.equal(r.code, 0);
-    assert.match(r.stdout, /^Usage: sidecar-injector preview -f FILE\|- \[options\]/);
+    assert.match(r.stdout, /^Usage: sidecar-injector preview -f FILE\|DIR\|- \[options\]/);
     assert.match(r.stdout, /--namespace-labels/);
   });
 });
@@ -166,7 +166,7 @@ describe("preview errors", () => {
   test("a bad -o: exit 2 naming it", async () => {
     const r = await run(["preview", "-f", file, "-o", "table"]);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /--output must be json, yaml or diff, not table/);
+    assert.match(r.stderr, /--output must be summary, json, yaml or diff, not "table"/);
   });
 
   test("an unknown option: exit 2", async () => {
@@ -187,10 +187,10 @@ describe("preview errors", () => {
     assert.match(r.stderr, /no Pod, workload or AdmissionReview/);
   });
 
-  test("a file that does not exist: exit 1", async () => {
+  test("a file that does not exist: exit 1, named, in words", async () => {
     const r = await run(["preview", "-f", join(dir, "nope.yaml")]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /ENOENT/);
+    assert.equal(r.stderr, `error: -f ${JSON.stringify(join(dir, "nope.yaml"))}: no such file or directory\n`);
   });
 
   test("--server must be https", async () => {
@@ -244,6 +244,54 @@ describe("preview --server", () => {
     const r = await run(["preview", "-f", file, "--server", `${server.url}/behind/a/proxy`, "--cacert", cacert]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /answered 404/, "POST /behind/a/proxy/preview, which this server does not have");
+  });
+
+  test("--tls-server-name: the certificate is checked against that name, not the URL's host", async () => {
+    // The local certificate names localhost and 127.0.0.1, not the chart's Service.
+    const named = await run(["preview", "-f", file, "--server", server.url, "--cacert", cacert, "--tls-server-name", "localhost"]);
+    assert.equal(named.code, 0, named.stderr);
+    assert.ok(itemsOf(named).length > 0);
+    const wrong = await run(["preview", "-f", file, "--server", server.url, "--cacert", cacert, "--tls-server-name", "sidecar-injector.sidecar-injector-system.svc"]);
+    assert.equal(wrong.code, 2);
+    assert.match(wrong.stderr, /sidecar-injector\.sidecar-injector-system\.svc/);
+    assert.doesNotMatch(wrong.stderr, /--tls-server-name, e\.g\./, "the hint is for those who gave none");
+  });
+
+  test("--insecure-skip-tls-verify: no CA needed; refused with --cacert, and either without --server", async () => {
+    const r = await run(["preview", "-f", file, "--server", server.url, "--insecure-skip-tls-verify"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(itemsOf(r).length > 0);
+    const both = await run(["preview", "-f", file, "--server", server.url, "--insecure-skip-tls-verify", "--cacert", cacert]);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /--insecure-skip-tls-verify and --cacert exclude each other/);
+    for (const flag of [["--insecure-skip-tls-verify"], ["--tls-server-name", "localhost"], ["--cacert", cacert]]) {
+      const offline = await run(["preview", "-f", file, ...flag]);
+      assert.equal(offline.code, 2, flag.join(" "));
+      assert.match(offline.stderr, /go with --server/);
+    }
+  });
+
+  test("a --cacert that is not there: exit 2 naming it", async () => {
+    const r = await run(["preview", "-f", file, "--server", server.url, "--cacert", join(dir, "nope.crt")]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--cacert .*nope\.crt/);
+  });
+
+  test("-o summary: a few lines per object, the same offline and from the server", async () => {
+    const manifest = join(dir, "summary.yaml");
+    writeFileSync(manifest, MANIFEST.replace("labels: {app: web}", 'labels: {app: web}\n  annotations: {sidecar.istio.io/proxyCpu: "1"}'));
+    const offline = await run(["preview", "-f", manifest, "-o", "summary", "--namespace-labels", "istio-injection=enabled"]);
+    assert.equal(offline.code, 0, offline.stderr);
+    const lines = offline.stdout.split("\n");
+    assert.equal(lines[0], "Pod/web (namespace default): injected");
+    assert.equal(lines[1], "  - namespace default has istio-injection=enabled: the API server calls the injector");
+    assert.match(offline.stdout, /^ {2}adds istio-init, istio-proxy, proxy image \S+; \d+ patch operation\(s\)$/m);
+    assert.match(offline.stdout, /^ {2}warning: unknown annotation "sidecar\.istio\.io\/proxyCpu" is ignored; did you mean sidecar\.istio\.io\/proxyCPU\?$/m);
+    assert.match(offline.stdout, /^Deployment\/shop \(namespace store\): injected$/m);
+    assert.doesNotMatch(offline.stdout, /"op"|apiVersion/, "no patch, no object");
+    const remote = await run(["preview", "-f", manifest, "-o", "summary", "--namespace-labels", "istio-injection=enabled", "--server", server.url, "--cacert", cacert]);
+    assert.equal(remote.code, 0, remote.stderr);
+    assert.equal(remote.stdout, offline.stdout);
   });
 
   test("a server that is not there", async () => {

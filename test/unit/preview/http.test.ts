@@ -58,9 +58,22 @@ function items(res: ClientResponse): PreviewEntry[] {
   return (JSON.parse(res.body) as PreviewAnswer).items;
 }
 
-function errorOf(res: ClientResponse): { code: string; message: string } {
+/**
+ * The coded error of a /preview refusal, after checking that the body is also the Kubernetes
+ * Status kubectl prints (`Error from server (<reason>): <message>`): same message, the HTTP
+ * status as its code. `plain`: an error answered before the /preview route (405), which is not.
+ */
+function errorOf(res: ClientResponse, plain = false): { code: string; message: string } {
   assert.match(String(res.headers["content-type"]), /^application\/json/);
-  return (res.json() as { error: { code: string; message: string } }).error;
+  const body = res.json() as { error: { code: string; message: string }; kind?: string; apiVersion?: string; status?: string; message?: string; reason?: string; code?: number };
+  if (!plain) {
+    assert.deepEqual(
+      { kind: body.kind, apiVersion: body.apiVersion, status: body.status, message: body.message, code: body.code },
+      { kind: "Status", apiVersion: "v1", status: "Failure", message: body.error.message, code: res.status },
+    );
+    assert.match(String(body.reason), /^[A-Z][A-Za-z]+$/);
+  }
+  return body.error;
 }
 
 const POD: Pod = {
@@ -175,12 +188,31 @@ describe("POST /preview on the server serve runs", () => {
     assert.match(errorOf(res).message, /istio-injection.*key=value/);
   });
 
-  test("Content-Type text/plain, or none: 415", async () => {
-    for (const type of ["text/plain", undefined]) {
+  test("Content-Type text/plain or form-encoded: 415, a Status with reason UnsupportedMediaType", async () => {
+    for (const type of ["text/plain", "application/x-www-form-urlencoded"]) {
       const res = await post("/preview", JSON.stringify(POD), type);
-      assert.equal(res.status, 415, String(type));
+      assert.equal(res.status, 415, type);
       assert.equal(errorOf(res).code, "ERR_UNSUPPORTED_MEDIA_TYPE");
+      assert.equal(res.json().reason, "UnsupportedMediaType");
     }
+  });
+
+  test("no Content-Type (kubectl create --raw -f): the body is read as JSON or YAML by its first character", async () => {
+    const s = await serverFor(undefined);
+    // The request kubectl sends: POST, the file's bytes chunked, no Content-Type, this Accept.
+    const kubectl = { "accept": "application/json, */*" };
+    const asJson = await send(s.port, ca, { path: "/preview?namespaceLabels=istio-injection=enabled", headers: kubectl, body: JSON.stringify(POD), chunked: true });
+    const asYaml = await send(s.port, ca, { path: "/preview?namespaceLabels=istio-injection=enabled", headers: kubectl, body: stringify(POD), chunked: true });
+    const [fromJson] = items(asJson);
+    const [fromYaml] = items(asYaml);
+    assert.equal(fromJson?.decision.inject, true);
+    assert.deepEqual(fromYaml?.patch, fromJson?.patch);
+    // One that is neither: a Status kubectl prints as "Error from server (BadRequest): …".
+    const bad = await send(s.port, ca, { path: "/preview", headers: kubectl, body: "kind: [Pod", chunked: true });
+    assert.equal(bad.status, 400);
+    assert.equal(errorOf(bad).code, "ERR_PREVIEW_INPUT");
+    assert.equal(bad.json().reason, "BadRequest");
+    assert.match(errorOf(bad).message, /not valid YAML/);
   });
 
   test("a charset other than UTF-8: 415; UTF-8 spelled either way: accepted", async () => {
@@ -268,7 +300,7 @@ describe("POST /preview on the server serve runs", () => {
     const s = await serverFor(undefined);
     const res = await send(s.port, ca, { method: "GET", path: "/preview" });
     assert.equal(res.status, 405);
-    assert.equal(errorOf(res).code, "ERR_METHOD_NOT_ALLOWED");
+    assert.equal(errorOf(res, true).code, "ERR_METHOD_NOT_ALLOWED");
   });
 
   test("no side effects: the injection metrics do not move", async () => {

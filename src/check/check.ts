@@ -1,0 +1,201 @@
+// `sidecar-injector check`: for stored Pods and workloads (by name, by label, a namespace or
+// all), which sidecar injectors the API server would call on their next CREATE (every
+// MutatingWebhookConfiguration of the cluster, selection.ts), whether each would inject and
+// why, and what is wrong around them. Reads only, through InspectApi, with the caller's
+// credentials.
+//
+// Per object: a row per injector webhook (WEBHOOK, REVISION, INJECTED, REASON), like istioctl's
+// `x check-inject`. A webhook that is called injects unless Istio's injection policy (hostNetwork,
+// ignored namespaces, the pod's sidecar.istio.io/inject label or annotation, the selectors and
+// the policy of the config given) says no. Findings, each with a severity:
+// - error: more than one injector would inject the Pod (each adds its own sidecar, or the
+//   second refuses or rewrites the first's);
+// - warning: an istio-injection value other than enabled/disabled (no Istio webhook selects
+//   it); a stored Pod that is not injected though it would be now, or injected though nothing
+//   would inject it now (a restart changes it); an unknown or deprecated annotation key in
+//   Istio's domains, with the closest known one (annotation-keys.ts);
+// - info: a namespace with both istio-injection and istio.io/rev (istio-injection wins); a
+//   stored Pod that is already injected (which revision), instead of a diff of it.
+// The exit status is 1 when there is an error finding, else 0.
+
+import type { Config } from "../config/types.js";
+import type { InspectApi, MutatingWebhookConfigurationObject, NamespaceObject, StoredObject } from "../kube/api.js";
+import { annotationKeyWarnings } from "../injection/annotation-keys.js";
+import { A, CONTAINER } from "../injection/annotations.js";
+import { own } from "../injection/own.js";
+import { decide } from "../injection/policy.js";
+import { quoteName } from "../injection/quote.js";
+import { webhookVerdicts, type WebhookVerdict } from "./selection.js";
+
+export type Severity = "error" | "warning" | "info";
+
+export interface Finding {
+  readonly severity: Severity;
+  readonly message: string;
+}
+
+export interface CheckedWebhook extends WebhookVerdict {
+  /** Called, and the injection policy lets it inject. */
+  readonly injects: boolean;
+}
+
+export interface CheckedObject {
+  readonly kind: StoredObject["kind"];
+  readonly namespace: string;
+  readonly name: string;
+  /** A stored Pod (or a template) already carrying a sidecar: the revision it names, else "". */
+  readonly injected?: { readonly revision: string };
+  readonly webhooks: readonly CheckedWebhook[];
+  readonly findings: readonly Finding[];
+}
+
+export interface CheckedNamespace {
+  readonly name: string;
+  /** Its istio-injection and istio.io/rev labels, where set. */
+  readonly labels: Readonly<Record<string, string>>;
+  readonly findings: readonly Finding[];
+}
+
+export interface CheckReport {
+  readonly namespaces: readonly CheckedNamespace[];
+  readonly objects: readonly CheckedObject[];
+  /** How many error findings: the exit status is 1 when there are any. */
+  readonly errors: number;
+}
+
+export type CheckTarget = { readonly kind: StoredObject["kind"]; readonly name: string };
+
+export interface CheckOptions {
+  readonly config: Config;
+  /** Named objects (in `namespace`); none: every Pod of `namespace`, or of all with allNamespaces. */
+  readonly targets: readonly CheckTarget[];
+  readonly namespace: string;
+  readonly allNamespaces?: boolean;
+  readonly labelSelector?: string;
+}
+
+/** A request that names something that is not there. */
+export class CheckNotFoundError extends Error {
+  readonly code = "ERR_CHECK_NOT_FOUND";
+}
+
+const INJECTION_LABELS = ["istio-injection", "istio.io/rev"] as const;
+
+function namespaceFindings(ns: NamespaceObject): Finding[] {
+  const findings: Finding[] = [];
+  const injection = own(ns.labels, "istio-injection");
+  const rev = own(ns.labels, "istio.io/rev");
+  if (injection !== undefined && injection !== "enabled" && injection !== "disabled") {
+    findings.push({
+      severity: "warning",
+      message: `namespace ${quoteName(ns.name)} has istio-injection=${quoteName(injection)}: only "enabled" and "disabled" mean anything; no Istio webhook selects this value, so nothing is injected by it`,
+    });
+  }
+  if (injection !== undefined && rev !== undefined) {
+    findings.push({ severity: "info", message: `namespace ${quoteName(ns.name)} has both istio-injection and istio.io/rev: istio-injection wins` });
+  }
+  if (injection === undefined && rev === undefined) {
+    findings.push({ severity: "info", message: `namespace ${quoteName(ns.name)} has no istio-injection or istio.io/rev label: only Pods that opt in by label are injected` });
+  }
+  return findings;
+}
+
+/** The revision an injected Pod names, or undefined when it carries no sidecar. */
+function injectedRevision(obj: StoredObject): string | undefined {
+  const annotations = obj.pod.metadata?.annotations ?? {};
+  const hasProxy = [...(obj.pod.spec?.containers ?? []), ...(obj.pod.spec?.initContainers ?? [])].some((c) => c.name === CONTAINER.proxy);
+  if (own(annotations, A.status) === undefined && !hasProxy) return undefined;
+  return own(annotations, A.rev) ?? "";
+}
+
+export function checkObject(obj: StoredObject, ns: NamespaceObject, configs: readonly MutatingWebhookConfigurationObject[], config: Config): CheckedObject {
+  const policy = decide(obj.pod, ns.name, config).decision;
+  const webhooks: CheckedWebhook[] = webhookVerdicts(configs, ns, obj.pod).map((v) =>
+    v.called && !policy.inject ? { ...v, injects: false, reason: `${v.reason}; called, but ${policy.reasons.at(-1) ?? "the policy says no"}` } : { ...v, injects: v.called },
+  );
+  const findings: Finding[] = [];
+  const injecting = webhooks.filter((w) => w.injects);
+  if (injecting.length > 1) {
+    findings.push({ severity: "error", message: `${injecting.length} injectors would inject this Pod: ${injecting.map((w) => w.webhook).join(", ")}` });
+  }
+  for (const w of annotationKeyWarnings(obj.pod.metadata?.annotations)) findings.push({ severity: "warning", message: w });
+  const revision = injectedRevision(obj);
+  const injected = revision === undefined ? undefined : { revision };
+  if (obj.kind === "Pod") {
+    if (injected) {
+      findings.push({ severity: "info", message: `already injected${revision ? ` (revision ${quoteName(revision)})` : ""}` });
+      if (injecting.length === 0) findings.push({ severity: "warning", message: "injected, but no injector would inject it now: recreated, it has no sidecar" });
+    } else if (injecting.length > 0) {
+      findings.push({ severity: "warning", message: "not injected, but would be now (created before injection was turned on?): restart it to get the sidecar" });
+    }
+  } else if (injected) {
+    findings.push({ severity: "info", message: "the Pod template already carries a sidecar (istioctl kube-inject or inject output?)" });
+  }
+  return { kind: obj.kind, namespace: obj.namespace, name: obj.name, ...(injected ? { injected } : {}), webhooks, findings };
+}
+
+export async function check(api: InspectApi, opts: CheckOptions): Promise<CheckReport> {
+  const [configs, objects] = await Promise.all([api.listMutatingWebhookConfigurations(), readTargets(api, opts)]);
+  const names = [...new Set(objects.map((o) => o.namespace))];
+  if (opts.targets.length === 0 && !opts.allNamespaces && !names.includes(opts.namespace)) names.push(opts.namespace);
+  const namespaces = new Map<string, NamespaceObject>();
+  if (opts.allNamespaces) {
+    for (const ns of await api.listNamespaces()) namespaces.set(ns.name, ns);
+  } else {
+    for (const name of names) {
+      const ns = await api.readNamespace(name);
+      if (ns === undefined) throw new CheckNotFoundError(`namespace ${quoteName(name)} not found`);
+      namespaces.set(name, ns);
+    }
+  }
+  const checked = objects.map((o) => checkObject(o, namespaces.get(o.namespace) ?? { name: o.namespace, labels: {} }, configs, opts.config));
+  const nsReports = [...namespaces.values()]
+    .filter((ns) => opts.allNamespaces !== true || objects.some((o) => o.namespace === ns.name) || INJECTION_LABELS.some((l) => own(ns.labels, l) !== undefined))
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .map((ns) => ({
+      name: ns.name,
+      labels: Object.fromEntries(INJECTION_LABELS.flatMap((l) => (own(ns.labels, l) === undefined ? [] : [[l, own(ns.labels, l) ?? ""]]))),
+      findings: namespaceFindings(ns),
+    }));
+  const errors = [...nsReports, ...checked].reduce((n, r) => n + r.findings.filter((f) => f.severity === "error").length, 0);
+  return { namespaces: nsReports, objects: checked, errors };
+}
+
+async function readTargets(api: InspectApi, opts: CheckOptions): Promise<StoredObject[]> {
+  if (opts.targets.length === 0) return api.listPods(opts.allNamespaces ? undefined : opts.namespace, opts.labelSelector);
+  const found: StoredObject[] = [];
+  for (const t of opts.targets) {
+    const obj = await api.readObject(t.kind, opts.namespace, t.name);
+    if (obj === undefined) throw new CheckNotFoundError(`${t.kind.toLowerCase()}/${quoteName(t.name)} not found in namespace ${quoteName(opts.namespace)}`);
+    found.push(obj);
+  }
+  return found;
+}
+
+// --- output ---------------------------------------------------------------------------------
+
+function table(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
+  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join("  ").trimEnd()).join("\n") + "\n";
+}
+
+function findingLines(findings: readonly Finding[], indent: string): string {
+  return findings.map((f) => `${indent}${f.severity}: ${f.message}\n`).join("");
+}
+
+/** kubectl-like text: namespaces, then each object with its webhook table and findings. */
+export function formatCheckTable(report: CheckReport): string {
+  let out = "";
+  for (const ns of report.namespaces) {
+    const labels = Object.entries(ns.labels).map(([k, v]) => `${k}=${quoteName(v)}`);
+    out += `namespace ${ns.name}: ${labels.length > 0 ? labels.join(", ") : "no injection label"}\n${findingLines(ns.findings, "  ")}`;
+  }
+  for (const obj of report.objects) {
+    out += `\n${obj.kind.toLowerCase()}/${obj.name} (namespace ${obj.namespace})\n`;
+    if (obj.webhooks.length === 0) out += "  no sidecar injector webhook in the cluster is called for Pods\n";
+    else out += table([["WEBHOOK", "REVISION", "INJECTED", "REASON"], ...obj.webhooks.map((w) => [w.webhook, w.revision, w.injects ? "yes" : "no", w.reason])]).replace(/^(?=.)/gm, "  ");
+    out += findingLines(obj.findings, "  ");
+  }
+  if (report.objects.length === 0) out += "\nno Pods found\n";
+  return out;
+}

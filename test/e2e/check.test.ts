@@ -1,0 +1,131 @@
+// `sidecar-injector check` (the built CLI) against a real kube-apiserver with two injectors
+// installed: this chart, and a second release of it in istio-system standing in for istiod
+// (same selectors, so both select istio-injection=enabled namespaces). The Pods are stored
+// before the webhooks exist, so nothing calls an injector here; check reads what is stored.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { dirname, join, resolve } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { parseAllDocuments } from "yaml";
+import type { CheckReport } from "../../src/check/check.js";
+import { clusterForSuite, type Cluster } from "./cluster.js";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const CHART = join(ROOT, "charts", "sidecar-injector");
+const CLI = join(ROOT, "dist", "cli.js");
+
+const { cluster, skip } = await clusterForSuite("end-to-end check tests");
+
+function kube(): Cluster {
+  if (!cluster) throw new Error("no cluster");
+  return cluster;
+}
+
+function run(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((ok, fail) => {
+    // Only --kubeconfig says where the cluster is: KUBECONFIG is not passed on.
+    const env = { ...process.env, KUBECONFIG: "", KUBERNETES_SERVICE_HOST: "", HOME: kube().tmpDir };
+    const child = spawn(process.execPath, [CLI, "check", "--kubeconfig", kube().kubeconfigPath, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
+    child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
+    child.on("error", fail);
+    child.on("close", (code) => ok({ code, stdout, stderr }));
+  });
+}
+
+async function create(path: string, body: object): Promise<void> {
+  const r = await kube().request("POST", path, body);
+  assert.equal(r.status, 201, `${path}: ${r.text.slice(0, 500)}`);
+}
+
+const pod = (name: string, extra: { labels?: Record<string, string>; annotations?: Record<string, string>; sidecar?: boolean } = {}) => ({
+  apiVersion: "v1",
+  kind: "Pod",
+  metadata: { name, labels: { app: name, ...extra.labels }, annotations: extra.annotations ?? {} },
+  spec: { containers: [{ name: "app", image: "example.com/app:1" }, ...(extra.sidecar ? [{ name: "istio-proxy", image: "docker.io/istio/proxyv2:1.28.0" }] : [])] },
+});
+
+async function installChart(release: string, namespace: string): Promise<void> {
+  const r = await kube().helm(["template", release, CHART, "--namespace", namespace, "--set", "tls.mode=secret", "--set", "webhook.url=https://127.0.0.1:1/inject", "--set", `webhook.caBundle=${Buffer.from("unused").toString("base64")}`, "--set", `fullnameOverride=${release}`]);
+  assert.equal(r.code, 0, r.stderr);
+  const mwc = parseAllDocuments(r.stdout)
+    .map((d) => d.toJS() as { kind?: string } | null)
+    .find((d) => d?.kind === "MutatingWebhookConfiguration");
+  assert.ok(mwc);
+  await create("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", mwc);
+}
+
+describe("check against a real kube-apiserver with two injectors", { skip }, () => {
+  before(async () => {
+    const c = kube();
+    for (const ns of ["shop", "typo", "plain", "sidecar-injector-system", "istio-system"]) await c.createNamespace(ns);
+    await create("/api/v1/namespaces/shop/pods", pod("web"));
+    await create("/api/v1/namespaces/shop/pods", pod("opted-out", { labels: { "sidecar.istio.io/inject": "false" } }));
+    await create("/api/v1/namespaces/shop/pods", pod("old", { annotations: { "sidecar.istio.io/status": '{"containers":["istio-proxy"]}', "istio.io/rev": "default" }, sidecar: true }));
+    await create("/api/v1/namespaces/typo/pods", pod("web"));
+    await create("/api/v1/namespaces/plain/pods", pod("injected-once", { annotations: { "sidecar.istio.io/status": "{}" }, sidecar: true }));
+    await create("/apis/apps/v1/namespaces/shop/deployments", {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "cart" },
+      spec: { selector: { matchLabels: { app: "cart" } }, template: { metadata: { labels: { app: "cart" } }, spec: { containers: [{ name: "app", image: "example.com/cart:1" }] } } },
+    });
+    for (const [ns, labels] of [["shop", { "istio-injection": "enabled" }], ["typo", { "istio-injection": "true" }]] as const) {
+      const r = await c.request("PATCH", `/api/v1/namespaces/${ns}`, { metadata: { labels } }, { contentType: "application/merge-patch+json" });
+      assert.equal(r.status, 200, r.text);
+    }
+    await installChart("sidecar-injector", "sidecar-injector-system");
+    await installChart("istio-sidecar-injector", "istio-system");
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  test("-A: every namespace and Pod, the double injection an error (exit 1)", async () => {
+    const r = await run(["-A", "-o", "json"]);
+    assert.equal(r.code, 1, r.stderr);
+    const report = JSON.parse(r.stdout) as CheckReport;
+    const byName = new Map(report.objects.map((o) => [`${o.namespace}/${o.name}`, o]));
+    assert.deepEqual([...byName.keys()].sort(), ["plain/injected-once", "shop/old", "shop/opted-out", "shop/web", "typo/web"]);
+    const web = byName.get("shop/web");
+    assert.deepEqual(web?.webhooks.filter((w) => w.injects).map((w) => w.webhook).sort(), ["istio-sidecar-injector/namespace.injector.sidecar-injector.dev", "sidecar-injector/namespace.injector.sidecar-injector.dev"]);
+    assert.ok(web?.findings.some((f) => f.severity === "error" && /^2 injectors would inject this Pod/.test(f.message)));
+    assert.deepEqual(byName.get("shop/opted-out")?.findings, [], "opted out: no injector, no finding");
+    assert.ok(byName.get("shop/old")?.findings.some((f) => f.message === "already injected (revision default)"));
+    assert.ok(byName.get("typo/web")?.webhooks.every((w) => !w.called));
+    assert.ok(byName.get("plain/injected-once")?.findings.some((f) => /injected, but no injector would inject it now/.test(f.message)));
+    assert.equal(report.errors, 2, "shop/web and shop/old would each get two sidecars");
+    const typo = report.namespaces.find((n) => n.name === "typo");
+    assert.match(String(typo?.findings[0]?.message), /istio-injection=true: only "enabled" and "disabled"/);
+    // kube-system and the injectors' own namespaces are excluded by every webhook's namespaceSelector.
+    assert.ok(!report.namespaces.some((n) => n.name === "sidecar-injector-system"), "no Pods, no label: not listed");
+  });
+
+  test("a Deployment by name: its template, in a table", async () => {
+    const r = await run(["deployment/cart", "-n", "shop"]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stdout, /^deployment\/cart \(namespace shop\)$/m);
+    assert.match(r.stdout, /^ {2}WEBHOOK +REVISION +INJECTED +REASON$/m);
+    assert.match(r.stdout, /^ {2}sidecar-injector\/namespace\.injector\.sidecar-injector\.dev +default +yes +namespace label istio-injection=enabled$/m);
+    assert.match(r.stdout, /^ {2}error: 2 injectors would inject this Pod/m);
+  });
+
+  test("a Pod in istio-injection=true: a warning, exit 0", async () => {
+    const r = await run(["web", "-n", "typo"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /warning: namespace typo has istio-injection=true/);
+    assert.doesNotMatch(r.stdout, / yes /);
+  });
+
+  test("not there: exit 2 naming it; an unknown context: exit 2 naming it", async () => {
+    const missing = await run(["pod/nope", "-n", "shop"]);
+    assert.equal(missing.code, 2);
+    assert.equal(missing.stderr, "error: pod/nope not found in namespace shop\n");
+    const context = await run(["-n", "shop", "--context", "nosuch"]);
+    assert.equal(context.code, 2);
+    assert.match(context.stderr, /no context "nosuch"/);
+  });
+});

@@ -1,0 +1,91 @@
+// What the chart tells people: NOTES.txt (what `helm install` prints) rendered for each
+// tls.mode with a real helm, saying what that mode installed; and the chart README's table of
+// defaults checked against values.yaml, so neither can drift from what is installed.
+//
+// helm renders NOTES.txt only on install, which needs a cluster; here a copy of the chart holds
+// the same text as a file and a ConfigMap template renders it with `tpl`, the same engine with
+// the same values.
+import assert from "node:assert/strict";
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { parse } from "yaml";
+import { CHART, HELM_TIMEOUT_MS, KUBE_VERSION, locateHelm, run } from "../../support/helm.js";
+
+const lookup = await locateHelm();
+const skip = lookup.ok ? false : process.env.SIDECAR_INJECTOR_E2E_REQUIRED === "1" ? false : `no helm: ${lookup.reason}`;
+
+describe("NOTES.txt, per tls.mode", { skip }, () => {
+  let chart = "";
+  before(async () => {
+    chart = await mkdtemp(join(tmpdir(), "chart-notes-"));
+    await cp(CHART, chart, { recursive: true });
+    await writeFile(join(chart, "notes.txt"), await readFile(join(CHART, "templates", "NOTES.txt"), "utf8"));
+    await writeFile(join(chart, "templates", "zz-notes.yaml"), 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\ndata:\n  notes: {{ tpl (.Files.Get "notes.txt") . | toJson }}\n');
+  });
+  after(async () => {
+    await rm(chart, { recursive: true, force: true });
+  });
+
+  async function notes(set: readonly string[]): Promise<string> {
+    if (!lookup.ok) throw new Error(lookup.reason);
+    const args = ["template", "sidecar-injector", chart, "--namespace", "sidecar-injector-system", "--kube-version", KUBE_VERSION, "--show-only", "templates/zz-notes.yaml", ...set.flatMap((s) => ["--set", s])];
+    const r = await run(lookup.path, args, HELM_TIMEOUT_MS);
+    assert.equal(r.code, 0, r.stderr);
+    return (parse(r.stdout) as { data: { notes: string } }).data.notes;
+  }
+
+  test("default (tls.mode=self): the injector's own CA Secret and caBundle; nothing to create, no empty-caBundle warning", async () => {
+    const text = await notes([]);
+    assert.match(text, /Serving certificate \(tls\.mode=self\)/);
+    assert.match(text, /creates its CA in the Secret "sidecar-injector-ca"/);
+    assert.match(text, /writes the CA\s+into the webhook configuration's caBundle itself/);
+    assert.match(text, /certs status --namespace sidecar-injector-system --ca-secret sidecar-injector-ca/);
+    assert.doesNotMatch(text, /create secret tls/);
+    assert.doesNotMatch(text, /WARNING/);
+    assert.doesNotMatch(text, /cert-manager/);
+  });
+
+  test("tls.caSecretName is the name said", async () => {
+    assert.match(await notes(["tls.caSecretName=my-ca"]), /Secret "my-ca"/);
+  });
+
+  test("tls.mode=secret: the Secret to create, and the warning when no caBundle is given", async () => {
+    const text = await notes(["tls.mode=secret"]);
+    assert.match(text, /create secret tls sidecar-injector-tls/);
+    assert.match(text, /WARNING: webhook\.caBundle is empty/);
+    assert.doesNotMatch(await notes(["tls.mode=secret", `webhook.caBundle=${Buffer.from("ca").toString("base64")}`]), /WARNING/);
+  });
+
+  test("tls.mode=certManager: cert-manager's certificate", async () => {
+    const text = await notes(["tls.mode=certManager"]);
+    assert.match(text, /cert-manager issues it/);
+    assert.doesNotMatch(text, /create secret tls|creates its CA/);
+  });
+});
+
+describe("the chart README's defaults are values.yaml's", () => {
+  test("every row of the values table names a value that exists, with its default", async () => {
+    const readme = await readFile(join(CHART, "README.md"), "utf8");
+    const values = parse(await readFile(join(CHART, "values.yaml"), "utf8")) as Record<string, unknown>;
+    const rows = [...readme.matchAll(/^\| `([A-Za-z0-9.]+)` \| ([^|]+) \|/gm)];
+    assert.ok(rows.length >= 10, `values table found (${rows.length} rows)`);
+    let literal = 0;
+    for (const [, key = "", cell = ""] of rows) {
+      let v: unknown = values;
+      for (const part of key.split(".")) {
+        assert.ok(typeof v === "object" && v !== null && Object.hasOwn(v, part), `README names ${key}, which values.yaml does not have`);
+        v = (v as Record<string, unknown>)[part];
+      }
+      // A default written as one literal (`Fail`, `2`, `""`, `{}`) must be the value's.
+      const m = /^`([^`]*)`$/.exec(cell.trim());
+      if (!m) continue;
+      literal++;
+      const said = m[1] ?? "";
+      const actual = typeof v === "string" ? (v === "" ? '""' : v) : JSON.stringify(v);
+      assert.equal(said, actual, `README says ${key} defaults to ${said}; values.yaml has ${actual}`);
+    }
+    assert.ok(literal >= 8, `literal defaults checked: ${literal}`);
+  });
+});

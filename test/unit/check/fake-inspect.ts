@@ -1,0 +1,86 @@
+// An in-memory cluster for `check`: namespaces, Pods, workloads and MutatingWebhookConfigurations,
+// and the webhooks of this chart and of istiod as they are installed (selectors as in
+// charts/sidecar-injector/templates/mutatingwebhookconfiguration.yaml and Istio's
+// istio-discovery chart), to build clusters from.
+import type { AdmissionWebhook, InspectApi, MutatingWebhookConfigurationObject, NamespaceObject, StoredObject } from "../../../src/kube/api.js";
+import type { Pod } from "../../../src/kube/types.js";
+
+export class FakeInspect implements InspectApi {
+  namespaces: NamespaceObject[] = [];
+  objects: StoredObject[] = [];
+  configs: MutatingWebhookConfigurationObject[] = [];
+  /** Calls made, by method name, to check what was read. */
+  calls: string[] = [];
+
+  async readNamespace(name: string): Promise<NamespaceObject | undefined> {
+    this.calls.push(`readNamespace ${name}`);
+    return this.namespaces.find((n) => n.name === name);
+  }
+  async listNamespaces(): Promise<NamespaceObject[]> {
+    this.calls.push("listNamespaces");
+    return [...this.namespaces];
+  }
+  async readObject(kind: StoredObject["kind"], namespace: string, name: string): Promise<StoredObject | undefined> {
+    this.calls.push(`readObject ${kind} ${namespace}/${name}`);
+    return this.objects.find((o) => o.kind === kind && o.namespace === namespace && o.name === name);
+  }
+  async listPods(namespace: string | undefined, labelSelector?: string): Promise<StoredObject[]> {
+    this.calls.push(`listPods ${namespace ?? "*"} ${labelSelector ?? ""}`.trim());
+    const want = (labelSelector ?? "").split(",").filter(Boolean).map((kv) => kv.split("=") as [string, string]);
+    return this.objects.filter(
+      (o) => o.kind === "Pod" && (namespace === undefined || o.namespace === namespace) && want.every(([k, v]) => o.pod.metadata?.labels?.[k] === v),
+    );
+  }
+  async listMutatingWebhookConfigurations(): Promise<MutatingWebhookConfigurationObject[]> {
+    this.calls.push("listMutatingWebhookConfigurations");
+    return [...this.configs];
+  }
+}
+
+export function pod(namespace: string, name: string, labels: Record<string, string> = {}, extra: { annotations?: Record<string, string>; hostNetwork?: boolean; containers?: string[] } = {}): StoredObject {
+  const p: Pod = {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace, labels, annotations: extra.annotations ?? {} },
+    spec: { containers: (extra.containers ?? ["app"]).map((n) => ({ name: n, image: "nginx" })), ...(extra.hostNetwork ? { hostNetwork: true } : {}) },
+  };
+  return { kind: "Pod", namespace, name, pod: p };
+}
+
+const PODS_CREATE = [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"] }];
+const EXCLUDED = (own: string) => ({ key: "kubernetes.io/metadata.name", operator: "NotIn", values: [own, "kube-system"] });
+const NOT_OPTED_OUT = { key: "sidecar.istio.io/inject", operator: "NotIn", values: ["false"] };
+
+/** The four webhooks of an Istio-style injector for `revision` (the namespace one only for default). */
+export function istioStyleWebhooks(domain: string, revision: string, ownNamespace: string): AdmissionWebhook[] {
+  const hook = (name: string, namespaceSelector: AdmissionWebhook["namespaceSelector"], objectSelector: AdmissionWebhook["objectSelector"]): AdmissionWebhook => ({
+    name: `${name}.${domain}`,
+    rules: PODS_CREATE,
+    ...(namespaceSelector ? { namespaceSelector } : {}),
+    ...(objectSelector ? { objectSelector } : {}),
+    matchConditions: [],
+  });
+  const hooks = [
+    hook("rev.namespace", { matchExpressions: [{ key: "istio.io/rev", operator: "In", values: [revision] }, { key: "istio-injection", operator: "DoesNotExist" }, EXCLUDED(ownNamespace)] }, { matchExpressions: [NOT_OPTED_OUT] }),
+    hook("rev.object", { matchExpressions: [{ key: "istio.io/rev", operator: "DoesNotExist" }, { key: "istio-injection", operator: "DoesNotExist" }, EXCLUDED(ownNamespace)] }, { matchExpressions: [NOT_OPTED_OUT, { key: "istio.io/rev", operator: "In", values: [revision] }] }),
+  ];
+  if (revision === "default") {
+    hooks.push(
+      hook("namespace", { matchExpressions: [{ key: "istio-injection", operator: "In", values: ["enabled"] }, EXCLUDED(ownNamespace)] }, { matchExpressions: [NOT_OPTED_OUT] }),
+      hook("object", { matchExpressions: [{ key: "istio-injection", operator: "DoesNotExist" }, { key: "istio.io/rev", operator: "DoesNotExist" }, EXCLUDED(ownNamespace)] }, { matchExpressions: [{ key: "sidecar.istio.io/inject", operator: "In", values: ["true"] }, { key: "istio.io/rev", operator: "DoesNotExist" }] }),
+    );
+  }
+  return hooks;
+}
+
+export function ours(revision = "default"): MutatingWebhookConfigurationObject {
+  return { name: "sidecar-injector", labels: { "app.kubernetes.io/name": "sidecar-injector" }, webhooks: istioStyleWebhooks("injector.sidecar-injector.dev", revision, "sidecar-injector-system") };
+}
+
+export function istiod(revision = "default"): MutatingWebhookConfigurationObject {
+  return {
+    name: revision === "default" ? "istio-sidecar-injector" : `istio-sidecar-injector-${revision}`,
+    labels: { app: "sidecar-injector", "istio.io/rev": revision },
+    webhooks: istioStyleWebhooks("sidecar-injector.istio.io", revision, "istio-system"),
+  };
+}

@@ -1,0 +1,166 @@
+// The built CLI (dist/cli.js) as kubectl and istioctl users expect it: --version, help
+// <command>, -f DIR (and -R) in name order, a document that cannot be injected named by file
+// and position, unreadable inputs said in words, and check's and certs status's --kubeconfig
+// and --context refused with their names when they cannot be used.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { after, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { parseAllDocuments } from "yaml";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
+const CLI = join(root, "dist", "cli.js");
+const dir = mkdtempSync(join(tmpdir(), "cli-conventions-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function run(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((ok, fail) => {
+    const env = { ...process.env, KUBECONFIG: join(dir, "no-kubeconfig"), KUBERNETES_SERVICE_HOST: "" };
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
+    child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
+    child.on("error", fail);
+    child.on("close", (code) => ok({ code, stdout, stderr }));
+  });
+}
+
+const podYaml = (name: string, annotations = "{}") => `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}, annotations: ${annotations}}\nspec: {containers: [{name: app, image: nginx}]}\n`;
+const names = (yamlText: string): string[] => parseAllDocuments(yamlText).map((d) => String((d.toJS() as { metadata: { name: string } }).metadata.name));
+
+describe("--version and help", () => {
+  test("--version and version: the package's version", async () => {
+    const { version } = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
+    for (const args of [["--version"], ["version"]]) {
+      const r = await run(args);
+      assert.equal(r.code, 0);
+      assert.equal(r.stdout, `sidecar-injector ${version}\n`);
+    }
+  });
+
+  test("help <command> is that command's help; an unknown one exits 2", async () => {
+    for (const [command, first] of [["inject", "Usage: sidecar-injector inject"], ["check", "Usage: sidecar-injector check"], ["certs", "Usage: sidecar-injector certs status"]] as const) {
+      const r = await run(["help", command]);
+      assert.equal(r.code, 0);
+      assert.ok(r.stdout.startsWith(first), r.stdout.slice(0, 80));
+      assert.equal(r.stdout, (await run([command, "--help"])).stdout);
+    }
+    const bad = await run(["help", "nope"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^error: help: no command "nope"/);
+  });
+});
+
+describe("completion", () => {
+  test("bash: the script, sourced, completes commands and a command's options", async () => {
+    const script = await run(["completion", "bash"]);
+    assert.equal(script.code, 0, script.stderr);
+    const scriptFile = join(dir, "completion.bash");
+    writeFileSync(scriptFile, script.stdout);
+    const probe = [
+      `source ${JSON.stringify(scriptFile)}`,
+      "COMP_WORDS=(sidecar-injector ch); COMP_CWORD=1; _sidecar_injector; echo \"${COMPREPLY[*]}\"",
+      "COMP_WORDS=(sidecar-injector check --all); COMP_CWORD=2; _sidecar_injector; echo \"${COMPREPLY[*]}\"",
+      "COMP_WORDS=(sidecar-injector preview --tls); COMP_CWORD=2; _sidecar_injector; echo \"${COMPREPLY[*]}\"",
+    ].join("\n");
+    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((ok, fail) => {
+      const child = spawn("bash", ["--norc", "-c", probe], { stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
+      child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
+      child.on("error", fail);
+      child.on("close", (code) => ok({ code, stdout, stderr }));
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split("\n"), ["check", "--all-namespaces", "--tls-server-name"]);
+  });
+
+  test("fish: one line per command option; another shell: exit 2", async () => {
+    const fish = await run(["completion", "fish"]);
+    assert.equal(fish.code, 0);
+    assert.match(fish.stdout, /^complete -c sidecar-injector -n "__fish_seen_subcommand_from check" -l all-namespaces$/m);
+    const other = await run(["completion", "tcsh"]);
+    assert.equal(other.code, 2);
+    assert.match(other.stderr, /the shell must be bash, zsh or fish, not "tcsh"/);
+  });
+});
+
+describe("inject -f", () => {
+  const manifests = join(dir, "manifests");
+  mkdirSync(join(manifests, "nested"), { recursive: true });
+  writeFileSync(join(manifests, "b.yaml"), podYaml("b"));
+  writeFileSync(join(manifests, "a.yml"), `${podYaml("a1")}---\n${podYaml("a2")}`);
+  writeFileSync(join(manifests, "c.json"), JSON.stringify({ apiVersion: "v1", kind: "Pod", metadata: { name: "c" }, spec: { containers: [{ name: "app", image: "nginx" }] } }));
+  writeFileSync(join(manifests, "notes.txt"), "not a manifest");
+  writeFileSync(join(manifests, "nested", "d.yaml"), podYaml("d"));
+
+  test("a directory: its .yaml, .yml and .json files in name order; subdirectories with -R", async () => {
+    const flat = await run(["inject", "-f", manifests]);
+    assert.equal(flat.code, 0, flat.stderr);
+    assert.deepEqual(names(flat.stdout), ["a1", "a2", "b", "c"]);
+    assert.match(flat.stdout, /istio-proxy/);
+    const deep = await run(["inject", "-f", manifests, "-R"]);
+    assert.deepEqual(names(deep.stdout), ["a1", "a2", "b", "c", "d"]);
+    const two = await run(["inject", "-f", join(manifests, "b.yaml"), "-f", join(manifests, "c.json")]);
+    assert.deepEqual(names(two.stdout), ["b", "c"]);
+  });
+
+  test("a document that cannot be injected: exit 2, naming the file, its position and the object", async () => {
+    const bad = join(dir, "bad.yaml");
+    writeFileSync(bad, `${podYaml("fine")}---\n${podYaml("broken", "{traffic.sidecar.istio.io/includeInboundPorts: http}")}`);
+    const r = await run(["inject", "-f", bad]);
+    assert.equal(r.code, 2);
+    assert.equal(r.stdout, "", "nothing half-printed");
+    assert.equal(r.stderr, `error: ${bad}: document 2 (Pod/broken): invalid annotation traffic.sidecar.istio.io/includeInboundPorts="http": "http" is not a port number (0-65535)\n`);
+  });
+
+  test("a path that is not there, and a directory without manifests: exit 1, in words", async () => {
+    const missing = await run(["inject", "-f", join(dir, "nope")]);
+    assert.equal(missing.code, 1);
+    assert.equal(missing.stderr, `error: -f ${JSON.stringify(join(dir, "nope"))}: no such file or directory\n`);
+    mkdirSync(join(dir, "empty"), { recursive: true });
+    const empty = await run(["inject", "-f", join(dir, "empty")]);
+    assert.equal(empty.code, 1);
+    assert.match(empty.stderr, /a directory with no \.yaml, \.yml or \.json files \(-R reads its subdirectories too\)/);
+  });
+});
+
+describe("check, certs status: arguments and credentials", () => {
+  test("arguments that contradict each other or name no kind: exit 2, said", async () => {
+    for (const [args, said] of [
+      [["check", "web", "-A"], /a name needs one namespace/],
+      [["check", "web", "-l", "app=web"], /-l selects Pods instead of names/],
+      [["check", "service/web"], /"service" is not a kind check reads/],
+      [["check", "-o", "wide"], /--output must be table, json or yaml/],
+    ] as const) {
+      const r = await run(args);
+      assert.equal(r.code, 2, args.join(" "));
+      assert.match(r.stderr, said);
+    }
+  });
+
+  test("--kubeconfig that is not there, --context not in it: exit 2, naming them", async () => {
+    const kubeconfig = join(dir, "kubeconfig.yaml");
+    writeFileSync(
+      kubeconfig,
+      "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: here, context: {cluster: c, user: u}}]\ncurrent-context: here\n",
+    );
+    const missing = await run(["check", "-n", "demo", "--kubeconfig", join(dir, "nope.yaml")]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /cannot load Kubernetes credentials from --kubeconfig .*nope\.yaml/);
+    for (const command of [["check", "-n", "demo"], ["certs", "status"]]) {
+      const r = await run([...command, "--kubeconfig", kubeconfig, "--context", "elsewhere"]);
+      assert.equal(r.code, 2, command.join(" "));
+      assert.match(r.stderr, /no context "elsewhere" in --kubeconfig .*kubeconfig\.yaml \(contexts: here\)/);
+    }
+    // The context that is there: the API server at its address is asked (and is not there).
+    const down = await run(["check", "-n", "demo", "--kubeconfig", kubeconfig, "--context", "here"]);
+    assert.equal(down.code, 2);
+    assert.match(down.stderr, /ECONNREFUSED|connect/);
+  });
+});
