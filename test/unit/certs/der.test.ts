@@ -3,7 +3,7 @@ import { spawnSync } from "node:child_process";
 import { X509Certificate, createPrivateKey, createPublicKey, generateKeyPairSync } from "node:crypto";
 import { describe, it } from "node:test";
 import { ipBytes } from "../../../src/certs/authority.js";
-import { DerError, keyIdentifier, name, namedBits, OID, oid, signCertificate, subjectKeyIdentifierOf, subjectOf, time, unsignedInteger } from "../../../src/certs/der.js";
+import { DerError, keyIdentifier, name, namedBits, OID, oid, sequence, signCertificate, subjectKeyIdentifierOf, subjectOf, time, unsignedInteger } from "../../../src/certs/der.js";
 import { EC_KEY_PEM, EXPECTED, RSA_KEY_PEM, tbsAndAlgorithm, writeFixedCertificates } from "./der-fixtures.js";
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
@@ -134,5 +134,44 @@ describe("DER of whole certificates", () => {
     assert.match(leaf, /TLS Web Server Authentication/);
     assert.match(leaf, /DNS:sidecar-injector\.istio-system\.svc\.cluster\.local, IP Address:10\.96\.0\.17, IP Address:2001:DB8:0:0:0:0:0:1/);
     assert.match(text(written.ecCa), /Not Before: Jan {2}2 03:04:05 1999 GMT/);
+  });
+});
+
+describe("DER through node-forge's asn1 module", () => {
+  it("refuses DER given in that would not be copied byte for byte, and names what is wrong", () => {
+    const der = new X509Certificate(writeFixedCertificates().rsaCa).raw;
+    assert.equal(hex(der.subarray(0, 4)), "30820345", "a long-form length to widen");
+    const wider = Buffer.concat([Buffer.from([0x30, 0x83, 0x00]), der.subarray(2)]);
+    assert.throws(() => subjectOf(wider), (e: unknown) => e instanceof DerError && /is not DER/.test(e.message));
+    const subject = subjectOf(der);
+    const berSubject = Buffer.concat([Buffer.from([0x30, 0x81]), subject.subarray(1)]);
+    assert.throws(() => sequence(berSubject), /is not DER/);
+    assert.throws(() => sequence(Buffer.from([0x05])), DerError, "truncated");
+    assert.throws(() => subjectOf(Buffer.from([0x30, 0x80, 0x30, 0x00, 0x00, 0x00])), DerError, "indefinite length");
+    assert.throws(() => subjectOf(Buffer.from([0x3f, 0x81, 0x01, 0x00])), DerError, "multi-byte tag");
+  });
+
+  it("refuses object identifiers X.660 does not allow", () => {
+    assert.throws(() => oid("3.1"), DerError);
+    assert.throws(() => oid("1.40.1"), DerError);
+    assert.throws(() => oid("1.2.x"), DerError);
+    assert.throws(() => oid("1.2.4294967296"), DerError);
+    assert.equal(hex(oid("2.999.3")), "0603883703");
+  });
+
+  it("loads only lib/asn1.js of node-forge, and only when a certificate is written", () => {
+    const script = `
+      import { createRequire } from "node:module";
+      const loaded = () => Object.keys(createRequire(import.meta.url).cache).filter((p) => p.includes("node-forge")).map((p) => p.replace(/.*node-forge[\\\\/]/, "")).sort();
+      const der = await import(${JSON.stringify(new URL("../../../src/certs/der.ts", import.meta.url).href)});
+      const before = loaded();
+      der.name([[der.OID.commonName, "x"]]);
+      console.log(JSON.stringify({ before, after: loaded() }));`;
+    const r = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8", cwd: new URL("../../..", import.meta.url) });
+    assert.equal(r.status, 0, r.stderr);
+    const { before, after } = JSON.parse(r.stdout) as { before: string[]; after: string[] };
+    assert.deepEqual(before, [], "nothing of node-forge on import");
+    assert.ok(after.includes("lib/asn1.js"), after.join(", "));
+    assert.ok(!after.includes("lib/index.js") && !after.includes("lib/x509.js") && !after.includes("lib/pki.js"), after.join(", "));
   });
 });
