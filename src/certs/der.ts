@@ -23,6 +23,7 @@
 import { createHash, sign, type KeyObject } from "node:crypto";
 import { createRequire } from "node:module";
 import type { asn1 as Forge } from "node-forge";
+import { quote } from "../injection/quote.js";
 
 export class DerError extends Error {
   readonly code = "ERR_DER";
@@ -132,11 +133,11 @@ export function unsignedInteger(magnitude: Uint8Array): Buffer {
 
 function oidNode(dotted: string): Asn1 {
   const f = forge();
-  if (!/^\d+(\.\d+)+$/.test(dotted)) throw new DerError(`${dotted} is not an object identifier`);
+  if (!/^\d+(\.\d+)+$/.test(dotted)) throw new DerError(`${quote(dotted)} is not an object identifier`);
   try {
     return primitive(f.Type.OID, f.oidToDer(dotted).getBytes());
   } catch (err) {
-    throw new DerError(`${dotted} is not an object identifier: ${err instanceof Error ? err.message : String(err)}`);
+    throw new DerError(`${quote(dotted)} is not an object identifier: ${err instanceof Error ? err.message : String(err)}`);
   }
 }
 
