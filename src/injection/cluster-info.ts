@@ -37,13 +37,14 @@ function rewrite(c: Container, vars: Readonly<Record<string, string>>): Containe
 
 /** The Pod's containers with `vars` written on the one istio-proxy Istio picks. */
 export function writeClusterEnv(
-  initContainers: readonly Container[],
-  containers: readonly Container[],
+  initContainers: Container[],
+  containers: Container[],
   vars: Readonly<Record<string, string>>,
 ): { initContainers: Container[]; containers: Container[] } {
+  // Nothing to write (the common case): the lists as given, not copied.
+  if (Object.keys(vars).length === 0) return { initContainers, containers };
   const init = [...initContainers];
   const main = [...containers];
-  if (Object.keys(vars).length === 0) return { initContainers: init, containers: main };
   const i = main.findIndex((c) => c.name === CONTAINER.proxy);
   if (i >= 0) main[i] = rewrite(main[i] as Container, vars);
   else {

@@ -73,8 +73,12 @@ function placeContainers(
   const userMain = spec.containers;
   // Only the containers named as a template's can override one: the others are not indexed
   // (a Pod may declare a hundred thousand).
-  const templateNames = new Set([...out.containers, ...out.initContainers].map((c) => c.name));
-  const user = [...userInit, ...userMain].filter((c) => templateNames.has(c.name));
+  const templateNames = new Set<string>();
+  for (const c of out.containers) templateNames.add(c.name);
+  for (const c of out.initContainers) templateNames.add(c.name);
+  const user: Container[] = [];
+  for (const c of userInit) if (templateNames.has(c.name)) user.push(c);
+  for (const c of userMain) if (templateNames.has(c.name)) user.push(c);
   const overrides: Overrides = {};
   const findOverride = overrideFinder(existing, user);
 
@@ -143,6 +147,8 @@ function injectedPod(r: Rendered): CheckedPod {
   return { ...r.pod, metadata: { ...r.pod.metadata, labels: overlaid(r.labels), annotations: r.annotations }, spec: r.spec };
 }
 
+const isProxy = (c: Container): boolean => c.name === CONTAINER.proxy;
+
 function render(pod: CheckedPod, p: Params, warnings: string[]): Rendered {
   const templates = selectTemplates(p.annotations);
   const out = renderTemplates(templates, p);
@@ -151,7 +157,7 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): Rendered {
   const placed = placeContainers(spec, out, existing, warnings);
   const vars = clusterEnv(p);
   const withEnv = writeClusterEnv(placed.initContainers, placed.containers, vars);
-  const userProxy = [...(placed.overrides.containers ?? []), ...(placed.overrides.initContainers ?? [])].find((c) => c.name === CONTAINER.proxy);
+  const userProxy = placed.overrides.containers?.find(isProxy) ?? placed.overrides.initContainers?.find(isProxy);
   let { initContainers, containers } = adjustInitUser(withEnv.initContainers, withEnv.containers, userProxy, tproxyAnywhere(p));
 
   const annotations: Record<string, string> = { ...p.annotations, ...out.annotations, ...p.config.injectedAnnotations };
@@ -169,7 +175,6 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): Rendered {
   const firstInjection = !Object.hasOwn(p.annotations, A.status);
   if (firstInjection && (placed.overrides.containers || placed.overrides.initContainers)) annotations[A.overrides] = JSON.stringify(placed.overrides);
 
-  const isProxy = (c: Container): boolean => c.name === CONTAINER.proxy;
   const hasProxy = initContainers.some(isProxy) || containers.some(isProxy);
   // Istio's ShouldRewriteAppHTTPProbers: the annotation when ParseBool reads it, else the config's.
   const rewrite = goBool(annotations[A.rewriteProbes]) ?? p.config.rewriteAppProbes;
@@ -186,7 +191,7 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): Rendered {
     Object.assign(annotations, prom.annotations);
   }
 
-  const proxyEnv = [...containers, ...initContainers].find((c) => c.name === CONTAINER.proxy)?.env;
+  const proxyEnv = (containers.find(isProxy) ?? initContainers.find(isProxy))?.env;
   const securePort = hasProxy ? securePortAnnotation(annotations, proxyEnv) : undefined;
   if (securePort !== undefined) annotations[SECURE_PORT] = securePort;
   // The Pod's status port annotation, else the agent's. Unlike Istio, a value with blanks
