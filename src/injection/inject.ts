@@ -6,6 +6,7 @@ import { A, CONTAINER, L } from "./annotations.js";
 import { clusterEnv, NETWORK_ENV, writeClusterEnv } from "./cluster-info.js";
 import { mergeList, mergeObject } from "./merge.js";
 import { orderContainers } from "./ordering.js";
+import { assignOwn, copyOwn } from "./own.js";
 import { adjustInitUser, overrideFinder, parseOverrides, recordedContainer, type Overrides } from "./overrides.js";
 import { buildParams, goBool, type Params } from "./params.js";
 import { listPatch, mapPatch, overlaid, overlayPatch, valuePatch, type Overlaid } from "./patch.js";
@@ -123,7 +124,9 @@ function appendSidecarEnv(initContainers: Container[], containers: Container[], 
     const i = list.findIndex((c) => c.name === CONTAINER.proxy);
     if (i < 0) return undefined;
     const c = list[i]!;
-    return list.with(i, { ...c, env: [...(c.env ?? []), env] });
+    const next = copyOwn(c);
+    next.env = [...(c.env ?? []), env];
+    return list.with(i, next);
   };
   const main = add(containers);
   if (main) return { initContainers, containers: main };
@@ -160,7 +163,10 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): Rendered {
   const userProxy = placed.overrides.containers?.find(isProxy) ?? placed.overrides.initContainers?.find(isProxy);
   let { initContainers, containers } = adjustInitUser(withEnv.initContainers, withEnv.containers, userProxy, tproxyAnywhere(p));
 
-  const annotations: Record<string, string> = { ...p.annotations, ...out.annotations, ...p.config.injectedAnnotations };
+  // Built key by key (copyOwn, setOwn): keys are added to it below.
+  const annotations: Record<string, string> = copyOwn(p.annotations);
+  assignOwn(annotations, out.annotations);
+  assignOwn(annotations, p.config.injectedAnnotations);
   const network = vars[NETWORK_ENV];
   const labels: Overlaid = { base: p.labels, overlay: network === undefined ? out.labels : { ...out.labels, [L.network]: network } };
   annotations[A.status] = JSON.stringify({
@@ -208,7 +214,8 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): Rendered {
   }
 
   ({ initContainers, containers } = orderContainers(initContainers, containers, p.hold));
-  const nextSpec: PodSpec = { ...spec, containers };
+  const nextSpec: PodSpec = copyOwn(spec);
+  nextSpec.containers = containers;
   if (initContainers.length > 0 || spec.initContainers) nextSpec.initContainers = initContainers;
   const volumes = mergeList(spec.volumes ?? [], out.volumes, "name") as Volume[];
   if (volumes.length > 0 || spec.volumes) nextSpec.volumes = volumes;

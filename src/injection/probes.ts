@@ -9,7 +9,7 @@
 // Pod starts from the original probes.
 import type { Container, HttpGetAction, LifecycleHandler, Probe } from "../kube/types.js";
 import { CONTAINER } from "./annotations.js";
-import { own, setOwn } from "./own.js";
+import { copyOwn, own, setOwn } from "./own.js";
 
 export const APP_PROBERS_ENV = "ISTIO_KUBE_APP_PROBERS";
 
@@ -136,7 +136,7 @@ function rewriteList(list: readonly Container[], rewritePort: number, agentPort:
       const path = probePath(c.name, suffix);
       const prober = toProber(probe, ports, rewritePort, agentPort, true);
       if (prober) out[path] = prober;
-      next ??= { ...c };
+      next ??= copyOwn(c);
       next[kind] = rewritten(probe, path, rewritePort);
     }
     for (const [kind, suffix] of HOOKS) {
@@ -145,7 +145,7 @@ function rewriteList(list: readonly Container[], rewritePort: number, agentPort:
       const path = hookPath(c.name, suffix);
       const prober = toProber(hook, ports, rewritePort, agentPort, false);
       if (prober) out[path] = prober;
-      next ??= { ...c };
+      next ??= copyOwn(c);
       next.lifecycle = { ...(next.lifecycle ?? {}), [kind]: rewritten(hook, path, rewritePort) };
     }
     if (next) changed = true;
@@ -214,14 +214,14 @@ export function restoreProbes(list: readonly Container[], probersJson: string | 
       const prober = proberAt(probePath(c.name, suffix));
       const probe = c[kind];
       if (!prober || probe?.httpGet?.path !== probePath(c.name, suffix)) continue;
-      next ??= { ...c };
+      next ??= copyOwn(c);
       next[kind] = restoreHandler(probe, prober, c, agentPort);
     }
     for (const [kind, suffix] of HOOKS) {
       const prober = proberAt(hookPath(c.name, suffix));
       const hook = c.lifecycle?.[kind];
       if (!prober || hook?.httpGet?.path !== hookPath(c.name, suffix)) continue;
-      next ??= { ...c };
+      next ??= copyOwn(c);
       next.lifecycle = { ...(next.lifecycle ?? {}), [kind]: restoreHandler(hook, prober, c, agentPort) };
     }
     return next ?? c;
