@@ -164,7 +164,12 @@ export function rewriteProbes(initContainers: readonly Container[], containers: 
   const init = rewriteList(initContainers, rewritePort, agentPort, out);
   const main = rewriteList(containers, rewritePort, agentPort, out);
   const keys = Object.keys(out).sort();
-  const probers = keys.length ? JSON.stringify(Object.fromEntries(keys.map((k) => [k, out[k]]))) : "";
+  // The JSON of the sorted map, written entry by entry (the keys are paths, never array
+  // indexes, so an object would keep this order too): an object of a hundred keys is a
+  // dictionary, which Object.fromEntries builds and JSON.stringify reads several times slower.
+  let probers = "";
+  for (const k of keys) probers += `${probers === "" ? "{" : ","}${JSON.stringify(k)}:${JSON.stringify(out[k])}`;
+  if (probers !== "") probers += "}";
   return { probers, initContainers: init, containers: main };
 }
 
