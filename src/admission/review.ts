@@ -189,9 +189,23 @@ function podDisplayName(object: unknown): string | undefined {
   return nonEmptyString(object.metadata.name) ?? nonEmptyString(object.metadata.generateName);
 }
 
+/**
+ * Where a patch's UTF-8 is written on its way to base64, for patches that fit: `Buffer.from` of
+ * a string over 4 KiB allocates a new buffer each time, which costs several times the encoding
+ * itself (a 5 KB patch: ~7 µs against ~1 µs). Made on first use, then reused: encodePatch runs
+ * to its end before anything else can write here (each worker thread has its own).
+ */
+const SCRATCH_BYTES = 64 * 1024;
+let scratch: Buffer | undefined;
+
 /** JSON Patch operations as the AdmissionResponse carries them: base64 of the JSON array. */
 export function encodePatch(ops: readonly PatchOperation[]): string {
-  return Buffer.from(JSON.stringify(ops), "utf8").toString("base64");
+  const json = JSON.stringify(ops);
+  const bytes = Buffer.byteLength(json, "utf8");
+  if (bytes > SCRATCH_BYTES) return Buffer.from(json, "utf8").toString("base64");
+  scratch ??= Buffer.allocUnsafe(SCRATCH_BYTES);
+  const written = scratch.write(json, 0, "utf8");
+  return scratch.toString("base64", 0, written);
 }
 
 /** Where the patch goes in the text of a review whose patch was left empty. */

@@ -6,6 +6,7 @@ import {
   admit,
   buildResponseReview,
   decodeAdmissionReview,
+  encodePatch,
   reviewJson,
   sanitizeWarnings,
   validateAdmissionReview,
@@ -390,5 +391,31 @@ describe("reviewJson", () => {
     if (changed.response !== undefined) changed.response.patch = `needs "escaping" ${"x".repeat(2000)}`;
     assert.equal(reviewJson(changed), JSON.stringify(changed));
     assert.equal((JSON.parse(reviewJson(changed)) as { response: { patch: string } }).response.patch, changed.response?.patch);
+  });
+});
+
+describe("encodePatch", () => {
+  const plain = (ops: readonly PatchOperation[]): string => Buffer.from(JSON.stringify(ops), "utf8").toString("base64");
+  const sized = (chars: number, fill: string): PatchOperation[] => [{ op: "add", path: "/metadata/annotations/a", value: fill.repeat(Math.ceil(chars / fill.length)).slice(0, chars) }];
+
+  it("is base64 of the patch's UTF-8, whatever its size and characters, call after call", () => {
+    // Longer patches first, then shorter ones: nothing of an earlier patch may show in a later one;
+    // sizes around the reused buffer's 64 KiB, and characters of 1 to 4 UTF-8 bytes.
+    const cases = [
+      sized(70_000, "x"),
+      // The patch's JSON is 58 characters more than the value: exactly 64 KiB, and one byte over.
+      sized(65_536 - 58 + 1, "x"),
+      sized(65_536 - 58, "x"),
+      sized(30_000, "é€"),
+      sized(21_000, "😀"),
+      sized(5_000, "ascii"),
+      [],
+      sized(10, "x"),
+    ];
+    for (const ops of cases) {
+      const encoded = encodePatch(ops);
+      assert.equal(encoded, plain(ops));
+      assert.deepEqual(JSON.parse(Buffer.from(encoded, "base64").toString("utf8")), ops);
+    }
   });
 });
