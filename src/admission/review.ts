@@ -211,10 +211,13 @@ export function encodePatch(ops: readonly PatchOperation[]): string {
 /** Where the patch goes in the text of a review whose patch was left empty. */
 const PATCH_SLOT = '"patch":""';
 /**
- * Responses whose patch is the base64 that buildResponseReview put there, with that patch:
- * nothing in it needs escaping. A patch set or changed by anything else is not in here.
+ * On a response whose patch is the base64 that buildResponseReview put there: that patch, in
+ * which nothing needs escaping. A patch set or changed by anything else does not match it, and
+ * a copy of the response does not carry it. A non-enumerable property, which JSON, spreads and
+ * deep comparisons do not see (a WeakMap entry per review costs more than the rest of the envelope).
  */
-const base64Patches = new WeakMap<AdmissionResponse, string>();
+const BASE64_PATCH = Symbol("base64 patch");
+type MarkedResponse = AdmissionResponse & { readonly [BASE64_PATCH]?: string };
 
 /**
  * The review as JSON: the very text JSON.stringify gives, without scanning the patch a second
@@ -224,9 +227,9 @@ const base64Patches = new WeakMap<AdmissionResponse, string>();
  * patch not of buildResponseReview's making, the review is stringified whole.
  */
 export function reviewJson(review: AdmissionReview): string {
-  const response = review.response;
+  const response: MarkedResponse | undefined = review.response;
   const patch = response?.patch;
-  if (response === undefined || patch === undefined || base64Patches.get(response) !== patch) return JSON.stringify(review);
+  if (response === undefined || patch === undefined || !Object.hasOwn(response, BASE64_PATCH) || response[BASE64_PATCH] !== patch) return JSON.stringify(review);
   const text = JSON.stringify({ ...review, response: { ...response, patch: "" } });
   const slot = text.indexOf(PATCH_SLOT);
   if (slot !== text.lastIndexOf(PATCH_SLOT)) return JSON.stringify(review);
@@ -270,14 +273,16 @@ export function buildResponseReview(
   if (fields.patch !== undefined && fields.patch.length > 0) {
     response.patchType = "JSONPatch";
     response.patch = encodePatch(fields.patch);
-    base64Patches.set(response, response.patch);
+    Object.defineProperty(response, BASE64_PATCH, { value: response.patch });
   }
   if (fields.status !== undefined) response.status = fields.status;
   const warnings = sanitizeWarnings(fields.warnings ?? []);
   if (warnings.length > 0) response.warnings = warnings;
   if (fields.auditAnnotations !== undefined) {
     const audit: Record<string, string> = {};
-    for (const [k, v] of Object.entries(fields.auditAnnotations)) audit[k] = auditValue(v);
+    // Keys, then values: Object.entries makes a pair per annotation.
+    const given = fields.auditAnnotations;
+    for (const k of Object.keys(given)) audit[k] = auditValue(given[k] ?? "");
     response.auditAnnotations = audit;
   }
   return { apiVersion, kind: "AdmissionReview", response };

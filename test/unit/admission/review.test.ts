@@ -383,6 +383,18 @@ describe("reviewJson", () => {
     assert.deepEqual(JSON.parse(Buffer.from(back.response.patch, "base64").toString("utf8")), bigPatch);
   });
 
+  it("leaves no trace in the review: its keys, its JSON and a deep comparison see the plain response", () => {
+    const built = buildResponseReview("admission.k8s.io/v1", "u", { allowed: true, patch: bigPatch });
+    const patch = Buffer.from(JSON.stringify(bigPatch), "utf8").toString("base64");
+    const plain = { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid: "u", allowed: true, patchType: "JSONPatch", patch } };
+    assert.deepEqual(built, plain);
+    assert.deepEqual(Object.keys(built.response ?? {}), ["uid", "allowed", "patchType", "patch"]);
+    assert.equal(reviewJson(built), JSON.stringify(plain));
+    // A copy given another patch (one that needs escaping) is stringified whole.
+    const copy: AdmissionReview = { ...built, response: { ...(built.response ?? { uid: "u", allowed: true }), patch: `"${patch}` } };
+    assert.equal(reviewJson(copy), JSON.stringify(copy));
+  });
+
   it("stringifies whole a review with the slot's text elsewhere, or a patch it did not encode", () => {
     const built = buildResponseReview("admission.k8s.io/v1", "u", { allowed: true, patch: bigPatch });
     const before = { request: { patch: "" }, ...built } as unknown as AdmissionReview;
