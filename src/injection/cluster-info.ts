@@ -12,6 +12,7 @@
 // The templates write the configured cluster and network only.
 import type { Container, EnvVar } from "../kube/types.js";
 import { CONTAINER, L } from "./annotations.js";
+import { copyOwn } from "./own.js";
 import type { Params } from "./params.js";
 
 export const CLUSTER_ENV = "ISTIO_META_CLUSTER_ID";
@@ -32,18 +33,21 @@ function rewrite(c: Container, vars: Readonly<Record<string, string>>): Containe
   const names = Object.keys(vars).sort();
   const kept = (c.env ?? []).filter((e) => !Object.hasOwn(vars, e.name));
   const added: EnvVar[] = names.map((name) => ({ name, value: vars[name] as string }));
-  return { ...c, env: [...kept, ...added] };
+  const next = copyOwn(c);
+  next.env = [...kept, ...added];
+  return next;
 }
 
 /** The Pod's containers with `vars` written on the one istio-proxy Istio picks. */
 export function writeClusterEnv(
-  initContainers: readonly Container[],
-  containers: readonly Container[],
+  initContainers: Container[],
+  containers: Container[],
   vars: Readonly<Record<string, string>>,
 ): { initContainers: Container[]; containers: Container[] } {
+  // Nothing to write (the common case): the lists as given, not copied.
+  if (Object.keys(vars).length === 0) return { initContainers, containers };
   const init = [...initContainers];
   const main = [...containers];
-  if (Object.keys(vars).length === 0) return { initContainers: init, containers: main };
   const i = main.findIndex((c) => c.name === CONTAINER.proxy);
   if (i >= 0) main[i] = rewrite(main[i] as Container, vars);
   else {

@@ -6,6 +6,7 @@ import { A, CONTAINER, L } from "./annotations.js";
 import { clusterEnv, NETWORK_ENV, writeClusterEnv } from "./cluster-info.js";
 import { mergeList, mergeObject } from "./merge.js";
 import { orderContainers } from "./ordering.js";
+import { assignOwn, copyOwn } from "./own.js";
 import { adjustInitUser, overrideFinder, parseOverrides, recordedContainer, type Overrides } from "./overrides.js";
 import { buildParams, goBool, type Params } from "./params.js";
 import { listPatch, mapPatch, overlaid, overlayPatch, valuePatch, type Overlaid } from "./patch.js";
@@ -74,8 +75,12 @@ function placeContainers(
   const userMain = spec.containers;
   // Only the containers named as a template's can override one: the others are not indexed
   // (a Pod may declare a hundred thousand).
-  const templateNames = new Set([...out.containers, ...out.initContainers].map((c) => c.name));
-  const user = [...userInit, ...userMain].filter((c) => templateNames.has(c.name));
+  const templateNames = new Set<string>();
+  for (const c of out.containers) templateNames.add(c.name);
+  for (const c of out.initContainers) templateNames.add(c.name);
+  const user: Container[] = [];
+  for (const c of userInit) if (templateNames.has(c.name)) user.push(c);
+  for (const c of userMain) if (templateNames.has(c.name)) user.push(c);
   const overrides: Overrides = {};
   const findOverride = overrideFinder(existing, user);
 
@@ -120,7 +125,9 @@ function appendSidecarEnv(initContainers: Container[], containers: Container[], 
     const i = list.findIndex((c) => c.name === CONTAINER.proxy);
     if (i < 0) return undefined;
     const c = list[i]!;
-    return list.with(i, { ...c, env: [...(c.env ?? []), env] });
+    const next = copyOwn(c);
+    next.env = [...(c.env ?? []), env];
+    return list.with(i, next);
   };
   const main = add(containers);
   if (main) return { initContainers, containers: main };
@@ -144,6 +151,8 @@ function injectedPod(r: Rendered): CheckedPod {
   return { ...r.pod, metadata: { ...r.pod.metadata, labels: overlaid(r.labels), annotations: r.annotations }, spec: r.spec };
 }
 
+const isProxy = (c: Container): boolean => c.name === CONTAINER.proxy;
+
 function render(pod: CheckedPod, p: Params, warnings: string[]): Rendered {
   const templates = selectTemplates(p.annotations);
   const out = renderTemplates(templates, p);
@@ -152,10 +161,13 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): Rendered {
   const placed = placeContainers(spec, out, existing, warnings);
   const vars = clusterEnv(p);
   const withEnv = writeClusterEnv(placed.initContainers, placed.containers, vars);
-  const userProxy = [...(placed.overrides.containers ?? []), ...(placed.overrides.initContainers ?? [])].find((c) => c.name === CONTAINER.proxy);
+  const userProxy = placed.overrides.containers?.find(isProxy) ?? placed.overrides.initContainers?.find(isProxy);
   let { initContainers, containers } = adjustInitUser(withEnv.initContainers, withEnv.containers, userProxy, tproxyAnywhere(p));
 
-  const annotations: Record<string, string> = { ...p.annotations, ...out.annotations, ...p.config.injectedAnnotations };
+  // Built key by key (copyOwn, setOwn): keys are added to it below.
+  const annotations: Record<string, string> = copyOwn(p.annotations);
+  assignOwn(annotations, out.annotations);
+  assignOwn(annotations, p.config.injectedAnnotations);
   const network = vars[NETWORK_ENV];
   const labels: Overlaid = { base: p.labels, overlay: network === undefined ? out.labels : { ...out.labels, [L.network]: network } };
   annotations[A.status] = JSON.stringify({
@@ -170,7 +182,6 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): Rendered {
   const firstInjection = !Object.hasOwn(p.annotations, A.status);
   if (firstInjection && (placed.overrides.containers || placed.overrides.initContainers)) annotations[A.overrides] = JSON.stringify(placed.overrides);
 
-  const isProxy = (c: Container): boolean => c.name === CONTAINER.proxy;
   const hasProxy = initContainers.some(isProxy) || containers.some(isProxy);
   // Istio's ShouldRewriteAppHTTPProbers: the annotation when ParseBool reads it, else the config's.
   const rewrite = goBool(annotations[A.rewriteProbes]) ?? p.config.rewriteAppProbes;
@@ -187,7 +198,7 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): Rendered {
     Object.assign(annotations, prom.annotations);
   }
 
-  const proxyEnv = [...containers, ...initContainers].find((c) => c.name === CONTAINER.proxy)?.env;
+  const proxyEnv = (containers.find(isProxy) ?? initContainers.find(isProxy))?.env;
   const securePort = hasProxy ? securePortAnnotation(annotations, proxyEnv) : undefined;
   if (securePort !== undefined) annotations[SECURE_PORT] = securePort;
   // The Pod's status port annotation, else the agent's. Unlike Istio, a value with blanks
@@ -204,7 +215,8 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): Rendered {
   }
 
   ({ initContainers, containers } = orderContainers(initContainers, containers, p.hold));
-  const nextSpec: PodSpec = { ...spec, containers };
+  const nextSpec: PodSpec = copyOwn(spec);
+  nextSpec.containers = containers;
   if (initContainers.length > 0 || spec.initContainers) nextSpec.initContainers = initContainers;
   const volumes = mergeList(spec.volumes ?? [], out.volumes, "name") as Volume[];
   if (volumes.length > 0 || spec.volumes) nextSpec.volumes = volumes;

@@ -3,7 +3,7 @@
 // ports by containerPort, volumeMounts by mountPath, ...) are merged item by item; other lists
 // are replaced; maps merge recursively; scalars from the patch win. Nothing is mutated. Keys
 // are data (see own.ts): a user's `__proto__` or `constructor` field merges as any other.
-import { own, setOwn } from "./own.js";
+import { copyOwn, own, setOwn } from "./own.js";
 
 const MERGE_KEYS: ReadonlyMap<string, string> = new Map(Object.entries({
   env: "name",
@@ -53,7 +53,7 @@ export function mergeList(base: readonly unknown[], patch: readonly unknown[], k
 }
 
 export function mergeObject<T extends object>(base: T, patch: object): T {
-  const out: Obj = { ...(base as Obj) };
+  const out: Obj = copyOwn(base as Obj);
   const from = patch as Obj;
   // Keys, then values: Object.entries is several times slower on a map of many keys.
   for (const k of Object.keys(from)) {

@@ -117,16 +117,17 @@ function securityId(sc: Readonly<Record<string, unknown>> | undefined, key: "run
  * - in TPROXY mode the proxy itself must run as root: a declared runAsUser is reset to 0.
  */
 export function adjustInitUser(
-  initContainers: readonly Container[],
-  containers: readonly Container[],
+  initContainers: Container[],
+  containers: Container[],
   userProxy: Container | undefined,
   tproxy: boolean,
 ): { initContainers: Container[]; containers: Container[] } {
   const sc = userProxy?.securityContext;
   const uid = securityId(sc, "runAsUser");
   const gid = securityId(sc, "runAsGroup");
-  let init = [...initContainers];
-  let main = [...containers];
+  // A list is copied only where a container in it changes (replaceFirst); else it is returned as given.
+  let init = initContainers;
+  let main = containers;
   if (uid === undefined && gid === undefined) return { initContainers: init, containers: main };
   const target = init.find((c) => c.name === CONTAINER.init) ?? init.find((c) => c.name === CONTAINER.validation);
   if (!target) return { initContainers: init, containers: main };

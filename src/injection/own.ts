@@ -14,3 +14,20 @@ export function setOwn(obj: Record<string, unknown>, key: string, value: unknown
   if (key === "__proto__") Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true });
   else obj[key] = value;
 }
+
+/**
+ * `{ ...obj }`, for an object that will be given keys it does not have: V8 makes adding a key to
+ * a spread copy of a parsed object cost microseconds (each time: the copy's hidden class has no
+ * room and no cached transition), and a copy built key by key takes one in tens of nanoseconds.
+ * Own enumerable string keys, in their order (what JSON data has); `__proto__` stays a property.
+ */
+export function copyOwn<T extends object>(obj: T): T {
+  const out: Record<string, unknown> = {};
+  for (const key in obj) if (Object.hasOwn(obj, key)) setOwn(out, key, obj[key]);
+  return out as T;
+}
+
+/** `Object.assign(target, source)` for data: own keys only, `__proto__` set as a property. */
+export function assignOwn(target: Record<string, unknown>, source: Readonly<Record<string, unknown>>): void {
+  for (const key in source) if (Object.hasOwn(source, key)) setOwn(target, key, source[key]);
+}

@@ -440,8 +440,10 @@ function keepLongestRun(src: Int32Array, same: Uint8Array): void {
   });
 }
 
+/** Nothing to pair, for a middle with no items: shared, since it is only read. */
+const NO_ITEMS: { src: Int32Array; same: Uint8Array } = { src: new Int32Array(0), same: new Uint8Array(0) };
 /** No item paired. */
-const nonePaired = (n: number): { src: Int32Array; same: Uint8Array } => ({ src: new Int32Array(n).fill(-1), same: new Uint8Array(n) });
+const nonePaired = (n: number): { src: Int32Array; same: Uint8Array } => (n === 0 ? NO_ITEMS : { src: new Int32Array(n).fill(-1), same: new Uint8Array(n) });
 
 /** Items removed, added and patched, with `extra` before the unchanged items are counted. */
 function diffList(path: string, before: readonly unknown[], after: readonly unknown[], d: Diff): number {
@@ -459,7 +461,8 @@ function diffList(path: string, before: readonly unknown[], after: readonly unkn
 
   // Against the replacement: its operation, brackets and commas.
   let extra = -REPLACE - stringSize(path) - (after.length === 0 ? 2 : after.length + 1);
-  const kept = new Uint8Array(middleBefore.length);
+  // Which of the input's middle items are paired (none to look at when the middle is empty).
+  const kept = middleBefore.length === 0 ? NO_ITEMS.same : new Uint8Array(middleBefore.length);
   for (const i of src) if (i >= 0) kept[i] = 1;
   for (let i = middleBefore.length - 1; i >= 0; i--) {
     if (kept[i]) continue;

@@ -9,7 +9,7 @@
 // Pod starts from the original probes.
 import type { Container, HttpGetAction, LifecycleHandler, Probe } from "../kube/types.js";
 import { CONTAINER } from "./annotations.js";
-import { own, setOwn } from "./own.js";
+import { copyOwn, own, setOwn } from "./own.js";
 
 export const APP_PROBERS_ENV = "ISTIO_KUBE_APP_PROBERS";
 
@@ -111,7 +111,13 @@ function rewritten<T extends Probe | LifecycleHandler>(handler: T, path: string,
   const from = handler as T & Probe;
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(from)) if (k !== "tcpSocket" && k !== "grpc" && k !== "httpGet") setOwn(out, k, from[k]);
-  const get: HttpGetAction = from.httpGet ? { ...from.httpGet, path, port: statusPort } : { path, port: statusPort };
+  // copyOwn, not a spread: path is often a key the action did not have (see copyOwn).
+  let get: HttpGetAction;
+  if (from.httpGet) {
+    get = copyOwn(from.httpGet);
+    get.path = path;
+    get.port = statusPort;
+  } else get = { path, port: statusPort };
   if (get.scheme === "HTTPS") get.scheme = "HTTP";
   out.httpGet = get;
   return out as T;
@@ -124,7 +130,7 @@ export interface ProbeRewrite {
   readonly containers: readonly Container[];
 }
 
-function rewriteList(list: readonly Container[], rewritePort: number, agentPort: number, out: Record<string, Prober>): readonly Container[] {
+function rewriteList(list: readonly Container[], rewritePort: number, agentPort: number, out: Map<string, Prober>): readonly Container[] {
   let changed = false;
   const result = list.map((c) => {
     if (c.name === CONTAINER.proxy) return c;
@@ -135,8 +141,8 @@ function rewriteList(list: readonly Container[], rewritePort: number, agentPort:
       if (!rewritable(probe, false)) continue;
       const path = probePath(c.name, suffix);
       const prober = toProber(probe, ports, rewritePort, agentPort, true);
-      if (prober) out[path] = prober;
-      next ??= { ...c };
+      if (prober) out.set(path, prober);
+      next ??= copyOwn(c);
       next[kind] = rewritten(probe, path, rewritePort);
     }
     for (const [kind, suffix] of HOOKS) {
@@ -144,8 +150,8 @@ function rewriteList(list: readonly Container[], rewritePort: number, agentPort:
       if (!rewritable(hook, true)) continue;
       const path = hookPath(c.name, suffix);
       const prober = toProber(hook, ports, rewritePort, agentPort, false);
-      if (prober) out[path] = prober;
-      next ??= { ...c };
+      if (prober) out.set(path, prober);
+      next ??= copyOwn(c);
       next.lifecycle = { ...(next.lifecycle ?? {}), [kind]: rewritten(hook, path, rewritePort) };
     }
     if (next) changed = true;
@@ -160,11 +166,17 @@ function rewriteList(list: readonly Container[], rewritePort: number, agentPort:
  * the ProxyConfig, which a probe already rewritten points at.
  */
 export function rewriteProbes(initContainers: readonly Container[], containers: readonly Container[], rewritePort: number, agentPort: number = rewritePort): ProbeRewrite {
-  const out: Record<string, Prober> = {};
+  // A Map: one entry per probe, and an object given a hundred keys becomes a slow dictionary.
+  const out = new Map<string, Prober>();
   const init = rewriteList(initContainers, rewritePort, agentPort, out);
   const main = rewriteList(containers, rewritePort, agentPort, out);
-  const keys = Object.keys(out).sort();
-  const probers = keys.length ? JSON.stringify(Object.fromEntries(keys.map((k) => [k, out[k]]))) : "";
+  const keys = [...out.keys()].sort();
+  // The JSON of the sorted map, written entry by entry (the keys are paths, never array
+  // indexes, so an object would keep this order too): an object of a hundred keys is a
+  // dictionary, which Object.fromEntries builds and JSON.stringify reads several times slower.
+  let probers = "";
+  for (const k of keys) probers += `${probers === "" ? "{" : ","}${JSON.stringify(k)}:${JSON.stringify(out.get(k))}`;
+  if (probers !== "") probers += "}";
   return { probers, initContainers: init, containers: main };
 }
 
@@ -214,14 +226,14 @@ export function restoreProbes(list: readonly Container[], probersJson: string | 
       const prober = proberAt(probePath(c.name, suffix));
       const probe = c[kind];
       if (!prober || probe?.httpGet?.path !== probePath(c.name, suffix)) continue;
-      next ??= { ...c };
+      next ??= copyOwn(c);
       next[kind] = restoreHandler(probe, prober, c, agentPort);
     }
     for (const [kind, suffix] of HOOKS) {
       const prober = proberAt(hookPath(c.name, suffix));
       const hook = c.lifecycle?.[kind];
       if (!prober || hook?.httpGet?.path !== hookPath(c.name, suffix)) continue;
-      next ??= { ...c };
+      next ??= copyOwn(c);
       next.lifecycle = { ...(next.lifecycle ?? {}), [kind]: restoreHandler(hook, prober, c, agentPort) };
     }
     return next ?? c;

@@ -105,17 +105,20 @@ const portRef: Reader = (v) => {
  * The object (`room` levels left for it) with each listed field read, and every other field
  * checked for depth only; a field whose reading changed it makes a copy.
  */
-function fields(o: Rec, readers: ReadonlyMap<string, Reader>, room: number): Rec {
+function fields(o: Rec, readers: FieldList, room: number): Rec {
   if (room <= 0) throw TOO_DEEP;
   if (room !== Infinity) {
     for (const key in o) {
-      if (readers.has(key)) continue;
+      if (readers.byName.has(key)) continue;
       const x = o[key];
       if (typeof x === "object" && x !== null && deeper(x, room - 1) !== undefined) throw TOO_DEEP;
     }
   }
   let out = o;
-  for (const [key, read] of readers) {
+  const { keys, reads } = readers;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as string;
+    const read = reads[i] as Reader;
     // The keys are the engine's field names, none a member of Object.prototype.
     const before = o[key];
     let after: unknown;
@@ -133,9 +136,24 @@ function fields(o: Rec, readers: ReadonlyMap<string, Reader>, room: number): Rec
   return out;
 }
 
+/**
+ * An object's readers: by name, for the depth walk's lookups, and as two parallel lists, so
+ * that reading an object iterates without making an entry pair per field.
+ */
+interface FieldList {
+  readonly byName: ReadonlyMap<string, Reader>;
+  readonly keys: readonly string[];
+  readonly reads: readonly Reader[];
+}
+
+function fieldList(readers: Fields): FieldList {
+  const byName = new Map(Object.entries(readers));
+  return { byName, keys: [...byName.keys()], reads: [...byName.values()] };
+}
+
 /** An optional object (null: absent). */
 function object(readers: Fields = {}): Reader {
-  const list = new Map(Object.entries(readers));
+  const list = fieldList(readers);
   return (v, room) => {
     if (absent(v)) return undefined;
     if (!isRec(v)) throw new Wrong("an object");
@@ -145,7 +163,7 @@ function object(readers: Fields = {}): Reader {
 
 /** An object that must be there: a list item, or a required field. */
 function item(readers: Fields = {}): Reader {
-  const list = new Map(Object.entries(readers));
+  const list = fieldList(readers);
   return (v, room) => {
     if (!isRec(v)) throw new Wrong("an object");
     return fields(v, list, room);

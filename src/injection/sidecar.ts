@@ -196,9 +196,9 @@ export function proxyProbes(p: Params, port = READINESS_PORT, startup = true, va
   return out;
 }
 
-function proxySecurityContext(p: Params, meta: Readonly<Record<string, string>>): JsonObject {
+function proxySecurityContext(p: Params, traceLogging: boolean): JsonObject {
   const cfg = p.config.proxy;
-  if (meta.IPTABLES_TRACE_LOGGING === "true") {
+  if (traceLogging) {
     return {
       allowPrivilegeEscalation: true,
       capabilities: { add: ["NET_ADMIN"], drop: ["ALL"] },
@@ -248,13 +248,14 @@ export function sidecarTemplate(p: Params): TemplateOutput {
   const a = p.annotations;
   const interception = resolveInterception(p);
   const metaEnv = proxyMetadataEnv(p);
-  const metaMap = Object.fromEntries(metaEnv.map((e) => [e.name, e.value ?? ""]));
+  // The two proxyMetadata entries the template reads (the names are unique, from a map's keys).
+  const metaTrue = (name: string): boolean => metaEnv.find((e) => e.name === name)?.value === "true";
   const bootstrap = a[A.bootstrapOverride];
   const network = p.config.network;
 
-  const env: EnvVar[] = [
-    ...compiled.certEnv,
-    ...POD_IDENTITY_ENV,
+  // Pushed one by one: no intermediate arrays for the optional entries.
+  const env: EnvVar[] = compiled.certEnv.concat(POD_IDENTITY_ENV);
+  env.push(
     CPU_LIMIT_ENV,
     { name: "PROXY_CONFIG", value: p.proxyConfig.json },
     podPortsEnv(p),
@@ -263,12 +264,12 @@ export function sidecarTemplate(p: Params): TemplateOutput {
     { name: "ISTIO_META_CLUSTER_ID", value: p.config.clusterId || "Kubernetes" },
     NODE_NAME_ENV,
     { name: "ISTIO_META_INTERCEPTION_MODE", value: p.mode },
-    ...(network ? [{ name: "ISTIO_META_NETWORK", value: network }] : []),
-    ...ownerEnv(p),
-    ...(bootstrap !== undefined ? [{ name: "ISTIO_BOOTSTRAP_OVERRIDE", value: "/etc/istio/custom-bootstrap/custom_bootstrap.json" }] : []),
-    ...compiled.meshEnv,
-    ...metaEnv,
-  ];
+  );
+  if (network) env.push({ name: "ISTIO_META_NETWORK", value: network });
+  for (const e of ownerEnv(p)) env.push(e);
+  if (bootstrap !== undefined) env.push({ name: "ISTIO_BOOTSTRAP_OVERRIDE", value: "/etc/istio/custom-bootstrap/custom_bootstrap.json" });
+  for (const e of compiled.meshEnv) env.push(e);
+  for (const e of metaEnv) env.push(e);
 
   const mounts: JsonObject[] = [...compiled.mounts];
   const volumes: Volume[] = [...compiled.volumes];
@@ -291,7 +292,7 @@ export function sidecarTemplate(p: Params): TemplateOutput {
   proxy.env = withPathEnv(env, p);
   if (p.config.proxy.imagePullPolicy) proxy.imagePullPolicy = p.config.proxy.imagePullPolicy;
   Object.assign(proxy, proxyProbes(p));
-  proxy.securityContext = proxySecurityContext(p, metaMap);
+  proxy.securityContext = proxySecurityContext(p, metaTrue("IPTABLES_TRACE_LOGGING"));
   if (p.resources) proxy.resources = p.resources as JsonObject;
   proxy.volumeMounts = mounts;
 
@@ -305,7 +306,7 @@ export function sidecarTemplate(p: Params): TemplateOutput {
   Object.assign(annotations, cniAnnotations(p, interception));
 
   const labels: Record<string, string> = { [L.tlsMode]: p.labels[L.tlsMode] || "istio" };
-  if (metaMap.ISTIO_META_ENABLE_HBONE === "true") labels[L.tunnel] = p.labels[L.tunnel] || "http";
+  if (metaTrue("ISTIO_META_ENABLE_HBONE")) labels[L.tunnel] = p.labels[L.tunnel] || "http";
   Object.assign(labels, canonicalLabels(p));
 
   return {

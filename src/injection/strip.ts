@@ -5,7 +5,7 @@ import type { Config } from "../config/types.js";
 import type { Container } from "../kube/types.js";
 import { A, CONTAINER } from "./annotations.js";
 import { parseOverrides } from "./overrides.js";
-import { own } from "./own.js";
+import { copyOwn, own } from "./own.js";
 import { APP_PROBERS_ENV, restoreProbes } from "./probes.js";
 import { mergedPort, PROMETHEUS_ENV, restorePrometheus } from "./prometheus.js";
 import type { CheckedPod } from "./shape.js";
@@ -64,7 +64,7 @@ export function stripInjected(pod: CheckedPod, config: Config): CheckedPod {
 
   const volumes = new Set(status.volumes ?? []);
   const secrets = new Set(status.imagePullSecrets ?? []);
-  const spec = { ...pod.spec };
+  const spec = copyOwn(pod.spec);
   // The previous injection's agent port: its PROXY_CONFIG's statusPort, else the config's.
   const agentPort = mergedPort(env("PROXY_CONFIG"), config.proxy.statusPort);
   const probers = env(APP_PROBERS_ENV);

@@ -338,6 +338,11 @@ const ROWS: ReadonlyMap<string, Row> = new Map<string, Row>([
   [A.proxyImage, { warn: (k, v) => (v.includes("/") ? undefined : said(k, v, " is not a full image name: ignored")) }],
 ]);
 
+/** The rows that warn, in the table's order, listed once (not an entry array per row per review). */
+const WARN_ROWS: readonly { readonly key: string; readonly warn: NonNullable<Row["warn"]> }[] = [...ROWS].flatMap(([key, row]) =>
+  row.warn === undefined ? [] : [{ key, warn: row.warn }],
+);
+
 function invalid(key: string, value: string, why: string): InjectionError {
   return new InjectionError("ERR_INVALID_ANNOTATION", key, `invalid annotation ${key}=${quote(value)}: ${why}`);
 }
@@ -364,10 +369,10 @@ export function validateAnnotations(annotations: Annotations | undefined, status
  */
 export function annotationWarnings(annotations: Annotations, native: boolean, holdRequested: boolean): string[] {
   const out: string[] = [];
-  for (const [key, row] of ROWS) {
+  for (const { key, warn } of WARN_ROWS) {
     const value = annotations[key];
-    if (row.warn === undefined || value === undefined) continue;
-    const w = row.warn(key, value, annotations);
+    if (value === undefined) continue;
+    const w = warn(key, value, annotations);
     if (w !== undefined) out.push(w);
   }
   if (native && holdRequested) out.push("holdApplicationUntilProxyStarts has no effect with native sidecars: the proxy starts first anyway");

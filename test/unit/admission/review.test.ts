@@ -6,6 +6,7 @@ import {
   admit,
   buildResponseReview,
   decodeAdmissionReview,
+  encodePatch,
   reviewJson,
   sanitizeWarnings,
   validateAdmissionReview,
@@ -382,6 +383,18 @@ describe("reviewJson", () => {
     assert.deepEqual(JSON.parse(Buffer.from(back.response.patch, "base64").toString("utf8")), bigPatch);
   });
 
+  it("leaves no trace in the review: its keys, its JSON and a deep comparison see the plain response", () => {
+    const built = buildResponseReview("admission.k8s.io/v1", "u", { allowed: true, patch: bigPatch });
+    const patch = Buffer.from(JSON.stringify(bigPatch), "utf8").toString("base64");
+    const plain = { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid: "u", allowed: true, patchType: "JSONPatch", patch } };
+    assert.deepEqual(built, plain);
+    assert.deepEqual(Object.keys(built.response ?? {}), ["uid", "allowed", "patchType", "patch"]);
+    assert.equal(reviewJson(built), JSON.stringify(plain));
+    // A copy given another patch (one that needs escaping) is stringified whole.
+    const copy: AdmissionReview = { ...built, response: { ...(built.response ?? { uid: "u", allowed: true }), patch: `"${patch}` } };
+    assert.equal(reviewJson(copy), JSON.stringify(copy));
+  });
+
   it("stringifies whole a review with the slot's text elsewhere, or a patch it did not encode", () => {
     const built = buildResponseReview("admission.k8s.io/v1", "u", { allowed: true, patch: bigPatch });
     const before = { request: { patch: "" }, ...built } as unknown as AdmissionReview;
@@ -390,5 +403,31 @@ describe("reviewJson", () => {
     if (changed.response !== undefined) changed.response.patch = `needs "escaping" ${"x".repeat(2000)}`;
     assert.equal(reviewJson(changed), JSON.stringify(changed));
     assert.equal((JSON.parse(reviewJson(changed)) as { response: { patch: string } }).response.patch, changed.response?.patch);
+  });
+});
+
+describe("encodePatch", () => {
+  const plain = (ops: readonly PatchOperation[]): string => Buffer.from(JSON.stringify(ops), "utf8").toString("base64");
+  const sized = (chars: number, fill: string): PatchOperation[] => [{ op: "add", path: "/metadata/annotations/a", value: fill.repeat(Math.ceil(chars / fill.length)).slice(0, chars) }];
+
+  it("is base64 of the patch's UTF-8, whatever its size and characters, call after call", () => {
+    // Longer patches first, then shorter ones: nothing of an earlier patch may show in a later one;
+    // sizes around the reused buffer's 64 KiB, and characters of 1 to 4 UTF-8 bytes.
+    const cases = [
+      sized(70_000, "x"),
+      // The patch's JSON is 58 characters more than the value: exactly 64 KiB, and one byte over.
+      sized(65_536 - 58 + 1, "x"),
+      sized(65_536 - 58, "x"),
+      sized(30_000, "é€"),
+      sized(21_000, "😀"),
+      sized(5_000, "ascii"),
+      [],
+      sized(10, "x"),
+    ];
+    for (const ops of cases) {
+      const encoded = encodePatch(ops);
+      assert.equal(encoded, plain(ops));
+      assert.deepEqual(JSON.parse(Buffer.from(encoded, "base64").toString("utf8")), ops);
+    }
   });
 });

@@ -9,6 +9,7 @@ import { buildConfig } from "../../../src/config/load.js";
 import { apiServerSelection } from "../../../src/injection/explain.js";
 import { inject } from "../../../src/injection/inject.js";
 import { mergeObject } from "../../../src/injection/merge.js";
+import { assignOwn, copyOwn } from "../../../src/injection/own.js";
 import { matchesSelector } from "../../../src/injection/policy.js";
 import { InjectionError } from "../../../src/injection/types.js";
 import type { Container, Pod } from "../../../src/kube/types.js";
@@ -164,5 +165,26 @@ describe("prototype names as keys", () => {
     }
     const volumes = podFromJson(`{"name":"web","annotations":{"sidecar.istio.io/userVolume":${JSON.stringify('{"v":"x"}')}}}`);
     assert.throws(() => inject(volumes, { namespace: "demo" }, config), { code: "ERR_INVALID_ANNOTATION", message: /"v" must be a non-empty JSON object/ });
+  });
+});
+
+describe("copyOwn and assignOwn: copies that keep keys as data", () => {
+  test("a copy has the same own keys in the same order, `__proto__` an own property, the prototype untouched", () => {
+    const source = JSON.parse('{"b":1,"__proto__":{"polluted":true},"a":2,"constructor":3}') as Record<string, unknown>;
+    const copy = copyOwn(source);
+    assert.notEqual(copy, source);
+    assert.deepEqual(Object.keys(copy), ["b", "__proto__", "a", "constructor"]);
+    assert.equal(Object.getPrototypeOf(copy), Object.prototype);
+    assert.equal((copy as { polluted?: unknown }).polluted, undefined);
+    assert.equal(JSON.stringify(copy), JSON.stringify(source));
+  });
+
+  test("assignOwn overwrites in place, appends new keys, and never sets the prototype", () => {
+    const target: Record<string, unknown> = { x: 1, y: 2 };
+    assignOwn(target, JSON.parse('{"y":3,"__proto__":{"polluted":true},"z":4}') as Record<string, unknown>);
+    assert.deepEqual(Object.keys(target), ["x", "y", "__proto__", "z"]);
+    assert.equal(target.y, 3);
+    assert.equal(Object.getPrototypeOf(target), Object.prototype);
+    assert.equal((target as { polluted?: unknown }).polluted, undefined);
   });
 });
