@@ -3,17 +3,16 @@
 // (same selectors, so both select istio-injection=enabled namespaces). The Pods are stored
 // before the webhooks exist, so nothing calls an injector here; check reads what is stored.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { dirname, join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { runCli, type Ran } from "../support/run.js";
 import { parseAllDocuments } from "yaml";
 import type { CheckReport } from "../../src/check/check.js";
 import { clusterForSuite, type Cluster } from "./cluster.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const CHART = join(ROOT, "charts", "sidecar-injector");
-const CLI = join(ROOT, "dist", "cli.js");
 
 const { cluster, skip } = await clusterForSuite("end-to-end check tests");
 
@@ -22,18 +21,10 @@ function kube(): Cluster {
   return cluster;
 }
 
-function run(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((ok, fail) => {
-    // Only --kubeconfig says where the cluster is: KUBECONFIG is not passed on.
-    const env = { ...process.env, KUBECONFIG: "", KUBERNETES_SERVICE_HOST: "", HOME: kube().tmpDir };
-    const child = spawn(process.execPath, [CLI, "check", "--kubeconfig", kube().kubeconfigPath, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
-    child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
-    child.on("error", fail);
-    child.on("close", (code) => ok({ code, stdout, stderr }));
-  });
+function run(args: readonly string[]): Promise<Ran> {
+  // Only --kubeconfig says where the cluster is: KUBECONFIG is not passed on.
+  const env = { ...process.env, KUBECONFIG: "", KUBERNETES_SERVICE_HOST: "", HOME: kube().tmpDir };
+  return runCli(["check", "--kubeconfig", kube().kubeconfigPath, ...args], { env });
 }
 
 async function create(path: string, body: object): Promise<void> {

@@ -3,30 +3,20 @@
 // and position, unreadable inputs said in words, and check's and certs status's --kubeconfig
 // and --context refused with their names when they cannot be used.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { run as runProgram, runCli, type Ran } from "../../support/run.js";
 import { parseAllDocuments } from "yaml";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
-const CLI = join(root, "dist", "cli.js");
 const dir = mkdtempSync(join(tmpdir(), "cli-conventions-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function run(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((ok, fail) => {
-    const env = { ...process.env, KUBECONFIG: join(dir, "no-kubeconfig"), KUBERNETES_SERVICE_HOST: "" };
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
-    child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
-    child.on("error", fail);
-    child.on("close", (code) => ok({ code, stdout, stderr }));
-  });
+function run(args: readonly string[]): Promise<Ran> {
+  return runCli(args, { cwd: dir, env: { ...process.env, KUBECONFIG: join(dir, "no-kubeconfig"), KUBERNETES_SERVICE_HOST: "" } });
 }
 
 const podYaml = (name: string, annotations = "{}") => `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}, annotations: ${annotations}}\nspec: {containers: [{name: app, image: nginx}]}\n`;
@@ -67,15 +57,7 @@ describe("completion", () => {
       "COMP_WORDS=(sidecar-injector check --all); COMP_CWORD=2; _sidecar_injector; echo \"${COMPREPLY[*]}\"",
       "COMP_WORDS=(sidecar-injector preview --tls); COMP_CWORD=2; _sidecar_injector; echo \"${COMPREPLY[*]}\"",
     ].join("\n");
-    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((ok, fail) => {
-      const child = spawn("bash", ["--norc", "-c", probe], { stdio: ["ignore", "pipe", "pipe"] });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
-      child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
-      child.on("error", fail);
-      child.on("close", (code) => ok({ code, stdout, stderr }));
-    });
+    const r = await runProgram("bash", ["--norc", "-c", probe]);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(r.stdout.trim().split("\n"), ["check", "--all-namespaces", "--tls-server-name"]);
   });

@@ -3,19 +3,16 @@
 // user has no token, and never prints it; offline, the CLI has no bound on the Pods it
 // previews. The built CLI (dist/cli.js) against a small HTTPS server that records headers.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
+import { runCli, type Ran } from "../../support/run.js";
 import { MAX_PREVIEW_PODS } from "../../../src/preview.js";
 import { removeTestCertificates, testCertificates } from "../admission/helpers.js";
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
-const CLI = join(root, "dist", "cli.js");
 const dir = mkdtempSync(join(tmpdir(), "preview-cli-token-"));
 const TOKEN = "kubeconfig-token-7c1e0f";
 
@@ -35,17 +32,8 @@ function kubeconfig(name: string, user: Record<string, unknown>): string {
   return path;
 }
 
-function run(args: readonly string[], env: Record<string, string>, stdin = ""): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((ok, fail) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env: { ...process.env, KUBERNETES_SERVICE_HOST: "", ...env }, stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
-    child.stderr.setEncoding("utf8").on("data", (c: string) => (stderr += c));
-    child.on("error", fail);
-    child.on("close", (code) => ok({ code, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
+function run(args: readonly string[], env: Record<string, string>, stdin = ""): Promise<Ran> {
+  return runCli(args, { cwd: dir, env: { ...process.env, KUBERNETES_SERVICE_HOST: "", ...env }, stdin });
 }
 
 describe("preview --server and the kubeconfig's token", () => {
