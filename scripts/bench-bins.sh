@@ -19,19 +19,9 @@ set -euo pipefail
 
 VEGETA_MODULE=github.com/tsenart/vegeta/v12
 VEGETA_VERSION=v12.13.0
-EXIT_UNAVAILABLE=3
-
-no_build=false
-for arg in "$@"; do
-  case $arg in
-    --no-build) no_build=true ;;
-    -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 0 ;;
-    *) printf 'bench-bins: unknown argument %s\n' "$arg" >&2; exit 2 ;;
-  esac
-done
-
-log() { printf 'bench-bins: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+NAME=bench-bins
+# shellcheck source-path=SCRIPTDIR source=bins-common.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/bins-common.sh"
 
 # works PATH: PATH is an executable that reports a vegeta version.
 works() { [[ -f $1 && -x $1 ]] && "$1" -version >/dev/null 2>&1; }
@@ -42,8 +32,6 @@ if [[ -n ${VEGETA:-} ]]; then
   exit 0
 fi
 
-cache_root=${SIDECAR_INJECTOR_CACHE:-${XDG_CACHE_HOME:-${HOME:?HOME is not set}/.cache}/sidecar-injector}
-platform=$(uname -s | tr '[:upper:]' '[:lower:]')-$(uname -m)
 bin_dir="$cache_root/bin/vegeta-${VEGETA_VERSION}_$platform"
 bin="$bin_dir/vegeta"
 

@@ -28,22 +28,10 @@ script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${ETCD_VERSION:?missing in test-bins.versions}"
 : "${HELM_VERSION:?missing in test-bins.versions}"
 
-EXIT_UNAVAILABLE=3
+NAME=test-bins
+# shellcheck source-path=SCRIPTDIR source=bins-common.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/bins-common.sh"
 
-no_build=false
-for arg in "$@"; do
-  case $arg in
-    --no-build) no_build=true ;;
-    -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2; exit 0 ;;
-    *) printf 'test-bins: unknown argument %s\n' "$arg" >&2; exit 2 ;;
-  esac
-done
-
-log() { printf 'test-bins: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-cache_root=${SIDECAR_INJECTOR_CACHE:-${XDG_CACHE_HOME:-${HOME:?HOME is not set}/.cache}/sidecar-injector}
-platform=$(uname -s | tr '[:upper:]' '[:lower:]')-$(uname -m)
 versions_key="k8s-${KUBERNETES_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM_VERSION}_${platform}"
 bin_dir="$cache_root/bin/$versions_key"
 work_root="$cache_root/work"
