@@ -543,12 +543,21 @@ describe("self-managed certificates (--cert-mode kubernetes) against a real kube
         .split("\n")
         .filter((l) => l.startsWith("{"))
         .map((l) => JSON.parse(l) as Line);
+    const firstLine = async (msg: string, timeoutMs: number): Promise<Line | undefined> => {
+      const started = Date.now();
+      for (;;) {
+        const found = lines().find((l) => l.msg === msg);
+        if (found !== undefined || Date.now() - started > timeoutMs) return found;
+        await sleep(50);
+      }
+    };
     try {
       await installWebhookConfiguration(`${injector.url}/inject`);
       await injector.start();
       await waitForBundle(15_000);
       await waitForInjection(workloads, 30_000);
-      const serving = lines().find((l) => l.msg === "sidecar injector serving");
+      // Log lines reach stdout in batches (at most 100 ms late): wait for the line, not for luck.
+      const serving = await firstLine("sidecar injector serving", 10_000);
       const primary = injector.pid;
       const workers = serving?.pids ?? [];
       assert.equal(workers.length, 2, `two workers: ${JSON.stringify(serving)}`);
