@@ -268,7 +268,7 @@ export function inject(input: unknown, ctx: InjectContext, config: Config): Inje
   const stripped = step("removing a previous injection", () => stripInjected(pod, config));
   const params = step("reading the Pod's settings", () => {
     const p = buildParams(stripped, ctx, config, compile(config).resources);
-    warnings.push(...annotationWarnings(p.annotations, p.native, p.proxyConfig.holdApplicationUntilProxyStarts === true || p.config.proxy.holdApplicationUntilProxyStarts));
+    warnings.push(...annotationWarnings(p.annotations, p.native, p.proxyConfig.holdApplicationUntilProxyStarts === true || p.config.proxy.holdApplicationUntilProxyStarts), ...p.proxyConfig.warnings);
     return p;
   });
   const rendered = step("rendering the sidecar", () => render(stripped, params, warnings));

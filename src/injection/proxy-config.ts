@@ -22,6 +22,12 @@
 //   that is not host:port with a port from 1 to 65535, proxyAdminPort or statusPort outside
 //   1-65535, a control plane auth policy other than NONE or MUTUAL_TLS. The tracing, private
 //   key provider and connection settings validations are not repeated here.
+//
+// What Istio admits and drops, unknown fields at any depth (`concurrenccy`, `tracing.zipkn`), is
+// said back as warnings (the API server shows them to kubectl users): each names the field's
+// path and the closest known field of the same message, by JSON or proto name (the edit
+// distance of annotation-keys.ts). At most MAX_FIELD_WARNINGS are named, the rest counted, and
+// paths are quoted bounded, so that each warning fits what the API server keeps of one.
 import { isIP } from "node:net";
 import { visit, type Document } from "yaml";
 import type { Config, InterceptionMode } from "../config/types.js";
@@ -29,7 +35,9 @@ import { DEFAULT_CONFIG } from "../config/defaults.js";
 import { A } from "./annotations.js";
 import { InjectionError } from "./types.js";
 import { ENUMS, MESSAGES, type SchemaKind } from "./proxy-config-schema.js";
-import { quote } from "./quote.js";
+import { editDistance } from "./annotation-keys.js";
+import { own } from "./own.js";
+import { clip, quote } from "./quote.js";
 import { resolveYaml11, yaml11Text } from "./yaml11.js";
 import { parseYamlDocuments, PROXY_CONFIG_LIMITS, YamlLimitError, YamlSyntaxError } from "./yaml-limits.js";
 
@@ -39,6 +47,8 @@ export interface ProxyConfigOverlay {
   readonly holdApplicationUntilProxyStarts?: boolean;
   readonly interceptionMode?: InterceptionMode;
   readonly proxyMetadata: Readonly<Record<string, string>>;
+  /** The annotation's unknown fields, named (unknownFieldWarnings). */
+  readonly warnings: readonly string[];
 }
 
 function bad(value: string, why: string): InjectionError {
@@ -57,14 +67,14 @@ export function configProxyFields(config: Config): Record<string, unknown> {
   return out;
 }
 
-const EMPTY: ProxyConfigOverlay = { json: "{}\n", proxyMetadata: {} };
+const EMPTY: ProxyConfigOverlay = { json: "{}\n", proxyMetadata: {}, warnings: [] };
 const cache = new WeakMap<Config, { base: Record<string, unknown>; empty: ProxyConfigOverlay }>();
 
 function baseFor(config: Config): { base: Record<string, unknown>; empty: ProxyConfigOverlay } {
   let entry = cache.get(config);
   if (!entry) {
     const base = configProxyFields(config);
-    const empty = Object.keys(base).length === 0 ? EMPTY : { json: `${JSON.stringify(base)}\n`, proxyMetadata: {} };
+    const empty = Object.keys(base).length === 0 ? EMPTY : { json: `${JSON.stringify(base)}\n`, proxyMetadata: {}, warnings: [] };
     entry = { base, empty };
     cache.set(config, entry);
   }
@@ -554,18 +564,23 @@ function asGoYaml(doc: Document.Parsed): void {
   });
 }
 
+/** The annotation's first YAML document, read as go-yaml reads it, within PROXY_CONFIG_LIMITS. */
+function readAnnotation(annotation: string): unknown {
+  // go-yaml reads the first document and ignores the rest.
+  let documents = 0;
+  const firstOnly = (doc: Document.Parsed): void => {
+    if (documents++ > 0) doc.contents = null;
+    else asGoYaml(doc);
+  };
+  return parseYamlDocuments(annotation, PROXY_CONFIG_LIMITS, firstOnly)[0];
+}
+
 export function parseProxyConfig(annotation: string | undefined, config: Config): ProxyConfigOverlay {
   const { base, empty } = baseFor(config);
   if (annotation === undefined || annotation.trim() === "") return empty;
   let parsed: unknown;
   try {
-    // go-yaml reads the first document and ignores the rest.
-    let documents = 0;
-    const firstOnly = (doc: Document.Parsed): void => {
-      if (documents++ > 0) doc.contents = null;
-      else asGoYaml(doc);
-    };
-    parsed = parseYamlDocuments(annotation, PROXY_CONFIG_LIMITS, firstOnly)[0];
+    parsed = readAnnotation(annotation);
   } catch (e) {
     if (e instanceof YamlLimitError) throw bad(annotation, `too large to read: it ${e.message}`);
     if (e instanceof YamlSyntaxError) throw bad(annotation, `not YAML or JSON: ${e.message}`);
@@ -596,5 +611,124 @@ export function parseProxyConfig(annotation: string | undefined, config: Config)
     ...(typeof hold === "boolean" ? { holdApplicationUntilProxyStarts: hold } : {}),
     ...(typeof mode === "string" ? { interceptionMode: mode as InterceptionMode } : {}),
     proxyMetadata,
+    warnings: unknownFieldWarnings(unknownProxyConfigFields(parsed), A.proxyConfig),
   };
+}
+
+// --- Unknown fields: Istio admits and drops them, so they are warned about ----------------
+
+/** Unknown fields named per ProxyConfig; the rest are counted in one more warning. */
+export const MAX_FIELD_WARNINGS = 4;
+/** Longer names are not compared with the known ones (a typo is short). */
+const MAX_COMPARED_CHARS = 100;
+/**
+ * How much of a map key (a custom tag's name) a field path keeps: enough to name the tag, and
+ * little enough that the quoted path (quote()'s 64 characters) still ends in the unknown field.
+ * With it, a warning fits the 256 characters the API server keeps of one.
+ */
+const MAP_KEY_CHARS = 16;
+
+/** Each message's fields (proxy-config-schema.ts) by JSON name and by proto name. */
+const FIELDS_BY_NAME: ReadonlyMap<string, ReadonlyMap<string, SchemaKind>> = new Map(
+  [...MESSAGES].map(([message, fields]) => [message, new Map(fields.flatMap(([json, proto, kind]): [string, SchemaKind][] => [[json, kind], [proto, kind]]))]),
+);
+
+/**
+ * The field of `message` whose JSON or proto name is closest to `name`: the smallest edit
+ * distance, letter case ignored, within a third of the name's length (as annotation-keys.ts
+ * finds the closest annotation); the first in proto order on a tie.
+ */
+function closestField(message: string, name: string): string | undefined {
+  if (name.length > MAX_COMPARED_CHARS) return undefined;
+  const lower = name.toLowerCase();
+  const limit = Math.max(1, Math.floor(name.length / 3));
+  let best: string | undefined;
+  let bestDistance = limit + 1;
+  for (const known of FIELDS_BY_NAME.get(message)?.keys() ?? []) {
+    const d = editDistance(lower, known.toLowerCase(), Math.min(limit, bestDistance - 1));
+    if (d < bestDistance) {
+      best = known;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/** An unknown field: its path as written (`tracing.zipkn`) and the closest known one's. */
+export interface UnknownField {
+  readonly path: string;
+  readonly closest?: string;
+}
+
+export interface UnknownFields {
+  /** The first MAX_FIELD_WARNINGS found, in document order. */
+  readonly named: readonly UnknownField[];
+  /** How many there are in all. */
+  readonly total: number;
+}
+
+/**
+ * The fields of a ProxyConfig map that its message in proxy.proto does not have, at any depth:
+ * in nested messages, list items (`readinessProbe.httpGet.httpHeaders[0].nme`) and map values
+ * (`tracing.customTags.<name>.literl`). A known field is matched as jsonpb matches it: by its
+ * JSON or its proto name, letter case kept. A value of another type is not looked into (it is
+ * refused, or admitted and dropped, elsewhere). One pass over what was parsed, within
+ * PROXY_CONFIG_LIMITS; names compared only for the first MAX_FIELD_WARNINGS.
+ */
+export function unknownProxyConfigFields(parsed: unknown): UnknownFields {
+  const named: UnknownField[] = [];
+  let total = 0;
+  const visit = (kind: SchemaKind, v: unknown, path: string): void => {
+    if (typeof kind !== "object" || "enum" in kind) return;
+    if ("list" in kind) {
+      if (Array.isArray(v)) for (const [i, item] of v.entries()) visit(kind.list, item, `${path}[${i}]`);
+      return;
+    }
+    if ("map" in kind) {
+      if (isMap(v)) for (const [k, item] of Object.entries(v)) visit(kind.map, item, `${path}.${clip(k, MAP_KEY_CHARS)}`);
+      return;
+    }
+    if (!isMap(v)) return;
+    const fields = FIELDS_BY_NAME.get(kind.message);
+    for (const [k, item] of Object.entries(v)) {
+      const at = path === "" ? k : `${path}.${k}`;
+      const fieldKind = fields?.get(k);
+      if (fieldKind !== undefined) {
+        visit(fieldKind, item, at);
+        continue;
+      }
+      total++;
+      if (named.length >= MAX_FIELD_WARNINGS) continue;
+      const closest = closestField(kind.message, k);
+      named.push(closest === undefined ? { path: at } : { path: at, closest: path === "" ? closest : `${path}.${closest}` });
+    }
+  };
+  visit({ message: "ProxyConfig" }, parsed, "");
+  return { named, total };
+}
+
+/** Warnings naming the unknown fields of a ProxyConfig given `where` (the annotation, a config key). */
+export function unknownFieldWarnings(found: UnknownFields, where: string): string[] {
+  const out = found.named.map(
+    (f) => `unknown ProxyConfig field ${quote(f.path)} in ${where} is ignored${f.closest === undefined ? "" : `; did you mean ${quote(f.closest)}?`}`,
+  );
+  if (found.total > found.named.length) out.push(`${found.total - found.named.length} more unknown ProxyConfig field(s) in ${where} are ignored`);
+  return out;
+}
+
+/**
+ * Warnings for the unknown fields of a Pod's proxy.istio.io/config annotation. None when the
+ * annotation cannot be read: parseProxyConfig refuses it then, saying why (a warning never
+ * refuses, nor fails, a Pod).
+ */
+export function proxyConfigWarnings(annotations: Readonly<Record<string, string>> | undefined): string[] {
+  const annotation = own(annotations, A.proxyConfig);
+  if (annotation === undefined || annotation.trim() === "") return [];
+  let parsed: unknown;
+  try {
+    parsed = readAnnotation(annotation);
+  } catch {
+    return [];
+  }
+  return unknownFieldWarnings(unknownProxyConfigFields(parsed), A.proxyConfig);
 }
