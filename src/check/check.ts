@@ -21,6 +21,7 @@
 import type { Config } from "../config/types.js";
 import type { InspectApi, MutatingWebhookConfigurationObject, NamespaceObject, StoredObject } from "../kube/api.js";
 import { annotationKeyWarnings } from "../injection/annotation-keys.js";
+import { proxyConfigWarnings } from "../injection/proxy-config.js";
 import { A, CONTAINER } from "../injection/annotations.js";
 import { own } from "../injection/own.js";
 import { decide } from "../injection/policy.js";
@@ -119,6 +120,7 @@ export function checkObject(obj: StoredObject, ns: NamespaceObject, configs: rea
     findings.push({ severity: "error", message: `${injecting.length} injectors would inject this Pod: ${injecting.map((w) => w.webhook).join(", ")}` });
   }
   for (const w of annotationKeyWarnings(obj.pod.metadata?.annotations)) findings.push({ severity: "warning", message: w });
+  for (const w of proxyConfigWarnings(obj.pod.metadata?.annotations)) findings.push({ severity: "warning", message: w });
   const revision = injectedRevision(obj);
   const injected = revision === undefined ? undefined : { revision };
   if (obj.kind === "Pod") {

@@ -1,15 +1,17 @@
 // Unknown ProxyConfig fields in proxy.istio.io/config: Istio admits and drops them, so they are
 // warned about, never refused: each named by its path (nested too) with the closest known field
 // of its message (JSON or proto name), bounded in number and length whatever the Pod carries.
-// Known fields, by either name, say nothing. Then through the engine and the preview: the
-// warnings reach what the webhook answers and what the preview shows.
+// Known fields, by either name, say nothing. Then through the engine, the preview and `check`:
+// the warnings reach what the webhook answers, what the preview shows and what check reports.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { sanitizeWarnings } from "../../../src/admission/review.js";
+import { checkObject } from "../../../src/check/check.js";
 import { buildConfig } from "../../../src/config/load.js";
 import { inject } from "../../../src/injection/inject.js";
 import { InjectionError } from "../../../src/injection/types.js";
 import { MAX_FIELD_WARNINGS, parseProxyConfig, proxyConfigWarnings, unknownProxyConfigFields } from "../../../src/injection/proxy-config.js";
+import type { Pod } from "../../../src/kube/types.js";
 import { preview } from "../../../src/preview.js";
 
 const config = buildConfig({});
@@ -122,7 +124,7 @@ describe("unknown ProxyConfig fields", () => {
 });
 
 describe("through the engine and the preview", () => {
-  const pod = (annotations: Record<string, string>): unknown => ({
+  const pod = (annotations: Record<string, string>): Pod => ({
     apiVersion: "v1",
     kind: "Pod",
     metadata: { name: "web", annotations },
@@ -155,5 +157,17 @@ describe("through the engine and the preview", () => {
     assert.ok(entry !== undefined);
     assert.equal(entry.decision.inject, true);
     assert.deepEqual(entry.warnings, [said("tracing.zipkn", "tracing.zipkin")]);
+  });
+
+  test("check reports it for a stored object, as it reports unknown annotation keys", () => {
+    const stored = pod({ [ANNOTATION]: "concurrenccy: 2", "sidecar.istio.io/proxyCpu": "1" });
+    const r = checkObject({ kind: "Pod", namespace: "shop", name: "web", pod: stored }, { name: "shop", labels: {} }, [], config);
+    assert.deepEqual(
+      r.findings.filter((f) => f.message.startsWith("unknown")),
+      [
+        { severity: "warning", message: 'unknown annotation "sidecar.istio.io/proxyCpu" is ignored; did you mean sidecar.istio.io/proxyCPU?' },
+        { severity: "warning", message: said("concurrenccy", "concurrency") },
+      ],
+    );
   });
 });
