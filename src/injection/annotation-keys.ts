@@ -122,6 +122,28 @@ export function editDistance(a: string, b: string, limit: number): number {
   return prev[b.length] ?? limit + 1;
 }
 
+/**
+ * The candidate closest to `name`: the smallest edit distance, letter case ignored, at most
+ * `limit` (by default a third of the name's length, at least 1); the first on a tie. Undefined
+ * when none is that close, or when `name` is longer than MAX_COMPARED_CHARS. Also used for
+ * ProxyConfig fields (proxy-config.ts) and config keys (config/load.ts).
+ */
+export function closestName(name: string, candidates: Iterable<string>, limit: number = Math.max(1, Math.floor(name.length / 3))): string | undefined {
+  if (name.length > MAX_COMPARED_CHARS) return undefined;
+  const lower = name.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = limit + 1;
+  for (const candidate of candidates) {
+    const d = editDistance(lower, candidate.toLowerCase(), Math.min(limit, bestDistance - 1));
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+      if (d === 0) break;
+    }
+  }
+  return best;
+}
+
 /** The known key closest to `key` (see the header), or undefined when none is close. */
 export function closestKnownKey(key: string): string | undefined {
   if (key.length > MAX_COMPARED_CHARS) return undefined;
@@ -129,17 +151,7 @@ export function closestKnownKey(key: string): string | undefined {
   const name = lower.slice(lower.indexOf("/") + 1);
   const sameName = KNOWN.find((k) => k.toLowerCase().slice(k.indexOf("/") + 1) === name);
   if (sameName !== undefined) return sameName;
-  const limit = Math.max(1, Math.floor(name.length / 3));
-  let best: string | undefined;
-  let bestDistance = limit + 1;
-  for (const k of KNOWN) {
-    const d = editDistance(lower, k.toLowerCase(), Math.min(limit, bestDistance - 1));
-    if (d < bestDistance) {
-      best = k;
-      bestDistance = d;
-    }
-  }
-  return best;
+  return closestName(key, KNOWN, Math.max(1, Math.floor(name.length / 3)));
 }
 
 /** Warnings for the unknown and deprecated keys of `annotations` in Istio's injection domains. */

@@ -35,7 +35,7 @@ import { DEFAULT_CONFIG } from "../config/defaults.js";
 import { A } from "./annotations.js";
 import { InjectionError } from "./types.js";
 import { ENUMS, MESSAGES, type SchemaKind } from "./proxy-config-schema.js";
-import { editDistance } from "./annotation-keys.js";
+import { closestName } from "./annotation-keys.js";
 import { own } from "./own.js";
 import { clip, quote } from "./quote.js";
 import { resolveYaml11, yaml11Text } from "./yaml11.js";
@@ -619,8 +619,6 @@ export function parseProxyConfig(annotation: string | undefined, config: Config)
 
 /** Unknown fields named per ProxyConfig; the rest are counted in one more warning. */
 export const MAX_FIELD_WARNINGS = 4;
-/** Longer names are not compared with the known ones (a typo is short). */
-const MAX_COMPARED_CHARS = 100;
 /**
  * How much of a map key (a custom tag's name) a field path keeps: enough to name the tag, and
  * little enough that the quoted path (quote()'s 64 characters) still ends in the unknown field.
@@ -633,26 +631,6 @@ const FIELDS_BY_NAME: ReadonlyMap<string, ReadonlyMap<string, SchemaKind>> = new
   [...MESSAGES].map(([message, fields]) => [message, new Map(fields.flatMap(([json, proto, kind]): [string, SchemaKind][] => [[json, kind], [proto, kind]]))]),
 );
 
-/**
- * The field of `message` whose JSON or proto name is closest to `name`: the smallest edit
- * distance, letter case ignored, within a third of the name's length (as annotation-keys.ts
- * finds the closest annotation); the first in proto order on a tie.
- */
-function closestField(message: string, name: string): string | undefined {
-  if (name.length > MAX_COMPARED_CHARS) return undefined;
-  const lower = name.toLowerCase();
-  const limit = Math.max(1, Math.floor(name.length / 3));
-  let best: string | undefined;
-  let bestDistance = limit + 1;
-  for (const known of FIELDS_BY_NAME.get(message)?.keys() ?? []) {
-    const d = editDistance(lower, known.toLowerCase(), Math.min(limit, bestDistance - 1));
-    if (d < bestDistance) {
-      best = known;
-      bestDistance = d;
-    }
-  }
-  return best;
-}
 
 /** An unknown field: its path as written (`tracing.zipkn`) and the closest known one's. */
 export interface UnknownField {
@@ -699,7 +677,8 @@ export function unknownProxyConfigFields(parsed: unknown): UnknownFields {
       }
       total++;
       if (named.length >= MAX_FIELD_WARNINGS) continue;
-      const closest = closestField(kind.message, k);
+      // The JSON or proto name closest to it, as annotation-keys.ts finds the closest annotation.
+      const closest = closestName(k, fields?.keys() ?? []);
       named.push(closest === undefined ? { path: at } : { path: at, closest: path === "" ? closest : `${path}.${closest}` });
     }
   };
