@@ -2,13 +2,17 @@
 // the defaults of defaults.ts. Every problem is collected, not only the first, and all of them
 // are reported at once: the key path, the refused value (quoted, cut to a bounded prefix) and
 // why. A config that would make the API server refuse injected Pods is refused here, at start.
+// An unknown key is named with the closest known key beside it (annotation-keys.ts's
+// closestName), or with what it means where the schema says (a ProxyConfig field: which key
+// sets it, or that it is set per Pod).
 
 import { readFile } from "node:fs/promises";
 import { parse } from "yaml";
+import { closestName } from "../injection/annotation-keys.js";
 import { quote } from "../injection/quote.js";
 import { DEFAULT_CONFIG } from "./defaults.js";
 import { formatProblem } from "./formats.js";
-import { CONFIG_SCHEMA, type Rule } from "./schema.js";
+import { CONFIG_SCHEMA, type ObjectRule, type Rule } from "./schema.js";
 import type { Config } from "./types.js";
 
 /** One refused key: its path, and the message line that names it. */
@@ -89,6 +93,14 @@ class Problems {
     const at = key || "(root)";
     this.list.push({ key: at, message: value === undefined ? `${at}: ${why}` : `${at}=${quote(value)}: ${why}` });
   }
+}
+
+/** Why `k` is refused in the object of `rule` at `key`: what it means there, or the closest known key. */
+function unknownKey(rule: ObjectRule, key: string, k: string): string {
+  const meaning = rule.unknownKey?.(k);
+  if (meaning !== undefined) return `unknown key: ${meaning}`;
+  const closest = closestName(k, Object.keys(rule.fields));
+  return closest === undefined ? "unknown key" : `unknown key; did you mean ${child(key, closest)}?`;
 }
 
 function enumText(values: readonly string[]): string {
@@ -180,7 +192,7 @@ function walk(rule: Rule, input: unknown, fallback: unknown, key: string, out: P
         const sub = child(key, k);
         const fieldRule = Object.hasOwn(rule.fields, k) ? rule.fields[k] : undefined;
         if (fieldRule === undefined) {
-          out.add(sub, "unknown key");
+          out.add(sub, unknownKey(rule, key, k));
           continue;
         }
         if (v === null || v === undefined) continue; // an empty YAML value keeps the default

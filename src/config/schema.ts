@@ -4,6 +4,7 @@
 // (the compiler checks it), and every rule says what the API server or Istio would refuse
 // in the Pods it ends up in, so that a config is refused at start, not Pod by Pod.
 
+import { MESSAGES } from "../injection/proxy-config-schema.js";
 import { FORMAT, type StringFormat } from "./formats.js";
 import {
   INTERCEPTION_MODES,
@@ -81,6 +82,11 @@ export interface ObjectRule extends Described {
   readonly refine?: (value: Readonly<Record<string, unknown>>) => RuleProblem[];
   /** The same cross-field rules in JSON Schema, as far as it can say them. */
   readonly jsonSchema?: Readonly<Record<string, unknown>>;
+  /**
+   * What to say of an unknown key when it means something particular here (refused all the
+   * same); undefined: the closest known key is named, if one is close.
+   */
+  readonly unknownKey?: (key: string) => string | undefined;
 }
 
 export type Rule = StringRule | IntegerRule | BooleanRule | EnumRule | ListRule | MapRule | ObjectRule;
@@ -223,6 +229,35 @@ function annotationsSize(m: Readonly<Record<string, string>>): RuleProblem[] {
   return size > ANNOTATIONS_MAX_BYTES ? [{ at: "", why: `total ${size} bytes, more than the ${ANNOTATIONS_MAX_BYTES} bytes the API server allows` }] : [];
 }
 
+// --- ProxyConfig fields: Istio's mesh-wide defaultConfig is not a section of this config ----
+
+/** The ProxyConfig fields (JSON names) that config keys set, and those keys. */
+const PROXY_CONFIG_KEYS: ReadonlyMap<string, string> = new Map([
+  ["discoveryAddress", "discoveryAddress"],
+  ["meshId", "meshId"],
+  ["statusPort", "proxy.statusPort"],
+  ["holdApplicationUntilProxyStarts", "proxy.holdApplicationUntilProxyStarts"],
+  ["proxyMetadata", "proxy.proxyMetadata"],
+  ["interceptionMode", "interception.mode"],
+]);
+
+/** ProxyConfig's fields by JSON and proto name (proxy-config-schema.ts), to their JSON name. */
+const PROXY_CONFIG_FIELDS: ReadonlyMap<string, string> = new Map((MESSAGES.get("ProxyConfig") ?? []).flatMap(([json, proto]) => [[json, json], [proto, json]]));
+
+const PER_POD = "set it per Pod with the proxy.istio.io/config annotation";
+
+/**
+ * An unknown key at the top or in `proxy` that names a ProxyConfig field (a mesh config's
+ * `defaultConfig` carried over): which config key sets it, or that it is set per Pod.
+ */
+function proxyConfigField(key: string): string | undefined {
+  if (key === "defaultConfig" || key === "proxyConfig") return `this config has no mesh-wide ProxyConfig: ${PER_POD}`;
+  const json = PROXY_CONFIG_FIELDS.get(key);
+  if (json === undefined) return undefined;
+  const configKey = PROXY_CONFIG_KEYS.get(json);
+  return configKey === undefined ? `ProxyConfig's ${json} is not a setting of this config: ${PER_POD}` : `ProxyConfig's ${json} is set here as ${configKey}`;
+}
+
 // --- The config ------------------------------------------------------------------------
 
 const PROXY = obj<ProxySettings>({
@@ -242,7 +277,7 @@ const PROXY = obj<ProxySettings>({
   startupProbe: obj<ProxySettings["startupProbe"]>({ enabled: bool, failureThreshold: int(0, INT32_MAX) }),
   resources: RESOURCES,
   proxyMetadata: { kind: "map", key: FORMAT.envName, value: str(undefined, { accepts: "scalar" }), description: "Extra environment of istio-proxy." },
-});
+}, { unknownKey: proxyConfigField });
 
 const INTERCEPTION = obj<InterceptionSettings>({
   mode: { kind: "enum", values: INTERCEPTION_MODES },
@@ -276,4 +311,4 @@ export const CONFIG_SCHEMA: ObjectRule = obj<Config>({
   proxy: PROXY,
   proxyInit: obj<Config["proxyInit"]>({ image: str(FORMAT.imageOrEmpty, { description: "Empty: proxy.image." }) }),
   interception: INTERCEPTION,
-});
+}, { unknownKey: proxyConfigField });

@@ -98,7 +98,7 @@ export const REFUSED: readonly Refused[] = [
   { name: "selector Exists with values", config: never({ matchExpressions: [{ key: "a", operator: "Exists", values: ["x"] }] }), key: "neverInjectSelector[0].matchExpressions[0].values", why: /must be empty for operator Exists/ },
   { name: "selector without a key", config: { alwaysInjectSelector: [{ matchExpressions: [{ operator: "Exists" }] }] }, key: "alwaysInjectSelector[0].matchExpressions[0].key", why: /is required/ },
   { name: "selector expression key", config: never({ matchExpressions: [{ key: "a/b/c", operator: "Exists" }] }), key: "neverInjectSelector[0].matchExpressions[0].key", why: /must be a label key/ },
-  { name: "selector unknown key", config: never({ matchLabel: {} }), key: "neverInjectSelector[0].matchLabel", why: /unknown key/ },
+  { name: "selector unknown key", config: never({ matchLabel: {} }), key: "neverInjectSelector[0].matchLabel", why: /: unknown key; did you mean neverInjectSelector\[0\]\.matchLabels\?$/ },
   // addresses and domains
   { name: "discovery address without a port", config: { discoveryAddress: "istiod.istio-system.svc" }, key: "discoveryAddress", why: /must be <host>:<port>/ },
   { name: "CA address with port 0", config: { caAddress: "istiod:0" }, key: "caAddress", why: /must be <host>:<port>/ },
@@ -107,9 +107,19 @@ export const REFUSED: readonly Refused[] = [
   { name: "trust domain", config: { trustDomain: "Cluster Local" }, key: "trustDomain", why: /must be a SPIFFE trust domain/ },
   // types and unknown keys, as before
   { name: "boolean as a string", config: { cni: "true" }, key: "cni", why: /must be true or false, got a string "true"/ },
-  { name: "unknown key", config: { polcy: "enabled" }, key: "polcy", why: /unknown key/ },
-  { name: "unknown nested key", config: proxy("imagee", "x"), key: "proxy.imagee", why: /unknown key/ },
-  { name: "a key Object.prototype has", config: { constructor: "x" }, key: "constructor", why: /unknown key/ },
+  { name: "unknown key", config: { polcy: "enabled" }, key: "polcy", why: /^polcy: unknown key; did you mean policy\?$/ },
+  { name: "unknown nested key", config: proxy("imagee", "x"), key: "proxy.imagee", why: /^proxy\.imagee: unknown key; did you mean proxy\.image\?$/ },
+  { name: "unknown key, letter case", config: proxy("StatusPort", 1), key: "proxy.StatusPort", why: /: unknown key; did you mean proxy\.statusPort\?$/ },
+  { name: "unknown key deeper", config: { proxy: { startupProbe: { enable: true } } }, key: "proxy.startupProbe.enable", why: /: unknown key; did you mean proxy\.startupProbe\.enabled\?$/ },
+  { name: "unknown key, nothing close", config: { somethingElse: 1 }, key: "somethingElse", why: /^somethingElse: unknown key$/ },
+  { name: "a key Object.prototype has", config: { constructor: "x" }, key: "constructor", why: /^constructor: unknown key$/ },
+  { name: "a long unknown key: quoted bounded, not compared", config: { [`polic${"y".repeat(10_000)}`]: 1 }, key: `"polic${"y".repeat(59)}…" (10005 characters)`, why: /^"polic.{60}" \(10005 characters\): unknown key$/ },
+  // ProxyConfig fields carried over from a mesh config: where the config sets them, or per Pod
+  { name: "a ProxyConfig field in proxy", config: proxy("concurrency", 2), key: "proxy.concurrency", why: /: unknown key: ProxyConfig's concurrency is not a setting of this config: set it per Pod with the proxy\.istio\.io\/config annotation$/ },
+  { name: "a ProxyConfig field at the top, by its proto name", config: { drain_duration: "5s" }, key: "drain_duration", why: /: unknown key: ProxyConfig's drainDuration is not a setting of this config: set it per Pod/ },
+  { name: "a ProxyConfig field the config sets elsewhere", config: proxy("interceptionMode", "TPROXY"), key: "proxy.interceptionMode", why: /: unknown key: ProxyConfig's interceptionMode is set here as interception\.mode$/ },
+  { name: "a ProxyConfig field the config sets elsewhere, by its proto name", config: { status_port: 15021 }, key: "status_port", why: /: unknown key: ProxyConfig's statusPort is set here as proxy\.statusPort$/ },
+  { name: "a mesh config's defaultConfig", config: { defaultConfig: { concurrency: 2 } }, key: "defaultConfig", why: /: unknown key: this config has no mesh-wide ProxyConfig: set it per Pod with the proxy\.istio\.io\/config annotation$/ },
   { name: "section not a map", config: { proxy: [1] }, key: "proxy", why: /must be a map, got a list/ },
   { name: "document not a map", config: ["a"], key: "(root)", why: /must be a map, got a list/ },
 ];
