@@ -103,23 +103,27 @@ function inDomain(key: string): boolean {
   return slash > 0 && (ISTIO_ANNOTATION_DOMAINS as readonly string[]).includes(key.slice(0, slash));
 }
 
-/** Levenshtein distance, stopping early once every cell of a row exceeds `limit` (then limit + 1). */
+/** Levenshtein distance, or limit + 1 when it exceeds `limit` (stopping early once every cell of a row does). */
 export function editDistance(a: string, b: string, limit: number): number {
   if (Math.abs(a.length - b.length) > limit) return limit + 1;
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  // Two rows, allocated once and swapped: the search calls this for every known name.
+  let prev = new Uint32Array(b.length + 1);
+  let row = new Uint32Array(b.length + 1);
+  for (let j = 0; j <= b.length; j++) prev[j] = j;
   for (let i = 1; i <= a.length; i++) {
-    const row = [i];
+    row[0] = i;
     let best = i;
+    const c = a.charCodeAt(i - 1);
     for (let j = 1; j <= b.length; j++) {
-      const cost = a.charCodeAt(i - 1) === b.charCodeAt(j - 1) ? 0 : 1;
+      const cost = c === b.charCodeAt(j - 1) ? 0 : 1;
       const v = Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost);
-      row.push(v);
+      row[j] = v;
       if (v < best) best = v;
     }
     if (best > limit) return limit + 1;
-    prev = row;
+    [prev, row] = [row, prev];
   }
-  return prev[b.length] ?? limit + 1;
+  return Math.min(prev[b.length] ?? limit + 1, limit + 1);
 }
 
 /**

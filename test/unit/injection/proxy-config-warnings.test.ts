@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { sanitizeWarnings } from "../../../src/admission/review.js";
 import { checkObject } from "../../../src/check/check.js";
+import { closestName, editDistance } from "../../../src/injection/annotation-keys.js";
 import { buildConfig } from "../../../src/config/load.js";
 import { inject } from "../../../src/injection/inject.js";
 import { InjectionError } from "../../../src/injection/types.js";
@@ -120,6 +121,40 @@ describe("unknown ProxyConfig fields", () => {
       assert.ok(w.length <= 256, `${w.length}: ${w}`);
       assert.deepEqual(sanitizeWarnings([w]), [w], "not cut by the AdmissionResponse's limits");
     }
+  });
+});
+
+describe("the closest-name search", () => {
+  /** Levenshtein distance by the whole table, to check the two-row, early-stopping one against. */
+  function fullTable(a: string, b: string): number {
+    let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      const row = [i];
+      for (let j = 1; j <= b.length; j++) row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+      prev = row;
+    }
+    return prev[b.length]!;
+  }
+
+  test("editDistance is the Levenshtein distance, or limit + 1 past the limit (20,000 seeded pairs)", () => {
+    let seed = 7;
+    const next = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return Math.floor((seed / 2147483648) * n);
+    };
+    const word = (): string => Array.from({ length: next(10) }, () => "abc"[next(3)]).join("");
+    for (let k = 0; k < 20_000; k++) {
+      const [a, b, limit] = [word(), word(), next(6)];
+      assert.equal(editDistance(a, b, limit), Math.min(fullTable(a, b), limit + 1), `${a} ${b} ${limit}`);
+    }
+  });
+
+  test("closestName: letter case ignored, within a third of the length, the first on a tie, long names not compared", () => {
+    assert.equal(closestName("Concurrency", ["concurrency", "meshId"]), "concurrency");
+    assert.equal(closestName("concurency", ["concurrency"]), "concurrency");
+    assert.equal(closestName("abcdef", ["uvwxyz"]), undefined);
+    assert.equal(closestName("sdx", ["sds", "sdy"]), "sds");
+    assert.equal(closestName(`${"a".repeat(101)}`, ["a".repeat(101)]), undefined);
   });
 });
 
