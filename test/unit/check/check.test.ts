@@ -37,9 +37,12 @@ describe("check", () => {
     assert.equal(r.errors, 0);
     assert.deepEqual(r.objects.map((o) => o.name), ["fresh", "injected", "host"]);
     assert.deepEqual(findings(r, "fresh"), ["warning: not injected, but would be now (created before injection was turned on?): restart it to get the sidecar"]);
-    assert.deepEqual(findings(r, "injected"), ["info: already injected (revision default)"]);
+    // No ConfigMap for the injector in this cluster: its sidecar is not compared, and that is said.
+    assert.deepEqual(findings(r, "injected"), [
+      "info: already injected (revision default); its sidecar was not compared: the config of sidecar-injector is not known (configmap sidecar-injector-system/sidecar-injector does not exist): give it with --config",
+    ]);
     assert.deepEqual(r.objects.find((o) => o.name === "injected")?.injected, { revision: "default" });
-    assert.deepEqual(k.calls.sort(), ["listMutatingWebhookConfigurations", "listPods demo", "readNamespace demo"]);
+    assert.deepEqual(k.calls.sort(), ["listMutatingWebhookConfigurations", "listPods demo", "readConfigMap sidecar-injector-system/sidecar-injector", "readNamespace demo"]);
   });
 
   test("hostNetwork: the webhook is called, but does not inject, and says why", async () => {
