@@ -10,14 +10,18 @@
 // the policy of the config given) says no. Findings, each with a severity:
 // - error: more than one injector would inject the Pod (each adds its own sidecar, or the
 //   second refuses or rewrites the first's);
+// - error: more than one injector selects a namespace (a Pod that says nothing gets a sidecar
+//   from each);
 // - warning: an istio-injection value other than enabled/disabled (no Istio webhook selects
-//   it); a stored Pod that is not injected though it would be now, or injected though nothing
+//   it); a namespace labelled for injection (istio-injection=enabled, or istio.io/rev alone)
+//   that no injector webhook selects (a revision nobody serves, no injector installed); a stored Pod that is not injected though it would be now, or injected though nothing
 //   would inject it now (a restart changes it); an unknown or deprecated annotation key in
 //   Istio's domains, with the closest known one (annotation-keys.ts);
 // - warning: a stale sidecar: a stored injected Pod (or a template carrying a sidecar) whose
 //   istio-proxy or istio-init differs from what the injector that would inject it now produces
 //   with its current config (stale.ts), naming the fields (image, args, env...): a restart is due;
-// - info: a namespace with both istio-injection and istio.io/rev (istio-injection wins); a
+// - info: a namespace with both istio-injection and istio.io/rev (istio-injection wins); one
+//   with neither (only Pods that opt in by label are injected); a
 //   stored Pod that is already injected (which revision), instead of a diff of it.
 //
 // The current config of an injector: with --config, that file's for every injector; else, for
@@ -28,6 +32,7 @@
 // The exit status is 1 when there is an error finding, else 0.
 
 import type { Config } from "../config/types.js";
+import type { Pod } from "../kube/types.js";
 import type { InspectApi, MutatingWebhookConfigurationObject, NamespaceObject, StoredObject } from "../kube/api.js";
 import { annotationKeyWarnings } from "../injection/annotation-keys.js";
 import { A, CONTAINER } from "../injection/annotations.js";
@@ -110,8 +115,18 @@ export class CheckNotFoundError extends Error {
 
 const INJECTION_LABELS = ["istio-injection", "istio.io/rev"] as const;
 
-function namespaceFindings(ns: NamespaceObject): Finding[] {
+/** A Pod that says nothing (no label, no annotation): what a namespace's selection applies to. */
+const PLAIN_POD: Pod = { apiVersion: "v1", kind: "Pod", metadata: { labels: {}, annotations: {} }, spec: { containers: [{ name: "app" }] } };
+
+function namespaceFindings(ns: NamespaceObject, configs: readonly MutatingWebhookConfigurationObject[], config: Config, configOf: ConfigLookup): Finding[] {
   const findings: Finding[] = [];
+  const selecting = injectingWebhooks(PLAIN_POD, ns, configs, config, configOf).filter((w) => w.injects);
+  if (selecting.length > 1) {
+    findings.push({
+      severity: "error",
+      message: `${selecting.length} injectors select namespace ${quoteName(ns.name)}: ${selecting.map((w) => w.webhook).join(", ")}; each new Pod in it gets a sidecar from each (or is refused by the second)`,
+    });
+  }
   const injection = own(ns.labels, "istio-injection");
   const rev = own(ns.labels, "istio.io/rev");
   if (injection !== undefined && injection !== "enabled" && injection !== "disabled") {
@@ -122,6 +137,14 @@ function namespaceFindings(ns: NamespaceObject): Finding[] {
   }
   if (injection !== undefined && rev !== undefined) {
     findings.push({ severity: "info", message: `namespace ${quoteName(ns.name)} has both istio-injection and istio.io/rev: istio-injection wins` });
+  }
+  const asksForInjection = injection === "enabled" || (injection === undefined && rev !== undefined);
+  if (asksForInjection && selecting.length === 0) {
+    const label = injection === "enabled" ? "istio-injection=enabled" : `istio.io/rev=${quoteName(rev ?? "")}`;
+    findings.push({
+      severity: "warning",
+      message: `namespace ${quoteName(ns.name)} has ${label}, but no injector webhook in the cluster would inject its Pods${injection === undefined ? " (no injector serves that revision?)" : ""}`,
+    });
   }
   if (injection === undefined && rev === undefined) {
     findings.push({ severity: "info", message: `namespace ${quoteName(ns.name)} has no istio-injection or istio.io/rev label: only Pods that opt in by label are injected` });
@@ -147,12 +170,7 @@ export function checkObject(
   config: Config,
   configOf: ConfigLookup = () => undefined,
 ): CheckedObject {
-  const webhooks: CheckedWebhook[] = webhookVerdicts(configs, ns, obj.pod).map((v) => {
-    if (!v.called) return { ...v, injects: false };
-    const current = configOf(v.configuration);
-    const policy = decide(obj.pod, ns.name, typeof current === "object" ? current.config : config).decision;
-    return policy.inject ? { ...v, injects: true } : { ...v, injects: false, reason: `${v.reason}; called, but ${policy.reasons.at(-1) ?? "the policy says no"}` };
-  });
+  const webhooks = injectingWebhooks(obj.pod, ns, configs, config, configOf);
   const findings: Finding[] = [];
   const injecting = webhooks.filter((w) => w.injects);
   if (injecting.length > 1) {
@@ -177,6 +195,16 @@ export function checkObject(
     findings.push({ severity: "warning", message: `stale sidecar (against ${sidecar.config}): ${formatDrift(sidecar.drift)}; ${restart}` });
   }
   return { kind: obj.kind, namespace: obj.namespace, name: obj.name, ...(injected ? { injected } : {}), ...(sidecar ? { sidecar } : {}), webhooks, findings };
+}
+
+/** Each injector webhook: whether it is called for `pod` in `ns`, and whether its config's policy then injects. */
+function injectingWebhooks(pod: Pod, ns: NamespaceObject, configs: readonly MutatingWebhookConfigurationObject[], config: Config, configOf: ConfigLookup): CheckedWebhook[] {
+  return webhookVerdicts(configs, ns, pod).map((v) => {
+    if (!v.called) return { ...v, injects: false };
+    const current = configOf(v.configuration);
+    const policy = decide(pod, ns.name, typeof current === "object" ? current.config : config).decision;
+    return policy.inject ? { ...v, injects: true } : { ...v, injects: false, reason: `${v.reason}; called, but ${policy.reasons.at(-1) ?? "the policy says no"}` };
+  });
 }
 
 /** The stored sidecar compared with what the first injecting webhook whose config is known would inject now. */
@@ -255,7 +283,7 @@ export async function check(api: InspectApi, opts: CheckOptions): Promise<CheckR
     .map((ns) => ({
       name: ns.name,
       labels: Object.fromEntries(INJECTION_LABELS.flatMap((l) => (own(ns.labels, l) === undefined ? [] : [[l, own(ns.labels, l) ?? ""]]))),
-      findings: namespaceFindings(ns),
+      findings: namespaceFindings(ns, configs, opts.config, configOf),
     }));
   const errors = [...nsReports, ...checked].reduce((n, r) => n + r.findings.filter((f) => f.severity === "error").length, 0);
   return { namespaces: nsReports, objects: checked, errors };

@@ -123,7 +123,8 @@ describe("check against a real kube-apiserver with two injectors", { skip }, () 
     assert.ok(byName.get("shop/old")?.findings.some((f) => f.message === "already injected (revision default)"));
     assert.ok(byName.get("typo/web")?.webhooks.every((w) => !w.called));
     assert.ok(byName.get("plain/injected-once")?.findings.some((f) => /injected, but no injector would inject it now/.test(f.message)));
-    assert.equal(report.errors, 3, "shop/web, shop/old and shop/fresh-sidecar would each get two sidecars");
+    assert.equal(report.errors, 4, "namespace shop is selected by both; shop/web, shop/old and shop/fresh-sidecar would each get two sidecars");
+    assert.match(String(report.namespaces.find((n) => n.name === "shop")?.findings[0]?.message), /^2 injectors select namespace shop: sidecar-injector\/namespace\.injector\.sidecar-injector\.dev, istio-sidecar-injector\/namespace\.injector\.sidecar-injector\.dev;/);
     // Stored as the engine injected it, with the config in the ConfigMap: nothing differs, though
     // the API server added its defaults to every container.
     assert.deepEqual(byName.get("shop/fresh-sidecar")?.sidecar, { compared: true, config: "configmap sidecar-injector-system/sidecar-injector", drift: [] });
