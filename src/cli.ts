@@ -166,12 +166,14 @@ const CHECK_USAGE = `Usage: sidecar-injector check [TYPE/]NAME... | -l SELECTOR 
 Reads the Pods or workloads named (TYPE: pod, the default, deployment, statefulset, daemonset,
 replicaset, job, cronjob), or every Pod of the namespace (or of all with -A), their namespaces
 and every MutatingWebhookConfiguration of the cluster, with your kubeconfig. For each: which
-sidecar injector webhooks the API server would call on its next creation (their
-namespaceSelector and objectSelector evaluated; matchConditions are not), whether each would
-inject and why (WEBHOOK, REVISION, INJECTED, REASON), whether a stored Pod is already injected
-and whether its sidecar is stale (what differs from what the injector would inject now: image,
-args, env...), and findings: several injectors for one Pod (error), an istio-injection value
-other than enabled/disabled, a Pod that a restart would inject, strip or refresh.
+sidecar injector webhooks the API server would call on its next creation (namespaceSelector,
+objectSelector and matchConditions evaluated; a condition outside the CEL subset injectors
+write is said not evaluated, quoted), whether each would inject and why (WEBHOOK, REVISION,
+INJECTED, REASON), whether a stored Pod is already injected and whether its sidecar is stale
+(what differs from what its injector would inject now: image, args, env...). Findings: two
+injectors for one Pod or one namespace (error); an istio-injection value other than
+enabled/disabled, a namespace labelled for injection that no injector selects, a Pod that a
+restart would inject, strip or refresh (warning).
 
 Exit status: 0 no error finding; 1 an error finding (e.g. two injectors for one Pod);
 2 bad arguments, an object or namespace not found, or the API server refused or failed.

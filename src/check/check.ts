@@ -116,7 +116,7 @@ export class CheckNotFoundError extends Error {
 const INJECTION_LABELS = ["istio-injection", "istio.io/rev"] as const;
 
 /** A Pod that says nothing (no label, no annotation): what a namespace's selection applies to. */
-const PLAIN_POD: Pod = { apiVersion: "v1", kind: "Pod", metadata: { labels: {}, annotations: {} }, spec: { containers: [{ name: "app" }] } };
+const PLAIN_POD: Pod = { apiVersion: "v1", kind: "Pod", metadata: {}, spec: { containers: [{ name: "app" }] } };
 
 function namespaceFindings(ns: NamespaceObject, configs: readonly MutatingWebhookConfigurationObject[], config: Config, configOf: ConfigLookup): Finding[] {
   const findings: Finding[] = [];
@@ -170,7 +170,7 @@ export function checkObject(
   config: Config,
   configOf: ConfigLookup = () => undefined,
 ): CheckedObject {
-  const webhooks = injectingWebhooks(obj.pod, ns, configs, config, configOf);
+  const webhooks = injectingWebhooks(obj.pod, ns, configs, config, configOf, obj.stored ?? obj.pod);
   const findings: Finding[] = [];
   const injecting = webhooks.filter((w) => w.injects);
   if (injecting.length > 1) {
@@ -198,8 +198,8 @@ export function checkObject(
 }
 
 /** Each injector webhook: whether it is called for `pod` in `ns`, and whether its config's policy then injects. */
-function injectingWebhooks(pod: Pod, ns: NamespaceObject, configs: readonly MutatingWebhookConfigurationObject[], config: Config, configOf: ConfigLookup): CheckedWebhook[] {
-  return webhookVerdicts(configs, ns, pod).map((v) => {
+function injectingWebhooks(pod: Pod, ns: NamespaceObject, configs: readonly MutatingWebhookConfigurationObject[], config: Config, configOf: ConfigLookup, object: unknown = pod): CheckedWebhook[] {
+  return webhookVerdicts(configs, ns, pod, object).map((v) => {
     if (!v.called) return { ...v, injects: false };
     const current = configOf(v.configuration);
     const policy = decide(pod, ns.name, typeof current === "object" ? current.config : config).decision;

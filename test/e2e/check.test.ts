@@ -124,7 +124,9 @@ describe("check against a real kube-apiserver with two injectors", { skip }, () 
     assert.ok(byName.get("typo/web")?.webhooks.every((w) => !w.called));
     assert.ok(byName.get("plain/injected-once")?.findings.some((f) => /injected, but no injector would inject it now/.test(f.message)));
     assert.equal(report.errors, 4, "namespace shop is selected by both; shop/web, shop/old and shop/fresh-sidecar would each get two sidecars");
-    assert.match(String(report.namespaces.find((n) => n.name === "shop")?.findings[0]?.message), /^2 injectors select namespace shop: sidecar-injector\/namespace\.injector\.sidecar-injector\.dev, istio-sidecar-injector\/namespace\.injector\.sidecar-injector\.dev;/);
+    const shopFinding = String(report.namespaces.find((n) => n.name === "shop")?.findings[0]?.message);
+    assert.match(shopFinding, /^2 injectors select namespace shop: /);
+    for (const w of ["sidecar-injector/namespace.injector.sidecar-injector.dev", "istio-sidecar-injector/namespace.injector.sidecar-injector.dev"]) assert.ok(shopFinding.includes(w), shopFinding);
     // Stored as the engine injected it, with the config in the ConfigMap: nothing differs, though
     // the API server added its defaults to every container.
     assert.deepEqual(byName.get("shop/fresh-sidecar")?.sidecar, { compared: true, config: "configmap sidecar-injector-system/sidecar-injector", drift: [] });
