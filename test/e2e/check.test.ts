@@ -12,7 +12,7 @@ import { dirname, join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { runCli, type Ran } from "../support/run.js";
-import { parseAllDocuments } from "yaml";
+import { parse, parseAllDocuments } from "yaml";
 import type { CheckReport } from "../../src/check/check.js";
 import { parseConfig } from "../../src/config/load.js";
 import { inject } from "../../src/injection/inject.js";
@@ -166,6 +166,12 @@ describe("check against a real kube-apiserver with two injectors", { skip }, () 
       after.stdout,
       /^ {2}warning: stale sidecar \(against configmap sidecar-injector-system\/sidecar-injector\): istio-proxy image "docker\.io\/istio\/proxyv2:1\.28\.0" → "1\.29\.0"; istio-init image "docker\.io\/istio\/proxyv2:1\.28\.0" → "1\.29\.0"; restart the workload to get the current one$/m,
     );
+    // The same as data, in YAML.
+    const yaml = await run(["pod/fresh-sidecar", "-n", "shop", "-o", "yaml"]);
+    assert.equal(yaml.code, 1, yaml.stderr);
+    const asData = parse(yaml.stdout) as CheckReport;
+    const sidecar = asData.objects[0]?.sidecar;
+    assert.deepEqual(sidecar?.compared === true ? sidecar.drift.map((d) => `${d.container} ${d.field} ${d.now}`) : [], [`istio-proxy image "${UPGRADED_IMAGE}"`, `istio-init image "${UPGRADED_IMAGE}"`]);
     // --config wins over the ConfigMap: the old image is current again.
     const file = join(kube().tmpDir, "old-config.yaml");
     writeFileSync(file, `proxy:\n  image: ${PROXY_IMAGE}\n`);
