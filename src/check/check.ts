@@ -216,7 +216,8 @@ function sidecarCheck(obj: StoredObject, namespace: string, injecting: readonly 
     const detail = why ? ` (${typeof why.config === "string" ? why.config : ""})` : "";
     return { compared: false, reason: `the config of ${why?.name ?? looked[0]?.name ?? "the injector"} is not known${detail}: give it with --config` };
   }
-  const result = compareSidecar(obj.stored ?? obj.pod, namespace, known.config);
+  const workload = obj.kind === "Pod" ? undefined : { name: obj.name, namespace, kind: obj.kind, apiVersion: obj.kind === "Job" || obj.kind === "CronJob" ? "batch/v1" : "apps/v1" };
+  const result = compareSidecar(obj.stored ?? obj.pod, namespace, known.config, workload);
   return result.compared ? { compared: true, config: known.source, drift: result.drift } : { compared: false, reason: result.reason };
 }
 

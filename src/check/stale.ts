@@ -29,6 +29,7 @@ import { own } from "../injection/own.js";
 import { canonicalResources } from "../injection/quantity.js";
 import { quote } from "../injection/quote.js";
 import { readPod, type CheckedPod } from "../injection/shape.js";
+import type { WorkloadRef } from "../injection/types.js";
 
 /** One field of one injected container that differs between the stored Pod and now. */
 export interface SidecarDrift {
@@ -197,15 +198,16 @@ export function containerDrift(name: string, stored: Located, now: Located): Sid
 
 /**
  * Compares the sidecar of a stored injected Pod (`stored`, the Pod or template as read: any
- * JSON) with what `config` injects into it now, in `namespace`.
+ * JSON) with what `config` injects into it now, in `namespace`. `workload`: the workload whose
+ * template it is (as `inject` names it for a workload's template); a Pod names its own.
  */
-export function compareSidecar(stored: unknown, namespace: string, config: Config): SidecarComparison {
+export function compareSidecar(stored: unknown, namespace: string, config: Config, workload?: WorkloadRef): SidecarComparison {
   let pod: CheckedPod;
   let now: CheckedPod;
   try {
     pod = readPod(stored);
     const proxy = locate(pod, CONTAINER.proxy);
-    const result = inject(pod, { namespace, nativeSidecarsSupported: proxy?.where === "initContainers" }, config);
+    const result = inject(pod, { namespace, nativeSidecarsSupported: proxy?.where === "initContainers", ...(workload ? { workload } : {}) }, config);
     if (!result.decision.inject) return { compared: false, reason: "the config would not inject it now" };
     now = readPod(result.pod);
   } catch (e) {

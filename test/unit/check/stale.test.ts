@@ -174,7 +174,14 @@ describe("stale sidecar", () => {
     assert.match(messages(r)[0] ?? "", /its sidecar was not compared: the config of istio-sidecar-injector is not known: give it with --config/);
   });
 
-  test("a Deployment whose template carries an old sidecar: stale, and inject it again", async () => {
+  test("a Deployment whose template carries a sidecar: named as its workload; an old one is stale, and inject it again", async () => {
+    const config = buildConfig({ proxy: { image: OLD } });
+    const workload = { name: "shop", namespace: "demo", kind: "Deployment", apiVersion: "apps/v1" };
+    const current = asStored(structuredClone(inject(app(""), { namespace: "demo", workload }, config).pod));
+    const fresh = cluster(app("unused"), `proxy:\n  image: ${OLD}\n`);
+    fresh.objects = [{ kind: "Deployment", namespace: "demo", name: "shop", pod: current, stored: current }];
+    const same = await check(fresh, { config: defaults, targets: [{ kind: "Deployment", name: "shop" }], namespace: "demo" });
+    assert.deepEqual(same.objects[0]?.sidecar, { compared: true, config: `configmap ${CONFIGMAP}`, drift: [] }, "the workload's name in the env is the Deployment's");
     const template = asStored(injected(app("shop")));
     const k = cluster(app("unused"), `proxy:\n  image: ${NEW}\n`);
     k.objects = [{ kind: "Deployment", namespace: "demo", name: "shop", pod: template, stored: template }];
