@@ -61,11 +61,15 @@ function locate(pod: CheckedPod, name: string): Located | undefined {
   return main ? { container: main, where: "containers" } : undefined;
 }
 
+function isRecord(v: unknown): v is Readonly<Record<string, unknown>> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
 /** A JSON text with object keys sorted, so that two equal values compare equal. */
 function stable(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(stable).join(",")}]`;
-  if (typeof value === "object" && value !== null) {
-    const rec = value as Record<string, unknown>;
+  if (isRecord(value)) {
+    const rec = value;
     return `{${Object.keys(rec)
       .filter((k) => rec[k] !== undefined)
       .sort()
@@ -98,8 +102,6 @@ function envValue(e: NonNullable<Container["env"]>[number]): string {
   if (typeof resource === "object" && resource !== null && !Array.isArray(resource)) return `resourceFieldRef ${quote(String(own(resource, "resource") ?? ""))}`;
   return quote(stable(from));
 }
-
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** The env values written from the app containers, with the API server's defaults filled in (see the header). */
 const FROM_APP_CONTAINERS: Readonly<Record<string, (parsed: unknown) => unknown>> = {
@@ -151,8 +153,10 @@ function resourceDrift(container: string, stored: Container, now: Container): Si
   const b = canonicalResources(now.resources ?? {});
   const drift: SidecarDrift[] = [];
   for (const list of ["requests", "limits"] as const) {
-    const sa = (own(a, list) ?? {}) as Record<string, unknown>;
-    const sb = (own(b, list) ?? {}) as Record<string, unknown>;
+    const la = own(a, list);
+    const lb = own(b, list);
+    const sa = isRecord(la) ? la : {};
+    const sb = isRecord(lb) ? lb : {};
     for (const key of [...new Set([...Object.keys(sa), ...Object.keys(sb)])].sort()) {
       const x = own(sa, key);
       const y = own(sb, key);
