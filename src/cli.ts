@@ -166,24 +166,30 @@ const CHECK_USAGE = `Usage: sidecar-injector check [TYPE/]NAME... | -l SELECTOR 
 Reads the Pods or workloads named (TYPE: pod, the default, deployment, statefulset, daemonset,
 replicaset, job, cronjob), or every Pod of the namespace (or of all with -A), their namespaces
 and every MutatingWebhookConfiguration of the cluster, with your kubeconfig. For each: which
-sidecar injector webhooks the API server would call on its next creation (their
-namespaceSelector and objectSelector evaluated; matchConditions are not), whether each would
-inject and why (WEBHOOK, REVISION, INJECTED, REASON), whether a stored Pod is already injected,
-and findings: several injectors for one Pod (error), an istio-injection value other than
-enabled/disabled, a Pod that a restart would inject or strip.
+sidecar injector webhooks the API server would call on its next creation (namespaceSelector,
+objectSelector and matchConditions evaluated; a condition outside the CEL subset injectors
+write is said not evaluated, quoted), whether each would inject and why (WEBHOOK, REVISION,
+INJECTED, REASON), whether a stored Pod is already injected and whether its sidecar is stale
+(what differs from what its injector would inject now: image, args, env...). Findings: two
+injectors for one Pod or one namespace (error); an istio-injection value other than
+enabled/disabled, a namespace labelled for injection that no injector selects, a Pod that a
+restart would inject, strip or refresh (warning).
 
 Exit status: 0 no error finding; 1 an error finding (e.g. two injectors for one Pod);
 2 bad arguments, an object or namespace not found, or the API server refused or failed.
 
 Your user needs get/list on namespaces and pods, get on the workload kinds named, and list on
-mutatingwebhookconfigurations.
+mutatingwebhookconfigurations; get on configmaps in the injector's namespace to compare
+sidecars with its config (else give it with --config).
 
 Options:
   -n, --namespace NS     namespace of the objects (default: the context's, else default)
   -A, --all-namespaces   every Pod of every namespace
   -l, --selector LABELS  only Pods with these labels (e.g. app=web)
-      --config FILE      injector config whose policy is applied to every injector
-                         (default: the defaults, Istio's)
+      --config FILE      the current injector config, for every injector: its policy, and
+                         what injected sidecars are compared with (default: each of this
+                         chart's injectors' own, read from the ConfigMap beside its Service;
+                         for others, the defaults' policy and no comparison)
   -o, --output FORMAT    table (default), json or yaml
       --kubeconfig FILE  kubeconfig to use (default: KUBECONFIG, ~/.kube/config, in-cluster)
       --context NAME     context of the kubeconfig to use (default: its current-context)
@@ -552,6 +558,7 @@ async function runCheckCommand(argv: string[]): Promise<number> {
   const { check, formatCheckTable } = await import("./check/check.js");
   const report = await check(createInspectApi(kc), {
     config,
+    configGiven: values.config !== undefined,
     targets,
     namespace: values.namespace ?? contextNamespace(kc) ?? "default",
     allNamespaces: all,

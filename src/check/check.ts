@@ -10,15 +10,29 @@
 // the policy of the config given) says no. Findings, each with a severity:
 // - error: more than one injector would inject the Pod (each adds its own sidecar, or the
 //   second refuses or rewrites the first's);
+// - error: more than one injector selects a namespace (a Pod that says nothing gets a sidecar
+//   from each);
 // - warning: an istio-injection value other than enabled/disabled (no Istio webhook selects
-//   it); a stored Pod that is not injected though it would be now, or injected though nothing
+//   it); a namespace labelled for injection (istio-injection=enabled, or istio.io/rev alone)
+//   that no injector webhook selects (a revision nobody serves, no injector installed); a stored Pod that is not injected though it would be now, or injected though nothing
 //   would inject it now (a restart changes it); an unknown or deprecated annotation key in
 //   Istio's domains, with the closest known one (annotation-keys.ts);
-// - info: a namespace with both istio-injection and istio.io/rev (istio-injection wins); a
+// - warning: a stale sidecar: a stored injected Pod (or a template carrying a sidecar) whose
+//   istio-proxy or istio-init differs from what the injector that would inject it now produces
+//   with its current config (stale.ts), naming the fields (image, args, env...): a restart is due;
+// - info: a namespace with both istio-injection and istio.io/rev (istio-injection wins); one
+//   with neither (only Pods that opt in by label are injected); a
 //   stored Pod that is already injected (which revision), instead of a diff of it.
+//
+// The current config of an injector: with --config, that file's for every injector; else, for
+// this chart's injectors (configurations labelled app.kubernetes.io/name=sidecar-injector), the
+// config.yaml of the ConfigMap named as the Service their webhooks call, in its namespace, as the
+// chart installs it; else the defaults, for the policy only: a sidecar is compared only with a
+// config that is known, and when none is, the report says so instead.
 // The exit status is 1 when there is an error finding, else 0.
 
 import type { Config } from "../config/types.js";
+import type { Pod } from "../kube/types.js";
 import type { InspectApi, MutatingWebhookConfigurationObject, NamespaceObject, StoredObject } from "../kube/api.js";
 import { annotationKeyWarnings } from "../injection/annotation-keys.js";
 import { proxyConfigWarnings } from "../injection/proxy-config.js";
@@ -26,7 +40,10 @@ import { A, CONTAINER } from "../injection/annotations.js";
 import { own } from "../injection/own.js";
 import { decide } from "../injection/policy.js";
 import { quoteName } from "../injection/quote.js";
+import { parseConfig } from "../config/load.js";
+import { KubeError } from "../kube/api.js";
 import { webhookVerdicts, type WebhookVerdict } from "./selection.js";
+import { compareSidecar, formatDrift, type SidecarDrift } from "./stale.js";
 
 export type Severity = "error" | "warning" | "info";
 
@@ -46,8 +63,20 @@ export interface CheckedObject {
   readonly name: string;
   /** A stored Pod (or a template) already carrying a sidecar: the revision it names, else "". */
   readonly injected?: { readonly revision: string };
+  /** For an injected one: its sidecar compared with what would be injected now, and against which config. */
+  readonly sidecar?: SidecarCheck;
   readonly webhooks: readonly CheckedWebhook[];
   readonly findings: readonly Finding[];
+}
+
+export type SidecarCheck =
+  | { readonly compared: true; readonly config: string; readonly drift: readonly SidecarDrift[] }
+  | { readonly compared: false; readonly reason: string };
+
+/** The config an injector is checked with, and where it comes from ("--config FILE", "configmap ns/name"). */
+export interface InjectorConfig {
+  readonly config: Config;
+  readonly source: string;
 }
 
 export interface CheckedNamespace {
@@ -68,6 +97,11 @@ export type CheckTarget = { readonly kind: StoredObject["kind"]; readonly name: 
 
 export interface CheckOptions {
   readonly config: Config;
+  /**
+   * Whether `config` was given (--config): then it is every injector's current config; else it
+   * stands for the policy of injectors whose own config cannot be read (see the header).
+   */
+  readonly configGiven?: boolean;
   /** Named objects (in `namespace`); none: every Pod of `namespace`, or of all with allNamespaces. */
   readonly targets: readonly CheckTarget[];
   readonly namespace: string;
@@ -82,8 +116,18 @@ export class CheckNotFoundError extends Error {
 
 const INJECTION_LABELS = ["istio-injection", "istio.io/rev"] as const;
 
-function namespaceFindings(ns: NamespaceObject): Finding[] {
+/** A Pod that says nothing (no label, no annotation): what a namespace's selection applies to. */
+const PLAIN_POD: Pod = { apiVersion: "v1", kind: "Pod", metadata: {}, spec: { containers: [{ name: "app" }] } };
+
+function namespaceFindings(ns: NamespaceObject, configs: readonly MutatingWebhookConfigurationObject[], config: Config, configOf: ConfigLookup): Finding[] {
   const findings: Finding[] = [];
+  const selecting = injectingWebhooks(PLAIN_POD, ns, configs, config, configOf).filter((w) => w.injects);
+  if (selecting.length > 1) {
+    findings.push({
+      severity: "error",
+      message: `${selecting.length} injectors select namespace ${quoteName(ns.name)}: ${selecting.map((w) => w.webhook).join(", ")}; each new Pod in it gets a sidecar from each (or is refused by the second)`,
+    });
+  }
   const injection = own(ns.labels, "istio-injection");
   const rev = own(ns.labels, "istio.io/rev");
   if (injection !== undefined && injection !== "enabled" && injection !== "disabled") {
@@ -94,6 +138,14 @@ function namespaceFindings(ns: NamespaceObject): Finding[] {
   }
   if (injection !== undefined && rev !== undefined) {
     findings.push({ severity: "info", message: `namespace ${quoteName(ns.name)} has both istio-injection and istio.io/rev: istio-injection wins` });
+  }
+  const asksForInjection = injection === "enabled" || (injection === undefined && rev !== undefined);
+  if (asksForInjection && selecting.length === 0) {
+    const label = injection === "enabled" ? "istio-injection=enabled" : `istio.io/rev=${quoteName(rev ?? "")}`;
+    findings.push({
+      severity: "warning",
+      message: `namespace ${quoteName(ns.name)} has ${label}, but no injector webhook in the cluster would inject its Pods${injection === undefined ? " (no injector serves that revision?)" : ""}`,
+    });
   }
   if (injection === undefined && rev === undefined) {
     findings.push({ severity: "info", message: `namespace ${quoteName(ns.name)} has no istio-injection or istio.io/rev label: only Pods that opt in by label are injected` });
@@ -109,11 +161,17 @@ function injectedRevision(obj: StoredObject): string | undefined {
   return own(annotations, A.rev) ?? "";
 }
 
-export function checkObject(obj: StoredObject, ns: NamespaceObject, configs: readonly MutatingWebhookConfigurationObject[], config: Config): CheckedObject {
-  const policy = decide(obj.pod, ns.name, config).decision;
-  const webhooks: CheckedWebhook[] = webhookVerdicts(configs, ns, obj.pod).map((v) =>
-    v.called && !policy.inject ? { ...v, injects: false, reason: `${v.reason}; called, but ${policy.reasons.at(-1) ?? "the policy says no"}` } : { ...v, injects: v.called },
-  );
+/** The current config of an injector configuration, by name; else why it is not known (see the header). */
+export type ConfigLookup = (configuration: string) => InjectorConfig | string | undefined;
+
+export function checkObject(
+  obj: StoredObject,
+  ns: NamespaceObject,
+  configs: readonly MutatingWebhookConfigurationObject[],
+  config: Config,
+  configOf: ConfigLookup = () => undefined,
+): CheckedObject {
+  const webhooks = injectingWebhooks(obj.pod, ns, configs, config, configOf, obj.stored ?? obj.pod);
   const findings: Finding[] = [];
   const injecting = webhooks.filter((w) => w.injects);
   if (injecting.length > 1) {
@@ -123,9 +181,10 @@ export function checkObject(obj: StoredObject, ns: NamespaceObject, configs: rea
   for (const w of proxyConfigWarnings(obj.pod.metadata?.annotations)) findings.push({ severity: "warning", message: w });
   const revision = injectedRevision(obj);
   const injected = revision === undefined ? undefined : { revision };
+  const sidecar = injected && injecting.length > 0 ? sidecarCheck(obj, ns.name, injecting, configOf) : undefined;
   if (obj.kind === "Pod") {
     if (injected) {
-      findings.push({ severity: "info", message: `already injected${revision ? ` (revision ${quoteName(revision)})` : ""}` });
+      findings.push({ severity: "info", message: `already injected${revision ? ` (revision ${quoteName(revision)})` : ""}${sidecar?.compared === false ? `; its sidecar was not compared: ${sidecar.reason}` : ""}` });
       if (injecting.length === 0) findings.push({ severity: "warning", message: "injected, but no injector would inject it now: recreated, it has no sidecar" });
     } else if (injecting.length > 0) {
       findings.push({ severity: "warning", message: "not injected, but would be now (created before injection was turned on?): restart it to get the sidecar" });
@@ -133,7 +192,71 @@ export function checkObject(obj: StoredObject, ns: NamespaceObject, configs: rea
   } else if (injected) {
     findings.push({ severity: "info", message: "the Pod template already carries a sidecar (istioctl kube-inject or inject output?)" });
   }
-  return { kind: obj.kind, namespace: obj.namespace, name: obj.name, ...(injected ? { injected } : {}), webhooks, findings };
+  if (sidecar?.compared === true && sidecar.drift.length > 0) {
+    const restart = obj.kind === "Pod" ? "restart the workload to get the current one" : "inject the template again with the current config";
+    findings.push({ severity: "warning", message: `stale sidecar (against ${sidecar.config}): ${formatDrift(sidecar.drift)}; ${restart}` });
+  }
+  return { kind: obj.kind, namespace: obj.namespace, name: obj.name, ...(injected ? { injected } : {}), ...(sidecar ? { sidecar } : {}), webhooks, findings };
+}
+
+/** Each injector webhook: whether it is called for `pod` in `ns`, and whether its config's policy then injects. */
+function injectingWebhooks(pod: Pod, ns: NamespaceObject, configs: readonly MutatingWebhookConfigurationObject[], config: Config, configOf: ConfigLookup, object: unknown = pod): CheckedWebhook[] {
+  return webhookVerdicts(configs, ns, pod, object).map((v) => {
+    if (!v.called) return { ...v, injects: false };
+    const current = configOf(v.configuration);
+    const policy = decide(pod, ns.name, typeof current === "object" ? current.config : config).decision;
+    return policy.inject ? { ...v, injects: true } : { ...v, injects: false, reason: `${v.reason}; called, but ${policy.reasons.at(-1) ?? "the policy says no"}` };
+  });
+}
+
+/** The stored sidecar compared with what the first injecting webhook whose config is known would inject now. */
+function sidecarCheck(obj: StoredObject, namespace: string, injecting: readonly CheckedWebhook[], configOf: ConfigLookup): SidecarCheck {
+  const looked = injecting.map((w) => ({ name: w.configuration, config: configOf(w.configuration) }));
+  const known = looked.map((l) => l.config).find((c) => typeof c === "object");
+  if (known === undefined) {
+    const why = looked.find((l) => typeof l.config === "string");
+    const detail = why ? ` (${typeof why.config === "string" ? why.config : ""})` : "";
+    return { compared: false, reason: `the config of ${why?.name ?? looked[0]?.name ?? "the injector"} is not known${detail}: give it with --config` };
+  }
+  const workload = obj.kind === "Pod" ? undefined : { name: obj.name, namespace, kind: obj.kind, apiVersion: obj.kind === "Job" || obj.kind === "CronJob" ? "batch/v1" : "apps/v1" };
+  const result = compareSidecar(obj.stored ?? obj.pod, namespace, known.config, workload);
+  return result.compared ? { compared: true, config: known.source, drift: result.drift } : { compared: false, reason: result.reason };
+}
+
+/** Whether a webhook configuration is this chart's (its config then is in a ConfigMap beside its Service). */
+function isOurs(config: MutatingWebhookConfigurationObject): boolean {
+  return own(config.labels, "app.kubernetes.io/name") === "sidecar-injector";
+}
+
+/** The key of the chart's ConfigMap that holds the injector's config. */
+const CONFIG_KEY = "config.yaml";
+
+/**
+ * The current config of each of this chart's configurations, read from the cluster; a reason
+ * instead where it cannot be read (not there, not allowed, not a valid config).
+ */
+async function clusterConfigs(api: InspectApi, configs: readonly MutatingWebhookConfigurationObject[]): Promise<Map<string, InjectorConfig | string>> {
+  const found = new Map<string, InjectorConfig | string>();
+  for (const c of configs) {
+    if (!isOurs(c)) continue;
+    const service = c.webhooks.find((w) => w.clientConfig?.service !== undefined)?.clientConfig?.service;
+    if (service === undefined) {
+      found.set(c.name, "its webhooks call a URL, not a Service, so its ConfigMap is unknown");
+      continue;
+    }
+    const source = `configmap ${service.namespace}/${service.name}`;
+    try {
+      const data = await api.readConfigMap(service.namespace, service.name);
+      const text = data === undefined ? undefined : own(data, CONFIG_KEY);
+      if (text === undefined) found.set(c.name, `${source} ${data === undefined ? "does not exist" : `has no ${CONFIG_KEY}`}`);
+      else found.set(c.name, { config: parseConfig(text, `${source} ${CONFIG_KEY}`), source });
+    } catch (e) {
+      // Reading it is optional (a user may read Pods but not the injector's ConfigMaps): say why.
+      if (e instanceof KubeError || (e instanceof Error && "code" in e && e.code === "ERR_CONFIG")) found.set(c.name, e.message);
+      else throw e;
+    }
+  }
+  return found;
 }
 
 export async function check(api: InspectApi, opts: CheckOptions): Promise<CheckReport> {
@@ -150,14 +273,20 @@ export async function check(api: InspectApi, opts: CheckOptions): Promise<CheckR
       namespaces.set(name, ns);
     }
   }
-  const checked = objects.map((o) => checkObject(o, namespaces.get(o.namespace) ?? { name: o.namespace, labels: {} }, configs, opts.config));
+  const given: InjectorConfig = { config: opts.config, source: "--config" };
+  const live = opts.configGiven ? new Map<string, InjectorConfig | string>() : await clusterConfigs(api, configs);
+  const configOf: ConfigLookup = (name) => {
+    if (opts.configGiven) return given;
+    return live.get(name);
+  };
+  const checked = objects.map((o) => checkObject(o, namespaces.get(o.namespace) ?? { name: o.namespace, labels: {} }, configs, opts.config, configOf));
   const nsReports = [...namespaces.values()]
     .filter((ns) => opts.allNamespaces !== true || objects.some((o) => o.namespace === ns.name) || INJECTION_LABELS.some((l) => own(ns.labels, l) !== undefined))
     .sort((a, b) => a.name.localeCompare(b.name))
     .map((ns) => ({
       name: ns.name,
       labels: Object.fromEntries(INJECTION_LABELS.flatMap((l) => (own(ns.labels, l) === undefined ? [] : [[l, own(ns.labels, l) ?? ""]]))),
-      findings: namespaceFindings(ns),
+      findings: namespaceFindings(ns, configs, opts.config, configOf),
     }));
   const errors = [...nsReports, ...checked].reduce((n, r) => n + r.findings.filter((f) => f.severity === "error").length, 0);
   return { namespaces: nsReports, objects: checked, errors };

@@ -6,8 +6,12 @@
 // matches the Pod's labels, and every matchCondition holds. Label selectors have Kubernetes'
 // semantics: every matchLabels entry and every matchExpressions requirement must hold; In and
 // Exists need the key, NotIn and DoesNotExist hold without it; an absent selector matches
-// everything. matchConditions are CEL, which this does not evaluate: a webhook with any is
-// said to be called, and its reason says the conditions were not evaluated.
+// everything. matchConditions are CEL, evaluated for the subset injectors write (cel.ts) with
+// `object` the stored Pod and `request` a CREATE in its namespace: all true, the webhook is
+// called; one false, it is not; one that errors is said with what failurePolicy then does (Fail:
+// the Pod is refused; Ignore: the webhook is skipped), and the webhook is not counted as
+// injecting; one outside the subset is said not evaluated, with its expression quoted, and the
+// webhook is taken as called.
 //
 // Only sidecar injectors are reported: webhooks whose configuration is labelled
 // app=sidecar-injector (Istio's and this chart's, with app.kubernetes.io/name) or whose name
@@ -21,6 +25,7 @@ import type { AdmissionWebhook, LabelSelectorObject, MutatingWebhookConfiguratio
 import type { Pod } from "../kube/types.js";
 import { own } from "../injection/own.js";
 import { quote, quoteName } from "../injection/quote.js";
+import { evaluateCondition } from "./cel.js";
 
 export interface WebhookVerdict {
   /** `<configuration>/<webhook>`. */
@@ -137,8 +142,39 @@ export function namespaceLabels(ns: NamespaceObject): Readonly<Record<string, st
   return { ...ns.labels, "kubernetes.io/metadata.name": ns.name };
 }
 
-/** For each sidecar-injector webhook called for pods CREATE: whether the API server calls it for `pod` in `ns`, and why. */
-export function webhookVerdicts(configs: readonly MutatingWebhookConfigurationObject[], ns: NamespaceObject, pod: Pod): WebhookVerdict[] {
+/** How the matchConditions of a webhook come out for a Pod: false (not called, which one), unknown parts, or errors. */
+function conditionVerdict(w: AdmissionWebhook, ns: NamespaceObject, object: unknown, podName: string): { called: boolean; note: string } {
+  const request = {
+    namespace: ns.name,
+    name: podName,
+    operation: "CREATE",
+    kind: { group: "", version: "v1", kind: "Pod" },
+    resource: { group: "", version: "v1", resource: "pods" },
+    requestKind: { group: "", version: "v1", kind: "Pod" },
+    requestResource: { group: "", version: "v1", resource: "pods" },
+  };
+  const notes: string[] = [];
+  let errored = false;
+  for (const c of w.matchConditions) {
+    const r = evaluateCondition(c.expression, { object, request });
+    if (r.kind === "value" && !r.value) return { called: false, note: `matchCondition ${quoteName(c.name)} is false` };
+    if (r.kind === "error") {
+      errored = true;
+      const policy = w.failurePolicy ?? "Fail";
+      notes.push(`matchCondition ${quoteName(c.name)} errors (${r.message}): with failurePolicy ${quoteName(policy)} ${policy === "Ignore" ? "the webhook is skipped" : "the Pod is refused"}`);
+    }
+    if (r.kind === "unsupported") notes.push(`matchCondition ${quoteName(c.name)} not evaluated (${r.message}): ${quote(c.expression)}`);
+  }
+  if (w.matchConditions.length > 0 && notes.length === 0) notes.push(`${w.matchConditions.length === 1 ? "its matchCondition holds" : `its ${w.matchConditions.length} matchConditions hold`}`);
+  return { called: !errored, note: notes.join("; ") };
+}
+
+/**
+ * For each sidecar-injector webhook called for pods CREATE: whether the API server calls it for
+ * `pod` in `ns`, and why. `object` is what matchConditions read as `object` (the stored Pod as
+ * JSON; default `pod`).
+ */
+export function webhookVerdicts(configs: readonly MutatingWebhookConfigurationObject[], ns: NamespaceObject, pod: Pod, object: unknown = pod): WebhookVerdict[] {
   const nsLabels = namespaceLabels(ns);
   const podLabels = pod.metadata?.labels ?? {};
   const nsName = `namespace ${quoteName(ns.name)}`;
@@ -161,8 +197,9 @@ export function webhookVerdicts(configs: readonly MutatingWebhookConfigurationOb
         ...selectorMatch(w.namespaceSelector, nsLabels).filter((p) => !p.startsWith("kubernetes.io/metadata.name")).map((p) => `namespace label ${p}`),
         ...selectorMatch(w.objectSelector, podLabels).map((p) => `pod label ${p}`),
       ];
-      const conditions = w.matchConditions.length > 0 ? `; ${w.matchConditions.length} matchCondition(s) not evaluated` : "";
-      verdicts.push({ ...base, called: true, reason: `${matched.length > 0 ? matched.join(", ") : "selectors match every pod"}${conditions}` });
+      const selected = matched.length > 0 ? matched.join(", ") : "selectors match every pod";
+      const conditions = conditionVerdict(w, ns, object, pod.metadata?.name ?? "");
+      verdicts.push({ ...base, called: conditions.called, reason: conditions.note ? `${selected}; ${conditions.note}` : selected });
     }
   }
   return verdicts;

@@ -157,6 +157,11 @@ export interface StoredObject {
   readonly name: string;
   /** The Pod itself, or the workload's Pod template as a Pod (metadata and spec). */
   readonly pod: Pod;
+  /**
+   * The Pod or template as stored, every field of its metadata and spec (plain JSON), to inject
+   * it again and compare its sidecar; absent: `pod` is all there is.
+   */
+  readonly stored?: unknown;
 }
 
 /**
@@ -172,6 +177,8 @@ export interface InspectApi {
   /** Pods of one namespace, or of all (namespace undefined), with an optional label selector. */
   listPods(namespace: string | undefined, labelSelector?: string): Promise<StoredObject[]>;
   listMutatingWebhookConfigurations(): Promise<MutatingWebhookConfigurationObject[]>;
+  /** A ConfigMap's data (an injector's config); undefined when it does not exist. */
+  readConfigMap(namespace: string, name: string): Promise<Readonly<Record<string, string>> | undefined>;
 }
 
 /** What the user running `check` must be allowed (get/list), for the docs and the error messages. */
@@ -181,4 +188,5 @@ export const CHECK_API_CALLS = [
   { apiGroup: "apps", resource: "deployments, statefulsets, daemonsets, replicasets", verbs: ["get"] },
   { apiGroup: "batch", resource: "jobs, cronjobs", verbs: ["get"] },
   { apiGroup: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", verbs: ["list"] },
+  { apiGroup: "", resource: "configmaps (the injector's config, in its namespace; optional)", verbs: ["get"] },
 ] as const;

@@ -149,6 +149,14 @@ function toPod(meta: V1ObjectMeta | undefined, spec: V1PodSpec | undefined): Pod
   };
 }
 
+/**
+ * A stored Pod or template as plain JSON (what the API server sent: the client's objects carry
+ * the same field names), for `check` to inject again; its status is not read.
+ */
+function storedJson(meta: V1ObjectMeta | undefined, spec: V1PodSpec | undefined): unknown {
+  return JSON.parse(JSON.stringify({ apiVersion: "v1", kind: "Pod", metadata: meta ?? {}, spec: spec ?? { containers: [] } }));
+}
+
 /** The read-only calls of `check`, made with the caller's kubeconfig. */
 export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectApi {
   const core = kc.makeApiClient(CoreV1Api);
@@ -175,37 +183,37 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectA
     },
     readObject(kind, namespace, name) {
       const at = { name, namespace };
-      const stored = (meta: V1ObjectMeta | undefined, pod: Pod): StoredObject => ({ kind, namespace, name: meta?.name ?? name, pod });
+      const stored = (meta: V1ObjectMeta | undefined, pod: Pod, json: unknown): StoredObject => ({ kind, namespace, name: meta?.name ?? name, pod, stored: json });
       return orUndefined(`read ${kind} ${namespace}/${name}`, async (): Promise<StoredObject> => {
         switch (kind) {
           case "Pod": {
             const o = await core.readNamespacedPod(at);
-            return stored(o.metadata, toPod(o.metadata, o.spec));
+            return stored(o.metadata, toPod(o.metadata, o.spec), storedJson(o.metadata, o.spec));
           }
           case "Deployment": {
             const o = await apps.readNamespacedDeployment(at);
-            return stored(o.metadata, toPod(o.spec?.template.metadata, o.spec?.template.spec));
+            return stored(o.metadata, toPod(o.spec?.template.metadata, o.spec?.template.spec), storedJson(o.spec?.template.metadata, o.spec?.template.spec));
           }
           case "StatefulSet": {
             const o = await apps.readNamespacedStatefulSet(at);
-            return stored(o.metadata, toPod(o.spec?.template.metadata, o.spec?.template.spec));
+            return stored(o.metadata, toPod(o.spec?.template.metadata, o.spec?.template.spec), storedJson(o.spec?.template.metadata, o.spec?.template.spec));
           }
           case "DaemonSet": {
             const o = await apps.readNamespacedDaemonSet(at);
-            return stored(o.metadata, toPod(o.spec?.template.metadata, o.spec?.template.spec));
+            return stored(o.metadata, toPod(o.spec?.template.metadata, o.spec?.template.spec), storedJson(o.spec?.template.metadata, o.spec?.template.spec));
           }
           case "ReplicaSet": {
             const o = await apps.readNamespacedReplicaSet(at);
-            return stored(o.metadata, toPod(o.spec?.template?.metadata, o.spec?.template?.spec));
+            return stored(o.metadata, toPod(o.spec?.template?.metadata, o.spec?.template?.spec), storedJson(o.spec?.template?.metadata, o.spec?.template?.spec));
           }
           case "Job": {
             const o = await batch.readNamespacedJob(at);
-            return stored(o.metadata, toPod(o.spec?.template.metadata, o.spec?.template.spec));
+            return stored(o.metadata, toPod(o.spec?.template.metadata, o.spec?.template.spec), storedJson(o.spec?.template.metadata, o.spec?.template.spec));
           }
           case "CronJob": {
             const o = await batch.readNamespacedCronJob(at);
             const template = o.spec?.jobTemplate.spec?.template;
-            return stored(o.metadata, toPod(template?.metadata, template?.spec));
+            return stored(o.metadata, toPod(template?.metadata, template?.spec), storedJson(template?.metadata, template?.spec));
           }
         }
       });
@@ -214,7 +222,7 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectA
       const selector = labelSelector ? { labelSelector } : {};
       try {
         const list = namespace === undefined ? await core.listPodForAllNamespaces(selector) : await core.listNamespacedPod({ namespace, ...selector });
-        return list.items.map((o) => ({ kind: "Pod" as const, namespace: o.metadata?.namespace ?? namespace ?? "", name: o.metadata?.name ?? "", pod: toPod(o.metadata, o.spec) }));
+        return list.items.map((o) => ({ kind: "Pod" as const, namespace: o.metadata?.namespace ?? namespace ?? "", name: o.metadata?.name ?? "", pod: toPod(o.metadata, o.spec), stored: storedJson(o.metadata, o.spec) }));
       } catch (e) {
         throw wrap(`list Pods${namespace === undefined ? "" : ` in ${namespace}`}`, e);
       }
@@ -226,6 +234,7 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectA
         throw wrap("list MutatingWebhookConfigurations", e);
       }
     },
+    readConfigMap: (namespace, name) => orUndefined(`read ConfigMap ${namespace}/${name}`, async () => (await core.readNamespacedConfigMap({ namespace, name })).data ?? {}),
   };
 }
 

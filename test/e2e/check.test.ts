@@ -2,13 +2,20 @@
 // installed: this chart, and a second release of it in istio-system standing in for istiod
 // (same selectors, so both select istio-injection=enabled namespaces). The Pods are stored
 // before the webhooks exist, so nothing calls an injector here; check reads what is stored.
+// One Pod is stored as the engine injects it with the chart's config (what the webhook would
+// have stored); the first release's webhooks call its Service, so check reads its config from
+// the ConfigMap beside it, and a config change there (what `helm upgrade --set
+// config.proxy.image=...` writes) makes that Pod's sidecar stale.
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { runCli, type Ran } from "../support/run.js";
-import { parseAllDocuments } from "yaml";
+import { parse, parseAllDocuments } from "yaml";
 import type { CheckReport } from "../../src/check/check.js";
+import { parseConfig } from "../../src/config/load.js";
+import { inject } from "../../src/injection/inject.js";
 import { clusterForSuite, type Cluster } from "./cluster.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -39,25 +46,53 @@ const pod = (name: string, extra: { labels?: Record<string, string>; annotations
   spec: { containers: [{ name: "app", image: "example.com/app:1" }, ...(extra.sidecar ? [{ name: "istio-proxy", image: "docker.io/istio/proxyv2:1.28.0" }] : [])] },
 });
 
-async function installChart(release: string, namespace: string): Promise<void> {
-  const r = await kube().helm(["template", release, CHART, "--namespace", namespace, "--set", "tls.mode=secret", "--set", "webhook.url=https://127.0.0.1:1/inject", "--set", `webhook.caBundle=${Buffer.from("unused").toString("base64")}`, "--set", `fullnameOverride=${release}`]);
+const PROXY_IMAGE = "docker.io/istio/proxyv2:1.28.0";
+const UPGRADED_IMAGE = "docker.io/istio/proxyv2:1.29.0";
+
+interface Rendered {
+  readonly webhookConfig: object;
+  readonly configMap: { readonly metadata: { readonly name: string }; readonly data: Record<string, string> };
+}
+
+/**
+ * The chart's MutatingWebhookConfiguration and ConfigMap as `helm template` renders them. With
+ * `url`, the webhooks call that URL; else the release's Service (nothing serves it here).
+ */
+async function renderChart(release: string, namespace: string, opts: { url?: string; set?: readonly string[] } = {}): Promise<Rendered> {
+  const r = await kube().helm([
+    "template", release, CHART, "--namespace", namespace,
+    "--set", "tls.mode=secret",
+    ...(opts.url ? ["--set", `webhook.url=${opts.url}`] : []),
+    "--set", `webhook.caBundle=${Buffer.from("unused").toString("base64")}`,
+    "--set", `fullnameOverride=${release}`,
+    ...(opts.set ?? []).flatMap((s) => ["--set", s]),
+  ]);
   assert.equal(r.code, 0, r.stderr);
-  const mwc = parseAllDocuments(r.stdout)
-    .map((d) => d.toJS() as { kind?: string } | null)
-    .find((d) => d?.kind === "MutatingWebhookConfiguration");
-  assert.ok(mwc);
-  await create("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", mwc);
+  const docs = parseAllDocuments(r.stdout).map((d) => d.toJS() as { kind?: string } | null);
+  const webhookConfig = docs.find((d) => d?.kind === "MutatingWebhookConfiguration");
+  const configMap = docs.find((d) => d?.kind === "ConfigMap") as Rendered["configMap"] | undefined;
+  assert.ok(webhookConfig && configMap);
+  return { webhookConfig, configMap };
 }
 
 describe("check against a real kube-apiserver with two injectors", { skip }, () => {
   before(async () => {
     const c = kube();
-    for (const ns of ["shop", "typo", "plain", "sidecar-injector-system", "istio-system"]) await c.createNamespace(ns);
+    for (const ns of ["shop", "typo", "plain", "edge", "sidecar-injector-system", "istio-system"]) await c.createNamespace(ns);
+    await create("/api/v1/namespaces/edge/pods", pod("gw", { labels: { "istio.io/gateway-name": "ingress" } }));
+    await create("/api/v1/namespaces/edge/pods", pod("api"));
     await create("/api/v1/namespaces/shop/pods", pod("web"));
     await create("/api/v1/namespaces/shop/pods", pod("opted-out", { labels: { "sidecar.istio.io/inject": "false" } }));
     await create("/api/v1/namespaces/shop/pods", pod("old", { annotations: { "sidecar.istio.io/status": '{"containers":["istio-proxy"]}', "istio.io/rev": "default" }, sidecar: true }));
     await create("/api/v1/namespaces/typo/pods", pod("web"));
     await create("/api/v1/namespaces/plain/pods", pod("injected-once", { annotations: { "sidecar.istio.io/status": "{}" }, sidecar: true }));
+    // Injected by the engine with the first release's config, as its webhook would have stored it.
+    const ours = await renderChart("sidecar-injector", "sidecar-injector-system", { set: [`config.proxy.image=${PROXY_IMAGE}`] });
+    // A serviceAccountName, as the API server's ServiceAccount admission would set (the sidecar's token volume needs one).
+    const plainPod = pod("fresh-sidecar");
+    const injected = inject({ ...plainPod, spec: { ...plainPod.spec, serviceAccountName: "default" } }, { namespace: "shop" }, parseConfig(ours.configMap.data["config.yaml"] ?? ""));
+    assert.equal(injected.decision.inject, true);
+    await create("/api/v1/namespaces/shop/pods", injected.pod);
     await create("/apis/apps/v1/namespaces/shop/deployments", {
       apiVersion: "apps/v1",
       kind: "Deployment",
@@ -68,8 +103,31 @@ describe("check against a real kube-apiserver with two injectors", { skip }, () 
       const r = await c.request("PATCH", `/api/v1/namespaces/${ns}`, { metadata: { labels } }, { contentType: "application/merge-patch+json" });
       assert.equal(r.status, 200, r.text);
     }
-    await installChart("sidecar-injector", "sidecar-injector-system");
-    await installChart("istio-sidecar-injector", "istio-system");
+    await create("/api/v1/namespaces/sidecar-injector-system/configmaps", ours.configMap);
+    await create("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", ours.webhookConfig);
+    const second = await renderChart("istio-sidecar-injector", "istio-system", { url: "https://127.0.0.1:1/inject" });
+    await create("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", second.webhookConfig);
+    // A third injector, for namespace edge only, with matchConditions the API server accepts as CEL.
+    await create("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "MutatingWebhookConfiguration",
+      metadata: { name: "edge-injector", labels: { app: "sidecar-injector" } },
+      webhooks: [
+        {
+          name: "edge.injector.example.com",
+          clientConfig: { url: "https://127.0.0.1:1/inject" },
+          rules: [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"] }],
+          namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "edge" } },
+          matchConditions: [
+            { name: "not-gateways", expression: "!has(object.metadata.labels) || !('istio.io/gateway-name' in object.metadata.labels)" },
+            { name: "not-admins", expression: "request.userInfo.username != 'admin'" },
+          ],
+          failurePolicy: "Ignore",
+          sideEffects: "None",
+          admissionReviewVersions: ["v1"],
+        },
+      ],
+    });
   });
   after(async () => {
     await cluster?.stop();
@@ -80,7 +138,12 @@ describe("check against a real kube-apiserver with two injectors", { skip }, () 
     assert.equal(r.code, 1, r.stderr);
     const report = JSON.parse(r.stdout) as CheckReport;
     const byName = new Map(report.objects.map((o) => [`${o.namespace}/${o.name}`, o]));
-    assert.deepEqual([...byName.keys()].sort(), ["plain/injected-once", "shop/old", "shop/opted-out", "shop/web", "typo/web"]);
+    assert.deepEqual([...byName.keys()].sort(), ["edge/api", "edge/gw", "plain/injected-once", "shop/fresh-sidecar", "shop/old", "shop/opted-out", "shop/web", "typo/web"]);
+    // matchConditions, evaluated: the gateway is excluded; who creates the Pod is not known, so that one is quoted.
+    const edge = (name: string) => byName.get(`edge/${name}`)?.webhooks.find((w) => w.webhook === "edge-injector/edge.injector.example.com");
+    assert.deepEqual([edge("gw")?.called, edge("gw")?.reason], [false, "selectors match every pod; matchCondition not-gateways is false"]);
+    assert.equal(edge("api")?.injects, true);
+    assert.equal(edge("api")?.reason, `selectors match every pod; matchCondition not-admins not evaluated (request.userInfo is not known for a stored object): "request.userInfo.username != 'admin'"`);
     const web = byName.get("shop/web");
     assert.deepEqual(web?.webhooks.filter((w) => w.injects).map((w) => w.webhook).sort(), ["istio-sidecar-injector/namespace.injector.sidecar-injector.dev", "sidecar-injector/namespace.injector.sidecar-injector.dev"]);
     assert.ok(web?.findings.some((f) => f.severity === "error" && /^2 injectors would inject this Pod/.test(f.message)));
@@ -88,7 +151,15 @@ describe("check against a real kube-apiserver with two injectors", { skip }, () 
     assert.ok(byName.get("shop/old")?.findings.some((f) => f.message === "already injected (revision default)"));
     assert.ok(byName.get("typo/web")?.webhooks.every((w) => !w.called));
     assert.ok(byName.get("plain/injected-once")?.findings.some((f) => /injected, but no injector would inject it now/.test(f.message)));
-    assert.equal(report.errors, 2, "shop/web and shop/old would each get two sidecars");
+    assert.equal(report.errors, 4, "namespace shop is selected by both; shop/web, shop/old and shop/fresh-sidecar would each get two sidecars");
+    const shopFinding = String(report.namespaces.find((n) => n.name === "shop")?.findings[0]?.message);
+    assert.match(shopFinding, /^2 injectors select namespace shop: /);
+    for (const w of ["sidecar-injector/namespace.injector.sidecar-injector.dev", "istio-sidecar-injector/namespace.injector.sidecar-injector.dev"]) assert.ok(shopFinding.includes(w), shopFinding);
+    // Stored as the engine injected it, with the config in the ConfigMap: nothing differs, though
+    // the API server added its defaults to every container.
+    assert.deepEqual(byName.get("shop/fresh-sidecar")?.sidecar, { compared: true, config: "configmap sidecar-injector-system/sidecar-injector", drift: [] });
+    // A hand-made sidecar is not what the injector makes: stale, and said so.
+    assert.ok(byName.get("shop/old")?.findings.some((f) => f.severity === "warning" && /^stale sidecar \(against configmap sidecar-injector-system\/sidecar-injector\): /.test(f.message)));
     const typo = report.namespaces.find((n) => n.name === "typo");
     assert.match(String(typo?.findings[0]?.message), /istio-injection=true: only "enabled" and "disabled"/);
     // kube-system and the injectors' own namespaces are excluded by every webhook's namespaceSelector.
@@ -109,6 +180,25 @@ describe("check against a real kube-apiserver with two injectors", { skip }, () 
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /warning: namespace typo has istio-injection=true/);
     assert.doesNotMatch(r.stdout, / yes /);
+  });
+
+  test("a config change (a new proxy image in the ConfigMap): the injected Pod's sidecar is stale, the image named", async () => {
+    // Before the change it is not stale: the -A test found no drift.
+    const upgraded = await renderChart("sidecar-injector", "sidecar-injector-system", { set: [`config.proxy.image=${UPGRADED_IMAGE}`] });
+    const r = await kube().request("PATCH", `/api/v1/namespaces/sidecar-injector-system/configmaps/${upgraded.configMap.metadata.name}`, { data: upgraded.configMap.data }, { contentType: "application/merge-patch+json" });
+    assert.equal(r.status, 200, r.text);
+    const after = await run(["pod/fresh-sidecar", "-n", "shop"]);
+    assert.equal(after.code, 1, after.stderr);
+    assert.match(
+      after.stdout,
+      /^ {2}warning: stale sidecar \(against configmap sidecar-injector-system\/sidecar-injector\): istio-proxy image "docker\.io\/istio\/proxyv2:1\.28\.0" → "1\.29\.0"; istio-init image "docker\.io\/istio\/proxyv2:1\.28\.0" → "1\.29\.0"; restart the workload to get the current one$/m,
+    );
+    // --config wins over the ConfigMap: the old image is current again (the report as data, in YAML).
+    const file = join(kube().tmpDir, "old-config.yaml");
+    writeFileSync(file, `proxy:\n  image: ${PROXY_IMAGE}\n`);
+    const given = await run(["pod/fresh-sidecar", "-n", "shop", "--config", file, "-o", "yaml"]);
+    assert.equal(given.code, 1, given.stderr);
+    assert.deepEqual((parse(given.stdout) as CheckReport).objects[0]?.sidecar, { compared: true, config: "--config", drift: [] });
   });
 
   test("not there: exit 2 naming it; an unknown context: exit 2 naming it", async () => {

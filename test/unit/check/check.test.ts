@@ -37,9 +37,12 @@ describe("check", () => {
     assert.equal(r.errors, 0);
     assert.deepEqual(r.objects.map((o) => o.name), ["fresh", "injected", "host"]);
     assert.deepEqual(findings(r, "fresh"), ["warning: not injected, but would be now (created before injection was turned on?): restart it to get the sidecar"]);
-    assert.deepEqual(findings(r, "injected"), ["info: already injected (revision default)"]);
+    // No ConfigMap for the injector in this cluster: its sidecar is not compared, and that is said.
+    assert.deepEqual(findings(r, "injected"), [
+      "info: already injected (revision default); its sidecar was not compared: the config of sidecar-injector is not known (configmap sidecar-injector-system/sidecar-injector does not exist): give it with --config",
+    ]);
     assert.deepEqual(r.objects.find((o) => o.name === "injected")?.injected, { revision: "default" });
-    assert.deepEqual(k.calls.sort(), ["listMutatingWebhookConfigurations", "listPods demo", "readNamespace demo"]);
+    assert.deepEqual(k.calls.sort(), ["listMutatingWebhookConfigurations", "listPods demo", "readConfigMap sidecar-injector-system/sidecar-injector", "readNamespace demo"]);
   });
 
   test("hostNetwork: the webhook is called, but does not inject, and says why", async () => {
@@ -54,7 +57,14 @@ describe("check", () => {
     const k = cluster();
     k.configs = [ours(), istiod()];
     const r = await check(k, { config, targets: [{ kind: "Pod", name: "fresh" }], namespace: "demo" });
-    assert.equal(r.errors, 1);
+    assert.equal(r.errors, 2, "the namespace, and the Pod");
+    assert.deepEqual(r.namespaces[0]?.findings, [
+      {
+        severity: "error",
+        message:
+          "2 injectors select namespace demo: sidecar-injector/namespace.injector.sidecar-injector.dev, istio-sidecar-injector/namespace.sidecar-injector.istio.io; each new Pod in it gets a sidecar from each (or is refused by the second)",
+      },
+    ]);
     assert.ok(
       findings(r, "fresh").includes("error: 2 injectors would inject this Pod: sidecar-injector/namespace.injector.sidecar-injector.dev, istio-sidecar-injector/namespace.sidecar-injector.istio.io"),
       findings(r, "fresh").join("\n"),
@@ -67,6 +77,27 @@ describe("check", () => {
     // A canary istiod, on another revision, is no double injection.
     k.configs = [ours(), istiod("canary")];
     assert.equal((await check(k, { config, targets: [{ kind: "Pod", name: "fresh" }], namespace: "demo" })).errors, 0);
+  });
+
+  test("a namespace labelled for injection that no injector selects: a revision nobody serves, no injector at all", async () => {
+    const k = cluster();
+    k.namespaces.push({ name: "canary", labels: { "istio.io/rev": "canary" } });
+    let r = await check(k, { config, targets: [], namespace: "canary" });
+    assert.deepEqual(r.namespaces[0]?.findings, [
+      { severity: "warning", message: "namespace canary has istio.io/rev=canary, but no injector webhook in the cluster would inject its Pods (no injector serves that revision?)" },
+    ]);
+    // Served once an injector of that revision is there; one injector is no error.
+    k.configs = [ours(), istiod("canary")];
+    r = await check(k, { config, targets: [], namespace: "canary" });
+    assert.deepEqual(r.namespaces[0]?.findings, []);
+    k.configs = [];
+    r = await check(k, { config, targets: [], namespace: "demo" });
+    assert.deepEqual(r.namespaces[0]?.findings.map((f) => f.message), ["namespace demo has istio-injection=enabled, but no injector webhook in the cluster would inject its Pods"]);
+    // Both labels: istio-injection wins, and that is said; no injector then is said too.
+    k.configs = [ours()];
+    k.namespaces.push({ name: "both", labels: { "istio-injection": "enabled", "istio.io/rev": "canary" } });
+    r = await check(k, { config, targets: [], namespace: "both" });
+    assert.deepEqual(r.namespaces[0]?.findings.map((f) => `${f.severity}: ${f.message}`), ["info: namespace both has both istio-injection and istio.io/rev: istio-injection wins"]);
   });
 
   test("istio-injection=true: a warning on the namespace, and no webhook called for its Pods", async () => {

@@ -9,6 +9,8 @@ export class FakeInspect implements InspectApi {
   namespaces: NamespaceObject[] = [];
   objects: StoredObject[] = [];
   configs: MutatingWebhookConfigurationObject[] = [];
+  /** ConfigMaps' data by "namespace/name"; an Error is thrown as the API server's refusal. */
+  configMaps = new Map<string, Record<string, string> | Error>();
   /** Calls made, by method name, to check what was read. */
   calls: string[] = [];
 
@@ -34,6 +36,12 @@ export class FakeInspect implements InspectApi {
   async listMutatingWebhookConfigurations(): Promise<MutatingWebhookConfigurationObject[]> {
     this.calls.push("listMutatingWebhookConfigurations");
     return [...this.configs];
+  }
+  async readConfigMap(namespace: string, name: string): Promise<Record<string, string> | undefined> {
+    this.calls.push(`readConfigMap ${namespace}/${name}`);
+    const found = this.configMaps.get(`${namespace}/${name}`);
+    if (found instanceof Error) throw found;
+    return found;
   }
 }
 
@@ -73,8 +81,14 @@ export function istioStyleWebhooks(domain: string, revision: string, ownNamespac
   return hooks;
 }
 
+/** This chart's configuration: its webhooks call the Service sidecar-injector-system/sidecar-injector (its ConfigMap's name too). */
 export function ours(revision = "default"): MutatingWebhookConfigurationObject {
-  return { name: "sidecar-injector", labels: { "app.kubernetes.io/name": "sidecar-injector" }, webhooks: istioStyleWebhooks("injector.sidecar-injector.dev", revision, "sidecar-injector-system") };
+  const clientConfig = { service: { name: "sidecar-injector", namespace: "sidecar-injector-system", path: "/inject" } };
+  return {
+    name: "sidecar-injector",
+    labels: { "app.kubernetes.io/name": "sidecar-injector" },
+    webhooks: istioStyleWebhooks("injector.sidecar-injector.dev", revision, "sidecar-injector-system").map((w) => ({ ...w, clientConfig })),
+  };
 }
 
 export function istiod(revision = "default"): MutatingWebhookConfigurationObject {

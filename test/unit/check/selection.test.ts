@@ -85,12 +85,29 @@ describe("webhookVerdicts, on this chart's and istiod's webhooks", () => {
       [["istio-sidecar-injector-canary/rev.object.sidecar-injector.istio.io", "canary"]],
     );
   });
-  test("matchConditions are not evaluated, and the reason says so", () => {
+  test("matchConditions: evaluated for the stored Pod; false, an error (by failurePolicy) and outside the subset each said", () => {
     const cfg = ours();
-    const withConditions = { ...cfg, webhooks: cfg.webhooks.map((w) => ({ ...w, matchConditions: [{ name: "not-gateways", expression: "!has(object.metadata.labels.gw)" }] })) };
-    const called = webhookVerdicts([withConditions], enabled, pod("demo", "web").pod).filter((w) => w.called);
-    assert.equal(called.length, 1);
-    assert.match(String(called[0]?.reason), /1 matchCondition\(s\) not evaluated/);
+    const withConditions = (expression: string, failurePolicy?: string) => ({
+      ...cfg,
+      webhooks: cfg.webhooks.map((w) => ({ ...w, ...(failurePolicy ? { failurePolicy } : {}), matchConditions: [{ name: "not-gateways", expression }] })),
+    });
+    const verdict = (expression: string, labels: Record<string, string> = {}, failurePolicy?: string) =>
+      webhookVerdicts([withConditions(expression, failurePolicy)], enabled, pod("demo", "web", labels).pod).find((w) => w.webhook.endsWith("/namespace.injector.sidecar-injector.dev"));
+    const holds = verdict("!has(object.metadata.labels) || !('gw' in object.metadata.labels)");
+    assert.equal(holds?.called, true);
+    assert.equal(holds?.reason, "namespace label istio-injection=enabled; its matchCondition holds");
+    const gateway = verdict("!has(object.metadata.labels) || !('gw' in object.metadata.labels)", { gw: "yes" });
+    assert.deepEqual([gateway?.called, gateway?.reason], [false, "namespace label istio-injection=enabled; matchCondition not-gateways is false"]);
+    const errors = verdict("object.metadata.labels.gw == 'yes'");
+    assert.equal(errors?.called, false);
+    assert.match(String(errors?.reason), /matchCondition not-gateways errors \(no such key: "gw"\): with failurePolicy Fail the Pod is refused/);
+    assert.match(String(verdict("object.metadata.labels.gw == 'yes'", {}, "Ignore")?.reason), /with failurePolicy Ignore the webhook is skipped/);
+    const unknown = verdict("object.metadata.name.startsWith('gw-')");
+    assert.equal(unknown?.called, true, "outside the subset: taken as called");
+    assert.match(String(unknown?.reason), /matchCondition not-gateways not evaluated \(the function "startsWith" is outside the subset\): "object\.metadata\.name\.startsWith\('gw-'\)"/);
+    // request.namespace is the namespace's name.
+    assert.equal(verdict("request.namespace == 'demo'")?.called, true);
+    assert.equal(verdict("request.namespace != 'demo'")?.called, false);
   });
   test("webhooks that are not sidecar injectors, or not called for pods, are left out", () => {
     const other = { name: "cert-manager-webhook", labels: {}, webhooks: [{ name: "webhook.cert-manager.io", rules: [{ operations: ["CREATE"], apiGroups: ["cert-manager.io"], apiVersions: ["v1"], resources: ["certificates"] }], matchConditions: [] }] };
