@@ -26,6 +26,10 @@
 // `node --enable-source-maps dist/cli.js ...` maps them to src/ through the .map beside each
 // file.
 //
+// `npm run build:modules` emits tsc's one file per module into dist/ instead (ES modules, as
+// before bundling), for a CPU profile that names our files (test/bench/profile-serve.ts sorts
+// its time by dist/ folder).
+//
 // Run: node scripts/build.mjs   (npm run build does, after tsc --noEmit)
 import { build } from "esbuild";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
