@@ -799,5 +799,8 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const code = await main(process.argv.slice(2));
-if (code !== 0 || process.argv[2] !== "serve") process.exitCode = code;
+// A promise chain rather than a top-level await: dist/ bundles this file as CommonJS
+// (scripts/build.mjs). What main throws is an unhandled rejection: printed, exit status 1.
+void main(process.argv.slice(2)).then((code) => {
+  if (code !== 0 || process.argv[2] !== "serve") process.exitCode = code;
+});

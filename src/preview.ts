@@ -4,6 +4,7 @@
 // `sidecar-injector preview`.
 import jsonpatch from "fast-json-patch";
 import { stringify } from "yaml";
+import { yamlText } from "./yaml-emit.js";
 import { describeObject, isPodRequest, notCreateReason, withoutManagedFields } from "./admission/review.js";
 import type { Config } from "./config/types.js";
 import { unifiedDiff } from "./diff.js";
@@ -399,7 +400,7 @@ export function formatPreview(entries: readonly PreviewEntry[], format: PreviewF
     // `items`, and what follows that key's line is its sequence entry, indented by 2.
     if (entries.length === 0) return stringify({ items: [] });
     add(ITEMS_KEY, 0);
-    entries.forEach((e, i) => add(stringify({ items: [e] }, { lineWidth: 0, aliasDuplicateObjects: false }).slice(ITEMS_KEY.length), i + 1));
+    entries.forEach((e, i) => add(yamlText({ items: [e] }).slice(ITEMS_KEY.length), i + 1));
     return parts.join("");
   }
   const seen = new Set<unknown>();
@@ -407,8 +408,8 @@ export function formatPreview(entries: readonly PreviewEntry[], format: PreviewF
     if (seen.has(e.object)) return;
     seen.add(e.object);
     const label = `${e.kind}/${e.name} (${e.namespace})`;
-    const before = stringify(originalOf(e), { lineWidth: 0, aliasDuplicateObjects: false });
-    const after = stringify(e.object, { lineWidth: 0, aliasDuplicateObjects: false });
+    const before = yamlText(originalOf(e));
+    const after = yamlText(e.object);
     const d = unifiedDiff(before, after, `${label} as given`, `${label} as stored`);
     add(d || `# ${label}: unchanged (${e.decision.reasons.at(-1) ?? ""})\n`, i + 1);
   });

@@ -2,4 +2,5 @@
 // like cli.ts, it only starts what main.ts wires.
 import { runWorker } from "../main.js";
 
-await runWorker();
+// Not a top-level await: dist/ bundles this file as CommonJS (scripts/build.mjs).
+void runWorker();
