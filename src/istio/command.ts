@@ -98,7 +98,7 @@ export async function runConfigImport(argv: readonly string[], io: CommandIo): P
     return 2;
   }
   if (unsupported > 0 && values["allow-unsupported"] !== true) {
-    io.stderr(`error: config import: ${unsupported} setting${unsupported === 1 ? "" : "s"} cannot be honoured (listed above); nothing written. --allow-unsupported writes the config without them\n`);
+    io.stderr(`error: config import: ${unsupported} setting${unsupported === 1 ? "" : "s"} cannot be honoured (listed above); nothing written. --allow-unsupported writes what can be honoured\n`);
     return 1;
   }
   const sources = [maps.injector?.name, maps.mesh?.name].filter((n): n is string => n !== undefined);

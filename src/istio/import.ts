@@ -483,7 +483,18 @@ function defaultConfigHandler(v: unknown, path: string, s: State): void {
         break;
       case "holdApplicationUntilProxyStarts":
         if (typeof value !== "boolean") wrongType(s, p, value, "true or false");
-        else if (value) setPath(s.doc, "proxy.holdApplicationUntilProxyStarts", true);
+        else if (value) {
+          // Honoured for the sidecar template's layout (as global.proxy.holdApplicationUntilProxyStarts
+          // is); Istio also writes it into PROXY_CONFIG and starts the proxy first with every
+          // template, which our config cannot say.
+          setPath(s.doc, "proxy.holdApplicationUntilProxyStarts", true);
+          s.findings.add(
+            "unsupported",
+            p,
+            "is true: honoured as proxy.holdApplicationUntilProxyStarts (the sidecar template starts the proxy first), but Istio also writes it into every Pod's PROXY_CONFIG and applies it to the gateway and gRPC templates, which this injector does not",
+            "set global.proxy.holdApplicationUntilProxyStarts in Istio instead (the same Pods without PROXY_CONFIG), or proxy.istio.io/config on the Pods that need it",
+          );
+        }
         break;
       case "interceptionMode":
         if (value !== "REDIRECT" && value !== "TPROXY" && value !== "NONE") wrongType(s, p, value, "REDIRECT, TPROXY or NONE");
