@@ -428,6 +428,8 @@ function imageOf(values: Plain, name: string, imageType: string): string {
 
 function images(s: State): void {
   const v = s.values;
+  // Without a hub there is no image to name (values not given, or not a chart's).
+  if (str(at(v, ["global", "hub"])) === undefined && !String(at(v, ["global", "proxy", "image"]) ?? "").includes("/")) return;
   const proxyName = str(at(v, ["global", "proxy", "image"])) || "proxyv2";
   const initName = str(at(v, ["global", "proxy_init", "image"])) || "proxyv2";
   const imageType = str(at(s.mesh, ["defaultConfig", "image", "imageType"])) ?? "";
@@ -469,6 +471,16 @@ function meshHandler(mesh: Plain, s: State): void {
   }
 }
 
+/** A mesh ProxyConfig field honoured for the template, but missing from PROXY_CONFIG. */
+function partly(s: State, path: string, value: unknown, ours: string): void {
+  s.findings.add(
+    "unsupported",
+    path,
+    `is ${shown(value)}: honoured as ${ours}, but Istio also writes it into every Pod's PROXY_CONFIG (which pilot-agent reads), and our config has no mesh-wide ProxyConfig`,
+    "set it per Pod with proxy.istio.io/config where pilot-agent must see it, or accept PROXY_CONFIG without it",
+  );
+}
+
 const DEFAULT_CONFIG_INSTEAD =
   "Istio writes it into every Pod's PROXY_CONFIG; our config has no mesh-wide ProxyConfig: set it per Pod with the proxy.istio.io/config annotation, or through a ProxyConfig resource (which istiod serves over xDS)";
 
@@ -498,7 +510,10 @@ function defaultConfigHandler(v: unknown, path: string, s: State): void {
         break;
       case "interceptionMode":
         if (value !== "REDIRECT" && value !== "TPROXY" && value !== "NONE") wrongType(s, p, value, "REDIRECT, TPROXY or NONE");
-        else setPath(s.doc, "interception.mode", value);
+        else {
+          setPath(s.doc, "interception.mode", value);
+          if (value !== "REDIRECT") partly(s, p, value, "interception.mode");
+        }
         break;
       case "proxyMetadata": {
         if (!isPlain(value)) {
@@ -511,12 +526,16 @@ function defaultConfigHandler(v: unknown, path: string, s: State): void {
           if (t === undefined) wrongType(s, `${p}.${name}`, x, "a string");
           else md[name] = t;
         }
-        if (Object.keys(md).length > 0) setPath(s.doc, "proxy.proxyMetadata", md);
+        if (Object.keys(md).length > 0) {
+          setPath(s.doc, "proxy.proxyMetadata", md);
+          partly(s, p, value, "proxy.proxyMetadata (the proxy's env)");
+        }
         break;
       }
       case "image":
         // imageType is read with the images; nothing else is in ProxyImage.
         if (!isPlain(value) || Object.keys(value).some((x) => x !== "imageType")) wrongType(s, p, value, "{imageType: ...}");
+        else if (typeof value.imageType === "string" && value.imageType !== "") partly(s, p, value.imageType, "the proxy image's tag");
         break;
       case "statusPort":
         if (value !== 15020) s.findings.add("unsupported", p, `is ${shown(value)}`, "set global.proxy.statusPort (statusPort in our config) instead: the templates read that one");

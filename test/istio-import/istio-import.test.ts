@@ -95,8 +95,8 @@ const KNOWN_DIVERGENT: readonly Known[] = [
   },
   {
     scenario: "non-default values",
-    pattern: /\.istio-proxy\.env\.PROXY_CONFIG(\.json\.holdApplicationUntilProxyStarts)?: missing \(Istio has (\{"json":\{)?"?(holdApplicationUntilProxyStarts|true)/,
-    cause: "meshConfig.defaultConfig.holdApplicationUntilProxyStarts (reported by the import): Istio writes it into PROXY_CONFIG; our config has no mesh-wide ProxyConfig",
+    pattern: /\.istio-proxy\.env\.PROXY_CONFIG(\.json\.(holdApplicationUntilProxyStarts|proxyMetadata(\.ISTIO_META_DNS_CAPTURE)?))?: missing \(Istio has (\{"json":\{"proxyMetadata":\{"ISTIO_META_DNS_CAPTURE":"true"\},"holdApplicationUntilProxyStarts":"true"\}\}|\{"ISTIO_META_DNS_CAPTURE":"true"\}|"true")\)$/,
+    cause: "meshConfig.defaultConfig's holdApplicationUntilProxyStarts and proxyMetadata (reported by the import): Istio writes them into PROXY_CONFIG; our config has no mesh-wide ProxyConfig",
   },
   {
     scenario: "non-default values",
@@ -108,7 +108,7 @@ const KNOWN_DIVERGENT: readonly Known[] = [
 const SCENARIOS = [
   { name: "default values", values: undefined, unsupported: [] },
   // holdApplicationUntilProxyStarts of the mesh's ProxyConfig is honoured only in part.
-  { name: "non-default values", values: join(here, "non-default.values.yaml"), unsupported: ["istio.mesh.defaultConfig.holdApplicationUntilProxyStarts"] },
+  { name: "non-default values", values: join(here, "non-default.values.yaml"), unsupported: ["istio.mesh.defaultConfig.holdApplicationUntilProxyStarts", "istio.mesh.defaultConfig.proxyMetadata"] },
 ] as const;
 
 describe("config import of Istio's rendered chart: our injector equals Istio's on the golden inputs", { skip: missing }, () => {
