@@ -109,6 +109,11 @@ function at(root: unknown, path: readonly string[]): unknown {
   return v;
 }
 
+/** Sets an own property, even one named __proto__. */
+function put(m: Plain, k: string, v: unknown): void {
+  Object.defineProperty(m, k, { value: v, enumerable: true, writable: true, configurable: true });
+}
+
 /** Sets a key of the config document, creating the maps above it; own properties only. */
 function setPath(doc: ConfigDocument, path: string, value: unknown): void {
   const keys = path.split(".");
@@ -118,11 +123,11 @@ function setPath(doc: ConfigDocument, path: string, value: unknown): void {
     if (isPlain(next)) m = next;
     else {
       const made: Plain = {};
-      Object.defineProperty(m, k, { value: made, enumerable: true, writable: true, configurable: true });
+      put(m, k, made);
       m = made;
     }
   }
-  Object.defineProperty(m, keys[keys.length - 1] ?? "", { value, enumerable: true, writable: true, configurable: true });
+  put(m, keys[keys.length - 1] ?? "", value);
 }
 
 class Findings {
@@ -270,7 +275,7 @@ function resourcesHandler(v: unknown, path: string, s: State): void {
       } else if (t === undefined) {
         wrongType(s, `${path}.${kind}.${name}`, amount, "a quantity");
       } else {
-        q[name] = t;
+        put(q, name, t);
       }
     }
     out[kind] = q;
@@ -524,7 +529,7 @@ function defaultConfigHandler(v: unknown, path: string, s: State): void {
         for (const [name, x] of Object.entries(value)) {
           const t = typeof x === "boolean" ? String(x) : str(x);
           if (t === undefined) wrongType(s, `${p}.${name}`, x, "a string");
-          else md[name] = t;
+          else put(md, name, t);
         }
         if (Object.keys(md).length > 0) {
           setPath(s.doc, "proxy.proxyMetadata", md);
@@ -625,7 +630,7 @@ function configHandler(cfg: Plain, s: State): void {
         for (const [name, value] of Object.entries(v)) {
           const t = str(value) ?? (typeof value === "boolean" ? String(value) : undefined);
           if (t === undefined) wrongType(s, `${path}.${quote(name)}`, value, "a string");
-          else out[name] = t;
+          else put(out, name, t);
         }
         if (Object.keys(out).length > 0) setPath(s.doc, "injectedAnnotations", out);
         break;
@@ -719,9 +724,9 @@ function withoutDefaults(doc: Plain, defaults: unknown): ConfigDocument {
     // resources and proxyMetadata replace the default whole.
     if (isPlain(v) && isPlain(d) && k !== "resources" && k !== "proxyMetadata" && k !== "injectedAnnotations") {
       const sub = withoutDefaults(v, d);
-      if (Object.keys(sub).length > 0) out[k] = sub;
+      if (Object.keys(sub).length > 0) put(out, k, sub);
     } else {
-      Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+      put(out, k, v);
     }
   }
   return out;
