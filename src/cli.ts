@@ -687,7 +687,7 @@ function completionScript(shell: string): string {
   const flags = commandFlags();
   if (shell === "bash" || shell === "zsh") {
     const cases = Object.entries(flags)
-      .map(([c, f]) => `    ${c}) words="${f.join(" ")}${c === "certs" ? " status" : ""}" ;;`)
+      .map(([c, f]) => `    ${c}) words="${f.join(" ")}${c === "certs" ? " status" : c === "config" ? " import" : ""}" ;;`)
       .join("\n");
     const zsh = shell === "zsh" ? "autoload -U +X bashcompinit && bashcompinit\n" : "";
     return `${zsh}# sidecar-injector completion for ${shell}: source <(sidecar-injector completion ${shell})
@@ -749,7 +749,7 @@ export async function main(argv: string[]): Promise<number> {
           process.stdout.write(CONFIG_IMPORT_USAGE);
           return 0;
         }
-        if (sub !== "import") throw new UsageError(`config: the subcommand is import, not ${sub === undefined ? "nothing" : quote(sub)}\n\n${CONFIG_IMPORT_USAGE}`);
+        if (sub !== "import") throw new UsageError(`${sub === undefined ? "config: name the subcommand: import" : `config: the subcommand is import, not ${quote(sub)}`}\n\n${CONFIG_IMPORT_USAGE}`);
         const { PROCESS_IO, runConfigImport } = await import("./istio/command.js");
         return await runConfigImport(args, PROCESS_IO);
       }
