@@ -8,10 +8,11 @@ import { stringify } from "yaml";
 import { buildConfig } from "../config/load.js";
 import { quote } from "../injection/quote.js";
 import { MANIFEST_LIMITS, parseYamlDocuments, YamlLimitError, YamlSyntaxError } from "../injection/yaml-limits.js";
-import { ConfigMapChoiceError, pickIstioConfigMaps } from "./configmaps.js";
-import { importIstioConfig, type Finding } from "./import.js";
+import { ConfigMapChoiceError, pickIstioConfigMaps, revisionsIn } from "./configmaps.js";
+import { importIstioConfig, type Finding, type IstioConfigMaps } from "./import.js";
 import { ISTIO_COMMIT } from "./pinned.js";
 import { CONFIG_IMPORT_USAGE } from "./usage.js";
+import { configMapsFromValues, isIstioOperator, isIstioValues, mergeValues, operatorValues } from "./values-file.js";
 
 /** Where the command writes; the CLI passes the process's streams, tests their own. */
 export interface CommandIo {
@@ -79,13 +80,32 @@ export async function runConfigImport(argv: readonly string[], io: CommandIo): P
       return 2;
     }
   }
-  let maps;
-  try {
-    maps = pickIstioConfigMaps(docs, values.revision);
-  } catch (e) {
-    if (!(e instanceof ConfigMapChoiceError)) throw e;
-    io.stderr(`error: config import: ${e.message}\n`);
-    return 2;
+  let maps: IstioConfigMaps;
+  let from: string | undefined;
+  const operators = docs.filter(isIstioOperator);
+  const valueFiles = docs.filter(isIstioValues);
+  if (revisionsIn(docs).length === 0 && (operators.length > 0 || valueFiles.length > 0)) {
+    // No ConfigMaps: what Istio's chart would render from the values (several values files
+    // merge in order, as helm -f a -f b does; an IstioOperator is its spec's values).
+    if (operators.length > 0 && valueFiles.length > 0) {
+      io.stderr("error: config import: give Helm values files or an IstioOperator, not both\n");
+      return 2;
+    }
+    if (operators.length > 1) {
+      io.stderr(`error: config import: ${operators.length} IstioOperators in the input: give one\n`);
+      return 2;
+    }
+    const merged = operators.length === 1 && operators[0] !== undefined ? operatorValues(operators[0]) : valueFiles.reduce<Record<string, unknown>>((a, v) => mergeValues(a, v), {});
+    maps = configMapsFromValues(merged, operators.length === 1 ? "istio-operator" : "helm-values");
+    from = `${operators.length === 1 ? "an IstioOperator" : "Helm values"}, as Istio's chart at ${ISTIO_COMMIT.slice(0, 7)} renders them`;
+  } else {
+    try {
+      maps = pickIstioConfigMaps(docs, values.revision);
+    } catch (e) {
+      if (!(e instanceof ConfigMapChoiceError)) throw e;
+      io.stderr(`error: config import: ${e.message}\n`);
+      return 2;
+    }
   }
   const result = importIstioConfig(maps);
   for (const f of result.findings) io.stderr(formatFinding(f));
@@ -103,7 +123,7 @@ export async function runConfigImport(argv: readonly string[], io: CommandIo): P
   }
   const sources = [maps.injector?.name, maps.mesh?.name].filter((n): n is string => n !== undefined);
   const header = [
-    `# sidecar-injector config imported from Istio's ConfigMaps ${sources.join(" and ")}`,
+    `# sidecar-injector config imported from ${from ?? `Istio's ConfigMaps ${sources.join(" and ")}`}`,
     `# (compared with Istio ${ISTIO_COMMIT.slice(0, 7)}). Keys left out are this injector's defaults, which are Istio's.`,
     ...(unsupported > 0 ? [`# ${unsupported} setting${unsupported === 1 ? "" : "s"} could not be honoured: see the findings of config import.`] : []),
   ];

@@ -145,6 +145,13 @@ describe("config import of Istio's rendered chart: our injector equals Istio's o
       assert.equal(imported.code, 0, imported.stderr);
       const unsupported = [...imported.stderr.matchAll(/^unsupported: ([^:]+):/gm)].map((m) => m[1]);
       assert.deepEqual(unsupported, scenario.unsupported, imported.stderr);
+      // The values file itself, imported without helm, gives the same config.
+      if (scenario.values !== undefined) {
+        const fromValues = await runCli(["config", "import", "-f", scenario.values, "--allow-unsupported"]);
+        assert.equal(fromValues.code, 0, fromValues.stderr);
+        const body = (text: string): string => text.replace(/^#.*\n/gm, "");
+        assert.equal(body(fromValues.stdout), body(imported.stdout), "the values file imports as its rendered ConfigMaps do");
+      }
       const config: Config = parseConfig(`${imported.stdout}\nnativeSidecars: true\n`, "(imported)");
 
       // Istio's answers for every input, in one batch.
