@@ -86,12 +86,12 @@ const KNOWN_DIVERGENT: readonly Known[] = [
     scenario,
     pattern: /^golden\/reinject\.yaml: Pod\/probes\.template\./,
     cause:
-      "engine: re-injecting a Pod injected before with other settings; Istio keeps the old istio-proxy's image and settings (also under the oracle's own settings) and, with probe rewriting off, still rewrites the probes the first injection rewrote",
+      "a deliberate difference (README, deliberate(reinjection)): re-injecting a Pod injected before with other settings, Istio keeps the old istio-proxy's image and settings and the probes the first injection rewrote; we inject as the current config says",
   })),
   {
     scenario: "default values",
     pattern: /^golden\/status-port-zero\.yaml: Pod\/no-status\.template\.(initContainers\.istio-proxy\.env\.ISTIO_KUBE_APP_PROBERS|containers\.web\.readinessProbe)/,
-    cause: "engine: with status.sidecar.istio.io/port 0 Istio still rewrites probes (to port 0); we leave them (also under the oracle's own settings)",
+    cause: "a deliberate difference (README, deliberate(status-port-zero)): with status.sidecar.istio.io/port 0 Istio rewrites probes to port 0; we leave them",
   },
   {
     scenario: "non-default values",
