@@ -10,6 +10,7 @@ import { quote, quoteName } from "./injection/quote.js";
 import { CERT_MODES, DEFAULT_NAMES, type CertMode } from "./certs/modes.js";
 import type { InjectedTemplate } from "./injection/workloads.js";
 import type { PreviewEntry } from "./preview.js";
+import { CONFIG_IMPORT_USAGE } from "./istio/usage.js";
 // Each command imports what it uses when it runs: `--help` and `certs status` never load the
 // YAML parser or the injection engine, and `serve` loads them once, through main.ts.
 
@@ -24,6 +25,7 @@ Commands:
   preview       show what would be injected into manifests, and why
   certs status  show the CA, the published caBundle and the serving certificate
   check         which injectors the cluster would call for stored Pods and workloads, and why
+  config import write this injector's config from Istio's injector ConfigMaps
 
 Run "sidecar-injector help <command>" (or "<command> --help") for a command's options,
 "sidecar-injector --version" for the version, "sidecar-injector completion bash|zsh|fish"
@@ -678,6 +680,7 @@ const COMMAND_USAGE: Readonly<Record<string, string>> = {
   preview: PREVIEW_USAGE,
   certs: CERTS_USAGE,
   check: CHECK_USAGE,
+  config: CONFIG_IMPORT_USAGE,
 };
 
 /** Each command's long options, read from its help. */
@@ -691,7 +694,7 @@ function completionScript(shell: string): string {
   const flags = commandFlags();
   if (shell === "bash" || shell === "zsh") {
     const cases = Object.entries(flags)
-      .map(([c, f]) => `    ${c}) words="${f.join(" ")}${c === "certs" ? " status" : ""}" ;;`)
+      .map(([c, f]) => `    ${c}) words="${f.join(" ")}${c === "certs" ? " status" : c === "config" ? " import" : ""}" ;;`)
       .join("\n");
     const zsh = shell === "zsh" ? "autoload -U +X bashcompinit && bashcompinit\n" : "";
     return `${zsh}# sidecar-injector completion for ${shell}: source <(sidecar-injector completion ${shell})
@@ -747,6 +750,16 @@ export async function main(argv: string[]): Promise<number> {
         return await runPreviewCommand(rest);
       case "check":
         return await runCheckCommand(rest);
+      case "config": {
+        const [sub, ...args] = rest;
+        if (sub === "-h" || sub === "--help") {
+          process.stdout.write(CONFIG_IMPORT_USAGE);
+          return 0;
+        }
+        if (sub !== "import") throw new UsageError(`${sub === undefined ? "config: name the subcommand: import" : `config: the subcommand is import, not ${quote(sub)}`}\n\n${CONFIG_IMPORT_USAGE}`);
+        const { PROCESS_IO, runConfigImport } = await import("./istio/command.js");
+        return await runConfigImport(args, PROCESS_IO);
+      }
       case "completion": {
         const [shell] = rest;
         if (shell === undefined) throw new UsageError("completion: name the shell: bash, zsh or fish");

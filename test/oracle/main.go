@@ -22,6 +22,10 @@
 //	oracle --jsonl [-f ...]   batch: one JSON object {"id","manifest"} per input line; one
 //	                          {"id","output","warnings"} or {"id","refusal"} per output line
 //	oracle --settings         print the rendered injection config, values and mesh config
+//	oracle --injector-cm FILE --mesh-cm FILE ...
+//	                          any of the above with the settings of these two ConfigMaps
+//	                          (istio-sidecar-injector and istio, as kubectl get -o yaml or
+//	                          helm template give them) instead of the operator's rendering
 //	oracle --serve HOST:PORT --tls-cert FILE --tls-key FILE
 //	                          serve Istio's injection webhook (Webhook.serveInject on /inject,
 //	                          200 on /readyz) over HTTPS until SIGTERM or SIGINT
@@ -53,6 +57,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/yaml"
 
 	meshconfig "istio.io/api/mesh/v1alpha1"
 	"istio.io/istio/operator/pkg/render"
@@ -110,37 +115,95 @@ func loadSettings(istioSrc string) (*settings, error) {
 			}
 			switch o.GetName() {
 			case "istio-sidecar-injector":
-				rawConfig, ok1 := data["config"].(string)
-				vs, ok2 := data["values"].(string)
-				if !ok1 || !ok2 {
-					return nil, errors.New("istio-sidecar-injector ConfigMap without config or values")
-				}
-				vc, err := inject.NewValuesConfig(vs)
-				if err != nil {
+				if err := s.setInjector(data); err != nil {
 					return nil, err
 				}
-				cfg, err := inject.UnmarshalConfig([]byte(rawConfig))
-				if err != nil {
-					return nil, fmt.Errorf("failed to unmarshal injectionConfig: %v", err)
-				}
-				s.values = vc
-				s.valuesRaw = vs
-				s.config = &cfg
 			case "istio":
-				meshdata, ok := data["mesh"].(string)
-				if !ok {
-					return nil, errors.New("istio ConfigMap without mesh")
+				if err := s.setMesh(data); err != nil {
+					return nil, err
 				}
-				mc, err := mesh.ApplyMeshConfig(meshdata, mesh.DefaultMeshConfig())
-				if err != nil {
-					return nil, fmt.Errorf("failed to unmarshal meshconfig: %v", err)
-				}
-				s.mesh = mc
 			}
 		}
 	}
 	if s.config == nil || s.mesh == nil {
 		return nil, errors.New("the rendered charts have no istio-sidecar-injector or istio ConfigMap")
+	}
+	return s, nil
+}
+
+// setInjector reads the istio-sidecar-injector ConfigMap's data as getInjectionSettings does.
+func (s *settings) setInjector(data map[string]any) error {
+	rawConfig, ok1 := data["config"].(string)
+	vs, ok2 := data["values"].(string)
+	if !ok1 || !ok2 {
+		return errors.New("istio-sidecar-injector ConfigMap without config or values")
+	}
+	vc, err := inject.NewValuesConfig(vs)
+	if err != nil {
+		return err
+	}
+	cfg, err := inject.UnmarshalConfig([]byte(rawConfig))
+	if err != nil {
+		return fmt.Errorf("failed to unmarshal injectionConfig: %v", err)
+	}
+	s.values = vc
+	s.valuesRaw = vs
+	s.config = &cfg
+	return nil
+}
+
+// setMesh reads the istio ConfigMap's mesh over mesh.DefaultMeshConfig(), as istiod does.
+func (s *settings) setMesh(data map[string]any) error {
+	meshdata, ok := data["mesh"].(string)
+	if !ok {
+		return errors.New("istio ConfigMap without mesh")
+	}
+	mc, err := mesh.ApplyMeshConfig(meshdata, mesh.DefaultMeshConfig())
+	if err != nil {
+		return fmt.Errorf("failed to unmarshal meshconfig: %v", err)
+	}
+	s.mesh = mc
+	return nil
+}
+
+// configMapData is the data of the one ConfigMap in file: a ConfigMap as kubectl get -o yaml
+// prints it (or a single-document YAML file holding one).
+func configMapData(file string) (map[string]any, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var cm corev1.ConfigMap
+	if err := yaml.Unmarshal(b, &cm); err != nil {
+		return nil, fmt.Errorf("%s: not a ConfigMap: %v", file, err)
+	}
+	if cm.Kind != "ConfigMap" {
+		return nil, fmt.Errorf("%s: not a ConfigMap (kind %q)", file, cm.Kind)
+	}
+	data := map[string]any{}
+	for k, v := range cm.Data {
+		data[k] = v
+	}
+	return data, nil
+}
+
+// loadSettingsFromConfigMaps takes the settings from given ConfigMaps instead of the operator's
+// rendering: those of an installed istiod, or of Istio's chart rendered with helm.
+func loadSettingsFromConfigMaps(injectorFile, meshFile string) (*settings, error) {
+	s := &settings{}
+	data, err := configMapData(injectorFile)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.setInjector(data); err != nil {
+		return nil, fmt.Errorf("%s: %v", injectorFile, err)
+	}
+	data, err = configMapData(meshFile)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.setMesh(data); err != nil {
+		return nil, fmt.Errorf("%s: %v", meshFile, err)
 	}
 	return s, nil
 }
@@ -291,6 +354,8 @@ func main() {
 	tlsCert := flag.String("tls-cert", "", "with --serve: the serving certificate (PEM)")
 	tlsKey := flag.String("tls-key", "", "with --serve: the serving certificate's key (PEM)")
 	istioSrc := flag.String("istio-src", "", "Istio checkout (default $ISTIO_SRC, else the build's)")
+	injectorCM := flag.String("injector-cm", "", "with --mesh-cm: the istio-sidecar-injector ConfigMap (YAML) to take the settings from, instead of the operator's rendering")
+	meshCM := flag.String("mesh-cm", "", "with --injector-cm: the istio ConfigMap (YAML)")
 	flag.Parse()
 
 	// Istio logs to stdout at info level; stdout is the oracle's answer, so its log goes to
@@ -301,17 +366,26 @@ func main() {
 	opts.SetDefaultOutputLevel("all", istiolog.ErrorLevel)
 	_ = istiolog.Configure(opts)
 
-	src := *istioSrc
-	if src == "" {
-		src = os.Getenv("ISTIO_SRC")
+	var s *settings
+	var err error
+	if *injectorCM != "" || *meshCM != "" {
+		if *injectorCM == "" || *meshCM == "" {
+			fail(2, "oracle: --injector-cm and --mesh-cm go together")
+		}
+		s, err = loadSettingsFromConfigMaps(*injectorCM, *meshCM)
+	} else {
+		src := *istioSrc
+		if src == "" {
+			src = os.Getenv("ISTIO_SRC")
+		}
+		if src == "" {
+			src = defaultIstioSrc
+		}
+		if src == "" {
+			fail(2, "oracle: no Istio checkout: pass --istio-src or set ISTIO_SRC")
+		}
+		s, err = loadSettings(src)
 	}
-	if src == "" {
-		src = defaultIstioSrc
-	}
-	if src == "" {
-		fail(2, "oracle: no Istio checkout: pass --istio-src or set ISTIO_SRC")
-	}
-	s, err := loadSettings(src)
 	if err != nil {
 		fail(2, "oracle: %v", err)
 	}
