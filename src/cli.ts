@@ -35,8 +35,12 @@ const INJECT_USAGE = `Usage: sidecar-injector inject -f FILE|DIR|- [options]
 Reads Pods and workloads (Deployment, StatefulSet, DaemonSet, ReplicaSet,
 ReplicationController, Job, CronJob, DeploymentConfig, List; several YAML documents
 in one file) and prints them injected, in the same order. Other documents are printed
-unchanged. A manifest without a namespace is in the --namespace one. A document that
-cannot be injected stops it, named by file and position (exit 2).
+unchanged. A manifest without a namespace is in the --namespace one.
+
+For each Pod or workload, one line on standard error, like kubectl's: KIND/NAME (FILE,
+document N): injected, skipped: why, or refused: why (naming the annotation), and its
+warnings. When a document is refused, every one is still reported, nothing is printed on
+standard output, and the exit status is 1.
 
 Options:
   -f, --filename FILE   a manifest file, a directory (its .yaml, .yml and .json files, in
@@ -45,6 +49,7 @@ Options:
       --config FILE     injector config (YAML); defaults apply to keys left out
   -n, --namespace NS    namespace of manifests that name none (default: default)
   -o, --output FORMAT   yaml (default) or json
+  -q, --quiet           report only the refused documents on standard error
   -h, --help            this help
 `;
 
@@ -190,6 +195,20 @@ Options:
   -h, --help             this help
 `;
 
+/**
+ * The exit status, one table for every command (grep's and diff's convention: 1 is an answer,
+ * 2 is trouble), written out in USAGE and in the README:
+ *   ok       0  done, and nothing is wrong: every document injected or skipped by policy, every
+ *              Pod previewed, no error finding (check), no problem (certs status)
+ *   finding  1  done, and something is wrong with the objects: a document refused (inject), a
+ *              Pod the injector would refuse (preview), an error finding (check), a problem
+ *              that would fail admissions (certs status)
+ *   usage    2  not done: a usage error (an unknown command or option, a missing or bad value,
+ *              options that exclude each other), or a file, config, cluster or injector that
+ *              could not be read or reached
+ */
+const EXIT = { ok: 0, finding: 1, usage: 2 } as const;
+
 class UsageError extends Error {}
 
 /** --kubeconfig and --context, as given. */
@@ -284,12 +303,12 @@ async function manifestText(command: string, filenames: readonly string[] | unde
   return sources.length === 1 ? (sources[0]?.text ?? "") : sources.map((s) => s.text).join("\n---\n");
 }
 
-/** " (Kind/name)" of a document, when it says. */
-function documentName(doc: unknown): string {
-  if (typeof doc !== "object" || doc === null) return "";
+/** The kind and name a document states ("" for what it does not). */
+function documentKindName(doc: unknown): { kind: string; name: string } {
+  if (typeof doc !== "object" || doc === null) return { kind: "", name: "" };
   const { kind, metadata } = doc as { kind?: unknown; metadata?: { name?: unknown } };
   const name = typeof metadata === "object" && metadata !== null ? metadata.name : undefined;
-  return typeof kind === "string" && kind ? ` (${quoteName(kind)}${typeof name === "string" ? `/${quoteName(name)}` : ""})` : "";
+  return { kind: typeof kind === "string" ? kind : "", name: typeof name === "string" ? name : "" };
 }
 
 /** A fraction strictly between 0 and 1, written 0.25 or 1/4. */
@@ -321,35 +340,78 @@ async function readInput(file: string): Promise<string> {
   return readFile(file, "utf8");
 }
 
+/** A file name as given when it reads as one, else quote()d. */
+function fileName(path: string): string {
+  return path === "-" ? "stdin" : /^[\w./@+-]{1,200}$/.test(path) ? path : quote(path);
+}
+
+/** `Kind/name` of a document or Pod, as kubectl names a resource (just `Kind` without a name). */
+function resourceName(kind: string, name: string): string {
+  return `${quoteName(kind || "(no kind)")}${name ? `/${quoteName(name)}` : ""}`;
+}
+
+/**
+ * One line per Pod or workload on stderr, as kubectl reports each resource it applied: what was
+ * done to it and why, where it came from (file and document), and its warnings. The injected
+ * manifests alone go to stdout.
+ */
+function reportLine(t: InjectedTemplate, where: string): string {
+  const { decision, warnings } = t.result;
+  const done = decision.inject ? "injected" : `skipped: ${decision.reasons.at(-1) ?? decision.code}`;
+  const lines = [`${resourceName(t.kind, t.name)} (${where}): ${done}`, ...warnings.map((w) => `  warning: ${w}`)];
+  return `${lines.join("\n")}\n`;
+}
+
 async function runInject(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { ...MANIFEST_OPTIONS, output: { type: "string", short: "o", default: "yaml" } },
+    options: { ...MANIFEST_OPTIONS, output: { type: "string", short: "o", default: "yaml" }, quiet: { type: "boolean", short: "q" } },
     strict: true,
   });
   if (values.help) {
     process.stdout.write(INJECT_USAGE);
-    return 0;
+    return EXIT.ok;
   }
-  if (values.output !== "yaml" && values.output !== "json") throw new UsageError(`inject: --output must be yaml or json, not ${values.output}`);
+  if (values.output !== "yaml" && values.output !== "json") throw new UsageError(`inject: --output must be yaml or json, not ${quote(values.output)}`);
+  const quiet = values.quiet === true;
   const sources = await manifestSources("inject", values.filename, values.recursive === true);
   const config = await loadConfig(values.config);
-  const { formatManifest, ManifestError, parseManifest } = await import("./manifest.js");
+  const { formatManifest, parseManifest } = await import("./manifest.js");
   const { injectDocument } = await import("./injection/workloads.js");
   const docs: unknown[] = [];
   const injected: InjectedTemplate[] = [];
+  let report = "";
+  let refused = 0;
   for (const { source, text } of sources) {
     for (const [i, doc] of parseManifest(text, source).entries()) {
+      const where = `${fileName(source)}, document ${i + 1}`;
+      const before = injected.length;
       try {
         docs.push(injectDocument(doc, values.namespace ?? "default", config, injected).doc);
       } catch (e) {
-        if (e instanceof InjectionError) throw new ManifestError(`${source}: document ${i + 1}${documentName(doc)}: ${e.message}`);
-        throw e;
+        if (!(e instanceof InjectionError)) throw e;
+        refused += 1;
+        const { kind, name } = documentKindName(doc);
+        report += `${resourceName(kind, name)} (${where}): refused: ${e.message}\n`;
+        continue;
       }
+      if (quiet) continue;
+      const found = injected.slice(before);
+      if (found.length === 0) {
+        const { kind, name } = documentKindName(doc);
+        report += `${resourceName(kind, name)} (${where}): unchanged: not a Pod or a workload\n`;
+      }
+      for (const t of found) report += reportLine(t, where);
     }
   }
+  if (refused > 0) {
+    // Nothing on stdout: `inject | kubectl apply -f -` must not apply the rest without them.
+    process.stderr.write(`${report}error: ${refused} of ${docs.length + refused} documents refused; nothing printed\n`);
+    return EXIT.finding;
+  }
+  process.stderr.write(report);
   process.stdout.write(formatManifest(docs, values.output));
-  return 0;
+  return EXIT.ok;
 }
 
 /**
