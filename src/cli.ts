@@ -25,6 +25,16 @@ Commands:
   certs status  show the CA, the published caBundle and the serving certificate
   check         which injectors the cluster would call for stored Pods and workloads, and why
 
+Exit status, the same for every command:
+  0  done, nothing wrong: every document injected or skipped by policy, no Pod refused,
+     no error finding (check), no problem (certs status)
+  1  done, and something is wrong with the objects: a document refused (inject), a Pod the
+     injector would refuse (preview), an error finding (check), a problem that would fail
+     admissions (certs status)
+  2  not done: a usage error (unknown command or option, missing or bad value, options that
+     exclude each other), or a file, config, cluster or injector that could not be read or
+     reached
+
 Run "sidecar-injector help <command>" (or "<command> --help") for a command's options,
 "sidecar-injector --version" for the version, "sidecar-injector completion bash|zsh|fish"
 for a shell completion script.
@@ -119,6 +129,8 @@ AdmissionReview): the decision with its reasons (including whether the API serve
 the injector at all), the JSON patch the webhook would answer, the object as it would be
 stored, the warnings, what the init container captures and what the proxy starts with.
 Offline with the same engine as the webhook, or asked of a running injector with --server.
+Exit status 1 when the injector would refuse a Pod (not known with --server -o diff), 2 when
+the manifests, the config or the injector cannot be read.
 
 Options:
   -f, --filename FILE         a manifest, a directory of them (.yaml, .yml, .json), or - for
@@ -153,7 +165,8 @@ const CERTS_USAGE = `Usage: sidecar-injector certs status [options]
 
 Reads the CA Secret and the MutatingWebhookConfiguration (KUBECONFIG or in-cluster), and
 with --server the certificate a running injector serves; says whether the published
-caBundle contains the CA that signed it. Exits 1 when something would fail admissions.
+caBundle contains the CA that signed it. Exit status 1 when something would fail
+admissions, 2 when the cluster or the injector cannot be read.
 
 Options:
       --namespace NS         namespace of the CA Secret (default: sidecar-injector-system)
@@ -216,7 +229,7 @@ function kubeConfigChoice(values: { kubeconfig?: string | undefined; context?: s
   return { ...(values.kubeconfig !== undefined ? { kubeconfig: values.kubeconfig } : {}), ...(values.context !== undefined ? { context: values.context } : {}) };
 }
 
-/** A file or directory given with -f that cannot be read: exit 1, naming it. */
+/** A file or directory given with -f that cannot be read: exit 2, naming it. */
 class InputError extends Error {}
 
 /** Options of the commands that read manifests (inject, preview). */
@@ -492,20 +505,22 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
       insecureSkipTlsVerify: insecure,
       ...(token !== undefined ? { bearerToken: token } : {}),
     });
-    if (format !== "summary") {
+    if (format === "diff") {
+      // A diff says no more than the text: whether a Pod would be refused is not known here.
       process.stdout.write(answer);
-      return 0;
+      return EXIT.ok;
     }
-    const { formatPreviewSummary } = await import("./preview-summary.js");
-    let parsed: { items?: unknown };
+    let parsed: unknown;
     try {
-      parsed = JSON.parse(answer) as { items?: unknown };
+      parsed = format === "yaml" ? (await import("yaml")).parse(answer) : JSON.parse(answer);
     } catch {
-      throw new UsageError(`preview: ${url.origin} did not answer JSON`);
+      throw new UsageError(`preview: ${url.origin} did not answer ${format === "yaml" ? "YAML" : "JSON"}`);
     }
-    if (!Array.isArray(parsed.items)) throw new UsageError(`preview: ${url.origin} answered no items`);
-    process.stdout.write(formatPreviewSummary(parsed.items as PreviewEntryList));
-    return 0;
+    const items = typeof parsed === "object" && parsed !== null && "items" in parsed && Array.isArray(parsed.items) ? (parsed.items as PreviewEntryList) : undefined;
+    if (items === undefined) throw new UsageError(`preview: ${url.origin} answered no items`);
+    if (format === "summary") process.stdout.write((await import("./preview-summary.js")).formatPreviewSummary(items));
+    else process.stdout.write(answer);
+    return refusedStatus(items);
   }
   const { formatPreview, parseLabelList, parsePreviewInput, preview } = await import("./preview.js");
   const config = await loadConfig(values.config);
@@ -522,14 +537,22 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
   });
   if (format === "summary") process.stdout.write((await import("./preview-summary.js")).formatPreviewSummary(entries));
   else process.stdout.write(formatPreview(entries, format));
-  return 0;
+  return refusedStatus(entries);
+}
+
+/** A preview's exit status: 1 when the injector would refuse a Pod (and so would the API server). */
+function refusedStatus(entries: PreviewEntryList): number {
+  const refused = entries.filter((e) => typeof e === "object" && e !== null && e.error !== undefined).length;
+  if (refused === 0) return EXIT.ok;
+  process.stderr.write(`error: the injector would refuse ${refused} of ${entries.length} Pods\n`);
+  return EXIT.finding;
 }
 
 async function runCertsCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === "-h" || sub === "--help" || sub === undefined) {
     process.stdout.write(CERTS_USAGE);
-    return sub === undefined ? 2 : 0;
+    return sub === undefined ? EXIT.usage : EXIT.ok;
   }
   if (sub !== "status") throw new UsageError(`certs: unknown subcommand ${JSON.stringify(sub)}\n\n${CERTS_USAGE}`);
   const { values } = parseArgs({
@@ -559,7 +582,7 @@ async function runCertsCommand(argv: string[]): Promise<number> {
     ...(values.server !== undefined ? { server: values.server } : {}),
   });
   process.stdout.write(report.text);
-  return report.problems.length === 0 ? 0 : 1;
+  return report.problems.length === 0 ? EXIT.ok : EXIT.finding;
 }
 
 /** kubectl's resource names for the kinds `check` reads. */
@@ -622,7 +645,7 @@ async function runCheckCommand(argv: string[]): Promise<number> {
   if (format === "table") process.stdout.write(formatCheckTable(report));
   else if (format === "json") process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else process.stdout.write((await import("yaml")).stringify(report));
-  return report.errors > 0 ? 1 : 0;
+  return report.errors > 0 ? EXIT.finding : EXIT.ok;
 }
 
 async function runServeCommand(argv: string[]): Promise<number> {
@@ -827,30 +850,16 @@ export async function main(argv: string[]): Promise<number> {
       case "-h":
       case "--help":
         process.stdout.write(USAGE);
-        return command === undefined ? 2 : 0;
+        return command === undefined ? EXIT.usage : EXIT.ok;
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     }
   } catch (e) {
-    if (e instanceof InputError) {
-      process.stderr.write(`error: ${e.message}\n`);
-      return 1;
-    }
-    if (e instanceof InjectionError || e instanceof UsageError) {
-      process.stderr.write(`error: ${e.message}\n`);
-      return 2;
-    }
-    // Coded errors (a bad config, ERR_CONFIG; a manifest that cannot be read, ERR_MANIFEST; bad
-    // arguments, unreadable or mismatched certificate files) are the user's to fix.
-    if (e instanceof Error && "code" in e && typeof e.code === "string" && e.code.startsWith("ERR_")) {
-      process.stderr.write(`error: ${e.message}\n`);
-      return 2;
-    }
-    if (e instanceof Error && "code" in e && e.code === "ENOENT") {
-      process.stderr.write(`error: ${e.message}\n`);
-      return 1;
-    }
-    throw e;
+    // Every error a command throws is said in one line (no stack trace) with exit 2: the
+    // command could not do its work. A refused object or a finding is an answer (exit 1),
+    // which the commands return themselves.
+    process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
+    return EXIT.usage;
   }
 }
 

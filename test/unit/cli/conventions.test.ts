@@ -144,13 +144,13 @@ describe("inject -f", () => {
     assert.equal(stdin.stderr, "Pod/piped (stdin, document 1): injected\n");
   });
 
-  test("a path that is not there, and a directory without manifests: exit 1, in words", async () => {
+  test("a path that is not there, and a directory without manifests: exit 2, in words", async () => {
     const missing = await run(["inject", "-f", join(dir, "nope")]);
-    assert.equal(missing.code, 1);
+    assert.equal(missing.code, 2);
     assert.equal(missing.stderr, `error: -f ${JSON.stringify(join(dir, "nope"))}: no such file or directory\n`);
     mkdirSync(join(dir, "empty"), { recursive: true });
     const empty = await run(["inject", "-f", join(dir, "empty")]);
-    assert.equal(empty.code, 1);
+    assert.equal(empty.code, 2);
     assert.match(empty.stderr, /a directory with no \.yaml, \.yml or \.json files \(-R reads its subdirectories too\)/);
   });
 });
