@@ -149,7 +149,12 @@ Options:
       --kubeconfig FILE       with --server: the kubeconfig whose token is sent (default:
                               KUBECONFIG, ~/.kube/config)
       --context NAME          with --server: its context (default: its current-context)
-      --cacert FILE           CA to trust for --server (e.g. certs/ca.crt for npm start)
+      --cacert FILE           CA to trust for --server (e.g. certs/ca.crt for npm start);
+                              default: the caBundle of --webhook-config in the cluster of
+                              your kubeconfig (what the API server trusts the injector with),
+                              else the system's CAs
+      --webhook-config NAME   with --server: the MutatingWebhookConfiguration whose caBundle is
+                              trusted by default (default: sidecar-injector)
       --tls-server-name NAME  with --server: the name the injector's certificate must carry,
                               instead of the URL's host (through kubectl port-forward to the
                               chart's Service: sidecar-injector.<namespace>.svc)
@@ -173,7 +178,14 @@ Options:
       --ca-secret NAME       default: sidecar-injector-ca
       --webhook-config NAME  default: sidecar-injector
       --server URL           a running injector, e.g. https://127.0.0.1:9443
-                             (kubectl port-forward -n NS svc/sidecar-injector 9443:443)
+                             (kubectl port-forward -n NS svc/sidecar-injector 9443:443):
+                             its certificate is checked as the API server checks it, and as
+                             a client of URL would (against --cacert, else the caBundle)
+      --tls-server-name NAME with --server: the name sent and checked instead of the URL's
+                             host (through a port-forward: sidecar-injector.NS.svc)
+      --cacert FILE          with --server: the CA a client trusts (default: the caBundle)
+      --insecure-skip-tls-verify
+                             with --server: no client check (the API server's checks remain)
       --kubeconfig FILE      kubeconfig to use (default: KUBECONFIG, ~/.kube/config, in-cluster)
       --context NAME         context of the kubeconfig to use (default: its current-context)
   -h, --help                 this help
@@ -454,6 +466,65 @@ async function kubeconfigBearerToken(choice: { kubeconfig?: string; context?: st
   }
 }
 
+/** Options of the commands that reach a running injector over HTTPS (preview, certs status). */
+const SERVER_TLS_OPTIONS = {
+  cacert: { type: "string" },
+  "tls-server-name": { type: "string" },
+  "insecure-skip-tls-verify": { type: "boolean" },
+} as const;
+
+/** The TLS options of --server, checked as kubectl checks its own. */
+function serverTls(
+  command: string,
+  values: { server?: string | undefined; cacert?: string | undefined; "tls-server-name"?: string | undefined; "insecure-skip-tls-verify"?: boolean | undefined },
+): { tlsServerName?: string; insecure: boolean } {
+  const tlsServerName = values["tls-server-name"];
+  const insecure = values["insecure-skip-tls-verify"] === true;
+  if (values.server === undefined && (values.cacert !== undefined || tlsServerName !== undefined || insecure)) {
+    throw new UsageError(`${command}: --cacert, --tls-server-name and --insecure-skip-tls-verify go with --server`);
+  }
+  // As kubectl refuses them together: a CA that is then not used would be a false assurance.
+  if (insecure && values.cacert !== undefined) throw new UsageError(`${command}: --insecure-skip-tls-verify and --cacert exclude each other`);
+  if (tlsServerName !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(tlsServerName)) {
+    throw new UsageError(`${command}: --tls-server-name must be a DNS name, not ${quote(tlsServerName)}`);
+  }
+  return { ...(tlsServerName !== undefined ? { tlsServerName } : {}), insecure };
+}
+
+/** How long reading the caBundle may take before the system's CAs are used instead. */
+const CLUSTER_CA_TIMEOUT_MS = 10_000;
+
+/**
+ * The CA a client of the injector trusts when no --cacert is given: the caBundle of the chart's
+ * MutatingWebhookConfiguration (what the API server itself trusts the injector with), read
+ * with the kubeconfig. Undefined (the system's CAs then) when there is no kubeconfig, no such
+ * configuration, no caBundle in it, or no answer; a --kubeconfig or --context given that
+ * cannot be used is said.
+ */
+async function clusterCa(choice: { kubeconfig?: string; context?: string }, webhookConfig: string): Promise<{ pem: string; from: string } | undefined> {
+  const { createKubeApi, defaultKubeConfig } = await import("./kube/client.js");
+  let kc;
+  try {
+    kc = defaultKubeConfig(choice);
+  } catch (e) {
+    if (choice.kubeconfig !== undefined || choice.context !== undefined) throw e;
+    return undefined;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const cfg = await Promise.race([
+      createKubeApi(kc).readWebhookConfig(webhookConfig),
+      new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), CLUSTER_CA_TIMEOUT_MS))),
+    ]);
+    const pems = [...new Set((cfg?.webhooks ?? []).map((w) => (w.caBundle ? Buffer.from(w.caBundle, "base64").toString("utf8").trim() : "")).filter((p) => p.includes("BEGIN CERTIFICATE")))];
+    return pems.length === 0 ? undefined : { pem: `${pems.join("\n")}\n`, from: `the caBundle of MutatingWebhookConfiguration ${quoteName(webhookConfig)}` };
+  } catch {
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function runPreviewCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -462,9 +533,8 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
       "namespace-labels": { type: "string" },
       server: { type: "string" },
       anonymous: { type: "boolean" },
-      cacert: { type: "string" },
-      "tls-server-name": { type: "string" },
-      "insecure-skip-tls-verify": { type: "boolean" },
+      ...SERVER_TLS_OPTIONS,
+      "webhook-config": { type: "string" },
       kubeconfig: { type: "string" },
       context: { type: "string" },
       output: { type: "string", short: "o" },
@@ -478,16 +548,10 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
   // A person at a terminal gets the summary; a pipe or a file, the whole answer as before.
   const format = values.output ?? (process.stdout.isTTY ? "summary" : "json");
   if (format !== "json" && format !== "yaml" && format !== "diff" && format !== "summary") throw new UsageError(`preview: --output must be summary, json, yaml or diff, not ${quote(format)}`);
-  const tlsServerName = values["tls-server-name"];
-  const insecure = values["insecure-skip-tls-verify"] === true;
-  if (values.server === undefined && (values.cacert !== undefined || tlsServerName !== undefined || insecure || values.kubeconfig !== undefined || values.context !== undefined)) {
-    throw new UsageError("preview: --cacert, --tls-server-name, --insecure-skip-tls-verify, --kubeconfig and --context go with --server");
+  if (values.server === undefined && (values.kubeconfig !== undefined || values.context !== undefined || values["webhook-config"] !== undefined)) {
+    throw new UsageError("preview: --cacert, --tls-server-name, --insecure-skip-tls-verify, --webhook-config, --kubeconfig and --context go with --server");
   }
-  // As kubectl refuses them together: a CA that is then not used would be a false assurance.
-  if (insecure && values.cacert !== undefined) throw new UsageError("preview: --insecure-skip-tls-verify and --cacert exclude each other");
-  if (tlsServerName !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(tlsServerName)) {
-    throw new UsageError(`preview: --tls-server-name must be a DNS name, not ${quote(tlsServerName)}`);
-  }
+  const { tlsServerName, insecure } = serverTls("preview", values);
   const text = await manifestText("preview", values.filename, values.recursive === true);
   if (values.server !== undefined) {
     if (!/^https:\/\//.test(values.server)) throw new UsageError(`preview: --server must be an https:// URL, not ${values.server}`);
@@ -498,9 +562,11 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
     if (format === "diff") url.searchParams.set("format", "diff");
     const { remotePreview } = await import("./preview-client.js");
     const token = values.anonymous ? undefined : await kubeconfigBearerToken(kubeConfigChoice(values));
+    const ca = values.cacert === undefined && !insecure ? await clusterCa(kubeConfigChoice(values), values["webhook-config"] ?? DEFAULT_NAMES.webhookConfig) : undefined;
     const answer = await remotePreview(url, text, {
       accept: format === "yaml" ? "application/yaml" : "application/json",
       ...(values.cacert !== undefined ? { caFile: values.cacert } : {}),
+      ...(ca !== undefined ? { ca } : {}),
       ...(tlsServerName !== undefined ? { tlsServerName } : {}),
       insecureSkipTlsVerify: insecure,
       ...(token !== undefined ? { bearerToken: token } : {}),
@@ -562,6 +628,7 @@ async function runCertsCommand(argv: string[]): Promise<number> {
       "ca-secret": { type: "string" },
       "webhook-config": { type: "string" },
       server: { type: "string" },
+      ...SERVER_TLS_OPTIONS,
       kubeconfig: { type: "string" },
       context: { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -573,6 +640,17 @@ async function runCertsCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (values.server !== undefined && !/^https:\/\//.test(values.server)) throw new UsageError(`certs status: --server must be an https:// URL, not ${values.server}`);
+  const { tlsServerName, insecure } = serverTls("certs status", values);
+  let caPem: string | undefined;
+  if (values.cacert !== undefined) {
+    try {
+      caPem = await readFile(values.cacert, "utf8");
+    } catch (e) {
+      throw new InputError(`--cacert ${quote(values.cacert)}: ${fileProblem(e)}`);
+    }
+    const { splitPemCertificates } = await import("./certs/authority.js");
+    if (splitPemCertificates(caPem).length === 0) throw new InputError(`--cacert ${quote(values.cacert)}: no PEM certificate in it`);
+  }
   const { certificateStatus } = await import("./certs/status.js");
   const { createKubeApi, defaultKubeConfig } = await import("./kube/client.js");
   const report = await certificateStatus(createKubeApi(defaultKubeConfig(kubeConfigChoice(values))), {
@@ -580,6 +658,9 @@ async function runCertsCommand(argv: string[]): Promise<number> {
     secretName: values["ca-secret"] ?? DEFAULT_NAMES.caSecret,
     webhookConfigName: values["webhook-config"] ?? DEFAULT_NAMES.webhookConfig,
     ...(values.server !== undefined ? { server: values.server } : {}),
+    ...(tlsServerName !== undefined ? { tlsServerName } : {}),
+    ...(caPem !== undefined ? { caPem } : {}),
+    insecureSkipTlsVerify: insecure,
   });
   process.stdout.write(report.text);
   return report.problems.length === 0 ? EXIT.ok : EXIT.finding;
