@@ -79,6 +79,9 @@ Options:
                         (default: certs/)
       --local           local mode (what npm start runs): certificates under --cert-dir
       --log-level LEVEL trace | debug | info | warn | error (default: info)
+      --log-format F    text (HH:MM:SS level msg key=value) or json (one object a line);
+                        default: text when standard output is a terminal, else json (or
+                        SIDECAR_INJECTOR_LOG_FORMAT)
       --shutdown-delay D
                         after SIGTERM, keep accepting connections this long while not
                         ready (default: 0; the chart's preStop sleep does this)
@@ -741,6 +744,7 @@ async function runServeCommand(argv: string[]): Promise<number> {
       "cert-dir": { type: "string" },
       local: { type: "boolean" },
       "log-level": { type: "string" },
+      "log-format": { type: "string" },
       "cert-mode": { type: "string" },
       namespace: { type: "string" },
       service: { type: "string" },
@@ -774,6 +778,8 @@ async function runServeCommand(argv: string[]): Promise<number> {
   if (Boolean(values["tls-cert"]) !== Boolean(values["tls-key"])) throw new UsageError("serve: --tls-cert and --tls-key go together");
   const level = values["log-level"];
   if (level !== undefined && !LOG_LEVELS.includes(level)) throw new UsageError(`serve: --log-level must be one of ${LOG_LEVELS.join(", ")}, not ${level}`);
+  const logFormat = values["log-format"];
+  if (logFormat !== undefined && logFormat !== "text" && logFormat !== "json") throw new UsageError(`serve: --log-format must be text or json, not ${quote(logFormat)}`);
   const mode = values["cert-mode"];
   if (mode !== undefined && !(CERT_MODES as readonly string[]).includes(mode)) throw new UsageError(`serve: --cert-mode must be one of ${CERT_MODES.join(", ")}, not ${mode}`);
   const { parseDuration } = await import("./certs/authority.js");
@@ -810,6 +816,8 @@ async function runServeCommand(argv: string[]): Promise<number> {
   }
   const workers = workersArg === undefined ? undefined : workersArg === "auto" ? ("auto" as const) : Number(workersArg);
   const shutdownDelay = values["shutdown-delay"];
+  // Through the environment, which the logger reads and the worker processes inherit.
+  if (logFormat !== undefined) process.env[(await import("./telemetry/logger.js")).LOG_FORMAT_ENV] = logFormat;
   const { runServe } = await import("./main.js");
   await runServe({
     ...optional("adminPort", adminPort),

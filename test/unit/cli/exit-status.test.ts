@@ -133,6 +133,7 @@ describe("check", () => {
 describe("serve", () => {
   test("2: a bad option value, and options that need each other (said, not a stack trace)", async () => {
     await expectStatus(["serve", "--port", "http"], 2, /--port must be a port number/);
+    await expectStatus(["serve", "--log-format", "pretty"], 2, /^error: serve: --log-format must be text or json, not "pretty"\n$/);
     await expectStatus(["serve", "--cert-mode", "files"], 2, /^error: --cert-mode files needs --tls-cert and --tls-key\n$/);
   });
 });
