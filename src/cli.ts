@@ -27,6 +27,16 @@ Commands:
   check         which injectors the cluster would call for stored Pods and workloads, and why
   config import write this injector's config from Istio's injector ConfigMaps
 
+Exit status, the same for every command:
+  0  done, nothing wrong: every document injected or skipped by policy, no Pod refused,
+     no error finding (check), no problem (certs status)
+  1  done, and something is wrong with the objects: a document refused (inject), a Pod the
+     injector would refuse (preview), an error finding (check), a problem that would fail
+     admissions (certs status)
+  2  not done: a usage error (unknown command or option, missing or bad value, options that
+     exclude each other), or a file, config, cluster or injector that could not be read or
+     reached
+
 Run "sidecar-injector help <command>" (or "<command> --help") for a command's options,
 "sidecar-injector --version" for the version, "sidecar-injector completion bash|zsh|fish"
 for a shell completion script.
@@ -37,8 +47,12 @@ const INJECT_USAGE = `Usage: sidecar-injector inject -f FILE|DIR|- [options]
 Reads Pods and workloads (Deployment, StatefulSet, DaemonSet, ReplicaSet,
 ReplicationController, Job, CronJob, DeploymentConfig, List; several YAML documents
 in one file) and prints them injected, in the same order. Other documents are printed
-unchanged. A manifest without a namespace is in the --namespace one. A document that
-cannot be injected stops it, named by file and position (exit 2).
+unchanged. A manifest without a namespace is in the --namespace one.
+
+For each Pod or workload, one line on standard error, like kubectl's: KIND/NAME (FILE,
+document N): injected, skipped: why, or refused: why (naming the annotation), and its
+warnings. When a document is refused, every one is still reported, nothing is printed on
+standard output, and the exit status is 1.
 
 Options:
   -f, --filename FILE   a manifest file, a directory (its .yaml, .yml and .json files, in
@@ -47,6 +61,7 @@ Options:
       --config FILE     injector config (YAML); defaults apply to keys left out
   -n, --namespace NS    namespace of manifests that name none (default: default)
   -o, --output FORMAT   yaml (default) or json
+  -q, --quiet           report only the refused documents on standard error
   -h, --help            this help
 `;
 
@@ -66,6 +81,9 @@ Options:
                         (default: certs/)
       --local           local mode (what npm start runs): certificates under --cert-dir
       --log-level LEVEL trace | debug | info | warn | error (default: info)
+      --log-format F    text (HH:MM:SS level msg key=value) or json (one object a line);
+                        default: text when standard output is a terminal, else json (or
+                        SIDECAR_INJECTOR_LOG_FORMAT)
       --shutdown-delay D
                         after SIGTERM, keep accepting connections this long while not
                         ready (default: 0; the chart's preStop sleep does this)
@@ -116,6 +134,8 @@ AdmissionReview): the decision with its reasons (including whether the API serve
 the injector at all), the JSON patch the webhook would answer, the object as it would be
 stored, the warnings, what the init container captures and what the proxy starts with.
 Offline with the same engine as the webhook, or asked of a running injector with --server.
+Exit status 1 when the injector would refuse a Pod (not known with --server -o diff), 2 when
+the manifests, the config or the injector cannot be read.
 
 Options:
   -f, --filename FILE         a manifest, a directory of them (.yaml, .yml, .json), or - for
@@ -134,7 +154,12 @@ Options:
       --kubeconfig FILE       with --server: the kubeconfig whose token is sent (default:
                               KUBECONFIG, ~/.kube/config)
       --context NAME          with --server: its context (default: its current-context)
-      --cacert FILE           CA to trust for --server (e.g. certs/ca.crt for npm start)
+      --cacert FILE           CA to trust for --server (e.g. certs/ca.crt for npm start);
+                              default: the caBundle of --webhook-config in the cluster of
+                              your kubeconfig (what the API server trusts the injector with),
+                              else the system's CAs
+      --webhook-config NAME   with --server: the MutatingWebhookConfiguration whose caBundle is
+                              trusted by default (default: sidecar-injector)
       --tls-server-name NAME  with --server: the name the injector's certificate must carry,
                               instead of the URL's host (through kubectl port-forward to the
                               chart's Service: sidecar-injector.<namespace>.svc)
@@ -150,14 +175,22 @@ const CERTS_USAGE = `Usage: sidecar-injector certs status [options]
 
 Reads the CA Secret and the MutatingWebhookConfiguration (KUBECONFIG or in-cluster), and
 with --server the certificate a running injector serves; says whether the published
-caBundle contains the CA that signed it. Exits 1 when something would fail admissions.
+caBundle contains the CA that signed it. Exit status 1 when something would fail
+admissions, 2 when the cluster or the injector cannot be read.
 
 Options:
       --namespace NS         namespace of the CA Secret (default: sidecar-injector-system)
       --ca-secret NAME       default: sidecar-injector-ca
       --webhook-config NAME  default: sidecar-injector
       --server URL           a running injector, e.g. https://127.0.0.1:9443
-                             (kubectl port-forward -n NS svc/sidecar-injector 9443:443)
+                             (kubectl port-forward -n NS svc/sidecar-injector 9443:443):
+                             its certificate is checked as the API server checks it, and as
+                             a client of URL would (against --cacert, else the caBundle)
+      --tls-server-name NAME with --server: the name sent and checked instead of the URL's
+                             host (through a port-forward: sidecar-injector.NS.svc)
+      --cacert FILE          with --server: the CA a client trusts (default: the caBundle)
+      --insecure-skip-tls-verify
+                             with --server: no client check (the API server's checks remain)
       --kubeconfig FILE      kubeconfig to use (default: KUBECONFIG, ~/.kube/config, in-cluster)
       --context NAME         context of the kubeconfig to use (default: its current-context)
   -h, --help                 this help
@@ -198,6 +231,20 @@ Options:
   -h, --help             this help
 `;
 
+/**
+ * The exit status, one table for every command (grep's and diff's convention: 1 is an answer,
+ * 2 is trouble), written out in USAGE and in the README:
+ *   ok       0  done, and nothing is wrong: every document injected or skipped by policy, every
+ *              Pod previewed, no error finding (check), no problem (certs status)
+ *   finding  1  done, and something is wrong with the objects: a document refused (inject), a
+ *              Pod the injector would refuse (preview), an error finding (check), a problem
+ *              that would fail admissions (certs status)
+ *   usage    2  not done: a usage error (an unknown command or option, a missing or bad value,
+ *              options that exclude each other), or a file, config, cluster or injector that
+ *              could not be read or reached
+ */
+const EXIT = { ok: 0, finding: 1, usage: 2 } as const;
+
 class UsageError extends Error {}
 
 /** --kubeconfig and --context, as given. */
@@ -205,7 +252,7 @@ function kubeConfigChoice(values: { kubeconfig?: string | undefined; context?: s
   return { ...(values.kubeconfig !== undefined ? { kubeconfig: values.kubeconfig } : {}), ...(values.context !== undefined ? { context: values.context } : {}) };
 }
 
-/** A file or directory given with -f that cannot be read: exit 1, naming it. */
+/** A file or directory given with -f that cannot be read: exit 2, naming it. */
 class InputError extends Error {}
 
 /** Options of the commands that read manifests (inject, preview). */
@@ -292,12 +339,12 @@ async function manifestText(command: string, filenames: readonly string[] | unde
   return sources.length === 1 ? (sources[0]?.text ?? "") : sources.map((s) => s.text).join("\n---\n");
 }
 
-/** " (Kind/name)" of a document, when it says. */
-function documentName(doc: unknown): string {
-  if (typeof doc !== "object" || doc === null) return "";
+/** The kind and name a document states ("" for what it does not). */
+function documentKindName(doc: unknown): { kind: string; name: string } {
+  if (typeof doc !== "object" || doc === null) return { kind: "", name: "" };
   const { kind, metadata } = doc as { kind?: unknown; metadata?: { name?: unknown } };
   const name = typeof metadata === "object" && metadata !== null ? metadata.name : undefined;
-  return typeof kind === "string" && kind ? ` (${quoteName(kind)}${typeof name === "string" ? `/${quoteName(name)}` : ""})` : "";
+  return { kind: typeof kind === "string" ? kind : "", name: typeof name === "string" ? name : "" };
 }
 
 /** A fraction strictly between 0 and 1, written 0.25 or 1/4. */
@@ -329,35 +376,78 @@ async function readInput(file: string): Promise<string> {
   return readFile(file, "utf8");
 }
 
+/** A file name as given when it reads as one, else quote()d. */
+function fileName(path: string): string {
+  return path === "-" ? "stdin" : /^[\w./@+-]{1,200}$/.test(path) ? path : quote(path);
+}
+
+/** `Kind/name` of a document or Pod, as kubectl names a resource (just `Kind` without a name). */
+function resourceName(kind: string, name: string): string {
+  return `${quoteName(kind || "(no kind)")}${name ? `/${quoteName(name)}` : ""}`;
+}
+
+/**
+ * One line per Pod or workload on stderr, as kubectl reports each resource it applied: what was
+ * done to it and why, where it came from (file and document), and its warnings. The injected
+ * manifests alone go to stdout.
+ */
+function reportLine(t: InjectedTemplate, where: string): string {
+  const { decision, warnings } = t.result;
+  const done = decision.inject ? "injected" : `skipped: ${decision.reasons.at(-1) ?? decision.code}`;
+  const lines = [`${resourceName(t.kind, t.name)} (${where}): ${done}`, ...warnings.map((w) => `  warning: ${w}`)];
+  return `${lines.join("\n")}\n`;
+}
+
 async function runInject(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { ...MANIFEST_OPTIONS, output: { type: "string", short: "o", default: "yaml" } },
+    options: { ...MANIFEST_OPTIONS, output: { type: "string", short: "o", default: "yaml" }, quiet: { type: "boolean", short: "q" } },
     strict: true,
   });
   if (values.help) {
     process.stdout.write(INJECT_USAGE);
-    return 0;
+    return EXIT.ok;
   }
-  if (values.output !== "yaml" && values.output !== "json") throw new UsageError(`inject: --output must be yaml or json, not ${values.output}`);
+  if (values.output !== "yaml" && values.output !== "json") throw new UsageError(`inject: --output must be yaml or json, not ${quote(values.output)}`);
+  const quiet = values.quiet === true;
   const sources = await manifestSources("inject", values.filename, values.recursive === true);
   const config = await loadConfig(values.config);
-  const { formatManifest, ManifestError, parseManifest } = await import("./manifest.js");
+  const { formatManifest, parseManifest } = await import("./manifest.js");
   const { injectDocument } = await import("./injection/workloads.js");
   const docs: unknown[] = [];
   const injected: InjectedTemplate[] = [];
+  let report = "";
+  let refused = 0;
   for (const { source, text } of sources) {
     for (const [i, doc] of parseManifest(text, source).entries()) {
+      const where = `${fileName(source)}, document ${i + 1}`;
+      const before = injected.length;
       try {
         docs.push(injectDocument(doc, values.namespace ?? "default", config, injected).doc);
       } catch (e) {
-        if (e instanceof InjectionError) throw new ManifestError(`${source}: document ${i + 1}${documentName(doc)}: ${e.message}`);
-        throw e;
+        if (!(e instanceof InjectionError)) throw e;
+        refused += 1;
+        const { kind, name } = documentKindName(doc);
+        report += `${resourceName(kind, name)} (${where}): refused: ${e.message}\n`;
+        continue;
       }
+      if (quiet) continue;
+      const found = injected.slice(before);
+      if (found.length === 0) {
+        const { kind, name } = documentKindName(doc);
+        report += `${resourceName(kind, name)} (${where}): unchanged: not a Pod or a workload\n`;
+      }
+      for (const t of found) report += reportLine(t, where);
     }
   }
+  if (refused > 0) {
+    // Nothing on stdout: `inject | kubectl apply -f -` must not apply the rest without them.
+    process.stderr.write(`${report}error: ${refused} of ${docs.length + refused} documents refused; nothing printed\n`);
+    return EXIT.finding;
+  }
+  process.stderr.write(report);
   process.stdout.write(formatManifest(docs, values.output));
-  return 0;
+  return EXIT.ok;
 }
 
 /**
@@ -387,6 +477,65 @@ async function kubeconfigBearerToken(choice: { kubeconfig?: string; context?: st
   }
 }
 
+/** Options of the commands that reach a running injector over HTTPS (preview, certs status). */
+const SERVER_TLS_OPTIONS = {
+  cacert: { type: "string" },
+  "tls-server-name": { type: "string" },
+  "insecure-skip-tls-verify": { type: "boolean" },
+} as const;
+
+/** The TLS options of --server, checked as kubectl checks its own. */
+function serverTls(
+  command: string,
+  values: { server?: string | undefined; cacert?: string | undefined; "tls-server-name"?: string | undefined; "insecure-skip-tls-verify"?: boolean | undefined },
+): { tlsServerName?: string; insecure: boolean } {
+  const tlsServerName = values["tls-server-name"];
+  const insecure = values["insecure-skip-tls-verify"] === true;
+  if (values.server === undefined && (values.cacert !== undefined || tlsServerName !== undefined || insecure)) {
+    throw new UsageError(`${command}: --cacert, --tls-server-name and --insecure-skip-tls-verify go with --server`);
+  }
+  // As kubectl refuses them together: a CA that is then not used would be a false assurance.
+  if (insecure && values.cacert !== undefined) throw new UsageError(`${command}: --insecure-skip-tls-verify and --cacert exclude each other`);
+  if (tlsServerName !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(tlsServerName)) {
+    throw new UsageError(`${command}: --tls-server-name must be a DNS name, not ${quote(tlsServerName)}`);
+  }
+  return { ...(tlsServerName !== undefined ? { tlsServerName } : {}), insecure };
+}
+
+/** How long reading the caBundle may take before the system's CAs are used instead. */
+const CLUSTER_CA_TIMEOUT_MS = 10_000;
+
+/**
+ * The CA a client of the injector trusts when no --cacert is given: the caBundle of the chart's
+ * MutatingWebhookConfiguration (what the API server itself trusts the injector with), read
+ * with the kubeconfig. Undefined (the system's CAs then) when there is no kubeconfig, no such
+ * configuration, no caBundle in it, or no answer; a --kubeconfig or --context given that
+ * cannot be used is said.
+ */
+async function clusterCa(choice: { kubeconfig?: string; context?: string }, webhookConfig: string): Promise<{ pem: string; from: string } | undefined> {
+  const { createKubeApi, defaultKubeConfig } = await import("./kube/client.js");
+  let kc;
+  try {
+    kc = defaultKubeConfig(choice);
+  } catch (e) {
+    if (choice.kubeconfig !== undefined || choice.context !== undefined) throw e;
+    return undefined;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const cfg = await Promise.race([
+      createKubeApi(kc).readWebhookConfig(webhookConfig),
+      new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), CLUSTER_CA_TIMEOUT_MS))),
+    ]);
+    const pems = [...new Set((cfg?.webhooks ?? []).map((w) => (w.caBundle ? Buffer.from(w.caBundle, "base64").toString("utf8").trim() : "")).filter((p) => p.includes("BEGIN CERTIFICATE")))];
+    return pems.length === 0 ? undefined : { pem: `${pems.join("\n")}\n`, from: `the caBundle of MutatingWebhookConfiguration ${quoteName(webhookConfig)}` };
+  } catch {
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function runPreviewCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -395,9 +544,8 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
       "namespace-labels": { type: "string" },
       server: { type: "string" },
       anonymous: { type: "boolean" },
-      cacert: { type: "string" },
-      "tls-server-name": { type: "string" },
-      "insecure-skip-tls-verify": { type: "boolean" },
+      ...SERVER_TLS_OPTIONS,
+      "webhook-config": { type: "string" },
       kubeconfig: { type: "string" },
       context: { type: "string" },
       output: { type: "string", short: "o" },
@@ -411,16 +559,10 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
   // A person at a terminal gets the summary; a pipe or a file, the whole answer as before.
   const format = values.output ?? (process.stdout.isTTY ? "summary" : "json");
   if (format !== "json" && format !== "yaml" && format !== "diff" && format !== "summary") throw new UsageError(`preview: --output must be summary, json, yaml or diff, not ${quote(format)}`);
-  const tlsServerName = values["tls-server-name"];
-  const insecure = values["insecure-skip-tls-verify"] === true;
-  if (values.server === undefined && (values.cacert !== undefined || tlsServerName !== undefined || insecure || values.kubeconfig !== undefined || values.context !== undefined)) {
-    throw new UsageError("preview: --cacert, --tls-server-name, --insecure-skip-tls-verify, --kubeconfig and --context go with --server");
+  if (values.server === undefined && (values.kubeconfig !== undefined || values.context !== undefined || values["webhook-config"] !== undefined)) {
+    throw new UsageError("preview: --cacert, --tls-server-name, --insecure-skip-tls-verify, --webhook-config, --kubeconfig and --context go with --server");
   }
-  // As kubectl refuses them together: a CA that is then not used would be a false assurance.
-  if (insecure && values.cacert !== undefined) throw new UsageError("preview: --insecure-skip-tls-verify and --cacert exclude each other");
-  if (tlsServerName !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(tlsServerName)) {
-    throw new UsageError(`preview: --tls-server-name must be a DNS name, not ${quote(tlsServerName)}`);
-  }
+  const { tlsServerName, insecure } = serverTls("preview", values);
   const text = await manifestText("preview", values.filename, values.recursive === true);
   if (values.server !== undefined) {
     if (!/^https:\/\//.test(values.server)) throw new UsageError(`preview: --server must be an https:// URL, not ${values.server}`);
@@ -431,27 +573,31 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
     if (format === "diff") url.searchParams.set("format", "diff");
     const { remotePreview } = await import("./preview-client.js");
     const token = values.anonymous ? undefined : await kubeconfigBearerToken(kubeConfigChoice(values));
+    const ca = values.cacert === undefined && !insecure ? await clusterCa(kubeConfigChoice(values), values["webhook-config"] ?? DEFAULT_NAMES.webhookConfig) : undefined;
     const answer = await remotePreview(url, text, {
       accept: format === "yaml" ? "application/yaml" : "application/json",
       ...(values.cacert !== undefined ? { caFile: values.cacert } : {}),
+      ...(ca !== undefined ? { ca } : {}),
       ...(tlsServerName !== undefined ? { tlsServerName } : {}),
       insecureSkipTlsVerify: insecure,
       ...(token !== undefined ? { bearerToken: token } : {}),
     });
-    if (format !== "summary") {
+    if (format === "diff") {
+      // A diff says no more than the text: whether a Pod would be refused is not known here.
       process.stdout.write(answer);
-      return 0;
+      return EXIT.ok;
     }
-    const { formatPreviewSummary } = await import("./preview-summary.js");
-    let parsed: { items?: unknown };
+    let parsed: unknown;
     try {
-      parsed = JSON.parse(answer) as { items?: unknown };
+      parsed = format === "yaml" ? (await import("yaml")).parse(answer) : JSON.parse(answer);
     } catch {
-      throw new UsageError(`preview: ${url.origin} did not answer JSON`);
+      throw new UsageError(`preview: ${url.origin} did not answer ${format === "yaml" ? "YAML" : "JSON"}`);
     }
-    if (!Array.isArray(parsed.items)) throw new UsageError(`preview: ${url.origin} answered no items`);
-    process.stdout.write(formatPreviewSummary(parsed.items as PreviewEntryList));
-    return 0;
+    const items = typeof parsed === "object" && parsed !== null && "items" in parsed && Array.isArray(parsed.items) ? (parsed.items as PreviewEntryList) : undefined;
+    if (items === undefined) throw new UsageError(`preview: ${url.origin} answered no items`);
+    if (format === "summary") process.stdout.write((await import("./preview-summary.js")).formatPreviewSummary(items));
+    else process.stdout.write(answer);
+    return refusedStatus(items);
   }
   const { formatPreview, parseLabelList, parsePreviewInput, preview } = await import("./preview.js");
   const config = await loadConfig(values.config);
@@ -468,14 +614,22 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
   });
   if (format === "summary") process.stdout.write((await import("./preview-summary.js")).formatPreviewSummary(entries));
   else process.stdout.write(formatPreview(entries, format));
-  return 0;
+  return refusedStatus(entries);
+}
+
+/** A preview's exit status: 1 when the injector would refuse a Pod (and so would the API server). */
+function refusedStatus(entries: PreviewEntryList): number {
+  const refused = entries.filter((e) => typeof e === "object" && e !== null && e.error !== undefined).length;
+  if (refused === 0) return EXIT.ok;
+  process.stderr.write(`error: the injector would refuse ${refused} of ${entries.length} Pods\n`);
+  return EXIT.finding;
 }
 
 async function runCertsCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (sub === "-h" || sub === "--help" || sub === undefined) {
     process.stdout.write(CERTS_USAGE);
-    return sub === undefined ? 2 : 0;
+    return sub === undefined ? EXIT.usage : EXIT.ok;
   }
   if (sub !== "status") throw new UsageError(`certs: unknown subcommand ${JSON.stringify(sub)}\n\n${CERTS_USAGE}`);
   const { values } = parseArgs({
@@ -485,6 +639,7 @@ async function runCertsCommand(argv: string[]): Promise<number> {
       "ca-secret": { type: "string" },
       "webhook-config": { type: "string" },
       server: { type: "string" },
+      ...SERVER_TLS_OPTIONS,
       kubeconfig: { type: "string" },
       context: { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -496,6 +651,17 @@ async function runCertsCommand(argv: string[]): Promise<number> {
     return 0;
   }
   if (values.server !== undefined && !/^https:\/\//.test(values.server)) throw new UsageError(`certs status: --server must be an https:// URL, not ${values.server}`);
+  const { tlsServerName, insecure } = serverTls("certs status", values);
+  let caPem: string | undefined;
+  if (values.cacert !== undefined) {
+    try {
+      caPem = await readFile(values.cacert, "utf8");
+    } catch (e) {
+      throw new InputError(`--cacert ${quote(values.cacert)}: ${fileProblem(e)}`);
+    }
+    const { splitPemCertificates } = await import("./certs/authority.js");
+    if (splitPemCertificates(caPem).length === 0) throw new InputError(`--cacert ${quote(values.cacert)}: no PEM certificate in it`);
+  }
   const { certificateStatus } = await import("./certs/status.js");
   const { createKubeApi, defaultKubeConfig } = await import("./kube/client.js");
   const report = await certificateStatus(createKubeApi(defaultKubeConfig(kubeConfigChoice(values))), {
@@ -503,9 +669,12 @@ async function runCertsCommand(argv: string[]): Promise<number> {
     secretName: values["ca-secret"] ?? DEFAULT_NAMES.caSecret,
     webhookConfigName: values["webhook-config"] ?? DEFAULT_NAMES.webhookConfig,
     ...(values.server !== undefined ? { server: values.server } : {}),
+    ...(tlsServerName !== undefined ? { tlsServerName } : {}),
+    ...(caPem !== undefined ? { caPem } : {}),
+    insecureSkipTlsVerify: insecure,
   });
   process.stdout.write(report.text);
-  return report.problems.length === 0 ? 0 : 1;
+  return report.problems.length === 0 ? EXIT.ok : EXIT.finding;
 }
 
 /** kubectl's resource names for the kinds `check` reads. */
@@ -569,7 +738,7 @@ async function runCheckCommand(argv: string[]): Promise<number> {
   if (format === "table") process.stdout.write(formatCheckTable(report));
   else if (format === "json") process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else process.stdout.write((await import("yaml")).stringify(report));
-  return report.errors > 0 ? 1 : 0;
+  return report.errors > 0 ? EXIT.finding : EXIT.ok;
 }
 
 async function runServeCommand(argv: string[]): Promise<number> {
@@ -584,6 +753,7 @@ async function runServeCommand(argv: string[]): Promise<number> {
       "cert-dir": { type: "string" },
       local: { type: "boolean" },
       "log-level": { type: "string" },
+      "log-format": { type: "string" },
       "cert-mode": { type: "string" },
       namespace: { type: "string" },
       service: { type: "string" },
@@ -617,6 +787,8 @@ async function runServeCommand(argv: string[]): Promise<number> {
   if (Boolean(values["tls-cert"]) !== Boolean(values["tls-key"])) throw new UsageError("serve: --tls-cert and --tls-key go together");
   const level = values["log-level"];
   if (level !== undefined && !LOG_LEVELS.includes(level)) throw new UsageError(`serve: --log-level must be one of ${LOG_LEVELS.join(", ")}, not ${level}`);
+  const logFormat = values["log-format"];
+  if (logFormat !== undefined && logFormat !== "text" && logFormat !== "json") throw new UsageError(`serve: --log-format must be text or json, not ${quote(logFormat)}`);
   const mode = values["cert-mode"];
   if (mode !== undefined && !(CERT_MODES as readonly string[]).includes(mode)) throw new UsageError(`serve: --cert-mode must be one of ${CERT_MODES.join(", ")}, not ${mode}`);
   const { parseDuration } = await import("./certs/authority.js");
@@ -653,6 +825,8 @@ async function runServeCommand(argv: string[]): Promise<number> {
   }
   const workers = workersArg === undefined ? undefined : workersArg === "auto" ? ("auto" as const) : Number(workersArg);
   const shutdownDelay = values["shutdown-delay"];
+  // Through the environment, which the logger reads and the worker processes inherit.
+  if (logFormat !== undefined) process.env[(await import("./telemetry/logger.js")).LOG_FORMAT_ENV] = logFormat;
   const { runServe } = await import("./main.js");
   await runServe({
     ...optional("adminPort", adminPort),
@@ -785,30 +959,16 @@ export async function main(argv: string[]): Promise<number> {
       case "-h":
       case "--help":
         process.stdout.write(USAGE);
-        return command === undefined ? 2 : 0;
+        return command === undefined ? EXIT.usage : EXIT.ok;
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     }
   } catch (e) {
-    if (e instanceof InputError) {
-      process.stderr.write(`error: ${e.message}\n`);
-      return 1;
-    }
-    if (e instanceof InjectionError || e instanceof UsageError) {
-      process.stderr.write(`error: ${e.message}\n`);
-      return 2;
-    }
-    // Coded errors (a bad config, ERR_CONFIG; a manifest that cannot be read, ERR_MANIFEST; bad
-    // arguments, unreadable or mismatched certificate files) are the user's to fix.
-    if (e instanceof Error && "code" in e && typeof e.code === "string" && e.code.startsWith("ERR_")) {
-      process.stderr.write(`error: ${e.message}\n`);
-      return 2;
-    }
-    if (e instanceof Error && "code" in e && e.code === "ENOENT") {
-      process.stderr.write(`error: ${e.message}\n`);
-      return 1;
-    }
-    throw e;
+    // Every error a command throws is said in one line (no stack trace) with exit 2: the
+    // command could not do its work. A refused object or a finding is an answer (exit 1),
+    // which the commands return themselves.
+    process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
+    return EXIT.usage;
   }
 }
 

@@ -4,6 +4,8 @@
 // --tls-server-name, against `tlsServerName` instead of the URL's host when given: through
 // `kubectl port-forward` the URL is https://127.0.0.1:PORT, while the chart's certificates
 // name only the Service (<service>.<namespace>.svc). `insecureSkipTlsVerify` verifies nothing.
+// Without --cacert the caller may pass the cluster's caBundle as `ca` (what the API server
+// itself trusts the injector with); without either, the system's CAs.
 import { readFile } from "node:fs/promises";
 import { request } from "node:https";
 
@@ -16,6 +18,8 @@ export interface RemotePreviewOptions {
   readonly accept: string;
   /** A PEM file of the CA(s) to trust. */
   readonly caFile?: string;
+  /** Or the CA(s) themselves (PEM), e.g. the cluster's caBundle, and where they come from. */
+  readonly ca?: { readonly pem: string; readonly from: string };
   /** The name the certificate must carry (and the SNI sent), instead of the URL's host. */
   readonly tlsServerName?: string;
   /** Verify no certificate at all. */
@@ -42,9 +46,9 @@ export function errorAnswerMessage(text: string): string {
 
 export async function remotePreview(url: URL, body: string, opts: RemotePreviewOptions): Promise<string> {
   const { accept, caFile, tlsServerName, insecureSkipTlsVerify = false, timeoutMs = 30_000, bearerToken } = opts;
-  let ca: string | undefined;
+  let ca: string | undefined = opts.ca?.pem;
   try {
-    ca = caFile ? await readFile(caFile, "utf8") : undefined;
+    if (caFile) ca = await readFile(caFile, "utf8");
   } catch (e) {
     throw new RemotePreviewError(`--cacert ${caFile}: ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -73,10 +77,13 @@ export async function remotePreview(url: URL, body: string, opts: RemotePreviewO
     req.on("timeout", () => req.destroy(new RemotePreviewError(`${url.origin}: no answer within ${timeoutMs} ms`)));
     req.on("error", (e) => {
       if (e instanceof RemotePreviewError) return reject(e);
+      const code = "code" in e ? e.code : undefined;
       const hint =
-        "code" in e && e.code === "ERR_TLS_CERT_ALTNAME_INVALID" && !tlsServerName
+        code === "ERR_TLS_CERT_ALTNAME_INVALID" && !tlsServerName
           ? " (through a port-forward, give the name the certificate carries with --tls-server-name, e.g. <service>.<namespace>.svc)"
-          : "";
+          : typeof code === "string" && /CERT|SIGNATURE|ISSUER|SELF_SIGNED/.test(code) && opts.ca !== undefined && !caFile
+            ? ` (verified against ${opts.ca.from}; give --cacert FILE for another CA)`
+            : "";
       reject(new RemotePreviewError(`${url.origin}: ${e.message}${hint}`));
     });
     req.end(body);

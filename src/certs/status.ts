@@ -21,6 +21,15 @@ export interface StatusOptions {
   readonly webhookConfigName: string;
   /** https://host:port of a running injector, to read the certificate it serves. */
   readonly server?: string;
+  /**
+   * With `server`: the name sent (SNI) and checked as a client's, kubectl's and `preview
+   * --server`'s, instead of the URL's host (through a port-forward: <service>.<namespace>.svc).
+   */
+  readonly tlsServerName?: string;
+  /** With `server`: the CA(s) a client trusts (PEM); default: the published caBundle. */
+  readonly caPem?: string;
+  /** With `server`: no client check of the certificate (the admission checks still run). */
+  readonly insecureSkipTlsVerify?: boolean;
   readonly now?: Date;
 }
 
@@ -42,15 +51,19 @@ function left(notAfter: Date, now: Date): string {
 
 const iso = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, "Z");
 
-/** The certificate a TLS server presents (not verified: this is what we want to inspect). */
-export function fetchServingCertificate(server: string, timeoutMs = 5000): Promise<X509Certificate> {
+/**
+ * The certificate a TLS server presents (not verified: this is what we want to inspect), for
+ * the name `servername` (sent as SNI; default the URL's host, unless it is an IP address).
+ */
+export function fetchServingCertificate(server: string, timeoutMs = 5000, servername?: string): Promise<X509Certificate> {
   const url = new URL(server);
+  const sni = servername ?? (/^[\d.:[\]]+$/.test(url.hostname) ? undefined : url.hostname);
   return new Promise((resolve, reject) => {
     const socket = connect({
       host: url.hostname.replace(/^\[|\]$/g, ""),
       port: Number(url.port || 443),
       rejectUnauthorized: false,
-      ...(/^[\d.:[\]]+$/.test(url.hostname) ? {} : { servername: url.hostname }),
+      ...(sni !== undefined ? { servername: sni } : {}),
     });
     const timer = setTimeout(() => socket.destroy(new Error(`no TLS handshake with ${server} within ${timeoutMs} ms`)), timeoutMs);
     socket.once("secureConnect", () => {
@@ -93,6 +106,30 @@ function issuedBy(cert: X509Certificate, ca: CaEntry): boolean {
   return cert.checkIssued(caCert) && cert.verify(caCert.publicKey);
 }
 
+/**
+ * What a client of `server` (kubectl, `preview --server`) would conclude: whether a CA it trusts
+ * issued the certificate and whether the certificate carries the name it asks for. Said, not
+ * counted as a problem: the API server's own checks are the dialled names and the caBundle.
+ */
+function clientCheck(cert: X509Certificate, opts: StatusOptions, publishedPems: readonly string[]): string {
+  if (opts.insecureSkipTlsVerify === true) return "as a client: not verified (--insecure-skip-tls-verify)";
+  const name = opts.tlsServerName ?? new URL(opts.server ?? "https://localhost").hostname.replace(/^\[|\]$/g, "");
+  const from = opts.caPem !== undefined ? "--cacert" : `the caBundle of ${opts.webhookConfigName}`;
+  const pems = opts.caPem !== undefined ? splitPemCertificates(opts.caPem) : publishedPems;
+  const trusted = pems.some((pem) => {
+    const ca = new X509Certificate(pem);
+    return cert.checkIssued(ca) && cert.verify(ca.publicKey);
+  });
+  const covered = certificateCovers(cert, name);
+  const said = `as a client of ${quote(name)} trusting ${from}`;
+  if (trusted && covered) return `${said}: verified`;
+  const why = [
+    ...(trusted ? [] : [`not issued by ${pems.length === 0 ? "any CA (none given)" : `a CA in ${from}`}`]),
+    ...(covered ? [] : [`${quote(name)} is not among its names${opts.tlsServerName === undefined ? " (through a port-forward, give --tls-server-name <service>.<namespace>.svc)" : ""}`]),
+  ];
+  return `${said}: NOT verified: ${why.join("; ")}`;
+}
+
 export async function certificateStatus(kube: KubeApi, opts: StatusOptions): Promise<StatusReport> {
   const now = opts.now ?? new Date();
   const lines: string[] = [];
@@ -117,6 +154,8 @@ export async function certificateStatus(kube: KubeApi, opts: StatusOptions): Pro
 
   const cfg = await kube.readWebhookConfig(opts.webhookConfigName);
   const published = new Map<string, Set<string>>();
+  /** Every certificate of every caBundle, as a client defaulting to them trusts them. */
+  const publishedPems: string[] = [];
   if (!cfg) {
     problems.push(`MutatingWebhookConfiguration ${opts.webhookConfigName} does not exist`);
     lines.push(`MutatingWebhookConfiguration ${opts.webhookConfigName}: not found`);
@@ -124,6 +163,7 @@ export async function certificateStatus(kube: KubeApi, opts: StatusOptions): Pro
     lines.push(`MutatingWebhookConfiguration ${opts.webhookConfigName}: ${cfg.webhooks.length} webhook(s)`);
     for (const w of cfg.webhooks) {
       const pems = w.caBundle ? splitPemCertificates(Buffer.from(w.caBundle, "base64").toString("utf8")) : [];
+      publishedPems.push(...pems);
       const fps = new Set(pems.map((p) => new X509Certificate(p).fingerprint256));
       published.set(w.name, fps);
       const which = cas.map((c, i) => (fps.has(c.fingerprint256) ? `#${i + 1}` : "")).filter(Boolean);
@@ -135,7 +175,7 @@ export async function certificateStatus(kube: KubeApi, opts: StatusOptions): Pro
 
   if (opts.server) {
     try {
-      const cert = await fetchServingCertificate(opts.server);
+      const cert = await fetchServingCertificate(opts.server, 5000, opts.tlsServerName);
       const notAfter = new Date(cert.validTo);
       const issuer = cas.findIndex((c) => issuedBy(cert, c));
       lines.push(`Serving certificate at ${opts.server}: serial ${cert.serialNumber}  ${iso(new Date(cert.validFrom))} .. ${iso(notAfter)}  (${left(notAfter, now)})`);
@@ -160,6 +200,7 @@ export async function certificateStatus(kube: KubeApi, opts: StatusOptions): Pro
           problems.push(`webhook ${w.name} dials the ${kind} ${quote(dialled.name)}, which the serving certificate does not carry (its names: ${quote(cert.subjectAltName ?? "none", 400)})`);
         }
       }
+      lines.push(`  ${clientCheck(cert, opts, publishedPems)}`);
       if (cfg && issuer >= 0) {
         const ca = cas[issuer] as CaEntry;
         const missing = [...published].filter(([, fps]) => !fps.has(ca.fingerprint256)).map(([name]) => name);

@@ -1,6 +1,13 @@
 // pino logger factory. One JSON object per line on stdout (or the given stream). The logger is
 // passed to whoever needs it; nothing here is a module-level singleton.
 //
+// For a person at a terminal (`npm start`), the same lines as text: `HH:MM:SS level msg
+// key=value …` (local time; an error's stack on the lines after). The format is `format`, else
+// SIDECAR_INJECTOR_LOG_FORMAT (`serve --log-format` sets it, and its workers inherit it), else
+// text when stdout is a terminal and JSON otherwise. A stream given as `destination` gets JSON
+// unless `format` says text. Text lines go through the same batched writer, after the same
+// redaction: they are made from the JSON line pino wrote.
+//
 // What is never logged: request or review bodies, Pod specs, private keys. Callers log only
 // the fields they name; the redact paths below are a second line of defence for the keys a
 // careless `logger.info({ ...something })` could carry.
@@ -24,6 +31,26 @@ export interface LoggerOptions {
   readonly name?: string;
   /** Where lines go; default stdout. Tests pass a stream that collects them. */
   readonly destination?: DestinationStream;
+  /** json or text; default: see the header. */
+  readonly format?: LogFormat;
+}
+
+export const LOG_FORMATS = ["json", "text"] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+/** The environment variable that chooses the format when no option does. */
+export const LOG_FORMAT_ENV = "SIDECAR_INJECTOR_LOG_FORMAT";
+
+export function isLogFormat(v: string): v is LogFormat {
+  return (LOG_FORMATS as readonly string[]).includes(v);
+}
+
+/** The format of stdout's lines: LOG_FORMAT_ENV when set, else text on a terminal, JSON otherwise. */
+export function defaultLogFormat(env: NodeJS.ProcessEnv, stdoutIsTty: boolean): LogFormat {
+  const v = env[LOG_FORMAT_ENV];
+  if (v === undefined || v === "") return stdoutIsTty ? "text" : "json";
+  if (!isLogFormat(v)) throw new Error(`${LOG_FORMAT_ENV}=${JSON.stringify(v.slice(0, 64))} is not a log format (one of ${LOG_FORMATS.join(", ")})`);
+  return v;
 }
 
 /** Field paths whose values are replaced before a line is written. */
@@ -145,7 +172,64 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     redact: { paths: REDACTED_PATHS.filter((p) => !p.startsWith("*.")), censor: REDACTED },
     serializers: { err: serializeError },
   };
-  return pino(options, opts.destination ?? stdoutDestination());
+  const format = opts.format ?? (opts.destination !== undefined ? "json" : defaultLogFormat(process.env, process.stdout.isTTY === true));
+  const destination = opts.destination ?? stdoutDestination();
+  return pino(options, format === "text" ? textDestination(destination) : destination);
+}
+
+const LEVEL_NAMES: Readonly<Record<number, string>> = { 10: "trace", 20: "debug", 30: "info", 40: "warn", 50: "error", 60: "fatal" };
+
+/** Fields every line has, shown in the line's head or not at all. */
+const HEAD_FIELDS = new Set(["level", "time", "msg", "pid", "hostname", "name"]);
+
+const two = (n: number): string => String(n).padStart(2, "0");
+
+/** A value as `key=value` shows it: bare when it reads as one word, else as JSON. */
+function textValue(v: unknown): string {
+  if (typeof v === "string") return /^[^\s"=\\]+$/.test(v) ? v : JSON.stringify(v);
+  if (typeof v === "number" || typeof v === "boolean" || v === null) return String(v);
+  return JSON.stringify(v);
+}
+
+/**
+ * One of pino's JSON lines as `HH:MM:SS level msg key=value …\n` (the time in local time; an
+ * `err` as its message, its stack on the following lines, indented). A line that is not JSON
+ * is passed as it is.
+ */
+export function textLine(jsonLine: string): string {
+  let fields: unknown;
+  try {
+    fields = JSON.parse(jsonLine);
+  } catch {
+    return jsonLine;
+  }
+  if (!isPlainObject(fields)) return jsonLine;
+  const time = typeof fields.time === "number" ? new Date(fields.time) : undefined;
+  const head = time === undefined ? "--:--:--" : `${two(time.getHours())}:${two(time.getMinutes())}:${two(time.getSeconds())}`;
+  const level = typeof fields.level === "number" ? (LEVEL_NAMES[fields.level] ?? String(fields.level)) : "?";
+  const parts = [head, level.padEnd(5), ...(typeof fields.msg === "string" ? [fields.msg] : [])];
+  let stack = "";
+  for (const [key, value] of Object.entries(fields)) {
+    if (HEAD_FIELDS.has(key)) continue;
+    if (key === "err" && isPlainObject(value) && typeof value.message === "string") {
+      parts.push(`err=${textValue(value.message)}`);
+      if (typeof value.stack === "string") stack = value.stack.split("\n").slice(1).map((l) => `    ${l.trim()}\n`).join("");
+      continue;
+    }
+    parts.push(`${key}=${textValue(value)}`);
+  }
+  return `${parts.join(" ")}\n${stack}`;
+}
+
+/** `inner` with each JSON line written as textLine makes it; flushing is the inner stream's. */
+function textDestination(inner: DestinationStream): DestinationStream & { flushSync(): void } {
+  return {
+    write: (line: string) => inner.write(textLine(line)),
+    // What pino calls on a fatal line and at exit.
+    flushSync: () => {
+      if ("flushSync" in inner && typeof inner.flushSync === "function") inner.flushSync();
+    },
+  };
 }
 
 /**

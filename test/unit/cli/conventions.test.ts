@@ -92,22 +92,65 @@ describe("inject -f", () => {
     assert.deepEqual(names(two.stdout), ["b", "c"]);
   });
 
-  test("a document that cannot be injected: exit 2, naming the file, its position and the object", async () => {
+  test("a refused document: exit 1, every document reported by file, position and object, nothing on stdout", async () => {
     const bad = join(dir, "bad.yaml");
-    writeFileSync(bad, `${podYaml("fine")}---\n${podYaml("broken", "{traffic.sidecar.istio.io/includeInboundPorts: http}")}`);
+    writeFileSync(bad, `${podYaml("fine")}---\n${podYaml("broken", "{traffic.sidecar.istio.io/includeInboundPorts: http}")}---\n${podYaml("worse", "{sidecar.istio.io/proxyCPU: lots}")}`);
     const r = await run(["inject", "-f", bad]);
-    assert.equal(r.code, 2);
+    assert.equal(r.code, 1);
     assert.equal(r.stdout, "", "nothing half-printed");
-    assert.equal(r.stderr, `error: ${bad}: document 2 (Pod/broken): invalid annotation traffic.sidecar.istio.io/includeInboundPorts="http": "http" is not a port number (0-65535)\n`);
+    assert.equal(
+      r.stderr,
+      [
+        `Pod/fine (${bad}, document 1): injected`,
+        `Pod/broken (${bad}, document 2): refused: invalid annotation traffic.sidecar.istio.io/includeInboundPorts="http": "http" is not a port number (0-65535)`,
+        `Pod/worse (${bad}, document 3): refused: invalid annotation sidecar.istio.io/proxyCPU="lots": is not a Kubernetes quantity (for example 100m, 1Gi)`,
+        "error: 2 of 3 documents refused; nothing printed",
+        "",
+      ].join("\n"),
+    );
+    const quiet = await run(["inject", "-f", bad, "--quiet"]);
+    assert.equal(quiet.code, 1);
+    assert.doesNotMatch(quiet.stderr, /Pod\/fine/, "--quiet: the refusals only");
+    assert.match(quiet.stderr, /^Pod\/broken \(.*\): refused: .*\nPod\/worse \(.*\): refused: .*\nerror: 2 of 3 documents refused; nothing printed\n$/);
   });
 
-  test("a path that is not there, and a directory without manifests: exit 1, in words", async () => {
+  test("the report on stderr: injected, skipped and why, unchanged, warnings; stdout is the manifests alone", async () => {
+    const mixed = join(dir, "mixed.yaml");
+    writeFileSync(
+      mixed,
+      [
+        podYaml("web"),
+        podYaml("opted-out", '{sidecar.istio.io/inject: "false"}'),
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec: {template: {metadata: {}, spec: {hostNetwork: true, containers: [{name: app, image: nginx}]}}}\n",
+      ].join("---\n"),
+    );
+    const r = await run(["inject", "-f", mixed]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stderr.split("\n"), [
+      `Pod/web (${mixed}, document 1): injected`,
+      `Pod/opted-out (${mixed}, document 2): skipped: annotation sidecar.istio.io/inject=false on the pod: not injected`,
+      "  warning: the sidecar.istio.io/inject annotation is deprecated: use the label, which the webhook's objectSelector also reads",
+      `Service/web (${mixed}, document 3): unchanged: not a Pod or a workload`,
+      `Deployment/api (${mixed}, document 4): skipped: hostNetwork pods are never injected`,
+      "",
+    ]);
+    assert.deepEqual(names(r.stdout), ["web", "opted-out", "web", "api"]);
+    const quiet = await run(["inject", "-f", mixed, "-q"]);
+    assert.equal(quiet.code, 0);
+    assert.equal(quiet.stderr, "", "--quiet: nothing refused, nothing said");
+    assert.equal(quiet.stdout, r.stdout, "the report never changes stdout");
+    const stdin = await runCli(["inject", "-f", "-"], { cwd: dir, stdin: podYaml("piped") });
+    assert.equal(stdin.stderr, "Pod/piped (stdin, document 1): injected\n");
+  });
+
+  test("a path that is not there, and a directory without manifests: exit 2, in words", async () => {
     const missing = await run(["inject", "-f", join(dir, "nope")]);
-    assert.equal(missing.code, 1);
+    assert.equal(missing.code, 2);
     assert.equal(missing.stderr, `error: -f ${JSON.stringify(join(dir, "nope"))}: no such file or directory\n`);
     mkdirSync(join(dir, "empty"), { recursive: true });
     const empty = await run(["inject", "-f", join(dir, "empty")]);
-    assert.equal(empty.code, 1);
+    assert.equal(empty.code, 2);
     assert.match(empty.stderr, /a directory with no \.yaml, \.yml or \.json files \(-R reads its subdirectories too\)/);
   });
 });

@@ -133,11 +133,13 @@ describe("preview offline", () => {
   test("an invalid annotation is shown, not a failure", async () => {
     const bad = MANIFEST.replace("labels: {app: web}", "labels: {app: web}\n  annotations: {sidecar.istio.io/proxyCPU: lots}");
     const r = await run(["preview", "-f", "-"], bad);
-    const entries = itemsOf(r);
+    assert.equal(r.code, 1, "a Pod the injector would refuse: exit 1");
+    assert.equal(r.stderr, "error: the injector would refuse 1 of 2 Pods\n");
+    const entries = (JSON.parse(r.stdout) as { items: PreviewEntry[] }).items;
     assert.equal(entries[0]?.error?.code, "ERR_INVALID_ANNOTATION");
     assert.equal(entries[1]?.decision.inject, true);
     const inject = await run(["inject", "-f", "-"], bad);
-    assert.equal(inject.code, 2, "inject still refuses it");
+    assert.equal(inject.code, 1, "inject still refuses it");
   });
 
   test("inject keeps printing only the injected manifests", async () => {
@@ -187,9 +189,9 @@ describe("preview errors", () => {
     assert.match(r.stderr, /no Pod, workload or AdmissionReview/);
   });
 
-  test("a file that does not exist: exit 1, named, in words", async () => {
+  test("a file that does not exist: exit 2, named, in words", async () => {
     const r = await run(["preview", "-f", join(dir, "nope.yaml")]);
-    assert.equal(r.code, 1);
+    assert.equal(r.code, 2);
     assert.equal(r.stderr, `error: -f ${JSON.stringify(join(dir, "nope.yaml"))}: no such file or directory\n`);
   });
 
