@@ -262,6 +262,13 @@ describe("chart monitoring: PrometheusRule, ServiceMonitor, Grafana dashboard", 
     assert.equal((await render([])).filter((o) => o.kind === "ConfigMap").length, 1, "only the injector's config");
   });
 
+  test("helm lint --strict passes with all three on", async () => {
+    const set = "monitoring.serviceMonitor.enabled=true,monitoring.prometheusRule.enabled=true,monitoring.dashboard.enabled=true";
+    const r = await run(helmPath(), ["lint", "--strict", CHART, "--kube-version", KUBE_VERSION, "--set", set], HELM_TIMEOUT_MS);
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /0 chart\(s\) failed/);
+  });
+
   const modes: [string, string[], string[]][] = [
     ["self", [], ["SidecarInjectorServingCertExpiring", "SidecarInjectorCaCertExpiring", "SidecarInjectorCaBundleWriteFailing", "SidecarInjectorKubeApiErrors"]],
     ["certManager", ["tls.mode=certManager"], ["SidecarInjectorCertReloadFailing"]],

@@ -95,6 +95,23 @@ describe("NOTES.txt, per tls.mode", { skip }, () => {
     assert.doesNotMatch(secret, /delete secret/);
   });
 
+  test("monitoring: what was rendered is named, and a NetworkPolicy that would block the scrape is warned about", async () => {
+    assert.doesNotMatch(await notes([]), /Monitoring/);
+    const all = ["monitoring.serviceMonitor.enabled=true", "monitoring.prometheusRule.enabled=true", "monitoring.dashboard.enabled=true"];
+    const [text, objects] = await notesAnd(all, "other", ["templates/servicemonitor.yaml", "templates/prometheusrule.yaml", "templates/dashboard.yaml"]);
+    for (const o of objects) {
+      const m = o.metadata as { name: string; namespace: string };
+      assert.ok(text.includes(`${String(o.kind)} ${o.kind === "ConfigMap" ? `${m.namespace}/` : ""}${m.name}:`), `NOTES name ${String(o.kind)} ${m.name}:\n${text}`);
+    }
+    assert.match(text, /needs the Prometheus Operator's CRDs, and Grafana's dashboard sidecar/);
+    assert.match(text, /WARNING: the NetworkPolicy closes the admin port/);
+    assert.doesNotMatch(await notes([...all, "networkPolicy.admin.from[0].podSelector.matchLabels.app=prometheus"]), /WARNING/);
+    assert.doesNotMatch(await notes([...all, "networkPolicy.enabled=false"]), /WARNING/);
+    const dashboardOnly = await notes(["monitoring.dashboard.enabled=true", "networkPolicy.enabled=false"]);
+    assert.match(dashboardOnly, /Monitoring \(needs Grafana's dashboard sidecar\)/);
+    assert.doesNotMatch(dashboardOnly, /ServiceMonitor|PrometheusRule|Operator/);
+  });
+
   test("tls.mode=certManager: cert-manager's certificate", async () => {
     const text = await notes(["tls.mode=certManager"]);
     assert.match(text, /cert-manager issues it/);
