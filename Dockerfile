@@ -1,9 +1,14 @@
 # syntax=docker/dockerfile:1
 #
-# sidecar-injector image: `node dist/cli.js` in /app, as uid/gid 65532, writing nothing.
+# sidecar-injector image: `node dist/cli.js` in /app, as uid/gid 65532.
 #
 #   docker build -t sidecar-injector .
 #   docker run --rm -p 9443:9443 sidecar-injector          # local certificates, see CMD
+#
+# Run so (the CMD, `serve --host 0.0.0.0`), the injector behaves as `npm start` does
+# (`serve --local`): a CA and a certificate for localhost and 127.0.0.1 generated into
+# /app/certs (read the CA with `docker cp <container>:/app/certs/ca.crt .`), /inject, /preview
+# and /metrics on port 9443. The image itself writes nowhere else.
 #
 # No image is published: build this one and push it where your nodes pull from, then set the
 # chart's image.repository and image.tag.
@@ -57,13 +62,17 @@ WORKDIR /app
 COPY --from=build /prod/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY package.json ./
-# `serve` without --tls-cert/--tls-key (the CMD below, e.g. `docker run`) keeps generated
-# local certificates in ./certs; the chart always passes certificate files and never writes.
+# `serve` without --tls-cert/--tls-key or --cert-mode (the CMD below, e.g. `docker run`) keeps
+# generated local certificates in ./certs. The chart never uses it: it passes either
+# `--cert-mode kubernetes` (certificates in memory, the CA in a Secret) or the files of a
+# mounted Secret, and the root filesystem is read-only.
 RUN install -d -o 65532 -g 65532 -m 0700 /app/certs
 
 # Numeric, so that Kubernetes' runAsNonRoot can verify it without a passwd entry.
 USER 65532:65532
-EXPOSE 9443
+# 9443: /inject and health (everything, without --admin-port); 9444: /preview and /metrics
+# when the chart passes --admin-port 9444.
+EXPOSE 9443 9444
 
 ENTRYPOINT ["node", "dist/cli.js"]
 CMD ["serve", "--host", "0.0.0.0"]

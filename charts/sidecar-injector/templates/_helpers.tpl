@@ -173,3 +173,11 @@ no primary). Limits in Ki/Mi/Gi/M/G or bytes are checked; other forms are left a
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+PromQL label matchers (no braces) that pick the injector's series: monitoring.prometheusRule.selector,
+else the job and namespace labels the chart's ServiceMonitor gives them (job: the Service name).
+*/}}
+{{- define "sidecar-injector.metricsSelector" -}}
+{{- default (printf "job=%q,namespace=%q" (include "sidecar-injector.fullname" .) .Release.Namespace) .Values.monitoring.prometheusRule.selector }}
+{{- end }}

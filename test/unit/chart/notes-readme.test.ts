@@ -10,7 +10,7 @@ import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { parse } from "yaml";
+import { parse, parseAllDocuments } from "yaml";
 import { CHART, HELM_TIMEOUT_MS, KUBE_VERSION, locateHelm, run } from "../../support/helm.js";
 
 const lookup = await locateHelm();
@@ -28,12 +28,22 @@ describe("NOTES.txt, per tls.mode", { skip }, () => {
     await rm(chart, { recursive: true, force: true });
   });
 
-  async function notes(set: readonly string[]): Promise<string> {
+  async function notes(set: readonly string[], release = "sidecar-injector"): Promise<string> {
+    const [text] = await notesAnd(set, release, []);
+    return text;
+  }
+
+  /** NOTES.txt and the objects of the other templates named, from one rendering. */
+  async function notesAnd(set: readonly string[], release: string, templates: readonly string[]): Promise<[string, Record<string, unknown>[]]> {
     if (!lookup.ok) throw new Error(lookup.reason);
-    const args = ["template", "sidecar-injector", chart, "--namespace", "sidecar-injector-system", "--kube-version", KUBE_VERSION, "--show-only", "templates/zz-notes.yaml", ...set.flatMap((s) => ["--set", s])];
+    const only = ["templates/zz-notes.yaml", ...templates].flatMap((t) => ["--show-only", t]);
+    const args = ["template", release, chart, "--namespace", "sidecar-injector-system", "--kube-version", KUBE_VERSION, ...only, ...set.flatMap((s) => ["--set", s])];
     const r = await run(lookup.path, args, HELM_TIMEOUT_MS);
     assert.equal(r.code, 0, r.stderr);
-    return (parse(r.stdout) as { data: { notes: string } }).data.notes;
+    const docs = parseAllDocuments(r.stdout).map((d) => d.toJS() as Record<string, unknown> | null).filter((d): d is Record<string, unknown> => d !== null);
+    const notesDoc = docs.find((d) => (d.metadata as { name?: string } | undefined)?.name === "notes");
+    assert.ok(notesDoc);
+    return [(notesDoc.data as { notes: string }).notes, docs.filter((d) => d !== notesDoc)];
   }
 
   test("default (tls.mode=self): the injector's own CA Secret and caBundle; nothing to create, no empty-caBundle warning", async () => {
@@ -56,6 +66,50 @@ describe("NOTES.txt, per tls.mode", { skip }, () => {
     assert.match(text, /create secret tls sidecar-injector-tls/);
     assert.match(text, /WARNING: webhook\.caBundle is empty/);
     assert.doesNotMatch(await notes(["tls.mode=secret", `webhook.caBundle=${Buffer.from("ca").toString("base64")}`]), /WARNING/);
+  });
+
+  test("release other: every name said derives from the release, and is the name installed", async () => {
+    const [text, [deployment]] = await notesAnd([], "other", ["templates/deployment.yaml"]);
+    const args = (deployment?.spec as { template: { spec: { containers: { args: string[] }[] } } }).template.spec.containers[0]?.args ?? [];
+    const caSecret = args[args.indexOf("--ca-secret") + 1] ?? "";
+    assert.equal(caSecret, "other-sidecar-injector-ca");
+    assert.match(text, /installed as "other-sidecar-injector"/);
+    assert.match(text, /rollout status deployment\/other-sidecar-injector/);
+    assert.ok(text.includes(`--ca-secret ${caSecret}`) && text.includes(`--webhook-config ${args[args.indexOf("--webhook-config") + 1] ?? ""}`), text);
+    assert.match(text, /helm uninstall other -n sidecar-injector-system/);
+    assert.ok(text.includes(`kubectl -n sidecar-injector-system delete secret ${caSecret}\n`), "uninstall removes the CA Secret the injector uses");
+    // No name of the default release left behind.
+    assert.doesNotMatch(text, /(?<![-\w])sidecar-injector-(ca|tls)\b|deployment\/sidecar-injector\b|svc\/sidecar-injector\b/);
+  });
+
+  test("uninstall, per tls.mode: the Secrets left behind are the ones the chart's certificates write", async () => {
+    const [cm, certs] = await notesAnd(["tls.mode=certManager"], "other", ["templates/certmanager.yaml"]);
+    const written = certs.filter((o) => o.kind === "Certificate").map((c) => (c.spec as { secretName: string }).secretName).sort();
+    assert.deepEqual(written, ["other-sidecar-injector-root-ca", "other-sidecar-injector-tls"]);
+    assert.ok(cm.includes(`delete secret ${written[1] ?? ""} ${written[0] ?? ""}\n`), cm);
+    const [external, externalCerts] = await notesAnd(["tls.mode=certManager", "tls.certManager.issuerRef.name=corp-ca", "tls.certManager.issuerRef.kind=ClusterIssuer"], "other", ["templates/certmanager.yaml"]);
+    assert.deepEqual(externalCerts.filter((o) => o.kind === "Certificate").map((c) => (c.spec as { secretName: string }).secretName), ["other-sidecar-injector-tls"]);
+    assert.match(external, /delete secret other-sidecar-injector-tls\n/);
+    const secret = await notes(["tls.mode=secret"], "other");
+    assert.match(secret, /The Secret "other-sidecar-injector-tls" is yours: it stays/);
+    assert.doesNotMatch(secret, /delete secret/);
+  });
+
+  test("monitoring: what was rendered is named, and a NetworkPolicy that would block the scrape is warned about", async () => {
+    assert.doesNotMatch(await notes([]), /Monitoring/);
+    const all = ["monitoring.serviceMonitor.enabled=true", "monitoring.prometheusRule.enabled=true", "monitoring.dashboard.enabled=true"];
+    const [text, objects] = await notesAnd(all, "other", ["templates/servicemonitor.yaml", "templates/prometheusrule.yaml", "templates/dashboard.yaml"]);
+    for (const o of objects) {
+      const m = o.metadata as { name: string; namespace: string };
+      assert.ok(text.includes(`${String(o.kind)} ${o.kind === "ConfigMap" ? `${m.namespace}/` : ""}${m.name}:`), `NOTES name ${String(o.kind)} ${m.name}:\n${text}`);
+    }
+    assert.match(text, /needs the Prometheus Operator's CRDs, and Grafana's dashboard sidecar/);
+    assert.match(text, /WARNING: the NetworkPolicy closes the admin port/);
+    assert.doesNotMatch(await notes([...all, "networkPolicy.admin.from[0].podSelector.matchLabels.app=prometheus"]), /WARNING/);
+    assert.doesNotMatch(await notes([...all, "networkPolicy.enabled=false"]), /WARNING/);
+    const dashboardOnly = await notes(["monitoring.dashboard.enabled=true", "networkPolicy.enabled=false"]);
+    assert.match(dashboardOnly, /Monitoring \(needs Grafana's dashboard sidecar\)/);
+    assert.doesNotMatch(dashboardOnly, /ServiceMonitor|PrometheusRule|Operator/);
   });
 
   test("tls.mode=certManager: cert-manager's certificate", async () => {

@@ -1,0 +1,139 @@
+// Nothing in the chart assumes the release is called `sidecar-injector`: every name one object
+// uses to find another (the Service the webhooks call and the certificate names, the Secrets,
+// the webhook configuration the injector patches, RBAC's resourceNames, the monitoring's
+// selectors) derives from the one fullname. Rendered with a real helm for release names
+// `other` and `sidecar-injector`, with fullnameOverride, in each tls.mode; and two releases
+// side by side share no object name.
+
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { parseAllDocuments } from "yaml";
+import { CHART, HELM_TIMEOUT_MS, KUBE_VERSION, locateHelm, run } from "../../support/helm.js";
+
+const lookup = await locateHelm();
+const skip = lookup.ok ? false : process.env.SIDECAR_INJECTOR_E2E_REQUIRED === "1" ? false : `no helm: ${lookup.reason}`;
+
+const NAMESPACE = "mesh";
+
+interface KubeObject {
+  kind: string;
+  metadata: { name: string; namespace?: string; annotations?: Record<string, string> };
+  spec?: unknown;
+  rules?: { resources: string[]; resourceNames?: string[] }[];
+  webhooks?: { clientConfig: { service?: { name: string; namespace: string } } }[];
+  roleRef?: { name: string };
+  subjects?: { name: string; namespace?: string }[];
+}
+
+interface PodSpec {
+  serviceAccountName: string;
+  containers: { args: string[] }[];
+  volumes: { name: string; secret?: { secretName: string }; configMap?: { name: string } }[];
+}
+
+async function render(release: string, set: readonly string[]): Promise<KubeObject[]> {
+  assert.ok(lookup.ok);
+  const args = ["template", release, CHART, "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION, ...set.flatMap((s) => ["--set", s])];
+  const r = await run(lookup.path, args, HELM_TIMEOUT_MS);
+  assert.equal(r.code, 0, `helm ${args.join(" ")}:\n${r.stderr}`);
+  return parseAllDocuments(r.stdout)
+    .map((d) => d.toJS() as unknown)
+    .filter((v): v is KubeObject => typeof v === "object" && v !== null && "kind" in v);
+}
+
+function one(objects: readonly KubeObject[], kind: string, name?: string): KubeObject {
+  const found = objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+  assert.equal(found.length, 1, `one ${kind} ${name ?? ""}: found ${found.length}`);
+  return found[0]!;
+}
+
+function argOf(args: readonly string[], flag: string): string | undefined {
+  const i = args.indexOf(flag);
+  return i < 0 ? undefined : args[i + 1];
+}
+
+/** Checks that every cross-reference in one rendering agrees; returns the fullname used. */
+function assertConsistent(objects: readonly KubeObject[], mode: string): string {
+  const deployment = one(objects, "Deployment");
+  const fullname = deployment.metadata.name;
+  const service = one(objects, "Service");
+  const webhookConfig = one(objects, "MutatingWebhookConfiguration");
+  const pod = (deployment.spec as { template: { spec: PodSpec } }).template.spec;
+  const args = pod.containers[0]?.args ?? [];
+
+  assert.equal(service.metadata.name, fullname);
+  assert.equal(webhookConfig.metadata.name, fullname);
+  assert.equal(pod.serviceAccountName, one(objects, "ServiceAccount").metadata.name);
+  assert.equal(pod.volumes.find((v) => v.name === "config")?.configMap?.name, one(objects, "ConfigMap", fullname).metadata.name);
+  // The webhooks call the release's Service in the release's namespace.
+  for (const hook of webhookConfig.webhooks ?? []) {
+    assert.deepEqual(
+      { name: hook.clientConfig.service?.name, namespace: hook.clientConfig.service?.namespace },
+      { name: service.metadata.name, namespace: NAMESPACE },
+    );
+  }
+  // Bindings name the roles rendered and the ServiceAccount the Pods run as.
+  for (const b of objects.filter((o) => o.kind === "RoleBinding" || o.kind === "ClusterRoleBinding")) {
+    const roleKind = b.kind === "RoleBinding" ? "Role" : "ClusterRole";
+    one(objects, roleKind, b.roleRef?.name);
+    if (!b.metadata.name.endsWith("-preview")) assert.deepEqual(b.subjects?.map((s) => [s.name, s.namespace]), [[pod.serviceAccountName, NAMESPACE]]);
+  }
+  // The preview Role opens the proxy path of this Service's admin port.
+  assert.ok(one(objects, "Role", `${fullname}-preview`).rules?.[0]?.resourceNames?.includes(`https:${service.metadata.name}:admin`));
+
+  if (mode === "self") {
+    // The injector mints certificates for the Service, patches this webhook configuration and
+    // keeps its CA in the Secret RBAC lets it touch.
+    assert.equal(argOf(args, "--service"), service.metadata.name);
+    assert.equal(argOf(args, "--webhook-config"), webhookConfig.metadata.name);
+    const caSecret = argOf(args, "--ca-secret");
+    assert.ok(caSecret?.startsWith(fullname), `CA Secret ${String(caSecret)} derives from ${fullname}`);
+    const secretRule = one(objects, "Role", fullname).rules?.find((r) => r.resources.includes("secrets") && r.resourceNames);
+    assert.deepEqual(secretRule?.resourceNames, [caSecret]);
+    const webhookRule = one(objects, "ClusterRole", fullname).rules?.find((r) => r.resources.includes("mutatingwebhookconfigurations"));
+    assert.deepEqual(webhookRule?.resourceNames, [webhookConfig.metadata.name]);
+  } else {
+    const tlsSecret = pod.volumes.find((v) => v.name === "tls")?.secret?.secretName;
+    assert.ok(tlsSecret?.startsWith(fullname), `TLS Secret ${String(tlsSecret)} derives from ${fullname}`);
+    if (mode === "certManager") {
+      const certs = objects.filter((o) => o.kind === "Certificate");
+      const serving = certs.find((c) => (c.spec as { secretName: string }).secretName === tlsSecret);
+      assert.ok(serving, "a Certificate writes the mounted Secret");
+      const dnsNames = (serving.spec as { dnsNames: string[] }).dnsNames;
+      assert.ok(dnsNames.includes(`${service.metadata.name}.${NAMESPACE}.svc`), `SANs ${dnsNames.join(",")} name the Service`);
+      assert.equal(webhookConfig.metadata.annotations?.["cert-manager.io/inject-ca-from"], `${NAMESPACE}/${serving.metadata.name}`);
+      for (const issuerName of certs.map((c) => (c.spec as { issuerRef: { name: string } }).issuerRef.name)) one(objects, "Issuer", issuerName);
+      const ca = one(objects, "Issuer", `${fullname}-ca`).spec as { ca: { secretName: string } };
+      assert.ok(certs.some((c) => (c.spec as { secretName: string }).secretName === ca.ca.secretName), "the CA Issuer reads a Secret a Certificate writes");
+    }
+  }
+  // Every object's name derives from the fullname.
+  for (const o of objects) assert.ok(o.metadata.name.startsWith(fullname), `${o.kind} ${o.metadata.name} derives from ${fullname}`);
+  return fullname;
+}
+
+const MODES: [string, string[]][] = [
+  ["self", []],
+  ["secret", ["tls.mode=secret"]],
+  ["certManager", ["tls.mode=certManager"]],
+];
+const EVERYTHING = ["monitoring.prometheusRule.enabled=true", "monitoring.serviceMonitor.enabled=true", "monitoring.dashboard.enabled=true", "preview.rbac.subjects[0].kind=Group", "preview.rbac.subjects[0].name=platform"];
+
+describe("names derive from the release, never from a fixed `sidecar-injector`", { skip }, () => {
+  for (const [mode, set] of MODES) {
+    test(`tls.mode=${mode}: release other, release sidecar-injector, fullnameOverride`, async () => {
+      const extra = mode === "secret" ? [...set, "monitoring.serviceMonitor.tlsConfig.insecureSkipVerify=true"] : set;
+      assert.equal(assertConsistent(await render("other", [...extra, ...EVERYTHING]), mode), "other-sidecar-injector");
+      assert.equal(assertConsistent(await render("sidecar-injector", [...extra, ...EVERYTHING]), mode), "sidecar-injector");
+      assert.equal(assertConsistent(await render("other", [...extra, ...EVERYTHING, "fullnameOverride=mesh-inj"]), mode), "mesh-inj");
+    });
+  }
+
+  test("two releases side by side share no object name, namespaced or cluster-wide", async () => {
+    const a = await render("blue", ["tls.mode=certManager", "monitoring.prometheusRule.enabled=true"]);
+    const b = await render("green", ["tls.mode=certManager", "monitoring.prometheusRule.enabled=true"]);
+    const names = (objects: KubeObject[]): Set<string> => new Set(objects.map((o) => `${o.kind}/${o.metadata.name}`));
+    const shared = [...names(a)].filter((n) => names(b).has(n));
+    assert.deepEqual(shared, []);
+  });
+});
