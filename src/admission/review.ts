@@ -8,7 +8,7 @@ import { inject as engineInject } from "../injection/inject.js";
 import { EngineFailure, InjectionError, type DecisionCode, type InjectContext, type InjectResult } from "../injection/types.js";
 import type { AdmissionReview, Pod } from "../kube/types.js";
 import { clip } from "../injection/quote.js";
-import { SKIP_REASONS, type SkipReason } from "../telemetry/metrics.js";
+import { SKIP_REASONS, type ReviewDecision, type SkipReason } from "../telemetry/metrics.js";
 import { ERRORS, type ErrorCode } from "./errors.js";
 import {
   AUDIT_DECISION_KEY,
@@ -49,8 +49,7 @@ export interface AdmitOptions {
 }
 
 /** What happened to a review, for the log line, the metrics and the audit annotations. */
-export const REVIEW_DECISIONS = ["injected", "skipped", "allowed", "refused"] as const;
-export type ReviewDecision = (typeof REVIEW_DECISIONS)[number];
+export { REVIEW_DECISIONS, type ReviewDecision } from "../telemetry/metrics.js";
 
 export interface ReviewOutcome {
   /**
@@ -72,6 +71,8 @@ export interface ReviewOutcome {
   readonly errorCode?: ErrorCode;
   /** The unexpected exception behind an ERR_INTERNAL refusal, for the caller to log. */
   readonly error?: unknown;
+  /** `request.dryRun: true`: answered alike, nothing stored; its own metric and log field. */
+  readonly dryRun?: boolean;
 }
 
 export interface ReviewResult {
@@ -111,6 +112,7 @@ export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult 
   const outNamespace = clip(namespace);
   const outPod = displayName === undefined ? undefined : clip(displayName);
   const operation = clip(request.operation ?? "");
+  const dryRun = request.dryRun === true;
 
   const allowUnchanged = (skipReason: SkipReason, reason: string): ReviewResult => ({
     review: buildResponseReview(apiVersion, uid, {
@@ -118,7 +120,7 @@ export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult 
       warnings: [`sidecar-injector: ${reason}`],
       auditAnnotations: audit("allowed", reason),
     }),
-    outcome: { uid: outUid, namespace: outNamespace, pod: outPod, operation, decision: "allowed", reason, skipReason, patchOperations: 0 },
+    outcome: { uid: outUid, namespace: outNamespace, pod: outPod, operation, decision: "allowed", reason, skipReason, patchOperations: 0, dryRun },
   });
 
   const refuse = (errorCode: ErrorCode, message: string, error?: unknown): ReviewResult => {
@@ -131,8 +133,8 @@ export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult 
       }),
       outcome:
         error === undefined
-          ? { uid: outUid, namespace: outNamespace, pod: outPod, operation, decision: "refused", reason: message, errorCode, patchOperations: 0 }
-          : { uid: outUid, namespace: outNamespace, pod: outPod, operation, decision: "refused", reason: message, errorCode, patchOperations: 0, error },
+          ? { uid: outUid, namespace: outNamespace, pod: outPod, operation, decision: "refused", reason: message, errorCode, patchOperations: 0, dryRun }
+          : { uid: outUid, namespace: outNamespace, pod: outPod, operation, decision: "refused", reason: message, errorCode, patchOperations: 0, dryRun, error },
     };
   };
 
@@ -169,6 +171,7 @@ export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult 
           reason,
           skipReason: skipReasonOf(result.decision.code),
           patchOperations: 0,
+          dryRun,
         },
       };
     }
@@ -180,7 +183,7 @@ export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult 
         warnings: result.warnings,
         auditAnnotations: audit("injected", reason),
       }),
-      outcome: { uid: outUid, namespace: outNamespace, pod: outPod, operation, decision: "injected", reason, patchOperations: result.patch.length },
+      outcome: { uid: outUid, namespace: outNamespace, pod: outPod, operation, decision: "injected", reason, patchOperations: result.patch.length, dryRun },
     };
   } catch (e) {
     if (e instanceof InjectionError) {

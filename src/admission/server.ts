@@ -157,7 +157,8 @@ function reviewRecorder(metrics: Metrics, logger: Logger): (outcome: ReviewOutco
         metrics.failure.inc({ reason: outcome.errorCode ?? "ERR_INTERNAL" });
         break;
     }
-    const line = {
+    if (outcome.dryRun === true) metrics.dryRun.inc({ decision: outcome.decision });
+    const fields = {
       uid: outcome.uid,
       namespace: outcome.namespace,
       pod: outcome.pod,
@@ -167,6 +168,7 @@ function reviewRecorder(metrics: Metrics, logger: Logger): (outcome: ReviewOutco
       patchOperations: outcome.patchOperations,
       durationMs,
     };
+    const line = outcome.dryRun === true ? { ...fields, dryRun: true } : fields;
     if (outcome.error !== undefined) logger.error({ ...line, err: outcome.error }, "admission review failed");
     else logger.info(line, "admission review");
   };
