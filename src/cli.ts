@@ -4,6 +4,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { extname, join } from "node:path";
 import { parseArgs } from "node:util";
+import { exitStatusOf } from "./admission/errors.js";
 import type { Config } from "./config/types.js";
 import { InjectionError } from "./injection/types.js";
 import { quote, quoteName } from "./injection/quote.js";
@@ -774,19 +775,15 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`error: ${e.message}\n`);
       return 1;
     }
-    if (e instanceof InjectionError || e instanceof UsageError) {
+    if (e instanceof UsageError) {
       process.stderr.write(`error: ${e.message}\n`);
       return 2;
     }
-    // Coded errors (a bad config, ERR_CONFIG; a manifest that cannot be read, ERR_MANIFEST; bad
-    // arguments, unreadable or mismatched certificate files) are the user's to fix.
-    if (e instanceof Error && "code" in e && typeof e.code === "string" && e.code.startsWith("ERR_")) {
+    // Coded errors are the user's to fix; their exit status is the registry's (admission/errors.ts).
+    const status = e instanceof Error && "code" in e ? exitStatusOf(e.code) : undefined;
+    if (e instanceof Error && status !== undefined) {
       process.stderr.write(`error: ${e.message}\n`);
-      return 2;
-    }
-    if (e instanceof Error && "code" in e && e.code === "ENOENT") {
-      process.stderr.write(`error: ${e.message}\n`);
-      return 1;
+      return status;
     }
     throw e;
   }
