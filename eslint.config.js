@@ -59,6 +59,49 @@ export default tseslint.config(
     },
   },
   {
+    // The admission gate and its error registry are pure, below both the webhook (the rest of
+    // admission/) and the preview: the engine, config and kube types, and each other; no I/O,
+    // no server, no logger, no metrics, no client.
+    files: ["src/admission/gate.ts", "src/admission/errors.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { regex: "^node:", message: "the admission gate is pure: no Node I/O modules." },
+            { regex: "^(express|pino|prom-client|node-forge|@kubernetes/client-node|fast-json-patch)$", message: "the admission gate is pure: no server, logger, metrics, crypto or cluster client." },
+            { regex: "^\\.\\./(?!injection/|config/types\\.js$|kube/types\\.js$)", message: "the admission gate imports only the engine, config and kube types." },
+            { regex: "^\\./(?!(gate|errors)\\.js$)", message: "the admission gate imports only itself and the error registry from admission/." },
+          ],
+        },
+      ],
+      "no-restricted-globals": [
+        "error",
+        { name: "process", message: "the admission gate is pure: no process state." },
+        { name: "setTimeout", message: "the admission gate is pure: no timers." },
+        { name: "setInterval", message: "the admission gate is pure: no timers." },
+        { name: "console", message: "the admission gate is pure: it returns, it does not print." },
+      ],
+    },
+  },
+  {
+    // The preview stands on the engine and the admission gate, beside the webhook, not on it:
+    // of admission/ it imports only the gate and the error registry; no server, no metrics.
+    files: ["src/preview.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { regex: "^(express|pino|prom-client|node-forge|@kubernetes/client-node)$", message: "the preview use case knows nothing of serving, logging, certificates or the cluster client." },
+            { regex: "^\\./admission/(?!(gate|errors)\\.js$)", message: "the preview imports only the gate and the error registry of admission/: the rest sits above it." },
+            { regex: "^\\./(certs|telemetry|workers|check)/|^\\./(main|cli)\\.js$", message: "the preview sits below the layers that serve." },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ["test/**/*.ts"],
     rules: { "@typescript-eslint/no-non-null-assertion": "off" },
   },

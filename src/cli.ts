@@ -4,6 +4,7 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { extname, join } from "node:path";
 import { parseArgs } from "node:util";
+import { exitStatusOf } from "./admission/errors.js";
 import type { Config } from "./config/types.js";
 import { InjectionError } from "./injection/types.js";
 import { quote, quoteName } from "./injection/quote.js";
@@ -964,11 +965,13 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     }
   } catch (e) {
-    // Every error a command throws is said in one line (no stack trace) with exit 2: the
+    // Every error a command throws is said in one line (no stack trace). A coded error exits
+    // with its registry's status (admission/errors.ts, EXIT_ERRORS); anything else with 2: the
     // command could not do its work. A refused object or a finding is an answer (exit 1),
     // which the commands return themselves.
     process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
-    return EXIT.usage;
+    const status = e instanceof Error && "code" in e ? exitStatusOf(e.code) : undefined;
+    return status ?? EXIT.usage;
   }
 }
 

@@ -19,9 +19,8 @@ import { fileURLToPath } from "node:url";
 // process never loads node:cluster or the workers' protocol ends.
 import type { AppEndpoints } from "./admission/server.js";
 import { DEFAULT_HOST, type RunningServer } from "./admission/https.js";
-import type { CertificateWatch } from "./certs/files.js";
-import { DEFAULT_NAMES, type CertMode } from "./certs/modes.js";
-import type { CertManager, CertManagerOptions } from "./certs/manager.js";
+import { DEFAULT_NAMES, openCertificateSource, type CertificateChoice, type CertificateSource, type CertMode } from "./certs/modes.js";
+import type { CertManagerOptions } from "./certs/manager.js";
 import type { NamespaceLookupService } from "./admission/preview-lookup.js";
 import type { KubeApi } from "./kube/api.js";
 import type { NativeSidecarDetector } from "./kube/nodes.js";
@@ -44,8 +43,6 @@ export const DRAIN_TIMEOUT_MS = 15_000;
  * is on its way; past its shutdown delay and this, it stops waiting for that word.
  */
 const LAST_CONNECTION_WAIT_MS = 5_000;
-/** How often local certificates are checked for renewal in a long-running `npm start`. */
-const LOCAL_RENEW_CHECK_MS = 12 * 60 * 60 * 1000;
 
 export interface ServeOptions {
   /** YAML config file; defaults apply when absent. */
@@ -121,116 +118,17 @@ export interface ServeHandle {
   close(): Promise<void>;
 }
 
-/** Where the serving certificate comes from: local files, certificate files, or the CA Secret. */
-interface CertificateSource {
-  /** The pair to listen with; in kubernetes mode a placeholder until the manager has one. */
-  readonly initial: { readonly cert: string; readonly key: string };
-  /** Whether the pair served last is one the API server trusts (false for the placeholder). */
-  serving(): boolean;
-  /** Starts reloading, renewing or rotating; every new pair goes to `push`. */
-  start(push: (cert: string, key: string) => void): Promise<void>;
-  stop(): void;
-}
-
-async function openCertificateSource(
-  opts: ServeOptions,
-  config: Config,
-  logger: Logger,
-  metrics: Metrics,
-): Promise<CertificateSource> {
-  const certDir = resolve(opts.certDir ?? "certs");
+/** Which certificate source the options choose: files given, kubernetes asked for, else local. */
+function certificateChoice(opts: ServeOptions, config: Config): CertificateChoice {
   const mode: CertMode = opts.certMode ?? (opts.tlsCert !== undefined ? "files" : "local");
-  if (mode === "files") {
-    const { loadCertificateFiles, watchCertificateFiles } = await import("./certs/files.js");
-    const { tlsCert, tlsKey } = opts;
-    if (tlsCert === undefined || tlsKey === undefined) throw new Error("--cert-mode files needs --tls-cert and --tls-key");
-    const filePair = await loadCertificateFiles(tlsCert, tlsKey);
-    logger.info({ cert: tlsCert, notAfter: filePair.notAfter }, "serving certificate loaded from files");
-    let watch: CertificateWatch | undefined;
-    return {
-      initial: filePair,
-      serving: () => true,
-      start: async (push) => {
-        watch = watchCertificateFiles(
-          tlsCert,
-          tlsKey,
-          filePair,
-          (pair) => {
-            push(pair.cert, pair.key);
-            logger.info({ cert: tlsCert, notAfter: pair.notAfter }, "serving certificate reloaded");
-          },
-          {
-            onError: (err) => {
-              metrics.certReloadFailures.inc({ reason: err.reason });
-              logger.warn({ file: err.file, reason: err.reason, message: err.message }, "serving certificate not reloaded, the previous one is still served");
-            },
-            onExpiring: (pair, msLeft) =>
-              logger.warn({ cert: tlsCert, notAfter: pair.notAfter, hoursLeft: Math.floor(msLeft / 3_600_000) }, msLeft > 0 ? "serving certificate expires soon and has not been renewed" : "serving certificate has expired and has not been renewed"),
-          },
-        );
-      },
-      stop: () => watch?.close(),
-    };
-  }
+  if (mode === "local") return { mode, dir: resolve(opts.certDir ?? "certs") };
   if (mode === "kubernetes") {
-    // Until the manager has a certificate the API server trusts, the server answers /healthz
-    // with a throwaway one and /readyz says not ready.
-    const { createCa, mintServingCert } = await import("./certs/authority.js");
-    const { CertManager, createCertMetrics } = await import("./certs/manager.js");
-    const { createKubeApi } = await import("./kube/client.js");
-    const now = new Date();
-    const scratch = await createCa({ validityMs: DAY_MS, now, commonName: "sidecar-injector-not-ready" });
-    const issuer = scratch.certs[0];
-    if (!issuer) throw new Error("could not create a placeholder certificate");
-    const placeholder = await mintServingCert(scratch, issuer, { dnsNames: ["not-ready.invalid"], validityMs: DAY_MS, now });
-    let manager: CertManager | undefined;
-    return {
-      initial: { cert: placeholder.certPem, key: placeholder.keyPem },
-      serving: () => manager?.certificate !== undefined,
-      start: async (push) => {
-        const k: KubernetesCertOptions = { ...KUBERNETES_CERT_DEFAULTS, namespace: ownNamespace(), ...opts.kubernetes };
-        manager = new CertManager(
-          { ...k, clusterDomain: config.clusterDomain },
-          {
-            kube: createKubeApi(),
-            logger,
-            metrics: createCertMetrics(metrics.registry),
-            onCertificate: (cert) => push(cert.certPem, cert.keyPem),
-          },
-        );
-        await manager.start();
-        logger.info({ namespace: k.namespace, secret: k.secretName, webhookConfig: k.webhookConfigName, ready: manager.certificate !== undefined }, "self-managed certificates started");
-      },
-      stop: () => manager?.stop(),
-    };
+    // The namespace is read when the manager starts, as the Pod's own.
+    return { mode, options: () => ({ ...KUBERNETES_CERT_DEFAULTS, namespace: ownNamespace(), ...opts.kubernetes, clusterDomain: config.clusterDomain }) };
   }
-  const { ensureLocalCertificates } = await import("./certs/local.js");
-  const local = await ensureLocalCertificates(certDir);
-  logger.info(
-    { dir: certDir, generated: local.generated, reason: local.reason || undefined, notAfter: local.notAfter },
-    local.generated.leaf ? "local certificates generated" : "local certificates reused",
-  );
-  let renew: ReturnType<typeof setInterval> | undefined;
-  return {
-    initial: local,
-    serving: () => true,
-    start: async (push) => {
-      renew = setInterval(() => {
-        ensureLocalCertificates(certDir).then(
-          (renewed) => {
-            if (!renewed.generated.leaf) return;
-            push(renewed.cert, renewed.key);
-            logger.info({ dir: certDir, reason: renewed.reason, notAfter: renewed.notAfter }, "local certificates renewed");
-          },
-          (err: unknown) => logger.warn({ err, dir: certDir }, "local certificates not renewed"),
-        );
-      }, LOCAL_RENEW_CHECK_MS);
-      renew.unref();
-    },
-    stop: () => {
-      if (renew !== undefined) clearInterval(renew);
-    },
-  };
+  const { tlsCert, tlsKey } = opts;
+  if (tlsCert === undefined || tlsKey === undefined) throw new Error("--cert-mode files needs --tls-cert and --tls-key");
+  return { mode, certFile: tlsCert, keyFile: tlsKey };
 }
 
 /** The settings every serving process needs, from the options (a worker gets them over IPC). */
@@ -436,7 +334,7 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
   const workers = requested === 1 ? 1 : (await import("./workers/primary.js")).resolveWorkerCount(requested, availableParallelism());
   const config = await loadConfig(opts.configFile);
   const metrics = createMetrics();
-  const certs = await openCertificateSource(opts, config, logger, metrics);
+  const certs = await openCertificateSource(certificateChoice(opts, config), { logger, metrics });
   const settings = servingSettings(opts, config);
   if (workers > 1) return runPrimary(opts, workers, settings, logger, metrics, certs);
 

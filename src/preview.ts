@@ -5,7 +5,7 @@
 import jsonpatch from "fast-json-patch";
 import { stringify } from "yaml";
 import { yamlText } from "./yaml-emit.js";
-import { describeObject, isPodRequest, notCreateReason, withoutManagedFields } from "./admission/review.js";
+import { gate, podDisplayName, podNamespace, validateAdmissionReview, withoutManagedFields } from "./admission/gate.js";
 import type { Config } from "./config/types.js";
 import { unifiedDiff } from "./diff.js";
 import { apiServerSelection, interceptionSummary, proxySummary, type InterceptionSummary, type ProxySummary } from "./injection/explain.js";
@@ -14,7 +14,7 @@ import { InjectionError, type InjectContext, type PatchOperation } from "./injec
 import { quote } from "./injection/quote.js";
 import { MAX_POD_DEPTH, nestedDeeperThan, readPod } from "./injection/shape.js";
 import { podOf } from "./injection/workloads.js";
-import type { AdmissionRequest, Pod } from "./kube/types.js";
+import type { Pod } from "./kube/types.js";
 import { jsonPreScan, measureValue, PREVIEW_JSON_LIMITS, PREVIEW_YAML_LIMITS, type YamlLimits } from "./injection/yaml-limits.js";
 import { parseManifest } from "./manifest.js";
 
@@ -108,6 +108,8 @@ interface Candidate {
   readonly rebuild: (pod: Pod, patch: readonly PatchOperation[]) => unknown;
   /** Why the webhook would admit it untouched whatever the Pod says (an AdmissionReview that is no Pod CREATE). */
   readonly skip?: string;
+  /** Why the webhook would refuse it whatever the Pod says (an AdmissionReview of a Pod CREATE without the Pod). */
+  readonly refused?: { readonly code: string; readonly field: string; readonly message: string };
 }
 
 function isObj(v: unknown): v is Record<string, unknown> {
@@ -120,25 +122,21 @@ function candidates(doc: unknown, defaultNamespace: string, out: Candidate[]): v
     for (const item of doc.items) candidates(item, defaultNamespace, out);
     return;
   }
-  if (doc.kind === "AdmissionReview" && isObj(doc.request)) {
-    // As admit() answers it: only a Pod CREATE is injected, and it must carry the Pod.
-    const req = doc.request as AdmissionRequest & Record<string, unknown>;
-    const object = isObj(req.object) ? req.object : undefined;
-    const meta = object && isObj(object.metadata) ? object.metadata : {};
-    const namespace = typeof req.namespace === "string" && req.namespace ? req.namespace : typeof meta.namespace === "string" && meta.namespace ? meta.namespace : defaultNamespace;
-    const name = (typeof meta.name === "string" && meta.name) || (typeof meta.generateName === "string" && meta.generateName) || req.name || "";
-    let skip: string | undefined;
-    if (!isPodRequest(req)) {
-      const what = req.kind?.kind ?? req.resource?.resource ?? (typeof object?.kind === "string" ? object.kind : "object");
-      skip = `${describeObject({ ...req, kind: { group: "", version: "", kind: what } })} admitted unchanged: only Pods are injected`;
-    } else if (req.operation !== "CREATE") {
-      skip = notCreateReason(req);
-    } else if (!object) {
-      throw new PreviewError("AdmissionReview request.object: must be the Pod being created");
+  if (doc.kind === "AdmissionReview") {
+    // Through the webhook's own gate: refused (ERR_NOT_ADMISSION_REVIEW) where /inject refuses
+    // the body, admitted unchanged or refused inside the review where /inject would be.
+    const req = validateAdmissionReview(doc).request;
+    const verdict = gate(req, defaultNamespace);
+    const name = podDisplayName(req.object) ?? req.name ?? "";
+    const rebuild = (_p: Pod, patch: readonly PatchOperation[]): unknown => applied(req.object, patch);
+    if (verdict.pass) {
+      out.push({ kind: "Pod", name, namespace: verdict.namespace, doc: req.object, pod: verdict.pod, ctx: { namespace: verdict.namespace }, rebuild });
+      return;
     }
-    const kind = skip && req.kind?.kind ? req.kind.kind : "Pod";
-    const pod = withoutManagedFields((object ?? {}) as Pod);
-    out.push({ kind, name, namespace, doc: req.object, pod, ctx: { namespace }, rebuild: (_p, patch) => applied(req.object, patch), ...(skip ? { skip } : {}) });
+    const namespace = podNamespace(req, defaultNamespace);
+    const kind = "unchanged" in verdict && req.kind?.kind ? req.kind.kind : "Pod";
+    const stop = "unchanged" in verdict ? { skip: verdict.reason } : { refused: verdict.refused };
+    out.push({ kind, name, namespace, doc: req.object, pod: isObj(req.object) ? withoutManagedFields(req.object as Pod) : {}, ctx: { namespace }, rebuild, ...stop });
     return;
   }
   // A Pod is itself; a workload (the kinds the CLI takes) stands for the Pod of its template.
@@ -240,7 +238,7 @@ async function namespaceLabelsOf(found: readonly Candidate[], opts: PreviewOptio
   const out = new Map<string, NamespaceLabelsResult>();
   const wanted = new Set<string>();
   for (const c of found) {
-    if (c.skip !== undefined || out.has(c.namespace)) continue;
+    if (c.skip !== undefined || c.refused !== undefined || out.has(c.namespace)) continue;
     const given = labelsGivenFor(c.namespace, opts.namespace, opts.givenLabels);
     if (given) out.set(c.namespace, { labels: given });
     else wanted.add(c.namespace);
@@ -304,6 +302,20 @@ export async function preview(docs: readonly unknown[], opts: PreviewOptions): P
       });
       continue;
     }
+    if (c.refused !== undefined) {
+      pushEntry(entries, c.doc, {
+        kind: c.kind,
+        name: c.name,
+        namespace: c.namespace,
+        decision: { inject: false, reasons: [refusedReason(c.refused.message)] },
+        patch: [],
+        object: c.doc,
+        warnings: [],
+        interception: givenInterception(c.pod),
+        error: c.refused,
+      });
+      continue;
+    }
     const nsLabels = labels.get(c.namespace) ?? { unknown: "not read" };
     const podLabels = c.pod.metadata?.labels ?? {};
     const selection =
@@ -336,7 +348,7 @@ export async function preview(docs: readonly unknown[], opts: PreviewOptions): P
         namespace: c.namespace,
         decision: {
           inject: false,
-          reasons: selection.called ? [selection.reason, `refused: ${e.message}; the API server would refuse to create the pod`] : [selection.reason],
+          reasons: selection.called ? [selection.reason, refusedReason(e.message)] : [selection.reason],
         },
         patch: [],
         object: c.doc,
@@ -347,6 +359,10 @@ export async function preview(docs: readonly unknown[], opts: PreviewOptions): P
     }
   }
   return entries;
+}
+
+function refusedReason(message: string): string {
+  return `refused: ${message}; the API server would refuse to create the pod`;
 }
 
 /** What a Pod as given intercepts; nothing when its shape is not one the engine can read. */

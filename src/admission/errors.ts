@@ -1,7 +1,12 @@
-// The one registry of coded errors the HTTP layer can answer with. Each code maps to the HTTP
+// The one registry of coded errors. Each code the HTTP layer answers with maps to the HTTP
 // status (for transport errors, answered as `{error:{code,message}}`) or to the
 // AdmissionResponse status (for errors answered inside an AdmissionReview with HTTP 200 and
-// `allowed: false`), plus the Kubernetes StatusReason and a default message.
+// `allowed: false`), plus the Kubernetes StatusReason and a default message (ERRORS). Each
+// code only a command meets (a config, a manifest, certificate files, the API server, a remote
+// preview) maps to its exit status and the shape of its message (EXIT_ERRORS). A command maps
+// every error it ends with through exitStatusOf: input refused or that cannot be read exits 2
+// (the command could not do its work; README "Command line", exit statuses); 1 is kept for the
+// answers a command returns itself (a refused object, a finding).
 
 import type { InjectionErrorCode } from "../injection/types.js";
 
@@ -82,12 +87,6 @@ export const ERRORS = {
   // --- answered inside the AdmissionReview (HTTP 200, allowed: false) ---
   ERR_INVALID_ANNOTATION: { status: 400, reason: "BadRequest", message: "invalid annotation", answer: "review" },
   ERR_INVALID_POD: { status: 400, reason: "BadRequest", message: "invalid Pod", answer: "review" },
-  ERR_INVALID_CONFIG: {
-    status: 400,
-    reason: "BadRequest",
-    message: "the injector configuration cannot be applied to this Pod",
-    answer: "review",
-  },
   // --- both: an unexpected exception; inside a review when one is being answered ---
   ERR_INTERNAL: {
     status: 500,
@@ -130,4 +129,49 @@ export class AdmissionError extends Error {
 
 export function errorBody(code: ErrorCode, message: string = ERRORS[code].message): ErrorBody {
   return { error: { code, message } };
+}
+
+/** How a command answers a coded error that is no HTTP answer: its exit status, and what the message says. */
+export interface ExitSpec {
+  /** 1: something could not be read or reached; 2: input or arguments refused, with the reason. */
+  readonly exit: 1 | 2;
+  /** The shape of the message (the error's own message is printed, after `error: `). */
+  readonly message: string;
+}
+
+export const EXIT_ERRORS = {
+  ERR_CONFIG: { exit: 2, message: "the config file is refused: every problem, each naming its key" },
+  ERR_MANIFEST: { exit: 2, message: "a manifest cannot be read or injected: the file, the document and why" },
+  ERR_TLS_FILE: { exit: 2, message: "--tls-cert/--tls-key cannot be served: the file and why" },
+  ERR_CERT: { exit: 2, message: "a certificate cannot be issued or read: which, and why" },
+  ERR_DER: { exit: 2, message: "a certificate's DER cannot be read or written: where, and why" },
+  ERR_KUBE: { exit: 2, message: "the API server refused or did not answer a call: the call and its status" },
+  ERR_REMOTE_PREVIEW: { exit: 2, message: "the injector's /preview refused or did not answer: its status, code and message" },
+  ERR_CHECK_NOT_FOUND: { exit: 2, message: "`check` names something the cluster does not hold" },
+  // Node's own codes a command meets on user input.
+  ERR_PARSE_ARGS_UNKNOWN_OPTION: { exit: 2, message: "an option the command does not take (Node's message, naming it)" },
+  ERR_PARSE_ARGS_INVALID_OPTION_VALUE: { exit: 2, message: "an option without its value, or a flag given one (Node's message)" },
+  ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL: { exit: 2, message: "an argument the command does not take (Node's message)" },
+  ERR_INVALID_URL: { exit: 2, message: "a URL option that does not parse (Node's message)" },
+  ENOENT: { exit: 2, message: "a file that does not exist (Node's message, naming it)" },
+} as const satisfies Readonly<Record<string, ExitSpec>>;
+
+export type ExitErrorCode = keyof typeof EXIT_ERRORS;
+/** Every code of the registry. */
+export type CodedErrorCode = ErrorCode | ExitErrorCode;
+
+function isExitErrorCode(v: string): v is ExitErrorCode {
+  return Object.hasOwn(EXIT_ERRORS, v);
+}
+
+/**
+ * The exit status of a command that ends with an error of this code: EXIT_ERRORS's, or 2 for a
+ * code the webhook answers with (the same input refused: a review that is no AdmissionReview,
+ * an invalid annotation, a preview over its limits). Undefined for ERR_INTERNAL and for a code
+ * the registry does not hold: the command still ends with one line and exit 2.
+ */
+export function exitStatusOf(code: unknown): 1 | 2 | undefined {
+  if (typeof code !== "string" || code === "ERR_INTERNAL") return undefined;
+  if (isExitErrorCode(code)) return EXIT_ERRORS[code].exit;
+  return isErrorCode(code) ? 2 : undefined;
 }

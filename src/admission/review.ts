@@ -1,29 +1,41 @@
 // AdmissionReview in, AdmissionReview out. Pure functions: no I/O, no logger, no clock. The
-// HTTP layer (server.ts) reads the body, calls decodeAdmissionReview and admit, and logs the
-// outcome that admit returns.
+// HTTP layer (server.ts) reads the body, calls decodeAdmissionReview (gate.ts) and admit, and
+// logs the outcome that admit returns. admit passes the review through the gate (gate.ts), as
+// the preview does, and answers what passes with the engine.
 
 import type { Config } from "../config/types.js";
 import { inject as engineInject } from "../injection/inject.js";
-import { EngineFailure, InjectionError, type DecisionCode, type InjectContext, type InjectResult, type PatchOperation } from "../injection/types.js";
+import { EngineFailure, InjectionError, type DecisionCode, type InjectContext, type InjectResult } from "../injection/types.js";
+import type { AdmissionReview, Pod } from "../kube/types.js";
+import { clip } from "../injection/quote.js";
+import { SKIP_REASONS, type ReviewDecision, type SkipReason } from "../telemetry/metrics.js";
+import { ERRORS, type ErrorCode } from "./errors.js";
 import {
-  ADMISSION_API_VERSIONS,
-  type AdmissionApiVersion,
-  type AdmissionRequest,
-  type AdmissionResponse,
-  type AdmissionReview,
-  type Pod,
-} from "../kube/types.js";
-import { clip, quoteName } from "../injection/quote.js";
-import { MAX_POD_DEPTH } from "../injection/shape.js";
-import { jsonPreScan, YamlLimitError, type YamlLimits } from "../injection/yaml-limits.js";
-import { SKIP_REASONS, type SkipReason } from "../telemetry/metrics.js";
-import { AdmissionError, ERRORS, type ErrorCode } from "./errors.js";
+  AUDIT_DECISION_KEY,
+  AUDIT_REASON_KEY,
+  buildResponseReview,
+  gate,
+  podDisplayName,
+  podNamespace,
+  refusalMessage,
+  type IncomingReview,
+  type UnchangedBecause,
+} from "./gate.js";
 
-/** A review that passed validation: a known apiVersion and a request with a uid. */
-export type IncomingReview = AdmissionReview & {
-  readonly apiVersion: AdmissionApiVersion;
-  readonly request: AdmissionRequest;
-};
+// What callers of this module used before the gate had a module of its own.
+export {
+  AUDIT_DECISION_KEY,
+  AUDIT_REASON_KEY,
+  buildResponseReview,
+  decodeAdmissionReview,
+  encodePatch,
+  REFUSAL_PREFIX,
+  refusalMessage,
+  reviewJson,
+  sanitizeWarnings,
+  validateAdmissionReview,
+  type IncomingReview,
+} from "./gate.js";
 
 export type InjectFn = (pod: Pod, ctx: InjectContext, config: Config) => InjectResult;
 
@@ -37,8 +49,7 @@ export interface AdmitOptions {
 }
 
 /** What happened to a review, for the log line, the metrics and the audit annotations. */
-export const REVIEW_DECISIONS = ["injected", "skipped", "allowed", "refused"] as const;
-export type ReviewDecision = (typeof REVIEW_DECISIONS)[number];
+export { REVIEW_DECISIONS, type ReviewDecision } from "../telemetry/metrics.js";
 
 export interface ReviewOutcome {
   /**
@@ -60,6 +71,8 @@ export interface ReviewOutcome {
   readonly errorCode?: ErrorCode;
   /** The unexpected exception behind an ERR_INTERNAL refusal, for the caller to log. */
   readonly error?: unknown;
+  /** `request.dryRun: true`: answered alike, nothing stored; its own metric and log field. */
+  readonly dryRun?: boolean;
 }
 
 export interface ReviewResult {
@@ -67,257 +80,20 @@ export interface ReviewResult {
   readonly outcome: ReviewOutcome;
 }
 
-/**
- * What opens every refusal's status.message: the API server shows it to whoever created the
- * Pod (`admission webhook "…" denied the request: sidecar-injector: …`), and it names who refused.
- */
-export const REFUSAL_PREFIX = "sidecar-injector: ";
-
-export function refusalMessage(message: string): string {
-  return message.startsWith(REFUSAL_PREFIX) ? message : `${REFUSAL_PREFIX}${message}`;
-}
-
-/** Audit annotation keys. The API server prefixes them with the webhook's name and a `/`. */
-export const AUDIT_DECISION_KEY = "decision";
-export const AUDIT_REASON_KEY = "reason";
-
-// The API server may truncate warnings over 256 characters and in total over 4 KiB.
-const MAX_WARNING_CHARS = 256;
-const MAX_WARNINGS_TOTAL_CHARS = 4096;
-
-type Plain = Record<string, unknown>;
-
-function isPlain(v: unknown): v is Plain {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function nonEmptyString(v: unknown): string | undefined {
-  return typeof v === "string" && v !== "" ? v : undefined;
-}
-
-function notReview(message: string): AdmissionError {
-  return new AdmissionError("ERR_NOT_ADMISSION_REVIEW", `request body is not an AdmissionReview: ${message}`);
-}
-
-function checkOptionalString(obj: Plain, key: string, at: string): void {
-  if (obj[key] !== undefined && typeof obj[key] !== "string") throw notReview(`${at}.${key} must be a string`);
-}
-
-function checkGroupVersion(obj: Plain, key: string, last: "kind" | "resource"): void {
-  const v = obj[key];
-  if (v === undefined) return;
-  if (!isPlain(v)) throw notReview(`request.${key} must be an object`);
-  for (const field of ["group", "version", last]) {
-    checkOptionalString(v, field, `request.${key}`);
-  }
-}
-
-/** Checks the shape of a parsed body; throws ERR_NOT_ADMISSION_REVIEW naming the field. */
-export function validateAdmissionReview(value: unknown): IncomingReview {
-  if (!isPlain(value)) throw notReview("the body must be a JSON object");
-  if (value.kind !== "AdmissionReview") throw notReview(`kind must be "AdmissionReview"`);
-  const apiVersion = value.apiVersion;
-  if (typeof apiVersion !== "string" || !(ADMISSION_API_VERSIONS as readonly string[]).includes(apiVersion)) {
-    throw notReview(`apiVersion must be one of ${ADMISSION_API_VERSIONS.join(", ")}`);
-  }
-  const request = value.request;
-  if (!isPlain(request)) throw notReview("request must be an object");
-  if (nonEmptyString(request.uid) === undefined) throw notReview("request.uid must be a non-empty string");
-  for (const key of ["operation", "namespace", "name", "subResource"]) checkOptionalString(request, key, "request");
-  checkGroupVersion(request, "kind", "kind");
-  checkGroupVersion(request, "resource", "resource");
-  if (request.dryRun !== undefined && typeof request.dryRun !== "boolean") {
-    throw notReview("request.dryRun must be true or false");
-  }
-  return value as unknown as IncomingReview;
-}
-
-/** Bodies at least this long are scanned for depth before JSON.parse (below it, parsing is fast at any depth). */
-const DEEP_SCAN_FROM_CHARS = 64 * 1024;
-/** The envelope (review, request) around a Pod of at most MAX_POD_DEPTH levels, and some room. */
-const REVIEW_JSON_LIMITS: YamlLimits = {
-  maxBytes: Number.MAX_SAFE_INTEGER,
-  maxDepth: MAX_POD_DEPTH + 10,
-  maxNodes: Number.MAX_SAFE_INTEGER,
-  maxAliases: 0,
-  maxDocuments: 1,
-};
-
-/** Body bytes to a validated review. Throws ERR_EMPTY_BODY, ERR_MALFORMED_JSON, ERR_NOT_ADMISSION_REVIEW. */
-export function decodeAdmissionReview(body: Uint8Array | string): IncomingReview {
-  let text = typeof body === "string" ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8");
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  if (text.trim() === "") throw new AdmissionError("ERR_EMPTY_BODY");
-  if (text.length > DEEP_SCAN_FROM_CHARS) {
-    // JSON.parse takes seconds on megabytes of nested brackets; a linear scan refuses them in
-    // milliseconds. The API server sends the typed Pod, about a dozen levels deep.
-    try {
-      jsonPreScan(text, REVIEW_JSON_LIMITS);
-    } catch (e) {
-      if (e instanceof YamlLimitError) throw notReview(`it nests deeper than ${REVIEW_JSON_LIMITS.maxDepth} levels`);
-      throw e;
-    }
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    // The parser's message quotes the body; keep it out of the answer and the logs.
-    throw new AdmissionError("ERR_MALFORMED_JSON");
-  }
-  return validateAdmissionReview(value);
-}
-
-/** True for a request about a Pod itself (core group, kind Pod / resource pods, no subresource). */
-export function isPodRequest(request: AdmissionRequest): boolean {
-  if (nonEmptyString(request.subResource) !== undefined) return false;
-  const { kind, resource } = request;
-  if (kind !== undefined && !((kind.group ?? "") === "" && kind.kind === "Pod")) return false;
-  if (resource !== undefined && !((resource.group ?? "") === "" && resource.resource === "pods")) return false;
-  if (kind !== undefined || resource !== undefined) return true;
-  return isPlain(request.object) && request.object.kind === "Pod";
-}
-
-/** The namespace the Pod is created in: the request's, else the object's, else "default". */
-export function podNamespace(request: AdmissionRequest): string {
-  const meta = isPlain(request.object) && isPlain(request.object.metadata) ? request.object.metadata : undefined;
-  return nonEmptyString(request.namespace) ?? nonEmptyString(meta?.namespace) ?? "default";
-}
-
-function podDisplayName(object: unknown): string | undefined {
-  if (!isPlain(object) || !isPlain(object.metadata)) return undefined;
-  return nonEmptyString(object.metadata.name) ?? nonEmptyString(object.metadata.generateName);
-}
-
-/**
- * Where a patch's UTF-8 is written on its way to base64, for patches that fit: `Buffer.from` of
- * a string over 4 KiB allocates a new buffer each time, which costs several times the encoding
- * itself (a 5 KB patch: ~7 µs against ~1 µs). Made on first use, then reused: encodePatch runs
- * to its end before anything else can write here (each worker thread has its own).
- */
-const SCRATCH_BYTES = 64 * 1024;
-let scratch: Buffer | undefined;
-
-/** JSON Patch operations as the AdmissionResponse carries them: base64 of the JSON array. */
-export function encodePatch(ops: readonly PatchOperation[]): string {
-  const json = JSON.stringify(ops);
-  const bytes = Buffer.byteLength(json, "utf8");
-  if (bytes > SCRATCH_BYTES) return Buffer.from(json, "utf8").toString("base64");
-  scratch ??= Buffer.allocUnsafe(SCRATCH_BYTES);
-  const written = scratch.write(json, 0, "utf8");
-  return scratch.toString("base64", 0, written);
-}
-
-/** Where the patch goes in the text of a review whose patch was left empty. */
-const PATCH_SLOT = '"patch":""';
-/**
- * On a response whose patch is the base64 that buildResponseReview put there: that patch, in
- * which nothing needs escaping. A patch set or changed by anything else does not match it, and
- * a copy of the response does not carry it. A non-enumerable property, which JSON, spreads and
- * deep comparisons do not see (a WeakMap entry per review costs more than the rest of the envelope).
- */
-const BASE64_PATCH = Symbol("base64 patch");
-type MarkedResponse = AdmissionResponse & { readonly [BASE64_PATCH]?: string };
-
-/**
- * The review as JSON: the very text JSON.stringify gives, without scanning the patch a second
- * time (it is most of the answer). The envelope is stringified with an empty patch, and the
- * base64 patch put into that slot as it is. The slot is found as the one `"patch":""` in the
- * text (in a JSON string a `"` is always `\"`, so a value cannot fake it); were there two, or a
- * patch not of buildResponseReview's making, the review is stringified whole.
- */
-export function reviewJson(review: AdmissionReview): string {
-  const response: MarkedResponse | undefined = review.response;
-  const patch = response?.patch;
-  if (response === undefined || patch === undefined || !Object.hasOwn(response, BASE64_PATCH) || response[BASE64_PATCH] !== patch) return JSON.stringify(review);
-  const text = JSON.stringify({ ...review, response: { ...response, patch: "" } });
-  const slot = text.indexOf(PATCH_SLOT);
-  if (slot !== text.lastIndexOf(PATCH_SLOT)) return JSON.stringify(review);
-  const at = slot + PATCH_SLOT.length - 1;
-  return text.slice(0, at) + patch + text.slice(at);
-}
-
-/** One line each, no control characters, within the sizes the API server keeps. */
-export function sanitizeWarnings(warnings: readonly string[]): string[] {
-  const out: string[] = [];
-  let total = 0;
-  for (const w of warnings) {
-    // eslint-disable-next-line no-control-regex
-    let s = w.replace(/[\u0000-\u001f\u007f]+/g, " ").trim();
-    if (s === "") continue;
-    if (s.length > MAX_WARNING_CHARS) s = `${s.slice(0, MAX_WARNING_CHARS - 3)}...`;
-    if (total + s.length > MAX_WARNINGS_TOTAL_CHARS) break;
-    total += s.length;
-    out.push(s);
-  }
-  return out;
-}
-
-function auditValue(s: string): string {
-  return s.length > MAX_WARNING_CHARS ? `${s.slice(0, MAX_WARNING_CHARS - 3)}...` : s;
-}
-
-/** The response envelope: echoes apiVersion and uid. Empty warnings and patches are left out. */
-export function buildResponseReview(
-  apiVersion: string,
-  uid: string,
-  fields: {
-    readonly allowed: boolean;
-    readonly patch?: readonly PatchOperation[];
-    readonly warnings?: readonly string[];
-    readonly status?: AdmissionResponse["status"];
-    readonly auditAnnotations?: Record<string, string>;
-  },
-): AdmissionReview {
-  const response: AdmissionResponse = { uid, allowed: fields.allowed };
-  if (fields.patch !== undefined && fields.patch.length > 0) {
-    response.patchType = "JSONPatch";
-    response.patch = encodePatch(fields.patch);
-    Object.defineProperty(response, BASE64_PATCH, { value: response.patch });
-  }
-  if (fields.status !== undefined) response.status = fields.status;
-  const warnings = sanitizeWarnings(fields.warnings ?? []);
-  if (warnings.length > 0) response.warnings = warnings;
-  if (fields.auditAnnotations !== undefined) {
-    const audit: Record<string, string> = {};
-    // Keys, then values: Object.entries makes a pair per annotation.
-    const given = fields.auditAnnotations;
-    for (const k of Object.keys(given)) audit[k] = auditValue(given[k] ?? "");
-    response.auditAnnotations = audit;
-  }
-  return { apiVersion, kind: "AdmissionReview", response };
-}
-
 function audit(decision: ReviewDecision, reason: string): Record<string, string> {
   return { [AUDIT_DECISION_KEY]: decision, [AUDIT_REASON_KEY]: reason };
 }
+
+/** The metric label of each reason the gate admits a review unchanged for. */
+const UNCHANGED_SKIP_REASONS: Readonly<Record<UnchangedBecause, SkipReason>> = {
+  not_a_pod: SKIP_REASONS.NOT_A_POD,
+  not_create: SKIP_REASONS.NOT_CREATE,
+};
 
 /** Metric label for a skip: the decision's own (bounded) code. */
 function skipReasonOf(code: DecisionCode): SkipReason {
   const known: readonly string[] = Object.values(SKIP_REASONS);
   return (known.includes(code) ? code : SKIP_REASONS.POLICY_DISABLED) as SkipReason;
-}
-
-export function withoutManagedFields(pod: Pod): Pod {
-  // managedFields can be most of a Pod's bytes and the injector never reads them (Istio
-  // strips them too). Patch paths do not touch them, so the patch still applies to the original.
-  if (!isPlain(pod.metadata) || pod.metadata.managedFields === undefined) return pod;
-  const { managedFields: _dropped, ...metadata } = pod.metadata;
-  return { ...pod, metadata };
-}
-
-/**
- * What the request is about, for a message: its kind (or resource) and subresource, bounded.
- * String() because the preview also describes requests that were never validated.
- */
-export function describeObject(request: AdmissionRequest): string {
-  const kind = quoteName(String(request.kind?.kind ?? request.resource?.resource ?? "object"));
-  return request.subResource ? `${kind}/${quoteName(String(request.subResource))}` : kind;
-}
-
-/** Why a Pod request that is not a CREATE is admitted unchanged. */
-export function notCreateReason(request: AdmissionRequest): string {
-  return `Pod ${request.operation === undefined ? "(no operation)" : quoteName(String(request.operation))} admitted unchanged: sidecars are injected on CREATE only`;
 }
 
 /**
@@ -336,6 +112,7 @@ export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult 
   const outNamespace = clip(namespace);
   const outPod = displayName === undefined ? undefined : clip(displayName);
   const operation = clip(request.operation ?? "");
+  const dryRun = request.dryRun === true;
 
   const allowUnchanged = (skipReason: SkipReason, reason: string): ReviewResult => ({
     review: buildResponseReview(apiVersion, uid, {
@@ -343,7 +120,7 @@ export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult 
       warnings: [`sidecar-injector: ${reason}`],
       auditAnnotations: audit("allowed", reason),
     }),
-    outcome: { uid: outUid, namespace: outNamespace, pod: outPod, operation, decision: "allowed", reason, skipReason, patchOperations: 0 },
+    outcome: { uid: outUid, namespace: outNamespace, pod: outPod, operation, decision: "allowed", reason, skipReason, patchOperations: 0, dryRun },
   });
 
   const refuse = (errorCode: ErrorCode, message: string, error?: unknown): ReviewResult => {
@@ -356,22 +133,15 @@ export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult 
       }),
       outcome:
         error === undefined
-          ? { uid: outUid, namespace: outNamespace, pod: outPod, operation, decision: "refused", reason: message, errorCode, patchOperations: 0 }
-          : { uid: outUid, namespace: outNamespace, pod: outPod, operation, decision: "refused", reason: message, errorCode, patchOperations: 0, error },
+          ? { uid: outUid, namespace: outNamespace, pod: outPod, operation, decision: "refused", reason: message, errorCode, patchOperations: 0, dryRun }
+          : { uid: outUid, namespace: outNamespace, pod: outPod, operation, decision: "refused", reason: message, errorCode, patchOperations: 0, dryRun, error },
     };
   };
 
-  if (!isPodRequest(request)) {
-    return allowUnchanged(
-      SKIP_REASONS.NOT_A_POD,
-      `${describeObject(request)} admitted unchanged: only Pods are injected`,
-    );
-  }
-  if (request.operation !== "CREATE") {
-    return allowUnchanged(SKIP_REASONS.NOT_CREATE, notCreateReason(request));
-  }
-  if (!isPlain(request.object)) {
-    return refuse("ERR_INVALID_POD", "request.object: must be the Pod being created");
+  const verdict = gate(request);
+  if (!verdict.pass) {
+    if ("refused" in verdict) return refuse(verdict.refused.code, verdict.refused.message);
+    return allowUnchanged(UNCHANGED_SKIP_REASONS[verdict.unchanged], verdict.reason);
   }
 
   const ctx: InjectContext = {
@@ -381,7 +151,7 @@ export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult 
   };
 
   try {
-    const result = (opts.inject ?? engineInject)(withoutManagedFields(request.object as Pod), ctx, opts.config);
+    const result = (opts.inject ?? engineInject)(verdict.pod, ctx, opts.config);
     const reasons = result.decision.reasons;
     if (!result.decision.inject) {
       // The last reason is the rule that decided; earlier ones say what was passed over.
@@ -401,6 +171,7 @@ export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult 
           reason,
           skipReason: skipReasonOf(result.decision.code),
           patchOperations: 0,
+          dryRun,
         },
       };
     }
@@ -412,7 +183,7 @@ export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult 
         warnings: result.warnings,
         auditAnnotations: audit("injected", reason),
       }),
-      outcome: { uid: outUid, namespace: outNamespace, pod: outPod, operation, decision: "injected", reason, patchOperations: result.patch.length },
+      outcome: { uid: outUid, namespace: outNamespace, pod: outPod, operation, decision: "injected", reason, patchOperations: result.patch.length, dryRun },
     };
   } catch (e) {
     if (e instanceof InjectionError) {

@@ -8,7 +8,7 @@
 // and an /inject path that reaches it is answered by the same code.
 
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
-import express, { type ErrorRequestHandler } from "express";
+import express, { type ErrorRequestHandler, type Express } from "express";
 import type { Config } from "../config/types.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
@@ -16,7 +16,7 @@ import { AdmissionError, ERRORS, errorBody, type ErrorCode } from "./errors.js";
 import { admit, decodeAdmissionReview, parsePathEnv, reviewJson, type InjectFn, type ReviewOutcome } from "./review.js";
 import { BodyBudget, checkJsonContentType, DEFAULT_BODY_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, readRequestBody, type BodyLimits } from "./body.js";
 import { previewHandler } from "./preview-route.js";
-import { createReviewPool, OFFLOAD_FROM_BYTES } from "./review-pool.js";
+import { createReviewPool, OFFLOAD_FROM_BYTES, type ReviewPool } from "./review-pool.js";
 import type { NamespaceAccess, NamespaceLookupService } from "./preview-lookup.js";
 
 export { DEFAULT_MAX_BODY_BYTES } from "./body.js";
@@ -142,22 +142,9 @@ export function overloadHandler(metrics: Metrics, logger: Logger, now: () => num
 export const APP_ENDPOINTS = ["all", "webhook", "admin"] as const;
 export type AppEndpoints = (typeof APP_ENDPOINTS)[number];
 
-export function createApp(opts: AppOptions): RequestListener {
-  const endpoints = opts.endpoints ?? "all";
-  const webhook = endpoints !== "admin";
-  const admin = endpoints !== "webhook";
-  const { config, logger, metrics, isReady } = opts;
-  const limits: BodyLimits = {
-    maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
-    bodyTimeoutMs: opts.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS,
-    budget: new BodyBudget(opts.maxBufferedBodyBytes),
-  };
-
-  const app = express();
-  app.disable("x-powered-by");
-  app.set("etag", false);
-
-  const recordOutcome = (outcome: ReviewOutcome, durationMs: number): void => {
+/** The log line and the metrics of one answered review. */
+function reviewRecorder(metrics: Metrics, logger: Logger): (outcome: ReviewOutcome, durationMs: number) => void {
+  return (outcome, durationMs) => {
     switch (outcome.decision) {
       case "injected":
         metrics.success.inc();
@@ -170,7 +157,8 @@ export function createApp(opts: AppOptions): RequestListener {
         metrics.failure.inc({ reason: outcome.errorCode ?? "ERR_INTERNAL" });
         break;
     }
-    const line = {
+    if (outcome.dryRun === true) metrics.dryRun.inc({ decision: outcome.decision });
+    const fields = {
       uid: outcome.uid,
       namespace: outcome.namespace,
       pod: outcome.pod,
@@ -180,15 +168,20 @@ export function createApp(opts: AppOptions): RequestListener {
       patchOperations: outcome.patchOperations,
       durationMs,
     };
+    const line = outcome.dryRun === true ? { ...fields, dryRun: true } : fields;
     if (outcome.error !== undefined) logger.error({ ...line, err: outcome.error }, "admission review failed");
     else logger.info(line, "admission review");
   };
+}
 
-  // Large reviews on a worker thread (not with a test's fake engine, which cannot go there).
-  const pool = opts.offloadLargeReviews === false || opts.inject !== undefined ? undefined : createReviewPool(config);
+type ReviewHandler = (req: IncomingMessage, res: ServerResponse, path: string) => Promise<void>;
+
+/** One review, from the request to its answer, its log line and its metrics; never rejects. */
+function reviewHandler(opts: AppOptions, limits: BodyLimits, pool: ReviewPool | undefined): ReviewHandler {
+  const { config, logger, metrics } = opts;
+  const record = reviewRecorder(metrics, logger);
   const engine = opts.inject === undefined ? {} : { inject: opts.inject };
-  /** One review, from the request to its answer, its log line and its metrics; never rejects. */
-  const answerReview = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
+  return async (req, res, path) => {
     const started = process.hrtime.bigint();
     const elapsedMs = (): number => Number(process.hrtime.bigint() - started) / 1e6;
     metrics.requests.inc();
@@ -198,15 +191,14 @@ export function createApp(opts: AppOptions): RequestListener {
       const pathEnv = parsePathEnv(path);
       if (pool !== undefined && body.length >= OFFLOAD_FROM_BYTES) {
         const answer = await pool.run(body, pathEnv, nativeOption(opts.nativeSidecarsSupported).nativeSidecarsSupported);
-        const outcome = answer.outcome;
         sendInPieces(res, answer.body);
-        recordOutcome(outcome, elapsedMs());
+        record(answer.outcome, elapsedMs());
         return;
       }
       const review = decodeAdmissionReview(body);
       const result = admit(review, { config, pathEnv, ...nativeOption(opts.nativeSidecarsSupported), ...engine });
       writeJson(res, 200, reviewJson(result.review));
-      recordOutcome(result.outcome, elapsedMs());
+      record(result.outcome, elapsedMs());
     } catch (e) {
       const code: ErrorCode = e instanceof AdmissionError ? e.code : "ERR_INTERNAL";
       const message = e instanceof AdmissionError ? e.message : ERRORS.ERR_INTERNAL.message;
@@ -219,34 +211,11 @@ export function createApp(opts: AppOptions): RequestListener {
       metrics.duration.observe(elapsedMs() / 1000);
     }
   };
+}
 
-  const injectPaths = webhook ? ["/inject", "/inject/*path"] : [];
-  if (webhook) app.post(injectPaths, (req, res) => answerReview(req, res, req.path));
-  if (admin) app.post("/preview", previewHandler({ ...opts, limits, sendError, ...(pool === undefined ? {} : { pool }) }));
-
-  app.get("/healthz", (_req, res) => {
-    res.status(200).json({ status: "ok" });
-  });
-  app.get("/readyz", (_req, res) => {
-    if (isReady()) res.status(200).json({ status: "ready" });
-    else sendError(res, "ERR_NOT_READY");
-  });
-  if (admin) {
-    app.get("/metrics", async (_req, res) => {
-      const text = await metrics.registry.metrics();
-      res.set("Content-Type", metrics.registry.contentType).send(text);
-    });
-  }
-
-  app.all([...injectPaths, ...(admin ? ["/preview", "/metrics"] : []), "/healthz", "/readyz"], (_req, res) => {
-    sendError(res, "ERR_METHOD_NOT_ALLOWED");
-  });
-  app.use((_req, res) => {
-    sendError(res, "ERR_NOT_FOUND");
-  });
-  const onError: ErrorRequestHandler = (err: unknown, req, res, _next) => {
-    // Errors from express itself (e.g. a path that does not percent-decode) and from the small
-    // handlers above.
+/** Errors from express itself (e.g. a path that does not percent-decode) and from the small handlers. */
+function expressErrors(logger: Logger): ErrorRequestHandler {
+  return (err: unknown, req, res, _next) => {
     const status = typeof err === "object" && err !== null && "status" in err ? err.status : undefined;
     if (typeof status === "number" && status >= 400 && status < 500) {
       logger.warn({ code: "ERR_BAD_REQUEST", status: 400, path: req.path }, "request refused");
@@ -256,7 +225,51 @@ export function createApp(opts: AppOptions): RequestListener {
     logger.error({ err, path: req.path }, "request failed");
     sendError(res, "ERR_INTERNAL");
   };
-  app.use(onError);
+}
+
+/** /healthz, /readyz and, on the admin side, /metrics. */
+function addHealthAndMetrics(app: Express, opts: AppOptions, admin: boolean): void {
+  app.get("/healthz", (_req, res) => {
+    res.status(200).json({ status: "ok" });
+  });
+  app.get("/readyz", (_req, res) => {
+    if (opts.isReady()) res.status(200).json({ status: "ready" });
+    else sendError(res, "ERR_NOT_READY");
+  });
+  if (!admin) return;
+  app.get("/metrics", async (_req, res) => {
+    const text = await opts.metrics.registry.metrics();
+    res.set("Content-Type", opts.metrics.registry.contentType).send(text);
+  });
+}
+
+export function createApp(opts: AppOptions): RequestListener {
+  const endpoints = opts.endpoints ?? "all";
+  const webhook = endpoints !== "admin";
+  const admin = endpoints !== "webhook";
+  const limits: BodyLimits = {
+    maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    bodyTimeoutMs: opts.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS,
+    budget: new BodyBudget(opts.maxBufferedBodyBytes),
+  };
+  // Large reviews on a worker thread (not with a test's fake engine, which cannot go there).
+  const pool = opts.offloadLargeReviews === false || opts.inject !== undefined ? undefined : createReviewPool(opts.config);
+  const answerReview = reviewHandler(opts, limits, pool);
+
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("etag", false);
+  const injectPaths = webhook ? ["/inject", "/inject/*path"] : [];
+  if (webhook) app.post(injectPaths, (req, res) => answerReview(req, res, req.path));
+  if (admin) app.post("/preview", previewHandler({ ...opts, limits, sendError, ...(pool === undefined ? {} : { pool }) }));
+  addHealthAndMetrics(app, opts, admin);
+  app.all([...injectPaths, ...(admin ? ["/preview", "/metrics"] : []), "/healthz", "/readyz"], (_req, res) => {
+    sendError(res, "ERR_METHOD_NOT_ALLOWED");
+  });
+  app.use((_req, res) => {
+    sendError(res, "ERR_NOT_FOUND");
+  });
+  app.use(expressErrors(opts.logger));
 
   if (!webhook) return app;
   return (req, res) => {

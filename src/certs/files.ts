@@ -13,6 +13,7 @@
 import { X509Certificate, createPrivateKey, type KeyObject } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { CertReloadFailureReason } from "../telemetry/metrics.js";
+import type { CertificateSource, CertificateSourceDeps } from "./modes.js";
 
 export const DEFAULT_POLL_INTERVAL_MS = 5_000;
 /** A pair in use is reported as expiring with this little time left, or a quarter of its life if less. */
@@ -176,4 +177,38 @@ export function watchCertificateFiles(
   const timer = setInterval(() => void poll(), opts.intervalMs ?? DEFAULT_POLL_INTERVAL_MS);
   timer.unref();
   return { close: () => clearInterval(timer) };
+}
+
+/**
+ * Files mode as a certificate source: the pair loaded now (an error naming the file if it
+ * cannot be used), then watched; a changed pair that cannot be used is counted by reason and
+ * logged, and the pair in use kept.
+ */
+export async function openFileSource(certFile: string, keyFile: string, { logger, metrics }: CertificateSourceDeps): Promise<CertificateSource> {
+  const filePair = await loadCertificateFiles(certFile, keyFile);
+  logger.info({ cert: certFile, notAfter: filePair.notAfter }, "serving certificate loaded from files");
+  let watch: CertificateWatch | undefined;
+  const onReload = (push: (cert: string, key: string) => void) => (pair: CertificatePair): void => {
+    push(pair.cert, pair.key);
+    logger.info({ cert: certFile, notAfter: pair.notAfter }, "serving certificate reloaded");
+  };
+  const reports: WatchOptions = {
+    onError: (err) => {
+      metrics.certReloadFailures.inc({ reason: err.reason });
+      logger.warn({ file: err.file, reason: err.reason, message: err.message }, "serving certificate not reloaded, the previous one is still served");
+    },
+    onExpiring: (pair, msLeft) =>
+      logger.warn(
+        { cert: certFile, notAfter: pair.notAfter, hoursLeft: Math.floor(msLeft / 3_600_000) },
+        msLeft > 0 ? "serving certificate expires soon and has not been renewed" : "serving certificate has expired and has not been renewed",
+      ),
+  };
+  return {
+    initial: filePair,
+    serving: () => true,
+    start: async (push) => {
+      watch = watchCertificateFiles(certFile, keyFile, filePair, onReload(push), reports);
+    },
+    stop: () => watch?.close(),
+  };
 }

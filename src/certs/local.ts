@@ -29,6 +29,8 @@ import {
   type KeyPairPem,
 } from "./authority.js";
 
+import type { CertificateSource, CertificateSourceDeps } from "./modes.js";
+
 export { generateRsaKeyPair, type KeyPairPem } from "./authority.js";
 
 export const LOCAL_CERT_FILES = {
@@ -278,5 +280,39 @@ export async function ensureLocalCertificates(
     notAfter: new Date(new X509Certificate(cert).validTo),
     generated: { ca: newCa, leaf: newLeaf },
     reason: reasons.join("; "),
+  };
+}
+
+/** How often local certificates are checked for renewal in a long-running `npm start`. */
+export const LOCAL_RENEW_CHECK_MS = 12 * 60 * 60 * 1000;
+
+/**
+ * Local mode as a certificate source: the certificates in `dir`, generated or renewed now,
+ * then checked every LOCAL_RENEW_CHECK_MS and pushed when renewed.
+ */
+export async function openLocalSource(dir: string, { logger }: CertificateSourceDeps): Promise<CertificateSource> {
+  const local = await ensureLocalCertificates(dir);
+  logger.info({ dir, generated: local.generated, reason: local.reason || undefined, notAfter: local.notAfter }, local.generated.leaf ? "local certificates generated" : "local certificates reused");
+  let renew: ReturnType<typeof setInterval> | undefined;
+  const check = (push: (cert: string, key: string) => void): void => {
+    ensureLocalCertificates(dir).then(
+      (renewed) => {
+        if (!renewed.generated.leaf) return;
+        push(renewed.cert, renewed.key);
+        logger.info({ dir, reason: renewed.reason, notAfter: renewed.notAfter }, "local certificates renewed");
+      },
+      (err: unknown) => logger.warn({ err, dir }, "local certificates not renewed"),
+    );
+  };
+  return {
+    initial: local,
+    serving: () => true,
+    start: async (push) => {
+      renew = setInterval(() => check(push), LOCAL_RENEW_CHECK_MS);
+      renew.unref();
+    },
+    stop: () => {
+      if (renew !== undefined) clearInterval(renew);
+    },
   };
 }

@@ -55,7 +55,7 @@ export interface InjectResult {
   readonly warnings: readonly string[];
 }
 
-export const INJECTION_ERROR_CODES = ["ERR_INVALID_ANNOTATION", "ERR_INVALID_POD", "ERR_INVALID_CONFIG"] as const;
+export const INJECTION_ERROR_CODES = ["ERR_INVALID_ANNOTATION", "ERR_INVALID_POD"] as const;
 export type InjectionErrorCode = (typeof INJECTION_ERROR_CODES)[number];
 
 /**

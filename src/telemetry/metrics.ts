@@ -1,8 +1,8 @@
 // prom-client registry factory. Each call returns a fresh Registry (never prom-client's global
 // default), so tests and several servers in one process do not share counters.
 //
-// Label values are bounded: skip reasons come from SKIP_REASONS and failure reasons are error
-// codes from the admission error registry. Never a pod name, namespace or free-form message.
+// Label values are bounded: skip reasons come from SKIP_REASONS, failure reasons are error
+// codes from the admission error registry, dry-run decisions are REVIEW_DECISIONS. Never a pod name, namespace or free-form message.
 //
 // With `serve --workers N` every process keeps its own registry; what /metrics answers is their
 // sum (see aggregateSnapshots), gathered by the primary over IPC (src/workers/primary.ts).
@@ -24,6 +24,14 @@ export const SKIP_REASONS = {
   NOT_CREATE: "not_create",
 } as const;
 export type SkipReason = (typeof SKIP_REASONS)[keyof typeof SKIP_REASONS];
+
+/**
+ * How a review was answered (admission/review.ts's ReviewDecision): the label of the dry-run
+ * counter. injected: with a patch; skipped: a Pod CREATE the decision left alone; allowed: not
+ * a Pod CREATE; refused: allowed:false.
+ */
+export const REVIEW_DECISIONS = ["injected", "skipped", "allowed", "refused"] as const;
+export type ReviewDecision = (typeof REVIEW_DECISIONS)[number];
 
 /** Why a TLS handshake (or a renegotiation) was refused or failed: bounded, from the OpenSSL error code. */
 export const TLS_HANDSHAKE_FAILURE_REASONS = {
@@ -75,6 +83,11 @@ export interface Metrics {
   readonly success: Counter;
   readonly skip: Counter<"reason">;
   readonly failure: Counter<"reason">;
+  /**
+   * Reviews with `request.dryRun: true` (`kubectl apply --dry-run=server`), by decision: also
+   * counted above like any review; nothing they answer is stored.
+   */
+  readonly dryRun: Counter<"decision">;
   /** From the first byte of the handler to the response being handed to the socket. */
   readonly duration: Histogram;
   /** TLS handshakes refused or failed, by TlsHandshakeFailureReason. */
@@ -140,6 +153,12 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     labelNames: ["reason"] as const,
     registers: [registry],
   });
+  const dryRun = new Counter({
+    name: "sidecar_injection_dry_run_total",
+    help: "Reviews of dry-run requests (nothing is stored), by decision; also counted in the other injection metrics.",
+    labelNames: ["decision"] as const,
+    registers: [registry],
+  });
   const duration = new Histogram({
     name: "sidecar_injection_duration_seconds",
     help: "Time taken to answer an injection request.",
@@ -160,7 +179,8 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   });
   // Publish every bounded series at 0 so rate() works from the first scrape.
   for (const reason of Object.values(SKIP_REASONS)) skip.inc({ reason }, 0);
+  for (const decision of REVIEW_DECISIONS) dryRun.inc({ decision }, 0);
   for (const reason of Object.values(TLS_HANDSHAKE_FAILURE_REASONS)) tlsHandshakeFailures.inc({ reason }, 0);
   for (const reason of Object.values(CERT_RELOAD_FAILURE_REASONS)) certReloadFailures.inc({ reason }, 0);
-  return { registry, requests, success, skip, failure, duration, tlsHandshakeFailures, certReloadFailures };
+  return { registry, requests, success, skip, failure, dryRun, duration, tlsHandshakeFailures, certReloadFailures };
 }

@@ -1,6 +1,6 @@
 // The dependency rule of the README's "Layout" is enforced by lint (eslint.config.js): these
-// cases lint code as if it were a file of src/injection/ or src/config/, so removing or
-// weakening the rule fails here, not silently in a later change.
+// cases lint code as if it were a file of src/injection/, src/config/, the admission gate or
+// the preview, so removing or weakening the rule fails here, not silently in a later change.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ESLint } from "eslint";
@@ -54,4 +54,54 @@ test("injection/ has no clock, randomness or process state", async () => {
 test("config/ may not reach the serving layers", async () => {
   const code = ['import { createApp } from "../admission/server.js";', 'import pino from "pino";', "export const all = [createApp, pino];"].join("\n");
   assert.deepEqual(await ruleIds("src/config/layering-case.ts", code), ["no-restricted-imports@1", "no-restricted-imports@2"]);
+});
+
+test("the admission gate is pure: the engine, config and kube types, and the error registry", async () => {
+  const allowed = [
+    'import type { Pod } from "../kube/types.js";',
+    'import type { Config } from "../config/types.js";',
+    'import { quote } from "../injection/quote.js";',
+    'import { ERRORS } from "./errors.js";',
+    "export const all = (p: Pod, c: Config): unknown => [quote, ERRORS, p, c];",
+  ].join("\n");
+  assert.deepEqual(await ruleIds("src/admission/gate.ts", allowed), []);
+  const refused = [
+    'import express from "express";',
+    'import { readFileSync } from "node:fs";',
+    'import { admit } from "./review.js";',
+    'import { createMetrics } from "../telemetry/metrics.js";',
+    'import { KubePort } from "../kube/api.js";',
+    "export const all = (): unknown => [express, readFileSync, admit, createMetrics, KubePort, process.env, console];",
+  ].join("\n");
+  assert.deepEqual(await ruleIds("src/admission/gate.ts", refused), [
+    "no-restricted-imports@1",
+    "no-restricted-imports@2",
+    "no-restricted-imports@3",
+    "no-restricted-imports@4",
+    "no-restricted-imports@5",
+    "no-restricted-globals@6",
+    "no-restricted-globals@6",
+  ]);
+  assert.deepEqual(await ruleIds("src/admission/errors.ts", 'import { admit } from "./review.js";\nexport const all = [admit];'), ["no-restricted-imports@1"]);
+});
+
+test("the preview takes only the gate and the error registry from admission/, nothing that serves", async () => {
+  const code = [
+    'import { gate } from "./admission/gate.js";',
+    'import { AdmissionError } from "./admission/errors.js";',
+    'import { inject } from "./injection/inject.js";',
+    'import { describeObject } from "./admission/review.js";',
+    'import { createApp } from "./admission/server.js";',
+    'import { createMetrics } from "./telemetry/metrics.js";',
+    'import express from "express";',
+    'import { runServe } from "./main.js";',
+    "export const all = [gate, AdmissionError, inject, describeObject, createApp, createMetrics, express, runServe];",
+  ].join("\n");
+  assert.deepEqual(await ruleIds("src/preview.ts", code), [
+    "no-restricted-imports@4",
+    "no-restricted-imports@5",
+    "no-restricted-imports@6",
+    "no-restricted-imports@7",
+    "no-restricted-imports@8",
+  ]);
 });

@@ -1,7 +1,38 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { AdmissionError, ERRORS, errorBody, isErrorCode } from "../../../src/admission/errors.js";
-import { INJECTION_ERROR_CODES } from "../../../src/injection/types.js";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { AdmissionError, ERRORS, errorBody, EXIT_ERRORS, exitStatusOf, isErrorCode, type CodedErrorCode, type ExitSpec } from "../../../src/admission/errors.js";
+import type { CertError } from "../../../src/certs/authority.js";
+import type { DerError } from "../../../src/certs/der.js";
+import type { CertificateFileError } from "../../../src/certs/files.js";
+import type { CheckNotFoundError } from "../../../src/check/check.js";
+import type { ConfigError } from "../../../src/config/load.js";
+import type { KubeError } from "../../../src/kube/api.js";
+import type { ManifestError } from "../../../src/manifest.js";
+import type { PreviewError, PreviewLimitError } from "../../../src/preview.js";
+import type { RemotePreviewError } from "../../../src/preview-client.js";
+import { INJECTION_ERROR_CODES, type InjectionError } from "../../../src/injection/types.js";
+import { runCli } from "../../support/run.js";
+
+/** The code of every coded error class: each must be in the registry, HTTP or not. */
+type ThrownCode =
+  | AdmissionError["code"]
+  | InjectionError["code"]
+  | PreviewError["code"]
+  | PreviewLimitError["code"]
+  | ConfigError["code"]
+  | ManifestError["code"]
+  | CertificateFileError["code"]
+  | CertError["code"]
+  | DerError["code"]
+  | KubeError["code"]
+  | RemotePreviewError["code"]
+  | CheckNotFoundError["code"];
+// Compile-time completeness: a class whose code has no entry fails `tsc` here.
+const everyCodeRegistered: [Exclude<ThrownCode, CodedErrorCode>] extends [never] ? true : false = true;
+const commandCodes: Readonly<Record<Exclude<ThrownCode, keyof typeof ERRORS>, ExitSpec>> = EXIT_ERRORS;
 
 describe("error registry", () => {
   it("maps the transport errors to their HTTP statuses", () => {
@@ -51,5 +82,50 @@ describe("error registry", () => {
     assert.equal(isErrorCode("ERR_NOPE"), false);
     assert.equal(isErrorCode("toString"), false);
     assert.equal(isErrorCode(415), false);
+  });
+});
+
+describe("exit statuses", () => {
+  it("every class's code is registered, and a command's errors map to exit statuses", () => {
+    assert.equal(everyCodeRegistered, true);
+    for (const [code, spec] of Object.entries(commandCodes)) assert.equal(exitStatusOf(code), spec.exit, code);
+    assert.equal(exitStatusOf("ENOENT"), 1);
+    assert.equal(exitStatusOf("ERR_CONFIG"), 2);
+    // What the webhook refuses, a command refuses: input refused.
+    for (const code of ["ERR_NOT_ADMISSION_REVIEW", "ERR_INVALID_ANNOTATION", "ERR_INVALID_POD", "ERR_PREVIEW_INPUT", "ERR_PREVIEW_TOO_MANY_PODS"]) assert.equal(exitStatusOf(code), 2, code);
+  });
+
+  it("a bug, or a code the registry does not hold, has no exit status: the command throws on", () => {
+    for (const code of ["ERR_INTERNAL", "ERR_SOMETHING_ELSE", "EACCES", "", 42, undefined, "__proto__", "toString"]) assert.equal(exitStatusOf(code), undefined, String(code));
+  });
+
+  it("the code nothing throws is gone", () => {
+    assert.equal(isErrorCode("ERR_INVALID_CONFIG"), false);
+    assert.equal(exitStatusOf("ERR_INVALID_CONFIG"), undefined);
+  });
+
+  it("the CLI exits with the registry's status", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "exit-status-"));
+    try {
+      const pod = join(dir, "pod.yaml");
+      await writeFile(pod, "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: x}]}\n");
+      const config = join(dir, "config.yaml");
+      await writeFile(config, "nosuchkey: 1\n");
+      const bad = join(dir, "bad.yaml");
+      await writeFile(bad, "apiVersion: v1\nkind: Pod\nmetadata: {name: p, annotations: {sidecar.istio.io/proxyCPU: lots}}\nspec: {containers: [{name: a, image: x}]}\n");
+      const cases: [readonly string[], number, RegExp][] = [
+        [["inject", "--no-such-option"], 2, /^error: .*--no-such-option/],
+        [["inject", "-f", pod, "--config", config], 2, /^error: .*nosuchkey/],
+        [["inject", "-f", bad], 2, /^error: .*proxyCPU/],
+        [["inject", "-f", join(dir, "absent.yaml")], 1, /^error: .*absent\.yaml/],
+      ];
+      for (const [args, code, stderr] of cases) {
+        const ran = await runCli(args);
+        assert.equal(ran.code, code, `${args.join(" ")}: ${ran.stderr}`);
+        assert.match(ran.stderr, stderr, args.join(" "));
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -252,10 +252,10 @@ describe("POST /preview on the server serve runs", () => {
     assert.equal(errorOf(res).code, "ERR_PREVIEW_INPUT");
   });
 
-  test("an AdmissionReview of a Pod CREATE without the Pod: 400, not a crash", async () => {
-    const res = await post("/preview", JSON.stringify(reviewOf(undefined, "demo")), "application/json");
-    assert.equal(res.status, 400);
-    assert.match(errorOf(res).message, /request\.object/);
+  test("an AdmissionReview of a Pod CREATE without the Pod: an entry refused as /inject refuses it, not a crash", async () => {
+    const entries = items(await post("/preview", JSON.stringify(reviewOf(undefined, "demo")), "application/json"));
+    assert.equal(entries[0]?.error?.code, "ERR_INVALID_POD");
+    assert.match(entries[0]?.error?.message ?? "", /^request\.object: /);
   });
 
   test("a Pod the injector cannot read is an entry with its error, with 200", async () => {

@@ -216,8 +216,14 @@ describe("input forms", () => {
     assert.match(binding.decision.reasons[0] ?? "", /^Pod\/binding admitted unchanged/);
   });
 
-  test("an AdmissionReview of a Pod CREATE without the Pod is bad input", async () => {
-    await assert.rejects(previewOf([review(undefined)]), (e: unknown) => e instanceof PreviewError && /request\.object/.test(e.message));
+  test("an AdmissionReview of a Pod CREATE without the Pod is refused, as the webhook refuses it", async () => {
+    const e = one(await previewOf([review(undefined)]));
+    assert.deepEqual(e.error, { code: "ERR_INVALID_POD", field: "request.object", message: "request.object: must be the Pod being created" });
+    assert.equal(e.decision.inject, false);
+    assert.match(e.decision.reasons.at(-1) ?? "", /^refused: request\.object: must be the Pod being created; the API server would refuse/);
+    const res = admit(review(undefined), { config }).review.response;
+    assert.equal(res?.allowed, false);
+    assert.equal(res?.status?.message, `sidecar-injector: ${e.error?.message}`);
   });
 
   test("nothing to preview, or unreadable input: PreviewError", async () => {
