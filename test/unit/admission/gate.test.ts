@@ -205,11 +205,11 @@ describe("the preview command refuses what /inject refuses", () => {
     assert.equal(ran.stdout, "");
   });
 
-  test("a Pod CREATE without the Pod: the entry's refusal, exit 0", async () => {
+  test("a Pod CREATE without the Pod: the entry's refusal, exit 1 (a refused Pod)", async () => {
     const file = join(dir, "no-object.json");
     await writeFile(file, JSON.stringify(ANSWERED_REVIEWS[0]![1]));
     const ran = await runCli(["preview", "-f", file, "-o", "json"]);
-    assert.equal(ran.code, 0, ran.stderr);
+    assert.equal(ran.code, 1, ran.stderr);
     const entry = onlyEntry(JSON.parse(ran.stdout) as Record<string, unknown>);
     assert.equal(entry.error?.code, "ERR_INVALID_POD");
     assert.equal(entry.error?.message, "request.object: must be the Pod being created");
