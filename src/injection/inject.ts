@@ -4,6 +4,7 @@ import type { Config } from "../config/types.js";
 import type { Container, EnvVar, JsonObject, PodSpec, Volume } from "../kube/types.js";
 import { A, CONTAINER, L } from "./annotations.js";
 import { clusterEnv, NETWORK_ENV, writeClusterEnv } from "./cluster-info.js";
+import { servedRevision } from "./istio.js";
 import { mergeList, mergeObject } from "./merge.js";
 import { orderContainers } from "./ordering.js";
 import { assignOwn, copyOwn } from "./own.js";
@@ -14,8 +15,8 @@ import { decide } from "./policy.js";
 import { APP_PROBERS_ENV, rewriteProbes } from "./probes.js";
 import { PROMETHEUS_ENV, prometheusMerge, SECURE_PORT, securePortAnnotation } from "./prometheus.js";
 import { readPod, type CheckedPod } from "./shape.js";
-import { compile } from "./sidecar.js";
 import { stripInjected } from "./strip.js";
+import { configParts } from "./template-parts.js";
 import { renderTemplates, selectTemplates, type TemplateOutput } from "./template.js";
 import { EngineFailure, InjectionError, type InjectContext, type InjectResult, type PatchOperation } from "./types.js";
 import { annotationWarnings, validateAnnotations } from "./validate.js";
@@ -175,7 +176,7 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): Rendered {
     containers: names(out.containers),
     volumes: names(out.volumes),
     imagePullSecrets: names(out.imagePullSecrets),
-    revision: p.config.revision || "default",
+    revision: servedRevision(p.config.revision),
   });
   // As in Istio, the overrides are recorded on first injection only: a Pod that carries a
   // status annotation (even a stale or unreadable one) keeps whatever record it has.
@@ -267,7 +268,7 @@ export function inject(input: unknown, ctx: InjectContext, config: Config): Inje
   step("checking the annotations", () => validateAnnotations(pod.metadata?.annotations, config.proxy.statusPort));
   const stripped = step("removing a previous injection", () => stripInjected(pod, config));
   const params = step("reading the Pod's settings", () => {
-    const p = buildParams(stripped, ctx, config, compile(config).resources);
+    const p = buildParams(stripped, ctx, config, configParts(config).resources);
     warnings.push(...annotationWarnings(p.annotations, p.native, p.proxyConfig.holdApplicationUntilProxyStarts === true || p.config.proxy.holdApplicationUntilProxyStarts));
     return p;
   });

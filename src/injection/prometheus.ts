@@ -10,6 +10,7 @@
 // announces it in prometheus.istio.io/secure-port, unless the Pod says it already.
 import type { Config } from "../config/types.js";
 import { A } from "./annotations.js";
+import { PORT as ISTIO_PORT } from "./istio.js";
 import { own } from "./own.js";
 import { quote } from "./quote.js";
 import { InjectionError } from "./types.js";
@@ -22,15 +23,15 @@ export const SECURE_PORT_ENV = "ENVOY_SECURE_MERGED_METRICS_PORT";
 
 /** The sidecar's own ports (Istio's istioReservedPorts), with why: none is the app's metrics. */
 const RESERVED_PORTS: ReadonlyMap<string, string> = new Map([
-  ["15000", "Envoy admin"],
-  ["15001", "outbound traffic capture"],
+  [String(ISTIO_PORT.admin), "Envoy admin"],
+  [String(ISTIO_PORT.outbound), "outbound traffic capture"],
   ["15004", "pilot debug"],
-  ["15006", "inbound traffic capture"],
+  [String(ISTIO_PORT.inbound), "inbound traffic capture"],
   ["15008", "HBONE tunnel"],
-  ["15020", "pilot-agent status / merged Prometheus"],
-  ["15021", "Envoy health"],
+  [String(ISTIO_PORT.agentStatus), "pilot-agent status / merged Prometheus"],
+  [String(ISTIO_PORT.readiness), "Envoy health"],
   ["15053", "DNS proxy"],
-  ["15090", "Envoy Prometheus (already merged)"],
+  [String(ISTIO_PORT.envoyPrometheus), "Envoy Prometheus (already merged)"],
 ]);
 
 function parseBool(v: string | undefined): boolean | undefined {

@@ -11,7 +11,7 @@ import { overrideFinder } from "../../../src/injection/overrides.js";
 import type { Params } from "../../../src/injection/params.js";
 import { listPatch, mapPatch, overlaid, overlayPatch } from "../../../src/injection/patch.js";
 import { rewriteProbes } from "../../../src/injection/probes.js";
-import { withPathEnv } from "../../../src/injection/sidecar.js";
+import { withPathEnv } from "../../../src/injection/template-parts.js";
 import { MAX_POD_DEPTH, nestedDeeperThan, readPod } from "../../../src/injection/shape.js";
 import type { PatchOperation } from "../../../src/injection/types.js";
 import type { Container, EnvVar, Pod } from "../../../src/kube/types.js";
