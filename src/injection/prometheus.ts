@@ -12,6 +12,8 @@ import type { Config } from "../config/types.js";
 import { A } from "./annotations.js";
 import { PORT as ISTIO_PORT } from "./istio.js";
 import { own } from "./own.js";
+import type { Params } from "./params.js";
+import { appendSidecarEnv, hasSidecar, sidecarEnv, type ContainerLists } from "./placement.js";
 import { quote } from "./quote.js";
 import { InjectionError } from "./types.js";
 
@@ -247,4 +249,24 @@ export function restorePrometheus(annotations: Record<string, string>, envValue:
     else delete annotations[key];
   }
   if (restored.length) annotations[SCRAPE_TARGETS] = restored.map((t) => `${t.port}:${t.path}`).join(",");
+}
+
+/**
+ * The merge applied to the injected Pod: `annotations` pointed at the agent, the app's settings
+ * handed to the sidecar's env, and the secure metrics port announced. As in Istio, the
+ * annotations are pointed at the agent's port whether or not a template injected a proxy
+ * (grpc-simple does not); the env goes to istio-proxy, when there is one.
+ */
+export function applyPrometheusMerge(lists: ContainerLists, annotations: Record<string, string>, p: Params, warnings: string[]): ContainerLists {
+  let out = lists;
+  const prom = p.agentStatusPort > 0 ? prometheusMerge(annotations, p.config, p.agentStatusPort) : undefined;
+  if (prom) {
+    warnings.push(...prom.warnings);
+    if (prom.env !== undefined) out = appendSidecarEnv(out, { name: PROMETHEUS_ENV, value: prom.env });
+    for (const k of prom.remove) delete annotations[k];
+    Object.assign(annotations, prom.annotations);
+  }
+  const securePort = hasSidecar(out) ? securePortAnnotation(annotations, sidecarEnv(out)) : undefined;
+  if (securePort !== undefined) annotations[SECURE_PORT] = securePort;
+  return out;
 }

@@ -48,6 +48,11 @@ export function selectTemplates(annotations: Readonly<Record<string, string>>): 
   return names.length ? names : [...DEFAULT_TEMPLATES];
 }
 
+/** The templates the Pod selects (inject.istio.io/templates, else `sidecar`), rendered and combined. */
+export function applyTemplates(p: Params): TemplateOutput {
+  return renderTemplates(selectTemplates(p.annotations), p);
+}
+
 export function renderTemplates(names: readonly string[], p: Params): TemplateOutput {
   let out: TemplateOutput | undefined;
   for (const name of names) {
