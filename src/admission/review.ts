@@ -4,7 +4,7 @@
 
 import type { Config } from "../config/types.js";
 import { inject as engineInject } from "../injection/inject.js";
-import { EngineFailure, InjectionError, type DecisionCode, type InjectContext, type InjectResult, type PatchOperation } from "../injection/types.js";
+import { EngineFailure, InjectionError, type InjectContext, type InjectResult, type PatchOperation } from "../injection/types.js";
 import {
   ADMISSION_API_VERSIONS,
   type AdmissionApiVersion,
@@ -16,6 +16,7 @@ import {
 import { clip, quoteName } from "../injection/quote.js";
 import { MAX_POD_DEPTH } from "../injection/shape.js";
 import { jsonPreScan, YamlLimitError, type YamlLimits } from "../injection/yaml-limits.js";
+import { skipReasonOf } from "../injection/decisions.js";
 import { SKIP_REASONS, type SkipReason } from "../telemetry/metrics.js";
 import { AdmissionError, ERRORS, type ErrorCode } from "./errors.js";
 
@@ -290,12 +291,6 @@ export function buildResponseReview(
 
 function audit(decision: ReviewDecision, reason: string): Record<string, string> {
   return { [AUDIT_DECISION_KEY]: decision, [AUDIT_REASON_KEY]: reason };
-}
-
-/** Metric label for a skip: the decision's own (bounded) code. */
-function skipReasonOf(code: DecisionCode): SkipReason {
-  const known: readonly string[] = Object.values(SKIP_REASONS);
-  return (known.includes(code) ? code : SKIP_REASONS.POLICY_DISABLED) as SkipReason;
 }
 
 export function withoutManagedFields(pod: Pod): Pod {

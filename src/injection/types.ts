@@ -19,7 +19,7 @@ export interface InjectContext {
   readonly nativeSidecarsSupported?: boolean;
 }
 
-/** Why, as a bounded code (for metrics): which rule took the decision. */
+/** Why, as a bounded code: which rule took the decision (each rule's row: decisions.ts). */
 export const DECISION_CODES = [
   "host_network",
   "ignored_namespace",
@@ -55,7 +55,7 @@ export interface InjectResult {
   readonly warnings: readonly string[];
 }
 
-export const INJECTION_ERROR_CODES = ["ERR_INVALID_ANNOTATION", "ERR_INVALID_POD", "ERR_INVALID_CONFIG"] as const;
+export const INJECTION_ERROR_CODES = ["ERR_INVALID_ANNOTATION", "ERR_INVALID_POD"] as const;
 export type InjectionErrorCode = (typeof INJECTION_ERROR_CODES)[number];
 
 /**
