@@ -170,6 +170,7 @@ export function proxySummary(pod: Pod, namespace: string, config: Config): Proxy
   } catch {
     proxyConfig = env.get("PROXY_CONFIG");
   }
+  // parse boundary: the PROXY_CONFIG the injector wrote; each field read is checked where used.
   const pc = (proxyConfig ?? {}) as { discoveryAddress?: string; holdApplicationUntilProxyStarts?: boolean };
   const app = own(pod.metadata?.labels, "app");
   const workload = env.get("ISTIO_META_WORKLOAD_NAME");

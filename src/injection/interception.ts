@@ -150,7 +150,7 @@ export function initContainer(p: Params, i: Interception, proxyMetadataEnv: Cont
   };
   if (p.config.proxy.imagePullPolicy) c.imagePullPolicy = p.config.proxy.imagePullPolicy;
   if (proxyMetadataEnv && proxyMetadataEnv.length > 0) c.env = proxyMetadataEnv;
-  if (p.resources) c.resources = p.resources as JsonObject;
+  if (p.resources) c.resources = p.resources;
   c.securityContext = p.config.cni ? validationSecurity(p) : {
     ...INIT_SECURITY,
     allowPrivilegeEscalation: p.config.proxy.privileged,

@@ -4,7 +4,7 @@
 // override), the lists interleaved as a strategic merge orders them, the cluster's env written
 // on the sidecar, and the interception's uid set to the user's proxy's. Then, once the later
 // steps are done, the Pod's spec with the templates' volumes, pull secrets and security context.
-import type { Container, EnvVar, JsonObject, PodSpec, Volume } from "../kube/types.js";
+import type { Container, EnvVar, PodSpec } from "../kube/types.js";
 import { A, CONTAINER } from "./annotations.js";
 import { clusterEnv, writeClusterEnv } from "./cluster-info.js";
 import { mergeList, mergeObject } from "./merge.js";
@@ -41,14 +41,15 @@ function strategicOrder(user: readonly Container[], tpl: readonly Container[], o
     const l = left[i];
     const r = tpl[j];
     if (l === undefined) {
-      out.push(r as Container);
+      if (r !== undefined) out.push(r);
       j++;
     } else if (r === undefined) {
       out.push(l);
       i++;
     } else {
       const ri = at.get(r.name);
-      if (ri !== undefined && (at.get(l.name) as number) < ri) {
+      const li = at.get(l.name);
+      if (ri !== undefined && li !== undefined && li < ri) {
         out.push(l);
         i++;
       } else {
@@ -168,10 +169,10 @@ export function podSpec(spec: PodSpec, lists: ContainerLists, out: TemplateOutpu
   const next: PodSpec = copyOwn(spec);
   next.containers = lists.containers;
   if (lists.initContainers.length > 0 || spec.initContainers) next.initContainers = lists.initContainers;
-  const volumes = mergeList(spec.volumes ?? [], out.volumes, "name") as Volume[];
+  const volumes = mergeList(spec.volumes ?? [], out.volumes, "name");
   if (volumes.length > 0 || spec.volumes) next.volumes = volumes;
-  const secrets = mergeList(spec.imagePullSecrets ?? [], out.imagePullSecrets, "name") as { name: string }[];
+  const secrets = mergeList<{ name?: string }>(spec.imagePullSecrets ?? [], out.imagePullSecrets, "name");
   if (secrets.length > 0 || spec.imagePullSecrets) next.imagePullSecrets = secrets;
-  if (out.podSecurityContext) next.securityContext = mergeObject((spec.securityContext ?? {}) as JsonObject, out.podSecurityContext);
+  if (out.podSecurityContext) next.securityContext = mergeObject(spec.securityContext ?? {}, out.podSecurityContext);
   return next;
 }

@@ -25,6 +25,7 @@ import {
   pushLeadEnv,
   pushTailEnv,
   userEntries,
+  userVolumes,
   volumes,
   withPathEnv,
 } from "./template-parts.js";
@@ -107,7 +108,7 @@ export function sidecarTemplate(p: Params): TemplateOutput {
     volumeList = insertedAfter(volumeList, BOOTSTRAP_VOLUME_AFTER, bootstrapVolume(bootstrap));
   }
   mountList.push(...userEntries(p, A.userVolumeMount));
-  volumeList.push(...(userEntries(p, A.userVolume) as Volume[]));
+  volumeList.push(...userVolumes(p));
 
   const proxy: Container = {
     name: CONTAINER.proxy,
@@ -122,7 +123,7 @@ export function sidecarTemplate(p: Params): TemplateOutput {
   Object.assign(proxy, pullPolicy(p));
   Object.assign(proxy, proxyProbes(p));
   proxy.securityContext = proxySecurityContext(p, metaTrue("IPTABLES_TRACE_LOGGING"));
-  if (p.resources) proxy.resources = p.resources as JsonObject;
+  if (p.resources) proxy.resources = p.resources;
   proxy.volumeMounts = mountList;
 
   const init = initContainer(p, interception, metaEnv);

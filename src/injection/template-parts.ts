@@ -99,6 +99,12 @@ export function userEntries(p: Params, key: typeof A.userVolume | typeof A.userV
   return names.map((name) => ({ name, ...parsed[name] }));
 }
 
+/** sidecar.istio.io/userVolume's volumes (see userEntries). */
+export function userVolumes(p: Params): Volume[] {
+  // parse boundary: each entry named; an entry's own `name` of another type is kept, as Istio keeps it.
+  return userEntries(p, A.userVolume) as Volume[];
+}
+
 // --- Env --------------------------------------------------------------------------------------
 
 const fieldRef = (name: string, fieldPath: string): EnvVar => ({ name, valueFrom: { fieldRef: { fieldPath } } });

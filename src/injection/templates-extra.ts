@@ -29,6 +29,7 @@ import {
   pushLeadEnv,
   pushTailEnv,
   userEntries,
+  userVolumes,
   volumes,
   withPathEnv,
 } from "./template-parts.js";
@@ -131,7 +132,7 @@ export function grpcAgentTemplate(p: Params): TemplateOutput {
     env: withPathEnv(env, p),
     ...pullPolicy(p),
     ...proxyProbes(p, statusPort, false),
-    ...(p.resources ? { resources: p.resources as JsonObject } : {}),
+    ...(p.resources ? { resources: p.resources } : {}),
     volumeMounts: [...GRPC_AGENT_MOUNTS, ...userEntries(p, A.userVolumeMount)],
   };
   const apps: Container[] = p.appContainers.map((name) => ({
@@ -143,7 +144,7 @@ export function grpcAgentTemplate(p: Params): TemplateOutput {
     volumeMounts: [...GRPC_APP_MOUNTS],
   }));
   const volumeList = bootstrap !== undefined ? insertedAfter(GRPC_AGENT_VOLUMES, BOOTSTRAP_VOLUME_AFTER, bootstrapVolume(bootstrap)) : [...GRPC_AGENT_VOLUMES];
-  volumeList.push(...(userEntries(p, A.userVolume) as Volume[]));
+  volumeList.push(...userVolumes(p));
   return {
     labels: uncutCanonicalLabels(p),
     annotations: { [A.rewriteProbes]: "false", ...defaultContainerAnnotations(p) },
