@@ -5,9 +5,10 @@
 
 import type { Config } from "../config/types.js";
 import { inject as engineInject } from "../injection/inject.js";
-import { EngineFailure, InjectionError, type DecisionCode, type InjectContext, type InjectResult } from "../injection/types.js";
+import { EngineFailure, InjectionError, type InjectContext, type InjectResult } from "../injection/types.js";
 import type { AdmissionReview, Pod } from "../kube/types.js";
 import { clip } from "../injection/quote.js";
+import { skipReasonOf } from "../injection/decisions.js";
 import { SKIP_REASONS, type ReviewDecision, type SkipReason } from "../telemetry/metrics.js";
 import { ERRORS, type ErrorCode } from "./errors.js";
 import {
@@ -89,12 +90,6 @@ const UNCHANGED_SKIP_REASONS: Readonly<Record<UnchangedBecause, SkipReason>> = {
   not_a_pod: SKIP_REASONS.NOT_A_POD,
   not_create: SKIP_REASONS.NOT_CREATE,
 };
-
-/** Metric label for a skip: the decision's own (bounded) code. */
-function skipReasonOf(code: DecisionCode): SkipReason {
-  const known: readonly string[] = Object.values(SKIP_REASONS);
-  return (known.includes(code) ? code : SKIP_REASONS.POLICY_DISABLED) as SkipReason;
-}
 
 /**
  * Answers one review. Never throws: an InjectionError becomes allowed:false with a 400 status

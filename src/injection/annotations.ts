@@ -1,6 +1,4 @@
 // The Pod annotations and labels the injector reads or writes, named once.
-import { own } from "./own.js";
-
 export const A = {
   inject: "sidecar.istio.io/inject",
   status: "sidecar.istio.io/status",
@@ -41,7 +39,6 @@ export const A = {
   mergeMetrics: "prometheus.istio.io/merge-metrics",
   defaultContainer: "kubectl.kubernetes.io/default-container",
   defaultLogsContainer: "kubectl.kubernetes.io/default-logs-container",
-  multusNetworks: "k8s.v1.cni.cncf.io/networks",
   promScrape: "prometheus.io/scrape",
   promPort: "prometheus.io/port",
   promPath: "prometheus.io/path",
@@ -66,8 +63,3 @@ export const CONTAINER = {
   validation: "istio-validation",
   coreDump: "enable-core-dump",
 } as const;
-
-/** Reads an annotation, `undefined` when absent. */
-export function ann(annotations: Readonly<Record<string, string>> | undefined, key: string): string | undefined {
-  return own(annotations, key);
-}

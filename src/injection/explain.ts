@@ -5,6 +5,8 @@
 import type { Config } from "../config/types.js";
 import type { Container, Pod } from "../kube/types.js";
 import { A, CONTAINER, L } from "./annotations.js";
+import { IPTABLES_COMMAND, readIptablesArgs } from "./interception.js";
+import { DEFAULT_REVISION, PORT, PROXY_ID, servedRevision } from "./istio.js";
 import { own } from "./own.js";
 import { quoteName } from "./quote.js";
 
@@ -27,7 +29,7 @@ export function apiServerSelection(
   revision: string,
   ownNamespace?: string,
 ): Selection {
-  const rev = revision || "default";
+  const rev = servedRevision(revision);
   // User values in the reasons: names as they are, anything else quoted and bounded.
   const ns = quoteName(namespace);
   const inject = own(podLabels, L.inject);
@@ -41,7 +43,7 @@ export function apiServerSelection(
     if (nsInjection !== "enabled") {
       return { called: false, reason: `namespace ${ns} has istio-injection=${quoteName(nsInjection)}: no webhook matches, the API server does not call the injector` };
     }
-    if (rev !== "default") {
+    if (rev !== DEFAULT_REVISION) {
       return { called: false, reason: `namespace ${ns} has istio-injection=enabled, which selects the default revision, not ${rev}: the API server does not call this injector` };
     }
     if (optOut) return { called: false, reason: `label ${L.inject}=false on the pod: the webhook's objectSelector excludes it, the API server does not call the injector` };
@@ -59,7 +61,7 @@ export function apiServerSelection(
     if (podRev === rev) return { called: true, reason: `namespace ${ns} has no injection label, but the pod has label istio.io/rev=${quoteName(podRev)}: the API server calls the injector` };
     return { called: false, reason: `pod label istio.io/rev=${quoteName(podRev)} selects another revision than ${rev}: the API server does not call this injector` };
   }
-  if (inject === "true" && rev === "default") {
+  if (inject === "true" && rev === DEFAULT_REVISION) {
     return { called: true, reason: `namespace ${ns} has no injection label, but the pod has label ${L.inject}=true: the API server calls the injector` };
   }
   return {
@@ -96,27 +98,23 @@ function allContainers(pod: Pod): Container[] {
 export function interceptionSummary(pod: Pod): InterceptionSummary {
   const init = allContainers(pod).find((c) => c.name === CONTAINER.init || c.name === CONTAINER.validation);
   const proxy = allContainers(pod).find((c) => c.name === CONTAINER.proxy);
-  if (!init?.args || init.args[0] !== "istio-iptables") {
+  if (!init?.args || init.args[0] !== IPTABLES_COMMAND) {
     const mode = proxy?.env?.find((e) => e.name === "ISTIO_META_INTERCEPTION_MODE")?.value ?? "NONE";
     return { mode, summary: proxy ? ["no traffic is redirected to the proxy (interception mode NONE): applications must use it explicitly"] : ["no sidecar: nothing is intercepted"] };
   }
-  const args = new Map<string, string>();
-  for (let i = 1; i < init.args.length; i++) {
-    const a = init.args[i] ?? "";
-    if (/^-[a-z]$/.test(a)) args.set(a, init.args[i + 1] ?? "");
-  }
-  const mode = args.get("-m") ?? "REDIRECT";
-  const inPorts = args.get("-b") ?? "*";
-  const exIn = list(args.get("-d"));
-  const inIps = args.get("-i") ?? "*";
-  const exIps = list(args.get("-x"));
-  const outPorts = args.has("-q") ? list(args.get("-q")) : undefined;
-  const exOut = list(args.get("-o"));
-  const reroute = list(args.get("-k"));
-  const exIf = list(args.get("-c"));
-  const uid = args.get("-u") ?? "1337";
-  const inboundPort = args.get("-z") ?? "15006";
-  const outboundPort = args.get("-p") ?? "15001";
+  const args = readIptablesArgs(init.args.slice(1));
+  const mode = args.mode ?? "REDIRECT";
+  const inPorts = args.includeInboundPorts ?? "*";
+  const exIn = list(args.excludeInboundPorts);
+  const inIps = args.includeOutboundIPRanges ?? "*";
+  const exIps = list(args.excludeOutboundIPRanges);
+  const outPorts = args.includeOutboundPorts !== undefined ? list(args.includeOutboundPorts) : undefined;
+  const exOut = list(args.excludeOutboundPorts);
+  const reroute = list(args.rerouteInterfaces);
+  const exIf = list(args.excludeInterfaces);
+  const uid = args.proxyUid ?? String(PROXY_ID);
+  const inboundPort = args.inboundPort ?? String(PORT.inbound);
+  const outboundPort = args.outboundPort ?? String(PORT.outbound);
   const summary: string[] = [];
   const validating = init.name === CONTAINER.validation;
   summary.push(validating ? `the CNI plugin sets up ${mode} interception; ${init.name} only checks it` : `${init.name} sets up ${mode} interception with iptables before the app starts`);
@@ -172,6 +170,7 @@ export function proxySummary(pod: Pod, namespace: string, config: Config): Proxy
   } catch {
     proxyConfig = env.get("PROXY_CONFIG");
   }
+  // parse boundary: the PROXY_CONFIG the injector wrote; each field read is checked where used.
   const pc = (proxyConfig ?? {}) as { discoveryAddress?: string; holdApplicationUntilProxyStarts?: boolean };
   const app = own(pod.metadata?.labels, "app");
   const workload = env.get("ISTIO_META_WORKLOAD_NAME");
@@ -190,7 +189,14 @@ export function proxySummary(pod: Pod, namespace: string, config: Config): Proxy
     clusterId: env.get("ISTIO_META_CLUSTER_ID") ?? config.clusterId,
     meshId: env.get("ISTIO_META_MESH_ID") ?? config.meshId,
     trustDomain: env.get("TRUST_DOMAIN") ?? config.trustDomain,
-    ports: { admin: 15000, outbound: 15001, inbound: 15006, agent: Number.isFinite(status) ? status : config.proxy.statusPort, readiness: 15021, envoyPrometheus: 15090 },
+    ports: {
+      admin: PORT.admin,
+      outbound: PORT.outbound,
+      inbound: PORT.inbound,
+      agent: Number.isFinite(status) ? status : config.proxy.statusPort,
+      readiness: PORT.readiness,
+      envoyPrometheus: PORT.envoyPrometheus,
+    },
     resources: proxy.resources ?? {},
     // A native sidecar ignores the setting (the injector renders no postStart wait for it).
     holdApplicationUntilProxyStarts: !native && ((pod.spec?.containers[0]?.name === CONTAINER.proxy && proxy.lifecycle?.postStart !== undefined) || pc.holdApplicationUntilProxyStarts === true),

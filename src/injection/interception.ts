@@ -4,9 +4,11 @@
 // reads.
 import type { Container, JsonObject } from "../kube/types.js";
 import { A, CONTAINER } from "./annotations.js";
+import { PORT, PROXY_ID } from "./istio.js";
 import type { Params } from "./params.js";
 
-export const INBOUND_ALWAYS_EXCLUDED = "15090,15021";
+/** The sidecar's ports iptables never redirects inbound: Envoy's Prometheus and readiness. */
+export const INBOUND_ALWAYS_EXCLUDED = `${PORT.envoyPrometheus},${PORT.readiness}`;
 
 /** The resolved interception settings, in the terms istio-iptables uses. */
 export interface Interception {
@@ -47,9 +49,9 @@ export function resolveInterception(p: Params): Interception {
   const reroute = a[A.rerouteVirtualInterfaces] ?? a[A.kubevirtInterfaces];
   return {
     mode: p.mode,
-    proxyUid: p.tproxy ? "1337" : String(p.config.proxy.uid),
-    outboundPort: "15001",
-    inboundPort: "15006",
+    proxyUid: String(p.tproxy ? PROXY_ID : p.config.proxy.uid),
+    outboundPort: String(PORT.outbound),
+    inboundPort: String(PORT.inbound),
     includeOutboundIPRanges: a[A.includeOutboundIPRanges] ?? cfg.includeOutboundIPRanges,
     excludeOutboundIPRanges: a[A.excludeOutboundIPRanges] ?? cfg.excludeOutboundIPRanges,
     includeInboundPorts: a[A.includeInboundPorts] ?? cfg.includeInboundPorts,
@@ -61,25 +63,57 @@ export function resolveInterception(p: Params): Interception {
   };
 }
 
+/**
+ * istio-iptables' flag for each setting, in the order the arguments are written; a setting
+ * left undefined is not written. explain.ts reads the arguments back through the same table.
+ */
+export const IPTABLES_FLAGS = {
+  outboundPort: "-p",
+  inboundPort: "-z",
+  proxyUid: "-u",
+  mode: "-m",
+  includeOutboundIPRanges: "-i",
+  excludeOutboundIPRanges: "-x",
+  includeInboundPorts: "-b",
+  excludeInboundPorts: "-d",
+  includeOutboundPorts: "-q",
+  excludeOutboundPorts: "-o",
+  rerouteInterfaces: "-k",
+  excludeInterfaces: "-c",
+} as const satisfies Record<keyof Interception, `-${string}`>;
+
+type Setting = keyof typeof IPTABLES_FLAGS;
+const isSetting = (k: string): k is Setting => Object.hasOwn(IPTABLES_FLAGS, k);
+const SETTINGS: readonly Setting[] = Object.keys(IPTABLES_FLAGS).filter(isSetting);
+const SETTING_OF_FLAG: ReadonlyMap<string, Setting> = new Map(SETTINGS.map((k) => [IPTABLES_FLAGS[k], k]));
+
+/** The istio-iptables program name, the first argument. */
+export const IPTABLES_COMMAND = "istio-iptables";
+
 export function iptablesArgs(i: Interception, p: Params): string[] {
-  const args = [
-    "istio-iptables",
-    "-p", i.outboundPort,
-    "-z", i.inboundPort,
-    "-u", i.proxyUid,
-    "-m", i.mode,
-    "-i", i.includeOutboundIPRanges,
-    "-x", i.excludeOutboundIPRanges,
-    "-b", i.includeInboundPorts,
-    "-d", i.excludeInboundPorts,
-  ];
-  if (i.includeOutboundPorts !== undefined) args.push("-q", i.includeOutboundPorts);
-  if (i.excludeOutboundPorts !== undefined) args.push("-o", i.excludeOutboundPorts);
-  if (i.rerouteInterfaces !== undefined) args.push("-k", i.rerouteInterfaces);
-  if (i.excludeInterfaces !== undefined) args.push("-c", i.excludeInterfaces);
+  const args: string[] = [IPTABLES_COMMAND];
+  for (const k of SETTINGS) {
+    const v = i[k];
+    if (v !== undefined) args.push(IPTABLES_FLAGS[k], v);
+  }
   args.push(`--log_output_level=${p.agentLogLevel}`);
   if (p.config.cni) args.push("--run-validation", "--skip-rule-apply");
   return args;
+}
+
+/**
+ * The settings istio-iptables arguments carry (`args` without the program name), as written:
+ * each single-letter flag of the table followed by its value.
+ */
+export function readIptablesArgs(args: readonly string[]): Partial<Record<Setting, string>> {
+  const out: Partial<Record<Setting, string>> = {};
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] ?? "";
+    if (!/^-[a-z]$/.test(a)) continue;
+    const k = SETTING_OF_FLAG.get(a);
+    if (k !== undefined) out[k] = args[i + 1] ?? "";
+  }
+  return out;
 }
 
 const INIT_SECURITY: JsonObject = {
@@ -93,8 +127,8 @@ const INIT_SECURITY: JsonObject = {
 };
 
 function validationSecurity(p: Params): JsonObject {
-  const id = p.tproxy ? 1337 : p.config.proxy.uid;
-  const gid = p.tproxy ? 1337 : p.config.proxy.gid;
+  const id = p.tproxy ? PROXY_ID : p.config.proxy.uid;
+  const gid = p.tproxy ? PROXY_ID : p.config.proxy.gid;
   return {
     allowPrivilegeEscalation: p.config.proxy.privileged,
     privileged: p.config.proxy.privileged,
@@ -116,7 +150,7 @@ export function initContainer(p: Params, i: Interception, proxyMetadataEnv: Cont
   };
   if (p.config.proxy.imagePullPolicy) c.imagePullPolicy = p.config.proxy.imagePullPolicy;
   if (proxyMetadataEnv && proxyMetadataEnv.length > 0) c.env = proxyMetadataEnv;
-  if (p.resources) c.resources = p.resources as JsonObject;
+  if (p.resources) c.resources = p.resources;
   c.securityContext = p.config.cni ? validationSecurity(p) : {
     ...INIT_SECURITY,
     allowPrivilegeEscalation: p.config.proxy.privileged,

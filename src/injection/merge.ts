@@ -29,8 +29,8 @@ function isObj(v: unknown): v is Obj {
  * may hold a hundred thousand items, where the patch is usually the template's few): only the
  * keys the patch carries are looked for in it, each item's key read once.
  */
-export function mergeList(base: readonly unknown[], patch: readonly unknown[], key: string): unknown[] {
-  const out = [...base];
+export function mergeList<T>(base: readonly T[], patch: readonly T[], key: string): T[] {
+  const out: T[] = [...base];
   const keyOf = (x: unknown): unknown => (isObj(x) ? x[key] : undefined);
   const ids = patch.map(keyOf);
   const wanted = new Set(ids);
@@ -43,7 +43,8 @@ export function mergeList(base: readonly unknown[], patch: readonly unknown[], k
   patch.forEach((item, j) => {
     const id = ids[j];
     const i = id === undefined ? undefined : first.get(id);
-    if (i !== undefined) out[i] = mergeValue(out[i], item);
+    const at = i === undefined ? undefined : out[i];
+    if (i !== undefined && at !== undefined) out[i] = mergeValue(at, item);
     else {
       if (id !== undefined) first.set(id, out.length);
       out.push(item);
@@ -69,7 +70,8 @@ export function mergeObject<T extends object>(base: T, patch: object): T {
   return out as T;
 }
 
-function mergeValue(base: unknown, patch: unknown): unknown {
+/** `patch` merged over `base`: of a type, as a strategic merge of two items of one list is. */
+function mergeValue<T>(base: T, patch: T): T {
   if (isObj(base) && isObj(patch)) return mergeObject(base, patch);
   return patch;
 }

@@ -3,6 +3,7 @@
 // recorded in `proxy.istio.io/overrides` so that re-injection applies them again.
 import type { Container } from "../kube/types.js";
 import { A, CONTAINER } from "./annotations.js";
+import { IPTABLES_FLAGS } from "./interception.js";
 import { own } from "./own.js";
 import { canonicalResources } from "./quantity.js";
 import { readContainers } from "./shape.js";
@@ -143,7 +144,7 @@ export function adjustInitUser(
     if (!tproxy && c.name === CONTAINER.validation) {
       next = { ...next, securityContext: { ...(next.securityContext ?? {}), ...(uid !== undefined ? { runAsUser: uid } : {}), ...(gid !== undefined ? { runAsGroup: gid } : {}) } };
     }
-    const at = next.args?.indexOf("-u") ?? -1;
+    const at = next.args?.indexOf(IPTABLES_FLAGS.proxyUid) ?? -1;
     if (uid !== undefined && uid !== 0 && next.args && at >= 0 && at + 1 < next.args.length) {
       const args = [...next.args];
       args[at + 1] = String(uid);

@@ -1,6 +1,6 @@
 // Everything the templates need for one Pod, resolved once from the config, the Pod's
 // annotations and labels, and the injection context. Templates read only this.
-import type { Config, InterceptionMode, Resources } from "../config/types.js";
+import { INTERCEPTION_MODES, type Config, type InterceptionMode, type Resources } from "../config/types.js";
 import type { Container, JsonObject, Pod } from "../kube/types.js";
 import { A, CONTAINER, L } from "./annotations.js";
 import { parseProxyConfig, type ProxyConfigOverlay } from "./proxy-config.js";
@@ -32,12 +32,24 @@ export interface Params {
   readonly agentStatusPort: number;
   readonly proxyImage: string;
   readonly initImage: string;
-  readonly resources: Resources | undefined;
+  readonly resources: ProxyResources | undefined;
   readonly agentLogLevel: string;
   readonly capNetBindService: boolean;
   /** Names of the Pod's containers other than istio-proxy, in order. */
   readonly appContainers: readonly string[];
   readonly pathEnv: Readonly<Record<string, string>>;
+}
+
+/**
+ * The proxy's resources, as the templates write them into a container: a type rather than the
+ * config's interface, so that it is a JSON object.
+ */
+export type ProxyResources = { readonly requests?: Quantities; readonly limits?: Quantities };
+type Quantities = { readonly cpu?: string; readonly memory?: string; readonly "ephemeral-storage"?: string };
+
+/** The interception mode an annotation names; undefined when absent (validate.ts refuses any other value). */
+function interceptionMode(v: string | undefined): InterceptionMode | undefined {
+  return INTERCEPTION_MODES.find((m) => m === v);
 }
 
 function annotationResources(a: Readonly<Record<string, string>>): Resources | undefined {
@@ -97,7 +109,7 @@ export function withImageType(image: string, imageType: string | undefined, anno
 function proxyConfigFields(json: string): { statusPort?: number; imageType?: string } {
   const parsed: unknown = JSON.parse(json);
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return {};
-  const pc = parsed as Record<string, unknown>;
+  const pc = parsed as Record<string, unknown>; // parse boundary: a JSON object, checked above
   const out: { statusPort?: number; imageType?: string } = {};
   const port = own(pc, "statusPort");
   // ProxyConfig's statusPort is an int32; its JSON form also takes the number as a string.
@@ -105,7 +117,7 @@ function proxyConfigFields(json: string): { statusPort?: number; imageType?: str
   if (n !== undefined && Number.isInteger(n) && n >= 0 && n <= 65535) out.statusPort = n;
   const image = own(pc, "image");
   if (typeof image === "object" && image !== null && !Array.isArray(image)) {
-    const t = own(image as Record<string, unknown>, "imageType");
+    const t = own(image as Record<string, unknown>, "imageType"); // parse boundary: a JSON object, checked above
     if (typeof t === "string") out.imageType = t;
   }
   return out;
@@ -130,7 +142,7 @@ export function buildParams(pod: Pod, ctx: InjectContext, config: Config, config
   const annotations = pod.metadata?.annotations ?? {};
   const labels = pod.metadata?.labels ?? {};
   const proxyConfig = parseProxyConfig(annotations[A.proxyConfig], config);
-  const mode = (annotations[A.interceptionMode] as InterceptionMode | undefined) ?? proxyConfig.interceptionMode ?? config.interception.mode;
+  const mode = interceptionMode(annotations[A.interceptionMode]) ?? proxyConfig.interceptionMode ?? config.interception.mode;
   const nativeAnn = annotations[A.nativeSidecar];
   const native = nativeAnn !== undefined ? nativeAnn !== "false" : resolveNative(config, ctx);
   const hold = !native && (proxyConfig.holdApplicationUntilProxyStarts ?? config.proxy.holdApplicationUntilProxyStarts);

@@ -29,6 +29,7 @@
 // over the Pod's (`Overlaid`) rather than copied into a new map, and `overlayPatch` writes
 // the operations from the handful alone. Lists are compared by identity first, and the same
 // items at both ends are not paired at all, so a long list of untouched items costs one pass.
+import type { Pod, PodSpec } from "../kube/types.js";
 import type { PatchOperation } from "./types.js";
 
 export function escapeKey(key: string): string {
@@ -509,4 +510,30 @@ export function valuePatch(path: string, before: unknown, after: unknown, ops: P
     return;
   }
   diff(path, before, after, { ops, pending: [] });
+}
+
+/** The Pod's labels, annotations and spec after injection, as podPatch reads them. */
+export interface InjectedParts {
+  readonly labels: Overlaid;
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly spec: PodSpec;
+}
+
+/** The operations turning `before` into the injected Pod: its metadata and the spec's lists. */
+export function podPatch(before: Pod & { readonly spec: PodSpec }, after: InjectedParts): PatchOperation[] {
+  const ops: PatchOperation[] = [];
+  if (!before.metadata) {
+    ops.push({ op: "add", path: "/metadata", value: { labels: overlaid(after.labels), annotations: after.annotations } });
+  } else {
+    overlayPatch("/metadata/labels", before.metadata.labels, after.labels, ops);
+    mapPatch("/metadata/annotations", before.metadata.annotations, after.annotations, ops);
+  }
+  const b = before.spec;
+  const a = after.spec;
+  listPatch("/spec/initContainers", b.initContainers, a.initContainers, ops);
+  listPatch("/spec/containers", b.containers, a.containers, ops);
+  listPatch("/spec/volumes", b.volumes, a.volumes, ops);
+  listPatch("/spec/imagePullSecrets", b.imagePullSecrets, a.imagePullSecrets, ops);
+  valuePatch("/spec/securityContext", b.securityContext, a.securityContext, ops);
+  return ops;
 }

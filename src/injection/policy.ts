@@ -1,9 +1,11 @@
 // Whether a Pod gets a sidecar, decided in Istio's order (injectRequired):
 // hostNetwork, ignored namespaces, the pod's own inject label/annotation, neverInjectSelector,
-// alwaysInjectSelector, then the policy.
+// alwaysInjectSelector, then the policy. Each rule's code, skip label and sentence are in
+// decisions.ts.
 import type { Config, LabelSelector } from "../config/types.js";
 import type { Pod } from "../kube/types.js";
 import { A, L } from "./annotations.js";
+import { DECISION_RULES } from "./decisions.js";
 import { own } from "./own.js";
 import type { Decision, DecisionCode } from "./types.js";
 import { quote } from "./quote.js";
@@ -49,15 +51,13 @@ export interface PolicyOutcome {
 export function decide(pod: Pod, namespace: string, config: Config): PolicyOutcome {
   const reasons: string[] = [];
   const warnings: string[] = [];
-  const done = (inject: boolean, code: DecisionCode, reason: string): PolicyOutcome => {
-    reasons.push(reason);
+  const done = (inject: boolean, code: DecisionCode, detail = ""): PolicyOutcome => {
+    reasons.push(DECISION_RULES[code].sentence(detail));
     return { decision: { inject, code, reasons }, warnings };
   };
 
-  if (pod.spec?.hostNetwork === true) return done(false, "host_network", "hostNetwork pods are never injected");
-  if (config.ignoredNamespaces.includes(namespace)) {
-    return done(false, "ignored_namespace", `namespace ${namespace} is in ignoredNamespaces: never injected`);
-  }
+  if (pod.spec?.hostNetwork === true) return done(false, "host_network");
+  if (config.ignoredNamespaces.includes(namespace)) return done(false, "ignored_namespace", namespace);
 
   const labels = pod.metadata?.labels ?? {};
   const annotations = pod.metadata?.annotations ?? {};
@@ -74,23 +74,18 @@ export function decide(pod: Pod, namespace: string, config: Config): PolicyOutco
     warnings.push(`the ${A.inject} annotation is deprecated: use the label, which the webhook's objectSelector also reads`);
   }
   if (value !== undefined) {
-    if (value === "true") {
-      return done(true, source === "label" ? "pod_label" : "pod_annotation", `${source} ${A.inject}=${value} on the pod: injected`);
-    }
-    if (value === "false") {
-      return done(false, source === "label" ? "pod_label" : "pod_annotation", `${source} ${A.inject}=${value} on the pod: not injected`);
-    }
+    if (value === "true" || value === "false") return done(value === "true", source === "label" ? "pod_label" : "pod_annotation", value);
     const w = `${source} ${A.inject}=${quote(value)} is neither "true" nor "false": ignored`;
     warnings.push(w);
     reasons.push(w);
   }
 
   for (const sel of config.neverInjectSelector) {
-    if (matchesSelector(sel, labels)) return done(false, "never_inject_selector", `pod labels match neverInjectSelector {${describeSelector(sel)}}: not injected`);
+    if (matchesSelector(sel, labels)) return done(false, "never_inject_selector", describeSelector(sel));
   }
   for (const sel of config.alwaysInjectSelector) {
-    if (matchesSelector(sel, labels)) return done(true, "always_inject_selector", `pod labels match alwaysInjectSelector {${describeSelector(sel)}}: injected`);
+    if (matchesSelector(sel, labels)) return done(true, "always_inject_selector", describeSelector(sel));
   }
-  if (config.policy === "enabled") return done(true, "policy_enabled", "policy enabled: injected");
-  return done(false, "policy_disabled", "policy disabled and the pod does not opt in: not injected");
+  if (config.policy === "enabled") return done(true, "policy_enabled");
+  return done(false, "policy_disabled");
 }

@@ -8,8 +8,10 @@
 // already on the agent's status port. `restoreProbes` undoes it, so re-injecting an injected
 // Pod starts from the original probes.
 import type { Container, HttpGetAction, LifecycleHandler, Probe } from "../kube/types.js";
-import { CONTAINER } from "./annotations.js";
+import { A, CONTAINER } from "./annotations.js";
 import { copyOwn, own, setOwn } from "./own.js";
+import { goBool, type Params } from "./params.js";
+import { appendSidecarEnv, hasSidecar, type ContainerLists } from "./placement.js";
 
 export const APP_PROBERS_ENV = "ISTIO_KUBE_APP_PROBERS";
 
@@ -126,11 +128,11 @@ function rewritten<T extends Probe | LifecycleHandler>(handler: T, path: string,
 export interface ProbeRewrite {
   /** The ISTIO_KUBE_APP_PROBERS value, "" when nothing was rewritten. */
   readonly probers: string;
-  readonly initContainers: readonly Container[];
-  readonly containers: readonly Container[];
+  readonly initContainers: Container[];
+  readonly containers: Container[];
 }
 
-function rewriteList(list: readonly Container[], rewritePort: number, agentPort: number, out: Map<string, Prober>): readonly Container[] {
+function rewriteList(list: Container[], rewritePort: number, agentPort: number, out: Map<string, Prober>): Container[] {
   let changed = false;
   const result = list.map((c) => {
     if (c.name === CONTAINER.proxy) return c;
@@ -165,7 +167,7 @@ function rewriteList(list: readonly Container[], rewritePort: number, agentPort:
  * status.sidecar.istio.io/port, else the agent's); `agentPort` is the agent's status port in
  * the ProxyConfig, which a probe already rewritten points at.
  */
-export function rewriteProbes(initContainers: readonly Container[], containers: readonly Container[], rewritePort: number, agentPort: number = rewritePort): ProbeRewrite {
+export function rewriteProbes(initContainers: Container[], containers: Container[], rewritePort: number, agentPort: number = rewritePort): ProbeRewrite {
   // A Map: one entry per probe, and an object given a hundred keys becomes a slow dictionary.
   const out = new Map<string, Prober>();
   const init = rewriteList(initContainers, rewritePort, agentPort, out);
@@ -238,4 +240,22 @@ export function restoreProbes(list: readonly Container[], probersJson: string | 
     }
     return next ?? c;
   });
+}
+
+/**
+ * The probe rewrite applied to the injected Pod, when it has a sidecar and the Pod (else the
+ * config) asks for it (Istio's ShouldRewriteAppHTTPProbers: the annotation when ParseBool
+ * reads it). The rewrite port is the Pod's status port annotation, else the agent's. Unlike
+ * Istio, a value with blanks around it is that port, and port 0 (no status server) rewrites
+ * nothing. As in Istio, the probes are rewritten even when none is handed to the agent (each
+ * on the agent's own port, or on a port name the container does not declare).
+ */
+export function applyProbeRewrite(lists: ContainerLists, annotations: Readonly<Record<string, string>>, p: Params): ContainerLists {
+  const rewrite = goBool(annotations[A.rewriteProbes]) ?? p.config.rewriteAppProbes;
+  const statusAnnotation = annotations[A.statusPort];
+  const rewritePort = statusAnnotation !== undefined ? Number(statusAnnotation.trim()) : p.agentStatusPort;
+  if (!hasSidecar(lists) || !rewrite || !(rewritePort > 0)) return lists;
+  const r = rewriteProbes(lists.initContainers, lists.containers, rewritePort, p.agentStatusPort);
+  const out: ContainerLists = { initContainers: r.initContainers, containers: r.containers };
+  return r.probers ? appendSidecarEnv(out, { name: APP_PROBERS_ENV, value: r.probers }) : out;
 }

@@ -10,7 +10,10 @@
 // announces it in prometheus.istio.io/secure-port, unless the Pod says it already.
 import type { Config } from "../config/types.js";
 import { A } from "./annotations.js";
+import { PORT as ISTIO_PORT } from "./istio.js";
 import { own } from "./own.js";
+import type { Params } from "./params.js";
+import { appendSidecarEnv, hasSidecar, sidecarEnv, type ContainerLists } from "./placement.js";
 import { quote } from "./quote.js";
 import { InjectionError } from "./types.js";
 
@@ -22,15 +25,15 @@ export const SECURE_PORT_ENV = "ENVOY_SECURE_MERGED_METRICS_PORT";
 
 /** The sidecar's own ports (Istio's istioReservedPorts), with why: none is the app's metrics. */
 const RESERVED_PORTS: ReadonlyMap<string, string> = new Map([
-  ["15000", "Envoy admin"],
-  ["15001", "outbound traffic capture"],
+  [String(ISTIO_PORT.admin), "Envoy admin"],
+  [String(ISTIO_PORT.outbound), "outbound traffic capture"],
   ["15004", "pilot debug"],
-  ["15006", "inbound traffic capture"],
+  [String(ISTIO_PORT.inbound), "inbound traffic capture"],
   ["15008", "HBONE tunnel"],
-  ["15020", "pilot-agent status / merged Prometheus"],
-  ["15021", "Envoy health"],
+  [String(ISTIO_PORT.agentStatus), "pilot-agent status / merged Prometheus"],
+  [String(ISTIO_PORT.readiness), "Envoy health"],
   ["15053", "DNS proxy"],
-  ["15090", "Envoy Prometheus (already merged)"],
+  [String(ISTIO_PORT.envoyPrometheus), "Envoy Prometheus (already merged)"],
 ]);
 
 function parseBool(v: string | undefined): boolean | undefined {
@@ -246,4 +249,24 @@ export function restorePrometheus(annotations: Record<string, string>, envValue:
     else delete annotations[key];
   }
   if (restored.length) annotations[SCRAPE_TARGETS] = restored.map((t) => `${t.port}:${t.path}`).join(",");
+}
+
+/**
+ * The merge applied to the injected Pod: `annotations` pointed at the agent, the app's settings
+ * handed to the sidecar's env, and the secure metrics port announced. As in Istio, the
+ * annotations are pointed at the agent's port whether or not a template injected a proxy
+ * (grpc-simple does not); the env goes to istio-proxy, when there is one.
+ */
+export function applyPrometheusMerge(lists: ContainerLists, annotations: Record<string, string>, p: Params, warnings: string[]): ContainerLists {
+  let out = lists;
+  const prom = p.agentStatusPort > 0 ? prometheusMerge(annotations, p.config, p.agentStatusPort) : undefined;
+  if (prom) {
+    warnings.push(...prom.warnings);
+    if (prom.env !== undefined) out = appendSidecarEnv(out, { name: PROMETHEUS_ENV, value: prom.env });
+    for (const k of prom.remove) delete annotations[k];
+    Object.assign(annotations, prom.annotations);
+  }
+  const securePort = hasSidecar(out) ? securePortAnnotation(annotations, sidecarEnv(out)) : undefined;
+  if (securePort !== undefined) annotations[SECURE_PORT] = securePort;
+  return out;
 }

@@ -383,7 +383,7 @@ function read(reader: Reader, value: unknown, root: string): unknown {
  * the Pod's are; `at` names it in messages. undefined when absent or null.
  */
 export function readContainers(value: unknown, at: string): Container[] | undefined {
-  // The container reader has checked every field the Container type names for the engine.
+  // parse boundary: the container reader has checked every field the Container type names for the engine.
   return read(containers, value, at) as Container[] | undefined;
 }
 
@@ -402,7 +402,7 @@ export function readPod(value: unknown): CheckedPod {
     throw new InjectionError("ERR_INVALID_POD", "spec.containers", "spec.containers: must be a list of containers");
   }
   try {
-    // The readers above have checked every field the Pod type names for the engine.
+    // parse boundary: the readers above have checked every field the Pod type names for the engine.
     return pod(value, MAX_POD_DEPTH) as CheckedPod;
   } catch (e) {
     if (e !== TOO_DEEP && !(e instanceof Wrong)) throw e;

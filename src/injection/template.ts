@@ -48,6 +48,11 @@ export function selectTemplates(annotations: Readonly<Record<string, string>>): 
   return names.length ? names : [...DEFAULT_TEMPLATES];
 }
 
+/** The templates the Pod selects (inject.istio.io/templates, else `sidecar`), rendered and combined. */
+export function applyTemplates(p: Params): TemplateOutput {
+  return renderTemplates(selectTemplates(p.annotations), p);
+}
+
 export function renderTemplates(names: readonly string[], p: Params): TemplateOutput {
   let out: TemplateOutput | undefined;
   for (const name of names) {
@@ -65,10 +70,10 @@ function combine(a: TemplateOutput, b: TemplateOutput): TemplateOutput {
   return {
     labels: { ...a.labels, ...b.labels },
     annotations: { ...a.annotations, ...b.annotations },
-    initContainers: mergeList(a.initContainers, b.initContainers, "name") as Container[],
-    containers: mergeList(a.containers, b.containers, "name") as Container[],
-    volumes: mergeList(a.volumes, b.volumes, "name") as Volume[],
-    imagePullSecrets: mergeList(a.imagePullSecrets, b.imagePullSecrets, "name") as { name: string }[],
+    initContainers: mergeList(a.initContainers, b.initContainers, "name"),
+    containers: mergeList(a.containers, b.containers, "name"),
+    volumes: mergeList(a.volumes, b.volumes, "name"),
+    imagePullSecrets: mergeList(a.imagePullSecrets, b.imagePullSecrets, "name"),
     ...(sc ? { podSecurityContext: sc } : {}),
   };
 }

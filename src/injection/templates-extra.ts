@@ -3,93 +3,59 @@
 // `grpc-simple` (proxyless gRPC with a bootstrap file only, no agent).
 import type { Container, EnvVar, JsonObject, Volume } from "../kube/types.js";
 import { A, CONTAINER, L } from "./annotations.js";
+import { PORT, READINESS_PATH } from "./istio.js";
 import { labelOr, type Params } from "./params.js";
 import {
+  BOOTSTRAP_MOUNT,
+  BOOTSTRAP_MOUNT_AFTER,
+  BOOTSTRAP_VOLUME_AFTER,
+  bootstrapVolume,
   canonicalLabels,
-  compile,
-  CPU_LIMIT_ENV,
-  MEM_LIMIT_ENV,
-  NODE_NAME_ENV,
+  configParts,
+  defaultContainerAnnotations,
+  ENVOY_PROM_CONTAINER_PORT,
+  INSTANCE_IP_ENV,
+  insertedAfter,
+  mount,
+  mountPath,
+  mounts,
   ownerEnv,
-  POD_IDENTITY_ENV,
-  podPortsEnv,
+  POD_NAME_ENV,
+  POD_NAMESPACE_ENV,
   proxyArgs,
   proxyMetadataEnv,
   proxyProbes,
+  pullPolicy,
+  pushLeadEnv,
+  pushTailEnv,
+  userEntries,
+  userVolumes,
+  volumes,
   withPathEnv,
-} from "./sidecar.js";
+} from "./template-parts.js";
 import type { TemplateOutput } from "./template.js";
 
-function defaultContainerAnnotations(p: Params): Record<string, string> {
-  const out: Record<string, string> = { [A.rev]: p.config.revision || "default" };
-  const first = p.appContainers[0];
-  if (first !== undefined) {
-    if (p.annotations[A.defaultLogsContainer] === undefined) out[A.defaultLogsContainer] = first;
-    if (p.annotations[A.defaultContainer] === undefined) out[A.defaultContainer] = first;
-  }
-  return out;
-}
-
-/** The volumes (or mounts) of a JSON annotation, checked by validate.ts to be a map of name to object; by name, as Go's templates range over a map. */
-function userEntries(p: Params, key: string): JsonObject[] {
-  const raw = p.annotations[key];
-  if (raw === undefined) return [];
-  const parsed = JSON.parse(raw) as Record<string, JsonObject>;
-  return Object.keys(parsed)
-    .sort()
-    .map((name) => ({ name, ...parsed[name] }));
-}
-
-const mount = (name: string, mountPath: string): JsonObject => ({ name, mountPath });
-const PODINFO: Volume = {
-  name: "istio-podinfo",
-  downwardAPI: {
-    items: [
-      { path: "labels", fieldRef: { fieldPath: "metadata.labels" } },
-      { path: "annotations", fieldRef: { fieldPath: "metadata.annotations" } },
-    ],
-  },
-};
-const TOKEN: Volume = {
-  name: "istio-token",
-  projected: { sources: [{ serviceAccountToken: { path: "istio-token", expirationSeconds: 43200, audience: "istio-ca" } }] },
-};
-const CA_CERT: Volume = { name: "istiod-ca-cert", configMap: { name: "istio-ca-root-cert" } };
-
-const GATEWAY_VOLUMES: readonly Volume[] = [
-  { name: "workload-socket" },
-  { name: "credential-socket", emptyDir: {} },
-  { name: "workload-certs", emptyDir: {} },
-  { name: "istio-envoy", emptyDir: { medium: "Memory" } },
-  { name: "istio-data", emptyDir: {} },
-  PODINFO,
-  TOKEN,
-  CA_CERT,
-];
-const GATEWAY_MOUNTS: readonly JsonObject[] = [
-  mount("workload-socket", "/var/run/secrets/workload-spiffe-uds"),
-  mount("credential-socket", "/var/run/secrets/credential-uds"),
-  mount("workload-certs", "/var/run/secrets/workload-spiffe-credentials"),
-  mount("istiod-ca-cert", "/var/run/secrets/istio"),
-  mount("istio-data", "/var/lib/istio/data"),
-  mount("istio-envoy", "/etc/istio/proxy"),
-  mount("istio-token", "/var/run/secrets/tokens"),
-  mount("istio-podinfo", "/etc/istio/pod"),
-];
-
-function commonEnv(p: Params, appContainersEnv: EnvVar, withLimits: boolean): EnvVar[] {
-  return [
-    ...compile(p.config).certEnv,
-    ...POD_IDENTITY_ENV,
-    ...(withLimits ? [CPU_LIMIT_ENV] : []),
-    { name: "PROXY_CONFIG", value: p.proxyConfig.json },
-    podPortsEnv(p),
-    ...(withLimits ? [MEM_LIMIT_ENV] : []),
-    appContainersEnv,
-    { name: "ISTIO_META_CLUSTER_ID", value: p.config.clusterId || "Kubernetes" },
-    NODE_NAME_ENV,
-  ];
-}
+/** Istio's gateway template gives the credential socket and the workload certs an emptyDir. */
+const GATEWAY_VOLUMES: readonly Volume[] = volumes([
+  "workload-socket",
+  "credential-socket",
+  "workload-certs",
+  "istio-envoy",
+  "istio-data",
+  "istio-podinfo",
+  "istio-token",
+  "istiod-ca-cert",
+]).map((v) => (v.name === "credential-socket" || v.name === "workload-certs" ? { ...v, emptyDir: {} } : v));
+const GATEWAY_MOUNTS: readonly JsonObject[] = mounts([
+  "workload-socket",
+  "credential-socket",
+  "workload-certs",
+  "istiod-ca-cert",
+  "istio-data",
+  "istio-envoy",
+  "istio-token",
+  "istio-podinfo",
+]);
 
 /**
  * The gateway's and grpc-agent's labels: the sidecar's canonical labels, except that Istio's
@@ -109,38 +75,25 @@ function deploymentOwnerEnv(p: Params): EnvVar[] {
   return ownerEnv(p).map((e) => (e.name === "ISTIO_META_WORKLOAD_NAME" ? { name: e.name, value: p.workload.name } : e));
 }
 
-const BOOTSTRAP_OVERRIDE_FILE = "/etc/istio/custom-bootstrap/custom_bootstrap.json";
-const BOOTSTRAP_MOUNT = mount("custom-bootstrap-volume", "/etc/istio/custom-bootstrap");
-
-/** The list with `item` inserted at `at`. */
-function spliced<T>(list: readonly T[], at: number, item: T): T[] {
-  return [...list.slice(0, at), item, ...list.slice(at)];
-}
-
 export function gatewayTemplate(p: Params): TemplateOutput {
   // sidecar.istio.io/bootstrapOverride: Istio's gateway template, as its sidecar template, sets
   // ISTIO_BOOTSTRAP_OVERRIDE and mounts the named ConfigMap at /etc/istio/custom-bootstrap.
   const bootstrap = p.annotations[A.bootstrapOverride];
-  const env = [
-    ...commonEnv(p, { name: "ISTIO_META_APP_CONTAINERS", value: p.appContainers.join(",") }, true),
-    // The mesh's mode: Istio's gateway template does not read sidecar.istio.io/interceptionMode.
-    { name: "ISTIO_META_INTERCEPTION_MODE", value: p.proxyConfig.interceptionMode ?? p.config.interception.mode },
-    ...(p.config.network ? [{ name: "ISTIO_META_NETWORK", value: p.config.network }] : []),
-    ...deploymentOwnerEnv(p),
-    ...(bootstrap !== undefined ? [{ name: "ISTIO_BOOTSTRAP_OVERRIDE", value: BOOTSTRAP_OVERRIDE_FILE }] : []),
-    ...compile(p.config).meshEnv,
-    ...proxyMetadataEnv(p),
-  ];
+  const env: EnvVar[] = [];
+  pushLeadEnv(env, p, "gateway");
+  // The mesh's mode: Istio's gateway template does not read sidecar.istio.io/interceptionMode.
+  env.push({ name: "ISTIO_META_INTERCEPTION_MODE", value: p.proxyConfig.interceptionMode ?? p.config.interception.mode });
+  pushTailEnv(env, p, deploymentOwnerEnv(p), bootstrap !== undefined, proxyMetadataEnv(p));
   const proxy: Container = {
     name: CONTAINER.proxy,
     image: p.proxyImage,
-    ports: [{ containerPort: 15090, protocol: "TCP", name: "http-envoy-prom" }],
+    ports: [{ ...ENVOY_PROM_CONTAINER_PORT }],
     args: proxyArgs(p, "router"),
     env: withPathEnv(env, p),
-    ...(p.config.proxy.imagePullPolicy ? { imagePullPolicy: p.config.proxy.imagePullPolicy } : {}),
-    ...proxyProbes(p, 15021, false, true),
+    ...pullPolicy(p),
+    ...proxyProbes(p, PORT.readiness, false, true),
     securityContext: { runAsUser: p.config.proxy.uid, runAsGroup: p.config.proxy.gid },
-    volumeMounts: bootstrap !== undefined ? spliced(GATEWAY_MOUNTS, GATEWAY_MOUNTS.findIndex((m) => m.name === "istio-data") + 1, BOOTSTRAP_MOUNT) : [...GATEWAY_MOUNTS],
+    volumeMounts: bootstrap !== undefined ? insertedAfter(GATEWAY_MOUNTS, BOOTSTRAP_MOUNT_AFTER, BOOTSTRAP_MOUNT) : [...GATEWAY_MOUNTS],
   };
   // Istio's gateway template sets no resources, whatever the proxyCPU/proxyMemory annotations say.
   return {
@@ -148,84 +101,58 @@ export function gatewayTemplate(p: Params): TemplateOutput {
     annotations: defaultContainerAnnotations(p),
     initContainers: [],
     containers: [proxy],
-    volumes:
-      bootstrap !== undefined
-        ? spliced(GATEWAY_VOLUMES, GATEWAY_VOLUMES.findIndex((v) => v.name === "workload-certs") + 1, { name: "custom-bootstrap-volume", configMap: { name: bootstrap } })
-        : GATEWAY_VOLUMES,
-    imagePullSecrets: compile(p.config).imagePullSecrets,
+    volumes: bootstrap !== undefined ? insertedAfter(GATEWAY_VOLUMES, BOOTSTRAP_VOLUME_AFTER, bootstrapVolume(bootstrap)) : GATEWAY_VOLUMES,
+    imagePullSecrets: configParts(p.config).imagePullSecrets,
     podSecurityContext: { sysctls: [{ name: "net.ipv4.ip_unprivileged_port_start", value: "0" }] },
   };
 }
 
-const XDS_VOLUME: Volume = { name: "istio-xds", emptyDir: { medium: "Memory" } };
+const GRPC_AGENT_VOLUMES: readonly Volume[] = volumes(["workload-socket", "workload-certs", "istio-xds", "istio-data", "istio-podinfo", "istio-token", "istiod-ca-cert"]);
+const GRPC_AGENT_MOUNTS: readonly JsonObject[] = mounts(["workload-socket", "workload-certs", "istiod-ca-cert", "istio-data", "istio-xds", "istio-token", "istio-podinfo"]);
+const GRPC_APP_MOUNTS: readonly JsonObject[] = mounts(["istio-data", "istio-xds", "workload-certs"]);
 
 export function grpcAgentTemplate(p: Params): TemplateOutput {
   // Istio's grpc-agent template adds the bootstrap override's volume (mounted nowhere) and the
   // user's volumes and mounts, as the sidecar template does.
   const bootstrap = p.annotations[A.bootstrapOverride];
-  const statusPort = Number(p.statusPort) || 15020;
-  const env = [
+  const statusPort = Number(p.statusPort) || PORT.agentStatus;
+  const env: EnvVar[] = [
     { name: "ISTIO_META_GENERATOR", value: "grpc" },
-    { name: "OUTPUT_CERTS", value: "/var/lib/istio/data" },
-    ...commonEnv(p, { name: "ISTIO_META_APP_CONTAINERS", value: p.appContainers.join(",") }, false),
-    ...(p.config.network ? [{ name: "ISTIO_META_NETWORK", value: p.config.network }] : []),
-    ...deploymentOwnerEnv(p),
-    ...compile(p.config).meshEnv,
-    ...proxyMetadataEnv(p),
-    { name: "ISTIO_META_DNS_CAPTURE", value: "false" },
-    { name: "DISABLE_ENVOY", value: "true" },
+    { name: "OUTPUT_CERTS", value: mountPath("istio-data") },
   ];
+  pushLeadEnv(env, p, "none");
+  pushTailEnv(env, p, deploymentOwnerEnv(p), false, proxyMetadataEnv(p));
+  env.push({ name: "ISTIO_META_DNS_CAPTURE", value: "false" }, { name: "DISABLE_ENVOY", value: "true" });
   const proxy: Container = {
     name: CONTAINER.proxy,
     image: p.proxyImage,
     ports: [{ containerPort: statusPort, protocol: "TCP", name: "mesh-metrics" }],
     args: proxyArgs(p, "sidecar"),
-    lifecycle: { postStart: { exec: { command: ["pilot-agent", "wait", `--url=http://localhost:${statusPort}/healthz/ready`] } } },
+    lifecycle: { postStart: { exec: { command: ["pilot-agent", "wait", `--url=http://localhost:${statusPort}${READINESS_PATH}`] } } },
     env: withPathEnv(env, p),
-    ...(p.config.proxy.imagePullPolicy ? { imagePullPolicy: p.config.proxy.imagePullPolicy } : {}),
+    ...pullPolicy(p),
     ...proxyProbes(p, statusPort, false),
-    ...(p.resources ? { resources: p.resources as JsonObject } : {}),
-    volumeMounts: [
-      mount("workload-socket", "/var/run/secrets/workload-spiffe-uds"),
-      mount("workload-certs", "/var/run/secrets/workload-spiffe-credentials"),
-      mount("istiod-ca-cert", "/var/run/secrets/istio"),
-      mount("istio-data", "/var/lib/istio/data"),
-      mount("istio-xds", "/etc/istio/proxy"),
-      mount("istio-token", "/var/run/secrets/tokens"),
-      mount("istio-podinfo", "/etc/istio/pod"),
-      ...userEntries(p, A.userVolumeMount),
-    ],
+    ...(p.resources ? { resources: p.resources } : {}),
+    volumeMounts: [...GRPC_AGENT_MOUNTS, ...userEntries(p, A.userVolumeMount)],
   };
   const apps: Container[] = p.appContainers.map((name) => ({
     name,
     env: [
       { name: "GRPC_XDS_EXPERIMENTAL_SECURITY_SUPPORT", value: "true" },
-      { name: "GRPC_XDS_BOOTSTRAP", value: "/etc/istio/proxy/grpc-bootstrap.json" },
+      { name: "GRPC_XDS_BOOTSTRAP", value: `${mountPath("istio-xds")}/grpc-bootstrap.json` },
     ],
-    volumeMounts: [
-      mount("istio-data", "/var/lib/istio/data"),
-      mount("istio-xds", "/etc/istio/proxy"),
-      mount("workload-certs", "/var/run/secrets/workload-spiffe-credentials"),
-    ],
+    volumeMounts: [...GRPC_APP_MOUNTS],
   }));
+  const volumeList = bootstrap !== undefined ? insertedAfter(GRPC_AGENT_VOLUMES, BOOTSTRAP_VOLUME_AFTER, bootstrapVolume(bootstrap)) : [...GRPC_AGENT_VOLUMES];
+  volumeList.push(...userVolumes(p));
   return {
     labels: uncutCanonicalLabels(p),
     annotations: { [A.rewriteProbes]: "false", ...defaultContainerAnnotations(p) },
     initContainers: [],
     // istio-proxy first, then the apps, as Istio's template lists them (the order of the overrides record).
     containers: [proxy, ...apps],
-    volumes: [
-      { name: "workload-socket" },
-      { name: "workload-certs" },
-      ...(bootstrap !== undefined ? [{ name: "custom-bootstrap-volume", configMap: { name: bootstrap } }] : []),
-      XDS_VOLUME,
-      { name: "istio-data", emptyDir: {} },
-      PODINFO,
-      TOKEN,
-      CA_CERT,
-      ...(userEntries(p, A.userVolume) as Volume[]),
-    ],
-    imagePullSecrets: compile(p.config).imagePullSecrets,
+    volumes: volumeList,
+    imagePullSecrets: configParts(p.config).imagePullSecrets,
   };
 }
 
@@ -272,9 +199,7 @@ export function grpcSimpleTemplate(p: Params): TemplateOutput {
     volumeMounts: [mount(GRPC_BOOTSTRAP_VOLUME, GRPC_BOOTSTRAP_DIR)],
     // INSTANCE_IP, POD_NAME, POD_NAMESPACE, then the control plane's namespace (a YAML block
     // scalar in Istio's template, so with its newline).
-    env: [POD_IDENTITY_ENV[2], POD_IDENTITY_ENV[0], POD_IDENTITY_ENV[1]].flatMap((e) => (e ? [e] : [])).concat([
-      { name: "ISTIO_NAMESPACE", value: `${istioNamespace(p.config.discoveryAddress)}\n` },
-    ]),
+    env: [INSTANCE_IP_ENV, POD_NAME_ENV, POD_NAMESPACE_ENV, { name: "ISTIO_NAMESPACE", value: `${istioNamespace(p.config.discoveryAddress)}\n` }],
     command: ["sh", "-c", GRPC_SIMPLE_SCRIPT],
   };
   const apps: Container[] = p.appContainers.map((name) => ({

@@ -8,22 +8,10 @@
 // sum (see aggregateSnapshots), gathered by the primary over IPC (src/workers/primary.ts).
 
 import { AggregatorRegistry, Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { SKIP_REASONS } from "../injection/decisions.js";
 
-/** Why a review was answered without a patch. */
-export const SKIP_REASONS = {
-  /** The injection decision said no, by the rule that said it (bounded: DecisionCode). */
-  HOST_NETWORK: "host_network",
-  IGNORED_NAMESPACE: "ignored_namespace",
-  POD_LABEL: "pod_label",
-  POD_ANNOTATION: "pod_annotation",
-  NEVER_INJECT_SELECTOR: "never_inject_selector",
-  POLICY_DISABLED: "policy_disabled",
-  /** The object under review is not a Pod (or is a Pod subresource). */
-  NOT_A_POD: "not_a_pod",
-  /** The operation is not CREATE. */
-  NOT_CREATE: "not_create",
-} as const;
-export type SkipReason = (typeof SKIP_REASONS)[keyof typeof SKIP_REASONS];
+/** Why a review was answered without a patch: one table with the decision codes (src/injection/decisions.ts). */
+export { SKIP_REASONS, type SkipReason } from "../injection/decisions.js";
 
 /**
  * How a review was answered (admission/review.ts's ReviewDecision): the label of the dry-run

@@ -11,7 +11,7 @@ import { overrideFinder } from "../../../src/injection/overrides.js";
 import type { Params } from "../../../src/injection/params.js";
 import { listPatch, mapPatch, overlaid, overlayPatch } from "../../../src/injection/patch.js";
 import { rewriteProbes } from "../../../src/injection/probes.js";
-import { withPathEnv } from "../../../src/injection/sidecar.js";
+import { withPathEnv } from "../../../src/injection/template-parts.js";
 import { MAX_POD_DEPTH, nestedDeeperThan, readPod } from "../../../src/injection/shape.js";
 import type { PatchOperation } from "../../../src/injection/types.js";
 import type { Container, EnvVar, Pod } from "../../../src/kube/types.js";
@@ -149,7 +149,7 @@ test("mergeList reads each item of a long base once when the patch is short, and
   assert.equal(out.length, 4 * N + 1);
   assert.equal(out[7]?.extra, true);
   reads.count = 0;
-  mergeList(base, [{ name: "v7", extra: true }], "name");
+  mergeList<{ name: string; extra?: boolean }>(base, [{ name: "v7", extra: true }], "name");
   assert.equal(reads.count, 8 + 1, "the only key it looks for is the 8th (read once more to merge it)");
 });
 

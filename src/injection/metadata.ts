@@ -1,0 +1,47 @@
+// The injected Pod's labels and annotations (Istio's injectPod and postProcessPod): the Pod's
+// own annotations with the templates' and the config's injectedAnnotations over them, the
+// sidecar.istio.io/status record of what was injected, on first injection the overrides the
+// Pod declared (proxy.istio.io/overrides), and the templates' labels with the network found
+// for the proxy (topology.istio.io/network).
+import { A, L } from "./annotations.js";
+import { NETWORK_ENV } from "./cluster-info.js";
+import { servedRevision } from "./istio.js";
+import { assignOwn, copyOwn } from "./own.js";
+import type { Params } from "./params.js";
+import type { Overlaid } from "./patch.js";
+import type { Placed } from "./placement.js";
+import type { TemplateOutput } from "./template.js";
+
+export interface PodMetadata {
+  /**
+   * The Pod's own labels with the templates' over them (a Pod can carry hundreds of thousands;
+   * the patch reads the templates' few).
+   */
+  readonly labels: Overlaid;
+  /** Built key by key (copyOwn, assignOwn): the later steps add and remove keys. */
+  readonly annotations: Record<string, string>;
+}
+
+function names(list: readonly { name: string }[]): string[] | null {
+  return list.length ? list.map((x) => x.name) : null;
+}
+
+export function podMetadata(p: Params, out: TemplateOutput, placed: Placed): PodMetadata {
+  const annotations: Record<string, string> = copyOwn(p.annotations);
+  assignOwn(annotations, out.annotations);
+  assignOwn(annotations, p.config.injectedAnnotations);
+  const network = placed.clusterVars[NETWORK_ENV];
+  const labels: Overlaid = { base: p.labels, overlay: network === undefined ? out.labels : { ...out.labels, [L.network]: network } };
+  annotations[A.status] = JSON.stringify({
+    initContainers: names(out.initContainers),
+    containers: names(out.containers),
+    volumes: names(out.volumes),
+    imagePullSecrets: names(out.imagePullSecrets),
+    revision: servedRevision(p.config.revision),
+  });
+  // As in Istio, the overrides are recorded on first injection only: a Pod that carries a
+  // status annotation (even a stale or unreadable one) keeps whatever record it has.
+  const firstInjection = !Object.hasOwn(p.annotations, A.status);
+  if (firstInjection && (placed.overrides.containers || placed.overrides.initContainers)) annotations[A.overrides] = JSON.stringify(placed.overrides);
+  return { labels, annotations };
+}
