@@ -28,7 +28,8 @@
 // this chart's injectors (configurations labelled app.kubernetes.io/name=sidecar-injector), the
 // config.yaml of the ConfigMap named as the Service their webhooks call, in its namespace, as the
 // chart installs it; else the defaults, for the policy only: a sidecar is compared only with a
-// config that is known, and when none is, the report says so instead.
+// config that is known, and when none is, the report says so instead. `inject --from-cluster`
+// reads a configuration's current config through the same lookup (clusterInjectorConfig).
 // The exit status is 1 when there is an error finding, else 0.
 
 import type { Config } from "../config/types.js";
@@ -42,6 +43,7 @@ import { decide } from "../injection/policy.js";
 import { quoteName } from "../injection/quote.js";
 import { parseConfig } from "../config/load.js";
 import { KubeError } from "../kube/api.js";
+import { NATIVE_SIDECAR_MIN_MINOR, nativeSidecarsSupported } from "../kube/nodes.js";
 import { webhookVerdicts, type WebhookVerdict } from "./selection.js";
 import { compareSidecar, formatDrift, type SidecarDrift } from "./stale.js";
 
@@ -232,6 +234,22 @@ function isOurs(config: MutatingWebhookConfigurationObject): boolean {
 const CONFIG_KEY = "config.yaml";
 
 /**
+ * The current config of one configuration, as the chart installs it: the config.yaml of the
+ * ConfigMap named as the Service its webhooks call, in that Service's namespace. Throws
+ * CheckNotFoundError when there is none (its webhooks call a URL, no such ConfigMap, no
+ * config.yaml in it), KubeError when it cannot be read, ConfigError when it is not a valid config.
+ */
+export async function readInjectorConfig(api: InspectApi, configuration: MutatingWebhookConfigurationObject): Promise<InjectorConfig> {
+  const service = configuration.webhooks.find((w) => w.clientConfig?.service !== undefined)?.clientConfig?.service;
+  if (service === undefined) throw new CheckNotFoundError("its webhooks call a URL, not a Service, so its ConfigMap is unknown");
+  const source = `configmap ${service.namespace}/${service.name}`;
+  const data = await api.readConfigMap(service.namespace, service.name);
+  const text = data === undefined ? undefined : own(data, CONFIG_KEY);
+  if (text === undefined) throw new CheckNotFoundError(`${source} ${data === undefined ? "does not exist" : `has no ${CONFIG_KEY}`}`);
+  return { config: parseConfig(text, `${source} ${CONFIG_KEY}`), source };
+}
+
+/**
  * The current config of each of this chart's configurations, read from the cluster; a reason
  * instead where it cannot be read (not there, not allowed, not a valid config).
  */
@@ -239,24 +257,55 @@ async function clusterConfigs(api: InspectApi, configs: readonly MutatingWebhook
   const found = new Map<string, InjectorConfig | string>();
   for (const c of configs) {
     if (!isOurs(c)) continue;
-    const service = c.webhooks.find((w) => w.clientConfig?.service !== undefined)?.clientConfig?.service;
-    if (service === undefined) {
-      found.set(c.name, "its webhooks call a URL, not a Service, so its ConfigMap is unknown");
-      continue;
-    }
-    const source = `configmap ${service.namespace}/${service.name}`;
     try {
-      const data = await api.readConfigMap(service.namespace, service.name);
-      const text = data === undefined ? undefined : own(data, CONFIG_KEY);
-      if (text === undefined) found.set(c.name, `${source} ${data === undefined ? "does not exist" : `has no ${CONFIG_KEY}`}`);
-      else found.set(c.name, { config: parseConfig(text, `${source} ${CONFIG_KEY}`), source });
+      found.set(c.name, await readInjectorConfig(api, c));
     } catch (e) {
       // Reading it is optional (a user may read Pods but not the injector's ConfigMaps): say why.
-      if (e instanceof KubeError || (e instanceof Error && "code" in e && e.code === "ERR_CONFIG")) found.set(c.name, e.message);
+      if (e instanceof CheckNotFoundError || e instanceof KubeError || (e instanceof Error && "code" in e && e.code === "ERR_CONFIG")) found.set(c.name, e.message);
       else throw e;
     }
   }
   return found;
+}
+
+/** The config `inject --from-cluster` injects with: a configuration's current one, `nativeSidecars: auto` resolved. */
+export interface ClusterInjectorConfig extends InjectorConfig {
+  /** With `nativeSidecars: auto`: how many nodes were read, and whether every kubelet runs native sidecars. */
+  readonly nodes?: { readonly count: number; readonly native: boolean };
+  /** One line: which config was used, and whether sidecars are native and why. */
+  readonly summary: string;
+}
+
+/**
+ * What the injector behind the MutatingWebhookConfiguration `name` injects with: its current
+ * config (readInjectorConfig), and `nativeSidecars: auto` decided by the nodes' kubelet
+ * versions as the injector decides it (kube/nodes.ts). Throws CheckNotFoundError naming what
+ * is missing, KubeError when a read is refused, ConfigError when the config is not valid.
+ */
+export async function clusterInjectorConfig(api: InspectApi, name: string): Promise<ClusterInjectorConfig> {
+  const configuration = (await api.listMutatingWebhookConfigurations()).find((c) => c.name === name);
+  if (configuration === undefined) throw new CheckNotFoundError(`MutatingWebhookConfiguration ${quoteName(name)} not found (name the injector's with --webhook-config)`);
+  let current: InjectorConfig;
+  try {
+    current = await readInjectorConfig(api, configuration);
+  } catch (e) {
+    if (!(e instanceof CheckNotFoundError)) throw e;
+    const chart = isOurs(configuration) ? "" : " (it is not this chart's: no app.kubernetes.io/name=sidecar-injector label)";
+    throw new CheckNotFoundError(`the config of MutatingWebhookConfiguration ${quoteName(name)} cannot be found: ${e.message}${chart}`);
+  }
+  const from = `config: ${current.source} (webhook configuration ${quoteName(name)})`;
+  if (current.config.nativeSidecars !== "auto") {
+    return { ...current, summary: `${from}; native sidecars: ${current.config.nativeSidecars === "true" ? "yes" : "no"} (nativeSidecars: ${current.config.nativeSidecars})` };
+  }
+  const versions = await api.listNodeVersions();
+  const native = nativeSidecarsSupported(versions);
+  const why = versions.length === 0 ? "no nodes" : `${versions.length} node${versions.length === 1 ? "" : "s"}${native ? "" : `, not every kubelet v1.${NATIVE_SIDECAR_MIN_MINOR} or later`}`;
+  return {
+    config: { ...current.config, nativeSidecars: native ? "true" : "false" },
+    source: current.source,
+    nodes: { count: versions.length, native },
+    summary: `${from}; native sidecars: ${native ? "yes" : "no"} (${why})`,
+  };
 }
 
 export async function check(api: InspectApi, opts: CheckOptions): Promise<CheckReport> {

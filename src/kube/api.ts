@@ -179,6 +179,8 @@ export interface InspectApi {
   listMutatingWebhookConfigurations(): Promise<MutatingWebhookConfigurationObject[]>;
   /** A ConfigMap's data (an injector's config); undefined when it does not exist. */
   readConfigMap(namespace: string, name: string): Promise<Readonly<Record<string, string>> | undefined>;
+  /** Kubelet versions of all nodes (e.g. "v1.33.2"), to decide `nativeSidecars: auto` (inject --from-cluster). */
+  listNodeVersions(): Promise<string[]>;
 }
 
 /** What the user running `check` must be allowed (get/list), for the docs and the error messages. */
@@ -189,4 +191,5 @@ export const CHECK_API_CALLS = [
   { apiGroup: "batch", resource: "jobs, cronjobs", verbs: ["get"] },
   { apiGroup: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", verbs: ["list"] },
   { apiGroup: "", resource: "configmaps (the injector's config, in its namespace; optional)", verbs: ["get"] },
+  { apiGroup: "", resource: "nodes (inject --from-cluster, with nativeSidecars: auto)", verbs: ["list"] },
 ] as const;

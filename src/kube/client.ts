@@ -18,6 +18,7 @@ import {
   type V1LabelSelector,
   type V1MutatingWebhookConfiguration,
   type V1Namespace,
+  type V1NodeList,
   type V1ObjectMeta,
   type V1PodSpec,
   type V1Secret,
@@ -158,6 +159,11 @@ function storedJson(meta: V1ObjectMeta | undefined, spec: V1PodSpec | undefined)
 }
 
 /** The read-only calls of `check`, made with the caller's kubeconfig. */
+/** The kubelet version of each node that reports one. */
+function kubeletVersions(nodes: V1NodeList): string[] {
+  return nodes.items.map((n) => n.status?.nodeInfo?.kubeletVersion ?? "").filter(Boolean);
+}
+
 export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectApi {
   const core = kc.makeApiClient(CoreV1Api);
   const apps = kc.makeApiClient(AppsV1Api);
@@ -235,6 +241,13 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectA
       }
     },
     readConfigMap: (namespace, name) => orUndefined(`read ConfigMap ${namespace}/${name}`, async () => (await core.readNamespacedConfigMap({ namespace, name })).data ?? {}),
+    async listNodeVersions() {
+      try {
+        return kubeletVersions(await core.listNode());
+      } catch (e) {
+        throw wrap("list Nodes", e);
+      }
+    },
   };
 }
 
@@ -327,8 +340,7 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
     },
     async listKubeletVersions() {
       try {
-        const nodes = await core.listNode();
-        return nodes.items.map((n) => n.status?.nodeInfo?.kubeletVersion ?? "").filter(Boolean);
+        return kubeletVersions(await core.listNode());
       } catch (e) {
         throw wrap("list Nodes", e);
       }

@@ -11,6 +11,8 @@ export class FakeInspect implements InspectApi {
   configs: MutatingWebhookConfigurationObject[] = [];
   /** ConfigMaps' data by "namespace/name"; an Error is thrown as the API server's refusal. */
   configMaps = new Map<string, Record<string, string> | Error>();
+  /** The nodes' kubelet versions; an Error is thrown as the API server's refusal. */
+  nodeVersions: string[] | Error = [];
   /** Calls made, by method name, to check what was read. */
   calls: string[] = [];
 
@@ -42,6 +44,11 @@ export class FakeInspect implements InspectApi {
     const found = this.configMaps.get(`${namespace}/${name}`);
     if (found instanceof Error) throw found;
     return found;
+  }
+  async listNodeVersions(): Promise<string[]> {
+    this.calls.push("listNodeVersions");
+    if (this.nodeVersions instanceof Error) throw this.nodeVersions;
+    return [...this.nodeVersions];
   }
 }
 
