@@ -21,7 +21,8 @@ type PreviewEntryList = readonly PreviewEntry[];
 const USAGE = `Usage: sidecar-injector <command> [options]
 
 Commands:
-  inject        inject the sidecar into manifests, offline (like istioctl kube-inject)
+  inject        inject the sidecar into manifests, offline or with the cluster's injector
+                config (--from-cluster; like istioctl kube-inject)
   serve         run the admission webhook over HTTPS
   preview       show what would be injected into manifests, and why
   certs status  show the CA, the published caBundle and the serving certificate
@@ -60,6 +61,18 @@ Options:
                         name order, like kubectl), or - for standard input; repeatable (required)
   -R, --recursive       with a directory: its subdirectories too
       --config FILE     injector config (YAML); defaults apply to keys left out
+      --from-cluster    instead of --config: the config of the injector installed in the
+                        cluster (the config.yaml of the ConfigMap named as the Service its
+                        webhooks call, as check reads it), with nativeSidecars: auto decided
+                        by the nodes' kubelet versions; said on standard error
+      --webhook-config NAME
+                        with --from-cluster: the injector's MutatingWebhookConfiguration
+                        (default: sidecar-injector)
+      --kubeconfig FILE
+                        with --from-cluster: kubeconfig to use (default: KUBECONFIG,
+                        ~/.kube/config, in-cluster)
+      --context NAME    with --from-cluster: context of the kubeconfig (default: its
+                        current-context)
   -n, --namespace NS    namespace of manifests that name none (default: default)
   -o, --output FORMAT   yaml (default) or json
   -q, --quiet           report only the refused documents on standard error
@@ -402,7 +415,15 @@ function reportLine(t: InjectedTemplate, where: string): string {
 async function runInject(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { ...MANIFEST_OPTIONS, output: { type: "string", short: "o", default: "yaml" }, quiet: { type: "boolean", short: "q" } },
+    options: {
+      ...MANIFEST_OPTIONS,
+      output: { type: "string", short: "o", default: "yaml" },
+      quiet: { type: "boolean", short: "q" },
+      "from-cluster": { type: "boolean" },
+      "webhook-config": { type: "string" },
+      kubeconfig: { type: "string" },
+      context: { type: "string" },
+    },
     strict: true,
   });
   if (values.help) {
@@ -410,14 +431,28 @@ async function runInject(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   if (values.output !== "yaml" && values.output !== "json") throw new UsageError(`inject: --output must be yaml or json, not ${quote(values.output)}`);
+  const fromCluster = values["from-cluster"] === true;
+  if (fromCluster && values.config !== undefined) throw new UsageError("inject: --from-cluster reads the injector's config from the cluster, --config from a file: give one or the other");
+  if (!fromCluster && (values["webhook-config"] !== undefined || values.kubeconfig !== undefined || values.context !== undefined)) {
+    throw new UsageError("inject: --webhook-config, --kubeconfig and --context go with --from-cluster");
+  }
   const quiet = values.quiet === true;
   const sources = await manifestSources("inject", values.filename, values.recursive === true);
-  const config = await loadConfig(values.config);
+  let config: Config;
+  let report = "";
+  if (fromCluster) {
+    const { createInspectApi, defaultKubeConfig } = await import("./kube/client.js");
+    const { clusterInjectorConfig } = await import("./check/check.js");
+    const found = await clusterInjectorConfig(createInspectApi(defaultKubeConfig(kubeConfigChoice(values))), values["webhook-config"] ?? DEFAULT_NAMES.webhookConfig);
+    config = found.config;
+    if (!quiet) report += `${found.summary}\n`;
+  } else {
+    config = await loadConfig(values.config);
+  }
   const { formatManifest, parseManifest } = await import("./manifest.js");
   const { injectDocument } = await import("./injection/workloads.js");
   const docs: unknown[] = [];
   const injected: InjectedTemplate[] = [];
-  let report = "";
   let refused = 0;
   for (const { source, text } of sources) {
     for (const [i, doc] of parseManifest(text, source).entries()) {

@@ -5,7 +5,8 @@
 // One Pod is stored as the engine injects it with the chart's config (what the webhook would
 // have stored); the first release's webhooks call its Service, so check reads its config from
 // the ConfigMap beside it, and a config change there (what `helm upgrade --set
-// config.proxy.image=...` writes) makes that Pod's sidecar stale.
+// config.proxy.image=...` writes) makes that Pod's sidecar stale. `inject --from-cluster` reads
+// that same ConfigMap, and the nodes for nativeSidecars: auto.
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -199,6 +200,29 @@ describe("check against a real kube-apiserver with two injectors", { skip }, () 
     const given = await run(["pod/fresh-sidecar", "-n", "shop", "--config", file, "-o", "yaml"]);
     assert.equal(given.code, 1, given.stderr);
     assert.deepEqual((parse(given.stdout) as CheckReport).objects[0]?.sidecar, { compared: true, config: "--config", drift: [] });
+  });
+
+  test("inject --from-cluster: the ConfigMap's config, native sidecars decided by the nodes", async () => {
+    const image = "registry.example.com/istio/proxyv2:from-cluster";
+    const current = await renderChart("sidecar-injector", "sidecar-injector-system", { set: [`config.proxy.image=${image}`] });
+    const patched = await kube().request("PATCH", `/api/v1/namespaces/sidecar-injector-system/configmaps/${current.configMap.metadata.name}`, { data: current.configMap.data }, { contentType: "application/merge-patch+json" });
+    assert.equal(patched.status, 200, patched.text);
+    // A node as its kubelet registers it: v1.33, so nativeSidecars: auto (the chart's default) means native.
+    await create("/api/v1/nodes", { apiVersion: "v1", kind: "Node", metadata: { name: "node-a" }, status: { nodeInfo: { kubeletVersion: "v1.33.2" } } });
+    const file = join(kube().tmpDir, "from-cluster.yaml");
+    writeFileSync(file, "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec: {containers: [{name: app, image: example.com/app:1}]}\n");
+    const env = { ...process.env, KUBECONFIG: "", KUBERNETES_SERVICE_HOST: "", HOME: kube().tmpDir };
+    const r = await runCli(["inject", "--from-cluster", "--kubeconfig", kube().kubeconfigPath, "-f", file], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(
+      r.stderr,
+      "config: configmap sidecar-injector-system/sidecar-injector (webhook configuration sidecar-injector); native sidecars: yes (1 node)\n" +
+        `Pod/web (${file}, document 1): injected\n`,
+    );
+    const injected = parse(r.stdout) as { spec: { containers: { name: string }[]; initContainers?: { name: string; image?: string; restartPolicy?: string }[] } };
+    const proxy = injected.spec.initContainers?.find((c) => c.name === "istio-proxy");
+    assert.deepEqual([proxy?.image, proxy?.restartPolicy], [image, "Always"], "the cluster's image, as a native sidecar");
+    assert.deepEqual(injected.spec.containers.map((c) => c.name), ["app"]);
   });
 
   test("not there: exit 2 naming it; an unknown context: exit 2 naming it", async () => {

@@ -1,7 +1,8 @@
 // The built CLI (dist/cli.js) as kubectl and istioctl users expect it: --version, help
 // <command>, -f DIR (and -R) in name order, a document that cannot be injected named by file
 // and position, unreadable inputs said in words, and check's and certs status's --kubeconfig
-// and --context refused with their names when they cannot be used.
+// and --context refused with their names when they cannot be used, and inject --from-cluster's
+// arguments.
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -187,5 +188,32 @@ describe("check, certs status: arguments and credentials", () => {
     const down = await run(["check", "-n", "demo", "--kubeconfig", kubeconfig, "--context", "here"]);
     assert.equal(down.code, 2);
     assert.match(down.stderr, /ECONNREFUSED|connect/);
+  });
+});
+
+describe("inject --from-cluster: arguments and credentials", () => {
+  test("with --config, or cluster flags without it: exit 2, said; a cluster that cannot be reached: exit 2, nothing on stdout", async () => {
+    writeFileSync(join(dir, "one.yaml"), podYaml("one"));
+    writeFileSync(join(dir, "config.yaml"), "{}\n");
+    for (const [args, said] of [
+      [["inject", "-f", "one.yaml", "--from-cluster", "--config", "config.yaml"], /^error: inject: --from-cluster reads the injector's config from the cluster, --config from a file: give one or the other$/m],
+      [["inject", "-f", "one.yaml", "--webhook-config", "x"], /^error: inject: --webhook-config, --kubeconfig and --context go with --from-cluster$/m],
+      [["inject", "-f", "one.yaml", "--context", "here"], /go with --from-cluster/],
+      [["inject", "-f", "one.yaml", "--from-cluster", "--kubeconfig", join(dir, "nope.yaml")], /cannot load Kubernetes credentials from --kubeconfig .*nope\.yaml/],
+    ] as const) {
+      const r = await run(args);
+      assert.equal(r.code, 2, args.join(" "));
+      assert.match(r.stderr, said);
+      assert.equal(r.stdout, "", args.join(" "));
+    }
+    const kubeconfig = join(dir, "down-kubeconfig.yaml");
+    writeFileSync(
+      kubeconfig,
+      "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: here, context: {cluster: c, user: u}}]\ncurrent-context: here\n",
+    );
+    const down = await run(["inject", "-f", "one.yaml", "--from-cluster", "--kubeconfig", kubeconfig]);
+    assert.equal(down.code, 2);
+    assert.match(down.stderr, /^error: list MutatingWebhookConfigurations: .*(ECONNREFUSED|connect)/m);
+    assert.equal(down.stdout, "");
   });
 });
