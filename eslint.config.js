@@ -6,9 +6,26 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { process: "readonly", console: "readonly", Buffer: "readonly", setTimeout: "readonly", clearTimeout: "readonly", setInterval: "readonly", clearInterval: "readonly", URL: "readonly" } },
+    languageOptions: {
+      globals: {
+        process: "readonly",
+        console: "readonly",
+        Buffer: "readonly",
+        setTimeout: "readonly",
+        clearTimeout: "readonly",
+        setInterval: "readonly",
+        clearInterval: "readonly",
+        URL: "readonly",
+      },
+    },
     rules: {
       "@typescript-eslint/no-explicit-any": "error",
+      // Prettier (npm run format) wraps code at 120; this catches what it leaves: comments.
+      // Long strings, template literals and regular expressions stay whole, to be searchable.
+      "max-len": [
+        "error",
+        { code: 120, ignoreStrings: true, ignoreTemplateLiterals: true, ignoreRegExpLiterals: true, ignoreUrls: true },
+      ],
       "@typescript-eslint/consistent-type-imports": "error",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
     },
@@ -23,9 +40,18 @@ export default tseslint.config(
         "error",
         {
           patterns: [
-            { regex: "^node:(?!net$)", message: "src/injection/ is pure: no Node I/O modules (node:net only for isIP)." },
-            { regex: "^(express|pino|prom-client|node-forge|@kubernetes/client-node|fast-json-patch)$", message: "src/injection/ is pure: no server, logger, metrics, crypto or cluster client." },
-            { regex: "^\\.\\./(?!config/|kube/types\\.js$)", message: "src/injection/ imports only config, kube types and itself." },
+            {
+              regex: "^node:(?!net$)",
+              message: "src/injection/ is pure: no Node I/O modules (node:net only for isIP).",
+            },
+            {
+              regex: "^(express|pino|prom-client|node-forge|@kubernetes/client-node|fast-json-patch)$",
+              message: "src/injection/ is pure: no server, logger, metrics, crypto or cluster client.",
+            },
+            {
+              regex: "^\\.\\./(?!config/|kube/types\\.js$)",
+              message: "src/injection/ imports only config, kube types and itself.",
+            },
           ],
         },
       ],
@@ -38,9 +64,15 @@ export default tseslint.config(
       ],
       "no-restricted-syntax": [
         "error",
-        { selector: "MemberExpression[object.name='Date'][property.name='now']", message: "src/injection/ is pure: no clock." },
+        {
+          selector: "MemberExpression[object.name='Date'][property.name='now']",
+          message: "src/injection/ is pure: no clock.",
+        },
         { selector: "NewExpression[callee.name='Date']", message: "src/injection/ is pure: no clock." },
-        { selector: "MemberExpression[object.name='Math'][property.name='random']", message: "src/injection/ is pure: no randomness." },
+        {
+          selector: "MemberExpression[object.name='Math'][property.name='random']",
+          message: "src/injection/ is pure: no randomness.",
+        },
       ],
     },
   },
@@ -51,8 +83,14 @@ export default tseslint.config(
         "error",
         {
           patterns: [
-            { regex: "^(express|pino|prom-client|node-forge|@kubernetes/client-node)$", message: "config/ and kube types know nothing of serving, logging, certificates or the cluster client." },
-            { regex: "^\\.\\./(admission|certs|telemetry|workers|main|cli|preview)", message: "config/ and kube types sit below the layers that serve." },
+            {
+              regex: "^(express|pino|prom-client|node-forge|@kubernetes/client-node)$",
+              message: "config/ and kube types know nothing of serving, logging, certificates or the cluster client.",
+            },
+            {
+              regex: "^\\.\\./(admission|certs|telemetry|workers|main|cli|preview)",
+              message: "config/ and kube types sit below the layers that serve.",
+            },
           ],
         },
       ],
@@ -69,9 +107,18 @@ export default tseslint.config(
         {
           patterns: [
             { regex: "^node:", message: "the admission gate is pure: no Node I/O modules." },
-            { regex: "^(express|pino|prom-client|node-forge|@kubernetes/client-node|fast-json-patch)$", message: "the admission gate is pure: no server, logger, metrics, crypto or cluster client." },
-            { regex: "^\\.\\./(?!injection/|config/types\\.js$|kube/types\\.js$)", message: "the admission gate imports only the engine, config and kube types." },
-            { regex: "^\\./(?!(gate|errors)\\.js$)", message: "the admission gate imports only itself and the error registry from admission/." },
+            {
+              regex: "^(express|pino|prom-client|node-forge|@kubernetes/client-node|fast-json-patch)$",
+              message: "the admission gate is pure: no server, logger, metrics, crypto or cluster client.",
+            },
+            {
+              regex: "^\\.\\./(?!injection/|config/types\\.js$|kube/types\\.js$)",
+              message: "the admission gate imports only the engine, config and kube types.",
+            },
+            {
+              regex: "^\\./(?!(gate|errors)\\.js$)",
+              message: "the admission gate imports only itself and the error registry from admission/.",
+            },
           ],
         },
       ],
@@ -93,9 +140,19 @@ export default tseslint.config(
         "error",
         {
           patterns: [
-            { regex: "^(express|pino|prom-client|node-forge|@kubernetes/client-node)$", message: "the preview use case knows nothing of serving, logging, certificates or the cluster client." },
-            { regex: "^\\./admission/(?!(gate|errors)\\.js$)", message: "the preview imports only the gate and the error registry of admission/: the rest sits above it." },
-            { regex: "^\\./(certs|telemetry|workers|check)/|^\\./(main|cli)\\.js$", message: "the preview sits below the layers that serve." },
+            {
+              regex: "^(express|pino|prom-client|node-forge|@kubernetes/client-node)$",
+              message: "the preview use case knows nothing of serving, logging, certificates or the cluster client.",
+            },
+            {
+              regex: "^\\./admission/(?!(gate|errors)\\.js$)",
+              message:
+                "the preview imports only the gate and the error registry of admission/: the rest sits above it.",
+            },
+            {
+              regex: "^\\./(certs|telemetry|workers|check)/|^\\./(main|cli)\\.js$",
+              message: "the preview sits below the layers that serve.",
+            },
           ],
         },
       ],
