@@ -53,7 +53,8 @@ const EXTERNAL = ["@kubernetes/client-node", "iconv-lite"];
 const ENTRIES = ["cli.ts", "workers/entry.ts", "admission/review-worker.ts"];
 
 /**
-* Defined at the top of each bundle (after "use strict", which must come first), where `require` is Node's own (a module may shadow it, as
+ * Defined at the top of each bundle (after "use strict", which must come first), where `require` is Node's own (a
+ * module may shadow it, as
  * certs/der.ts does): the file URL of a path relative to the bundle's directory.
  */
 const MODULE_URL = "__moduleUrlInDist";
@@ -72,7 +73,10 @@ function moduleUrls(outFile) {
         if (!text.includes("import.meta.url")) return undefined;
         const asBuilt = join(dist, relative(src, args.path)).replace(/\.ts$/, ".js");
         const fromBundle = relative(dirname(outFile), asBuilt);
-        return { contents: text.replaceAll("import.meta.url", `${MODULE_URL}(${JSON.stringify(fromBundle)})`), loader: "ts" };
+        return {
+          contents: text.replaceAll("import.meta.url", `${MODULE_URL}(${JSON.stringify(fromBundle)})`),
+          loader: "ts",
+        };
       });
     },
   };

@@ -11,7 +11,12 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { withConfigSchema } from "../src/config/json-schema.js";
 
-const FILE = join(resolve(dirname(fileURLToPath(import.meta.url)), ".."), "charts", "sidecar-injector", "values.schema.json");
+const FILE = join(
+  resolve(dirname(fileURLToPath(import.meta.url)), ".."),
+  "charts",
+  "sidecar-injector",
+  "values.schema.json",
+);
 
 const check = process.argv.includes("--check");
 const current = await readFile(FILE, "utf8");

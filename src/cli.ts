@@ -262,8 +262,14 @@ const EXIT = { ok: 0, finding: 1, usage: 2 } as const;
 class UsageError extends Error {}
 
 /** --kubeconfig and --context, as given. */
-function kubeConfigChoice(values: { kubeconfig?: string | undefined; context?: string | undefined }): { kubeconfig?: string; context?: string } {
-  return { ...(values.kubeconfig !== undefined ? { kubeconfig: values.kubeconfig } : {}), ...(values.context !== undefined ? { context: values.context } : {}) };
+function kubeConfigChoice(values: { kubeconfig?: string | undefined; context?: string | undefined }): {
+  kubeconfig?: string;
+  context?: string;
+} {
+  return {
+    ...(values.kubeconfig !== undefined ? { kubeconfig: values.kubeconfig } : {}),
+    ...(values.context !== undefined ? { context: values.context } : {}),
+  };
 }
 
 /** A file or directory given with -f that cannot be read: exit 2, naming it. */
@@ -288,7 +294,9 @@ const MANIFEST_EXTENSIONS = new Set([".yaml", ".yml", ".json"]);
 async function manifestFiles(filenames: readonly string[], recursive: boolean): Promise<string[]> {
   const files: string[] = [];
   const walk = async (dir: string, top: boolean): Promise<void> => {
-    const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+    );
     for (const e of entries) {
       const path = join(dir, e.name);
       if (e.isDirectory()) {
@@ -297,7 +305,10 @@ async function manifestFiles(filenames: readonly string[], recursive: boolean): 
         files.push(path);
       }
     }
-    if (top && files.length === 0) throw new InputError(`-f ${quote(dir)}: a directory with no .yaml, .yml or .json files${recursive ? "" : " (-R reads its subdirectories too)"}`);
+    if (top && files.length === 0)
+      throw new InputError(
+        `-f ${quote(dir)}: a directory with no .yaml, .yml or .json files${recursive ? "" : " (-R reads its subdirectories too)"}`,
+      );
   };
   for (const f of filenames) {
     if (f === "-") {
@@ -334,8 +345,13 @@ function fileProblem(e: unknown): string {
 }
 
 /** Each manifest file of -f with its text. */
-async function manifestSources(command: string, filenames: readonly string[] | undefined, recursive: boolean): Promise<{ source: string; text: string }[]> {
-  if (!filenames || filenames.length === 0) throw new UsageError(`${command}: -f FILE (or -f - for standard input) is required`);
+async function manifestSources(
+  command: string,
+  filenames: readonly string[] | undefined,
+  recursive: boolean,
+): Promise<{ source: string; text: string }[]> {
+  if (!filenames || filenames.length === 0)
+    throw new UsageError(`${command}: -f FILE (or -f - for standard input) is required`);
   const sources: { source: string; text: string }[] = [];
   for (const file of await manifestFiles(filenames, recursive)) {
     try {
@@ -348,7 +364,11 @@ async function manifestSources(command: string, filenames: readonly string[] | u
 }
 
 /** The manifests of -f as one text (several files: their documents one after the other). */
-async function manifestText(command: string, filenames: readonly string[] | undefined, recursive: boolean): Promise<string> {
+async function manifestText(
+  command: string,
+  filenames: readonly string[] | undefined,
+  recursive: boolean,
+): Promise<string> {
   const sources = await manifestSources(command, filenames, recursive);
   return sources.length === 1 ? (sources[0]?.text ?? "") : sources.map((s) => s.text).join("\n---\n");
 }
@@ -366,7 +386,8 @@ function fraction(flag: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const m = /^(\d+)\/(\d+)$/.exec(v.trim());
   const f = m ? Number(m[1]) / Number(m[2]) : /^(0?\.\d+)$/.test(v.trim()) ? Number(v) : NaN;
-  if (!(f > 0 && f < 1)) throw new UsageError(`serve: --${flag} must be a fraction between 0 and 1 (like 1/3 or 0.25), not ${v}`);
+  if (!(f > 0 && f < 1))
+    throw new UsageError(`serve: --${flag} must be a fraction between 0 and 1 (like 1/3 or 0.25), not ${v}`);
   return f;
 }
 
@@ -430,10 +451,17 @@ async function runInject(argv: string[]): Promise<number> {
     process.stdout.write(INJECT_USAGE);
     return EXIT.ok;
   }
-  if (values.output !== "yaml" && values.output !== "json") throw new UsageError(`inject: --output must be yaml or json, not ${quote(values.output)}`);
+  if (values.output !== "yaml" && values.output !== "json")
+    throw new UsageError(`inject: --output must be yaml or json, not ${quote(values.output)}`);
   const fromCluster = values["from-cluster"] === true;
-  if (fromCluster && values.config !== undefined) throw new UsageError("inject: --from-cluster reads the injector's config from the cluster, --config from a file: give one or the other");
-  if (!fromCluster && (values["webhook-config"] !== undefined || values.kubeconfig !== undefined || values.context !== undefined)) {
+  if (fromCluster && values.config !== undefined)
+    throw new UsageError(
+      "inject: --from-cluster reads the injector's config from the cluster, --config from a file: give one or the other",
+    );
+  if (
+    !fromCluster &&
+    (values["webhook-config"] !== undefined || values.kubeconfig !== undefined || values.context !== undefined)
+  ) {
     throw new UsageError("inject: --webhook-config, --kubeconfig and --context go with --from-cluster");
   }
   const quiet = values.quiet === true;
@@ -443,7 +471,10 @@ async function runInject(argv: string[]): Promise<number> {
   if (fromCluster) {
     const { createInspectApi, defaultKubeConfig } = await import("./kube/client.js");
     const { clusterInjectorConfig } = await import("./check/check.js");
-    const found = await clusterInjectorConfig(createInspectApi(defaultKubeConfig(kubeConfigChoice(values))), values["webhook-config"] ?? DEFAULT_NAMES.webhookConfig);
+    const found = await clusterInjectorConfig(
+      createInspectApi(defaultKubeConfig(kubeConfigChoice(values))),
+      values["webhook-config"] ?? DEFAULT_NAMES.webhookConfig,
+    );
     config = found.config;
     if (!quiet) report += `${found.summary}\n`;
   } else {
@@ -523,7 +554,12 @@ const SERVER_TLS_OPTIONS = {
 /** The TLS options of --server, checked as kubectl checks its own. */
 function serverTls(
   command: string,
-  values: { server?: string | undefined; cacert?: string | undefined; "tls-server-name"?: string | undefined; "insecure-skip-tls-verify"?: boolean | undefined },
+  values: {
+    server?: string | undefined;
+    cacert?: string | undefined;
+    "tls-server-name"?: string | undefined;
+    "insecure-skip-tls-verify"?: boolean | undefined;
+  },
 ): { tlsServerName?: string; insecure: boolean } {
   const tlsServerName = values["tls-server-name"];
   const insecure = values["insecure-skip-tls-verify"] === true;
@@ -531,7 +567,8 @@ function serverTls(
     throw new UsageError(`${command}: --cacert, --tls-server-name and --insecure-skip-tls-verify go with --server`);
   }
   // As kubectl refuses them together: a CA that is then not used would be a false assurance.
-  if (insecure && values.cacert !== undefined) throw new UsageError(`${command}: --insecure-skip-tls-verify and --cacert exclude each other`);
+  if (insecure && values.cacert !== undefined)
+    throw new UsageError(`${command}: --insecure-skip-tls-verify and --cacert exclude each other`);
   if (tlsServerName !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(tlsServerName)) {
     throw new UsageError(`${command}: --tls-server-name must be a DNS name, not ${quote(tlsServerName)}`);
   }
@@ -548,7 +585,10 @@ const CLUSTER_CA_TIMEOUT_MS = 10_000;
  * configuration, no caBundle in it, or no answer; a --kubeconfig or --context given that
  * cannot be used is said.
  */
-async function clusterCa(choice: { kubeconfig?: string; context?: string }, webhookConfig: string): Promise<{ pem: string; from: string } | undefined> {
+async function clusterCa(
+  choice: { kubeconfig?: string; context?: string },
+  webhookConfig: string,
+): Promise<{ pem: string; from: string } | undefined> {
   const { createKubeApi, defaultKubeConfig } = await import("./kube/client.js");
   let kc;
   try {
@@ -563,8 +603,19 @@ async function clusterCa(choice: { kubeconfig?: string; context?: string }, webh
       createKubeApi(kc).readWebhookConfig(webhookConfig),
       new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), CLUSTER_CA_TIMEOUT_MS))),
     ]);
-    const pems = [...new Set((cfg?.webhooks ?? []).map((w) => (w.caBundle ? Buffer.from(w.caBundle, "base64").toString("utf8").trim() : "")).filter((p) => p.includes("BEGIN CERTIFICATE")))];
-    return pems.length === 0 ? undefined : { pem: `${pems.join("\n")}\n`, from: `the caBundle of MutatingWebhookConfiguration ${quoteName(webhookConfig)}` };
+    const pems = [
+      ...new Set(
+        (cfg?.webhooks ?? [])
+          .map((w) => (w.caBundle ? Buffer.from(w.caBundle, "base64").toString("utf8").trim() : ""))
+          .filter((p) => p.includes("BEGIN CERTIFICATE")),
+      ),
+    ];
+    return pems.length === 0
+      ? undefined
+      : {
+          pem: `${pems.join("\n")}\n`,
+          from: `the caBundle of MutatingWebhookConfiguration ${quoteName(webhookConfig)}`,
+        };
   } catch {
     return undefined;
   } finally {
@@ -594,14 +645,21 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
   }
   // A person at a terminal gets the summary; a pipe or a file, the whole answer as before.
   const format = values.output ?? (process.stdout.isTTY ? "summary" : "json");
-  if (format !== "json" && format !== "yaml" && format !== "diff" && format !== "summary") throw new UsageError(`preview: --output must be summary, json, yaml or diff, not ${quote(format)}`);
-  if (values.server === undefined && (values.kubeconfig !== undefined || values.context !== undefined || values["webhook-config"] !== undefined)) {
-    throw new UsageError("preview: --cacert, --tls-server-name, --insecure-skip-tls-verify, --webhook-config, --kubeconfig and --context go with --server");
+  if (format !== "json" && format !== "yaml" && format !== "diff" && format !== "summary")
+    throw new UsageError(`preview: --output must be summary, json, yaml or diff, not ${quote(format)}`);
+  if (
+    values.server === undefined &&
+    (values.kubeconfig !== undefined || values.context !== undefined || values["webhook-config"] !== undefined)
+  ) {
+    throw new UsageError(
+      "preview: --cacert, --tls-server-name, --insecure-skip-tls-verify, --webhook-config, --kubeconfig and --context go with --server",
+    );
   }
   const { tlsServerName, insecure } = serverTls("preview", values);
   const text = await manifestText("preview", values.filename, values.recursive === true);
   if (values.server !== undefined) {
-    if (!/^https:\/\//.test(values.server)) throw new UsageError(`preview: --server must be an https:// URL, not ${values.server}`);
+    if (!/^https:\/\//.test(values.server))
+      throw new UsageError(`preview: --server must be an https:// URL, not ${values.server}`);
     // Relative to the URL given, so a path in front of the injector (a proxy's) is kept.
     const url = new URL("preview", values.server.endsWith("/") ? values.server : `${values.server}/`);
     if (values.namespace) url.searchParams.set("namespace", values.namespace);
@@ -609,7 +667,10 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
     if (format === "diff") url.searchParams.set("format", "diff");
     const { remotePreview } = await import("./preview-client.js");
     const token = values.anonymous ? undefined : await kubeconfigBearerToken(kubeConfigChoice(values));
-    const ca = values.cacert === undefined && !insecure ? await clusterCa(kubeConfigChoice(values), values["webhook-config"] ?? DEFAULT_NAMES.webhookConfig) : undefined;
+    const ca =
+      values.cacert === undefined && !insecure
+        ? await clusterCa(kubeConfigChoice(values), values["webhook-config"] ?? DEFAULT_NAMES.webhookConfig)
+        : undefined;
     const answer = await remotePreview(url, text, {
       accept: format === "yaml" ? "application/yaml" : "application/json",
       ...(values.cacert !== undefined ? { caFile: values.cacert } : {}),
@@ -629,7 +690,10 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
     } catch {
       throw new UsageError(`preview: ${url.origin} did not answer ${format === "yaml" ? "YAML" : "JSON"}`);
     }
-    const items = typeof parsed === "object" && parsed !== null && "items" in parsed && Array.isArray(parsed.items) ? (parsed.items as PreviewEntryList) : undefined;
+    const items =
+      typeof parsed === "object" && parsed !== null && "items" in parsed && Array.isArray(parsed.items)
+        ? (parsed.items as PreviewEntryList)
+        : undefined;
     if (items === undefined) throw new UsageError(`preview: ${url.origin} answered no items`);
     if (format === "summary") process.stdout.write((await import("./preview-summary.js")).formatPreviewSummary(items));
     else process.stdout.write(answer);
@@ -686,7 +750,8 @@ async function runCertsCommand(argv: string[]): Promise<number> {
     process.stdout.write(CERTS_USAGE);
     return 0;
   }
-  if (values.server !== undefined && !/^https:\/\//.test(values.server)) throw new UsageError(`certs status: --server must be an https:// URL, not ${values.server}`);
+  if (values.server !== undefined && !/^https:\/\//.test(values.server))
+    throw new UsageError(`certs status: --server must be an https:// URL, not ${values.server}`);
   const { tlsServerName, insecure } = serverTls("certs status", values);
   let caPem: string | undefined;
   if (values.cacert !== undefined) {
@@ -696,7 +761,8 @@ async function runCertsCommand(argv: string[]): Promise<number> {
       throw new InputError(`--cacert ${quote(values.cacert)}: ${fileProblem(e)}`);
     }
     const { splitPemCertificates } = await import("./certs/authority.js");
-    if (splitPemCertificates(caPem).length === 0) throw new InputError(`--cacert ${quote(values.cacert)}: no PEM certificate in it`);
+    if (splitPemCertificates(caPem).length === 0)
+      throw new InputError(`--cacert ${quote(values.cacert)}: no PEM certificate in it`);
   }
   const { certificateStatus } = await import("./certs/status.js");
   const { createKubeApi, defaultKubeConfig } = await import("./kube/client.js");
@@ -714,14 +780,29 @@ async function runCertsCommand(argv: string[]): Promise<number> {
 }
 
 /** kubectl's resource names for the kinds `check` reads. */
-const CHECK_KINDS: Readonly<Record<string, "Pod" | "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" | "CronJob">> = {
-  pod: "Pod", pods: "Pod", po: "Pod",
-  deployment: "Deployment", deployments: "Deployment", deploy: "Deployment",
-  statefulset: "StatefulSet", statefulsets: "StatefulSet", sts: "StatefulSet",
-  daemonset: "DaemonSet", daemonsets: "DaemonSet", ds: "DaemonSet",
-  replicaset: "ReplicaSet", replicasets: "ReplicaSet", rs: "ReplicaSet",
-  job: "Job", jobs: "Job",
-  cronjob: "CronJob", cronjobs: "CronJob", cj: "CronJob",
+const CHECK_KINDS: Readonly<
+  Record<string, "Pod" | "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job" | "CronJob">
+> = {
+  pod: "Pod",
+  pods: "Pod",
+  po: "Pod",
+  deployment: "Deployment",
+  deployments: "Deployment",
+  deploy: "Deployment",
+  statefulset: "StatefulSet",
+  statefulsets: "StatefulSet",
+  sts: "StatefulSet",
+  daemonset: "DaemonSet",
+  daemonsets: "DaemonSet",
+  ds: "DaemonSet",
+  replicaset: "ReplicaSet",
+  replicasets: "ReplicaSet",
+  rs: "ReplicaSet",
+  job: "Job",
+  jobs: "Job",
+  cronjob: "CronJob",
+  cronjobs: "CronJob",
+  cj: "CronJob",
 };
 
 async function runCheckCommand(argv: string[]): Promise<number> {
@@ -745,19 +826,25 @@ async function runCheckCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const format = values.output;
-  if (format !== "table" && format !== "json" && format !== "yaml") throw new UsageError(`check: --output must be table, json or yaml, not ${quote(format)}`);
+  if (format !== "table" && format !== "json" && format !== "yaml")
+    throw new UsageError(`check: --output must be table, json or yaml, not ${quote(format)}`);
   const targets = positionals.map((arg) => {
     const slash = arg.indexOf("/");
     const type = slash < 0 ? "pod" : arg.slice(0, slash).toLowerCase();
     const name = slash < 0 ? arg : arg.slice(slash + 1);
     const kind = Object.hasOwn(CHECK_KINDS, type) ? CHECK_KINDS[type] : undefined;
-    if (kind === undefined) throw new UsageError(`check: ${quote(type)} is not a kind check reads (pod, deployment, statefulset, daemonset, replicaset, job, cronjob)`);
-    if (!/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/.test(name)) throw new UsageError(`check: ${quote(name)} is not an object name`);
+    if (kind === undefined)
+      throw new UsageError(
+        `check: ${quote(type)} is not a kind check reads (pod, deployment, statefulset, daemonset, replicaset, job, cronjob)`,
+      );
+    if (!/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/.test(name))
+      throw new UsageError(`check: ${quote(name)} is not an object name`);
     return { kind, name };
   });
   const all = values["all-namespaces"] === true;
   if (all && targets.length > 0) throw new UsageError("check: a name needs one namespace (-n), not -A");
-  if (values.selector !== undefined && targets.length > 0) throw new UsageError("check: -l selects Pods instead of names: give one or the other");
+  if (values.selector !== undefined && targets.length > 0)
+    throw new UsageError("check: -l selects Pods instead of names: give one or the other");
   if (all && values.namespace !== undefined) throw new UsageError("check: -n and -A exclude each other");
   const { createInspectApi, contextNamespace, defaultKubeConfig } = await import("./kube/client.js");
   const kc = defaultKubeConfig(kubeConfigChoice(values));
@@ -817,16 +904,22 @@ async function runServeCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const port = values.port === undefined ? undefined : Number(values.port);
-  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError(`serve: --port must be a port number, not ${values.port}`);
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535))
+    throw new UsageError(`serve: --port must be a port number, not ${values.port}`);
   const adminPort = values["admin-port"] === undefined ? undefined : Number(values["admin-port"]);
-  if (adminPort !== undefined && (!/^\d+$/.test(values["admin-port"] ?? "") || adminPort > 65535)) throw new UsageError(`serve: --admin-port must be a port number, not ${values["admin-port"]}`);
-  if (Boolean(values["tls-cert"]) !== Boolean(values["tls-key"])) throw new UsageError("serve: --tls-cert and --tls-key go together");
+  if (adminPort !== undefined && (!/^\d+$/.test(values["admin-port"] ?? "") || adminPort > 65535))
+    throw new UsageError(`serve: --admin-port must be a port number, not ${values["admin-port"]}`);
+  if (Boolean(values["tls-cert"]) !== Boolean(values["tls-key"]))
+    throw new UsageError("serve: --tls-cert and --tls-key go together");
   const level = values["log-level"];
-  if (level !== undefined && !LOG_LEVELS.includes(level)) throw new UsageError(`serve: --log-level must be one of ${LOG_LEVELS.join(", ")}, not ${level}`);
+  if (level !== undefined && !LOG_LEVELS.includes(level))
+    throw new UsageError(`serve: --log-level must be one of ${LOG_LEVELS.join(", ")}, not ${level}`);
   const logFormat = values["log-format"];
-  if (logFormat !== undefined && logFormat !== "text" && logFormat !== "json") throw new UsageError(`serve: --log-format must be text or json, not ${quote(logFormat)}`);
+  if (logFormat !== undefined && logFormat !== "text" && logFormat !== "json")
+    throw new UsageError(`serve: --log-format must be text or json, not ${quote(logFormat)}`);
   const mode = values["cert-mode"];
-  if (mode !== undefined && !(CERT_MODES as readonly string[]).includes(mode)) throw new UsageError(`serve: --cert-mode must be one of ${CERT_MODES.join(", ")}, not ${mode}`);
+  if (mode !== undefined && !(CERT_MODES as readonly string[]).includes(mode))
+    throw new UsageError(`serve: --cert-mode must be one of ${CERT_MODES.join(", ")}, not ${mode}`);
   const { parseDuration } = await import("./certs/authority.js");
   const duration = (flag: string, v: string | undefined): number | undefined => {
     if (v === undefined) return undefined;
@@ -840,7 +933,9 @@ async function runServeCommand(argv: string[]): Promise<number> {
     ...(values.namespace !== undefined ? { namespace: values.namespace } : {}),
     ...(values.service !== undefined ? { serviceName: values.service } : {}),
     ...(values["webhook-config"] !== undefined ? { webhookConfigName: values["webhook-config"] } : {}),
-    ...(values["webhook-config-selector"] !== undefined ? { webhookConfigSelector: values["webhook-config-selector"] } : {}),
+    ...(values["webhook-config-selector"] !== undefined
+      ? { webhookConfigSelector: values["webhook-config-selector"] }
+      : {}),
     ...(values["ca-secret"] !== undefined ? { secretName: values["ca-secret"] } : {}),
     ...optional("caRenewWhenLeft", fraction("ca-renew-when-left", values["ca-renew-when-left"])),
     ...optional("servingRenewAfter", fraction("serving-renew-after", values["serving-renew-after"])),
@@ -852,12 +947,15 @@ async function runServeCommand(argv: string[]): Promise<number> {
   };
   const count = (flag: string, v: string | undefined): number | undefined => {
     if (v === undefined) return undefined;
-    if (!/^[1-9]\d{0,6}$/.test(v)) throw new UsageError(`serve: --${flag} must be a whole number from 1 to 9999999, not ${v}`);
+    if (!/^[1-9]\d{0,6}$/.test(v))
+      throw new UsageError(`serve: --${flag} must be a whole number from 1 to 9999999, not ${v}`);
     return Number(v);
   };
   const workersArg = values.workers;
   if (workersArg !== undefined && workersArg !== "auto" && !/^\d{1,3}$/.test(workersArg)) {
-    throw new UsageError(`serve: --workers must be a number of processes (0 or auto: one per core), not ${quote(workersArg)}`);
+    throw new UsageError(
+      `serve: --workers must be a number of processes (0 or auto: one per core), not ${quote(workersArg)}`,
+    );
   }
   const workers = workersArg === undefined ? undefined : workersArg === "auto" ? ("auto" as const) : Number(workersArg);
   const shutdownDelay = values["shutdown-delay"];
@@ -895,7 +993,12 @@ const COMMAND_USAGE: Readonly<Record<string, string>> = {
 
 /** Each command's long options, read from its help. */
 function commandFlags(): Record<string, string[]> {
-  return Object.fromEntries(Object.entries(COMMAND_USAGE).map(([command, usage]) => [command, [...new Set(usage.match(/--[a-z][a-z-]*/g) ?? [])].sort()]));
+  return Object.fromEntries(
+    Object.entries(COMMAND_USAGE).map(([command, usage]) => [
+      command,
+      [...new Set(usage.match(/--[a-z][a-z-]*/g) ?? [])].sort(),
+    ]),
+  );
 }
 
 /** A shell completion script for commands and their options (files complete otherwise). */
@@ -904,7 +1007,9 @@ function completionScript(shell: string): string {
   const flags = commandFlags();
   if (shell === "bash" || shell === "zsh") {
     const cases = Object.entries(flags)
-      .map(([c, f]) => `    ${c}) words="${f.join(" ")}${c === "certs" ? " status" : c === "config" ? " import" : ""}" ;;`)
+      .map(
+        ([c, f]) => `    ${c}) words="${f.join(" ")}${c === "certs" ? " status" : c === "config" ? " import" : ""}" ;;`,
+      )
       .join("\n");
     const zsh = shell === "zsh" ? "autoload -U +X bashcompinit && bashcompinit\n" : "";
     return `${zsh}# sidecar-injector completion for ${shell}: source <(sidecar-injector completion ${shell})
@@ -932,7 +1037,9 @@ complete -o filenames -F _sidecar_injector sidecar-injector
     const lines = [
       "# sidecar-injector completion for fish: sidecar-injector completion fish | source",
       `complete -c sidecar-injector -n __fish_use_subcommand -f -a "${commands.join(" ")}"`,
-      ...Object.entries(flags).flatMap(([c, f]) => f.map((flag) => `complete -c sidecar-injector -n "__fish_seen_subcommand_from ${c}" -l ${flag.slice(2)}`)),
+      ...Object.entries(flags).flatMap(([c, f]) =>
+        f.map((flag) => `complete -c sidecar-injector -n "__fish_seen_subcommand_from ${c}" -l ${flag.slice(2)}`),
+      ),
       'complete -c sidecar-injector -n "__fish_seen_subcommand_from completion" -f -a "bash zsh fish"',
     ];
     return `${lines.join("\n")}\n`;
@@ -943,7 +1050,9 @@ complete -o filenames -F _sidecar_injector sidecar-injector
 /** The version in package.json (beside src/ and dist/ alike). */
 function version(): string {
   const pkg: unknown = createRequire(import.meta.url)("../package.json");
-  return typeof pkg === "object" && pkg !== null && "version" in pkg && typeof pkg.version === "string" ? pkg.version : "unknown";
+  return typeof pkg === "object" && pkg !== null && "version" in pkg && typeof pkg.version === "string"
+    ? pkg.version
+    : "unknown";
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -966,7 +1075,10 @@ export async function main(argv: string[]): Promise<number> {
           process.stdout.write(CONFIG_IMPORT_USAGE);
           return 0;
         }
-        if (sub !== "import") throw new UsageError(`${sub === undefined ? "config: name the subcommand: import" : `config: the subcommand is import, not ${quote(sub)}`}\n\n${CONFIG_IMPORT_USAGE}`);
+        if (sub !== "import")
+          throw new UsageError(
+            `${sub === undefined ? "config: name the subcommand: import" : `config: the subcommand is import, not ${quote(sub)}`}\n\n${CONFIG_IMPORT_USAGE}`,
+          );
         const { PROCESS_IO, runConfigImport } = await import("./istio/command.js");
         return await runConfigImport(args, PROCESS_IO);
       }

@@ -43,7 +43,10 @@ function myers(a: readonly string[], b: readonly string[], budget: number): Op[]
   let found = -1;
   for (let d = 0; d <= max && found < 0; d++) {
     for (let k = -d; k <= d; k += 2) {
-      let x = k === -d || (k !== d && (v[off + k - 1] as number) < (v[off + k + 1] as number)) ? (v[off + k + 1] as number) : (v[off + k - 1] as number) + 1;
+      let x =
+        k === -d || (k !== d && (v[off + k - 1] as number) < (v[off + k + 1] as number))
+          ? (v[off + k + 1] as number)
+          : (v[off + k - 1] as number) + 1;
       const x0 = x;
       let y = x - k;
       while (x < n && y < m && an[x] === bn[y]) {
@@ -91,8 +94,15 @@ function editScript(a: readonly string[], b: readonly string[]): Op[] {
   while (tail < a.length - head && tail < b.length - head && a[a.length - 1 - tail] === b[b.length - 1 - tail]) tail++;
   const midA = a.slice(head, a.length - tail);
   const midB = b.slice(head, b.length - tail);
-  const mid = myers(midA, midB, MAX_WORK) ?? [...midA.map((line): Op => ({ t: "-", line })), ...midB.map((line): Op => ({ t: "+", line }))];
-  return [...a.slice(0, head).map((line): Op => ({ t: " ", line })), ...mid, ...a.slice(a.length - tail).map((line): Op => ({ t: " ", line }))];
+  const mid = myers(midA, midB, MAX_WORK) ?? [
+    ...midA.map((line): Op => ({ t: "-", line })),
+    ...midB.map((line): Op => ({ t: "+", line })),
+  ];
+  return [
+    ...a.slice(0, head).map((line): Op => ({ t: " ", line })),
+    ...mid,
+    ...a.slice(a.length - tail).map((line): Op => ({ t: " ", line })),
+  ];
 }
 
 /** `-start,len` as diff prints it: `,1` left out, an empty range numbered by the line before. */

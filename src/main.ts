@@ -19,7 +19,13 @@ import { fileURLToPath } from "node:url";
 // process never loads node:cluster or the workers' protocol ends.
 import type { AppEndpoints } from "./admission/server.js";
 import { DEFAULT_HOST, type RunningServer } from "./admission/https.js";
-import { DEFAULT_NAMES, openCertificateSource, type CertificateChoice, type CertificateSource, type CertMode } from "./certs/modes.js";
+import {
+  DEFAULT_NAMES,
+  openCertificateSource,
+  type CertificateChoice,
+  type CertificateSource,
+  type CertMode,
+} from "./certs/modes.js";
 import type { CertManagerOptions } from "./certs/manager.js";
 import type { NamespaceLookupService } from "./admission/preview-lookup.js";
 import type { KubeApi } from "./kube/api.js";
@@ -124,10 +130,19 @@ function certificateChoice(opts: ServeOptions, config: Config): CertificateChoic
   if (mode === "local") return { mode, dir: resolve(opts.certDir ?? "certs") };
   if (mode === "kubernetes") {
     // The namespace is read when the manager starts, as the Pod's own.
-    return { mode, options: () => ({ ...KUBERNETES_CERT_DEFAULTS, namespace: ownNamespace(), ...opts.kubernetes, clusterDomain: config.clusterDomain }) };
+    return {
+      mode,
+      options: () => ({
+        ...KUBERNETES_CERT_DEFAULTS,
+        namespace: ownNamespace(),
+        ...opts.kubernetes,
+        clusterDomain: config.clusterDomain,
+      }),
+    };
   }
   const { tlsCert, tlsKey } = opts;
-  if (tlsCert === undefined || tlsKey === undefined) throw new Error("--cert-mode files needs --tls-cert and --tls-key");
+  if (tlsCert === undefined || tlsKey === undefined)
+    throw new Error("--cert-mode files needs --tls-cert and --tls-key");
   return { mode, certFile: tlsCert, keyFile: tlsKey };
 }
 
@@ -257,7 +272,9 @@ async function startListeners(
         const started = Date.now();
         // Handed connections stop when whoever hands them says so (after its own delay).
         const drainOf = (l: RunningServer) =>
-          handed && l === running && lastConnection !== undefined ? { until: lastConnection, timeoutMs: DRAIN_TIMEOUT_MS } : { delayMs: s.shutdownDelayMs, timeoutMs: DRAIN_TIMEOUT_MS };
+          handed && l === running && lastConnection !== undefined
+            ? { until: lastConnection, timeoutMs: DRAIN_TIMEOUT_MS }
+            : { delayMs: s.shutdownDelayMs, timeoutMs: DRAIN_TIMEOUT_MS };
         await Promise.all(listeners.map((l) => l.close(drainOf(l))));
         logger.info({ durationMs: Date.now() - started }, "server stopped");
       })();
@@ -331,7 +348,8 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
     throw new Error("--tls-cert and --tls-key must be given together");
   }
   const requested = opts.workers ?? 1;
-  const workers = requested === 1 ? 1 : (await import("./workers/primary.js")).resolveWorkerCount(requested, availableParallelism());
+  const workers =
+    requested === 1 ? 1 : (await import("./workers/primary.js")).resolveWorkerCount(requested, availableParallelism());
   const config = await loadConfig(opts.configFile);
   const metrics = createMetrics();
   const certs = await openCertificateSource(certificateChoice(opts, config), { logger, metrics });
@@ -348,9 +366,18 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
   const { running, admin } = listeners;
   const url = urlOf(running.host, running.port);
   const adminUrl = admin === undefined ? undefined : urlOf(admin.host, admin.port);
-  logger.info({ url, ...(adminUrl === undefined ? {} : { adminUrl }), revision: config.revision }, "sidecar injector serving");
+  logger.info(
+    { url, ...(adminUrl === undefined ? {} : { adminUrl }), revision: config.revision },
+    "sidecar injector serving",
+  );
 
-  const close = closeOnSignals(logger, () => running.inFlight, certs, kube, () => listeners.close());
+  const close = closeOnSignals(
+    logger,
+    () => running.inFlight,
+    certs,
+    kube,
+    () => listeners.close(),
+  );
   return { host: running.host, port: running.port, url, ...(adminUrl === undefined ? {} : { adminUrl }), close };
 }
 
@@ -372,7 +399,14 @@ function workerExecArgv(typescript: boolean): string[] {
   return out;
 }
 
-async function runPrimary(opts: ServeOptions, workers: number, settings: WorkerSettings, logger: Logger, metrics: Metrics, certs: CertificateSource): Promise<ServeHandle> {
+async function runPrimary(
+  opts: ServeOptions,
+  workers: number,
+  settings: WorkerSettings,
+  logger: Logger,
+  metrics: Metrics,
+  certs: CertificateSource,
+): Promise<ServeHandle> {
   const typescript = import.meta.url.endsWith(".ts");
   const { startPrimary } = await import("./workers/primary.js");
   const kube = await openClusterServices(settings, logger);
@@ -392,12 +426,18 @@ async function runPrimary(opts: ServeOptions, workers: number, settings: WorkerS
     },
     { ...certs.initial, serving: certs.serving() },
   );
-  const close = closeOnSignals(logger, () => undefined, certs, kube, async () => {
-    const started = Date.now();
-    const { failed } = await primary.close();
-    logger.info({ durationMs: Date.now() - started, workers, failed }, "workers stopped");
-    if (failed > 0) throw new Error(`${failed} of ${workers} workers failed while draining`);
-  });
+  const close = closeOnSignals(
+    logger,
+    () => undefined,
+    certs,
+    kube,
+    async () => {
+      const started = Date.now();
+      const { failed } = await primary.close();
+      logger.info({ durationMs: Date.now() - started, workers, failed }, "workers stopped");
+      if (failed > 0) throw new Error(`${failed} of ${workers} workers failed while draining`);
+    },
+  );
   try {
     await certs.start((cert, key) => primary.setCertificate(cert, key, true));
     await kube?.watchNodes((supported) => primary.setNativeSidecars(supported));
@@ -408,7 +448,16 @@ async function runPrimary(opts: ServeOptions, workers: number, settings: WorkerS
   }
   const url = urlOf(primary.host, primary.port);
   const adminUrl = primary.adminPort === undefined ? undefined : urlOf(primary.host, primary.adminPort);
-  logger.info({ url, ...(adminUrl === undefined ? {} : { adminUrl }), revision: settings.config.revision, workers, pids: primary.pids() }, "sidecar injector serving");
+  logger.info(
+    {
+      url,
+      ...(adminUrl === undefined ? {} : { adminUrl }),
+      revision: settings.config.revision,
+      workers,
+      pids: primary.pids(),
+    },
+    "sidecar injector serving",
+  );
   return { host: primary.host, port: primary.port, url, ...(adminUrl === undefined ? {} : { adminUrl }), close };
 }
 
@@ -448,7 +497,11 @@ export async function runWorker(): Promise<void> {
       }
       channel.applied(certificate.generation);
     };
-    channel.listening({ host: listeners.running.host, port: listeners.running.port, ...(listeners.admin === undefined ? {} : { adminPort: listeners.admin.port }) });
+    channel.listening({
+      host: listeners.running.host,
+      port: listeners.running.port,
+      ...(listeners.admin === undefined ? {} : { adminPort: listeners.admin.port }),
+    });
     // A pair pushed while this worker was starting is taken now.
     apply();
     channel.onCertificate(() => {
@@ -461,11 +514,20 @@ export async function runWorker(): Promise<void> {
     // Connections keep coming until the primary says the last is on its way: after its shutdown
     // delay, or at once when this worker drains on its own. Bounded, should that word not come.
     const close = (): Promise<void> =>
-      listeners.close(Promise.race([channel.lastConnection, sleep(settings.shutdownDelayMs + LAST_CONNECTION_WAIT_MS, undefined, { ref: false })]));
-    onSignals(logger, () => listeners.running.inFlight, () => {
-      channel.draining();
-      return close();
-    });
+      listeners.close(
+        Promise.race([
+          channel.lastConnection,
+          sleep(settings.shutdownDelayMs + LAST_CONNECTION_WAIT_MS, undefined, { ref: false }),
+        ]),
+      );
+    onSignals(
+      logger,
+      () => listeners.running.inFlight,
+      () => {
+        channel.draining();
+        return close();
+      },
+    );
     channel.onDrain(() => {
       logger.info({ inFlight: listeners.running.inFlight }, "draining");
       close().then(

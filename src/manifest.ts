@@ -4,7 +4,13 @@
 import { isMap, isPair, isScalar, stringify, visit, type Document } from "yaml";
 import type { Config } from "./config/types.js";
 import { injectDocument, type InjectedTemplate } from "./injection/workloads.js";
-import { MANIFEST_LIMITS, parseYamlDocuments, YamlLimitError, YamlSyntaxError, type YamlLimits } from "./injection/yaml-limits.js";
+import {
+  MANIFEST_LIMITS,
+  parseYamlDocuments,
+  YamlLimitError,
+  YamlSyntaxError,
+  type YamlLimits,
+} from "./injection/yaml-limits.js";
 import { yaml11Text } from "./injection/yaml11.js";
 
 export class ManifestError extends Error {
@@ -39,10 +45,18 @@ function annotationsAsIstioctl(doc: Document.Parsed): void {
       const map = path[path.length - 1];
       const annotations = path[path.length - 2];
       const metadata = path[path.length - 4];
-      if (!isMap(map) || !isPair(annotations) || !keyIs(annotations.key, "annotations") || !isPair(metadata) || !keyIs(metadata.key, "metadata")) return;
+      if (
+        !isMap(map) ||
+        !isPair(annotations) ||
+        !keyIs(annotations.key, "annotations") ||
+        !isPair(metadata) ||
+        !keyIs(metadata.key, "metadata")
+      )
+        return;
       const v = pair.value;
       if (v === null) pair.value = doc.createNode("");
-      else if (isScalar(v) && v.type === "PLAIN" && v.tag === undefined && typeof v.source === "string") v.value = yaml11Text(v.source);
+      else if (isScalar(v) && v.type === "PLAIN" && v.tag === undefined && typeof v.source === "string")
+        v.value = yaml11Text(v.source);
       return visit.SKIP;
     },
   });
@@ -52,7 +66,8 @@ export function parseManifest(text: string, source: string, limits: YamlLimits =
   try {
     return parseYamlDocuments(text, limits, annotationsAsIstioctl);
   } catch (e) {
-    if (e instanceof YamlSyntaxError) throw new ManifestError(`${source}: document ${e.document} is not valid YAML: ${e.message}`);
+    if (e instanceof YamlSyntaxError)
+      throw new ManifestError(`${source}: document ${e.document} is not valid YAML: ${e.message}`);
     if (e instanceof YamlLimitError) throw new ManifestError(`${source}: ${e.message}`);
     throw e;
   }

@@ -35,7 +35,8 @@ export function errorAnswerMessage(text: string): string {
     const parsed: unknown = JSON.parse(text);
     if (typeof parsed === "object" && parsed !== null) {
       const { error, message } = parsed as { error?: { code?: unknown; message?: unknown }; message?: unknown };
-      if (typeof error?.message === "string") return `${typeof error.code === "string" ? error.code : ""} ${error.message}`.trim();
+      if (typeof error?.message === "string")
+        return `${typeof error.code === "string" ? error.code : ""} ${error.message}`.trim();
       if (typeof message === "string") return message;
     }
   } catch {
@@ -57,7 +58,11 @@ export async function remotePreview(url: URL, body: string, opts: RemotePreviewO
       url,
       {
         method: "POST",
-        headers: { "content-type": "application/yaml", accept, ...(bearerToken ? { authorization: `Bearer ${bearerToken}` } : {}) },
+        headers: {
+          "content-type": "application/yaml",
+          accept,
+          ...(bearerToken ? { authorization: `Bearer ${bearerToken}` } : {}),
+        },
         timeout: timeoutMs,
         ...(ca ? { ca } : {}),
         ...(tlsServerName ? { servername: tlsServerName } : {}),
@@ -81,7 +86,10 @@ export async function remotePreview(url: URL, body: string, opts: RemotePreviewO
       const hint =
         code === "ERR_TLS_CERT_ALTNAME_INVALID" && !tlsServerName
           ? " (through a port-forward, give the name the certificate carries with --tls-server-name, e.g. <service>.<namespace>.svc)"
-          : typeof code === "string" && /CERT|SIGNATURE|ISSUER|SELF_SIGNED/.test(code) && opts.ca !== undefined && !caFile
+          : typeof code === "string" &&
+              /CERT|SIGNATURE|ISSUER|SELF_SIGNED/.test(code) &&
+              opts.ca !== undefined &&
+              !caFile
             ? ` (verified against ${opts.ca.from}; give --cacert FILE for another CA)`
             : "";
       reject(new RemotePreviewError(`${url.origin}: ${e.message}${hint}`));

@@ -6,11 +6,19 @@ import { quoteName } from "./injection/quote.js";
 
 function added(entry: PreviewEntry): string | undefined {
   const containers = entry.patch
-    .filter((op) => op.op === "add" && /^\/spec\/(template\/spec\/|jobTemplate\/spec\/template\/spec\/)?(initContainers|containers)(\/\d+|\/-)?$/.test(op.path))
+    .filter(
+      (op) =>
+        op.op === "add" &&
+        /^\/spec\/(template\/spec\/|jobTemplate\/spec\/template\/spec\/)?(initContainers|containers)(\/\d+|\/-)?$/.test(
+          op.path,
+        ),
+    )
     .flatMap((op) => {
       const v: unknown = "value" in op ? op.value : undefined;
       const list = Array.isArray(v) ? v : [v];
-      return list.flatMap((c: unknown) => (typeof c === "object" && c !== null && "name" in c && typeof c.name === "string" ? [c.name] : []));
+      return list.flatMap((c: unknown) =>
+        typeof c === "object" && c !== null && "name" in c && typeof c.name === "string" ? [c.name] : [],
+      );
     });
   if (entry.patch.length === 0) return undefined;
   const image = entry.proxy ? `, proxy image ${entry.proxy.image}${entry.proxy.native ? " (native sidecar)" : ""}` : "";

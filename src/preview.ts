@@ -8,14 +8,26 @@ import { yamlText } from "./yaml-emit.js";
 import { gate, podDisplayName, podNamespace, validateAdmissionReview, withoutManagedFields } from "./admission/gate.js";
 import type { Config } from "./config/types.js";
 import { unifiedDiff } from "./diff.js";
-import { apiServerSelection, interceptionSummary, proxySummary, type InterceptionSummary, type ProxySummary } from "./injection/explain.js";
+import {
+  apiServerSelection,
+  interceptionSummary,
+  proxySummary,
+  type InterceptionSummary,
+  type ProxySummary,
+} from "./injection/explain.js";
 import { inject } from "./injection/inject.js";
 import { InjectionError, type InjectContext, type PatchOperation } from "./injection/types.js";
 import { quote } from "./injection/quote.js";
 import { MAX_POD_DEPTH, nestedDeeperThan, readPod } from "./injection/shape.js";
 import { podOf } from "./injection/workloads.js";
 import type { Pod } from "./kube/types.js";
-import { jsonPreScan, measureValue, PREVIEW_JSON_LIMITS, PREVIEW_YAML_LIMITS, type YamlLimits } from "./injection/yaml-limits.js";
+import {
+  jsonPreScan,
+  measureValue,
+  PREVIEW_JSON_LIMITS,
+  PREVIEW_YAML_LIMITS,
+  type YamlLimits,
+} from "./injection/yaml-limits.js";
 import { parseManifest } from "./manifest.js";
 
 export class PreviewError extends Error {
@@ -36,7 +48,8 @@ export const MAX_PREVIEW_NAMESPACES = 20;
  */
 export const MAX_PREVIEW_ANSWER_BYTES = 4 * 1024 * 1024;
 
-export type PreviewLimitCode = "ERR_PREVIEW_TOO_MANY_PODS" | "ERR_PREVIEW_TOO_MANY_NAMESPACES" | "ERR_PREVIEW_ANSWER_TOO_LARGE";
+export type PreviewLimitCode =
+  "ERR_PREVIEW_TOO_MANY_PODS" | "ERR_PREVIEW_TOO_MANY_NAMESPACES" | "ERR_PREVIEW_ANSWER_TOO_LARGE";
 
 /** A preview over one of its limits; the message names the limit and the count. */
 export class PreviewLimitError extends Error {
@@ -130,13 +143,30 @@ function candidates(doc: unknown, defaultNamespace: string, out: Candidate[]): v
     const name = podDisplayName(req.object) ?? req.name ?? "";
     const rebuild = (_p: Pod, patch: readonly PatchOperation[]): unknown => applied(req.object, patch);
     if (verdict.pass) {
-      out.push({ kind: "Pod", name, namespace: verdict.namespace, doc: req.object, pod: verdict.pod, ctx: { namespace: verdict.namespace }, rebuild });
+      out.push({
+        kind: "Pod",
+        name,
+        namespace: verdict.namespace,
+        doc: req.object,
+        pod: verdict.pod,
+        ctx: { namespace: verdict.namespace },
+        rebuild,
+      });
       return;
     }
     const namespace = podNamespace(req, defaultNamespace);
     const kind = "unchanged" in verdict && req.kind?.kind ? req.kind.kind : "Pod";
     const stop = "unchanged" in verdict ? { skip: verdict.reason } : { refused: verdict.refused };
-    out.push({ kind, name, namespace, doc: req.object, pod: isObj(req.object) ? withoutManagedFields(req.object as Pod) : {}, ctx: { namespace }, rebuild, ...stop });
+    out.push({
+      kind,
+      name,
+      namespace,
+      doc: req.object,
+      pod: isObj(req.object) ? withoutManagedFields(req.object as Pod) : {},
+      ctx: { namespace },
+      rebuild,
+      ...stop,
+    });
     return;
   }
   // A Pod is itself; a workload (the kinds the CLI takes) stands for the Pod of its template.
@@ -195,7 +225,11 @@ export function labelsGivenFor(
  * native) and then held to the same depth and size limits; YAML within `yamlLimits`
  * (PREVIEW_YAML_LIMITS for the server, whose event loop reads it).
  */
-export function parsePreviewInput(body: string, format: "json" | "yaml", yamlLimits: YamlLimits = PREVIEW_YAML_LIMITS): unknown[] {
+export function parsePreviewInput(
+  body: string,
+  format: "json" | "yaml",
+  yamlLimits: YamlLimits = PREVIEW_YAML_LIMITS,
+): unknown[] {
   const asYaml = (): unknown[] => parseManifest(body, "request body", yamlLimits);
   if (format === "json" || /^\s*[{[]/.test(body.slice(0, 64))) {
     let doc: unknown;
@@ -234,7 +268,10 @@ export function parsePreviewInput(body: string, format: "json" | "yaml", yamlLim
  * The labels of every namespace the Pods are in: given, else looked up (all at once, and
  * refused before any lookup when there are more than `maxNamespaces`), else not known.
  */
-async function namespaceLabelsOf(found: readonly Candidate[], opts: PreviewOptions): Promise<Map<string, NamespaceLabelsResult>> {
+async function namespaceLabelsOf(
+  found: readonly Candidate[],
+  opts: PreviewOptions,
+): Promise<Map<string, NamespaceLabelsResult>> {
   const out = new Map<string, NamespaceLabelsResult>();
   const wanted = new Set<string>();
   for (const c of found) {
@@ -272,7 +309,10 @@ export const MAX_DOCUMENT_DEPTH = MAX_POD_DEPTH + 10;
 export async function preview(docs: readonly unknown[], opts: PreviewOptions): Promise<PreviewEntry[]> {
   for (const [i, d] of docs.entries()) {
     const deep = nestedDeeperThan(d, MAX_DOCUMENT_DEPTH);
-    if (deep !== undefined) throw new PreviewError(`document ${i + 1}: ${deep || "(the document)"}: nests deeper than ${MAX_DOCUMENT_DEPTH} levels`);
+    if (deep !== undefined)
+      throw new PreviewError(
+        `document ${i + 1}: ${deep || "(the document)"}: nests deeper than ${MAX_DOCUMENT_DEPTH} levels`,
+      );
   }
   const found: Candidate[] = [];
   for (const d of docs) candidates(d, opts.namespace ?? "default", found);
@@ -321,8 +361,14 @@ export async function preview(docs: readonly unknown[], opts: PreviewOptions): P
     const selection =
       "labels" in nsLabels
         ? apiServerSelection(c.namespace, nsLabels.labels, podLabels, opts.config.revision, opts.ownNamespace)
-        : { called: true, reason: `labels of namespace ${quote(c.namespace)} not known (${nsLabels.unknown}): assuming the API server calls the injector` };
-    const ctx: InjectContext = opts.nativeSidecarsSupported === undefined ? c.ctx : { ...c.ctx, nativeSidecarsSupported: opts.nativeSidecarsSupported };
+        : {
+            called: true,
+            reason: `labels of namespace ${quote(c.namespace)} not known (${nsLabels.unknown}): assuming the API server calls the injector`,
+          };
+    const ctx: InjectContext =
+      opts.nativeSidecarsSupported === undefined
+        ? c.ctx
+        : { ...c.ctx, nativeSidecarsSupported: opts.nativeSidecarsSupported };
     try {
       const result = inject(c.pod, ctx, opts.config);
       const injected = selection.called && result.decision.inject;
@@ -333,7 +379,10 @@ export async function preview(docs: readonly unknown[], opts: PreviewOptions): P
         kind: c.kind,
         name: c.name,
         namespace: c.namespace,
-        decision: { inject: injected, reasons: selection.called ? [selection.reason, ...result.decision.reasons] : [selection.reason] },
+        decision: {
+          inject: injected,
+          reasons: selection.called ? [selection.reason, ...result.decision.reasons] : [selection.reason],
+        },
         patch: selection.called ? result.patch : [],
         object,
         warnings: selection.called ? result.warnings : [],
@@ -407,7 +456,9 @@ export function formatPreview(entries: readonly PreviewEntry[], format: PreviewF
     // JSON.stringify({ items }, null, 2), one item at a time: each item is indented by 4.
     if (entries.length === 0) return `${JSON.stringify({ items: [] }, null, 2)}\n`;
     add('{\n  "items": [\n', 0);
-    entries.forEach((e, i) => add(`    ${JSON.stringify(e, null, 2).replaceAll("\n", "\n    ")}${i < entries.length - 1 ? "," : ""}\n`, i + 1));
+    entries.forEach((e, i) =>
+      add(`    ${JSON.stringify(e, null, 2).replaceAll("\n", "\n    ")}${i < entries.length - 1 ? "," : ""}\n`, i + 1),
+    );
     add("  ]\n}\n", entries.length);
     return parts.join("");
   }
@@ -439,4 +490,3 @@ const originals = new WeakMap<PreviewEntry, unknown>();
 function originalOf(e: PreviewEntry): unknown {
   return originals.has(e) ? originals.get(e) : e.object;
 }
-

@@ -127,7 +127,14 @@ function writeValue(out: string[], value: unknown, indent: number, inline: boole
   writeMap(out, value, keys, indent + 2, inline, depth + 1);
 }
 
-function writeMap(out: string[], map: Record<string, unknown>, keys: readonly string[], indent: number, firstInline: boolean, depth: number): void {
+function writeMap(
+  out: string[],
+  map: Record<string, unknown>,
+  keys: readonly string[],
+  indent: number,
+  firstInline: boolean,
+  depth: number,
+): void {
   const pad = " ".repeat(indent);
   keys.forEach((k, i) => {
     out.push(`${i === 0 && firstInline ? "" : pad}${keyText(k)}:`);

@@ -44,7 +44,10 @@ export function checkCharset(params: readonly string[]): void {
   for (const param of params) {
     const [name = "", value = ""] = param.split("=", 2);
     if (name.trim().toLowerCase() !== "charset") continue;
-    const charset = value.trim().replace(/^"(.*)"$/, "$1").toLowerCase();
+    const charset = value
+      .trim()
+      .replace(/^"(.*)"$/, "$1")
+      .toLowerCase();
     if (charset !== "utf-8" && charset !== "utf8") {
       throw new AdmissionError("ERR_UNSUPPORTED_MEDIA_TYPE", "Content-Type charset must be utf-8");
     }
@@ -117,4 +120,3 @@ export function readRequestBody(req: IncomingMessage, limits: BodyLimits): Promi
     req.on("close", onAbort);
   });
 }
-

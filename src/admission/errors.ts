@@ -146,11 +146,20 @@ export const EXIT_ERRORS = {
   ERR_CERT: { exit: 2, message: "a certificate cannot be issued or read: which, and why" },
   ERR_DER: { exit: 2, message: "a certificate's DER cannot be read or written: where, and why" },
   ERR_KUBE: { exit: 2, message: "the API server refused or did not answer a call: the call and its status" },
-  ERR_REMOTE_PREVIEW: { exit: 2, message: "the injector's /preview refused or did not answer: its status, code and message" },
+  ERR_REMOTE_PREVIEW: {
+    exit: 2,
+    message: "the injector's /preview refused or did not answer: its status, code and message",
+  },
   ERR_CHECK_NOT_FOUND: { exit: 2, message: "`check` names something the cluster does not hold" },
   // Node's own codes a command meets on user input.
-  ERR_PARSE_ARGS_UNKNOWN_OPTION: { exit: 2, message: "an option the command does not take (Node's message, naming it)" },
-  ERR_PARSE_ARGS_INVALID_OPTION_VALUE: { exit: 2, message: "an option without its value, or a flag given one (Node's message)" },
+  ERR_PARSE_ARGS_UNKNOWN_OPTION: {
+    exit: 2,
+    message: "an option the command does not take (Node's message, naming it)",
+  },
+  ERR_PARSE_ARGS_INVALID_OPTION_VALUE: {
+    exit: 2,
+    message: "an option without its value, or a flag given one (Node's message)",
+  },
   ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL: { exit: 2, message: "an argument the command does not take (Node's message)" },
   ERR_INVALID_URL: { exit: 2, message: "a URL option that does not parse (Node's message)" },
   ENOENT: { exit: 2, message: "a file that does not exist (Node's message, naming it)" },

@@ -41,7 +41,6 @@ export type IncomingReview = AdmissionReview & {
   readonly request: AdmissionRequest;
 };
 
-
 /**
  * What opens every refusal's status.message: the API server shows it to whoever created the
  * Pod (`admission webhook "…" denied the request: sidecar-injector: …`), and it names who refused.
@@ -120,7 +119,8 @@ const REVIEW_JSON_LIMITS: YamlLimits = {
 
 /** Body bytes to a validated review. Throws ERR_EMPTY_BODY, ERR_MALFORMED_JSON, ERR_NOT_ADMISSION_REVIEW. */
 export function decodeAdmissionReview(body: Uint8Array | string): IncomingReview {
-  let text = typeof body === "string" ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8");
+  let text =
+    typeof body === "string" ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8");
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (text.trim() === "") throw new AdmissionError("ERR_EMPTY_BODY");
   if (text.length > DEEP_SCAN_FROM_CHARS) {
@@ -164,7 +164,6 @@ export function podDisplayName(object: unknown): string | undefined {
   return nonEmptyString(object.metadata.name) ?? nonEmptyString(object.metadata.generateName);
 }
 
-
 export function withoutManagedFields(pod: Pod): Pod {
   // managedFields can be most of a Pod's bytes and the injector never reads them (Istio
   // strips them too). Patch paths do not touch them, so the patch still applies to the original.
@@ -194,7 +193,10 @@ export type GateVerdict =
   /** Not a Pod CREATE: admitted unchanged, for `reason`. */
   | { readonly pass: false; readonly unchanged: UnchangedBecause; readonly reason: string }
   /** A Pod CREATE that cannot be answered: refused inside the review. */
-  | { readonly pass: false; readonly refused: { readonly code: "ERR_INVALID_POD"; readonly field: string; readonly message: string } };
+  | {
+      readonly pass: false;
+      readonly refused: { readonly code: "ERR_INVALID_POD"; readonly field: string; readonly message: string };
+    };
 
 /**
  * Steps 2 to 4 of the gate, for a request that passed step 1. `fallbackNamespace`: that of a
@@ -202,12 +204,23 @@ export type GateVerdict =
  */
 export function gate(request: AdmissionRequest, fallbackNamespace = "default"): GateVerdict {
   if (!isPodRequest(request)) {
-    return { pass: false, unchanged: "not_a_pod", reason: `${describeObject(request)} admitted unchanged: only Pods are injected` };
+    return {
+      pass: false,
+      unchanged: "not_a_pod",
+      reason: `${describeObject(request)} admitted unchanged: only Pods are injected`,
+    };
   }
   if (request.operation !== "CREATE") return { pass: false, unchanged: "not_create", reason: notCreateReason(request) };
   const object = request.object;
   if (!isPlain(object)) {
-    return { pass: false, refused: { code: "ERR_INVALID_POD", field: "request.object", message: "request.object: must be the Pod being created" } };
+    return {
+      pass: false,
+      refused: {
+        code: "ERR_INVALID_POD",
+        field: "request.object",
+        message: "request.object: must be the Pod being created",
+      },
+    };
   }
   // A parse boundary: the engine checks the Pod's shape field by field (injection/shape.ts).
   return { pass: true, pod: withoutManagedFields(object as Pod), namespace: podNamespace(request, fallbackNamespace) };
@@ -253,7 +266,13 @@ type MarkedResponse = AdmissionResponse & { readonly [BASE64_PATCH]?: string };
 export function reviewJson(review: AdmissionReview): string {
   const response: MarkedResponse | undefined = review.response;
   const patch = response?.patch;
-  if (response === undefined || patch === undefined || !Object.hasOwn(response, BASE64_PATCH) || response[BASE64_PATCH] !== patch) return JSON.stringify(review);
+  if (
+    response === undefined ||
+    patch === undefined ||
+    !Object.hasOwn(response, BASE64_PATCH) ||
+    response[BASE64_PATCH] !== patch
+  )
+    return JSON.stringify(review);
   const text = JSON.stringify({ ...review, response: { ...response, patch: "" } });
   const slot = text.indexOf(PATCH_SLOT);
   if (slot !== text.lastIndexOf(PATCH_SLOT)) return JSON.stringify(review);

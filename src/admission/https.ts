@@ -16,7 +16,11 @@ import type { SecureContextOptions, TLSSocket } from "node:tls";
 export const TLS_MIN_VERSION = "TLSv1.2";
 
 /** TLS 1.3: OpenSSL's default suites, as Node offers them. */
-export const TLS13_CIPHER_SUITES = ["TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_GCM_SHA256"] as const;
+export const TLS13_CIPHER_SUITES = [
+  "TLS_AES_256_GCM_SHA384",
+  "TLS_CHACHA20_POLY1305_SHA256",
+  "TLS_AES_128_GCM_SHA256",
+] as const;
 /** TLS 1.2: ECDHE key exchange (forward secrecy) and AEAD only; what Go's TLS client offers first. */
 export const TLS12_CIPHER_SUITES = [
   "ECDHE-ECDSA-AES128-GCM-SHA256",
@@ -212,7 +216,6 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     });
   });
 
-
   const shed =
     opts.onOverload ??
     ((_req: IncomingMessage, res: ServerResponse): void => {
@@ -275,7 +278,9 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     // Stop accepting without Node's http close(), which would also close every idle kept-alive
     // connection at once: a client may be writing a request on one at that very moment, and
     // the API server does not retry a POST the connection reset under it.
-    const closed = opts.handed ? Promise.resolve() : new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
+    const closed = opts.handed
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
     const idle = new Promise<void>((resolve) => {
       if (inFlight.size === 0) resolve();
       else onIdle = resolve;

@@ -52,7 +52,8 @@ export const LOOKUP_CACHE_MAX_ENTRIES = 1000;
 
 /** Why labels are not known, as the preview says it. */
 export const NOT_KNOWN = {
-  anonymous: "no bearer token presented: give them (namespaceLabels), or call with a Kubernetes bearer token that may get the namespace",
+  anonymous:
+    "no bearer token presented: give them (namespaceLabels), or call with a Kubernetes bearer token that may get the namespace",
   unauthenticated: "the bearer token presented is not authenticated by the API server",
   forbidden: "the caller may not get this namespace",
   missing: "the namespace does not exist",
@@ -214,7 +215,9 @@ export class NamespaceLookups implements NamespaceLookupService {
       const one = async (ns: string): Promise<NamespaceLabelsResult> => {
         if (!isNamespaceName(ns)) return { unknown: NOT_KNOWN.invalid };
         try {
-          const allowed = await within(this.access.shared(`${hash}\u0000${ns}`, () => this.call((api) => api.canGetNamespace(who, ns))));
+          const allowed = await within(
+            this.access.shared(`${hash}\u0000${ns}`, () => this.call((api) => api.canGetNamespace(who, ns))),
+          );
           if (allowed === TIMEOUT) return { unknown: late };
           if (!allowed) return { unknown: NOT_KNOWN.forbidden };
           const labels = await within(this.labels.shared(ns, () => this.call((api) => api.readNamespaceLabels(ns))));
@@ -261,6 +264,12 @@ export class NamespaceLookups implements NamespaceLookupService {
   }
 
   private warn(msg: string, e: unknown, namespace?: string): void {
-    this.opts.logger?.warn({ ...(namespace === undefined ? {} : { namespace: quote(namespace) }), err: e instanceof Error ? e.message : String(e) }, msg);
+    this.opts.logger?.warn(
+      {
+        ...(namespace === undefined ? {} : { namespace: quote(namespace) }),
+        err: e instanceof Error ? e.message : String(e),
+      },
+      msg,
+    );
   }
 }

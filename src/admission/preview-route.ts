@@ -20,7 +20,16 @@ import { checkCharset, YAML_TYPES, readRequestBody, type BodyLimits } from "./bo
 import { bearerToken, LOOKUP_DEADLINE_MS, NamespaceLookups, NOT_KNOWN } from "./preview-lookup.js";
 import { OFFLOAD_FROM_BYTES, type ReviewPool } from "./review-pool.js";
 import { nativeOption, type AppOptions } from "./server.js";
-import { formatPreview, MAX_PREVIEW_ANSWER_BYTES, parseLabelList, parsePreviewInput, preview, PreviewError, PreviewLimitError, type PreviewFormat } from "../preview.js";
+import {
+  formatPreview,
+  MAX_PREVIEW_ANSWER_BYTES,
+  parseLabelList,
+  parsePreviewInput,
+  preview,
+  PreviewError,
+  PreviewLimitError,
+  type PreviewFormat,
+} from "../preview.js";
 
 /** The one deadline of a request's namespace label lookups (the preview says what was not read). */
 export const NAMESPACE_LOOKUP_TIMEOUT_MS = LOOKUP_DEADLINE_MS;
@@ -60,13 +69,23 @@ export interface PreviewErrorBody extends ErrorBody {
 
 export function previewErrorBody(code: ErrorCode, message: string = ERRORS[code].message): PreviewErrorBody {
   const spec = ERRORS[code];
-  return { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message, reason: spec.reason, code: spec.status, ...errorBody(code, message) };
+  return {
+    kind: "Status",
+    apiVersion: "v1",
+    metadata: {},
+    status: "Failure",
+    message,
+    reason: spec.reason,
+    code: spec.status,
+    ...errorBody(code, message),
+  };
 }
 
 /** Answers a /preview error as a Status, with the connection rules of every other error answer. */
 export function sendPreviewError(res: Response, code: ErrorCode, message?: string): void {
   if (res.headersSent || res.writableEnded || res.destroyed) return;
-  if (code === "ERR_REQUEST_TIMEOUT" || code === "ERR_BODY_READ" || code === "ERR_OVERLOADED") res.set("Connection", "close");
+  if (code === "ERR_REQUEST_TIMEOUT" || code === "ERR_BODY_READ" || code === "ERR_OVERLOADED")
+    res.set("Connection", "close");
   if (code === "ERR_OVERLOADED") res.set("Retry-After", "1");
   res.status(ERRORS[code].status).json(previewErrorBody(code, message));
 }
@@ -82,7 +101,13 @@ export interface PreviewRouteOptions extends AppOptions {
 export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
   const { config, logger, limits, pool } = opts;
   const access = opts.namespaceAccess;
-  const lookups = opts.namespaceLookups ?? (access && new NamespaceLookups(access, { deadlineMs: opts.namespaceLookupTimeoutMs ?? NAMESPACE_LOOKUP_TIMEOUT_MS, logger }));
+  const lookups =
+    opts.namespaceLookups ??
+    (access &&
+      new NamespaceLookups(access, {
+        deadlineMs: opts.namespaceLookupTimeoutMs ?? NAMESPACE_LOOKUP_TIMEOUT_MS,
+        logger,
+      }));
 
   return async (req: Request, res: Response): Promise<void> => {
     const started = process.hrtime.bigint();
@@ -91,32 +116,58 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
       const body = await readRequestBody(req, limits);
       if (body.length === 0) throw new AdmissionError("ERR_EMPTY_BODY");
       const docs =
-        pool !== undefined && body.length >= OFFLOAD_FROM_BYTES ? await pool.parsePreview(body, inputFormat) : parsePreviewInput(body.toString("utf8"), inputFormat);
+        pool !== undefined && body.length >= OFFLOAD_FROM_BYTES
+          ? await pool.parsePreview(body, inputFormat)
+          : parsePreviewInput(body.toString("utf8"), inputFormat);
       const q = req.query;
       const namespace = typeof q.namespace === "string" && q.namespace ? q.namespace : undefined;
       const given = typeof q.namespaceLabels === "string" ? parseLabelList(q.namespaceLabels) : undefined;
-      const format: PreviewFormat = q.format === "diff" ? "diff" : previewAnswerFormat(req.headers.accept, req.accepts(["application/json", ...YAML_TYPES]));
+      const format: PreviewFormat =
+        q.format === "diff"
+          ? "diff"
+          : previewAnswerFormat(req.headers.accept, req.accepts(["application/json", ...YAML_TYPES]));
       // Labels the caller did not give are read only with its own bearer token (never logged).
       const token = bearerToken(req.headers.authorization);
       const entries = await preview(docs, {
         config,
         ...(namespace ? { namespace } : {}),
         ...(given ? { givenLabels: given } : {}),
-        ...(lookups && token !== undefined ? { lookup: (namespaces: readonly string[]) => lookups.lookup(token, namespaces) } : {}),
+        ...(lookups && token !== undefined
+          ? { lookup: (namespaces: readonly string[]) => lookups.lookup(token, namespaces) }
+          : {}),
         ...(lookups && token === undefined ? { notLookedUp: NOT_KNOWN.anonymous } : {}),
         ...(opts.ownNamespace ? { ownNamespace: opts.ownNamespace } : {}),
         ...nativeOption(opts.nativeSidecarsSupported),
       });
       const text = formatPreview(entries, format, MAX_PREVIEW_ANSWER_BYTES);
-      res.status(200).type(format === "json" ? "application/json" : format === "yaml" ? "application/yaml" : "text/plain").send(text);
-      logger.info({ path: "/preview", items: entries.length, bytes: Buffer.byteLength(text), durationMs: Number(process.hrtime.bigint() - started) / 1e6 }, "preview");
+      res
+        .status(200)
+        .type(format === "json" ? "application/json" : format === "yaml" ? "application/yaml" : "text/plain")
+        .send(text);
+      logger.info(
+        {
+          path: "/preview",
+          items: entries.length,
+          bytes: Buffer.byteLength(text),
+          durationMs: Number(process.hrtime.bigint() - started) / 1e6,
+        },
+        "preview",
+      );
     } catch (e) {
       const code: ErrorCode =
-        e instanceof AdmissionError || e instanceof PreviewLimitError ? e.code : e instanceof PreviewError ? "ERR_PREVIEW_INPUT" : "ERR_INTERNAL";
-      const message = e instanceof AdmissionError || e instanceof PreviewError || e instanceof PreviewLimitError ? e.message : ERRORS.ERR_INTERNAL.message;
+        e instanceof AdmissionError || e instanceof PreviewLimitError
+          ? e.code
+          : e instanceof PreviewError
+            ? "ERR_PREVIEW_INPUT"
+            : "ERR_INTERNAL";
+      const message =
+        e instanceof AdmissionError || e instanceof PreviewError || e instanceof PreviewLimitError
+          ? e.message
+          : ERRORS.ERR_INTERNAL.message;
       sendPreviewError(res, code, message);
       if (code === "ERR_INTERNAL") logger.error({ path: "/preview", err: e }, "preview failed");
-      else if (e instanceof PreviewLimitError) logger.warn({ path: "/preview", code, limit: e.limit, count: e.count }, "preview refused");
+      else if (e instanceof PreviewLimitError)
+        logger.warn({ path: "/preview", code, limit: e.limit, count: e.count }, "preview refused");
     }
   };
 }

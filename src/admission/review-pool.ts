@@ -34,7 +34,12 @@ export interface PreviewParseJob {
 }
 
 export type PoolAnswer =
-  | { readonly id: number; readonly ok: true; readonly body: Uint8Array; readonly outcome: Omit<ReviewOutcome, "error"> & { readonly error?: string } }
+  | {
+      readonly id: number;
+      readonly ok: true;
+      readonly body: Uint8Array;
+      readonly outcome: Omit<ReviewOutcome, "error"> & { readonly error?: string };
+    }
   | { readonly id: number; readonly ok: true; readonly docs: unknown[] }
   | { readonly id: number; readonly ok: false; readonly code: ErrorCode; readonly message: string };
 
@@ -44,7 +49,11 @@ export interface ReviewPool {
    * that owns its whole buffer (as the body reader's do) is handed to the worker, not copied:
    * the caller must not use it after.
    */
-  run(body: Uint8Array, pathEnv: Readonly<Record<string, string>>, nativeSidecarsSupported: boolean | undefined): Promise<{ body: Uint8Array; outcome: ReviewOutcome }>;
+  run(
+    body: Uint8Array,
+    pathEnv: Readonly<Record<string, string>>,
+    nativeSidecarsSupported: boolean | undefined,
+  ): Promise<{ body: Uint8Array; outcome: ReviewOutcome }>;
   /**
    * parsePreviewInput(body as UTF-8, format) on the worker: the documents, or a PreviewError
    * with its message; ERR_OVERLOADED past MAX_PENDING waiting. The body is handed over as in run().
@@ -66,7 +75,10 @@ export function createReviewPool(config: Config): ReviewPool {
     // a module it imports does.
     const w =
       ext === ".ts"
-        ? new Worker(`import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); })`, { eval: true, workerData: { config } })
+        ? new Worker(
+            `import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); })`,
+            { eval: true, workerData: { config } },
+          )
         : new Worker(entry, { workerData: { config } });
     w.on("message", (a: PoolAnswer) => {
       waiting.get(a.id)?.resolve(a);
@@ -91,7 +103,8 @@ export function createReviewPool(config: Config): ReviewPool {
     const body = job.body;
     return new Promise<PoolAnswer>((resolve, reject) => {
       waiting.set(job.id, { resolve, reject });
-      const own = body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer;
+      const own =
+        body.byteOffset === 0 && body.byteLength === body.buffer.byteLength && body.buffer instanceof ArrayBuffer;
       worker?.postMessage(job, own ? [body.buffer] : []);
     });
   };

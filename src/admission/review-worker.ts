@@ -18,7 +18,12 @@ function parsePreview(job: PreviewParseJob): PoolAnswer {
   } catch (e) {
     return e instanceof PreviewError
       ? { id: job.id, ok: false, code: "ERR_PREVIEW_INPUT", message: e.message }
-      : { id: job.id, ok: false, code: "ERR_INTERNAL", message: e instanceof Error ? (e.stack ?? e.message) : String(e) };
+      : {
+          id: job.id,
+          ok: false,
+          code: "ERR_INTERNAL",
+          message: e instanceof Error ? (e.stack ?? e.message) : String(e),
+        };
   }
 }
 
@@ -39,12 +44,27 @@ parentPort?.on("message", (job: PoolJob | PreviewParseJob) => {
     // Encoded here, and handed over rather than copied: the answer can be megabytes (a patch
     // rewriting a hundred thousand probes), and the event loop has better things to do.
     const body = new TextEncoder().encode(reviewJson(out));
-    answer = { id: job.id, ok: true, body, outcome: { ...rest, ...(error === undefined ? {} : { error: error instanceof Error ? (error.stack ?? error.message) : String(error) }) } };
+    answer = {
+      id: job.id,
+      ok: true,
+      body,
+      outcome: {
+        ...rest,
+        ...(error === undefined
+          ? {}
+          : { error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+      },
+    };
   } catch (e) {
     answer =
       e instanceof AdmissionError
         ? { id: job.id, ok: false, code: e.code, message: e.message }
-        : { id: job.id, ok: false, code: "ERR_INTERNAL", message: e instanceof Error ? (e.stack ?? e.message) : String(e) };
+        : {
+            id: job.id,
+            ok: false,
+            code: "ERR_INTERNAL",
+            message: e instanceof Error ? (e.stack ?? e.message) : String(e),
+          };
   }
   const buffer = answer.ok && "body" in answer ? answer.body.buffer : undefined;
   parentPort?.postMessage(answer, buffer instanceof ArrayBuffer ? [buffer] : []);

@@ -115,7 +115,17 @@ export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult 
       warnings: [`sidecar-injector: ${reason}`],
       auditAnnotations: audit("allowed", reason),
     }),
-    outcome: { uid: outUid, namespace: outNamespace, pod: outPod, operation, decision: "allowed", reason, skipReason, patchOperations: 0, dryRun },
+    outcome: {
+      uid: outUid,
+      namespace: outNamespace,
+      pod: outPod,
+      operation,
+      decision: "allowed",
+      reason,
+      skipReason,
+      patchOperations: 0,
+      dryRun,
+    },
   });
 
   const refuse = (errorCode: ErrorCode, message: string, error?: unknown): ReviewResult => {
@@ -128,8 +138,29 @@ export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult 
       }),
       outcome:
         error === undefined
-          ? { uid: outUid, namespace: outNamespace, pod: outPod, operation, decision: "refused", reason: message, errorCode, patchOperations: 0, dryRun }
-          : { uid: outUid, namespace: outNamespace, pod: outPod, operation, decision: "refused", reason: message, errorCode, patchOperations: 0, dryRun, error },
+          ? {
+              uid: outUid,
+              namespace: outNamespace,
+              pod: outPod,
+              operation,
+              decision: "refused",
+              reason: message,
+              errorCode,
+              patchOperations: 0,
+              dryRun,
+            }
+          : {
+              uid: outUid,
+              namespace: outNamespace,
+              pod: outPod,
+              operation,
+              decision: "refused",
+              reason: message,
+              errorCode,
+              patchOperations: 0,
+              dryRun,
+              error,
+            },
     };
   };
 
@@ -178,7 +209,16 @@ export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult 
         warnings: result.warnings,
         auditAnnotations: audit("injected", reason),
       }),
-      outcome: { uid: outUid, namespace: outNamespace, pod: outPod, operation, decision: "injected", reason, patchOperations: result.patch.length, dryRun },
+      outcome: {
+        uid: outUid,
+        namespace: outNamespace,
+        pod: outPod,
+        operation,
+        decision: "injected",
+        reason,
+        patchOperations: result.patch.length,
+        dryRun,
+      },
     };
   } catch (e) {
     if (e instanceof InjectionError) {
@@ -187,7 +227,8 @@ export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult 
     }
     // A bug, not bad input: the message says which step failed and nothing of the input; the
     // exception goes to the log.
-    if (e instanceof EngineFailure) return refuse("ERR_INTERNAL", `internal error while ${e.step}; see the injector's logs`, e.cause);
+    if (e instanceof EngineFailure)
+      return refuse("ERR_INTERNAL", `internal error while ${e.step}; see the injector's logs`, e.cause);
     return refuse("ERR_INTERNAL", "internal error while answering the review; see the injector's logs", e);
   }
 }

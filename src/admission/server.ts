@@ -14,13 +14,19 @@ import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { AdmissionError, ERRORS, errorBody, type ErrorCode } from "./errors.js";
 import { admit, decodeAdmissionReview, parsePathEnv, reviewJson, type InjectFn, type ReviewOutcome } from "./review.js";
-import { BodyBudget, checkJsonContentType, DEFAULT_BODY_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, readRequestBody, type BodyLimits } from "./body.js";
+import {
+  BodyBudget,
+  checkJsonContentType,
+  DEFAULT_BODY_TIMEOUT_MS,
+  DEFAULT_MAX_BODY_BYTES,
+  readRequestBody,
+  type BodyLimits,
+} from "./body.js";
 import { previewHandler } from "./preview-route.js";
 import { createReviewPool, OFFLOAD_FROM_BYTES, type ReviewPool } from "./review-pool.js";
 import type { NamespaceAccess, NamespaceLookupService } from "./preview-lookup.js";
 
 export { DEFAULT_MAX_BODY_BYTES } from "./body.js";
-
 
 export interface AppOptions {
   readonly config: Config;
@@ -64,13 +70,15 @@ export function nativeOption(v: AppOptions["nativeSidecarsSupported"]): { native
   return value === undefined ? {} : { nativeSidecarsSupported: value };
 }
 
-
 /** Bytes of a large answer written at a time: TLS encrypts each as it is written, on the event loop. */
 const ANSWER_PIECE_BYTES = 256 * 1024;
 
 /** Every JSON answer's headers, as express's res.json writes them. */
 function writeJson(res: ServerResponse, status: number, text: string): void {
-  res.writeHead(status, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text) });
+  res.writeHead(status, {
+    "Content-Type": "application/json; charset=utf-8",
+    "Content-Length": Buffer.byteLength(text),
+  });
   res.end(text);
 }
 
@@ -97,7 +105,8 @@ function sendInPieces(res: ServerResponse, body: Uint8Array): void {
 
 export function sendError(res: ServerResponse, code: ErrorCode, message?: string): void {
   if (res.headersSent || res.writableEnded || res.destroyed) return;
-  if (code === "ERR_REQUEST_TIMEOUT" || code === "ERR_BODY_READ" || code === "ERR_OVERLOADED") res.setHeader("Connection", "close");
+  if (code === "ERR_REQUEST_TIMEOUT" || code === "ERR_BODY_READ" || code === "ERR_OVERLOADED")
+    res.setHeader("Connection", "close");
   if (code === "ERR_OVERLOADED") res.setHeader("Retry-After", "1");
   writeJson(res, ERRORS[code].status, JSON.stringify(errorBody(code, message)));
 }
@@ -122,7 +131,11 @@ const SHED_LOG_INTERVAL_MS = 1000;
  * the body is read, so that it costs next to nothing. Counted as failures with reason
  * ERR_OVERLOADED; logged at most once a second with the number shed.
  */
-export function overloadHandler(metrics: Metrics, logger: Logger, now: () => number = Date.now): (req: IncomingMessage, res: ServerResponse) => void {
+export function overloadHandler(
+  metrics: Metrics,
+  logger: Logger,
+  now: () => number = Date.now,
+): (req: IncomingMessage, res: ServerResponse) => void {
   const spec = ERRORS.ERR_OVERLOADED;
   const body = JSON.stringify(errorBody("ERR_OVERLOADED"));
   let shedSinceLog = 0;
@@ -131,11 +144,16 @@ export function overloadHandler(metrics: Metrics, logger: Logger, now: () => num
     metrics.failure.inc({ reason: "ERR_OVERLOADED" });
     shedSinceLog += 1;
     if (now() - lastLog >= SHED_LOG_INTERVAL_MS) {
-      logger.warn({ code: "ERR_OVERLOADED", shed: shedSinceLog, path: req.url?.split("?", 1)[0] }, "requests shed: too many in flight");
+      logger.warn(
+        { code: "ERR_OVERLOADED", shed: shedSinceLog, path: req.url?.split("?", 1)[0] },
+        "requests shed: too many in flight",
+      );
       lastLog = now();
       shedSinceLog = 0;
     }
-    res.writeHead(spec.status, { "Content-Type": "application/json", "Retry-After": "1", Connection: "close" }).end(body);
+    res
+      .writeHead(spec.status, { "Content-Type": "application/json", "Retry-After": "1", Connection: "close" })
+      .end(body);
   };
 }
 
@@ -190,7 +208,11 @@ function reviewHandler(opts: AppOptions, limits: BodyLimits, pool: ReviewPool | 
       const body = await readRequestBody(req, limits);
       const pathEnv = parsePathEnv(path);
       if (pool !== undefined && body.length >= OFFLOAD_FROM_BYTES) {
-        const answer = await pool.run(body, pathEnv, nativeOption(opts.nativeSidecarsSupported).nativeSidecarsSupported);
+        const answer = await pool.run(
+          body,
+          pathEnv,
+          nativeOption(opts.nativeSidecarsSupported).nativeSidecarsSupported,
+        );
         sendInPieces(res, answer.body);
         record(answer.outcome, elapsedMs());
         return;
@@ -253,7 +275,8 @@ export function createApp(opts: AppOptions): RequestListener {
     budget: new BodyBudget(opts.maxBufferedBodyBytes),
   };
   // Large reviews on a worker thread (not with a test's fake engine, which cannot go there).
-  const pool = opts.offloadLargeReviews === false || opts.inject !== undefined ? undefined : createReviewPool(opts.config);
+  const pool =
+    opts.offloadLargeReviews === false || opts.inject !== undefined ? undefined : createReviewPool(opts.config);
   const answerReview = reviewHandler(opts, limits, pool);
 
   const app = express();
@@ -261,7 +284,8 @@ export function createApp(opts: AppOptions): RequestListener {
   app.set("etag", false);
   const injectPaths = webhook ? ["/inject", "/inject/*path"] : [];
   if (webhook) app.post(injectPaths, (req, res) => answerReview(req, res, req.path));
-  if (admin) app.post("/preview", previewHandler({ ...opts, limits, sendError, ...(pool === undefined ? {} : { pool }) }));
+  if (admin)
+    app.post("/preview", previewHandler({ ...opts, limits, sendError, ...(pool === undefined ? {} : { pool }) }));
   addHealthAndMetrics(app, opts, admin);
   app.all([...injectPaths, ...(admin ? ["/preview", "/metrics"] : []), "/healthz", "/readyz"], (_req, res) => {
     sendError(res, "ERR_METHOD_NOT_ALLOWED");

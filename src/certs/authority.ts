@@ -231,12 +231,16 @@ function parsePrivateKey(keyPem: string): KeyObject {
   try {
     key = createPrivateKey(keyPem);
   } catch (e) {
-    throw new CertError(`${CA_SECRET_KEYS.key} is not a readable PEM private key: ${(e as Error).message}`, { cause: e });
+    throw new CertError(`${CA_SECRET_KEYS.key} is not a readable PEM private key: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
   const p256 = key.asymmetricKeyType === "ec" && key.asymmetricKeyDetails?.namedCurve === "prime256v1";
   if (key.asymmetricKeyType !== "rsa" && !p256) {
     const curve = key.asymmetricKeyDetails?.namedCurve;
-    throw new CertError(`${CA_SECRET_KEYS.key} is a${curve ? `n ${key.asymmetricKeyType ?? ""} ${curve}` : ` ${key.asymmetricKeyType ?? "unknown"}`} key; only RSA and EC P-256 keys are supported`);
+    throw new CertError(
+      `${CA_SECRET_KEYS.key} is a${curve ? `n ${key.asymmetricKeyType ?? ""} ${curve}` : ` ${key.asymmetricKeyType ?? "unknown"}`} key; only RSA and EC P-256 keys are supported`,
+    );
   }
   return key;
 }
@@ -272,9 +276,12 @@ export function parseCaState(certsPem: string, keyPem: string): CaState {
     const x = parseX509(pem, what);
     if (!x.ca) throw new CertError(`${what} (${x.subject.replace(/\n/g, ", ")}) is not a CA certificate`);
     if (!samePublicKey(x.publicKey, publicKey)) {
-      throw new CertError(`${what} (serial ${x.serialNumber}) does not match ${CA_SECRET_KEYS.key}: different public key`);
+      throw new CertError(
+        `${what} (serial ${x.serialNumber}) does not match ${CA_SECRET_KEYS.key}: different public key`,
+      );
     }
-    if (!x.verify(publicKey)) throw new CertError(`${what} (serial ${x.serialNumber}) is not signed by ${CA_SECRET_KEYS.key}`);
+    if (!x.verify(publicKey))
+      throw new CertError(`${what} (serial ${x.serialNumber}) is not signed by ${CA_SECRET_KEYS.key}`);
     if (seen.has(x.fingerprint256)) return;
     seen.add(x.fingerprint256);
     certs.push(entryFromX509(x));
@@ -455,7 +462,8 @@ export function signServingCert(state: CaState, issuer: CaEntry, publicKeyPem: s
   const dnsNames = [...new Set(opts.dnsNames)];
   const ipAddresses = [...new Set(opts.ipAddresses ?? [])];
   for (const d of dnsNames) {
-    if (d.trim() === "" || isIP(d) !== 0) throw new CertError(`"${d}" is not a DNS name (IP addresses go in ipAddresses)`);
+    if (d.trim() === "" || isIP(d) !== 0)
+      throw new CertError(`"${d}" is not a DNS name (IP addresses go in ipAddresses)`);
   }
   for (const ip of ipAddresses) if (isIP(ip) === 0) throw new CertError(`"${ip}" is not an IP address`);
   const commonName = dnsNames[0] ?? ipAddresses[0];
@@ -465,7 +473,9 @@ export function signServingCert(state: CaState, issuer: CaEntry, publicKeyPem: s
   const issuerNotAfter = floorSeconds(x509Dates(issuerX).notAfter.getTime());
   const notAfter = Math.min(nowS + validity, issuerNotAfter);
   if (notAfter - nowS < SECOND_MS) {
-    throw new CertError(`the issuer (serial ${issuer.serial}) expires at ${issuerX.validTo}: too late for a serving certificate`);
+    throw new CertError(
+      `the issuer (serial ${issuer.serial}) expires at ${issuerX.validTo}: too late for a serving certificate`,
+    );
   }
   if (!validAt(x509Dates(issuerX), new Date(nowS))) {
     throw new CertError(`the issuer (serial ${issuer.serial}) is not valid yet (from ${issuerX.validFrom})`);
@@ -492,9 +502,17 @@ export function signServingCert(state: CaState, issuer: CaEntry, publicKeyPem: s
       extensions: [
         extension(OID.basicConstraints, true, sequence()),
         // An ECDSA key signs in the handshake and never encrypts a key exchange.
-        extension(OID.keyUsage, true, namedBits(rsa ? [KEY_USAGE.digitalSignature, KEY_USAGE.keyEncipherment] : [KEY_USAGE.digitalSignature])),
+        extension(
+          OID.keyUsage,
+          true,
+          namedBits(rsa ? [KEY_USAGE.digitalSignature, KEY_USAGE.keyEncipherment] : [KEY_USAGE.digitalSignature]),
+        ),
         extension(OID.extKeyUsage, false, sequence(oid(OID.serverAuth))),
-        extension(OID.subjectAltName, false, sequence(...dnsNames.map(dnsName), ...ipAddresses.map((ip) => ipAddress(ipBytes(ip))))),
+        extension(
+          OID.subjectAltName,
+          false,
+          sequence(...dnsNames.map(dnsName), ...ipAddresses.map((ip) => ipAddress(ipBytes(ip)))),
+        ),
         extension(OID.subjectKeyIdentifier, false, octetString(keyIdentifier(subjectKey))),
         extension(OID.authorityKeyIdentifier, false, sequence(implicit(0, authorityKeyId))),
       ],
@@ -517,7 +535,8 @@ export function ipBytes(ip: string): Buffer {
   const groups = (s: string): string[] => (s === "" ? [] : s.split(":"));
   const left = groups(head);
   const right = rest === undefined ? [] : groups(rest);
-  const all = rest === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill("0"), ...right];
+  const all =
+    rest === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill("0"), ...right];
   const out = Buffer.alloc(16);
   all.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
   if (tail.length === 4) Buffer.from(tail).copy(out, 12);
@@ -601,7 +620,10 @@ export function fromSecretData(data: Record<string, string> | undefined): CaStat
   const key = data[CA_SECRET_KEYS.key];
   if (key === undefined || key.trim() === "") throw new CertError(`the CA Secret is missing ${CA_SECRET_KEYS.key}`);
   const cert = data[CA_SECRET_KEYS.cert];
-  return parseCaState(cert === undefined ? "" : decodeBase64(cert, CA_SECRET_KEYS.cert), decodeBase64(key, CA_SECRET_KEYS.key));
+  return parseCaState(
+    cert === undefined ? "" : decodeBase64(cert, CA_SECRET_KEYS.cert),
+    decodeBase64(key, CA_SECRET_KEYS.key),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

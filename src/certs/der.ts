@@ -99,10 +99,18 @@ function contentOf(node: Asn1, what: string): string {
   return node.value;
 }
 
-const isUniversal = (node: Asn1 | undefined, type: Forge.Type): node is Asn1 => node !== undefined && node.tagClass === forge().Class.UNIVERSAL && node.type === type;
-const isContext = (node: Asn1 | undefined, n: number): node is Asn1 => node !== undefined && node.tagClass === forge().Class.CONTEXT_SPECIFIC && node.type === n;
+const isUniversal = (node: Asn1 | undefined, type: Forge.Type): node is Asn1 =>
+  node !== undefined && node.tagClass === forge().Class.UNIVERSAL && node.type === type;
+const isContext = (node: Asn1 | undefined, n: number): node is Asn1 =>
+  node !== undefined && node.tagClass === forge().Class.CONTEXT_SPECIFIC && node.type === n;
 
-export const sequence = (...parts: readonly Uint8Array[]): Buffer => toDer(constructed(forge().Type.SEQUENCE, parts.map((p) => read(p))));
+export const sequence = (...parts: readonly Uint8Array[]): Buffer =>
+  toDer(
+    constructed(
+      forge().Type.SEQUENCE,
+      parts.map((p) => read(p)),
+    ),
+  );
 const setOf = (...parts: readonly Asn1[]): Asn1 => constructed(forge().Type.SET, [...parts]);
 
 /** `[n] EXPLICIT`: a constructed context-specific tag around `content`. */
@@ -121,14 +129,20 @@ export const octetString = (b: Uint8Array): Buffer => toDer(primitive(forge().Ty
 export const boolean = (v: boolean): Buffer => toDer(primitive(forge().Type.BOOLEAN, Buffer.from([v ? 0xff : 0x00])));
 
 /** A BIT STRING of whole bytes (no unused bits): a signature, a public key. */
-export const bitString = (b: Uint8Array): Buffer => toDer(primitive(forge().Type.BITSTRING, Buffer.concat([Buffer.from([0]), b])));
+export const bitString = (b: Uint8Array): Buffer =>
+  toDer(primitive(forge().Type.BITSTRING, Buffer.concat([Buffer.from([0]), b])));
 
 /** A non-negative INTEGER from its big-endian magnitude (a leading zero added when the top bit is set). */
 export function unsignedInteger(magnitude: Uint8Array): Buffer {
   let start = 0;
   while (start < magnitude.length - 1 && magnitude[start] === 0) start++;
   const m = Buffer.from(magnitude.subarray(start));
-  return toDer(primitive(forge().Type.INTEGER, (m[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), m]) : m.length === 0 ? Buffer.from([0]) : m));
+  return toDer(
+    primitive(
+      forge().Type.INTEGER,
+      (m[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), m]) : m.length === 0 ? Buffer.from([0]) : m,
+    ),
+  );
 }
 
 function oidNode(dotted: string): Asn1 {
@@ -137,7 +151,9 @@ function oidNode(dotted: string): Asn1 {
   try {
     return primitive(f.Type.OID, f.oidToDer(dotted).getBytes());
   } catch (err) {
-    throw new DerError(`${quote(dotted)} is not an object identifier: ${err instanceof Error ? err.message : String(err)}`);
+    throw new DerError(
+      `${quote(dotted)} is not an object identifier: ${err instanceof Error ? err.message : String(err)}`,
+    );
   }
 }
 
@@ -160,7 +176,9 @@ const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
 /** A directory string: PrintableString when every character allows it, else UTF8String. */
 function directoryString(s: string): Asn1 {
   const { Type } = forge();
-  return PRINTABLE.test(s) ? primitive(Type.PRINTABLESTRING, Buffer.from(s, "latin1")) : primitive(Type.UTF8, Buffer.from(s, "utf8"));
+  return PRINTABLE.test(s)
+    ? primitive(Type.PRINTABLESTRING, Buffer.from(s, "latin1"))
+    : primitive(Type.UTF8, Buffer.from(s, "utf8"));
 }
 
 export const OID = {
@@ -180,15 +198,25 @@ export const OID = {
 /** An X.501 Name of one attribute per RDN, in order (e.g. CN then O). */
 export function name(attributes: ReadonlyArray<readonly [oid: string, value: string]>): Buffer {
   const { Type } = forge();
-  return toDer(constructed(Type.SEQUENCE, attributes.map(([type, value]) => setOf(constructed(Type.SEQUENCE, [oidNode(type), directoryString(value)])))));
+  return toDer(
+    constructed(
+      Type.SEQUENCE,
+      attributes.map(([type, value]) => setOf(constructed(Type.SEQUENCE, [oidNode(type), directoryString(value)]))),
+    ),
+  );
 }
 
 /** RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050; whole seconds, UTC. */
 function timeNode(d: Date): Asn1 {
   const f = forge();
   const year = d.getUTCFullYear();
-  if (!(year >= 1950 && year <= 9999)) throw new DerError(`${Number.isNaN(d.getTime()) ? "an invalid date" : d.toISOString()} cannot be written in a certificate`);
-  return year < 2050 ? primitive(f.Type.UTCTIME, f.dateToUtcTime(d)) : primitive(f.Type.GENERALIZEDTIME, f.dateToGeneralizedTime(d));
+  if (!(year >= 1950 && year <= 9999))
+    throw new DerError(
+      `${Number.isNaN(d.getTime()) ? "an invalid date" : d.toISOString()} cannot be written in a certificate`,
+    );
+  return year < 2050
+    ? primitive(f.Type.UTCTIME, f.dateToUtcTime(d))
+    : primitive(f.Type.GENERALIZEDTIME, f.dateToGeneralizedTime(d));
 }
 
 export const time = (d: Date): Buffer => toDer(timeNode(d));
@@ -196,7 +224,13 @@ export const time = (d: Date): Buffer => toDer(timeNode(d));
 /** An Extension: its OID, `critical` only when true (DER leaves defaults out), the value's DER. */
 export function extension(id: string, critical: boolean, value: Uint8Array): Buffer {
   const { Type } = forge();
-  return toDer(constructed(Type.SEQUENCE, [oidNode(id), ...(critical ? [read(boolean(true))] : []), primitive(Type.OCTETSTRING, value)]));
+  return toDer(
+    constructed(Type.SEQUENCE, [
+      oidNode(id),
+      ...(critical ? [read(boolean(true))] : []),
+      primitive(Type.OCTETSTRING, value),
+    ]),
+  );
 }
 
 /** A GeneralName for a subjectAltName: dNSName [2] or iPAddress [7] (4 or 16 bytes). */
@@ -210,7 +244,10 @@ export function ipAddress(bytes: Uint8Array): Buffer {
 // ---------------------------------------------------------------------------------------------
 // Reading
 
-/** The TBSCertificate's fields, the version tag skipped: serial, signature, issuer, validity, subject, spki, then [1] [2] [3]. */
+/**
+ * The TBSCertificate's fields, the version tag skipped: serial, signature, issuer, validity, subject, spki, then [1]
+ * [2] [3].
+ */
 function tbsFields(certDer: Uint8Array): { readonly fields: Asn1[]; readonly extensions: Asn1 | undefined } {
   const { Type } = forge();
   const cert = read(certDer, "the certificate");
@@ -254,7 +291,9 @@ export function keyIdentifier(publicKey: KeyObject): Buffer {
   const [, bits] = childrenOf(spki, "the public key");
   if (!isUniversal(bits, forge().Type.BITSTRING)) throw new DerError("not a SubjectPublicKeyInfo");
   // The content starts with its unused-bits byte (0 for a key), which is not hashed.
-  return createHash("sha1").update(Buffer.from(contentOf(bits, "the public key"), "binary").subarray(1)).digest();
+  return createHash("sha1")
+    .update(Buffer.from(contentOf(bits, "the public key"), "binary").subarray(1))
+    .digest();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -263,9 +302,16 @@ export function keyIdentifier(publicKey: KeyObject): Buffer {
 /** The AlgorithmIdentifier a key signs with here: SHA-256 with RSA, or ECDSA with SHA-256 (P-256). */
 function signatureAlgorithm(key: KeyObject): Asn1 {
   const { Type } = forge();
-  if (key.asymmetricKeyType === "rsa") return constructed(Type.SEQUENCE, [oidNode(OID.sha256WithRsa), primitive(Type.NULL, "")]);
-  if (key.asymmetricKeyType === "ec" && key.asymmetricKeyDetails?.namedCurve === "prime256v1") return constructed(Type.SEQUENCE, [oidNode(OID.ecdsaWithSha256)]);
-  throw new DerError(`a ${key.asymmetricKeyType ?? "unknown"} ${key.asymmetricKeyDetails?.namedCurve ?? ""} key does not sign certificates here (RSA or EC P-256)`.replace("  ", " "));
+  if (key.asymmetricKeyType === "rsa")
+    return constructed(Type.SEQUENCE, [oidNode(OID.sha256WithRsa), primitive(Type.NULL, "")]);
+  if (key.asymmetricKeyType === "ec" && key.asymmetricKeyDetails?.namedCurve === "prime256v1")
+    return constructed(Type.SEQUENCE, [oidNode(OID.ecdsaWithSha256)]);
+  throw new DerError(
+    `a ${key.asymmetricKeyType ?? "unknown"} ${key.asymmetricKeyDetails?.namedCurve ?? ""} key does not sign certificates here (RSA or EC P-256)`.replace(
+      "  ",
+      " ",
+    ),
+  );
 }
 
 export interface CertificateFields {
@@ -296,6 +342,12 @@ export function signCertificate(fields: CertificateFields, signer: KeyObject): s
     read(explicit(3, sequence(...fields.extensions))),
   ]);
   const tbs = toDer(tbsNode);
-  const der = toDer(constructed(Type.SEQUENCE, [tbsNode, algorithm, primitive(Type.BITSTRING, Buffer.concat([Buffer.from([0]), sign("sha256", tbs, signer)]))]));
+  const der = toDer(
+    constructed(Type.SEQUENCE, [
+      tbsNode,
+      algorithm,
+      primitive(Type.BITSTRING, Buffer.concat([Buffer.from([0]), sign("sha256", tbs, signer)])),
+    ]),
+  );
   return `-----BEGIN CERTIFICATE-----\n${der.toString("base64").replace(/.{64}/g, "$&\n").replace(/\n?$/, "\n")}-----END CERTIFICATE-----\n`;
 }

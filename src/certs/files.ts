@@ -55,7 +55,13 @@ const iso = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, "Z");
  * Checks that `cert` is a certificate, `key` a private key, that they match, and that the
  * certificate is valid at `now`.
  */
-export function checkCertificatePair(cert: string, key: string, certFile: string, keyFile: string, now: Date = new Date()): CertificatePair {
+export function checkCertificatePair(
+  cert: string,
+  key: string,
+  certFile: string,
+  keyFile: string,
+  now: Date = new Date(),
+): CertificatePair {
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(cert);
@@ -66,7 +72,9 @@ export function checkCertificatePair(cert: string, key: string, certFile: string
   try {
     privateKey = createPrivateKey(key);
   } catch (e) {
-    throw new CertificateFileError(keyFile, "parse", `${keyFile} does not hold an unencrypted PEM private key`, { cause: e });
+    throw new CertificateFileError(keyFile, "parse", `${keyFile} does not hold an unencrypted PEM private key`, {
+      cause: e,
+    });
   }
   if (!x509.checkPrivateKey(privateKey)) {
     throw new CertificateFileError(
@@ -80,7 +88,11 @@ export function checkCertificatePair(cert: string, key: string, certFile: string
   // No "now" in the messages: the same problem must read the same at every poll.
   const window = `valid from ${iso(notBefore)} to ${iso(notAfter)}`;
   if (now.getTime() < notBefore.getTime()) {
-    throw new CertificateFileError(certFile, "not_yet_valid", `the certificate in ${certFile} is not valid yet (${window})`);
+    throw new CertificateFileError(
+      certFile,
+      "not_yet_valid",
+      `the certificate in ${certFile} is not valid yet (${window})`,
+    );
   }
   if (now.getTime() >= notAfter.getTime()) {
     throw new CertificateFileError(certFile, "expired", `the certificate in ${certFile} has expired (${window})`);
@@ -88,7 +100,11 @@ export function checkCertificatePair(cert: string, key: string, certFile: string
   return { cert, key, notBefore, notAfter };
 }
 
-export async function loadCertificateFiles(certFile: string, keyFile: string, now: Date = new Date()): Promise<CertificatePair> {
+export async function loadCertificateFiles(
+  certFile: string,
+  keyFile: string,
+  now: Date = new Date(),
+): Promise<CertificatePair> {
   const [cert, key] = await Promise.all([readText(certFile), readText(keyFile)]);
   return checkCertificatePair(cert, key, certFile, keyFile, now);
 }
@@ -155,14 +171,22 @@ export function watchCertificateFiles(
         onReload(pair);
       } catch (e) {
         const why = e instanceof Error ? e.message : String(e);
-        throw new CertificateFileError(`${certFile} + ${keyFile}`, "rejected", `the TLS server refused the pair in ${certFile} and ${keyFile}: ${why}`, { cause: e });
+        throw new CertificateFileError(
+          `${certFile} + ${keyFile}`,
+          "rejected",
+          `the TLS server refused the pair in ${certFile} and ${keyFile}: ${why}`,
+          { cause: e },
+        );
       }
       last = seen;
       lastError = "";
       inUse = pair;
     } catch (e) {
       // readText, checkCertificatePair and the wrapper above throw nothing else.
-      const err = e instanceof CertificateFileError ? e : new CertificateFileError(`${certFile} + ${keyFile}`, "read", String(e), { cause: e });
+      const err =
+        e instanceof CertificateFileError
+          ? e
+          : new CertificateFileError(`${certFile} + ${keyFile}`, "read", String(e), { cause: e });
       // Report each distinct problem once, not every interval.
       if (err.message !== lastError) opts.onError?.(err);
       lastError = err.message;
@@ -184,23 +208,34 @@ export function watchCertificateFiles(
  * cannot be used), then watched; a changed pair that cannot be used is counted by reason and
  * logged, and the pair in use kept.
  */
-export async function openFileSource(certFile: string, keyFile: string, { logger, metrics }: CertificateSourceDeps): Promise<CertificateSource> {
+export async function openFileSource(
+  certFile: string,
+  keyFile: string,
+  { logger, metrics }: CertificateSourceDeps,
+): Promise<CertificateSource> {
   const filePair = await loadCertificateFiles(certFile, keyFile);
   logger.info({ cert: certFile, notAfter: filePair.notAfter }, "serving certificate loaded from files");
   let watch: CertificateWatch | undefined;
-  const onReload = (push: (cert: string, key: string) => void) => (pair: CertificatePair): void => {
-    push(pair.cert, pair.key);
-    logger.info({ cert: certFile, notAfter: pair.notAfter }, "serving certificate reloaded");
-  };
+  const onReload =
+    (push: (cert: string, key: string) => void) =>
+    (pair: CertificatePair): void => {
+      push(pair.cert, pair.key);
+      logger.info({ cert: certFile, notAfter: pair.notAfter }, "serving certificate reloaded");
+    };
   const reports: WatchOptions = {
     onError: (err) => {
       metrics.certReloadFailures.inc({ reason: err.reason });
-      logger.warn({ file: err.file, reason: err.reason, message: err.message }, "serving certificate not reloaded, the previous one is still served");
+      logger.warn(
+        { file: err.file, reason: err.reason, message: err.message },
+        "serving certificate not reloaded, the previous one is still served",
+      );
     },
     onExpiring: (pair, msLeft) =>
       logger.warn(
         { cert: certFile, notAfter: pair.notAfter, hoursLeft: Math.floor(msLeft / 3_600_000) },
-        msLeft > 0 ? "serving certificate expires soon and has not been renewed" : "serving certificate has expired and has not been renewed",
+        msLeft > 0
+          ? "serving certificate expires soon and has not been renewed"
+          : "serving certificate has expired and has not been renewed",
       ),
   };
   return {

@@ -138,7 +138,9 @@ function caStateProblem(state: CaState, now: Date): string | undefined {
   const current = currentCa(state, now);
   if (current === undefined) {
     if (state.certs.length === 0) return "the CA files hold no certificate";
-    return state.certs.some((c) => c.notBefore > now) ? "the CA certificate is not valid yet" : "the CA certificate has expired";
+    return state.certs.some((c) => c.notBefore > now)
+      ? "the CA certificate is not valid yet"
+      : "the CA certificate has expired";
   }
   if (caNeedsRenewal(current, now)) return "the CA certificate is due for renewal (less than a third of its life left)";
   return undefined;
@@ -165,7 +167,8 @@ export function leafProblem(
   const times = { notBefore: new Date(leaf.validFrom), notAfter: new Date(leaf.validTo) };
   if (times.notBefore > now) return "the serving certificate is not valid yet";
   if (times.notAfter <= now) return "the serving certificate has expired";
-  if (leafNeedsRenewal(times, now)) return "the serving certificate is due for renewal (two thirds of its life have passed)";
+  if (leafNeedsRenewal(times, now))
+    return "the serving certificate is due for renewal (two thirds of its life have passed)";
   const missing = names.filter((n) => !coversName(leaf, n));
   if (missing.length > 0) return `the serving certificate does not cover ${missing.join(", ")}`;
   return undefined;
@@ -292,7 +295,10 @@ export const LOCAL_RENEW_CHECK_MS = 12 * 60 * 60 * 1000;
  */
 export async function openLocalSource(dir: string, { logger }: CertificateSourceDeps): Promise<CertificateSource> {
   const local = await ensureLocalCertificates(dir);
-  logger.info({ dir, generated: local.generated, reason: local.reason || undefined, notAfter: local.notAfter }, local.generated.leaf ? "local certificates generated" : "local certificates reused");
+  logger.info(
+    { dir, generated: local.generated, reason: local.reason || undefined, notAfter: local.notAfter },
+    local.generated.leaf ? "local certificates generated" : "local certificates reused",
+  );
   let renew: ReturnType<typeof setInterval> | undefined;
   const check = (push: (cert: string, key: string) => void): void => {
     ensureLocalCertificates(dir).then(

@@ -67,16 +67,41 @@ export interface CertMetrics {
 
 export function createCertMetrics(registry: Registry): CertMetrics {
   const registers = [registry];
-  const rotations = new Counter({ name: "sidecar_injector_cert_rotations_total", help: "Certificates renewed (not the first one issued), by kind (ca, serving).", labelNames: ["kind"] as const, registers });
+  const rotations = new Counter({
+    name: "sidecar_injector_cert_rotations_total",
+    help: "Certificates renewed (not the first one issued), by kind (ca, serving).",
+    labelNames: ["kind"] as const,
+    registers,
+  });
   rotations.inc({ kind: "ca" }, 0);
   rotations.inc({ kind: "serving" }, 0);
   return {
-    caExpiry: new Gauge({ name: "sidecar_injector_ca_expiry_timestamp_seconds", help: "Expiry of the newest CA certificate (Unix seconds).", registers }),
-    servingExpiry: new Gauge({ name: "sidecar_injector_serving_cert_expiry_timestamp_seconds", help: "Expiry of the serving certificate in use (Unix seconds).", registers }),
+    caExpiry: new Gauge({
+      name: "sidecar_injector_ca_expiry_timestamp_seconds",
+      help: "Expiry of the newest CA certificate (Unix seconds).",
+      registers,
+    }),
+    servingExpiry: new Gauge({
+      name: "sidecar_injector_serving_cert_expiry_timestamp_seconds",
+      help: "Expiry of the serving certificate in use (Unix seconds).",
+      registers,
+    }),
     rotations,
-    bundleWrites: new Counter({ name: "sidecar_injector_cabundle_writes_total", help: "caBundle updates written to the MutatingWebhookConfiguration.", registers }),
-    bundleWriteFailures: new Counter({ name: "sidecar_injector_cabundle_write_failures_total", help: "caBundle updates that failed.", registers }),
-    apiErrors: new Counter({ name: "sidecar_injector_kube_api_errors_total", help: "Failed reconciles and watches against the Kubernetes API.", registers }),
+    bundleWrites: new Counter({
+      name: "sidecar_injector_cabundle_writes_total",
+      help: "caBundle updates written to the MutatingWebhookConfiguration.",
+      registers,
+    }),
+    bundleWriteFailures: new Counter({
+      name: "sidecar_injector_cabundle_write_failures_total",
+      help: "caBundle updates that failed.",
+      registers,
+    }),
+    apiErrors: new Counter({
+      name: "sidecar_injector_kube_api_errors_total",
+      help: "Failed reconciles and watches against the Kubernetes API.",
+      registers,
+    }),
   };
 }
 
@@ -137,7 +162,12 @@ export class CertManager {
   }
 
   status(): CertStatus {
-    return { caCerts: this.ca?.certs ?? [], serving: this.serving, publishedBundle: this.publishedBundle, lastError: this.lastError };
+    return {
+      caCerts: this.ca?.certs ?? [],
+      serving: this.serving,
+      publishedBundle: this.publishedBundle,
+      lastError: this.lastError,
+    };
   }
 
   /** Starts reconciling; resolves after the first pass (which may have failed and be retrying). */
@@ -183,7 +213,10 @@ export class CertManager {
       failed = true;
       this.lastError = e instanceof Error ? e.message : String(e);
       this.deps.metrics.apiErrors.inc();
-      this.deps.logger.warn({ err: this.lastError, retryInMs: this.backoffMs }, "certificate reconcile failed; serving with the certificate in hand");
+      this.deps.logger.warn(
+        { err: this.lastError, retryInMs: this.backoffMs },
+        "certificate reconcile failed; serving with the certificate in hand",
+      );
     }
     try {
       await this.reconcileLeaf();
@@ -214,7 +247,10 @@ export class CertManager {
         try {
           await kube.createSecret(namespace, this.secretFor(state));
           this.adopt(state);
-          this.deps.logger.info({ secret: `${namespace}/${secretName}`, recreated: recreating }, recreating ? "CA Secret recreated from memory" : "CA created");
+          this.deps.logger.info(
+            { secret: `${namespace}/${secretName}`, recreated: recreating },
+            recreating ? "CA Secret recreated from memory" : "CA created",
+          );
         } catch (e) {
           if (e instanceof KubeError && e.status === 409) continue; // another replica won: adopt its CA
           throw e;
@@ -227,7 +263,10 @@ export class CertManager {
       } catch (e) {
         // A Secret we cannot use is replaced with the CA we hold (or a new one).
         const replacement = this.ca ?? (await createCa({ validityMs: this.opts.caValidityMs, now }));
-        this.deps.logger.error({ secret: `${namespace}/${secretName}`, err: (e as Error).message }, "CA Secret unusable; replacing it");
+        this.deps.logger.error(
+          { secret: `${namespace}/${secretName}`, err: (e as Error).message },
+          "CA Secret unusable; replacing it",
+        );
         if (await this.write(secret, replacement)) this.adopt(replacement);
         continue;
       }
@@ -247,7 +286,10 @@ export class CertManager {
         this.adopt(next);
         if (renewed) {
           this.deps.metrics.rotations.inc({ kind: "ca" });
-          this.deps.logger.info({ notAfter: currentCa(next, now)?.notAfter, certificates: next.certs.length }, "CA renewed (same key, new certificate appended)");
+          this.deps.logger.info(
+            { notAfter: currentCa(next, now)?.notAfter, certificates: next.certs.length },
+            "CA renewed (same key, new certificate appended)",
+          );
         }
         return;
       }
@@ -298,10 +340,13 @@ export class CertManager {
     const bundle = this.desiredBundle();
     if (!bundle) return;
     const { webhookConfigName: name, webhookConfigSelector: selector } = this.opts;
-    const configs = selector ? await this.deps.kube.listWebhookConfigs(selector) : [await this.deps.kube.readWebhookConfig(name)].filter((c) => c !== undefined);
+    const configs = selector
+      ? await this.deps.kube.listWebhookConfigs(selector)
+      : [await this.deps.kube.readWebhookConfig(name)].filter((c) => c !== undefined);
     if (configs.length === 0) {
       const what = selector ? { webhookConfigSelector: selector } : { webhookConfig: name };
-      if (!this.webhookMissing) this.deps.logger.warn(what, "MutatingWebhookConfiguration not found; caBundle not published");
+      if (!this.webhookMissing)
+        this.deps.logger.warn(what, "MutatingWebhookConfiguration not found; caBundle not published");
       this.webhookMissing = true;
       return;
     }
@@ -319,7 +364,10 @@ export class CertManager {
       try {
         await this.deps.kube.patchCaBundles(cfg.name, cfg.resourceVersion, updates);
         this.deps.metrics.bundleWrites.inc();
-        this.deps.logger.info({ webhookConfig: cfg.name, webhooks: updates.length, caCertificates: this.ca?.certs.length }, "caBundle published");
+        this.deps.logger.info(
+          { webhookConfig: cfg.name, webhooks: updates.length, caCertificates: this.ca?.certs.length },
+          "caBundle published",
+        );
         return;
       } catch (e) {
         this.deps.metrics.bundleWriteFailures.inc();
@@ -333,7 +381,9 @@ export class CertManager {
   private notePublished(bundle: string): void {
     this.publishedBundle = bundle;
     const now = this.now().getTime();
-    const inBundle = new Set((this.ca?.certs ?? []).filter((c) => c.notAfter.getTime() > now).map((c) => c.fingerprint256));
+    const inBundle = new Set(
+      (this.ca?.certs ?? []).filter((c) => c.notAfter.getTime() > now).map((c) => c.fingerprint256),
+    );
     for (const fp of inBundle) if (!this.publishedSince.has(fp)) this.publishedSince.set(fp, now);
     for (const fp of [...this.publishedSince.keys()]) if (!inBundle.has(fp)) this.publishedSince.delete(fp);
   }
@@ -367,19 +417,36 @@ export class CertManager {
       issuer = trustedCa ?? publishedCa ?? target;
       reason = "first certificate";
     } else if (leafNeedsRenewal(current, now, this.servingRenewAfter) || !issuerValid) {
-      issuer = trustedCa ?? (issuerValid ? valid.find((c) => c.fingerprint256 === current.issuerFingerprint256) : undefined) ?? publishedCa ?? target;
+      issuer =
+        trustedCa ??
+        (issuerValid ? valid.find((c) => c.fingerprint256 === current.issuerFingerprint256) : undefined) ??
+        publishedCa ??
+        target;
       reason = issuerValid ? "renewal" : "issuer expired";
-    } else if (trustedCa && trustedCa.fingerprint256 !== current.issuerFingerprint256 && trustedCa.notBefore > (valid.find((c) => c.fingerprint256 === current.issuerFingerprint256)?.notBefore ?? new Date(0))) {
+    } else if (
+      trustedCa &&
+      trustedCa.fingerprint256 !== current.issuerFingerprint256 &&
+      trustedCa.notBefore >
+        (valid.find((c) => c.fingerprint256 === current.issuerFingerprint256)?.notBefore ?? new Date(0))
+    ) {
       issuer = trustedCa;
       reason = "new CA";
     }
     if (!issuer) return;
-    const cert = await mintServingCert(ca, issuer, { dnsNames: this.dns, ipAddresses: this.ips, validityMs: this.opts.servingValidityMs, now });
+    const cert = await mintServingCert(ca, issuer, {
+      dnsNames: this.dns,
+      ipAddresses: this.ips,
+      validityMs: this.opts.servingValidityMs,
+      now,
+    });
     this.serving = cert;
     this.deps.onCertificate(cert);
     if (current) this.deps.metrics.rotations.inc({ kind: "serving" });
     this.deps.metrics.servingExpiry.set(Math.floor(cert.notAfter.getTime() / 1000));
-    this.deps.logger.info({ reason, serial: cert.serial, notAfter: cert.notAfter, issuer: issuer.serial }, "serving certificate rotated");
+    this.deps.logger.info(
+      { reason, serial: cert.serial, notAfter: cert.notAfter, issuer: issuer.serial },
+      "serving certificate rotated",
+    );
   }
 
   /** Until the next thing to do: leaf renewal, a CA becoming trusted, CA renewal, or resync. */
@@ -388,11 +455,13 @@ export class CertManager {
     const at: number[] = [nowMs + this.opts.resyncMs];
     const s = this.serving;
     // When what is left of a certificate's life drops to `left` of it.
-    const when = (c: { notBefore: Date; notAfter: Date }, left: number): number => c.notAfter.getTime() - Math.round(intendedLifetimeMs(c.notBefore, c.notAfter) * left);
+    const when = (c: { notBefore: Date; notAfter: Date }, left: number): number =>
+      c.notAfter.getTime() - Math.round(intendedLifetimeMs(c.notBefore, c.notAfter) * left);
     if (s) at.push(when(s, 1 - this.servingRenewAfter), s.notAfter.getTime());
     for (const c of this.ca?.certs ?? []) {
       const since = this.publishedSince.get(c.fingerprint256);
-      if (since !== undefined && s && c.fingerprint256 !== s.issuerFingerprint256) at.push(since + this.opts.propagationMs);
+      if (since !== undefined && s && c.fingerprint256 !== s.issuerFingerprint256)
+        at.push(since + this.opts.propagationMs);
       at.push(when(c, this.caRenewWhenLeft) + 1, c.notAfter.getTime());
     }
     const next = Math.min(...at.filter((t) => t > nowMs));
@@ -405,7 +474,9 @@ export class CertManager {
     // The webhook configuration: a caBundle wiped or changed by someone else is put back.
     this.keepWatching("webhook configuration", (onEnd) =>
       this.deps.kube.watchWebhookConfig(
-        this.opts.webhookConfigSelector ? { labelSelector: this.opts.webhookConfigSelector } : { name: this.opts.webhookConfigName },
+        this.opts.webhookConfigSelector
+          ? { labelSelector: this.opts.webhookConfigSelector }
+          : { name: this.opts.webhookConfigName },
         (cfg: WebhookConfigObject | undefined) => {
           const bundle = this.desiredBundle();
           if (!cfg || !bundle) return;
@@ -427,7 +498,10 @@ export class CertManager {
           const held = this.ca ? toSecretData(this.ca) : undefined;
           const same = secret?.data && held && secret.data[CA_SECRET_KEYS.cert] === held[CA_SECRET_KEYS.cert];
           if (same) return;
-          this.deps.logger.info({ secret: `${this.opts.namespace}/${this.opts.secretName}`, deleted: secret === undefined }, "CA Secret changed; reconciling");
+          this.deps.logger.info(
+            { secret: `${this.opts.namespace}/${this.opts.secretName}`, deleted: secret === undefined },
+            "CA Secret changed; reconciling",
+          );
           void this.kick();
         },
         onEnd,

@@ -44,7 +44,10 @@ export type CertificateChoice =
   | { readonly mode: "files"; readonly certFile: string; readonly keyFile: string }
   | { readonly mode: "kubernetes"; readonly options: () => CertManagerOptions };
 
-export async function openCertificateSource(choice: CertificateChoice, deps: CertificateSourceDeps): Promise<CertificateSource> {
+export async function openCertificateSource(
+  choice: CertificateChoice,
+  deps: CertificateSourceDeps,
+): Promise<CertificateSource> {
   switch (choice.mode) {
     case "files":
       return (await import("./files.js")).openFileSource(choice.certFile, choice.keyFile, deps);
@@ -58,7 +61,10 @@ export async function openCertificateSource(choice: CertificateChoice, deps: Cer
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** kubernetes mode: a placeholder pair until the certificate manager pushes one the API server trusts. */
-async function openManagedSource(options: () => CertManagerOptions, { logger, metrics }: CertificateSourceDeps): Promise<CertificateSource> {
+async function openManagedSource(
+  options: () => CertManagerOptions,
+  { logger, metrics }: CertificateSourceDeps,
+): Promise<CertificateSource> {
   const { createCa, mintServingCert } = await import("./authority.js");
   const { CertManager, createCertMetrics } = await import("./manager.js");
   const { createKubeApi } = await import("../kube/client.js");
@@ -66,17 +72,34 @@ async function openManagedSource(options: () => CertManagerOptions, { logger, me
   const scratch = await createCa({ validityMs: DAY_MS, now, commonName: "sidecar-injector-not-ready" });
   const issuer = scratch.certs[0];
   if (!issuer) throw new Error("could not create a placeholder certificate");
-  const placeholder = await mintServingCert(scratch, issuer, { dnsNames: ["not-ready.invalid"], validityMs: DAY_MS, now });
+  const placeholder = await mintServingCert(scratch, issuer, {
+    dnsNames: ["not-ready.invalid"],
+    validityMs: DAY_MS,
+    now,
+  });
   let manager: CertManager | undefined;
   return {
     initial: { cert: placeholder.certPem, key: placeholder.keyPem },
     serving: () => manager?.certificate !== undefined,
     start: async (push) => {
       const k = options();
-      const deps = { kube: createKubeApi(), logger, metrics: createCertMetrics(metrics.registry), onCertificate: (cert: { certPem: string; keyPem: string }) => push(cert.certPem, cert.keyPem) };
+      const deps = {
+        kube: createKubeApi(),
+        logger,
+        metrics: createCertMetrics(metrics.registry),
+        onCertificate: (cert: { certPem: string; keyPem: string }) => push(cert.certPem, cert.keyPem),
+      };
       manager = new CertManager(k, deps);
       await manager.start();
-      logger.info({ namespace: k.namespace, secret: k.secretName, webhookConfig: k.webhookConfigName, ready: manager.certificate !== undefined }, "self-managed certificates started");
+      logger.info(
+        {
+          namespace: k.namespace,
+          secret: k.secretName,
+          webhookConfig: k.webhookConfigName,
+          ready: manager.certificate !== undefined,
+        },
+        "self-managed certificates started",
+      );
     },
     stop: () => manager?.stop(),
   };

@@ -55,7 +55,11 @@ const iso = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, "Z");
  * The certificate a TLS server presents (not verified: this is what we want to inspect), for
  * the name `servername` (sent as SNI; default the URL's host, unless it is an IP address).
  */
-export function fetchServingCertificate(server: string, timeoutMs = 5000, servername?: string): Promise<X509Certificate> {
+export function fetchServingCertificate(
+  server: string,
+  timeoutMs = 5000,
+  servername?: string,
+): Promise<X509Certificate> {
   const url = new URL(server);
   const sni = servername ?? (/^[\d.:[\]]+$/.test(url.hostname) ? undefined : url.hostname);
   return new Promise((resolve, reject) => {
@@ -65,7 +69,10 @@ export function fetchServingCertificate(server: string, timeoutMs = 5000, server
       rejectUnauthorized: false,
       ...(sni !== undefined ? { servername: sni } : {}),
     });
-    const timer = setTimeout(() => socket.destroy(new Error(`no TLS handshake with ${server} within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => socket.destroy(new Error(`no TLS handshake with ${server} within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     socket.once("secureConnect", () => {
       clearTimeout(timer);
       const cert = socket.getPeerX509Certificate();
@@ -98,7 +105,15 @@ export function dialledName(w: WebhookEntry): { name: string } | { error: string
 export function certificateCovers(cert: X509Certificate, name: string): boolean {
   if (isIP(name) !== 0) return cert.checkIP(name) !== undefined;
   const host = name.replace(/\.$/, "");
-  return cert.checkHost(host, { subject: "never", wildcards: true, partialWildcards: false, multiLabelWildcards: false, singleLabelSubdomains: false }) !== undefined;
+  return (
+    cert.checkHost(host, {
+      subject: "never",
+      wildcards: true,
+      partialWildcards: false,
+      multiLabelWildcards: false,
+      singleLabelSubdomains: false,
+    }) !== undefined
+  );
 }
 
 function issuedBy(cert: X509Certificate, ca: CaEntry): boolean {
@@ -125,7 +140,11 @@ function clientCheck(cert: X509Certificate, opts: StatusOptions, publishedPems: 
   if (trusted && covered) return `${said}: verified`;
   const why = [
     ...(trusted ? [] : [`not issued by ${pems.length === 0 ? "any CA (none given)" : `a CA in ${from}`}`]),
-    ...(covered ? [] : [`${quote(name)} is not among its names${opts.tlsServerName === undefined ? " (through a port-forward, give --tls-server-name <service>.<namespace>.svc)" : ""}`]),
+    ...(covered
+      ? []
+      : [
+          `${quote(name)} is not among its names${opts.tlsServerName === undefined ? " (through a port-forward, give --tls-server-name <service>.<namespace>.svc)" : ""}`,
+        ]),
   ];
   return `${said}: NOT verified: ${why.join("; ")}`;
 }
@@ -149,7 +168,11 @@ export async function certificateStatus(kube: KubeApi, opts: StatusOptions): Pro
       lines.push(`CA Secret ${opts.namespace}/${opts.secretName}: unusable (${(e as Error).message})`);
     }
   }
-  cas.forEach((c, i) => lines.push(`  CA #${i + 1}  serial ${c.serial}  ${iso(c.notBefore)} .. ${iso(c.notAfter)}  (${left(c.notAfter, now)})`));
+  cas.forEach((c, i) =>
+    lines.push(
+      `  CA #${i + 1}  serial ${c.serial}  ${iso(c.notBefore)} .. ${iso(c.notAfter)}  (${left(c.notAfter, now)})`,
+    ),
+  );
   if (cas.length > 0 && !cas.some((c) => c.notAfter > now)) problems.push("every CA certificate has expired");
 
   const cfg = await kube.readWebhookConfig(opts.webhookConfigName);
@@ -168,7 +191,9 @@ export async function certificateStatus(kube: KubeApi, opts: StatusOptions): Pro
       published.set(w.name, fps);
       const which = cas.map((c, i) => (fps.has(c.fingerprint256) ? `#${i + 1}` : "")).filter(Boolean);
       const foreign = fps.size - which.length;
-      lines.push(`  ${w.name}: caBundle ${pems.length === 0 ? "EMPTY" : `${pems.length} certificate(s): CA ${which.join(", ") || "none of the Secret's"}${foreign ? ` + ${foreign} other` : ""}`}`);
+      lines.push(
+        `  ${w.name}: caBundle ${pems.length === 0 ? "EMPTY" : `${pems.length} certificate(s): CA ${which.join(", ") || "none of the Secret's"}${foreign ? ` + ${foreign} other` : ""}`}`,
+      );
       if (pems.length === 0) problems.push(`webhook ${w.name} has an empty caBundle`);
     }
   }
@@ -178,13 +203,21 @@ export async function certificateStatus(kube: KubeApi, opts: StatusOptions): Pro
       const cert = await fetchServingCertificate(opts.server, 5000, opts.tlsServerName);
       const notAfter = new Date(cert.validTo);
       const issuer = cas.findIndex((c) => issuedBy(cert, c));
-      lines.push(`Serving certificate at ${opts.server}: serial ${cert.serialNumber}  ${iso(new Date(cert.validFrom))} .. ${iso(notAfter)}  (${left(notAfter, now)})`);
+      lines.push(
+        `Serving certificate at ${opts.server}: serial ${cert.serialNumber}  ${iso(new Date(cert.validFrom))} .. ${iso(notAfter)}  (${left(notAfter, now)})`,
+      );
       lines.push(`  names: ${cert.subjectAltName ?? "(none)"}`);
       lines.push(`  issued by: ${issuer >= 0 ? `CA #${issuer + 1}` : "none of the Secret's CA certificates"}`);
       if (issuer < 0) problems.push("the serving certificate was not issued by the CA in the Secret");
       const notBefore = new Date(cert.validFrom);
-      if (notAfter <= now) problems.push(`the serving certificate has expired (valid from ${iso(notBefore)} to ${iso(notAfter)}, now ${iso(now)})`);
-      if (notBefore > now) problems.push(`the serving certificate is not valid yet (valid from ${iso(notBefore)} to ${iso(notAfter)}, now ${iso(now)})`);
+      if (notAfter <= now)
+        problems.push(
+          `the serving certificate has expired (valid from ${iso(notBefore)} to ${iso(notAfter)}, now ${iso(now)})`,
+        );
+      if (notBefore > now)
+        problems.push(
+          `the serving certificate is not valid yet (valid from ${iso(notBefore)} to ${iso(notAfter)}, now ${iso(now)})`,
+        );
       for (const w of cfg?.webhooks ?? []) {
         const dialled = dialledName(w);
         if (dialled === undefined) {
@@ -197,22 +230,29 @@ export async function certificateStatus(kube: KubeApi, opts: StatusOptions): Pro
         } else {
           const kind = isIP(dialled.name) !== 0 ? "IP address" : "name";
           lines.push(`  ${w.name}: dials ${quote(dialled.name)}, NOT covered`);
-          problems.push(`webhook ${w.name} dials the ${kind} ${quote(dialled.name)}, which the serving certificate does not carry (its names: ${quote(cert.subjectAltName ?? "none", 400)})`);
+          problems.push(
+            `webhook ${w.name} dials the ${kind} ${quote(dialled.name)}, which the serving certificate does not carry (its names: ${quote(cert.subjectAltName ?? "none", 400)})`,
+          );
         }
       }
       lines.push(`  ${clientCheck(cert, opts, publishedPems)}`);
       if (cfg && issuer >= 0) {
         const ca = cas[issuer] as CaEntry;
         const missing = [...published].filter(([, fps]) => !fps.has(ca.fingerprint256)).map(([name]) => name);
-        lines.push(`  published caBundle contains its issuer: ${missing.length === 0 ? "yes, in every webhook" : `NO, missing in ${missing.join(", ")}`}`);
-        if (missing.length > 0) problems.push(`the issuer of the serving certificate is missing from the caBundle of ${missing.join(", ")}`);
+        lines.push(
+          `  published caBundle contains its issuer: ${missing.length === 0 ? "yes, in every webhook" : `NO, missing in ${missing.join(", ")}`}`,
+        );
+        if (missing.length > 0)
+          problems.push(`the issuer of the serving certificate is missing from the caBundle of ${missing.join(", ")}`);
       }
     } catch (e) {
       problems.push(`could not read the serving certificate at ${opts.server}: ${(e as Error).message}`);
       lines.push(`Serving certificate at ${opts.server}: unreachable (${(e as Error).message})`);
     }
   } else {
-    lines.push("Serving certificate: not checked (give --server https://HOST:PORT to check its issuer, validity and names)");
+    lines.push(
+      "Serving certificate: not checked (give --server https://HOST:PORT to check its issuer, validity and names)",
+    );
   }
 
   lines.push(problems.length === 0 ? "OK" : `PROBLEMS:\n${problems.map((p) => `  - ${p}`).join("\n")}`);

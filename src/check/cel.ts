@@ -43,7 +43,15 @@ export interface CelVariables {
 }
 
 /** The request fields known for a Pod's CREATE; others are "unsupported". */
-const REQUEST_FIELDS = new Set(["namespace", "name", "operation", "kind", "resource", "requestKind", "requestResource"]);
+const REQUEST_FIELDS = new Set([
+  "namespace",
+  "name",
+  "operation",
+  "kind",
+  "resource",
+  "requestKind",
+  "requestResource",
+]);
 
 type Node =
   | { readonly t: "or" | "and"; readonly items: readonly Node[] }
@@ -59,7 +67,10 @@ interface Select {
   readonly path: readonly string[];
 }
 
-type Token = { readonly k: "op"; readonly v: string } | { readonly k: "ident"; readonly v: string } | { readonly k: "str"; readonly v: string };
+type Token =
+  | { readonly k: "op"; readonly v: string }
+  | { readonly k: "ident"; readonly v: string }
+  | { readonly k: "str"; readonly v: string };
 
 /** Outside the subset (or not CEL at all). */
 class Unsupported extends Error {}
@@ -133,7 +144,10 @@ class Parser {
   }
 
   private take(v: string): void {
-    if (!this.peek(v)) throw new Unsupported(`expected ${quote(v)}, found ${this.tokens[this.pos] ? quote(this.tokens[this.pos]?.v ?? "") : "the end"}`);
+    if (!this.peek(v))
+      throw new Unsupported(
+        `expected ${quote(v)}, found ${this.tokens[this.pos] ? quote(this.tokens[this.pos]?.v ?? "") : "the end"}`,
+      );
     this.pos++;
   }
 
@@ -231,7 +245,9 @@ class Parser {
   private select(): Select {
     const root = this.tokens[this.pos];
     if (root?.k !== "ident" || !["object", "oldObject", "request"].includes(root.v)) {
-      throw new Unsupported(`${root ? quote(root.v) : "the end"} is not a variable of the subset (object, oldObject, request)`);
+      throw new Unsupported(
+        `${root ? quote(root.v) : "the end"} is not a variable of the subset (object, oldObject, request)`,
+      );
     }
     this.pos++;
     const path: string[] = [];
@@ -239,8 +255,9 @@ class Parser {
       if (this.peek(".")) {
         this.pos++;
         const field = this.tokens[this.pos];
-        if (field?.k !== "ident") throw new Unsupported("a field name must follow \".\"");
-        if (this.tokens[this.pos + 1]?.v === "(" && this.tokens[this.pos + 1]?.k === "op") throw new Unsupported(`the function ${quote(field.v)} is outside the subset`);
+        if (field?.k !== "ident") throw new Unsupported('a field name must follow "."');
+        if (this.tokens[this.pos + 1]?.v === "(" && this.tokens[this.pos + 1]?.k === "op")
+          throw new Unsupported(`the function ${quote(field.v)} is outside the subset`);
         path.push(field.v);
         this.pos++;
       } else if (this.peek("[")) {
@@ -263,7 +280,13 @@ function typeName(v: unknown): string {
   if (v === null || v === undefined) return "null";
   if (Array.isArray(v)) return "list";
   if (typeof v === "object") return "map";
-  return typeof v === "string" ? "string" : typeof v === "boolean" ? "bool" : typeof v === "number" ? "number" : "unknown";
+  return typeof v === "string"
+    ? "string"
+    : typeof v === "boolean"
+      ? "bool"
+      : typeof v === "number"
+        ? "number"
+        : "unknown";
 }
 
 class Evaluator {
@@ -272,7 +295,8 @@ class Evaluator {
   private root(name: string, first: string | undefined): unknown {
     if (name === "object") return this.vars.object;
     if (name === "oldObject") return null;
-    if (first !== undefined && !REQUEST_FIELDS.has(first)) throw new Unsupported(`request.${first} is not known for a stored object`);
+    if (first !== undefined && !REQUEST_FIELDS.has(first))
+      throw new Unsupported(`request.${first} is not known for a stored object`);
     return this.vars.request;
   }
 
@@ -355,7 +379,8 @@ function equal(a: unknown, b: unknown): boolean {
 
 /** Evaluates one matchCondition expression (see the header); never throws for any input. */
 export function evaluateCondition(expression: string, vars: CelVariables): CelResult {
-  if (expression.length > MAX_EXPRESSION_LENGTH) return { kind: "unsupported", message: `longer than ${MAX_EXPRESSION_LENGTH} characters` };
+  if (expression.length > MAX_EXPRESSION_LENGTH)
+    return { kind: "unsupported", message: `longer than ${MAX_EXPRESSION_LENGTH} characters` };
   try {
     const ast = new Parser(tokenize(expression)).parse();
     const value = new Evaluator(vars).value(ast);

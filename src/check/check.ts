@@ -14,7 +14,8 @@
 //   from each);
 // - warning: an istio-injection value other than enabled/disabled (no Istio webhook selects
 //   it); a namespace labelled for injection (istio-injection=enabled, or istio.io/rev alone)
-//   that no injector webhook selects (a revision nobody serves, no injector installed); a stored Pod that is not injected though it would be now, or injected though nothing
+// that no injector webhook selects (a revision nobody serves, no injector installed); a stored Pod that is not injected
+// though it would be now, or injected though nothing
 //   would inject it now (a restart changes it); an unknown or deprecated annotation key in
 //   Istio's domains, with the closest known one (annotation-keys.ts);
 // - warning: a stale sidecar: a stored injected Pod (or a template carrying a sidecar) whose
@@ -121,7 +122,12 @@ const INJECTION_LABELS = ["istio-injection", "istio.io/rev"] as const;
 /** A Pod that says nothing (no label, no annotation): what a namespace's selection applies to. */
 const PLAIN_POD: Pod = { apiVersion: "v1", kind: "Pod", metadata: {}, spec: { containers: [{ name: "app" }] } };
 
-function namespaceFindings(ns: NamespaceObject, configs: readonly MutatingWebhookConfigurationObject[], config: Config, configOf: ConfigLookup): Finding[] {
+function namespaceFindings(
+  ns: NamespaceObject,
+  configs: readonly MutatingWebhookConfigurationObject[],
+  config: Config,
+  configOf: ConfigLookup,
+): Finding[] {
   const findings: Finding[] = [];
   const selecting = injectingWebhooks(PLAIN_POD, ns, configs, config, configOf).filter((w) => w.injects);
   if (selecting.length > 1) {
@@ -139,7 +145,10 @@ function namespaceFindings(ns: NamespaceObject, configs: readonly MutatingWebhoo
     });
   }
   if (injection !== undefined && rev !== undefined) {
-    findings.push({ severity: "info", message: `namespace ${quoteName(ns.name)} has both istio-injection and istio.io/rev: istio-injection wins` });
+    findings.push({
+      severity: "info",
+      message: `namespace ${quoteName(ns.name)} has both istio-injection and istio.io/rev: istio-injection wins`,
+    });
   }
   const asksForInjection = injection === "enabled" || (injection === undefined && rev !== undefined);
   if (asksForInjection && selecting.length === 0) {
@@ -150,7 +159,10 @@ function namespaceFindings(ns: NamespaceObject, configs: readonly MutatingWebhoo
     });
   }
   if (injection === undefined && rev === undefined) {
-    findings.push({ severity: "info", message: `namespace ${quoteName(ns.name)} has no istio-injection or istio.io/rev label: only Pods that opt in by label are injected` });
+    findings.push({
+      severity: "info",
+      message: `namespace ${quoteName(ns.name)} has no istio-injection or istio.io/rev label: only Pods that opt in by label are injected`,
+    });
   }
   return findings;
 }
@@ -158,7 +170,9 @@ function namespaceFindings(ns: NamespaceObject, configs: readonly MutatingWebhoo
 /** The revision an injected Pod names, or undefined when it carries no sidecar. */
 function injectedRevision(obj: StoredObject): string | undefined {
   const annotations = obj.pod.metadata?.annotations ?? {};
-  const hasProxy = [...(obj.pod.spec?.containers ?? []), ...(obj.pod.spec?.initContainers ?? [])].some((c) => c.name === CONTAINER.proxy);
+  const hasProxy = [...(obj.pod.spec?.containers ?? []), ...(obj.pod.spec?.initContainers ?? [])].some(
+    (c) => c.name === CONTAINER.proxy,
+  );
   if (own(annotations, A.status) === undefined && !hasProxy) return undefined;
   return own(annotations, A.rev) ?? "";
 }
@@ -177,52 +191,112 @@ export function checkObject(
   const findings: Finding[] = [];
   const injecting = webhooks.filter((w) => w.injects);
   if (injecting.length > 1) {
-    findings.push({ severity: "error", message: `${injecting.length} injectors would inject this Pod: ${injecting.map((w) => w.webhook).join(", ")}` });
+    findings.push({
+      severity: "error",
+      message: `${injecting.length} injectors would inject this Pod: ${injecting.map((w) => w.webhook).join(", ")}`,
+    });
   }
-  for (const w of annotationKeyWarnings(obj.pod.metadata?.annotations)) findings.push({ severity: "warning", message: w });
-  for (const w of proxyConfigWarnings(obj.pod.metadata?.annotations)) findings.push({ severity: "warning", message: w });
+  for (const w of annotationKeyWarnings(obj.pod.metadata?.annotations))
+    findings.push({ severity: "warning", message: w });
+  for (const w of proxyConfigWarnings(obj.pod.metadata?.annotations))
+    findings.push({ severity: "warning", message: w });
   const revision = injectedRevision(obj);
   const injected = revision === undefined ? undefined : { revision };
   const sidecar = injected && injecting.length > 0 ? sidecarCheck(obj, ns.name, injecting, configOf) : undefined;
   if (obj.kind === "Pod") {
     if (injected) {
-      findings.push({ severity: "info", message: `already injected${revision ? ` (revision ${quoteName(revision)})` : ""}${sidecar?.compared === false ? `; its sidecar was not compared: ${sidecar.reason}` : ""}` });
-      if (injecting.length === 0) findings.push({ severity: "warning", message: "injected, but no injector would inject it now: recreated, it has no sidecar" });
+      findings.push({
+        severity: "info",
+        message: `already injected${revision ? ` (revision ${quoteName(revision)})` : ""}${sidecar?.compared === false ? `; its sidecar was not compared: ${sidecar.reason}` : ""}`,
+      });
+      if (injecting.length === 0)
+        findings.push({
+          severity: "warning",
+          message: "injected, but no injector would inject it now: recreated, it has no sidecar",
+        });
     } else if (injecting.length > 0) {
-      findings.push({ severity: "warning", message: "not injected, but would be now (created before injection was turned on?): restart it to get the sidecar" });
+      findings.push({
+        severity: "warning",
+        message:
+          "not injected, but would be now (created before injection was turned on?): restart it to get the sidecar",
+      });
     }
   } else if (injected) {
-    findings.push({ severity: "info", message: "the Pod template already carries a sidecar (istioctl kube-inject or inject output?)" });
+    findings.push({
+      severity: "info",
+      message: "the Pod template already carries a sidecar (istioctl kube-inject or inject output?)",
+    });
   }
   if (sidecar?.compared === true && sidecar.drift.length > 0) {
-    const restart = obj.kind === "Pod" ? "restart the workload to get the current one" : "inject the template again with the current config";
-    findings.push({ severity: "warning", message: `stale sidecar (against ${sidecar.config}): ${formatDrift(sidecar.drift)}; ${restart}` });
+    const restart =
+      obj.kind === "Pod"
+        ? "restart the workload to get the current one"
+        : "inject the template again with the current config";
+    findings.push({
+      severity: "warning",
+      message: `stale sidecar (against ${sidecar.config}): ${formatDrift(sidecar.drift)}; ${restart}`,
+    });
   }
-  return { kind: obj.kind, namespace: obj.namespace, name: obj.name, ...(injected ? { injected } : {}), ...(sidecar ? { sidecar } : {}), webhooks, findings };
+  return {
+    kind: obj.kind,
+    namespace: obj.namespace,
+    name: obj.name,
+    ...(injected ? { injected } : {}),
+    ...(sidecar ? { sidecar } : {}),
+    webhooks,
+    findings,
+  };
 }
 
 /** Each injector webhook: whether it is called for `pod` in `ns`, and whether its config's policy then injects. */
-function injectingWebhooks(pod: Pod, ns: NamespaceObject, configs: readonly MutatingWebhookConfigurationObject[], config: Config, configOf: ConfigLookup, object: unknown = pod): CheckedWebhook[] {
+function injectingWebhooks(
+  pod: Pod,
+  ns: NamespaceObject,
+  configs: readonly MutatingWebhookConfigurationObject[],
+  config: Config,
+  configOf: ConfigLookup,
+  object: unknown = pod,
+): CheckedWebhook[] {
   return webhookVerdicts(configs, ns, pod, object).map((v) => {
     if (!v.called) return { ...v, injects: false };
     const current = configOf(v.configuration);
     const policy = decide(pod, ns.name, typeof current === "object" ? current.config : config).decision;
-    return policy.inject ? { ...v, injects: true } : { ...v, injects: false, reason: `${v.reason}; called, but ${policy.reasons.at(-1) ?? "the policy says no"}` };
+    return policy.inject
+      ? { ...v, injects: true }
+      : { ...v, injects: false, reason: `${v.reason}; called, but ${policy.reasons.at(-1) ?? "the policy says no"}` };
   });
 }
 
 /** The stored sidecar compared with what the first injecting webhook whose config is known would inject now. */
-function sidecarCheck(obj: StoredObject, namespace: string, injecting: readonly CheckedWebhook[], configOf: ConfigLookup): SidecarCheck {
+function sidecarCheck(
+  obj: StoredObject,
+  namespace: string,
+  injecting: readonly CheckedWebhook[],
+  configOf: ConfigLookup,
+): SidecarCheck {
   const looked = injecting.map((w) => ({ name: w.configuration, config: configOf(w.configuration) }));
   const known = looked.map((l) => l.config).find((c) => typeof c === "object");
   if (known === undefined) {
     const why = looked.find((l) => typeof l.config === "string");
     const detail = why ? ` (${typeof why.config === "string" ? why.config : ""})` : "";
-    return { compared: false, reason: `the config of ${why?.name ?? looked[0]?.name ?? "the injector"} is not known${detail}: give it with --config` };
+    return {
+      compared: false,
+      reason: `the config of ${why?.name ?? looked[0]?.name ?? "the injector"} is not known${detail}: give it with --config`,
+    };
   }
-  const workload = obj.kind === "Pod" ? undefined : { name: obj.name, namespace, kind: obj.kind, apiVersion: obj.kind === "Job" || obj.kind === "CronJob" ? "batch/v1" : "apps/v1" };
+  const workload =
+    obj.kind === "Pod"
+      ? undefined
+      : {
+          name: obj.name,
+          namespace,
+          kind: obj.kind,
+          apiVersion: obj.kind === "Job" || obj.kind === "CronJob" ? "batch/v1" : "apps/v1",
+        };
   const result = compareSidecar(obj.stored ?? obj.pod, namespace, known.config, workload);
-  return result.compared ? { compared: true, config: known.source, drift: result.drift } : { compared: false, reason: result.reason };
+  return result.compared
+    ? { compared: true, config: known.source, drift: result.drift }
+    : { compared: false, reason: result.reason };
 }
 
 /** Whether a webhook configuration is this chart's (its config then is in a ConfigMap beside its Service). */
@@ -239,13 +313,18 @@ const CONFIG_KEY = "config.yaml";
  * CheckNotFoundError when there is none (its webhooks call a URL, no such ConfigMap, no
  * config.yaml in it), KubeError when it cannot be read, ConfigError when it is not a valid config.
  */
-export async function readInjectorConfig(api: InspectApi, configuration: MutatingWebhookConfigurationObject): Promise<InjectorConfig> {
+export async function readInjectorConfig(
+  api: InspectApi,
+  configuration: MutatingWebhookConfigurationObject,
+): Promise<InjectorConfig> {
   const service = configuration.webhooks.find((w) => w.clientConfig?.service !== undefined)?.clientConfig?.service;
-  if (service === undefined) throw new CheckNotFoundError("its webhooks call a URL, not a Service, so its ConfigMap is unknown");
+  if (service === undefined)
+    throw new CheckNotFoundError("its webhooks call a URL, not a Service, so its ConfigMap is unknown");
   const source = `configmap ${service.namespace}/${service.name}`;
   const data = await api.readConfigMap(service.namespace, service.name);
   const text = data === undefined ? undefined : own(data, CONFIG_KEY);
-  if (text === undefined) throw new CheckNotFoundError(`${source} ${data === undefined ? "does not exist" : `has no ${CONFIG_KEY}`}`);
+  if (text === undefined)
+    throw new CheckNotFoundError(`${source} ${data === undefined ? "does not exist" : `has no ${CONFIG_KEY}`}`);
   return { config: parseConfig(text, `${source} ${CONFIG_KEY}`), source };
 }
 
@@ -253,7 +332,10 @@ export async function readInjectorConfig(api: InspectApi, configuration: Mutatin
  * The current config of each of this chart's configurations, read from the cluster; a reason
  * instead where it cannot be read (not there, not allowed, not a valid config).
  */
-async function clusterConfigs(api: InspectApi, configs: readonly MutatingWebhookConfigurationObject[]): Promise<Map<string, InjectorConfig | string>> {
+async function clusterConfigs(
+  api: InspectApi,
+  configs: readonly MutatingWebhookConfigurationObject[],
+): Promise<Map<string, InjectorConfig | string>> {
   const found = new Map<string, InjectorConfig | string>();
   for (const c of configs) {
     if (!isOurs(c)) continue;
@@ -261,7 +343,12 @@ async function clusterConfigs(api: InspectApi, configs: readonly MutatingWebhook
       found.set(c.name, await readInjectorConfig(api, c));
     } catch (e) {
       // Reading it is optional (a user may read Pods but not the injector's ConfigMaps): say why.
-      if (e instanceof CheckNotFoundError || e instanceof KubeError || (e instanceof Error && "code" in e && e.code === "ERR_CONFIG")) found.set(c.name, e.message);
+      if (
+        e instanceof CheckNotFoundError ||
+        e instanceof KubeError ||
+        (e instanceof Error && "code" in e && e.code === "ERR_CONFIG")
+      )
+        found.set(c.name, e.message);
       else throw e;
     }
   }
@@ -284,22 +371,35 @@ export interface ClusterInjectorConfig extends InjectorConfig {
  */
 export async function clusterInjectorConfig(api: InspectApi, name: string): Promise<ClusterInjectorConfig> {
   const configuration = (await api.listMutatingWebhookConfigurations()).find((c) => c.name === name);
-  if (configuration === undefined) throw new CheckNotFoundError(`MutatingWebhookConfiguration ${quoteName(name)} not found (name the injector's with --webhook-config)`);
+  if (configuration === undefined)
+    throw new CheckNotFoundError(
+      `MutatingWebhookConfiguration ${quoteName(name)} not found (name the injector's with --webhook-config)`,
+    );
   let current: InjectorConfig;
   try {
     current = await readInjectorConfig(api, configuration);
   } catch (e) {
     if (!(e instanceof CheckNotFoundError)) throw e;
-    const chart = isOurs(configuration) ? "" : " (it is not this chart's: no app.kubernetes.io/name=sidecar-injector label)";
-    throw new CheckNotFoundError(`the config of MutatingWebhookConfiguration ${quoteName(name)} cannot be found: ${e.message}${chart}`);
+    const chart = isOurs(configuration)
+      ? ""
+      : " (it is not this chart's: no app.kubernetes.io/name=sidecar-injector label)";
+    throw new CheckNotFoundError(
+      `the config of MutatingWebhookConfiguration ${quoteName(name)} cannot be found: ${e.message}${chart}`,
+    );
   }
   const from = `config: ${current.source} (webhook configuration ${quoteName(name)})`;
   if (current.config.nativeSidecars !== "auto") {
-    return { ...current, summary: `${from}; native sidecars: ${current.config.nativeSidecars === "true" ? "yes" : "no"} (nativeSidecars: ${current.config.nativeSidecars})` };
+    return {
+      ...current,
+      summary: `${from}; native sidecars: ${current.config.nativeSidecars === "true" ? "yes" : "no"} (nativeSidecars: ${current.config.nativeSidecars})`,
+    };
   }
   const versions = await api.listNodeVersions();
   const native = nativeSidecarsSupported(versions);
-  const why = versions.length === 0 ? "no nodes" : `${versions.length} node${versions.length === 1 ? "" : "s"}${native ? "" : `, not every kubelet v1.${NATIVE_SIDECAR_MIN_MINOR} or later`}`;
+  const why =
+    versions.length === 0
+      ? "no nodes"
+      : `${versions.length} node${versions.length === 1 ? "" : "s"}${native ? "" : `, not every kubelet v1.${NATIVE_SIDECAR_MIN_MINOR} or later`}`;
   return {
     config: { ...current.config, nativeSidecars: native ? "true" : "false" },
     source: current.source,
@@ -328,25 +428,41 @@ export async function check(api: InspectApi, opts: CheckOptions): Promise<CheckR
     if (opts.configGiven) return given;
     return live.get(name);
   };
-  const checked = objects.map((o) => checkObject(o, namespaces.get(o.namespace) ?? { name: o.namespace, labels: {} }, configs, opts.config, configOf));
+  const checked = objects.map((o) =>
+    checkObject(o, namespaces.get(o.namespace) ?? { name: o.namespace, labels: {} }, configs, opts.config, configOf),
+  );
   const nsReports = [...namespaces.values()]
-    .filter((ns) => opts.allNamespaces !== true || objects.some((o) => o.namespace === ns.name) || INJECTION_LABELS.some((l) => own(ns.labels, l) !== undefined))
+    .filter(
+      (ns) =>
+        opts.allNamespaces !== true ||
+        objects.some((o) => o.namespace === ns.name) ||
+        INJECTION_LABELS.some((l) => own(ns.labels, l) !== undefined),
+    )
     .sort((a, b) => a.name.localeCompare(b.name))
     .map((ns) => ({
       name: ns.name,
-      labels: Object.fromEntries(INJECTION_LABELS.flatMap((l) => (own(ns.labels, l) === undefined ? [] : [[l, own(ns.labels, l) ?? ""]]))),
+      labels: Object.fromEntries(
+        INJECTION_LABELS.flatMap((l) => (own(ns.labels, l) === undefined ? [] : [[l, own(ns.labels, l) ?? ""]])),
+      ),
       findings: namespaceFindings(ns, configs, opts.config, configOf),
     }));
-  const errors = [...nsReports, ...checked].reduce((n, r) => n + r.findings.filter((f) => f.severity === "error").length, 0);
+  const errors = [...nsReports, ...checked].reduce(
+    (n, r) => n + r.findings.filter((f) => f.severity === "error").length,
+    0,
+  );
   return { namespaces: nsReports, objects: checked, errors };
 }
 
 async function readTargets(api: InspectApi, opts: CheckOptions): Promise<StoredObject[]> {
-  if (opts.targets.length === 0) return api.listPods(opts.allNamespaces ? undefined : opts.namespace, opts.labelSelector);
+  if (opts.targets.length === 0)
+    return api.listPods(opts.allNamespaces ? undefined : opts.namespace, opts.labelSelector);
   const found: StoredObject[] = [];
   for (const t of opts.targets) {
     const obj = await api.readObject(t.kind, opts.namespace, t.name);
-    if (obj === undefined) throw new CheckNotFoundError(`${t.kind.toLowerCase()}/${quoteName(t.name)} not found in namespace ${quoteName(opts.namespace)}`);
+    if (obj === undefined)
+      throw new CheckNotFoundError(
+        `${t.kind.toLowerCase()}/${quoteName(t.name)} not found in namespace ${quoteName(opts.namespace)}`,
+      );
     found.push(obj);
   }
   return found;
@@ -356,7 +472,16 @@ async function readTargets(api: InspectApi, opts: CheckOptions): Promise<StoredO
 
 function table(rows: readonly (readonly string[])[]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length))) ?? [];
-  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join("  ").trimEnd()).join("\n") + "\n";
+  return (
+    rows
+      .map((r) =>
+        r
+          .map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+          .join("  ")
+          .trimEnd(),
+      )
+      .join("\n") + "\n"
+  );
 }
 
 function findingLines(findings: readonly Finding[], indent: string): string {
@@ -373,7 +498,11 @@ export function formatCheckTable(report: CheckReport): string {
   for (const obj of report.objects) {
     out += `\n${obj.kind.toLowerCase()}/${obj.name} (namespace ${obj.namespace})\n`;
     if (obj.webhooks.length === 0) out += "  no sidecar injector webhook in the cluster is called for Pods\n";
-    else out += table([["WEBHOOK", "REVISION", "INJECTED", "REASON"], ...obj.webhooks.map((w) => [w.webhook, w.revision, w.injects ? "yes" : "no", w.reason])]).replace(/^(?=.)/gm, "  ");
+    else
+      out += table([
+        ["WEBHOOK", "REVISION", "INJECTED", "REASON"],
+        ...obj.webhooks.map((w) => [w.webhook, w.revision, w.injects ? "yes" : "no", w.reason]),
+      ]).replace(/^(?=.)/gm, "  ");
     out += findingLines(obj.findings, "  ");
   }
   if (report.objects.length === 0) out += "\nno Pods found\n";

@@ -21,7 +21,13 @@
 //
 // Pure: no I/O; the objects come from the caller.
 
-import type { AdmissionWebhook, LabelSelectorObject, MutatingWebhookConfigurationObject, NamespaceObject, WebhookRule } from "../kube/api.js";
+import type {
+  AdmissionWebhook,
+  LabelSelectorObject,
+  MutatingWebhookConfigurationObject,
+  NamespaceObject,
+  WebhookRule,
+} from "../kube/api.js";
 import type { Pod } from "../kube/types.js";
 import { own } from "../injection/own.js";
 import { quote, quoteName } from "../injection/quote.js";
@@ -43,7 +49,8 @@ function covers(list: readonly string[], value: string): boolean {
   return list.includes(ANY) || list.includes(value);
 }
 
-/** Whether a rule covers CREATE of v1 pods (resources pods, "*" or all with subresources; "pods/..." is subresources only). */
+/** Whether a rule covers CREATE of v1 pods (resources pods, "*" or all with subresources; "pods/..." is subresources
+ * only). */
 export function coversPodCreate(rules: readonly WebhookRule[]): boolean {
   return rules.some(
     (r) =>
@@ -67,7 +74,11 @@ function valueList(values: readonly string[] | undefined): string {
  * Why `labels` do not match `selector` (the first requirement that fails, said for people),
  * or undefined when they match. `what` is whose labels they are ("namespace demo", "pod").
  */
-export function selectorMismatch(selector: LabelSelectorObject | undefined, labels: Readonly<Record<string, string>>, what: string): string | undefined {
+export function selectorMismatch(
+  selector: LabelSelectorObject | undefined,
+  labels: Readonly<Record<string, string>>,
+  what: string,
+): string | undefined {
   if (selector === undefined) return undefined;
   const has = (key: string): string => {
     const v = own(labels, key);
@@ -81,10 +92,12 @@ export function selectorMismatch(selector: LabelSelectorObject | undefined, labe
     const values = req.values ?? [];
     switch (req.operator) {
       case "In":
-        if (value === undefined || !values.includes(value)) return `needs ${req.key} in ${valueList(values)}; ${has(req.key)}`;
+        if (value === undefined || !values.includes(value))
+          return `needs ${req.key} in ${valueList(values)}; ${has(req.key)}`;
         break;
       case "NotIn":
-        if (value !== undefined && values.includes(value)) return `excludes ${req.key} in ${valueList(values)}; ${has(req.key)}`;
+        if (value !== undefined && values.includes(value))
+          return `excludes ${req.key} in ${valueList(values)}; ${has(req.key)}`;
         break;
       case "Exists":
         if (value === undefined) return `needs label ${req.key}; ${has(req.key)}`;
@@ -100,7 +113,10 @@ export function selectorMismatch(selector: LabelSelectorObject | undefined, labe
 }
 
 /** The requirements that selected `labels` (the ones that name a value or a key that is there). */
-export function selectorMatch(selector: LabelSelectorObject | undefined, labels: Readonly<Record<string, string>>): string[] {
+export function selectorMatch(
+  selector: LabelSelectorObject | undefined,
+  labels: Readonly<Record<string, string>>,
+): string[] {
   const parts: string[] = [];
   for (const [k, v] of Object.entries(selector?.matchLabels ?? {})) parts.push(label(k, v));
   for (const req of selector?.matchExpressions ?? []) {
@@ -133,8 +149,14 @@ export function revisionOf(config: MutatingWebhookConfigurationObject, webhook: 
   // Only the default revision selects istio-injection=enabled namespaces, and Pods labelled
   // sidecar.istio.io/inject=true in unlabelled ones.
   const names = (selector: LabelSelectorObject | undefined, key: string, value: string): boolean =>
-    own(selector?.matchLabels ?? {}, key) === value || (selector?.matchExpressions ?? []).some((r) => r.key === key && r.operator === "In" && r.values?.includes(value) === true);
-  return names(webhook.namespaceSelector, "istio-injection", "enabled") || names(webhook.objectSelector, "sidecar.istio.io/inject", "true") ? "default" : "-";
+    own(selector?.matchLabels ?? {}, key) === value ||
+    (selector?.matchExpressions ?? []).some(
+      (r) => r.key === key && r.operator === "In" && r.values?.includes(value) === true,
+    );
+  return names(webhook.namespaceSelector, "istio-injection", "enabled") ||
+    names(webhook.objectSelector, "sidecar.istio.io/inject", "true")
+    ? "default"
+    : "-";
 }
 
 /** The namespace's labels as the API server matches them: with kubernetes.io/metadata.name. */
@@ -143,7 +165,12 @@ export function namespaceLabels(ns: NamespaceObject): Readonly<Record<string, st
 }
 
 /** How the matchConditions of a webhook come out for a Pod: false (not called, which one), unknown parts, or errors. */
-function conditionVerdict(w: AdmissionWebhook, ns: NamespaceObject, object: unknown, podName: string): { called: boolean; note: string } {
+function conditionVerdict(
+  w: AdmissionWebhook,
+  ns: NamespaceObject,
+  object: unknown,
+  podName: string,
+): { called: boolean; note: string } {
   const request = {
     namespace: ns.name,
     name: podName,
@@ -161,11 +188,17 @@ function conditionVerdict(w: AdmissionWebhook, ns: NamespaceObject, object: unkn
     if (r.kind === "error") {
       errored = true;
       const policy = w.failurePolicy ?? "Fail";
-      notes.push(`matchCondition ${quoteName(c.name)} errors (${r.message}): with failurePolicy ${quoteName(policy)} ${policy === "Ignore" ? "the webhook is skipped" : "the Pod is refused"}`);
+      notes.push(
+        `matchCondition ${quoteName(c.name)} errors (${r.message}): with failurePolicy ${quoteName(policy)} ${policy === "Ignore" ? "the webhook is skipped" : "the Pod is refused"}`,
+      );
     }
-    if (r.kind === "unsupported") notes.push(`matchCondition ${quoteName(c.name)} not evaluated (${r.message}): ${quote(c.expression)}`);
+    if (r.kind === "unsupported")
+      notes.push(`matchCondition ${quoteName(c.name)} not evaluated (${r.message}): ${quote(c.expression)}`);
   }
-  if (w.matchConditions.length > 0 && notes.length === 0) notes.push(`${w.matchConditions.length === 1 ? "its matchCondition holds" : `its ${w.matchConditions.length} matchConditions hold`}`);
+  if (w.matchConditions.length > 0 && notes.length === 0)
+    notes.push(
+      `${w.matchConditions.length === 1 ? "its matchCondition holds" : `its ${w.matchConditions.length} matchConditions hold`}`,
+    );
   return { called: !errored, note: notes.join("; ") };
 }
 
@@ -174,7 +207,12 @@ function conditionVerdict(w: AdmissionWebhook, ns: NamespaceObject, object: unkn
  * `pod` in `ns`, and why. `object` is what matchConditions read as `object` (the stored Pod as
  * JSON; default `pod`).
  */
-export function webhookVerdicts(configs: readonly MutatingWebhookConfigurationObject[], ns: NamespaceObject, pod: Pod, object: unknown = pod): WebhookVerdict[] {
+export function webhookVerdicts(
+  configs: readonly MutatingWebhookConfigurationObject[],
+  ns: NamespaceObject,
+  pod: Pod,
+  object: unknown = pod,
+): WebhookVerdict[] {
   const nsLabels = namespaceLabels(ns);
   const podLabels = pod.metadata?.labels ?? {};
   const nsName = `namespace ${quoteName(ns.name)}`;
@@ -194,12 +232,18 @@ export function webhookVerdicts(configs: readonly MutatingWebhookConfigurationOb
         continue;
       }
       const matched = [
-        ...selectorMatch(w.namespaceSelector, nsLabels).filter((p) => !p.startsWith("kubernetes.io/metadata.name")).map((p) => `namespace label ${p}`),
+        ...selectorMatch(w.namespaceSelector, nsLabels)
+          .filter((p) => !p.startsWith("kubernetes.io/metadata.name"))
+          .map((p) => `namespace label ${p}`),
         ...selectorMatch(w.objectSelector, podLabels).map((p) => `pod label ${p}`),
       ];
       const selected = matched.length > 0 ? matched.join(", ") : "selectors match every pod";
       const conditions = conditionVerdict(w, ns, object, pod.metadata?.name ?? "");
-      verdicts.push({ ...base, called: conditions.called, reason: conditions.note ? `${selected}; ${conditions.note}` : selected });
+      verdicts.push({
+        ...base,
+        called: conditions.called,
+        reason: conditions.note ? `${selected}; ${conditions.note}` : selected,
+      });
     }
   }
   return verdicts;

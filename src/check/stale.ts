@@ -80,7 +80,10 @@ function stable(value: unknown): string {
 }
 
 function listed(items: readonly string[]): string {
-  const shown = items.slice(0, LISTED).map((s) => quote(s)).join(", ");
+  const shown = items
+    .slice(0, LISTED)
+    .map((s) => quote(s))
+    .join(", ");
   return items.length > LISTED ? `${shown} and ${items.length - LISTED} more` : shown;
 }
 
@@ -97,19 +100,31 @@ function envValue(e: NonNullable<Container["env"]>[number]): string {
   if (e.value !== undefined || e.valueFrom === undefined) return quote(e.value ?? "");
   const from = e.valueFrom;
   const field = own(from, "fieldRef");
-  if (typeof field === "object" && field !== null && !Array.isArray(field)) return `fieldRef ${quote(String(own(field, "fieldPath") ?? ""))}`;
+  if (typeof field === "object" && field !== null && !Array.isArray(field))
+    return `fieldRef ${quote(String(own(field, "fieldPath") ?? ""))}`;
   const resource = own(from, "resourceFieldRef");
-  if (typeof resource === "object" && resource !== null && !Array.isArray(resource)) return `resourceFieldRef ${quote(String(own(resource, "resource") ?? ""))}`;
+  if (typeof resource === "object" && resource !== null && !Array.isArray(resource))
+    return `resourceFieldRef ${quote(String(own(resource, "resource") ?? ""))}`;
   return quote(stable(from));
 }
 
 /** The env values written from the app containers, with the API server's defaults filled in (see the header). */
 const FROM_APP_CONTAINERS: Readonly<Record<string, (parsed: unknown) => unknown>> = {
-  ISTIO_META_POD_PORTS: (ports) => (Array.isArray(ports) ? ports.map((p) => (isRecord(p) ? { protocol: "TCP", ...p } : p)) : ports),
+  ISTIO_META_POD_PORTS: (ports) =>
+    Array.isArray(ports) ? ports.map((p) => (isRecord(p) ? { protocol: "TCP", ...p } : p)) : ports,
   ISTIO_KUBE_APP_PROBERS: (probers) =>
     isRecord(probers)
       ? Object.fromEntries(
-          Object.entries(probers).map(([k, p]) => [k, isRecord(p) ? { timeoutSeconds: 1, ...p, ...(isRecord(p.httpGet) ? { httpGet: { scheme: "HTTP", ...p.httpGet } } : {}) } : p]),
+          Object.entries(probers).map(([k, p]) => [
+            k,
+            isRecord(p)
+              ? {
+                  timeoutSeconds: 1,
+                  ...p,
+                  ...(isRecord(p.httpGet) ? { httpGet: { scheme: "HTTP", ...p.httpGet } } : {}),
+                }
+              : p,
+          ]),
         )
       : probers,
 };
@@ -141,11 +156,22 @@ function probe(p: Container["readinessProbe"]): string {
 }
 
 function ports(c: Container): string {
-  return (c.ports ?? []).map((p) => `${p.containerPort}/${typeof p.protocol === "string" ? p.protocol : "TCP"}${p.name ? ` (${p.name})` : ""}`).join(", ") || "none";
+  return (
+    (c.ports ?? [])
+      .map(
+        (p) =>
+          `${p.containerPort}/${typeof p.protocol === "string" ? p.protocol : "TCP"}${p.name ? ` (${p.name})` : ""}`,
+      )
+      .join(", ") || "none"
+  );
 }
 
 function mounts(c: Container): string {
-  return (c.volumeMounts ?? []).map((m) => `${String(m.name)}:${String(m.mountPath)}${m.readOnly === true ? ":ro" : ""}`).join(", ") || "none";
+  return (
+    (c.volumeMounts ?? [])
+      .map((m) => `${String(m.name)}:${String(m.mountPath)}${m.readOnly === true ? ":ro" : ""}`)
+      .join(", ") || "none"
+  );
 }
 
 function resourceDrift(container: string, stored: Container, now: Container): SidecarDrift[] {
@@ -160,7 +186,13 @@ function resourceDrift(container: string, stored: Container, now: Container): Si
     for (const key of [...new Set([...Object.keys(sa), ...Object.keys(sb)])].sort()) {
       const x = own(sa, key);
       const y = own(sb, key);
-      if (stable(x) !== stable(y)) drift.push({ container, field: `resources.${list}.${key}`, stored: x === undefined ? "none" : quote(String(x)), now: y === undefined ? "none" : quote(String(y)) });
+      if (stable(x) !== stable(y))
+        drift.push({
+          container,
+          field: `resources.${list}.${key}`,
+          stored: x === undefined ? "none" : quote(String(x)),
+          now: y === undefined ? "none" : quote(String(y)),
+        });
     }
   }
   return drift;
@@ -174,7 +206,11 @@ export function containerDrift(name: string, stored: Located, now: Located): Sid
   const push = (field: string, x: string, y: string): void => {
     if (x !== y) drift.push({ container: name, field, stored: x, now: y });
   };
-  push("place", `${stored.where}${a.restartPolicy ? ` (restartPolicy ${a.restartPolicy})` : ""}`, `${now.where}${b.restartPolicy ? ` (restartPolicy ${b.restartPolicy})` : ""}`);
+  push(
+    "place",
+    `${stored.where}${a.restartPolicy ? ` (restartPolicy ${a.restartPolicy})` : ""}`,
+    `${now.where}${b.restartPolicy ? ` (restartPolicy ${b.restartPolicy})` : ""}`,
+  );
   push("image", quote(a.image ?? ""), quote(b.image ?? ""));
   push("imagePullPolicy", pullPolicy(a), pullPolicy(b));
   push("command", quote((a.command ?? []).join(" ")), quote((b.command ?? []).join(" ")));
@@ -183,7 +219,11 @@ export function containerDrift(name: string, stored: Located, now: Located): Sid
   if (stable(argsA) !== stable(argsB)) {
     const added = argsB.filter((x) => !argsA.includes(x));
     const dropped = argsA.filter((x) => !argsB.includes(x));
-    const said = [...(added.length ? [`adds ${listed(added)}`] : []), ...(dropped.length ? [`drops ${listed(dropped)}`] : [])].join(", ") || "same args, in another order";
+    const said =
+      [
+        ...(added.length ? [`adds ${listed(added)}`] : []),
+        ...(dropped.length ? [`drops ${listed(dropped)}`] : []),
+      ].join(", ") || "same args, in another order";
     drift.push({ container: name, field: "args", stored: `${argsA.length} args`, now: said });
   }
   const envA = envMap(a);
@@ -205,13 +245,22 @@ export function containerDrift(name: string, stored: Located, now: Located): Sid
  * JSON) with what `config` injects into it now, in `namespace`. `workload`: the workload whose
  * template it is (as `inject` names it for a workload's template); a Pod names its own.
  */
-export function compareSidecar(stored: unknown, namespace: string, config: Config, workload?: WorkloadRef): SidecarComparison {
+export function compareSidecar(
+  stored: unknown,
+  namespace: string,
+  config: Config,
+  workload?: WorkloadRef,
+): SidecarComparison {
   let pod: CheckedPod;
   let now: CheckedPod;
   try {
     pod = readPod(stored);
     const proxy = locate(pod, CONTAINER.proxy);
-    const result = inject(pod, { namespace, nativeSidecarsSupported: proxy?.where === "initContainers", ...(workload ? { workload } : {}) }, config);
+    const result = inject(
+      pod,
+      { namespace, nativeSidecarsSupported: proxy?.where === "initContainers", ...(workload ? { workload } : {}) },
+      config,
+    );
     if (!result.decision.inject) return { compared: false, reason: "the config would not inject it now" };
     now = readPod(result.pod);
   } catch (e) {
@@ -222,7 +271,13 @@ export function compareSidecar(stored: unknown, namespace: string, config: Confi
     const a = locate(pod, name);
     const b = locate(now, name);
     if (a && b) drift.push(...containerDrift(name, a, b));
-    else if (a || b) drift.push({ container: name, field: "presence", stored: a ? "present" : "absent", now: b ? "present" : "absent" });
+    else if (a || b)
+      drift.push({
+        container: name,
+        field: "presence",
+        stored: a ? "present" : "absent",
+        now: b ? "present" : "absent",
+      });
   }
   return { compared: true, drift };
 }

@@ -87,7 +87,8 @@ function prefixLength(value: string): string | undefined {
 
 export const FORMAT = {
   dnsLabel: {
-    expect: "must be a DNS label (lower-case letters, digits and '-', at most 63 characters, starting and ending with a letter or digit)",
+    expect:
+      "must be a DNS label (lower-case letters, digits and '-', at most 63 characters, starting and ending with a letter or digit)",
     pattern: `^${DNS_LABEL}$`,
     maxLength: 63,
   },
@@ -97,18 +98,21 @@ export const FORMAT = {
     maxLength: MAX_SUBDOMAIN,
   },
   labelKey: {
-    expect: "must be a label key ([prefix/]name: a DNS subdomain, then a name of at most 63 letters, digits, '-', '_' or '.')",
+    expect:
+      "must be a label key ([prefix/]name: a DNS subdomain, then a name of at most 63 letters, digits, '-', '_' or '.')",
     pattern: `^(${DNS_SUBDOMAIN}/)?${QUALIFIED_NAME}$`,
     maxLength: MAX_SUBDOMAIN + 1 + 63,
     check: prefixLength,
   },
   labelValue: {
-    expect: "must be a label value (at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit, or empty)",
+    expect:
+      "must be a label value (at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit, or empty)",
     pattern: "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$",
     maxLength: 63,
   },
   annotationKey: {
-    expect: "must be an annotation key ([prefix/]name: a DNS subdomain, then a name of at most 63 letters, digits, '-', '_' or '.')",
+    expect:
+      "must be an annotation key ([prefix/]name: a DNS subdomain, then a name of at most 63 letters, digits, '-', '_' or '.')",
     pattern: `^(${DNS_SUBDOMAIN_ANY_CASE}/)?${QUALIFIED_NAME}$`,
     maxLength: MAX_SUBDOMAIN + 1 + 63,
     check: prefixLength,
@@ -159,14 +163,33 @@ export const FORMAT = {
       return canonical.startsWith("-") ? "must not be negative" : undefined;
     },
   },
-  includeIPRanges: annotationFormat(A.includeOutboundIPRanges, `must be "*", or CIDRs separated by commas (for example 10.0.0.0/8,fd00::/8)`, `^(\\*|${CIDRS})?$`),
-  excludeIPRanges: annotationFormat(A.excludeOutboundIPRanges, "must be CIDRs separated by commas (for example 10.0.0.0/8,fd00::/8)", `^(${CIDRS})?$`),
-  includePorts: annotationFormat(A.includeInboundPorts, `must be "*", or port numbers (0-65535) separated by commas`, `^(\\*|[ \\t]*(${PORTS})?[ \\t]*)$`),
-  ports: annotationFormat(A.excludeInboundPorts, "must be port numbers (0-65535) separated by commas", `^[ \\t]*(${PORTS})?[ \\t]*$`),
+  includeIPRanges: annotationFormat(
+    A.includeOutboundIPRanges,
+    `must be "*", or CIDRs separated by commas (for example 10.0.0.0/8,fd00::/8)`,
+    `^(\\*|${CIDRS})?$`,
+  ),
+  excludeIPRanges: annotationFormat(
+    A.excludeOutboundIPRanges,
+    "must be CIDRs separated by commas (for example 10.0.0.0/8,fd00::/8)",
+    `^(${CIDRS})?$`,
+  ),
+  includePorts: annotationFormat(
+    A.includeInboundPorts,
+    `must be "*", or port numbers (0-65535) separated by commas`,
+    `^(\\*|[ \\t]*(${PORTS})?[ \\t]*)$`,
+  ),
+  ports: annotationFormat(
+    A.excludeInboundPorts,
+    "must be port numbers (0-65535) separated by commas",
+    `^[ \\t]*(${PORTS})?[ \\t]*$`,
+  ),
   // Istio admits any log level in a Pod annotation (with a warning here); in the config, a level
   // Envoy or pilot-agent does not know would keep every proxy from starting.
   logLevel: { expect: `must be one of ${ENVOY_LOG_LEVELS.join(", ")}`, pattern: `^${LEVEL}$` },
-  scopedLogLevels: { expect: "must be <component>:<level> pairs separated by commas (for example misc:error,upstream:info)", pattern: `^${SCOPED_LEVEL}(,${SCOPED_LEVEL})*$` },
+  scopedLogLevels: {
+    expect: "must be <component>:<level> pairs separated by commas (for example misc:error,upstream:info)",
+    pattern: `^${SCOPED_LEVEL}(,${SCOPED_LEVEL})*$`,
+  },
   agentLogLevels: {
     expect: `must be [<scope>:]<level> separated by commas, a level one of ${AGENT_LOG_LEVELS.join(", ")} (for example default:info)`,
     pattern: `^${AGENT_SCOPED_LEVEL}(,${AGENT_SCOPED_LEVEL})*$`,

@@ -20,7 +20,12 @@ function describe(out: JsonSchema, description: string | undefined): JsonSchema 
 export function ruleJsonSchema(rule: Rule): JsonSchema {
   switch (rule.kind) {
     case "string": {
-      const type = rule.accepts === "scalar" ? ["string", "number", "boolean"] : rule.accepts === "number" ? ["string", "number"] : "string";
+      const type =
+        rule.accepts === "scalar"
+          ? ["string", "number", "boolean"]
+          : rule.accepts === "number"
+            ? ["string", "number"]
+            : "string";
       const out: JsonSchema = { type };
       const f = rule.format;
       if (f?.minLength !== undefined) out.minLength = f.minLength;
@@ -34,14 +39,20 @@ export function ruleJsonSchema(rule: Rule): JsonSchema {
     case "boolean":
       return describe({ type: "boolean" }, rule.description);
     case "enum":
-      return describe({ enum: rule.booleans === true ? [...rule.values, true, false] : [...rule.values] }, rule.description);
+      return describe(
+        { enum: rule.booleans === true ? [...rule.values, true, false] : [...rule.values] },
+        rule.description,
+      );
     case "list":
       return describe({ type: "array", items: ruleJsonSchema(rule.item) }, rule.description);
     case "map": {
       const names: JsonSchema = {};
       if (rule.key.maxLength !== undefined) names.maxLength = rule.key.maxLength;
       if (rule.key.pattern !== undefined) names.pattern = rule.key.pattern;
-      return describe({ type: "object", propertyNames: names, additionalProperties: ruleJsonSchema(rule.value) }, rule.description);
+      return describe(
+        { type: "object", propertyNames: names, additionalProperties: ruleJsonSchema(rule.value) },
+        rule.description,
+      );
     }
     case "object": {
       const properties: JsonSchema = {};
@@ -62,7 +73,10 @@ export function configJsonSchema(): JsonSchema {
 
 /** JSON as values.schema.json is written: two-space indents, ASCII only, a final newline. */
 export function schemaText(schema: unknown): string {
-  const text = JSON.stringify(schema, null, 2).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  const text = JSON.stringify(schema, null, 2).replace(
+    /[\u007f-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
   return `${text}\n`;
 }
 
@@ -72,7 +86,8 @@ export function schemaText(schema: unknown): string {
  */
 export function withConfigSchema(valuesSchema: string): string {
   const parsed: unknown = JSON.parse(valuesSchema);
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("values.schema.json is not a JSON object");
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+    throw new Error("values.schema.json is not a JSON object");
   const properties: unknown = "properties" in parsed ? parsed.properties : undefined;
   if (typeof properties !== "object" || properties === null || !("config" in properties)) {
     throw new Error("values.schema.json has no properties.config to replace");

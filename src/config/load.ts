@@ -143,7 +143,12 @@ function walk(rule: Rule, input: unknown, fallback: unknown, key: string, out: P
       out.add(key, `must be true or false, got ${got(input)}`);
       return fallback;
     case "enum": {
-      const s = typeof input === "string" ? input : rule.booleans === true && typeof input === "boolean" ? String(input) : undefined;
+      const s =
+        typeof input === "string"
+          ? input
+          : rule.booleans === true && typeof input === "boolean"
+            ? String(input)
+            : undefined;
       if (s === undefined) {
         out.add(key, `must be one of ${enumText(rule.values)}, got ${got(input)}`);
         return fallback;

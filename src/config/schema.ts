@@ -108,7 +108,10 @@ function list(item: Rule): ListRule {
 }
 
 /** An object with fixed keys: exactly the keys of `T`, each with its rule. */
-function obj<T>(fields: { readonly [K in keyof T]-?: Rule }, more: Omit<ObjectRule, "kind" | "fields"> = {}): ObjectRule {
+function obj<T>(
+  fields: { readonly [K in keyof T]-?: Rule },
+  more: Omit<ObjectRule, "kind" | "fields"> = {},
+): ObjectRule {
   return { kind: "object", fields, ...more };
 }
 
@@ -202,20 +205,29 @@ function requestsWithinLimits(r: Readonly<Record<string, unknown>>): RuleProblem
   for (const [name, request] of quantities(r.requests)) {
     const limit = limits.get(name);
     if (limit !== undefined && (compareQuantities(request, limit) ?? 0) > 0) {
-      out.push({ at: `.requests.${name}`, value: request, why: `must be at most the ${name} limit (${JSON.stringify(limit)})` });
+      out.push({
+        at: `.requests.${name}`,
+        value: request,
+        why: `must be at most the ${name} limit (${JSON.stringify(limit)})`,
+      });
     }
   }
   return out;
 }
 
-const RESOURCE_LIST = { kind: "map", key: FORMAT.resourceName, value: str(FORMAT.quantity, { accepts: "number", minimum: 0 }) } as const;
+const RESOURCE_LIST = {
+  kind: "map",
+  key: FORMAT.resourceName,
+  value: str(FORMAT.quantity, { accepts: "number", minimum: 0 }),
+} as const;
 
 const RESOURCES = obj<Resources>(
   { requests: RESOURCE_LIST, limits: RESOURCE_LIST },
   {
     replace: true,
     refine: requestsWithinLimits,
-    description: "Resources of istio-proxy; given, it replaces the default as a whole. No request may exceed its limit.",
+    description:
+      "Resources of istio-proxy; given, it replaces the default as a whole. No request may exceed its limit.",
   },
 );
 
@@ -226,7 +238,9 @@ const ANNOTATIONS_MAX_BYTES = 256 * 1024;
 function annotationsSize(m: Readonly<Record<string, string>>): RuleProblem[] {
   let size = 0;
   for (const [k, v] of Object.entries(m)) size += Buffer.byteLength(k) + Buffer.byteLength(v);
-  return size > ANNOTATIONS_MAX_BYTES ? [{ at: "", why: `total ${size} bytes, more than the ${ANNOTATIONS_MAX_BYTES} bytes the API server allows` }] : [];
+  return size > ANNOTATIONS_MAX_BYTES
+    ? [{ at: "", why: `total ${size} bytes, more than the ${ANNOTATIONS_MAX_BYTES} bytes the API server allows` }]
+    : [];
 }
 
 // --- ProxyConfig fields: Istio's mesh-wide defaultConfig is not a section of this config ----
@@ -242,7 +256,12 @@ const PROXY_CONFIG_KEYS: ReadonlyMap<string, string> = new Map([
 ]);
 
 /** ProxyConfig's fields by JSON and proto name (proxy-config-schema.ts), to their JSON name. */
-const PROXY_CONFIG_FIELDS: ReadonlyMap<string, string> = new Map((MESSAGES.get("ProxyConfig") ?? []).flatMap(([json, proto]) => [[json, json], [proto, json]]));
+const PROXY_CONFIG_FIELDS: ReadonlyMap<string, string> = new Map(
+  (MESSAGES.get("ProxyConfig") ?? []).flatMap(([json, proto]) => [
+    [json, json],
+    [proto, json],
+  ]),
+);
 
 const PER_POD = "set it per Pod with the proxy.istio.io/config annotation";
 
@@ -255,29 +274,39 @@ function proxyConfigField(key: string): string | undefined {
   const json = PROXY_CONFIG_FIELDS.get(key);
   if (json === undefined) return undefined;
   const configKey = PROXY_CONFIG_KEYS.get(json);
-  return configKey === undefined ? `ProxyConfig's ${json} is not a setting of this config: ${PER_POD}` : `ProxyConfig's ${json} is set here as ${configKey}`;
+  return configKey === undefined
+    ? `ProxyConfig's ${json} is not a setting of this config: ${PER_POD}`
+    : `ProxyConfig's ${json} is set here as ${configKey}`;
 }
 
 // --- The config ------------------------------------------------------------------------
 
-const PROXY = obj<ProxySettings>({
-  image: str(FORMAT.image),
-  imagePullPolicy: { kind: "enum", values: ["", "Always", "IfNotPresent", "Never"] },
-  uid: int(1, INT32_MAX, "istio-proxy runs as this user, and not as root"),
-  gid: int(0, INT32_MAX),
-  statusPort: int(0, 65535, "the agent's port; 0 removes the proxy's probes"),
-  logLevel: str(FORMAT.logLevel),
-  componentLogLevel: str(FORMAT.scopedLogLevels),
-  agentLogLevel: str(FORMAT.agentLogLevels),
-  holdApplicationUntilProxyStarts: bool,
-  privileged: bool,
-  readinessInitialDelaySeconds: int(0, INT32_MAX),
-  readinessPeriodSeconds: int(0, INT32_MAX),
-  readinessFailureThreshold: int(0, INT32_MAX),
-  startupProbe: obj<ProxySettings["startupProbe"]>({ enabled: bool, failureThreshold: int(0, INT32_MAX) }),
-  resources: RESOURCES,
-  proxyMetadata: { kind: "map", key: FORMAT.envName, value: str(undefined, { accepts: "scalar" }), description: "Extra environment of istio-proxy." },
-}, { unknownKey: proxyConfigField });
+const PROXY = obj<ProxySettings>(
+  {
+    image: str(FORMAT.image),
+    imagePullPolicy: { kind: "enum", values: ["", "Always", "IfNotPresent", "Never"] },
+    uid: int(1, INT32_MAX, "istio-proxy runs as this user, and not as root"),
+    gid: int(0, INT32_MAX),
+    statusPort: int(0, 65535, "the agent's port; 0 removes the proxy's probes"),
+    logLevel: str(FORMAT.logLevel),
+    componentLogLevel: str(FORMAT.scopedLogLevels),
+    agentLogLevel: str(FORMAT.agentLogLevels),
+    holdApplicationUntilProxyStarts: bool,
+    privileged: bool,
+    readinessInitialDelaySeconds: int(0, INT32_MAX),
+    readinessPeriodSeconds: int(0, INT32_MAX),
+    readinessFailureThreshold: int(0, INT32_MAX),
+    startupProbe: obj<ProxySettings["startupProbe"]>({ enabled: bool, failureThreshold: int(0, INT32_MAX) }),
+    resources: RESOURCES,
+    proxyMetadata: {
+      kind: "map",
+      key: FORMAT.envName,
+      value: str(undefined, { accepts: "scalar" }),
+      description: "Extra environment of istio-proxy.",
+    },
+  },
+  { unknownKey: proxyConfigField },
+);
 
 const INTERCEPTION = obj<InterceptionSettings>({
   mode: { kind: "enum", values: INTERCEPTION_MODES },
@@ -289,26 +318,34 @@ const INTERCEPTION = obj<InterceptionSettings>({
   excludeOutboundPorts: str(FORMAT.ports),
 });
 
-export const CONFIG_SCHEMA: ObjectRule = obj<Config>({
-  revision: str(FORMAT.labelValue, { description: "istio.io/rev written into Pods: a label value." }),
-  meshId: str(),
-  clusterId: str(),
-  trustDomain: str(FORMAT.trustDomain),
-  clusterDomain: str(FORMAT.dnsSubdomain),
-  network: str(),
-  discoveryAddress: str(FORMAT.hostPort),
-  caAddress: str(FORMAT.hostPort),
-  policy: { kind: "enum", values: POLICIES },
-  neverInjectSelector: list(SELECTOR),
-  alwaysInjectSelector: list(SELECTOR),
-  ignoredNamespaces: list(str(FORMAT.dnsLabel)),
-  injectedAnnotations: { kind: "map", key: FORMAT.annotationKey, value: str(undefined, { accepts: "scalar" }), refine: annotationsSize },
-  nativeSidecars: { kind: "enum", values: NATIVE_SIDECAR_MODES, booleans: true },
-  rewriteAppProbes: bool,
-  prometheusMerge: bool,
-  cni: bool,
-  imagePullSecrets: list(str(FORMAT.dnsSubdomain, { description: "Secret names." })),
-  proxy: PROXY,
-  proxyInit: obj<Config["proxyInit"]>({ image: str(FORMAT.imageOrEmpty, { description: "Empty: proxy.image." }) }),
-  interception: INTERCEPTION,
-}, { unknownKey: proxyConfigField });
+export const CONFIG_SCHEMA: ObjectRule = obj<Config>(
+  {
+    revision: str(FORMAT.labelValue, { description: "istio.io/rev written into Pods: a label value." }),
+    meshId: str(),
+    clusterId: str(),
+    trustDomain: str(FORMAT.trustDomain),
+    clusterDomain: str(FORMAT.dnsSubdomain),
+    network: str(),
+    discoveryAddress: str(FORMAT.hostPort),
+    caAddress: str(FORMAT.hostPort),
+    policy: { kind: "enum", values: POLICIES },
+    neverInjectSelector: list(SELECTOR),
+    alwaysInjectSelector: list(SELECTOR),
+    ignoredNamespaces: list(str(FORMAT.dnsLabel)),
+    injectedAnnotations: {
+      kind: "map",
+      key: FORMAT.annotationKey,
+      value: str(undefined, { accepts: "scalar" }),
+      refine: annotationsSize,
+    },
+    nativeSidecars: { kind: "enum", values: NATIVE_SIDECAR_MODES, booleans: true },
+    rewriteAppProbes: bool,
+    prometheusMerge: bool,
+    cni: bool,
+    imagePullSecrets: list(str(FORMAT.dnsSubdomain, { description: "Secret names." })),
+    proxy: PROXY,
+    proxyInit: obj<Config["proxyInit"]>({ image: str(FORMAT.imageOrEmpty, { description: "Empty: proxy.image." }) }),
+    interception: INTERCEPTION,
+  },
+  { unknownKey: proxyConfigField },
+);

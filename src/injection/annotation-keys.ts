@@ -90,7 +90,9 @@ const DEPRECATED: Readonly<Record<string, string>> = {
   "traffic.sidecar.istio.io/kubevirtInterfaces": "istio.io/reroute-virtual-interfaces",
 };
 
-const KNOWN: readonly string[] = [...new Set<string>([...ISTIO_DEFINED, ...Object.values(A).filter((k) => inDomain(k))])].sort();
+const KNOWN: readonly string[] = [
+  ...new Set<string>([...ISTIO_DEFINED, ...Object.values(A).filter((k) => inDomain(k))]),
+].sort();
 const KNOWN_SET: ReadonlySet<string> = new Set(KNOWN);
 
 /** Unknown keys examined (and warned about) per object; the rest are counted. */
@@ -132,7 +134,11 @@ export function editDistance(a: string, b: string, limit: number): number {
  * when none is that close, or when `name` is longer than MAX_COMPARED_CHARS. Also used for
  * ProxyConfig fields (proxy-config.ts) and config keys (config/load.ts).
  */
-export function closestName(name: string, candidates: Iterable<string>, limit: number = Math.max(1, Math.floor(name.length / 3))): string | undefined {
+export function closestName(
+  name: string,
+  candidates: Iterable<string>,
+  limit: number = Math.max(1, Math.floor(name.length / 3)),
+): string | undefined {
   if (name.length > MAX_COMPARED_CHARS) return undefined;
   const lower = name.toLowerCase();
   let best: string | undefined;
@@ -166,7 +172,8 @@ export function annotationKeyWarnings(annotations: Readonly<Record<string, strin
     if (!inDomain(key)) continue;
     const replacement = DEPRECATED[key];
     if (KNOWN_SET.has(key)) {
-      if (replacement !== undefined && out.length < MAX_KEY_WARNINGS) out.push(`annotation ${key} is deprecated: use ${replacement}`);
+      if (replacement !== undefined && out.length < MAX_KEY_WARNINGS)
+        out.push(`annotation ${key} is deprecated: use ${replacement}`);
       continue;
     }
     unknown++;

@@ -33,13 +33,28 @@ const injectOrNot = (value: string): string => (value === "true" ? "injected" : 
 
 export const DECISION_RULES: { readonly [C in DecisionCode]: DecisionRule } = {
   host_network: { skip: SKIP_REASONS.HOST_NETWORK, sentence: () => "hostNetwork pods are never injected" },
-  ignored_namespace: { skip: SKIP_REASONS.IGNORED_NAMESPACE, sentence: (ns) => `namespace ${ns} is in ignoredNamespaces: never injected` },
-  pod_label: { skip: SKIP_REASONS.POD_LABEL, sentence: (value) => `label ${A.inject}=${value} on the pod: ${injectOrNot(value)}` },
-  pod_annotation: { skip: SKIP_REASONS.POD_ANNOTATION, sentence: (value) => `annotation ${A.inject}=${value} on the pod: ${injectOrNot(value)}` },
-  never_inject_selector: { skip: SKIP_REASONS.NEVER_INJECT_SELECTOR, sentence: (sel) => `pod labels match neverInjectSelector {${sel}}: not injected` },
+  ignored_namespace: {
+    skip: SKIP_REASONS.IGNORED_NAMESPACE,
+    sentence: (ns) => `namespace ${ns} is in ignoredNamespaces: never injected`,
+  },
+  pod_label: {
+    skip: SKIP_REASONS.POD_LABEL,
+    sentence: (value) => `label ${A.inject}=${value} on the pod: ${injectOrNot(value)}`,
+  },
+  pod_annotation: {
+    skip: SKIP_REASONS.POD_ANNOTATION,
+    sentence: (value) => `annotation ${A.inject}=${value} on the pod: ${injectOrNot(value)}`,
+  },
+  never_inject_selector: {
+    skip: SKIP_REASONS.NEVER_INJECT_SELECTOR,
+    sentence: (sel) => `pod labels match neverInjectSelector {${sel}}: not injected`,
+  },
   always_inject_selector: { skip: null, sentence: (sel) => `pod labels match alwaysInjectSelector {${sel}}: injected` },
   policy_enabled: { skip: null, sentence: () => "policy enabled: injected" },
-  policy_disabled: { skip: SKIP_REASONS.POLICY_DISABLED, sentence: () => "policy disabled and the pod does not opt in: not injected" },
+  policy_disabled: {
+    skip: SKIP_REASONS.POLICY_DISABLED,
+    sentence: () => "policy disabled and the pod does not opt in: not injected",
+  },
 };
 
 /** The skip label of a decision that said no; undefined for a rule that never says no. */

@@ -34,35 +34,68 @@ export function apiServerSelection(
   const ns = quoteName(namespace);
   const inject = own(podLabels, L.inject);
   if (EXCLUDED_NAMESPACES.includes(namespace) || namespace === ownNamespace) {
-    return { called: false, reason: `namespace ${ns} is excluded by the webhook's namespaceSelector: the API server does not call the injector` };
+    return {
+      called: false,
+      reason: `namespace ${ns} is excluded by the webhook's namespaceSelector: the API server does not call the injector`,
+    };
   }
   const nsInjection = own(namespaceLabels, "istio-injection");
   const nsRev = own(namespaceLabels, L.rev);
   const optOut = inject === "false";
   if (nsInjection !== undefined) {
     if (nsInjection !== "enabled") {
-      return { called: false, reason: `namespace ${ns} has istio-injection=${quoteName(nsInjection)}: no webhook matches, the API server does not call the injector` };
+      return {
+        called: false,
+        reason: `namespace ${ns} has istio-injection=${quoteName(nsInjection)}: no webhook matches, the API server does not call the injector`,
+      };
     }
     if (rev !== DEFAULT_REVISION) {
-      return { called: false, reason: `namespace ${ns} has istio-injection=enabled, which selects the default revision, not ${rev}: the API server does not call this injector` };
+      return {
+        called: false,
+        reason: `namespace ${ns} has istio-injection=enabled, which selects the default revision, not ${rev}: the API server does not call this injector`,
+      };
     }
-    if (optOut) return { called: false, reason: `label ${L.inject}=false on the pod: the webhook's objectSelector excludes it, the API server does not call the injector` };
+    if (optOut)
+      return {
+        called: false,
+        reason: `label ${L.inject}=false on the pod: the webhook's objectSelector excludes it, the API server does not call the injector`,
+      };
     return { called: true, reason: `namespace ${ns} has istio-injection=enabled: the API server calls the injector` };
   }
   if (nsRev !== undefined) {
     if (nsRev !== rev) {
-      return { called: false, reason: `namespace ${ns} has istio.io/rev=${quoteName(nsRev)}, this injector serves revision ${rev}: the API server does not call it` };
+      return {
+        called: false,
+        reason: `namespace ${ns} has istio.io/rev=${quoteName(nsRev)}, this injector serves revision ${rev}: the API server does not call it`,
+      };
     }
-    if (optOut) return { called: false, reason: `label ${L.inject}=false on the pod: the webhook's objectSelector excludes it, the API server does not call the injector` };
-    return { called: true, reason: `namespace ${ns} has istio.io/rev=${quoteName(nsRev)}: the API server calls the injector` };
+    if (optOut)
+      return {
+        called: false,
+        reason: `label ${L.inject}=false on the pod: the webhook's objectSelector excludes it, the API server does not call the injector`,
+      };
+    return {
+      called: true,
+      reason: `namespace ${ns} has istio.io/rev=${quoteName(nsRev)}: the API server calls the injector`,
+    };
   }
   const podRev = own(podLabels, L.rev);
   if (podRev !== undefined && !optOut) {
-    if (podRev === rev) return { called: true, reason: `namespace ${ns} has no injection label, but the pod has label istio.io/rev=${quoteName(podRev)}: the API server calls the injector` };
-    return { called: false, reason: `pod label istio.io/rev=${quoteName(podRev)} selects another revision than ${rev}: the API server does not call this injector` };
+    if (podRev === rev)
+      return {
+        called: true,
+        reason: `namespace ${ns} has no injection label, but the pod has label istio.io/rev=${quoteName(podRev)}: the API server calls the injector`,
+      };
+    return {
+      called: false,
+      reason: `pod label istio.io/rev=${quoteName(podRev)} selects another revision than ${rev}: the API server does not call this injector`,
+    };
   }
   if (inject === "true" && rev === DEFAULT_REVISION) {
-    return { called: true, reason: `namespace ${ns} has no injection label, but the pod has label ${L.inject}=true: the API server calls the injector` };
+    return {
+      called: true,
+      reason: `namespace ${ns} has no injection label, but the pod has label ${L.inject}=true: the API server calls the injector`,
+    };
   }
   return {
     called: false,
@@ -88,7 +121,13 @@ export interface InterceptionSummary {
   readonly summary: readonly string[];
 }
 
-const list = (s: string | undefined): string[] => (s ? s.split(",").map((x) => x.trim()).filter(Boolean) : []);
+const list = (s: string | undefined): string[] =>
+  s
+    ? s
+        .split(",")
+        .map((x) => x.trim())
+        .filter(Boolean)
+    : [];
 
 function allContainers(pod: Pod): Container[] {
   return [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
@@ -100,7 +139,12 @@ export function interceptionSummary(pod: Pod): InterceptionSummary {
   const proxy = allContainers(pod).find((c) => c.name === CONTAINER.proxy);
   if (!init?.args || init.args[0] !== IPTABLES_COMMAND) {
     const mode = proxy?.env?.find((e) => e.name === "ISTIO_META_INTERCEPTION_MODE")?.value ?? "NONE";
-    return { mode, summary: proxy ? ["no traffic is redirected to the proxy (interception mode NONE): applications must use it explicitly"] : ["no sidecar: nothing is intercepted"] };
+    return {
+      mode,
+      summary: proxy
+        ? ["no traffic is redirected to the proxy (interception mode NONE): applications must use it explicitly"]
+        : ["no sidecar: nothing is intercepted"],
+    };
   }
   const args = readIptablesArgs(init.args.slice(1));
   const mode = args.mode ?? "REDIRECT";
@@ -117,13 +161,22 @@ export function interceptionSummary(pod: Pod): InterceptionSummary {
   const outboundPort = args.outboundPort ?? String(PORT.outbound);
   const summary: string[] = [];
   const validating = init.name === CONTAINER.validation;
-  summary.push(validating ? `the CNI plugin sets up ${mode} interception; ${init.name} only checks it` : `${init.name} sets up ${mode} interception with iptables before the app starts`);
+  summary.push(
+    validating
+      ? `the CNI plugin sets up ${mode} interception; ${init.name} only checks it`
+      : `${init.name} sets up ${mode} interception with iptables before the app starts`,
+  );
   if (inPorts === "") summary.push("inbound: nothing is redirected");
-  else summary.push(`inbound: ${inPorts === "*" ? "all ports" : `ports ${inPorts}`} redirected to the proxy on ${inboundPort}${exIn.length ? `, except ${exIn.join(", ")}` : ""}`);
+  else
+    summary.push(
+      `inbound: ${inPorts === "*" ? "all ports" : `ports ${inPorts}`} redirected to the proxy on ${inboundPort}${exIn.length ? `, except ${exIn.join(", ")}` : ""}`,
+    );
   if (inIps === "" && !outPorts) summary.push("outbound: nothing is redirected");
   else {
     const to = inIps === "*" ? "all destinations" : inIps === "" ? "no IP range" : `destinations in ${inIps}`;
-    summary.push(`outbound: ${to}${outPorts ? ` (and ports ${outPorts.join(", ")} to any destination)` : ""} redirected to the proxy on ${outboundPort}${exIps.length ? `, except ${exIps.join(", ")}` : ""}${exOut.length ? `; ports ${exOut.join(", ")} are never redirected` : ""}`);
+    summary.push(
+      `outbound: ${to}${outPorts ? ` (and ports ${outPorts.join(", ")} to any destination)` : ""} redirected to the proxy on ${outboundPort}${exIps.length ? `, except ${exIps.join(", ")}` : ""}${exOut.length ? `; ports ${exOut.join(", ")} are never redirected` : ""}`,
+    );
   }
   summary.push(`traffic of uid ${uid} (the proxy itself) is never redirected`);
   if (reroute.length) summary.push(`traffic from interfaces ${reroute.join(", ")} is also redirected`);
@@ -133,7 +186,13 @@ export function interceptionSummary(pod: Pod): InterceptionSummary {
     container: init.name,
     proxyUid: uid,
     inbound: { redirectTo: inboundPort, ports: inPorts, excludedPorts: exIn },
-    outbound: { redirectTo: outboundPort, ipRanges: inIps, excludedIpRanges: exIps, ...(outPorts ? { ports: outPorts } : {}), excludedPorts: exOut },
+    outbound: {
+      redirectTo: outboundPort,
+      ipRanges: inIps,
+      excludedIpRanges: exIps,
+      ...(outPorts ? { ports: outPorts } : {}),
+      excludedPorts: exOut,
+    },
     ...(reroute.length ? { rerouteInterfaces: reroute } : {}),
     ...(exIf.length ? { excludedInterfaces: exIf } : {}),
     summary,
@@ -162,7 +221,9 @@ export function proxySummary(pod: Pod, namespace: string, config: Config): Proxy
   const proxy = allContainers(pod).find((c) => c.name === CONTAINER.proxy);
   if (!proxy) return undefined;
   const env = new Map((proxy.env ?? []).map((e) => [e.name, e.value]));
-  const domain = (proxy.args ?? []).find((a) => a.startsWith("$(POD_NAMESPACE).svc."))?.replace("$(POD_NAMESPACE)", namespace) ?? `${namespace}.svc.${config.clusterDomain}`;
+  const domain =
+    (proxy.args ?? []).find((a) => a.startsWith("$(POD_NAMESPACE).svc."))?.replace("$(POD_NAMESPACE)", namespace) ??
+    `${namespace}.svc.${config.clusterDomain}`;
   const name = pod.metadata?.name || `${pod.metadata?.generateName ?? ""}<generated>`;
   let proxyConfig: unknown;
   try {
@@ -176,7 +237,9 @@ export function proxySummary(pod: Pod, namespace: string, config: Config): Proxy
   const workload = env.get("ISTIO_META_WORKLOAD_NAME");
   // The agent port is the annotation's (what the injector rendered the probes and the init
   // container's exclusions from), in classic mode too, where no preStop names it.
-  const debugPort = (proxy.lifecycle?.preStop?.exec?.command ?? []).find((a) => a.startsWith("--debug-port="))?.split("=")[1];
+  const debugPort = (proxy.lifecycle?.preStop?.exec?.command ?? [])
+    .find((a) => a.startsWith("--debug-port="))
+    ?.split("=")[1];
   const status = Number(own(pod.metadata?.annotations, A.statusPort) ?? debugPort ?? config.proxy.statusPort);
   const native = init.some((c) => c.name === CONTAINER.proxy) && proxy.restartPolicy === "Always";
   return {
@@ -199,7 +262,10 @@ export function proxySummary(pod: Pod, namespace: string, config: Config): Proxy
     },
     resources: proxy.resources ?? {},
     // A native sidecar ignores the setting (the injector renders no postStart wait for it).
-    holdApplicationUntilProxyStarts: !native && ((pod.spec?.containers[0]?.name === CONTAINER.proxy && proxy.lifecycle?.postStart !== undefined) || pc.holdApplicationUntilProxyStarts === true),
+    holdApplicationUntilProxyStarts:
+      !native &&
+      ((pod.spec?.containers[0]?.name === CONTAINER.proxy && proxy.lifecycle?.postStart !== undefined) ||
+        pc.holdApplicationUntilProxyStarts === true),
     proxyConfig,
   };
 }

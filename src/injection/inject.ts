@@ -38,7 +38,11 @@ interface Rendered extends PodMetadata {
 }
 
 function injectedPod(r: Rendered): CheckedPod {
-  return { ...r.pod, metadata: { ...r.pod.metadata, labels: overlaid(r.labels), annotations: r.annotations }, spec: r.spec };
+  return {
+    ...r.pod,
+    metadata: { ...r.pod.metadata, labels: overlaid(r.labels), annotations: r.annotations },
+    spec: r.spec,
+  };
 }
 
 /** Istio's injection of one Pod, step by step (see the header). */
@@ -76,7 +80,14 @@ export function inject(input: unknown, ctx: InjectContext, config: Config): Inje
   const stripped = step("removing a previous injection", () => stripInjected(pod, config));
   const params = step("reading the Pod's settings", () => {
     const p = buildParams(stripped, ctx, config, configParts(config).resources);
-    warnings.push(...annotationWarnings(p.annotations, p.native, p.proxyConfig.holdApplicationUntilProxyStarts === true || p.config.proxy.holdApplicationUntilProxyStarts), ...p.proxyConfig.warnings);
+    warnings.push(
+      ...annotationWarnings(
+        p.annotations,
+        p.native,
+        p.proxyConfig.holdApplicationUntilProxyStarts === true || p.config.proxy.holdApplicationUntilProxyStarts,
+      ),
+      ...p.proxyConfig.warnings,
+    );
     return p;
   });
   const rendered = step("rendering the sidecar", () => render(stripped, params, warnings));

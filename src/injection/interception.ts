@@ -151,11 +151,13 @@ export function initContainer(p: Params, i: Interception, proxyMetadataEnv: Cont
   if (p.config.proxy.imagePullPolicy) c.imagePullPolicy = p.config.proxy.imagePullPolicy;
   if (proxyMetadataEnv && proxyMetadataEnv.length > 0) c.env = proxyMetadataEnv;
   if (p.resources) c.resources = p.resources;
-  c.securityContext = p.config.cni ? validationSecurity(p) : {
-    ...INIT_SECURITY,
-    allowPrivilegeEscalation: p.config.proxy.privileged,
-    privileged: p.config.proxy.privileged,
-  };
+  c.securityContext = p.config.cni
+    ? validationSecurity(p)
+    : {
+        ...INIT_SECURITY,
+        allowPrivilegeEscalation: p.config.proxy.privileged,
+        privileged: p.config.proxy.privileged,
+      };
   return c;
 }
 
@@ -167,7 +169,10 @@ export function cniAnnotations(p: Params, i: Interception): Record<string, strin
   if (i.includeOutboundIPRanges) out[A.includeOutboundIPRanges] = i.includeOutboundIPRanges;
   if (i.excludeOutboundIPRanges) out[A.excludeOutboundIPRanges] = i.excludeOutboundIPRanges;
   out[A.includeInboundPorts] = i.includeInboundPorts;
-  out[A.excludeInboundPorts] = excludeInboundPort(p.statusPort, a[A.excludeInboundPorts] ?? p.config.interception.excludeInboundPorts);
+  out[A.excludeInboundPorts] = excludeInboundPort(
+    p.statusPort,
+    a[A.excludeInboundPorts] ?? p.config.interception.excludeInboundPorts,
+  );
   if (i.includeOutboundPorts !== undefined) out[A.includeOutboundPorts] = i.includeOutboundPorts;
   if (i.excludeOutboundPorts !== undefined) out[A.excludeOutboundPorts] = i.excludeOutboundPorts;
   for (const k of [A.kubevirtInterfaces, A.rerouteVirtualInterfaces, A.excludeInterfaces]) {

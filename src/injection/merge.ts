@@ -5,17 +5,19 @@
 // are data (see own.ts): a user's `__proto__` or `constructor` field merges as any other.
 import { copyOwn, own, setOwn } from "./own.js";
 
-const MERGE_KEYS: ReadonlyMap<string, string> = new Map(Object.entries({
-  env: "name",
-  ports: "containerPort",
-  volumeMounts: "mountPath",
-  volumeDevices: "devicePath",
-  sysctls: "name",
-  containers: "name",
-  initContainers: "name",
-  volumes: "name",
-  imagePullSecrets: "name",
-}));
+const MERGE_KEYS: ReadonlyMap<string, string> = new Map(
+  Object.entries({
+    env: "name",
+    ports: "containerPort",
+    volumeMounts: "mountPath",
+    volumeDevices: "devicePath",
+    sysctls: "name",
+    containers: "name",
+    initContainers: "name",
+    volumes: "name",
+    imagePullSecrets: "name",
+  }),
+);
 
 type Obj = Record<string, unknown>;
 

@@ -31,7 +31,10 @@ export function podMetadata(p: Params, out: TemplateOutput, placed: Placed): Pod
   assignOwn(annotations, out.annotations);
   assignOwn(annotations, p.config.injectedAnnotations);
   const network = placed.clusterVars[NETWORK_ENV];
-  const labels: Overlaid = { base: p.labels, overlay: network === undefined ? out.labels : { ...out.labels, [L.network]: network } };
+  const labels: Overlaid = {
+    base: p.labels,
+    overlay: network === undefined ? out.labels : { ...out.labels, [L.network]: network },
+  };
   annotations[A.status] = JSON.stringify({
     initContainers: names(out.initContainers),
     containers: names(out.containers),
@@ -42,6 +45,7 @@ export function podMetadata(p: Params, out: TemplateOutput, placed: Placed): Pod
   // As in Istio, the overrides are recorded on first injection only: a Pod that carries a
   // status annotation (even a stale or unreadable one) keeps whatever record it has.
   const firstInjection = !Object.hasOwn(p.annotations, A.status);
-  if (firstInjection && (placed.overrides.containers || placed.overrides.initContainers)) annotations[A.overrides] = JSON.stringify(placed.overrides);
+  if (firstInjection && (placed.overrides.containers || placed.overrides.initContainers))
+    annotations[A.overrides] = JSON.stringify(placed.overrides);
   return { labels, annotations };
 }

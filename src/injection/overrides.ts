@@ -18,9 +18,30 @@ export interface Overrides {
 
 // corev1.Container's field order, so the annotation reads as the API server would write it.
 const FIELD_ORDER = [
-  "name", "image", "command", "args", "workingDir", "ports", "envFrom", "env", "resources", "resizePolicy",
-  "restartPolicy", "volumeMounts", "volumeDevices", "livenessProbe", "readinessProbe", "startupProbe", "lifecycle",
-  "terminationMessagePath", "terminationMessagePolicy", "imagePullPolicy", "securityContext", "stdin", "stdinOnce", "tty",
+  "name",
+  "image",
+  "command",
+  "args",
+  "workingDir",
+  "ports",
+  "envFrom",
+  "env",
+  "resources",
+  "resizePolicy",
+  "restartPolicy",
+  "volumeMounts",
+  "volumeDevices",
+  "livenessProbe",
+  "readinessProbe",
+  "startupProbe",
+  "lifecycle",
+  "terminationMessagePath",
+  "terminationMessagePolicy",
+  "imagePullPolicy",
+  "securityContext",
+  "stdin",
+  "stdinOnce",
+  "tty",
 ];
 const KNOWN_FIELDS: ReadonlySet<string> = new Set(FIELD_ORDER);
 
@@ -66,7 +87,11 @@ export function recordedContainer(c: Container): Container {
 }
 
 function badOverrides(why: string): InjectionError {
-  return new InjectionError("ERR_INVALID_ANNOTATION", A.overrides, `invalid annotation ${A.overrides}: not the JSON this injector writes: ${why}`);
+  return new InjectionError(
+    "ERR_INVALID_ANNOTATION",
+    A.overrides,
+    `invalid annotation ${A.overrides}: not the JSON this injector writes: ${why}`,
+  );
 }
 
 /** The recorded overrides, their containers checked as the Pod's are. */
@@ -79,7 +104,8 @@ export function parseOverrides(annotations: Readonly<Record<string, string>>): O
   } catch {
     throw badOverrides("not JSON");
   }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw badOverrides("must be a JSON object");
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+    throw badOverrides("must be a JSON object");
   try {
     const containers = readContainers(own(parsed as Record<string, unknown>, "containers"), "containers");
     const initContainers = readContainers(own(parsed as Record<string, unknown>, "initContainers"), "initContainers");
@@ -95,7 +121,10 @@ export function parseOverrides(annotations: Readonly<Record<string, string>>): O
  * then init containers), else declared in the Pod; the first of each name. Indexed once, so
  * that a template writing one container per app container stays linear.
  */
-export function overrideFinder(existing: Overrides | undefined, userContainers: readonly Container[]): (name: string) => Container | undefined {
+export function overrideFinder(
+  existing: Overrides | undefined,
+  userContainers: readonly Container[],
+): (name: string) => Container | undefined {
   const byName = new Map<string, Container>();
   for (const list of [existing?.containers ?? [], existing?.initContainers ?? [], userContainers]) {
     for (const c of list) if (!byName.has(c.name)) byName.set(c.name, c);
@@ -103,7 +132,10 @@ export function overrideFinder(existing: Overrides | undefined, userContainers: 
   return (name) => byName.get(name);
 }
 
-function securityId(sc: Readonly<Record<string, unknown>> | undefined, key: "runAsUser" | "runAsGroup"): number | undefined {
+function securityId(
+  sc: Readonly<Record<string, unknown>> | undefined,
+  key: "runAsUser" | "runAsGroup",
+): number | undefined {
   const v = own(sc, key);
   return typeof v === "number" && Number.isInteger(v) ? v : undefined;
 }
@@ -134,7 +166,8 @@ export function adjustInitUser(
   if (!target) return { initContainers: init, containers: main };
 
   if (tproxy && uid !== undefined) {
-    const reset = (c: Container): Container => (c.name === CONTAINER.proxy ? { ...c, securityContext: { ...(c.securityContext ?? {}), runAsUser: 0 } } : c);
+    const reset = (c: Container): Container =>
+      c.name === CONTAINER.proxy ? { ...c, securityContext: { ...(c.securityContext ?? {}), runAsUser: 0 } } : c;
     // The first istio-proxy, as Istio finds it: containers first, then init containers.
     if (main.some((c) => c.name === CONTAINER.proxy)) main = replaceFirst(main, CONTAINER.proxy, reset);
     else init = replaceFirst(init, CONTAINER.proxy, reset);
@@ -142,7 +175,14 @@ export function adjustInitUser(
   const adjust = (c: Container): Container => {
     let next = c;
     if (!tproxy && c.name === CONTAINER.validation) {
-      next = { ...next, securityContext: { ...(next.securityContext ?? {}), ...(uid !== undefined ? { runAsUser: uid } : {}), ...(gid !== undefined ? { runAsGroup: gid } : {}) } };
+      next = {
+        ...next,
+        securityContext: {
+          ...(next.securityContext ?? {}),
+          ...(uid !== undefined ? { runAsUser: uid } : {}),
+          ...(gid !== undefined ? { runAsGroup: gid } : {}),
+        },
+      };
     }
     const at = next.args?.indexOf(IPTABLES_FLAGS.proxyUid) ?? -1;
     if (uid !== undefined && uid !== 0 && next.args && at >= 0 && at + 1 < next.args.length) {

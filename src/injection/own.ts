@@ -11,7 +11,8 @@ export function own<T>(map: Readonly<Record<string, T>> | undefined, key: string
 
 /** Sets `key` as an own, enumerable data property, `__proto__` included. */
 export function setOwn(obj: Record<string, unknown>, key: string, value: unknown): void {
-  if (key === "__proto__") Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true });
+  if (key === "__proto__")
+    Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true });
   else obj[key] = value;
 }
 

@@ -57,7 +57,8 @@ function annotationResources(a: Readonly<Record<string, string>>): Resources | u
   const memory = a[A.proxyMemory];
   const cpuLimit = a[A.proxyCPULimit];
   const memoryLimit = a[A.proxyMemoryLimit];
-  if (cpu === undefined && memory === undefined && cpuLimit === undefined && memoryLimit === undefined) return undefined;
+  if (cpu === undefined && memory === undefined && cpuLimit === undefined && memoryLimit === undefined)
+    return undefined;
   const out: { requests?: Record<string, string>; limits?: Record<string, string> } = {};
   if (cpu !== undefined || memory !== undefined) {
     out.requests = {};
@@ -87,7 +88,12 @@ const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
  * replaced by `imageType` ("default": no suffix). An image named by digest, or without a tag,
  * is one image and stays as configured.
  */
-export function withImageType(image: string, imageType: string | undefined, annotation: string, setting: string = annotation): string {
+export function withImageType(
+  image: string,
+  imageType: string | undefined,
+  annotation: string,
+  setting: string = annotation,
+): string {
   if (imageType === undefined || imageType === "" || image.includes("@")) return image;
   const colon = image.lastIndexOf(":");
   if (colon < 0 || colon < image.lastIndexOf("/")) return image;
@@ -100,7 +106,11 @@ export function withImageType(image: string, imageType: string | undefined, anno
   }
   if (imageType !== "default") tag = `${tag}-${imageType}`;
   if (!TAG.test(tag)) {
-    throw new InjectionError("ERR_INVALID_ANNOTATION", annotation, `invalid annotation ${setting}=${quote(imageType)}: the image tag would be ${quote(tag)}, not a valid tag`);
+    throw new InjectionError(
+      "ERR_INVALID_ANNOTATION",
+      annotation,
+      `invalid annotation ${setting}=${quote(imageType)}: the image tag would be ${quote(tag)}, not a valid tag`,
+    );
   }
   return `${image.slice(0, colon)}:${tag}`;
 }
@@ -113,7 +123,8 @@ function proxyConfigFields(json: string): { statusPort?: number; imageType?: str
   const out: { statusPort?: number; imageType?: string } = {};
   const port = own(pc, "statusPort");
   // ProxyConfig's statusPort is an int32; its JSON form also takes the number as a string.
-  const n = typeof port === "number" ? port : typeof port === "string" && /^\d{1,5}$/.test(port) ? Number(port) : undefined;
+  const n =
+    typeof port === "number" ? port : typeof port === "string" && /^\d{1,5}$/.test(port) ? Number(port) : undefined;
   if (n !== undefined && Number.isInteger(n) && n >= 0 && n <= 65535) out.statusPort = n;
   const image = own(pc, "image");
   if (typeof image === "object" && image !== null && !Array.isArray(image)) {
@@ -138,20 +149,32 @@ export function resolveNative(config: Config, ctx: InjectContext): boolean {
   return config.nativeSidecars === "true";
 }
 
-export function buildParams(pod: Pod, ctx: InjectContext, config: Config, configResources: Resources | undefined): Params {
+export function buildParams(
+  pod: Pod,
+  ctx: InjectContext,
+  config: Config,
+  configResources: Resources | undefined,
+): Params {
   const annotations = pod.metadata?.annotations ?? {};
   const labels = pod.metadata?.labels ?? {};
   const proxyConfig = parseProxyConfig(annotations[A.proxyConfig], config);
-  const mode = interceptionMode(annotations[A.interceptionMode]) ?? proxyConfig.interceptionMode ?? config.interception.mode;
+  const mode =
+    interceptionMode(annotations[A.interceptionMode]) ?? proxyConfig.interceptionMode ?? config.interception.mode;
   const nativeAnn = annotations[A.nativeSidecar];
   const native = nativeAnn !== undefined ? nativeAnn !== "false" : resolveNative(config, ctx);
   const hold = !native && (proxyConfig.holdApplicationUntilProxyStarts ?? config.proxy.holdApplicationUntilProxyStarts);
   const fields = proxyConfigFields(proxyConfig.json);
   // The image type: the Pod's annotation, else (the proxy only) the ProxyConfig's image.imageType.
   const typeAnn = own(annotations, A.proxyImageType);
-  const proxyType = typeAnn !== undefined ? withImageType(config.proxy.image, typeAnn, A.proxyImageType) : withImageType(config.proxy.image, fields.imageType, A.proxyConfig, `${A.proxyConfig} image.imageType`);
+  const proxyType =
+    typeAnn !== undefined
+      ? withImageType(config.proxy.image, typeAnn, A.proxyImageType)
+      : withImageType(config.proxy.image, fields.imageType, A.proxyConfig, `${A.proxyConfig} image.imageType`);
   const proxyImage = imageFrom(annotations[A.proxyImage], proxyType);
-  const initImage = imageFrom(annotations[A.proxyImage], withImageType(config.proxyInit.image || config.proxy.image, typeAnn, A.proxyImageType));
+  const initImage = imageFrom(
+    annotations[A.proxyImage],
+    withImageType(config.proxyInit.image || config.proxy.image, typeAnn, A.proxyImageType),
+  );
   const containers: readonly Container[] = pod.spec?.containers ?? [];
   return {
     config,

@@ -81,7 +81,8 @@ export function mapPatch(
   }
   for (const key of keysAfter) {
     const value = after[key];
-    if (!Object.hasOwn(before, key) || moved?.has(key)) ops.push({ op: "add", path: `${path}/${escapeKey(key)}`, value });
+    if (!Object.hasOwn(before, key) || moved?.has(key))
+      ops.push({ op: "add", path: `${path}/${escapeKey(key)}`, value });
     else if (before[key] !== value) ops.push({ op: "replace", path: `${path}/${escapeKey(key)}`, value });
   }
 }
@@ -106,7 +107,12 @@ const ARRAY_INDEX = /^(?:0|[1-9][0-9]*)$/;
  * present in `before` are replaced in `before`'s order, and the others added in the overlay's).
  * `before`'s keys are listed only to order two or more replacements.
  */
-export function overlayPatch(path: string, before: Readonly<Record<string, string>> | undefined, after: Overlaid, ops: PatchOperation[]): void {
+export function overlayPatch(
+  path: string,
+  before: Readonly<Record<string, string>> | undefined,
+  after: Overlaid,
+  ops: PatchOperation[],
+): void {
   const keys = Object.keys(after.overlay);
   if (before === undefined || before !== after.base || keys.some((k) => ARRAY_INDEX.test(k))) {
     mapPatch(path, before, overlaid(after), ops);
@@ -178,7 +184,9 @@ function jsonSize(v: unknown, budget: number): number {
 
 /** Characters an operation takes in the patch besides its path and value (its separator included). */
 function overhead(op: PatchOperation["op"]): number {
-  return op === "remove" ? JSON.stringify({ op, path: "" }).length - 2 + 1 : JSON.stringify({ op, path: "", value: 0 }).length - 3 + 1;
+  return op === "remove"
+    ? JSON.stringify({ op, path: "" }).length - 2 + 1
+    : JSON.stringify({ op, path: "", value: 0 }).length - 3 + 1;
 }
 const REMOVE = overhead("remove");
 const ADD = overhead("add");
@@ -262,7 +270,8 @@ function diffObject(path: string, before: Obj, after: Obj, d: Diff): number | un
       continue;
     }
     if (added) return undefined;
-    while (next < keysBefore.length && !(inBefore(keysBefore[next] as string) && inAfter(keysBefore[next] as string))) next++;
+    while (next < keysBefore.length && !(inBefore(keysBefore[next] as string) && inAfter(keysBefore[next] as string)))
+      next++;
     if (keysBefore[next] !== k) return undefined;
     next++;
   }
@@ -300,7 +309,14 @@ function diffObject(path: string, before: Obj, after: Obj, d: Diff): number | un
  * (the engine's copies, `{ ...item, field }`): each value read once. Undefined when a value is
  * undefined (then the general reading), its operations taken back.
  */
-function diffSameKeys(path: string, before: Obj, after: Obj, keysBefore: readonly string[], keysAfter: readonly string[], d: Diff): number | undefined {
+function diffSameKeys(
+  path: string,
+  before: Obj,
+  after: Obj,
+  keysBefore: readonly string[],
+  keysAfter: readonly string[],
+  d: Diff,
+): number | undefined {
   const opsAt = d.ops.length;
   const pendingAt = d.pending.length;
   let extra = -REPLACE - stringSize(path) - 1;
@@ -444,7 +460,8 @@ function keepLongestRun(src: Int32Array, same: Uint8Array): void {
 /** Nothing to pair, for a middle with no items: shared, since it is only read. */
 const NO_ITEMS: { src: Int32Array; same: Uint8Array } = { src: new Int32Array(0), same: new Uint8Array(0) };
 /** No item paired. */
-const nonePaired = (n: number): { src: Int32Array; same: Uint8Array } => (n === 0 ? NO_ITEMS : { src: new Int32Array(n).fill(-1), same: new Uint8Array(n) });
+const nonePaired = (n: number): { src: Int32Array; same: Uint8Array } =>
+  n === 0 ? NO_ITEMS : { src: new Int32Array(n).fill(-1), same: new Uint8Array(n) };
 
 /** Items removed, added and patched, with `extra` before the unchanged items are counted. */
 function diffList(path: string, before: readonly unknown[], after: readonly unknown[], d: Diff): number {
@@ -452,11 +469,19 @@ function diffList(path: string, before: readonly unknown[], after: readonly unkn
   let head = 0;
   while (head < before.length && head < after.length && before[head] === after[head]) head++;
   let tail = 0;
-  while (tail < before.length - head && tail < after.length - head && before[before.length - 1 - tail] === after[after.length - 1 - tail]) tail++;
+  while (
+    tail < before.length - head &&
+    tail < after.length - head &&
+    before[before.length - 1 - tail] === after[after.length - 1 - tail]
+  )
+    tail++;
   const middleBefore = before.length - tail > head ? before.slice(head, before.length - tail) : [];
   const middleAfter = after.length - tail > head ? after.slice(head, after.length - tail) : [];
   // Only added, or only removed, items need no pairing.
-  const { src, same } = middleBefore.length > 0 && middleAfter.length > 0 ? pair(middleBefore, middleAfter) : nonePaired(middleAfter.length);
+  const { src, same } =
+    middleBefore.length > 0 && middleAfter.length > 0
+      ? pair(middleBefore, middleAfter)
+      : nonePaired(middleAfter.length);
   if (head > 0) d.pending.push(new Run(after, 0, head));
   if (tail > 0) d.pending.push(new Run(after, after.length - tail, after.length));
 
@@ -493,7 +518,12 @@ function diffList(path: string, before: readonly unknown[], after: readonly unkn
  * The operations that turn the input's list into the engine's: none when it is the same list,
  * the whole list added when the input has none, else item by item (see above).
  */
-export function listPatch(path: string, before: readonly unknown[] | undefined, after: readonly unknown[] | undefined, ops: PatchOperation[]): void {
+export function listPatch(
+  path: string,
+  before: readonly unknown[] | undefined,
+  after: readonly unknown[] | undefined,
+  ops: PatchOperation[],
+): void {
   if (before === after || after === undefined) return;
   if (before === undefined) {
     if (after.length > 0) ops.push({ op: "add", path, value: after });
@@ -523,7 +553,11 @@ export interface InjectedParts {
 export function podPatch(before: Pod & { readonly spec: PodSpec }, after: InjectedParts): PatchOperation[] {
   const ops: PatchOperation[] = [];
   if (!before.metadata) {
-    ops.push({ op: "add", path: "/metadata", value: { labels: overlaid(after.labels), annotations: after.annotations } });
+    ops.push({
+      op: "add",
+      path: "/metadata",
+      value: { labels: overlaid(after.labels), annotations: after.annotations },
+    });
   } else {
     overlayPatch("/metadata/labels", before.metadata.labels, after.labels, ops);
     mapPatch("/metadata/annotations", before.metadata.annotations, after.annotations, ops);

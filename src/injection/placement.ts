@@ -28,7 +28,12 @@ export const isProxy = (c: Container): boolean => c.name === CONTAINER.proxy;
  * comes later in the user's list. So a container only the template has goes before the user's
  * remaining ones: grpc-simple's grpc-bootstrap-init before the user's init containers.
  */
-function strategicOrder(user: readonly Container[], tpl: readonly Container[], own: Set<string>, other: Set<string>): Container[] {
+function strategicOrder(
+  user: readonly Container[],
+  tpl: readonly Container[],
+  own: Set<string>,
+  other: Set<string>,
+): Container[] {
   const at = new Map<string, number>();
   user.forEach((c, i) => {
     if (!at.has(c.name)) at.set(c.name, i);
@@ -109,7 +114,11 @@ function mergeContainers(
 
 /** Istio judges TPROXY for the proxy's ids on the annotation or the ProxyConfig, either one. */
 function tproxyAnywhere(p: Params): boolean {
-  return p.tproxy || p.annotations[A.interceptionMode] === "TPROXY" || (p.proxyConfig.interceptionMode ?? p.config.interception.mode) === "TPROXY";
+  return (
+    p.tproxy ||
+    p.annotations[A.interceptionMode] === "TPROXY" ||
+    (p.proxyConfig.interceptionMode ?? p.config.interception.mode) === "TPROXY"
+  );
 }
 
 export interface Placed extends ContainerLists {

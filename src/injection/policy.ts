@@ -71,10 +71,13 @@ export function decide(pod: Pod, namespace: string, config: Config): PolicyOutco
     value = annotations[A.inject];
   }
   if (source === "annotation" && value !== undefined) {
-    warnings.push(`the ${A.inject} annotation is deprecated: use the label, which the webhook's objectSelector also reads`);
+    warnings.push(
+      `the ${A.inject} annotation is deprecated: use the label, which the webhook's objectSelector also reads`,
+    );
   }
   if (value !== undefined) {
-    if (value === "true" || value === "false") return done(value === "true", source === "label" ? "pod_label" : "pod_annotation", value);
+    if (value === "true" || value === "false")
+      return done(value === "true", source === "label" ? "pod_label" : "pod_annotation", value);
     const w = `${source} ${A.inject}=${quote(value)} is neither "true" nor "false": ignored`;
     warnings.push(w);
     reasons.push(w);

@@ -56,9 +56,18 @@ function orderedHttpGet(h: HttpGetAction, port: number | string): HttpGetAction 
  * agent's status port or the rewrite port (already rewritten: Istio checks only the former, and
  * so hands the agent a probe of itself when a Pod with its own status port is injected again).
  */
-function toProber(handler: Probe | LifecycleHandler | undefined, ports: PortsByName, rewritePort: number, agentPort: number, withTimeout: boolean): Prober | undefined {
+function toProber(
+  handler: Probe | LifecycleHandler | undefined,
+  ports: PortsByName,
+  rewritePort: number,
+  agentPort: number,
+  withTimeout: boolean,
+): Prober | undefined {
   if (!handler) return undefined;
-  const timeout = withTimeout && "timeoutSeconds" in handler && typeof handler.timeoutSeconds === "number" && handler.timeoutSeconds ? { timeoutSeconds: handler.timeoutSeconds } : {};
+  const timeout =
+    withTimeout && "timeoutSeconds" in handler && typeof handler.timeoutSeconds === "number" && handler.timeoutSeconds
+      ? { timeoutSeconds: handler.timeoutSeconds }
+      : {};
   if ("grpc" in handler && handler.grpc && !handler.httpGet && !handler.tcpSocket) {
     return { grpc: handler.grpc, ...timeout };
   }
@@ -167,7 +176,12 @@ function rewriteList(list: Container[], rewritePort: number, agentPort: number, 
  * status.sidecar.istio.io/port, else the agent's); `agentPort` is the agent's status port in
  * the ProxyConfig, which a probe already rewritten points at.
  */
-export function rewriteProbes(initContainers: Container[], containers: Container[], rewritePort: number, agentPort: number = rewritePort): ProbeRewrite {
+export function rewriteProbes(
+  initContainers: Container[],
+  containers: Container[],
+  rewritePort: number,
+  agentPort: number = rewritePort,
+): ProbeRewrite {
   // A Map: one entry per probe, and an object given a hundred keys becomes a slow dictionary.
   const out = new Map<string, Prober>();
   const init = rewriteList(initContainers, rewritePort, agentPort, out);
@@ -192,11 +206,17 @@ function restoredPort(port: number | string, c: Container, agentPort: number | u
   return c.ports?.find((p) => p.containerPort === port && p.name)?.name ?? port;
 }
 
-function restoreHandler<T extends Probe | LifecycleHandler>(handler: T, prober: Prober, c: Container, agentPort: number | undefined): T {
+function restoreHandler<T extends Probe | LifecycleHandler>(
+  handler: T,
+  prober: Prober,
+  c: Container,
+  agentPort: number | undefined,
+): T {
   const { httpGet: _h, tcpSocket: _t, grpc: _g, ...rest } = handler as T & Probe;
   const out: Record<string, unknown> = { ...rest };
   if (prober.httpGet) out.httpGet = { ...prober.httpGet, port: restoredPort(prober.httpGet.port, c, agentPort) };
-  if (prober.tcpSocket) out.tcpSocket = { ...prober.tcpSocket, port: restoredPort(prober.tcpSocket.port, c, agentPort) };
+  if (prober.tcpSocket)
+    out.tcpSocket = { ...prober.tcpSocket, port: restoredPort(prober.tcpSocket.port, c, agentPort) };
   if (prober.grpc) out.grpc = prober.grpc;
   return out as T;
 }
@@ -205,7 +225,11 @@ function restoreHandler<T extends Probe | LifecycleHandler>(handler: T, prober: 
  * Puts back the probes a previous injection rewrote, from its ISTIO_KUBE_APP_PROBERS;
  * `agentPort` is that injection's agent status port.
  */
-export function restoreProbes(list: readonly Container[], probersJson: string | undefined, agentPort?: number): readonly Container[] {
+export function restoreProbes(
+  list: readonly Container[],
+  probersJson: string | undefined,
+  agentPort?: number,
+): readonly Container[] {
   if (!probersJson) return list;
   let parsed: unknown;
   try {
@@ -250,7 +274,11 @@ export function restoreProbes(list: readonly Container[], probersJson: string | 
  * nothing. As in Istio, the probes are rewritten even when none is handed to the agent (each
  * on the agent's own port, or on a port name the container does not declare).
  */
-export function applyProbeRewrite(lists: ContainerLists, annotations: Readonly<Record<string, string>>, p: Params): ContainerLists {
+export function applyProbeRewrite(
+  lists: ContainerLists,
+  annotations: Readonly<Record<string, string>>,
+  p: Params,
+): ContainerLists {
   const rewrite = goBool(annotations[A.rewriteProbes]) ?? p.config.rewriteAppProbes;
   const statusAnnotation = annotations[A.statusPort];
   const rewritePort = statusAnnotation !== undefined ? Number(statusAnnotation.trim()) : p.agentStatusPort;

@@ -120,7 +120,11 @@ function atoi(v: string): number | undefined {
 function checkPort(port: string, target: string, field: string, value: string): void {
   const n = atoi(port);
   const bad = (why: string): InjectionError =>
-    new InjectionError("ERR_INVALID_ANNOTATION", field, `invalid annotation ${field}=${quote(value)}: ${why}; set ${A.mergeMetrics}: "false" to scrape it directly`);
+    new InjectionError(
+      "ERR_INVALID_ANNOTATION",
+      field,
+      `invalid annotation ${field}=${quote(value)}: ${why}; set ${A.mergeMetrics}: "false" to scrape it directly`,
+    );
   if (n === undefined || n < 1 || n > 65535) throw bad(`port ${quote(port)} is not a port number (1-65535)`);
   const canon = String(n);
   if (canon === target) throw bad(`port ${canon} is the sidecar's status port, where the merged metrics are served`);
@@ -142,7 +146,11 @@ export interface PrometheusMerge {
  * What the merge changes, or undefined when it does not apply to this Pod. `statusPort` is
  * the agent's (the mesh's, or the Pod's ProxyConfig's), where the merged metrics are served.
  */
-export function prometheusMerge(annotations: Readonly<Record<string, string>>, config: Config, statusPort: number): PrometheusMerge | undefined {
+export function prometheusMerge(
+  annotations: Readonly<Record<string, string>>,
+  config: Config,
+  statusPort: number,
+): PrometheusMerge | undefined {
   const enabled = parseBool(annotations[A.mergeMetrics]) ?? config.prometheusMerge;
   if (!enabled || !scrapeWanted(annotations)) return undefined;
   const target = String(statusPort);
@@ -195,7 +203,10 @@ export function prometheusMerge(annotations: Readonly<Record<string, string>>, c
  * prometheus.istio.io/secure-port for an istio-proxy whose env sets a secure merged-metrics
  * port (not empty, not "0"), unless the Pod has the annotation under any spelling.
  */
-export function securePortAnnotation(annotations: Readonly<Record<string, string>>, proxyEnv: readonly { name: string; value?: string }[] | undefined): string | undefined {
+export function securePortAnnotation(
+  annotations: Readonly<Record<string, string>>,
+  proxyEnv: readonly { name: string; value?: string }[] | undefined,
+): string | undefined {
   if (Object.keys(annotations).some((k) => spells(k, SECURE))) return undefined;
   const v = proxyEnv?.find((e) => e.name === SECURE_PORT_ENV)?.value;
   return v && v !== "0" ? v : undefined;
@@ -220,7 +231,11 @@ export function mergedPort(proxyConfigJson: string | undefined, configured: numb
  * point at the merge (`port`): ones changed since are the app's current settings, which the
  * merge then reads, as Istio does.
  */
-export function restorePrometheus(annotations: Record<string, string>, envValue: string | undefined, port: string): void {
+export function restorePrometheus(
+  annotations: Record<string, string>,
+  envValue: string | undefined,
+  port: string,
+): void {
   // The app had no scrape settings of its own (or only empty ones): the merge's annotations
   // stay where they are, and the merge takes them as already written.
   if (envValue === undefined) return;
@@ -242,7 +257,11 @@ export function restorePrometheus(annotations: Record<string, string>, envValue:
         return typeof port === "string" && typeof path === "string" ? [{ port, path }] : [];
       })
     : [];
-  for (const [key, name] of [[A.promScrape, "scrape"], [A.promPath, "path"], [A.promPort, "port"]] as const) {
+  for (const [key, name] of [
+    [A.promScrape, "scrape"],
+    [A.promPath, "path"],
+    [A.promPort, "port"],
+  ] as const) {
     const v = restored.length && name !== "scrape" ? undefined : own(saved, name);
     // In place, so that the annotations keep their order.
     if (typeof v === "string" && v !== "") annotations[key] = v;
@@ -257,7 +276,12 @@ export function restorePrometheus(annotations: Record<string, string>, envValue:
  * annotations are pointed at the agent's port whether or not a template injected a proxy
  * (grpc-simple does not); the env goes to istio-proxy, when there is one.
  */
-export function applyPrometheusMerge(lists: ContainerLists, annotations: Record<string, string>, p: Params, warnings: string[]): ContainerLists {
+export function applyPrometheusMerge(
+  lists: ContainerLists,
+  annotations: Record<string, string>,
+  p: Params,
+  warnings: string[],
+): ContainerLists {
   let out = lists;
   const prom = p.agentStatusPort > 0 ? prometheusMerge(annotations, p.config, p.agentStatusPort) : undefined;
   if (prom) {

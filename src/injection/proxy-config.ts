@@ -52,7 +52,11 @@ export interface ProxyConfigOverlay {
 }
 
 function bad(value: string, why: string): InjectionError {
-  return new InjectionError("ERR_INVALID_ANNOTATION", A.proxyConfig, `invalid annotation ${A.proxyConfig}=${quote(value)}: ${why}`);
+  return new InjectionError(
+    "ERR_INVALID_ANNOTATION",
+    A.proxyConfig,
+    `invalid annotation ${A.proxyConfig}=${quote(value)}: ${why}`,
+  );
 }
 
 function isMap(v: unknown): v is Record<string, unknown> {
@@ -74,7 +78,8 @@ function baseFor(config: Config): { base: Record<string, unknown>; empty: ProxyC
   let entry = cache.get(config);
   if (!entry) {
     const base = configProxyFields(config);
-    const empty = Object.keys(base).length === 0 ? EMPTY : { json: `${JSON.stringify(base)}\n`, proxyMetadata: {}, warnings: [] };
+    const empty =
+      Object.keys(base).length === 0 ? EMPTY : { json: `${JSON.stringify(base)}\n`, proxyMetadata: {}, warnings: [] };
     entry = { base, empty };
     cache.set(config, entry);
   }
@@ -85,14 +90,29 @@ function baseFor(config: Config): { base: Record<string, unknown>; empty: ProxyC
 
 const INTERCEPTION_MODES = ["REDIRECT", "TPROXY", "NONE"] as const;
 const AUTH_POLICIES = ["NONE", "MUTUAL_TLS"] as const;
-const TRACING_SERVICE_NAMES = ["APP_LABEL_AND_NAMESPACE", "CANONICAL_NAME_ONLY", "CANONICAL_NAME_AND_NAMESPACE"] as const;
+const TRACING_SERVICE_NAMES = [
+  "APP_LABEL_AND_NAMESPACE",
+  "CANONICAL_NAME_ONLY",
+  "CANONICAL_NAME_AND_NAMESPACE",
+] as const;
 
 /**
  * How jsonpb reads a field: a scalar kind, an enum's value names (by number: the index), or a
  * nested message. `int32?` and `bool?` are google.protobuf wrappers: read as their scalar, but
  * written even when zero.
  */
-type FieldKind = "string" | "int32" | "uint32" | "bool" | "int32?" | "bool?" | "duration" | "stringMap" | "stringList" | "message" | readonly string[];
+type FieldKind =
+  | "string"
+  | "int32"
+  | "uint32"
+  | "bool"
+  | "int32?"
+  | "bool?"
+  | "duration"
+  | "stringMap"
+  | "stringList"
+  | "message"
+  | readonly string[];
 
 /**
  * [JSON name, proto name, kind], in the order of proxy.proto (which is the order jsonpb writes
@@ -194,7 +214,9 @@ export function goDuration(s: string): bigint | undefined {
 function fieldProblem(name: string, kind: FieldKind, v: unknown): string | undefined {
   if (typeof kind !== "string") {
     if (typeof v === "string") return kind.includes(v) ? undefined : `${name} must be one of ${kind.join(", ")}`;
-    return jsonInteger(v, INT32_MIN, INT32_MAX) !== undefined && typeof v === "number" ? undefined : `${name} must be one of ${kind.join(", ")}`;
+    return jsonInteger(v, INT32_MIN, INT32_MAX) !== undefined && typeof v === "number"
+      ? undefined
+      : `${name} must be one of ${kind.join(", ")}`;
   }
   switch (kind) {
     case "string":
@@ -204,18 +226,27 @@ function fieldProblem(name: string, kind: FieldKind, v: unknown): string | undef
       return typeof v === "boolean" ? undefined : `${name} must be true or false`;
     case "int32":
     case "int32?":
-      return jsonInteger(v, INT32_MIN, INT32_MAX) !== undefined ? undefined : `${name} must be a whole number (32 bits)`;
+      return jsonInteger(v, INT32_MIN, INT32_MAX) !== undefined
+        ? undefined
+        : `${name} must be a whole number (32 bits)`;
     case "uint32":
-      return jsonInteger(v, 0, UINT32_MAX) !== undefined ? undefined : `${name} must be a whole number from 0 to ${UINT32_MAX}`;
+      return jsonInteger(v, 0, UINT32_MAX) !== undefined
+        ? undefined
+        : `${name} must be a whole number from 0 to ${UINT32_MAX}`;
     case "duration":
-      return typeof v === "string" && goDuration(v) !== undefined ? undefined : `${name} must be a duration (for example 5s, 1m30s)`;
+      return typeof v === "string" && goDuration(v) !== undefined
+        ? undefined
+        : `${name} must be a duration (for example 5s, 1m30s)`;
     case "stringMap":
       if (!isMap(v)) return `${name} must be a map of strings`;
-      for (const [k, item] of Object.entries(v)) if (typeof item !== "string" && item !== null) return `${name}.${quote(k, 40)} must be a string`;
+      for (const [k, item] of Object.entries(v))
+        if (typeof item !== "string" && item !== null) return `${name}.${quote(k, 40)} must be a string`;
       return undefined;
     case "stringList":
       if (!Array.isArray(v)) return `${name} must be a list of strings`;
-      return v.every((item) => typeof item === "string" || item === null) ? undefined : `${name} must be a list of strings`;
+      return v.every((item) => typeof item === "string" || item === null)
+        ? undefined
+        : `${name} must be a list of strings`;
     case "message":
       return nestedProblem(name, { message: topMessage(name) }, v);
   }
@@ -246,7 +277,10 @@ function nestedProblem(name: string, kind: SchemaKind, v: unknown): string | und
   if (typeof kind === "object") {
     if ("enum" in kind) {
       const names = ENUMS.get(kind.enum) ?? new Map<string, number>();
-      const ok = typeof v === "string" ? names.has(v) : typeof v === "number" && jsonInteger(v, INT32_MIN, INT32_MAX) !== undefined;
+      const ok =
+        typeof v === "string"
+          ? names.has(v)
+          : typeof v === "number" && jsonInteger(v, INT32_MIN, INT32_MAX) !== undefined;
       return ok ? undefined : `${name} must be one of ${[...names.keys()].join(", ")}`;
     }
     if ("list" in kind) {
@@ -297,9 +331,19 @@ function nestedProblem(name: string, kind: SchemaKind, v: unknown): string | und
   }
 }
 
-const PROXY_FIELD_KINDS: ReadonlySet<string> = new Set(["string", "int32", "uint32", "bool", "int32?", "bool?", "duration"]);
+const PROXY_FIELD_KINDS: ReadonlySet<string> = new Set([
+  "string",
+  "int32",
+  "uint32",
+  "bool",
+  "int32?",
+  "bool?",
+  "duration",
+]);
 
-function isProxyFieldKind(kind: string): kind is "string" | "int32" | "uint32" | "bool" | "int32?" | "bool?" | "duration" {
+function isProxyFieldKind(
+  kind: string,
+): kind is "string" | "int32" | "uint32" | "bool" | "int32?" | "bool?" | "duration" {
   return PROXY_FIELD_KINDS.has(kind);
 }
 
@@ -316,11 +360,15 @@ function nestedValue(kind: SchemaKind, v: unknown, always: boolean): unknown {
       return [...names.entries()].find((e) => e[1] === number)?.[0] ?? number;
     }
     if ("list" in kind) {
-      return Array.isArray(v) && v.length > 0 ? v.map((item: unknown) => nestedValue(kind.list, item ?? zeroOf(kind.list), true)) : undefined;
+      return Array.isArray(v) && v.length > 0
+        ? v.map((item: unknown) => nestedValue(kind.list, item ?? zeroOf(kind.list), true))
+        : undefined;
     }
     if ("map" in kind) {
       if (!isMap(v) || Object.keys(v).length === 0) return undefined;
-      return Object.fromEntries(Object.entries(v).map(([k, item]) => [k, nestedValue(kind.map, item ?? zeroOf(kind.map), true)]));
+      return Object.fromEntries(
+        Object.entries(v).map(([k, item]) => [k, nestedValue(kind.map, item ?? zeroOf(kind.map), true)]),
+      );
     }
     const out: Record<string, unknown> = {};
     if (!isMap(v)) return out;
@@ -404,7 +452,9 @@ function protoValue(kind: FieldKind, v: unknown): unknown {
     case "duration":
       return typeof v === "string" ? protoDuration(goDuration(v) ?? 0n) : v;
     case "stringMap":
-      return isMap(v) && Object.keys(v).length > 0 ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, x ?? ""])) : undefined;
+      return isMap(v) && Object.keys(v).length > 0
+        ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, x ?? ""]))
+        : undefined;
     case "stringList":
       return Array.isArray(v) && v.length > 0 ? v.map((x: unknown) => x ?? "") : undefined;
     case "message":
@@ -482,7 +532,10 @@ function isFqdn(host: string): boolean {
   const labels = host.split(".");
   const top = labels[labels.length - 1] ?? "";
   if (/^[-+]?[0-9]+$/.test(top)) return false;
-  return labels.every((l, i) => (i === labels.length - 1 && l === "") || (l.length <= 63 && /^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$/.test(l)));
+  return labels.every(
+    (l, i) =>
+      (i === labels.length - 1 && l === "") || (l.length <= 63 && /^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$/.test(l)),
+  );
 }
 
 /** The field's value by its JSON name, else its proto name (jsonpb takes the JSON name last). */
@@ -526,7 +579,8 @@ function proxyConfigProblem(parsed: Record<string, unknown>): string | undefined
   for (const k of ["envoyMetricsService", "envoyAccessLogService"]) {
     const service = values.get(k);
     const address = isMap(service) ? service.address : undefined;
-    if (address !== undefined && address !== null && typeof address !== "string") return `${k}.address must be a string`;
+    if (address !== undefined && address !== null && typeof address !== "string")
+      return `${k}.address must be a string`;
     const why = address ? addressProblem(`${k}.address`, address) : undefined;
     if (why) return why;
   }
@@ -587,14 +641,16 @@ export function parseProxyConfig(annotation: string | undefined, config: Config)
     throw e;
   }
   if (parsed === null || parsed === undefined) return empty;
-  if (!isMap(parsed)) throw bad(annotation, "must be a ProxyConfig map, e.g. {\"holdApplicationUntilProxyStarts\": true}");
+  if (!isMap(parsed))
+    throw bad(annotation, 'must be a ProxyConfig map, e.g. {"holdApplicationUntilProxyStarts": true}');
   const why = proxyConfigProblem(parsed);
   if (why !== undefined) throw bad(annotation, why);
   const hold = field(parsed, "holdApplicationUntilProxyStarts", "hold_application_until_proxy_starts");
   const modeValue = field(parsed, "interceptionMode", "interception_mode");
   // An enum by number: 0, 1 and 2 are the modes; another number names no mode the proxy has.
   const mode = typeof modeValue === "number" ? INTERCEPTION_MODES[modeValue] : modeValue;
-  if (modeValue !== undefined && mode === undefined) throw bad(annotation, `interceptionMode must be one of ${INTERCEPTION_MODES.join(", ")}`);
+  if (modeValue !== undefined && mode === undefined)
+    throw bad(annotation, `interceptionMode must be one of ${INTERCEPTION_MODES.join(", ")}`);
   const meta = field(parsed, "proxyMetadata", "proxy_metadata");
   const proxyMetadata: Record<string, string> = {};
   if (isMap(meta)) {
@@ -628,9 +684,16 @@ const MAP_KEY_CHARS = 16;
 
 /** Each message's fields (proxy-config-schema.ts) by JSON name and by proto name. */
 const FIELDS_BY_NAME: ReadonlyMap<string, ReadonlyMap<string, SchemaKind>> = new Map(
-  [...MESSAGES].map(([message, fields]) => [message, new Map(fields.flatMap(([json, proto, kind]): [string, SchemaKind][] => [[json, kind], [proto, kind]]))]),
+  [...MESSAGES].map(([message, fields]) => [
+    message,
+    new Map(
+      fields.flatMap(([json, proto, kind]): [string, SchemaKind][] => [
+        [json, kind],
+        [proto, kind],
+      ]),
+    ),
+  ]),
 );
-
 
 /** An unknown field: its path as written (`tracing.zipkn`) and the closest known one's. */
 export interface UnknownField {
@@ -663,7 +726,8 @@ export function unknownProxyConfigFields(parsed: unknown): UnknownFields {
       return;
     }
     if ("map" in kind) {
-      if (isMap(v)) for (const [k, item] of Object.entries(v)) visit(kind.map, item, `${path}.${clip(k, MAP_KEY_CHARS)}`);
+      if (isMap(v))
+        for (const [k, item] of Object.entries(v)) visit(kind.map, item, `${path}.${clip(k, MAP_KEY_CHARS)}`);
       return;
     }
     if (!isMap(v)) return;
@@ -679,7 +743,9 @@ export function unknownProxyConfigFields(parsed: unknown): UnknownFields {
       if (named.length >= MAX_FIELD_WARNINGS) continue;
       // The JSON or proto name closest to it, as annotation-keys.ts finds the closest annotation.
       const closest = closestName(k, fields?.keys() ?? []);
-      named.push(closest === undefined ? { path: at } : { path: at, closest: path === "" ? closest : `${path}.${closest}` });
+      named.push(
+        closest === undefined ? { path: at } : { path: at, closest: path === "" ? closest : `${path}.${closest}` },
+      );
     }
   };
   visit({ message: "ProxyConfig" }, parsed, "");
@@ -689,9 +755,11 @@ export function unknownProxyConfigFields(parsed: unknown): UnknownFields {
 /** Warnings naming the unknown fields of a ProxyConfig given `where` (the annotation, a config key). */
 export function unknownFieldWarnings(found: UnknownFields, where: string): string[] {
   const out = found.named.map(
-    (f) => `unknown ProxyConfig field ${quote(f.path)} in ${where} is ignored${f.closest === undefined ? "" : `; did you mean ${quote(f.closest)}?`}`,
+    (f) =>
+      `unknown ProxyConfig field ${quote(f.path)} in ${where} is ignored${f.closest === undefined ? "" : `; did you mean ${quote(f.closest)}?`}`,
   );
-  if (found.total > found.named.length) out.push(`${found.total - found.named.length} more unknown ProxyConfig field(s) in ${where} are ignored`);
+  if (found.total > found.named.length)
+    out.push(`${found.total - found.named.length} more unknown ProxyConfig field(s) in ${where} are ignored`);
   return out;
 }
 

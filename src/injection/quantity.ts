@@ -43,7 +43,18 @@ export type QuantityCheck =
   | { readonly ok: true; readonly canonical: string; readonly negative: boolean }
   | { readonly ok: false; readonly reason: string };
 
-const DECIMAL_SUFFIX: Readonly<Record<string, number>> = { n: -9, u: -6, m: -3, "": 0, k: 3, M: 6, G: 9, T: 12, P: 15, E: 18 };
+const DECIMAL_SUFFIX: Readonly<Record<string, number>> = {
+  n: -9,
+  u: -6,
+  m: -3,
+  "": 0,
+  k: 3,
+  M: 6,
+  G: 9,
+  T: 12,
+  P: 15,
+  E: 18,
+};
 const BINARY_SUFFIX: Readonly<Record<string, number>> = { Ki: 10, Mi: 20, Gi: 30, Ti: 40, Pi: 50, Ei: 60 };
 const DECIMAL_BY_EXPONENT = new Map(Object.entries(DECIMAL_SUFFIX).map(([s, e]) => [e, s]));
 const BINARY_BY_POWER = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"] as const;
@@ -59,8 +70,17 @@ function isDigit(c: number): boolean {
 /** unicode.IsSpace: ASCII white space, NEL, NBSP and the Unicode space separators (no BOM). */
 function isGoSpace(c: number): boolean {
   return (
-    (c >= 9 && c <= 13) || c === 32 || c === 0x85 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
-    c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000
+    (c >= 9 && c <= 13) ||
+    c === 32 ||
+    c === 0x85 ||
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000
   );
 }
 
@@ -227,7 +247,11 @@ export function checkQuantity(input: string, precision: QuantityPrecision = "nan
     const scale = suffix.exponent - denom.length;
     if (shifted.length <= 18 && scale >= -9) {
       const digits = BigInt(shifted);
-      if (scale < scaleLimit) return finish(roundUp({ negative: negative && digits !== 0n, digits, exponent: scale }, scaleLimit), suffix.format);
+      if (scale < scaleLimit)
+        return finish(
+          roundUp({ negative: negative && digits !== 0n, digits, exponent: scale }, scaleLimit),
+          suffix.format,
+        );
       if (scale % 3 === 0 && !shifted.endsWith("000") && shifted[0] !== "0") {
         return { ok: true, canonical: s, negative: negative && digits !== 0n };
       }
@@ -236,7 +260,10 @@ export function checkQuantity(input: string, precision: QuantityPrecision = "nan
   } else if (denom.length === 0 && 14 - num.length - (3 * suffix.exponent) / 10 >= 0) {
     const value = BigInt(num);
     if ((value & 7n) !== 0n) return { ok: true, canonical: s, negative };
-    return finish({ negative: negative && value !== 0n, digits: value << BigInt(suffix.exponent), exponent: 0 }, "BinarySI");
+    return finish(
+      { negative: negative && value !== 0n, digits: value << BigInt(suffix.exponent), exponent: 0 },
+      "BinarySI",
+    );
   }
 
   // Go's inf.Dec path: it needs a digit somewhere.

@@ -289,7 +289,9 @@ const annotationsMap: Reader = (v, room) => {
       const value = out[key];
       total += Buffer.byteLength(key) + (typeof value === "string" ? Buffer.byteLength(value) : 0);
       if (total > MAX_ANNOTATIONS_BYTES) {
-        throw new Wrong(`at most ${MAX_ANNOTATIONS_BYTES} bytes in all (keys and values), as the API server allows: it would refuse this Pod`);
+        throw new Wrong(
+          `at most ${MAX_ANNOTATIONS_BYTES} bytes in all (keys and values), as the API server allows: it would refuse this Pod`,
+        );
       }
     }
   }
@@ -397,7 +399,8 @@ export type CheckedPod = Pod & { readonly spec: NonNullable<Pod["spec"]> };
  */
 export function readPod(value: unknown): CheckedPod {
   if (!isRec(value)) throw new InjectionError("ERR_INVALID_POD", "object", "object: must be a Pod (a JSON object)");
-  if (absent(value.spec)) throw new InjectionError("ERR_INVALID_POD", "spec", "spec: must be an object with the Pod's containers");
+  if (absent(value.spec))
+    throw new InjectionError("ERR_INVALID_POD", "spec", "spec: must be an object with the Pod's containers");
   if (isRec(value.spec) && absent(value.spec.containers)) {
     throw new InjectionError("ERR_INVALID_POD", "spec.containers", "spec.containers: must be a list of containers");
   }
@@ -409,7 +412,11 @@ export function readPod(value: unknown): CheckedPod {
     // Depth first, at its first path, whatever else is wrong.
     const deep = nestedDeeperThan(value, MAX_POD_DEPTH);
     if (deep !== undefined) {
-      throw new InjectionError("ERR_INVALID_POD", deep, `${deep}: nests deeper than ${MAX_POD_DEPTH} levels (a Pod from the API server nests a dozen)`);
+      throw new InjectionError(
+        "ERR_INVALID_POD",
+        deep,
+        `${deep}: nests deeper than ${MAX_POD_DEPTH} levels (a Pod from the API server nests a dozen)`,
+      );
     }
     if (e instanceof Wrong) throw wrongField(e, "");
     throw new Error("the Pod's walk found it too deep where its depth walk did not", { cause: e });

@@ -83,7 +83,9 @@ function proxySecurityContext(p: Params, traceLogging: boolean): JsonObject {
 function lifecycle(p: Params): Container["lifecycle"] | undefined {
   if (p.hold) return { postStart: { exec: { command: ["pilot-agent", "wait"] } } };
   if (p.native) {
-    return { preStop: { exec: { command: ["pilot-agent", "request", `--debug-port=${p.statusPort}`, "POST", "drain"] } } };
+    return {
+      preStop: { exec: { command: ["pilot-agent", "request", `--debug-port=${p.statusPort}`, "POST", "drain"] } },
+    };
   }
   return undefined;
 }

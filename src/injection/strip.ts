@@ -47,7 +47,9 @@ export function stripInjected(pod: CheckedPod, config: Config): CheckedPod {
   const status = parseStatus(own(annotations, A.status));
   if (!status || !annotations) return pod;
   const overrides = parseOverrides(annotations);
-  const recorded = new Map([...(overrides?.containers ?? []), ...(overrides?.initContainers ?? [])].map((c) => [c.name, c]));
+  const recorded = new Map(
+    [...(overrides?.containers ?? []), ...(overrides?.initContainers ?? [])].map((c) => [c.name, c]),
+  );
   const listed = new Set([...(status.containers ?? []), ...(status.initContainers ?? [])]);
   const all = [...(pod.spec.initContainers ?? []), ...pod.spec.containers];
   const oldProxy = all.find((c) => c.name === CONTAINER.proxy && listed.has(c.name));
@@ -69,9 +71,11 @@ export function stripInjected(pod: CheckedPod, config: Config): CheckedPod {
   const agentPort = mergedPort(env("PROXY_CONFIG"), config.proxy.statusPort);
   const probers = env(APP_PROBERS_ENV);
   spec.containers = restoreProbes(undo(pod.spec.containers), probers, Number(agentPort)) as Container[];
-  if (pod.spec.initContainers) spec.initContainers = restoreProbes(undo(pod.spec.initContainers), probers, Number(agentPort)) as Container[];
+  if (pod.spec.initContainers)
+    spec.initContainers = restoreProbes(undo(pod.spec.initContainers), probers, Number(agentPort)) as Container[];
   if (pod.spec.volumes) spec.volumes = pod.spec.volumes.filter((v) => !volumes.has(v.name));
-  if (pod.spec.imagePullSecrets) spec.imagePullSecrets = pod.spec.imagePullSecrets.filter((s) => s.name === undefined || !secrets.has(s.name));
+  if (pod.spec.imagePullSecrets)
+    spec.imagePullSecrets = pod.spec.imagePullSecrets.filter((s) => s.name === undefined || !secrets.has(s.name));
 
   // The status annotation stays (in place) until the new injection rewrites it.
   const nextAnnotations = { ...annotations };

@@ -7,7 +7,14 @@
 import type { Config, Resources } from "../config/types.js";
 import type { Container, EnvVar, JsonObject, Probe, Volume } from "../kube/types.js";
 import { A, L } from "./annotations.js";
-import { BOOTSTRAP_OVERRIDE_DIR, BOOTSTRAP_OVERRIDE_FILE, DEFAULT_CLUSTER_ID, PORT, READINESS_PATH, servedRevision } from "./istio.js";
+import {
+  BOOTSTRAP_OVERRIDE_DIR,
+  BOOTSTRAP_OVERRIDE_FILE,
+  DEFAULT_CLUSTER_ID,
+  PORT,
+  READINESS_PATH,
+  servedRevision,
+} from "./istio.js";
 import { labelOr, workloadName, type Params } from "./params.js";
 import { canonicalResources } from "./quantity.js";
 
@@ -37,12 +44,20 @@ const VOLUME_PARTS = {
   "istio-token": {
     volume: {
       name: "istio-token",
-      projected: { sources: [{ serviceAccountToken: { path: "istio-token", expirationSeconds: 43200, audience: "istio-ca" } }] },
+      projected: {
+        sources: [{ serviceAccountToken: { path: "istio-token", expirationSeconds: 43200, audience: "istio-ca" } }],
+      },
     },
     mountPath: "/var/run/secrets/tokens",
   },
-  "istiod-ca-cert": { volume: { name: "istiod-ca-cert", configMap: { name: "istio-ca-root-cert" } }, mountPath: "/var/run/secrets/istio" },
-  "istio-ca-crl": { volume: { name: "istio-ca-crl", configMap: { name: "istio-ca-crl", optional: true } }, mountPath: "/var/run/secrets/istio/crl" },
+  "istiod-ca-cert": {
+    volume: { name: "istiod-ca-cert", configMap: { name: "istio-ca-root-cert" } },
+    mountPath: "/var/run/secrets/istio",
+  },
+  "istio-ca-crl": {
+    volume: { name: "istio-ca-crl", configMap: { name: "istio-ca-crl", optional: true } },
+    mountPath: "/var/run/secrets/istio/crl",
+  },
 } as const satisfies Record<string, { volume: Volume; mountPath: string }>;
 
 export type ProxyVolumeName = keyof typeof VOLUME_PARTS;
@@ -66,7 +81,10 @@ export function mounts(names: readonly ProxyVolumeName[]): JsonObject[] {
 
 /** sidecar.istio.io/bootstrapOverride: the named ConfigMap, and where the proxy mounts it. */
 const BOOTSTRAP_VOLUME = "custom-bootstrap-volume";
-export const bootstrapVolume = (configMap: string): Volume => ({ name: BOOTSTRAP_VOLUME, configMap: { name: configMap } });
+export const bootstrapVolume = (configMap: string): Volume => ({
+  name: BOOTSTRAP_VOLUME,
+  configMap: { name: configMap },
+});
 export const BOOTSTRAP_MOUNT: JsonObject = mount(BOOTSTRAP_VOLUME, BOOTSTRAP_OVERRIDE_DIR);
 export const BOOTSTRAP_ENV: EnvVar = { name: "ISTIO_BOOTSTRAP_OVERRIDE", value: BOOTSTRAP_OVERRIDE_FILE };
 
@@ -171,7 +189,13 @@ export function pushLeadEnv(env: EnvVar[], p: Params, limits: LimitsEnv): void {
  * Appends the env every agent ends with: the network, the owner (as the template names it),
  * the bootstrap override's file when there is one, the mesh and the proxy metadata.
  */
-export function pushTailEnv(env: EnvVar[], p: Params, owner: readonly EnvVar[], bootstrap: boolean, metadata: readonly EnvVar[]): void {
+export function pushTailEnv(
+  env: EnvVar[],
+  p: Params,
+  owner: readonly EnvVar[],
+  bootstrap: boolean,
+  metadata: readonly EnvVar[],
+): void {
   if (p.config.network) env.push({ name: "ISTIO_META_NETWORK", value: p.config.network });
   for (const e of owner) env.push(e);
   if (bootstrap) env.push(BOOTSTRAP_ENV);
@@ -225,7 +249,11 @@ export function withPathEnv(env: EnvVar[], p: Params): EnvVar[] {
 // --- The proxy container ------------------------------------------------------------------
 
 /** Envoy's Prometheus port, as the sidecar and gateway templates declare it. */
-export const ENVOY_PROM_CONTAINER_PORT = { containerPort: PORT.envoyPrometheus, protocol: "TCP", name: "http-envoy-prom" } as const;
+export const ENVOY_PROM_CONTAINER_PORT = {
+  containerPort: PORT.envoyPrometheus,
+  protocol: "TCP",
+  name: "http-envoy-prom",
+} as const;
 
 export function proxyArgs(p: Params, kind: "sidecar" | "router"): string[] {
   const a = p.annotations;
@@ -254,13 +282,23 @@ function num(v: string | undefined, fallback: number): number {
  * is 0. `valuesOnly`: the gateway template's probe, always there and read from the config only
  * (it reads neither the status port nor the readiness annotations).
  */
-export function proxyProbes(p: Params, port: number = PORT.readiness, startup = true, valuesOnly = false): Pick<Container, "startupProbe" | "readinessProbe"> {
+export function proxyProbes(
+  p: Params,
+  port: number = PORT.readiness,
+  startup = true,
+  valuesOnly = false,
+): Pick<Container, "startupProbe" | "readinessProbe"> {
   if (p.statusPort === "0" && !valuesOnly) return {};
   const annotation = (key: string): string | undefined => (valuesOnly ? undefined : p.annotations[key]);
   const cfg = p.config.proxy;
   const out: Pick<Container, "startupProbe" | "readinessProbe"> = {};
   if (startup && cfg.startupProbe.enabled) {
-    out.startupProbe = { httpGet: { path: READINESS_PATH, port }, periodSeconds: 1, timeoutSeconds: 3, failureThreshold: cfg.startupProbe.failureThreshold };
+    out.startupProbe = {
+      httpGet: { path: READINESS_PATH, port },
+      periodSeconds: 1,
+      timeoutSeconds: 3,
+      failureThreshold: cfg.startupProbe.failureThreshold,
+    };
   }
   const readiness: Probe = { httpGet: { path: READINESS_PATH, port } };
   const delay = num(annotation(A.readinessInitialDelay), cfg.readinessInitialDelaySeconds);

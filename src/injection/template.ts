@@ -66,7 +66,10 @@ export function renderTemplates(names: readonly string[], p: Params): TemplateOu
 }
 
 function combine(a: TemplateOutput, b: TemplateOutput): TemplateOutput {
-  const sc = a.podSecurityContext && b.podSecurityContext ? mergeObject(a.podSecurityContext, b.podSecurityContext) : (b.podSecurityContext ?? a.podSecurityContext);
+  const sc =
+    a.podSecurityContext && b.podSecurityContext
+      ? mergeObject(a.podSecurityContext, b.podSecurityContext)
+      : (b.podSecurityContext ?? a.podSecurityContext);
   return {
     labels: { ...a.labels, ...b.labels },
     annotations: { ...a.annotations, ...b.annotations },

@@ -82,7 +82,10 @@ export function gatewayTemplate(p: Params): TemplateOutput {
   const env: EnvVar[] = [];
   pushLeadEnv(env, p, "gateway");
   // The mesh's mode: Istio's gateway template does not read sidecar.istio.io/interceptionMode.
-  env.push({ name: "ISTIO_META_INTERCEPTION_MODE", value: p.proxyConfig.interceptionMode ?? p.config.interception.mode });
+  env.push({
+    name: "ISTIO_META_INTERCEPTION_MODE",
+    value: p.proxyConfig.interceptionMode ?? p.config.interception.mode,
+  });
   pushTailEnv(env, p, deploymentOwnerEnv(p), bootstrap !== undefined, proxyMetadataEnv(p));
   const proxy: Container = {
     name: CONTAINER.proxy,
@@ -93,7 +96,10 @@ export function gatewayTemplate(p: Params): TemplateOutput {
     ...pullPolicy(p),
     ...proxyProbes(p, PORT.readiness, false, true),
     securityContext: { runAsUser: p.config.proxy.uid, runAsGroup: p.config.proxy.gid },
-    volumeMounts: bootstrap !== undefined ? insertedAfter(GATEWAY_MOUNTS, BOOTSTRAP_MOUNT_AFTER, BOOTSTRAP_MOUNT) : [...GATEWAY_MOUNTS],
+    volumeMounts:
+      bootstrap !== undefined
+        ? insertedAfter(GATEWAY_MOUNTS, BOOTSTRAP_MOUNT_AFTER, BOOTSTRAP_MOUNT)
+        : [...GATEWAY_MOUNTS],
   };
   // Istio's gateway template sets no resources, whatever the proxyCPU/proxyMemory annotations say.
   return {
@@ -101,14 +107,33 @@ export function gatewayTemplate(p: Params): TemplateOutput {
     annotations: defaultContainerAnnotations(p),
     initContainers: [],
     containers: [proxy],
-    volumes: bootstrap !== undefined ? insertedAfter(GATEWAY_VOLUMES, BOOTSTRAP_VOLUME_AFTER, bootstrapVolume(bootstrap)) : GATEWAY_VOLUMES,
+    volumes:
+      bootstrap !== undefined
+        ? insertedAfter(GATEWAY_VOLUMES, BOOTSTRAP_VOLUME_AFTER, bootstrapVolume(bootstrap))
+        : GATEWAY_VOLUMES,
     imagePullSecrets: configParts(p.config).imagePullSecrets,
     podSecurityContext: { sysctls: [{ name: "net.ipv4.ip_unprivileged_port_start", value: "0" }] },
   };
 }
 
-const GRPC_AGENT_VOLUMES: readonly Volume[] = volumes(["workload-socket", "workload-certs", "istio-xds", "istio-data", "istio-podinfo", "istio-token", "istiod-ca-cert"]);
-const GRPC_AGENT_MOUNTS: readonly JsonObject[] = mounts(["workload-socket", "workload-certs", "istiod-ca-cert", "istio-data", "istio-xds", "istio-token", "istio-podinfo"]);
+const GRPC_AGENT_VOLUMES: readonly Volume[] = volumes([
+  "workload-socket",
+  "workload-certs",
+  "istio-xds",
+  "istio-data",
+  "istio-podinfo",
+  "istio-token",
+  "istiod-ca-cert",
+]);
+const GRPC_AGENT_MOUNTS: readonly JsonObject[] = mounts([
+  "workload-socket",
+  "workload-certs",
+  "istiod-ca-cert",
+  "istio-data",
+  "istio-xds",
+  "istio-token",
+  "istio-podinfo",
+]);
 const GRPC_APP_MOUNTS: readonly JsonObject[] = mounts(["istio-data", "istio-xds", "workload-certs"]);
 
 export function grpcAgentTemplate(p: Params): TemplateOutput {
@@ -128,7 +153,11 @@ export function grpcAgentTemplate(p: Params): TemplateOutput {
     image: p.proxyImage,
     ports: [{ containerPort: statusPort, protocol: "TCP", name: "mesh-metrics" }],
     args: proxyArgs(p, "sidecar"),
-    lifecycle: { postStart: { exec: { command: ["pilot-agent", "wait", `--url=http://localhost:${statusPort}${READINESS_PATH}`] } } },
+    lifecycle: {
+      postStart: {
+        exec: { command: ["pilot-agent", "wait", `--url=http://localhost:${statusPort}${READINESS_PATH}`] },
+      },
+    },
     env: withPathEnv(env, p),
     ...pullPolicy(p),
     ...proxyProbes(p, statusPort, false),
@@ -143,7 +172,10 @@ export function grpcAgentTemplate(p: Params): TemplateOutput {
     ],
     volumeMounts: [...GRPC_APP_MOUNTS],
   }));
-  const volumeList = bootstrap !== undefined ? insertedAfter(GRPC_AGENT_VOLUMES, BOOTSTRAP_VOLUME_AFTER, bootstrapVolume(bootstrap)) : [...GRPC_AGENT_VOLUMES];
+  const volumeList =
+    bootstrap !== undefined
+      ? insertedAfter(GRPC_AGENT_VOLUMES, BOOTSTRAP_VOLUME_AFTER, bootstrapVolume(bootstrap))
+      : [...GRPC_AGENT_VOLUMES];
   volumeList.push(...userVolumes(p));
   return {
     labels: uncutCanonicalLabels(p),
@@ -199,7 +231,12 @@ export function grpcSimpleTemplate(p: Params): TemplateOutput {
     volumeMounts: [mount(GRPC_BOOTSTRAP_VOLUME, GRPC_BOOTSTRAP_DIR)],
     // INSTANCE_IP, POD_NAME, POD_NAMESPACE, then the control plane's namespace (a YAML block
     // scalar in Istio's template, so with its newline).
-    env: [INSTANCE_IP_ENV, POD_NAME_ENV, POD_NAMESPACE_ENV, { name: "ISTIO_NAMESPACE", value: `${istioNamespace(p.config.discoveryAddress)}\n` }],
+    env: [
+      INSTANCE_IP_ENV,
+      POD_NAME_ENV,
+      POD_NAMESPACE_ENV,
+      { name: "ISTIO_NAMESPACE", value: `${istioNamespace(p.config.discoveryAddress)}\n` },
+    ],
     command: ["sh", "-c", GRPC_SIMPLE_SCRIPT],
   };
   const apps: Container[] = p.appContainers.map((name) => ({

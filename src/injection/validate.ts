@@ -110,7 +110,9 @@ function uint32(value: string): string | undefined {
 function probeInt32(value: string, all: Annotations): string | undefined {
   const why = uint32(value);
   if (why !== undefined || all[A.statusPort] === "0") return why;
-  return Number(value) <= 2 ** 31 - 1 ? undefined : "must be a whole number from 0 to 2147483647 (the readiness probe's int32 field)";
+  return Number(value) <= 2 ** 31 - 1
+    ? undefined
+    : "must be a whole number from 0 to 2147483647 (the readiness probe's int32 field)";
 }
 
 function goBool(value: string): string | undefined {
@@ -140,7 +142,7 @@ function quantityWarning(key: string, value: string): string | undefined {
 
 /** The escapes of a YAML double-quoted scalar: the letter after "\" and how many hex digits follow. */
 const YAML_ESCAPES: ReadonlyMap<string, number> = new Map([
-  ..."0abt\tnvfre \"/\\N_LP".split("").map((c): [string, number] => [c, 0]),
+  ...'0abt\tnvfre "/\\N_LP'.split("").map((c): [string, number] => [c, 0]),
   ["x", 2],
   ["u", 4],
   ["U", 8],
@@ -149,8 +151,14 @@ const YAML_ESCAPES: ReadonlyMap<string, number> = new Map([
 /** What libyaml reads at all: printable characters, tab and line breaks (no BOM inside). */
 function yamlPrintable(c: number): boolean {
   return (
-    c === 0x09 || c === 0x0a || c === 0x0d || (c >= 0x20 && c <= 0x7e) || c === 0x85 ||
-    (c >= 0xa0 && c <= 0xd7ff) || (c >= 0xe000 && c <= 0xfffd && c !== 0xfeff) || c >= 0x10000
+    c === 0x09 ||
+    c === 0x0a ||
+    c === 0x0d ||
+    (c >= 0x20 && c <= 0x7e) ||
+    c === 0x85 ||
+    (c >= 0xa0 && c <= 0xd7ff) ||
+    (c >= 0xe000 && c <= 0xfffd && c !== 0xfeff) ||
+    c >= 0x10000
   );
 }
 
@@ -163,7 +171,8 @@ function inYamlQuotes(value: string): string | undefined {
   for (let i = 0; i < value.length; i++) {
     const c = value.codePointAt(i) ?? 0;
     if (c > 0xffff) i++;
-    if (!yamlPrintable(c)) return `has a character (U+${c.toString(16).toUpperCase().padStart(4, "0")}) the injection template cannot hold`;
+    if (!yamlPrintable(c))
+      return `has a character (U+${c.toString(16).toUpperCase().padStart(4, "0")}) the injection template cannot hold`;
     if (c === 0x22) return `has a '"', which ends the injection template's quoted string`;
     if (c !== 0x5c) continue;
     const next = value[i + 1] ?? "";
@@ -197,7 +206,8 @@ function userEntries(value: string): string | undefined {
   if (typeof parsed !== "object") return "must be a JSON object of name to definition (or a list of definitions)";
   for (const [name, entry] of Object.entries(parsed)) {
     // An empty one is written as "{}" under its name, which is no YAML map entry.
-    if (!isMap(entry) || Object.keys(entry).length === 0) return `${quote(name)} must be a non-empty JSON object (its definition)`;
+    if (!isMap(entry) || Object.keys(entry).length === 0)
+      return `${quote(name)} must be a non-empty JSON object (its definition)`;
   }
   return undefined;
 }
@@ -280,7 +290,13 @@ function agentLevels(key: string, value: string): string | undefined {
 // find no row rather than Object.prototype's members.
 const ROWS: ReadonlyMap<string, Row> = new Map<string, Row>([
   // validate.go's table.
-  [A.interceptionMode, { refuse: (v) => (v === "REDIRECT" || v === "TPROXY" || v === "NONE" ? undefined : "must be REDIRECT, TPROXY or NONE") }],
+  [
+    A.interceptionMode,
+    {
+      refuse: (v) =>
+        v === "REDIRECT" || v === "TPROXY" || v === "NONE" ? undefined : "must be REDIRECT, TPROXY or NONE",
+    },
+  ],
   [A.statusPort, { refuse: (v) => (isUint(goTrimSpace(v), 16) ? undefined : "must be a port number (0-65535)") }],
   [A.readinessInitialDelay, { refuse: probeInt32 }],
   [A.readinessPeriod, { refuse: probeInt32 }],
@@ -296,7 +312,9 @@ const ROWS: ReadonlyMap<string, Row> = new Map<string, Row>([
     {
       refuse: interfaceNames,
       warn: (k, _v, all) =>
-        all[A.rerouteVirtualInterfaces] !== undefined ? `${k} ignored: ${A.rerouteVirtualInterfaces} is set` : `${k} is deprecated: use ${A.rerouteVirtualInterfaces}`,
+        all[A.rerouteVirtualInterfaces] !== undefined
+          ? `${k} ignored: ${A.rerouteVirtualInterfaces} is set`
+          : `${k} is deprecated: use ${A.rerouteVirtualInterfaces}`,
     },
   ],
   [A.rerouteVirtualInterfaces, { refuse: interfaceNames }],
@@ -327,10 +345,17 @@ const ROWS: ReadonlyMap<string, Row> = new Map<string, Row>([
     A.nativeSidecar,
     {
       warn: (k, v) =>
-        v === "true" || v === "false" ? undefined : v === "" ? `${k} is empty: ignored` : said(k, v, ` reads as "true": only "false" turns it off`),
+        v === "true" || v === "false"
+          ? undefined
+          : v === ""
+            ? `${k} is empty: ignored`
+            : said(k, v, ` reads as "true": only "false" turns it off`),
     },
   ],
-  [A.capNetBindService, { warn: (k, v) => (v === "true" || v === "false" ? undefined : said(k, v, ` is not "true": ignored`)) }],
+  [
+    A.capNetBindService,
+    { warn: (k, v) => (v === "true" || v === "false" ? undefined : said(k, v, ` is not "true": ignored`)) },
+  ],
   [A.logLevel, { warn: envoyLevel }],
   [A.componentLogLevel, { warn: envoyComponentLevels }],
   [A.agentLogLevel, { warn: agentLevels }],
@@ -339,8 +364,8 @@ const ROWS: ReadonlyMap<string, Row> = new Map<string, Row>([
 ]);
 
 /** The rows that warn, in the table's order, listed once (not an entry array per row per review). */
-const WARN_ROWS: readonly { readonly key: string; readonly warn: NonNullable<Row["warn"]> }[] = [...ROWS].flatMap(([key, row]) =>
-  row.warn === undefined ? [] : [{ key, warn: row.warn }],
+const WARN_ROWS: readonly { readonly key: string; readonly warn: NonNullable<Row["warn"]> }[] = [...ROWS].flatMap(
+  ([key, row]) => (row.warn === undefined ? [] : [{ key, warn: row.warn }]),
 );
 
 function invalid(key: string, value: string, why: string): InjectionError {
@@ -375,7 +400,8 @@ export function annotationWarnings(annotations: Annotations, native: boolean, ho
     const w = warn(key, value, annotations);
     if (w !== undefined) out.push(w);
   }
-  if (native && holdRequested) out.push("holdApplicationUntilProxyStarts has no effect with native sidecars: the proxy starts first anyway");
+  if (native && holdRequested)
+    out.push("holdApplicationUntilProxyStarts has no effect with native sidecars: the proxy starts first anyway");
   return out;
 }
 

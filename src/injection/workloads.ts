@@ -63,7 +63,9 @@ function templateParent(doc: Doc): Doc | undefined {
   if (!isDoc(spec)) return undefined;
   if (doc.kind === "CronJob") {
     const jobTemplate = spec.jobTemplate;
-    return isDoc(jobTemplate) && isDoc(jobTemplate.spec) && isDoc(jobTemplate.spec.template) ? jobTemplate.spec : undefined;
+    return isDoc(jobTemplate) && isDoc(jobTemplate.spec) && isDoc(jobTemplate.spec.template)
+      ? jobTemplate.spec
+      : undefined;
   }
   return isDoc(spec.template) && (WORKLOAD_KINDS as readonly string[]).includes(String(doc.kind)) ? spec : undefined;
 }
@@ -71,7 +73,10 @@ function templateParent(doc: Doc): Doc | undefined {
 /** The workload with `pod` as its pod template (CronJob: its job template's). */
 function withTemplate(doc: Doc, pod: Pod): Doc {
   const spec = doc.spec as Doc;
-  const put = (parent: Doc): Doc => ({ ...parent, template: { ...(parent.template as Doc), metadata: pod.metadata, spec: pod.spec } });
+  const put = (parent: Doc): Doc => ({
+    ...parent,
+    template: { ...(parent.template as Doc), metadata: pod.metadata, spec: pod.spec },
+  });
   if (doc.kind === "CronJob") {
     const jobTemplate = spec.jobTemplate as Doc;
     return { ...doc, spec: { ...spec, jobTemplate: { ...jobTemplate, spec: put(jobTemplate.spec as Doc) } } };
@@ -110,7 +115,14 @@ function cronJobAsKubeInject(doc: Doc, located: DocumentPod): DocumentPod {
     replace: (pod) => ({
       ...doc,
       // The job template's metadata first, where the API server prints it.
-      spec: { ...spec, jobTemplate: { metadata: pod.metadata, ...withoutMetadata(jobTemplate), spec: { ...jobSpec, template: { ...template, spec: pod.spec } } } },
+      spec: {
+        ...spec,
+        jobTemplate: {
+          metadata: pod.metadata,
+          ...withoutMetadata(jobTemplate),
+          spec: { ...jobSpec, template: { ...template, spec: pod.spec } },
+        },
+      },
     }),
   };
 }

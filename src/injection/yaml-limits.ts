@@ -33,7 +33,13 @@ export type YamlLimitKind = (typeof YAML_LIMIT_KINDS)[number];
  * YAML documents; a few are allowed, the first one used). The parser takes ~30 µs a key
  * on a loaded 2-core machine (test/bench/worst-case.bench.ts): 256 keep a review near 10 ms.
  */
-export const PROXY_CONFIG_LIMITS: YamlLimits = { maxBytes: 16 * 1024, maxDepth: 16, maxNodes: 256, maxAliases: 16, maxDocuments: 16 };
+export const PROXY_CONFIG_LIMITS: YamlLimits = {
+  maxBytes: 16 * 1024,
+  maxDepth: 16,
+  maxNodes: 256,
+  maxAliases: 16,
+  maxDocuments: 16,
+};
 
 /** The `inject` and `preview` commands: local files, read once; a manifest may be megabytes. */
 export const MANIFEST_LIMITS: YamlLimits = {
@@ -49,14 +55,26 @@ export const MANIFEST_LIMITS: YamlLimits = {
  * reads them, so they are held to what the parser reads in tens of milliseconds (a Deployment
  * is a few hundred keys and items; larger manifests: `sidecar-injector preview -f`, offline).
  */
-export const PREVIEW_YAML_LIMITS: YamlLimits = { maxBytes: 64 * 1024, maxDepth: 64, maxNodes: 1000, maxAliases: 100, maxDocuments: 100 };
+export const PREVIEW_YAML_LIMITS: YamlLimits = {
+  maxBytes: 64 * 1024,
+  maxDepth: 64,
+  maxNodes: 1000,
+  maxAliases: 100,
+  maxDocuments: 100,
+};
 
 /**
  * POST /preview bodies in JSON: JSON.parse reads long strings fast, many small values slowly
  * (a 6 MiB Pod of 130k containers: ~250 ms), so the shape is held: 50k keys and items is a List
  * of a hundred Deployments. maxBytes is the body limit of the HTTP layer.
  */
-export const PREVIEW_JSON_LIMITS: YamlLimits = { maxBytes: Number.MAX_SAFE_INTEGER, maxDepth: 64, maxNodes: 50_000, maxAliases: 0, maxDocuments: 1 };
+export const PREVIEW_JSON_LIMITS: YamlLimits = {
+  maxBytes: Number.MAX_SAFE_INTEGER,
+  maxDepth: 64,
+  maxNodes: 50_000,
+  maxAliases: 0,
+  maxDocuments: 1,
+};
 
 export class YamlLimitError extends Error {
   constructor(
@@ -154,7 +172,12 @@ export function preScan(text: string, limits: YamlLimits): ScanFigures {
       }
       blockScalarParent = -1;
     }
-    if (flow === 0 && indent === 0 && (text.startsWith("---", i) || text.startsWith("...", i)) && isBlank(text.charCodeAt(i + 3))) {
+    if (
+      flow === 0 &&
+      indent === 0 &&
+      (text.startsWith("---", i) || text.startsWith("...", i)) &&
+      isBlank(text.charCodeAt(i + 3))
+    ) {
       if (text.startsWith("---", i) && sawContent) {
         documents++;
         if (documents > limits.maxDocuments) throw over("documents", limits.maxDocuments);
@@ -172,7 +195,11 @@ export function preScan(text: string, limits: YamlLimits): ScanFigures {
       let compact = 0;
       while (i < n) {
         const d = text.charCodeAt(i);
-        if ((d === 45 /* - */ || d === 63 /* ? */) && isBlank(text.charCodeAt(i + 1)) && text.charCodeAt(i + 1) !== LF) {
+        if (
+          (d === 45 /* - */ || d === 63) /* ? */ &&
+          isBlank(text.charCodeAt(i + 1)) &&
+          text.charCodeAt(i + 1) !== LF
+        ) {
           compact++;
           if (depth + compact > limits.maxDepth) throw over("depth", limits.maxDepth);
           i += 2;
@@ -200,7 +227,7 @@ export function preScan(text: string, limits: YamlLimits): ScanFigures {
       } else if (d === 35 /* # */ && i > 0 && isBlank(text.charCodeAt(i - 1))) {
         while (i < n && text.charCodeAt(i) !== LF) i++;
         break;
-      } else if ((d === 91 /* [ */ || d === 123 /* { */) && (flow > 0 || i === 0 || isBlank(text.charCodeAt(i - 1)))) {
+      } else if ((d === 91 /* [ */ || d === 123) /* { */ && (flow > 0 || i === 0 || isBlank(text.charCodeAt(i - 1)))) {
         // In block context a bracket opens a collection only where a value starts ("a: b[1]"
         // is a string); in flow context every bracket does. A line that starts with one is
         // the value of the entry above it (or the document), not an entry itself.
@@ -323,7 +350,11 @@ export function measureValue(value: unknown, limits: YamlLimits, nodesSoFar = 0)
  * Throws YamlLimitError past a limit, YamlSyntaxError on invalid YAML. `prepare`, when given,
  * may change each parsed document's nodes before they become values.
  */
-export function parseYamlDocuments(text: string, limits: YamlLimits, prepare?: (doc: Document.Parsed) => void): unknown[] {
+export function parseYamlDocuments(
+  text: string,
+  limits: YamlLimits,
+  prepare?: (doc: Document.Parsed) => void,
+): unknown[] {
   preScan(text, limits);
   const docs = parseAllDocuments(text, { uniqueKeys: false, prettyErrors: false });
   const list = Array.isArray(docs) ? docs : [];

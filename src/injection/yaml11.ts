@@ -18,7 +18,10 @@ export type Yaml11Scalar =
 
 const BOOLEANS: ReadonlyMap<string, boolean> = new Map([
   ...["y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"].map((s): [string, boolean] => [s, true]),
-  ...["n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"].map((s): [string, boolean] => [s, false]),
+  ...["n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"].map((s): [string, boolean] => [
+    s,
+    false,
+  ]),
 ]);
 const NULLS = new Set(["", "~", "null", "Null", "NULL"]);
 const SPECIAL_FLOATS: ReadonlyMap<string, number> = new Map([
@@ -29,7 +32,8 @@ const SPECIAL_FLOATS: ReadonlyMap<string, number> = new Map([
 /** go-yaml's yamlStyleFloat. */
 const YAML_STYLE_FLOAT = /^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$/;
 /** go-yaml's timestamp layouts: a timestamp read into a string or an interface stays as written. */
-const TIMESTAMP = /^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([Tt ][0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}(\.[0-9]+)?(Z|[-+][0-9]{2}(:?[0-9]{2})?)?)?$/;
+const TIMESTAMP =
+  /^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([Tt ][0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}(\.[0-9]+)?(Z|[-+][0-9]{2}(:?[0-9]{2})?)?)?$/;
 const MIN_INT64 = -(2n ** 63n);
 const MAX_UINT64 = 2n ** 64n - 1n;
 
@@ -52,7 +56,8 @@ export function resolveYaml11(plain: string): Yaml11Scalar {
   const special = SPECIAL_FLOATS.get(plain);
   if (special !== undefined) return { tag: "float", value: special };
   const first = plain[0] ?? "";
-  if (first === ".") return YAML_STYLE_FLOAT.test(plain) ? { tag: "float", value: Number(plain) } : { tag: "str", value: plain };
+  if (first === ".")
+    return YAML_STYLE_FLOAT.test(plain) ? { tag: "float", value: Number(plain) } : { tag: "str", value: plain };
   if (!/[-+0-9]/.test(first) || TIMESTAMP.test(plain)) return { tag: "str", value: plain };
   const noUnderscores = plain.replaceAll("_", "");
   const int = goInteger(noUnderscores);

@@ -74,7 +74,8 @@ export async function runConfigImport(argv: readonly string[], io: CommandIo): P
     try {
       docs.push(...parseYamlDocuments(text, MANIFEST_LIMITS));
     } catch (e) {
-      if (e instanceof YamlSyntaxError) io.stderr(`error: ${quote(file)}: document ${e.document} is not valid YAML: ${e.message}\n`);
+      if (e instanceof YamlSyntaxError)
+        io.stderr(`error: ${quote(file)}: document ${e.document} is not valid YAML: ${e.message}\n`);
       else if (e instanceof YamlLimitError) io.stderr(`error: ${quote(file)}: ${e.message}\n`);
       else throw e;
       return 2;
@@ -95,7 +96,10 @@ export async function runConfigImport(argv: readonly string[], io: CommandIo): P
       io.stderr(`error: config import: ${operators.length} IstioOperators in the input: give one\n`);
       return 2;
     }
-    const merged = operators.length === 1 && operators[0] !== undefined ? operatorValues(operators[0]) : valueFiles.reduce<Record<string, unknown>>((a, v) => mergeValues(a, v), {});
+    const merged =
+      operators.length === 1 && operators[0] !== undefined
+        ? operatorValues(operators[0])
+        : valueFiles.reduce<Record<string, unknown>>((a, v) => mergeValues(a, v), {});
     maps = configMapsFromValues(merged, operators.length === 1 ? "istio-operator" : "helm-values");
     from = `${operators.length === 1 ? "an IstioOperator" : "Helm values"}, as Istio's chart at ${ISTIO_COMMIT.slice(0, 7)} renders them`;
   } else {
@@ -114,18 +118,26 @@ export async function runConfigImport(argv: readonly string[], io: CommandIo): P
   try {
     buildConfig(result.config, "(imported)");
   } catch (e) {
-    io.stderr(`error: config import: the imported settings are not a valid config of this injector: ${e instanceof Error ? e.message : String(e)}\n`);
+    io.stderr(
+      `error: config import: the imported settings are not a valid config of this injector: ${e instanceof Error ? e.message : String(e)}\n`,
+    );
     return 2;
   }
   if (unsupported > 0 && values["allow-unsupported"] !== true) {
-    io.stderr(`error: config import: ${unsupported} setting${unsupported === 1 ? "" : "s"} cannot be honoured (listed above); nothing written. --allow-unsupported writes what can be honoured\n`);
+    io.stderr(
+      `error: config import: ${unsupported} setting${unsupported === 1 ? "" : "s"} cannot be honoured (listed above); nothing written. --allow-unsupported writes what can be honoured\n`,
+    );
     return 1;
   }
   const sources = [maps.injector?.name, maps.mesh?.name].filter((n): n is string => n !== undefined);
   const header = [
     `# sidecar-injector config imported from ${from ?? `Istio's ConfigMaps ${sources.join(" and ")}`}`,
     `# (compared with Istio ${ISTIO_COMMIT.slice(0, 7)}). Keys left out are this injector's defaults, which are Istio's.`,
-    ...(unsupported > 0 ? [`# ${unsupported} setting${unsupported === 1 ? "" : "s"} could not be honoured: see the findings of config import.`] : []),
+    ...(unsupported > 0
+      ? [
+          `# ${unsupported} setting${unsupported === 1 ? "" : "s"} could not be honoured: see the findings of config import.`,
+        ]
+      : []),
   ];
   const body = Object.keys(result.config).length === 0 ? "{}\n" : stringify(result.config, { lineWidth: 0 });
   const text = `${header.join("\n")}\n${body}`;

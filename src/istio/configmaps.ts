@@ -33,7 +33,10 @@ function role(name: string): { kind: "injector" | "mesh"; revision: string } | u
   if (name.startsWith(`${INJECTOR}-`)) return { kind: "injector", revision: name.slice(INJECTOR.length + 1) };
   if (name === MESH) return { kind: "mesh", revision: "" };
   // istio-ca-root-cert, istio-ca-crl and istio-leader live beside the mesh ConfigMaps.
-  if (name.startsWith(`${MESH}-`) && !/^istio-(ca-root-cert|ca-crl|leader|gateway-status-leader|namespace-controller-election|mesh-networks)$/.test(name)) {
+  if (
+    name.startsWith(`${MESH}-`) &&
+    !/^istio-(ca-root-cert|ca-crl|leader|gateway-status-leader|namespace-controller-election|mesh-networks)$/.test(name)
+  ) {
     return { kind: "mesh", revision: name.slice(MESH.length + 1) };
   }
   return undefined;
@@ -75,18 +78,29 @@ export function pickIstioConfigMaps(docs: readonly unknown[], revision?: string)
   const revisions = [...new Set(found.map((f) => f.revision))].sort();
   const named = (r: string): string => (r === "" ? "default" : quoteName(r));
   if (found.length === 0) {
-    throw new ConfigMapChoiceError(`no ${INJECTOR}[-REV] or ${MESH}[-REV] ConfigMap in the input (kubectl get configmap -n istio-system ${INJECTOR} ${MESH} -o yaml gives them)`);
+    throw new ConfigMapChoiceError(
+      `no ${INJECTOR}[-REV] or ${MESH}[-REV] ConfigMap in the input (kubectl get configmap -n istio-system ${INJECTOR} ${MESH} -o yaml gives them)`,
+    );
   }
   let want = revision === "default" ? "" : revision;
   if (want === undefined) {
-    if (revisions.length > 1) throw new ConfigMapChoiceError(`the input holds the ConfigMaps of several revisions (${revisions.map(named).join(", ")}): choose one with --revision`);
+    if (revisions.length > 1)
+      throw new ConfigMapChoiceError(
+        `the input holds the ConfigMaps of several revisions (${revisions.map(named).join(", ")}): choose one with --revision`,
+      );
     want = revisions[0] ?? "";
   }
   const mine = found.filter((f) => f.revision === want);
-  if (mine.length === 0) throw new ConfigMapChoiceError(`no ConfigMap of revision ${quote(want)} in the input (it has ${revisions.map(named).join(", ")})`);
+  if (mine.length === 0)
+    throw new ConfigMapChoiceError(
+      `no ConfigMap of revision ${quote(want)} in the input (it has ${revisions.map(named).join(", ")})`,
+    );
   const one = (kind: "injector" | "mesh"): Found | undefined => {
     const list = mine.filter((f) => f.kind === kind);
-    if (list.length > 1) throw new ConfigMapChoiceError(`the input holds ConfigMap ${quoteName(list[0]?.name ?? "")} ${list.length} times: give it once`);
+    if (list.length > 1)
+      throw new ConfigMapChoiceError(
+        `the input holds ConfigMap ${quoteName(list[0]?.name ?? "")} ${list.length} times: give it once`,
+      );
     return list[0];
   };
   const injector = one("injector");
@@ -101,6 +115,8 @@ export function pickIstioConfigMaps(docs: readonly unknown[], revision?: string)
           },
         }
       : {}),
-    ...(mesh !== undefined ? { mesh: { name: mesh.name, ...(mesh.data.mesh !== undefined ? { mesh: mesh.data.mesh } : {}) } } : {}),
+    ...(mesh !== undefined
+      ? { mesh: { name: mesh.name, ...(mesh.data.mesh !== undefined ? { mesh: mesh.data.mesh } : {}) } }
+      : {}),
   };
 }

@@ -70,7 +70,13 @@ export interface ImportResult {
  * Each ConfigMap key is Istio's own, a few KiB (the templates: some 100 KiB in all); far larger
  * is not a chart's output. Depth and nodes hold a hostile text to a bounded parse.
  */
-export const ISTIO_CONFIG_LIMITS: YamlLimits = { maxBytes: 1024 * 1024, maxDepth: 64, maxNodes: 50_000, maxAliases: 100, maxDocuments: 1 };
+export const ISTIO_CONFIG_LIMITS: YamlLimits = {
+  maxBytes: 1024 * 1024,
+  maxDepth: 64,
+  maxNodes: 50_000,
+  maxAliases: 100,
+  maxDocuments: 1,
+};
 
 /** How many findings one import lists; past it, one finding counts the rest. */
 export const MAX_FINDINGS = 200;
@@ -145,7 +151,15 @@ class Findings {
   done(): readonly Finding[] {
     if (this.extra === 0) return this.list;
     const unsupported = this.list.some((f) => f.severity === "unsupported");
-    return [...this.list, { severity: unsupported ? "unsupported" : "ignored", path: "(more)", problem: `${this.extra} more findings not listed`, instead: "fix the ones listed and import again" }];
+    return [
+      ...this.list,
+      {
+        severity: unsupported ? "unsupported" : "ignored",
+        path: "(more)",
+        problem: `${this.extra} more findings not listed`,
+        instead: "fix the ones listed and import again",
+      },
+    ];
   }
 }
 
@@ -156,7 +170,12 @@ function parseText(text: string, path: string, what: string, findings: Findings)
     return docs[0] ?? {};
   } catch (e) {
     const why = e instanceof YamlLimitError || e instanceof YamlSyntaxError ? e.message : "cannot be read";
-    findings.add("unsupported", path, `is not valid ${what}: ${why}`, `give the ConfigMap as istiod reads it (kubectl get configmap -o yaml, or helm template)`);
+    findings.add(
+      "unsupported",
+      path,
+      `is not valid ${what}: ${why}`,
+      `give the ConfigMap as istiod reads it (kubectl get configmap -o yaml, or helm template)`,
+    );
     return undefined;
   }
 }
@@ -211,7 +230,10 @@ const TEMPLATE_VALUES: readonly string[] = [
 ];
 
 /** Values that only shape the webhook registration, which our chart renders itself. */
-const WEBHOOK_VALUES: readonly string[] = ["sidecarInjectorWebhook.enableNamespacesByDefault", "sidecarInjectorWebhook.reinvocationPolicy"];
+const WEBHOOK_VALUES: readonly string[] = [
+  "sidecarInjectorWebhook.enableNamespacesByDefault",
+  "sidecarInjectorWebhook.reinvocationPolicy",
+];
 
 function underAny(path: string, prefixes: readonly string[]): boolean {
   return prefixes.some((p) => path === p || path.startsWith(`${p}.`));
@@ -224,7 +246,12 @@ function str(v: unknown): string | undefined {
 }
 
 function wrongType(s: State, path: string, v: unknown, want: string): void {
-  s.findings.add("unsupported", path, `must be ${want}, got ${shown(v)}`, "correct the value in Istio's values, or write this key of our config by hand");
+  s.findings.add(
+    "unsupported",
+    path,
+    `must be ${want}, got ${shown(v)}`,
+    "correct the value in Istio's values, or write this key of our config by hand",
+  );
 }
 
 /** A value copied to a key of ours when it is of the type we take. */
@@ -250,7 +277,13 @@ const handledElsewhere: Handler = () => undefined;
 /** A value whose only honoured setting is its default: anything else is unsupported. */
 function onlyDefault(expected: unknown, instead: string): Handler {
   return (v, path, s) => {
-    if (!sameValue(v, expected)) s.findings.add("unsupported", path, `is ${shown(v)}; this injector only does what ${shown(expected)} does`, instead);
+    if (!sameValue(v, expected))
+      s.findings.add(
+        "unsupported",
+        path,
+        `is ${shown(v)}; this injector only does what ${shown(expected)} does`,
+        instead,
+      );
   };
 }
 
@@ -260,7 +293,12 @@ function resourcesHandler(v: unknown, path: string, s: State): void {
   for (const [kind, list] of Object.entries(v)) {
     if (list === null || list === undefined) continue;
     if (kind !== "requests" && kind !== "limits") {
-      s.findings.add("unsupported", `${path}.${kind}`, "is not requests or limits", "leave it out: Kubernetes has only requests and limits here");
+      s.findings.add(
+        "unsupported",
+        `${path}.${kind}`,
+        "is not requests or limits",
+        "leave it out: Kubernetes has only requests and limits here",
+      );
       continue;
     }
     if (!isPlain(list)) {
@@ -271,7 +309,12 @@ function resourcesHandler(v: unknown, path: string, s: State): void {
     for (const [name, amount] of Object.entries(list)) {
       const t = str(amount);
       if (name !== "cpu" && name !== "memory" && name !== "ephemeral-storage") {
-        s.findings.add("unsupported", `${path}.${kind}.${name}`, "is a resource this injector does not set on the proxy", "request it per Pod, or drop it");
+        s.findings.add(
+          "unsupported",
+          `${path}.${kind}.${name}`,
+          "is a resource this injector does not set on the proxy",
+          "request it per Pod, or drop it",
+        );
       } else if (t === undefined) {
         wrongType(s, `${path}.${kind}.${name}`, amount, "a quantity");
       } else {
@@ -288,7 +331,8 @@ function pullSecretsHandler(v: unknown, path: string, s: State): void {
   const names: string[] = [];
   for (const [i, item] of v.entries()) {
     // The chart takes names, or {name: ...} as a Pod does.
-    const name = typeof item === "string" ? item : isPlain(item) && typeof item.name === "string" ? item.name : undefined;
+    const name =
+      typeof item === "string" ? item : isPlain(item) && typeof item.name === "string" ? item.name : undefined;
     if (name === undefined) wrongType(s, `${path}[${i}]`, item, "a Secret name");
     else names.push(name);
   }
@@ -339,15 +383,27 @@ const HANDLERS: ReadonlyMap<string, Handler> = new Map<string, Handler>([
   ["global.proxy.startupProbe.failureThreshold", copy("proxy.startupProbe.failureThreshold", "integer")],
   ["global.proxy.statusPort", copy("proxy.statusPort", "integer")],
   ["global.proxy.resources", resourcesHandler],
-  ["global.proxy.tracer", onlyDefault("none", "Istio's other tracers add Pod mounts and env our templates do not: configure tracing in the mesh (Telemetry API) instead")],
+  [
+    "global.proxy.tracer",
+    onlyDefault(
+      "none",
+      "Istio's other tracers add Pod mounts and env our templates do not: configure tracing in the mesh (Telemetry API) instead",
+    ),
+  ],
   ["global.proxy.seccompProfile", onlyDefault({}, UNSUPPORTED_PROXY)],
   ["global.proxy.outlierLogPath", onlyDefault("", UNSUPPORTED_PROXY)],
   ["global.proxy.lifecycle", onlyDefault({}, UNSUPPORTED_PROXY)],
-  ["global.proxy.capNetBindService", onlyDefault(false, "set sidecar.istio.io/capNetBindService on the Pods that need it")],
+  [
+    "global.proxy.capNetBindService",
+    onlyDefault(false, "set sidecar.istio.io/capNetBindService on the Pods that need it"),
+  ],
   ["global.proxy_init.forceApplyIptables", onlyDefault(false, UNSUPPORTED_PROXY)],
   ["global.logAsJson", onlyDefault(false, UNSUPPORTED_PROXY)],
   ["global.nativeNftables", onlyDefault(false, "this injector writes iptables rules only; leave native nftables off")],
-  ["global.pilotCertProvider", onlyDefault("istiod", "this injector writes PILOT_CERT_PROVIDER=istiod; keep istiod as the certificate provider")],
+  [
+    "global.pilotCertProvider",
+    onlyDefault("istiod", "this injector writes PILOT_CERT_PROVIDER=istiod; keep istiod as the certificate provider"),
+  ],
   ["global.caName", onlyDefault("", UNSUPPORTED_PROXY)],
   ["global.mountMtlsCerts", onlyDefault(false, UNSUPPORTED_PROXY)],
   ["global.sds.token.aud", onlyDefault("istio-ca", "this injector projects the token for audience istio-ca")],
@@ -355,7 +411,10 @@ const HANDLERS: ReadonlyMap<string, Handler> = new Map<string, Handler>([
   ["global.trustBundleName", onlyDefault("", "this injector mounts the ConfigMap istio-ca-root-cert")],
   ["pilot.crlConfigMapName", onlyDefault("", "this injector mounts the ConfigMap istio-ca-crl")],
   ["pilot.cni.enabled", cniHandler],
-  ["pilot.cni.provider", onlyDefault("default", "with Multus, add default/istio-cni to k8s.v1.cni.cncf.io/networks on the Pods")],
+  [
+    "pilot.cni.provider",
+    onlyDefault("default", "with Multus, add default/istio-cni to k8s.v1.cni.cncf.io/networks on the Pods"),
+  ],
   ["sidecarInjectorWebhook.rewriteAppHTTPProbe", copy("rewriteAppProbes", "boolean")],
   // Rendered into `config`, read from there.
   ["sidecarInjectorWebhook.alwaysInjectSelector", handledElsewhere],
@@ -375,9 +434,19 @@ function pilotEnvHandler(v: unknown, path: string, s: State): void {
       if (t === "true" || t === "false" || t === "auto") setPath(s.doc, "nativeSidecars", t);
       else wrongType(s, p, value, "true, false or auto");
     } else if (name === "ENABLE_CLUSTER_TRUST_BUNDLE_API" && (value === true || value === "true")) {
-      s.findings.add("unsupported", p, "mounts Istio's root certificate from a ClusterTrustBundle", "this injector mounts the ConfigMap istio-ca-root-cert: keep it published");
+      s.findings.add(
+        "unsupported",
+        p,
+        "mounts Istio's root certificate from a ClusterTrustBundle",
+        "this injector mounts the ConfigMap istio-ca-root-cert: keep it published",
+      );
     } else {
-      s.findings.add("ignored", p, `is istiod's environment (${shown(value)}), not read by this injector`, "nothing to do unless it changes injection; check Istio's documentation of it");
+      s.findings.add(
+        "ignored",
+        p,
+        `is istiod's environment (${shown(value)}), not read by this injector`,
+        "nothing to do unless it changes injection; check Istio's documentation of it",
+      );
     }
   }
 }
@@ -394,19 +463,40 @@ function walkValues(v: unknown, def: unknown, path: readonly string[], prefix: s
   // A map with no handler of its own: its keys, one by one (the chart's default map, when it
   // has one, says what each should be).
   if (isPlain(v) && (def === undefined || isPlain(def)) && Object.keys(v).length > 0) {
-    for (const [k, sub] of Object.entries(v)) walkValues(sub, isPlain(def) && Object.hasOwn(def, k) ? def[k] : undefined, [...path, k], prefix, s);
+    for (const [k, sub] of Object.entries(v))
+      walkValues(sub, isPlain(def) && Object.hasOwn(def, k) ? def[k] : undefined, [...path, k], prefix, s);
     return;
   }
   if (def !== undefined && sameValue(v, def)) return;
   if (def === undefined && (v === null || (isPlain(v) && Object.keys(v).length === 0))) return;
   if (underAny(key, WEBHOOK_VALUES)) {
-    s.findings.add("ignored", full, `is ${shown(v)}: it shapes istiod's webhook registration`, "set the counterpart in our chart's values (its namespaceSelector, objectSelector and reinvocationPolicy)");
+    s.findings.add(
+      "ignored",
+      full,
+      `is ${shown(v)}: it shapes istiod's webhook registration`,
+      "set the counterpart in our chart's values (its namespaceSelector, objectSelector and reinvocationPolicy)",
+    );
   } else if (underAny(key, TEMPLATE_VALUES)) {
-    s.findings.add("unsupported", full, `is ${shown(v)}, which Istio's injection templates read; this injector has no counterpart`, UNSUPPORTED_PROXY);
+    s.findings.add(
+      "unsupported",
+      full,
+      `is ${shown(v)}, which Istio's injection templates read; this injector has no counterpart`,
+      UNSUPPORTED_PROXY,
+    );
   } else if (def === undefined && at(PINNED_VALUES, path.slice(0, 1)) === undefined) {
-    s.findings.add("unsupported", full, "is not a value of Istio's chart", "remove it, or check its spelling against Istio's values.yaml");
+    s.findings.add(
+      "unsupported",
+      full,
+      "is not a value of Istio's chart",
+      "remove it, or check its spelling against Istio's values.yaml",
+    );
   } else {
-    s.findings.add("ignored", full, `is ${shown(v)}; it does not change an injected Pod`, "nothing to do: it is istiod's or a gateway's setting");
+    s.findings.add(
+      "ignored",
+      full,
+      `is ${shown(v)}; it does not change an injected Pod`,
+      "nothing to do: it is istiod's or a gateway's setting",
+    );
   }
 }
 
@@ -434,7 +524,8 @@ function imageOf(values: Plain, name: string, imageType: string): string {
 function images(s: State): void {
   const v = s.values;
   // Without a hub there is no image to name (values not given, or not a chart's).
-  if (str(at(v, ["global", "hub"])) === undefined && !String(at(v, ["global", "proxy", "image"]) ?? "").includes("/")) return;
+  if (str(at(v, ["global", "hub"])) === undefined && !String(at(v, ["global", "proxy", "image"]) ?? "").includes("/"))
+    return;
   const proxyName = str(at(v, ["global", "proxy", "image"])) || "proxyv2";
   const initName = str(at(v, ["global", "proxy_init", "image"])) || "proxyv2";
   const imageType = str(at(s.mesh, ["defaultConfig", "image", "imageType"])) ?? "";
@@ -469,7 +560,13 @@ function meshHandler(mesh: Plain, s: State): void {
     }
     if (k === "proxyListenPort" || k === "proxyInboundListenPort") {
       const def = k === "proxyListenPort" ? 15001 : 15006;
-      if (v !== 0 && v !== def) s.findings.add("unsupported", path, `is ${shown(v)}; this injector redirects to ${def}`, "leave it at its default");
+      if (v !== 0 && v !== def)
+        s.findings.add(
+          "unsupported",
+          path,
+          `is ${shown(v)}; this injector redirects to ${def}`,
+          "leave it at its default",
+        );
       continue;
     }
     // Everything else configures istiod and the proxies through xDS, not the Pod.
@@ -514,7 +611,8 @@ function defaultConfigHandler(v: unknown, path: string, s: State): void {
         }
         break;
       case "interceptionMode":
-        if (value !== "REDIRECT" && value !== "TPROXY" && value !== "NONE") wrongType(s, p, value, "REDIRECT, TPROXY or NONE");
+        if (value !== "REDIRECT" && value !== "TPROXY" && value !== "NONE")
+          wrongType(s, p, value, "REDIRECT, TPROXY or NONE");
         else {
           setPath(s.doc, "interception.mode", value);
           if (value !== "REDIRECT") partly(s, p, value, "interception.mode");
@@ -539,11 +637,19 @@ function defaultConfigHandler(v: unknown, path: string, s: State): void {
       }
       case "image":
         // imageType is read with the images; nothing else is in ProxyImage.
-        if (!isPlain(value) || Object.keys(value).some((x) => x !== "imageType")) wrongType(s, p, value, "{imageType: ...}");
-        else if (typeof value.imageType === "string" && value.imageType !== "") partly(s, p, value.imageType, "the proxy image's tag");
+        if (!isPlain(value) || Object.keys(value).some((x) => x !== "imageType"))
+          wrongType(s, p, value, "{imageType: ...}");
+        else if (typeof value.imageType === "string" && value.imageType !== "")
+          partly(s, p, value.imageType, "the proxy image's tag");
         break;
       case "statusPort":
-        if (value !== 15020) s.findings.add("unsupported", p, `is ${shown(value)}`, "set global.proxy.statusPort (statusPort in our config) instead: the templates read that one");
+        if (value !== 15020)
+          s.findings.add(
+            "unsupported",
+            p,
+            `is ${shown(value)}`,
+            "set global.proxy.statusPort (statusPort in our config) instead: the templates read that one",
+          );
         break;
       default:
         s.findings.add("unsupported", p, `is ${shown(value)}`, DEFAULT_CONFIG_INSTEAD);
@@ -614,7 +720,13 @@ function configHandler(cfg: Plain, s: State): void {
     switch (k) {
       case "policy":
         if (v === "enabled" || v === "disabled") setPath(s.doc, "policy", v);
-        else s.findings.add("unsupported", path, `is ${shown(v)}; Istio injects no Pod under it`, "use enabled or disabled (policy in our config)");
+        else
+          s.findings.add(
+            "unsupported",
+            path,
+            `is ${shown(v)}; Istio injects no Pod under it`,
+            "use enabled or disabled (policy in our config)",
+          );
         break;
       case "alwaysInjectSelector":
       case "neverInjectSelector":
@@ -637,7 +749,12 @@ function configHandler(cfg: Plain, s: State): void {
       }
       case "defaultTemplates":
         if (!sameValue(v, ["sidecar"]) && v !== null && v !== undefined) {
-          s.findings.add("unsupported", path, `is ${Array.isArray(v) ? quote(v.map(String).join(",")) : shown(v)}; this injector's default is [sidecar]`, "name the templates on the Pods with inject.istio.io/templates");
+          s.findings.add(
+            "unsupported",
+            path,
+            `is ${Array.isArray(v) ? quote(v.map(String).join(",")) : shown(v)}; this injector's default is [sidecar]`,
+            "name the templates on the Pods with inject.istio.io/templates",
+          );
         }
         break;
       case "templates":
@@ -647,10 +764,21 @@ function configHandler(cfg: Plain, s: State): void {
         // The chart's guard against an istiod older than its templates; nothing to import.
         break;
       case "aliases":
-        if (isPlain(v) && Object.keys(v).length > 0) s.findings.add("unsupported", path, "names template aliases", "name the templates themselves with inject.istio.io/templates");
+        if (isPlain(v) && Object.keys(v).length > 0)
+          s.findings.add(
+            "unsupported",
+            path,
+            "names template aliases",
+            "name the templates themselves with inject.istio.io/templates",
+          );
         break;
       default:
-        s.findings.add("unsupported", path, "is not a key of Istio's injection config", "remove it, or check its spelling");
+        s.findings.add(
+          "unsupported",
+          path,
+          "is not a key of Istio's injection config",
+          "remove it, or check its spelling",
+        );
     }
   }
 }
@@ -678,19 +806,32 @@ export function importIstioConfig(input: IstioConfigMaps): ImportResult {
   const injectorName = input.injector?.name ?? "istio-sidecar-injector";
   const meshName = input.mesh?.name ?? "istio";
   if (input.injector === undefined) {
-    findings.add("unsupported", "istio-sidecar-injector", "was not given", "give the istio-sidecar-injector[-REV] ConfigMap too: its values and templates are most of the injection settings");
+    findings.add(
+      "unsupported",
+      "istio-sidecar-injector",
+      "was not given",
+      "give the istio-sidecar-injector[-REV] ConfigMap too: its values and templates are most of the injection settings",
+    );
   }
   if (input.mesh === undefined) {
-    findings.add("unsupported", "istio", "was not given", "give the istio[-REV] ConfigMap too: it holds the trust domain and the mesh's ProxyConfig");
+    findings.add(
+      "unsupported",
+      "istio",
+      "was not given",
+      "give the istio[-REV] ConfigMap too: it holds the trust domain and the mesh's ProxyConfig",
+    );
   }
   const valuesPath = `${injectorName}.values`;
   // The values are JSON; JSON is YAML, and the bounded YAML reader keeps a hostile text bounded.
   const values = readMap(input.injector?.values, valuesPath, "JSON", findings) ?? {};
   const config = readMap(input.injector?.config, `${injectorName}.config`, "YAML", findings) ?? {};
   const meshDoc = readMap(input.mesh?.mesh, `${meshName}.mesh`, "YAML", findings) ?? {};
-  if (input.injector !== undefined && input.injector.values === undefined) findings.add("unsupported", valuesPath, "is missing", "give the whole ConfigMap");
-  if (input.injector !== undefined && input.injector.config === undefined) findings.add("unsupported", `${injectorName}.config`, "is missing", "give the whole ConfigMap");
-  if (input.mesh !== undefined && input.mesh.mesh === undefined) findings.add("unsupported", `${meshName}.mesh`, "is missing", "give the whole ConfigMap");
+  if (input.injector !== undefined && input.injector.values === undefined)
+    findings.add("unsupported", valuesPath, "is missing", "give the whole ConfigMap");
+  if (input.injector !== undefined && input.injector.config === undefined)
+    findings.add("unsupported", `${injectorName}.config`, "is missing", "give the whole ConfigMap");
+  if (input.mesh !== undefined && input.mesh.mesh === undefined)
+    findings.add("unsupported", `${meshName}.mesh`, "is missing", "give the whole ConfigMap");
 
   const s: State = { doc: {}, findings, values, mesh: meshDoc, injectorName, meshName };
 

@@ -50,7 +50,11 @@ function pick(v: unknown, keys: readonly string[]): Plain {
 
 /** Whether a document reads as a values file of Istio's chart (no kind, one of its keys). */
 export function isIstioValues(doc: unknown): doc is Plain {
-  return isPlain(doc) && doc.kind === undefined && ["global", "meshConfig", "sidecarInjectorWebhook", "revision", "pilot"].some((k) => Object.hasOwn(doc, k));
+  return (
+    isPlain(doc) &&
+    doc.kind === undefined &&
+    ["global", "meshConfig", "sidecarInjectorWebhook", "revision", "pilot"].some((k) => Object.hasOwn(doc, k))
+  );
 }
 
 /** Whether a document is an IstioOperator. */
@@ -81,12 +85,17 @@ export function configMapsFromValues(values: Plain, label: string, namespace = "
   const webhook = isPlain(r.sidecarInjectorWebhook) ? r.sidecarInjectorWebhook : {};
   const proxy = isPlain(r.global) && isPlain(r.global.proxy) ? r.global.proxy : {};
   const config: Plain = {
-    defaultTemplates: Array.isArray(webhook.defaultTemplates) && webhook.defaultTemplates.length > 0 ? webhook.defaultTemplates : ["sidecar"],
+    defaultTemplates:
+      Array.isArray(webhook.defaultTemplates) && webhook.defaultTemplates.length > 0
+        ? webhook.defaultTemplates
+        : ["sidecar"],
     policy: proxy.autoInject ?? "enabled",
     alwaysInjectSelector: webhook.alwaysInjectSelector ?? [],
     neverInjectSelector: webhook.neverInjectSelector ?? [],
     injectedAnnotations: webhook.injectedAnnotations ?? {},
-    ...(isPlain(webhook.templates) && Object.keys(webhook.templates).length > 0 ? { templates: webhook.templates } : {}),
+    ...(isPlain(webhook.templates) && Object.keys(webhook.templates).length > 0
+      ? { templates: webhook.templates }
+      : {}),
   };
   const revision = typeof r.revision === "string" ? r.revision : "";
   const defaultMesh = {

@@ -6,7 +6,12 @@
 import type { Pod } from "./types.js";
 
 export interface SecretObject {
-  readonly metadata: { readonly name: string; readonly namespace?: string; readonly resourceVersion?: string; readonly labels?: Record<string, string> };
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace?: string;
+    readonly resourceVersion?: string;
+    readonly labels?: Record<string, string>;
+  };
   readonly type?: string;
   readonly data?: Record<string, string>;
 }
@@ -20,7 +25,12 @@ export interface WebhookEntry {
 
 /** A webhook's clientConfig, less the caBundle (see WebhookEntry.caBundle). */
 export interface WebhookClientConfig {
-  readonly service?: { readonly name: string; readonly namespace: string; readonly port?: number; readonly path?: string };
+  readonly service?: {
+    readonly name: string;
+    readonly namespace: string;
+    readonly port?: number;
+    readonly path?: string;
+  };
   readonly url?: string;
 }
 
@@ -36,17 +46,59 @@ export interface WebhookConfigObject {
  * granted, fails the build. `when` says which mode makes the call.
  */
 export const KUBE_API_CALLS = [
-  { apiGroup: "", resource: "secrets", verb: "create", when: "self-managed", by: "createSecret (the CA Secret, if absent)" },
+  {
+    apiGroup: "",
+    resource: "secrets",
+    verb: "create",
+    when: "self-managed",
+    by: "createSecret (the CA Secret, if absent)",
+  },
   { apiGroup: "", resource: "secrets", verb: "get", when: "self-managed", by: "readSecret" },
   { apiGroup: "", resource: "secrets", verb: "update", when: "self-managed", by: "replaceSecret" },
   { apiGroup: "", resource: "secrets", verb: "watch", when: "self-managed", by: "watchSecret" },
-  { apiGroup: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", verb: "get", when: "self-managed", by: "readWebhookConfig" },
-  { apiGroup: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", verb: "patch", when: "self-managed", by: "patchCaBundles" },
-  { apiGroup: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", verb: "watch", when: "self-managed", by: "watchWebhookConfig" },
-  { apiGroup: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", verb: "list", when: "webhook-selector", by: "listWebhookConfigs (--webhook-config-selector)" },
+  {
+    apiGroup: "admissionregistration.k8s.io",
+    resource: "mutatingwebhookconfigurations",
+    verb: "get",
+    when: "self-managed",
+    by: "readWebhookConfig",
+  },
+  {
+    apiGroup: "admissionregistration.k8s.io",
+    resource: "mutatingwebhookconfigurations",
+    verb: "patch",
+    when: "self-managed",
+    by: "patchCaBundles",
+  },
+  {
+    apiGroup: "admissionregistration.k8s.io",
+    resource: "mutatingwebhookconfigurations",
+    verb: "watch",
+    when: "self-managed",
+    by: "watchWebhookConfig",
+  },
+  {
+    apiGroup: "admissionregistration.k8s.io",
+    resource: "mutatingwebhookconfigurations",
+    verb: "list",
+    when: "webhook-selector",
+    by: "listWebhookConfigs (--webhook-config-selector)",
+  },
   { apiGroup: "", resource: "namespaces", verb: "get", when: "always", by: "readNamespaceLabels (/preview)" },
-  { apiGroup: "authentication.k8s.io", resource: "tokenreviews", verb: "create", when: "always", by: "reviewToken (/preview's caller)" },
-  { apiGroup: "authorization.k8s.io", resource: "subjectaccessreviews", verb: "create", when: "always", by: "canGetNamespace (/preview's caller)" },
+  {
+    apiGroup: "authentication.k8s.io",
+    resource: "tokenreviews",
+    verb: "create",
+    when: "always",
+    by: "reviewToken (/preview's caller)",
+  },
+  {
+    apiGroup: "authorization.k8s.io",
+    resource: "subjectaccessreviews",
+    verb: "create",
+    when: "always",
+    by: "canGetNamespace (/preview's caller)",
+  },
   { apiGroup: "", resource: "nodes", verb: "list", when: "always", by: "listKubeletVersions (nativeSidecars: auto)" },
 ] as const;
 
@@ -87,13 +139,26 @@ export interface KubeApi {
   replaceSecret(namespace: string, secret: SecretObject): Promise<SecretObject>;
   readWebhookConfig(name: string): Promise<WebhookConfigObject | undefined>;
   /** Sets the caBundle of the given webhooks (by index), only if the resourceVersion still matches. */
-  patchCaBundles(name: string, resourceVersion: string | undefined, updates: readonly { index: number; caBundle: string }[]): Promise<WebhookConfigObject>;
+  patchCaBundles(
+    name: string,
+    resourceVersion: string | undefined,
+    updates: readonly { index: number; caBundle: string }[],
+  ): Promise<WebhookConfigObject>;
   /** MutatingWebhookConfigurations with these labels (a label selector, e.g. "app=x,team=y"). */
   listWebhookConfigs(labelSelector: string): Promise<WebhookConfigObject[]>;
   /** Calls onChange on every change of the configuration(s) until the returned stop is called. */
-  watchWebhookConfig(target: WebhookTarget, onChange: (cfg: WebhookConfigObject | undefined) => void, onEnd: (err?: unknown) => void): Promise<() => void>;
+  watchWebhookConfig(
+    target: WebhookTarget,
+    onChange: (cfg: WebhookConfigObject | undefined) => void,
+    onEnd: (err?: unknown) => void,
+  ): Promise<() => void>;
   /** Calls onChange with each change of the named Secret (undefined when deleted) until stopped. */
-  watchSecret(namespace: string, name: string, onChange: (secret: SecretObject | undefined) => void, onEnd: (err?: unknown) => void): Promise<() => void>;
+  watchSecret(
+    namespace: string,
+    name: string,
+    onChange: (secret: SecretObject | undefined) => void,
+    onEnd: (err?: unknown) => void,
+  ): Promise<() => void>;
   /** A namespace's labels; undefined when it does not exist. */
   readNamespaceLabels(name: string): Promise<Record<string, string> | undefined>;
   /** Kubelet versions of all nodes (e.g. "v1.33.2"). */
@@ -137,7 +202,11 @@ export interface AdmissionWebhook {
 
 export interface LabelSelectorObject {
   readonly matchLabels?: Readonly<Record<string, string>>;
-  readonly matchExpressions?: readonly { readonly key: string; readonly operator: string; readonly values?: readonly string[] }[];
+  readonly matchExpressions?: readonly {
+    readonly key: string;
+    readonly operator: string;
+    readonly values?: readonly string[];
+  }[];
 }
 
 export interface MutatingWebhookConfigurationObject {

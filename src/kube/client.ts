@@ -41,13 +41,27 @@ import type { Container, Pod } from "./types.js";
 import { quote } from "../injection/quote.js";
 
 export { KUBE_API_CALLS, KubeError } from "./api.js";
-export type { InspectApi, KubeApi, KubeUser, SecretObject, WebhookClientConfig, WebhookConfigObject, WebhookEntry, WebhookTarget } from "./api.js";
+export type {
+  InspectApi,
+  KubeApi,
+  KubeUser,
+  SecretObject,
+  WebhookClientConfig,
+  WebhookConfigObject,
+  WebhookEntry,
+  WebhookTarget,
+} from "./api.js";
 
 function wrap(op: string, e: unknown): KubeError {
   if (e instanceof KubeError) return e;
   if (e instanceof ApiException) {
     const body = e.body as { message?: string } | string | undefined;
-    const detail = typeof body === "object" && body?.message ? body.message : typeof body === "string" ? body.slice(0, 300) : e.message;
+    const detail =
+      typeof body === "object" && body?.message
+        ? body.message
+        : typeof body === "string"
+          ? body.slice(0, 300)
+          : e.message;
     return new KubeError(`${op}: ${detail}`, e.code);
   }
   return new KubeError(`${op}: ${e instanceof Error ? e.message : String(e)}`, undefined);
@@ -57,7 +71,16 @@ function toClientConfig(c: AdmissionregistrationV1WebhookClientConfig | undefine
   if (!c || (!c.service && c.url === undefined)) return undefined;
   const svc = c.service;
   return {
-    ...(svc ? { service: { name: svc.name, namespace: svc.namespace, ...(svc.port !== undefined ? { port: svc.port } : {}), ...(svc.path !== undefined ? { path: svc.path } : {}) } } : {}),
+    ...(svc
+      ? {
+          service: {
+            name: svc.name,
+            namespace: svc.namespace,
+            ...(svc.port !== undefined ? { port: svc.port } : {}),
+            ...(svc.path !== undefined ? { path: svc.path } : {}),
+          },
+        }
+      : {}),
     ...(c.url !== undefined ? { url: c.url } : {}),
   };
 }
@@ -68,7 +91,11 @@ function toWebhookConfig(o: V1MutatingWebhookConfiguration): WebhookConfigObject
     ...(o.metadata?.resourceVersion ? { resourceVersion: o.metadata.resourceVersion } : {}),
     webhooks: (o.webhooks ?? []).map((w) => {
       const clientConfig = toClientConfig(w.clientConfig);
-      return { name: w.name, ...(w.clientConfig?.caBundle ? { caBundle: w.clientConfig.caBundle } : {}), ...(clientConfig ? { clientConfig } : {}) };
+      return {
+        name: w.name,
+        ...(w.clientConfig?.caBundle ? { caBundle: w.clientConfig.caBundle } : {}),
+        ...(clientConfig ? { clientConfig } : {}),
+      };
     }),
   };
 }
@@ -90,7 +117,15 @@ function toSelector(s: V1LabelSelector | undefined): LabelSelectorObject | undef
   if (!s) return undefined;
   return {
     ...(s.matchLabels ? { matchLabels: s.matchLabels } : {}),
-    ...(s.matchExpressions ? { matchExpressions: s.matchExpressions.map((e) => ({ key: e.key, operator: e.operator, ...(e.values ? { values: e.values } : {}) })) } : {}),
+    ...(s.matchExpressions
+      ? {
+          matchExpressions: s.matchExpressions.map((e) => ({
+            key: e.key,
+            operator: e.operator,
+            ...(e.values ? { values: e.values } : {}),
+          })),
+        }
+      : {}),
   };
 }
 
@@ -155,7 +190,9 @@ function toPod(meta: V1ObjectMeta | undefined, spec: V1PodSpec | undefined): Pod
  * the same field names), for `check` to inject again; its status is not read.
  */
 function storedJson(meta: V1ObjectMeta | undefined, spec: V1PodSpec | undefined): unknown {
-  return JSON.parse(JSON.stringify({ apiVersion: "v1", kind: "Pod", metadata: meta ?? {}, spec: spec ?? { containers: [] } }));
+  return JSON.parse(
+    JSON.stringify({ apiVersion: "v1", kind: "Pod", metadata: meta ?? {}, spec: spec ?? { containers: [] } }),
+  );
 }
 
 /** The read-only calls of `check`, made with the caller's kubeconfig. */
@@ -179,7 +216,8 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectA
     }
   };
   return {
-    readNamespace: (name) => orUndefined(`read Namespace ${name}`, async () => toNamespace(await core.readNamespace({ name }))),
+    readNamespace: (name) =>
+      orUndefined(`read Namespace ${name}`, async () => toNamespace(await core.readNamespace({ name }))),
     async listNamespaces() {
       try {
         return (await core.listNamespace()).items.map(toNamespace);
@@ -189,7 +227,13 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectA
     },
     readObject(kind, namespace, name) {
       const at = { name, namespace };
-      const stored = (meta: V1ObjectMeta | undefined, pod: Pod, json: unknown): StoredObject => ({ kind, namespace, name: meta?.name ?? name, pod, stored: json });
+      const stored = (meta: V1ObjectMeta | undefined, pod: Pod, json: unknown): StoredObject => ({
+        kind,
+        namespace,
+        name: meta?.name ?? name,
+        pod,
+        stored: json,
+      });
       return orUndefined(`read ${kind} ${namespace}/${name}`, async (): Promise<StoredObject> => {
         switch (kind) {
           case "Pod": {
@@ -198,28 +242,52 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectA
           }
           case "Deployment": {
             const o = await apps.readNamespacedDeployment(at);
-            return stored(o.metadata, toPod(o.spec?.template.metadata, o.spec?.template.spec), storedJson(o.spec?.template.metadata, o.spec?.template.spec));
+            return stored(
+              o.metadata,
+              toPod(o.spec?.template.metadata, o.spec?.template.spec),
+              storedJson(o.spec?.template.metadata, o.spec?.template.spec),
+            );
           }
           case "StatefulSet": {
             const o = await apps.readNamespacedStatefulSet(at);
-            return stored(o.metadata, toPod(o.spec?.template.metadata, o.spec?.template.spec), storedJson(o.spec?.template.metadata, o.spec?.template.spec));
+            return stored(
+              o.metadata,
+              toPod(o.spec?.template.metadata, o.spec?.template.spec),
+              storedJson(o.spec?.template.metadata, o.spec?.template.spec),
+            );
           }
           case "DaemonSet": {
             const o = await apps.readNamespacedDaemonSet(at);
-            return stored(o.metadata, toPod(o.spec?.template.metadata, o.spec?.template.spec), storedJson(o.spec?.template.metadata, o.spec?.template.spec));
+            return stored(
+              o.metadata,
+              toPod(o.spec?.template.metadata, o.spec?.template.spec),
+              storedJson(o.spec?.template.metadata, o.spec?.template.spec),
+            );
           }
           case "ReplicaSet": {
             const o = await apps.readNamespacedReplicaSet(at);
-            return stored(o.metadata, toPod(o.spec?.template?.metadata, o.spec?.template?.spec), storedJson(o.spec?.template?.metadata, o.spec?.template?.spec));
+            return stored(
+              o.metadata,
+              toPod(o.spec?.template?.metadata, o.spec?.template?.spec),
+              storedJson(o.spec?.template?.metadata, o.spec?.template?.spec),
+            );
           }
           case "Job": {
             const o = await batch.readNamespacedJob(at);
-            return stored(o.metadata, toPod(o.spec?.template.metadata, o.spec?.template.spec), storedJson(o.spec?.template.metadata, o.spec?.template.spec));
+            return stored(
+              o.metadata,
+              toPod(o.spec?.template.metadata, o.spec?.template.spec),
+              storedJson(o.spec?.template.metadata, o.spec?.template.spec),
+            );
           }
           case "CronJob": {
             const o = await batch.readNamespacedCronJob(at);
             const template = o.spec?.jobTemplate.spec?.template;
-            return stored(o.metadata, toPod(template?.metadata, template?.spec), storedJson(template?.metadata, template?.spec));
+            return stored(
+              o.metadata,
+              toPod(template?.metadata, template?.spec),
+              storedJson(template?.metadata, template?.spec),
+            );
           }
         }
       });
@@ -227,8 +295,17 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectA
     async listPods(namespace, labelSelector) {
       const selector = labelSelector ? { labelSelector } : {};
       try {
-        const list = namespace === undefined ? await core.listPodForAllNamespaces(selector) : await core.listNamespacedPod({ namespace, ...selector });
-        return list.items.map((o) => ({ kind: "Pod" as const, namespace: o.metadata?.namespace ?? namespace ?? "", name: o.metadata?.name ?? "", pod: toPod(o.metadata, o.spec), stored: storedJson(o.metadata, o.spec) }));
+        const list =
+          namespace === undefined
+            ? await core.listPodForAllNamespaces(selector)
+            : await core.listNamespacedPod({ namespace, ...selector });
+        return list.items.map((o) => ({
+          kind: "Pod" as const,
+          namespace: o.metadata?.namespace ?? namespace ?? "",
+          name: o.metadata?.name ?? "",
+          pod: toPod(o.metadata, o.spec),
+          stored: storedJson(o.metadata, o.spec),
+        }));
       } catch (e) {
         throw wrap(`list Pods${namespace === undefined ? "" : ` in ${namespace}`}`, e);
       }
@@ -240,7 +317,11 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectA
         throw wrap("list MutatingWebhookConfigurations", e);
       }
     },
-    readConfigMap: (namespace, name) => orUndefined(`read ConfigMap ${namespace}/${name}`, async () => (await core.readNamespacedConfigMap({ namespace, name })).data ?? {}),
+    readConfigMap: (namespace, name) =>
+      orUndefined(
+        `read ConfigMap ${namespace}/${name}`,
+        async () => (await core.readNamespacedConfigMap({ namespace, name })).data ?? {},
+      ),
     async listNodeVersions() {
       try {
         return kubeletVersions(await core.listNode());
@@ -261,7 +342,13 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
    * Watches the objects of a collection that a selector picks: one by name (fieldSelector
    * metadata.name, which is what RBAC by resourceNames needs) or several by labels.
    */
-  async function watchOne<K, T>(path: string, selector: { fieldSelector: string } | { labelSelector: string }, convert: (raw: K) => T, onChange: (obj: T | undefined) => void, onEnd: (err?: unknown) => void): Promise<() => void> {
+  async function watchOne<K, T>(
+    path: string,
+    selector: { fieldSelector: string } | { labelSelector: string },
+    convert: (raw: K) => T,
+    onChange: (obj: T | undefined) => void,
+    onEnd: (err?: unknown) => void,
+  ): Promise<() => void> {
     const controller = await new Watch(kc).watch(
       path,
       { ...selector, allowWatchBookmarks: false },
@@ -292,7 +379,9 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
     },
     async replaceSecret(namespace, secret) {
       try {
-        return toSecret(await core.replaceNamespacedSecret({ name: secret.metadata.name, namespace, body: secret as V1Secret }));
+        return toSecret(
+          await core.replaceNamespacedSecret({ name: secret.metadata.name, namespace, body: secret as V1Secret }),
+        );
       } catch (e) {
         throw wrap(`update Secret ${namespace}/${secret.metadata.name}`, e);
       }
@@ -307,8 +396,11 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
       }
     },
     async patchCaBundles(name, resourceVersion, updates) {
-      const ops: object[] = resourceVersion ? [{ op: "test", path: "/metadata/resourceVersion", value: resourceVersion }] : [];
-      for (const u of updates) ops.push({ op: "add", path: `/webhooks/${u.index}/clientConfig/caBundle`, value: u.caBundle });
+      const ops: object[] = resourceVersion
+        ? [{ op: "test", path: "/metadata/resourceVersion", value: resourceVersion }]
+        : [];
+      for (const u of updates)
+        ops.push({ op: "add", path: `/webhooks/${u.index}/clientConfig/caBundle`, value: u.caBundle });
       try {
         return toWebhookConfig(await admission.patchMutatingWebhookConfiguration({ name, body: ops }, jsonPatch));
       } catch (e) {
@@ -323,11 +415,24 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
       }
     },
     watchWebhookConfig(target, onChange, onEnd) {
-      const selector = "name" in target ? { fieldSelector: `metadata.name=${target.name}` } : { labelSelector: target.labelSelector };
-      return watchOne("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", selector, toWebhookConfig, onChange, onEnd);
+      const selector =
+        "name" in target ? { fieldSelector: `metadata.name=${target.name}` } : { labelSelector: target.labelSelector };
+      return watchOne(
+        "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+        selector,
+        toWebhookConfig,
+        onChange,
+        onEnd,
+      );
     },
     watchSecret(namespace, name, onChange, onEnd) {
-      return watchOne(`/api/v1/namespaces/${namespace}/secrets`, { fieldSelector: `metadata.name=${name}` }, toSecret, onChange, onEnd);
+      return watchOne(
+        `/api/v1/namespaces/${namespace}/secrets`,
+        { fieldSelector: `metadata.name=${name}` },
+        toSecret,
+        onChange,
+        onEnd,
+      );
     },
     async readNamespaceLabels(name) {
       try {
@@ -348,7 +453,9 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
     async reviewToken(token) {
       try {
         // The token goes only into the review's spec; no message here ever carries it.
-        const review = await authentication.createTokenReview({ body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token } } });
+        const review = await authentication.createTokenReview({
+          body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token } },
+        });
         const status = review.status;
         const user = status?.user;
         if (status?.authenticated !== true || !user?.username) return undefined;
@@ -375,7 +482,14 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
               ...(user.uid ? { uid: user.uid } : {}),
               ...(user.groups ? { groups: [...user.groups] } : {}),
               ...(user.extra ? { extra } : {}),
-              resourceAttributes: { verb: "get", group: "", version: "v1", resource: "namespaces", name, namespace: name },
+              resourceAttributes: {
+                verb: "get",
+                group: "",
+                version: "v1",
+                resource: "namespaces",
+                name,
+                namespace: name,
+              },
             },
           },
         });
@@ -401,16 +515,31 @@ export interface KubeConfigChoice {
  */
 export function defaultKubeConfig(choice: KubeConfigChoice = {}): KubeConfig {
   const kc = new KubeConfig();
-  const from = choice.kubeconfig ? `--kubeconfig ${choice.kubeconfig}` : process.env.KUBECONFIG ? `KUBECONFIG=${process.env.KUBECONFIG}` : "~/.kube/config or the in-cluster service account";
+  const from = choice.kubeconfig
+    ? `--kubeconfig ${choice.kubeconfig}`
+    : process.env.KUBECONFIG
+      ? `KUBECONFIG=${process.env.KUBECONFIG}`
+      : "~/.kube/config or the in-cluster service account";
   try {
     if (choice.kubeconfig) kc.loadFromFile(choice.kubeconfig);
     else kc.loadFromDefault();
   } catch (e) {
-    throw new KubeError(`cannot load Kubernetes credentials from ${from}: ${e instanceof Error ? e.message : String(e)}`, undefined);
+    throw new KubeError(
+      `cannot load Kubernetes credentials from ${from}: ${e instanceof Error ? e.message : String(e)}`,
+      undefined,
+    );
   }
   if (choice.context !== undefined) {
     if (!kc.getContexts().some((c) => c.name === choice.context)) {
-      throw new KubeError(`no context ${quote(choice.context)} in ${from} (contexts: ${kc.getContexts().map((c) => c.name).join(", ") || "none"})`, undefined);
+      throw new KubeError(
+        `no context ${quote(choice.context)} in ${from} (contexts: ${
+          kc
+            .getContexts()
+            .map((c) => c.name)
+            .join(", ") || "none"
+        })`,
+        undefined,
+      );
     }
     kc.setCurrentContext(choice.context);
   }

@@ -51,11 +51,17 @@ export class NativeSidecarDetector {
       const versions = await this.kube.listKubeletVersions();
       const next = nativeSidecarsSupported(versions);
       if (next === this.value) return;
-      this.logger.info({ nodes: versions.length, nativeSidecars: next }, "native sidecar support (nativeSidecars: auto)");
+      this.logger.info(
+        { nodes: versions.length, nativeSidecars: next },
+        "native sidecar support (nativeSidecars: auto)",
+      );
       this.value = next;
       for (const fn of this.listeners) fn(next);
     } catch (e) {
-      this.logger.warn({ err: e instanceof Error ? e.message : String(e) }, "could not read node versions for nativeSidecars: auto");
+      this.logger.warn(
+        { err: e instanceof Error ? e.message : String(e) },
+        "could not read node versions for nativeSidecars: auto",
+      );
     }
   }
 }

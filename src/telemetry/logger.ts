@@ -49,7 +49,10 @@ export function isLogFormat(v: string): v is LogFormat {
 export function defaultLogFormat(env: NodeJS.ProcessEnv, stdoutIsTty: boolean): LogFormat {
   const v = env[LOG_FORMAT_ENV];
   if (v === undefined || v === "") return stdoutIsTty ? "text" : "json";
-  if (!isLogFormat(v)) throw new Error(`${LOG_FORMAT_ENV}=${JSON.stringify(v.slice(0, 64))} is not a log format (one of ${LOG_FORMATS.join(", ")})`);
+  if (!isLogFormat(v))
+    throw new Error(
+      `${LOG_FORMAT_ENV}=${JSON.stringify(v.slice(0, 64))} is not a log format (one of ${LOG_FORMATS.join(", ")})`,
+    );
   return v;
 }
 
@@ -172,12 +175,21 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     redact: { paths: REDACTED_PATHS.filter((p) => !p.startsWith("*.")), censor: REDACTED },
     serializers: { err: serializeError },
   };
-  const format = opts.format ?? (opts.destination !== undefined ? "json" : defaultLogFormat(process.env, process.stdout.isTTY === true));
+  const format =
+    opts.format ??
+    (opts.destination !== undefined ? "json" : defaultLogFormat(process.env, process.stdout.isTTY === true));
   const destination = opts.destination ?? stdoutDestination();
   return pino(options, format === "text" ? textDestination(destination) : destination);
 }
 
-const LEVEL_NAMES: Readonly<Record<number, string>> = { 10: "trace", 20: "debug", 30: "info", 40: "warn", 50: "error", 60: "fatal" };
+const LEVEL_NAMES: Readonly<Record<number, string>> = {
+  10: "trace",
+  20: "debug",
+  30: "info",
+  40: "warn",
+  50: "error",
+  60: "fatal",
+};
 
 /** Fields every line has, shown in the line's head or not at all. */
 const HEAD_FIELDS = new Set(["level", "time", "msg", "pid", "hostname", "name"]);
@@ -205,7 +217,8 @@ export function textLine(jsonLine: string): string {
   }
   if (!isPlainObject(fields)) return jsonLine;
   const time = typeof fields.time === "number" ? new Date(fields.time) : undefined;
-  const head = time === undefined ? "--:--:--" : `${two(time.getHours())}:${two(time.getMinutes())}:${two(time.getSeconds())}`;
+  const head =
+    time === undefined ? "--:--:--" : `${two(time.getHours())}:${two(time.getMinutes())}:${two(time.getSeconds())}`;
   const level = typeof fields.level === "number" ? (LEVEL_NAMES[fields.level] ?? String(fields.level)) : "?";
   const parts = [head, level.padEnd(5), ...(typeof fields.msg === "string" ? [fields.msg] : [])];
   let stack = "";
@@ -213,7 +226,12 @@ export function textLine(jsonLine: string): string {
     if (HEAD_FIELDS.has(key)) continue;
     if (key === "err" && isPlainObject(value) && typeof value.message === "string") {
       parts.push(`err=${textValue(value.message)}`);
-      if (typeof value.stack === "string") stack = value.stack.split("\n").slice(1).map((l) => `    ${l.trim()}\n`).join("");
+      if (typeof value.stack === "string")
+        stack = value.stack
+          .split("\n")
+          .slice(1)
+          .map((l) => `    ${l.trim()}\n`)
+          .join("");
       continue;
     }
     parts.push(`${key}=${textValue(value)}`);
@@ -248,5 +266,11 @@ export const LOG_FLUSH_INTERVAL_MS = 100;
 const LOG_MAX_WRITE_BYTES = 4096;
 
 function stdoutDestination(): DestinationStream {
-  return pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, maxWrite: LOG_MAX_WRITE_BYTES, periodicFlush: LOG_FLUSH_INTERVAL_MS });
+  return pino.destination({
+    dest: 1,
+    sync: false,
+    minLength: LOG_BATCH_BYTES,
+    maxWrite: LOG_MAX_WRITE_BYTES,
+    periodicFlush: LOG_FLUSH_INTERVAL_MS,
+  });
 }

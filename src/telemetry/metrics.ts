@@ -2,7 +2,8 @@
 // default), so tests and several servers in one process do not share counters.
 //
 // Label values are bounded: skip reasons come from SKIP_REASONS, failure reasons are error
-// codes from the admission error registry, dry-run decisions are REVIEW_DECISIONS. Never a pod name, namespace or free-form message.
+// codes from the admission error registry, dry-run decisions are REVIEW_DECISIONS. Never a pod name, namespace or
+// free-form message.
 //
 // With `serve --workers N` every process keeps its own registry; what /metrics answers is their
 // sum (see aggregateSnapshots), gathered by the primary over IPC (src/workers/primary.ts).
@@ -35,13 +36,15 @@ export const TLS_HANDSHAKE_FAILURE_REASONS = {
   BAD_CERTIFICATE: "bad_certificate",
   /** The handshake did not finish in time. */
   TIMEOUT: "timeout",
-  /** The client closed or reset the connection before the handshake finished (a TCP probe that connects and closes counts here). */
+  /** The client closed or reset the connection before the handshake finished (a TCP probe that connects and closes
+   * counts here). */
   RESET: "reset",
   /** A client-initiated renegotiation, refused. */
   RENEGOTIATION: "renegotiation",
   OTHER: "other",
 } as const;
-export type TlsHandshakeFailureReason = (typeof TLS_HANDSHAKE_FAILURE_REASONS)[keyof typeof TLS_HANDSHAKE_FAILURE_REASONS];
+export type TlsHandshakeFailureReason =
+  (typeof TLS_HANDSHAKE_FAILURE_REASONS)[keyof typeof TLS_HANDSHAKE_FAILURE_REASONS];
 
 /** Why certificate files (`--tls-cert`/`--tls-key`) were not reloaded: the old pair stays in use. */
 export const CERT_RELOAD_FAILURE_REASONS = {

@@ -38,7 +38,9 @@ export class Distributor {
 
   constructor(private readonly limits: DistributorLimits) {
     if (!Number.isInteger(limits.maxUnacknowledged) || limits.maxUnacknowledged < 1) {
-      throw new Error(`maxUnacknowledged must be a whole number of hand-overs, at least 1 (got ${limits.maxUnacknowledged})`);
+      throw new Error(
+        `maxUnacknowledged must be a whole number of hand-overs, at least 1 (got ${limits.maxUnacknowledged})`,
+      );
     }
   }
 

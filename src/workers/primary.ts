@@ -44,7 +44,15 @@ import type { NamespaceLookupService } from "../admission/preview-lookup.js";
 import type { NamespaceLabelsResult } from "../preview.js";
 import { DEFAULT_MAX_CONNECTIONS } from "../admission/https.js";
 import { Distributor } from "./distributor.js";
-import { isMessage, PREFIX, WORKER_ENV, type CertificateUpdate, type FromWorker, type ToWorker, type WorkerSettings } from "./protocol.js";
+import {
+  isMessage,
+  PREFIX,
+  WORKER_ENV,
+  type CertificateUpdate,
+  type FromWorker,
+  type ToWorker,
+  type WorkerSettings,
+} from "./protocol.js";
 
 export interface RestartPolicy {
   /** Delay before replacing the first worker to die (and after a long-lived one). */
@@ -55,7 +63,11 @@ export interface RestartPolicy {
   readonly stableAfterMs: number;
 }
 
-export const DEFAULT_RESTART_POLICY: RestartPolicy = { initialDelayMs: 1_000, maxDelayMs: 30_000, stableAfterMs: 60_000 };
+export const DEFAULT_RESTART_POLICY: RestartPolicy = {
+  initialDelayMs: 1_000,
+  maxDelayMs: 30_000,
+  stableAfterMs: 60_000,
+};
 
 /**
  * K, the hand-overs on the way to one worker and not yet acknowledged, past which it gets no
@@ -86,7 +98,11 @@ export const COLLECT_TIMEOUT_MS = 5_000;
  * Deaths in a row of a worker slot, counting the one that just happened after `livedMs`, and
  * the delay before its replacement is forked.
  */
-export function nextRestart(policy: RestartPolicy, deathsInARow: number, livedMs: number): { deathsInARow: number; delayMs: number } {
+export function nextRestart(
+  policy: RestartPolicy,
+  deathsInARow: number,
+  livedMs: number,
+): { deathsInARow: number; delayMs: number } {
   const deaths = livedMs >= policy.stableAfterMs ? 1 : deathsInARow + 1;
   const delayMs = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** Math.min(deaths - 1, 30));
   return { deathsInARow: deaths, delayMs };
@@ -148,7 +164,10 @@ interface Slot {
   restartTimer: NodeJS.Timeout | undefined;
 }
 
-export async function startPrimary(opts: PrimaryOptions, initial: { cert: string; key: string; serving: boolean }): Promise<Primary> {
+export async function startPrimary(
+  opts: PrimaryOptions,
+  initial: { cert: string; key: string; serving: boolean },
+): Promise<Primary> {
   const { logger, settings } = opts;
   const policy = opts.restart ?? DEFAULT_RESTART_POLICY;
   let certificate: CertificateUpdate = { ...initial, generation: 1 };
@@ -161,7 +180,10 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
   let startFailed: ((e: Error) => void) | undefined;
   let allListening: (() => void) | undefined;
   let nextCollect = 1;
-  const collects = new Map<number, { slot: Slot; resolve: (s: MetricsSnapshot) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  const collects = new Map<
+    number,
+    { slot: Slot; resolve: (s: MetricsSnapshot) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+  >();
   const slots: Slot[] = Array.from({ length: opts.workers }, (_, index) => ({
     index,
     worker: undefined,
@@ -193,7 +215,9 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
   cluster.setupPrimary({ exec: opts.exec, execArgv: [...opts.execArgv], silent: false });
 
   const isReady = (): boolean =>
-    closing === undefined && certificate.serving && slots.every((s) => s.worker !== undefined && s.listening && s.applied === certificate.generation);
+    closing === undefined &&
+    certificate.serving &&
+    slots.every((s) => s.worker !== undefined && s.listening && s.applied === certificate.generation);
   const checkReady = (): void => {
     const ready = isReady();
     if (ready && !wasReady) {
@@ -205,7 +229,8 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
     wasReady = ready;
     if (!started && allListening !== undefined && slots.every((s) => s.listening)) allListening();
   };
-  const pids = (): number[] => slots.flatMap((s) => (s.worker?.process.pid === undefined ? [] : [s.worker.process.pid]));
+  const pids = (): number[] =>
+    slots.flatMap((s) => (s.worker?.process.pid === undefined ? [] : [s.worker.process.pid]));
 
   const send = (w: Worker, m: ToWorker): void => {
     if (!w.isConnected()) return;
@@ -228,16 +253,23 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
     });
   /** The sum over the primary and every worker that listens. */
   const exposition = async (): Promise<string> => {
-    const live = slots.flatMap((s) => (s.worker !== undefined && s.listening && s.worker.isConnected() ? [collect(s, s.worker)] : []));
+    const live = slots.flatMap((s) =>
+      s.worker !== undefined && s.listening && s.worker.isConnected() ? [collect(s, s.worker)] : [],
+    );
     const snapshots = await Promise.all(live);
     return aggregateSnapshots([await opts.registry.getMetricsAsJSON(), ...snapshots]);
   };
 
   /** A worker's /preview lookups, answered here; the token is never logged. */
   const lookup = (w: Worker, id: number, token: unknown, namespaces: unknown): void => {
-    const reply = (answer: { results: [string, NamespaceLabelsResult][] } | { error: string }): void => send(w, { type: `${PREFIX}looked-up`, id, ...answer });
+    const reply = (answer: { results: [string, NamespaceLabelsResult][] } | { error: string }): void =>
+      send(w, { type: `${PREFIX}looked-up`, id, ...answer });
     if (opts.lookups === undefined) return reply({ error: "this injector has no cluster access" });
-    if (typeof token !== "string" || !Array.isArray(namespaces) || !namespaces.every((n): n is string => typeof n === "string")) {
+    if (
+      typeof token !== "string" ||
+      !Array.isArray(namespaces) ||
+      !namespaces.every((n): n is string => typeof n === "string")
+    ) {
       return reply({ error: "a lookup needs a token and a list of namespace names" });
     }
     opts.lookups.lookup(token, namespaces).then(
@@ -343,7 +375,10 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
     if (exits !== undefined) {
       if (code !== 0 && exits.pending.has(w)) {
         exits.failed += 1;
-        logger.error({ worker: slot.index, workerPid: pid, code, signal, reason: slot.failure }, "worker failed while stopping");
+        logger.error(
+          { worker: slot.index, workerPid: pid, code, signal, reason: slot.failure },
+          "worker failed while stopping",
+        );
       }
       exits.pending.delete(w);
       if (exits.pending.size === 0) exits.done();
@@ -351,12 +386,27 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
     }
     checkReady();
     if (!started) {
-      startFailed?.(new Error(`worker ${slot.index} exited before it was listening (${signal ?? `code ${code}`})${slot.failure === undefined ? "" : `: ${slot.failure}`}`));
+      startFailed?.(
+        new Error(
+          `worker ${slot.index} exited before it was listening (${signal ?? `code ${code}`})${slot.failure === undefined ? "" : `: ${slot.failure}`}`,
+        ),
+      );
       return;
     }
     const next = nextRestart(policy, slot.deathsInARow, Date.now() - slot.startedAt);
     slot.deathsInARow = next.deathsInARow;
-    logger.error({ worker: slot.index, workerPid: pid, code, signal, reason: slot.failure, restartInMs: next.delayMs, deathsInARow: next.deathsInARow }, "worker exited unexpectedly; replacing it");
+    logger.error(
+      {
+        worker: slot.index,
+        workerPid: pid,
+        code,
+        signal,
+        reason: slot.failure,
+        restartInMs: next.delayMs,
+        deathsInARow: next.deathsInARow,
+      },
+      "worker exited unexpectedly; replacing it",
+    );
     slot.restartTimer = setTimeout(() => {
       if (closing !== undefined) return;
       fork(slot);
@@ -371,7 +421,10 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
     shedSinceLog += 1;
     const now = Date.now();
     if (now - lastShedLog < SHED_LOG_INTERVAL_MS) return;
-    logger.warn({ code: "ERR_OVERLOADED", shed: shedSinceLog, workers: distributor.loads() }, "connections shed: every worker is at its bound");
+    logger.warn(
+      { code: "ERR_OVERLOADED", shed: shedSinceLog, workers: distributor.loads() },
+      "connections shed: every worker is at its bound",
+    );
     lastShedLog = now;
     shedSinceLog = 0;
   };
@@ -395,9 +448,14 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
     };
     to.onTheWay.push(socket);
     try {
-      to.worker.send({ type: `${PREFIX}connection` } satisfies ToWorker, socket, { keepOpen: false }, (err: Error | null) => {
-        if (err !== null) lost();
-      });
+      to.worker.send(
+        { type: `${PREFIX}connection` } satisfies ToWorker,
+        socket,
+        { keepOpen: false },
+        (err: Error | null) => {
+          if (err !== null) lost();
+        },
+      );
     } catch {
       lost();
     }
@@ -442,7 +500,11 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
   // Past the listen, an error on the listener (none is expected) is logged, never thrown.
   listener.on("error", (err) => logger.error({ err }, "webhook listener error"));
   const listened = listener.address();
-  const bound = { host: settings.host, port: typeof listened === "object" && listened !== null ? listened.port : settings.port, adminPort: fromWorker.adminPort };
+  const bound = {
+    host: settings.host,
+    port: typeof listened === "object" && listened !== null ? listened.port : settings.port,
+    adminPort: fromWorker.adminPort,
+  };
 
   const close = (): Promise<{ failed: number }> => {
     closing ??= new Promise((resolve) => {
@@ -498,12 +560,14 @@ export async function startPrimary(opts: PrimaryOptions, initial: { cert: string
     adminPort: bound.adminPort,
     setCertificate(cert, key, serving) {
       certificate = { cert, key, serving, generation: certificate.generation + 1 };
-      for (const s of slots) if (s.worker !== undefined && s.greeted) send(s.worker, { type: `${PREFIX}certificate`, ...certificate });
+      for (const s of slots)
+        if (s.worker !== undefined && s.greeted) send(s.worker, { type: `${PREFIX}certificate`, ...certificate });
       checkReady();
     },
     setNativeSidecars(supported) {
       nativeSidecars = supported ?? null;
-      for (const s of slots) if (s.worker !== undefined && s.greeted) send(s.worker, { type: `${PREFIX}native`, nativeSidecars });
+      for (const s of slots)
+        if (s.worker !== undefined && s.greeted) send(s.worker, { type: `${PREFIX}native`, nativeSidecars });
     },
     get ready() {
       return isReady();

@@ -82,19 +82,39 @@ export interface CertificateUpdate {
 export type LookupResults = ReadonlyArray<readonly [string, NamespaceLabelsResult]>;
 
 export type ToWorker =
-  | { readonly type: `${typeof PREFIX}init`; readonly settings: WorkerSettings; readonly certificate: CertificateUpdate; readonly nativeSidecars: boolean | null }
+  | {
+      readonly type: `${typeof PREFIX}init`;
+      readonly settings: WorkerSettings;
+      readonly certificate: CertificateUpdate;
+      readonly nativeSidecars: boolean | null;
+    }
   | { readonly type: `${typeof PREFIX}native`; readonly nativeSidecars: boolean | null }
-  | { readonly type: `${typeof PREFIX}looked-up`; readonly id: number; readonly results?: LookupResults; readonly error?: string }
+  | {
+      readonly type: `${typeof PREFIX}looked-up`;
+      readonly id: number;
+      readonly results?: LookupResults;
+      readonly error?: string;
+    }
   | ({ readonly type: `${typeof PREFIX}certificate` } & CertificateUpdate)
   | { readonly type: `${typeof PREFIX}collect`; readonly id: number }
-  | { readonly type: `${typeof PREFIX}exposition`; readonly id: number; readonly text?: string; readonly error?: string }
+  | {
+      readonly type: `${typeof PREFIX}exposition`;
+      readonly id: number;
+      readonly text?: string;
+      readonly error?: string;
+    }
   | { readonly type: `${typeof PREFIX}connection` }
   | { readonly type: `${typeof PREFIX}drain` }
   | { readonly type: `${typeof PREFIX}last-connection` };
 
 export type FromWorker =
   | { readonly type: `${typeof PREFIX}hello` }
-  | { readonly type: `${typeof PREFIX}listening`; readonly host: string; readonly port: number; readonly adminPort?: number }
+  | {
+      readonly type: `${typeof PREFIX}listening`;
+      readonly host: string;
+      readonly port: number;
+      readonly adminPort?: number;
+    }
   | { readonly type: `${typeof PREFIX}applied`; readonly generation: number }
   | { readonly type: `${typeof PREFIX}accepted`; readonly taken: boolean; readonly open: number }
   | { readonly type: `${typeof PREFIX}open`; readonly open: number }
@@ -102,7 +122,12 @@ export type FromWorker =
   | { readonly type: `${typeof PREFIX}snapshot`; readonly id: number; readonly snapshot: MetricsSnapshot }
   | { readonly type: `${typeof PREFIX}expose`; readonly id: number }
   | { readonly type: `${typeof PREFIX}failed`; readonly message: string }
-  | { readonly type: `${typeof PREFIX}lookup`; readonly id: number; readonly token: string; readonly namespaces: readonly string[] };
+  | {
+      readonly type: `${typeof PREFIX}lookup`;
+      readonly id: number;
+      readonly token: string;
+      readonly namespaces: readonly string[];
+    };
 
 /** Whether `m` is one of ours (anything else on the channel is ignored). */
 export function isMessage<T extends { readonly type: string }>(m: unknown): m is T {

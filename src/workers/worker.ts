@@ -5,9 +5,22 @@
 // every process when /metrics is scraped here, and for /preview's namespace labels (a worker
 // has no Kubernetes client).
 import { Socket } from "node:net";
-import { LOOKUP_DEADLINE_MS, NOT_KNOWN, notReadWithin, type NamespaceLookupService } from "../admission/preview-lookup.js";
+import {
+  LOOKUP_DEADLINE_MS,
+  NOT_KNOWN,
+  notReadWithin,
+  type NamespaceLookupService,
+} from "../admission/preview-lookup.js";
 import type { NamespaceLabelsResult } from "../preview.js";
-import { isMessage, PREFIX, type CertificateUpdate, type FromWorker, type LookupResults, type ToWorker, type WorkerSettings } from "./protocol.js";
+import {
+  isMessage,
+  PREFIX,
+  type CertificateUpdate,
+  type FromWorker,
+  type LookupResults,
+  type ToWorker,
+  type WorkerSettings,
+} from "./protocol.js";
 import type { MetricsSnapshot } from "../telemetry/metrics.js";
 
 /** How long a scrape answered by this worker waits for the primary's sum. */
@@ -95,7 +108,10 @@ export function connectToPrimary(port: ChannelPort = processPort()): WorkerChann
   let drainAsked = false;
   let onCollect: (() => Promise<MetricsSnapshot>) | undefined;
   let nextExpose = 1;
-  const exposes = new Map<number, { resolve: (t: string) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  const exposes = new Map<
+    number,
+    { resolve: (t: string) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+  >();
   let gotSettings: ((s: WorkerSettings) => void) | undefined;
   const settings = new Promise<WorkerSettings>((resolve) => (gotSettings = resolve));
   let sink: ConnectionSink | undefined;
@@ -230,7 +246,11 @@ export function connectToPrimary(port: ChannelPort = processPort()): WorkerChann
         const id = nextExpose++;
         const timer = setTimeout(() => {
           exposes.delete(id);
-          reject(new Error(`metrics not summed over the workers: no answer from the primary within ${EXPOSE_TIMEOUT_MS / 1000}s`));
+          reject(
+            new Error(
+              `metrics not summed over the workers: no answer from the primary within ${EXPOSE_TIMEOUT_MS / 1000}s`,
+            ),
+          );
         }, EXPOSE_TIMEOUT_MS);
         exposes.set(id, { resolve, reject, timer });
         void send({ type: `${PREFIX}expose`, id });

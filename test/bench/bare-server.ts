@@ -17,26 +17,31 @@ if (certFile === "" || keyFile === "") {
   process.exit(2);
 }
 
-const server = createServer({ minVersion: "TLSv1.2", cert: readFileSync(certFile), key: readFileSync(keyFile) }, (req, res) => {
-  if (req.method !== "POST") {
-    res.writeHead(req.url === "/readyz" ? 200 : 404).end();
-    return;
-  }
-  const chunks: Buffer[] = [];
-  req.on("data", (c: Buffer) => chunks.push(c));
-  req.on("end", () => {
-    let answer: string;
-    let status = 200;
-    try {
-      const review = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { request?: { uid?: unknown } };
-      answer = JSON.stringify({ ...review, response: { uid: review.request?.uid, allowed: true } });
-    } catch {
-      status = 400;
-      answer = '{"error":"not JSON"}';
+const server = createServer(
+  { minVersion: "TLSv1.2", cert: readFileSync(certFile), key: readFileSync(keyFile) },
+  (req, res) => {
+    if (req.method !== "POST") {
+      res.writeHead(req.url === "/readyz" ? 200 : 404).end();
+      return;
     }
-    res.writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(answer) }).end(answer);
-  });
-});
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      let answer: string;
+      let status = 200;
+      try {
+        const review = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { request?: { uid?: unknown } };
+        answer = JSON.stringify({ ...review, response: { uid: review.request?.uid, allowed: true } });
+      } catch {
+        status = 400;
+        answer = '{"error":"not JSON"}';
+      }
+      res
+        .writeHead(status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(answer) })
+        .end(answer);
+    });
+  },
+);
 server.keepAliveTimeout = 95_000;
 server.listen(Number(portArg), "127.0.0.1", () => {
   const address = server.address();

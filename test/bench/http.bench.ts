@@ -24,7 +24,8 @@ function rssMiB(pid: number): number {
   const visit = (p: number): void => {
     try {
       kib += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, "utf8"))?.[1] ?? 0);
-      for (const c of readFileSync(`/proc/${p}/task/${p}/children`, "utf8").trim().split(/\s+/).filter(Boolean)) visit(Number(c));
+      for (const c of readFileSync(`/proc/${p}/task/${p}/children`, "utf8").trim().split(/\s+/).filter(Boolean))
+        visit(Number(c));
     } catch {
       // ended meanwhile
     }
@@ -36,10 +37,18 @@ function rssMiB(pid: number): number {
 function post(agent: Agent, body: Buffer): Promise<number> {
   return new Promise((resolve, reject) => {
     const t = process.hrtime.bigint();
-    const req = request(`${url}/inject`, { method: "POST", agent, headers: { "content-type": "application/json", "content-length": body.length } }, (res) => {
-      res.resume();
-      res.on("end", () => (res.statusCode === 200 ? resolve(Number(process.hrtime.bigint() - t) / 1e6) : reject(new Error(`status ${res.statusCode}`))));
-    });
+    const req = request(
+      `${url}/inject`,
+      { method: "POST", agent, headers: { "content-type": "application/json", "content-length": body.length } },
+      (res) => {
+        res.resume();
+        res.on("end", () =>
+          res.statusCode === 200
+            ? resolve(Number(process.hrtime.bigint() - t) / 1e6)
+            : reject(new Error(`status ${res.statusCode}`)),
+        );
+      },
+    );
     req.on("error", reject);
     req.end(body);
   });
@@ -60,23 +69,35 @@ async function run(agent: Agent, name: string, body: Buffer, serverPid: number):
   clearInterval(sampler);
   const elapsed = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
-  const p = (q: number): string => (latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0).toFixed(2);
+  const p = (q: number): string =>
+    (latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0).toFixed(2);
   console.log(
     `${name.padEnd(28)} ${String(latencies.length).padStart(7)} reviews  ${(latencies.length / elapsed).toFixed(0).padStart(6)}/s   p50 ${p(0.5)} ms   p99 ${p(0.99)} ms   peak RSS ${peak.toFixed(0)} MiB`,
   );
 }
 
 try {
-  console.log(`node ${process.version}, ${availableParallelism()} cores, ${seconds}s per case, ${concurrency} concurrent keep-alive connections, the server in its own processes`);
+  console.log(
+    `node ${process.version}, ${availableParallelism()} cores, ${seconds}s per case, ${concurrency} concurrent keep-alive connections, the server in its own processes`,
+  );
   for (const workers of workerCounts) {
     const server = await served.start(workers);
     try {
-        // The client trusts the CA the server generated in its certificate folder.
-      const trusting = new Agent({ keepAlive: true, maxSockets: concurrency, ca: readFileSync(join(dir, "certs", "ca.crt")) });
+      // The client trusts the CA the server generated in its certificate folder.
+      const trusting = new Agent({
+        keepAlive: true,
+        maxSockets: concurrency,
+        ca: readFileSync(join(dir, "certs", "ca.crt")),
+      });
       console.log(`--workers ${workers}: idle RSS ${rssMiB(server.pid ?? 0).toFixed(0)} MiB`);
       try {
         for (const name of ["pod", "replicaset-pod", "annotation-opt-out"]) {
-          await run(trusting, `  POST /inject: ${name}`, readFileSync(join(here, "..", "fixtures", `admission-review-${name}.json`)), server.pid ?? 0);
+          await run(
+            trusting,
+            `  POST /inject: ${name}`,
+            readFileSync(join(here, "..", "fixtures", `admission-review-${name}.json`)),
+            server.pid ?? 0,
+          );
         }
       } finally {
         trusting.destroy();

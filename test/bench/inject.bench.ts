@@ -69,32 +69,35 @@ function run(name: string, fn: () => void): void {
     n += 50;
   }
   samples.sort((a, b) => a - b);
-  const p = (q: number): string => (samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] ?? 0).toFixed(1);
-  console.log(`${name.padEnd(42)} ${String(n).padStart(8)} ops   median ${p(0.5).padStart(7)} µs   p99 ${p(0.99).padStart(7)} µs`);
+  const p = (q: number): string =>
+    (samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] ?? 0).toFixed(1);
+  console.log(
+    `${name.padEnd(42)} ${String(n).padStart(8)} ops   median ${p(0.5).padStart(7)} µs   p99 ${p(0.99).padStart(7)} µs`,
+  );
 }
 
 function runCases(): void {
-for (const [name, pod] of cases) {
-  run(`engine: ${name}`, () => void inject(pod, { namespace: "bench" }, config));
-}
-for (const [name, pod] of cases) {
-  const body = review(pod);
-  run(`review JSON→patch: ${name}`, () => {
-    const r = JSON.parse(body) as { request: { object: Pod } };
-    const out = inject(r.request.object, { namespace: "bench" }, config);
-    void Buffer.from(JSON.stringify(out.patch)).toString("base64");
-  });
-}
+  for (const [name, pod] of cases) {
+    run(`engine: ${name}`, () => void inject(pod, { namespace: "bench" }, config));
+  }
+  for (const [name, pod] of cases) {
+    const body = review(pod);
+    run(`review JSON→patch: ${name}`, () => {
+      const r = JSON.parse(body) as { request: { object: Pod } };
+      const out = inject(r.request.object, { namespace: "bench" }, config);
+      void Buffer.from(JSON.stringify(out.patch)).toString("base64");
+    });
+  }
 
-// The AdmissionReviews a real kube-apiserver sent (test/fixtures), through the same handler
-// the webhook runs: decode and validate the body, decide, inject, encode the answer.
-for (const name of ["pod", "replicaset-pod", "annotation-opt-out"]) {
-  const body = readFileSync(join(here, "..", "fixtures", `admission-review-${name}.json`));
-  run(`recorded review: ${name}`, () => {
-    const out = admit(decodeAdmissionReview(body), { config });
-    void JSON.stringify(out.review);
-  });
-}
+  // The AdmissionReviews a real kube-apiserver sent (test/fixtures), through the same handler
+  // the webhook runs: decode and validate the body, decide, inject, encode the answer.
+  for (const name of ["pod", "replicaset-pod", "annotation-opt-out"]) {
+    const body = readFileSync(join(here, "..", "fixtures", `admission-review-${name}.json`));
+    run(`recorded review: ${name}`, () => {
+      const out = admit(decodeAdmissionReview(body), { config });
+      void JSON.stringify(out.review);
+    });
+  }
 }
 
 // --- The curve. ---
@@ -109,7 +112,8 @@ type Review = { request: { object: Pod & { spec: PodSpec } } & Record<string, un
 
 const fixture = JSON.parse(readFileSync(join(here, "..", "fixtures", "admission-review-pod.json"), "utf8")) as Review;
 
-/** The fixture's Pod with `containers` application containers (each with a readiness and a liveness probe), `env` env vars on the first, `annotationBytes` of annotations. */
+/** The fixture's Pod with `containers` application containers (each with a readiness and a liveness probe), `env` env
+ * vars on the first, `annotationBytes` of annotations. */
 function shape(name: string, containers: number, env: number, annotationBytes: number): Shape {
   const review = structuredClone(fixture);
   const pod = review.request.object;
@@ -119,8 +123,21 @@ function shape(name: string, containers: number, env: number, annotationBytes: n
     if (containers > 1) {
       c.name = `app-${i}`;
       c.ports = [{ name: "http", containerPort: 8080 + i, protocol: "TCP" }];
-      c.readinessProbe = { httpGet: { path: "/ready", port: "http", scheme: "HTTP" }, timeoutSeconds: 1, periodSeconds: 10, successThreshold: 1, failureThreshold: 3 };
-      c.livenessProbe = { tcpSocket: { port: 8080 + i }, initialDelaySeconds: 5, timeoutSeconds: 1, periodSeconds: 10, successThreshold: 1, failureThreshold: 3 };
+      c.readinessProbe = {
+        httpGet: { path: "/ready", port: "http", scheme: "HTTP" },
+        timeoutSeconds: 1,
+        periodSeconds: 10,
+        successThreshold: 1,
+        failureThreshold: 3,
+      };
+      c.livenessProbe = {
+        tcpSocket: { port: 8080 + i },
+        initialDelaySeconds: 5,
+        timeoutSeconds: 1,
+        periodSeconds: 10,
+        successThreshold: 1,
+        failureThreshold: 3,
+      };
     }
     if (i === 0 && env > 0) c.env = Array.from({ length: env }, (_, j) => ({ name: `VAR_${j}`, value: `value-${j}` }));
     return c;
@@ -143,7 +160,11 @@ function shape(name: string, containers: number, env: number, annotationBytes: n
 /** The recorded review, as the API server sent it. */
 function recorded(): Shape {
   const body = readFileSync(join(here, "..", "fixtures", "admission-review-pod.json"));
-  return { name: "recorded review (fixture bytes)", body, pod: (JSON.parse(body.toString("utf8")) as Review).request.object };
+  return {
+    name: "recorded review (fixture bytes)",
+    body,
+    pod: (JSON.parse(body.toString("utf8")) as Review).request.object,
+  };
 }
 
 /**
@@ -184,9 +205,15 @@ function curve(cfg: Config): void {
     ...[16, 64, 256].map((k) => shape(`annotations ${k} KiB`, 1, 0, k * 1024)),
     shape("containers 200, env 2000, annotations 256 KiB", 200, 2000, 256 * 1024),
   ];
-  console.log("\nin process (decode → decide → patch → encode) against the floor (the bytes as text, JSON.parse, JSON.stringify), CPU µs per review;");
-  console.log("decode and engine are parts of in-process: the rest is encoding the answer (patch → JSON → base64 → AdmissionReview JSON)");
-  console.log(`${"shape".padEnd(48)} ${"body B".padStart(9)} ${"floor".padStart(8)} ${"in-proc".padStart(8)} ${"ratio".padStart(6)} ${"decode".padStart(8)} ${"engine".padStart(8)} ${"rest".padStart(8)} ${"patch B".padStart(9)} ${"ops".padStart(5)}`);
+  console.log(
+    "\nin process (decode → decide → patch → encode) against the floor (the bytes as text, JSON.parse, JSON.stringify), CPU µs per review;",
+  );
+  console.log(
+    "decode and engine are parts of in-process: the rest is encoding the answer (patch → JSON → base64 → AdmissionReview JSON)",
+  );
+  console.log(
+    `${"shape".padEnd(48)} ${"body B".padStart(9)} ${"floor".padStart(8)} ${"in-proc".padStart(8)} ${"ratio".padStart(6)} ${"decode".padStart(8)} ${"engine".padStart(8)} ${"rest".padStart(8)} ${"patch B".padStart(9)} ${"ops".padStart(5)}`,
+  );
   for (const s of shapes) {
     const result = inject(s.pod, { namespace: "bench" }, cfg);
     const patchBytes = Buffer.byteLength(JSON.stringify(result.patch));

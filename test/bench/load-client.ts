@@ -24,7 +24,13 @@ function one(): Promise<Result> {
   return new Promise((resolve) => {
     const req = request(
       `${url}/inject`,
-      { method: "POST", ca, agent: false, timeout: TIMEOUT_MS, headers: { "content-type": "application/json", "content-length": body.length } },
+      {
+        method: "POST",
+        ca,
+        agent: false,
+        timeout: TIMEOUT_MS,
+        headers: { "content-type": "application/json", "content-length": body.length },
+      },
       (res) => {
         res.resume();
         res.on("end", () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - t }));
@@ -32,7 +38,9 @@ function one(): Promise<Result> {
       },
     );
     req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", (e: NodeJS.ErrnoException) => resolve({ status: e.message === "timeout" ? "timeout" : (e.code ?? "error"), ms: performance.now() - t }));
+    req.on("error", (e: NodeJS.ErrnoException) =>
+      resolve({ status: e.message === "timeout" ? "timeout" : (e.code ?? "error"), ms: performance.now() - t }),
+    );
     req.end(body);
   });
 }
@@ -41,7 +49,7 @@ const total = Math.round(rate * seconds);
 const pending: Promise<Result>[] = [];
 const start = performance.now();
 let behindMs = 0;
-for (let sent = 0; sent < total; ) {
+for (let sent = 0; sent < total;) {
   const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate) + 1);
   for (; sent < due; sent++) pending.push(one());
   behindMs = Math.max(behindMs, performance.now() - start - (sent / rate) * 1000);
@@ -49,7 +57,10 @@ for (let sent = 0; sent < total; ) {
 }
 const sendSeconds = (performance.now() - start) / 1000;
 const results = await Promise.all(pending);
-const answered = results.filter((r) => r.status === 200).map((r) => r.ms).sort((a, b) => a - b);
+const answered = results
+  .filter((r) => r.status === 200)
+  .map((r) => r.ms)
+  .sort((a, b) => a - b);
 const pct = (q: number): number => answered[Math.min(answered.length - 1, Math.floor(q * answered.length))] ?? NaN;
 const outcomes: Record<string, number> = {};
 for (const r of results) outcomes[String(r.status)] = (outcomes[String(r.status)] ?? 0) + 1;

@@ -30,7 +30,11 @@ const ticks = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim());
 /** A process and its children (the workers of `--workers N`), from Linux /proc. */
 function tree(pid: number): number[] {
   try {
-    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean).map(Number);
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
     return [pid, ...children.flatMap(tree)];
   } catch {
     return [];
@@ -64,14 +68,30 @@ interface Run {
   clientBehindMs: number;
 }
 
-async function runAt(server: ChildProcess, rate: number): Promise<{ run: Run; cpuPerAnsweredUs: number; peakRssMiB: number }> {
+async function runAt(
+  server: ChildProcess,
+  rate: number,
+): Promise<{ run: Run; cpuPerAnsweredUs: number; peakRssMiB: number }> {
   const pid = server.pid ?? 0;
   const before = usage(pid);
   let peak = before.rssMiB;
   const sampler = setInterval(() => (peak = Math.max(peak, usage(pid).rssMiB)), 100);
-  const client = spawn(process.execPath, ["--import", "tsx", join(here, "load-client.ts"), url, join(dir, "certs", "ca.crt"), fixture, String(rate), String(seconds)], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const client = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      join(here, "load-client.ts"),
+      url,
+      join(dir, "certs", "ca.crt"),
+      fixture,
+      String(rate),
+      String(seconds),
+    ],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
   let out = "";
   client.stdout.setEncoding("utf8").on("data", (c: string) => (out += c));
   await new Promise((r) => client.once("exit", r));
@@ -83,7 +103,8 @@ async function runAt(server: ChildProcess, rate: number): Promise<{ run: Run; cp
 
 type Row = Awaited<ReturnType<typeof runAt>>;
 /** A figure, or "-" when there is none (no review answered: the client's JSON has null). */
-const fixed = (v: number | null, digits: number): string => (v === null || !Number.isFinite(v) ? "-" : v.toFixed(digits));
+const fixed = (v: number | null, digits: number): string =>
+  v === null || !Number.isFinite(v) ? "-" : v.toFixed(digits);
 const SHED_OUTCOMES = new Set(["200", "503", "ECONNRESET"]);
 const shedOf = (r: Row): number => (r.run.outcomes["503"] ?? 0) + (r.run.outcomes.ECONNRESET ?? 0);
 /** What the failed ones were (a status, an error code, or the client's 10 s timeout). */
@@ -97,7 +118,11 @@ async function runWorkers(workers: number): Promise<{ workers: number; idleRssMi
   const server = await served.start(workers);
   try {
     const idle = usage(server.pid ?? 0).rssMiB;
-    console.log(`\n--workers ${workers}: server idle RSS ${idle.toFixed(0)} MiB (all its processes), load average ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+    console.log(
+      `\n--workers ${workers}: server idle RSS ${idle.toFixed(0)} MiB (all its processes), load average ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(" ")}`,
+    );
     console.log("rate/s    sent  answered  shed  failed   p50 ms   p99 ms  slowest ms  CPU/answered  peak RSS");
     const rows: Row[] = [];
     for (const rate of rates) {
@@ -112,8 +137,12 @@ async function runWorkers(workers: number): Promise<{ workers: number; idleRssMi
       );
       await new Promise((res) => setTimeout(res, 1000));
     }
-    const sustainable = rows.filter((r) => r.run.answered === r.run.sent && (r.run.p99 ?? Infinity) < 1000).map((r) => r.run.rate);
-    console.log(`sustainable (all answered, p99 < 1 s): ${sustainable.length ? Math.max(...sustainable) : "none"} reviews/s`);
+    const sustainable = rows
+      .filter((r) => r.run.answered === r.run.sent && (r.run.p99 ?? Infinity) < 1000)
+      .map((r) => r.run.rate);
+    console.log(
+      `sustainable (all answered, p99 < 1 s): ${sustainable.length ? Math.max(...sustainable) : "none"} reviews/s`,
+    );
     return { workers, idleRssMiB: idle, rows };
   } finally {
     server.kill("SIGTERM");
@@ -122,7 +151,9 @@ async function runWorkers(workers: number): Promise<{ workers: number; idleRssMi
 }
 
 try {
-  console.log(`overload: node ${process.version}, new TLS connection per review, ${seconds}s per rate, ${availableParallelism()} cores, --workers ${workerCounts.join(" vs ")}`);
+  console.log(
+    `overload: node ${process.version}, new TLS connection per review, ${seconds}s per rate, ${availableParallelism()} cores, --workers ${workerCounts.join(" vs ")}`,
+  );
   const results = [];
   for (const workers of workerCounts) results.push(await runWorkers(workers));
   console.log(`\nside by side: answered/sent, shed, p50/p99 ms, peak RSS MiB`);
@@ -131,7 +162,9 @@ try {
     const cells = results.map((r) => {
       const row = r.rows[i];
       if (row === undefined) return "".padEnd(40);
-      return `| ${row.run.answered}/${row.run.sent} ${shedOf(row)} ${fixed(row.run.p50, 1)}/${fixed(row.run.p99, 1)} ${row.peakRssMiB.toFixed(0)}`.padEnd(40);
+      return `| ${row.run.answered}/${row.run.sent} ${shedOf(row)} ${fixed(row.run.p50, 1)}/${fixed(row.run.p99, 1)} ${row.peakRssMiB.toFixed(0)}`.padEnd(
+        40,
+      );
     });
     console.log(`${String(rate).padStart(6)} ${cells.join("")}`);
   }

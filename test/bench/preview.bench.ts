@@ -11,7 +11,16 @@ import { loadavg } from "node:os";
 import { stringify } from "yaml";
 import { buildConfig } from "../../src/config/load.js";
 import { unifiedDiff } from "../../src/diff.js";
-import { formatPreview, MAX_PREVIEW_ANSWER_BYTES, parseLabelList, parsePreviewInput, preview, PreviewLimitError, type PreviewEntry, type PreviewFormat } from "../../src/preview.js";
+import {
+  formatPreview,
+  MAX_PREVIEW_ANSWER_BYTES,
+  parseLabelList,
+  parsePreviewInput,
+  preview,
+  PreviewLimitError,
+  type PreviewEntry,
+  type PreviewFormat,
+} from "../../src/preview.js";
 import { yamlText } from "../../src/yaml-emit.js";
 
 const runs = Number(process.env.PREVIEW_RUNS ?? "5");
@@ -23,14 +32,22 @@ function pod(i: number, pad: number): Record<string, unknown> {
   return {
     apiVersion: "v1",
     kind: "Pod",
-    metadata: { name: `web-${i}`, namespace: "bench", labels: { app: "web", tier: `t${i % 7}` }, annotations: { "example.com/note": `pod ${i}` } },
+    metadata: {
+      name: `web-${i}`,
+      namespace: "bench",
+      labels: { app: "web", tier: `t${i % 7}` },
+      annotations: { "example.com/note": `pod ${i}` },
+    },
     spec: {
       containers: [
         {
           name: "web",
           image: "nginx:1.27",
           ports: [{ containerPort: 8080 }],
-          env: Array.from({ length: 8 }, (_, k) => ({ name: `VAR_${k}`, value: k === 0 ? "x".repeat(pad) : `value-${i}-${k}` })),
+          env: Array.from({ length: 8 }, (_, k) => ({
+            name: `VAR_${k}`,
+            value: k === 0 ? "x".repeat(pad) : `value-${i}-${k}`,
+          })),
           readinessProbe: { httpGet: { path: "/ready", port: 8080 }, periodSeconds: 5 },
         },
       ],
@@ -40,7 +57,8 @@ function pod(i: number, pad: number): Record<string, unknown> {
 
 /** The JSON List, as close to the 6 MiB limit (less 64 KiB) as equal padding allows. */
 function listBody(limit = 6 * MIB - 64 * 1024): string {
-  const make = (pad: number): string => JSON.stringify({ apiVersion: "v1", kind: "List", items: Array.from({ length: PODS }, (_, i) => pod(i, pad)) });
+  const make = (pad: number): string =>
+    JSON.stringify({ apiVersion: "v1", kind: "List", items: Array.from({ length: PODS }, (_, i) => pod(i, pad)) });
   return make(Math.floor((limit - make(0).length) / PODS));
 }
 
@@ -52,7 +70,8 @@ async function cpuMs(f: () => unknown): Promise<number> {
   return (c.user + c.system) / 1000;
 }
 
-const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+const median = (xs: readonly number[]): number =>
+  [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 
 async function main(): Promise<void> {
   const body = listBody();
@@ -67,31 +86,56 @@ async function main(): Promise<void> {
     let docs: unknown[] = [];
     let entries: PreviewEntry[] = [];
     await time("parse (JSON)", () => (docs = parsePreviewInput(body, "json")), round);
-    await time("preview (100 Pods)", async () => (entries = await preview(docs, { config, givenLabels: parseLabelList("istio-injection=enabled") })), round);
+    await time(
+      "preview (100 Pods)",
+      async () => (entries = await preview(docs, { config, givenLabels: parseLabelList("istio-injection=enabled") })),
+      round,
+    );
     for (const format of ["json", "yaml", "diff"] as const satisfies readonly PreviewFormat[]) {
       await time(
         `answer: ${format}`,
         () => {
           try {
-            notes.set(`answer: ${format}`, `${(formatPreview(entries, format, MAX_PREVIEW_ANSWER_BYTES).length / MIB).toFixed(2)} MiB`);
+            notes.set(
+              `answer: ${format}`,
+              `${(formatPreview(entries, format, MAX_PREVIEW_ANSWER_BYTES).length / MIB).toFixed(2)} MiB`,
+            );
           } catch (e) {
             if (!(e instanceof PreviewLimitError)) throw e;
-            notes.set(`answer: ${format}`, `refused past ${(MAX_PREVIEW_ANSWER_BYTES / MIB).toFixed(0)} MiB (${e.code})`);
+            notes.set(
+              `answer: ${format}`,
+              `refused past ${(MAX_PREVIEW_ANSWER_BYTES / MIB).toFixed(0)} MiB (${e.code})`,
+            );
           }
         },
         round,
       );
     }
     const originals = (docs[0] as { items: unknown[] }).items;
-    await time("YAML of each Pod as given and as stored: yaml library", () => entries.forEach((e, i) => (stringify(originals[i], YAML_OPTIONS), stringify(e.object, YAML_OPTIONS))), round);
-    await time("YAML of each Pod as given and as stored: yaml-emit.ts", () => entries.forEach((e, i) => (yamlText(originals[i]), yamlText(e.object))), round);
+    await time(
+      "YAML of each Pod as given and as stored: yaml library",
+      () => entries.forEach((e, i) => (stringify(originals[i], YAML_OPTIONS), stringify(e.object, YAML_OPTIONS))),
+      round,
+    );
+    await time(
+      "YAML of each Pod as given and as stored: yaml-emit.ts",
+      () => entries.forEach((e, i) => (yamlText(originals[i]), yamlText(e.object))),
+      round,
+    );
     const pairs = entries.map((e, i) => [yamlText(originals[i]), yamlText(e.object)] as const);
-    await time("unified diff of each Pod's two YAML texts", () => pairs.forEach(([a, b]) => unifiedDiff(a, b, "a", "b")), round);
+    await time(
+      "unified diff of each Pod's two YAML texts",
+      () => pairs.forEach(([a, b]) => unifiedDiff(a, b, "a", "b")),
+      round,
+    );
   }
   const [l1] = loadavg();
-  process.stdout.write(`/preview in-process: JSON List of ${PODS} Pods, ${(body.length / MIB).toFixed(2)} MiB; CPU ms, median of ${runs}; load average ${l1?.toFixed(2)}\n\n`);
+  process.stdout.write(
+    `/preview in-process: JSON List of ${PODS} Pods, ${(body.length / MIB).toFixed(2)} MiB; CPU ms, median of ${runs}; load average ${l1?.toFixed(2)}\n\n`,
+  );
   process.stdout.write("| stage | CPU ms | |\n|---|---:|---|\n");
-  for (const [stage, ms] of times) process.stdout.write(`| ${stage} | ${median(ms).toFixed(0)} | ${notes.get(stage) ?? ""} |\n`);
+  for (const [stage, ms] of times)
+    process.stdout.write(`| ${stage} | ${median(ms).toFixed(0)} | ${notes.get(stage) ?? ""} |\n`);
 }
 
 await main();

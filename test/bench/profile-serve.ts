@@ -44,7 +44,9 @@ const TICKS_PER_SECOND = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "u
 const pinning = spawnSync("taskset", ["--version"]).status === 0;
 
 const body = readFileSync(join(root, "test", "fixtures", `admission-review-${fixture}.json`));
-const head = Buffer.from(`POST /inject HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+const head = Buffer.from(
+  `POST /inject HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
+);
 const requestBytes = Buffer.concat([head, body]);
 
 /** utime + stime of a process (all its threads), in seconds. */
@@ -104,7 +106,8 @@ interface LoadResult {
   readonly perSecond: number;
 }
 
-const pct = (sorted: Float64Array, q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+const pct = (sorted: Float64Array, q: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 
 /** Fixed rate (open loop) when `perSecond` is given, else flat out on every connection. */
 async function load(port: number, pid: number, ca: Buffer, perSecond: number | undefined): Promise<LoadResult> {
@@ -180,7 +183,8 @@ interface Started {
   readonly port: number;
 }
 
-const pinned = (cmd: string, args: string[]): [string, string[]] => (pinning ? ["taskset", ["-c", serverCpu, cmd, ...args]] : [cmd, args]);
+const pinned = (cmd: string, args: string[]): [string, string[]] =>
+  pinning ? ["taskset", ["-c", serverCpu, cmd, ...args]] : [cmd, args];
 
 async function untilReady(port: number, ca: Buffer, child: ChildProcess, name: string): Promise<void> {
   const deadline = Date.now() + 30_000;
@@ -202,21 +206,40 @@ async function untilReady(port: number, ca: Buffer, child: ChildProcess, name: s
 }
 
 async function startServe(name: string, cli: string, dir: string, port: number): Promise<Started> {
-  const flags = [...serveNodeFlags, ...(profileDir === undefined || name !== "serve" ? [] : ["--cpu-prof", "--cpu-prof-dir", profileDir])];
-  const [cmd, args] = pinned(process.execPath, [...flags, cli, "serve", "--port", String(port), "--cert-dir", join(dir, "certs")]);
+  const flags = [
+    ...serveNodeFlags,
+    ...(profileDir === undefined || name !== "serve" ? [] : ["--cpu-prof", "--cpu-prof-dir", profileDir]),
+  ];
+  const [cmd, args] = pinned(process.execPath, [
+    ...flags,
+    cli,
+    "serve",
+    "--port",
+    String(port),
+    "--cert-dir",
+    join(dir, "certs"),
+  ]);
   // Its log lines go to a pipe that is read, as a container runtime reads them (or to a file).
   const out = serveStdout !== undefined && name === "serve" ? openSync(serveStdout, "w") : "pipe";
   const child = spawn(cmd, args, { stdio: ["ignore", out, "inherit"] });
   child.stdout?.resume();
   // The certificates appear once it started; wait for the CA file, then for /readyz.
   const deadline = Date.now() + 30_000;
-  while (!existsSync(join(dir, "certs", "tls.crt")) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  while (!existsSync(join(dir, "certs", "tls.crt")) && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 100));
   await untilReady(port, readFileSync(join(dir, "certs", "ca.crt")), child, name);
   return { name, child, port };
 }
 
 async function startBare(dir: string): Promise<Started> {
-  const [cmd, args] = pinned(process.execPath, ["--import", "tsx", join(here, "bare-server.ts"), "0", join(dir, "certs", "tls.crt"), join(dir, "certs", "tls.key")]);
+  const [cmd, args] = pinned(process.execPath, [
+    "--import",
+    "tsx",
+    join(here, "bare-server.ts"),
+    "0",
+    join(dir, "certs", "tls.crt"),
+    join(dir, "certs", "tls.key"),
+  ]);
   const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "inherit"], cwd: root });
   const port = await new Promise<number>((ok, fail) => {
     let out = "";
@@ -255,13 +278,22 @@ interface CpuProfile {
 }
 
 const CATEGORIES: readonly (readonly [string, RegExp])[] = [
-  ["express/router", /node_modules\/(express|router|body-parser|finalhandler|send|serve-static|qs|type-is|content-type|accepts|negotiator|mime-types|mime-db|media-typer|on-finished|parseurl|path-to-regexp|proxy-addr|forwarded|ipaddr\.js|vary|etag|fresh|range-parser|cookie|cookie-signature|encodeurl|escape-html|statuses|depd|http-errors|raw-body|debug|ms|merge-descriptors|utils-merge|methods|content-disposition|safe-buffer|setprototypeof|inherits|toidentifier|iconv-lite|unpipe|destroy|ee-first|bytes|is-promise|once|wrappy|call-bound|get-intrinsic|side-channel|es-)/],
-  ["pino (logging)", /node_modules\/(pino|sonic-boom|fast-redact|@pinojs|quick-format-unescaped|atomic-sleep|safe-stable-stringify|on-exit-leak-free|thread-stream|real-require|process-warning)/],
+  [
+    "express/router",
+    /node_modules\/(express|router|body-parser|finalhandler|send|serve-static|qs|type-is|content-type|accepts|negotiator|mime-types|mime-db|media-typer|on-finished|parseurl|path-to-regexp|proxy-addr|forwarded|ipaddr\.js|vary|etag|fresh|range-parser|cookie|cookie-signature|encodeurl|escape-html|statuses|depd|http-errors|raw-body|debug|ms|merge-descriptors|utils-merge|methods|content-disposition|safe-buffer|setprototypeof|inherits|toidentifier|iconv-lite|unpipe|destroy|ee-first|bytes|is-promise|once|wrappy|call-bound|get-intrinsic|side-channel|es-)/,
+  ],
+  [
+    "pino (logging)",
+    /node_modules\/(pino|sonic-boom|fast-redact|@pinojs|quick-format-unescaped|atomic-sleep|safe-stable-stringify|on-exit-leak-free|thread-stream|real-require|process-warning)/,
+  ],
   ["prom-client (metrics)", /node_modules\/(prom-client|tdigest|bintrees)/],
   ["engine (injection/)", /\/dist\/injection\//],
   ["admission/", /\/dist\/admission\//],
   ["tls", /node:(_tls_wrap|tls|internal\/tls)/],
-  ["node http", /node:(_http|http|internal\/http|internal\/streams|stream|events|net|internal\/stream_base_commons|internal\/timers|timers)/],
+  [
+    "node http",
+    /node:(_http|http|internal\/http|internal\/streams|stream|events|net|internal\/stream_base_commons|internal\/timers|timers)/,
+  ],
 ];
 
 function summarise(file: string): void {
@@ -292,16 +324,22 @@ function summarise(file: string): void {
     functions.set(key, (functions.get(key) ?? 0) + us);
   }
   console.log(`\nprofile ${file}: ${(busy / 1e6).toFixed(2)} s busy (self time)`);
-  for (const [name, us] of [...categories].sort((a, b) => b[1] - a[1])) console.log(`  ${((100 * us) / busy).toFixed(1).padStart(5)} %  ${name}`);
+  for (const [name, us] of [...categories].sort((a, b) => b[1] - a[1]))
+    console.log(`  ${((100 * us) / busy).toFixed(1).padStart(5)} %  ${name}`);
   console.log("  top functions:");
-  for (const [name, us] of [...functions].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`  ${((100 * us) / busy).toFixed(1).padStart(5)} %  ${name}`);
+  for (const [name, us] of [...functions].sort((a, b) => b[1] - a[1]).slice(0, 30))
+    console.log(`  ${((100 * us) / busy).toFixed(1).padStart(5)} %  ${name}`);
 }
 
 // --- the run --------------------------------------------------------------------------------
 
 const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? NaN : s.length % 2 === 1 ? (s[(s.length - 1) / 2] ?? NaN) : ((s[s.length / 2 - 1] ?? 0) + (s[s.length / 2] ?? 0)) / 2;
+  return s.length === 0
+    ? NaN
+    : s.length % 2 === 1
+      ? (s[(s.length - 1) / 2] ?? NaN)
+      : ((s[s.length / 2 - 1] ?? 0) + (s[s.length / 2] ?? 0)) / 2;
 };
 
 if (!existsSync(join(root, "dist", "cli.js"))) throw new Error("dist/cli.js is missing: npm run build first");
@@ -318,7 +356,9 @@ try {
   if (baseCli !== undefined) servers.push(await startServe("base", resolve(baseCli), dir, port + 1));
   servers.push(await startBare(dir));
   const ca = readFileSync(join(dir, "certs", "ca.crt"));
-  const results = new Map<string, { fixed: LoadResult[]; max: LoadResult[] }>(servers.map((s) => [s.name, { fixed: [], max: [] }]));
+  const results = new Map<string, { fixed: LoadResult[]; max: LoadResult[] }>(
+    servers.map((s) => [s.name, { fixed: [], max: [] }]),
+  );
   for (let r = 0; r < rounds; r++) {
     // Alternate which goes first, so that neither always runs on a machine the other warmed.
     const order = r % 2 === 0 ? servers : [...servers].reverse();
@@ -337,10 +377,21 @@ try {
   console.log(`  server  CPU µs/req @${rate}/s  p50 ms  p99 ms  max req/s (1 core)  CPU µs/req flat out`);
   for (const [name, { fixed, max }] of results) {
     console.log(
-      `  ${name.padEnd(6)}  ${median(fixed.map((f) => f.cpuUsPerRequest)).toFixed(0).padStart(18)}  ${median(fixed.map((f) => pct(f.latencies, 0.5))).toFixed(2).padStart(6)}  ${median(fixed.map((f) => pct(f.latencies, 0.99))).toFixed(2).padStart(6)}  ${median(max.map((m) => m.perSecond)).toFixed(0).padStart(18)}  ${median(max.map((m) => m.cpuUsPerRequest)).toFixed(0).padStart(19)}`,
+      `  ${name.padEnd(6)}  ${median(fixed.map((f) => f.cpuUsPerRequest))
+        .toFixed(0)
+        .padStart(18)}  ${median(fixed.map((f) => pct(f.latencies, 0.5)))
+        .toFixed(2)
+        .padStart(6)}  ${median(fixed.map((f) => pct(f.latencies, 0.99)))
+        .toFixed(2)
+        .padStart(6)}  ${median(max.map((m) => m.perSecond))
+        .toFixed(0)
+        .padStart(18)}  ${median(max.map((m) => m.cpuUsPerRequest))
+        .toFixed(0)
+        .padStart(19)}`,
     );
   }
-  const cpu = (name: string, which: "fixed" | "max"): number => median(results.get(name)?.[which].map((f) => f.cpuUsPerRequest) ?? []);
+  const cpu = (name: string, which: "fixed" | "max"): number =>
+    median(results.get(name)?.[which].map((f) => f.cpuUsPerRequest) ?? []);
   const perSecond = (name: string): number => median(results.get(name)?.max.map((m) => m.perSecond) ?? []);
   // Each round's own ratio too: the load others put on the machine drifts from round to round,
   // and a round's servers ran back to back under much the same load.
@@ -355,7 +406,9 @@ try {
     );
   }
   if (results.has("base")) {
-    console.log(`  serve / base: CPU per request flat out, median of the rounds' own ratios ${perRound("serve", "base", (r) => r.cpuUsPerRequest).toFixed(2)}×`);
+    console.log(
+      `  serve / base: CPU per request flat out, median of the rounds' own ratios ${perRound("serve", "base", (r) => r.cpuUsPerRequest).toFixed(2)}×`,
+    );
   }
 } finally {
   await Promise.all(servers.map(stop));
@@ -364,5 +417,6 @@ try {
 const servePid = servers[0]?.child.pid;
 if (profileDir !== undefined && servePid !== undefined) {
   // Node names the file CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile.
-  for (const f of readdirSync(profileDir).filter((f) => f.endsWith(".cpuprofile") && f.includes(`.${servePid}.`))) summarise(join(profileDir, f));
+  for (const f of readdirSync(profileDir).filter((f) => f.endsWith(".cpuprofile") && f.includes(`.${servePid}.`)))
+    summarise(join(profileDir, f));
 }

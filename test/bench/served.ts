@@ -39,7 +39,18 @@ export function servedBench(name: string, basePort: number, logLevel: "silent" |
     dir,
     caFile: join(dir, "certs", "ca.crt"),
     async start(workers) {
-      const args = [join(root, "dist", "cli.js"), "serve", "--port", String(port), "--cert-dir", join(dir, "certs"), "--log-level", logLevel, "--workers", String(workers)];
+      const args = [
+        join(root, "dist", "cli.js"),
+        "serve",
+        "--port",
+        String(port),
+        "--cert-dir",
+        join(dir, "certs"),
+        "--log-level",
+        logLevel,
+        "--workers",
+        String(workers),
+      ];
       const server = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "inherit"] });
       for (let i = 0; i < 300 && !(await ready()); i++) await new Promise((r) => setTimeout(r, 100));
       if (!(await ready())) {

@@ -46,18 +46,27 @@ interface Answer {
 
 function send(url: string, method: string, body?: Buffer, headers: Record<string, string> = {}): Promise<Answer> {
   return new Promise((ok, fail) => {
-    const req = request(url, { method, rejectUnauthorized: false, agent: false, headers: { ...headers, ...(body ? { "content-length": String(body.length) } : {}) } }, (res) => {
-      let bytes = 0;
-      let head = "";
-      res.on("data", (c: Buffer) => {
-        if (bytes < 512) head += c.subarray(0, 512 - bytes).toString("utf8");
-        bytes += c.length;
-      });
-      res.on("end", () => {
-        const code = res.statusCode !== 200 ? /"code":"(ERR_\w+)"/.exec(head)?.[1] : undefined;
-        ok({ status: res.statusCode ?? 0, bytes, ...(code ? { code } : {}) });
-      });
-    });
+    const req = request(
+      url,
+      {
+        method,
+        rejectUnauthorized: false,
+        agent: false,
+        headers: { ...headers, ...(body ? { "content-length": String(body.length) } : {}) },
+      },
+      (res) => {
+        let bytes = 0;
+        let head = "";
+        res.on("data", (c: Buffer) => {
+          if (bytes < 512) head += c.subarray(0, 512 - bytes).toString("utf8");
+          bytes += c.length;
+        });
+        res.on("end", () => {
+          const code = res.statusCode !== 200 ? /"code":"(ERR_\w+)"/.exec(head)?.[1] : undefined;
+          ok({ status: res.statusCode ?? 0, bytes, ...(code ? { code } : {}) });
+        });
+      },
+    );
     req.on("error", fail);
     req.end(body);
   });
@@ -78,10 +87,17 @@ function rssMiB(pid: number): number {
  * Spawns `serve --local` and resolves with the milliseconds until /readyz first answered 200,
  * and the CPU time the server had used by then.
  */
-async function start(port: number, certDir: string, files = false, program = cli): Promise<{ server: ChildProcess; readyMs: number; cpuMs: number }> {
+async function start(
+  port: number,
+  certDir: string,
+  files = false,
+  program = cli,
+): Promise<{ server: ChildProcess; readyMs: number; cpuMs: number }> {
   // files: the certificate files of an earlier local start, as the chart's tls.mode secret and
   // certManager pass them (--tls-cert/--tls-key, watched for changes).
-  const certs = files ? ["--tls-cert", join(certDir, "tls.crt"), "--tls-key", join(certDir, "tls.key")] : ["--local", "--cert-dir", certDir];
+  const certs = files
+    ? ["--tls-cert", join(certDir, "tls.crt"), "--tls-key", join(certDir, "tls.key")]
+    : ["--local", "--cert-dir", certDir];
   return startProcess(port, [...nodeFlags, program, "serve", ...certs, "--port", String(port), "--log-level", "warn"]);
 }
 
@@ -92,11 +108,18 @@ const [port, cert, key] = process.argv.slice(2);
 createServer({ minVersion: "TLSv1.2", cert: readFileSync(cert), key: readFileSync(key) }, (req, res) => res.writeHead(req.url === "/readyz" ? 200 : 404).end()).listen(Number(port), "127.0.0.1");
 `;
 
-function startBare(port: number, certDir: string, script: string): Promise<{ server: ChildProcess; readyMs: number; cpuMs: number }> {
+function startBare(
+  port: number,
+  certDir: string,
+  script: string,
+): Promise<{ server: ChildProcess; readyMs: number; cpuMs: number }> {
   return startProcess(port, [...nodeFlags, script, String(port), join(certDir, "tls.crt"), join(certDir, "tls.key")]);
 }
 
-async function startProcess(port: number, args: readonly string[]): Promise<{ server: ChildProcess; readyMs: number; cpuMs: number }> {
+async function startProcess(
+  port: number,
+  args: readonly string[],
+): Promise<{ server: ChildProcess; readyMs: number; cpuMs: number }> {
   const t0 = performance.now();
   const server = spawn(process.execPath, args, { stdio: ["ignore", "ignore", "inherit"] });
   const url = `https://127.0.0.1:${port}/readyz`;
@@ -106,7 +129,8 @@ async function startProcess(port: number, args: readonly string[]): Promise<{ se
       () => 0,
     );
     if (status === 200) return { server, readyMs: performance.now() - t0, cpuMs: cpuMs(server.pid ?? 0) };
-    if (server.exitCode !== null) throw new Error(`${args.join(" ")} exited with ${server.exitCode} before it was ready`);
+    if (server.exitCode !== null)
+      throw new Error(`${args.join(" ")} exited with ${server.exitCode} before it was ready`);
     if (performance.now() - t0 > 30_000) {
       server.kill("SIGKILL");
       throw new Error(`${args.join(" ")} was not ready within 30 s`);
@@ -125,7 +149,12 @@ function pod(i: number): Record<string, unknown> {
   return {
     apiVersion: "v1",
     kind: "Pod",
-    metadata: { name: `web-${i}`, namespace: "bench", labels: { app: "web", tier: `t${i % 7}` }, annotations: { "example.com/note": `pod ${i}` } },
+    metadata: {
+      name: `web-${i}`,
+      namespace: "bench",
+      labels: { app: "web", tier: `t${i % 7}` },
+      annotations: { "example.com/note": `pod ${i}` },
+    },
     spec: {
       containers: [
         {
@@ -200,11 +229,17 @@ async function main(): Promise<void> {
       await stop(bare.server);
     }
     const [l1, l5] = loadavg();
-    process.stdout.write(`load average ${l1?.toFixed(2)} (1 min), ${l5?.toFixed(2)} (5 min); ${runs} runs, medians${nodeFlags.length ? `; node ${nodeFlags.join(" ")}` : ""}${baseCli ? `; base: ${baseCli}` : ""}\n\n`);
-    process.stdout.write(`| spawn to first 200 from /readyz | ms | CPU ms | ms over the floor |\n|---|---:|---:|---:|\n`);
+    process.stdout.write(
+      `load average ${l1?.toFixed(2)} (1 min), ${l5?.toFixed(2)} (5 min); ${runs} runs, medians${nodeFlags.length ? `; node ${nodeFlags.join(" ")}` : ""}${baseCli ? `; base: ${baseCli}` : ""}\n\n`,
+    );
+    process.stdout.write(
+      `| spawn to first 200 from /readyz | ms | CPU ms | ms over the floor |\n|---|---:|---:|---:|\n`,
+    );
     const floor = median(rows.get("floor: bare node:https server, same certificate")?.ms ?? []);
     for (const [row, { ms, cpu }] of rows) {
-      process.stdout.write(`| ${row.startsWith("floor") || row.startsWith("base") ? row : `serve ${row}`} | ${median(ms).toFixed(0)} | ${median(cpu).toFixed(0)} | ${row.startsWith("floor") ? "" : (median(ms) - floor).toFixed(0)} |\n`);
+      process.stdout.write(
+        `| ${row.startsWith("floor") || row.startsWith("base") ? row : `serve ${row}`} | ${median(ms).toFixed(0)} | ${median(cpu).toFixed(0)} | ${row.startsWith("floor") ? "" : (median(ms) - floor).toFixed(0)} |\n`,
+      );
     }
     process.stdout.write(`\nidle RSS after /readyz and 2 s: ${median(idle).toFixed(1)} MiB\n\n`);
 
@@ -217,10 +252,18 @@ async function main(): Promise<void> {
 }
 
 /** The /preview table, against `program` started with the certificates of `certDir`. */
-async function previews(label: string, program: string, port: number, certDir: string, bodies: { readonly json: Buffer; readonly yaml: Buffer }): Promise<void> {
+async function previews(
+  label: string,
+  program: string,
+  port: number,
+  certDir: string,
+  bodies: { readonly json: Buffer; readonly yaml: Buffer },
+): Promise<void> {
   const { server } = await start(port, certDir, false, program);
   try {
-    process.stdout.write(`\n| ${label}/preview, body | body MiB | answer | status | answer MiB | ms | server CPU ms |\n|---|---:|---|---:|---:|---:|---:|\n`);
+    process.stdout.write(
+      `\n| ${label}/preview, body | body MiB | answer | status | answer MiB | ms | server CPU ms |\n|---|---:|---|---:|---:|---:|---:|\n`,
+    );
     const accept = { json: "application/json", yaml: "application/yaml", diff: "application/json" } as const;
     let peak = rssMiB(server.pid ?? 0);
     for (const input of ["json", "yaml"] as const) {
@@ -232,18 +275,27 @@ async function previews(label: string, program: string, port: number, certDir: s
         for (let r = 0; r < runs; r++) {
           const c0 = cpuMs(server.pid ?? 0);
           const t0 = performance.now();
-          last = await send(`https://127.0.0.1:${port}/preview?namespaceLabels=istio-injection=enabled${answer === "diff" ? "&format=diff" : ""}`, "POST", body, {
-            "content-type": input === "json" ? "application/json" : "application/yaml",
-            accept: accept[answer],
-          });
+          last = await send(
+            `https://127.0.0.1:${port}/preview?namespaceLabels=istio-injection=enabled${answer === "diff" ? "&format=diff" : ""}`,
+            "POST",
+            body,
+            {
+              "content-type": input === "json" ? "application/json" : "application/yaml",
+              accept: accept[answer],
+            },
+          );
           times.push(performance.now() - t0);
           cpu.push(cpuMs(server.pid ?? 0) - c0);
           peak = Math.max(peak, rssMiB(server.pid ?? 0));
         }
-        process.stdout.write(`| ${input} List of 100 Pods | ${(body.length / MIB).toFixed(2)} | ${answer} | ${last.status}${last.code ? ` ${last.code}` : ""} | ${(last.bytes / MIB).toFixed(2)} | ${median(times).toFixed(0)} | ${median(cpu).toFixed(0)} |\n`);
+        process.stdout.write(
+          `| ${input} List of 100 Pods | ${(body.length / MIB).toFixed(2)} | ${answer} | ${last.status}${last.code ? ` ${last.code}` : ""} | ${(last.bytes / MIB).toFixed(2)} | ${median(times).toFixed(0)} | ${median(cpu).toFixed(0)} |\n`,
+        );
       }
     }
-    process.stdout.write(`\n${label}RSS after the previews: ${rssMiB(server.pid ?? 0).toFixed(1)} MiB (highest seen between requests ${peak.toFixed(1)} MiB)\n`);
+    process.stdout.write(
+      `\n${label}RSS after the previews: ${rssMiB(server.pid ?? 0).toFixed(1)} MiB (highest seen between requests ${peak.toFixed(1)} MiB)\n`,
+    );
   } finally {
     await stop(server);
   }

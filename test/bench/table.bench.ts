@@ -26,7 +26,16 @@ import { fileURLToPath } from "node:url";
 import ts from "typescript";
 import { admit, decodeAdmissionReview } from "../../src/admission/review.js";
 import { loadConfig } from "../../src/config/load.js";
-import { COLUMNS, cpuTicks, parseVegetaReport, renderTable, tableRows, type BenchResults, type RateResult, type ServerResult } from "./table.js";
+import {
+  COLUMNS,
+  cpuTicks,
+  parseVegetaReport,
+  renderTable,
+  tableRows,
+  type BenchResults,
+  type RateResult,
+  type ServerResult,
+} from "./table.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "..", "..");
@@ -51,13 +60,17 @@ const timeout = envNumber("BENCH_TIMEOUT", 10, 1);
 const rates = (process.env.BENCH_RATES ?? "500,1000,2000,max").split(",").map((r) => r.trim());
 for (const r of rates) {
   if (r !== "max" && !(Number.isInteger(Number(r)) && Number(r) > 0)) {
-    console.error(`BENCH_RATES: ${JSON.stringify(r.slice(0, 40))} is neither a positive whole rate per second nor "max"`);
+    console.error(
+      `BENCH_RATES: ${JSON.stringify(r.slice(0, 40))} is neither a positive whole rate per second nor "max"`,
+    );
     process.exit(2);
   }
 }
 const fixture = process.env.BENCH_FIXTURE ?? "pod";
 if (!/^[a-z0-9-]+$/.test(fixture)) {
-  console.error(`BENCH_FIXTURE=${JSON.stringify(fixture.slice(0, 40))}: expected the name of a test/fixtures/admission-review-<name>.json`);
+  console.error(
+    `BENCH_FIXTURE=${JSON.stringify(fixture.slice(0, 40))}: expected the name of a test/fixtures/admission-review-<name>.json`,
+  );
   process.exit(2);
 }
 const fixtureFile = join(root, "test", "fixtures", `admission-review-${fixture}.json`);
@@ -77,23 +90,33 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => process.
 // --- helpers -------------------------------------------------------------------------------
 
 /** Runs a command to its end (or kills its process group after timeoutMs): status, stdout, stderr. */
-function run(cmd: string, args: readonly string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<{ status: number | null; stdout: string; stderr: string; timedOut: boolean }> {
+function run(
+  cmd: string,
+  args: readonly string[],
+  opts: { input?: string; timeoutMs?: number } = {},
+): Promise<{ status: number | null; stdout: string; stderr: string; timedOut: boolean }> {
   return new Promise((done) => {
-    const child = spawn(cmd, args, { stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"], detached: true });
+    const child = spawn(cmd, args, {
+      stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+      detached: true,
+    });
     let stdout = "";
     let stderr = "";
     let timedOut = false;
     child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
     child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
-    const timer = opts.timeoutMs === undefined ? undefined : setTimeout(() => {
-      timedOut = true;
-      if (child.pid === undefined) return;
-      try {
-        process.kill(-child.pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }, opts.timeoutMs);
+    const timer =
+      opts.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            if (child.pid === undefined) return;
+            try {
+              process.kill(-child.pid, "SIGKILL");
+            } catch {
+              // already gone
+            }
+          }, opts.timeoutMs);
     child.on("error", (e) => {
       clearTimeout(timer);
       done({ status: null, stdout, stderr: stderr + e.message, timedOut });
@@ -116,7 +139,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 function tree(pid: number): number[] {
   const out = [pid];
   try {
-    for (const c of readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean)) out.push(...tree(Number(c)));
+    for (const c of readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean))
+      out.push(...tree(Number(c)));
   } catch {
     // ended meanwhile
   }
@@ -171,19 +195,28 @@ const clientPin = tasksetOk ? ["taskset", "-c", "1"] : [];
 const pinning = tasksetOk
   ? "servers (all their processes) on CPU 0, vegeta on CPU 1 (taskset -c)"
   : `none (${!pinWanted ? "BENCH_PIN=0" : cores < 2 ? "one core" : "taskset unavailable"})`;
-const load = (): string => loadavg().map((l) => l.toFixed(2)).join(" ");
+const load = (): string =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
 const loadAtStart = load();
 
 const vegetaRun = await run(join(root, "scripts", "bench-bins.sh"), [], { timeoutMs: 600_000 });
 const vegeta = vegetaRun.status === 0 ? lastLine(vegetaRun.stdout) : undefined;
-if (vegeta === undefined) notes.push(`HTTP columns skipped: no vegeta (scripts/bench-bins.sh: ${lastLine(vegetaRun.stderr) || `exit ${vegetaRun.status}`})`);
+if (vegeta === undefined)
+  notes.push(
+    `HTTP columns skipped: no vegeta (scripts/bench-bins.sh: ${lastLine(vegetaRun.stderr) || `exit ${vegetaRun.status}`})`,
+  );
 
 let istio: string | undefined;
 if (process.env.BENCH_ISTIO === "0") notes.push("Istio column skipped: BENCH_ISTIO=0");
 else if (vegeta !== undefined) {
   const b = await run(join(root, "test", "oracle", "build.sh"), [], { timeoutMs: istioBuildSeconds * 1000 });
   if (b.status === 0) istio = lastLine(b.stdout);
-  else if (b.timedOut) notes.push(`Istio column skipped: building the oracle took over ${istioBuildSeconds} s (BENCH_ISTIO_BUILD_SECONDS); run test/oracle/build.sh once`);
+  else if (b.timedOut)
+    notes.push(
+      `Istio column skipped: building the oracle took over ${istioBuildSeconds} s (BENCH_ISTIO_BUILD_SECONDS); run test/oracle/build.sh once`,
+    );
   else notes.push(`Istio column skipped: test/oracle/build.sh failed (${lastLine(b.stderr) || `exit ${b.status}`})`);
 }
 
@@ -198,8 +231,12 @@ const perServer = (extra: number): number => 8 + warmup + rates.length * (durati
 // restarted one.
 const boundSeconds = Math.ceil(2 * inProcessSeconds + 10 + httpServers * perServer(0));
 const worstSeconds = Math.ceil(2 * inProcessSeconds + 10 + httpServers * perServer(timeout + 5 + 8 + warmup));
-console.log(`sidecar-injector bench: ${cpuModel}, ${cores} cores, node ${process.version}, load average ${loadAtStart}`);
-console.log(`fixture test/fixtures/admission-review-${fixture}.json (${body.length} bytes); ${duration} s per rate, ${timeout} s request timeout; pinning: ${pinning}; about ${boundSeconds} s in all, at most ${worstSeconds} s when servers fall behind`);
+console.log(
+  `sidecar-injector bench: ${cpuModel}, ${cores} cores, node ${process.version}, load average ${loadAtStart}`,
+);
+console.log(
+  `fixture test/fixtures/admission-review-${fixture}.json (${body.length} bytes); ${duration} s per rate, ${timeout} s request timeout; pinning: ${pinning}; about ${boundSeconds} s in all, at most ${worstSeconds} s when servers fall behind`,
+);
 
 // --- in-process ----------------------------------------------------------------------------
 
@@ -220,7 +257,10 @@ function cpuPerCall(fn: () => void, seconds: number): number {
 const config = await loadConfig(configFile);
 const results: { -readonly [K in keyof BenchResults]: BenchResults[K] } = {};
 results.floorUs = cpuPerCall(() => void JSON.stringify(JSON.parse(body.toString("utf8"))), inProcessSeconds);
-results.oursInProcessUs = cpuPerCall(() => void JSON.stringify(admit(decodeAdmissionReview(body), { config }).review), inProcessSeconds);
+results.oursInProcessUs = cpuPerCall(
+  () => void JSON.stringify(admit(decodeAdmissionReview(body), { config }).review),
+  inProcessSeconds,
+);
 
 // --- over HTTPS ----------------------------------------------------------------------------
 
@@ -267,7 +307,8 @@ function logTail(log: string): string {
 /** Spawn → first 200 from /readyz, ms; throws after 30 s. */
 async function readyAfter(child: ChildProcess, url: string, t0: number, log: string): Promise<number> {
   while (performance.now() - t0 < 30_000) {
-    if (child.exitCode !== null) throw new Error(`exited with status ${child.exitCode} before it was ready: ${logTail(log)}`);
+    if (child.exitCode !== null)
+      throw new Error(`exited with status ${child.exitCode} before it was ready: ${logTail(log)}`);
     if (await readyz(url)) return performance.now() - t0;
     await sleep(10);
   }
@@ -295,12 +336,30 @@ function oursServed(workers: number, port: number): Served {
     url,
     log: `ours-${workers}.log`,
     start: () =>
-      spawnServer([process.execPath, join(root, "dist", "cli.js"), "serve", "--port", String(port), "--cert-dir", certDir, "--log-level", "warn", "--workers", String(workers), "--config", configFile], `ours-${workers}.log`),
+      spawnServer(
+        [
+          process.execPath,
+          join(root, "dist", "cli.js"),
+          "serve",
+          "--port",
+          String(port),
+          "--cert-dir",
+          certDir,
+          "--log-level",
+          "warn",
+          "--workers",
+          String(workers),
+          "--config",
+          configFile,
+        ],
+        `ours-${workers}.log`,
+      ),
   };
 }
 
 async function attack(url: string, rate: string, seconds: number, out: string): Promise<void> {
-  const rateArgs = rate === "max" ? ["-rate=0", `-max-workers=${maxWorkers}`, `-workers=${maxWorkers}`] : [`-rate=${rate}/1s`];
+  const rateArgs =
+    rate === "max" ? ["-rate=0", `-max-workers=${maxWorkers}`, `-workers=${maxWorkers}`] : [`-rate=${rate}/1s`];
   const [cmd, ...args] = [
     ...clientPin,
     vegeta ?? "vegeta",
@@ -322,11 +381,20 @@ async function attack(url: string, rate: string, seconds: number, out: string): 
 /** POSTs the fixture once: status and body. */
 function postOnce(url: string): Promise<{ status: number; body: Buffer }> {
   return new Promise((done, fail) => {
-    const req = request(`${url}/inject`, { method: "POST", ca: readFileSync(caFile), agent: false, headers: { "content-type": "application/json", "content-length": body.length } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => done({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-    });
+    const req = request(
+      `${url}/inject`,
+      {
+        method: "POST",
+        ca: readFileSync(caFile),
+        agent: false,
+        headers: { "content-type": "application/json", "content-length": body.length },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => done({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      },
+    );
     req.on("error", fail);
     req.end(body);
   });
@@ -338,8 +406,15 @@ async function checkedAnswer(served: Served, injector: boolean): Promise<number>
   if (answer.status !== 200) throw new Error(`answered the fixture with status ${answer.status}`);
   if (injector) {
     const review: unknown = JSON.parse(answer.body.toString("utf8"));
-    const response = typeof review === "object" && review !== null && "response" in review ? review.response : undefined;
-    const ok = typeof response === "object" && response !== null && "allowed" in response && response.allowed === true && "patch" in response && typeof response.patch === "string";
+    const response =
+      typeof review === "object" && review !== null && "response" in review ? review.response : undefined;
+    const ok =
+      typeof response === "object" &&
+      response !== null &&
+      "allowed" in response &&
+      response.allowed === true &&
+      "patch" in response &&
+      typeof response.patch === "string";
     if (!ok) throw new Error("did not answer the fixture with an allowed review and a patch");
   }
   return answer.body.length;
@@ -373,7 +448,9 @@ async function measure(served: Served, injector: boolean): Promise<ServerResult>
           // Still working through requests whose clients gave up, or just out of a collapse
           // (thousands of connections opened and dropped): a fresh, warmed-up server measures
           // this rate rather than what is left of the one before.
-          notes.push(`${served.name}: restarted before ${label}, ${settled ? `after the collapse at ${collapsedAt}/s` : "still busy with requests left from the rate before"}`);
+          notes.push(
+            `${served.name}: restarted before ${label}, ${settled ? `after the collapse at ${collapsedAt}/s` : "still busy with requests left from the rate before"}`,
+          );
           child.kill("SIGKILL");
           const t1 = performance.now();
           child = served.start();
@@ -388,9 +465,14 @@ async function measure(served: Served, injector: boolean): Promise<ServerResult>
         const report = await run(vegeta ?? "vegeta", ["report", "-type=json", out]);
         if (report.status !== 0) throw new Error(`vegeta report failed: ${lastLine(report.stderr)}`);
         const summary = parseVegetaReport(report.stdout);
-        byRate.set(rate, { summary, cpuUsPerRequest: summary.requests > 0 ? (ticks * 1e6) / clockTicks / summary.requests : NaN });
+        byRate.set(rate, {
+          summary,
+          cpuUsPerRequest: summary.requests > 0 ? (ticks * 1e6) / clockTicks / summary.requests : NaN,
+        });
         if (rate !== "max" && summary.answered * 2 < summary.requests) collapsedAt = rate;
-        process.stderr.write(`  ${served.name} at ${label}: ${summary.answered}/${summary.requests} answered, p50 ${summary.p50Ms.toFixed(2)} ms, mean answer ${summary.meanAnswerBytes.toFixed(0)} bytes\n`);
+        process.stderr.write(
+          `  ${served.name} at ${label}: ${summary.answered}/${summary.requests} answered, p50 ${summary.p50Ms.toFixed(2)} ms, mean answer ${summary.meanAnswerBytes.toFixed(0)} bytes\n`,
+        );
       }
     } finally {
       clearInterval(sampler);
@@ -416,16 +498,33 @@ if (vegeta !== undefined) {
 
   // The bare server as plain JavaScript, so no TypeScript loader sits in its process.
   const bareJs = join(work, "bare-server.mjs");
-  writeFileSync(bareJs, ts.transpileModule(readFileSync(join(here, "bare-server.ts"), "utf8"), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText);
+  writeFileSync(
+    bareJs,
+    ts.transpileModule(readFileSync(join(here, "bare-server.ts"), "utf8"), {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+    }).outputText,
+  );
   const bareUrl = `https://127.0.0.1:${basePort + 1}`;
   const servers: [keyof BenchResults, Served][] = [
-    ["bare", { name: "bare Node HTTPS", url: bareUrl, log: "bare.log", start: () => spawnServer([process.execPath, bareJs, String(basePort + 1), certFile, keyFile], "bare.log") }],
+    [
+      "bare",
+      {
+        name: "bare Node HTTPS",
+        url: bareUrl,
+        log: "bare.log",
+        start: () => spawnServer([process.execPath, bareJs, String(basePort + 1), certFile, keyFile], "bare.log"),
+      },
+    ],
     ["ours1", oursServed(1, basePort + 2)],
     ["ours2", oursServed(2, basePort + 3)],
   ];
   if (istio !== undefined) {
     const url = `https://127.0.0.1:${basePort + 4}`;
-    const start = (): ChildProcess => spawnServer([istio ?? "", "--serve", `127.0.0.1:${basePort + 4}`, "--tls-cert", certFile, "--tls-key", keyFile], "istio.log");
+    const start = (): ChildProcess =>
+      spawnServer(
+        [istio ?? "", "--serve", `127.0.0.1:${basePort + 4}`, "--tls-cert", certFile, "--tls-key", keyFile],
+        "istio.log",
+      );
     servers.push(["istio", { name: "Istio webhook", url, log: "istio.log", start }]);
   }
   for (const [key, served] of servers) {
@@ -444,5 +543,7 @@ if (vegeta !== undefined) {
 console.log("");
 console.log(renderTable(COLUMNS, tableRows(results, rates)));
 console.log("");
-console.log(`ours/bare and ours/Istio are --workers 1 over the other (in-process: ours over the floor). CPU µs/req: user + system time of all the server's processes during the attack, per request sent. "max": vegeta -rate=0 with ${maxWorkers} workers. Load average at the end: ${load()}.`);
+console.log(
+  `ours/bare and ours/Istio are --workers 1 over the other (in-process: ours over the floor). CPU µs/req: user + system time of all the server's processes during the attack, per request sent. "max": vegeta -rate=0 with ${maxWorkers} workers. Load average at the end: ${load()}.`,
+);
 for (const n of notes) console.log(`note: ${n}`);

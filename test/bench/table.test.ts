@@ -1,12 +1,32 @@
 // The parsing and layout of `npm run bench`'s side-by-side table (test/bench/table.ts).
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { COLUMNS, cpuTicks, figure, parseVegetaReport, ratio, renderTable, tableRows, type RateResult, type ServerResult, type VegetaSummary } from "./table.js";
+import {
+  COLUMNS,
+  cpuTicks,
+  figure,
+  parseVegetaReport,
+  ratio,
+  renderTable,
+  tableRows,
+  type RateResult,
+  type ServerResult,
+  type VegetaSummary,
+} from "./table.js";
 
 // The shape `vegeta report -type=json` (v12.13.0) prints: latencies and durations in ns.
 function report(codes: Record<string, number>, requests: number): string {
   return JSON.stringify({
-    latencies: { total: 7094623, mean: 1418924, "50th": 561271, "90th": 4662738, "95th": 4662738, "99th": 4662738, max: 4662738, min: 451012 },
+    latencies: {
+      total: 7094623,
+      mean: 1418924,
+      "50th": 561271,
+      "90th": 4662738,
+      "95th": 4662738,
+      "99th": 4662738,
+      max: 4662738,
+      min: 451012,
+    },
     bytes_in: { total: 3000, mean: 600 },
     bytes_out: { total: 0, mean: 0 },
     earliest: "2026-11-29T14:29:19.919222521Z",
@@ -153,7 +173,13 @@ describe("tableRows", () => {
 
 describe("renderTable", () => {
   it("pads every column to its widest cell", () => {
-    const text = renderTable(["", "a", "bb"], [["row one", "1", "2"], ["r", "333333", ""]]);
+    const text = renderTable(
+      ["", "a", "bb"],
+      [
+        ["row one", "1", "2"],
+        ["r", "333333", ""],
+      ],
+    );
     const lines = text.split("\n");
     assert.equal(lines.length, 4);
     assert.equal(new Set(lines.map((l) => l.length)).size, 1);

@@ -47,7 +47,8 @@ export function parseVegetaReport(text: string): VegetaSummary {
   }
   const what = "vegeta report";
   const requests = field(report, ["requests"], what);
-  const codes: unknown = typeof report === "object" && report !== null && "status_codes" in report ? report.status_codes : undefined;
+  const codes: unknown =
+    typeof report === "object" && report !== null && "status_codes" in report ? report.status_codes : undefined;
   if (typeof codes !== "object" || codes === null) throw new Error(`${what}: no status_codes`);
   const answered = "200" in codes ? field(codes, ["200"], what) : 0;
   const ns = 1e6;
@@ -68,7 +69,10 @@ export function cpuTicks(stat: string): number {
   const close = stat.lastIndexOf(")");
   if (close < 0) throw new Error("/proc stat line without a command name in parentheses");
   // After ")": field 3 (state) is at index 0, so field n is at index n - 3.
-  const rest = stat.slice(close + 1).trim().split(/\s+/);
+  const rest = stat
+    .slice(close + 1)
+    .trim()
+    .split(/\s+/);
   const utime = Number(rest[14 - 3]);
   const stime = Number(rest[15 - 3]);
   if (!Number.isInteger(utime) || !Number.isInteger(stime)) throw new Error("/proc stat line without utime and stime");
@@ -141,7 +145,17 @@ export function tableRows(r: BenchResults, rateLabels: readonly string[]): Row[]
     const [bare, ours1, , istio] = values;
     rows.push([label, "–", "–", ...values.map(figure), ratio(ours1, bare), ratio(ours1, istio)]);
   };
-  rows.push(["CPU µs per review, in-process", figure(r.floorUs), figure(r.oursInProcessUs), "–", "–", "–", "–", ratio(r.oursInProcessUs, r.floorUs), "–"]);
+  rows.push([
+    "CPU µs per review, in-process",
+    figure(r.floorUs),
+    figure(r.oursInProcessUs),
+    "–",
+    "–",
+    "–",
+    "–",
+    ratio(r.oursInProcessUs, r.floorUs),
+    "–",
+  ]);
   row("ready ms", (s) => s.readyMs);
   row("ready ms, generating its certificate", (s) => s.readyWithCertsMs);
   row("RSS MiB idle", (s) => s.idleRssMiB);
@@ -154,11 +168,27 @@ export function tableRows(r: BenchResults, rateLabels: readonly string[]): Row[]
       return x === undefined ? undefined : get(x);
     };
     const name = rate === "max" ? "max" : `${rate}/s`;
-    row(`${name}: answered %`, at((x) => (x.summary.requests > 0 ? (100 * x.summary.answered) / x.summary.requests : undefined)));
-    if (rate === "max") row(`${name}: answered/s`, at((x) => x.summary.answeredPerSecond));
-    row(`${name}: p50 ms`, at((x) => x.summary.p50Ms));
-    row(`${name}: p99 ms`, at((x) => x.summary.p99Ms));
-    row(`${name}: server CPU µs/req`, at((x) => x.cpuUsPerRequest));
+    row(
+      `${name}: answered %`,
+      at((x) => (x.summary.requests > 0 ? (100 * x.summary.answered) / x.summary.requests : undefined)),
+    );
+    if (rate === "max")
+      row(
+        `${name}: answered/s`,
+        at((x) => x.summary.answeredPerSecond),
+      );
+    row(
+      `${name}: p50 ms`,
+      at((x) => x.summary.p50Ms),
+    );
+    row(
+      `${name}: p99 ms`,
+      at((x) => x.summary.p99Ms),
+    );
+    row(
+      `${name}: server CPU µs/req`,
+      at((x) => x.cpuUsPerRequest),
+    );
   }
   return rows;
 }

@@ -35,7 +35,11 @@ const runs = Number(process.env.BENCH_RUNS ?? "5");
 const filter = process.argv[2];
 const config = buildConfig({ nativeSidecars: "true" });
 
-function pod(spec: Partial<Pod["spec"]> & object = {}, annotations: Record<string, string> = {}, extra: Record<string, unknown> = {}): Pod {
+function pod(
+  spec: Partial<Pod["spec"]> & object = {},
+  annotations: Record<string, string> = {},
+  extra: Record<string, unknown> = {},
+): Pod {
   return {
     apiVersion: "v1",
     kind: "Pod",
@@ -66,68 +70,350 @@ function fill(make: (n: number) => string, limit = BODY_LIMIT - 4096): string {
 }
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
-const container = (i: number, extra: Record<string, unknown> = {}): Container => ({ ...extra, name: `c${i}`, image: "example.com/app:1" });
-const httpProbe = (port: number): Record<string, unknown> => ({ httpGet: { path: "/healthz", port }, periodSeconds: 10 });
+const container = (i: number, extra: Record<string, unknown> = {}): Container => ({
+  ...extra,
+  name: `c${i}`,
+  image: "example.com/app:1",
+});
+const httpProbe = (port: number): Record<string, unknown> => ({
+  httpGet: { path: "/healthz", port },
+  periodSeconds: 10,
+});
 
 type Case = { name: string; kind: "review" | "cli" | "preview-json" | "preview-yaml"; input: () => string };
 
-const annotated = (a: Record<string, string>): (() => string) => () => review(pod({}, a));
+const annotated =
+  (a: Record<string, string>): (() => string) =>
+  () =>
+    review(pod({}, a));
 
 const CASES: Case[] = [
   // --- quantities ---
   { name: "proxyCPU 1e30000000", kind: "review", input: annotated({ "sidecar.istio.io/proxyCPU": "1e30000000" }) },
   { name: "proxyCPU 1e10000000", kind: "review", input: annotated({ "sidecar.istio.io/proxyCPU": "1e10000000" }) },
-  { name: "proxyMemory 64 digits + Ei", kind: "review", input: annotated({ "sidecar.istio.io/proxyMemory": `${"9".repeat(62)}Ei` }) },
-  { name: "proxyCPU 0.000…1 (5 MiB of zeros)", kind: "review", input: () => fill((n) => review(pod({}, { "sidecar.istio.io/proxyCPU": `0.${"0".repeat(n)}1` }))) },
-  { name: "proxyMemoryLimit 1 + 5 MiB of zeros", kind: "review", input: () => fill((n) => review(pod({}, { "sidecar.istio.io/proxyMemoryLimit": `1${"0".repeat(n)}` }))) },
+  {
+    name: "proxyMemory 64 digits + Ei",
+    kind: "review",
+    input: annotated({ "sidecar.istio.io/proxyMemory": `${"9".repeat(62)}Ei` }),
+  },
+  {
+    name: "proxyCPU 0.000…1 (5 MiB of zeros)",
+    kind: "review",
+    input: () => fill((n) => review(pod({}, { "sidecar.istio.io/proxyCPU": `0.${"0".repeat(n)}1` }))),
+  },
+  {
+    name: "proxyMemoryLimit 1 + 5 MiB of zeros",
+    kind: "review",
+    input: () => fill((n) => review(pod({}, { "sidecar.istio.io/proxyMemoryLimit": `1${"0".repeat(n)}` }))),
+  },
   {
     name: "istio-proxy resources: hostile quantities",
     kind: "review",
     input: () =>
       fill((n) =>
-        review(pod({ containers: [{ name: "app", image: "x" }, { name: "istio-proxy", image: "auto", resources: { requests: Object.fromEntries(range(n).map((i) => [`r${i}/x`, `${i}e999`])) } }] })),
+        review(
+          pod({
+            containers: [
+              { name: "app", image: "x" },
+              {
+                name: "istio-proxy",
+                image: "auto",
+                resources: { requests: Object.fromEntries(range(n).map((i) => [`r${i}/x`, `${i}e999`])) },
+              },
+            ],
+          }),
+        ),
       ),
   },
   // --- proxy.istio.io/config ---
-  { name: "proxy config: 20k keys (190 KB)", kind: "review", input: annotated({ "proxy.istio.io/config": range(20_000).map((i) => `k${i}: ${i}`).join("\n") }) },
-  { name: "proxy config: 255 keys (at the limit)", kind: "review", input: annotated({ "proxy.istio.io/config": range(255).map((i) => `k${i}: ${i}`).join("\n") }) },
-  { name: "proxy config: 250-item flow list (at the limit)", kind: "review", input: annotated({ "proxy.istio.io/config": `a: [${range(250).map((i) => `${i}`).join(",")}]` }) },
-  { name: "proxy config: deep flow map (5 MiB)", kind: "review", input: () => fill((n) => review(pod({}, { "proxy.istio.io/config": "{a: ".repeat(n) + "1" + "}".repeat(n) }))) },
-  { name: "proxy config: deep block map (16 KiB)", kind: "review", input: annotated({ "proxy.istio.io/config": range(170).map((i) => `${" ".repeat(i)}a:`).join("\n") + " 1" }) },
-  { name: "proxy config: aliases", kind: "review", input: annotated({ "proxy.istio.io/config": `a: &x [1,2,3]\n${range(15).map((i) => `b${i}: *x`).join("\n")}` }) },
-  { name: "proxy config: 5 MiB JSON", kind: "review", input: () => fill((n) => review(pod({}, { "proxy.istio.io/config": JSON.stringify({ proxyMetadata: Object.fromEntries(range(n).map((i) => [`K${i}`, "v"])) }) }))) },
+  {
+    name: "proxy config: 20k keys (190 KB)",
+    kind: "review",
+    input: annotated({
+      "proxy.istio.io/config": range(20_000)
+        .map((i) => `k${i}: ${i}`)
+        .join("\n"),
+    }),
+  },
+  {
+    name: "proxy config: 255 keys (at the limit)",
+    kind: "review",
+    input: annotated({
+      "proxy.istio.io/config": range(255)
+        .map((i) => `k${i}: ${i}`)
+        .join("\n"),
+    }),
+  },
+  {
+    name: "proxy config: 250-item flow list (at the limit)",
+    kind: "review",
+    input: annotated({
+      "proxy.istio.io/config": `a: [${range(250)
+        .map((i) => `${i}`)
+        .join(",")}]`,
+    }),
+  },
+  {
+    name: "proxy config: deep flow map (5 MiB)",
+    kind: "review",
+    input: () => fill((n) => review(pod({}, { "proxy.istio.io/config": "{a: ".repeat(n) + "1" + "}".repeat(n) }))),
+  },
+  {
+    name: "proxy config: deep block map (16 KiB)",
+    kind: "review",
+    input: annotated({
+      "proxy.istio.io/config":
+        range(170)
+          .map((i) => `${" ".repeat(i)}a:`)
+          .join("\n") + " 1",
+    }),
+  },
+  {
+    name: "proxy config: aliases",
+    kind: "review",
+    input: annotated({
+      "proxy.istio.io/config": `a: &x [1,2,3]\n${range(15)
+        .map((i) => `b${i}: *x`)
+        .join("\n")}`,
+    }),
+  },
+  {
+    name: "proxy config: 5 MiB JSON",
+    kind: "review",
+    input: () =>
+      fill((n) =>
+        review(
+          pod(
+            {},
+            {
+              "proxy.istio.io/config": JSON.stringify({
+                proxyMetadata: Object.fromEntries(range(n).map((i) => [`K${i}`, "v"])),
+              }),
+            },
+          ),
+        ),
+      ),
+  },
   // --- the Pod's shape ---
-  { name: "many containers", kind: "review", input: () => fill((n) => review(pod({ containers: range(n).map((i) => container(i)) }))) },
-  { name: "many init containers", kind: "review", input: () => fill((n) => review(pod({ initContainers: range(n).map((i) => container(i)) }))) },
-  { name: "many ports", kind: "review", input: () => fill((n) => review(pod({ containers: [container(0, { ports: range(n).map((i) => ({ containerPort: (i % 65535) + 1, name: `p${i}` })) })] }))) },
+  {
+    name: "many containers",
+    kind: "review",
+    input: () => fill((n) => review(pod({ containers: range(n).map((i) => container(i)) }))),
+  },
+  {
+    name: "many init containers",
+    kind: "review",
+    input: () => fill((n) => review(pod({ initContainers: range(n).map((i) => container(i)) }))),
+  },
+  {
+    name: "many ports",
+    kind: "review",
+    input: () =>
+      fill((n) =>
+        review(
+          pod({
+            containers: [
+              container(0, { ports: range(n).map((i) => ({ containerPort: (i % 65535) + 1, name: `p${i}` })) }),
+            ],
+          }),
+        ),
+      ),
+  },
   {
     name: "many probes (3 per container)",
     kind: "review",
-    input: () => fill((n) => review(pod({ containers: range(n).map((i) => container(i, { livenessProbe: httpProbe(8080), readinessProbe: httpProbe(8081), startupProbe: httpProbe(8082) })) }))),
+    input: () =>
+      fill((n) =>
+        review(
+          pod({
+            containers: range(n).map((i) =>
+              container(i, {
+                livenessProbe: httpProbe(8080),
+                readinessProbe: httpProbe(8081),
+                startupProbe: httpProbe(8082),
+              }),
+            ),
+          }),
+        ),
+      ),
   },
-  { name: "huge env list", kind: "review", input: () => fill((n) => review(pod({ containers: [container(0, { env: range(n).map((i) => ({ name: `V${i}`, value: "x" })) })] }))) },
-  { name: "many volumes", kind: "review", input: () => fill((n) => review(pod({ volumes: range(n).map((i) => ({ name: `v${i}`, emptyDir: {} })) }))) },
-  { name: "long annotation value (5 MiB)", kind: "review", input: () => fill((n) => review(pod({}, { "example.com/blob": "x".repeat(n) }))) },
-  { name: "many annotations", kind: "review", input: () => fill((n) => review(pod({}, Object.fromEntries(range(n).map((i) => [`example.com/a${i}`, "v"]))))) },
-  { name: "many annotations (256 KiB, accepted)", kind: "review", input: () => fill((n) => review(pod({}, Object.fromEntries(range(n).map((i) => [`example.com/a${i}`, "v"])))), 200 * 1024) },
-  { name: "many labels", kind: "review", input: () => fill((n) => review({ ...pod(), metadata: { name: "x", labels: Object.fromEntries(range(n).map((i) => [`l${i}`, "v"])) } } as Pod)) },
-  { name: "excludeOutboundIPRanges: many CIDRs", kind: "review", input: () => fill((n) => review(pod({}, { "traffic.sidecar.istio.io/excludeOutboundIPRanges": range(n).map((i) => `10.${(i >> 8) & 255}.${i & 255}.0/24`).join(",") }))) },
-  { name: "excludeInboundPorts: many ports", kind: "review", input: () => fill((n) => review(pod({}, { "traffic.sidecar.istio.io/excludeInboundPorts": range(n).map((i) => String((i % 65535) + 1)).join(",") }))) },
-  { name: "userVolume: huge JSON map", kind: "review", input: () => fill((n) => review(pod({}, { "sidecar.istio.io/userVolume": JSON.stringify(Object.fromEntries(range(n).map((i) => [`v${i}`, { emptyDir: {} }]))) }))) },
+  {
+    name: "huge env list",
+    kind: "review",
+    input: () =>
+      fill((n) =>
+        review(pod({ containers: [container(0, { env: range(n).map((i) => ({ name: `V${i}`, value: "x" })) })] })),
+      ),
+  },
+  {
+    name: "many volumes",
+    kind: "review",
+    input: () => fill((n) => review(pod({ volumes: range(n).map((i) => ({ name: `v${i}`, emptyDir: {} })) }))),
+  },
+  {
+    name: "long annotation value (5 MiB)",
+    kind: "review",
+    input: () => fill((n) => review(pod({}, { "example.com/blob": "x".repeat(n) }))),
+  },
+  {
+    name: "many annotations",
+    kind: "review",
+    input: () => fill((n) => review(pod({}, Object.fromEntries(range(n).map((i) => [`example.com/a${i}`, "v"]))))),
+  },
+  {
+    name: "many annotations (256 KiB, accepted)",
+    kind: "review",
+    input: () =>
+      fill((n) => review(pod({}, Object.fromEntries(range(n).map((i) => [`example.com/a${i}`, "v"])))), 200 * 1024),
+  },
+  {
+    name: "many labels",
+    kind: "review",
+    input: () =>
+      fill((n) =>
+        review({
+          ...pod(),
+          metadata: { name: "x", labels: Object.fromEntries(range(n).map((i) => [`l${i}`, "v"])) },
+        } as Pod),
+      ),
+  },
+  {
+    name: "excludeOutboundIPRanges: many CIDRs",
+    kind: "review",
+    input: () =>
+      fill((n) =>
+        review(
+          pod(
+            {},
+            {
+              "traffic.sidecar.istio.io/excludeOutboundIPRanges": range(n)
+                .map((i) => `10.${(i >> 8) & 255}.${i & 255}.0/24`)
+                .join(","),
+            },
+          ),
+        ),
+      ),
+  },
+  {
+    name: "excludeInboundPorts: many ports",
+    kind: "review",
+    input: () =>
+      fill((n) =>
+        review(
+          pod(
+            {},
+            {
+              "traffic.sidecar.istio.io/excludeInboundPorts": range(n)
+                .map((i) => String((i % 65535) + 1))
+                .join(","),
+            },
+          ),
+        ),
+      ),
+  },
+  {
+    name: "userVolume: huge JSON map",
+    kind: "review",
+    input: () =>
+      fill((n) =>
+        review(
+          pod(
+            {},
+            {
+              "sidecar.istio.io/userVolume": JSON.stringify(
+                Object.fromEntries(range(n).map((i) => [`v${i}`, { emptyDir: {} }])),
+              ),
+            },
+          ),
+        ),
+      ),
+  },
   // Quadratic (merge.ts mergeList): at 6 MiB one review takes minutes, so 256 KiB, the API
   // server's limit on all annotations, shows the trend.
-  { name: "overrides annotation: 256 KiB env", kind: "review", input: () => fill((n) => review(pod({}, { "proxy.istio.io/overrides": JSON.stringify({ containers: [{ name: "istio-proxy", env: range(n).map((i) => ({ name: `V${i}`, value: "x" })) }] }) })), 256 * 1024) },
-  { name: "deep JSON in an unknown field (10k levels)", kind: "review", input: () => review(pod()).replace('"spec":', `"deep":${"[".repeat(10_000)}${"]".repeat(10_000)},"spec":`) },
-  { name: "deep JSON in an unknown field (6 MiB)", kind: "review", input: () => fill((n) => review(pod()).replace('"spec":', `"deep":${"[".repeat(n)}${"]".repeat(n)},"spec":`)) },
+  {
+    name: "overrides annotation: 256 KiB env",
+    kind: "review",
+    input: () =>
+      fill(
+        (n) =>
+          review(
+            pod(
+              {},
+              {
+                "proxy.istio.io/overrides": JSON.stringify({
+                  containers: [{ name: "istio-proxy", env: range(n).map((i) => ({ name: `V${i}`, value: "x" })) }],
+                }),
+              },
+            ),
+          ),
+        256 * 1024,
+      ),
+  },
+  {
+    name: "deep JSON in an unknown field (10k levels)",
+    kind: "review",
+    input: () => review(pod()).replace('"spec":', `"deep":${"[".repeat(10_000)}${"]".repeat(10_000)},"spec":`),
+  },
+  {
+    name: "deep JSON in an unknown field (6 MiB)",
+    kind: "review",
+    input: () => fill((n) => review(pod()).replace('"spec":', `"deep":${"[".repeat(n)}${"]".repeat(n)},"spec":`)),
+  },
   // --- the CLI (inject -f) and /preview parse paths ---
-  { name: "cli: 6 MiB of small documents", kind: "cli", input: () => fill((n) => range(n).map((i) => `a: ${i}`).join("\n---\n")) },
+  {
+    name: "cli: 6 MiB of small documents",
+    kind: "cli",
+    input: () =>
+      fill((n) =>
+        range(n)
+          .map((i) => `a: ${i}`)
+          .join("\n---\n"),
+      ),
+  },
   { name: "cli: deep flow (6 MiB)", kind: "cli", input: () => fill((n) => "[".repeat(n) + "]".repeat(n)) },
   { name: "cli: compact deep seq", kind: "cli", input: () => fill((n) => "- ".repeat(n) + "1") },
-  { name: "cli: billion laughs", kind: "cli", input: () => ["a0: &a0 [x,x,x,x,x,x,x,x,x,x]", ...range(8).map((i) => `a${i + 1}: &a${i + 1} [${range(10).map(() => `*a${i}`).join(",")}]`)].join("\n") },
-  { name: "preview yaml: 999 keys (at the limit)", kind: "preview-yaml", input: () => range(999).map((i) => `k${i}: ${i}`).join("\n") },
-  { name: "preview yaml: 6 MiB of keys", kind: "preview-yaml", input: () => fill((n) => range(n).map((i) => `k${i}: ${i}`).join("\n")) },
-  { name: "preview json: deep brackets (6 MiB)", kind: "preview-json", input: () => fill((n) => "[".repeat(n) + "]".repeat(n)) },
-  { name: "preview json: 6 MiB pod, many containers", kind: "preview-json", input: () => fill((n) => JSON.stringify(pod({ containers: range(n).map((i) => container(i)) }))) },
+  {
+    name: "cli: billion laughs",
+    kind: "cli",
+    input: () =>
+      [
+        "a0: &a0 [x,x,x,x,x,x,x,x,x,x]",
+        ...range(8).map(
+          (i) =>
+            `a${i + 1}: &a${i + 1} [${range(10)
+              .map(() => `*a${i}`)
+              .join(",")}]`,
+        ),
+      ].join("\n"),
+  },
+  {
+    name: "preview yaml: 999 keys (at the limit)",
+    kind: "preview-yaml",
+    input: () =>
+      range(999)
+        .map((i) => `k${i}: ${i}`)
+        .join("\n"),
+  },
+  {
+    name: "preview yaml: 6 MiB of keys",
+    kind: "preview-yaml",
+    input: () =>
+      fill((n) =>
+        range(n)
+          .map((i) => `k${i}: ${i}`)
+          .join("\n"),
+      ),
+  },
+  {
+    name: "preview json: deep brackets (6 MiB)",
+    kind: "preview-json",
+    input: () => fill((n) => "[".repeat(n) + "]".repeat(n)),
+  },
+  {
+    name: "preview json: 6 MiB pod, many containers",
+    kind: "preview-json",
+    input: () => fill((n) => JSON.stringify(pod({ containers: range(n).map((i) => container(i)) }))),
+  },
 ];
 
 const cpuMs = (): number => {
@@ -186,9 +472,17 @@ interface Answer {
 }
 
 const dir = mkdtempSync(join(tmpdir(), "bench-worst-"));
-writeFileSync(join(dir, "config.yaml"), "nativeSidecars: \"true\"\n");
-const server = await runServe({ port: 0, certDir: join(dir, "certs"), logLevel: "silent", configFile: join(dir, "config.yaml") });
-const client = new Worker(CLIENT, { eval: true, workerData: { url: server.url, ca: readFileSync(join(dir, "certs", "ca.crt")) } });
+writeFileSync(join(dir, "config.yaml"), 'nativeSidecars: "true"\n');
+const server = await runServe({
+  port: 0,
+  certDir: join(dir, "certs"),
+  logLevel: "silent",
+  configFile: join(dir, "config.yaml"),
+});
+const client = new Worker(CLIENT, {
+  eval: true,
+  workerData: { url: server.url, ca: readFileSync(join(dir, "certs", "ca.crt")) },
+});
 
 /**
  * This thread's time on a CPU, in ms (Linux: the scheduler's schedstat of the main thread,
@@ -269,8 +563,12 @@ const ROUTES: Readonly<Record<Case["kind"], { path: string; contentType: string 
 };
 
 try {
-  console.log(`node ${process.version}, ${runs} runs per case; engine: CPU ms in-process (median, max); server: HTTPS to ${server.url}, answer ms and the event loop's longest block`);
-  console.log("loop ms: the event loop's longest block during the review, wall time; cpu: this thread's CPU time within that block (what the server's own work held it)");
+  console.log(
+    `node ${process.version}, ${runs} runs per case; engine: CPU ms in-process (median, max); server: HTTPS to ${server.url}, answer ms and the event loop's longest block`,
+  );
+  console.log(
+    "loop ms: the event loop's longest block during the review, wall time; cpu: this thread's CPU time within that block (what the server's own work held it)",
+  );
   console.log(
     `${"case".padEnd(46)} ${"body B".padStart(9)} ${"engine ms".padStart(10)} ${"max".padStart(7)} ${"µs/KiB".padStart(7)} ${"answer ms".padStart(10)} ${"loop ms".padStart(8)} ${"cpu".padStart(6)} ${"status".padStart(6)} ${"answer B".padStart(9)}  outcome`,
   );
@@ -301,12 +599,19 @@ try {
       if (a.blockCpuMs > blocked.ms) blocked = { name: c.name, ms: a.blockCpuMs };
       if (a.blockCpuMs > TARGET_MS) over.push(`${c.name} (${a.blockCpuMs.toFixed(1)} ms)`);
       served = `${a.ms.toFixed(1).padStart(10)} ${a.blockMs.toFixed(1).padStart(8)} ${a.blockCpuMs.toFixed(1).padStart(6)} ${String(a.status).padStart(6)} ${String(a.bytes).padStart(9)}`;
-    } else served = `${"-".padStart(10)} ${"-".padStart(8)} ${"-".padStart(6)} ${"-".padStart(6)} ${String(last.answer).padStart(9)}`;
-    console.log(`${c.name.padEnd(46)} ${String(input.length).padStart(9)} ${median.toFixed(1).padStart(10)} ${max.toFixed(1).padStart(7)} ${perKiB.toFixed(0).padStart(7)} ${served}  ${last.outcome}`);
+    } else
+      served = `${"-".padStart(10)} ${"-".padStart(8)} ${"-".padStart(6)} ${"-".padStart(6)} ${String(last.answer).padStart(9)}`;
+    console.log(
+      `${c.name.padEnd(46)} ${String(input.length).padStart(9)} ${median.toFixed(1).padStart(10)} ${max.toFixed(1).padStart(7)} ${perKiB.toFixed(0).padStart(7)} ${served}  ${last.outcome}`,
+    );
   }
   console.log(`\nslowest review (engine): ${slowest.name} (${slowest.ms.toFixed(1)} ms CPU max)`);
   console.log(`longest event-loop block by the server's own work: ${blocked.name} (${blocked.ms.toFixed(1)} ms)`);
-  console.log(over.length === 0 ? `no review held the server's event loop over ${TARGET_MS} ms` : `event loop held over ${TARGET_MS} ms: ${over.join("; ")}`);
+  console.log(
+    over.length === 0
+      ? `no review held the server's event loop over ${TARGET_MS} ms`
+      : `event loop held over ${TARGET_MS} ms: ${over.join("; ")}`,
+  );
 } finally {
   probe.stop();
   await client.terminate();

@@ -24,7 +24,8 @@ function jsonLines(file: string): Record<string, unknown>[] {
     .filter((l) => l.trim() !== "")
     .map((l, i) => {
       const v = JSON.parse(l) as unknown;
-      if (typeof v !== "object" || v === null || typeof (v as { id?: unknown }).id !== "string") throw new Error(`${file}:${i + 1}: not a case`);
+      if (typeof v !== "object" || v === null || typeof (v as { id?: unknown }).id !== "string")
+        throw new Error(`${file}:${i + 1}: not a case`);
       return v as Record<string, unknown>;
     });
 }

@@ -75,7 +75,12 @@ function ours(manifest: string, id: string, cfg: typeof config = config): Ours {
   }
 }
 
-type Doc = { kind?: unknown; metadata?: { namespace?: unknown }; items?: unknown[]; spec?: { jobTemplate?: { spec?: { template?: { metadata?: { annotations?: unknown } } } } } };
+type Doc = {
+  kind?: unknown;
+  metadata?: { namespace?: unknown };
+  items?: unknown[];
+  spec?: { jobTemplate?: { spec?: { template?: { metadata?: { annotations?: unknown } } } } };
+};
 
 function documents(manifest: string): Doc[] {
   let docs: unknown[];
@@ -103,13 +108,17 @@ function cronJobTemplateAnnotations(manifest: string): string[] {
 
 /** Whether a document of the manifest is in a namespace the injector ignores (kube-system …). */
 function ignoredNamespaceDocs(manifest: string): boolean {
-  return documents(manifest).some((d) => typeof d.metadata?.namespace === "string" && config.ignoredNamespaces.includes(d.metadata.namespace));
+  return documents(manifest).some(
+    (d) => typeof d.metadata?.namespace === "string" && config.ignoredNamespaces.includes(d.metadata.namespace),
+  );
 }
 
 /** Why a refusal on one side only is deliberate (README, "Deliberate differences from Istio"). */
 const DELIBERATE = {
-  ignoredNamespace: "admitted untouched, its namespace is one the injector ignores (as Istio's webhook ignores it; kube-inject does not look)",
-  cronJob: "admitted: kube-inject reads a CronJob's job template metadata, not its Pods' annotations, which Istio's webhook refuses on each Pod",
+  ignoredNamespace:
+    "admitted untouched, its namespace is one the injector ignores (as Istio's webhook ignores it; kube-inject does not look)",
+  cronJob:
+    "admitted: kube-inject reads a CronJob's job template metadata, not its Pods' annotations, which Istio's webhook refuses on each Pod",
 } as const;
 
 /** The annotations Istio's refusal names (`invalid value '…' for annotation '…'`). */
@@ -124,7 +133,13 @@ function judge(c: CorpusCase): Verdict {
   if (istioRefused && weRefused) {
     const named = annotationsNamed(c.refusal!);
     if (named.length > 0 && !named.some((a) => o.refusal.includes(a))) {
-      return { id: c.id, refusalAgrees: true, refusedBy: "both", cls: "refusal-message", details: [`Istio: ${c.refusal!.slice(0, 200)}`, `ours: ${o.refusal.slice(0, 200)}`] };
+      return {
+        id: c.id,
+        refusalAgrees: true,
+        refusedBy: "both",
+        cls: "refusal-message",
+        details: [`Istio: ${c.refusal!.slice(0, 200)}`, `ours: ${o.refusal.slice(0, 200)}`],
+      };
     }
     return { id: c.id, refusalAgrees: true, refusedBy: "both", details: [] };
   }
@@ -134,19 +149,44 @@ function judge(c: CorpusCase): Verdict {
     // is ignored.
     const unignored = ignoredNamespaceDocs(c.manifest) ? ours(c.manifest, c.id, noIgnoredNamespaces) : undefined;
     const named = annotationsNamed(c.refusal!);
-    if (unignored && "refusal" in unignored && (named.length === 0 || named.some((a) => unignored.refusal.includes(a)))) {
-      const details = [`Istio: ${c.refusal!.slice(0, 200)}`, `ours: ${DELIBERATE.ignoredNamespace}; else ${unignored.refusal.slice(0, 200)}`];
+    if (
+      unignored &&
+      "refusal" in unignored &&
+      (named.length === 0 || named.some((a) => unignored.refusal.includes(a)))
+    ) {
+      const details = [
+        `Istio: ${c.refusal!.slice(0, 200)}`,
+        `ours: ${DELIBERATE.ignoredNamespace}; else ${unignored.refusal.slice(0, 200)}`,
+      ];
       return { id: c.id, refusalAgrees: false, refusedBy: "istio", cls: "deliberate", details };
     }
-    return { id: c.id, refusalAgrees: false, refusedBy: "istio", cls: "validation-istio-refuses", details: [`Istio: ${c.refusal!.slice(0, 200)}`] };
+    return {
+      id: c.id,
+      refusalAgrees: false,
+      refusedBy: "istio",
+      cls: "validation-istio-refuses",
+      details: [`Istio: ${c.refusal!.slice(0, 200)}`],
+    };
   }
   if (weRefused) {
     // Istio's kube-inject reads a CronJob's job template metadata, never its pod template's
     // annotations: an annotation we refuse there, Istio never saw.
     if (cronJobTemplateAnnotations(c.manifest).some((a) => o.refusal.includes(a))) {
-      return { id: c.id, refusalAgrees: false, refusedBy: "ours", cls: "deliberate", details: [`ours: ${o.refusal.slice(0, 200)}`, `Istio: ${DELIBERATE.cronJob}`] };
+      return {
+        id: c.id,
+        refusalAgrees: false,
+        refusedBy: "ours",
+        cls: "deliberate",
+        details: [`ours: ${o.refusal.slice(0, 200)}`, `Istio: ${DELIBERATE.cronJob}`],
+      };
     }
-    return { id: c.id, refusalAgrees: false, refusedBy: "ours", cls: "validation-we-refuse", details: [`ours: ${o.refusal.slice(0, 200)}`] };
+    return {
+      id: c.id,
+      refusalAgrees: false,
+      refusedBy: "ours",
+      cls: "validation-we-refuse",
+      details: [`ours: ${o.refusal.slice(0, 200)}`],
+    };
   }
   const diffs = compareInjected(o.docs, c.output ?? "");
   if (diffs.length === 0) return { id: c.id, refusalAgrees: true, refusedBy: "neither", details: [] };
@@ -177,7 +217,9 @@ function plain<T>(v: T): T {
  * the CLI, like istioctl kube-inject, reads the DeploymentConfig's own apiVersion.
  */
 function ownerApiVersionNeutral(spec: unknown): unknown {
-  return JSON.parse(JSON.stringify(spec).replaceAll("kubernetes://apis/apps.openshift.io/v1/", "kubernetes://apis/v1/")) as unknown;
+  return JSON.parse(
+    JSON.stringify(spec).replaceAll("kubernetes://apis/apps.openshift.io/v1/", "kubernetes://apis/v1/"),
+  ) as unknown;
 }
 
 /**
@@ -199,27 +241,42 @@ async function onePath(c: CorpusCase): Promise<number> {
   const located = docs.flatMap(flat).flatMap((d) => podOf(d, "default") ?? []);
   if (located.length === 0) return 0;
   const entries = await preview(docs, { config, givenLabels: { "istio-injection": "enabled" } });
-  assert.equal(entries.length, located.length, `${c.id}: the preview finds ${entries.length} Pods, the CLI ${located.length}`);
+  assert.equal(
+    entries.length,
+    located.length,
+    `${c.id}: the preview finds ${entries.length} Pods, the CLI ${located.length}`,
+  );
   for (const [i, l] of located.entries()) {
     const what = `${c.id} ${l.kind}/${l.name}`;
     let cli: InjectResult | undefined;
     let cliError: string | undefined;
     try {
-      cli = inject(l.pod, l.workload ? { namespace: l.namespace, workload: l.workload } : { namespace: l.namespace }, config);
+      cli = inject(
+        l.pod,
+        l.workload ? { namespace: l.namespace, workload: l.workload } : { namespace: l.namespace },
+        config,
+      );
     } catch (e) {
       if (!(e instanceof InjectionError)) throw e;
       cliError = e.message;
     }
     // The webhook is sent the Pod as the API server would: a workload's as its controller creates it.
     const sent = structuredClone(l.kind === "Pod" ? l.pod : podAsCreated(l.kind, l.name, l.pod));
-    const { review } = admit(validateAdmissionReview(podReview({ uid: `${c.id}-${i}`, namespace: l.namespace, object: sent })), { config });
+    const { review } = admit(
+      validateAdmissionReview(podReview({ uid: `${c.id}-${i}`, namespace: l.namespace, object: sent })),
+      { config },
+    );
     const response = review.response!;
     const entry = entries[i]!;
     const previewCalled = entry.decision.reasons.length > 1 || entry.error !== undefined;
     if (cliError !== undefined) {
       assert.equal(response.allowed, false, `${what}: the CLI refuses (${cliError}), the webhook admits`);
-      assert.ok(response.status?.message?.includes(cliError), `${what}: the webhook's refusal is not the CLI's: ${response.status?.message}`);
-      if (previewCalled) assert.equal(entry.error?.message, cliError, `${what}: the preview does not refuse as the CLI does`);
+      assert.ok(
+        response.status?.message?.includes(cliError),
+        `${what}: the webhook's refusal is not the CLI's: ${response.status?.message}`,
+      );
+      if (previewCalled)
+        assert.equal(entry.error?.message, cliError, `${what}: the preview does not refuse as the CLI does`);
       continue;
     }
     assert.equal(response.allowed, true, `${what}: the webhook refuses (${response.status?.message}), the CLI admits`);
@@ -233,7 +290,11 @@ async function onePath(c: CorpusCase): Promise<number> {
     got = plain(got);
     const neutral = l.kind === "DeploymentConfig" ? ownerApiVersionNeutral : (v: unknown): unknown => v;
     assert.deepEqual(neutral(got.spec), neutral(want.spec), `${what}: the webhook's spec is not the CLI's`);
-    assert.deepEqual(got.metadata?.annotations, want.metadata?.annotations, `${what}: the webhook's annotations are not the CLI's`);
+    assert.deepEqual(
+      got.metadata?.annotations,
+      want.metadata?.annotations,
+      `${what}: the webhook's annotations are not the CLI's`,
+    );
     const labels = { ...(got.metadata?.labels ?? {}) };
     for (const k of CONTROLLER_LABELS) if (want.metadata?.labels?.[k] === undefined) delete labels[k];
     assert.deepEqual(labels, want.metadata?.labels ?? {}, `${what}: the webhook's labels are not the CLI's`);
@@ -249,7 +310,9 @@ async function onePath(c: CorpusCase): Promise<number> {
 
 /** The annotation a refusal names: Istio's `for annotation '…'`, else the first Istio-looking key. */
 function annotationOf(message: string): string {
-  const m = /for annotation '([^']+)'/.exec(message) ?? /((?:[a-z0-9.-]+\.)?istio\.io\/[A-Za-z0-9.-]+|prometheus\.io\/[a-z]+)/.exec(message);
+  const m =
+    /for annotation '([^']+)'/.exec(message) ??
+    /((?:[a-z0-9.-]+\.)?istio\.io\/[A-Za-z0-9.-]+|prometheus\.io\/[a-z]+)/.exec(message);
   return m?.[1] ?? "(no annotation named)";
 }
 
@@ -259,13 +322,15 @@ function report(verdicts: readonly Verdict[]): string {
   const agree = verdicts.filter((v) => v.refusalAgrees).length;
   const deliberate = verdicts.filter((v) => !v.refusalAgrees && v.cls === "deliberate").length;
   // A case counts once in each class of its set; a deliberate one only as `deliberate`.
-  const deliberateOf = (v: Verdict): string | undefined => (v.cls !== undefined && known[v.id] !== undefined ? parseKnown(known[v.id]!).deliberate : undefined);
+  const deliberateOf = (v: Verdict): string | undefined =>
+    v.cls !== undefined && known[v.id] !== undefined ? parseKnown(known[v.id]!).deliberate : undefined;
   const byClass = new Map<string, Verdict[]>();
   const byReason = new Map<string, Verdict[]>();
   for (const v of verdicts) {
     const reason = deliberateOf(v);
     if (reason !== undefined) byReason.set(reason, [...(byReason.get(reason) ?? []), v]);
-    for (const cls of reason !== undefined ? ["deliberate"] : (v.cls?.split("+") ?? [])) byClass.set(cls, [...(byClass.get(cls) ?? []), v]);
+    for (const cls of reason !== undefined ? ["deliberate"] : (v.cls?.split("+") ?? []))
+      byClass.set(cls, [...(byClass.get(cls) ?? []), v]);
   }
   const refused = (k: Verdict["refusedBy"]): number => verdicts.filter((v) => v.refusedBy === k).length;
   const rows = [...byClass.entries()].sort((a, b) => b[1].length - a[1].length || (a[0] < b[0] ? -1 : 1));
@@ -305,7 +370,10 @@ function report(verdicts: readonly Verdict[]): string {
     "",
     "| reason | cases | example | why we differ |",
     "|---|---:|---|---|",
-    ...[...byReason.entries()].map(([reason, vs]) => `| ${reason} | ${vs.length} | \`${vs[0]!.id}\` | ${(DELIBERATE_REASONS[reason] ?? "").replace(/\|/g, "\\|")} |`),
+    ...[...byReason.entries()].map(
+      ([reason, vs]) =>
+        `| ${reason} | ${vs.length} | \`${vs[0]!.id}\` | ${(DELIBERATE_REASONS[reason] ?? "").replace(/\|/g, "\\|")} |`,
+    ),
     "",
     "Refusals on one side only, by annotation:",
     "",
@@ -332,7 +400,9 @@ describe("differential: our injector against Istio's", () => {
     assert.ok(corpus.length >= MIN_CASES, `only ${corpus.length} cases: run npm run oracle:regen`);
     const ids = new Set(corpus.map((c) => c.id));
     assert.equal(ids.size, corpus.length, "case ids are unique");
-    if (!update) for (const id of Object.keys(known)) assert.ok(ids.has(id), `known-divergences.json names ${id}, which is no case: remove it`);
+    if (!update)
+      for (const id of Object.keys(known))
+        assert.ok(ids.has(id), `known-divergences.json names ${id}, which is no case: remove it`);
   });
 
   // Every case equals Istio's answer or differs on purpose: a difference may be listed only
@@ -350,10 +420,18 @@ describe("differential: our injector against Istio's", () => {
       pods += await onePath(c);
       if (update) return;
       const entry = known[c.id] === undefined ? undefined : parseKnown(known[c.id]!);
-      if (entry?.deliberate !== undefined) assert.ok(Object.hasOwn(DELIBERATE_REASONS, entry.deliberate), `${c.id}: no deliberate reason ${entry.deliberate} in classify.ts`);
+      if (entry?.deliberate !== undefined)
+        assert.ok(
+          Object.hasOwn(DELIBERATE_REASONS, entry.deliberate),
+          `${c.id}: no deliberate reason ${entry.deliberate} in classify.ts`,
+        );
       const listed = entry?.cls;
       if (v.cls === undefined) {
-        assert.equal(listed, undefined, `${c.id} now agrees with Istio: remove it from known-divergences.json (class was ${listed})`);
+        assert.equal(
+          listed,
+          undefined,
+          `${c.id} now agrees with Istio: remove it from known-divergences.json (class was ${listed})`,
+        );
         return;
       }
       assert.equal(
@@ -373,9 +451,12 @@ describe("differential: our injector against Istio's", () => {
     t.diagnostic(`one code path: webhook, preview and CLI agree on ${pods} Pods`);
     assert.ok(pods >= corpus.length, `only ${pods} Pods were checked on the three paths`);
     if (update) {
-      const reason = (id: string): string | undefined => (known[id] === undefined ? undefined : parseKnown(known[id]!).deliberate);
+      const reason = (id: string): string | undefined =>
+        known[id] === undefined ? undefined : parseKnown(known[id]!).deliberate;
       const list = Object.fromEntries(
-        verdicts.filter((v) => v.cls !== undefined).map((v) => [v.id, reason(v.id) === undefined ? v.cls! : `deliberate(${reason(v.id)!}): ${v.cls!}`]),
+        verdicts
+          .filter((v) => v.cls !== undefined)
+          .map((v) => [v.id, reason(v.id) === undefined ? v.cls! : `deliberate(${reason(v.id)!}): ${v.cls!}`]),
       );
       writeFileSync(knownFile, `${JSON.stringify(list, null, 2)}\n`);
       writeFileSync(reportFile, text);

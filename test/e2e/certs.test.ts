@@ -61,7 +61,8 @@ function certsOf(pem: string): X509Certificate[] {
 }
 
 const fingerprint = (cert: X509Certificate): string => cert.fingerprint256;
-const expired = (cert: X509Certificate, slackMs = 0): boolean => new Date(cert.validTo).getTime() + slackMs < Date.now();
+const expired = (cert: X509Certificate, slackMs = 0): boolean =>
+  new Date(cert.validTo).getTime() + slackMs < Date.now();
 
 /** Whether `leaf` is signed by one of `cas` (issuer name and signature). */
 function issuedByOneOf(leaf: X509Certificate, cas: X509Certificate[]): boolean {
@@ -97,7 +98,12 @@ function handshake(port: number, ca: string): Promise<Handshake> {
       socket.end();
       if (!peerCert.raw) return fail(new Error("no peer certificate"));
       const identity = checkServerIdentity("127.0.0.1", peerCert);
-      ok({ cert: new X509Certificate(peerCert.raw), authorized: socket.authorized, authorizationError: socket.authorizationError ? String(socket.authorizationError) : undefined, identityError: identity?.message });
+      ok({
+        cert: new X509Certificate(peerCert.raw),
+        authorized: socket.authorized,
+        authorizationError: socket.authorizationError ? String(socket.authorizationError) : undefined,
+        identityError: identity?.message,
+      });
     });
     socket.once("timeout", () => socket.destroy(new Error("TLS handshake timed out")));
     socket.once("error", fail);
@@ -165,7 +171,11 @@ async function readWebhookConfiguration(): Promise<WebhookConfiguration> {
 function bundleOf(mwc: WebhookConfiguration): string {
   const bundles = mwc.webhooks.map((w) => Buffer.from(w.clientConfig.caBundle ?? "", "base64").toString("utf8"));
   const distinct = new Set(bundles);
-  assert.equal(distinct.size, 1, `every webhook carries the same caBundle (${mwc.webhooks.map((w) => `${w.name}: ${certsOf(Buffer.from(w.clientConfig.caBundle ?? "", "base64").toString()).length} certs`).join(", ")})`);
+  assert.equal(
+    distinct.size,
+    1,
+    `every webhook carries the same caBundle (${mwc.webhooks.map((w) => `${w.name}: ${certsOf(Buffer.from(w.clientConfig.caBundle ?? "", "base64").toString()).length} certs`).join(", ")})`,
+  );
   return bundles[0] ?? "";
 }
 
@@ -178,7 +188,8 @@ async function waitForBundle(timeoutMs: number): Promise<{ pem: string; afterMs:
   const started = Date.now();
   for (;;) {
     const mwc = await readWebhookConfiguration();
-    if (mwc.webhooks.every((w) => (w.clientConfig.caBundle ?? "") !== "")) return { pem: bundleOf(mwc), afterMs: Date.now() - started };
+    if (mwc.webhooks.every((w) => (w.clientConfig.caBundle ?? "") !== ""))
+      return { pem: bundleOf(mwc), afterMs: Date.now() - started };
     assert.ok(Date.now() - started < timeoutMs, `no caBundle published within ${seconds(timeoutMs)} s`);
     await sleep(100);
   }
@@ -216,13 +227,15 @@ async function readCaSecret(namespace: string): Promise<CaSecret | undefined> {
   };
 }
 
-const publicKeyOf = (privatePem: string): string => createPublicKey(privatePem).export({ type: "spki", format: "pem" }).toString();
+const publicKeyOf = (privatePem: string): string =>
+  createPublicKey(privatePem).export({ type: "spki", format: "pem" }).toString();
 const certKey = (cert: X509Certificate): string => cert.publicKey.export({ type: "spki", format: "pem" }).toString();
 
 // ---------------------------------------------------------------------------
 // Pods
 
-const hasSidecar = (p: Pod): boolean => [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])].some((c) => c.name === "istio-proxy");
+const hasSidecar = (p: Pod): boolean =>
+  [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])].some((c) => c.name === "istio-proxy");
 
 interface Creation {
   startedAt: number;
@@ -232,7 +245,10 @@ interface Creation {
   message: string;
 }
 
-async function createPod(namespace: string, options: { dryRun?: boolean; timeoutMs?: number; prefix?: string } = {}): Promise<Creation> {
+async function createPod(
+  namespace: string,
+  options: { dryRun?: boolean; timeoutMs?: number; prefix?: string } = {},
+): Promise<Creation> {
   const startedAt = Date.now();
   const prefix = options.prefix ?? "load";
   const body = {
@@ -242,11 +258,22 @@ async function createPod(namespace: string, options: { dryRun?: boolean; timeout
     spec: { containers: [{ name: "app", image: "example.com/app:1", ports: [{ containerPort: 8080, name: "http" }] }] },
   };
   try {
-    const r = await kube().request<Pod & { message?: string }>("POST", `/api/v1/namespaces/${namespace}/pods${options.dryRun ? "?dryRun=All" : ""}`, body, {
-      timeoutMs: options.timeoutMs ?? 15_000,
-    });
+    const r = await kube().request<Pod & { message?: string }>(
+      "POST",
+      `/api/v1/namespaces/${namespace}/pods${options.dryRun ? "?dryRun=All" : ""}`,
+      body,
+      {
+        timeoutMs: options.timeoutMs ?? 15_000,
+      },
+    );
     const injected = r.status === 201 && hasSidecar(r.json);
-    return { startedAt, endedAt: Date.now(), status: r.status, injected, message: r.status === 201 ? "" : (r.json?.message ?? r.text.slice(0, 300)) };
+    return {
+      startedAt,
+      endedAt: Date.now(),
+      status: r.status,
+      injected,
+      message: r.status === 201 ? "" : (r.json?.message ?? r.text.slice(0, 300)),
+    };
   } catch (e) {
     return { startedAt, endedAt: Date.now(), status: 0, injected: false, message: (e as Error).message };
   }
@@ -307,7 +334,19 @@ const injectors: Injector[] = [];
 
 function certInjector(port: number, namespace: string, extra: string[] = []): Injector {
   const injector = new Injector(port, {
-    args: ["--cert-mode", "kubernetes", "--namespace", namespace, "--webhook-config", MWC, "--ca-secret", CA_SECRET, "--tls-san", "127.0.0.1", ...extra],
+    args: [
+      "--cert-mode",
+      "kubernetes",
+      "--namespace",
+      namespace,
+      "--webhook-config",
+      MWC,
+      "--ca-secret",
+      CA_SECRET,
+      "--tls-san",
+      "127.0.0.1",
+      ...extra,
+    ],
     env: kube().env,
     logLevel: "info",
     readyTimeoutMs: 30_000,
@@ -334,7 +373,10 @@ async function checkServing(injector: Injector, bundle: string, seen?: Set<strin
   assert.ok(injector.running, "the injector is still running");
   const h = await handshake(injector.port, bundle);
   seen?.add(fingerprint(h.cert));
-  assert.ok(h.authorized && !h.identityError, `certificate presented: ${h.authorizationError ?? h.identityError ?? ""} ${describeCert(h.cert)}`);
+  assert.ok(
+    h.authorized && !h.identityError,
+    `certificate presented: ${h.authorizationError ?? h.identityError ?? ""} ${describeCert(h.cert)}`,
+  );
   const ready = await httpsRequest(`${injector.url}/readyz`, bundle);
   assert.equal(ready.status, 200, `/readyz: ${ready.body}`);
   const answer = await httpsRequest(`${injector.url}/inject`, bundle, { method: "POST", body: review("recovery") });
@@ -350,7 +392,12 @@ function review(namespace: string): string {
     podReview({
       uid: "b3a1c2d4-0000-4000-8000-000000000001",
       namespace,
-      object: { apiVersion: "v1", kind: "Pod", metadata: { name: "direct", namespace, labels: { app: "direct" } }, spec: { containers: [{ name: "app", image: "example.com/app:1" }] } },
+      object: {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "direct", namespace, labels: { app: "direct" } },
+        spec: { containers: [{ name: "app", image: "example.com/app:1" }] },
+      },
     }),
   );
 }
@@ -360,7 +407,11 @@ function review(namespace: string): string {
 describe("self-managed certificates (--cert-mode kubernetes) against a real kube-apiserver", { skip }, () => {
   before(async () => {
     const help = spawnSync(process.execPath, [join(ROOT, "dist", "cli.js"), "serve", "--help"], { encoding: "utf8" });
-    assert.match(help.stdout, /--cert-mode/, "the built injector (dist/cli.js) has no --cert-mode: run `npm run build`");
+    assert.match(
+      help.stdout,
+      /--cert-mode/,
+      "the built injector (dist/cli.js) has no --cert-mode: run `npm run build`",
+    );
     await kube().createNamespace(CHART_NAMESPACE);
   });
 
@@ -373,7 +424,14 @@ describe("self-managed certificates (--cert-mode kubernetes) against a real kube
   test("rotation under load: serving certificates and the CA rotate while Pods are created, and no creation fails", async () => {
     const workloads = "rotation";
     await kube().createNamespace(workloads, { "istio-injection": "enabled" });
-    const injector = certInjector(await freePort(), CHART_NAMESPACE, ["--serving-validity", "8s", "--ca-validity", "30s", "--ca-bundle-propagation", "2s"]);
+    const injector = certInjector(await freePort(), CHART_NAMESPACE, [
+      "--serving-validity",
+      "8s",
+      "--ca-validity",
+      "30s",
+      "--ca-bundle-propagation",
+      "2s",
+    ]);
     try {
       await installWebhookConfiguration(`${injector.url}/inject`);
       await injector.start();
@@ -403,7 +461,9 @@ describe("self-managed certificates (--cert-mode kubernetes) against a real kube
             handshakes++;
             servingSeen.add(fingerprint(h.cert));
             if (!h.authorized || h.identityError) {
-              untrusted.push(`${new Date().toISOString()} ${h.authorizationError ?? h.identityError} leaf: ${describeCert(h.cert)}; bundle: ${cas.map(describeCert).join(" | ")}`);
+              untrusted.push(
+                `${new Date().toISOString()} ${h.authorizationError ?? h.identityError} leaf: ${describeCert(h.cert)}; bundle: ${cas.map(describeCert).join(" | ")}`,
+              );
             }
           } catch (e) {
             untrusted.push(`${new Date().toISOString()} sampler: ${(e as Error).message}`);
@@ -423,8 +483,10 @@ describe("self-managed certificates (--cert-mode kubernetes) against a real kube
 
       const bundle = await publishedBundle();
       const metrics = await injector.metrics(bundle);
-      const servingRotations = (metricValue(metrics, "sidecar_injector_cert_rotations_total", { kind: "serving" }) ?? 0) - servingBefore;
-      const caRotations = (metricValue(metrics, "sidecar_injector_cert_rotations_total", { kind: "ca" }) ?? 0) - caBefore;
+      const servingRotations =
+        (metricValue(metrics, "sidecar_injector_cert_rotations_total", { kind: "serving" }) ?? 0) - servingBefore;
+      const caRotations =
+        (metricValue(metrics, "sidecar_injector_cert_rotations_total", { kind: "ca" }) ?? 0) - caBefore;
       const writes = metricValue(metrics, "sidecar_injector_cabundle_writes_total") ?? 0;
       const writeFailures = metricValue(metrics, "sidecar_injector_cabundle_write_failures_total") ?? 0;
       const apiErrors = metricValue(metrics, "sidecar_injector_kube_api_errors_total") ?? 0;
@@ -443,10 +505,18 @@ describe("self-managed certificates (--cert-mode kubernetes) against a real kube
           `cabundle_writes=${writes} cabundle_write_failures=${writeFailures} kube_api_errors=${apiErrors}\n`,
       );
 
-      assert.equal(failures.length, 0, `failed creations:\n${summarize(failures)}\ninjector log:\n${logTail(injector)}`);
+      assert.equal(
+        failures.length,
+        0,
+        `failed creations:\n${summarize(failures)}\ninjector log:\n${logTail(injector)}`,
+      );
       assert.equal(notInjected.length, 0, "every Pod created is injected");
       assert.ok(admissions >= 100, `a steady stream of admissions (${admissions})`);
-      assert.deepEqual(untrusted, [], "every serving certificate presented chains to the published caBundle and names 127.0.0.1");
+      assert.deepEqual(
+        untrusted,
+        [],
+        "every serving certificate presented chains to the published caBundle and names 127.0.0.1",
+      );
       assert.ok(servingRotations >= 3, `serving rotations during the load, from /metrics: ${servingRotations}`);
       assert.ok(caRotations >= 1, `CA rotations during the load, from /metrics: ${caRotations}`);
       assert.ok(servingSeen.size >= 4, `distinct serving certificates presented: ${servingSeen.size}`);
@@ -454,10 +524,24 @@ describe("self-managed certificates (--cert-mode kubernetes) against a real kube
       // The published bundle is the Secret's unexpired CA certificates.
       assert.ok(secret, "the CA Secret exists");
       assert.equal(secret.keys.length, 1, "one CA key (renewals reuse it)");
-      const unexpiredInSecret = secret.certs.filter((c) => !expired(c)).map(fingerprint).sort();
-      assert.deepEqual(finalCas.filter((c) => !expired(c)).map(fingerprint).sort(), unexpiredInSecret, "the caBundle holds the Secret's unexpired CA certificates");
+      const unexpiredInSecret = secret.certs
+        .filter((c) => !expired(c))
+        .map(fingerprint)
+        .sort();
+      assert.deepEqual(
+        finalCas
+          .filter((c) => !expired(c))
+          .map(fingerprint)
+          .sort(),
+        unexpiredInSecret,
+        "the caBundle holds the Secret's unexpired CA certificates",
+      );
       // Expired CA certificates are pruned; allow for the pruning pass to come round.
-      assert.equal(finalCas.filter((c) => expired(c, 15_000)).length, 0, `no CA certificate expired for over 15 s in the caBundle: ${finalCas.map(describeCert).join(" | ")}`);
+      assert.equal(
+        finalCas.filter((c) => expired(c, 15_000)).length,
+        0,
+        `no CA certificate expired for over 15 s in the caBundle: ${finalCas.map(describeCert).join(" | ")}`,
+      );
     } finally {
       await injector.stop();
     }
@@ -491,7 +575,13 @@ describe("self-managed certificates (--cert-mode kubernetes) against a real kube
           state =
             `secret: ${secret.keys.length} keys, ${secret.certs.length} certs; bundle: ${certsOf(bundle).length} certs; ` +
             `A: authorized=${ha.authorized} ${ha.authorizationError ?? ""} chains=${chains[0]}; B: authorized=${hb.authorized} ${hb.authorizationError ?? ""} chains=${chains[1]}`;
-          converged = secret.keys.length === 1 && ha.authorized && hb.authorized && !ha.identityError && !hb.identityError && chains.every(Boolean);
+          converged =
+            secret.keys.length === 1 &&
+            ha.authorized &&
+            hb.authorized &&
+            !ha.identityError &&
+            !hb.identityError &&
+            chains.every(Boolean);
         } else state = `secret: ${secret ? "present" : "absent"}; bundle: ${bundle ? "published" : "empty"}`;
         if (!converged) await sleep(250);
       }
@@ -501,22 +591,37 @@ describe("self-managed certificates (--cert-mode kubernetes) against a real kube
       assert.equal(secret.keys.length, 1, "the Secret holds exactly one CA key");
       const caPublic = publicKeyOf(secret.keys[0]!);
       assert.ok(secret.certs.length >= 1);
-      for (const cert of secret.certs) assert.equal(certKey(cert), caPublic, `CA certificate of the Secret's key: ${describeCert(cert)}`);
+      for (const cert of secret.certs)
+        assert.equal(certKey(cert), caPublic, `CA certificate of the Secret's key: ${describeCert(cert)}`);
       const bundle = await publishedBundle();
       const bundleCas = certsOf(bundle).map(fingerprint).sort();
       assert.deepEqual(bundleCas, secret.certs.map(fingerprint).sort(), "the caBundle is the Secret's CA");
-      for (const [name, port] of [["A", portA], ["B", portB]] as const) {
+      for (const [name, port] of [
+        ["A", portA],
+        ["B", portB],
+      ] as const) {
         const h = await handshake(port, bundle);
         assert.ok(h.authorized, `${name}: ${h.authorizationError}`);
         assert.equal(h.identityError, undefined, `${name}: certificate names 127.0.0.1`);
-        assert.ok(issuedByOneOf(h.cert, secret.certs), `${name}: serving certificate signed by the Secret's CA: ${describeCert(h.cert)}`);
+        assert.ok(
+          issuedByOneOf(h.cert, secret.certs),
+          `${name}: serving certificate signed by the Secret's CA: ${describeCert(h.cert)}`,
+        );
       }
 
       // Settled, not fighting: neither the Secret nor the configuration keeps changing.
       const mwcVersion = (await readWebhookConfiguration()).metadata.resourceVersion;
       await sleep(3_000);
-      assert.equal((await readWebhookConfiguration()).metadata.resourceVersion, mwcVersion, "the webhook configuration is not rewritten once converged");
-      assert.equal((await readCaSecret(namespace))?.resourceVersion, secret.resourceVersion, "the CA Secret is not rewritten once converged");
+      assert.equal(
+        (await readWebhookConfiguration()).metadata.resourceVersion,
+        mwcVersion,
+        "the webhook configuration is not rewritten once converged",
+      );
+      assert.equal(
+        (await readCaSecret(namespace))?.resourceVersion,
+        secret.resourceVersion,
+        "the CA Secret is not rewritten once converged",
+      );
 
       // And the API server admits through it.
       await waitForInjection(workloads, 30_000);
@@ -525,7 +630,9 @@ describe("self-managed certificates (--cert-mode kubernetes) against a real kube
       assert.ok(created.injected);
       const writesA = metricValue(await a.metrics(bundle), "sidecar_injector_cabundle_writes_total") ?? 0;
       const writesB = metricValue(await b.metrics(bundle), "sidecar_injector_cabundle_writes_total") ?? 0;
-      process.stderr.write(`RACE RESULT: ca_certs=${secret.certs.length} ca_keys=${secret.keys.length} cabundle_writes A=${writesA} B=${writesB}\n`);
+      process.stderr.write(
+        `RACE RESULT: ca_certs=${secret.certs.length} ca_keys=${secret.keys.length} cabundle_writes A=${writesA} B=${writesB}\n`,
+      );
     } finally {
       await Promise.all([a.stop(), b.stop()]);
     }
@@ -536,7 +643,16 @@ describe("self-managed certificates (--cert-mode kubernetes) against a real kube
     const workloads = "workers";
     await kube().createNamespace(namespace);
     await kube().createNamespace(workloads, { "istio-injection": "enabled" });
-    const injector = certInjector(await freePort(), namespace, ["--workers", "2", "--serving-validity", "8s", "--ca-validity", "30s", "--ca-bundle-propagation", "2s"]);
+    const injector = certInjector(await freePort(), namespace, [
+      "--workers",
+      "2",
+      "--serving-validity",
+      "8s",
+      "--ca-validity",
+      "30s",
+      "--ca-bundle-propagation",
+      "2s",
+    ]);
     type Line = { msg?: string; pid?: number; pids?: number[]; generation?: number; role?: string };
     const lines = (): Line[] =>
       injector.output
@@ -577,7 +693,10 @@ describe("self-managed certificates (--cert-mode kubernetes) against a real kube
             const h = await handshake(injector.port, bundle);
             handshakes++;
             servingSeen.add(fingerprint(h.cert));
-            if (!h.authorized || h.identityError) untrusted.push(`${new Date().toISOString()} ${h.authorizationError ?? h.identityError} leaf: ${describeCert(h.cert)}`);
+            if (!h.authorized || h.identityError)
+              untrusted.push(
+                `${new Date().toISOString()} ${h.authorizationError ?? h.identityError} leaf: ${describeCert(h.cert)}`,
+              );
           } catch (e) {
             untrusted.push(`${new Date().toISOString()} sampler: ${(e as Error).message}`);
           }
@@ -602,7 +721,8 @@ describe("self-managed certificates (--cert-mode kubernetes) against a real kube
       // worker ready" comes once per pair, with its generation.
       const readyGenerations = all.filter((l) => l.msg === "every worker ready").map((l) => l.generation ?? 0);
       const reviewsBy = new Map<number, number>();
-      for (const l of all) if (l.msg === "admission review" && l.pid !== undefined) reviewsBy.set(l.pid, (reviewsBy.get(l.pid) ?? 0) + 1);
+      for (const l of all)
+        if (l.msg === "admission review" && l.pid !== undefined) reviewsBy.set(l.pid, (reviewsBy.get(l.pid) ?? 0) + 1);
       process.stderr.write(
         `WORKERS RESULT: creations=${results.length} failures=${failures.length} not_injected=${notInjected.length} ` +
           `serving_rotations=${rotations.length} serving_certs_seen=${servingSeen.size} handshakes=${handshakes} untrusted=${untrusted.length} ` +
@@ -610,22 +730,44 @@ describe("self-managed certificates (--cert-mode kubernetes) against a real kube
           `cabundle_writes=${metricValue(metrics, "sidecar_injector_cabundle_writes_total") ?? 0} reviews_by_pid=${JSON.stringify(Object.fromEntries(reviewsBy))}\n`,
       );
 
-      assert.equal(failures.length, 0, `failed creations:\n${summarize(failures)}\ninjector log:\n${logTail(injector)}`);
+      assert.equal(
+        failures.length,
+        0,
+        `failed creations:\n${summarize(failures)}\ninjector log:\n${logTail(injector)}`,
+      );
       assert.equal(notInjected.length, 0, "every Pod created is injected");
       assert.ok(results.length >= 50, `a steady stream of creations (${results.length})`);
-      assert.deepEqual(untrusted, [], "every certificate presented, by either worker, chains to the published caBundle");
+      assert.deepEqual(
+        untrusted,
+        [],
+        "every certificate presented, by either worker, chains to the published caBundle",
+      );
       assert.ok(rotations.length >= 4, `serving rotations: ${rotations.length}`);
       assert.ok(servingSeen.size >= 4, `distinct serving certificates presented: ${servingSeen.size}`);
       // One certificate manager, in the primary: every rotation and caBundle write is its.
       assert.ok(published.length >= 1);
-      assert.deepEqual([...new Set([...rotations, ...published].map((l) => l.pid))], [primary], "only the primary rotates certificates and writes the caBundle");
-      assert.ok((metricValue(metrics, "sidecar_injector_cabundle_writes_total") ?? 0) >= published.length, "the caBundle writes counted are the primary's");
+      assert.deepEqual(
+        [...new Set([...rotations, ...published].map((l) => l.pid))],
+        [primary],
+        "only the primary rotates certificates and writes the caBundle",
+      );
+      assert.ok(
+        (metricValue(metrics, "sidecar_injector_cabundle_writes_total") ?? 0) >= published.length,
+        "the caBundle writes counted are the primary's",
+      );
       // Every pair pushed after the first serving one reached both workers.
       const last = readyGenerations.at(-1) ?? 0;
-      assert.ok(readyGenerations.length >= rotations.length - 1, `both workers took each pair: ready at generations ${readyGenerations.join(",")}, ${rotations.length} rotations`);
+      assert.ok(
+        readyGenerations.length >= rotations.length - 1,
+        `both workers took each pair: ready at generations ${readyGenerations.join(",")}, ${rotations.length} rotations`,
+      );
       assert.ok(last >= rotations.length, `the last pair (generation ${last}) is served by both workers`);
       // The API server called both workers.
-      assert.deepEqual([...reviewsBy.keys()].sort(), [...workers].sort(), `reviews answered by each worker: ${JSON.stringify(Object.fromEntries(reviewsBy))}`);
+      assert.deepEqual(
+        [...reviewsBy.keys()].sort(),
+        [...workers].sort(),
+        `reviews answered by each worker: ${JSON.stringify(Object.fromEntries(reviewsBy))}`,
+      );
     } finally {
       await injector.stop();
     }
@@ -678,7 +820,11 @@ describe("self-managed certificates (--cert-mode kubernetes) against a real kube
       }
       const failures = stream.results.filter((r) => r.status !== 201 || !r.injected);
       assert.ok(stream.results.length >= 10, `admissions during the test: ${stream.results.length}`);
-      assert.equal(failures.length, 0, `failed or uninjected creations while the Secret was gone:\n${summarize(failures)}`);
+      assert.equal(
+        failures.length,
+        0,
+        `failed or uninjected creations while the Secret was gone:\n${summarize(failures)}`,
+      );
     });
 
     test("a wiped caBundle is restored within 10 s, and admissions succeed again", async () => {
@@ -691,7 +837,9 @@ describe("self-managed certificates (--cert-mode kubernetes) against a real kube
       });
       assert.equal(pem, published, "the same bundle is restored");
       const admittedAfterMs = await waitForInjection(workloads, 30_000);
-      process.stderr.write(`RECOVERY RESULT: caBundle restored after ${seconds(afterMs)} s, injecting again ${seconds(admittedAfterMs)} s later (${seconds(Date.now() - wiped)} s after the wipe)\n`);
+      process.stderr.write(
+        `RECOVERY RESULT: caBundle restored after ${seconds(afterMs)} s, injecting again ${seconds(admittedAfterMs)} s later (${seconds(Date.now() - wiped)} s after the wipe)\n`,
+      );
       assert.ok(afterMs <= 10_000, `restored within 10 s (took ${seconds(afterMs)} s)`);
       for (let i = 0; i < 10; i++) {
         const r = await createPod(workloads, { prefix: "restored" });
@@ -714,7 +862,10 @@ describe("self-managed certificates (--cert-mode kubernetes) against a real kube
         // caBundle trusts.
         while (Date.now() - downAt < 5_000) {
           await checkServing(injector, bundle).catch((e: Error) => {
-            throw new Error(`${seconds(Date.now() - downAt)} s into the API server outage: ${e.message}\n${logTail(injector)}`, { cause: e });
+            throw new Error(
+              `${seconds(Date.now() - downAt)} s into the API server outage: ${e.message}\n${logTail(injector)}`,
+              { cause: e },
+            );
           });
           directChecks++;
           await sleep(300);
@@ -734,7 +885,11 @@ describe("self-managed certificates (--cert-mode kubernetes) against a real kube
           `${failedAfterBack.length} failed; kube_api_errors ${errorsBefore} -> ${errorsAfter}\n`,
       );
       assert.ok(afterBack.length >= 10, `creations after the API server was back: ${afterBack.length}`);
-      assert.equal(failedAfterBack.length, 0, `failed or uninjected creations after the API server was back:\n${summarize(failedAfterBack)}`);
+      assert.equal(
+        failedAfterBack.length,
+        0,
+        `failed or uninjected creations after the API server was back:\n${summarize(failedAfterBack)}`,
+      );
 
       // The injector watches the configuration again after the outage.
       await wipeBundle();
@@ -763,7 +918,10 @@ describe("self-managed certificates (--cert-mode kubernetes) against a real kube
         downAt = Date.now();
         while (Date.now() - downAt < 10_000) {
           await checkServing(injector, bundle, served).catch((e: Error) => {
-            throw new Error(`${seconds(Date.now() - downAt)} s into the API server outage: ${e.message}\n${logTail(injector)}`, { cause: e });
+            throw new Error(
+              `${seconds(Date.now() - downAt)} s into the API server outage: ${e.message}\n${logTail(injector)}`,
+              { cause: e },
+            );
           });
           await sleep(250);
         }
@@ -772,7 +930,10 @@ describe("self-managed certificates (--cert-mode kubernetes) against a real kube
       }
       const back = Date.now();
       await checkServing(injector, bundle, served).catch((e: Error) => {
-        throw new Error(`${seconds(Date.now() - back)} s after the API server came back: ${e.message}\n${logTail(injector)}`, { cause: e });
+        throw new Error(
+          `${seconds(Date.now() - back)} s after the API server came back: ${e.message}\n${logTail(injector)}`,
+          { cause: e },
+        );
       });
       const injectingAfterMs = await waitForInjection(workloads, 15_000);
       const errorsAfter = metricValue(await injector.metrics(bundle), "sidecar_injector_kube_api_errors_total") ?? 0;
@@ -781,7 +942,10 @@ describe("self-managed certificates (--cert-mode kubernetes) against a real kube
           `kube_api_errors ${errorsBefore} -> ${errorsAfter}\n`,
       );
       assert.ok(served.size >= 2, `the serving certificate was renewed during the outage (${served.size} presented)`);
-      assert.ok(errorsAfter > errorsBefore, `the failed reconciles show in sidecar_injector_kube_api_errors_total (${errorsBefore} -> ${errorsAfter})`);
+      assert.ok(
+        errorsAfter > errorsBefore,
+        `the failed reconciles show in sidecar_injector_kube_api_errors_total (${errorsBefore} -> ${errorsAfter})`,
+      );
     });
   });
 });

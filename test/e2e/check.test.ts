@@ -40,11 +40,19 @@ async function create(path: string, body: object): Promise<void> {
   assert.equal(r.status, 201, `${path}: ${r.text.slice(0, 500)}`);
 }
 
-const pod = (name: string, extra: { labels?: Record<string, string>; annotations?: Record<string, string>; sidecar?: boolean } = {}) => ({
+const pod = (
+  name: string,
+  extra: { labels?: Record<string, string>; annotations?: Record<string, string>; sidecar?: boolean } = {},
+) => ({
   apiVersion: "v1",
   kind: "Pod",
   metadata: { name, labels: { app: name, ...extra.labels }, annotations: extra.annotations ?? {} },
-  spec: { containers: [{ name: "app", image: "example.com/app:1" }, ...(extra.sidecar ? [{ name: "istio-proxy", image: "docker.io/istio/proxyv2:1.28.0" }] : [])] },
+  spec: {
+    containers: [
+      { name: "app", image: "example.com/app:1" },
+      ...(extra.sidecar ? [{ name: "istio-proxy", image: "docker.io/istio/proxyv2:1.28.0" }] : []),
+    ],
+  },
 });
 
 const PROXY_IMAGE = "docker.io/istio/proxyv2:1.28.0";
@@ -59,13 +67,24 @@ interface Rendered {
  * The chart's MutatingWebhookConfiguration and ConfigMap as `helm template` renders them. With
  * `url`, the webhooks call that URL; else the release's Service (nothing serves it here).
  */
-async function renderChart(release: string, namespace: string, opts: { url?: string; set?: readonly string[] } = {}): Promise<Rendered> {
+async function renderChart(
+  release: string,
+  namespace: string,
+  opts: { url?: string; set?: readonly string[] } = {},
+): Promise<Rendered> {
   const r = await kube().helm([
-    "template", release, CHART, "--namespace", namespace,
-    "--set", "tls.mode=secret",
+    "template",
+    release,
+    CHART,
+    "--namespace",
+    namespace,
+    "--set",
+    "tls.mode=secret",
     ...(opts.url ? ["--set", `webhook.url=${opts.url}`] : []),
-    "--set", `webhook.caBundle=${Buffer.from("unused").toString("base64")}`,
-    "--set", `fullnameOverride=${release}`,
+    "--set",
+    `webhook.caBundle=${Buffer.from("unused").toString("base64")}`,
+    "--set",
+    `fullnameOverride=${release}`,
     ...(opts.set ?? []).flatMap((s) => ["--set", s]),
   ]);
   assert.equal(r.code, 0, r.stderr);
@@ -79,29 +98,60 @@ async function renderChart(release: string, namespace: string, opts: { url?: str
 describe("check against a real kube-apiserver with two injectors", { skip }, () => {
   before(async () => {
     const c = kube();
-    for (const ns of ["shop", "typo", "plain", "edge", "sidecar-injector-system", "istio-system"]) await c.createNamespace(ns);
+    for (const ns of ["shop", "typo", "plain", "edge", "sidecar-injector-system", "istio-system"])
+      await c.createNamespace(ns);
     await create("/api/v1/namespaces/edge/pods", pod("gw", { labels: { "istio.io/gateway-name": "ingress" } }));
     await create("/api/v1/namespaces/edge/pods", pod("api"));
     await create("/api/v1/namespaces/shop/pods", pod("web"));
     await create("/api/v1/namespaces/shop/pods", pod("opted-out", { labels: { "sidecar.istio.io/inject": "false" } }));
-    await create("/api/v1/namespaces/shop/pods", pod("old", { annotations: { "sidecar.istio.io/status": '{"containers":["istio-proxy"]}', "istio.io/rev": "default" }, sidecar: true }));
+    await create(
+      "/api/v1/namespaces/shop/pods",
+      pod("old", {
+        annotations: { "sidecar.istio.io/status": '{"containers":["istio-proxy"]}', "istio.io/rev": "default" },
+        sidecar: true,
+      }),
+    );
     await create("/api/v1/namespaces/typo/pods", pod("web"));
-    await create("/api/v1/namespaces/plain/pods", pod("injected-once", { annotations: { "sidecar.istio.io/status": "{}" }, sidecar: true }));
+    await create(
+      "/api/v1/namespaces/plain/pods",
+      pod("injected-once", { annotations: { "sidecar.istio.io/status": "{}" }, sidecar: true }),
+    );
     // Injected by the engine with the first release's config, as its webhook would have stored it.
-    const ours = await renderChart("sidecar-injector", "sidecar-injector-system", { set: [`config.proxy.image=${PROXY_IMAGE}`] });
-    // A serviceAccountName, as the API server's ServiceAccount admission would set (the sidecar's token volume needs one).
+    const ours = await renderChart("sidecar-injector", "sidecar-injector-system", {
+      set: [`config.proxy.image=${PROXY_IMAGE}`],
+    });
+    // A serviceAccountName, as the API server's ServiceAccount admission would set (the sidecar's token volume needs
+    // one).
     const plainPod = pod("fresh-sidecar");
-    const injected = inject({ ...plainPod, spec: { ...plainPod.spec, serviceAccountName: "default" } }, { namespace: "shop" }, parseConfig(ours.configMap.data["config.yaml"] ?? ""));
+    const injected = inject(
+      { ...plainPod, spec: { ...plainPod.spec, serviceAccountName: "default" } },
+      { namespace: "shop" },
+      parseConfig(ours.configMap.data["config.yaml"] ?? ""),
+    );
     assert.equal(injected.decision.inject, true);
     await create("/api/v1/namespaces/shop/pods", injected.pod);
     await create("/apis/apps/v1/namespaces/shop/deployments", {
       apiVersion: "apps/v1",
       kind: "Deployment",
       metadata: { name: "cart" },
-      spec: { selector: { matchLabels: { app: "cart" } }, template: { metadata: { labels: { app: "cart" } }, spec: { containers: [{ name: "app", image: "example.com/cart:1" }] } } },
+      spec: {
+        selector: { matchLabels: { app: "cart" } },
+        template: {
+          metadata: { labels: { app: "cart" } },
+          spec: { containers: [{ name: "app", image: "example.com/cart:1" }] },
+        },
+      },
     });
-    for (const [ns, labels] of [["shop", { "istio-injection": "enabled" }], ["typo", { "istio-injection": "true" }]] as const) {
-      const r = await c.request("PATCH", `/api/v1/namespaces/${ns}`, { metadata: { labels } }, { contentType: "application/merge-patch+json" });
+    for (const [ns, labels] of [
+      ["shop", { "istio-injection": "enabled" }],
+      ["typo", { "istio-injection": "true" }],
+    ] as const) {
+      const r = await c.request(
+        "PATCH",
+        `/api/v1/namespaces/${ns}`,
+        { metadata: { labels } },
+        { contentType: "application/merge-patch+json" },
+      );
       assert.equal(r.status, 200, r.text);
     }
     await create("/api/v1/namespaces/sidecar-injector-system/configmaps", ours.configMap);
@@ -120,7 +170,10 @@ describe("check against a real kube-apiserver with two injectors", { skip }, () 
           rules: [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"] }],
           namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "edge" } },
           matchConditions: [
-            { name: "not-gateways", expression: "!has(object.metadata.labels) || !('istio.io/gateway-name' in object.metadata.labels)" },
+            {
+              name: "not-gateways",
+              expression: "!has(object.metadata.labels) || !('istio.io/gateway-name' in object.metadata.labels)",
+            },
             { name: "not-admins", expression: "request.userInfo.username != 'admin'" },
           ],
           failurePolicy: "Ignore",
@@ -139,28 +192,79 @@ describe("check against a real kube-apiserver with two injectors", { skip }, () 
     assert.equal(r.code, 1, r.stderr);
     const report = JSON.parse(r.stdout) as CheckReport;
     const byName = new Map(report.objects.map((o) => [`${o.namespace}/${o.name}`, o]));
-    assert.deepEqual([...byName.keys()].sort(), ["edge/api", "edge/gw", "plain/injected-once", "shop/fresh-sidecar", "shop/old", "shop/opted-out", "shop/web", "typo/web"]);
+    assert.deepEqual([...byName.keys()].sort(), [
+      "edge/api",
+      "edge/gw",
+      "plain/injected-once",
+      "shop/fresh-sidecar",
+      "shop/old",
+      "shop/opted-out",
+      "shop/web",
+      "typo/web",
+    ]);
     // matchConditions, evaluated: the gateway is excluded; who creates the Pod is not known, so that one is quoted.
-    const edge = (name: string) => byName.get(`edge/${name}`)?.webhooks.find((w) => w.webhook === "edge-injector/edge.injector.example.com");
-    assert.deepEqual([edge("gw")?.called, edge("gw")?.reason], [false, "selectors match every pod; matchCondition not-gateways is false"]);
+    const edge = (name: string) =>
+      byName.get(`edge/${name}`)?.webhooks.find((w) => w.webhook === "edge-injector/edge.injector.example.com");
+    assert.deepEqual(
+      [edge("gw")?.called, edge("gw")?.reason],
+      [false, "selectors match every pod; matchCondition not-gateways is false"],
+    );
     assert.equal(edge("api")?.injects, true);
-    assert.equal(edge("api")?.reason, `selectors match every pod; matchCondition not-admins not evaluated (request.userInfo is not known for a stored object): "request.userInfo.username != 'admin'"`);
+    assert.equal(
+      edge("api")?.reason,
+      `selectors match every pod; matchCondition not-admins not evaluated (request.userInfo is not known for a stored object): "request.userInfo.username != 'admin'"`,
+    );
     const web = byName.get("shop/web");
-    assert.deepEqual(web?.webhooks.filter((w) => w.injects).map((w) => w.webhook).sort(), ["istio-sidecar-injector/namespace.injector.sidecar-injector.dev", "sidecar-injector/namespace.injector.sidecar-injector.dev"]);
-    assert.ok(web?.findings.some((f) => f.severity === "error" && /^2 injectors would inject this Pod/.test(f.message)));
+    assert.deepEqual(
+      web?.webhooks
+        .filter((w) => w.injects)
+        .map((w) => w.webhook)
+        .sort(),
+      [
+        "istio-sidecar-injector/namespace.injector.sidecar-injector.dev",
+        "sidecar-injector/namespace.injector.sidecar-injector.dev",
+      ],
+    );
+    assert.ok(
+      web?.findings.some((f) => f.severity === "error" && /^2 injectors would inject this Pod/.test(f.message)),
+    );
     assert.deepEqual(byName.get("shop/opted-out")?.findings, [], "opted out: no injector, no finding");
     assert.ok(byName.get("shop/old")?.findings.some((f) => f.message === "already injected (revision default)"));
     assert.ok(byName.get("typo/web")?.webhooks.every((w) => !w.called));
-    assert.ok(byName.get("plain/injected-once")?.findings.some((f) => /injected, but no injector would inject it now/.test(f.message)));
-    assert.equal(report.errors, 4, "namespace shop is selected by both; shop/web, shop/old and shop/fresh-sidecar would each get two sidecars");
+    assert.ok(
+      byName
+        .get("plain/injected-once")
+        ?.findings.some((f) => /injected, but no injector would inject it now/.test(f.message)),
+    );
+    assert.equal(
+      report.errors,
+      4,
+      "namespace shop is selected by both; shop/web, shop/old and shop/fresh-sidecar would each get two sidecars",
+    );
     const shopFinding = String(report.namespaces.find((n) => n.name === "shop")?.findings[0]?.message);
     assert.match(shopFinding, /^2 injectors select namespace shop: /);
-    for (const w of ["sidecar-injector/namespace.injector.sidecar-injector.dev", "istio-sidecar-injector/namespace.injector.sidecar-injector.dev"]) assert.ok(shopFinding.includes(w), shopFinding);
+    for (const w of [
+      "sidecar-injector/namespace.injector.sidecar-injector.dev",
+      "istio-sidecar-injector/namespace.injector.sidecar-injector.dev",
+    ])
+      assert.ok(shopFinding.includes(w), shopFinding);
     // Stored as the engine injected it, with the config in the ConfigMap: nothing differs, though
     // the API server added its defaults to every container.
-    assert.deepEqual(byName.get("shop/fresh-sidecar")?.sidecar, { compared: true, config: "configmap sidecar-injector-system/sidecar-injector", drift: [] });
+    assert.deepEqual(byName.get("shop/fresh-sidecar")?.sidecar, {
+      compared: true,
+      config: "configmap sidecar-injector-system/sidecar-injector",
+      drift: [],
+    });
     // A hand-made sidecar is not what the injector makes: stale, and said so.
-    assert.ok(byName.get("shop/old")?.findings.some((f) => f.severity === "warning" && /^stale sidecar \(against configmap sidecar-injector-system\/sidecar-injector\): /.test(f.message)));
+    assert.ok(
+      byName
+        .get("shop/old")
+        ?.findings.some(
+          (f) =>
+            f.severity === "warning" &&
+            /^stale sidecar \(against configmap sidecar-injector-system\/sidecar-injector\): /.test(f.message),
+        ),
+    );
     const typo = report.namespaces.find((n) => n.name === "typo");
     assert.match(String(typo?.findings[0]?.message), /istio-injection=true: only "enabled" and "disabled"/);
     // kube-system and the injectors' own namespaces are excluded by every webhook's namespaceSelector.
@@ -172,7 +276,10 @@ describe("check against a real kube-apiserver with two injectors", { skip }, () 
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stdout, /^deployment\/cart \(namespace shop\)$/m);
     assert.match(r.stdout, /^ {2}WEBHOOK +REVISION +INJECTED +REASON$/m);
-    assert.match(r.stdout, /^ {2}sidecar-injector\/namespace\.injector\.sidecar-injector\.dev +default +yes +namespace label istio-injection=enabled$/m);
+    assert.match(
+      r.stdout,
+      /^ {2}sidecar-injector\/namespace\.injector\.sidecar-injector\.dev +default +yes +namespace label istio-injection=enabled$/m,
+    );
     assert.match(r.stdout, /^ {2}error: 2 injectors would inject this Pod/m);
   });
 
@@ -185,8 +292,15 @@ describe("check against a real kube-apiserver with two injectors", { skip }, () 
 
   test("a config change (a new proxy image in the ConfigMap): the injected Pod's sidecar is stale, the image named", async () => {
     // Before the change it is not stale: the -A test found no drift.
-    const upgraded = await renderChart("sidecar-injector", "sidecar-injector-system", { set: [`config.proxy.image=${UPGRADED_IMAGE}`] });
-    const r = await kube().request("PATCH", `/api/v1/namespaces/sidecar-injector-system/configmaps/${upgraded.configMap.metadata.name}`, { data: upgraded.configMap.data }, { contentType: "application/merge-patch+json" });
+    const upgraded = await renderChart("sidecar-injector", "sidecar-injector-system", {
+      set: [`config.proxy.image=${UPGRADED_IMAGE}`],
+    });
+    const r = await kube().request(
+      "PATCH",
+      `/api/v1/namespaces/sidecar-injector-system/configmaps/${upgraded.configMap.metadata.name}`,
+      { data: upgraded.configMap.data },
+      { contentType: "application/merge-patch+json" },
+    );
     assert.equal(r.status, 200, r.text);
     const after = await run(["pod/fresh-sidecar", "-n", "shop"]);
     assert.equal(after.code, 1, after.stderr);
@@ -199,18 +313,37 @@ describe("check against a real kube-apiserver with two injectors", { skip }, () 
     writeFileSync(file, `proxy:\n  image: ${PROXY_IMAGE}\n`);
     const given = await run(["pod/fresh-sidecar", "-n", "shop", "--config", file, "-o", "yaml"]);
     assert.equal(given.code, 1, given.stderr);
-    assert.deepEqual((parse(given.stdout) as CheckReport).objects[0]?.sidecar, { compared: true, config: "--config", drift: [] });
+    assert.deepEqual((parse(given.stdout) as CheckReport).objects[0]?.sidecar, {
+      compared: true,
+      config: "--config",
+      drift: [],
+    });
   });
 
   test("inject --from-cluster: the ConfigMap's config, native sidecars decided by the nodes", async () => {
     const image = "registry.example.com/istio/proxyv2:from-cluster";
-    const current = await renderChart("sidecar-injector", "sidecar-injector-system", { set: [`config.proxy.image=${image}`] });
-    const patched = await kube().request("PATCH", `/api/v1/namespaces/sidecar-injector-system/configmaps/${current.configMap.metadata.name}`, { data: current.configMap.data }, { contentType: "application/merge-patch+json" });
+    const current = await renderChart("sidecar-injector", "sidecar-injector-system", {
+      set: [`config.proxy.image=${image}`],
+    });
+    const patched = await kube().request(
+      "PATCH",
+      `/api/v1/namespaces/sidecar-injector-system/configmaps/${current.configMap.metadata.name}`,
+      { data: current.configMap.data },
+      { contentType: "application/merge-patch+json" },
+    );
     assert.equal(patched.status, 200, patched.text);
     // A node as its kubelet registers it: v1.33, so nativeSidecars: auto (the chart's default) means native.
-    await create("/api/v1/nodes", { apiVersion: "v1", kind: "Node", metadata: { name: "node-a" }, status: { nodeInfo: { kubeletVersion: "v1.33.2" } } });
+    await create("/api/v1/nodes", {
+      apiVersion: "v1",
+      kind: "Node",
+      metadata: { name: "node-a" },
+      status: { nodeInfo: { kubeletVersion: "v1.33.2" } },
+    });
     const file = join(kube().tmpDir, "from-cluster.yaml");
-    writeFileSync(file, "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec: {containers: [{name: app, image: example.com/app:1}]}\n");
+    writeFileSync(
+      file,
+      "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec: {containers: [{name: app, image: example.com/app:1}]}\n",
+    );
     const env = { ...process.env, KUBECONFIG: "", KUBERNETES_SERVICE_HOST: "", HOME: kube().tmpDir };
     const r = await runCli(["inject", "--from-cluster", "--kubeconfig", kube().kubeconfigPath, "-f", file], { env });
     assert.equal(r.code, 0, r.stderr);
@@ -219,10 +352,22 @@ describe("check against a real kube-apiserver with two injectors", { skip }, () 
       "config: configmap sidecar-injector-system/sidecar-injector (webhook configuration sidecar-injector); native sidecars: yes (1 node)\n" +
         `Pod/web (${file}, document 1): injected\n`,
     );
-    const injected = parse(r.stdout) as { spec: { containers: { name: string }[]; initContainers?: { name: string; image?: string; restartPolicy?: string }[] } };
+    const injected = parse(r.stdout) as {
+      spec: {
+        containers: { name: string }[];
+        initContainers?: { name: string; image?: string; restartPolicy?: string }[];
+      };
+    };
     const proxy = injected.spec.initContainers?.find((c) => c.name === "istio-proxy");
-    assert.deepEqual([proxy?.image, proxy?.restartPolicy], [image, "Always"], "the cluster's image, as a native sidecar");
-    assert.deepEqual(injected.spec.containers.map((c) => c.name), ["app"]);
+    assert.deepEqual(
+      [proxy?.image, proxy?.restartPolicy],
+      [image, "Always"],
+      "the cluster's image, as a native sidecar",
+    );
+    assert.deepEqual(
+      injected.spec.containers.map((c) => c.name),
+      ["app"],
+    );
   });
 
   test("not there: exit 2 naming it; an unknown context: exit 2 naming it", async () => {

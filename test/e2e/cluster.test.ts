@@ -79,11 +79,21 @@ describe("real cluster harness", () => {
     const version = await c.request<{ gitVersion?: string }>("GET", "/version");
     assert.equal(version.status, 200);
     assert.match(version.json.gitVersion ?? "", /^v1\.\d+\.\d+/);
-    const review = await c.request<{ status?: { allowed?: boolean } }>("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", {
-      apiVersion: "authorization.k8s.io/v1",
-      kind: "SelfSubjectAccessReview",
-      spec: { resourceAttributes: { verb: "create", resource: "mutatingwebhookconfigurations", group: "admissionregistration.k8s.io" } },
-    });
+    const review = await c.request<{ status?: { allowed?: boolean } }>(
+      "POST",
+      "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+      {
+        apiVersion: "authorization.k8s.io/v1",
+        kind: "SelfSubjectAccessReview",
+        spec: {
+          resourceAttributes: {
+            verb: "create",
+            resource: "mutatingwebhookconfigurations",
+            group: "admissionregistration.k8s.io",
+          },
+        },
+      },
+    );
     assert.equal(review.status, 201, review.text);
     assert.equal(review.json.status?.allowed, true);
   });
@@ -139,7 +149,10 @@ describe("real cluster harness", () => {
     await c.startApiServer();
     assert.equal(c.apiServerRunning(), true);
     // The same caPem still verifies it (the request would fail otherwise), and etcd kept the data.
-    const read = await c.request<{ data?: Record<string, string> }>("GET", `/api/v1/namespaces/${ns}/configmaps/survives-restart`);
+    const read = await c.request<{ data?: Record<string, string> }>(
+      "GET",
+      `/api/v1/namespaces/${ns}/configmaps/survives-restart`,
+    );
     assert.equal(read.status, 200, read.text);
     assert.deepEqual(read.json.data, { key: "value" });
 

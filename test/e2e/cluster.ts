@@ -119,7 +119,12 @@ export interface Cluster {
    */
   env: NodeJS.ProcessEnv;
   /** Authenticated request to the API server as the admin user. */
-  request<T = unknown>(method: string, path: string, body?: unknown, options?: RequestOptions): Promise<KubeResponse<T>>;
+  request<T = unknown>(
+    method: string,
+    path: string,
+    body?: unknown,
+    options?: RequestOptions,
+  ): Promise<KubeResponse<T>>;
   /** Create a namespace and its `default` ServiceAccount (idempotent). */
   createNamespace(name: string, labels?: Record<string, string>): Promise<void>;
   /** Run helm with `env` against this cluster. */
@@ -163,7 +168,9 @@ function tail(text: string, lines = 40): string {
  * (memoised per process). Throws ClusterUnavailableError when the script
  * reports it has no way to provide them.
  */
-export function resolveBinDir(options: Pick<StartClusterOptions, "noBuild" | "binariesTimeoutMs" | "log"> = {}): Promise<string> {
+export function resolveBinDir(
+  options: Pick<StartClusterOptions, "noBuild" | "binariesTimeoutMs" | "log"> = {},
+): Promise<string> {
   const noBuild = options.noBuild ?? process.env.SIDECAR_INJECTOR_E2E_NO_BUILD === "1";
   const key = noBuild ? "no-build" : "build";
   let pending = binDirCache.get(key);
@@ -434,7 +441,9 @@ async function waitFor(what: string, deadline: number, procs: Managed[], check: 
     }
     if (Date.now() > deadline) {
       const logs = procs.map((p) => `--- ${p.name} (${p.logPath}):\n${logTail(p)}`).join("\n");
-      throw new ClusterStartError(`timed out waiting for ${what}${lastError ? ` (last error: ${lastError})` : ""}\n${logs}`);
+      throw new ClusterStartError(
+        `timed out waiting for ${what}${lastError ? ` (last error: ${lastError})` : ""}\n${logs}`,
+      );
     }
     await sleep(100);
   }
@@ -452,7 +461,13 @@ function caFromBundle(bundle: string): string {
   return bundle;
 }
 
-function execFile(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number, cwd?: string): Promise<ExecResult> {
+function execFile(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+  cwd?: string,
+): Promise<ExecResult> {
   return new Promise((resolveExec, reject) => {
     const child = spawn(command, args, { env, cwd, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
@@ -501,7 +516,11 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<C
   }
 }
 
-async function startOnce(binDir: string, options: StartClusterOptions, log: (message: string) => void): Promise<Cluster> {
+async function startOnce(
+  binDir: string,
+  options: StartClusterOptions,
+  log: (message: string) => void,
+): Promise<Cluster> {
   const started = Date.now();
   const deadline = started + (options.startTimeoutMs ?? 90_000);
   const tmpDir = mkdtempSync(join(tmpdir(), "sidecar-injector-e2e-"));
@@ -606,16 +625,28 @@ async function startOnce(binDir: string, options: StartClusterOptions, log: (mes
       return caPem.length > 0;
     });
     const auth = { ca: caPem, headers: { Authorization: `Bearer ${token}` } };
-    await waitFor("kube-apiserver /readyz", deadline, procs, async () => (await httpGetStatus(`${server}/readyz`, auth)).status === 200);
+    await waitFor(
+      "kube-apiserver /readyz",
+      deadline,
+      procs,
+      async () => (await httpGetStatus(`${server}/readyz`, auth)).status === 200,
+    );
     // The bootstrap controller creates the default namespace shortly after readiness.
-    await waitFor("namespace default", deadline, procs, async () => (await httpGetStatus(`${server}/api/v1/namespaces/default`, auth)).status === 200);
+    await waitFor(
+      "namespace default",
+      deadline,
+      procs,
+      async () => (await httpGetStatus(`${server}/api/v1/namespaces/default`, auth)).status === 200,
+    );
 
     // --- admin kubeconfig (JSON is valid YAML for every kubeconfig reader)
     const kubeconfigPath = join(tmpDir, "kubeconfig");
     const kubeconfig = {
       apiVersion: "v1",
       kind: "Config",
-      clusters: [{ name: "e2e", cluster: { server, "certificate-authority-data": Buffer.from(caPem).toString("base64") } }],
+      clusters: [
+        { name: "e2e", cluster: { server, "certificate-authority-data": Buffer.from(caPem).toString("base64") } },
+      ],
       users: [{ name: "admin", user: { token } }],
       contexts: [{ name: "e2e", context: { cluster: "e2e", user: "admin", namespace: "default" } }],
       "current-context": "e2e",
@@ -630,7 +661,12 @@ async function startOnce(binDir: string, options: StartClusterOptions, log: (mes
       HELM_DATA_HOME: join(tmpDir, "helm", "data"),
     };
 
-    const request = <T = unknown>(method: string, path: string, body?: unknown, reqOptions: RequestOptions = {}): Promise<KubeResponse<T>> =>
+    const request = <T = unknown>(
+      method: string,
+      path: string,
+      body?: unknown,
+      reqOptions: RequestOptions = {},
+    ): Promise<KubeResponse<T>> =>
       new Promise((resolveReq, reject) => {
         const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
         const headers: http.OutgoingHttpHeaders = { ...auth.headers, Accept: "application/json" };
@@ -638,22 +674,26 @@ async function startOnce(binDir: string, options: StartClusterOptions, log: (mes
           headers["Content-Type"] = reqOptions.contentType ?? "application/json";
           headers["Content-Length"] = Buffer.byteLength(payload);
         }
-        const req = https.request(new URL(path, server), { method, ca: caPem, headers, timeout: reqOptions.timeoutMs ?? 30_000 }, (res) => {
-          let text = "";
-          res.setEncoding("utf8");
-          res.on("data", (c: string) => (text += c));
-          res.on("end", () => {
-            let json: unknown = null;
-            if (text.length > 0) {
-              try {
-                json = JSON.parse(text);
-              } catch {
-                json = null;
+        const req = https.request(
+          new URL(path, server),
+          { method, ca: caPem, headers, timeout: reqOptions.timeoutMs ?? 30_000 },
+          (res) => {
+            let text = "";
+            res.setEncoding("utf8");
+            res.on("data", (c: string) => (text += c));
+            res.on("end", () => {
+              let json: unknown = null;
+              if (text.length > 0) {
+                try {
+                  json = JSON.parse(text);
+                } catch {
+                  json = null;
+                }
               }
-            }
-            resolveReq({ status: res.statusCode ?? 0, json: json as T, text, headers: res.headers });
-          });
-        });
+              resolveReq({ status: res.statusCode ?? 0, json: json as T, text, headers: res.headers });
+            });
+          },
+        );
         req.on("timeout", () => req.destroy(new Error(`${method} ${path} timed out`)));
         req.on("error", reject);
         if (payload !== undefined) req.write(payload);
@@ -661,14 +701,20 @@ async function startOnce(binDir: string, options: StartClusterOptions, log: (mes
       });
 
     const createNamespace = async (name: string, labels: Record<string, string> = {}): Promise<void> => {
-      const ns = await request("POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name, labels } });
-      if (ns.status !== 201 && ns.status !== 409) throw new Error(`creating namespace ${name}: ${ns.status} ${ns.text}`);
+      const ns = await request("POST", "/api/v1/namespaces", {
+        apiVersion: "v1",
+        kind: "Namespace",
+        metadata: { name, labels },
+      });
+      if (ns.status !== 201 && ns.status !== 409)
+        throw new Error(`creating namespace ${name}: ${ns.status} ${ns.text}`);
       const sa = await request("POST", `/api/v1/namespaces/${encodeURIComponent(name)}/serviceaccounts`, {
         apiVersion: "v1",
         kind: "ServiceAccount",
         metadata: { name: "default" },
       });
-      if (sa.status !== 201 && sa.status !== 409) throw new Error(`creating ServiceAccount ${name}/default: ${sa.status} ${sa.text}`);
+      if (sa.status !== 201 && sa.status !== 409)
+        throw new Error(`creating ServiceAccount ${name}/default: ${sa.status} ${sa.text}`);
     };
 
     const helm = (args: string[], helmOptions: { timeoutMs?: number; cwd?: string } = {}): Promise<ExecResult> =>
@@ -707,7 +753,12 @@ async function startOnce(binDir: string, options: StartClusterOptions, log: (mes
           procs.splice(procs.indexOf(previous), 1);
           apiserver = launchApiServer();
           try {
-            await waitFor("restarted kube-apiserver /readyz", restartDeadline, procs, async () => (await httpGetStatus(`${server}/readyz`, auth)).status === 200);
+            await waitFor(
+              "restarted kube-apiserver /readyz",
+              restartDeadline,
+              procs,
+              async () => (await httpGetStatus(`${server}/readyz`, auth)).status === 200,
+            );
             break;
           } catch (err) {
             if (stopped) throw new Error("cannot start kube-apiserver: the cluster is stopped", { cause: err });
@@ -760,13 +811,18 @@ async function startOnce(binDir: string, options: StartClusterOptions, log: (mes
  * the suite is skipped with a loud message, unless SIDECAR_INJECTOR_E2E_REQUIRED=1 (CI), where
  * that is an error.
  */
-export async function clusterForSuite(suite: string, options: StartClusterOptions = {}): Promise<{ cluster: Cluster | undefined; skip: string | false }> {
+export async function clusterForSuite(
+  suite: string,
+  options: StartClusterOptions = {},
+): Promise<{ cluster: Cluster | undefined; skip: string | false }> {
   try {
     return { cluster: await startCluster(options), skip: false };
   } catch (e) {
     if (e instanceof ClusterUnavailableError && process.env.SIDECAR_INJECTOR_E2E_REQUIRED !== "1") {
       const skip = `no test cluster: ${e.message}`;
-      process.stderr.write(`\n*** ${suite.toUpperCase()} SKIPPED ***\n${skip}\nSet KUBEBUILDER_ASSETS or install Go to run them.\n\n`);
+      process.stderr.write(
+        `\n*** ${suite.toUpperCase()} SKIPPED ***\n${skip}\nSet KUBEBUILDER_ASSETS or install Go to run them.\n\n`,
+      );
       // Counted in the run's "skipped" total (a skipped suite is not).
       test(suite, { skip }, () => undefined);
       return { cluster: undefined, skip };

@@ -39,7 +39,8 @@ function kube(): Cluster {
 
 const sidecarOf = (p: Pod): Container | undefined =>
   [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])].find((c) => c.name === "istio-proxy");
-const envOf = (c: Container | undefined, name: string): string | undefined => c?.env?.find((e) => e.name === name)?.value;
+const envOf = (c: Container | undefined, name: string): string | undefined =>
+  c?.env?.find((e) => e.name === name)?.value;
 
 async function createPod(ns: string, pod: Pod, query = ""): Promise<{ status: number; pod: Pod; error: Status }> {
   const body = { apiVersion: "v1", kind: "Pod", ...pod, metadata: { ...pod.metadata, namespace: ns } };
@@ -47,7 +48,11 @@ async function createPod(ns: string, pod: Pod, query = ""): Promise<{ status: nu
   return { status: r.status, pod: r.json as Pod, error: r.json as Status };
 }
 
-const simplePod = (name: string, labels: Record<string, string> = {}, annotations: Record<string, string> = {}): Pod => ({
+const simplePod = (
+  name: string,
+  labels: Record<string, string> = {},
+  annotations: Record<string, string> = {},
+): Pod => ({
   metadata: { name, labels: { app: name, ...labels }, annotations },
   spec: { containers: [{ name: "app", image: "example.com/app:1", ports: [{ containerPort: 8080, name: "http" }] }] },
 });
@@ -57,7 +62,14 @@ let injector: Injector;
 let rendered: Obj[] = [];
 
 async function helmTemplate(set: string[]): Promise<Obj[]> {
-  const r = await kube().helm(["template", "sidecar-injector", CHART, "--namespace", OWN_NAMESPACE, ...set.flatMap((s) => ["--set", s])]);
+  const r = await kube().helm([
+    "template",
+    "sidecar-injector",
+    CHART,
+    "--namespace",
+    OWN_NAMESPACE,
+    ...set.flatMap((s) => ["--set", s]),
+  ]);
   assert.equal(r.code, 0, `helm template failed: ${r.stderr}`);
   return parseAllDocuments(r.stdout)
     .map((d) => d.toJS() as Obj | null)
@@ -94,9 +106,19 @@ describe("end to end against a real kube-apiserver", { skip }, () => {
     await c.createNamespace("infra", { "istio-injection": "enabled" });
     await c.createNamespace("default");
     await c.createNamespace("kube-system");
-    const lab = await c.request("PATCH", "/api/v1/namespaces/default", { metadata: { labels: { "istio-injection": "enabled" } } }, { contentType: "application/merge-patch+json" });
+    const lab = await c.request(
+      "PATCH",
+      "/api/v1/namespaces/default",
+      { metadata: { labels: { "istio-injection": "enabled" } } },
+      { contentType: "application/merge-patch+json" },
+    );
     assert.equal(lab.status, 200, lab.text);
-    const kubeSystem = await c.request("PATCH", "/api/v1/namespaces/kube-system", { metadata: { labels: { "istio-injection": "enabled" } } }, { contentType: "application/merge-patch+json" });
+    const kubeSystem = await c.request(
+      "PATCH",
+      "/api/v1/namespaces/kube-system",
+      { metadata: { labels: { "istio-injection": "enabled" } } },
+      { contentType: "application/merge-patch+json" },
+    );
     assert.equal(kubeSystem.status, 200, kubeSystem.text);
 
     // The injector here serves certificate files (its own certificate management has a suite
@@ -127,11 +149,20 @@ describe("end to end against a real kube-apiserver", { skip }, () => {
       const meta = doc.metadata as { name: string; namespace?: string };
       const group = apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
       const lower = kind.toLowerCase();
-      const plural = lower.endsWith("y") ? `${lower.slice(0, -1)}ies` : lower.endsWith("s") ? `${lower}es` : `${lower}s`;
-      const clusterScoped = ["ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "Namespace"].includes(kind);
+      const plural = lower.endsWith("y")
+        ? `${lower.slice(0, -1)}ies`
+        : lower.endsWith("s")
+          ? `${lower}es`
+          : `${lower}s`;
+      const clusterScoped = ["ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "Namespace"].includes(
+        kind,
+      );
       const ns = clusterScoped ? "" : `/namespaces/${meta.namespace ?? OWN_NAMESPACE}`;
       const name = kind === "MutatingWebhookConfiguration" ? `${meta.name}-dry-run` : meta.name;
-      const r = await kube().request("POST", `${group}${ns}/${plural}?dryRun=All`, { ...doc, metadata: { ...meta, name } });
+      const r = await kube().request("POST", `${group}${ns}/${plural}?dryRun=All`, {
+        ...doc,
+        metadata: { ...meta, name },
+      });
       assert.equal(r.status, 201, `${kind}/${meta.name}: ${r.text.slice(0, 500)}`);
     }
   });
@@ -170,13 +201,24 @@ describe("end to end against a real kube-apiserver", { skip }, () => {
     const byLabel = await createPod("e2e-on", simplePod("out-label", { "sidecar.istio.io/inject": "false" }));
     assert.equal(byLabel.status, 201);
     assert.equal(sidecarOf(byLabel.pod), undefined);
-    assert.equal(await injector.counter("sidecar_injection_requests_total"), before, "objectSelector kept it from the webhook");
+    assert.equal(
+      await injector.counter("sidecar_injection_requests_total"),
+      before,
+      "objectSelector kept it from the webhook",
+    );
 
     before = await injector.counter("sidecar_injection_requests_total");
-    const byAnnotation = await createPod("e2e-on", simplePod("out-annotation", {}, { "sidecar.istio.io/inject": "false" }));
+    const byAnnotation = await createPod(
+      "e2e-on",
+      simplePod("out-annotation", {}, { "sidecar.istio.io/inject": "false" }),
+    );
     assert.equal(byAnnotation.status, 201);
     assert.equal(sidecarOf(byAnnotation.pod), undefined);
-    assert.equal(await injector.counter("sidecar_injection_requests_total"), before + 1, "the webhook was called and skipped it");
+    assert.equal(
+      await injector.counter("sidecar_injection_requests_total"),
+      before + 1,
+      "the webhook was called and skipped it",
+    );
 
     const optIn = await createPod("e2e-off", simplePod("in-label", { "sidecar.istio.io/inject": "true" }));
     assert.equal(optIn.status, 201);
@@ -188,7 +230,16 @@ describe("end to end against a real kube-apiserver", { skip }, () => {
       metadata: {
         generateName: "shop-6c9d8b7f5d-",
         labels: { app: "shop", "pod-template-hash": "6c9d8b7f5d" },
-        ownerReferences: [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: "shop-6c9d8b7f5d", uid: "11111111-2222-3333-4444-555555555555", controller: true, blockOwnerDeletion: true }],
+        ownerReferences: [
+          {
+            apiVersion: "apps/v1",
+            kind: "ReplicaSet",
+            name: "shop-6c9d8b7f5d",
+            uid: "11111111-2222-3333-4444-555555555555",
+            controller: true,
+            blockOwnerDeletion: true,
+          },
+        ],
       },
       spec: { containers: [{ name: "shop", image: "example.com/shop:1" }] },
     };
@@ -209,7 +260,10 @@ describe("end to end against a real kube-apiserver", { skip }, () => {
   });
 
   test("an invalid traffic annotation is refused, and the API server's message names it", async () => {
-    const r = await createPod("e2e-on", simplePod("bad", {}, { "traffic.sidecar.istio.io/excludeOutboundIPRanges": "10.0.0.0/40" }));
+    const r = await createPod(
+      "e2e-on",
+      simplePod("bad", {}, { "traffic.sidecar.istio.io/excludeOutboundIPRanges": "10.0.0.0/40" }),
+    );
     assert.equal(r.status, 400, JSON.stringify(r.error));
     assert.match(r.error.message ?? "", /traffic\.sidecar\.istio\.io\/excludeOutboundIPRanges/);
     assert.match(r.error.message ?? "", /denied the request/);
@@ -240,28 +294,51 @@ describe("end to end against a real kube-apiserver", { skip }, () => {
             // Named Pods keep their name (it is their workload name); controller-made ones are
             // created by generateName as their controller would.
             const named = Boolean(pod.metadata?.name);
-            const stored = await createPod(ns, named ? pod : { ...pod, metadata: { ...pod.metadata, generateName: `g-${compared}-` } });
+            const stored = await createPod(
+              ns,
+              named ? pod : { ...pod, metadata: { ...pod.metadata, generateName: `g-${compared}-` } },
+            );
             assert.equal(stored.status, 201, `${name} ${item.kind}/${item.name}: ${JSON.stringify(stored.error)}`);
             // What `inject` prints for the Pod as the API server hands it to webhooks (defaulted,
             // ServiceAccount volume added), stored through the same API without the webhook.
-            const defaulted = await createPod(OWN_NAMESPACE, named ? pod : { ...pod, metadata: { ...pod.metadata, generateName: `d-${compared}-` } }, "?dryRun=All");
+            const defaulted = await createPod(
+              OWN_NAMESPACE,
+              named ? pod : { ...pod, metadata: { ...pod.metadata, generateName: `d-${compared}-` } },
+              "?dryRun=All",
+            );
             assert.equal(defaulted.status, 201, `${name}: defaulting ${JSON.stringify(defaulted.error)}`);
             // Webhooks see a generated name as still empty.
-            const asSent: Pod = { ...defaulted.pod, metadata: { ...defaulted.pod.metadata, namespace: ns, ...(named ? {} : { name: undefined }) } };
+            const asSent: Pod = {
+              ...defaulted.pod,
+              metadata: { ...defaulted.pod.metadata, namespace: ns, ...(named ? {} : { name: undefined }) },
+            };
             const printed = injectManifest(JSON.stringify(asSent), name, ns, config).injected[0]?.result.pod as Pod;
             const reference = await createPod(
               ns,
               {
                 ...printed,
-                metadata: { generateName: `r-${compared}-`, ownerReferences: pod.metadata?.ownerReferences, labels: { ...(printed.metadata?.labels ?? {}), "sidecar.istio.io/inject": "false" }, annotations: printed.metadata?.annotations ?? {} },
+                metadata: {
+                  generateName: `r-${compared}-`,
+                  ownerReferences: pod.metadata?.ownerReferences,
+                  labels: { ...(printed.metadata?.labels ?? {}), "sidecar.istio.io/inject": "false" },
+                  annotations: printed.metadata?.annotations ?? {},
+                },
               },
               "?dryRun=All",
             );
             assert.equal(reference.status, 201, `${name}: reference ${JSON.stringify(reference.error)}`);
             const injected = stored.pod.metadata?.annotations?.["sidecar.istio.io/status"] !== undefined;
             assert.equal(injected, item.result.decision.inject, `${name}: injected as the offline CLI decided`);
-            assert.deepEqual(sameTokenVolume(stored.pod.spec), sameTokenVolume(reference.pod.spec), `${name} ${item.kind}/${item.name}: stored spec differs from the CLI's`);
-            assert.deepEqual(sameTokenVolume(stored.pod.metadata?.annotations ?? {}), sameTokenVolume(printed.metadata?.annotations ?? {}), `${name}: annotations`);
+            assert.deepEqual(
+              sameTokenVolume(stored.pod.spec),
+              sameTokenVolume(reference.pod.spec),
+              `${name} ${item.kind}/${item.name}: stored spec differs from the CLI's`,
+            );
+            assert.deepEqual(
+              sameTokenVolume(stored.pod.metadata?.annotations ?? {}),
+              sameTokenVolume(printed.metadata?.annotations ?? {}),
+              `${name}: annotations`,
+            );
             if (named) await kube().request("DELETE", `/api/v1/namespaces/${ns}/pods/${pod.metadata?.name}`);
             compared++;
           }
@@ -280,7 +357,10 @@ describe("end to end against a real kube-apiserver", { skip }, () => {
     for (const file of ["bad-cidr.yaml", "bad-ports.yaml", "bad-interception.yaml"]) {
       const [doc] = parseAllDocuments(readFileSync(join(dir, file), "utf8")).map((d) => d.toJS() as Pod);
       const expected = readFileSync(join(dir, `${file}.err`), "utf8").trim();
-      const r = await createPod("e2e-on", { ...(doc as Pod), metadata: { ...(doc as Pod).metadata, name: `bad-${file.replace(/\.yaml$/, "")}` } });
+      const r = await createPod("e2e-on", {
+        ...(doc as Pod),
+        metadata: { ...(doc as Pod).metadata, name: `bad-${file.replace(/\.yaml$/, "")}` },
+      });
       assert.equal(r.status, 400, file);
       assert.ok(r.error.message?.includes(expected), `${file}: ${r.error.message}`);
     }
@@ -316,16 +396,25 @@ describe("end to end against a real kube-apiserver", { skip }, () => {
   test("records the AdmissionReviews the API server sends (test/fixtures)", async () => {
     const recorded: Obj[] = [];
     const port = await freePort();
-    const server: Server = createServer({ cert: readFileSync(certs.certFile), key: readFileSync(certs.keyFile) }, (req, res) => {
-      let body = "";
-      req.setEncoding("utf8").on("data", (c: string) => (body += c));
-      req.on("end", () => {
-        const review = JSON.parse(body) as Obj & { apiVersion: string; request: { uid: string } };
-        recorded.push(review);
-        res.setHeader("content-type", "application/json");
-        res.end(JSON.stringify({ apiVersion: review.apiVersion, kind: "AdmissionReview", response: { uid: review.request.uid, allowed: true } }));
-      });
-    });
+    const server: Server = createServer(
+      { cert: readFileSync(certs.certFile), key: readFileSync(certs.keyFile) },
+      (req, res) => {
+        let body = "";
+        req.setEncoding("utf8").on("data", (c: string) => (body += c));
+        req.on("end", () => {
+          const review = JSON.parse(body) as Obj & { apiVersion: string; request: { uid: string } };
+          recorded.push(review);
+          res.setHeader("content-type", "application/json");
+          res.end(
+            JSON.stringify({
+              apiVersion: review.apiVersion,
+              kind: "AdmissionReview",
+              response: { uid: review.request.uid, allowed: true },
+            }),
+          );
+        });
+      },
+    );
     await new Promise<void>((ok) => server.listen(port, "127.0.0.1", ok));
     try {
       await setWebhook((w) => ((w.clientConfig as Obj).url = `https://127.0.0.1:${port}/inject`));
@@ -337,16 +426,42 @@ describe("end to end against a real kube-apiserver", { skip }, () => {
       recorded.length = 0;
       const cases: [string, string, Pod, string][] = [
         ["pod", "e2e-on", simplePod("fixture-pod"), ""],
-        ["replicaset-pod", "e2e-on", {
-          metadata: {
-            generateName: "shop-6c9d8b7f5d-",
-            labels: { app: "shop", "pod-template-hash": "6c9d8b7f5d" },
-            ownerReferences: [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: "shop-6c9d8b7f5d", uid: "11111111-2222-3333-4444-555555555555", controller: true }],
+        [
+          "replicaset-pod",
+          "e2e-on",
+          {
+            metadata: {
+              generateName: "shop-6c9d8b7f5d-",
+              labels: { app: "shop", "pod-template-hash": "6c9d8b7f5d" },
+              ownerReferences: [
+                {
+                  apiVersion: "apps/v1",
+                  kind: "ReplicaSet",
+                  name: "shop-6c9d8b7f5d",
+                  uid: "11111111-2222-3333-4444-555555555555",
+                  controller: true,
+                },
+              ],
+            },
+            spec: {
+              containers: [
+                {
+                  name: "shop",
+                  image: "example.com/shop:1",
+                  readinessProbe: { httpGet: { path: "/ready", port: 8080 } },
+                },
+              ],
+            },
           },
-          spec: { containers: [{ name: "shop", image: "example.com/shop:1", readinessProbe: { httpGet: { path: "/ready", port: 8080 } } }] },
-        }, ""],
+          "",
+        ],
         ["annotation-opt-out", "e2e-on", simplePod("fixture-opt-out", {}, { "sidecar.istio.io/inject": "false" }), ""],
-        ["invalid-annotation", "e2e-on", simplePod("fixture-invalid", {}, { "traffic.sidecar.istio.io/includeInboundPorts": "http" }), ""],
+        [
+          "invalid-annotation",
+          "e2e-on",
+          simplePod("fixture-invalid", {}, { "traffic.sidecar.istio.io/includeInboundPorts": "http" }),
+          "",
+        ],
         ["revision-namespace", "e2e-rev", simplePod("fixture-rev"), ""],
         ["object-opt-in", "e2e-off", simplePod("fixture-opt-in", { "sidecar.istio.io/inject": "true" }), ""],
         ["dry-run", "e2e-on", simplePod("fixture-dry-run"), "?dryRun=All"],
@@ -384,10 +499,17 @@ function sameTokenVolume(spec: unknown): unknown {
 
 /** Changes every webhook of our configuration (the API server applies it asynchronously). */
 async function setWebhook(patch: (webhook: Obj) => void): Promise<void> {
-  const r = await kube().request<Obj>("GET", `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${MWC}`);
+  const r = await kube().request<Obj>(
+    "GET",
+    `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${MWC}`,
+  );
   assert.equal(r.status, 200, r.text);
   const mwc = r.json;
   for (const w of mwc.webhooks as Obj[]) patch(w);
-  const u = await kube().request("PUT", `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${MWC}`, mwc);
+  const u = await kube().request(
+    "PUT",
+    `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${MWC}`,
+    mwc,
+  );
   assert.equal(u.status, 200, u.text);
 }

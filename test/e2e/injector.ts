@@ -35,7 +35,12 @@ export interface TestCerts {
 export async function testCertificates(): Promise<TestCerts> {
   const dir = mkdtempSync(join(tmpdir(), "e2e-certs-"));
   await ensureLocalCertificates(dir);
-  return { dir, caPem: readFileSync(join(dir, "ca.crt"), "utf8"), certFile: join(dir, "tls.crt"), keyFile: join(dir, "tls.key") };
+  return {
+    dir,
+    caPem: readFileSync(join(dir, "ca.crt"), "utf8"),
+    certFile: join(dir, "tls.crt"),
+    keyFile: join(dir, "tls.key"),
+  };
 }
 
 export interface HttpsOptions {
@@ -48,7 +53,11 @@ export interface HttpsOptions {
 }
 
 /** An HTTPS request verified against `ca` (PEM; several certificates allowed). */
-export function httpsRequest(url: string, ca: string | undefined, options: HttpsOptions = {}): Promise<{ status: number; body: string }> {
+export function httpsRequest(
+  url: string,
+  ca: string | undefined,
+  options: HttpsOptions = {},
+): Promise<{ status: number; body: string }> {
   return new Promise((ok, fail) => {
     const headers: Record<string, string | number> = {};
     if (options.body !== undefined) {
@@ -57,7 +66,14 @@ export function httpsRequest(url: string, ca: string | undefined, options: Https
     }
     const req = request(
       url,
-      { method: options.method ?? "GET", ca, headers, rejectUnauthorized: !options.insecure, timeout: options.timeoutMs ?? 2000, agent: false },
+      {
+        method: options.method ?? "GET",
+        ca,
+        headers,
+        rejectUnauthorized: !options.insecure,
+        timeout: options.timeoutMs ?? 2000,
+        agent: false,
+      },
       (res) => {
         let body = "";
         res.setEncoding("utf8").on("data", (c: string) => (body += c));
@@ -143,7 +159,20 @@ export class Injector {
     const tls = certs ? ["--tls-cert", certs.certFile, "--tls-key", certs.keyFile] : [];
     const child = spawn(
       process.execPath,
-      [CLI, "serve", "--host", "127.0.0.1", "--port", String(this.port), ...tls, "--config", configFile, "--log-level", logLevel, ...args],
+      [
+        CLI,
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        String(this.port),
+        ...tls,
+        "--config",
+        configFile,
+        "--log-level",
+        logLevel,
+        ...args,
+      ],
       { stdio: ["ignore", "pipe", "pipe"], env },
     );
     this.child = child;
@@ -163,7 +192,10 @@ export class Injector {
   }
 
   /** Sends `signal` and resolves with how the process ended (SIGKILL after `killAfterMs`). */
-  async terminate(signal: NodeJS.Signals = "SIGTERM", killAfterMs = 60_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  async terminate(
+    signal: NodeJS.Signals = "SIGTERM",
+    killAfterMs = 60_000,
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     const child = this.child;
     if (!child) throw new Error("injector not running");
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>

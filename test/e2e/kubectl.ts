@@ -20,7 +20,11 @@ function onPath(name: string): string | undefined {
 
 /** The path of a usable kubectl, or why there is none. */
 export function findKubectl(): { path: string } | { missing: string } {
-  const candidates = [process.env.KUBECTL, process.env.KUBEBUILDER_ASSETS && join(process.env.KUBEBUILDER_ASSETS, "kubectl"), onPath("kubectl")];
+  const candidates = [
+    process.env.KUBECTL,
+    process.env.KUBEBUILDER_ASSETS && join(process.env.KUBEBUILDER_ASSETS, "kubectl"),
+    onPath("kubectl"),
+  ];
   for (const candidate of candidates) {
     if (!candidate || !existsSync(candidate)) continue;
     const version = clientVersion(candidate);
@@ -45,7 +49,12 @@ export interface KubectlRun {
   readonly stderr: string;
 }
 
-export function runKubectl(path: string, args: readonly string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<KubectlRun> {
+export function runKubectl(
+  path: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 30_000,
+): Promise<KubectlRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(path, args, { env, stdio: ["ignore", "pipe", "pipe"] });
     const out: Buffer[] = [];

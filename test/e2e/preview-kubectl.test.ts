@@ -31,7 +31,15 @@ describe("kubectl create --raw …/preview against the built injector", { skip }
       JSON.stringify({
         apiVersion: "v1",
         kind: "Config",
-        clusters: [{ name: "injector", cluster: { server: injector.url, "certificate-authority-data": Buffer.from(certs.caPem).toString("base64") } }],
+        clusters: [
+          {
+            name: "injector",
+            cluster: {
+              server: injector.url,
+              "certificate-authority-data": Buffer.from(certs.caPem).toString("base64"),
+            },
+          },
+        ],
         // A user with a token: one with no credentials at all makes kubectl prompt for a password.
         users: [{ name: "someone", user: { token: "not-checked-by-a-local-injector" } }],
         contexts: [{ name: "injector", context: { cluster: "injector", user: "someone" } }],
@@ -43,7 +51,15 @@ describe("kubectl create --raw …/preview against the built injector", { skip }
       join(dir, "pod.yaml"),
       "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - name: web\n    image: nginx:1.27\n",
     );
-    writeFileSync(join(dir, "pod.json"), JSON.stringify({ apiVersion: "v1", kind: "Pod", metadata: { name: "api" }, spec: { containers: [{ name: "api", image: "nginx:1.27" }] } }));
+    writeFileSync(
+      join(dir, "pod.json"),
+      JSON.stringify({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "api" },
+        spec: { containers: [{ name: "api", image: "nginx:1.27" }] },
+      }),
+    );
     writeFileSync(join(dir, "broken.yaml"), "kind: [Pod\n");
   });
   after(async () => {
@@ -53,10 +69,21 @@ describe("kubectl create --raw …/preview against the built injector", { skip }
   });
 
   test("a YAML and a JSON manifest: answered, printed as JSON", async () => {
-    for (const [file, name] of [["pod.yaml", "web"], ["pod.json", "api"]] as const) {
-      const r = await kubectl(["create", "--raw", "/preview?namespace=shop&namespaceLabels=istio-injection=enabled", "-f", join(dir, file)]);
+    for (const [file, name] of [
+      ["pod.yaml", "web"],
+      ["pod.json", "api"],
+    ] as const) {
+      const r = await kubectl([
+        "create",
+        "--raw",
+        "/preview?namespace=shop&namespaceLabels=istio-injection=enabled",
+        "-f",
+        join(dir, file),
+      ]);
       assert.equal(r.code, 0, r.stderr);
-      const answer = JSON.parse(r.stdout) as { items: { name: string; namespace: string; decision: { inject: boolean; reasons: string[] } }[] };
+      const answer = JSON.parse(r.stdout) as {
+        items: { name: string; namespace: string; decision: { inject: boolean; reasons: string[] } }[];
+      };
       assert.equal(answer.items.length, 1);
       assert.equal(answer.items[0]?.name, name);
       assert.equal(answer.items[0]?.namespace, "shop");
@@ -65,9 +92,18 @@ describe("kubectl create --raw …/preview against the built injector", { skip }
   });
 
   test("errors are printed by kubectl with their reason and message", async () => {
-    const label = await kubectl(["create", "--raw", "/preview?namespaceLabels=istio-injection", "-f", join(dir, "pod.yaml")]);
+    const label = await kubectl([
+      "create",
+      "--raw",
+      "/preview?namespaceLabels=istio-injection",
+      "-f",
+      join(dir, "pod.yaml"),
+    ]);
     assert.equal(label.code, 1);
-    assert.equal(label.stderr.trim(), 'Error from server (BadRequest): namespace label "istio-injection" is not key=value');
+    assert.equal(
+      label.stderr.trim(),
+      'Error from server (BadRequest): namespace label "istio-injection" is not key=value',
+    );
     const broken = await kubectl(["create", "--raw", "/preview", "-f", join(dir, "broken.yaml")]);
     assert.equal(broken.code, 1);
     assert.match(broken.stderr, /^Error from server \(BadRequest\): request body: document 1 is not valid YAML/);

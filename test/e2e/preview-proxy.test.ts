@@ -28,8 +28,16 @@ function hostAddress(): string | undefined {
 
 const kubectl = findKubectl();
 const address = hostAddress();
-const reason = "missing" in kubectl ? kubectl.missing : address === undefined ? "no non-loopback IPv4 address for the Service's endpoint" : undefined;
-const { cluster, skip } = reason === undefined ? await clusterForSuite("end-to-end preview through the service proxy") : { cluster: undefined, skip: reason };
+const reason =
+  "missing" in kubectl
+    ? kubectl.missing
+    : address === undefined
+      ? "no non-loopback IPv4 address for the Service's endpoint"
+      : undefined;
+const { cluster, skip } =
+  reason === undefined
+    ? await clusterForSuite("end-to-end preview through the service proxy")
+    : { cluster: undefined, skip: reason };
 
 function kube(): Cluster {
   if (!cluster) throw new Error("no cluster");
@@ -42,13 +50,19 @@ describe("kubectl create --raw …/services/https:sidecar-injector:admin/proxy/p
   let injector: Injector;
   let adminPort = 0;
   const raw = (path: string, file: string) =>
-    runKubectl("path" in kubectl ? kubectl.path : "kubectl", ["create", "--raw", path, "-f", file], { ...kube().env, HOME: dir });
+    runKubectl("path" in kubectl ? kubectl.path : "kubectl", ["create", "--raw", path, "-f", file], {
+      ...kube().env,
+      HOME: dir,
+    });
 
   before(async () => {
     certs = await testCertificates();
     adminPort = await freePort();
     // Listening on every address, so that the API server reaches it at the endpoint's.
-    injector = new Injector(await freePort(), { certs, args: ["--host", "0.0.0.0", "--admin-port", String(adminPort)] });
+    injector = new Injector(await freePort(), {
+      certs,
+      args: ["--host", "0.0.0.0", "--admin-port", String(adminPort)],
+    });
     await injector.start();
     const c = kube();
     await c.createNamespace(NS);
@@ -79,10 +93,18 @@ describe("kubectl create --raw …/services/https:sidecar-injector:admin/proxy/p
       apiVersion: "v1",
       kind: "Endpoints",
       metadata: { name: "sidecar-injector" },
-      subsets: [{ addresses: [{ ip: address, targetRef: { kind: "Pod", namespace: NS, name: "sidecar-injector-0" } }], ports: [{ name: "admin", port: adminPort, protocol: "TCP" }] }],
+      subsets: [
+        {
+          addresses: [{ ip: address, targetRef: { kind: "Pod", namespace: NS, name: "sidecar-injector-0" } }],
+          ports: [{ name: "admin", port: adminPort, protocol: "TCP" }],
+        },
+      ],
     });
     assert.equal(eps.status, 201, eps.text);
-    writeFileSync(join(dir, "pod.yaml"), "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - name: web\n    image: nginx:1.27\n");
+    writeFileSync(
+      join(dir, "pod.yaml"),
+      "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\nspec:\n  containers:\n  - name: web\n    image: nginx:1.27\n",
+    );
     writeFileSync(join(dir, "service.yaml"), "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n");
   });
   after(async () => {
@@ -96,11 +118,19 @@ describe("kubectl create --raw …/services/https:sidecar-injector:admin/proxy/p
     const path = `/api/v1/namespaces/${NS}/services/https:sidecar-injector:admin/proxy/preview?namespace=shop&namespaceLabels=istio-injection=enabled`;
     const ok = await raw(path, join(dir, "pod.yaml"));
     assert.equal(ok.code, 0, ok.stderr);
-    const answer = JSON.parse(ok.stdout) as { items: { name: string; decision: { inject: boolean; reasons: string[] } }[] };
+    const answer = JSON.parse(ok.stdout) as {
+      items: { name: string; decision: { inject: boolean; reasons: string[] } }[];
+    };
     assert.equal(answer.items[0]?.name, "web");
     assert.equal(answer.items[0]?.decision.inject, true);
-    assert.equal(answer.items[0]?.decision.reasons[0], "namespace shop has istio-injection=enabled: the API server calls the injector");
-    const refused = await raw(`/api/v1/namespaces/${NS}/services/https:sidecar-injector:admin/proxy/preview`, join(dir, "service.yaml"));
+    assert.equal(
+      answer.items[0]?.decision.reasons[0],
+      "namespace shop has istio-injection=enabled: the API server calls the injector",
+    );
+    const refused = await raw(
+      `/api/v1/namespaces/${NS}/services/https:sidecar-injector:admin/proxy/preview`,
+      join(dir, "service.yaml"),
+    );
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /^Error from server \(BadRequest\): .*no Pod, workload or AdmissionReview/);
   });

@@ -57,11 +57,15 @@ describe("preview against a real kube-apiserver, for callers with and without th
   }
 
   async function tokenOf(ns: string, sa: string): Promise<string> {
-    const r = await c().request<{ status: { token: string } }>("POST", `/api/v1/namespaces/${ns}/serviceaccounts/${sa}/token`, {
-      apiVersion: "authentication.k8s.io/v1",
-      kind: "TokenRequest",
-      spec: { expirationSeconds: 3600 },
-    });
+    const r = await c().request<{ status: { token: string } }>(
+      "POST",
+      `/api/v1/namespaces/${ns}/serviceaccounts/${sa}/token`,
+      {
+        apiVersion: "authentication.k8s.io/v1",
+        kind: "TokenRequest",
+        spec: { expirationSeconds: 3600 },
+      },
+    );
     assert.equal(r.status, 201, r.text);
     return r.json.status.token;
   }
@@ -71,7 +75,12 @@ describe("preview against a real kube-apiserver, for callers with and without th
     const config = {
       apiVersion: "v1",
       kind: "Config",
-      clusters: [{ name: "e2e", cluster: { server: c().server, "certificate-authority-data": Buffer.from(c().caPem).toString("base64") } }],
+      clusters: [
+        {
+          name: "e2e",
+          cluster: { server: c().server, "certificate-authority-data": Buffer.from(c().caPem).toString("base64") },
+        },
+      ],
       users: [{ name, user: { token } }],
       contexts: [{ name, context: { cluster: "e2e", user: name } }],
       "current-context": name,
@@ -80,10 +89,16 @@ describe("preview against a real kube-apiserver, for callers with and without th
     return path;
   }
 
-  /** `get` on exactly these namespaces, for a ServiceAccount of TEAM: a Role in each, as a namespace admin would grant it. */
+  /** `get` on exactly these namespaces, for a ServiceAccount of TEAM: a Role in each, as a namespace admin would grant
+   * it. */
   async function mayGet(sa: string, namespaces: readonly string[]): Promise<void> {
     for (const ns of namespaces) {
-      await create(COLLECTIONS.Role!(ns), { apiVersion: "rbac.authorization.k8s.io/v1", kind: "Role", metadata: { name: "read-namespace" }, rules: [{ apiGroups: [""], resources: ["namespaces"], resourceNames: [ns], verbs: ["get"] }] });
+      await create(COLLECTIONS.Role!(ns), {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "Role",
+        metadata: { name: "read-namespace" },
+        rules: [{ apiGroups: [""], resources: ["namespaces"], resourceNames: [ns], verbs: ["get"] }],
+      });
       await create(COLLECTIONS.RoleBinding!(ns), {
         apiVersion: "rbac.authorization.k8s.io/v1",
         kind: "RoleBinding",
@@ -102,7 +117,17 @@ describe("preview against a real kube-apiserver, for callers with and without th
     await c().createNamespace("private", { "istio-injection": "enabled", team: "payments" });
     const port = await freePort();
     // The chart's ServiceAccount, RBAC and webhook configuration, as `helm install` creates them.
-    const r = await c().helm(["template", "sidecar-injector", "charts/sidecar-injector", "--namespace", NS, "--set", `webhook.url=https://127.0.0.1:${port}/inject`, "--set", "fullnameOverride=sidecar-injector"]);
+    const r = await c().helm([
+      "template",
+      "sidecar-injector",
+      "charts/sidecar-injector",
+      "--namespace",
+      NS,
+      "--set",
+      `webhook.url=https://127.0.0.1:${port}/inject`,
+      "--set",
+      "fullnameOverride=sidecar-injector",
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const objects = parseAllDocuments(r.stdout).map((d) => d.toJS() as Obj | null);
     for (const o of objects) {
@@ -115,12 +140,20 @@ describe("preview against a real kube-apiserver, for callers with and without th
       env: { ...process.env, ...c().env, KUBECONFIG: kubeconfigWith("injector", injectorToken) },
     });
     await injector.start();
-    const secret = await c().request<{ data: Record<string, string> }>("GET", `/api/v1/namespaces/${NS}/secrets/sidecar-injector-ca`);
+    const secret = await c().request<{ data: Record<string, string> }>(
+      "GET",
+      `/api/v1/namespaces/${NS}/secrets/sidecar-injector-ca`,
+    );
     ca = Buffer.from(secret.json.data["ca.crt"] ?? "", "base64").toString("utf8");
     caFile = join(c().tmpDir, "injector-ca.crt");
     writeFileSync(caFile, ca);
 
-    for (const sa of ["viewer", "stranger"]) await create(COLLECTIONS.ServiceAccount!(TEAM), { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: sa } });
+    for (const sa of ["viewer", "stranger"])
+      await create(COLLECTIONS.ServiceAccount!(TEAM), {
+        apiVersion: "v1",
+        kind: "ServiceAccount",
+        metadata: { name: sa },
+      });
     await mayGet("viewer", ["shop", "plain"]);
     tokens.viewer = await tokenOf(TEAM, "viewer");
     tokens.stranger = await tokenOf(TEAM, "stranger");
@@ -135,17 +168,29 @@ describe("preview against a real kube-apiserver, for callers with and without th
     apiVersion: "v1",
     kind: "Pod",
     metadata: { name, labels: { app: name, ...labels } },
-    spec: { containers: [{ name: "app", image: "example.com/app:1", readinessProbe: { httpGet: { path: "/ready", port: 8080 } } }] },
+    spec: {
+      containers: [
+        { name: "app", image: "example.com/app:1", readinessProbe: { httpGet: { path: "/ready", port: 8080 } } },
+      ],
+    },
   });
 
   function post(path: string, body: string, token?: string): Promise<{ status: number; body: string }> {
     return new Promise((ok, fail) => {
-      const headers: Record<string, string | number> = { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) };
-      const req = request(`${injector.url}${path}`, { method: "POST", ca, headers, timeout: 10_000, agent: false }, (res) => {
-        let text = "";
-        res.setEncoding("utf8").on("data", (s: string) => (text += s));
-        res.on("end", () => ok({ status: res.statusCode ?? 0, body: text }));
-      });
+      const headers: Record<string, string | number> = {
+        "content-type": "application/json",
+        "content-length": Buffer.byteLength(body),
+        ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+      };
+      const req = request(
+        `${injector.url}${path}`,
+        { method: "POST", ca, headers, timeout: 10_000, agent: false },
+        (res) => {
+          let text = "";
+          res.setEncoding("utf8").on("data", (s: string) => (text += s));
+          res.on("end", () => ok({ status: res.statusCode ?? 0, body: text }));
+        },
+      );
       req.on("timeout", () => req.destroy(new Error("timeout")));
       req.on("error", fail);
       req.end(body);
@@ -163,32 +208,61 @@ describe("preview against a real kube-apiserver, for callers with and without th
   test("a ServiceAccount token with get on a namespace: its labels are read and decide", async () => {
     const on = await previewOf("shop", pod("web"), tokens.viewer);
     assert.equal(on.decision.inject, true);
-    assert.equal(on.decision.reasons[0], "namespace shop has istio-injection=enabled: the API server calls the injector");
+    assert.equal(
+      on.decision.reasons[0],
+      "namespace shop has istio-injection=enabled: the API server calls the injector",
+    );
 
     const off = await previewOf("plain", pod("web"), tokens.viewer);
     assert.equal(off.decision.inject, false);
-    assert.match(off.decision.reasons[0] ?? "", /namespace plain has no istio-injection or istio\.io\/rev label.*does not call the injector/);
+    assert.match(
+      off.decision.reasons[0] ?? "",
+      /namespace plain has no istio-injection or istio\.io\/rev label.*does not call the injector/,
+    );
     assert.deepEqual(off.patch, []);
   });
 
   test("the same token on a namespace it may not get: not known, as for one that does not exist", async () => {
     const forbidden = await previewOf("private", pod("web"), tokens.viewer);
-    assert.equal(forbidden.decision.reasons[0], 'labels of namespace "private" not known (the caller may not get this namespace): assuming the API server calls the injector');
+    assert.equal(
+      forbidden.decision.reasons[0],
+      'labels of namespace "private" not known (the caller may not get this namespace): assuming the API server calls the injector',
+    );
     const missing = await previewOf("nowhere", pod("web"), tokens.viewer);
     assert.equal(JSON.stringify(missing).replaceAll("nowhere", "private"), JSON.stringify(forbidden));
   });
 
   test("a token without get, a forged token, no token: nothing of the namespace is learnt", async () => {
     const stranger = await previewOf("shop", pod("web"), tokens.stranger);
-    assert.match(stranger.decision.reasons[0] ?? "", /^labels of namespace "shop" not known \(the caller may not get this namespace\)/);
+    assert.match(
+      stranger.decision.reasons[0] ?? "",
+      /^labels of namespace "shop" not known \(the caller may not get this namespace\)/,
+    );
     const forged = await previewOf("shop", pod("web"), `${tokens.viewer.slice(0, -4)}AAAA`);
-    assert.match(forged.decision.reasons[0] ?? "", /^labels of namespace "shop" not known \(the bearer token presented is not authenticated/);
+    assert.match(
+      forged.decision.reasons[0] ?? "",
+      /^labels of namespace "shop" not known \(the bearer token presented is not authenticated/,
+    );
     const anonymous = await previewOf("shop", pod("web"));
-    assert.match(anonymous.decision.reasons[0] ?? "", /^labels of namespace "shop" not known \(no bearer token presented/);
+    assert.match(
+      anonymous.decision.reasons[0] ?? "",
+      /^labels of namespace "shop" not known \(no bearer token presented/,
+    );
     for (const e of [stranger, forged, anonymous]) {
       assert.equal(e.decision.inject, true, "assumed called");
-      const plain = e === anonymous ? await previewOf("plain", pod("web")) : await previewOf("plain", pod("web"), e === stranger ? tokens.stranger : `${tokens.viewer.slice(0, -4)}AAAA`);
-      assert.equal(JSON.stringify(plain).replaceAll("plain", "shop"), JSON.stringify(e), "a labelled and an unlabelled namespace look alike");
+      const plain =
+        e === anonymous
+          ? await previewOf("plain", pod("web"))
+          : await previewOf(
+              "plain",
+              pod("web"),
+              e === stranger ? tokens.stranger : `${tokens.viewer.slice(0, -4)}AAAA`,
+            );
+      assert.equal(
+        JSON.stringify(plain).replaceAll("plain", "shop"),
+        JSON.stringify(e),
+        "a labelled and an unlabelled namespace look alike",
+      );
     }
   });
 
@@ -196,7 +270,10 @@ describe("preview against a real kube-apiserver, for callers with and without th
     const own = await previewOf(NS, pod("web"), c().token);
     assert.match(own.decision.reasons[0] ?? "", /excluded by the webhook's namespaceSelector/);
     const missing = await previewOf("does-not-exist", pod("web"), c().token);
-    assert.match(missing.decision.reasons[0] ?? "", /^labels of namespace "does-not-exist" not known \(the namespace does not exist\)/);
+    assert.match(
+      missing.decision.reasons[0] ?? "",
+      /^labels of namespace "does-not-exist" not known \(the namespace does not exist\)/,
+    );
   });
 
   test("the preview's object is what the API server stores for the same Pod", async () => {
@@ -208,7 +285,8 @@ describe("preview against a real kube-apiserver, for callers with and without th
     const predicted = entry.object;
     // The preview was made of the Pod as given; the API server added its defaults and the
     // ServiceAccount volume before calling the webhook, so compare what the injection decides.
-    const names = (p: Pod): string[] => [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])].map((x) => x.name);
+    const names = (p: Pod): string[] =>
+      [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])].map((x) => x.name);
     assert.deepEqual(names(stored), names(predicted));
     assert.deepEqual(stored.metadata?.annotations, predicted.metadata?.annotations);
     const probe = (p: Pod): unknown => p.spec?.containers.find((x) => x.name === "app")?.readinessProbe?.httpGet;
@@ -218,10 +296,14 @@ describe("preview against a real kube-apiserver, for callers with and without th
   test("preview --server sends the kubeconfig's token; --anonymous does not", async () => {
     const run = (extra: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> =>
       new Promise((ok, fail) => {
-        const child = spawn(process.execPath, [CLI, "preview", "-f", "-", "-n", "shop", "--server", injector.url, "--cacert", caFile, ...extra], {
-          env: { ...process.env, KUBERNETES_SERVICE_HOST: "", KUBECONFIG: kubeconfigWith("viewer", tokens.viewer) },
-          stdio: ["pipe", "pipe", "pipe"],
-        });
+        const child = spawn(
+          process.execPath,
+          [CLI, "preview", "-f", "-", "-n", "shop", "--server", injector.url, "--cacert", caFile, ...extra],
+          {
+            env: { ...process.env, KUBERNETES_SERVICE_HOST: "", KUBECONFIG: kubeconfigWith("viewer", tokens.viewer) },
+            stdio: ["pipe", "pipe", "pipe"],
+          },
+        );
         let stdout = "";
         let stderr = "";
         child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
@@ -232,9 +314,15 @@ describe("preview against a real kube-apiserver, for callers with and without th
       });
     const withToken = await run([]);
     assert.equal(withToken.code, 0, withToken.stderr);
-    assert.equal((JSON.parse(withToken.stdout) as { items: Entry[] }).items[0]?.decision.reasons[0], "namespace shop has istio-injection=enabled: the API server calls the injector");
+    assert.equal(
+      (JSON.parse(withToken.stdout) as { items: Entry[] }).items[0]?.decision.reasons[0],
+      "namespace shop has istio-injection=enabled: the API server calls the injector",
+    );
     const anonymous = await run(["--anonymous"]);
     assert.equal(anonymous.code, 0, anonymous.stderr);
-    assert.match((JSON.parse(anonymous.stdout) as { items: Entry[] }).items[0]?.decision.reasons[0] ?? "", /not known \(no bearer token presented/);
+    assert.match(
+      (JSON.parse(anonymous.stdout) as { items: Entry[] }).items[0]?.decision.reasons[0] ?? "",
+      /not known \(no bearer token presented/,
+    );
   });
 });

@@ -39,7 +39,9 @@ function service(pick: () => number): Promise<{ server: Server; port: number }> 
     client.pipe(upstream);
     upstream.pipe(client);
   });
-  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ server, port: (server.address() as { port: number }).port })));
+  return new Promise((resolve) =>
+    server.listen(0, "127.0.0.1", () => resolve({ server, port: (server.address() as { port: number }).port })),
+  );
 }
 
 const pod = (name: string): Pod => ({
@@ -64,19 +66,32 @@ describe("rollout against a real kube-apiserver: one replica of two stops while 
     const c = kube();
     await c.createNamespace(NAMESPACE, { "istio-injection": "enabled" });
     const r = await c.helm([
-      "template", "sidecar-injector", CHART, "--namespace", "sidecar-injector-system",
-      "--set", "tls.mode=secret",
-      "--set", `webhook.url=https://127.0.0.1:${proxy.port}/inject`,
-      "--set", `webhook.caBundle=${Buffer.from(certs.caPem).toString("base64")}`,
+      "template",
+      "sidecar-injector",
+      CHART,
+      "--namespace",
+      "sidecar-injector-system",
+      "--set",
+      "tls.mode=secret",
+      "--set",
+      `webhook.url=https://127.0.0.1:${proxy.port}/inject`,
+      "--set",
+      `webhook.caBundle=${Buffer.from(certs.caPem).toString("base64")}`,
     ]);
     assert.equal(r.code, 0, r.stderr);
-    const mwc = parseAllDocuments(r.stdout).map((d) => d.toJS() as Record<string, unknown> | null).find((d) => d?.kind === "MutatingWebhookConfiguration");
+    const mwc = parseAllDocuments(r.stdout)
+      .map((d) => d.toJS() as Record<string, unknown> | null)
+      .find((d) => d?.kind === "MutatingWebhookConfiguration");
     assert.ok(mwc);
     const created = await c.request("POST", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", mwc);
     assert.equal(created.status, 201, created.text);
     // The API server picks the configuration up asynchronously.
     for (let i = 0; ; i++) {
-      const probe = await c.request<Pod>("POST", `/api/v1/namespaces/${NAMESPACE}/pods?dryRun=All`, { apiVersion: "v1", kind: "Pod", ...pod(`probe-${i}`) });
+      const probe = await c.request<Pod>("POST", `/api/v1/namespaces/${NAMESPACE}/pods?dryRun=All`, {
+        apiVersion: "v1",
+        kind: "Pod",
+        ...pod(`probe-${i}`),
+      });
       if (probe.status === 201 && probe.json?.spec?.containers?.some((x) => x.name === "istio-proxy")) break;
       assert.ok(i < 150, `the webhook did not take effect: ${probe.status} ${probe.text.slice(0, 300)}`);
       await sleep(200);
@@ -95,14 +110,22 @@ describe("rollout against a real kube-apiserver: one replica of two stops while 
     let exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
     const started = Date.now();
     const total = CREATIONS_PER_SECOND * SECONDS;
-    for (let sent = 0; sent < total; ) {
+    for (let sent = 0; sent < total;) {
       const elapsed = Date.now() - started;
       const due = Math.min(total, Math.floor((elapsed / 1000) * CREATIONS_PER_SECOND) + 1);
       for (; sent < due; sent++) {
         results.push(
           kube()
-            .request<Pod>("POST", `/api/v1/namespaces/${NAMESPACE}/pods`, { apiVersion: "v1", kind: "Pod", ...pod(`p-${sent}`) })
-            .then((r) => ({ status: r.status, injected: r.json?.spec?.containers?.some((x) => x.name === "istio-proxy") === true, text: r.text.slice(0, 300) })),
+            .request<Pod>("POST", `/api/v1/namespaces/${NAMESPACE}/pods`, {
+              apiVersion: "v1",
+              kind: "Pod",
+              ...pod(`p-${sent}`),
+            })
+            .then((r) => ({
+              status: r.status,
+              injected: r.json?.spec?.containers?.some((x) => x.name === "istio-proxy") === true,
+              text: r.text.slice(0, 300),
+            })),
         );
       }
       if (elapsed >= 2000) aInEndpoints = false;

@@ -25,7 +25,6 @@ export function goldenInput(name: string): string {
   return readFileSync(join(here, name), "utf8");
 }
 
-
 /** The Pod a workload's controller would create from its template, as the API server sends it. */
 export function podAsCreated(kind: string, name: string, template: Pod): Pod {
   const meta = { ...(template.metadata ?? {}) };
@@ -37,7 +36,9 @@ export function podAsCreated(kind: string, name: string, template: Pod): Pod {
       generateName: `${ownerName}-`,
       // No labels map where the template has none and the controller adds none (Istio's cronjob).
       ...(meta.labels || Object.keys(labels).length ? { labels: { ...(meta.labels ?? {}), ...labels } } : {}),
-      ownerReferences: [{ apiVersion, kind: ownerKind, name: ownerName, uid: "00000000-0000-0000-0000-000000000000", controller: true }],
+      ownerReferences: [
+        { apiVersion, kind: ownerKind, name: ownerName, uid: "00000000-0000-0000-0000-000000000000", controller: true },
+      ],
     },
     spec: template.spec,
   });
@@ -56,7 +57,6 @@ export function podAsCreated(kind: string, name: string, template: Pod): Pod {
       return own("apps/v1", kind, name);
   }
 }
-
 
 /** The Pods of a golden case's input, as given (in the order the CLI injects them). */
 export function inputPods(name: string): DocumentPod[] {

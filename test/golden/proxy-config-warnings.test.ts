@@ -67,7 +67,8 @@ function responseOf(a: Answer): Response {
   return r;
 }
 
-const WARNING = 'unknown ProxyConfig field "concurrenccy" in proxy.istio.io/config is ignored; did you mean "concurrency"?';
+const WARNING =
+  'unknown ProxyConfig field "concurrenccy" in proxy.istio.io/config is ignored; did you mean "concurrency"?';
 
 describe("unknown ProxyConfig fields through the webhook", () => {
   before(async () => {
@@ -84,7 +85,10 @@ describe("unknown ProxyConfig fields through the webhook", () => {
     assert.equal(r.uid, "uid-typo");
     assert.equal(r.allowed, true);
     assert.deepEqual(r.warnings, [WARNING]);
-    const ops = JSON.parse(Buffer.from(r.patch ?? "", "base64").toString("utf8")) as { path: string; value?: unknown }[];
+    const ops = JSON.parse(Buffer.from(r.patch ?? "", "base64").toString("utf8")) as {
+      path: string;
+      value?: unknown;
+    }[];
     const proxy = ops.find((o) => o.path === "/spec/containers/1");
     assert.ok(proxy !== undefined, "the sidecar is added");
     // Dropped from PROXY_CONFIG, as Istio drops it.

@@ -39,18 +39,22 @@ async function serverFor(config: Config, name: string): Promise<ServeHandle> {
 
 function post(url: string, body: unknown): Promise<Review> {
   return new Promise((resolve, reject) => {
-    const req = request(`${url}/inject`, { method: "POST", ca, headers: { "content-type": "application/json" } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        try {
-          assert.equal(res.statusCode, 200);
-          resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")) as Review);
-        } catch (e) {
-          reject(e instanceof Error ? e : new Error(String(e)));
-        }
-      });
-    });
+    const req = request(
+      `${url}/inject`,
+      { method: "POST", ca, headers: { "content-type": "application/json" } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          try {
+            assert.equal(res.statusCode, 200);
+            resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")) as Review);
+          } catch (e) {
+            reject(e instanceof Error ? e : new Error(String(e)));
+          }
+        });
+      },
+    );
     req.on("error", reject);
     req.end(JSON.stringify(body));
   });
@@ -82,18 +86,27 @@ describe("webhook agrees with the CLI on every golden case", () => {
         let got: Pod = structuredClone(pod);
         if (item.result.decision.inject) {
           assert.equal(review.response.patchType, "JSONPatch");
-          const ops = JSON.parse(Buffer.from(review.response.patch ?? "", "base64").toString("utf8")) as jsonpatch.Operation[];
+          const ops = JSON.parse(
+            Buffer.from(review.response.patch ?? "", "base64").toString("utf8"),
+          ) as jsonpatch.Operation[];
           got = jsonpatch.applyPatch(got, ops, true, false).newDocument;
         } else {
           assert.equal(review.response.patch, undefined, `${name}: a skipped pod gets no patch`);
         }
         const want = JSON.parse(JSON.stringify(item.result.pod)) as Pod;
         assert.deepEqual(got.spec, want.spec, `${name} ${item.kind}/${item.name}: spec`);
-        assert.deepEqual(got.metadata?.annotations, want.metadata?.annotations, `${name} ${item.kind}/${item.name}: annotations`);
+        assert.deepEqual(
+          got.metadata?.annotations,
+          want.metadata?.annotations,
+          `${name} ${item.kind}/${item.name}: annotations`,
+        );
         const labels = { ...(got.metadata?.labels ?? {}) };
         for (const l of CONTROLLER_LABELS) if (!want.metadata?.labels?.[l]) delete labels[l];
-        // The CLI writes a CronJob's job template metadata (as kube-inject does); its Pods also carry their template's labels.
-        if (item.kind === "CronJob") for (const l of Object.keys(original.metadata?.labels ?? {})) if (!want.metadata?.labels?.[l]) delete labels[l];
+        // The CLI writes a CronJob's job template metadata (as kube-inject does); its Pods also carry their template's
+        // labels.
+        if (item.kind === "CronJob")
+          for (const l of Object.keys(original.metadata?.labels ?? {}))
+            if (!want.metadata?.labels?.[l]) delete labels[l];
         assert.deepEqual(labels, want.metadata?.labels ?? {}, `${name} ${item.kind}/${item.name}: labels`);
       }
     });

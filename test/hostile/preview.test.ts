@@ -8,7 +8,13 @@ import type { NamespaceAccess } from "../../src/admission/preview-lookup.js";
 import type { KubeUser } from "../../src/kube/client.js";
 import type { Pod } from "../../src/kube/types.js";
 import { MAX_PREVIEW_NAMESPACES, MAX_PREVIEW_PODS, type PreviewEntry } from "../../src/preview.js";
-import { podReview, responseOf, startTestServer, type ClientResponse, type TestServer } from "../unit/admission/helpers.js";
+import {
+  podReview,
+  responseOf,
+  startTestServer,
+  type ClientResponse,
+  type TestServer,
+} from "../unit/admission/helpers.js";
 
 const ADMIN = "token-of-a-cluster-admin";
 const VIEWER = "token-of-a-viewer-of-shop";
@@ -21,7 +27,10 @@ class CountingApi implements NamespaceAccess {
   inFlight = 0;
   maxInFlight = 0;
   hang = false;
-  readonly namespaces: Record<string, Record<string, string>> = { "payroll-ns": { "istio-injection": "enabled", team: "payments" }, shop: { "istio-injection": "enabled" } };
+  readonly namespaces: Record<string, Record<string, string>> = {
+    "payroll-ns": { "istio-injection": "enabled", team: "payments" },
+    shop: { "istio-injection": "enabled" },
+  };
 
   private async track<T>(f: () => T): Promise<T> {
     this.inFlight++;
@@ -36,7 +45,13 @@ class CountingApi implements NamespaceAccess {
   }
   reviewToken(token: string): Promise<KubeUser | undefined> {
     this.tokenReviews++;
-    return this.track(() => (token === ADMIN ? { username: "admin", groups: ["system:masters"] } : token === VIEWER ? { username: "viewer" } : undefined));
+    return this.track(() =>
+      token === ADMIN
+        ? { username: "admin", groups: ["system:masters"] }
+        : token === VIEWER
+          ? { username: "viewer" }
+          : undefined,
+    );
   }
   canGetNamespace(user: KubeUser, name: string): Promise<boolean> {
     this.accessReviews++;
@@ -54,7 +69,12 @@ class CountingApi implements NamespaceAccess {
   }
 }
 
-const pod = (name: string, namespace: string): Pod => ({ apiVersion: "v1", kind: "Pod", metadata: { name, namespace }, spec: { containers: [{ name: "a", image: "i" }] } });
+const pod = (name: string, namespace: string): Pod => ({
+  apiVersion: "v1",
+  kind: "Pod",
+  metadata: { name, namespace },
+  spec: { containers: [{ name: "a", image: "i" }] },
+});
 const list = (items: readonly Pod[]): string => JSON.stringify({ apiVersion: "v1", kind: "List", items });
 
 describe("/preview against hostile callers", () => {
@@ -69,8 +89,13 @@ describe("/preview against hostile callers", () => {
   });
 
   const post = (body: string, token?: string, query = ""): Promise<ClientResponse> =>
-    s.request({ path: `/preview${query}`, headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) }, body });
-  const errorOf = (res: ClientResponse): { code: string; message: string } => (res.json() as { error: { code: string; message: string } }).error;
+    s.request({
+      path: `/preview${query}`,
+      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body,
+    });
+  const errorOf = (res: ClientResponse): { code: string; message: string } =>
+    (res.json() as { error: { code: string; message: string } }).error;
   const entries = (res: ClientResponse): PreviewEntry[] => {
     assert.equal(res.status, 200, res.body.slice(0, 500));
     return (res.json() as unknown as { items: PreviewEntry[] }).items;
@@ -113,7 +138,9 @@ describe("/preview against hostile callers", () => {
 
   test("at the namespaces' limit: one token review, at most two calls a namespace, at most 5 at once", async () => {
     api.reset();
-    const got = entries(await post(list(Array.from({ length: MAX_PREVIEW_NAMESPACES }, (_, i) => pod("p", `lim-${i}`))), ADMIN));
+    const got = entries(
+      await post(list(Array.from({ length: MAX_PREVIEW_NAMESPACES }, (_, i) => pod("p", `lim-${i}`))), ADMIN),
+    );
     assert.equal(got.length, 20);
     assert.equal(api.tokenReviews, 1);
     assert.equal(api.accessReviews, 20);
@@ -140,9 +167,14 @@ describe("/preview against hostile callers", () => {
   test("lookups that never answer: every request ends at the deadline, said not known", async () => {
     api.hang = true;
     try {
-      const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => post(JSON.stringify(pod("web", `slow-${i}`)), ADMIN)));
+      const answers = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => post(JSON.stringify(pod("web", `slow-${i}`)), ADMIN)),
+      );
       for (const [i, res] of answers.entries()) {
-        assert.match(entries(res)[0]?.decision.reasons[0] ?? "", new RegExp(`^labels of namespace "slow-${i}" not known \\(not read within 200 ms\\)`));
+        assert.match(
+          entries(res)[0]?.decision.reasons[0] ?? "",
+          new RegExp(`^labels of namespace "slow-${i}" not known \\(not read within 200 ms\\)`),
+        );
       }
     } finally {
       api.hang = false;
@@ -152,14 +184,22 @@ describe("/preview against hostile callers", () => {
   test("a bystander's AdmissionReview is answered afterwards, and while a flood is refused", async () => {
     const flood = list(Array.from({ length: 2000 }, (_, i) => pod(`p${i}`, "default")));
     const [review, ...refused] = await Promise.all([
-      s.request({ path: "/inject", headers: { "content-type": "application/json" }, body: JSON.stringify(podReview({ namespace: "shop", object: pod("bystander", "shop") })) }),
+      s.request({
+        path: "/inject",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(podReview({ namespace: "shop", object: pod("bystander", "shop") })),
+      }),
       ...Array.from({ length: 4 }, () => post(flood)),
     ]);
     for (const r of refused) assert.equal(errorOf(r).code, "ERR_PREVIEW_TOO_MANY_PODS");
     assert.equal(review?.status, 200);
     assert.equal(responseOf(review!).allowed, true);
     assert.equal(responseOf(review!).patchType, "JSONPatch");
-    const after = await s.request({ path: "/inject", headers: { "content-type": "application/json" }, body: JSON.stringify(podReview({ namespace: "shop", object: pod("later", "shop") })) });
+    const after = await s.request({
+      path: "/inject",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(podReview({ namespace: "shop", object: pod("later", "shop") })),
+    });
     assert.equal(responseOf(after).allowed, true);
     assert.equal(responseOf(after).patchType, "JSONPatch");
   });

@@ -17,7 +17,9 @@ import { freePort, httpsRequest, Injector, testCertificates, type TestCerts } fr
 
 const RATE = 400;
 const SECONDS = 3;
-const recorded = JSON.parse(readFileSync(new URL("../fixtures/admission-review-pod.json", import.meta.url), "utf8")) as { request: { uid: string } };
+const recorded = JSON.parse(
+  readFileSync(new URL("../fixtures/admission-review-pod.json", import.meta.url), "utf8"),
+) as { request: { uid: string } };
 
 interface Outcome {
   readonly ok: boolean;
@@ -31,7 +33,10 @@ class ServiceAgent extends https.Agent {
     // must not turn a rollout test into an overload test (that one is in overload.test.ts).
     super({ keepAlive: true, maxSockets: 32 });
   }
-  override createConnection(options: tls.ConnectionOptions, callback?: (err: Error | null, socket: Duplex) => void): Duplex {
+  override createConnection(
+    options: tls.ConnectionOptions,
+    callback?: (err: Error | null, socket: Duplex) => void,
+  ): Duplex {
     const socket = tls.connect({ ...options, port: this.pick() });
     if (callback) socket.once("secureConnect", () => callback(null, socket));
     return socket;
@@ -44,12 +49,18 @@ function review(agent: https.Agent, url: string, ca: string, uid: string): Promi
   return new Promise((resolve) => {
     const req = https.request(
       `${url}/inject`,
-      { method: "POST", agent, ca, headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) } },
+      {
+        method: "POST",
+        agent,
+        ca,
+        headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) },
+      },
       (res) => {
         let text = "";
         res.setEncoding("utf8").on("data", (c: string) => (text += c));
         res.on("end", () => {
-          const echoed = res.statusCode === 200 && (JSON.parse(text) as { response?: { uid?: string } }).response?.uid === uid;
+          const echoed =
+            res.statusCode === 200 && (JSON.parse(text) as { response?: { uid?: string } }).response?.uid === uid;
           resolve({ ok: echoed, detail: `${res.statusCode} ${text.slice(0, 120)}` });
         });
         res.on("error", (e) => resolve({ ok: false, detail: e.message }));
@@ -91,7 +102,7 @@ describe("rollout: SIGTERM under 400 reviews/s over keep-alive", () => {
     const outcomes: Promise<Outcome>[] = [];
     let exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
     const started = Date.now();
-    for (let sent = 0; sent < RATE * SECONDS; ) {
+    for (let sent = 0; sent < RATE * SECONDS;) {
       const due = Math.min(RATE * SECONDS, Math.floor(((Date.now() - started) / 1000) * RATE));
       for (; sent < due; sent++) {
         outcomes.push(review(agent, a.url, certs.caPem, `uid-${sent}`));
@@ -103,7 +114,11 @@ describe("rollout: SIGTERM under 400 reviews/s over keep-alive", () => {
     const results = await Promise.all(outcomes);
     const failed = results.filter((r) => !r.ok);
     assert.equal(results.length, RATE * SECONDS);
-    assert.deepEqual(failed.slice(0, 5), [], `${failed.length} of ${results.length} reviews failed; first at ${results.findIndex((r) => !r.ok)}\n${a.output.slice(-3000)}`);
+    assert.deepEqual(
+      failed.slice(0, 5),
+      [],
+      `${failed.length} of ${results.length} reviews failed; first at ${results.findIndex((r) => !r.ok)}\n${a.output.slice(-3000)}`,
+    );
 
     assert.ok(exit, "SIGTERM was sent");
     assert.deepEqual(await exit, { code: 0, signal: null }, `replica A's exit\n${a.output.slice(-2000)}`);

@@ -40,20 +40,35 @@ function attempt(opts: tls.ConnectionOptions): Promise<string> {
   });
 }
 
-function request(method: string, path: string, body?: string, agentOptions: https.AgentOptions = {}): Promise<{ status: number; body: string; cipher: string; protocol: string }> {
+function request(
+  method: string,
+  path: string,
+  body?: string,
+  agentOptions: https.AgentOptions = {},
+): Promise<{ status: number; body: string; cipher: string; protocol: string }> {
   return new Promise((resolve, reject) => {
     const agent = new https.Agent({ ca: certs.ca, keepAlive: false, ...agentOptions });
-    const req = https.request({ host: "127.0.0.1", port: h.port, method, path, agent, headers: body === undefined ? {} : { "content-type": "application/json" } }, (res) => {
-      const socket = res.socket as tls.TLSSocket;
-      const cipher = socket.getCipher().name;
-      const protocol = socket.getProtocol() ?? "";
-      let text = "";
-      res.on("data", (c: Buffer) => (text += c.toString("utf8")));
-      res.on("end", () => {
-        agent.destroy();
-        resolve({ status: res.statusCode ?? 0, body: text, cipher, protocol });
-      });
-    });
+    const req = https.request(
+      {
+        host: "127.0.0.1",
+        port: h.port,
+        method,
+        path,
+        agent,
+        headers: body === undefined ? {} : { "content-type": "application/json" },
+      },
+      (res) => {
+        const socket = res.socket as tls.TLSSocket;
+        const cipher = socket.getCipher().name;
+        const protocol = socket.getProtocol() ?? "";
+        let text = "";
+        res.on("data", (c: Buffer) => (text += c.toString("utf8")));
+        res.on("end", () => {
+          agent.destroy();
+          resolve({ status: res.statusCode ?? 0, body: text, cipher, protocol });
+        });
+      },
+    );
     req.on("error", reject);
     req.end(body);
   });
@@ -62,7 +77,8 @@ function request(method: string, path: string, body?: string, agentOptions: http
 async function failures(): Promise<Record<string, number>> {
   const text = (await request("GET", "/metrics")).body;
   const counts: Record<string, number> = {};
-  for (const m of text.matchAll(/^sidecar_injector_tls_handshake_failures_total\{reason="(\w+)"\} (\d+)$/gm)) counts[m[1]!] = Number(m[2]);
+  for (const m of text.matchAll(/^sidecar_injector_tls_handshake_failures_total\{reason="(\w+)"\} (\d+)$/gm))
+    counts[m[1]!] = Number(m[2]);
   return counts;
 }
 
@@ -92,7 +108,12 @@ describe("hostile TLS clients", () => {
     const review = podReview({
       uid: "bystander",
       namespace: "demo",
-      object: { apiVersion: "v1", kind: "Pod", metadata: { name: "web" }, spec: { containers: [{ name: "web", image: "nginx" }] } },
+      object: {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "web" },
+        spec: { containers: [{ name: "web", image: "nginx" }] },
+      },
     });
     const bystander = request("POST", "/inject", JSON.stringify(review), { maxVersion: "TLSv1.2" });
 
@@ -102,7 +123,8 @@ describe("hostile TLS clients", () => {
     assert.equal(answered.status, 200);
     assert.equal(answered.protocol, "TLSv1.2");
     assert.match(answered.cipher, /^ECDHE-(ECDSA|RSA)-.*(GCM|POLY1305)/);
-    const response = (JSON.parse(answered.body) as { response: { uid: string; allowed: boolean; patch?: string } }).response;
+    const response = (JSON.parse(answered.body) as { response: { uid: string; allowed: boolean; patch?: string } })
+      .response;
     assert.equal(response.uid, "bystander");
     assert.equal(response.allowed, true);
     assert.ok(response.patch, "the Pod was injected");

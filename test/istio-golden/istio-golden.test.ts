@@ -50,7 +50,8 @@ describe("Istio's golden files (default settings)", () => {
   test("every case has Istio's output beside it, and the known divergences are cases", () => {
     assert.ok(all.length >= 70, `only ${all.length} cases in ${casesDir}`);
     for (const name of all) assert.ok(readFileSync(join(casesDir, `${name}.injected`), "utf8").length > 0, name);
-    for (const name of KNOWN_DIVERGENT.keys()) assert.ok(all.includes(name), `KNOWN_DIVERGENT names ${name}, which is no case`);
+    for (const name of KNOWN_DIVERGENT.keys())
+      assert.ok(all.includes(name), `KNOWN_DIVERGENT names ${name}, which is no case`);
   });
 
   for (const name of all) {

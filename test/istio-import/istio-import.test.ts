@@ -47,7 +47,13 @@ function findHelm(): string | undefined {
 }
 
 const helm = findHelm();
-const missing = !existsSync(oracle) ? `no oracle at ${oracle} (test/oracle/build.sh builds it)` : !existsSync(chart) ? `no Istio chart at ${chart}` : helm === undefined ? "no helm (HELM, or scripts/test-bins.sh)" : undefined;
+const missing = !existsSync(oracle)
+  ? `no oracle at ${oracle} (test/oracle/build.sh builds it)`
+  : !existsSync(chart)
+    ? `no Istio chart at ${chart}`
+    : helm === undefined
+      ? "no helm (HELM, or scripts/test-bins.sh)"
+      : undefined;
 
 interface Input {
   readonly name: string;
@@ -60,7 +66,10 @@ function goldenInputs(): Input[] {
     readdirSync(dir)
       .filter((f) => f.endsWith(".yaml") && !f.endsWith(".config.yaml"))
       .sort()
-      .map((f) => ({ name: `${dir === dirs[0] ? "golden" : "istio-golden"}/${f}`, manifest: readFileSync(join(dir, f), "utf8") })),
+      .map((f) => ({
+        name: `${dir === dirs[0] ? "golden" : "istio-golden"}/${f}`,
+        manifest: readFileSync(join(dir, f), "utf8"),
+      })),
   );
 }
 
@@ -90,124 +99,165 @@ const KNOWN_DIVERGENT: readonly Known[] = [
   })),
   {
     scenario: "default values",
-    pattern: /^golden\/status-port-zero\.yaml: Pod\/no-status\.template\.(initContainers\.istio-proxy\.env\.ISTIO_KUBE_APP_PROBERS|containers\.web\.readinessProbe)/,
-    cause: "a deliberate difference (README, deliberate(status-port-zero)): with status.sidecar.istio.io/port 0 Istio rewrites probes to port 0; we leave them",
+    pattern:
+      /^golden\/status-port-zero\.yaml: Pod\/no-status\.template\.(initContainers\.istio-proxy\.env\.ISTIO_KUBE_APP_PROBERS|containers\.web\.readinessProbe)/,
+    cause:
+      "a deliberate difference (README, deliberate(status-port-zero)): with status.sidecar.istio.io/port 0 Istio rewrites probes to port 0; we leave them",
   },
   {
     scenario: "non-default values",
-    pattern: /\.istio-proxy\.env\.PROXY_CONFIG(\.json\.(holdApplicationUntilProxyStarts|proxyMetadata(\.ISTIO_META_DNS_CAPTURE)?))?: missing \(Istio has (\{"json":\{"proxyMetadata":\{"ISTIO_META_DNS_CAPTURE":"true"\},"holdApplicationUntilProxyStarts":"true"\}\}|\{"ISTIO_META_DNS_CAPTURE":"true"\}|"true")\)$/,
-    cause: "meshConfig.defaultConfig's holdApplicationUntilProxyStarts and proxyMetadata (reported by the import): Istio writes them into PROXY_CONFIG; our config has no mesh-wide ProxyConfig",
+    pattern:
+      /\.istio-proxy\.env\.PROXY_CONFIG(\.json\.(holdApplicationUntilProxyStarts|proxyMetadata(\.ISTIO_META_DNS_CAPTURE)?))?: missing \(Istio has (\{"json":\{"proxyMetadata":\{"ISTIO_META_DNS_CAPTURE":"true"\},"holdApplicationUntilProxyStarts":"true"\}\}|\{"ISTIO_META_DNS_CAPTURE":"true"\}|"true")\)$/,
+    cause:
+      "meshConfig.defaultConfig's holdApplicationUntilProxyStarts and proxyMetadata (reported by the import): Istio writes them into PROXY_CONFIG; our config has no mesh-wide ProxyConfig",
   },
   {
     scenario: "non-default values",
-    pattern: /^(golden\/(istio-grpc-simple|templates-extra)|istio-golden\/(gateway|grpc-agent|hello-grpc-agent|grpc-simple|[a-z-]*gateway[a-z-]*))[^:]*\.yaml: [^:]*\.containerOrder\[/,
-    cause: "meshConfig.defaultConfig.holdApplicationUntilProxyStarts (reported by the import): Istio starts the proxy first with the gateway and gRPC templates too",
+    pattern:
+      /^(golden\/(istio-grpc-simple|templates-extra)|istio-golden\/(gateway|grpc-agent|hello-grpc-agent|grpc-simple|[a-z-]*gateway[a-z-]*))[^:]*\.yaml: [^:]*\.containerOrder\[/,
+    cause:
+      "meshConfig.defaultConfig.holdApplicationUntilProxyStarts (reported by the import): Istio starts the proxy first with the gateway and gRPC templates too",
   },
 ];
 
 const SCENARIOS = [
   { name: "default values", values: undefined, unsupported: [] },
   // holdApplicationUntilProxyStarts of the mesh's ProxyConfig is honoured only in part.
-  { name: "non-default values", values: join(here, "non-default.values.yaml"), unsupported: ["istio.mesh.defaultConfig.holdApplicationUntilProxyStarts", "istio.mesh.defaultConfig.proxyMetadata"] },
+  {
+    name: "non-default values",
+    values: join(here, "non-default.values.yaml"),
+    unsupported: ["istio.mesh.defaultConfig.holdApplicationUntilProxyStarts", "istio.mesh.defaultConfig.proxyMetadata"],
+  },
 ] as const;
 
-describe("config import of Istio's rendered chart: our injector equals Istio's on the golden inputs", { skip: missing }, () => {
-  let dir = "";
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), "istio-import-"));
-  });
-  after(async () => {
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
-
-  for (const scenario of SCENARIOS) {
-    test(scenario.name, { timeout: 600_000 }, async (t) => {
-      const slug = scenario.name.replace(/\W+/g, "-");
-      // Istio's chart, rendered as an install would render it.
-      const rendered = await run(helm ?? "helm", ["template", "istiod", chart, "-n", "istio-system", ...(scenario.values ? ["-f", scenario.values] : [])]);
-      assert.equal(rendered.code, 0, rendered.stderr);
-      const renderedFile = join(dir, `${slug}.rendered.yaml`);
-      await writeFile(renderedFile, rendered.stdout);
-      const maps = new Map<string, unknown>();
-      for (const d of parseAllDocuments(rendered.stdout)) {
-        const doc: unknown = d.toJS();
-        const m = doc as { kind?: unknown; metadata?: { name?: unknown } } | null;
-        if (m?.kind === "ConfigMap" && (m.metadata?.name === "istio-sidecar-injector" || m.metadata?.name === "istio")) maps.set(m.metadata.name, doc);
-      }
-      assert.equal(maps.size, 2, "the rendered chart has both ConfigMaps");
-      const injectorCm = join(dir, `${slug}.injector.yaml`);
-      const meshCm = join(dir, `${slug}.mesh.yaml`);
-      await writeFile(injectorCm, stringify(maps.get("istio-sidecar-injector")));
-      await writeFile(meshCm, stringify(maps.get("istio")));
-
-      // Our import of the same render: only the findings expected of it.
-      const imported = await runCli(["config", "import", "-f", renderedFile, "--allow-unsupported"]);
-      assert.equal(imported.code, 0, imported.stderr);
-      const unsupported = [...imported.stderr.matchAll(/^unsupported: ([^:]+):/gm)].map((m) => m[1]);
-      assert.deepEqual(unsupported, scenario.unsupported, imported.stderr);
-      // The values file itself, imported without helm, gives the same config.
-      if (scenario.values !== undefined) {
-        const fromValues = await runCli(["config", "import", "-f", scenario.values, "--allow-unsupported"]);
-        assert.equal(fromValues.code, 0, fromValues.stderr);
-        const body = (text: string): string => text.replace(/^#.*\n/gm, "");
-        assert.equal(body(fromValues.stdout), body(imported.stdout), "the values file imports as its rendered ConfigMaps do");
-      }
-      const config: Config = parseConfig(`${imported.stdout}\nnativeSidecars: true\n`, "(imported)");
-
-      // Istio's answers for every input, in one batch.
-      const inputs = goldenInputs();
-      assert.ok(inputs.length >= 100, `only ${inputs.length} golden inputs`);
-      const batch = join(dir, `${slug}.jsonl`);
-      await writeFile(batch, inputs.map((i) => JSON.stringify({ id: i.name, manifest: i.manifest })).join("\n"));
-      const answered = await run(oracle, ["--injector-cm", injectorCm, "--mesh-cm", meshCm, "--jsonl", "-f", batch]);
-      assert.equal(answered.code, 0, answered.stderr);
-      const answers = new Map<string, OracleAnswer>();
-      for (const line of answered.stdout.split("\n")) {
-        if (line.trim() === "") continue;
-        const a = JSON.parse(line) as OracleAnswer;
-        answers.set(a.id, a);
-      }
-      assert.equal(answers.size, inputs.length, "the oracle answered every input");
-
-      const differing: string[] = [];
-      const used = new Set<Known>();
-      let compared = 0;
-      for (const input of inputs) {
-        const istio = answers.get(input.name);
-        assert.ok(istio !== undefined);
-        let ours: readonly unknown[] | string;
-        try {
-          ours = injectManifest(input.manifest, input.name, "default", config).docs;
-        } catch (e) {
-          if (!(e instanceof InjectionError)) throw e;
-          ours = `refused: ${e.message}`;
-        }
-        let what: string[];
-        if (typeof ours === "string" || istio.refusal !== undefined) {
-          const oursRefused = typeof ours === "string";
-          const istioRefused = istio.refusal !== undefined;
-          what = oursRefused === istioRefused ? [] : [`Istio ${istioRefused ? `refuses (${istio.refusal ?? ""})` : "injects"}, we ${oursRefused ? String(ours) : "inject"}`];
-        } else {
-          what = describeDifferences(compareInjected(ours, istio.output ?? ""));
-        }
-        compared++;
-        for (const w of what) {
-          // istiod's webhook adds injectedAnnotations (webhook.go); kube-inject, which the
-          // oracle runs, does not (inject.go): ours, which adds them, is the webhook's answer.
-          const annotation = /\.annotations\.(.+): unexpected /.exec(w)?.[1];
-          if (annotation !== undefined && Object.hasOwn(config.injectedAnnotations, annotation)) continue;
-          const line = `${input.name}: ${w}`;
-          const known = KNOWN_DIVERGENT.filter((k) => k.scenario === scenario.name).find((k) => k.pattern.test(line));
-          if (known === undefined) differing.push(line);
-          else used.add(known);
-        }
-      }
-      for (const k of KNOWN_DIVERGENT.filter((x) => x.scenario === scenario.name)) {
-        if (used.has(k)) t.diagnostic(`known divergence (${k.cause})`);
-        else differing.push(`known divergence ${String(k.pattern)} (${k.cause}) no longer occurs: remove it from KNOWN_DIVERGENT`);
-      }
-      t.diagnostic(`${compared} inputs compared`);
-      assert.deepEqual(differing, [], `${differing.length} of ${compared} inputs differ from Istio under the imported config`);
+describe(
+  "config import of Istio's rendered chart: our injector equals Istio's on the golden inputs",
+  { skip: missing },
+  () => {
+    let dir = "";
+    before(async () => {
+      dir = await mkdtemp(join(tmpdir(), "istio-import-"));
     });
-  }
-});
+    after(async () => {
+      if (dir) await rm(dir, { recursive: true, force: true });
+    });
+
+    for (const scenario of SCENARIOS) {
+      test(scenario.name, { timeout: 600_000 }, async (t) => {
+        const slug = scenario.name.replace(/\W+/g, "-");
+        // Istio's chart, rendered as an install would render it.
+        const rendered = await run(helm ?? "helm", [
+          "template",
+          "istiod",
+          chart,
+          "-n",
+          "istio-system",
+          ...(scenario.values ? ["-f", scenario.values] : []),
+        ]);
+        assert.equal(rendered.code, 0, rendered.stderr);
+        const renderedFile = join(dir, `${slug}.rendered.yaml`);
+        await writeFile(renderedFile, rendered.stdout);
+        const maps = new Map<string, unknown>();
+        for (const d of parseAllDocuments(rendered.stdout)) {
+          const doc: unknown = d.toJS();
+          const m = doc as { kind?: unknown; metadata?: { name?: unknown } } | null;
+          if (
+            m?.kind === "ConfigMap" &&
+            (m.metadata?.name === "istio-sidecar-injector" || m.metadata?.name === "istio")
+          )
+            maps.set(m.metadata.name, doc);
+        }
+        assert.equal(maps.size, 2, "the rendered chart has both ConfigMaps");
+        const injectorCm = join(dir, `${slug}.injector.yaml`);
+        const meshCm = join(dir, `${slug}.mesh.yaml`);
+        await writeFile(injectorCm, stringify(maps.get("istio-sidecar-injector")));
+        await writeFile(meshCm, stringify(maps.get("istio")));
+
+        // Our import of the same render: only the findings expected of it.
+        const imported = await runCli(["config", "import", "-f", renderedFile, "--allow-unsupported"]);
+        assert.equal(imported.code, 0, imported.stderr);
+        const unsupported = [...imported.stderr.matchAll(/^unsupported: ([^:]+):/gm)].map((m) => m[1]);
+        assert.deepEqual(unsupported, scenario.unsupported, imported.stderr);
+        // The values file itself, imported without helm, gives the same config.
+        if (scenario.values !== undefined) {
+          const fromValues = await runCli(["config", "import", "-f", scenario.values, "--allow-unsupported"]);
+          assert.equal(fromValues.code, 0, fromValues.stderr);
+          const body = (text: string): string => text.replace(/^#.*\n/gm, "");
+          assert.equal(
+            body(fromValues.stdout),
+            body(imported.stdout),
+            "the values file imports as its rendered ConfigMaps do",
+          );
+        }
+        const config: Config = parseConfig(`${imported.stdout}\nnativeSidecars: true\n`, "(imported)");
+
+        // Istio's answers for every input, in one batch.
+        const inputs = goldenInputs();
+        assert.ok(inputs.length >= 100, `only ${inputs.length} golden inputs`);
+        const batch = join(dir, `${slug}.jsonl`);
+        await writeFile(batch, inputs.map((i) => JSON.stringify({ id: i.name, manifest: i.manifest })).join("\n"));
+        const answered = await run(oracle, ["--injector-cm", injectorCm, "--mesh-cm", meshCm, "--jsonl", "-f", batch]);
+        assert.equal(answered.code, 0, answered.stderr);
+        const answers = new Map<string, OracleAnswer>();
+        for (const line of answered.stdout.split("\n")) {
+          if (line.trim() === "") continue;
+          const a = JSON.parse(line) as OracleAnswer;
+          answers.set(a.id, a);
+        }
+        assert.equal(answers.size, inputs.length, "the oracle answered every input");
+
+        const differing: string[] = [];
+        const used = new Set<Known>();
+        let compared = 0;
+        for (const input of inputs) {
+          const istio = answers.get(input.name);
+          assert.ok(istio !== undefined);
+          let ours: readonly unknown[] | string;
+          try {
+            ours = injectManifest(input.manifest, input.name, "default", config).docs;
+          } catch (e) {
+            if (!(e instanceof InjectionError)) throw e;
+            ours = `refused: ${e.message}`;
+          }
+          let what: string[];
+          if (typeof ours === "string" || istio.refusal !== undefined) {
+            const oursRefused = typeof ours === "string";
+            const istioRefused = istio.refusal !== undefined;
+            what =
+              oursRefused === istioRefused
+                ? []
+                : [
+                    `Istio ${istioRefused ? `refuses (${istio.refusal ?? ""})` : "injects"}, we ${oursRefused ? String(ours) : "inject"}`,
+                  ];
+          } else {
+            what = describeDifferences(compareInjected(ours, istio.output ?? ""));
+          }
+          compared++;
+          for (const w of what) {
+            // istiod's webhook adds injectedAnnotations (webhook.go); kube-inject, which the
+            // oracle runs, does not (inject.go): ours, which adds them, is the webhook's answer.
+            const annotation = /\.annotations\.(.+): unexpected /.exec(w)?.[1];
+            if (annotation !== undefined && Object.hasOwn(config.injectedAnnotations, annotation)) continue;
+            const line = `${input.name}: ${w}`;
+            const known = KNOWN_DIVERGENT.filter((k) => k.scenario === scenario.name).find((k) => k.pattern.test(line));
+            if (known === undefined) differing.push(line);
+            else used.add(known);
+          }
+        }
+        for (const k of KNOWN_DIVERGENT.filter((x) => x.scenario === scenario.name)) {
+          if (used.has(k)) t.diagnostic(`known divergence (${k.cause})`);
+          else
+            differing.push(
+              `known divergence ${String(k.pattern)} (${k.cause}) no longer occurs: remove it from KNOWN_DIVERGENT`,
+            );
+        }
+        t.diagnostic(`${compared} inputs compared`);
+        assert.deepEqual(
+          differing,
+          [],
+          `${differing.length} of ${compared} inputs differ from Istio under the imported config`,
+        );
+      });
+    }
+  },
+);

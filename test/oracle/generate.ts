@@ -79,22 +79,58 @@ const ANNOTATIONS: Readonly<Record<string, Values>> = {
     ["", "::1/128", "0.0.0.0/0"],
     ["*", "300.0.0.0/8", "10.0.0.0/8,"],
   ],
-  "traffic.sidecar.istio.io/includeInboundPorts": [["*", "80", "80,8080", "8080,9090"], ["", " 80 ", "65535"], ["http", "0x50", "65536", "80;8080"]],
-  "traffic.sidecar.istio.io/excludeInboundPorts": [["8080", "9090,9091", "15000"], ["", "0", "65535"], ["*", "-1", "99999"]],
+  "traffic.sidecar.istio.io/includeInboundPorts": [
+    ["*", "80", "80,8080", "8080,9090"],
+    ["", " 80 ", "65535"],
+    ["http", "0x50", "65536", "80;8080"],
+  ],
+  "traffic.sidecar.istio.io/excludeInboundPorts": [
+    ["8080", "9090,9091", "15000"],
+    ["", "0", "65535"],
+    ["*", "-1", "99999"],
+  ],
   "traffic.sidecar.istio.io/includeOutboundPorts": [["443", "80,443"], [""], []],
-  "traffic.sidecar.istio.io/excludeOutboundPorts": [["5432", "3306,6379", "9092"], ["", "0"], ["abc", "70000"]],
+  "traffic.sidecar.istio.io/excludeOutboundPorts": [
+    ["5432", "3306,6379", "9092"],
+    ["", "0"],
+    ["abc", "70000"],
+  ],
   "traffic.sidecar.istio.io/excludeInterfaces": [["eth1", "eth1,eth2"], [""], []],
   "traffic.sidecar.istio.io/kubevirtInterfaces": [["net1", "net1,net2"], [""], []],
   "istio.io/reroute-virtual-interfaces": [["net1", "net1,net2"], [""], []],
-  "status.sidecar.istio.io/port": [["15020", "15021", "12345"], ["0", "65535"], ["http", "-1", "65536", ""]],
-  "readiness.status.sidecar.istio.io/initialDelaySeconds": [["1", "10"], ["0", "4294967295"], ["-1", "1.5", "x"]],
+  "status.sidecar.istio.io/port": [
+    ["15020", "15021", "12345"],
+    ["0", "65535"],
+    ["http", "-1", "65536", ""],
+  ],
+  "readiness.status.sidecar.istio.io/initialDelaySeconds": [
+    ["1", "10"],
+    ["0", "4294967295"],
+    ["-1", "1.5", "x"],
+  ],
   "readiness.status.sidecar.istio.io/periodSeconds": [["5", "30"], ["1"], ["0.5", "fast"]],
-  "readiness.status.sidecar.istio.io/failureThreshold": [["3", "10"], ["1", "0"], ["-3", "many"]],
-  "sidecar.istio.io/proxyCPU": [["100m", "200m", "1", "500m"], ["0", "1000m", "0.5"], ["1 core", "abc", "-"]],
-  "sidecar.istio.io/proxyMemory": [["128Mi", "256Mi", "1Gi"], ["1G", "134217728", "0.5Gi"], ["lots", "128MB"]],
+  "readiness.status.sidecar.istio.io/failureThreshold": [
+    ["3", "10"],
+    ["1", "0"],
+    ["-3", "many"],
+  ],
+  "sidecar.istio.io/proxyCPU": [
+    ["100m", "200m", "1", "500m"],
+    ["0", "1000m", "0.5"],
+    ["1 core", "abc", "-"],
+  ],
+  "sidecar.istio.io/proxyMemory": [
+    ["128Mi", "256Mi", "1Gi"],
+    ["1G", "134217728", "0.5Gi"],
+    ["lots", "128MB"],
+  ],
   "sidecar.istio.io/proxyCPULimit": [["2", "1000m", "500m"], ["2000m", "0"], ["two"]],
   "sidecar.istio.io/proxyMemoryLimit": [["1Gi", "512Mi"], ["1024Mi", "2G"], ["1 GB"]],
-  "sidecar.istio.io/proxyImage": [["docker.io/istio/proxyv2:1.27.0", "gcr.io/istio-release/proxyv2:1.26.2"], ["proxyv2", "registry.local:5000/mesh/proxy@sha256:" + "a".repeat(64)], []],
+  "sidecar.istio.io/proxyImage": [
+    ["docker.io/istio/proxyv2:1.27.0", "gcr.io/istio-release/proxyv2:1.26.2"],
+    ["proxyv2", "registry.local:5000/mesh/proxy@sha256:" + "a".repeat(64)],
+    [],
+  ],
   "sidecar.istio.io/proxyImageType": [["distroless", "debug", "default"], [""], []],
   "sidecar.istio.io/logLevel": [["debug", "info", "warning", "error"], ["trace", "off", ""], []],
   "sidecar.istio.io/componentLogLevel": [["misc:error", "upstream:debug,connection:info"], [""], []],
@@ -112,14 +148,27 @@ const ANNOTATIONS: Readonly<Record<string, Values>> = {
       "interceptionMode: TPROXY",
     ],
     ["{}", "", "concurrency: 0", "drainDuration: 5s\nparentShutdownDuration: 10s\n"],
-    ["{holdApplicationUntilProxyStarts: yes", "concurrency: two", "unknownField: 1", "terminationDrainDuration: forever"],
+    [
+      "{holdApplicationUntilProxyStarts: yes",
+      "concurrency: two",
+      "unknownField: 1",
+      "terminationDrainDuration: forever",
+    ],
   ],
   "sidecar.istio.io/nativeSidecar": [["true", "false"], ["", "TRUE"], []],
   "sidecar.istio.io/rewriteAppHTTPProbers": [["true", "false"], ["", "no"], []],
-  "prometheus.istio.io/merge-metrics": [["true", "false"], ["1", "0", "TRUE"], ["yes", "on", ""]],
+  "prometheus.istio.io/merge-metrics": [
+    ["true", "false"],
+    ["1", "0", "TRUE"],
+    ["yes", "on", ""],
+  ],
   "sidecar.istio.io/bootstrapOverride": [["custom-bootstrap", "envoy-bootstrap-v2"], [], []],
   "sidecar.istio.io/userVolume": [
-    ['{"cache":{"emptyDir":{}}}', '{"certs":{"secret":{"secretName":"my-certs"}}}', '{"cfg":{"configMap":{"name":"proxy-extra"}}}'],
+    [
+      '{"cache":{"emptyDir":{}}}',
+      '{"certs":{"secret":{"secretName":"my-certs"}}}',
+      '{"cfg":{"configMap":{"name":"proxy-extra"}}}',
+    ],
     ["{}"],
     [],
   ],
@@ -129,7 +178,11 @@ const ANNOTATIONS: Readonly<Record<string, Values>> = {
     [],
   ],
   "sidecar.istio.io/capNetBindService": [["true", "false"], [""], []],
-  "inject.istio.io/templates": [["sidecar", "grpc-agent", "sidecar,grpc-agent"], ["grpc-simple", "gateway"], ["no-such-template"]],
+  "inject.istio.io/templates": [
+    ["sidecar", "grpc-agent", "sidecar,grpc-agent"],
+    ["grpc-simple", "gateway"],
+    ["no-such-template"],
+  ],
   "kubectl.kubernetes.io/default-container": [["@app"], ["istio-proxy"], []],
   "kubectl.kubernetes.io/default-logs-container": [["@app"], [], []],
   "sidecar.istio.io/statsInclusionPrefixes": [["cluster.outbound,listener"], [""], []],
@@ -161,7 +214,13 @@ const LABELS: Readonly<Record<string, readonly string[]>> = {
 // ---------------------------------------------------------------- pods
 
 const APP_NAMES = ["app", "web", "api", "worker", "cache", "metrics-exporter", "log-shipper"];
-const IMAGES = ["nginx:1.27", "ghcr.io/acme/api:2.3.1", "busybox", "registry.local:5000/team/worker@sha256:" + "b".repeat(64), "redis:7"];
+const IMAGES = [
+  "nginx:1.27",
+  "ghcr.io/acme/api:2.3.1",
+  "busybox",
+  "registry.local:5000/team/worker@sha256:" + "b".repeat(64),
+  "redis:7",
+];
 const PORT_NAMES = ["http", "http-web", "grpc", "tcp-db", "metrics", "https", "http2-api", "admin"];
 
 interface PodGen {
@@ -195,7 +254,9 @@ function portList(rng: Rng, used: Set<number>, usedNames: Set<string>): { ports:
 }
 
 function handler(rng: Rng, names: string[], ports: Obj[], forHook: boolean): Obj {
-  const kinds = forHook ? ["httpGet", "httpGet", "tcpSocket", "exec", "sleep"] : ["httpGet", "httpGet", "httpGet", "tcpSocket", "grpc", "exec"];
+  const kinds = forHook
+    ? ["httpGet", "httpGet", "tcpSocket", "exec", "sleep"]
+    : ["httpGet", "httpGet", "httpGet", "tcpSocket", "grpc", "exec"];
   const kind = rng.pick(kinds);
   const anyPort = (): number | string => {
     if (names.length && rng.chance(0.5)) return rng.pick(names);
@@ -238,7 +299,8 @@ function probe(rng: Rng, names: string[], ports: Obj[]): Obj {
 function resources(rng: Rng): Obj | undefined {
   if (!rng.chance(0.5)) return undefined;
   const r: Obj = {};
-  if (rng.chance(0.8)) r.requests = { cpu: rng.pick(["50m", "100m", "0.25", "1"]), memory: rng.pick(["64Mi", "128Mi", "1G"]) };
+  if (rng.chance(0.8))
+    r.requests = { cpu: rng.pick(["50m", "100m", "0.25", "1"]), memory: rng.pick(["64Mi", "128Mi", "1G"]) };
   if (rng.chance(0.5)) r.limits = { cpu: rng.pick(["500m", "1000m", "2"]), memory: rng.pick(["256Mi", "1Gi"]) };
   return r;
 }
@@ -256,7 +318,13 @@ function securityContext(rng: Rng): Obj | undefined {
   return s;
 }
 
-function container(rng: Rng, name: string, used: Set<number>, usedNames: Set<string>, init: boolean): { c: Obj; ports: number[] } {
+function container(
+  rng: Rng,
+  name: string,
+  used: Set<number>,
+  usedNames: Set<string>,
+  init: boolean,
+): { c: Obj; ports: number[] } {
   const c: Obj = { name, image: rng.pick(IMAGES) };
   if (rng.chance(0.2)) c.imagePullPolicy = rng.pick(["Always", "IfNotPresent", "Never"]);
   if (rng.chance(0.25)) c.command = rng.pick([["/bin/server"], ["sh", "-c"]]);
@@ -265,7 +333,8 @@ function container(rng: Rng, name: string, used: Set<number>, usedNames: Set<str
   if (ports.length) c.ports = ports;
   if (rng.chance(0.4)) {
     c.env = [{ name: "MODE", value: rng.pick(["prod", "dev"]) }];
-    if (rng.chance(0.3)) (c.env as Obj[]).push({ name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } });
+    if (rng.chance(0.3))
+      (c.env as Obj[]).push({ name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } });
   }
   const r = resources(rng);
   if (r) c.resources = r;
@@ -289,8 +358,13 @@ function container(rng: Rng, name: string, used: Set<number>, usedNames: Set<str
 /** A user's own istio-proxy (or istio-init): Istio merges it over what it injects. */
 function override(rng: Rng, name: string): Obj {
   const c: Obj = { name, image: rng.pick(["auto", "docker.io/istio/proxyv2:1.26.0", "my-proxy:dev"]) };
-  if (rng.chance(0.4)) c.resources = { requests: { cpu: "300m", memory: "512Mi" }, ...(rng.chance(0.5) ? { limits: { cpu: "3", memory: "2Gi" } } : {}) };
-  if (rng.chance(0.3)) c.securityContext = { runAsUser: rng.pick([1234, 1337, 0]), ...(rng.chance(0.5) ? { runAsGroup: 1234 } : {}) };
+  if (rng.chance(0.4))
+    c.resources = {
+      requests: { cpu: "300m", memory: "512Mi" },
+      ...(rng.chance(0.5) ? { limits: { cpu: "3", memory: "2Gi" } } : {}),
+    };
+  if (rng.chance(0.3))
+    c.securityContext = { runAsUser: rng.pick([1234, 1337, 0]), ...(rng.chance(0.5) ? { runAsGroup: 1234 } : {}) };
   if (rng.chance(0.3)) c.env = [{ name: "EXTRA", value: "1" }];
   if (rng.chance(0.3) && name === "istio-proxy") c.args = ["proxy", "sidecar", "--concurrency", "4"];
   if (rng.chance(0.2)) c.lifecycle = { preStop: { exec: { command: ["sleep", "10"] } } };
@@ -321,15 +395,28 @@ function podGen(rng: Rng): PodGen {
   if (rng.chance(0.08)) {
     const which = rng.pick(["istio-proxy", "istio-proxy", "istio-init"]);
     if (which === "istio-proxy") containers.push(override(rng, which));
-    else (spec.initContainers = [...((spec.initContainers as Obj[] | undefined) ?? []), override(rng, which)]);
+    else spec.initContainers = [...((spec.initContainers as Obj[] | undefined) ?? []), override(rng, which)];
   }
   if (containers.some((c) => Array.isArray(c.volumeMounts)) || rng.chance(0.2)) {
     spec.volumes = [
-      rng.pick([{ name: "data", emptyDir: {} }, { name: "data", emptyDir: { medium: "Memory", sizeLimit: "64Mi" } }, { name: "data", configMap: { name: "app-config" } }, { name: "data", secret: { secretName: "app-secret" } }, { name: "data", persistentVolumeClaim: { claimName: "data" } }]),
+      rng.pick([
+        { name: "data", emptyDir: {} },
+        { name: "data", emptyDir: { medium: "Memory", sizeLimit: "64Mi" } },
+        { name: "data", configMap: { name: "app-config" } },
+        { name: "data", secret: { secretName: "app-secret" } },
+        { name: "data", persistentVolumeClaim: { claimName: "data" } },
+      ]),
     ];
     if (rng.chance(0.1)) (spec.volumes as Obj[]).push({ name: "istio-envoy", emptyDir: {} });
   }
-  const psc = rng.chance(0.3) ? { ...(rng.chance(0.5) ? { fsGroup: 2000 } : {}), ...(rng.chance(0.5) ? { runAsUser: rng.pick([1000, 1337]) } : {}), ...(rng.chance(0.3) ? { runAsNonRoot: true } : {}), ...(rng.chance(0.2) ? { sysctls: [{ name: "net.ipv4.ip_local_port_range", value: "1024 65535" }] } : {}) } : undefined;
+  const psc = rng.chance(0.3)
+    ? {
+        ...(rng.chance(0.5) ? { fsGroup: 2000 } : {}),
+        ...(rng.chance(0.5) ? { runAsUser: rng.pick([1000, 1337]) } : {}),
+        ...(rng.chance(0.3) ? { runAsNonRoot: true } : {}),
+        ...(rng.chance(0.2) ? { sysctls: [{ name: "net.ipv4.ip_local_port_range", value: "1024 65535" }] } : {}),
+      }
+    : undefined;
   if (psc && Object.keys(psc).length) spec.securityContext = psc;
   if (rng.chance(0.3)) spec.serviceAccountName = rng.pick(["default", "reviews", "sa-with-a-long-name"]);
   if (rng.chance(0.1)) spec.nodeName = rng.pick(["node-1", "node-2", "node-3"]);
@@ -348,7 +435,14 @@ function podGen(rng: Rng): PodGen {
   for (const k of rng.some(ANNOTATION_KEYS, rng.pick([0, 1, 1, 2, 2, 3, 4, 6]))) {
     const [valid, edge, invalid] = ANNOTATIONS[k] as Values;
     const r = rng.next();
-    const cls = r < 0.72 || (!edge.length && !invalid.length) ? valid : r < 0.9 && edge.length ? edge : invalid.length ? invalid : edge;
+    const cls =
+      r < 0.72 || (!edge.length && !invalid.length)
+        ? valid
+        : r < 0.9 && edge.length
+          ? edge
+          : invalid.length
+            ? invalid
+            : edge;
     let v = rng.pick(cls);
     if (v === "@app") v = appNames[0] ?? "app";
     if (v === "@port") v = String(allPorts[0] ?? 8080);
@@ -366,7 +460,18 @@ function podGen(rng: Rng): PodGen {
 
 // ---------------------------------------------------------------- workloads
 
-const KINDS = ["Pod", "Deployment", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "ReplicationController", "DeploymentConfig"] as const;
+const KINDS = [
+  "Pod",
+  "Deployment",
+  "Deployment",
+  "StatefulSet",
+  "DaemonSet",
+  "ReplicaSet",
+  "Job",
+  "CronJob",
+  "ReplicationController",
+  "DeploymentConfig",
+] as const;
 
 function workload(rng: Rng, kind: string, name: string): Obj {
   const { pod } = podGen(rng);
@@ -379,7 +484,16 @@ function workload(rng: Rng, kind: string, name: string): Obj {
       delete top.name;
       top.generateName = `${name}-`;
     }
-    if (rng.chance(0.2)) top.ownerReferences = [{ apiVersion: "apps/v1", kind: rng.pick(["ReplicaSet", "StatefulSet", "DaemonSet"]), name: `${name}-7d9f8c6b5`, uid: "0b3c1a2e-0000-4000-8000-000000000001", controller: true }];
+    if (rng.chance(0.2))
+      top.ownerReferences = [
+        {
+          apiVersion: "apps/v1",
+          kind: rng.pick(["ReplicaSet", "StatefulSet", "DaemonSet"]),
+          name: `${name}-7d9f8c6b5`,
+          uid: "0b3c1a2e-0000-4000-8000-000000000001",
+          controller: true,
+        },
+      ];
     return { apiVersion: "v1", kind: "Pod", metadata: { ...top, ...meta }, spec: pod.spec };
   }
   const template: Obj = { metadata: { ...meta, labels }, spec: pod.spec };
@@ -388,7 +502,12 @@ function workload(rng: Rng, kind: string, name: string): Obj {
     case "Deployment":
       return { apiVersion: "apps/v1", kind, metadata: top, spec: { replicas: rng.int(1, 5), selector, template } };
     case "StatefulSet":
-      return { apiVersion: "apps/v1", kind, metadata: top, spec: { serviceName: name, replicas: rng.int(1, 3), selector, template } };
+      return {
+        apiVersion: "apps/v1",
+        kind,
+        metadata: top,
+        spec: { serviceName: name, replicas: rng.int(1, 3), selector, template },
+      };
     case "DaemonSet":
       return { apiVersion: "apps/v1", kind, metadata: top, spec: { selector, template } };
     case "ReplicaSet":
@@ -398,11 +517,21 @@ function workload(rng: Rng, kind: string, name: string): Obj {
       return { apiVersion: "batch/v1", kind, metadata: top, spec: { backoffLimit: rng.int(0, 6), template } };
     case "CronJob":
       (template.spec as Obj).restartPolicy = "OnFailure";
-      return { apiVersion: "batch/v1", kind, metadata: top, spec: { schedule: "*/5 * * * *", jobTemplate: { spec: { template } } } };
+      return {
+        apiVersion: "batch/v1",
+        kind,
+        metadata: top,
+        spec: { schedule: "*/5 * * * *", jobTemplate: { spec: { template } } },
+      };
     case "ReplicationController":
       return { apiVersion: "v1", kind, metadata: top, spec: { replicas: 1, selector: labels, template } };
     default:
-      return { apiVersion: "apps.openshift.io/v1", kind: "DeploymentConfig", metadata: top, spec: { replicas: 1, selector: labels, template } };
+      return {
+        apiVersion: "apps.openshift.io/v1",
+        kind: "DeploymentConfig",
+        metadata: top,
+        spec: { replicas: 1, selector: labels, template },
+      };
   }
 }
 
@@ -427,11 +556,23 @@ export function generate(seed: number, count: number): GeneratedCase[] {
       out.push({ id: `${id}-list`, manifest: yamlOf({ apiVersion: "v1", kind: "List", items }) });
     } else if (shape < 0.09) {
       // Several documents, one of them not a workload (printed unchanged).
-      const docs = [workload(rng, rng.pick(KINDS), `${id}-a`), { apiVersion: "v1", kind: "Service", metadata: { name: `${id}-svc` }, spec: { selector: { app: "web" }, ports: [{ port: 80 }] } }, workload(rng, rng.pick(KINDS), `${id}-b`)];
+      const docs = [
+        workload(rng, rng.pick(KINDS), `${id}-a`),
+        {
+          apiVersion: "v1",
+          kind: "Service",
+          metadata: { name: `${id}-svc` },
+          spec: { selector: { app: "web" }, ports: [{ port: 80 }] },
+        },
+        workload(rng, rng.pick(KINDS), `${id}-b`),
+      ];
       out.push({ id: `${id}-multi`, manifest: docs.map(yamlOf).join("---\n") });
     } else {
       const kind = rng.pick(KINDS);
-      out.push({ id: `${id}-${kind.toLowerCase()}`, manifest: yamlOf(workload(rng, kind, `${id.replace("g", "w")}-${kind.toLowerCase()}`)) });
+      out.push({
+        id: `${id}-${kind.toLowerCase()}`,
+        manifest: yamlOf(workload(rng, kind, `${id.replace("g", "w")}-${kind.toLowerCase()}`)),
+      });
     }
   }
   return out;
@@ -448,12 +589,19 @@ const REINJECT_ANNOTATIONS: readonly (readonly [string, string])[] = [
 ];
 
 /** Istio's own outputs fed back in: as they are, or with one annotation set on each pod template. */
-export function reinjectionCases(answers: readonly { id: string; output?: string }[], seed: number, count: number): GeneratedCase[] {
+export function reinjectionCases(
+  answers: readonly { id: string; output?: string }[],
+  seed: number,
+  count: number,
+): GeneratedCase[] {
   const rng = new Rng(seed ^ 0x5eed);
   const usable = answers.filter((a) => typeof a.output === "string" && a.output.includes("sidecar.istio.io/status"));
   const chosen = rng.some(usable, count);
   return chosen.map((a) => {
-    const docs = a.output!.split(/^---\n/m).filter((d) => d.trim() !== "").map((d) => parse(d) as unknown);
+    const docs = a
+      .output!.split(/^---\n/m)
+      .filter((d) => d.trim() !== "")
+      .map((d) => parse(d) as unknown);
     const change = rng.chance(0.5) ? rng.pick(REINJECT_ANNOTATIONS) : undefined;
     if (change) for (const d of docs) setTemplateAnnotation(d, change[0], change[1]);
     return { id: `r-${a.id}${change ? `-${change[0].split("/")[1]}` : ""}`, manifest: docs.map(yamlOf).join("---\n") };
@@ -468,14 +616,25 @@ function setTemplateAnnotation(doc: unknown, key: string, value: string): void {
     return;
   }
   const spec = d.spec as Obj | undefined;
-  const meta = (d.kind === "Pod" ? d.metadata : d.kind === "CronJob" ? (((spec?.jobTemplate as Obj | undefined)?.spec as Obj | undefined)?.template as Obj | undefined)?.metadata : (spec?.template as Obj | undefined)?.metadata) as Obj | undefined;
+  const meta = (
+    d.kind === "Pod"
+      ? d.metadata
+      : d.kind === "CronJob"
+        ? (((spec?.jobTemplate as Obj | undefined)?.spec as Obj | undefined)?.template as Obj | undefined)?.metadata
+        : (spec?.template as Obj | undefined)?.metadata
+  ) as Obj | undefined;
   if (!meta) return;
   meta.annotations = { ...((meta.annotations as Obj | undefined) ?? {}), [key]: value };
 }
 
 function main(): void {
   const { values, positionals } = parseArgs({
-    options: { seed: { type: "string", default: "1" }, count: { type: "string" }, reinject: { type: "string" }, files: { type: "string" } },
+    options: {
+      seed: { type: "string", default: "1" },
+      count: { type: "string" },
+      reinject: { type: "string" },
+      files: { type: "string" },
+    },
     allowPositionals: true,
   });
   const seed = Number(values.seed);
@@ -483,7 +642,10 @@ function main(): void {
   let cases: GeneratedCase[];
   if (values.files !== undefined) {
     const prefix = values.files;
-    cases = positionals.map((f) => ({ id: `${prefix}${basename(f).replace(/\.yaml$/, "")}`, manifest: readFileSync(f, "utf8") }));
+    cases = positionals.map((f) => ({
+      id: `${prefix}${basename(f).replace(/\.yaml$/, "")}`,
+      manifest: readFileSync(f, "utf8"),
+    }));
   } else if (values.reinject) {
     const answers = readFileSync(values.reinject, "utf8")
       .split("\n")

@@ -97,7 +97,9 @@ function normEnv(env: unknown): Plain {
     if (e.valueFrom !== undefined && e.valueFrom !== null) out[name] = { valueFrom: prune(e.valueFrom) };
     else {
       const json = parseJsonText(e.value);
-      out[name] = json.ok ? { json: prune(json.value) ?? {} } : { value: e.value === undefined || e.value === null ? "" : String(e.value) };
+      out[name] = json.ok
+        ? { json: prune(json.value) ?? {} }
+        : { value: e.value === undefined || e.value === null ? "" : String(e.value) };
     }
   }
   return out;
@@ -144,7 +146,10 @@ function normVolume(v: Plain): unknown {
   if (!keys.length) return { name: String(v.name), emptyDir: {} };
   const out = prune(v, "volume");
   if (isPlain(out) && isPlain(out.emptyDir) && out.emptyDir.sizeLimit !== undefined) {
-    out.emptyDir = { ...out.emptyDir, sizeLimit: parseQuantity(String(out.emptyDir.sizeLimit), "milli") ?? out.emptyDir.sizeLimit };
+    out.emptyDir = {
+      ...out.emptyDir,
+      sizeLimit: parseQuantity(String(out.emptyDir.sizeLimit), "milli") ?? out.emptyDir.sizeLimit,
+    };
   }
   return out;
 }
@@ -272,7 +277,8 @@ function diff(istio: unknown, ours: unknown, path: string, out: Difference[]): v
     return;
   }
   if (isPlain(istio) && isPlain(ours)) {
-    for (const k of new Set([...Object.keys(istio), ...Object.keys(ours)])) diff(istio[k], ours[k], `${path}.${k}`, out);
+    for (const k of new Set([...Object.keys(istio), ...Object.keys(ours)]))
+      diff(istio[k], ours[k], `${path}.${k}`, out);
     return;
   }
   if (JSON.stringify(istio) !== JSON.stringify(ours)) out.push({ path, kind: "changed", istio, ours });
@@ -287,8 +293,12 @@ function docsOf(m: string | readonly unknown[]): unknown[] {
  * normalisation. Empty when the API server would store the same objects.
  */
 export function compareInjected(ours: string | readonly unknown[], istio: string | readonly unknown[]): Difference[] {
-  const got = docsOf(ours).filter((d) => d !== null && d !== undefined).flatMap(locate);
-  const want = docsOf(istio).filter((d) => d !== null && d !== undefined).flatMap(locate);
+  const got = docsOf(ours)
+    .filter((d) => d !== null && d !== undefined)
+    .flatMap(locate);
+  const want = docsOf(istio)
+    .filter((d) => d !== null && d !== undefined)
+    .flatMap(locate);
   const out: Difference[] = [];
   if (got.length !== want.length) {
     out.push({ path: "(documents)", kind: "changed", istio: want.map((w) => w.id), ours: got.map((g) => g.id) });
@@ -297,7 +307,12 @@ export function compareInjected(ours: string | readonly unknown[], istio: string
   want.forEach((w, i) => {
     const g = got[i] as Located;
     const at = w.id === g.id ? w.id : `${w.id}|${g.id}`;
-    diff(w.template === undefined ? undefined : normTemplate(w.template), g.template === undefined ? undefined : normTemplate(g.template), `${at}.template`, out);
+    diff(
+      w.template === undefined ? undefined : normTemplate(w.template),
+      g.template === undefined ? undefined : normTemplate(g.template),
+      `${at}.template`,
+      out,
+    );
     diff(w.rest, g.rest, `${at}.rest`, out);
   });
   return out;

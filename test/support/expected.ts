@@ -9,6 +9,9 @@ export const UPDATE_GOLDEN = process.env.UPDATE_GOLDEN === "1";
 /** Asserts that `actual` equals the content of `file` (writing it first when `update`). */
 export function assertMatchesExpected(file: string, actual: string, what: string, update = UPDATE_GOLDEN): void {
   if (update) writeFileSync(file, actual);
-  assert.ok(existsSync(file), `${what}: expected file ${file} is missing (write it with UPDATE_GOLDEN=1 and review it)`);
+  assert.ok(
+    existsSync(file),
+    `${what}: expected file ${file} is missing (write it with UPDATE_GOLDEN=1 and review it)`,
+  );
   assert.equal(actual, readFileSync(file, "utf8"), `${what}: output differs from ${file} (UPDATE_GOLDEN=1 to refresh)`);
 }

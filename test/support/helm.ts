@@ -23,7 +23,12 @@ export interface ExecResult {
   stderr: string;
 }
 
-export function run(file: string, args: readonly string[], timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<ExecResult> {
+export function run(
+  file: string,
+  args: readonly string[],
+  timeoutMs: number,
+  env?: NodeJS.ProcessEnv,
+): Promise<ExecResult> {
   return new Promise((resolvePromise) => {
     execFile(
       file,
@@ -35,7 +40,11 @@ export function run(file: string, args: readonly string[], timeoutMs: number, en
           return;
         }
         const code = typeof err.code === "number" ? err.code : -1;
-        const why = err.killed ? `killed after ${timeoutMs} ms (${String(err.signal)})` : typeof err.code === "string" ? err.code : "";
+        const why = err.killed
+          ? `killed after ${timeoutMs} ms (${String(err.signal)})`
+          : typeof err.code === "string"
+            ? err.code
+            : "";
         resolvePromise({ code, stdout, stderr: why ? `${stderr}\n${why}: ${err.message}` : stderr });
       },
     );

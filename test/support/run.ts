@@ -23,7 +23,11 @@ export interface RunOptions {
 
 export function run(command: string, args: readonly string[], opts: RunOptions = {}): Promise<Ran> {
   return new Promise((ok, fail) => {
-    const child = spawn(command, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: [opts.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
+    const child = spawn(command, args, {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      stdio: [opts.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     if (child.stdout === null || child.stderr === null) throw new Error("no pipes to the child");

@@ -52,8 +52,15 @@ test("injection/ has no clock, randomness or process state", async () => {
 });
 
 test("config/ may not reach the serving layers", async () => {
-  const code = ['import { createApp } from "../admission/server.js";', 'import pino from "pino";', "export const all = [createApp, pino];"].join("\n");
-  assert.deepEqual(await ruleIds("src/config/layering-case.ts", code), ["no-restricted-imports@1", "no-restricted-imports@2"]);
+  const code = [
+    'import { createApp } from "../admission/server.js";',
+    'import pino from "pino";',
+    "export const all = [createApp, pino];",
+  ].join("\n");
+  assert.deepEqual(await ruleIds("src/config/layering-case.ts", code), [
+    "no-restricted-imports@1",
+    "no-restricted-imports@2",
+  ]);
 });
 
 test("the admission gate is pure: the engine, config and kube types, and the error registry", async () => {
@@ -82,7 +89,10 @@ test("the admission gate is pure: the engine, config and kube types, and the err
     "no-restricted-globals@6",
     "no-restricted-globals@6",
   ]);
-  assert.deepEqual(await ruleIds("src/admission/errors.ts", 'import { admit } from "./review.js";\nexport const all = [admit];'), ["no-restricted-imports@1"]);
+  assert.deepEqual(
+    await ruleIds("src/admission/errors.ts", 'import { admit } from "./review.js";\nexport const all = [admit];'),
+    ["no-restricted-imports@1"],
+  );
 });
 
 test("the preview takes only the gate and the error registry from admission/, nothing that serves", async () => {

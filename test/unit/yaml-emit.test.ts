@@ -13,15 +13,74 @@ import { parseLabelList, parsePreviewInput, preview } from "../../src/preview.js
 import { buildConfig } from "../../src/config/load.js";
 
 const OPTIONS = { lineWidth: 0, aliasDuplicateObjects: false } as const;
-const same = (value: unknown, what = JSON.stringify(value)): void => assert.equal(yamlText(value), stringify(value, OPTIONS), what);
+const same = (value: unknown, what = JSON.stringify(value)): void =>
+  assert.equal(yamlText(value), stringify(value, OPTIONS), what);
 
 /** Strings whose YAML form differs from the string: keywords, numbers, indicators, quotes, newlines. */
 const TRICKY = [
-  "", " ", "a", "true", "True", "FALSE", "null", "Null", "~", "yes", "no", "on", "0", "-1", "1.0", "1e3", "0x1F", "0o17", ".inf", "-.inf", ".nan",
-  "nginx:1.27", "a: b", "a:b", "key:", "#x", "x #y", "- x", "-", "--", "---", "...", "? x", "*alias", "&anchor", "!tag", "%dir", "@at", "`bt`",
-  "it's", '"quoted"', "{json}", '{"a":1,"b":[true,null]}', "[1, 2]", "trailing ", " leading", "tab\there", "ünïcode ✓", "line\nbreak",
-  "a\n\nb\n", "  indented\nsecond", "ends\n", "ends\n\n", "\n", "x\r\ny", "back\\slash", "long plain value with spaces", "/path/to/x", "15020",
-  "a".repeat(300), `${"b".repeat(300)}: c`, "\u0007bell", "emoji 😀",
+  "",
+  " ",
+  "a",
+  "true",
+  "True",
+  "FALSE",
+  "null",
+  "Null",
+  "~",
+  "yes",
+  "no",
+  "on",
+  "0",
+  "-1",
+  "1.0",
+  "1e3",
+  "0x1F",
+  "0o17",
+  ".inf",
+  "-.inf",
+  ".nan",
+  "nginx:1.27",
+  "a: b",
+  "a:b",
+  "key:",
+  "#x",
+  "x #y",
+  "- x",
+  "-",
+  "--",
+  "---",
+  "...",
+  "? x",
+  "*alias",
+  "&anchor",
+  "!tag",
+  "%dir",
+  "@at",
+  "`bt`",
+  "it's",
+  '"quoted"',
+  "{json}",
+  '{"a":1,"b":[true,null]}',
+  "[1, 2]",
+  "trailing ",
+  " leading",
+  "tab\there",
+  "ünïcode ✓",
+  "line\nbreak",
+  "a\n\nb\n",
+  "  indented\nsecond",
+  "ends\n",
+  "ends\n\n",
+  "\n",
+  "x\r\ny",
+  "back\\slash",
+  "long plain value with spaces",
+  "/path/to/x",
+  "15020",
+  "a".repeat(300),
+  `${"b".repeat(300)}: c`,
+  "\u0007bell",
+  "emoji 😀",
 ];
 
 describe("yamlText", () => {
@@ -35,7 +94,20 @@ describe("yamlText", () => {
   });
 
   it("writes numbers, booleans, null and undefined as the library does", () => {
-    same({ a: 0, b: -0, c: 1e21, d: 0.1, e: -5, f: 2 ** 60, g: 1.5e-7, h: true, i: false, j: null, k: undefined, l: Number.MAX_SAFE_INTEGER });
+    same({
+      a: 0,
+      b: -0,
+      c: 1e21,
+      d: 0.1,
+      e: -5,
+      f: 2 ** 60,
+      g: 1.5e-7,
+      h: true,
+      i: false,
+      j: null,
+      k: undefined,
+      l: Number.MAX_SAFE_INTEGER,
+    });
     same([undefined, null, 1, -0]);
   });
 
@@ -71,7 +143,12 @@ describe("yamlText", () => {
       if (r === 4) return `word-${rand(100)}.name`;
       if (r === 5) return rand(7) / 4;
       if (r === 6) return Array.from({ length: rand(4) }, () => value(depth + 1));
-      return Object.fromEntries(Array.from({ length: rand(5) }, () => [rand(3) === 0 ? (TRICKY[rand(TRICKY.length)] as string) : `key${rand(20)}`, value(depth + 1)]));
+      return Object.fromEntries(
+        Array.from({ length: rand(5) }, () => [
+          rand(3) === 0 ? (TRICKY[rand(TRICKY.length)] as string) : `key${rand(20)}`,
+          value(depth + 1),
+        ]),
+      );
     };
     for (let i = 0; i < 300; i++) same(value(0), `random document ${i}`);
   });
@@ -83,7 +160,13 @@ describe("yamlText", () => {
     assert.ok(files.length > 10, "golden manifests found");
     let entries = 0;
     for (const f of files) {
-      const docs = parsePreviewInput(readFileSync(join(dir, f), "utf8"), "yaml", { maxBytes: 1 << 24, maxDepth: 64, maxNodes: 100_000, maxAliases: 100, maxDocuments: 100 });
+      const docs = parsePreviewInput(readFileSync(join(dir, f), "utf8"), "yaml", {
+        maxBytes: 1 << 24,
+        maxDepth: 64,
+        maxNodes: 100_000,
+        maxAliases: 100,
+        maxDocuments: 100,
+      });
       for (const d of docs) same(d, `${f}: a document as given`);
       for (const e of await preview(docs, { config, givenLabels: parseLabelList("istio-injection=enabled") })) {
         same(e.object, `${f}: ${e.name} as stored`);

@@ -60,7 +60,8 @@ class FakeApiServer {
   private async answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    const body = chunks.length === 0 ? {} : (JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>);
+    const body =
+      chunks.length === 0 ? {} : (JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>);
     const path = (req.url ?? "").split("?")[0] ?? "";
     const json = (status: number, o: unknown): void => {
       res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(o));
@@ -69,23 +70,40 @@ class FakeApiServer {
       this.calls.push("tokenreview");
       await this.held;
       const token = (body.spec as { token?: string } | undefined)?.token;
-      const status = token === TOKEN ? { authenticated: true, user: { username: "alice", groups: ["dev"] } } : { authenticated: false };
+      const status =
+        token === TOKEN
+          ? { authenticated: true, user: { username: "alice", groups: ["dev"] } }
+          : { authenticated: false };
       return json(201, { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: {}, status });
     }
     if (req.method === "POST" && path === "/apis/authorization.k8s.io/v1/subjectaccessreviews") {
       const ns = (body.spec as { resourceAttributes?: { name?: string } } | undefined)?.resourceAttributes?.name;
       this.calls.push(`access ${ns}`);
-      return json(201, { apiVersion: "authorization.k8s.io/v1", kind: "SubjectAccessReview", spec: {}, status: { allowed: true } });
+      return json(201, {
+        apiVersion: "authorization.k8s.io/v1",
+        kind: "SubjectAccessReview",
+        spec: {},
+        status: { allowed: true },
+      });
     }
     const ns = /^\/api\/v1\/namespaces\/([^/]+)$/.exec(path);
     if (req.method === "GET" && ns) {
       this.calls.push(`labels ${ns[1]}`);
-      return json(200, { apiVersion: "v1", kind: "Namespace", metadata: { name: ns[1], labels: { "istio-injection": "enabled" } } });
+      return json(200, {
+        apiVersion: "v1",
+        kind: "Namespace",
+        metadata: { name: ns[1], labels: { "istio-injection": "enabled" } },
+      });
     }
     if (req.method === "GET" && path === "/api/v1/nodes") {
       this.calls.push("nodes");
       this.nodeReads += 1;
-      return json(200, { apiVersion: "v1", kind: "NodeList", metadata: {}, items: [{ metadata: { name: "n1" }, status: { nodeInfo: { kubeletVersion: "v1.33.1" } } }] });
+      return json(200, {
+        apiVersion: "v1",
+        kind: "NodeList",
+        metadata: {},
+        items: [{ metadata: { name: "n1" }, status: { nodeInfo: { kubeletVersion: "v1.33.1" } } }],
+      });
     }
     this.calls.push(`unexpected ${req.method} ${path}`);
     json(404, { kind: "Status", apiVersion: "v1", status: "Failure", code: 404, reason: "NotFound" });
@@ -98,18 +116,29 @@ async function loaded(dir: string, pid: number): Promise<string[]> {
 }
 
 /** A /preview of POD on a new connection; `sent` resolves once the whole request is written. */
-function previewRequest(port: number, ca: string, token: string | undefined): { sent: Promise<void>; answer: Promise<{ status: number; body: string }> } {
+function previewRequest(
+  port: number,
+  ca: string,
+  token: string | undefined,
+): { sent: Promise<void>; answer: Promise<{ status: number; body: string }> } {
   let sent: () => void = () => undefined;
   const written = new Promise<void>((r) => (sent = r));
   const answer = new Promise<{ status: number; body: string }>((ok, fail) => {
     const body = JSON.stringify(POD);
-    const headers = { "content-type": "application/json", "content-length": Buffer.byteLength(body), ...(token === undefined ? {} : { authorization: `Bearer ${token}` }) };
-    const r = request({ host: "127.0.0.1", port, ca, method: "POST", path: "/preview?namespace=shop", headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => ok({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
-      res.on("error", fail);
-    });
+    const headers = {
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(body),
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+    };
+    const r = request(
+      { host: "127.0.0.1", port, ca, method: "POST", path: "/preview?namespace=shop", headers, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => ok({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+        res.on("error", fail);
+      },
+    );
     r.on("error", fail);
     r.on("finish", () => sent());
     r.end(body);
@@ -123,7 +152,13 @@ function nativeSidecar(answer: PreviewAnswer): boolean {
 }
 
 function clusterEnv(kubeconfig: string, loads: string): NodeJS.ProcessEnv {
-  return { ...process.env, SIDECAR_INJECTOR_LOAD_LOG: loads, KUBERNETES_SERVICE_HOST: "127.0.0.1", KUBECONFIG: kubeconfig, POD_NAMESPACE: "mesh-system" };
+  return {
+    ...process.env,
+    SIDECAR_INJECTOR_LOAD_LOG: loads,
+    KUBERNETES_SERVICE_HOST: "127.0.0.1",
+    KUBECONFIG: kubeconfig,
+    POD_NAMESPACE: "mesh-system",
+  };
 }
 
 describe("serve --workers 2 with cluster access", () => {
@@ -152,7 +187,10 @@ describe("serve --workers 2 with cluster access", () => {
     const config = join(root, "config.yaml");
     await writeFile(config, "nativeSidecars: auto\n");
     const certs = join(root, "certs");
-    s = await serve(["--workers", "2", "--cert-dir", certs, "--config", config], { env: clusterEnv(kubeconfig, loads), nodeArgs: ["--import", RECORD_LOADS] });
+    s = await serve(["--workers", "2", "--cert-dir", certs, "--config", config], {
+      env: clusterEnv(kubeconfig, loads),
+      nodeArgs: ["--import", RECORD_LOADS],
+    });
     ca = await readFile(join(certs, "ca.crt"), "utf8");
   });
   after(async () => {
@@ -164,12 +202,26 @@ describe("serve --workers 2 with cluster access", () => {
   it("loads the Kubernetes client in the primary only", async () => {
     assert.equal(s.pids.length, 2);
     const primary = s.child.pid ?? -1;
-    assert.deepEqual((await readdir(loads)).map(Number).sort(), [primary, ...s.pids].sort(), "every process recorded what it loads");
-    assert.ok((await loaded(loads, primary)).some((u) => u.includes(CLIENT)), "the primary loads the client (the record works)");
+    assert.deepEqual(
+      (await readdir(loads)).map(Number).sort(),
+      [primary, ...s.pids].sort(),
+      "every process recorded what it loads",
+    );
+    assert.ok(
+      (await loaded(loads, primary)).some((u) => u.includes(CLIENT)),
+      "the primary loads the client (the record works)",
+    );
     for (const pid of s.pids) {
       const urls = await loaded(loads, pid);
-      assert.ok(urls.some((u) => u.endsWith("/src/admission/server.ts")), `worker ${pid} recorded the server it runs`);
-      assert.deepEqual(urls.filter((u) => u.includes(CLIENT) || u.endsWith("/src/kube/client.ts") || u.endsWith("/src/kube/nodes.ts")), [], `worker ${pid} loads no Kubernetes client`);
+      assert.ok(
+        urls.some((u) => u.endsWith("/src/admission/server.ts")),
+        `worker ${pid} recorded the server it runs`,
+      );
+      assert.deepEqual(
+        urls.filter((u) => u.includes(CLIENT) || u.endsWith("/src/kube/client.ts") || u.endsWith("/src/kube/nodes.ts")),
+        [],
+        `worker ${pid} loads no Kubernetes client`,
+      );
     }
     // One node watch for the pod, in the primary.
     assert.equal(api.nodeReads, 1);
@@ -186,7 +238,10 @@ describe("serve --workers 2 with cluster access", () => {
     for (const a of answers) {
       assert.equal(a.status, 200, a.body);
       const item = (JSON.parse(a.body) as PreviewAnswer).items[0];
-      assert.equal(item?.decision.reasons[0], "namespace shop has istio-injection=enabled: the API server calls the injector");
+      assert.equal(
+        item?.decision.reasons[0],
+        "namespace shop has istio-injection=enabled: the API server calls the injector",
+      );
     }
     // Each answer's log line, with the pid of the worker that wrote it.
     const previewLines = (): LogLine[] => s.lines().filter((l) => l.msg === "preview");
@@ -246,7 +301,14 @@ describe("serve (one process), local mode", () => {
   it("never loads the Kubernetes client", async () => {
     const urls = await loaded(root, s.child.pid ?? -1);
     assert.ok(urls.some((u) => u.endsWith("/src/admission/server.ts")));
-    assert.deepEqual(urls.filter((u) => u.includes(CLIENT) || u.includes("/src/kube/client.ts")), []);
-    assert.equal((await send(s.port, await readFile(join(root, "certs", "ca.crt"), "utf8"), { method: "GET", path: "/readyz" })).status, 200);
+    assert.deepEqual(
+      urls.filter((u) => u.includes(CLIENT) || u.includes("/src/kube/client.ts")),
+      [],
+    );
+    assert.equal(
+      (await send(s.port, await readFile(join(root, "certs", "ca.crt"), "utf8"), { method: "GET", path: "/readyz" }))
+        .status,
+      200,
+    );
   });
 });

@@ -19,18 +19,31 @@ import { CLI, serve, type Served } from "./served.js";
  * A client on one kept-alive connection (an agent of one socket, as the API server keeps a few):
  * each review says which certificate the connection was made with.
  */
-function keptAlive(port: number, ca: string | string[]): { review(uid: string): Promise<{ status: number; fingerprint: string }>; close(): void } {
+function keptAlive(
+  port: number,
+  ca: string | string[],
+): { review(uid: string): Promise<{ status: number; fingerprint: string }>; close(): void } {
   const agent = new Agent({ keepAlive: true, maxSockets: 1, ca, servername: "localhost" });
   return {
     review: (uid) =>
       new Promise((ok, fail) => {
         const body = JSON.stringify(podReview({ uid }));
-        const req = request({ host: "127.0.0.1", port, path: "/inject", method: "POST", agent, headers: { ...JSON_HEADERS, "content-length": Buffer.byteLength(body) } }, (res) => {
-          // getPeerX509Certificate() gives nothing on a reused connection; getPeerCertificate() does.
-          const fingerprint = (res.socket as TLSSocket).getPeerCertificate().fingerprint256 ?? "";
-          res.resume();
-          res.on("end", () => ok({ status: res.statusCode ?? 0, fingerprint }));
-        });
+        const req = request(
+          {
+            host: "127.0.0.1",
+            port,
+            path: "/inject",
+            method: "POST",
+            agent,
+            headers: { ...JSON_HEADERS, "content-length": Buffer.byteLength(body) },
+          },
+          (res) => {
+            // getPeerX509Certificate() gives nothing on a reused connection; getPeerCertificate() does.
+            const fingerprint = (res.socket as TLSSocket).getPeerCertificate().fingerprint256 ?? "";
+            res.resume();
+            res.on("end", () => ok({ status: res.statusCode ?? 0, fingerprint }));
+          },
+        );
         req.on("error", fail);
         req.end(body);
       }),
@@ -82,12 +95,17 @@ describe("nextRestart and resolveWorkerCount", () => {
 describe("serve --workers: bad values", () => {
   for (const bad of ["-1", "two", "1.5", "10000"]) {
     it(`refuses --workers ${bad}, naming it`, async () => {
-      const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", `--workers=${bad}`], { stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(process.execPath, ["--import", "tsx", CLI, "serve", `--workers=${bad}`], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
       let err = "";
       child.stderr.on("data", (c: Buffer) => (err += c.toString()));
       const code = await new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
       assert.equal(code, 2);
-      assert.match(err, new RegExp(`--workers must be a number of processes.*${JSON.stringify(bad).replace(/[.]/g, "\\.")}`));
+      assert.match(
+        err,
+        new RegExp(`--workers must be a number of processes.*${JSON.stringify(bad).replace(/[.]/g, "\\.")}`),
+      );
     });
   }
 });
@@ -165,7 +183,10 @@ describe("serve --workers 2 (local certificates, an admin port)", () => {
     const [victim, survivor] = s.pids;
     assert.ok(victim !== undefined && survivor !== undefined);
     process.kill(victim, "SIGKILL");
-    const died = await s.waitFor((l) => l.msg === "worker exited unexpectedly; replacing it" && l.workerPid === victim, 30_000);
+    const died = await s.waitFor(
+      (l) => l.msg === "worker exited unexpectedly; replacing it" && l.workerPid === victim,
+      30_000,
+    );
     assert.equal(died.signal, "SIGKILL");
     assert.equal(died.restartInMs, 1000);
     // Until the replacement listens, every connection goes to the survivor.
@@ -198,10 +219,20 @@ describe("serve --workers 2 (local certificates, an admin port)", () => {
       try {
         while (!stop) {
           const r = await new Promise<{ status: number; close: boolean }>((ok, fail) => {
-            const req = request({ host: "127.0.0.1", port: s.port, path: "/inject", method: "POST", agent, headers: { ...JSON_HEADERS, "content-length": Buffer.byteLength(body) } }, (res) => {
-              res.resume();
-              res.on("end", () => ok({ status: res.statusCode ?? 0, close: res.headers.connection === "close" }));
-            });
+            const req = request(
+              {
+                host: "127.0.0.1",
+                port: s.port,
+                path: "/inject",
+                method: "POST",
+                agent,
+                headers: { ...JSON_HEADERS, "content-length": Buffer.byteLength(body) },
+              },
+              (res) => {
+                res.resume();
+                res.on("end", () => ok({ status: res.statusCode ?? 0, close: res.headers.connection === "close" }));
+              },
+            );
             req.on("error", fail);
             req.end(body);
           }).catch(() => undefined);
@@ -231,7 +262,10 @@ describe("serve --workers 2 (local certificates, an admin port)", () => {
     assert.ok(answered > before, "requests sent after SIGTERM were answered");
     assert.equal(closedByServer, clients, "every kept-alive client got Connection: close");
     assert.equal(await s.exited, 0, s.stderr());
-    const stopped = s.lines().filter((l) => l.msg === "server stopped").map((l) => l.pid);
+    const stopped = s
+      .lines()
+      .filter((l) => l.msg === "server stopped")
+      .map((l) => l.pid);
     assert.equal(new Set(stopped).size, 2, "both workers drained");
     const summary = s.lines().find((l) => l.msg === "workers stopped");
     assert.equal(summary?.failed, 0);
@@ -298,14 +332,29 @@ describe("serve --workers 2 --shutdown-delay: the primary keeps handing connecti
   });
 
   /** A review on a new connection: its status and Connection header, or how it failed and whether TLS was reached. */
-  const attempt = (port: number, ca: string, uid: string): Promise<{ status: number; close: boolean } | { code: string; secured: boolean }> =>
+  const attempt = (
+    port: number,
+    ca: string,
+    uid: string,
+  ): Promise<{ status: number; close: boolean } | { code: string; secured: boolean }> =>
     new Promise((ok) => {
       const body = JSON.stringify(podReview({ uid }));
       let secured = false;
-      const req = request({ host: "127.0.0.1", port, path: "/inject", method: "POST", agent: false, ca, headers: { ...JSON_HEADERS, "content-length": Buffer.byteLength(body) } }, (res) => {
-        res.resume();
-        res.on("end", () => ok({ status: res.statusCode ?? 0, close: res.headers.connection === "close" }));
-      });
+      const req = request(
+        {
+          host: "127.0.0.1",
+          port,
+          path: "/inject",
+          method: "POST",
+          agent: false,
+          ca,
+          headers: { ...JSON_HEADERS, "content-length": Buffer.byteLength(body) },
+        },
+        (res) => {
+          res.resume();
+          res.on("end", () => ok({ status: res.statusCode ?? 0, close: res.headers.connection === "close" }));
+        },
+      );
       req.on("socket", (socket) => socket.once("secureConnect", () => (secured = true)));
       req.on("error", (err: NodeJS.ErrnoException) => ok({ code: err.code ?? err.message, secured }));
       req.end(body);
@@ -366,7 +415,10 @@ describe("serve --workers 2: a worker that dies while draining", () => {
     const failed = s.lines().find((l) => l.msg === "worker failed while stopping");
     assert.equal(failed?.workerPid, victim);
     assert.equal(failed?.signal, "SIGKILL");
-    assert.ok(s.lines().some((l) => l.msg === "server stopped" && l.pid === other), "the other worker drained");
+    assert.ok(
+      s.lines().some((l) => l.msg === "server stopped" && l.pid === other),
+      "the other worker drained",
+    );
     assert.equal(s.lines().find((l) => l.msg === "workers stopped")?.failed, 1);
     assert.ok(!s.lines().some((l) => l.msg === "worker replaced"));
   });

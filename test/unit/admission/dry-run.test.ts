@@ -17,13 +17,26 @@ const DRY_RUN_FIXTURE: unknown = JSON.parse(readFileSync(join(fixtures, "admissi
 const config = buildConfig({});
 
 /** A Pod CREATE in an injected namespace, dry run or not, that `outcome` picks. */
-function review(uid: string, dryRun: boolean | undefined, outcome: "injected" | "skipped" | "allowed" | "refused"): unknown {
+function review(
+  uid: string,
+  dryRun: boolean | undefined,
+  outcome: "injected" | "skipped" | "allowed" | "refused",
+): unknown {
   const annotations: Record<string, string> =
-    outcome === "skipped" ? { "sidecar.istio.io/inject": "false" } : outcome === "refused" ? { "sidecar.istio.io/proxyCPU": "lots" } : {};
+    outcome === "skipped"
+      ? { "sidecar.istio.io/inject": "false" }
+      : outcome === "refused"
+        ? { "sidecar.istio.io/proxyCPU": "lots" }
+        : {};
   return podReview({
     uid,
     operation: outcome === "allowed" ? "UPDATE" : "CREATE",
-    object: { apiVersion: "v1", kind: "Pod", metadata: { name: uid, annotations }, spec: { containers: [{ name: "app", image: "nginx" }] } },
+    object: {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: uid, annotations },
+      spec: { containers: [{ name: "app", image: "nginx" }] },
+    },
     request: dryRun === undefined ? {} : { dryRun },
   });
 }
@@ -59,7 +72,9 @@ describe("POST /inject", () => {
     const text = await s.metrics.registry.metrics();
     const out: Record<string, number> = {};
     for (const decision of REVIEW_DECISIONS) {
-      const line = text.split("\n").find((l) => l.startsWith(`sidecar_injection_dry_run_total{decision="${decision}"} `));
+      const line = text
+        .split("\n")
+        .find((l) => l.startsWith(`sidecar_injection_dry_run_total{decision="${decision}"} `));
       assert.ok(line !== undefined, `the ${decision} series is published from the start`);
       out[decision] = Number(line.split(" ").at(-1));
     }

@@ -3,7 +3,16 @@ import { describe, it } from "node:test";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AdmissionError, ERRORS, errorBody, EXIT_ERRORS, exitStatusOf, isErrorCode, type CodedErrorCode, type ExitSpec } from "../../../src/admission/errors.js";
+import {
+  AdmissionError,
+  ERRORS,
+  errorBody,
+  EXIT_ERRORS,
+  exitStatusOf,
+  isErrorCode,
+  type CodedErrorCode,
+  type ExitSpec,
+} from "../../../src/admission/errors.js";
 import type { CertError } from "../../../src/certs/authority.js";
 import type { DerError } from "../../../src/certs/der.js";
 import type { CertificateFileError } from "../../../src/certs/files.js";
@@ -92,11 +101,19 @@ describe("exit statuses", () => {
     assert.equal(exitStatusOf("ENOENT"), 2);
     assert.equal(exitStatusOf("ERR_CONFIG"), 2);
     // What the webhook refuses, a command refuses: input refused.
-    for (const code of ["ERR_NOT_ADMISSION_REVIEW", "ERR_INVALID_ANNOTATION", "ERR_INVALID_POD", "ERR_PREVIEW_INPUT", "ERR_PREVIEW_TOO_MANY_PODS"]) assert.equal(exitStatusOf(code), 2, code);
+    for (const code of [
+      "ERR_NOT_ADMISSION_REVIEW",
+      "ERR_INVALID_ANNOTATION",
+      "ERR_INVALID_POD",
+      "ERR_PREVIEW_INPUT",
+      "ERR_PREVIEW_TOO_MANY_PODS",
+    ])
+      assert.equal(exitStatusOf(code), 2, code);
   });
 
   it("a bug, or a code the registry does not hold, has no status of its own (the command ends with one line and 2)", () => {
-    for (const code of ["ERR_INTERNAL", "ERR_SOMETHING_ELSE", "EACCES", "", 42, undefined, "__proto__", "toString"]) assert.equal(exitStatusOf(code), undefined, String(code));
+    for (const code of ["ERR_INTERNAL", "ERR_SOMETHING_ELSE", "EACCES", "", 42, undefined, "__proto__", "toString"])
+      assert.equal(exitStatusOf(code), undefined, String(code));
   });
 
   it("the code nothing throws is gone", () => {
@@ -108,11 +125,17 @@ describe("exit statuses", () => {
     const dir = await mkdtemp(join(tmpdir(), "exit-status-"));
     try {
       const pod = join(dir, "pod.yaml");
-      await writeFile(pod, "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: x}]}\n");
+      await writeFile(
+        pod,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: x}]}\n",
+      );
       const config = join(dir, "config.yaml");
       await writeFile(config, "nosuchkey: 1\n");
       const bad = join(dir, "bad.yaml");
-      await writeFile(bad, "apiVersion: v1\nkind: Pod\nmetadata: {name: p, annotations: {sidecar.istio.io/proxyCPU: lots}}\nspec: {containers: [{name: a, image: x}]}\n");
+      await writeFile(
+        bad,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: p, annotations: {sidecar.istio.io/proxyCPU: lots}}\nspec: {containers: [{name: a, image: x}]}\n",
+      );
       const cases: [readonly string[], number, RegExp][] = [
         [["inject", "--no-such-option"], 2, /^error: .*--no-such-option/],
         [["inject", "-f", pod, "--config", config], 2, /^error: .*nosuchkey/],

@@ -13,7 +13,11 @@ import type { Container, Pod } from "../../../src/kube/types.js";
 const dir = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "fixtures");
 const config = buildConfig({});
 
-function answer(name: string): { object: Pod; response: NonNullable<ReturnType<typeof admit>["review"]["response"]>; patched?: Pod } {
+function answer(name: string): {
+  object: Pod;
+  response: NonNullable<ReturnType<typeof admit>["review"]["response"]>;
+  patched?: Pod;
+} {
   const body = readFileSync(join(dir, `admission-review-${name}.json`));
   const review = decodeAdmissionReview(body);
   const { review: out } = admit(review, { config });
@@ -24,7 +28,10 @@ function answer(name: string): { object: Pod; response: NonNullable<ReturnType<t
   const object = review.request.object as Pod;
   if (!response.patch) return { object, response };
   const ops = JSON.parse(Buffer.from(response.patch, "base64").toString("utf8")) as jsonpatch.Operation[];
-  assert.ok(ops.every((o) => !o.path.startsWith("/metadata/managedFields")), "managedFields untouched");
+  assert.ok(
+    ops.every((o) => !o.path.startsWith("/metadata/managedFields")),
+    "managedFields untouched",
+  );
   const patched = jsonpatch.applyPatch(structuredClone(object), ops, true, false).newDocument;
   return { object, response, patched };
 }
@@ -45,7 +52,10 @@ for (const name of ["pod", "revision-namespace", "object-opt-in", "dry-run"]) {
 test("recorded replicaset-pod: the owner is the Deployment and the probe is rewritten", () => {
   const { patched } = answer("replicaset-pod");
   const env = proxy(patched)?.env ?? [];
-  assert.equal(env.find((e) => e.name === "ISTIO_META_OWNER")?.value, "kubernetes://apis/apps/v1/namespaces/e2e-on/deployments/shop");
+  assert.equal(
+    env.find((e) => e.name === "ISTIO_META_OWNER")?.value,
+    "kubernetes://apis/apps/v1/namespaces/e2e-on/deployments/shop",
+  );
   const app = patched?.spec?.containers.find((c) => c.name === "shop");
   assert.equal(app?.readinessProbe?.httpGet?.path, "/app-health/shop/readyz");
 });

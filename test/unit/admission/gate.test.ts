@@ -44,7 +44,10 @@ const REFUSED_BODIES: readonly (readonly [string, unknown])[] = [
   ["a numeric subResource", reviewWith((r) => (r.request.subResource = 1))],
   ["request.kind a string", reviewWith((r) => (r.request.kind = "Pod"))],
   ["request.kind.kind a number", reviewWith((r) => (r.request.kind = { group: "", version: "v1", kind: 5 }))],
-  ["request.resource.resource null", reviewWith((r) => (r.request.resource = { group: "", version: "v1", resource: null }))],
+  [
+    "request.resource.resource null",
+    reviewWith((r) => (r.request.resource = { group: "", version: "v1", resource: null })),
+  ],
   ["dryRun a string", reviewWith((r) => (r.request.dryRun = "yes"))],
 ];
 
@@ -121,7 +124,10 @@ describe("a body /inject refuses is refused by /preview and by the preview use c
       assert.deepEqual(errorOf(previewed.body), injectError);
       assert.equal(previewed.body.message, injectError.message, "the Status kubectl prints says the same");
 
-      await assert.rejects(preview([body], { config }), (e: unknown) => e instanceof AdmissionError && e.code === injectError.code && e.message === injectError.message);
+      await assert.rejects(
+        preview([body], { config }),
+        (e: unknown) => e instanceof AdmissionError && e.code === injectError.code && e.message === injectError.message,
+      );
     });
   }
 });
@@ -131,13 +137,22 @@ describe("a review /inject answers inside the review, the preview answers alike"
     test(name, async () => {
       const inject = await post("/inject", body);
       assert.equal(inject.status, 200, JSON.stringify(inject.body));
-      const response = responseOf({ status: 200, headers: {}, body: JSON.stringify(inject.body), json: () => inject.body });
+      const response = responseOf({
+        status: 200,
+        headers: {},
+        body: JSON.stringify(inject.body),
+        json: () => inject.body,
+      });
 
       const previewed = await post("/preview", body);
       assert.equal(previewed.status, 200, JSON.stringify(previewed.body));
       const entry = onlyEntry(previewed.body);
       const direct = await preview([body], { config });
-      assert.deepEqual(onlyEntry(JSON.parse(JSON.stringify({ items: direct })) as Record<string, unknown>), entry, "the use case answers what the route answers");
+      assert.deepEqual(
+        onlyEntry(JSON.parse(JSON.stringify({ items: direct })) as Record<string, unknown>),
+        entry,
+        "the use case answers what the route answers",
+      );
       assert.equal(entry.decision.inject, false);
       assert.deepEqual(entry.patch, []);
       assert.equal(response.patch, undefined);
@@ -162,10 +177,22 @@ describe("a review /inject answers inside the review, the preview answers alike"
 describe("gate", () => {
   test("a Pod CREATE passes with its Pod, managedFields dropped, in the request's namespace", () => {
     const review = validateAdmissionReview(
-      reviewWith((r) => (r.request.object = { apiVersion: "v1", kind: "Pod", metadata: { name: "p", managedFields: [{ manager: "kubectl" }] }, spec: {} })),
+      reviewWith(
+        (r) =>
+          (r.request.object = {
+            apiVersion: "v1",
+            kind: "Pod",
+            metadata: { name: "p", managedFields: [{ manager: "kubectl" }] },
+            spec: {},
+          }),
+      ),
     );
     const verdict = gate(review.request);
-    assert.deepEqual(verdict, { pass: true, namespace: "shop", pod: { apiVersion: "v1", kind: "Pod", metadata: { name: "p" }, spec: {} } });
+    assert.deepEqual(verdict, {
+      pass: true,
+      namespace: "shop",
+      pod: { apiVersion: "v1", kind: "Pod", metadata: { name: "p" }, spec: {} },
+    });
   });
 
   test("the namespace falls back to the object's, then to the one given", () => {
@@ -175,8 +202,15 @@ describe("gate", () => {
     });
     const request = validateAdmissionReview(noNamespace).request;
     assert.equal(gate(request).pass && gate(request, "elsewhere").pass, true);
-    assert.deepEqual([gate(request), gate(request, "elsewhere")].map((v) => (v.pass ? v.namespace : undefined)), ["default", "elsewhere"]);
-    const inObject = validateAdmissionReview(reviewWith((r) => (delete r.request.namespace, (r.request.object = { kind: "Pod", metadata: { namespace: "own" } }))));
+    assert.deepEqual(
+      [gate(request), gate(request, "elsewhere")].map((v) => (v.pass ? v.namespace : undefined)),
+      ["default", "elsewhere"],
+    );
+    const inObject = validateAdmissionReview(
+      reviewWith(
+        (r) => (delete r.request.namespace, (r.request.object = { kind: "Pod", metadata: { namespace: "own" } })),
+      ),
+    );
     const v = gate(inObject.request, "elsewhere");
     assert.equal(v.pass ? v.namespace : undefined, "own");
   });
@@ -184,11 +218,25 @@ describe("gate", () => {
   test("each way of not passing, with its bounded label", () => {
     const verdicts = ANSWERED_REVIEWS.map(([, r]) => gate(validateAdmissionReview(r).request));
     const labels = verdicts.map((v) => (v.pass ? "pass" : "unchanged" in v ? v.unchanged : v.refused.code));
-    assert.deepEqual(labels, ["ERR_INVALID_POD", "ERR_INVALID_POD", "not_create", "not_create", "not_create", "not_a_pod", "not_a_pod", "not_a_pod", "not_a_pod", "not_a_pod"]);
+    assert.deepEqual(labels, [
+      "ERR_INVALID_POD",
+      "ERR_INVALID_POD",
+      "not_create",
+      "not_create",
+      "not_create",
+      "not_a_pod",
+      "not_a_pod",
+      "not_a_pod",
+      "not_a_pod",
+      "not_a_pod",
+    ]);
     for (const v of verdicts) {
       if (v.pass || !("reason" in v)) continue;
       assert.doesNotMatch(v.reason, /k{100}/, "a user value is quoted, bounded");
-      assert.ok([...v.reason].every((c) => c >= " "), `printable: ${v.reason}`);
+      assert.ok(
+        [...v.reason].every((c) => c >= " "),
+        `printable: ${v.reason}`,
+      );
     }
   });
 });

@@ -83,7 +83,14 @@ export async function startTestServer(
     isReady: () => ready && running !== undefined && !running.draining,
     ...app,
   });
-  running = await startServer({ app: expressApp, port: 0, host: "127.0.0.1", tls: c, onOverload: overloadHandler(metrics, logger), ...server });
+  running = await startServer({
+    app: expressApp,
+    port: 0,
+    host: "127.0.0.1",
+    tls: c,
+    onOverload: overloadHandler(metrics, logger),
+    ...server,
+  });
   const r = running;
   return {
     running: r,

@@ -80,7 +80,10 @@ describe("TLS", () => {
       const c = await testCertificates();
       const caKey = await readFile(join(c.dir, LOCAL_CERT_FILES.caKey), "utf8");
       const keys = await generateRsaKeyPair();
-      s.running.setCertificate(issueServingCertificate({ keys, caCert: c.ca, caKey, names: ["localhost", "127.0.0.1"], now: new Date() }), keys.privateKey);
+      s.running.setCertificate(
+        issueServingCertificate({ keys, caCert: c.ca, caKey, names: ["localhost", "127.0.0.1"], now: new Date() }),
+        keys.privateKey,
+      );
       assert.deepEqual(await handshake(s.running.port, s.ca, tls11), { error: "ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION" });
     } finally {
       tls.DEFAULT_MIN_VERSION = saved;
@@ -96,7 +99,13 @@ describe("TLS", () => {
       const c = await testCertificates();
       const caKey = await readFile(join(c.dir, LOCAL_CERT_FILES.caKey), "utf8");
       const keys = await generateRsaKeyPair();
-      const cert = issueServingCertificate({ keys, caCert: c.ca, caKey, names: ["localhost", "127.0.0.1"], now: new Date() });
+      const cert = issueServingCertificate({
+        keys,
+        caCert: c.ca,
+        caKey,
+        names: ["localhost", "127.0.0.1"],
+        now: new Date(),
+      });
 
       assert.throws(() => s.running.setCertificate(cert, c.key), /key values mismatch|mismatch/i);
       const unchanged = await handshake(s.running.port, s.ca);
@@ -114,7 +123,11 @@ describe("TLS", () => {
 });
 
 /** Collects what the server reports through onTlsClientError. */
-function tlsErrors(): { codes: string[]; next(): Promise<string>; onTlsClientError: (err: NodeJS.ErrnoException) => void } {
+function tlsErrors(): {
+  codes: string[];
+  next(): Promise<string>;
+  onTlsClientError: (err: NodeJS.ErrnoException) => void;
+} {
   const codes: string[] = [];
   const waiting: ((code: string) => void)[] = [];
   return {
@@ -128,14 +141,26 @@ function tlsErrors(): { codes: string[]; next(): Promise<string>; onTlsClientErr
 }
 
 /** A refused handshake: waits for both the client's error and the server's report. */
-async function refused(port: number, ca: string, opts: tls.ConnectionOptions, errors: ReturnType<typeof tlsErrors>): Promise<{ client: string; server: string }> {
+async function refused(
+  port: number,
+  ca: string,
+  opts: tls.ConnectionOptions,
+  errors: ReturnType<typeof tlsErrors>,
+): Promise<{ client: string; server: string }> {
   const reported = errors.next();
   const h = await handshake(port, ca, opts);
   assert.ok("error" in h, `handshake with ${JSON.stringify(opts)} should fail: ${JSON.stringify(h)}`);
   return { client: h.error, server: await reported };
 }
 
-const STATIC_RSA = ["AES128-GCM-SHA256", "AES256-GCM-SHA384", "AES128-SHA256", "AES256-SHA256", "AES128-SHA", "AES256-SHA"];
+const STATIC_RSA = [
+  "AES128-GCM-SHA256",
+  "AES256-GCM-SHA384",
+  "AES128-SHA256",
+  "AES256-SHA256",
+  "AES128-SHA",
+  "AES256-SHA",
+];
 const WEAK_FORWARD_SECRET = [
   "ECDHE-RSA-AES128-SHA256",
   "ECDHE-RSA-AES256-SHA384",
@@ -170,7 +195,10 @@ describe("TLS cipher suites and renegotiation", () => {
       const c = await testCertificates();
       const caKey = await readFile(join(c.dir, LOCAL_CERT_FILES.caKey), "utf8");
       const keys = await generateRsaKeyPair();
-      s.running.setCertificate(issueServingCertificate({ keys, caCert: c.ca, caKey, names: ["localhost", "127.0.0.1"], now: new Date() }), keys.privateKey);
+      s.running.setCertificate(
+        issueServingCertificate({ keys, caCert: c.ca, caKey, names: ["localhost", "127.0.0.1"], now: new Date() }),
+        keys.privateKey,
+      );
       await check("RSA");
       assert.equal(errors.codes.length, 2 * (STATIC_RSA.length + WEAK_FORWARD_SECRET.length), errors.codes.join(" "));
     } finally {
@@ -182,7 +210,11 @@ describe("TLS cipher suites and renegotiation", () => {
     const logs: { fields: Record<string, unknown>; message: string }[] = [];
     const metrics = createMetrics();
     // The clock stands still: one line per reason, the rest counted as left out.
-    const reporter = createTlsFailureReporter({ counter: metrics.tlsHandshakeFailures, log: { warn: (fields, message) => logs.push({ fields, message }) }, now: () => 0 });
+    const reporter = createTlsFailureReporter({
+      counter: metrics.tlsHandshakeFailures,
+      log: { warn: (fields, message) => logs.push({ fields, message }) },
+      now: () => 0,
+    });
     const errors = tlsErrors();
     const s = await startTestServer(
       { metrics },
@@ -198,10 +230,16 @@ describe("TLS cipher suites and renegotiation", () => {
     const port = s.running.port;
     try {
       const staticRsa = { maxVersion: "TLSv1.2", ciphers: "AES128-GCM-SHA256" } as const;
-      assert.deepEqual(await refused(port, s.ca, staticRsa, errors), { client: "ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE", server: "ERR_SSL_NO_SHARED_CIPHER" });
+      assert.deepEqual(await refused(port, s.ca, staticRsa, errors), {
+        client: "ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE",
+        server: "ERR_SSL_NO_SHARED_CIPHER",
+      });
       await refused(port, s.ca, staticRsa, errors);
       const tls11 = { minVersion: "TLSv1.1", maxVersion: "TLSv1.1", ciphers: "DEFAULT:@SECLEVEL=0" } as const;
-      assert.deepEqual(await refused(port, s.ca, tls11, errors), { client: "ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION", server: "ERR_SSL_UNSUPPORTED_PROTOCOL" });
+      assert.deepEqual(await refused(port, s.ca, tls11, errors), {
+        client: "ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION",
+        server: "ERR_SSL_UNSUPPORTED_PROTOCOL",
+      });
 
       const raw = async (send: (socket: net.Socket) => void): Promise<string> => {
         const reported = errors.next();
@@ -212,12 +250,31 @@ describe("TLS cipher suites and renegotiation", () => {
       assert.equal(await raw((c) => c.write("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")), "ERR_SSL_HTTP_REQUEST");
       assert.equal(await raw(() => undefined), "ERR_TLS_HANDSHAKE_TIMEOUT");
       // The start of a ClientHello, then a TCP reset.
-      assert.equal(await raw((c) => c.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0xc8, 0x01, 0x00, 0x00, 0xc4, 0x03, 0x03]), () => c.resetAndDestroy())), "ECONNRESET");
+      assert.equal(
+        await raw((c) =>
+          c.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0xc8, 0x01, 0x00, 0x00, 0xc4, 0x03, 0x03]), () =>
+            c.resetAndDestroy(),
+          ),
+        ),
+        "ECONNRESET",
+      );
 
       const text = await metrics.registry.metrics();
-      const count = (reason: string): number => Number(new RegExp(`^sidecar_injector_tls_handshake_failures_total\\{reason="${reason}"\\} (\\d+)$`, "m").exec(text)?.[1]);
+      const count = (reason: string): number =>
+        Number(
+          new RegExp(`^sidecar_injector_tls_handshake_failures_total\\{reason="${reason}"\\} (\\d+)$`, "m").exec(
+            text,
+          )?.[1],
+        );
       assert.deepEqual(
-        { cipher: count("cipher"), protocol: count("protocol"), plain_http: count("plain_http"), timeout: count("timeout"), reset: count("reset"), other: count("other") },
+        {
+          cipher: count("cipher"),
+          protocol: count("protocol"),
+          plain_http: count("plain_http"),
+          timeout: count("timeout"),
+          reset: count("reset"),
+          other: count("other"),
+        },
         { cipher: 2, protocol: 1, plain_http: 1, timeout: 1, reset: 1, other: 0 },
       );
       assert.deepEqual(
@@ -235,25 +292,41 @@ describe("TLS cipher suites and renegotiation", () => {
   });
 
   const haveOpenssl = spawnSync("openssl", ["version"], { stdio: "ignore" }).status === 0;
-  it("tells apart a client that does not trust our CA from one that rejects our certificate", { skip: haveOpenssl ? false : "no openssl binary to send the alerts" }, async () => {
-    const errors = tlsErrors();
-    const s = await startTestServer({}, { onTlsClientError: errors.onTlsClientError });
-    const c = await testCertificates();
-    const sClient = async (...args: string[]): Promise<string> => {
-      const reported = errors.next();
-      const p = spawn("openssl", ["s_client", "-connect", `127.0.0.1:${s.running.port}`, "-verify_return_error", ...args], { stdio: ["pipe", "ignore", "ignore"] });
-      p.stdin.end();
-      return reported;
-    };
-    try {
-      // Trusting only the leaf itself: "unable to get local issuer certificate", alert unknown_ca.
-      assert.equal(await sClient("-CAfile", join(c.dir, LOCAL_CERT_FILES.cert)), "ERR_SSL_TLSV1_ALERT_UNKNOWN_CA");
-      // Trusting the CA but dialling a name the certificate does not carry: alert bad_certificate.
-      assert.equal(await sClient("-CAfile", join(c.dir, LOCAL_CERT_FILES.caCert), "-verify_hostname", "sidecar-injector.other.svc"), "ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE");
-    } finally {
-      await s.close();
-    }
-  });
+  it(
+    "tells apart a client that does not trust our CA from one that rejects our certificate",
+    { skip: haveOpenssl ? false : "no openssl binary to send the alerts" },
+    async () => {
+      const errors = tlsErrors();
+      const s = await startTestServer({}, { onTlsClientError: errors.onTlsClientError });
+      const c = await testCertificates();
+      const sClient = async (...args: string[]): Promise<string> => {
+        const reported = errors.next();
+        const p = spawn(
+          "openssl",
+          ["s_client", "-connect", `127.0.0.1:${s.running.port}`, "-verify_return_error", ...args],
+          { stdio: ["pipe", "ignore", "ignore"] },
+        );
+        p.stdin.end();
+        return reported;
+      };
+      try {
+        // Trusting only the leaf itself: "unable to get local issuer certificate", alert unknown_ca.
+        assert.equal(await sClient("-CAfile", join(c.dir, LOCAL_CERT_FILES.cert)), "ERR_SSL_TLSV1_ALERT_UNKNOWN_CA");
+        // Trusting the CA but dialling a name the certificate does not carry: alert bad_certificate.
+        assert.equal(
+          await sClient(
+            "-CAfile",
+            join(c.dir, LOCAL_CERT_FILES.caCert),
+            "-verify_hostname",
+            "sidecar-injector.other.svc",
+          ),
+          "ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE",
+        );
+      } finally {
+        await s.close();
+      }
+    },
+  );
 
   it("refuses a client-initiated renegotiation: the connection is closed and reported", async () => {
     const errors = tlsErrors();
@@ -261,7 +334,9 @@ describe("TLS cipher suites and renegotiation", () => {
     try {
       const reported = errors.next();
       const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
-        const c = tls.connect({ host: "127.0.0.1", port: s.running.port, ca: s.ca, maxVersion: "TLSv1.2" }, () => resolve(c));
+        const c = tls.connect({ host: "127.0.0.1", port: s.running.port, ca: s.ca, maxVersion: "TLSv1.2" }, () =>
+          resolve(c),
+        );
         c.once("error", reject);
       });
       socket.on("error", () => undefined);
@@ -316,7 +391,9 @@ describe("drain", () => {
     const requestSeen = new Promise((r) => s.running.server.once("request", r));
     const a = await connect(port, s.ca);
     const aResponse = readUntilClosed(a);
-    a.write(`POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`);
+    a.write(
+      `POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`,
+    );
     a.write(body.slice(0, half));
     await requestSeen;
 
@@ -364,7 +441,9 @@ describe("drain", () => {
     const a = await connect(s.running.port, s.ca);
     const aClosed = new Promise<void>((r) => a.on("close", () => r()));
     a.on("error", () => undefined);
-    a.write("POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{");
+    a.write(
+      "POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+    );
     await requestSeen;
     const started = Date.now();
     await s.running.close(300);

@@ -6,16 +6,27 @@ import { JSON_HEADERS, podReview, removeTestCertificates, startTestServer } from
 
 after(removeTestCertificates);
 
-const pod = { apiVersion: "v1", kind: "Pod", metadata: { name: "web" }, spec: { containers: [{ name: "app", image: "nginx" }] } };
+const pod = {
+  apiVersion: "v1",
+  kind: "Pod",
+  metadata: { name: "web" },
+  spec: { containers: [{ name: "app", image: "nginx" }] },
+};
 
 describe("separate listeners", () => {
   it("the webhook listener answers /inject and health, and 404 for /preview and /metrics", async () => {
     const s = await startTestServer({ endpoints: "webhook" });
     try {
-      assert.equal((await s.request({ headers: JSON_HEADERS, body: JSON.stringify(podReview({ object: pod })) })).status, 200);
+      assert.equal(
+        (await s.request({ headers: JSON_HEADERS, body: JSON.stringify(podReview({ object: pod })) })).status,
+        200,
+      );
       assert.equal((await s.request({ method: "GET", path: "/healthz" })).status, 200);
       assert.equal((await s.request({ method: "GET", path: "/readyz" })).status, 200);
-      for (const [method, path] of [["POST", "/preview"], ["GET", "/metrics"]] as const) {
+      for (const [method, path] of [
+        ["POST", "/preview"],
+        ["GET", "/metrics"],
+      ] as const) {
         const res = await s.request({ method, path, headers: JSON_HEADERS, body: JSON.stringify(pod) });
         assert.equal(res.status, 404, `${method} ${path}`);
         assert.equal((res.json().error as { code: string }).code, "ERR_NOT_FOUND");
@@ -28,7 +39,11 @@ describe("separate listeners", () => {
   it("the admin listener answers /preview, /metrics and health, and 404 for /inject", async () => {
     const s = await startTestServer({ endpoints: "admin" });
     try {
-      const preview = await s.request({ path: "/preview?namespaceLabels=istio-injection=enabled", headers: JSON_HEADERS, body: JSON.stringify(pod) });
+      const preview = await s.request({
+        path: "/preview?namespaceLabels=istio-injection=enabled",
+        headers: JSON_HEADERS,
+        body: JSON.stringify(pod),
+      });
       assert.equal(preview.status, 200);
       assert.equal((await s.request({ method: "GET", path: "/metrics" })).status, 200);
       assert.equal((await s.request({ method: "GET", path: "/healthz" })).status, 200);

@@ -6,7 +6,15 @@ import type { RequestListener } from "node:http";
 import tls from "node:tls";
 import { after, describe, it } from "node:test";
 import { startServer } from "../../../src/admission/https.js";
-import { JSON_HEADERS, podReview, removeTestCertificates, responseOf, send, startTestServer, testCertificates } from "./helpers.js";
+import {
+  JSON_HEADERS,
+  podReview,
+  removeTestCertificates,
+  responseOf,
+  send,
+  startTestServer,
+  testCertificates,
+} from "./helpers.js";
 
 after(removeTestCertificates);
 
@@ -18,7 +26,10 @@ function connect(port: number, ca: string): Promise<tls.TLSSocket> {
 }
 
 /** Reads from `socket` until `count` complete HTTP responses have arrived or it closes. */
-function readResponses(socket: tls.TLSSocket, count: number): Promise<{ statuses: number[]; bodies: string[]; closed: boolean }> {
+function readResponses(
+  socket: tls.TLSSocket,
+  count: number,
+): Promise<{ statuses: number[]; bodies: string[]; closed: boolean }> {
   return new Promise((resolve) => {
     let buf = Buffer.alloc(0);
     const statuses: number[] = [];
@@ -64,7 +75,9 @@ describe("pipelined requests", () => {
       let wire = "";
       // The AdmissionReview the API server sent (with managedFields): answers of this size
       // are what overflowed Node's buffering of a pipeline.
-      const recorded = JSON.parse(await readFile(new URL("../../fixtures/admission-review-pod.json", import.meta.url), "utf8")) as { request: { uid: string } };
+      const recorded = JSON.parse(
+        await readFile(new URL("../../fixtures/admission-review-pod.json", import.meta.url), "utf8"),
+      ) as { request: { uid: string } };
       for (let i = 0; i < n; i++) {
         recorded.request.uid = `uid-${i}`;
         const body = JSON.stringify(recorded);
@@ -74,10 +87,19 @@ describe("pipelined requests", () => {
       socket.write(wire);
       const { statuses, bodies } = await answers;
       socket.destroy();
-      assert.deepEqual(statuses, Array.from({ length: n }, () => 200));
+      assert.deepEqual(
+        statuses,
+        Array.from({ length: n }, () => 200),
+      );
       const uids = bodies.map((b) => (JSON.parse(b) as { response: { uid: string; patch?: string } }).response);
-      assert.deepEqual(uids.map((r) => r.uid), Array.from({ length: n }, (_, i) => `uid-${i}`));
-      assert.ok(uids.every((r) => typeof r.patch === "string"), "every answer carries a patch");
+      assert.deepEqual(
+        uids.map((r) => r.uid),
+        Array.from({ length: n }, (_, i) => `uid-${i}`),
+      );
+      assert.ok(
+        uids.every((r) => typeof r.patch === "string"),
+        "every answer carries a patch",
+      );
     } finally {
       await s.close();
     }
@@ -99,17 +121,27 @@ describe("concurrency bound", () => {
     });
     for (const socket of slow) {
       socket.on("error", () => undefined);
-      socket.write("POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{");
+      socket.write(
+        "POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+      );
       held.push(() => socket.destroy());
     }
     try {
       await seen;
       assert.equal(s.running.inFlight, 2);
-      const shed = await send(s.running.port, s.ca, { headers: JSON_HEADERS, body: JSON.stringify(podReview({ object: injectable })) });
+      const shed = await send(s.running.port, s.ca, {
+        headers: JSON_HEADERS,
+        body: JSON.stringify(podReview({ object: injectable })),
+      });
       assert.equal(shed.status, 503);
       assert.equal(shed.headers["retry-after"], "1");
       assert.equal(shed.headers.connection, "close");
-      assert.deepEqual(shed.json(), { error: { code: "ERR_OVERLOADED", message: "sidecar-injector is overloaded: too many requests in flight; retry" } });
+      assert.deepEqual(shed.json(), {
+        error: {
+          code: "ERR_OVERLOADED",
+          message: "sidecar-injector is overloaded: too many requests in flight; retry",
+        },
+      });
       const metrics = await s.metrics.registry.getSingleMetricAsString("sidecar_injection_failure_total");
       assert.match(metrics, /reason="ERR_OVERLOADED"} 1/);
       assert.ok(s.logs.lines().some((l) => l.code === "ERR_OVERLOADED" && l.shed === 1));
@@ -117,7 +149,10 @@ describe("concurrency bound", () => {
       for (const release of held) release();
       // Released places are free again: a bystander is injected.
       for (let i = 0; i < 50 && s.running.inFlight > 0; i++) await new Promise((r) => setTimeout(r, 20));
-      const ok = await send(s.running.port, s.ca, { headers: JSON_HEADERS, body: JSON.stringify(podReview({ object: injectable })) });
+      const ok = await send(s.running.port, s.ca, {
+        headers: JSON_HEADERS,
+        body: JSON.stringify(podReview({ object: injectable })),
+      });
       assert.equal(ok.status, 200);
       assert.equal(typeof responseOf(ok).patch, "string");
     } finally {
@@ -135,9 +170,15 @@ describe("body memory bound", () => {
     try {
       // 90 kB of a 200 kB body arrive and stay: the budget has 10 kB left.
       const requestSeen = new Promise((r) => s.running.server.once("request", r));
-      holder.write(`POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 200000\r\n\r\n${" ".repeat(90_000)}`);
+      holder.write(
+        `POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 200000\r\n\r\n${" ".repeat(90_000)}`,
+      );
       await requestSeen;
-      const body = JSON.stringify(podReview({ object: { ...injectable, metadata: { ...injectable.metadata, annotations: { pad: "x".repeat(20_000) } } } }));
+      const body = JSON.stringify(
+        podReview({
+          object: { ...injectable, metadata: { ...injectable.metadata, annotations: { pad: "x".repeat(20_000) } } },
+        }),
+      );
       let refused: Awaited<ReturnType<typeof send>> | undefined;
       for (let i = 0; i < 100; i++) {
         refused = await send(s.running.port, s.ca, { headers: JSON_HEADERS, body });
@@ -169,7 +210,10 @@ describe("connection bound", () => {
     try {
       for (let i = 0; i < 3; i++) open.push(await connect(server.port, c.ca));
       assert.equal(server.connections, 3);
-      await assert.rejects(connect(server.port, c.ca), (e: NodeJS.ErrnoException) => e.code === "ECONNRESET" || /socket disconnected/.test(e.message));
+      await assert.rejects(
+        connect(server.port, c.ca),
+        (e: NodeJS.ErrnoException) => e.code === "ECONNRESET" || /socket disconnected/.test(e.message),
+      );
       const closed = new Promise((r) => open[0]?.once("close", r));
       open[0]?.destroy();
       await closed;
@@ -189,7 +233,9 @@ describe("large reviews on a worker thread", () => {
       // ~400k labels: seconds of work, all of it off the event loop.
       const labels: Record<string, string> = {};
       for (let i = 0; i < 400_000; i++) labels[`l${i}`] = "v";
-      const huge = JSON.stringify(podReview({ uid: "huge", object: { ...injectable, metadata: { name: "huge", labels } } }));
+      const huge = JSON.stringify(
+        podReview({ uid: "huge", object: { ...injectable, metadata: { name: "huge", labels } } }),
+      );
       assert.ok(huge.length > 4 * 1024 * 1024 && huge.length < 6 * 1024 * 1024, `${huge.length} bytes`);
       const order: string[] = [];
       const big = send(s.running.port, s.ca, { headers: JSON_HEADERS, body: huge }).then((r) => {
@@ -199,7 +245,10 @@ describe("large reviews on a worker thread", () => {
       // Once the huge body is in (the worker has it), the others are sent.
       for (let i = 0; i < 200 && s.running.inFlight === 0; i++) await new Promise((r) => setTimeout(r, 10));
       await new Promise((r) => setTimeout(r, 200));
-      const small = await send(s.running.port, s.ca, { headers: JSON_HEADERS, body: JSON.stringify(podReview({ uid: "small", object: injectable })) });
+      const small = await send(s.running.port, s.ca, {
+        headers: JSON_HEADERS,
+        body: JSON.stringify(podReview({ uid: "small", object: injectable })),
+      });
       order.push("small");
       const health = await send(s.running.port, s.ca, { method: "GET", path: "/healthz" });
       order.push("healthz");

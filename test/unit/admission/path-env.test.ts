@@ -16,7 +16,10 @@ describe("parsePathEnv", () => {
     ["/inject/cluster/c1/net", { ISTIO_META_CLUSTER_ID: "c1" }],
     ["/inject/lonely", {}],
     // --slash-- decodes to "/".
-    ["/inject/cluster/a--slash--b/net/x--slash--y--slash--z", { ISTIO_META_CLUSTER_ID: "a/b", ISTIO_META_NETWORK: "x/y/z" }],
+    [
+      "/inject/cluster/a--slash--b/net/x--slash--y--slash--z",
+      { ISTIO_META_CLUSTER_ID: "a/b", ISTIO_META_NETWORK: "x/y/z" },
+    ],
     // A value may be empty; a later key wins.
     ["/inject/cluster//net/n1", { ISTIO_META_CLUSTER_ID: "", ISTIO_META_NETWORK: "n1" }],
     ["/inject/cluster/c1/cluster/c2", { ISTIO_META_CLUSTER_ID: "c2" }],

@@ -16,5 +16,7 @@ export async function load(url, context, next) {
 
 const dir = process.env.SIDECAR_INJECTOR_LOAD_LOG;
 if (dir !== undefined && dir !== "") {
-  register(`data:text/javascript,${encodeURIComponent(HOOKS)}`, import.meta.url, { data: { file: `${dir}/${process.pid}` } });
+  register(`data:text/javascript,${encodeURIComponent(HOOKS)}`, import.meta.url, {
+    data: { file: `${dir}/${process.pid}` },
+  });
 }

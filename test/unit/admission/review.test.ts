@@ -14,20 +14,38 @@ import {
   type InjectFn,
 } from "../../../src/admission/review.js";
 import { buildConfig } from "../../../src/config/load.js";
-import { EngineFailure, InjectionError, type InjectContext, type PatchOperation } from "../../../src/injection/types.js";
+import {
+  EngineFailure,
+  InjectionError,
+  type InjectContext,
+  type PatchOperation,
+} from "../../../src/injection/types.js";
 import type { AdmissionRequest, AdmissionReview, Pod } from "../../../src/kube/types.js";
 
 const config = buildConfig({});
 
 function pod(extra: Partial<Pod> = {}): Pod {
-  return { apiVersion: "v1", kind: "Pod", metadata: { name: "web-1" }, spec: { containers: [{ name: "app", image: "nginx" }] }, ...extra };
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "web-1" },
+    spec: { containers: [{ name: "app", image: "nginx" }] },
+    ...extra,
+  };
 }
 
 function review(request: Partial<AdmissionRequest> = {}, apiVersion = "admission.k8s.io/v1"): IncomingReview {
-  return podReview({ apiVersion, uid: "0df28fbd-5f5f-11e8-bc74-36e6bb280816", object: pod(), request }) as IncomingReview;
+  return podReview({
+    apiVersion,
+    uid: "0df28fbd-5f5f-11e8-bc74-36e6bb280816",
+    object: pod(),
+    request,
+  }) as IncomingReview;
 }
 
-const PATCH: PatchOperation[] = [{ op: "add", path: "/metadata/labels", value: { "security.istio.io/tlsMode": "istio" } }];
+const PATCH: PatchOperation[] = [
+  { op: "add", path: "/metadata/labels", value: { "security.istio.io/tlsMode": "istio" } },
+];
 
 /** A fake engine that records its calls. */
 function fakeEngine(behaviour: (pod: Pod, ctx: InjectContext) => ReturnType<InjectFn>): InjectFn & {
@@ -42,9 +60,23 @@ function fakeEngine(behaviour: (pod: Pod, ctx: InjectContext) => ReturnType<Inje
 }
 
 const injecting = (): ReturnType<typeof fakeEngine> =>
-  fakeEngine((p) => ({ decision: { inject: true, code: "policy_enabled", reasons: ["namespace label istio-injection=enabled"] }, patch: PATCH, pod: p, warnings: ["proxyCPU overridden"] }));
+  fakeEngine((p) => ({
+    decision: { inject: true, code: "policy_enabled", reasons: ["namespace label istio-injection=enabled"] },
+    patch: PATCH,
+    pod: p,
+    warnings: ["proxyCPU overridden"],
+  }));
 const skipping = (): ReturnType<typeof fakeEngine> =>
-  fakeEngine((p) => ({ decision: { inject: false, code: "pod_annotation", reasons: ["label sidecar.istio.io/inject=maybe ignored", "annotation sidecar.istio.io/inject=false"] }, patch: [], pod: p, warnings: [] }));
+  fakeEngine((p) => ({
+    decision: {
+      inject: false,
+      code: "pod_annotation",
+      reasons: ["label sidecar.istio.io/inject=maybe ignored", "annotation sidecar.istio.io/inject=false"],
+    },
+    patch: [],
+    pod: p,
+    warnings: [],
+  }));
 const throwing = (e: unknown): ReturnType<typeof fakeEngine> =>
   fakeEngine(() => {
     throw e;
@@ -57,13 +89,26 @@ function decodePatch(b64: string | undefined): unknown {
 
 describe("decodeAdmissionReview", () => {
   it("refuses megabytes of nested brackets before JSON.parse spends seconds on them", () => {
-    const deep = JSON.stringify(podReview()).replace('"request":{', `"deep":${"[".repeat(2_000_000)}${"]".repeat(2_000_000)},"request":{`);
+    const deep = JSON.stringify(podReview()).replace(
+      '"request":{',
+      `"deep":${"[".repeat(2_000_000)}${"]".repeat(2_000_000)},"request":{`,
+    );
     assert.throws(
       () => decodeAdmissionReview(deep),
-      (e: unknown) => e instanceof AdmissionError && e.code === "ERR_NOT_ADMISSION_REVIEW" && /nests deeper than 110 levels/.test(e.message),
+      (e: unknown) =>
+        e instanceof AdmissionError &&
+        e.code === "ERR_NOT_ADMISSION_REVIEW" &&
+        /nests deeper than 110 levels/.test(e.message),
     );
     // A large body of ordinary depth is read as usual.
-    const wide = podReview({ object: { apiVersion: "v1", kind: "Pod", metadata: { name: "w", annotations: { pad: "x".repeat(200_000) } }, spec: { containers: [] } } });
+    const wide = podReview({
+      object: {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "w", annotations: { pad: "x".repeat(200_000) } },
+        spec: { containers: [] },
+      },
+    });
     assert.equal(decodeAdmissionReview(JSON.stringify(wide)).request.uid, wide.request.uid);
   });
 
@@ -82,14 +127,21 @@ describe("decodeAdmissionReview", () => {
 
   it("refuses an empty body", () => {
     for (const body of ["", "  \n", Buffer.alloc(0)]) {
-      assert.throws(() => decodeAdmissionReview(body), (e: unknown) => e instanceof AdmissionError && e.code === "ERR_EMPTY_BODY");
+      assert.throws(
+        () => decodeAdmissionReview(body),
+        (e: unknown) => e instanceof AdmissionError && e.code === "ERR_EMPTY_BODY",
+      );
     }
   });
 
   it("refuses malformed JSON without echoing the body", () => {
     assert.throws(
       () => decodeAdmissionReview('{"apiVersion": "s3cr3t'),
-      (e: unknown) => e instanceof AdmissionError && e.code === "ERR_MALFORMED_JSON" && e.status === 400 && !e.message.includes("s3cr3t"),
+      (e: unknown) =>
+        e instanceof AdmissionError &&
+        e.code === "ERR_MALFORMED_JSON" &&
+        e.status === 400 &&
+        !e.message.includes("s3cr3t"),
     );
   });
 
@@ -104,8 +156,16 @@ describe("decodeAdmissionReview", () => {
     ["an empty uid", { ...review(), request: { ...review().request, uid: "" } }, /request\.uid/],
     ["a numeric uid", { ...review(), request: { ...review().request, uid: 7 } }, /request\.uid/],
     ["a numeric operation", { ...review(), request: { ...review().request, operation: 1 } }, /request\.operation/],
-    ["a string kind", { ...review(), request: { ...review().request, kind: "Pod" } }, /request\.kind must be an object/],
-    ["a numeric resource group", { ...review(), request: { ...review().request, resource: { group: 1 } } }, /request\.resource\.group/],
+    [
+      "a string kind",
+      { ...review(), request: { ...review().request, kind: "Pod" } },
+      /request\.kind must be an object/,
+    ],
+    [
+      "a numeric resource group",
+      { ...review(), request: { ...review().request, resource: { group: 1 } } },
+      /request\.resource\.group/,
+    ],
   ];
   for (const [what, value, message] of notReviews) {
     it(`refuses ${what} as not an AdmissionReview`, () => {
@@ -152,8 +212,17 @@ describe("admit", () => {
 
   it("passes namespace, path env and native sidecar support to the engine", () => {
     const engine = injecting();
-    admit(review(), { config, inject: engine, pathEnv: { ISTIO_META_CLUSTER_ID: "c1" }, nativeSidecarsSupported: true });
-    assert.deepEqual(engine.calls[0]?.ctx, { namespace: "shop", pathEnv: { ISTIO_META_CLUSTER_ID: "c1" }, nativeSidecarsSupported: true });
+    admit(review(), {
+      config,
+      inject: engine,
+      pathEnv: { ISTIO_META_CLUSTER_ID: "c1" },
+      nativeSidecarsSupported: true,
+    });
+    assert.deepEqual(engine.calls[0]?.ctx, {
+      namespace: "shop",
+      pathEnv: { ISTIO_META_CLUSTER_ID: "c1" },
+      nativeSidecarsSupported: true,
+    });
   });
 
   it("leaves empty path env and unknown native support out of the context", () => {
@@ -190,14 +259,21 @@ describe("admit", () => {
     assert.equal(r.allowed, true);
     assert.equal(r.patch, undefined);
     assert.equal(r.patchType, undefined);
-    assert.deepEqual(r.warnings, ["sidecar-injector: sidecar not injected: label sidecar.istio.io/inject=maybe ignored; annotation sidecar.istio.io/inject=false"]);
+    assert.deepEqual(r.warnings, [
+      "sidecar-injector: sidecar not injected: label sidecar.istio.io/inject=maybe ignored; annotation sidecar.istio.io/inject=false",
+    ]);
     assert.deepEqual(r.auditAnnotations, { decision: "skipped", reason: "annotation sidecar.istio.io/inject=false" });
     assert.equal(outcome.decision, "skipped");
     assert.equal(outcome.skipReason, "pod_annotation", "the decision's own code");
   });
 
   it("omits the patch when the engine injects with no operations", () => {
-    const engine = fakeEngine((p) => ({ decision: { inject: true, code: "policy_enabled", reasons: ["already injected"] }, patch: [], pod: p, warnings: [] }));
+    const engine = fakeEngine((p) => ({
+      decision: { inject: true, code: "policy_enabled", reasons: ["already injected"] },
+      patch: [],
+      pod: p,
+      warnings: [],
+    }));
     const r = admit(review(), { config, inject: engine }).review.response!;
     assert.equal(r.allowed, true);
     assert.equal(r.patch, undefined);
@@ -205,7 +281,11 @@ describe("admit", () => {
   });
 
   it("refuses an invalid annotation with a 400 status naming it", () => {
-    const err = new InjectionError("ERR_INVALID_ANNOTATION", "sidecar.istio.io/proxyCPU", 'annotation sidecar.istio.io/proxyCPU: "lots" is not a CPU quantity');
+    const err = new InjectionError(
+      "ERR_INVALID_ANNOTATION",
+      "sidecar.istio.io/proxyCPU",
+      'annotation sidecar.istio.io/proxyCPU: "lots" is not a CPU quantity',
+    );
     const { review: out, outcome } = admit(review(), { config, inject: throwing(err) });
     const r = out.response!;
     assert.equal(r.allowed, false);
@@ -216,7 +296,11 @@ describe("admit", () => {
       status: "Failure",
       message: 'sidecar-injector: annotation sidecar.istio.io/proxyCPU: "lots" is not a CPU quantity',
     });
-    assert.equal(outcome.reason, 'annotation sidecar.istio.io/proxyCPU: "lots" is not a CPU quantity', "the log line's reason is the message itself");
+    assert.equal(
+      outcome.reason,
+      'annotation sidecar.istio.io/proxyCPU: "lots" is not a CPU quantity',
+      "the log line's reason is the message itself",
+    );
     assert.equal(r.auditAnnotations?.decision, "refused");
     assert.equal(outcome.decision, "refused");
     assert.equal(outcome.errorCode, "ERR_INVALID_ANNOTATION");
@@ -224,7 +308,11 @@ describe("admit", () => {
   });
 
   it("puts the field in front of an InjectionError message that does not name it", () => {
-    const err = new InjectionError("ERR_INVALID_ANNOTATION", "traffic.sidecar.istio.io/includeInboundPorts", "not a port list");
+    const err = new InjectionError(
+      "ERR_INVALID_ANNOTATION",
+      "traffic.sidecar.istio.io/includeInboundPorts",
+      "not a port list",
+    );
     const r = admit(review(), { config, inject: throwing(err) }).review.response!;
     assert.equal(r.status?.message, "sidecar-injector: traffic.sidecar.istio.io/includeInboundPorts: not a port list");
   });
@@ -239,15 +327,24 @@ describe("admit", () => {
     assert.ok(!JSON.stringify(out).includes("hunter2"), "internal details stay out of the answer");
     assert.equal(outcome.errorCode, "ERR_INTERNAL");
     assert.equal(outcome.error, boom);
-    assert.equal(r.status?.message, "sidecar-injector: internal error while answering the review; see the injector's logs");
+    assert.equal(
+      r.status?.message,
+      "sidecar-injector: internal error while answering the review; see the injector's logs",
+    );
   });
 
   it("an unexpected failure inside the engine names the step that failed, nothing of the input, and logs the cause", () => {
     const cause = new TypeError("Cannot read properties of undefined (reading 'hunter2')");
-    const { review: out, outcome } = admit(review(), { config, inject: throwing(new EngineFailure("rendering the sidecar", cause)) });
+    const { review: out, outcome } = admit(review(), {
+      config,
+      inject: throwing(new EngineFailure("rendering the sidecar", cause)),
+    });
     const r = out.response!;
     assert.equal(r.status?.code, 500);
-    assert.equal(r.status?.message, "sidecar-injector: internal error while rendering the sidecar; see the injector's logs");
+    assert.equal(
+      r.status?.message,
+      "sidecar-injector: internal error while rendering the sidecar; see the injector's logs",
+    );
     assert.ok(!JSON.stringify(out).includes("hunter2"));
     assert.equal(outcome.error, cause, "the cause goes to the log");
   });
@@ -256,7 +353,12 @@ describe("admit", () => {
     const refusals = [
       admit(review({ object: undefined }), { config }),
       admit(review({ object: { ...pod(), spec: { containers: "app" } } }), { config }),
-      admit(review({ object: pod({ metadata: { name: "p", annotations: { "sidecar.istio.io/interceptionMode": "MAGIC" } } }) }), { config }),
+      admit(
+        review({
+          object: pod({ metadata: { name: "p", annotations: { "sidecar.istio.io/interceptionMode": "MAGIC" } } }),
+        }),
+        { config },
+      ),
       admit(review(), { config, inject: throwing(new RangeError("x")) }),
     ];
     for (const { review: out } of refusals) {
@@ -278,7 +380,10 @@ describe("admit", () => {
     const updated = admit(review({ operation: huge("O") }), { config, inject: injecting() });
     assert.ok(updated.outcome.reason.length < 200 && updated.outcome.operation.length < 200);
     assert.ok(JSON.stringify(updated.review).length < 2000);
-    const other = admit(review({ kind: { group: "x", version: "v1", kind: huge("K") }, subResource: huge("r") }), { config, inject: injecting() });
+    const other = admit(review({ kind: { group: "x", version: "v1", kind: huge("K") }, subResource: huge("r") }), {
+      config,
+      inject: injecting(),
+    });
     assert.ok(other.outcome.reason.length < 300, `reason of ${other.outcome.reason.length} characters`);
   });
 
@@ -300,11 +405,36 @@ describe("admit", () => {
   });
 
   const untouched: [string, Partial<AdmissionRequest>, string][] = [
-    ["a Deployment", { kind: { group: "apps", version: "v1", kind: "Deployment" }, resource: { group: "apps", version: "v1", resource: "deployments" } }, "not_a_pod"],
-    ["a ConfigMap", { kind: { group: "", version: "v1", kind: "ConfigMap" }, resource: { group: "", version: "v1", resource: "configmaps" } }, "not_a_pod"],
-    ["a Pod from another group", { kind: { group: "example.com", version: "v1", kind: "Pod" }, resource: { group: "example.com", version: "v1", resource: "pods" } }, "not_a_pod"],
+    [
+      "a Deployment",
+      {
+        kind: { group: "apps", version: "v1", kind: "Deployment" },
+        resource: { group: "apps", version: "v1", resource: "deployments" },
+      },
+      "not_a_pod",
+    ],
+    [
+      "a ConfigMap",
+      {
+        kind: { group: "", version: "v1", kind: "ConfigMap" },
+        resource: { group: "", version: "v1", resource: "configmaps" },
+      },
+      "not_a_pod",
+    ],
+    [
+      "a Pod from another group",
+      {
+        kind: { group: "example.com", version: "v1", kind: "Pod" },
+        resource: { group: "example.com", version: "v1", resource: "pods" },
+      },
+      "not_a_pod",
+    ],
     ["a Pod subresource", { subResource: "ephemeralcontainers", operation: "UPDATE" }, "not_a_pod"],
-    ["pods/exec CONNECT", { subResource: "exec", operation: "CONNECT", kind: { group: "", version: "v1", kind: "PodExecOptions" } }, "not_a_pod"],
+    [
+      "pods/exec CONNECT",
+      { subResource: "exec", operation: "CONNECT", kind: { group: "", version: "v1", kind: "PodExecOptions" } },
+      "not_a_pod",
+    ],
     ["a Pod UPDATE", { operation: "UPDATE", oldObject: pod() }, "not_create"],
     ["a Pod DELETE", { operation: "DELETE", object: undefined, oldObject: pod() }, "not_create"],
     ["a Pod CONNECT", { operation: "CONNECT" }, "not_create"],
@@ -328,7 +458,10 @@ describe("admit", () => {
   it("treats a request with neither kind nor resource as a Pod only if the object says so", () => {
     const engine = injecting();
     admit(review({ kind: undefined, resource: undefined }), { config, inject: engine });
-    admit(review({ kind: undefined, resource: undefined, object: { kind: "Service", metadata: {} } }), { config, inject: engine });
+    admit(review({ kind: undefined, resource: undefined, object: { kind: "Service", metadata: {} } }), {
+      config,
+      inject: engine,
+    });
     assert.equal(engine.calls.length, 1);
   });
 
@@ -354,22 +487,43 @@ describe("sanitizeWarnings / buildResponseReview", () => {
 
   it("leaves out empty warnings and patches", () => {
     const out = buildResponseReview("admission.k8s.io/v1", "u", { allowed: true, patch: [], warnings: [] });
-    assert.deepEqual(out, { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid: "u", allowed: true } });
+    assert.deepEqual(out, {
+      apiVersion: "admission.k8s.io/v1",
+      kind: "AdmissionReview",
+      response: { uid: "u", allowed: true },
+    });
   });
 });
 
 describe("reviewJson", () => {
-  const bigPatch: PatchOperation[] = Array.from({ length: 40 }, (_, i) => ({ op: "add", path: `/metadata/labels/l${i}`, value: `v${i}`.repeat(20) }));
+  const bigPatch: PatchOperation[] = Array.from({ length: 40 }, (_, i) => ({
+    op: "add",
+    path: `/metadata/labels/l${i}`,
+    value: `v${i}`.repeat(20),
+  }));
 
   it("is the text JSON.stringify gives, for every kind of answer admit makes", () => {
     const reviews = [
       admit(review(), { config }).review,
-      admit(review({ object: pod({ metadata: { name: "p", annotations: { "sidecar.istio.io/inject": "false" } } }) }), { config }).review,
+      admit(review({ object: pod({ metadata: { name: "p", annotations: { "sidecar.istio.io/inject": "false" } } }) }), {
+        config,
+      }).review,
       admit(review({ operation: "UPDATE" }), { config }).review,
-      buildResponseReview("admission.k8s.io/v1", "u", { allowed: true, patch: bigPatch, warnings: ["w\"1", "w2"], auditAnnotations: { decision: "injected" } }),
-      buildResponseReview("admission.k8s.io/v1beta1", "u", { allowed: false, status: { code: 400, message: 'bad "patch":"" here', reason: "BadRequest", status: "Failure" } }),
+      buildResponseReview("admission.k8s.io/v1", "u", {
+        allowed: true,
+        patch: bigPatch,
+        warnings: ['w"1', "w2"],
+        auditAnnotations: { decision: "injected" },
+      }),
+      buildResponseReview("admission.k8s.io/v1beta1", "u", {
+        allowed: false,
+        status: { code: 400, message: 'bad "patch":"" here', reason: "BadRequest", status: "Failure" },
+      }),
     ];
-    assert.ok(reviews.some((r) => (r.response?.patch?.length ?? 0) > 1000), "a large patch is among them");
+    assert.ok(
+      reviews.some((r) => (r.response?.patch?.length ?? 0) > 1000),
+      "a large patch is among them",
+    );
     for (const r of reviews) assert.equal(reviewJson(r), JSON.stringify(r));
   });
 
@@ -386,12 +540,19 @@ describe("reviewJson", () => {
   it("leaves no trace in the review: its keys, its JSON and a deep comparison see the plain response", () => {
     const built = buildResponseReview("admission.k8s.io/v1", "u", { allowed: true, patch: bigPatch });
     const patch = Buffer.from(JSON.stringify(bigPatch), "utf8").toString("base64");
-    const plain = { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid: "u", allowed: true, patchType: "JSONPatch", patch } };
+    const plain = {
+      apiVersion: "admission.k8s.io/v1",
+      kind: "AdmissionReview",
+      response: { uid: "u", allowed: true, patchType: "JSONPatch", patch },
+    };
     assert.deepEqual(built, plain);
     assert.deepEqual(Object.keys(built.response ?? {}), ["uid", "allowed", "patchType", "patch"]);
     assert.equal(reviewJson(built), JSON.stringify(plain));
     // A copy given another patch (one that needs escaping) is stringified whole.
-    const copy: AdmissionReview = { ...built, response: { ...(built.response ?? { uid: "u", allowed: true }), patch: `"${patch}` } };
+    const copy: AdmissionReview = {
+      ...built,
+      response: { ...(built.response ?? { uid: "u", allowed: true }), patch: `"${patch}` },
+    };
     assert.equal(reviewJson(copy), JSON.stringify(copy));
   });
 
@@ -402,13 +563,18 @@ describe("reviewJson", () => {
     const changed = buildResponseReview("admission.k8s.io/v1", "u", { allowed: true, patch: bigPatch });
     if (changed.response !== undefined) changed.response.patch = `needs "escaping" ${"x".repeat(2000)}`;
     assert.equal(reviewJson(changed), JSON.stringify(changed));
-    assert.equal((JSON.parse(reviewJson(changed)) as { response: { patch: string } }).response.patch, changed.response?.patch);
+    assert.equal(
+      (JSON.parse(reviewJson(changed)) as { response: { patch: string } }).response.patch,
+      changed.response?.patch,
+    );
   });
 });
 
 describe("encodePatch", () => {
   const plain = (ops: readonly PatchOperation[]): string => Buffer.from(JSON.stringify(ops), "utf8").toString("base64");
-  const sized = (chars: number, fill: string): PatchOperation[] => [{ op: "add", path: "/metadata/annotations/a", value: fill.repeat(Math.ceil(chars / fill.length)).slice(0, chars) }];
+  const sized = (chars: number, fill: string): PatchOperation[] => [
+    { op: "add", path: "/metadata/annotations/a", value: fill.repeat(Math.ceil(chars / fill.length)).slice(0, chars) },
+  ];
 
   it("is base64 of the patch's UTF-8, whatever its size and characters, call after call", () => {
     // Longer patches first, then shorter ones: nothing of an earlier patch may show in a later one;

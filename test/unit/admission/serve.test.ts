@@ -29,7 +29,10 @@ describe("runServe", () => {
 
       assert.equal((await send(h.port, ca, { method: "GET", path: "/healthz" })).status, 200);
       assert.equal((await send(h.port, ca, { method: "GET", path: "/readyz" })).status, 200);
-      const res = await send(h.port, ca, { headers: JSON_HEADERS, body: JSON.stringify(podReview({ uid: "serve-1" })) });
+      const res = await send(h.port, ca, {
+        headers: JSON_HEADERS,
+        body: JSON.stringify(podReview({ uid: "serve-1" })),
+      });
       assert.equal(res.status, 200);
       assert.equal((res.json().response as { uid: string }).uid, "serve-1");
 
@@ -59,12 +62,20 @@ describe("runServe", () => {
   });
 
   it("refuses a certificate without its key, a key that does not match, and an unknown log level", async () => {
-    await assert.rejects(runServe({ port: 0, tlsCert: "x.crt", logLevel: "silent" }), /--tls-cert and --tls-key must be given together/);
+    await assert.rejects(
+      runServe({ port: 0, tlsCert: "x.crt", logLevel: "silent" }),
+      /--tls-cert and --tls-key must be given together/,
+    );
     const a = await ensureLocalCertificates(join(root, "a"));
     const b = await ensureLocalCertificates(join(root, "b"));
     assert.notEqual(a.key, b.key);
     await assert.rejects(
-      runServe({ port: 0, tlsCert: join(root, "a", "tls.crt"), tlsKey: join(root, "b", "tls.key"), logLevel: "silent" }),
+      runServe({
+        port: 0,
+        tlsCert: join(root, "a", "tls.crt"),
+        tlsKey: join(root, "b", "tls.key"),
+        logLevel: "silent",
+      }),
       (e: Error) => e.message.includes(join(root, "b", "tls.key")),
     );
     await assert.rejects(runServe({ port: 0, certDir: join(root, "a"), logLevel: "chatty" }), /unknown log level/);
@@ -73,7 +84,10 @@ describe("runServe", () => {
   it("refuses a config file with an unknown key, naming it", async () => {
     const file = join(root, "bad.yaml");
     await writeFile(file, "polcy: enabled\n");
-    await assert.rejects(runServe({ port: 0, configFile: file, certDir: join(root, "a"), logLevel: "silent" }), /polcy/);
+    await assert.rejects(
+      runServe({ port: 0, configFile: file, certDir: join(root, "a"), logLevel: "silent" }),
+      /polcy/,
+    );
   });
 
   it("drains and exits 0 on SIGTERM", async () => {
@@ -81,7 +95,13 @@ describe("runServe", () => {
     const main = resolve("src/main.ts");
     const child = spawn(
       process.execPath,
-      ["--import", "tsx", "--input-type=module", "-e", `import(${JSON.stringify(main)}).then((m) => m.runServe({ port: 0, certDir: ${JSON.stringify(certDir)} }))`],
+      [
+        "--import",
+        "tsx",
+        "--input-type=module",
+        "-e",
+        `import(${JSON.stringify(main)}).then((m) => m.runServe({ port: 0, certDir: ${JSON.stringify(certDir)} }))`,
+      ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     let out = "";

@@ -5,7 +5,8 @@ import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { resolve } from "node:path";
 
 export const CLI = resolve("src/cli.ts");
-/** Starting a worker under tsx on a saturated 2-core machine takes seconds: waits are generous, and only bound failures. */
+/** Starting a worker under tsx on a saturated 2-core machine takes seconds: waits are generous, and only bound
+ * failures. */
 export const START_TIMEOUT_MS = 120_000;
 
 export type LogLine = Record<string, unknown> & { msg?: string; pid?: number };
@@ -30,10 +31,14 @@ export interface ServeProcessOptions {
 }
 
 export async function serve(args: readonly string[], opts: ServeProcessOptions = {}): Promise<Served> {
-  const child = spawn(process.execPath, ["--import", "tsx", ...(opts.nodeArgs ?? []), CLI, "serve", "--port", "0", ...args], {
-    stdio: ["pipe", "pipe", "pipe"],
-    env: opts.env ?? process.env,
-  });
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", ...(opts.nodeArgs ?? []), CLI, "serve", "--port", "0", ...args],
+    {
+      stdio: ["pipe", "pipe", "pipe"],
+      env: opts.env ?? process.env,
+    },
+  );
   let out = "";
   let err = "";
   const parsed: LogLine[] = [];
@@ -72,6 +77,14 @@ export async function serve(args: readonly string[], opts: ServeProcessOptions =
   ]);
   const url = new URL(String(serving.url));
   const adminPort = typeof serving.adminUrl === "string" ? Number(new URL(serving.adminUrl).port) : undefined;
-  return { child, port: Number(url.port), adminPort, pids: serving.pids as number[], exited, lines: () => parsed, stderr: () => err, waitFor };
+  return {
+    child,
+    port: Number(url.port),
+    adminPort,
+    pids: serving.pids as number[],
+    exited,
+    lines: () => parsed,
+    stderr: () => err,
+    waitFor,
+  };
 }
-

@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import https from "node:https";
 import { after, before, describe, it } from "node:test";
 import { DEFAULT_MAX_BODY_BYTES, plainInjectPath } from "../../../src/admission/server.js";
-import { InjectionError, type DecisionCode, type InjectContext, type PatchOperation } from "../../../src/injection/types.js";
+import {
+  InjectionError,
+  type DecisionCode,
+  type InjectContext,
+  type PatchOperation,
+} from "../../../src/injection/types.js";
 import type { Pod } from "../../../src/kube/types.js";
 import {
   JSON_HEADERS,
@@ -84,7 +89,12 @@ describe("POST /inject with the real engine", () => {
 
   for (const operation of ["UPDATE", "DELETE"]) {
     it(`allows a Pod ${operation} unchanged`, async () => {
-      const injectable = { apiVersion: "v1", kind: "Pod", metadata: { name: "p" }, spec: { containers: [{ name: "c" }] } };
+      const injectable = {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "p" },
+        spec: { containers: [{ name: "c" }] },
+      };
       const res = await post(s, podReview({ operation, object: injectable }));
       const r = responseOf(res);
       assert.equal(r.allowed, true);
@@ -104,7 +114,10 @@ describe("POST /inject with the real engine", () => {
   ];
   for (const [type, status] of contentTypes) {
     it(`answers Content-Type ${type ?? "(none)"} with ${status}`, async () => {
-      const res = await s.request({ headers: type === undefined ? {} : { "content-type": type }, body: JSON.stringify(podReview()) });
+      const res = await s.request({
+        headers: type === undefined ? {} : { "content-type": type },
+        body: JSON.stringify(podReview()),
+      });
       assert.equal(res.status, status);
       if (status === 415) {
         const error = res.json().error as { code: string; message: string };
@@ -134,7 +147,11 @@ describe("POST /inject with the real engine", () => {
   });
 
   it("answers JSON that is not an AdmissionReview with 400 naming the problem", async () => {
-    for (const body of [{ hello: "world" }, [1, 2], { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: {} }]) {
+    for (const body of [
+      { hello: "world" },
+      [1, 2],
+      { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: {} },
+    ]) {
       const res = await s.request({ headers: JSON_HEADERS, body: JSON.stringify(body) });
       assert.equal(res.status, 400, JSON.stringify(body));
       const error = res.json().error as { code: string; message: string };
@@ -153,7 +170,11 @@ describe("POST /inject with the real engine", () => {
   });
 
   it("answers a path that does not percent-decode with 400", async () => {
-    const res = await s.request({ path: "/inject/cluster/%E0%A4%A", headers: JSON_HEADERS, body: JSON.stringify(podReview()) });
+    const res = await s.request({
+      path: "/inject/cluster/%E0%A4%A",
+      headers: JSON_HEADERS,
+      body: JSON.stringify(podReview()),
+    });
     assert.equal(res.status, 400);
     assert.equal((res.json().error as { code: string }).code, "ERR_BAD_REQUEST");
   });
@@ -165,7 +186,18 @@ describe("the plain /inject handler ahead of express", () => {
     assert.equal(plainInjectPath("/inject?timeout=10s"), "/inject");
     assert.equal(plainInjectPath("/inject/cluster/c1/net/n1"), "/inject/cluster/c1/net/n1");
     assert.equal(plainInjectPath("/inject/:ENV:cluster=c1?x=1"), "/inject/:ENV:cluster=c1");
-    for (const other of ["/inject/", "/INJECT", "/Inject/cluster/c1", "/inject/cluster/c%31", "/injected", "/inject2/x", "/preview", "/", "", "*"]) {
+    for (const other of [
+      "/inject/",
+      "/INJECT",
+      "/Inject/cluster/c1",
+      "/inject/cluster/c%31",
+      "/injected",
+      "/inject2/x",
+      "/preview",
+      "/",
+      "",
+      "*",
+    ]) {
       assert.equal(plainInjectPath(other), undefined, other);
     }
   });
@@ -173,19 +205,30 @@ describe("the plain /inject handler ahead of express", () => {
   it("answers as express's route does, byte for byte, headers and all", async () => {
     const s = await startTestServer();
     try {
-      const body = JSON.stringify(podReview({ uid: "same", object: { kind: "Pod", metadata: { name: "web" }, spec: { containers: [{ name: "app", image: "nginx" }] } } }));
+      const body = JSON.stringify(
+        podReview({
+          uid: "same",
+          object: { kind: "Pod", metadata: { name: "web" }, spec: { containers: [{ name: "app", image: "nginx" }] } },
+        }),
+      );
       // /Inject is routed by express (case-insensitive, as before); /inject by the plain handler.
       const plain = await s.request({ path: "/inject", headers: JSON_HEADERS, body });
       const routed = await s.request({ path: "/Inject", headers: JSON_HEADERS, body });
       assert.equal(plain.status, 200);
       assert.equal(responseOf(plain).patchType, "JSONPatch");
       assert.equal(plain.body, routed.body);
-      for (const h of ["content-type", "content-length", "connection", "x-powered-by", "etag"]) assert.equal(plain.headers[h], routed.headers[h], h);
-      for (const [path, status] of [["/inject", 400], ["/Inject", 400]] as const) {
+      for (const h of ["content-type", "content-length", "connection", "x-powered-by", "etag"])
+        assert.equal(plain.headers[h], routed.headers[h], h);
+      for (const [path, status] of [
+        ["/inject", 400],
+        ["/Inject", 400],
+      ] as const) {
         const bad = await s.request({ path, headers: JSON_HEADERS, body: "{" });
         assert.equal(bad.status, status);
         assert.equal(bad.headers["content-type"], "application/json; charset=utf-8");
-        assert.deepEqual(bad.json(), { error: { code: "ERR_MALFORMED_JSON", message: "request body is not valid JSON" } });
+        assert.deepEqual(bad.json(), {
+          error: { code: "ERR_MALFORMED_JSON", message: "request body is not valid JSON" },
+        });
       }
       assert.equal(s.logs.lines().filter((l) => l.uid === "same" && l.decision === "injected").length, 2);
     } finally {
@@ -262,18 +305,28 @@ describe("a body that does not arrive in time", () => {
   it("is answered with 408 and the connection closed", async () => {
     const s = await startTestServer({ bodyTimeoutMs: 200 });
     try {
-      const res = await new Promise<{ status: number; body: string; connection: string | undefined }>((resolve, reject) => {
-        const req = https.request(
-          { host: "127.0.0.1", port: s.running.port, ca: s.ca, method: "POST", path: "/inject", headers: { ...JSON_HEADERS, "content-length": 100 }, agent: false },
-          (r) => {
-            let body = "";
-            r.on("data", (c: Buffer) => (body += c.toString()));
-            r.on("end", () => resolve({ status: r.statusCode ?? 0, body, connection: r.headers.connection }));
-          },
-        );
-        req.on("error", reject);
-        req.write('{"apiVersion":'); // and never the rest
-      });
+      const res = await new Promise<{ status: number; body: string; connection: string | undefined }>(
+        (resolve, reject) => {
+          const req = https.request(
+            {
+              host: "127.0.0.1",
+              port: s.running.port,
+              ca: s.ca,
+              method: "POST",
+              path: "/inject",
+              headers: { ...JSON_HEADERS, "content-length": 100 },
+              agent: false,
+            },
+            (r) => {
+              let body = "";
+              r.on("data", (c: Buffer) => (body += c.toString()));
+              r.on("end", () => resolve({ status: r.statusCode ?? 0, body, connection: r.headers.connection }));
+            },
+          );
+          req.on("error", reject);
+          req.write('{"apiVersion":'); // and never the rest
+        },
+      );
       assert.equal(res.status, 408);
       assert.equal((JSON.parse(res.body) as { error: { code: string } }).error.code, "ERR_REQUEST_TIMEOUT");
       assert.equal(res.connection, "close");
@@ -284,10 +337,20 @@ describe("a body that does not arrive in time", () => {
 });
 
 describe("engine outcomes over HTTP", () => {
-  const PATCH: PatchOperation[] = [{ op: "add", path: "/metadata/labels", value: { "security.istio.io/tlsMode": "istio" } }];
+  const PATCH: PatchOperation[] = [
+    { op: "add", path: "/metadata/labels", value: { "security.istio.io/tlsMode": "istio" } },
+  ];
   let behaviour: (pod: Pod, ctx: InjectContext) => ReturnType<typeof inject>;
   const contexts: InjectContext[] = [];
-  const inject = (pod: Pod, ctx: InjectContext): { decision: { inject: boolean; code: DecisionCode; reasons: string[] }; patch: PatchOperation[]; pod: Pod; warnings: string[] } => {
+  const inject = (
+    pod: Pod,
+    ctx: InjectContext,
+  ): {
+    decision: { inject: boolean; code: DecisionCode; reasons: string[] };
+    patch: PatchOperation[];
+    pod: Pod;
+    warnings: string[];
+  } => {
     contexts.push(ctx);
     return behaviour(pod, ctx);
   };
@@ -298,7 +361,12 @@ describe("engine outcomes over HTTP", () => {
   after(() => s.close());
 
   it("returns the engine's patch, base64-encoded, with patchType JSONPatch", async () => {
-    behaviour = (pod) => ({ decision: { inject: true, code: "policy_enabled", reasons: ["policy enabled"] }, patch: PATCH, pod, warnings: ["w1"] });
+    behaviour = (pod) => ({
+      decision: { inject: true, code: "policy_enabled", reasons: ["policy enabled"] },
+      patch: PATCH,
+      pod,
+      warnings: ["w1"],
+    });
     const before = (await metricValue(s, "sidecar_injection_success_total")) ?? 0;
     const r = responseOf(await post(s, podReview({ uid: "inj" })));
     assert.equal(r.allowed, true);
@@ -309,23 +377,36 @@ describe("engine outcomes over HTTP", () => {
   });
 
   it("hands path parameters, namespace and native sidecar support to the engine", async () => {
-    behaviour = (pod) => ({ decision: { inject: false, code: "pod_annotation", reasons: ["no"] }, patch: [], pod, warnings: [] });
+    behaviour = (pod) => ({
+      decision: { inject: false, code: "pod_annotation", reasons: ["no"] },
+      patch: [],
+      pod,
+      warnings: [],
+    });
     contexts.length = 0;
     // The plain handler's path, and one with a percent-escape that express routes: the same env.
     for (const path of ["/inject/cluster/c1/net/n1/team/a--slash--b", "/inject/cluster/c%31/net/n1/team/a--slash--b"]) {
       contexts.length = 0;
       await post(s, podReview({ namespace: "east" }), path);
-      assert.deepEqual(contexts[0], {
-        namespace: "east",
-        pathEnv: { ISTIO_META_CLUSTER_ID: "c1", ISTIO_META_NETWORK: "n1", TEAM: "a/b" },
-        nativeSidecarsSupported: false,
-      }, path);
+      assert.deepEqual(
+        contexts[0],
+        {
+          namespace: "east",
+          pathEnv: { ISTIO_META_CLUSTER_ID: "c1", ISTIO_META_NETWORK: "n1", TEAM: "a/b" },
+          nativeSidecarsSupported: false,
+        },
+        path,
+      );
     }
   });
 
   it("refuses an invalid annotation inside the review (HTTP 200), naming it", async () => {
     behaviour = () => {
-      throw new InjectionError("ERR_INVALID_ANNOTATION", "sidecar.istio.io/interceptionMode", 'annotation sidecar.istio.io/interceptionMode: "BOGUS" is not one of REDIRECT, TPROXY, NONE');
+      throw new InjectionError(
+        "ERR_INVALID_ANNOTATION",
+        "sidecar.istio.io/interceptionMode",
+        'annotation sidecar.istio.io/interceptionMode: "BOGUS" is not one of REDIRECT, TPROXY, NONE',
+      );
     };
     const res = await post(s, podReview({ uid: "bad-ann" }));
     assert.equal(res.status, 200);
@@ -356,8 +437,21 @@ describe("engine outcomes over HTTP", () => {
   });
 
   it("writes one log line per review with the decision and no body", async () => {
-    behaviour = (pod) => ({ decision: { inject: true, code: "policy_enabled", reasons: ["an ignored value", "policy enabled"] }, patch: PATCH, pod, warnings: [] });
-    const review = podReview({ uid: "log-me", namespace: "logs", object: { kind: "Pod", metadata: { generateName: "job-", annotations: { secret: "do-not-log-this" } }, spec: { containers: [] } } });
+    behaviour = (pod) => ({
+      decision: { inject: true, code: "policy_enabled", reasons: ["an ignored value", "policy enabled"] },
+      patch: PATCH,
+      pod,
+      warnings: [],
+    });
+    const review = podReview({
+      uid: "log-me",
+      namespace: "logs",
+      object: {
+        kind: "Pod",
+        metadata: { generateName: "job-", annotations: { secret: "do-not-log-this" } },
+        spec: { containers: [] },
+      },
+    });
     await post(s, review);
     const lines = s.logs.lines().filter((l) => l.uid === "log-me");
     assert.equal(lines.length, 1);

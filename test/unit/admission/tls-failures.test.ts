@@ -63,19 +63,42 @@ describe("createTlsFailureReporter", () => {
       intervalMs: 10_000,
       now: () => t,
     });
-    const cipher = Object.assign(new Error("...:no shared cipher:..."), { code: "ERR_SSL_NO_SHARED_CIPHER", reason: "no shared cipher" });
+    const cipher = Object.assign(new Error("...:no shared cipher:..."), {
+      code: "ERR_SSL_NO_SHARED_CIPHER",
+      reason: "no shared cipher",
+    });
     for (let i = 0; i < 100; i++) reporter.report(cipher, "10.0.0.1");
-    reporter.report(Object.assign(new Error("TLS handshake timeout"), { code: "ERR_TLS_HANDSHAKE_TIMEOUT" }), undefined);
+    reporter.report(
+      Object.assign(new Error("TLS handshake timeout"), { code: "ERR_TLS_HANDSHAKE_TIMEOUT" }),
+      undefined,
+    );
     t = 10_000;
     reporter.report(cipher, "10.0.0.2");
 
     assert.equal(lines.length, 3);
-    assert.deepEqual(lines[0], { fields: { reason: "cipher", code: "ERR_SSL_NO_SHARED_CIPHER", detail: "no shared cipher", remoteAddress: "10.0.0.1" }, message: "TLS handshake failed" });
-    assert.deepEqual(lines[1]?.fields, { reason: "timeout", code: "ERR_TLS_HANDSHAKE_TIMEOUT", detail: "TLS handshake timeout", remoteAddress: undefined });
+    assert.deepEqual(lines[0], {
+      fields: {
+        reason: "cipher",
+        code: "ERR_SSL_NO_SHARED_CIPHER",
+        detail: "no shared cipher",
+        remoteAddress: "10.0.0.1",
+      },
+      message: "TLS handshake failed",
+    });
+    assert.deepEqual(lines[1]?.fields, {
+      reason: "timeout",
+      code: "ERR_TLS_HANDSHAKE_TIMEOUT",
+      detail: "TLS handshake timeout",
+      remoteAddress: undefined,
+    });
     assert.equal(lines[2]?.fields.suppressed, 99);
     const text = await metrics.registry.metrics();
     assert.match(text, /^sidecar_injector_tls_handshake_failures_total\{reason="cipher"\} 101$/m);
     assert.match(text, /^sidecar_injector_tls_handshake_failures_total\{reason="timeout"\} 1$/m);
-    assert.match(text, /^sidecar_injector_tls_handshake_failures_total\{reason="unknown_ca"\} 0$/m, "every reason is published from the start");
+    assert.match(
+      text,
+      /^sidecar_injector_tls_handshake_failures_total\{reason="unknown_ca"\} 0$/m,
+      "every reason is published from the start",
+    );
   });
 });

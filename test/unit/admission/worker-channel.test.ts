@@ -6,12 +6,22 @@ import { Socket } from "node:net";
 import { afterEach, beforeEach, describe, it, mock } from "node:test";
 import { LOOKUP_DEADLINE_MS, NOT_KNOWN, notReadWithin } from "../../../src/admission/preview-lookup.js";
 import { PREFIX, type FromWorker } from "../../../src/workers/protocol.js";
-import { connectToPrimary, LOOKUP_ANSWER_TIMEOUT_MS, OPEN_REPORT_INTERVAL_MS, type ChannelPort, type ConnectionSink } from "../../../src/workers/worker.js";
+import {
+  connectToPrimary,
+  LOOKUP_ANSWER_TIMEOUT_MS,
+  OPEN_REPORT_INTERVAL_MS,
+  type ChannelPort,
+  type ConnectionSink,
+} from "../../../src/workers/worker.js";
 
 type LookupMessage = Extract<FromWorker, { type: `${typeof PREFIX}lookup` }>;
 
 /** A channel whose messages to the primary are kept, and whose primary the test plays. */
-function fakePort(): ChannelPort & { sent: FromWorker[]; deliver(m: unknown, handle?: unknown): void; lookups(): LookupMessage[] } {
+function fakePort(): ChannelPort & {
+  sent: FromWorker[];
+  deliver(m: unknown, handle?: unknown): void;
+  lookups(): LookupMessage[];
+} {
   const sent: FromWorker[] = [];
   let handler: ((m: unknown, handle: unknown) => void) | undefined;
   return {
@@ -35,8 +45,18 @@ describe("a worker's /preview lookups, run by the primary", () => {
     const channel = connectToPrimary(port);
     const pending = channel.lookups.lookup("tok", ["shop", "billing"]);
     const [asked] = port.lookups();
-    assert.deepEqual({ token: asked?.token, namespaces: asked?.namespaces }, { token: "tok", namespaces: ["shop", "billing"] });
-    port.deliver({ type: `${PREFIX}looked-up`, id: asked?.id, results: [["shop", { labels: { "istio-injection": "enabled" } }], ["other", { labels: {} }]] });
+    assert.deepEqual(
+      { token: asked?.token, namespaces: asked?.namespaces },
+      { token: "tok", namespaces: ["shop", "billing"] },
+    );
+    port.deliver({
+      type: `${PREFIX}looked-up`,
+      id: asked?.id,
+      results: [
+        ["shop", { labels: { "istio-injection": "enabled" } }],
+        ["other", { labels: {} }],
+      ],
+    });
     const got = await pending;
     assert.deepEqual(Object.fromEntries(got), {
       shop: { labels: { "istio-injection": "enabled" } },
@@ -48,8 +68,15 @@ describe("a worker's /preview lookups, run by the primary", () => {
   it("says every namespace failed when the primary could not look them up", async () => {
     const port = fakePort();
     const pending = connectToPrimary(port).lookups.lookup("tok", ["a", "b"]);
-    port.deliver({ type: `${PREFIX}looked-up`, id: port.lookups()[0]?.id, error: "this injector has no cluster access" });
-    assert.deepEqual(Object.fromEntries(await pending), { a: { unknown: NOT_KNOWN.failed }, b: { unknown: NOT_KNOWN.failed } });
+    port.deliver({
+      type: `${PREFIX}looked-up`,
+      id: port.lookups()[0]?.id,
+      error: "this injector has no cluster access",
+    });
+    assert.deepEqual(Object.fromEntries(await pending), {
+      a: { unknown: NOT_KNOWN.failed },
+      b: { unknown: NOT_KNOWN.failed },
+    });
   });
 
   it("gives each answer to its own request when two are in flight", async () => {

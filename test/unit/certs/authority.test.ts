@@ -95,7 +95,12 @@ describe("createCa", () => {
     const x = new X509Certificate(first(caA).certPem);
     assert.equal(x.publicKey.asymmetricKeyType, "ec", "a new CA key is ECDSA P-256");
     assert.equal(x.publicKey.asymmetricKeyDetails?.namedCurve, "prime256v1");
-    assert.equal(Buffer.from(ext[2]?.value ?? "", "binary").subarray(2).toString("hex"), ecPointSha1(x));
+    assert.equal(
+      Buffer.from(ext[2]?.value ?? "", "binary")
+        .subarray(2)
+        .toString("hex"),
+      ecPointSha1(x),
+    );
   });
 
   it("is valid for the requested time, backdated by a minute", () => {
@@ -153,7 +158,11 @@ describe("renewCa", () => {
     ];
     c.setSubject(subject);
     c.setIssuer(subject);
-    c.setExtensions([{ name: "basicConstraints", cA: true, critical: true }, { name: "keyUsage", keyCertSign: true, cRLSign: true, critical: true }, { name: "subjectKeyIdentifier" }]);
+    c.setExtensions([
+      { name: "basicConstraints", cA: true, critical: true },
+      { name: "keyUsage", keyCertSign: true, cRLSign: true, critical: true },
+      { name: "subjectKeyIdentifier" },
+    ]);
     c.sign(key, forge.md.sha256.create());
     const old = fromSecretData({
       [CA_SECRET_KEYS.cert]: Buffer.from(forge.pki.certificateToPem(c)).toString("base64"),
@@ -163,7 +172,9 @@ describe("renewCa", () => {
     const [oldEntry, newEntry] = renewed.certs;
     assert.ok(oldEntry && newEntry);
     const subjectDer = (pem: string): string => {
-      const tbs = (forge.asn1.fromDer(forge.util.decode64(pem.replace(/-----[^-]+-----|\s/g, ""))).value as forge.asn1.Asn1[])[0]?.value as forge.asn1.Asn1[];
+      const tbs = (
+        forge.asn1.fromDer(forge.util.decode64(pem.replace(/-----[^-]+-----|\s/g, ""))).value as forge.asn1.Asn1[]
+      )[0]?.value as forge.asn1.Asn1[];
       return forge.asn1.toDer(tbs[5] as forge.asn1.Asn1).getBytes();
     };
     assert.equal(subjectDer(newEntry.certPem), subjectDer(oldEntry.certPem), "the subject is copied byte for byte");
@@ -174,7 +185,10 @@ describe("renewCa", () => {
       assert.equal(signedBy(leaf.certPem, oldEntry), true);
       assert.equal(signedBy(leaf.certPem, newEntry), true);
       const aki = extensionsOf(leaf.certPem).get("2.5.29.35") ?? "";
-      assert.ok(aki.endsWith(c.generateSubjectKeyIdentifier().getBytes()), "the authority key identifier is forge's subject key identifier");
+      assert.ok(
+        aki.endsWith(c.generateSubjectKeyIdentifier().getBytes()),
+        "the authority key identifier is forge's subject key identifier",
+      );
     }
   });
 
@@ -197,7 +211,10 @@ describe("pruneExpired, currentCa and caBundlePem", () => {
   // Three certificates of one key: [T0-1m, T0+30d), [T0+20d-1m, T0+50d), [T0+40d-1m, T0+70d).
   let three: CaState;
   before(() => {
-    three = renewCa(renewCa(caA, { validityMs: 30 * DAY, now: at(20 * DAY) }), { validityMs: 30 * DAY, now: at(40 * DAY) });
+    three = renewCa(renewCa(caA, { validityMs: 30 * DAY, now: at(20 * DAY) }), {
+      validityMs: 30 * DAY,
+      now: at(40 * DAY),
+    });
   });
 
   it("drops certificates whose notAfter has come, and may drop all", () => {
@@ -232,7 +249,10 @@ describe("pruneExpired, currentCa and caBundlePem", () => {
     assert.equal(bundle, `${three.certs[1]?.certPem}${three.certs[2]?.certPem}`);
     assert.ok(bundle.endsWith("-----END CERTIFICATE-----\n"));
     assert.equal(bundle.match(/-----BEGIN CERTIFICATE-----/g)?.length, 2);
-    const noNewline: CaState = { keyPem: three.keyPem, certs: three.certs.map((c) => ({ ...c, certPem: c.certPem.trimEnd() })) };
+    const noNewline: CaState = {
+      keyPem: three.keyPem,
+      certs: three.certs.map((c) => ({ ...c, certPem: c.certPem.trimEnd() })),
+    };
     assert.equal(caBundlePem(noNewline, at(0)).match(/-----\n-----BEGIN/g)?.length, 2);
     assert.equal(caBundlePem(three, at(70 * DAY)), "");
   });
@@ -327,7 +347,15 @@ function extensionsOf(pem: string): Map<string, string> {
 /** Hex SHA-1 of an EC certificate's uncompressed public point (its key identifier, RFC 5280 method 1). */
 function ecPointSha1(x: X509Certificate): string {
   const point = x.publicKey.export({ format: "jwk" });
-  return createHash("sha1").update(Buffer.concat([Buffer.from([4]), Buffer.from(point.x ?? "", "base64url"), Buffer.from(point.y ?? "", "base64url")])).digest("hex");
+  return createHash("sha1")
+    .update(
+      Buffer.concat([
+        Buffer.from([4]),
+        Buffer.from(point.x ?? "", "base64url"),
+        Buffer.from(point.y ?? "", "base64url"),
+      ]),
+    )
+    .digest("hex");
 }
 
 describe("mintServingCert", () => {
@@ -376,7 +404,15 @@ describe("mintServingCert", () => {
     assert.ok(ext.get("2.5.29.35")?.includes(ski), "the authority key identifier is the issuer's key identifier");
     const leafSki = ext.get("2.5.29.14") ?? "";
     const point = x.publicKey.export({ format: "jwk" });
-    const expected = createHash("sha1").update(Buffer.concat([Buffer.from([4]), Buffer.from(point.x ?? "", "base64url"), Buffer.from(point.y ?? "", "base64url")])).digest("binary");
+    const expected = createHash("sha1")
+      .update(
+        Buffer.concat([
+          Buffer.from([4]),
+          Buffer.from(point.x ?? "", "base64url"),
+          Buffer.from(point.y ?? "", "base64url"),
+        ]),
+      )
+      .digest("binary");
     assert.ok(leafSki.endsWith(expected), "the subject key identifier is the SHA-1 of the leaf's public point");
   });
 
@@ -424,7 +460,12 @@ describe("mintServingCert", () => {
   });
 
   it("takes an IP address as the common name when there is no DNS name", async () => {
-    const leaf = await mintServingCert(caA, first(caA), { dnsNames: [], ipAddresses: ["10.1.2.3"], validityMs: DAY, now: T0 });
+    const leaf = await mintServingCert(caA, first(caA), {
+      dnsNames: [],
+      ipAddresses: ["10.1.2.3"],
+      validityMs: DAY,
+      now: T0,
+    });
     assert.equal(new X509Certificate(leaf.certPem).subject, "CN=10.1.2.3\nO=sidecar-injector");
   });
 });
@@ -459,7 +500,12 @@ describe("CA renewal and TLS clients", () => {
     const now = new Date();
     const old = await createCa({ validityMs: DAY, now });
     const oldEntry = first(old);
-    const leaf = await mintServingCert(old, oldEntry, { dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"], validityMs: HOUR, now });
+    const leaf = await mintServingCert(old, oldEntry, {
+      dnsNames: ["localhost"],
+      ipAddresses: ["127.0.0.1"],
+      validityMs: HOUR,
+      now,
+    });
 
     const renewed = renewCa(old, { validityMs: DAY, now });
     const newEntry = renewed.certs.find((c) => c.serial !== oldEntry.serial);
@@ -488,28 +534,45 @@ describe("the Secret", () => {
   });
 
   it("reads a SEC 1 EC key or a PKCS#1 RSA key and sorts certificates oldest first", async () => {
-    const rsa = renewCa({ keyPem: (await generateRsaKeyPair()).privateKey, certs: [] }, { validityMs: 30 * DAY, now: T0 });
+    const rsa = renewCa(
+      { keyPem: (await generateRsaKeyPair()).privateKey, certs: [] },
+      { validityMs: 30 * DAY, now: T0 },
+    );
     for (const [state, type] of [
       [caA, "sec1"],
       [rsa, "pkcs1"],
     ] as const) {
       const st = renewCa(state, { validityMs: 30 * DAY, now: at(20 * DAY) });
       const legacy = createPrivateKey(st.keyPem).export({ type, format: "pem" }).toString();
-      const reversed = [...st.certs].reverse().map((c) => c.certPem).join("");
+      const reversed = [...st.certs]
+        .reverse()
+        .map((c) => c.certPem)
+        .join("");
       const back = fromSecretData({
         [CA_SECRET_KEYS.cert]: Buffer.from(reversed).toString("base64"),
         [CA_SECRET_KEYS.key]: Buffer.from(legacy).toString("base64"),
       });
-      assert.deepEqual(back.certs.map((c) => c.serial), st.certs.map((c) => c.serial));
+      assert.deepEqual(
+        back.certs.map((c) => c.serial),
+        st.certs.map((c) => c.serial),
+      );
       assert.equal(back.keyPem, st.keyPem);
     }
   });
 
   it("refuses a CA key of another curve or type, naming it", () => {
-    const p384 = generateKeyPairSync("ec", { namedCurve: "secp384r1" }).privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+    const p384 = generateKeyPairSync("ec", { namedCurve: "secp384r1" })
+      .privateKey.export({ type: "pkcs8", format: "pem" })
+      .toString();
     const ed = generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" }).toString();
-    assert.throws(() => fromSecretData({ [CA_SECRET_KEYS.key]: Buffer.from(p384).toString("base64") }), /is an ec secp384r1 key; only RSA and EC P-256 keys are supported/);
-    assert.throws(() => fromSecretData({ [CA_SECRET_KEYS.key]: Buffer.from(ed).toString("base64") }), /is a ed25519 key; only RSA and EC P-256/);
+    assert.throws(
+      () => fromSecretData({ [CA_SECRET_KEYS.key]: Buffer.from(p384).toString("base64") }),
+      /is an ec secp384r1 key; only RSA and EC P-256 keys are supported/,
+    );
+    assert.throws(
+      () => fromSecretData({ [CA_SECRET_KEYS.key]: Buffer.from(ed).toString("base64") }),
+      /is a ed25519 key; only RSA and EC P-256/,
+    );
   });
 
   it("keeps the key when there are no certificates", () => {
@@ -580,7 +643,12 @@ describe("the Secret", () => {
 
 describe("names", () => {
   it("lists a Service's DNS names", () => {
-    assert.deepEqual(servingDnsNames("svc", "ns", "cluster.local"), ["svc", "svc.ns", "svc.ns.svc", "svc.ns.svc.cluster.local"]);
+    assert.deepEqual(servingDnsNames("svc", "ns", "cluster.local"), [
+      "svc",
+      "svc.ns",
+      "svc.ns.svc",
+      "svc.ns.svc.cluster.local",
+    ]);
     assert.deepEqual(servingDnsNames("svc", "ns", "example.org.").at(-1), "svc.ns.svc.example.org");
   });
 

@@ -5,7 +5,21 @@
 // one an EC key signs is pinned up to its signature, which is verified instead.
 
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
-import { boolean, dnsName, extension, implicit, ipAddress, keyIdentifier, name, namedBits, octetString, oid, OID, sequence, signCertificate } from "../../../src/certs/der.js";
+import {
+  boolean,
+  dnsName,
+  extension,
+  implicit,
+  ipAddress,
+  keyIdentifier,
+  name,
+  namedBits,
+  octetString,
+  oid,
+  OID,
+  sequence,
+  signCertificate,
+} from "../../../src/certs/der.js";
 
 export const RSA_KEY_PEM = `-----BEGIN PRIVATE KEY-----
 MIIEvwIBADANBgkqhkiG9w0BAQEFAASCBKkwggSlAgEAAoIBAQDYYr1AlHk7hpa+
@@ -69,7 +83,12 @@ function caExtensions(key: KeyObject): Uint8Array[] {
 }
 
 function leafExtensions(subjectKey: KeyObject, issuerKey: KeyObject, rsa: boolean): Uint8Array[] {
-  const dns = ["sidecar-injector", "sidecar-injector.istio-system", "sidecar-injector.istio-system.svc", "sidecar-injector.istio-system.svc.cluster.local"];
+  const dns = [
+    "sidecar-injector",
+    "sidecar-injector.istio-system",
+    "sidecar-injector.istio-system.svc",
+    "sidecar-injector.istio-system.svc.cluster.local",
+  ];
   return [
     extension(OID.basicConstraints, true, sequence()),
     extension(OID.keyUsage, true, namedBits(rsa ? [0, 2] : [0])),
@@ -77,7 +96,11 @@ function leafExtensions(subjectKey: KeyObject, issuerKey: KeyObject, rsa: boolea
     extension(
       OID.subjectAltName,
       false,
-      sequence(...dns.map(dnsName), ipAddress(Buffer.from([10, 96, 0, 17])), ipAddress(Buffer.from("20010db8000000000000000000000001", "hex"))),
+      sequence(
+        ...dns.map(dnsName),
+        ipAddress(Buffer.from([10, 96, 0, 17])),
+        ipAddress(Buffer.from("20010db8000000000000000000000001", "hex")),
+      ),
     ),
     extension(OID.subjectKeyIdentifier, false, octetString(keyIdentifier(subjectKey))),
     extension(OID.authorityKeyIdentifier, false, sequence(implicit(0, keyIdentifier(issuerKey)))),
@@ -147,7 +170,8 @@ export function writeFixedCertificates(): Written {
   return { rsaCa, leafOfRsaCa, ecCa, leafOfEcCa };
 }
 
-/** Hex of the DER of each certificate as the hand-written encoder wrote it; the ECDSA-signed ones whole, but compared up to their signature (tbsAndAlgorithm). */
+/** Hex of the DER of each certificate as the hand-written encoder wrote it; the ECDSA-signed ones whole, but compared
+ * up to their signature (tbsAndAlgorithm). */
 export const EXPECTED = {
   rsaCa:
     "308203453082022da003020102021100c3a1b2c3d4e5f60718293a4b5c6d7e8f300d06092a864886f70d01010b0500303b311c301a06035504031313736964656361722d696e6a6563746f722d636131" +
@@ -194,12 +218,9 @@ export const EXPECTED = {
     "a08501d1202534ce9cf2dee102201a90a04144a46c60b2dae5706dceeb7185f10127b25b58ace52461ffe48aff68",
   subject:
     "303b311c301a06035504031313736964656361722d696e6a6563746f722d6361311b3019060355040a0c1273c3af646563617220c3bc6ec3af636f6465",
-  ski:
-    "01c4b7dc71320a24e1b976799872b19668f3f55a",
-  kidRsa:
-    "01c4b7dc71320a24e1b976799872b19668f3f55a",
-  kidEc:
-    "3502f6a9e5fd19b4a0ee6e3e7a51535bd686d432",
+  ski: "01c4b7dc71320a24e1b976799872b19668f3f55a",
+  kidRsa: "01c4b7dc71320a24e1b976799872b19668f3f55a",
+  kidEc: "3502f6a9e5fd19b4a0ee6e3e7a51535bd686d432",
 } as const;
 
 /**

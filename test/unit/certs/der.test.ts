@@ -3,7 +3,20 @@ import { spawnSync } from "node:child_process";
 import { X509Certificate, createPrivateKey, createPublicKey, generateKeyPairSync } from "node:crypto";
 import { describe, it } from "node:test";
 import { ipBytes } from "../../../src/certs/authority.js";
-import { DerError, keyIdentifier, name, namedBits, OID, oid, sequence, signCertificate, subjectKeyIdentifierOf, subjectOf, time, unsignedInteger } from "../../../src/certs/der.js";
+import {
+  DerError,
+  keyIdentifier,
+  name,
+  namedBits,
+  OID,
+  oid,
+  sequence,
+  signCertificate,
+  subjectKeyIdentifierOf,
+  subjectOf,
+  time,
+  unsignedInteger,
+} from "../../../src/certs/der.js";
 import { EC_KEY_PEM, EXPECTED, RSA_KEY_PEM, tbsAndAlgorithm, writeFixedCertificates } from "./der-fixtures.js";
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
@@ -21,9 +34,19 @@ describe("DER", () => {
   });
 
   it("writes UTCTime through 2049 and GeneralizedTime from 2050", () => {
-    assert.equal(Buffer.from(time(new Date("2049-12-31T23:59:59Z"))).subarray(2).toString(), "491231235959Z");
+    assert.equal(
+      Buffer.from(time(new Date("2049-12-31T23:59:59Z")))
+        .subarray(2)
+        .toString(),
+      "491231235959Z",
+    );
     assert.equal(time(new Date("2049-12-31T23:59:59Z"))[0], 0x17);
-    assert.equal(Buffer.from(time(new Date("2050-01-01T00:00:00Z"))).subarray(2).toString(), "20500101000000Z");
+    assert.equal(
+      Buffer.from(time(new Date("2050-01-01T00:00:00Z")))
+        .subarray(2)
+        .toString(),
+      "20500101000000Z",
+    );
     assert.equal(time(new Date("2050-01-01T00:00:00Z"))[0], 0x18);
   });
 
@@ -33,7 +56,18 @@ describe("DER", () => {
       [OID.commonName, "test ca"],
       [OID.organizationName, "ünïcode"],
     ]);
-    const pem = signCertificate({ serial: Buffer.from([0x42]), issuer: subject, subject, notBefore: new Date("2030-01-01T00:00:00Z"), notAfter: new Date("2060-01-01T00:00:00Z"), publicKey, extensions: [] }, privateKey);
+    const pem = signCertificate(
+      {
+        serial: Buffer.from([0x42]),
+        issuer: subject,
+        subject,
+        notBefore: new Date("2030-01-01T00:00:00Z"),
+        notAfter: new Date("2060-01-01T00:00:00Z"),
+        publicKey,
+        extensions: [],
+      },
+      privateKey,
+    );
     const x = new X509Certificate(pem);
     assert.equal(x.subject, "CN=test ca\nO=ünïcode");
     assert.equal(new Date(x.validTo).toISOString(), "2060-01-01T00:00:00.000Z");
@@ -47,7 +81,19 @@ describe("DER", () => {
     const { privateKey, publicKey } = generateKeyPairSync("ed25519");
     const subject = name([[OID.commonName, "x"]]);
     assert.throws(
-      () => signCertificate({ serial: Buffer.from([1]), issuer: subject, subject, notBefore: new Date(), notAfter: new Date(), publicKey, extensions: [] }, privateKey),
+      () =>
+        signCertificate(
+          {
+            serial: Buffer.from([1]),
+            issuer: subject,
+            subject,
+            notBefore: new Date(),
+            notAfter: new Date(),
+            publicKey,
+            extensions: [],
+          },
+          privateKey,
+        ),
       /a ed25519 key does not sign certificates here/,
     );
   });
@@ -107,7 +153,10 @@ describe("DER of whole certificates", () => {
     assert.ok(leaf.checkIssued(rsaCa));
     assert.ok(leaf.verify(rsaPublic));
     assert.ok(!leaf.ca);
-    assert.equal(leaf.subjectAltName, "DNS:sidecar-injector, DNS:sidecar-injector.istio-system, DNS:sidecar-injector.istio-system.svc, DNS:sidecar-injector.istio-system.svc.cluster.local, IP Address:10.96.0.17, IP Address:2001:DB8:0:0:0:0:0:1");
+    assert.equal(
+      leaf.subjectAltName,
+      "DNS:sidecar-injector, DNS:sidecar-injector.istio-system, DNS:sidecar-injector.istio-system.svc, DNS:sidecar-injector.istio-system.svc.cluster.local, IP Address:10.96.0.17, IP Address:2001:DB8:0:0:0:0:0:1",
+    );
     assert.deepEqual(leaf.keyUsage, ["1.3.6.1.5.5.7.3.1"]);
     const ecLeaf = new X509Certificate(written.leafOfEcCa);
     assert.ok(ecLeaf.checkIssued(new X509Certificate(written.ecCa)));
@@ -116,25 +165,32 @@ describe("DER of whole certificates", () => {
   });
 
   const openssl = spawnSync("openssl", ["version"], { encoding: "utf8" });
-  it("writes certificates that openssl x509 -text reads", { skip: openssl.status === 0 ? false : "no openssl on this machine" }, () => {
-    const text = (pem: string): string => {
-      const r = spawnSync("openssl", ["x509", "-noout", "-text"], { input: pem, encoding: "utf8" });
-      assert.equal(r.status, 0, r.stderr);
-      return r.stdout;
-    };
-    const ca = text(written.rsaCa);
-    assert.match(ca, /Signature Algorithm: sha256WithRSAEncryption/);
-    assert.match(ca, /Not After : Nov 29 15:00:00 2056 GMT/);
-    assert.match(ca, /CA:TRUE/);
-    assert.match(ca, /Certificate Sign, CRL Sign/);
-    const leaf = text(written.leafOfEcCa);
-    assert.match(leaf, /Signature Algorithm: ecdsa-with-SHA256/);
-    assert.match(leaf, /Not Before: Jan {2}1 00:00:00 2050 GMT/);
-    assert.match(leaf, /Digital Signature, Key Encipherment/);
-    assert.match(leaf, /TLS Web Server Authentication/);
-    assert.match(leaf, /DNS:sidecar-injector\.istio-system\.svc\.cluster\.local, IP Address:10\.96\.0\.17, IP Address:2001:DB8:0:0:0:0:0:1/);
-    assert.match(text(written.ecCa), /Not Before: Jan {2}2 03:04:05 1999 GMT/);
-  });
+  it(
+    "writes certificates that openssl x509 -text reads",
+    { skip: openssl.status === 0 ? false : "no openssl on this machine" },
+    () => {
+      const text = (pem: string): string => {
+        const r = spawnSync("openssl", ["x509", "-noout", "-text"], { input: pem, encoding: "utf8" });
+        assert.equal(r.status, 0, r.stderr);
+        return r.stdout;
+      };
+      const ca = text(written.rsaCa);
+      assert.match(ca, /Signature Algorithm: sha256WithRSAEncryption/);
+      assert.match(ca, /Not After : Nov 29 15:00:00 2056 GMT/);
+      assert.match(ca, /CA:TRUE/);
+      assert.match(ca, /Certificate Sign, CRL Sign/);
+      const leaf = text(written.leafOfEcCa);
+      assert.match(leaf, /Signature Algorithm: ecdsa-with-SHA256/);
+      assert.match(leaf, /Not Before: Jan {2}1 00:00:00 2050 GMT/);
+      assert.match(leaf, /Digital Signature, Key Encipherment/);
+      assert.match(leaf, /TLS Web Server Authentication/);
+      assert.match(
+        leaf,
+        /DNS:sidecar-injector\.istio-system\.svc\.cluster\.local, IP Address:10\.96\.0\.17, IP Address:2001:DB8:0:0:0:0:0:1/,
+      );
+      assert.match(text(written.ecCa), /Not Before: Jan {2}2 03:04:05 1999 GMT/);
+    },
+  );
 });
 
 describe("DER through node-forge's asn1 module", () => {
@@ -142,7 +198,10 @@ describe("DER through node-forge's asn1 module", () => {
     const der = new X509Certificate(writeFixedCertificates().rsaCa).raw;
     assert.equal(hex(der.subarray(0, 4)), "30820345", "a long-form length to widen");
     const wider = Buffer.concat([Buffer.from([0x30, 0x83, 0x00]), der.subarray(2)]);
-    assert.throws(() => subjectOf(wider), (e: unknown) => e instanceof DerError && /is not DER/.test(e.message));
+    assert.throws(
+      () => subjectOf(wider),
+      (e: unknown) => e instanceof DerError && /is not DER/.test(e.message),
+    );
     const subject = subjectOf(der);
     const berSubject = Buffer.concat([Buffer.from([0x30, 0x81]), subject.subarray(1)]);
     assert.throws(() => sequence(berSubject), /is not DER/);
@@ -167,11 +226,17 @@ describe("DER through node-forge's asn1 module", () => {
       const before = loaded();
       der.name([[der.OID.commonName, "x"]]);
       console.log(JSON.stringify({ before, after: loaded() }));`;
-    const r = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8", cwd: new URL("../../..", import.meta.url) });
+    const r = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      encoding: "utf8",
+      cwd: new URL("../../..", import.meta.url),
+    });
     assert.equal(r.status, 0, r.stderr);
     const { before, after } = JSON.parse(r.stdout) as { before: string[]; after: string[] };
     assert.deepEqual(before, [], "nothing of node-forge on import");
     assert.ok(after.includes("lib/asn1.js"), after.join(", "));
-    assert.ok(!after.includes("lib/index.js") && !after.includes("lib/x509.js") && !after.includes("lib/pki.js"), after.join(", "));
+    assert.ok(
+      !after.includes("lib/index.js") && !after.includes("lib/x509.js") && !after.includes("lib/pki.js"),
+      after.join(", "),
+    );
   });
 });

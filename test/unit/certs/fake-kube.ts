@@ -1,9 +1,22 @@
-import { KubeError, type KubeApi, type KubeUser, type SecretObject, type WebhookClientConfig, type WebhookConfigObject } from "../../../src/kube/client.js";
+import {
+  KubeError,
+  type KubeApi,
+  type KubeUser,
+  type SecretObject,
+  type WebhookClientConfig,
+  type WebhookConfigObject,
+} from "../../../src/kube/client.js";
 
 /** An in-memory API server for one Secret and one MutatingWebhookConfiguration. */
 export class FakeKube implements KubeApi {
   secret: SecretObject | undefined;
-  webhook: { name: string; resourceVersion: number; webhooks: { name: string; caBundle?: string; clientConfig?: WebhookClientConfig }[] } | undefined = {
+  webhook:
+    | {
+        name: string;
+        resourceVersion: number;
+        webhooks: { name: string; caBundle?: string; clientConfig?: WebhookClientConfig }[];
+      }
+    | undefined = {
     name: "sidecar-injector",
     resourceVersion: 1,
     webhooks: [{ name: "a.example" }, { name: "b.example" }],
@@ -32,10 +45,14 @@ export class FakeKube implements KubeApi {
     await this.gate();
     if (this.conflictsOnReplace > 0) {
       this.conflictsOnReplace--;
-      this.secret = this.secret && { ...this.secret, metadata: { ...this.secret.metadata, resourceVersion: String(++this.rv) } };
+      this.secret = this.secret && {
+        ...this.secret,
+        metadata: { ...this.secret.metadata, resourceVersion: String(++this.rv) },
+      };
       throw new KubeError("conflict", 409);
     }
-    if (!this.secret || s.metadata.resourceVersion !== this.secret.metadata.resourceVersion) throw new KubeError("conflict", 409);
+    if (!this.secret || s.metadata.resourceVersion !== this.secret.metadata.resourceVersion)
+      throw new KubeError("conflict", 409);
     this.secret = { ...s, metadata: { ...s.metadata, resourceVersion: String(++this.rv) } };
     this.writes.secret++;
     return this.secret;
@@ -43,9 +60,15 @@ export class FakeKube implements KubeApi {
   async readWebhookConfig(name = "sidecar-injector"): Promise<WebhookConfigObject | undefined> {
     await this.gate();
     const w = name === this.webhook?.name ? this.webhook : this.others.find((c) => c.name === name);
-    return w && { name: w.name, resourceVersion: String(w.resourceVersion), webhooks: w.webhooks.map((x) => ({ ...x })) };
+    return (
+      w && { name: w.name, resourceVersion: String(w.resourceVersion), webhooks: w.webhooks.map((x) => ({ ...x })) }
+    );
   }
-  async patchCaBundles(name: string, rv: string | undefined, updates: readonly { index: number; caBundle: string }[]): Promise<WebhookConfigObject> {
+  async patchCaBundles(
+    name: string,
+    rv: string | undefined,
+    updates: readonly { index: number; caBundle: string }[],
+  ): Promise<WebhookConfigObject> {
     await this.gate();
     const w = name === this.webhook?.name ? this.webhook : this.others.find((c) => c.name === name);
     if (!w) throw new KubeError("not found", 404);
@@ -59,7 +82,12 @@ export class FakeKube implements KubeApi {
     return (await this.readWebhookConfig(name)) as WebhookConfigObject;
   }
   /** Other configurations, with labels, for selection by label. */
-  others: { name: string; labels: Record<string, string>; resourceVersion: number; webhooks: { name: string; caBundle?: string; clientConfig?: WebhookClientConfig }[] }[] = [];
+  others: {
+    name: string;
+    labels: Record<string, string>;
+    resourceVersion: number;
+    webhooks: { name: string; caBundle?: string; clientConfig?: WebhookClientConfig }[];
+  }[] = [];
   webhookLabels: Record<string, string> = {};
   async listWebhookConfigs(selector: string): Promise<WebhookConfigObject[]> {
     await this.gate();
@@ -67,7 +95,11 @@ export class FakeKube implements KubeApi {
     const all = [...(this.webhook ? [{ ...this.webhook, labels: this.webhookLabels }] : []), ...this.others];
     return all
       .filter((c) => Object.entries(want).every(([k, v]) => c.labels[k] === v))
-      .map((c) => ({ name: c.name, resourceVersion: String(c.resourceVersion), webhooks: c.webhooks.map((x) => ({ ...x })) }));
+      .map((c) => ({
+        name: c.name,
+        resourceVersion: String(c.resourceVersion),
+        webhooks: c.webhooks.map((x) => ({ ...x })),
+      }));
   }
   async watchWebhookConfig(): Promise<() => void> {
     return () => undefined;
@@ -95,4 +127,3 @@ export class FakeKube implements KubeApi {
     return this.mayGet[user.username]?.includes(name) ?? false;
   }
 }
-

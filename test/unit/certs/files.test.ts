@@ -160,7 +160,12 @@ let ca: CaState | undefined;
 /** A serving certificate for 127.0.0.1 valid from `from` for `validityMs` (not backdated below 10 minutes). */
 async function mint(from: Date, validityMs: number): Promise<ServingCert> {
   ca ??= await createCa({ validityMs: 3650 * DAY, now: new Date(Date.now() - 400 * DAY) });
-  return mintServingCert(ca, ca.certs[0]!, { dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"], validityMs, now: from });
+  return mintServingCert(ca, ca.certs[0]!, {
+    dnsNames: ["localhost"],
+    ipAddresses: ["127.0.0.1"],
+    validityMs,
+    now: from,
+  });
 }
 
 describe("validity of a pair from files", () => {
@@ -180,15 +185,21 @@ describe("validity of a pair from files", () => {
     };
     await assert.rejects(loadCertificateFiles(certFile, keyFile, pair.notAfter), expired);
     await assert.rejects(loadCertificateFiles(certFile, keyFile, new Date(pair.notAfter.getTime() + DAY)), expired);
-    await assert.rejects(loadCertificateFiles(certFile, keyFile, new Date(pair.notBefore.getTime() - 1000)), (e: unknown) => {
-      assert.ok(e instanceof CertificateFileError);
-      assert.equal(e.reason, "not_yet_valid");
-      assert.equal(e.message, `the certificate in ${certFile} is not valid yet (valid from ${from} to ${to})`);
-      return true;
-    });
+    await assert.rejects(
+      loadCertificateFiles(certFile, keyFile, new Date(pair.notBefore.getTime() - 1000)),
+      (e: unknown) => {
+        assert.ok(e instanceof CertificateFileError);
+        assert.equal(e.reason, "not_yet_valid");
+        assert.equal(e.message, `the certificate in ${certFile} is not valid yet (valid from ${from} to ${to})`);
+        return true;
+      },
+    );
     // The first and the last valid instant are accepted.
     assert.equal(checkCertificatePair(a.cert, a.key, certFile, keyFile, pair.notBefore).cert, a.cert);
-    assert.equal(checkCertificatePair(a.cert, a.key, certFile, keyFile, new Date(pair.notAfter.getTime() - 1)).cert, a.cert);
+    assert.equal(
+      checkCertificatePair(a.cert, a.key, certFile, keyFile, new Date(pair.notAfter.getTime() - 1)).cert,
+      a.cert,
+    );
   });
 
   it("gives every other problem its bounded reason", async () => {
@@ -198,9 +209,15 @@ describe("validity of a pair from files", () => {
       ["parse", a.cert, a.cert],
     ];
     for (const [reason, cert, key] of cases) {
-      assert.throws(() => checkCertificatePair(cert, key, "c.crt", "c.key"), (e: unknown) => e instanceof CertificateFileError && e.reason === reason);
+      assert.throws(
+        () => checkCertificatePair(cert, key, "c.crt", "c.key"),
+        (e: unknown) => e instanceof CertificateFileError && e.reason === reason,
+      );
     }
-    await assert.rejects(loadCertificateFiles(join(root, "absent.crt"), join(root, "absent.key")), (e: unknown) => e instanceof CertificateFileError && e.reason === "read");
+    await assert.rejects(
+      loadCertificateFiles(join(root, "absent.crt"), join(root, "absent.key")),
+      (e: unknown) => e instanceof CertificateFileError && e.reason === "read",
+    );
   });
 
   it("warns a quarter of the life before the end, at most 7 days before", () => {
@@ -213,12 +230,19 @@ describe("validity of a pair from files", () => {
   it("serve refuses to start with an expired pair, with the file and its window in the error", async () => {
     const old = await mint(new Date(Date.now() - 2 * DAY), DAY);
     const { certFile, keyFile } = await pairFiles("expired", old.certPem, old.keyPem);
-    await assert.rejects(runServe({ port: 0, tlsCert: certFile, tlsKey: keyFile, certDir: join(root, "never-used"), logLevel: "silent" }), (e: unknown) => {
-      assert.ok(e instanceof CertificateFileError);
-      assert.equal(e.code, "ERR_TLS_FILE", "the CLI's path for errors the user must fix: a message and exit status 2");
-      assert.ok(e.message.includes(certFile) && e.message.includes("has expired (valid from "), e.message);
-      return true;
-    });
+    await assert.rejects(
+      runServe({ port: 0, tlsCert: certFile, tlsKey: keyFile, certDir: join(root, "never-used"), logLevel: "silent" }),
+      (e: unknown) => {
+        assert.ok(e instanceof CertificateFileError);
+        assert.equal(
+          e.code,
+          "ERR_TLS_FILE",
+          "the CLI's path for errors the user must fix: a message and exit status 2",
+        );
+        assert.ok(e.message.includes(certFile) && e.message.includes("has expired (valid from "), e.message);
+        return true;
+      },
+    );
   });
 
   it("a watch keeps the pair in use when the files turn expired or not yet valid, takes one when it becomes valid, and warns once before the end", async () => {
@@ -323,14 +347,23 @@ describe("validity of a pair from files", () => {
     assert.equal((await taken).cert, b.cert);
     const rejected = errors.filter((e) => e.reason === "rejected");
     assert.equal(rejected.length, 1, "reported once, though refused three times");
-    assert.equal(rejected[0]?.message, `the TLS server refused the pair in ${certFile} and ${keyFile}: ee key too small`);
+    assert.equal(
+      rejected[0]?.message,
+      `the TLS server refused the pair in ${certFile} and ${keyFile}: ee key too small`,
+    );
   });
 
   it("serve counts a reload refused for expiry and keeps serving the pair it has", async () => {
     const good = await mint(new Date(Date.now() - HOUR), 10 * DAY);
     const old = await mint(new Date(Date.now() - 3 * DAY), DAY);
     const { certFile, keyFile } = await pairFiles("served", good.certPem, good.keyPem);
-    const h = await runServe({ port: 0, tlsCert: certFile, tlsKey: keyFile, certDir: join(root, "never-used"), logLevel: "silent" });
+    const h = await runServe({
+      port: 0,
+      tlsCert: certFile,
+      tlsKey: keyFile,
+      certDir: join(root, "never-used"),
+      logLevel: "silent",
+    });
     try {
       await replace(keyFile, old.keyPem);
       await replace(certFile, old.certPem);

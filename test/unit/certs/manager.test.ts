@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Registry } from "prom-client";
 import { caBundlePem, fromSecretData, signedBy, type ServingCert } from "../../../src/certs/authority.js";
-import { CertManager, createCertMetrics, type CertManagerOptions, type CertMetrics } from "../../../src/certs/manager.js";
+import {
+  CertManager,
+  createCertMetrics,
+  type CertManagerOptions,
+  type CertMetrics,
+} from "../../../src/certs/manager.js";
 import type { SecretObject } from "../../../src/kube/client.js";
 import { FakeKube } from "./fake-kube.js";
 import { createLogger } from "../../../src/telemetry/logger.js";
@@ -26,18 +31,22 @@ const OPTS: CertManagerOptions = {
 function harness(kube: FakeKube, clock: { t: number }, opts: Partial<CertManagerOptions> = {}) {
   const issued: ServingCert[] = [];
   const metrics: CertMetrics = createCertMetrics(new Registry());
-  const manager = new CertManager({ ...OPTS, ...opts }, {
-    kube,
-    logger: createLogger({ level: "silent" }),
-    metrics,
-    onCertificate: (c) => issued.push(c),
-    now: () => new Date(clock.t),
-  });
+  const manager = new CertManager(
+    { ...OPTS, ...opts },
+    {
+      kube,
+      logger: createLogger({ level: "silent" }),
+      metrics,
+      onCertificate: (c) => issued.push(c),
+      now: () => new Date(clock.t),
+    },
+  );
   return { manager, issued, metrics };
 }
 
 const b64 = (s: string): string => Buffer.from(s).toString("base64");
-const bundleOf = (kube: FakeKube, t: number): string => b64(caBundlePem(fromSecretData(kube.secret?.data), new Date(t)));
+const bundleOf = (kube: FakeKube, t: number): string =>
+  b64(caBundlePem(fromSecretData(kube.secret?.data), new Date(t)));
 
 describe("CertManager", () => {
   test("from nothing: creates the CA, publishes the caBundle everywhere, serves a leaf it signed", async () => {
@@ -51,12 +60,15 @@ describe("CertManager", () => {
     assert.equal(issued.length, 1);
     const leaf = issued[0] as ServingCert;
     assert.ok(signedBy(leaf.certPem, ca.certs[0] as (typeof ca.certs)[number]));
-    assert.deepEqual([...leaf.dnsNames], [
-      "sidecar-injector",
-      "sidecar-injector.sidecar-injector-system",
-      "sidecar-injector.sidecar-injector-system.svc",
-      "sidecar-injector.sidecar-injector-system.svc.cluster.local",
-    ]);
+    assert.deepEqual(
+      [...leaf.dnsNames],
+      [
+        "sidecar-injector",
+        "sidecar-injector.sidecar-injector-system",
+        "sidecar-injector.sidecar-injector-system.svc",
+        "sidecar-injector.sidecar-injector-system.svc.cluster.local",
+      ],
+    );
     assert.deepEqual([...leaf.ipAddresses], ["127.0.0.1"]);
 
     // Nothing to do the second time: no writes, no new leaf.
@@ -92,7 +104,8 @@ describe("CertManager", () => {
     const renewed = fromSecretData(kube.secret?.data);
     assert.equal(renewed.certs.length, 2);
     assert.equal(renewed.keyPem, first.keyPem, "the key is reused");
-    for (const w of kube.webhook?.webhooks ?? []) assert.equal(w.caBundle, bundleOf(kube, clock.t), "both certificates published");
+    for (const w of kube.webhook?.webhooks ?? [])
+      assert.equal(w.caBundle, bundleOf(kube, clock.t), "both certificates published");
     const oldCa = renewed.certs[0] as (typeof renewed.certs)[number];
     const newCa = renewed.certs[1] as (typeof renewed.certs)[number];
     const renewal = issued.at(-1) as ServingCert;
@@ -101,10 +114,22 @@ describe("CertManager", () => {
 
     clock.t += 11_000;
     await manager.kick();
-    assert.equal((issued.at(-1) as ServingCert).issuerFingerprint256, newCa.fingerprint256, "switched once published long enough");
+    assert.equal(
+      (issued.at(-1) as ServingCert).issuerFingerprint256,
+      newCa.fingerprint256,
+      "switched once published long enough",
+    );
     const rotations = await metrics.rotations.get();
-    assert.equal(rotations.values.find((v) => v.labels.kind === "ca")?.value, 1, "one renewal (creation is not a rotation)");
-    assert.equal(rotations.values.find((v) => v.labels.kind === "serving")?.value, issued.length - 1, "renewals only, not the first certificate");
+    assert.equal(
+      rotations.values.find((v) => v.labels.kind === "ca")?.value,
+      1,
+      "one renewal (creation is not a rotation)",
+    );
+    assert.equal(
+      rotations.values.find((v) => v.labels.kind === "serving")?.value,
+      issued.length - 1,
+      "renewals only, not the first certificate",
+    );
 
     clock.t += HOUR; // the old CA expired: pruned from the Secret and the bundle
     await manager.kick();
@@ -167,8 +192,18 @@ describe("CertManager", () => {
     const kube = new FakeKube();
     kube.webhookLabels = { "app.kubernetes.io/name": "sidecar-injector" };
     kube.others = [
-      { name: "canary", labels: { "app.kubernetes.io/name": "sidecar-injector", rev: "canary" }, resourceVersion: 1, webhooks: [{ name: "c.example" }] },
-      { name: "someone-else", labels: { "app.kubernetes.io/name": "other" }, resourceVersion: 1, webhooks: [{ name: "o.example" }] },
+      {
+        name: "canary",
+        labels: { "app.kubernetes.io/name": "sidecar-injector", rev: "canary" },
+        resourceVersion: 1,
+        webhooks: [{ name: "c.example" }],
+      },
+      {
+        name: "someone-else",
+        labels: { "app.kubernetes.io/name": "other" },
+        resourceVersion: 1,
+        webhooks: [{ name: "o.example" }],
+      },
     ];
     const clock = { t: Date.now() };
     const { manager } = harness(kube, clock, { webhookConfigSelector: "app.kubernetes.io/name=sidecar-injector" });
@@ -197,4 +232,3 @@ describe("CertManager", () => {
     assert.equal(fromSecretData(kube.secret?.data).certs.length, 2, "CA renewed with half of its life left");
   });
 });
-

@@ -16,7 +16,6 @@ import { parseConfig } from "../../../src/config/load.js";
 import { CHART, HELM_TIMEOUT_MS, KUBE_VERSION, locateHelm, run, type ExecResult } from "../../support/helm.js";
 import { KUBE_API_CALLS } from "../../../src/kube/client.js";
 
-
 const RELEASE = "si";
 const NAMESPACE = "mesh-injector";
 const FULLNAME = "si-sidecar-injector";
@@ -65,7 +64,11 @@ interface LabelSelector {
 
 interface Webhook {
   name: string;
-  clientConfig: { url?: string; caBundle?: string; service?: { name: string; namespace: string; path?: string; port?: number } };
+  clientConfig: {
+    url?: string;
+    caBundle?: string;
+    service?: { name: string; namespace: string; path?: string; port?: number };
+  };
   rules: { operations: string[]; apiGroups: string[]; apiVersions: string[]; resources: string[] }[];
   sideEffects: string;
   admissionReviewVersions: string[];
@@ -114,8 +117,20 @@ interface PodSpec {
   terminationGracePeriodSeconds: number;
   priorityClassName?: string;
   imagePullSecrets?: { name: string }[];
-  topologySpreadConstraints?: { maxSkew: number; topologyKey: string; whenUnsatisfiable: string; labelSelector: LabelSelector }[];
-  affinity?: { podAntiAffinity?: { preferredDuringSchedulingIgnoredDuringExecution?: { weight: number; podAffinityTerm: { topologyKey: string; labelSelector: LabelSelector } }[] } };
+  topologySpreadConstraints?: {
+    maxSkew: number;
+    topologyKey: string;
+    whenUnsatisfiable: string;
+    labelSelector: LabelSelector;
+  }[];
+  affinity?: {
+    podAntiAffinity?: {
+      preferredDuringSchedulingIgnoredDuringExecution?: {
+        weight: number;
+        podAffinityTerm: { topologyKey: string; labelSelector: LabelSelector };
+      }[];
+    };
+  };
   nodeSelector?: Record<string, string>;
   tolerations?: Record<string, unknown>[];
 }
@@ -197,7 +212,10 @@ async function template(set: readonly string[] = [], extra: readonly string[] = 
     assert.deepEqual(doc.errors, [], "helm template printed invalid YAML");
     const value: unknown = doc.toJS();
     if (value === null || value === undefined) continue;
-    assert.ok(typeof value === "object" && "kind" in value && "metadata" in value, `not a Kubernetes object: ${String(doc)}`);
+    assert.ok(
+      typeof value === "object" && "kind" in value && "metadata" in value,
+      `not a Kubernetes object: ${String(doc)}`,
+    );
     objects.push(value as KubeObject);
   }
   return new Rendered(objects);
@@ -207,7 +225,11 @@ async function template(set: readonly string[] = [], extra: readonly string[] = 
 // What the webhooks must select: Istio's table (istio-reference.md, section 1), in the order
 // of Istio's template, plus the exclusion of our own namespace and kube-system.
 
-const exclusion: LabelSelectorRequirement = { key: "kubernetes.io/metadata.name", operator: "NotIn", values: [NAMESPACE, "kube-system"] };
+const exclusion: LabelSelectorRequirement = {
+  key: "kubernetes.io/metadata.name",
+  operator: "NotIn",
+  values: [NAMESPACE, "kube-system"],
+};
 const notOptedOut: LabelSelectorRequirement = { key: "sidecar.istio.io/inject", operator: "NotIn", values: ["false"] };
 const dne = (key: string): LabelSelectorRequirement => ({ key, operator: "DoesNotExist" });
 const isIn = (key: string, value: string): LabelSelectorRequirement => ({ key, operator: "In", values: [value] });
@@ -242,7 +264,11 @@ function expectedSelectors(revision: string, enableNamespacesByDefault = false):
         matchExpressions: [
           dne("istio-injection"),
           dne("istio.io/rev"),
-          { key: "kubernetes.io/metadata.name", operator: "NotIn", values: ["kube-system", "kube-public", "kube-node-lease", "local-path-storage"] },
+          {
+            key: "kubernetes.io/metadata.name",
+            operator: "NotIn",
+            values: ["kube-system", "kube-public", "kube-node-lease", "local-path-storage"],
+          },
           exclusion,
         ],
       },
@@ -289,17 +315,24 @@ if (!lookup.ok) {
   }
 }
 
-
 /** `group/resource/verb` of every rule granted to the injector's own ServiceAccount. */
 function grantedCalls(r: Rendered): string[] {
-  const roles = [...r.all("Role").filter((x) => !x.metadata.name.endsWith("-preview")), ...r.all("ClusterRole")] as Role[];
+  const roles = [
+    ...r.all("Role").filter((x) => !x.metadata.name.endsWith("-preview")),
+    ...r.all("ClusterRole"),
+  ] as Role[];
   const out = new Set<string>();
-  for (const role of roles) for (const rule of role.rules) for (const g of rule.apiGroups) for (const res of rule.resources) for (const v of rule.verbs) out.add(`${g}/${res}/${v}`);
+  for (const role of roles)
+    for (const rule of role.rules)
+      for (const g of rule.apiGroups)
+        for (const res of rule.resources) for (const v of rule.verbs) out.add(`${g}/${res}/${v}`);
   return [...out].sort();
 }
 
 function expectedCalls(when: readonly string[]): string[] {
-  return [...new Set(KUBE_API_CALLS.filter((c) => when.includes(c.when)).map((c) => `${c.apiGroup}/${c.resource}/${c.verb}`))].sort();
+  return [
+    ...new Set(KUBE_API_CALLS.filter((c) => when.includes(c.when)).map((c) => `${c.apiGroup}/${c.resource}/${c.verb}`)),
+  ].sort();
 }
 
 describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no helm: ${lookup.reason}` }, () => {
@@ -325,8 +358,24 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
     for (const args of [
       ["lint", CHART],
       ["lint", "--strict", CHART],
-      ["lint", "--strict", CHART, "--kube-version", KUBE_VERSION, "--set", "revision=canary,tls.mode=certManager,webhook.url=https://127.0.0.1:9443/inject,webhook.enableNamespacesByDefault=false"],
-      ["lint", "--strict", CHART, "--kube-version", KUBE_VERSION, "--set", "webhook.enableNamespacesByDefault=true,replicaCount=1,podAntiAffinity=hard"],
+      [
+        "lint",
+        "--strict",
+        CHART,
+        "--kube-version",
+        KUBE_VERSION,
+        "--set",
+        "revision=canary,tls.mode=certManager,webhook.url=https://127.0.0.1:9443/inject,webhook.enableNamespacesByDefault=false",
+      ],
+      [
+        "lint",
+        "--strict",
+        CHART,
+        "--kube-version",
+        KUBE_VERSION,
+        "--set",
+        "webhook.enableNamespacesByDefault=true,replicaCount=1,podAntiAffinity=hard",
+      ],
     ]) {
       const r = await helm(args);
       assert.equal(r.code, 0, `helm ${args.join(" ")}:\n${r.stdout}\n${r.stderr}`);
@@ -357,7 +406,13 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
       assert.deepEqual(rendered.kinds(), expected);
       for (const kind of expected) if (kind !== "Role") rendered.one(kind);
       // Two Roles: the injector's own, and the one for calling /preview through the API server.
-      assert.deepEqual(rendered.all("Role").map((r) => r.metadata.name).sort(), [FULLNAME, `${FULLNAME}-preview`]);
+      assert.deepEqual(
+        rendered
+          .all("Role")
+          .map((r) => r.metadata.name)
+          .sort(),
+        [FULLNAME, `${FULLNAME}-preview`],
+      );
       for (const o of rendered.objects) {
         assert.equal(o.metadata.labels?.["app.kubernetes.io/name"], "sidecar-injector", `${o.kind} labels`);
         assert.equal(o.metadata.labels?.["app.kubernetes.io/instance"], RELEASE, `${o.kind} labels`);
@@ -430,7 +485,10 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
       ]);
       assert.deepEqual(c.livenessProbe.httpGet, { path: "/healthz", port: "https", scheme: "HTTPS" });
       assert.deepEqual(c.readinessProbe.httpGet, { path: "/readyz", port: "https", scheme: "HTTPS" });
-      assert.deepEqual(c.resources, { requests: { cpu: "100m", memory: "160Mi" }, limits: { cpu: "1", memory: "384Mi" } });
+      assert.deepEqual(c.resources, {
+        requests: { cpu: "100m", memory: "160Mi" },
+        limits: { cpu: "1", memory: "384Mi" },
+      });
 
       const mounts = new Map(c.volumeMounts.map((m) => [m.mountPath, m]));
       const volumes = new Map(pod.spec.volumes.map((v) => [v.name, v]));
@@ -443,7 +501,10 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
       };
       assert.ok(volumeAt("/tmp").emptyDir, "/tmp is an emptyDir");
       assert.equal(mounts.get("/etc/sidecar-injector/tls"), undefined, "no certificate files in self mode");
-      assert.equal(volumeAt("/etc/sidecar-injector/config.yaml").configMap?.name, rendered.one("ConfigMap").metadata.name);
+      assert.equal(
+        volumeAt("/etc/sidecar-injector/config.yaml").configMap?.name,
+        rendered.one("ConfigMap").metadata.name,
+      );
       assert.equal(mounts.get("/etc/sidecar-injector/config.yaml")?.subPath, "config.yaml");
     });
 
@@ -468,7 +529,12 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
       const pod = d.spec.template.spec;
       const selector = d.spec.selector.matchLabels;
       assert.deepEqual(pod.topologySpreadConstraints, [
-        { maxSkew: 1, topologyKey: "kubernetes.io/hostname", whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: selector } },
+        {
+          maxSkew: 1,
+          topologyKey: "kubernetes.io/hostname",
+          whenUnsatisfiable: "ScheduleAnyway",
+          labelSelector: { matchLabels: selector },
+        },
       ]);
       const preferred = pod.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution;
       assert.ok(preferred && preferred.length === 1, "one preferred podAntiAffinity term");
@@ -500,28 +566,54 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
       const sa = rendered.one("ServiceAccount").metadata.name;
       const role = rendered.all("Role").find((r) => r.metadata.name === FULLNAME) as Role;
       const named = role.rules.filter((r) => r.resourceNames !== undefined);
-      assert.deepEqual(named.map((r) => r.resourceNames), [[`${FULLNAME}-ca`]]);
-      assert.deepEqual(role.rules.filter((r) => r.resourceNames === undefined).map((r) => r.verbs), [["create"]], "only create is granted without resourceNames");
+      assert.deepEqual(
+        named.map((r) => r.resourceNames),
+        [[`${FULLNAME}-ca`]],
+      );
+      assert.deepEqual(
+        role.rules.filter((r) => r.resourceNames === undefined).map((r) => r.verbs),
+        [["create"]],
+        "only create is granted without resourceNames",
+      );
 
       const clusterRole = rendered.one<Role>("ClusterRole");
       const mwc = clusterRole.rules.find((r) => r.resources.includes("mutatingwebhookconfigurations"));
       assert.deepEqual(mwc?.resourceNames, [rendered.one("MutatingWebhookConfiguration").metadata.name]);
-      for (const r of clusterRole.rules) if (!r.resources.includes("mutatingwebhookconfigurations")) assert.equal(r.resourceNames, undefined);
+      for (const r of clusterRole.rules)
+        if (!r.resources.includes("mutatingwebhookconfigurations")) assert.equal(r.resourceNames, undefined);
 
       const binding = rendered.one<Binding>("RoleBinding");
-      assert.deepEqual(binding.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: role.metadata.name });
+      assert.deepEqual(binding.roleRef, {
+        apiGroup: "rbac.authorization.k8s.io",
+        kind: "Role",
+        name: role.metadata.name,
+      });
       assert.deepEqual(binding.subjects, [{ kind: "ServiceAccount", name: sa, namespace: NAMESPACE }]);
       const clusterBinding = rendered.one<Binding>("ClusterRoleBinding");
-      assert.deepEqual(clusterBinding.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRole.metadata.name });
+      assert.deepEqual(clusterBinding.roleRef, {
+        apiGroup: "rbac.authorization.k8s.io",
+        kind: "ClusterRole",
+        name: clusterRole.metadata.name,
+      });
       assert.deepEqual(clusterBinding.subjects, [{ kind: "ServiceAccount", name: sa, namespace: NAMESPACE }]);
     });
 
     test("NetworkPolicy: the webhook port open, the admin port closed; preStop sleep inside the grace period", () => {
-      const np = rendered.one<KubeObject & { spec: { podSelector: { matchLabels: Record<string, string> }; ingress: { from?: unknown[]; ports: { port: string }[] }[] } }>("NetworkPolicy");
+      const np = rendered.one<
+        KubeObject & {
+          spec: {
+            podSelector: { matchLabels: Record<string, string> };
+            ingress: { from?: unknown[]; ports: { port: string }[] }[];
+          };
+        }
+      >("NetworkPolicy");
       const d = rendered.one<Deployment>("Deployment");
       assert.deepEqual(np.spec.podSelector.matchLabels, d.spec.selector.matchLabels);
       assert.deepEqual(np.spec.ingress, [{ ports: [{ port: "https", protocol: "TCP" }] }]);
-      const pod = d.spec.template.spec as unknown as { terminationGracePeriodSeconds: number; containers: { lifecycle?: { preStop?: { sleep?: { seconds: number } } } }[] };
+      const pod = d.spec.template.spec as unknown as {
+        terminationGracePeriodSeconds: number;
+        containers: { lifecycle?: { preStop?: { sleep?: { seconds: number } } } }[];
+      };
       const sleep = pod.containers[0]?.lifecycle?.preStop?.sleep?.seconds;
       assert.equal(sleep, 5);
       // preStop, then the drain (at most 15 s), then the exit.
@@ -538,14 +630,22 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
       assert.equal(mwc.metadata.annotations?.["cert-manager.io/inject-ca-from"], undefined);
       assertSelectors(mwc, expectedSelectors("default"));
       for (const hook of mwc.webhooks) {
-        assert.deepEqual(hook.rules, [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"] }], hook.name);
+        assert.deepEqual(
+          hook.rules,
+          [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"] }],
+          hook.name,
+        );
         assert.equal(hook.sideEffects, "None");
         assert.deepEqual(hook.admissionReviewVersions, ["v1"]);
         assert.equal(hook.failurePolicy, "Fail");
         assert.equal(hook.timeoutSeconds, 10);
         assert.equal(hook.reinvocationPolicy, "Never");
         assert.equal(hook.matchPolicy, "Equivalent");
-        assert.deepEqual(hook.clientConfig, { service: { name: FULLNAME, namespace: NAMESPACE, path: "/inject", port: 443 } }, hook.name);
+        assert.deepEqual(
+          hook.clientConfig,
+          { service: { name: FULLNAME, namespace: NAMESPACE, path: "/inject", port: 443 } },
+          hook.name,
+        );
       }
     });
   });
@@ -586,19 +686,29 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
       const tlsVolume = deployment.spec.template.spec.volumes.find((v) => v.name === "tls");
       const serving = certs.find((c) => c.spec.secretName === tlsVolume?.secret?.secretName);
       assert.ok(serving, "a Certificate issues the Secret the Deployment mounts");
-      assert.deepEqual(serving.spec.dnsNames.slice(0, 3), [FULLNAME, `${FULLNAME}.${NAMESPACE}`, `${FULLNAME}.${NAMESPACE}.svc`]);
+      assert.deepEqual(serving.spec.dnsNames.slice(0, 3), [
+        FULLNAME,
+        `${FULLNAME}.${NAMESPACE}`,
+        `${FULLNAME}.${NAMESPACE}.svc`,
+      ]);
       assert.deepEqual(serving.spec.ipAddresses, ["127.0.0.1"], "the URL's host is in the certificate");
       const issuers = new Set(rendered.all("Issuer").map((i) => i.metadata.name));
       assert.ok(issuers.has(serving.spec.issuerRef.name), "the serving Certificate's issuer is rendered");
       const mwc = rendered.one<WebhookConfiguration>("MutatingWebhookConfiguration");
-      assert.equal(mwc.metadata.annotations?.["cert-manager.io/inject-ca-from"], `${NAMESPACE}/${serving.metadata.name}`);
+      assert.equal(
+        mwc.metadata.annotations?.["cert-manager.io/inject-ca-from"],
+        `${NAMESPACE}/${serving.metadata.name}`,
+      );
       for (const hook of mwc.webhooks) assert.equal(hook.clientConfig.caBundle, undefined);
     });
   });
 
   test("enableNamespacesByDefault adds Istio's auto webhook", async () => {
     const rendered = await template(["webhook.enableNamespacesByDefault=true"]);
-    assertSelectors(rendered.one<WebhookConfiguration>("MutatingWebhookConfiguration"), expectedSelectors("default", true));
+    assertSelectors(
+      rendered.one<WebhookConfiguration>("MutatingWebhookConfiguration"),
+      expectedSelectors("default", true),
+    );
   });
 
   test("caBundle (tls.mode secret): PEM is base64-encoded, base64 is kept", async () => {
@@ -671,7 +781,17 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
       ["workers=65", /workers/],
     ];
     for (const [value, re] of refused) {
-      const r = await helm(["template", RELEASE, CHART, "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION, "--set", value]);
+      const r = await helm([
+        "template",
+        RELEASE,
+        CHART,
+        "--namespace",
+        NAMESPACE,
+        "--kube-version",
+        KUBE_VERSION,
+        "--set",
+        value,
+      ]);
       assert.notEqual(r.code, 0, `--set ${value} was accepted`);
       assert.match(r.stderr, re, `--set ${value}`);
     }
@@ -701,10 +821,19 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
   });
 
   test("preview RBAC: only the service proxy path of /preview, bound to the subjects given", async () => {
-    const rendered = await template(["preview.rbac.subjects[0].kind=Group", "preview.rbac.subjects[0].name=platform", "preview.rbac.subjects[0].apiGroup=rbac.authorization.k8s.io"]);
+    const rendered = await template([
+      "preview.rbac.subjects[0].kind=Group",
+      "preview.rbac.subjects[0].name=platform",
+      "preview.rbac.subjects[0].apiGroup=rbac.authorization.k8s.io",
+    ]);
     const role = rendered.all("Role").find((r) => r.metadata.name === `${FULLNAME}-preview`) as Role;
     assert.deepEqual(role.rules, [
-      { apiGroups: [""], resources: ["services/proxy"], resourceNames: [`https:${FULLNAME}:admin`, FULLNAME], verbs: ["create", "get"] },
+      {
+        apiGroups: [""],
+        resources: ["services/proxy"],
+        resourceNames: [`https:${FULLNAME}:admin`, FULLNAME],
+        verbs: ["create", "get"],
+      },
     ]);
     const binding = rendered.all("RoleBinding").find((b) => b.metadata.name === `${FULLNAME}-preview`) as Binding;
     assert.deepEqual(binding.subjects, [{ kind: "Group", name: "platform", apiGroup: "rbac.authorization.k8s.io" }]);
@@ -717,17 +846,34 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
     const pod = rendered.one<Deployment>("Deployment").spec.template.spec;
     const c = pod.containers[0]!;
     const at = c.args.indexOf("--tls-cert");
-    assert.deepEqual(c.args.slice(at, at + 4), ["--tls-cert", "/etc/sidecar-injector/tls/tls.crt", "--tls-key", "/etc/sidecar-injector/tls/tls.key"]);
+    assert.deepEqual(c.args.slice(at, at + 4), [
+      "--tls-cert",
+      "/etc/sidecar-injector/tls/tls.crt",
+      "--tls-key",
+      "/etc/sidecar-injector/tls/tls.key",
+    ]);
     assert.ok(!c.args.includes("--cert-mode"));
     const mount = c.volumeMounts.find((m) => m.mountPath === "/etc/sidecar-injector/tls");
     assert.equal(pod.volumes.find((v) => v.name === mount?.name)?.secret?.secretName, `${FULLNAME}-tls`);
   });
 
   test("NODE_OPTIONS: the heap and the young generation from maxHeapMiB and maxSemiSpaceMiB; the schema bounds both", async () => {
-    const nodeOptions = (await template(["maxHeapMiB=256", "maxSemiSpaceMiB=16"])).one<Deployment>("Deployment").spec.template.spec.containers[0]!.env?.find((e) => e.name === "NODE_OPTIONS");
+    const nodeOptions = (await template(["maxHeapMiB=256", "maxSemiSpaceMiB=16"]))
+      .one<Deployment>("Deployment")
+      .spec.template.spec.containers[0]!.env?.find((e) => e.name === "NODE_OPTIONS");
     assert.equal(nodeOptions?.value, "--max-old-space-size=256 --max-semi-space-size=16");
     for (const value of ["maxSemiSpaceMiB=0", "maxSemiSpaceMiB=128", "maxHeapMiB=32"]) {
-      const r = await helm(["template", RELEASE, CHART, "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION, "--set", value]);
+      const r = await helm([
+        "template",
+        RELEASE,
+        CHART,
+        "--namespace",
+        NAMESPACE,
+        "--kube-version",
+        KUBE_VERSION,
+        "--set",
+        value,
+      ]);
       assert.notEqual(r.code, 0, `--set ${value} was accepted`);
       assert.match(r.stderr, /max(SemiSpace|Heap)MiB/, value);
     }
@@ -741,13 +887,25 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
       ["config.revision=other", /config\.revision \(other\) differs from revision \(default\)/],
       // Two workers from the CPU limit, with the one-process memory limit of the defaults.
       ["resources.limits.cpu=2", /resources\.limits\.memory \(384Mi\) is too small for 2 workers: .*608Mi in all/],
-      ["workers=3,resources.limits.memory=800M", /resources\.limits\.memory \(800M\) is too small for 3 workers: .*832Mi in all/],
+      [
+        "workers=3,resources.limits.memory=800M",
+        /resources\.limits\.memory \(800M\) is too small for 3 workers: .*832Mi in all/,
+      ],
     ];
     for (const [value, re] of refused) {
-      const r = await helm(["template", RELEASE, CHART, "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION, "--set", value]);
+      const r = await helm([
+        "template",
+        RELEASE,
+        CHART,
+        "--namespace",
+        NAMESPACE,
+        "--kube-version",
+        KUBE_VERSION,
+        "--set",
+        value,
+      ]);
       assert.notEqual(r.code, 0, `--set ${value} was accepted`);
       assert.match(r.stderr, re, `--set ${value}`);
     }
   });
 });
-

@@ -14,12 +14,12 @@ import { parseAllDocuments } from "yaml";
 import { parseConfig } from "../../../src/config/load.js";
 import { CHART, HELM_TIMEOUT_MS, KUBE_VERSION, locateHelm, run, type ExecResult } from "../../support/helm.js";
 
-
 const lookup = await locateHelm();
 const required = process.env.SIDECAR_INJECTOR_E2E_REQUIRED === "1";
 if (!lookup.ok) {
   if (required) {
-    test("helm is available (SIDECAR_INJECTOR_E2E_REQUIRED=1)", () => assert.fail(`helm is required but not available: ${lookup.reason}`));
+    test("helm is available (SIDECAR_INJECTOR_E2E_REQUIRED=1)", () =>
+      assert.fail(`helm is required but not available: ${lookup.reason}`));
   } else {
     process.stderr.write(`\n!! SKIPPING the chart config schema tests: no helm. ${lookup.reason}\n\n`);
     test("chart config schema tests", { skip: `no helm: ${lookup.reason}` }, () => {});
@@ -51,19 +51,29 @@ describe("the chart's schema for config", { skip: lookup.ok ? false : "no helm" 
     return run(lookup.path, args, HELM_TIMEOUT_MS, env);
   }
 
-  const template = (...args: string[]): Promise<ExecResult> => helm(["template", "si", CHART, "--namespace", "mesh", "--kube-version", KUBE_VERSION, ...args]);
+  const template = (...args: string[]): Promise<ExecResult> =>
+    helm(["template", "si", CHART, "--namespace", "mesh", "--kube-version", KUBE_VERSION, ...args]);
 
   test("helm template refuses a bad config, naming the key", async () => {
     const refused: [string[], RegExp][] = [
       [["--set-string", "config.proxy.resources.requests.cpu=100 m"], /config\/proxy\/resources\/requests\/cpu/],
       [["--set", "config.proxy.resources.limits.memory=-1"], /config\/proxy\/resources\/limits\/memory/],
       [["--set-string", "config.interception.includeInboundPorts=http"], /config\/interception\/includeInboundPorts/],
-      [["--set-string", "config.interception.excludeOutboundIPRanges=10.0.0.0/33"], /config\/interception\/excludeOutboundIPRanges/],
+      [
+        ["--set-string", "config.interception.excludeOutboundIPRanges=10.0.0.0/33"],
+        /config\/interception\/excludeOutboundIPRanges/,
+      ],
       [["--set", "config.interception.mode=redirect"], /config\/interception\/mode/],
       [["--set", "config.proxy.uid=0"], /config\/proxy\/uid/],
       [["--set", "config.proxy.image=Docker.io/Istio/proxyv2"], /config\/proxy\/image/],
       [["--set", "config.ignoredNamespaces[0]=Kube-System"], /config\/ignoredNamespaces\/0/],
-      [["--set", "config.neverInjectSelector[0].matchExpressions[0].key=tier,config.neverInjectSelector[0].matchExpressions[0].operator=In"], /config\/neverInjectSelector\/0\/matchExpressions\/0/],
+      [
+        [
+          "--set",
+          "config.neverInjectSelector[0].matchExpressions[0].key=tier,config.neverInjectSelector[0].matchExpressions[0].operator=In",
+        ],
+        /config\/neverInjectSelector\/0\/matchExpressions\/0/,
+      ],
       [["--set", "config.polcy=enabled"], /polcy/],
       [["--set", "config.proxy.imagee=x"], /imagee/],
     ];
@@ -77,7 +87,10 @@ describe("the chart's schema for config", { skip: lookup.ok ? false : "no helm" 
 
   test("helm lint refuses a values file with a bad config, and passes a good one", async () => {
     const bad = join(home, "bad.yaml");
-    await writeFile(bad, 'config:\n  proxy:\n    resources:\n      requests: {cpu: "100 m"}\n  interception:\n    includeInboundPorts: http\n');
+    await writeFile(
+      bad,
+      'config:\n  proxy:\n    resources:\n      requests: {cpu: "100 m"}\n  interception:\n    includeInboundPorts: http\n',
+    );
     const r = await helm(["lint", CHART, "--kube-version", KUBE_VERSION, "-f", bad]);
     assert.notEqual(r.code, 0, r.stdout);
     const out = `${r.stdout}\n${r.stderr}`;
@@ -85,17 +98,28 @@ describe("the chart's schema for config", { skip: lookup.ok ? false : "no helm" 
     assert.match(out, /config\/interception\/includeInboundPorts/);
 
     const good = join(home, "good.yaml");
-    await writeFile(good, "config:\n  proxy:\n    uid: 1337\n    resources: {requests: {cpu: 50m}, limits: {cpu: 1}}\n  interception: {mode: TPROXY, includeInboundPorts: '80,443', excludeOutboundIPRanges: '10.0.0.0/8,fd00::/8'}\n");
+    await writeFile(
+      good,
+      "config:\n  proxy:\n    uid: 1337\n    resources: {requests: {cpu: 50m}, limits: {cpu: 1}}\n  interception: {mode: TPROXY, includeInboundPorts: '80,443', excludeOutboundIPRanges: '10.0.0.0/8,fd00::/8'}\n",
+    );
     const ok = await helm(["lint", "--strict", CHART, "--kube-version", KUBE_VERSION, "-f", good]);
     assert.equal(ok.code, 0, `${ok.stdout}\n${ok.stderr}`);
   });
 
   test("a config the schema lets through is one the injector accepts", async () => {
-    const r = await template("--set", "config.proxy.resources.requests.cpu=1,config.proxy.resources.limits.cpu=2,config.nativeSidecars=true", "--set-string", "config.interception.excludeInboundPorts=15020\\,8080");
+    const r = await template(
+      "--set",
+      "config.proxy.resources.requests.cpu=1,config.proxy.resources.limits.cpu=2,config.nativeSidecars=true",
+      "--set-string",
+      "config.interception.excludeInboundPorts=15020\\,8080",
+    );
     assert.equal(r.code, 0, r.stderr);
     const cm = parseAllDocuments(r.stdout)
       .map((d): unknown => d.toJS())
-      .find((o): o is { kind: string; data: Record<string, string> } => typeof o === "object" && o !== null && "kind" in o && o.kind === "ConfigMap");
+      .find(
+        (o): o is { kind: string; data: Record<string, string> } =>
+          typeof o === "object" && o !== null && "kind" in o && o.kind === "ConfigMap",
+      );
     const text = cm?.data["config.yaml"];
     assert.ok(text !== undefined, "no ConfigMap with config.yaml");
     const config = parseConfig(text, "config.yaml");
@@ -109,7 +133,13 @@ describe("the chart's schema for config", { skip: lookup.ok ? false : "no helm" 
     assert.equal(r.code, 0, r.stderr);
     const cm = parseAllDocuments(r.stdout)
       .map((d): unknown => d.toJS())
-      .find((o): o is { kind: string; data: Record<string, string> } => typeof o === "object" && o !== null && "kind" in o && o.kind === "ConfigMap");
-    assert.throws(() => parseConfig(cm?.data["config.yaml"] ?? "", "config.yaml"), /proxy\.resources\.requests\.cpu="3": must be at most the cpu limit/);
+      .find(
+        (o): o is { kind: string; data: Record<string, string> } =>
+          typeof o === "object" && o !== null && "kind" in o && o.kind === "ConfigMap",
+      );
+    assert.throws(
+      () => parseConfig(cm?.data["config.yaml"] ?? "", "config.yaml"),
+      /proxy\.resources\.requests\.cpu="3": must be at most the cpu limit/,
+    );
   });
 });

@@ -20,12 +20,21 @@ import type { Metric } from "prom-client";
 import { parseAllDocuments, stringify } from "yaml";
 import { ERRORS } from "../../../src/admission/errors.js";
 import { createCertMetrics } from "../../../src/certs/manager.js";
-import { CERT_RELOAD_FAILURE_REASONS, SKIP_REASONS, TLS_HANDSHAKE_FAILURE_REASONS, createMetrics } from "../../../src/telemetry/metrics.js";
+import {
+  CERT_RELOAD_FAILURE_REASONS,
+  SKIP_REASONS,
+  TLS_HANDSHAKE_FAILURE_REASONS,
+  createMetrics,
+} from "../../../src/telemetry/metrics.js";
 import { CHART, HELM_TIMEOUT_MS, KUBE_VERSION, locateHelm, run } from "../../support/helm.js";
 import { readPromql, type PromqlShape } from "./promql.js";
 
 const lookup = await locateHelm();
-const skip = lookup.ok ? false : process.env.SIDECAR_INJECTOR_E2E_REQUIRED === "1" ? false : `no helm: ${lookup.reason}`;
+const skip = lookup.ok
+  ? false
+  : process.env.SIDECAR_INJECTOR_E2E_REQUIRED === "1"
+    ? false
+    : `no helm: ${lookup.reason}`;
 
 const RELEASE = "other";
 const NAMESPACE = "mon";
@@ -80,14 +89,28 @@ const EXTERNAL: ReadonlyMap<string, ReadonlySet<string>> = new Map([
 ]);
 
 /** Labels the scrape adds to every series (the Prometheus Operator's, from a ServiceMonitor). */
-const TARGET_LABELS: ReadonlySet<string> = new Set(["job", "instance", "namespace", "pod", "service", "container", "endpoint"]);
+const TARGET_LABELS: ReadonlySet<string> = new Set([
+  "job",
+  "instance",
+  "namespace",
+  "pod",
+  "service",
+  "container",
+  "endpoint",
+]);
 
 /** The values a label can take, from the registries the code counts with. */
 const LABEL_VALUES: ReadonlyMap<string, ReadonlyMap<string, ReadonlySet<string>>> = new Map([
   ["sidecar_injection_failure_total", new Map([["reason", new Set<string>(Object.keys(ERRORS))]])],
   ["sidecar_injection_skip_total", new Map([["reason", new Set<string>(Object.values(SKIP_REASONS))]])],
-  ["sidecar_injector_tls_handshake_failures_total", new Map([["reason", new Set<string>(Object.values(TLS_HANDSHAKE_FAILURE_REASONS))]])],
-  ["sidecar_injector_cert_reload_failures_total", new Map([["reason", new Set<string>(Object.values(CERT_RELOAD_FAILURE_REASONS))]])],
+  [
+    "sidecar_injector_tls_handshake_failures_total",
+    new Map([["reason", new Set<string>(Object.values(TLS_HANDSHAKE_FAILURE_REASONS))]]),
+  ],
+  [
+    "sidecar_injector_cert_reload_failures_total",
+    new Map([["reason", new Set<string>(Object.values(CERT_RELOAD_FAILURE_REASONS))]]),
+  ],
 ]);
 
 function labelsOf(metric: string): ReadonlySet<string> | undefined {
@@ -123,7 +146,8 @@ function promqlProblems(expr: string): string[] {
       for (const v of values) if (!domain.has(v)) problems.push(`${s.metric}{${m.name}} is never ${JSON.stringify(v)}`);
     }
   }
-  for (const l of shape.groupingLabels) if (!present.has(l)) problems.push(`grouping by ${l}, which no series of ${expr} has`);
+  for (const l of shape.groupingLabels)
+    if (!present.has(l)) problems.push(`grouping by ${l}, which no series of ${expr} has`);
   return problems;
 }
 
@@ -158,7 +182,16 @@ function helmPath(): string {
 }
 
 async function render(set: readonly string[], release = RELEASE): Promise<KubeObject[]> {
-  const args = ["template", release, CHART, "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION, ...set.flatMap((s) => ["--set", s])];
+  const args = [
+    "template",
+    release,
+    CHART,
+    "--namespace",
+    NAMESPACE,
+    "--kube-version",
+    KUBE_VERSION,
+    ...set.flatMap((s) => ["--set", s]),
+  ];
   const r = await run(helmPath(), args, HELM_TIMEOUT_MS);
   assert.equal(r.code, 0, `helm ${args.join(" ")} failed:\n${r.stderr}`);
   const objects: KubeObject[] = [];
@@ -194,7 +227,8 @@ function ruleProblems(rule: Rule): string[] {
   const problems = promqlProblems(rule.expr).map((p) => `${name}: ${p}`);
   if (!rule.alert || !/^SidecarInjector[A-Za-z]+$/.test(rule.alert)) problems.push(`${name}: alert name`);
   if (!rule.for || !/^[0-9]+[smh]$/.test(rule.for)) problems.push(`${name}: for ${String(rule.for)}`);
-  if (!["critical", "warning", "info"].includes(rule.labels?.severity ?? "")) problems.push(`${name}: severity ${String(rule.labels?.severity)}`);
+  if (!["critical", "warning", "info"].includes(rule.labels?.severity ?? ""))
+    problems.push(`${name}: severity ${String(rule.labels?.severity)}`);
   for (const key of ["summary", "description"]) {
     const text = rule.annotations?.[key] ?? "";
     if (text.trim().length < 20) problems.push(`${name}: ${key} missing or too short`);
@@ -207,11 +241,17 @@ function ruleProblems(rule: Rule): string[] {
     }
     const carried = new Set<string>();
     if (shape && shape.groupingLabels.length > 0) for (const l of shape.groupingLabels) carried.add(l);
-    else if (shape) for (const s of shape.selectors) for (const l of [...(labelsOf(s.metric) ?? []), ...TARGET_LABELS]) carried.add(l);
+    else if (shape)
+      for (const s of shape.selectors)
+        for (const l of [...(labelsOf(s.metric) ?? []), ...TARGET_LABELS]) carried.add(l);
     for (const [, inner = ""] of text.matchAll(/\{\{(.*?)\}\}/g)) {
-      const m = /^\s*\$(value|labels\.([A-Za-z_][A-Za-z0-9_]*))\s*(\|\s*(humanize|humanizePercentage|humanizeDuration)\s*)?$/.exec(inner);
+      const m =
+        /^\s*\$(value|labels\.([A-Za-z_][A-Za-z0-9_]*))\s*(\|\s*(humanize|humanizePercentage|humanizeDuration)\s*)?$/.exec(
+          inner,
+        );
       if (!m) problems.push(`${name}: ${key} has a template Prometheus cannot fill: {{${inner}}}`);
-      else if (m[2] !== undefined && !carried.has(m[2])) problems.push(`${name}: ${key} reads $labels.${m[2]}, which the alert's series do not carry`);
+      else if (m[2] !== undefined && !carried.has(m[2]))
+        problems.push(`${name}: ${key} reads $labels.${m[2]}, which the alert's series do not carry`);
     }
   }
   return problems;
@@ -221,7 +261,14 @@ function ruleProblems(rule: Rule): string[] {
 
 describe("the PromQL check itself", () => {
   test("it reads what the injector exports", () => {
-    for (const name of ["sidecar_injection_requests_total", "sidecar_injection_failure_total", "sidecar_injection_duration_seconds_bucket", "sidecar_injector_serving_cert_expiry_timestamp_seconds", "sidecar_injector_cabundle_write_failures_total", "process_resident_memory_bytes"]) {
+    for (const name of [
+      "sidecar_injection_requests_total",
+      "sidecar_injection_failure_total",
+      "sidecar_injection_duration_seconds_bucket",
+      "sidecar_injector_serving_cert_expiry_timestamp_seconds",
+      "sidecar_injector_cabundle_write_failures_total",
+      "process_resident_memory_bytes",
+    ]) {
       assert.ok(EXPORTED.has(name), `${name} is exported (${EXPORTED.size} series read)`);
     }
     assert.ok(EXPORTED.get("sidecar_injection_failure_total")?.has("reason"));
@@ -229,9 +276,17 @@ describe("the PromQL check itself", () => {
   });
 
   test("a good expression passes; each kind of mistake is named", () => {
-    assert.deepEqual(promqlProblems('sum by (job) (rate(sidecar_injection_failure_total{job="x",reason=~"ERR_INTERNAL|ERR_OVERLOADED"}[5m])) / sum by (job) (rate(sidecar_injection_requests_total{job="x"}[5m])) > 0.05'), []);
+    assert.deepEqual(
+      promqlProblems(
+        'sum by (job) (rate(sidecar_injection_failure_total{job="x",reason=~"ERR_INTERNAL|ERR_OVERLOADED"}[5m])) / sum by (job) (rate(sidecar_injection_requests_total{job="x"}[5m])) > 0.05',
+      ),
+      [],
+    );
     const cases: [string, RegExp][] = [
-      ["rate(sidecar_injection_failures_total[5m])", /sidecar_injection_failures_total is not a metric the injector exports/],
+      [
+        "rate(sidecar_injection_failures_total[5m])",
+        /sidecar_injection_failures_total is not a metric the injector exports/,
+      ],
       ["sum(rate(sidecar_injection_requests_total[5m])", /unclosed \(/],
       ["sum(rate(sidecar_injection_requests_total[5m])))", /unbalanced \)/],
       ['rate(sidecar_injection_failure_total{reasn="ERR_INTERNAL"}[5m])', /has no label reasn/],
@@ -245,13 +300,26 @@ describe("the PromQL check itself", () => {
   });
 
   test("a rule without for, severity or summary, or with a template Prometheus cannot fill, is named", () => {
-    const problems = ruleProblems({ alert: "SidecarInjectorX", expr: "up == 0", annotations: { description: "the description is long enough, {{ $labels.reason }}" } });
+    const problems = ruleProblems({
+      alert: "SidecarInjectorX",
+      expr: "up == 0",
+      annotations: { description: "the description is long enough, {{ $labels.reason }}" },
+    });
     const text = problems.join("\n");
     assert.match(text, /for undefined/);
     assert.match(text, /severity undefined/);
     assert.match(text, /summary missing/);
     assert.match(text, /reads \$labels\.reason/);
-    assert.match(ruleProblems({ alert: "SidecarInjectorX", expr: "up == 0", for: "5m", labels: { severity: "info" }, annotations: { summary: "a summary of the alert here", description: "{{ .Values.x }} is left unrendered" } }).join("\n"), /cannot fill/);
+    assert.match(
+      ruleProblems({
+        alert: "SidecarInjectorX",
+        expr: "up == 0",
+        for: "5m",
+        labels: { severity: "info" },
+        annotations: { summary: "a summary of the alert here", description: "{{ .Values.x }} is left unrendered" },
+      }).join("\n"),
+      /cannot fill/,
+    );
   });
 });
 
@@ -263,14 +331,28 @@ describe("chart monitoring: PrometheusRule, ServiceMonitor, Grafana dashboard", 
   });
 
   test("helm lint --strict passes with all three on", async () => {
-    const set = "monitoring.serviceMonitor.enabled=true,monitoring.prometheusRule.enabled=true,monitoring.dashboard.enabled=true";
-    const r = await run(helmPath(), ["lint", "--strict", CHART, "--kube-version", KUBE_VERSION, "--set", set], HELM_TIMEOUT_MS);
+    const set =
+      "monitoring.serviceMonitor.enabled=true,monitoring.prometheusRule.enabled=true,monitoring.dashboard.enabled=true";
+    const r = await run(
+      helmPath(),
+      ["lint", "--strict", CHART, "--kube-version", KUBE_VERSION, "--set", set],
+      HELM_TIMEOUT_MS,
+    );
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /0 chart\(s\) failed/);
   });
 
   const modes: [string, string[], string[]][] = [
-    ["self", [], ["SidecarInjectorServingCertExpiring", "SidecarInjectorCaCertExpiring", "SidecarInjectorCaBundleWriteFailing", "SidecarInjectorKubeApiErrors"]],
+    [
+      "self",
+      [],
+      [
+        "SidecarInjectorServingCertExpiring",
+        "SidecarInjectorCaCertExpiring",
+        "SidecarInjectorCaBundleWriteFailing",
+        "SidecarInjectorKubeApiErrors",
+      ],
+    ],
     ["certManager", ["tls.mode=certManager"], ["SidecarInjectorCertReloadFailing"]],
     ["secret", ["tls.mode=secret"], ["SidecarInjectorCertReloadFailing"]],
   ];
@@ -281,11 +363,22 @@ describe("chart monitoring: PrometheusRule, ServiceMonitor, Grafana dashboard", 
       assert.deepEqual(alerts.flatMap(ruleProblems), []);
       const names = alerts.map((a) => a.alert ?? "");
       assert.equal(new Set(names).size, names.length, "alert names are unique");
-      const always = ["SidecarInjectorDown", "SidecarInjectorNoReplicaAvailable", "SidecarInjectorReplicasUnavailable", "SidecarInjectorTlsHandshakesRefused", "SidecarInjectorFailing", "SidecarInjectorSlow"];
+      const always = [
+        "SidecarInjectorDown",
+        "SidecarInjectorNoReplicaAvailable",
+        "SidecarInjectorReplicasUnavailable",
+        "SidecarInjectorTlsHandshakesRefused",
+        "SidecarInjectorFailing",
+        "SidecarInjectorSlow",
+      ];
       assert.deepEqual([...names].sort(), [...always, ...certAlerts].sort());
       // Certificate expiry gauges exist only where the injector manages its certificates.
       const exprs = alerts.map((a) => a.expr).join("\n");
-      assert.equal(/expiry_timestamp_seconds|cabundle_write/.test(exprs), mode === "self", "self-mode metrics only in tls.mode self");
+      assert.equal(
+        /expiry_timestamp_seconds|cabundle_write/.test(exprs),
+        mode === "self",
+        "self-mode metrics only in tls.mode self",
+      );
     });
   }
 
@@ -310,7 +403,15 @@ describe("chart monitoring: PrometheusRule, ServiceMonitor, Grafana dashboard", 
   });
 
   test("thresholds, the selector and kube-state-metrics come from the values", async () => {
-    const objects = await render([RULES_ON, "monitoring.prometheusRule.kubeStateMetrics=false", 'monitoring.prometheusRule.selector=app="si"', "monitoring.prometheusRule.servingCertExpiryHours=6", "monitoring.prometheusRule.failureRatio=0.2", "monitoring.prometheusRule.latencyP99Seconds=1", "monitoring.prometheusRule.labels.release=prom"]);
+    const objects = await render([
+      RULES_ON,
+      "monitoring.prometheusRule.kubeStateMetrics=false",
+      'monitoring.prometheusRule.selector=app="si"',
+      "monitoring.prometheusRule.servingCertExpiryHours=6",
+      "monitoring.prometheusRule.failureRatio=0.2",
+      "monitoring.prometheusRule.latencyP99Seconds=1",
+      "monitoring.prometheusRule.labels.release=prom",
+    ]);
     assert.equal(one(objects, "PrometheusRule").metadata.labels?.release, "prom");
     const alerts = alertsOf(groupsOf(objects));
     const byName = new Map(alerts.map((a) => [a.alert, a.expr]));
@@ -318,7 +419,12 @@ describe("chart monitoring: PrometheusRule, ServiceMonitor, Grafana dashboard", 
     assert.match(byName.get("SidecarInjectorServingCertExpiring") ?? "", /< 21600$/);
     assert.match(byName.get("SidecarInjectorFailing") ?? "", />\s*0\.2$/);
     assert.match(byName.get("SidecarInjectorSlow") ?? "", />\s*1$/);
-    for (const a of alerts) for (const s of readPromql(a.expr).selectors) assert.ok(s.matchers.some((m) => m.name === "app" && m.value === "si"), `${a.alert}: ${s.metric}`);
+    for (const a of alerts)
+      for (const s of readPromql(a.expr).selectors)
+        assert.ok(
+          s.matchers.some((m) => m.name === "app" && m.value === "si"),
+          `${a.alert}: ${s.metric}`,
+        );
     // label `app` is not one the injector's series carry: the check says so, the chart renders it as asked.
     assert.match(promqlProblems(byName.get("SidecarInjectorFailing") ?? "").join(";"), /has no label app/);
   });
@@ -350,8 +456,18 @@ describe("chart monitoring: PrometheusRule, ServiceMonitor, Grafana dashboard", 
       const objects = await render([on, ...set]);
       const sm = one(objects, "ServiceMonitor");
       const service = one(objects, "Service");
-      const spec = sm.spec as { selector: { matchLabels: Record<string, string> }; namespaceSelector: { matchNames: string[] }; endpoints: { port: string; path: string; scheme: string; tlsConfig: { serverName: string; ca: { secret: { name: string; key: string } } } }[] };
-      for (const [k, v] of Object.entries(spec.selector.matchLabels)) assert.equal(service.metadata.labels?.[k], v, `${mode}: the Service carries ${k}=${v}`);
+      const spec = sm.spec as {
+        selector: { matchLabels: Record<string, string> };
+        namespaceSelector: { matchNames: string[] };
+        endpoints: {
+          port: string;
+          path: string;
+          scheme: string;
+          tlsConfig: { serverName: string; ca: { secret: { name: string; key: string } } };
+        }[];
+      };
+      for (const [k, v] of Object.entries(spec.selector.matchLabels))
+        assert.equal(service.metadata.labels?.[k], v, `${mode}: the Service carries ${k}=${v}`);
       assert.deepEqual(spec.namespaceSelector.matchNames, [NAMESPACE]);
       const ep = spec.endpoints[0];
       assert.ok(ep);
@@ -362,7 +478,9 @@ describe("chart monitoring: PrometheusRule, ServiceMonitor, Grafana dashboard", 
       assert.equal(ep.tlsConfig.serverName, `${service.metadata.name}.${NAMESPACE}.svc`);
       assert.equal(ep.tlsConfig.ca.secret.key, "ca.crt");
       if (mode === "self") {
-        const args = (one(objects, "Deployment").spec as { template: { spec: { containers: { args: string[] }[] } } }).template.spec.containers[0]?.args ?? [];
+        const args =
+          (one(objects, "Deployment").spec as { template: { spec: { containers: { args: string[] }[] } } }).template
+            .spec.containers[0]?.args ?? [];
         assert.equal(ep.tlsConfig.ca.secret.name, args[args.indexOf("--ca-secret") + 1], "the injector's CA Secret");
         assert.equal(args[args.indexOf("--service") + 1], service.metadata.name, "the certificate names the Service");
       } else {
@@ -373,17 +491,27 @@ describe("chart monitoring: PrometheusRule, ServiceMonitor, Grafana dashboard", 
       }
     }
     // tls.mode=secret: the chart knows no Secret with the CA; it asks for tlsConfig, or takes it.
-    const r = await run(helmPath(), ["template", RELEASE, CHART, "-n", NAMESPACE, "--kube-version", KUBE_VERSION, "--set", `${on},tls.mode=secret`], HELM_TIMEOUT_MS);
+    const r = await run(
+      helmPath(),
+      ["template", RELEASE, CHART, "-n", NAMESPACE, "--kube-version", KUBE_VERSION, "--set", `${on},tls.mode=secret`],
+      HELM_TIMEOUT_MS,
+    );
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /monitoring\.serviceMonitor\.tlsConfig/);
     const given = await render([on, "tls.mode=secret", "monitoring.serviceMonitor.tlsConfig.insecureSkipVerify=true"]);
-    assert.deepEqual((one(given, "ServiceMonitor").spec as { endpoints: { tlsConfig: unknown }[] }).endpoints[0]?.tlsConfig, { insecureSkipVerify: true });
+    assert.deepEqual(
+      (one(given, "ServiceMonitor").spec as { endpoints: { tlsConfig: unknown }[] }).endpoints[0]?.tlsConfig,
+      { insecureSkipVerify: true },
+    );
   });
 
   describe("Grafana dashboard", () => {
     let file: Record<string, unknown> = {};
     before(async () => {
-      file = JSON.parse(await readFile(join(CHART, "dashboards", "sidecar-injector.json"), "utf8")) as Record<string, unknown>;
+      file = JSON.parse(await readFile(join(CHART, "dashboards", "sidecar-injector.json"), "utf8")) as Record<
+        string,
+        unknown
+      >;
     });
 
     interface Target {
@@ -400,7 +528,11 @@ describe("chart monitoring: PrometheusRule, ServiceMonitor, Grafana dashboard", 
     }
 
     test("the ConfigMap carries the sidecar's label and the file, unchanged", async () => {
-      const objects = await render(["monitoring.dashboard.enabled=true", "monitoring.dashboard.namespace=grafana", "monitoring.dashboard.annotations.grafana_folder=Mesh"]);
+      const objects = await render([
+        "monitoring.dashboard.enabled=true",
+        "monitoring.dashboard.namespace=grafana",
+        "monitoring.dashboard.annotations.grafana_folder=Mesh",
+      ]);
       const cm = one(objects, "ConfigMap", `${FULLNAME}-dashboard`);
       assert.equal(cm.metadata.namespace, "grafana");
       assert.equal(cm.metadata.labels?.grafana_dashboard, "1");
@@ -413,9 +545,15 @@ describe("chart monitoring: PrometheusRule, ServiceMonitor, Grafana dashboard", 
     test("uid, title, schemaVersion; panels with unique ids, a place on the grid and the datasource variable", () => {
       assert.equal(file.uid, "sidecar-injector");
       assert.equal(typeof file.title, "string");
-      assert.ok(typeof file.schemaVersion === "number" && file.schemaVersion >= 30, `schemaVersion ${String(file.schemaVersion)}`);
+      assert.ok(
+        typeof file.schemaVersion === "number" && file.schemaVersion >= 30,
+        `schemaVersion ${String(file.schemaVersion)}`,
+      );
       const vars = (file.templating as { list: { name: string; type: string; query: unknown }[] }).list;
-      assert.deepEqual(vars.map((v) => v.name), ["datasource", "namespace", "job", "pod"]);
+      assert.deepEqual(
+        vars.map((v) => v.name),
+        ["datasource", "namespace", "job", "pod"],
+      );
       const panels = file.panels as Panel[];
       assert.ok(panels.length >= 10, `${panels.length} panels`);
       const ids = panels.map((p) => p.id);
@@ -440,19 +578,34 @@ describe("chart monitoring: PrometheusRule, ServiceMonitor, Grafana dashboard", 
           for (const s of readPromql(expr).selectors) {
             seen.add(s.metric);
             const m = new Map(s.matchers.map((x) => [x.name, x.value]));
-            if (m.get("namespace") !== "$namespace" || m.get("job") !== "$job") problems.push(`${p.title ?? "?"}: ${s.metric} not picked by $namespace and $job`);
+            if (m.get("namespace") !== "$namespace" || m.get("job") !== "$job")
+              problems.push(`${p.title ?? "?"}: ${s.metric} not picked by $namespace and $job`);
           }
         }
       }
       assert.deepEqual(problems, []);
       // The panels cover what the alerts are about.
-      for (const metric of ["sidecar_injection_failure_total", "sidecar_injection_duration_seconds_bucket", "sidecar_injector_serving_cert_expiry_timestamp_seconds", "sidecar_injector_ca_expiry_timestamp_seconds", "sidecar_injector_cabundle_write_failures_total", "sidecar_injector_tls_handshake_failures_total", "up"]) {
+      for (const metric of [
+        "sidecar_injection_failure_total",
+        "sidecar_injection_duration_seconds_bucket",
+        "sidecar_injector_serving_cert_expiry_timestamp_seconds",
+        "sidecar_injector_ca_expiry_timestamp_seconds",
+        "sidecar_injector_cabundle_write_failures_total",
+        "sidecar_injector_tls_handshake_failures_total",
+        "up",
+      ]) {
         assert.ok(seen.has(metric), `a panel shows ${metric}`);
       }
       // The variables' label_values() name exported metrics and labels too.
       const vars = (file.templating as { list: { name: string; query: unknown }[] }).list;
       for (const v of vars) {
-        if (typeof v.query !== "object" || v.query === null || !("query" in v.query) || typeof v.query.query !== "string") continue;
+        if (
+          typeof v.query !== "object" ||
+          v.query === null ||
+          !("query" in v.query) ||
+          typeof v.query.query !== "string"
+        )
+          continue;
         const lv = /^label_values\((.+),\s*([A-Za-z_]+)\)$/.exec(v.query.query);
         assert.ok(lv, `variable ${v.name}: ${v.query.query}`);
         assert.deepEqual(promqlProblems(lv[1] ?? ""), [], `variable ${v.name}`);

@@ -14,7 +14,11 @@ import { parse, parseAllDocuments } from "yaml";
 import { CHART, HELM_TIMEOUT_MS, KUBE_VERSION, locateHelm, run } from "../../support/helm.js";
 
 const lookup = await locateHelm();
-const skip = lookup.ok ? false : process.env.SIDECAR_INJECTOR_E2E_REQUIRED === "1" ? false : `no helm: ${lookup.reason}`;
+const skip = lookup.ok
+  ? false
+  : process.env.SIDECAR_INJECTOR_E2E_REQUIRED === "1"
+    ? false
+    : `no helm: ${lookup.reason}`;
 
 describe("NOTES.txt, per tls.mode", { skip }, () => {
   let chart = "";
@@ -22,7 +26,10 @@ describe("NOTES.txt, per tls.mode", { skip }, () => {
     chart = await mkdtemp(join(tmpdir(), "chart-notes-"));
     await cp(CHART, chart, { recursive: true });
     await writeFile(join(chart, "notes.txt"), await readFile(join(CHART, "templates", "NOTES.txt"), "utf8"));
-    await writeFile(join(chart, "templates", "zz-notes.yaml"), 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\ndata:\n  notes: {{ tpl (.Files.Get "notes.txt") . | toJson }}\n');
+    await writeFile(
+      join(chart, "templates", "zz-notes.yaml"),
+      'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\ndata:\n  notes: {{ tpl (.Files.Get "notes.txt") . | toJson }}\n',
+    );
   });
   after(async () => {
     await rm(chart, { recursive: true, force: true });
@@ -34,13 +41,29 @@ describe("NOTES.txt, per tls.mode", { skip }, () => {
   }
 
   /** NOTES.txt and the objects of the other templates named, from one rendering. */
-  async function notesAnd(set: readonly string[], release: string, templates: readonly string[]): Promise<[string, Record<string, unknown>[]]> {
+  async function notesAnd(
+    set: readonly string[],
+    release: string,
+    templates: readonly string[],
+  ): Promise<[string, Record<string, unknown>[]]> {
     if (!lookup.ok) throw new Error(lookup.reason);
     const only = ["templates/zz-notes.yaml", ...templates].flatMap((t) => ["--show-only", t]);
-    const args = ["template", release, chart, "--namespace", "sidecar-injector-system", "--kube-version", KUBE_VERSION, ...only, ...set.flatMap((s) => ["--set", s])];
+    const args = [
+      "template",
+      release,
+      chart,
+      "--namespace",
+      "sidecar-injector-system",
+      "--kube-version",
+      KUBE_VERSION,
+      ...only,
+      ...set.flatMap((s) => ["--set", s]),
+    ];
     const r = await run(lookup.path, args, HELM_TIMEOUT_MS);
     assert.equal(r.code, 0, r.stderr);
-    const docs = parseAllDocuments(r.stdout).map((d) => d.toJS() as Record<string, unknown> | null).filter((d): d is Record<string, unknown> => d !== null);
+    const docs = parseAllDocuments(r.stdout)
+      .map((d) => d.toJS() as Record<string, unknown> | null)
+      .filter((d): d is Record<string, unknown> => d !== null);
     const notesDoc = docs.find((d) => (d.metadata as { name?: string } | undefined)?.name === "notes");
     assert.ok(notesDoc);
     return [(notesDoc.data as { notes: string }).notes, docs.filter((d) => d !== notesDoc)];
@@ -65,30 +88,59 @@ describe("NOTES.txt, per tls.mode", { skip }, () => {
     const text = await notes(["tls.mode=secret"]);
     assert.match(text, /create secret tls sidecar-injector-tls/);
     assert.match(text, /WARNING: webhook\.caBundle is empty/);
-    assert.doesNotMatch(await notes(["tls.mode=secret", `webhook.caBundle=${Buffer.from("ca").toString("base64")}`]), /WARNING/);
+    assert.doesNotMatch(
+      await notes(["tls.mode=secret", `webhook.caBundle=${Buffer.from("ca").toString("base64")}`]),
+      /WARNING/,
+    );
   });
 
   test("release other: every name said derives from the release, and is the name installed", async () => {
     const [text, [deployment]] = await notesAnd([], "other", ["templates/deployment.yaml"]);
-    const args = (deployment?.spec as { template: { spec: { containers: { args: string[] }[] } } }).template.spec.containers[0]?.args ?? [];
+    const args =
+      (deployment?.spec as { template: { spec: { containers: { args: string[] }[] } } }).template.spec.containers[0]
+        ?.args ?? [];
     const caSecret = args[args.indexOf("--ca-secret") + 1] ?? "";
     assert.equal(caSecret, "other-sidecar-injector-ca");
     assert.match(text, /installed as "other-sidecar-injector"/);
     assert.match(text, /rollout status deployment\/other-sidecar-injector/);
-    assert.ok(text.includes(`--ca-secret ${caSecret}`) && text.includes(`--webhook-config ${args[args.indexOf("--webhook-config") + 1] ?? ""}`), text);
+    assert.ok(
+      text.includes(`--ca-secret ${caSecret}`) &&
+        text.includes(`--webhook-config ${args[args.indexOf("--webhook-config") + 1] ?? ""}`),
+      text,
+    );
     assert.match(text, /helm uninstall other -n sidecar-injector-system/);
-    assert.ok(text.includes(`kubectl -n sidecar-injector-system delete secret ${caSecret}\n`), "uninstall removes the CA Secret the injector uses");
+    assert.ok(
+      text.includes(`kubectl -n sidecar-injector-system delete secret ${caSecret}\n`),
+      "uninstall removes the CA Secret the injector uses",
+    );
     // No name of the default release left behind.
-    assert.doesNotMatch(text, /(?<![-\w])sidecar-injector-(ca|tls)\b|deployment\/sidecar-injector\b|svc\/sidecar-injector\b/);
+    assert.doesNotMatch(
+      text,
+      /(?<![-\w])sidecar-injector-(ca|tls)\b|deployment\/sidecar-injector\b|svc\/sidecar-injector\b/,
+    );
   });
 
   test("uninstall, per tls.mode: the Secrets left behind are the ones the chart's certificates write", async () => {
     const [cm, certs] = await notesAnd(["tls.mode=certManager"], "other", ["templates/certmanager.yaml"]);
-    const written = certs.filter((o) => o.kind === "Certificate").map((c) => (c.spec as { secretName: string }).secretName).sort();
+    const written = certs
+      .filter((o) => o.kind === "Certificate")
+      .map((c) => (c.spec as { secretName: string }).secretName)
+      .sort();
     assert.deepEqual(written, ["other-sidecar-injector-root-ca", "other-sidecar-injector-tls"]);
     assert.ok(cm.includes(`delete secret ${written[1] ?? ""} ${written[0] ?? ""}\n`), cm);
-    const [external, externalCerts] = await notesAnd(["tls.mode=certManager", "tls.certManager.issuerRef.name=corp-ca", "tls.certManager.issuerRef.kind=ClusterIssuer"], "other", ["templates/certmanager.yaml"]);
-    assert.deepEqual(externalCerts.filter((o) => o.kind === "Certificate").map((c) => (c.spec as { secretName: string }).secretName), ["other-sidecar-injector-tls"]);
+    const [external, externalCerts] = await notesAnd(
+      [
+        "tls.mode=certManager",
+        "tls.certManager.issuerRef.name=corp-ca",
+        "tls.certManager.issuerRef.kind=ClusterIssuer",
+      ],
+      "other",
+      ["templates/certmanager.yaml"],
+    );
+    assert.deepEqual(
+      externalCerts.filter((o) => o.kind === "Certificate").map((c) => (c.spec as { secretName: string }).secretName),
+      ["other-sidecar-injector-tls"],
+    );
     assert.match(external, /delete secret other-sidecar-injector-tls\n/);
     const secret = await notes(["tls.mode=secret"], "other");
     assert.match(secret, /The Secret "other-sidecar-injector-tls" is yours: it stays/);
@@ -97,15 +149,29 @@ describe("NOTES.txt, per tls.mode", { skip }, () => {
 
   test("monitoring: what was rendered is named, and a NetworkPolicy that would block the scrape is warned about", async () => {
     assert.doesNotMatch(await notes([]), /Monitoring/);
-    const all = ["monitoring.serviceMonitor.enabled=true", "monitoring.prometheusRule.enabled=true", "monitoring.dashboard.enabled=true"];
-    const [text, objects] = await notesAnd(all, "other", ["templates/servicemonitor.yaml", "templates/prometheusrule.yaml", "templates/dashboard.yaml"]);
+    const all = [
+      "monitoring.serviceMonitor.enabled=true",
+      "monitoring.prometheusRule.enabled=true",
+      "monitoring.dashboard.enabled=true",
+    ];
+    const [text, objects] = await notesAnd(all, "other", [
+      "templates/servicemonitor.yaml",
+      "templates/prometheusrule.yaml",
+      "templates/dashboard.yaml",
+    ]);
     for (const o of objects) {
       const m = o.metadata as { name: string; namespace: string };
-      assert.ok(text.includes(`${String(o.kind)} ${o.kind === "ConfigMap" ? `${m.namespace}/` : ""}${m.name}:`), `NOTES name ${String(o.kind)} ${m.name}:\n${text}`);
+      assert.ok(
+        text.includes(`${String(o.kind)} ${o.kind === "ConfigMap" ? `${m.namespace}/` : ""}${m.name}:`),
+        `NOTES name ${String(o.kind)} ${m.name}:\n${text}`,
+      );
     }
     assert.match(text, /needs the Prometheus Operator's CRDs, and Grafana's dashboard sidecar/);
     assert.match(text, /WARNING: the NetworkPolicy closes the admin port/);
-    assert.doesNotMatch(await notes([...all, "networkPolicy.admin.from[0].podSelector.matchLabels.app=prometheus"]), /WARNING/);
+    assert.doesNotMatch(
+      await notes([...all, "networkPolicy.admin.from[0].podSelector.matchLabels.app=prometheus"]),
+      /WARNING/,
+    );
     assert.doesNotMatch(await notes([...all, "networkPolicy.enabled=false"]), /WARNING/);
     const dashboardOnly = await notes(["monitoring.dashboard.enabled=true", "networkPolicy.enabled=false"]);
     assert.match(dashboardOnly, /Monitoring \(needs Grafana's dashboard sidecar\)/);
@@ -129,7 +195,10 @@ describe("the chart README's defaults are values.yaml's", () => {
     for (const [, key = "", cell = ""] of rows) {
       let v: unknown = values;
       for (const part of key.split(".")) {
-        assert.ok(typeof v === "object" && v !== null && Object.hasOwn(v, part), `README names ${key}, which values.yaml does not have`);
+        assert.ok(
+          typeof v === "object" && v !== null && Object.hasOwn(v, part),
+          `README names ${key}, which values.yaml does not have`,
+        );
         v = (v as Record<string, unknown>)[part];
       }
       // A default written as one literal (`Fail`, `2`, `""`, `{}`) must be the value's.

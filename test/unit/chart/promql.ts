@@ -25,10 +25,31 @@ export interface PromqlShape {
 
 /** Functions and aggregations the chart may use; anything else is refused. */
 export const PROMQL_FUNCTIONS: ReadonlySet<string> = new Set([
-  "sum", "min", "max", "avg", "count", "topk", "bottomk", "quantile",
-  "rate", "irate", "increase", "delta", "deriv", "absent", "absent_over_time",
-  "histogram_quantile", "time", "vector", "scalar", "clamp_min", "clamp_max",
-  "max_over_time", "min_over_time", "avg_over_time", "label_replace",
+  "sum",
+  "min",
+  "max",
+  "avg",
+  "count",
+  "topk",
+  "bottomk",
+  "quantile",
+  "rate",
+  "irate",
+  "increase",
+  "delta",
+  "deriv",
+  "absent",
+  "absent_over_time",
+  "histogram_quantile",
+  "time",
+  "vector",
+  "scalar",
+  "clamp_min",
+  "clamp_max",
+  "max_over_time",
+  "min_over_time",
+  "avg_over_time",
+  "label_replace",
 ]);
 
 const MATCH_OPS = ["=", "!=", "=~", "!~"] as const;
@@ -162,7 +183,10 @@ export function readPromql(expr: string): PromqlShape {
       continue;
     }
     const next = at(i + 1);
-    if (t.kind === "ident" && (next?.text === "(" || (next?.kind === "ident" && (next.text === "by" || next.text === "without")))) {
+    if (
+      t.kind === "ident" &&
+      (next?.text === "(" || (next?.kind === "ident" && (next.text === "by" || next.text === "without")))
+    ) {
       if (!PROMQL_FUNCTIONS.has(t.text)) throw new Error(`unknown function ${t.text} in ${expr}`);
       functions.push(t.text);
       i++;
@@ -185,7 +209,8 @@ export function readPromql(expr: string): PromqlShape {
       i++;
       while (at(i)?.text !== "]") {
         const r = at(i);
-        if (!(r?.kind === "duration" || r?.kind === "var" || r?.text === ":")) throw new Error(`bad range ${JSON.stringify(r?.text)} in ${expr}`);
+        if (!(r?.kind === "duration" || r?.kind === "var" || r?.text === ":"))
+          throw new Error(`bad range ${JSON.stringify(r?.text)} in ${expr}`);
         i++;
       }
       i++;

@@ -11,7 +11,11 @@ import { parseAllDocuments } from "yaml";
 import { CHART, HELM_TIMEOUT_MS, KUBE_VERSION, locateHelm, run } from "../../support/helm.js";
 
 const lookup = await locateHelm();
-const skip = lookup.ok ? false : process.env.SIDECAR_INJECTOR_E2E_REQUIRED === "1" ? false : `no helm: ${lookup.reason}`;
+const skip = lookup.ok
+  ? false
+  : process.env.SIDECAR_INJECTOR_E2E_REQUIRED === "1"
+    ? false
+    : `no helm: ${lookup.reason}`;
 
 const NAMESPACE = "mesh";
 
@@ -33,7 +37,16 @@ interface PodSpec {
 
 async function render(release: string, set: readonly string[]): Promise<KubeObject[]> {
   assert.ok(lookup.ok);
-  const args = ["template", release, CHART, "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION, ...set.flatMap((s) => ["--set", s])];
+  const args = [
+    "template",
+    release,
+    CHART,
+    "--namespace",
+    NAMESPACE,
+    "--kube-version",
+    KUBE_VERSION,
+    ...set.flatMap((s) => ["--set", s]),
+  ];
   const r = await run(lookup.path, args, HELM_TIMEOUT_MS);
   assert.equal(r.code, 0, `helm ${args.join(" ")}:\n${r.stderr}`);
   return parseAllDocuments(r.stdout)
@@ -64,7 +77,10 @@ function assertConsistent(objects: readonly KubeObject[], mode: string): string 
   assert.equal(service.metadata.name, fullname);
   assert.equal(webhookConfig.metadata.name, fullname);
   assert.equal(pod.serviceAccountName, one(objects, "ServiceAccount").metadata.name);
-  assert.equal(pod.volumes.find((v) => v.name === "config")?.configMap?.name, one(objects, "ConfigMap", fullname).metadata.name);
+  assert.equal(
+    pod.volumes.find((v) => v.name === "config")?.configMap?.name,
+    one(objects, "ConfigMap", fullname).metadata.name,
+  );
   // The webhooks call the release's Service in the release's namespace.
   for (const hook of webhookConfig.webhooks ?? []) {
     assert.deepEqual(
@@ -76,10 +92,18 @@ function assertConsistent(objects: readonly KubeObject[], mode: string): string 
   for (const b of objects.filter((o) => o.kind === "RoleBinding" || o.kind === "ClusterRoleBinding")) {
     const roleKind = b.kind === "RoleBinding" ? "Role" : "ClusterRole";
     one(objects, roleKind, b.roleRef?.name);
-    if (!b.metadata.name.endsWith("-preview")) assert.deepEqual(b.subjects?.map((s) => [s.name, s.namespace]), [[pod.serviceAccountName, NAMESPACE]]);
+    if (!b.metadata.name.endsWith("-preview"))
+      assert.deepEqual(
+        b.subjects?.map((s) => [s.name, s.namespace]),
+        [[pod.serviceAccountName, NAMESPACE]],
+      );
   }
   // The preview Role opens the proxy path of this Service's admin port.
-  assert.ok(one(objects, "Role", `${fullname}-preview`).rules?.[0]?.resourceNames?.includes(`https:${service.metadata.name}:admin`));
+  assert.ok(
+    one(objects, "Role", `${fullname}-preview`).rules?.[0]?.resourceNames?.includes(
+      `https:${service.metadata.name}:admin`,
+    ),
+  );
 
   if (mode === "self") {
     // The injector mints certificates for the Service, patches this webhook configuration and
@@ -88,9 +112,13 @@ function assertConsistent(objects: readonly KubeObject[], mode: string): string 
     assert.equal(argOf(args, "--webhook-config"), webhookConfig.metadata.name);
     const caSecret = argOf(args, "--ca-secret");
     assert.ok(caSecret?.startsWith(fullname), `CA Secret ${String(caSecret)} derives from ${fullname}`);
-    const secretRule = one(objects, "Role", fullname).rules?.find((r) => r.resources.includes("secrets") && r.resourceNames);
+    const secretRule = one(objects, "Role", fullname).rules?.find(
+      (r) => r.resources.includes("secrets") && r.resourceNames,
+    );
     assert.deepEqual(secretRule?.resourceNames, [caSecret]);
-    const webhookRule = one(objects, "ClusterRole", fullname).rules?.find((r) => r.resources.includes("mutatingwebhookconfigurations"));
+    const webhookRule = one(objects, "ClusterRole", fullname).rules?.find((r) =>
+      r.resources.includes("mutatingwebhookconfigurations"),
+    );
     assert.deepEqual(webhookRule?.resourceNames, [webhookConfig.metadata.name]);
   } else {
     const tlsSecret = pod.volumes.find((v) => v.name === "tls")?.secret?.secretName;
@@ -100,15 +128,26 @@ function assertConsistent(objects: readonly KubeObject[], mode: string): string 
       const serving = certs.find((c) => (c.spec as { secretName: string }).secretName === tlsSecret);
       assert.ok(serving, "a Certificate writes the mounted Secret");
       const dnsNames = (serving.spec as { dnsNames: string[] }).dnsNames;
-      assert.ok(dnsNames.includes(`${service.metadata.name}.${NAMESPACE}.svc`), `SANs ${dnsNames.join(",")} name the Service`);
-      assert.equal(webhookConfig.metadata.annotations?.["cert-manager.io/inject-ca-from"], `${NAMESPACE}/${serving.metadata.name}`);
-      for (const issuerName of certs.map((c) => (c.spec as { issuerRef: { name: string } }).issuerRef.name)) one(objects, "Issuer", issuerName);
+      assert.ok(
+        dnsNames.includes(`${service.metadata.name}.${NAMESPACE}.svc`),
+        `SANs ${dnsNames.join(",")} name the Service`,
+      );
+      assert.equal(
+        webhookConfig.metadata.annotations?.["cert-manager.io/inject-ca-from"],
+        `${NAMESPACE}/${serving.metadata.name}`,
+      );
+      for (const issuerName of certs.map((c) => (c.spec as { issuerRef: { name: string } }).issuerRef.name))
+        one(objects, "Issuer", issuerName);
       const ca = one(objects, "Issuer", `${fullname}-ca`).spec as { ca: { secretName: string } };
-      assert.ok(certs.some((c) => (c.spec as { secretName: string }).secretName === ca.ca.secretName), "the CA Issuer reads a Secret a Certificate writes");
+      assert.ok(
+        certs.some((c) => (c.spec as { secretName: string }).secretName === ca.ca.secretName),
+        "the CA Issuer reads a Secret a Certificate writes",
+      );
     }
   }
   // Every object's name derives from the fullname.
-  for (const o of objects) assert.ok(o.metadata.name.startsWith(fullname), `${o.kind} ${o.metadata.name} derives from ${fullname}`);
+  for (const o of objects)
+    assert.ok(o.metadata.name.startsWith(fullname), `${o.kind} ${o.metadata.name} derives from ${fullname}`);
   return fullname;
 }
 
@@ -117,15 +156,27 @@ const MODES: [string, string[]][] = [
   ["secret", ["tls.mode=secret"]],
   ["certManager", ["tls.mode=certManager"]],
 ];
-const EVERYTHING = ["monitoring.prometheusRule.enabled=true", "monitoring.serviceMonitor.enabled=true", "monitoring.dashboard.enabled=true", "preview.rbac.subjects[0].kind=Group", "preview.rbac.subjects[0].name=platform"];
+const EVERYTHING = [
+  "monitoring.prometheusRule.enabled=true",
+  "monitoring.serviceMonitor.enabled=true",
+  "monitoring.dashboard.enabled=true",
+  "preview.rbac.subjects[0].kind=Group",
+  "preview.rbac.subjects[0].name=platform",
+];
 
 describe("names derive from the release, never from a fixed `sidecar-injector`", { skip }, () => {
   for (const [mode, set] of MODES) {
     test(`tls.mode=${mode}: release other, release sidecar-injector, fullnameOverride`, async () => {
       const extra = mode === "secret" ? [...set, "monitoring.serviceMonitor.tlsConfig.insecureSkipVerify=true"] : set;
       assert.equal(assertConsistent(await render("other", [...extra, ...EVERYTHING]), mode), "other-sidecar-injector");
-      assert.equal(assertConsistent(await render("sidecar-injector", [...extra, ...EVERYTHING]), mode), "sidecar-injector");
-      assert.equal(assertConsistent(await render("other", [...extra, ...EVERYTHING, "fullnameOverride=mesh-inj"]), mode), "mesh-inj");
+      assert.equal(
+        assertConsistent(await render("sidecar-injector", [...extra, ...EVERYTHING]), mode),
+        "sidecar-injector",
+      );
+      assert.equal(
+        assertConsistent(await render("other", [...extra, ...EVERYTHING, "fullnameOverride=mesh-inj"]), mode),
+        "mesh-inj",
+      );
     });
   }
 

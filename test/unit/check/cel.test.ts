@@ -11,7 +11,12 @@ const pod = (labels?: Record<string, string>) => ({
   metadata: { name: "web-1", ...(labels ? { labels } : {}), annotations: { "sidecar.istio.io/inject": "true" } },
   spec: { containers: [{ name: "app", image: "x", ports: [{ containerPort: 80 }] }] },
 });
-const request = { namespace: "shop", name: "web-1", operation: "CREATE", kind: { group: "", version: "v1", kind: "Pod" } };
+const request = {
+  namespace: "shop",
+  name: "web-1",
+  operation: "CREATE",
+  kind: { group: "", version: "v1", kind: "Pod" },
+};
 
 const value = (v: boolean): CelResult => ({ kind: "value", value: v });
 
@@ -80,13 +85,22 @@ describe("evaluateCondition", () => {
   }
 
   test("error and unsupported results say what: the key, the function", () => {
-    assert.deepEqual(evaluateCondition("object.metadata.labels['k'] == 'v'", { object: pod({}), request }), { kind: "error", message: 'no such key: "k"' });
-    assert.deepEqual(evaluateCondition("object.metadata.name.matches('x')", { object: pod(), request }), { kind: "unsupported", message: 'the function "matches" is outside the subset' });
+    assert.deepEqual(evaluateCondition("object.metadata.labels['k'] == 'v'", { object: pod({}), request }), {
+      kind: "error",
+      message: 'no such key: "k"',
+    });
+    assert.deepEqual(evaluateCondition("object.metadata.name.matches('x')", { object: pod(), request }), {
+      kind: "unsupported",
+      message: 'the function "matches" is outside the subset',
+    });
   });
 
   test("hostile input: deep nesting, long chains and huge strings give a result, bounded", () => {
     const deep = `${"(".repeat(2000)}true${")".repeat(2000)}`;
-    assert.deepEqual(evaluateCondition(deep, { object: pod(), request }), { kind: "unsupported", message: `nested deeper than ${MAX_DEPTH} levels` });
+    assert.deepEqual(evaluateCondition(deep, { object: pod(), request }), {
+      kind: "unsupported",
+      message: `nested deeper than ${MAX_DEPTH} levels`,
+    });
     assert.equal(evaluateCondition(`${"!".repeat(MAX_DEPTH + 1)}true`, { object: pod(), request }).kind, "unsupported");
     assert.deepEqual(evaluateCondition(`${"!".repeat(MAX_DEPTH - 2)}true`, { object: pod(), request }), value(true));
     assert.equal(evaluateCondition(`${"[".repeat(1000)}`, { object: pod(), request }).kind, "unsupported");
@@ -95,14 +109,23 @@ describe("evaluateCondition", () => {
     assert.ok(chain.length < MAX_EXPRESSION_LENGTH);
     assert.deepEqual(evaluateCondition(chain, { object: pod(), request }), value(true));
     const huge = `'${"a".repeat(1_000_000)}' == 'a'`;
-    assert.deepEqual(evaluateCondition(huge, { object: pod(), request }), { kind: "unsupported", message: `longer than ${MAX_EXPRESSION_LENGTH} characters` });
+    assert.deepEqual(evaluateCondition(huge, { object: pod(), request }), {
+      kind: "unsupported",
+      message: `longer than ${MAX_EXPRESSION_LENGTH} characters`,
+    });
     // An unclosed string's message quotes nothing of it; a bad character is quoted, bounded.
     const bad = evaluateCondition(`#${"x".repeat(5000)}`, { object: pod(), request });
     assert.ok(bad.kind === "unsupported" && bad.message.length < 100, JSON.stringify(bad).slice(0, 200));
   });
 
   test("a key inherited from Object.prototype is no key of a map", () => {
-    assert.deepEqual(evaluateCondition("'constructor' in object.metadata.labels", { object: pod({}), request }), value(false));
-    assert.equal(evaluateCondition("object.metadata.labels['__proto__'] == 'x'", { object: pod({}), request }).kind, "error");
+    assert.deepEqual(
+      evaluateCondition("'constructor' in object.metadata.labels", { object: pod({}), request }),
+      value(false),
+    );
+    assert.equal(
+      evaluateCondition("object.metadata.labels['__proto__'] == 'x'", { object: pod({}), request }).kind,
+      "error",
+    );
   });
 });

@@ -13,7 +13,10 @@ const CONFIGMAP = "sidecar-injector-system/sidecar-injector";
 const IMAGE = "registry.example.com/proxyv2:9.9.9";
 
 /** null: no ConfigMap. */
-function cluster(configYaml: string | Error | null = `proxy:\n  image: ${IMAGE}\n`, nodes: string[] | Error = ["v1.33.1", "v1.34.0"]): FakeInspect {
+function cluster(
+  configYaml: string | Error | null = `proxy:\n  image: ${IMAGE}\n`,
+  nodes: string[] | Error = ["v1.33.1", "v1.34.0"],
+): FakeInspect {
   const k = new FakeInspect();
   k.configs = [istiod(), ours()];
   if (configYaml instanceof Error) k.configMaps.set(CONFIGMAP, configYaml);
@@ -47,7 +50,7 @@ describe("clusterInjectorConfig (inject --from-cluster)", () => {
   });
 
   test("nativeSidecars set in the config: the nodes are not read", async () => {
-    const k = cluster("nativeSidecars: \"true\"\n", new KubeError("list Nodes: forbidden", 403));
+    const k = cluster('nativeSidecars: "true"\n', new KubeError("list Nodes: forbidden", 403));
     const found = await clusterInjectorConfig(k, "sidecar-injector");
     assert.equal(found.config.nativeSidecars, "true");
     assert.equal(found.nodes, undefined);
@@ -58,24 +61,44 @@ describe("clusterInjectorConfig (inject --from-cluster)", () => {
   test("not found: no such webhook configuration, no ConfigMap, no config.yaml, a URL, not the chart's", async () => {
     await assert.rejects(clusterInjectorConfig(cluster(), "nope"), (e: unknown) => {
       assert.ok(e instanceof CheckNotFoundError);
-      assert.equal(e.message, 'MutatingWebhookConfiguration nope not found (name the injector\'s with --webhook-config)');
+      assert.equal(
+        e.message,
+        "MutatingWebhookConfiguration nope not found (name the injector's with --webhook-config)",
+      );
       return true;
     });
     await assert.rejects(clusterInjectorConfig(cluster(null), "sidecar-injector"), (e: unknown) => {
       assert.ok(e instanceof CheckNotFoundError);
-      assert.equal(e.message, "the config of MutatingWebhookConfiguration sidecar-injector cannot be found: configmap sidecar-injector-system/sidecar-injector does not exist");
+      assert.equal(
+        e.message,
+        "the config of MutatingWebhookConfiguration sidecar-injector cannot be found: configmap sidecar-injector-system/sidecar-injector does not exist",
+      );
       return true;
     });
     const noKey = cluster();
     noKey.configMaps.set(CONFIGMAP, { other: "x" });
-    await assert.rejects(clusterInjectorConfig(noKey, "sidecar-injector"), /configmap sidecar-injector-system\/sidecar-injector has no config\.yaml$/);
+    await assert.rejects(
+      clusterInjectorConfig(noKey, "sidecar-injector"),
+      /configmap sidecar-injector-system\/sidecar-injector has no config\.yaml$/,
+    );
     const url = cluster();
-    url.configs = [{ ...ours(), webhooks: ours().webhooks.map((w) => ({ ...w, clientConfig: { url: "https://injector.example.com/inject" } })) }];
-    await assert.rejects(clusterInjectorConfig(url, "sidecar-injector"), /its webhooks call a URL, not a Service, so its ConfigMap is unknown$/);
+    url.configs = [
+      {
+        ...ours(),
+        webhooks: ours().webhooks.map((w) => ({ ...w, clientConfig: { url: "https://injector.example.com/inject" } })),
+      },
+    ];
+    await assert.rejects(
+      clusterInjectorConfig(url, "sidecar-injector"),
+      /its webhooks call a URL, not a Service, so its ConfigMap is unknown$/,
+    );
     // istiod's webhooks call no Service in this fake: said, with why its config is not where the chart puts it.
     await assert.rejects(clusterInjectorConfig(cluster(), "istio-sidecar-injector"), (e: unknown) => {
       assert.ok(e instanceof CheckNotFoundError);
-      assert.match(e.message, /^the config of MutatingWebhookConfiguration istio-sidecar-injector cannot be found: .*\(it is not this chart's: no app\.kubernetes\.io\/name=sidecar-injector label\)$/);
+      assert.match(
+        e.message,
+        /^the config of MutatingWebhookConfiguration istio-sidecar-injector cannot be found: .*\(it is not this chart's: no app\.kubernetes\.io\/name=sidecar-injector label\)$/,
+      );
       return true;
     });
     assert.ok(!noKey.calls.includes("listNodeVersions"), "nothing read after the config is missing");

@@ -2,7 +2,13 @@
 // and the webhooks of this chart and of istiod as they are installed (selectors as in
 // charts/sidecar-injector/templates/mutatingwebhookconfiguration.yaml and Istio's
 // istio-discovery chart), to build clusters from.
-import type { AdmissionWebhook, InspectApi, MutatingWebhookConfigurationObject, NamespaceObject, StoredObject } from "../../../src/kube/api.js";
+import type {
+  AdmissionWebhook,
+  InspectApi,
+  MutatingWebhookConfigurationObject,
+  NamespaceObject,
+  StoredObject,
+} from "../../../src/kube/api.js";
 import type { Pod } from "../../../src/kube/types.js";
 
 export class FakeInspect implements InspectApi {
@@ -30,9 +36,15 @@ export class FakeInspect implements InspectApi {
   }
   async listPods(namespace: string | undefined, labelSelector?: string): Promise<StoredObject[]> {
     this.calls.push(`listPods ${namespace ?? "*"} ${labelSelector ?? ""}`.trim());
-    const want = (labelSelector ?? "").split(",").filter(Boolean).map((kv) => kv.split("=") as [string, string]);
+    const want = (labelSelector ?? "")
+      .split(",")
+      .filter(Boolean)
+      .map((kv) => kv.split("=") as [string, string]);
     return this.objects.filter(
-      (o) => o.kind === "Pod" && (namespace === undefined || o.namespace === namespace) && want.every(([k, v]) => o.pod.metadata?.labels?.[k] === v),
+      (o) =>
+        o.kind === "Pod" &&
+        (namespace === undefined || o.namespace === namespace) &&
+        want.every(([k, v]) => o.pod.metadata?.labels?.[k] === v),
     );
   }
   async listMutatingWebhookConfigurations(): Promise<MutatingWebhookConfigurationObject[]> {
@@ -52,23 +64,39 @@ export class FakeInspect implements InspectApi {
   }
 }
 
-export function pod(namespace: string, name: string, labels: Record<string, string> = {}, extra: { annotations?: Record<string, string>; hostNetwork?: boolean; containers?: string[] } = {}): StoredObject {
+export function pod(
+  namespace: string,
+  name: string,
+  labels: Record<string, string> = {},
+  extra: { annotations?: Record<string, string>; hostNetwork?: boolean; containers?: string[] } = {},
+): StoredObject {
   const p: Pod = {
     apiVersion: "v1",
     kind: "Pod",
     metadata: { name, namespace, labels, annotations: extra.annotations ?? {} },
-    spec: { containers: (extra.containers ?? ["app"]).map((n) => ({ name: n, image: "nginx" })), ...(extra.hostNetwork ? { hostNetwork: true } : {}) },
+    spec: {
+      containers: (extra.containers ?? ["app"]).map((n) => ({ name: n, image: "nginx" })),
+      ...(extra.hostNetwork ? { hostNetwork: true } : {}),
+    },
   };
   return { kind: "Pod", namespace, name, pod: p };
 }
 
 const PODS_CREATE = [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"] }];
-const EXCLUDED = (own: string) => ({ key: "kubernetes.io/metadata.name", operator: "NotIn", values: [own, "kube-system"] });
+const EXCLUDED = (own: string) => ({
+  key: "kubernetes.io/metadata.name",
+  operator: "NotIn",
+  values: [own, "kube-system"],
+});
 const NOT_OPTED_OUT = { key: "sidecar.istio.io/inject", operator: "NotIn", values: ["false"] };
 
 /** The four webhooks of an Istio-style injector for `revision` (the namespace one only for default). */
 export function istioStyleWebhooks(domain: string, revision: string, ownNamespace: string): AdmissionWebhook[] {
-  const hook = (name: string, namespaceSelector: AdmissionWebhook["namespaceSelector"], objectSelector: AdmissionWebhook["objectSelector"]): AdmissionWebhook => ({
+  const hook = (
+    name: string,
+    namespaceSelector: AdmissionWebhook["namespaceSelector"],
+    objectSelector: AdmissionWebhook["objectSelector"],
+  ): AdmissionWebhook => ({
     name: `${name}.${domain}`,
     rules: PODS_CREATE,
     ...(namespaceSelector ? { namespaceSelector } : {}),
@@ -76,25 +104,68 @@ export function istioStyleWebhooks(domain: string, revision: string, ownNamespac
     matchConditions: [],
   });
   const hooks = [
-    hook("rev.namespace", { matchExpressions: [{ key: "istio.io/rev", operator: "In", values: [revision] }, { key: "istio-injection", operator: "DoesNotExist" }, EXCLUDED(ownNamespace)] }, { matchExpressions: [NOT_OPTED_OUT] }),
-    hook("rev.object", { matchExpressions: [{ key: "istio.io/rev", operator: "DoesNotExist" }, { key: "istio-injection", operator: "DoesNotExist" }, EXCLUDED(ownNamespace)] }, { matchExpressions: [NOT_OPTED_OUT, { key: "istio.io/rev", operator: "In", values: [revision] }] }),
+    hook(
+      "rev.namespace",
+      {
+        matchExpressions: [
+          { key: "istio.io/rev", operator: "In", values: [revision] },
+          { key: "istio-injection", operator: "DoesNotExist" },
+          EXCLUDED(ownNamespace),
+        ],
+      },
+      { matchExpressions: [NOT_OPTED_OUT] },
+    ),
+    hook(
+      "rev.object",
+      {
+        matchExpressions: [
+          { key: "istio.io/rev", operator: "DoesNotExist" },
+          { key: "istio-injection", operator: "DoesNotExist" },
+          EXCLUDED(ownNamespace),
+        ],
+      },
+      { matchExpressions: [NOT_OPTED_OUT, { key: "istio.io/rev", operator: "In", values: [revision] }] },
+    ),
   ];
   if (revision === "default") {
     hooks.push(
-      hook("namespace", { matchExpressions: [{ key: "istio-injection", operator: "In", values: ["enabled"] }, EXCLUDED(ownNamespace)] }, { matchExpressions: [NOT_OPTED_OUT] }),
-      hook("object", { matchExpressions: [{ key: "istio-injection", operator: "DoesNotExist" }, { key: "istio.io/rev", operator: "DoesNotExist" }, EXCLUDED(ownNamespace)] }, { matchExpressions: [{ key: "sidecar.istio.io/inject", operator: "In", values: ["true"] }, { key: "istio.io/rev", operator: "DoesNotExist" }] }),
+      hook(
+        "namespace",
+        { matchExpressions: [{ key: "istio-injection", operator: "In", values: ["enabled"] }, EXCLUDED(ownNamespace)] },
+        { matchExpressions: [NOT_OPTED_OUT] },
+      ),
+      hook(
+        "object",
+        {
+          matchExpressions: [
+            { key: "istio-injection", operator: "DoesNotExist" },
+            { key: "istio.io/rev", operator: "DoesNotExist" },
+            EXCLUDED(ownNamespace),
+          ],
+        },
+        {
+          matchExpressions: [
+            { key: "sidecar.istio.io/inject", operator: "In", values: ["true"] },
+            { key: "istio.io/rev", operator: "DoesNotExist" },
+          ],
+        },
+      ),
     );
   }
   return hooks;
 }
 
-/** This chart's configuration: its webhooks call the Service sidecar-injector-system/sidecar-injector (its ConfigMap's name too). */
+/** This chart's configuration: its webhooks call the Service sidecar-injector-system/sidecar-injector (its ConfigMap's
+ * name too). */
 export function ours(revision = "default"): MutatingWebhookConfigurationObject {
   const clientConfig = { service: { name: "sidecar-injector", namespace: "sidecar-injector-system", path: "/inject" } };
   return {
     name: "sidecar-injector",
     labels: { "app.kubernetes.io/name": "sidecar-injector" },
-    webhooks: istioStyleWebhooks("injector.sidecar-injector.dev", revision, "sidecar-injector-system").map((w) => ({ ...w, clientConfig })),
+    webhooks: istioStyleWebhooks("injector.sidecar-injector.dev", revision, "sidecar-injector-system").map((w) => ({
+      ...w,
+      clientConfig,
+    })),
   };
 }
 

@@ -24,7 +24,12 @@ function app(name: string): Pod {
     metadata: { name, namespace: "demo", labels: { app: name }, annotations: {} },
     spec: {
       containers: [
-        { name: "app", image: "example.com/app:1", ports: [{ containerPort: 8080 }], readinessProbe: { httpGet: { path: "/ready", port: 8080 } } },
+        {
+          name: "app",
+          image: "example.com/app:1",
+          ports: [{ containerPort: 8080 }],
+          readinessProbe: { httpGet: { path: "/ready", port: 8080 } },
+        },
       ],
     },
   };
@@ -47,7 +52,8 @@ function asStored(pod: Pod): Pod {
     for (const port of c.ports ?? []) port.protocol ??= "TCP";
     for (const e of c.env ?? []) {
       const ref = e.valueFrom?.fieldRef;
-      if (typeof ref === "object" && ref !== null && !Array.isArray(ref)) e.valueFrom = { fieldRef: { apiVersion: "v1", ...ref } };
+      if (typeof ref === "object" && ref !== null && !Array.isArray(ref))
+        e.valueFrom = { fieldRef: { apiVersion: "v1", ...ref } };
     }
     for (const probe of [c.readinessProbe, c.startupProbe, c.livenessProbe]) {
       if (!probe) continue;
@@ -79,17 +85,28 @@ const messages = (r: CheckReport): string[] => r.objects[0]?.findings.map((f) =>
 describe("stale sidecar", () => {
   test("the same config: compared, no drift, no warning, though the API server added its defaults", async () => {
     const stored = asStored(injected(app("web")));
-    const r = await check(cluster(stored, `proxy:\n  image: ${OLD}\n`), { config: defaults, targets: [], namespace: "demo" });
+    const r = await check(cluster(stored, `proxy:\n  image: ${OLD}\n`), {
+      config: defaults,
+      targets: [],
+      namespace: "demo",
+    });
     assert.deepEqual(r.objects[0]?.sidecar, { compared: true, config: `configmap ${CONFIGMAP}`, drift: [] });
     assert.deepEqual(messages(r), ["info: already injected (revision default)"]);
   });
 
   test("a new proxy image in the injector's ConfigMap: a warning naming the image, old and new, and the restart", async () => {
     const stored = asStored(injected(app("web")));
-    const r = await check(cluster(stored, `proxy:\n  image: ${NEW}\n`), { config: defaults, targets: [], namespace: "demo" });
+    const r = await check(cluster(stored, `proxy:\n  image: ${NEW}\n`), {
+      config: defaults,
+      targets: [],
+      namespace: "demo",
+    });
     const drift = r.objects[0]?.sidecar?.compared === true ? r.objects[0].sidecar.drift : [];
     // The proxy and istio-init both run the proxy image.
-    assert.deepEqual(drift.map((d) => `${d.container} ${d.field}`), ["istio-proxy image", "istio-init image"]);
+    assert.deepEqual(
+      drift.map((d) => `${d.container} ${d.field}`),
+      ["istio-proxy image", "istio-init image"],
+    );
     assert.deepEqual(messages(r), [
       "info: already injected (revision default)",
       `warning: stale sidecar (against configmap ${CONFIGMAP}): istio-proxy image "${OLD}" → "1.28.0"; istio-init image "${OLD}" → "1.28.0"; restart the workload to get the current one`,
@@ -99,7 +116,10 @@ describe("stale sidecar", () => {
 
   test("a template change: the args and env that differ are named", () => {
     const stored = asStored(injected(app("web")));
-    const changed = buildConfig({ proxy: { image: OLD, logLevel: "debug" }, interception: { excludeOutboundPorts: "9999" } });
+    const changed = buildConfig({
+      proxy: { image: OLD, logLevel: "debug" },
+      interception: { excludeOutboundPorts: "9999" },
+    });
     const result = compareSidecar(stored, "demo", changed);
     assert.equal(result.compared, true);
     const drift = result.compared ? result.drift : [];
@@ -109,7 +129,10 @@ describe("stale sidecar", () => {
     const proxyArgs = drift.find((d) => d.container === "istio-proxy" && d.field === "args");
     assert.match(String(proxyArgs?.now), /adds "--proxyLogLevel=debug"/);
     assert.match(String(proxyArgs?.now), /drops "--proxyLogLevel=warning"/);
-    assert.match(formatDrift(drift), /istio-proxy args \d+ args → adds "--proxyLogLevel=debug", drops "--proxyLogLevel=warning"/);
+    assert.match(
+      formatDrift(drift),
+      /istio-proxy args \d+ args → adds "--proxyLogLevel=debug", drops "--proxyLogLevel=warning"/,
+    );
   });
 
   test("resources: the same quantity spelled otherwise is no change; another one is", () => {
@@ -119,7 +142,16 @@ describe("stale sidecar", () => {
     proxy.resources = { requests: { cpu: "0.1", memory: "128Mi" }, limits: { cpu: "2000m", memory: "1Gi" } };
     const same = compareSidecar(stored, "demo", buildConfig({ proxy: { image: OLD } }));
     assert.deepEqual(same, { compared: true, drift: [] });
-    const more = compareSidecar(stored, "demo", buildConfig({ proxy: { image: OLD, resources: { limits: { cpu: "4", memory: "1Gi" }, requests: { cpu: "100m", memory: "128Mi" } } } }));
+    const more = compareSidecar(
+      stored,
+      "demo",
+      buildConfig({
+        proxy: {
+          image: OLD,
+          resources: { limits: { cpu: "4", memory: "1Gi" }, requests: { cpu: "100m", memory: "128Mi" } },
+        },
+      }),
+    );
     // istio-init runs with the proxy's resources too; its own stored ones were "2" as written.
     assert.deepEqual(more.compared ? more.drift : [], [
       { container: "istio-proxy", field: "resources.limits.cpu", stored: '"2"', now: '"4"' },
@@ -130,22 +162,40 @@ describe("stale sidecar", () => {
   test("native sidecars: the stored Pod's own choice stands for the nodes; a config that turns them off moves the proxy", () => {
     const stored = asStored(injected(app("web"), buildConfig({ proxy: { image: OLD } }), true));
     assert.ok(stored.spec?.initContainers?.some((c) => c.name === "istio-proxy"));
-    assert.deepEqual(compareSidecar(stored, "demo", buildConfig({ proxy: { image: OLD } })), { compared: true, drift: [] });
+    assert.deepEqual(compareSidecar(stored, "demo", buildConfig({ proxy: { image: OLD } })), {
+      compared: true,
+      drift: [],
+    });
     const off = compareSidecar(stored, "demo", buildConfig({ proxy: { image: OLD }, nativeSidecars: "false" }));
     const place = off.compared ? off.drift.find((d) => d.field === "place") : undefined;
-    assert.deepEqual(place, { container: "istio-proxy", field: "place", stored: "initContainers (restartPolicy Always)", now: "containers" });
+    assert.deepEqual(place, {
+      container: "istio-proxy",
+      field: "place",
+      stored: "initContainers (restartPolicy Always)",
+      now: "containers",
+    });
   });
 
   test("cni: true drops istio-init: its absence is the drift", () => {
     const stored = asStored(injected(app("web")));
     const r = compareSidecar(stored, "demo", buildConfig({ proxy: { image: OLD }, cni: true }));
-    assert.ok(r.compared && r.drift.some((d) => d.container === "istio-init" && d.field === "presence" && d.stored === "present" && d.now === "absent"));
+    assert.ok(
+      r.compared &&
+        r.drift.some(
+          (d) => d.container === "istio-init" && d.field === "presence" && d.stored === "present" && d.now === "absent",
+        ),
+    );
   });
 
   test("--config: every injector's config; the ConfigMap is not read", async () => {
     const stored = asStored(injected(app("web")));
     const k = cluster(stored);
-    const r = await check(k, { config: buildConfig({ proxy: { image: NEW } }), configGiven: true, targets: [], namespace: "demo" });
+    const r = await check(k, {
+      config: buildConfig({ proxy: { image: NEW } }),
+      configGiven: true,
+      targets: [],
+      namespace: "demo",
+    });
     assert.equal(r.objects[0]?.sidecar?.compared, true);
     assert.match(messages(r).join("\n"), /warning: stale sidecar \(against --config\): istio-proxy image/);
     assert.ok(!k.calls.some((c) => c.startsWith("readConfigMap")));
@@ -153,12 +203,20 @@ describe("stale sidecar", () => {
 
   test("a ConfigMap that cannot be read, or holds a bad config: not compared, and why", async () => {
     const stored = asStored(injected(app("web")));
-    const forbidden = await check(cluster(stored, new KubeError(`read ConfigMap ${CONFIGMAP}: forbidden`, 403)), { config: defaults, targets: [], namespace: "demo" });
+    const forbidden = await check(cluster(stored, new KubeError(`read ConfigMap ${CONFIGMAP}: forbidden`, 403)), {
+      config: defaults,
+      targets: [],
+      namespace: "demo",
+    });
     assert.deepEqual(forbidden.objects[0]?.sidecar, {
       compared: false,
       reason: `the config of sidecar-injector is not known (read ConfigMap ${CONFIGMAP}: forbidden): give it with --config`,
     });
-    const bad = await check(cluster(stored, "proxy:\n  image: 42\n"), { config: defaults, targets: [], namespace: "demo" });
+    const bad = await check(cluster(stored, "proxy:\n  image: 42\n"), {
+      config: defaults,
+      targets: [],
+      namespace: "demo",
+    });
     const reason = bad.objects[0]?.sidecar?.compared === false ? bad.objects[0].sidecar.reason : "";
     assert.match(reason, /configmap sidecar-injector-system\/sidecar-injector config\.yaml/);
     assert.match(reason, /proxy\.image/);
@@ -171,7 +229,10 @@ describe("stale sidecar", () => {
     const r = await check(k, { config: defaults, targets: [], namespace: "demo" });
     assert.equal(r.objects[0]?.sidecar?.compared, false);
     assert.ok(!k.calls.some((c) => c.startsWith("readConfigMap")), "istiod's configuration is not this chart's");
-    assert.match(messages(r)[0] ?? "", /its sidecar was not compared: the config of istio-sidecar-injector is not known: give it with --config/);
+    assert.match(
+      messages(r)[0] ?? "",
+      /its sidecar was not compared: the config of istio-sidecar-injector is not known: give it with --config/,
+    );
   });
 
   test("a Deployment whose template carries a sidecar: named as its workload; an old one is stale, and inject it again", async () => {
@@ -180,18 +241,32 @@ describe("stale sidecar", () => {
     const current = asStored(structuredClone(inject(app(""), { namespace: "demo", workload }, config).pod));
     const fresh = cluster(app("unused"), `proxy:\n  image: ${OLD}\n`);
     fresh.objects = [{ kind: "Deployment", namespace: "demo", name: "shop", pod: current, stored: current }];
-    const same = await check(fresh, { config: defaults, targets: [{ kind: "Deployment", name: "shop" }], namespace: "demo" });
-    assert.deepEqual(same.objects[0]?.sidecar, { compared: true, config: `configmap ${CONFIGMAP}`, drift: [] }, "the workload's name in the env is the Deployment's");
+    const same = await check(fresh, {
+      config: defaults,
+      targets: [{ kind: "Deployment", name: "shop" }],
+      namespace: "demo",
+    });
+    assert.deepEqual(
+      same.objects[0]?.sidecar,
+      { compared: true, config: `configmap ${CONFIGMAP}`, drift: [] },
+      "the workload's name in the env is the Deployment's",
+    );
     const template = asStored(injected(app("shop")));
     const k = cluster(app("unused"), `proxy:\n  image: ${NEW}\n`);
     k.objects = [{ kind: "Deployment", namespace: "demo", name: "shop", pod: template, stored: template }];
     const r = await check(k, { config: defaults, targets: [{ kind: "Deployment", name: "shop" }], namespace: "demo" });
-    assert.match(messages(r).join("\n"), /warning: stale sidecar \(against configmap [^)]+\): istio-proxy image .*; inject the template again with the current config$/m);
+    assert.match(
+      messages(r).join("\n"),
+      /warning: stale sidecar \(against configmap [^)]+\): istio-proxy image .*; inject the template again with the current config$/m,
+    );
   });
 
   test("a stored Pod the engine refuses (a bad annotation): not compared, the refusal said", () => {
     const stored = asStored(injected(app("web")));
-    stored.metadata = { ...stored.metadata, annotations: { ...stored.metadata?.annotations, "sidecar.istio.io/proxyCPU": "lots" } };
+    stored.metadata = {
+      ...stored.metadata,
+      annotations: { ...stored.metadata?.annotations, "sidecar.istio.io/proxyCPU": "lots" },
+    };
     const r = compareSidecar(stored, "demo", defaults);
     assert.equal(r.compared, false);
     assert.match(r.compared ? "" : r.reason, /^the engine refuses it: .*proxyCPU/);

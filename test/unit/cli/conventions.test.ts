@@ -17,11 +17,16 @@ const dir = mkdtempSync(join(tmpdir(), "cli-conventions-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 function run(args: readonly string[]): Promise<Ran> {
-  return runCli(args, { cwd: dir, env: { ...process.env, KUBECONFIG: join(dir, "no-kubeconfig"), KUBERNETES_SERVICE_HOST: "" } });
+  return runCli(args, {
+    cwd: dir,
+    env: { ...process.env, KUBECONFIG: join(dir, "no-kubeconfig"), KUBERNETES_SERVICE_HOST: "" },
+  });
 }
 
-const podYaml = (name: string, annotations = "{}") => `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}, annotations: ${annotations}}\nspec: {containers: [{name: app, image: nginx}]}\n`;
-const names = (yamlText: string): string[] => parseAllDocuments(yamlText).map((d) => String((d.toJS() as { metadata: { name: string } }).metadata.name));
+const podYaml = (name: string, annotations = "{}") =>
+  `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}, annotations: ${annotations}}\nspec: {containers: [{name: app, image: nginx}]}\n`;
+const names = (yamlText: string): string[] =>
+  parseAllDocuments(yamlText).map((d) => String((d.toJS() as { metadata: { name: string } }).metadata.name));
 
 describe("--version and help", () => {
   test("--version and version: the package's version", async () => {
@@ -34,7 +39,11 @@ describe("--version and help", () => {
   });
 
   test("help <command> is that command's help; an unknown one exits 2", async () => {
-    for (const [command, first] of [["inject", "Usage: sidecar-injector inject"], ["check", "Usage: sidecar-injector check"], ["certs", "Usage: sidecar-injector certs status"]] as const) {
+    for (const [command, first] of [
+      ["inject", "Usage: sidecar-injector inject"],
+      ["check", "Usage: sidecar-injector check"],
+      ["certs", "Usage: sidecar-injector certs status"],
+    ] as const) {
       const r = await run(["help", command]);
       assert.equal(r.code, 0);
       assert.ok(r.stdout.startsWith(first), r.stdout.slice(0, 80));
@@ -54,9 +63,9 @@ describe("completion", () => {
     writeFileSync(scriptFile, script.stdout);
     const probe = [
       `source ${JSON.stringify(scriptFile)}`,
-      "COMP_WORDS=(sidecar-injector ch); COMP_CWORD=1; _sidecar_injector; echo \"${COMPREPLY[*]}\"",
-      "COMP_WORDS=(sidecar-injector check --all); COMP_CWORD=2; _sidecar_injector; echo \"${COMPREPLY[*]}\"",
-      "COMP_WORDS=(sidecar-injector preview --tls); COMP_CWORD=2; _sidecar_injector; echo \"${COMPREPLY[*]}\"",
+      'COMP_WORDS=(sidecar-injector ch); COMP_CWORD=1; _sidecar_injector; echo "${COMPREPLY[*]}"',
+      'COMP_WORDS=(sidecar-injector check --all); COMP_CWORD=2; _sidecar_injector; echo "${COMPREPLY[*]}"',
+      'COMP_WORDS=(sidecar-injector preview --tls); COMP_CWORD=2; _sidecar_injector; echo "${COMPREPLY[*]}"',
     ].join("\n");
     const r = await runProgram("bash", ["--norc", "-c", probe]);
     assert.equal(r.code, 0, r.stderr);
@@ -66,7 +75,10 @@ describe("completion", () => {
   test("fish: one line per command option; another shell: exit 2", async () => {
     const fish = await run(["completion", "fish"]);
     assert.equal(fish.code, 0);
-    assert.match(fish.stdout, /^complete -c sidecar-injector -n "__fish_seen_subcommand_from check" -l all-namespaces$/m);
+    assert.match(
+      fish.stdout,
+      /^complete -c sidecar-injector -n "__fish_seen_subcommand_from check" -l all-namespaces$/m,
+    );
     const other = await run(["completion", "tcsh"]);
     assert.equal(other.code, 2);
     assert.match(other.stderr, /the shell must be bash, zsh or fish, not "tcsh"/);
@@ -78,7 +90,15 @@ describe("inject -f", () => {
   mkdirSync(join(manifests, "nested"), { recursive: true });
   writeFileSync(join(manifests, "b.yaml"), podYaml("b"));
   writeFileSync(join(manifests, "a.yml"), `${podYaml("a1")}---\n${podYaml("a2")}`);
-  writeFileSync(join(manifests, "c.json"), JSON.stringify({ apiVersion: "v1", kind: "Pod", metadata: { name: "c" }, spec: { containers: [{ name: "app", image: "nginx" }] } }));
+  writeFileSync(
+    join(manifests, "c.json"),
+    JSON.stringify({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "c" },
+      spec: { containers: [{ name: "app", image: "nginx" }] },
+    }),
+  );
   writeFileSync(join(manifests, "notes.txt"), "not a manifest");
   writeFileSync(join(manifests, "nested", "d.yaml"), podYaml("d"));
 
@@ -95,7 +115,10 @@ describe("inject -f", () => {
 
   test("a refused document: exit 1, every document reported by file, position and object, nothing on stdout", async () => {
     const bad = join(dir, "bad.yaml");
-    writeFileSync(bad, `${podYaml("fine")}---\n${podYaml("broken", "{traffic.sidecar.istio.io/includeInboundPorts: http}")}---\n${podYaml("worse", "{sidecar.istio.io/proxyCPU: lots}")}`);
+    writeFileSync(
+      bad,
+      `${podYaml("fine")}---\n${podYaml("broken", "{traffic.sidecar.istio.io/includeInboundPorts: http}")}---\n${podYaml("worse", "{sidecar.istio.io/proxyCPU: lots}")}`,
+    );
     const r = await run(["inject", "-f", bad]);
     assert.equal(r.code, 1);
     assert.equal(r.stdout, "", "nothing half-printed");
@@ -112,7 +135,10 @@ describe("inject -f", () => {
     const quiet = await run(["inject", "-f", bad, "--quiet"]);
     assert.equal(quiet.code, 1);
     assert.doesNotMatch(quiet.stderr, /Pod\/fine/, "--quiet: the refusals only");
-    assert.match(quiet.stderr, /^Pod\/broken \(.*\): refused: .*\nPod\/worse \(.*\): refused: .*\nerror: 2 of 3 documents refused; nothing printed\n$/);
+    assert.match(
+      quiet.stderr,
+      /^Pod\/broken \(.*\): refused: .*\nPod\/worse \(.*\): refused: .*\nerror: 2 of 3 documents refused; nothing printed\n$/,
+    );
   });
 
   test("the report on stderr: injected, skipped and why, unchanged, warnings; stdout is the manifests alone", async () => {
@@ -179,7 +205,10 @@ describe("check, certs status: arguments and credentials", () => {
     const missing = await run(["check", "-n", "demo", "--kubeconfig", join(dir, "nope.yaml")]);
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /cannot load Kubernetes credentials from --kubeconfig .*nope\.yaml/);
-    for (const command of [["check", "-n", "demo"], ["certs", "status"]]) {
+    for (const command of [
+      ["check", "-n", "demo"],
+      ["certs", "status"],
+    ]) {
       const r = await run([...command, "--kubeconfig", kubeconfig, "--context", "elsewhere"]);
       assert.equal(r.code, 2, command.join(" "));
       assert.match(r.stderr, /no context "elsewhere" in --kubeconfig .*kubeconfig\.yaml \(contexts: here\)/);
@@ -196,10 +225,19 @@ describe("inject --from-cluster: arguments and credentials", () => {
     writeFileSync(join(dir, "one.yaml"), podYaml("one"));
     writeFileSync(join(dir, "config.yaml"), "{}\n");
     for (const [args, said] of [
-      [["inject", "-f", "one.yaml", "--from-cluster", "--config", "config.yaml"], /^error: inject: --from-cluster reads the injector's config from the cluster, --config from a file: give one or the other$/m],
-      [["inject", "-f", "one.yaml", "--webhook-config", "x"], /^error: inject: --webhook-config, --kubeconfig and --context go with --from-cluster$/m],
+      [
+        ["inject", "-f", "one.yaml", "--from-cluster", "--config", "config.yaml"],
+        /^error: inject: --from-cluster reads the injector's config from the cluster, --config from a file: give one or the other$/m,
+      ],
+      [
+        ["inject", "-f", "one.yaml", "--webhook-config", "x"],
+        /^error: inject: --webhook-config, --kubeconfig and --context go with --from-cluster$/m,
+      ],
       [["inject", "-f", "one.yaml", "--context", "here"], /go with --from-cluster/],
-      [["inject", "-f", "one.yaml", "--from-cluster", "--kubeconfig", join(dir, "nope.yaml")], /cannot load Kubernetes credentials from --kubeconfig .*nope\.yaml/],
+      [
+        ["inject", "-f", "one.yaml", "--from-cluster", "--kubeconfig", join(dir, "nope.yaml")],
+        /cannot load Kubernetes credentials from --kubeconfig .*nope\.yaml/,
+      ],
     ] as const) {
       const r = await run(args);
       assert.equal(r.code, 2, args.join(" "));

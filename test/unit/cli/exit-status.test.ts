@@ -22,11 +22,27 @@ before(async () => {
     asked.push(req.url ?? "");
     if ((req.url ?? "").split("?")[0]?.endsWith("/mutatingwebhookconfigurations")) {
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ apiVersion: "admissionregistration.k8s.io/v1", kind: "MutatingWebhookConfigurationList", metadata: {}, items: [] }));
+      res.end(
+        JSON.stringify({
+          apiVersion: "admissionregistration.k8s.io/v1",
+          kind: "MutatingWebhookConfigurationList",
+          metadata: {},
+          items: [],
+        }),
+      );
       return;
     }
     res.writeHead(404, { "content-type": "application/json" });
-    res.end(JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", reason: "NotFound", code: 404, message: "not found" }));
+    res.end(
+      JSON.stringify({
+        kind: "Status",
+        apiVersion: "v1",
+        status: "Failure",
+        reason: "NotFound",
+        code: 404,
+        message: "not found",
+      }),
+    );
   });
   await new Promise<void>((r) => api.listen(0, "127.0.0.1", r));
   const addr = api.address();
@@ -43,10 +59,15 @@ after(async () => {
 });
 
 function run(args: readonly string[], stdin?: string): Promise<Ran> {
-  return runCli(args, { cwd: dir, env: { ...process.env, KUBECONFIG: kubeconfig, KUBERNETES_SERVICE_HOST: "" }, ...(stdin !== undefined ? { stdin } : {}) });
+  return runCli(args, {
+    cwd: dir,
+    env: { ...process.env, KUBECONFIG: kubeconfig, KUBERNETES_SERVICE_HOST: "" },
+    ...(stdin !== undefined ? { stdin } : {}),
+  });
 }
 
-const pod = (name: string, annotations = "{}") => `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}, annotations: ${annotations}}\nspec: {containers: [{name: app, image: nginx}]}\n`;
+const pod = (name: string, annotations = "{}") =>
+  `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}, annotations: ${annotations}}\nspec: {containers: [{name: app, image: nginx}]}\n`;
 const refusedPod = pod("bad", "{sidecar.istio.io/proxyCPU: lots}");
 
 async function expectStatus(args: readonly string[], code: number, stderr: RegExp, stdin?: string): Promise<Ran> {
@@ -61,7 +82,10 @@ describe("the table is in the help", () => {
   test("the top-level help states 0, 1 and 2", async () => {
     const r = await run(["--help"]);
     assert.equal(r.code, 0);
-    assert.match(r.stdout, /Exit status, the same for every command:\n {2}0 {2}done, nothing wrong[^]*\n {2}1 {2}done, and something is wrong with the objects[^]*\n {2}2 {2}not done: a usage error/);
+    assert.match(
+      r.stdout,
+      /Exit status, the same for every command:\n {2}0 {2}done, nothing wrong[^]*\n {2}1 {2}done, and something is wrong with the objects[^]*\n {2}2 {2}not done: a usage error/,
+    );
   });
 });
 
@@ -76,10 +100,20 @@ describe("top level", () => {
 
 describe("inject", () => {
   test("0: injected or skipped by policy", async () => {
-    await expectStatus(["inject", "-f", "-"], 0, /^Pod\/a \(stdin, document 1\): injected\nPod\/b \(stdin, document 2\): skipped: /, `${pod("a")}---\n${pod("b", '{sidecar.istio.io/inject: "false"}')}`);
+    await expectStatus(
+      ["inject", "-f", "-"],
+      0,
+      /^Pod\/a \(stdin, document 1\): injected\nPod\/b \(stdin, document 2\): skipped: /,
+      `${pod("a")}---\n${pod("b", '{sidecar.istio.io/inject: "false"}')}`,
+    );
   });
   test("1: a document refused", async () => {
-    await expectStatus(["inject", "-f", "-"], 1, /refused: invalid annotation sidecar\.istio\.io\/proxyCPU/, refusedPod);
+    await expectStatus(
+      ["inject", "-f", "-"],
+      1,
+      /refused: invalid annotation sidecar\.istio\.io\/proxyCPU/,
+      refusedPod,
+    );
   });
   test("2: no -f, an unknown option, a bad -o, a missing file, a bad config, YAML that does not parse", async () => {
     writeFileSync(join(dir, "bad-config.yaml"), "policy: sometimes\n");
@@ -87,7 +121,12 @@ describe("inject", () => {
     await expectStatus(["inject", "-f", "-", "--frobnicate"], 2, /frobnicate/, pod("a"));
     await expectStatus(["inject", "-f", "-", "-o", "xml"], 2, /--output must be yaml or json, not "xml"/, pod("a"));
     await expectStatus(["inject", "-f", join(dir, "nope.yaml")], 2, /no such file or directory/);
-    await expectStatus(["inject", "-f", "-", "--config", join(dir, "bad-config.yaml")], 2, /policy="sometimes"/, pod("a"));
+    await expectStatus(
+      ["inject", "-f", "-", "--config", join(dir, "bad-config.yaml")],
+      2,
+      /policy="sometimes"/,
+      pod("a"),
+    );
     await expectStatus(["inject", "-f", "-"], 2, /document 1 is not valid YAML/, "a: [\n");
   });
 });
@@ -98,28 +137,52 @@ describe("preview", () => {
   });
   test("1: a Pod the injector would refuse, in every offline format", async () => {
     for (const format of ["json", "yaml", "summary", "diff"]) {
-      await expectStatus(["preview", "-f", "-", "-o", format], 1, /^error: the injector would refuse 1 of 2 Pods\n$/, `${pod("a")}---\n${refusedPod}`);
+      await expectStatus(
+        ["preview", "-f", "-", "-o", format],
+        1,
+        /^error: the injector would refuse 1 of 2 Pods\n$/,
+        `${pod("a")}---\n${refusedPod}`,
+      );
     }
   });
   test("2: nothing to preview, an unknown -o, an injector that is not there", async () => {
-    await expectStatus(["preview", "-f", "-"], 2, /no Pod, workload or AdmissionReview/, "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n");
+    await expectStatus(
+      ["preview", "-f", "-"],
+      2,
+      /no Pod, workload or AdmissionReview/,
+      "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n",
+    );
     await expectStatus(["preview", "-f", "-", "-o", "table"], 2, /--output must be/, pod("a"));
-    await expectStatus(["preview", "-f", "-", "--server", "https://127.0.0.1:1", "--anonymous"], 2, /ECONNREFUSED/, pod("a"));
+    await expectStatus(
+      ["preview", "-f", "-", "--server", "https://127.0.0.1:1", "--anonymous"],
+      2,
+      /ECONNREFUSED/,
+      pod("a"),
+    );
   });
 });
 
 describe("certs status", () => {
   test("1: a cluster without the CA Secret or the webhook configuration", async () => {
     const r = await expectStatus(["certs", "status", "-n", "sys"], 1, /^$/);
-    assert.match(r.stdout, /PROBLEMS:\n {2}- CA Secret sys\/sidecar-injector-ca does not exist\n {2}- MutatingWebhookConfiguration sidecar-injector does not exist\n/);
-    assert.ok(asked.some((p) => p.startsWith("/api/v1/namespaces/sys/secrets/sidecar-injector-ca")), asked.join(" "));
+    assert.match(
+      r.stdout,
+      /PROBLEMS:\n {2}- CA Secret sys\/sidecar-injector-ca does not exist\n {2}- MutatingWebhookConfiguration sidecar-injector does not exist\n/,
+    );
+    assert.ok(
+      asked.some((p) => p.startsWith("/api/v1/namespaces/sys/secrets/sidecar-injector-ca")),
+      asked.join(" "),
+    );
   });
   test("2: no subcommand, an unknown one, an option it has not, an API server that is not there", async () => {
     await expectStatus(["certs"], 2, /^$/);
     await expectStatus(["certs", "renew"], 2, /unknown subcommand "renew"/);
     await expectStatus(["certs", "status", "--frobnicate"], 2, /frobnicate/);
     const down = join(dir, "down.yaml");
-    writeFileSync(down, "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:1', insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: here, context: {cluster: c, user: u}}]\ncurrent-context: here\n");
+    writeFileSync(
+      down,
+      "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:1', insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: here, context: {cluster: c, user: u}}]\ncurrent-context: here\n",
+    );
     await expectStatus(["certs", "status", "--kubeconfig", down], 2, /ECONNREFUSED|connect/);
   });
 });
@@ -133,7 +196,15 @@ describe("check", () => {
 describe("serve", () => {
   test("2: a bad option value, and options that need each other (said, not a stack trace)", async () => {
     await expectStatus(["serve", "--port", "http"], 2, /--port must be a port number/);
-    await expectStatus(["serve", "--log-format", "pretty"], 2, /^error: serve: --log-format must be text or json, not "pretty"\n$/);
-    await expectStatus(["serve", "--cert-mode", "files"], 2, /^error: --cert-mode files needs --tls-cert and --tls-key\n$/);
+    await expectStatus(
+      ["serve", "--log-format", "pretty"],
+      2,
+      /^error: serve: --log-format must be text or json, not "pretty"\n$/,
+    );
+    await expectStatus(
+      ["serve", "--cert-mode", "files"],
+      2,
+      /^error: --cert-mode files needs --tls-cert and --tls-key\n$/,
+    );
   });
 });

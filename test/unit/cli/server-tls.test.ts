@@ -12,7 +12,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { TLSSocket } from "node:tls";
-import { createCa, mintServingCert, toSecretData, type CaState, type ServingCert } from "../../../src/certs/authority.js";
+import {
+  createCa,
+  mintServingCert,
+  toSecretData,
+  type CaState,
+  type ServingCert,
+} from "../../../src/certs/authority.js";
 import { certificateStatus } from "../../../src/certs/status.js";
 import { FakeKube } from "../certs/fake-kube.js";
 import { runCli, type Ran } from "../../support/run.js";
@@ -57,13 +63,40 @@ before(async () => {
     const path = (req.url ?? "").split("?")[0] ?? "";
     apiAsked.push(path);
     const name = path.split("/").at(-1);
-    if (path.startsWith("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/") && published !== undefined && name === "sidecar-injector") {
+    if (
+      path.startsWith("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/") &&
+      published !== undefined &&
+      name === "sidecar-injector"
+    ) {
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ apiVersion: "admissionregistration.k8s.io/v1", kind: "MutatingWebhookConfiguration", metadata: { name, resourceVersion: "1" }, webhooks: [{ name: "a.example", clientConfig: { caBundle: published, service: { name: "sidecar-injector", namespace: "sys" } }, admissionReviewVersions: ["v1"], sideEffects: "None" }] }));
+      res.end(
+        JSON.stringify({
+          apiVersion: "admissionregistration.k8s.io/v1",
+          kind: "MutatingWebhookConfiguration",
+          metadata: { name, resourceVersion: "1" },
+          webhooks: [
+            {
+              name: "a.example",
+              clientConfig: { caBundle: published, service: { name: "sidecar-injector", namespace: "sys" } },
+              admissionReviewVersions: ["v1"],
+              sideEffects: "None",
+            },
+          ],
+        }),
+      );
       return;
     }
     res.writeHead(404, { "content-type": "application/json" });
-    res.end(JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", reason: "NotFound", code: 404, message: "not found" }));
+    res.end(
+      JSON.stringify({
+        kind: "Status",
+        apiVersion: "v1",
+        status: "Failure",
+        reason: "NotFound",
+        code: 404,
+        message: "not found",
+      }),
+    );
   });
   await new Promise<void>((r) => api.listen(0, "127.0.0.1", r));
   const apiAddr = api.address();
@@ -72,7 +105,10 @@ before(async () => {
     kubeconfig,
     `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:${typeof apiAddr === "object" && apiAddr !== null ? apiAddr.port : 0}', insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: here, context: {cluster: c, user: u}}]\ncurrent-context: here\n`,
   );
-  writeFileSync(join(dir, "pod.yaml"), "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: app, image: nginx}]}\n");
+  writeFileSync(
+    join(dir, "pod.yaml"),
+    "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: app, image: nginx}]}\n",
+  );
   writeFileSync(join(dir, "other-ca.crt"), other.certs[0]?.certPem ?? "");
 });
 after(async () => {
@@ -83,9 +119,22 @@ after(async () => {
 
 function fakeCluster(): FakeKube {
   const kube = new FakeKube();
-  kube.secret = { metadata: { name: OPTS.secretName, namespace: OPTS.namespace, resourceVersion: "1" }, data: toSecretData(ca) };
+  kube.secret = {
+    metadata: { name: OPTS.secretName, namespace: OPTS.namespace, resourceVersion: "1" },
+    data: toSecretData(ca),
+  };
   const bundle = Buffer.from(ca.certs[0]?.certPem ?? "").toString("base64");
-  kube.webhook = { name: OPTS.webhookConfigName, resourceVersion: 1, webhooks: [{ name: "a.example", caBundle: bundle, clientConfig: { service: { name: "sidecar-injector", namespace: "sys" } } }] };
+  kube.webhook = {
+    name: OPTS.webhookConfigName,
+    resourceVersion: 1,
+    webhooks: [
+      {
+        name: "a.example",
+        caBundle: bundle,
+        clientConfig: { service: { name: "sidecar-injector", namespace: "sys" } },
+      },
+    ],
+  };
   return kube;
 }
 
@@ -97,10 +146,20 @@ describe("certs status --server: the client's view", () => {
     const kube = fakeCluster();
     sniSeen.length = 0;
     const plain = await certificateStatus(kube, { ...OPTS, server: injectorUrl });
-    assert.equal(clientLine(plain.text), `  as a client of "127.0.0.1" trusting the caBundle of sidecar-injector: NOT verified: "127.0.0.1" is not among its names (through a port-forward, give --tls-server-name <service>.<namespace>.svc)`);
-    assert.deepEqual(plain.problems, [], "the API server dials the Service name, not the port-forward: no admission problem");
+    assert.equal(
+      clientLine(plain.text),
+      `  as a client of "127.0.0.1" trusting the caBundle of sidecar-injector: NOT verified: "127.0.0.1" is not among its names (through a port-forward, give --tls-server-name <service>.<namespace>.svc)`,
+    );
+    assert.deepEqual(
+      plain.problems,
+      [],
+      "the API server dials the Service name, not the port-forward: no admission problem",
+    );
     const named = await certificateStatus(kube, { ...OPTS, server: injectorUrl, tlsServerName: SERVICE_NAME });
-    assert.equal(clientLine(named.text), `  as a client of "${SERVICE_NAME}" trusting the caBundle of sidecar-injector: verified`);
+    assert.equal(
+      clientLine(named.text),
+      `  as a client of "${SERVICE_NAME}" trusting the caBundle of sidecar-injector: verified`,
+    );
     // The server sees a handshake end after the client does: wait for both (the test's timeout bounds it).
     while (sniSeen.length < 2) await new Promise((r) => setImmediate(r));
     assert.deepEqual(sniSeen, [false, SERVICE_NAME], "no SNI for an IP address; the name given is sent");
@@ -109,18 +168,38 @@ describe("certs status --server: the client's view", () => {
 
   test("--cacert of another CA: not verified, said; --insecure-skip-tls-verify: not checked", async () => {
     const kube = fakeCluster();
-    const otherCa = await certificateStatus(kube, { ...OPTS, server: injectorUrl, tlsServerName: SERVICE_NAME, caPem: other.certs[0]?.certPem ?? "" });
-    assert.equal(clientLine(otherCa.text), `  as a client of "${SERVICE_NAME}" trusting --cacert: NOT verified: not issued by a CA in --cacert`);
+    const otherCa = await certificateStatus(kube, {
+      ...OPTS,
+      server: injectorUrl,
+      tlsServerName: SERVICE_NAME,
+      caPem: other.certs[0]?.certPem ?? "",
+    });
+    assert.equal(
+      clientLine(otherCa.text),
+      `  as a client of "${SERVICE_NAME}" trusting --cacert: NOT verified: not issued by a CA in --cacert`,
+    );
     const insecure = await certificateStatus(kube, { ...OPTS, server: injectorUrl, insecureSkipTlsVerify: true });
     assert.equal(clientLine(insecure.text), "  as a client: not verified (--insecure-skip-tls-verify)");
   });
 
   test("the CLI: flags without --server, --cacert with --insecure-skip-tls-verify, a --cacert with no certificate: exit 2", async () => {
-    const run = (args: readonly string[]): Promise<Ran> => runCli(args, { cwd: dir, env: { ...process.env, KUBECONFIG: kubeconfig, KUBERNETES_SERVICE_HOST: "" } });
+    const run = (args: readonly string[]): Promise<Ran> =>
+      runCli(args, { cwd: dir, env: { ...process.env, KUBECONFIG: kubeconfig, KUBERNETES_SERVICE_HOST: "" } });
     const noServer = await run(["certs", "status", "--tls-server-name", SERVICE_NAME]);
     assert.equal(noServer.code, 2);
-    assert.match(noServer.stderr, /^error: certs status: --cacert, --tls-server-name and --insecure-skip-tls-verify go with --server\n$/);
-    const both = await run(["certs", "status", "--server", injectorUrl, "--insecure-skip-tls-verify", "--cacert", join(dir, "other-ca.crt")]);
+    assert.match(
+      noServer.stderr,
+      /^error: certs status: --cacert, --tls-server-name and --insecure-skip-tls-verify go with --server\n$/,
+    );
+    const both = await run([
+      "certs",
+      "status",
+      "--server",
+      injectorUrl,
+      "--insecure-skip-tls-verify",
+      "--cacert",
+      join(dir, "other-ca.crt"),
+    ]);
     assert.equal(both.code, 2);
     assert.match(both.stderr, /exclude each other/);
     writeFileSync(join(dir, "empty.crt"), "nothing\n");
@@ -135,7 +214,10 @@ describe("certs status --server: the client's view", () => {
 
 describe("preview --server: the cluster's caBundle is the default CA", () => {
   const run = (args: readonly string[]): Promise<Ran> =>
-    runCli(["preview", "-f", join(dir, "pod.yaml"), "-o", "json", "--server", injectorUrl, "--anonymous", ...args], { cwd: dir, env: { ...process.env, KUBECONFIG: kubeconfig, KUBERNETES_SERVICE_HOST: "" } });
+    runCli(["preview", "-f", join(dir, "pod.yaml"), "-o", "json", "--server", injectorUrl, "--anonymous", ...args], {
+      cwd: dir,
+      env: { ...process.env, KUBECONFIG: kubeconfig, KUBERNETES_SERVICE_HOST: "" },
+    });
 
   test("published: verified against it, with --tls-server-name", async () => {
     published = Buffer.from(ca.certs[0]?.certPem ?? "").toString("base64");
@@ -143,7 +225,9 @@ describe("preview --server: the cluster's caBundle is the default CA", () => {
     const r = await run(["--tls-server-name", SERVICE_NAME]);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout), { items: [] });
-    assert.deepEqual(apiAsked, ["/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/sidecar-injector"]);
+    assert.deepEqual(apiAsked, [
+      "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/sidecar-injector",
+    ]);
   });
 
   test("another --webhook-config, or none published: the system's CAs, which do not know the injector's", async () => {
@@ -152,7 +236,9 @@ describe("preview --server: the cluster's caBundle is the default CA", () => {
     const elsewhere = await run(["--tls-server-name", SERVICE_NAME, "--webhook-config", "istio-sidecar-injector"]);
     assert.equal(elsewhere.code, 2);
     assert.match(elsewhere.stderr, /^error: https:\/\/127\.0\.0\.1:\d+: .*(self[- ]signed|unable to verify|issuer)/i);
-    assert.deepEqual(apiAsked, ["/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/istio-sidecar-injector"]);
+    assert.deepEqual(apiAsked, [
+      "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/istio-sidecar-injector",
+    ]);
     published = undefined;
     const none = await run(["--tls-server-name", SERVICE_NAME]);
     assert.equal(none.code, 2);
@@ -162,7 +248,10 @@ describe("preview --server: the cluster's caBundle is the default CA", () => {
     published = Buffer.from(other.certs[0]?.certPem ?? "").toString("base64");
     const r = await run(["--tls-server-name", SERVICE_NAME]);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /\(verified against the caBundle of MutatingWebhookConfiguration sidecar-injector; give --cacert FILE for another CA\)\n$/);
+    assert.match(
+      r.stderr,
+      /\(verified against the caBundle of MutatingWebhookConfiguration sidecar-injector; give --cacert FILE for another CA\)\n$/,
+    );
     const insecure = await run(["--insecure-skip-tls-verify"]);
     assert.equal(insecure.code, 0, insecure.stderr);
   });

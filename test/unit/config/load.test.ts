@@ -42,7 +42,9 @@ test("an empty YAML value keeps the default", () => {
 });
 
 test("given resources replace the default as a whole", () => {
-  assert.deepEqual(buildConfig({ proxy: { resources: { limits: { cpu: 1 } } } }).proxy.resources, { limits: { cpu: "1" } });
+  assert.deepEqual(buildConfig({ proxy: { resources: { limits: { cpu: 1 } } } }).proxy.resources, {
+    limits: { cpu: "1" },
+  });
 });
 
 test("booleans for nativeSidecars, and scalars in string maps, are taken as their string form", () => {
@@ -90,15 +92,28 @@ test("every error is listed at once, not only the first", () => {
       assert.ok(e instanceof ConfigError);
       assert.deepEqual(
         e.problems.map((p) => p.key),
-        ["polcy", "proxy.uid", "proxy.resources.requests.cpu", "interception.includeInboundPorts", "interception.excludeOutboundIPRanges", "ignoredNamespaces[0]"],
+        [
+          "polcy",
+          "proxy.uid",
+          "proxy.resources.requests.cpu",
+          "interception.includeInboundPorts",
+          "interception.excludeOutboundIPRanges",
+          "ignoredNamespaces[0]",
+        ],
       );
       assert.equal(e.total, 6);
       assert.equal(e.key, "polcy");
       const lines = e.message.split("\n");
       assert.equal(lines[0], "config /etc/sidecar-injector/config.yaml: 6 errors:");
       assert.equal(lines.length, 7);
-      assert.ok(lines.includes('  proxy.resources.requests.cpu="100 m": is not a Kubernetes quantity (for example 100m, 1Gi)'), e.message);
-      assert.ok(lines.includes('  interception.includeInboundPorts="http": "http" is not a port number (0-65535)'), e.message);
+      assert.ok(
+        lines.includes('  proxy.resources.requests.cpu="100 m": is not a Kubernetes quantity (for example 100m, 1Gi)'),
+        e.message,
+      );
+      assert.ok(
+        lines.includes('  interception.includeInboundPorts="http": "http" is not a port number (0-65535)'),
+        e.message,
+      );
       return true;
     },
   );
@@ -129,19 +144,32 @@ test("a huge value is quoted to a bounded prefix, also where it is one item of a
 test("a key named __proto__ is an own key, not a prototype", () => {
   const c = parseConfig('proxy:\n  proxyMetadata: {"__proto__": "x", A: "1"}\n');
   assert.equal(Object.getPrototypeOf(c.proxy.proxyMetadata), Object.prototype);
-  assert.deepEqual(Object.entries(c.proxy.proxyMetadata), [["__proto__", "x"], ["A", "1"]]);
+  assert.deepEqual(Object.entries(c.proxy.proxyMetadata), [
+    ["__proto__", "x"],
+    ["A", "1"],
+  ]);
   assert.equal(refusal(JSON.parse('{"__proto__": {"polluted": true}}')).key, "__proto__");
   assert.equal(({} as Record<string, unknown>).polluted, undefined);
 });
 
 test("YAML that does not parse, and a file that cannot be read, are config errors", async () => {
-  assert.throws(() => parseConfig("a: ["), (e: unknown) => e instanceof ConfigError && /not valid YAML/.test(e.message));
+  assert.throws(
+    () => parseConfig("a: ["),
+    (e: unknown) => e instanceof ConfigError && /not valid YAML/.test(e.message),
+  );
   const dir = await mkdtemp(join(tmpdir(), "config-test-"));
   try {
-    await assert.rejects(loadConfig(join(dir, "absent.yaml")), (e: unknown) => e instanceof ConfigError && /cannot be read/.test(e.message));
+    await assert.rejects(
+      loadConfig(join(dir, "absent.yaml")),
+      (e: unknown) => e instanceof ConfigError && /cannot be read/.test(e.message),
+    );
     const file = join(dir, "config.yaml");
     await writeFile(file, "proxy:\n  resources:\n    requests: {cpu: 100 m}\n");
-    await assert.rejects(loadConfig(file), (e: unknown) => e instanceof ConfigError && e.message.startsWith(`config ${file}: proxy.resources.requests.cpu="100 m"`));
+    await assert.rejects(
+      loadConfig(file),
+      (e: unknown) =>
+        e instanceof ConfigError && e.message.startsWith(`config ${file}: proxy.resources.requests.cpu="100 m"`),
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -23,7 +23,9 @@ const SERVE_EXIT_BOUND_MS = 120_000;
  * loader's, so a construct tsc emits differently (parameter properties around a super() in a
  * branch once made every config error a ReferenceError) fails here.
  */
-async function serveWithConfig(text: string): Promise<{ code: number | string | null | undefined; stderr: string; killed: boolean }> {
+async function serveWithConfig(
+  text: string,
+): Promise<{ code: number | string | null | undefined; stderr: string; killed: boolean }> {
   const dir = await mkdtemp(join(tmpdir(), "config-start-"));
   try {
     const file = join(dir, "config.yaml");
@@ -42,7 +44,9 @@ async function serveWithConfig(text: string): Promise<{ code: number | string | 
 }
 
 test("serve refuses to start on a bad config: exit 2 and every problem on stderr", async () => {
-  const r = await serveWithConfig('proxy:\n  resources:\n    requests: {cpu: "100 m"}\ninterception:\n  includeInboundPorts: http\n  excludeOutboundIPRanges: 10.0.0.0/33\n');
+  const r = await serveWithConfig(
+    'proxy:\n  resources:\n    requests: {cpu: "100 m"}\ninterception:\n  includeInboundPorts: http\n  excludeOutboundIPRanges: 10.0.0.0/33\n',
+  );
   assert.equal(r.killed, false, "serve did not exit");
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /config .*config\.yaml: 3 errors:/);
@@ -74,7 +78,12 @@ describe("every accepted config injects a Pod, with a patch that applies", () =>
       const input: Pod = { ...pod, metadata: { ...pod.metadata, annotations: { "sidecar.istio.io/inject": "true" } } };
       const r = inject(input, { namespace: "demo" }, config);
       assert.equal(r.decision.inject, true);
-      const out = jsonpatch.applyPatch(structuredClone(input), structuredClone(r.patch) as jsonpatch.Operation[], true, false).newDocument;
+      const out = jsonpatch.applyPatch(
+        structuredClone(input),
+        structuredClone(r.patch) as jsonpatch.Operation[],
+        true,
+        false,
+      ).newDocument;
       assert.deepEqual(out, JSON.parse(JSON.stringify(r.pod)));
       const containers = [...(r.pod.spec?.initContainers ?? []), ...(r.pod.spec?.containers ?? [])];
       const proxy = containers.find((c) => c.name === "istio-proxy");

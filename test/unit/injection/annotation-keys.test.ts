@@ -5,21 +5,34 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { buildConfig } from "../../../src/config/load.js";
-import { annotationKeyWarnings, closestKnownKey, editDistance, MAX_KEY_WARNINGS } from "../../../src/injection/annotation-keys.js";
+import {
+  annotationKeyWarnings,
+  closestKnownKey,
+  editDistance,
+  MAX_KEY_WARNINGS,
+} from "../../../src/injection/annotation-keys.js";
 import { inject } from "../../../src/injection/inject.js";
 
 describe("annotationKeyWarnings", () => {
   test("a typo, a letter case, a key of another domain: each named with the closest known key", () => {
-    assert.deepEqual(annotationKeyWarnings({ "sidecar.istio.io/injet": "false" }), ['unknown annotation "sidecar.istio.io/injet" is ignored; did you mean sidecar.istio.io/inject?']);
-    assert.deepEqual(annotationKeyWarnings({ "sidecar.istio.io/proxyCpu": "1" }), ['unknown annotation "sidecar.istio.io/proxyCpu" is ignored; did you mean sidecar.istio.io/proxyCPU?']);
+    assert.deepEqual(annotationKeyWarnings({ "sidecar.istio.io/injet": "false" }), [
+      'unknown annotation "sidecar.istio.io/injet" is ignored; did you mean sidecar.istio.io/inject?',
+    ]);
+    assert.deepEqual(annotationKeyWarnings({ "sidecar.istio.io/proxyCpu": "1" }), [
+      'unknown annotation "sidecar.istio.io/proxyCpu" is ignored; did you mean sidecar.istio.io/proxyCPU?',
+    ]);
     assert.deepEqual(annotationKeyWarnings({ "sidecar.istio.io/excludeOutboundPorts": "5432" }), [
       'unknown annotation "sidecar.istio.io/excludeOutboundPorts" is ignored; did you mean traffic.sidecar.istio.io/excludeOutboundPorts?',
     ]);
-    assert.deepEqual(annotationKeyWarnings({ "proxy.istio.io/confg": "{}" }), ['unknown annotation "proxy.istio.io/confg" is ignored; did you mean proxy.istio.io/config?']);
+    assert.deepEqual(annotationKeyWarnings({ "proxy.istio.io/confg": "{}" }), [
+      'unknown annotation "proxy.istio.io/confg" is ignored; did you mean proxy.istio.io/config?',
+    ]);
   });
 
   test("nothing close: no suggestion", () => {
-    assert.deepEqual(annotationKeyWarnings({ "sidecar.istio.io/somethingElseEntirely": "x" }), ['unknown annotation "sidecar.istio.io/somethingElseEntirely" is ignored']);
+    assert.deepEqual(annotationKeyWarnings({ "sidecar.istio.io/somethingElseEntirely": "x" }), [
+      'unknown annotation "sidecar.istio.io/somethingElseEntirely" is ignored',
+    ]);
   });
 
   test("known keys, keys of other domains, and no annotations: nothing", () => {
@@ -42,7 +55,9 @@ describe("annotationKeyWarnings", () => {
   });
 
   test("a deprecated key: named with what replaces it", () => {
-    assert.deepEqual(annotationKeyWarnings({ "traffic.sidecar.istio.io/kubevirtInterfaces": "net1" }), ["annotation traffic.sidecar.istio.io/kubevirtInterfaces is deprecated: use istio.io/reroute-virtual-interfaces"]);
+    assert.deepEqual(annotationKeyWarnings({ "traffic.sidecar.istio.io/kubevirtInterfaces": "net1" }), [
+      "annotation traffic.sidecar.istio.io/kubevirtInterfaces is deprecated: use istio.io/reroute-virtual-interfaces",
+    ]);
   });
 
   test("bounded: at most MAX_KEY_WARNINGS named, the rest counted; a long key quoted bounded and not compared", () => {
@@ -70,15 +85,32 @@ describe("editDistance", () => {
 
 describe("through the engine", () => {
   const config = buildConfig({});
-  const pod = (annotations: Record<string, string>) => ({ apiVersion: "v1", kind: "Pod", metadata: { name: "web", annotations }, spec: { containers: [{ name: "web", image: "nginx" }] } });
+  const pod = (annotations: Record<string, string>) => ({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "web", annotations },
+    spec: { containers: [{ name: "web", image: "nginx" }] },
+  });
   test("injected with the warning: the misspelt opt-out did not opt out", () => {
     const r = inject(pod({ "sidecar.istio.io/injet": "false" }), { namespace: "demo" }, config);
     assert.equal(r.decision.inject, true);
-    assert.ok(r.warnings.includes('unknown annotation "sidecar.istio.io/injet" is ignored; did you mean sidecar.istio.io/inject?'), r.warnings.join("\n"));
+    assert.ok(
+      r.warnings.includes(
+        'unknown annotation "sidecar.istio.io/injet" is ignored; did you mean sidecar.istio.io/inject?',
+      ),
+      r.warnings.join("\n"),
+    );
   });
   test("not injected: the warning still said", () => {
-    const r = inject(pod({ "sidecar.istio.io/inject": "false", "sidecar.istio.io/proxyCpu": "1" }), { namespace: "demo" }, config);
+    const r = inject(
+      pod({ "sidecar.istio.io/inject": "false", "sidecar.istio.io/proxyCpu": "1" }),
+      { namespace: "demo" },
+      config,
+    );
     assert.equal(r.decision.inject, false);
-    assert.ok(r.warnings.some((w) => w.includes("did you mean sidecar.istio.io/proxyCPU?")), r.warnings.join("\n"));
+    assert.ok(
+      r.warnings.some((w) => w.includes("did you mean sidecar.istio.io/proxyCPU?")),
+      r.warnings.join("\n"),
+    );
   });
 });

@@ -12,10 +12,15 @@ const pod = (annotations: Record<string, string>): Pod => ({
   apiVersion: "v1",
   kind: "Pod",
   metadata: { name: "p", namespace: "demo", annotations },
-  spec: { containers: [{ name: "app", image: "example.com/app:1", readinessProbe: { httpGet: { path: "/ready", port: 8080 } } }] },
+  spec: {
+    containers: [
+      { name: "app", image: "example.com/app:1", readinessProbe: { httpGet: { path: "/ready", port: 8080 } } },
+    ],
+  },
 });
 const app = (p: Pod): Container | undefined => p.spec?.containers?.find((c) => c.name === "app");
-const proxy = (p: Pod): Container | undefined => [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])].find((c) => c.name === "istio-proxy");
+const proxy = (p: Pod): Container | undefined =>
+  [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])].find((c) => c.name === "istio-proxy");
 
 function rewritten(annotations: Record<string, string>, rewriteAppProbes: boolean): boolean {
   const r = inject(pod(annotations), { namespace: "demo" }, buildConfig({ rewriteAppProbes }));
@@ -28,20 +33,30 @@ test("rewriteAppHTTPProbers: what ParseBool reads decides, anything else leaves 
   const key = "sidecar.istio.io/rewriteAppHTTPProbers";
   for (const config of [true, false]) {
     assert.equal(rewritten({}, config), config, "no annotation: the config");
-    for (const v of ["true", "True", "TRUE", "t", "T", "1"]) assert.equal(rewritten({ [key]: v }, config), true, `${v}, config ${config}`);
-    for (const v of ["false", "False", "FALSE", "f", "F", "0"]) assert.equal(rewritten({ [key]: v }, config), false, `${v}, config ${config}`);
-    for (const v of ["yes", "no", "", " true", "off", "tRUE"]) assert.equal(rewritten({ [key]: v }, config), config, `${JSON.stringify(v)} is unreadable: config ${config}`);
+    for (const v of ["true", "True", "TRUE", "t", "T", "1"])
+      assert.equal(rewritten({ [key]: v }, config), true, `${v}, config ${config}`);
+    for (const v of ["false", "False", "FALSE", "f", "F", "0"])
+      assert.equal(rewritten({ [key]: v }, config), false, `${v}, config ${config}`);
+    for (const v of ["yes", "no", "", " true", "off", "tRUE"])
+      assert.equal(rewritten({ [key]: v }, config), config, `${JSON.stringify(v)} is unreadable: config ${config}`);
   }
 });
 
 test("an unreadable rewriteAppHTTPProbers is said to be ignored", () => {
   const r = inject(pod({ "sidecar.istio.io/rewriteAppHTTPProbers": "yes" }), { namespace: "demo" }, buildConfig({}));
-  assert.ok(r.warnings.some((w) => w.includes("sidecar.istio.io/rewriteAppHTTPProbers") && w.includes("ignored")), r.warnings.join("\n"));
+  assert.ok(
+    r.warnings.some((w) => w.includes("sidecar.istio.io/rewriteAppHTTPProbers") && w.includes("ignored")),
+    r.warnings.join("\n"),
+  );
 });
 
 test('capNetBindService: only the text "true" adds NET_BIND_SERVICE', () => {
   const caps = (annotations: Record<string, string>): readonly string[] => {
-    const sc = JSON.parse(JSON.stringify(proxy(inject(pod(annotations), { namespace: "demo" }, buildConfig({})).pod)?.securityContext ?? {})) as {
+    const sc = JSON.parse(
+      JSON.stringify(
+        proxy(inject(pod(annotations), { namespace: "demo" }, buildConfig({})).pod)?.securityContext ?? {},
+      ),
+    ) as {
       capabilities?: { add?: string[] };
     };
     return sc.capabilities?.add ?? [];

@@ -39,7 +39,8 @@ function uncommentedCasts(file: string): number[] {
       const isConst = ts.isTypeReferenceNode(node.type) && node.type.typeName.getText(source) === "const";
       if (!isConst) {
         const line = source.getLineAndCharacterOfPosition(node.type.getStart(source)).line;
-        const said = (lines[line] ?? "").includes("// parse boundary:") || (lines[line - 1] ?? "").includes("// parse boundary:");
+        const said =
+          (lines[line] ?? "").includes("// parse boundary:") || (lines[line - 1] ?? "").includes("// parse boundary:");
         if (!said) found.push(line + 1);
       }
     }
@@ -58,7 +59,10 @@ test("src/injection casts only at commented parse boundaries, beyond a budget th
   for (const f of files) {
     const lines = uncommentedCasts(f);
     if (lines.length > 0) counts[f] = lines.length;
-    assert.ok(lines.length <= (BUDGET[f] ?? 0), `${f}: a cast on line ${lines.join(", ")} without a "// parse boundary:" comment`);
+    assert.ok(
+      lines.length <= (BUDGET[f] ?? 0),
+      `${f}: a cast on line ${lines.join(", ")} without a "// parse boundary:" comment`,
+    );
   }
   assert.deepEqual(counts, BUDGET, "a cast was removed: lower its count in BUDGET");
 });

@@ -12,11 +12,16 @@ const pod = (labels: Record<string, string>, annotations: Record<string, string>
 });
 const names = (c: Container | undefined): string[] => (c?.env ?? []).map((e) => e.name);
 const env = (c: Container | undefined, name: string): string | undefined => c?.env?.find((e) => e.name === name)?.value;
-const proxyIn = (list: readonly Container[] | undefined): Container | undefined => list?.find((c) => c.name === "istio-proxy");
+const proxyIn = (list: readonly Container[] | undefined): Container | undefined =>
+  list?.find((c) => c.name === "istio-proxy");
 
 describe("cluster and network of the proxy", () => {
   test("the network label is written last on the proxy, and stays the Pod's label", () => {
-    const out = inject(pod({ "topology.istio.io/network": "net1" }), { namespace: "demo" }, buildConfig({ network: "configured" })).pod;
+    const out = inject(
+      pod({ "topology.istio.io/network": "net1" }),
+      { namespace: "demo" },
+      buildConfig({ network: "configured" }),
+    ).pod;
     const proxy = proxyIn(out.spec?.initContainers) ?? proxyIn(out.spec?.containers);
     assert.equal(env(proxy, "ISTIO_META_NETWORK"), "net1");
     assert.equal(names(proxy).filter((n) => n === "ISTIO_META_NETWORK").length, 1);
@@ -47,7 +52,11 @@ describe("cluster and network of the proxy", () => {
   });
 
   test("webhook path variables and a set cluster are appended in name order", () => {
-    const out = inject(pod({}), { namespace: "demo", pathEnv: { ZZ_EXTRA: "1", ISTIO_META_NETWORK: "n2" } }, buildConfig({ clusterId: "east" })).pod;
+    const out = inject(
+      pod({}),
+      { namespace: "demo", pathEnv: { ZZ_EXTRA: "1", ISTIO_META_NETWORK: "n2" } },
+      buildConfig({ clusterId: "east" }),
+    ).pod;
     const proxy = proxyIn(out.spec?.initContainers) ?? proxyIn(out.spec?.containers);
     assert.deepEqual(names(proxy).slice(-3), ["ISTIO_META_CLUSTER_ID", "ISTIO_META_NETWORK", "ZZ_EXTRA"]);
     assert.equal(env(proxy, "ISTIO_META_CLUSTER_ID"), "east");

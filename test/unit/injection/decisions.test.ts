@@ -6,11 +6,18 @@ import { DECISION_RULES, SKIP_REASONS, skipReasonOf } from "../../../src/injecti
 import { decide } from "../../../src/injection/policy.js";
 import { DECISION_CODES, type DecisionCode } from "../../../src/injection/types.js";
 
-const pod = (labels: Record<string, string> = {}, annotations: Record<string, string> = {}, hostNetwork = false): Pod => ({
+const pod = (
+  labels: Record<string, string> = {},
+  annotations: Record<string, string> = {},
+  hostNetwork = false,
+): Pod => ({
   metadata: { labels, annotations },
   spec: { containers: [{ name: "app" }], ...(hostNetwork ? { hostNetwork } : {}) },
 });
-const enabled = buildConfig({ neverInjectSelector: [{ matchLabels: { never: "yes" } }], alwaysInjectSelector: [{ matchLabels: { always: "yes" } }] });
+const enabled = buildConfig({
+  neverInjectSelector: [{ matchLabels: { never: "yes" } }],
+  alwaysInjectSelector: [{ matchLabels: { always: "yes" } }],
+});
 const disabled = buildConfig({ policy: "disabled", alwaysInjectSelector: [{ matchLabels: { always: "yes" } }] });
 
 // One Pod (and config) for each way policy.ts decides, with the code it must give.
@@ -41,10 +48,22 @@ test("every decision code is reached, its reason is its rule's sentence, and eve
 });
 
 test("the reasons are the table's sentences", () => {
-  assert.equal(decide(pod({}, {}, true), "demo", enabled).decision.reasons[0], DECISION_RULES.host_network.sentence(""));
-  assert.equal(decide(pod(), "kube-system", enabled).decision.reasons[0], "namespace kube-system is in ignoredNamespaces: never injected");
-  assert.equal(decide(pod({ "sidecar.istio.io/inject": "false" }), "demo", enabled).decision.reasons[0], "label sidecar.istio.io/inject=false on the pod: not injected");
-  assert.equal(decide(pod({ never: "yes" }), "demo", enabled).decision.reasons[0], "pod labels match neverInjectSelector {never=yes}: not injected");
+  assert.equal(
+    decide(pod({}, {}, true), "demo", enabled).decision.reasons[0],
+    DECISION_RULES.host_network.sentence(""),
+  );
+  assert.equal(
+    decide(pod(), "kube-system", enabled).decision.reasons[0],
+    "namespace kube-system is in ignoredNamespaces: never injected",
+  );
+  assert.equal(
+    decide(pod({ "sidecar.istio.io/inject": "false" }), "demo", enabled).decision.reasons[0],
+    "label sidecar.istio.io/inject=false on the pod: not injected",
+  );
+  assert.equal(
+    decide(pod({ never: "yes" }), "demo", enabled).decision.reasons[0],
+    "pod labels match neverInjectSelector {never=yes}: not injected",
+  );
 });
 
 test("the skip labels are the skipping rules' and the admission gate's two, each once", () => {
@@ -52,7 +71,10 @@ test("the skip labels are the skipping rules' and the admission gate's two, each
     const s = DECISION_RULES[c].skip;
     return s === null ? [] : [s];
   });
-  assert.deepEqual([...fromRules, SKIP_REASONS.NOT_A_POD, SKIP_REASONS.NOT_CREATE].sort(), Object.values(SKIP_REASONS).sort());
+  assert.deepEqual(
+    [...fromRules, SKIP_REASONS.NOT_A_POD, SKIP_REASONS.NOT_CREATE].sort(),
+    Object.values(SKIP_REASONS).sort(),
+  );
   assert.equal(new Set(fromRules).size, fromRules.length);
   // A rule that only ever says yes has no skip label: no skip is counted under a wrong one.
   assert.equal(skipReasonOf("policy_enabled"), undefined);

@@ -7,10 +7,20 @@ import { inject } from "../../../src/injection/inject.js";
 import type { Container, Pod } from "../../../src/kube/types.js";
 
 const config = buildConfig({});
-const web = (): Container => ({ name: "web", image: "example.com/web:1", readinessProbe: { httpGet: { path: "/ready", port: 8080 } } });
-const pod = (annotations: Record<string, string> = {}, containers: Container[] = [web()]): Pod => ({ metadata: { name: "p", annotations }, spec: { containers } });
+const web = (): Container => ({
+  name: "web",
+  image: "example.com/web:1",
+  readinessProbe: { httpGet: { path: "/ready", port: 8080 } },
+});
+const pod = (annotations: Record<string, string> = {}, containers: Container[] = [web()]): Pod => ({
+  metadata: { name: "p", annotations },
+  spec: { containers },
+});
 const all = (p: Pod): Container[] => [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])];
-const env = (p: Pod, name: string): string | undefined => all(p).find((c) => c.name === "istio-proxy")?.env?.find((e) => e.name === name)?.value;
+const env = (p: Pod, name: string): string | undefined =>
+  all(p)
+    .find((c) => c.name === "istio-proxy")
+    ?.env?.find((e) => e.name === name)?.value;
 const webOf = (p: Pod): Container | undefined => p.spec?.containers.find((c) => c.name === "web");
 
 describe("deliberate differences from Istio", () => {
@@ -24,7 +34,10 @@ describe("deliberate differences from Istio", () => {
     for (const v of [" 15021", "15021 "]) {
       const r = inject(pod({ "status.sidecar.istio.io/port": v }), { namespace: "demo" }, config);
       assert.deepEqual(webOf(r.pod)?.readinessProbe, { httpGet: { path: "/app-health/web/readyz", port: 15021 } });
-      assert.equal(env(r.pod, "ISTIO_KUBE_APP_PROBERS"), '{"/app-health/web/readyz":{"httpGet":{"path":"/ready","port":8080}}}');
+      assert.equal(
+        env(r.pod, "ISTIO_KUBE_APP_PROBERS"),
+        '{"/app-health/web/readyz":{"httpGet":{"path":"/ready","port":8080}}}',
+      );
     }
   });
 
@@ -39,25 +52,46 @@ describe("deliberate differences from Istio", () => {
       again.metadata = { ...again.metadata, annotations: { ...again.metadata?.annotations, ...annotations } };
       const r = inject(again, { namespace: "demo" }, cfg);
       assert.deepEqual(all(r.pod).filter((c) => c.name === "istio-proxy").length, 1, how);
-      assert.deepEqual(r.pod.spec?.initContainers?.map((c) => c.name), ["istio-init"], how);
+      assert.deepEqual(
+        r.pod.spec?.initContainers?.map((c) => c.name),
+        ["istio-init"],
+        how,
+      );
       assert.equal(r.pod.spec?.containers.at(-1)?.name, "istio-proxy", how);
     }
   });
 
   test("re-injection keeps the recorded overrides over the template (Istio: the template wins where both set a field)", () => {
-    const declared: Container = { name: "istio-proxy", image: "auto", securityContext: { runAsUser: 1234, runAsGroup: 4321 }, resources: { limits: { memory: "2Gi" } } };
+    const declared: Container = {
+      name: "istio-proxy",
+      image: "auto",
+      securityContext: { runAsUser: 1234, runAsGroup: 4321 },
+      resources: { limits: { memory: "2Gi" } },
+    };
     const first = inject(pod({}, [web(), declared]), { namespace: "demo" }, config);
     const again = inject(first.pod, { namespace: "demo" }, config);
     assert.deepEqual(again.pod, first.pod);
     const proxy = all(again.pod).find((c) => c.name === "istio-proxy");
     const init = all(again.pod).find((c) => c.name === "istio-init");
     assert.equal(proxy?.securityContext?.runAsUser, 1234);
-    assert.equal(init?.args?.[(init.args.indexOf("-u") ?? 0) + 1], "1234", "iptables exempts the uid the proxy runs as");
+    assert.equal(
+      init?.args?.[(init.args.indexOf("-u") ?? 0) + 1],
+      "1234",
+      "iptables exempts the uid the proxy runs as",
+    );
   });
 
   test("re-injection keeps a recorded istio-init's own image and user (Istio: the template's image, runAsUser 0)", () => {
-    const declared: Container = { name: "istio-init", image: "example.com/proxyv2:own", securityContext: { runAsUser: 1337 } };
-    const first = inject({ metadata: { name: "p" }, spec: { containers: [web()], initContainers: [declared] } }, { namespace: "demo" }, config);
+    const declared: Container = {
+      name: "istio-init",
+      image: "example.com/proxyv2:own",
+      securityContext: { runAsUser: 1337 },
+    };
+    const first = inject(
+      { metadata: { name: "p" }, spec: { containers: [web()], initContainers: [declared] } },
+      { namespace: "demo" },
+      config,
+    );
     const init = (p: Pod): Container | undefined => p.spec?.initContainers?.find((c) => c.name === "istio-init");
     assert.equal(init(first.pod)?.image, "example.com/proxyv2:own");
     assert.match(first.pod.metadata?.annotations?.["proxy.istio.io/overrides"] ?? "", /"name":"istio-init"/);
@@ -76,16 +110,32 @@ describe("deliberate differences from Istio", () => {
   });
 
   test("re-injection with its own status port: the rewritten probes are not handed to the agent as the app's", () => {
-    const first = inject(pod({ "status.sidecar.istio.io/port": "15031" }, [web(), { name: "side", image: "example.com/side:1", livenessProbe: { httpGet: { path: "/l", port: "missing" } } }]), { namespace: "demo" }, config);
+    const first = inject(
+      pod({ "status.sidecar.istio.io/port": "15031" }, [
+        web(),
+        { name: "side", image: "example.com/side:1", livenessProbe: { httpGet: { path: "/l", port: "missing" } } },
+      ]),
+      { namespace: "demo" },
+      config,
+    );
     const again = inject(first.pod, { namespace: "demo" }, config);
-    assert.equal(env(again.pod, "ISTIO_KUBE_APP_PROBERS"), '{"/app-health/web/readyz":{"httpGet":{"path":"/ready","port":8080}}}');
+    assert.equal(
+      env(again.pod, "ISTIO_KUBE_APP_PROBERS"),
+      '{"/app-health/web/readyz":{"httpGet":{"path":"/ready","port":8080}}}',
+    );
     assert.deepEqual(again.pod.spec, first.pod.spec);
   });
   test('re-injection after prometheus.istio.io/merge-metrics: "false": the app\'s own scrape annotations come back, no merge env', () => {
     const app = { "prometheus.io/scrape": "true", "prometheus.io/port": "9090" };
     const first = inject(pod(app), { namespace: "demo" }, config);
     assert.equal(first.pod.metadata?.annotations?.["prometheus.io/port"], "15020");
-    const off = { ...first.pod, metadata: { ...first.pod.metadata, annotations: { ...first.pod.metadata?.annotations, "prometheus.istio.io/merge-metrics": "false" } } };
+    const off = {
+      ...first.pod,
+      metadata: {
+        ...first.pod.metadata,
+        annotations: { ...first.pod.metadata?.annotations, "prometheus.istio.io/merge-metrics": "false" },
+      },
+    };
     const again = inject(off, { namespace: "demo" }, config);
     assert.equal(again.pod.metadata?.annotations?.["prometheus.io/port"], "9090");
     assert.equal(again.pod.metadata?.annotations?.["prometheus.io/path"], undefined);

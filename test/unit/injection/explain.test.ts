@@ -27,22 +27,41 @@ function webhooks(rev: string): { name: string; ns: Req[]; obj: Req[] }[] {
   const hooks = [
     {
       name: "rev.namespace",
-      ns: [{ key: "istio.io/rev", op: "In", values: [rev] }, { key: "istio-injection", op: "DoesNotExist" }],
+      ns: [
+        { key: "istio.io/rev", op: "In", values: [rev] },
+        { key: "istio-injection", op: "DoesNotExist" },
+      ],
       obj: [{ key: "sidecar.istio.io/inject", op: "NotIn", values: ["false"] }],
     },
     {
       name: "rev.object",
-      ns: [{ key: "istio.io/rev", op: "DoesNotExist" }, { key: "istio-injection", op: "DoesNotExist" }],
-      obj: [{ key: "sidecar.istio.io/inject", op: "NotIn", values: ["false"] }, { key: "istio.io/rev", op: "In", values: [rev] }],
+      ns: [
+        { key: "istio.io/rev", op: "DoesNotExist" },
+        { key: "istio-injection", op: "DoesNotExist" },
+      ],
+      obj: [
+        { key: "sidecar.istio.io/inject", op: "NotIn", values: ["false"] },
+        { key: "istio.io/rev", op: "In", values: [rev] },
+      ],
     },
   ] as { name: string; ns: Req[]; obj: Req[] }[];
   if (rev === "default") {
     hooks.push(
-      { name: "namespace", ns: [{ key: "istio-injection", op: "In", values: ["enabled"] }], obj: [{ key: "sidecar.istio.io/inject", op: "NotIn", values: ["false"] }] },
+      {
+        name: "namespace",
+        ns: [{ key: "istio-injection", op: "In", values: ["enabled"] }],
+        obj: [{ key: "sidecar.istio.io/inject", op: "NotIn", values: ["false"] }],
+      },
       {
         name: "object",
-        ns: [{ key: "istio-injection", op: "DoesNotExist" }, { key: "istio.io/rev", op: "DoesNotExist" }],
-        obj: [{ key: "sidecar.istio.io/inject", op: "In", values: ["true"] }, { key: "istio.io/rev", op: "DoesNotExist" }],
+        ns: [
+          { key: "istio-injection", op: "DoesNotExist" },
+          { key: "istio.io/rev", op: "DoesNotExist" },
+        ],
+        obj: [
+          { key: "sidecar.istio.io/inject", op: "In", values: ["true"] },
+          { key: "istio.io/rev", op: "DoesNotExist" },
+        ],
       },
     );
   }
@@ -87,7 +106,11 @@ describe("apiServerSelection", () => {
           for (const pod of POD_LABELS) {
             const got = apiServerSelection(namespace, ns, pod, revision, "sidecar-injector-system");
             const want = modelCalls(namespace, ns, pod, revision, "sidecar-injector-system");
-            assert.equal(got.called, want, `revision ${JSON.stringify(revision)}, namespace ${namespace} ${JSON.stringify(ns)}, pod ${JSON.stringify(pod)}: ${got.reason}`);
+            assert.equal(
+              got.called,
+              want,
+              `revision ${JSON.stringify(revision)}, namespace ${namespace} ${JSON.stringify(ns)}, pod ${JSON.stringify(pod)}: ${got.reason}`,
+            );
             assert.match(got.reason, want ? /the API server calls the injector/ : /does not call/);
             if (want) called++;
             else notCalled++;
@@ -101,7 +124,10 @@ describe("apiServerSelection", () => {
 
   test("istio-injection=enabled: called, with the label named", () => {
     const s = apiServerSelection("demo", { "istio-injection": "enabled" }, {}, "default");
-    assert.deepEqual(s, { called: true, reason: "namespace demo has istio-injection=enabled: the API server calls the injector" });
+    assert.deepEqual(s, {
+      called: true,
+      reason: "namespace demo has istio-injection=enabled: the API server calls the injector",
+    });
   });
 
   test("istio-injection=disabled matches no webhook, even with istio.io/rev on the namespace", () => {
@@ -111,7 +137,10 @@ describe("apiServerSelection", () => {
   });
 
   test("istio-injection beats istio.io/rev: enabled selects the default revision, not a canary", () => {
-    assert.equal(apiServerSelection("demo", { "istio-injection": "enabled", "istio.io/rev": "canary" }, {}, "default").called, true);
+    assert.equal(
+      apiServerSelection("demo", { "istio-injection": "enabled", "istio.io/rev": "canary" }, {}, "default").called,
+      true,
+    );
     const canary = apiServerSelection("demo", { "istio-injection": "enabled", "istio.io/rev": "canary" }, {}, "canary");
     assert.equal(canary.called, false);
     assert.match(canary.reason, /selects the default revision, not canary/);
@@ -120,7 +149,11 @@ describe("apiServerSelection", () => {
   test("istio.io/rev on the namespace: called by the matching revision only", () => {
     assert.equal(apiServerSelection("demo", { "istio.io/rev": "canary" }, {}, "canary").called, true);
     assert.equal(apiServerSelection("demo", { "istio.io/rev": "default" }, {}, "default").called, true);
-    assert.equal(apiServerSelection("demo", { "istio.io/rev": "default" }, {}, "").called, true, "an empty revision is the default one");
+    assert.equal(
+      apiServerSelection("demo", { "istio.io/rev": "default" }, {}, "").called,
+      true,
+      "an empty revision is the default one",
+    );
     const other = apiServerSelection("demo", { "istio.io/rev": "canary" }, {}, "default");
     assert.equal(other.called, false);
     assert.match(other.reason, /istio.io\/rev=canary, this injector serves revision default/);
@@ -138,11 +171,20 @@ describe("apiServerSelection", () => {
     const optIn = apiServerSelection("demo", {}, { "sidecar.istio.io/inject": "true" }, "default");
     assert.equal(optIn.called, true);
     assert.match(optIn.reason, /the pod has label sidecar.istio.io\/inject=true/);
-    assert.equal(apiServerSelection("demo", {}, { "sidecar.istio.io/inject": "true" }, "canary").called, false, "object. exists for the default revision only");
+    assert.equal(
+      apiServerSelection("demo", {}, { "sidecar.istio.io/inject": "true" }, "canary").called,
+      false,
+      "object. exists for the default revision only",
+    );
     const rev = apiServerSelection("demo", {}, { "istio.io/rev": "canary" }, "canary");
     assert.equal(rev.called, true);
     assert.match(rev.reason, /the pod has label istio.io\/rev=canary/);
-    const otherRev = apiServerSelection("demo", {}, { "istio.io/rev": "canary", "sidecar.istio.io/inject": "true" }, "default");
+    const otherRev = apiServerSelection(
+      "demo",
+      {},
+      { "istio.io/rev": "canary", "sidecar.istio.io/inject": "true" },
+      "default",
+    );
     assert.equal(otherRev.called, false, "a revision label has priority over inject=true");
     assert.match(otherRev.reason, /selects another revision than default/);
   });
@@ -150,29 +192,51 @@ describe("apiServerSelection", () => {
   test("unlabelled namespace, pod says nothing: not called, and the reason says why", () => {
     const s = apiServerSelection("demo", {}, {}, "default");
     assert.equal(s.called, false);
-    assert.match(s.reason, /^namespace demo has no istio-injection or istio.io\/rev label.*: the API server does not call the injector$/);
+    assert.match(
+      s.reason,
+      /^namespace demo has no istio-injection or istio.io\/rev label.*: the API server does not call the injector$/,
+    );
   });
 
   test("kube-system and the injector's own namespace are never selected, whatever their labels", () => {
     for (const ns of ["kube-system", "mesh-injector"]) {
-      const s = apiServerSelection(ns, { "istio-injection": "enabled" }, { "sidecar.istio.io/inject": "true" }, "default", "mesh-injector");
+      const s = apiServerSelection(
+        ns,
+        { "istio-injection": "enabled" },
+        { "sidecar.istio.io/inject": "true" },
+        "default",
+        "mesh-injector",
+      );
       assert.equal(s.called, false, ns);
       assert.match(s.reason, new RegExp(`namespace ${ns} is excluded by the webhook's namespaceSelector`));
     }
-    assert.equal(apiServerSelection("mesh-injector", { "istio-injection": "enabled" }, {}, "default").called, true, "without ownNamespace it is an ordinary namespace");
+    assert.equal(
+      apiServerSelection("mesh-injector", { "istio-injection": "enabled" }, {}, "default").called,
+      true,
+      "without ownNamespace it is an ordinary namespace",
+    );
   });
 });
 
 // ---- interceptionSummary and proxySummary, read back from Pods the injector rendered.
 const config = buildConfig({});
-function injected(annotations: Record<string, string> = {}, cfg: Config = config, native?: boolean, labels: Record<string, string> = { app: "web" }): Pod {
+function injected(
+  annotations: Record<string, string> = {},
+  cfg: Config = config,
+  native?: boolean,
+  labels: Record<string, string> = { app: "web" },
+): Pod {
   const pod: Pod = {
     apiVersion: "v1",
     kind: "Pod",
     metadata: { name: "web-1", labels, annotations },
     spec: { containers: [{ name: "web", image: "nginx" }] },
   };
-  const r = inject(pod, { namespace: "demo", ...(native === undefined ? {} : { nativeSidecarsSupported: native }) }, cfg);
+  const r = inject(
+    pod,
+    { namespace: "demo", ...(native === undefined ? {} : { nativeSidecarsSupported: native }) },
+    cfg,
+  );
   assert.equal(r.decision.inject, true);
   return r.pod;
 }
@@ -206,7 +270,10 @@ describe("interceptionSummary", () => {
     const pod = injected({ "sidecar.istio.io/interceptionMode": "NONE" });
     assert.ok(!(pod.spec?.initContainers ?? []).some((c) => c.name === "istio-init"));
     const s = interceptionSummary(pod);
-    assert.deepEqual(s, { mode: "NONE", summary: ["no traffic is redirected to the proxy (interception mode NONE): applications must use it explicitly"] });
+    assert.deepEqual(s, {
+      mode: "NONE",
+      summary: ["no traffic is redirected to the proxy (interception mode NONE): applications must use it explicitly"],
+    });
   });
 
   test("CNI: istio-validation only checks what the CNI plugin set up", () => {
@@ -231,7 +298,11 @@ describe("interceptionSummary", () => {
         "status.sidecar.istio.io/port": "15030",
       }),
     );
-    assert.deepEqual(s.inbound, { redirectTo: "15006", ports: "80,8080", excludedPorts: ["15090", "15021", "9090", "15030"] });
+    assert.deepEqual(s.inbound, {
+      redirectTo: "15006",
+      ports: "80,8080",
+      excludedPorts: ["15090", "15021", "9090", "15030"],
+    });
     assert.deepEqual(s.outbound, {
       redirectTo: "15001",
       ipRanges: "10.0.0.0/8,172.16.0.0/12",
@@ -251,11 +322,19 @@ describe("interceptionSummary", () => {
   });
 
   test("istio.io/reroute-virtual-interfaces is -k too", () => {
-    assert.deepEqual(interceptionSummary(injected({ "istio.io/reroute-virtual-interfaces": "vnet0" })).rerouteInterfaces, ["vnet0"]);
+    assert.deepEqual(
+      interceptionSummary(injected({ "istio.io/reroute-virtual-interfaces": "vnet0" })).rerouteInterfaces,
+      ["vnet0"],
+    );
   });
 
   test("empty include lists: nothing redirected in either direction", () => {
-    const s = interceptionSummary(injected({ "traffic.sidecar.istio.io/includeInboundPorts": "", "traffic.sidecar.istio.io/includeOutboundIPRanges": "" }));
+    const s = interceptionSummary(
+      injected({
+        "traffic.sidecar.istio.io/includeInboundPorts": "",
+        "traffic.sidecar.istio.io/includeOutboundIPRanges": "",
+      }),
+    );
     assert.equal(s.inbound?.ports, "");
     assert.equal(s.outbound?.ipRanges, "");
     assert.ok(s.summary.includes("inbound: nothing is redirected"));
@@ -263,12 +342,23 @@ describe("interceptionSummary", () => {
   });
 
   test("only outbound ports listed: they are redirected even with no IP range", () => {
-    const s = interceptionSummary(injected({ "traffic.sidecar.istio.io/includeOutboundIPRanges": "", "traffic.sidecar.istio.io/includeOutboundPorts": "443" }));
-    assert.equal(s.summary[2], "outbound: no IP range (and ports 443 to any destination) redirected to the proxy on 15001");
+    const s = interceptionSummary(
+      injected({
+        "traffic.sidecar.istio.io/includeOutboundIPRanges": "",
+        "traffic.sidecar.istio.io/includeOutboundPorts": "443",
+      }),
+    );
+    assert.equal(
+      s.summary[2],
+      "outbound: no IP range (and ports 443 to any destination) redirected to the proxy on 15001",
+    );
   });
 
   test("a Pod without a sidecar intercepts nothing", () => {
-    assert.deepEqual(interceptionSummary({ spec: { containers: [{ name: "web" }] } }), { mode: "NONE", summary: ["no sidecar: nothing is intercepted"] });
+    assert.deepEqual(interceptionSummary({ spec: { containers: [{ name: "web" }] } }), {
+      mode: "NONE",
+      summary: ["no sidecar: nothing is intercepted"],
+    });
   });
 });
 
@@ -285,7 +375,14 @@ describe("proxySummary", () => {
     assert.equal(s.clusterId, "Kubernetes");
     assert.equal(s.meshId, "cluster.local");
     assert.equal(s.trustDomain, "cluster.local");
-    assert.deepEqual(s.ports, { admin: 15000, outbound: 15001, inbound: 15006, agent: 15020, readiness: 15021, envoyPrometheus: 15090 });
+    assert.deepEqual(s.ports, {
+      admin: 15000,
+      outbound: 15001,
+      inbound: 15006,
+      agent: 15020,
+      readiness: 15021,
+      envoyPrometheus: 15090,
+    });
     assert.deepEqual(s.resources, { requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "2", memory: "1Gi" } });
     assert.equal(s.holdApplicationUntilProxyStarts, false);
     assert.deepEqual(s.proxyConfig, {});
@@ -296,11 +393,20 @@ describe("proxySummary", () => {
     const s = proxySummary(pod, "demo", config);
     assert.equal(s?.native, true);
     assert.equal(proxySummary(injected({}, buildConfig({ nativeSidecars: "true" })), "demo", config)?.native, true);
-    assert.equal(proxySummary(injected({ "sidecar.istio.io/nativeSidecar": "false" }, config, true), "demo", config)?.native, false);
+    assert.equal(
+      proxySummary(injected({ "sidecar.istio.io/nativeSidecar": "false" }, config, true), "demo", config)?.native,
+      false,
+    );
   });
 
   test("identity and addresses come from what was rendered: config, ProxyConfig annotation, cluster domain", () => {
-    const cfg = buildConfig({ clusterDomain: "corp.example", meshId: "mesh-1", trustDomain: "td.example", clusterId: "east", caAddress: "ca.example:15012" });
+    const cfg = buildConfig({
+      clusterDomain: "corp.example",
+      meshId: "mesh-1",
+      trustDomain: "td.example",
+      clusterId: "east",
+      caAddress: "ca.example:15012",
+    });
     const pod = injected({ "proxy.istio.io/config": "discoveryAddress: istiod-canary.istio-system.svc:15012" }, cfg);
     const s = proxySummary(pod, "demo", config); // the default config: everything must be read from the Pod
     assert.equal(s?.nodeId, "sidecar~<pod IP>~web-1.demo~demo.svc.corp.example");
@@ -315,30 +421,54 @@ describe("proxySummary", () => {
   test("cluster falls back to the workload name, then istio-proxy", () => {
     const unlabelled = injected({}, config, undefined, {});
     assert.equal(proxySummary(unlabelled, "demo", config)?.cluster, "web-1.demo");
-    const bare: Pod = { metadata: { generateName: "job-" }, spec: { containers: [{ name: "istio-proxy", image: "p" }] } };
+    const bare: Pod = {
+      metadata: { generateName: "job-" },
+      spec: { containers: [{ name: "istio-proxy", image: "p" }] },
+    };
     const s = proxySummary(bare, "batch", config);
     assert.equal(s?.cluster, "istio-proxy.batch");
     assert.equal(s?.nodeId, "sidecar~<pod IP>~job-<generated>.batch~batch.svc.cluster.local");
   });
 
   test("the agent port follows status.sidecar.istio.io/port, native or classic", () => {
-    assert.equal(proxySummary(injected({ "status.sidecar.istio.io/port": "15030" }, config, true), "demo", config)?.ports.agent, 15030);
-    assert.equal(proxySummary(injected({ "status.sidecar.istio.io/port": "15030" }, config, false), "demo", config)?.ports.agent, 15030);
+    assert.equal(
+      proxySummary(injected({ "status.sidecar.istio.io/port": "15030" }, config, true), "demo", config)?.ports.agent,
+      15030,
+    );
+    assert.equal(
+      proxySummary(injected({ "status.sidecar.istio.io/port": "15030" }, config, false), "demo", config)?.ports.agent,
+      15030,
+    );
     const other = buildConfig({ proxy: { statusPort: 15099 } });
-    assert.equal(proxySummary(injected({}, other), "demo", other)?.ports.agent, 15099, "classic, no annotation: the configured port");
+    assert.equal(
+      proxySummary(injected({}, other), "demo", other)?.ports.agent,
+      15099,
+      "classic, no annotation: the configured port",
+    );
   });
 
   test("resources from the proxy annotations", () => {
-    const s = proxySummary(injected({ "sidecar.istio.io/proxyCPU": "50m", "sidecar.istio.io/proxyMemoryLimit": "256Mi" }), "demo", config);
+    const s = proxySummary(
+      injected({ "sidecar.istio.io/proxyCPU": "50m", "sidecar.istio.io/proxyMemoryLimit": "256Mi" }),
+      "demo",
+      config,
+    );
     assert.deepEqual(s?.resources, { requests: { cpu: "50m" }, limits: { memory: "256Mi" } });
   });
 
   test("hold: the proxy first with a postStart wait (classic), from the annotation or the config", () => {
-    const fromAnnotation = injected({ "proxy.istio.io/config": "holdApplicationUntilProxyStarts: true" }, config, false);
+    const fromAnnotation = injected(
+      { "proxy.istio.io/config": "holdApplicationUntilProxyStarts: true" },
+      config,
+      false,
+    );
     assert.equal(fromAnnotation.spec?.containers[0]?.name, "istio-proxy");
     assert.equal(proxySummary(fromAnnotation, "demo", config)?.holdApplicationUntilProxyStarts, true);
     const fromConfig = buildConfig({ proxy: { holdApplicationUntilProxyStarts: true } });
-    assert.equal(proxySummary(injected({}, fromConfig, false), "demo", fromConfig)?.holdApplicationUntilProxyStarts, true);
+    assert.equal(
+      proxySummary(injected({}, fromConfig, false), "demo", fromConfig)?.holdApplicationUntilProxyStarts,
+      true,
+    );
   });
 
   test("hold is ignored for a native sidecar, as the injector ignores it", () => {

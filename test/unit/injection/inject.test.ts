@@ -30,12 +30,21 @@ describe("inject", () => {
     const input = pod();
     const r = inject(input, { namespace: "demo" }, config);
     assert.ok(r.patch.every((op) => !op.path.startsWith("/metadata/managedFields")));
-    const out = jsonpatch.applyPatch(structuredClone(input), structuredClone(r.patch) as jsonpatch.Operation[], true, false).newDocument;
+    const out = jsonpatch.applyPatch(
+      structuredClone(input),
+      structuredClone(r.patch) as jsonpatch.Operation[],
+      true,
+      false,
+    ).newDocument;
     assert.deepEqual(out, JSON.parse(JSON.stringify(r.pod)));
   });
 
   test("webhook path parameters become proxy env", () => {
-    const r = inject(pod(), { namespace: "demo", pathEnv: { ISTIO_META_CLUSTER_ID: "east", ISTIO_META_NETWORK: "n1" } }, config);
+    const r = inject(
+      pod(),
+      { namespace: "demo", pathEnv: { ISTIO_META_CLUSTER_ID: "east", ISTIO_META_NETWORK: "n1" } },
+      config,
+    );
     const proxy = proxyOf(r.pod);
     assert.equal(env(proxy, "ISTIO_META_CLUSTER_ID"), "east");
     assert.equal(env(proxy, "ISTIO_META_NETWORK"), "n1");
@@ -73,11 +82,17 @@ describe("inject", () => {
       { namespace: "demo" },
       config,
     );
-    assert.ok(r.warnings.some((w) => /kubevirtInterfaces is deprecated: use istio.io\/reroute-virtual-interfaces/.test(w)));
+    assert.ok(
+      r.warnings.some((w) => /kubevirtInterfaces is deprecated: use istio.io\/reroute-virtual-interfaces/.test(w)),
+    );
     assert.ok(r.warnings.some((w) => /applicationPorts has no effect/.test(w)));
     assert.ok(r.warnings.some((w) => /annotation is deprecated/.test(w)));
     for (const w of r.warnings) assert.ok(w.length <= 120, w);
-    const native = inject(pod({ "proxy.istio.io/config": "holdApplicationUntilProxyStarts: true" }), { namespace: "demo", nativeSidecarsSupported: true }, config);
+    const native = inject(
+      pod({ "proxy.istio.io/config": "holdApplicationUntilProxyStarts: true" }),
+      { namespace: "demo", nativeSidecarsSupported: true },
+      config,
+    );
     assert.ok(native.warnings.some((w) => /no effect with native sidecars/.test(w)));
   });
 
@@ -90,14 +105,20 @@ describe("inject", () => {
   test("invalid annotations are refused naming the annotation; malformed pods are refused naming the field", () => {
     assert.throws(
       () => inject(pod({ "traffic.sidecar.istio.io/includeInboundPorts": "http" }), { namespace: "demo" }, config),
-      (e: unknown) => e instanceof InjectionError && e.code === "ERR_INVALID_ANNOTATION" && e.message.includes("includeInboundPorts"),
+      (e: unknown) =>
+        e instanceof InjectionError && e.code === "ERR_INVALID_ANNOTATION" && e.message.includes("includeInboundPorts"),
     );
     assert.throws(
       () => inject({ metadata: {}, spec: {} } as unknown as Pod, { namespace: "demo" }, config),
       (e: unknown) => e instanceof InjectionError && e.code === "ERR_INVALID_POD" && e.field === "spec.containers",
     );
     assert.throws(
-      () => inject({ metadata: { labels: { a: 1 } }, spec: { containers: [{ name: "x" }] } } as unknown as Pod, { namespace: "demo" }, config),
+      () =>
+        inject(
+          { metadata: { labels: { a: 1 } }, spec: { containers: [{ name: "x" }] } } as unknown as Pod,
+          { namespace: "demo" },
+          config,
+        ),
       (e: unknown) => e instanceof InjectionError && e.field === 'metadata.labels["a"]',
     );
   });

@@ -21,7 +21,10 @@ const KNOWN = new Map([
   // The table admits a uint32; the template writes it into the readiness probe's int32 field,
   // where Istio's injector fails decoding the Pod (the corpus's g0151, g0537, g0835).
   ...["initialDelaySeconds", "periodSeconds", "failureThreshold"].flatMap((k) =>
-    ["4294967295", "0004294967295"].map((v): [string, string] => [`readiness.status.sidecar.istio.io/${k} ${v}`, "REFUSE"]),
+    ["4294967295", "0004294967295"].map((v): [string, string] => [
+      `readiness.status.sidecar.istio.io/${k} ${v}`,
+      "REFUSE",
+    ]),
   ),
 ]);
 

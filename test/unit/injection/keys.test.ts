@@ -20,7 +20,9 @@ const KEYS = ["__proto__", "constructor", "valueOf", "hasOwnProperty", "toString
 
 /** A Pod built from JSON text, as the webhook receives it: `__proto__` is an own key there. */
 function podFromJson(metadata: string, container = '{"name":"app","image":"nginx"}'): Pod {
-  return JSON.parse(`{"apiVersion":"v1","kind":"Pod","metadata":${metadata},"spec":{"containers":[${container}]}}`) as Pod;
+  return JSON.parse(
+    `{"apiVersion":"v1","kind":"Pod","metadata":${metadata},"spec":{"containers":[${container}]}}`,
+  ) as Pod;
 }
 
 /** The patch, through JSON as the AdmissionResponse carries it, applied with validation to the Pod as sent. */
@@ -71,7 +73,10 @@ describe("prototype names as keys", () => {
       const pod = podFromJson(`{"name":"web","annotations":{"inject.istio.io/templates":"sidecar,${key}"}}`);
       assert.throws(
         () => inject(pod, { namespace: "demo" }, config),
-        (e: unknown) => e instanceof InjectionError && e.code === "ERR_INVALID_ANNOTATION" && e.message.includes(`unknown template "${key}"`),
+        (e: unknown) =>
+          e instanceof InjectionError &&
+          e.code === "ERR_INVALID_ANNOTATION" &&
+          e.message.includes(`unknown template "${key}"`),
       );
     });
 
@@ -116,19 +121,34 @@ describe("prototype names as keys", () => {
       const labels = parseLabelList(`${key}=enabled`);
       assert.ok(Object.hasOwn(labels, key) && labels[key] === "enabled");
       assert.equal(apiServerSelection("demo", labels, {}, "default").called, false);
-      assert.equal(apiServerSelection("demo", { ...labels, "istio-injection": "enabled" }, JSON.parse(`{"${key}":"x"}`) as Record<string, string>, "default").called, true);
+      assert.equal(
+        apiServerSelection(
+          "demo",
+          { ...labels, "istio-injection": "enabled" },
+          JSON.parse(`{"${key}":"x"}`) as Record<string, string>,
+          "default",
+        ).called,
+        true,
+      );
     });
 
     test(`${key} as a user volume name: a volume of that name`, () => {
-      const pod = podFromJson(`{"name":"web","annotations":{"sidecar.istio.io/userVolume":${JSON.stringify(`{"${key}":{"emptyDir":{}}}`)}}}`);
+      const pod = podFromJson(
+        `{"name":"web","annotations":{"sidecar.istio.io/userVolume":${JSON.stringify(`{"${key}":{"emptyDir":{}}}`)}}}`,
+      );
       const r = inject(pod, { namespace: "demo" }, config);
       assert.ok(r.pod.spec?.volumes?.some((v) => v.name === key && typeof v.emptyDir === "object"));
     });
   }
 
   test("a container field named __proto__ merges as a field, and leaves prototypes alone", () => {
-    const patch = JSON.parse('{"__proto__":{"polluted":true},"constructor":"c","env":[{"name":"A","value":"2"}]}') as object;
-    const merged = mergeObject({ name: "istio-proxy", env: [{ name: "A", value: "1" }] }, patch) as Record<string, unknown>;
+    const patch = JSON.parse(
+      '{"__proto__":{"polluted":true},"constructor":"c","env":[{"name":"A","value":"2"}]}',
+    ) as object;
+    const merged = mergeObject({ name: "istio-proxy", env: [{ name: "A", value: "1" }] }, patch) as Record<
+      string,
+      unknown
+    >;
     assert.equal(Object.getPrototypeOf(merged), Object.prototype);
     assert.deepEqual(Object.getOwnPropertyDescriptor(merged, "__proto__")?.value, { polluted: true });
     assert.equal(merged.constructor, "c");
@@ -137,9 +157,14 @@ describe("prototype names as keys", () => {
   });
 
   test("a Pod's own istio-proxy with a __proto__ field: recorded in the overrides as a field", () => {
-    const pod = podFromJson('{"name":"web"}', '{"name":"app","image":"nginx"},{"name":"istio-proxy","image":"auto","__proto__":{"x":1}}');
+    const pod = podFromJson(
+      '{"name":"web"}',
+      '{"name":"app","image":"nginx"},{"name":"istio-proxy","image":"auto","__proto__":{"x":1}}',
+    );
     const r = inject(pod, { namespace: "demo" }, config);
-    const recorded = JSON.parse(r.pod.metadata?.annotations?.["proxy.istio.io/overrides"] ?? "{}") as { containers: object[] };
+    const recorded = JSON.parse(r.pod.metadata?.annotations?.["proxy.istio.io/overrides"] ?? "{}") as {
+      containers: object[];
+    };
     assert.ok(recorded.containers[0] && Object.hasOwn(recorded.containers[0], "__proto__"));
     assert.equal(Object.getPrototypeOf(proxyOf(r.pod)), Object.prototype);
   });
@@ -152,7 +177,11 @@ describe("prototype names as keys", () => {
     }
     // Istio's injector fails on container lists that are not lists of names: refused, as there.
     for (const v of ['{"containers":"istio-proxy"}', '{"containers":5}', '{"initContainers":[null]}']) {
-      assert.throws(() => inject(status(v), { namespace: "demo" }, config), { code: "ERR_INVALID_ANNOTATION", message: /must be a list of container names/ }, v);
+      assert.throws(
+        () => inject(status(v), { namespace: "demo" }, config),
+        { code: "ERR_INVALID_ANNOTATION", message: /must be a list of container names/ },
+        v,
+      );
     }
     const reinjected = podFromJson(
       '{"name":"web","annotations":{"sidecar.istio.io/status":"{\\"containers\\":[\\"istio-proxy\\"]}"}}',
@@ -163,8 +192,13 @@ describe("prototype names as keys", () => {
       const pod = podFromJson(`{"name":"web","annotations":{"proxy.istio.io/overrides":${JSON.stringify(v)}}}`);
       assert.throws(() => inject(pod, { namespace: "demo" }, config), { code: "ERR_INVALID_ANNOTATION" }, v);
     }
-    const volumes = podFromJson(`{"name":"web","annotations":{"sidecar.istio.io/userVolume":${JSON.stringify('{"v":"x"}')}}}`);
-    assert.throws(() => inject(volumes, { namespace: "demo" }, config), { code: "ERR_INVALID_ANNOTATION", message: /"v" must be a non-empty JSON object/ });
+    const volumes = podFromJson(
+      `{"name":"web","annotations":{"sidecar.istio.io/userVolume":${JSON.stringify('{"v":"x"}')}}}`,
+    );
+    assert.throws(() => inject(volumes, { namespace: "demo" }, config), {
+      code: "ERR_INVALID_ANNOTATION",
+      message: /"v" must be a non-empty JSON object/,
+    });
   });
 });
 

@@ -88,7 +88,12 @@ function countedLabels(n: number, counts: { listings: number; reads: number }): 
 const config = buildConfig({});
 
 function labelledPod(labels: Record<string, string>): Pod {
-  return { apiVersion: "v1", kind: "Pod", metadata: { name: "p", labels }, spec: { containers: [{ name: "app", image: "example.com/app:1" }] } };
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "p", labels },
+    spec: { containers: [{ name: "app", image: "example.com/app:1" }] },
+  };
 }
 
 test("a Pod's labels are listed once (one walk checks depth and shape) however many, and neither copied nor compared", () => {
@@ -125,11 +130,23 @@ test("overlayPatch writes exactly mapPatch's operations over the merged map", ()
   const cases: [Record<string, string> | undefined, Record<string, string>][] = [
     [undefined, { a: "1" }],
     [{}, { a: "1" }],
-    [{ a: "1", b: "2", c: "3" }, { c: "x", a: "y", d: "4" }], // replacements in the base's order
-    [{ a: "1", b: "2" }, { a: "1", b: "2" }], // nothing changes
+    [
+      { a: "1", b: "2", c: "3" },
+      { c: "x", a: "y", d: "4" },
+    ], // replacements in the base's order
+    [
+      { a: "1", b: "2" },
+      { a: "1", b: "2" },
+    ], // nothing changes
     [{ "x/y~": "1", b: "2" }, { "x/y~": "3" }],
-    [{ 2: "a", b: "2", 1: "c" }, { 1: "d", 0: "e", z: "f" }], // array-index keys order first
-    [JSON.parse('{"__proto__":"p","k":"v"}') as Record<string, string>, JSON.parse('{"__proto__":"q","n":"w"}') as Record<string, string>],
+    [
+      { 2: "a", b: "2", 1: "c" },
+      { 1: "d", 0: "e", z: "f" },
+    ], // array-index keys order first
+    [
+      JSON.parse('{"__proto__":"p","k":"v"}') as Record<string, string>,
+      JSON.parse('{"__proto__":"q","n":"w"}') as Record<string, string>,
+    ],
   ];
   for (const [before, overlay] of cases) {
     const base = before ?? {};
@@ -145,7 +162,10 @@ test("mergeList reads each item of a long base once when the patch is short, and
   const reads = { count: 0 };
   const base = counted(4 * N, "v", reads);
   const out = mergeList(base, [{ name: "v7", extra: true }, { name: "new" }], "name") as Record<string, unknown>[];
-  assert.ok(reads.count <= 4 * N + 1, `${reads.count} reads of the key for ${4 * N} items (and one to merge the match)`);
+  assert.ok(
+    reads.count <= 4 * N + 1,
+    `${reads.count} reads of the key for ${4 * N} items (and one to merge the match)`,
+  );
   assert.equal(out.length, 4 * N + 1);
   assert.equal(out[7]?.extra, true);
   reads.count = 0;
@@ -157,7 +177,11 @@ test("containers are ordered in a bounded number of passes over each list", () =
   const reads = { count: 0 };
   const main = counted(N, "c", reads) as Container[];
   const init = counted(N, "i", reads) as Container[];
-  const out = orderContainers([...init, { name: "istio-init" } as Container], [{ name: "istio-proxy" } as Container, ...main], false);
+  const out = orderContainers(
+    [...init, { name: "istio-init" } as Container],
+    [{ name: "istio-proxy" } as Container, ...main],
+    false,
+  );
   assert.ok(reads.count <= 5 * 2 * N, `${reads.count} reads of a name for ${2 * N} containers`);
   assert.equal(out.containers.at(-1)?.name, "istio-proxy");
   assert.equal(out.initContainers.at(-1)?.name, "istio-init");
@@ -166,9 +190,19 @@ test("containers are ordered in a bounded number of passes over each list", () =
 test("injecting a Pod of many containers reads each container's name a bounded number of times", () => {
   const at = (n: number): number => {
     const reads = { count: 0 };
-    const containers = counted(n, "c", reads).map((c) => Object.defineProperty(c, "image", { value: "example.com/app:1", enumerable: true })) as Container[];
-    const r = inject({ apiVersion: "v1", kind: "Pod", metadata: { name: "p" }, spec: { containers } }, { namespace: "demo" }, config);
-    assert.equal(r.patch.filter((o) => o.path.startsWith("/spec/containers")).length, 1, "the proxy added, the others left alone");
+    const containers = counted(n, "c", reads).map((c) =>
+      Object.defineProperty(c, "image", { value: "example.com/app:1", enumerable: true }),
+    ) as Container[];
+    const r = inject(
+      { apiVersion: "v1", kind: "Pod", metadata: { name: "p" }, spec: { containers } },
+      { namespace: "demo" },
+      config,
+    );
+    assert.equal(
+      r.patch.filter((o) => o.path.startsWith("/spec/containers")).length,
+      1,
+      "the proxy added, the others left alone",
+    );
     return reads.count;
   };
   const small = at(N);
@@ -188,7 +222,11 @@ test("a container's ports are not indexed unless a probe names one", () => {
   const r = rewriteProbes([], [{ name: "app", image: "x", ports, readinessProbe: probe }], 15020);
   assert.equal(reads.count, 0, "a numbered probe port needs no names");
   assert.match(r.probers, /"port":8080/);
-  rewriteProbes([], [{ name: "app", image: "x", ports, readinessProbe: { httpGet: { path: "/", port: "p7" } } }], 15020);
+  rewriteProbes(
+    [],
+    [{ name: "app", image: "x", ports, readinessProbe: { httpGet: { path: "/", port: "p7" } } }],
+    15020,
+  );
   assert.equal(reads.count, 2 * N, "a named one indexes them once (the name read to test it, then to key it)");
 });
 
@@ -203,13 +241,32 @@ function nestedObject(levels: number): Record<string, unknown> {
 
 /** A Pod with `value` at `where`: a field read for its shape, or one carried through. */
 const PLACES: Record<string, (value: unknown) => Record<string, unknown>> = {
-  status: (v) => ({ apiVersion: "v1", kind: "Pod", metadata: { name: "p" }, spec: { containers: [{ name: "a" }] }, status: v }),
-  "spec.securityContext": (v) => ({ metadata: { name: "p" }, spec: { containers: [{ name: "a" }], securityContext: v } }),
+  status: (v) => ({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "p" },
+    spec: { containers: [{ name: "a" }] },
+    status: v,
+  }),
+  "spec.securityContext": (v) => ({
+    metadata: { name: "p" },
+    spec: { containers: [{ name: "a" }], securityContext: v },
+  }),
   "env valueFrom": (v) => ({ spec: { containers: [{ name: "a", env: [{ name: "E", valueFrom: v }] }] } }),
-  "a probe's unread field": (v) => ({ spec: { containers: [{ name: "a", readinessProbe: { httpGet: { port: 80, x: v } } }] } }),
-  "an init container's hook": (v) => ({ spec: { containers: [{ name: "a" }], initContainers: [{ name: "i", lifecycle: { preStop: { exec: { command: ["x"] }, y: v } } }] } }),
+  "a probe's unread field": (v) => ({
+    spec: { containers: [{ name: "a", readinessProbe: { httpGet: { port: 80, x: v } } }] },
+  }),
+  "an init container's hook": (v) => ({
+    spec: {
+      containers: [{ name: "a" }],
+      initContainers: [{ name: "i", lifecycle: { preStop: { exec: { command: ["x"] }, y: v } } }],
+    },
+  }),
   "a volume": (v) => ({ spec: { containers: [{ name: "a" }], volumes: [{ name: "v", configMap: v }] } }),
-  "an owner reference": (v) => ({ metadata: { ownerReferences: [{ apiVersion: "v1", kind: "K", name: "n", x: v }] }, spec: { containers: [{ name: "a" }] } }),
+  "an owner reference": (v) => ({
+    metadata: { ownerReferences: [{ apiVersion: "v1", kind: "K", name: "n", x: v }] },
+    spec: { containers: [{ name: "a" }] },
+  }),
 };
 
 const refusal = (f: () => unknown): string | undefined => {
@@ -227,18 +284,35 @@ test("the one walk refuses exactly the Pods nested deeper than MAX_POD_DEPTH, wh
     let fits = 1;
     while (nestedDeeperThan(place(nestedObject(fits + 1)), MAX_POD_DEPTH) === undefined) fits++;
     assert.ok(fits > 80 && fits < MAX_POD_DEPTH, `${where}: ${fits}`);
-    assert.equal(refusal(() => readPod(place(nestedObject(fits)))), undefined, `${where}: ${fits} levels`);
+    assert.equal(
+      refusal(() => readPod(place(nestedObject(fits)))),
+      undefined,
+      `${where}: ${fits} levels`,
+    );
     const deep = nestedDeeperThan(place(nestedObject(fits + 1)), MAX_POD_DEPTH);
-    assert.equal(refusal(() => readPod(place(nestedObject(fits + 1)))), `${deep}: nests deeper than ${MAX_POD_DEPTH} levels (a Pod from the API server nests a dozen)`, where);
+    assert.equal(
+      refusal(() => readPod(place(nestedObject(fits + 1)))),
+      `${deep}: nests deeper than ${MAX_POD_DEPTH} levels (a Pod from the API server nests a dozen)`,
+      where,
+    );
   }
 });
 
 test("a Pod too deep and of a wrong type is refused for its depth, even when the wrong type comes first", () => {
-  const pod = { metadata: { name: "p", labels: "x" }, spec: { containers: [{ name: "a", ports: "x" }], securityContext: nestedObject(200) } };
-  assert.equal(refusal(() => readPod(pod)), `spec.securityContext.a.a: nests deeper than ${MAX_POD_DEPTH} levels (a Pod from the API server nests a dozen)`);
+  const pod = {
+    metadata: { name: "p", labels: "x" },
+    spec: { containers: [{ name: "a", ports: "x" }], securityContext: nestedObject(200) },
+  };
+  assert.equal(
+    refusal(() => readPod(pod)),
+    `spec.securityContext.a.a: nests deeper than ${MAX_POD_DEPTH} levels (a Pod from the API server nests a dozen)`,
+  );
   // Not too deep: the first wrong type, as before.
   const shallow = { ...pod, spec: { ...pod.spec, securityContext: nestedObject(5) } };
-  assert.equal(refusal(() => readPod(shallow)), "metadata.labels: must be a map of strings");
+  assert.equal(
+    refusal(() => readPod(shallow)),
+    "metadata.labels: must be a map of strings",
+  );
   // A wrong type that is itself deep (an object where a string goes): the depth is named.
   const deepLabel = { metadata: { labels: { k: nestedObject(150) } }, spec: { containers: [{ name: "a" }] } };
   assert.match(refusal(() => readPod(deepLabel)) ?? "", /^metadata\.labels\.k\.a: nests deeper/);
@@ -252,9 +326,23 @@ function probedContainers(n: number, reads: { count: number }): Container[] {
     Object.defineProperties(c, {
       image: { value: "registry.example.com/team/app:1.2.3", enumerable: true },
       ports: { value: [{ name: "http", containerPort: 8080 + i, protocol: "TCP" }], enumerable: true },
-      env: { value: [{ name: "MODE", value: "production" }, { name: "REGION", value: "eu-west-1" }], enumerable: true },
+      env: {
+        value: [
+          { name: "MODE", value: "production" },
+          { name: "REGION", value: "eu-west-1" },
+        ],
+        enumerable: true,
+      },
       resources: { value: { requests: { cpu: "100m", memory: "128Mi" } }, enumerable: true },
-      readinessProbe: { value: { httpGet: { path: "/ready", port: 8080 + i }, periodSeconds: 10, timeoutSeconds: 1, failureThreshold: 3 }, enumerable: true },
+      readinessProbe: {
+        value: {
+          httpGet: { path: "/ready", port: 8080 + i },
+          periodSeconds: 10,
+          timeoutSeconds: 1,
+          failureThreshold: 3,
+        },
+        enumerable: true,
+      },
     }),
   ) as Container[];
 }
@@ -262,16 +350,25 @@ function probedContainers(n: number, reads: { count: number }): Container[] {
 test("a Pod whose every container's probe is rewritten is patched probe by probe, reading each container's name a bounded number of times", () => {
   const at = (n: number): { reads: number; ops: PatchOperation[] } => {
     const reads = { count: 0 };
-    const r = inject({ apiVersion: "v1", kind: "Pod", metadata: { name: "p" }, spec: { containers: probedContainers(n, reads) } }, { namespace: "demo" }, config);
+    const r = inject(
+      { apiVersion: "v1", kind: "Pod", metadata: { name: "p" }, spec: { containers: probedContainers(n, reads) } },
+      { namespace: "demo" },
+      config,
+    );
     return { reads: reads.count, ops: r.patch.filter((o) => o.path.startsWith("/spec/containers")) };
   };
   const small = at(N / 10);
   const large = at((4 * N) / 10);
   // One operation per rewritten probe (its kept keys reordered, so the probe whole), and the proxy added.
   assert.equal(large.ops.length, (4 * N) / 10 + 1);
-  assert.ok(large.ops.slice(0, -1).every((o, i) => o.op === "replace" && o.path === `/spec/containers/${i}/readinessProbe`));
+  assert.ok(
+    large.ops.slice(0, -1).every((o, i) => o.op === "replace" && o.path === `/spec/containers/${i}/readinessProbe`),
+  );
   assert.deepEqual(large.ops.at(-1)?.path, `/spec/containers/${(4 * N) / 10}`);
-  assert.ok(large.reads <= 4 * small.reads + 100, `${small.reads} reads at ${N / 10}, ${large.reads} at ${(4 * N) / 10}: linear`);
+  assert.ok(
+    large.reads <= 4 * small.reads + 100,
+    `${small.reads} reads at ${N / 10}, ${large.reads} at ${(4 * N) / 10}: linear`,
+  );
 });
 
 test("listPatch pairs the items of long lists in linear time: each changed item's name read a bounded number of times, reordered or not", () => {
@@ -292,6 +389,10 @@ test("listPatch pairs the items of long lists in linear time: each changed item'
     // To pair it by name, and to compare its fields with the changed copy's.
     assert.ok(large.reads <= 8 * 4 * N, `${large.reads} reads of a name for ${4 * N} items`);
     assert.ok(large.reads <= 4 * small.reads + 100, `${small.reads} reads at ${N}, ${large.reads} at ${4 * N}: linear`);
-    assert.equal(large.ops, reorder ? 4 * N + 1 : 4 * N, "a field added to each (the moved item removed and added again)");
+    assert.equal(
+      large.ops,
+      reorder ? 4 * N + 1 : 4 * N,
+      "a field added to each (the moved item removed and added again)",
+    );
   }
 });

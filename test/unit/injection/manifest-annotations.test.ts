@@ -91,7 +91,14 @@ test("unquoted annotation values are strings; quoted ones, block scalars and oth
     metadata: {
       name: "p",
       labels: { version: 2 },
-      annotations: { "sidecar.istio.io/proxyCPU": "2", "sidecar.istio.io/proxyMemory": "1000", "sidecar.istio.io/inject": "true", quoted: "010", empty: "", block: "010\n" },
+      annotations: {
+        "sidecar.istio.io/proxyCPU": "2",
+        "sidecar.istio.io/proxyMemory": "1000",
+        "sidecar.istio.io/inject": "true",
+        quoted: "010",
+        empty: "",
+        block: "010\n",
+      },
     },
     spec: { containers: [{ name: "app", image: "a", ports: [{ containerPort: 8080 }] }] },
   });
@@ -113,14 +120,23 @@ test("a Deployment whose annotations are unquoted numbers is injected with them"
   ].join("\n");
   const { docs } = injectManifest(manifest, "test", "default", DEFAULT_CONFIG);
   const text = JSON.stringify(docs[0]);
-  assert.ok(text.includes('"resources":{"requests":{"cpu":"2"},"limits":{"memory":"1073741824"}}'), "resources from the annotations");
-  assert.ok(text.includes('"readinessProbe":{"httpGet":{"path":"/healthz/ready","port":15021}'), "status port from the annotation");
+  assert.ok(
+    text.includes('"resources":{"requests":{"cpu":"2"},"limits":{"memory":"1073741824"}}'),
+    "resources from the annotations",
+  );
+  assert.ok(
+    text.includes('"readinessProbe":{"httpGet":{"path":"/healthz/ready","port":15021}'),
+    "status port from the annotation",
+  );
 });
 
 test("an unquoted value Istio refuses is still refused, naming the annotation", () => {
-  const manifest = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations: {sidecar.istio.io/interceptionMode: 1}\nspec: {containers: [{name: a, image: a}]}\n";
+  const manifest =
+    "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations: {sidecar.istio.io/interceptionMode: 1}\nspec: {containers: [{name: a, image: a}]}\n";
   assert.throws(
     () => injectManifest(manifest, "test", "default", DEFAULT_CONFIG),
-    (e: unknown) => e instanceof InjectionError && e.message === 'invalid annotation sidecar.istio.io/interceptionMode="1": must be REDIRECT, TPROXY or NONE',
+    (e: unknown) =>
+      e instanceof InjectionError &&
+      e.message === 'invalid annotation sidecar.istio.io/interceptionMode="1": must be REDIRECT, TPROXY or NONE',
   );
 });

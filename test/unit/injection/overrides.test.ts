@@ -5,9 +5,15 @@ import { inject } from "../../../src/injection/inject.js";
 import { adjustInitUser, recordedContainer } from "../../../src/injection/overrides.js";
 import type { Container, JsonObject, Pod } from "../../../src/kube/types.js";
 
-const init = (name = "istio-init"): Container => ({ name, args: ["istio-iptables", "-p", "15001", "-u", "1337", "-m", "REDIRECT"] });
+const init = (name = "istio-init"): Container => ({
+  name,
+  args: ["istio-iptables", "-p", "15001", "-u", "1337", "-m", "REDIRECT"],
+});
 const proxy: Container = { name: "istio-proxy", securityContext: { runAsUser: 1337, runAsGroup: 1337 } };
-const user = (securityContext: JsonObject | undefined): Container => ({ name: "istio-proxy", ...(securityContext ? { securityContext } : {}) });
+const user = (securityContext: JsonObject | undefined): Container => ({
+  name: "istio-proxy",
+  ...(securityContext ? { securityContext } : {}),
+});
 const arg = (c: Container | undefined): string | undefined => c?.args?.[(c.args.indexOf("-u") ?? 0) + 1];
 
 describe("adjustInitUser (a declared istio-proxy's ids)", () => {
@@ -44,7 +50,11 @@ describe("adjustInitUser (a declared istio-proxy's ids)", () => {
     assert.equal(r.initContainers[1]?.securityContext?.runAsGroup, 1337);
     assert.equal(arg(r.initContainers[0]), "1234");
     const validation = adjustInitUser([init("istio-validation")], [proxy], user({ runAsUser: 1234 }), true);
-    assert.equal(validation.initContainers[0]?.securityContext, undefined, "validation is not moved to the proxy's ids in TPROXY");
+    assert.equal(
+      validation.initContainers[0]?.securityContext,
+      undefined,
+      "validation is not moved to the proxy's ids in TPROXY",
+    );
   });
 });
 
@@ -82,7 +92,10 @@ describe("overrides record and the status annotation", () => {
   test("a record already there is kept as it is on re-injection", () => {
     const first = inject(withProxy({}), { namespace: "demo" }, config);
     const again = inject(first.pod, { namespace: "demo" }, config);
-    assert.equal(again.pod.metadata?.annotations?.["proxy.istio.io/overrides"], first.pod.metadata?.annotations?.["proxy.istio.io/overrides"]);
+    assert.equal(
+      again.pod.metadata?.annotations?.["proxy.istio.io/overrides"],
+      first.pod.metadata?.annotations?.["proxy.istio.io/overrides"],
+    );
     assert.deepEqual(proxyMemory(again.pod), { cpu: "2", memory: "2Gi" });
   });
 });
@@ -90,7 +103,11 @@ describe("overrides record and the status annotation", () => {
 describe("recordedContainer (the proxy.istio.io/overrides entry, as Istio's json.Marshal writes it)", () => {
   test("resources: limits, requests, claims in corev1's order; each list's names sorted", () => {
     const c: Container = {
-      resources: { claims: [{ name: "gpu" }], requests: { memory: "512Mi", cpu: "300m" }, limits: { memory: "2Gi", cpu: "3" } },
+      resources: {
+        claims: [{ name: "gpu" }],
+        requests: { memory: "512Mi", cpu: "300m" },
+        limits: { memory: "2Gi", cpu: "3" },
+      },
       image: "my-proxy:dev",
       name: "istio-proxy",
     };
@@ -99,5 +116,4 @@ describe("recordedContainer (the proxy.istio.io/overrides entry, as Istio's json
       '{"name":"istio-proxy","image":"my-proxy:dev","resources":{"limits":{"cpu":"3","memory":"2Gi"},"requests":{"cpu":"300m","memory":"512Mi"},"claims":[{"name":"gpu"}]}}',
     );
   });
-
 });

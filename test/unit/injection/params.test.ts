@@ -13,11 +13,27 @@ describe("withImageType (Istio's updateImageTypeIfPresent cases)", () => {
     ["registry.istio.io/release/proxyv2:1.12", "distroless", "registry.istio.io/release/proxyv2:1.12-distroless"],
     ["gcr.io/gke-release/asm/proxyv2:1.11.2-asm.17", "debug", "gcr.io/gke-release/asm/proxyv2:1.11.2-asm.17-debug"],
     ["gcr.io/gke-release/asm/proxyv2:1.11.2-asm.17", "default", "gcr.io/gke-release/asm/proxyv2:1.11.2-asm.17"],
-    ["gcr.io/gke-release/asm/proxyv2:1.11.2-asm.17-distroless", "default", "gcr.io/gke-release/asm/proxyv2:1.11.2-asm.17"],
+    [
+      "gcr.io/gke-release/asm/proxyv2:1.11.2-asm.17-distroless",
+      "default",
+      "gcr.io/gke-release/asm/proxyv2:1.11.2-asm.17",
+    ],
     ["registry.istio.io/release/proxyv2:1.12-debug", "distroless", "registry.istio.io/release/proxyv2:1.12-distroless"],
-    ["registry.istio.io/release/proxyv2:1.12-distroless", "distroless", "registry.istio.io/release/proxyv2:1.12-distroless"],
-    ["private-repo/istio/proxyv2:1.12-this-is-unusual-tag-distroless", "default", "private-repo/istio/proxyv2:1.12-this-is-unusual-tag"],
-    ["private-repo/istio/proxyv2:1.12-this-is-unusual-tag", "distroless", "private-repo/istio/proxyv2:1.12-this-is-unusual-tag-distroless"],
+    [
+      "registry.istio.io/release/proxyv2:1.12-distroless",
+      "distroless",
+      "registry.istio.io/release/proxyv2:1.12-distroless",
+    ],
+    [
+      "private-repo/istio/proxyv2:1.12-this-is-unusual-tag-distroless",
+      "default",
+      "private-repo/istio/proxyv2:1.12-this-is-unusual-tag",
+    ],
+    [
+      "private-repo/istio/proxyv2:1.12-this-is-unusual-tag",
+      "distroless",
+      "private-repo/istio/proxyv2:1.12-this-is-unusual-tag-distroless",
+    ],
     // A registry port is not a tag; an image without a tag or named by digest stays as it is.
     ["localhost:5000/istio/proxyv2:1.12", "debug", "localhost:5000/istio/proxyv2:1.12-debug"],
     ["localhost:5000/istio/proxyv2", "debug", "localhost:5000/istio/proxyv2"],
@@ -31,7 +47,11 @@ describe("withImageType (Istio's updateImageTypeIfPresent cases)", () => {
   test("a type that would make an invalid tag is refused, naming where it came from", () => {
     assert.throws(
       () => withImageType("docker.io/istio/proxyv2:1.12", "dist roless", F),
-      (e: unknown) => e instanceof InjectionError && e.field === F && e.message.startsWith(`invalid annotation ${F}="dist roless"`) && e.message.includes("not a valid tag"),
+      (e: unknown) =>
+        e instanceof InjectionError &&
+        e.field === F &&
+        e.message.startsWith(`invalid annotation ${F}="dist roless"`) &&
+        e.message.includes("not a valid tag"),
     );
   });
 });
@@ -50,7 +70,10 @@ describe("buildParams: image type and the agent's status port", () => {
     const pc = params({ "proxy.istio.io/config": "image: {imageType: debug}" });
     assert.equal(pc.proxyImage, "docker.io/istio/proxyv2:1.27.0-debug");
     assert.equal(pc.initImage, "docker.io/istio/proxyv2:1.27.0");
-    const both = params({ "proxy.istio.io/config": "image: {imageType: debug}", "sidecar.istio.io/proxyImageType": "distroless" });
+    const both = params({
+      "proxy.istio.io/config": "image: {imageType: debug}",
+      "sidecar.istio.io/proxyImageType": "distroless",
+    });
     assert.equal(both.proxyImage, "docker.io/istio/proxyv2:1.27.0-distroless");
   });
 

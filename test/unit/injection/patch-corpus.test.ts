@@ -1,7 +1,8 @@
 // The patch, over every input we have (the golden cases, Istio's golden cases, the differential
 // corpus, and each golden case's injected output again, a re-injection): applied with
 // validation to the Pod it was computed from, it gives the engine's Pod byte for byte (key
-// order included; a null field is a field left out, as the API server reads it), and the operations on each list take no more characters than replacing
+// order included; a null field is a field left out, as the API server reads it), and the operations on each list take
+// no more characters than replacing
 // that list whole would.
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
@@ -35,17 +36,31 @@ function inputs(): Input[] {
   for (const name of goldenCases()) {
     const config = goldenConfig(name);
     out.push({ id: `golden ${name}`, manifest: goldenInput(name), config });
-    out.push({ id: `golden ${name}.injected`, manifest: readFileSync(join(here, "..", "..", "golden", `${name}.injected`), "utf8"), config });
+    out.push({
+      id: `golden ${name}.injected`,
+      manifest: readFileSync(join(here, "..", "..", "golden", `${name}.injected`), "utf8"),
+      config,
+    });
   }
   const istioDir = join(here, "..", "..", "istio-golden", "cases");
-  for (const f of readdirSync(istioDir).filter((f) => f.endsWith(".yaml") || f.endsWith(".yaml.injected")).sort()) {
+  for (const f of readdirSync(istioDir)
+    .filter((f) => f.endsWith(".yaml") || f.endsWith(".yaml.injected"))
+    .sort()) {
     out.push({ id: `istio-golden ${f}`, manifest: readFileSync(join(istioDir, f), "utf8"), config: oracleConfig });
   }
   for (const c of loadCorpus()) out.push({ id: `differential ${c.id}`, manifest: c.manifest, config: oracleConfig });
   return out;
 }
 
-function pods(manifest: string, id: string): { name: string; pod: unknown; workload?: { name: string; namespace: string; kind: string; apiVersion: string }; namespace: string }[] {
+function pods(
+  manifest: string,
+  id: string,
+): {
+  name: string;
+  pod: unknown;
+  workload?: { name: string; namespace: string; kind: string; apiVersion: string };
+  namespace: string;
+}[] {
   let docs: unknown[];
   try {
     docs = parseManifest(manifest, id);
@@ -80,7 +95,11 @@ test("over every input, the patch gives the engine's Pod byte for byte, and no l
       const what = `${input.id} ${l.name}`;
       let result;
       try {
-        result = inject(l.pod, l.workload ? { namespace: l.namespace, workload: l.workload } : { namespace: l.namespace }, input.config);
+        result = inject(
+          l.pod,
+          l.workload ? { namespace: l.namespace, workload: l.workload } : { namespace: l.namespace },
+          input.config,
+        );
       } catch (e) {
         if (e instanceof InjectionError) continue;
         throw e;
@@ -90,7 +109,12 @@ test("over every input, the patch gives the engine's Pod byte for byte, and no l
         continue;
       }
       const source = structuredClone(l.pod);
-      const patched = jsonpatch.applyPatch(source, structuredClone(result.patch) as jsonpatch.Operation[], true, false).newDocument;
+      const patched = jsonpatch.applyPatch(
+        source,
+        structuredClone(result.patch) as jsonpatch.Operation[],
+        true,
+        false,
+      ).newDocument;
       const got = JSON.stringify(patched, withoutNullFields);
       const want = JSON.stringify(result.pod, withoutNullFields);
       if (got !== want) {

@@ -43,15 +43,28 @@ test("insertions keep the original items untouched", () => {
   const y = container("y");
   const ops: PatchOperation[] = [];
   listPatch("/l", [a, b], [x, a, y, b], ops);
-  assert.deepEqual(ops.map((o) => `${o.op} ${o.path}`), ["add /l/0", "add /l/2"]);
+  assert.deepEqual(
+    ops.map((o) => `${o.op} ${o.path}`),
+    ["add /l/0", "add /l/2"],
+  );
   assert.deepEqual(apply({ l: [a, b] }, ops), { l: [x, a, y, b] });
 });
 
 test("a changed item is patched where it stands, field by field", () => {
   const a = container("a");
-  const timing = { initialDelaySeconds: 5, timeoutSeconds: 1, periodSeconds: 10, successThreshold: 1, failureThreshold: 3 };
+  const timing = {
+    initialDelaySeconds: 5,
+    timeoutSeconds: 1,
+    periodSeconds: 10,
+    successThreshold: 1,
+    failureThreshold: 3,
+  };
   const b = container("b", { livenessProbe: { tcpSocket: { port: 8080 }, ...timing } });
-  const b2 = { ...b, image: "new", livenessProbe: { ...timing, httpGet: { path: "/app-health/b/livez", port: 15020 } } };
+  const b2 = {
+    ...b,
+    image: "new",
+    livenessProbe: { ...timing, httpGet: { path: "/app-health/b/livez", port: 15020 } },
+  };
   const ops: PatchOperation[] = [];
   listPatch("/l", [a, b], [a, b2], ops);
   assert.deepEqual(ops, [
@@ -78,7 +91,10 @@ test("items removed go from the highest index down, before the ones added", () =
   const x = container("x");
   const ops: PatchOperation[] = [];
   listPatch("/l", [a, b, c, d], [a, x, c], ops);
-  assert.deepEqual(ops.map((o) => `${o.op} ${o.path}`), ["remove /l/3", "remove /l/1", "add /l/1"]);
+  assert.deepEqual(
+    ops.map((o) => `${o.op} ${o.path}`),
+    ["remove /l/3", "remove /l/1", "add /l/1"],
+  );
   assert.deepEqual(apply({ l: [a, b, c, d] }, ops), { l: [a, x, c] });
 });
 
@@ -86,7 +102,10 @@ test("a moved item is removed and added again; the longest run in order stays", 
   const [a, b, c, d] = ["a", "b", "c", "d"].map((n) => container(n));
   const ops: PatchOperation[] = [];
   listPatch("/l", [a, b, c, d], [b, c, d, a], ops);
-  assert.deepEqual(ops.map((o) => `${o.op} ${o.path}`), ["remove /l/0", "add /l/3"]);
+  assert.deepEqual(
+    ops.map((o) => `${o.op} ${o.path}`),
+    ["remove /l/0", "add /l/3"],
+  );
   assert.deepEqual(apply({ l: [a, b, c, d] }, ops), { l: [b, c, d, a] });
 });
 
@@ -110,7 +129,10 @@ test("a moved map key is removed and added again, so the map keeps the engine's 
   const after = { a: "1", c: "3", "p/q": "4", d: "5" };
   const ops: PatchOperation[] = [];
   mapPatch("/m", before, after, ops);
-  assert.deepEqual(ops.map((o) => `${o.op} ${o.path}`), ["remove /m/p~1q", "add /m/p~1q", "add /m/d"]);
+  assert.deepEqual(
+    ops.map((o) => `${o.op} ${o.path}`),
+    ["remove /m/p~1q", "add /m/p~1q", "add /m/d"],
+  );
   assert.equal(JSON.stringify(apply({ m: before }, ops)), JSON.stringify({ m: after }));
 });
 
@@ -126,10 +148,15 @@ function random(seed: number): () => number {
 
 function tree(r: () => number, depth: number): unknown {
   const k = r();
-  if (depth <= 0 || k < 0.3) return k < 0.1 ? Math.floor(r() * 100) : k < 0.15 ? r() < 0.5 : `s${Math.floor(r() * 1000)}`;
-  if (k < 0.65) return Array.from({ length: Math.floor(r() * 6) }, (_, i) => (r() < 0.7 ? { name: `n${i % 4}`, v: tree(r, depth - 1) } : tree(r, depth - 1)));
+  if (depth <= 0 || k < 0.3)
+    return k < 0.1 ? Math.floor(r() * 100) : k < 0.15 ? r() < 0.5 : `s${Math.floor(r() * 1000)}`;
+  if (k < 0.65)
+    return Array.from({ length: Math.floor(r() * 6) }, (_, i) =>
+      r() < 0.7 ? { name: `n${i % 4}`, v: tree(r, depth - 1) } : tree(r, depth - 1),
+    );
   const o: Record<string, unknown> = {};
-  for (let i = Math.floor(r() * 6); i > 0; i--) o[["a", "b/c", "d~e", "f", "g", "h"][Math.floor(r() * 6)] as string] = tree(r, depth - 1);
+  for (let i = Math.floor(r() * 6); i > 0; i--)
+    o[["a", "b/c", "d~e", "f", "g", "h"][Math.floor(r() * 6)] as string] = tree(r, depth - 1);
   return o;
 }
 
@@ -143,7 +170,8 @@ function mutate(r: () => number, v: unknown, depth: number): unknown {
       if (k < 0.3) out.splice(i, 0, tree(r, depth));
       else if (k < 0.5 && out.length > 0) out.splice(Math.min(i, out.length - 1), 1);
       else if (k < 0.6 && out.length > 1) out.push(...out.splice(Math.min(i, out.length - 1), 1));
-      else if (out.length > 0) out[Math.min(i, out.length - 1)] = mutate(r, out[Math.min(i, out.length - 1)], depth - 1);
+      else if (out.length > 0)
+        out[Math.min(i, out.length - 1)] = mutate(r, out[Math.min(i, out.length - 1)], depth - 1);
     }
     return out;
   }
@@ -173,7 +201,9 @@ test("random trees: the operations give the changed tree byte for byte, and neve
   const r = random(20261129);
   let perItem = 0;
   for (let n = 0; n < 3000; n++) {
-    const before = { spec: { l: Array.from({ length: 1 + Math.floor(r() * 8) }, (_, i) => ({ name: `c${i}`, v: tree(r, 4) })) } };
+    const before = {
+      spec: { l: Array.from({ length: 1 + Math.floor(r() * 8) }, (_, i) => ({ name: `c${i}`, v: tree(r, 4) })) },
+    };
     const after = { spec: { l: mutate(r, before.spec.l, 5) as unknown[] } };
     const ops: PatchOperation[] = [];
     listPatch("/spec/l", before.spec.l, after.spec.l, ops);

@@ -12,7 +12,11 @@ const config = buildConfig({});
 
 describe("decide", () => {
   test("hostNetwork is checked first, before an explicit opt-in", () => {
-    const d = decide(pod({ annotations: { "sidecar.istio.io/inject": "true" } }, { hostNetwork: true }), "default", config);
+    const d = decide(
+      pod({ annotations: { "sidecar.istio.io/inject": "true" } }, { hostNetwork: true }),
+      "default",
+      config,
+    );
     assert.equal(d.decision.inject, false);
     assert.match(d.decision.reasons[0] ?? "", /hostNetwork/);
   });
@@ -22,12 +26,20 @@ describe("decide", () => {
     assert.match(d.decision.reasons.join(), /kube-system/);
   });
   test("the label wins over the annotation", () => {
-    const d = decide(pod({ labels: { "sidecar.istio.io/inject": "false" }, annotations: { "sidecar.istio.io/inject": "true" } }), "demo", config);
+    const d = decide(
+      pod({ labels: { "sidecar.istio.io/inject": "false" }, annotations: { "sidecar.istio.io/inject": "true" } }),
+      "demo",
+      config,
+    );
     assert.equal(d.decision.inject, false);
     assert.match(d.decision.reasons.join(), /label/);
   });
   test("an invalid value is warned about and falls through to the policy", () => {
-    const d = decide(pod({ annotations: { "sidecar.istio.io/inject": "yes please" } }), "demo", buildConfig({ policy: "disabled" }));
+    const d = decide(
+      pod({ annotations: { "sidecar.istio.io/inject": "yes please" } }),
+      "demo",
+      buildConfig({ policy: "disabled" }),
+    );
     assert.equal(d.decision.inject, false);
     assert.deepEqual(d.warnings.length, 2);
     assert.match(d.warnings[0] ?? "", /annotation is deprecated: use the label/);
@@ -41,7 +53,14 @@ describe("decide", () => {
       policy: "disabled",
     });
     assert.equal(decide(pod({ labels: { a: "1" } }), "demo", cfg).decision.inject, false);
-    assert.equal(decide(pod({ labels: { b: "1" } }), "demo", buildConfig({ alwaysInjectSelector: [{ matchLabels: { b: "1" } }], policy: "disabled" })).decision.inject, true);
+    assert.equal(
+      decide(
+        pod({ labels: { b: "1" } }),
+        "demo",
+        buildConfig({ alwaysInjectSelector: [{ matchLabels: { b: "1" } }], policy: "disabled" }),
+      ).decision.inject,
+      true,
+    );
   });
   test("policy enabled injects a pod that says nothing", () => {
     const d = decide(pod(), "demo", config);
@@ -52,9 +71,18 @@ describe("decide", () => {
 describe("matchesSelector", () => {
   const labels = { app: "web", tier: "front" };
   test("operators", () => {
-    assert.equal(matchesSelector({ matchExpressions: [{ key: "app", operator: "In", values: ["web", "api"] }] }, labels), true);
-    assert.equal(matchesSelector({ matchExpressions: [{ key: "app", operator: "NotIn", values: ["web"] }] }, labels), false);
-    assert.equal(matchesSelector({ matchExpressions: [{ key: "zone", operator: "NotIn", values: ["a"] }] }, labels), true);
+    assert.equal(
+      matchesSelector({ matchExpressions: [{ key: "app", operator: "In", values: ["web", "api"] }] }, labels),
+      true,
+    );
+    assert.equal(
+      matchesSelector({ matchExpressions: [{ key: "app", operator: "NotIn", values: ["web"] }] }, labels),
+      false,
+    );
+    assert.equal(
+      matchesSelector({ matchExpressions: [{ key: "zone", operator: "NotIn", values: ["a"] }] }, labels),
+      true,
+    );
     assert.equal(matchesSelector({ matchExpressions: [{ key: "tier", operator: "Exists" }] }, labels), true);
     assert.equal(matchesSelector({ matchExpressions: [{ key: "tier", operator: "DoesNotExist" }] }, labels), false);
     assert.equal(matchesSelector({ matchLabels: { app: "web", tier: "back" } }, labels), false);
@@ -62,7 +90,11 @@ describe("matchesSelector", () => {
 });
 
 test("every rule names itself with a bounded code (the skip metric's label)", () => {
-  const cfg = buildConfig({ neverInjectSelector: [{ matchLabels: { n: "1" } }], alwaysInjectSelector: [{ matchLabels: { a: "1" } }], policy: "disabled" });
+  const cfg = buildConfig({
+    neverInjectSelector: [{ matchLabels: { n: "1" } }],
+    alwaysInjectSelector: [{ matchLabels: { a: "1" } }],
+    policy: "disabled",
+  });
   const cases: [Pod, string, string][] = [
     [pod({}, { hostNetwork: true }), "demo", "host_network"],
     [pod(), "kube-system", "ignored_namespace"],

@@ -37,6 +37,11 @@ test("the scrape port is refused where Istio's metrics merge refuses it", () => 
   for (const [annotations, istio] of ISTIO) {
     const run = (): unknown => inject(pod(annotations), { namespace: "demo" }, config);
     if (istio === "ADMIT") assert.doesNotThrow(run, JSON.stringify(annotations));
-    else assert.throws(run, (e: unknown) => e instanceof InjectionError && e.code === "ERR_INVALID_ANNOTATION" && istio.test(e.message), JSON.stringify(annotations));
+    else
+      assert.throws(
+        run,
+        (e: unknown) => e instanceof InjectionError && e.code === "ERR_INVALID_ANNOTATION" && istio.test(e.message),
+        JSON.stringify(annotations),
+      );
   }
 });

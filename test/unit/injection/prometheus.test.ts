@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { buildConfig } from "../../../src/config/load.js";
 import { inject } from "../../../src/injection/inject.js";
-import { mergedPort, parseScrapeTargets, prometheusMerge, restorePrometheus, securePortAnnotation } from "../../../src/injection/prometheus.js";
+import {
+  mergedPort,
+  parseScrapeTargets,
+  prometheusMerge,
+  restorePrometheus,
+  securePortAnnotation,
+} from "../../../src/injection/prometheus.js";
 import { InjectionError } from "../../../src/injection/types.js";
 
 const config = buildConfig({});
@@ -21,7 +27,11 @@ describe("prometheus merge", () => {
   test("no env when the app set nothing, or only empty values", () => {
     assert.equal(envOf({}), undefined);
     assert.equal(envOf({ "prometheus.io/port": "", "prometheus.io/path": "", "prometheus.io.scrape": "" }), undefined);
-    assert.deepEqual(merge({ "prometheus.io/port": "" })?.annotations, { "prometheus.io/port": "15020", "prometheus.io/path": "/stats/prometheus", "prometheus.io/scrape": "true" });
+    assert.deepEqual(merge({ "prometheus.io/port": "" })?.annotations, {
+      "prometheus.io/port": "15020",
+      "prometheus.io/path": "/stats/prometheus",
+      "prometheus.io/scrape": "true",
+    });
   });
 
   test("scrape-targets: handed over, port and path from the first target, the annotation removed", () => {
@@ -30,7 +40,10 @@ describe("prometheus merge", () => {
       scrape: "",
       path: "/metrics",
       port: "8080",
-      targets: [{ port: "8080", path: "/metrics" }, { port: "9100", path: "/metrics" }],
+      targets: [
+        { port: "8080", path: "/metrics" },
+        { port: "9100", path: "/metrics" },
+      ],
     });
     assert.deepEqual(m?.remove, ["prometheus.istio.io/scrape-targets"]);
   });
@@ -45,15 +58,33 @@ describe("prometheus merge", () => {
 
   test("every port the agent would scrape is checked, the annotation named", () => {
     const refused = (a: Record<string, string>, field: string, why: RegExp) =>
-      assert.throws(() => merge(a), (e: unknown) => e instanceof InjectionError && e.field === field && why.test(e.message));
-    refused({ "prometheus.istio.io/scrape-targets": "8080,15090:/x" }, "prometheus.istio.io/scrape-targets", /15090 is reserved/);
-    refused({ "prometheus.istio.io/scrape-targets": "http:/x" }, "prometheus.istio.io/scrape-targets", /not a port number/);
-    refused({ "prometheus.istio.io/scrape-targets": "70000" }, "prometheus.istio.io/scrape-targets", /not a port number/);
+      assert.throws(
+        () => merge(a),
+        (e: unknown) => e instanceof InjectionError && e.field === field && why.test(e.message),
+      );
+    refused(
+      { "prometheus.istio.io/scrape-targets": "8080,15090:/x" },
+      "prometheus.istio.io/scrape-targets",
+      /15090 is reserved/,
+    );
+    refused(
+      { "prometheus.istio.io/scrape-targets": "http:/x" },
+      "prometheus.istio.io/scrape-targets",
+      /not a port number/,
+    );
+    refused(
+      { "prometheus.istio.io/scrape-targets": "70000" },
+      "prometheus.istio.io/scrape-targets",
+      /not a port number/,
+    );
     refused({ "prometheus.io/port": "015021" }, "prometheus.io/port", /15021 is reserved/);
     refused({ "prometheus.io/port": "0" }, "prometheus.io/port", /not a port number/);
     refused({ "prometheus.io/port": "x" }, "prometheus.io/port", /not a port number/);
     // The agent's own port, when it is not a reserved one (prometheus.io/port at it is "already merged").
-    assert.throws(() => merge({ "prometheus.istio.io/scrape-targets": "8080,15030" }, 15030), /15030 is the sidecar's status port/);
+    assert.throws(
+      () => merge({ "prometheus.istio.io/scrape-targets": "8080,15030" }, 15030),
+      /15030 is the sidecar's status port/,
+    );
   });
 
   test("the target is the agent's status port, and a Pod already pointed there is left alone", () => {
@@ -67,24 +98,58 @@ describe("prometheus merge", () => {
   });
 
   test("parseScrapeTargets", () => {
-    assert.deepEqual(parseScrapeTargets(" 8080 : /a ,,9100:"), [{ port: "8080", path: "/a" }, { port: "9100", path: "/metrics" }]);
+    assert.deepEqual(parseScrapeTargets(" 8080 : /a ,,9100:"), [
+      { port: "8080", path: "/a" },
+      { port: "9100", path: "/metrics" },
+    ]);
     assert.deepEqual(parseScrapeTargets(""), []);
     assert.equal(parseScrapeTargets("8080, :/x"), undefined);
   });
 
   test("restore puts the app's settings back, targets as scrape-targets", () => {
-    const a: Record<string, string> = { "prometheus.io/port": "15020", "prometheus.io/path": "/stats/prometheus", "prometheus.io/scrape": "true" };
-    restorePrometheus(a, JSON.stringify({ scrape: "true", path: "/metrics", port: "8080", targets: [{ port: "8080", path: "/metrics" }, { port: "9100", path: "/m" }] }), "15020");
-    assert.deepEqual(a, { "prometheus.io/scrape": "true", "prometheus.istio.io/scrape-targets": "8080:/metrics,9100:/m" });
-    const b: Record<string, string> = { "prometheus.io/port": "15020", "prometheus.io/path": "/stats/prometheus", "prometheus.io/scrape": "true" };
+    const a: Record<string, string> = {
+      "prometheus.io/port": "15020",
+      "prometheus.io/path": "/stats/prometheus",
+      "prometheus.io/scrape": "true",
+    };
+    restorePrometheus(
+      a,
+      JSON.stringify({
+        scrape: "true",
+        path: "/metrics",
+        port: "8080",
+        targets: [
+          { port: "8080", path: "/metrics" },
+          { port: "9100", path: "/m" },
+        ],
+      }),
+      "15020",
+    );
+    assert.deepEqual(a, {
+      "prometheus.io/scrape": "true",
+      "prometheus.istio.io/scrape-targets": "8080:/metrics,9100:/m",
+    });
+    const b: Record<string, string> = {
+      "prometheus.io/port": "15020",
+      "prometheus.io/path": "/stats/prometheus",
+      "prometheus.io/scrape": "true",
+    };
     restorePrometheus(b, '{"scrape":"","path":"","port":"9100"}', "15020");
     assert.deepEqual(b, { "prometheus.io/port": "9100" });
   });
 
   test("restore leaves annotations changed since the merge alone: they are the app's current settings", () => {
-    const a: Record<string, string> = { "prometheus.io/port": "9200", "prometheus.io/path": "/stats/prometheus", "prometheus.io/scrape": "true" };
+    const a: Record<string, string> = {
+      "prometheus.io/port": "9200",
+      "prometheus.io/path": "/stats/prometheus",
+      "prometheus.io/scrape": "true",
+    };
     restorePrometheus(a, '{"scrape":"","path":"","port":"9100"}', "15020");
-    assert.deepEqual(a, { "prometheus.io/port": "9200", "prometheus.io/path": "/stats/prometheus", "prometheus.io/scrape": "true" });
+    assert.deepEqual(a, {
+      "prometheus.io/port": "9200",
+      "prometheus.io/path": "/stats/prometheus",
+      "prometheus.io/scrape": "true",
+    });
     assert.equal(mergedPort('{"statusPort":15030}\n', 15020), "15030");
     assert.equal(mergedPort("{}\n", 15020), "15020");
     assert.equal(mergedPort("not json", 15020), "15020");
@@ -92,14 +157,22 @@ describe("prometheus merge", () => {
   });
 
   test("re-injection reads the current annotations, as Istio does", () => {
-    const pod = { metadata: { name: "m", annotations: { "prometheus.io/port": "9100" } }, spec: { containers: [{ name: "app", image: "example.com/app:1" }] } };
+    const pod = {
+      metadata: { name: "m", annotations: { "prometheus.io/port": "9100" } },
+      spec: { containers: [{ name: "app", image: "example.com/app:1" }] },
+    };
     const first = inject(pod, { namespace: "demo" }, config);
     const changed = structuredClone(first.pod);
     const annotations = changed.metadata?.annotations ?? {};
     annotations["prometheus.io/port"] = "9200";
     const again = inject(changed, { namespace: "demo" }, config);
-    const proxy = [...(again.pod.spec?.initContainers ?? []), ...(again.pod.spec?.containers ?? [])].find((c) => c.name === "istio-proxy");
-    assert.equal(proxy?.env?.find((e) => e.name === "ISTIO_PROMETHEUS_ANNOTATIONS")?.value, '{"scrape":"true","path":"/stats/prometheus","port":"9200"}');
+    const proxy = [...(again.pod.spec?.initContainers ?? []), ...(again.pod.spec?.containers ?? [])].find(
+      (c) => c.name === "istio-proxy",
+    );
+    assert.equal(
+      proxy?.env?.find((e) => e.name === "ISTIO_PROMETHEUS_ANNOTATIONS")?.value,
+      '{"scrape":"true","path":"/stats/prometheus","port":"9200"}',
+    );
     assert.equal(again.pod.metadata?.annotations?.["prometheus.io/port"], "15020");
     // Unchanged, it restores the app's own and merges them again: injecting twice changes nothing.
     assert.deepEqual(inject(first.pod, { namespace: "demo" }, config).pod, first.pod);
@@ -118,17 +191,28 @@ describe("prometheus merge", () => {
 describe("inject: the merge's env goes to one istio-proxy, the one Istio's FindSidecar finds", () => {
   test("sidecar,grpc-agent with native sidecars: an istio-proxy in each list, the env on the containers' one only", () => {
     const pod = {
-      metadata: { name: "p", annotations: { "inject.istio.io/templates": "sidecar,grpc-agent", "prometheus.io/scrape": "true", "prometheus.io/port": "8080" } },
+      metadata: {
+        name: "p",
+        annotations: {
+          "inject.istio.io/templates": "sidecar,grpc-agent",
+          "prometheus.io/scrape": "true",
+          "prometheus.io/port": "8080",
+        },
+      },
       spec: { containers: [{ name: "web", image: "web:1" }] },
     };
     const r = inject(pod, { namespace: "demo" }, buildConfig({ nativeSidecars: true }));
-    const proxies = (list: readonly { name: string; env?: { name: string }[] }[] | undefined) => (list ?? []).filter((c) => c.name === "istio-proxy");
+    const proxies = (list: readonly { name: string; env?: { name: string }[] }[] | undefined) =>
+      (list ?? []).filter((c) => c.name === "istio-proxy");
     const init = proxies(r.pod.spec?.initContainers);
     const main = proxies(r.pod.spec?.containers);
     assert.equal(init.length, 1);
     assert.equal(main.length, 1);
     const env = "ISTIO_PROMETHEUS_ANNOTATIONS";
     assert.equal(main[0]?.env?.filter((e) => e.name === env).length, 1);
-    assert.equal(init[0]?.env?.some((e) => e.name === env), false);
+    assert.equal(
+      init[0]?.env?.some((e) => e.name === env),
+      false,
+    );
   });
 });

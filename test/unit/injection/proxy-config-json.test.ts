@@ -32,8 +32,18 @@ function ours(value: string): string {
 test("PROXY_CONFIG is Istio's text for every value of the table", () => {
   assert.ok(ROWS.length >= 90);
   // The table has what makes the difference: dropped fields, defaults, durations, enums, wrappers.
-  for (const want of ['{"drainDuration":"90s"}', '{"interceptionMode":"TPROXY"}', '{"concurrency":0}', '{"holdApplicationUntilProxyStarts":false}', '{"gatewayTopology":{"numTrustedProxies":2}}', "REFUSE"]) {
-    assert.ok(ROWS.some((r) => r[1] === want), want);
+  for (const want of [
+    '{"drainDuration":"90s"}',
+    '{"interceptionMode":"TPROXY"}',
+    '{"concurrency":0}',
+    '{"holdApplicationUntilProxyStarts":false}',
+    '{"gatewayTopology":{"numTrustedProxies":2}}',
+    "REFUSE",
+  ]) {
+    assert.ok(
+      ROWS.some((r) => r[1] === want),
+      want,
+    );
   }
   const differ: string[] = [];
   let knownSeen = 0;
@@ -49,7 +59,16 @@ test("PROXY_CONFIG is Istio's text for every value of the table", () => {
 
 test("the config's own ProxyConfig fields are written with the annotation's, in proxy.proto's order", () => {
   const moved = parseConfig("discoveryAddress: other.example:15012\nproxy:\n  statusPort: 15021\n", "inline.yaml");
-  assert.equal(parseProxyConfig(undefined, moved).json, '{"discoveryAddress":"other.example:15012","statusPort":15021}\n');
-  assert.equal(parseProxyConfig("statusPort: 15020\nconcurrency: 1", moved).json, '{"discoveryAddress":"other.example:15012","concurrency":1}\n');
-  assert.equal(parseProxyConfig("discovery_address: istiod.istio-system.svc:15012", moved).json, '{"statusPort":15021}\n');
+  assert.equal(
+    parseProxyConfig(undefined, moved).json,
+    '{"discoveryAddress":"other.example:15012","statusPort":15021}\n',
+  );
+  assert.equal(
+    parseProxyConfig("statusPort: 15020\nconcurrency: 1", moved).json,
+    '{"discoveryAddress":"other.example:15012","concurrency":1}\n',
+  );
+  assert.equal(
+    parseProxyConfig("discovery_address: istiod.istio-system.svc:15012", moved).json,
+    '{"statusPort":15021}\n',
+  );
 });

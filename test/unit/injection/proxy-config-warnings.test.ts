@@ -11,7 +11,12 @@ import { closestName, editDistance } from "../../../src/injection/annotation-key
 import { buildConfig } from "../../../src/config/load.js";
 import { inject } from "../../../src/injection/inject.js";
 import { InjectionError } from "../../../src/injection/types.js";
-import { MAX_FIELD_WARNINGS, parseProxyConfig, proxyConfigWarnings, unknownProxyConfigFields } from "../../../src/injection/proxy-config.js";
+import {
+  MAX_FIELD_WARNINGS,
+  parseProxyConfig,
+  proxyConfigWarnings,
+  unknownProxyConfigFields,
+} from "../../../src/injection/proxy-config.js";
 import type { Pod } from "../../../src/kube/types.js";
 import { preview } from "../../../src/preview.js";
 
@@ -30,16 +35,54 @@ function said(path: string, closest?: string): string {
 describe("unknown ProxyConfig fields", () => {
   const cases: readonly { name: string; value: string; want: readonly string[] }[] = [
     { name: "a typo at the top", value: "concurrenccy: 2", want: [said("concurrenccy", "concurrency")] },
-    { name: "the letter case (jsonpb matches names exactly)", value: "Concurrency: 2", want: [said("Concurrency", "concurrency")] },
-    { name: "a typo in JSON", value: '{"holdApplicationUntilProxyStart": true}', want: [said("holdApplicationUntilProxyStart", "holdApplicationUntilProxyStarts")] },
-    { name: "a typo of a proto name: the proto name suggested", value: "hold_application_until_proxy_start: true", want: [said("hold_application_until_proxy_start", "hold_application_until_proxy_starts")] },
-    { name: "nested", value: "tracing:\n  zipkn: {address: zipkin:9411}", want: [said("tracing.zipkn", "tracing.zipkin")] },
-    { name: "nested twice", value: "proxyHeaders: {setCurrentClientCertDetails: {subjct: true}}", want: [said("proxyHeaders.setCurrentClientCertDetails.subjct", "proxyHeaders.setCurrentClientCertDetails.subject")] },
-    { name: "nested under a proto name", value: "gateway_topology: {num_trusted_proxie: 1}", want: [said("gateway_topology.num_trusted_proxie", "gateway_topology.num_trusted_proxies")] },
-    { name: "in a list item", value: "readinessProbe: {httpGet: {httpHeaders: [{name: a}, {nme: b}]}}", want: [said("readinessProbe.httpGet.httpHeaders[1].nme", "readinessProbe.httpGet.httpHeaders[1].name")] },
-    { name: "in a map value", value: "tracing: {customTags: {team: {literl: {value: x}}}}", want: [said("tracing.customTags.team.literl", "tracing.customTags.team.literal")] },
+    {
+      name: "the letter case (jsonpb matches names exactly)",
+      value: "Concurrency: 2",
+      want: [said("Concurrency", "concurrency")],
+    },
+    {
+      name: "a typo in JSON",
+      value: '{"holdApplicationUntilProxyStart": true}',
+      want: [said("holdApplicationUntilProxyStart", "holdApplicationUntilProxyStarts")],
+    },
+    {
+      name: "a typo of a proto name: the proto name suggested",
+      value: "hold_application_until_proxy_start: true",
+      want: [said("hold_application_until_proxy_start", "hold_application_until_proxy_starts")],
+    },
+    {
+      name: "nested",
+      value: "tracing:\n  zipkn: {address: zipkin:9411}",
+      want: [said("tracing.zipkn", "tracing.zipkin")],
+    },
+    {
+      name: "nested twice",
+      value: "proxyHeaders: {setCurrentClientCertDetails: {subjct: true}}",
+      want: [
+        said("proxyHeaders.setCurrentClientCertDetails.subjct", "proxyHeaders.setCurrentClientCertDetails.subject"),
+      ],
+    },
+    {
+      name: "nested under a proto name",
+      value: "gateway_topology: {num_trusted_proxie: 1}",
+      want: [said("gateway_topology.num_trusted_proxie", "gateway_topology.num_trusted_proxies")],
+    },
+    {
+      name: "in a list item",
+      value: "readinessProbe: {httpGet: {httpHeaders: [{name: a}, {nme: b}]}}",
+      want: [said("readinessProbe.httpGet.httpHeaders[1].nme", "readinessProbe.httpGet.httpHeaders[1].name")],
+    },
+    {
+      name: "in a map value",
+      value: "tracing: {customTags: {team: {literl: {value: x}}}}",
+      want: [said("tracing.customTags.team.literl", "tracing.customTags.team.literal")],
+    },
     { name: "nothing close: no suggestion", value: "somethingElseEntirely: 1", want: [said("somethingElseEntirely")] },
-    { name: "several, in document order", value: "concurency: 2\nsds: {enabld: true}\nmeshID: m", want: [said("concurency", "concurrency"), said("sds.enabld", "sds.enabled"), said("meshID", "meshId")] },
+    {
+      name: "several, in document order",
+      value: "concurency: 2\nsds: {enabld: true}\nmeshID: m",
+      want: [said("concurency", "concurrency"), said("sds.enabld", "sds.enabled"), said("meshID", "meshId")],
+    },
   ];
   for (const c of cases) {
     test(c.name, () => {
@@ -79,7 +122,10 @@ describe("unknown ProxyConfig fields", () => {
   test("a mistyped known field is refused, naming it; an unreadable annotation gets no warning, only the refusal", () => {
     assert.throws(
       () => parseProxyConfig("concurrency: two\nconcurrenccy: 2", config),
-      (e: unknown) => e instanceof InjectionError && e.code === "ERR_INVALID_ANNOTATION" && /concurrency must be a whole number/.test(e.message),
+      (e: unknown) =>
+        e instanceof InjectionError &&
+        e.code === "ERR_INVALID_ANNOTATION" &&
+        /concurrency must be a whole number/.test(e.message),
     );
     for (const value of ["concurrency: [", "{", `${"{a: ".repeat(20)}1${"}".repeat(20)}`, "x".repeat(20 * 1024)]) {
       assert.deepEqual(warningsFor(value), [], value.slice(0, 20));
@@ -89,18 +135,29 @@ describe("unknown ProxyConfig fields", () => {
 
   test("many unknown fields: MAX_FIELD_WARNINGS named, the rest counted", () => {
     const value = Array.from({ length: 200 }, (_, i) => `unknown${i}: ${i}`).join("\n");
-    const found = unknownProxyConfigFields(Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`unknown${i}`, i])));
+    const found = unknownProxyConfigFields(
+      Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`unknown${i}`, i])),
+    );
     assert.equal(found.total, 200);
     assert.equal(found.named.length, MAX_FIELD_WARNINGS);
     const w = warningsFor(value);
     assert.equal(w.length, MAX_FIELD_WARNINGS + 1);
-    assert.deepEqual(w.slice(0, MAX_FIELD_WARNINGS), Array.from({ length: MAX_FIELD_WARNINGS }, (_, i) => said(`unknown${i}`)));
-    assert.equal(w.at(-1), `${200 - MAX_FIELD_WARNINGS} more unknown ProxyConfig field(s) in ${ANNOTATION} are ignored`);
+    assert.deepEqual(
+      w.slice(0, MAX_FIELD_WARNINGS),
+      Array.from({ length: MAX_FIELD_WARNINGS }, (_, i) => said(`unknown${i}`)),
+    );
+    assert.equal(
+      w.at(-1),
+      `${200 - MAX_FIELD_WARNINGS} more unknown ProxyConfig field(s) in ${ANNOTATION} are ignored`,
+    );
     // Nested ones count the same.
     const nested = `tracing: {${Array.from({ length: 50 }, (_, i) => `t${i}: 1`).join(", ")}}\nsds: {${Array.from({ length: 50 }, (_, i) => `s${i}: 1`).join(", ")}}`;
     const n = warningsFor(nested);
     assert.equal(n.length, MAX_FIELD_WARNINGS + 1);
-    assert.equal(n.at(-1), `${100 - MAX_FIELD_WARNINGS} more unknown ProxyConfig field(s) in ${ANNOTATION} are ignored`);
+    assert.equal(
+      n.at(-1),
+      `${100 - MAX_FIELD_WARNINGS} more unknown ProxyConfig field(s) in ${ANNOTATION} are ignored`,
+    );
   });
 
   test("hostile long names: quoted bounded, not compared, and every warning fits what the API server keeps", () => {
@@ -113,10 +170,16 @@ describe("unknown ProxyConfig fields", () => {
     const [tag] = warningsFor(longTag);
     assert.ok(tag !== undefined);
     // The tag's name is cut, so the path still ends in the unknown field, and the suggestion is found.
-    assert.match(tag, /^unknown ProxyConfig field "tracing\.customTags\.k{16}… \(5000 characters\)\.literl" .*did you mean "tracing\.customTags\.k{16}… \(5000 characters\)\.literal"\?$/);
+    assert.match(
+      tag,
+      /^unknown ProxyConfig field "tracing\.customTags\.k{16}… \(5000 characters\)\.literl" .*did you mean "tracing\.customTags\.k{16}… \(5000 characters\)\.literal"\?$/,
+    );
     const [nested] = warningsFor(longNested);
     assert.ok(nested !== undefined);
-    assert.match(nested, /^unknown ProxyConfig field "connectionSettings\.listenerConnectionLimit.*" \(9219 characters\) in proxy\.istio\.io\/config is ignored$/);
+    assert.match(
+      nested,
+      /^unknown ProxyConfig field "connectionSettings\.listenerConnectionLimit.*" \(9219 characters\) in proxy\.istio\.io\/config is ignored$/,
+    );
     for (const w of [top, tag, nested]) {
       assert.ok(w.length <= 256, `${w.length}: ${w}`);
       assert.deepEqual(sanitizeWarnings([w]), [w], "not cut by the AdmissionResponse's limits");
@@ -130,7 +193,8 @@ describe("the closest-name search", () => {
     let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
     for (let i = 1; i <= a.length; i++) {
       const row = [i];
-      for (let j = 1; j <= b.length; j++) row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+      for (let j = 1; j <= b.length; j++)
+        row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
       prev = row;
     }
     return prev[b.length]!;
@@ -167,11 +231,18 @@ describe("through the engine and the preview", () => {
   });
 
   test("an injected Pod: the warning is in the result, beside the annotation-key ones", () => {
-    const r = inject(pod({ [ANNOTATION]: "concurrenccy: 2", "sidecar.istio.io/proxyCpu": "1" }), { namespace: "shop" }, config);
+    const r = inject(
+      pod({ [ANNOTATION]: "concurrenccy: 2", "sidecar.istio.io/proxyCpu": "1" }),
+      { namespace: "shop" },
+      config,
+    );
     assert.equal(r.decision.inject, true);
     assert.deepEqual(
       r.warnings.filter((w) => w.startsWith("unknown")),
-      ['unknown annotation "sidecar.istio.io/proxyCpu" is ignored; did you mean sidecar.istio.io/proxyCPU?', said("concurrenccy", "concurrency")],
+      [
+        'unknown annotation "sidecar.istio.io/proxyCpu" is ignored; did you mean sidecar.istio.io/proxyCPU?',
+        said("concurrenccy", "concurrency"),
+      ],
     );
     // Admitted and dropped from PROXY_CONFIG, as Istio drops it.
     const proxy = r.pod.spec?.containers.find((c) => c.name === "istio-proxy");
@@ -179,7 +250,11 @@ describe("through the engine and the preview", () => {
   });
 
   test("a Pod not injected: its ProxyConfig is not read, and nothing is said of it", () => {
-    const r = inject(pod({ [ANNOTATION]: "concurrenccy: 2", "sidecar.istio.io/inject": "false" }), { namespace: "shop" }, config);
+    const r = inject(
+      pod({ [ANNOTATION]: "concurrenccy: 2", "sidecar.istio.io/inject": "false" }),
+      { namespace: "shop" },
+      config,
+    );
     assert.equal(r.decision.inject, false);
     assert.deepEqual(
       r.warnings.filter((w) => w.includes("ProxyConfig")),
@@ -188,7 +263,11 @@ describe("through the engine and the preview", () => {
   });
 
   test("the preview shows it", async () => {
-    const [entry] = await preview([pod({ [ANNOTATION]: "tracing: {zipkn: {address: 'z:9411'}}" })], { config, namespace: "shop", givenLabels: { "istio-injection": "enabled" } });
+    const [entry] = await preview([pod({ [ANNOTATION]: "tracing: {zipkn: {address: 'z:9411'}}" })], {
+      config,
+      namespace: "shop",
+      givenLabels: { "istio-injection": "enabled" },
+    });
     assert.ok(entry !== undefined);
     assert.equal(entry.decision.inject, true);
     assert.deepEqual(entry.warnings, [said("tracing.zipkn", "tracing.zipkin")]);
@@ -196,11 +275,19 @@ describe("through the engine and the preview", () => {
 
   test("check reports it for a stored object, as it reports unknown annotation keys", () => {
     const stored = pod({ [ANNOTATION]: "concurrenccy: 2", "sidecar.istio.io/proxyCpu": "1" });
-    const r = checkObject({ kind: "Pod", namespace: "shop", name: "web", pod: stored }, { name: "shop", labels: {} }, [], config);
+    const r = checkObject(
+      { kind: "Pod", namespace: "shop", name: "web", pod: stored },
+      { name: "shop", labels: {} },
+      [],
+      config,
+    );
     assert.deepEqual(
       r.findings.filter((f) => f.message.startsWith("unknown")),
       [
-        { severity: "warning", message: 'unknown annotation "sidecar.istio.io/proxyCpu" is ignored; did you mean sidecar.istio.io/proxyCPU?' },
+        {
+          severity: "warning",
+          message: 'unknown annotation "sidecar.istio.io/proxyCpu" is ignored; did you mean sidecar.istio.io/proxyCPU?',
+        },
         { severity: "warning", message: said("concurrenccy", "concurrency") },
       ],
     );

@@ -35,10 +35,22 @@ test("YAML and JSON ProxyConfig overlays are read", () => {
 test("each limit refuses the annotation, naming it and the limit", () => {
   refused(`concurrency: 1\n# ${"x".repeat(PROXY_CONFIG_LIMITS.maxBytes)}`, /limit: bytes/);
   refused("{a: ".repeat(5000) + "1" + "}".repeat(5000), /limit: (depth|bytes)/);
-  refused("{a: ".repeat(PROXY_CONFIG_LIMITS.maxDepth + 1) + "1" + "}".repeat(PROXY_CONFIG_LIMITS.maxDepth + 1), /nests deeper than 16 levels \(limit: depth\)/);
-  refused(`proxyMetadata:\n${Array.from({ length: PROXY_CONFIG_LIMITS.maxNodes }, (_, i) => `  K${i}: v`).join("\n")}`, /limit: nodes/);
-  refused(`a: &x 1\n${Array.from({ length: PROXY_CONFIG_LIMITS.maxAliases + 1 }, (_, i) => `b${i}: *x`).join("\n")}`, /limit: aliases/);
-  refused(Array.from({ length: PROXY_CONFIG_LIMITS.maxDocuments + 1 }, () => "concurrency: 1").join("\n---\n"), /limit: documents/);
+  refused(
+    "{a: ".repeat(PROXY_CONFIG_LIMITS.maxDepth + 1) + "1" + "}".repeat(PROXY_CONFIG_LIMITS.maxDepth + 1),
+    /nests deeper than 16 levels \(limit: depth\)/,
+  );
+  refused(
+    `proxyMetadata:\n${Array.from({ length: PROXY_CONFIG_LIMITS.maxNodes }, (_, i) => `  K${i}: v`).join("\n")}`,
+    /limit: nodes/,
+  );
+  refused(
+    `a: &x 1\n${Array.from({ length: PROXY_CONFIG_LIMITS.maxAliases + 1 }, (_, i) => `b${i}: *x`).join("\n")}`,
+    /limit: aliases/,
+  );
+  refused(
+    Array.from({ length: PROXY_CONFIG_LIMITS.maxDocuments + 1 }, () => "concurrency: 1").join("\n---\n"),
+    /limit: documents/,
+  );
   refused("concurrency: [1\n", /not YAML or JSON/);
   refused("- 1\n", /must be a ProxyConfig map/);
 });
@@ -133,23 +145,36 @@ const ISTIO_REFUSES: [string, RegExp][] = [
 ];
 
 test("what Istio's validateProxyConfig admits is admitted", () => {
-  for (const text of ISTIO_ADMITS) assert.doesNotThrow(() => parseProxyConfig(text, DEFAULT_CONFIG), JSON.stringify(text));
+  for (const text of ISTIO_ADMITS)
+    assert.doesNotThrow(() => parseProxyConfig(text, DEFAULT_CONFIG), JSON.stringify(text));
 });
 
 test("what Istio's validateProxyConfig refuses is refused, naming the field", () => {
   for (const [text, why] of ISTIO_REFUSES) {
     assert.throws(
       () => parseProxyConfig(text, DEFAULT_CONFIG),
-      (e: unknown) => e instanceof InjectionError && e.message.startsWith(`invalid annotation ${KEY}=${JSON.stringify(text)}: `) && why.test(e.message),
+      (e: unknown) =>
+        e instanceof InjectionError &&
+        e.message.startsWith(`invalid annotation ${KEY}=${JSON.stringify(text)}: `) &&
+        why.test(e.message),
       JSON.stringify(text),
     );
   }
 });
 
 test("values are read as go-yaml reads them: YAML 1.1 scalars, the JSON name over the proto name, the first document", () => {
-  assert.equal(parseProxyConfig("holdApplicationUntilProxyStarts: on", DEFAULT_CONFIG).holdApplicationUntilProxyStarts, true);
-  assert.equal(parseProxyConfig("hold_application_until_proxy_starts: true", DEFAULT_CONFIG).holdApplicationUntilProxyStarts, true);
-  assert.equal(parseProxyConfig("interception_mode: TPROXY\ninterceptionMode: NONE", DEFAULT_CONFIG).interceptionMode, "NONE");
+  assert.equal(
+    parseProxyConfig("holdApplicationUntilProxyStarts: on", DEFAULT_CONFIG).holdApplicationUntilProxyStarts,
+    true,
+  );
+  assert.equal(
+    parseProxyConfig("hold_application_until_proxy_starts: true", DEFAULT_CONFIG).holdApplicationUntilProxyStarts,
+    true,
+  );
+  assert.equal(
+    parseProxyConfig("interception_mode: TPROXY\ninterceptionMode: NONE", DEFAULT_CONFIG).interceptionMode,
+    "NONE",
+  );
   assert.equal(parseProxyConfig("interceptionMode: 1", DEFAULT_CONFIG).interceptionMode, "TPROXY");
   assert.equal(parseProxyConfig("concurrency: 010", DEFAULT_CONFIG).json, '{"concurrency":8}\n');
   assert.equal(parseProxyConfig("concurrency: 2\n---\nconcurrency: 3\n", DEFAULT_CONFIG).json, '{"concurrency":2}\n');
@@ -163,5 +188,6 @@ test("goDuration reads Go's duration syntax", async () => {
   assert.equal(goDuration("-1.5ms"), -1_500_000n);
   assert.equal(goDuration("1µs"), 1000n);
   assert.equal(goDuration(".5s"), 500_000_000n);
-  for (const bad of ["", "1", "s", "1x", "1.s.", ".s", "1s2", "9999999999999999999h", "- 1s"]) assert.equal(goDuration(bad), undefined, bad);
+  for (const bad of ["", "1", "s", "1x", "1.s.", ".s", "1s2", "9999999999999999999h", "- 1s"])
+    assert.equal(goDuration(bad), undefined, bad);
 });

@@ -59,10 +59,26 @@ const MALFORMED: readonly [path: string, value: unknown, message: string][] = [
   ["metadata.annotations.team", { a: 1 }, 'metadata.annotations["team"]: must be a string'],
   ["metadata.ownerReferences", {}, "metadata.ownerReferences: must be a list"],
   ["metadata.ownerReferences", [null], "metadata.ownerReferences[0]: must be an object"],
-  ["metadata.ownerReferences", [{ apiVersion: "apps/v1", name: "web-1", controller: true }], "metadata.ownerReferences[0].kind: must be a non-empty string"],
-  ["metadata.ownerReferences", [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: "" }], "metadata.ownerReferences[0].name: must be a non-empty string"],
-  ["metadata.ownerReferences", [{ kind: "ReplicaSet", name: "web-1" }], "metadata.ownerReferences[0].apiVersion: must be a non-empty string"],
-  ["metadata.ownerReferences", [{ apiVersion: "v1", kind: "ReplicaSet", name: "w", controller: "yes" }], "metadata.ownerReferences[0].controller: must be true or false"],
+  [
+    "metadata.ownerReferences",
+    [{ apiVersion: "apps/v1", name: "web-1", controller: true }],
+    "metadata.ownerReferences[0].kind: must be a non-empty string",
+  ],
+  [
+    "metadata.ownerReferences",
+    [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: "" }],
+    "metadata.ownerReferences[0].name: must be a non-empty string",
+  ],
+  [
+    "metadata.ownerReferences",
+    [{ kind: "ReplicaSet", name: "web-1" }],
+    "metadata.ownerReferences[0].apiVersion: must be a non-empty string",
+  ],
+  [
+    "metadata.ownerReferences",
+    [{ apiVersion: "v1", kind: "ReplicaSet", name: "w", controller: "yes" }],
+    "metadata.ownerReferences[0].controller: must be true or false",
+  ],
   ["spec", "x", "spec: must be an object"],
   ["spec", null, "spec: must be an object with the Pod's containers"],
   ["spec.containers", null, "spec.containers: must be a list of containers"],
@@ -77,9 +93,21 @@ const MALFORMED: readonly [path: string, value: unknown, message: string][] = [
   ["spec.containers[0].command", [null], "spec.containers[0].command[0]: must be a string"],
   ["spec.containers[0].ports", "x", "spec.containers[0].ports: must be a list"],
   ["spec.containers[0].ports[0]", null, "spec.containers[0].ports[0]: must be an object"],
-  ["spec.containers[0].ports[0].containerPort", "80", "spec.containers[0].ports[0].containerPort: must be a whole number"],
-  ["spec.containers[0].ports[0].containerPort", 80.5, "spec.containers[0].ports[0].containerPort: must be a whole number"],
-  ["spec.containers[0].ports[0].containerPort", null, "spec.containers[0].ports[0].containerPort: must be a whole number"],
+  [
+    "spec.containers[0].ports[0].containerPort",
+    "80",
+    "spec.containers[0].ports[0].containerPort: must be a whole number",
+  ],
+  [
+    "spec.containers[0].ports[0].containerPort",
+    80.5,
+    "spec.containers[0].ports[0].containerPort: must be a whole number",
+  ],
+  [
+    "spec.containers[0].ports[0].containerPort",
+    null,
+    "spec.containers[0].ports[0].containerPort: must be a whole number",
+  ],
   ["spec.containers[0].ports[0].name", 80, "spec.containers[0].ports[0].name: must be a string"],
   ["spec.containers[0].ports[0].hostPort", "80", "spec.containers[0].ports[0].hostPort: must be a whole number"],
   ["spec.containers[0].env", { A: "1" }, "spec.containers[0].env: must be a list"],
@@ -89,26 +117,74 @@ const MALFORMED: readonly [path: string, value: unknown, message: string][] = [
   ["spec.containers[0].env[0].valueFrom", "x", "spec.containers[0].env[0].valueFrom: must be an object"],
   ["spec.containers[0].resources", "1Gi", "spec.containers[0].resources: must be an object"],
   ["spec.containers[0].resources.limits", ["1"], "spec.containers[0].resources.limits: must be a map of quantities"],
-  ["spec.containers[0].resources.requests", { cpu: true }, 'spec.containers[0].resources.requests["cpu"]: must be a quantity (for example 100m or 1Gi)'],
+  [
+    "spec.containers[0].resources.requests",
+    { cpu: true },
+    'spec.containers[0].resources.requests["cpu"]: must be a quantity (for example 100m or 1Gi)',
+  ],
   ["spec.containers[0].readinessProbe", "x", "spec.containers[0].readinessProbe: must be an object"],
   ["spec.containers[0].readinessProbe.httpGet", [], "spec.containers[0].readinessProbe.httpGet: must be an object"],
-  ["spec.containers[0].readinessProbe.httpGet.port", {}, "spec.containers[0].readinessProbe.httpGet.port: must be a port number or a port name"],
-  ["spec.containers[0].readinessProbe.httpGet.port", null, "spec.containers[0].readinessProbe.httpGet.port: must be a port number or a port name"],
-  ["spec.containers[0].readinessProbe.httpGet.path", 1, "spec.containers[0].readinessProbe.httpGet.path: must be a string"],
-  ["spec.containers[0].readinessProbe.httpGet.httpHeaders", [null], "spec.containers[0].readinessProbe.httpGet.httpHeaders[0]: must be an object"],
-  ["spec.containers[0].readinessProbe.timeoutSeconds", "1", "spec.containers[0].readinessProbe.timeoutSeconds: must be a whole number"],
-  ["spec.containers[0].livenessProbe.tcpSocket.port", 1.5, "spec.containers[0].livenessProbe.tcpSocket.port: must be a port number or a port name"],
-  ["spec.containers[0].startupProbe.grpc", { service: "x" }, "spec.containers[0].startupProbe.grpc.port: must be a whole number"],
+  [
+    "spec.containers[0].readinessProbe.httpGet.port",
+    {},
+    "spec.containers[0].readinessProbe.httpGet.port: must be a port number or a port name",
+  ],
+  [
+    "spec.containers[0].readinessProbe.httpGet.port",
+    null,
+    "spec.containers[0].readinessProbe.httpGet.port: must be a port number or a port name",
+  ],
+  [
+    "spec.containers[0].readinessProbe.httpGet.path",
+    1,
+    "spec.containers[0].readinessProbe.httpGet.path: must be a string",
+  ],
+  [
+    "spec.containers[0].readinessProbe.httpGet.httpHeaders",
+    [null],
+    "spec.containers[0].readinessProbe.httpGet.httpHeaders[0]: must be an object",
+  ],
+  [
+    "spec.containers[0].readinessProbe.timeoutSeconds",
+    "1",
+    "spec.containers[0].readinessProbe.timeoutSeconds: must be a whole number",
+  ],
+  [
+    "spec.containers[0].livenessProbe.tcpSocket.port",
+    1.5,
+    "spec.containers[0].livenessProbe.tcpSocket.port: must be a port number or a port name",
+  ],
+  [
+    "spec.containers[0].startupProbe.grpc",
+    { service: "x" },
+    "spec.containers[0].startupProbe.grpc.port: must be a whole number",
+  ],
   ["spec.containers[0].lifecycle", "x", "spec.containers[0].lifecycle: must be an object"],
-  ["spec.containers[0].lifecycle.preStop.exec.command", "drain", "spec.containers[0].lifecycle.preStop.exec.command: must be a list"],
-  ["spec.containers[0].lifecycle.postStart.httpGet.port", true, "spec.containers[0].lifecycle.postStart.httpGet.port: must be a port number or a port name"],
+  [
+    "spec.containers[0].lifecycle.preStop.exec.command",
+    "drain",
+    "spec.containers[0].lifecycle.preStop.exec.command: must be a list",
+  ],
+  [
+    "spec.containers[0].lifecycle.postStart.httpGet.port",
+    true,
+    "spec.containers[0].lifecycle.postStart.httpGet.port: must be a port number or a port name",
+  ],
   ["spec.containers[0].securityContext", "root", "spec.containers[0].securityContext: must be an object"],
   ["spec.containers[0].volumeMounts", [1], "spec.containers[0].volumeMounts[0]: must be an object"],
-  ["spec.containers[0].volumeMounts", [{ name: "data", mountPath: 5 }], "spec.containers[0].volumeMounts[0].mountPath: must be a string"],
+  [
+    "spec.containers[0].volumeMounts",
+    [{ name: "data", mountPath: 5 }],
+    "spec.containers[0].volumeMounts[0].mountPath: must be a string",
+  ],
   ["spec.containers[0].restartPolicy", 1, "spec.containers[0].restartPolicy: must be a string"],
   ["spec.initContainers", "setup", "spec.initContainers: must be a list"],
   ["spec.initContainers[0].name", 1, "spec.initContainers[0].name: must be a non-empty string"],
-  ["spec.initContainers[0].ports", [{ containerPort: "x" }], "spec.initContainers[0].ports[0].containerPort: must be a whole number"],
+  [
+    "spec.initContainers[0].ports",
+    [{ containerPort: "x" }],
+    "spec.initContainers[0].ports[0].containerPort: must be a whole number",
+  ],
   ["spec.volumes", "data", "spec.volumes: must be a list"],
   ["spec.volumes[0]", null, "spec.volumes[0]: must be an object"],
   ["spec.volumes[0].name", 1, "spec.volumes[0].name: must be a non-empty string"],
@@ -136,7 +212,10 @@ describe("malformed shapes are refused naming the field", () => {
 
   test("not an object at all", () => {
     for (const value of [null, "pod", 5, []]) {
-      assert.throws(() => inject(value, { namespace: "demo" }, config), { code: "ERR_INVALID_POD", message: "object: must be a Pod (a JSON object)" });
+      assert.throws(() => inject(value, { namespace: "demo" }, config), {
+        code: "ERR_INVALID_POD",
+        message: "object: must be a Pod (a JSON object)",
+      });
     }
   });
 
@@ -145,7 +224,8 @@ describe("malformed shapes are refused naming the field", () => {
     const pod = set(base(), "metadata.labels", { [key]: 1 });
     assert.throws(
       () => inject(pod, { namespace: "demo" }, config),
-      (e: unknown) => e instanceof InjectionError && e.message.length < 200 && e.message.includes("(100000 characters)"),
+      (e: unknown) =>
+        e instanceof InjectionError && e.message.length < 200 && e.message.includes("(100000 characters)"),
     );
   });
 });
@@ -189,8 +269,18 @@ describe("null is absent where the API server's decoder makes it so", () => {
       const want = inject(absent, { namespace: "demo" }, config);
       assert.deepEqual(JSON.parse(JSON.stringify(r.pod)), JSON.parse(JSON.stringify(want.pod)));
       // The patch applies, with validation, to the Pod as it was sent (nulls included).
-      const patched = jsonpatch.applyPatch(structuredClone(given), structuredClone(r.patch) as jsonpatch.Operation[], true, false).newDocument;
-      assert.deepEqual(jsonpatch.compare(JSON.parse(JSON.stringify(r.pod)) as object, patched).filter((op) => op.op !== "add" || op.path !== `/${keys.join("/")}`), []);
+      const patched = jsonpatch.applyPatch(
+        structuredClone(given),
+        structuredClone(r.patch) as jsonpatch.Operation[],
+        true,
+        false,
+      ).newDocument;
+      assert.deepEqual(
+        jsonpatch
+          .compare(JSON.parse(JSON.stringify(r.pod)) as object, patched)
+          .filter((op) => op.op !== "add" || op.path !== `/${keys.join("/")}`),
+        [],
+      );
     });
   }
 
@@ -233,7 +323,11 @@ describe("an unexpected failure names the engine's step", () => {
     });
     assert.throws(
       () => inject(pod, { namespace: "demo" }, config),
-      (e: unknown) => e instanceof EngineFailure && e.step === "deciding whether to inject" && e.cause === boom && !e.message.includes("boom"),
+      (e: unknown) =>
+        e instanceof EngineFailure &&
+        e.step === "deciding whether to inject" &&
+        e.cause === boom &&
+        !e.message.includes("boom"),
     );
     const first = base();
     Object.defineProperty(first, "metadata", {
@@ -241,14 +335,21 @@ describe("an unexpected failure names the engine's step", () => {
         throw boom;
       },
     });
-    assert.throws(() => inject(first, { namespace: "demo" }, config), (e: unknown) => e instanceof EngineFailure && e.step === "checking the shape of the Pod");
+    assert.throws(
+      () => inject(first, { namespace: "demo" }, config),
+      (e: unknown) => e instanceof EngineFailure && e.step === "checking the shape of the Pod",
+    );
   });
 });
 
 describe("documents the engine leaves alone", () => {
   test("a skipped Pod with nulls is printed as given; an injected one has them dropped", async () => {
     const { injectDocument } = await import("../../../src/injection/workloads.js");
-    const skipped = set(set(base(), "metadata.annotations", { "sidecar.istio.io/inject": "false" }), "spec.volumes", null);
+    const skipped = set(
+      set(base(), "metadata.annotations", { "sidecar.istio.io/inject": "false" }),
+      "spec.volumes",
+      null,
+    );
     assert.equal(injectDocument(skipped, "demo", config).doc, skipped);
     const injected = set(base(), "spec.volumes", null);
     const out = injectDocument(injected, "demo", config).doc as { spec: { volumes: { name: string }[] } };
@@ -271,11 +372,14 @@ describe("nesting", () => {
     for (const levels of [97, 5_000, 200_000]) {
       assert.throws(() => inject(at(levels), { namespace: "demo" }, config), {
         code: "ERR_INVALID_POD",
-        message: "spec.containers[0].securityContext: nests deeper than 100 levels (a Pod from the API server nests a dozen)",
+        message:
+          "spec.containers[0].securityContext: nests deeper than 100 levels (a Pod from the API server nests a dozen)",
       });
     }
     const odd = set(base(), "metadata", JSON.parse(`{"name":"web","x y":${JSON.stringify(nested(120))}}`));
-    assert.throws(() => inject(odd, { namespace: "demo" }, config), { message: /^metadata\["x y"\]\.a\.a: nests deeper/ });
+    assert.throws(() => inject(odd, { namespace: "demo" }, config), {
+      message: /^metadata\["x y"\]\.a\.a: nests deeper/,
+    });
   });
 });
 
@@ -294,7 +398,10 @@ describe("the API server's limit on annotations", () => {
     const over = { [key]: "x".repeat(MAX_ANNOTATIONS_BYTES - key.length + 1) };
     assert.throws(
       () => readPod(podWith(over)),
-      (e: unknown) => e instanceof InjectionError && e.code === "ERR_INVALID_POD" && /metadata\.annotations: must be at most 262144 bytes in all/.test(e.message),
+      (e: unknown) =>
+        e instanceof InjectionError &&
+        e.code === "ERR_INVALID_POD" &&
+        /metadata\.annotations: must be at most 262144 bytes in all/.test(e.message),
     );
   });
 

@@ -16,13 +16,19 @@ describe("grpc-simple", () => {
   test("busybox writes the bootstrap, ISTIO_NAMESPACE set; merged metrics annotations without a proxy or its env", () => {
     const config = buildConfig({ discoveryAddress: "istiod.mesh-cp.svc:15012" });
     const pod: Pod = {
-      metadata: { name: "g", annotations: { "inject.istio.io/templates": "grpc-simple", "prometheus.io/port": "9100" } },
+      metadata: {
+        name: "g",
+        annotations: { "inject.istio.io/templates": "grpc-simple", "prometheus.io/port": "9100" },
+      },
       spec: { containers: [{ name: "server", image: "example.com/grpc:1" }] },
     };
     const r = inject(pod, { namespace: "demo" }, config);
     const init = r.pod.spec?.initContainers?.find((c) => c.name === "grpc-bootstrap-init");
     assert.equal(init?.image, GRPC_SIMPLE_INIT_IMAGE);
-    assert.deepEqual(init?.env?.find((e) => e.name === "ISTIO_NAMESPACE"), { name: "ISTIO_NAMESPACE", value: "mesh-cp\n" });
+    assert.deepEqual(
+      init?.env?.find((e) => e.name === "ISTIO_NAMESPACE"),
+      { name: "ISTIO_NAMESPACE", value: "mesh-cp\n" },
+    );
     const annotations = r.pod.metadata?.annotations ?? {};
     assert.equal(annotations["prometheus.io/port"], "15020");
     assert.equal(annotations["istio.io/rev"], undefined, "grpc-simple writes no revision annotation");
@@ -40,16 +46,31 @@ describe("gateway", () => {
   });
 
   test("sidecar.istio.io/bootstrapOverride: ISTIO_BOOTSTRAP_OVERRIDE, the ConfigMap as a volume, mounted, recorded in the status", () => {
-    const r = inject(gateway({ "sidecar.istio.io/bootstrapOverride": "envoy-bootstrap-v2" }), { namespace: "demo" }, config);
+    const r = inject(
+      gateway({ "sidecar.istio.io/bootstrapOverride": "envoy-bootstrap-v2" }),
+      { namespace: "demo" },
+      config,
+    );
     const proxy = r.pod.spec?.containers?.find((c) => c.name === "istio-proxy");
-    assert.deepEqual(proxy?.env?.find((e) => e.name === "ISTIO_BOOTSTRAP_OVERRIDE"), { name: "ISTIO_BOOTSTRAP_OVERRIDE", value: "/etc/istio/custom-bootstrap/custom_bootstrap.json" });
+    assert.deepEqual(
+      proxy?.env?.find((e) => e.name === "ISTIO_BOOTSTRAP_OVERRIDE"),
+      { name: "ISTIO_BOOTSTRAP_OVERRIDE", value: "/etc/istio/custom-bootstrap/custom_bootstrap.json" },
+    );
     const mounts = proxy?.volumeMounts?.map((m) => m.name) ?? [];
     assert.equal(mounts[mounts.indexOf("istio-data") + 1], "custom-bootstrap-volume");
-    assert.deepEqual(proxy?.volumeMounts?.find((m) => m.name === "custom-bootstrap-volume"), { name: "custom-bootstrap-volume", mountPath: "/etc/istio/custom-bootstrap" });
+    assert.deepEqual(
+      proxy?.volumeMounts?.find((m) => m.name === "custom-bootstrap-volume"),
+      { name: "custom-bootstrap-volume", mountPath: "/etc/istio/custom-bootstrap" },
+    );
     const volumes = r.pod.spec?.volumes ?? [];
-    assert.deepEqual(volumes.find((v) => v.name === "custom-bootstrap-volume"), { name: "custom-bootstrap-volume", configMap: { name: "envoy-bootstrap-v2" } });
+    assert.deepEqual(
+      volumes.find((v) => v.name === "custom-bootstrap-volume"),
+      { name: "custom-bootstrap-volume", configMap: { name: "envoy-bootstrap-v2" } },
+    );
     assert.equal(volumes[volumes.findIndex((v) => v.name === "workload-certs") + 1]?.name, "custom-bootstrap-volume");
-    const status = JSON.parse(r.pod.metadata?.annotations?.["sidecar.istio.io/status"] ?? "{}") as { volumes?: string[] };
+    const status = JSON.parse(r.pod.metadata?.annotations?.["sidecar.istio.io/status"] ?? "{}") as {
+      volumes?: string[];
+    };
     assert.ok(status.volumes?.includes("custom-bootstrap-volume"));
   });
 

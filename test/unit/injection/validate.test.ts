@@ -19,7 +19,8 @@ const refuses = (key: string, value: string, why?: RegExp, others: Record<string
   );
 };
 const admits = (key: string, ...values: string[]): void => {
-  for (const value of values) assert.doesNotThrow(() => validateAnnotations({ [key]: value }), `${key}=${JSON.stringify(value)}`);
+  for (const value of values)
+    assert.doesNotThrow(() => validateAnnotations({ [key]: value }), `${key}=${JSON.stringify(value)}`);
 };
 const warnings = (annotations: Record<string, string>): string[] => annotationWarnings(annotations, false, false);
 
@@ -40,7 +41,9 @@ test("status.sidecar.istio.io/port: a uint16, trimmed", () => {
 });
 
 test("readiness.status.sidecar.istio.io/*: a uint32, not trimmed, within int32 when there is a readiness probe", () => {
-  for (const key of ["initialDelaySeconds", "periodSeconds", "failureThreshold"].map((k) => `readiness.status.sidecar.istio.io/${k}`)) {
+  for (const key of ["initialDelaySeconds", "periodSeconds", "failureThreshold"].map(
+    (k) => `readiness.status.sidecar.istio.io/${k}`,
+  )) {
     admits(key, "0", "10", "2147483647", "0002147483647");
     // validate.go admits it; the template puts it in the probe's int32 field, which Istio fails to decode.
     refuses(key, "2147483648", /whole number from 0 to 2147483647 \(the readiness probe's int32 field\)/);
@@ -51,7 +54,10 @@ test("readiness.status.sidecar.istio.io/*: a uint32, not trimmed, within int32 w
     assert.doesNotThrow(() => validateAnnotations({ [key]: "0004294967295" }, 0));
     refuses(key, "4294967295", /0 to 2147483647/, { "status.sidecar.istio.io/port": " 0" });
     assert.throws(() => validateAnnotations({ [key]: "4294967295" }, 15020), /0 to 2147483647/);
-    assert.throws(() => validateAnnotations({ [key]: "4294967295", "status.sidecar.istio.io/port": "15021" }, 0), /0 to 2147483647/);
+    assert.throws(
+      () => validateAnnotations({ [key]: "4294967295", "status.sidecar.istio.io/port": "15021" }, 0),
+      /0 to 2147483647/,
+    );
     refuses(key, "4294967296", /whole number from 0 to 4294967295/, { "status.sidecar.istio.io/port": "0" });
     refuses(key, " 10");
     refuses(key, "1.5");
@@ -80,7 +86,11 @@ test("CIDR lists: netip.ParsePrefix on each part, no space, no empty part", () =
 });
 
 test("inbound and outbound port lists: parsePorts, each 0 to 65535 with space around", () => {
-  for (const key of ["traffic.sidecar.istio.io/includeInboundPorts", "traffic.sidecar.istio.io/excludeInboundPorts", "traffic.sidecar.istio.io/excludeOutboundPorts"]) {
+  for (const key of [
+    "traffic.sidecar.istio.io/includeInboundPorts",
+    "traffic.sidecar.istio.io/excludeInboundPorts",
+    "traffic.sidecar.istio.io/excludeOutboundPorts",
+  ]) {
     admits(key, "", "0", "80", "1, 65535", " 80 , 443 ", "0080", "   ");
     refuses(key, "65536", /"65536" is not a port number \(0-65535\)/);
     refuses(key, "80,,443", /"" is not a port number/);
@@ -106,7 +116,11 @@ test("traffic.sidecar.istio.io/includeOutboundPorts: not checked by Istio, only 
 });
 
 test("interface names: net.ValidateInterfaceNames", () => {
-  for (const key of ["traffic.sidecar.istio.io/excludeInterfaces", "traffic.sidecar.istio.io/kubevirtInterfaces", "istio.io/reroute-virtual-interfaces"]) {
+  for (const key of [
+    "traffic.sidecar.istio.io/excludeInterfaces",
+    "traffic.sidecar.istio.io/kubevirtInterfaces",
+    "istio.io/reroute-virtual-interfaces",
+  ]) {
     admits(key, "", "eth0", "eth0, net1", "a.b_c-d", "abcdefghijklmno");
     refuses(key, "abcdefghijklmnop", /longer than 15 characters/);
     refuses(key, "0eth", /is not an interface name/);
@@ -126,7 +140,12 @@ test("prometheus.io/merge-metrics: strconv.ParseBool", () => {
 });
 
 test("proxy resources: resource.ParseQuantity (no trimming), and not negative", () => {
-  for (const key of ["sidecar.istio.io/proxyCPU", "sidecar.istio.io/proxyMemory", "sidecar.istio.io/proxyCPULimit", "sidecar.istio.io/proxyMemoryLimit"]) {
+  for (const key of [
+    "sidecar.istio.io/proxyCPU",
+    "sidecar.istio.io/proxyMemory",
+    "sidecar.istio.io/proxyCPULimit",
+    "sidecar.istio.io/proxyMemoryLimit",
+  ]) {
     admits(key, "100m", "2", "1Gi", "0.5", "1e3", "0", "+1");
     refuses(key, "fast", /not a Kubernetes quantity/);
     refuses(key, " 100m", /white space around it/);
@@ -154,7 +173,18 @@ test("sidecar.istio.io/userVolume and userVolumeMount: what the template can ran
 
 test("sidecar.istio.io/status: container lists must be lists of names; anything else is ignored", () => {
   const key = "sidecar.istio.io/status";
-  admits(key, '{"containers":["istio-proxy"],"initContainers":["istio-init"]}', '{"containers":null}', '{"volumes":"x"}', '{"revision":1}', "{", "[]", '"x"', "null", "");
+  admits(
+    key,
+    '{"containers":["istio-proxy"],"initContainers":["istio-init"]}',
+    '{"containers":null}',
+    '{"volumes":"x"}',
+    '{"revision":1}',
+    "{",
+    "[]",
+    '"x"',
+    "null",
+    "",
+  );
   refuses(key, '{"containers":"x"}', /containers must be a list of container names/);
   refuses(key, '{"containers":[1]}');
   refuses(key, '{"containers":[null]}');
@@ -172,28 +202,61 @@ test("inject.istio.io/templates: an empty name is no template", () => {
 test("sidecar.istio.io/proxyImageType: written raw into the image, unless the image annotation is a full name", () => {
   admits("sidecar.istio.io/proxyImageType", "distroless", "debug", "");
   refuses("sidecar.istio.io/proxyImageType", 'x"y', /has a '"'/);
-  assert.doesNotThrow(() => validateAnnotations({ "sidecar.istio.io/proxyImageType": 'x"y', "sidecar.istio.io/proxyImage": "example.com/proxy:1" }));
+  assert.doesNotThrow(() =>
+    validateAnnotations({
+      "sidecar.istio.io/proxyImageType": 'x"y',
+      "sidecar.istio.io/proxyImage": "example.com/proxy:1",
+    }),
+  );
 });
 
 test("admitted as Istio admits them, with a warning when the value is ignored or breaks the proxy", () => {
   const cases: [string, string, string | undefined][] = [
     ["sidecar.istio.io/rewriteAppHTTPProbers", "true", undefined],
     ["sidecar.istio.io/rewriteAppHTTPProbers", "F", undefined],
-    ["sidecar.istio.io/rewriteAppHTTPProbers", "sometimes", 'sidecar.istio.io/rewriteAppHTTPProbers="sometimes" is not true or false: ignored'],
+    [
+      "sidecar.istio.io/rewriteAppHTTPProbers",
+      "sometimes",
+      'sidecar.istio.io/rewriteAppHTTPProbers="sometimes" is not true or false: ignored',
+    ],
     ["sidecar.istio.io/nativeSidecar", "false", undefined],
-    ["sidecar.istio.io/nativeSidecar", "yes", 'sidecar.istio.io/nativeSidecar="yes" reads as "true": only "false" turns it off'],
+    [
+      "sidecar.istio.io/nativeSidecar",
+      "yes",
+      'sidecar.istio.io/nativeSidecar="yes" reads as "true": only "false" turns it off',
+    ],
     ["sidecar.istio.io/nativeSidecar", "", "sidecar.istio.io/nativeSidecar is empty: ignored"],
     ["sidecar.istio.io/capNetBindService", "true", undefined],
     ["sidecar.istio.io/capNetBindService", "1", 'sidecar.istio.io/capNetBindService="1" is not "true": ignored'],
     ["sidecar.istio.io/logLevel", "debug", undefined],
-    ["sidecar.istio.io/logLevel", "loud", 'sidecar.istio.io/logLevel="loud" is no Envoy log level: the proxy may not start'],
+    [
+      "sidecar.istio.io/logLevel",
+      "loud",
+      'sidecar.istio.io/logLevel="loud" is no Envoy log level: the proxy may not start',
+    ],
     ["sidecar.istio.io/componentLogLevel", "misc:error,upstream:debug", undefined],
-    ["sidecar.istio.io/componentLogLevel", "misc", 'sidecar.istio.io/componentLogLevel="misc" is not <component>:<level>,…: Envoy may not start'],
+    [
+      "sidecar.istio.io/componentLogLevel",
+      "misc",
+      'sidecar.istio.io/componentLogLevel="misc" is not <component>:<level>,…: Envoy may not start',
+    ],
     ["sidecar.istio.io/agentLogLevel", "default:info,ads:debug", undefined],
     ["sidecar.istio.io/agentLogLevel", "fatal", undefined],
-    ["sidecar.istio.io/agentLogLevel", "default:trace", 'sidecar.istio.io/agentLogLevel="default:trace" is not [<scope>:]<level>,…: pilot-agent may not start'],
-    ["readiness.status.sidecar.istio.io/applicationPorts", "8080", "readiness.status.sidecar.istio.io/applicationPorts has no effect any more: ignored"],
-    ["readiness.status.sidecar.istio.io/applicationPorts", "a, b", "readiness.status.sidecar.istio.io/applicationPorts has no effect any more: ignored"],
+    [
+      "sidecar.istio.io/agentLogLevel",
+      "default:trace",
+      'sidecar.istio.io/agentLogLevel="default:trace" is not [<scope>:]<level>,…: pilot-agent may not start',
+    ],
+    [
+      "readiness.status.sidecar.istio.io/applicationPorts",
+      "8080",
+      "readiness.status.sidecar.istio.io/applicationPorts has no effect any more: ignored",
+    ],
+    [
+      "readiness.status.sidecar.istio.io/applicationPorts",
+      "a, b",
+      "readiness.status.sidecar.istio.io/applicationPorts has no effect any more: ignored",
+    ],
   ];
   for (const [key, value, warning] of cases) {
     admits(key, value);
@@ -207,9 +270,10 @@ test("kubevirtInterfaces: deprecated, and ignored beside reroute-virtual-interfa
   assert.deepEqual(warnings({ "traffic.sidecar.istio.io/kubevirtInterfaces": "net1" }), [
     "traffic.sidecar.istio.io/kubevirtInterfaces is deprecated: use istio.io/reroute-virtual-interfaces",
   ]);
-  assert.deepEqual(warnings({ "traffic.sidecar.istio.io/kubevirtInterfaces": "net1", "istio.io/reroute-virtual-interfaces": "net2" }), [
-    "traffic.sidecar.istio.io/kubevirtInterfaces ignored: istio.io/reroute-virtual-interfaces is set",
-  ]);
+  assert.deepEqual(
+    warnings({ "traffic.sidecar.istio.io/kubevirtInterfaces": "net1", "istio.io/reroute-virtual-interfaces": "net2" }),
+    ["traffic.sidecar.istio.io/kubevirtInterfaces ignored: istio.io/reroute-virtual-interfaces is set"],
+  );
 });
 
 test("every warning stays under 120 characters, whatever the value", () => {
@@ -234,12 +298,17 @@ test("every warning stays under 120 characters, whatever the value", () => {
 });
 
 test("names that are Object.prototype's find no row", () => {
-  assert.doesNotThrow(() => validateAnnotations(JSON.parse('{"__proto__":"x","constructor":"y","toString":"z"}') as Record<string, string>));
+  assert.doesNotThrow(() =>
+    validateAnnotations(JSON.parse('{"__proto__":"x","constructor":"y","toString":"z"}') as Record<string, string>),
+  );
   assert.equal(annotationValueProblem("constructor", "x"), undefined);
 });
 
 test("annotationValueProblem: the reason alone, for the config loader", () => {
-  assert.equal(annotationValueProblem("traffic.sidecar.istio.io/excludeInboundPorts", "80,http"), '"http" is not a port number (0-65535)');
+  assert.equal(
+    annotationValueProblem("traffic.sidecar.istio.io/excludeInboundPorts", "80,http"),
+    '"http" is not a port number (0-65535)',
+  );
   assert.equal(annotationValueProblem("traffic.sidecar.istio.io/excludeInboundPorts", "0"), undefined);
   assert.equal(annotationValueProblem("sidecar.istio.io/logLevel", "loud"), undefined);
 });

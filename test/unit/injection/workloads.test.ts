@@ -19,34 +19,61 @@ const cronJob = (jobTemplateMeta: Doc | undefined, templateMeta: Doc): Doc => ({
   metadata: { name: "nightly" },
   spec: {
     schedule: "0 3 * * *",
-    jobTemplate: { ...(jobTemplateMeta ? { metadata: jobTemplateMeta } : {}), spec: { template: { metadata: templateMeta, spec: { containers: app } } } },
+    jobTemplate: {
+      ...(jobTemplateMeta ? { metadata: jobTemplateMeta } : {}),
+      spec: { template: { metadata: templateMeta, spec: { containers: app } } },
+    },
   },
 });
-const injected = (doc: Doc, ns = "default"): boolean => injectDocument(doc, ns, config).injected[0]?.result.decision.inject === true;
+const injected = (doc: Doc, ns = "default"): boolean =>
+  injectDocument(doc, ns, config).injected[0]?.result.decision.inject === true;
 const names = (list: Container[] | undefined): string[] => (list ?? []).map((c) => c.name);
 
 describe("offline injection as kube-inject", () => {
   test("ignored namespaces are judged on the template's own namespace", () => {
     assert.equal(injected(deployment({ name: "d", namespace: "kube-system" }, { labels: { app: "a" } })), true);
     assert.equal(injected(deployment({ name: "d" }, { namespace: "kube-system", labels: { app: "a" } })), false);
-    assert.equal(injected(deployment({ name: "d" }, {}), "kube-system"), true, "the default namespace is not the template's");
-    assert.equal(injected({ apiVersion: "v1", kind: "Pod", metadata: { name: "p", namespace: "kube-public" }, spec: { containers: app } }), false);
+    assert.equal(
+      injected(deployment({ name: "d" }, {}), "kube-system"),
+      true,
+      "the default namespace is not the template's",
+    );
+    assert.equal(
+      injected({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "p", namespace: "kube-public" },
+        spec: { containers: app },
+      }),
+      false,
+    );
   });
 
   test("the workload keeps the document's namespace", () => {
     const r = injectDocument(deployment({ name: "d", namespace: "kube-system" }, {}), "default", config).injected[0];
     assert.equal(r?.namespace, "kube-system");
     const proxy = r?.result.pod.spec?.containers.find((c) => c.name === "istio-proxy");
-    assert.equal(proxy?.env?.find((e) => e.name === "ISTIO_META_OWNER")?.value, "kubernetes://apis/apps/v1/namespaces/kube-system/deployments/d");
+    assert.equal(
+      proxy?.env?.find((e) => e.name === "ISTIO_META_OWNER")?.value,
+      "kubernetes://apis/apps/v1/namespaces/kube-system/deployments/d",
+    );
   });
 
   test("a CronJob: the job template's metadata is read and written, the pod template's spec injected", () => {
-    const doc = injectDocument(cronJob({ labels: { team: "x" } }, { labels: { app: "nightly" } }), "default", config).doc as Doc;
-    const jobTemplate = (doc.spec as Doc).jobTemplate as { metadata: { labels: Record<string, string>; annotations: Record<string, string> }; spec: { template: { metadata: Doc; spec: { containers: Container[]; initContainers?: Container[] } } } };
+    const doc = injectDocument(cronJob({ labels: { team: "x" } }, { labels: { app: "nightly" } }), "default", config)
+      .doc as Doc;
+    const jobTemplate = (doc.spec as Doc).jobTemplate as {
+      metadata: { labels: Record<string, string>; annotations: Record<string, string> };
+      spec: { template: { metadata: Doc; spec: { containers: Container[]; initContainers?: Container[] } } };
+    };
     assert.equal(jobTemplate.metadata.labels["security.istio.io/tlsMode"], "istio");
     assert.equal(jobTemplate.metadata.labels.team, "x");
     assert.ok(jobTemplate.metadata.annotations["sidecar.istio.io/status"]);
-    assert.deepEqual(jobTemplate.spec.template.metadata, { labels: { app: "nightly" } }, "the pod template's metadata is left as it is");
+    assert.deepEqual(
+      jobTemplate.spec.template.metadata,
+      { labels: { app: "nightly" } },
+      "the pod template's metadata is left as it is",
+    );
     assert.deepEqual(names(jobTemplate.spec.template.spec.containers), ["app", "istio-proxy"]);
     assert.deepEqual(names(jobTemplate.spec.template.spec.initContainers), ["istio-init"]);
     assert.equal(Object.keys(jobTemplate)[0], "metadata");

@@ -16,7 +16,10 @@ import {
 const SMALL: YamlLimits = { maxBytes: 1000, maxDepth: 3, maxNodes: 10, maxAliases: 2, maxDocuments: 2 };
 
 function refusedFor(limit: YamlLimitKind, f: () => unknown): void {
-  assert.throws(f, (e: unknown) => e instanceof YamlLimitError && e.limit === limit && e.message.includes(`(limit: ${limit})`));
+  assert.throws(
+    f,
+    (e: unknown) => e instanceof YamlLimitError && e.limit === limit && e.message.includes(`(limit: ${limit})`),
+  );
 }
 
 test("documents within the limits are read as the yaml package reads them, later duplicate keys winning", () => {
@@ -26,7 +29,10 @@ test("documents within the limits are read as the yaml package reads them, later
   assert.deepEqual(parseYamlDocuments("# only a comment\n", SMALL), []);
   assert.deepEqual(parseYamlDocuments('{"a": {"b": [1, 2]}}', SMALL), [{ a: { b: [1, 2] } }]);
   assert.deepEqual(parseYamlDocuments("x: &v [1]\ny: *v\n", SMALL), [{ x: [1], y: [1] }]);
-  assert.throws(() => parseYamlDocuments("a: [1\n", SMALL), (e: unknown) => e instanceof YamlSyntaxError && e.document === 1);
+  assert.throws(
+    () => parseYamlDocuments("a: [1\n", SMALL),
+    (e: unknown) => e instanceof YamlSyntaxError && e.document === 1,
+  );
   // An alias without an anchor is a syntax error, and the parser's message is cut.
   assert.throws(
     () => parseYamlDocuments(`a: *${"x".repeat(900)}`, SMALL),
@@ -54,7 +60,8 @@ test("each limit is enforced, and named", () => {
 
 test("billion laughs: a few aliases that would expand exponentially are refused", () => {
   const lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"];
-  for (let i = 1; i < 9; i++) lines.push(`a${i}: &a${i} [${Array.from({ length: 10 }, () => `*a${i - 1}`).join(", ")}]`);
+  for (let i = 1; i < 9; i++)
+    lines.push(`a${i}: &a${i} [${Array.from({ length: 10 }, () => `*a${i - 1}`).join(", ")}]`);
   const limits: YamlLimits = { ...MANIFEST_LIMITS, maxAliases: 100, maxNodes: 100_000 };
   assert.throws(() => parseYamlDocuments(lines.join("\n"), limits), YamlLimitError);
 });
@@ -97,7 +104,9 @@ test("measureValue counts exactly, without recursion", () => {
 });
 
 test("JSON is measured before JSON.parse sees it", () => {
-  refusedFor("depth", () => jsonPreScan("[".repeat(3_000_000) + "]".repeat(3_000_000), { ...SMALL, maxBytes: 10_000_000 }));
+  refusedFor("depth", () =>
+    jsonPreScan("[".repeat(3_000_000) + "]".repeat(3_000_000), { ...SMALL, maxBytes: 10_000_000 }),
+  );
   refusedFor("nodes", () => jsonPreScan(`[${"1,".repeat(20)}1]`, SMALL));
   assert.deepEqual(jsonPreScan('{"a": "[[[[[[,,,,,,,,,,,,\\"[[[[["}', SMALL), { depth: 1, nodes: 1, documents: 1 });
 });
@@ -131,7 +140,9 @@ test("the JSON scan finds a string's end as a scan character by character does: 
   const r = (): number => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const alphabet = ['"', '"', "\\", "\\", "[", "]", "{", "}", ",", "a", " "];
   for (let n = 0; n < 5000; n++) {
-    const text = Array.from({ length: Math.floor(r() * 40) }, () => alphabet[Math.floor(r() * alphabet.length)]).join("");
+    const text = Array.from({ length: Math.floor(r() * 40) }, () => alphabet[Math.floor(r() * alphabet.length)]).join(
+      "",
+    );
     const { depth, nodes } = jsonPreScan(text, LARGE);
     assert.deepEqual({ depth, nodes }, scanByCharacter(text), JSON.stringify(text));
   }

@@ -8,11 +8,24 @@ import { parseConfig } from "../../../src/config/load.js";
 import { runConfigImport, type CommandIo } from "../../../src/istio/command.js";
 import { runCli } from "../../support/run.js";
 
-const VALUES = JSON.stringify({ global: { hub: "reg.example/istio", tag: "1.28.0", proxy: { logLevel: "debug" } }, revision: "" });
+const VALUES = JSON.stringify({
+  global: { hub: "reg.example/istio", tag: "1.28.0", proxy: { logLevel: "debug" } },
+  revision: "",
+});
 
 function configMaps(o: { mesh?: string; config?: string } = {}): string {
-  const injector = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "istio-sidecar-injector" }, data: { values: VALUES, config: o.config ?? "policy: disabled\n" } };
-  const mesh = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "istio" }, data: { mesh: o.mesh ?? "trustDomain: example.org\n" } };
+  const injector = {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name: "istio-sidecar-injector" },
+    data: { values: VALUES, config: o.config ?? "policy: disabled\n" },
+  };
+  const mesh = {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: { name: "istio" },
+    data: { mesh: o.mesh ?? "trustDomain: example.org\n" },
+  };
   return `${JSON.stringify(injector)}\n---\n${JSON.stringify(mesh)}\n`;
 }
 
@@ -60,7 +73,10 @@ describe("config import (command)", () => {
     assert.equal(config.meshId, "example.org");
     assert.equal(config.proxy.image, "reg.example/istio/proxyv2:1.28.0");
     assert.equal(config.proxy.logLevel, "debug");
-    assert.match(r.stdout, /^# sidecar-injector config imported from Istio's ConfigMaps istio-sidecar-injector and istio/);
+    assert.match(
+      r.stdout,
+      /^# sidecar-injector config imported from Istio's ConfigMaps istio-sidecar-injector and istio/,
+    );
   });
 
   test("several files are read together", async () => {
@@ -71,16 +87,23 @@ describe("config import (command)", () => {
   });
 
   test("a setting that cannot be honoured: findings on stderr, nothing written, exit 1", async () => {
-    const r = await importWith(["-f", "cms.yaml"], { "cms.yaml": configMaps({ mesh: "defaultConfig:\n  concurrency: 4\n" }) });
+    const r = await importWith(["-f", "cms.yaml"], {
+      "cms.yaml": configMaps({ mesh: "defaultConfig:\n  concurrency: 4\n" }),
+    });
     assert.equal(r.code, 1);
     assert.equal(r.stdout, "");
-    assert.match(r.stderr, /^unsupported: istio\.mesh\.defaultConfig\.concurrency: is "4"\n {2}instead: .*proxy\.istio\.io\/config/m);
+    assert.match(
+      r.stderr,
+      /^unsupported: istio\.mesh\.defaultConfig\.concurrency: is "4"\n {2}instead: .*proxy\.istio\.io\/config/m,
+    );
     assert.match(r.stderr, /1 setting cannot be honoured .*nothing written/);
   });
 
   test("--allow-unsupported writes what can be honoured, and says so in the file", async () => {
     const out = join(dir, "imported.yaml");
-    const r = await importWith(["-f", "cms.yaml", "--allow-unsupported", "-o", out], { "cms.yaml": configMaps({ mesh: "defaultConfig:\n  concurrency: 4\n" }) });
+    const r = await importWith(["-f", "cms.yaml", "--allow-unsupported", "-o", out], {
+      "cms.yaml": configMaps({ mesh: "defaultConfig:\n  concurrency: 4\n" }),
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, "");
     const text = await readFile(out, "utf8");
@@ -88,16 +111,48 @@ describe("config import (command)", () => {
     assert.equal(parseConfig(text).policy, "disabled");
   });
 
-  const refusals: readonly { name: string; argv: string[]; files: Record<string, string>; code: number; message: RegExp }[] = [
+  const refusals: readonly {
+    name: string;
+    argv: string[];
+    files: Record<string, string>;
+    code: number;
+    message: RegExp;
+  }[] = [
     { name: "no -f", argv: [], files: {}, code: 2, message: /-f FILE .* is required/ },
-    { name: "an unknown option", argv: ["-f", "x", "--bogus"], files: {}, code: 2, message: /Unknown option '--bogus'/ },
-    { name: "a file that cannot be read", argv: ["-f", "missing.yaml"], files: {}, code: 1, message: /-f "missing.yaml": no such file or directory/ },
-    { name: "invalid YAML", argv: ["-f", "bad.yaml"], files: { "bad.yaml": "a: [\n" }, code: 2, message: /"bad.yaml": document 1 is not valid YAML/ },
-    { name: "no ConfigMaps", argv: ["-f", "x.yaml"], files: { "x.yaml": "kind: Deployment\n" }, code: 2, message: /no istio-sidecar-injector\[-REV\] or istio\[-REV\] ConfigMap/ },
+    {
+      name: "an unknown option",
+      argv: ["-f", "x", "--bogus"],
+      files: {},
+      code: 2,
+      message: /Unknown option '--bogus'/,
+    },
+    {
+      name: "a file that cannot be read",
+      argv: ["-f", "missing.yaml"],
+      files: {},
+      code: 1,
+      message: /-f "missing.yaml": no such file or directory/,
+    },
+    {
+      name: "invalid YAML",
+      argv: ["-f", "bad.yaml"],
+      files: { "bad.yaml": "a: [\n" },
+      code: 2,
+      message: /"bad.yaml": document 1 is not valid YAML/,
+    },
+    {
+      name: "no ConfigMaps",
+      argv: ["-f", "x.yaml"],
+      files: { "x.yaml": "kind: Deployment\n" },
+      code: 2,
+      message: /no istio-sidecar-injector\[-REV\] or istio\[-REV\] ConfigMap/,
+    },
     {
       name: "an import our injector would refuse",
       argv: ["-f", "x.yaml"],
-      files: { "x.yaml": configMaps({ config: "neverInjectSelector:\n- matchExpressions: [{key: a, operator: Sometimes}]\n" }) },
+      files: {
+        "x.yaml": configMaps({ config: "neverInjectSelector:\n- matchExpressions: [{key: a, operator: Sometimes}]\n" }),
+      },
       code: 2,
       message: /not a valid config of this injector: .*neverInjectSelector\[0\]/,
     },

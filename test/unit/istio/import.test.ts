@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { buildConfig } from "../../../src/config/load.js";
-import { importIstioConfig, ISTIO_CONFIG_LIMITS, MAX_FINDINGS, type Finding, type IstioConfigMaps } from "../../../src/istio/import.js";
+import {
+  importIstioConfig,
+  ISTIO_CONFIG_LIMITS,
+  MAX_FINDINGS,
+  type Finding,
+  type IstioConfigMaps,
+} from "../../../src/istio/import.js";
 import { PINNED_VALUES } from "../../../src/istio/pinned.js";
 
 type Plain = Record<string, unknown>;
@@ -21,8 +27,10 @@ function values(change: Record<string, unknown> = {}): string {
   return JSON.stringify(v);
 }
 
-const DEFAULT_CONFIG_TEXT = "defaultTemplates: [sidecar]\npolicy: enabled\nalwaysInjectSelector:\n  []\nneverInjectSelector:\n  []\ninjectedAnnotations:\n";
-const DEFAULT_MESH = "defaultConfig:\n  discoveryAddress: istiod.istio-system.svc:15012\nenablePrometheusMerge: true\nrootNamespace: istio-system\ntrustDomain: cluster.local\n";
+const DEFAULT_CONFIG_TEXT =
+  "defaultTemplates: [sidecar]\npolicy: enabled\nalwaysInjectSelector:\n  []\nneverInjectSelector:\n  []\ninjectedAnnotations:\n";
+const DEFAULT_MESH =
+  "defaultConfig:\n  discoveryAddress: istiod.istio-system.svc:15012\nenablePrometheusMerge: true\nrootNamespace: istio-system\ntrustDomain: cluster.local\n";
 
 function maps(o: { values?: string; config?: string; mesh?: string } = {}): IstioConfigMaps {
   return {
@@ -50,7 +58,12 @@ const CASES: readonly Case[] = [
   {
     name: "the chart's defaults import to our defaults but the image",
     input: maps(),
-    config: { proxy: { image: "registry.istio.io/testing/proxyv2:latest", resources: { limits: { cpu: "2000m", memory: "1024Mi" }, requests: { cpu: "100m", memory: "128Mi" } } } },
+    config: {
+      proxy: {
+        image: "registry.istio.io/testing/proxyv2:latest",
+        resources: { limits: { cpu: "2000m", memory: "1024Mi" }, requests: { cpu: "100m", memory: "128Mi" } },
+      },
+    },
     unsupported: [],
     ignored: [],
   },
@@ -89,8 +102,15 @@ const CASES: readonly Case[] = [
   },
   {
     name: "a revision names its own istiod; global.caAddress and the mesh's discoveryAddress win",
-    input: maps({ values: values({ revision: "canary", "global.caAddress": "ca.example:443" }), mesh: "defaultConfig:\n  discoveryAddress: istiod-canary.istio-system.svc:15012\n" }),
-    config: { revision: "canary", caAddress: "ca.example:443", discoveryAddress: "istiod-canary.istio-system.svc:15012" },
+    input: maps({
+      values: values({ revision: "canary", "global.caAddress": "ca.example:443" }),
+      mesh: "defaultConfig:\n  discoveryAddress: istiod-canary.istio-system.svc:15012\n",
+    }),
+    config: {
+      revision: "canary",
+      caAddress: "ca.example:443",
+      discoveryAddress: "istiod-canary.istio-system.svc:15012",
+    },
     unsupported: [],
   },
   {
@@ -136,7 +156,13 @@ const CASES: readonly Case[] = [
   },
   {
     name: "istiod-only values are ignored when changed, silent when not",
-    input: maps({ values: values({ "global.defaultResources.requests.cpu": "50m", "sidecarInjectorWebhook.reinvocationPolicy": "IfNeeded", "pilot.env": { PILOT_TRACE_SAMPLING: "1" } }) }),
+    input: maps({
+      values: values({
+        "global.defaultResources.requests.cpu": "50m",
+        "sidecarInjectorWebhook.reinvocationPolicy": "IfNeeded",
+        "pilot.env": { PILOT_TRACE_SAMPLING: "1" },
+      }),
+    }),
     unsupported: [],
     ignored: [
       "istio-sidecar-injector.values.global.defaultResources.requests.cpu",
@@ -152,14 +178,24 @@ const CASES: readonly Case[] = [
   },
   {
     name: "a value of the wrong type is named, and the rest imported",
-    input: maps({ values: values({ "global.proxy.privileged": "yes", "global.proxy.readinessPeriodSeconds": 1.5, "global.network": "n2" }) }),
+    input: maps({
+      values: values({
+        "global.proxy.privileged": "yes",
+        "global.proxy.readinessPeriodSeconds": 1.5,
+        "global.network": "n2",
+      }),
+    }),
     config: { network: "n2" },
-    unsupported: ["istio-sidecar-injector.values.global.proxy.privileged", "istio-sidecar-injector.values.global.proxy.readinessPeriodSeconds"],
+    unsupported: [
+      "istio-sidecar-injector.values.global.proxy.privileged",
+      "istio-sidecar-injector.values.global.proxy.readinessPeriodSeconds",
+    ],
   },
   {
     name: "policy, selectors and injectedAnnotations come from config",
     input: maps({
-      config: 'policy: disabled\nneverInjectSelector:\n- matchLabels: {a: b}\nalwaysInjectSelector:\n- matchExpressions: [{key: x, operator: Exists}]\ninjectedAnnotations:\n  "example.com/x": "1"\n',
+      config:
+        'policy: disabled\nneverInjectSelector:\n- matchLabels: {a: b}\nalwaysInjectSelector:\n- matchExpressions: [{key: x, operator: Exists}]\ninjectedAnnotations:\n  "example.com/x": "1"\n',
     }),
     config: {
       policy: "disabled",
@@ -171,7 +207,10 @@ const CASES: readonly Case[] = [
   },
   {
     name: "custom and modified templates, other default templates, a bad policy, unknown keys",
-    input: maps({ config: "policy: sometimes\ndefaultTemplates: [sidecar, extra]\ntemplates:\n  sidecar: |\n    spec: {}\n  extra: |\n    metadata: {}\nbogus: 1\n" }),
+    input: maps({
+      config:
+        "policy: sometimes\ndefaultTemplates: [sidecar, extra]\ntemplates:\n  sidecar: |\n    spec: {}\n  extra: |\n    metadata: {}\nbogus: 1\n",
+    }),
     unsupported: [
       "istio-sidecar-injector.config.policy",
       "istio-sidecar-injector.config.defaultTemplates",
@@ -189,8 +228,17 @@ const CASES: readonly Case[] = [
     input: maps({
       mesh: "enablePrometheusMerge: false\naccessLogFile: /dev/stdout\ndefaultConfig:\n  holdApplicationUntilProxyStarts: true\n  proxyMetadata: {A: b, B: true}\n  concurrency: 2\n  interceptionMode: TPROXY\n",
     }),
-    config: { prometheusMerge: false, proxy: { holdApplicationUntilProxyStarts: true, proxyMetadata: { A: "b", B: "true" } }, interception: { mode: "TPROXY" } },
-    unsupported: ["istio.mesh.defaultConfig.holdApplicationUntilProxyStarts", "istio.mesh.defaultConfig.proxyMetadata", "istio.mesh.defaultConfig.concurrency", "istio.mesh.defaultConfig.interceptionMode"],
+    config: {
+      prometheusMerge: false,
+      proxy: { holdApplicationUntilProxyStarts: true, proxyMetadata: { A: "b", B: "true" } },
+      interception: { mode: "TPROXY" },
+    },
+    unsupported: [
+      "istio.mesh.defaultConfig.holdApplicationUntilProxyStarts",
+      "istio.mesh.defaultConfig.proxyMetadata",
+      "istio.mesh.defaultConfig.concurrency",
+      "istio.mesh.defaultConfig.interceptionMode",
+    ],
     problem: { "istio.mesh.defaultConfig.concurrency": /"2"/ },
   },
   {
@@ -223,8 +271,19 @@ describe("importIstioConfig", () => {
     test(c.name, () => {
       const r = importIstioConfig(c.input);
       if (c.config !== undefined) assertSubset(r.config, c.config, "config");
-      if (c.unsupported !== undefined) assert.deepEqual(pathsOf(r.findings, "unsupported").sort(), [...c.unsupported].sort(), JSON.stringify(r.findings, null, 1));
-      if (c.ignored !== undefined) assert.deepEqual(pathsOf(r.findings, "ignored").filter((p) => !p.endsWith(".config.templates")).sort(), [...c.ignored].sort());
+      if (c.unsupported !== undefined)
+        assert.deepEqual(
+          pathsOf(r.findings, "unsupported").sort(),
+          [...c.unsupported].sort(),
+          JSON.stringify(r.findings, null, 1),
+        );
+      if (c.ignored !== undefined)
+        assert.deepEqual(
+          pathsOf(r.findings, "ignored")
+            .filter((p) => !p.endsWith(".config.templates"))
+            .sort(),
+          [...c.ignored].sort(),
+        );
       for (const [path, re] of Object.entries(c.problem ?? {})) {
         const f = r.findings.find((x) => x.path === path);
         assert.ok(f, `no finding at ${path}`);
@@ -238,7 +297,9 @@ describe("importIstioConfig", () => {
 
   test("the document holds only what differs from our defaults", () => {
     const r = importIstioConfig(maps({ values: values({ "global.hub": "docker.io/istio", "global.tag": "1.28.0" }) }));
-    assert.deepEqual(r.config, { proxy: { resources: { limits: { cpu: "2000m", memory: "1024Mi" }, requests: { cpu: "100m", memory: "128Mi" } } } });
+    assert.deepEqual(r.config, {
+      proxy: { resources: { limits: { cpu: "2000m", memory: "1024Mi" }, requests: { cpu: "100m", memory: "128Mi" } } },
+    });
   });
 });
 
@@ -253,7 +314,16 @@ describe("importIstioConfig on hostile input", () => {
   test("deep nesting and alias expansion are refused by the YAML limits", () => {
     const deep = importIstioConfig(maps({ config: `${"[".repeat(5000)}${"]".repeat(5000)}` }));
     assert.match(deep.findings.find((x) => x.path === "istio-sidecar-injector.config")?.problem ?? "", /limit: depth/);
-    const bomb = ["a: &a [x, x, x, x, x, x, x, x, x, x]", ...Array.from({ length: 9 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill(`*${String.fromCharCode(97 + i)}`).join(", ")}]`)].join("\n");
+    const bomb = [
+      "a: &a [x, x, x, x, x, x, x, x, x, x]",
+      ...Array.from(
+        { length: 9 },
+        (_, i) =>
+          `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10)
+            .fill(`*${String.fromCharCode(97 + i)}`)
+            .join(", ")}]`,
+      ),
+    ].join("\n");
     const aliases = importIstioConfig(maps({ mesh: bomb }));
     assert.match(aliases.findings.find((x) => x.path === "istio.mesh")?.problem ?? "", /limit: aliases/);
   });
@@ -274,7 +344,12 @@ describe("importIstioConfig on hostile input", () => {
   });
 
   test("__proto__ keys stay data", () => {
-    const r = importIstioConfig(maps({ config: 'injectedAnnotations:\n  "__proto__": "x"\n', mesh: 'defaultConfig:\n  proxyMetadata: {"__proto__": "y"}\n' }));
+    const r = importIstioConfig(
+      maps({
+        config: 'injectedAnnotations:\n  "__proto__": "x"\n',
+        mesh: 'defaultConfig:\n  proxyMetadata: {"__proto__": "y"}\n',
+      }),
+    );
     assert.equal(({} as Plain).x, undefined);
     assert.equal(Object.getPrototypeOf(r.config), Object.prototype);
     const annotations = r.config.injectedAnnotations as Plain;

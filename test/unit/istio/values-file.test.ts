@@ -1,12 +1,21 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { importIstioConfig } from "../../../src/istio/import.js";
-import { configMapsFromValues, isIstioOperator, isIstioValues, mergeValues, operatorValues } from "../../../src/istio/values-file.js";
+import {
+  configMapsFromValues,
+  isIstioOperator,
+  isIstioValues,
+  mergeValues,
+  operatorValues,
+} from "../../../src/istio/values-file.js";
 
 describe("Helm values and IstioOperator as the chart's ConfigMaps", () => {
   test("no values: the chart's defaults, nothing unsupported", () => {
     const r = importIstioConfig(configMapsFromValues({}, "helm-values"));
-    assert.deepEqual(r.findings.filter((f) => f.severity === "unsupported"), []);
+    assert.deepEqual(
+      r.findings.filter((f) => f.severity === "unsupported"),
+      [],
+    );
     assert.equal((r.config.proxy as { image?: string }).image, "registry.istio.io/testing/proxyv2:latest");
   });
 
@@ -14,7 +23,10 @@ describe("Helm values and IstioOperator as the chart's ConfigMaps", () => {
     const maps = configMapsFromValues(
       {
         global: { hub: "r.example/i", tag: "1.0", proxy: { autoInject: "disabled", lifecycle: { preStop: {} } } },
-        sidecarInjectorWebhook: { neverInjectSelector: [{ matchLabels: { a: "b" } }], templates: { custom: "spec: {}\n" } },
+        sidecarInjectorWebhook: {
+          neverInjectSelector: [{ matchLabels: { a: "b" } }],
+          templates: { custom: "spec: {}\n" },
+        },
         meshConfig: { trustDomain: "t.example", defaultConfig: { concurrency: 2 } },
         pilot: { resources: { requests: { cpu: "1" } } },
       },
@@ -25,8 +37,15 @@ describe("Helm values and IstioOperator as the chart's ConfigMaps", () => {
     assert.equal(r.config.trustDomain, "t.example");
     assert.deepEqual(r.config.neverInjectSelector, [{ matchLabels: { a: "b" } }]);
     assert.deepEqual(
-      r.findings.filter((f) => f.severity === "unsupported").map((f) => f.path).sort(),
-      ["helm-values.config.templates.custom", "helm-values.meshConfig.mesh.defaultConfig.concurrency", "helm-values.values.global.proxy.lifecycle"],
+      r.findings
+        .filter((f) => f.severity === "unsupported")
+        .map((f) => f.path)
+        .sort(),
+      [
+        "helm-values.config.templates.custom",
+        "helm-values.meshConfig.mesh.defaultConfig.concurrency",
+        "helm-values.values.global.proxy.lifecycle",
+      ],
     );
   });
 
@@ -36,15 +55,26 @@ describe("Helm values and IstioOperator as the chart's ConfigMaps", () => {
   });
 
   test("values files merge in order, maps key by key, lists whole; null removes", () => {
-    const merged = mergeValues(mergeValues({}, { global: { hub: "a", proxy: { logLevel: "debug" } }, x: [1, 2] }), { global: { hub: "b", tag: null }, x: [3] });
+    const merged = mergeValues(mergeValues({}, { global: { hub: "a", proxy: { logLevel: "debug" } }, x: [1, 2] }), {
+      global: { hub: "b", tag: null },
+      x: [3],
+    });
     assert.deepEqual(merged, { global: { hub: "b", proxy: { logLevel: "debug" }, tag: undefined }, x: [3] });
   });
 
   test("an IstioOperator's hub, tag, revision and meshConfig are values", () => {
-    const iop = { apiVersion: "install.istio.io/v1alpha1", kind: "IstioOperator", spec: { hub: "h", tag: 2, revision: "r", meshConfig: { trustDomain: "d" }, values: { global: { network: "n" } } } };
+    const iop = {
+      apiVersion: "install.istio.io/v1alpha1",
+      kind: "IstioOperator",
+      spec: { hub: "h", tag: 2, revision: "r", meshConfig: { trustDomain: "d" }, values: { global: { network: "n" } } },
+    };
     assert.ok(isIstioOperator(iop));
     assert.ok(!isIstioValues(iop));
-    assert.deepEqual(operatorValues(iop), { global: { network: "n", hub: "h", tag: 2 }, revision: "r", meshConfig: { trustDomain: "d" } });
+    assert.deepEqual(operatorValues(iop), {
+      global: { network: "n", hub: "h", tag: 2 },
+      revision: "r",
+      meshConfig: { trustDomain: "d" },
+    });
     assert.ok(isIstioValues({ global: {} }));
     assert.ok(!isIstioValues({ kind: "ConfigMap", global: {} }));
   });

@@ -62,7 +62,11 @@ describe("preview --server and the kubeconfig's token", () => {
 
   test("a user with a token: sent as a bearer token, never printed", async () => {
     seen.length = 0;
-    const r = await run(["preview", "-f", "-", "--server", url, "--cacert", caFile], { KUBECONFIG: kubeconfig("token.json", { token: TOKEN }) }, POD);
+    const r = await run(
+      ["preview", "-f", "-", "--server", url, "--cacert", caFile],
+      { KUBECONFIG: kubeconfig("token.json", { token: TOKEN }) },
+      POD,
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(seen, [`Bearer ${TOKEN}`]);
     assert.ok(!r.stdout.includes(TOKEN) && !r.stderr.includes(TOKEN));
@@ -70,23 +74,40 @@ describe("preview --server and the kubeconfig's token", () => {
 
   test("--anonymous: no token", async () => {
     seen.length = 0;
-    const r = await run(["preview", "-f", "-", "--server", url, "--cacert", caFile, "--anonymous"], { KUBECONFIG: kubeconfig("token.json", { token: TOKEN }) }, POD);
+    const r = await run(
+      ["preview", "-f", "-", "--server", url, "--cacert", caFile, "--anonymous"],
+      { KUBECONFIG: kubeconfig("token.json", { token: TOKEN }) },
+      POD,
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(seen, [undefined]);
   });
 
   test("a user without a token (a client certificate), or no kubeconfig: no Authorization header", async () => {
     seen.length = 0;
-    const cert = await run(["preview", "-f", "-", "--server", url, "--cacert", caFile], { KUBECONFIG: kubeconfig("cert.json", { "client-certificate-data": "", "client-key-data": "" }) }, POD);
+    const cert = await run(
+      ["preview", "-f", "-", "--server", url, "--cacert", caFile],
+      { KUBECONFIG: kubeconfig("cert.json", { "client-certificate-data": "", "client-key-data": "" }) },
+      POD,
+    );
     assert.equal(cert.code, 0, cert.stderr);
-    const none = await run(["preview", "-f", "-", "--server", url, "--cacert", caFile], { KUBECONFIG: join(dir, "does-not-exist.json"), HOME: dir }, POD);
+    const none = await run(
+      ["preview", "-f", "-", "--server", url, "--cacert", caFile],
+      { KUBECONFIG: join(dir, "does-not-exist.json"), HOME: dir },
+      POD,
+    );
     assert.equal(none.code, 0, none.stderr);
     assert.deepEqual(seen, [undefined, undefined]);
   });
 
   test("offline, a List over the server's Pod bound is previewed whole", async () => {
     const n = MAX_PREVIEW_PODS + 50;
-    const items = Array.from({ length: n }, (_, i) => ({ apiVersion: "v1", kind: "Pod", metadata: { name: `p${i}` }, spec: { containers: [{ name: "a", image: "i" }] } }));
+    const items = Array.from({ length: n }, (_, i) => ({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: `p${i}` },
+      spec: { containers: [{ name: "a", image: "i" }] },
+    }));
     const r = await run(["preview", "-f", "-"], {}, JSON.stringify({ apiVersion: "v1", kind: "List", items }));
     assert.equal(r.code, 0, r.stderr);
     assert.equal((JSON.parse(r.stdout) as { items: unknown[] }).items.length, n);

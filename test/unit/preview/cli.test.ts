@@ -26,13 +26,19 @@ interface Run {
 
 function run(args: readonly string[], stdin?: string): Promise<Run> {
   return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env: { ...process.env, KUBERNETES_SERVICE_HOST: "" }, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: dir,
+      env: { ...process.env, KUBERNETES_SERVICE_HOST: "" },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on("data", (c: Buffer) => out.push(c));
     child.stderr.on("data", (c: Buffer) => err.push(c));
     child.on("error", reject);
-    child.on("close", (code) => resolveRun({ code, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }));
+    child.on("close", (code) =>
+      resolveRun({ code, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") }),
+    );
     child.stdin.end(stdin ?? "");
   });
 }
@@ -84,7 +90,10 @@ describe("preview offline", () => {
     assert.equal(r.stderr, "");
     const want = formatPreview(await preview(parsePreviewInput(MANIFEST, "yaml"), { config: buildConfig({}) }), "json");
     assert.equal(r.stdout, want);
-    assert.deepEqual(itemsOf(r).map((e) => `${e.kind}/${e.name}@${e.namespace}:${e.decision.inject}`), ["Pod/web@default:true", "Deployment/shop@store:true"]);
+    assert.deepEqual(
+      itemsOf(r).map((e) => `${e.kind}/${e.name}@${e.namespace}:${e.decision.inject}`),
+      ["Pod/web@default:true", "Deployment/shop@store:true"],
+    );
     assert.deepEqual((await run(["preview", "-f", file, "-o", "json"])).stdout, r.stdout);
   });
 
@@ -99,7 +108,12 @@ describe("preview offline", () => {
     const r = await run(["preview", "-f", file, "-o", "diff"]);
     assert.equal(r.code, 0, r.stderr);
     const headers = r.stdout.split("\n").filter((l) => l.startsWith("--- ") || l.startsWith("+++ "));
-    assert.deepEqual(headers, ["--- Pod/web (default) as given", "+++ Pod/web (default) as stored", "--- Deployment/shop (store) as given", "+++ Deployment/shop (store) as stored"]);
+    assert.deepEqual(headers, [
+      "--- Pod/web (default) as given",
+      "+++ Pod/web (default) as stored",
+      "--- Deployment/shop (store) as given",
+      "+++ Deployment/shop (store) as stored",
+    ]);
     assert.match(r.stdout, /^\+ +- name: istio-proxy$/m);
   });
 
@@ -109,9 +123,16 @@ describe("preview offline", () => {
   });
 
   test("--namespace and --namespace-labels decide what the API server does", async () => {
-    const off = itemsOf(await run(["preview", "-f", file, "-n", "shop", "--namespace-labels", "istio-injection=disabled"]));
+    const off = itemsOf(
+      await run(["preview", "-f", file, "-n", "shop", "--namespace-labels", "istio-injection=disabled"]),
+    );
     assert.equal(off[0]?.namespace, "shop");
-    assert.deepEqual(off[0]?.decision, { inject: false, reasons: ["namespace shop has istio-injection=disabled: no webhook matches, the API server does not call the injector"] });
+    assert.deepEqual(off[0]?.decision, {
+      inject: false,
+      reasons: [
+        "namespace shop has istio-injection=disabled: no webhook matches, the API server does not call the injector",
+      ],
+    });
     assert.deepEqual(off[0]?.patch, []);
     // The Deployment names its own namespace: the labels given are not its namespace's.
     assert.equal(off[1]?.namespace, "store");
@@ -119,19 +140,30 @@ describe("preview offline", () => {
     assert.equal(off[1]?.decision.inject, true);
 
     const on = itemsOf(await run(["preview", "-f", file, "--namespace-labels", "istio-injection=enabled"]));
-    assert.ok(on.every((e) => e.decision.reasons[0]?.endsWith("has istio-injection=enabled: the API server calls the injector")), "without -n: every namespace");
+    assert.ok(
+      on.every((e) =>
+        e.decision.reasons[0]?.endsWith("has istio-injection=enabled: the API server calls the injector"),
+      ),
+      "without -n: every namespace",
+    );
   });
 
   test("--config is the injector's config", async () => {
     const cfg = join(dir, "disabled.yaml");
     writeFileSync(cfg, "policy: disabled\n");
     const entries = itemsOf(await run(["preview", "-f", file, "--config", cfg]));
-    assert.deepEqual(entries.map((e) => e.decision.inject), [false, false]);
+    assert.deepEqual(
+      entries.map((e) => e.decision.inject),
+      [false, false],
+    );
     assert.match(entries[0]?.decision.reasons.at(-1) ?? "", /policy disabled/);
   });
 
   test("an invalid annotation is shown, not a failure", async () => {
-    const bad = MANIFEST.replace("labels: {app: web}", "labels: {app: web}\n  annotations: {sidecar.istio.io/proxyCPU: lots}");
+    const bad = MANIFEST.replace(
+      "labels: {app: web}",
+      "labels: {app: web}\n  annotations: {sidecar.istio.io/proxyCPU: lots}",
+    );
     const r = await run(["preview", "-f", "-"], bad);
     assert.equal(r.code, 1, "a Pod the injector would refuse: exit 1");
     assert.equal(r.stderr, "error: the injector would refuse 1 of 2 Pods\n");
@@ -224,14 +256,27 @@ describe("preview --server", () => {
 
   test("with -f -, --namespace and --namespace-labels", async () => {
     const args = ["-n", "shop", "--namespace-labels", "istio-injection=enabled"];
-    const remote = await run(["preview", "-f", "-", "--server", `${server.url}/`, "--cacert", cacert, ...args], MANIFEST);
+    const remote = await run(
+      ["preview", "-f", "-", "--server", `${server.url}/`, "--cacert", cacert, ...args],
+      MANIFEST,
+    );
     const entries = itemsOf(remote);
-    assert.equal(entries[0]?.decision.reasons[0], "namespace shop has istio-injection=enabled: the API server calls the injector");
-    assert.equal(remote.stdout, (await run(["preview", "-f", file, ...args])).stdout, "offline and remote take the labels alike");
+    assert.equal(
+      entries[0]?.decision.reasons[0],
+      "namespace shop has istio-injection=enabled: the API server calls the injector",
+    );
+    assert.equal(
+      remote.stdout,
+      (await run(["preview", "-f", file, ...args])).stdout,
+      "offline and remote take the labels alike",
+    );
   });
 
   test("the injector's errors are reported with exit 2", async () => {
-    const r = await run(["preview", "-f", "-", "--server", server.url, "--cacert", cacert], "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n");
+    const r = await run(
+      ["preview", "-f", "-", "--server", server.url, "--cacert", cacert],
+      "apiVersion: v1\nkind: Service\nmetadata: {name: s}\n",
+    );
     assert.equal(r.code, 2);
     assert.match(r.stderr, /answered 400: ERR_PREVIEW_INPUT .*no Pod, workload or AdmissionReview/);
   });
@@ -250,10 +295,30 @@ describe("preview --server", () => {
 
   test("--tls-server-name: the certificate is checked against that name, not the URL's host", async () => {
     // The local certificate names localhost and 127.0.0.1, not the chart's Service.
-    const named = await run(["preview", "-f", file, "--server", server.url, "--cacert", cacert, "--tls-server-name", "localhost"]);
+    const named = await run([
+      "preview",
+      "-f",
+      file,
+      "--server",
+      server.url,
+      "--cacert",
+      cacert,
+      "--tls-server-name",
+      "localhost",
+    ]);
     assert.equal(named.code, 0, named.stderr);
     assert.ok(itemsOf(named).length > 0);
-    const wrong = await run(["preview", "-f", file, "--server", server.url, "--cacert", cacert, "--tls-server-name", "sidecar-injector.sidecar-injector-system.svc"]);
+    const wrong = await run([
+      "preview",
+      "-f",
+      file,
+      "--server",
+      server.url,
+      "--cacert",
+      cacert,
+      "--tls-server-name",
+      "sidecar-injector.sidecar-injector-system.svc",
+    ]);
     assert.equal(wrong.code, 2);
     assert.match(wrong.stderr, /sidecar-injector\.sidecar-injector-system\.svc/);
     assert.doesNotMatch(wrong.stderr, /--tls-server-name, e\.g\./, "the hint is for those who gave none");
@@ -263,7 +328,16 @@ describe("preview --server", () => {
     const r = await run(["preview", "-f", file, "--server", server.url, "--insecure-skip-tls-verify"]);
     assert.equal(r.code, 0, r.stderr);
     assert.ok(itemsOf(r).length > 0);
-    const both = await run(["preview", "-f", file, "--server", server.url, "--insecure-skip-tls-verify", "--cacert", cacert]);
+    const both = await run([
+      "preview",
+      "-f",
+      file,
+      "--server",
+      server.url,
+      "--insecure-skip-tls-verify",
+      "--cacert",
+      cacert,
+    ]);
     assert.equal(both.code, 2);
     assert.match(both.stderr, /--insecure-skip-tls-verify and --cacert exclude each other/);
     for (const flag of [["--insecure-skip-tls-verify"], ["--tls-server-name", "localhost"], ["--cacert", cacert]]) {
@@ -281,17 +355,43 @@ describe("preview --server", () => {
 
   test("-o summary: a few lines per object, the same offline and from the server", async () => {
     const manifest = join(dir, "summary.yaml");
-    writeFileSync(manifest, MANIFEST.replace("labels: {app: web}", 'labels: {app: web}\n  annotations: {sidecar.istio.io/proxyCpu: "1"}'));
-    const offline = await run(["preview", "-f", manifest, "-o", "summary", "--namespace-labels", "istio-injection=enabled"]);
+    writeFileSync(
+      manifest,
+      MANIFEST.replace("labels: {app: web}", 'labels: {app: web}\n  annotations: {sidecar.istio.io/proxyCpu: "1"}'),
+    );
+    const offline = await run([
+      "preview",
+      "-f",
+      manifest,
+      "-o",
+      "summary",
+      "--namespace-labels",
+      "istio-injection=enabled",
+    ]);
     assert.equal(offline.code, 0, offline.stderr);
     const lines = offline.stdout.split("\n");
     assert.equal(lines[0], "Pod/web (namespace default): injected");
     assert.equal(lines[1], "  - namespace default has istio-injection=enabled: the API server calls the injector");
     assert.match(offline.stdout, /^ {2}adds istio-init, istio-proxy, proxy image \S+; \d+ patch operation\(s\)$/m);
-    assert.match(offline.stdout, /^ {2}warning: unknown annotation "sidecar\.istio\.io\/proxyCpu" is ignored; did you mean sidecar\.istio\.io\/proxyCPU\?$/m);
+    assert.match(
+      offline.stdout,
+      /^ {2}warning: unknown annotation "sidecar\.istio\.io\/proxyCpu" is ignored; did you mean sidecar\.istio\.io\/proxyCPU\?$/m,
+    );
     assert.match(offline.stdout, /^Deployment\/shop \(namespace store\): injected$/m);
     assert.doesNotMatch(offline.stdout, /"op"|apiVersion/, "no patch, no object");
-    const remote = await run(["preview", "-f", manifest, "-o", "summary", "--namespace-labels", "istio-injection=enabled", "--server", server.url, "--cacert", cacert]);
+    const remote = await run([
+      "preview",
+      "-f",
+      manifest,
+      "-o",
+      "summary",
+      "--namespace-labels",
+      "istio-injection=enabled",
+      "--server",
+      server.url,
+      "--cacert",
+      cacert,
+    ]);
     assert.equal(remote.code, 0, remote.stderr);
     assert.equal(remote.stdout, offline.stdout);
   });

@@ -31,7 +31,12 @@ async function serverFor(config: Config | undefined): Promise<ServeHandle> {
       configFile = join(dir, `config-${servers.size}.yaml`);
       writeFileSync(configFile, stringify(config));
     }
-    s = await runServe({ ...(configFile ? { configFile } : {}), port: 0, certDir: join(dir, "certs"), logLevel: "silent" });
+    s = await runServe({
+      ...(configFile ? { configFile } : {}),
+      port: 0,
+      certDir: join(dir, "certs"),
+      logLevel: "silent",
+    });
     ca = readFileSync(join(dir, "certs", "ca.crt"), "utf8");
     servers.set(key, s);
   }
@@ -47,9 +52,19 @@ interface PreviewAnswer {
   items: PreviewEntry[];
 }
 
-async function post(path: string, body: string | Buffer, contentType: string | undefined, extra: Record<string, string> = {}, config?: Config): Promise<ClientResponse> {
+async function post(
+  path: string,
+  body: string | Buffer,
+  contentType: string | undefined,
+  extra: Record<string, string> = {},
+  config?: Config,
+): Promise<ClientResponse> {
   const s = await serverFor(config);
-  return send(s.port, ca, { path, headers: { ...(contentType ? { "content-type": contentType } : {}), ...extra }, body });
+  return send(s.port, ca, {
+    path,
+    headers: { ...(contentType ? { "content-type": contentType } : {}), ...extra },
+    body,
+  });
 }
 
 function items(res: ClientResponse): PreviewEntry[] {
@@ -65,7 +80,15 @@ function items(res: ClientResponse): PreviewEntry[] {
  */
 function errorOf(res: ClientResponse, plain = false): { code: string; message: string } {
   assert.match(String(res.headers["content-type"]), /^application\/json/);
-  const body = res.json() as { error: { code: string; message: string }; kind?: string; apiVersion?: string; status?: string; message?: string; reason?: string; code?: number };
+  const body = res.json() as {
+    error: { code: string; message: string };
+    kind?: string;
+    apiVersion?: string;
+    status?: string;
+    message?: string;
+    reason?: string;
+    code?: number;
+  };
   if (!plain) {
     assert.deepEqual(
       { kind: body.kind, apiVersion: body.apiVersion, status: body.status, message: body.message, code: body.code },
@@ -94,7 +117,11 @@ spec:
       containers: [{name: shop, image: example.com/shop:1}]
 `;
 
-function reviewOf(pod: unknown, namespace: string, uid = "0d6b4c1e-1111-4222-8333-444455556666"): Record<string, unknown> {
+function reviewOf(
+  pod: unknown,
+  namespace: string,
+  uid = "0d6b4c1e-1111-4222-8333-444455556666",
+): Record<string, unknown> {
   return podReview({ object: pod, namespace, uid });
 }
 
@@ -121,9 +148,19 @@ describe("POST /preview on the server serve runs", () => {
 
   test("YAML bodies, with every YAML content type, and several documents", async () => {
     const text = `${stringify(POD)}---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\n---\n${DEPLOYMENT_YAML}`;
-    for (const type of ["application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "application/yaml; charset=utf-8"]) {
+    for (const type of [
+      "application/yaml",
+      "application/x-yaml",
+      "text/yaml",
+      "text/x-yaml",
+      "application/yaml; charset=utf-8",
+    ]) {
       const entries = items(await post("/preview", text, type));
-      assert.deepEqual(entries.map((e) => `${e.kind}/${e.name}`), ["Pod/web", "Deployment/shop"], type);
+      assert.deepEqual(
+        entries.map((e) => `${e.kind}/${e.name}`),
+        ["Pod/web", "Deployment/shop"],
+        type,
+      );
     }
   });
 
@@ -149,7 +186,9 @@ describe("POST /preview on the server serve runs", () => {
   });
 
   test("?format=diff: a unified diff as text/plain", async () => {
-    const res = await post("/preview?format=diff&namespace=demo", DEPLOYMENT_YAML, "application/yaml", { accept: "application/yaml" });
+    const res = await post("/preview?format=diff&namespace=demo", DEPLOYMENT_YAML, "application/yaml", {
+      accept: "application/yaml",
+    });
     assert.equal(res.status, 200);
     assert.match(String(res.headers["content-type"]), /^text\/plain/);
     const lines = res.body.split("\n");
@@ -160,23 +199,46 @@ describe("POST /preview on the server serve runs", () => {
   });
 
   test("?namespace= and ?namespaceLabels=: the API server's selection from the given labels", async () => {
-    const selected = items(await post("/preview?namespace=shop&namespaceLabels=istio-injection%3Denabled,team%3Da", JSON.stringify(POD), "application/json"))[0]!;
+    const selected = items(
+      await post(
+        "/preview?namespace=shop&namespaceLabels=istio-injection%3Denabled,team%3Da",
+        JSON.stringify(POD),
+        "application/json",
+      ),
+    )[0]!;
     assert.equal(selected.namespace, "shop");
-    assert.deepEqual(selected.decision.reasons, ["namespace shop has istio-injection=enabled: the API server calls the injector", "policy enabled: injected"]);
+    assert.deepEqual(selected.decision.reasons, [
+      "namespace shop has istio-injection=enabled: the API server calls the injector",
+      "policy enabled: injected",
+    ]);
 
-    const unlabelled = items(await post("/preview?namespace=shop&namespaceLabels=team%3Da", JSON.stringify(POD), "application/json"))[0]!;
+    const unlabelled = items(
+      await post("/preview?namespace=shop&namespaceLabels=team%3Da", JSON.stringify(POD), "application/json"),
+    )[0]!;
     assert.equal(unlabelled.decision.inject, false);
     assert.match(unlabelled.decision.reasons[0] ?? "", /^namespace shop has no istio-injection or istio.io\/rev label/);
     assert.deepEqual(unlabelled.patch, []);
 
-    const canary = items(await post("/preview?namespace=shop&namespaceLabels=istio.io/rev%3Dcanary", JSON.stringify(POD), "application/json"))[0]!;
+    const canary = items(
+      await post(
+        "/preview?namespace=shop&namespaceLabels=istio.io/rev%3Dcanary",
+        JSON.stringify(POD),
+        "application/json",
+      ),
+    )[0]!;
     assert.equal(canary.decision.inject, false);
     assert.match(canary.decision.reasons[0] ?? "", /istio.io\/rev=canary, this injector serves revision default/);
   });
 
   test("the given labels are those of the given namespace: a manifest in another one is not judged by them", async () => {
     const elsewhere = { ...POD, metadata: { ...POD.metadata, namespace: "other" } };
-    const e = items(await post("/preview?namespace=shop&namespaceLabels=istio-injection%3Ddisabled", JSON.stringify(elsewhere), "application/json"))[0]!;
+    const e = items(
+      await post(
+        "/preview?namespace=shop&namespaceLabels=istio-injection%3Ddisabled",
+        JSON.stringify(elsewhere),
+        "application/json",
+      ),
+    )[0]!;
     assert.equal(e.namespace, "other");
     assert.match(e.decision.reasons[0] ?? "", /^labels of namespace "other" not known/);
   });
@@ -200,9 +262,19 @@ describe("POST /preview on the server serve runs", () => {
   test("no Content-Type (kubectl create --raw -f): the body is read as JSON or YAML by its first character", async () => {
     const s = await serverFor(undefined);
     // The request kubectl sends: POST, the file's bytes chunked, no Content-Type, this Accept.
-    const kubectl = { "accept": "application/json, */*" };
-    const asJson = await send(s.port, ca, { path: "/preview?namespaceLabels=istio-injection=enabled", headers: kubectl, body: JSON.stringify(POD), chunked: true });
-    const asYaml = await send(s.port, ca, { path: "/preview?namespaceLabels=istio-injection=enabled", headers: kubectl, body: stringify(POD), chunked: true });
+    const kubectl = { accept: "application/json, */*" };
+    const asJson = await send(s.port, ca, {
+      path: "/preview?namespaceLabels=istio-injection=enabled",
+      headers: kubectl,
+      body: JSON.stringify(POD),
+      chunked: true,
+    });
+    const asYaml = await send(s.port, ca, {
+      path: "/preview?namespaceLabels=istio-injection=enabled",
+      headers: kubectl,
+      body: stringify(POD),
+      chunked: true,
+    });
     const [fromJson] = items(asJson);
     const [fromYaml] = items(asYaml);
     assert.equal(fromJson?.decision.inject, true);
@@ -219,7 +291,7 @@ describe("POST /preview on the server serve runs", () => {
     const refused = await post("/preview", JSON.stringify(POD), "application/yaml; charset=latin1");
     assert.equal(refused.status, 415);
     assert.match(errorOf(refused).message, /charset/);
-    for (const type of ["application/json; charset=utf-8", "application/yaml; charset=\"UTF8\""]) {
+    for (const type of ["application/json; charset=utf-8", 'application/yaml; charset="UTF8"']) {
       assert.equal((await post("/preview", JSON.stringify(POD), type)).status, 200, type);
     }
   });
@@ -247,7 +319,7 @@ describe("POST /preview on the server serve runs", () => {
   });
 
   test("a body that is neither JSON nor YAML: 400", async () => {
-    const res = await post("/preview", "{ \"kind\": [", "application/json");
+    const res = await post("/preview", '{ "kind": [', "application/json");
     assert.equal(res.status, 400);
     assert.equal(errorOf(res).code, "ERR_PREVIEW_INPUT");
   });
@@ -259,7 +331,13 @@ describe("POST /preview on the server serve runs", () => {
   });
 
   test("a Pod the injector cannot read is an entry with its error, with 200", async () => {
-    const entries = items(await post("/preview", JSON.stringify({ apiVersion: "v1", kind: "Pod", metadata: { name: "x" }, spec: {} }), "application/json"));
+    const entries = items(
+      await post(
+        "/preview",
+        JSON.stringify({ apiVersion: "v1", kind: "Pod", metadata: { name: "x" }, spec: {} }),
+        "application/json",
+      ),
+    );
     assert.equal(entries[0]?.error?.code, "ERR_INVALID_POD");
   });
 
@@ -274,18 +352,34 @@ describe("POST /preview on the server serve runs", () => {
   });
 
   test("over 6 MiB: 413, declared or streamed", async () => {
-    const big = JSON.stringify({ ...POD, metadata: { ...POD.metadata, annotations: { filler: "x".repeat(6 * 1024 * 1024) } } });
+    const big = JSON.stringify({
+      ...POD,
+      metadata: { ...POD.metadata, annotations: { filler: "x".repeat(6 * 1024 * 1024) } },
+    });
     const s = await serverFor(undefined);
-    const declared = await send(s.port, ca, { path: "/preview", headers: { "content-type": "application/json" }, body: big });
+    const declared = await send(s.port, ca, {
+      path: "/preview",
+      headers: { "content-type": "application/json" },
+      body: big,
+    });
     assert.equal(declared.status, 413);
     assert.equal(errorOf(declared).code, "ERR_BODY_TOO_LARGE");
-    const streamed = await send(s.port, ca, { path: "/preview", headers: { "content-type": "application/json" }, body: big, chunked: true });
+    const streamed = await send(s.port, ca, {
+      path: "/preview",
+      headers: { "content-type": "application/json" },
+      body: big,
+      chunked: true,
+    });
     assert.equal(streamed.status, 413);
   });
 
   test("a Pod as large as etcd stores (1.5 MiB) is answered; one near the body limit passes the answer's", async () => {
     // Filled in an env value: annotations are held to the API server's 256 KiB.
-    const filled = (n: number): string => JSON.stringify({ ...POD, spec: { containers: [{ name: "app", image: "nginx", env: [{ name: "FILLER", value: "x".repeat(n) }] }] } });
+    const filled = (n: number): string =>
+      JSON.stringify({
+        ...POD,
+        spec: { containers: [{ name: "app", image: "nginx", env: [{ name: "FILLER", value: "x".repeat(n) }] }] },
+      });
     const large = filled(1536 * 1024);
     assert.equal(items(await post("/preview", large, "application/json"))[0]?.decision.inject, true);
     const body = filled(6 * 1024 * 1024 - 1024);
@@ -324,15 +418,28 @@ function located(docs: readonly unknown[]): { kind: string; name: string; namesp
   const out: { kind: string; name: string; namespace: string; pod: Pod }[] = [];
   const walk = (d: unknown): void => {
     if (typeof d !== "object" || d === null) return;
-    const doc = d as { kind?: string; items?: unknown[]; metadata?: { name?: string; generateName?: string; namespace?: string }; spec?: Record<string, unknown> };
+    const doc = d as {
+      kind?: string;
+      items?: unknown[];
+      metadata?: { name?: string; generateName?: string; namespace?: string };
+      spec?: Record<string, unknown>;
+    };
     if (doc.kind === "List") return void doc.items?.forEach(walk);
     const name = doc.metadata?.name ?? doc.metadata?.generateName ?? "";
     const namespace = doc.metadata?.namespace ?? "default";
     if (doc.kind === "Pod") return void out.push({ kind: "Pod", name, namespace, pod: d as Pod });
-    const holder = doc.kind === "CronJob" ? ((doc.spec?.jobTemplate as { spec?: Record<string, unknown> } | undefined)?.spec ?? undefined) : doc.spec;
+    const holder =
+      doc.kind === "CronJob"
+        ? ((doc.spec?.jobTemplate as { spec?: Record<string, unknown> } | undefined)?.spec ?? undefined)
+        : doc.spec;
     const template = holder?.template as Pod | undefined;
     if (!template || doc.kind === "Service") return;
-    out.push({ kind: String(doc.kind), name, namespace, pod: podAsCreated(String(doc.kind), name, { metadata: template.metadata ?? {}, spec: template.spec }) });
+    out.push({
+      kind: String(doc.kind),
+      name,
+      namespace,
+      pod: podAsCreated(String(doc.kind), name, { metadata: template.metadata ?? {}, spec: template.spec }),
+    });
   };
   docs.forEach(walk);
   return out;
@@ -352,7 +459,9 @@ describe("/preview and /inject answer the same patch for every golden case", () 
         const fromInject = await injectPatch(p.pod, p.namespace, config);
         assert.equal(JSON.stringify(entries[i]!.patch), fromInject, `${name} ${p.kind}/${p.name}: manifest`);
         // The very AdmissionReview /inject got, sent to /preview.
-        const review = items(await post("/preview", JSON.stringify(reviewOf(p.pod, p.namespace)), "application/json", {}, config));
+        const review = items(
+          await post("/preview", JSON.stringify(reviewOf(p.pod, p.namespace)), "application/json", {}, config),
+        );
         assert.equal(review.length, 1);
         assert.equal(JSON.stringify(review[0]!.patch), fromInject, `${name} ${p.kind}/${p.name}: AdmissionReview`);
       }
@@ -363,7 +472,12 @@ describe("/preview and /inject answer the same patch for every golden case", () 
 describe("/preview with namespace lookups for the caller (createApp)", () => {
   let s: TestServer;
   const calls: string[] = [];
-  const labels: Record<string, Record<string, string>> = { on: { "istio-injection": "enabled" }, off: { "istio-injection": "disabled" }, plain: {}, "mesh-system": { "istio-injection": "enabled" } };
+  const labels: Record<string, Record<string, string>> = {
+    on: { "istio-injection": "enabled" },
+    off: { "istio-injection": "disabled" },
+    plain: {},
+    "mesh-system": { "istio-injection": "enabled" },
+  };
   const TOKEN = "alice-token-3f9a";
   let mode: "answer" | "hang" | "fail" = "answer";
   const access: NamespaceAccess = {
@@ -384,7 +498,11 @@ describe("/preview with namespace lookups for the caller (createApp)", () => {
   };
 
   before(async () => {
-    s = await startTestServer({ ownNamespace: "mesh-system", namespaceLookupTimeoutMs: 100, namespaceAccess: () => access });
+    s = await startTestServer({
+      ownNamespace: "mesh-system",
+      namespaceLookupTimeoutMs: 100,
+      namespaceAccess: () => access,
+    });
   });
   after(async () => {
     await s.close();
@@ -404,11 +522,22 @@ describe("/preview with namespace lookups for the caller (createApp)", () => {
   test("a caller allowed to get the namespace: its labels decide the selection", async () => {
     mode = "answer";
     calls.length = 0;
-    assert.equal((await previewIn("on")).decision.reasons[0], "namespace on has istio-injection=enabled: the API server calls the injector");
+    assert.equal(
+      (await previewIn("on")).decision.reasons[0],
+      "namespace on has istio-injection=enabled: the API server calls the injector",
+    );
     assert.match((await previewIn("off")).decision.reasons[0] ?? "", /istio-injection=disabled: no webhook matches/);
     assert.match((await previewIn("plain")).decision.reasons[0] ?? "", /has no istio-injection or istio.io\/rev label/);
     // One token review (cached for the later requests), then access and labels per namespace.
-    assert.deepEqual(calls, ["tokenreview", "access on", "labels on", "access off", "labels off", "access plain", "labels plain"]);
+    assert.deepEqual(calls, [
+      "tokenreview",
+      "access on",
+      "labels on",
+      "access off",
+      "labels off",
+      "access plain",
+      "labels plain",
+    ]);
     calls.length = 0;
     await previewIn("on");
     assert.deepEqual(calls, [], "answered from the cache");
@@ -435,13 +564,19 @@ describe("/preview with namespace lookups for the caller (createApp)", () => {
     labels.secret = { "istio-injection": "enabled" };
     const e = await previewIn("secret");
     assert.deepEqual(calls, ["access secret"]);
-    assert.match(e.decision.reasons[0] ?? "", /^labels of namespace "secret" not known \(the caller may not get this namespace\)/);
+    assert.match(
+      e.decision.reasons[0] ?? "",
+      /^labels of namespace "secret" not known \(the caller may not get this namespace\)/,
+    );
   });
 
   test("a namespace that does not exist, for a caller that may get it: said so", async () => {
     mode = "answer";
     const e = await previewIn("ghost");
-    assert.match(e.decision.reasons[0] ?? "", /^labels of namespace "ghost" not known \(the namespace does not exist\)/);
+    assert.match(
+      e.decision.reasons[0] ?? "",
+      /^labels of namespace "ghost" not known \(the namespace does not exist\)/,
+    );
     assert.equal(e.decision.inject, true);
   });
 
@@ -470,7 +605,10 @@ describe("/preview with namespace lookups for the caller (createApp)", () => {
   test("a read that fails: labels not known, and a warning in the log without the token", async () => {
     mode = "fail";
     const e = await previewIn("failing");
-    assert.match(e.decision.reasons[0] ?? "", /^labels of namespace "failing" not known \(the API server could not be asked\)/);
+    assert.match(
+      e.decision.reasons[0] ?? "",
+      /^labels of namespace "failing" not known \(the API server could not be asked\)/,
+    );
     const warned = s.logs.lines().find((l) => l.msg === "namespace labels not read for /preview");
     assert.ok(warned, s.logs.text());
     assert.equal(warned.namespace, '"failing"');

@@ -19,11 +19,17 @@ import {
 const config = buildConfig({});
 
 function pod(name: string, namespace?: string): Pod {
-  return { apiVersion: "v1", kind: "Pod", metadata: { name, ...(namespace ? { namespace } : {}) }, spec: { containers: [{ name: "app", image: "example.com/app:1" }] } };
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, ...(namespace ? { namespace } : {}) },
+    spec: { containers: [{ name: "app", image: "example.com/app:1" }] },
+  };
 }
 
 const list = (items: readonly unknown[]): unknown => ({ apiVersion: "v1", kind: "List", items });
-const pods = (n: number, ns?: (i: number) => string): Pod[] => Array.from({ length: n }, (_, i) => pod(`p${i}`, ns?.(i)));
+const pods = (n: number, ns?: (i: number) => string): Pod[] =>
+  Array.from({ length: n }, (_, i) => pod(`p${i}`, ns?.(i)));
 
 async function refusal(p: Promise<unknown>): Promise<PreviewLimitError> {
   try {
@@ -55,8 +61,23 @@ describe("Pods per request", () => {
   });
 
   test("every form counts: List items, documents, workloads, AdmissionReviews", async () => {
-    const deployment = { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "d" }, spec: { template: { metadata: {}, spec: { containers: [{ name: "a", image: "i" }] } } } };
-    const review = { apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: { uid: "u", kind: { group: "", version: "v1", kind: "Pod" }, operation: "CREATE", namespace: "x", object: pod("r") } };
+    const deployment = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "d" },
+      spec: { template: { metadata: {}, spec: { containers: [{ name: "a", image: "i" }] } } },
+    };
+    const review = {
+      apiVersion: "admission.k8s.io/v1",
+      kind: "AdmissionReview",
+      request: {
+        uid: "u",
+        kind: { group: "", version: "v1", kind: "Pod" },
+        operation: "CREATE",
+        namespace: "x",
+        object: pod("r"),
+      },
+    };
     const docs = [list(pods(3)), deployment, review, pod("single")];
     assert.equal((await preview(docs, { config, maxPods: 6 })).length, 6);
     const e = await refusal(preview(docs, { config, maxPods: 5 }));
@@ -104,7 +125,9 @@ describe("namespaces looked up per request", () => {
     assert.equal(ok.asked[0]?.length, 20);
 
     const over = counting();
-    const e = await refusal(preview([list(pods(MAX_PREVIEW_NAMESPACES + 1, (i) => `ns-${i}`))], { config, lookup: over.lookup }));
+    const e = await refusal(
+      preview([list(pods(MAX_PREVIEW_NAMESPACES + 1, (i) => `ns-${i}`))], { config, lookup: over.lookup }),
+    );
     assert.equal(e.code, "ERR_PREVIEW_TOO_MANY_NAMESPACES");
     assert.deepEqual([e.limit, e.count], [20, 21]);
     assert.match(e.message, /21 namespaces whose labels would be looked up, more than the limit of 20 per request/);
@@ -119,7 +142,10 @@ describe("namespaces looked up per request", () => {
     assert.equal(c.asked[0]?.length, 20);
     assert.ok(!c.asked[0]?.includes("shop"));
     // No lookup (no token, or no cluster access): nothing is asked, nothing refused.
-    const entries = await preview([list(pods(MAX_PREVIEW_PODS, (i) => `ns-${i}`))], { config, notLookedUp: "no bearer token presented" });
+    const entries = await preview([list(pods(MAX_PREVIEW_PODS, (i) => `ns-${i}`))], {
+      config,
+      notLookedUp: "no bearer token presented",
+    });
     assert.equal(entries.length, 100);
     assert.ok(entries.every((e) => e.decision.reasons[0]?.includes("not known (no bearer token presented)")));
   });
@@ -135,7 +161,11 @@ describe("bytes of answer", () => {
       const e = refusalSync(() => formatPreview(entries, format, size - 1));
       assert.equal(e.code, "ERR_PREVIEW_ANSWER_TOO_LARGE", format);
       assert.equal(e.limit, size - 1);
-      assert.match(e.message, new RegExp(`larger than the limit of ${size - 1} bytes \\(${size} bytes after 5 of 5 entries\\)`), format);
+      assert.match(
+        e.message,
+        new RegExp(`larger than the limit of ${size - 1} bytes \\(${size} bytes after 5 of 5 entries\\)`),
+        format,
+      );
     }
   });
 
@@ -149,7 +179,10 @@ describe("bytes of answer", () => {
   test("100 one-container Pods fit the answer limit in every format", async () => {
     const entries = await preview([list(pods(MAX_PREVIEW_PODS))], { config });
     for (const format of PREVIEW_FORMATS) {
-      assert.ok(Buffer.byteLength(formatPreview(entries, format, MAX_PREVIEW_ANSWER_BYTES)) <= MAX_PREVIEW_ANSWER_BYTES, format);
+      assert.ok(
+        Buffer.byteLength(formatPreview(entries, format, MAX_PREVIEW_ANSWER_BYTES)) <= MAX_PREVIEW_ANSWER_BYTES,
+        format,
+      );
     }
   });
 });

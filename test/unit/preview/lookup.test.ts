@@ -4,7 +4,14 @@
 // nothing here depends on how fast the machine is.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { bearerToken, NamespaceLookups, NOT_KNOWN, TtlCache, type NamespaceAccess, type StartTimer } from "../../../src/admission/preview-lookup.js";
+import {
+  bearerToken,
+  NamespaceLookups,
+  NOT_KNOWN,
+  TtlCache,
+  type NamespaceAccess,
+  type StartTimer,
+} from "../../../src/admission/preview-lookup.js";
 import type { KubeUser } from "../../../src/kube/client.js";
 import type { NamespaceLabelsResult } from "../../../src/preview.js";
 import { createLogger } from "../../../src/telemetry/logger.js";
@@ -88,7 +95,10 @@ function handTimer(): { timer: StartTimer; fire(): void; started: number[]; canc
 /** A fake that answers at once: tokens, who may get what, labels. */
 function instantFake(): NamespaceAccess & { calls: string[]; labels: Record<string, Record<string, string>> } {
   const calls: string[] = [];
-  const labels: Record<string, Record<string, string>> = { shop: { "istio-injection": "enabled" }, billing: { team: "money" } };
+  const labels: Record<string, Record<string, string>> = {
+    shop: { "istio-injection": "enabled" },
+    billing: { team: "money" },
+  };
   return {
     calls,
     labels,
@@ -107,21 +117,32 @@ function instantFake(): NamespaceAccess & { calls: string[]; labels: Record<stri
   };
 }
 
-const plain = (m: ReadonlyMap<string, NamespaceLabelsResult>): Record<string, NamespaceLabelsResult> => Object.fromEntries(m);
+const plain = (m: ReadonlyMap<string, NamespaceLabelsResult>): Record<string, NamespaceLabelsResult> =>
+  Object.fromEntries(m);
 
 describe("who learns what", () => {
   test("a token that authenticates no one: one token review, nothing else asked, nothing learnt", async () => {
     const api = instantFake();
     const got = await new NamespaceLookups(() => api).lookup("mallory", ["shop", "billing"]);
     assert.deepEqual(api.calls, ["token mallory"]);
-    assert.deepEqual(plain(got), { shop: { unknown: NOT_KNOWN.unauthenticated }, billing: { unknown: NOT_KNOWN.unauthenticated } });
+    assert.deepEqual(plain(got), {
+      shop: { unknown: NOT_KNOWN.unauthenticated },
+      billing: { unknown: NOT_KNOWN.unauthenticated },
+    });
   });
 
   test("authenticated but not allowed: no read of that namespace", async () => {
     const api = instantFake();
     const got = await new NamespaceLookups(() => api).lookup("bob", ["shop", "billing"]);
-    assert.deepEqual(plain(got), { shop: { labels: { "istio-injection": "enabled" } }, billing: { unknown: NOT_KNOWN.forbidden } });
-    assert.deepEqual(api.calls.sort(), ["access bob billing", "access bob shop", "labels shop", "token bob"], "billing is never read");
+    assert.deepEqual(plain(got), {
+      shop: { labels: { "istio-injection": "enabled" } },
+      billing: { unknown: NOT_KNOWN.forbidden },
+    });
+    assert.deepEqual(
+      api.calls.sort(),
+      ["access bob billing", "access bob shop", "labels shop", "token bob"],
+      "billing is never read",
+    );
   });
 
   test("allowed: the labels; a namespace that does not exist is said not to", async () => {
@@ -155,7 +176,10 @@ describe("who learns what", () => {
         throw new Error("read Namespace shop: connection refused");
       },
     };
-    const got = await new NamespaceLookups(() => api, { logger: createLogger({ destination: logs.stream }) }).lookup("s3cr3t-token", ["shop"]);
+    const got = await new NamespaceLookups(() => api, { logger: createLogger({ destination: logs.stream }) }).lookup(
+      "s3cr3t-token",
+      ["shop"],
+    );
     assert.deepEqual(plain(got), { shop: { unknown: NOT_KNOWN.failed } });
     const lines = logs.lines();
     assert.equal(lines.length, 1);
@@ -176,7 +200,8 @@ describe("who learns what", () => {
   test("bearerToken reads only Bearer credentials", () => {
     assert.equal(bearerToken("Bearer abc.def-ghi"), "abc.def-ghi");
     assert.equal(bearerToken("bearer  abc "), "abc");
-    for (const h of [undefined, "", "Basic YWxpY2U6cHc=", "Bearer", "Bearer a b", "Bearerabc"]) assert.equal(bearerToken(h), undefined, String(h));
+    for (const h of [undefined, "", "Basic YWxpY2U6cHc=", "Bearer", "Bearer a b", "Bearerabc"])
+      assert.equal(bearerToken(h), undefined, String(h));
   });
 });
 
@@ -190,7 +215,10 @@ describe("concurrency bound and deadline", () => {
     await settle();
     api.answer("token tok", { username: "u" });
     await settle();
-    assert.deepEqual(api.calls.slice(1), names.slice(0, 5).map((n) => `access u ${n}`));
+    assert.deepEqual(
+      api.calls.slice(1),
+      names.slice(0, 5).map((n) => `access u ${n}`),
+    );
     api.answer("access u ns-0", true);
     await settle();
     assert.equal(api.calls.at(-1), "labels ns-0", "the worker goes on with its namespace");
@@ -215,7 +243,10 @@ describe("concurrency bound and deadline", () => {
   test("at the deadline: what is not read is said not known, and nothing more starts", async () => {
     const api = new HandFake();
     const t = handTimer();
-    const done = new NamespaceLookups(() => api, { concurrency: 3, deadlineMs: 250, timer: t.timer }).lookup("tok", names);
+    const done = new NamespaceLookups(() => api, { concurrency: 3, deadlineMs: 250, timer: t.timer }).lookup(
+      "tok",
+      names,
+    );
     await settle();
     api.answer("token tok", { username: "u" });
     await settle();
@@ -241,7 +272,10 @@ describe("concurrency bound and deadline", () => {
     const done = new NamespaceLookups(() => api, { timer: t.timer }).lookup("tok", ["a", "b"]);
     await settle();
     t.fire();
-    assert.deepEqual(plain(await done), { a: { unknown: "not read within 3000 ms" }, b: { unknown: "not read within 3000 ms" } });
+    assert.deepEqual(plain(await done), {
+      a: { unknown: "not read within 3000 ms" },
+      b: { unknown: "not read within 3000 ms" },
+    });
     api.answer("token tok", { username: "u" });
     await settle();
     assert.deepEqual(api.calls, ["token tok"]);
@@ -261,7 +295,12 @@ describe("calls in flight for all requests together", () => {
     api.answer("access u a", false);
     api.answer("access u b", false);
     const got = await done;
-    assert.deepEqual(plain(got), { a: { unknown: NOT_KNOWN.forbidden }, b: { unknown: NOT_KNOWN.forbidden }, c: { unknown: NOT_KNOWN.busy }, d: { unknown: NOT_KNOWN.busy } });
+    assert.deepEqual(plain(got), {
+      a: { unknown: NOT_KNOWN.forbidden },
+      b: { unknown: NOT_KNOWN.forbidden },
+      c: { unknown: NOT_KNOWN.busy },
+      d: { unknown: NOT_KNOWN.busy },
+    });
   });
 
   test("a call that hangs gives its slot back at the deadline", async () => {
@@ -338,7 +377,10 @@ describe("caches", () => {
     const c = new TtlCache<number>(1000, 3, () => 0);
     for (let i = 0; i < 5; i++) c.set(`k${i}`, i);
     assert.equal(c.size, 3);
-    assert.deepEqual(["k0", "k1", "k2", "k3", "k4"].map((k) => c.get(k)), [undefined, undefined, 2, 3, 4]);
+    assert.deepEqual(
+      ["k0", "k1", "k2", "k3", "k4"].map((k) => c.get(k)),
+      [undefined, undefined, 2, 3, 4],
+    );
   });
 
   test("TtlCache: an entry expires exactly at its TTL", () => {
@@ -360,6 +402,10 @@ describe("caches", () => {
     assert.equal(api.calls.filter((c) => c.startsWith("token")).length, 50);
     await lookups.lookup("t49", ["shop"]);
     await lookups.lookup("t0", ["shop"]);
-    assert.equal(api.calls.filter((c) => c.startsWith("token")).length, 51, "the newest is kept, the oldest was forgotten");
+    assert.equal(
+      api.calls.filter((c) => c.startsWith("token")).length,
+      51,
+      "the newest is kept, the oldest was forgotten",
+    );
   });
 });

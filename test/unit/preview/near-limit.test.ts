@@ -8,7 +8,15 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { stringify } from "yaml";
 import { buildConfig } from "../../../src/config/load.js";
-import { formatPreview, MAX_PREVIEW_ANSWER_BYTES, MAX_PREVIEW_PODS, parsePreviewInput, preview, PreviewLimitError, type PreviewEntry } from "../../../src/preview.js";
+import {
+  formatPreview,
+  MAX_PREVIEW_ANSWER_BYTES,
+  MAX_PREVIEW_PODS,
+  parsePreviewInput,
+  preview,
+  PreviewLimitError,
+  type PreviewEntry,
+} from "../../../src/preview.js";
 
 const MIB = 1024 * 1024;
 const BODY_LIMIT = 6 * MIB;
@@ -25,7 +33,10 @@ function pod(i: number, padding: string): unknown {
           name: "web",
           image: "nginx:1.27",
           ports: [{ containerPort: 8080 }],
-          env: [{ name: "BLOB", value: padding || "small" }, ...Array.from({ length: 7 }, (_, k) => ({ name: `VAR_${k}`, value: `v${k}` }))],
+          env: [
+            { name: "BLOB", value: padding || "small" },
+            ...Array.from({ length: 7 }, (_, k) => ({ name: `VAR_${k}`, value: `v${k}` })),
+          ],
           readinessProbe: { httpGet: { path: "/ready", port: 8080 } },
         },
       ],
@@ -35,7 +46,11 @@ function pod(i: number, padding: string): unknown {
 
 function listBody(padBytes: number): string {
   const pad = padBytes > 0 ? "x".repeat(padBytes) : "";
-  return JSON.stringify({ apiVersion: "v1", kind: "List", items: Array.from({ length: MAX_PREVIEW_PODS }, (_, i) => pod(i, pad)) });
+  return JSON.stringify({
+    apiVersion: "v1",
+    kind: "List",
+    items: Array.from({ length: MAX_PREVIEW_PODS }, (_, i) => pod(i, pad)),
+  });
 }
 
 async function entriesOf(body: string): Promise<PreviewEntry[]> {
@@ -57,9 +72,16 @@ describe("/preview of a List near the body limit", () => {
     const diff = formatPreview(await entriesOf(large), "diff", MAX_PREVIEW_ANSWER_BYTES);
     const small = formatPreview(await entriesOf(listBody(0)), "diff", MAX_PREVIEW_ANSWER_BYTES);
     assert.ok(!diff.includes("x".repeat(1024)), "no long value in any hunk");
-    assert.equal(diff.split("\n").length, small.split("\n").length, "the same lines as the List without the long values");
+    assert.equal(
+      diff.split("\n").length,
+      small.split("\n").length,
+      "the same lines as the List without the long values",
+    );
     assert.equal(diff.match(/^--- Pod\/web-\d+ \(shop\) as given$/gm)?.length, MAX_PREVIEW_PODS);
-    assert.ok(Buffer.byteLength(diff) < MIB, `${Buffer.byteLength(diff)} bytes of diff for a ${large.length}-byte body`);
+    assert.ok(
+      Buffer.byteLength(diff) < MIB,
+      `${Buffer.byteLength(diff)} bytes of diff for a ${large.length}-byte body`,
+    );
   });
 
   test("the JSON and YAML answers are refused past the answer limit, at most one entry beyond it built", async () => {
@@ -74,13 +96,22 @@ describe("/preview of a List near the body limit", () => {
         refused = e;
       }
       assert.equal(refused?.code, "ERR_PREVIEW_ANSWER_TOO_LARGE", format);
-      assert.ok((refused?.count ?? Infinity) <= MAX_PREVIEW_ANSWER_BYTES + entryBytes, `${format}: ${refused?.count} bytes built`);
+      assert.ok(
+        (refused?.count ?? Infinity) <= MAX_PREVIEW_ANSWER_BYTES + entryBytes,
+        `${format}: ${refused?.count} bytes built`,
+      );
       assert.match(refused?.message ?? "", / after \d+ of 100 entries\)/);
     }
   });
 
   test("the YAML answer, entry by entry, is the text of all entries at once (multi-line and blank-line values too)", async () => {
-    const entries = await preview([pod(1, "line one\n\nline three\n  indented\n"), pod(2, "  leading and trailing  "), pod(3, "")], { config, givenLabels: { "istio-injection": "enabled" } });
-    assert.equal(formatPreview(entries, "yaml"), stringify({ items: entries }, { lineWidth: 0, aliasDuplicateObjects: false }));
+    const entries = await preview(
+      [pod(1, "line one\n\nline three\n  indented\n"), pod(2, "  leading and trailing  "), pod(3, "")],
+      { config, givenLabels: { "istio-injection": "enabled" } },
+    );
+    assert.equal(
+      formatPreview(entries, "yaml"),
+      stringify({ items: entries }, { lineWidth: 0, aliasDuplicateObjects: false }),
+    );
   });
 });

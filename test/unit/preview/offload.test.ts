@@ -9,17 +9,33 @@ import { parsePreviewInput, PreviewError } from "../../../src/preview.js";
 import { removeTestCertificates, startTestServer } from "../admission/helpers.js";
 
 const big = (n: number): number => Math.ceil(OFFLOAD_FROM_BYTES / n) + 1;
-const container = (i: number): Record<string, unknown> => ({ name: `c${i}`, image: "nginx:1.27", ports: [{ containerPort: 80 + (i % 1000) }] });
+const container = (i: number): Record<string, unknown> => ({
+  name: `c${i}`,
+  image: "nginx:1.27",
+  ports: [{ containerPort: 80 + (i % 1000) }],
+});
 const pod = (spec: Record<string, unknown>, metadata: Record<string, unknown> = { name: "web" }): string =>
   JSON.stringify({ apiVersion: "v1", kind: "Pod", metadata, spec });
 
 /** Bodies of at least OFFLOAD_FROM_BYTES, each answered differently. */
 const BODIES: { name: string; format: "json" | "yaml"; body: string }[] = [
-  { name: "a valid Pod with a long annotation", format: "json", body: pod({ containers: [container(0)] }, { name: "web", annotations: { note: "x".repeat(OFFLOAD_FROM_BYTES) } }) },
-  { name: "a Pod of 1,000 containers", format: "json", body: pod({ containers: Array.from({ length: 1000 }, (_, i) => container(i)) }) },
+  {
+    name: "a valid Pod with a long annotation",
+    format: "json",
+    body: pod({ containers: [container(0)] }, { name: "web", annotations: { note: "x".repeat(OFFLOAD_FROM_BYTES) } }),
+  },
+  {
+    name: "a Pod of 1,000 containers",
+    format: "json",
+    body: pod({ containers: Array.from({ length: 1000 }, (_, i) => container(i)) }),
+  },
   { name: "brackets nested too deep", format: "json", body: "[".repeat(big(2)) + "]".repeat(big(2)) },
   { name: "too many items", format: "json", body: `[${"0,".repeat(big(2))}0]` },
-  { name: "YAML over its byte limit", format: "yaml", body: Array.from({ length: big(10) }, (_, i) => `k${i}: ${i}`).join("\n") },
+  {
+    name: "YAML over its byte limit",
+    format: "yaml",
+    body: Array.from({ length: big(10) }, (_, i) => `k${i}: ${i}`).join("\n"),
+  },
   { name: "YAML sent as JSON, over YAML's limit", format: "json", body: `{a: 1}\n#${"x".repeat(OFFLOAD_FROM_BYTES)}` },
   { name: "JSON that is not JSON", format: "json", body: `{"a": ${"1".repeat(OFFLOAD_FROM_BYTES)}` },
 ];

@@ -13,18 +13,31 @@ import { buildConfig } from "../../../src/config/load.js";
 import type { Config } from "../../../src/config/types.js";
 import type { Pod } from "../../../src/kube/types.js";
 import { injectManifest, parseManifest } from "../../../src/manifest.js";
-import { formatPreview, parsePreviewInput, preview, PreviewError, type NamespaceLabelsResult, type PreviewEntry, type PreviewOptions } from "../../../src/preview.js";
+import {
+  formatPreview,
+  parsePreviewInput,
+  preview,
+  PreviewError,
+  type NamespaceLabelsResult,
+  type PreviewEntry,
+  type PreviewOptions,
+} from "../../../src/preview.js";
 import { goldenCases, goldenConfig, goldenInput, podAsCreated } from "../../golden/cases.js";
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), "../../fixtures");
 const config = buildConfig({});
-const ASSUMED = /^labels of namespace "(\S+)" not known \(give them, or run the injector with cluster access\): assuming the API server calls the injector$/;
+const ASSUMED =
+  /^labels of namespace "(\S+)" not known \(give them, or run the injector with cluster access\): assuming the API server calls the injector$/;
 
 type Doc = Record<string, unknown>;
 const isDoc = (v: unknown): v is Doc => typeof v === "object" && v !== null && !Array.isArray(v);
 const json = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 
-function pod(name: string, meta: Partial<NonNullable<Pod["metadata"]>> = {}, spec: Partial<NonNullable<Pod["spec"]>> = {}): Pod {
+function pod(
+  name: string,
+  meta: Partial<NonNullable<Pod["metadata"]>> = {},
+  spec: Partial<NonNullable<Pod["spec"]>> = {},
+): Pod {
   return {
     apiVersion: "v1",
     kind: "Pod",
@@ -82,7 +95,12 @@ function templateOf(doc: unknown): Pod {
 }
 
 function review(object: unknown, extra: Doc = {}): IncomingReview {
-  return podReview({ uid: "3f1c8a9e-0000-4000-8000-000000000001", namespace: "demo", object, request: extra }) as IncomingReview;
+  return podReview({
+    uid: "3f1c8a9e-0000-4000-8000-000000000001",
+    namespace: "demo",
+    object,
+    request: extra,
+  }) as IncomingReview;
 }
 
 /** The patch admit() answers, decoded, as its JSON text (empty list when it sends none). */
@@ -134,13 +152,19 @@ describe("input forms", () => {
     assert.equal(e.name, "shop");
     assert.equal(e.namespace, "store", "the manifest's own namespace");
     assert.equal(e.decision.inject, true);
-    assert.ok(e.patch.some((o) => o.path === "/spec/containers/1"), "patch paths are the Pod's");
+    assert.ok(
+      e.patch.some((o) => o.path === "/spec/containers/1"),
+      "patch paths are the Pod's",
+    );
     const obj = e.object as Doc;
     assert.equal(obj.kind, "Deployment");
     assert.equal((obj.spec as Doc).replicas, 2);
     assert.deepEqual(containerNames(templateOf(obj)), ["istio-init", "shop", "istio-proxy"]);
     const env = templateOf(obj).spec?.containers[1]?.env ?? [];
-    assert.equal(env.find((v) => v.name === "ISTIO_META_OWNER")?.value, "kubernetes://apis/apps/v1/namespaces/store/deployments/shop");
+    assert.equal(
+      env.find((v) => v.name === "ISTIO_META_OWNER")?.value,
+      "kubernetes://apis/apps/v1/namespaces/store/deployments/shop",
+    );
     assert.equal(e.proxy?.cluster, "shop.store");
     assert.equal(e.proxy?.nodeId, "sidecar~<pod IP>~<generated>.store~store.svc.cluster.local");
   });
@@ -153,20 +177,41 @@ describe("input forms", () => {
     const tpl = templateOf(e.object);
     assert.deepEqual(containerNames(tpl), ["istio-init", "job", "istio-proxy"]);
     assert.equal(tpl.spec?.restartPolicy, "OnFailure");
-    assert.equal(tpl.spec?.containers[1]?.env?.find((v) => v.name === "ISTIO_META_OWNER")?.value, "kubernetes://apis/batch/v1/namespaces/default/cronjobs/nightly");
+    assert.equal(
+      tpl.spec?.containers[1]?.env?.find((v) => v.name === "ISTIO_META_OWNER")?.value,
+      "kubernetes://apis/batch/v1/namespaces/default/cronjobs/nightly",
+    );
   });
 
   test("a List: one entry per item, in order", async () => {
-    const list = { apiVersion: "v1", kind: "List", items: [pod("a"), { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "cm" } }, pod("b", { namespace: "other" })] };
+    const list = {
+      apiVersion: "v1",
+      kind: "List",
+      items: [
+        pod("a"),
+        { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "cm" } },
+        pod("b", { namespace: "other" }),
+      ],
+    };
     const entries = await previewOf(parsePreviewInput(JSON.stringify(list), "json"), { namespace: "demo" });
-    assert.deepEqual(entries.map((e) => `${e.kind}/${e.name}@${e.namespace}`), ["Pod/a@demo", "Pod/b@other"]);
+    assert.deepEqual(
+      entries.map((e) => `${e.kind}/${e.name}@${e.namespace}`),
+      ["Pod/a@demo", "Pod/b@other"],
+    );
     assert.ok(entries.every((e) => e.decision.inject));
   });
 
   test("several YAML documents with a Service in between: the Service is no entry", async () => {
-    const text = [stringify(pod("front")), "apiVersion: v1\nkind: Service\nmetadata: {name: front}\nspec: {ports: [{port: 80}]}\n", DEPLOYMENT].join("---\n");
+    const text = [
+      stringify(pod("front")),
+      "apiVersion: v1\nkind: Service\nmetadata: {name: front}\nspec: {ports: [{port: 80}]}\n",
+      DEPLOYMENT,
+    ].join("---\n");
     const entries = await previewOf(parsePreviewInput(text, "yaml"));
-    assert.deepEqual(entries.map((e) => `${e.kind}/${e.name}`), ["Pod/front", "Deployment/shop"]);
+    assert.deepEqual(
+      entries.map((e) => `${e.kind}/${e.name}`),
+      ["Pod/front", "Deployment/shop"],
+    );
     const diff = formatPreview(entries, "diff");
     assert.doesNotMatch(diff, /Service/);
     assert.match(diff, /^\+\+\+ Pod\/front \(default\) as stored$/m);
@@ -183,13 +228,25 @@ describe("input forms", () => {
     assert.equal(e.namespace, r.request.namespace);
     assert.equal(e.decision.inject, true);
     assert.equal(JSON.stringify(e.patch), webhookPatch(r));
-    const applied = jsonpatch.applyPatch(structuredClone(original), json(e.patch) as jsonpatch.Operation[], true, false).newDocument;
+    const applied = jsonpatch.applyPatch(
+      structuredClone(original),
+      json(e.patch) as jsonpatch.Operation[],
+      true,
+      false,
+    ).newDocument;
     assert.deepEqual(json(e.object), json(applied));
     assert.deepEqual((e.object as Pod).metadata?.managedFields, original.metadata?.managedFields);
   });
 
   test("every recorded AdmissionReview: the same patch as the webhook, and an error where it refuses", async () => {
-    for (const file of ["admission-review-annotation-opt-out.json", "admission-review-dry-run.json", "admission-review-invalid-annotation.json", "admission-review-object-opt-in.json", "admission-review-replicaset-pod.json", "admission-review-revision-namespace.json"]) {
+    for (const file of [
+      "admission-review-annotation-opt-out.json",
+      "admission-review-dry-run.json",
+      "admission-review-invalid-annotation.json",
+      "admission-review-object-opt-in.json",
+      "admission-review-replicaset-pod.json",
+      "admission-review-revision-namespace.json",
+    ]) {
       const r = JSON.parse(readFileSync(join(fixtures, file), "utf8")) as IncomingReview;
       const e = one(await previewOf([r]));
       const res = admit(r, { config }).review.response;
@@ -201,14 +258,27 @@ describe("input forms", () => {
 
   test("an AdmissionReview that is no Pod CREATE is admitted unchanged, as the webhook does", async () => {
     const update = one(await previewOf([review(pod("web"), { operation: "UPDATE" })]));
-    assert.deepEqual(update.decision, { inject: false, reasons: ["Pod UPDATE admitted unchanged: sidecars are injected on CREATE only"] });
+    assert.deepEqual(update.decision, {
+      inject: false,
+      reasons: ["Pod UPDATE admitted unchanged: sidecars are injected on CREATE only"],
+    });
     assert.deepEqual(update.patch, []);
     assert.equal(webhookPatch(review(pod("web"), { operation: "UPDATE" })), "[]");
 
     const deployment = parseManifest(DEPLOYMENT, "d")[0];
-    const other = one(await previewOf([review(deployment, { kind: { group: "apps", version: "v1", kind: "Deployment" }, resource: { group: "apps", version: "v1", resource: "deployments" } })]));
+    const other = one(
+      await previewOf([
+        review(deployment, {
+          kind: { group: "apps", version: "v1", kind: "Deployment" },
+          resource: { group: "apps", version: "v1", resource: "deployments" },
+        }),
+      ]),
+    );
     assert.equal(other.kind, "Deployment");
-    assert.deepEqual(other.decision, { inject: false, reasons: ["Deployment admitted unchanged: only Pods are injected"] });
+    assert.deepEqual(other.decision, {
+      inject: false,
+      reasons: ["Deployment admitted unchanged: only Pods are injected"],
+    });
     assert.equal(other.error, undefined);
     assert.deepEqual(other.object, deployment);
 
@@ -218,9 +288,16 @@ describe("input forms", () => {
 
   test("an AdmissionReview of a Pod CREATE without the Pod is refused, as the webhook refuses it", async () => {
     const e = one(await previewOf([review(undefined)]));
-    assert.deepEqual(e.error, { code: "ERR_INVALID_POD", field: "request.object", message: "request.object: must be the Pod being created" });
+    assert.deepEqual(e.error, {
+      code: "ERR_INVALID_POD",
+      field: "request.object",
+      message: "request.object: must be the Pod being created",
+    });
     assert.equal(e.decision.inject, false);
-    assert.match(e.decision.reasons.at(-1) ?? "", /^refused: request\.object: must be the Pod being created; the API server would refuse/);
+    assert.match(
+      e.decision.reasons.at(-1) ?? "",
+      /^refused: request\.object: must be the Pod being created; the API server would refuse/,
+    );
     const res = admit(review(undefined), { config }).review.response;
     assert.equal(res?.allowed, false);
     assert.equal(res?.status?.message, `sidecar-injector: ${e.error?.message}`);
@@ -229,14 +306,24 @@ describe("input forms", () => {
   test("nothing to preview, or unreadable input: PreviewError", async () => {
     await assert.rejects(previewOf([{ apiVersion: "v1", kind: "Service", metadata: { name: "s" } }]), PreviewError);
     await assert.rejects(previewOf([]), PreviewError);
-    assert.throws(() => parsePreviewInput("{not json", "json"), (e: unknown) => e instanceof PreviewError && /neither JSON nor YAML/.test(e.message));
-    assert.deepEqual(parsePreviewInput("kind: Pod\nmetadata: {name: y}\n", "json"), [{ kind: "Pod", metadata: { name: "y" } }], "YAML sent as JSON is read as YAML");
+    assert.throws(
+      () => parsePreviewInput("{not json", "json"),
+      (e: unknown) => e instanceof PreviewError && /neither JSON nor YAML/.test(e.message),
+    );
+    assert.deepEqual(
+      parsePreviewInput("kind: Pod\nmetadata: {name: y}\n", "json"),
+      [{ kind: "Pod", metadata: { name: "y" } }],
+      "YAML sent as JSON is read as YAML",
+    );
     assert.throws(() => parsePreviewInput("a: [1, 2\nb: }", "yaml"), PreviewError);
     assert.deepEqual(parsePreviewInput("---\n# nothing\n---\n", "yaml"), []);
   });
 
   test("a Pod the injector cannot read is an entry with the error, not a failure of the whole preview", async () => {
-    const entries = await previewOf([{ apiVersion: "v1", kind: "Pod", metadata: { name: "broken" }, spec: {} }, pod("fine")]);
+    const entries = await previewOf([
+      { apiVersion: "v1", kind: "Pod", metadata: { name: "broken" }, spec: {} },
+      pod("fine"),
+    ]);
     assert.equal(entries.length, 2);
     assert.equal(entries[0]?.error?.code, "ERR_INVALID_POD");
     assert.equal(entries[0]?.decision.inject, false);
@@ -266,7 +353,13 @@ describe("output forms", () => {
     assert.match(first ?? "", /^--- Pod\/web \(demo\) as given\n\+\+\+ Pod\/web \(demo\) as stored\n@@ /);
     assert.match(first ?? "", /^\+ +- name: istio-proxy$/m);
     assert.match(first ?? "", /^\+ {4}security\.istio\.io\/tlsMode: istio$/m);
-    assert.ok(!(first ?? "").split("\n").slice(2).some((l) => l.startsWith("-")), "injection only adds lines to this Pod");
+    assert.ok(
+      !(first ?? "")
+        .split("\n")
+        .slice(2)
+        .some((l) => l.startsWith("-")),
+      "injection only adds lines to this Pod",
+    );
     assert.equal(second, "# Pod/host (demo): unchanged (hostNetwork pods are never injected)\n");
   });
 
@@ -281,7 +374,12 @@ describe("output forms", () => {
 
 describe("reasons", () => {
   /** `labels` null: the namespace's labels are not known. */
-  const demo = async (p: Pod, cfg: Config = config, labels: Record<string, string> | null = { "istio-injection": "enabled" }, namespace = "demo"): Promise<PreviewEntry> =>
+  const demo = async (
+    p: Pod,
+    cfg: Config = config,
+    labels: Record<string, string> | null = { "istio-injection": "enabled" },
+    namespace = "demo",
+  ): Promise<PreviewEntry> =>
     one(await previewOf([p], { config: cfg, namespace, ...(labels ? { givenLabels: labels } : {}) }));
   const CALLED = "namespace demo has istio-injection=enabled: the API server calls the injector";
 
@@ -307,18 +405,34 @@ describe("reasons", () => {
 
   test("kube-system: the webhook configuration does not even select it", async () => {
     const e = await demo(pod("web"), config, { "istio-injection": "enabled" }, "kube-system");
-    assert.deepEqual(e.decision, { inject: false, reasons: ["namespace kube-system is excluded by the webhook's namespaceSelector: the API server does not call the injector"] });
+    assert.deepEqual(e.decision, {
+      inject: false,
+      reasons: [
+        "namespace kube-system is excluded by the webhook's namespaceSelector: the API server does not call the injector",
+      ],
+    });
   });
 
   test("the injector's own namespace is not selected either", async () => {
-    const e = one(await previewOf([pod("web")], { namespace: "mesh", ownNamespace: "mesh", givenLabels: { "istio-injection": "enabled" } }));
+    const e = one(
+      await previewOf([pod("web")], {
+        namespace: "mesh",
+        ownNamespace: "mesh",
+        givenLabels: { "istio-injection": "enabled" },
+      }),
+    );
     assert.equal(e.decision.inject, false);
     assert.match(e.decision.reasons[0] ?? "", /namespace mesh is excluded/);
   });
 
   test("pod label opt-out: the objectSelector keeps the Pod from the webhook", async () => {
     const e = await demo(pod("web", { labels: { app: "web", "sidecar.istio.io/inject": "false" } }));
-    assert.deepEqual(e.decision, { inject: false, reasons: ["label sidecar.istio.io/inject=false on the pod: the webhook's objectSelector excludes it, the API server does not call the injector"] });
+    assert.deepEqual(e.decision, {
+      inject: false,
+      reasons: [
+        "label sidecar.istio.io/inject=false on the pod: the webhook's objectSelector excludes it, the API server does not call the injector",
+      ],
+    });
     assert.deepEqual(e.warnings, []);
   });
 
@@ -330,13 +444,20 @@ describe("reasons", () => {
 
   test("pod annotation opt-out", async () => {
     const e = await demo(pod("web", { annotations: { "sidecar.istio.io/inject": "false" } }));
-    assert.deepEqual(e.decision, { inject: false, reasons: [CALLED, "annotation sidecar.istio.io/inject=false on the pod: not injected"] });
+    assert.deepEqual(e.decision, {
+      inject: false,
+      reasons: [CALLED, "annotation sidecar.istio.io/inject=false on the pod: not injected"],
+    });
   });
 
   test("an inject value that is neither true nor false is a warning and a reason", async () => {
     const e = await demo(pod("web", { annotations: { "sidecar.istio.io/inject": "yes" } }));
     assert.equal(e.decision.inject, true);
-    assert.deepEqual(e.decision.reasons, [CALLED, 'annotation sidecar.istio.io/inject="yes" is neither "true" nor "false": ignored', "policy enabled: injected"]);
+    assert.deepEqual(e.decision.reasons, [
+      CALLED,
+      'annotation sidecar.istio.io/inject="yes" is neither "true" nor "false": ignored',
+      "policy enabled: injected",
+    ]);
     assert.deepEqual(e.warnings, [
       "the sidecar.istio.io/inject annotation is deprecated: use the label, which the webhook's objectSelector also reads",
       'annotation sidecar.istio.io/inject="yes" is neither "true" nor "false": ignored',
@@ -346,35 +467,61 @@ describe("reasons", () => {
   test("neverInjectSelector", async () => {
     const cfg = buildConfig({ neverInjectSelector: [{ matchLabels: { tier: "batch" } }] });
     const e = await demo(pod("web", { labels: { app: "web", tier: "batch" } }), cfg);
-    assert.deepEqual(e.decision, { inject: false, reasons: [CALLED, "pod labels match neverInjectSelector {tier=batch}: not injected"] });
+    assert.deepEqual(e.decision, {
+      inject: false,
+      reasons: [CALLED, "pod labels match neverInjectSelector {tier=batch}: not injected"],
+    });
   });
 
   test("policy disabled, and an opt-in under it", async () => {
     const cfg = buildConfig({ policy: "disabled" });
     const silent = await demo(pod("web"), cfg);
-    assert.deepEqual(silent.decision, { inject: false, reasons: [CALLED, "policy disabled and the pod does not opt in: not injected"] });
+    assert.deepEqual(silent.decision, {
+      inject: false,
+      reasons: [CALLED, "policy disabled and the pod does not opt in: not injected"],
+    });
     const optIn = await demo(pod("web", { annotations: { "sidecar.istio.io/inject": "true" } }), cfg);
-    assert.deepEqual(optIn.decision, { inject: true, reasons: [CALLED, "annotation sidecar.istio.io/inject=true on the pod: injected"] });
+    assert.deepEqual(optIn.decision, {
+      inject: true,
+      reasons: [CALLED, "annotation sidecar.istio.io/inject=true on the pod: injected"],
+    });
     // The patch is against the Pod as given (it has no sidecar yet).
-    assert.ok(optIn.patch.every((o) => o.op === "add"), JSON.stringify(optIn.patch.map((o) => o.op)));
-    assert.equal(JSON.stringify(optIn.patch), webhookPatch(review(pod("web", { annotations: { "sidecar.istio.io/inject": "true" } })), cfg));
+    assert.ok(
+      optIn.patch.every((o) => o.op === "add"),
+      JSON.stringify(optIn.patch.map((o) => o.op)),
+    );
+    assert.equal(
+      JSON.stringify(optIn.patch),
+      webhookPatch(review(pod("web", { annotations: { "sidecar.istio.io/inject": "true" } })), cfg),
+    );
   });
 
   test("namespace not selected: no patch, no warnings, and the webhook's own verdict is not given", async () => {
     const e = await demo(pod("web", { annotations: { "sidecar.istio.io/inject": "maybe" } }), config, {});
     assert.equal(e.decision.inject, false);
     assert.equal(e.decision.reasons.length, 1);
-    assert.match(e.decision.reasons[0] ?? "", /^namespace demo has no istio-injection or istio.io\/rev label.*: the API server does not call the injector$/);
+    assert.match(
+      e.decision.reasons[0] ?? "",
+      /^namespace demo has no istio-injection or istio.io\/rev label.*: the API server does not call the injector$/,
+    );
     assert.deepEqual(e.patch, []);
     assert.deepEqual(e.warnings, []);
   });
 
   test("namespace on another revision", async () => {
     const e = await demo(pod("web"), config, { "istio.io/rev": "canary" });
-    assert.deepEqual(e.decision, { inject: false, reasons: ["namespace demo has istio.io/rev=canary, this injector serves revision default: the API server does not call it"] });
+    assert.deepEqual(e.decision, {
+      inject: false,
+      reasons: [
+        "namespace demo has istio.io/rev=canary, this injector serves revision default: the API server does not call it",
+      ],
+    });
     const canary = await demo(pod("web"), buildConfig({ revision: "canary" }), { "istio.io/rev": "canary" });
     assert.equal(canary.decision.inject, true);
-    assert.equal(canary.decision.reasons[0], "namespace demo has istio.io/rev=canary: the API server calls the injector");
+    assert.equal(
+      canary.decision.reasons[0],
+      "namespace demo has istio.io/rev=canary: the API server calls the injector",
+    );
   });
 
   test("an invalid annotation: an entry with the error, not injected, the API server would refuse", async () => {
@@ -385,7 +532,10 @@ describe("reasons", () => {
     assert.equal(e.error?.field, "traffic.sidecar.istio.io/includeOutboundIPRanges");
     assert.match(e.error?.message ?? "", /10\.0\.0\.0\/33/);
     assert.equal(e.decision.reasons[0], CALLED);
-    assert.match(e.decision.reasons[1] ?? "", /^refused: .*10\.0\.0\.0\/33.*; the API server would refuse to create the pod$/);
+    assert.match(
+      e.decision.reasons[1] ?? "",
+      /^refused: .*10\.0\.0\.0\/33.*; the API server would refuse to create the pod$/,
+    );
     assert.deepEqual(e.patch, []);
     assert.deepEqual(e.object, bad);
     const res = admit(review(bad), { config }).review.response;
@@ -394,7 +544,11 @@ describe("reasons", () => {
   });
 
   test("an invalid annotation in a namespace the API server does not send: no error", async () => {
-    const e = await demo(pod("web", { annotations: { "traffic.sidecar.istio.io/includeOutboundIPRanges": "10.0.0.0/33" } }), config, {});
+    const e = await demo(
+      pod("web", { annotations: { "traffic.sidecar.istio.io/includeOutboundIPRanges": "10.0.0.0/33" } }),
+      config,
+      {},
+    );
     assert.equal(e.error, undefined);
     assert.equal(e.decision.reasons.length, 1);
   });
@@ -405,26 +559,50 @@ describe("reasons", () => {
     assert.equal(ASSUMED.exec(e.decision.reasons[0] ?? "")?.[1], "shop");
     assert.equal(e.decision.inject, true);
     const lookedUp = one(await previewOf([pod("web")], { namespace: "shop", lookup: async () => new Map() }));
-    assert.match(lookedUp.decision.reasons[0] ?? "", /^labels of namespace "shop" not known \(not read\): assuming the API server calls the injector$/);
-    const said = one(await previewOf([pod("web")], { namespace: "shop", lookup: async () => new Map([["shop", { unknown: "the caller may not get this namespace" }]]) }));
-    assert.match(said.decision.reasons[0] ?? "", /^labels of namespace "shop" not known \(the caller may not get this namespace\)/);
-    const anonymous = one(await previewOf([pod("web")], { namespace: "shop", notLookedUp: "no bearer token presented" }));
-    assert.match(anonymous.decision.reasons[0] ?? "", /^labels of namespace "shop" not known \(no bearer token presented\)/);
+    assert.match(
+      lookedUp.decision.reasons[0] ?? "",
+      /^labels of namespace "shop" not known \(not read\): assuming the API server calls the injector$/,
+    );
+    const said = one(
+      await previewOf([pod("web")], {
+        namespace: "shop",
+        lookup: async () => new Map([["shop", { unknown: "the caller may not get this namespace" }]]),
+      }),
+    );
+    assert.match(
+      said.decision.reasons[0] ?? "",
+      /^labels of namespace "shop" not known \(the caller may not get this namespace\)/,
+    );
+    const anonymous = one(
+      await previewOf([pod("web")], { namespace: "shop", notLookedUp: "no bearer token presented" }),
+    );
+    assert.match(
+      anonymous.decision.reasons[0] ?? "",
+      /^labels of namespace "shop" not known \(no bearer token presented\)/,
+    );
   });
 
   test("namespace labels are looked up once per request, each namespace once, given ones not", async () => {
     const asked: string[][] = [];
-    const entries = await previewOf([pod("a"), pod("b"), pod("c", { namespace: "other" }), pod("d", { namespace: "third" })], {
-      namespace: "demo",
-      givenLabels: { "istio-injection": "enabled" },
-      lookup: async (namespaces) => {
-        asked.push([...namespaces]);
-        const on: Record<string, string> = { "istio-injection": "enabled" };
-        return new Map(namespaces.map((ns): [string, NamespaceLabelsResult] => [ns, { labels: ns === "other" ? on : {} }]));
+    const entries = await previewOf(
+      [pod("a"), pod("b"), pod("c", { namespace: "other" }), pod("d", { namespace: "third" })],
+      {
+        namespace: "demo",
+        givenLabels: { "istio-injection": "enabled" },
+        lookup: async (namespaces) => {
+          asked.push([...namespaces]);
+          const on: Record<string, string> = { "istio-injection": "enabled" };
+          return new Map(
+            namespaces.map((ns): [string, NamespaceLabelsResult] => [ns, { labels: ns === "other" ? on : {} }]),
+          );
+        },
       },
-    });
+    );
     assert.deepEqual(asked, [["other", "third"]], "demo's labels were given");
-    assert.deepEqual(entries.map((e) => e.decision.inject), [true, true, true, false]);
+    assert.deepEqual(
+      entries.map((e) => e.decision.inject),
+      [true, true, true, false],
+    );
   });
 
   test("labels given without a namespace are those of every namespace: no lookup", async () => {
@@ -437,7 +615,10 @@ describe("reasons", () => {
       },
     });
     assert.equal(asked, 0);
-    assert.deepEqual(entries.map((e) => e.decision.inject), [true, true]);
+    assert.deepEqual(
+      entries.map((e) => e.decision.inject),
+      [true, true],
+    );
   });
 });
 
@@ -448,7 +629,12 @@ describe("the object shown is the one the patch makes", () => {
     const tpl = templateOf(e.object);
     assert.deepEqual(containerNames(tpl), ["istio-init", "istio-proxy", "shop"]);
     const original = templateOf(parseManifest(DEPLOYMENT, "d")[0]);
-    const applied = jsonpatch.applyPatch(json({ metadata: original.metadata, spec: original.spec }), json(e.patch) as jsonpatch.Operation[], true, false).newDocument;
+    const applied = jsonpatch.applyPatch(
+      json({ metadata: original.metadata, spec: original.spec }),
+      json(e.patch) as jsonpatch.Operation[],
+      true,
+      false,
+    ).newDocument;
     assert.deepEqual(json({ metadata: tpl.metadata, spec: tpl.spec }), applied);
   });
 
@@ -502,7 +688,13 @@ function locate(flat: readonly unknown[]): Located[] {
     const holder = kind === "CronJob" ? ((d.spec.jobTemplate as Doc | undefined)?.spec as Doc | undefined) : d.spec;
     const template = holder?.template as Pod | undefined;
     if (template === undefined) continue;
-    out.push({ index, kind, name, namespace, pod: podAsCreated(kind, name, { metadata: template.metadata ?? {}, spec: template.spec }) });
+    out.push({
+      index,
+      kind,
+      name,
+      namespace,
+      pod: podAsCreated(kind, name, { metadata: template.metadata ?? {}, spec: template.spec }),
+    });
   }
   return out;
 }
@@ -532,12 +724,18 @@ describe("agreement with the webhook and the CLI on every golden case", () => {
         assert.equal(JSON.stringify(e.patch), want, `${what}: the patch /inject answers`);
         assert.equal(e.decision.inject, want !== "[]", what);
         if (item.kind === "Pod") {
-          const applied = jsonpatch.applyPatch(structuredClone(item.pod), JSON.parse(want) as jsonpatch.Operation[], true, false).newDocument;
+          const applied = jsonpatch.applyPatch(
+            structuredClone(item.pod),
+            JSON.parse(want) as jsonpatch.Operation[],
+            true,
+            false,
+          ).newDocument;
           assert.deepEqual(json(e.object), json(applied), `${what}: object is the patch applied`);
         }
         // The injected object is what `inject` prints; except a CronJob's, whose metadata `inject`
         // reads and writes on the job template, as istioctl kube-inject does.
-        if (item.kind !== "CronJob") assert.deepEqual(json(e.object), json(cli[item.index]), `${what}: the CLI's output`);
+        if (item.kind !== "CronJob")
+          assert.deepEqual(json(e.object), json(cli[item.index]), `${what}: the CLI's output`);
       }
     });
   }

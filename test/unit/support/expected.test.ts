@@ -12,7 +12,10 @@ describe("assertMatchesExpected", () => {
 
   test("a missing expected file fails and is not written", () => {
     const file = join(dir, "missing.injected");
-    assert.throws(() => assertMatchesExpected(file, "output\n", "case", false), /expected file .*missing\.injected is missing/);
+    assert.throws(
+      () => assertMatchesExpected(file, "output\n", "case", false),
+      /expected file .*missing\.injected is missing/,
+    );
     assert.equal(existsSync(file), false);
   });
 

@@ -27,8 +27,23 @@ const clock = (ms: number): string => {
 describe("textLine", () => {
   test("time, level, message, then the fields as key=value (quoted when not one word)", () => {
     const time = Date.UTC(2026, 0, 2, 3, 4, 5);
-    const line = JSON.stringify({ level: 40, time, pid: 1, hostname: "h", name: "sidecar-injector", msg: "caBundle write failed", webhook: "a.example", attempt: 2, ok: false, reason: "conflict on write", labels: { app: "web" } });
-    assert.equal(textLine(line), `${clock(time)} warn  caBundle write failed webhook=a.example attempt=2 ok=false reason="conflict on write" labels={"app":"web"}\n`);
+    const line = JSON.stringify({
+      level: 40,
+      time,
+      pid: 1,
+      hostname: "h",
+      name: "sidecar-injector",
+      msg: "caBundle write failed",
+      webhook: "a.example",
+      attempt: 2,
+      ok: false,
+      reason: "conflict on write",
+      labels: { app: "web" },
+    });
+    assert.equal(
+      textLine(line),
+      `${clock(time)} warn  caBundle write failed webhook=a.example attempt=2 ok=false reason="conflict on write" labels={"app":"web"}\n`,
+    );
   });
 
   test("an error: its message in the line, its stack on the lines after", () => {
@@ -49,7 +64,10 @@ describe("createLogger: the format", () => {
     const log = createLogger({ destination: stream, format: "text" });
     log.info({ namespace: "shop", token: "s3cret", req: { headers: { authorization: "Bearer x" } } }, "review");
     const line = text();
-    assert.match(line, /^\d\d:\d\d:\d\d info {2}review namespace=shop token=\[redacted\] req=\{"headers":\{"authorization":"\[redacted\]"\}\}\n$/);
+    assert.match(
+      line,
+      /^\d\d:\d\d:\d\d info {2}review namespace=shop token=\[redacted\] req=\{"headers":\{"authorization":"\[redacted\]"\}\}\n$/,
+    );
     assert.ok(!line.includes("s3cret") && !line.includes("Bearer"), line);
     assert.ok(line.includes(REDACTED));
   });
@@ -75,7 +93,10 @@ describe("createLogger: the format", () => {
     assert.equal(defaultLogFormat({ [LOG_FORMAT_ENV]: "json" }, true), "json");
     assert.equal(defaultLogFormat({ [LOG_FORMAT_ENV]: "text" }, false), "text");
     assert.equal(defaultLogFormat({ [LOG_FORMAT_ENV]: "" }, false), "json");
-    assert.throws(() => defaultLogFormat({ [LOG_FORMAT_ENV]: "pretty" }, true), /SIDECAR_INJECTOR_LOG_FORMAT="pretty" is not a log format \(one of json, text\)/);
+    assert.throws(
+      () => defaultLogFormat({ [LOG_FORMAT_ENV]: "pretty" }, true),
+      /SIDECAR_INJECTOR_LOG_FORMAT="pretty" is not a log format \(one of json, text\)/,
+    );
   });
 });
 
@@ -86,7 +107,10 @@ describe("text on stdout keeps the batched writer", () => {
 const log = createLogger();
 for (let i = 0; i < 500; i++) log.info({ i }, "line");
 process.exit(0);`;
-    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, [LOG_FORMAT_ENV]: "text" } });
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: { ...process.env, [LOG_FORMAT_ENV]: "text" },
+    });
     let out = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
     const status = await new Promise<number | null>((done) => child.on("close", (c) => done(c)));

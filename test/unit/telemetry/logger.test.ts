@@ -7,12 +7,17 @@ import { createLogger, redactFields } from "../../../src/telemetry/logger.js";
 const loggerModule = new URL("../../../src/telemetry/logger.ts", import.meta.url).href;
 
 /** A process that logs to its stdout with the default destination; `then` runs after the lines. */
-function logging(lines: number, then: string): { lines: Promise<string[]>; firstLine: Promise<string | undefined>; exited: Promise<number | null>; kill(): void } {
+function logging(
+  lines: number,
+  then: string,
+): { lines: Promise<string[]>; firstLine: Promise<string | undefined>; exited: Promise<number | null>; kill(): void } {
   const code = `import { createLogger } from ${JSON.stringify(loggerModule)};
 const log = createLogger();
 for (let i = 0; i < ${lines}; i++) log.info({ i, pad: "x".repeat(200) }, "line");
 ${then}`;
-  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   let text = "";
   let first: (line: string | undefined) => void = () => undefined;
   const firstLine = new Promise<string | undefined>((done) => (first = done));
@@ -76,7 +81,13 @@ describe("createLogger", () => {
     const c = collector();
     const log = createLogger({ destination: c.stream });
     log.info(
-      { key: "-----BEGIN PRIVATE KEY-----", tls: { key: "k2" }, token: "t0ken", body: "{pod}", req: { headers: { authorization: "Bearer x" } } },
+      {
+        key: "-----BEGIN PRIVATE KEY-----",
+        tls: { key: "k2" },
+        token: "t0ken",
+        body: "{pod}",
+        req: { headers: { authorization: "Bearer x" } },
+      },
       "oops",
     );
     const text = JSON.stringify(c.lines());
@@ -100,7 +111,10 @@ describe("createLogger", () => {
     const run = logging(1, "setTimeout(() => undefined, 60_000);");
     try {
       // Bounded, so that a line that never comes fails the test instead of hanging it.
-      const line = await Promise.race([run.firstLine, new Promise<undefined>((done) => setTimeout(() => done(undefined), 20_000).unref())]);
+      const line = await Promise.race([
+        run.firstLine,
+        new Promise<undefined>((done) => setTimeout(() => done(undefined), 20_000).unref()),
+      ]);
       assert.equal((JSON.parse(line ?? "{}") as { msg?: string }).msg, "line");
       // Seen while the process still runs: it is the periodic flush, not the exit, that wrote it.
       assert.equal(await Promise.race([run.exited.then(() => "exited"), Promise.resolve("running")]), "running");
@@ -113,11 +127,17 @@ describe("createLogger", () => {
     const c = collector();
     const log = createLogger({ destination: c.stream }).child({ token: "bound-t0ken", worker: 2 });
     const err = Object.assign(new Error("namespaces is forbidden"), { body: "api-body-secret", code: 403 });
-    const fields = { err, headers: { cookie: "c00kie", accept: "json" }, req: { headers: { authorization: "Bearer y", host: "h" } }, uid: "u1" };
+    const fields = {
+      err,
+      headers: { cookie: "c00kie", accept: "json" },
+      req: { headers: { authorization: "Bearer y", host: "h" } },
+      uid: "u1",
+    };
     log.error(fields, "failed");
     const [line] = c.lines();
     const text = JSON.stringify(line);
-    for (const secret of ["bound-t0ken", "api-body-secret", "c00kie", "Bearer y"]) assert.ok(!text.includes(secret), `${secret} leaked into ${text}`);
+    for (const secret of ["bound-t0ken", "api-body-secret", "c00kie", "Bearer y"])
+      assert.ok(!text.includes(secret), `${secret} leaked into ${text}`);
     assert.equal(line?.worker, 2);
     assert.equal(line?.uid, "u1");
     assert.deepEqual(line?.headers, { cookie: "[redacted]", accept: "json" });

@@ -21,7 +21,8 @@ function handOut(d: Distributor, n: number, open: Map<number, number>): Array<nu
 
 describe("Distributor", () => {
   it("refuses a bound that is not a whole number of at least 1", () => {
-    for (const bad of [0, -1, 1.5, Number.NaN]) assert.throws(() => new Distributor({ maxUnacknowledged: bad }), /maxUnacknowledged must be a whole number/);
+    for (const bad of [0, -1, 1.5, Number.NaN])
+      assert.throws(() => new Distributor({ maxUnacknowledged: bad }), /maxUnacknowledged must be a whole number/);
   });
 
   it("sheds when no worker takes connections", () => {

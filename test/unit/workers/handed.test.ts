@@ -23,7 +23,11 @@ async function primary(to: () => RunningServer): Promise<{ port: number; refused
   return { port: address.port, refused: () => refused, close: () => server.close() };
 }
 
-function get(port: number, ca: string, agent: https.Agent | false = false): Promise<{ status: number; close: boolean } | { error: string }> {
+function get(
+  port: number,
+  ca: string,
+  agent: https.Agent | false = false,
+): Promise<{ status: number; close: boolean } | { error: string }> {
   return new Promise((resolve) => {
     const req = https.request({ host: "127.0.0.1", port, ca, path: "/", agent }, (res) => {
       res.resume();
@@ -37,7 +41,13 @@ function get(port: number, ca: string, agent: https.Agent | false = false): Prom
 describe("a listener with handed connections", () => {
   it("listens on no port, serves what it is handed over TLS, and refuses past maxConnections", async () => {
     const c = await testCertificates();
-    const server = await startServer({ app: (_req, res) => res.end("ok"), port: 0, handed: true, tls: c, maxConnections: 1 });
+    const server = await startServer({
+      app: (_req, res) => res.end("ok"),
+      port: 0,
+      handed: true,
+      tls: c,
+      maxConnections: 1,
+    });
     assert.equal(server.server.listening, false);
     const p = await primary(() => server);
     const agent = new https.Agent({ keepAlive: true, maxSockets: 1 });
