@@ -12,6 +12,7 @@ import { CERT_MODES, DEFAULT_NAMES, type CertMode } from "./certs/modes.js";
 import type { InjectedTemplate } from "./injection/workloads.js";
 import type { PreviewEntry } from "./preview.js";
 import { CONFIG_IMPORT_USAGE } from "./istio/usage.js";
+import { fileProblem } from "./file-problem.js";
 // Each command imports what it uses when it runs: `--help` and `certs status` never load the
 // YAML parser or the injection engine, and `serve` loads them once, through main.ts.
 
@@ -333,15 +334,6 @@ async function manifestFiles(filenames: readonly string[], recursive: boolean): 
     }
   }
   return files;
-}
-
-/** What is wrong with a file, in words, instead of Node's "ENOENT: no such file or directory, open '…'". */
-function fileProblem(e: unknown): string {
-  const code = e instanceof Error && "code" in e ? e.code : undefined;
-  if (code === "ENOENT") return "no such file or directory";
-  if (code === "EACCES" || code === "EPERM") return "permission denied";
-  if (code === "EISDIR") return "is a directory";
-  return e instanceof Error ? e.message : String(e);
 }
 
 /** Each manifest file of -f with its text. */

@@ -3,375 +3,59 @@
 // [JSON name, proto name, kind, oneof group?]; and the enums they use, name -> number.
 // Kinds: a scalar (`int32?` and the like are google.protobuf wrappers), `duration`, `struct`,
 // { enum }, { message }, { list }, { map }.
-export type SchemaKind =
-  | string
-  | { readonly enum: string }
-  | { readonly message: string }
-  | { readonly list: SchemaKind }
-  | { readonly map: SchemaKind };
+export type SchemaKind = string | { readonly enum: string } | { readonly message: string } | { readonly list: SchemaKind } | { readonly map: SchemaKind };
 export type SchemaField = readonly [json: string, proto: string, kind: SchemaKind, oneof?: string];
 
 export const MESSAGES: ReadonlyMap<string, readonly SchemaField[]> = new Map<string, readonly SchemaField[]>([
-  [
-    "ClientTLSSettings",
-    [
-      ["mode", "mode", { enum: "ClientTLSSettings_TLSmode" }],
-      ["clientCertificate", "client_certificate", "string"],
-      ["privateKey", "private_key", "string"],
-      ["caCertificates", "ca_certificates", "string"],
-      ["credentialName", "credential_name", "string"],
-      ["subjectAltNames", "subject_alt_names", { list: "string" }],
-      ["sni", "sni", "string"],
-      ["insecureSkipVerify", "insecure_skip_verify", "bool?"],
-      ["caCrl", "ca_crl", "string"],
-    ],
-  ],
-  [
-    "ConnectionPoolSettings_TCPSettings_TcpKeepalive",
-    [
-      ["probes", "probes", "uint32"],
-      ["time", "time", "duration"],
-      ["interval", "interval", "duration"],
-    ],
-  ],
-  ["ExecHealthCheckConfig", [["command", "command", { list: "string" }]]],
-  [
-    "GrpcHealthCheckConfig",
-    [
-      ["port", "port", "uint32"],
-      ["service", "service", "string"],
-    ],
-  ],
-  [
-    "HTTPHeader",
-    [
-      ["name", "name", "string"],
-      ["value", "value", "string"],
-    ],
-  ],
-  [
-    "HTTPHealthCheckConfig",
-    [
-      ["path", "path", "string"],
-      ["port", "port", "uint32"],
-      ["host", "host", "string"],
-      ["scheme", "scheme", "string"],
-      ["httpHeaders", "http_headers", { list: { message: "HTTPHeader" } }],
-    ],
-  ],
-  [
-    "PrivateKeyProvider",
-    [
-      ["cryptomb", "cryptomb", { message: "PrivateKeyProvider_CryptoMb" }, "provider"],
-      ["qat", "qat", { message: "PrivateKeyProvider_QAT" }, "provider"],
-    ],
-  ],
-  [
-    "PrivateKeyProvider_CryptoMb",
-    [
-      ["pollDelay", "poll_delay", "duration"],
-      ["fallback", "fallback", "bool?"],
-    ],
-  ],
-  [
-    "PrivateKeyProvider_QAT",
-    [
-      ["pollDelay", "poll_delay", "duration"],
-      ["fallback", "fallback", "bool?"],
-    ],
-  ],
-  [
-    "ProxyConfig",
-    [
-      ["configPath", "config_path", "string"],
-      ["binaryPath", "binary_path", "string"],
-      ["serviceCluster", "service_cluster", "string", "cluster_name"],
-      ["tracingServiceName", "tracing_service_name", { enum: "ProxyConfig_TracingServiceName" }, "cluster_name"],
-      ["drainDuration", "drain_duration", "duration"],
-      ["discoveryAddress", "discovery_address", "string"],
-      ["discoveryRefreshDelay", "discovery_refresh_delay", "duration"],
-      ["zipkinAddress", "zipkin_address", "string"],
-      ["statsdUdpAddress", "statsd_udp_address", "string"],
-      ["envoyMetricsServiceAddress", "envoy_metrics_service_address", "string"],
-      ["proxyAdminPort", "proxy_admin_port", "int32"],
-      ["availabilityZone", "availability_zone", "string"],
-      ["controlPlaneAuthPolicy", "control_plane_auth_policy", { enum: "AuthenticationPolicy" }],
-      ["customConfigFile", "custom_config_file", "string"],
-      ["statNameLength", "stat_name_length", "int32"],
-      ["concurrency", "concurrency", "int32?"],
-      ["proxyBootstrapTemplatePath", "proxy_bootstrap_template_path", "string"],
-      ["interceptionMode", "interception_mode", { enum: "ProxyConfig_InboundInterceptionMode" }],
-      ["tracing", "tracing", { message: "Tracing" }],
-      ["sds", "sds", { message: "SDS" }],
-      ["envoyAccessLogService", "envoy_access_log_service", { message: "RemoteService" }],
-      ["envoyMetricsService", "envoy_metrics_service", { message: "RemoteService" }],
-      ["proxyMetadata", "proxy_metadata", { map: "string" }],
-      ["runtimeValues", "runtime_values", { map: "string" }],
-      ["statusPort", "status_port", "int32"],
-      ["extraStatTags", "extra_stat_tags", { list: "string" }],
-      ["gatewayTopology", "gateway_topology", { message: "Topology" }],
-      ["terminationDrainDuration", "termination_drain_duration", "duration"],
-      ["meshId", "mesh_id", "string"],
-      ["readinessProbe", "readiness_probe", { message: "ReadinessProbe" }],
-      ["proxyStatsMatcher", "proxy_stats_matcher", { message: "ProxyConfig_ProxyStatsMatcher" }],
-      ["holdApplicationUntilProxyStarts", "hold_application_until_proxy_starts", "bool?"],
-      ["caCertificatesPem", "ca_certificates_pem", { list: "string" }],
-      ["image", "image", { message: "ProxyImage" }],
-      ["privateKeyProvider", "private_key_provider", { message: "PrivateKeyProvider" }],
-      ["proxyHeaders", "proxy_headers", { message: "ProxyConfig_ProxyHeaders" }],
-      ["fileFlushInterval", "file_flush_interval", "duration"],
-      ["fileFlushMinSizeKb", "file_flush_min_size_kb", "uint32"],
-      ["statsCompression", "stats_compression", "bool?"],
-      ["connectionSettings", "connection_settings", { message: "ProxyConfig_ConnectionSettings" }],
-    ],
-  ],
-  [
-    "ProxyConfig_ConnectionSettings",
-    [
-      ["profile", "profile", { enum: "ProxyConfig_ConnectionSettings_Profile" }],
-      ["listenerPerConnectionBufferLimitBytes", "listener_per_connection_buffer_limit_bytes", "int32?"],
-      ["clusterPerConnectionBufferLimitBytes", "cluster_per_connection_buffer_limit_bytes", "int32?"],
-      ["httpIdleTimeout", "http_idle_timeout", "duration"],
-      ["httpMaxConnectionDuration", "http_max_connection_duration", "duration"],
-      ["httpDrainTimeout", "http_drain_timeout", "duration"],
-      ["httpRequestTimeout", "http_request_timeout", "duration"],
-      ["httpRequestHeadersTimeout", "http_request_headers_timeout", "duration"],
-      ["httpStreamIdleTimeout", "http_stream_idle_timeout", "duration"],
-      ["httpMaxStreamDuration", "http_max_stream_duration", "duration"],
-      ["httpMaxConcurrentStreams", "http_max_concurrent_streams", "int32?"],
-      ["http2InitialStreamWindowSize", "http2_initial_stream_window_size", "int32?"],
-      ["http2InitialConnectionWindowSize", "http2_initial_connection_window_size", "int32?"],
-      [
-        "httpHeadersWithUnderscoresAction",
-        "http_headers_with_underscores_action",
-        { enum: "ProxyConfig_ConnectionSettings_HeadersWithUnderscoresAction" },
-      ],
-      ["httpMergeSlashes", "http_merge_slashes", "bool?"],
-      [
-        "httpPathWithEscapedSlashesAction",
-        "http_path_with_escaped_slashes_action",
-        { enum: "ProxyConfig_ConnectionSettings_PathWithEscapedSlashesAction" },
-      ],
-      ["listenerConnectionLimit", "listener_connection_limit", "int32?"],
-      ["globalDownstreamConnectionLimit", "global_downstream_connection_limit", "int32?"],
-    ],
-  ],
-  [
-    "ProxyConfig_ProxyHeaders",
-    [
-      ["forwardedClientCert", "forwarded_client_cert", { enum: "ForwardClientCertDetails" }],
-      [
-        "setCurrentClientCertDetails",
-        "set_current_client_cert_details",
-        { message: "ProxyConfig_ProxyHeaders_SetCurrentClientCertDetails" },
-      ],
-      ["requestId", "request_id", { message: "ProxyConfig_ProxyHeaders_RequestId" }],
-      ["server", "server", { message: "ProxyConfig_ProxyHeaders_Server" }],
-      ["attemptCount", "attempt_count", { message: "ProxyConfig_ProxyHeaders_AttemptCount" }],
-      ["envoyDebugHeaders", "envoy_debug_headers", { message: "ProxyConfig_ProxyHeaders_EnvoyDebugHeaders" }],
-      [
-        "metadataExchangeHeaders",
-        "metadata_exchange_headers",
-        { message: "ProxyConfig_ProxyHeaders_MetadataExchangeHeaders" },
-      ],
-      ["preserveHttp1HeaderCase", "preserve_http1_header_case", "bool?"],
-      ["xForwardedHost", "x_forwarded_host", { message: "ProxyConfig_ProxyHeaders_XForwardedHost" }],
-      ["xForwardedPort", "x_forwarded_port", { message: "ProxyConfig_ProxyHeaders_XForwardedPort" }],
-    ],
-  ],
+  ["ClientTLSSettings", [["mode", "mode", {"enum": "ClientTLSSettings_TLSmode"}], ["clientCertificate", "client_certificate", "string"], ["privateKey", "private_key", "string"], ["caCertificates", "ca_certificates", "string"], ["credentialName", "credential_name", "string"], ["subjectAltNames", "subject_alt_names", {"list": "string"}], ["sni", "sni", "string"], ["insecureSkipVerify", "insecure_skip_verify", "bool?"], ["caCrl", "ca_crl", "string"]]],
+  ["ConnectionPoolSettings_TCPSettings_TcpKeepalive", [["probes", "probes", "uint32"], ["time", "time", "duration"], ["interval", "interval", "duration"]]],
+  ["ExecHealthCheckConfig", [["command", "command", {"list": "string"}]]],
+  ["GrpcHealthCheckConfig", [["port", "port", "uint32"], ["service", "service", "string"]]],
+  ["HTTPHeader", [["name", "name", "string"], ["value", "value", "string"]]],
+  ["HTTPHealthCheckConfig", [["path", "path", "string"], ["port", "port", "uint32"], ["host", "host", "string"], ["scheme", "scheme", "string"], ["httpHeaders", "http_headers", {"list": {"message": "HTTPHeader"}}]]],
+  ["PrivateKeyProvider", [["cryptomb", "cryptomb", {"message": "PrivateKeyProvider_CryptoMb"}, "provider"], ["qat", "qat", {"message": "PrivateKeyProvider_QAT"}, "provider"]]],
+  ["PrivateKeyProvider_CryptoMb", [["pollDelay", "poll_delay", "duration"], ["fallback", "fallback", "bool?"]]],
+  ["PrivateKeyProvider_QAT", [["pollDelay", "poll_delay", "duration"], ["fallback", "fallback", "bool?"]]],
+  ["ProxyConfig", [["configPath", "config_path", "string"], ["binaryPath", "binary_path", "string"], ["serviceCluster", "service_cluster", "string", "cluster_name"], ["tracingServiceName", "tracing_service_name", {"enum": "ProxyConfig_TracingServiceName"}, "cluster_name"], ["drainDuration", "drain_duration", "duration"], ["discoveryAddress", "discovery_address", "string"], ["discoveryRefreshDelay", "discovery_refresh_delay", "duration"], ["zipkinAddress", "zipkin_address", "string"], ["statsdUdpAddress", "statsd_udp_address", "string"], ["envoyMetricsServiceAddress", "envoy_metrics_service_address", "string"], ["proxyAdminPort", "proxy_admin_port", "int32"], ["availabilityZone", "availability_zone", "string"], ["controlPlaneAuthPolicy", "control_plane_auth_policy", {"enum": "AuthenticationPolicy"}], ["customConfigFile", "custom_config_file", "string"], ["statNameLength", "stat_name_length", "int32"], ["concurrency", "concurrency", "int32?"], ["proxyBootstrapTemplatePath", "proxy_bootstrap_template_path", "string"], ["interceptionMode", "interception_mode", {"enum": "ProxyConfig_InboundInterceptionMode"}], ["tracing", "tracing", {"message": "Tracing"}], ["sds", "sds", {"message": "SDS"}], ["envoyAccessLogService", "envoy_access_log_service", {"message": "RemoteService"}], ["envoyMetricsService", "envoy_metrics_service", {"message": "RemoteService"}], ["proxyMetadata", "proxy_metadata", {"map": "string"}], ["runtimeValues", "runtime_values", {"map": "string"}], ["statusPort", "status_port", "int32"], ["extraStatTags", "extra_stat_tags", {"list": "string"}], ["gatewayTopology", "gateway_topology", {"message": "Topology"}], ["terminationDrainDuration", "termination_drain_duration", "duration"], ["meshId", "mesh_id", "string"], ["readinessProbe", "readiness_probe", {"message": "ReadinessProbe"}], ["proxyStatsMatcher", "proxy_stats_matcher", {"message": "ProxyConfig_ProxyStatsMatcher"}], ["holdApplicationUntilProxyStarts", "hold_application_until_proxy_starts", "bool?"], ["caCertificatesPem", "ca_certificates_pem", {"list": "string"}], ["image", "image", {"message": "ProxyImage"}], ["privateKeyProvider", "private_key_provider", {"message": "PrivateKeyProvider"}], ["proxyHeaders", "proxy_headers", {"message": "ProxyConfig_ProxyHeaders"}], ["fileFlushInterval", "file_flush_interval", "duration"], ["fileFlushMinSizeKb", "file_flush_min_size_kb", "uint32"], ["statsCompression", "stats_compression", "bool?"], ["connectionSettings", "connection_settings", {"message": "ProxyConfig_ConnectionSettings"}]]],
+  ["ProxyConfig_ConnectionSettings", [["profile", "profile", {"enum": "ProxyConfig_ConnectionSettings_Profile"}], ["listenerPerConnectionBufferLimitBytes", "listener_per_connection_buffer_limit_bytes", "int32?"], ["clusterPerConnectionBufferLimitBytes", "cluster_per_connection_buffer_limit_bytes", "int32?"], ["httpIdleTimeout", "http_idle_timeout", "duration"], ["httpMaxConnectionDuration", "http_max_connection_duration", "duration"], ["httpDrainTimeout", "http_drain_timeout", "duration"], ["httpRequestTimeout", "http_request_timeout", "duration"], ["httpRequestHeadersTimeout", "http_request_headers_timeout", "duration"], ["httpStreamIdleTimeout", "http_stream_idle_timeout", "duration"], ["httpMaxStreamDuration", "http_max_stream_duration", "duration"], ["httpMaxConcurrentStreams", "http_max_concurrent_streams", "int32?"], ["http2InitialStreamWindowSize", "http2_initial_stream_window_size", "int32?"], ["http2InitialConnectionWindowSize", "http2_initial_connection_window_size", "int32?"], ["httpHeadersWithUnderscoresAction", "http_headers_with_underscores_action", {"enum": "ProxyConfig_ConnectionSettings_HeadersWithUnderscoresAction"}], ["httpMergeSlashes", "http_merge_slashes", "bool?"], ["httpPathWithEscapedSlashesAction", "http_path_with_escaped_slashes_action", {"enum": "ProxyConfig_ConnectionSettings_PathWithEscapedSlashesAction"}], ["listenerConnectionLimit", "listener_connection_limit", "int32?"], ["globalDownstreamConnectionLimit", "global_downstream_connection_limit", "int32?"]]],
+  ["ProxyConfig_ProxyHeaders", [["forwardedClientCert", "forwarded_client_cert", {"enum": "ForwardClientCertDetails"}], ["setCurrentClientCertDetails", "set_current_client_cert_details", {"message": "ProxyConfig_ProxyHeaders_SetCurrentClientCertDetails"}], ["requestId", "request_id", {"message": "ProxyConfig_ProxyHeaders_RequestId"}], ["server", "server", {"message": "ProxyConfig_ProxyHeaders_Server"}], ["attemptCount", "attempt_count", {"message": "ProxyConfig_ProxyHeaders_AttemptCount"}], ["envoyDebugHeaders", "envoy_debug_headers", {"message": "ProxyConfig_ProxyHeaders_EnvoyDebugHeaders"}], ["metadataExchangeHeaders", "metadata_exchange_headers", {"message": "ProxyConfig_ProxyHeaders_MetadataExchangeHeaders"}], ["preserveHttp1HeaderCase", "preserve_http1_header_case", "bool?"], ["xForwardedHost", "x_forwarded_host", {"message": "ProxyConfig_ProxyHeaders_XForwardedHost"}], ["xForwardedPort", "x_forwarded_port", {"message": "ProxyConfig_ProxyHeaders_XForwardedPort"}]]],
   ["ProxyConfig_ProxyHeaders_AttemptCount", [["disabled", "disabled", "bool?"]]],
   ["ProxyConfig_ProxyHeaders_EnvoyDebugHeaders", [["disabled", "disabled", "bool?"]]],
-  [
-    "ProxyConfig_ProxyHeaders_MetadataExchangeHeaders",
-    [["mode", "mode", { enum: "ProxyConfig_ProxyHeaders_MetadataExchangeMode" }]],
-  ],
+  ["ProxyConfig_ProxyHeaders_MetadataExchangeHeaders", [["mode", "mode", {"enum": "ProxyConfig_ProxyHeaders_MetadataExchangeMode"}]]],
   ["ProxyConfig_ProxyHeaders_RequestId", [["disabled", "disabled", "bool?"]]],
-  [
-    "ProxyConfig_ProxyHeaders_Server",
-    [
-      ["disabled", "disabled", "bool?"],
-      ["value", "value", "string"],
-    ],
-  ],
-  [
-    "ProxyConfig_ProxyHeaders_SetCurrentClientCertDetails",
-    [
-      ["subject", "subject", "bool?"],
-      ["cert", "cert", "bool?"],
-      ["chain", "chain", "bool?"],
-      ["dns", "dns", "bool?"],
-      ["uri", "uri", "bool?"],
-    ],
-  ],
+  ["ProxyConfig_ProxyHeaders_Server", [["disabled", "disabled", "bool?"], ["value", "value", "string"]]],
+  ["ProxyConfig_ProxyHeaders_SetCurrentClientCertDetails", [["subject", "subject", "bool?"], ["cert", "cert", "bool?"], ["chain", "chain", "bool?"], ["dns", "dns", "bool?"], ["uri", "uri", "bool?"]]],
   ["ProxyConfig_ProxyHeaders_XForwardedHost", [["enabled", "enabled", "bool?"]]],
   ["ProxyConfig_ProxyHeaders_XForwardedPort", [["enabled", "enabled", "bool?"]]],
-  [
-    "ProxyConfig_ProxyStatsMatcher",
-    [
-      ["inclusionPrefixes", "inclusion_prefixes", { list: "string" }],
-      ["inclusionSuffixes", "inclusion_suffixes", { list: "string" }],
-      ["inclusionRegexps", "inclusion_regexps", { list: "string" }],
-    ],
-  ],
+  ["ProxyConfig_ProxyStatsMatcher", [["inclusionPrefixes", "inclusion_prefixes", {"list": "string"}], ["inclusionSuffixes", "inclusion_suffixes", {"list": "string"}], ["inclusionRegexps", "inclusion_regexps", {"list": "string"}]]],
   ["ProxyImage", [["imageType", "image_type", "string"]]],
-  [
-    "ReadinessProbe",
-    [
-      ["initialDelaySeconds", "initial_delay_seconds", "int32"],
-      ["timeoutSeconds", "timeout_seconds", "int32"],
-      ["periodSeconds", "period_seconds", "int32"],
-      ["successThreshold", "success_threshold", "int32"],
-      ["failureThreshold", "failure_threshold", "int32"],
-      ["httpGet", "http_get", { message: "HTTPHealthCheckConfig" }, "health_check_method"],
-      ["tcpSocket", "tcp_socket", { message: "TCPHealthCheckConfig" }, "health_check_method"],
-      ["exec", "exec", { message: "ExecHealthCheckConfig" }, "health_check_method"],
-      ["grpc", "grpc", { message: "GrpcHealthCheckConfig" }, "health_check_method"],
-    ],
-  ],
-  [
-    "RemoteService",
-    [
-      ["address", "address", "string"],
-      ["tlsSettings", "tls_settings", { message: "ClientTLSSettings" }],
-      ["tcpKeepalive", "tcp_keepalive", { message: "ConnectionPoolSettings_TCPSettings_TcpKeepalive" }],
-    ],
-  ],
-  [
-    "SDS",
-    [
-      ["enabled", "enabled", "bool"],
-      ["k8sSaJwtPath", "k8s_sa_jwt_path", "string"],
-    ],
-  ],
-  [
-    "TCPHealthCheckConfig",
-    [
-      ["host", "host", "string"],
-      ["port", "port", "uint32"],
-    ],
-  ],
-  [
-    "Topology",
-    [
-      ["numTrustedProxies", "num_trusted_proxies", "uint32"],
-      ["forwardClientCertDetails", "forward_client_cert_details", { enum: "ForwardClientCertDetails" }],
-      ["proxyProtocol", "proxy_protocol", { message: "Topology_ProxyProtocolConfiguration" }],
-    ],
-  ],
+  ["ReadinessProbe", [["initialDelaySeconds", "initial_delay_seconds", "int32"], ["timeoutSeconds", "timeout_seconds", "int32"], ["periodSeconds", "period_seconds", "int32"], ["successThreshold", "success_threshold", "int32"], ["failureThreshold", "failure_threshold", "int32"], ["httpGet", "http_get", {"message": "HTTPHealthCheckConfig"}, "health_check_method"], ["tcpSocket", "tcp_socket", {"message": "TCPHealthCheckConfig"}, "health_check_method"], ["exec", "exec", {"message": "ExecHealthCheckConfig"}, "health_check_method"], ["grpc", "grpc", {"message": "GrpcHealthCheckConfig"}, "health_check_method"]]],
+  ["RemoteService", [["address", "address", "string"], ["tlsSettings", "tls_settings", {"message": "ClientTLSSettings"}], ["tcpKeepalive", "tcp_keepalive", {"message": "ConnectionPoolSettings_TCPSettings_TcpKeepalive"}]]],
+  ["SDS", [["enabled", "enabled", "bool"], ["k8sSaJwtPath", "k8s_sa_jwt_path", "string"]]],
+  ["TCPHealthCheckConfig", [["host", "host", "string"], ["port", "port", "uint32"]]],
+  ["Topology", [["numTrustedProxies", "num_trusted_proxies", "uint32"], ["forwardClientCertDetails", "forward_client_cert_details", {"enum": "ForwardClientCertDetails"}], ["proxyProtocol", "proxy_protocol", {"message": "Topology_ProxyProtocolConfiguration"}]]],
   ["Topology_ProxyProtocolConfiguration", []],
-  [
-    "Tracing",
-    [
-      ["zipkin", "zipkin", { message: "Tracing_Zipkin" }, "tracer"],
-      ["lightstep", "lightstep", { message: "Tracing_Lightstep" }, "tracer"],
-      ["datadog", "datadog", { message: "Tracing_Datadog" }, "tracer"],
-      ["stackdriver", "stackdriver", { message: "Tracing_Stackdriver" }, "tracer"],
-      ["openCensusAgent", "open_census_agent", { message: "Tracing_OpenCensusAgent" }, "tracer"],
-      ["customTags", "custom_tags", { map: { message: "Tracing_CustomTag" } }],
-      ["maxPathTagLength", "max_path_tag_length", "uint32"],
-      ["sampling", "sampling", "double"],
-      ["tlsSettings", "tls_settings", { message: "ClientTLSSettings" }],
-      ["enableIstioTags", "enable_istio_tags", "bool?"],
-    ],
-  ],
-  [
-    "Tracing_CustomTag",
-    [
-      ["literal", "literal", { message: "Tracing_Literal" }, "type"],
-      ["environment", "environment", { message: "Tracing_Environment" }, "type"],
-      ["header", "header", { message: "Tracing_RequestHeader" }, "type"],
-    ],
-  ],
+  ["Tracing", [["zipkin", "zipkin", {"message": "Tracing_Zipkin"}, "tracer"], ["lightstep", "lightstep", {"message": "Tracing_Lightstep"}, "tracer"], ["datadog", "datadog", {"message": "Tracing_Datadog"}, "tracer"], ["stackdriver", "stackdriver", {"message": "Tracing_Stackdriver"}, "tracer"], ["openCensusAgent", "open_census_agent", {"message": "Tracing_OpenCensusAgent"}, "tracer"], ["customTags", "custom_tags", {"map": {"message": "Tracing_CustomTag"}}], ["maxPathTagLength", "max_path_tag_length", "uint32"], ["sampling", "sampling", "double"], ["tlsSettings", "tls_settings", {"message": "ClientTLSSettings"}], ["enableIstioTags", "enable_istio_tags", "bool?"]]],
+  ["Tracing_CustomTag", [["literal", "literal", {"message": "Tracing_Literal"}, "type"], ["environment", "environment", {"message": "Tracing_Environment"}, "type"], ["header", "header", {"message": "Tracing_RequestHeader"}, "type"]]],
   ["Tracing_Datadog", [["address", "address", "string"]]],
-  [
-    "Tracing_Environment",
-    [
-      ["name", "name", "string"],
-      ["defaultValue", "default_value", "string"],
-    ],
-  ],
-  [
-    "Tracing_Lightstep",
-    [
-      ["address", "address", "string"],
-      ["accessToken", "access_token", "string"],
-    ],
-  ],
+  ["Tracing_Environment", [["name", "name", "string"], ["defaultValue", "default_value", "string"]]],
+  ["Tracing_Lightstep", [["address", "address", "string"], ["accessToken", "access_token", "string"]]],
   ["Tracing_Literal", [["value", "value", "string"]]],
-  [
-    "Tracing_OpenCensusAgent",
-    [
-      ["address", "address", "string"],
-      ["context", "context", { list: { enum: "Tracing_OpenCensusAgent_TraceContext" } }],
-    ],
-  ],
-  [
-    "Tracing_RequestHeader",
-    [
-      ["name", "name", "string"],
-      ["defaultValue", "default_value", "string"],
-    ],
-  ],
-  [
-    "Tracing_Stackdriver",
-    [
-      ["debug", "debug", "bool"],
-      ["maxNumberOfAttributes", "max_number_of_attributes", "int64?"],
-      ["maxNumberOfAnnotations", "max_number_of_annotations", "int64?"],
-      ["maxNumberOfMessageEvents", "max_number_of_message_events", "int64?"],
-    ],
-  ],
+  ["Tracing_OpenCensusAgent", [["address", "address", "string"], ["context", "context", {"list": {"enum": "Tracing_OpenCensusAgent_TraceContext"}}]]],
+  ["Tracing_RequestHeader", [["name", "name", "string"], ["defaultValue", "default_value", "string"]]],
+  ["Tracing_Stackdriver", [["debug", "debug", "bool"], ["maxNumberOfAttributes", "max_number_of_attributes", "int64?"], ["maxNumberOfAnnotations", "max_number_of_annotations", "int64?"], ["maxNumberOfMessageEvents", "max_number_of_message_events", "int64?"]]],
   ["Tracing_Zipkin", [["address", "address", "string"]]],
 ]);
 
 export const ENUMS: ReadonlyMap<string, ReadonlyMap<string, number>> = new Map([
-  ["AuthenticationPolicy", new Map(Object.entries({ NONE: 0, MUTUAL_TLS: 1, INHERIT: 1000 }))],
-  ["ClientTLSSettings_TLSmode", new Map(Object.entries({ DISABLE: 0, SIMPLE: 1, MUTUAL: 2, ISTIO_MUTUAL: 3 }))],
-  [
-    "ForwardClientCertDetails",
-    new Map(
-      Object.entries({
-        UNDEFINED: 0,
-        SANITIZE: 1,
-        FORWARD_ONLY: 2,
-        APPEND_FORWARD: 3,
-        SANITIZE_SET: 4,
-        ALWAYS_FORWARD_ONLY: 5,
-      }),
-    ),
-  ],
-  [
-    "ProxyConfig_ConnectionSettings_HeadersWithUnderscoresAction",
-    new Map(
-      Object.entries({
-        HEADERS_WITH_UNDERSCORES_UNSPECIFIED: 0,
-        HEADERS_WITH_UNDERSCORES_ALLOW: 1,
-        HEADERS_WITH_UNDERSCORES_REJECT_REQUEST: 2,
-        HEADERS_WITH_UNDERSCORES_DROP_HEADER: 3,
-      }),
-    ),
-  ],
-  [
-    "ProxyConfig_ConnectionSettings_PathWithEscapedSlashesAction",
-    new Map(
-      Object.entries({
-        PATH_WITH_ESCAPED_SLASHES_UNSPECIFIED: 0,
-        KEEP_UNCHANGED: 1,
-        REJECT_REQUEST: 2,
-        UNESCAPE_AND_REDIRECT: 3,
-        UNESCAPE_AND_FORWARD: 4,
-      }),
-    ),
-  ],
-  ["ProxyConfig_ConnectionSettings_Profile", new Map(Object.entries({ SIDECAR: 0, EDGE: 1 }))],
-  ["ProxyConfig_InboundInterceptionMode", new Map(Object.entries({ REDIRECT: 0, TPROXY: 1, NONE: 2 }))],
-  ["ProxyConfig_ProxyHeaders_MetadataExchangeMode", new Map(Object.entries({ UNDEFINED: 0, IN_MESH: 1 }))],
-  [
-    "ProxyConfig_TracingServiceName",
-    new Map(Object.entries({ APP_LABEL_AND_NAMESPACE: 0, CANONICAL_NAME_ONLY: 1, CANONICAL_NAME_AND_NAMESPACE: 2 })),
-  ],
-  [
-    "Tracing_OpenCensusAgent_TraceContext",
-    new Map(Object.entries({ UNSPECIFIED: 0, W3C_TRACE_CONTEXT: 1, GRPC_BIN: 2, CLOUD_TRACE_CONTEXT: 3, B3: 4 })),
-  ],
+  ["AuthenticationPolicy", new Map(Object.entries({"NONE": 0, "MUTUAL_TLS": 1, "INHERIT": 1000}))],
+  ["ClientTLSSettings_TLSmode", new Map(Object.entries({"DISABLE": 0, "SIMPLE": 1, "MUTUAL": 2, "ISTIO_MUTUAL": 3}))],
+  ["ForwardClientCertDetails", new Map(Object.entries({"UNDEFINED": 0, "SANITIZE": 1, "FORWARD_ONLY": 2, "APPEND_FORWARD": 3, "SANITIZE_SET": 4, "ALWAYS_FORWARD_ONLY": 5}))],
+  ["ProxyConfig_ConnectionSettings_HeadersWithUnderscoresAction", new Map(Object.entries({"HEADERS_WITH_UNDERSCORES_UNSPECIFIED": 0, "HEADERS_WITH_UNDERSCORES_ALLOW": 1, "HEADERS_WITH_UNDERSCORES_REJECT_REQUEST": 2, "HEADERS_WITH_UNDERSCORES_DROP_HEADER": 3}))],
+  ["ProxyConfig_ConnectionSettings_PathWithEscapedSlashesAction", new Map(Object.entries({"PATH_WITH_ESCAPED_SLASHES_UNSPECIFIED": 0, "KEEP_UNCHANGED": 1, "REJECT_REQUEST": 2, "UNESCAPE_AND_REDIRECT": 3, "UNESCAPE_AND_FORWARD": 4}))],
+  ["ProxyConfig_ConnectionSettings_Profile", new Map(Object.entries({"SIDECAR": 0, "EDGE": 1}))],
+  ["ProxyConfig_InboundInterceptionMode", new Map(Object.entries({"REDIRECT": 0, "TPROXY": 1, "NONE": 2}))],
+  ["ProxyConfig_ProxyHeaders_MetadataExchangeMode", new Map(Object.entries({"UNDEFINED": 0, "IN_MESH": 1}))],
+  ["ProxyConfig_TracingServiceName", new Map(Object.entries({"APP_LABEL_AND_NAMESPACE": 0, "CANONICAL_NAME_ONLY": 1, "CANONICAL_NAME_AND_NAMESPACE": 2}))],
+  ["Tracing_OpenCensusAgent_TraceContext", new Map(Object.entries({"UNSPECIFIED": 0, "W3C_TRACE_CONTEXT": 1, "GRPC_BIN": 2, "CLOUD_TRACE_CONTEXT": 3, "B3": 4}))],
 ]);

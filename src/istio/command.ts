@@ -13,6 +13,7 @@ import { importIstioConfig, type Finding, type IstioConfigMaps } from "./import.
 import { ISTIO_COMMIT } from "./pinned.js";
 import { CONFIG_IMPORT_USAGE } from "./usage.js";
 import { configMapsFromValues, isIstioOperator, isIstioValues, mergeValues, operatorValues } from "./values-file.js";
+import { fileProblem } from "../file-problem.js";
 
 /** Where the command writes; the CLI passes the process's streams, tests their own. */
 export interface CommandIo {
@@ -24,14 +25,6 @@ export interface CommandIo {
 /** A finding as one stderr line (two with what to do). */
 export function formatFinding(f: Finding): string {
   return `${f.severity}: ${f.path}: ${f.problem}\n  instead: ${f.instead}\n`;
-}
-
-function fileProblem(e: unknown): string {
-  const code = e instanceof Error && "code" in e ? e.code : undefined;
-  if (code === "ENOENT") return "no such file or directory";
-  if (code === "EACCES" || code === "EPERM") return "permission denied";
-  if (code === "EISDIR") return "is a directory";
-  return e instanceof Error ? e.message : String(e);
 }
 
 export async function runConfigImport(argv: readonly string[], io: CommandIo): Promise<number> {
