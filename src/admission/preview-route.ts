@@ -30,6 +30,7 @@ import {
   PreviewLimitError,
   type PreviewFormat,
 } from "../preview.js";
+import { formatPreviewSummary } from "../preview-summary.js";
 
 /** The one deadline of a request's namespace label lookups (the preview says what was not read). */
 export const NAMESPACE_LOOKUP_TIMEOUT_MS = LOOKUP_DEADLINE_MS;
@@ -122,6 +123,9 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
       const q = req.query;
       const namespace = typeof q.namespace === "string" && q.namespace ? q.namespace : undefined;
       const given = typeof q.namespaceLabels === "string" ? parseLabelList(q.namespaceLabels) : undefined;
+      // ?format=summary: preview -o summary's text, a few lines per Pod (what `kubectl create
+      // --raw` users read); ?format=diff: the unified diff; else JSON or YAML by Accept.
+      const summary = q.format === "summary";
       const format: PreviewFormat =
         q.format === "diff"
           ? "diff"
@@ -139,10 +143,10 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
         ...(opts.ownNamespace ? { ownNamespace: opts.ownNamespace } : {}),
         ...nativeOption(opts.nativeSidecarsSupported),
       });
-      const text = formatPreview(entries, format, MAX_PREVIEW_ANSWER_BYTES);
+      const text = summary ? formatPreviewSummary(entries) : formatPreview(entries, format, MAX_PREVIEW_ANSWER_BYTES);
       res
         .status(200)
-        .type(format === "json" ? "application/json" : format === "yaml" ? "application/yaml" : "text/plain")
+        .type(summary || format === "diff" ? "text/plain" : format === "json" ? "application/json" : "application/yaml")
         .send(text);
       logger.info(
         {

@@ -127,6 +127,15 @@ describe("kubectl create --raw …/services/https:sidecar-injector:admin/proxy/p
       answer.items[0]?.decision.reasons[0],
       "namespace shop has istio-injection=enabled: the API server calls the injector",
     );
+    const summary = await raw(`${path}&format=summary`, join(dir, "pod.yaml"));
+    assert.equal(summary.code, 0, summary.stderr);
+    const lines = summary.stdout.split("\n");
+    assert.equal(lines[0], "Pod/web (namespace shop): injected");
+    assert.equal(lines[1], "  - namespace shop has istio-injection=enabled: the API server calls the injector");
+    assert.ok(
+      lines.some((l) => /^ {2}adds istio-init, istio-proxy/.test(l)),
+      summary.stdout,
+    );
     const refused = await raw(
       `/api/v1/namespaces/${NS}/services/https:sidecar-injector:admin/proxy/preview`,
       join(dir, "service.yaml"),

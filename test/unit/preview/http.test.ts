@@ -198,6 +198,21 @@ describe("POST /preview on the server serve runs", () => {
     assert.ok(lines.some((l) => /^\+ +- name: istio-proxy$/.test(l)));
   });
 
+  test("?format=summary: preview -o summary's text, as text/plain, whatever the Accept", async () => {
+    const path = "/preview?format=summary&namespace=shop&namespaceLabels=istio-injection%3Denabled";
+    const res = await post(path, DEPLOYMENT_YAML, "application/yaml", { accept: "application/json" });
+    assert.equal(res.status, 200);
+    assert.match(String(res.headers["content-type"]), /^text\/plain/);
+    const lines = res.body.split("\n");
+    assert.equal(lines[0], "Deployment/shop (namespace shop): injected");
+    assert.equal(lines[1], "  - namespace shop has istio-injection=enabled: the API server calls the injector");
+    assert.ok(
+      lines.some((l) => /^ {2}adds .*istio-proxy/.test(l)),
+      res.body,
+    );
+    assert.ok(!res.body.includes('"patch"'), "no JSON in the summary");
+  });
+
   test("?namespace= and ?namespaceLabels=: the API server's selection from the given labels", async () => {
     const selected = items(
       await post(
