@@ -14,6 +14,7 @@ import { DEFAULT_CONFIG } from "./defaults.js";
 import { formatProblem } from "./formats.js";
 import { CONFIG_SCHEMA, type ObjectRule, type Rule } from "./schema.js";
 import type { Config } from "./types.js";
+import { fileProblem } from "../file-problem.js";
 
 /** One refused key: its path, and the message line that names it. */
 export interface ConfigProblem {
@@ -251,7 +252,7 @@ export async function loadConfig(file?: string): Promise<Config> {
   try {
     text = await readFile(file, "utf8");
   } catch (e) {
-    throw ConfigError.one(file, `cannot be read: ${(e as Error).message}`);
+    throw ConfigError.one(file, `cannot be read: ${fileProblem(e)}`);
   }
   return parseConfig(text, file);
 }

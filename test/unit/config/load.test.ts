@@ -161,7 +161,14 @@ test("YAML that does not parse, and a file that cannot be read, are config error
   try {
     await assert.rejects(
       loadConfig(join(dir, "absent.yaml")),
-      (e: unknown) => e instanceof ConfigError && /cannot be read/.test(e.message),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.message.endsWith("absent.yaml: cannot be read: no such file or directory") &&
+        !e.message.includes("ENOENT"),
+    );
+    await assert.rejects(
+      loadConfig(dir),
+      (e: unknown) => e instanceof ConfigError && e.message.endsWith(": cannot be read: is a directory"),
     );
     const file = join(dir, "config.yaml");
     await writeFile(file, "proxy:\n  resources:\n    requests: {cpu: 100 m}\n");
