@@ -22,45 +22,12 @@ import {
   type PreviewFormat,
 } from "../../src/preview.js";
 import { yamlText } from "../../src/yaml-emit.js";
+import { previewListBody } from "./preview-body.js";
 
 const runs = Number(process.env.PREVIEW_RUNS ?? "5");
 const MIB = 1024 * 1024;
 const PODS = 100;
 const YAML_OPTIONS = { lineWidth: 0, aliasDuplicateObjects: false } as const;
-
-function pod(i: number, pad: number): Record<string, unknown> {
-  return {
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: {
-      name: `web-${i}`,
-      namespace: "bench",
-      labels: { app: "web", tier: `t${i % 7}` },
-      annotations: { "example.com/note": `pod ${i}` },
-    },
-    spec: {
-      containers: [
-        {
-          name: "web",
-          image: "nginx:1.27",
-          ports: [{ containerPort: 8080 }],
-          env: Array.from({ length: 8 }, (_, k) => ({
-            name: `VAR_${k}`,
-            value: k === 0 ? "x".repeat(pad) : `value-${i}-${k}`,
-          })),
-          readinessProbe: { httpGet: { path: "/ready", port: 8080 }, periodSeconds: 5 },
-        },
-      ],
-    },
-  };
-}
-
-/** The JSON List, as close to the 6 MiB limit (less 64 KiB) as equal padding allows. */
-function listBody(limit = 6 * MIB - 64 * 1024): string {
-  const make = (pad: number): string =>
-    JSON.stringify({ apiVersion: "v1", kind: "List", items: Array.from({ length: PODS }, (_, i) => pod(i, pad)) });
-  return make(Math.floor((limit - make(0).length) / PODS));
-}
 
 /** CPU milliseconds `f` takes (awaited). */
 async function cpuMs(f: () => unknown): Promise<number> {
@@ -74,7 +41,7 @@ const median = (xs: readonly number[]): number =>
   [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 
 async function main(): Promise<void> {
-  const body = listBody();
+  const body = previewListBody("json", PODS);
   const config = buildConfig({});
   const times = new Map<string, number[]>();
   const notes = new Map<string, string>();

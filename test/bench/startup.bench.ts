@@ -21,7 +21,7 @@ import { loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { stringify } from "yaml";
+import { previewListBody } from "./preview-body.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const cli = join(root, "dist", "cli.js");
@@ -30,7 +30,6 @@ const runs = Number(process.env.STARTUP_RUNS ?? "5");
 const nodeFlags = (process.env.STARTUP_NODE_FLAGS ?? "").split(/\s+/).filter(Boolean);
 const ticks = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim());
 const MIB = 1024 * 1024;
-const BODY_LIMIT = 6 * MIB;
 
 const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -145,52 +144,6 @@ async function stop(server: ChildProcess): Promise<void> {
   await exited;
 }
 
-function pod(i: number): Record<string, unknown> {
-  return {
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: {
-      name: `web-${i}`,
-      namespace: "bench",
-      labels: { app: "web", tier: `t${i % 7}` },
-      annotations: { "example.com/note": `pod ${i}` },
-    },
-    spec: {
-      containers: [
-        {
-          name: "web",
-          image: "nginx:1.27",
-          ports: [{ containerPort: 8080 }],
-          env: Array.from({ length: 8 }, (_, k) => ({ name: `VAR_${k}`, value: `value-${i}-${k}` })),
-          readinessProbe: { httpGet: { path: "/ready", port: 8080 }, periodSeconds: 5 },
-        },
-      ],
-    },
-  };
-}
-
-/**
- * A List of Pods as close to `limit` bytes as a Pod of padding allows: at most `pods` Pods (the
- * preview's limit), each with an env value long enough to fill the body (away from the lines
- * injection changes, so the diff of each Pod stays small, and the JSON and YAML answers, which
- * repeat every Pod whole, pass the 4 MiB answer limit).
- */
-function listBody(format: "json" | "yaml", pods: number, limit = BODY_LIMIT - 64 * 1024): Buffer {
-  const make = (pad: number): string => {
-    const items = Array.from({ length: pods }, (_, i) => {
-      const p = pod(i);
-      const [container] = (p.spec as { containers: { env: { value: string }[] }[] }).containers;
-      const [first] = container?.env ?? [];
-      if (first) first.value = "x".repeat(pad);
-      return p;
-    });
-    const list = { apiVersion: "v1", kind: "List", items };
-    return format === "json" ? JSON.stringify(list) : stringify(list, { lineWidth: 0 });
-  };
-  const base = make(0).length;
-  return Buffer.from(make(Math.max(0, Math.floor((limit - base) / pods))));
-}
-
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "bench-startup-"));
   const port = 20000 + Math.floor(Math.random() * 1000);
@@ -244,7 +197,7 @@ async function main(): Promise<void> {
     process.stdout.write(`\nidle RSS after /readyz and 2 s: ${median(idle).toFixed(1)} MiB\n\n`);
 
     if (process.env.STARTUP_PREVIEW === "0") return;
-    const bodies = { json: listBody("json", 100), yaml: listBody("yaml", 100) };
+    const bodies = { json: Buffer.from(previewListBody("json", 100)), yaml: Buffer.from(previewListBody("yaml", 100)) };
     for (const [label, program] of programs) await previews(label, program, port, join(dir, "certs-0"), bodies);
   } finally {
     rmSync(dir, { recursive: true, force: true });
