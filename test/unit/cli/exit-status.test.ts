@@ -5,56 +5,38 @@
 // lists no MutatingWebhookConfiguration).
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { runCli, type Ran } from "../../support/run.js";
+import { sendJson, startStandInApi, type StandInApi } from "../../support/stand-in-api.js";
 
 const dir = mkdtempSync(join(tmpdir(), "cli-exit-"));
-let api: Server;
+let api: StandInApi;
 /** Paths the stand-in API server was asked, in order. */
 const asked: string[] = [];
 let kubeconfig = "";
 
 before(async () => {
-  api = createServer((req, res) => {
-    asked.push(req.url ?? "");
-    if ((req.url ?? "").split("?")[0]?.endsWith("/mutatingwebhookconfigurations")) {
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(
-        JSON.stringify({
-          apiVersion: "admissionregistration.k8s.io/v1",
-          kind: "MutatingWebhookConfigurationList",
-          metadata: {},
-          items: [],
-        }),
-      );
-      return;
-    }
-    res.writeHead(404, { "content-type": "application/json" });
-    res.end(
-      JSON.stringify({
-        kind: "Status",
-        apiVersion: "v1",
-        status: "Failure",
-        reason: "NotFound",
-        code: 404,
-        message: "not found",
-      }),
-    );
-  });
-  await new Promise<void>((r) => api.listen(0, "127.0.0.1", r));
-  const addr = api.address();
-  const port = typeof addr === "object" && addr !== null ? addr.port : 0;
-  kubeconfig = join(dir, "kubeconfig.yaml");
-  writeFileSync(
-    kubeconfig,
-    `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:${port}', insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: t}}]\ncontexts: [{name: here, context: {cluster: c, user: u, namespace: demo}}]\ncurrent-context: here\n`,
+  api = await startStandInApi(
+    dir,
+    (req, res) => {
+      asked.push(req.url ?? "");
+      if (!(req.url ?? "").split("?")[0]?.endsWith("/mutatingwebhookconfigurations")) return false;
+      sendJson(res, 200, {
+        apiVersion: "admissionregistration.k8s.io/v1",
+        kind: "MutatingWebhookConfigurationList",
+        metadata: {},
+        items: [],
+      });
+      return true;
+    },
+    { token: "t", namespace: "demo" },
   );
+  kubeconfig = api.kubeconfig;
 });
 after(async () => {
-  await new Promise<void>((r) => api.close(() => r()));
+  await api.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

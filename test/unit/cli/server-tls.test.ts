@@ -6,7 +6,6 @@
 // server standing in for the API server.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { createServer, type Server } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,6 +21,7 @@ import {
 import { certificateStatus } from "../../../src/certs/status.js";
 import { FakeKube } from "../certs/fake-kube.js";
 import { runCli, type Ran } from "../../support/run.js";
+import { sendJson, startStandInApi, type StandInApi } from "../../support/stand-in-api.js";
 
 const SERVICE_NAME = "sidecar-injector.sys.svc";
 const OPTS = { namespace: "sys", secretName: "sidecar-injector-ca", webhookConfigName: "sidecar-injector" };
@@ -34,7 +34,7 @@ let injector: Server;
 let injectorUrl = "";
 /** The SNI of each TLS connection the injector accepted. */
 const sniSeen: (string | false | null)[] = [];
-let api: HttpServer;
+let api: StandInApi;
 /** The caBundle the stand-in API server publishes (base64), undefined: no configuration. */
 let published: string | undefined;
 const apiAsked: string[] = [];
@@ -59,52 +59,33 @@ before(async () => {
   const addr = injector.address();
   injectorUrl = `https://127.0.0.1:${typeof addr === "object" && addr !== null ? addr.port : 0}`;
 
-  api = createHttpServer((req, res) => {
+  api = await startStandInApi(dir, (req, res) => {
     const path = (req.url ?? "").split("?")[0] ?? "";
     apiAsked.push(path);
     const name = path.split("/").at(-1);
     if (
-      path.startsWith("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/") &&
-      published !== undefined &&
-      name === "sidecar-injector"
+      !path.startsWith("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/") ||
+      published === undefined ||
+      name !== "sidecar-injector"
     ) {
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(
-        JSON.stringify({
-          apiVersion: "admissionregistration.k8s.io/v1",
-          kind: "MutatingWebhookConfiguration",
-          metadata: { name, resourceVersion: "1" },
-          webhooks: [
-            {
-              name: "a.example",
-              clientConfig: { caBundle: published, service: { name: "sidecar-injector", namespace: "sys" } },
-              admissionReviewVersions: ["v1"],
-              sideEffects: "None",
-            },
-          ],
-        }),
-      );
-      return;
+      return false;
     }
-    res.writeHead(404, { "content-type": "application/json" });
-    res.end(
-      JSON.stringify({
-        kind: "Status",
-        apiVersion: "v1",
-        status: "Failure",
-        reason: "NotFound",
-        code: 404,
-        message: "not found",
-      }),
-    );
+    sendJson(res, 200, {
+      apiVersion: "admissionregistration.k8s.io/v1",
+      kind: "MutatingWebhookConfiguration",
+      metadata: { name, resourceVersion: "1" },
+      webhooks: [
+        {
+          name: "a.example",
+          clientConfig: { caBundle: published, service: { name: "sidecar-injector", namespace: "sys" } },
+          admissionReviewVersions: ["v1"],
+          sideEffects: "None",
+        },
+      ],
+    });
+    return true;
   });
-  await new Promise<void>((r) => api.listen(0, "127.0.0.1", r));
-  const apiAddr = api.address();
-  kubeconfig = join(dir, "kubeconfig.yaml");
-  writeFileSync(
-    kubeconfig,
-    `apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:${typeof apiAddr === "object" && apiAddr !== null ? apiAddr.port : 0}', insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: here, context: {cluster: c, user: u}}]\ncurrent-context: here\n`,
-  );
+  kubeconfig = api.kubeconfig;
   writeFileSync(
     join(dir, "pod.yaml"),
     "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: app, image: nginx}]}\n",
@@ -113,7 +94,7 @@ before(async () => {
 });
 after(async () => {
   await new Promise<void>((r) => injector.close(() => r()));
-  await new Promise<void>((r) => api.close(() => r()));
+  await api.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
