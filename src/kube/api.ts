@@ -16,6 +16,14 @@ export interface SecretObject {
   readonly data?: Record<string, string>;
 }
 
+/** A ConfigMap as read: its name, version and text data (binaryData is not read). */
+export interface ConfigMapObject {
+  readonly name: string;
+  readonly namespace?: string;
+  readonly resourceVersion?: string;
+  readonly data: Readonly<Record<string, string>>;
+}
+
 export interface WebhookEntry {
   readonly name: string;
   readonly caBundle?: string;
@@ -100,6 +108,20 @@ export const KUBE_API_CALLS = [
     by: "canGetNamespace (/preview's caller)",
   },
   { apiGroup: "", resource: "nodes", verb: "list", when: "always", by: "listKubeletVersions (nativeSidecars: auto)" },
+  {
+    apiGroup: "",
+    resource: "configmaps",
+    verb: "get",
+    when: "istio-config",
+    by: "readConfigMap (serve --istio-config: Istio's two ConfigMaps, by name)",
+  },
+  {
+    apiGroup: "",
+    resource: "configmaps",
+    verb: "watch",
+    when: "istio-config",
+    by: "watchConfigMap (serve --istio-config)",
+  },
 ] as const;
 
 /** HTTP status of a failed call (undefined: no answer at all, e.g. connection refused). */
@@ -170,6 +192,15 @@ export interface KubeApi {
    * authorizes GET /api/v1/namespaces/<name>: resource namespaces, that name, in that namespace).
    */
   canGetNamespace(user: KubeUser, name: string): Promise<boolean>;
+  /** A ConfigMap; undefined when it does not exist. */
+  readConfigMap(namespace: string, name: string): Promise<ConfigMapObject | undefined>;
+  /** Calls onChange with each change of the named ConfigMap (undefined when deleted) until stopped. */
+  watchConfigMap(
+    namespace: string,
+    name: string,
+    onChange: (configMap: ConfigMapObject | undefined) => void,
+    onEnd: (err?: unknown) => void,
+  ): Promise<() => void>;
 }
 
 // --- What `sidecar-injector check` reads, with the credentials of whoever runs it -----------

@@ -14,6 +14,7 @@ import {
   PatchStrategy,
   Watch,
   setHeaderOptions,
+  type V1ConfigMap,
   type V1Container,
   type V1LabelSelector,
   type V1MutatingWebhookConfiguration,
@@ -27,6 +28,7 @@ import {
 
 import {
   KubeError,
+  type ConfigMapObject,
   type InspectApi,
   type KubeApi,
   type LabelSelectorObject,
@@ -42,6 +44,7 @@ import { quote } from "../injection/quote.js";
 
 export { KUBE_API_CALLS, KubeError } from "./api.js";
 export type {
+  ConfigMapObject,
   InspectApi,
   KubeApi,
   KubeUser,
@@ -110,6 +113,15 @@ function toSecret(s: V1Secret): SecretObject {
     },
     ...(s.type ? { type: s.type } : {}),
     ...(s.data ? { data: s.data } : {}),
+  };
+}
+
+function toConfigMap(c: V1ConfigMap): ConfigMapObject {
+  return {
+    name: c.metadata?.name ?? "",
+    ...(c.metadata?.namespace ? { namespace: c.metadata.namespace } : {}),
+    ...(c.metadata?.resourceVersion ? { resourceVersion: c.metadata.resourceVersion } : {}),
+    data: c.data ?? {},
   };
 }
 
@@ -497,6 +509,24 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
       } catch (e) {
         throw wrap(`create SubjectAccessReview for Namespace ${name}`, e);
       }
+    },
+    async readConfigMap(namespace, name) {
+      try {
+        return toConfigMap(await core.readNamespacedConfigMap({ namespace, name }));
+      } catch (e) {
+        const err = wrap(`read ConfigMap ${namespace}/${name}`, e);
+        if (err.notFound) return undefined;
+        throw err;
+      }
+    },
+    watchConfigMap(namespace, name, onChange, onEnd) {
+      return watchOne(
+        `/api/v1/namespaces/${namespace}/configmaps`,
+        { fieldSelector: `metadata.name=${name}` },
+        toConfigMap,
+        onChange,
+        onEnd,
+      );
     },
   };
 }

@@ -1,11 +1,18 @@
 import {
   KubeError,
+  type ConfigMapObject,
   type KubeApi,
   type KubeUser,
   type SecretObject,
   type WebhookClientConfig,
   type WebhookConfigObject,
 } from "../../../src/kube/client.js";
+
+interface ConfigMapWatch {
+  readonly key: string;
+  readonly onChange: (c: ConfigMapObject | undefined) => void;
+  readonly end: (err?: unknown) => void;
+}
 
 /** An in-memory API server for one Secret and one MutatingWebhookConfiguration. */
 export class FakeKube implements KubeApi {
@@ -125,5 +132,49 @@ export class FakeKube implements KubeApi {
   async canGetNamespace(user: KubeUser, name: string): Promise<boolean> {
     await this.gate();
     return this.mayGet[user.username]?.includes(name) ?? false;
+  }
+  /** ConfigMaps by `namespace/name`; change them with putConfigMap / deleteConfigMap, which the watches see. */
+  configMaps = new Map<string, ConfigMapObject>();
+  /** Open ConfigMap watches: `end` ends one as a dropped connection does. */
+  configMapWatches: ConfigMapWatch[] = [];
+  /** Watches started, over time (restarts included). */
+  configMapWatchesStarted = 0;
+  async readConfigMap(namespace: string, name: string): Promise<ConfigMapObject | undefined> {
+    await this.gate();
+    const c = this.configMaps.get(`${namespace}/${name}`);
+    return c && structuredClone(c);
+  }
+  putConfigMap(namespace: string, name: string, data: Record<string, string>): void {
+    const c: ConfigMapObject = { name, namespace, resourceVersion: String(++this.rv), data: { ...data } };
+    this.configMaps.set(`${namespace}/${name}`, c);
+    for (const w of this.configMapWatches) if (w.key === `${namespace}/${name}`) w.onChange(structuredClone(c));
+  }
+  deleteConfigMap(namespace: string, name: string): void {
+    this.configMaps.delete(`${namespace}/${name}`);
+    for (const w of this.configMapWatches) if (w.key === `${namespace}/${name}`) w.onChange(undefined);
+  }
+  /** Ends every open ConfigMap watch with this error, as the API server closing them does. */
+  dropConfigMapWatches(err: unknown = new Error("watch closed")): void {
+    const open = this.configMapWatches;
+    this.configMapWatches = [];
+    for (const w of open) w.end(err);
+  }
+  async watchConfigMap(
+    namespace: string,
+    name: string,
+    onChange: (c: ConfigMapObject | undefined) => void,
+    onEnd: (err?: unknown) => void,
+  ): Promise<() => void> {
+    await this.gate();
+    this.configMapWatchesStarted++;
+    const key = `${namespace}/${name}`;
+    const w = { key, onChange, end: onEnd };
+    this.configMapWatches.push(w);
+    // As the API server does for a watch without a resourceVersion: the object as it is, first.
+    const now = this.configMaps.get(key);
+    if (now) onChange(structuredClone(now));
+    return () => {
+      this.configMapWatches = this.configMapWatches.filter((x) => x !== w);
+    };
   }
 }
