@@ -151,6 +151,10 @@ export const EXIT_ERRORS = {
     message: "the injector's /preview refused or did not answer: its status, code and message",
   },
   ERR_CHECK_NOT_FOUND: { exit: 2, message: "`check` names something the cluster does not hold" },
+  ERR_ISTIO_CONFIG: {
+    exit: 2,
+    message: "serve --istio-config cannot start: a ConfigMap missing, or a setting it cannot honour (each named)",
+  },
   // Node's own codes a command meets on user input.
   ERR_PARSE_ARGS_UNKNOWN_OPTION: {
     exit: 2,

@@ -61,6 +61,14 @@ export const CERT_RELOAD_FAILURE_REASONS = {
 } as const;
 export type CertReloadFailureReason = (typeof CERT_RELOAD_FAILURE_REASONS)[keyof typeof CERT_RELOAD_FAILURE_REASONS];
 
+/**
+ * What came of a change of the config's source (`serve --istio-config`: Istio's ConfigMaps):
+ * applied (in effect in every process from then on), failed (not imported; the last good
+ * config stays in effect).
+ */
+export const CONFIG_RELOAD_RESULTS = ["applied", "failed"] as const;
+export type ConfigReloadResult = (typeof CONFIG_RELOAD_RESULTS)[number];
+
 /** Upper bounds in seconds: the work per Pod is expected to take well under a millisecond. */
 export const DURATION_BUCKETS: readonly number[] = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
@@ -85,6 +93,8 @@ export interface Metrics {
   readonly tlsHandshakeFailures: Counter<"reason">;
   /** Changed certificate files not loaded (the old pair kept), by CertReloadFailureReason. */
   readonly certReloadFailures: Counter<"reason">;
+  /** Changes of the config's source (`--istio-config`), by ConfigReloadResult. */
+  readonly configReloads: Counter<"result">;
 }
 
 /** One process's metrics as `Registry.getMetricsAsJSON()` gives them: what crosses between processes. */
@@ -168,10 +178,28 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     labelNames: ["reason"] as const,
     registers: [registry],
   });
+  const configReloads = new Counter({
+    name: "sidecar_injector_config_reload_total",
+    help: "Changes of the injector's config source (serve --istio-config) applied, or failed with the last good config kept, by result.",
+    labelNames: ["result"] as const,
+    registers: [registry],
+  });
   // Publish every bounded series at 0 so rate() works from the first scrape.
   for (const reason of Object.values(SKIP_REASONS)) skip.inc({ reason }, 0);
   for (const decision of REVIEW_DECISIONS) dryRun.inc({ decision }, 0);
   for (const reason of Object.values(TLS_HANDSHAKE_FAILURE_REASONS)) tlsHandshakeFailures.inc({ reason }, 0);
   for (const reason of Object.values(CERT_RELOAD_FAILURE_REASONS)) certReloadFailures.inc({ reason }, 0);
-  return { registry, requests, success, skip, failure, dryRun, duration, tlsHandshakeFailures, certReloadFailures };
+  for (const result of CONFIG_RELOAD_RESULTS) configReloads.inc({ result }, 0);
+  return {
+    registry,
+    requests,
+    success,
+    skip,
+    failure,
+    dryRun,
+    duration,
+    tlsHandshakeFailures,
+    certReloadFailures,
+    configReloads,
+  };
 }

@@ -19,6 +19,7 @@ import type { CertificateFileError } from "../../../src/certs/files.js";
 import type { CheckNotFoundError } from "../../../src/check/check.js";
 import type { ConfigError } from "../../../src/config/load.js";
 import type { KubeError } from "../../../src/kube/api.js";
+import type { IstioConfigError } from "../../../src/istio/source.js";
 import type { ManifestError } from "../../../src/manifest.js";
 import type { PreviewError, PreviewLimitError } from "../../../src/preview.js";
 import type { RemotePreviewError } from "../../../src/preview-client.js";
@@ -38,7 +39,8 @@ type ThrownCode =
   | DerError["code"]
   | KubeError["code"]
   | RemotePreviewError["code"]
-  | CheckNotFoundError["code"];
+  | CheckNotFoundError["code"]
+  | IstioConfigError["code"];
 // Compile-time completeness: a class whose code has no entry fails `tsc` here.
 const everyCodeRegistered: [Exclude<ThrownCode, CodedErrorCode>] extends [never] ? true : false = true;
 const commandCodes: Readonly<Record<Exclude<ThrownCode, keyof typeof ERRORS>, ExitSpec>> = EXIT_ERRORS;
