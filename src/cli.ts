@@ -86,6 +86,15 @@ Runs the admission webhook: POST /inject, POST /preview, GET /healthz, /readyz, 
 
 Options:
       --config FILE     injector config (YAML)
+      --istio-config NS[/REV]
+                        instead of --config: import the config from Istio's ConfigMaps in
+                        namespace NS (istio-sidecar-injector[-REV] and istio[-REV]; KUBECONFIG
+                        or the in-cluster account) and follow them: a change takes effect
+                        without a restart; one that cannot be honoured is logged and the last
+                        good config kept. Every finding is logged; a setting that cannot be
+                        honoured stops the start (exit 2)
+      --allow-unsupported
+                        with --istio-config: serve what can be honoured instead
       --host HOST       address to listen on (default: 127.0.0.1)
       --port PORT       port to listen on (default: 9443)
       --admin-port PORT serve /preview and /metrics on this second port instead, leaving
@@ -861,6 +870,8 @@ async function runServeCommand(argv: string[]): Promise<number> {
     args: argv,
     options: {
       config: { type: "string" },
+      "istio-config": { type: "string" },
+      "allow-unsupported": { type: "boolean" },
       host: { type: "string" },
       port: { type: "string" },
       "tls-cert": { type: "string" },
@@ -903,6 +914,19 @@ async function runServeCommand(argv: string[]): Promise<number> {
     throw new UsageError(`serve: --admin-port must be a port number, not ${values["admin-port"]}`);
   if (Boolean(values["tls-cert"]) !== Boolean(values["tls-key"]))
     throw new UsageError("serve: --tls-cert and --tls-key go together");
+  if (values.config !== undefined && values["istio-config"] !== undefined)
+    throw new UsageError("serve: --config and --istio-config exclude each other: the config comes from one of them");
+  if (values["allow-unsupported"] === true && values["istio-config"] === undefined)
+    throw new UsageError("serve: --allow-unsupported goes with --istio-config");
+  if (values["istio-config"] !== undefined) {
+    const { parseIstioConfigSource, IstioConfigError } = await import("./istio/source.js");
+    try {
+      parseIstioConfigSource(values["istio-config"]);
+    } catch (e) {
+      if (e instanceof IstioConfigError) throw new UsageError(`serve: ${e.message}`);
+      throw e;
+    }
+  }
   const level = values["log-level"];
   if (level !== undefined && !LOG_LEVELS.includes(level))
     throw new UsageError(`serve: --log-level must be one of ${LOG_LEVELS.join(", ")}, not ${level}`);
@@ -963,6 +987,8 @@ async function runServeCommand(argv: string[]): Promise<number> {
     ...(mode !== undefined ? { certMode: mode as CertMode } : {}),
     kubernetes,
     configFile: values.config,
+    ...(values["istio-config"] !== undefined ? { istioConfig: values["istio-config"] } : {}),
+    ...(values["allow-unsupported"] === true ? { allowUnsupported: true } : {}),
     host: values.host,
     port,
     tlsCert: values["tls-cert"],

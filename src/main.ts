@@ -17,6 +17,7 @@ import { fileURLToPath } from "node:url";
 // `--workers N` never loads express or the injection engine, a worker never loads the
 // certificate authority, the certificate manager or the Kubernetes client, and a single
 // process never loads node:cluster or the workers' protocol ends.
+import type { RequestListener } from "node:http";
 import type { AppEndpoints } from "./admission/server.js";
 import { DEFAULT_HOST, type RunningServer } from "./admission/https.js";
 import {
@@ -30,6 +31,7 @@ import type { CertManagerOptions } from "./certs/manager.js";
 import type { NamespaceLookupService } from "./admission/preview-lookup.js";
 import type { KubeApi } from "./kube/api.js";
 import type { NativeSidecarDetector } from "./kube/nodes.js";
+import type { IstioConfigFollower } from "./istio/live.js";
 import { buildConfig, loadConfig } from "./config/load.js";
 import { createLogger } from "./telemetry/logger.js";
 import { createMetrics, type Metrics } from "./telemetry/metrics.js";
@@ -53,6 +55,13 @@ const LAST_CONNECTION_WAIT_MS = 5_000;
 export interface ServeOptions {
   /** YAML config file; defaults apply when absent. */
   readonly configFile?: string;
+  /**
+   * `NS` or `NS/REV`: the config is imported from Istio's ConfigMaps there
+   * (istio-sidecar-injector[-REV], istio[-REV]) instead of a file, and follows their changes.
+   */
+  readonly istioConfig?: string;
+  /** With istioConfig: serve what can be honoured when some settings cannot (else refuse to start). */
+  readonly allowUnsupported?: boolean;
   /** Default 127.0.0.1. */
   readonly host?: string;
   /** Default 9443; 0 picks a free port. */
@@ -148,7 +157,8 @@ function certificateChoice(opts: ServeOptions, config: Config): CertificateChoic
 
 /** The settings every serving process needs, from the options (a worker gets them over IPC). */
 function servingSettings(opts: ServeOptions, config: Config): WorkerSettings {
-  const clusterAccess = opts.certMode === "kubernetes" || Boolean(process.env.KUBERNETES_SERVICE_HOST);
+  const clusterAccess =
+    opts.certMode === "kubernetes" || opts.istioConfig !== undefined || Boolean(process.env.KUBERNETES_SERVICE_HOST);
   return {
     config,
     host: opts.host ?? DEFAULT_HOST,
@@ -161,6 +171,29 @@ function servingSettings(opts: ServeOptions, config: Config): WorkerSettings {
     clusterAccess,
     ownNamespace: clusterAccess ? ownNamespace() : DEFAULT_NAMES.namespace,
   };
+}
+
+/**
+ * `--istio-config`: the config imported from Istio's ConfigMaps (src/istio/live.ts), read before
+ * anything listens; a ConfigMap missing, a setting that cannot be honoured or an API server
+ * that does not answer ends the start here. Followed once serving (`follow`).
+ */
+async function loadIstioConfig(
+  opts: ServeOptions,
+  logger: Logger,
+  metrics: Metrics,
+): Promise<{ follower: IstioConfigFollower; config: Config } | undefined> {
+  if (opts.istioConfig === undefined) return undefined;
+  const { parseIstioConfigSource } = await import("./istio/source.js");
+  const { IstioConfigFollower } = await import("./istio/live.js");
+  const { createKubeApi } = await import("./kube/client.js");
+  const follower = new IstioConfigFollower(parseIstioConfigSource(opts.istioConfig), {
+    kube: createKubeApi(),
+    logger,
+    reloads: metrics.configReloads,
+    allowUnsupported: opts.allowUnsupported === true,
+  });
+  return { follower, config: await follower.load() };
 }
 
 /**
@@ -210,6 +243,8 @@ interface Listeners {
   readonly running: RunningServer;
   readonly admin: RunningServer | undefined;
   setCertificate(cert: string, key: string): void;
+  /** Every request read from now on is answered with this config (in-flight ones finish with theirs). */
+  setConfig(config: Config): void;
   /**
    * Drains every listener; logs "server stopped". `lastConnection`: the webhook listener's
    * connections are handed to it (a worker's), and keep coming until this resolves.
@@ -242,9 +277,14 @@ async function startListeners(
     ...(cluster.lookups === undefined ? {} : { namespaceLookups: cluster.lookups, ownNamespace: s.ownNamespace }),
   };
   const tlsFailures = createTlsFailureReporter({ counter: metrics.tlsHandshakeFailures, log: logger });
-  const listen = (endpoints: AppEndpoints, port: number, handedHere = false): Promise<RunningServer> =>
-    startServer({
-      app: createApp({ ...appOptions, endpoints }),
+  // Each listener's app, swapped whole for a new config: a request goes to the app of its arrival.
+  let config = s.config;
+  const apps: { readonly endpoints: AppEndpoints; current: RequestListener }[] = [];
+  const listen = (endpoints: AppEndpoints, port: number, handedHere = false): Promise<RunningServer> => {
+    const app = { endpoints, current: createApp({ ...appOptions, config, endpoints }) };
+    apps.push(app);
+    return startServer({
+      app: (req, res) => app.current(req, res),
       port,
       ...(handedHere ? { handed: true } : {}),
       host: s.host,
@@ -254,6 +294,7 @@ async function startListeners(
       ...(s.maxConcurrentRequests === undefined ? {} : { maxConcurrentRequests: s.maxConcurrentRequests }),
       ...(s.maxConnections === undefined ? {} : { maxConnections: s.maxConnections }),
     });
+  };
   // With an admin port, the port the API server calls serves /inject and health only.
   const running = await listen(s.adminPort === undefined ? "all" : "webhook", s.port, handed);
   const admin = s.adminPort === undefined ? undefined : await listen("admin", s.adminPort);
@@ -266,6 +307,10 @@ async function startListeners(
     admin,
     setCertificate(cert, key) {
       for (const l of listeners) l.setCertificate(cert, key);
+    },
+    setConfig(next) {
+      config = next;
+      for (const app of apps) app.current = createApp({ ...appOptions, config, endpoints: app.endpoints });
     },
     close(lastConnection) {
       closing ??= (async () => {
@@ -350,11 +395,12 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
   const requested = opts.workers ?? 1;
   const workers =
     requested === 1 ? 1 : (await import("./workers/primary.js")).resolveWorkerCount(requested, availableParallelism());
-  const config = await loadConfig(opts.configFile);
   const metrics = createMetrics();
+  const istio = await loadIstioConfig(opts, logger, metrics);
+  const config = istio?.config ?? (await loadConfig(opts.configFile));
   const certs = await openCertificateSource(certificateChoice(opts, config), { logger, metrics });
   const settings = servingSettings(opts, config);
-  if (workers > 1) return runPrimary(opts, workers, settings, logger, metrics, certs);
+  if (workers > 1) return runPrimary(opts, workers, settings, logger, metrics, certs, istio?.follower);
 
   const kube = await openClusterServices(settings, logger);
   const listeners = await startListeners(settings, logger, metrics, certs.initial, () => certs.serving(), {
@@ -363,11 +409,17 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
   });
   await certs.start((cert, key) => listeners.setCertificate(cert, key));
   await kube?.watchNodes();
+  istio?.follower.follow((next) => listeners.setConfig(next));
   const { running, admin } = listeners;
   const url = urlOf(running.host, running.port);
   const adminUrl = admin === undefined ? undefined : urlOf(admin.host, admin.port);
   logger.info(
-    { url, ...(adminUrl === undefined ? {} : { adminUrl }), revision: config.revision },
+    {
+      url,
+      ...(adminUrl === undefined ? {} : { adminUrl }),
+      revision: config.revision,
+      ...(istio === undefined ? {} : { configSource: istio.follower.description }),
+    },
     "sidecar injector serving",
   );
 
@@ -376,7 +428,10 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
     () => running.inFlight,
     certs,
     kube,
-    () => listeners.close(),
+    () => {
+      istio?.follower.stop();
+      return listeners.close();
+    },
   );
   return { host: running.host, port: running.port, url, ...(adminUrl === undefined ? {} : { adminUrl }), close };
 }
@@ -406,6 +461,7 @@ async function runPrimary(
   logger: Logger,
   metrics: Metrics,
   certs: CertificateSource,
+  istio: IstioConfigFollower | undefined,
 ): Promise<ServeHandle> {
   const typescript = import.meta.url.endsWith(".ts");
   const { startPrimary } = await import("./workers/primary.js");
@@ -432,6 +488,7 @@ async function runPrimary(
     certs,
     kube,
     async () => {
+      istio?.stop();
       const started = Date.now();
       const { failed } = await primary.close();
       logger.info({ durationMs: Date.now() - started, workers, failed }, "workers stopped");
@@ -441,6 +498,7 @@ async function runPrimary(
   try {
     await certs.start((cert, key) => primary.setCertificate(cert, key, true));
     await kube?.watchNodes((supported) => primary.setNativeSidecars(supported));
+    istio?.follow((next) => primary.setConfig(next));
     if (certs.serving()) await primary.whenReady();
   } catch (e) {
     await close().catch(() => undefined);
@@ -453,6 +511,7 @@ async function runPrimary(
       url,
       ...(adminUrl === undefined ? {} : { adminUrl }),
       revision: settings.config.revision,
+      ...(istio === undefined ? {} : { configSource: istio.description }),
       workers,
       pids: primary.pids(),
     },
@@ -509,6 +568,24 @@ export async function runWorker(): Promise<void> {
         apply();
       } catch (err) {
         logger.error({ err }, "certificate from the primary not taken, the previous one is still served");
+      }
+    });
+    // A config pushed (--istio-config): checked and frozen as the first one, then swapped in.
+    let configGeneration = channel.config().generation;
+    const applyConfig = (): void => {
+      const latest = channel.config();
+      if (latest.generation !== configGeneration) {
+        listeners.setConfig(buildConfig(latest.config, "the primary's config"));
+        configGeneration = latest.generation;
+      }
+      channel.configApplied(configGeneration);
+    };
+    applyConfig();
+    channel.onConfig(() => {
+      try {
+        applyConfig();
+      } catch (err) {
+        logger.error({ err }, "config from the primary not taken, the previous one is still in effect");
       }
     });
     // Connections keep coming until the primary says the last is on its way: after its shutdown

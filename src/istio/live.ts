@@ -1,13 +1,15 @@
 // `serve --istio-config NS[/REV]`: the injector's config taken from Istio's live ConfigMaps
 // (source.ts names them), and followed.
 //
-// - start(): reads both; a ConfigMap missing, the API server unreachable or refusing, or a
+// - load(): reads both; a ConfigMap missing, the API server unreachable or refusing, or a
 //   config that cannot be served (source.ts) rejects, and `serve` does not start: it never
 //   serves with a half config. Every finding is logged at warn, by path, with what to do.
-// - Then each ConfigMap is watched (by name: RBAC resourceNames). A change is imported; if it
-//   gives a config, that config is handed to onConfig (the listeners, or the primary, which
-//   pushes it to every worker), one line says what changed (config paths, old → new) and each
-//   new finding is logged; `sidecar_injector_config_reload_total{result="applied"}` counts it.
+// - follow(onConfig), once serving: each ConfigMap is watched (by name: RBAC resourceNames;
+//   the watch's first event is the ConfigMap as it is, so a change since load() is not
+//   missed). A change is imported; if it gives a config, that config is handed to onConfig
+//   (the listeners, or the primary, which pushes it to every worker), one line says what
+//   changed (config paths, old → new) and each new finding is logged;
+//   `sidecar_injector_config_reload_total{result="applied"}` counts it.
 //   A change that cannot be served (bad YAML, an unsupported finding without
 //   --allow-unsupported, a ConfigMap deleted) is logged as an error and counted as
 //   `result="failed"`; the last good config stays in effect. A change that gives the same
@@ -48,8 +50,6 @@ export interface IstioConfigFollowerDeps {
   /** `sidecar_injector_config_reload_total`, by result. */
   readonly reloads?: Counter<"result">;
   readonly allowUnsupported: boolean;
-  /** Called with each new config after start (not with the first: start() returns it). */
-  readonly onConfig: (config: Config) => void;
   readonly schedule?: Schedule;
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
 }
@@ -74,6 +74,7 @@ export class IstioConfigFollower {
   private readonly stops = new Set<() => void>();
   private readonly schedule: Schedule;
   private readonly backoff: { readonly initialMs: number; readonly maxMs: number };
+  private onConfig: (config: Config) => void = () => undefined;
 
   constructor(
     readonly source: IstioConfigSource,
@@ -84,16 +85,16 @@ export class IstioConfigFollower {
     this.backoff = deps.backoff ?? RESTART_BACKOFF;
   }
 
-  /** The config in effect (the last good one); undefined before start() resolves. */
+  /** The config in effect (the last good one); undefined before load() resolves. */
   current(): Config | undefined {
     return this.config;
   }
 
   /**
-   * Reads both ConfigMaps and imports them; resolves with the config, then follows them.
-   * Rejects with IstioConfigError (missing, refused) or KubeError (the API server).
+   * Reads both ConfigMaps and imports them; resolves with the config. Rejects with
+   * IstioConfigError (missing, refused) or KubeError (the API server).
    */
-  async start(): Promise<Config> {
+  async load(): Promise<Config> {
     const { kube, logger } = this.deps;
     const { namespace } = this.source;
     const [injector, mesh] = await Promise.all([
@@ -131,10 +132,17 @@ export class IstioConfigFollower {
       },
       "config loaded from Istio's ConfigMaps",
     );
-    this.running = true;
-    this.follow("injector");
-    this.follow("mesh");
     return loaded.config;
+  }
+
+  /** Watches both ConfigMaps until stop(); `onConfig` gets each new config. After load(). */
+  follow(onConfig: (config: Config) => void): void {
+    if (this.config === undefined) throw new Error("follow() before load()");
+    if (this.running) return;
+    this.onConfig = onConfig;
+    this.running = true;
+    this.watch("injector");
+    this.watch("mesh");
   }
 
   stop(): void {
@@ -215,11 +223,11 @@ export class IstioConfigFollower {
       },
       `config changed by ConfigMap ${where}: ${changes.join("; ")}`,
     );
-    this.deps.onConfig(loaded.config);
+    this.onConfig(loaded.config);
   }
 
   /** Watches one ConfigMap until stop(), starting the watch again whenever it ends. */
-  private follow(role: Role, delayMs = this.backoff.initialMs): void {
+  private watch(role: Role, delayMs = this.backoff.initialMs): void {
     if (!this.running) return;
     const { kube, logger } = this.deps;
     const name = role === "injector" ? this.source.injector : this.source.mesh;
@@ -243,7 +251,7 @@ export class IstioConfigFollower {
       else logger.warn(fields, "ConfigMap watch failed; starting it again");
       const cancel = this.schedule(() => {
         this.stops.delete(cancel);
-        this.follow(role, next);
+        this.watch(role, next);
       }, wait);
       this.stops.add(cancel);
     };

@@ -25,6 +25,9 @@
 //   pair, and is ready once it has acknowledged the current pair and that pair is a serving one.
 //   The primary is ready when every worker is ("every worker ready" is logged each time that
 //   becomes true, with the certificate generation).
+// - A new config (`serve --istio-config`) is pushed to every worker, and to a worker started
+//   later with its init; each acknowledges it once in effect, and "config in effect in every
+//   worker" is logged with its generation when the last one has.
 // - A worker that exits unexpectedly is logged and replaced after a delay that doubles with
 //   each death in a row (1 s, 2 s, 4 s … 30 s; a worker that lived a minute resets it), so a
 //   worker that cannot live never becomes a fork loop. The others keep serving meanwhile.
@@ -38,6 +41,7 @@
 import cluster, { type Worker } from "node:cluster";
 import net, { type Socket } from "node:net";
 import type { Registry } from "prom-client";
+import type { Config } from "../config/types.js";
 import type { Logger } from "../telemetry/logger.js";
 import { aggregateSnapshots, type MetricsSnapshot } from "../telemetry/metrics.js";
 import type { NamespaceLookupService } from "../admission/preview-lookup.js";
@@ -49,6 +53,7 @@ import {
   PREFIX,
   WORKER_ENV,
   type CertificateUpdate,
+  type ConfigUpdate,
   type FromWorker,
   type ToWorker,
   type WorkerSettings,
@@ -139,6 +144,10 @@ export interface Primary {
   readonly adminPort: number | undefined;
   /** Pushes a pair to every worker; a worker started later gets the latest one before it listens. */
   setCertificate(cert: string, key: string, serving: boolean): void;
+  /** Pushes a config to every worker; a worker started later gets the latest one with its init. */
+  setConfig(config: Config): void;
+  /** The generation of the latest config every worker running now has acknowledged. */
+  readonly configGeneration: { readonly latest: number; readonly everyWorker: number };
   /** Pushes the nodes' native sidecar support to every worker (and to a worker started later). */
   setNativeSidecars(supported: boolean | undefined): void;
   /** Every worker listens, not draining, with the current pair, which is a serving one. */
@@ -159,6 +168,7 @@ interface Slot {
   startedAt: number;
   listening: boolean;
   applied: number;
+  configApplied: number;
   deathsInARow: number;
   failure: string | undefined;
   restartTimer: NodeJS.Timeout | undefined;
@@ -171,6 +181,8 @@ export async function startPrimary(
   const { logger, settings } = opts;
   const policy = opts.restart ?? DEFAULT_RESTART_POLICY;
   let certificate: CertificateUpdate = { ...initial, generation: 1 };
+  let config: ConfigUpdate = { config: settings.config, generation: 1 };
+  let everyWorkerConfig = 0;
   let nativeSidecars: boolean | null = null;
   let closing: Promise<{ failed: number }> | undefined;
   let started = false;
@@ -191,6 +203,7 @@ export async function startPrimary(
     startedAt: 0,
     listening: false,
     applied: 0,
+    configApplied: 0,
     deathsInARow: 0,
     failure: undefined,
     restartTimer: undefined,
@@ -228,6 +241,15 @@ export async function startPrimary(
     }
     wasReady = ready;
     if (!started && allListening !== undefined && slots.every((s) => s.listening)) allListening();
+  };
+  /** Logs once when every worker running has acknowledged the latest config. */
+  const checkConfig = (): void => {
+    if (config.generation === everyWorkerConfig) return;
+    const live = slots.filter((s) => s.worker !== undefined);
+    if (live.length === 0 || !live.every((s) => s.configApplied === config.generation)) return;
+    everyWorkerConfig = config.generation;
+    if (config.generation > 1)
+      logger.info({ workers: live.length, generation: config.generation }, "config in effect in every worker");
   };
   const pids = (): number[] =>
     slots.flatMap((s) => (s.worker?.process.pid === undefined ? [] : [s.worker.process.pid]));
@@ -287,7 +309,13 @@ export async function startPrimary(
     switch (m.type) {
       case `${PREFIX}hello`:
         slot.greeted = true;
-        send(w, { type: `${PREFIX}init`, settings, certificate, nativeSidecars });
+        send(w, {
+          type: `${PREFIX}init`,
+          settings: { ...settings, config: config.config },
+          configGeneration: config.generation,
+          certificate,
+          nativeSidecars,
+        });
         break;
       case `${PREFIX}listening`:
         slot.listening = true;
@@ -300,6 +328,10 @@ export async function startPrimary(
       case `${PREFIX}applied`:
         slot.applied = m.generation;
         checkReady();
+        break;
+      case `${PREFIX}config-applied`:
+        slot.configApplied = m.generation;
+        checkConfig();
         break;
       case `${PREFIX}snapshot`: {
         const c = collects.get(m.id);
@@ -347,6 +379,7 @@ export async function startPrimary(
     slot.greeted = false;
     slot.listening = false;
     slot.applied = 0;
+    slot.configApplied = 0;
     slot.failure = undefined;
     slot.startedAt = Date.now();
     const w = cluster.fork({ [WORKER_ENV]: String(slot.index) });
@@ -563,6 +596,14 @@ export async function startPrimary(
       for (const s of slots)
         if (s.worker !== undefined && s.greeted) send(s.worker, { type: `${PREFIX}certificate`, ...certificate });
       checkReady();
+    },
+    setConfig(next) {
+      config = { config: next, generation: config.generation + 1 };
+      for (const s of slots)
+        if (s.worker !== undefined && s.greeted) send(s.worker, { type: `${PREFIX}config`, ...config });
+    },
+    get configGeneration() {
+      return { latest: config.generation, everyWorker: everyWorkerConfig };
     },
     setNativeSidecars(supported) {
       nativeSidecars = supported ?? null;

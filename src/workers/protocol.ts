@@ -7,6 +7,9 @@
 //                serves a pair older than the others', nor a stale node state.
 //   certificate  every new pair (rotation, reload, renewal); the worker acknowledges it.
 //   native       every change of the nodes' native sidecar support, which the primary watches.
+//   config       every new config (`serve --istio-config`: Istio's ConfigMaps changed), with its
+//                generation (init's config is generation `configGeneration`); the worker
+//                swaps it in between requests and acknowledges (config-applied).
 //   looked-up    the answer to a worker's lookup: a label or the reason it is not known, per
 //                namespace, or why nothing was looked up.
 //   collect      the worker's own metrics, for a scrape that one of the workers is answering.
@@ -24,6 +27,8 @@
 //                webhook port's connections come from the primary, from now on); ready once
 //                its pair is a serving one.
 //   applied      the pair of this generation is in every listener of the worker.
+//   config-applied  the config of this generation answers every request the worker reads
+//                from now on (sent once listening, and after each config).
 //   accepted     a connection handed over is taken (or refused, `taken: false`), and how many
 //                connections the worker has open now: the primary's count of hand-overs on the
 //                way drops by one (see distributor.ts).
@@ -78,6 +83,13 @@ export interface CertificateUpdate {
   readonly serving: boolean;
 }
 
+export interface ConfigUpdate {
+  /** Plain data: checked and frozen again by the worker (buildConfig). */
+  readonly config: Config;
+  /** Increases with every config the primary pushes. */
+  readonly generation: number;
+}
+
 /** Per namespace: its labels, or why they are not known (a Map does not cross the channel). */
 export type LookupResults = ReadonlyArray<readonly [string, NamespaceLabelsResult]>;
 
@@ -87,8 +99,11 @@ export type ToWorker =
       readonly settings: WorkerSettings;
       readonly certificate: CertificateUpdate;
       readonly nativeSidecars: boolean | null;
+      /** The generation of settings.config. */
+      readonly configGeneration: number;
     }
   | { readonly type: `${typeof PREFIX}native`; readonly nativeSidecars: boolean | null }
+  | ({ readonly type: `${typeof PREFIX}config` } & ConfigUpdate)
   | {
       readonly type: `${typeof PREFIX}looked-up`;
       readonly id: number;
@@ -116,6 +131,7 @@ export type FromWorker =
       readonly adminPort?: number;
     }
   | { readonly type: `${typeof PREFIX}applied`; readonly generation: number }
+  | { readonly type: `${typeof PREFIX}config-applied`; readonly generation: number }
   | { readonly type: `${typeof PREFIX}accepted`; readonly taken: boolean; readonly open: number }
   | { readonly type: `${typeof PREFIX}open`; readonly open: number }
   | { readonly type: `${typeof PREFIX}draining` }

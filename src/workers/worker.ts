@@ -16,6 +16,7 @@ import {
   isMessage,
   PREFIX,
   type CertificateUpdate,
+  type ConfigUpdate,
   type FromWorker,
   type LookupResults,
   type ToWorker,
@@ -54,6 +55,12 @@ export interface WorkerChannel {
   certificate(): CertificateUpdate;
   /** Called with every pair pushed after init. */
   onCertificate(fn: (c: CertificateUpdate) => void): void;
+  /** The latest config pushed (init's until another comes). */
+  config(): ConfigUpdate;
+  /** Called with every config pushed after init. */
+  onConfig(fn: (c: ConfigUpdate) => void): void;
+  /** Tells the primary the config of this generation is in effect. */
+  configApplied(generation: number): void;
   /** The nodes' native sidecar support, as the primary last pushed it (undefined: not known). */
   nativeSidecars(): boolean | undefined;
   /** /preview's namespace lookups, run by the primary; never rejects (see NOT_KNOWN). */
@@ -100,6 +107,8 @@ function processPort(): ChannelPort {
 export function connectToPrimary(port: ChannelPort = processPort()): WorkerChannel {
   const send = (m: FromWorker): Promise<void> => port.send(m);
   let latest: CertificateUpdate | undefined;
+  let latestConfig: ConfigUpdate | undefined;
+  let onConfig: ((c: ConfigUpdate) => void) | undefined;
   let native: boolean | undefined;
   let nextLookup = 1;
   const lookups = new Map<number, { resolve: (r: LookupResults | string) => void; timer: NodeJS.Timeout }>();
@@ -136,12 +145,19 @@ export function connectToPrimary(port: ChannelPort = processPort()): WorkerChann
     switch (m.type) {
       case `${PREFIX}init`:
         latest = m.certificate;
+        latestConfig = { config: m.settings.config, generation: m.configGeneration };
         native = m.nativeSidecars ?? undefined;
         gotSettings?.(m.settings);
         break;
       case `${PREFIX}native`:
         native = m.nativeSidecars ?? undefined;
         break;
+      case `${PREFIX}config`: {
+        if (latestConfig !== undefined && m.generation <= latestConfig.generation) break;
+        latestConfig = { config: m.config, generation: m.generation };
+        onConfig?.(latestConfig);
+        break;
+      }
       case `${PREFIX}looked-up`: {
         const l = lookups.get(m.id);
         if (l === undefined) break;
@@ -224,6 +240,16 @@ export function connectToPrimary(port: ChannelPort = processPort()): WorkerChann
     },
     onCertificate(fn) {
       onCertificate = fn;
+    },
+    config() {
+      if (latestConfig === undefined) throw new Error("no config from the primary yet");
+      return latestConfig;
+    },
+    onConfig(fn) {
+      onConfig = fn;
+    },
+    configApplied(generation) {
+      void send({ type: `${PREFIX}config-applied`, generation });
     },
     nativeSidecars: () => native,
     lookups: { lookup },

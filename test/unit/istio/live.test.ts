@@ -61,13 +61,17 @@ function setup(o: { allowUnsupported?: boolean; revision?: string } = {}) {
       logger,
       reloads: metrics.configReloads,
       allowUnsupported: o.allowUnsupported ?? false,
-      onConfig: (c) => applied.push(c),
       schedule,
     },
   );
+  const start = async (): Promise<Config> => {
+    const config = await follower.load();
+    follower.follow((c) => applied.push(c));
+    return config;
+  };
   const reloads = async (result: string): Promise<number> =>
     (await metrics.configReloads.get()).values.find((v) => v.labels.result === result)?.value ?? -1;
-  return { kube, lines, follower, applied, timers, reloads, suffix };
+  return { kube, lines, follower, start, applied, timers, reloads, suffix };
 }
 
 /** Lets the fake's awaited calls (one setImmediate each) run. */
@@ -100,8 +104,8 @@ describe("--istio-config NS[/REV]", () => {
 
 describe("IstioConfigFollower", () => {
   test("start: the config of Istio's ConfigMaps, then a change to either takes effect, said by path", async () => {
-    const { kube, lines, follower, applied, reloads } = setup();
-    const config = await follower.start();
+    const { kube, lines, follower, start, applied, reloads } = setup();
+    const config = await start();
     assert.equal(config.proxy.image, "reg.example/mesh/proxyv2:1.0");
     assert.ok(lines.some((l) => l.msg === "config loaded from Istio's ConfigMaps"));
     await settle();
@@ -133,8 +137,8 @@ describe("IstioConfigFollower", () => {
   });
 
   test("a change that cannot be imported keeps the last good config, logged as an error and counted", async () => {
-    const { kube, lines, follower, applied, reloads } = setup();
-    await follower.start();
+    const { kube, lines, follower, start, applied, reloads } = setup();
+    await start();
     await settle();
     kube.putConfigMap(NS, "istio-sidecar-injector", { values: "{not json", config: CONFIG_TEXT });
     // An unsupported setting, without --allow-unsupported.
@@ -168,7 +172,7 @@ describe("IstioConfigFollower", () => {
       values: values("reg.example/mesh", { lifecycle: { preStop: {} } }),
       config: CONFIG_TEXT,
     });
-    await assert.rejects(refused.follower.start(), (e: unknown) => {
+    await assert.rejects(refused.start(), (e: unknown) => {
       assert.ok(e instanceof IstioConfigError);
       assert.equal(e.code, "ERR_ISTIO_CONFIG");
       assert.deepEqual(
@@ -185,25 +189,22 @@ describe("IstioConfigFollower", () => {
       values: values("reg.example/mesh", { lifecycle: { preStop: {} } }),
       config: CONFIG_TEXT,
     });
-    assert.equal((await allowed.follower.start()).proxy.image, "reg.example/mesh/proxyv2:1.0");
+    assert.equal((await allowed.start()).proxy.image, "reg.example/mesh/proxyv2:1.0");
     assert.ok(allowed.lines.some((l) => l.level === 40 && l.severity === "unsupported"));
     allowed.follower.stop();
 
     const missing = setup({ revision: "canary" });
     missing.kube.deleteConfigMap(NS, "istio-canary");
-    await assert.rejects(missing.follower.start(), /no ConfigMap istio-canary in namespace istio-system/);
+    await assert.rejects(missing.start(), /no ConfigMap istio-canary in namespace istio-system/);
 
     const down = setup();
     down.kube.down = true;
-    await assert.rejects(
-      down.follower.start(),
-      (e: unknown) => e instanceof KubeError && /ECONNREFUSED/.test(e.message),
-    );
+    await assert.rejects(down.start(), (e: unknown) => e instanceof KubeError && /ECONNREFUSED/.test(e.message));
   });
 
   test("a dropped watch is started again with a bounded, doubling delay; a change meanwhile is not missed", async () => {
-    const { kube, follower, applied, timers } = setup();
-    await follower.start();
+    const { kube, follower, start, applied, timers } = setup();
+    await start();
     await settle();
     assert.equal(kube.configMapWatchesStarted, 2);
     kube.down = true;
