@@ -820,6 +820,41 @@ describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no h
     for (const [set, expected] of cases) assert.equal(await workers(set), expected, set.join(","));
   });
 
+  test("istioConfig: --istio-config instead of --config, and a Role for Istio's two ConfigMaps by name there", async () => {
+    for (const [value, names] of [
+      ["istio-system", ["istio-sidecar-injector", "istio"]],
+      ["mesh/canary", ["istio-sidecar-injector-canary", "istio-canary"]],
+    ] as const) {
+      const rendered = await template([`istioConfig=${value}`]);
+      const args = rendered.one<Deployment>("Deployment").spec.template.spec.containers[0]!.args;
+      assert.equal(args[args.indexOf("--istio-config") + 1], value);
+      assert.ok(!args.includes("--config"), "the config file is not read as well");
+      // Exactly the calls the code makes, the istio-config ones included.
+      assert.deepEqual(grantedCalls(rendered), expectedCalls(["always", "self-managed", "istio-config"]));
+      const name = `${FULLNAME}-istio-config`;
+      const role = rendered.all("Role").find((r) => r.metadata.name === name) as Role;
+      assert.equal(role.metadata.namespace, value.split("/")[0]);
+      assert.deepEqual(role.rules, [
+        { apiGroups: [""], resources: ["configmaps"], resourceNames: [...names], verbs: ["get", "watch"] },
+      ]);
+      const binding = rendered.all("RoleBinding").find((b) => b.metadata.name === name) as Binding;
+      assert.equal(binding.metadata.namespace, value.split("/")[0]);
+      assert.deepEqual(binding.roleRef, { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name });
+      assert.deepEqual(binding.subjects, [
+        { kind: "ServiceAccount", name: rendered.one("ServiceAccount").metadata.name, namespace: NAMESPACE },
+      ]);
+    }
+    const off = await template();
+    assert.equal(
+      off.all("Role").filter((r) => r.metadata.name.endsWith("-istio-config")).length,
+      0,
+      "no Role without istioConfig",
+    );
+    const bad = await helm(["template", RELEASE, CHART, "--set", "istioConfig=Istio System"]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /istioConfig/);
+  });
+
   test("preview RBAC: only the service proxy path of /preview, bound to the subjects given", async () => {
     const rendered = await template([
       "preview.rbac.subjects[0].kind=Group",
