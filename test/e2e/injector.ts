@@ -114,6 +114,8 @@ export interface InjectorOptions {
   logLevel?: string;
   /** How long start() waits for /readyz 200; default 20 s. */
   readyTimeoutMs?: number;
+  /** `serve --istio-config` with this `NS[/REV]` instead of `--config` (start()'s config text is not used). */
+  istioConfig?: string;
 }
 
 export class Injector {
@@ -167,8 +169,9 @@ export class Injector {
         "--port",
         String(this.port),
         ...tls,
-        "--config",
-        configFile,
+        ...(this.options.istioConfig === undefined
+          ? ["--config", configFile]
+          : ["--istio-config", this.options.istioConfig]),
         "--log-level",
         logLevel,
         ...args,
