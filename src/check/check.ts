@@ -45,6 +45,7 @@ import { quoteName } from "../injection/quote.js";
 import { parseConfig } from "../config/load.js";
 import { KubeError } from "../kube/api.js";
 import { NATIVE_SIDECAR_MIN_MINOR, nativeSidecarsSupported } from "../kube/nodes.js";
+import { CheckNotFoundError } from "./find-injector.js";
 import { webhookVerdicts, type WebhookVerdict } from "./selection.js";
 import { compareSidecar, formatDrift, type SidecarDrift } from "./stale.js";
 
@@ -112,10 +113,7 @@ export interface CheckOptions {
   readonly labelSelector?: string;
 }
 
-/** A request that names something that is not there. */
-export class CheckNotFoundError extends Error {
-  readonly code = "ERR_CHECK_NOT_FOUND";
-}
+export { CheckNotFoundError };
 
 const INJECTION_LABELS = ["istio-injection", "istio.io/rev"] as const;
 
