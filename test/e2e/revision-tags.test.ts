@@ -4,7 +4,9 @@
 // labelled istio.io/rev=prod gets Pods created with kubectl stored injected by revision canary,
 // as do Pods labelled istio.io/rev=prod in an unlabelled namespace, while istio.io/rev=stable is
 // left alone; `check` shows the tag and resolves the namespace through it; `preview` with the
-// chart's config says "revision tag prod → canary".
+// chart's config says "revision tag prod → canary". With tls.mode self (a second release, blue,
+// tagged gold), the injector started with the chart's --webhook-config-selector publishes the
+// caBundle of the tag's configuration as of its own, and the API server then calls it for gold.
 import assert from "node:assert/strict";
 import { rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -181,6 +183,100 @@ describe("revision tags against a real kube-apiserver", { skip }, () => {
       table.stdout,
       /mesh-tag-prod\/rev\.namespace\.injector\.sidecar-injector\.dev +canary \(tag prod\) +yes/,
     );
+  });
+
+  test("tls.mode self: the injector publishes the caBundle of the tag's configuration too (the chart's --webhook-config-selector)", async () => {
+    const c = kube();
+    const port = await freePort();
+    const r = await c.helm([
+      "template",
+      "blue",
+      CHART,
+      "--namespace",
+      "blue-system",
+      "--set",
+      `webhook.url=https://127.0.0.1:${port}/inject`,
+      "--set",
+      "fullnameOverride=blue",
+      "--set",
+      "revision=blue",
+      "--set",
+      "revisionTags={gold}",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const docs = parseAllDocuments(r.stdout)
+      .map((d) => d.toJS() as (Obj & { spec?: { template: { spec: { containers: { args: string[] }[] } } } }) | null)
+      .filter((d): d is Obj => d !== null);
+    const args =
+      (
+        docs.find((d) => d.kind === "Deployment") as {
+          spec: { template: { spec: { containers: { args: string[] }[] } } };
+        }
+      ).spec.template.spec.containers[0]?.args ?? [];
+    const selector = args[args.indexOf("--webhook-config-selector") + 1];
+    assert.ok(selector, args.join(" "));
+    const configs = docs.filter((d) => d.kind === "MutatingWebhookConfiguration");
+    assert.deepEqual(
+      configs.map((d) => d.metadata?.name),
+      ["blue", "blue-tag-gold"],
+    );
+    await c.createNamespace("blue-system");
+    await c.createNamespace("gold", { "istio.io/rev": "gold" });
+    for (const d of configs) {
+      const created = await c.request("POST", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", d);
+      assert.equal(created.status, 201, created.text);
+    }
+    const self = new Injector(port, {
+      args: [
+        "--cert-mode",
+        "kubernetes",
+        "--namespace",
+        "blue-system",
+        "--webhook-config-selector",
+        selector,
+        "--ca-secret",
+        "blue-ca",
+        "--tls-san",
+        "127.0.0.1",
+      ],
+      env: c.env,
+      readyTimeoutMs: 30_000,
+    });
+    try {
+      await self.start(docs.find((d) => d.kind === "ConfigMap")?.data?.["config.yaml"] ?? "{}\n");
+      // Each webhook of both configurations carries the CA the injector keeps in its Secret.
+      const secret = await c.request<{ data: Record<string, string> }>(
+        "GET",
+        "/api/v1/namespaces/blue-system/secrets/blue-ca",
+      );
+      assert.equal(secret.status, 200, secret.text);
+      for (const name of ["blue", "blue-tag-gold"]) {
+        const got = await c.request<{ webhooks: { clientConfig: { caBundle?: string } }[] }>(
+          "GET",
+          `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${name}`,
+        );
+        assert.equal(got.json.webhooks.length, 2, name);
+        for (const w of got.json.webhooks) assert.ok(w.clientConfig.caBundle, `${name}: caBundle published`);
+      }
+      // And the API server, trusting it, has the tag's Pods injected by revision blue.
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const probe = await c.request<Pod>("POST", "/api/v1/namespaces/gold/pods", {
+          apiVersion: "v1",
+          kind: "Pod",
+          metadata: { name: `web-${Date.now()}` },
+          spec: { containers: [{ name: "app", image: "example.com/app:1" }] },
+        });
+        if (probe.status === 201 && sidecarOf(probe.json)) {
+          assert.equal(probe.json.metadata?.annotations?.["istio.io/rev"], "blue");
+          break;
+        }
+        assert.ok(Date.now() < deadline, `no injected Pod in gold within 30 s: ${probe.text.slice(0, 300)}`);
+        await new Promise((ok) => setTimeout(ok, 300));
+      }
+    } finally {
+      await self.dispose();
+    }
   });
 
   test("preview with the chart's config explains the tag", async () => {
