@@ -8,7 +8,7 @@ import { exitStatusOf } from "./admission/errors.js";
 import type { Config } from "./config/types.js";
 import { InjectionError } from "./injection/types.js";
 import { quote, quoteName } from "./injection/quote.js";
-import { CERT_MODES, DEFAULT_NAMES, type CertMode } from "./certs/modes.js";
+import { CERT_MODES, type CertMode } from "./certs/modes.js";
 import type { InjectedTemplate } from "./injection/workloads.js";
 import type { PreviewEntry } from "./preview.js";
 import { CONFIG_IMPORT_USAGE } from "./istio/usage.js";
@@ -68,7 +68,8 @@ Options:
                         by the nodes' kubelet versions; said on standard error
       --webhook-config NAME
                         with --from-cluster: the injector's MutatingWebhookConfiguration
-                        (default: sidecar-injector)
+                        (default: the one labelled app.kubernetes.io/part-of=sidecar-injector,
+                        whatever the release is called; none: sidecar-injector)
       --kubeconfig FILE
                         with --from-cluster: kubeconfig to use (default: KUBECONFIG,
                         ~/.kube/config, in-cluster)
@@ -183,7 +184,8 @@ Options:
                               your kubeconfig (what the API server trusts the injector with),
                               else the system's CAs
       --webhook-config NAME   with --server: the MutatingWebhookConfiguration whose caBundle is
-                              trusted by default (default: sidecar-injector)
+                              trusted by default (default: the one labelled
+                              app.kubernetes.io/part-of=sidecar-injector; none: sidecar-injector)
       --tls-server-name NAME  with --server: the name the injector's certificate must carry,
                               instead of the URL's host (through kubectl port-forward to the
                               chart's Service: sidecar-injector.<namespace>.svc)
@@ -202,10 +204,19 @@ with --server the certificate a running injector serves; says whether the publis
 caBundle contains the CA that signed it. Exit status 1 when something would fail
 admissions, 2 when the cluster or the injector cannot be read.
 
+Which injector: the chart's, found by the label it puts on its MutatingWebhookConfiguration
+(app.kubernetes.io/part-of=sidecar-injector), whatever the release is called; its namespace is
+the one of the Service its webhooks call, its CA Secret <name>-ca. A flag always wins. Several
+installed: an error listing them (exit 2); pick one with --webhook-config or --namespace.
+None: the names sidecar-injector, sidecar-injector-system and sidecar-injector-ca.
+
 Options:
-      --namespace NS         namespace of the CA Secret (default: sidecar-injector-system)
-      --ca-secret NAME       default: sidecar-injector-ca
-      --webhook-config NAME  default: sidecar-injector
+  -n, --namespace NS         namespace of the CA Secret (default: that of the injector's
+                             Service; with several injectors, picks the one there)
+      --ca-secret NAME       default: <webhook configuration>-ca (the chart's name; set it
+                             when tls.caSecretName was)
+      --webhook-config NAME  the injector's MutatingWebhookConfiguration (default: found by
+                             the label, see above)
       --server URL           a running injector, e.g. https://127.0.0.1:9443
                              (kubectl port-forward -n NS svc/sidecar-injector 9443:443):
                              its certificate is checked as the API server checks it, and as
@@ -470,12 +481,23 @@ async function runInject(argv: string[]): Promise<number> {
   let config: Config;
   let report = "";
   if (fromCluster) {
-    const { createInspectApi, defaultKubeConfig } = await import("./kube/client.js");
-    const { clusterInjectorConfig } = await import("./check/check.js");
-    const found = await clusterInjectorConfig(
-      createInspectApi(defaultKubeConfig(kubeConfigChoice(values))),
-      values["webhook-config"] ?? DEFAULT_NAMES.webhookConfig,
-    );
+    const { createInspectApi, createKubeApi, defaultKubeConfig } = await import("./kube/client.js");
+    const { clusterInjectorConfig, CheckNotFoundError } = await import("./check/check.js");
+    const kc = defaultKubeConfig(kubeConfigChoice(values));
+    const given = values["webhook-config"];
+    const names =
+      given === undefined
+        ? await (await import("./check/find-injector.js")).findInjector(createKubeApi(kc), {})
+        : undefined;
+    let found;
+    try {
+      found = await clusterInjectorConfig(createInspectApi(kc), given ?? names?.webhookConfig ?? "");
+    } catch (e) {
+      // The default name, not there either: say what was looked for first.
+      if (e instanceof CheckNotFoundError && names?.note !== undefined)
+        throw new CheckNotFoundError(`${names.note}; ${e.message}`);
+      throw e;
+    }
     config = found.config;
     if (!quiet) report += `${found.summary}\n`;
   } else {
@@ -588,7 +610,7 @@ const CLUSTER_CA_TIMEOUT_MS = 10_000;
  */
 async function clusterCa(
   choice: { kubeconfig?: string; context?: string },
-  webhookConfig: string,
+  given: string | undefined,
 ): Promise<{ pem: string; from: string } | undefined> {
   const { createKubeApi, defaultKubeConfig } = await import("./kube/client.js");
   let kc;
@@ -599,9 +621,16 @@ async function clusterCa(
     return undefined;
   }
   let timer: NodeJS.Timeout | undefined;
+  let webhookConfig = given ?? "";
   try {
+    const api = createKubeApi(kc);
+    const read = async () => {
+      // Without --webhook-config: the chart's, found by its label (several or none: no CA from here).
+      webhookConfig = given ?? (await (await import("./check/find-injector.js")).findInjector(api, {})).webhookConfig;
+      return api.readWebhookConfig(webhookConfig);
+    };
     const cfg = await Promise.race([
-      createKubeApi(kc).readWebhookConfig(webhookConfig),
+      read(),
       new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), CLUSTER_CA_TIMEOUT_MS))),
     ]);
     const pems = [
@@ -670,7 +699,7 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
     const token = values.anonymous ? undefined : await kubeconfigBearerToken(kubeConfigChoice(values));
     const ca =
       values.cacert === undefined && !insecure
-        ? await clusterCa(kubeConfigChoice(values), values["webhook-config"] ?? DEFAULT_NAMES.webhookConfig)
+        ? await clusterCa(kubeConfigChoice(values), values["webhook-config"])
         : undefined;
     const answer = await remotePreview(url, text, {
       accept: format === "yaml" ? "application/yaml" : "application/json",
@@ -767,16 +796,30 @@ async function runCertsCommand(argv: string[]): Promise<number> {
   }
   const { certificateStatus } = await import("./certs/status.js");
   const { createKubeApi, defaultKubeConfig } = await import("./kube/client.js");
-  const report = await certificateStatus(createKubeApi(defaultKubeConfig(kubeConfigChoice(values))), {
-    namespace: values.namespace ?? DEFAULT_NAMES.namespace,
-    secretName: values["ca-secret"] ?? DEFAULT_NAMES.caSecret,
-    webhookConfigName: values["webhook-config"] ?? DEFAULT_NAMES.webhookConfig,
+  const api = createKubeApi(defaultKubeConfig(kubeConfigChoice(values)));
+  // Flags win; what they leave out is the chart's injector, found by its label (check/find-injector.ts).
+  const names = await (
+    await import("./check/find-injector.js")
+  ).findInjector(api, {
+    webhookConfig: values["webhook-config"],
+    namespace: values.namespace,
+    caSecret: values["ca-secret"],
+  });
+  if (names.namespace === undefined)
+    throw new UsageError(
+      `certs status: the webhooks of MutatingWebhookConfiguration ${quoteName(names.webhookConfig)} call a URL, not a Service, so the namespace of its CA Secret is not known: give it with --namespace`,
+    );
+  const report = await certificateStatus(api, {
+    namespace: names.namespace,
+    secretName: names.caSecret,
+    webhookConfigName: names.webhookConfig,
     ...(values.server !== undefined ? { server: values.server } : {}),
     ...(tlsServerName !== undefined ? { tlsServerName } : {}),
     ...(caPem !== undefined ? { caPem } : {}),
     insecureSkipTlsVerify: insecure,
   });
   process.stdout.write(report.text);
+  if (report.problems.length > 0 && names.note !== undefined) process.stderr.write(`note: ${names.note}\n`);
   return report.problems.length === 0 ? EXIT.ok : EXIT.finding;
 }
 

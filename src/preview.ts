@@ -360,7 +360,14 @@ export async function preview(docs: readonly unknown[], opts: PreviewOptions): P
     const podLabels = c.pod.metadata?.labels ?? {};
     const selection =
       "labels" in nsLabels
-        ? apiServerSelection(c.namespace, nsLabels.labels, podLabels, opts.config.revision, opts.ownNamespace)
+        ? apiServerSelection(
+            c.namespace,
+            nsLabels.labels,
+            podLabels,
+            opts.config.revision,
+            opts.ownNamespace,
+            opts.config.revisionTags,
+          )
         : {
             called: true,
             reason: `labels of namespace ${quote(c.namespace)} not known (${nsLabels.unknown}): assuming the API server calls the injector`,

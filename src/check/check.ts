@@ -23,7 +23,12 @@
 //   with its current config (stale.ts), naming the fields (image, args, env...): a restart is due;
 // - info: a namespace with both istio-injection and istio.io/rev (istio-injection wins); one
 //   with neither (only Pods that opt in by label are injected); a
-//   stored Pod that is already injected (which revision), instead of a diff of it.
+//   stored Pod that is already injected (which revision), instead of a diff of it; a namespace
+//   whose istio.io/rev is a revision tag (which revision it resolves to).
+// - Revision tags (configurations labelled istio.io/tag, selection.ts): each is listed with the
+//   revision it points at, and its webhooks' REVISION reads `REV (tag T)`; error: a tag whose
+//   revision no other injector configuration serves (nothing installed for it: its Pods go to
+//   whatever its webhooks call, or nowhere).
 //
 // The current config of an injector: with --config, that file's for every injector; else, for
 // this chart's injectors (configurations labelled app.kubernetes.io/name=sidecar-injector), the
@@ -45,7 +50,16 @@ import { quoteName } from "../injection/quote.js";
 import { parseConfig } from "../config/load.js";
 import { KubeError } from "../kube/api.js";
 import { NATIVE_SIDECAR_MIN_MINOR, nativeSidecarsSupported } from "../kube/nodes.js";
-import { webhookVerdicts, type WebhookVerdict } from "./selection.js";
+import { CheckNotFoundError } from "./find-injector.js";
+import {
+  coversPodCreate,
+  isInjector,
+  revisionLabel,
+  revisionOf,
+  tagOf,
+  webhookVerdicts,
+  type WebhookVerdict,
+} from "./selection.js";
 import { compareSidecar, formatDrift, type SidecarDrift } from "./stale.js";
 
 export type Severity = "error" | "warning" | "info";
@@ -89,8 +103,18 @@ export interface CheckedNamespace {
   readonly findings: readonly Finding[];
 }
 
+/** A revision tag's configuration: the tag, the revision it points at, and what is wrong with it. */
+export interface CheckedTag {
+  readonly tag: string;
+  readonly revision: string;
+  readonly configuration: string;
+  readonly findings: readonly Finding[];
+}
+
 export interface CheckReport {
   readonly namespaces: readonly CheckedNamespace[];
+  /** The revision tags of the cluster (none: the key is left out). */
+  readonly tags?: readonly CheckedTag[];
   readonly objects: readonly CheckedObject[];
   /** How many error findings: the exit status is 1 when there are any. */
   readonly errors: number;
@@ -112,10 +136,7 @@ export interface CheckOptions {
   readonly labelSelector?: string;
 }
 
-/** A request that names something that is not there. */
-export class CheckNotFoundError extends Error {
-  readonly code = "ERR_CHECK_NOT_FOUND";
-}
+export { CheckNotFoundError };
 
 const INJECTION_LABELS = ["istio-injection", "istio.io/rev"] as const;
 
@@ -150,6 +171,13 @@ function namespaceFindings(
       message: `namespace ${quoteName(ns.name)} has both istio-injection and istio.io/rev: istio-injection wins`,
     });
   }
+  const tag = rev === undefined ? undefined : tagTarget(configs, rev);
+  if (rev !== undefined && tag !== undefined) {
+    findings.push({
+      severity: "info",
+      message: `namespace ${quoteName(ns.name)} has istio.io/rev=${quoteName(rev)}: revision tag ${quoteName(rev)} → ${quoteName(tag.revision)} (configuration ${quoteName(tag.configuration)})`,
+    });
+  }
   const asksForInjection = injection === "enabled" || (injection === undefined && rev !== undefined);
   if (asksForInjection && selecting.length === 0) {
     const label = injection === "enabled" ? "istio-injection=enabled" : `istio.io/rev=${quoteName(rev ?? "")}`;
@@ -165,6 +193,50 @@ function namespaceFindings(
     });
   }
   return findings;
+}
+
+/** The configuration of revision tag `tag` and the revision it points at, if the cluster has one. */
+function tagTarget(
+  configs: readonly MutatingWebhookConfigurationObject[],
+  tag: string,
+): { configuration: string; revision: string } | undefined {
+  for (const c of configs) {
+    if (tagOf(c) !== tag) continue;
+    const hook = c.webhooks.find((w) => coversPodCreate(w.rules) && isInjector(c, w));
+    if (hook !== undefined) return { configuration: c.name, revision: revisionOf(c, hook) };
+  }
+  return undefined;
+}
+
+/**
+ * Every revision tag's configuration, with the revision it points at; an error when no other
+ * injector configuration serves that revision (see the header).
+ */
+export function checkTags(configs: readonly MutatingWebhookConfigurationObject[]): CheckedTag[] {
+  const served = new Set<string>();
+  for (const c of configs) {
+    if (tagOf(c) !== undefined) continue;
+    for (const w of c.webhooks) if (coversPodCreate(w.rules) && isInjector(c, w)) served.add(revisionOf(c, w));
+  }
+  const tags: CheckedTag[] = [];
+  for (const c of configs) {
+    const tag = tagOf(c);
+    if (tag === undefined) continue;
+    const hook = c.webhooks.find((w) => coversPodCreate(w.rules) && isInjector(c, w));
+    if (hook === undefined) continue;
+    const revision = revisionOf(c, hook);
+    const findings: Finding[] =
+      served.has(revision) || revision.split(",").some((r) => served.has(r))
+        ? []
+        : [
+            {
+              severity: "error",
+              message: `revision tag ${quoteName(tag)} points at revision ${quoteName(revision)}, which no injector configuration in the cluster serves: Pods labelled istio.io/rev=${quoteName(tag)} (or in namespaces so labelled) are sent to what its webhooks call, which is not installed as that revision; install the revision or move the tag`,
+            },
+          ];
+    tags.push({ tag, revision, configuration: c.name, findings });
+  }
+  return tags.sort((a, b) => a.tag.localeCompare(b.tag) || a.configuration.localeCompare(b.configuration));
 }
 
 /** The revision an injected Pod names, or undefined when it carries no sidecar. */
@@ -446,11 +518,12 @@ export async function check(api: InspectApi, opts: CheckOptions): Promise<CheckR
       ),
       findings: namespaceFindings(ns, configs, opts.config, configOf),
     }));
-  const errors = [...nsReports, ...checked].reduce(
+  const tags = checkTags(configs);
+  const errors = [...nsReports, ...tags, ...checked].reduce(
     (n, r) => n + r.findings.filter((f) => f.severity === "error").length,
     0,
   );
-  return { namespaces: nsReports, objects: checked, errors };
+  return { namespaces: nsReports, ...(tags.length > 0 ? { tags } : {}), objects: checked, errors };
 }
 
 async function readTargets(api: InspectApi, opts: CheckOptions): Promise<StoredObject[]> {
@@ -495,13 +568,16 @@ export function formatCheckTable(report: CheckReport): string {
     const labels = Object.entries(ns.labels).map(([k, v]) => `${k}=${quoteName(v)}`);
     out += `namespace ${ns.name}: ${labels.length > 0 ? labels.join(", ") : "no injection label"}\n${findingLines(ns.findings, "  ")}`;
   }
+  for (const t of report.tags ?? []) {
+    out += `revision tag ${quoteName(t.tag)} → ${quoteName(t.revision)} (configuration ${quoteName(t.configuration)})\n${findingLines(t.findings, "  ")}`;
+  }
   for (const obj of report.objects) {
     out += `\n${obj.kind.toLowerCase()}/${obj.name} (namespace ${obj.namespace})\n`;
     if (obj.webhooks.length === 0) out += "  no sidecar injector webhook in the cluster is called for Pods\n";
     else
       out += table([
         ["WEBHOOK", "REVISION", "INJECTED", "REASON"],
-        ...obj.webhooks.map((w) => [w.webhook, w.revision, w.injects ? "yes" : "no", w.reason]),
+        ...obj.webhooks.map((w) => [w.webhook, revisionLabel(w), w.injects ? "yes" : "no", w.reason]),
       ]).replace(/^(?=.)/gm, "  ");
     out += findingLines(obj.findings, "  ");
   }

@@ -17,7 +17,10 @@
 // app=sidecar-injector (Istio's and this chart's, with app.kubernetes.io/name) or whose name
 // says "inject". The revision of each is its configuration's istio.io/rev label, else the
 // revision its selectors name (istio.io/rev In [...]; istio-injection=enabled or a Pod's
-// sidecar.istio.io/inject=true: default).
+// sidecar.istio.io/inject=true: default). A revision tag's configuration (Istio's
+// istio-revision-tag-<tag>, this chart's <fullname>-tag-<tag>) is labelled istio.io/tag=<tag>
+// and istio.io/rev=<revision>: its webhooks select istio.io/rev=<tag> and serve <revision>,
+// and their verdicts carry the tag.
 //
 // Pure: no I/O; the objects come from the caller.
 
@@ -31,6 +34,7 @@ import type {
 import type { Pod } from "../kube/types.js";
 import { own } from "../injection/own.js";
 import { quote, quoteName } from "../injection/quote.js";
+import { DEFAULT_REVISION } from "../injection/istio.js";
 import { evaluateCondition } from "./cel.js";
 
 export interface WebhookVerdict {
@@ -38,6 +42,8 @@ export interface WebhookVerdict {
   readonly webhook: string;
   readonly configuration: string;
   readonly revision: string;
+  /** The revision tag whose configuration this webhook is (its istio.io/tag label). */
+  readonly tag?: string;
   /** Whether the API server sends this Pod's CREATE to it. */
   readonly called: boolean;
   readonly reason: string;
@@ -135,6 +141,16 @@ export function isInjector(config: MutatingWebhookConfigurationObject, webhook: 
   );
 }
 
+/** The revision tag a configuration stands for (its istio.io/tag label), if it is a tag's. */
+export function tagOf(config: MutatingWebhookConfigurationObject): string | undefined {
+  return own(config.labels, "istio.io/tag") || undefined;
+}
+
+/** How a revision is shown: `REV`, or `REV (tag T)` for a tag's webhook. */
+export function revisionLabel(v: { readonly revision: string; readonly tag?: string }): string {
+  return v.tag === undefined ? v.revision : `${v.revision} (tag ${quoteName(v.tag)})`;
+}
+
 /** The revision a webhook serves (see the header); "-" when nothing says. */
 export function revisionOf(config: MutatingWebhookConfigurationObject, webhook: AdmissionWebhook): string {
   const fromLabel = own(config.labels, "istio.io/rev");
@@ -155,7 +171,7 @@ export function revisionOf(config: MutatingWebhookConfigurationObject, webhook: 
     );
   return names(webhook.namespaceSelector, "istio-injection", "enabled") ||
     names(webhook.objectSelector, "sidecar.istio.io/inject", "true")
-    ? "default"
+    ? DEFAULT_REVISION
     : "-";
 }
 
@@ -220,7 +236,13 @@ export function webhookVerdicts(
   for (const config of configs) {
     for (const w of config.webhooks) {
       if (!coversPodCreate(w.rules) || !isInjector(config, w)) continue;
-      const base = { webhook: `${config.name}/${w.name}`, configuration: config.name, revision: revisionOf(config, w) };
+      const tag = tagOf(config);
+      const base = {
+        webhook: `${config.name}/${w.name}`,
+        configuration: config.name,
+        revision: revisionOf(config, w),
+        ...(tag !== undefined ? { tag } : {}),
+      };
       const nsMiss = selectorMismatch(w.namespaceSelector, nsLabels, nsName);
       if (nsMiss !== undefined) {
         verdicts.push({ ...base, called: false, reason: `namespaceSelector ${nsMiss}` });

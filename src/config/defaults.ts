@@ -1,10 +1,12 @@
+import { DEFAULT_REVISION } from "../injection/istio.js";
 import type { Config } from "./types.js";
 
 // The proxyv2 release the injector names when the config does not.
 export const DEFAULT_PROXY_IMAGE = "docker.io/istio/proxyv2:1.28.0";
 
 export const DEFAULT_CONFIG: Config = {
-  revision: "default",
+  revision: DEFAULT_REVISION,
+  revisionTags: [],
   meshId: "cluster.local",
   clusterId: "Kubernetes",
   trustDomain: "cluster.local",

@@ -321,6 +321,12 @@ const INTERCEPTION = obj<InterceptionSettings>({
 export const CONFIG_SCHEMA: ObjectRule = obj<Config>(
   {
     revision: str(FORMAT.labelValue, { description: "istio.io/rev written into Pods: a label value." }),
+    revisionTags: list(
+      str(FORMAT.labelValue, {
+        description:
+          "Revision tags pointing at this revision (the chart's revisionTags): istio.io/rev=<tag> selects this injector too.",
+      }),
+    ),
     meshId: str(),
     clusterId: str(),
     trustDomain: str(FORMAT.trustDomain),

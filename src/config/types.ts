@@ -63,6 +63,8 @@ export interface InterceptionSettings {
 
 export interface Config {
   readonly revision: string;
+  /** Revision tags that point at this injector's revision (istio.io/rev=<tag> selects it too). */
+  readonly revisionTags: readonly string[];
   readonly meshId: string;
   readonly clusterId: string;
   readonly trustDomain: string;

@@ -21,6 +21,11 @@ const EXCLUDED_NAMESPACES = ["kube-system"];
 /**
  * Which webhook of the configuration (Istio's webhooks and selectors, as the chart installs
  * them) would match, for a namespace with `namespaceLabels` and a Pod with `podLabels`.
+ * `tags` are the revision tags that point at this injector (the config's revisionTags): the
+ * chart installs one configuration per tag with Istio's tag webhooks (istioctl's
+ * `tag set T --revision R`), which select istio.io/rev=T as the injector's own select
+ * istio.io/rev=R, and the tag `default` also what the default revision selects
+ * (istio-injection=enabled, and sidecar.istio.io/inject=true in unlabelled namespaces).
  */
 export function apiServerSelection(
   namespace: string,
@@ -28,8 +33,14 @@ export function apiServerSelection(
   podLabels: Readonly<Record<string, string>>,
   revision: string,
   ownNamespace?: string,
+  tags: readonly string[] = [],
 ): Selection {
   const rev = servedRevision(revision);
+  /** Whether istio.io/rev=`value` selects this injector: "" (its revision), " (revision tag T → R)", or undefined. */
+  const through = (value: string): string | undefined =>
+    value === rev ? "" : tags.includes(value) ? ` (revision tag ${quoteName(value)} → ${rev})` : undefined;
+  // What the default revision selects: this injector's when it is the default one or the tag default points at it.
+  const asDefault = through(DEFAULT_REVISION);
   // User values in the reasons: names as they are, anything else quoted and bounded.
   const ns = quoteName(namespace);
   const inject = own(podLabels, L.inject);
@@ -49,7 +60,7 @@ export function apiServerSelection(
         reason: `namespace ${ns} has istio-injection=${quoteName(nsInjection)}: no webhook matches, the API server does not call the injector`,
       };
     }
-    if (rev !== DEFAULT_REVISION) {
+    if (asDefault === undefined) {
       return {
         called: false,
         reason: `namespace ${ns} has istio-injection=enabled, which selects the default revision, not ${rev}: the API server does not call this injector`,
@@ -60,13 +71,17 @@ export function apiServerSelection(
         called: false,
         reason: `label ${L.inject}=false on the pod: the webhook's objectSelector excludes it, the API server does not call the injector`,
       };
-    return { called: true, reason: `namespace ${ns} has istio-injection=enabled: the API server calls the injector` };
+    return {
+      called: true,
+      reason: `namespace ${ns} has istio-injection=enabled${asDefault}: the API server calls the injector`,
+    };
   }
   if (nsRev !== undefined) {
-    if (nsRev !== rev) {
+    const nsThrough = through(nsRev);
+    if (nsThrough === undefined) {
       return {
         called: false,
-        reason: `namespace ${ns} has istio.io/rev=${quoteName(nsRev)}, this injector serves revision ${rev}: the API server does not call it`,
+        reason: `namespace ${ns} has istio.io/rev=${quoteName(nsRev)}, this injector serves revision ${rev}${tagList(tags)}: the API server does not call it`,
       };
     }
     if (optOut)
@@ -76,31 +91,39 @@ export function apiServerSelection(
       };
     return {
       called: true,
-      reason: `namespace ${ns} has istio.io/rev=${quoteName(nsRev)}: the API server calls the injector`,
+      reason: `namespace ${ns} has istio.io/rev=${quoteName(nsRev)}${nsThrough}: the API server calls the injector`,
     };
   }
   const podRev = own(podLabels, L.rev);
   if (podRev !== undefined && !optOut) {
-    if (podRev === rev)
+    const podThrough = through(podRev);
+    if (podThrough !== undefined)
       return {
         called: true,
-        reason: `namespace ${ns} has no injection label, but the pod has label istio.io/rev=${quoteName(podRev)}: the API server calls the injector`,
+        reason: `namespace ${ns} has no injection label, but the pod has label istio.io/rev=${quoteName(podRev)}${podThrough}: the API server calls the injector`,
       };
     return {
       called: false,
-      reason: `pod label istio.io/rev=${quoteName(podRev)} selects another revision than ${rev}: the API server does not call this injector`,
+      reason: `pod label istio.io/rev=${quoteName(podRev)} selects another revision than ${rev}${tagList(tags)}: the API server does not call this injector`,
     };
   }
-  if (inject === "true" && rev === DEFAULT_REVISION) {
+  if (inject === "true" && asDefault !== undefined) {
     return {
       called: true,
-      reason: `namespace ${ns} has no injection label, but the pod has label ${L.inject}=true: the API server calls the injector`,
+      reason: `namespace ${ns} has no injection label, but the pod has label ${L.inject}=true${asDefault}: the API server calls the injector`,
     };
   }
   return {
     called: false,
     reason: `namespace ${ns} has no istio-injection or istio.io/rev label (and the pod no ${L.inject}=true label): the API server does not call the injector`,
   };
+}
+
+/** " or its revision tags a, b" when it has any. */
+function tagList(tags: readonly string[]): string {
+  return tags.length === 0
+    ? ""
+    : ` or its revision tag${tags.length === 1 ? "" : "s"} ${tags.map(quoteName).join(", ")}`;
 }
 
 export interface InterceptionSummary {

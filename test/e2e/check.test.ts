@@ -345,7 +345,20 @@ describe("check against a real kube-apiserver with two injectors", { skip }, () 
       "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop}\nspec: {containers: [{name: app, image: example.com/app:1}]}\n",
     );
     const env = { ...process.env, KUBECONFIG: "", KUBERNETES_SERVICE_HOST: "", HOME: kube().tmpDir };
-    const r = await runCli(["inject", "--from-cluster", "--kubeconfig", kube().kubeconfigPath, "-f", file], { env });
+    // Two releases of the chart are installed here: the one meant is named.
+    const r = await runCli(
+      [
+        "inject",
+        "--from-cluster",
+        "--webhook-config",
+        "sidecar-injector",
+        "--kubeconfig",
+        kube().kubeconfigPath,
+        "-f",
+        file,
+      ],
+      { env },
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.equal(
       r.stderr,
@@ -377,5 +390,44 @@ describe("check against a real kube-apiserver with two injectors", { skip }, () 
     const context = await run(["-n", "shop", "--context", "nosuch"]);
     assert.equal(context.code, 2);
     assert.match(context.stderr, /no context "nosuch"/);
+  });
+
+  // Last: it removes the two releases' configurations.
+  test("certs status and inject --from-cluster without flags: several releases an error naming each, one under another name found by its label", async () => {
+    const env = { ...process.env, KUBECONFIG: "", KUBERNETES_SERVICE_HOST: "", HOME: kube().tmpDir };
+    const cli = (args: readonly string[]) => runCli([...args, "--kubeconfig", kube().kubeconfigPath], { env });
+    const several = await cli(["certs", "status"]);
+    assert.equal(several.code, 2, several.stderr);
+    assert.equal(
+      several.stderr,
+      "error: 2 sidecar injectors are installed: istio-sidecar-injector (calls a URL), sidecar-injector (namespace sidecar-injector-system); pick one with --webhook-config NAME or --namespace NS\n",
+    );
+    assert.equal(several.stdout, "");
+    // A release installed as `helm install mesh-inj ... -n mesh` (its resources named mesh-inj).
+    await kube().createNamespace("mesh");
+    const meshInj = await renderChart("mesh-inj", "mesh", { set: [`config.proxy.image=${UPGRADED_IMAGE}`] });
+    await create("/api/v1/namespaces/mesh/configmaps", meshInj.configMap);
+    await create("/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", meshInj.webhookConfig);
+    for (const name of ["sidecar-injector", "istio-sidecar-injector"]) {
+      const r = await kube().request(
+        "DELETE",
+        `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${name}`,
+      );
+      assert.equal(r.status, 200, r.text);
+    }
+    const status = await cli(["certs", "status"]);
+    assert.equal(status.code, 1, status.stderr);
+    assert.match(status.stdout, /^CA Secret mesh\/mesh-inj-ca: not found$/m);
+    assert.match(status.stdout, /^MutatingWebhookConfiguration mesh-inj: 4 webhook\(s\)$/m);
+    assert.equal(status.stderr, "");
+    const file = join(kube().tmpDir, "mesh-pod.yaml");
+    writeFileSync(
+      file,
+      "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: app, image: example.com/app:1}]}\n",
+    );
+    const injected = await cli(["inject", "--from-cluster", "-f", file]);
+    assert.equal(injected.code, 0, injected.stderr);
+    assert.match(injected.stderr, /^config: configmap mesh\/mesh-inj \(webhook configuration mesh-inj\); /);
+    assert.match(injected.stdout, new RegExp(`image: ${UPGRADED_IMAGE.replace(/[.]/g, "\\.")}`));
   });
 });

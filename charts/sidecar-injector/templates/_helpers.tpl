@@ -92,7 +92,8 @@ tag defaults to the chart's appVersion).
 
 {{/*
 The injector config file (config.yaml): `.Values.config` with the chart's `revision`, so
-that the revision written into Pods is the one the webhook selectors match.
+that the revision written into Pods is the one the webhook selectors match, and its
+`revisionTags` (when there are any), so that explanations know the tags that select it.
 */}}
 {{- define "sidecar-injector.config" -}}
 {{- $config := deepCopy .Values.config }}
@@ -100,7 +101,28 @@ that the revision written into Pods is the one the webhook selectors match.
 {{- fail (printf "config.revision (%v) differs from revision (%s): set only the top-level value revision, the chart copies it into the config" (get $config "revision") .Values.revision) }}
 {{- end }}
 {{- $_ := set $config "revision" .Values.revision }}
+{{- if and (hasKey $config "revisionTags") (ne (toJson (get $config "revisionTags")) (toJson .Values.revisionTags)) }}
+{{- fail "config.revisionTags differs from revisionTags: set only the top-level value revisionTags, the chart copies it into the config" }}
+{{- end }}
+{{- if .Values.revisionTags }}
+{{- $_ := set $config "revisionTags" .Values.revisionTags }}
+{{- end }}
 {{- toYaml $config }}
+{{- end }}
+
+{{/*
+Labels that pick this release's MutatingWebhookConfigurations (its own and its revision tags'),
+for `serve --webhook-config-selector`, which keeps the caBundle of each.
+*/}}
+{{- define "sidecar-injector.webhookConfigSelector" -}}
+{{- printf "app.kubernetes.io/part-of=sidecar-injector,app.kubernetes.io/name=%s,app.kubernetes.io/instance=%s" (include "sidecar-injector.name" .) .Release.Name }}
+{{- end }}
+
+{{/*
+Name of the MutatingWebhookConfiguration of a revision tag: (dict "root" $ "tag" "<tag>").
+*/}}
+{{- define "sidecar-injector.tagWebhookConfigName" -}}
+{{- printf "%s-tag-%s" (include "sidecar-injector.fullname" .root) .tag }}
 {{- end }}
 
 {{/*

@@ -98,10 +98,16 @@ export class FakeKube implements KubeApi {
   webhookLabels: Record<string, string> = {};
   async listWebhookConfigs(selector: string): Promise<WebhookConfigObject[]> {
     await this.gate();
-    const want = Object.fromEntries(selector.split(",").map((kv) => kv.split("=") as [string, string]));
+    // key=value, and !key (the label absent), as the API server reads them.
+    const terms = selector.split(",");
+    const want = Object.fromEntries(
+      terms.filter((t) => !t.startsWith("!")).map((kv) => kv.split("=") as [string, string]),
+    );
+    const absent = terms.filter((t) => t.startsWith("!")).map((t) => t.slice(1));
     const all = [...(this.webhook ? [{ ...this.webhook, labels: this.webhookLabels }] : []), ...this.others];
     return all
       .filter((c) => Object.entries(want).every(([k, v]) => c.labels[k] === v))
+      .filter((c) => absent.every((k) => !Object.hasOwn(c.labels, k)))
       .map((c) => ({
         name: c.name,
         resourceVersion: String(c.resourceVersion),

@@ -120,6 +120,20 @@ describe("NOTES.txt, per tls.mode", { skip }, () => {
     );
   });
 
+  test("revision tags: each said with the configuration installed for it", async () => {
+    const [text, configs] = await notesAnd(["revision=canary", "revisionTags={prod,default}"], "mesh", [
+      "templates/revision-tags.yaml",
+    ]);
+    const names = configs.map((c) => (c.metadata as { name: string }).name);
+    assert.deepEqual(names, ["mesh-sidecar-injector-tag-prod", "mesh-sidecar-injector-tag-default"]);
+    assert.match(text, /Revision tag prod → canary \(MutatingWebhookConfiguration mesh-sidecar-injector-tag-prod\):/);
+    assert.match(
+      text,
+      /Revision tag default → canary \(MutatingWebhookConfiguration mesh-sidecar-injector-tag-default\):\n.*istio\.io\/rev=default.*\n.*as are istio-injection=enabled namespaces\./,
+    );
+    assert.doesNotMatch(await notes([]), /Revision tag/);
+  });
+
   test("uninstall, per tls.mode: the Secrets left behind are the ones the chart's certificates write", async () => {
     const [cm, certs] = await notesAnd(["tls.mode=certManager"], "other", ["templates/certmanager.yaml"]);
     const written = certs

@@ -176,3 +176,27 @@ export function istiod(revision = "default"): MutatingWebhookConfigurationObject
     webhooks: istioStyleWebhooks("sidecar-injector.istio.io", revision, "istio-system"),
   };
 }
+
+/**
+ * A revision tag's configuration pointing at `revision`: this chart's (`<fullname>-tag-<tag>`,
+ * calling its Service) or istiod's (`istio-revision-tag-<tag>`), labelled istio.io/tag and
+ * istio.io/rev, with Istio's tag webhooks (the tag default: the default revision's too).
+ */
+export function tag(
+  name: string,
+  revision: string,
+  by: "ours" | "istiod" = "ours",
+): MutatingWebhookConfigurationObject {
+  if (by === "istiod")
+    return {
+      name: `istio-revision-tag-${name}`,
+      labels: { app: "sidecar-injector", "istio.io/tag": name, "istio.io/rev": revision },
+      webhooks: istioStyleWebhooks("sidecar-injector.istio.io", name, "istio-system"),
+    };
+  const main = ours(name);
+  return {
+    name: `sidecar-injector-tag-${name}`,
+    labels: { ...main.labels, "istio.io/tag": name, "istio.io/rev": revision },
+    webhooks: main.webhooks,
+  };
+}

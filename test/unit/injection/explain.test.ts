@@ -122,6 +122,56 @@ describe("apiServerSelection", () => {
     assert.ok(called > 30 && notCalled > 100, `${called} called, ${notCalled} not`);
   });
 
+  test("revision tags pointing at the injector: istio.io/rev=<tag> selects it, said as tag → revision", () => {
+    const ns = apiServerSelection("demo", { "istio.io/rev": "prod" }, {}, "canary", undefined, ["prod"]);
+    assert.deepEqual(ns, {
+      called: true,
+      reason: "namespace demo has istio.io/rev=prod (revision tag prod → canary): the API server calls the injector",
+    });
+    const pod = apiServerSelection("demo", {}, { "istio.io/rev": "prod" }, "canary", undefined, ["prod"]);
+    assert.equal(pod.called, true);
+    assert.match(pod.reason, /pod has label istio.io\/rev=prod \(revision tag prod → canary\)/);
+    // Opted out, or another tag: not called; the tags it has are named.
+    assert.equal(
+      apiServerSelection(
+        "demo",
+        { "istio.io/rev": "prod" },
+        { "sidecar.istio.io/inject": "false" },
+        "canary",
+        undefined,
+        ["prod"],
+      ).called,
+      false,
+    );
+    const other = apiServerSelection("demo", { "istio.io/rev": "stable" }, {}, "canary", undefined, ["prod"]);
+    assert.equal(other.called, false);
+    assert.match(
+      other.reason,
+      /this injector serves revision canary or its revision tag prod: the API server does not call it/,
+    );
+    // Without the tag in the config: another revision, as before.
+    assert.equal(apiServerSelection("demo", { "istio.io/rev": "prod" }, {}, "canary").called, false);
+  });
+
+  test("the tag default: what the default revision selects selects a canary injector too", () => {
+    const tags = ["default"];
+    const enabled = apiServerSelection("demo", { "istio-injection": "enabled" }, {}, "canary", undefined, tags);
+    assert.deepEqual(enabled, {
+      called: true,
+      reason:
+        "namespace demo has istio-injection=enabled (revision tag default → canary): the API server calls the injector",
+    });
+    assert.equal(
+      apiServerSelection("demo", {}, { "sidecar.istio.io/inject": "true" }, "canary", undefined, tags).called,
+      true,
+    );
+    assert.equal(apiServerSelection("demo", { "istio.io/rev": "default" }, {}, "canary", undefined, tags).called, true);
+    assert.equal(
+      apiServerSelection("demo", { "istio-injection": "enabled" }, {}, "canary", undefined, ["prod"]).called,
+      false,
+    );
+  });
+
   test("istio-injection=enabled: called, with the label named", () => {
     const s = apiServerSelection("demo", { "istio-injection": "enabled" }, {}, "default");
     assert.deepEqual(s, {
