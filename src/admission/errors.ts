@@ -151,6 +151,11 @@ export const EXIT_ERRORS = {
     message: "the injector's /preview refused or did not answer: its status, code and message",
   },
   ERR_CHECK_NOT_FOUND: { exit: 2, message: "`check` names something the cluster does not hold" },
+  ERR_COMPARE: {
+    exit: 2,
+    message:
+      "istiod (--compare-with) could not be reached or gave no AdmissionReview answer: the URL and what is wrong",
+  },
   // Node's own codes a command meets on user input.
   ERR_PARSE_ARGS_UNKNOWN_OPTION: {
     exit: 2,

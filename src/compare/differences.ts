@@ -14,6 +14,10 @@
 // not keep is dropped on both sides, so it is no difference: a null, an env var's empty
 // `value` (omitempty), a container's empty `resources` (always written as `{}`).
 //
+// A string holding JSON on both sides (`sidecar.istio.io/status`, ISTIO_META_POD_PORTS,
+// PROXY_CONFIG) is compared inside: `.metadata.annotations["sidecar.istio.io/status"]
+// (JSON).initContainers[1]`.
+//
 // A difference that changes nothing the cluster does is marked `equivalent`, with why: a
 // string holding JSON (an annotation, ISTIO_META_POD_PORTS) that parses to the same value,
 // spelled with other spaces or commas; the same volumes in another order (looked up by name).
@@ -174,6 +178,13 @@ export function differences(ours: unknown, istiod: unknown, max = MAX_DIFFERENCE
       }
       const n = Math.max(a.length, b.length);
       for (let i = 0; i < n; i++) walk(a[i], b[i], `${path}[${i}]`, depth + 1);
+      return;
+    }
+    // Two JSON texts (an annotation, an env value) that differ: where, inside them.
+    const ja = depth < MAX_DEPTH ? parsedJson(a) : undefined;
+    const jb = ja ? parsedJson(b) : undefined;
+    if (ja && jb && !equalJson(ja.value, jb.value)) {
+      walk(ja.value, jb.value, `${path} (JSON)`, depth + 1);
       return;
     }
     const equivalent = sameJsonText(a, b);
