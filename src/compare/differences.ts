@@ -12,19 +12,23 @@
 //
 // Both Pods are first put in the form the API server stores (storedForm): what Go's types do
 // not keep is dropped on both sides, so it is no difference: a null, an env var's empty
-// `value` (omitempty), a container's empty `resources` (always written as `{}`).
+// `value`, a probe's zero delays (omitempty), a container's empty `resources` (always written
+// as `{}`); quantities are compared as stored (`1000m` is `1`).
 //
 // A string holding JSON on both sides (`sidecar.istio.io/status`, ISTIO_META_POD_PORTS,
 // PROXY_CONFIG) is compared inside: `.metadata.annotations["sidecar.istio.io/status"]
-// (JSON).initContainers[1]`.
+// (JSON).initContainers[1]`, in its stored form too (Go reads it back into the same types).
 //
 // A difference that changes nothing the cluster does is marked `equivalent`, with why: a
 // string holding JSON (an annotation, ISTIO_META_POD_PORTS) that parses to the same value,
-// spelled with other spaces or commas; the same volumes in another order (looked up by name).
+// spelled with other spaces or commas; the same volumes in another order (looked up by name);
+// the same names in another order in a list of `sidecar.istio.io/status` (read as a set).
 // The rest are the differences that matter.
 //
 // Bounded: at most `max` differences are kept (the counts go on), and paths stop descending
 // past MAX_DEPTH levels (the Pods were held to the injector's depth limit on the way in).
+
+import { canonicalResources } from "../injection/quantity.js";
 
 export interface Difference {
   readonly path: string;
@@ -89,40 +93,70 @@ function equalJson(a: unknown, b: unknown, depth = 0): boolean {
 }
 
 const CONTAINER_LISTS = new Set(["containers", "initContainers", "ephemeralContainers"]);
+const PROBES = new Set(["readinessProbe", "livenessProbe", "startupProbe"]);
+/** A probe's int32 fields Go leaves out when 0 (omitempty, not pointers). */
+const PROBE_OMITTED_ZEROES = [
+  "initialDelaySeconds",
+  "timeoutSeconds",
+  "periodSeconds",
+  "successThreshold",
+  "failureThreshold",
+];
+
+function without(x: Obj, key: string): Obj {
+  const { [key]: _dropped, ...rest } = x;
+  return rest;
+}
+
+/** An item of the list under `key`, as stored. */
+function storedItem(key: string, x: Obj): Obj {
+  if (CONTAINER_LISTS.has(key) && isObj(x.resources)) {
+    const resources = canonicalResources(x.resources);
+    return Object.keys(resources).length === 0 ? without(x, "resources") : { ...x, resources };
+  }
+  if (key === "env" && x.value === "") return without(x, "value");
+  if (key === "volumeMounts" && x.readOnly === false) return without(x, "readOnly");
+  return x;
+}
 
 /**
- * A copy of a Pod (or any object) as the API server stores it, where that differs from JSON:
- * nulls dropped, a container's empty `resources` and an env var's empty `value` dropped.
+ * A copy of a Pod (or any object, e.g. a JSON annotation's value) as the API server stores it,
+ * where that differs from its JSON: nulls dropped; a container's resources with their
+ * quantities as stored (`1000m` is `1`), dropped when empty; an env var's empty `value`, a
+ * volume mount's `readOnly: false`, a probe's zero counts and delays dropped (Go's omitempty).
  */
 export function storedForm(v: unknown, key = "", depth = 0): unknown {
   if (depth > MAX_DEPTH) return v;
   if (Array.isArray(v)) {
     return v.map((item: unknown) => {
       const x = storedForm(item, "", depth + 1);
-      if (!isObj(x)) return x;
-      if (CONTAINER_LISTS.has(key) && isObj(x.resources) && Object.keys(x.resources).length === 0) {
-        const { resources: _empty, ...rest } = x;
-        return rest;
-      }
-      if (key === "env" && x.value === "") {
-        const { value: _empty, ...rest } = x;
-        return rest;
-      }
-      return x;
+      return isObj(x) ? storedItem(key, x) : x;
     });
   }
   if (isObj(v)) {
-    const out: Obj = {};
+    let out: Obj = {};
     for (const [k, x] of Object.entries(v)) if (x !== null) out[k] = storedForm(x, k, depth + 1);
+    if (PROBES.has(key)) for (const z of PROBE_OMITTED_ZEROES) if (out[z] === 0) out = without(out, z);
     return out;
   }
   return v;
 }
 
+const STATUS_PATH = '.metadata.annotations["sidecar.istio.io/status"]';
+
+/** Two lists of the same strings, each as often, in any order. */
+function sameStrings(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a.length !== b.length || !a.every((x) => typeof x === "string") || !b.every((x) => typeof x === "string"))
+    return false;
+  const sa = a.map(String).sort();
+  const sb = b.map(String).sort();
+  return sa.every((x, i) => x === sb[i]);
+}
+
 function parsedJson(v: unknown): { value: unknown } | undefined {
   if (typeof v !== "string" || !/^\s*[[{]/.test(v)) return undefined;
   try {
-    return { value: JSON.parse(v) as unknown };
+    return { value: storedForm(JSON.parse(v)) };
   } catch {
     return undefined;
   }
@@ -132,7 +166,7 @@ function parsedJson(v: unknown): { value: unknown } | undefined {
 function sameJsonText(a: unknown, b: unknown): string | undefined {
   const pa = parsedJson(a);
   const pb = parsedJson(b);
-  return pa && pb && equalJson(pa.value, pb.value) ? "the same JSON value, written differently" : undefined;
+  return pa && pb && equalJson(pa.value, pb.value) ? "the same JSON value once read, written differently" : undefined;
 }
 
 /** The differences between this injector's Pod and istiod's (both in storedForm), at most `max` kept. */
@@ -174,6 +208,15 @@ export function differences(ours: unknown, istiod: unknown, max = MAX_DIFFERENCE
               ? { equivalent: "volumes are found by name: their order changes nothing" }
               : {}),
           });
+        return;
+      }
+      if (path.startsWith(`${STATUS_PATH} (JSON).`) && sameStrings(a, b)) {
+        add({
+          path: `${path} (order)`,
+          ours: a,
+          istiod: b,
+          equivalent: "Istio reads the lists of sidecar.istio.io/status as sets: their order changes nothing",
+        });
         return;
       }
       const n = Math.max(a.length, b.length);

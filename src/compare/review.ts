@@ -49,7 +49,8 @@ function isObj(v: unknown): v is Obj {
  * (asSerialized): a Pod as given (namespace filled in, managedFields dropped); a workload's pod template with the
  * generateName, ownerReference and labels its controller gives (a Deployment's ReplicaSet
  * `<name>-<hash>` with `pod-template-hash`, a CronJob's Job `<name>-<scheduled minute>`, a
- * DeploymentConfig's ReplicationController `<name>-1` with `deploymentconfig`).
+ * DeploymentConfig's ReplicationController `<name>-1` with `deploymentconfig`; a StatefulSet's
+ * first Pod, `<name>-0`).
  */
 export function podAsCreated(kind: string, name: string, namespace: string, given: Pod): Pod {
   const pod = asSerialized(given);
@@ -96,6 +97,19 @@ export function podAsCreated(kind: string, name: string, namespace: string, give
       return owner("batch/v1", "Job", name);
     case "ReplicationController":
       return owner("v1", "ReplicationController", name);
+    case "StatefulSet": {
+      // A StatefulSet names its Pods itself: <name>-<ordinal>, no generateName.
+      const { generateName: _none, ...first } =
+        owner("apps/v1", "StatefulSet", name, {
+          "statefulset.kubernetes.io/pod-name": `${name}-0`,
+        }).metadata ?? {};
+      return {
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { ...first, name: `${name}-0` },
+        ...(pod.spec ? { spec: pod.spec } : {}),
+      };
+    }
     default:
       return owner("apps/v1", kind, name);
   }

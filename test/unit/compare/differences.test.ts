@@ -55,7 +55,7 @@ describe("differences", () => {
     const d = differences({ v: '[\n  {"a":1},\n  {"b":2}\n]' }, { v: '[\n  {"a":1}\n  ,{"b":2}\n]' });
     assert.equal(d.total, 1);
     assert.equal(d.essential, 0);
-    assert.equal(d.items[0]?.equivalent, "the same JSON value, written differently");
+    assert.equal(d.items[0]?.equivalent, "the same JSON value once read, written differently");
   });
 
   test("volumes in another order change nothing; containers in another order do", () => {
