@@ -3,7 +3,7 @@
 // answers when a refusal is involved, and a count line. json and yaml: `{comparedWith, items}`,
 // every entry whole (for machines). diff: per Pod, the unified diff (src/diff.ts) of the Pod
 // as istiod's answer leaves it against the Pod as ours does, both as the API server stores
-// them; `# …` lines for Pods that do not differ or that either refuses.
+// them (keys in order); `# …` lines for Pods that do not differ or that either refuses.
 import { stringify } from "yaml";
 import { unifiedDiff } from "../diff.js";
 import { clip, quote, quoteName } from "../injection/quote.js";
@@ -29,6 +29,20 @@ const RESULT_TEXT: Readonly<Record<CompareResult, string>> = {
 function shown(v: unknown): string {
   if (v === undefined) return "(none)";
   return typeof v === "string" ? quote(v, VALUE_CHARS) : clip(JSON.stringify(v), VALUE_CHARS);
+}
+
+/**
+ * A copy with every map's keys in order, for the diff: the API server writes labels and
+ * annotations (Go maps) sorted, and an order of keys is no difference.
+ */
+function keysSorted(v: unknown, depth = 0): unknown {
+  if (depth > 200) return v;
+  if (Array.isArray(v)) return v.map((x) => keysSorted(x, depth + 1));
+  if (typeof v !== "object" || v === null) return v;
+  const from = v as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(from).sort()) out[k] = keysSorted(from[k], depth + 1);
+  return out;
 }
 
 function label(e: CompareEntry): string {
@@ -103,8 +117,8 @@ export function formatCompare(entries: readonly CompareEntry[], format: CompareF
               : "";
           if (refusal || pods === undefined) return refusal || `# ${label(e)}: ${RESULT_TEXT[e.result]}\n`;
           const d = unifiedDiff(
-            yamlText(pods.istiod),
-            yamlText(pods.ours),
+            yamlText(keysSorted(pods.istiod)),
+            yamlText(keysSorted(pods.ours)),
             `${label(e)} by istiod`,
             `${label(e)} by sidecar-injector`,
           );
