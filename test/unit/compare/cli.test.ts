@@ -168,7 +168,7 @@ describe("preview --compare-with: outcomes", () => {
       diff.stdout,
       /^--- Pod\/debug \(namespace shop\) by istiod\n\+\+\+ Pod\/debug \(namespace shop\) by sidecar-injector\n/m,
     );
-    assert.match(diff.stdout, /^-\s+image: busybox:istiod\n\+\s+image: busybox$/m);
+    assert.match(diff.stdout, /^-\s+(- )?image: busybox:istiod\n\+\s+(- )?image: busybox$/m);
     assert.match(diff.stdout, /^# Deployment\/web \(namespace shop\): identical$/m);
   });
 
