@@ -156,7 +156,8 @@ export async function directTarget(url: URL, opts: DirectTargetOptions = {}): Pr
     if (!ca.includes("BEGIN CERTIFICATE"))
       throw new CompareError(`--compare-ca ${opts.caFile}: no PEM certificate in it`);
   }
-  const name = url.href;
+  // The URL as given names istiod in every message (bounded, as any user value).
+  const name = url.href.length <= 200 ? url.href : quote(url.href, 200);
   const certificateHint = (code: string): string => {
     if (code === "ERR_TLS_CERT_ALTNAME_INVALID" && opts.tlsServerName === undefined)
       return " (through a port-forward, give the name istiod's certificate carries with --tls-server-name, e.g. istiod.istio-system.svc)";

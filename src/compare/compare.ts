@@ -19,7 +19,9 @@ import jsonpatch from "fast-json-patch";
 import { admit } from "../admission/review.js";
 import { isPodRequest, podNamespace, validateAdmissionReview } from "../admission/gate.js";
 import type { Config } from "../config/types.js";
+import { nestedDeeperThan } from "../injection/shape.js";
 import { podOf } from "../injection/workloads.js";
+import { MAX_DOCUMENT_DEPTH } from "../preview.js";
 import type { Pod } from "../kube/types.js";
 import type { CompareTarget } from "./client.js";
 import { differences, storedForm, type Difference } from "./differences.js";
@@ -200,6 +202,13 @@ async function compareOne(c: Candidate, opts: CompareOptions): Promise<CompareEn
 
 /** Compares every Pod of `docs`, in order. Rejects with the first CompareError (peer or answer). */
 export async function compare(docs: readonly unknown[], opts: CompareOptions): Promise<CompareEntry[]> {
+  for (const [i, d] of docs.entries()) {
+    const deep = nestedDeeperThan(d, MAX_DOCUMENT_DEPTH);
+    if (deep !== undefined)
+      throw new CompareError(
+        `document ${i + 1}: ${deep || "(the document)"}: nests deeper than ${MAX_DOCUMENT_DEPTH} levels`,
+      );
+  }
   const found: Candidate[] = [];
   for (const d of docs) candidates(d, opts.namespace ?? "default", found);
   if (found.length === 0)
@@ -210,8 +219,10 @@ export async function compare(docs: readonly unknown[], opts: CompareOptions): P
   const worker = async (): Promise<void> => {
     while (!failed && next < found.length) {
       const i = next++;
+      const c = found[i];
+      if (c === undefined) return;
       try {
-        entries[i] = await compareOne(found[i] as Candidate, opts);
+        entries[i] = await compareOne(c, opts);
       } catch (e) {
         failed = true;
         throw e;

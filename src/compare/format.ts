@@ -39,9 +39,9 @@ function keysSorted(v: unknown, depth = 0): unknown {
   if (depth > 200) return v;
   if (Array.isArray(v)) return v.map((x) => keysSorted(x, depth + 1));
   if (typeof v !== "object" || v === null) return v;
-  const from = v as Record<string, unknown>;
   const out: Record<string, unknown> = {};
-  for (const k of Object.keys(from).sort()) out[k] = keysSorted(from[k], depth + 1);
+  for (const [k, x] of Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    out[k] = keysSorted(x, depth + 1);
   return out;
 }
 

@@ -14,6 +14,8 @@
 // with user values quoted.
 import { randomUUID } from "node:crypto";
 import { quote } from "../injection/quote.js";
+import { MAX_POD_DEPTH } from "../injection/shape.js";
+import { jsonPreScan, type YamlLimits } from "../injection/yaml-limits.js";
 import type { ObjectMeta, Pod } from "../kube/types.js";
 
 /** An answer that cannot be read, a peer that cannot be reached: exit 2, naming the peer. */
@@ -209,14 +211,37 @@ function readWarnings(v: unknown): string[] {
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /**
+ * What an answer's JSON (and its decoded patch) may hold before it is parsed: a Pod's depth
+ * and the review around it, and far more nodes than any injection adds. Past them the answer
+ * is refused unread, so a hostile one cannot cost more than its (capped) bytes.
+ */
+const ANSWER_JSON_LIMITS: YamlLimits = {
+  maxBytes: Number.MAX_SAFE_INTEGER,
+  maxDepth: MAX_POD_DEPTH + 10,
+  maxNodes: 500_000,
+  maxAliases: 0,
+  maxDocuments: 1,
+};
+
+function parseBounded(text: string, what: string, where: string): unknown {
+  try {
+    jsonPreScan(text, ANSWER_JSON_LIMITS);
+  } catch (e) {
+    throw new CompareError(`${where}: ${what}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return JSON.parse(text);
+}
+
+/**
  * Reads an answer to `sentUid`. `where` names who answered (a URL, "this injector"): every
  * error says it. Throws CompareError for anything that is not an AdmissionReview answer.
  */
 export function readAnswer(text: string, sentUid: string, where: string): Verdict {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
-  } catch {
+    parsed = parseBounded(text, "the answer", where);
+  } catch (e) {
+    if (e instanceof CompareError) throw e;
     const start = text.trimStart().slice(0, 40);
     throw new CompareError(
       `${where}: the answer is not JSON${start ? ` (it starts ${quote(start)})` : " (it is empty)"}`,
@@ -247,8 +272,9 @@ export function readAnswer(text: string, sentUid: string, where: string): Verdic
     throw new CompareError(`${where}: response.patch is not base64`);
   let ops: unknown;
   try {
-    ops = JSON.parse(Buffer.from(response.patch, "base64").toString("utf8"));
-  } catch {
+    ops = parseBounded(Buffer.from(response.patch, "base64").toString("utf8"), "response.patch", where);
+  } catch (e) {
+    if (e instanceof CompareError) throw e;
     throw new CompareError(`${where}: response.patch is not base64 of JSON`);
   }
   const patch = readOperations(ops, where);

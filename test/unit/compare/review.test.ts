@@ -139,6 +139,18 @@ describe("readAnswer", () => {
       answer({ allowed: true, patchType: "JSONPatch", patch: patch([{ op: "move", path: "/a" }]) }),
       /\.from: must be/,
     ],
+    ["nested past a Pod's depth", "[".repeat(1_000_000), /the answer: .*(depth|deep|nest)/i],
+    [
+      "a patch value nested past a Pod's depth",
+      answer({
+        allowed: true,
+        patchType: "JSONPatch",
+        patch: Buffer.from(`[{"op":"add","path":"/a","value":${"[".repeat(5000)}${"]".repeat(5000)}}]`).toString(
+          "base64",
+        ),
+      }),
+      /response\.patch: .*(depth|deep|nest)/i,
+    ],
     [
       "too many operations",
       answer({
