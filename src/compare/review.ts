@@ -48,8 +48,9 @@ function isObj(v: unknown): v is Obj {
 
 /**
  * The Pod a document's controller would create, as the API server sends it in the review
- * (asSerialized): a Pod as given (namespace filled in, managedFields dropped); a workload's pod template with the
- * generateName, ownerReference and labels its controller gives (a Deployment's ReplicaSet
+ * (asSerialized): a Pod as given (namespace filled in, managedFields dropped); a workload's
+ * pod template with the generateName, ownerReference and labels its controller gives (a
+ * Deployment's ReplicaSet
  * `<name>-<hash>` with `pod-template-hash`, a CronJob's Job `<name>-<scheduled minute>`, a
  * DeploymentConfig's ReplicationController `<name>-1` with `deploymentconfig`; a StatefulSet's
  * first Pod, `<name>-0`).
