@@ -195,6 +195,31 @@ Options:
                               added, warnings), json (the default otherwise: everything),
                               yaml, or diff (unified diff of each object)
   -h, --help                  this help
+
+Comparing with istiod before switching (--compare-with): each Pod (a workload's as its
+controller creates it) is sent to istiod's injection endpoint in the AdmissionReview the API
+server would send, and answered by this injector with --config; both patches are applied to
+that Pod and the results compared as the API server stores them. Per Pod: identical,
+equivalent (differences that change nothing: the same JSON written differently, volumes in
+another order), different (each path, ours and istiod's), both refuse, or refused by one only
+(each message). Exit status 0 when no Pod is different nor refused by one side only, 1 when
+one is, 2 when istiod cannot be reached or does not answer an AdmissionReview.
+      --compare-with URL|service/NS/NAME[:PORT][/PATH]
+                              istiod's injection endpoint: a URL (the webhook's, or
+                              https://127.0.0.1:15017/inject through kubectl port-forward -n
+                              istio-system svc/istiod 15017:443), or its Service through the
+                              API server's proxy with your kubeconfig (service/istio-system/
+                              istiod: port 443, path /inject)
+      --compare-ca FILE       CA to trust for a --compare-with URL; default: the caBundle of
+                              --webhook-config (default: istio-sidecar-injector) in the
+                              cluster of your kubeconfig, else the system's CAs
+      --tls-server-name NAME  the name istiod's certificate must carry instead of the URL's
+                              host (through a port-forward: istiod.istio-system.svc)
+      --insecure-skip-tls-verify
+                              do not verify istiod's certificate
+      --compare-timeout D     per review sent (default: 10s; e.g. 500ms, 30s)
+  -o, --output FORMAT         summary (default on a terminal), json, yaml, or diff (istiod's
+                              Pod against ours, per Pod)
 `;
 
 const CERTS_USAGE = `Usage: sidecar-injector certs status [options]
@@ -666,6 +691,9 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
       kubeconfig: { type: "string" },
       context: { type: "string" },
       output: { type: "string", short: "o" },
+      "compare-with": { type: "string" },
+      "compare-ca": { type: "string" },
+      "compare-timeout": { type: "string" },
     },
     strict: true,
   });
@@ -677,6 +705,9 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
   const format = values.output ?? (process.stdout.isTTY ? "summary" : "json");
   if (format !== "json" && format !== "yaml" && format !== "diff" && format !== "summary")
     throw new UsageError(`preview: --output must be summary, json, yaml or diff, not ${quote(format)}`);
+  if (values["compare-with"] !== undefined) return runCompare(values["compare-with"], values, format);
+  if (values["compare-ca"] !== undefined || values["compare-timeout"] !== undefined)
+    throw new UsageError("preview: --compare-ca and --compare-timeout go with --compare-with");
   if (
     values.server === undefined &&
     (values.kubeconfig !== undefined || values.context !== undefined || values["webhook-config"] !== undefined)
@@ -745,6 +776,116 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
   if (format === "summary") process.stdout.write((await import("./preview-summary.js")).formatPreviewSummary(entries));
   else process.stdout.write(formatPreview(entries, format));
   return refusedStatus(entries);
+}
+
+/** A --compare-timeout: milliseconds or seconds, at least 1 ms, at most 10 minutes. */
+function compareTimeout(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const m = /^(\d{1,6})(ms|s)$/.exec(text.trim());
+  const ms = m ? Number(m[1]) * (m[2] === "s" ? 1000 : 1) : Number.NaN;
+  if (!(ms >= 1 && ms <= 600_000))
+    throw new UsageError(
+      `preview: --compare-timeout must be a duration such as 500ms or 30s (at most 600s), not ${quote(text)}`,
+    );
+  return ms;
+}
+
+/**
+ * `preview --compare-with`: this injector (offline, --config) against istiod, Pod by Pod
+ * (src/compare/). Exit 1 when a Pod would be stored differently or refused by one side only.
+ */
+async function runCompare(
+  target: string,
+  values: {
+    filename?: string[] | undefined;
+    recursive?: boolean | undefined;
+    config?: string | undefined;
+    namespace?: string | undefined;
+    "namespace-labels"?: string | undefined;
+    server?: string | undefined;
+    anonymous?: boolean | undefined;
+    cacert?: string | undefined;
+    "tls-server-name"?: string | undefined;
+    "insecure-skip-tls-verify"?: boolean | undefined;
+    "webhook-config"?: string | undefined;
+    kubeconfig?: string | undefined;
+    context?: string | undefined;
+    "compare-ca"?: string | undefined;
+    "compare-timeout"?: string | undefined;
+  },
+  format: "summary" | "json" | "yaml" | "diff",
+): Promise<number> {
+  if (values.server !== undefined)
+    throw new UsageError(
+      "preview: --compare-with and --server exclude each other: the comparison runs this injector here, with --config",
+    );
+  if (values.anonymous === true) throw new UsageError("preview: --anonymous goes with --server, not --compare-with");
+  if (values["namespace-labels"] !== undefined)
+    throw new UsageError(
+      "preview: --namespace-labels does not go with --compare-with: both injectors are asked as if the API server called them",
+    );
+  if (values.cacert !== undefined)
+    throw new UsageError("preview: with --compare-with, istiod's CA is given with --compare-ca, not --cacert");
+  const timeoutMs = compareTimeout(values["compare-timeout"]);
+  const { parseServiceRef, directTarget } = await import("./compare/client.js");
+  const service = target.startsWith("service/") ? parseServiceRef(target) : undefined;
+  if (target.startsWith("service/") && service === undefined)
+    throw new UsageError(`preview: --compare-with service/NAMESPACE/NAME[:PORT][/PATH], not ${quote(target)}`);
+  if (service === undefined && !/^https:\/\//.test(target))
+    throw new UsageError(
+      `preview: --compare-with must be an https:// URL or service/NAMESPACE/NAME[:PORT], not ${quote(target)}`,
+    );
+  if (
+    service !== undefined &&
+    (values["compare-ca"] !== undefined ||
+      values["tls-server-name"] !== undefined ||
+      values["insecure-skip-tls-verify"] === true ||
+      values["webhook-config"] !== undefined)
+  )
+    throw new UsageError(
+      "preview: --compare-ca, --tls-server-name, --insecure-skip-tls-verify and --webhook-config go with a --compare-with URL; through the service proxy the kubeconfig's own TLS settings are used",
+    );
+  const { tlsServerName, insecure } = serverTls("preview", { ...values, server: target });
+  if (insecure && values["compare-ca"] !== undefined)
+    throw new UsageError("preview: --insecure-skip-tls-verify and --compare-ca exclude each other");
+  const text = await manifestText("preview", values.filename, values.recursive === true);
+  const config = await loadConfig(values.config);
+  const { parsePreviewInput } = await import("./preview.js");
+  const { MANIFEST_LIMITS } = await import("./injection/yaml-limits.js");
+  const docs = parsePreviewInput(text, "yaml", MANIFEST_LIMITS);
+  const choice = kubeConfigChoice(values);
+  const timeout = timeoutMs !== undefined ? { timeoutMs } : {};
+  let compareTarget;
+  if (service !== undefined) {
+    const { serviceTarget } = await import("./compare/service-target.js");
+    compareTarget = await serviceTarget(service, choice, timeout);
+  } else {
+    const ca =
+      values["compare-ca"] === undefined && !insecure
+        ? await clusterCa(choice, values["webhook-config"] ?? "istio-sidecar-injector")
+        : undefined;
+    compareTarget = await directTarget(new URL(target), {
+      ...(values["compare-ca"] !== undefined ? { caFile: values["compare-ca"] } : {}),
+      ...(ca !== undefined ? { ca } : {}),
+      ...(tlsServerName !== undefined ? { tlsServerName } : {}),
+      insecureSkipTlsVerify: insecure,
+      ...timeout,
+    });
+  }
+  const { compare, isMismatch } = await import("./compare/compare.js");
+  const { formatCompare } = await import("./compare/format.js");
+  const entries = await compare(docs, {
+    config,
+    target: compareTarget,
+    ...(values.namespace ? { namespace: values.namespace } : {}),
+  });
+  process.stdout.write(formatCompare(entries, format, compareTarget.name));
+  const mismatches = entries.filter((e) => isMismatch(e.result)).length;
+  if (mismatches === 0) return EXIT.ok;
+  process.stderr.write(
+    `error: ${mismatches} of ${entries.length} Pods would not be stored or refused as istiod stores or refuses them\n`,
+  );
+  return EXIT.finding;
 }
 
 /** A preview's exit status: 1 when the injector would refuse a Pod (and so would the API server). */

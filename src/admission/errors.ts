@@ -155,6 +155,11 @@ export const EXIT_ERRORS = {
     exit: 2,
     message: "serve --istio-config cannot start: a ConfigMap missing, or a setting it cannot honour (each named)",
   },
+  ERR_COMPARE: {
+    exit: 2,
+    message:
+      "istiod (--compare-with) could not be reached or gave no AdmissionReview answer: the URL and what is wrong",
+  },
   // Node's own codes a command meets on user input.
   ERR_PARSE_ARGS_UNKNOWN_OPTION: {
     exit: 2,

@@ -17,6 +17,7 @@ import type { CertError } from "../../../src/certs/authority.js";
 import type { DerError } from "../../../src/certs/der.js";
 import type { CertificateFileError } from "../../../src/certs/files.js";
 import type { CheckNotFoundError } from "../../../src/check/check.js";
+import type { CompareError } from "../../../src/compare/review.js";
 import type { ConfigError } from "../../../src/config/load.js";
 import type { KubeError } from "../../../src/kube/api.js";
 import type { IstioConfigError } from "../../../src/istio/source.js";
@@ -40,7 +41,8 @@ type ThrownCode =
   | KubeError["code"]
   | RemotePreviewError["code"]
   | CheckNotFoundError["code"]
-  | IstioConfigError["code"];
+  | IstioConfigError["code"]
+  | CompareError["code"];
 // Compile-time completeness: a class whose code has no entry fails `tsc` here.
 const everyCodeRegistered: [Exclude<ThrownCode, CodedErrorCode>] extends [never] ? true : false = true;
 const commandCodes: Readonly<Record<Exclude<ThrownCode, keyof typeof ERRORS>, ExitSpec>> = EXIT_ERRORS;
