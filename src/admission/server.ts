@@ -319,8 +319,7 @@ export function createApp(opts: AppOptions): RequestListener {
   };
   let app: Express | undefined;
   let loading: Promise<Express> | undefined;
-  const loadApp = (): Promise<Express> =>
-    (loading ??= import("express").then((m) => (app = buildApp(m.default))));
+  const loadApp = (): Promise<Express> => (loading ??= import("express").then((m) => (app = buildApp(m.default))));
   setTimeout(() => void loadApp().catch(() => undefined), EXPRESS_PRELOAD_DELAY_MS).unref();
   const viaExpress = (req: IncomingMessage, res: ServerResponse): void => {
     if (app !== undefined) {
