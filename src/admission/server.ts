@@ -8,7 +8,7 @@
 // and an /inject path that reaches it is answered by the same code.
 
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
-import express, { type ErrorRequestHandler, type Express } from "express";
+import type { ErrorRequestHandler, Express, default as createExpress } from "express";
 import type { Config } from "../config/types.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
@@ -249,13 +249,17 @@ function expressErrors(logger: Logger): ErrorRequestHandler {
   };
 }
 
-/** /healthz, /readyz and, on the admin side, /metrics. */
+/** The probes' answers, as express's res.json wrote them. */
+const HEALTHY = JSON.stringify({ status: "ok" });
+const READY = JSON.stringify({ status: "ready" });
+
+/** /healthz, /readyz (a HEAD of them: a GET's answer is plain) and, on the admin side, /metrics. */
 function addHealthAndMetrics(app: Express, opts: AppOptions, admin: boolean): void {
   app.get("/healthz", (_req, res) => {
-    res.status(200).json({ status: "ok" });
+    writeJson(res, 200, HEALTHY);
   });
   app.get("/readyz", (_req, res) => {
-    if (opts.isReady()) res.status(200).json({ status: "ready" });
+    if (opts.isReady()) writeJson(res, 200, READY);
     else sendError(res, "ERR_NOT_READY");
   });
   if (!admin) return;
@@ -264,6 +268,20 @@ function addHealthAndMetrics(app: Express, opts: AppOptions, admin: boolean): vo
     res.set("Content-Type", opts.metrics.registry.contentType).send(text);
   });
 }
+
+/**
+ * The plain path of a GET of /healthz or /readyz (the probes' calls, answered without express);
+ * undefined for anything else.
+ */
+function plainHealthPath(method: string | undefined, url: string): "/healthz" | "/readyz" | undefined {
+  if (method !== "GET") return undefined;
+  const q = url.indexOf("?");
+  const path = q < 0 ? url : url.slice(0, q);
+  return path === "/healthz" || path === "/readyz" ? path : undefined;
+}
+
+/** How long after start express is loaded when no request has needed it yet. */
+const EXPRESS_PRELOAD_DELAY_MS = 1000;
 
 export function createApp(opts: AppOptions): RequestListener {
   const endpoints = opts.endpoints ?? "all";
@@ -279,26 +297,55 @@ export function createApp(opts: AppOptions): RequestListener {
     opts.offloadLargeReviews === false || opts.inject !== undefined ? undefined : createReviewPool(opts.config);
   const answerReview = reviewHandler(opts, limits, pool);
 
-  const app = express();
-  app.disable("x-powered-by");
-  app.set("etag", false);
-  const injectPaths = webhook ? ["/inject", "/inject/*path"] : [];
-  if (webhook) app.post(injectPaths, (req, res) => answerReview(req, res, req.path));
-  if (admin)
-    app.post("/preview", previewHandler({ ...opts, limits, sendError, ...(pool === undefined ? {} : { pool }) }));
-  addHealthAndMetrics(app, opts, admin);
-  app.all([...injectPaths, ...(admin ? ["/preview", "/metrics"] : []), "/healthz", "/readyz"], (_req, res) => {
-    sendError(res, "ERR_METHOD_NOT_ALLOWED");
-  });
-  app.use((_req, res) => {
-    sendError(res, "ERR_NOT_FOUND");
-  });
-  app.use(expressErrors(opts.logger));
+  // express (with its body parsers and MIME tables, a fifth of a start's CPU) is loaded when a
+  // request first needs it, or a moment after start: the probes and the reviews never wait for it.
+  const buildApp = (express: typeof createExpress): Express => {
+    const app = express();
+    app.disable("x-powered-by");
+    app.set("etag", false);
+    const injectPaths = webhook ? ["/inject", "/inject/*path"] : [];
+    if (webhook) app.post(injectPaths, (req, res) => answerReview(req, res, req.path));
+    if (admin)
+      app.post("/preview", previewHandler({ ...opts, limits, sendError, ...(pool === undefined ? {} : { pool }) }));
+    addHealthAndMetrics(app, opts, admin);
+    app.all([...injectPaths, ...(admin ? ["/preview", "/metrics"] : []), "/healthz", "/readyz"], (_req, res) => {
+      sendError(res, "ERR_METHOD_NOT_ALLOWED");
+    });
+    app.use((_req, res) => {
+      sendError(res, "ERR_NOT_FOUND");
+    });
+    app.use(expressErrors(opts.logger));
+    return app;
+  };
+  let app: Express | undefined;
+  let loading: Promise<Express> | undefined;
+  const loadApp = (): Promise<Express> => (loading ??= import("express").then((m) => (app = buildApp(m.default))));
+  setTimeout(() => void loadApp().catch(() => undefined), EXPRESS_PRELOAD_DELAY_MS).unref();
+  const viaExpress = (req: IncomingMessage, res: ServerResponse): void => {
+    if (app !== undefined) {
+      app(req, res);
+      return;
+    }
+    loadApp().then(
+      (loaded) => loaded(req, res),
+      (err: unknown) => {
+        opts.logger.error({ err, path: req.url?.split("?", 1)[0] }, "request failed");
+        sendError(res, "ERR_INTERNAL");
+      },
+    );
+  };
 
-  if (!webhook) return app;
   return (req, res) => {
-    const path = req.method === "POST" ? plainInjectPath(req.url ?? "") : undefined;
-    if (path === undefined) app(req, res);
-    else void answerReview(req, res, path);
+    const url = req.url ?? "";
+    const health = plainHealthPath(req.method, url);
+    if (health === "/healthz") writeJson(res, 200, HEALTHY);
+    else if (health === "/readyz") {
+      if (opts.isReady()) writeJson(res, 200, READY);
+      else sendError(res, "ERR_NOT_READY");
+    } else {
+      const path = webhook && req.method === "POST" ? plainInjectPath(url) : undefined;
+      if (path === undefined) viaExpress(req, res);
+      else void answerReview(req, res, path);
+    }
   };
 }

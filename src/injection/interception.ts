@@ -5,6 +5,7 @@
 import type { Container, JsonObject } from "../kube/types.js";
 import { A, CONTAINER } from "./annotations.js";
 import { PORT, PROXY_ID } from "./istio.js";
+import { ConfigMemo } from "./template-parts.js";
 import type { Params } from "./params.js";
 
 /** The sidecar's ports iptables never redirects inbound: Envoy's Prometheus and readiness. */
@@ -90,7 +91,15 @@ const SETTING_OF_FLAG: ReadonlyMap<string, Setting> = new Map(SETTINGS.map((k) =
 /** The istio-iptables program name, the first argument. */
 export const IPTABLES_COMMAND = "istio-iptables";
 
+const IPTABLES_ARGS = new ConfigMemo<string[]>();
+
+/** istio-iptables' arguments for the settings (built once per config and settings). */
 export function iptablesArgs(i: Interception, p: Params): string[] {
+  const key = JSON.stringify([p.agentLogLevel, ...SETTINGS.map((k) => i[k] ?? null)]);
+  return IPTABLES_ARGS.get(p.config, key, () => buildIptablesArgs(i, p));
+}
+
+function buildIptablesArgs(i: Interception, p: Params): string[] {
   const args: string[] = [IPTABLES_COMMAND];
   for (const k of SETTINGS) {
     const v = i[k];
@@ -126,6 +135,9 @@ const INIT_SECURITY: JsonObject = {
   runAsUser: 0,
 };
 
+/** The init container's security context: per config, and in CNI mode per TPROXY or not. */
+const INIT_SECURITY_CONTEXTS = new ConfigMemo<JsonObject>(2);
+
 function validationSecurity(p: Params): JsonObject {
   const id = p.tproxy ? PROXY_ID : p.config.proxy.uid;
   const gid = p.tproxy ? PROXY_ID : p.config.proxy.gid;
@@ -151,13 +163,15 @@ export function initContainer(p: Params, i: Interception, proxyMetadataEnv: Cont
   if (p.config.proxy.imagePullPolicy) c.imagePullPolicy = p.config.proxy.imagePullPolicy;
   if (proxyMetadataEnv && proxyMetadataEnv.length > 0) c.env = proxyMetadataEnv;
   if (p.resources) c.resources = p.resources;
-  c.securityContext = p.config.cni
-    ? validationSecurity(p)
-    : {
-        ...INIT_SECURITY,
-        allowPrivilegeEscalation: p.config.proxy.privileged,
-        privileged: p.config.proxy.privileged,
-      };
+  c.securityContext = INIT_SECURITY_CONTEXTS.get(p.config, String(p.tproxy), () =>
+    p.config.cni
+      ? validationSecurity(p)
+      : {
+          ...INIT_SECURITY,
+          allowPrivilegeEscalation: p.config.proxy.privileged,
+          privileged: p.config.proxy.privileged,
+        },
+  );
   return c;
 }
 

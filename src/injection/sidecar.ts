@@ -12,6 +12,7 @@ import {
   BOOTSTRAP_VOLUME_AFTER,
   bootstrapVolume,
   canonicalLabels,
+  ConfigMemo,
   configParts,
   defaultContainerAnnotations,
   ENVOY_PROM_CONTAINER_PORT,
@@ -27,6 +28,7 @@ import {
   userEntries,
   userVolumes,
   volumes,
+  shared,
   withPathEnv,
 } from "./template-parts.js";
 import type { TemplateOutput } from "./template.js";
@@ -54,7 +56,14 @@ const SIDECAR_MOUNTS: readonly JsonObject[] = mounts([
   "istio-podinfo",
 ]);
 
+const SECURITY_CONTEXTS = new ConfigMemo<JsonObject>(8);
+
 function proxySecurityContext(p: Params, traceLogging: boolean): JsonObject {
+  const key = `${traceLogging}/${p.tproxy}/${p.capNetBindService}`;
+  return SECURITY_CONTEXTS.get(p.config, key, () => buildSecurityContext(p, traceLogging));
+}
+
+function buildSecurityContext(p: Params, traceLogging: boolean): JsonObject {
   const cfg = p.config.proxy;
   if (traceLogging) {
     return {
@@ -80,14 +89,31 @@ function proxySecurityContext(p: Params, traceLogging: boolean): JsonObject {
   };
 }
 
+const HOLD_LIFECYCLE: NonNullable<Container["lifecycle"]> = shared({
+  postStart: { exec: { command: ["pilot-agent", "wait"] } },
+});
+const DRAIN_LIFECYCLE = new ConfigMemo<NonNullable<Container["lifecycle"]>>();
+
 function lifecycle(p: Params): Container["lifecycle"] | undefined {
-  if (p.hold) return { postStart: { exec: { command: ["pilot-agent", "wait"] } } };
+  if (p.hold) return HOLD_LIFECYCLE;
   if (p.native) {
-    return {
+    return DRAIN_LIFECYCLE.get(p.config, p.statusPort, () => ({
       preStop: { exec: { command: ["pilot-agent", "request", `--debug-port=${p.statusPort}`, "POST", "drain"] } },
-    };
+    }));
   }
   return undefined;
+}
+
+/** The proxy's ports, and the interception mode's env, the same for every Pod. */
+const PROXY_PORTS: NonNullable<Container["ports"]> = shared([{ ...ENVOY_PROM_CONTAINER_PORT }]);
+const MODE_ENV = new Map<string, EnvVar>();
+function modeEnv(mode: string): EnvVar {
+  let e = MODE_ENV.get(mode);
+  if (e === undefined) {
+    e = shared({ name: "ISTIO_META_INTERCEPTION_MODE", value: mode });
+    MODE_ENV.set(mode, e);
+  }
+  return e;
 }
 
 export function sidecarTemplate(p: Params): TemplateOutput {
@@ -100,7 +126,7 @@ export function sidecarTemplate(p: Params): TemplateOutput {
   // Pushed one by one: no intermediate arrays for the optional entries.
   const env: EnvVar[] = [];
   pushLeadEnv(env, p, "sidecar");
-  env.push({ name: "ISTIO_META_INTERCEPTION_MODE", value: p.mode });
+  env.push(modeEnv(p.mode));
   pushTailEnv(env, p, ownerEnv(p), bootstrap !== undefined, metaEnv);
 
   let mountList: JsonObject[] = [...SIDECAR_MOUNTS];
@@ -116,7 +142,7 @@ export function sidecarTemplate(p: Params): TemplateOutput {
     name: CONTAINER.proxy,
     image: p.proxyImage,
     ...(p.native ? { restartPolicy: "Always" } : {}),
-    ports: [{ ...ENVOY_PROM_CONTAINER_PORT }],
+    ports: PROXY_PORTS,
     args: proxyArgs(p, "sidecar"),
   };
   const lc = lifecycle(p);

@@ -18,6 +18,41 @@ import {
 import { labelOr, workloadName, type Params } from "./params.js";
 import { canonicalResources } from "./quantity.js";
 
+/**
+ * A part every Pod shares (built once, or once per config), frozen to the bottom: the steps
+ * after the templates copy what they change, and one that changed a shared part in place
+ * instead would throw (an engine failure naming the step) rather than alter the next Pod's.
+ */
+export function shared<T extends object>(value: T): T {
+  if (Object.isFrozen(value)) return value;
+  Object.freeze(value);
+  for (const v of Object.values(value)) if (typeof v === "object" && v !== null) shared(v);
+  return value;
+}
+
+/**
+ * Parts built once per config and key, each shared (frozen). A key
+ * can carry a Pod's annotation values: past `limit` keys of one config, a part is built anew
+ * each time instead of kept, so that Pods cannot grow the cache.
+ */
+export class ConfigMemo<T extends object> {
+  private readonly byConfig = new WeakMap<Config, Map<string, T>>();
+  constructor(private readonly limit = 64) {}
+
+  get(config: Config, key: string, build: () => T): T {
+    let parts = this.byConfig.get(config);
+    if (parts === undefined) {
+      parts = new Map();
+      this.byConfig.set(config, parts);
+    }
+    const hit = parts.get(key);
+    if (hit !== undefined) return hit;
+    const part = shared(build());
+    if (parts.size < this.limit) parts.set(key, part);
+    return part;
+  }
+}
+
 // --- Volumes and mounts ---------------------------------------------------------------------
 
 /** Each volume a proxy template may add, by its name, with where the proxy mounts it. */
@@ -64,7 +99,7 @@ export type ProxyVolumeName = keyof typeof VOLUME_PARTS;
 
 /** The named volumes, in the order given. */
 export function volumes(names: readonly ProxyVolumeName[]): Volume[] {
-  return names.map((n) => VOLUME_PARTS[n].volume);
+  return names.map((n) => shared(VOLUME_PARTS[n].volume));
 }
 
 export const mount = (name: string, mountPath: string): JsonObject => ({ name, mountPath });
@@ -76,7 +111,7 @@ export function mountPath(name: ProxyVolumeName): string {
 
 /** The mounts of the named volumes, in the order given. */
 export function mounts(names: readonly ProxyVolumeName[]): JsonObject[] {
-  return names.map((n) => mount(n, VOLUME_PARTS[n].mountPath));
+  return names.map((n) => shared(mount(n, VOLUME_PARTS[n].mountPath)));
 }
 
 /** sidecar.istio.io/bootstrapOverride: the named ConfigMap, and where the proxy mounts it. */
@@ -85,8 +120,8 @@ export const bootstrapVolume = (configMap: string): Volume => ({
   name: BOOTSTRAP_VOLUME,
   configMap: { name: configMap },
 });
-export const BOOTSTRAP_MOUNT: JsonObject = mount(BOOTSTRAP_VOLUME, BOOTSTRAP_OVERRIDE_DIR);
-export const BOOTSTRAP_ENV: EnvVar = { name: "ISTIO_BOOTSTRAP_OVERRIDE", value: BOOTSTRAP_OVERRIDE_FILE };
+export const BOOTSTRAP_MOUNT: JsonObject = shared(mount(BOOTSTRAP_VOLUME, BOOTSTRAP_OVERRIDE_DIR));
+export const BOOTSTRAP_ENV: EnvVar = shared({ name: "ISTIO_BOOTSTRAP_OVERRIDE", value: BOOTSTRAP_OVERRIDE_FILE });
 
 /**
  * Where Istio's templates put the bootstrap override: its volume after workload-certs, its
@@ -125,11 +160,9 @@ export function userVolumes(p: Params): Volume[] {
 
 // --- Env --------------------------------------------------------------------------------------
 
-const fieldRef = (name: string, fieldPath: string): EnvVar => ({ name, valueFrom: { fieldRef: { fieldPath } } });
-const resourceRef = (name: string, resource: string): EnvVar => ({
-  name,
-  valueFrom: { resourceFieldRef: { resource, divisor: "1" } },
-});
+const fieldRef = (name: string, fieldPath: string): EnvVar => shared({ name, valueFrom: { fieldRef: { fieldPath } } });
+const resourceRef = (name: string, resource: string): EnvVar =>
+  shared({ name, valueFrom: { resourceFieldRef: { resource, divisor: "1" } } });
 
 export const POD_NAME_ENV = fieldRef("POD_NAME", "metadata.name");
 export const POD_NAMESPACE_ENV = fieldRef("POD_NAMESPACE", "metadata.namespace");
@@ -182,7 +215,7 @@ export function pushLeadEnv(env: EnvVar[], p: Params, limits: LimitsEnv): void {
   if (limits === "sidecar") env.push(apps, MEM_LIMIT_ENV);
   else if (limits === "gateway") env.push(MEM_LIMIT_ENV, apps);
   else env.push(apps);
-  env.push({ name: "ISTIO_META_CLUSTER_ID", value: p.config.clusterId || DEFAULT_CLUSTER_ID }, NODE_NAME_ENV);
+  env.push(configParts(p.config).clusterIdEnv, NODE_NAME_ENV);
 }
 
 /**
@@ -255,17 +288,21 @@ export const ENVOY_PROM_CONTAINER_PORT = {
   name: "http-envoy-prom",
 } as const;
 
+const PROXY_ARGS = new ConfigMemo<string[]>();
+
 export function proxyArgs(p: Params, kind: "sidecar" | "router"): string[] {
   const a = p.annotations;
-  return [
+  const logLevel = a[A.logLevel];
+  const componentLogLevel = a[A.componentLogLevel];
+  return PROXY_ARGS.get(p.config, JSON.stringify([kind, logLevel, componentLogLevel, p.agentLogLevel]), () => [
     "proxy",
     kind,
     "--domain",
     `$(POD_NAMESPACE).svc.${p.config.clusterDomain}`,
-    `--proxyLogLevel=${a[A.logLevel] ?? p.config.proxy.logLevel}`,
-    `--proxyComponentLogLevel=${a[A.componentLogLevel] ?? p.config.proxy.componentLogLevel}`,
+    `--proxyLogLevel=${logLevel ?? p.config.proxy.logLevel}`,
+    `--proxyComponentLogLevel=${componentLogLevel ?? p.config.proxy.componentLogLevel}`,
     `--log_output_level=${p.agentLogLevel}`,
-  ];
+  ]);
 }
 
 /** The config's image pull policy, left out when empty. */
@@ -290,7 +327,24 @@ export function proxyProbes(
 ): Pick<Container, "startupProbe" | "readinessProbe"> {
   if (p.statusPort === "0" && !valuesOnly) return {};
   const annotation = (key: string): string | undefined => (valuesOnly ? undefined : p.annotations[key]);
-  const cfg = p.config.proxy;
+  const delay = annotation(A.readinessInitialDelay);
+  const period = annotation(A.readinessPeriod);
+  const threshold = annotation(A.readinessFailureThreshold);
+  const key = JSON.stringify([port, startup, delay, period, threshold]);
+  return PROXY_PROBES.get(p.config, key, () => buildProbes(p.config, port, startup, delay, period, threshold));
+}
+
+const PROXY_PROBES = new ConfigMemo<Pick<Container, "startupProbe" | "readinessProbe">>();
+
+function buildProbes(
+  config: Config,
+  port: number,
+  startup: boolean,
+  delayAnnotation: string | undefined,
+  periodAnnotation: string | undefined,
+  thresholdAnnotation: string | undefined,
+): Pick<Container, "startupProbe" | "readinessProbe"> {
+  const cfg = config.proxy;
   const out: Pick<Container, "startupProbe" | "readinessProbe"> = {};
   if (startup && cfg.startupProbe.enabled) {
     out.startupProbe = {
@@ -301,13 +355,13 @@ export function proxyProbes(
     };
   }
   const readiness: Probe = { httpGet: { path: READINESS_PATH, port } };
-  const delay = num(annotation(A.readinessInitialDelay), cfg.readinessInitialDelaySeconds);
+  const delay = num(delayAnnotation, cfg.readinessInitialDelaySeconds);
   if (delay) readiness.initialDelaySeconds = delay;
   // A 0 is left out, as Istio's rendering leaves it out (omitempty); the API server defaults it.
-  const period = num(annotation(A.readinessPeriod), cfg.readinessPeriodSeconds);
+  const period = num(periodAnnotation, cfg.readinessPeriodSeconds);
   if (period) readiness.periodSeconds = period;
   readiness.timeoutSeconds = 3;
-  const threshold = num(annotation(A.readinessFailureThreshold), cfg.readinessFailureThreshold);
+  const threshold = num(thresholdAnnotation, cfg.readinessFailureThreshold);
   if (threshold) readiness.failureThreshold = threshold;
   out.readinessProbe = readiness;
   return out;
@@ -345,6 +399,7 @@ export interface ConfigParts {
   readonly certEnv: readonly EnvVar[];
   readonly meshEnv: readonly EnvVar[];
   readonly imagePullSecrets: readonly { name: string }[];
+  readonly clusterIdEnv: EnvVar;
 }
 
 const configPartsCache = new WeakMap<Config, ConfigParts>();
@@ -357,16 +412,17 @@ export function configParts(config: Config): ConfigParts {
   const hasResources = Object.keys(r.requests ?? {}).length + Object.keys(r.limits ?? {}).length > 0;
   const meshId = config.meshId || config.trustDomain;
   const parts: ConfigParts = {
-    resources: hasResources ? canonicalResources(r) : undefined,
+    resources: hasResources ? shared(canonicalResources(r)) : undefined,
     certEnv: [
-      { name: "PILOT_CERT_PROVIDER", value: "istiod" },
-      { name: "CA_ADDR", value: config.caAddress },
+      shared({ name: "PILOT_CERT_PROVIDER", value: "istiod" }),
+      shared({ name: "CA_ADDR", value: config.caAddress }),
     ],
     meshEnv: [
-      ...(meshId ? [{ name: "ISTIO_META_MESH_ID", value: meshId }] : []),
-      ...(config.trustDomain ? [{ name: "TRUST_DOMAIN", value: config.trustDomain }] : []),
+      ...(meshId ? [shared({ name: "ISTIO_META_MESH_ID", value: meshId })] : []),
+      ...(config.trustDomain ? [shared({ name: "TRUST_DOMAIN", value: config.trustDomain })] : []),
     ],
-    imagePullSecrets: config.imagePullSecrets.map((name) => ({ name })),
+    imagePullSecrets: config.imagePullSecrets.map((name) => shared({ name })),
+    clusterIdEnv: shared({ name: "ISTIO_META_CLUSTER_ID", value: config.clusterId || DEFAULT_CLUSTER_ID }),
   };
   configPartsCache.set(config, parts);
   return parts;

@@ -489,6 +489,28 @@ describe("health, readiness and metrics", () => {
     assert.equal((await s.request({ method: "GET", path: "/readyz" })).status, 200);
   });
 
+  it("/readyz and /healthz answer alike with a query, as HEAD, and through the router (a trailing slash)", async () => {
+    s.setReady(true);
+    const plain = await s.request({ method: "GET", path: "/readyz" });
+    assert.equal(plain.body, '{"status":"ready"}');
+    assert.equal(plain.headers["content-type"], "application/json; charset=utf-8");
+    assert.equal(plain.headers["content-length"], String(plain.body.length));
+    assert.equal(plain.headers["x-powered-by"], undefined);
+    assert.equal(plain.headers.etag, undefined);
+    for (const path of ["/readyz?verbose=1", "/readyz/"]) {
+      const res = await s.request({ method: "GET", path });
+      assert.equal(res.status, 200, path);
+      assert.equal(res.body, plain.body, path);
+      assert.equal(res.headers["content-type"], plain.headers["content-type"], path);
+    }
+    const head = await s.request({ method: "HEAD", path: "/healthz" });
+    assert.equal(head.status, 200);
+    assert.equal(head.body, "");
+    assert.equal(head.headers["content-length"], String('{"status":"ok"}'.length));
+    assert.equal((await s.request({ method: "GET", path: "/healthz" })).body, '{"status":"ok"}');
+    assert.equal((await s.request({ method: "POST", path: "/readyz" })).status, 405);
+  });
+
   it("/metrics serves the Prometheus text format with the injector counters", async () => {
     await post(s, podReview());
     await s.request({ headers: { "content-type": "text/plain" }, body: "x" });
