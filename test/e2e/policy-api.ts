@@ -24,7 +24,8 @@ function nameOf(o: Obj): string {
 export async function createAll(cluster: Cluster, objects: readonly Obj[]): Promise<void> {
   for (const o of objects) {
     const r = await cluster.request("POST", collection(String(o.apiVersion), String(o.kind)), o);
-    if (r.status !== 201) throw new Error(`creating ${String(o.kind)} ${nameOf(o)}: ${r.status} ${r.text.slice(0, 2000)}`);
+    if (r.status !== 201)
+      throw new Error(`creating ${String(o.kind)} ${nameOf(o)}: ${r.status} ${r.text.slice(0, 2000)}`);
   }
 }
 
@@ -32,7 +33,8 @@ export async function createAll(cluster: Cluster, objects: readonly Obj[]): Prom
 export async function deleteAll(cluster: Cluster, objects: readonly Obj[]): Promise<void> {
   for (const o of objects) {
     const r = await cluster.request("DELETE", `${collection(String(o.apiVersion), String(o.kind))}/${nameOf(o)}`);
-    if (r.status !== 200 && r.status !== 404) throw new Error(`deleting ${String(o.kind)} ${nameOf(o)}: ${r.status} ${r.text}`);
+    if (r.status !== 200 && r.status !== 404)
+      throw new Error(`deleting ${String(o.kind)} ${nameOf(o)}: ${r.status} ${r.text}`);
   }
 }
 

@@ -55,10 +55,21 @@ describe("MutatingAdmissionPolicy against a real kube-apiserver", { skip }, () =
           ],
         },
       },
-      { apiVersion: v, kind: "MutatingAdmissionPolicyBinding", metadata: { name: "loop" }, spec: { policyName: "loop" } },
+      {
+        apiVersion: v,
+        kind: "MutatingAdmissionPolicyBinding",
+        metadata: { name: "loop" },
+        spec: { policyName: "loop" },
+      },
     ];
     await createAll(kube(), objects);
-    await waitUntil(kube(), "policy-loop", pod("probe"), (s, p) => s === 201 && p.spec?.containers.length === 2, "policy in effect");
+    await waitUntil(
+      kube(),
+      "policy-loop",
+      pod("probe"),
+      (s, p) => s === 201 && p.spec?.containers.length === 2,
+      "policy in effect",
+    );
     const created = await createPod(kube(), "policy-loop", pod("web"));
     assert.equal(created.status, 201, created.text);
     const stored = await kube().request<Pod>("GET", "/api/v1/namespaces/policy-loop/pods/web");
@@ -70,6 +81,12 @@ describe("MutatingAdmissionPolicy against a real kube-apiserver", { skip }, () =
       ],
     );
     await deleteAll(kube(), objects);
-    await waitUntil(kube(), "policy-loop", pod("probe"), (s, p) => s === 201 && p.spec?.containers.length === 1, "policy gone");
+    await waitUntil(
+      kube(),
+      "policy-loop",
+      pod("probe"),
+      (s, p) => s === 201 && p.spec?.containers.length === 1,
+      "policy gone",
+    );
   });
 });
