@@ -186,3 +186,29 @@ export function renderPolicy(config: Config, options: PolicyOptions): RenderedPo
     parts,
   };
 }
+
+/** The annotation on the policy carrying the webhook's matchCondition, for the chart to read. */
+export const WEBHOOK_CONDITION_ANNOTATION = "sidecar-injector.dev/webhook-match-condition";
+
+/**
+ * The policy and its bindings as one List (what `policy render` prints and the chart embeds),
+ * the policy annotated with the webhook's matchCondition expression.
+ */
+export function policyList(rendered: RenderedPolicy): KubeObject {
+  const policy = rendered.policy;
+  const meta = typeof policy.metadata === "object" && policy.metadata !== null ? policy.metadata : {};
+  return {
+    apiVersion: "v1",
+    kind: "List",
+    items: [
+      {
+        ...policy,
+        metadata: {
+          ...meta,
+          annotations: { [WEBHOOK_CONDITION_ANNOTATION]: rendered.webhookMatchCondition.expression },
+        },
+      },
+      ...rendered.bindings,
+    ],
+  };
+}
