@@ -978,6 +978,7 @@ async function runServeCommand(argv: string[]): Promise<number> {
 // --- policy render -----------------------------------------------------------------------
 
 const POLICY_USAGE = `Usage: sidecar-injector policy render [options]
+       sidecar-injector policy check -f FILE|DIR|- [-R] [options]
 
 Prints, as one YAML List, the injection as a Kubernetes MutatingAdmissionPolicy and one
 MutatingAdmissionPolicyBinding per webhook of the chart (same namespace and object
@@ -1002,6 +1003,10 @@ Options:
       --enable-namespaces-by-default
                         as the chart's webhook.enableNamespacesByDefault
   -h, --help            this help
+
+policy check reads Pods and workloads as inject does (-f, -R, -n) and says, one line each,
+which injector their Pods get with that policy installed: "handled by the policy", or
+"falls to the webhook: " and why. Same --config and --native-sidecars.
 `;
 
 async function runPolicyCommand(argv: string[]): Promise<number> {
@@ -1010,10 +1015,12 @@ async function runPolicyCommand(argv: string[]): Promise<number> {
     process.stdout.write(POLICY_USAGE);
     return sub === undefined ? EXIT.usage : EXIT.ok;
   }
-  if (sub !== "render") throw new UsageError(`policy: the subcommand is render, not ${quote(sub)}\n\n${POLICY_USAGE}`);
+  if (sub !== "render" && sub !== "check")
+    throw new UsageError(`policy: the subcommand is render or check, not ${quote(sub)}\n\n${POLICY_USAGE}`);
   const { values } = parseArgs({
     args: rest,
     options: {
+      ...(sub === "check" ? { filename: MANIFEST_OPTIONS.filename, recursive: MANIFEST_OPTIONS.recursive } : {}),
       config: { type: "string" },
       "api-version": { type: "string" },
       "native-sidecars": { type: "string" },
@@ -1032,14 +1039,14 @@ async function runPolicyCommand(argv: string[]): Promise<number> {
   const { POLICY_API_VERSIONS, policyList, renderPolicy } = await import("./policy/render.js");
   const apiVersion = POLICY_API_VERSIONS.find((v) => v === (values["api-version"] ?? "v1beta1"));
   if (apiVersion === undefined)
-    throw new UsageError(`policy render: --api-version is v1 or v1beta1, not ${quote(values["api-version"] ?? "")}`);
+    throw new UsageError(`policy ${sub}: --api-version is v1 or v1beta1, not ${quote(values["api-version"] ?? "")}`);
   const native = values["native-sidecars"];
   if (native !== undefined && native !== "true" && native !== "false")
-    throw new UsageError(`policy render: --native-sidecars is true or false, not ${quote(native)}`);
+    throw new UsageError(`policy ${sub}: --native-sidecars is true or false, not ${quote(native)}`);
   const config = await loadConfig(values.config);
   if (config.nativeSidecars === "auto" && native === undefined)
     throw new UsageError(
-      "policy render: the config says nativeSidecars: auto, which the injector decides from the nodes' kubelets: " +
+      `policy ${sub}: the config says nativeSidecars: auto, which the injector decides from the nodes' kubelets: ` +
         "say what they run with --native-sidecars true|false",
     );
   const rendered = renderPolicy(config, {
@@ -1049,6 +1056,29 @@ async function runPolicyCommand(argv: string[]): Promise<number> {
     nativeSidecarsSupported: native === "true",
     enableNamespacesByDefault: values["enable-namespaces-by-default"] === true,
   });
+  if (sub === "check") {
+    const filenames = "filename" in values && Array.isArray(values.filename) ? values.filename.map(String) : undefined;
+    const recursive = "recursive" in values && values.recursive === true;
+    const sources = await manifestSources("policy check", filenames, recursive);
+    const { parseManifest } = await import("./manifest.js");
+    const { podOf } = await import("./injection/workloads.js");
+    const { verdict } = await import("./policy/verdict.js");
+    const namespace = values.namespace ?? "default";
+    for (const { source, text } of sources) {
+      for (const [i, doc] of parseManifest(text, source).entries()) {
+        const list = doc as { kind?: unknown; items?: unknown };
+        const items = list?.kind === "List" && Array.isArray(list.items) ? (list.items as unknown[]) : [doc];
+        for (const item of items) {
+          const dp = podOf(item, namespace);
+          if (!dp) continue;
+          const v = verdict(rendered.rules, dp.pod, dp.workload);
+          const said = v.injector === "policy" ? "handled by the policy" : `falls to the webhook: ${v.reason}`;
+          process.stdout.write(`${resourceName(dp.kind, dp.name)} (${fileName(source)}, document ${i + 1}): ${said}\n`);
+        }
+      }
+    }
+    return EXIT.ok;
+  }
   const { yamlText } = await import("./yaml-emit.js");
   process.stdout.write(yamlText(policyList(rendered)));
   return EXIT.ok;

@@ -208,4 +208,21 @@ describe("sidecar-injector policy render", () => {
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--api-version is v1 or v1beta1, not "v2"/);
   });
+  test("policy check says which injector each Pod and workload gets, and why", async () => {
+    const r = await runCli([
+      "policy",
+      "check",
+      "--native-sidecars",
+      "false",
+      "-f",
+      "test/golden/basic-deployment.yaml",
+      "-f",
+      "test/golden/probes.yaml",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split("\n"), [
+      "Deployment/reviews (test/golden/basic-deployment.yaml, document 1): handled by the policy",
+      'Pod/probes (test/golden/probes.yaml, document 1): falls to the webhook: container "web" has a probe or lifecycle hook the webhook rewrites (rewriteAppProbes)',
+    ]);
+  });
 });
