@@ -29,6 +29,7 @@ Commands:
   certs status  show the CA, the published caBundle and the serving certificate
   check         which injectors the cluster would call for stored Pods and workloads, and why
   config import write this injector's config from Istio's injector ConfigMaps
+  policy render print the injection as a MutatingAdmissionPolicy and its bindings
 
 Exit status, the same for every command:
   0  done, nothing wrong: every document injected or skipped by policy, no Pod refused,
@@ -1184,6 +1185,115 @@ async function runServeCommand(argv: string[]): Promise<number> {
 }
 
 /** Each command's help, for `help <command>`. */
+// --- policy render -----------------------------------------------------------------------
+
+const POLICY_USAGE = `Usage: sidecar-injector policy render [options]
+       sidecar-injector policy check -f FILE|DIR|- [-R] [options]
+
+Prints, as one YAML List, the injection as a Kubernetes MutatingAdmissionPolicy and one
+MutatingAdmissionPolicyBinding per webhook of the chart (same namespace and object
+selectors): the API server then injects the Pods the policy covers itself, identically to
+the webhook, with no call to the injector. The Pods it does not cover (annotations that
+override the injection, probes it rewrites, ...: see the README) still go to the webhook:
+the policy carries, in its annotation sidecar-injector.dev/webhook-match-condition, the
+matchCondition the webhook needs so that each Pod has exactly one injector (the chart sets
+it with policy.enabled).
+
+Options:
+      --config FILE     injector config (YAML); defaults apply to keys left out
+      --api-version V   v1beta1 (Kubernetes 1.34-1.35, with the MutatingAdmissionPolicy
+                        feature gate; default) or v1 (1.36 and later)
+      --native-sidecars true|false
+                        whether the cluster's kubelets run native sidecars (1.33 or later),
+                        as the injector decides nativeSidecars: auto; required with auto
+      --name NAME       name of the policy, and prefix of its bindings (default:
+                        sidecar-injector)
+  -n, --namespace NS    the injector's namespace, which the bindings leave out as the
+                        webhooks do (default: sidecar-injector-system)
+      --enable-namespaces-by-default
+                        as the chart's webhook.enableNamespacesByDefault
+  -h, --help            this help
+
+policy check reads Pods and workloads as inject does (-f, -R, -n) and says, one line each,
+which injector their Pods get with that policy installed: "handled by the policy", or
+"falls to the webhook: " and why. Same --config and --native-sidecars.
+`;
+
+async function runPolicyCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === "-h" || sub === "--help" || sub === undefined) {
+    process.stdout.write(POLICY_USAGE);
+    return sub === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (sub !== "render" && sub !== "check")
+    throw new UsageError(`policy: the subcommand is render or check, not ${quote(sub)}\n\n${POLICY_USAGE}`);
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      ...(sub === "check" ? { filename: MANIFEST_OPTIONS.filename, recursive: MANIFEST_OPTIONS.recursive } : {}),
+      config: { type: "string" },
+      "api-version": { type: "string" },
+      "native-sidecars": { type: "string" },
+      name: { type: "string" },
+      namespace: { type: "string", short: "n" },
+      "enable-namespaces-by-default": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) {
+    process.stdout.write(POLICY_USAGE);
+    return EXIT.ok;
+  }
+  const { POLICY_API_VERSIONS, policyList, renderPolicy } = await import("./policy/render.js");
+  const apiVersion = POLICY_API_VERSIONS.find((v) => v === (values["api-version"] ?? "v1beta1"));
+  if (apiVersion === undefined)
+    throw new UsageError(`policy ${sub}: --api-version is v1 or v1beta1, not ${quote(values["api-version"] ?? "")}`);
+  const native = values["native-sidecars"];
+  if (native !== undefined && native !== "true" && native !== "false")
+    throw new UsageError(`policy ${sub}: --native-sidecars is true or false, not ${quote(native)}`);
+  const config = await loadConfig(values.config);
+  if (config.nativeSidecars === "auto" && native === undefined)
+    throw new UsageError(
+      `policy ${sub}: the config says nativeSidecars: auto, which the injector decides from the nodes' kubelets: ` +
+        "say what they run with --native-sidecars true|false",
+    );
+  const rendered = renderPolicy(config, {
+    apiVersion,
+    name: values.name ?? DEFAULT_NAMES.webhookConfig,
+    namespace: values.namespace ?? DEFAULT_NAMES.namespace,
+    nativeSidecarsSupported: native === "true",
+    enableNamespacesByDefault: values["enable-namespaces-by-default"] === true,
+  });
+  if (sub === "check") {
+    const filenames = "filename" in values && Array.isArray(values.filename) ? values.filename.map(String) : undefined;
+    const recursive = "recursive" in values && values.recursive === true;
+    const sources = await manifestSources("policy check", filenames, recursive);
+    const { parseManifest } = await import("./manifest.js");
+    const { podOf } = await import("./injection/workloads.js");
+    const { verdict } = await import("./policy/verdict.js");
+    const namespace = values.namespace ?? "default";
+    for (const { source, text } of sources) {
+      for (const [i, doc] of parseManifest(text, source).entries()) {
+        const list = doc as { kind?: unknown; items?: unknown };
+        const items = list?.kind === "List" && Array.isArray(list.items) ? (list.items as unknown[]) : [doc];
+        for (const item of items) {
+          const dp = podOf(item, namespace);
+          if (!dp) continue;
+          const v = verdict(rendered.rules, dp.pod, dp.workload);
+          const said = v.injector === "policy" ? "handled by the policy" : `falls to the webhook: ${v.reason}`;
+          process.stdout.write(`${resourceName(dp.kind, dp.name)} (${fileName(source)}, document ${i + 1}): ${said}\n`);
+        }
+      }
+    }
+    return EXIT.ok;
+  }
+  const { yamlText } = await import("./yaml-emit.js");
+  process.stdout.write(yamlText(policyList(rendered)));
+  return EXIT.ok;
+}
+
 const COMMAND_USAGE: Readonly<Record<string, string>> = {
   inject: INJECT_USAGE,
   serve: SERVE_USAGE,
@@ -1191,6 +1301,7 @@ const COMMAND_USAGE: Readonly<Record<string, string>> = {
   certs: CERTS_USAGE,
   check: CHECK_USAGE,
   config: CONFIG_IMPORT_USAGE,
+  policy: POLICY_USAGE,
 };
 
 /** Each command's long options, read from its help. */
@@ -1284,6 +1395,8 @@ export async function main(argv: string[]): Promise<number> {
         const { PROCESS_IO, runConfigImport } = await import("./istio/command.js");
         return await runConfigImport(args, PROCESS_IO);
       }
+      case "policy":
+        return await runPolicyCommand(rest);
       case "completion": {
         const [shell] = rest;
         if (shell === undefined) throw new UsageError("completion: name the shell: bash, zsh or fish");

@@ -31,6 +31,11 @@ import { fileURLToPath } from "node:url";
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const TEST_BINS_SCRIPT = join(REPO_ROOT, "scripts", "test-bins.sh");
+/** The kube-apiserver flags that serve MutatingAdmissionPolicy v1beta1 (Kubernetes 1.34-1.35). */
+export const MUTATING_ADMISSION_POLICY_ARGS: readonly string[] = [
+  "--feature-gates=MutatingAdmissionPolicy=true",
+  "--runtime-config=admissionregistration.k8s.io/v1beta1=true",
+];
 /** Exit status of scripts/test-bins.sh when it has no way to provide binaries. */
 const TEST_BINS_UNAVAILABLE = 3;
 
@@ -67,6 +72,12 @@ export interface StartClusterOptions {
    * Cluster.createNamespace. Default false (disabled, like envtest).
    */
   serviceAccountAdmission?: boolean;
+  /**
+   * Serve MutatingAdmissionPolicy (admissionregistration.k8s.io/v1beta1, behind the
+   * MutatingAdmissionPolicy feature gate in Kubernetes 1.34-1.35) and run its admission
+   * plugin. Default false.
+   */
+  mutatingAdmissionPolicy?: boolean;
   /** Extra kube-apiserver flags, appended last (later flags win). */
   apiServerArgs?: string[];
   /** Keep the temp dir (logs, data) after stop(), for debugging. */
@@ -606,6 +617,7 @@ async function startOnce(
       "--service-cluster-ip-range=10.0.0.0/24",
       "--allow-privileged=true",
       ...(options.serviceAccountAdmission ? [] : ["--disable-admission-plugins=ServiceAccount"]),
+      ...(options.mutatingAdmissionPolicy ? MUTATING_ADMISSION_POLICY_ARGS : []),
       ...(options.apiServerArgs ?? []),
     ];
     const apiLogPath = join(tmpDir, "kube-apiserver.log");

@@ -203,3 +203,35 @@ else the job and namespace labels the chart's ServiceMonitor gives them (job: th
 {{- define "sidecar-injector.metricsSelector" -}}
 {{- default (printf "job=%q,namespace=%q" (include "sidecar-injector.fullname" .) .Release.Namespace) .Values.monitoring.prometheusRule.selector }}
 {{- end }}
+
+{{/*
+policy.manifest, checked: the List `sidecar-injector policy render` prints, a
+MutatingAdmissionPolicy first (annotated with the webhooks' matchCondition), then its bindings.
+*/}}
+{{- define "sidecar-injector.policyList" -}}
+{{- if not .Values.policy.manifest }}
+{{- fail "policy.enabled needs policy.manifest: run `sidecar-injector policy render` with this release's config and pass it with --set-file policy.manifest=FILE" }}
+{{- end }}
+{{- $list := fromYaml .Values.policy.manifest }}
+{{- if or (hasKey $list "Error") (ne (get $list "kind") "List") }}
+{{- fail "policy.manifest is not the List `sidecar-injector policy render` prints" }}
+{{- end }}
+{{- $first := first $list.items | default dict }}
+{{- if ne (get $first "kind") "MutatingAdmissionPolicy" }}
+{{- fail "policy.manifest does not start with a MutatingAdmissionPolicy: render it with `sidecar-injector policy render`" }}
+{{- end }}
+{{- toYaml $list }}
+{{- end }}
+
+{{/*
+The webhooks' matchCondition with policy.enabled: the Pods the policy leaves to the webhook.
+*/}}
+{{- define "sidecar-injector.policyWebhookCondition" -}}
+{{- $list := include "sidecar-injector.policyList" . | fromYaml }}
+{{- $first := first $list.items }}
+{{- $expr := index ($first.metadata.annotations | default dict) "sidecar-injector.dev/webhook-match-condition" }}
+{{- if not $expr }}
+{{- fail "policy.manifest's MutatingAdmissionPolicy has no sidecar-injector.dev/webhook-match-condition annotation: render it with `sidecar-injector policy render`" }}
+{{- end }}
+{{- $expr }}
+{{- end }}

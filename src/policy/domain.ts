@@ -1,0 +1,204 @@
+// Which Pods the policy injects byte-identically to the webhook: the policy's domain. It is
+// one list of rules, each stated twice side by side — as a check on a Pod (for preview and
+// the tests) and as a CEL expression over the admitted `object` (the policy's matchConditions,
+// and negated in the webhook's) — so the two cannot drift apart unnoticed: the end-to-end
+// suite runs every corpus Pod through both. Outside the domain (each rule's reason says why):
+// - annotations the engine reads (any key under an istio.io domain but sidecar.istio.io/inject,
+//   and any key naming Prometheus, in whichever spelling the merge reads): overrides the policy
+//   does not honour, and a previous injection (sidecar.istio.io/status), which the webhook
+//   strips and redoes;
+// - istio.io labels but the inject, revision, canonical and workload-name ones (e.g. the
+//   network, which reaches the proxy's env, or a tlsMode the template keeps);
+// - containers, volumes or pull secrets named as the injected ones (the webhook merges them);
+// - probes and lifecycle hooks the engine rewrites (httpGet, tcpSocket, grpc) when
+//   rewriteAppProbes is on;
+// - port names, protocols or host IPs that JSON would escape (ISTIO_META_POD_PORTS is built by
+//   concatenation; the API server refuses such Pods anyway);
+// - a Pod whose workload has no name, or whose controller reference has no apiVersion, a kind
+//   that is not plain letters and digits, or a name that does not start with one;
+// - more than MAX_CONTAINERS containers or init containers, or more than MAX_PORTS ports in a
+//   container: the bound within which the policy's CEL cost was measured.
+import type { Config } from "../config/types.js";
+import type { Container, Pod } from "../kube/types.js";
+import { A, CONTAINER, L } from "../injection/annotations.js";
+import { quote } from "../injection/quote.js";
+import { str, strList } from "./cel.js";
+import type { PolicyParts } from "./parts.js";
+
+/** The most containers (and, separately, init containers) a covered Pod may have. */
+export const MAX_CONTAINERS = 32;
+/** The most ports a covered Pod's container may declare. */
+export const MAX_PORTS = 32;
+
+export interface DomainRule {
+  /** The matchCondition's name. */
+  readonly name: string;
+  /** The CEL expression: true when the Pod is inside. */
+  readonly expression: string;
+  /** Undefined when the Pod is inside; else why it falls to the webhook. */
+  readonly check: (pod: Pod) => string | undefined;
+}
+
+const ISTIO_KEY = /(^|[.])istio[.]io\//;
+const ISTIO_KEY_CEL = "(^|[.])istio[.]io/";
+const PLAIN = /^[-A-Za-z0-9.:]*$/;
+const PLAIN_CEL = "^[-A-Za-z0-9.:]*$";
+// Every spelling of the Prometheus settings the merge reads (prometheus.io/scrape,
+// prometheus-io.scrape, ...): any key that names Prometheus.
+const PROMETHEUS = /prometheus/i;
+const PROMETHEUS_CEL = "(?i)prometheus";
+/** The istio.io labels the policy reads as the engine does; any other one leaves the domain. */
+const POLICY_LABELS = [L.inject, L.rev, L.canonicalName, L.canonicalRevision, L.workloadName] as const;
+const readLabel = (k: string): boolean => ISTIO_KEY.test(k) && !POLICY_LABELS.some((l) => l === k);
+const PROBES = ["livenessProbe", "readinessProbe", "startupProbe"] as const;
+const HOOKS = ["postStart", "preStop"] as const;
+const REWRITTEN = ["httpGet", "tcpSocket", "grpc"] as const;
+
+const readAnnotation = (k: string): boolean => k !== A.inject && (ISTIO_KEY.test(k) || PROMETHEUS.test(k));
+const allContainers = (pod: Pod): Container[] => [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])];
+
+function controllerOf(pod: Pod): { apiVersion: string; kind: string; name: string } | undefined {
+  const meta = pod.metadata ?? {};
+  if (!meta.generateName) return undefined;
+  return (meta.ownerReferences ?? []).find((r) => r.controller === true);
+}
+
+/** The rules, for a config and what its injection adds. */
+export function domainRules(config: Config, parts: PolicyParts): DomainRule[] {
+  const injected = (l: { before: readonly unknown[]; after: readonly unknown[] }): string[] =>
+    [...l.before, ...l.after].flatMap((x) => {
+      const n = typeof x === "object" && x !== null ? (x as { name?: unknown }).name : undefined;
+      return typeof n === "string" ? [n] : [];
+    });
+  const containerNames = [
+    ...new Set([...injected(parts.containers), ...injected(parts.initContainers), ...Object.values(CONTAINER)]),
+  ];
+  const volumeNames = injected(parts.volumes);
+  const secretNames = injected(parts.imagePullSecrets);
+
+  const rules: DomainRule[] = [
+    {
+      name: "policy-domain-annotations",
+      expression:
+        `!object.metadata.?annotations.orValue({}).exists(k, k != ${str(A.inject)} && ` +
+        `(k.matches(${str(ISTIO_KEY_CEL)}) || k.matches(${str(PROMETHEUS_CEL)})))`,
+      check: (pod) => {
+        const k = Object.keys(pod.metadata?.annotations ?? {}).find(readAnnotation);
+        return k === undefined ? undefined : `the Pod has the annotation ${quote(k)}, which only the webhook reads`;
+      },
+    },
+    {
+      name: "policy-domain-labels",
+      expression:
+        `!object.metadata.?labels.orValue({}).exists(k, k.matches(${str(ISTIO_KEY_CEL)}) && ` +
+        `!(k in ${strList(POLICY_LABELS)}))`,
+      check: (pod) => {
+        const k = Object.keys(pod.metadata?.labels ?? {}).find(readLabel);
+        return k === undefined ? undefined : `the Pod has the label ${quote(k)}, which only the webhook reads`;
+      },
+    },
+    {
+      name: "policy-domain-names",
+      expression:
+        `!object.spec.containers.exists(c, c.name in ${strList(containerNames)}) && ` +
+        `!object.spec.?initContainers.orValue([]).exists(c, c.name in ${strList(containerNames)}) && ` +
+        `!object.spec.?volumes.orValue([]).exists(v, v.name in ${strList(volumeNames)}) && ` +
+        `!object.spec.?imagePullSecrets.orValue([]).exists(s, s.?name.orValue("") in ${strList(secretNames)})`,
+      check: (pod) => {
+        const c = allContainers(pod).find((x) => containerNames.includes(x.name));
+        if (c) return `the Pod has a container named ${quote(c.name)}, which the webhook merges with the injected one`;
+        const v = (pod.spec?.volumes ?? []).find((x) => volumeNames.includes(x.name));
+        if (v) return `the Pod has a volume named ${quote(v.name)}, which the webhook merges with the injected one`;
+        const s = (pod.spec?.imagePullSecrets ?? []).find((x) => secretNames.includes(x.name ?? ""));
+        if (s)
+          return `the Pod has the pull secret ${quote(s.name ?? "")}, which the webhook merges with the injected one`;
+        return undefined;
+      },
+    },
+    {
+      name: "policy-domain-ports",
+      expression:
+        `object.spec.containers.all(c, c.?ports.orValue([]).all(p, ` +
+        ["name", "protocol", "hostIP"].map((f) => `p.?${f}.orValue("").matches(${str(PLAIN_CEL)})`).join(" && ") +
+        "))",
+      check: (pod) => {
+        for (const c of pod.spec?.containers ?? []) {
+          for (const p of c.ports ?? []) {
+            for (const v of [p.name, p.protocol, p.hostIP]) {
+              if (v !== undefined && !PLAIN.test(v))
+                return `container ${quote(c.name)} has a port field ${quote(v)} that is not plain letters, digits, "-", "." or ":"`;
+            }
+          }
+        }
+        return undefined;
+      },
+    },
+    {
+      name: "policy-domain-workload",
+      expression:
+        'object.metadata.?generateName.orValue("") != "" && ' +
+        "object.metadata.?ownerReferences.orValue([]).exists(r, r.?controller.orValue(false)) ? " +
+        "object.metadata.ownerReferences.filter(r, r.?controller.orValue(false)).all(r, " +
+        'r.apiVersion != "" && r.kind.matches("^[A-Za-z0-9]+$") && r.name.matches("^[a-z0-9]")) : ' +
+        'object.metadata.?name.orValue("") != ""',
+      check: (pod) => {
+        const ref = controllerOf(pod);
+        if (!ref) return pod.metadata?.name ? undefined : "the Pod has no name and no controller to name its workload";
+        if (ref.apiVersion && /^[A-Za-z0-9]+$/.test(ref.kind) && /^[a-z0-9]/.test(ref.name)) return undefined;
+        return `the Pod's controller reference ${quote(`${ref.apiVersion} ${ref.kind} ${ref.name}`)} is not one the policy names`;
+      },
+    },
+    {
+      name: "policy-domain-size",
+      expression:
+        `size(object.spec.containers) >= 1 && size(object.spec.containers) <= ${MAX_CONTAINERS} && ` +
+        `size(object.spec.?initContainers.orValue([])) <= ${MAX_CONTAINERS} && ` +
+        `object.spec.containers.all(c, size(c.?ports.orValue([])) <= ${MAX_PORTS})`,
+      check: (pod) => {
+        const n = pod.spec?.containers.length ?? 0;
+        if (n < 1 || n > MAX_CONTAINERS)
+          return `the Pod has ${n} containers (the policy covers 1 to ${MAX_CONTAINERS})`;
+        const i = pod.spec?.initContainers?.length ?? 0;
+        if (i > MAX_CONTAINERS) return `the Pod has ${i} init containers (the policy covers up to ${MAX_CONTAINERS})`;
+        const c = (pod.spec?.containers ?? []).find((x) => (x.ports?.length ?? 0) > MAX_PORTS);
+        return c ? `container ${quote(c.name)} has more than ${MAX_PORTS} ports (the policy's bound)` : undefined;
+      },
+    },
+  ];
+  if (config.rewriteAppProbes) {
+    const terms = [
+      ...PROBES.flatMap((p) => REWRITTEN.map((h) => `c.?${p}.${h}.hasValue()`)),
+      ...HOOKS.flatMap((k) => REWRITTEN.map((h) => `c.?lifecycle.${k}.${h}.hasValue()`)),
+    ];
+    rules.push({
+      name: "policy-domain-probes",
+      expression:
+        "!(object.spec.containers + object.spec.?initContainers.orValue([])).exists(c, " + terms.join(" || ") + ")",
+      check: (pod) => {
+        const c = allContainers(pod).find(
+          (x) =>
+            PROBES.some((p) => REWRITTEN.some((h) => x[p]?.[h] !== undefined)) ||
+            HOOKS.some((k) => REWRITTEN.some((h) => Object.hasOwn(x.lifecycle?.[k] ?? {}, h))),
+        );
+        return c
+          ? `container ${quote(c.name)} has a probe or lifecycle hook the webhook rewrites (rewriteAppProbes)`
+          : undefined;
+      },
+    });
+  }
+  return rules;
+}
+
+/** Whether the Pod is in the domain: undefined when it is, else why it falls to the webhook. */
+export function outsideDomain(rules: readonly DomainRule[], pod: Pod): string | undefined {
+  for (const r of rules) {
+    const why = r.check(pod);
+    if (why !== undefined) return why;
+  }
+  return undefined;
+}
+
+/** The whole domain as one CEL expression. */
+export function domainExpression(rules: readonly DomainRule[]): string {
+  return rules.map((r) => `(${r.expression})`).join(" && ");
+}

@@ -1,0 +1,214 @@
+// The injection as a MutatingAdmissionPolicy and its bindings (admissionregistration.k8s.io
+// v1beta1 for Kubernetes 1.34-1.35, v1 from 1.36: the same objects, only the apiVersion
+// differs), for one config:
+// - matchConditions: the domain's rules (domain.ts), then the decision (decision.ts);
+// - variables: the values that depend on the Pod (pod-values.ts) and the injected lists;
+// - one JSONPatch mutation: labels and annotations added key by key (the whole map when the Pod
+//   has none), kubectl's default container only when the Pod names none, the injected
+//   containers inserted before the user's (at 0, 1, ...) or appended, volumes and pull secrets
+//   appended. What is added is the engine's own output for probe Pods (parts.ts);
+// - one binding per webhook of the chart, with that webhook's namespace and object selectors
+//   (webhooks.ts), so a Pod reaches the policy exactly when it would reach the webhook;
+// - the webhook's matchCondition: the Pod is outside the domain and not already injected by the
+//   policy (the MutatingAdmissionPolicy plugin runs before the webhooks, which see its result).
+import type { Config } from "../config/types.js";
+import type { Container } from "../kube/types.js";
+import { A } from "../injection/annotations.js";
+import { jsonPatchOp, literal, pointerToken, slot, str } from "./cel.js";
+import { decisionExpression } from "./decision.js";
+import { domainExpression, domainRules, type DomainRule } from "./domain.js";
+import { PolicyRenderError } from "./errors.js";
+import { policyParts, slotEnvName, type ListParts, type PolicyParts } from "./parts.js";
+import {
+  ANNOTATIONS_VAR,
+  DEFAULT_CONTAINER_ANNOTATIONS,
+  ENV_VALUE,
+  FIRST_CONTAINER,
+  LABEL_VALUE,
+  POD_VARIABLES,
+  type PolicyVariable,
+} from "./pod-values.js";
+import { chartWebhooks } from "./webhooks.js";
+
+export const POLICY_API_VERSIONS = ["v1", "v1beta1"] as const;
+export type PolicyApiVersion = (typeof POLICY_API_VERSIONS)[number];
+
+export interface PolicyOptions {
+  readonly apiVersion: PolicyApiVersion;
+  /** Name of the policy, and the prefix of its bindings' names. */
+  readonly name: string;
+  /** The injector's own namespace, which the chart's webhooks leave out. */
+  readonly namespace: string;
+  /** How `nativeSidecars: auto` is decided (the cluster's kubelets, as the injector decides it). */
+  readonly nativeSidecarsSupported: boolean;
+  /** The chart's webhook.enableNamespacesByDefault. */
+  readonly enableNamespacesByDefault: boolean;
+}
+
+export type KubeObject = Record<string, unknown>;
+
+export interface RenderedPolicy {
+  readonly policy: KubeObject;
+  readonly bindings: readonly KubeObject[];
+  /** For the webhook's matchConditions: true for the Pods the policy leaves to it. */
+  readonly webhookMatchCondition: { readonly name: string; readonly expression: string };
+  readonly rules: readonly DomainRule[];
+  readonly parts: PolicyParts;
+}
+
+const v = (name: string): string => `variables.${name}`;
+
+function withSlots(c: Container): Container {
+  if (!c.env?.some((e) => slotEnvName(e.value) !== undefined)) return c;
+  return {
+    ...c,
+    env: c.env.map((e) => {
+      const name = slotEnvName(e.value);
+      return name === undefined ? e : { name: e.name, value: slot(ENV_VALUE[name]) };
+    }),
+  };
+}
+
+/** Ops adding a map's entries: one per key when the map is there, else the whole map. */
+function mapOps(path: string, present: string, entries: Record<string, string>, extra: readonly string[]): string {
+  const keys = Object.keys(entries);
+  if (keys.length === 0 && extra.length === 0) return "[]";
+  const each = keys.map((k) => jsonPatchOp("add", `${path}/${pointerToken(k)}`, literal(entries[k])));
+  return `(${present} ? [${each.join(", ")}]${extra.map((e) => ` + ${e}`).join("")} : [${jsonPatchOp("add", path, literal(entries))}])`;
+}
+
+/** Ops adding a list's injected items (variable `name`): before the user's, after them, or the whole list. */
+function listOps(path: string, present: string, parts: ListParts<unknown>, name: string): string {
+  const total = parts.before.length + parts.after.length;
+  if (total === 0) return "[]";
+  const each = [
+    ...parts.before.map((_, i) => jsonPatchOp("add", `${path}/${i}`, `${v(name)}[${i}]`)),
+    ...parts.after.map((_, j) => jsonPatchOp("add", `${path}/-`, `${v(name)}[${parts.before.length + j}]`)),
+  ];
+  return `(${present} ? [${each.join(", ")}] : [${jsonPatchOp("add", path, v(name))}])`;
+}
+
+/** The JSONPatch expression and the variables it reads. */
+function mutation(parts: PolicyParts): { variables: PolicyVariable[]; expression: string } {
+  const lists = {
+    initContainers: {
+      ...parts.initContainers,
+      items: [...parts.initContainers.before, ...parts.initContainers.after].map(withSlots),
+    },
+    containers: { ...parts.containers, items: [...parts.containers.before, ...parts.containers.after].map(withSlots) },
+    volumes: { ...parts.volumes, items: [...parts.volumes.before, ...parts.volumes.after] },
+    imagePullSecrets: {
+      ...parts.imagePullSecrets,
+      items: [...parts.imagePullSecrets.before, ...parts.imagePullSecrets.after],
+    },
+  };
+  const variables: PolicyVariable[] = [...POD_VARIABLES];
+  const ops: string[] = [];
+  const labels: Record<string, string> = { ...parts.labels };
+  for (const [k, expr] of Object.entries(LABEL_VALUE)) labels[k] = slot(expr);
+  ops.push(mapOps("/metadata/labels", "object.metadata.?labels.hasValue()", labels, []));
+  const whenAbsent: Record<string, string> = { ...parts.annotations };
+  const conditional: string[] = [];
+  for (const k of DEFAULT_CONTAINER_ANNOTATIONS) {
+    whenAbsent[k] = slot(FIRST_CONTAINER);
+    conditional.push(
+      `(${str(k)} in ${ANNOTATIONS_VAR} ? [] : [${jsonPatchOp("add", `/metadata/annotations/${pointerToken(k)}`, FIRST_CONTAINER)}])`,
+    );
+  }
+  // The per-key branch must not write the defaults unconditionally: build it from the static ones.
+  const staticKeys = Object.keys(parts.annotations);
+  const eachStatic = staticKeys.map((k) =>
+    jsonPatchOp("add", `/metadata/annotations/${pointerToken(k)}`, literal(parts.annotations[k])),
+  );
+  ops.push(
+    `(object.metadata.?annotations.hasValue() ? [${eachStatic.join(", ")}]${conditional.map((c) => ` + ${c}`).join("")} : ` +
+      `[${jsonPatchOp("add", "/metadata/annotations", literal(whenAbsent))}])`,
+  );
+  for (const [name, l] of Object.entries(lists)) {
+    if (l.items.length === 0) continue;
+    const varName = `injected${name[0]?.toUpperCase() ?? ""}${name.slice(1)}`;
+    variables.push({ name: varName, expression: literal(l.items) });
+    ops.push(listOps(`/spec/${name}`, `object.spec.?${name}.hasValue()`, l, varName));
+  }
+  return { variables, expression: ops.filter((o) => o !== "[]").join(" +\n") };
+}
+
+/** The policy, its bindings and the webhook's matchCondition for `config`. */
+export function renderPolicy(config: Config, options: PolicyOptions): RenderedPolicy {
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(options.name) || options.name.length > 200)
+    throw new PolicyRenderError(
+      `invalid policy name ${JSON.stringify(options.name.slice(0, 80))}: lowercase letters, digits, "-" and "."`,
+    );
+  const parts = policyParts(config, options.nativeSidecarsSupported);
+  const rules = domainRules(config, parts);
+  const { variables, expression } = mutation(parts);
+  const apiVersion = `admissionregistration.k8s.io/${options.apiVersion}`;
+  const status = parts.annotations[A.status];
+  if (status === undefined) throw new PolicyRenderError(`the injection writes no ${A.status} annotation`);
+  const policy: KubeObject = {
+    apiVersion,
+    kind: "MutatingAdmissionPolicy",
+    metadata: { name: options.name },
+    spec: {
+      failurePolicy: "Fail",
+      reinvocationPolicy: "Never",
+      matchConstraints: {
+        resourceRules: [{ apiGroups: [""], apiVersions: ["v1"], operations: ["CREATE"], resources: ["pods"] }],
+      },
+      matchConditions: [
+        ...rules.map((r) => ({ name: r.name, expression: r.expression })),
+        { name: "inject", expression: decisionExpression(config) },
+      ],
+      variables: variables.map((x) => ({ name: x.name, expression: x.expression })),
+      mutations: [{ patchType: "JSONPatch", jsonPatch: { expression } }],
+    },
+  };
+  const bindings = chartWebhooks(config.revision, options.namespace, options.enableNamespacesByDefault).map(
+    (w): KubeObject => ({
+      apiVersion,
+      kind: "MutatingAdmissionPolicyBinding",
+      metadata: { name: `${options.name}-${w.name}` },
+      spec: {
+        policyName: options.name,
+        matchResources: { namespaceSelector: w.namespaceSelector, objectSelector: w.objectSelector },
+      },
+    }),
+  );
+  const injectedByPolicy = `object.metadata.?annotations[?${str(A.status)}].orValue("") == ${str(status)}`;
+  return {
+    policy,
+    bindings,
+    webhookMatchCondition: {
+      name: "not-injected-by-policy",
+      expression: `!(${domainExpression(rules)}) && !(${injectedByPolicy})`,
+    },
+    rules,
+    parts,
+  };
+}
+
+/** The annotation on the policy carrying the webhook's matchCondition, for the chart to read. */
+export const WEBHOOK_CONDITION_ANNOTATION = "sidecar-injector.dev/webhook-match-condition";
+
+/**
+ * The policy and its bindings as one List (what `policy render` prints and the chart embeds),
+ * the policy annotated with the webhook's matchCondition expression.
+ */
+export function policyList(rendered: RenderedPolicy): KubeObject {
+  const policy = rendered.policy;
+  const meta = typeof policy.metadata === "object" && policy.metadata !== null ? policy.metadata : {};
+  return {
+    apiVersion: "v1",
+    kind: "List",
+    items: [
+      {
+        ...policy,
+        metadata: {
+          ...meta,
+          annotations: { [WEBHOOK_CONDITION_ANNOTATION]: rendered.webhookMatchCondition.expression },
+        },
+      },
+      ...rendered.bindings,
+    ],
+  };
+}

@@ -1,0 +1,195 @@
+// The chart's policy mode against a real kube-apiserver: the policy, its bindings and the
+// webhooks with their matchCondition, as `helm template` renders them with policy.enabled.
+// - Both up: a covered Pod is injected by the policy and never reaches the injector; a Pod
+//   outside the domain is injected by the webhook; each once.
+// - Injector stopped (the chart's failurePolicy: Fail): covered Pods are still injected;
+//   the others are refused, naming the webhook. With failurePolicy Ignore they are created
+//   without a sidecar.
+// - The largest Pod the policy covers (MAX_CONTAINERS containers of MAX_PORTS ports) is
+//   injected within the API server's CEL cost limits.
+import assert from "node:assert/strict";
+import { rmSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { parseAllDocuments, stringify } from "yaml";
+import { DEFAULT_CONFIG } from "../../src/config/defaults.js";
+import type { Container, Pod } from "../../src/kube/types.js";
+import { MAX_CONTAINERS, MAX_PORTS } from "../../src/policy/domain.js";
+import { policyList, renderPolicy } from "../../src/policy/render.js";
+import { clusterForSuite, type Cluster } from "./cluster.js";
+import { freePort, Injector, testCertificates, type TestCerts } from "./injector.js";
+import { createAll, createPod, waitUntil } from "./policy-api.js";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const CHART = join(ROOT, "charts", "sidecar-injector");
+const OWN_NAMESPACE = "sidecar-injector-system";
+const NS = "policy-modes";
+const MWC_PATH = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations";
+
+const { cluster, skip } = await clusterForSuite("MutatingAdmissionPolicy modes", {
+  mutatingAdmissionPolicy: true,
+  serviceAccountAdmission: true,
+});
+
+type Obj = Record<string, unknown>;
+type Webhook = { failurePolicy?: string };
+
+function kube(): Cluster {
+  if (!cluster) throw new Error("no cluster");
+  return cluster;
+}
+
+const STATUS = "sidecar.istio.io/status";
+const proxies = (p: Pod): number =>
+  [...(p.spec?.initContainers ?? []), ...p.spec!.containers].filter((c) => c.name === "istio-proxy").length;
+
+const covered = (name: string): Pod => ({
+  metadata: { name, labels: { app: name } },
+  spec: { containers: [{ name: "app", image: "example.com/app:1", ports: [{ containerPort: 8080, name: "http" }] }] },
+});
+// Outside the domain: an annotation only the webhook reads.
+const uncovered = (name: string): Pod => ({
+  ...covered(name),
+  metadata: { name, labels: { app: name }, annotations: { "sidecar.istio.io/proxyCPU": "200m" } },
+});
+
+let certs: TestCerts;
+let injector: Injector;
+let mwc: Obj;
+
+async function replaceWebhooks(failurePolicy: string): Promise<void> {
+  const webhooks = (mwc.webhooks as Webhook[]).map((w) => ({ ...w, failurePolicy }));
+  await kube().request("DELETE", `${MWC_PATH}/sidecar-injector`);
+  const { metadata } = mwc as { metadata: { name: string; labels?: unknown } };
+  const r = await kube().request("POST", MWC_PATH, { ...mwc, metadata: { name: metadata.name }, webhooks });
+  assert.equal(r.status, 201, r.text);
+}
+
+describe("the chart's policy mode", { skip }, () => {
+  before(async () => {
+    certs = await testCertificates();
+    injector = new Injector(await freePort(), certs);
+    await injector.start();
+    await kube().createNamespace(OWN_NAMESPACE);
+    await kube().createNamespace(NS, { "istio-injection": "enabled" });
+    const rendered = renderPolicy(DEFAULT_CONFIG, {
+      apiVersion: "v1beta1",
+      name: "sidecar-injector",
+      namespace: OWN_NAMESPACE,
+      nativeSidecarsSupported: false,
+      enableNamespacesByDefault: false,
+    });
+    const file = join(certs.dir, "policy.yaml");
+    writeFileSync(file, stringify(policyList(rendered)));
+    const r = await kube().helm([
+      "template",
+      "sidecar-injector",
+      CHART,
+      "--namespace",
+      OWN_NAMESPACE,
+      "--set",
+      "tls.mode=secret",
+      "--set",
+      `webhook.url=${injector.url}/inject`,
+      "--set",
+      `webhook.caBundle=${Buffer.from(certs.caPem).toString("base64")}`,
+      "--set",
+      "fullnameOverride=sidecar-injector",
+      "--set",
+      "policy.enabled=true",
+      "--set-file",
+      `policy.manifest=${file}`,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const docs = parseAllDocuments(r.stdout).flatMap((d): Obj[] => {
+      const o = d.toJS() as Obj | null;
+      return o ? [o] : [];
+    });
+    await createAll(
+      kube(),
+      docs.filter((d) => String(d.kind).startsWith("MutatingAdmissionPolicy")),
+    );
+    const found = docs.find((d) => d.kind === "MutatingWebhookConfiguration");
+    assert.ok(found);
+    mwc = found;
+    const created = await kube().request("POST", MWC_PATH, mwc);
+    assert.equal(created.status, 201, created.text);
+    await waitUntil(
+      kube(),
+      NS,
+      uncovered("probe"),
+      (s, p) => s === 201 && p.metadata?.annotations?.[STATUS] !== undefined,
+      "the webhook injects",
+    );
+    await waitUntil(
+      kube(),
+      NS,
+      covered("probe"),
+      (s, p) => s === 201 && p.metadata?.annotations?.[STATUS] !== undefined,
+      "the policy injects",
+    );
+  });
+  after(async () => {
+    await injector?.dispose();
+    if (certs) rmSync(certs.dir, { recursive: true, force: true });
+    await cluster?.stop();
+  });
+
+  test("both up: the policy injects covered Pods without calling the injector, the webhook the others; each once", async () => {
+    const before = await injector.counter("sidecar_injection_requests_total");
+    const a = await createPod(kube(), NS, covered("covered-up"));
+    assert.equal(a.status, 201, a.text);
+    assert.equal(proxies(a.pod), 1);
+    assert.equal(await injector.counter("sidecar_injection_requests_total"), before, "the injector was not called");
+    const b = await createPod(kube(), NS, uncovered("uncovered-up"));
+    assert.equal(b.status, 201, b.text);
+    assert.equal(proxies(b.pod), 1);
+    const resources = b.pod.spec?.containers.find((c) => c.name === "istio-proxy")?.resources;
+    assert.match(JSON.stringify(resources), /"requests":\{"cpu":"200m"/, "the webhook honoured the annotation");
+    assert.equal(await injector.counter("sidecar_injection_requests_total"), before + 1, "one review for the other");
+  });
+
+  test("the largest covered Pod is injected within the API server's CEL cost limits", async () => {
+    const containers: Container[] = Array.from({ length: MAX_CONTAINERS }, (_, i) => ({
+      name: `app-${i}`,
+      image: "example.com/app:1",
+      ports: Array.from({ length: MAX_PORTS }, (_, j) => ({
+        name: `p-${i}-${j}`,
+        containerPort: 10000 + i * MAX_PORTS + j,
+      })),
+    }));
+    const big = await createPod(
+      kube(),
+      NS,
+      { metadata: { name: "largest", labels: { app: "largest" } }, spec: { containers } },
+      false,
+    );
+    assert.equal(big.status, 201, big.text.slice(0, 1000));
+    assert.equal(proxies(big.pod), 1);
+    const env = big.pod.spec?.containers.find((c) => c.name === "istio-proxy")?.env ?? [];
+    const ports = env.find((e) => e.name === "ISTIO_META_POD_PORTS")?.value ?? "";
+    assert.equal(ports.split("\n").length, MAX_CONTAINERS * MAX_PORTS + 2);
+  });
+
+  test("injector stopped: covered Pods still injected; others refused (Fail) or created bare (Ignore)", async () => {
+    await injector.stop();
+    try {
+      const a = await createPod(kube(), NS, covered("covered-down"));
+      assert.equal(a.status, 201, a.text);
+      assert.equal(proxies(a.pod), 1);
+      const b = await createPod(kube(), NS, uncovered("uncovered-down"));
+      assert.equal(b.status, 500, b.text);
+      assert.match(b.text, /failed calling webhook/);
+      await replaceWebhooks("Ignore");
+      await waitUntil(kube(), NS, uncovered("probe-ignore"), (s) => s === 201, "failurePolicy Ignore in effect");
+      const c = await createPod(kube(), NS, uncovered("uncovered-ignored"));
+      assert.equal(c.status, 201, c.text);
+      assert.equal(proxies(c.pod), 0);
+      const d = await createPod(kube(), NS, covered("covered-ignored"));
+      assert.equal(proxies(d.pod), 1);
+    } finally {
+      await injector.start();
+    }
+  });
+});
