@@ -8,7 +8,7 @@ import { exitStatusOf } from "./admission/errors.js";
 import type { Config } from "./config/types.js";
 import { InjectionError } from "./injection/types.js";
 import { quote, quoteName } from "./injection/quote.js";
-import { CERT_MODES, type CertMode } from "./certs/modes.js";
+import { CERT_MODES, DEFAULT_NAMES, type CertMode } from "./certs/modes.js";
 import type { InjectedTemplate } from "./injection/workloads.js";
 import type { PreviewEntry } from "./preview.js";
 import { CONFIG_IMPORT_USAGE } from "./istio/usage.js";
