@@ -3,7 +3,7 @@
 // ports by containerPort, volumeMounts by mountPath, ...) are merged item by item; other lists
 // are replaced; maps merge recursively; scalars from the patch win. Nothing is mutated. Keys
 // are data (see own.ts): a user's `__proto__` or `constructor` field merges as any other.
-import { copyOwn, own, setOwn } from "./own.js";
+import { copyOwn, isMap, own, setOwn } from "./own.js";
 
 const MERGE_KEYS: ReadonlyMap<string, string> = new Map(
   Object.entries({
@@ -21,9 +21,6 @@ const MERGE_KEYS: ReadonlyMap<string, string> = new Map(
 
 type Obj = Record<string, unknown>;
 
-function isObj(v: unknown): v is Obj {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 /**
  * `patch`'s items merged into `base` by `key`: an item with the key of an earlier one is merged
@@ -33,7 +30,7 @@ function isObj(v: unknown): v is Obj {
  */
 export function mergeList<T>(base: readonly T[], patch: readonly T[], key: string): T[] {
   const out: T[] = [...base];
-  const keyOf = (x: unknown): unknown => (isObj(x) ? x[key] : undefined);
+  const keyOf = (x: unknown): unknown => (isMap(x) ? x[key] : undefined);
   const ids = patch.map(keyOf);
   const wanted = new Set(ids);
   wanted.delete(undefined);
@@ -74,6 +71,6 @@ export function mergeObject<T extends object>(base: T, patch: object): T {
 
 /** `patch` merged over `base`: of a type, as a strategic merge of two items of one list is. */
 function mergeValue<T>(base: T, patch: T): T {
-  if (isObj(base) && isObj(patch)) return mergeObject(base, patch);
+  if (isMap(base) && isMap(patch)) return mergeObject(base, patch);
   return patch;
 }

@@ -198,8 +198,6 @@ export function adjustInitUser(
 
 function replaceFirst(list: Container[], name: string, f: (c: Container) => Container): Container[] {
   const i = list.findIndex((c) => c.name === name);
-  if (i < 0) return list;
-  const out = [...list];
-  out[i] = f(list[i] as Container);
-  return out;
+  const c = list[i];
+  return c === undefined ? list : list.with(i, f(c));
 }

@@ -9,7 +9,7 @@
 // Pod starts from the original probes.
 import type { Container, HttpGetAction, LifecycleHandler, Probe } from "../kube/types.js";
 import { A, CONTAINER } from "./annotations.js";
-import { copyOwn, own, setOwn } from "./own.js";
+import { copyOwn, isMap, own, setOwn } from "./own.js";
 import { goBool, type Params } from "./params.js";
 import { appendSidecarEnv, hasSidecar, type ContainerLists } from "./placement.js";
 
@@ -38,9 +38,6 @@ interface Prober {
   timeoutSeconds?: number;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 function orderedHttpGet(h: HttpGetAction, port: number | string): HttpGetAction {
   const ordered: HttpGetAction = h.path ? { path: h.path, port } : { port };
@@ -237,14 +234,14 @@ export function restoreProbes(
   } catch {
     return list;
   }
-  if (!isObject(parsed)) return list;
+  if (!isMap(parsed)) return list;
   const probers = parsed;
   // Only what a rewrite writes is put back: an object with an httpGet, tcpSocket or grpc object.
   const proberAt = (path: string): Prober | undefined => {
     const p = own(probers, path);
-    if (!isObject(p)) return undefined;
+    if (!isMap(p)) return undefined;
     const actions = [p.httpGet, p.tcpSocket, p.grpc].filter((a) => a !== undefined);
-    return actions.length > 0 && actions.every(isObject) ? p : undefined;
+    return actions.length > 0 && actions.every(isMap) ? p : undefined;
   };
   return list.map((c) => {
     let next: Container | undefined;

@@ -36,7 +36,7 @@ import { A } from "./annotations.js";
 import { InjectionError } from "./types.js";
 import { ENUMS, MESSAGES, type SchemaKind } from "./proxy-config-schema.js";
 import { closestName } from "./annotation-keys.js";
-import { own } from "./own.js";
+import { isMap, own } from "./own.js";
 import { clip, quote } from "./quote.js";
 import { resolveYaml11, yaml11Text } from "./yaml11.js";
 import { parseYamlDocuments, PROXY_CONFIG_LIMITS, YamlLimitError, YamlSyntaxError } from "./yaml-limits.js";
@@ -59,9 +59,6 @@ function bad(value: string, why: string): InjectionError {
   );
 }
 
-function isMap(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 /** The config's own non-default ProxyConfig fields (computed once per config). */
 export function configProxyFields(config: Config): Record<string, unknown> {
