@@ -52,9 +52,9 @@ export function mergeList<T>(base: readonly T[], patch: readonly T[], key: strin
   return out;
 }
 
-export function mergeObject<T extends object>(base: T, patch: object): T {
-  const out: Obj = copyOwn(base as Obj);
-  const from = patch as Obj;
+export function mergeObject<T extends Obj>(base: T, patch: Readonly<Obj>): T {
+  const out = copyOwn(base);
+  const from = patch;
   // Keys, then values: Object.entries is several times slower on a map of many keys.
   for (const k of Object.keys(from)) {
     const v = from[k];
@@ -66,7 +66,7 @@ export function mergeObject<T extends object>(base: T, patch: object): T {
     const key = MERGE_KEYS.get(k);
     setOwn(out, k, key !== undefined && Array.isArray(b) && Array.isArray(v) ? mergeList(b, v, key) : mergeValue(b, v));
   }
-  return out as T;
+  return out;
 }
 
 /** `patch` merged over `base`: of a type, as a strategic merge of two items of one list is. */

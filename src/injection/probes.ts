@@ -113,22 +113,34 @@ function portMap(c: Container): PortsByName {
   return new PortsByName(c);
 }
 
-function rewritten<T extends Probe | LifecycleHandler>(handler: T, path: string, statusPort: number): T {
-  // The handler's fields but its action, then the agent's httpGet (a loop: object rest with
-  // excluded keys is several times slower, and a Pod may have a hundred thousand probes).
-  const from = handler as T & Probe;
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(from)) if (k !== "tcpSocket" && k !== "grpc" && k !== "httpGet") setOwn(out, k, from[k]);
+/** A probe or a lifecycle handler with its action replaced: any of the two fits. */
+type Rebuilt = Pick<Probe, "httpGet" | "tcpSocket" | "grpc"> & { [k: string]: unknown };
+
+/**
+ * The handler's fields but its action (a loop: object rest with excluded keys is several times
+ * slower, and a Pod may have a hundred thousand probes).
+ */
+function withoutAction(handler: Probe | LifecycleHandler): Rebuilt {
+  const out: Rebuilt = {};
+  // A map of data, as the entry checked (shape.ts): read by key.
+  if (isMap(handler))
+    for (const k of Object.keys(handler)) if (k !== "tcpSocket" && k !== "grpc" && k !== "httpGet") setOwn(out, k, handler[k]);
+  return out;
+}
+
+/** The handler with its action replaced by the agent's httpGet on `path`. */
+function rewritten(handler: Probe | LifecycleHandler, path: string, statusPort: number): Rebuilt {
+  const out = withoutAction(handler);
   // copyOwn, not a spread: path is often a key the action did not have (see copyOwn).
   let get: HttpGetAction;
-  if (from.httpGet) {
-    get = copyOwn(from.httpGet);
+  if (handler.httpGet) {
+    get = copyOwn(handler.httpGet);
     get.path = path;
     get.port = statusPort;
   } else get = { path, port: statusPort };
   if (get.scheme === "HTTPS") get.scheme = "HTTP";
   out.httpGet = get;
-  return out as T;
+  return out;
 }
 
 export interface ProbeRewrite {
@@ -203,19 +215,18 @@ function restoredPort(port: number | string, c: Container, agentPort: number | u
   return c.ports?.find((p) => p.containerPort === port && p.name)?.name ?? port;
 }
 
-function restoreHandler<T extends Probe | LifecycleHandler>(
-  handler: T,
+function restoreHandler(
+  handler: Probe | LifecycleHandler,
   prober: Prober,
   c: Container,
   agentPort: number | undefined,
-): T {
-  const { httpGet: _h, tcpSocket: _t, grpc: _g, ...rest } = handler as T & Probe;
-  const out: Record<string, unknown> = { ...rest };
+): Rebuilt {
+  const out = withoutAction(handler);
   if (prober.httpGet) out.httpGet = { ...prober.httpGet, port: restoredPort(prober.httpGet.port, c, agentPort) };
   if (prober.tcpSocket)
     out.tcpSocket = { ...prober.tcpSocket, port: restoredPort(prober.tcpSocket.port, c, agentPort) };
   if (prober.grpc) out.grpc = prober.grpc;
-  return out as T;
+  return out;
 }
 
 /**

@@ -14,11 +14,9 @@ const DIR = join(import.meta.dirname, "../../../src/injection");
 
 /** Casts not (yet) at a parse boundary, by file: these may only go down. */
 const BUDGET: Readonly<Record<string, number>> = {
-  "merge.ts": 3,
   "overrides.ts": 4,
   "own.ts": 1,
   "patch.ts": 17,
-  "probes.ts": 4,
   "prometheus.ts": 6,
   "quantity.ts": 3,
   "shape.ts": 3,
