@@ -234,10 +234,10 @@ function restoreHandler(
  * `agentPort` is that injection's agent status port.
  */
 export function restoreProbes(
-  list: readonly Container[],
+  list: Container[],
   probersJson: string | undefined,
   agentPort?: number,
-): readonly Container[] {
+): Container[] {
   if (!probersJson) return list;
   let parsed: unknown;
   try {
