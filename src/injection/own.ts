@@ -9,6 +9,17 @@ export function isMap(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+/** The JSON object `text` holds (user data, read by own key); undefined when it is not JSON or not an object. */
+export function jsonMap(text: string): Record<string, unknown> | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return isMap(v) ? v : undefined;
+}
+
 /** The value of `key` in a map of user data, `undefined` when the map does not have it as its own. */
 export function own<T>(map: Readonly<Record<string, T>> | undefined, key: string): T | undefined {
   return map !== undefined && Object.hasOwn(map, key) ? map[key] : undefined;

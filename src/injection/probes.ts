@@ -9,7 +9,7 @@
 // Pod starts from the original probes.
 import type { Container, HttpGetAction, LifecycleHandler, Probe } from "../kube/types.js";
 import { A, CONTAINER } from "./annotations.js";
-import { copyOwn, isMap, own, setOwn } from "./own.js";
+import { copyOwn, isMap, jsonMap, own, setOwn } from "./own.js";
 import { goBool, type Params } from "./params.js";
 import { appendSidecarEnv, hasSidecar, type ContainerLists } from "./placement.js";
 
@@ -238,15 +238,8 @@ export function restoreProbes(
   probersJson: string | undefined,
   agentPort?: number,
 ): Container[] {
-  if (!probersJson) return list;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(probersJson);
-  } catch {
-    return list;
-  }
-  if (!isMap(parsed)) return list;
-  const probers = parsed;
+  const probers = probersJson ? jsonMap(probersJson) : undefined;
+  if (!probers) return list;
   // Only what a rewrite writes is put back: an object with an httpGet, tcpSocket or grpc object.
   const proberAt = (path: string): Prober | undefined => {
     const p = own(probers, path);

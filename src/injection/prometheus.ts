@@ -11,7 +11,7 @@
 import type { Config } from "../config/types.js";
 import { A } from "./annotations.js";
 import { PORT as ISTIO_PORT } from "./istio.js";
-import { isMap, own } from "./own.js";
+import { isMap, jsonMap, own } from "./own.js";
 import { proxyConfigFields, type Params } from "./params.js";
 import { appendSidecarEnv, hasSidecar, sidecarEnv, type ContainerLists } from "./placement.js";
 import { quote } from "./quote.js";
@@ -238,15 +238,9 @@ export function restorePrometheus(
   // stay where they are, and the merge takes them as already written.
   if (envValue === undefined) return;
   if (setting(annotations, PORT) !== String(port)) return;
-  let original: unknown;
-  try {
-    original = JSON.parse(envValue);
-  } catch {
-    return;
-  }
+  const saved = jsonMap(envValue);
   // Not what the merge writes (a map of strings): nothing to restore from.
-  if (!isMap(original)) return;
-  const saved = original;
+  if (!saved) return;
   const targets = own(saved, "targets");
   const restored: ScrapeTarget[] = Array.isArray(targets)
     ? targets.flatMap((t: unknown) => {

@@ -5,7 +5,7 @@ import type { Config } from "../config/types.js";
 import type { Container } from "../kube/types.js";
 import { A, CONTAINER } from "./annotations.js";
 import { parseOverrides } from "./overrides.js";
-import { copyOwn, isMap, own } from "./own.js";
+import { copyOwn, jsonMap, own } from "./own.js";
 import { APP_PROBERS_ENV, restoreProbes } from "./probes.js";
 import { mergedPort, PROMETHEUS_ENV, restorePrometheus } from "./prometheus.js";
 import type { CheckedPod } from "./shape.js";
@@ -21,14 +21,8 @@ const STATUS_LISTS = ["initContainers", "containers", "volumes", "imagePullSecre
 
 /** The status a previous injection wrote; undefined when there is none, or it is not what an injector writes. */
 function parseStatus(raw: string | undefined): Status | undefined {
-  if (raw === undefined) return undefined;
-  let s: unknown;
-  try {
-    s = JSON.parse(raw);
-  } catch {
-    return undefined;
-  }
-  if (!isMap(s)) return undefined;
+  const s = raw === undefined ? undefined : jsonMap(raw);
+  if (!s) return undefined;
   const status: Status = {};
   for (const key of STATUS_LISTS) {
     const names = own(s, key);
