@@ -3,6 +3,7 @@
 // byte for byte. Then createApp with namespace lookups for callers with and without a token, a failing
 // lookup and one that never answers.
 import { podReview } from "../../support/review.js";
+import { locatePods } from "../../support/pods.js";
 import { ServedConfigs } from "../../support/served.js";
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -13,7 +14,7 @@ import type { Pod } from "../../../src/kube/types.js";
 import type { ServeHandle } from "../../../src/main.js";
 import { parseManifest } from "../../../src/manifest.js";
 import type { PreviewEntry } from "../../../src/preview.js";
-import { goldenCases, goldenConfig, goldenInput, podAsCreated } from "../../golden/cases.js";
+import { goldenCases, goldenConfig, goldenInput } from "../../golden/cases.js";
 import { send, startTestServer, type ClientResponse, type TestServer } from "../admission/helpers.js";
 
 const served = new ServedConfigs("preview-http-");
@@ -402,43 +403,12 @@ describe("POST /preview on the server serve runs", () => {
 });
 
 /** Pods and pod templates of the documents, each as the API server would send it. */
-function located(docs: readonly unknown[]): { kind: string; name: string; namespace: string; pod: Pod }[] {
-  const out: { kind: string; name: string; namespace: string; pod: Pod }[] = [];
-  const walk = (d: unknown): void => {
-    if (typeof d !== "object" || d === null) return;
-    const doc = d as {
-      kind?: string;
-      items?: unknown[];
-      metadata?: { name?: string; generateName?: string; namespace?: string };
-      spec?: Record<string, unknown>;
-    };
-    if (doc.kind === "List") return void doc.items?.forEach(walk);
-    const name = doc.metadata?.name ?? doc.metadata?.generateName ?? "";
-    const namespace = doc.metadata?.namespace ?? "default";
-    if (doc.kind === "Pod") return void out.push({ kind: "Pod", name, namespace, pod: d as Pod });
-    const holder =
-      doc.kind === "CronJob"
-        ? ((doc.spec?.jobTemplate as { spec?: Record<string, unknown> } | undefined)?.spec ?? undefined)
-        : doc.spec;
-    const template = holder?.template as Pod | undefined;
-    if (!template || doc.kind === "Service") return;
-    out.push({
-      kind: String(doc.kind),
-      name,
-      namespace,
-      pod: podAsCreated(String(doc.kind), name, { metadata: template.metadata ?? {}, spec: template.spec }),
-    });
-  };
-  docs.forEach(walk);
-  return out;
-}
-
 describe("/preview and /inject answer the same patch for every golden case", () => {
   for (const name of goldenCases()) {
     test(name, async () => {
       const config = goldenConfig(name);
       const input = goldenInput(name);
-      const pods = located(parseManifest(input, name));
+      const pods = locatePods(parseManifest(input, name));
       assert.ok(pods.length > 0);
       // The manifest, as YAML: one entry per Pod, each with /inject's patch for it.
       const entries = items(await post("/preview", input, "application/yaml", {}, config));
