@@ -114,8 +114,9 @@ function fields(o: Rec, readers: FieldList, room: number): Rec {
   let out = o;
   const { keys, reads } = readers;
   for (let i = 0; i < keys.length; i++) {
-    const key = keys[i] as string;
-    const read = reads[i] as Reader;
+    const key = keys[i];
+    const read = reads[i];
+    if (key === undefined || read === undefined) continue; // parallel lists of one length
     // The keys are the engine's field names, none a member of Object.prototype.
     const before = o[key];
     let after: unknown;
@@ -340,7 +341,8 @@ function deeper(v: object, room: number): string[] | undefined {
     }
     return undefined;
   }
-  const o = v as Rec;
+  if (!isMap(v)) return undefined; // not an array: a map
+  const o = v;
   for (const key in o) {
     const x = o[key];
     if (typeof x !== "object" || x === null) continue;
