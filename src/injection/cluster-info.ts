@@ -30,9 +30,10 @@ export function clusterEnv(p: Params): Record<string, string> {
 }
 
 function rewrite(c: Container, vars: Readonly<Record<string, string>>): Container {
-  const names = Object.keys(vars).sort();
   const kept = (c.env ?? []).filter((e) => !Object.hasOwn(vars, e.name));
-  const added: EnvVar[] = names.map((name) => ({ name, value: vars[name] as string }));
+  const added: EnvVar[] = Object.entries(vars)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, value]) => ({ name, value }));
   const next = copyOwn(c);
   next.env = [...kept, ...added];
   return next;
@@ -46,13 +47,12 @@ export function writeClusterEnv(
 ): { initContainers: Container[]; containers: Container[] } {
   // Nothing to write (the common case): the lists as given, not copied.
   if (Object.keys(vars).length === 0) return { initContainers, containers };
-  const init = [...initContainers];
-  const main = [...containers];
-  const i = main.findIndex((c) => c.name === CONTAINER.proxy);
-  if (i >= 0) main[i] = rewrite(main[i] as Container, vars);
-  else {
-    const j = init.findIndex((c) => c.name === CONTAINER.proxy);
-    if (j >= 0) init[j] = rewrite(init[j] as Container, vars);
-  }
-  return { initContainers: init, containers: main };
+  const onProxy = (list: Container[]): Container[] | undefined => {
+    const i = list.findIndex((c) => c.name === CONTAINER.proxy);
+    const proxy = list[i];
+    return proxy === undefined ? undefined : list.with(i, rewrite(proxy, vars));
+  };
+  const main = onProxy(containers);
+  if (main) return { initContainers: [...initContainers], containers: main };
+  return { initContainers: onProxy(initContainers) ?? [...initContainers], containers: [...containers] };
 }

@@ -3,7 +3,7 @@
 // ports by containerPort, volumeMounts by mountPath, ...) are merged item by item; other lists
 // are replaced; maps merge recursively; scalars from the patch win. Nothing is mutated. Keys
 // are data (see own.ts): a user's `__proto__` or `constructor` field merges as any other.
-import { copyOwn, own, setOwn } from "./own.js";
+import { copyOwn, isMap, own, setOwn } from "./own.js";
 
 const MERGE_KEYS: ReadonlyMap<string, string> = new Map(
   Object.entries({
@@ -21,9 +21,6 @@ const MERGE_KEYS: ReadonlyMap<string, string> = new Map(
 
 type Obj = Record<string, unknown>;
 
-function isObj(v: unknown): v is Obj {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 /**
  * `patch`'s items merged into `base` by `key`: an item with the key of an earlier one is merged
@@ -33,7 +30,7 @@ function isObj(v: unknown): v is Obj {
  */
 export function mergeList<T>(base: readonly T[], patch: readonly T[], key: string): T[] {
   const out: T[] = [...base];
-  const keyOf = (x: unknown): unknown => (isObj(x) ? x[key] : undefined);
+  const keyOf = (x: unknown): unknown => (isMap(x) ? x[key] : undefined);
   const ids = patch.map(keyOf);
   const wanted = new Set(ids);
   wanted.delete(undefined);
@@ -55,9 +52,9 @@ export function mergeList<T>(base: readonly T[], patch: readonly T[], key: strin
   return out;
 }
 
-export function mergeObject<T extends object>(base: T, patch: object): T {
-  const out: Obj = copyOwn(base as Obj);
-  const from = patch as Obj;
+export function mergeObject<T extends Obj>(base: T, patch: Readonly<Obj>): T {
+  const out = copyOwn(base);
+  const from = patch;
   // Keys, then values: Object.entries is several times slower on a map of many keys.
   for (const k of Object.keys(from)) {
     const v = from[k];
@@ -69,11 +66,11 @@ export function mergeObject<T extends object>(base: T, patch: object): T {
     const key = MERGE_KEYS.get(k);
     setOwn(out, k, key !== undefined && Array.isArray(b) && Array.isArray(v) ? mergeList(b, v, key) : mergeValue(b, v));
   }
-  return out as T;
+  return out;
 }
 
 /** `patch` merged over `base`: of a type, as a strategic merge of two items of one list is. */
 function mergeValue<T>(base: T, patch: T): T {
-  if (isObj(base) && isObj(patch)) return mergeObject(base, patch);
+  if (isMap(base) && isMap(patch)) return mergeObject(base, patch);
   return patch;
 }

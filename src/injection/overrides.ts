@@ -4,7 +4,7 @@
 import type { Container } from "../kube/types.js";
 import { A, CONTAINER } from "./annotations.js";
 import { IPTABLES_FLAGS } from "./interception.js";
-import { own } from "./own.js";
+import { isMap, own, setOwn } from "./own.js";
 import { canonicalResources } from "./quantity.js";
 import { readContainers } from "./shape.js";
 import { InjectionError } from "./types.js";
@@ -54,10 +54,10 @@ const KNOWN_RESOURCES: ReadonlySet<string> = new Set(RESOURCES_ORDER);
  * the quantities of a list (a map) sorted by resource name.
  */
 function recordedResources(resources: unknown): unknown {
-  if (typeof resources !== "object" || resources === null || Array.isArray(resources)) return resources;
-  const src = resources as Record<string, unknown>;
+  if (!isMap(resources)) return resources;
+  const src = resources;
   const sorted = (list: unknown): unknown =>
-    typeof list === "object" && list !== null && !Array.isArray(list)
+    isMap(list)
       ? Object.fromEntries(Object.entries(list).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
       : list;
   const entries: [string, unknown][] = [];
@@ -76,14 +76,14 @@ function recordedResources(resources: unknown): unknown {
 export function recordedContainer(c: Container): Container {
   const src: Record<string, unknown> = { ...c, resources: recordedResources(canonicalResources(c.resources ?? {})) };
   if (src.image === AUTO_IMAGE) delete src.image;
-  // Built from entries, so that a field named `__proto__` stays a field (keys are data).
-  const entries: [string, unknown][] = [];
+  // Set key by key, so that a field named `__proto__` stays a field (keys are data); name first.
+  const out: Container = { name: c.name };
   for (const k of FIELD_ORDER) {
     const v = own(src, k);
-    if (v !== undefined) entries.push([k, v]);
+    if (v !== undefined) setOwn(out, k, v);
   }
-  for (const [k, v] of Object.entries(src)) if (!KNOWN_FIELDS.has(k) && v !== undefined) entries.push([k, v]);
-  return Object.fromEntries(entries) as Container;
+  for (const [k, v] of Object.entries(src)) if (!KNOWN_FIELDS.has(k) && v !== undefined) setOwn(out, k, v);
+  return out;
 }
 
 function badOverrides(why: string): InjectionError {
@@ -104,11 +104,10 @@ export function parseOverrides(annotations: Readonly<Record<string, string>>): O
   } catch {
     throw badOverrides("not JSON");
   }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
-    throw badOverrides("must be a JSON object");
+  if (!isMap(parsed)) throw badOverrides("must be a JSON object");
   try {
-    const containers = readContainers(own(parsed as Record<string, unknown>, "containers"), "containers");
-    const initContainers = readContainers(own(parsed as Record<string, unknown>, "initContainers"), "initContainers");
+    const containers = readContainers(own(parsed, "containers"), "containers");
+    const initContainers = readContainers(own(parsed, "initContainers"), "initContainers");
     return { ...(containers ? { containers } : {}), ...(initContainers ? { initContainers } : {}) };
   } catch (e) {
     if (e instanceof InjectionError) throw badOverrides(e.message);
@@ -198,8 +197,6 @@ export function adjustInitUser(
 
 function replaceFirst(list: Container[], name: string, f: (c: Container) => Container): Container[] {
   const i = list.findIndex((c) => c.name === name);
-  if (i < 0) return list;
-  const out = [...list];
-  out[i] = f(list[i] as Container);
-  return out;
+  const c = list[i];
+  return c === undefined ? list : list.with(i, f(c));
 }

@@ -4,6 +4,22 @@
 // instead of a property. These two helpers read and write own properties only; lists of
 // known names are Maps.
 
+/** Whether `v` is a map of data (a JSON or YAML object): an object, not null, not an array. */
+export function isMap(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** The JSON object `text` holds (user data, read by own key); undefined when it is not JSON or not an object. */
+export function jsonMap(text: string): Record<string, unknown> | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return isMap(v) ? v : undefined;
+}
+
 /** The value of `key` in a map of user data, `undefined` when the map does not have it as its own. */
 export function own<T>(map: Readonly<Record<string, T>> | undefined, key: string): T | undefined {
   return map !== undefined && Object.hasOwn(map, key) ? map[key] : undefined;

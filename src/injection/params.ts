@@ -7,7 +7,7 @@ import { parseProxyConfig, type ProxyConfigOverlay } from "./proxy-config.js";
 import { canonicalResources } from "./quantity.js";
 import type { InjectContext, WorkloadRef } from "./types.js";
 import { workloadOf } from "./owner.js";
-import { own } from "./own.js";
+import { isMap, own } from "./own.js";
 import { quote } from "./quote.js";
 import { InjectionError } from "./types.js";
 
@@ -115,11 +115,13 @@ export function withImageType(
   return `${image.slice(0, colon)}:${tag}`;
 }
 
-/** The ProxyConfig fields the engine reads itself, from the merged PROXY_CONFIG it writes. */
-function proxyConfigFields(json: string): { statusPort?: number; imageType?: string } {
-  const parsed: unknown = JSON.parse(json);
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return {};
-  const pc = parsed as Record<string, unknown>; // parse boundary: a JSON object, checked above
+/**
+ * The ProxyConfig fields the engine reads itself, from the merged PROXY_CONFIG it writes (a
+ * previous injection's, when stripping it). Throws on text that is not JSON.
+ */
+export function proxyConfigFields(json: string): { statusPort?: number; imageType?: string } {
+  const pc: unknown = JSON.parse(json);
+  if (!isMap(pc)) return {};
   const out: { statusPort?: number; imageType?: string } = {};
   const port = own(pc, "statusPort");
   // ProxyConfig's statusPort is an int32; its JSON form also takes the number as a string.
@@ -127,8 +129,8 @@ function proxyConfigFields(json: string): { statusPort?: number; imageType?: str
     typeof port === "number" ? port : typeof port === "string" && /^\d{1,5}$/.test(port) ? Number(port) : undefined;
   if (n !== undefined && Number.isInteger(n) && n >= 0 && n <= 65535) out.statusPort = n;
   const image = own(pc, "image");
-  if (typeof image === "object" && image !== null && !Array.isArray(image)) {
-    const t = own(image as Record<string, unknown>, "imageType"); // parse boundary: a JSON object, checked above
+  if (isMap(image)) {
+    const t = own(image, "imageType");
     if (typeof t === "string") out.imageType = t;
   }
   return out;

@@ -31,6 +31,7 @@
 // items at both ends are not paired at all, so a long list of untouched items costs one pass.
 import type { Pod, PodSpec } from "../kube/types.js";
 import type { PatchOperation } from "./types.js";
+import { isMap } from "./own.js";
 
 export function escapeKey(key: string): string {
   if (!key.includes("~") && !key.includes("/")) return key;
@@ -132,9 +133,6 @@ export function overlayPatch(
 
 type Obj = Record<string, unknown>;
 
-function isObj(v: unknown): v is Obj {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 /** Characters of `s` written as a JSON string. */
 function stringSize(s: string): number {
@@ -235,7 +233,7 @@ function diff(path: string, before: unknown, after: unknown, d: Diff): number {
   const pendingAt = d.pending.length;
   let extra: number | undefined;
   if (Array.isArray(before) && Array.isArray(after)) extra = diffList(path, before as unknown[], after as unknown[], d);
-  else if (isObj(before) && isObj(after)) extra = diffObject(path, before, after, d);
+  else if (isMap(before) && isMap(after)) extra = diffObject(path, before, after, d);
   if (extra !== undefined) {
     extra = settle(d, pendingAt, extra);
     if (extra <= 0) return extra;
@@ -350,7 +348,7 @@ function diffSameKeys(
 
 /** An item's `name`, the key that pairs a changed item with the input's. */
 function nameOf(item: unknown): string | undefined {
-  if (!isObj(item) || !Object.hasOwn(item, "name")) return undefined;
+  if (!isMap(item) || !Object.hasOwn(item, "name")) return undefined;
   const name = item.name;
   return typeof name === "string" ? name : undefined;
 }

@@ -9,7 +9,7 @@
 // Pod starts from the original probes.
 import type { Container, HttpGetAction, LifecycleHandler, Probe } from "../kube/types.js";
 import { A, CONTAINER } from "./annotations.js";
-import { copyOwn, own, setOwn } from "./own.js";
+import { copyOwn, isMap, jsonMap, own, setOwn } from "./own.js";
 import { goBool, type Params } from "./params.js";
 import { appendSidecarEnv, hasSidecar, type ContainerLists } from "./placement.js";
 
@@ -38,9 +38,6 @@ interface Prober {
   timeoutSeconds?: number;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 function orderedHttpGet(h: HttpGetAction, port: number | string): HttpGetAction {
   const ordered: HttpGetAction = h.path ? { path: h.path, port } : { port };
@@ -116,22 +113,34 @@ function portMap(c: Container): PortsByName {
   return new PortsByName(c);
 }
 
-function rewritten<T extends Probe | LifecycleHandler>(handler: T, path: string, statusPort: number): T {
-  // The handler's fields but its action, then the agent's httpGet (a loop: object rest with
-  // excluded keys is several times slower, and a Pod may have a hundred thousand probes).
-  const from = handler as T & Probe;
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(from)) if (k !== "tcpSocket" && k !== "grpc" && k !== "httpGet") setOwn(out, k, from[k]);
+/** A probe or a lifecycle handler with its action replaced: any of the two fits. */
+type Rebuilt = Pick<Probe, "httpGet" | "tcpSocket" | "grpc"> & { [k: string]: unknown };
+
+/**
+ * The handler's fields but its action (a loop: object rest with excluded keys is several times
+ * slower, and a Pod may have a hundred thousand probes).
+ */
+function withoutAction(handler: Probe | LifecycleHandler): Rebuilt {
+  const out: Rebuilt = {};
+  // A map of data, as the entry checked (shape.ts): read by key.
+  if (isMap(handler))
+    for (const k of Object.keys(handler)) if (k !== "tcpSocket" && k !== "grpc" && k !== "httpGet") setOwn(out, k, handler[k]);
+  return out;
+}
+
+/** The handler with its action replaced by the agent's httpGet on `path`. */
+function rewritten(handler: Probe | LifecycleHandler, path: string, statusPort: number): Rebuilt {
+  const out = withoutAction(handler);
   // copyOwn, not a spread: path is often a key the action did not have (see copyOwn).
   let get: HttpGetAction;
-  if (from.httpGet) {
-    get = copyOwn(from.httpGet);
+  if (handler.httpGet) {
+    get = copyOwn(handler.httpGet);
     get.path = path;
     get.port = statusPort;
   } else get = { path, port: statusPort };
   if (get.scheme === "HTTPS") get.scheme = "HTTP";
   out.httpGet = get;
-  return out as T;
+  return out;
 }
 
 export interface ProbeRewrite {
@@ -206,19 +215,18 @@ function restoredPort(port: number | string, c: Container, agentPort: number | u
   return c.ports?.find((p) => p.containerPort === port && p.name)?.name ?? port;
 }
 
-function restoreHandler<T extends Probe | LifecycleHandler>(
-  handler: T,
+function restoreHandler(
+  handler: Probe | LifecycleHandler,
   prober: Prober,
   c: Container,
   agentPort: number | undefined,
-): T {
-  const { httpGet: _h, tcpSocket: _t, grpc: _g, ...rest } = handler as T & Probe;
-  const out: Record<string, unknown> = { ...rest };
+): Rebuilt {
+  const out = withoutAction(handler);
   if (prober.httpGet) out.httpGet = { ...prober.httpGet, port: restoredPort(prober.httpGet.port, c, agentPort) };
   if (prober.tcpSocket)
     out.tcpSocket = { ...prober.tcpSocket, port: restoredPort(prober.tcpSocket.port, c, agentPort) };
   if (prober.grpc) out.grpc = prober.grpc;
-  return out as T;
+  return out;
 }
 
 /**
@@ -226,25 +234,18 @@ function restoreHandler<T extends Probe | LifecycleHandler>(
  * `agentPort` is that injection's agent status port.
  */
 export function restoreProbes(
-  list: readonly Container[],
+  list: Container[],
   probersJson: string | undefined,
   agentPort?: number,
-): readonly Container[] {
-  if (!probersJson) return list;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(probersJson);
-  } catch {
-    return list;
-  }
-  if (!isObject(parsed)) return list;
-  const probers = parsed;
+): Container[] {
+  const probers = probersJson ? jsonMap(probersJson) : undefined;
+  if (!probers) return list;
   // Only what a rewrite writes is put back: an object with an httpGet, tcpSocket or grpc object.
   const proberAt = (path: string): Prober | undefined => {
     const p = own(probers, path);
-    if (!isObject(p)) return undefined;
+    if (!isMap(p)) return undefined;
     const actions = [p.httpGet, p.tcpSocket, p.grpc].filter((a) => a !== undefined);
-    return actions.length > 0 && actions.every(isObject) ? p : undefined;
+    return actions.length > 0 && actions.every(isMap) ? p : undefined;
   };
   return list.map((c) => {
     let next: Container | undefined;

@@ -11,8 +11,8 @@
 import type { Config } from "../config/types.js";
 import { A } from "./annotations.js";
 import { PORT as ISTIO_PORT } from "./istio.js";
-import { own } from "./own.js";
-import type { Params } from "./params.js";
+import { isMap, jsonMap, own } from "./own.js";
+import { proxyConfigFields, type Params } from "./params.js";
 import { appendSidecarEnv, hasSidecar, sidecarEnv, type ContainerLists } from "./placement.js";
 import { quote } from "./quote.js";
 import { InjectionError } from "./types.js";
@@ -164,7 +164,7 @@ export function prometheusMerge(
   for (const k of Object.keys(annotations)) {
     const name = settingName(k);
     if (name === undefined) continue;
-    const v = annotations[k] as string;
+    const v = own(annotations, k) ?? "";
     if (name === SCRAPE) scrape = v;
     else if (name === PATH) path = v;
     else if (name === PORT) port = v;
@@ -176,9 +176,9 @@ export function prometheusMerge(
       } else warnings.push(`annotation ${k}=${quote(v)} ignored: an entry has no port`);
     }
   }
-  if (targets.length > 0) {
+  const first = targets[0];
+  if (first) {
     for (const t of targets) checkPort(t.port, target, SCRAPE_TARGETS, targetsRaw);
-    const first = targets[0] as ScrapeTarget;
     port = first.port;
     path = first.path;
   } else if (port !== "") {
@@ -213,15 +213,13 @@ export function securePortAnnotation(
 }
 
 /** The port a previous merge pointed the annotations at: its PROXY_CONFIG's statusPort, else the config's. */
-export function mergedPort(proxyConfigJson: string | undefined, configured: number): string {
+export function mergedPort(proxyConfigJson: string | undefined, configured: number): number {
+  if (proxyConfigJson === undefined) return configured;
   try {
-    const pc: unknown = proxyConfigJson === undefined ? undefined : JSON.parse(proxyConfigJson);
-    const port = typeof pc === "object" && pc !== null ? own(pc as Record<string, unknown>, "statusPort") : undefined;
-    if (typeof port === "number" || typeof port === "string") return String(port);
+    return proxyConfigFields(proxyConfigJson).statusPort ?? configured;
   } catch {
-    // Not what an injector writes: the configured port.
+    return configured; // not JSON, so not what an injector writes
   }
-  return String(configured);
 }
 
 /**
@@ -234,26 +232,20 @@ export function mergedPort(proxyConfigJson: string | undefined, configured: numb
 export function restorePrometheus(
   annotations: Record<string, string>,
   envValue: string | undefined,
-  port: string,
+  port: number,
 ): void {
   // The app had no scrape settings of its own (or only empty ones): the merge's annotations
   // stay where they are, and the merge takes them as already written.
   if (envValue === undefined) return;
-  if (setting(annotations, PORT) !== port) return;
-  let original: unknown;
-  try {
-    original = JSON.parse(envValue);
-  } catch {
-    return;
-  }
+  if (setting(annotations, PORT) !== String(port)) return;
+  const saved = jsonMap(envValue);
   // Not what the merge writes (a map of strings): nothing to restore from.
-  if (typeof original !== "object" || original === null || Array.isArray(original)) return;
-  const saved = original as Record<string, unknown>;
+  if (!saved) return;
   const targets = own(saved, "targets");
   const restored: ScrapeTarget[] = Array.isArray(targets)
     ? targets.flatMap((t: unknown) => {
-        const port = typeof t === "object" && t !== null ? own(t as Record<string, unknown>, "port") : undefined;
-        const path = typeof t === "object" && t !== null ? own(t as Record<string, unknown>, "path") : undefined;
+        const port = isMap(t) ? own(t, "port") : undefined;
+        const path = isMap(t) ? own(t, "path") : undefined;
         return typeof port === "string" && typeof path === "string" ? [{ port, path }] : [];
       })
     : [];

@@ -30,13 +30,13 @@
 // paths are quoted bounded, so that each warning fits what the API server keeps of one.
 import { isIP } from "node:net";
 import { visit, type Document } from "yaml";
-import type { Config, InterceptionMode } from "../config/types.js";
+import { INTERCEPTION_MODES, type Config, type InterceptionMode } from "../config/types.js";
 import { DEFAULT_CONFIG } from "../config/defaults.js";
 import { A } from "./annotations.js";
 import { InjectionError } from "./types.js";
 import { ENUMS, MESSAGES, type SchemaKind } from "./proxy-config-schema.js";
 import { closestName } from "./annotation-keys.js";
-import { own } from "./own.js";
+import { isMap, own } from "./own.js";
 import { clip, quote } from "./quote.js";
 import { resolveYaml11, yaml11Text } from "./yaml11.js";
 import { parseYamlDocuments, PROXY_CONFIG_LIMITS, YamlLimitError, YamlSyntaxError } from "./yaml-limits.js";
@@ -59,9 +59,6 @@ function bad(value: string, why: string): InjectionError {
   );
 }
 
-function isMap(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 /** The config's own non-default ProxyConfig fields (computed once per config). */
 export function configProxyFields(config: Config): Record<string, unknown> {
@@ -88,13 +85,25 @@ function baseFor(config: Config): { base: Record<string, unknown>; empty: ProxyC
 
 // --- The fields of ProxyConfig (istio.io/api mesh/v1alpha1/proxy.proto) ------------------
 
-const INTERCEPTION_MODES = ["REDIRECT", "TPROXY", "NONE"] as const;
-const AUTH_POLICIES = ["NONE", "MUTUAL_TLS"] as const;
-const TRACING_SERVICE_NAMES = [
-  "APP_LABEL_AND_NAMESPACE",
-  "CANONICAL_NAME_ONLY",
-  "CANONICAL_NAME_AND_NAMESPACE",
-] as const;
+/**
+ * Enum values Istio's validation refuses though proto declares them (AuthenticationPolicy's
+ * INHERIT, a mesh-wide placeholder, numbered 1000): a ProxyConfig may not name them.
+ */
+const REFUSED_ENUM_VALUES: ReadonlyMap<string, ReadonlySet<string>> = new Map([
+  ["AuthenticationPolicy", new Set(["INHERIT"])],
+]);
+
+/** An enum's accepted value names, by number (each accepted value's number is its index). */
+function enumNames(name: string): readonly string[] {
+  const refused = REFUSED_ENUM_VALUES.get(name);
+  return [...(ENUMS.get(name) ?? new Map<string, number>())]
+    .filter(([value]) => !refused?.has(value))
+    .sort(([, a], [, b]) => a - b)
+    .map(([value]) => value);
+}
+
+const INTERCEPTION_MODE_NAMES = enumNames("ProxyConfig_InboundInterceptionMode");
+const TRACING_SERVICE_NAMES = enumNames("ProxyConfig_TracingServiceName");
 
 /**
  * How jsonpb reads a field: a scalar kind, an enum's value names (by number: the index), or a
@@ -114,52 +123,31 @@ type FieldKind =
   | "message"
   | readonly string[];
 
+/** The schema's scalar kinds, each read as its own kind. */
+const SCALAR_KINDS: ReadonlyMap<string, FieldKind> = new Map<string, FieldKind>(
+  (["string", "int32", "uint32", "bool", "int32?", "bool?", "duration"] as const).map((k) => [k, k]),
+);
+
+/** How jsonpb reads a top-level field of the schema's kind; undefined for a kind not read here. */
+function fieldKind(kind: SchemaKind): FieldKind | undefined {
+  if (typeof kind === "string") return SCALAR_KINDS.get(kind);
+  if ("enum" in kind) return enumNames(kind.enum);
+  if ("message" in kind) return "message";
+  if ("list" in kind) return kind.list === "string" ? "stringList" : undefined;
+  return kind.map === "string" ? "stringMap" : undefined;
+}
+
 /**
- * [JSON name, proto name, kind], in the order of proxy.proto (which is the order jsonpb writes
- * them in). A field not listed (`parentShutdownDuration` is gone from it) Istio admits and drops.
+ * [JSON name, proto name, kind] of ProxyConfig's fields, from the generated schema in the order
+ * of proxy.proto (which is the order jsonpb writes them in). A field not there
+ * (`parentShutdownDuration` is gone from it) Istio admits and drops.
  */
-const PROXY_CONFIG_FIELDS: readonly (readonly [string, string, FieldKind])[] = [
-  ["configPath", "config_path", "string"],
-  ["binaryPath", "binary_path", "string"],
-  ["serviceCluster", "service_cluster", "string"],
-  ["tracingServiceName", "tracing_service_name", TRACING_SERVICE_NAMES],
-  ["drainDuration", "drain_duration", "duration"],
-  ["discoveryAddress", "discovery_address", "string"],
-  ["discoveryRefreshDelay", "discovery_refresh_delay", "duration"],
-  ["zipkinAddress", "zipkin_address", "string"],
-  ["statsdUdpAddress", "statsd_udp_address", "string"],
-  ["envoyMetricsServiceAddress", "envoy_metrics_service_address", "string"],
-  ["proxyAdminPort", "proxy_admin_port", "int32"],
-  ["availabilityZone", "availability_zone", "string"],
-  ["controlPlaneAuthPolicy", "control_plane_auth_policy", AUTH_POLICIES],
-  ["customConfigFile", "custom_config_file", "string"],
-  ["statNameLength", "stat_name_length", "int32"],
-  ["concurrency", "concurrency", "int32?"],
-  ["proxyBootstrapTemplatePath", "proxy_bootstrap_template_path", "string"],
-  ["interceptionMode", "interception_mode", INTERCEPTION_MODES],
-  ["tracing", "tracing", "message"],
-  ["sds", "sds", "message"],
-  ["envoyAccessLogService", "envoy_access_log_service", "message"],
-  ["envoyMetricsService", "envoy_metrics_service", "message"],
-  ["proxyMetadata", "proxy_metadata", "stringMap"],
-  ["runtimeValues", "runtime_values", "stringMap"],
-  ["statusPort", "status_port", "int32"],
-  ["extraStatTags", "extra_stat_tags", "stringList"],
-  ["gatewayTopology", "gateway_topology", "message"],
-  ["terminationDrainDuration", "termination_drain_duration", "duration"],
-  ["meshId", "mesh_id", "string"],
-  ["readinessProbe", "readiness_probe", "message"],
-  ["proxyStatsMatcher", "proxy_stats_matcher", "message"],
-  ["holdApplicationUntilProxyStarts", "hold_application_until_proxy_starts", "bool?"],
-  ["caCertificatesPem", "ca_certificates_pem", "stringList"],
-  ["image", "image", "message"],
-  ["privateKeyProvider", "private_key_provider", "message"],
-  ["proxyHeaders", "proxy_headers", "message"],
-  ["fileFlushInterval", "file_flush_interval", "duration"],
-  ["fileFlushMinSizeKb", "file_flush_min_size_kb", "uint32"],
-  ["statsCompression", "stats_compression", "bool?"],
-  ["connectionSettings", "connection_settings", "message"],
-];
+export const PROXY_CONFIG_FIELDS: readonly (readonly [string, string, FieldKind])[] = (
+  MESSAGES.get("ProxyConfig") ?? []
+).flatMap(([json, proto, kind]) => {
+  const read = fieldKind(kind);
+  return read === undefined ? [] : [[json, proto, read] as const];
+});
 
 const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
@@ -648,9 +636,10 @@ export function parseProxyConfig(annotation: string | undefined, config: Config)
   const hold = field(parsed, "holdApplicationUntilProxyStarts", "hold_application_until_proxy_starts");
   const modeValue = field(parsed, "interceptionMode", "interception_mode");
   // An enum by number: 0, 1 and 2 are the modes; another number names no mode the proxy has.
-  const mode = typeof modeValue === "number" ? INTERCEPTION_MODES[modeValue] : modeValue;
+  const mode = typeof modeValue === "number" ? INTERCEPTION_MODE_NAMES[modeValue] : modeValue;
   if (modeValue !== undefined && mode === undefined)
-    throw bad(annotation, `interceptionMode must be one of ${INTERCEPTION_MODES.join(", ")}`);
+    throw bad(annotation, `interceptionMode must be one of ${INTERCEPTION_MODE_NAMES.join(", ")}`);
+  const interceptionMode = INTERCEPTION_MODES.find((m) => m === mode);
   const meta = field(parsed, "proxyMetadata", "proxy_metadata");
   const proxyMetadata: Record<string, string> = {};
   if (isMap(meta)) {
@@ -665,7 +654,7 @@ export function parseProxyConfig(annotation: string | undefined, config: Config)
   return {
     json: `${protoJson(merged)}\n`,
     ...(typeof hold === "boolean" ? { holdApplicationUntilProxyStarts: hold } : {}),
-    ...(typeof mode === "string" ? { interceptionMode: mode as InterceptionMode } : {}),
+    ...(interceptionMode !== undefined ? { interceptionMode } : {}),
     proxyMetadata,
     warnings: unknownFieldWarnings(unknownProxyConfigFields(parsed), A.proxyConfig),
   };

@@ -28,7 +28,7 @@
 // copies nothing unless it drops a null: then only the objects on the way to it are copied
 // (copy-on-write), so the common Pod comes back as the very object given, now typed.
 import type { Container, Pod } from "../kube/types.js";
-import { setOwn } from "./own.js";
+import { isMap, setOwn } from "./own.js";
 import { quote } from "./quote.js";
 import { InjectionError } from "./types.js";
 
@@ -61,9 +61,6 @@ class Wrong {
 /** Thrown by the walk when something nests deeper than its room; the path is found after. */
 const TOO_DEEP = new (class TooDeep {})();
 
-function isRec(v: unknown): v is Rec {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 const absent = (v: unknown): v is null | undefined => v === undefined || v === null;
 
@@ -117,8 +114,9 @@ function fields(o: Rec, readers: FieldList, room: number): Rec {
   let out = o;
   const { keys, reads } = readers;
   for (let i = 0; i < keys.length; i++) {
-    const key = keys[i] as string;
-    const read = reads[i] as Reader;
+    const key = keys[i];
+    const read = reads[i];
+    if (key === undefined || read === undefined) continue; // parallel lists of one length
     // The keys are the engine's field names, none a member of Object.prototype.
     const before = o[key];
     let after: unknown;
@@ -156,7 +154,7 @@ function object(readers: Fields = {}): Reader {
   const list = fieldList(readers);
   return (v, room) => {
     if (absent(v)) return undefined;
-    if (!isRec(v)) throw new Wrong("an object");
+    if (!isMap(v)) throw new Wrong("an object");
     return fields(v, list, room);
   };
 }
@@ -165,7 +163,7 @@ function object(readers: Fields = {}): Reader {
 function item(readers: Fields = {}): Reader {
   const list = fieldList(readers);
   return (v, room) => {
-    if (!isRec(v)) throw new Wrong("an object");
+    if (!isMap(v)) throw new Wrong("an object");
     return fields(v, list, room);
   };
 }
@@ -210,7 +208,7 @@ function wrongEntry(key: string, what: string): Wrong {
 /** A map of strings (labels, annotations); a null value is the empty string, as the API server stores it. */
 const stringMap: Reader = (v, room) => {
   if (absent(v)) return undefined;
-  if (!isRec(v)) throw new Wrong("a map of strings");
+  if (!isMap(v)) throw new Wrong("a map of strings");
   if (room <= 0) throw TOO_DEEP;
   let out = v;
   for (const key of Object.keys(v)) {
@@ -226,7 +224,7 @@ const stringMap: Reader = (v, room) => {
 /** requests / limits: resource name to quantity ("100m", "1Gi", or a number). */
 const quantities: Reader = (v, room) => {
   if (absent(v)) return undefined;
-  if (!isRec(v)) throw new Wrong("a map of quantities");
+  if (!isMap(v)) throw new Wrong("a map of quantities");
   if (room <= 0) throw TOO_DEEP;
   for (const key of Object.keys(v)) {
     const q = v[key];
@@ -283,7 +281,7 @@ export const MAX_ANNOTATIONS_BYTES = 256 * 1024;
 
 const annotationsMap: Reader = (v, room) => {
   const out = stringMap(v, room);
-  if (isRec(out)) {
+  if (isMap(out)) {
     let total = 0;
     for (const key of Object.keys(out)) {
       const value = out[key];
@@ -343,7 +341,8 @@ function deeper(v: object, room: number): string[] | undefined {
     }
     return undefined;
   }
-  const o = v as Rec;
+  if (!isMap(v)) return undefined; // not an array: a map
+  const o = v;
   for (const key in o) {
     const x = o[key];
     if (typeof x !== "object" || x === null) continue;
@@ -398,10 +397,10 @@ export type CheckedPod = Pod & { readonly spec: NonNullable<Pod["spec"]> };
  * naming the first field of a wrong type.
  */
 export function readPod(value: unknown): CheckedPod {
-  if (!isRec(value)) throw new InjectionError("ERR_INVALID_POD", "object", "object: must be a Pod (a JSON object)");
+  if (!isMap(value)) throw new InjectionError("ERR_INVALID_POD", "object", "object: must be a Pod (a JSON object)");
   if (absent(value.spec))
     throw new InjectionError("ERR_INVALID_POD", "spec", "spec: must be an object with the Pod's containers");
-  if (isRec(value.spec) && absent(value.spec.containers)) {
+  if (isMap(value.spec) && absent(value.spec.containers)) {
     throw new InjectionError("ERR_INVALID_POD", "spec.containers", "spec.containers: must be a list of containers");
   }
   try {

@@ -5,7 +5,7 @@ import type { Config } from "../config/types.js";
 import type { Container } from "../kube/types.js";
 import { A, CONTAINER } from "./annotations.js";
 import { parseOverrides } from "./overrides.js";
-import { copyOwn, own } from "./own.js";
+import { copyOwn, jsonMap, own } from "./own.js";
 import { APP_PROBERS_ENV, restoreProbes } from "./probes.js";
 import { mergedPort, PROMETHEUS_ENV, restorePrometheus } from "./prometheus.js";
 import type { CheckedPod } from "./shape.js";
@@ -21,17 +21,11 @@ const STATUS_LISTS = ["initContainers", "containers", "volumes", "imagePullSecre
 
 /** The status a previous injection wrote; undefined when there is none, or it is not what an injector writes. */
 function parseStatus(raw: string | undefined): Status | undefined {
-  if (raw === undefined) return undefined;
-  let s: unknown;
-  try {
-    s = JSON.parse(raw);
-  } catch {
-    return undefined;
-  }
-  if (typeof s !== "object" || s === null || Array.isArray(s)) return undefined;
+  const s = raw === undefined ? undefined : jsonMap(raw);
+  if (!s) return undefined;
   const status: Status = {};
   for (const key of STATUS_LISTS) {
-    const names = own(s as Record<string, unknown>, key);
+    const names = own(s, key);
     if (names === undefined || names === null) continue;
     if (!Array.isArray(names) || !names.every((n) => typeof n === "string")) return undefined;
     status[key] = names;
@@ -70,9 +64,9 @@ export function stripInjected(pod: CheckedPod, config: Config): CheckedPod {
   // The previous injection's agent port: its PROXY_CONFIG's statusPort, else the config's.
   const agentPort = mergedPort(env("PROXY_CONFIG"), config.proxy.statusPort);
   const probers = env(APP_PROBERS_ENV);
-  spec.containers = restoreProbes(undo(pod.spec.containers), probers, Number(agentPort)) as Container[];
+  spec.containers = restoreProbes(undo(pod.spec.containers), probers, agentPort);
   if (pod.spec.initContainers)
-    spec.initContainers = restoreProbes(undo(pod.spec.initContainers), probers, Number(agentPort)) as Container[];
+    spec.initContainers = restoreProbes(undo(pod.spec.initContainers), probers, agentPort);
   if (pod.spec.volumes) spec.volumes = pod.spec.volumes.filter((v) => !volumes.has(v.name));
   if (pod.spec.imagePullSecrets)
     spec.imagePullSecrets = pod.spec.imagePullSecrets.filter((s) => s.name === undefined || !secrets.has(s.name));

@@ -20,6 +20,7 @@ import { A } from "./annotations.js";
 import { InjectionError } from "./types.js";
 import { checkQuantity, goParsesQuantity } from "./quantity.js";
 import { quote, QUOTE_MAX_CHARS } from "./quote.js";
+import { isMap, jsonMap } from "./own.js";
 
 type Annotations = Readonly<Record<string, string>>;
 
@@ -185,9 +186,6 @@ function inYamlQuotes(value: string): string | undefined {
   return undefined;
 }
 
-function isMap(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 /**
  * The template ranges over the JSON (fromJSON): a map (each key a name) or a list (each index
@@ -218,13 +216,8 @@ function userEntries(value: string): string | undefined {
  * object, and its other fields, it ignores.
  */
 function injectionStatus(value: string): string | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(value);
-  } catch {
-    return undefined;
-  }
-  if (!isMap(parsed)) return undefined;
+  const parsed = jsonMap(value);
+  if (!parsed) return undefined;
   for (const key of ["containers", "initContainers"]) {
     const names = parsed[key];
     if (names !== undefined && names !== null && !(Array.isArray(names) && names.every((n) => typeof n === "string"))) {

@@ -10,6 +10,7 @@ import type { Pod } from "../kube/types.js";
 import { inject } from "./inject.js";
 import { workloadOf } from "./owner.js";
 import type { InjectResult, WorkloadRef } from "./types.js";
+import { isMap } from "./own.js";
 
 export const WORKLOAD_KINDS = [
   "Pod",
@@ -25,9 +26,6 @@ export const WORKLOAD_KINDS = [
 
 type Doc = Record<string, unknown>;
 
-function isDoc(v: unknown): v is Doc {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 export interface InjectedTemplate {
   readonly kind: string;
@@ -50,68 +48,83 @@ export interface DocumentPod {
 }
 
 function metaOf(doc: Doc): { name: string; namespace?: string } {
-  const m = isDoc(doc.metadata) ? doc.metadata : {};
+  const m = isMap(doc.metadata) ? doc.metadata : {};
   return {
     name: typeof m.name === "string" ? m.name : typeof m.generateName === "string" ? m.generateName : "",
     ...(typeof m.namespace === "string" && m.namespace ? { namespace: m.namespace } : {}),
   };
 }
 
-/** The object holding a workload's pod template (`spec`, or a CronJob's `spec.jobTemplate.spec`). */
-function templateParent(doc: Doc): Doc | undefined {
+const WORKLOAD_KIND_SET: ReadonlySet<string> = new Set(WORKLOAD_KINDS);
+
+/**
+ * Where a workload keeps its pod template: `parent` is `spec`, or a CronJob's
+ * `spec.jobTemplate.spec` (then `jobTemplate` is `spec.jobTemplate`).
+ */
+interface TemplateAt {
+  readonly spec: Doc;
+  readonly jobTemplate?: Doc;
+  readonly parent: Doc;
+  readonly template: Doc;
+}
+
+function templateAt(doc: Doc): TemplateAt | undefined {
   const spec = doc.spec;
-  if (!isDoc(spec)) return undefined;
+  if (!isMap(spec)) return undefined;
   if (doc.kind === "CronJob") {
     const jobTemplate = spec.jobTemplate;
-    return isDoc(jobTemplate) && isDoc(jobTemplate.spec) && isDoc(jobTemplate.spec.template)
-      ? jobTemplate.spec
-      : undefined;
+    if (!isMap(jobTemplate) || !isMap(jobTemplate.spec) || !isMap(jobTemplate.spec.template)) return undefined;
+    return { spec, jobTemplate, parent: jobTemplate.spec, template: jobTemplate.spec.template };
   }
-  return isDoc(spec.template) && (WORKLOAD_KINDS as readonly string[]).includes(String(doc.kind)) ? spec : undefined;
+  return isMap(spec.template) && WORKLOAD_KIND_SET.has(String(doc.kind))
+    ? { spec, parent: spec, template: spec.template }
+    : undefined;
+}
+
+/** A document as a Pod, unchecked. */
+function unchecked(pod: Doc): Pod {
+  // parse boundary: the engine checks the Pod's shape field by field at its entry (shape.ts).
+  return pod as Pod;
+}
+
+/** A pod template (or a CronJob's job template's metadata and its pod template's spec) as a Pod. */
+function templatePod(metadata: unknown, spec: unknown): Pod {
+  return unchecked({ metadata: isMap(metadata) ? metadata : {}, spec });
 }
 
 /** The workload with `pod` as its pod template (CronJob: its job template's). */
-function withTemplate(doc: Doc, pod: Pod): Doc {
-  const spec = doc.spec as Doc;
-  const put = (parent: Doc): Doc => ({
-    ...parent,
-    template: { ...(parent.template as Doc), metadata: pod.metadata, spec: pod.spec },
-  });
-  if (doc.kind === "CronJob") {
-    const jobTemplate = spec.jobTemplate as Doc;
-    return { ...doc, spec: { ...spec, jobTemplate: { ...jobTemplate, spec: put(jobTemplate.spec as Doc) } } };
-  }
-  return { ...doc, spec: put(spec) };
+function withTemplate(doc: Doc, at: TemplateAt, pod: Pod): Doc {
+  const parent: Doc = { ...at.parent, template: { ...at.template, metadata: pod.metadata, spec: pod.spec } };
+  const spec = at.jobTemplate ? { ...at.spec, jobTemplate: { ...at.jobTemplate, spec: parent } } : parent;
+  return { ...doc, spec };
 }
 
 /** Locates the Pod of a Pod or workload document (not a List), without injecting anything. */
 export function podOf(doc: unknown, defaultNamespace: string): DocumentPod | undefined {
-  if (!isDoc(doc)) return undefined;
+  if (!isMap(doc)) return undefined;
   const { name, namespace = defaultNamespace } = metaOf(doc);
   const kind = String(doc.kind ?? "");
-  if (kind === "Pod") return { kind, name, namespace, pod: doc as Pod, replace: (pod) => pod };
-  const parent = templateParent(doc);
-  if (!parent) return undefined;
-  const template = parent.template as Doc;
+  if (kind === "Pod") return { kind, name, namespace, pod: unchecked(doc), replace: (pod) => pod };
+  const at = templateAt(doc);
+  if (!at) return undefined;
   return {
     kind,
     name,
     namespace,
-    pod: { metadata: isDoc(template.metadata) ? template.metadata : {}, spec: template.spec as Pod["spec"] },
+    pod: templatePod(at.template.metadata, at.template.spec),
     workload: { name, namespace, kind, apiVersion: String(doc.apiVersion ?? "") },
-    replace: (pod) => withTemplate(doc, pod),
+    replace: (pod) => withTemplate(doc, at, pod),
   };
 }
 
 /** The metadata kube-inject reads and writes for a CronJob: its job template's, not its pod template's. */
 function cronJobAsKubeInject(doc: Doc, located: DocumentPod): DocumentPod {
-  const spec = doc.spec as Doc;
-  const jobTemplate = spec.jobTemplate as Doc;
-  const jobSpec = jobTemplate.spec as Doc;
-  const template = jobSpec.template as Doc;
+  const at = templateAt(doc);
+  if (!at?.jobTemplate) return located;
+  const { spec, jobTemplate, parent: jobSpec, template } = at;
   return {
     ...located,
-    pod: { metadata: isDoc(jobTemplate.metadata) ? jobTemplate.metadata : {}, spec: template.spec as Pod["spec"] },
+    pod: templatePod(jobTemplate.metadata, template.spec),
     replace: (pod) => ({
       ...doc,
       // The job template's metadata first, where the API server prints it.
@@ -149,12 +162,12 @@ export function injectDocument(
   config: Config,
   found: InjectedTemplate[] = [],
 ): { doc: unknown; injected: InjectedTemplate[] } {
-  if (isDoc(doc) && doc.kind === "List" && Array.isArray(doc.items)) {
+  if (isMap(doc) && doc.kind === "List" && Array.isArray(doc.items)) {
     const items = doc.items.map((item) => injectDocument(item, defaultNamespace, config, found).doc);
     return { doc: { ...doc, items }, injected: found };
   }
   const webhookView = podOf(doc, defaultNamespace);
-  if (!webhookView || !isDoc(doc)) return { doc, injected: found };
+  if (!webhookView || !isMap(doc)) return { doc, injected: found };
   const located = doc.kind === "CronJob" ? cronJobAsKubeInject(doc, webhookView) : webhookView;
   const { kind, name, namespace } = located;
   // A Pod names its own workload (its controller's, when it has one), as in the webhook.

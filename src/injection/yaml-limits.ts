@@ -333,8 +333,8 @@ export function jsonPreScan(text: string, limits: YamlLimits): ScanFigures {
 export function measureValue(value: unknown, limits: YamlLimits, nodesSoFar = 0): number {
   let nodes = nodesSoFar;
   const stack: [unknown, number][] = [[value, 0]];
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop() as [unknown, number];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [v, depth] = top;
     if (typeof v !== "object" || v === null) continue;
     if (depth + 1 > limits.maxDepth) throw over("depth", limits.maxDepth);
     const children = Array.isArray(v) ? v : Object.values(v);

@@ -1,18 +1,13 @@
 // For every golden case, the webhook (the real HTTPS server of `serve`) is sent each Pod as the
 // API server would send it, and its patch, applied with validation to that Pod, must give
 // exactly what the CLI prints: the webhook, the CLI (and so the preview) agree.
+import { JSON_HEADERS, send } from "../support/https.js";
 import { podReview } from "../support/review.js";
+import { ServedConfigs } from "../support/served.js";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { request } from "node:https";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import jsonpatch from "fast-json-patch";
-import { stringify } from "yaml";
-import type { Config } from "../../src/config/types.js";
 import type { Pod } from "../../src/kube/types.js";
-import { runServe, type ServeHandle } from "../../src/main.js";
 import { injectManifest } from "../../src/manifest.js";
 import { goldenCases, goldenConfig, goldenInput, inputPods, podAsCreated } from "./cases.js";
 
@@ -20,53 +15,18 @@ interface Review {
   response: { uid: string; allowed: boolean; patch?: string; patchType?: string; status?: { message?: string } };
 }
 
-const dir = mkdtempSync(join(tmpdir(), "golden-webhook-"));
-const servers = new Map<string, ServeHandle>();
-let ca = "";
+const served = new ServedConfigs("golden-webhook-");
 
-async function serverFor(config: Config, name: string): Promise<ServeHandle> {
-  const key = JSON.stringify(config);
-  let s = servers.get(key);
-  if (!s) {
-    const configFile = join(dir, `${name}.config.yaml`);
-    writeFileSync(configFile, stringify(config));
-    s = await runServe({ configFile, port: 0, certDir: join(dir, "certs"), logLevel: "silent" });
-    ca = readFileSync(join(dir, "certs", "ca.crt"), "utf8");
-    servers.set(key, s);
-  }
-  return s;
-}
-
-function post(url: string, body: unknown): Promise<Review> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `${url}/inject`,
-      { method: "POST", ca, headers: { "content-type": "application/json" } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          try {
-            assert.equal(res.statusCode, 200);
-            resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")) as Review);
-          } catch (e) {
-            reject(e instanceof Error ? e : new Error(String(e)));
-          }
-        });
-      },
-    );
-    req.on("error", reject);
-    req.end(JSON.stringify(body));
-  });
+async function post(port: number, body: unknown): Promise<Review> {
+  const res = await send(port, served.ca, { path: "/inject", headers: JSON_HEADERS, body: JSON.stringify(body) });
+  assert.equal(res.status, 200);
+  return JSON.parse(res.body) as Review;
 }
 
 const CONTROLLER_LABELS = ["pod-template-hash", "deploymentconfig"];
 
 describe("webhook agrees with the CLI on every golden case", () => {
-  after(async () => {
-    for (const s of servers.values()) await s.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => served.close());
 
   for (const name of goldenCases()) {
     test(name, async () => {
@@ -74,13 +34,13 @@ describe("webhook agrees with the CLI on every golden case", () => {
       const input = goldenInput(name);
       const originals = inputPods(name);
       const cli = injectManifest(input, name, "default", config);
-      const server = await serverFor(config, name);
+      const server = await served.serverFor(config);
       assert.equal(originals.length, cli.injected.length);
       for (const [i, item] of cli.injected.entries()) {
         const original = (originals[i] as (typeof originals)[number]).pod;
         const pod = item.kind === "Pod" ? original : podAsCreated(item.kind, item.name, original);
         const uid = `uid-${name}-${i}`;
-        const review = await post(server.url, podReview({ uid, namespace: item.namespace, object: pod }));
+        const review = await post(server.port, podReview({ uid, namespace: item.namespace, object: pod }));
         assert.equal(review.response.uid, uid);
         assert.equal(review.response.allowed, true, review.response.status?.message);
         let got: Pod = structuredClone(pod);

@@ -1,8 +1,10 @@
 // The helm the chart tests run: HELM, else the one scripts/test-bins.sh provides (it may build
 // it with Go the first time). One locator, one way to run it, for every test that renders the chart.
+import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { access, constants } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
+import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -79,4 +81,29 @@ export async function locateHelm(): Promise<HelmLookup> {
   const path = join(dir, "helm");
   const problem = await works(path);
   return problem === undefined ? { ok: true, path } : { ok: false, reason: problem };
+}
+
+/**
+ * The one skip gate of the tests that run helm: helm found; else, with
+ * SIDECAR_INJECTOR_E2E_REQUIRED=1, a failing test saying why; else a loud notice on standard
+ * error and one skipped test (counted in the run's "skipped" total, which a skipped suite is
+ * not). `skip` is the option for the suite that needs helm; `what` names that suite.
+ */
+export async function helmGate(what: string): Promise<{ lookup: HelmLookup; skip: string | false }> {
+  const lookup = await locateHelm();
+  if (lookup.ok) return { lookup, skip: false };
+  if (process.env.SIDECAR_INJECTOR_E2E_REQUIRED === "1") {
+    test("helm is available (SIDECAR_INJECTOR_E2E_REQUIRED=1)", () => {
+      assert.fail(`helm is required but not available: ${lookup.reason}`);
+    });
+  } else {
+    const bar = "!".repeat(78);
+    process.stderr.write(
+      `\n${bar}\n!! SKIPPING ${what}: no helm.\n!! ${lookup.reason.replaceAll("\n", "\n!! ")}\n` +
+        `!! Set HELM to a helm binary, or let scripts/test-bins.sh build one (needs Go);\n` +
+        `!! SIDECAR_INJECTOR_E2E_REQUIRED=1 turns this skip into a failure.\n${bar}\n\n`,
+    );
+    test(what, { skip: `no helm: ${lookup.reason}` }, () => {});
+  }
+  return { lookup, skip: `no helm: ${lookup.reason}` };
 }

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { parse, parseAllDocuments } from "yaml";
 import { parseConfig } from "../../../src/config/load.js";
-import { CHART, HELM_TIMEOUT_MS, KUBE_VERSION, locateHelm, run, type ExecResult } from "../../support/helm.js";
+import { CHART, HELM_TIMEOUT_MS, KUBE_VERSION, helmGate, run, type ExecResult } from "../../support/helm.js";
 import { KUBE_API_CALLS } from "../../../src/kube/client.js";
 
 const RELEASE = "si";
@@ -24,16 +24,7 @@ const WEBHOOK_DOMAIN = "injector.sidecar-injector.dev";
 // ---------------------------------------------------------------------------
 // Running helm
 
-const lookup = await locateHelm();
-const required = process.env.SIDECAR_INJECTOR_E2E_REQUIRED === "1";
-if (!lookup.ok && !required) {
-  const bar = "!".repeat(78);
-  process.stderr.write(
-    `\n${bar}\n!! SKIPPING the Helm chart tests: no helm.\n!! ${lookup.reason.replaceAll("\n", "\n!! ")}\n` +
-      `!! Set HELM to a helm binary, or let scripts/test-bins.sh build one (needs Go);\n` +
-      `!! SIDECAR_INJECTOR_E2E_REQUIRED=1 turns this skip into a failure.\n${bar}\n\n`,
-  );
-}
+const { lookup, skip } = await helmGate("the Helm chart tests");
 
 // ---------------------------------------------------------------------------
 // Rendered objects, as far as these tests look into them
@@ -304,17 +295,6 @@ function injectorConfig(rendered: Rendered): Record<string, unknown> {
 
 // ---------------------------------------------------------------------------
 
-if (!lookup.ok) {
-  if (required) {
-    test("helm is available (SIDECAR_INJECTOR_E2E_REQUIRED=1)", () => {
-      assert.fail(`helm is required but not available: ${lookup.reason}`);
-    });
-  } else {
-    // Counted in the run's "skipped" total, which a skipped suite is not.
-    test("Helm chart tests", { skip: `no helm: ${lookup.reason}` }, () => {});
-  }
-}
-
 /** `group/resource/verb` of every rule granted to the injector's own ServiceAccount. */
 function grantedCalls(r: Rendered): string[] {
   const roles = [
@@ -335,7 +315,7 @@ function expectedCalls(when: readonly string[]): string[] {
   ].sort();
 }
 
-describe("Helm chart charts/sidecar-injector", { skip: lookup.ok ? false : `no helm: ${lookup.reason}` }, () => {
+describe("Helm chart charts/sidecar-injector", { skip }, () => {
   before(async () => {
     // helm's own config, cache and data in a temporary folder; no cluster is ever contacted.
     helmHome = await mkdtemp(join(tmpdir(), "sidecar-injector-chart-"));

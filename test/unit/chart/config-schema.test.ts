@@ -12,21 +12,11 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { parseAllDocuments } from "yaml";
 import { parseConfig } from "../../../src/config/load.js";
-import { CHART, HELM_TIMEOUT_MS, KUBE_VERSION, locateHelm, run, type ExecResult } from "../../support/helm.js";
+import { CHART, HELM_TIMEOUT_MS, KUBE_VERSION, helmGate, run, type ExecResult } from "../../support/helm.js";
 
-const lookup = await locateHelm();
-const required = process.env.SIDECAR_INJECTOR_E2E_REQUIRED === "1";
-if (!lookup.ok) {
-  if (required) {
-    test("helm is available (SIDECAR_INJECTOR_E2E_REQUIRED=1)", () =>
-      assert.fail(`helm is required but not available: ${lookup.reason}`));
-  } else {
-    process.stderr.write(`\n!! SKIPPING the chart config schema tests: no helm. ${lookup.reason}\n\n`);
-    test("chart config schema tests", { skip: `no helm: ${lookup.reason}` }, () => {});
-  }
-}
+const { lookup, skip } = await helmGate("the chart config schema tests");
 
-describe("the chart's schema for config", { skip: lookup.ok ? false : "no helm" }, () => {
+describe("the chart's schema for config", { skip }, () => {
   let home = "";
   let env: NodeJS.ProcessEnv = {};
 

@@ -26,15 +26,10 @@ import {
   TLS_HANDSHAKE_FAILURE_REASONS,
   createMetrics,
 } from "../../../src/telemetry/metrics.js";
-import { CHART, HELM_TIMEOUT_MS, KUBE_VERSION, locateHelm, run } from "../../support/helm.js";
+import { CHART, HELM_TIMEOUT_MS, KUBE_VERSION, helmGate, run } from "../../support/helm.js";
 import { readPromql, type PromqlShape } from "./promql.js";
 
-const lookup = await locateHelm();
-const skip = lookup.ok
-  ? false
-  : process.env.SIDECAR_INJECTOR_E2E_REQUIRED === "1"
-    ? false
-    : `no helm: ${lookup.reason}`;
+const { lookup, skip } = await helmGate("the chart monitoring tests");
 
 const RELEASE = "other";
 const NAMESPACE = "mon";

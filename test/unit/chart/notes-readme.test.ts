@@ -11,14 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { parse, parseAllDocuments } from "yaml";
-import { CHART, HELM_TIMEOUT_MS, KUBE_VERSION, locateHelm, run } from "../../support/helm.js";
+import { CHART, HELM_TIMEOUT_MS, KUBE_VERSION, helmGate, run } from "../../support/helm.js";
 
-const lookup = await locateHelm();
-const skip = lookup.ok
-  ? false
-  : process.env.SIDECAR_INJECTOR_E2E_REQUIRED === "1"
-    ? false
-    : `no helm: ${lookup.reason}`;
+const { lookup, skip } = await helmGate("the NOTES.txt tests");
 
 describe("NOTES.txt, per tls.mode", { skip }, () => {
   let chart = "";

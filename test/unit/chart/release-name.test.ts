@@ -8,14 +8,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { parseAllDocuments } from "yaml";
-import { CHART, HELM_TIMEOUT_MS, KUBE_VERSION, locateHelm, run } from "../../support/helm.js";
+import { CHART, HELM_TIMEOUT_MS, KUBE_VERSION, helmGate, run } from "../../support/helm.js";
 
-const lookup = await locateHelm();
-const skip = lookup.ok
-  ? false
-  : process.env.SIDECAR_INJECTOR_E2E_REQUIRED === "1"
-    ? false
-    : `no helm: ${lookup.reason}`;
+const { lookup, skip } = await helmGate("the release-name tests");
 
 const NAMESPACE = "mesh";
 

@@ -144,7 +144,7 @@ describe("prototype names as keys", () => {
   test("a container field named __proto__ merges as a field, and leaves prototypes alone", () => {
     const patch = JSON.parse(
       '{"__proto__":{"polluted":true},"constructor":"c","env":[{"name":"A","value":"2"}]}',
-    ) as object;
+    ) as Record<string, unknown>;
     const merged = mergeObject({ name: "istio-proxy", env: [{ name: "A", value: "1" }] }, patch) as Record<
       string,
       unknown

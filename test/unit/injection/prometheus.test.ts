@@ -123,7 +123,7 @@ describe("prometheus merge", () => {
           { port: "9100", path: "/m" },
         ],
       }),
-      "15020",
+      15020,
     );
     assert.deepEqual(a, {
       "prometheus.io/scrape": "true",
@@ -134,7 +134,7 @@ describe("prometheus merge", () => {
       "prometheus.io/path": "/stats/prometheus",
       "prometheus.io/scrape": "true",
     };
-    restorePrometheus(b, '{"scrape":"","path":"","port":"9100"}', "15020");
+    restorePrometheus(b, '{"scrape":"","path":"","port":"9100"}', 15020);
     assert.deepEqual(b, { "prometheus.io/port": "9100" });
   });
 
@@ -144,16 +144,16 @@ describe("prometheus merge", () => {
       "prometheus.io/path": "/stats/prometheus",
       "prometheus.io/scrape": "true",
     };
-    restorePrometheus(a, '{"scrape":"","path":"","port":"9100"}', "15020");
+    restorePrometheus(a, '{"scrape":"","path":"","port":"9100"}', 15020);
     assert.deepEqual(a, {
       "prometheus.io/port": "9200",
       "prometheus.io/path": "/stats/prometheus",
       "prometheus.io/scrape": "true",
     });
-    assert.equal(mergedPort('{"statusPort":15030}\n', 15020), "15030");
-    assert.equal(mergedPort("{}\n", 15020), "15020");
-    assert.equal(mergedPort("not json", 15020), "15020");
-    assert.equal(mergedPort(undefined, 15020), "15020");
+    assert.equal(mergedPort('{"statusPort":15030}\n', 15020), 15030);
+    assert.equal(mergedPort("{}\n", 15020), 15020);
+    assert.equal(mergedPort("not json", 15020), 15020);
+    assert.equal(mergedPort(undefined, 15020), 15020);
   });
 
   test("re-injection reads the current annotations, as Istio does", () => {

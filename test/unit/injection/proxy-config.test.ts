@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { DEFAULT_CONFIG } from "../../../src/config/defaults.js";
-import { parseProxyConfig } from "../../../src/injection/proxy-config.js";
+import { parseProxyConfig, PROXY_CONFIG_FIELDS } from "../../../src/injection/proxy-config.js";
+import { MESSAGES } from "../../../src/injection/proxy-config-schema.js";
 import { InjectionError } from "../../../src/injection/types.js";
 import { PROXY_CONFIG_LIMITS } from "../../../src/injection/yaml-limits.js";
 
@@ -190,4 +191,22 @@ test("goDuration reads Go's duration syntax", async () => {
   assert.equal(goDuration(".5s"), 500_000_000n);
   for (const bad of ["", "1", "s", "1x", "1.s.", ".s", "1s2", "9999999999999999999h", "- 1s"])
     assert.equal(goDuration(bad), undefined, bad);
+});
+
+test("the fields read are the generated schema's ProxyConfig, every one, in proto order", () => {
+  const schema = MESSAGES.get("ProxyConfig") ?? [];
+  assert.ok(schema.length > 30, "reads the schema");
+  assert.deepEqual(
+    PROXY_CONFIG_FIELDS.map(([json, proto]) => [json, proto]),
+    schema.map(([json, proto]) => [json, proto]),
+  );
+});
+
+test("controlPlaneAuthPolicy: NONE and MUTUAL_TLS, not INHERIT (declared in proto, refused by Istio)", () => {
+  const kind = PROXY_CONFIG_FIELDS.find(([json]) => json === "controlPlaneAuthPolicy")?.[2];
+  assert.deepEqual(kind, ["NONE", "MUTUAL_TLS"]);
+  refused('{"controlPlaneAuthPolicy": "INHERIT"}', /controlPlaneAuthPolicy must be one of NONE, MUTUAL_TLS/);
+  refused('{"controlPlaneAuthPolicy": 1000}', /controlPlaneAuthPolicy must be NONE or MUTUAL_TLS/);
+  // Accepted; the zero value jsonpb does not write.
+  assert.equal(parseProxyConfig('{"controlPlaneAuthPolicy": "NONE"}', DEFAULT_CONFIG).json, "{}\n");
 });

@@ -3,50 +3,24 @@
 // byte for byte. Then createApp with namespace lookups for callers with and without a token, a failing
 // lookup and one that never answers.
 import { podReview } from "../../support/review.js";
+import { locatePods } from "../../support/pods.js";
+import { ServedConfigs } from "../../support/served.js";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { parse, stringify } from "yaml";
 import type { Config } from "../../../src/config/types.js";
 import type { NamespaceAccess } from "../../../src/admission/preview-lookup.js";
 import type { Pod } from "../../../src/kube/types.js";
-import { runServe, type ServeHandle } from "../../../src/main.js";
+import type { ServeHandle } from "../../../src/main.js";
 import { parseManifest } from "../../../src/manifest.js";
 import type { PreviewEntry } from "../../../src/preview.js";
-import { goldenCases, goldenConfig, goldenInput, podAsCreated } from "../../golden/cases.js";
+import { goldenCases, goldenConfig, goldenInput } from "../../golden/cases.js";
 import { send, startTestServer, type ClientResponse, type TestServer } from "../admission/helpers.js";
 
-const dir = mkdtempSync(join(tmpdir(), "preview-http-"));
-const servers = new Map<string, ServeHandle>();
-let ca = "";
+const served = new ServedConfigs("preview-http-");
+const serverFor = (config: Config | undefined): Promise<ServeHandle> => served.serverFor(config);
 
-async function serverFor(config: Config | undefined): Promise<ServeHandle> {
-  const key = JSON.stringify(config ?? null);
-  let s = servers.get(key);
-  if (!s) {
-    let configFile: string | undefined;
-    if (config) {
-      configFile = join(dir, `config-${servers.size}.yaml`);
-      writeFileSync(configFile, stringify(config));
-    }
-    s = await runServe({
-      ...(configFile ? { configFile } : {}),
-      port: 0,
-      certDir: join(dir, "certs"),
-      logLevel: "silent",
-    });
-    ca = readFileSync(join(dir, "certs", "ca.crt"), "utf8");
-    servers.set(key, s);
-  }
-  return s;
-}
-
-after(async () => {
-  for (const s of servers.values()) await s.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+after(() => served.close());
 
 interface PreviewAnswer {
   items: PreviewEntry[];
@@ -60,7 +34,7 @@ async function post(
   config?: Config,
 ): Promise<ClientResponse> {
   const s = await serverFor(config);
-  return send(s.port, ca, {
+  return send(s.port, served.ca, {
     path,
     headers: { ...(contentType ? { "content-type": contentType } : {}), ...extra },
     body,
@@ -278,13 +252,13 @@ describe("POST /preview on the server serve runs", () => {
     const s = await serverFor(undefined);
     // The request kubectl sends: POST, the file's bytes chunked, no Content-Type, this Accept.
     const kubectl = { accept: "application/json, */*" };
-    const asJson = await send(s.port, ca, {
+    const asJson = await send(s.port, served.ca, {
       path: "/preview?namespaceLabels=istio-injection=enabled",
       headers: kubectl,
       body: JSON.stringify(POD),
       chunked: true,
     });
-    const asYaml = await send(s.port, ca, {
+    const asYaml = await send(s.port, served.ca, {
       path: "/preview?namespaceLabels=istio-injection=enabled",
       headers: kubectl,
       body: stringify(POD),
@@ -295,7 +269,7 @@ describe("POST /preview on the server serve runs", () => {
     assert.equal(fromJson?.decision.inject, true);
     assert.deepEqual(fromYaml?.patch, fromJson?.patch);
     // One that is neither: a Status kubectl prints as "Error from server (BadRequest): …".
-    const bad = await send(s.port, ca, { path: "/preview", headers: kubectl, body: "kind: [Pod", chunked: true });
+    const bad = await send(s.port, served.ca, { path: "/preview", headers: kubectl, body: "kind: [Pod", chunked: true });
     assert.equal(bad.status, 400);
     assert.equal(errorOf(bad).code, "ERR_PREVIEW_INPUT");
     assert.equal(bad.json().reason, "BadRequest");
@@ -372,14 +346,14 @@ describe("POST /preview on the server serve runs", () => {
       metadata: { ...POD.metadata, annotations: { filler: "x".repeat(6 * 1024 * 1024) } },
     });
     const s = await serverFor(undefined);
-    const declared = await send(s.port, ca, {
+    const declared = await send(s.port, served.ca, {
       path: "/preview",
       headers: { "content-type": "application/json" },
       body: big,
     });
     assert.equal(declared.status, 413);
     assert.equal(errorOf(declared).code, "ERR_BODY_TOO_LARGE");
-    const streamed = await send(s.port, ca, {
+    const streamed = await send(s.port, served.ca, {
       path: "/preview",
       headers: { "content-type": "application/json" },
       body: big,
@@ -407,7 +381,7 @@ describe("POST /preview on the server serve runs", () => {
 
   test("GET /preview: 405", async () => {
     const s = await serverFor(undefined);
-    const res = await send(s.port, ca, { method: "GET", path: "/preview" });
+    const res = await send(s.port, served.ca, { method: "GET", path: "/preview" });
     assert.equal(res.status, 405);
     assert.equal(errorOf(res, true).code, "ERR_METHOD_NOT_ALLOWED");
   });
@@ -415,7 +389,7 @@ describe("POST /preview on the server serve runs", () => {
   test("no side effects: the injection metrics do not move", async () => {
     const s = await serverFor(undefined);
     const metrics = async (): Promise<string> =>
-      (await send(s.port, ca, { method: "GET", path: "/metrics" })).body
+      (await send(s.port, served.ca, { method: "GET", path: "/metrics" })).body
         .split("\n")
         .filter((l) => l.startsWith("sidecar_injection_"))
         .join("\n");
@@ -429,43 +403,12 @@ describe("POST /preview on the server serve runs", () => {
 });
 
 /** Pods and pod templates of the documents, each as the API server would send it. */
-function located(docs: readonly unknown[]): { kind: string; name: string; namespace: string; pod: Pod }[] {
-  const out: { kind: string; name: string; namespace: string; pod: Pod }[] = [];
-  const walk = (d: unknown): void => {
-    if (typeof d !== "object" || d === null) return;
-    const doc = d as {
-      kind?: string;
-      items?: unknown[];
-      metadata?: { name?: string; generateName?: string; namespace?: string };
-      spec?: Record<string, unknown>;
-    };
-    if (doc.kind === "List") return void doc.items?.forEach(walk);
-    const name = doc.metadata?.name ?? doc.metadata?.generateName ?? "";
-    const namespace = doc.metadata?.namespace ?? "default";
-    if (doc.kind === "Pod") return void out.push({ kind: "Pod", name, namespace, pod: d as Pod });
-    const holder =
-      doc.kind === "CronJob"
-        ? ((doc.spec?.jobTemplate as { spec?: Record<string, unknown> } | undefined)?.spec ?? undefined)
-        : doc.spec;
-    const template = holder?.template as Pod | undefined;
-    if (!template || doc.kind === "Service") return;
-    out.push({
-      kind: String(doc.kind),
-      name,
-      namespace,
-      pod: podAsCreated(String(doc.kind), name, { metadata: template.metadata ?? {}, spec: template.spec }),
-    });
-  };
-  docs.forEach(walk);
-  return out;
-}
-
 describe("/preview and /inject answer the same patch for every golden case", () => {
   for (const name of goldenCases()) {
     test(name, async () => {
       const config = goldenConfig(name);
       const input = goldenInput(name);
-      const pods = located(parseManifest(input, name));
+      const pods = locatePods(parseManifest(input, name));
       assert.ok(pods.length > 0);
       // The manifest, as YAML: one entry per Pod, each with /inject's patch for it.
       const entries = items(await post("/preview", input, "application/yaml", {}, config));

@@ -22,7 +22,8 @@ import {
   type PreviewEntry,
   type PreviewOptions,
 } from "../../../src/preview.js";
-import { goldenCases, goldenConfig, goldenInput, podAsCreated } from "../../golden/cases.js";
+import { goldenCases, goldenConfig, goldenInput } from "../../golden/cases.js";
+import { flatten, locatePods } from "../../support/pods.js";
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), "../../fixtures");
 const config = buildConfig({});
@@ -656,49 +657,6 @@ describe("the object shown is the one the patch makes", () => {
 
 // ---- Agreement with the webhook and the CLI on every golden case.
 
-interface Located {
-  /** Index among the flattened documents. */
-  readonly index: number;
-  readonly kind: string;
-  readonly name: string;
-  readonly namespace: string;
-  /** The Pod the API server would send the webhook. */
-  readonly pod: Pod;
-}
-
-/** Documents and List items, flattened. */
-function flatten(docs: readonly unknown[]): unknown[] {
-  return docs.flatMap((d) => (isDoc(d) && d.kind === "List" && Array.isArray(d.items) ? flatten(d.items) : [d]));
-}
-
-/** Pods and pod templates among flattened documents, found independently of the code under test. */
-function locate(flat: readonly unknown[]): Located[] {
-  const out: Located[] = [];
-  for (const [index, d] of flat.entries()) {
-    if (!isDoc(d)) continue;
-    const meta = (isDoc(d.metadata) ? d.metadata : {}) as { name?: string; generateName?: string; namespace?: string };
-    const kind = String(d.kind);
-    const name = meta.name ?? meta.generateName ?? "";
-    const namespace = meta.namespace ?? "default";
-    if (kind === "Pod") {
-      out.push({ index, kind, name, namespace, pod: d as Pod });
-      continue;
-    }
-    if (!isDoc(d.spec) || kind === "Service") continue;
-    const holder = kind === "CronJob" ? ((d.spec.jobTemplate as Doc | undefined)?.spec as Doc | undefined) : d.spec;
-    const template = holder?.template as Pod | undefined;
-    if (template === undefined) continue;
-    out.push({
-      index,
-      kind,
-      name,
-      namespace,
-      pod: podAsCreated(kind, name, { metadata: template.metadata ?? {}, spec: template.spec }),
-    });
-  }
-  return out;
-}
-
 describe("agreement with the webhook and the CLI on every golden case", () => {
   const cases = goldenCases();
   test("there are golden cases", () => assert.ok(cases.length >= 20, `${cases.length}`));
@@ -711,7 +669,7 @@ describe("agreement with the webhook and the CLI on every golden case", () => {
       const flat = flatten(parseManifest(input, name));
       const cli = flatten(injectManifest(input, name, "default", cfg).docs);
       assert.equal(cli.length, flat.length);
-      const located = locate(flat);
+      const located = locatePods(flat);
       assert.equal(entries.length, located.length, "one entry per Pod and workload");
       for (const [i, item] of located.entries()) {
         const e = entries[i] as PreviewEntry;

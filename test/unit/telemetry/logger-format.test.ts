@@ -4,20 +4,9 @@
 // terminal. Text lines are made after redaction and go through the same batched writer.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { Writable } from "node:stream";
 import { describe, test } from "node:test";
 import { createLogger, defaultLogFormat, LOG_FORMAT_ENV, REDACTED, textLine } from "../../../src/telemetry/logger.js";
-
-function collector(): { stream: Writable; text: () => string } {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      chunks.push(chunk.toString("utf8"));
-      cb();
-    },
-  });
-  return { stream, text: () => chunks.join("") };
-}
+import { captureLogs } from "../../support/logs.js";
 
 const clock = (ms: number): string => {
   const d = new Date(ms);
@@ -60,7 +49,7 @@ describe("textLine", () => {
 
 describe("createLogger: the format", () => {
   test("format text: text lines, with the fields redacted as in JSON", () => {
-    const { stream, text } = collector();
+    const { stream, text } = captureLogs();
     const log = createLogger({ destination: stream, format: "text" });
     log.info({ namespace: "shop", token: "s3cret", req: { headers: { authorization: "Bearer x" } } }, "review");
     const line = text();
@@ -73,7 +62,7 @@ describe("createLogger: the format", () => {
   });
 
   test("a destination without a format: JSON, whatever the environment says", () => {
-    const { stream, text } = collector();
+    const { stream, text } = captureLogs();
     const saved = process.env[LOG_FORMAT_ENV];
     process.env[LOG_FORMAT_ENV] = "text";
     try {

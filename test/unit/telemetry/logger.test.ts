@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { Writable } from "node:stream";
 import { describe, it } from "node:test";
 import { createLogger, redactFields } from "../../../src/telemetry/logger.js";
+import { captureLogs } from "../../support/logs.js";
 
 const loggerModule = new URL("../../../src/telemetry/logger.ts", import.meta.url).href;
 
@@ -36,26 +36,9 @@ ${then}`;
   };
 }
 
-function collector(): { stream: Writable; lines: () => Record<string, unknown>[] } {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      chunks.push(chunk.toString("utf8"));
-      cb();
-    },
-  });
-  const lines = (): Record<string, unknown>[] =>
-    chunks
-      .join("")
-      .split("\n")
-      .filter((l) => l !== "")
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-  return { stream, lines };
-}
-
 describe("createLogger", () => {
   it("writes one JSON object per line with level, name and message", () => {
-    const c = collector();
+    const c = captureLogs();
     const log = createLogger({ destination: c.stream });
     log.info({ uid: "u1" }, "admission review");
     const [line, ...rest] = c.lines();
@@ -67,7 +50,7 @@ describe("createLogger", () => {
   });
 
   it("drops lines below the configured level", () => {
-    const c = collector();
+    const c = captureLogs();
     const log = createLogger({ level: "warn", destination: c.stream });
     log.info("quiet");
     log.warn("loud");
@@ -78,7 +61,7 @@ describe("createLogger", () => {
   });
 
   it("redacts keys, tokens and bodies even when a caller passes them", () => {
-    const c = collector();
+    const c = captureLogs();
     const log = createLogger({ destination: c.stream });
     log.info(
       {
@@ -124,7 +107,7 @@ describe("createLogger", () => {
   });
 
   it("redacts inside a logged error, child bindings and headers, and leaves the caller's object alone", () => {
-    const c = collector();
+    const c = captureLogs();
     const log = createLogger({ destination: c.stream }).child({ token: "bound-t0ken", worker: 2 });
     const err = Object.assign(new Error("namespaces is forbidden"), { body: "api-body-secret", code: 403 });
     const fields = {
