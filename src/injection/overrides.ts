@@ -57,9 +57,7 @@ function recordedResources(resources: unknown): unknown {
   if (!isMap(resources)) return resources;
   const src = resources;
   const sorted = (list: unknown): unknown =>
-    isMap(list)
-      ? Object.fromEntries(Object.entries(list).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : list;
+    isMap(list) ? Object.fromEntries(Object.entries(list).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : list;
   const entries: [string, unknown][] = [];
   for (const k of RESOURCES_ORDER) {
     const v = own(src, k);

@@ -133,7 +133,6 @@ export function overlayPatch(
 
 type Obj = Record<string, unknown>;
 
-
 /** Characters of `s` written as a JSON string. */
 function stringSize(s: string): number {
   // Short strings (keys, names, paths) by a loop: faster than a regular expression.

@@ -38,7 +38,6 @@ interface Prober {
   timeoutSeconds?: number;
 }
 
-
 function orderedHttpGet(h: HttpGetAction, port: number | string): HttpGetAction {
   const ordered: HttpGetAction = h.path ? { path: h.path, port } : { port };
   if (h.host) ordered.host = h.host;
@@ -124,7 +123,8 @@ function withoutAction(handler: Probe | LifecycleHandler): Rebuilt {
   const out: Rebuilt = {};
   // A map of data, as the entry checked (shape.ts): read by key.
   if (isMap(handler))
-    for (const k of Object.keys(handler)) if (k !== "tcpSocket" && k !== "grpc" && k !== "httpGet") setOwn(out, k, handler[k]);
+    for (const k of Object.keys(handler))
+      if (k !== "tcpSocket" && k !== "grpc" && k !== "httpGet") setOwn(out, k, handler[k]);
   return out;
 }
 
@@ -233,11 +233,7 @@ function restoreHandler(
  * Puts back the probes a previous injection rewrote, from its ISTIO_KUBE_APP_PROBERS;
  * `agentPort` is that injection's agent status port.
  */
-export function restoreProbes(
-  list: Container[],
-  probersJson: string | undefined,
-  agentPort?: number,
-): Container[] {
+export function restoreProbes(list: Container[], probersJson: string | undefined, agentPort?: number): Container[] {
   const probers = probersJson ? jsonMap(probersJson) : undefined;
   if (!probers) return list;
   // Only what a rewrite writes is put back: an object with an httpGet, tcpSocket or grpc object.

@@ -59,7 +59,6 @@ function bad(value: string, why: string): InjectionError {
   );
 }
 
-
 /** The config's own non-default ProxyConfig fields (computed once per config). */
 export function configProxyFields(config: Config): Record<string, unknown> {
   const out: Record<string, unknown> = {};

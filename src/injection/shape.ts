@@ -61,7 +61,6 @@ class Wrong {
 /** Thrown by the walk when something nests deeper than its room; the path is found after. */
 const TOO_DEEP = new (class TooDeep {})();
 
-
 const absent = (v: unknown): v is null | undefined => v === undefined || v === null;
 
 const str: Reader = (v) => {

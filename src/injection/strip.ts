@@ -65,8 +65,7 @@ export function stripInjected(pod: CheckedPod, config: Config): CheckedPod {
   const agentPort = mergedPort(env("PROXY_CONFIG"), config.proxy.statusPort);
   const probers = env(APP_PROBERS_ENV);
   spec.containers = restoreProbes(undo(pod.spec.containers), probers, agentPort);
-  if (pod.spec.initContainers)
-    spec.initContainers = restoreProbes(undo(pod.spec.initContainers), probers, agentPort);
+  if (pod.spec.initContainers) spec.initContainers = restoreProbes(undo(pod.spec.initContainers), probers, agentPort);
   if (pod.spec.volumes) spec.volumes = pod.spec.volumes.filter((v) => !volumes.has(v.name));
   if (pod.spec.imagePullSecrets)
     spec.imagePullSecrets = pod.spec.imagePullSecrets.filter((s) => s.name === undefined || !secrets.has(s.name));

@@ -186,7 +186,6 @@ function inYamlQuotes(value: string): string | undefined {
   return undefined;
 }
 
-
 /**
  * The template ranges over the JSON (fromJSON): a map (each key a name) or a list (each index
  * a name), or null (nothing); anything else, or text that is not JSON, fails the template.

@@ -26,7 +26,6 @@ export const WORKLOAD_KINDS = [
 
 type Doc = Record<string, unknown>;
 
-
 export interface InjectedTemplate {
   readonly kind: string;
   readonly name: string;

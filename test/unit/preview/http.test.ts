@@ -269,7 +269,12 @@ describe("POST /preview on the server serve runs", () => {
     assert.equal(fromJson?.decision.inject, true);
     assert.deepEqual(fromYaml?.patch, fromJson?.patch);
     // One that is neither: a Status kubectl prints as "Error from server (BadRequest): …".
-    const bad = await send(s.port, served.ca, { path: "/preview", headers: kubectl, body: "kind: [Pod", chunked: true });
+    const bad = await send(s.port, served.ca, {
+      path: "/preview",
+      headers: kubectl,
+      body: "kind: [Pod",
+      chunked: true,
+    });
     assert.equal(bad.status, 400);
     assert.equal(errorOf(bad).code, "ERR_PREVIEW_INPUT");
     assert.equal(bad.json().reason, "BadRequest");
