@@ -21,7 +21,6 @@ const MERGE_KEYS: ReadonlyMap<string, string> = new Map(
 
 type Obj = Record<string, unknown>;
 
-
 /**
  * `patch`'s items merged into `base` by `key`: an item with the key of an earlier one is merged
  * over the first such, others are appended. Linear, and light on `base` (a Pod's list, which
@@ -49,6 +48,56 @@ export function mergeList<T>(base: readonly T[], patch: readonly T[], key: strin
       out.push(item);
     }
   });
+  return out;
+}
+
+/**
+ * `patch`'s items merged into `base` by `key` and ordered as the API server's strategic merge
+ * orders a list it merges (apimachinery's normalizeElementOrder), which is how Istio's template
+ * overlay leaves a Pod's volumes and pull secrets: the patch's items in the patch's order, with
+ * the base's other items placed among them by their order in the base: before a patch item
+ * only when both are in the base and it came first there. So the template's new volumes come
+ * before the Pod's own. Linear, as mergeList.
+ */
+export function mergeListStrategic<T>(base: readonly T[], patch: readonly T[], key: string): T[] {
+  const merged = mergeList(base, patch, key);
+  const keyOf = (x: unknown): unknown => (isMap(x) ? x[key] : undefined);
+  const patchAt = new Map<unknown, number>();
+  patch.forEach((item, j) => {
+    const id = keyOf(item);
+    if (id !== undefined && !patchAt.has(id)) patchAt.set(id, j);
+  });
+  const baseAt = new Map<unknown, number>();
+  base.forEach((item, i) => {
+    const id = keyOf(item);
+    if (id !== undefined && !baseAt.has(id)) baseAt.set(id, i);
+  });
+  const fromPatch: { item: T; at: number }[] = [];
+  const baseOnly: T[] = [];
+  for (const item of merged) {
+    const at = patchAt.get(keyOf(item));
+    if (at === undefined) baseOnly.push(item);
+    else fromPatch.push({ item, at });
+  }
+  // Stable: items of one key keep their order.
+  fromPatch.sort((x, y) => x.at - y.at);
+  const out: T[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < baseOnly.length || j < fromPatch.length) {
+    const left = baseOnly[i];
+    const right = fromPatch[j];
+    const li = left === undefined ? undefined : baseAt.get(keyOf(left));
+    const ri = right === undefined ? undefined : baseAt.get(keyOf(right.item));
+    const takeLeft = left !== undefined && (right === undefined || (li !== undefined && ri !== undefined && li < ri));
+    if (takeLeft) {
+      out.push(left);
+      i++;
+    } else if (right !== undefined) {
+      out.push(right.item);
+      j++;
+    } else break;
+  }
   return out;
 }
 

@@ -7,7 +7,7 @@
 import type { Container, EnvVar, PodSpec } from "../kube/types.js";
 import { A, CONTAINER } from "./annotations.js";
 import { clusterEnv, writeClusterEnv } from "./cluster-info.js";
-import { mergeList, mergeObject } from "./merge.js";
+import { mergeListStrategic, mergeObject } from "./merge.js";
 import { adjustInitUser, overrideFinder, parseOverrides, recordedContainer, type Overrides } from "./overrides.js";
 import { copyOwn } from "./own.js";
 import type { Params } from "./params.js";
@@ -178,9 +178,9 @@ export function podSpec(spec: PodSpec, lists: ContainerLists, out: TemplateOutpu
   const next: PodSpec = copyOwn(spec);
   next.containers = lists.containers;
   if (lists.initContainers.length > 0 || spec.initContainers) next.initContainers = lists.initContainers;
-  const volumes = mergeList(spec.volumes ?? [], out.volumes, "name");
+  const volumes = mergeListStrategic(spec.volumes ?? [], out.volumes, "name");
   if (volumes.length > 0 || spec.volumes) next.volumes = volumes;
-  const secrets = mergeList<{ name?: string }>(spec.imagePullSecrets ?? [], out.imagePullSecrets, "name");
+  const secrets = mergeListStrategic<{ name?: string }>(spec.imagePullSecrets ?? [], out.imagePullSecrets, "name");
   if (secrets.length > 0 || spec.imagePullSecrets) next.imagePullSecrets = secrets;
   if (out.podSecurityContext) next.securityContext = mergeObject(spec.securityContext ?? {}, out.podSecurityContext);
   return next;

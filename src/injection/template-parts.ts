@@ -178,6 +178,12 @@ const CPU_LIMIT_ENV = resourceRef("ISTIO_CPU_LIMIT", "limits.cpu");
 const MEM_LIMIT_ENV = resourceRef("GOMEMLIMIT", "limits.memory");
 const NODE_NAME_ENV = fieldRef("ISTIO_META_NODE_NAME", "spec.nodeName");
 
+/**
+ * What stands between two ports in ISTIO_META_POD_PORTS: Istio's template writes each port on a
+ * line of its own and the comma at the start of every line after the first (`{{if not $first}},{{end}}`).
+ */
+export const POD_PORTS_SEPARATOR = "\n    ,";
+
 /** ISTIO_META_POD_PORTS: every declared port of every container, as Istio formats it. */
 function podPortsEnv(p: Params): EnvVar {
   const items: string[] = [];
@@ -192,7 +198,10 @@ function podPortsEnv(p: Params): EnvVar {
       items.push(JSON.stringify(o));
     }
   }
-  return { name: "ISTIO_META_POD_PORTS", value: items.length ? `[\n    ${items.join(",\n    ")}\n]` : "[\n]" };
+  return {
+    name: "ISTIO_META_POD_PORTS",
+    value: items.length ? `[\n    ${items.join(POD_PORTS_SEPARATOR)}\n]` : "[\n]",
+  };
 }
 
 /**

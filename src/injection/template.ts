@@ -2,7 +2,7 @@
 // selected templates combine (each merged over the ones before, as Istio does).
 import type { Container, JsonObject, Volume } from "../kube/types.js";
 import { A } from "./annotations.js";
-import { mergeList, mergeObject } from "./merge.js";
+import { mergeList, mergeListStrategic, mergeObject } from "./merge.js";
 import type { Params } from "./params.js";
 import { gatewayTemplate, grpcAgentTemplate, grpcSimpleTemplate } from "./templates-extra.js";
 import { sidecarTemplate } from "./sidecar.js";
@@ -75,8 +75,8 @@ function combine(a: TemplateOutput, b: TemplateOutput): TemplateOutput {
     annotations: { ...a.annotations, ...b.annotations },
     initContainers: mergeList(a.initContainers, b.initContainers, "name"),
     containers: mergeList(a.containers, b.containers, "name"),
-    volumes: mergeList(a.volumes, b.volumes, "name"),
-    imagePullSecrets: mergeList(a.imagePullSecrets, b.imagePullSecrets, "name"),
+    volumes: mergeListStrategic(a.volumes, b.volumes, "name"),
+    imagePullSecrets: mergeListStrategic(a.imagePullSecrets, b.imagePullSecrets, "name"),
     ...(sc ? { podSecurityContext: sc } : {}),
   };
 }

@@ -8,7 +8,8 @@
 // - ISTIO_META_WORKLOAD_NAME (params.ts): the service.istio.io/workload-name label, else the
 //   workload's name; ISTIO_META_OWNER (template-parts.ts): its kubernetes:// URL;
 // - ISTIO_META_POD_PORTS (template-parts.ts): every port of every container as a JSON object
-//   of name, hostPort, containerPort, protocol, hostIP (each only when set), one per line;
+//   of name, hostPort, containerPort, protocol, hostIP (each only when set), one per line, the
+//   comma leading every line after the first (POD_PORTS_SEPARATOR);
 // - ISTIO_META_APP_CONTAINERS: the containers' names joined by commas;
 // - the canonical labels (template-parts.ts): the first non-empty of the canonical label,
 //   app.kubernetes.io/name and app, else the workload's name, cut to 63 characters and trimmed
@@ -17,6 +18,7 @@
 // They are the policy's variables: each is evaluated once per admission, when first read.
 import { A, L } from "../injection/annotations.js";
 import { ROLLOUT_HASH_LABEL } from "../injection/owner.js";
+import { POD_PORTS_SEPARATOR } from "../injection/template-parts.js";
 import { str } from "./cel.js";
 import type { SlotEnv } from "./parts.js";
 
@@ -109,11 +111,13 @@ export const POD_VARIABLES: readonly PolicyVariable[] = [
       `has(p.containerPort) ? "\\"containerPort\\":" + string(p.containerPort) : "", ` +
       `p.?protocol.orValue("") != "" ? "\\"protocol\\":\\"" + p.protocol + "\\"" : "", ` +
       `p.?hostIP.orValue("") != "" ? "\\"hostIP\\":\\"" + p.hostIP + "\\"" : ""` +
-      '].filter(s, s != "").join(",") + "}").join(",\\n    ")).filter(s, s != "")',
+      '].filter(s, s != "").join(",") + "}").join(' +
+      str(POD_PORTS_SEPARATOR) +
+      ')).filter(s, s != "")',
   },
   {
     name: "podPorts",
-    expression: `size(${v("portLines")}) == 0 ? "[\\n]" : "[\\n    " + ${v("portLines")}.join(",\\n    ") + "\\n]"`,
+    expression: `size(${v("portLines")}) == 0 ? "[\\n]" : "[\\n    " + ${v("portLines")}.join(${str(POD_PORTS_SEPARATOR)}) + "\\n]"`,
   },
   { name: "appContainers", expression: 'object.spec.containers.map(c, c.name).join(",")' },
 ];

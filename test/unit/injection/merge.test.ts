@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
-import { mergeObject } from "../../../src/injection/merge.js";
+import { describe, test } from "node:test";
+import { mergeListStrategic, mergeObject } from "../../../src/injection/merge.js";
 
 test("strategic merge: keyed lists merge, other lists replace, maps recurse, input untouched", () => {
   const base = {
@@ -33,4 +33,49 @@ test("strategic merge: keyed lists merge, other lists replace, maps recurse, inp
     resources: { limits: { cpu: "3", memory: "1Gi" } },
   });
   assert.deepEqual(base, frozen);
+});
+
+describe("mergeListStrategic: the API server's strategic-merge order (normalizeElementOrder)", () => {
+  const names = (list: { name?: string }[]): (string | undefined)[] => list.map((x) => x.name);
+  const cases: { title: string; base: string[]; patch: string[]; want: string[] }[] = [
+    { title: "new patch items before the base's own", base: ["p"], patch: ["a", "b"], want: ["a", "b", "p"] },
+    { title: "no base", base: [], patch: ["a", "b"], want: ["a", "b"] },
+    { title: "no patch", base: ["p", "q"], patch: [], want: ["p", "q"] },
+    {
+      title: "items in both keep the base's order around them",
+      base: ["a", "p", "b"],
+      patch: ["a", "b"],
+      want: ["a", "p", "b"],
+    },
+    {
+      title: "a base item after a shared one stays after it",
+      base: ["p", "a", "q"],
+      patch: ["a", "c"],
+      want: ["p", "a", "c", "q"],
+    },
+    // Istio applies one template after another: Pod [p], then [a], then [c] gives [c, a, p].
+    { title: "a second template's new item first", base: ["a", "p"], patch: ["c"], want: ["c", "a", "p"] },
+  ];
+  for (const c of cases) {
+    test(c.title, () => {
+      const got = mergeListStrategic(
+        c.base.map((name) => ({ name, from: "base" })),
+        c.patch.map((name) => ({ name, from: "patch" })),
+        "name",
+      );
+      assert.deepEqual(names(got), c.want);
+    });
+  }
+  test("shared items are merged, the patch's fields winning", () => {
+    const got = mergeListStrategic([{ name: "a", x: 1, y: 1 }], [{ name: "a", y: 2 }], "name");
+    assert.deepEqual(got, [{ name: "a", x: 1, y: 2 }]);
+  });
+  test("templates merged first, then over the Pod, give the order of one template after another", () => {
+    const pod = [{ name: "p" }];
+    const t1 = [{ name: "a" }];
+    const t2 = [{ name: "c" }];
+    const stepwise = mergeListStrategic(mergeListStrategic(pod, t1, "name"), t2, "name");
+    const combined = mergeListStrategic(pod, mergeListStrategic(t1, t2, "name"), "name");
+    assert.deepEqual(names(combined), names(stepwise));
+  });
 });
