@@ -208,8 +208,21 @@ const KNOWN: readonly Known[] = [
       "README, deliberate differences (re-injection): Istio keeps the old istio-proxy's settings and the probes the first injection rewrote; we inject as the current config says",
   },
   {
-    pattern: /^golden\/status-port-zero\.yaml#\d+ Pod\/no-status .*(ISTIO_KUBE_APP_PROBERS|readinessProbe)/,
-    cause: "README, deliberate differences (status-port-zero): Istio rewrites probes to port 0; we leave them",
+    pattern:
+      /^golden\/status-port-zero\.yaml#\d+ Pod\/no-status: istiod refused it \(422 .*readinessProbe\.httpGet\.port: Invalid value: 0/,
+    cause:
+      "README, deliberate differences (status-port-zero): Istio rewrites probes to port 0, which the API server refuses; we leave them",
+  },
+  {
+    pattern:
+      /^golden\/probes-agent-port\.yaml#\d+ Pod\/agent-port \.(metadata\.annotations\.prometheus\.io\/port: istiod "15020", ours "15030"|spec\.containers\.web\.readinessProbe\.httpGet\.port: istiod 15020, ours 15030)$/,
+    cause:
+      "not yet documented (reported): with statusPort 15030 in the Pod's proxy.istio.io/config, istiod's webhook points rewritten probes and prometheus.io/port at the mesh's 15020; istioctl kube-inject (the oracle) and ours at 15030, where the agent listens",
+  },
+  {
+    pattern: /\.env\.ISTIO_META_POD_PORTS\.value: istiod "\[\\n {4}\{.*\}\\n {4},\{/,
+    cause:
+      "not yet documented (reported): the same JSON spelled differently (istiod's template writes the comma at the start of the next line); Istio's agent parses it",
   },
   {
     pattern: /\.spec\.volumes: order istiod \[/,
@@ -314,7 +327,10 @@ describe(SUITE, { skip }, () => {
     const ourConfig = await ourConfiguration(cmFile);
     findings = ourConfig.findings;
     ours = new Injector(await freePort(), { certs, args: ourConfig.args, env: c.env });
-    await ours.start(ourConfig.configText);
+    // `nativeSidecars: auto` reads the nodes only with cluster access (in a cluster, or
+    // --cert-mode kubernetes); this local process serves certificate files, so the cluster's
+    // answer (native: the node's kubelet is v1.34) is given, as istiod finds it.
+    await ours.start(`${ourConfig.configText}\nnativeSidecars: true\n`);
   });
 
   after(async () => {
@@ -404,7 +420,9 @@ describe(SUITE, { skip }, () => {
     let injected = 0;
     const differing: string[] = [];
     const used = new Set<Known>();
-    const known = KNOWN.filter((k) => !k.unpinnedChartOnly || !pinned);
+    const applicable = KNOWN.filter((k) => !k.unpinnedChartOnly || !pinned);
+    let volumeOrderOnly = 0;
+    let known = 0;
     for (const [i, input] of inputs.entries()) {
       const [a, b] = await Promise.all([
         c.request<Obj>("POST", `/api/v1/namespaces/${nsIstiod}/pods`, podIn(input.pod, nsIstiod, `-${i}`)),
@@ -418,26 +436,41 @@ describe(SUITE, { skip }, () => {
         }
         const what = (r: typeof a): string =>
           r.status === 201 ? "stored it" : `refused it (${r.status} ${r.text.slice(0, 300)})`;
-        differing.push(`${input.id}: istiod ${what(a)}, ours ${what(b)}`);
+        const line = `${input.id}: istiod ${what(a)}, ours ${what(b)}`;
+        const k = applicable.find((x) => x.pattern.test(line));
+        if (k) {
+          used.add(k);
+          known++;
+        } else differing.push(line);
         continue;
       }
       if (proxies(a.json) > 0) injected++;
       const lines = diff(normalise(a.json, nsIstiod), normalise(b.json, nsOurs)).map((l) => `${input.id} ${l}`);
       if (lines.length === 0) identical++;
+      let unexplained = false;
       for (const line of lines) {
-        const k = known.find((x) => x.pattern.test(line));
+        const k = applicable.find((x) => x.pattern.test(line));
         if (k) used.add(k);
-        else differing.push(line);
+        else {
+          differing.push(line);
+          unexplained = true;
+        }
+      }
+      if (lines.length > 0 && !unexplained) {
+        if (lines.every((l) => / \.spec\.volumes: order istiod \[/.test(l))) volumeOrderOnly++;
+        else known++;
       }
     }
-    for (const k of known) {
+    for (const k of applicable) {
       if (used.has(k)) t.diagnostic(`known divergence (${k.cause})`);
       else differing.push(`known divergence ${String(k.pattern)} no longer occurs: remove it from KNOWN`);
     }
+    const compared = inputs.length - bothRefused;
     t.diagnostic(
-      `chart: ${pinned ? "the pinned commit's (86c9f01)" : "the module's"}; ${inputs.length} Pods: ${identical} identical, ${
-        inputs.length - identical - bothRefused
-      } different, ${bothRefused} refused by both; ${injected} injected`,
+      `chart: ${pinned ? "the pinned commit's (86c9f01)" : "the module's"}; ${inputs.length} Pods, ${injected} injected: ` +
+        `${bothRefused} refused by both; of the ${compared} others, ${identical} stored identically, ` +
+        `${volumeOrderOnly} identically but for the order of spec.volumes, ${known} with other known differences, ` +
+        `${compared - identical - volumeOrderOnly - known} with unexplained ones`,
     );
     if (findings.trim()) t.diagnostic(`config import findings:\n${findings.trim()}`);
     await deleteMwc("e2e-compare-istiod");
