@@ -41,6 +41,12 @@ describe("deliberate differences from Istio", () => {
     }
   });
 
+  test("statusPort in proxy.istio.io/config: probes and prometheus.io/port go to it (istiod's webhook: the mesh's 15020)", () => {
+    const r = inject(pod({ "proxy.istio.io/config": "statusPort: 15030" }), { namespace: "demo" }, config);
+    assert.deepEqual(webOf(r.pod)?.readinessProbe, { httpGet: { path: "/app-health/web/readyz", port: 15030 } });
+    assert.equal(r.pod.metadata?.annotations?.["prometheus.io/port"], "15030");
+  });
+
   test("re-injection after native sidecars are switched off: one istio-proxy (Istio: two)", () => {
     const native = inject(pod(), { namespace: "demo" }, buildConfig({ nativeSidecars: "true" }));
     assert.ok(native.pod.spec?.initContainers?.some((c) => c.name === "istio-proxy"));
