@@ -132,6 +132,34 @@ export default tseslint.config(
     },
   },
   {
+    // The MutatingAdmissionPolicy renderer is pure: config in, objects out. It stands on the
+    // engine (whose parts it reads back), config and kube types; no I/O, server or client.
+    files: ["src/policy/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { regex: "^node:(?!util$)", message: "src/policy/ is pure: no Node I/O modules (node:util only)." },
+            {
+              regex: "^(express|pino|prom-client|node-forge|@kubernetes/client-node|fast-json-patch)$",
+              message: "src/policy/ is pure: no server, logger, metrics, crypto or cluster client.",
+            },
+            {
+              regex: "^\\.\\./(?!injection/|config/|kube/types\\.js$)",
+              message: "src/policy/ imports only the engine, config, kube types and itself.",
+            },
+          ],
+        },
+      ],
+      "no-restricted-globals": [
+        "error",
+        { name: "process", message: "src/policy/ is pure: no process state." },
+        { name: "console", message: "src/policy/ is pure: it returns, it does not print." },
+      ],
+    },
+  },
+  {
     // The preview stands on the engine and the admission gate, beside the webhook, not on it:
     // of admission/ it imports only the gate and the error registry; no server, no metrics.
     files: ["src/preview.ts"],

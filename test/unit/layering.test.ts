@@ -115,3 +115,30 @@ test("the preview takes only the gate and the error registry from admission/, no
     "no-restricted-imports@8",
   ]);
 });
+
+test("policy/ may import the engine, config, kube types, itself and node:util, nothing that does I/O", async () => {
+  const allowed = [
+    'import { isDeepStrictEqual } from "node:util";',
+    'import { inject } from "../injection/inject.js";',
+    'import type { Config } from "../config/types.js";',
+    'import type { Pod } from "../kube/types.js";',
+    'import { str } from "./cel.js";',
+    "export const all = (c: Config, p: Pod): unknown => [isDeepStrictEqual, inject, str, c, p];",
+  ].join("\n");
+  assert.deepEqual(await ruleIds("src/policy/layering-case.ts", allowed), []);
+  const refused = [
+    'import { readFileSync } from "node:fs";',
+    'import { KubeConfig } from "@kubernetes/client-node";',
+    'import { ERRORS } from "../admission/errors.js";',
+    'import { KubePort } from "../kube/api.js";',
+    "export const all = (): unknown => [readFileSync, KubeConfig, ERRORS, KubePort, process.env, console];",
+  ].join("\n");
+  assert.deepEqual(await ruleIds("src/policy/layering-case.ts", refused), [
+    "no-restricted-imports@1",
+    "no-restricted-imports@2",
+    "no-restricted-imports@3",
+    "no-restricted-imports@4",
+    "no-restricted-globals@5",
+    "no-restricted-globals@5",
+  ]);
+});
