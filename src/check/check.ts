@@ -8,10 +8,10 @@
 // `x check-inject`. A webhook that is called injects unless Istio's injection policy (hostNetwork,
 // ignored namespaces, the pod's sidecar.istio.io/inject label or annotation, the selectors and
 // the policy of the config given) says no. Findings, each with a severity:
-// - error: more than one injector would inject the Pod (each adds its own sidecar, or the
-//   second refuses or rewrites the first's);
-// - error: more than one injector selects a namespace (a Pod that says nothing gets a sidecar
-//   from each);
+// - error: more than one injector would inject the Pod, or selects a namespace: the API server
+//   calls each in turn (by configuration name) and each re-injects what the earlier ones did,
+//   so the last one's config decides the sidecar (measured with istiod's webhook and ours: one
+//   istio-proxy per Pod); fine while switching, a mistake otherwise;
 // - warning: an istio-injection value other than enabled/disabled (no Istio webhook selects
 //   it); a namespace labelled for injection (istio-injection=enabled, or istio.io/rev alone)
 // that no injector webhook selects (a revision nobody serves, no injector installed); a stored Pod that is not injected
@@ -154,7 +154,7 @@ function namespaceFindings(
   if (selecting.length > 1) {
     findings.push({
       severity: "error",
-      message: `${selecting.length} injectors select namespace ${quoteName(ns.name)}: ${selecting.map((w) => w.webhook).join(", ")}; each new Pod in it gets a sidecar from each (or is refused by the second)`,
+      message: `${selecting.length} injectors select namespace ${quoteName(ns.name)}: ${selecting.map((w) => w.webhook).join(", ")}; each new Pod in it goes through each in turn, in the order of their configurations' names, and the last one re-injects what the others injected, so its config decides the sidecar: keep one, except while switching injectors (README: Switching a namespace from istiod)`,
     });
   }
   const injection = own(ns.labels, "istio-injection");

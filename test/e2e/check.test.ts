@@ -239,7 +239,7 @@ describe("check against a real kube-apiserver with two injectors", { skip }, () 
     assert.equal(
       report.errors,
       4,
-      "namespace shop is selected by both; shop/web, shop/old and shop/fresh-sidecar would each get two sidecars",
+      "namespace shop is selected by both; shop/web, shop/old and shop/fresh-sidecar would each go through both",
     );
     const shopFinding = String(report.namespaces.find((n) => n.name === "shop")?.findings[0]?.message);
     assert.match(shopFinding, /^2 injectors select namespace shop: /);

@@ -81,7 +81,7 @@ describe("check", () => {
       {
         severity: "error",
         message:
-          "2 injectors select namespace demo: sidecar-injector/namespace.injector.sidecar-injector.dev, istio-sidecar-injector/namespace.sidecar-injector.istio.io; each new Pod in it gets a sidecar from each (or is refused by the second)",
+          "2 injectors select namespace demo: sidecar-injector/namespace.injector.sidecar-injector.dev, istio-sidecar-injector/namespace.sidecar-injector.istio.io; each new Pod in it goes through each in turn, in the order of their configurations' names, and the last one re-injects what the others injected, so its config decides the sidecar: keep one, except while switching injectors (README: Switching a namespace from istiod)",
       },
     ]);
     assert.ok(
