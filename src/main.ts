@@ -17,8 +17,7 @@ import { fileURLToPath } from "node:url";
 // `--workers N` never loads express or the injection engine, a worker never loads the
 // certificate authority, the certificate manager or the Kubernetes client, and a single
 // process never loads node:cluster or the workers' protocol ends.
-import type { RequestListener } from "node:http";
-import type { AppEndpoints } from "./admission/server.js";
+import type { App, AppEndpoints } from "./admission/server.js";
 import { DEFAULT_HOST, type RunningServer } from "./admission/https.js";
 import {
   DEFAULT_NAMES,
@@ -279,7 +278,7 @@ async function startListeners(
   const tlsFailures = createTlsFailureReporter({ counter: metrics.tlsHandshakeFailures, log: logger });
   // Each listener's app, swapped whole for a new config: a request goes to the app of its arrival.
   let config = s.config;
-  const apps: { readonly endpoints: AppEndpoints; current: RequestListener }[] = [];
+  const apps: { readonly endpoints: AppEndpoints; current: App }[] = [];
   const listen = (endpoints: AppEndpoints, port: number, handedHere = false): Promise<RunningServer> => {
     const app = { endpoints, current: createApp({ ...appOptions, config, endpoints }) };
     apps.push(app);
@@ -310,7 +309,12 @@ async function startListeners(
     },
     setConfig(next) {
       config = next;
-      for (const app of apps) app.current = createApp({ ...appOptions, config, endpoints: app.endpoints });
+      for (const app of apps) {
+        const old = app.current;
+        app.current = createApp({ ...appOptions, config, endpoints: app.endpoints });
+        // The old app's review worker ends once the reviews it holds are answered.
+        void old.retire();
+      }
     },
     close(lastConnection) {
       closing ??= (async () => {

@@ -60,12 +60,27 @@ export interface ReviewPool {
    */
   parsePreview(body: Uint8Array, format: "json" | "yaml"): Promise<unknown[]>;
   close(): Promise<void>;
+  /**
+   * Ends the worker once it has no work: at once when idle, else after the last answer. For a
+   * pool its app no longer routes to (a new config): the reviews it holds are still answered.
+   * Resolves when the worker has ended.
+   */
+  retire(): Promise<void>;
 }
 
 export function createReviewPool(config: Config): ReviewPool {
   let worker: Worker | undefined;
   let nextId = 1;
   const waiting = new Map<number, { resolve: (a: PoolAnswer) => void; reject: (e: unknown) => void }>();
+  let retired: (() => void) | undefined;
+  const endIfRetired = (): void => {
+    if (retired === undefined || waiting.size > 0) return;
+    const w = worker;
+    worker = undefined;
+    const done = retired;
+    if (w) void w.terminate().then(done, done);
+    else done();
+  };
 
   const start = (): Worker => {
     // Under tsx (tests) this module is TypeScript, and so is its worker.
@@ -85,11 +100,13 @@ export function createReviewPool(config: Config): ReviewPool {
       waiting.delete(a.id);
       // An idle worker does not keep the process alive; one with work does.
       if (waiting.size === 0) w.unref();
+      endIfRetired();
     });
     const fail = (err: unknown): void => {
       for (const w of waiting.values()) w.reject(err);
       waiting.clear();
       worker = undefined;
+      endIfRetired();
     };
     w.on("error", fail);
     w.on("exit", (code) => fail(new Error(`the review worker exited with ${code}`)));
@@ -100,6 +117,8 @@ export function createReviewPool(config: Config): ReviewPool {
   const send = async (job: PoolJob | PreviewParseJob): Promise<PoolAnswer> => {
     if (waiting.size >= MAX_PENDING) throw new AdmissionError("ERR_OVERLOADED");
     worker ??= start();
+    // A worker with work keeps the process alive until it answers (unref'd again when idle).
+    worker.ref();
     const body = job.body;
     return new Promise<PoolAnswer>((resolve, reject) => {
       waiting.set(job.id, { resolve, reject });
@@ -128,6 +147,12 @@ export function createReviewPool(config: Config): ReviewPool {
       }
       if (!("docs" in answer)) throw new Error("the review worker answered a preview body with a review");
       return answer.docs;
+    },
+    retire() {
+      return new Promise<void>((resolve) => {
+        retired = resolve;
+        endIfRetired();
+      });
     },
     async close() {
       const w = worker;

@@ -283,7 +283,10 @@ function plainHealthPath(method: string | undefined, url: string): "/healthz" | 
 /** How long after start express is loaded when no request has needed it yet. */
 const EXPRESS_PRELOAD_DELAY_MS = 1000;
 
-export function createApp(opts: AppOptions): RequestListener {
+/** The listener of one config; `retire` ends its review worker once the reviews it holds are answered. */
+export type App = RequestListener & { readonly retire: () => Promise<void> };
+
+export function createApp(opts: AppOptions): App {
   const endpoints = opts.endpoints ?? "all";
   const webhook = endpoints !== "admin";
   const admin = endpoints !== "webhook";
@@ -335,7 +338,7 @@ export function createApp(opts: AppOptions): RequestListener {
     );
   };
 
-  return (req, res) => {
+  const listener: RequestListener = (req, res) => {
     const url = req.url ?? "";
     const health = plainHealthPath(req.method, url);
     if (health === "/healthz") writeJson(res, 200, HEALTHY);
@@ -348,4 +351,5 @@ export function createApp(opts: AppOptions): RequestListener {
       else void answerReview(req, res, path);
     }
   };
+  return Object.assign(listener, { retire: () => pool?.retire() ?? Promise.resolve() });
 }

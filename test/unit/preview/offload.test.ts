@@ -99,3 +99,19 @@ describe("POST /preview answers the same with the worker as without", async () =
     });
   }
 });
+
+describe("a retired pool (its app replaced by a new config's)", () => {
+  test("answers the bodies it holds, then ends its worker", async () => {
+    const pool = createReviewPool(buildConfig({}));
+    const first = BODIES[0];
+    assert.ok(first);
+    const held = pool.parsePreview(new TextEncoder().encode(first.body), first.format);
+    const retired = pool.retire();
+    const docs = await held;
+    assert.equal(docs.length, 1, "the held body is answered, not cut off by the retirement");
+    await retired;
+  });
+  test("an idle pool, never started, retires at once", async () => {
+    await createReviewPool(buildConfig({})).retire();
+  });
+});
