@@ -9,17 +9,15 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
 import type { Container, Pod } from "../../src/kube/types.js";
 import { clusterForSuite, type Cluster } from "./cluster.js";
+import { OWN_NAMESPACE, renderChartForUrl, webhookConfigOf } from "./chart.js";
 import { freePort, Injector, metricValue, testCertificates, type TestCerts } from "./injector.js";
 import { findKubectl, runKubectl } from "./kubectl.js";
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const CHART = join(ROOT, "charts", "sidecar-injector");
 const CACHE = process.env.SIDECAR_INJECTOR_CACHE ?? join(homedir(), ".cache", "sidecar-injector");
 const ISTIO_CHART = join(
   process.env.ISTIO_SRC ?? join(CACHE, "istio-86c9f01"),
@@ -28,7 +26,6 @@ const ISTIO_CHART = join(
   "istio-control",
   "istio-discovery",
 );
-const OWN_NAMESPACE = "sidecar-injector-system";
 const ISTIO_NS = "istio-system";
 const NS = "e2e-mesh";
 /** How long a change may take to reach the injector and be logged (polled, not slept). */
@@ -144,28 +141,13 @@ describe("serve --istio-config against a real kube-apiserver and Istio's rendere
     });
     await injector.start();
 
-    const chart = await c.helm([
-      "template",
-      "sidecar-injector",
-      CHART,
-      "--namespace",
-      OWN_NAMESPACE,
-      "--set",
-      "tls.mode=secret",
-      "--set",
-      `webhook.url=${injector.url}/inject`,
-      "--set",
-      `webhook.caBundle=${Buffer.from(certs.caPem).toString("base64")}`,
-      "--set",
-      "fullnameOverride=sidecar-injector",
-      "--set",
-      `istioConfig=${ISTIO_NS}`,
-    ]);
-    assert.equal(chart.code, 0, chart.stderr);
-    const mwc = parseAllDocuments(chart.stdout)
-      .map((d) => d.toJS() as Obj | null)
-      .find((d) => d?.kind === "MutatingWebhookConfiguration");
-    assert.ok(mwc, "the chart renders a MutatingWebhookConfiguration");
+    const mwc = webhookConfigOf(
+      await renderChartForUrl(c, {
+        url: `${injector.url}/inject`,
+        caPem: certs.caPem,
+        extra: ["--set", `istioConfig=${ISTIO_NS}`],
+      }),
+    );
     const r = await c.request("POST", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", mwc);
     assert.equal(r.status, 201, r.text);
     // The API server takes up a new webhook configuration asynchronously.
@@ -221,7 +203,10 @@ describe("serve --istio-config against a real kube-apiserver and Istio's rendere
       async () =>
         metricValue(await injector.metrics(), "sidecar_injector_config_reload_total", { result: "failed" }) === 1,
     );
-    assert.equal(logLines("change of ConfigMap istio-system/istio-sidecar-injector not applied").length, 1);
+    // The log line reaches the test through the process's stdout, on its own schedule.
+    const refused = "change of ConfigMap istio-system/istio-sidecar-injector not applied";
+    await until("the refused change is logged", () => logLines(refused).length > 0);
+    assert.equal(logLines(refused).length, 1);
     assert.equal(sidecarOf(await createPod())?.image, `e2e.example/mesh/proxyv2:${values.global.tag}`);
     assert.equal(sidecarOf(await createPod({ mesh: "no" })), undefined);
     assert.equal(

@@ -9,21 +9,18 @@
 //   injected within the API server's CEL cost limits.
 import assert from "node:assert/strict";
 import { rmSync, writeFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
-import { parseAllDocuments, stringify } from "yaml";
+import { stringify } from "yaml";
 import { DEFAULT_CONFIG } from "../../src/config/defaults.js";
 import type { Container, Pod } from "../../src/kube/types.js";
 import { MAX_CONTAINERS, MAX_PORTS } from "../../src/policy/domain.js";
 import { policyList, renderPolicy } from "../../src/policy/render.js";
 import { clusterForSuite, type Cluster } from "./cluster.js";
+import { OWN_NAMESPACE, renderChartForUrl, webhookConfigOf } from "./chart.js";
 import { freePort, Injector, testCertificates, type TestCerts } from "./injector.js";
 import { createAll, createPod, waitUntil } from "./policy-api.js";
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const CHART = join(ROOT, "charts", "sidecar-injector");
-const OWN_NAMESPACE = "sidecar-injector-system";
 const NS = "policy-modes";
 const MWC_PATH = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations";
 
@@ -82,37 +79,16 @@ describe("the chart's policy mode", { skip }, () => {
     });
     const file = join(certs.dir, "policy.yaml");
     writeFileSync(file, stringify(policyList(rendered)));
-    const r = await kube().helm([
-      "template",
-      "sidecar-injector",
-      CHART,
-      "--namespace",
-      OWN_NAMESPACE,
-      "--set",
-      "tls.mode=secret",
-      "--set",
-      `webhook.url=${injector.url}/inject`,
-      "--set",
-      `webhook.caBundle=${Buffer.from(certs.caPem).toString("base64")}`,
-      "--set",
-      "fullnameOverride=sidecar-injector",
-      "--set",
-      "policy.enabled=true",
-      "--set-file",
-      `policy.manifest=${file}`,
-    ]);
-    assert.equal(r.code, 0, r.stderr);
-    const docs = parseAllDocuments(r.stdout).flatMap((d): Obj[] => {
-      const o = d.toJS() as Obj | null;
-      return o ? [o] : [];
+    const docs = await renderChartForUrl(kube(), {
+      url: `${injector.url}/inject`,
+      caPem: certs.caPem,
+      extra: ["--set", "policy.enabled=true", "--set-file", `policy.manifest=${file}`],
     });
     await createAll(
       kube(),
       docs.filter((d) => String(d.kind).startsWith("MutatingAdmissionPolicy")),
     );
-    const found = docs.find((d) => d.kind === "MutatingWebhookConfiguration");
-    assert.ok(found);
-    mwc = found;
+    mwc = webhookConfigOf(docs);
     const created = await kube().request("POST", MWC_PATH, mwc);
     assert.equal(created.status, 201, created.text);
     await waitUntil(

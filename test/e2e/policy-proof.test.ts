@@ -12,21 +12,16 @@
 // Pods outside the domain, and the webhook's decision not to inject, are counted, not compared.
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
-import { parseAllDocuments } from "yaml";
 import { servedRevision } from "../../src/injection/istio.js";
 import type { Pod } from "../../src/kube/types.js";
 import type { PolicyOptions, RenderedPolicy } from "../../src/policy/render.js";
 import { clusterForSuite, type Cluster } from "./cluster.js";
+import { OWN_NAMESPACE, renderChartForUrl, webhookConfigOf } from "./chart.js";
 import { freePort, Injector, testCertificates, type TestCerts } from "./injector.js";
 import { createAll, createPod, deleteAll, waitUntil } from "./policy-api.js";
 import { differentialGroup, goldenGroups, type ConfigGroup, type CorpusPod } from "./policy-corpus.js";
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const CHART = join(ROOT, "charts", "sidecar-injector");
-const OWN_NAMESPACE = "sidecar-injector-system";
 const PROBE_NAMESPACE = "policy-probe";
 const MWC_PATH = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations";
 
@@ -92,29 +87,13 @@ let certs: TestCerts;
 let injector: Injector;
 
 async function helmMwc(revision: string): Promise<Obj> {
-  const r = await kube().helm([
-    "template",
-    "sidecar-injector",
-    CHART,
-    "--namespace",
-    OWN_NAMESPACE,
-    "--set",
-    "tls.mode=secret",
-    "--set",
-    `webhook.url=${injector.url}/inject`,
-    "--set",
-    `webhook.caBundle=${Buffer.from(certs.caPem).toString("base64")}`,
-    "--set",
-    "fullnameOverride=sidecar-injector",
-    "--set",
-    `revision=${revision}`,
-  ]);
-  assert.equal(r.code, 0, r.stderr);
-  const doc = parseAllDocuments(r.stdout)
-    .map((d) => d.toJS() as Obj | null)
-    .find((d) => d?.kind === "MutatingWebhookConfiguration");
-  assert.ok(doc, "the chart renders a MutatingWebhookConfiguration");
-  return doc;
+  return webhookConfigOf(
+    await renderChartForUrl(kube(), {
+      url: `${injector.url}/inject`,
+      caPem: certs.caPem,
+      extra: ["--set", `revision=${revision}`],
+    }),
+  );
 }
 
 /** Creates each Pod, reads back what was stored, deletes it. */
