@@ -8,12 +8,13 @@
 // Every rule's expr and every dashboard query is read with a small PromQL reader (promql.ts):
 // balanced brackets, known functions, each metric one we export (or one of the few named
 // below from Prometheus itself and kube-state-metrics), each label one that metric has or one
-// the scrape adds. When promtool is available (PROMTOOL, else on PATH), `promtool check rules`
+// the scrape adds. When promtool is available (PROMTOOL, else bin/promtool in the test-binary
+// cache, else on PATH), `promtool check rules`
 // runs over the rendered rules too.
 
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
 import type { Metric } from "prom-client";
@@ -427,7 +428,7 @@ describe("chart monitoring: PrometheusRule, ServiceMonitor, Grafana dashboard", 
   test("promtool check rules accepts the rendered rules (when promtool is available)", async (t) => {
     const promtool = await findPromtool();
     if (promtool === undefined) {
-      t.skip("no promtool: set PROMTOOL, or put it on PATH");
+      t.skip("no promtool: set PROMTOOL, leave one in the test-binary cache (bin/promtool), or put it on PATH");
       return;
     }
     const dir = await mkdtemp(join(tmpdir(), "chart-rules-"));
@@ -610,9 +611,12 @@ describe("chart monitoring: PrometheusRule, ServiceMonitor, Grafana dashboard", 
   });
 });
 
-/** PROMTOOL, else promtool on PATH, when it runs. */
+/** PROMTOOL, else one left in the test-binary cache, else promtool on PATH: the first that runs. */
 async function findPromtool(): Promise<string | undefined> {
-  for (const candidate of [process.env.PROMTOOL, "promtool"]) {
+  const cache =
+    process.env.SIDECAR_INJECTOR_CACHE ??
+    join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "sidecar-injector");
+  for (const candidate of [process.env.PROMTOOL, join(cache, "bin", "promtool"), "promtool"]) {
     if (!candidate) continue;
     if ((await run(candidate, ["--version"], HELM_TIMEOUT_MS)).code === 0) return candidate;
   }
