@@ -324,6 +324,8 @@ describe(SUITE, { skip }, () => {
     await istiod?.stop();
     if (work) rmSync(work, { recursive: true, force: true });
     if (certs) rmSync(certs.dir, { recursive: true, force: true });
+    // The API server and etcd: left running, they would hold this file's process open.
+    await cluster?.stop();
   });
 
   async function createMwc(mwc: Obj): Promise<void> {
