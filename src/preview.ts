@@ -18,6 +18,7 @@ import {
 import { inject } from "./injection/inject.js";
 import { InjectionError, type InjectContext, type PatchOperation } from "./injection/types.js";
 import { quote } from "./injection/quote.js";
+import { isMap } from "./injection/own.js";
 import { MAX_POD_DEPTH, nestedDeeperThan, readPod } from "./injection/shape.js";
 import { podOf } from "./injection/workloads.js";
 import type { Pod } from "./kube/types.js";
@@ -125,12 +126,8 @@ interface Candidate {
   readonly refused?: { readonly code: string; readonly field: string; readonly message: string };
 }
 
-function isObj(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
 function candidates(doc: unknown, defaultNamespace: string, out: Candidate[]): void {
-  if (!isObj(doc)) return;
+  if (!isMap(doc)) return;
   if (doc.kind === "List" && Array.isArray(doc.items)) {
     for (const item of doc.items) candidates(item, defaultNamespace, out);
     return;
@@ -162,7 +159,7 @@ function candidates(doc: unknown, defaultNamespace: string, out: Candidate[]): v
       name,
       namespace,
       doc: req.object,
-      pod: isObj(req.object) ? withoutManagedFields(req.object as Pod) : {},
+      pod: isMap(req.object) ? withoutManagedFields(req.object as Pod) : {},
       ctx: { namespace },
       rebuild,
       ...stop,

@@ -20,6 +20,7 @@ import { admit } from "../admission/review.js";
 import { isPodRequest, podNamespace, validateAdmissionReview } from "../admission/gate.js";
 import type { Config } from "../config/types.js";
 import { nestedDeeperThan } from "../injection/shape.js";
+import { isMap } from "../injection/own.js";
 import { podOf } from "../injection/workloads.js";
 import { MAX_DOCUMENT_DEPTH } from "../preview.js";
 import type { Pod } from "../kube/types.js";
@@ -90,19 +91,15 @@ interface Candidate {
   readonly pod: Pod;
 }
 
-function isObj(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
 function candidates(doc: unknown, defaultNamespace: string, out: Candidate[]): void {
-  if (!isObj(doc)) return;
+  if (!isMap(doc)) return;
   if (doc.kind === "List" && Array.isArray(doc.items)) {
     for (const item of doc.items) candidates(item, defaultNamespace, out);
     return;
   }
   if (doc.kind === "AdmissionReview") {
     const req = validateAdmissionReview(doc).request;
-    if (!isPodRequest(req) || req.operation !== "CREATE" || !isObj(req.object)) return;
+    if (!isPodRequest(req) || req.operation !== "CREATE" || !isMap(req.object)) return;
     const namespace = podNamespace(req, defaultNamespace);
     const located = podOf(req.object, namespace);
     if (!located) return;

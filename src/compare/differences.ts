@@ -29,6 +29,7 @@
 // past MAX_DEPTH levels (the Pods were held to the injector's depth limit on the way in).
 
 import { canonicalResources } from "../injection/quantity.js";
+import { isMap } from "../injection/own.js";
 
 export interface Difference {
   readonly path: string;
@@ -53,10 +54,6 @@ const MAX_DEPTH = 128;
 
 type Obj = Record<string, unknown>;
 
-function isObj(v: unknown): v is Obj {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
 const PLAIN_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 function keyPath(path: string, key: string): string {
@@ -72,7 +69,7 @@ function names(list: readonly unknown[]): string[] | undefined {
   const out: string[] = [];
   const seen = new Set<string>();
   for (const item of list) {
-    if (!isObj(item) || typeof item.name !== "string" || seen.has(item.name)) return undefined;
+    if (!isMap(item) || typeof item.name !== "string" || seen.has(item.name)) return undefined;
     seen.add(item.name);
     out.push(item.name);
   }
@@ -84,7 +81,7 @@ function equalJson(a: unknown, b: unknown, depth = 0): boolean {
   if (depth > MAX_DEPTH) return JSON.stringify(a) === JSON.stringify(b);
   if (Array.isArray(a) && Array.isArray(b))
     return a.length === b.length && a.every((x, i) => equalJson(x, b[i], depth + 1));
-  if (isObj(a) && isObj(b)) {
+  if (isMap(a) && isMap(b)) {
     const ka = Object.keys(a);
     if (ka.length !== Object.keys(b).length) return false;
     return ka.every((k) => Object.hasOwn(b, k) && equalJson(a[k], b[k], depth + 1));
@@ -110,7 +107,7 @@ function without(x: Obj, key: string): Obj {
 
 /** An item of the list under `key`, as stored. */
 function storedItem(key: string, x: Obj): Obj {
-  if (CONTAINER_LISTS.has(key) && isObj(x.resources)) {
+  if (CONTAINER_LISTS.has(key) && isMap(x.resources)) {
     const resources = canonicalResources(x.resources);
     return Object.keys(resources).length === 0 ? without(x, "resources") : { ...x, resources };
   }
@@ -130,10 +127,10 @@ export function storedForm(v: unknown, key = "", depth = 0): unknown {
   if (Array.isArray(v)) {
     return v.map((item: unknown) => {
       const x = storedForm(item, "", depth + 1);
-      return isObj(x) ? storedItem(key, x) : x;
+      return isMap(x) ? storedItem(key, x) : x;
     });
   }
-  if (isObj(v)) {
+  if (isMap(v)) {
     let out: Obj = {};
     for (const [k, x] of Object.entries(v)) if (x !== null) out[k] = storedForm(x, k, depth + 1);
     if (PROBES.has(key)) for (const z of PROBE_OMITTED_ZEROES) if (out[z] === 0) out = without(out, z);
@@ -181,7 +178,7 @@ export function differences(ours: unknown, istiod: unknown, max = MAX_DIFFERENCE
   };
   const walk = (a: unknown, b: unknown, path: string, depth: number): void => {
     if (equalJson(a, b)) return;
-    if (depth < MAX_DEPTH && isObj(a) && isObj(b)) {
+    if (depth < MAX_DEPTH && isMap(a) && isMap(b)) {
       for (const k of Object.keys(a)) walk(a[k], Object.hasOwn(b, k) ? b[k] : undefined, keyPath(path, k), depth + 1);
       for (const k of Object.keys(b)) if (!Object.hasOwn(a, k)) walk(undefined, b[k], keyPath(path, k), depth + 1);
       return;

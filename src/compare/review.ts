@@ -14,6 +14,7 @@
 // with user values quoted.
 import { randomUUID } from "node:crypto";
 import { quote } from "../injection/quote.js";
+import { isMap } from "../injection/own.js";
 import { MAX_POD_DEPTH } from "../injection/shape.js";
 import { jsonPreScan, type YamlLimits } from "../injection/yaml-limits.js";
 import type { ObjectMeta, Pod } from "../kube/types.js";
@@ -42,10 +43,6 @@ export const MAX_ANSWER_OPERATIONS = 10_000;
 
 type Obj = Record<string, unknown>;
 
-function isObj(v: unknown): v is Obj {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
 /**
  * The Pod a document's controller would create, as the API server sends it in the review
  * (asSerialized): a Pod as given (namespace filled in, managedFields dropped); a workload's
@@ -57,7 +54,7 @@ function isObj(v: unknown): v is Obj {
  */
 export function podAsCreated(kind: string, name: string, namespace: string, given: Pod): Pod {
   const pod = asSerialized(given);
-  const meta: ObjectMeta = isObj(pod.metadata) ? { ...pod.metadata } : {};
+  const meta: ObjectMeta = isMap(pod.metadata) ? { ...pod.metadata } : {};
   delete meta.managedFields;
   meta.namespace = namespace;
   if (kind === "Pod") return { ...pod, apiVersion: "v1", kind: "Pod", metadata: meta };
@@ -67,7 +64,7 @@ export function podAsCreated(kind: string, name: string, namespace: string, give
     ownerName: string,
     labels: Record<string, string> = {},
   ): Pod => {
-    const given = isObj(meta.labels) ? meta.labels : undefined;
+    const given = isMap(meta.labels) ? meta.labels : undefined;
     return {
       apiVersion: "v1",
       kind: "Pod",
@@ -126,12 +123,12 @@ export function podAsCreated(kind: string, name: string, namespace: string, give
  */
 function asSerialized(pod: Pod): Pod {
   const spec = pod.spec;
-  if (!isObj(spec)) return pod;
+  if (!isMap(spec)) return pod;
   const lists: Obj = {};
   for (const key of ["initContainers", "containers", "ephemeralContainers"]) {
     const list = spec[key];
     if (!Array.isArray(list)) continue;
-    lists[key] = list.map((c: unknown) => (isObj(c) && !("resources" in c) ? { ...c, resources: {} } : c));
+    lists[key] = list.map((c: unknown) => (isMap(c) && !("resources" in c) ? { ...c, resources: {} } : c));
   }
   return { ...pod, spec: { ...spec, ...lists } };
 }
@@ -184,7 +181,7 @@ function readOperations(value: unknown, where: string): AnswerOperation[] {
     );
   return value.map((o: unknown, i): AnswerOperation => {
     const at = `${where}: response.patch[${i}]`;
-    if (!isObj(o)) throw new CompareError(`${at} is not an operation object`);
+    if (!isMap(o)) throw new CompareError(`${at} is not an operation object`);
     const { op, path, from } = o;
     if (!isOp(op))
       throw new CompareError(
@@ -248,10 +245,10 @@ export function readAnswer(text: string, sentUid: string, where: string): Verdic
       `${where}: the answer is not JSON${start ? ` (it starts ${quote(start)})` : " (it is empty)"}`,
     );
   }
-  if (!isObj(parsed) || parsed.kind !== "AdmissionReview")
+  if (!isMap(parsed) || parsed.kind !== "AdmissionReview")
     throw new CompareError(`${where}: the answer is not an AdmissionReview`);
   const { response } = parsed;
-  if (!isObj(response)) throw new CompareError(`${where}: the AdmissionReview has no response`);
+  if (!isMap(response)) throw new CompareError(`${where}: the AdmissionReview has no response`);
   if (response.uid !== sentUid)
     throw new CompareError(
       `${where}: the response's uid ${typeof response.uid === "string" ? quote(response.uid) : "(none)"} is not the request's ${sentUid}`,
@@ -259,7 +256,7 @@ export function readAnswer(text: string, sentUid: string, where: string): Verdic
   if (typeof response.allowed !== "boolean") throw new CompareError(`${where}: response.allowed is not true or false`);
   const warnings = readWarnings(response.warnings);
   if (!response.allowed) {
-    const status = isObj(response.status) ? response.status : {};
+    const status = isMap(response.status) ? response.status : {};
     const message = typeof status.message === "string" ? status.message : "(no message)";
     return { answer: "refused", message, warnings };
   }
