@@ -501,6 +501,18 @@ describe(SUITE, { skip }, () => {
       let step = 0;
       let stopStream = false;
       const results: { status: number; proxies: number; step: number; text: string }[] = [];
+      /** istiod's chart upgraded with its own webhook configuration managed by it (false) or not (true). */
+      const upgradeIstiod = (operatorManageWebhooks: boolean): Promise<void> =>
+        helm([
+          "upgrade",
+          "istiod",
+          istiodChart,
+          "-n",
+          ISTIO_NS,
+          ...istiodSets,
+          "--set",
+          `global.operatorManageWebhooks=${operatorManageWebhooks}`,
+        ]);
       const STEPS: readonly { what: string; run: () => Promise<void> }[] = [
         { what: "istiod's webhook only", run: () => afterPods(40) },
         {
@@ -514,16 +526,7 @@ describe(SUITE, { skip }, () => {
         {
           what: "helm upgrade istiod --set global.operatorManageWebhooks=true (ours only)",
           run: async () => {
-            await helm([
-              "upgrade",
-              "istiod",
-              istiodChart,
-              "-n",
-              ISTIO_NS,
-              ...istiodSets,
-              "--set",
-              "global.operatorManageWebhooks=true",
-            ]);
+            await upgradeIstiod(true);
             assert.equal(await mwcExists(ISTIOD_MWC), false);
             await untilNotCalled("istiod");
             await afterPods(40);
@@ -532,16 +535,7 @@ describe(SUITE, { skip }, () => {
         {
           what: "helm upgrade istiod --set global.operatorManageWebhooks=false (both)",
           run: async () => {
-            await helm([
-              "upgrade",
-              "istiod",
-              istiodChart,
-              "-n",
-              ISTIO_NS,
-              ...istiodSets,
-              "--set",
-              "global.operatorManageWebhooks=false",
-            ]);
+            await upgradeIstiod(false);
             await untilCalled("istiod");
             await afterPods(40);
           },
