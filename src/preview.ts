@@ -364,6 +364,7 @@ export async function preview(docs: readonly unknown[], opts: PreviewOptions): P
             opts.config.revision,
             opts.ownNamespace,
             opts.config.revisionTags,
+            opts.config.enableNamespacesByDefault,
           )
         : {
             called: true,

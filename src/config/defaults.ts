@@ -7,6 +7,7 @@ export const DEFAULT_PROXY_IMAGE = "docker.io/istio/proxyv2:1.28.0";
 export const DEFAULT_CONFIG: Config = {
   revision: DEFAULT_REVISION,
   revisionTags: [],
+  enableNamespacesByDefault: false,
   meshId: "cluster.local",
   clusterId: "Kubernetes",
   trustDomain: "cluster.local",

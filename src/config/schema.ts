@@ -327,6 +327,11 @@ export const CONFIG_SCHEMA: ObjectRule = obj<Config>(
           "Revision tags pointing at this revision (the chart's revisionTags): istio.io/rev=<tag> selects this injector too.",
       }),
     ),
+    enableNamespacesByDefault: {
+      kind: "boolean",
+      description:
+        "The webhooks also select namespaces with neither istio-injection nor istio.io/rev (the chart's webhook.enableNamespacesByDefault), for explanations.",
+    },
     meshId: str(),
     clusterId: str(),
     trustDomain: str(FORMAT.trustDomain),

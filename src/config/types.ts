@@ -65,6 +65,11 @@ export interface Config {
   readonly revision: string;
   /** Revision tags that point at this injector's revision (istio.io/rev=<tag> selects it too). */
   readonly revisionTags: readonly string[];
+  /**
+   * Whether the webhooks also select namespaces with neither injection label (the chart's
+   * webhook.enableNamespacesByDefault, Istio's sidecarInjectorWebhook.enableNamespacesByDefault).
+   */
+  readonly enableNamespacesByDefault: boolean;
   readonly meshId: string;
   readonly clusterId: string;
   readonly trustDomain: string;

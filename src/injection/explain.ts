@@ -17,6 +17,8 @@ export interface Selection {
 }
 
 const EXCLUDED_NAMESPACES = ["kube-system"];
+/** The namespaces Istio's `auto` webhook (enableNamespacesByDefault) leaves out by name. */
+const SYSTEM_NAMESPACES = ["kube-system", "kube-public", "kube-node-lease", "local-path-storage"];
 
 /**
  * Which webhook of the configuration (Istio's webhooks and selectors, as the chart installs
@@ -26,6 +28,9 @@ const EXCLUDED_NAMESPACES = ["kube-system"];
  * `tag set T --revision R`), which select istio.io/rev=T as the injector's own select
  * istio.io/rev=R, and the tag `default` also what the default revision selects
  * (istio-injection=enabled, and sidecar.istio.io/inject=true in unlabelled namespaces).
+ * `namespacesByDefault` (the config's enableNamespacesByDefault) adds Istio's `auto` webhook
+ * for the default revision (its own, or the tag default's): unlabelled namespaces but the
+ * system ones, for Pods with neither sidecar.istio.io/inject nor istio.io/rev.
  */
 export function apiServerSelection(
   namespace: string,
@@ -34,6 +39,7 @@ export function apiServerSelection(
   revision: string,
   ownNamespace?: string,
   tags: readonly string[] = [],
+  namespacesByDefault = false,
 ): Selection {
   const rev = servedRevision(revision);
   /** Whether istio.io/rev=`value` selects this injector: "" (its revision), " (revision tag T → R)", or undefined. */
@@ -111,6 +117,18 @@ export function apiServerSelection(
     return {
       called: true,
       reason: `namespace ${ns} has no injection label, but the pod has label ${L.inject}=true${asDefault}: the API server calls the injector`,
+    };
+  }
+  // Istio's `auto` webhook: unlabelled namespaces but the system ones, Pods with neither label.
+  if (namespacesByDefault && asDefault !== undefined && inject === undefined && podRev === undefined) {
+    if (SYSTEM_NAMESPACES.includes(namespace))
+      return {
+        called: false,
+        reason: `namespace ${ns} is a system namespace, which enableNamespacesByDefault leaves out: the API server does not call the injector`,
+      };
+    return {
+      called: true,
+      reason: `namespace ${ns} has no injection label and the injector takes such namespaces by default (enableNamespacesByDefault)${asDefault}: the API server calls the injector`,
     };
   }
   return {

@@ -93,7 +93,8 @@ tag defaults to the chart's appVersion).
 {{/*
 The injector config file (config.yaml): `.Values.config` with the chart's `revision`, so
 that the revision written into Pods is the one the webhook selectors match, and its
-`revisionTags` (when there are any), so that explanations know the tags that select it.
+`revisionTags` (when there are any) and `webhook.enableNamespacesByDefault` (when true), so
+that explanations know every selector that calls it.
 */}}
 {{- define "sidecar-injector.config" -}}
 {{- $config := deepCopy .Values.config }}
@@ -106,6 +107,12 @@ that the revision written into Pods is the one the webhook selectors match, and 
 {{- end }}
 {{- if .Values.revisionTags }}
 {{- $_ := set $config "revisionTags" .Values.revisionTags }}
+{{- end }}
+{{- if and (hasKey $config "enableNamespacesByDefault") (ne (toString (get $config "enableNamespacesByDefault")) (toString .Values.webhook.enableNamespacesByDefault)) }}
+{{- fail "config.enableNamespacesByDefault differs from webhook.enableNamespacesByDefault: set only webhook.enableNamespacesByDefault, the chart copies it into the config" }}
+{{- end }}
+{{- if .Values.webhook.enableNamespacesByDefault }}
+{{- $_ := set $config "enableNamespacesByDefault" true }}
 {{- end }}
 {{- toYaml $config }}
 {{- end }}
@@ -234,4 +241,34 @@ The webhooks' matchCondition with policy.enabled: the Pods the policy leaves to 
 {{- fail "policy.manifest's MutatingAdmissionPolicy has no sidecar-injector.dev/webhook-match-condition annotation: render it with `sidecar-injector policy render`" }}
 {{- end }}
 {{- $expr }}
+{{- end }}
+
+{{/*
+Istio's `auto` webhook (sidecarInjectorWebhook.enableNamespacesByDefault): every namespace
+with neither istio-injection nor istio.io/rev but the system ones, for Pods with neither
+label. Rendered by the default revision's configuration and by the revision tag default's,
+as Istio's mutatingwebhook.yaml and revision-tags-mwc.yaml do.
+*/}}
+{{- define "sidecar-injector.autoWebhook" -}}
+  {{- include "sidecar-injector.webhook" (dict "root" . "name" "auto") }}
+    namespaceSelector:
+      matchExpressions:
+        - key: istio-injection
+          operator: DoesNotExist
+        - key: istio.io/rev
+          operator: DoesNotExist
+        - key: kubernetes.io/metadata.name
+          operator: NotIn
+          values:
+            - kube-system
+            - kube-public
+            - kube-node-lease
+            - local-path-storage
+        {{- include "sidecar-injector.excludeOwnNamespaces" . | nindent 8 }}
+    objectSelector:
+      matchExpressions:
+        - key: sidecar.istio.io/inject
+          operator: DoesNotExist
+        - key: istio.io/rev
+          operator: DoesNotExist
 {{- end }}

@@ -898,7 +898,14 @@ describe("Helm chart charts/sidecar-injector", { skip }, () => {
     const refused: [string, RegExp][] = [
       ["tls.mode=certManager,webhook.caBundle=Zm9v", /webhook\.caBundle is set but tls\.mode is certManager/],
       ["webhook.caBundle=Zm9v", /webhook\.caBundle is set but tls\.mode is self/],
-      ["revision=canary,webhook.enableNamespacesByDefault=true", /enableNamespacesByDefault needs revision default/],
+      [
+        "revision=canary,webhook.enableNamespacesByDefault=true",
+        /enableNamespacesByDefault needs revision default or the revision tag default \(revision is canary\)/,
+      ],
+      [
+        "config.enableNamespacesByDefault=true",
+        /config\.enableNamespacesByDefault differs from webhook\.enableNamespacesByDefault/,
+      ],
       ["config.revision=other", /config\.revision \(other\) differs from revision \(default\)/],
       // Two workers from the CPU limit, with the one-process memory limit of the defaults.
       ["resources.limits.cpu=2", /resources\.limits\.memory \(384Mi\) is too small for 2 workers: .*608Mi in all/],

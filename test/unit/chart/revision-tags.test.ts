@@ -126,58 +126,99 @@ describe("chart: revisionTags", { skip }, () => {
     assert.equal(configurations(await rendered([])).length, 1);
   });
 
-  test("what the API server calls (the rendered selectors) is what the injector explains, tags included", async () => {
-    const docs = await rendered(["revision=canary", "revisionTags={prod,default}"]);
-    const configs = configurations(docs).map(asInspected);
-    const configMap = docs.find((d) => d.kind === "ConfigMap" && d.metadata.name === "mesh-sidecar-injector");
-    const config = parseConfig((configMap?.data as Record<string, string>)["config.yaml"] ?? "");
-    assert.deepEqual(config.revisionTags, ["prod", "default"]);
-    const nsLabelSets: Record<string, string>[] = [
-      {},
-      { "istio-injection": "enabled" },
-      { "istio-injection": "disabled" },
-      { "istio.io/rev": "prod" },
-      { "istio.io/rev": "default" },
-      { "istio.io/rev": "canary" },
-      { "istio.io/rev": "stable" },
-      { "istio-injection": "enabled", "istio.io/rev": "prod" },
-    ];
-    const podLabelSets: Record<string, string>[] = [
-      {},
-      { "sidecar.istio.io/inject": "true" },
-      { "sidecar.istio.io/inject": "false" },
-      { "istio.io/rev": "prod" },
-      { "istio.io/rev": "stable" },
-      { "istio.io/rev": "canary", "sidecar.istio.io/inject": "false" },
-    ];
-    let called = 0;
-    for (const nsLabels of nsLabelSets) {
-      for (const podLabels of podLabelSets) {
-        const pod = {
-          apiVersion: "v1",
-          kind: "Pod",
-          metadata: { name: "p", labels: podLabels },
-          spec: { containers: [] },
-        };
-        const byApiServer = webhookVerdicts(configs, { name: "demo", labels: nsLabels }, pod).some((v) => v.called);
-        const explained = apiServerSelection(
-          "demo",
-          nsLabels,
-          podLabels,
-          config.revision,
-          NAMESPACE,
-          config.revisionTags,
-        );
-        assert.equal(
-          explained.called,
-          byApiServer,
-          `namespace ${JSON.stringify(nsLabels)}, pod ${JSON.stringify(podLabels)}: ${explained.reason}`,
-        );
-        if (byApiServer) called++;
+  for (const set of [
+    ["revision=canary", "revisionTags={prod,default}"],
+    ["revision=canary", "revisionTags={prod,default}", "webhook.enableNamespacesByDefault=true"],
+    ["webhook.enableNamespacesByDefault=true"],
+  ]) {
+    test(`what the API server calls (the rendered selectors) is what the injector explains: ${set.join(" ")}`, async () => {
+      const docs = await rendered(set);
+      const configs = configurations(docs).map(asInspected);
+      const configMap = docs.find((d) => d.kind === "ConfigMap" && d.metadata.name === "mesh-sidecar-injector");
+      const config = parseConfig((configMap?.data as Record<string, string>)["config.yaml"] ?? "");
+      const byDefault = set.includes("webhook.enableNamespacesByDefault=true");
+      assert.deepEqual(config.revisionTags, set.includes("revision=canary") ? ["prod", "default"] : []);
+      assert.equal(config.enableNamespacesByDefault, byDefault, "the chart copies enableNamespacesByDefault");
+      // Istio's auto webhook, in the default revision's configuration or the tag default's.
+      const autos = configurations(docs).flatMap((c) =>
+        webhooksOf(c)
+          .filter((w) => w.name.startsWith("auto."))
+          .map(() => c.metadata.name),
+      );
+      assert.deepEqual(
+        autos,
+        byDefault
+          ? [set.includes("revision=canary") ? "mesh-sidecar-injector-tag-default" : "mesh-sidecar-injector"]
+          : [],
+      );
+      const nsLabelSets: Record<string, string>[] = [
+        {},
+        { "istio-injection": "enabled" },
+        { "istio-injection": "disabled" },
+        { "istio.io/rev": "prod" },
+        { "istio.io/rev": "default" },
+        { "istio.io/rev": "canary" },
+        { "istio.io/rev": "stable" },
+        { "istio-injection": "enabled", "istio.io/rev": "prod" },
+      ];
+      const podLabelSets: Record<string, string>[] = [
+        {},
+        { "sidecar.istio.io/inject": "true" },
+        { "sidecar.istio.io/inject": "false" },
+        { "istio.io/rev": "prod" },
+        { "istio.io/rev": "stable" },
+        { "istio.io/rev": "canary", "sidecar.istio.io/inject": "false" },
+      ];
+      let called = 0;
+      let cases = 0;
+      for (const namespace of ["demo", "kube-public", "local-path-storage"]) {
+        for (const nsLabels of nsLabelSets) {
+          for (const podLabels of podLabelSets) {
+            const pod = {
+              apiVersion: "v1",
+              kind: "Pod",
+              metadata: { name: "p", labels: podLabels },
+              spec: { containers: [] },
+            };
+            const byApiServer = webhookVerdicts(configs, { name: namespace, labels: nsLabels }, pod).some(
+              (v) => v.called,
+            );
+            const explained = apiServerSelection(
+              namespace,
+              nsLabels,
+              podLabels,
+              config.revision,
+              NAMESPACE,
+              config.revisionTags,
+              config.enableNamespacesByDefault,
+            );
+            assert.equal(
+              explained.called,
+              byApiServer,
+              `namespace ${namespace} ${JSON.stringify(nsLabels)}, pod ${JSON.stringify(podLabels)}: ${explained.reason}`,
+            );
+            cases++;
+            if (byApiServer) called++;
+          }
+        }
       }
-    }
-    assert.ok(called >= 10 && called <= 40, `${called} of ${nsLabelSets.length * podLabelSets.length} called`);
-  });
+      assert.ok(called >= 10 && called <= cases / 2, `${called} of ${cases} called`);
+      // An unlabelled namespace's unlabelled Pod: called only with enableNamespacesByDefault.
+      assert.equal(
+        webhookVerdicts(
+          configs,
+          { name: "demo", labels: {} },
+          {
+            apiVersion: "v1",
+            kind: "Pod",
+            metadata: { name: "p" },
+            spec: { containers: [] },
+          },
+        ).some((v) => v.called),
+        byDefault,
+      );
+    });
+  }
 
   test("the injector keeps every caBundle: the release's labels as --webhook-config-selector, RBAC for exactly that", async () => {
     const docs = await rendered(["revisionTags={prod}"]);
