@@ -24,6 +24,7 @@ import { A, CONTAINER, L } from "../injection/annotations.js";
 import { quote } from "../injection/quote.js";
 import { str, strList } from "./cel.js";
 import type { PolicyParts } from "./parts.js";
+import { REWRITTEN_HOOKS, REWRITTEN_PROBES } from "./probe-rewrite.js";
 
 /** The most containers (and, separately, init containers) a covered Pod may have. */
 export const MAX_CONTAINERS = 32;
@@ -50,9 +51,13 @@ const PROMETHEUS_CEL = "(?i)prometheus";
 /** The istio.io labels the policy reads as the engine does; any other one leaves the domain. */
 const POLICY_LABELS = [L.inject, L.rev, L.canonicalName, L.canonicalRevision, L.workloadName] as const;
 const readLabel = (k: string): boolean => ISTIO_KEY.test(k) && !POLICY_LABELS.some((l) => l === k);
-const PROBES = ["livenessProbe", "readinessProbe", "startupProbe"] as const;
-const HOOKS = ["postStart", "preStop"] as const;
-const REWRITTEN = ["httpGet", "tcpSocket", "grpc"] as const;
+const PROBES = REWRITTEN_PROBES.map(([kind]) => kind);
+const HOOKS = REWRITTEN_HOOKS.map(([kind]) => kind);
+/** A string the probers' JSON carries as it is: no character JSON escapes. */
+const JSON_PLAIN = '^[^"\\\\\\x00-\\x1f]*$';
+/** A container name whose probers sort as the engine sorts them: printable ASCII, no "/", quote or backslash. */
+const PROBE_NAME = "^[ !#-.0-\\[\\]-~]*$";
+const ALL_CONTAINERS_CEL = "(object.spec.?initContainers.orValue([]) + object.spec.containers)";
 
 const readAnnotation = (k: string): boolean => k !== A.inject && (ISTIO_KEY.test(k) || PROMETHEUS.test(k));
 const allContainers = (pod: Pod): Container[] => [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])];
@@ -165,28 +170,103 @@ export function domainRules(config: Config, parts: PolicyParts): DomainRule[] {
       },
     },
   ];
-  if (config.rewriteAppProbes) {
-    const terms = [
-      ...PROBES.flatMap((p) => REWRITTEN.map((h) => `c.?${p}.${h}.hasValue()`)),
-      ...HOOKS.flatMap((k) => REWRITTEN.map((h) => `c.?lifecycle.${k}.${h}.hasValue()`)),
-    ];
-    rules.push({
-      name: "policy-domain-probes",
+  if (config.rewriteAppProbes) rules.push(...probeRules());
+  return rules;
+}
+
+type Handler = NonNullable<Container["livenessProbe"]> | NonNullable<NonNullable<Container["lifecycle"]>["preStop"]>;
+
+/** The container's probes and hooks, each with whether it is a probe (a hook has no grpc). */
+function handlers(c: Container): { handler: Handler; probe: boolean }[] {
+  return [
+    ...PROBES.flatMap((k) => (c[k] ? [{ handler: c[k], probe: true }] : [])),
+    ...HOOKS.flatMap((k) => (c.lifecycle?.[k] ? [{ handler: c.lifecycle[k], probe: false }] : [])),
+  ];
+}
+
+/** Whether the engine rewrites the handler: an httpGet, a tcpSocket, or a probe's grpc. */
+const rewritten = (h: Handler, probe: boolean): boolean =>
+  h.httpGet !== undefined || h.tcpSocket !== undefined || (probe && "grpc" in h && h.grpc !== undefined);
+
+/** The strings of the handler's action the probers' JSON carries. */
+function actionStrings(h: Handler, probe: boolean): string[] {
+  const g = h.httpGet;
+  const grpc = probe && "grpc" in h ? h.grpc : undefined;
+  return [
+    g?.path,
+    g?.host,
+    g?.scheme,
+    ...(g?.httpHeaders ?? []).flatMap((x) => [x.name, x.value]),
+    h.tcpSocket?.host,
+    grpc?.service,
+  ].filter((x): x is string => typeof x === "string");
+}
+
+/** CEL over `c`: the handler at `at`'s action strings, concatenated ("" when absent). */
+function actionStringsCel(at: string, probe: boolean): string {
+  const s = (path: string): string => `${at}.${path}.orValue("")`;
+  return [
+    s("httpGet.path"),
+    s("httpGet.host"),
+    s("httpGet.scheme"),
+    `${at}.httpGet.httpHeaders.orValue([]).map(x, x.?name.orValue("") + x.?value.orValue("")).join("")`,
+    s("tcpSocket.host"),
+    ...(probe ? [s("grpc.service")] : []),
+  ].join(" + ");
+}
+
+/** The rules for the probe rewrite (probe-rewrite.ts), which builds the probers' JSON by concatenation. */
+function probeRules(): DomainRule[] {
+  const handlersCel = [
+    ...PROBES.map((k) => [`c.?${k}`, true] as const),
+    ...HOOKS.map((k) => [`c.?lifecycle.${k}`, false] as const),
+  ];
+  const rewrittenCel = handlersCel
+    .flatMap(([at, probe]) =>
+      (probe ? ["httpGet", "tcpSocket", "grpc"] : ["httpGet", "tcpSocket"]).map((a) => `${at}.${a}.hasValue()`),
+    )
+    .join(" || ");
+  const jsonPlain = new RegExp(JSON_PLAIN);
+  const probeName = new RegExp(PROBE_NAME);
+  return [
+    {
+      name: "policy-domain-probe-strings",
       expression:
-        "!(object.spec.containers + object.spec.?initContainers.orValue([])).exists(c, " + terms.join(" || ") + ")",
+        `${ALL_CONTAINERS_CEL}.all(c, ` +
+        handlersCel.map(([at, probe]) => `(${actionStringsCel(at, probe)}).matches(${str(JSON_PLAIN)})`).join(" && ") +
+        ")",
       check: (pod) => {
-        const c = allContainers(pod).find(
-          (x) =>
-            PROBES.some((p) => REWRITTEN.some((h) => x[p]?.[h] !== undefined)) ||
-            HOOKS.some((k) => REWRITTEN.some((h) => Object.hasOwn(x.lifecycle?.[k] ?? {}, h))),
-        );
+        for (const c of allContainers(pod)) {
+          for (const { handler, probe } of handlers(c)) {
+            const bad = actionStrings(handler, probe).find((x) => !jsonPlain.test(x));
+            if (bad !== undefined)
+              return `container ${quote(c.name)} has a probe or hook string ${quote(bad)} with a character JSON escapes (a quote, a backslash or a control character)`;
+          }
+        }
+        return undefined;
+      },
+    },
+    {
+      name: "policy-domain-probe-names",
+      expression:
+        `!${ALL_CONTAINERS_CEL}.exists(c, ${rewrittenCel}) || ` +
+        `${ALL_CONTAINERS_CEL}.all(c, size(${ALL_CONTAINERS_CEL}.filter(d, d.name == c.name)) == 1 && ` +
+        `(!(${rewrittenCel}) || c.name.matches(${str(PROBE_NAME)})))`,
+      check: (pod) => {
+        const all = allContainers(pod);
+        const probed = all.filter((c) => handlers(c).some((x) => rewritten(x.handler, x.probe)));
+        if (probed.length === 0) return undefined;
+        const names = all.map((c) => c.name);
+        const twice = names.find((n, i) => names.indexOf(n) !== i);
+        if (twice !== undefined)
+          return `two containers are named ${quote(twice)}, and the webhook hands the agent the probes of one`;
+        const c = probed.find((x) => !probeName.test(x.name));
         return c
-          ? `container ${quote(c.name)} has a probe or lifecycle hook the webhook rewrites (rewriteAppProbes)`
+          ? `container ${quote(c.name)} has probes the webhook rewrites and a name that is not printable ASCII without "/", a quote or a backslash`
           : undefined;
       },
-    });
-  }
-  return rules;
+    },
+  ];
 }
 
 /** Whether the Pod is in the domain: undefined when it is, else why it falls to the webhook. */

@@ -13,10 +13,11 @@
 //   policy (the MutatingAdmissionPolicy plugin runs before the webhooks, which see its result).
 import type { Config } from "../config/types.js";
 import type { Container } from "../kube/types.js";
-import { A } from "../injection/annotations.js";
+import { A, CONTAINER } from "../injection/annotations.js";
+import { APP_PROBERS_ENV } from "../injection/probes.js";
 import { jsonPatchOp, literal, pointerToken, slot, str } from "./cel.js";
 import { decisionExpression } from "./decision.js";
-import { domainExpression, domainRules, type DomainRule } from "./domain.js";
+import { domainExpression, domainRules, MAX_CONTAINERS, type DomainRule } from "./domain.js";
 import { PolicyRenderError } from "./errors.js";
 import { policyParts, slotEnvName, type ListParts, type PolicyParts } from "./parts.js";
 import {
@@ -28,6 +29,13 @@ import {
   POD_VARIABLES,
   type PolicyVariable,
 } from "./pod-values.js";
+import {
+  APP_PROBERS_ENV_CEL,
+  probeOpsExpression,
+  probeOpVariables,
+  probeRewritePort,
+  probeVariables,
+} from "./probe-rewrite.js";
 import { chartWebhooks } from "./webhooks.js";
 
 export const POLICY_API_VERSIONS = ["v1", "v1beta1"] as const;
@@ -58,15 +66,17 @@ export interface RenderedPolicy {
 
 const v = (name: string): string => `variables.${name}`;
 
-function withSlots(c: Container): Container {
+/** The container with its Pod-dependent env as slots; the sidecar's env followed by the probers when `probers`. */
+function withSlots(c: Container, probers: boolean): Record<string, unknown> {
   if (!c.env?.some((e) => slotEnvName(e.value) !== undefined)) return c;
-  return {
-    ...c,
-    env: c.env.map((e) => {
-      const name = slotEnvName(e.value);
-      return name === undefined ? e : { name: e.name, value: slot(ENV_VALUE[name]) };
-    }),
-  };
+  const env = c.env.map((e) => {
+    const name = slotEnvName(e.value);
+    return name === undefined ? e : { name: e.name, value: slot(ENV_VALUE[name]) };
+  });
+  if (c.name !== CONTAINER.proxy || !probers) return { ...c, env };
+  if (env.some((e) => e.name === APP_PROBERS_ENV))
+    throw new PolicyRenderError(`the injected ${CONTAINER.proxy} container already has ${APP_PROBERS_ENV}`);
+  return { ...c, env: slot(`${literal(env)} + ${APP_PROBERS_ENV_CEL}`) };
 }
 
 /** Ops adding a map's entries: one per key when the map is there, else the whole map. */
@@ -88,14 +98,20 @@ function listOps(path: string, present: string, parts: ListParts<unknown>, name:
   return `(${present} ? [${each.join(", ")}] : [${jsonPatchOp("add", path, v(name))}])`;
 }
 
-/** The JSONPatch expression and the variables it reads. */
-function mutation(parts: PolicyParts): { variables: PolicyVariable[]; expression: string } {
+/**
+ * The JSONPatch expression and the variables it reads; `probePort` is the agent's port the
+ * probes are rewritten to, undefined when they are not.
+ */
+function mutation(
+  parts: PolicyParts,
+  probePort: number | undefined,
+): { variables: PolicyVariable[]; expression: string } {
+  const probers = probePort !== undefined;
+  const slotted = (l: ListParts<Container>): Record<string, unknown>[] =>
+    [...l.before, ...l.after].map((c) => withSlots(c, probers));
   const lists = {
-    initContainers: {
-      ...parts.initContainers,
-      items: [...parts.initContainers.before, ...parts.initContainers.after].map(withSlots),
-    },
-    containers: { ...parts.containers, items: [...parts.containers.before, ...parts.containers.after].map(withSlots) },
+    initContainers: { ...parts.initContainers, items: slotted(parts.initContainers) },
+    containers: { ...parts.containers, items: slotted(parts.containers) },
     volumes: { ...parts.volumes, items: [...parts.volumes.before, ...parts.volumes.after] },
     imagePullSecrets: {
       ...parts.imagePullSecrets,
@@ -104,6 +120,11 @@ function mutation(parts: PolicyParts): { variables: PolicyVariable[]; expression
   };
   const variables: PolicyVariable[] = [...POD_VARIABLES];
   const ops: string[] = [];
+  if (probePort !== undefined) {
+    variables.push(...probeVariables(probePort), ...probeOpVariables(probePort));
+    // First: the ops address the Pod's containers at the indexes they have before any insertion.
+    ops.push(probeOpsExpression(MAX_CONTAINERS));
+  }
   const labels: Record<string, string> = { ...parts.labels };
   for (const [k, expr] of Object.entries(LABEL_VALUE)) labels[k] = slot(expr);
   ops.push(mapOps("/metadata/labels", "object.metadata.?labels.hasValue()", labels, []));
@@ -141,7 +162,10 @@ export function renderPolicy(config: Config, options: PolicyOptions): RenderedPo
     );
   const parts = policyParts(config, options.nativeSidecarsSupported);
   const rules = domainRules(config, parts);
-  const { variables, expression } = mutation(parts);
+  const probePort = probeRewritePort(config, options.nativeSidecarsSupported);
+  if ((probePort !== undefined) !== config.rewriteAppProbes)
+    throw new PolicyRenderError("the injection's probe rewrite does not follow rewriteAppProbes");
+  const { variables, expression } = mutation(parts, probePort);
   const apiVersion = `admissionregistration.k8s.io/${options.apiVersion}`;
   const status = parts.annotations[A.status];
   if (status === undefined) throw new PolicyRenderError(`the injection writes no ${A.status} annotation`);
