@@ -10,14 +10,21 @@
 // - istio.io labels but the inject, revision, canonical and workload-name ones (e.g. the
 //   network, which reaches the proxy's env, or a tlsMode the template keeps);
 // - containers, volumes or pull secrets named as the injected ones (the webhook merges them);
-// - probes and lifecycle hooks the engine rewrites (httpGet, tcpSocket, grpc) when
-//   rewriteAppProbes is on;
+// - when rewriteAppProbes is on, what the probe rewrite (probe-rewrite.ts) cannot write as the
+//   engine does: a string of a probe's or hook's action (path, host, scheme, header, grpc
+//   service) with a character JSON escapes (a quote, a backslash, a control character: the
+//   probers' JSON is built by concatenation); when the Pod has probes to rewrite, a container
+//   name repeated (the engine keeps one container's probers) or, for a container with such
+//   probes, not printable ASCII, or with a "/", a quote or a backslash (its paths would not sort
+//   as the engine sorts them, or would need escaping);
 // - port names, protocols or host IPs that JSON would escape (ISTIO_META_POD_PORTS is built by
 //   concatenation; the API server refuses such Pods anyway);
 // - a Pod whose workload has no name, or whose controller reference has no apiVersion, a kind
 //   that is not plain letters and digits, or a name that does not start with one;
-// - more than MAX_CONTAINERS containers or init containers, or more than MAX_PORTS ports in a
-//   container: the bound within which the policy's CEL cost was measured.
+// - more than MAX_CONTAINERS containers or init containers, more than MAX_PORTS ports in a
+//   container or init container, or (when the probes are rewritten) a probe or hook with more
+//   than MAX_HEADERS headers or MAX_PROBE_TEXT characters of strings: the bounds within which
+//   the policy's CEL cost was measured.
 import type { Config } from "../config/types.js";
 import type { Container, Pod } from "../kube/types.js";
 import { A, CONTAINER, L } from "../injection/annotations.js";
@@ -28,8 +35,12 @@ import { REWRITTEN_HOOKS, REWRITTEN_PROBES } from "./probe-rewrite.js";
 
 /** The most containers (and, separately, init containers) a covered Pod may have. */
 export const MAX_CONTAINERS = 32;
-/** The most ports a covered Pod's container may declare. */
+/** The most ports a covered Pod's container or init container may declare. */
 export const MAX_PORTS = 32;
+/** The most headers a covered Pod's probe or hook may send, when the probes are rewritten. */
+export const MAX_HEADERS = 16;
+/** The most characters of strings (path, host, scheme, headers, service) a probe or hook may have, likewise. */
+export const MAX_PROBE_TEXT = 2048;
 
 export interface DomainRule {
   /** The matchCondition's name. */
@@ -158,14 +169,14 @@ export function domainRules(config: Config, parts: PolicyParts): DomainRule[] {
       expression:
         `size(object.spec.containers) >= 1 && size(object.spec.containers) <= ${MAX_CONTAINERS} && ` +
         `size(object.spec.?initContainers.orValue([])) <= ${MAX_CONTAINERS} && ` +
-        `object.spec.containers.all(c, size(c.?ports.orValue([])) <= ${MAX_PORTS})`,
+        `${ALL_CONTAINERS_CEL}.all(c, size(c.?ports.orValue([])) <= ${MAX_PORTS})`,
       check: (pod) => {
         const n = pod.spec?.containers.length ?? 0;
         if (n < 1 || n > MAX_CONTAINERS)
           return `the Pod has ${n} containers (the policy covers 1 to ${MAX_CONTAINERS})`;
         const i = pod.spec?.initContainers?.length ?? 0;
         if (i > MAX_CONTAINERS) return `the Pod has ${i} init containers (the policy covers up to ${MAX_CONTAINERS})`;
-        const c = (pod.spec?.containers ?? []).find((x) => (x.ports?.length ?? 0) > MAX_PORTS);
+        const c = allContainers(pod).find((x) => (x.ports?.length ?? 0) > MAX_PORTS);
         return c ? `container ${quote(c.name)} has more than ${MAX_PORTS} ports (the policy's bound)` : undefined;
       },
     },
@@ -188,14 +199,17 @@ function handlers(c: Container): { handler: Handler; probe: boolean }[] {
 const rewritten = (h: Handler, probe: boolean): boolean =>
   h.httpGet !== undefined || h.tcpSocket !== undefined || (probe && "grpc" in h && h.grpc !== undefined);
 
-/** The strings of the handler's action the probers' JSON carries. */
+/**
+ * The strings of the handler's action the probers' JSON carries, as the policy sees them: the
+ * API server defaults an httpGet's empty path to "/" and its scheme to "HTTP".
+ */
 function actionStrings(h: Handler, probe: boolean): string[] {
   const g = h.httpGet;
   const grpc = probe && "grpc" in h ? h.grpc : undefined;
   return [
-    g?.path,
+    g && (g.path || "/"),
     g?.host,
-    g?.scheme,
+    g && (g.scheme || "HTTP"),
     ...(g?.httpHeaders ?? []).flatMap((x) => [x.name, x.value]),
     h.tcpSocket?.host,
     grpc?.service,
@@ -241,6 +255,31 @@ function probeRules(): DomainRule[] {
             const bad = actionStrings(handler, probe).find((x) => !jsonPlain.test(x));
             if (bad !== undefined)
               return `container ${quote(c.name)} has a probe or hook string ${quote(bad)} with a character JSON escapes (a quote, a backslash or a control character)`;
+          }
+        }
+        return undefined;
+      },
+    },
+    {
+      name: "policy-domain-probe-size",
+      expression:
+        `${ALL_CONTAINERS_CEL}.all(c, ` +
+        handlersCel
+          .map(
+            ([at, probe]) =>
+              `size(${at}.httpGet.httpHeaders.orValue([])) <= ${MAX_HEADERS} && ` +
+              `size(${actionStringsCel(at, probe)}) <= ${MAX_PROBE_TEXT}`,
+          )
+          .join(" && ") +
+        ")",
+      check: (pod) => {
+        for (const c of allContainers(pod)) {
+          for (const { handler, probe } of handlers(c)) {
+            if ((handler.httpGet?.httpHeaders?.length ?? 0) > MAX_HEADERS)
+              return `container ${quote(c.name)} has a probe or hook with more than ${MAX_HEADERS} headers (the policy's bound)`;
+            // In code points, as CEL counts a string's size.
+            if ([...actionStrings(handler, probe).join("")].length > MAX_PROBE_TEXT)
+              return `container ${quote(c.name)} has a probe or hook of more than ${MAX_PROBE_TEXT} characters (the policy's bound)`;
           }
         }
         return undefined;

@@ -20,7 +20,8 @@ import { clusterForSuite, type Cluster } from "./cluster.js";
 import { OWN_NAMESPACE, renderChartForUrl, webhookConfigOf } from "./chart.js";
 import { freePort, Injector, testCertificates, type TestCerts } from "./injector.js";
 import { createAll, createPod, deleteAll, waitUntil } from "./policy-api.js";
-import { differentialGroup, goldenGroups, type ConfigGroup, type CorpusPod } from "./policy-corpus.js";
+import { differentialGroup, goldenGroups, probeGroup, type ConfigGroup, type CorpusPod } from "./policy-corpus.js";
+import { PROBE_CASES_OUTSIDE } from "./policy-probe-pods.js";
 
 const PROBE_NAMESPACE = "policy-probe";
 const MWC_PATH = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations";
@@ -220,6 +221,19 @@ describe("the policy stores what the webhook stores", { skip }, () => {
     process.stderr.write(`golden: ${JSON.stringify(tally)}\n`);
     assert.equal(tally.compared, tally.covered);
     assert.ok(tally.injected >= 10, `at least 10 golden Pods injected and compared: ${JSON.stringify(tally)}`);
+  });
+
+  test("Pods made for the probe rewrite: identical, but for the two made to fall outside", async () => {
+    const group = probeGroup(OPTIONS);
+    assert.deepEqual(
+      group.pods.filter((p) => p.outside !== undefined).map((p) => p.id.split("#")[0]),
+      PROBE_CASES_OUTSIDE,
+    );
+    const tally: Tally = { total: 0, covered: 0, compared: 0, injected: 0, refused: 0 };
+    await prove(group, tally);
+    process.stderr.write(`probes: ${JSON.stringify(tally)}\n`);
+    assert.equal(tally.compared, tally.covered);
+    assert.equal(tally.injected, group.pods.length - PROBE_CASES_OUTSIDE.length, JSON.stringify(tally));
   });
 
   test("differential corpus Pods in the domain (native sidecars, the oracle's config): identical", async () => {
