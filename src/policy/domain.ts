@@ -40,7 +40,7 @@ export const MAX_PORTS = 32;
 /** The most headers a covered Pod's probe or hook may send, when the probes are rewritten. */
 export const MAX_HEADERS = 16;
 /** The most characters of strings (path, host, scheme, headers, service) a probe or hook may have, likewise. */
-export const MAX_PROBE_TEXT = 2048;
+export const MAX_PROBE_TEXT = 1024;
 
 export interface DomainRule {
   /** The matchCondition's name. */

@@ -52,6 +52,11 @@ const probeFor = (revision: string): Pod => ({
   metadata: { name: "probe", labels: { "istio.io/rev": revision, "sidecar.istio.io/inject": "true" } },
   spec: { containers: [{ name: "probe", image: "example.com/probe:1" }] },
 });
+/** A Pod opting in by annotation, which reaches the policy (and webhook) through a labelled namespace's binding. */
+const annotatedProbe: Pod = {
+  metadata: { name: "probe", annotations: { "sidecar.istio.io/inject": "true" } },
+  spec: { containers: [{ name: "probe", image: "example.com/probe:1" }] },
+};
 const injected = (p: Pod): boolean => p.metadata?.annotations?.["sidecar.istio.io/status"] !== undefined;
 
 const TOKEN_VOLUME = /^kube-api-access-[a-z0-9]+$/;
@@ -134,6 +139,17 @@ interface Tally {
   refused: number;
 }
 
+/**
+ * Waits until Pods reaching the policy or webhook through the object selector and through a
+ * labelled namespace are both injected (or both not): the API server loads each binding on
+ * its own, so one probe alone may see a new binding before the other is in effect.
+ */
+async function settled(rev: string, namespace: string | undefined, inject: boolean, what: string): Promise<void> {
+  const done = (s: number, p: Pod): boolean => s === 201 && injected(p) === inject;
+  await waitUntil(kube(), PROBE_NAMESPACE, probeFor(rev), done, `${what} (object selector)`);
+  if (namespace) await waitUntil(kube(), namespace, annotatedProbe, done, `${what} (namespace selector)`);
+}
+
 async function prove(group: ConfigGroup, tally: Tally): Promise<void> {
   tally.total += group.pods.length;
   const covered = group.pods.filter((p) => p.outside === undefined);
@@ -163,14 +179,16 @@ async function prove(group: ConfigGroup, tally: Tally): Promise<void> {
     assert.equal(r.status, 200, r.text);
   }
 
+  // A covered namespace the config injects in, for the namespace-selected probe.
+  const firstNs = covered.map((p) => p.namespace).find((ns) => !group.config.ignoredNamespaces.includes(ns));
   // Phase 1: the policy alone.
   const objects = [rendered.policy, ...rendered.bindings];
   await createAll(kube(), objects);
-  await waitUntil(kube(), PROBE_NAMESPACE, probeFor(rev), (s, p) => s === 201 && injected(p), "the policy injects");
+  await settled(rev, firstNs, true, "the policy injects");
 
   const byPolicy = await storeAll(covered);
   await deleteAll(kube(), objects);
-  await waitUntil(kube(), PROBE_NAMESPACE, probeFor(rev), (s, p) => s === 201 && !injected(p), "the policy is gone");
+  await settled(rev, firstNs, false, "the policy is gone");
 
   // Phase 2: the webhook alone.
   await injector.stop();
@@ -178,7 +196,7 @@ async function prove(group: ConfigGroup, tally: Tally): Promise<void> {
   const created = await kube().request("POST", MWC_PATH, await helmMwc(rev));
   assert.equal(created.status, 201, created.text);
   try {
-    await waitUntil(kube(), PROBE_NAMESPACE, probeFor(rev), (s, p) => s === 201 && injected(p), "the webhook injects");
+    await settled(rev, firstNs, true, "the webhook injects");
     const byWebhook = await storeAll(covered);
     for (const c of covered) {
       const a = byPolicy.get(c.id);
@@ -197,7 +215,7 @@ async function prove(group: ConfigGroup, tally: Tally): Promise<void> {
     }
   } finally {
     await kube().request("DELETE", `${MWC_PATH}/sidecar-injector`);
-    await waitUntil(kube(), PROBE_NAMESPACE, probeFor(rev), (s, p) => s === 201 && !injected(p), "the webhook is gone");
+    await settled(rev, firstNs, false, "the webhook is gone");
   }
 }
 
