@@ -6,7 +6,8 @@
 // - annotations the engine reads (any key under an istio.io domain but sidecar.istio.io/inject,
 //   and any key naming Prometheus, in whichever spelling the merge reads): overrides the policy
 //   does not honour, and a previous injection (sidecar.istio.io/status), which the webhook
-//   strips and redoes;
+//   strips and redoes; of those it honours (the proxy's resources, resources.ts), a value
+//   other than the plain ones it writes as the webhook does;
 // - istio.io labels but the inject, revision, canonical and workload-name ones (e.g. the
 //   network, which reaches the proxy's env, or a tlsMode the template keeps);
 // - containers, volumes or pull secrets named as the injected ones (the webhook merges them);
@@ -79,8 +80,23 @@ function controllerOf(pod: Pod): { apiVersion: string; kind: string; name: strin
   return (meta.ownerReferences ?? []).find((r) => r.controller === true);
 }
 
-/** The rules, for a config and what its injection adds. */
-export function domainRules(config: Config, parts: PolicyParts): DomainRule[] {
+/** An annotation the engine reads that the policy honours for the values matching `pattern` (RE2 and JS alike). */
+export interface HonouredAnnotation {
+  readonly key: string;
+  readonly pattern: string;
+  /** The values it takes, for a reason. */
+  readonly what: string;
+}
+
+/**
+ * The rules, for a config, what its injection adds, and the annotations the policy honours
+ * (any other the engine reads leaves the domain).
+ */
+export function domainRules(
+  config: Config,
+  parts: PolicyParts,
+  honoured: readonly HonouredAnnotation[] = [],
+): DomainRule[] {
   const injected = (l: { before: readonly unknown[]; after: readonly unknown[] }): string[] =>
     [...l.before, ...l.after].flatMap((x) => {
       const n = typeof x === "object" && x !== null ? (x as { name?: unknown }).name : undefined;
@@ -97,10 +113,21 @@ export function domainRules(config: Config, parts: PolicyParts): DomainRule[] {
       name: "policy-domain-annotations",
       expression:
         `!object.metadata.?annotations.orValue({}).exists(k, k != ${str(A.inject)} && ` +
-        `(k.matches(${str(ISTIO_KEY_CEL)}) || k.matches(${str(PROMETHEUS_CEL)})))`,
+        `(k.matches(${str(ISTIO_KEY_CEL)}) || k.matches(${str(PROMETHEUS_CEL)}))` +
+        (honoured.length === 0
+          ? ""
+          : ` && !(${honoured.map((h) => `k == ${str(h.key)} && object.metadata.annotations[k].matches(${str(h.pattern)})`).join(" || ")})`) +
+        ")",
       check: (pod) => {
-        const k = Object.keys(pod.metadata?.annotations ?? {}).find(readAnnotation);
-        return k === undefined ? undefined : `the Pod has the annotation ${quote(k)}, which only the webhook reads`;
+        const annotations = pod.metadata?.annotations ?? {};
+        for (const k of Object.keys(annotations).filter(readAnnotation)) {
+          const h = honoured.find((x) => x.key === k);
+          if (!h) return `the Pod has the annotation ${quote(k)}, which only the webhook reads`;
+          const v = annotations[k] ?? "";
+          if (!new RegExp(h.pattern).test(v))
+            return `the Pod's annotation ${quote(k)} has the value ${quote(v)}, which the policy does not write (it takes ${h.what})`;
+        }
+        return undefined;
       },
     },
     {

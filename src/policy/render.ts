@@ -2,11 +2,14 @@
 // v1beta1 for Kubernetes 1.34-1.35, v1 from 1.36: the same objects, only the apiVersion
 // differs), for one config:
 // - matchConditions: the domain's rules (domain.ts), then the decision (decision.ts);
-// - variables: the values that depend on the Pod (pod-values.ts) and the injected lists;
-// - one JSONPatch mutation: labels and annotations added key by key (the whole map when the Pod
-//   has none), kubectl's default container only when the Pod names none, the injected
-//   containers inserted before the user's (at 0, 1, ...) or appended, volumes and pull secrets
-//   appended. What is added is the engine's own output for probe Pods (parts.ts);
+// - variables: the values that depend on the Pod (pod-values.ts), the probe rewrite
+//   (probe-rewrite.ts) and the injected lists, whose sidecar env ends with the probers and whose
+//   proxy resources come from the Pod's annotations when it has them (resources.ts);
+// - one JSONPatch mutation: first the probe rewrite's ops, at the Pod's own container indexes;
+//   then labels and annotations added key by key (the whole map when the Pod has none),
+//   kubectl's default container only when the Pod names none, the injected containers inserted
+//   before the user's (at 0, 1, ...) or appended, volumes and pull secrets appended. What is
+//   added is the engine's own output for probe Pods (parts.ts);
 // - one binding per webhook of the chart, with that webhook's namespace and object selectors
 //   (webhooks.ts), so a Pod reaches the policy exactly when it would reach the webhook;
 // - the webhook's matchCondition: the Pod is outside the domain and not already injected by the
@@ -17,7 +20,7 @@ import { A, CONTAINER } from "../injection/annotations.js";
 import { APP_PROBERS_ENV } from "../injection/probes.js";
 import { jsonPatchOp, literal, pointerToken, slot, str } from "./cel.js";
 import { decisionExpression } from "./decision.js";
-import { domainExpression, domainRules, MAX_CONTAINERS, type DomainRule } from "./domain.js";
+import { domainExpression, domainRules, MAX_CONTAINERS, type DomainRule, type HonouredAnnotation } from "./domain.js";
 import { PolicyRenderError } from "./errors.js";
 import { policyParts, slotEnvName, type ListParts, type PolicyParts } from "./parts.js";
 import {
@@ -36,6 +39,7 @@ import {
   probeRewritePort,
   probeVariables,
 } from "./probe-rewrite.js";
+import { PLAIN_QUANTITY, RESOURCE_ANNOTATION_KEYS, resourceContainers, resourcesExpression } from "./resources.js";
 import { chartWebhooks } from "./webhooks.js";
 
 export const POLICY_API_VERSIONS = ["v1", "v1beta1"] as const;
@@ -66,17 +70,29 @@ export interface RenderedPolicy {
 
 const v = (name: string): string => `variables.${name}`;
 
-/** The container with its Pod-dependent env as slots; the sidecar's env followed by the probers when `probers`. */
-function withSlots(c: Container, probers: boolean): Record<string, unknown> {
-  if (!c.env?.some((e) => slotEnvName(e.value) !== undefined)) return c;
+/** What the policy computes in a container beyond its env slots. */
+interface Computed {
+  /** The sidecar's env is followed by ISTIO_KUBE_APP_PROBERS (probe-rewrite.ts). */
+  readonly probers: boolean;
+  /** The containers whose resources the Pod's annotations may set (resources.ts). */
+  readonly resources: readonly string[];
+}
+
+/** The container with its Pod-dependent values as slots (see Computed). */
+function withSlots(c: Container, computed: Computed): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...c };
+  if (computed.resources.includes(c.name)) out.resources = slot(resourcesExpression(c.resources));
+  if (!c.env?.some((e) => slotEnvName(e.value) !== undefined)) return out;
   const env = c.env.map((e) => {
     const name = slotEnvName(e.value);
     return name === undefined ? e : { name: e.name, value: slot(ENV_VALUE[name]) };
   });
-  if (c.name !== CONTAINER.proxy || !probers) return { ...c, env };
+  out.env = env;
+  if (c.name !== CONTAINER.proxy || !computed.probers) return out;
   if (env.some((e) => e.name === APP_PROBERS_ENV))
     throw new PolicyRenderError(`the injected ${CONTAINER.proxy} container already has ${APP_PROBERS_ENV}`);
-  return { ...c, env: slot(`${literal(env)} + ${APP_PROBERS_ENV_CEL}`) };
+  out.env = slot(`${literal(env)} + ${APP_PROBERS_ENV_CEL}`);
+  return out;
 }
 
 /** Ops adding a map's entries: one per key when the map is there, else the whole map. */
@@ -105,10 +121,11 @@ function listOps(path: string, present: string, parts: ListParts<unknown>, name:
 function mutation(
   parts: PolicyParts,
   probePort: number | undefined,
+  resources: readonly string[],
 ): { variables: PolicyVariable[]; expression: string } {
-  const probers = probePort !== undefined;
+  const computed: Computed = { probers: probePort !== undefined, resources };
   const slotted = (l: ListParts<Container>): Record<string, unknown>[] =>
-    [...l.before, ...l.after].map((c) => withSlots(c, probers));
+    [...l.before, ...l.after].map((c) => withSlots(c, computed));
   const lists = {
     initContainers: { ...parts.initContainers, items: slotted(parts.initContainers) },
     containers: { ...parts.containers, items: slotted(parts.containers) },
@@ -161,11 +178,19 @@ export function renderPolicy(config: Config, options: PolicyOptions): RenderedPo
       `invalid policy name ${JSON.stringify(options.name.slice(0, 80))}: lowercase letters, digits, "-" and "."`,
     );
   const parts = policyParts(config, options.nativeSidecarsSupported);
-  const rules = domainRules(config, parts);
+  const resources = resourceContainers(config, options.nativeSidecarsSupported);
+  const honoured: HonouredAnnotation[] = resources
+    ? RESOURCE_ANNOTATION_KEYS.map((key) => ({
+        key,
+        pattern: PLAIN_QUANTITY,
+        what: "plain quantities such as 100m, 0.5, 128Mi",
+      }))
+    : [];
+  const rules = domainRules(config, parts, honoured);
   const probePort = probeRewritePort(config, options.nativeSidecarsSupported);
   if ((probePort !== undefined) !== config.rewriteAppProbes)
     throw new PolicyRenderError("the injection's probe rewrite does not follow rewriteAppProbes");
-  const { variables, expression } = mutation(parts, probePort);
+  const { variables, expression } = mutation(parts, probePort, resources ?? []);
   const apiVersion = `admissionregistration.k8s.io/${options.apiVersion}`;
   const status = parts.annotations[A.status];
   if (status === undefined) throw new PolicyRenderError(`the injection writes no ${A.status} annotation`);

@@ -1,4 +1,4 @@
-// The Pods of the golden cases, of the differential corpus and of the probe cases, as their
+// The Pods of the golden cases, of the differential corpus and made ones, as their
 // controllers would create them, grouped by config, with whether each is in the policy's domain (and why not).
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -14,6 +14,7 @@ import { renderPolicy, type PolicyOptions, type RenderedPolicy } from "../../src
 import { goldenCases, goldenInput, podAsCreated } from "../golden/cases.js";
 import { loadCorpus } from "../differential/corpus.js";
 import { PROBE_CASES } from "./policy-probe-pods.js";
+import { RESOURCE_CASES } from "./policy-resource-pods.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -97,7 +98,7 @@ export function differentialGroup(options: PolicyOptions): ConfigGroup {
   return group(readFileSync(file, "utf8"), file, options, loadCorpus());
 }
 
-/** The Pods made for the probe rewrite (policy-probe-pods.ts), under the default config. */
-export function probeGroup(options: PolicyOptions): ConfigGroup {
-  return group("{}\n", "default config", options, [...PROBE_CASES]);
+/** The Pods made for the probe rewrite and the resource annotations (policy-*-pods.ts), under the default config. */
+export function madeGroup(options: PolicyOptions): ConfigGroup {
+  return group("{}\n", "default config", options, [...PROBE_CASES, ...RESOURCE_CASES]);
 }

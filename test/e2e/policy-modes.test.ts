@@ -47,10 +47,11 @@ const covered = (name: string): Pod => ({
   metadata: { name, labels: { app: name } },
   spec: { containers: [{ name: "app", image: "example.com/app:1", ports: [{ containerPort: 8080, name: "http" }] }] },
 });
-// Outside the domain: an annotation only the webhook reads.
+// Outside the domain: a resource annotation with a value the policy does not write (the webhook
+// does: 0.2500 is 250m).
 const uncovered = (name: string): Pod => ({
   ...covered(name),
-  metadata: { name, labels: { app: name }, annotations: { "sidecar.istio.io/proxyCPU": "200m" } },
+  metadata: { name, labels: { app: name }, annotations: { "sidecar.istio.io/proxyCPU": "0.2500" } },
 });
 
 let certs: TestCerts;
@@ -125,7 +126,7 @@ describe("the chart's policy mode", { skip }, () => {
     assert.equal(b.status, 201, b.text);
     assert.equal(proxies(b.pod), 1);
     const resources = b.pod.spec?.containers.find((c) => c.name === "istio-proxy")?.resources;
-    assert.match(JSON.stringify(resources), /"requests":\{"cpu":"200m"/, "the webhook honoured the annotation");
+    assert.match(JSON.stringify(resources), /"requests":\{"cpu":"250m"/, "the webhook honoured the annotation");
     assert.equal(await injector.counter("sidecar_injection_requests_total"), before + 1, "one review for the other");
   });
 

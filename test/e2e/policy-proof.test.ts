@@ -20,8 +20,9 @@ import { clusterForSuite, type Cluster } from "./cluster.js";
 import { OWN_NAMESPACE, renderChartForUrl, webhookConfigOf } from "./chart.js";
 import { freePort, Injector, testCertificates, type TestCerts } from "./injector.js";
 import { createAll, createPod, deleteAll, waitUntil } from "./policy-api.js";
-import { differentialGroup, goldenGroups, probeGroup, type ConfigGroup, type CorpusPod } from "./policy-corpus.js";
+import { differentialGroup, goldenGroups, madeGroup, type ConfigGroup, type CorpusPod } from "./policy-corpus.js";
 import { PROBE_CASES_OUTSIDE } from "./policy-probe-pods.js";
+import { RESOURCE_CASES_OUTSIDE } from "./policy-resource-pods.js";
 
 const PROBE_NAMESPACE = "policy-probe";
 const MWC_PATH = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations";
@@ -102,7 +103,16 @@ async function helmMwc(revision: string): Promise<Obj> {
   );
 }
 
-/** Creates each Pod, reads back what was stored, deletes it. */
+/**
+ * A validation message with its list of errors ("is invalid: [a, b]") sorted: the API server
+ * validates a map (e.g. a container's resource requests) in Go's random iteration order, so
+ * the same invalid Pod is refused with its errors in either order.
+ */
+function errorsInOrder(message: string): string {
+  const m = /^(.* is invalid: \[)(.*)\]$/s.exec(message);
+  return m ? `${m[1] ?? ""}${(m[2] ?? "").split(", ").sort().join(", ")}]` : message;
+}
+
 /** What the API server made of one creation: the stored Pod, or its refusal. */
 type Outcome = { stored: Pod } | { refused: string };
 
@@ -117,7 +127,9 @@ async function storeAll(pods: readonly CorpusPod[]): Promise<Map<string, Outcome
     if (r.status !== 201) {
       // A generated name is random: the message is compared without it.
       const message = (r.pod as { message?: string }).message ?? r.text;
-      out.set(c.id, { refused: `${r.status} ${message.replace(new RegExp(`${prefix}[a-z0-9]{5}`, "g"), prefix)}` });
+      out.set(c.id, {
+        refused: `${r.status} ${errorsInOrder(message.replace(new RegExp(`${prefix}[a-z0-9]{5}`, "g"), prefix))}`,
+      });
       continue;
     }
     const name = r.pod.metadata?.name ?? "";
@@ -241,17 +253,18 @@ describe("the policy stores what the webhook stores", { skip }, () => {
     assert.ok(tally.injected >= 10, `at least 10 golden Pods injected and compared: ${JSON.stringify(tally)}`);
   });
 
-  test("Pods made for the probe rewrite: identical, but for the two made to fall outside", async () => {
-    const group = probeGroup(OPTIONS);
+  test("Pods made for the probe rewrite and the resource annotations: identical, but for those made to fall outside", async () => {
+    const group = madeGroup(OPTIONS);
+    const outside = [...PROBE_CASES_OUTSIDE, ...RESOURCE_CASES_OUTSIDE];
     assert.deepEqual(
       group.pods.filter((p) => p.outside !== undefined).map((p) => p.id.split("#")[0]),
-      PROBE_CASES_OUTSIDE,
+      outside,
     );
     const tally: Tally = { total: 0, covered: 0, compared: 0, injected: 0, refused: 0 };
     await prove(group, tally);
-    process.stderr.write(`probes: ${JSON.stringify(tally)}\n`);
+    process.stderr.write(`made: ${JSON.stringify(tally)}\n`);
     assert.equal(tally.compared, tally.covered);
-    assert.equal(tally.injected, group.pods.length - PROBE_CASES_OUTSIDE.length, JSON.stringify(tally));
+    assert.equal(tally.injected, group.pods.length - outside.length, JSON.stringify(tally));
   });
 
   test("differential corpus Pods in the domain (native sidecars, the oracle's config): identical", async () => {

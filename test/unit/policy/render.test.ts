@@ -79,8 +79,8 @@ describe("the domain", () => {
   test("a plain Pod is inside; each rule names why another falls to the webhook", () => {
     assert.equal(outside(pod()), undefined);
     assert.match(
-      outside(pod({ annotations: { "sidecar.istio.io/proxyCPU": "1" } })) ?? "",
-      /annotation "sidecar\.istio\.io\/proxyCPU"/,
+      outside(pod({ annotations: { "sidecar.istio.io/proxyImage": "x" } })) ?? "",
+      /annotation "sidecar\.istio\.io\/proxyImage"/,
     );
     assert.match(outside(pod({ annotations: { "prometheus-io/port": "9" } })) ?? "", /prometheus-io\/port/);
     assert.equal(outside(pod({ annotations: { "sidecar.istio.io/inject": "true" } })), undefined);
