@@ -4,7 +4,8 @@
 // - matchConditions: the domain's rules (domain.ts), then the decision (decision.ts);
 // - variables: the values that depend on the Pod (pod-values.ts), the probe rewrite
 //   (probe-rewrite.ts) and the injected lists, whose sidecar env ends with the probers and whose
-//   proxy resources come from the Pod's annotations when it has them (resources.ts);
+//   proxy resources and log levels come from the Pod's annotations when it has them
+//   (resources.ts, log-levels.ts);
 // - one JSONPatch mutation: first the probe rewrite's ops, at the Pod's own container indexes;
 //   then labels and annotations added key by key (the whole map when the Pod has none),
 //   kubectl's default container only when the Pod names none, the injected containers inserted
@@ -39,6 +40,7 @@ import {
   probeRewritePort,
   probeVariables,
 } from "./probe-rewrite.js";
+import { argExpression, logLevelSlots, PLAIN_LOG_LEVEL, type ArgSlot } from "./log-levels.js";
 import { PLAIN_QUANTITY, RESOURCE_ANNOTATION_KEYS, resourceContainers, resourcesExpression } from "./resources.js";
 import { chartWebhooks } from "./webhooks.js";
 
@@ -76,12 +78,20 @@ interface Computed {
   readonly probers: boolean;
   /** The containers whose resources the Pod's annotations may set (resources.ts). */
   readonly resources: readonly string[];
+  /** The arguments the Pod's log-level annotations may set (log-levels.ts). */
+  readonly args: readonly ArgSlot[];
 }
 
 /** The container with its Pod-dependent values as slots (see Computed). */
 function withSlots(c: Container, computed: Computed): Record<string, unknown> {
   const out: Record<string, unknown> = { ...c };
   if (computed.resources.includes(c.name)) out.resources = slot(resourcesExpression(c.resources));
+  const args = computed.args.filter((a) => a.container === c.name);
+  if (args.length > 0)
+    out.args = c.args?.map((arg, i) => {
+      const s = args.find((a) => a.index === i);
+      return s ? slot(argExpression(s)) : arg;
+    });
   if (!c.env?.some((e) => slotEnvName(e.value) !== undefined)) return out;
   const env = c.env.map((e) => {
     const name = slotEnvName(e.value);
@@ -122,8 +132,9 @@ function mutation(
   parts: PolicyParts,
   probePort: number | undefined,
   resources: readonly string[],
+  args: readonly ArgSlot[],
 ): { variables: PolicyVariable[]; expression: string } {
-  const computed: Computed = { probers: probePort !== undefined, resources };
+  const computed: Computed = { probers: probePort !== undefined, resources, args };
   const slotted = (l: ListParts<Container>): Record<string, unknown>[] =>
     [...l.before, ...l.after].map((c) => withSlots(c, computed));
   const lists = {
@@ -186,11 +197,14 @@ export function renderPolicy(config: Config, options: PolicyOptions): RenderedPo
         what: "plain quantities such as 100m, 0.5, 128Mi",
       }))
     : [];
+  const args = logLevelSlots(config, options.nativeSidecarsSupported);
+  for (const key of new Set(args.map((a) => a.annotation)))
+    honoured.push({ key, pattern: PLAIN_LOG_LEVEL, what: "letters, digits and :,._- only" });
   const rules = domainRules(config, parts, honoured);
   const probePort = probeRewritePort(config, options.nativeSidecarsSupported);
   if ((probePort !== undefined) !== config.rewriteAppProbes)
     throw new PolicyRenderError("the injection's probe rewrite does not follow rewriteAppProbes");
-  const { variables, expression } = mutation(parts, probePort, resources ?? []);
+  const { variables, expression } = mutation(parts, probePort, resources ?? [], args);
   const apiVersion = `admissionregistration.k8s.io/${options.apiVersion}`;
   const status = parts.annotations[A.status];
   if (status === undefined) throw new PolicyRenderError(`the injection writes no ${A.status} annotation`);
