@@ -2,21 +2,26 @@
 // v1beta1 for Kubernetes 1.34-1.35, v1 from 1.36: the same objects, only the apiVersion
 // differs), for one config:
 // - matchConditions: the domain's rules (domain.ts), then the decision (decision.ts);
-// - variables: the values that depend on the Pod (pod-values.ts) and the injected lists;
-// - one JSONPatch mutation: labels and annotations added key by key (the whole map when the Pod
-//   has none), kubectl's default container only when the Pod names none, the injected
-//   containers inserted before the user's (at 0, 1, ...) or appended, volumes and pull secrets
-//   appended. What is added is the engine's own output for probe Pods (parts.ts);
+// - variables: the values that depend on the Pod (pod-values.ts), the probe rewrite
+//   (probe-rewrite.ts) and the injected lists, whose sidecar env ends with the probers and whose
+//   proxy resources and log levels come from the Pod's annotations when it has them
+//   (resources.ts, log-levels.ts);
+// - one JSONPatch mutation: first the probe rewrite's ops, at the Pod's own container indexes;
+//   then labels and annotations added key by key (the whole map when the Pod has none),
+//   kubectl's default container only when the Pod names none, the injected containers inserted
+//   before the user's (at 0, 1, ...) or appended, volumes and pull secrets appended. What is
+//   added is the engine's own output for probe Pods (parts.ts);
 // - one binding per webhook of the chart, with that webhook's namespace and object selectors
 //   (webhooks.ts), so a Pod reaches the policy exactly when it would reach the webhook;
 // - the webhook's matchCondition: the Pod is outside the domain and not already injected by the
 //   policy (the MutatingAdmissionPolicy plugin runs before the webhooks, which see its result).
 import type { Config } from "../config/types.js";
 import type { Container } from "../kube/types.js";
-import { A } from "../injection/annotations.js";
+import { A, CONTAINER } from "../injection/annotations.js";
+import { APP_PROBERS_ENV } from "../injection/probes.js";
 import { jsonPatchOp, literal, pointerToken, slot, str } from "./cel.js";
 import { decisionExpression } from "./decision.js";
-import { domainExpression, domainRules, type DomainRule } from "./domain.js";
+import { domainExpression, domainRules, MAX_CONTAINERS, type DomainRule, type HonouredAnnotation } from "./domain.js";
 import { PolicyRenderError } from "./errors.js";
 import { policyParts, slotEnvName, type ListParts, type PolicyParts } from "./parts.js";
 import {
@@ -28,6 +33,15 @@ import {
   POD_VARIABLES,
   type PolicyVariable,
 } from "./pod-values.js";
+import {
+  APP_PROBERS_ENV_CEL,
+  probeOpsExpression,
+  probeOpVariables,
+  probeRewritePort,
+  probeVariables,
+} from "./probe-rewrite.js";
+import { argExpression, logLevelSlots, PLAIN_LOG_LEVEL, type ArgSlot } from "./log-levels.js";
+import { PLAIN_QUANTITY, RESOURCE_ANNOTATION_KEYS, resourceContainers, resourcesExpression } from "./resources.js";
 import { chartWebhooks } from "./webhooks.js";
 
 export const POLICY_API_VERSIONS = ["v1", "v1beta1"] as const;
@@ -58,15 +72,37 @@ export interface RenderedPolicy {
 
 const v = (name: string): string => `variables.${name}`;
 
-function withSlots(c: Container): Container {
-  if (!c.env?.some((e) => slotEnvName(e.value) !== undefined)) return c;
-  return {
-    ...c,
-    env: c.env.map((e) => {
-      const name = slotEnvName(e.value);
-      return name === undefined ? e : { name: e.name, value: slot(ENV_VALUE[name]) };
-    }),
-  };
+/** What the policy computes in a container beyond its env slots. */
+interface Computed {
+  /** The sidecar's env is followed by ISTIO_KUBE_APP_PROBERS (probe-rewrite.ts). */
+  readonly probers: boolean;
+  /** The containers whose resources the Pod's annotations may set (resources.ts). */
+  readonly resources: readonly string[];
+  /** The arguments the Pod's log-level annotations may set (log-levels.ts). */
+  readonly args: readonly ArgSlot[];
+}
+
+/** The container with its Pod-dependent values as slots (see Computed). */
+function withSlots(c: Container, computed: Computed): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...c };
+  if (computed.resources.includes(c.name)) out.resources = slot(resourcesExpression(c.resources));
+  const args = computed.args.filter((a) => a.container === c.name);
+  if (args.length > 0)
+    out.args = c.args?.map((arg, i) => {
+      const s = args.find((a) => a.index === i);
+      return s ? slot(argExpression(s)) : arg;
+    });
+  if (!c.env?.some((e) => slotEnvName(e.value) !== undefined)) return out;
+  const env = c.env.map((e) => {
+    const name = slotEnvName(e.value);
+    return name === undefined ? e : { name: e.name, value: slot(ENV_VALUE[name]) };
+  });
+  out.env = env;
+  if (c.name !== CONTAINER.proxy || !computed.probers) return out;
+  if (env.some((e) => e.name === APP_PROBERS_ENV))
+    throw new PolicyRenderError(`the injected ${CONTAINER.proxy} container already has ${APP_PROBERS_ENV}`);
+  out.env = slot(`${literal(env)} + ${APP_PROBERS_ENV_CEL}`);
+  return out;
 }
 
 /** Ops adding a map's entries: one per key when the map is there, else the whole map. */
@@ -88,14 +124,22 @@ function listOps(path: string, present: string, parts: ListParts<unknown>, name:
   return `(${present} ? [${each.join(", ")}] : [${jsonPatchOp("add", path, v(name))}])`;
 }
 
-/** The JSONPatch expression and the variables it reads. */
-function mutation(parts: PolicyParts): { variables: PolicyVariable[]; expression: string } {
+/**
+ * The JSONPatch expression and the variables it reads; `probePort` is the agent's port the
+ * probes are rewritten to, undefined when they are not.
+ */
+function mutation(
+  parts: PolicyParts,
+  probePort: number | undefined,
+  resources: readonly string[],
+  args: readonly ArgSlot[],
+): { variables: PolicyVariable[]; expression: string } {
+  const computed: Computed = { probers: probePort !== undefined, resources, args };
+  const slotted = (l: ListParts<Container>): Record<string, unknown>[] =>
+    [...l.before, ...l.after].map((c) => withSlots(c, computed));
   const lists = {
-    initContainers: {
-      ...parts.initContainers,
-      items: [...parts.initContainers.before, ...parts.initContainers.after].map(withSlots),
-    },
-    containers: { ...parts.containers, items: [...parts.containers.before, ...parts.containers.after].map(withSlots) },
+    initContainers: { ...parts.initContainers, items: slotted(parts.initContainers) },
+    containers: { ...parts.containers, items: slotted(parts.containers) },
     volumes: { ...parts.volumes, items: [...parts.volumes.before, ...parts.volumes.after] },
     imagePullSecrets: {
       ...parts.imagePullSecrets,
@@ -104,6 +148,11 @@ function mutation(parts: PolicyParts): { variables: PolicyVariable[]; expression
   };
   const variables: PolicyVariable[] = [...POD_VARIABLES];
   const ops: string[] = [];
+  if (probePort !== undefined) {
+    variables.push(...probeVariables(probePort), ...probeOpVariables(probePort));
+    // First: the ops address the Pod's containers at the indexes they have before any insertion.
+    ops.push(probeOpsExpression(MAX_CONTAINERS));
+  }
   const labels: Record<string, string> = { ...parts.labels };
   for (const [k, expr] of Object.entries(LABEL_VALUE)) labels[k] = slot(expr);
   ops.push(mapOps("/metadata/labels", "object.metadata.?labels.hasValue()", labels, []));
@@ -140,8 +189,22 @@ export function renderPolicy(config: Config, options: PolicyOptions): RenderedPo
       `invalid policy name ${JSON.stringify(options.name.slice(0, 80))}: lowercase letters, digits, "-" and "."`,
     );
   const parts = policyParts(config, options.nativeSidecarsSupported);
-  const rules = domainRules(config, parts);
-  const { variables, expression } = mutation(parts);
+  const resources = resourceContainers(config, options.nativeSidecarsSupported);
+  const honoured: HonouredAnnotation[] = resources
+    ? RESOURCE_ANNOTATION_KEYS.map((key) => ({
+        key,
+        pattern: PLAIN_QUANTITY,
+        what: "plain quantities such as 100m, 0.5, 128Mi",
+      }))
+    : [];
+  const args = logLevelSlots(config, options.nativeSidecarsSupported);
+  for (const key of new Set(args.map((a) => a.annotation)))
+    honoured.push({ key, pattern: PLAIN_LOG_LEVEL, what: "letters, digits and :,._- only" });
+  const rules = domainRules(config, parts, honoured);
+  const probePort = probeRewritePort(config, options.nativeSidecarsSupported);
+  if ((probePort !== undefined) !== config.rewriteAppProbes)
+    throw new PolicyRenderError("the injection's probe rewrite does not follow rewriteAppProbes");
+  const { variables, expression } = mutation(parts, probePort, resources ?? [], args);
   const apiVersion = `admissionregistration.k8s.io/${options.apiVersion}`;
   const status = parts.annotations[A.status];
   if (status === undefined) throw new PolicyRenderError(`the injection writes no ${A.status} annotation`);

@@ -1,5 +1,5 @@
-// The Pods of the golden cases and of the differential corpus, as their controllers would
-// create them, grouped by config, with whether each is in the policy's domain (and why not).
+// The Pods of the golden cases, of the differential corpus and made ones, as their
+// controllers would create them, grouped by config, with whether each is in the policy's domain (and why not).
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,6 +13,8 @@ import { PolicyRenderError } from "../../src/policy/errors.js";
 import { renderPolicy, type PolicyOptions, type RenderedPolicy } from "../../src/policy/render.js";
 import { goldenCases, goldenInput, podAsCreated } from "../golden/cases.js";
 import { loadCorpus } from "../differential/corpus.js";
+import { PROBE_CASES } from "./policy-probe-pods.js";
+import { RESOURCE_CASES } from "./policy-resource-pods.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -94,4 +96,9 @@ export function goldenGroups(options: PolicyOptions): ConfigGroup[] {
 export function differentialGroup(options: PolicyOptions): ConfigGroup {
   const file = join(ROOT, "test", "oracle", "injector-config.yaml");
   return group(readFileSync(file, "utf8"), file, options, loadCorpus());
+}
+
+/** The Pods made for the probe rewrite and the resource annotations (policy-*-pods.ts), under the default config. */
+export function madeGroup(options: PolicyOptions): ConfigGroup {
+  return group("{}\n", "default config", options, [...PROBE_CASES, ...RESOURCE_CASES]);
 }

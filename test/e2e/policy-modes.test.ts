@@ -5,8 +5,10 @@
 // - Injector stopped (the chart's failurePolicy: Fail): covered Pods are still injected;
 //   the others are refused, naming the webhook. With failurePolicy Ignore they are created
 //   without a sidecar.
-// - The largest Pod the policy covers (MAX_CONTAINERS containers of MAX_PORTS ports) is
-//   injected within the API server's CEL cost limits.
+// - The largest Pod the policy covers (MAX_CONTAINERS containers and native-sidecar init
+//   containers of MAX_PORTS ports, each with every probe and hook at MAX_HEADERS headers and
+//   MAX_PROBE_TEXT characters, on the port named last) is injected by the policy, within the
+//   API server's CEL cost limits.
 import assert from "node:assert/strict";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -14,8 +16,8 @@ import { after, before, describe, test } from "node:test";
 import { stringify } from "yaml";
 import { DEFAULT_CONFIG } from "../../src/config/defaults.js";
 import type { Container, Pod } from "../../src/kube/types.js";
-import { MAX_CONTAINERS, MAX_PORTS } from "../../src/policy/domain.js";
-import { policyList, renderPolicy } from "../../src/policy/render.js";
+import { MAX_CONTAINERS, MAX_HEADERS, MAX_PORTS, MAX_PROBE_TEXT, outsideDomain } from "../../src/policy/domain.js";
+import { policyList, renderPolicy, type RenderedPolicy } from "../../src/policy/render.js";
 import { clusterForSuite, type Cluster } from "./cluster.js";
 import { OWN_NAMESPACE, renderChartForUrl, webhookConfigOf } from "./chart.js";
 import { freePort, Injector, testCertificates, type TestCerts } from "./injector.js";
@@ -45,15 +47,17 @@ const covered = (name: string): Pod => ({
   metadata: { name, labels: { app: name } },
   spec: { containers: [{ name: "app", image: "example.com/app:1", ports: [{ containerPort: 8080, name: "http" }] }] },
 });
-// Outside the domain: an annotation only the webhook reads.
+// Outside the domain: a resource annotation with a value the policy does not write (the webhook
+// does: 0.2500 is 250m).
 const uncovered = (name: string): Pod => ({
   ...covered(name),
-  metadata: { name, labels: { app: name }, annotations: { "sidecar.istio.io/proxyCPU": "200m" } },
+  metadata: { name, labels: { app: name }, annotations: { "sidecar.istio.io/proxyCPU": "0.2500" } },
 });
 
 let certs: TestCerts;
 let injector: Injector;
 let mwc: Obj;
+let rendered: RenderedPolicy;
 
 async function replaceWebhooks(failurePolicy: string): Promise<void> {
   const webhooks = (mwc.webhooks as Webhook[]).map((w) => ({ ...w, failurePolicy }));
@@ -70,7 +74,7 @@ describe("the chart's policy mode", { skip }, () => {
     await injector.start();
     await kube().createNamespace(OWN_NAMESPACE);
     await kube().createNamespace(NS, { "istio-injection": "enabled" });
-    const rendered = renderPolicy(DEFAULT_CONFIG, {
+    rendered = renderPolicy(DEFAULT_CONFIG, {
       apiVersion: "v1beta1",
       name: "sidecar-injector",
       namespace: OWN_NAMESPACE,
@@ -122,30 +126,60 @@ describe("the chart's policy mode", { skip }, () => {
     assert.equal(b.status, 201, b.text);
     assert.equal(proxies(b.pod), 1);
     const resources = b.pod.spec?.containers.find((c) => c.name === "istio-proxy")?.resources;
-    assert.match(JSON.stringify(resources), /"requests":\{"cpu":"200m"/, "the webhook honoured the annotation");
+    assert.match(JSON.stringify(resources), /"requests":\{"cpu":"250m"/, "the webhook honoured the annotation");
     assert.equal(await injector.counter("sidecar_injection_requests_total"), before + 1, "one review for the other");
   });
 
   test("the largest covered Pod is injected within the API server's CEL cost limits", async () => {
-    const containers: Container[] = Array.from({ length: MAX_CONTAINERS }, (_, i) => ({
-      name: `app-${i}`,
-      image: "example.com/app:1",
-      ports: Array.from({ length: MAX_PORTS }, (_, j) => ({
+    // Every bound at once: each container and (native sidecar) init container has the most
+    // ports, and every probe and hook the most headers and characters, on a port named last.
+    const text = (n: number, c: string): string => c.repeat(n);
+    const headers = Array.from({ length: MAX_HEADERS }, (_, k) => ({ name: `X-H${k}`, value: text(40, "v") }));
+    const headerText = headers.reduce((n, h) => n + h.name.length + h.value.length, 0);
+    const httpGet = (port: string): Container["readinessProbe"] => ({
+      httpGet: { path: `/${text(MAX_PROBE_TEXT - headerText - "HTTP".length - 1, "p")}`, port, httpHeaders: headers },
+    });
+    const container = (name: string, i: number): Container => {
+      const ports = Array.from({ length: MAX_PORTS }, (_, j) => ({
         name: `p-${i}-${j}`,
         containerPort: 10000 + i * MAX_PORTS + j,
-      })),
+      }));
+      const last = `p-${i}-${MAX_PORTS - 1}`;
+      return {
+        name,
+        image: "example.com/app:1",
+        ports,
+        readinessProbe: httpGet(last),
+        livenessProbe: { tcpSocket: { port: last, host: text(MAX_PROBE_TEXT, "h") } },
+        startupProbe: { grpc: { port: 9000, service: text(MAX_PROBE_TEXT, "s") } },
+        lifecycle: { preStop: httpGet(last), postStart: { tcpSocket: { port: last } } },
+      };
+    };
+    const containers = Array.from({ length: MAX_CONTAINERS }, (_, i) => container(`app-${i}`, i));
+    const initContainers = Array.from({ length: MAX_CONTAINERS }, (_, i) => ({
+      ...container(`side-${i}`, MAX_CONTAINERS + i),
+      restartPolicy: "Always",
     }));
-    const big = await createPod(
-      kube(),
-      NS,
-      { metadata: { name: "largest", labels: { app: "largest" } }, spec: { containers } },
-      false,
-    );
+    const largest: Pod = {
+      metadata: { name: "largest", labels: { app: "largest" } },
+      spec: { initContainers, containers },
+    };
+    assert.equal(outsideDomain(rendered.rules, largest), undefined, "the Pod is in the domain");
+    const before = await injector.counter("sidecar_injection_requests_total");
+    const big = await createPod(kube(), NS, largest, false);
     assert.equal(big.status, 201, big.text.slice(0, 1000));
+    assert.equal(await injector.counter("sidecar_injection_requests_total"), before, "the policy injected it");
     assert.equal(proxies(big.pod), 1);
     const env = big.pod.spec?.containers.find((c) => c.name === "istio-proxy")?.env ?? [];
     const ports = env.find((e) => e.name === "ISTIO_META_POD_PORTS")?.value ?? "";
     assert.equal(ports.split("\n").length, MAX_CONTAINERS * MAX_PORTS + 2);
+    const probers = JSON.parse(env.find((e) => e.name === "ISTIO_KUBE_APP_PROBERS")?.value ?? "{}") as object;
+    assert.equal(Object.keys(probers).length, 2 * MAX_CONTAINERS * 5);
+    assert.ok(
+      [...big.pod.spec!.initContainers!, ...big.pod.spec!.containers].every(
+        (c) => c.name === "istio-proxy" || c.name === "istio-init" || c.readinessProbe?.httpGet?.port === 15020,
+      ),
+    );
   });
 
   test("injector stopped: covered Pods still injected; others refused (Fail) or created bare (Ignore)", async () => {

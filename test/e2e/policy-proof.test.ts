@@ -20,7 +20,9 @@ import { clusterForSuite, type Cluster } from "./cluster.js";
 import { OWN_NAMESPACE, renderChartForUrl, webhookConfigOf } from "./chart.js";
 import { freePort, Injector, testCertificates, type TestCerts } from "./injector.js";
 import { createAll, createPod, deleteAll, waitUntil } from "./policy-api.js";
-import { differentialGroup, goldenGroups, type ConfigGroup, type CorpusPod } from "./policy-corpus.js";
+import { differentialGroup, goldenGroups, madeGroup, type ConfigGroup, type CorpusPod } from "./policy-corpus.js";
+import { PROBE_CASES_OUTSIDE } from "./policy-probe-pods.js";
+import { RESOURCE_CASES_OUTSIDE } from "./policy-resource-pods.js";
 
 const PROBE_NAMESPACE = "policy-probe";
 const MWC_PATH = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations";
@@ -51,6 +53,11 @@ const probeFor = (revision: string): Pod => ({
   metadata: { name: "probe", labels: { "istio.io/rev": revision, "sidecar.istio.io/inject": "true" } },
   spec: { containers: [{ name: "probe", image: "example.com/probe:1" }] },
 });
+/** A Pod opting in by annotation, which reaches the policy (and webhook) through a labelled namespace's binding. */
+const annotatedProbe: Pod = {
+  metadata: { name: "probe", annotations: { "sidecar.istio.io/inject": "true" } },
+  spec: { containers: [{ name: "probe", image: "example.com/probe:1" }] },
+};
 const injected = (p: Pod): boolean => p.metadata?.annotations?.["sidecar.istio.io/status"] !== undefined;
 
 const TOKEN_VOLUME = /^kube-api-access-[a-z0-9]+$/;
@@ -96,7 +103,16 @@ async function helmMwc(revision: string): Promise<Obj> {
   );
 }
 
-/** Creates each Pod, reads back what was stored, deletes it. */
+/**
+ * A validation message with its list of errors ("is invalid: [a, b]") sorted: the API server
+ * validates a map (e.g. a container's resource requests) in Go's random iteration order, so
+ * the same invalid Pod is refused with its errors in either order.
+ */
+function errorsInOrder(message: string): string {
+  const m = /^(.* is invalid: \[)(.*)\]$/s.exec(message);
+  return m ? `${m[1] ?? ""}${(m[2] ?? "").split(", ").sort().join(", ")}]` : message;
+}
+
 /** What the API server made of one creation: the stored Pod, or its refusal. */
 type Outcome = { stored: Pod } | { refused: string };
 
@@ -111,7 +127,9 @@ async function storeAll(pods: readonly CorpusPod[]): Promise<Map<string, Outcome
     if (r.status !== 201) {
       // A generated name is random: the message is compared without it.
       const message = (r.pod as { message?: string }).message ?? r.text;
-      out.set(c.id, { refused: `${r.status} ${message.replace(new RegExp(`${prefix}[a-z0-9]{5}`, "g"), prefix)}` });
+      out.set(c.id, {
+        refused: `${r.status} ${errorsInOrder(message.replace(new RegExp(`${prefix}[a-z0-9]{5}`, "g"), prefix))}`,
+      });
       continue;
     }
     const name = r.pod.metadata?.name ?? "";
@@ -131,6 +149,17 @@ interface Tally {
   injected: number;
   /** Refused alike by both paths (invalid Pods of the fuzzed corpus). */
   refused: number;
+}
+
+/**
+ * Waits until Pods reaching the policy or webhook through the object selector and through a
+ * labelled namespace are both injected (or both not): the API server loads each binding on
+ * its own, so one probe alone may see a new binding before the other is in effect.
+ */
+async function settled(rev: string, namespace: string | undefined, inject: boolean, what: string): Promise<void> {
+  const done = (s: number, p: Pod): boolean => s === 201 && injected(p) === inject;
+  await waitUntil(kube(), PROBE_NAMESPACE, probeFor(rev), done, `${what} (object selector)`);
+  if (namespace) await waitUntil(kube(), namespace, annotatedProbe, done, `${what} (namespace selector)`);
 }
 
 async function prove(group: ConfigGroup, tally: Tally): Promise<void> {
@@ -162,14 +191,16 @@ async function prove(group: ConfigGroup, tally: Tally): Promise<void> {
     assert.equal(r.status, 200, r.text);
   }
 
+  // A covered namespace the config injects in, for the namespace-selected probe.
+  const firstNs = covered.map((p) => p.namespace).find((ns) => !group.config.ignoredNamespaces.includes(ns));
   // Phase 1: the policy alone.
   const objects = [rendered.policy, ...rendered.bindings];
   await createAll(kube(), objects);
-  await waitUntil(kube(), PROBE_NAMESPACE, probeFor(rev), (s, p) => s === 201 && injected(p), "the policy injects");
+  await settled(rev, firstNs, true, "the policy injects");
 
   const byPolicy = await storeAll(covered);
   await deleteAll(kube(), objects);
-  await waitUntil(kube(), PROBE_NAMESPACE, probeFor(rev), (s, p) => s === 201 && !injected(p), "the policy is gone");
+  await settled(rev, firstNs, false, "the policy is gone");
 
   // Phase 2: the webhook alone.
   await injector.stop();
@@ -177,7 +208,7 @@ async function prove(group: ConfigGroup, tally: Tally): Promise<void> {
   const created = await kube().request("POST", MWC_PATH, await helmMwc(rev));
   assert.equal(created.status, 201, created.text);
   try {
-    await waitUntil(kube(), PROBE_NAMESPACE, probeFor(rev), (s, p) => s === 201 && injected(p), "the webhook injects");
+    await settled(rev, firstNs, true, "the webhook injects");
     const byWebhook = await storeAll(covered);
     for (const c of covered) {
       const a = byPolicy.get(c.id);
@@ -196,7 +227,7 @@ async function prove(group: ConfigGroup, tally: Tally): Promise<void> {
     }
   } finally {
     await kube().request("DELETE", `${MWC_PATH}/sidecar-injector`);
-    await waitUntil(kube(), PROBE_NAMESPACE, probeFor(rev), (s, p) => s === 201 && !injected(p), "the webhook is gone");
+    await settled(rev, firstNs, false, "the webhook is gone");
   }
 }
 
@@ -220,6 +251,20 @@ describe("the policy stores what the webhook stores", { skip }, () => {
     process.stderr.write(`golden: ${JSON.stringify(tally)}\n`);
     assert.equal(tally.compared, tally.covered);
     assert.ok(tally.injected >= 10, `at least 10 golden Pods injected and compared: ${JSON.stringify(tally)}`);
+  });
+
+  test("Pods made for the probe rewrite and the resource annotations: identical, but for those made to fall outside", async () => {
+    const group = madeGroup(OPTIONS);
+    const outside = [...PROBE_CASES_OUTSIDE, ...RESOURCE_CASES_OUTSIDE];
+    assert.deepEqual(
+      group.pods.filter((p) => p.outside !== undefined).map((p) => p.id.split("#")[0]),
+      outside,
+    );
+    const tally: Tally = { total: 0, covered: 0, compared: 0, injected: 0, refused: 0 };
+    await prove(group, tally);
+    process.stderr.write(`made: ${JSON.stringify(tally)}\n`);
+    assert.equal(tally.compared, tally.covered);
+    assert.equal(tally.injected, group.pods.length - outside.length, JSON.stringify(tally));
   });
 
   test("differential corpus Pods in the domain (native sidecars, the oracle's config): identical", async () => {

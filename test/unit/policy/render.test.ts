@@ -79,8 +79,8 @@ describe("the domain", () => {
   test("a plain Pod is inside; each rule names why another falls to the webhook", () => {
     assert.equal(outside(pod()), undefined);
     assert.match(
-      outside(pod({ annotations: { "sidecar.istio.io/proxyCPU": "1" } })) ?? "",
-      /annotation "sidecar\.istio\.io\/proxyCPU"/,
+      outside(pod({ annotations: { "sidecar.istio.io/proxyImage": "x" } })) ?? "",
+      /annotation "sidecar\.istio\.io\/proxyImage"/,
     );
     assert.match(outside(pod({ annotations: { "prometheus-io/port": "9" } })) ?? "", /prometheus-io\/port/);
     assert.equal(outside(pod({ annotations: { "sidecar.istio.io/inject": "true" } })), undefined);
@@ -93,9 +93,14 @@ describe("the domain", () => {
       outside(pod({}, { volumes: [{ name: "istio-envoy", emptyDir: {} }] })) ?? "",
       /volume named "istio-envoy"/,
     );
+    assert.equal(
+      outside(pod({}, { containers: [{ name: "web", readinessProbe: { httpGet: { port: 80 } } }] })),
+      undefined,
+    );
     assert.match(
-      outside(pod({}, { containers: [{ name: "web", readinessProbe: { httpGet: { port: 80 } } }] })) ?? "",
-      /probe or lifecycle hook/,
+      outside(pod({}, { containers: [{ name: "web", readinessProbe: { httpGet: { path: '/a"b', port: 80 } } }] })) ??
+        "",
+      /probe or hook string "\/a\\"b" with a character JSON escapes/,
     );
     assert.equal(
       outside(pod({}, { containers: [{ name: "web", readinessProbe: { exec: { command: ["true"] } } }] })),
@@ -114,13 +119,17 @@ describe("the domain", () => {
     const config = parseConfig("rewriteAppProbes: false\n");
     const r = renderPolicy(config, OPTIONS);
     assert.equal(
-      r.rules.some((x) => x.name === "policy-domain-probes"),
+      r.rules.some((x) => x.name.startsWith("policy-domain-probe")),
       false,
     );
     assert.equal(
-      outsideDomain(r.rules, pod({}, { containers: [{ name: "w", livenessProbe: { httpGet: { port: 1 } } }] })),
+      outsideDomain(
+        r.rules,
+        pod({}, { containers: [{ name: "w", livenessProbe: { httpGet: { path: "\\", port: 1 } } }] }),
+      ),
       undefined,
     );
+    assert.doesNotMatch(JSON.stringify(r.policy), /ISTIO_KUBE_APP_PROBERS|app-health/);
   });
 
   test("rule names are unique, and every rule is in the webhook's negated condition", () => {
@@ -222,7 +231,7 @@ describe("sidecar-injector policy render", () => {
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(r.stdout.trim().split("\n"), [
       "Deployment/reviews (test/golden/basic-deployment.yaml, document 1): handled by the policy",
-      'Pod/probes (test/golden/probes.yaml, document 1): falls to the webhook: container "web" has a probe or lifecycle hook the webhook rewrites (rewriteAppProbes)',
+      "Pod/probes (test/golden/probes.yaml, document 1): handled by the policy",
     ]);
   });
 });
