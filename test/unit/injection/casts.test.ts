@@ -15,7 +15,6 @@ const DIR = join(import.meta.dirname, "../../../src/injection");
 /** Casts not (yet) at a parse boundary, by file: these may only go down. */
 const BUDGET: Readonly<Record<string, number>> = {
   "own.ts": 1,
-  "patch.ts": 17,
   "quantity.ts": 3,
 };
 const NOT_COUNTED = new Set(["proxy-config.ts", "proxy-config-schema.ts", "annotation-keys.ts"]);
