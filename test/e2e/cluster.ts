@@ -420,10 +420,14 @@ async function freePorts(count: number): Promise<number[]> {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function httpGetStatus(url: string, options: https.RequestOptions = {}): Promise<{ status: number; body: string }> {
+/** GET `url`, answered within 2 s: etcd over plain HTTP, the API server through the tests' HTTPS client. */
+function httpGetStatus(
+  url: string,
+  options: { readonly ca?: string; readonly headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: string }> {
+  if (url.startsWith("https:")) return httpsRequest(url, { ...options, timeoutMs: 2000, agent: https.globalAgent });
   return new Promise((resolveGet, reject) => {
-    const mod = url.startsWith("https:") ? https : http;
-    const req = mod.get(url, { ...options, timeout: 2000 }, (res) => {
+    const req = http.get(url, { timeout: 2000 }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => (body += c));
