@@ -5,7 +5,8 @@
 import jsonpatch from "fast-json-patch";
 import { stringify } from "yaml";
 import { yamlText } from "./yaml-emit.js";
-import { gate, podDisplayName, podNamespace, validateAdmissionReview, withoutManagedFields } from "./admission/gate.js";
+import { podDisplayName, withoutManagedFields } from "./admission/gate.js";
+import { findDocuments, tooDeep, type FoundDocument } from "./documents.js";
 import type { Config } from "./config/types.js";
 import { unifiedDiff } from "./diff.js";
 import {
@@ -19,8 +20,7 @@ import { inject } from "./injection/inject.js";
 import { InjectionError, type InjectContext, type PatchOperation } from "./injection/types.js";
 import { quote } from "./injection/quote.js";
 import { isMap } from "./injection/own.js";
-import { MAX_POD_DEPTH, nestedDeeperThan, readPod } from "./injection/shape.js";
-import { podOf } from "./injection/workloads.js";
+import { readPod } from "./injection/shape.js";
 import type { Pod } from "./kube/types.js";
 import {
   jsonPreScan,
@@ -126,61 +126,44 @@ interface Candidate {
   readonly refused?: { readonly code: string; readonly field: string; readonly message: string };
 }
 
-function candidates(doc: unknown, defaultNamespace: string, out: Candidate[]): void {
-  if (!isMap(doc)) return;
-  if (doc.kind === "List" && Array.isArray(doc.items)) {
-    for (const item of doc.items) candidates(item, defaultNamespace, out);
-    return;
-  }
-  if (doc.kind === "AdmissionReview") {
-    // Through the webhook's own gate: refused (ERR_NOT_ADMISSION_REVIEW) where /inject refuses
-    // the body, admitted unchanged or refused inside the review where /inject would be.
-    const req = validateAdmissionReview(doc).request;
-    const verdict = gate(req, defaultNamespace);
-    const name = podDisplayName(req.object) ?? req.name ?? "";
-    const rebuild = (_p: Pod, patch: readonly PatchOperation[]): unknown => applied(req.object, patch);
-    if (verdict.pass) {
-      out.push({
-        kind: "Pod",
-        name,
-        namespace: verdict.namespace,
-        doc: req.object,
-        pod: verdict.pod,
-        ctx: { namespace: verdict.namespace },
-        rebuild,
-      });
-      return;
-    }
-    const namespace = podNamespace(req, defaultNamespace);
-    const kind = "unchanged" in verdict && req.kind?.kind ? req.kind.kind : "Pod";
-    const stop = "unchanged" in verdict ? { skip: verdict.reason } : { refused: verdict.refused };
-    out.push({
+/** What the preview makes of a document found: the Pod the webhook would be sent, or why it would not be. */
+function candidate(found: FoundDocument): Candidate {
+  if ("located" in found) {
+    // A Pod is itself; a workload (the kinds the CLI takes) stands for the Pod of its template.
+    // Located without running the injector, so what is previewed is the Pod as given.
+    const { doc, located } = found;
+    const { kind, name, namespace, workload } = located;
+    return {
       kind,
       name,
       namespace,
-      doc: req.object,
-      pod: isMap(req.object) ? withoutManagedFields(req.object as Pod) : {},
-      ctx: { namespace },
-      rebuild,
-      ...stop,
-    });
-    return;
+      doc,
+      pod: kind === "Pod" ? withoutManagedFields(located.pod) : located.pod,
+      ctx: workload ? { namespace, workload } : { namespace },
+      // A Pod: the patch applied; a workload: its template replaced, as the CLI prints it.
+      rebuild: (p, patch) => (kind === "Pod" ? applied(doc, patch) : located.replace(p)),
+    };
   }
-  // A Pod is itself; a workload (the kinds the CLI takes) stands for the Pod of its template.
-  // Located without running the injector, so what is previewed is the Pod as given.
-  const located = podOf(doc, defaultNamespace);
-  if (!located) return;
-  const { kind, name, namespace, workload } = located;
-  out.push({
+  // An AdmissionReview, through the webhook's own gate: admitted unchanged or refused inside
+  // the review where /inject would be.
+  const { request: req, verdict, namespace } = found;
+  const name = podDisplayName(req.object) ?? req.name ?? "";
+  const rebuild = (_p: Pod, patch: readonly PatchOperation[]): unknown => applied(req.object, patch);
+  if (verdict.pass) {
+    return { kind: "Pod", name, namespace, doc: req.object, pod: verdict.pod, ctx: { namespace }, rebuild };
+  }
+  const kind = "unchanged" in verdict && req.kind?.kind ? req.kind.kind : "Pod";
+  const stop = "unchanged" in verdict ? { skip: verdict.reason } : { refused: verdict.refused };
+  return {
     kind,
     name,
     namespace,
-    doc,
-    pod: kind === "Pod" ? withoutManagedFields(located.pod) : located.pod,
-    ctx: workload ? { namespace, workload } : { namespace },
-    // A Pod: the patch applied; a workload: its template replaced, as the CLI prints it.
-    rebuild: (p, patch) => (kind === "Pod" ? applied(doc, patch) : located.replace(p)),
-  });
+    doc: req.object,
+    pod: isMap(req.object) ? withoutManagedFields(req.object as Pod) : {},
+    ctx: { namespace },
+    rebuild,
+    ...stop,
+  };
 }
 
 /**
@@ -296,23 +279,10 @@ async function namespaceLabelsOf(
   return out;
 }
 
-/**
- * How deep a document may nest: a Pod's limit (MAX_POD_DEPTH) plus the levels of the deepest
- * workload (a CronJob's pod template) and of a List. Every entry shows its document, and one
- * nested thousands of levels deep cannot be written out.
- */
-export const MAX_DOCUMENT_DEPTH = MAX_POD_DEPTH + 10;
-
 export async function preview(docs: readonly unknown[], opts: PreviewOptions): Promise<PreviewEntry[]> {
-  for (const [i, d] of docs.entries()) {
-    const deep = nestedDeeperThan(d, MAX_DOCUMENT_DEPTH);
-    if (deep !== undefined)
-      throw new PreviewError(
-        `document ${i + 1}: ${deep || "(the document)"}: nests deeper than ${MAX_DOCUMENT_DEPTH} levels`,
-      );
-  }
-  const found: Candidate[] = [];
-  for (const d of docs) candidates(d, opts.namespace ?? "default", found);
+  const deep = tooDeep(docs);
+  if (deep !== undefined) throw new PreviewError(deep);
+  const found = findDocuments(docs, opts.namespace ?? "default").map(candidate);
   if (found.length === 0) throw new PreviewError("no Pod, workload or AdmissionReview found in the input");
   const maxPods = opts.maxPods ?? MAX_PREVIEW_PODS;
   if (found.length > maxPods) {

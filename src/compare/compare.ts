@@ -9,20 +9,19 @@
 // refusal: both refuse (the same Pods fail either way; both messages are shown), or only one
 // does (which one, and its message). A patch that does not apply to the Pod sent (the API
 // server would fail the request) is said, with the operation. The documents are those
-// `preview` takes: Pods, workloads (their Pod as the controller would create it), Lists, and
-// AdmissionReviews of a Pod CREATE (their Pod, in their namespace).
+// `preview` takes, walked as it walks them (documents.ts): Pods, workloads (their Pod as the
+// controller would create it), Lists, and AdmissionReviews of a Pod CREATE (their Pod, in
+// their namespace).
 //
 // The reviews are sent a few at a time (MAX_IN_FLIGHT), each bounded by the target's timeout
 // and answer size (client.ts); the first that cannot be sent or read ends the comparison with
 // that error (exit 2), as nothing more can be said about istiod.
 import jsonpatch from "fast-json-patch";
 import { admit } from "../admission/review.js";
-import { isPodRequest, podNamespace, validateAdmissionReview } from "../admission/gate.js";
+import { validateAdmissionReview } from "../admission/gate.js";
 import type { Config } from "../config/types.js";
-import { nestedDeeperThan } from "../injection/shape.js";
-import { isMap } from "../injection/own.js";
+import { findDocuments, tooDeep, type FoundDocument } from "../documents.js";
 import { podOf } from "../injection/workloads.js";
-import { MAX_DOCUMENT_DEPTH } from "../preview.js";
 import type { Pod } from "../kube/types.js";
 import type { CompareTarget } from "./client.js";
 import { differences, storedForm, type Difference } from "./differences.js";
@@ -91,30 +90,18 @@ interface Candidate {
   readonly pod: Pod;
 }
 
-function candidates(doc: unknown, defaultNamespace: string, out: Candidate[]): void {
-  if (!isMap(doc)) return;
-  if (doc.kind === "List" && Array.isArray(doc.items)) {
-    for (const item of doc.items) candidates(item, defaultNamespace, out);
-    return;
+/** The Pod a document found stands for, as the API server would send it; undefined when no Pod would be sent. */
+function candidate(found: FoundDocument): Candidate | undefined {
+  if ("located" in found) {
+    const { kind, name, namespace, pod } = found.located;
+    return { kind, name, namespace, pod: podAsCreated(kind, name, namespace, pod) };
   }
-  if (doc.kind === "AdmissionReview") {
-    const req = validateAdmissionReview(doc).request;
-    if (!isPodRequest(req) || req.operation !== "CREATE" || !isMap(req.object)) return;
-    const namespace = podNamespace(req, defaultNamespace);
-    const located = podOf(req.object, namespace);
-    if (!located) return;
-    out.push({
-      kind: "Pod",
-      name: located.name,
-      namespace,
-      pod: podAsCreated("Pod", located.name, namespace, located.pod),
-    });
-    return;
-  }
-  const located = podOf(doc, defaultNamespace);
-  if (!located) return;
-  const { kind, name, namespace } = located;
-  out.push({ kind, name, namespace, pod: podAsCreated(kind, name, namespace, located.pod) });
+  // An AdmissionReview: only a Pod CREATE carrying its Pod.
+  if (!found.verdict.pass) return undefined;
+  const { namespace } = found;
+  const located = podOf(found.request.object, namespace);
+  if (!located) return undefined;
+  return { kind: "Pod", name: located.name, namespace, pod: podAsCreated("Pod", located.name, namespace, located.pod) };
 }
 
 /** The Pod after an answer: the patch applied to a copy of the Pod sent, each operation checked. */
@@ -199,15 +186,9 @@ async function compareOne(c: Candidate, opts: CompareOptions): Promise<CompareEn
 
 /** Compares every Pod of `docs`, in order. Rejects with the first CompareError (peer or answer). */
 export async function compare(docs: readonly unknown[], opts: CompareOptions): Promise<CompareEntry[]> {
-  for (const [i, d] of docs.entries()) {
-    const deep = nestedDeeperThan(d, MAX_DOCUMENT_DEPTH);
-    if (deep !== undefined)
-      throw new CompareError(
-        `document ${i + 1}: ${deep || "(the document)"}: nests deeper than ${MAX_DOCUMENT_DEPTH} levels`,
-      );
-  }
-  const found: Candidate[] = [];
-  for (const d of docs) candidates(d, opts.namespace ?? "default", found);
+  const deep = tooDeep(docs);
+  if (deep !== undefined) throw new CompareError(deep);
+  const found = findDocuments(docs, opts.namespace ?? "default").flatMap((f) => candidate(f) ?? []);
   if (found.length === 0)
     throw new CompareError("no Pod, workload or AdmissionReview of a Pod CREATE found in the input");
   const entries: CompareEntry[] = new Array<CompareEntry>(found.length);

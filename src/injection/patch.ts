@@ -71,10 +71,8 @@ export function mapPatch(
       (moved ??= new Set()).add(key);
       continue;
     }
-    while (next < keysBefore.length && keysBefore[next] !== key) {
-      const skipped = keysBefore[next++] as string;
+    for (let skipped = keysBefore[next]; skipped !== undefined && skipped !== key; skipped = keysBefore[++next])
       if (Object.hasOwn(after, skipped)) (moved ??= new Set()).add(skipped);
-    }
     next++;
   }
   for (const key of keysBefore) {
@@ -114,24 +112,28 @@ export function overlayPatch(
   after: Overlaid,
   ops: PatchOperation[],
 ): void {
-  const keys = Object.keys(after.overlay);
-  if (before === undefined || before !== after.base || keys.some((k) => ARRAY_INDEX.test(k))) {
+  const entries = Object.entries(after.overlay);
+  if (before === undefined || before !== after.base || entries.some(([k]) => ARRAY_INDEX.test(k))) {
     mapPatch(path, before, overlaid(after), ops);
     return;
   }
   const replaced = new Map<string, string>();
-  const added: string[] = [];
-  for (const key of keys) {
-    const value = after.overlay[key] as string;
-    if (!Object.hasOwn(before, key)) added.push(key);
+  const added: [string, string][] = [];
+  for (const [key, value] of entries) {
+    if (!Object.hasOwn(before, key)) added.push([key, value]);
     else if (before[key] !== value) replaced.set(key, value);
   }
   const inOrder = replaced.size > 1 ? Object.keys(before).filter((k) => replaced.has(k)) : [...replaced.keys()];
   for (const key of inOrder) ops.push({ op: "replace", path: `${path}/${escapeKey(key)}`, value: replaced.get(key) });
-  for (const key of added) ops.push({ op: "add", path: `${path}/${escapeKey(key)}`, value: after.overlay[key] });
+  for (const [key, value] of added) ops.push({ op: "add", path: `${path}/${escapeKey(key)}`, value });
 }
 
 type Obj = Record<string, unknown>;
+
+/** Whether `v` is a JSON list, its items not yet known. */
+function isList(v: unknown): v is readonly unknown[] {
+  return Array.isArray(v);
+}
 
 /** Characters of `s` written as a JSON string. */
 function stringSize(s: string): number {
@@ -154,23 +156,19 @@ function jsonSize(v: unknown, budget: number): number {
       return Number.isFinite(v) ? String(v).length : 4;
     case "boolean":
       return v ? 4 : 5;
-    case "object":
-      break;
-    default:
-      return 4; // undefined in a list is written null
   }
-  if (v === null) return 4;
   let n = 1;
-  if (Array.isArray(v)) {
-    for (const item of v as unknown[]) {
+  if (isList(v)) {
+    for (const item of v) {
       n += jsonSize(item, budget - n) + 1;
       if (n >= budget) return n;
     }
     return v.length === 0 ? 2 : n;
   }
+  if (!isMap(v)) return 4; // null; undefined in a list is written null
   let any = false;
   for (const k of Object.keys(v)) {
-    const item = (v as Obj)[k];
+    const item = v[k];
     if (item === undefined || typeof item === "function" || typeof item === "symbol") continue;
     n += stringSize(k) + 1 + jsonSize(item, budget - n) + 1;
     any = true;
@@ -231,7 +229,7 @@ function diff(path: string, before: unknown, after: unknown, d: Diff): number {
   const opsAt = d.ops.length;
   const pendingAt = d.pending.length;
   let extra: number | undefined;
-  if (Array.isArray(before) && Array.isArray(after)) extra = diffList(path, before as unknown[], after as unknown[], d);
+  if (isList(before) && isList(after)) extra = diffList(path, before, after, d);
   else if (isMap(before) && isMap(after)) extra = diffObject(path, before, after, d);
   if (extra !== undefined) {
     extra = settle(d, pendingAt, extra);
@@ -267,9 +265,9 @@ function diffObject(path: string, before: Obj, after: Obj, d: Diff): number | un
       continue;
     }
     if (added) return undefined;
-    while (next < keysBefore.length && !(inBefore(keysBefore[next] as string) && inAfter(keysBefore[next] as string)))
-      next++;
-    if (keysBefore[next] !== k) return undefined;
+    let kept = keysBefore[next];
+    while (kept !== undefined && !(inBefore(kept) && inAfter(kept))) kept = keysBefore[++next];
+    if (kept !== k) return undefined;
     next++;
   }
   // Against the replacement: its operation, braces, keys, colons and commas.
@@ -318,10 +316,10 @@ function diffSameKeys(
   const pendingAt = d.pending.length;
   let extra = -REPLACE - stringSize(path) - 1;
   let count = 0;
-  for (let i = 0; i < keysAfter.length; i++) {
-    const k = keysAfter[i] as string;
+  let i = 0;
+  for (const k of keysAfter) {
     const value = after[k];
-    const kept = i < keysBefore.length;
+    const kept = i++ < keysBefore.length;
     const old = kept ? before[k] : undefined;
     if (value === undefined || (kept && old === undefined)) {
       d.ops.length = opsAt;
@@ -379,7 +377,7 @@ function pair(before: readonly unknown[], after: readonly unknown[]): { src: Int
       unpaired++;
       continue;
     }
-    const following = nextSame[i] as number;
+    const following = nextSame[i] ?? -1;
     if (following >= 0) first.set(item, following);
     else first.delete(item);
     src[j] = i;
@@ -399,7 +397,7 @@ function pair(before: readonly unknown[], after: readonly unknown[]): { src: Int
     }
     if (byName.size > 0) {
       for (let j = 0; j < n; j++) {
-        if ((src[j] as number) >= 0) continue;
+        if ((src[j] ?? -1) >= 0) continue;
         const name = nameOf(after[j]);
         const at = name === undefined ? undefined : byName.get(name);
         const i = at?.shift();
@@ -411,6 +409,13 @@ function pair(before: readonly unknown[], after: readonly unknown[]): { src: Int
   }
   keepLongestRun(src, same);
   return { src, same };
+}
+
+/** A pair `src[j] = i` in a run of pairs in order, after the pair `prev`. */
+interface RunLink {
+  readonly i: number;
+  readonly j: number;
+  readonly prev: RunLink | undefined;
 }
 
 /** Unpairs all but the longest run of pairs in order (an item moved is removed and added again). */
@@ -426,29 +431,24 @@ function keepLongestRun(src: Int32Array, same: Uint8Array): void {
     last = i;
   }
   if (ordered) return;
-  const js: number[] = [];
-  src.forEach((i, j) => {
-    if (i >= 0) js.push(j);
-  });
-  const at = (t: number): number => src[js[t] as number] as number;
   // Patience sorting: tails[k] ends the best run of length k + 1.
-  const tails: number[] = [];
-  const prev = new Int32Array(js.length).fill(-1);
-  for (let t = 0; t < js.length; t++) {
+  const tails: RunLink[] = [];
+  src.forEach((i, j) => {
+    if (i < 0) return;
     let lo = 0;
     let hi = tails.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (at(tails[mid] as number) < at(t)) lo = mid + 1;
+      const tail = tails[mid];
+      if (tail !== undefined && tail.i < i) lo = mid + 1;
       else hi = mid;
     }
-    if (lo > 0) prev[t] = tails[lo - 1] as number;
-    tails[lo] = t;
-  }
-  const keep = new Uint8Array(js.length);
-  for (let t = tails.at(-1) ?? -1; t >= 0; t = prev[t] as number) keep[t] = 1;
-  js.forEach((j, t) => {
-    if (keep[t]) return;
+    tails[lo] = { i, j, prev: tails[lo - 1] };
+  });
+  const keep = new Uint8Array(src.length);
+  for (let link = tails.at(-1); link; link = link.prev) keep[link.j] = 1;
+  src.forEach((i, j) => {
+    if (i < 0 || keep[j]) return;
     src[j] = -1;
     same[j] = 0;
   });
@@ -494,7 +494,7 @@ function diffList(path: string, before: readonly unknown[], after: readonly unkn
     extra += REMOVE + stringSize(at);
   }
   for (let j = 0; j < middleAfter.length; j++) {
-    const i = src[j] as number;
+    const i = src[j] ?? -1;
     const item = middleAfter[j];
     if (same[j]) {
       d.pending.push(item);

@@ -31,6 +31,7 @@
 //   the exponent and stores another number ("1000E" and 10^21 written out are both stored as
 //   "1").
 // Each step below is linear in the (capped) length: the exponent is never expanded.
+import { own } from "./own.js";
 
 /** Longest quantity (after trimming) we read; see above. */
 export const MAX_QUANTITY_LENGTH = 64;
@@ -326,23 +327,30 @@ export function parseQuantity(s: string, precision: QuantityPrecision = "nano"):
   return r.ok ? r.canonical : undefined;
 }
 
+/** Whether `v` is an object, read as the record of its own keys (a list's being its indexes). */
+function isObject(v: unknown): v is Readonly<Record<string, unknown>> {
+  return typeof v === "object" && v !== null;
+}
+
+/** A list of quantities (requests or limits), each canonical to the milli; other values as they are. */
+function canonicalList(quantities: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const list: Record<string, unknown> = {};
+  // Keys, then values: Object.entries is several times slower on a map of many keys.
+  for (const r of Object.keys(quantities)) {
+    const q = quantities[r];
+    list[r] = typeof q === "string" || typeof q === "number" ? (parseQuantity(String(q), "milli") ?? String(q)) : q;
+  }
+  return list;
+}
+
 /** Canonicalises every quantity of a resources map ({requests, limits, claims...}), to the milli. */
 export function canonicalResources<T>(resources: T): T {
-  if (typeof resources !== "object" || resources === null) return resources;
-  const out: Record<string, unknown> = {};
-  // Keys, then values: Object.entries is several times slower on a map of many keys.
-  const from = resources as Record<string, unknown>;
-  for (const k of Object.keys(from)) {
-    const v = from[k];
-    if ((k === "requests" || k === "limits") && typeof v === "object" && v !== null) {
-      const list: Record<string, unknown> = {};
-      const quantities = v as Record<string, unknown>;
-      for (const r of Object.keys(quantities)) {
-        const q = quantities[r];
-        list[r] = typeof q === "string" || typeof q === "number" ? (parseQuantity(String(q), "milli") ?? String(q)) : q;
-      }
-      out[k] = list;
-    } else out[k] = v;
+  if (!isObject(resources)) return resources;
+  const lists: Record<string, unknown> = {};
+  for (const k of ["requests", "limits"]) {
+    const v = own(resources, k);
+    if (isObject(v)) lists[k] = canonicalList(v);
   }
-  return out as T;
+  // A copy of the same keys in the same order, its lists replaced where they stand.
+  return Object.assign({}, resources, lists);
 }

@@ -3,7 +3,7 @@
 // /readyz answers 200.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { request } from "node:https";
+import { request } from "../support/https.js";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,14 +26,10 @@ export function servedBench(name: string, basePort: number, logLevel: "silent" |
   const url = `https://127.0.0.1:${port}`;
   const dir = mkdtempSync(join(tmpdir(), `bench-${name}-`));
   const ready = (): Promise<boolean> =>
-    new Promise((ok) => {
-      const req = request(`${url}/readyz`, { rejectUnauthorized: false, agent: false }, (res) => {
-        res.resume();
-        ok(res.statusCode === 200);
-      });
-      req.on("error", () => ok(false));
-      req.end();
-    });
+    request(`${url}/readyz`, { insecure: true }).then(
+      (r) => r.status === 200,
+      () => false,
+    );
   return {
     url,
     dir,

@@ -19,7 +19,7 @@
 // oracle's build may take before the column is skipped, 300), BENCH_FIXTURE (pod).
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { request } from "node:https";
+import { request } from "../support/https.js";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -172,15 +172,10 @@ function treeTicks(pid: number): number {
 }
 
 function readyz(url: string): Promise<boolean> {
-  return new Promise((ok) => {
-    const req = request(`${url}/readyz`, { rejectUnauthorized: false, agent: false, timeout: 1000 }, (res) => {
-      res.resume();
-      ok(res.statusCode === 200);
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => ok(false));
-    req.end();
-  });
+  return request(`${url}/readyz`, { insecure: true, timeoutMs: 1000 }).then(
+    (r) => r.status === 200,
+    () => false,
+  );
 }
 
 // --- environment ---------------------------------------------------------------------------
@@ -379,24 +374,11 @@ async function attack(url: string, rate: string, seconds: number, out: string): 
 }
 
 /** POSTs the fixture once: status and body. */
-function postOnce(url: string): Promise<{ status: number; body: Buffer }> {
-  return new Promise((done, fail) => {
-    const req = request(
-      `${url}/inject`,
-      {
-        method: "POST",
-        ca: readFileSync(caFile),
-        agent: false,
-        headers: { "content-type": "application/json", "content-length": body.length },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => done({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-      },
-    );
-    req.on("error", fail);
-    req.end(body);
+function postOnce(url: string): Promise<{ status: number; body: string }> {
+  return request(`${url}/inject`, {
+    ca: readFileSync(caFile),
+    headers: { "content-type": "application/json" },
+    body,
   });
 }
 
@@ -405,7 +387,7 @@ async function checkedAnswer(served: Served, injector: boolean): Promise<number>
   const answer = await postOnce(served.url);
   if (answer.status !== 200) throw new Error(`answered the fixture with status ${answer.status}`);
   if (injector) {
-    const review: unknown = JSON.parse(answer.body.toString("utf8"));
+    const review: unknown = JSON.parse(answer.body);
     const response =
       typeof review === "object" && review !== null && "response" in review ? review.response : undefined;
     const ok =

@@ -28,6 +28,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { request as httpsRequest } from "../support/https.js";
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const TEST_BINS_SCRIPT = join(REPO_ROOT, "scripts", "test-bins.sh");
@@ -419,10 +420,14 @@ async function freePorts(count: number): Promise<number[]> {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function httpGetStatus(url: string, options: https.RequestOptions = {}): Promise<{ status: number; body: string }> {
+/** GET `url`, answered within 2 s: etcd over plain HTTP, the API server through the tests' HTTPS client. */
+function httpGetStatus(
+  url: string,
+  options: { readonly ca?: string; readonly headers?: Record<string, string> } = {},
+): Promise<{ status: number; body: string }> {
+  if (url.startsWith("https:")) return httpsRequest(url, { ...options, timeoutMs: 2000, agent: https.globalAgent });
   return new Promise((resolveGet, reject) => {
-    const mod = url.startsWith("https:") ? https : http;
-    const req = mod.get(url, { ...options, timeout: 2000 }, (res) => {
+    const req = http.get(url, { timeout: 2000 }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c: string) => (body += c));
@@ -673,44 +678,36 @@ async function startOnce(
       HELM_DATA_HOME: join(tmpDir, "helm", "data"),
     };
 
-    const request = <T = unknown>(
+    const request = async <T = unknown>(
       method: string,
       path: string,
       body?: unknown,
       reqOptions: RequestOptions = {},
-    ): Promise<KubeResponse<T>> =>
-      new Promise((resolveReq, reject) => {
-        const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
-        const headers: http.OutgoingHttpHeaders = { ...auth.headers, Accept: "application/json" };
-        if (payload !== undefined) {
-          headers["Content-Type"] = reqOptions.contentType ?? "application/json";
-          headers["Content-Length"] = Buffer.byteLength(payload);
-        }
-        const req = https.request(
-          new URL(path, server),
-          { method, ca: caPem, headers, timeout: reqOptions.timeoutMs ?? 30_000 },
-          (res) => {
-            let text = "";
-            res.setEncoding("utf8");
-            res.on("data", (c: string) => (text += c));
-            res.on("end", () => {
-              let json: unknown = null;
-              if (text.length > 0) {
-                try {
-                  json = JSON.parse(text);
-                } catch {
-                  json = null;
-                }
-              }
-              resolveReq({ status: res.statusCode ?? 0, json: json as T, text, headers: res.headers });
-            });
-          },
-        );
-        req.on("timeout", () => req.destroy(new Error(`${method} ${path} timed out`)));
-        req.on("error", reject);
-        if (payload !== undefined) req.write(payload);
-        req.end();
+    ): Promise<KubeResponse<T>> => {
+      const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
+      const res = await httpsRequest(new URL(path, server), {
+        method,
+        ca: caPem,
+        // Connections kept alive across the suite's many calls, as Node's default agent does.
+        agent: https.globalAgent,
+        timeoutMs: reqOptions.timeoutMs ?? 30_000,
+        headers: {
+          ...auth.headers,
+          Accept: "application/json",
+          ...(payload === undefined ? {} : { "Content-Type": reqOptions.contentType ?? "application/json" }),
+        },
+        ...(payload === undefined ? {} : { body: payload }),
       });
+      let json: unknown = null;
+      if (res.body.length > 0) {
+        try {
+          json = JSON.parse(res.body);
+        } catch {
+          json = null;
+        }
+      }
+      return { status: res.status, json: json as T, text: res.body, headers: res.headers };
+    };
 
     const createNamespace = async (name: string, labels: Record<string, string> = {}): Promise<void> => {
       const ns = await request("POST", "/api/v1/namespaces", {

@@ -3,12 +3,12 @@
 // (files), or managing its own certificates against the cluster (`--cert-mode kubernetes`).
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { request } from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ensureLocalCertificates } from "../../src/certs/local.js";
+import { request } from "../support/https.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const CLI = join(ROOT, "dist", "cli.js");
@@ -52,42 +52,23 @@ export interface HttpsOptions {
   insecure?: boolean;
 }
 
-/** An HTTPS request verified against `ca` (PEM; several certificates allowed). */
-export function httpsRequest(
+/**
+ * An HTTPS request verified against `ca` (PEM; several certificates allowed), through the tests'
+ * one client: GET unless told, a body sent as JSON unless told, 2 s to answer unless told.
+ */
+export async function httpsRequest(
   url: string,
   ca: string | undefined,
   options: HttpsOptions = {},
 ): Promise<{ status: number; body: string }> {
-  return new Promise((ok, fail) => {
-    const headers: Record<string, string | number> = {};
-    if (options.body !== undefined) {
-      headers["Content-Type"] = options.contentType ?? "application/json";
-      headers["Content-Length"] = Buffer.byteLength(options.body);
-    }
-    const req = request(
-      url,
-      {
-        method: options.method ?? "GET",
-        ca,
-        headers,
-        rejectUnauthorized: !options.insecure,
-        timeout: options.timeoutMs ?? 2000,
-        agent: false,
-      },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8").on("data", (c: string) => (body += c));
-        res.on("end", () => ok({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", fail);
-    req.end(options.body);
+  const { body, contentType = "application/json", timeoutMs = 2000, method = "GET", insecure } = options;
+  return request(url, {
+    method,
+    timeoutMs,
+    ...(ca === undefined ? {} : { ca }),
+    ...(insecure ? { insecure } : {}),
+    ...(body === undefined ? {} : { body, headers: { "Content-Type": contentType } }),
   });
-}
-
-export function httpsGet(url: string, ca: string): Promise<{ status: number; body: string }> {
-  return httpsRequest(url, ca);
 }
 
 /** Sum of a metric's samples in a Prometheus text exposition whose labels include `labels`. */

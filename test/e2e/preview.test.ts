@@ -8,7 +8,6 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { request } from "node:https";
 import { dirname, join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -16,6 +15,7 @@ import { parseAllDocuments } from "yaml";
 import type { Pod } from "../../src/kube/types.js";
 import { clusterForSuite, type Cluster } from "./cluster.js";
 import { freePort, Injector } from "./injector.js";
+import { request } from "../support/https.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const CLI = join(ROOT, "dist", "cli.js");
@@ -176,24 +176,14 @@ describe("preview against a real kube-apiserver, for callers with and without th
   });
 
   function post(path: string, body: string, token?: string): Promise<{ status: number; body: string }> {
-    return new Promise((ok, fail) => {
-      const headers: Record<string, string | number> = {
+    return request(`${injector.url}${path}`, {
+      ca,
+      body,
+      timeoutMs: 10_000,
+      headers: {
         "content-type": "application/json",
-        "content-length": Buffer.byteLength(body),
         ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
-      };
-      const req = request(
-        `${injector.url}${path}`,
-        { method: "POST", ca, headers, timeout: 10_000, agent: false },
-        (res) => {
-          let text = "";
-          res.setEncoding("utf8").on("data", (s: string) => (text += s));
-          res.on("end", () => ok({ status: res.statusCode ?? 0, body: text }));
-        },
-      );
-      req.on("timeout", () => req.destroy(new Error("timeout")));
-      req.on("error", fail);
-      req.end(body);
+      },
     });
   }
 

@@ -14,6 +14,7 @@ import tls from "node:tls";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { freePort, httpsRequest, Injector, testCertificates, type TestCerts } from "../e2e/injector.js";
+import { request } from "../support/https.js";
 
 const RATE = 400;
 const SECONDS = 3;
@@ -46,29 +47,14 @@ class ServiceAgent extends https.Agent {
 function review(agent: https.Agent, url: string, ca: string, uid: string): Promise<Outcome> {
   recorded.request.uid = uid;
   const body = JSON.stringify(recorded);
-  return new Promise((resolve) => {
-    const req = https.request(
-      `${url}/inject`,
-      {
-        method: "POST",
-        agent,
-        ca,
-        headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) },
-      },
-      (res) => {
-        let text = "";
-        res.setEncoding("utf8").on("data", (c: string) => (text += c));
-        res.on("end", () => {
-          const echoed =
-            res.statusCode === 200 && (JSON.parse(text) as { response?: { uid?: string } }).response?.uid === uid;
-          resolve({ ok: echoed, detail: `${res.statusCode} ${text.slice(0, 120)}` });
-        });
-        res.on("error", (e) => resolve({ ok: false, detail: e.message }));
-      },
-    );
-    req.on("error", (e: NodeJS.ErrnoException) => resolve({ ok: false, detail: e.code ?? e.message }));
-    req.end(body);
-  });
+  return request(`${url}/inject`, { agent, ca, body, headers: { "Content-Type": "application/json" } }).then(
+    (res) => {
+      const echoed =
+        res.status === 200 && (JSON.parse(res.body) as { response?: { uid?: string } }).response?.uid === uid;
+      return { ok: echoed, detail: `${res.status} ${res.body.slice(0, 120)}` };
+    },
+    (e: NodeJS.ErrnoException) => ({ ok: false, detail: e.code ?? e.message }),
+  );
 }
 
 describe("rollout: SIGTERM under 400 reviews/s over keep-alive", () => {

@@ -12,12 +12,8 @@ import ts from "typescript";
 
 const DIR = join(import.meta.dirname, "../../../src/injection");
 
-/** Casts not (yet) at a parse boundary, by file: these may only go down. */
-const BUDGET: Readonly<Record<string, number>> = {
-  "own.ts": 1,
-  "patch.ts": 17,
-  "quantity.ts": 3,
-};
+/** Casts not (yet) at a parse boundary, by file: these may only go down (none are left). */
+const BUDGET: Readonly<Record<string, number>> = {};
 const NOT_COUNTED = new Set(["proxy-config.ts", "proxy-config-schema.ts", "annotation-keys.ts"]);
 
 function uncommentedCasts(file: string): number[] {
