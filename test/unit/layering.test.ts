@@ -107,13 +107,18 @@ test("the preview takes only the gate and the error registry from admission/, no
     'import { runServe } from "./main.js";',
     "export const all = [gate, AdmissionError, inject, describeObject, createApp, createMetrics, express, runServe];",
   ].join("\n");
-  assert.deepEqual(await ruleIds("src/preview.ts", code), [
-    "no-restricted-imports@4",
-    "no-restricted-imports@5",
-    "no-restricted-imports@6",
-    "no-restricted-imports@7",
-    "no-restricted-imports@8",
-  ]);
+  for (const file of ["src/preview.ts", "src/documents.ts"])
+    assert.deepEqual(
+      await ruleIds(file, code),
+      [
+        "no-restricted-imports@4",
+        "no-restricted-imports@5",
+        "no-restricted-imports@6",
+        "no-restricted-imports@7",
+        "no-restricted-imports@8",
+      ],
+      file,
+    );
 });
 
 test("policy/ may import the engine, config, kube types, itself and node:util, nothing that does I/O", async () => {
