@@ -13,12 +13,22 @@ import type { Pod } from "../kube/types.js";
 import type { WorkloadRef } from "../injection/types.js";
 import { domainRules, outsideDomain, type DomainRule } from "./domain.js";
 import { PolicyRenderError } from "./errors.js";
-import { policyParts } from "./parts.js";
+import { policyParts, SLOT_ANNOTATIONS, SLOT_LABELS } from "./parts.js";
+import { readPod } from "../injection/shape.js";
+import { stripInjected } from "../injection/strip.js";
 
 export type Verdict = { readonly injector: "policy" } | { readonly injector: "webhook"; readonly reason: string };
 
-/** A config's domain: its rules, or why the config cannot be rendered as a policy at all. */
-export type PolicyDomain = { readonly rules: readonly DomainRule[] } | { readonly unavailable: string };
+/**
+ * A config's domain: its rules (and the label and annotation keys its injection writes, to judge
+ * an injected Pod as it is created again), or why the config cannot be rendered as a policy.
+ */
+export type PolicyDomain =
+  | {
+      readonly rules: readonly DomainRule[];
+      readonly written?: { readonly labels: readonly string[]; readonly annotations: readonly string[] };
+    }
+  | { readonly unavailable: string };
 
 /** The Pod the API server admits for `pod`: itself, or the one its workload's controller creates. */
 export function podAsAdmitted(pod: Pod, workload: WorkloadRef | undefined): Pod {
@@ -48,7 +58,14 @@ export function verdict(rules: readonly DomainRule[], pod: Pod, workload?: Workl
  */
 export function policyDomain(config: Config, nativeSidecarsSupported: boolean): PolicyDomain {
   try {
-    return { rules: domainRules(config, policyParts(config, nativeSidecarsSupported)) };
+    const parts = policyParts(config, nativeSidecarsSupported);
+    return {
+      rules: domainRules(config, parts),
+      written: {
+        labels: [...Object.keys(parts.labels), ...SLOT_LABELS],
+        annotations: [...Object.keys(parts.annotations), ...SLOT_ANNOTATIONS],
+      },
+    };
   } catch (e) {
     if (!(e instanceof PolicyRenderError)) throw e;
     return { unavailable: `the config cannot be rendered as a MutatingAdmissionPolicy (${e.message})` };
@@ -58,6 +75,27 @@ export function policyDomain(config: Config, nativeSidecarsSupported: boolean): 
 /** The verdict within a domain (see verdict()); with none, the webhook takes every Pod. */
 export function domainVerdict(domain: PolicyDomain, pod: Pod, workload?: WorkloadRef): Verdict {
   return "rules" in domain ? verdict(domain.rules, pod, workload) : { injector: "webhook", reason: domain.unavailable };
+}
+
+/**
+ * An injected Pod as it is created again (from its workload's template, or the manifest it was
+ * made from): its injection undone (the engine's re-injection strip) and the labels and
+ * annotations the injection writes dropped. Throws InjectionError when the engine cannot read it.
+ */
+export function asCreatedAgain(domain: PolicyDomain, pod: unknown, config: Config): Pod {
+  const stripped = stripInjected(readPod(pod), config);
+  if (!("rules" in domain) || domain.written === undefined) return stripped;
+  const drop = (map: Readonly<Record<string, string>> | undefined, keys: readonly string[]): Record<string, string> =>
+    Object.fromEntries(Object.entries(map ?? {}).filter(([k]) => !keys.includes(k)));
+  const meta = stripped.metadata ?? {};
+  return {
+    ...stripped,
+    metadata: {
+      ...meta,
+      labels: drop(meta.labels, domain.written.labels),
+      annotations: drop(meta.annotations, domain.written.annotations),
+    },
+  };
 }
 
 /** A verdict in words, as `policy check`, `preview` and `check` say it. */
