@@ -275,8 +275,9 @@ restart would inject, strip or refresh (warning).
 
 With this chart's MutatingAdmissionPolicy installed (policy.enabled): for each object, whether
 the policy or the webhook takes its next creation and why ("policy mode: ..."). With this
-chart's injector running serve --istio-config NS[/REV]: each setting of Istio's ConfigMaps it
-cannot honour, by path, with what to do instead (error; warning with --allow-unsupported).
+chart's injector following Istio's ConfigMaps (the chart's istioConfig): each of their settings
+it cannot honour, by path, with what to do instead (an error; a warning when it is told to
+serve the rest).
 
 Exit status: 0 no error finding; 1 an error finding (e.g. two injectors for one Pod);
 2 bad arguments, an object or namespace not found, or the API server refused or failed.

@@ -99,7 +99,7 @@ describe("check: the chart's policy mode", () => {
       policy: "sidecar-injector",
       injector: "policy",
       injects: true,
-      reason: 'MutatingAdmissionPolicy sidecar-injector (binding sidecar-injector-namespace): injects it',
+      reason: "MutatingAdmissionPolicy sidecar-injector (binding sidecar-injector-namespace): injects it",
     });
     const called = plain.webhooks.filter((w) => w.called);
     assert.equal(called.length, 0, JSON.stringify(plain.webhooks));
@@ -139,7 +139,7 @@ describe("check: the chart's policy mode", () => {
     const r = await check(k, { config, targets: [], namespace: "demo" });
     const o = objectOf(r, "labelled-out");
     assert.equal(o.policy?.injector, "none");
-    assert.equal(o.policy?.reason, 'no binding of MutatingAdmissionPolicy sidecar-injector selects it');
+    assert.equal(o.policy?.reason, "no binding of MutatingAdmissionPolicy sidecar-injector selects it");
     assert.ok(o.webhooks.every((w) => !w.called));
   });
 
