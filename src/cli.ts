@@ -158,7 +158,9 @@ const PREVIEW_USAGE = `Usage: sidecar-injector preview -f FILE|DIR|- [options]
 For each Pod of the manifests (Pods, workloads, Lists, several YAML documents, or an
 AdmissionReview): the decision with its reasons (including whether the API server would call
 the injector at all), the JSON patch the webhook would answer, the object as it would be
-stored, the warnings, what the init container captures and what the proxy starts with.
+stored, the warnings, what the init container captures and what the proxy starts with, and
+which injector takes it once the chart's policy mode is on (the MutatingAdmissionPolicy, or
+the webhook and why).
 Offline with the same engine as the webhook, or asked of a running injector with --server.
 Exit status 1 when the injector would refuse a Pod (not known with --server -o diff), 2 when
 the manifests, the config or the injector cannot be read.
@@ -271,12 +273,19 @@ injectors for one Pod or one namespace (error); an istio-injection value other t
 enabled/disabled, a namespace labelled for injection that no injector selects, a Pod that a
 restart would inject, strip or refresh (warning).
 
+With this chart's MutatingAdmissionPolicy installed (policy.enabled): for each object, whether
+the policy or the webhook takes its next creation and why ("policy mode: ..."). With this
+chart's injector following Istio's ConfigMaps (the chart's istioConfig): each of their settings
+it cannot honour, by path, with what to do instead (an error; a warning when it is told to
+serve the rest).
+
 Exit status: 0 no error finding; 1 an error finding (e.g. two injectors for one Pod);
 2 bad arguments, an object or namespace not found, or the API server refused or failed.
 
 Your user needs get/list on namespaces and pods, get on the workload kinds named, and list on
 mutatingwebhookconfigurations; get on configmaps in the injector's namespace to compare
-sidecars with its config (else give it with --config).
+sidecars with its config (else give it with --config); list on mutatingadmissionpolicies and
+their bindings, list on deployments and get on Istio's ConfigMaps for the two above.
 
 Options:
   -n, --namespace NS     namespace of the objects (default: the context's, else default)

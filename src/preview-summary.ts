@@ -1,8 +1,11 @@
 // `preview -o summary` (the default on a terminal): each Pod or workload in a few lines, the
 // decision and its reasons, what would be added, what the init container captures, and the
-// warnings or the refusal; the full answer (patch, object) stays behind -o json|yaml|diff.
+// warnings or the refusal, and which injector takes the Pod with the chart's policy mode on
+// ("policy mode: handled by the MutatingAdmissionPolicy" or "policy mode: falls to the webhook:
+// <reason>"); the full answer (patch, object) stays behind -o json|yaml|diff.
 import type { PreviewEntry } from "./preview.js";
 import { quoteName } from "./injection/quote.js";
+import { verdictText } from "./policy/verdict.js";
 
 function added(entry: PreviewEntry): string | undefined {
   const containers = entry.patch
@@ -33,6 +36,8 @@ export function formatPreviewSummary(entries: readonly PreviewEntry[]): string {
     for (const r of e.decision.reasons) out += `  - ${r}\n`;
     const error = e.error;
     if (error && !e.decision.reasons.some((r) => r.includes(error.message))) out += `  error: ${error.message}\n`;
+    // An older server's answer has no policyMode: nothing is said.
+    if (e.policyMode) out += `  policy mode: ${verdictText(e.policyMode)}\n`;
     const adds = e.decision.inject && !e.error ? added(e) : undefined;
     if (adds) out += `  ${adds}\n`;
     if (e.decision.inject && !e.error) for (const line of e.interception.summary) out += `  ${line}\n`;

@@ -30,6 +30,7 @@ import {
   type YamlLimits,
 } from "./injection/yaml-limits.js";
 import { parseManifest } from "./manifest.js";
+import { domainVerdict, policyDomain, type PolicyDomain, type Verdict } from "./policy/verdict.js";
 
 export class PreviewError extends Error {
   readonly code = "ERR_PREVIEW_INPUT";
@@ -93,6 +94,11 @@ export interface PreviewOptions {
   readonly maxPods?: number;
   /** Namespaces looked up at most (default MAX_PREVIEW_NAMESPACES). */
   readonly maxNamespaces?: number;
+  /**
+   * The policy domain of `config` (policyDomain()), built once per config by the caller; left
+   * out, preview() builds it once per call.
+   */
+  readonly policyDomain?: PolicyDomain;
 }
 
 export interface PreviewEntry {
@@ -108,6 +114,13 @@ export interface PreviewEntry {
   readonly proxy?: ProxySummary;
   /** When the injector would refuse the Pod (and so the API server would). */
   readonly error?: { readonly code: string; readonly field: string; readonly message: string };
+  /**
+   * With the chart's policy mode on (policy.enabled): whether the MutatingAdmissionPolicy takes
+   * the Pod ("policy") or leaves it to the webhook ("webhook", with the reason). Left out for an
+   * AdmissionReview that is not a Pod's CREATE, which no injector takes, and for a Pod the
+   * engine cannot read, which the API server refuses either way.
+   */
+  readonly policyMode?: Verdict;
 }
 
 interface Candidate {
@@ -294,6 +307,9 @@ export async function preview(docs: readonly unknown[], opts: PreviewOptions): P
     );
   }
   const labels = await namespaceLabelsOf(found, opts);
+  const domain =
+    opts.policyDomain ??
+    policyDomain(opts.config, opts.nativeSidecarsSupported ?? opts.config.nativeSidecars === "true");
   const entries: PreviewEntry[] = [];
   for (const c of found) {
     if (c.skip !== undefined) {
@@ -340,6 +356,8 @@ export async function preview(docs: readonly unknown[], opts: PreviewOptions): P
             called: true,
             reason: `labels of namespace ${quote(c.namespace)} not known (${nsLabels.unknown}): assuming the API server calls the injector`,
           };
+    // The policy's bindings select what the webhooks select: the same namespace selection.
+    const policyMode = policyModeOf(domain, c);
     const ctx: InjectContext =
       opts.nativeSidecarsSupported === undefined
         ? c.ctx
@@ -363,6 +381,7 @@ export async function preview(docs: readonly unknown[], opts: PreviewOptions): P
         warnings: selection.called ? result.warnings : [],
         interception: interceptionSummary(finalPod),
         ...(px ? { proxy: px } : {}),
+        ...(policyMode ? { policyMode } : {}),
       });
     } catch (e) {
       if (!(e instanceof InjectionError)) throw e;
@@ -379,10 +398,24 @@ export async function preview(docs: readonly unknown[], opts: PreviewOptions): P
         warnings: [],
         interception: givenInterception(c.pod),
         ...(selection.called ? { error: { code: e.code, field: e.field, message: e.message } } : {}),
+        ...(policyMode ? { policyMode } : {}),
       });
     }
   }
   return entries;
+}
+
+/**
+ * Which injector takes the Pod with the policy mode on; none for a Pod the engine cannot read
+ * (the API server refuses it whichever injector it goes to).
+ */
+function policyModeOf(domain: PolicyDomain, c: Candidate): Verdict | undefined {
+  try {
+    return domainVerdict(domain, readPod(c.pod), c.ctx.workload);
+  } catch (e) {
+    if (e instanceof InjectionError) return undefined;
+    throw e;
+  }
 }
 
 function refusedReason(message: string): string {

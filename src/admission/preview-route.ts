@@ -31,6 +31,7 @@ import {
   type PreviewFormat,
 } from "../preview.js";
 import { formatPreviewSummary } from "../preview-summary.js";
+import { policyDomain } from "../policy/verdict.js";
 
 /** The one deadline of a request's namespace label lookups (the preview says what was not read). */
 export const NAMESPACE_LOOKUP_TIMEOUT_MS = LOOKUP_DEADLINE_MS;
@@ -101,6 +102,13 @@ export interface PreviewRouteOptions extends AppOptions {
 
 export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
   const { config, logger, limits, pool } = opts;
+  // The handler lives as long as its config (a new config builds a new app): the policy's
+  // domain is built here, once, not per request. Native sidecars or not, the domain names the
+  // same containers (in another order), so the nodes changing under it changes no verdict.
+  const domain = policyDomain(
+    config,
+    nativeOption(opts.nativeSidecarsSupported).nativeSidecarsSupported ?? config.nativeSidecars === "true",
+  );
   const access = opts.namespaceAccess;
   const lookups =
     opts.namespaceLookups ??
@@ -142,6 +150,7 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
         ...(lookups && token === undefined ? { notLookedUp: NOT_KNOWN.anonymous } : {}),
         ...(opts.ownNamespace ? { ownNamespace: opts.ownNamespace } : {}),
         ...nativeOption(opts.nativeSidecarsSupported),
+        policyDomain: domain,
       });
       const text = summary ? formatPreviewSummary(entries) : formatPreview(entries, format, MAX_PREVIEW_ANSWER_BYTES);
       res

@@ -51,6 +51,20 @@ import { parseConfig } from "../config/load.js";
 import { KubeError } from "../kube/api.js";
 import { NATIVE_SIDECAR_MIN_MINOR, nativeSidecarsSupported } from "../kube/nodes.js";
 import { CheckNotFoundError } from "./find-injector.js";
+import { checkIstioConfig, istioConfigArg, type CheckedInjector } from "./istio-config.js";
+import {
+  ourPolicies,
+  policyMode,
+  policyTake,
+  type CheckedPolicy,
+  type PolicyMode,
+  type PolicyTake,
+  takeText,
+} from "./policy-mode.js";
+import { WEBHOOK_CONDITION_ANNOTATION } from "../policy/render.js";
+import { asCreatedAgain, domainVerdict } from "../policy/verdict.js";
+import type { WorkloadRef } from "../injection/types.js";
+import { InjectionError } from "../injection/types.js";
 import {
   coversPodCreate,
   isInjector,
@@ -58,6 +72,7 @@ import {
   revisionOf,
   tagOf,
   webhookVerdicts,
+  type DecidedCondition,
   type WebhookVerdict,
 } from "./selection.js";
 import { compareSidecar, formatDrift, type SidecarDrift } from "./stale.js";
@@ -83,6 +98,8 @@ export interface CheckedObject {
   /** For an injected one: its sidecar compared with what would be injected now, and against which config. */
   readonly sidecar?: SidecarCheck;
   readonly webhooks: readonly CheckedWebhook[];
+  /** With this chart's MutatingAdmissionPolicy in the cluster: which injector takes its next CREATE, and why. */
+  readonly policy?: PolicyTake;
   readonly findings: readonly Finding[];
 }
 
@@ -112,6 +129,12 @@ export interface CheckedTag {
 }
 
 export interface CheckReport {
+  /** About the cluster as a whole (what could not be read); none: the key is left out. */
+  readonly findings?: readonly Finding[];
+  /** This chart's MutatingAdmissionPolicies (the policy mode); none: the key is left out. */
+  readonly policies?: readonly CheckedPolicy[];
+  /** The injector Deployments that follow Istio's ConfigMaps (--istio-config); none: the key is left out. */
+  readonly injectors?: readonly CheckedInjector[];
   readonly namespaces: readonly CheckedNamespace[];
   /** The revision tags of the cluster (none: the key is left out). */
   readonly tags?: readonly CheckedTag[];
@@ -252,41 +275,93 @@ function injectedRevision(obj: StoredObject): string | undefined {
 /** The current config of an injector configuration, by name; else why it is not known (see the header). */
 export type ConfigLookup = (configuration: string) => InjectorConfig | string | undefined;
 
+/** The workload a template's Pods are created for: for the policy's domain and the sidecar compared. */
+function workloadOf(obj: StoredObject, namespace: string): WorkloadRef | undefined {
+  if (obj.kind === "Pod") return undefined;
+  const apiVersion = obj.kind === "Job" || obj.kind === "CronJob" ? "batch/v1" : "apps/v1";
+  return { name: obj.name, namespace, kind: obj.kind, apiVersion };
+}
+
+/**
+ * Which injector the policy mode gives the object's next CREATE (the first policy whose binding
+ * selects it), and the webhooks' not-injected-by-policy conditions decided by the same domain.
+ */
+function policyModeOf(
+  obj: StoredObject,
+  ns: NamespaceObject,
+  modes: readonly PolicyMode[],
+  injected: boolean,
+): { take?: PolicyTake; decided: DecidedCondition } {
+  if (modes.length === 0) return { decided: () => undefined };
+  const workload = workloadOf(obj, ns.name);
+  const created = (m: PolicyMode): Pod => {
+    if (!injected) return obj.pod;
+    try {
+      return asCreatedAgain(m.domain, obj.stored ?? obj.pod, m.config);
+    } catch (e) {
+      if (e instanceof InjectionError) return obj.pod;
+      throw e;
+    }
+  };
+  const takes = modes.map((m) => policyTake(m, created(m), ns, workload));
+  const take = takes.find((t) => t.injector !== "none") ?? takes[0];
+  const decided: DecidedCondition = (c) => {
+    const m = modes.find((x) => own(x.policy.annotations, WEBHOOK_CONDITION_ANNOTATION) === c.expression);
+    if (m === undefined) return undefined;
+    const v = domainVerdict(m.domain, created(m), workload);
+    const policy = `MutatingAdmissionPolicy ${quoteName(m.policy.name)}`;
+    return v.injector === "webhook"
+      ? { value: true, why: `outside the domain of ${policy}` }
+      : { value: false, why: `inside the domain of ${policy}, which takes it` };
+  };
+  return { ...(take ? { take } : {}), decided };
+}
+
 export function checkObject(
   obj: StoredObject,
   ns: NamespaceObject,
   configs: readonly MutatingWebhookConfigurationObject[],
   config: Config,
   configOf: ConfigLookup = () => undefined,
+  modes: readonly PolicyMode[] = [],
 ): CheckedObject {
-  const webhooks = injectingWebhooks(obj.pod, ns, configs, config, configOf, obj.stored ?? obj.pod);
+  const revision = injectedRevision(obj);
+  const { take, decided } = policyModeOf(obj, ns, modes, revision !== undefined);
+  const webhooks = injectingWebhooks(obj.pod, ns, configs, config, configOf, obj.stored ?? obj.pod, decided);
   const findings: Finding[] = [];
   const injecting = webhooks.filter((w) => w.injects);
-  if (injecting.length > 1) {
+  // Every injector that would inject it: the webhooks, and the policy.
+  const injectors = [
+    ...injecting.map((w) => w.webhook),
+    ...(take?.injects ? [`MutatingAdmissionPolicy ${quoteName(take.policy)}`] : []),
+  ];
+  if (injectors.length > 1) {
     findings.push({
       severity: "error",
-      message: `${injecting.length} injectors would inject this Pod: ${injecting.map((w) => w.webhook).join(", ")}`,
+      message: `${injectors.length} injectors would inject this Pod: ${injectors.join(", ")}`,
     });
   }
   for (const w of annotationKeyWarnings(obj.pod.metadata?.annotations))
     findings.push({ severity: "warning", message: w });
   for (const w of proxyConfigWarnings(obj.pod.metadata?.annotations))
     findings.push({ severity: "warning", message: w });
-  const revision = injectedRevision(obj);
   const injected = revision === undefined ? undefined : { revision };
-  const sidecar = injected && injecting.length > 0 ? sidecarCheck(obj, ns.name, injecting, configOf) : undefined;
+  // Injected by the policy alone: compared with the config its domain is said for (see check()).
+  const configurations = injecting.map((w) => w.configuration);
+  const sidecar =
+    injected && injectors.length > 0 ? sidecarCheck(obj, ns.name, configurations, configOf, modes, take) : undefined;
   if (obj.kind === "Pod") {
     if (injected) {
       findings.push({
         severity: "info",
         message: `already injected${revision ? ` (revision ${quoteName(revision)})` : ""}${sidecar?.compared === false ? `; its sidecar was not compared: ${sidecar.reason}` : ""}`,
       });
-      if (injecting.length === 0)
+      if (injectors.length === 0)
         findings.push({
           severity: "warning",
           message: "injected, but no injector would inject it now: recreated, it has no sidecar",
         });
-    } else if (injecting.length > 0) {
+    } else if (injectors.length > 0) {
       findings.push({
         severity: "warning",
         message:
@@ -316,6 +391,7 @@ export function checkObject(
     ...(injected ? { injected } : {}),
     ...(sidecar ? { sidecar } : {}),
     webhooks,
+    ...(take ? { policy: take } : {}),
     findings,
   };
 }
@@ -328,8 +404,9 @@ function injectingWebhooks(
   config: Config,
   configOf: ConfigLookup,
   object: unknown = pod,
+  decided?: DecidedCondition,
 ): CheckedWebhook[] {
-  return webhookVerdicts(configs, ns, pod, object).map((v) => {
+  return webhookVerdicts(configs, ns, pod, object, decided).map((v) => {
     if (!v.called) return { ...v, injects: false };
     const current = configOf(v.configuration);
     const policy = decide(pod, ns.name, typeof current === "object" ? current.config : config).decision;
@@ -343,11 +420,19 @@ function injectingWebhooks(
 function sidecarCheck(
   obj: StoredObject,
   namespace: string,
-  injecting: readonly CheckedWebhook[],
+  configurations: readonly string[],
   configOf: ConfigLookup,
+  modes: readonly PolicyMode[] = [],
+  take?: PolicyTake,
 ): SidecarCheck {
-  const looked = injecting.map((w) => ({ name: w.configuration, config: configOf(w.configuration) }));
-  const known = looked.map((l) => l.config).find((c) => typeof c === "object");
+  const looked = configurations.map((name) => ({ name, config: configOf(name) }));
+  // Injected by the policy, whose injector's config is not known here: the one its domain was said for.
+  const policyConfig = take?.injects ? modes.find((m) => m.policy.name === take.policy)?.config : undefined;
+  const known =
+    looked.map((l) => l.config).find((c) => typeof c === "object") ??
+    (policyConfig
+      ? { config: policyConfig, source: `the config of MutatingAdmissionPolicy ${quoteName(take?.policy ?? "")}` }
+      : undefined);
   if (known === undefined) {
     const why = looked.find((l) => typeof l.config === "string");
     const detail = why ? ` (${typeof why.config === "string" ? why.config : ""})` : "";
@@ -356,16 +441,7 @@ function sidecarCheck(
       reason: `the config of ${why?.name ?? looked[0]?.name ?? "the injector"} is not known${detail}: give it with --config`,
     };
   }
-  const workload =
-    obj.kind === "Pod"
-      ? undefined
-      : {
-          name: obj.name,
-          namespace,
-          kind: obj.kind,
-          apiVersion: obj.kind === "Job" || obj.kind === "CronJob" ? "batch/v1" : "apps/v1",
-        };
-  const result = compareSidecar(obj.stored ?? obj.pod, namespace, known.config, workload);
+  const result = compareSidecar(obj.stored ?? obj.pod, namespace, known.config, workloadOf(obj, namespace));
   return result.compared
     ? { compared: true, config: known.source, drift: result.drift }
     : { compared: false, reason: result.reason };
@@ -480,8 +556,34 @@ export async function clusterInjectorConfig(api: InspectApi, name: string): Prom
   };
 }
 
+/** The chart's label on its Deployment (and every object it installs). */
+export const INJECTOR_DEPLOYMENT_SELECTOR = "app.kubernetes.io/part-of=sidecar-injector";
+
+/** An optional read: its result, or why it was not made (refused, not served), for a finding. */
+async function optional<T>(what: string, read: () => Promise<T>): Promise<{ value: T } | { finding: Finding }> {
+  try {
+    return { value: await read() };
+  } catch (e) {
+    if (!(e instanceof KubeError) || (e.status !== 403 && e.status !== 404)) throw e;
+    return { finding: { severity: "info", message: `${what} cannot be checked: ${e.message}` } };
+  }
+}
+
+/** The namespace of the Service a configuration's webhooks call. */
+function serviceNamespaceOf(c: MutatingWebhookConfigurationObject): string | undefined {
+  return c.webhooks.find((w) => w.clientConfig?.service !== undefined)?.clientConfig?.service?.namespace;
+}
+
 export async function check(api: InspectApi, opts: CheckOptions): Promise<CheckReport> {
-  const [configs, objects] = await Promise.all([api.listMutatingWebhookConfigurations(), readTargets(api, opts)]);
+  const [configs, objects, policyRead, deploymentRead] = await Promise.all([
+    api.listMutatingWebhookConfigurations(),
+    readTargets(api, opts),
+    optional("the chart's policy mode (listing MutatingAdmissionPolicies)", () => api.listMutatingAdmissionPolicies()),
+    optional("the injector's --istio-config (listing its Deployments)", () =>
+      api.listDeployments(INJECTOR_DEPLOYMENT_SELECTOR),
+    ),
+  ]);
+  const clusterFindings = [policyRead, deploymentRead].flatMap((r) => ("finding" in r ? [r.finding] : []));
   const names = [...new Set(objects.map((o) => o.namespace))];
   if (opts.targets.length === 0 && !opts.allNamespaces && !names.includes(opts.namespace)) names.push(opts.namespace);
   const namespaces = new Map<string, NamespaceObject>();
@@ -496,12 +598,53 @@ export async function check(api: InspectApi, opts: CheckOptions): Promise<CheckR
   }
   const given: InjectorConfig = { config: opts.config, source: "--config" };
   const live = opts.configGiven ? new Map<string, InjectorConfig | string>() : await clusterConfigs(api, configs);
+  // An injector that follows Istio's ConfigMaps serves their config, not its chart ConfigMap's.
+  const injectors: CheckedInjector[] = [];
+  for (const d of "value" in deploymentRead ? deploymentRead.value : []) {
+    const arg = istioConfigArg(d);
+    if (arg === undefined) continue;
+    const r = await checkIstioConfig(api, d, arg);
+    injectors.push(r.checked);
+    if (r.config === undefined || opts.configGiven) continue;
+    for (const c of configs) if (isOurs(c) && serviceNamespaceOf(c) === d.namespace) live.set(c.name, r.config);
+  }
   const configOf: ConfigLookup = (name) => {
     if (opts.configGiven) return given;
     return live.get(name);
   };
+  const policies: CheckedPolicy[] = [];
+  const modes: PolicyMode[] = [];
+  const found = "value" in policyRead ? policyRead.value : undefined;
+  for (const p of found ? ourPolicies(found) : []) {
+    const ours = configs.filter((c) => isOurs(c) && tagOf(c) === undefined);
+    const configuration = ours.find((c) => c.name === p.name) ?? ours[0];
+    const current = configuration === undefined ? undefined : configOf(configuration.name);
+    const why =
+      typeof current === "string"
+        ? current
+        : configuration === undefined
+          ? "no MutatingWebhookConfiguration of this chart"
+          : undefined;
+    const { mode, checked } = policyMode(
+      found ?? { apiVersion: "", policies: [], bindings: [] },
+      p,
+      typeof current === "object" ? current.config : opts.config,
+      typeof current === "object"
+        ? { name: current.source, known: true }
+        : { name: "the defaults", known: false, ...(why ? { why } : {}) },
+    );
+    policies.push(checked);
+    modes.push(mode);
+  }
   const checked = objects.map((o) =>
-    checkObject(o, namespaces.get(o.namespace) ?? { name: o.namespace, labels: {} }, configs, opts.config, configOf),
+    checkObject(
+      o,
+      namespaces.get(o.namespace) ?? { name: o.namespace, labels: {} },
+      configs,
+      opts.config,
+      configOf,
+      modes,
+    ),
   );
   const nsReports = [...namespaces.values()]
     .filter(
@@ -519,11 +662,19 @@ export async function check(api: InspectApi, opts: CheckOptions): Promise<CheckR
       findings: namespaceFindings(ns, configs, opts.config, configOf),
     }));
   const tags = checkTags(configs);
-  const errors = [...nsReports, ...tags, ...checked].reduce(
+  const errors = [{ findings: clusterFindings }, ...policies, ...injectors, ...nsReports, ...tags, ...checked].reduce(
     (n, r) => n + r.findings.filter((f) => f.severity === "error").length,
     0,
   );
-  return { namespaces: nsReports, ...(tags.length > 0 ? { tags } : {}), objects: checked, errors };
+  return {
+    ...(clusterFindings.length > 0 ? { findings: clusterFindings } : {}),
+    ...(policies.length > 0 ? { policies } : {}),
+    ...(injectors.length > 0 ? { injectors } : {}),
+    namespaces: nsReports,
+    ...(tags.length > 0 ? { tags } : {}),
+    objects: checked,
+    errors,
+  };
 }
 
 async function readTargets(api: InspectApi, opts: CheckOptions): Promise<StoredObject[]> {
@@ -563,7 +714,15 @@ function findingLines(findings: readonly Finding[], indent: string): string {
 
 /** kubectl-like text: namespaces, then each object with its webhook table and findings. */
 export function formatCheckTable(report: CheckReport): string {
-  let out = "";
+  let out = findingLines(report.findings ?? [], "");
+  for (const p of report.policies ?? []) {
+    const bindings = p.bindings.length > 0 ? p.bindings.map(quoteName).join(", ") : "none";
+    out += `MutatingAdmissionPolicy ${quoteName(p.name)} (${p.apiVersion}; bindings: ${bindings}; domain of ${p.config})\n${findingLines(p.findings, "  ")}`;
+  }
+  for (const i of report.injectors ?? []) {
+    const allow = i.allowUnsupported ? " --allow-unsupported" : "";
+    out += `injector deployment ${quoteName(i.namespace)}/${quoteName(i.name)}: serve --istio-config ${quoteName(i.istioConfig)}${allow}\n${findingLines(i.findings, "  ")}`;
+  }
   for (const ns of report.namespaces) {
     const labels = Object.entries(ns.labels).map(([k, v]) => `${k}=${quoteName(v)}`);
     out += `namespace ${ns.name}: ${labels.length > 0 ? labels.join(", ") : "no injection label"}\n${findingLines(ns.findings, "  ")}`;
@@ -579,6 +738,7 @@ export function formatCheckTable(report: CheckReport): string {
         ["WEBHOOK", "REVISION", "INJECTED", "REASON"],
         ...obj.webhooks.map((w) => [w.webhook, revisionLabel(w), w.injects ? "yes" : "no", w.reason]),
       ]).replace(/^(?=.)/gm, "  ");
+    if (obj.policy) out += `  policy mode: ${takeText(obj.policy)}\n`;
     out += findingLines(obj.findings, "  ");
   }
   if (report.objects.length === 0) out += "\nno Pods found\n";

@@ -186,6 +186,7 @@ function conditionVerdict(
   ns: NamespaceObject,
   object: unknown,
   podName: string,
+  decided: DecidedCondition,
 ): { called: boolean; note: string } {
   const request = {
     namespace: ns.name,
@@ -199,6 +200,11 @@ function conditionVerdict(
   const notes: string[] = [];
   let errored = false;
   for (const c of w.matchConditions) {
+    const known = decided(c);
+    if (known !== undefined) {
+      if (!known.value) return { called: false, note: `matchCondition ${quoteName(c.name)} is false (${known.why})` };
+      continue;
+    }
     const r = evaluateCondition(c.expression, { object, request });
     if (r.kind === "value" && !r.value) return { called: false, note: `matchCondition ${quoteName(c.name)} is false` };
     if (r.kind === "error") {
@@ -219,15 +225,26 @@ function conditionVerdict(
 }
 
 /**
+ * A matchCondition whose value is known without evaluating its CEL (the chart's policy mode:
+ * the webhook's not-injected-by-policy, decided by the policy's domain), with why; undefined:
+ * evaluate it.
+ */
+export type DecidedCondition = (condition: {
+  readonly name: string;
+  readonly expression: string;
+}) => { readonly value: boolean; readonly why: string } | undefined;
+
+/**
  * For each sidecar-injector webhook called for pods CREATE: whether the API server calls it for
  * `pod` in `ns`, and why. `object` is what matchConditions read as `object` (the stored Pod as
- * JSON; default `pod`).
+ * JSON; default `pod`); `decided` gives the conditions known without evaluating them.
  */
 export function webhookVerdicts(
   configs: readonly MutatingWebhookConfigurationObject[],
   ns: NamespaceObject,
   pod: Pod,
   object: unknown = pod,
+  decided: DecidedCondition = () => undefined,
 ): WebhookVerdict[] {
   const nsLabels = namespaceLabels(ns);
   const podLabels = pod.metadata?.labels ?? {};
@@ -260,7 +277,7 @@ export function webhookVerdicts(
         ...selectorMatch(w.objectSelector, podLabels).map((p) => `pod label ${p}`),
       ];
       const selected = matched.length > 0 ? matched.join(", ") : "selectors match every pod";
-      const conditions = conditionVerdict(w, ns, object, pod.metadata?.name ?? "");
+      const conditions = conditionVerdict(w, ns, object, pod.metadata?.name ?? "", decided);
       verdicts.push({
         ...base,
         called: conditions.called,

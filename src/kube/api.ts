@@ -264,6 +264,36 @@ export interface StoredObject {
   readonly stored?: unknown;
 }
 
+/** A MutatingAdmissionPolicy, as `check` reads it: who it is, and the conditions on the Pods it takes. */
+export interface AdmissionPolicyObject {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly matchConditions: readonly { readonly name: string; readonly expression: string }[];
+}
+
+/** A MutatingAdmissionPolicyBinding: the policy it binds, and the namespaces and Pods it selects. */
+export interface AdmissionPolicyBindingObject {
+  readonly name: string;
+  readonly policyName: string;
+  readonly namespaceSelector?: LabelSelectorObject;
+  readonly objectSelector?: LabelSelectorObject;
+}
+
+/** The cluster's MutatingAdmissionPolicies and bindings, at the first version it serves (v1, else v1beta1). */
+export interface AdmissionPolicies {
+  readonly apiVersion: string;
+  readonly policies: readonly AdmissionPolicyObject[];
+  readonly bindings: readonly AdmissionPolicyBindingObject[];
+}
+
+/** A Deployment, as `check` reads it: each container's command line (command then args). */
+export interface DeploymentObject {
+  readonly namespace: string;
+  readonly name: string;
+  readonly containers: readonly { readonly name: string; readonly args: readonly string[] }[];
+}
+
 /**
  * Reads for `check`: the objects, their namespaces and every MutatingWebhookConfiguration.
  * Made with the caller's own kubeconfig, not the injector's ServiceAccount, so they are not
@@ -281,6 +311,10 @@ export interface InspectApi {
   readConfigMap(namespace: string, name: string): Promise<Readonly<Record<string, string>> | undefined>;
   /** Kubelet versions of all nodes (e.g. "v1.33.2"), to decide `nativeSidecars: auto` (inject --from-cluster). */
   listNodeVersions(): Promise<string[]>;
+  /** Every MutatingAdmissionPolicy and binding; undefined when the cluster serves neither v1 nor v1beta1 of them. */
+  listMutatingAdmissionPolicies(): Promise<AdmissionPolicies | undefined>;
+  /** Deployments of every namespace with the label selector (the injector's, by the chart's label). */
+  listDeployments(labelSelector: string): Promise<DeploymentObject[]>;
 }
 
 /** What the user running `check` must be allowed (get/list), for the docs and the error messages. */
@@ -292,4 +326,19 @@ export const CHECK_API_CALLS = [
   { apiGroup: "admissionregistration.k8s.io", resource: "mutatingwebhookconfigurations", verbs: ["list"] },
   { apiGroup: "", resource: "configmaps (the injector's config, in its namespace; optional)", verbs: ["get"] },
   { apiGroup: "", resource: "nodes (inject --from-cluster, with nativeSidecars: auto)", verbs: ["list"] },
+  {
+    apiGroup: "admissionregistration.k8s.io",
+    resource: "mutatingadmissionpolicies, mutatingadmissionpolicybindings (the chart's policy mode; optional)",
+    verbs: ["list"],
+  },
+  {
+    apiGroup: "apps",
+    resource: "deployments (the injector's, for its --istio-config; optional)",
+    verbs: ["list"],
+  },
+  {
+    apiGroup: "",
+    resource: "configmaps (Istio's, named by the injector's --istio-config; optional)",
+    verbs: ["get"],
+  },
 ] as const;

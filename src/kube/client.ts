@@ -10,6 +10,7 @@ import {
   AuthenticationV1Api,
   AuthorizationV1Api,
   CoreV1Api,
+  CustomObjectsApi,
   KubeConfig,
   PatchStrategy,
   Watch,
@@ -28,6 +29,9 @@ import {
 
 import {
   KubeError,
+  type AdmissionPolicies,
+  type AdmissionPolicyBindingObject,
+  type AdmissionPolicyObject,
   type ConfigMapObject,
   type InspectApi,
   type KubeApi,
@@ -213,11 +217,69 @@ function kubeletVersions(nodes: V1NodeList): string[] {
   return nodes.items.map((n) => n.status?.nodeInfo?.kubeletVersion ?? "").filter(Boolean);
 }
 
+type Json = Record<string, unknown>;
+const jsonMap = (v: unknown): Json => (typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Json) : {});
+const jsonList = (v: unknown): unknown[] => (Array.isArray(v) ? (v as unknown[]) : []);
+const stringMap = (v: unknown): Record<string, string> =>
+  Object.fromEntries(Object.entries(jsonMap(v)).filter((e): e is [string, string] => typeof e[1] === "string"));
+const text = (v: unknown): string => (typeof v === "string" ? v : "");
+
+/** A selector read from JSON (the admission policy APIs are read untyped, at whichever version is served). */
+function jsonSelector(v: unknown): LabelSelectorObject | undefined {
+  if (v === undefined || v === null) return undefined;
+  const o = jsonMap(v);
+  return {
+    ...(o.matchLabels !== undefined ? { matchLabels: stringMap(o.matchLabels) } : {}),
+    ...(o.matchExpressions !== undefined
+      ? {
+          matchExpressions: jsonList(o.matchExpressions).map((r) => {
+            const e = jsonMap(r);
+            return {
+              key: text(e.key),
+              operator: text(e.operator),
+              ...(e.values !== undefined ? { values: jsonList(e.values).map(text) } : {}),
+            };
+          }),
+        }
+      : {}),
+  };
+}
+
+function toAdmissionPolicy(v: unknown): AdmissionPolicyObject {
+  const meta = jsonMap(jsonMap(v).metadata);
+  return {
+    name: text(meta.name),
+    labels: stringMap(meta.labels),
+    annotations: stringMap(meta.annotations),
+    matchConditions: jsonList(jsonMap(jsonMap(v).spec).matchConditions).map((c) => ({
+      name: text(jsonMap(c).name),
+      expression: text(jsonMap(c).expression),
+    })),
+  };
+}
+
+function toAdmissionPolicyBinding(v: unknown): AdmissionPolicyBindingObject {
+  const spec = jsonMap(jsonMap(v).spec);
+  const match = jsonMap(spec.matchResources);
+  const ns = jsonSelector(match.namespaceSelector);
+  const obj = jsonSelector(match.objectSelector);
+  return {
+    name: text(jsonMap(jsonMap(v).metadata).name),
+    policyName: text(spec.policyName),
+    ...(ns ? { namespaceSelector: ns } : {}),
+    ...(obj ? { objectSelector: obj } : {}),
+  };
+}
+
+/** The versions of MutatingAdmissionPolicy `check` reads, newest first. */
+const ADMISSION_POLICY_VERSIONS = ["v1", "v1beta1"] as const;
+
 export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectApi {
   const core = kc.makeApiClient(CoreV1Api);
   const apps = kc.makeApiClient(AppsV1Api);
   const batch = kc.makeApiClient(BatchV1Api);
   const admission = kc.makeApiClient(AdmissionregistrationV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
   const orUndefined = async <T>(op: string, read: () => Promise<T>): Promise<T | undefined> => {
     try {
       return await read();
@@ -339,6 +401,43 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectA
         return kubeletVersions(await core.listNode());
       } catch (e) {
         throw wrap("list Nodes", e);
+      }
+    },
+    async listMutatingAdmissionPolicies(): Promise<AdmissionPolicies | undefined> {
+      const group = "admissionregistration.k8s.io";
+      for (const version of ADMISSION_POLICY_VERSIONS) {
+        const list = async (plural: string): Promise<unknown[] | undefined> => {
+          try {
+            return jsonList(jsonMap(await custom.listClusterCustomObject({ group, version, plural })).items);
+          } catch (e) {
+            const err = wrap(`list ${plural} (${group}/${version})`, e);
+            if (err.notFound) return undefined;
+            throw err;
+          }
+        };
+        const policies = await list("mutatingadmissionpolicies");
+        if (policies === undefined) continue;
+        const bindings = (await list("mutatingadmissionpolicybindings")) ?? [];
+        return {
+          apiVersion: `${group}/${version}`,
+          policies: policies.map(toAdmissionPolicy),
+          bindings: bindings.map(toAdmissionPolicyBinding),
+        };
+      }
+      return undefined;
+    },
+    async listDeployments(labelSelector) {
+      try {
+        return (await apps.listDeploymentForAllNamespaces({ labelSelector })).items.map((d) => ({
+          namespace: d.metadata?.namespace ?? "",
+          name: d.metadata?.name ?? "",
+          containers: (d.spec?.template.spec?.containers ?? []).map((c) => ({
+            name: c.name,
+            args: [...(c.command ?? []), ...(c.args ?? [])],
+          })),
+        }));
+      } catch (e) {
+        throw wrap("list Deployments", e);
       }
     },
   };

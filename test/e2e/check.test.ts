@@ -18,11 +18,13 @@ import type { CheckReport } from "../../src/check/check.js";
 import { parseConfig } from "../../src/config/load.js";
 import { inject } from "../../src/injection/inject.js";
 import { clusterForSuite, type Cluster } from "./cluster.js";
+import { createAll } from "./policy-api.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const CHART = join(ROOT, "charts", "sidecar-injector");
 
-const { cluster, skip } = await clusterForSuite("end-to-end check tests");
+// The MutatingAdmissionPolicy API served, for the chart's policy mode (the last tests).
+const { cluster, skip } = await clusterForSuite("end-to-end check tests", { mutatingAdmissionPolicy: true });
 
 function kube(): Cluster {
   if (!cluster) throw new Error("no cluster");
@@ -70,8 +72,8 @@ interface Rendered {
 async function renderChart(
   release: string,
   namespace: string,
-  opts: { url?: string; set?: readonly string[] } = {},
-): Promise<Rendered> {
+  opts: { url?: string; set?: readonly string[]; extra?: readonly string[] } = {},
+): Promise<Rendered & { readonly docs: readonly Obj[] }> {
   const r = await kube().helm([
     "template",
     release,
@@ -86,14 +88,20 @@ async function renderChart(
     "--set",
     `fullnameOverride=${release}`,
     ...(opts.set ?? []).flatMap((s) => ["--set", s]),
+    ...(opts.extra ?? []),
   ]);
   assert.equal(r.code, 0, r.stderr);
-  const docs = parseAllDocuments(r.stdout).map((d) => d.toJS() as { kind?: string } | null);
-  const webhookConfig = docs.find((d) => d?.kind === "MutatingWebhookConfiguration");
-  const configMap = docs.find((d) => d?.kind === "ConfigMap") as Rendered["configMap"] | undefined;
+  const docs = parseAllDocuments(r.stdout).flatMap((d): Obj[] => {
+    const o: unknown = d.toJS();
+    return o !== null && typeof o === "object" && !Array.isArray(o) ? [o as Obj] : [];
+  });
+  const webhookConfig = docs.find((d) => d.kind === "MutatingWebhookConfiguration");
+  const configMap = docs.find((d) => d.kind === "ConfigMap") as Rendered["configMap"] | undefined;
   assert.ok(webhookConfig && configMap);
-  return { webhookConfig, configMap };
+  return { webhookConfig, configMap, docs };
 }
+
+type Obj = Record<string, unknown>;
 
 describe("check against a real kube-apiserver with two injectors", { skip }, () => {
   before(async () => {
@@ -429,5 +437,128 @@ describe("check against a real kube-apiserver with two injectors", { skip }, () 
     assert.equal(injected.code, 0, injected.stderr);
     assert.match(injected.stderr, /^config: configmap mesh\/mesh-inj \(webhook configuration mesh-inj\); /);
     assert.match(injected.stdout, new RegExp(`image: ${UPGRADED_IMAGE.replace(/[.]/g, "\\.")}`));
+  });
+  // After the releases above are gone: this chart installed in policy mode (the policy rendered by
+  // `policy render` from the release's ConfigMap, passed with --set-file policy.manifest).
+  test("policy mode installed: check says, per Pod, whether the policy or the webhook takes it, and why", async () => {
+    const c = kube();
+    await c.createNamespace("policy-mode");
+    await create("/api/v1/namespaces/policy-mode/pods", pod("covered"));
+    await create(
+      "/api/v1/namespaces/policy-mode/pods",
+      pod("tuned", { annotations: { "sidecar.istio.io/proxyCPU": "200m" } }),
+    );
+    const cm = await c.request("GET", "/api/v1/namespaces/sidecar-injector-system/configmaps/sidecar-injector");
+    assert.equal(cm.status, 200, cm.text);
+    const configFile = join(c.tmpDir, "policy-mode-config.yaml");
+    writeFileSync(configFile, (JSON.parse(cm.text) as { data: Record<string, string> }).data["config.yaml"] ?? "");
+    const rendered = await runCli(["policy", "render", "--config", configFile, "--native-sidecars", "false"]);
+    assert.equal(rendered.code, 0, rendered.stderr);
+    const manifest = join(c.tmpDir, "policy-mode.yaml");
+    writeFileSync(manifest, rendered.stdout);
+    const release = await renderChart("sidecar-injector", "sidecar-injector-system", {
+      extra: ["--set", "policy.enabled=true", "--set-file", `policy.manifest=${manifest}`],
+    });
+    await createAll(
+      c,
+      release.docs.filter((d) => String(d.kind).startsWith("MutatingAdmissionPolicy")),
+    );
+    const mwcs = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations";
+    assert.equal((await c.request("DELETE", `${mwcs}/mesh-inj`)).status, 200);
+    await create(mwcs, release.webhookConfig);
+    const r = await c.request(
+      "PATCH",
+      "/api/v1/namespaces/policy-mode",
+      { metadata: { labels: { "istio-injection": "enabled" } } },
+      { contentType: "application/merge-patch+json" },
+    );
+    assert.equal(r.status, 200, r.text);
+
+    const json = await run(["-n", "policy-mode", "-o", "json"]);
+    assert.equal(json.code, 0, json.stderr + json.stdout);
+    const report = JSON.parse(json.stdout) as CheckReport;
+    assert.equal(report.policies?.length, 1);
+    const [policy] = report.policies ?? [];
+    assert.equal(policy?.name, "sidecar-injector");
+    assert.equal(policy?.apiVersion, "admissionregistration.k8s.io/v1beta1");
+    assert.equal(policy?.bindings.length, 4);
+    assert.equal(policy?.config, "configmap sidecar-injector-system/sidecar-injector");
+    assert.deepEqual(policy?.findings, [], "rendered for the injector's current config");
+    const covered = report.objects.find((o) => o.name === "covered");
+    assert.equal(covered?.policy?.injector, "policy");
+    assert.equal(covered?.policy?.injects, true);
+    assert.ok(
+      covered?.webhooks.every((w) => !w.injects),
+      "the webhook's matchCondition leaves it to the policy",
+    );
+    assert.ok(!covered?.findings.some((f) => f.severity === "error"), JSON.stringify(covered?.findings));
+    const tuned = report.objects.find((o) => o.name === "tuned");
+    assert.deepEqual(tuned?.policy, {
+      policy: "sidecar-injector",
+      injector: "webhook",
+      injects: false,
+      reason: 'the Pod has the annotation "sidecar.istio.io/proxyCPU", which only the webhook reads',
+    });
+    const injecting = tuned?.webhooks.filter((w) => w.injects) ?? [];
+    assert.equal(injecting.length, 1, JSON.stringify(tuned?.webhooks));
+    assert.match(injecting[0]?.webhook ?? "", /^sidecar-injector\//);
+    assert.match(injecting[0]?.reason ?? "", /its matchCondition holds/);
+
+    const table = await run(["-n", "policy-mode"]);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(
+      table.stdout,
+      /^MutatingAdmissionPolicy sidecar-injector \(admissionregistration\.k8s\.io\/v1beta1; bindings: .*\)$/m,
+    );
+    assert.match(
+      table.stdout,
+      /^ {2}policy mode: handled by the MutatingAdmissionPolicy sidecar-injector \(binding sidecar-injector-namespace\): injects it$/m,
+    );
+    assert.match(
+      table.stdout,
+      /^ {2}policy mode: falls to the webhook: the Pod has the annotation "sidecar\.istio\.io\/proxyCPU", which only the webhook reads$/m,
+    );
+  });
+
+  test("its injector with --istio-config (the chart's istioConfig): each setting it cannot honour, by path, an error", async () => {
+    await create("/api/v1/namespaces/istio-system/configmaps", {
+      metadata: { name: "istio-sidecar-injector" },
+      data: {
+        values: JSON.stringify({
+          global: { proxy: { lifecycle: { preStop: { exec: { command: ["sleep", "5"] } } } } },
+        }),
+        config: "policy: enabled\n",
+      },
+    });
+    await create("/api/v1/namespaces/istio-system/configmaps", {
+      metadata: { name: "istio" },
+      data: { mesh: "defaultConfig:\n  concurrency: 3\n" },
+    });
+    const release = await renderChart("sidecar-injector", "sidecar-injector-system", {
+      set: ["istioConfig=istio-system"],
+    });
+    const deployment = release.docs.find((d) => d.kind === "Deployment");
+    assert.ok(deployment, "the chart renders a Deployment");
+    await create("/apis/apps/v1/namespaces/sidecar-injector-system/deployments", deployment);
+
+    const json = await run(["-n", "policy-mode", "-o", "json"]);
+    assert.equal(json.code, 1, "the injector refuses this config: errors");
+    const report = JSON.parse(json.stdout) as CheckReport;
+    assert.equal(report.injectors?.length, 1);
+    const [injector] = report.injectors ?? [];
+    assert.equal(injector?.istioConfig, "istio-system");
+    assert.deepEqual(
+      injector?.findings.map((f) => f.message.split(":")[0]),
+      ["istio-sidecar-injector.values.global.proxy.lifecycle", "istio.mesh.defaultConfig.concurrency"],
+    );
+    assert.ok(injector?.findings.every((f) => f.severity === "error" && / instead: /.test(f.message)));
+    // The injector serves what it imports from Istio's ConfigMaps: the policy's domain is said for that config.
+    assert.equal(report.policies?.[0]?.config, "istio-config istio-system");
+    const table = await run(["-n", "policy-mode"]);
+    assert.match(
+      table.stdout,
+      /^injector deployment sidecar-injector-system\/sidecar-injector: serve --istio-config istio-system$/m,
+    );
+    assert.match(table.stdout, /^ {2}error: istio\.mesh\.defaultConfig\.concurrency: cannot be honoured: /m);
   });
 });

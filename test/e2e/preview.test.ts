@@ -16,6 +16,9 @@ import type { Pod } from "../../src/kube/types.js";
 import { clusterForSuite, type Cluster } from "./cluster.js";
 import { freePort, Injector } from "./injector.js";
 import { request } from "../support/https.js";
+import { createAll, createPod, waitUntil } from "./policy-api.js";
+import { DEFAULT_CONFIG } from "../../src/config/defaults.js";
+import { policyList, renderPolicy } from "../../src/policy/render.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const CLI = join(ROOT, "dist", "cli.js");
@@ -23,13 +26,18 @@ const NS = "sidecar-injector-system";
 /** Where the callers' ServiceAccounts live. */
 const TEAM = "team";
 
-const { cluster, skip } = await clusterForSuite("end-to-end preview tests", { serviceAccountAdmission: true });
+// The MutatingAdmissionPolicy API served: preview's policyMode is checked against the policy itself.
+const { cluster, skip } = await clusterForSuite("end-to-end preview tests", {
+  serviceAccountAdmission: true,
+  mutatingAdmissionPolicy: true,
+});
 
 interface Entry {
   decision: { inject: boolean; reasons: string[] };
   patch: unknown[];
   object: Pod;
   error?: { message: string };
+  policyMode?: { injector: "policy" } | { injector: "webhook"; reason: string };
 }
 
 type Obj = { kind?: string; metadata?: { name?: string; namespace?: string } } & Record<string, unknown>;
@@ -313,6 +321,76 @@ describe("preview against a real kube-apiserver, for callers with and without th
     assert.match(
       (JSON.parse(anonymous.stdout) as { items: Entry[] }).items[0]?.decision.reasons[0] ?? "",
       /not known \(no bearer token presented/,
+    );
+  });
+  // The policy `policy render` prints for the injector's config (the defaults), bound to one
+  // namespace no webhook selects: what the API server does with each Pod is the policy's alone.
+  test("policyMode agrees with the API server: the Pods it says the policy takes are injected by the policy alone", async () => {
+    const list = policyList(
+      renderPolicy(DEFAULT_CONFIG, {
+        apiVersion: "v1beta1",
+        name: "preview-e2e",
+        namespace: NS,
+        nativeSidecarsSupported: false,
+        enableNamespacesByDefault: false,
+      }),
+    ) as { items: Obj[] };
+    const policy = list.items.find((o) => o.kind === "MutatingAdmissionPolicy");
+    assert.ok(policy);
+    await c().createNamespace("policy-on", { "policy-e2e": "on" });
+    await createAll(c(), [
+      policy,
+      {
+        apiVersion: "admissionregistration.k8s.io/v1beta1",
+        kind: "MutatingAdmissionPolicyBinding",
+        metadata: { name: "preview-e2e" },
+        spec: {
+          policyName: "preview-e2e",
+          matchResources: { namespaceSelector: { matchLabels: { "policy-e2e": "on" } } },
+        },
+      },
+    ]);
+    const plain = (name: string, annotations: Record<string, string> = {}): Pod => ({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name, labels: { app: name }, annotations },
+      spec: {
+        containers: [{ name: "app", image: "example.com/app:1", ports: [{ containerPort: 8080, name: "http" }] }],
+      },
+    });
+    const proxies = (p: Pod): number =>
+      [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])].filter((x) => x.name === "istio-proxy").length;
+    await waitUntil(c(), "policy-on", plain("probe"), (st, p) => st === 201 && proxies(p) === 1, "the policy injects");
+    const pods = [
+      plain("covered"),
+      plain("tuned", { "sidecar.istio.io/proxyCPU": "200m" }),
+      {
+        ...plain("probed"),
+        spec: {
+          containers: [{ name: "app", image: "example.com/app:1", livenessProbe: { tcpSocket: { port: 8080 } } }],
+        },
+      },
+      plain("scraped", { "prometheus.io/scrape": "true" }),
+    ];
+    const verdicts: string[] = [];
+    for (const p of pods) {
+      const entry = await previewOf("policy-on", p);
+      const created = await createPod(c(), "policy-on", p);
+      assert.equal(created.status, 201, created.text);
+      assert.equal(
+        proxies(created.pod),
+        entry.policyMode?.injector === "policy" ? 1 : 0,
+        `${p.metadata?.name ?? ""}: ${JSON.stringify(entry.policyMode)}`,
+      );
+      verdicts.push(entry.policyMode?.injector ?? "none");
+    }
+    assert.deepEqual(verdicts, ["policy", "webhook", "webhook", "webhook"]);
+    // The summary says it in words.
+    const summary = await post("/preview?namespace=policy-on&format=summary", JSON.stringify(pods[1]));
+    assert.equal(summary.status, 200, summary.body);
+    assert.match(
+      summary.body,
+      /^ {2}policy mode: falls to the webhook: the Pod has the annotation "sidecar\.istio\.io\/proxyCPU", which only the webhook reads$/m,
     );
   });
 });

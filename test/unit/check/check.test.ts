@@ -57,6 +57,8 @@ describe("check", () => {
     ]);
     assert.deepEqual(r.objects.find((o) => o.name === "injected")?.injected, { revision: "default" });
     assert.deepEqual(k.calls.sort(), [
+      "listDeployments app.kubernetes.io/part-of=sidecar-injector",
+      "listMutatingAdmissionPolicies",
       "listMutatingWebhookConfigurations",
       "listPods demo",
       "readConfigMap sidecar-injector-system/sidecar-injector",

@@ -3,7 +3,9 @@
 // charts/sidecar-injector/templates/mutatingwebhookconfiguration.yaml and Istio's
 // istio-discovery chart), to build clusters from.
 import type {
+  AdmissionPolicies,
   AdmissionWebhook,
+  DeploymentObject,
   InspectApi,
   MutatingWebhookConfigurationObject,
   NamespaceObject,
@@ -19,6 +21,10 @@ export class FakeInspect implements InspectApi {
   configMaps = new Map<string, Record<string, string> | Error>();
   /** The nodes' kubelet versions; an Error is thrown as the API server's refusal. */
   nodeVersions: string[] | Error = [];
+  /** The MutatingAdmissionPolicies and bindings; undefined: the API is not served; an Error is thrown. */
+  admissionPolicies: AdmissionPolicies | undefined | Error = undefined;
+  /** Deployments (the injector's); an Error is thrown as the API server's refusal. */
+  deployments: DeploymentObject[] | Error = [];
   /** Calls made, by method name, to check what was read. */
   calls: string[] = [];
 
@@ -56,6 +62,16 @@ export class FakeInspect implements InspectApi {
     const found = this.configMaps.get(`${namespace}/${name}`);
     if (found instanceof Error) throw found;
     return found;
+  }
+  async listMutatingAdmissionPolicies(): Promise<AdmissionPolicies | undefined> {
+    this.calls.push("listMutatingAdmissionPolicies");
+    if (this.admissionPolicies instanceof Error) throw this.admissionPolicies;
+    return this.admissionPolicies;
+  }
+  async listDeployments(labelSelector: string): Promise<DeploymentObject[]> {
+    this.calls.push(`listDeployments ${labelSelector}`);
+    if (this.deployments instanceof Error) throw this.deployments;
+    return [...this.deployments];
   }
   async listNodeVersions(): Promise<string[]> {
     this.calls.push("listNodeVersions");

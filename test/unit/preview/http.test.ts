@@ -185,6 +185,7 @@ describe("POST /preview on the server serve runs", () => {
       res.body,
     );
     assert.ok(!res.body.includes('"patch"'), "no JSON in the summary");
+    assert.ok(lines.includes("  policy mode: handled by the MutatingAdmissionPolicy"), res.body);
   });
 
   test("?namespace= and ?namespaceLabels=: the API server's selection from the given labels", async () => {
