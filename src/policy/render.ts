@@ -11,8 +11,10 @@
 //   kubectl's default container only when the Pod names none, the injected containers inserted
 //   before the user's (at 0, 1, ...) or appended, volumes and pull secrets appended. What is
 //   added is the engine's own output for probe Pods (parts.ts);
-// - one binding per webhook of the chart, with that webhook's namespace and object selectors
-//   (webhooks.ts), so a Pod reaches the policy exactly when it would reach the webhook;
+// - one binding per webhook of the chart, the revision tags' included, with that webhook's
+//   namespace and object selectors (webhooks.ts), so a Pod reaches the policy exactly when it
+//   would reach a webhook; the policy says what they select (SELECTS_ANNOTATION), which the
+//   chart compares with its own values;
 // - the webhook's matchCondition: the Pod is outside the domain and not already injected by the
 //   policy (the MutatingAdmissionPolicy plugin runs before the webhooks, which see its result).
 import type { Config } from "../config/types.js";
@@ -42,7 +44,7 @@ import {
 } from "./probe-rewrite.js";
 import { argExpression, logLevelSlots, PLAIN_LOG_LEVEL, type ArgSlot } from "./log-levels.js";
 import { PLAIN_QUANTITY, RESOURCE_ANNOTATION_KEYS, resourceContainers, resourcesExpression } from "./resources.js";
-import { chartWebhooks } from "./webhooks.js";
+import { chartWebhooks, selectorsKey } from "./webhooks.js";
 
 export const POLICY_API_VERSIONS = ["v1", "v1beta1"] as const;
 export type PolicyApiVersion = (typeof POLICY_API_VERSIONS)[number];
@@ -64,6 +66,8 @@ export type KubeObject = Record<string, unknown>;
 export interface RenderedPolicy {
   readonly policy: KubeObject;
   readonly bindings: readonly KubeObject[];
+  /** What the bindings select (webhooks.ts selectorsKey), for the chart to compare with its values. */
+  readonly selects: string;
   /** For the webhook's matchConditions: true for the Pods the policy leaves to it. */
   readonly webhookMatchCondition: { readonly name: string; readonly expression: string };
   readonly rules: readonly DomainRule[];
@@ -226,11 +230,12 @@ export function renderPolicy(config: Config, options: PolicyOptions): RenderedPo
       mutations: [{ patchType: "JSONPatch", jsonPatch: { expression } }],
     },
   };
-  const bindings = chartWebhooks(config.revision, options.namespace, options.enableNamespacesByDefault).map(
+  const byDefault = options.enableNamespacesByDefault || config.enableNamespacesByDefault;
+  const bindings = chartWebhooks(config.revision, options.namespace, byDefault, config.revisionTags).map(
     (w): KubeObject => ({
       apiVersion,
       kind: "MutatingAdmissionPolicyBinding",
-      metadata: { name: `${options.name}-${w.name}` },
+      metadata: { name: `${options.name}-${w.name.replace(/^tag-([^.]*)\./, "tag-$1-")}` },
       spec: {
         policyName: options.name,
         matchResources: { namespaceSelector: w.namespaceSelector, objectSelector: w.objectSelector },
@@ -241,6 +246,7 @@ export function renderPolicy(config: Config, options: PolicyOptions): RenderedPo
   return {
     policy,
     bindings,
+    selects: selectorsKey(config.revision, config.revisionTags, byDefault),
     webhookMatchCondition: {
       name: "not-injected-by-policy",
       expression: `!(${domainExpression(rules)}) && !(${injectedByPolicy})`,
@@ -252,6 +258,8 @@ export function renderPolicy(config: Config, options: PolicyOptions): RenderedPo
 
 /** The annotation on the policy carrying the webhook's matchCondition, for the chart to read. */
 export const WEBHOOK_CONDITION_ANNOTATION = "sidecar-injector.dev/webhook-match-condition";
+/** The annotation on the policy saying what its bindings select, for the chart to check. */
+export const SELECTS_ANNOTATION = "sidecar-injector.dev/selects";
 
 /**
  * The policy and its bindings as one List (what `policy render` prints and the chart embeds),
@@ -268,7 +276,10 @@ export function policyList(rendered: RenderedPolicy): KubeObject {
         ...policy,
         metadata: {
           ...meta,
-          annotations: { [WEBHOOK_CONDITION_ANNOTATION]: rendered.webhookMatchCondition.expression },
+          annotations: {
+            [WEBHOOK_CONDITION_ANNOTATION]: rendered.webhookMatchCondition.expression,
+            [SELECTS_ANNOTATION]: rendered.selects,
+          },
         },
       },
       ...rendered.bindings,

@@ -227,6 +227,13 @@ MutatingAdmissionPolicy first (annotated with the webhooks' matchCondition), the
 {{- if ne (get $first "kind") "MutatingAdmissionPolicy" }}
 {{- fail "policy.manifest does not start with a MutatingAdmissionPolicy: render it with `sidecar-injector policy render`" }}
 {{- end }}
+{{- /* Its bindings must select what this release's webhooks select (revision, tags, auto), or the
+Pods the webhooks leave to the policy would reach neither. */}}
+{{- $want := printf "revision=%s;revisionTags=%s;enableNamespacesByDefault=%t" .Values.revision (join "," .Values.revisionTags) .Values.webhook.enableNamespacesByDefault }}
+{{- $got := index ($first.metadata.annotations | default dict) "sidecar-injector.dev/selects" }}
+{{- if ne $got $want }}
+{{- fail (printf "policy.manifest's bindings select %s, this release's webhooks %s: render it again with `sidecar-injector policy render` and this release's config (the chart's config.yaml, which carries revision, revisionTags and enableNamespacesByDefault)" ($got | default "(not said)") $want) }}
+{{- end }}
 {{- toYaml $list }}
 {{- end }}
 

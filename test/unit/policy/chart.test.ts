@@ -20,7 +20,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 type Obj = {
   kind: string;
-  metadata: { name: string; annotations?: Record<string, string> };
+  metadata: { name: string; annotations?: Record<string, string>; labels?: Record<string, string> };
   spec?: { matchResources?: unknown };
   webhooks?: { name: string; namespaceSelector: unknown; objectSelector: unknown; matchConditions?: unknown }[];
 };
@@ -36,15 +36,24 @@ async function template(args: string[]): Promise<{ code: number; objects: Obj[];
   return { code: r.code, objects, stderr: r.stderr };
 }
 
-function manifestFile(enableNamespacesByDefault: boolean): string {
-  const rendered = renderPolicy(DEFAULT_CONFIG, {
-    apiVersion: "v1beta1",
-    name: "si-sidecar-injector",
-    namespace: NAMESPACE,
-    nativeSidecarsSupported: false,
-    enableNamespacesByDefault,
-  });
-  const file = join(dir, `policy-${String(enableNamespacesByDefault)}.yaml`);
+function manifestFile(
+  enableNamespacesByDefault: boolean,
+  selects: { revision: string; revisionTags: string[] } = { revision: "default", revisionTags: [] },
+): string {
+  const rendered = renderPolicy(
+    { ...DEFAULT_CONFIG, ...selects },
+    {
+      apiVersion: "v1beta1",
+      name: "si-sidecar-injector",
+      namespace: NAMESPACE,
+      nativeSidecarsSupported: false,
+      enableNamespacesByDefault,
+    },
+  );
+  const file = join(
+    dir,
+    `policy-${String(enableNamespacesByDefault)}-${selects.revision}-${selects.revisionTags.join("_")}.yaml`,
+  );
   writeFileSync(file, stringify(policyList(rendered)));
   return file;
 }
@@ -99,5 +108,76 @@ describe("the chart's policy mode", { skip }, () => {
     const other = await template(["--set", "policy.enabled=true", "--set", "policy.manifest=kind: ConfigMap"]);
     assert.notEqual(other.code, 0);
     assert.match(other.stderr, /policy\.manifest is not the List `sidecar-injector policy render` prints/);
+  });
+
+  test("revision tags: every webhook of every configuration, the tags' included, has a binding with its selectors; the policy's objects carry the release's labels", async () => {
+    const selects = { revision: "canary", revisionTags: ["prod", "default"] };
+    const r = await template([
+      "--set",
+      "policy.enabled=true",
+      "--set-file",
+      `policy.manifest=${manifestFile(true, selects)}`,
+      "--set",
+      "revision=canary",
+      "--set",
+      "revisionTags={prod,default}",
+      "--set",
+      "webhook.enableNamespacesByDefault=true",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const bindings = r.objects.filter((o) => o.kind === "MutatingAdmissionPolicyBinding");
+    const configs = r.objects.filter((o) => o.kind === "MutatingWebhookConfiguration");
+    assert.deepEqual(
+      configs.map((c) => c.metadata.name),
+      ["si-sidecar-injector", "si-sidecar-injector-tag-prod", "si-sidecar-injector-tag-default"],
+    );
+    let webhooks = 0;
+    for (const c of configs) {
+      const tag = c.metadata.name.replace(/^si-sidecar-injector(-tag-)?/, "");
+      for (const w of c.webhooks ?? []) {
+        webhooks++;
+        const prefix = w.name.replace(/\.injector\.sidecar-injector\.dev$/, "");
+        const name = `si-sidecar-injector-${tag === "" ? "" : `tag-${tag}-`}${prefix}`;
+        const b = bindings.find((x) => x.metadata.name === name);
+        assert.ok(b, `a binding for ${c.metadata.name}/${w.name}`);
+        assert.deepEqual(
+          b.spec?.matchResources,
+          { namespaceSelector: w.namespaceSelector, objectSelector: w.objectSelector },
+          `${c.metadata.name}/${w.name}: the binding selects what the webhook selects`,
+        );
+        assert.ok(w.matchConditions, `${c.metadata.name}/${w.name} leaves the policy's Pods to it`);
+      }
+    }
+    // canary: rev.namespace, rev.object; prod: the same; default: those, namespace, object, auto.
+    assert.equal(webhooks, 9);
+    assert.equal(bindings.length, webhooks);
+    for (const o of r.objects.filter((x) => x.kind.startsWith("MutatingAdmissionPolicy"))) {
+      assert.equal(o.metadata.labels?.["app.kubernetes.io/part-of"], "sidecar-injector", o.metadata.name);
+      assert.equal(o.metadata.labels?.["app.kubernetes.io/instance"], "si", o.metadata.name);
+      assert.equal(o.metadata.labels?.["app.kubernetes.io/component"], "admission-policy", o.metadata.name);
+    }
+  });
+
+  test("a policy rendered for other selectors (revision, tags, enableNamespacesByDefault) stops the install, naming both", async () => {
+    const cases: [string, string[]][] = [
+      [manifestFile(false), ["revision=canary"]],
+      [manifestFile(false, { revision: "canary", revisionTags: [] }), ["revision=canary", "revisionTags={prod}"]],
+      [manifestFile(false), ["webhook.enableNamespacesByDefault=true"]],
+    ];
+    for (const [file, set] of cases) {
+      const r = await template([
+        "--set",
+        "policy.enabled=true",
+        "--set-file",
+        `policy.manifest=${file}`,
+        ...set.flatMap((x) => ["--set", x]),
+      ]);
+      assert.notEqual(r.code, 0, set.join(" "));
+      assert.match(
+        r.stderr,
+        /policy\.manifest's bindings select revision=\S+;revisionTags=\S*;enableNamespacesByDefault=\S+, this release's webhooks revision=/,
+        set.join(" "),
+      );
+    }
   });
 });
