@@ -52,4 +52,5 @@ export const DEFAULT_CONFIG: Config = {
     includeOutboundPorts: "",
     excludeOutboundPorts: "",
   },
+  proxyConfig: {},
 };

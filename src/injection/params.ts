@@ -164,7 +164,11 @@ export function buildParams(
     interceptionMode(annotations[A.interceptionMode]) ?? proxyConfig.interceptionMode ?? config.interception.mode;
   const nativeAnn = annotations[A.nativeSidecar];
   const native = nativeAnn !== undefined ? nativeAnn !== "false" : resolveNative(config, ctx);
-  const hold = !native && (proxyConfig.holdApplicationUntilProxyStarts ?? config.proxy.holdApplicationUntilProxyStarts);
+  // Istio's `(or .ProxyConfig.HoldApplicationUntilProxyStarts .Values.global.proxy.holdApplicationUntilProxyStarts)`:
+  // the Pod's ProxyConfig (its annotation over the mesh's) or the config's proxy setting; an
+  // annotation saying false does not undo the latter.
+  const hold =
+    !native && (proxyConfig.holdApplicationUntilProxyStarts === true || config.proxy.holdApplicationUntilProxyStarts);
   const fields = proxyConfigFields(proxyConfig.json);
   // The image type: the Pod's annotation, else (the proxy only) the ProxyConfig's image.imageType.
   const typeAnn = own(annotations, A.proxyImageType);

@@ -59,7 +59,10 @@ function bad(value: string, why: string): InjectionError {
   );
 }
 
-/** The config's own non-default ProxyConfig fields (computed once per config). */
+/**
+ * The config's own non-default ProxyConfig fields, from keys other than `proxyConfig`:
+ * discoveryAddress and proxy.statusPort (computed once per config).
+ */
 export function configProxyFields(config: Config): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (config.discoveryAddress !== DEFAULT_CONFIG.discoveryAddress) out.discoveryAddress = config.discoveryAddress;
@@ -67,16 +70,34 @@ export function configProxyFields(config: Config): Record<string, unknown> {
   return out;
 }
 
-const EMPTY: ProxyConfigOverlay = { json: "{}\n", proxyMetadata: {}, warnings: [] };
-const cache = new WeakMap<Config, { base: Record<string, unknown>; empty: ProxyConfigOverlay }>();
+/** The mesh's ProxyConfig of one config, as the engine reads it for every Pod. */
+interface MeshProxyConfig {
+  /** Its fields as jsonpb writes them, by JSON name: what a Pod's annotation is merged over. */
+  readonly base: ReadonlyMap<string, unknown>;
+  /** proxyConfig's interceptionMode, when it names one. */
+  readonly mode: InterceptionMode | undefined;
+  /** The overlay of a Pod without the annotation. */
+  readonly empty: ProxyConfigOverlay;
+}
 
-function baseFor(config: Config): { base: Record<string, unknown>; empty: ProxyConfigOverlay } {
+const cache = new WeakMap<Config, MeshProxyConfig>();
+
+/**
+ * The mesh's ProxyConfig: discoveryAddress and proxy.statusPort (when not their defaults), with
+ * `proxyConfig` (Istio's meshConfig.defaultConfig) over them, merged as istiod merges (mergeInto).
+ * Computed once per config (a config is frozen), so a Pod without the annotation costs nothing more.
+ */
+function baseFor(config: Config): MeshProxyConfig {
   let entry = cache.get(config);
   if (!entry) {
-    const base = configProxyFields(config);
-    const empty =
-      Object.keys(base).length === 0 ? EMPTY : { json: `${JSON.stringify(base)}\n`, proxyMetadata: {}, warnings: [] };
-    entry = { base, empty };
+    const base = mergeInto(written(configProxyFields(config)), written(config.proxyConfig));
+    // proxyConfig's interceptionMode, named, is the mesh's mode even at REDIRECT (which jsonpb
+    // does not write): it says the same as interception.mode, and wins over it.
+    const named = field(config.proxyConfig, "interceptionMode", "interception_mode");
+    const mode = INTERCEPTION_MODES.find(
+      (m) => m === (typeof named === "number" ? INTERCEPTION_MODE_NAMES[named] : named),
+    );
+    entry = { base, mode, empty: overlayOf(base, mode, []) };
     cache.set(config, entry);
   }
   return entry;
@@ -531,8 +552,12 @@ function field(parsed: Record<string, unknown>, json: string, proto: string): un
   return v === null ? undefined : v;
 }
 
-/** Why Istio refuses this ProxyConfig map, or undefined. */
-function proxyConfigProblem(parsed: Record<string, unknown>): string | undefined {
+/**
+ * Why Istio refuses this ProxyConfig map, or undefined: the annotation's checks (the header),
+ * which are also the mesh ConfigMap's (agent.ValidateMeshConfig), so the config's proxyConfig
+ * is checked by them too.
+ */
+export function proxyConfigProblem(parsed: Readonly<Record<string, unknown>>): string | undefined {
   const nonFinite = findNonFinite(parsed);
   if (nonFinite) return "has .inf or .nan, which JSON cannot hold";
   const values = new Map<string, unknown>();
@@ -616,8 +641,13 @@ function readAnnotation(annotation: string): unknown {
   return parseYamlDocuments(annotation, PROXY_CONFIG_LIMITS, firstOnly)[0];
 }
 
+/**
+ * The Pod's ProxyConfig: the mesh's (baseFor) with the Pod's proxy.istio.io/config over it, as
+ * istiod's webhook merges them (EffectiveProxyConfig). Throws an InjectionError naming the
+ * annotation when Istio would refuse it.
+ */
 export function parseProxyConfig(annotation: string | undefined, config: Config): ProxyConfigOverlay {
-  const { base, empty } = baseFor(config);
+  const { base, mode, empty } = baseFor(config);
   if (annotation === undefined || annotation.trim() === "") return empty;
   let parsed: unknown;
   try {
@@ -632,30 +662,107 @@ export function parseProxyConfig(annotation: string | undefined, config: Config)
     throw bad(annotation, 'must be a ProxyConfig map, e.g. {"holdApplicationUntilProxyStarts": true}');
   const why = proxyConfigProblem(parsed);
   if (why !== undefined) throw bad(annotation, why);
-  const hold = field(parsed, "holdApplicationUntilProxyStarts", "hold_application_until_proxy_starts");
   const modeValue = field(parsed, "interceptionMode", "interception_mode");
   // An enum by number: 0, 1 and 2 are the modes; another number names no mode the proxy has.
-  const mode = typeof modeValue === "number" ? INTERCEPTION_MODE_NAMES[modeValue] : modeValue;
-  if (modeValue !== undefined && mode === undefined)
+  if (typeof modeValue === "number" && INTERCEPTION_MODE_NAMES[modeValue] === undefined)
     throw bad(annotation, `interceptionMode must be one of ${INTERCEPTION_MODE_NAMES.join(", ")}`);
-  const interceptionMode = INTERCEPTION_MODES.find((m) => m === mode);
-  const meta = field(parsed, "proxyMetadata", "proxy_metadata");
-  const proxyMetadata: Record<string, string> = {};
-  if (isMap(meta)) {
-    for (const [k, v] of Object.entries(meta)) proxyMetadata[k] = typeof v === "string" ? v : "";
-  }
-  // jsonpb takes a field's JSON name over its proto name: the base's is replaced by either.
-  const merged: Record<string, unknown> = { ...base };
-  for (const [json, proto] of PROXY_CONFIG_FIELDS) {
+  const warnings = unknownFieldWarnings(unknownProxyConfigFields(parsed), A.proxyConfig);
+  return overlayOf(mergeInto(base, written(parsed)), mode, warnings);
+}
+
+/**
+ * Why the config's proxyConfig (the mesh's ProxyConfig) is refused: what Istio refuses in the
+ * annotation (proxyConfigProblem, an interceptionMode number that names no mode), and unknown
+ * fields, each named with the closest known one (at most MAX_FIELD_WARNINGS, the rest counted).
+ * istiod admits and drops an unknown field of its mesh ConfigMap; a config file names every key
+ * it knows, so a misspelt field is refused here rather than dropped unseen (config import, which
+ * reads Istio's ConfigMap, reports and leaves out what istiod would drop).
+ */
+export function meshProxyConfigProblems(parsed: Readonly<Record<string, unknown>>): { at: string; why: string }[] {
+  const why = proxyConfigProblem(parsed);
+  if (why !== undefined) return [{ at: "", why }];
+  const mode = field(parsed, "interceptionMode", "interception_mode");
+  if (typeof mode === "number" && INTERCEPTION_MODE_NAMES[mode] === undefined)
+    return [{ at: "", why: `interceptionMode must be one of ${INTERCEPTION_MODE_NAMES.join(", ")}` }];
+  const unknown = unknownProxyConfigFields(parsed);
+  const out = unknown.named.map((f) => ({
+    at: "",
+    why: `unknown ProxyConfig field ${quote(f.path)}${f.closest === undefined ? "" : `; did you mean ${quote(f.closest)}?`}`,
+  }));
+  if (unknown.total > unknown.named.length)
+    out.push({ at: "", why: `${unknown.total - unknown.named.length} more unknown ProxyConfig field(s)` });
+  return out;
+}
+
+// --- Merging, as istiod does -----------------------------------------------------------------
+
+/**
+ * A ProxyConfig map's fields as jsonpb writes them (protoJson's values), by JSON name: what
+ * istiod's mergeWithPrecedence passes from one layer to the next (protomarshal.ToYAML), so a
+ * field at its zero value (an empty string, REDIRECT, a 0 that is no wrapper) is not passed on.
+ */
+function written(parsed: Readonly<Record<string, unknown>>): Map<string, unknown> {
+  const out = new Map<string, unknown>();
+  for (const [json, proto, kind] of PROXY_CONFIG_FIELDS) {
     const v = field(parsed, json, proto);
-    if (v !== undefined) merged[json] = v;
+    if (v === undefined) continue;
+    const w = ONEOF.has(json) ? oneofValue(v) : topValue(json, kind, v);
+    if (w !== undefined) out.set(json, w);
   }
+  return out;
+}
+
+/** serviceCluster and tracingServiceName are a oneof (cluster_name): the one set is written, even at zero. */
+const ONEOF: ReadonlySet<string> = new Set(["serviceCluster", "tracingServiceName"]);
+
+function oneofValue(v: unknown): unknown {
+  return typeof v === "number" ? (TRACING_SERVICE_NAMES[v] ?? v) : v;
+}
+
+/** The proxyHeaders fields correctProxyHeaders keeps from the layer below when the one above leaves them unset. */
+const KEPT_PROXY_HEADERS = ["forwardedClientCert", "requestId", "attemptCount", "server", "envoyDebugHeaders"];
+
+/**
+ * `over` merged onto `under` as mesh.MergeProxyConfig does (jsonpb into the message below):
+ * each field `over` writes replaces the one below (a oneof member clears the other); proxyMetadata
+ * maps are merged key by key (mergeMap); proxyHeaders keeps the fields below that `over`'s leaves
+ * unset (correctProxyHeaders). Neither map is changed.
+ */
+function mergeInto(under: ReadonlyMap<string, unknown>, over: ReadonlyMap<string, unknown>): Map<string, unknown> {
+  const out = new Map(under);
+  for (const [json, v] of over) {
+    if (ONEOF.has(json)) for (const member of ONEOF) out.delete(member);
+    const below = out.get(json);
+    if (json === "proxyMetadata" && isMap(below) && isMap(v)) {
+      out.set(json, { ...below, ...v });
+    } else if (json === "proxyHeaders" && isMap(below) && isMap(v)) {
+      const headers: Record<string, unknown> = { ...v };
+      for (const k of KEPT_PROXY_HEADERS) if (headers[k] === undefined && below[k] !== undefined) headers[k] = below[k];
+      out.set(json, headers);
+    } else {
+      out.set(json, v);
+    }
+  }
+  return out;
+}
+
+/** What the engine reads of a merged ProxyConfig (its fields as written), and its PROXY_CONFIG. */
+function overlayOf(
+  merged: ReadonlyMap<string, unknown>,
+  meshMode: InterceptionMode | undefined,
+  warnings: readonly string[],
+): ProxyConfigOverlay {
+  const hold = merged.get("holdApplicationUntilProxyStarts");
+  const mode = INTERCEPTION_MODES.find((m) => m === merged.get("interceptionMode")) ?? meshMode;
+  const meta = merged.get("proxyMetadata");
+  const proxyMetadata: Record<string, string> = {};
+  if (isMap(meta)) for (const [k, v] of Object.entries(meta)) proxyMetadata[k] = typeof v === "string" ? v : "";
   return {
-    json: `${protoJson(merged)}\n`,
+    json: `${protoJson(Object.fromEntries(merged))}\n`,
     ...(typeof hold === "boolean" ? { holdApplicationUntilProxyStarts: hold } : {}),
-    ...(interceptionMode !== undefined ? { interceptionMode } : {}),
+    ...(mode !== undefined ? { interceptionMode: mode } : {}),
     proxyMetadata,
-    warnings: unknownFieldWarnings(unknownProxyConfigFields(parsed), A.proxyConfig),
+    warnings,
   };
 }
 
