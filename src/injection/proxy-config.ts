@@ -756,7 +756,7 @@ function overlayOf(
   const mode = INTERCEPTION_MODES.find((m) => m === merged.get("interceptionMode")) ?? meshMode;
   const meta = merged.get("proxyMetadata");
   const proxyMetadata: Record<string, string> = {};
-  if (isMap(meta)) for (const [k, v] of Object.entries(meta)) proxyMetadata[k] = typeof v === "string" ? v : "";
+  if (isMap(meta)) for (const [k, v] of Object.entries(meta)) ownSet(proxyMetadata, k, typeof v === "string" ? v : "");
   return {
     json: `${protoJson(Object.fromEntries(merged))}\n`,
     ...(typeof hold === "boolean" ? { holdApplicationUntilProxyStarts: hold } : {}),
@@ -845,6 +845,40 @@ export function unknownProxyConfigFields(parsed: unknown): UnknownFields {
   };
   visit({ message: "ProxyConfig" }, parsed, "");
   return { named, total };
+}
+
+/**
+ * A ProxyConfig map without its unknown fields (unknownProxyConfigFields), at any depth: what
+ * istiod keeps of it (jsonpb with AllowUnknownFields). Values of another type are kept, for
+ * proxyConfigProblem to refuse. Written in one order whatever the text's: each message's fields
+ * in proxy.proto's, a map's keys sorted (as Go writes a map). Depth is the parsed document's,
+ * which its reader bounds.
+ */
+export function knownProxyConfigFields(parsed: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const keep = (kind: SchemaKind, v: unknown): unknown => {
+    if (typeof kind !== "object" || "enum" in kind) return v;
+    if ("list" in kind) return Array.isArray(v) ? v.map((item: unknown) => keep(kind.list, item)) : v;
+    if ("map" in kind) {
+      if (!isMap(v)) return v;
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(v).sort()) ownSet(out, k, keep(kind.map, v[k]));
+      return out;
+    }
+    if (!isMap(v)) return v;
+    const out: Record<string, unknown> = {};
+    for (const [json, proto, fieldKind] of MESSAGES.get(kind.message) ?? []) {
+      for (const k of json === proto ? [json] : [json, proto])
+        if (Object.hasOwn(v, k)) ownSet(out, k, keep(fieldKind, v[k]));
+    }
+    return out;
+  };
+  const kept = keep({ message: "ProxyConfig" }, parsed);
+  return isMap(kept) ? kept : {};
+}
+
+/** Sets an own property, even one named __proto__. */
+function ownSet(m: Record<string, unknown>, k: string, v: unknown): void {
+  Object.defineProperty(m, k, { value: v, enumerable: true, writable: true, configurable: true });
 }
 
 /** Warnings naming the unknown fields of a ProxyConfig given `where` (the annotation, a config key). */

@@ -210,13 +210,21 @@ describe("holdApplicationUntilProxyStarts: (the Pod's or else the mesh's ProxyCo
     });
   }
 
-  test("the mesh's hold starts the proxy first with the gateway and gRPC templates too (reorderPod)", () => {
+  test("the mesh's hold starts the proxy first with the gateway and gRPC templates too, native sidecars or not (reorderPod)", () => {
     const config = mesh({ holdApplicationUntilProxyStarts: true });
-    for (const template of ["gateway", "grpc-agent"]) {
-      const p = injected(config, { "inject.istio.io/templates": template });
-      assert.equal(names(p)[0], "istio-proxy", template);
-      assert.equal(env(p, "PROXY_CONFIG"), '{"holdApplicationUntilProxyStarts":true}\n', template);
+    for (const nativeSidecarsSupported of [false, true]) {
+      for (const template of ["gateway", "grpc-agent"]) {
+        const p = inject(
+          pod({ "inject.istio.io/templates": template }),
+          { namespace: "demo", nativeSidecarsSupported },
+          config,
+        ).pod;
+        assert.equal(names(p)[0], "istio-proxy", template);
+        assert.equal(env(p, "PROXY_CONFIG"), '{"holdApplicationUntilProxyStarts":true}\n', template);
+      }
     }
+    const unheld = injected(mesh({}), { "inject.istio.io/templates": "gateway" });
+    assert.equal(names(unheld).at(-1), "istio-proxy");
   });
 
   test("native sidecars ignore it: istio-proxy is an init container, the app's containers keep their order", () => {
