@@ -5,6 +5,7 @@
 // in the Pods it ends up in, so that a config is refused at start, not Pod by Pod.
 
 import { MESSAGES } from "../injection/proxy-config-schema.js";
+import { withImageType } from "../injection/params.js";
 import { meshProxyConfigProblems } from "../injection/proxy-config.js";
 import { FORMAT, type StringFormat } from "./formats.js";
 import {
@@ -276,6 +277,36 @@ function proxyConfigField(key: string): string | undefined {
   return json === undefined ? undefined : `ProxyConfig's ${json} is set in proxyConfig`;
 }
 
+/**
+ * proxyConfig's image.imageType names the proxy image's tag suffix (Istio's
+ * updateImageTypeIfPresent): refused here when the tag it makes is not a tag, rather than on
+ * every Pod.
+ */
+function imageTypeProblem(config: Readonly<Record<string, unknown>>): RuleProblem[] {
+  const pc = config.proxyConfig;
+  const proxy = config.proxy;
+  const image = isRecord(pc) ? pc.image : undefined;
+  const type = isRecord(image) ? image.imageType : undefined;
+  const name = isRecord(proxy) ? proxy.image : undefined;
+  if (typeof type !== "string" || typeof name !== "string") return [];
+  try {
+    withImageType(name, type, "proxyConfig.image.imageType");
+    return [];
+  } catch {
+    return [
+      {
+        at: "proxyConfig",
+        value: type,
+        why: "image.imageType would make proxy.image's tag invalid (a tag is at most 128 letters, digits, '_', '.' or '-')",
+      },
+    ];
+  }
+}
+
+function isRecord(v: unknown): v is Readonly<Record<string, unknown>> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
 const PROXY_CONFIG: ProxyConfigRule = {
   kind: "proxyConfig",
   check: meshProxyConfigProblems,
@@ -359,5 +390,5 @@ export const CONFIG_SCHEMA: ObjectRule = obj<Config>(
     interception: INTERCEPTION,
     proxyConfig: PROXY_CONFIG,
   },
-  { unknownKey: proxyConfigField },
+  { unknownKey: proxyConfigField, refine: imageTypeProblem },
 );

@@ -525,6 +525,13 @@ export const REFUSED: readonly Refused[] = [
     schema: false,
   },
   {
+    name: "proxyConfig image.imageType that makes no tag",
+    config: { proxyConfig: { image: { imageType: "x".repeat(130) } } },
+    key: "proxyConfig",
+    why: /^proxyConfig="x+…" \(130 characters\): image\.imageType would make proxy\.image's tag invalid/,
+    schema: false,
+  },
+  {
     name: "proxyConfig unknown field, named with the closest",
     config: { proxyConfig: { holdApplicationUntilProxyStart: true } },
     key: "proxyConfig",
