@@ -1,10 +1,23 @@
-// ProxyConfig: what pilot-agent bootstraps Envoy from. The injector passes the fields that
-// differ from the mesh defaults in PROXY_CONFIG (JSON); the `proxy.istio.io/config`
-// annotation (YAML or JSON) is layered over the config's values, and the result written as
-// Istio writes it: re-serialised by jsonpb (JSON names, enums by name, durations in seconds,
-// wrappers as their scalar, zero values and unknown fields dropped, proxy.proto's order),
-// less what equals Istio's built-in defaults (its template's cleanProxyConfig). The annotation is read within
-// PROXY_CONFIG_LIMITS (yaml-limits.ts): past one, it is refused naming the limit.
+// ProxyConfig: what pilot-agent bootstraps Envoy from. A Pod's ProxyConfig is merged as istiod's
+// webhook merges it (EffectiveProxyConfig, mesh.MergeProxyConfig):
+//   Istio's defaults <- the mesh's (discoveryAddress and proxy.statusPort when not their
+//   defaults, then the config's `proxyConfig`, Istio's meshConfig.defaultConfig, over them)
+//   <- the Pod's `proxy.istio.io/config` annotation (YAML or JSON).
+// Each layer passes on what jsonpb writes of it (mergeWithPrecedence re-reads each as YAML), so a
+// field at its zero value (an empty string, REDIRECT, a 0 that is no wrapper) leaves the one
+// below; a field written replaces the one below whole (a nested message too; a oneof member
+// clears the other); proxyMetadata maps are merged key by key (mergeMap); proxyHeaders keeps the
+// forwardedClientCert, requestId, attemptCount, server and envoyDebugHeaders below that the
+// layer above leaves unset (correctProxyHeaders). istioctl kube-inject applies the annotation as
+// written instead; the two differ only where the annotation names a zero value over a mesh value.
+// The merged ProxyConfig is PROXY_CONFIG (JSON), written as Istio writes it: re-serialised by
+// jsonpb (JSON names, enums by name, durations in seconds, wrappers as their scalar, zero values
+// and unknown fields dropped, proxy.proto's order), less what equals Istio's built-in defaults
+// (its template's cleanProxyConfig). The engine also reads from it the hold, the interception
+// mode, proxyMetadata (the proxy's env) and image.imageType. The mesh's layer is computed once
+// per config (baseFor): a Pod without the annotation costs no more than before. The annotation
+// is read within PROXY_CONFIG_LIMITS (yaml-limits.ts): past one, it is refused naming the limit;
+// the config's proxyConfig is checked at load by the same rules (meshProxyConfigProblems).
 //
 // What Istio refuses in the annotation (validate.go's validateProxyConfig), and so we do:
 // - YAML that sigs.k8s.io/yaml cannot turn into JSON. Plain scalars are read as go-yaml reads
