@@ -171,7 +171,11 @@ describe("what the engine makes of the merged ProxyConfig", () => {
     // proxyConfig naming a mode, even REDIRECT, wins over interception.mode
     const named = mesh({ interceptionMode: "REDIRECT" }, { interception: { mode: "TPROXY" } });
     assert.equal(mode(injected(named)), "REDIRECT");
-    assert.equal(mode(injected(buildConfig({ interception: { mode: "TPROXY" } }))), "TPROXY");
+    // interception.mode is the mesh's mode by another name: the same holds for it
+    const legacy = buildConfig({ interception: { mode: "TPROXY" } });
+    assert.equal(mode(injected(legacy)), "TPROXY");
+    assert.equal(mode(injected(legacy, { "proxy.istio.io/config": "interceptionMode: REDIRECT" })), "TPROXY");
+    assert.equal(mode(injected(legacy, { "proxy.istio.io/config": "interceptionMode: NONE" })), "NONE");
   });
 
   test("image.imageType of the mesh names the proxy's image type; the Pod's annotation wins", () => {
