@@ -54,11 +54,15 @@ import { clip, quote } from "./quote.js";
 import { resolveYaml11, yaml11Text } from "./yaml11.js";
 import { parseYamlDocuments, PROXY_CONFIG_LIMITS, YamlLimitError, YamlSyntaxError } from "./yaml-limits.js";
 
+/** A Pod's ProxyConfig (the mesh's with its annotation over it), as the engine reads it. */
 export interface ProxyConfigOverlay {
   /** The PROXY_CONFIG env value (JSON plus a newline, as Istio writes it). */
   readonly json: string;
+  /** The merged hold, when either layer sets it (the annotation's false replaces the mesh's true). */
   readonly holdApplicationUntilProxyStarts?: boolean;
+  /** The merged mode, else the one proxyConfig names; undefined: interception.mode. */
   readonly interceptionMode?: InterceptionMode;
+  /** The merged proxyMetadata (the mesh's, the annotation's over it key by key). */
   readonly proxyMetadata: Readonly<Record<string, string>>;
   /** The annotation's unknown fields, named (unknownFieldWarnings). */
   readonly warnings: readonly string[];
