@@ -53,4 +53,5 @@ export const DEFAULT_CONFIG: Config = {
     includeOutboundPorts: "",
     excludeOutboundPorts: "",
   },
+  proxyConfig: {},
 };

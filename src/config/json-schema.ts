@@ -54,6 +54,8 @@ export function ruleJsonSchema(rule: Rule): JsonSchema {
         rule.description,
       );
     }
+    case "proxyConfig":
+      return describe({ type: "object", propertyNames: { enum: [...rule.fieldNames] } }, rule.description);
     case "object": {
       const properties: JsonSchema = {};
       for (const [k, r] of Object.entries(rule.fields)) properties[k] = ruleJsonSchema(r);

@@ -186,6 +186,15 @@ function walk(rule: Rule, input: unknown, fallback: unknown, key: string, out: P
       }
       return result;
     }
+    case "proxyConfig": {
+      if (!isPlain(input)) {
+        out.add(key, `must be a ProxyConfig map, got ${got(input)}`);
+        return fallback;
+      }
+      const problems = rule.check(input);
+      for (const p of problems) out.add(key + p.at, p.why, p.value);
+      return problems.length > 0 ? fallback : input;
+    }
     case "object": {
       if (!isPlain(input)) {
         out.add(key, `must be a map, got ${got(input)}`);

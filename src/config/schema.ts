@@ -5,6 +5,8 @@
 // in the Pods it ends up in, so that a config is refused at start, not Pod by Pod.
 
 import { MESSAGES } from "../injection/proxy-config-schema.js";
+import { withImageType } from "../injection/params.js";
+import { meshProxyConfigProblems } from "../injection/proxy-config.js";
 import { FORMAT, type StringFormat } from "./formats.js";
 import {
   INTERCEPTION_MODES,
@@ -89,7 +91,19 @@ export interface ObjectRule extends Described {
   readonly unknownKey?: (key: string) => string | undefined;
 }
 
-export type Rule = StringRule | IntegerRule | BooleanRule | EnumRule | ListRule | MapRule | ObjectRule;
+/**
+ * A ProxyConfig map (proxy.proto's fields, by JSON or proto name), checked whole by `check`;
+ * kept as written.
+ */
+export interface ProxyConfigRule extends Described {
+  readonly kind: "proxyConfig";
+  readonly check: (value: Readonly<Record<string, unknown>>) => RuleProblem[];
+  /** The names of the fields it may have, for JSON Schema. */
+  readonly fieldNames: readonly string[];
+}
+
+export type Rule =
+  StringRule | IntegerRule | BooleanRule | EnumRule | ListRule | MapRule | ObjectRule | ProxyConfigRule;
 
 const INT32_MAX = 2147483647;
 
@@ -243,17 +257,7 @@ function annotationsSize(m: Readonly<Record<string, string>>): RuleProblem[] {
     : [];
 }
 
-// --- ProxyConfig fields: Istio's mesh-wide defaultConfig is not a section of this config ----
-
-/** The ProxyConfig fields (JSON names) that config keys set, and those keys. */
-const PROXY_CONFIG_KEYS: ReadonlyMap<string, string> = new Map([
-  ["discoveryAddress", "discoveryAddress"],
-  ["meshId", "meshId"],
-  ["statusPort", "proxy.statusPort"],
-  ["holdApplicationUntilProxyStarts", "proxy.holdApplicationUntilProxyStarts"],
-  ["proxyMetadata", "proxy.proxyMetadata"],
-  ["interceptionMode", "interception.mode"],
-]);
+// --- ProxyConfig: Istio's mesh-wide defaultConfig is this config's proxyConfig --------------
 
 /** ProxyConfig's fields by JSON and proto name (proxy-config-schema.ts), to their JSON name. */
 const PROXY_CONFIG_FIELDS: ReadonlyMap<string, string> = new Map(
@@ -263,21 +267,53 @@ const PROXY_CONFIG_FIELDS: ReadonlyMap<string, string> = new Map(
   ]),
 );
 
-const PER_POD = "set it per Pod with the proxy.istio.io/config annotation";
-
 /**
  * An unknown key at the top or in `proxy` that names a ProxyConfig field (a mesh config's
- * `defaultConfig` carried over): which config key sets it, or that it is set per Pod.
+ * `defaultConfig` carried over): it belongs in proxyConfig.
  */
 function proxyConfigField(key: string): string | undefined {
-  if (key === "defaultConfig" || key === "proxyConfig") return `this config has no mesh-wide ProxyConfig: ${PER_POD}`;
+  if (key === "defaultConfig") return "the mesh's ProxyConfig (meshConfig.defaultConfig) is proxyConfig here";
   const json = PROXY_CONFIG_FIELDS.get(key);
-  if (json === undefined) return undefined;
-  const configKey = PROXY_CONFIG_KEYS.get(json);
-  return configKey === undefined
-    ? `ProxyConfig's ${json} is not a setting of this config: ${PER_POD}`
-    : `ProxyConfig's ${json} is set here as ${configKey}`;
+  return json === undefined ? undefined : `ProxyConfig's ${json} is set in proxyConfig`;
 }
+
+/**
+ * proxyConfig's image.imageType names the proxy image's tag suffix (Istio's
+ * updateImageTypeIfPresent): refused here when the tag it makes is not a tag, rather than on
+ * every Pod.
+ */
+function imageTypeProblem(config: Readonly<Record<string, unknown>>): RuleProblem[] {
+  const pc = config.proxyConfig;
+  const proxy = config.proxy;
+  const image = isRecord(pc) ? pc.image : undefined;
+  const type = isRecord(image) ? image.imageType : undefined;
+  const name = isRecord(proxy) ? proxy.image : undefined;
+  if (typeof type !== "string" || typeof name !== "string") return [];
+  try {
+    withImageType(name, type, "proxyConfig.image.imageType");
+    return [];
+  } catch {
+    return [
+      {
+        at: "proxyConfig",
+        value: type,
+        why: "image.imageType would make proxy.image's tag invalid (a tag is at most 128 letters, digits, '_', '.' or '-')",
+      },
+    ];
+  }
+}
+
+function isRecord(v: unknown): v is Readonly<Record<string, unknown>> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+const PROXY_CONFIG: ProxyConfigRule = {
+  kind: "proxyConfig",
+  check: meshProxyConfigProblems,
+  fieldNames: [...PROXY_CONFIG_FIELDS.keys()],
+  description:
+    "The mesh's ProxyConfig (Istio's meshConfig.defaultConfig), checked as the proxy.istio.io/config annotation is; a Pod's annotation is merged over it.",
+};
 
 // --- The config ------------------------------------------------------------------------
 
@@ -357,6 +393,7 @@ export const CONFIG_SCHEMA: ObjectRule = obj<Config>(
     proxy: PROXY,
     proxyInit: obj<Config["proxyInit"]>({ image: str(FORMAT.imageOrEmpty, { description: "Empty: proxy.image." }) }),
     interception: INTERCEPTION,
+    proxyConfig: PROXY_CONFIG,
   },
-  { unknownKey: proxyConfigField },
+  { unknownKey: proxyConfigField, refine: imageTypeProblem },
 );

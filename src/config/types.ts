@@ -90,4 +90,9 @@ export interface Config {
   readonly proxy: ProxySettings;
   readonly proxyInit: { readonly image: string };
   readonly interception: InterceptionSettings;
+  /**
+   * The mesh's ProxyConfig (Istio's meshConfig.defaultConfig), as written: JSON or proto field
+   * names, checked at load as the proxy.istio.io/config annotation is.
+   */
+  readonly proxyConfig: Readonly<Record<string, unknown>>;
 }

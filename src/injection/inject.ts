@@ -52,7 +52,7 @@ function render(pod: CheckedPod, p: Params, warnings: string[]): Rendered {
   const { labels, annotations } = podMetadata(p, out, placed);
   let lists: ContainerLists = applyPrometheusMerge(placed, annotations, p, warnings);
   lists = applyProbeRewrite(lists, annotations, p);
-  lists = orderContainers(lists.initContainers, lists.containers, p.hold);
+  lists = orderContainers(lists.initContainers, lists.containers, p.proxyFirst);
   return { pod, labels, annotations, spec: podSpec(pod.spec, lists, out) };
 }
 
@@ -80,14 +80,7 @@ export function inject(input: unknown, ctx: InjectContext, config: Config): Inje
   const stripped = step("removing a previous injection", () => stripInjected(pod, config));
   const params = step("reading the Pod's settings", () => {
     const p = buildParams(stripped, ctx, config, configParts(config).resources);
-    warnings.push(
-      ...annotationWarnings(
-        p.annotations,
-        p.native,
-        p.proxyConfig.holdApplicationUntilProxyStarts === true || p.config.proxy.holdApplicationUntilProxyStarts,
-      ),
-      ...p.proxyConfig.warnings,
-    );
+    warnings.push(...annotationWarnings(p.annotations, p.native, p.proxyFirst), ...p.proxyConfig.warnings);
     return p;
   });
   const rendered = step("rendering the sidecar", () => render(stripped, params, warnings));

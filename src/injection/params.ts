@@ -22,7 +22,13 @@ export interface Params {
   readonly mode: InterceptionMode;
   readonly tproxy: boolean;
   readonly native: boolean;
+  /** The sidecar template's hold: the proxy's postStart wait (never with native sidecars). */
   readonly hold: boolean;
+  /**
+   * reorderPod's hold: istio-proxy first among the containers, with every template (native
+   * sidecars aside, which are init containers and not moved by it).
+   */
+  readonly proxyFirst: boolean;
   readonly statusPort: string;
   /**
    * The agent's status port in the ProxyConfig (the Pod's proxy.istio.io/config over the
@@ -164,7 +170,12 @@ export function buildParams(
     interceptionMode(annotations[A.interceptionMode]) ?? proxyConfig.interceptionMode ?? config.interception.mode;
   const nativeAnn = annotations[A.nativeSidecar];
   const native = nativeAnn !== undefined ? nativeAnn !== "false" : resolveNative(config, ctx);
-  const hold = !native && (proxyConfig.holdApplicationUntilProxyStarts ?? config.proxy.holdApplicationUntilProxyStarts);
+  // Istio's `(or .ProxyConfig.HoldApplicationUntilProxyStarts .Values.global.proxy.holdApplicationUntilProxyStarts)`:
+  // the Pod's ProxyConfig (its annotation over the mesh's) or the config's proxy setting; an
+  // annotation saying false does not undo the latter.
+  const proxyFirst =
+    proxyConfig.holdApplicationUntilProxyStarts === true || config.proxy.holdApplicationUntilProxyStarts;
+  const hold = !native && proxyFirst;
   const fields = proxyConfigFields(proxyConfig.json);
   // The image type: the Pod's annotation, else (the proxy only) the ProxyConfig's image.imageType.
   const typeAnn = own(annotations, A.proxyImageType);
@@ -190,6 +201,7 @@ export function buildParams(
     tproxy: mode === "TPROXY",
     native,
     hold,
+    proxyFirst,
     statusPort: annotations[A.statusPort] ?? String(config.proxy.statusPort),
     agentStatusPort: fields.statusPort ?? config.proxy.statusPort,
     proxyImage,

@@ -1,10 +1,23 @@
-// ProxyConfig: what pilot-agent bootstraps Envoy from. The injector passes the fields that
-// differ from the mesh defaults in PROXY_CONFIG (JSON); the `proxy.istio.io/config`
-// annotation (YAML or JSON) is layered over the config's values, and the result written as
-// Istio writes it: re-serialised by jsonpb (JSON names, enums by name, durations in seconds,
-// wrappers as their scalar, zero values and unknown fields dropped, proxy.proto's order),
-// less what equals Istio's built-in defaults (its template's cleanProxyConfig). The annotation is read within
-// PROXY_CONFIG_LIMITS (yaml-limits.ts): past one, it is refused naming the limit.
+// ProxyConfig: what pilot-agent bootstraps Envoy from. A Pod's ProxyConfig is merged as istiod's
+// webhook merges it (EffectiveProxyConfig, mesh.MergeProxyConfig):
+//   Istio's defaults <- the mesh's (discoveryAddress and proxy.statusPort when not their
+//   defaults, then the config's `proxyConfig`, Istio's meshConfig.defaultConfig, over them)
+//   <- the Pod's `proxy.istio.io/config` annotation (YAML or JSON).
+// Each layer passes on what jsonpb writes of it (mergeWithPrecedence re-reads each as YAML), so a
+// field at its zero value (an empty string, REDIRECT, a 0 that is no wrapper) leaves the one
+// below; a field written replaces the one below whole (a nested message too; a oneof member
+// clears the other); proxyMetadata maps are merged key by key (mergeMap); proxyHeaders keeps the
+// forwardedClientCert, requestId, attemptCount, server and envoyDebugHeaders below that the
+// layer above leaves unset (correctProxyHeaders). istioctl kube-inject applies the annotation as
+// written instead; the two differ only where the annotation names a zero value over a mesh value.
+// The merged ProxyConfig is PROXY_CONFIG (JSON), written as Istio writes it: re-serialised by
+// jsonpb (JSON names, enums by name, durations in seconds, wrappers as their scalar, zero values
+// and unknown fields dropped, proxy.proto's order), less what equals Istio's built-in defaults
+// (its template's cleanProxyConfig). The engine also reads from it the hold, the interception
+// mode, proxyMetadata (the proxy's env) and image.imageType. The mesh's layer is computed once
+// per config (baseFor): a Pod without the annotation costs no more than before. The annotation
+// is read within PROXY_CONFIG_LIMITS (yaml-limits.ts): past one, it is refused naming the limit;
+// the config's proxyConfig is checked at load by the same rules (meshProxyConfigProblems).
 //
 // What Istio refuses in the annotation (validate.go's validateProxyConfig), and so we do:
 // - YAML that sigs.k8s.io/yaml cannot turn into JSON. Plain scalars are read as go-yaml reads
@@ -41,11 +54,15 @@ import { clip, quote } from "./quote.js";
 import { resolveYaml11, yaml11Text } from "./yaml11.js";
 import { parseYamlDocuments, PROXY_CONFIG_LIMITS, YamlLimitError, YamlSyntaxError } from "./yaml-limits.js";
 
+/** A Pod's ProxyConfig (the mesh's with its annotation over it), as the engine reads it. */
 export interface ProxyConfigOverlay {
   /** The PROXY_CONFIG env value (JSON plus a newline, as Istio writes it). */
   readonly json: string;
+  /** The merged hold, when either layer sets it (the annotation's false replaces the mesh's true). */
   readonly holdApplicationUntilProxyStarts?: boolean;
+  /** The merged mode, else the one proxyConfig names; undefined: interception.mode. */
   readonly interceptionMode?: InterceptionMode;
+  /** The merged proxyMetadata (the mesh's, the annotation's over it key by key). */
   readonly proxyMetadata: Readonly<Record<string, string>>;
   /** The annotation's unknown fields, named (unknownFieldWarnings). */
   readonly warnings: readonly string[];
@@ -59,7 +76,10 @@ function bad(value: string, why: string): InjectionError {
   );
 }
 
-/** The config's own non-default ProxyConfig fields (computed once per config). */
+/**
+ * The config's own non-default ProxyConfig fields, from keys other than `proxyConfig`:
+ * discoveryAddress and proxy.statusPort (computed once per config).
+ */
 export function configProxyFields(config: Config): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   if (config.discoveryAddress !== DEFAULT_CONFIG.discoveryAddress) out.discoveryAddress = config.discoveryAddress;
@@ -67,16 +87,34 @@ export function configProxyFields(config: Config): Record<string, unknown> {
   return out;
 }
 
-const EMPTY: ProxyConfigOverlay = { json: "{}\n", proxyMetadata: {}, warnings: [] };
-const cache = new WeakMap<Config, { base: Record<string, unknown>; empty: ProxyConfigOverlay }>();
+/** The mesh's ProxyConfig of one config, as the engine reads it for every Pod. */
+interface MeshProxyConfig {
+  /** Its fields as jsonpb writes them, by JSON name: what a Pod's annotation is merged over. */
+  readonly base: ReadonlyMap<string, unknown>;
+  /** proxyConfig's interceptionMode, when it names one. */
+  readonly mode: InterceptionMode | undefined;
+  /** The overlay of a Pod without the annotation. */
+  readonly empty: ProxyConfigOverlay;
+}
 
-function baseFor(config: Config): { base: Record<string, unknown>; empty: ProxyConfigOverlay } {
+const cache = new WeakMap<Config, MeshProxyConfig>();
+
+/**
+ * The mesh's ProxyConfig: discoveryAddress and proxy.statusPort (when not their defaults), with
+ * `proxyConfig` (Istio's meshConfig.defaultConfig) over them, merged as istiod merges (mergeInto).
+ * Computed once per config (a config is frozen), so a Pod without the annotation costs nothing more.
+ */
+function baseFor(config: Config): MeshProxyConfig {
   let entry = cache.get(config);
   if (!entry) {
-    const base = configProxyFields(config);
-    const empty =
-      Object.keys(base).length === 0 ? EMPTY : { json: `${JSON.stringify(base)}\n`, proxyMetadata: {}, warnings: [] };
-    entry = { base, empty };
+    const base = mergeInto(written(configProxyFields(config)), written(config.proxyConfig));
+    // proxyConfig's interceptionMode, named, is the mesh's mode even at REDIRECT (which jsonpb
+    // does not write): it says the same as interception.mode, and wins over it.
+    const named = field(config.proxyConfig, "interceptionMode", "interception_mode");
+    const mode = INTERCEPTION_MODES.find(
+      (m) => m === (typeof named === "number" ? INTERCEPTION_MODE_NAMES[named] : named),
+    );
+    entry = { base, mode, empty: overlayOf(base, mode, []) };
     cache.set(config, entry);
   }
   return entry;
@@ -531,8 +569,12 @@ function field(parsed: Record<string, unknown>, json: string, proto: string): un
   return v === null ? undefined : v;
 }
 
-/** Why Istio refuses this ProxyConfig map, or undefined. */
-function proxyConfigProblem(parsed: Record<string, unknown>): string | undefined {
+/**
+ * Why Istio refuses this ProxyConfig map, or undefined: the annotation's checks (the header),
+ * which are also the mesh ConfigMap's (agent.ValidateMeshConfig), so the config's proxyConfig
+ * is checked by them too.
+ */
+export function proxyConfigProblem(parsed: Readonly<Record<string, unknown>>): string | undefined {
   const nonFinite = findNonFinite(parsed);
   if (nonFinite) return "has .inf or .nan, which JSON cannot hold";
   const values = new Map<string, unknown>();
@@ -616,8 +658,13 @@ function readAnnotation(annotation: string): unknown {
   return parseYamlDocuments(annotation, PROXY_CONFIG_LIMITS, firstOnly)[0];
 }
 
+/**
+ * The Pod's ProxyConfig: the mesh's (baseFor) with the Pod's proxy.istio.io/config over it, as
+ * istiod's webhook merges them (EffectiveProxyConfig). Throws an InjectionError naming the
+ * annotation when Istio would refuse it.
+ */
 export function parseProxyConfig(annotation: string | undefined, config: Config): ProxyConfigOverlay {
-  const { base, empty } = baseFor(config);
+  const { base, mode, empty } = baseFor(config);
   if (annotation === undefined || annotation.trim() === "") return empty;
   let parsed: unknown;
   try {
@@ -632,30 +679,107 @@ export function parseProxyConfig(annotation: string | undefined, config: Config)
     throw bad(annotation, 'must be a ProxyConfig map, e.g. {"holdApplicationUntilProxyStarts": true}');
   const why = proxyConfigProblem(parsed);
   if (why !== undefined) throw bad(annotation, why);
-  const hold = field(parsed, "holdApplicationUntilProxyStarts", "hold_application_until_proxy_starts");
   const modeValue = field(parsed, "interceptionMode", "interception_mode");
   // An enum by number: 0, 1 and 2 are the modes; another number names no mode the proxy has.
-  const mode = typeof modeValue === "number" ? INTERCEPTION_MODE_NAMES[modeValue] : modeValue;
-  if (modeValue !== undefined && mode === undefined)
+  if (typeof modeValue === "number" && INTERCEPTION_MODE_NAMES[modeValue] === undefined)
     throw bad(annotation, `interceptionMode must be one of ${INTERCEPTION_MODE_NAMES.join(", ")}`);
-  const interceptionMode = INTERCEPTION_MODES.find((m) => m === mode);
-  const meta = field(parsed, "proxyMetadata", "proxy_metadata");
-  const proxyMetadata: Record<string, string> = {};
-  if (isMap(meta)) {
-    for (const [k, v] of Object.entries(meta)) proxyMetadata[k] = typeof v === "string" ? v : "";
-  }
-  // jsonpb takes a field's JSON name over its proto name: the base's is replaced by either.
-  const merged: Record<string, unknown> = { ...base };
-  for (const [json, proto] of PROXY_CONFIG_FIELDS) {
+  const warnings = unknownFieldWarnings(unknownProxyConfigFields(parsed), A.proxyConfig);
+  return overlayOf(mergeInto(base, written(parsed)), mode, warnings);
+}
+
+/**
+ * Why the config's proxyConfig (the mesh's ProxyConfig) is refused: what Istio refuses in the
+ * annotation (proxyConfigProblem, an interceptionMode number that names no mode), and unknown
+ * fields, each named with the closest known one (at most MAX_FIELD_WARNINGS, the rest counted).
+ * istiod admits and drops an unknown field of its mesh ConfigMap; a config file names every key
+ * it knows, so a misspelt field is refused here rather than dropped unseen (config import, which
+ * reads Istio's ConfigMap, reports and leaves out what istiod would drop).
+ */
+export function meshProxyConfigProblems(parsed: Readonly<Record<string, unknown>>): { at: string; why: string }[] {
+  const why = proxyConfigProblem(parsed);
+  if (why !== undefined) return [{ at: "", why }];
+  const mode = field(parsed, "interceptionMode", "interception_mode");
+  if (typeof mode === "number" && INTERCEPTION_MODE_NAMES[mode] === undefined)
+    return [{ at: "", why: `interceptionMode must be one of ${INTERCEPTION_MODE_NAMES.join(", ")}` }];
+  const unknown = unknownProxyConfigFields(parsed);
+  const out = unknown.named.map((f) => ({
+    at: "",
+    why: `unknown ProxyConfig field ${quote(f.path)}${f.closest === undefined ? "" : `; did you mean ${quote(f.closest)}?`}`,
+  }));
+  if (unknown.total > unknown.named.length)
+    out.push({ at: "", why: `${unknown.total - unknown.named.length} more unknown ProxyConfig field(s)` });
+  return out;
+}
+
+// --- Merging, as istiod does -----------------------------------------------------------------
+
+/**
+ * A ProxyConfig map's fields as jsonpb writes them (protoJson's values), by JSON name: what
+ * istiod's mergeWithPrecedence passes from one layer to the next (protomarshal.ToYAML), so a
+ * field at its zero value (an empty string, REDIRECT, a 0 that is no wrapper) is not passed on.
+ */
+function written(parsed: Readonly<Record<string, unknown>>): Map<string, unknown> {
+  const out = new Map<string, unknown>();
+  for (const [json, proto, kind] of PROXY_CONFIG_FIELDS) {
     const v = field(parsed, json, proto);
-    if (v !== undefined) merged[json] = v;
+    if (v === undefined) continue;
+    const w = ONEOF.has(json) ? oneofValue(v) : topValue(json, kind, v);
+    if (w !== undefined) out.set(json, w);
   }
+  return out;
+}
+
+/** serviceCluster and tracingServiceName are a oneof (cluster_name): the one set is written, even at zero. */
+const ONEOF: ReadonlySet<string> = new Set(["serviceCluster", "tracingServiceName"]);
+
+function oneofValue(v: unknown): unknown {
+  return typeof v === "number" ? (TRACING_SERVICE_NAMES[v] ?? v) : v;
+}
+
+/** The proxyHeaders fields correctProxyHeaders keeps from the layer below when the one above leaves them unset. */
+const KEPT_PROXY_HEADERS = ["forwardedClientCert", "requestId", "attemptCount", "server", "envoyDebugHeaders"];
+
+/**
+ * `over` merged onto `under` as mesh.MergeProxyConfig does (jsonpb into the message below):
+ * each field `over` writes replaces the one below (a oneof member clears the other); proxyMetadata
+ * maps are merged key by key (mergeMap); proxyHeaders keeps the fields below that `over`'s leaves
+ * unset (correctProxyHeaders). Neither map is changed.
+ */
+function mergeInto(under: ReadonlyMap<string, unknown>, over: ReadonlyMap<string, unknown>): Map<string, unknown> {
+  const out = new Map(under);
+  for (const [json, v] of over) {
+    if (ONEOF.has(json)) for (const member of ONEOF) out.delete(member);
+    const below = out.get(json);
+    if (json === "proxyMetadata" && isMap(below) && isMap(v)) {
+      out.set(json, { ...below, ...v });
+    } else if (json === "proxyHeaders" && isMap(below) && isMap(v)) {
+      const headers: Record<string, unknown> = { ...v };
+      for (const k of KEPT_PROXY_HEADERS) if (headers[k] === undefined && below[k] !== undefined) headers[k] = below[k];
+      out.set(json, headers);
+    } else {
+      out.set(json, v);
+    }
+  }
+  return out;
+}
+
+/** What the engine reads of a merged ProxyConfig (its fields as written), and its PROXY_CONFIG. */
+function overlayOf(
+  merged: ReadonlyMap<string, unknown>,
+  meshMode: InterceptionMode | undefined,
+  warnings: readonly string[],
+): ProxyConfigOverlay {
+  const hold = merged.get("holdApplicationUntilProxyStarts");
+  const mode = INTERCEPTION_MODES.find((m) => m === merged.get("interceptionMode")) ?? meshMode;
+  const meta = merged.get("proxyMetadata");
+  const proxyMetadata: Record<string, string> = {};
+  if (isMap(meta)) for (const [k, v] of Object.entries(meta)) ownSet(proxyMetadata, k, typeof v === "string" ? v : "");
   return {
-    json: `${protoJson(merged)}\n`,
+    json: `${protoJson(Object.fromEntries(merged))}\n`,
     ...(typeof hold === "boolean" ? { holdApplicationUntilProxyStarts: hold } : {}),
-    ...(interceptionMode !== undefined ? { interceptionMode } : {}),
+    ...(mode !== undefined ? { interceptionMode: mode } : {}),
     proxyMetadata,
-    warnings: unknownFieldWarnings(unknownProxyConfigFields(parsed), A.proxyConfig),
+    warnings,
   };
 }
 
@@ -738,6 +862,40 @@ export function unknownProxyConfigFields(parsed: unknown): UnknownFields {
   };
   visit({ message: "ProxyConfig" }, parsed, "");
   return { named, total };
+}
+
+/**
+ * A ProxyConfig map without its unknown fields (unknownProxyConfigFields), at any depth: what
+ * istiod keeps of it (jsonpb with AllowUnknownFields). Values of another type are kept, for
+ * proxyConfigProblem to refuse. Written in one order whatever the text's: each message's fields
+ * in proxy.proto's, a map's keys sorted (as Go writes a map). Depth is the parsed document's,
+ * which its reader bounds.
+ */
+export function knownProxyConfigFields(parsed: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const keep = (kind: SchemaKind, v: unknown): unknown => {
+    if (typeof kind !== "object" || "enum" in kind) return v;
+    if ("list" in kind) return Array.isArray(v) ? v.map((item: unknown) => keep(kind.list, item)) : v;
+    if ("map" in kind) {
+      if (!isMap(v)) return v;
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(v).sort()) ownSet(out, k, keep(kind.map, v[k]));
+      return out;
+    }
+    if (!isMap(v)) return v;
+    const out: Record<string, unknown> = {};
+    for (const [json, proto, fieldKind] of MESSAGES.get(kind.message) ?? []) {
+      for (const k of json === proto ? [json] : [json, proto])
+        if (Object.hasOwn(v, k)) ownSet(out, k, keep(fieldKind, v[k]));
+    }
+    return out;
+  };
+  const kept = keep({ message: "ProxyConfig" }, parsed);
+  return isMap(kept) ? kept : {};
+}
+
+/** Sets an own property, even one named __proto__. */
+function ownSet(m: Record<string, unknown>, k: string, v: unknown): void {
+  Object.defineProperty(m, k, { value: v, enumerable: true, writable: true, configurable: true });
 }
 
 /** Warnings naming the unknown fields of a ProxyConfig given `where` (the annotation, a config key). */

@@ -260,7 +260,7 @@ export function ownerEnv(p: Params): EnvVar[] {
   return out;
 }
 
-/** The proxy metadata of the config with the Pod's ProxyConfig over it, by name. */
+/** proxy.proxyMetadata with the Pod's ProxyConfig's (the mesh's, its annotation's over it) over it, by name. */
 export function proxyMetadataEnv(p: Params): EnvVar[] {
   const merged = { ...p.config.proxy.proxyMetadata, ...p.proxyConfig.proxyMetadata };
   return Object.keys(merged)

@@ -26,15 +26,24 @@
 // - config: policy, selectors, injectedAnnotations are copied (checked for shape);
 //   defaultTemplates must be [sidecar]; each template's text must be the pinned one; the
 //   `template` key (the chart's version-mismatch guard) is skipped; other keys are unknown.
-// - mesh: trustDomain, enablePrometheusMerge and defaultConfig's discoveryAddress,
-//   holdApplicationUntilProxyStarts, interceptionMode, proxyMetadata, image.imageType have
-//   counterparts; other defaultConfig fields would be written into every Pod's PROXY_CONFIG by
-//   Istio and are unsupported; other MeshConfig fields do not reach the Pod and are ignored.
+// - mesh: trustDomain and enablePrometheusMerge have counterparts; defaultConfig is the mesh's
+//   ProxyConfig: its discoveryAddress is `discoveryAddress` (with the addresses), every other
+//   field goes to `proxyConfig` as written (Istio writes the merged ProxyConfig into every Pod's
+//   PROXY_CONFIG; the engine merges a Pod's proxy.istio.io/config over it as istiod does); a
+//   field ProxyConfig does not have is dropped by istiod, so it is reported (ignored) and left
+//   out; a defaultConfig istiod refuses is unsupported. Other MeshConfig fields do not reach
+//   the Pod (proxyListenPort and proxyInboundListenPort only at their defaults) and are not
+//   reported.
 //
 // Pure: no I/O, no clock. Every text is read within bounds (yaml-limits.ts); a user value in a
 // message goes through quote().
 import { createHash } from "node:crypto";
 import { DEFAULT_CONFIG } from "../config/defaults.js";
+import {
+  knownProxyConfigFields,
+  meshProxyConfigProblems,
+  unknownProxyConfigFields,
+} from "../injection/proxy-config.js";
 import { quote } from "../injection/quote.js";
 import { parseYamlDocuments, YamlLimitError, YamlSyntaxError, type YamlLimits } from "../injection/yaml-limits.js";
 import { PINNED_TEMPLATES, PINNED_VALUES } from "./pinned.js";
@@ -573,88 +582,49 @@ function meshHandler(mesh: Plain, s: State): void {
   }
 }
 
-/** A mesh ProxyConfig field honoured for the template, but missing from PROXY_CONFIG. */
-function partly(s: State, path: string, value: unknown, ours: string): void {
-  s.findings.add(
-    "unsupported",
-    path,
-    `is ${shown(value)}: honoured as ${ours}, but Istio also writes it into every Pod's PROXY_CONFIG (which pilot-agent reads), and our config has no mesh-wide ProxyConfig`,
-    "set it per Pod with proxy.istio.io/config where pilot-agent must see it, or accept PROXY_CONFIG without it",
-  );
-}
-
-const DEFAULT_CONFIG_INSTEAD =
-  "Istio writes it into every Pod's PROXY_CONFIG; our config has no mesh-wide ProxyConfig: set it per Pod with the proxy.istio.io/config annotation, or through a ProxyConfig resource (which istiod serves over xDS)";
-
+/**
+ * The mesh's ProxyConfig into `proxyConfig`, every field pilot-agent reads (discoveryAddress is
+ * `discoveryAddress`, read with the addresses). istiod drops an unknown field (jsonpb with
+ * AllowUnknownFields): it is reported, as ignored, and left out; a ProxyConfig istiod refuses
+ * (agent.ValidateMeshConfig) is unsupported and left out whole.
+ */
 function defaultConfigHandler(v: unknown, path: string, s: State): void {
   if (!isPlain(v)) return wrongType(s, path, v, "a ProxyConfig map");
+  const given: Plain = {};
   for (const [k, value] of Object.entries(v)) {
-    const p = `${path}.${k}`;
-    if (value === null || value === undefined) continue;
-    switch (k) {
-      case "discoveryAddress":
-        handledElsewhere(value, p, s);
-        break;
-      case "holdApplicationUntilProxyStarts":
-        if (typeof value !== "boolean") wrongType(s, p, value, "true or false");
-        else if (value) {
-          // Honoured for the sidecar template's layout (as global.proxy.holdApplicationUntilProxyStarts
-          // is); Istio also writes it into PROXY_CONFIG and starts the proxy first with every
-          // template, which our config cannot say.
-          setPath(s.doc, "proxy.holdApplicationUntilProxyStarts", true);
-          s.findings.add(
-            "unsupported",
-            p,
-            "is true: honoured as proxy.holdApplicationUntilProxyStarts (the sidecar template starts the proxy first), but Istio also writes it into every Pod's PROXY_CONFIG and applies it to the gateway and gRPC templates, which this injector does not",
-            "set global.proxy.holdApplicationUntilProxyStarts in Istio instead (the same Pods without PROXY_CONFIG), or proxy.istio.io/config on the Pods that need it",
-          );
-        }
-        break;
-      case "interceptionMode":
-        if (value !== "REDIRECT" && value !== "TPROXY" && value !== "NONE")
-          wrongType(s, p, value, "REDIRECT, TPROXY or NONE");
-        else {
-          setPath(s.doc, "interception.mode", value);
-          if (value !== "REDIRECT") partly(s, p, value, "interception.mode");
-        }
-        break;
-      case "proxyMetadata": {
-        if (!isPlain(value)) {
-          wrongType(s, p, value, "a map of strings");
-          break;
-        }
-        const md: Record<string, string> = {};
-        for (const [name, x] of Object.entries(value)) {
-          const t = typeof x === "boolean" ? String(x) : str(x);
-          if (t === undefined) wrongType(s, `${p}.${name}`, x, "a string");
-          else put(md, name, t);
-        }
-        if (Object.keys(md).length > 0) {
-          setPath(s.doc, "proxy.proxyMetadata", md);
-          partly(s, p, value, "proxy.proxyMetadata (the proxy's env)");
-        }
-        break;
-      }
-      case "image":
-        // imageType is read with the images; nothing else is in ProxyImage.
-        if (!isPlain(value) || Object.keys(value).some((x) => x !== "imageType"))
-          wrongType(s, p, value, "{imageType: ...}");
-        else if (typeof value.imageType === "string" && value.imageType !== "")
-          partly(s, p, value.imageType, "the proxy image's tag");
-        break;
-      case "statusPort":
-        if (value !== 15020)
-          s.findings.add(
-            "unsupported",
-            p,
-            `is ${shown(value)}`,
-            "set global.proxy.statusPort (statusPort in our config) instead: the templates read that one",
-          );
-        break;
-      default:
-        s.findings.add("unsupported", p, `is ${shown(value)}`, DEFAULT_CONFIG_INSTEAD);
-    }
+    if (value === null || value === undefined || k === "discoveryAddress") continue;
+    put(given, k, value);
   }
+  const unknown = unknownProxyConfigFields(given);
+  for (const f of unknown.named) {
+    s.findings.add(
+      "ignored",
+      path,
+      `has ${quote(f.path)}, which is not a ProxyConfig field: istiod drops it`,
+      f.closest === undefined
+        ? "remove it, or check its spelling against ProxyConfig's"
+        : `remove it, or correct it: did you mean ${quote(f.closest)}?`,
+    );
+  }
+  if (unknown.total > unknown.named.length)
+    s.findings.add(
+      "ignored",
+      path,
+      `has ${unknown.total - unknown.named.length} more fields that are not ProxyConfig's: istiod drops them`,
+      "remove them",
+    );
+  const known = knownProxyConfigFields(given);
+  const refused = meshProxyConfigProblems(known)[0];
+  if (refused !== undefined) {
+    s.findings.add(
+      "unsupported",
+      path,
+      `is refused by istiod: ${refused.why}`,
+      "correct meshConfig.defaultConfig: istiod does not accept this mesh config either",
+    );
+    return;
+  }
+  if (Object.keys(known).length > 0) setPath(s.doc, "proxyConfig", known);
 }
 
 // --- config ---------------------------------------------------------------------------------

@@ -104,29 +104,14 @@ const KNOWN_DIVERGENT: readonly Known[] = [
     cause:
       "a deliberate difference (README, deliberate(status-port-zero)): with status.sidecar.istio.io/port 0 Istio rewrites probes to port 0; we leave them",
   },
-  {
-    scenario: "non-default values",
-    pattern:
-      /\.istio-proxy\.env\.PROXY_CONFIG(\.json\.(holdApplicationUntilProxyStarts|proxyMetadata(\.ISTIO_META_DNS_CAPTURE)?))?: missing \(Istio has (\{"json":\{"proxyMetadata":\{"ISTIO_META_DNS_CAPTURE":"true"\},"holdApplicationUntilProxyStarts":"true"\}\}|\{"ISTIO_META_DNS_CAPTURE":"true"\}|"true")\)$/,
-    cause:
-      "meshConfig.defaultConfig's holdApplicationUntilProxyStarts and proxyMetadata (reported by the import): Istio writes them into PROXY_CONFIG; our config has no mesh-wide ProxyConfig",
-  },
-  {
-    scenario: "non-default values",
-    pattern:
-      /^(golden\/(istio-grpc-simple|templates-extra)|istio-golden\/(gateway|grpc-agent|hello-grpc-agent|grpc-simple|[a-z-]*gateway[a-z-]*))[^:]*\.yaml: [^:]*\.containerOrder\[/,
-    cause:
-      "meshConfig.defaultConfig.holdApplicationUntilProxyStarts (reported by the import): Istio starts the proxy first with the gateway and gRPC templates too",
-  },
 ];
 
 const SCENARIOS = [
   { name: "default values", values: undefined, unsupported: [] },
-  // holdApplicationUntilProxyStarts of the mesh's ProxyConfig is honoured only in part.
   {
     name: "non-default values",
     values: join(here, "non-default.values.yaml"),
-    unsupported: ["istio.mesh.defaultConfig.holdApplicationUntilProxyStarts", "istio.mesh.defaultConfig.proxyMetadata"],
+    unsupported: [],
   },
 ] as const;
 

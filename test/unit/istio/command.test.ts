@@ -88,13 +88,13 @@ describe("config import (command)", () => {
 
   test("a setting that cannot be honoured: findings on stderr, nothing written, exit 1", async () => {
     const r = await importWith(["-f", "cms.yaml"], {
-      "cms.yaml": configMaps({ mesh: "defaultConfig:\n  concurrency: 4\n" }),
+      "cms.yaml": configMaps({ mesh: "defaultConfig:\n  drainDuration: 1500ms\n" }),
     });
     assert.equal(r.code, 1);
     assert.equal(r.stdout, "");
     assert.match(
       r.stderr,
-      /^unsupported: istio\.mesh\.defaultConfig\.concurrency: is "4"\n {2}instead: .*proxy\.istio\.io\/config/m,
+      /^unsupported: istio\.mesh\.defaultConfig: is refused by istiod: drainDuration must be whole seconds\n {2}instead: correct meshConfig\.defaultConfig/m,
     );
     assert.match(r.stderr, /1 setting cannot be honoured .*nothing written/);
   });
@@ -102,7 +102,7 @@ describe("config import (command)", () => {
   test("--allow-unsupported writes what can be honoured, and says so in the file", async () => {
     const out = join(dir, "imported.yaml");
     const r = await importWith(["-f", "cms.yaml", "--allow-unsupported", "-o", out], {
-      "cms.yaml": configMaps({ mesh: "defaultConfig:\n  concurrency: 4\n" }),
+      "cms.yaml": configMaps({ mesh: "defaultConfig:\n  drainDuration: 1500ms\n" }),
     });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, "");

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { buildConfig } from "../../../src/config/load.js";
+import { parseProxyConfig } from "../../../src/injection/proxy-config.js";
 import {
   importIstioConfig,
   ISTIO_CONFIG_LIMITS,
@@ -224,22 +225,38 @@ const CASES: readonly Case[] = [
     },
   },
   {
-    name: "mesh ProxyConfig: counterparts honoured in part, others unsupported, other MeshConfig ignored",
+    name: "mesh ProxyConfig: into proxyConfig as written, but discoveryAddress; other MeshConfig not reported",
     input: maps({
-      mesh: "enablePrometheusMerge: false\naccessLogFile: /dev/stdout\ndefaultConfig:\n  holdApplicationUntilProxyStarts: true\n  proxyMetadata: {A: b, B: true}\n  concurrency: 2\n  interceptionMode: TPROXY\n",
+      mesh: "enablePrometheusMerge: false\naccessLogFile: /dev/stdout\ndefaultConfig:\n  discoveryAddress: d.example:15012\n  holdApplicationUntilProxyStarts: true\n  proxyMetadata: {A: b, B: 'true'}\n  concurrency: 2\n  interceptionMode: TPROXY\n  tracing: {zipkin: {address: 'z:9411'}, sampling: 5}\n",
     }),
     config: {
       prometheusMerge: false,
-      proxy: { holdApplicationUntilProxyStarts: true, proxyMetadata: { A: "b", B: "true" } },
-      interception: { mode: "TPROXY" },
+      discoveryAddress: "d.example:15012",
+      proxyConfig: {
+        holdApplicationUntilProxyStarts: true,
+        proxyMetadata: { A: "b", B: "true" },
+        concurrency: 2,
+        interceptionMode: "TPROXY",
+        tracing: { zipkin: { address: "z:9411" }, sampling: 5 },
+      },
     },
-    unsupported: [
-      "istio.mesh.defaultConfig.holdApplicationUntilProxyStarts",
-      "istio.mesh.defaultConfig.proxyMetadata",
-      "istio.mesh.defaultConfig.concurrency",
-      "istio.mesh.defaultConfig.interceptionMode",
-    ],
-    problem: { "istio.mesh.defaultConfig.concurrency": /"2"/ },
+    unsupported: [],
+  },
+  {
+    name: "mesh ProxyConfig: an unknown field, which istiod drops, is reported as ignored and left out",
+    input: maps({
+      mesh: "defaultConfig:\n  concurrenccy: 2\n  tracing: {zipkn: {}, sampling: 5}\n  drainDuration: 60s\n",
+    }),
+    config: { proxyConfig: { tracing: { sampling: 5 }, drainDuration: "60s" } },
+    unsupported: [],
+    problem: { "istio.mesh.defaultConfig": /"concurrenccy", which is not a ProxyConfig field: istiod drops it/ },
+  },
+  {
+    name: "mesh ProxyConfig that istiod refuses: unsupported, left out whole",
+    input: maps({ mesh: "defaultConfig:\n  holdApplicationUntilProxyStarts: true\n  statusPort: 0\n" }),
+    config: {},
+    unsupported: ["istio.mesh.defaultConfig"],
+    problem: { "istio.mesh.defaultConfig": /refused by istiod: statusPort must be a port from 1 to 65535/ },
   },
   {
     name: "bad JSON in values: named, the config and mesh still imported",
@@ -355,8 +372,11 @@ describe("importIstioConfig on hostile input", () => {
     const annotations = r.config.injectedAnnotations as Plain;
     assert.ok(Object.hasOwn(annotations, "__proto__"));
     assert.equal(Object.getOwnPropertyDescriptor(annotations, "__proto__")?.value, "x");
-    const md = (r.config.proxy as Plain).proxyMetadata as Plain;
+    const md = (r.config.proxyConfig as Plain).proxyMetadata as Plain;
     assert.equal(Object.getOwnPropertyDescriptor(md, "__proto__")?.value, "y");
+    // and reach the proxy's env as one
+    const overlay = parseProxyConfig(undefined, buildConfig({ proxyConfig: r.config.proxyConfig }));
+    assert.equal(Object.getOwnPropertyDescriptor(overlay.proxyMetadata, "__proto__")?.value, "y");
   });
 });
 

@@ -263,4 +263,18 @@ describe("configChanges", () => {
     assert.equal(capped.length, MAX_LISTED_CHANGES);
     assert.equal(capped.at(-1), `and ${50 - (MAX_LISTED_CHANGES - 1)} more`);
   });
+
+  test("a change of the mesh's defaultConfig is named by its proxyConfig path", async () => {
+    const { buildConfig } = await import("../../../src/config/load.js");
+    const before = buildConfig({ proxyConfig: { concurrency: 2, proxyMetadata: { A: "1" } } }, "a");
+    const after = buildConfig(
+      { proxyConfig: { concurrency: 4, holdApplicationUntilProxyStarts: true, proxyMetadata: { A: "2" } } },
+      "b",
+    );
+    assert.deepEqual(configChanges(before, after), [
+      "proxyConfig.concurrency: 2 → 4",
+      "proxyConfig.holdApplicationUntilProxyStarts: (none) → true",
+      'proxyConfig.proxyMetadata.A: "1" → "2"',
+    ]);
+  });
 });

@@ -36,16 +36,13 @@ describe("Helm values and IstioOperator as the chart's ConfigMaps", () => {
     assert.equal(r.config.policy, "disabled");
     assert.equal(r.config.trustDomain, "t.example");
     assert.deepEqual(r.config.neverInjectSelector, [{ matchLabels: { a: "b" } }]);
+    assert.deepEqual(r.config.proxyConfig, { concurrency: 2 });
     assert.deepEqual(
       r.findings
         .filter((f) => f.severity === "unsupported")
         .map((f) => f.path)
         .sort(),
-      [
-        "helm-values.config.templates.custom",
-        "helm-values.meshConfig.mesh.defaultConfig.concurrency",
-        "helm-values.values.global.proxy.lifecycle",
-      ],
+      ["helm-values.config.templates.custom", "helm-values.values.global.proxy.lifecycle"],
     );
   });
 
