@@ -1224,7 +1224,7 @@ Options:
   -h, --help            this help
 
 policy check reads Pods and workloads as inject does (-f, -R, -n) and says, one line each,
-which injector their Pods get with that policy installed: "handled by the policy", or
+which injector their Pods get with that policy installed: "handled by the MutatingAdmissionPolicy", or
 "falls to the webhook: " and why. Same --config and --native-sidecars.
 `;
 
@@ -1281,7 +1281,7 @@ async function runPolicyCommand(argv: string[]): Promise<number> {
     const sources = await manifestSources("policy check", filenames, recursive);
     const { parseManifest } = await import("./manifest.js");
     const { podOf } = await import("./injection/workloads.js");
-    const { verdict } = await import("./policy/verdict.js");
+    const { verdict, verdictText } = await import("./policy/verdict.js");
     const namespace = values.namespace ?? "default";
     for (const { source, text } of sources) {
       for (const [i, doc] of parseManifest(text, source).entries()) {
@@ -1291,8 +1291,9 @@ async function runPolicyCommand(argv: string[]): Promise<number> {
           const dp = podOf(item, namespace);
           if (!dp) continue;
           const v = verdict(rendered.rules, dp.pod, dp.workload);
-          const said = v.injector === "policy" ? "handled by the policy" : `falls to the webhook: ${v.reason}`;
-          process.stdout.write(`${resourceName(dp.kind, dp.name)} (${fileName(source)}, document ${i + 1}): ${said}\n`);
+          process.stdout.write(
+            `${resourceName(dp.kind, dp.name)} (${fileName(source)}, document ${i + 1}): ${verdictText(v)}\n`,
+          );
         }
       }
     }

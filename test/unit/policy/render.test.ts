@@ -230,8 +230,8 @@ describe("sidecar-injector policy render", () => {
     ]);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(r.stdout.trim().split("\n"), [
-      "Deployment/reviews (test/golden/basic-deployment.yaml, document 1): handled by the policy",
-      "Pod/probes (test/golden/probes.yaml, document 1): handled by the policy",
+      "Deployment/reviews (test/golden/basic-deployment.yaml, document 1): handled by the MutatingAdmissionPolicy",
+      "Pod/probes (test/golden/probes.yaml, document 1): handled by the MutatingAdmissionPolicy",
     ]);
   });
 });
