@@ -26,6 +26,8 @@ interface Files {
   readonly under: readonly string[];
   /** Paths (prefixes) left out: test fixtures of the project's own code, not manifests. */
   readonly skip?: readonly string[];
+  /** The repository's licence, when not Apache-2.0. */
+  readonly licence?: string;
 }
 
 interface Chart {
@@ -69,6 +71,20 @@ export const FILES: readonly Files[] = [
     commit: "2d0d7f7f74241a9cbf79f0e2a7bb247238ee09fd",
     under: ["deploy/manifests/"],
   },
+  {
+    repo: "GoogleCloudPlatform/kubernetes-engine-samples",
+    commit: "2b5036514162a489145c5e5570bc320efbcb37bf",
+    under: [""],
+  },
+  { repo: "dockersamples/example-voting-app", commit: "63e9150ca17af4ed05880d4245e486481f73fcb4", under: [""] },
+  { repo: "tektoncd/pipeline", commit: "3ee1745ae5b2d9175b11917d7c1935eaad44910c", under: ["config/"] },
+  { repo: "kubernetes-sigs/metrics-server", commit: "5ed5d3a2cf940a8c7541cfbac19af822f4c97844", under: ["manifests/"] },
+  {
+    repo: "Azure-Samples/aks-store-demo",
+    commit: "7ce10c5110d6a52d3517dfb6d7a7b7b2edf2e5a5",
+    under: [""],
+    licence: "MIT",
+  },
 ];
 
 export const CHARTS: readonly Chart[] = [
@@ -106,6 +122,27 @@ export const CHARTS: readonly Chart[] = [
     values: [""],
     namespace: "cert-manager",
     set: ["crds.enabled=false"],
+  },
+  {
+    repo: "istio/istio",
+    commit: "86c9f01fd735fb01d8192f5bcaf0d424afb7f14c",
+    chart: "manifests/charts/ztunnel",
+    values: [""],
+    namespace: "istio-system",
+  },
+  {
+    repo: "istio/istio",
+    commit: "86c9f01fd735fb01d8192f5bcaf0d424afb7f14c",
+    chart: "manifests/charts/istio-cni",
+    values: [""],
+    namespace: "istio-system",
+  },
+  {
+    repo: "kubernetes-sigs/metrics-server",
+    commit: "5ed5d3a2cf940a8c7541cfbac19af822f4c97844",
+    chart: "charts/metrics-server",
+    values: [""],
+    namespace: "kube-system",
   },
   {
     repo: "GoogleCloudPlatform/microservices-demo",
@@ -180,6 +217,16 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
+/**
+ * Whether a document stands for a Pod: a Pod or workload with containers. A strategic-merge
+ * patch (kustomize's, shaped like a Deployment without containers, or with `$patch`) is none.
+ */
+function standsForPod(d: unknown): boolean {
+  const located = podOf(d, "default");
+  const containers = located?.pod.spec?.containers;
+  return Array.isArray(containers) && containers.length > 0 && !JSON.stringify(d).includes('"$patch"');
+}
+
 /** The Pod-bearing documents of one file's text: [n, text] (a List's items each as JSON). */
 function podDocuments(text: string): [number, string][] {
   const out: [number, string][] = [];
@@ -193,11 +240,10 @@ function podDocuments(text: string): [number, string][] {
     const d = docs[0];
     if (docs.length !== 1 || !isPlainObject(d)) return;
     if (d.kind === "List" && Array.isArray(d.items)) {
-      for (const item of d.items)
-        if (podOf(item, "default") !== undefined) out.push([i + 1, `${JSON.stringify(item, null, 2)}\n`]);
+      for (const item of d.items) if (standsForPod(item)) out.push([i + 1, `${JSON.stringify(item, null, 2)}\n`]);
       return;
     }
-    if (podOf(d, "default") !== undefined) out.push([i + 1, t.replace(/^\s*---[^\n]*\n/, "")]);
+    if (standsForPod(d)) out.push([i + 1, t.replace(/^\s*---[^\n]*\n/, "")]);
   });
   return out;
 }
@@ -232,7 +278,7 @@ function collectFiles(root: string, s: Files, add: (c: RealWorldInput) => void):
       add({
         id: `${s.repo}:${p}#${n}`,
         manifest,
-        origin: { repo: s.repo, commit: s.commit, path: p, document: n, licence: LICENCE },
+        origin: { repo: s.repo, commit: s.commit, path: p, document: n, licence: s.licence ?? LICENCE },
       });
   }
 }
@@ -241,7 +287,11 @@ function collectChart(root: string, helm: string, c: Chart, add: (c: RealWorldIn
   const dir = gitDir(root, c.repo);
   const tmp = mkdtempSync(join(tmpdir(), "realworld-chart-"));
   try {
-    const tar = git(dir, ["archive", "--format=tar", c.commit, c.chart]);
+    // A snapshot may lack large blobs elsewhere in the tree: git says so on stderr, the chart is whole.
+    const tar = execFileSync("git", ["-C", dir, "archive", "--format=tar", c.commit, c.chart], {
+      maxBuffer: 1 << 30,
+      stdio: ["ignore", "pipe", "ignore"],
+    });
     execFileSync("tar", ["-x", "-C", tmp], { input: tar });
     const chartDir = join(tmp, c.chart);
     for (const values of c.values) {
