@@ -9,8 +9,9 @@ export const MODES = ["native", "classic"] as const;
 export type Mode = (typeof MODES)[number];
 
 export interface Answer {
-  /** Istio's injected manifest, when it admitted the document. */
+  /** Istio's injected manifest, when it admitted the document: as printed, and read (record.ts). */
   readonly output?: string;
+  readonly docs?: readonly unknown[];
   /** Istio's error, when it refused. */
   readonly refusal?: string;
 }
@@ -44,6 +45,7 @@ function answers(dir: string, mode: Mode): Map<string, Answer> {
       a.id as string,
       {
         ...(typeof a.output === "string" && a.refusal === undefined ? { output: a.output } : {}),
+        ...(Array.isArray(a.docs) ? { docs: a.docs as unknown[] } : {}),
         ...(typeof a.refusal === "string" && a.refusal !== "" ? { refusal: a.refusal } : {}),
       },
     ]),

@@ -57,7 +57,7 @@ function goZero(v: unknown): boolean {
 }
 
 /** compareInjected, less a Go zero value on one side outside the injected containers. */
-function differences(ours: readonly unknown[], istio: string): Difference[] {
+function differences(ours: readonly unknown[], istio: string | readonly unknown[]): Difference[] {
   return compareInjected(ours, istio).filter(
     (d) =>
       INJECTED.test(d.path) ||
@@ -82,7 +82,7 @@ function judge(c: RealWorldCase, mode: Mode): Verdict {
   if (istio.refusal !== undefined && ourRefusal !== undefined) return { ...refusals, diffs: [] };
   if (istio.refusal !== undefined) return { refusedBy: "istio", ...refusals, diffs: [] };
   if (ourRefusal !== undefined || ours === undefined) return { refusedBy: "ours", ...refusals, diffs: [] };
-  return { diffs: differences(ours, istio.output ?? "") };
+  return { diffs: differences(ours, istio.docs ?? istio.output ?? "") };
 }
 
 function differs(v: Verdict): boolean {

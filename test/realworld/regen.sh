@@ -4,7 +4,8 @@
 #   istio-native.jsonl.gz    what Istio's injector (the oracle: TestInjection's default settings,
 #                            whose cluster has native sidecars) makes of each case
 #   istio-classic.jsonl.gz   the same with ENABLE_NATIVE_SIDECARS=false (classic sidecars)
-# one {"id","output","warnings"} or {"id","refusal"} per line, in the order of inputs.jsonl.gz.
+# one {"id","output","warnings"} or {"id","refusal"} per line, in the order of inputs.jsonl.gz,
+# each output also read as documents ("docs", record.ts) so the test need not read YAML.
 #
 #   test/realworld/regen.sh                     answers for the stored inputs
 #   GIT_ROOT=DIR test/realworld/regen.sh        first collects the inputs again (collect.ts)
@@ -34,8 +35,9 @@ fi
 
 # Istio logs an error for every refusal: kept out of the way (OR_LOG to keep it).
 log=${OR_LOG:-$tmp/oracle.log}
-"$bin" --jsonl -f "$tmp/inputs.jsonl" 2>> "$log" | gzip -n -9 > "$out/istio-native.jsonl.gz"
-ENABLE_NATIVE_SIDECARS=false "$bin" --jsonl -f "$tmp/inputs.jsonl" 2>> "$log" | gzip -n -9 > "$out/istio-classic.jsonl.gz"
+record() { (cd "$root" && node --import tsx test/realworld/record.ts); }
+"$bin" --jsonl -f "$tmp/inputs.jsonl" 2>> "$log" | record | gzip -n -9 > "$out/istio-native.jsonl.gz"
+ENABLE_NATIVE_SIDECARS=false "$bin" --jsonl -f "$tmp/inputs.jsonl" 2>> "$log" | record | gzip -n -9 > "$out/istio-classic.jsonl.gz"
 cases=$(wc -l < "$tmp/inputs.jsonl")
 refused=$(gunzip < "$out/istio-native.jsonl.gz" | grep -c '"refusal"' || true)
 echo "regen.sh: $cases cases ($refused refused by Istio) in $out: $(du -ch "$out"/*.gz | tail -1 | cut -f1)" >&2
