@@ -65,17 +65,44 @@ function annotationsAsIstioctl(doc: Document.Parsed): void {
 // --- Workloads as istioctl reads them ---------------------------------------------------
 //
 // The same goes for the rest of a Pod or workload: kube-inject decodes it into its Go type,
-// reading every plain scalar by YAML 1.1 rules, and prints what it decoded. So `defaultMode:
-// 0400` is the octal mode 256 (YAML 1.2 would read the decimal 400, the mode 0620),
-// `readOnly: yes` is true, `replicas: 1_000` is 1000; and where the Go field is a string — an
-// env value, a command or args item, a label or node selector value — the scalar is its text:
-// `value: true` is "true", `value: 0755` is "493". Other documents (and quoted or block
-// scalars anywhere) are read as YAML 1.2 reads them.
+// reading every plain scalar by YAML 1.1 rules, and prints what it decoded. Where that gives
+// another value than YAML 1.2 and the field's Go type is known, it is read as Go reads it:
+// - a number is YAML 1.1's: `defaultMode: 0400` is the octal mode 256 (YAML 1.2 reads the
+//   decimal 400, the mode 0620);
+// - a boolean field (BOOL_FIELDS) takes YAML 1.1's booleans: `readOnly: yes` is true;
+// - a string field (an env value, a command or args item, a label or node selector value)
+//   takes the scalar's text: `value: true` is "true", `value: 0755` is "493".
+// A word YAML 1.1 reads as a boolean (`y`, `on`) in a field of another type keeps its YAML 1.2
+// reading, a string. Other documents (and quoted or block scalars anywhere) are read as YAML
+// 1.2 reads them.
 
 const WORKLOAD_KIND_SET: ReadonlySet<string> = new Set(WORKLOAD_KINDS);
 
 /** Maps whose values are Go strings (map[string]string). */
 const STRING_MAPS: ReadonlySet<string> = new Set(["labels", "matchLabels", "nodeSelector"]);
+/** The boolean fields of a Pod (and of a workload's spec): YAML 1.1's `yes`/`on` are booleans there. */
+const BOOL_FIELDS: ReadonlySet<string> = new Set([
+  "allowPrivilegeEscalation",
+  "automountServiceAccountToken",
+  "enableServiceLinks",
+  "hostIPC",
+  "hostNetwork",
+  "hostPID",
+  "hostUsers",
+  "manualSelector",
+  "optional",
+  "paused",
+  "privileged",
+  "readOnly",
+  "readOnlyRootFilesystem",
+  "runAsNonRoot",
+  "setHostnameAsFQDN",
+  "shareProcessNamespace",
+  "stdin",
+  "stdinOnce",
+  "suspend",
+  "tty",
+]);
 /** Lists whose items are Go strings. */
 const STRING_LISTS: ReadonlySet<string> = new Set(["command", "args"]);
 
@@ -106,11 +133,11 @@ function workloadAsIstioctl(node: Node): void {
         return;
       }
       const r = resolveYaml11(scalar.source);
-      if (r.tag === "int") {
+      if (r.tag === "bool" && at === "value" && ownKey !== undefined && BOOL_FIELDS.has(ownKey)) scalar.value = r.value;
+      else if (typeof scalar.value === "number" && r.tag === "int") {
         const n = Number(r.value);
         if (Number.isSafeInteger(n)) scalar.value = n;
-      } else if (r.tag === "null") scalar.value = null;
-      else scalar.value = r.value;
+      } else if (typeof scalar.value === "number" && r.tag === "float") scalar.value = r.value;
     },
   });
 }

@@ -48,7 +48,7 @@ test("numbers with a leading zero in a workload are octal, as a file mode writte
   });
 });
 
-test("YAML 1.1 booleans and underscored integers in a workload are read as Go reads them", () => {
+test("YAML 1.1 booleans in a workload's boolean fields and octal integers are read as Go reads them", () => {
   const [doc] = parseManifest(
     deployment(
       [
@@ -60,17 +60,25 @@ test("YAML 1.1 booleans and underscored integers in a workload are read as Go re
         "  volumeMounts: [{name: v, mountPath: /v, readOnly: on}]",
         "volumes: [{name: v, emptyDir: {}}]",
       ],
-      ["  replicas: 1_0", "  revisionHistoryLimit: ~"],
+      ["  replicas: 010", "  revisionHistoryLimit: ~"],
     ),
     "test",
   );
   const d = doc as { spec: Record<string, unknown> };
-  assert.equal(d.spec.replicas, 10);
+  assert.equal(d.spec.replicas, 8);
   assert.equal(d.spec.revisionHistoryLimit, null);
   const app = podSpecOf(doc).containers[0] as unknown as Record<string, unknown>;
   assert.equal(app.stdin, true);
   assert.equal(app.tty, false);
   assert.deepEqual(app.volumeMounts, [{ name: "v", mountPath: "/v", readOnly: true }]);
+});
+
+test("a YAML 1.1 boolean word in a field that is not boolean keeps its YAML 1.2 reading, a string", () => {
+  const [doc] = parseManifest(
+    deployment(["containers: [{name: y, image: on, imagePullPolicy: yes, stdin: yes}]"]),
+    "test",
+  );
+  assert.deepEqual(podSpecOf(doc).containers[0], { name: "y", image: "on", imagePullPolicy: "yes", stdin: true });
 });
 
 test("a scalar in a Go string field of a workload is its text: env values, command and args, labels, node selectors", () => {
