@@ -1,9 +1,9 @@
 // Manifest text in, injected manifest text out: what `inject` prints (and what the preview
 // will show). YAML documents (or JSON, which is YAML) are injected in order. The text is read
 // within limits (MANIFEST_LIMITS by default, see injection/yaml-limits.ts).
-import { isMap, isPair, isScalar, stringify, visit, type Document } from "yaml";
+import { isMap, isPair, isScalar, isSeq, stringify, visit, type Document, type Node } from "yaml";
 import type { Config } from "./config/types.js";
-import { injectDocument, type InjectedTemplate } from "./injection/workloads.js";
+import { injectDocument, WORKLOAD_KINDS, type InjectedTemplate } from "./injection/workloads.js";
 import {
   MANIFEST_LIMITS,
   parseYamlDocuments,
@@ -11,7 +11,7 @@ import {
   YamlSyntaxError,
   type YamlLimits,
 } from "./injection/yaml-limits.js";
-import { yaml11Text } from "./injection/yaml11.js";
+import { resolveYaml11, yaml11Text } from "./injection/yaml11.js";
 
 export class ManifestError extends Error {
   readonly code = "ERR_MANIFEST";
@@ -62,9 +62,111 @@ function annotationsAsIstioctl(doc: Document.Parsed): void {
   });
 }
 
+// --- Workloads as istioctl reads them ---------------------------------------------------
+//
+// The same goes for the rest of a Pod or workload: kube-inject decodes it into its Go type,
+// reading every plain scalar by YAML 1.1 rules, and prints what it decoded. Where that gives
+// another value than YAML 1.2 and the field's Go type is known, it is read as Go reads it:
+// - a number is YAML 1.1's: `defaultMode: 0400` is the octal mode 256 (YAML 1.2 reads the
+//   decimal 400, the mode 0620);
+// - a boolean field (BOOL_FIELDS) takes YAML 1.1's booleans: `readOnly: yes` is true;
+// - a string field (an env value, a command or args item, a label or node selector value)
+//   takes the scalar's text: `value: true` is "true", `value: 0755` is "493".
+// A word YAML 1.1 reads as a boolean (`y`, `on`) in a field of another type keeps its YAML 1.2
+// reading, a string. Other documents (and quoted or block scalars anywhere) are read as YAML
+// 1.2 reads them.
+
+const WORKLOAD_KIND_SET: ReadonlySet<string> = new Set(WORKLOAD_KINDS);
+
+/** Maps whose values are Go strings (map[string]string). */
+const STRING_MAPS: ReadonlySet<string> = new Set(["labels", "matchLabels", "nodeSelector"]);
+/** The boolean fields of a Pod (and of a workload's spec): YAML 1.1's `yes`/`on` are booleans there. */
+const BOOL_FIELDS: ReadonlySet<string> = new Set([
+  "allowPrivilegeEscalation",
+  "automountServiceAccountToken",
+  "enableServiceLinks",
+  "hostIPC",
+  "hostNetwork",
+  "hostPID",
+  "hostUsers",
+  "manualSelector",
+  "optional",
+  "paused",
+  "privileged",
+  "readOnly",
+  "readOnlyRootFilesystem",
+  "runAsNonRoot",
+  "setHostnameAsFQDN",
+  "shareProcessNamespace",
+  "stdin",
+  "stdinOnce",
+  "suspend",
+  "tty",
+]);
+/** Lists whose items are Go strings. */
+const STRING_LISTS: ReadonlySet<string> = new Set(["command", "args"]);
+
+/** The keys of the pairs on the way to a node (its own key last). */
+function keysOn(path: readonly unknown[]): string[] {
+  const keys: string[] = [];
+  for (const p of path) if (isPair(p) && isScalar(p.key)) keys.push(String(p.key.value));
+  return keys;
+}
+
+/** Every unquoted value of one workload (annotations aside, read above), as kube-inject reads it. */
+function workloadAsIstioctl(node: Node): void {
+  visit(node, {
+    Scalar(at, scalar, path) {
+      if (at === "key" || scalar.type !== "PLAIN" || scalar.tag !== undefined || typeof scalar.source !== "string")
+        return;
+      const keys = keysOn(path);
+      const parentKey = keys[keys.length - 2];
+      if (at === "value" && parentKey === "annotations") return;
+      const inList = typeof at === "number";
+      const ownKey = keys[keys.length - 1];
+      const text =
+        (inList && ownKey !== undefined && STRING_LISTS.has(ownKey)) ||
+        (at === "value" && parentKey !== undefined && STRING_MAPS.has(parentKey)) ||
+        (at === "value" && ownKey === "value" && parentKey === "env");
+      if (text) {
+        scalar.value = yaml11Text(scalar.source);
+        return;
+      }
+      const r = resolveYaml11(scalar.source);
+      if (r.tag === "bool" && at === "value" && ownKey !== undefined && BOOL_FIELDS.has(ownKey)) scalar.value = r.value;
+      else if (typeof scalar.value === "number" && r.tag === "int") {
+        const n = Number(r.value);
+        if (Number.isSafeInteger(n)) scalar.value = n;
+      } else if (typeof scalar.value === "number" && r.tag === "float") scalar.value = r.value;
+    },
+  });
+}
+
+/** The workloads of a document (itself, or a List's items), each read as kube-inject reads it. */
+function workloadsAsIstioctl(doc: Document.Parsed): void {
+  const kindOf = (n: unknown): unknown => (isMap(n) ? n.get("kind") : undefined);
+  const root = doc.contents;
+  if (!isMap(root)) return;
+  const kind = kindOf(root);
+  if (typeof kind === "string" && WORKLOAD_KIND_SET.has(kind)) workloadAsIstioctl(root);
+  else if (kind === "List") {
+    const items = root.get("items", true);
+    if (isSeq(items))
+      for (const item of items.items) {
+        const k = kindOf(item);
+        if (isMap(item) && typeof k === "string" && WORKLOAD_KIND_SET.has(k)) workloadAsIstioctl(item);
+      }
+  }
+}
+
+function asIstioctl(doc: Document.Parsed): void {
+  annotationsAsIstioctl(doc);
+  workloadsAsIstioctl(doc);
+}
+
 export function parseManifest(text: string, source: string, limits: YamlLimits = MANIFEST_LIMITS): unknown[] {
   try {
-    return parseYamlDocuments(text, limits, annotationsAsIstioctl);
+    return parseYamlDocuments(text, limits, asIstioctl);
   } catch (e) {
     if (e instanceof YamlSyntaxError)
       throw new ManifestError(`${source}: document ${e.document} is not valid YAML: ${e.message}`);
@@ -83,5 +185,7 @@ export function formatManifest(docs: readonly unknown[], format: OutputFormat): 
   if (format === "json") {
     return `${JSON.stringify(docs.length === 1 ? docs[0] : { apiVersion: "v1", kind: "List", items: docs }, null, 2)}\n`;
   }
-  return docs.map((d) => stringify(d, { lineWidth: 0, aliasDuplicateObjects: false })).join("---\n");
+  // Written for readers of YAML 1.1 (kubectl, istioctl: go-yaml), as Go's own YAML is: a string
+  // those would read as something else (`yes`, `on`, `1_000`, `2024-01-01`) is quoted.
+  return docs.map((d) => stringify(d, { lineWidth: 0, aliasDuplicateObjects: false, version: "1.1" })).join("---\n");
 }

@@ -54,6 +54,12 @@ function metaOf(doc: Doc): { name: string; namespace?: string } {
   };
 }
 
+/** metadata.name, "" when the document has none (a generateName is not one). */
+function ownName(doc: Doc): string {
+  const m = isMap(doc.metadata) ? doc.metadata : {};
+  return typeof m.name === "string" ? m.name : "";
+}
+
 const WORKLOAD_KIND_SET: ReadonlySet<string> = new Set(WORKLOAD_KINDS);
 
 /**
@@ -111,7 +117,9 @@ export function podOf(doc: unknown, defaultNamespace: string): DocumentPod | und
     name,
     namespace,
     pod: templatePod(at.template.metadata, at.template.spec),
-    workload: { name, namespace, kind, apiVersion: String(doc.apiVersion ?? "") },
+    // The workload's own name: one named by generateName alone has none yet (kube-inject's
+    // deploymentMetadata is its metadata.name, so no workload name, owner or canonical name).
+    workload: { name: ownName(doc), namespace, kind, apiVersion: String(doc.apiVersion ?? "") },
     replace: (pod) => withTemplate(doc, at, pod),
   };
 }

@@ -64,7 +64,7 @@ test("a plain scalar becomes the text sigs.k8s.io/yaml gives a string field", ()
   for (const [plain, text] of SIGS_YAML) assert.equal(yaml11Text(plain), text, JSON.stringify(plain));
 });
 
-test("unquoted annotation values are strings; quoted ones, block scalars and other fields are left as written", () => {
+test("unquoted annotation values are strings; quoted ones and block scalars are left as written", () => {
   const [doc] = parseManifest(
     [
       "apiVersion: v1",
@@ -90,7 +90,8 @@ test("unquoted annotation values are strings; quoted ones, block scalars and oth
     kind: "Pod",
     metadata: {
       name: "p",
-      labels: { version: 2 },
+      // A label value is a Go string too (manifest-yaml11.test.ts).
+      labels: { version: "2" },
       annotations: {
         "sidecar.istio.io/proxyCPU": "2",
         "sidecar.istio.io/proxyMemory": "1000",

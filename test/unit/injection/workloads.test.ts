@@ -84,6 +84,35 @@ describe("offline injection as kube-inject", () => {
     assert.equal(injected(cronJob({ annotations: { "sidecar.istio.io/inject": "false" } }, {})), false);
   });
 
+  test("a workload named by generateName alone has no name yet: no workload name, owner or canonical name from it", () => {
+    // kube-inject's deploymentMetadata is the workload's metadata.name, "" here (a Job created
+    // with generateName, as Kueue's samples are).
+    const job: Doc = {
+      apiVersion: "batch/v1",
+      kind: "Job",
+      metadata: { generateName: "batch-run-", namespace: "team-a" },
+      spec: { template: { metadata: {}, spec: { containers: app, restartPolicy: "Never" } } },
+    };
+    const located = podOf(job, "default");
+    assert.equal(located?.name, "batch-run-", "still shown by its generateName");
+    assert.deepEqual(located?.workload, { name: "", namespace: "team-a", kind: "Job", apiVersion: "batch/v1" });
+    const result = injectDocument(job, "default", config).injected[0]?.result;
+    assert.equal(result?.decision.inject, true);
+    const pod = result.pod;
+    const proxy = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].find(
+      (c) => c.name === "istio-proxy",
+    );
+    const env = new Map((proxy?.env ?? []).map((e) => [e.name, e.value]));
+    assert.ok(proxy, "injected");
+    assert.equal(env.has("ISTIO_META_WORKLOAD_NAME"), false);
+    assert.equal(env.has("ISTIO_META_OWNER"), false);
+    assert.equal(pod.metadata?.labels?.["service.istio.io/canonical-name"], "");
+    // With a name, it is the workload.
+    const named = injectDocument({ ...job, metadata: { name: "batch-run", namespace: "team-a" } }, "default", config);
+    const namedProxy = named.injected[0]?.result.pod.spec?.containers.find((c) => c.name === "istio-proxy");
+    assert.equal(namedProxy?.env?.find((e) => e.name === "ISTIO_META_WORKLOAD_NAME")?.value, "batch-run");
+  });
+
   test("podOf (what the webhook sees, what the preview shows) is still the pod template", () => {
     const located = podOf(cronJob({ labels: { team: "x" } }, { labels: { app: "nightly" } }), "default");
     assert.deepEqual(located?.pod.metadata, { labels: { app: "nightly" } });
