@@ -115,13 +115,6 @@ const REASONS: Record<string, { readonly why: string; readonly fits: (v: Verdict
       "around the user's container as it is, and the API server refuses it for the same reason",
     fits: (v) => v.refusedBy === "istio" && /^error unmarshaling JSON: /.test(v.istioRefusal ?? ""),
   },
-  "hold-order-native": {
-    why:
-      "to fix in src/injection/params.ts (hold = !native && …) and inject.ts (orderContainers(…, p.hold)): with " +
-      "holdApplicationUntilProxyStarts and native sidecars, a template that puts istio-proxy among the containers " +
-      "(grpc-agent, gateway) gets it first from Istio's reorderPod, which reads the hold whatever the sidecar mode",
-    fits: (v) => v.refusedBy === undefined && v.diffs.every((d) => /\.template\.containerOrder(\[|$)/.test(d.path)),
-  },
 };
 
 const key = (id: string, mode: Mode): string => `${id} (${mode})`;
