@@ -300,18 +300,17 @@ function auditValue(s: string): string {
   return s.length > MAX_WARNING_CHARS ? `${s.slice(0, MAX_WARNING_CHARS - 3)}...` : s;
 }
 
+/** What an answer says, besides the apiVersion and uid it echoes. */
+export interface ResponseFields {
+  readonly allowed: boolean;
+  readonly patch?: readonly PatchOperation[] | undefined;
+  readonly warnings?: readonly string[];
+  readonly status?: AdmissionResponse["status"];
+  readonly auditAnnotations?: Record<string, string>;
+}
+
 /** The response envelope: echoes apiVersion and uid. Empty warnings and patches are left out. */
-export function buildResponseReview(
-  apiVersion: string,
-  uid: string,
-  fields: {
-    readonly allowed: boolean;
-    readonly patch?: readonly PatchOperation[];
-    readonly warnings?: readonly string[];
-    readonly status?: AdmissionResponse["status"];
-    readonly auditAnnotations?: Record<string, string>;
-  },
-): AdmissionReview {
+export function buildResponseReview(apiVersion: string, uid: string, fields: ResponseFields): AdmissionReview {
   const response: AdmissionResponse = { uid, allowed: fields.allowed };
   if (fields.patch !== undefined && fields.patch.length > 0) {
     response.patchType = "JSONPatch";
