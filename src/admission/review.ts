@@ -34,7 +34,6 @@ export {
   encodePatch,
   REFUSAL_PREFIX,
   refusalMessage,
-  reviewJson,
   sanitizeWarnings,
   validateAdmissionReview,
   type IncomingReview,

@@ -12,7 +12,7 @@ import { podReview } from "../support/review.js";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { admit, decodeAdmissionReview, reviewJson } from "../../src/admission/review.js";
+import { answerReview, decodeAdmissionReview } from "../../src/admission/review.js";
 import type { Config } from "../../src/config/types.js";
 import { buildConfig } from "../../src/config/load.js";
 import { inject } from "../../src/injection/inject.js";
@@ -93,10 +93,7 @@ function runCases(): void {
   // the webhook runs: decode and validate the body, decide, inject, encode the answer.
   for (const name of ["pod", "replicaset-pod", "annotation-opt-out"]) {
     const body = readFileSync(join(here, "..", "fixtures", `admission-review-${name}.json`));
-    run(`recorded review: ${name}`, () => {
-      const out = admit(decodeAdmissionReview(body), { config });
-      void JSON.stringify(out.review);
-    });
+    run(`recorded review: ${name}`, () => void answerReview(decodeAdmissionReview(body), { config }));
   }
 }
 
@@ -209,7 +206,7 @@ function curve(cfg: Config): void {
     "\nin process (decode → decide → patch → encode) against the floor (the bytes as text, JSON.parse, JSON.stringify), CPU µs per review;",
   );
   console.log(
-    "decode and engine are parts of in-process: the rest is encoding the answer (patch → JSON → base64 → AdmissionReview JSON)",
+    "decode and engine are parts of in-process: the rest is encoding the answer (patch → JSON → base64 → AdmissionReview bytes)",
   );
   console.log(
     `${"shape".padEnd(48)} ${"body B".padStart(9)} ${"floor".padStart(8)} ${"in-proc".padStart(8)} ${"ratio".padStart(6)} ${"decode".padStart(8)} ${"engine".padStart(8)} ${"rest".padStart(8)} ${"patch B".padStart(9)} ${"ops".padStart(5)}`,
@@ -220,8 +217,8 @@ function curve(cfg: Config): void {
     const [floor = 0, inProcess = 0, decode = 0, engine = 0] = interleaved(
       [
         () => void JSON.stringify(JSON.parse(s.body.toString("utf8"))),
-        // As the handler answers: reviewJson, which writes the base64 patch into the envelope unscanned.
-        () => void reviewJson(admit(decodeAdmissionReview(s.body), { config: cfg }).review),
+        // As the handler answers: the review's bytes (admission/answer.ts).
+        () => void answerReview(decodeAdmissionReview(s.body), { config: cfg }),
         () => void decodeAdmissionReview(s.body),
         () => void inject(s.pod, { namespace: "bench" }, cfg),
       ],
