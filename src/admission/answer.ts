@@ -54,10 +54,20 @@ class JsonBytes {
     if (this.pending.length >= FLUSH_CHARS) this.flush();
   }
 
+  /** Writes a piece of some size as it is: no copy into the pending string. */
+  write(text: string): void {
+    this.flush();
+    this.put(text);
+  }
+
   flush(): void {
     const text = this.pending;
     if (text === "") return;
     this.pending = "";
+    this.put(text);
+  }
+
+  private put(text: string): void {
     // A UTF-16 code unit is at most 3 bytes of UTF-8 (a surrogate pair, two units, is 4).
     const needed = this.length + text.length * 3;
     if (needed > this.buf.length) {
@@ -145,27 +155,33 @@ function writeOperation(op: Plain, out: JsonBytes): void {
  */
 function patchJsonBytes(ops: readonly PatchOperation[]): JsonBytes {
   const out = new JsonBytes((retained ??= Buffer.allocUnsafeSlow(64 * 1024)));
-  out.add("[");
   let from = 0;
   const run = (to: number): void => {
     if (to > from) {
       if (from > 0) out.add(",");
-      const text = JSON.stringify(from === 0 && to === ops.length ? ops : ops.slice(from, to));
-      out.add(text.slice(1, -1));
+      // The list's brackets are its own, written by the caller: a slice of the text, not a copy.
+      const text = JSON.stringify(ops.slice(from, to));
+      out.write(text.slice(1, -1));
     }
     from = to;
   };
-  for (let i = 0; i < ops.length; i++) {
-    const op: unknown = ops[i];
-    if (i - from === GROUP_OPS) run(i);
-    if (!hasLargeValue(op)) continue;
-    run(i);
-    if (i > 0) out.add(",");
-    writeOperation(op, out);
-    from = i + 1;
+  // Most patches: a few operations with short lists, stringified in one call and written as they are.
+  if (!isPlainArray(ops) || (ops.length <= GROUP_OPS && !ops.some(hasLargeValue))) {
+    out.write(JSON.stringify(ops));
+  } else {
+    out.add("[");
+    for (let i = 0; i < ops.length; i++) {
+      const op: unknown = ops[i];
+      if (i - from === GROUP_OPS) run(i);
+      if (!hasLargeValue(op)) continue;
+      run(i);
+      if (i > 0) out.add(",");
+      writeOperation(op, out);
+      from = i + 1;
+    }
+    run(ops.length);
+    out.add("]");
   }
-  run(ops.length);
-  out.add("]");
   out.flush();
   if (out.buf !== retained && out.buf.length <= RETAINED_BYTES) retained = out.buf;
   return out;
