@@ -245,41 +245,6 @@ export function encodePatch(ops: readonly PatchOperation[]): string {
   return scratch.toString("base64", 0, written);
 }
 
-/** Where the patch goes in the text of a review whose patch was left empty. */
-const PATCH_SLOT = '"patch":""';
-/**
- * On a response whose patch is the base64 that buildResponseReview put there: that patch, in
- * which nothing needs escaping. A patch set or changed by anything else does not match it, and
- * a copy of the response does not carry it. A non-enumerable property, which JSON, spreads and
- * deep comparisons do not see (a WeakMap entry per review costs more than the rest of the envelope).
- */
-const BASE64_PATCH = Symbol("base64 patch");
-type MarkedResponse = AdmissionResponse & { readonly [BASE64_PATCH]?: string };
-
-/**
- * The review as JSON: the very text JSON.stringify gives, without scanning the patch a second
- * time (it is most of the answer). The envelope is stringified with an empty patch, and the
- * base64 patch put into that slot as it is. The slot is found as the one `"patch":""` in the
- * text (in a JSON string a `"` is always `\"`, so a value cannot fake it); were there two, or a
- * patch not of buildResponseReview's making, the review is stringified whole.
- */
-export function reviewJson(review: AdmissionReview): string {
-  const response: MarkedResponse | undefined = review.response;
-  const patch = response?.patch;
-  if (
-    response === undefined ||
-    patch === undefined ||
-    !Object.hasOwn(response, BASE64_PATCH) ||
-    response[BASE64_PATCH] !== patch
-  )
-    return JSON.stringify(review);
-  const text = JSON.stringify({ ...review, response: { ...response, patch: "" } });
-  const slot = text.indexOf(PATCH_SLOT);
-  if (slot !== text.lastIndexOf(PATCH_SLOT)) return JSON.stringify(review);
-  const at = slot + PATCH_SLOT.length - 1;
-  return text.slice(0, at) + patch + text.slice(at);
-}
-
 /** One line each, no control characters, within the sizes the API server keeps. */
 export function sanitizeWarnings(warnings: readonly string[]): string[] {
   const out: string[] = [];
@@ -300,23 +265,21 @@ function auditValue(s: string): string {
   return s.length > MAX_WARNING_CHARS ? `${s.slice(0, MAX_WARNING_CHARS - 3)}...` : s;
 }
 
+/** What an answer says, besides the apiVersion and uid it echoes. */
+export interface ResponseFields {
+  readonly allowed: boolean;
+  readonly patch?: readonly PatchOperation[] | undefined;
+  readonly warnings?: readonly string[];
+  readonly status?: AdmissionResponse["status"];
+  readonly auditAnnotations?: Record<string, string>;
+}
+
 /** The response envelope: echoes apiVersion and uid. Empty warnings and patches are left out. */
-export function buildResponseReview(
-  apiVersion: string,
-  uid: string,
-  fields: {
-    readonly allowed: boolean;
-    readonly patch?: readonly PatchOperation[];
-    readonly warnings?: readonly string[];
-    readonly status?: AdmissionResponse["status"];
-    readonly auditAnnotations?: Record<string, string>;
-  },
-): AdmissionReview {
+export function buildResponseReview(apiVersion: string, uid: string, fields: ResponseFields): AdmissionReview {
   const response: AdmissionResponse = { uid, allowed: fields.allowed };
   if (fields.patch !== undefined && fields.patch.length > 0) {
     response.patchType = "JSONPatch";
     response.patch = encodePatch(fields.patch);
-    Object.defineProperty(response, BASE64_PATCH, { value: response.patch });
   }
   if (fields.status !== undefined) response.status = fields.status;
   const warnings = sanitizeWarnings(fields.warnings ?? []);

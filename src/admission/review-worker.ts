@@ -3,7 +3,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type { Config } from "../config/types.js";
 import { AdmissionError } from "./errors.js";
-import { admit, decodeAdmissionReview, reviewJson } from "./review.js";
+import { answerReview, decodeAdmissionReview } from "./review.js";
 import type { PoolAnswer, PoolJob, PreviewParseJob } from "./review-pool.js";
 import { parsePreviewInput, PreviewError } from "../preview.js";
 
@@ -35,15 +35,15 @@ parentPort?.on("message", (job: PoolJob | PreviewParseJob) => {
   let answer: PoolAnswer;
   try {
     const review = decodeAdmissionReview(job.body);
-    const { review: out, outcome } = admit(review, {
+    const { body, outcome } = answerReview(review, {
       config,
       pathEnv: job.pathEnv,
       ...(job.nativeSidecarsSupported === undefined ? {} : { nativeSidecarsSupported: job.nativeSidecarsSupported }),
     });
     const { error, ...rest } = outcome;
-    // Encoded here, and handed over rather than copied: the answer can be megabytes (a patch
-    // rewriting a hundred thousand probes), and the event loop has better things to do.
-    const body = new TextEncoder().encode(reviewJson(out));
+    // Encoded here, and handed over rather than copied (the buffer is the answer's alone): the
+    // answer can be megabytes (a patch rewriting a hundred thousand probes), and the event loop
+    // has better things to do.
     answer = {
       id: job.id,
       ok: true,

@@ -20,8 +20,10 @@ import {
   podNamespace,
   refusalMessage,
   type IncomingReview,
+  type ResponseFields,
   type UnchangedBecause,
 } from "./gate.js";
+import { responseBytes } from "./answer.js";
 
 // What callers of this module used before the gate had a module of its own.
 export {
@@ -32,7 +34,6 @@ export {
   encodePatch,
   REFUSAL_PREFIX,
   refusalMessage,
-  reviewJson,
   sanitizeWarnings,
   validateAdmissionReview,
   type IncomingReview,
@@ -81,6 +82,21 @@ export interface ReviewResult {
   readonly outcome: ReviewOutcome;
 }
 
+/** A review answered as the webhook sends it. */
+export interface ReviewAnswer {
+  /** The UTF-8 JSON of the AdmissionReview admit returns, in a buffer of its own. */
+  readonly body: Buffer;
+  readonly outcome: ReviewOutcome;
+}
+
+/** How an answer is put together: the AdmissionReview (buildResponseReview) or its bytes (responseBytes). */
+type Envelope<T> = (apiVersion: string, uid: string, fields: ResponseFields) => T;
+
+interface Answered<T> {
+  readonly answer: T;
+  readonly outcome: ReviewOutcome;
+}
+
 function audit(decision: ReviewDecision, reason: string): Record<string, string> {
   return { [AUDIT_DECISION_KEY]: decision, [AUDIT_REASON_KEY]: reason };
 }
@@ -97,6 +113,21 @@ const UNCHANGED_SKIP_REASONS: Readonly<Record<UnchangedBecause, SkipReason>> = {
  * returned in `outcome.error` for the caller to log.
  */
 export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult {
+  const { answer, outcome } = answered(review, opts, buildResponseReview);
+  return { review: answer, outcome };
+}
+
+/**
+ * admit, answered as the bytes the webhook sends (`JSON.stringify` of admit's review, as
+ * UTF-8), written without building the review's text (answer.ts).
+ */
+export function answerReview(review: IncomingReview, opts: AdmitOptions): ReviewAnswer {
+  const { answer, outcome } = answered(review, opts, responseBytes);
+  return { body: answer, outcome };
+}
+
+/** The one decision behind admit and answerReview: the fields of the answer and the outcome. */
+function answered<T>(review: IncomingReview, opts: AdmitOptions, envelope: Envelope<T>): Answered<T> {
   const { apiVersion, request } = review;
   const uid = request.uid;
   const namespace = podNamespace(request);
@@ -109,8 +140,8 @@ export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult 
   const operation = clip(request.operation ?? "");
   const dryRun = request.dryRun === true;
 
-  const allowUnchanged = (skipReason: SkipReason, reason: string): ReviewResult => ({
-    review: buildResponseReview(apiVersion, uid, {
+  const allowUnchanged = (skipReason: SkipReason, reason: string): Answered<T> => ({
+    answer: envelope(apiVersion, uid, {
       allowed: true,
       warnings: [`sidecar-injector: ${reason}`],
       auditAnnotations: audit("allowed", reason),
@@ -128,10 +159,10 @@ export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult 
     },
   });
 
-  const refuse = (errorCode: ErrorCode, message: string, error?: unknown): ReviewResult => {
+  const refuse = (errorCode: ErrorCode, message: string, error?: unknown): Answered<T> => {
     const spec = ERRORS[errorCode];
     return {
-      review: buildResponseReview(apiVersion, uid, {
+      answer: envelope(apiVersion, uid, {
         allowed: false,
         status: { code: spec.status, message: refusalMessage(message), reason: spec.reason, status: "Failure" },
         auditAnnotations: audit("refused", message),
@@ -183,7 +214,7 @@ export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult 
       // The last reason is the rule that decided; earlier ones say what was passed over.
       const reason = reasons.at(-1) ?? "not injected";
       return {
-        review: buildResponseReview(apiVersion, uid, {
+        answer: envelope(apiVersion, uid, {
           allowed: true,
           warnings: [...result.warnings, `sidecar-injector: sidecar not injected: ${reasons.join("; ") || reason}`],
           auditAnnotations: audit("skipped", reason),
@@ -203,7 +234,7 @@ export function admit(review: IncomingReview, opts: AdmitOptions): ReviewResult 
     }
     const reason = reasons.at(-1) ?? "injected";
     return {
-      review: buildResponseReview(apiVersion, uid, {
+      answer: envelope(apiVersion, uid, {
         allowed: true,
         patch: result.patch,
         warnings: result.warnings,

@@ -13,7 +13,7 @@ import type { Config } from "../config/types.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { AdmissionError, ERRORS, errorBody, type ErrorCode } from "./errors.js";
-import { admit, decodeAdmissionReview, parsePathEnv, reviewJson, type InjectFn, type ReviewOutcome } from "./review.js";
+import { answerReview, decodeAdmissionReview, parsePathEnv, type InjectFn, type ReviewOutcome } from "./review.js";
 import {
   BodyBudget,
   checkJsonContentType,
@@ -74,12 +74,12 @@ export function nativeOption(v: AppOptions["nativeSidecarsSupported"]): { native
 const ANSWER_PIECE_BYTES = 256 * 1024;
 
 /** Every JSON answer's headers, as express's res.json writes them. */
-function writeJson(res: ServerResponse, status: number, text: string): void {
+function writeJson(res: ServerResponse, status: number, json: string | Uint8Array): void {
   res.writeHead(status, {
     "Content-Type": "application/json; charset=utf-8",
-    "Content-Length": Buffer.byteLength(text),
+    "Content-Length": typeof json === "string" ? Buffer.byteLength(json) : json.byteLength,
   });
-  res.end(text);
+  res.end(json);
 }
 
 /**
@@ -218,8 +218,13 @@ function reviewHandler(opts: AppOptions, limits: BodyLimits, pool: ReviewPool | 
         return;
       }
       const review = decodeAdmissionReview(body);
-      const result = admit(review, { config, pathEnv, ...nativeOption(opts.nativeSidecarsSupported), ...engine });
-      writeJson(res, 200, reviewJson(result.review));
+      const result = answerReview(review, {
+        config,
+        pathEnv,
+        ...nativeOption(opts.nativeSidecarsSupported),
+        ...engine,
+      });
+      writeJson(res, 200, result.body);
       record(result.outcome, elapsedMs());
     } catch (e) {
       const code: ErrorCode = e instanceof AdmissionError ? e.code : "ERR_INTERNAL";

@@ -1,6 +1,7 @@
 // Benchmark of the injection engine and of the work the webhook does per review (parse the
 // AdmissionReview JSON, inject, serialise the patch), without the network.
-// Run: npm run bench   (BENCH_SECONDS=2 per case by default; BENCH_ONLY=curve for the curve alone)
+// Run: npm run bench   (BENCH_SECONDS=2 per case by default; BENCH_ONLY=curve for the curve alone;
+// BENCH_BASE=<another checkout> for its handler as a further column, see baseHandler)
 //
 // The curve: the recorded review (test/fixtures/admission-review-pod.json) grown one way at a
 // time (containers 1→200, env vars 0→2,000, annotations 0→256 KiB), each measured in process
@@ -12,7 +13,7 @@ import { podReview } from "../support/review.js";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { admit, decodeAdmissionReview, reviewJson } from "../../src/admission/review.js";
+import { answerReview, decodeAdmissionReview } from "../../src/admission/review.js";
 import type { Config } from "../../src/config/types.js";
 import { buildConfig } from "../../src/config/load.js";
 import { inject } from "../../src/injection/inject.js";
@@ -93,10 +94,7 @@ function runCases(): void {
   // the webhook runs: decode and validate the body, decide, inject, encode the answer.
   for (const name of ["pod", "replicaset-pod", "annotation-opt-out"]) {
     const body = readFileSync(join(here, "..", "fixtures", `admission-review-${name}.json`));
-    run(`recorded review: ${name}`, () => {
-      const out = admit(decodeAdmissionReview(body), { config });
-      void JSON.stringify(out.review);
-    });
+    run(`recorded review: ${name}`, () => void answerReview(decodeAdmissionReview(body), { config }));
   }
 }
 
@@ -171,7 +169,9 @@ function recorded(): Shape {
  * Median µs of CPU time per call of each function, measured in alternating batches so that
  * each sees the same machine (CPU time, not wall time: a machine shared with other work
  * delays a process without its doing more work; the time its garbage collector threads take
- * is counted).
+ * is counted). A batch also pays for collecting some of the garbage the batch before it left:
+ * the order turns each round, so that each function follows each other one as often (in a
+ * fixed order, the function after the one that allocates most looked a tenth slower).
  */
 function interleaved(fns: readonly (() => void)[], budgetMs: number): number[] {
   // Batches of a few milliseconds of the slowest, after a warm-up.
@@ -183,8 +183,12 @@ function interleaved(fns: readonly (() => void)[], budgetMs: number): number[] {
   const batch = Math.max(1, Math.round(4 / Math.max(...per, 0.001)));
   const samples: number[][] = fns.map(() => []);
   const end = performance.now() + budgetMs;
+  let round = 0;
   do {
-    fns.forEach((fn, k) => {
+    const first = round++ % fns.length;
+    fns.forEach((_, j) => {
+      const k = (first + j) % fns.length;
+      const fn = fns[k]!;
       const start = process.cpuUsage();
       for (let i = 0; i < batch; i++) fn();
       const used = process.cpuUsage(start);
@@ -197,7 +201,30 @@ function interleaved(fns: readonly (() => void)[], budgetMs: number): number[] {
   });
 }
 
-function curve(cfg: Config): void {
+/**
+ * BENCH_BASE=<another checkout of this repository, its node_modules in place>: that build's
+ * handler path as a further column ("base"), interleaved with this one's, for a before and
+ * after from the same minutes. A checkout from before answerReview answers as its handler did:
+ * the review's text (reviewJson), then its bytes.
+ */
+async function baseHandler(): Promise<((body: Buffer) => void) | undefined> {
+  const base = process.env.BENCH_BASE;
+  if (base === undefined || base === "") return undefined;
+  const review: Record<string, unknown> = await import(join(base, "src", "admission", "review.ts"));
+  const load: Record<string, unknown> = await import(join(base, "src", "config", "load.ts"));
+  const { answerReview: answer, reviewJson: text, admit: admitOld, decodeAdmissionReview: decode } = review;
+  if (typeof load.buildConfig !== "function" || typeof decode !== "function")
+    throw new Error(`${base}: not a checkout`);
+  const baseConfig: unknown = load.buildConfig({ nativeSidecars: "true" });
+  if (typeof answer === "function") return (body) => void answer(decode(body), { config: baseConfig });
+  if (typeof text !== "function" || typeof admitOld !== "function") throw new Error(`${base}: no handler path found`);
+  return (body) => {
+    const out: unknown = admitOld(decode(body), { config: baseConfig });
+    void Buffer.from(String(text((out as { review: unknown }).review)));
+  };
+}
+
+function curve(cfg: Config, base: ((body: Buffer) => void) | undefined): void {
   const shapes: Shape[] = [
     recorded(),
     ...[10, 50, 100, 200].map((n) => shape(`containers ${n}`, n, 0, 0)),
@@ -209,27 +236,28 @@ function curve(cfg: Config): void {
     "\nin process (decode → decide → patch → encode) against the floor (the bytes as text, JSON.parse, JSON.stringify), CPU µs per review;",
   );
   console.log(
-    "decode and engine are parts of in-process: the rest is encoding the answer (patch → JSON → base64 → AdmissionReview JSON)",
+    "decode and engine are parts of in-process: the rest is encoding the answer (patch → JSON → base64 → AdmissionReview bytes)",
   );
   console.log(
-    `${"shape".padEnd(48)} ${"body B".padStart(9)} ${"floor".padStart(8)} ${"in-proc".padStart(8)} ${"ratio".padStart(6)} ${"decode".padStart(8)} ${"engine".padStart(8)} ${"rest".padStart(8)} ${"patch B".padStart(9)} ${"ops".padStart(5)}`,
+    `${"shape".padEnd(48)} ${"body B".padStart(9)} ${"floor".padStart(8)} ${"in-proc".padStart(8)} ${"ratio".padStart(6)} ${"decode".padStart(8)} ${"engine".padStart(8)} ${"rest".padStart(8)} ${"patch B".padStart(9)} ${"ops".padStart(5)}${base === undefined ? "" : ` ${"base".padStart(8)} ${"ratio".padStart(6)}`}`,
   );
   for (const s of shapes) {
     const result = inject(s.pod, { namespace: "bench" }, cfg);
     const patchBytes = Buffer.byteLength(JSON.stringify(result.patch));
-    const [floor = 0, inProcess = 0, decode = 0, engine = 0] = interleaved(
+    const [floor = 0, inProcess = 0, decode = 0, engine = 0, before = 0] = interleaved(
       [
         () => void JSON.stringify(JSON.parse(s.body.toString("utf8"))),
-        // As the handler answers: reviewJson, which writes the base64 patch into the envelope unscanned.
-        () => void reviewJson(admit(decodeAdmissionReview(s.body), { config: cfg }).review),
+        // As the handler answers: the review's bytes (admission/answer.ts).
+        () => void answerReview(decodeAdmissionReview(s.body), { config: cfg }),
         () => void decodeAdmissionReview(s.body),
         () => void inject(s.pod, { namespace: "bench" }, cfg),
+        ...(base === undefined ? [] : [() => base(s.body)]),
       ],
       seconds * 1000,
     );
     const f = (n: number): string => n.toFixed(1).padStart(8);
     console.log(
-      `${s.name.padEnd(48)} ${String(s.body.length).padStart(9)} ${f(floor)} ${f(inProcess)} ${(inProcess / floor).toFixed(2).padStart(6)} ${f(decode)} ${f(engine)} ${f(inProcess - decode - engine)} ${String(patchBytes).padStart(9)} ${String(result.patch.length).padStart(5)}`,
+      `${s.name.padEnd(48)} ${String(s.body.length).padStart(9)} ${f(floor)} ${f(inProcess)} ${(inProcess / floor).toFixed(2).padStart(6)} ${f(decode)} ${f(engine)} ${f(inProcess - decode - engine)} ${String(patchBytes).padStart(9)} ${String(result.patch.length).padStart(5)}${base === undefined ? "" : ` ${f(before)} ${(before / floor).toFixed(2).padStart(6)}`}`,
     );
   }
 }
@@ -237,4 +265,4 @@ function curve(cfg: Config): void {
 console.log(`node ${process.version}, ${seconds}s per case`);
 const only = process.env.BENCH_ONLY;
 if (only !== "curve") runCases();
-curve(config);
+curve(config, await baseHandler());

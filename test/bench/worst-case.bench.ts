@@ -19,7 +19,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { Worker } from "node:worker_threads";
-import { admit, decodeAdmissionReview } from "../../src/admission/review.js";
+import { answerReview, decodeAdmissionReview } from "../../src/admission/review.js";
 import { buildConfig } from "../../src/config/load.js";
 import type { Container, Pod } from "../../src/kube/types.js";
 import { parseManifest } from "../../src/manifest.js";
@@ -427,9 +427,8 @@ function once(c: Case, input: string): { ms: number; answer: number; outcome: st
   let outcome: string;
   try {
     if (c.kind === "review") {
-      const out = admit(decodeAdmissionReview(input), { config });
-      const text = JSON.stringify(out.review);
-      answer = text.length;
+      const out = answerReview(decodeAdmissionReview(input), { config });
+      answer = out.body.length;
       outcome = out.outcome.decision;
     } else if (c.kind === "cli") {
       const docs = parseManifest(input, "bench.yaml");

@@ -1,0 +1,180 @@
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, it } from "node:test";
+import { responseBytes } from "../../../src/admission/answer.js";
+import { buildResponseReview, type ResponseFields } from "../../../src/admission/gate.js";
+import { admit, answerReview, decodeAdmissionReview } from "../../../src/admission/review.js";
+import { buildConfig } from "../../../src/config/load.js";
+import { inject } from "../../../src/injection/inject.js";
+import type { PatchOperation } from "../../../src/injection/types.js";
+import { goldenCases, goldenConfig, inputPods } from "../../golden/cases.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const fixtures = join(here, "..", "..", "fixtures");
+
+/** What the answer must be: the UTF-8 of the review's JSON. */
+function expected(apiVersion: string, uid: string, fields: ResponseFields): Buffer {
+  return Buffer.from(JSON.stringify(buildResponseReview(apiVersion, uid, fields)), "utf8");
+}
+
+function check(fields: ResponseFields, uid = "u-1", apiVersion = "admission.k8s.io/v1"): Buffer {
+  const got = responseBytes(apiVersion, uid, fields);
+  assert.equal(got.toString("utf8"), expected(apiVersion, uid, fields).toString("utf8"));
+  assert.ok(got.equals(expected(apiVersion, uid, fields)));
+  return got;
+}
+
+/** `count` operations adding a label each, `chars` characters of value each. */
+function labels(count: number, chars: number, fill = "v"): PatchOperation[] {
+  return Array.from({ length: count }, (_, i) => ({
+    op: "add",
+    path: `/metadata/labels/l${i}`,
+    value: fill.repeat(Math.ceil(chars / fill.length)).slice(0, chars),
+  }));
+}
+
+/** One operation adding a list of `count` containers. */
+function containers(count: number, envPer = 3): PatchOperation[] {
+  return [
+    {
+      op: "replace",
+      path: "/spec/containers",
+      value: Array.from({ length: count }, (_, i) => ({
+        name: `c-${i}`,
+        image: "example.com/app:1",
+        env: Array.from({ length: envPer }, (_, j) => ({ name: `V${j}`, value: `x${i}.${j}` })),
+      })),
+    },
+  ];
+}
+
+describe("responseBytes", () => {
+  it("is the UTF-8 of the review's JSON for every golden case's patch, and for its refusals and skips", () => {
+    let patches = 0;
+    for (const name of goldenCases()) {
+      const config = goldenConfig(name);
+      for (const { pod, namespace } of inputPods(name)) {
+        let patch: readonly PatchOperation[];
+        try {
+          patch = inject(pod, { namespace }, config).patch;
+        } catch {
+          continue;
+        }
+        if (patch.length > 0) patches++;
+        check({ allowed: true, patch, warnings: [`case ${name}`], auditAnnotations: { decision: "injected" } });
+      }
+    }
+    assert.ok(patches > 20, `golden patches checked: ${patches}`);
+    check({ allowed: true });
+    check({ allowed: true, patch: [] });
+    check(
+      {
+        allowed: false,
+        status: { code: 400, message: 'bad "patch":"" here', reason: "BadRequest", status: "Failure" },
+        auditAnnotations: { decision: "refused", patch: "" },
+      },
+      "u",
+      "admission.k8s.io/v1beta1",
+    );
+  });
+
+  it("writes the envelope's user values as JSON.stringify does: quotes, non-ASCII, the slot's own text", () => {
+    const patch = labels(3, 10);
+    check({ allowed: true, patch }, '"patch":"" é 😀 \u2028 \\ uid');
+    check({ allowed: true, patch, warnings: ['w"1', "é€😀", "\ud800 lone"] }, "u", "admission.k8s.io/v1beta1");
+    check({ allowed: false, patch, status: { code: 403, message: "no" } });
+  });
+
+  it("is JSON.stringify's text of values it does not write itself: left out, null, toJSON, classes, lone surrogates", () => {
+    class Box {
+      constructor(readonly inside: string) {}
+    }
+    const odd: unknown[] = [
+      undefined,
+      () => 1,
+      Symbol("s"),
+      null,
+      Number.NaN,
+      -0,
+      1e21,
+      new Date(0),
+      new Box("b"),
+      { toJSON: () => "mine" },
+      Object.assign(Object.create(null) as object, { k: "v" }),
+      "\ud83d lone \udc00",
+      { 'k"ey': "v\n", "": "", é: "é" },
+    ];
+    const many = (value: unknown): PatchOperation => ({ op: "add", path: "/x", value });
+    // Each as a value of its own, in lists and maps large enough to be written item by item,
+    // and among operations enough to be stringified in several runs.
+    const ops: PatchOperation[] = [
+      ...odd.map(many),
+      many(Array.from({ length: 40 }, (_, i) => odd[i % odd.length])),
+      many(Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`k${i}`, odd[i % odd.length]]))),
+      ...Array.from({ length: 70 }, (_, i) => many(odd[i % odd.length])),
+      { op: "add", path: "/y" },
+      { op: "add", path: "/z", value: undefined },
+    ];
+    check({ allowed: true, patch: ops });
+    // A list with toJSON of its own, and one whose operations are not plain objects.
+    const listWithToJson = Object.assign(
+      Array.from({ length: 40 }, (_, i) => i),
+      { toJSON: () => "list" },
+    );
+    check({ allowed: true, patch: [many(listWithToJson)] });
+    const notPlain = [new Box("op") as unknown as PatchOperation, ...labels(40, 5)];
+    check({ allowed: true, patch: notPlain });
+  });
+
+  it("is exact at every size: around the base64 slices and the kept buffer, larger then smaller, call after call", () => {
+    const cases = [
+      labels(1, 3 * 1024 * 1024), // 3 MiB of JSON: larger than the buffer kept
+      containers(2000, 10), // an operation of many items, over 1 MiB
+      labels(1, 48 * 1024 - 58),
+      labels(1, 48 * 1024 - 57),
+      labels(1, 48 * 1024 - 56),
+      labels(1, 48 * 1024 - 55),
+      labels(1, 96 * 1024),
+      labels(33, 4000, "é€"),
+      labels(65, 3000, "😀"),
+      containers(200),
+      containers(33),
+      containers(32),
+      labels(5, 10),
+      labels(1, 1),
+    ];
+    for (const patch of cases) {
+      const got = check({ allowed: true, patch, warnings: ["w"] });
+      const answer = JSON.parse(got.toString("utf8")) as { response: { patch: string } };
+      assert.deepEqual(JSON.parse(Buffer.from(answer.response.patch, "base64").toString("utf8")), patch);
+    }
+  });
+
+  it("gives a buffer of its own, which a worker can hand over without detaching another's", () => {
+    const small = responseBytes("admission.k8s.io/v1", "u", { allowed: true, patch: labels(1, 1) });
+    const large = responseBytes("admission.k8s.io/v1", "u", { allowed: true, patch: labels(10, 10_000) });
+    const none = responseBytes("admission.k8s.io/v1", "u", { allowed: true });
+    for (const b of [small, large, none]) {
+      assert.equal(b.byteOffset, 0);
+      assert.equal(b.buffer.byteLength, b.byteLength);
+    }
+    assert.notEqual(small.buffer, large.buffer);
+  });
+});
+
+describe("answerReview", () => {
+  it("answers each recorded review with the bytes of admit's review, outcome alike", () => {
+    const config = buildConfig({});
+    const names = readdirSync(fixtures).filter((f) => f.startsWith("admission-review-") && f.endsWith(".json"));
+    assert.ok(names.length >= 5);
+    for (const name of names) {
+      const body = readFileSync(join(fixtures, name));
+      const byAdmit = admit(decodeAdmissionReview(body), { config });
+      const answered = answerReview(decodeAdmissionReview(body), { config });
+      assert.equal(answered.body.toString("utf8"), JSON.stringify(byAdmit.review), name);
+      assert.deepEqual(answered.outcome, byAdmit.outcome, name);
+    }
+  });
+});
