@@ -29,9 +29,7 @@ import type { WorkloadRef } from "../injection/types.js";
 import { decide } from "../injection/policy.js";
 import { own } from "../injection/own.js";
 import { quoteName } from "../injection/quote.js";
-import { WEBHOOK_CONDITION_ANNOTATION } from "../policy/render.js";
-import { domainRules } from "../policy/domain.js";
-import { policyParts } from "../policy/parts.js";
+import { policyDomainOf, WEBHOOK_CONDITION_ANNOTATION } from "../policy/render.js";
 import { PolicyRenderError } from "../policy/errors.js";
 import { domainVerdict, policyDomain, type PolicyDomain } from "../policy/verdict.js";
 import type { Finding } from "./check.js";
@@ -86,7 +84,7 @@ function renderedFor(policy: AdmissionPolicyObject, config: Config): boolean | s
   for (const native of [false, true]) {
     let rules;
     try {
-      rules = domainRules(config, policyParts(config, native));
+      rules = policyDomainOf(config, native).rules;
     } catch (e) {
       if (e instanceof PolicyRenderError) return e.message;
       throw e;

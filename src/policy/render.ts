@@ -186,14 +186,18 @@ function mutation(
   return { variables, expression: ops.filter((o) => o !== "[]").join(" +\n") };
 }
 
-/** The policy, its bindings and the webhook's matchCondition for `config`. */
-export function renderPolicy(config: Config, options: PolicyOptions): RenderedPolicy {
-  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(options.name) || options.name.length > 200)
-    throw new PolicyRenderError(
-      `invalid policy name ${JSON.stringify(options.name.slice(0, 80))}: lowercase letters, digits, "-" and "."`,
-    );
-  const parts = policyParts(config, options.nativeSidecarsSupported);
-  const resources = resourceContainers(config, options.nativeSidecarsSupported);
+/**
+ * What the policy for `config` adds (parts), the Pods it takes (rules: the domain, with the
+ * annotations the policy honours) and what it computes per Pod: the one derivation the
+ * renderer, preview and check share, so their verdicts are the policy's own. Runs the engine on
+ * probe Pods: call it once per config.
+ */
+export function policyDomainOf(
+  config: Config,
+  nativeSidecarsSupported: boolean,
+): { parts: PolicyParts; rules: DomainRule[]; resources: readonly string[] | undefined; args: ArgSlot[] } {
+  const parts = policyParts(config, nativeSidecarsSupported);
+  const resources = resourceContainers(config, nativeSidecarsSupported);
   const honoured: HonouredAnnotation[] = resources
     ? RESOURCE_ANNOTATION_KEYS.map((key) => ({
         key,
@@ -201,10 +205,19 @@ export function renderPolicy(config: Config, options: PolicyOptions): RenderedPo
         what: "plain quantities such as 100m, 0.5, 128Mi",
       }))
     : [];
-  const args = logLevelSlots(config, options.nativeSidecarsSupported);
+  const args = logLevelSlots(config, nativeSidecarsSupported);
   for (const key of new Set(args.map((a) => a.annotation)))
     honoured.push({ key, pattern: PLAIN_LOG_LEVEL, what: "letters, digits and :,._- only" });
-  const rules = domainRules(config, parts, honoured);
+  return { parts, rules: domainRules(config, parts, honoured), resources, args };
+}
+
+/** The policy, its bindings and the webhook's matchCondition for `config`. */
+export function renderPolicy(config: Config, options: PolicyOptions): RenderedPolicy {
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(options.name) || options.name.length > 200)
+    throw new PolicyRenderError(
+      `invalid policy name ${JSON.stringify(options.name.slice(0, 80))}: lowercase letters, digits, "-" and "."`,
+    );
+  const { parts, rules, resources, args } = policyDomainOf(config, options.nativeSidecarsSupported);
   const probePort = probeRewritePort(config, options.nativeSidecarsSupported);
   if ((probePort !== undefined) !== config.rewriteAppProbes)
     throw new PolicyRenderError("the injection's probe rewrite does not follow rewriteAppProbes");

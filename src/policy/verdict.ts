@@ -11,9 +11,10 @@
 import type { Config } from "../config/types.js";
 import type { Pod } from "../kube/types.js";
 import type { WorkloadRef } from "../injection/types.js";
-import { domainRules, outsideDomain, type DomainRule } from "./domain.js";
+import { outsideDomain, type DomainRule } from "./domain.js";
 import { PolicyRenderError } from "./errors.js";
-import { policyParts, SLOT_ANNOTATIONS, SLOT_LABELS } from "./parts.js";
+import { SLOT_ANNOTATIONS, SLOT_LABELS } from "./parts.js";
+import { policyDomainOf } from "./render.js";
 import { readPod } from "../injection/shape.js";
 import { stripInjected } from "../injection/strip.js";
 
@@ -58,9 +59,9 @@ export function verdict(rules: readonly DomainRule[], pod: Pod, workload?: Workl
  */
 export function policyDomain(config: Config, nativeSidecarsSupported: boolean): PolicyDomain {
   try {
-    const parts = policyParts(config, nativeSidecarsSupported);
+    const { parts, rules } = policyDomainOf(config, nativeSidecarsSupported);
     return {
-      rules: domainRules(config, parts),
+      rules,
       written: {
         labels: [...Object.keys(parts.labels), ...SLOT_LABELS],
         annotations: [...Object.keys(parts.annotations), ...SLOT_ANNOTATIONS],

@@ -446,7 +446,7 @@ describe("check against a real kube-apiserver with two injectors", { skip }, () 
     await create("/api/v1/namespaces/policy-mode/pods", pod("covered"));
     await create(
       "/api/v1/namespaces/policy-mode/pods",
-      pod("tuned", { annotations: { "sidecar.istio.io/proxyCPU": "200m" } }),
+      pod("tuned", { annotations: { "sidecar.istio.io/proxyImage": "example.com/proxyv2:1.28.0" } }),
     );
     const cm = await c.request("GET", "/api/v1/namespaces/sidecar-injector-system/configmaps/sidecar-injector");
     assert.equal(cm.status, 200, cm.text);
@@ -497,7 +497,7 @@ describe("check against a real kube-apiserver with two injectors", { skip }, () 
       policy: "sidecar-injector",
       injector: "webhook",
       injects: false,
-      reason: 'the Pod has the annotation "sidecar.istio.io/proxyCPU", which only the webhook reads',
+      reason: 'the Pod has the annotation "sidecar.istio.io/proxyImage", which only the webhook reads',
     });
     const injecting = tuned?.webhooks.filter((w) => w.injects) ?? [];
     assert.equal(injecting.length, 1, JSON.stringify(tuned?.webhooks));
@@ -516,7 +516,7 @@ describe("check against a real kube-apiserver with two injectors", { skip }, () 
     );
     assert.match(
       table.stdout,
-      /^ {2}policy mode: falls to the webhook: the Pod has the annotation "sidecar\.istio\.io\/proxyCPU", which only the webhook reads$/m,
+      /^ {2}policy mode: falls to the webhook: the Pod has the annotation "sidecar\.istio\.io\/proxyImage", which only the webhook reads$/m,
     );
   });
 
@@ -532,7 +532,7 @@ describe("check against a real kube-apiserver with two injectors", { skip }, () 
     });
     await create("/api/v1/namespaces/istio-system/configmaps", {
       metadata: { name: "istio" },
-      data: { mesh: "defaultConfig:\n  concurrency: 3\n" },
+      data: { mesh: "proxyListenPort: 15002\n" },
     });
     const release = await renderChart("sidecar-injector", "sidecar-injector-system", {
       set: ["istioConfig=istio-system"],
@@ -549,7 +549,7 @@ describe("check against a real kube-apiserver with two injectors", { skip }, () 
     assert.equal(injector?.istioConfig, "istio-system");
     assert.deepEqual(
       injector?.findings.map((f) => f.message.split(":")[0]),
-      ["istio-sidecar-injector.values.global.proxy.lifecycle", "istio.mesh.defaultConfig.concurrency"],
+      ["istio-sidecar-injector.values.global.proxy.lifecycle", "istio.mesh.proxyListenPort"],
     );
     assert.ok(injector?.findings.every((f) => f.severity === "error" && / instead: /.test(f.message)));
     // The injector serves what it imports from Istio's ConfigMaps: the policy's domain is said for that config.
@@ -559,6 +559,6 @@ describe("check against a real kube-apiserver with two injectors", { skip }, () 
       table.stdout,
       /^injector deployment sidecar-injector-system\/sidecar-injector: serve --istio-config istio-system$/m,
     );
-    assert.match(table.stdout, /^ {2}error: istio\.mesh\.defaultConfig\.concurrency: cannot be honoured: /m);
+    assert.match(table.stdout, /^ {2}error: istio\.mesh\.proxyListenPort: cannot be honoured: /m);
   });
 });

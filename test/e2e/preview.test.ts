@@ -363,7 +363,7 @@ describe("preview against a real kube-apiserver, for callers with and without th
     await waitUntil(c(), "policy-on", plain("probe"), (st, p) => st === 201 && proxies(p) === 1, "the policy injects");
     const pods = [
       plain("covered"),
-      plain("tuned", { "sidecar.istio.io/proxyCPU": "200m" }),
+      plain("tuned", { "sidecar.istio.io/proxyImage": "example.com/proxyv2:1.28.0" }),
       {
         ...plain("probed"),
         spec: {
@@ -390,7 +390,7 @@ describe("preview against a real kube-apiserver, for callers with and without th
     assert.equal(summary.status, 200, summary.body);
     assert.match(
       summary.body,
-      /^ {2}policy mode: falls to the webhook: the Pod has the annotation "sidecar\.istio\.io\/proxyCPU", which only the webhook reads$/m,
+      /^ {2}policy mode: falls to the webhook: the Pod has the annotation "sidecar\.istio\.io\/proxyImage", which only the webhook reads$/m,
     );
   });
 });

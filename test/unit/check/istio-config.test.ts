@@ -28,7 +28,7 @@ function cluster(args = ["serve", "--istio-config", "istio-system"]): FakeInspec
   k.namespaces = [{ name: "demo", labels: { "istio-injection": "enabled" } }];
   k.objects = [pod("demo", "web", { app: "web" })];
   k.configMaps.set("istio-system/istio-sidecar-injector", { values: LIFECYCLE, config: "policy: enabled\n" });
-  k.configMaps.set("istio-system/istio", { mesh: "defaultConfig:\n  concurrency: 3\n" });
+  k.configMaps.set("istio-system/istio", { mesh: "proxyListenPort: 15002\n" });
   // The chart's own ConfigMap, which an injector with --istio-config does not serve.
   k.configMaps.set(`${OWN}/sidecar-injector`, { "config.yaml": "policy: disabled\n" });
   return k;
@@ -51,7 +51,7 @@ describe("check: an injector with --istio-config", () => {
     );
     assert.match(
       i?.findings[1]?.message ?? "",
-      /^istio\.mesh\.defaultConfig\.concurrency: .*; instead: .*proxy\.istio\.io\/config/,
+      /^istio\.mesh\.proxyListenPort: .*15001.*; instead: leave it at its default/,
     );
     assert.equal(r.errors, 2);
     assert.ok(k.calls.includes("readConfigMap istio-system/istio-sidecar-injector"), k.calls.join(", "));

@@ -76,7 +76,12 @@ function cluster(policyConfig: Config = config, configYaml = "{}\n"): FakeInspec
   k.namespaces = [{ name: "demo", labels: { "istio-injection": "enabled" } }];
   k.objects = [
     pod("demo", "plain", { app: "plain" }),
-    pod("demo", "tuned", { app: "tuned" }, { annotations: { "sidecar.istio.io/proxyCPU": "200m" } }),
+    pod(
+      "demo",
+      "tuned",
+      { app: "tuned" },
+      { annotations: { "sidecar.istio.io/proxyImage": "example.com/proxyv2:1.28.0" } },
+    ),
     pod("demo", "optout", { app: "optout" }, { annotations: { "sidecar.istio.io/inject": "false" } }),
   ];
   return k;
@@ -123,7 +128,7 @@ describe("check: the chart's policy mode", () => {
       policy: "sidecar-injector",
       injector: "webhook",
       injects: false,
-      reason: 'the Pod has the annotation "sidecar.istio.io/proxyCPU", which only the webhook reads',
+      reason: 'the Pod has the annotation "sidecar.istio.io/proxyImage", which only the webhook reads',
     });
     const injecting = tuned.webhooks.filter((w) => w.injects);
     assert.deepEqual(
@@ -194,7 +199,7 @@ describe("check: the chart's policy mode", () => {
     );
     assert.match(
       text,
-      /^ {2}policy mode: falls to the webhook: the Pod has the annotation "sidecar\.istio\.io\/proxyCPU", which only the webhook reads$/m,
+      /^ {2}policy mode: falls to the webhook: the Pod has the annotation "sidecar\.istio\.io\/proxyImage", which only the webhook reads$/m,
     );
   });
 

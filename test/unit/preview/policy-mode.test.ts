@@ -39,11 +39,14 @@ async function entries(docs: unknown[], domain?: PolicyDomain): Promise<PreviewE
 
 describe("preview: policyMode", () => {
   test("a plain Pod is the policy's; one with an annotation only the webhook reads falls to it, naming it", async () => {
-    const [covered, annotated] = await entries([pod("web"), pod("tuned", { "sidecar.istio.io/proxyCPU": "200m" })]);
+    const [covered, annotated] = await entries([
+      pod("web"),
+      pod("tuned", { "sidecar.istio.io/proxyImage": "example.com/proxyv2:1.28.0" }),
+    ]);
     assert.deepEqual(covered?.policyMode, { injector: "policy" });
     assert.deepEqual(annotated?.policyMode, {
       injector: "webhook",
-      reason: 'the Pod has the annotation "sidecar.istio.io/proxyCPU", which only the webhook reads',
+      reason: 'the Pod has the annotation "sidecar.istio.io/proxyImage", which only the webhook reads',
     });
   });
 
@@ -59,10 +62,17 @@ describe("preview: policyMode", () => {
       pod("a"),
       pod("b", { "prometheus.io/scrape": "true" }),
       { ...pod("c"), spec: { containers: [{ name: "istio-proxy", image: "mine" }] } },
+      // A probe the policy rewrites itself; one whose path JSON would escape is the webhook's.
       {
         ...pod("d"),
         spec: { containers: [{ name: "d", image: "d", readinessProbe: { httpGet: { path: "/", port: 80 } } }] },
       },
+      {
+        ...pod("e"),
+        spec: { containers: [{ name: "e", image: "e", readinessProbe: { httpGet: { path: '/"q"', port: 80 } } }] },
+      },
+      // An annotation the policy honours (a plain quantity) is the policy's, as it renders it.
+      pod("f", { "sidecar.istio.io/proxyCPU": "200m" }),
     ];
     const got = await entries(pods);
     assert.deepEqual(
@@ -71,7 +81,7 @@ describe("preview: policyMode", () => {
     );
     assert.deepEqual(
       got.map((e) => e.policyMode?.injector),
-      ["policy", "webhook", "webhook", "webhook"],
+      ["policy", "webhook", "webhook", "policy", "webhook", "policy"],
     );
   });
 
@@ -127,7 +137,10 @@ describe("preview: policyMode", () => {
   });
 
   test("JSON carries it as policyMode; the summary says it in one line", async () => {
-    const got = await entries([pod("web"), pod("tuned", { "sidecar.istio.io/proxyCPU": "200m" })]);
+    const got = await entries([
+      pod("web"),
+      pod("tuned", { "sidecar.istio.io/proxyImage": "example.com/proxyv2:1.28.0" }),
+    ]);
     const json = JSON.parse(formatPreview(got, "json")) as { items: { policyMode?: unknown }[] };
     assert.deepEqual(json.items[0]?.policyMode, { injector: "policy" });
     assert.equal((json.items[1]?.policyMode as { injector?: string } | undefined)?.injector, "webhook");
@@ -135,7 +148,7 @@ describe("preview: policyMode", () => {
     assert.ok(lines.includes("  policy mode: handled by the MutatingAdmissionPolicy"), lines.join("\n"));
     assert.ok(
       lines.includes(
-        '  policy mode: falls to the webhook: the Pod has the annotation "sidecar.istio.io/proxyCPU", which only the webhook reads',
+        '  policy mode: falls to the webhook: the Pod has the annotation "sidecar.istio.io/proxyImage", which only the webhook reads',
       ),
       lines.join("\n"),
     );
