@@ -4,7 +4,9 @@
 // chart's MutatingWebhookConfiguration). Each creation is a dry run (`?dryRun=All`: admission,
 // defaulting and validation, no etcd write), sequential, of the same covered Pod; the figure
 // is the client's round trip, so the three differ by what admission costs. Skipped when the
-// cluster binaries cannot be had (see test/e2e/cluster.ts).
+// cluster binaries cannot be had (see test/e2e/cluster.ts). First, offline, the share of the
+// golden and differential corpora in the policy's domain (test/e2e/policy-corpus.ts, as the
+// end-to-end proof counts it; the proof shows every covered Pod stored identically).
 // Run: npm run bench   (BENCH_POLICY_CREATES, default 300 per mode)
 import { parseAllDocuments } from "yaml";
 import { DEFAULT_CONFIG } from "../../src/config/defaults.js";
@@ -13,6 +15,7 @@ import { renderPolicy } from "../../src/policy/render.js";
 import { ClusterUnavailableError, startCluster, type Cluster } from "../e2e/cluster.js";
 import { freePort, Injector, testCertificates } from "../e2e/injector.js";
 import { createAll, createPod, deleteAll, waitUntil } from "../e2e/policy-api.js";
+import { differentialGroup, goldenGroups, type ConfigGroup } from "../e2e/policy-corpus.js";
 
 const creates = Number(process.env.BENCH_POLICY_CREATES ?? "300");
 const NS = "bench";
@@ -37,6 +40,26 @@ async function measure(cluster: Cluster): Promise<{ p50: number; p95: number; p9
   ms.sort((a, b) => a - b);
   const at = (q: number): number => ms[Math.min(ms.length - 1, Math.floor(q * ms.length))] ?? 0;
   return { p50: at(0.5), p95: at(0.95), p99: at(0.99) };
+}
+
+{
+  // The proof's options: no nodes, so `nativeSidecars: auto` decides "no" for both injectors.
+  const options = {
+    apiVersion: "v1beta1",
+    name: "sidecar-injector",
+    namespace: OWN,
+    nativeSidecarsSupported: false,
+    enableNamespacesByDefault: false,
+  } as const;
+  const share = (groups: readonly ConfigGroup[]): string => {
+    const pods = groups.flatMap((g) => g.pods);
+    const covered = pods.filter((p) => p.outside === undefined).length;
+    return `${pods.length} | ${covered} | ${((100 * covered) / Math.max(1, pods.length)).toFixed(1)} %`;
+  };
+  process.stdout.write(`\nPolicy coverage: Pods in the MutatingAdmissionPolicy's domain\n`);
+  process.stdout.write(`| corpus | Pods | covered | share |\n|---|---:|---:|---:|\n`);
+  process.stdout.write(`| golden cases (their configs) | ${share(goldenGroups(options))} |\n`);
+  process.stdout.write(`| differential corpus (the oracle's config) | ${share([differentialGroup(options)])} |\n`);
 }
 
 let cluster: Cluster;
