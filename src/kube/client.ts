@@ -211,7 +211,28 @@ function storedJson(meta: V1ObjectMeta | undefined, spec: V1PodSpec | undefined)
   );
 }
 
-/** The read-only calls of `check`, made with the caller's kubeconfig. */
+/** A Pod, or a workload's Pod template: the metadata and spec `check` reads. */
+interface PodTemplate {
+  readonly metadata?: V1ObjectMeta | undefined;
+  readonly spec?: V1PodSpec | undefined;
+}
+
+/** A stored object as `check` reads it: its own metadata and the Pod it stands for. */
+interface Read {
+  readonly metadata: V1ObjectMeta | undefined;
+  readonly template: PodTemplate | undefined;
+}
+
+interface Named {
+  readonly name: string;
+  readonly namespace: string;
+}
+
+/** The Pod a Pod or template stands for, as `check` reads it and as stored. */
+function podOf(t: PodTemplate | undefined): Pick<StoredObject, "pod" | "stored"> {
+  return { pod: toPod(t?.metadata, t?.spec), stored: storedJson(t?.metadata, t?.spec) };
+}
+
 /** The kubelet version of each node that reports one. */
 function kubeletVersions(nodes: V1NodeList): string[] {
   return nodes.items.map((n) => n.status?.nodeInfo?.kubeletVersion ?? "").filter(Boolean);
@@ -274,12 +295,44 @@ function toAdmissionPolicyBinding(v: unknown): AdmissionPolicyBindingObject {
 /** The versions of MutatingAdmissionPolicy `check` reads, newest first. */
 const ADMISSION_POLICY_VERSIONS = ["v1", "v1beta1"] as const;
 
+/** The read-only calls of `check`, made with the caller's kubeconfig. */
 export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectApi {
   const core = kc.makeApiClient(CoreV1Api);
   const apps = kc.makeApiClient(AppsV1Api);
   const batch = kc.makeApiClient(BatchV1Api);
   const admission = kc.makeApiClient(AdmissionregistrationV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
+  /** Each kind `check` reads: the object's metadata and the Pod (or Pod template) it stands for. */
+  const readers: Readonly<Record<StoredObject["kind"], (at: Named) => Promise<Read>>> = {
+    Pod: async (at) => {
+      const o = await core.readNamespacedPod(at);
+      return { metadata: o.metadata, template: o };
+    },
+    Deployment: async (at) => {
+      const o = await apps.readNamespacedDeployment(at);
+      return { metadata: o.metadata, template: o.spec?.template };
+    },
+    StatefulSet: async (at) => {
+      const o = await apps.readNamespacedStatefulSet(at);
+      return { metadata: o.metadata, template: o.spec?.template };
+    },
+    DaemonSet: async (at) => {
+      const o = await apps.readNamespacedDaemonSet(at);
+      return { metadata: o.metadata, template: o.spec?.template };
+    },
+    ReplicaSet: async (at) => {
+      const o = await apps.readNamespacedReplicaSet(at);
+      return { metadata: o.metadata, template: o.spec?.template };
+    },
+    Job: async (at) => {
+      const o = await batch.readNamespacedJob(at);
+      return { metadata: o.metadata, template: o.spec?.template };
+    },
+    CronJob: async (at) => {
+      const o = await batch.readNamespacedCronJob(at);
+      return { metadata: o.metadata, template: o.spec?.jobTemplate.spec?.template };
+    },
+  };
   const orUndefined = async <T>(op: string, read: () => Promise<T>): Promise<T | undefined> => {
     try {
       return await read();
@@ -301,69 +354,9 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectA
     },
     readObject(kind, namespace, name) {
       const at = { name, namespace };
-      const stored = (meta: V1ObjectMeta | undefined, pod: Pod, json: unknown): StoredObject => ({
-        kind,
-        namespace,
-        name: meta?.name ?? name,
-        pod,
-        stored: json,
-      });
       return orUndefined(`read ${kind} ${namespace}/${name}`, async (): Promise<StoredObject> => {
-        switch (kind) {
-          case "Pod": {
-            const o = await core.readNamespacedPod(at);
-            return stored(o.metadata, toPod(o.metadata, o.spec), storedJson(o.metadata, o.spec));
-          }
-          case "Deployment": {
-            const o = await apps.readNamespacedDeployment(at);
-            return stored(
-              o.metadata,
-              toPod(o.spec?.template.metadata, o.spec?.template.spec),
-              storedJson(o.spec?.template.metadata, o.spec?.template.spec),
-            );
-          }
-          case "StatefulSet": {
-            const o = await apps.readNamespacedStatefulSet(at);
-            return stored(
-              o.metadata,
-              toPod(o.spec?.template.metadata, o.spec?.template.spec),
-              storedJson(o.spec?.template.metadata, o.spec?.template.spec),
-            );
-          }
-          case "DaemonSet": {
-            const o = await apps.readNamespacedDaemonSet(at);
-            return stored(
-              o.metadata,
-              toPod(o.spec?.template.metadata, o.spec?.template.spec),
-              storedJson(o.spec?.template.metadata, o.spec?.template.spec),
-            );
-          }
-          case "ReplicaSet": {
-            const o = await apps.readNamespacedReplicaSet(at);
-            return stored(
-              o.metadata,
-              toPod(o.spec?.template?.metadata, o.spec?.template?.spec),
-              storedJson(o.spec?.template?.metadata, o.spec?.template?.spec),
-            );
-          }
-          case "Job": {
-            const o = await batch.readNamespacedJob(at);
-            return stored(
-              o.metadata,
-              toPod(o.spec?.template.metadata, o.spec?.template.spec),
-              storedJson(o.spec?.template.metadata, o.spec?.template.spec),
-            );
-          }
-          case "CronJob": {
-            const o = await batch.readNamespacedCronJob(at);
-            const template = o.spec?.jobTemplate.spec?.template;
-            return stored(
-              o.metadata,
-              toPod(template?.metadata, template?.spec),
-              storedJson(template?.metadata, template?.spec),
-            );
-          }
-        }
+        const { metadata, template } = await readers[kind](at);
+        return { kind, namespace, name: metadata?.name ?? name, ...podOf(template) };
       });
     },
     async listPods(namespace, labelSelector) {
@@ -377,8 +370,7 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectA
           kind: "Pod" as const,
           namespace: o.metadata?.namespace ?? namespace ?? "",
           name: o.metadata?.name ?? "",
-          pod: toPod(o.metadata, o.spec),
-          stored: storedJson(o.metadata, o.spec),
+          ...podOf(o),
         }));
       } catch (e) {
         throw wrap(`list Pods${namespace === undefined ? "" : ` in ${namespace}`}`, e);
