@@ -223,6 +223,12 @@ interface Read {
   readonly template: PodTemplate | undefined;
 }
 
+/** A workload as `check` reads it: its metadata and its spec's Pod template. */
+async function workload(read: Promise<{ metadata?: V1ObjectMeta; spec?: { template?: PodTemplate } }>): Promise<Read> {
+  const o = await read;
+  return { metadata: o.metadata, template: o.spec?.template };
+}
+
 interface Named {
   readonly name: string;
   readonly namespace: string;
@@ -308,26 +314,11 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectA
       const o = await core.readNamespacedPod(at);
       return { metadata: o.metadata, template: o };
     },
-    Deployment: async (at) => {
-      const o = await apps.readNamespacedDeployment(at);
-      return { metadata: o.metadata, template: o.spec?.template };
-    },
-    StatefulSet: async (at) => {
-      const o = await apps.readNamespacedStatefulSet(at);
-      return { metadata: o.metadata, template: o.spec?.template };
-    },
-    DaemonSet: async (at) => {
-      const o = await apps.readNamespacedDaemonSet(at);
-      return { metadata: o.metadata, template: o.spec?.template };
-    },
-    ReplicaSet: async (at) => {
-      const o = await apps.readNamespacedReplicaSet(at);
-      return { metadata: o.metadata, template: o.spec?.template };
-    },
-    Job: async (at) => {
-      const o = await batch.readNamespacedJob(at);
-      return { metadata: o.metadata, template: o.spec?.template };
-    },
+    Deployment: (at) => workload(apps.readNamespacedDeployment(at)),
+    StatefulSet: (at) => workload(apps.readNamespacedStatefulSet(at)),
+    DaemonSet: (at) => workload(apps.readNamespacedDaemonSet(at)),
+    ReplicaSet: (at) => workload(apps.readNamespacedReplicaSet(at)),
+    Job: (at) => workload(batch.readNamespacedJob(at)),
     CronJob: async (at) => {
       const o = await batch.readNamespacedCronJob(at);
       return { metadata: o.metadata, template: o.spec?.jobTemplate.spec?.template };
