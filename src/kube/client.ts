@@ -74,6 +74,17 @@ function wrap(op: string, e: unknown): KubeError {
   return new KubeError(`${op}: ${e instanceof Error ? e.message : String(e)}`, undefined);
 }
 
+/** What `read` returns; undefined when the API server answers 404; any other failure as a KubeError naming `op`. */
+async function orUndefined<T>(op: string, read: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await read();
+  } catch (e) {
+    const err = wrap(op, e);
+    if (err.notFound) return undefined;
+    throw err;
+  }
+}
+
 function toClientConfig(c: AdmissionregistrationV1WebhookClientConfig | undefined): WebhookClientConfig | undefined {
   if (!c || (!c.service && c.url === undefined)) return undefined;
   const svc = c.service;
@@ -324,15 +335,6 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectA
       return { metadata: o.metadata, template: o.spec?.jobTemplate.spec?.template };
     },
   };
-  const orUndefined = async <T>(op: string, read: () => Promise<T>): Promise<T | undefined> => {
-    try {
-      return await read();
-    } catch (e) {
-      const err = wrap(op, e);
-      if (err.notFound) return undefined;
-      throw err;
-    }
-  };
   return {
     readNamespace: (name) =>
       orUndefined(`read Namespace ${name}`, async () => toNamespace(await core.readNamespace({ name }))),
@@ -389,15 +391,10 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectA
     async listMutatingAdmissionPolicies(): Promise<AdmissionPolicies | undefined> {
       const group = "admissionregistration.k8s.io";
       for (const version of ADMISSION_POLICY_VERSIONS) {
-        const list = async (plural: string): Promise<unknown[] | undefined> => {
-          try {
-            return jsonList(jsonMap(await custom.listClusterCustomObject({ group, version, plural })).items);
-          } catch (e) {
-            const err = wrap(`list ${plural} (${group}/${version})`, e);
-            if (err.notFound) return undefined;
-            throw err;
-          }
-        };
+        const list = (plural: string): Promise<unknown[] | undefined> =>
+          orUndefined(`list ${plural} (${group}/${version})`, async () =>
+            jsonList(jsonMap(await custom.listClusterCustomObject({ group, version, plural })).items),
+          );
         const policies = await list("mutatingadmissionpolicies");
         if (policies === undefined) continue;
         const bindings = (await list("mutatingadmissionpolicybindings")) ?? [];
@@ -455,15 +452,10 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
     return () => controller.abort();
   }
   return {
-    async readSecret(namespace, name) {
-      try {
-        return toSecret(await core.readNamespacedSecret({ name, namespace }));
-      } catch (e) {
-        const err = wrap(`read Secret ${namespace}/${name}`, e);
-        if (err.notFound) return undefined;
-        throw err;
-      }
-    },
+    readSecret: (namespace, name) =>
+      orUndefined(`read Secret ${namespace}/${name}`, async () =>
+        toSecret(await core.readNamespacedSecret({ name, namespace })),
+      ),
     async createSecret(namespace, secret) {
       try {
         return toSecret(await core.createNamespacedSecret({ namespace, body: secret as V1Secret }));
@@ -480,15 +472,10 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
         throw wrap(`update Secret ${namespace}/${secret.metadata.name}`, e);
       }
     },
-    async readWebhookConfig(name) {
-      try {
-        return toWebhookConfig(await admission.readMutatingWebhookConfiguration({ name }));
-      } catch (e) {
-        const err = wrap(`read MutatingWebhookConfiguration ${name}`, e);
-        if (err.notFound) return undefined;
-        throw err;
-      }
-    },
+    readWebhookConfig: (name) =>
+      orUndefined(`read MutatingWebhookConfiguration ${name}`, async () =>
+        toWebhookConfig(await admission.readMutatingWebhookConfiguration({ name })),
+      ),
     async patchCaBundles(name, resourceVersion, updates) {
       const ops: object[] = resourceVersion
         ? [{ op: "test", path: "/metadata/resourceVersion", value: resourceVersion }]
@@ -528,15 +515,8 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
         onEnd,
       );
     },
-    async readNamespaceLabels(name) {
-      try {
-        return (await core.readNamespace({ name })).metadata?.labels ?? {};
-      } catch (e) {
-        const err = wrap(`read Namespace ${name}`, e);
-        if (err.notFound) return undefined;
-        throw err;
-      }
-    },
+    readNamespaceLabels: (name) =>
+      orUndefined(`read Namespace ${name}`, async () => (await core.readNamespace({ name })).metadata?.labels ?? {}),
     async listKubeletVersions() {
       try {
         return kubeletVersions(await core.listNode());
@@ -592,15 +572,10 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
         throw wrap(`create SubjectAccessReview for Namespace ${name}`, e);
       }
     },
-    async readConfigMap(namespace, name) {
-      try {
-        return toConfigMap(await core.readNamespacedConfigMap({ namespace, name }));
-      } catch (e) {
-        const err = wrap(`read ConfigMap ${namespace}/${name}`, e);
-        if (err.notFound) return undefined;
-        throw err;
-      }
-    },
+    readConfigMap: (namespace, name) =>
+      orUndefined(`read ConfigMap ${namespace}/${name}`, async () =>
+        toConfigMap(await core.readNamespacedConfigMap({ namespace, name })),
+      ),
     watchConfigMap(namespace, name, onChange, onEnd) {
       return watchOne(
         `/api/v1/namespaces/${namespace}/configmaps`,
