@@ -74,6 +74,9 @@ function wrap(op: string, e: unknown): KubeError {
   return new KubeError(`${op}: ${e instanceof Error ? e.message : String(e)}`, undefined);
 }
 
+/** The field selector of one object by name: what RBAC by resourceNames lets a watch ask for. */
+const byName = (name: string): { fieldSelector: string } => ({ fieldSelector: `metadata.name=${name}` });
+
 /** What `read` returns; undefined when the API server answers 404; any other failure as a KubeError naming `op`. */
 async function orUndefined<T>(op: string, read: () => Promise<T>): Promise<T | undefined> {
   try {
@@ -451,6 +454,16 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
     );
     return () => controller.abort();
   }
+  /** Watches the one object of a namespace's `plural` (secrets, configmaps) that has a name. */
+  const watchNamed =
+    <K, T>(plural: string, convert: (raw: K) => T) =>
+    (
+      namespace: string,
+      name: string,
+      onChange: (obj: T | undefined) => void,
+      onEnd: (err?: unknown) => void,
+    ): Promise<() => void> =>
+      watchOne(`/api/v1/namespaces/${namespace}/${plural}`, byName(name), convert, onChange, onEnd);
   return {
     readSecret: (namespace, name) =>
       orUndefined(`read Secret ${namespace}/${name}`, async () =>
@@ -496,8 +509,7 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
       }
     },
     watchWebhookConfig(target, onChange, onEnd) {
-      const selector =
-        "name" in target ? { fieldSelector: `metadata.name=${target.name}` } : { labelSelector: target.labelSelector };
+      const selector = "name" in target ? byName(target.name) : { labelSelector: target.labelSelector };
       return watchOne(
         "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
         selector,
@@ -506,15 +518,7 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
         onEnd,
       );
     },
-    watchSecret(namespace, name, onChange, onEnd) {
-      return watchOne(
-        `/api/v1/namespaces/${namespace}/secrets`,
-        { fieldSelector: `metadata.name=${name}` },
-        toSecret,
-        onChange,
-        onEnd,
-      );
-    },
+    watchSecret: watchNamed("secrets", toSecret),
     readNamespaceLabels: (name) =>
       orUndefined(`read Namespace ${name}`, async () => (await core.readNamespace({ name })).metadata?.labels ?? {}),
     async listKubeletVersions() {
@@ -576,15 +580,7 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
       orUndefined(`read ConfigMap ${namespace}/${name}`, async () =>
         toConfigMap(await core.readNamespacedConfigMap({ namespace, name })),
       ),
-    watchConfigMap(namespace, name, onChange, onEnd) {
-      return watchOne(
-        `/api/v1/namespaces/${namespace}/configmaps`,
-        { fieldSelector: `metadata.name=${name}` },
-        toConfigMap,
-        onChange,
-        onEnd,
-      );
-    },
+    watchConfigMap: watchNamed("configmaps", toConfigMap),
   };
 }
 
