@@ -161,37 +161,25 @@ function answered<T>(review: IncomingReview, opts: AdmitOptions, envelope: Envel
 
   const refuse = (errorCode: ErrorCode, message: string, error?: unknown): Answered<T> => {
     const spec = ERRORS[errorCode];
+    const outcome: ReviewOutcome = {
+      uid: outUid,
+      namespace: outNamespace,
+      pod: outPod,
+      operation,
+      decision: "refused",
+      reason: message,
+      errorCode,
+      patchOperations: 0,
+      dryRun,
+    };
+    // Only an internal error carries its exception, for the caller to log (the one spread: a rare path).
     return {
       answer: envelope(apiVersion, uid, {
         allowed: false,
         status: { code: spec.status, message: refusalMessage(message), reason: spec.reason, status: "Failure" },
         auditAnnotations: audit("refused", message),
       }),
-      outcome:
-        error === undefined
-          ? {
-              uid: outUid,
-              namespace: outNamespace,
-              pod: outPod,
-              operation,
-              decision: "refused",
-              reason: message,
-              errorCode,
-              patchOperations: 0,
-              dryRun,
-            }
-          : {
-              uid: outUid,
-              namespace: outNamespace,
-              pod: outPod,
-              operation,
-              decision: "refused",
-              reason: message,
-              errorCode,
-              patchOperations: 0,
-              dryRun,
-              error,
-            },
+      outcome: error === undefined ? outcome : { ...outcome, error },
     };
   };
 

@@ -16,6 +16,12 @@ export interface Selection {
   readonly reason: string;
 }
 
+/** A Pod labelled sidecar.istio.io/inject=false, which every webhook's objectSelector leaves out. */
+const OPTED_OUT: Selection = Object.freeze({
+  called: false,
+  reason: `label ${L.inject}=false on the pod: the webhook's objectSelector excludes it, the API server does not call the injector`,
+});
+
 const EXCLUDED_NAMESPACES = ["kube-system"];
 /** The namespaces Istio's `auto` webhook (enableNamespacesByDefault) leaves out by name. */
 const SYSTEM_NAMESPACES = ["kube-system", "kube-public", "kube-node-lease", "local-path-storage"];
@@ -72,11 +78,7 @@ export function apiServerSelection(
         reason: `namespace ${ns} has istio-injection=enabled, which selects the default revision, not ${rev}: the API server does not call this injector`,
       };
     }
-    if (optOut)
-      return {
-        called: false,
-        reason: `label ${L.inject}=false on the pod: the webhook's objectSelector excludes it, the API server does not call the injector`,
-      };
+    if (optOut) return OPTED_OUT;
     return {
       called: true,
       reason: `namespace ${ns} has istio-injection=enabled${asDefault}: the API server calls the injector`,
@@ -90,11 +92,7 @@ export function apiServerSelection(
         reason: `namespace ${ns} has istio.io/rev=${quoteName(nsRev)}, this injector serves revision ${rev}${tagList(tags)}: the API server does not call it`,
       };
     }
-    if (optOut)
-      return {
-        called: false,
-        reason: `label ${L.inject}=false on the pod: the webhook's objectSelector excludes it, the API server does not call the injector`,
-      };
+    if (optOut) return OPTED_OUT;
     return {
       called: true,
       reason: `namespace ${ns} has istio.io/rev=${quoteName(nsRev)}${nsThrough}: the API server calls the injector`,

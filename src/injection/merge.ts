@@ -81,20 +81,37 @@ export function mergeListStrategic<T>(base: readonly T[], patch: readonly T[], k
   }
   // Stable: items of one key keep their order.
   fromPatch.sort((x, y) => x.at - y.at);
+  return interleave(
+    baseOnly,
+    fromPatch.map((x) => x.item),
+    (item) => baseAt.get(keyOf(item)),
+  );
+}
+
+/**
+ * apimachinery's mergeSortedSlice: `left` (the base's items the patch does not name) and
+ * `right` (the patch's items, in the patch's order) interleaved, each keeping its order. At each
+ * step the patch's item goes first, unless both items are in the base (`baseIndex` says where)
+ * and the left one came first there.
+ */
+export function interleave<T>(
+  left: readonly T[],
+  right: readonly T[],
+  baseIndex: (item: T) => number | undefined,
+): T[] {
   const out: T[] = [];
   let i = 0;
   let j = 0;
-  while (i < baseOnly.length || j < fromPatch.length) {
-    const left = baseOnly[i];
-    const right = fromPatch[j];
-    const li = left === undefined ? undefined : baseAt.get(keyOf(left));
-    const ri = right === undefined ? undefined : baseAt.get(keyOf(right.item));
-    const takeLeft = left !== undefined && (right === undefined || (li !== undefined && ri !== undefined && li < ri));
-    if (takeLeft) {
-      out.push(left);
+  while (i < left.length || j < right.length) {
+    const l = left[i];
+    const r = right[j];
+    const li = l === undefined ? undefined : baseIndex(l);
+    const ri = r === undefined ? undefined : baseIndex(r);
+    if (l !== undefined && (r === undefined || (li !== undefined && ri !== undefined && li < ri))) {
+      out.push(l);
       i++;
-    } else if (right !== undefined) {
-      out.push(right.item);
+    } else if (r !== undefined) {
+      out.push(r);
       j++;
     } else break;
   }

@@ -7,7 +7,7 @@
 import type { Container, EnvVar, PodSpec } from "../kube/types.js";
 import { A, CONTAINER } from "./annotations.js";
 import { clusterEnv, writeClusterEnv } from "./cluster-info.js";
-import { mergeListStrategic, mergeObject } from "./merge.js";
+import { interleave, mergeListStrategic, mergeObject } from "./merge.js";
 import { adjustInitUser, overrideFinder, parseOverrides, recordedContainer, type Overrides } from "./overrides.js";
 import { copyOwn } from "./own.js";
 import type { Params } from "./params.js";
@@ -39,31 +39,7 @@ function strategicOrder(
     if (!at.has(c.name)) at.set(c.name, i);
   });
   const left = user.filter((c) => !own.has(c.name) && !other.has(c.name));
-  const out: Container[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < left.length || j < tpl.length) {
-    const l = left[i];
-    const r = tpl[j];
-    if (l === undefined) {
-      if (r !== undefined) out.push(r);
-      j++;
-    } else if (r === undefined) {
-      out.push(l);
-      i++;
-    } else {
-      const ri = at.get(r.name);
-      const li = at.get(l.name);
-      if (ri !== undefined && li !== undefined && li < ri) {
-        out.push(l);
-        i++;
-      } else {
-        out.push(r);
-        j++;
-      }
-    }
-  }
-  return out;
+  return interleave(left, tpl, (c) => at.get(c.name));
 }
 
 /** The template containers merged with the user's overrides, where the template puts them. */

@@ -74,6 +74,20 @@ function wrap(op: string, e: unknown): KubeError {
   return new KubeError(`${op}: ${e instanceof Error ? e.message : String(e)}`, undefined);
 }
 
+/** The field selector of one object by name: what RBAC by resourceNames lets a watch ask for. */
+const byName = (name: string): { fieldSelector: string } => ({ fieldSelector: `metadata.name=${name}` });
+
+/** What `read` returns; undefined when the API server answers 404; any other failure as a KubeError naming `op`. */
+async function orUndefined<T>(op: string, read: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await read();
+  } catch (e) {
+    const err = wrap(op, e);
+    if (err.notFound) return undefined;
+    throw err;
+  }
+}
+
 function toClientConfig(c: AdmissionregistrationV1WebhookClientConfig | undefined): WebhookClientConfig | undefined {
   if (!c || (!c.service && c.url === undefined)) return undefined;
   const svc = c.service;
@@ -211,7 +225,34 @@ function storedJson(meta: V1ObjectMeta | undefined, spec: V1PodSpec | undefined)
   );
 }
 
-/** The read-only calls of `check`, made with the caller's kubeconfig. */
+/** A Pod, or a workload's Pod template: the metadata and spec `check` reads. */
+interface PodTemplate {
+  readonly metadata?: V1ObjectMeta | undefined;
+  readonly spec?: V1PodSpec | undefined;
+}
+
+/** A stored object as `check` reads it: its own metadata and the Pod it stands for. */
+interface Read {
+  readonly metadata: V1ObjectMeta | undefined;
+  readonly template: PodTemplate | undefined;
+}
+
+/** A workload as `check` reads it: its metadata and its spec's Pod template. */
+async function workload(read: Promise<{ metadata?: V1ObjectMeta; spec?: { template?: PodTemplate } }>): Promise<Read> {
+  const o = await read;
+  return { metadata: o.metadata, template: o.spec?.template };
+}
+
+interface Named {
+  readonly name: string;
+  readonly namespace: string;
+}
+
+/** The Pod a Pod or template stands for, as `check` reads it and as stored. */
+function podOf(t: PodTemplate | undefined): Pick<StoredObject, "pod" | "stored"> {
+  return { pod: toPod(t?.metadata, t?.spec), stored: storedJson(t?.metadata, t?.spec) };
+}
+
 /** The kubelet version of each node that reports one. */
 function kubeletVersions(nodes: V1NodeList): string[] {
   return nodes.items.map((n) => n.status?.nodeInfo?.kubeletVersion ?? "").filter(Boolean);
@@ -274,20 +315,28 @@ function toAdmissionPolicyBinding(v: unknown): AdmissionPolicyBindingObject {
 /** The versions of MutatingAdmissionPolicy `check` reads, newest first. */
 const ADMISSION_POLICY_VERSIONS = ["v1", "v1beta1"] as const;
 
+/** The read-only calls of `check`, made with the caller's kubeconfig. */
 export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectApi {
   const core = kc.makeApiClient(CoreV1Api);
   const apps = kc.makeApiClient(AppsV1Api);
   const batch = kc.makeApiClient(BatchV1Api);
   const admission = kc.makeApiClient(AdmissionregistrationV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
-  const orUndefined = async <T>(op: string, read: () => Promise<T>): Promise<T | undefined> => {
-    try {
-      return await read();
-    } catch (e) {
-      const err = wrap(op, e);
-      if (err.notFound) return undefined;
-      throw err;
-    }
+  /** Each kind `check` reads: the object's metadata and the Pod (or Pod template) it stands for. */
+  const readers: Readonly<Record<StoredObject["kind"], (at: Named) => Promise<Read>>> = {
+    Pod: async (at) => {
+      const o = await core.readNamespacedPod(at);
+      return { metadata: o.metadata, template: o };
+    },
+    Deployment: (at) => workload(apps.readNamespacedDeployment(at)),
+    StatefulSet: (at) => workload(apps.readNamespacedStatefulSet(at)),
+    DaemonSet: (at) => workload(apps.readNamespacedDaemonSet(at)),
+    ReplicaSet: (at) => workload(apps.readNamespacedReplicaSet(at)),
+    Job: (at) => workload(batch.readNamespacedJob(at)),
+    CronJob: async (at) => {
+      const o = await batch.readNamespacedCronJob(at);
+      return { metadata: o.metadata, template: o.spec?.jobTemplate.spec?.template };
+    },
   };
   return {
     readNamespace: (name) =>
@@ -301,69 +350,9 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectA
     },
     readObject(kind, namespace, name) {
       const at = { name, namespace };
-      const stored = (meta: V1ObjectMeta | undefined, pod: Pod, json: unknown): StoredObject => ({
-        kind,
-        namespace,
-        name: meta?.name ?? name,
-        pod,
-        stored: json,
-      });
       return orUndefined(`read ${kind} ${namespace}/${name}`, async (): Promise<StoredObject> => {
-        switch (kind) {
-          case "Pod": {
-            const o = await core.readNamespacedPod(at);
-            return stored(o.metadata, toPod(o.metadata, o.spec), storedJson(o.metadata, o.spec));
-          }
-          case "Deployment": {
-            const o = await apps.readNamespacedDeployment(at);
-            return stored(
-              o.metadata,
-              toPod(o.spec?.template.metadata, o.spec?.template.spec),
-              storedJson(o.spec?.template.metadata, o.spec?.template.spec),
-            );
-          }
-          case "StatefulSet": {
-            const o = await apps.readNamespacedStatefulSet(at);
-            return stored(
-              o.metadata,
-              toPod(o.spec?.template.metadata, o.spec?.template.spec),
-              storedJson(o.spec?.template.metadata, o.spec?.template.spec),
-            );
-          }
-          case "DaemonSet": {
-            const o = await apps.readNamespacedDaemonSet(at);
-            return stored(
-              o.metadata,
-              toPod(o.spec?.template.metadata, o.spec?.template.spec),
-              storedJson(o.spec?.template.metadata, o.spec?.template.spec),
-            );
-          }
-          case "ReplicaSet": {
-            const o = await apps.readNamespacedReplicaSet(at);
-            return stored(
-              o.metadata,
-              toPod(o.spec?.template?.metadata, o.spec?.template?.spec),
-              storedJson(o.spec?.template?.metadata, o.spec?.template?.spec),
-            );
-          }
-          case "Job": {
-            const o = await batch.readNamespacedJob(at);
-            return stored(
-              o.metadata,
-              toPod(o.spec?.template.metadata, o.spec?.template.spec),
-              storedJson(o.spec?.template.metadata, o.spec?.template.spec),
-            );
-          }
-          case "CronJob": {
-            const o = await batch.readNamespacedCronJob(at);
-            const template = o.spec?.jobTemplate.spec?.template;
-            return stored(
-              o.metadata,
-              toPod(template?.metadata, template?.spec),
-              storedJson(template?.metadata, template?.spec),
-            );
-          }
-        }
+        const { metadata, template } = await readers[kind](at);
+        return { kind, namespace, name: metadata?.name ?? name, ...podOf(template) };
       });
     },
     async listPods(namespace, labelSelector) {
@@ -377,8 +366,7 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectA
           kind: "Pod" as const,
           namespace: o.metadata?.namespace ?? namespace ?? "",
           name: o.metadata?.name ?? "",
-          pod: toPod(o.metadata, o.spec),
-          stored: storedJson(o.metadata, o.spec),
+          ...podOf(o),
         }));
       } catch (e) {
         throw wrap(`list Pods${namespace === undefined ? "" : ` in ${namespace}`}`, e);
@@ -406,15 +394,10 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectA
     async listMutatingAdmissionPolicies(): Promise<AdmissionPolicies | undefined> {
       const group = "admissionregistration.k8s.io";
       for (const version of ADMISSION_POLICY_VERSIONS) {
-        const list = async (plural: string): Promise<unknown[] | undefined> => {
-          try {
-            return jsonList(jsonMap(await custom.listClusterCustomObject({ group, version, plural })).items);
-          } catch (e) {
-            const err = wrap(`list ${plural} (${group}/${version})`, e);
-            if (err.notFound) return undefined;
-            throw err;
-          }
-        };
+        const list = (plural: string): Promise<unknown[] | undefined> =>
+          orUndefined(`list ${plural} (${group}/${version})`, async () =>
+            jsonList(jsonMap(await custom.listClusterCustomObject({ group, version, plural })).items),
+          );
         const policies = await list("mutatingadmissionpolicies");
         if (policies === undefined) continue;
         const bindings = (await list("mutatingadmissionpolicybindings")) ?? [];
@@ -471,16 +454,21 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
     );
     return () => controller.abort();
   }
+  /** Watches the one object of a namespace's `plural` (secrets, configmaps) that has a name. */
+  const watchNamed =
+    <K, T>(plural: string, convert: (raw: K) => T) =>
+    (
+      namespace: string,
+      name: string,
+      onChange: (obj: T | undefined) => void,
+      onEnd: (err?: unknown) => void,
+    ): Promise<() => void> =>
+      watchOne(`/api/v1/namespaces/${namespace}/${plural}`, byName(name), convert, onChange, onEnd);
   return {
-    async readSecret(namespace, name) {
-      try {
-        return toSecret(await core.readNamespacedSecret({ name, namespace }));
-      } catch (e) {
-        const err = wrap(`read Secret ${namespace}/${name}`, e);
-        if (err.notFound) return undefined;
-        throw err;
-      }
-    },
+    readSecret: (namespace, name) =>
+      orUndefined(`read Secret ${namespace}/${name}`, async () =>
+        toSecret(await core.readNamespacedSecret({ name, namespace })),
+      ),
     async createSecret(namespace, secret) {
       try {
         return toSecret(await core.createNamespacedSecret({ namespace, body: secret as V1Secret }));
@@ -497,15 +485,10 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
         throw wrap(`update Secret ${namespace}/${secret.metadata.name}`, e);
       }
     },
-    async readWebhookConfig(name) {
-      try {
-        return toWebhookConfig(await admission.readMutatingWebhookConfiguration({ name }));
-      } catch (e) {
-        const err = wrap(`read MutatingWebhookConfiguration ${name}`, e);
-        if (err.notFound) return undefined;
-        throw err;
-      }
-    },
+    readWebhookConfig: (name) =>
+      orUndefined(`read MutatingWebhookConfiguration ${name}`, async () =>
+        toWebhookConfig(await admission.readMutatingWebhookConfiguration({ name })),
+      ),
     async patchCaBundles(name, resourceVersion, updates) {
       const ops: object[] = resourceVersion
         ? [{ op: "test", path: "/metadata/resourceVersion", value: resourceVersion }]
@@ -526,8 +509,7 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
       }
     },
     watchWebhookConfig(target, onChange, onEnd) {
-      const selector =
-        "name" in target ? { fieldSelector: `metadata.name=${target.name}` } : { labelSelector: target.labelSelector };
+      const selector = "name" in target ? byName(target.name) : { labelSelector: target.labelSelector };
       return watchOne(
         "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
         selector,
@@ -536,24 +518,9 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
         onEnd,
       );
     },
-    watchSecret(namespace, name, onChange, onEnd) {
-      return watchOne(
-        `/api/v1/namespaces/${namespace}/secrets`,
-        { fieldSelector: `metadata.name=${name}` },
-        toSecret,
-        onChange,
-        onEnd,
-      );
-    },
-    async readNamespaceLabels(name) {
-      try {
-        return (await core.readNamespace({ name })).metadata?.labels ?? {};
-      } catch (e) {
-        const err = wrap(`read Namespace ${name}`, e);
-        if (err.notFound) return undefined;
-        throw err;
-      }
-    },
+    watchSecret: watchNamed("secrets", toSecret),
+    readNamespaceLabels: (name) =>
+      orUndefined(`read Namespace ${name}`, async () => (await core.readNamespace({ name })).metadata?.labels ?? {}),
     async listKubeletVersions() {
       try {
         return kubeletVersions(await core.listNode());
@@ -609,24 +576,11 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
         throw wrap(`create SubjectAccessReview for Namespace ${name}`, e);
       }
     },
-    async readConfigMap(namespace, name) {
-      try {
-        return toConfigMap(await core.readNamespacedConfigMap({ namespace, name }));
-      } catch (e) {
-        const err = wrap(`read ConfigMap ${namespace}/${name}`, e);
-        if (err.notFound) return undefined;
-        throw err;
-      }
-    },
-    watchConfigMap(namespace, name, onChange, onEnd) {
-      return watchOne(
-        `/api/v1/namespaces/${namespace}/configmaps`,
-        { fieldSelector: `metadata.name=${name}` },
-        toConfigMap,
-        onChange,
-        onEnd,
-      );
-    },
+    readConfigMap: (namespace, name) =>
+      orUndefined(`read ConfigMap ${namespace}/${name}`, async () =>
+        toConfigMap(await core.readNamespacedConfigMap({ namespace, name })),
+      ),
+    watchConfigMap: watchNamed("configmaps", toConfigMap),
   };
 }
 

@@ -304,6 +304,7 @@ describe("admit", () => {
     assert.equal(outcome.decision, "refused");
     assert.equal(outcome.errorCode, "ERR_INVALID_ANNOTATION");
     assert.equal(outcome.error, undefined, "an expected refusal is not logged as an error");
+    assert.ok(!("error" in outcome), "nor does its outcome carry an error key");
   });
 
   it("puts the field in front of an InjectionError message that does not name it", () => {
@@ -326,6 +327,18 @@ describe("admit", () => {
     assert.ok(!JSON.stringify(out).includes("hunter2"), "internal details stay out of the answer");
     assert.equal(outcome.errorCode, "ERR_INTERNAL");
     assert.equal(outcome.error, boom);
+    assert.deepEqual(Object.keys(outcome), [
+      "uid",
+      "namespace",
+      "pod",
+      "operation",
+      "decision",
+      "reason",
+      "errorCode",
+      "patchOperations",
+      "dryRun",
+      "error",
+    ]);
     assert.equal(
       r.status?.message,
       "sidecar-injector: internal error while answering the review; see the injector's logs",

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { mergeListStrategic, mergeObject } from "../../../src/injection/merge.js";
+import { interleave, mergeListStrategic, mergeObject } from "../../../src/injection/merge.js";
 
 test("strategic merge: keyed lists merge, other lists replace, maps recurse, input untouched", () => {
   const base = {
@@ -77,5 +77,25 @@ describe("mergeListStrategic: the API server's strategic-merge order (normalizeE
     const stepwise = mergeListStrategic(mergeListStrategic(pod, t1, "name"), t2, "name");
     const combined = mergeListStrategic(pod, mergeListStrategic(t1, t2, "name"), "name");
     assert.deepEqual(names(combined), names(stepwise));
+  });
+});
+
+describe("interleave (apimachinery's mergeSortedSlice)", () => {
+  const base = ["a", "b", "c", "d"];
+  const at = (x: string): number | undefined => (base.includes(x) ? base.indexOf(x) : undefined);
+
+  test("a patch item not in the base goes before the base's remaining items", () => {
+    assert.deepEqual(interleave(["a", "b"], ["new", "c"], at), ["new", "a", "b", "c"]);
+  });
+
+  test("a base item goes first only when the patch item is in the base too and comes later there", () => {
+    assert.deepEqual(interleave(["a", "c"], ["b", "d"], at), ["a", "b", "c", "d"]);
+    assert.deepEqual(interleave(["c"], ["b"], at), ["b", "c"]);
+  });
+
+  test("each side keeps its order, and either may be empty", () => {
+    assert.deepEqual(interleave(["d", "a"], ["c", "b"], at), ["c", "b", "d", "a"]);
+    assert.deepEqual(interleave([], ["x", "y"], at), ["x", "y"]);
+    assert.deepEqual(interleave(["b", "a"], [], at), ["b", "a"]);
   });
 });
