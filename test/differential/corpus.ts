@@ -1,9 +1,8 @@
 // The differential corpus (cases/, written by test/oracle/regen.sh): each case's manifest and
 // what Istio's injector made of it.
-import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { gunzipSync } from "node:zlib";
+import { readCases } from "../support/jsonl.js";
 
 export interface CorpusCase {
   readonly id: string;
@@ -17,22 +16,9 @@ export interface CorpusCase {
 
 export const CASES_DIR = join(dirname(fileURLToPath(import.meta.url)), "cases");
 
-function jsonLines(file: string): Record<string, unknown>[] {
-  return gunzipSync(readFileSync(file))
-    .toString("utf8")
-    .split("\n")
-    .filter((l) => l.trim() !== "")
-    .map((l, i) => {
-      const v = JSON.parse(l) as unknown;
-      if (typeof v !== "object" || v === null || typeof (v as { id?: unknown }).id !== "string")
-        throw new Error(`${file}:${i + 1}: not a case`);
-      return v as Record<string, unknown>;
-    });
-}
-
 export function loadCorpus(dir: string = CASES_DIR): CorpusCase[] {
-  const inputs = jsonLines(join(dir, "inputs.jsonl.gz"));
-  const answers = new Map(jsonLines(join(dir, "istio.jsonl.gz")).map((a) => [a.id as string, a]));
+  const inputs = readCases(join(dir, "inputs.jsonl.gz"));
+  const answers = new Map(readCases(join(dir, "istio.jsonl.gz")).map((a) => [a.id as string, a]));
   return inputs.map((c) => {
     const id = c.id as string;
     const a = answers.get(id);

@@ -1,9 +1,8 @@
 // The real-world corpus (cases/): Pod-bearing documents of public projects (collect.ts) and
 // what Istio's injector made of each, with native sidecars and with classic ones (regen.sh).
-import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { gunzipSync } from "node:zlib";
+import { readCases } from "../support/jsonl.js";
 
 export const MODES = ["native", "classic"] as const;
 export type Mode = (typeof MODES)[number];
@@ -26,22 +25,9 @@ export interface RealWorldCase {
 
 export const CASES_DIR = join(dirname(fileURLToPath(import.meta.url)), "cases");
 
-function jsonLines(file: string): Record<string, unknown>[] {
-  return gunzipSync(readFileSync(file))
-    .toString("utf8")
-    .split("\n")
-    .filter((l) => l.trim() !== "")
-    .map((l, i) => {
-      const v = JSON.parse(l) as unknown;
-      if (typeof v !== "object" || v === null || Array.isArray(v) || typeof (v as { id?: unknown }).id !== "string")
-        throw new Error(`${file}:${i + 1}: not a case`);
-      return v as Record<string, unknown>;
-    });
-}
-
 function answers(dir: string, mode: Mode): Map<string, Answer> {
   return new Map(
-    jsonLines(join(dir, `istio-${mode}.jsonl.gz`)).map((a) => [
+    readCases(join(dir, `istio-${mode}.jsonl.gz`)).map((a) => [
       a.id as string,
       {
         ...(typeof a.output === "string" && a.refusal === undefined ? { output: a.output } : {}),
@@ -54,7 +40,7 @@ function answers(dir: string, mode: Mode): Map<string, Answer> {
 
 export function loadRealWorld(dir: string = CASES_DIR): RealWorldCase[] {
   const byMode = { native: answers(dir, "native"), classic: answers(dir, "classic") };
-  return jsonLines(join(dir, "inputs.jsonl.gz")).map((c) => {
+  return readCases(join(dir, "inputs.jsonl.gz")).map((c) => {
     const id = c.id as string;
     const istio = { native: byMode.native.get(id), classic: byMode.classic.get(id) };
     if (istio.native === undefined || istio.classic === undefined)

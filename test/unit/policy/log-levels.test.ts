@@ -5,23 +5,10 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { DEFAULT_CONFIG } from "../../../src/config/defaults.js";
-import type { Pod } from "../../../src/kube/types.js";
 import { outsideDomain } from "../../../src/policy/domain.js";
 import { argExpression, logLevelSlots } from "../../../src/policy/log-levels.js";
-import { renderPolicy, type PolicyOptions } from "../../../src/policy/render.js";
-
-const OPTIONS: PolicyOptions = {
-  apiVersion: "v1beta1",
-  name: "sidecar-injector",
-  namespace: "sidecar-injector-system",
-  nativeSidecarsSupported: false,
-  enableNamespacesByDefault: false,
-};
-
-const pod = (annotations: Record<string, string>): Pod => ({
-  metadata: { name: "web", annotations },
-  spec: { containers: [{ name: "web", image: "example.com/web:1" }] },
-});
+import { renderPolicy } from "../../../src/policy/render.js";
+import { annotatedPod, OPTIONS } from "./support.js";
 
 describe("the proxy's log levels from the Pod's annotations", () => {
   test("each sets one flag of the containers the engine writes it in, else the config's value", () => {
@@ -45,9 +32,9 @@ describe("the proxy's log levels from the Pod's annotations", () => {
   test("plain values are inside, even a level Envoy does not know; others are outside, naming them", () => {
     const { rules } = renderPolicy(DEFAULT_CONFIG, OPTIONS);
     for (const v of ["debug", "loud", "misc:error,upstream:debug", "default:debug"])
-      assert.equal(outsideDomain(rules, pod({ "sidecar.istio.io/componentLogLevel": v })), undefined, v);
+      assert.equal(outsideDomain(rules, annotatedPod({ "sidecar.istio.io/componentLogLevel": v })), undefined, v);
     for (const v of ["", "debug info", 'a"b', "x".repeat(257)]) {
-      const why = outsideDomain(rules, pod({ "sidecar.istio.io/logLevel": v })) ?? "";
+      const why = outsideDomain(rules, annotatedPod({ "sidecar.istio.io/logLevel": v })) ?? "";
       assert.match(why, /annotation "sidecar\.istio\.io\/logLevel" has the value .*letters, digits/, v);
     }
   });

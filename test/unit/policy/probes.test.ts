@@ -9,15 +9,8 @@ import { parseConfig } from "../../../src/config/load.js";
 import type { Container, Pod } from "../../../src/kube/types.js";
 import { MAX_HEADERS, MAX_PROBE_TEXT, outsideDomain } from "../../../src/policy/domain.js";
 import { probeOpsExpression, probeRewritePort } from "../../../src/policy/probe-rewrite.js";
-import { renderPolicy, type PolicyOptions } from "../../../src/policy/render.js";
-
-const OPTIONS: PolicyOptions = {
-  apiVersion: "v1beta1",
-  name: "sidecar-injector",
-  namespace: "sidecar-injector-system",
-  nativeSidecarsSupported: false,
-  enableNamespacesByDefault: false,
-};
+import { renderPolicy } from "../../../src/policy/render.js";
+import { OPTIONS } from "./support.js";
 
 const rendered = renderPolicy(DEFAULT_CONFIG, OPTIONS);
 const outside = (...containers: Container[]): string | undefined =>

@@ -10,21 +10,9 @@ import type { Pod } from "../../../src/kube/types.js";
 import { literal, pointerToken, slot, str } from "../../../src/policy/cel.js";
 import { decisionExpression, selectorExpression } from "../../../src/policy/decision.js";
 import { domainRules, outsideDomain } from "../../../src/policy/domain.js";
-import {
-  policyList,
-  renderPolicy,
-  WEBHOOK_CONDITION_ANNOTATION,
-  type PolicyOptions,
-} from "../../../src/policy/render.js";
+import { policyList, renderPolicy, WEBHOOK_CONDITION_ANNOTATION } from "../../../src/policy/render.js";
 import { runCli } from "../../support/run.js";
-
-const OPTIONS: PolicyOptions = {
-  apiVersion: "v1beta1",
-  name: "sidecar-injector",
-  namespace: "sidecar-injector-system",
-  nativeSidecarsSupported: false,
-  enableNamespacesByDefault: false,
-};
+import { OPTIONS } from "./support.js";
 
 const pod = (patch: Partial<Pod["metadata"]> = {}, spec: Partial<NonNullable<Pod["spec"]>> = {}): Pod => ({
   metadata: { name: "web", labels: { app: "web" }, ...patch },

@@ -6,23 +6,10 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { DEFAULT_CONFIG } from "../../../src/config/defaults.js";
 import { parseConfig } from "../../../src/config/load.js";
-import type { Pod } from "../../../src/kube/types.js";
 import { outsideDomain } from "../../../src/policy/domain.js";
 import { resourceContainers } from "../../../src/policy/resources.js";
-import { renderPolicy, type PolicyOptions } from "../../../src/policy/render.js";
-
-const OPTIONS: PolicyOptions = {
-  apiVersion: "v1beta1",
-  name: "sidecar-injector",
-  namespace: "sidecar-injector-system",
-  nativeSidecarsSupported: false,
-  enableNamespacesByDefault: false,
-};
-
-const pod = (annotations: Record<string, string>): Pod => ({
-  metadata: { name: "web", annotations },
-  spec: { containers: [{ name: "web", image: "example.com/web:1" }] },
-});
+import { renderPolicy } from "../../../src/policy/render.js";
+import { annotatedPod, OPTIONS } from "./support.js";
 
 describe("the proxy's resources from the Pod's annotations", () => {
   test("the engine sets them in istio-init and istio-proxy, with or without native sidecars", () => {
@@ -33,13 +20,14 @@ describe("the proxy's resources from the Pod's annotations", () => {
   test("plain quantities are inside; others, and annotations the policy does not honour, are outside", () => {
     const { rules } = renderPolicy(DEFAULT_CONFIG, OPTIONS);
     for (const v of ["100m", "0.5", "2", "128Mi", "1G", "1.125"])
-      assert.equal(outsideDomain(rules, pod({ "sidecar.istio.io/proxyMemoryLimit": v })), undefined, v);
+      assert.equal(outsideDomain(rules, annotatedPod({ "sidecar.istio.io/proxyMemoryLimit": v })), undefined, v);
     for (const v of ["", " 1", "1e3", "1.2345", "-1", "1Ti", "1234567", "0.5m"]) {
-      const why = outsideDomain(rules, pod({ "sidecar.istio.io/proxyCPU": v })) ?? "";
+      const why = outsideDomain(rules, annotatedPod({ "sidecar.istio.io/proxyCPU": v })) ?? "";
       assert.match(why, /annotation "sidecar\.istio\.io\/proxyCPU" has the value .* plain quantities/, v);
     }
     assert.match(
-      outsideDomain(rules, pod({ "sidecar.istio.io/proxyCPU": "1", "sidecar.istio.io/proxyImage": "x" })) ?? "",
+      outsideDomain(rules, annotatedPod({ "sidecar.istio.io/proxyCPU": "1", "sidecar.istio.io/proxyImage": "x" })) ??
+        "",
       /annotation "sidecar\.istio\.io\/proxyImage", which only the webhook reads/,
     );
   });
@@ -58,7 +46,10 @@ describe("the proxy's resources from the Pod's annotations", () => {
     const config = parseConfig("proxy:\n  resources: {}\n");
     assert.equal(resourceContainers(config, false), undefined);
     const { rules, policy } = renderPolicy(config, OPTIONS);
-    assert.match(outsideDomain(rules, pod({ "sidecar.istio.io/proxyCPU": "1" })) ?? "", /only the webhook reads/);
+    assert.match(
+      outsideDomain(rules, annotatedPod({ "sidecar.istio.io/proxyCPU": "1" })) ?? "",
+      /only the webhook reads/,
+    );
     assert.doesNotMatch(JSON.stringify(policy), /proxyCPULimit/);
   });
 });
