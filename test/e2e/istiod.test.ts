@@ -479,28 +479,6 @@ describe(SUITE, { skip }, () => {
         `fullnameOverride=${OURS_MWC}`,
       ];
       const oursChart = join(ROOT, "charts", "sidecar-injector");
-      // Step 0's state: istiod's chart renders its webhook.
-      await helm([
-        "upgrade",
-        "istiod",
-        istiodChart,
-        "-n",
-        ISTIO_NS,
-        ...istiodSets,
-        "--set",
-        "global.operatorManageWebhooks=false",
-      ]);
-      assert.ok(await mwcExists(ISTIOD_MWC));
-      await waitInjected(ns);
-
-      // The stream: at least TOTAL creations, IN_FLIGHT at a time, until every step is done.
-      const TOTAL = 400;
-      const IN_FLIGHT = 8;
-      let started = 0;
-      let done = 0;
-      let step = 0;
-      let stopStream = false;
-      const results: { status: number; proxies: number; step: number; text: string }[] = [];
       /** istiod's chart upgraded with its own webhook configuration managed by it (false) or not (true). */
       const upgradeIstiod = (operatorManageWebhooks: boolean): Promise<void> =>
         helm([
@@ -513,6 +491,19 @@ describe(SUITE, { skip }, () => {
           "--set",
           `global.operatorManageWebhooks=${operatorManageWebhooks}`,
         ]);
+      // Step 0's state: istiod's chart renders its webhook.
+      await upgradeIstiod(false);
+      assert.ok(await mwcExists(ISTIOD_MWC));
+      await waitInjected(ns);
+
+      // The stream: at least TOTAL creations, IN_FLIGHT at a time, until every step is done.
+      const TOTAL = 400;
+      const IN_FLIGHT = 8;
+      let started = 0;
+      let done = 0;
+      let step = 0;
+      let stopStream = false;
+      const results: { status: number; proxies: number; step: number; text: string }[] = [];
       const STEPS: readonly { what: string; run: () => Promise<void> }[] = [
         { what: "istiod's webhook only", run: () => afterPods(40) },
         {
