@@ -220,6 +220,20 @@ describe("policy render with the cluster deciding", () => {
     const fixed = await render(["--config", "config.yaml", "--native-sidecars", "auto"]);
     assert.equal(fixed.code, 0, fixed.stderr);
     assert.equal(fixed.stderr, "");
+    writeFileSync(
+      join(dir, "pod.yaml"),
+      "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec: {containers: [{name: app, image: nginx}]}\n",
+    );
+    // policy check: the apiVersion changes no verdict, so auto reads nothing there.
+    const check = await runCli(
+      ["policy", "check", "-f", "pod.yaml", "--api-version", "auto", "--native-sidecars", "false"],
+      {
+        cwd: dir,
+        env: { ...process.env, KUBECONFIG: api.kubeconfig, KUBERNETES_SERVICE_HOST: "" },
+      },
+    );
+    assert.equal(check.code, 0, check.stderr);
+    assert.equal(check.stdout, "Pod/web (pod.yaml, document 1): handled by the MutatingAdmissionPolicy\n");
     assert.deepEqual(asked, []);
   });
 
