@@ -1211,10 +1211,18 @@ it with policy.enabled).
 Options:
       --config FILE     injector config (YAML); defaults apply to keys left out
       --api-version V   v1beta1 (Kubernetes 1.34-1.35, with the MutatingAdmissionPolicy
-                        feature gate; default) or v1 (1.36 and later)
-      --native-sidecars true|false
+                        feature gate; default), v1 (1.36 and later), or auto: the one the
+                        cluster serves (discovery of admissionregistration.k8s.io: v1, else
+                        v1beta1, else an error saying what it serves); said on standard error
+      --native-sidecars true|false|auto
                         whether the cluster's kubelets run native sidecars (1.33 or later),
-                        as the injector decides nativeSidecars: auto; required with auto
+                        as the injector decides nativeSidecars: auto; required with auto.
+                        auto: read the nodes' kubelet versions, as serve does; said on
+                        standard error
+      --kubeconfig FILE with an auto: kubeconfig to use (default: KUBECONFIG,
+                        ~/.kube/config, in-cluster)
+      --context NAME    with an auto: context of the kubeconfig (default: its
+                        current-context)
       --name NAME       name of the policy, and prefix of its bindings (default:
                         sidecar-injector)
   -n, --namespace NS    the injector's namespace, which the bindings leave out as the
@@ -1225,7 +1233,8 @@ Options:
 
 policy check reads Pods and workloads as inject does (-f, -R, -n) and says, one line each,
 which injector their Pods get with that policy installed: "handled by the MutatingAdmissionPolicy", or
-"falls to the webhook: " and why. Same --config and --native-sidecars.
+"falls to the webhook: " and why. Same --config and --native-sidecars (--api-version does
+not change the verdicts, and auto reads nothing there).
 `;
 
 async function runPolicyCommand(argv: string[]): Promise<number> {
@@ -1243,6 +1252,8 @@ async function runPolicyCommand(argv: string[]): Promise<number> {
       config: { type: "string" },
       "api-version": { type: "string" },
       "native-sidecars": { type: "string" },
+      kubeconfig: { type: "string" },
+      context: { type: "string" },
       name: { type: "string" },
       namespace: { type: "string", short: "n" },
       "enable-namespaces-by-default": { type: "boolean" },
@@ -1256,23 +1267,54 @@ async function runPolicyCommand(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   const { POLICY_API_VERSIONS, policyList, renderPolicy } = await import("./policy/render.js");
-  const apiVersion = POLICY_API_VERSIONS.find((v) => v === (values["api-version"] ?? "v1beta1"));
-  if (apiVersion === undefined)
-    throw new UsageError(`policy ${sub}: --api-version is v1 or v1beta1, not ${quote(values["api-version"] ?? "")}`);
+  const wanted = values["api-version"] ?? "v1beta1";
+  if (wanted !== "auto" && !POLICY_API_VERSIONS.some((v) => v === wanted))
+    throw new UsageError(`policy ${sub}: --api-version is v1, v1beta1 or auto, not ${quote(wanted)}`);
   const native = values["native-sidecars"];
-  if (native !== undefined && native !== "true" && native !== "false")
-    throw new UsageError(`policy ${sub}: --native-sidecars is true or false, not ${quote(native)}`);
+  if (native !== undefined && native !== "true" && native !== "false" && native !== "auto")
+    throw new UsageError(`policy ${sub}: --native-sidecars is true, false or auto, not ${quote(native)}`);
+  if ((values.kubeconfig !== undefined || values.context !== undefined) && wanted !== "auto" && native !== "auto")
+    throw new UsageError(
+      `policy ${sub}: --kubeconfig and --context go with --api-version auto or --native-sidecars auto`,
+    );
   const config = await loadConfig(values.config);
   if (config.nativeSidecars === "auto" && native === undefined)
     throw new UsageError(
       `policy ${sub}: the config says nativeSidecars: auto, which the injector decides from the nodes' kubelets: ` +
-        "say what they run with --native-sidecars true|false",
+        "say what they run with --native-sidecars true|false, or read them with --native-sidecars auto",
     );
+  // What the cluster decides (only what this command needs): read with the caller's kubeconfig.
+  const askApiVersion = wanted === "auto" && sub === "render";
+  const askNodes = native === "auto" && config.nativeSidecars === "auto";
+  let apiVersion = POLICY_API_VERSIONS.find((v) => v === wanted) ?? "v1beta1";
+  let nativeSidecarsSupported = native === "true";
+  if (askApiVersion || askNodes) {
+    const { createInspectApi, defaultKubeConfig } = await import("./kube/client.js");
+    const api = createInspectApi(defaultKubeConfig(kubeConfigChoice(values)));
+    if (askApiVersion) {
+      const { ADMISSION_GROUP, chooseApiVersion } = await import("./policy/api-version.js");
+      const choice = chooseApiVersion(await api.listServedVersions(ADMISSION_GROUP));
+      apiVersion = choice.apiVersion;
+      process.stderr.write(`policy ${sub}: --api-version auto: ${choice.reason}\n`);
+    }
+    if (askNodes) {
+      const { NATIVE_SIDECAR_MIN_MINOR, nativeSidecarsSupported: supported } = await import("./kube/nodes.js");
+      const versions = await api.listNodeVersions();
+      nativeSidecarsSupported = supported(versions);
+      const why =
+        versions.length === 0
+          ? "no nodes"
+          : `${versions.length} node${versions.length === 1 ? "" : "s"}, ${nativeSidecarsSupported ? "every" : "not every"} kubelet v1.${NATIVE_SIDECAR_MIN_MINOR} or later`;
+      process.stderr.write(
+        `policy ${sub}: --native-sidecars auto: ${nativeSidecarsSupported ? "true" : "false"} (${why})\n`,
+      );
+    }
+  }
   const rendered = renderPolicy(config, {
     apiVersion,
     name: values.name ?? DEFAULT_NAMES.webhookConfig,
     namespace: values.namespace ?? DEFAULT_NAMES.namespace,
-    nativeSidecarsSupported: native === "true",
+    nativeSidecarsSupported,
     enableNamespacesByDefault: values["enable-namespaces-by-default"] === true,
   });
   if (sub === "check") {

@@ -315,6 +315,18 @@ export interface InspectApi {
   listMutatingAdmissionPolicies(): Promise<AdmissionPolicies | undefined>;
   /** Deployments of every namespace with the label selector (the injector's, by the chart's label). */
   listDeployments(labelSelector: string): Promise<DeploymentObject[]>;
+  /**
+   * Discovery (GET /apis, then /apis/GROUP/VERSION): the versions of API group `group` the
+   * cluster serves, its preferred version first, each with its resources' names (not their
+   * subresources); [] when it serves the group at no version.
+   */
+  listServedVersions(group: string): Promise<ServedVersion[]>;
+}
+
+/** One served version of an API group: its name (e.g. "v1beta1") and its resources' names. */
+export interface ServedVersion {
+  readonly version: string;
+  readonly resources: readonly string[];
 }
 
 /** What the user running `check` must be allowed (get/list), for the docs and the error messages. */

@@ -5,6 +5,7 @@
 import {
   AdmissionregistrationV1Api,
   ApiException,
+  ApisApi,
   AppsV1Api,
   BatchV1Api,
   AuthenticationV1Api,
@@ -39,6 +40,7 @@ import {
   type MutatingWebhookConfigurationObject,
   type NamespaceObject,
   type SecretObject,
+  type ServedVersion,
   type StoredObject,
   type WebhookClientConfig,
   type WebhookConfigObject,
@@ -63,15 +65,30 @@ function wrap(op: string, e: unknown): KubeError {
   if (e instanceof KubeError) return e;
   if (e instanceof ApiException) {
     const body = e.body as { message?: string } | string | undefined;
+    // Some calls hand back the Status unparsed: its message is what the API server said.
+    const status = typeof body === "string" ? statusMessage(body) : undefined;
     const detail =
       typeof body === "object" && body?.message
         ? body.message
-        : typeof body === "string"
-          ? body.slice(0, 300)
-          : e.message;
+        : status !== undefined
+          ? status
+          : typeof body === "string"
+            ? body.slice(0, 300)
+            : e.message;
     return new KubeError(`${op}: ${detail}`, e.code);
   }
   return new KubeError(`${op}: ${e instanceof Error ? e.message : String(e)}`, undefined);
+}
+
+/** The message of a Kubernetes Status given as JSON text; undefined when it is not one. */
+function statusMessage(text: string): string | undefined {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    const message = typeof parsed === "object" && parsed !== null && "message" in parsed ? parsed.message : undefined;
+    return typeof message === "string" && message !== "" ? message.slice(0, 300) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The field selector of one object by name: what RBAC by resourceNames lets a watch ask for. */
@@ -322,6 +339,7 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectA
   const batch = kc.makeApiClient(BatchV1Api);
   const admission = kc.makeApiClient(AdmissionregistrationV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
+  const apis = kc.makeApiClient(ApisApi);
   /** Each kind `check` reads: the object's metadata and the Pod (or Pod template) it stands for. */
   const readers: Readonly<Record<StoredObject["kind"], (at: Named) => Promise<Read>>> = {
     Pod: async (at) => {
@@ -408,6 +426,29 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectA
         };
       }
       return undefined;
+    },
+    async listServedVersions(group): Promise<ServedVersion[]> {
+      let found;
+      try {
+        found = (await apis.getAPIVersions()).groups.find((g) => g.name === group);
+      } catch (e) {
+        throw wrap("discover API groups", e);
+      }
+      if (found === undefined) return [];
+      const preferred = found.preferredVersion?.version;
+      const versions = found.versions
+        .map((v) => v.version)
+        .sort((a, b) => Number(b === preferred) - Number(a === preferred));
+      const served: ServedVersion[] = [];
+      for (const version of versions) {
+        // A version listed but gone by now (404) is not served.
+        const list = await orUndefined(`discover ${group}/${version}`, () =>
+          custom.getAPIResources({ group, version }),
+        );
+        if (list === undefined) continue;
+        served.push({ version, resources: list.resources.map((r) => r.name).filter((n) => !n.includes("/")) });
+      }
+      return served;
     },
     async listDeployments(labelSelector) {
       try {

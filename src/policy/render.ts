@@ -1,6 +1,6 @@
 // The injection as a MutatingAdmissionPolicy and its bindings (admissionregistration.k8s.io
 // v1beta1 for Kubernetes 1.34-1.35, v1 from 1.36: the same objects, only the apiVersion
-// differs), for one config:
+// differs; api-version.ts picks one from the cluster's discovery), for one config:
 // - matchConditions: the domain's rules (domain.ts), then the decision (decision.ts);
 // - variables: the values that depend on the Pod (pod-values.ts), the probe rewrite
 //   (probe-rewrite.ts) and the injected lists, whose sidecar env ends with the probers and whose

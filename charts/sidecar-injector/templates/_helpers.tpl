@@ -213,7 +213,8 @@ else the job and namespace labels the chart's ServiceMonitor gives them (job: th
 
 {{/*
 policy.manifest, checked: the List `sidecar-injector policy render` prints, a
-MutatingAdmissionPolicy first (annotated with the webhooks' matchCondition), then its bindings.
+MutatingAdmissionPolicy first (annotated with the webhooks' matchCondition), then its bindings,
+at the apiVersion sidecar-injector.policyApiVersion says.
 */}}
 {{- define "sidecar-injector.policyList" -}}
 {{- if not .Values.policy.manifest }}
@@ -234,7 +235,55 @@ Pods the webhooks leave to the policy would reach neither. */}}
 {{- if ne $got $want }}
 {{- fail (printf "policy.manifest's bindings select %s, this release's webhooks %s: render it again with `sidecar-injector policy render` and this release's config (the chart's config.yaml, which carries revision, revisionTags and enableNamespacesByDefault)" ($got | default "(not said)") $want) }}
 {{- end }}
+{{- $apiVersion := include "sidecar-injector.policyApiVersion" (dict "root" . "list" $list) }}
+{{- range $list.items }}
+{{- $_ := set . "apiVersion" $apiVersion }}
+{{- end }}
 {{- toYaml $list }}
+{{- end }}
+
+{{/*
+The apiVersion the policy and its bindings are installed at. The objects are the same at
+admissionregistration.k8s.io/v1 and v1beta1 (every field of both kinds), so the List may be
+written at either:
+- when Helm knows the cluster's kinds (helm install/upgrade, helm template --validate: the
+  capabilities then list every served kind, v1/Pod among them; or --api-versions naming
+  them): the version the cluster serves the policies at, v1 preferred (a release recorded at a
+  beta version the cluster later stops serving could not be upgraded); none: fail, naming what
+  the cluster serves of the group, rather than the API server's "no matches for kind";
+- otherwise (helm template: only the built-in group versions, no kinds): as rendered.
+Items at another apiVersion than these two are refused.
+*/}}
+{{- define "sidecar-injector.policyApiVersion" -}}
+{{- $caps := .root.Capabilities.APIVersions }}
+{{- $group := "admissionregistration.k8s.io" }}
+{{- $rendered := (first .list.items).apiVersion | default "" }}
+{{- range .list.items }}
+{{- if not (has .apiVersion (list (printf "%s/v1" $group) (printf "%s/v1beta1" $group))) }}
+{{- fail (printf "policy.manifest's %s %s is at apiVersion %s: render it with `sidecar-injector policy render --api-version v1|v1beta1|auto`" (.kind | default "item") (.metadata.name | default "") (.apiVersion | default "(none)" | quote)) }}
+{{- end }}
+{{- if ne .apiVersion $rendered }}
+{{- fail (printf "policy.manifest mixes apiVersions (%s, %s): render it again with `sidecar-injector policy render`" $rendered .apiVersion) }}
+{{- end }}
+{{- end }}
+{{- $served := list }}
+{{- $said := list }}
+{{- range $v := list "v1" "v1beta1" "v1alpha1" }}
+{{- $with := and ($caps.Has (printf "%s/%s/MutatingAdmissionPolicy" $group $v)) ($caps.Has (printf "%s/%s/MutatingAdmissionPolicyBinding" $group $v)) }}
+{{- if and $with (ne $v "v1alpha1") }}
+{{- $served = append $served $v }}
+{{- end }}
+{{- if $caps.Has (printf "%s/%s" $group $v) }}
+{{- $said = append $said (printf "%s (%s MutatingAdmissionPolicy)" $v (ternary "with" "without" $with)) }}
+{{- end }}
+{{- end }}
+{{- if $served }}
+{{- printf "%s/%s" $group (first $served) }}
+{{- else if $caps.Has "v1/Pod" }}
+{{- fail (printf "policy.enabled: the cluster serves no MutatingAdmissionPolicy at v1 or v1beta1: it serves %s. Kubernetes 1.36 and later serve v1; 1.34 and 1.35 serve v1beta1 only with the kube-apiserver flags --feature-gates=MutatingAdmissionPolicy=true and --runtime-config=%s/v1beta1=true" (ternary (printf "%s %s" $group (join ", " $said)) (printf "no version of %s" $group) (gt (len $said) 0)) $group) }}
+{{- else }}
+{{- $rendered }}
+{{- end }}
 {{- end }}
 
 {{/*

@@ -9,6 +9,7 @@ import type {
   InspectApi,
   MutatingWebhookConfigurationObject,
   NamespaceObject,
+  ServedVersion,
   StoredObject,
 } from "../../../src/kube/api.js";
 import type { Pod } from "../../../src/kube/types.js";
@@ -25,6 +26,8 @@ export class FakeInspect implements InspectApi {
   admissionPolicies: AdmissionPolicies | undefined | Error = undefined;
   /** Deployments (the injector's); an Error is thrown as the API server's refusal. */
   deployments: DeploymentObject[] | Error = [];
+  /** Discovery: each group's served versions (absent: none); an Error is thrown as the API server's refusal. */
+  servedVersions = new Map<string, ServedVersion[] | Error>();
   /** Calls made, by method name, to check what was read. */
   calls: string[] = [];
 
@@ -72,6 +75,12 @@ export class FakeInspect implements InspectApi {
     this.calls.push(`listDeployments ${labelSelector}`);
     if (this.deployments instanceof Error) throw this.deployments;
     return [...this.deployments];
+  }
+  async listServedVersions(group: string): Promise<ServedVersion[]> {
+    this.calls.push(`listServedVersions ${group}`);
+    const found = this.servedVersions.get(group) ?? [];
+    if (found instanceof Error) throw found;
+    return [...found];
   }
   async listNodeVersions(): Promise<string[]> {
     this.calls.push("listNodeVersions");

@@ -3,13 +3,18 @@
 // carry exactly the namespace and object selectors of the webhooks (src/policy/webhooks.ts
 // against the chart's template); a missing or foreign manifest stops the install, naming it.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { parseAllDocuments, stringify } from "yaml";
+import { parse, parseAllDocuments, stringify } from "yaml";
 import { DEFAULT_CONFIG } from "../../../src/config/defaults.js";
-import { policyList, renderPolicy, WEBHOOK_CONDITION_ANNOTATION } from "../../../src/policy/render.js";
+import {
+  policyList,
+  renderPolicy,
+  WEBHOOK_CONDITION_ANNOTATION,
+  type PolicyApiVersion,
+} from "../../../src/policy/render.js";
 import { CHART, HELM_TIMEOUT_MS, KUBE_VERSION, locateHelm, run } from "../../support/helm.js";
 
 const lookup = await locateHelm();
@@ -19,6 +24,7 @@ const dir = mkdtempSync(join(tmpdir(), "policy-chart-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 type Obj = {
+  apiVersion: string;
   kind: string;
   metadata: { name: string; annotations?: Record<string, string>; labels?: Record<string, string> };
   spec?: { matchResources?: unknown };
@@ -39,11 +45,12 @@ async function template(args: string[]): Promise<{ code: number; objects: Obj[];
 function manifestFile(
   enableNamespacesByDefault: boolean,
   selects: { revision: string; revisionTags: string[] } = { revision: "default", revisionTags: [] },
+  apiVersion: PolicyApiVersion = "v1beta1",
 ): string {
   const rendered = renderPolicy(
     { ...DEFAULT_CONFIG, ...selects },
     {
-      apiVersion: "v1beta1",
+      apiVersion,
       name: "si-sidecar-injector",
       namespace: NAMESPACE,
       nativeSidecarsSupported: false,
@@ -52,7 +59,7 @@ function manifestFile(
   );
   const file = join(
     dir,
-    `policy-${String(enableNamespacesByDefault)}-${selects.revision}-${selects.revisionTags.join("_")}.yaml`,
+    `policy-${String(enableNamespacesByDefault)}-${selects.revision}-${selects.revisionTags.join("_")}-${apiVersion}.yaml`,
   );
   writeFileSync(file, stringify(policyList(rendered)));
   return file;
@@ -179,5 +186,102 @@ describe("the chart's policy mode", { skip }, () => {
         set.join(" "),
       );
     }
+  });
+
+  describe("the apiVersion it is installed at", () => {
+    const MAP = "admissionregistration.k8s.io";
+    /** What Helm knows of a cluster serving the policies at these versions (as discovery lists them: kinds too). */
+    const cluster = (...versions: string[]): string[] =>
+      [
+        "v1/Pod",
+        ...versions.flatMap((v) => [
+          `${MAP}/${v}/MutatingAdmissionPolicy`,
+          `${MAP}/${v}/MutatingAdmissionPolicyBinding`,
+        ]),
+      ].flatMap((a) => ["--api-versions", a]);
+    const policyObjects = (objects: Obj[]) => objects.filter((o) => o.kind.startsWith("MutatingAdmissionPolicy"));
+    const installedAt = async (rendered: PolicyApiVersion, caps: string[]): Promise<string[]> => {
+      const r = await template([
+        "--set",
+        "policy.enabled=true",
+        "--set-file",
+        `policy.manifest=${manifestFile(false, undefined, rendered)}`,
+        ...caps,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const objects = policyObjects(r.objects);
+      assert.equal(objects.length, 5);
+      return [...new Set(objects.map((o) => o.apiVersion))];
+    };
+
+    test("helm template (no cluster's kinds known): as rendered, v1 or v1beta1", async () => {
+      assert.deepEqual(await installedAt("v1beta1", []), [`${MAP}/v1beta1`]);
+      assert.deepEqual(await installedAt("v1", []), [`${MAP}/v1`]);
+    });
+
+    test("a cluster serving the policies: its version, v1 preferred, whatever the List was rendered at", async () => {
+      const cases: [PolicyApiVersion, string[], string][] = [
+        ["v1", ["v1beta1"], "v1beta1"], // 1.34-1.35 with the feature gate
+        ["v1beta1", ["v1beta1"], "v1beta1"],
+        ["v1beta1", ["v1"], "v1"], // 1.36
+        ["v1beta1", ["v1", "v1beta1"], "v1"], // 1.36 still serving the beta
+        ["v1", ["v1", "v1beta1"], "v1"],
+        ["v1", ["v1beta1", "v1alpha1"], "v1beta1"],
+      ];
+      for (const [rendered, served, want] of cases)
+        assert.deepEqual(
+          await installedAt(rendered, cluster(...served)),
+          [`${MAP}/${want}`],
+          `${rendered} on ${served.join(",")}`,
+        );
+    });
+
+    test("a cluster serving no policy at v1 or v1beta1: the install stops saying what it serves and what is needed", async () => {
+      for (const served of [[], ["v1alpha1"]]) {
+        const r = await template([
+          "--set",
+          "policy.enabled=true",
+          "--set-file",
+          `policy.manifest=${manifestFile(false)}`,
+          ...cluster(...served),
+        ]);
+        assert.notEqual(r.code, 0, served.join(","));
+        assert.match(
+          r.stderr,
+          /policy\.enabled: the cluster serves no MutatingAdmissionPolicy at v1 or v1beta1: it serves admissionregistration\.k8s\.io v1 \(without MutatingAdmissionPolicy\), v1beta1 \(without MutatingAdmissionPolicy\), v1alpha1 \((with|without) MutatingAdmissionPolicy\)\. Kubernetes 1\.36 and later serve v1; 1\.34 and 1\.35 serve v1beta1 only with the kube-apiserver flags --feature-gates=MutatingAdmissionPolicy=true and --runtime-config=admissionregistration\.k8s\.io\/v1beta1=true/,
+        );
+        assert.match(r.stderr, served.length === 0 ? /v1alpha1 \(without/ : /v1alpha1 \(with /);
+      }
+    });
+
+    test("a List at another apiVersion, or at two, stops the install naming it", async () => {
+      const list = parse(readFileSync(manifestFile(false), "utf8")) as { items: { apiVersion: string }[] };
+      const write = (name: string, edit: (items: { apiVersion: string }[]) => void): string => {
+        const copy = structuredClone(list);
+        edit(copy.items);
+        const file = join(dir, name);
+        writeFileSync(file, stringify(copy));
+        return file;
+      };
+      const alpha = write("alpha.yaml", (items) => items.forEach((i) => (i.apiVersion = `${MAP}/v1alpha1`)));
+      const mixed = write("mixed.yaml", (items) => {
+        const last = items.at(-1);
+        if (last) last.apiVersion = `${MAP}/v1`;
+      });
+      for (const [file, message] of [
+        [
+          alpha,
+          /policy\.manifest's MutatingAdmissionPolicy si-sidecar-injector is at apiVersion "admissionregistration\.k8s\.io\/v1alpha1": render it with `sidecar-injector policy render --api-version v1\|v1beta1\|auto`/,
+        ],
+        [
+          mixed,
+          /policy\.manifest mixes apiVersions \(admissionregistration\.k8s\.io\/v1beta1, admissionregistration\.k8s\.io\/v1\)/,
+        ],
+      ] as const) {
+        const r = await template(["--set", "policy.enabled=true", "--set-file", `policy.manifest=${file}`]);
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, message);
+      }
+    });
   });
 });

@@ -203,7 +203,7 @@ describe("sidecar-injector policy render", () => {
     assert.match(auto.stderr, /nativeSidecars: auto.*--native-sidecars true\|false/);
     const bad = await runCli(["policy", "render", "--native-sidecars", "false", "--api-version", "v2"]);
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /--api-version is v1 or v1beta1, not "v2"/);
+    assert.match(bad.stderr, /--api-version is v1, v1beta1 or auto, not "v2"/);
   });
   test("policy check says which injector each Pod and workload gets, and why", async () => {
     const r = await runCli([
