@@ -165,7 +165,7 @@ export function prometheusParts(config: Config, nativeSidecarsSupported: boolean
 
 /** The annotations the policy honours, with the values it takes (the rule below narrows the port). */
 export function prometheusHonoured(): HonouredAnnotation[] {
-  const plain = "values JSON carries as they are (no quote, backslash or control character)";
+  const plain = "values without a quote, backslash or control character, which JSON would escape";
   return [
     { key: A.promScrape, pattern: JSON_PLAIN, what: plain },
     { key: A.promPath, pattern: JSON_PLAIN, what: plain },
