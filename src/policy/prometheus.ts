@@ -2,10 +2,12 @@
 // - it applies unless prometheus.istio.io/merge-metrics reads as false (as true, it applies
 //   under a config that merges nothing), prometheus.io/scrape reads as false (Go's booleans;
 //   any other value still scrapes), or prometheus.io/port is already the agent's port;
-// - when it applies, prometheus.io/port, path and scrape point at the agent, and when the Pod
-//   set at least one of them to something, its own values go to the agent in
-//   ISTIO_PROMETHEUS_ANNOTATIONS, appended to the sidecar's env before the probers, as
-//   {"scrape":"...","path":"...","port":"..."} (each the Pod's value, or ""), built by
+// - when it applies, prometheus.io/port, path and scrape point at the agent,
+//   prometheus.istio.io/scrape-targets is removed, and when the Pod set at least one of them to
+//   something, its own values go to the agent in ISTIO_PROMETHEUS_ANNOTATIONS, appended to the
+//   sidecar's env before the probers, as {"scrape":"...","path":"...","port":"..."} (each the
+//   Pod's value, or ""; with targets, path and port are the first target's, followed by
+//   "targets":[{"port":"...","path":"..."},...], a target without a path "/metrics"), built by
 //   concatenation;
 // - what the merge writes (the agent's port and path) is read from the engine's own output for
 //   probe Pods, not restated, and the model above (prometheusModel) is checked against the
@@ -15,16 +17,18 @@
 //   values the policy writes as the engine does: scrape and path of at most MAX_VALUE
 //   characters JSON carries as they are (no quote, backslash or control character), a port of
 //   digits in 1-65535 outside the sidecar's range 15000-15099 (the webhook refuses its ports
-//   and the agent's), or the agent's port itself, or empty, and merge-metrics a Go boolean (the
-//   webhook refuses any other). Every other spelling the merge reads (prometheus.io.scrape,
-//   prometheus_io/port...: the engine reads them as Prometheus does, the first in key order
-//   winning), prometheus.istio.io/scrape-targets and secure-port leave the domain.
+//   and the agent's), or the agent's port itself, or empty, scrape-targets of at most MAX_VALUE
+//   characters of such ports (not the agent's) each with an optional ":path", in printable
+//   ASCII without blanks (the engine trims them), quotes or backslashes, and merge-metrics a Go
+//   boolean (the webhook refuses any other). Every other spelling the merge reads
+//   (prometheus.io.scrape, prometheus_io/port...: the engine reads them as Prometheus does, the
+//   first in key order winning) and prometheus.istio.io/secure-port leave the domain.
 import { isDeepStrictEqual } from "node:util";
 import type { Config } from "../config/types.js";
 import type { Container, Pod } from "../kube/types.js";
 import { A, CONTAINER, L } from "../injection/annotations.js";
 import { inject } from "../injection/inject.js";
-import { PROMETHEUS_ENV } from "../injection/prometheus.js";
+import { PROMETHEUS_ENV, SCRAPE_TARGETS } from "../injection/prometheus.js";
 import { quote } from "../injection/quote.js";
 import { jsonPatchOp, literal, pointerToken, str, strList } from "./cel.js";
 import type { DomainRule, HonouredAnnotation } from "./domain.js";
@@ -48,6 +52,12 @@ const GO_TRUE = ["1", "t", "T", "TRUE", "true", "True"] as const;
 const GO_FALSE = ["0", "f", "F", "FALSE", "false", "False"] as const;
 const GO_BOOL = `^(${[...GO_TRUE, ...GO_FALSE].join("|")})$`;
 const PORT_DIGITS = "^[0-9]{0,5}$";
+/** A scrape target's path: printable ASCII but a blank, comma, quote or backslash (nothing to trim or escape). */
+const TARGET_PATH = "[!#-+\\x2d-\\x5b\\x5d-~]*";
+/** Scrape targets "port[:path]" joined by commas, none empty. */
+const TARGETS = `^[0-9]{1,5}(:${TARGET_PATH})?(,[0-9]{1,5}(:${TARGET_PATH})?)*$`;
+/** A target's path when it names none. */
+const DEFAULT_TARGET_PATH = "/metrics";
 /** The sidecar's range: its ports (which the webhook refuses to scrape) are all in it. */
 const SIDECAR_PORTS = [15000, 15099] as const;
 /** The settings the env carries, in the engine's key order, with their annotations. */
@@ -76,6 +86,14 @@ export interface PrometheusEffect {
 const goBool = (v: string | undefined): boolean | undefined =>
   GO_TRUE.some((x) => x === v) ? true : GO_FALSE.some((x) => x === v) ? false : undefined;
 
+/** A target's port and path ("/metrics" when it names none): the first ":" ends the port. */
+function target(entry: string): [string, string] {
+  const colon = entry.indexOf(":");
+  return colon < 0
+    ? [entry, DEFAULT_TARGET_PATH]
+    : [entry.slice(0, colon), entry.slice(colon + 1) || DEFAULT_TARGET_PATH];
+}
+
 /** The merge on a Pod of the domain, as the policy computes it (the CEL below says the same). */
 export function prometheusModel(annotations: Readonly<Record<string, string>>, m: PrometheusParts): PrometheusEffect {
   const own = (k: string): string | undefined => (Object.hasOwn(annotations, k) ? annotations[k] : undefined);
@@ -83,8 +101,17 @@ export function prometheusModel(annotations: Readonly<Record<string, string>>, m
     (goBool(own(A.mergeMetrics)) ?? m.byDefault) && goBool(own(A.promScrape)) !== false && own(A.promPort) !== m.target;
   if (!applies) return { applies };
   const values = SETTINGS.map(([, k]) => own(k) ?? "");
-  if (values.every((v) => v === "")) return { applies };
-  return { applies, env: `{${SETTINGS.map(([name], i) => `"${name}":"${values[i] ?? ""}"`).join(",")}}` };
+  const raw = own(SCRAPE_TARGETS);
+  const targets = raw === undefined ? [] : raw.split(",").map(target);
+  const [first] = targets;
+  // With targets, the path and port are the first target's.
+  if (first) [values[1], values[2]] = [first[1], first[0]];
+  if (values.every((v) => v === "") && !first) return { applies };
+  const list = targets.map(([port, path]) => `{"port":"${port}","path":"${path}"}`).join(",");
+  return {
+    applies,
+    env: `{${SETTINGS.map(([name], i) => `"${name}":"${values[i] ?? ""}"`).join(",")}${first ? `,"targets":[${list}]` : ""}}`,
+  };
 }
 
 const PROBE: Pod = {
@@ -107,19 +134,27 @@ function expected(off: Pod, annotations: Record<string, string>, m: PrometheusPa
   const effect = prometheusModel(annotations, m);
   const base = { ...off.metadata?.annotations };
   delete base[A.mergeMetrics];
+  const merged = { ...base, ...annotations, ...(effect.applies ? m.annotations : {}) };
   const env = (c: Container): Container =>
     c.name === CONTAINER.proxy && effect.env !== undefined
       ? { ...c, env: [...(c.env ?? []), { name: PROMETHEUS_ENV, value: effect.env }] }
       : c;
   return {
     ...off,
-    metadata: { ...off.metadata, annotations: { ...base, ...annotations, ...(effect.applies ? m.annotations : {}) } },
+    metadata: { ...off.metadata, annotations: effect.applies ? withoutTargets(merged) : merged },
     spec: off.spec && {
       ...off.spec,
       initContainers: off.spec.initContainers?.map(env),
       containers: off.spec.containers.map(env),
     },
   };
+}
+
+/** The annotations without scrape-targets, which the merge removes (handing them to the agent). */
+function withoutTargets(a: Record<string, string>): Record<string, string> {
+  const out = { ...a };
+  delete out[SCRAPE_TARGETS];
+  return out;
 }
 
 const comparable = (p: Pod): unknown => ({
@@ -156,6 +191,9 @@ export function prometheusParts(config: Config, nativeSidecarsSupported: boolean
     { [A.mergeMetrics]: "F", [A.promScrape]: "true", [A.promPort]: "9090" },
     { [A.mergeMetrics]: "1", [A.promScrape]: "", [A.promPath]: "", [A.promPort]: "" },
     { [A.mergeMetrics]: "True", [A.promScrape]: "T", [A.promPath]: "/metrics", "prometheus.io/scheme": "https" },
+    { [SCRAPE_TARGETS]: "8080:/m,9090,7070:", [A.promPort]: "6060", [A.promPath]: "/p" },
+    { [SCRAPE_TARGETS]: "8080:/a:b<&>?x=1", [A.promScrape]: "false" },
+    { [SCRAPE_TARGETS]: "1", [A.mergeMetrics]: "false" },
   ];
   for (const c of cases) {
     if (!isDeepStrictEqual(comparable(run(c)), comparable(expected(off, c, parts)))) return undefined;
@@ -171,39 +209,58 @@ export function prometheusHonoured(): HonouredAnnotation[] {
     { key: A.promPath, pattern: JSON_PLAIN, what: plain },
     { key: A.promPort, pattern: PORT_DIGITS, what: "a port number" },
     { key: A.mergeMetrics, pattern: GO_BOOL, what: "a Go boolean: 1, t, T, TRUE, true, True or their false" },
+    {
+      key: SCRAPE_TARGETS,
+      pattern: TARGETS,
+      what: 'ports with an optional ":path", joined by commas, in printable ASCII without blanks, quotes or backslashes',
+    },
   ];
 }
 
-/** CEL over `v`, a string: the port the policy takes (see the header). */
-function portCel(target: string): string {
+/** CEL over `v`, a string: a port the merge scrapes (not the sidecar's, not the agent's). */
+function scrapedCel(target: string): string {
   const n = "int(v)";
   return (
-    `v == "" || v == ${str(target)} || v.matches("^[0-9]{1,5}$") && ${n} >= 1 && ${n} <= 65535 && ` +
+    `v.matches("^[0-9]{1,5}$") && ${n} >= 1 && ${n} <= 65535 && ` +
     `(${n} < ${SIDECAR_PORTS[0]} || ${n} > ${SIDECAR_PORTS[1]}) && ${n} != ${Number(target)}`
   );
 }
 
+/** CEL over `v`: the prometheus.io/port the policy takes (see the header). */
+const portCel = (target: string): string => `v == "" || v == ${str(target)} || ${scrapedCel(target)}`;
+
 function portOk(v: string, target: string): boolean {
-  if (v === "" || v === target) return true;
+  return v === "" || v === target || scraped(v, target);
+}
+
+function scraped(v: string, target: string): boolean {
   if (!/^[0-9]{1,5}$/.test(v)) return false;
   const n = Number(v);
   return n >= 1 && n <= 65535 && (n < SIDECAR_PORTS[0] || n > SIDECAR_PORTS[1]) && n !== Number(target);
 }
 
-/** The domain's rule for the merge's values beyond their patterns: the port's number, the values' sizes. */
+/** The domain's rule for the merge's values beyond their patterns: the ports' numbers, the values' sizes. */
 export function prometheusRule(m: PrometheusParts): DomainRule {
   const get = (k: string): string => `object.metadata.?annotations[?${str(k)}].orValue("")`;
   return {
     name: "policy-domain-prometheus",
     expression:
       `[${get(A.promPort)}].all(v, ${portCel(m.target)}) && ` +
-      `size(${get(A.promScrape)}) <= ${MAX_VALUE} && size(${get(A.promPath)}) <= ${MAX_VALUE}`,
+      `${get(SCRAPE_TARGETS)}.split(",").all(e, [e.split(":")[0]].all(v, v == "" || ${scrapedCel(m.target)})) && ` +
+      [A.promScrape, A.promPath, SCRAPE_TARGETS].map((k) => `size(${get(k)}) <= ${MAX_VALUE}`).join(" && "),
     check: (pod) => {
       const a = pod.metadata?.annotations ?? {};
       const port = Object.hasOwn(a, A.promPort) ? (a[A.promPort] ?? "") : "";
       if (!portOk(port, m.target))
         return `the Pod's annotation ${quote(A.promPort)} has the value ${quote(port)}, which the policy does not take (a port in 1-65535 outside ${SIDECAR_PORTS.join("-")}, the sidecar's, or ${m.target} itself)`;
-      for (const k of [A.promScrape, A.promPath]) {
+      const targets = Object.hasOwn(a, SCRAPE_TARGETS) ? (a[SCRAPE_TARGETS] ?? "") : "";
+      const bad = targets
+        .split(",")
+        .map((e) => e.split(":")[0] ?? "")
+        .find((v) => v !== "" && !scraped(v, m.target));
+      if (bad !== undefined)
+        return `the Pod's annotation ${quote(SCRAPE_TARGETS)} names the port ${quote(bad)}, which the policy does not take (a port in 1-65535 outside ${SIDECAR_PORTS.join("-")}, the sidecar's, and not ${m.target})`;
+      for (const k of [A.promScrape, A.promPath, SCRAPE_TARGETS]) {
         // In code points, as CEL counts a string's size.
         const v = Object.hasOwn(a, k) ? (a[k] ?? "") : "";
         if ([...v].length > MAX_VALUE)
@@ -225,17 +282,32 @@ export function prometheusVariables(m: PrometheusParts): PolicyVariable[] {
   const applies =
     `${enabled} && !(${get(A.promScrape)} in ${strList(GO_FALSE)}) && ` +
     `!(${has(A.promPort)} && ${ANNOTATIONS}[${str(A.promPort)}] == ${str(m.target)})`;
-  const values = SETTINGS.map(([, k]) => get(k));
+  const targets = "variables.prometheusTargets";
+  const any = `size(${targets}) > 0`;
+  // With targets, the path and port are the first target's.
+  const values = SETTINGS.map(([name, k]) =>
+    name === "scrape" ? get(k) : `(${any} ? ${targets}[0][${name === "port" ? 0 : 1}] : ${get(k)})`,
+  );
   const json = SETTINGS.map(([name], i) => `${str(`${i === 0 ? "{" : '",'}"${name}":"`)} + ${values[i] ?? ""}`).join(
     " + ",
   );
+  const list =
+    `(${any} ? ${str(',"targets":[')} + ${targets}.map(t, ${str('{"port":"')} + t[0] + ${str('","path":"')} + t[1] + ` +
+    `${str('"}')}).join(",") + "]" : "")`;
   return [
     { name: "prometheusMerge", expression: applies },
     {
+      name: "prometheusTargets",
+      expression:
+        `${has(SCRAPE_TARGETS)} ? ${ANNOTATIONS}[${str(SCRAPE_TARGETS)}].split(",").map(e, e.contains(":") ? ` +
+        `[e.substring(0, e.indexOf(":")), e.substring(e.indexOf(":") + 1)] : [e, ""])` +
+        `.map(t, [t[0], t[1] == "" ? ${str(DEFAULT_TARGET_PATH)} : t[1]]) : []`,
+    },
+    {
       name: "prometheusEnv",
       expression:
-        `variables.prometheusMerge && [${values.join(", ")}].exists(s, s != "") ? ` +
-        `[dyn({"name": dyn(${str(PROMETHEUS_ENV)}), "value": dyn(${json} + ${str('"}')})})] : []`,
+        `variables.prometheusMerge && ([${values.join(", ")}].exists(s, s != "") || ${any}) ? ` +
+        `[dyn({"name": dyn(${str(PROMETHEUS_ENV)}), "value": dyn(${json} + ${str('"')} + ${list} + "}")})] : []`,
     },
   ];
 }
@@ -243,10 +315,17 @@ export function prometheusVariables(m: PrometheusParts): PolicyVariable[] {
 /** CEL: the env the sidecar's is followed by. */
 export const PROMETHEUS_ENV_CEL = "variables.prometheusEnv";
 
-/** CEL: the ops pointing the annotations at the agent when the merge applies (the Pod has annotations). */
+/**
+ * CEL: the ops pointing the annotations at the agent when the merge applies (the Pod has
+ * annotations), and removing scrape-targets, which the agent is handed instead.
+ */
 export function prometheusOps(m: PrometheusParts): string {
   const each = Object.entries(m.annotations).map(([k, v]) =>
     jsonPatchOp("add", `/metadata/annotations/${pointerToken(k)}`, literal(v)),
   );
-  return `(variables.prometheusMerge ? [${each.join(", ")}] : [])`;
+  const remove = `JSONPatch{op: "remove", path: ${str(`/metadata/annotations/${pointerToken(SCRAPE_TARGETS)}`)}}`;
+  return (
+    `(variables.prometheusMerge ? [${each.join(", ")}] + ` +
+    `(${str(SCRAPE_TARGETS)} in ${ANNOTATIONS} ? [${remove}] : []) : [])`
+  );
 }

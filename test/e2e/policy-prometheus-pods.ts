@@ -4,9 +4,10 @@
 // agent's port already (no merge); merge-metrics "true" with a path alone; values the engine
 // writes as they are (a scrape that is no boolean, a port with a leading zero, a path with
 // "<", "&", "?" and non-ASCII) beside a Prometheus annotation the merge does not read; empty
-// values (merged, no env); a probed Pod (the env before the probers); a Deployment's Pod; and
-// four Pods outside the domain: a port of the sidecar's (which the webhook refuses), another
-// spelling of scrape, a quote in the path, and scrape-targets.
+// values (merged, no env); a probed Pod (the env before the probers); scrape-targets (handed
+// over and removed; left alone with scrape "false"); a Deployment's Pod; and five Pods outside
+// the domain: a port of the sidecar's (which the webhook refuses), another spelling of scrape,
+// a quote in the path, scrape-targets with a blank, and the secure port.
 import { stringify } from "yaml";
 import type { Pod } from "../../src/kube/types.js";
 
@@ -33,6 +34,7 @@ const SCRAPE = "prometheus.io/scrape";
 const PORT = "prometheus.io/port";
 const PATH = "prometheus.io/path";
 const MERGE = "prometheus.istio.io/merge-metrics";
+const TARGETS = "prometheus.istio.io/scrape-targets";
 
 const PODS: Record<string, Pod> = {
   usual: pod("usual", { [SCRAPE]: "true", [PORT]: "8080", [PATH]: "/metrics" }),
@@ -51,7 +53,10 @@ const PODS: Record<string, Pod> = {
   "sidecar-port": pod("sidecar-port", { [SCRAPE]: "true", [PORT]: "15090" }),
   "other-spelling": pod("other-spelling", { "prometheus.io.scrape": "true", [PORT]: "8080" }),
   "quoted-path": pod("quoted-path", { [SCRAPE]: "true", [PATH]: '/a"b' }),
-  "scrape-targets": pod("scrape-targets", { "prometheus.istio.io/scrape-targets": "8080:/metrics" }),
+  targets: pod("targets", { [TARGETS]: "8080:/m?a=<b>&c,9091,7070:", [PORT]: "6060", [PATH]: "/p" }),
+  "targets-not-scraped": pod("targets-not-scraped", { [TARGETS]: "8080", [SCRAPE]: "false" }),
+  "targets-blank": pod("targets-blank", { [TARGETS]: "8080, 9091" }),
+  "secure-port": pod("secure-port", { "prometheus.istio.io/secure-port": "15091" }),
 };
 
 const DEPLOYMENT = {
@@ -78,5 +83,6 @@ export const PROMETHEUS_CASES_OUTSIDE: readonly string[] = [
   "prometheus/sidecar-port",
   "prometheus/other-spelling",
   "prometheus/quoted-path",
-  "prometheus/scrape-targets",
+  "prometheus/targets-blank",
+  "prometheus/secure-port",
 ];

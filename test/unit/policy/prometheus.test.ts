@@ -19,6 +19,7 @@ const SCRAPE = "prometheus.io/scrape";
 const PORT = "prometheus.io/port";
 const PATH = "prometheus.io/path";
 const MERGE = "prometheus.istio.io/merge-metrics";
+const TARGETS = "prometheus.istio.io/scrape-targets";
 const ENV = "ISTIO_PROMETHEUS_ANNOTATIONS";
 const MERGED = { [PORT]: "15020", [PATH]: "/stats/prometheus", [SCRAPE]: "true" };
 
@@ -89,6 +90,63 @@ describe("the Prometheus merge from the Pod's annotations", () => {
     );
   });
 
+  test("scrape-targets: the model is the engine's for every combination with the other settings", () => {
+    const grid = combinations({
+      [MERGE]: ["false", "1"],
+      [SCRAPE]: ["false", "yes"],
+      [PORT]: ["15020", "7070"],
+      [PATH]: ["/p"],
+    }).flatMap((a) => ["8080", "8080:", "8080:/m,9091:/a:b<&>", "1:/x,2,3:"].map((t) => ({ ...a, [TARGETS]: t })));
+    assert.equal(grid.length, 3 * 3 * 3 * 2 * 4);
+    const parts = prometheusParts(DEFAULT_CONFIG, false);
+    assert.ok(parts);
+    const { rules } = renderPolicy(DEFAULT_CONFIG, OPTIONS);
+    let handed = 0;
+    for (const a of grid) {
+      assert.equal(outsideDomain(rules, annotatedPod(a)), undefined, JSON.stringify(a));
+      const out = injected(a, DEFAULT_CONFIG);
+      const model = prometheusModel(a, parts);
+      // The merge hands the targets over and removes the annotation.
+      assert.equal(out.metadata?.annotations?.[TARGETS], model.applies ? undefined : a[TARGETS], JSON.stringify(a));
+      assert.equal(envOf(out), model.env, JSON.stringify(a));
+      if (model.env !== undefined) handed++;
+    }
+    assert.ok(handed > 20 && handed < grid.length, `${handed} handed over`);
+    assert.equal(
+      envOf(injected({ [TARGETS]: "8080:,9091:/a:b", [PORT]: "7070" }, DEFAULT_CONFIG)),
+      '{"scrape":"","path":"/metrics","port":"8080","targets":[{"port":"8080","path":"/metrics"},{"port":"9091","path":"/a:b"}]}',
+    );
+  });
+
+  test("scrape-targets the policy would not write as the webhook does are outside, naming why", () => {
+    const { rules } = renderPolicy(DEFAULT_CONFIG, OPTIONS);
+    for (const t of [
+      "8080, 9090",
+      " 8080",
+      "8080:/a b",
+      "8080:/é",
+      '8080:/"',
+      ",8080",
+      "8080,",
+      "",
+      "http:/m",
+      "8080:/a\\b",
+    ]) {
+      const why = outsideDomain(rules, annotatedPod({ [TARGETS]: t })) ?? "";
+      assert.match(why, /"prometheus\.istio\.io\/scrape-targets" has the value .*without blanks/, t);
+    }
+    for (const t of ["15090", "8080,15020", "8080:/m,0"]) {
+      const why = outsideDomain(rules, annotatedPod({ [TARGETS]: t })) ?? "";
+      assert.match(why, /"prometheus\.istio\.io\/scrape-targets" names the port "(15090|15020|0)"/, t);
+      // The webhook refuses each.
+      assert.throws(() => injected({ [TARGETS]: t }, DEFAULT_CONFIG), /scrape-targets/, t);
+    }
+    assert.match(
+      outsideDomain(rules, annotatedPod({ [TARGETS]: `8080:/${"m".repeat(MAX_VALUE)}` })) ?? "",
+      /scrape-targets" has more than 256 characters/,
+    );
+  });
+
   test("ports the webhook refuses or reads as the agent's are outside; others inside", () => {
     const { rules } = renderPolicy(DEFAULT_CONFIG, OPTIONS);
     for (const v of ["", "1", "80", "8080", "08080", "14999", "15100", "15020", "65535"])
@@ -129,7 +187,7 @@ describe("the Prometheus merge from the Pod's annotations", () => {
       "prometheus.io.scrape",
       "prometheus_io/port",
       "prometheus-io-path",
-      "prometheus.istio.io/scrape-targets",
+      "prometheus.istio.io.scrape-targets",
       "prometheus.istio.io/secure-port",
       "prometheus.istio.io.secure_port",
     ])
