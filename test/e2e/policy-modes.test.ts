@@ -7,8 +7,9 @@
 //   without a sidecar.
 // - The largest Pod the policy covers (MAX_CONTAINERS containers and native-sidecar init
 //   containers of MAX_PORTS ports, each with every probe and hook at MAX_HEADERS headers and
-//   MAX_PROBE_TEXT characters, on the port named last, and Prometheus scrape settings of
-//   MAX_VALUE characters) is injected by the policy, within the API server's CEL cost limits.
+//   MAX_PROBE_TEXT characters, on the port named last, and Prometheus scrape settings and
+//   scrape targets, as many as fit, of MAX_VALUE characters) is injected by the policy, within
+//   the API server's CEL cost limits.
 import assert from "node:assert/strict";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -165,11 +166,19 @@ describe("the chart's policy mode", { skip }, () => {
       "prometheus.io/scrape": text(MAX_VALUE, "s"),
       "prometheus.io/path": `/${text(MAX_VALUE - 1, "m")}`,
     };
+    // The most targets that fit: ports 1, 2, 3... while the list has at most MAX_VALUE characters.
+    const targets: string[] = [];
+    while ([...targets, String(targets.length + 1)].join(",").length <= MAX_VALUE)
+      targets.push(String(targets.length + 1));
     const largest: Pod = {
       metadata: {
         name: "largest",
         labels: { app: "largest" },
-        annotations: { ...scrape, "prometheus.io/port": "10000" },
+        annotations: {
+          ...scrape,
+          "prometheus.io/port": "10000",
+          "prometheus.istio.io/scrape-targets": targets.join(","),
+        },
       },
       spec: { initContainers, containers },
     };
@@ -185,9 +194,11 @@ describe("the chart's policy mode", { skip }, () => {
     const scraped = JSON.parse(env.find((e) => e.name === "ISTIO_PROMETHEUS_ANNOTATIONS")?.value ?? "{}") as object;
     assert.deepEqual(scraped, {
       scrape: scrape["prometheus.io/scrape"],
-      path: scrape["prometheus.io/path"],
-      port: "10000",
+      path: "/metrics",
+      port: "1",
+      targets: targets.map((port) => ({ port, path: "/metrics" })),
     });
+    assert.equal(targets.length, 88);
     const probers = JSON.parse(env.find((e) => e.name === "ISTIO_KUBE_APP_PROBERS")?.value ?? "{}") as object;
     assert.equal(Object.keys(probers).length, 2 * MAX_CONTAINERS * 5);
     assert.ok(
