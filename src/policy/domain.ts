@@ -4,10 +4,11 @@
 // and negated in the webhook's) — so the two cannot drift apart unnoticed: the end-to-end
 // suite runs every corpus Pod through both. Outside the domain (each rule's reason says why):
 // - annotations the engine reads (any key under an istio.io domain but sidecar.istio.io/inject,
-//   and any key naming Prometheus, in whichever spelling the merge reads): overrides the policy
+//   and every spelling of a setting the Prometheus merge reads): overrides the policy
 //   does not honour, and a previous injection (sidecar.istio.io/status), which the webhook
-//   strips and redoes; of those it honours (the proxy's resources, resources.ts, and log
-//   levels, log-levels.ts), a value other than the plain ones it writes as the webhook does;
+//   strips and redoes; of those it honours (the proxy's resources, resources.ts, log
+//   levels, log-levels.ts, and the merge's settings, prometheus.ts), a value other than the
+//   plain ones it writes as the webhook does;
 // - istio.io labels but the inject, revision, canonical and workload-name ones (e.g. the
 //   network, which reaches the proxy's env, or a tlsMode the template keeps);
 // - containers, volumes or pull secrets named as the injected ones (the webhook merges them);
@@ -32,6 +33,7 @@ import { A, CONTAINER, L } from "../injection/annotations.js";
 import { quote } from "../injection/quote.js";
 import { str, strList } from "./cel.js";
 import type { PolicyParts } from "./parts.js";
+import { MERGE_KEY } from "./prometheus.js";
 import { REWRITTEN_HOOKS, REWRITTEN_PROBES } from "./probe-rewrite.js";
 
 /** The most containers (and, separately, init containers) a covered Pod may have. */
@@ -57,9 +59,9 @@ const ISTIO_KEY_CEL = "(^|[.])istio[.]io/";
 const PLAIN = /^[-A-Za-z0-9.:]*$/;
 const PLAIN_CEL = "^[-A-Za-z0-9.:]*$";
 // Every spelling of the Prometheus settings the merge reads (prometheus.io/scrape,
-// prometheus-io.scrape, ...): any key that names Prometheus.
-const PROMETHEUS = /prometheus/i;
-const PROMETHEUS_CEL = "(?i)prometheus";
+// prometheus-io.scrape, ...; prometheus.ts).
+const PROMETHEUS = new RegExp(MERGE_KEY, "u");
+const PROMETHEUS_CEL = MERGE_KEY;
 /** The istio.io labels the policy reads as the engine does; any other one leaves the domain. */
 const POLICY_LABELS = [L.inject, L.rev, L.canonicalName, L.canonicalRevision, L.workloadName] as const;
 const readLabel = (k: string): boolean => ISTIO_KEY.test(k) && !POLICY_LABELS.some((l) => l === k);

@@ -5,7 +5,8 @@
 // - variables: the values that depend on the Pod (pod-values.ts), the probe rewrite
 //   (probe-rewrite.ts) and the injected lists, whose sidecar env ends with the probers and whose
 //   proxy resources and log levels come from the Pod's annotations when it has them
-//   (resources.ts, log-levels.ts);
+//   (resources.ts, log-levels.ts), and the Prometheus merge (prometheus.ts), whose env comes
+//   before the probers and whose annotations are written only when it applies;
 // - one JSONPatch mutation: first the probe rewrite's ops, at the Pod's own container indexes;
 //   then labels and annotations added key by key (the whole map when the Pod has none),
 //   kubectl's default container only when the Pod names none, the injected containers inserted
@@ -44,6 +45,15 @@ import {
 } from "./probe-rewrite.js";
 import { argExpression, logLevelSlots, PLAIN_LOG_LEVEL, type ArgSlot } from "./log-levels.js";
 import { PLAIN_QUANTITY, RESOURCE_ANNOTATION_KEYS, resourceContainers, resourcesExpression } from "./resources.js";
+import {
+  PROMETHEUS_ENV_CEL,
+  prometheusHonoured,
+  prometheusOps,
+  prometheusParts,
+  prometheusRule,
+  prometheusVariables,
+  type PrometheusParts,
+} from "./prometheus.js";
 import { chartWebhooks, selectorsKey } from "./webhooks.js";
 
 export const POLICY_API_VERSIONS = ["v1", "v1beta1"] as const;
@@ -84,6 +94,8 @@ interface Computed {
   readonly resources: readonly string[];
   /** The arguments the Pod's log-level annotations may set (log-levels.ts). */
   readonly args: readonly ArgSlot[];
+  /** The sidecar's env is followed by ISTIO_PROMETHEUS_ANNOTATIONS (prometheus.ts), before the probers. */
+  readonly prometheus: boolean;
 }
 
 /** The container with its Pod-dependent values as slots (see Computed). */
@@ -102,10 +114,14 @@ function withSlots(c: Container, computed: Computed): Record<string, unknown> {
     return name === undefined ? e : { name: e.name, value: slot(ENV_VALUE[name]) };
   });
   out.env = env;
-  if (c.name !== CONTAINER.proxy || !computed.probers) return out;
-  if (env.some((e) => e.name === APP_PROBERS_ENV))
+  if (c.name !== CONTAINER.proxy || (!computed.probers && !computed.prometheus)) return out;
+  if (computed.probers && env.some((e) => e.name === APP_PROBERS_ENV))
     throw new PolicyRenderError(`the injected ${CONTAINER.proxy} container already has ${APP_PROBERS_ENV}`);
-  out.env = slot(`${literal(env)} + ${APP_PROBERS_ENV_CEL}`);
+  const then = [
+    ...(computed.prometheus ? [PROMETHEUS_ENV_CEL] : []),
+    ...(computed.probers ? [APP_PROBERS_ENV_CEL] : []),
+  ];
+  out.env = slot([literal(env), ...then].join(" + "));
   return out;
 }
 
@@ -137,8 +153,14 @@ function mutation(
   probePort: number | undefined,
   resources: readonly string[],
   args: readonly ArgSlot[],
+  prometheus: PrometheusParts | undefined,
 ): { variables: PolicyVariable[]; expression: string } {
-  const computed: Computed = { probers: probePort !== undefined, resources, args };
+  const computed: Computed = {
+    probers: probePort !== undefined,
+    resources,
+    args,
+    prometheus: prometheus !== undefined,
+  };
   const slotted = (l: ListParts<Container>): Record<string, unknown>[] =>
     [...l.before, ...l.after].map((c) => withSlots(c, computed));
   const lists = {
@@ -150,7 +172,7 @@ function mutation(
       items: [...parts.imagePullSecrets.before, ...parts.imagePullSecrets.after],
     },
   };
-  const variables: PolicyVariable[] = [...POD_VARIABLES];
+  const variables: PolicyVariable[] = [...POD_VARIABLES, ...(prometheus ? prometheusVariables(prometheus) : [])];
   const ops: string[] = [];
   if (probePort !== undefined) {
     variables.push(...probeVariables(probePort), ...probeOpVariables(probePort));
@@ -168,8 +190,11 @@ function mutation(
       `(${str(k)} in ${ANNOTATIONS_VAR} ? [] : [${jsonPatchOp("add", `/metadata/annotations/${pointerToken(k)}`, FIRST_CONTAINER)}])`,
     );
   }
-  // The per-key branch must not write the defaults unconditionally: build it from the static ones.
-  const staticKeys = Object.keys(parts.annotations);
+  // The per-key branch must not write the defaults, nor the merge's, unconditionally: build it from the static ones.
+  if (prometheus) conditional.push(prometheusOps(prometheus));
+  const staticKeys = Object.keys(parts.annotations).filter(
+    (k) => !prometheus || !Object.hasOwn(prometheus.annotations, k),
+  );
   const eachStatic = staticKeys.map((k) =>
     jsonPatchOp("add", `/metadata/annotations/${pointerToken(k)}`, literal(parts.annotations[k])),
   );
@@ -195,7 +220,13 @@ function mutation(
 export function policyDomainOf(
   config: Config,
   nativeSidecarsSupported: boolean,
-): { parts: PolicyParts; rules: DomainRule[]; resources: readonly string[] | undefined; args: ArgSlot[] } {
+): {
+  parts: PolicyParts;
+  rules: DomainRule[];
+  resources: readonly string[] | undefined;
+  args: ArgSlot[];
+  prometheus: PrometheusParts | undefined;
+} {
   const parts = policyParts(config, nativeSidecarsSupported);
   const resources = resourceContainers(config, nativeSidecarsSupported);
   const honoured: HonouredAnnotation[] = resources
@@ -208,7 +239,10 @@ export function policyDomainOf(
   const args = logLevelSlots(config, nativeSidecarsSupported);
   for (const key of new Set(args.map((a) => a.annotation)))
     honoured.push({ key, pattern: PLAIN_LOG_LEVEL, what: "letters, digits and :,._- only" });
-  return { parts, rules: domainRules(config, parts, honoured), resources, args };
+  const prometheus = prometheusParts(config, nativeSidecarsSupported);
+  if (prometheus) honoured.push(...prometheusHonoured());
+  const rules = [...domainRules(config, parts, honoured), ...(prometheus ? [prometheusRule(prometheus)] : [])];
+  return { parts, rules, resources, args, prometheus };
 }
 
 /** The policy, its bindings and the webhook's matchCondition for `config`. */
@@ -217,11 +251,11 @@ export function renderPolicy(config: Config, options: PolicyOptions): RenderedPo
     throw new PolicyRenderError(
       `invalid policy name ${JSON.stringify(options.name.slice(0, 80))}: lowercase letters, digits, "-" and "."`,
     );
-  const { parts, rules, resources, args } = policyDomainOf(config, options.nativeSidecarsSupported);
+  const { parts, rules, resources, args, prometheus } = policyDomainOf(config, options.nativeSidecarsSupported);
   const probePort = probeRewritePort(config, options.nativeSidecarsSupported);
   if ((probePort !== undefined) !== config.rewriteAppProbes)
     throw new PolicyRenderError("the injection's probe rewrite does not follow rewriteAppProbes");
-  const { variables, expression } = mutation(parts, probePort, resources ?? [], args);
+  const { variables, expression } = mutation(parts, probePort, resources ?? [], args, prometheus);
   const apiVersion = `admissionregistration.k8s.io/${options.apiVersion}`;
   const status = parts.annotations[A.status];
   if (status === undefined) throw new PolicyRenderError(`the injection writes no ${A.status} annotation`);

@@ -14,6 +14,7 @@ import { renderPolicy, type PolicyOptions, type RenderedPolicy } from "../../src
 import { goldenCases, goldenInput, podAsCreated } from "../golden/cases.js";
 import { loadCorpus } from "../differential/corpus.js";
 import { PROBE_CASES } from "./policy-probe-pods.js";
+import { PROMETHEUS_CASES } from "./policy-prometheus-pods.js";
 import { RESOURCE_CASES } from "./policy-resource-pods.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -98,7 +99,10 @@ export function differentialGroup(options: PolicyOptions): ConfigGroup {
   return group(readFileSync(file, "utf8"), file, options, loadCorpus());
 }
 
-/** The Pods made for the probe rewrite and the resource annotations (policy-*-pods.ts), under the default config. */
+/**
+ * The Pods made for the probe rewrite, the resource annotations and the Prometheus merge
+ * (policy-*-pods.ts), under the default config.
+ */
 export function madeGroup(options: PolicyOptions): ConfigGroup {
-  return group("{}\n", "default config", options, [...PROBE_CASES, ...RESOURCE_CASES]);
+  return group("{}\n", "default config", options, [...PROBE_CASES, ...RESOURCE_CASES, ...PROMETHEUS_CASES]);
 }

@@ -7,8 +7,9 @@
 //   without a sidecar.
 // - The largest Pod the policy covers (MAX_CONTAINERS containers and native-sidecar init
 //   containers of MAX_PORTS ports, each with every probe and hook at MAX_HEADERS headers and
-//   MAX_PROBE_TEXT characters, on the port named last) is injected by the policy, within the
-//   API server's CEL cost limits.
+//   MAX_PROBE_TEXT characters, on the port named last, and Prometheus scrape settings and
+//   scrape targets, as many as fit, of MAX_VALUE characters) is injected by the policy, within
+//   the API server's CEL cost limits.
 import assert from "node:assert/strict";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -17,6 +18,7 @@ import { stringify } from "yaml";
 import { DEFAULT_CONFIG } from "../../src/config/defaults.js";
 import type { Container, Pod } from "../../src/kube/types.js";
 import { MAX_CONTAINERS, MAX_HEADERS, MAX_PORTS, MAX_PROBE_TEXT, outsideDomain } from "../../src/policy/domain.js";
+import { MAX_VALUE } from "../../src/policy/prometheus.js";
 import { policyList, renderPolicy, type RenderedPolicy } from "../../src/policy/render.js";
 import { clusterForSuite, type Cluster } from "./cluster.js";
 import { OWN_NAMESPACE, renderChartForUrl, webhookConfigOf } from "./chart.js";
@@ -160,8 +162,24 @@ describe("the chart's policy mode", { skip }, () => {
       ...container(`side-${i}`, MAX_CONTAINERS + i),
       restartPolicy: "Always",
     }));
+    const scrape = {
+      "prometheus.io/scrape": text(MAX_VALUE, "s"),
+      "prometheus.io/path": `/${text(MAX_VALUE - 1, "m")}`,
+    };
+    // The most targets that fit: ports 1, 2, 3... while the list has at most MAX_VALUE characters.
+    const targets: string[] = [];
+    while ([...targets, String(targets.length + 1)].join(",").length <= MAX_VALUE)
+      targets.push(String(targets.length + 1));
     const largest: Pod = {
-      metadata: { name: "largest", labels: { app: "largest" } },
+      metadata: {
+        name: "largest",
+        labels: { app: "largest" },
+        annotations: {
+          ...scrape,
+          "prometheus.io/port": "10000",
+          "prometheus.istio.io/scrape-targets": targets.join(","),
+        },
+      },
       spec: { initContainers, containers },
     };
     assert.equal(outsideDomain(rendered.rules, largest), undefined, "the Pod is in the domain");
@@ -173,6 +191,14 @@ describe("the chart's policy mode", { skip }, () => {
     const env = big.pod.spec?.containers.find((c) => c.name === "istio-proxy")?.env ?? [];
     const ports = env.find((e) => e.name === "ISTIO_META_POD_PORTS")?.value ?? "";
     assert.equal(ports.split("\n").length, MAX_CONTAINERS * MAX_PORTS + 2);
+    const scraped = JSON.parse(env.find((e) => e.name === "ISTIO_PROMETHEUS_ANNOTATIONS")?.value ?? "{}") as object;
+    assert.deepEqual(scraped, {
+      scrape: scrape["prometheus.io/scrape"],
+      path: "/metrics",
+      port: "1",
+      targets: targets.map((port) => ({ port, path: "/metrics" })),
+    });
+    assert.equal(targets.length, 88);
     const probers = JSON.parse(env.find((e) => e.name === "ISTIO_KUBE_APP_PROBERS")?.value ?? "{}") as object;
     assert.equal(Object.keys(probers).length, 2 * MAX_CONTAINERS * 5);
     assert.ok(

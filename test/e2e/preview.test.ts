@@ -384,8 +384,8 @@ describe("preview against a real kube-apiserver, for callers with and without th
       );
       verdicts.push(entry.policyMode?.injector ?? "none");
     }
-    // The probe is rewritten by the policy itself; the Prometheus merge is left to the webhook.
-    assert.deepEqual(verdicts, ["policy", "webhook", "policy", "webhook"]);
+    // The probe is rewritten by the policy itself, and so is the Prometheus merge.
+    assert.deepEqual(verdicts, ["policy", "webhook", "policy", "policy"]);
     // The summary says it in words.
     const summary = await post("/preview?namespace=policy-on&format=summary", JSON.stringify(pods[1]));
     assert.equal(summary.status, 200, summary.body);

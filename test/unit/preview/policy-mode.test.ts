@@ -60,7 +60,7 @@ describe("preview: policyMode", () => {
     });
     const pods = [
       pod("a"),
-      pod("b", { "prometheus.io/scrape": "true" }),
+      pod("b", { "prometheus.io.scrape": "true" }),
       { ...pod("c"), spec: { containers: [{ name: "istio-proxy", image: "mine" }] } },
       // A probe the policy rewrites itself; one whose path JSON would escape is the webhook's.
       {
