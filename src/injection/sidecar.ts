@@ -22,7 +22,6 @@ import {
   proxyArgs,
   proxyMetadataEnv,
   proxyProbes,
-  pullPolicy,
   pushLeadEnv,
   pushTailEnv,
   userEntries,
@@ -143,17 +142,16 @@ export function sidecarTemplate(p: Params): TemplateOutput {
   if (p.annotations[A.userVolumeMount] !== undefined) mountList = [...mountList, ...userEntries(p, A.userVolumeMount)];
   if (p.annotations[A.userVolume] !== undefined) volumeList = [...volumeList, ...userVolumes(p)];
 
-  const proxy: Container = {
-    name: CONTAINER.proxy,
-    image: p.proxyImage,
-    ...(p.native ? { restartPolicy: "Always" } : {}),
-    ports: PROXY_PORTS,
-    args: proxyArgs(p, "sidecar"),
-  };
+  // Field by field, in the template's order: no object made and spread for an optional one.
+  const proxy: Container = { name: CONTAINER.proxy, image: p.proxyImage };
+  if (p.native) proxy.restartPolicy = "Always";
+  proxy.ports = PROXY_PORTS;
+  proxy.args = proxyArgs(p, "sidecar");
   const lc = lifecycle(p);
   if (lc) proxy.lifecycle = lc;
   proxy.env = withPathEnv(env, p);
-  Object.assign(proxy, pullPolicy(p));
+  const pull = p.config.proxy.imagePullPolicy;
+  if (pull) proxy.imagePullPolicy = pull;
   Object.assign(proxy, proxyProbes(p));
   proxy.securityContext = proxySecurityContext(p, metaTrue("IPTABLES_TRACE_LOGGING"));
   if (p.resources) proxy.resources = p.resources;
