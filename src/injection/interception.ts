@@ -48,7 +48,8 @@ export function resolveInterception(p: Params): Interception {
   const includeOut = a[A.includeOutboundPorts] ?? (cfg.includeOutboundPorts || undefined);
   const excludeOut = a[A.excludeOutboundPorts] ?? (cfg.excludeOutboundPorts || undefined);
   const reroute = a[A.rerouteVirtualInterfaces] ?? a[A.kubevirtInterfaces];
-  return {
+  // The optional settings set after: no object made and spread for each.
+  const out: { -readonly [K in keyof Interception]: Interception[K] } = {
     mode: p.mode,
     proxyUid: String(p.tproxy ? PROXY_ID : p.config.proxy.uid),
     outboundPort: String(PORT.outbound),
@@ -57,11 +58,13 @@ export function resolveInterception(p: Params): Interception {
     excludeOutboundIPRanges: a[A.excludeOutboundIPRanges] ?? cfg.excludeOutboundIPRanges,
     includeInboundPorts: a[A.includeInboundPorts] ?? cfg.includeInboundPorts,
     excludeInboundPorts: excluded ? `${INBOUND_ALWAYS_EXCLUDED},${excluded}` : INBOUND_ALWAYS_EXCLUDED,
-    ...(includeOut !== undefined ? { includeOutboundPorts: includeOut } : {}),
-    ...(excludeOut !== undefined ? { excludeOutboundPorts: excludeOut } : {}),
-    ...(reroute !== undefined ? { rerouteInterfaces: reroute } : {}),
-    ...(a[A.excludeInterfaces] !== undefined ? { excludeInterfaces: a[A.excludeInterfaces] } : {}),
   };
+  if (includeOut !== undefined) out.includeOutboundPorts = includeOut;
+  if (excludeOut !== undefined) out.excludeOutboundPorts = excludeOut;
+  if (reroute !== undefined) out.rerouteInterfaces = reroute;
+  const excludeInterfaces = a[A.excludeInterfaces];
+  if (excludeInterfaces !== undefined) out.excludeInterfaces = excludeInterfaces;
+  return out;
 }
 
 /**

@@ -60,8 +60,9 @@ export function mergeList<T>(base: readonly T[], patch: readonly T[], key: strin
  * before the Pod's own. Linear, as mergeList.
  */
 export function mergeListStrategic<T>(base: readonly T[], patch: readonly T[], key: string): T[] {
-  const merged = mergeList(base, patch, key);
   const keyOf = (x: unknown): unknown => (isMap(x) ? x[key] : undefined);
+  if (disjoint(base, patch, keyOf)) return [...patch, ...base];
+  const merged = mergeList(base, patch, key);
   const patchAt = new Map<unknown, number>();
   patch.forEach((item, j) => {
     const id = keyOf(item);
@@ -86,6 +87,23 @@ export function mergeListStrategic<T>(base: readonly T[], patch: readonly T[], k
     fromPatch.map((x) => x.item),
     (item) => baseAt.get(keyOf(item)),
   );
+}
+
+/**
+ * Whether every item of `patch` has a key, no two the same, and none is a key of `base`'s: the
+ * common case (the template's volumes over a Pod's own), where mergeListStrategic is the patch's
+ * items, then the base's (each a new item of the patch, placed before the base's items). Reads
+ * `base` once, without a map of its keys.
+ */
+function disjoint<T>(base: readonly T[], patch: readonly T[], keyOf: (x: unknown) => unknown): boolean {
+  const keys = new Set<unknown>();
+  for (const item of patch) {
+    const id = keyOf(item);
+    if (id === undefined || keys.has(id)) return false;
+    keys.add(id);
+  }
+  for (const item of base) if (keys.has(keyOf(item))) return false;
+  return true;
 }
 
 /**

@@ -142,6 +142,21 @@ export function proxyConfigFields(json: string): { statusPort?: number; imageTyp
   return out;
 }
 
+/**
+ * proxyConfigFields of a ProxyConfig the engine merged: read once per overlay (the one of a Pod
+ * without the annotation is its config's, the same for every such Pod), shared.
+ */
+const OVERLAY_FIELDS = new WeakMap<ProxyConfigOverlay, Readonly<{ statusPort?: number; imageType?: string }>>();
+
+function overlayFields(overlay: ProxyConfigOverlay): Readonly<{ statusPort?: number; imageType?: string }> {
+  let fields = OVERLAY_FIELDS.get(overlay);
+  if (fields === undefined) {
+    fields = Object.freeze(proxyConfigFields(overlay.json));
+    OVERLAY_FIELDS.set(overlay, fields);
+  }
+  return fields;
+}
+
 export function isTrue(v: string | undefined): boolean {
   return v !== undefined && /^(1|t|T|TRUE|true|True)$/.test(v);
 }
@@ -176,7 +191,7 @@ export function buildParams(
   const proxyFirst =
     proxyConfig.holdApplicationUntilProxyStarts === true || config.proxy.holdApplicationUntilProxyStarts;
   const hold = !native && proxyFirst;
-  const fields = proxyConfigFields(proxyConfig.json);
+  const fields = overlayFields(proxyConfig);
   // The image type: the Pod's annotation, else (the proxy only) the ProxyConfig's image.imageType.
   const typeAnn = own(annotations, A.proxyImageType);
   const proxyType =

@@ -60,12 +60,17 @@ function toProber(
   withTimeout: boolean,
 ): Prober | undefined {
   if (!handler) return undefined;
+  // The timeout set after the action: no object made and spread for it (a Pod may have a hundred thousand probes).
   const timeout =
     withTimeout && "timeoutSeconds" in handler && typeof handler.timeoutSeconds === "number" && handler.timeoutSeconds
-      ? { timeoutSeconds: handler.timeoutSeconds }
-      : {};
+      ? handler.timeoutSeconds
+      : undefined;
+  const timed = (prober: Prober): Prober => {
+    if (timeout !== undefined) prober.timeoutSeconds = timeout;
+    return prober;
+  };
   if ("grpc" in handler && handler.grpc && !handler.httpGet && !handler.tcpSocket) {
-    return { grpc: handler.grpc, ...timeout };
+    return timed({ grpc: handler.grpc });
   }
   const action = handler.httpGet ?? handler.tcpSocket;
   if (!action) return undefined;
@@ -77,10 +82,10 @@ function toProber(
   } else if (port === agentPort || port === rewritePort) {
     return undefined; // already rewritten
   }
-  if (handler.httpGet) return { httpGet: orderedHttpGet(handler.httpGet, port), ...timeout };
+  if (handler.httpGet) return timed({ httpGet: orderedHttpGet(handler.httpGet, port) });
   const tcp: Prober["tcpSocket"] = { port };
   if (handler.tcpSocket?.host) tcp.host = handler.tcpSocket.host;
-  return { tcpSocket: tcp, ...timeout };
+  return timed({ tcpSocket: tcp });
 }
 
 /** Whether Istio rewrites this probe or hook: it has an httpGet, tcpSocket or (probes only) grpc action. */

@@ -72,15 +72,29 @@ const PATH = labelName(A.promPath);
 const TARGETS = labelName(SCRAPE_TARGETS);
 const SECURE = labelName(SECURE_PORT);
 
-/** The value of a scrape setting under any of its spellings. */
-function setting(annotations: Readonly<Record<string, string>>, name: string): string | undefined {
-  for (const k of Object.keys(annotations)) if (spells(k, name)) return annotations[k];
+/**
+ * The keys that may spell one of the settings (all begin with "prometheus"), in the map's order:
+ * the merge reads them several times, and a Pod may carry thousands of annotations.
+ */
+function settingKeys(annotations: Readonly<Record<string, string>>): string[] {
+  const keys: string[] = [];
+  for (const k of Object.keys(annotations)) if (k.startsWith("prometheus")) keys.push(k);
+  return keys;
+}
+
+/** The value of a scrape setting under any of its spellings, among `keys` (settingKeys). */
+function setting(
+  annotations: Readonly<Record<string, string>>,
+  name: string,
+  keys: readonly string[],
+): string | undefined {
+  for (const k of keys) if (spells(k, name)) return annotations[k];
   return undefined;
 }
 
 /** Whether to scrape: the first spelling of prometheus.io/scrape that reads as a boolean; else yes. */
-function scrapeWanted(annotations: Readonly<Record<string, string>>): boolean {
-  for (const k of Object.keys(annotations)) {
+function scrapeWanted(annotations: Readonly<Record<string, string>>, keys: readonly string[]): boolean {
+  for (const k of keys) {
     if (!spells(k, SCRAPE)) continue;
     const b = parseBool(annotations[k]);
     if (b !== undefined) return b;
@@ -151,17 +165,27 @@ export function prometheusMerge(
   config: Config,
   statusPort: number,
 ): PrometheusMerge | undefined {
+  return mergeOf(annotations, settingKeys(annotations), config, statusPort);
+}
+
+/** prometheusMerge, given the annotations' settingKeys. */
+function mergeOf(
+  annotations: Readonly<Record<string, string>>,
+  keys: readonly string[],
+  config: Config,
+  statusPort: number,
+): PrometheusMerge | undefined {
   const enabled = parseBool(annotations[A.mergeMetrics]) ?? config.prometheusMerge;
-  if (!enabled || !scrapeWanted(annotations)) return undefined;
+  if (!enabled || !scrapeWanted(annotations, keys)) return undefined;
   const target = String(statusPort);
-  if (setting(annotations, PORT) === target) return undefined; // already merged
+  if (setting(annotations, PORT, keys) === target) return undefined; // already merged
   const warnings: string[] = [];
   let scrape = "";
   let path = "";
   let port = "";
   let targets: ScrapeTarget[] = [];
   let targetsRaw = "";
-  for (const k of Object.keys(annotations)) {
+  for (const k of keys) {
     const name = settingName(k);
     if (name === undefined) continue;
     const v = own(annotations, k) ?? "";
@@ -189,7 +213,7 @@ export function prometheusMerge(
   const ours = new Set<string>([A.promPort, A.promPath, A.promScrape]);
   return {
     // Other spellings go; ours are overwritten in place.
-    remove: Object.keys(annotations).filter((k) => {
+    remove: keys.filter((k) => {
       const name = settingName(k);
       return name !== undefined && names.has(name) && !ours.has(k);
     }),
@@ -207,7 +231,15 @@ export function securePortAnnotation(
   annotations: Readonly<Record<string, string>>,
   proxyEnv: readonly { name: string; value?: string }[] | undefined,
 ): string | undefined {
-  if (Object.keys(annotations).some((k) => spells(k, SECURE))) return undefined;
+  return securePort(settingKeys(annotations), proxyEnv);
+}
+
+/** securePortAnnotation, given the annotations' settingKeys. */
+function securePort(
+  keys: readonly string[],
+  proxyEnv: readonly { name: string; value?: string }[] | undefined,
+): string | undefined {
+  if (keys.some((k) => spells(k, SECURE))) return undefined;
   const v = proxyEnv?.find((e) => e.name === SECURE_PORT_ENV)?.value;
   return v && v !== "0" ? v : undefined;
 }
@@ -237,7 +269,7 @@ export function restorePrometheus(
   // The app had no scrape settings of its own (or only empty ones): the merge's annotations
   // stay where they are, and the merge takes them as already written.
   if (envValue === undefined) return;
-  if (setting(annotations, PORT) !== String(port)) return;
+  if (setting(annotations, PORT, settingKeys(annotations)) !== String(port)) return;
   const saved = jsonMap(envValue);
   // Not what the merge writes (a map of strings): nothing to restore from.
   if (!saved) return;
@@ -275,14 +307,18 @@ export function applyPrometheusMerge(
   warnings: string[],
 ): ContainerLists {
   let out = lists;
-  const prom = p.agentStatusPort > 0 ? prometheusMerge(annotations, p.config, p.agentStatusPort) : undefined;
+  // The keys are read once: the merge removes only spellings of scrape, port, path and targets
+  // and writes prometheus.io/{port,path,scrape}, so the spellings of the secure port, read
+  // after it, are the same before and after.
+  const keys = settingKeys(annotations);
+  const prom = p.agentStatusPort > 0 ? mergeOf(annotations, keys, p.config, p.agentStatusPort) : undefined;
   if (prom) {
     warnings.push(...prom.warnings);
     if (prom.env !== undefined) out = appendSidecarEnv(out, { name: PROMETHEUS_ENV, value: prom.env });
     for (const k of prom.remove) delete annotations[k];
     Object.assign(annotations, prom.annotations);
   }
-  const securePort = hasSidecar(out) ? securePortAnnotation(annotations, sidecarEnv(out)) : undefined;
-  if (securePort !== undefined) annotations[SECURE_PORT] = securePort;
+  const secure = hasSidecar(out) ? securePort(keys, sidecarEnv(out)) : undefined;
+  if (secure !== undefined) annotations[SECURE_PORT] = secure;
   return out;
 }

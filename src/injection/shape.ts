@@ -281,8 +281,17 @@ export const MAX_ANNOTATIONS_BYTES = 256 * 1024;
 const annotationsMap: Reader = (v, room) => {
   const out = stringMap(v, room);
   if (isMap(out)) {
+    // A UTF-16 unit is at most 3 bytes of UTF-8: under a third of the limit in units, the bytes
+    // need not be counted (the common case; counting calls into C++ for every key and value).
+    const keys = Object.keys(out);
+    let units = 0;
+    for (const key of keys) {
+      const value = out[key];
+      units += key.length + (typeof value === "string" ? value.length : 0);
+    }
+    if (units * 3 <= MAX_ANNOTATIONS_BYTES) return out;
     let total = 0;
-    for (const key of Object.keys(out)) {
+    for (const key of keys) {
       const value = out[key];
       total += Buffer.byteLength(key) + (typeof value === "string" ? Buffer.byteLength(value) : 0);
       if (total > MAX_ANNOTATIONS_BYTES) {

@@ -22,7 +22,6 @@ import {
   proxyArgs,
   proxyMetadataEnv,
   proxyProbes,
-  pullPolicy,
   pushLeadEnv,
   pushTailEnv,
   userEntries,
@@ -33,28 +32,32 @@ import {
 } from "./template-parts.js";
 import type { TemplateOutput } from "./template.js";
 
-const SIDECAR_VOLUMES: readonly Volume[] = volumes([
-  "workload-socket",
-  "credential-socket",
-  "workload-certs",
-  "istio-envoy",
-  "istio-data",
-  "istio-podinfo",
-  "istio-token",
-  "istiod-ca-cert",
-  "istio-ca-crl",
-]);
-const SIDECAR_MOUNTS: readonly JsonObject[] = mounts([
-  "workload-socket",
-  "credential-socket",
-  "workload-certs",
-  "istiod-ca-cert",
-  "istio-ca-crl",
-  "istio-data",
-  "istio-envoy",
-  "istio-token",
-  "istio-podinfo",
-]);
+const SIDECAR_VOLUMES: readonly Volume[] = shared(
+  volumes([
+    "workload-socket",
+    "credential-socket",
+    "workload-certs",
+    "istio-envoy",
+    "istio-data",
+    "istio-podinfo",
+    "istio-token",
+    "istiod-ca-cert",
+    "istio-ca-crl",
+  ]),
+);
+const SIDECAR_MOUNTS: JsonObject[] = shared(
+  mounts([
+    "workload-socket",
+    "credential-socket",
+    "workload-certs",
+    "istiod-ca-cert",
+    "istio-ca-crl",
+    "istio-data",
+    "istio-envoy",
+    "istio-token",
+    "istio-podinfo",
+  ]),
+);
 
 const SECURITY_CONTEXTS = new ConfigMemo<JsonObject>(8);
 
@@ -129,26 +132,26 @@ export function sidecarTemplate(p: Params): TemplateOutput {
   env.push(modeEnv(p.mode));
   pushTailEnv(env, p, ownerEnv(p), bootstrap !== undefined, metaEnv);
 
-  let mountList: JsonObject[] = [...SIDECAR_MOUNTS];
-  let volumeList: Volume[] = [...SIDECAR_VOLUMES];
+  // The shared (frozen) lists themselves unless the Pod adds to them: the later steps copy a list they change.
+  let mountList: JsonObject[] = SIDECAR_MOUNTS;
+  let volumeList: readonly Volume[] = SIDECAR_VOLUMES;
   if (bootstrap !== undefined) {
     mountList = insertedAfter(mountList, BOOTSTRAP_MOUNT_AFTER, BOOTSTRAP_MOUNT);
     volumeList = insertedAfter(volumeList, BOOTSTRAP_VOLUME_AFTER, bootstrapVolume(bootstrap));
   }
-  mountList.push(...userEntries(p, A.userVolumeMount));
-  volumeList.push(...userVolumes(p));
+  if (p.annotations[A.userVolumeMount] !== undefined) mountList = [...mountList, ...userEntries(p, A.userVolumeMount)];
+  if (p.annotations[A.userVolume] !== undefined) volumeList = [...volumeList, ...userVolumes(p)];
 
-  const proxy: Container = {
-    name: CONTAINER.proxy,
-    image: p.proxyImage,
-    ...(p.native ? { restartPolicy: "Always" } : {}),
-    ports: PROXY_PORTS,
-    args: proxyArgs(p, "sidecar"),
-  };
+  // Field by field, in the template's order: no object made and spread for an optional one.
+  const proxy: Container = { name: CONTAINER.proxy, image: p.proxyImage };
+  if (p.native) proxy.restartPolicy = "Always";
+  proxy.ports = PROXY_PORTS;
+  proxy.args = proxyArgs(p, "sidecar");
   const lc = lifecycle(p);
   if (lc) proxy.lifecycle = lc;
   proxy.env = withPathEnv(env, p);
-  Object.assign(proxy, pullPolicy(p));
+  const pull = p.config.proxy.imagePullPolicy;
+  if (pull) proxy.imagePullPolicy = pull;
   Object.assign(proxy, proxyProbes(p));
   proxy.securityContext = proxySecurityContext(p, metaTrue("IPTABLES_TRACE_LOGGING"));
   if (p.resources) proxy.resources = p.resources;

@@ -260,12 +260,24 @@ export function ownerEnv(p: Params): EnvVar[] {
   return out;
 }
 
+/**
+ * proxyMetadataEnv per ProxyConfig overlay and config: a Pod without the ProxyConfig annotation
+ * has its config's overlay, so its entries are built once per config and shared (frozen).
+ */
+const METADATA_ENV = new WeakMap<Params["proxyConfig"], { readonly config: Config; readonly env: EnvVar[] }>();
+
 /** proxy.proxyMetadata with the Pod's ProxyConfig's (the mesh's, its annotation's over it) over it, by name. */
 export function proxyMetadataEnv(p: Params): EnvVar[] {
+  const hit = METADATA_ENV.get(p.proxyConfig);
+  if (hit !== undefined && hit.config === p.config) return hit.env;
   const merged = { ...p.config.proxy.proxyMetadata, ...p.proxyConfig.proxyMetadata };
-  return Object.keys(merged)
-    .sort()
-    .map((name) => ({ name, value: merged[name] ?? "" }));
+  const env = shared(
+    Object.keys(merged)
+      .sort()
+      .map((name) => ({ name, value: merged[name] ?? "" })),
+  );
+  METADATA_ENV.set(p.proxyConfig, { config: p.config, env });
+  return env;
 }
 
 /** Sets env vars from the webhook path (`/inject/cluster/c1/net/n1`), replacing same-named ones. */

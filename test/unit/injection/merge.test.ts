@@ -70,6 +70,36 @@ describe("mergeListStrategic: the API server's strategic-merge order (normalizeE
     const got = mergeListStrategic([{ name: "a", x: 1, y: 1 }], [{ name: "a", y: 2 }], "name");
     assert.deepEqual(got, [{ name: "a", x: 1, y: 2 }]);
   });
+  // The lists with no key in common take a shorter way (the patch's items, then the base's):
+  // around its edges the result is the one the general way gives.
+  test("edges of the shorter way for lists with no key in common", () => {
+    const cases: [unknown[], unknown[], unknown[]][] = [
+      [
+        [{ name: "p" }],
+        [
+          { name: "a", v: 1 },
+          { name: "a", v: 2 },
+        ],
+        [{ name: "a", v: 2 }, { name: "p" }],
+      ],
+      [
+        [{ name: "p" }, { x: 1 }],
+        [{ v: 3 }, { name: "a" }],
+        [{ name: "a" }, { name: "p" }, { x: 1 }, { v: 3 }],
+      ],
+      [
+        [{ x: 1 }, { name: "p" }],
+        [{ name: "a" }, { name: "b" }],
+        [{ name: "a" }, { name: "b" }, { x: 1 }, { name: "p" }],
+      ],
+      [[{ name: "p" }, { name: "p", y: 1 }], [{ name: "a" }], [{ name: "a" }, { name: "p" }, { name: "p", y: 1 }]],
+    ];
+    for (const [base, patch, want] of cases) {
+      const frozen = structuredClone([base, patch]);
+      assert.deepEqual(mergeListStrategic(base, patch, "name"), want);
+      assert.deepEqual([base, patch], frozen);
+    }
+  });
   test("templates merged first, then over the Pod, give the order of one template after another", () => {
     const pod = [{ name: "p" }];
     const t1 = [{ name: "a" }];

@@ -405,6 +405,17 @@ describe("the API server's limit on annotations", () => {
     );
   });
 
+  test("three-byte characters at the limit: counted in bytes on either side of a third of it in characters", () => {
+    // "€" is one UTF-16 unit and three bytes of UTF-8.
+    const euros = (key: string, n: number): unknown => podWith({ [key]: "€".repeat(n) });
+    assert.ok(readPod(euros("k", Math.floor(MAX_ANNOTATIONS_BYTES / 3) - 1))); // within a third, in units
+    assert.ok(readPod(euros("k", (MAX_ANNOTATIONS_BYTES - 1) / 3))); // exactly the limit, in bytes
+    assert.throws(
+      () => readPod(euros("kk", (MAX_ANNOTATIONS_BYTES - 1) / 3)),
+      /metadata\.annotations: must be at most 262144 bytes/,
+    );
+  });
+
   test("the sum is over keys and values in bytes, as the API server counts it (UTF-8)", () => {
     const many = Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`example.com/a${i}`, "é"]));
     assert.throws(() => readPod(podWith(many)), /metadata\.annotations: must be at most 262144 bytes/);
