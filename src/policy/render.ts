@@ -4,8 +4,8 @@
 // - matchConditions: the domain's rules (domain.ts), then the decision (decision.ts);
 // - variables: the values that depend on the Pod (pod-values.ts), the probe rewrite
 //   (probe-rewrite.ts) and the injected lists, whose sidecar env ends with the probers and whose
-//   proxy resources and log levels come from the Pod's annotations when it has them
-//   (resources.ts, log-levels.ts);
+//   proxy resources, log levels and interception arguments come from the Pod's annotations
+//   when it has them (resources.ts, log-levels.ts, traffic.ts);
 // - one JSONPatch mutation: first the probe rewrite's ops, at the Pod's own container indexes;
 //   then labels and annotations added key by key (the whole map when the Pod has none),
 //   kubectl's default container only when the Pod names none, the injected containers inserted
@@ -44,6 +44,7 @@ import {
 } from "./probe-rewrite.js";
 import { argExpression, logLevelSlots, PLAIN_LOG_LEVEL, type ArgSlot } from "./log-levels.js";
 import { PLAIN_QUANTITY, RESOURCE_ANNOTATION_KEYS, resourceContainers, resourcesExpression } from "./resources.js";
+import { argsExpression, MAX_TRAFFIC_VALUE, TRAFFIC_ANNOTATIONS, trafficArgs, type TrafficArgs } from "./traffic.js";
 import { chartWebhooks, selectorsKey } from "./webhooks.js";
 
 export const POLICY_API_VERSIONS = ["v1", "v1beta1"] as const;
@@ -84,6 +85,8 @@ interface Computed {
   readonly resources: readonly string[];
   /** The arguments the Pod's log-level annotations may set (log-levels.ts). */
   readonly args: readonly ArgSlot[];
+  /** The interception container's arguments, which the Pod's traffic annotations may set (traffic.ts). */
+  readonly traffic: TrafficArgs | undefined;
 }
 
 /** The container with its Pod-dependent values as slots (see Computed). */
@@ -96,6 +99,8 @@ function withSlots(c: Container, computed: Computed): Record<string, unknown> {
       const s = args.find((a) => a.index === i);
       return s ? slot(argExpression(s)) : arg;
     });
+  const traffic = computed.traffic;
+  if (traffic?.container === c.name) out.args = slot(argsExpression(traffic, Array.isArray(out.args) ? out.args : []));
   if (!c.env?.some((e) => slotEnvName(e.value) !== undefined)) return out;
   const env = c.env.map((e) => {
     const name = slotEnvName(e.value);
@@ -137,8 +142,9 @@ function mutation(
   probePort: number | undefined,
   resources: readonly string[],
   args: readonly ArgSlot[],
+  traffic: TrafficArgs | undefined,
 ): { variables: PolicyVariable[]; expression: string } {
-  const computed: Computed = { probers: probePort !== undefined, resources, args };
+  const computed: Computed = { probers: probePort !== undefined, resources, args, traffic };
   const slotted = (l: ListParts<Container>): Record<string, unknown>[] =>
     [...l.before, ...l.after].map((c) => withSlots(c, computed));
   const lists = {
@@ -195,7 +201,13 @@ function mutation(
 export function policyDomainOf(
   config: Config,
   nativeSidecarsSupported: boolean,
-): { parts: PolicyParts; rules: DomainRule[]; resources: readonly string[] | undefined; args: ArgSlot[] } {
+): {
+  parts: PolicyParts;
+  rules: DomainRule[];
+  resources: readonly string[] | undefined;
+  args: ArgSlot[];
+  traffic: TrafficArgs | undefined;
+} {
   const parts = policyParts(config, nativeSidecarsSupported);
   const resources = resourceContainers(config, nativeSidecarsSupported);
   const honoured: HonouredAnnotation[] = resources
@@ -208,7 +220,10 @@ export function policyDomainOf(
   const args = logLevelSlots(config, nativeSidecarsSupported);
   for (const key of new Set(args.map((a) => a.annotation)))
     honoured.push({ key, pattern: PLAIN_LOG_LEVEL, what: "letters, digits and :,._- only" });
-  return { parts, rules: domainRules(config, parts, honoured), resources, args };
+  const traffic = trafficArgs(config, nativeSidecarsSupported);
+  for (const a of TRAFFIC_ANNOTATIONS.filter((x) => traffic?.annotations.includes(x.key)))
+    honoured.push({ key: a.key, pattern: a.pattern, what: a.what, maxLength: MAX_TRAFFIC_VALUE });
+  return { parts, rules: domainRules(config, parts, honoured), resources, args, traffic };
 }
 
 /** The policy, its bindings and the webhook's matchCondition for `config`. */
@@ -217,11 +232,11 @@ export function renderPolicy(config: Config, options: PolicyOptions): RenderedPo
     throw new PolicyRenderError(
       `invalid policy name ${JSON.stringify(options.name.slice(0, 80))}: lowercase letters, digits, "-" and "."`,
     );
-  const { parts, rules, resources, args } = policyDomainOf(config, options.nativeSidecarsSupported);
+  const { parts, rules, resources, args, traffic } = policyDomainOf(config, options.nativeSidecarsSupported);
   const probePort = probeRewritePort(config, options.nativeSidecarsSupported);
   if ((probePort !== undefined) !== config.rewriteAppProbes)
     throw new PolicyRenderError("the injection's probe rewrite does not follow rewriteAppProbes");
-  const { variables, expression } = mutation(parts, probePort, resources ?? [], args);
+  const { variables, expression } = mutation(parts, probePort, resources ?? [], args, traffic);
   const apiVersion = `admissionregistration.k8s.io/${options.apiVersion}`;
   const status = parts.annotations[A.status];
   if (status === undefined) throw new PolicyRenderError(`the injection writes no ${A.status} annotation`);

@@ -1,0 +1,267 @@
+// The interception's istio-iptables arguments from the Pod's traffic.sidecar.istio.io/
+// includeOutboundIPRanges, excludeOutboundIPRanges, includeInboundPorts, excludeInboundPorts,
+// includeOutboundPorts and excludeOutboundPorts annotations (the engine's interception.ts), in
+// CEL over the admitted `object`:
+// - the arguments are the program name, then flag and value pairs in the engine's order
+//   (IPTABLES_FLAGS), then the rest (the agent's log level...); an annotated setting's value is
+//   the annotation's, a pair the config leaves out (-q, -o) is written only when annotated;
+// - excludeInboundPorts: the agent's status port is appended unless the value lists it, and
+//   the sidecar's own ports lead ("15090,15021," + the value), as the engine writes them;
+// - the domain (domain.ts) admits only the plain forms of each (IPv4 CIDRs, port numbers 0 to
+//   65535, "*" where Istio takes it, comma-separated without spaces, or empty): values the
+//   webhook admits as they are, so both inject alike; any other value is the webhook's, which
+//   refuses what Istio refuses;
+// - the model is checked against the engine's own output for a probe Pod with sample values of
+//   each annotation alone and all at once: an annotation that changes anything else (in CNI
+//   mode it is copied into the Pod's annotations), or not as the model says, is left to the
+//   webhook.
+import { isDeepStrictEqual } from "node:util";
+import type { Config } from "../config/types.js";
+import type { Container, Pod } from "../kube/types.js";
+import { A, L } from "../injection/annotations.js";
+import { inject } from "../injection/inject.js";
+import { INBOUND_ALWAYS_EXCLUDED, IPTABLES_COMMAND, IPTABLES_FLAGS } from "../injection/interception.js";
+import { literal, str } from "./cel.js";
+
+const OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+const CIDR = `${OCTET}([.]${OCTET}){3}/([0-9]|[12][0-9]|3[0-2])`;
+const PORT = "(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})";
+/** The most CIDRs or ports a plain value lists. */
+export const MAX_TRAFFIC_ITEMS = 32;
+const list = (item: string, star: boolean): string =>
+  `^(${star ? "[*]|" : ""}${item}(,${item}){0,${MAX_TRAFFIC_ITEMS - 1}})?$`;
+
+/** The annotations, each with the setting it overrides and the values the policy writes (RE2 and JavaScript alike). */
+export const TRAFFIC_ANNOTATIONS = [
+  {
+    key: A.includeOutboundIPRanges,
+    setting: "includeOutboundIPRanges",
+    pattern: list(CIDR, true),
+    what: 'IPv4 CIDRs, comma-separated, or "*"',
+  },
+  {
+    key: A.excludeOutboundIPRanges,
+    setting: "excludeOutboundIPRanges",
+    pattern: list(CIDR, false),
+    what: "IPv4 CIDRs, comma-separated",
+  },
+  {
+    key: A.includeInboundPorts,
+    setting: "includeInboundPorts",
+    pattern: list(PORT, true),
+    what: 'port numbers, comma-separated, or "*"',
+  },
+  {
+    key: A.excludeInboundPorts,
+    setting: "excludeInboundPorts",
+    pattern: list(PORT, false),
+    what: "port numbers, comma-separated",
+  },
+  {
+    key: A.includeOutboundPorts,
+    setting: "includeOutboundPorts",
+    pattern: list(PORT, false),
+    what: "port numbers, comma-separated",
+  },
+  {
+    key: A.excludeOutboundPorts,
+    setting: "excludeOutboundPorts",
+    pattern: list(PORT, false),
+    what: "port numbers, comma-separated",
+  },
+] as const satisfies readonly { key: string; setting: keyof typeof IPTABLES_FLAGS; pattern: string; what: string }[];
+
+/** The longest value admitted (checked before the pattern, which CEL charges by the value's length). */
+export const MAX_TRAFFIC_VALUE = MAX_TRAFFIC_ITEMS * "255.255.255.255/32,".length;
+
+type Setting = keyof typeof IPTABLES_FLAGS;
+const SETTINGS: readonly Setting[] = Object.keys(IPTABLES_FLAGS).filter((k): k is Setting =>
+  Object.hasOwn(IPTABLES_FLAGS, k),
+);
+
+/** One flag and value pair of the arguments. */
+export interface ArgPair {
+  readonly flag: string;
+  /** The value's index in the arguments without annotations; undefined: the pair is written only when annotated. */
+  readonly index: number | undefined;
+  /** The annotation that sets it, when the policy honours one. */
+  readonly annotation: string | undefined;
+}
+
+/** The interception container's arguments as the policy writes them. */
+export interface TrafficArgs {
+  readonly container: string;
+  /** The arguments without annotations. */
+  readonly configured: readonly string[];
+  /** Where the pairs start and the rest begins, in `configured`. */
+  readonly pairsFrom: number;
+  readonly restFrom: number;
+  readonly pairs: readonly ArgPair[];
+  /** The agent's status port excludeInboundPorts gains ("" when none). */
+  readonly statusPort: string;
+  /** The annotations honoured. */
+  readonly annotations: readonly string[];
+}
+
+const EXCLUDE_INBOUND = A.excludeInboundPorts;
+
+/** excludeInboundPorts' argument for a plain value: the engine's excludeInboundPort, for values without spaces. */
+function excludedInbound(value: string, statusPort: string): string {
+  const excluded =
+    statusPort === "" || `,${value},`.includes(`,${statusPort},`)
+      ? value
+      : value === ""
+        ? statusPort
+        : `${value},${statusPort}`;
+  return excluded === "" ? INBOUND_ALWAYS_EXCLUDED : `${INBOUND_ALWAYS_EXCLUDED},${excluded}`;
+}
+
+/** The arguments the model gives for `annotations` (the TypeScript twin of argsExpression). */
+export function modelArgs(t: TrafficArgs, annotations: Readonly<Record<string, string>>): string[] {
+  const out = t.configured.slice(0, t.pairsFrom);
+  for (const p of t.pairs) {
+    const v = p.annotation === undefined ? undefined : annotations[p.annotation];
+    if (v === undefined) {
+      if (p.index !== undefined) out.push(p.flag, t.configured[p.index] ?? "");
+      continue;
+    }
+    out.push(p.flag, p.annotation === EXCLUDE_INBOUND ? excludedInbound(v, t.statusPort) : v);
+  }
+  return [...out, ...t.configured.slice(t.restFrom)];
+}
+
+const ANNOTATIONS = "variables.annotations";
+
+/** CEL: excludeInboundPorts' argument for the annotation's value `v` (excludedInbound's twin). */
+function excludedInboundCel(v: string, statusPort: string): string {
+  const lead = str(INBOUND_ALWAYS_EXCLUDED);
+  if (statusPort === "") return `(${v} == "" ? ${lead} : ${lead} + "," + ${v})`;
+  const s = str(statusPort);
+  return (
+    `${str(`${INBOUND_ALWAYS_EXCLUDED},`)} + ` +
+    `(("," + ${v} + ",").contains(${str(`,${statusPort},`)}) ? ${v} : ${v} == "" ? ${s} : ${v} + "," + ${s})`
+  );
+}
+
+/**
+ * CEL: the container's arguments; `args` are its configured arguments as the policy writes them
+ * otherwise (some may be slots, e.g. the log level's).
+ */
+export function argsExpression(t: TrafficArgs, args: readonly unknown[]): string {
+  const parts = [literal(args.slice(0, t.pairsFrom))];
+  for (const p of t.pairs) {
+    const configured = p.index === undefined ? [] : [p.flag, args[p.index]];
+    if (p.annotation === undefined) {
+      parts.push(literal(configured));
+      continue;
+    }
+    const value = `${ANNOTATIONS}[${str(p.annotation)}]`;
+    const written = p.annotation === EXCLUDE_INBOUND ? excludedInboundCel(value, t.statusPort) : value;
+    parts.push(
+      `(${str(p.annotation)} in ${ANNOTATIONS} ? [dyn(${str(p.flag)}), dyn(${written})] : ${literal(configured)})`,
+    );
+  }
+  parts.push(literal(args.slice(t.restFrom)));
+  return parts.join(" + ");
+}
+
+const PROBE: Pod = {
+  apiVersion: "v1",
+  kind: "Pod",
+  metadata: { name: "probe", namespace: "probe", labels: { [L.inject]: "true" } },
+  spec: { containers: [{ name: "app", image: "example.com/app:1", ports: [{ containerPort: 8080 }] }] },
+};
+
+const containersOf = (p: Pod): Container[] => [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])];
+
+function injected(annotations: Record<string, string>, config: Config, native: boolean): Pod {
+  const pod: Pod = { ...PROBE, metadata: { ...PROBE.metadata, annotations } };
+  return inject(pod, { namespace: "probe", nativeSidecarsSupported: native }, config).pod;
+}
+
+/** The sample values each annotation is checked with (all plain), the status port among them. */
+function samples(key: string, statusPort: string): string[] {
+  const ports = ["8080,9090", "", "0", statusPort === "" ? "1" : `1,${statusPort},2`, statusPort || "2"];
+  if (key === A.includeOutboundIPRanges) return ["10.0.0.0/8,192.168.1.0/24", "*", ""];
+  if (key === A.excludeOutboundIPRanges) return ["169.254.169.254/32", "10.96.0.1/32,10.96.0.10/32", ""];
+  return key === A.includeInboundPorts ? [...ports, "*"] : ports;
+}
+
+/** Whether the engine injects exactly what the model says for `annotations`, and nothing else changes. */
+function agrees(
+  t: TrafficArgs,
+  annotations: Record<string, string>,
+  plain: Pod,
+  config: Config,
+  native: boolean,
+): boolean {
+  const out = injected(annotations, config, native);
+  const before = containersOf(plain);
+  const after = containersOf(out);
+  if (before.length !== after.length) return false;
+  for (const [i, c] of after.entries()) {
+    const was = before[i];
+    if (!was || was.name !== c.name) return false;
+    if (c.name !== t.container) {
+      if (!isDeepStrictEqual(c, was)) return false;
+      continue;
+    }
+    if (!isDeepStrictEqual({ ...c, args: undefined }, { ...was, args: undefined })) return false;
+    if (!isDeepStrictEqual(c.args, modelArgs(t, annotations))) return false;
+  }
+  const strip = (p: Pod): unknown => ({
+    ...p,
+    metadata: { ...p.metadata, annotations: undefined },
+    spec: { ...p.spec, initContainers: undefined, containers: undefined },
+  });
+  const annotationsOut = { ...out.metadata?.annotations };
+  for (const k of Object.keys(annotations)) delete annotationsOut[k];
+  return isDeepStrictEqual(strip(out), strip(plain)) && isDeepStrictEqual(annotationsOut, plain.metadata?.annotations);
+}
+
+/**
+ * The interception container's arguments and the traffic annotations the policy honours under
+ * `config`, or undefined when it honours none (no interception container, arguments not in the
+ * engine's form, or no annotation the model follows).
+ */
+export function trafficArgs(config: Config, nativeSidecarsSupported: boolean): TrafficArgs | undefined {
+  const plain = injected({}, config, nativeSidecarsSupported);
+  const candidates = containersOf(plain).filter((c) => c.args?.[0] === IPTABLES_COMMAND);
+  const [c] = candidates;
+  if (candidates.length !== 1 || c === undefined) return undefined;
+  const args = c.args ?? [];
+  const flags = new Map<string, number>();
+  let i = 1;
+  for (; i + 1 < args.length && /^-[a-z]$/.test(args[i] ?? ""); i += 2) flags.set(args[i] ?? "", i + 1);
+  const order = [...flags.keys()];
+  if (
+    !isDeepStrictEqual(
+      order,
+      SETTINGS.map((s) => IPTABLES_FLAGS[s]).filter((f) => flags.has(f)),
+    )
+  )
+    return undefined;
+  const statusPort = config.proxy.statusPort === 0 ? "" : String(config.proxy.statusPort);
+  const model = (honoured: readonly string[]): TrafficArgs => ({
+    container: c.name,
+    configured: args,
+    pairsFrom: 1,
+    restFrom: i,
+    pairs: SETTINGS.flatMap((s) => {
+      const flag = IPTABLES_FLAGS[s];
+      const annotation = TRAFFIC_ANNOTATIONS.find((a) => a.setting === s && honoured.includes(a.key))?.key;
+      const index = flags.get(flag);
+      return index === undefined && annotation === undefined ? [] : [{ flag, index, annotation }];
+    }),
+    statusPort,
+    annotations: honoured,
+  });
+  const honoured = TRAFFIC_ANNOTATIONS.map((a) => a.key).filter((key) => {
+    const m = model([key]);
+    return samples(key, statusPort).every((v) => agrees(m, { [key]: v }, plain, config, nativeSidecarsSupported));
+  });
+  if (honoured.length === 0) return undefined;
+  const all = model(honoured);
+  const together = Object.fromEntries(honoured.map((k) => [k, samples(k, statusPort)[0] ?? ""]));
+  return agrees(all, together, plain, config, nativeSidecarsSupported) ? all : undefined;
+}
