@@ -15,6 +15,7 @@ import { goldenCases, goldenInput, podAsCreated } from "../golden/cases.js";
 import { loadCorpus } from "../differential/corpus.js";
 import { PROBE_CASES } from "./policy-probe-pods.js";
 import { RESOURCE_CASES } from "./policy-resource-pods.js";
+import { TRAFFIC_CASES } from "./policy-traffic-pods.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -98,7 +99,7 @@ export function differentialGroup(options: PolicyOptions): ConfigGroup {
   return group(readFileSync(file, "utf8"), file, options, loadCorpus());
 }
 
-/** The Pods made for the probe rewrite and the resource annotations (policy-*-pods.ts), under the default config. */
+/** The Pods made for the probe rewrite and the annotations (policy-*-pods.ts), under the default config. */
 export function madeGroup(options: PolicyOptions): ConfigGroup {
-  return group("{}\n", "default config", options, [...PROBE_CASES, ...RESOURCE_CASES]);
+  return group("{}\n", "default config", options, [...PROBE_CASES, ...RESOURCE_CASES, ...TRAFFIC_CASES]);
 }

@@ -1,0 +1,58 @@
+// Pods made to exercise the interception arguments the policy takes from the Pod's traffic
+// annotations (src/policy/traffic.ts), for the proof (policy-proof.test.ts), under the default
+// config: each annotation alone, the excluded inbound ports with and without the agent's status
+// port and empty, the outbound ports the config leaves out (-q, -o added), all six at once with
+// the agent's log level (which sets another of istio-init's arguments) and a resource, and three
+// Pods outside the domain: an IPv6 range, ports with spaces (both admitted by the webhook), and
+// a range the webhook refuses.
+import { stringify } from "yaml";
+import type { Pod } from "../../src/kube/types.js";
+
+const NS = "policy-traffic";
+const T = "traffic.sidecar.istio.io/";
+
+const pod = (name: string, annotations: Record<string, string>): Pod => ({
+  apiVersion: "v1",
+  kind: "Pod",
+  metadata: { name, namespace: NS, labels: { app: name }, annotations },
+  spec: { containers: [{ name: "app", image: "example.com/app:1", ports: [{ containerPort: 8080 }] }] },
+});
+
+const PODS: Record<string, Pod> = {
+  "include-ranges": pod("include-ranges", { [`${T}includeOutboundIPRanges`]: "10.96.0.0/12,172.16.0.0/12" }),
+  "exclude-ranges": pod("exclude-ranges", { [`${T}excludeOutboundIPRanges`]: "169.254.169.254/32" }),
+  "include-inbound": pod("include-inbound", { [`${T}includeInboundPorts`]: "80,8080" }),
+  "exclude-inbound": pod("exclude-inbound", { [`${T}excludeInboundPorts`]: "8080" }),
+  "exclude-inbound-status": pod("exclude-inbound-status", { [`${T}excludeInboundPorts`]: "15020,9090" }),
+  "exclude-inbound-empty": pod("exclude-inbound-empty", { [`${T}excludeInboundPorts`]: "" }),
+  "outbound-ports": pod("outbound-ports", {
+    [`${T}includeOutboundPorts`]: "80,443",
+    [`${T}excludeOutboundPorts`]: "5432",
+  }),
+  "all-traffic": pod("all-traffic", {
+    [`${T}includeOutboundIPRanges`]: "*",
+    [`${T}excludeOutboundIPRanges`]: "10.96.0.1/32,10.96.0.10/32",
+    [`${T}includeInboundPorts`]: "*",
+    [`${T}excludeInboundPorts`]: "9090,9091",
+    [`${T}includeOutboundPorts`]: "",
+    [`${T}excludeOutboundPorts`]: "3306,6379",
+    "sidecar.istio.io/agentLogLevel": "default:debug",
+    "sidecar.istio.io/proxyCPU": "200m",
+  }),
+  ipv6: pod("ipv6", { [`${T}excludeOutboundIPRanges`]: "::1/128" }),
+  "spaced-ports": pod("spaced-ports", { [`${T}includeInboundPorts`]: " 80 " }),
+  "refused-range": pod("refused-range", { [`${T}includeOutboundIPRanges`]: "10.0.0.0/33" }),
+};
+
+/** The cases: one manifest each. */
+export const TRAFFIC_CASES: readonly { id: string; manifest: string }[] = Object.entries(PODS).map(([id, p]) => ({
+  id: `traffic/${id}`,
+  manifest: stringify(p),
+}));
+
+/** The cases meant to fall outside the domain. */
+export const TRAFFIC_CASES_OUTSIDE: readonly string[] = [
+  "traffic/ipv6",
+  "traffic/spaced-ports",
+  "traffic/refused-range",
+];
