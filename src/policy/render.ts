@@ -44,6 +44,7 @@ import {
 } from "./probe-rewrite.js";
 import { argExpression, logLevelSlots, PLAIN_LOG_LEVEL, type ArgSlot } from "./log-levels.js";
 import { PLAIN_QUANTITY, RESOURCE_ANNOTATION_KEYS, resourceContainers, resourcesExpression } from "./resources.js";
+import { noOpAnnotations } from "./no-op-annotations.js";
 import { argsExpression, MAX_TRAFFIC_VALUE, TRAFFIC_ANNOTATIONS, trafficArgs, type TrafficArgs } from "./traffic.js";
 import { chartWebhooks, selectorsKey } from "./webhooks.js";
 
@@ -223,6 +224,8 @@ export function policyDomainOf(
   const traffic = trafficArgs(config, nativeSidecarsSupported);
   for (const a of TRAFFIC_ANNOTATIONS.filter((x) => traffic?.annotations.includes(x.key)))
     honoured.push({ key: a.key, pattern: a.pattern, what: a.what, maxLength: MAX_TRAFFIC_VALUE });
+  for (const a of noOpAnnotations(config, nativeSidecarsSupported))
+    honoured.push({ key: a.key, pattern: a.pattern, what: `${a.values.join(", ")}: the config's own setting` });
   return { parts, rules: domainRules(config, parts, honoured), resources, args, traffic };
 }
 

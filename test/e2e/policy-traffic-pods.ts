@@ -4,7 +4,10 @@
 // port and empty, the outbound ports the config leaves out (-q, -o added), all six at once with
 // the agent's log level (which sets another of istio-init's arguments) and a resource, and three
 // Pods outside the domain: an IPv6 range, ports with spaces (both admitted by the webhook), and
-// a range the webhook refuses.
+// a range the webhook refuses. And the annotations that say what the config says
+// (src/policy/no-op-annotations.ts): the config's interception mode, and the probe rewrite on a
+// Pod whose probes are rewritten, in two of Go's spellings; a mode other than the config's is
+// outside.
 import { stringify } from "yaml";
 import type { Pod } from "../../src/kube/types.js";
 
@@ -17,6 +20,25 @@ const pod = (name: string, annotations: Record<string, string>): Pod => ({
   metadata: { name, namespace: NS, labels: { app: name }, annotations },
   spec: { containers: [{ name: "app", image: "example.com/app:1", ports: [{ containerPort: 8080 }] }] },
 });
+
+/** A Pod with an httpGet and a tcpSocket probe, saying whether its probes are rewritten. */
+function probed(name: string, rewrite: string): Pod {
+  const p = pod(name, { "sidecar.istio.io/rewriteAppHTTPProbers": rewrite });
+  const [app] = p.spec?.containers ?? [];
+  if (!app) return p;
+  return {
+    ...p,
+    spec: {
+      containers: [
+        {
+          ...app,
+          readinessProbe: { httpGet: { path: "/ready", port: 8080 } },
+          livenessProbe: { tcpSocket: { port: 8080 } },
+        },
+      ],
+    },
+  };
+}
 
 const PODS: Record<string, Pod> = {
   "include-ranges": pod("include-ranges", { [`${T}includeOutboundIPRanges`]: "10.96.0.0/12,172.16.0.0/12" }),
@@ -39,9 +61,13 @@ const PODS: Record<string, Pod> = {
     "sidecar.istio.io/agentLogLevel": "default:debug",
     "sidecar.istio.io/proxyCPU": "200m",
   }),
+  "mode-redirect": pod("mode-redirect", { "sidecar.istio.io/interceptionMode": "REDIRECT" }),
+  "rewrite-true": probed("rewrite-true", "true"),
+  "rewrite-one": probed("rewrite-one", "1"),
   ipv6: pod("ipv6", { [`${T}excludeOutboundIPRanges`]: "::1/128" }),
   "spaced-ports": pod("spaced-ports", { [`${T}includeInboundPorts`]: " 80 " }),
   "refused-range": pod("refused-range", { [`${T}includeOutboundIPRanges`]: "10.0.0.0/33" }),
+  "mode-tproxy": pod("mode-tproxy", { "sidecar.istio.io/interceptionMode": "TPROXY" }),
 };
 
 /** The cases: one manifest each. */
@@ -55,4 +81,5 @@ export const TRAFFIC_CASES_OUTSIDE: readonly string[] = [
   "traffic/ipv6",
   "traffic/spaced-ports",
   "traffic/refused-range",
+  "traffic/mode-tproxy",
 ];
