@@ -1,9 +1,10 @@
 // Annotations the engine reads as a setting the config already has: sidecar.istio.io/
 // interceptionMode naming the config's mode, sidecar.istio.io/rewriteAppHTTPProbers saying what
-// rewriteAppProbes says (in any of Go's spellings of a bool). The engine resolves each to one
-// setting (params.ts, placement.ts; probes.ts), the annotation over the config, and the domain
-// leaves out everything else that could set it (proxy.istio.io/config): such a value changes
-// nothing, so the policy takes the Pod and injects it as if the annotation were not there.
+// rewriteAppProbes says (in any of Go's spellings of a bool), sidecar.istio.io/nativeSidecar
+// saying what nativeSidecars decides. The engine resolves each to one setting (params.ts,
+// placement.ts; probes.ts; params.ts), the annotation over the config, and the domain leaves out
+// everything else that could set it (proxy.istio.io/config): such a value changes nothing, so
+// the policy takes the Pod and injects it as if the annotation were not there.
 // - which values change nothing is read from the engine's own output, not restated: a probe Pod
 //   (with an httpGet and a tcpSocket probe, and a port) injected with each candidate value and
 //   without the annotation must come out the same, but for the annotation itself;
@@ -22,6 +23,7 @@ const CANDIDATES: readonly { readonly key: string; readonly values: readonly str
     key: A.rewriteProbes,
     values: ["true", "True", "TRUE", "t", "T", "1", "false", "False", "FALSE", "f", "F", "0"],
   },
+  { key: A.nativeSidecar, values: ["true", "false"] },
 ];
 
 /** An annotation with the values that change nothing under a config. */

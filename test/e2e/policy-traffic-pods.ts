@@ -6,8 +6,8 @@
 // Pods outside the domain: an IPv6 range, ports with spaces (both admitted by the webhook), and
 // a range the webhook refuses. And the annotations that say what the config says
 // (src/policy/no-op-annotations.ts): the config's interception mode, and the probe rewrite on a
-// Pod whose probes are rewritten, in two of Go's spellings; a mode other than the config's is
-// outside.
+// Pod whose probes are rewritten, in two of Go's spellings, and classic sidecars (as the proof
+// decides them); a mode other than the config's, and native sidecars, are outside.
 import { stringify } from "yaml";
 import type { Pod } from "../../src/kube/types.js";
 
@@ -64,10 +64,12 @@ const PODS: Record<string, Pod> = {
   "mode-redirect": pod("mode-redirect", { "sidecar.istio.io/interceptionMode": "REDIRECT" }),
   "rewrite-true": probed("rewrite-true", "true"),
   "rewrite-one": probed("rewrite-one", "1"),
+  "native-false": pod("native-false", { "sidecar.istio.io/nativeSidecar": "false" }),
   ipv6: pod("ipv6", { [`${T}excludeOutboundIPRanges`]: "::1/128" }),
   "spaced-ports": pod("spaced-ports", { [`${T}includeInboundPorts`]: " 80 " }),
   "refused-range": pod("refused-range", { [`${T}includeOutboundIPRanges`]: "10.0.0.0/33" }),
   "mode-tproxy": pod("mode-tproxy", { "sidecar.istio.io/interceptionMode": "TPROXY" }),
+  "native-true": pod("native-true", { "sidecar.istio.io/nativeSidecar": "true" }),
 };
 
 /** The cases: one manifest each. */
@@ -82,4 +84,5 @@ export const TRAFFIC_CASES_OUTSIDE: readonly string[] = [
   "traffic/spaced-ports",
   "traffic/refused-range",
   "traffic/mode-tproxy",
+  "traffic/native-true",
 ];

@@ -13,22 +13,25 @@ import { annotatedPod, OPTIONS } from "./support.js";
 
 const MODE = "sidecar.istio.io/interceptionMode";
 const REWRITE = "sidecar.istio.io/rewriteAppHTTPProbers";
+const NATIVE = "sidecar.istio.io/nativeSidecar";
 
 const valuesOf = (yaml: string): Record<string, readonly string[]> =>
   Object.fromEntries(noOpAnnotations(parseConfig(yaml), false).map((a) => [a.key, a.values]));
 
 describe("annotations saying what the config says", () => {
-  test("the config's own mode, and its rewrite in any of Go's spellings, change nothing", () => {
+  test("the config's own mode, its rewrite in any of Go's spellings, and its native sidecars change nothing", () => {
     assert.deepEqual(valuesOf("{}\n"), {
       [MODE]: ["REDIRECT"],
       [REWRITE]: ["true", "True", "TRUE", "t", "T", "1"],
+      [NATIVE]: ["false"],
     });
     assert.deepEqual(valuesOf("interception:\n  mode: TPROXY\n")[MODE], ["TPROXY"]);
     assert.deepEqual(valuesOf("rewriteAppProbes: false\n")[REWRITE], ["false", "False", "FALSE", "f", "F", "0"]);
     assert.deepEqual(
       noOpAnnotations(DEFAULT_CONFIG, true).map((a) => a.pattern),
-      ["^(REDIRECT)$", "^(true|True|TRUE|t|T|1)$"],
+      ["^(REDIRECT)$", "^(true|True|TRUE|t|T|1)$", "^(true)$"],
     );
+    assert.deepEqual(valuesOf('nativeSidecars: "true"\n')[NATIVE], ["true"]);
   });
 
   test("those values are inside; any other is the webhook's, naming the values the policy takes", () => {
@@ -47,6 +50,7 @@ describe("annotations saying what the config says", () => {
       [REWRITE, "false"],
       [REWRITE, "yes"],
       [REWRITE, " true"],
+      [NATIVE, "true"],
     ] as const) {
       const why = outsideDomain(rules, annotatedPod({ [k]: v })) ?? "";
       assert.match(why, /has the value .* the config's own setting/, `${k}=${v}`);
