@@ -1,14 +1,16 @@
 // The interception's istio-iptables arguments from the Pod's traffic.sidecar.istio.io/
 // includeOutboundIPRanges, excludeOutboundIPRanges, includeInboundPorts, excludeInboundPorts,
-// includeOutboundPorts and excludeOutboundPorts annotations (the engine's interception.ts), in
-// CEL over the admitted `object`:
+// includeOutboundPorts, excludeOutboundPorts, excludeInterfaces and kubevirtInterfaces and
+// istio.io/reroute-virtual-interfaces annotations (the engine's interception.ts), in CEL over
+// the admitted `object`:
 // - the arguments are the program name, then flag and value pairs in the engine's order
 //   (IPTABLES_FLAGS), then the rest (the agent's log level...); an annotated setting's value is
-//   the annotation's, a pair the config leaves out (-q, -o) is written only when annotated;
+//   the annotation's (reroute-virtual-interfaces over kubevirtInterfaces, which set the same
+//   one), a pair the config leaves out (-q, -o, -k, -c) is written only when annotated;
 // - excludeInboundPorts: the agent's status port is appended unless the value lists it, and
 //   the sidecar's own ports lead ("15090,15021," + the value), as the engine writes them;
 // - the domain (domain.ts) admits only the plain forms of each (IPv4 CIDRs, port numbers 0 to
-//   65535, "*" where Istio takes it, comma-separated without spaces, or empty): values the
+//   65535, interface names, "*" where Istio takes it, comma-separated without spaces, or empty): values the
 //   webhook admits as they are, so both inject alike; any other value is the webhook's, which
 //   refuses what Istio refuses;
 // - the model is checked against the engine's own output for a probe Pod with sample values of
@@ -26,6 +28,7 @@ import { literal, str } from "./cel.js";
 const OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
 const CIDR = `${OCTET}([.]${OCTET}){3}/([0-9]|[12][0-9]|3[0-2])`;
 const PORT = "(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})";
+const INTERFACE = "[a-zA-Z][a-zA-Z0-9_.-]{0,14}";
 /** The most CIDRs or ports a plain value lists. */
 export const MAX_TRAFFIC_ITEMS = 32;
 const list = (item: string, star: boolean): string =>
@@ -69,6 +72,24 @@ export const TRAFFIC_ANNOTATIONS = [
     pattern: list(PORT, false),
     what: "port numbers, comma-separated",
   },
+  {
+    key: A.rerouteVirtualInterfaces,
+    setting: "rerouteInterfaces",
+    pattern: list(INTERFACE, false),
+    what: "interface names, comma-separated",
+  },
+  {
+    key: A.kubevirtInterfaces,
+    setting: "rerouteInterfaces",
+    pattern: list(INTERFACE, false),
+    what: "interface names, comma-separated",
+  },
+  {
+    key: A.excludeInterfaces,
+    setting: "excludeInterfaces",
+    pattern: list(INTERFACE, false),
+    what: "interface names, comma-separated",
+  },
 ] as const satisfies readonly { key: string; setting: keyof typeof IPTABLES_FLAGS; pattern: string; what: string }[];
 
 /** The longest value admitted (checked before the pattern, which CEL charges by the value's length). */
@@ -84,8 +105,8 @@ export interface ArgPair {
   readonly flag: string;
   /** The value's index in the arguments without annotations; undefined: the pair is written only when annotated. */
   readonly index: number | undefined;
-  /** The annotation that sets it, when the policy honours one. */
-  readonly annotation: string | undefined;
+  /** The annotations that set it, the first present winning (none when the policy honours none). */
+  readonly annotations: readonly string[];
 }
 
 /** The interception container's arguments as the policy writes them. */
@@ -120,12 +141,13 @@ function excludedInbound(value: string, statusPort: string): string {
 export function modelArgs(t: TrafficArgs, annotations: Readonly<Record<string, string>>): string[] {
   const out = t.configured.slice(0, t.pairsFrom);
   for (const p of t.pairs) {
-    const v = p.annotation === undefined ? undefined : annotations[p.annotation];
+    const annotation = p.annotations.find((a) => annotations[a] !== undefined);
+    const v = annotation === undefined ? undefined : annotations[annotation];
     if (v === undefined) {
       if (p.index !== undefined) out.push(p.flag, t.configured[p.index] ?? "");
       continue;
     }
-    out.push(p.flag, p.annotation === EXCLUDE_INBOUND ? excludedInbound(v, t.statusPort) : v);
+    out.push(p.flag, annotation === EXCLUDE_INBOUND ? excludedInbound(v, t.statusPort) : v);
   }
   return [...out, ...t.configured.slice(t.restFrom)];
 }
@@ -150,16 +172,14 @@ function excludedInboundCel(v: string, statusPort: string): string {
 export function argsExpression(t: TrafficArgs, args: readonly unknown[]): string {
   const parts = [literal(args.slice(0, t.pairsFrom))];
   for (const p of t.pairs) {
-    const configured = p.index === undefined ? [] : [p.flag, args[p.index]];
-    if (p.annotation === undefined) {
-      parts.push(literal(configured));
-      continue;
+    // The first annotation present wins: the ternaries nest from the last one out.
+    let expr = literal(p.index === undefined ? [] : [p.flag, args[p.index]]);
+    for (const a of [...p.annotations].reverse()) {
+      const value = `${ANNOTATIONS}[${str(a)}]`;
+      const written = a === EXCLUDE_INBOUND ? excludedInboundCel(value, t.statusPort) : value;
+      expr = `(${str(a)} in ${ANNOTATIONS} ? [dyn(${str(p.flag)}), dyn(${written})] : ${expr})`;
     }
-    const value = `${ANNOTATIONS}[${str(p.annotation)}]`;
-    const written = p.annotation === EXCLUDE_INBOUND ? excludedInboundCel(value, t.statusPort) : value;
-    parts.push(
-      `(${str(p.annotation)} in ${ANNOTATIONS} ? [dyn(${str(p.flag)}), dyn(${written})] : ${literal(configured)})`,
-    );
+    parts.push(expr);
   }
   parts.push(literal(args.slice(t.restFrom)));
   return parts.join(" + ");
@@ -184,6 +204,8 @@ function samples(key: string, statusPort: string): string[] {
   const ports = ["8080,9090", "", "0", statusPort === "" ? "1" : `1,${statusPort},2`, statusPort || "2"];
   if (key === A.includeOutboundIPRanges) return ["10.0.0.0/8,192.168.1.0/24", "*", ""];
   if (key === A.excludeOutboundIPRanges) return ["169.254.169.254/32", "10.96.0.1/32,10.96.0.10/32", ""];
+  if (key === A.rerouteVirtualInterfaces || key === A.kubevirtInterfaces || key === A.excludeInterfaces)
+    return ["net1", "eth1,net-2.x_y", ""];
   return key === A.includeInboundPorts ? [...ports, "*"] : ports;
 }
 
@@ -249,9 +271,11 @@ export function trafficArgs(config: Config, nativeSidecarsSupported: boolean): T
     restFrom: i,
     pairs: SETTINGS.flatMap((s) => {
       const flag = IPTABLES_FLAGS[s];
-      const annotation = TRAFFIC_ANNOTATIONS.find((a) => a.setting === s && honoured.includes(a.key))?.key;
+      const annotations = TRAFFIC_ANNOTATIONS.filter((a) => a.setting === s && honoured.includes(a.key)).map(
+        (a) => a.key,
+      );
       const index = flags.get(flag);
-      return index === undefined && annotation === undefined ? [] : [{ flag, index, annotation }];
+      return index === undefined && annotations.length === 0 ? [] : [{ flag, index, annotations }];
     }),
     statusPort,
     annotations: honoured,
@@ -262,6 +286,12 @@ export function trafficArgs(config: Config, nativeSidecarsSupported: boolean): T
   });
   if (honoured.length === 0) return undefined;
   const all = model(honoured);
-  const together = Object.fromEntries(honoured.map((k) => [k, samples(k, statusPort)[0] ?? ""]));
+  // All at once, neighbours with different samples (so the one of two setting the same flag that wins shows).
+  const together = Object.fromEntries(
+    honoured.map((k, i) => {
+      const xs = samples(k, statusPort);
+      return [k, xs[i % xs.length] ?? ""];
+    }),
+  );
   return agrees(all, together, plain, config, nativeSidecarsSupported) ? all : undefined;
 }

@@ -166,6 +166,7 @@ describe("the chart's policy mode", { skip }, () => {
       Array.from({ length: MAX_TRAFFIC_ITEMS }, (_, k) => f(k)).join(",");
     const ranges = items((k) => `10.${k}.255.255/32`);
     const portList = items((k) => String(k === MAX_TRAFFIC_ITEMS - 1 ? 15020 : 60000 + k));
+    const ifaces = items((k) => `i${String(k).padStart(14, "0")}`);
     const T = "traffic.sidecar.istio.io/";
     const annotations = {
       [`${T}includeOutboundIPRanges`]: ranges,
@@ -174,6 +175,9 @@ describe("the chart's policy mode", { skip }, () => {
       [`${T}excludeInboundPorts`]: portList,
       [`${T}includeOutboundPorts`]: portList,
       [`${T}excludeOutboundPorts`]: portList,
+      "istio.io/reroute-virtual-interfaces": ifaces,
+      [`${T}kubevirtInterfaces`]: ifaces,
+      [`${T}excludeInterfaces`]: ifaces,
       "sidecar.istio.io/interceptionMode": "REDIRECT",
       "sidecar.istio.io/rewriteAppHTTPProbers": "true",
     };
@@ -196,6 +200,7 @@ describe("the chart's policy mode", { skip }, () => {
     assert.equal(initArgs[initArgs.indexOf("-d") + 1], `15090,15021,${portList}`);
     assert.equal(initArgs[initArgs.indexOf("-o") + 1], portList);
     assert.equal(initArgs[initArgs.indexOf("-x") + 1], ranges);
+    assert.equal(initArgs[initArgs.indexOf("-c") + 1], ifaces);
     assert.ok(
       [...big.pod.spec!.initContainers!, ...big.pod.spec!.containers].every(
         (c) => c.name === "istio-proxy" || c.name === "istio-init" || c.readinessProbe?.httpGet?.port === 15020,

@@ -1,10 +1,11 @@
 // Pods made to exercise the interception arguments the policy takes from the Pod's traffic
 // annotations (src/policy/traffic.ts), for the proof (policy-proof.test.ts), under the default
 // config: each annotation alone, the excluded inbound ports with and without the agent's status
-// port and empty, the outbound ports the config leaves out (-q, -o added), all six at once with
-// the agent's log level (which sets another of istio-init's arguments) and a resource, and three
-// Pods outside the domain: an IPv6 range, ports with spaces (both admitted by the webhook), and
-// a range the webhook refuses. And the annotations that say what the config says
+// port and empty, the outbound ports the config leaves out (-q, -o added), the interfaces (-k
+// from either annotation, reroute-virtual-interfaces winning; -c), all the port ones at once with
+// the agent's log level (which sets another of istio-init's arguments) and a resource, and four
+// Pods outside the domain: an IPv6 range, ports and interfaces with spaces (admitted by the
+// webhook), and a range the webhook refuses. And the annotations that say what the config says
 // (src/policy/no-op-annotations.ts): the config's interception mode, and the probe rewrite on a
 // Pod whose probes are rewritten, in two of Go's spellings, and classic sidecars (as the proof
 // decides them); a mode other than the config's, and native sidecars, are outside.
@@ -61,12 +62,19 @@ const PODS: Record<string, Pod> = {
     "sidecar.istio.io/agentLogLevel": "default:debug",
     "sidecar.istio.io/proxyCPU": "200m",
   }),
+  kubevirt: pod("kubevirt", { [`${T}kubevirtInterfaces`]: "net1" }),
+  "reroute-wins": pod("reroute-wins", {
+    [`${T}kubevirtInterfaces`]: "net1",
+    "istio.io/reroute-virtual-interfaces": "net2,eth-3",
+    [`${T}excludeInterfaces`]: "eth0",
+  }),
   "mode-redirect": pod("mode-redirect", { "sidecar.istio.io/interceptionMode": "REDIRECT" }),
   "rewrite-true": probed("rewrite-true", "true"),
   "rewrite-one": probed("rewrite-one", "1"),
   "native-false": pod("native-false", { "sidecar.istio.io/nativeSidecar": "false" }),
   ipv6: pod("ipv6", { [`${T}excludeOutboundIPRanges`]: "::1/128" }),
   "spaced-ports": pod("spaced-ports", { [`${T}includeInboundPorts`]: " 80 " }),
+  "spaced-interfaces": pod("spaced-interfaces", { [`${T}excludeInterfaces`]: "eth0, eth1" }),
   "refused-range": pod("refused-range", { [`${T}includeOutboundIPRanges`]: "10.0.0.0/33" }),
   "mode-tproxy": pod("mode-tproxy", { "sidecar.istio.io/interceptionMode": "TPROXY" }),
   "native-true": pod("native-true", { "sidecar.istio.io/nativeSidecar": "true" }),
@@ -82,6 +90,7 @@ export const TRAFFIC_CASES: readonly { id: string; manifest: string }[] = Object
 export const TRAFFIC_CASES_OUTSIDE: readonly string[] = [
   "traffic/ipv6",
   "traffic/spaced-ports",
+  "traffic/spaced-interfaces",
   "traffic/refused-range",
   "traffic/mode-tproxy",
   "traffic/native-true",

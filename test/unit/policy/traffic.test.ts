@@ -31,6 +31,8 @@ const INSIDE: Record<string, string[]> = {
   excludeInboundPorts: ["", "8080", "15020", "9090,15020", "65530"],
   includeOutboundPorts: ["", "80,443"],
   excludeOutboundPorts: ["", "5432", "3306,6379"],
+  excludeInterfaces: ["", "eth1", "net1,net2", "a23456789012345"],
+  kubevirtInterfaces: ["net1"],
 };
 
 const OUTSIDE: Record<string, string[]> = {
@@ -48,10 +50,12 @@ const OUTSIDE: Record<string, string[]> = {
   excludeInboundPorts: ["*", "99999", "80, 81", ","],
   includeOutboundPorts: ["*", "443 "],
   excludeOutboundPorts: ["abc", "70000", "-1"],
+  excludeInterfaces: ["1eth", "eth1, net1", "a234567890123456", "eth:1", ","],
+  kubevirtInterfaces: [" net1"],
 };
 
 describe("the interception's arguments from the Pod's traffic annotations", () => {
-  test("under the default config, all six are followed, in istio-init's arguments", () => {
+  test("under the default config, all nine are followed, in istio-init's arguments", () => {
     const t = trafficArgs(DEFAULT_CONFIG, false);
     assert.ok(t);
     assert.equal(t.container, "istio-init");
@@ -72,6 +76,9 @@ describe("the interception's arguments from the Pod's traffic annotations", () =
       { [`${T}includeOutboundPorts`]: "443", [`${T}excludeOutboundPorts`]: "5432" },
       { [`${T}excludeOutboundPorts`]: "" },
       { [`${T}includeOutboundIPRanges`]: "10.0.0.0/8", [`${T}includeInboundPorts`]: "80,8080" },
+      { [`${T}kubevirtInterfaces`]: "net1", [`${T}excludeInterfaces`]: "eth1" },
+      { [`${T}kubevirtInterfaces`]: "net1", "istio.io/reroute-virtual-interfaces": "net2,net3" },
+      { "istio.io/reroute-virtual-interfaces": "" },
     ];
     for (const a of cases) assert.deepEqual(modelArgs(t, a), engineArgs(a), JSON.stringify(a));
     assert.deepEqual(modelArgs(t, { [`${T}excludeInboundPorts`]: "8080", [`${T}excludeOutboundPorts`]: "5432" }), [
@@ -93,7 +100,8 @@ describe("the interception's arguments from the Pod's traffic annotations", () =
     for (const [name, values] of Object.entries(OUTSIDE)) {
       for (const v of values) {
         const why = outsideDomain(rules, annotatedPod({ [`${T}${name}`]: v })) ?? "";
-        assert.match(why, new RegExp(`annotation "${T}${name}" has the value .*(CIDRs|port numbers)`), `${name}=${v}`);
+        const what = /(CIDRs|port numbers|interface names)/;
+        assert.match(why, new RegExp(`annotation "${T}${name}" has the value .*${what.source}`), `${name}=${v}`);
       }
     }
   });
@@ -116,6 +124,9 @@ describe("the interception's arguments from the Pod's traffic annotations", () =
       `${T}excludeOutboundIPRanges`,
       `${T}includeOutboundPorts`,
       `${T}excludeOutboundPorts`,
+      "istio.io/reroute-virtual-interfaces",
+      `${T}kubevirtInterfaces`,
+      `${T}excludeInterfaces`,
     ]);
     const { rules } = renderPolicy(parseConfig("cni: true\n"), OPTIONS);
     assert.match(
@@ -143,6 +154,8 @@ describe("the interception's arguments from the Pod's traffic annotations", () =
     );
     assert.match(init, /: \[dyn\("-i"\), dyn\("\*"\)\]\)/);
     assert.match(init, /contains\(",15020,"\)/);
+    const reroute = 'variables.annotations["istio.io/reroute-virtual-interfaces"])] : ';
+    assert.ok(init.includes(`${reroute}("traffic.sidecar.istio.io/kubevirtInterfaces" in variables.annotations ?`));
     const annotations = spec.matchConditions.find((c) => c.name === "policy-domain-annotations")?.expression ?? "";
     assert.match(
       annotations,
