@@ -29,7 +29,11 @@ const OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
 const CIDR = `${OCTET}([.]${OCTET}){3}/([0-9]|[12][0-9]|3[0-2])`;
 const PORT = "(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})";
 const INTERFACE = "[a-zA-Z][a-zA-Z0-9_.-]{0,14}";
-/** The most CIDRs or ports a plain value lists. */
+/**
+ * The most CIDRs, ports or interfaces a plain value lists. Go's regexp (the API server's) refuses
+ * nested repetitions whose counts multiply past 1000: the interface pattern (14 per item) caps it
+ * at 71 (at 128 the API server refuses the policy).
+ */
 export const MAX_TRAFFIC_ITEMS = 32;
 const list = (item: string, star: boolean): string =>
   `^(${star ? "[*]|" : ""}${item}(,${item}){0,${MAX_TRAFFIC_ITEMS - 1}})?$`;
