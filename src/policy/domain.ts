@@ -7,8 +7,9 @@
 //   and any key naming Prometheus, in whichever spelling the merge reads): overrides the policy
 //   does not honour, and a previous injection (sidecar.istio.io/status), which the webhook
 //   strips and redoes; of those it honours (the proxy's resources, resources.ts, log levels,
-//   log-levels.ts, interception arguments, traffic.ts, and values that say what the config
-//   says, no-op-annotations.ts), a value other than the plain ones it writes as the webhook does;
+//   log-levels.ts, interception arguments, traffic.ts, the readiness probe, readiness.ts, and
+//   values that say what the config says, no-op-annotations.ts), a value other than the plain
+//   ones it writes as the webhook does;
 // - istio.io labels but the inject, revision, canonical and workload-name ones (e.g. the
 //   network, which reaches the proxy's env, or a tlsMode the template keeps);
 // - containers, volumes or pull secrets named as the injected ones (the webhook merges them);

@@ -4,8 +4,8 @@
 // - matchConditions: the domain's rules (domain.ts), then the decision (decision.ts);
 // - variables: the values that depend on the Pod (pod-values.ts), the probe rewrite
 //   (probe-rewrite.ts) and the injected lists, whose sidecar env ends with the probers and whose
-//   proxy resources, log levels and interception arguments come from the Pod's annotations
-//   when it has them (resources.ts, log-levels.ts, traffic.ts);
+//   proxy resources, log levels, interception arguments and readiness probe come from the Pod's
+//   annotations when it has them (resources.ts, log-levels.ts, traffic.ts, readiness.ts);
 // - one JSONPatch mutation: first the probe rewrite's ops, at the Pod's own container indexes;
 //   then labels and annotations added key by key (the whole map when the Pod has none),
 //   kubectl's default container only when the Pod names none, the injected containers inserted
@@ -45,6 +45,7 @@ import {
 import { argExpression, logLevelSlots, PLAIN_LOG_LEVEL, type ArgSlot } from "./log-levels.js";
 import { PLAIN_QUANTITY, RESOURCE_ANNOTATION_KEYS, resourceContainers, resourcesExpression } from "./resources.js";
 import { noOpAnnotations } from "./no-op-annotations.js";
+import { PLAIN_SECONDS, readinessExpression, readinessProbe, type ReadinessProbe } from "./readiness.js";
 import { argsExpression, MAX_TRAFFIC_VALUE, TRAFFIC_ANNOTATIONS, trafficArgs, type TrafficArgs } from "./traffic.js";
 import { chartWebhooks, selectorsKey } from "./webhooks.js";
 
@@ -88,6 +89,8 @@ interface Computed {
   readonly args: readonly ArgSlot[];
   /** The interception container's arguments, which the Pod's traffic annotations may set (traffic.ts). */
   readonly traffic: TrafficArgs | undefined;
+  /** The proxy's readiness probe, which the Pod's readiness annotations may set (readiness.ts). */
+  readonly readiness: ReadinessProbe | undefined;
 }
 
 /** The container with its Pod-dependent values as slots (see Computed). */
@@ -101,6 +104,7 @@ function withSlots(c: Container, computed: Computed): Record<string, unknown> {
       return s ? slot(argExpression(s)) : arg;
     });
   const traffic = computed.traffic;
+  if (computed.readiness?.container === c.name) out.readinessProbe = slot(readinessExpression(computed.readiness));
   if (traffic?.container === c.name) out.args = slot(argsExpression(traffic, Array.isArray(out.args) ? out.args : []));
   if (!c.env?.some((e) => slotEnvName(e.value) !== undefined)) return out;
   const env = c.env.map((e) => {
@@ -144,8 +148,9 @@ function mutation(
   resources: readonly string[],
   args: readonly ArgSlot[],
   traffic: TrafficArgs | undefined,
+  readiness: ReadinessProbe | undefined,
 ): { variables: PolicyVariable[]; expression: string } {
-  const computed: Computed = { probers: probePort !== undefined, resources, args, traffic };
+  const computed: Computed = { probers: probePort !== undefined, resources, args, traffic, readiness };
   const slotted = (l: ListParts<Container>): Record<string, unknown>[] =>
     [...l.before, ...l.after].map((c) => withSlots(c, computed));
   const lists = {
@@ -208,6 +213,7 @@ export function policyDomainOf(
   resources: readonly string[] | undefined;
   args: ArgSlot[];
   traffic: TrafficArgs | undefined;
+  readiness: ReadinessProbe | undefined;
 } {
   const parts = policyParts(config, nativeSidecarsSupported);
   const resources = resourceContainers(config, nativeSidecarsSupported);
@@ -226,7 +232,10 @@ export function policyDomainOf(
     honoured.push({ key: a.key, pattern: a.pattern, what: a.what, maxLength: MAX_TRAFFIC_VALUE });
   for (const a of noOpAnnotations(config, nativeSidecarsSupported))
     honoured.push({ key: a.key, pattern: a.pattern, what: `${a.values.join(", ")}: the config's own setting` });
-  return { parts, rules: domainRules(config, parts, honoured), resources, args, traffic };
+  const readiness = readinessProbe(config, nativeSidecarsSupported);
+  for (const { key } of readiness?.fields ?? [])
+    honoured.push({ key, pattern: PLAIN_SECONDS, what: "whole numbers of up to 9 digits without a leading 0" });
+  return { parts, rules: domainRules(config, parts, honoured), resources, args, traffic, readiness };
 }
 
 /** The policy, its bindings and the webhook's matchCondition for `config`. */
@@ -235,11 +244,11 @@ export function renderPolicy(config: Config, options: PolicyOptions): RenderedPo
     throw new PolicyRenderError(
       `invalid policy name ${JSON.stringify(options.name.slice(0, 80))}: lowercase letters, digits, "-" and "."`,
     );
-  const { parts, rules, resources, args, traffic } = policyDomainOf(config, options.nativeSidecarsSupported);
+  const { parts, rules, resources, args, traffic, readiness } = policyDomainOf(config, options.nativeSidecarsSupported);
   const probePort = probeRewritePort(config, options.nativeSidecarsSupported);
   if ((probePort !== undefined) !== config.rewriteAppProbes)
     throw new PolicyRenderError("the injection's probe rewrite does not follow rewriteAppProbes");
-  const { variables, expression } = mutation(parts, probePort, resources ?? [], args, traffic);
+  const { variables, expression } = mutation(parts, probePort, resources ?? [], args, traffic, readiness);
   const apiVersion = `admissionregistration.k8s.io/${options.apiVersion}`;
   const status = parts.annotations[A.status];
   if (status === undefined) throw new PolicyRenderError(`the injection writes no ${A.status} annotation`);

@@ -8,12 +8,15 @@
 // webhook), and a range the webhook refuses. And the annotations that say what the config says
 // (src/policy/no-op-annotations.ts): the config's interception mode, and the probe rewrite on a
 // Pod whose probes are rewritten, in two of Go's spellings, and classic sidecars (as the proof
-// decides them); a mode other than the config's, and native sidecars, are outside.
+// decides them); a mode other than the config's, and native sidecars, are outside. And the
+// proxy's readiness probe (src/policy/readiness.ts): each field alone, all three with a 0 (the
+// field left out, the API server's default stored), and a value with a leading 0 (outside).
 import { stringify } from "yaml";
 import type { Pod } from "../../src/kube/types.js";
 
 const NS = "policy-traffic";
 const T = "traffic.sidecar.istio.io/";
+const R = "readiness.status.sidecar.istio.io/";
 
 const pod = (name: string, annotations: Record<string, string>): Pod => ({
   apiVersion: "v1",
@@ -68,6 +71,15 @@ const PODS: Record<string, Pod> = {
     "istio.io/reroute-virtual-interfaces": "net2,eth-3",
     [`${T}excludeInterfaces`]: "eth0",
   }),
+  "readiness-delay": pod("readiness-delay", { [`${R}initialDelaySeconds`]: "5" }),
+  "readiness-period": pod("readiness-period", { [`${R}periodSeconds`]: "30" }),
+  "readiness-threshold": pod("readiness-threshold", { [`${R}failureThreshold`]: "10" }),
+  "readiness-all": pod("readiness-all", {
+    [`${R}initialDelaySeconds`]: "1",
+    [`${R}periodSeconds`]: "0",
+    [`${R}failureThreshold`]: "0",
+    [`${T}excludeInboundPorts`]: "8080",
+  }),
   "mode-redirect": pod("mode-redirect", { "sidecar.istio.io/interceptionMode": "REDIRECT" }),
   "rewrite-true": probed("rewrite-true", "true"),
   "rewrite-one": probed("rewrite-one", "1"),
@@ -77,6 +89,7 @@ const PODS: Record<string, Pod> = {
   "spaced-interfaces": pod("spaced-interfaces", { [`${T}excludeInterfaces`]: "eth0, eth1" }),
   "refused-range": pod("refused-range", { [`${T}includeOutboundIPRanges`]: "10.0.0.0/33" }),
   "mode-tproxy": pod("mode-tproxy", { "sidecar.istio.io/interceptionMode": "TPROXY" }),
+  "readiness-leading-zero": pod("readiness-leading-zero", { [`${R}periodSeconds`]: "05" }),
   "native-true": pod("native-true", { "sidecar.istio.io/nativeSidecar": "true" }),
 };
 
@@ -94,4 +107,5 @@ export const TRAFFIC_CASES_OUTSIDE: readonly string[] = [
   "traffic/refused-range",
   "traffic/mode-tproxy",
   "traffic/native-true",
+  "traffic/readiness-leading-zero",
 ];
