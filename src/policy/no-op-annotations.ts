@@ -64,7 +64,10 @@ function without(p: Pod, key: string): Pod {
 }
 
 /** The annotations with values that change nothing under `config`, each with those values. */
-export function noOpAnnotations(config: Config, nativeSidecarsSupported: boolean): NoOpAnnotation[] {
+export function noOpAnnotations(served: Config, nativeSidecarsSupported: boolean): NoOpAnnotation[] {
+  // On a copy: the engine memoises its parts per config object, a bounded few per config, and
+  // the served config's are for real Pods' values, not these samples.
+  const config: Config = { ...served };
   const plain = injected({}, config, nativeSidecarsSupported);
   return CANDIDATES.flatMap(({ key, values }) => {
     const same = values.filter((v) =>

@@ -118,7 +118,10 @@ const SAMPLES = ["7", "0", "123456789"];
  * The readiness probe and the annotations the policy honours under `config`, or undefined when
  * it honours none (no injected container with a readiness probe the annotations set as modelled).
  */
-export function readinessProbe(config: Config, nativeSidecarsSupported: boolean): ReadinessProbe | undefined {
+export function readinessProbe(served: Config, nativeSidecarsSupported: boolean): ReadinessProbe | undefined {
+  // On a copy: the engine memoises its parts per config object, a bounded few per config, and
+  // the served config's are for real Pods' values, not these samples.
+  const config: Config = { ...served };
   const plain = injected({}, config, nativeSidecarsSupported);
   const probed = containersOf(plain).filter(
     (c) => c.readinessProbe !== undefined && c.name !== PROBE.spec?.containers[0]?.name,

@@ -103,8 +103,8 @@ function withSlots(c: Container, computed: Computed): Record<string, unknown> {
       const s = args.find((a) => a.index === i);
       return s ? slot(argExpression(s)) : arg;
     });
-  const traffic = computed.traffic;
   if (computed.readiness?.container === c.name) out.readinessProbe = slot(readinessExpression(computed.readiness));
+  const traffic = computed.traffic;
   if (traffic?.container === c.name) out.args = slot(argsExpression(traffic, Array.isArray(out.args) ? out.args : []));
   if (!c.env?.some((e) => slotEnvName(e.value) !== undefined)) return out;
   const env = c.env.map((e) => {

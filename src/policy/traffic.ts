@@ -250,7 +250,10 @@ function agrees(
  * `config`, or undefined when it honours none (no interception container, arguments not in the
  * engine's form, or no annotation the model follows).
  */
-export function trafficArgs(config: Config, nativeSidecarsSupported: boolean): TrafficArgs | undefined {
+export function trafficArgs(served: Config, nativeSidecarsSupported: boolean): TrafficArgs | undefined {
+  // On a copy: the engine memoises its parts per config object, a bounded few per config, and
+  // the served config's are for real Pods' values, not these samples.
+  const config: Config = { ...served };
   const plain = injected({}, config, nativeSidecarsSupported);
   const candidates = containersOf(plain).filter((c) => c.args?.[0] === IPTABLES_COMMAND);
   const [c] = candidates;
