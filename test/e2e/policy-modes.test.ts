@@ -8,7 +8,8 @@
 // - The largest Pod the policy covers (MAX_CONTAINERS containers and native-sidecar init
 //   containers of MAX_PORTS ports, each with every probe and hook at MAX_HEADERS headers and
 //   MAX_PROBE_TEXT characters, on the port named last, and every traffic annotation at
-//   MAX_TRAFFIC_ITEMS items) is injected by the policy, within the API server's CEL cost limits.
+//   MAX_TRAFFIC_ITEMS items, and the readiness ones) is injected by the policy, within the API
+//   server's CEL cost limits.
 import assert from "node:assert/strict";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -180,6 +181,9 @@ describe("the chart's policy mode", { skip }, () => {
       [`${T}excludeInterfaces`]: ifaces,
       "sidecar.istio.io/interceptionMode": "REDIRECT",
       "sidecar.istio.io/rewriteAppHTTPProbers": "true",
+      "readiness.status.sidecar.istio.io/initialDelaySeconds": "999999999",
+      "readiness.status.sidecar.istio.io/periodSeconds": "999999999",
+      "readiness.status.sidecar.istio.io/failureThreshold": "999999999",
     };
     const largest: Pod = {
       metadata: { name: "largest", labels: { app: "largest" }, annotations },
@@ -201,6 +205,8 @@ describe("the chart's policy mode", { skip }, () => {
     assert.equal(initArgs[initArgs.indexOf("-o") + 1], portList);
     assert.equal(initArgs[initArgs.indexOf("-x") + 1], ranges);
     assert.equal(initArgs[initArgs.indexOf("-c") + 1], ifaces);
+    const readiness = big.pod.spec?.containers.find((c) => c.name === "istio-proxy")?.readinessProbe;
+    assert.equal(readiness?.periodSeconds, 999999999);
     assert.ok(
       [...big.pod.spec!.initContainers!, ...big.pod.spec!.containers].every(
         (c) => c.name === "istio-proxy" || c.name === "istio-init" || c.readinessProbe?.httpGet?.port === 15020,

@@ -106,6 +106,6 @@ export const TRAFFIC_CASES_OUTSIDE: readonly string[] = [
   "traffic/spaced-interfaces",
   "traffic/refused-range",
   "traffic/mode-tproxy",
-  "traffic/native-true",
   "traffic/readiness-leading-zero",
+  "traffic/native-true",
 ];
