@@ -1,6 +1,8 @@
 // Annotations the engine reads as a setting the config already has: sidecar.istio.io/
 // interceptionMode naming the config's mode, sidecar.istio.io/rewriteAppHTTPProbers saying what
-// rewriteAppProbes says (in any of Go's spellings of a bool), sidecar.istio.io/nativeSidecar
+// rewriteAppProbes says ("true" or "false": Go's other spellings of a bool, which the webhook
+// reads alike, stay the webhook's: each candidate costs an injection when the domain is built),
+// sidecar.istio.io/nativeSidecar
 // saying what nativeSidecars decides. The engine resolves each to one setting (params.ts,
 // placement.ts; probes.ts; params.ts), the annotation over the config, and the domain leaves out
 // everything else that could set it (proxy.istio.io/config): such a value changes nothing, so
@@ -19,10 +21,7 @@ import { inject } from "../injection/inject.js";
 /** The annotations, each with the values that may change nothing (plain letters and digits). */
 const CANDIDATES: readonly { readonly key: string; readonly values: readonly string[] }[] = [
   { key: A.interceptionMode, values: ["REDIRECT", "TPROXY", "NONE"] },
-  {
-    key: A.rewriteProbes,
-    values: ["true", "True", "TRUE", "t", "T", "1", "false", "False", "FALSE", "f", "F", "0"],
-  },
+  { key: A.rewriteProbes, values: ["true", "false"] },
   { key: A.nativeSidecar, values: ["true", "false"] },
 ];
 

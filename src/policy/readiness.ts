@@ -133,9 +133,14 @@ export function readinessProbe(served: Config, nativeSidecarsSupported: boolean)
     configured: c.readinessProbe ?? {},
     fields,
   });
-  const fields = READINESS_ANNOTATIONS.filter((a) =>
-    SAMPLES.every((v) => agrees(model([a]), { [a.key]: v }, plain, config, nativeSidecarsSupported)),
-  );
+  const check = (r: ReadinessProbe, annotations: Record<string, string>): boolean =>
+    agrees(r, annotations, plain, config, nativeSidecarsSupported);
+  // First the three at once, each sample in turn; when one disagrees, each alone, to find which.
+  const fields = SAMPLES.every((v) =>
+    check(model(READINESS_ANNOTATIONS), Object.fromEntries(READINESS_ANNOTATIONS.map((a) => [a.key, v]))),
+  )
+    ? READINESS_ANNOTATIONS
+    : READINESS_ANNOTATIONS.filter((a) => SAMPLES.every((v) => check(model([a]), { [a.key]: v })));
   if (fields.length === 0) return undefined;
   const all = model(fields);
   const together = Object.fromEntries(fields.map((f, i) => [f.key, SAMPLES[i % SAMPLES.length] ?? "1"]));

@@ -287,10 +287,29 @@ export function trafficArgs(served: Config, nativeSidecarsSupported: boolean): T
     statusPort,
     annotations: honoured,
   });
-  const honoured = TRAFFIC_ANNOTATIONS.map((a) => a.key).filter((key) => {
-    const m = model([key]);
-    return samples(key, statusPort).every((v) => agrees(m, { [key]: v }, plain, config, nativeSidecarsSupported));
+  const keys = TRAFFIC_ANNOTATIONS.map((a) => a.key);
+  const check = (m: TrafficArgs, annotations: Record<string, string>): boolean =>
+    agrees(m, annotations, plain, config, nativeSidecarsSupported);
+  // First all keys in a few Pods (each Pod sets each flag once, each key's samples in turn);
+  // when one disagrees, each key alone, to find which.
+  const byLayer = TRAFFIC_ANNOTATIONS.map(
+    (a, n) => TRAFFIC_ANNOTATIONS.slice(0, n).filter((b) => b.setting === a.setting).length,
+  );
+  const rounds = [...new Set(byLayer)].flatMap((layer) => {
+    const inLayer = keys.filter((_, n) => byLayer[n] === layer);
+    const most = Math.max(...inLayer.map((k) => samples(k, statusPort).length));
+    return Array.from({ length: most }, (_, j) =>
+      Object.fromEntries(
+        inLayer.flatMap((k) => {
+          const v = samples(k, statusPort)[j];
+          return v === undefined ? [] : [[k, v]];
+        }),
+      ),
+    );
   });
+  const honoured = rounds.every((r) => check(model(keys), r))
+    ? keys
+    : keys.filter((key) => samples(key, statusPort).every((v) => check(model([key]), { [key]: v })));
   if (honoured.length === 0) return undefined;
   const all = model(honoured);
   // All at once, neighbours with different samples (so the one of two setting the same flag that wins shows).

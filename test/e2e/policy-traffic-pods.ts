@@ -6,9 +6,10 @@
 // the agent's log level (which sets another of istio-init's arguments) and a resource, and four
 // Pods outside the domain: an IPv6 range, ports and interfaces with spaces (admitted by the
 // webhook), and a range the webhook refuses. And the annotations that say what the config says
-// (src/policy/no-op-annotations.ts): the config's interception mode, and the probe rewrite on a
-// Pod whose probes are rewritten, in two of Go's spellings, and classic sidecars (as the proof
-// decides them); a mode other than the config's, and native sidecars, are outside. And the
+// (src/policy/no-op-annotations.ts): the config's interception mode, the probe rewrite on a
+// Pod whose probes are rewritten ("true"), and classic sidecars (as the proof decides them); a
+// mode other than the config's, native sidecars, and the rewrite spelled "1" (which the webhook
+// reads as "true") are outside. And the
 // proxy's readiness probe (src/policy/readiness.ts): each field alone, all three with a 0 (the
 // field left out, the API server's default stored), and a value with a leading 0 (outside).
 import { stringify } from "yaml";
@@ -101,6 +102,7 @@ export const TRAFFIC_CASES: readonly { id: string; manifest: string }[] = Object
 
 /** The cases meant to fall outside the domain. */
 export const TRAFFIC_CASES_OUTSIDE: readonly string[] = [
+  "traffic/rewrite-one",
   "traffic/ipv6",
   "traffic/spaced-ports",
   "traffic/spaced-interfaces",
