@@ -10,13 +10,13 @@
 // - excludeInboundPorts: the agent's status port is appended unless the value lists it, and
 //   the sidecar's own ports lead ("15090,15021," + the value), as the engine writes them;
 // - the domain (domain.ts) admits only the plain forms of each (IPv4 CIDRs, port numbers 0 to
-//   65535, interface names, "*" where Istio takes it, comma-separated without spaces, or empty): values the
-//   webhook admits as they are, so both inject alike; any other value is the webhook's, which
-//   refuses what Istio refuses;
-// - the model is checked against the engine's own output for a probe Pod with sample values of
-//   each annotation alone and all at once: an annotation that changes anything else (in CNI
-//   mode it is copied into the Pod's annotations), or not as the model says, is left to the
-//   webhook.
+//   65535, interface names, "*" where Istio takes it, comma-separated without spaces, or
+//   empty): values the webhook admits as they are, so both inject alike; any other value is the
+//   webhook's, which refuses what Istio refuses;
+// - the model is checked against the engine's own output for probe Pods with sample values of
+//   every annotation (a few Pods carrying them all, each alone when one disagrees) and all at
+//   once: an annotation that changes anything else (in CNI mode the engine rewrites some into
+//   the Pod's annotations), or not as the model says, is left to the webhook.
 import { isDeepStrictEqual } from "node:util";
 import type { Config } from "../config/types.js";
 import type { Container, Pod } from "../kube/types.js";
