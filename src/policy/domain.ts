@@ -6,9 +6,10 @@
 // - annotations the engine reads (any key under an istio.io domain but sidecar.istio.io/inject,
 //   and every spelling of a setting the Prometheus merge reads): overrides the policy
 //   does not honour, and a previous injection (sidecar.istio.io/status), which the webhook
-//   strips and redoes; of those it honours (the proxy's resources, resources.ts, log
-//   levels, log-levels.ts, and the merge's settings, prometheus.ts), a value other than the
-//   plain ones it writes as the webhook does;
+//   strips and redoes; of those it honours (the proxy's resources, resources.ts, log levels,
+//   log-levels.ts, interception arguments, traffic.ts, the readiness probe, readiness.ts, the
+//   merge's settings, prometheus.ts, and values that say what the config says,
+//   no-op-annotations.ts), a value other than the plain ones it writes as the webhook does;
 // - istio.io labels but the inject, revision, canonical and workload-name ones (e.g. the
 //   network, which reaches the proxy's env, or a tlsMode the template keeps);
 // - containers, volumes or pull secrets named as the injected ones (the webhook merges them);
@@ -88,7 +89,16 @@ export interface HonouredAnnotation {
   readonly pattern: string;
   /** The values it takes, for a reason. */
   readonly what: string;
+  /** The longest value it takes, checked before the pattern (CEL charges a match by the value's length). */
+  readonly maxLength?: number;
 }
+
+/** CEL: whether the annotation `k`'s value is one the policy honours. */
+const honouredCel = (h: HonouredAnnotation): string => {
+  const value = "object.metadata.annotations[k]";
+  const size = h.maxLength === undefined ? "" : `size(${value}) <= ${h.maxLength} && `;
+  return `k == ${str(h.key)} && ${size}${value}.matches(${str(h.pattern)})`;
+};
 
 /**
  * The rules, for a config, what its injection adds, and the annotations the policy honours
@@ -116,9 +126,7 @@ export function domainRules(
       expression:
         `!object.metadata.?annotations.orValue({}).exists(k, k != ${str(A.inject)} && ` +
         `(k.matches(${str(ISTIO_KEY_CEL)}) || k.matches(${str(PROMETHEUS_CEL)}))` +
-        (honoured.length === 0
-          ? ""
-          : ` && !(${honoured.map((h) => `k == ${str(h.key)} && object.metadata.annotations[k].matches(${str(h.pattern)})`).join(" || ")})`) +
+        (honoured.length === 0 ? "" : ` && !(${honoured.map(honouredCel).join(" || ")})`) +
         ")",
       check: (pod) => {
         const annotations = pod.metadata?.annotations ?? {};
@@ -126,7 +134,7 @@ export function domainRules(
           const h = honoured.find((x) => x.key === k);
           if (!h) return `the Pod has the annotation ${quote(k)}, which only the webhook reads`;
           const v = annotations[k] ?? "";
-          if (!new RegExp(h.pattern).test(v))
+          if ((h.maxLength !== undefined && [...v].length > h.maxLength) || !new RegExp(h.pattern).test(v))
             return `the Pod's annotation ${quote(k)} has the value ${quote(v)}, which the policy does not write (it takes ${h.what})`;
         }
         return undefined;

@@ -4,9 +4,10 @@
 // - matchConditions: the domain's rules (domain.ts), then the decision (decision.ts);
 // - variables: the values that depend on the Pod (pod-values.ts), the probe rewrite
 //   (probe-rewrite.ts) and the injected lists, whose sidecar env ends with the probers and whose
-//   proxy resources and log levels come from the Pod's annotations when it has them
-//   (resources.ts, log-levels.ts), and the Prometheus merge (prometheus.ts), whose env comes
-//   before the probers and whose annotations are written only when it applies;
+//   proxy resources, log levels, interception arguments and readiness probe come from the Pod's
+//   annotations when it has them (resources.ts, log-levels.ts, traffic.ts, readiness.ts), and the
+//   Prometheus merge (prometheus.ts), whose env comes before the probers and whose annotations
+//   are written only when it applies;
 // - one JSONPatch mutation: first the probe rewrite's ops, at the Pod's own container indexes;
 //   then labels and annotations added key by key (the whole map when the Pod has none),
 //   kubectl's default container only when the Pod names none, the injected containers inserted
@@ -54,6 +55,9 @@ import {
   prometheusVariables,
   type PrometheusParts,
 } from "./prometheus.js";
+import { noOpAnnotations } from "./no-op-annotations.js";
+import { PLAIN_SECONDS, readinessExpression, readinessProbe, type ReadinessProbe } from "./readiness.js";
+import { argsExpression, MAX_TRAFFIC_VALUE, TRAFFIC_ANNOTATIONS, trafficArgs, type TrafficArgs } from "./traffic.js";
 import { chartWebhooks, selectorsKey } from "./webhooks.js";
 
 export const POLICY_API_VERSIONS = ["v1", "v1beta1"] as const;
@@ -96,6 +100,10 @@ interface Computed {
   readonly args: readonly ArgSlot[];
   /** The sidecar's env is followed by ISTIO_PROMETHEUS_ANNOTATIONS (prometheus.ts), before the probers. */
   readonly prometheus: boolean;
+  /** The interception container's arguments, which the Pod's traffic annotations may set (traffic.ts). */
+  readonly traffic: TrafficArgs | undefined;
+  /** The proxy's readiness probe, which the Pod's readiness annotations may set (readiness.ts). */
+  readonly readiness: ReadinessProbe | undefined;
 }
 
 /** The container with its Pod-dependent values as slots (see Computed). */
@@ -108,6 +116,9 @@ function withSlots(c: Container, computed: Computed): Record<string, unknown> {
       const s = args.find((a) => a.index === i);
       return s ? slot(argExpression(s)) : arg;
     });
+  if (computed.readiness?.container === c.name) out.readinessProbe = slot(readinessExpression(computed.readiness));
+  const traffic = computed.traffic;
+  if (traffic?.container === c.name) out.args = slot(argsExpression(traffic, Array.isArray(out.args) ? out.args : []));
   if (!c.env?.some((e) => slotEnvName(e.value) !== undefined)) return out;
   const env = c.env.map((e) => {
     const name = slotEnvName(e.value);
@@ -154,12 +165,16 @@ function mutation(
   resources: readonly string[],
   args: readonly ArgSlot[],
   prometheus: PrometheusParts | undefined,
+  traffic: TrafficArgs | undefined,
+  readiness: ReadinessProbe | undefined,
 ): { variables: PolicyVariable[]; expression: string } {
   const computed: Computed = {
     probers: probePort !== undefined,
     resources,
     args,
     prometheus: prometheus !== undefined,
+    traffic,
+    readiness,
   };
   const slotted = (l: ListParts<Container>): Record<string, unknown>[] =>
     [...l.before, ...l.after].map((c) => withSlots(c, computed));
@@ -226,6 +241,8 @@ export function policyDomainOf(
   resources: readonly string[] | undefined;
   args: ArgSlot[];
   prometheus: PrometheusParts | undefined;
+  traffic: TrafficArgs | undefined;
+  readiness: ReadinessProbe | undefined;
 } {
   const parts = policyParts(config, nativeSidecarsSupported);
   const resources = resourceContainers(config, nativeSidecarsSupported);
@@ -239,10 +256,18 @@ export function policyDomainOf(
   const args = logLevelSlots(config, nativeSidecarsSupported);
   for (const key of new Set(args.map((a) => a.annotation)))
     honoured.push({ key, pattern: PLAIN_LOG_LEVEL, what: "letters, digits and :,._- only" });
+  const traffic = trafficArgs(config, nativeSidecarsSupported);
+  for (const a of TRAFFIC_ANNOTATIONS.filter((x) => traffic?.annotations.includes(x.key)))
+    honoured.push({ key: a.key, pattern: a.pattern, what: a.what, maxLength: MAX_TRAFFIC_VALUE });
+  for (const a of noOpAnnotations(config, nativeSidecarsSupported))
+    honoured.push({ key: a.key, pattern: a.pattern, what: `${a.values.join(", ")}: the config's own setting` });
+  const readiness = readinessProbe(config, nativeSidecarsSupported);
+  for (const { key } of readiness?.fields ?? [])
+    honoured.push({ key, pattern: PLAIN_SECONDS, what: "whole numbers of up to 9 digits without a leading 0" });
   const prometheus = prometheusParts(config, nativeSidecarsSupported);
   if (prometheus) honoured.push(...prometheusHonoured());
   const rules = [...domainRules(config, parts, honoured), ...(prometheus ? [prometheusRule(prometheus)] : [])];
-  return { parts, rules, resources, args, prometheus };
+  return { parts, rules, resources, args, prometheus, traffic, readiness };
 }
 
 /** The policy, its bindings and the webhook's matchCondition for `config`. */
@@ -251,11 +276,14 @@ export function renderPolicy(config: Config, options: PolicyOptions): RenderedPo
     throw new PolicyRenderError(
       `invalid policy name ${JSON.stringify(options.name.slice(0, 80))}: lowercase letters, digits, "-" and "."`,
     );
-  const { parts, rules, resources, args, prometheus } = policyDomainOf(config, options.nativeSidecarsSupported);
+  const { parts, rules, resources, args, prometheus, traffic, readiness } = policyDomainOf(
+    config,
+    options.nativeSidecarsSupported,
+  );
   const probePort = probeRewritePort(config, options.nativeSidecarsSupported);
   if ((probePort !== undefined) !== config.rewriteAppProbes)
     throw new PolicyRenderError("the injection's probe rewrite does not follow rewriteAppProbes");
-  const { variables, expression } = mutation(parts, probePort, resources ?? [], args, prometheus);
+  const { variables, expression } = mutation(parts, probePort, resources ?? [], args, prometheus, traffic, readiness);
   const apiVersion = `admissionregistration.k8s.io/${options.apiVersion}`;
   const status = parts.annotations[A.status];
   if (status === undefined) throw new PolicyRenderError(`the injection writes no ${A.status} annotation`);

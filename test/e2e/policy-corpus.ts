@@ -16,6 +16,7 @@ import { loadCorpus } from "../differential/corpus.js";
 import { PROBE_CASES } from "./policy-probe-pods.js";
 import { PROMETHEUS_CASES } from "./policy-prometheus-pods.js";
 import { RESOURCE_CASES } from "./policy-resource-pods.js";
+import { TRAFFIC_CASES } from "./policy-traffic-pods.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -100,9 +101,14 @@ export function differentialGroup(options: PolicyOptions): ConfigGroup {
 }
 
 /**
- * The Pods made for the probe rewrite, the resource annotations and the Prometheus merge
+ * The Pods made for the probe rewrite, the annotations and the Prometheus merge
  * (policy-*-pods.ts), under the default config.
  */
 export function madeGroup(options: PolicyOptions): ConfigGroup {
-  return group("{}\n", "default config", options, [...PROBE_CASES, ...RESOURCE_CASES, ...PROMETHEUS_CASES]);
+  return group("{}\n", "default config", options, [
+    ...PROBE_CASES,
+    ...RESOURCE_CASES,
+    ...TRAFFIC_CASES,
+    ...PROMETHEUS_CASES,
+  ]);
 }

@@ -7,9 +7,10 @@
 //   without a sidecar.
 // - The largest Pod the policy covers (MAX_CONTAINERS containers and native-sidecar init
 //   containers of MAX_PORTS ports, each with every probe and hook at MAX_HEADERS headers and
-//   MAX_PROBE_TEXT characters, on the port named last, and Prometheus scrape settings and
-//   scrape targets, as many as fit, of MAX_VALUE characters) is injected by the policy, within
-//   the API server's CEL cost limits.
+//   MAX_PROBE_TEXT characters, on the port named last, every traffic annotation at
+//   MAX_TRAFFIC_ITEMS items, the readiness ones, and Prometheus scrape settings and scrape
+//   targets, as many as fit, of MAX_VALUE characters) is injected by the policy, within the API
+//   server's CEL cost limits.
 import assert from "node:assert/strict";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -20,6 +21,7 @@ import type { Container, Pod } from "../../src/kube/types.js";
 import { MAX_CONTAINERS, MAX_HEADERS, MAX_PORTS, MAX_PROBE_TEXT, outsideDomain } from "../../src/policy/domain.js";
 import { MAX_VALUE } from "../../src/policy/prometheus.js";
 import { policyList, renderPolicy, type RenderedPolicy } from "../../src/policy/render.js";
+import { MAX_TRAFFIC_ITEMS } from "../../src/policy/traffic.js";
 import { clusterForSuite, type Cluster } from "./cluster.js";
 import { OWN_NAMESPACE, renderChartForUrl, webhookConfigOf } from "./chart.js";
 import { freePort, Injector, testCertificates, type TestCerts } from "./injector.js";
@@ -162,6 +164,13 @@ describe("the chart's policy mode", { skip }, () => {
       ...container(`side-${i}`, MAX_CONTAINERS + i),
       restartPolicy: "Always",
     }));
+    // Every traffic annotation at its most items, the status port last (found by the longest search).
+    const items = (f: (k: number) => string): string =>
+      Array.from({ length: MAX_TRAFFIC_ITEMS }, (_, k) => f(k)).join(",");
+    const ranges = items((k) => `10.${k}.255.255/32`);
+    const portList = items((k) => String(k === MAX_TRAFFIC_ITEMS - 1 ? 15020 : 60000 + k));
+    const ifaces = items((k) => `i${String(k).padStart(14, "0")}`);
+    const T = "traffic.sidecar.istio.io/";
     const scrape = {
       "prometheus.io/scrape": text(MAX_VALUE, "s"),
       "prometheus.io/path": `/${text(MAX_VALUE - 1, "m")}`,
@@ -170,16 +179,27 @@ describe("the chart's policy mode", { skip }, () => {
     const targets: string[] = [];
     while ([...targets, String(targets.length + 1)].join(",").length <= MAX_VALUE)
       targets.push(String(targets.length + 1));
+    const annotations = {
+      [`${T}includeOutboundIPRanges`]: ranges,
+      [`${T}excludeOutboundIPRanges`]: ranges,
+      [`${T}includeInboundPorts`]: portList,
+      [`${T}excludeInboundPorts`]: portList,
+      [`${T}includeOutboundPorts`]: portList,
+      [`${T}excludeOutboundPorts`]: portList,
+      "istio.io/reroute-virtual-interfaces": ifaces,
+      [`${T}kubevirtInterfaces`]: ifaces,
+      [`${T}excludeInterfaces`]: ifaces,
+      "sidecar.istio.io/interceptionMode": "REDIRECT",
+      "sidecar.istio.io/rewriteAppHTTPProbers": "true",
+      "readiness.status.sidecar.istio.io/initialDelaySeconds": "999999999",
+      "readiness.status.sidecar.istio.io/periodSeconds": "999999999",
+      "readiness.status.sidecar.istio.io/failureThreshold": "999999999",
+      ...scrape,
+      "prometheus.io/port": "10000",
+      "prometheus.istio.io/scrape-targets": targets.join(","),
+    };
     const largest: Pod = {
-      metadata: {
-        name: "largest",
-        labels: { app: "largest" },
-        annotations: {
-          ...scrape,
-          "prometheus.io/port": "10000",
-          "prometheus.istio.io/scrape-targets": targets.join(","),
-        },
-      },
+      metadata: { name: "largest", labels: { app: "largest" }, annotations },
       spec: { initContainers, containers },
     };
     assert.equal(outsideDomain(rendered.rules, largest), undefined, "the Pod is in the domain");
@@ -201,6 +221,13 @@ describe("the chart's policy mode", { skip }, () => {
     assert.equal(targets.length, 88);
     const probers = JSON.parse(env.find((e) => e.name === "ISTIO_KUBE_APP_PROBERS")?.value ?? "{}") as object;
     assert.equal(Object.keys(probers).length, 2 * MAX_CONTAINERS * 5);
+    const initArgs = big.pod.spec?.initContainers?.find((c) => c.name === "istio-init")?.args ?? [];
+    assert.equal(initArgs[initArgs.indexOf("-d") + 1], `15090,15021,${portList}`);
+    assert.equal(initArgs[initArgs.indexOf("-o") + 1], portList);
+    assert.equal(initArgs[initArgs.indexOf("-x") + 1], ranges);
+    assert.equal(initArgs[initArgs.indexOf("-c") + 1], ifaces);
+    const readiness = big.pod.spec?.containers.find((c) => c.name === "istio-proxy")?.readinessProbe;
+    assert.equal(readiness?.periodSeconds, 999999999);
     assert.ok(
       [...big.pod.spec!.initContainers!, ...big.pod.spec!.containers].every(
         (c) => c.name === "istio-proxy" || c.name === "istio-init" || c.readinessProbe?.httpGet?.port === 15020,

@@ -24,6 +24,7 @@ import { differentialGroup, goldenGroups, madeGroup, type ConfigGroup, type Corp
 import { PROBE_CASES_OUTSIDE } from "./policy-probe-pods.js";
 import { PROMETHEUS_CASES_OUTSIDE } from "./policy-prometheus-pods.js";
 import { RESOURCE_CASES_OUTSIDE } from "./policy-resource-pods.js";
+import { TRAFFIC_CASES_OUTSIDE } from "./policy-traffic-pods.js";
 
 const PROBE_NAMESPACE = "policy-probe";
 const MWC_PATH = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations";
@@ -254,9 +255,14 @@ describe("the policy stores what the webhook stores", { skip }, () => {
     assert.ok(tally.injected >= 10, `at least 10 golden Pods injected and compared: ${JSON.stringify(tally)}`);
   });
 
-  test("Pods made for the probe rewrite, the resource annotations and the Prometheus merge: identical, but for those made to fall outside", async () => {
+  test("Pods made for the probe rewrite, the annotations and the Prometheus merge: identical, but for those made to fall outside", async () => {
     const group = madeGroup(OPTIONS);
-    const outside = [...PROBE_CASES_OUTSIDE, ...RESOURCE_CASES_OUTSIDE, ...PROMETHEUS_CASES_OUTSIDE];
+    const outside = [
+      ...PROBE_CASES_OUTSIDE,
+      ...RESOURCE_CASES_OUTSIDE,
+      ...TRAFFIC_CASES_OUTSIDE,
+      ...PROMETHEUS_CASES_OUTSIDE,
+    ];
     assert.deepEqual(
       group.pods.filter((p) => p.outside !== undefined).map((p) => p.id.split("#")[0]),
       outside,
