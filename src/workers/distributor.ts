@@ -13,19 +13,26 @@
 // - The next connection goes to the candidate with the least load; ties go round robin (the
 //   first candidate at or after the one after the last chosen), so two long-lived connections
 //   never land on one worker while another has none.
-// - Bound: a worker whose oldest hand-over not acknowledged was handed `maxWaitMs` ago or more
-//   is not a candidate (its event loop is behind: more would wait in the channel, as in
-//   node:cluster's round-robin queue), nor one at `maxOpen` (it would close the connection
-//   itself, as a single process does past --max-connections). No candidate left: shed at once.
-//   The bound is on how long, not how many: Node hands a process one connection at a time and
-//   sends the next once the last is taken, so a burst of new connections is on the way for as
-//   many of the worker's event-loop turns as it has connections, each turn short. A bound on
-//   the count shed such bursts from workers that took each connection within milliseconds
-//   (16 per worker: 29-32 of 64 connections opened at once to two idle workers); `maxOpen`
-//   bounds the count, as for one process.
+// - Bound: a worker with `maxUnacknowledged` hand-overs on the way, the oldest handed
+//   `maxWaitMs` ago or more, is not a candidate (its event loop is behind: more would wait in
+//   the channel, as in node:cluster's round-robin queue), nor one at `maxOpen` (it would close
+//   the connection itself, as a single process does past --max-connections). No candidate
+//   left: shed at once.
+//   Both, how many and how long: Node hands a process one connection at a time and sends the
+//   next once the last is taken, so a burst of new connections is on the way for as many of
+//   the worker's event-loop turns as it has connections, each turn short. The count alone shed
+//   such bursts from workers that took each connection within milliseconds (16 per worker:
+//   29-32 of 64 connections opened at once to two idle workers, the oldest handed 4-8 ms
+//   before); the wait alone shed a worker whose turns a busy machine slows while it keeps up
+//   (one hand-over on the way, slowly taken). `maxOpen` bounds the count, as for one process.
 
 export interface DistributorLimits {
-  /** How long (ms) the oldest hand-over to a worker may wait for its acknowledgement; at it, the worker is skipped. */
+  /** Hand-overs on the way to one worker, not yet acknowledged, at which it may be skipped (see maxWaitMs). */
+  readonly maxUnacknowledged: number;
+  /**
+   * How long (ms) the oldest of them may have waited for its acknowledgement: a worker with
+   * `maxUnacknowledged` on the way, the oldest waiting this long, is skipped.
+   */
   readonly maxWaitMs: number;
   /** Load (open and on the way) at which a worker is skipped; default none. */
   readonly maxOpen?: number;
@@ -44,8 +51,13 @@ export class Distributor {
   private next = 0;
 
   constructor(private readonly limits: DistributorLimits) {
-    if (!(limits.maxWaitMs > 0) || !Number.isFinite(limits.maxWaitMs)) {
-      throw new Error(`maxWaitMs must be a number of milliseconds above 0 (got ${limits.maxWaitMs})`);
+    if (!Number.isInteger(limits.maxUnacknowledged) || limits.maxUnacknowledged < 1) {
+      throw new Error(
+        `maxUnacknowledged must be a whole number of hand-overs, at least 1 (got ${limits.maxUnacknowledged})`,
+      );
+    }
+    if (!(limits.maxWaitMs >= 0) || !Number.isFinite(limits.maxWaitMs)) {
+      throw new Error(`maxWaitMs must be a number of milliseconds, at least 0 (got ${limits.maxWaitMs})`);
     }
   }
 
@@ -131,7 +143,11 @@ export class Distributor {
 
   private takes(c: Candidate, now: number): boolean {
     const oldest = c.handedAt[0];
-    if (oldest !== undefined && now - oldest >= this.limits.maxWaitMs) return false;
+    const behind =
+      c.handedAt.length >= this.limits.maxUnacknowledged &&
+      oldest !== undefined &&
+      now - oldest >= this.limits.maxWaitMs;
+    if (behind) return false;
     return this.limits.maxOpen === undefined || load(c) < this.limits.maxOpen;
   }
 

@@ -12,12 +12,13 @@
 // reported batched. The worker is the one with the fewest connections, open or on the way, ties
 // round robin (distributor.ts), among those that listen and are not draining: the API server's
 // few long-lived keep-alive connections spread one per worker (letting the kernel choose,
-// SCHED_NONE, puts most on a few workers and leaves cores idle). A worker whose oldest hand-over
-// not acknowledged has waited MAX_HANDOVER_WAIT_MS (its event loop is behind), or with
-// --max-connections open or on the way, gets no more; when none is left the connection is closed at once,
-// before any TLS, counted as a review shed (`sidecar_injection_failure_total{reason=
-// "ERR_OVERLOADED"}`) and logged at most once a second. So past capacity it sheds, as one
-// process does, where node:cluster's round robin (SCHED_RR) queued without bound in the primary.
+// SCHED_NONE, puts most on a few workers and leaves cores idle). A worker with K hand-overs not
+// acknowledged, the oldest waiting W (MAX_UNACKNOWLEDGED_HANDOVERS, MAX_HANDOVER_WAIT_MS: its
+// event loop is behind), or with --max-connections open or on the way, gets no more; when none
+// is left the connection is closed at once, before any TLS, counted as a review shed
+// (`sidecar_injection_failure_total{reason="ERR_OVERLOADED"}`) and logged at most once a
+// second. So past capacity it sheds, as one process does, where node:cluster's round robin
+// (SCHED_RR) queued without bound in the primary.
 // The admin port (/preview, /metrics, health) keeps node:cluster's sharing, round robin: it
 // carries a scrape or a preview now and then, which needs neither balance nor a bound of its own.
 //
@@ -75,23 +76,29 @@ export const DEFAULT_RESTART_POLICY: RestartPolicy = {
 };
 
 /**
- * How long (ms) the oldest connection handed to a worker may wait for the worker to take it
- * before the worker gets no more (see distributor.ts); when every worker is there, or at
- * --max-connections, a new connection is shed at once.
+ * K, the hand-overs on the way to one worker and not yet acknowledged, and W, how long the
+ * oldest of them has waited: a worker with K on the way, the oldest for W or more, gets no more
+ * (see distributor.ts); when every worker is there, or at --max-connections, a new connection
+ * is shed at once.
  *
- * Node passes one socket at a time to a process and sends the next only once the process has
- * taken the one before: a connection waits in the primary one worker event-loop turn for each
- * connection ahead of it. Before, the bound was 16 hand-overs on the way per worker, and it shed
- * bursts, not lag: with `--workers 2` pinned to one core, 29-32 of 64 connections opened at once
- * to idle workers were closed with the oldest hand-over 4-8 ms old, and vegeta's open-loop load
- * at 1,000 and 2,000/s (which opens a connection for each request due while its others wait)
- * lost about 1 % so, at a third of the rate the server sustains; one process takes such bursts
- * (it sheds past 256 connections). A worker whose oldest hand-over has waited this long is
- * behind by as much (a GC pause or a large review holds a turn for 10 ms at most; loading
- * express once, 150 ms); the connections the primary holds for it wait at most this, a tenth of
- * the API server's default webhook timeout (10 s), and at most --max-connections of them.
+ * Node passes one socket at a time to a process and waits for it to be taken, so each one on
+ * the way waits a worker event-loop turn for the one before it, the queue node:cluster left
+ * unbounded. Measured with the overload bench, `--workers 2`, no bound, on the 2-core machine
+ * while others' work held its load average at 10-12 (every turn slow): at 100 new
+ * connections/s (all answered, p99 1.8 s) the most on the way to one worker at each hand-over
+ * was 21 at the median, 60 at p99; at 250/s, 43 and 120; at 1000/s, 53 and 208 — the primary's
+ * queue grew with the offered rate, as the round robin's did.
+ *
+ * K alone (16, before W) shed bursts, not lag: with `--workers 2` pinned to one core, 29-32 of
+ * 64 connections opened at once to idle workers were closed with the oldest hand-over 4-8 ms
+ * old, and vegeta's open-loop load at 1,000 and 2,000/s (a new connection for each request due
+ * while the others wait) lost about 1 % so, a third of the rate the server sustains; one
+ * process takes such bursts (it sheds past 256 connections). A turn held 250 ms is a worker
+ * behind (a GC pause or a large review holds one for 10-20 ms); past K and W the primary holds
+ * at most K connections for a worker, plus those of W at the offered rate.
  */
-export const MAX_HANDOVER_WAIT_MS = 1_000;
+export const MAX_UNACKNOWLEDGED_HANDOVERS = 16;
+export const MAX_HANDOVER_WAIT_MS = 250;
 
 /** At most one "connections shed" log line this often; the line carries the count since the last. */
 const SHED_LOG_INTERVAL_MS = 1_000;
@@ -134,6 +141,8 @@ export interface PrimaryOptions {
   readonly lookups?: NamespaceLookupService;
   /** Counts a connection shed because every worker is at its bound (or none takes connections). */
   readonly onShed?: () => void;
+  /** Default MAX_UNACKNOWLEDGED_HANDOVERS. */
+  readonly maxUnacknowledged?: number;
   /** Default MAX_HANDOVER_WAIT_MS. */
   readonly maxHandOverWaitMs?: number;
 }
@@ -210,6 +219,7 @@ export async function startPrimary(
   }));
 
   const distributor = new Distributor({
+    maxUnacknowledged: opts.maxUnacknowledged ?? MAX_UNACKNOWLEDGED_HANDOVERS,
     maxWaitMs: opts.maxHandOverWaitMs ?? MAX_HANDOVER_WAIT_MS,
     maxOpen: settings.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
   });

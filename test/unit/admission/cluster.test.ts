@@ -211,7 +211,7 @@ describe("serve --workers 2 (local certificates, an admin port)", () => {
     // Node hands a worker one connection at a time and sends the next only once the worker has
     // taken the last, so a burst is on the way in the primary for as many worker event-loop turns
     // as it has connections, however little each turn costs: a bound on how many are on the way
-    // shed bursts that two workers carry easily (a bound of 16 each closed 29-32 of these 64).
+    // shed bursts that two workers carry easily (a bound of 16 each, alone, closed 29-32 of these 64).
     const statuses = await burst(s.port, ca, 64);
     const closedUnanswered = statuses.filter((st) => st === 0).length;
     assert.equal(closedUnanswered, 0, `${closedUnanswered} of 64 connections closed unanswered`);
