@@ -93,12 +93,12 @@ export const DEFAULT_RESTART_POLICY: RestartPolicy = {
  * 64 connections opened at once to idle workers were closed with the oldest hand-over 4-8 ms
  * old, and vegeta's open-loop load at 1,000 and 2,000/s (a new connection for each request due
  * while the others wait) lost about 1 % so, a third of the rate the server sustains; one
- * process takes such bursts (it sheds past 256 connections). A turn held 250 ms is a worker
+ * process takes such bursts (it sheds past 256 connections). A turn held 100 ms is a worker
  * behind (a GC pause or a large review holds one for 10-20 ms); past K and W the primary holds
  * at most K connections for a worker, plus those of W at the offered rate.
  */
 export const MAX_UNACKNOWLEDGED_HANDOVERS = 16;
-export const MAX_HANDOVER_WAIT_MS = 250;
+export const MAX_HANDOVER_WAIT_MS = 100;
 
 /** At most one "connections shed" log line this often; the line carries the count since the last. */
 const SHED_LOG_INTERVAL_MS = 1_000;
