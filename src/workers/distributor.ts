@@ -1,6 +1,6 @@
 // Which worker of `serve --workers N` the primary hands the next accepted connection to, or
 // none (the connection is shed). Pure: no sockets, no clock; the primary (primary.ts) tells it
-// what happens and asks it to choose.
+// what happens, and when, and asks it to choose.
 //
 // - Only workers that take connections are candidates: `add`ed once listening, `remove`d when
 //   they stop accepting (draining past the shutdown delay) or exit. A replacement is a new id
@@ -9,18 +9,31 @@
 //   has not acknowledged yet. Each acknowledgement carries the worker's open count at that
 //   moment (which includes the connection acknowledged), and closes are reported batched; the
 //   channel keeps a worker's messages in order, so the last report is the current count less
-//   the hand-overs still on the way.
+//   the hand-overs still on the way, and the acknowledgements come oldest hand-over first.
 // - The next connection goes to the candidate with the least load; ties go round robin (the
 //   first candidate at or after the one after the last chosen), so two long-lived connections
 //   never land on one worker while another has none.
-// - Bound: a worker with `maxUnacknowledged` hand-overs not acknowledged is not a candidate
-//   (its event loop is behind: more would wait in the channel, unbounded, as node:cluster's
-//   round-robin queue did), nor one at `maxOpen` (it would close the connection itself, as a
-//   single process does past --max-connections). No candidate left: shed at once.
+// - Bound: a worker with `maxUnacknowledged` hand-overs on the way, the oldest handed
+//   `maxWaitMs` ago or more, is not a candidate (its event loop is behind: more would wait in
+//   the channel, as in node:cluster's round-robin queue), nor one at `maxOpen` (it would close
+//   the connection itself, as a single process does past --max-connections). No candidate
+//   left: shed at once.
+//   Both, how many and how long: Node hands a process one connection at a time and sends the
+//   next once the last is taken, so a burst of new connections is on the way for as many of
+//   the worker's event-loop turns as it has connections, each turn short. The count alone shed
+//   such bursts from workers that took each connection within milliseconds (16 per worker:
+//   29-32 of 64 connections opened at once to two idle workers, the oldest handed 4-8 ms
+//   before); the wait alone shed a worker whose turns a busy machine slows while it keeps up
+//   (one hand-over on the way, slowly taken). `maxOpen` bounds the count, as for one process.
 
 export interface DistributorLimits {
-  /** Hand-overs on the way to one worker, not yet acknowledged; at it, the worker is skipped. */
+  /** Hand-overs on the way to one worker, not yet acknowledged, at which it may be skipped (see maxWaitMs). */
   readonly maxUnacknowledged: number;
+  /**
+   * How long (ms) the oldest of them may have waited for its acknowledgement: a worker with
+   * `maxUnacknowledged` on the way, the oldest waiting this long, is skipped.
+   */
+  readonly maxWaitMs: number;
   /** Load (open and on the way) at which a worker is skipped; default none. */
   readonly maxOpen?: number;
 }
@@ -28,7 +41,8 @@ export interface DistributorLimits {
 interface Candidate {
   readonly id: number;
   open: number;
-  unacknowledged: number;
+  /** When each hand-over not yet acknowledged was made, oldest first. */
+  readonly handedAt: number[];
 }
 
 export class Distributor {
@@ -42,11 +56,14 @@ export class Distributor {
         `maxUnacknowledged must be a whole number of hand-overs, at least 1 (got ${limits.maxUnacknowledged})`,
       );
     }
+    if (!(limits.maxWaitMs >= 0) || !Number.isFinite(limits.maxWaitMs)) {
+      throw new Error(`maxWaitMs must be a number of milliseconds, at least 0 (got ${limits.maxWaitMs})`);
+    }
   }
 
   /** A worker that takes connections from now on (no-op if it already is a candidate). */
   add(id: number): void {
-    if (this.find(id) === undefined) this.candidates.push({ id, open: 0, unacknowledged: 0 });
+    if (this.find(id) === undefined) this.candidates.push({ id, open: 0, handedAt: [] });
   }
 
   /** A worker that takes no more connections (stopped accepting, or exited). */
@@ -69,24 +86,25 @@ export class Distributor {
   }
 
   /**
-   * The worker the next connection goes to, counted as handed to it (unacknowledged until
-   * `acknowledged`); undefined when every candidate is at a limit, or there is none: shed.
+   * The worker the next connection goes to, counted as handed to it at `now` (ms, any
+   * monotonic clock; unacknowledged until `acknowledged`); undefined when every candidate is at
+   * a limit, or there is none: shed.
    */
-  choose(): number | undefined {
+  choose(now: number): number | undefined {
     const n = this.candidates.length;
     let best: Candidate | undefined;
     let bestAt = 0;
     for (let k = 0; k < n; k++) {
       const at = (this.next + k) % n;
       const c = this.candidates[at];
-      if (c === undefined || !this.takes(c)) continue;
+      if (c === undefined || !this.takes(c, now)) continue;
       if (best === undefined || load(c) < load(best)) {
         best = c;
         bestAt = at;
       }
     }
     if (best === undefined) return undefined;
-    best.unacknowledged += 1;
+    best.handedAt.push(now);
     this.next = (bestAt + 1) % n;
     return best.id;
   }
@@ -95,14 +113,16 @@ export class Distributor {
   acknowledged(id: number, open: number): void {
     const c = this.find(id);
     if (c === undefined) return;
-    c.unacknowledged = Math.max(0, c.unacknowledged - 1);
+    c.handedAt.shift();
     c.open = Math.max(0, open);
   }
 
-  /** A hand-over that never reached the worker (the channel refused it): no longer on the way. */
+  /**
+   * A hand-over that never reached the worker (the channel refused it): no longer on the way.
+   * Counted as the oldest: the channel sends them in order.
+   */
   lost(id: number): void {
-    const c = this.find(id);
-    if (c !== undefined) c.unacknowledged = Math.max(0, c.unacknowledged - 1);
+    this.find(id)?.handedAt.shift();
   }
 
   /** The worker's count of open connections, reported after some closed. */
@@ -113,11 +133,21 @@ export class Distributor {
 
   /** Open and on the way, per candidate (for logs and tests). */
   loads(): Array<{ id: number; open: number; unacknowledged: number }> {
-    return this.candidates.map((c) => ({ id: c.id, open: c.open, unacknowledged: c.unacknowledged }));
+    return this.candidates.map((c) => ({ id: c.id, open: c.open, unacknowledged: c.handedAt.length }));
   }
 
-  private takes(c: Candidate): boolean {
-    if (c.unacknowledged >= this.limits.maxUnacknowledged) return false;
+  /** How long (ms) at `now` the oldest hand-over not acknowledged has waited, per candidate (for logs). */
+  waits(now: number): Array<{ id: number; waitedMs: number }> {
+    return this.candidates.map((c) => ({ id: c.id, waitedMs: now - (c.handedAt[0] ?? now) }));
+  }
+
+  private takes(c: Candidate, now: number): boolean {
+    const oldest = c.handedAt[0];
+    const behind =
+      c.handedAt.length >= this.limits.maxUnacknowledged &&
+      oldest !== undefined &&
+      now - oldest >= this.limits.maxWaitMs;
+    if (behind) return false;
     return this.limits.maxOpen === undefined || load(c) < this.limits.maxOpen;
   }
 
@@ -126,4 +156,4 @@ export class Distributor {
   }
 }
 
-const load = (c: Candidate): number => c.open + c.unacknowledged;
+const load = (c: Candidate): number => c.open + c.handedAt.length;

@@ -12,12 +12,13 @@
 // reported batched. The worker is the one with the fewest connections, open or on the way, ties
 // round robin (distributor.ts), among those that listen and are not draining: the API server's
 // few long-lived keep-alive connections spread one per worker (letting the kernel choose,
-// SCHED_NONE, puts most on a few workers and leaves cores idle). A worker with K hand-overs
-// not acknowledged (MAX_UNACKNOWLEDGED_HANDOVERS: its event loop is behind), or with
-// --max-connections open, gets no more; when none is left the connection is closed at once,
-// before any TLS, counted as a review shed (`sidecar_injection_failure_total{reason=
-// "ERR_OVERLOADED"}`) and logged at most once a second. So past capacity it sheds, as one
-// process does, where node:cluster's round robin (SCHED_RR) queued without bound in the primary.
+// SCHED_NONE, puts most on a few workers and leaves cores idle). A worker with K hand-overs not
+// acknowledged, the oldest waiting W (MAX_UNACKNOWLEDGED_HANDOVERS, MAX_HANDOVER_WAIT_MS: its
+// event loop is behind), or with --max-connections open or on the way, gets no more; when none
+// is left the connection is closed at once, before any TLS, counted as a review shed
+// (`sidecar_injection_failure_total{reason="ERR_OVERLOADED"}`) and logged at most once a
+// second. So past capacity it sheds, as one process does, where node:cluster's round robin
+// (SCHED_RR) queued without bound in the primary.
 // The admin port (/preview, /metrics, health) keeps node:cluster's sharing, round robin: it
 // carries a scrape or a preview now and then, which needs neither balance nor a bound of its own.
 //
@@ -75,23 +76,29 @@ export const DEFAULT_RESTART_POLICY: RestartPolicy = {
 };
 
 /**
- * K, the hand-overs on the way to one worker and not yet acknowledged, past which it gets no
- * more (see distributor.ts); when every worker is at K, a new connection is shed at once.
+ * K, the hand-overs on the way to one worker and not yet acknowledged, and W, how long the
+ * oldest of them has waited: a worker with K on the way, the oldest for W or more, gets no more
+ * (see distributor.ts); when every worker is there, or at --max-connections, a new connection
+ * is shed at once.
  *
  * Node passes one socket at a time to a process and waits for it to be taken, so each one on
- * the way waits a worker event-loop turn for the one before it: K turns is the most a
- * connection waits in the primary, and the queue node:cluster left unbounded. Measured with
- * the overload bench, `--workers 2`, no bound, on the 2-core machine while others' work held
- * its load average at 10-12 (every turn slow): at 100 new connections/s (all answered, p99
- * 1.8 s) the most on the way to one worker at each hand-over was 21 at the median, 60 at p99;
- * at 250/s, 43 and 120; at 1000/s, 53 and 208 — that is, the primary's queue grew with the
- * offered rate, as the round robin's did. 16 lets a short stall (a large review, a GC pause,
- * a burst of new connections as Pods are created) pass without a shed, and at that 100/s
- * (50/s per worker) holds a connection in the primary at most about 16 / 50 = 0.3 s; with
- * `--workers 2` at K = 16 the same machine answered 100/s with p50 1.2 s where one process
- * took 4.7 s (it sheds only past 256 open connections, which then wait for handshakes).
+ * the way waits a worker event-loop turn for the one before it, the queue node:cluster left
+ * unbounded. Measured with the overload bench, `--workers 2`, no bound, on the 2-core machine
+ * while others' work held its load average at 10-12 (every turn slow): at 100 new
+ * connections/s (all answered, p99 1.8 s) the most on the way to one worker at each hand-over
+ * was 21 at the median, 60 at p99; at 250/s, 43 and 120; at 1000/s, 53 and 208 — the primary's
+ * queue grew with the offered rate, as the round robin's did.
+ *
+ * K alone (16, before W) shed bursts, not lag: with `--workers 2` pinned to one core, 29-32 of
+ * 64 connections opened at once to idle workers were closed with the oldest hand-over 4-8 ms
+ * old, and vegeta's open-loop load at 1,000 and 2,000/s (a new connection for each request due
+ * while the others wait) lost about 1 % so, a third of the rate the server sustains; one
+ * process takes such bursts (it sheds past 256 connections). A turn held 100 ms is a worker
+ * behind (a GC pause or a large review holds one for 10-20 ms); past K and W the primary holds
+ * at most K connections for a worker, plus those of W at the offered rate.
  */
 export const MAX_UNACKNOWLEDGED_HANDOVERS = 16;
+export const MAX_HANDOVER_WAIT_MS = 100;
 
 /** At most one "connections shed" log line this often; the line carries the count since the last. */
 const SHED_LOG_INTERVAL_MS = 1_000;
@@ -136,6 +143,8 @@ export interface PrimaryOptions {
   readonly onShed?: () => void;
   /** Default MAX_UNACKNOWLEDGED_HANDOVERS. */
   readonly maxUnacknowledged?: number;
+  /** Default MAX_HANDOVER_WAIT_MS. */
+  readonly maxHandOverWaitMs?: number;
 }
 
 export interface Primary {
@@ -211,6 +220,7 @@ export async function startPrimary(
 
   const distributor = new Distributor({
     maxUnacknowledged: opts.maxUnacknowledged ?? MAX_UNACKNOWLEDGED_HANDOVERS,
+    maxWaitMs: opts.maxHandOverWaitMs ?? MAX_HANDOVER_WAIT_MS,
     maxOpen: settings.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
   });
   /**
@@ -455,7 +465,12 @@ export async function startPrimary(
     const now = Date.now();
     if (now - lastShedLog < SHED_LOG_INTERVAL_MS) return;
     logger.warn(
-      { code: "ERR_OVERLOADED", shed: shedSinceLog, workers: distributor.loads() },
+      {
+        code: "ERR_OVERLOADED",
+        shed: shedSinceLog,
+        workers: distributor.loads(),
+        waitedMs: distributor.waits(performance.now()).map((w) => Math.round(w.waitedMs)),
+      },
       "connections shed: every worker is at its bound",
     );
     lastShedLog = now;
@@ -466,7 +481,7 @@ export async function startPrimary(
   const handOver = (socket: Socket): void => {
     // A reset before the hand-over must not reach the process as an unhandled error.
     socket.on("error", () => undefined);
-    const id = distributor.choose();
+    const id = distributor.choose(performance.now());
     const to = id === undefined ? undefined : byId.get(id);
     if (id === undefined || to === undefined || !to.worker.isConnected()) {
       if (id !== undefined) distributor.lost(id);
