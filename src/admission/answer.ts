@@ -17,11 +17,23 @@
 //   the slices' encodings join into the whole's) straight into the answer.
 // - The envelope (everything but the patch) is JSON.stringify'd without the patch, and the
 //   patch's two fields are written after `allowed`, where buildResponseReview puts them.
+// - An operation whose value is a short list of objects (the containers, the volumes it adds)
+//   is written item by item from texts kept from the answer before: an item that `shared`
+//   froze (a part built once per config, the same object for every Pod) is its kept JSON text;
+//   for the others, the `"key":value` text of each field whose value is a primitive or a
+//   shared object is kept by the operation's path and the item's index (the first
+//   ITEM_TEXTS items of the first PATH_TEXTS paths), and used while that field holds the same
+//   value (===) under the same keys in the same order; any other field (the Pod's own values:
+//   the proxy's env, names, ports) is stringified anew, a list's shared items from their kept
+//   texts. Only objects frozen to the bottom by `shared` have their texts kept: text kept for
+//   anything that may still change would be wrong. For the recorded review this leaves about
+//   a third of the patch to JSON.stringify.
 // The pieces are JSON.stringify's own text of each value, joined as JSON.stringify joins them
 // (`[a,b]`, `{"k":v}`, a value it leaves out left out, `null` for one in a list), and anything
 // that is not a plain object or list (a class instance, something with toJSON) is given to
 // JSON.stringify whole: the result is its text, whatever the operations hold.
 
+import { isShared } from "../injection/template-parts.js";
 import type { PatchOperation } from "../injection/types.js";
 import { buildResponseReview, type ResponseFields } from "./gate.js";
 
@@ -35,6 +47,11 @@ const RETAINED_BYTES = 1024 * 1024;
 const SPLIT_ITEMS = 32;
 /** Operations stringified together at most, in one call: some tens of KB of JSON. */
 const GROUP_OPS = 32;
+
+/** Items of an operation's list (the first ITEM_TEXTS) whose fields' texts are kept for the next answer. */
+const ITEM_TEXTS = 8;
+/** Operations' paths whose items' texts are kept, at most: the first ones seen. */
+const PATH_TEXTS = 32;
 
 /** What the patch's JSON is written into. */
 let retained: Buffer | undefined;
@@ -149,6 +166,138 @@ function writeOperation(op: Plain, out: JsonBytes): void {
 }
 
 /**
+ * The texts of an item's fields as the answer before wrote them: `"key":value` for a field
+ * whose value is a string, number, boolean, null or an object `shared` froze (its text cannot
+ * change while it lives), undefined for any other (written anew each time).
+ */
+interface ItemTexts {
+  readonly keys: readonly string[];
+  readonly values: readonly unknown[];
+  readonly texts: readonly (string | undefined)[];
+}
+
+/** By operation path, the kept texts of its list's items, by index. */
+const itemTexts = new Map<string, (ItemTexts | undefined)[]>();
+
+/** The JSON text of each object `shared` froze that an answer wrote whole. */
+const sharedTexts = new WeakMap<object, string>();
+
+function sharedText(value: object): string {
+  let text = sharedTexts.get(value);
+  if (text === undefined) sharedTexts.set(value, (text = JSON.stringify(value)));
+  return text;
+}
+
+/**
+ * JSON.stringify(v)'s text; a list's items that `shared` froze (the proxy's constant env
+ * entries among the Pod's) from their kept texts.
+ */
+function fieldJson(v: unknown): string | undefined {
+  if (typeof v !== "object" || v === null || !isPlainArray(v) || v.length === 0 || v.length > SPLIT_ITEMS)
+    return JSON.stringify(v);
+  let text = "[";
+  for (let i = 0; i < v.length; i++) {
+    const item: unknown = v[i];
+    if (i > 0) text += ",";
+    text +=
+      typeof item === "object" && item !== null && isShared(item) ? sharedText(item) : (JSON.stringify(item) ?? "null");
+  }
+  return `${text}]`;
+}
+
+function textsOf(item: Plain): ItemTexts {
+  const keys = Object.keys(item);
+  const values = keys.map((key) => item[key]);
+  const texts = values.map((v, i) => {
+    const fixed =
+      typeof v === "string" ||
+      typeof v === "boolean" ||
+      (typeof v === "number" && Number.isFinite(v)) ||
+      v === null ||
+      (typeof v === "object" && isShared(v));
+    return fixed ? `${JSON.stringify(keys[i])}:${JSON.stringify(v)}` : undefined;
+  });
+  return { keys, values, texts };
+}
+
+/** JSON.stringify(item)'s text from the kept texts of its fields, undefined when its keys are not theirs. */
+function fromTexts(item: Plain, kept: ItemTexts): string | undefined {
+  const keys = Object.keys(item);
+  if (keys.length !== kept.keys.length) return undefined;
+  let text = "{";
+  let first = true;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i];
+    if (key === undefined || key !== kept.keys[i]) return undefined;
+    const v = item[key];
+    let piece = kept.texts[i];
+    if (piece === undefined || v !== kept.values[i]) {
+      const json = fieldJson(v);
+      if (json === undefined) continue;
+      piece = `${JSON.stringify(key)}:${json}`;
+    }
+    text += first ? piece : `,${piece}`;
+    first = false;
+  }
+  return `${text}}`;
+}
+
+/**
+ * An operation whose value is a short list of plain objects (the containers or volumes it
+ * adds): its items' fields' texts are kept.
+ */
+function hasObjectList(op: unknown): op is Plain & { readonly path: string; readonly value: readonly unknown[] } {
+  if (typeof op !== "object" || op === null || !isPlainObject(op) || typeof op.path !== "string") return false;
+  const value = op.value;
+  if (typeof value !== "object" || value === null || !isPlainArray(value)) return false;
+  if (value.length === 0 || value.length > SPLIT_ITEMS) return false;
+  const item: unknown = value[0];
+  return typeof item === "object" && item !== null && isPlainObject(item);
+}
+
+/** JSON.stringify(op)'s text, its list's items written from the texts kept of their fields where those still hold. */
+function objectListOperation(op: Plain & { readonly path: string; readonly value: readonly unknown[] }): string {
+  let slots = itemTexts.get(op.path);
+  if (slots === undefined && itemTexts.size < PATH_TEXTS) itemTexts.set(op.path, (slots = []));
+  let text = "{";
+  let first = true;
+  for (const key of Object.keys(op)) {
+    const item = op[key];
+    if (key === "value") {
+      text += `${first ? "" : ","}"value":[`;
+      const list = op.value;
+      for (let j = 0; j < list.length; j++) {
+        const v: unknown = list[j];
+        if (j > 0) text += ",";
+        if (typeof v === "object" && v !== null && isShared(v)) {
+          text += sharedText(v);
+          continue;
+        }
+        if (slots === undefined || j >= ITEM_TEXTS || typeof v !== "object" || v === null || !isPlainObject(v)) {
+          text += JSON.stringify(v) ?? "null";
+          continue;
+        }
+        const kept = slots[j];
+        const known = kept === undefined ? undefined : fromTexts(v, kept);
+        if (known !== undefined) {
+          text += known;
+          continue;
+        }
+        slots[j] = textsOf(v);
+        text += JSON.stringify(v);
+      }
+      text += "]";
+    } else {
+      const json = JSON.stringify(item);
+      if (json === undefined) continue;
+      text += `${first ? "" : ","}${JSON.stringify(key)}:${json}`;
+    }
+    first = false;
+  }
+  return `${text}}`;
+}
+
+/**
  * The UTF-8 of JSON.stringify(ops), in a buffer reused by the next call: bytes [0, length).
  * Runs of up to GROUP_OPS operations are stringified in one call (a call costs about what
  * half a kilobyte of JSON does), those with a large value on their own.
@@ -166,18 +315,24 @@ function patchJsonBytes(ops: readonly PatchOperation[]): JsonBytes {
     from = to;
   };
   // Most patches: a few operations with short lists, stringified in one call and written as they are.
-  if (!isPlainArray(ops) || (ops.length <= GROUP_OPS && !ops.some(hasLargeValue))) {
+  if (!isPlainArray(ops) || (ops.length <= GROUP_OPS && !ops.some((op) => hasLargeValue(op) || hasObjectList(op)))) {
     out.write(JSON.stringify(ops));
   } else {
     out.add("[");
     for (let i = 0; i < ops.length; i++) {
       const op: unknown = ops[i];
       if (i - from === GROUP_OPS) run(i);
-      if (!hasLargeValue(op)) continue;
-      run(i);
-      if (i > 0) out.add(",");
-      writeOperation(op, out);
-      from = i + 1;
+      if (hasLargeValue(op)) {
+        run(i);
+        if (i > 0) out.add(",");
+        writeOperation(op, out);
+        from = i + 1;
+      } else if (hasObjectList(op)) {
+        run(i);
+        if (i > 0) out.add(",");
+        out.add(objectListOperation(op));
+        from = i + 1;
+      }
     }
     run(ops.length);
     out.add("]");

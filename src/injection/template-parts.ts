@@ -26,8 +26,26 @@ import { canonicalResources } from "./quantity.js";
 export function shared<T extends object>(value: T): T {
   if (Object.isFrozen(value)) return value;
   Object.freeze(value);
-  for (const v of Object.values(value)) if (typeof v === "object" && v !== null) shared(v);
+  let deep = true;
+  for (const v of Object.values(value)) {
+    if (typeof v !== "object" || v === null) continue;
+    shared(v);
+    // Frozen before, by other means, it may hold something that still changes.
+    if (!SHARED.has(v)) deep = false;
+  }
+  if (deep) SHARED.add(value);
   return value;
+}
+
+/** The objects `shared` froze to the bottom: each, and all it holds, stays as it is while it lives. */
+const SHARED = new WeakSet<object>();
+
+/**
+ * Whether `shared` froze this object (and so everything under it): its JSON text is the same
+ * whenever it is written, so a writer may keep that text for the next answer.
+ */
+export function isShared(value: object): boolean {
+  return SHARED.has(value);
 }
 
 /**

@@ -8,6 +8,7 @@ import { buildResponseReview, type ResponseFields } from "../../../src/admission
 import { admit, answerReview, decodeAdmissionReview } from "../../../src/admission/review.js";
 import { buildConfig } from "../../../src/config/load.js";
 import { inject } from "../../../src/injection/inject.js";
+import { shared } from "../../../src/injection/template-parts.js";
 import type { PatchOperation } from "../../../src/injection/types.js";
 import { goldenCases, goldenConfig, inputPods } from "../../golden/cases.js";
 
@@ -150,6 +151,53 @@ describe("responseBytes", () => {
       const answer = JSON.parse(got.toString("utf8")) as { response: { patch: string } };
       assert.deepEqual(JSON.parse(Buffer.from(answer.response.patch, "base64").toString("utf8")), patch);
     }
+  });
+
+  it("writes a list's items from the kept texts of shared parts only: what changed since the answer before is written anew", () => {
+    const args = shared(["proxy", "sidecar"]);
+    const constant = shared({ name: "CA_ADDR", value: "istiod:15012" });
+    const volume = shared({ name: "istio-data", emptyDir: {} });
+    // Frozen but not by `shared`: what it holds may change between answers.
+    const shallow = Object.freeze({ inner: { x: 1 } });
+    const mutable: { x: number; y?: string } = { x: 1 };
+    const proxy = (pod: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+      name: "istio-proxy",
+      args,
+      env: [constant, { name: "POD", value: pod }, constant],
+      shallow,
+      mutable,
+      ...extra,
+    });
+    const patch = (items: unknown[], path = "/spec/initContainers"): ResponseFields => ({
+      allowed: true,
+      patch: [
+        { op: "add", path: "/metadata/labels/a", value: "b" },
+        { op: "add", path, value: items },
+        { op: "replace", path: "/spec/volumes", value: [volume, { name: "own" }, volume] },
+      ],
+    });
+    check(patch([{ name: "istio-init", args }, proxy("p-1")]));
+    check(patch([{ name: "istio-init", args }, proxy('p-2 "quoted" ✓')]));
+    shallow.inner.x = 2;
+    mutable.x = 3;
+    mutable.y = "now";
+    check(patch([{ name: "istio-init", args }, proxy("p-3")]));
+    // Other values, other keys, other orders, values JSON.stringify leaves out or writes as null.
+    check(patch([{ name: "istio-init", args: ["other"] }, proxy("p-4", { args: undefined, n: Number.NaN })]));
+    check(
+      patch([
+        { args, name: "istio-init" },
+        { name: "istio-proxy", env: [constant, undefined, () => 1] },
+      ]),
+    );
+    check(patch([{ name: "istio-init" }, proxy("p-5", { f: () => 1, env: args })]));
+    check(patch([volume, proxy("p-6"), null, "text", 7]));
+    check(patch([shared({ name: "x", args }), { name: "y", args: volume }]));
+    // More paths than are kept, and more items than are kept of one path.
+    for (let i = 0; i < 40; i++) check(patch([proxy(`p-${i}`)], `/spec/containers/${i}/x`));
+    const many = Array.from({ length: 20 }, (_, i) => proxy(`m-${i}`, { i }));
+    check(patch(many));
+    check(patch(many.map((c, i) => (i % 2 === 0 ? { ...c, i: -i } : c))));
   });
 
   it("gives a buffer of its own, which a worker can hand over without detaching another's", () => {
