@@ -40,6 +40,7 @@ Exit status, the same for every command:
   2  not done: a usage error (unknown command or option, missing or bad value, options that
      exclude each other), or a file, config, cluster or injector that could not be read or
      reached
+  141  stopped: the output's reader closed the pipe (e.g. "| head"), as Unix tools do
 
 Run "sidecar-injector help <command>" (or "<command> --help") for a command's options,
 "sidecar-injector --version" for the version, "sidecar-injector completion bash|zsh|fish"
@@ -1420,6 +1421,9 @@ function version(): string {
     : "unknown";
 }
 
+/** The status of a command whose reader closed the pipe: 128 + SIGPIPE. */
+const EXIT_SIGPIPE = 141;
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -1488,6 +1492,16 @@ export async function main(argv: string[]): Promise<number> {
     return status ?? EXIT.usage;
   }
 }
+
+// A reader that stops early (`... | head`) closes the pipe: a command then stops quietly with
+// the status a shell gives a process SIGPIPE ended (128 + 13), as Unix tools do, instead of an
+// unhandled 'error' event and a stack trace. `serve` keeps its own handling of its log stream.
+if (process.argv[2] !== "serve")
+  for (const stream of [process.stdout, process.stderr])
+    stream.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code !== "EPIPE") throw e;
+      process.exit(EXIT_SIGPIPE);
+    });
 
 // A promise chain rather than a top-level await: dist/ bundles this file as CommonJS
 // (scripts/build.mjs). What main throws is an unhandled rejection: printed, exit status 1.
