@@ -12,7 +12,8 @@
 // printed by what it is spent in (framework, logging, metrics, JSON, TLS, engine, GC ...).
 // With SERVE_NODE_FLAGS, those node flags are given to `serve` (e.g. --max-semi-space-size=16).
 // With SERVE_STDOUT=FILE, what `serve` writes on stdout goes to FILE (its log lines, and the
-// lines of SERVE_NODE_FLAGS=--trace-gc: how often the young and old generations are collected).
+// lines of SERVE_NODE_FLAGS=--trace-gc: how often the young and old generations are collected);
+// `base` (below) writes to FILE.base.
 // With BASE_CLI=<another build's dist/cli.js>, that build runs too, as `base`, in the same
 // rounds: before and after a change, measured on the same busy machine at the same time.
 //
@@ -220,7 +221,8 @@ async function startServe(name: string, cli: string, dir: string, port: number):
     join(dir, "certs"),
   ]);
   // Its log lines go to a pipe that is read, as a container runtime reads them (or to a file).
-  const out = serveStdout !== undefined && name === "serve" ? openSync(serveStdout, "w") : "pipe";
+  const outFile = serveStdout === undefined ? undefined : name === "serve" ? serveStdout : `${serveStdout}.${name}`;
+  const out = outFile === undefined ? "pipe" : openSync(outFile, "w");
   const child = spawn(cmd, args, { stdio: ["ignore", out, "inherit"] });
   child.stdout?.resume();
   // The certificates appear once it started; wait for the CA file, then for /readyz.
