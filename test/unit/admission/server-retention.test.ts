@@ -153,8 +153,18 @@ async function promotedPerReview(load: Load, n: number): Promise<{ perReview: nu
   return { perReview: (median * promoted.length) / n, scavenges: promoted.length };
 }
 
-/** The old space's growth from before to after `n` reviews, each side after full collections, per review. */
+/**
+ * The old space's growth from before to after `n` reviews, each side after full collections, per
+ * review: the least of three rounds. A leak grows the old space in every round; a one-off (code
+ * the optimising compiler made meanwhile, its feedback and metadata) in one round alone.
+ */
 async function keptPerReview(load: Load, n: number): Promise<number> {
+  let least = Infinity;
+  for (let round = 0; round < 3; round += 1) least = Math.min(least, await keptInRound(load, n));
+  return least;
+}
+
+async function keptInRound(load: Load, n: number): Promise<number> {
   gc();
   gc();
   const before = oldSpaceUsed();
@@ -212,19 +222,12 @@ describe("what a review through the server leaves alive", () => {
     });
     after(() => load.close());
 
-    it(
-      `promotes less than ${MAX_PROMOTED_PER_REVIEW} bytes per review to the old generation`,
-      {
-        todo: "injection/inject.ts returns an object literal with a getter: each result's own map, in old space, holds the review's objects for the next scavenge",
-      },
-      async (t) => {
-        const { perReview, scavenges } = await promotedPerReview(load, REVIEWS);
-        t.diagnostic(`${perReview.toFixed(0)} bytes promoted per review over ${scavenges} scavenges`);
-        t.diagnostic(`${perReview.toFixed(0)} bytes promoted per review over ${scavenges} scavenges`);
-        assert.ok(scavenges >= 5, `${REVIEWS} reviews ran through ${scavenges} scavenges`);
-        assert.ok(perReview < MAX_PROMOTED_PER_REVIEW, `${perReview.toFixed(0)} bytes promoted per review`);
-      },
-    );
+    it(`promotes less than ${MAX_PROMOTED_PER_REVIEW} bytes per review to the old generation`, async (t) => {
+      const { perReview, scavenges } = await promotedPerReview(load, REVIEWS);
+      t.diagnostic(`${perReview.toFixed(0)} bytes promoted per review over ${scavenges} scavenges`);
+      assert.ok(scavenges >= 5, `${REVIEWS} reviews ran through ${scavenges} scavenges`);
+      assert.ok(perReview < MAX_PROMOTED_PER_REVIEW, `${perReview.toFixed(0)} bytes promoted per review`);
+    });
 
     it(`keeps less than ${MAX_KEPT_PER_REVIEW} bytes per review once the load stops`, async (t) => {
       const kept = await keptPerReview(load, REVIEWS);
