@@ -10,9 +10,9 @@
 import { isDeepStrictEqual } from "node:util";
 import type { Config } from "../config/types.js";
 import type { Container, Pod } from "../kube/types.js";
-import { A, L } from "../injection/annotations.js";
-import { inject } from "../injection/inject.js";
+import { A } from "../injection/annotations.js";
 import { str } from "./cel.js";
+import { containersOf, injectSample } from "./sample.js";
 
 /** The annotations, each setting one flag's value. */
 export const LOG_LEVEL_ANNOTATIONS: readonly string[] = [A.logLevel, A.componentLogLevel, A.agentLogLevel];
@@ -31,20 +31,6 @@ export interface ArgSlot {
   readonly configured: string;
 }
 
-const PROBE: Pod = {
-  apiVersion: "v1",
-  kind: "Pod",
-  metadata: { name: "probe", namespace: "probe", labels: { [L.inject]: "true" } },
-  spec: { containers: [{ name: "app", image: "example.com/app:1" }] },
-};
-
-const containersOf = (p: Pod): Container[] => [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])];
-
-function injected(annotations: Record<string, string>, config: Config, native: boolean): Pod {
-  const pod: Pod = { ...PROBE, metadata: { ...PROBE.metadata, annotations } };
-  return inject(pod, { namespace: "probe", nativeSidecarsSupported: native }, config).pod;
-}
-
 /** The Pod with the given arguments blanked and without annotations: what must not change. */
 function rest(p: Pod, args: readonly ArgSlot[]): unknown {
   const blank = (c: Container): Container => ({
@@ -60,11 +46,11 @@ function rest(p: Pod, args: readonly ArgSlot[]): unknown {
 
 /** The arguments `annotation` sets, or undefined when it does more than set flags' values. */
 function slotsOf(annotation: string, config: Config, native: boolean): ArgSlot[] | undefined {
-  const plain = injected({}, config, native);
+  const plain = injectSample({}, config, native);
   const values = ["policy-probe-a", "x:y,z_1.2-3"];
   let found: ArgSlot[] | undefined;
   for (const value of values) {
-    const out = injected({ [annotation]: value }, config, native);
+    const out = injectSample({ [annotation]: value }, config, native);
     const slots: ArgSlot[] = [];
     const before = containersOf(plain);
     const after = containersOf(out);

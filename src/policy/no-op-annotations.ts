@@ -15,8 +15,8 @@
 import { isDeepStrictEqual } from "node:util";
 import type { Config } from "../config/types.js";
 import type { Pod } from "../kube/types.js";
-import { A, L } from "../injection/annotations.js";
-import { inject } from "../injection/inject.js";
+import { A } from "../injection/annotations.js";
+import { injectSample, samplePod } from "./sample.js";
 
 /** The annotations, each with the values that may change nothing (plain letters and digits). */
 const CANDIDATES: readonly { readonly key: string; readonly values: readonly string[] }[] = [
@@ -33,27 +33,12 @@ export interface NoOpAnnotation {
   readonly pattern: string;
 }
 
-const PROBE: Pod = {
-  apiVersion: "v1",
-  kind: "Pod",
-  metadata: { name: "probe", namespace: "probe", labels: { [L.inject]: "true" } },
-  spec: {
-    containers: [
-      {
-        name: "app",
-        image: "example.com/app:1",
-        ports: [{ name: "http", containerPort: 8080 }],
-        readinessProbe: { httpGet: { path: "/ready", port: "http" } },
-        livenessProbe: { tcpSocket: { port: 8080 } },
-      },
-    ],
-  },
-};
-
-function injected(annotations: Record<string, string>, config: Config, native: boolean): Pod {
-  const pod: Pod = { ...PROBE, metadata: { ...PROBE.metadata, annotations } };
-  return inject(pod, { namespace: "probe", nativeSidecarsSupported: native }, config).pod;
-}
+/** The sample Pod the values are checked on: a container with probes the engine may rewrite. */
+const PROBED_POD = samplePod({
+  ports: [{ name: "http", containerPort: 8080 }],
+  readinessProbe: { httpGet: { path: "/ready", port: "http" } },
+  livenessProbe: { tcpSocket: { port: 8080 } },
+});
 
 /** The Pod without the annotation `key`. */
 function without(p: Pod, key: string): Pod {
@@ -67,10 +52,13 @@ export function noOpAnnotations(served: Config, nativeSidecarsSupported: boolean
   // On a copy: the engine memoises its parts per config object, a bounded few per config, and
   // the served config's are for real Pods' values, not these samples.
   const config: Config = { ...served };
-  const plain = injected({}, config, nativeSidecarsSupported);
+  const plain = injectSample({}, config, nativeSidecarsSupported, PROBED_POD);
   return CANDIDATES.flatMap(({ key, values }) => {
     const same = values.filter((v) =>
-      isDeepStrictEqual(without(injected({ [key]: v }, config, nativeSidecarsSupported), key), without(plain, key)),
+      isDeepStrictEqual(
+        without(injectSample({ [key]: v }, config, nativeSidecarsSupported, PROBED_POD), key),
+        without(plain, key),
+      ),
     );
     return same.length === 0 ? [] : [{ key, values: same, pattern: `^(${same.join("|")})$` }];
   });

@@ -21,13 +21,14 @@
 //   index by index up to the domain's bound (MAX_CONTAINERS).
 // The agent's port is read from the engine's own output for a probe Pod, not restated.
 import type { Config } from "../config/types.js";
-import type { Container, Pod } from "../kube/types.js";
-import { CONTAINER, L } from "../injection/annotations.js";
+import type { Container } from "../kube/types.js";
+import { CONTAINER } from "../injection/annotations.js";
 import { inject } from "../injection/inject.js";
 import { APP_PROBERS_ENV, hookPath, probePath } from "../injection/probes.js";
 import { str } from "./cel.js";
 import { PolicyRenderError } from "./errors.js";
 import type { PolicyVariable } from "./pod-values.js";
+import { samplePod } from "./sample.js";
 
 /** The probes, in the order their paths sort within a container. */
 export const REWRITTEN_PROBES = [
@@ -198,12 +199,7 @@ export function probeOpsExpression(maxContainers: number): string {
 }
 
 /** A probe Pod: one container with a tcpSocket readiness probe on port 1. */
-const PROBE_POD: Pod = {
-  apiVersion: "v1",
-  kind: "Pod",
-  metadata: { name: "probe", namespace: "probe", labels: { [L.inject]: "true" } },
-  spec: { containers: [{ name: "app", image: "example.com/app:1", readinessProbe: { tcpSocket: { port: 1 } } }] },
-};
+const PROBE_POD = samplePod({ readinessProbe: { tcpSocket: { port: 1 } } });
 
 /**
  * The agent's port the engine rewrites probes to under `config`, or undefined when it rewrites

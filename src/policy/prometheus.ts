@@ -26,13 +26,13 @@
 import { isDeepStrictEqual } from "node:util";
 import type { Config } from "../config/types.js";
 import type { Container, Pod } from "../kube/types.js";
-import { A, CONTAINER, L } from "../injection/annotations.js";
-import { inject } from "../injection/inject.js";
+import { A, CONTAINER } from "../injection/annotations.js";
 import { PROMETHEUS_ENV, SCRAPE_TARGETS } from "../injection/prometheus.js";
 import { quote } from "../injection/quote.js";
 import { jsonPatchOp, literal, pointerToken, str, strList } from "./cel.js";
 import type { DomainRule, HonouredAnnotation } from "./domain.js";
 import type { PolicyVariable } from "./pod-values.js";
+import { injectSample } from "./sample.js";
 
 /**
  * A key the merge reads in any spelling: prometheus.io/scrape, port and path,
@@ -114,18 +114,6 @@ export function prometheusModel(annotations: Readonly<Record<string, string>>, m
   };
 }
 
-const PROBE: Pod = {
-  apiVersion: "v1",
-  kind: "Pod",
-  metadata: { name: "probe", namespace: "probe", labels: { [L.inject]: "true" } },
-  spec: { containers: [{ name: "app", image: "example.com/app:1" }] },
-};
-
-function injected(annotations: Record<string, string>, config: Config, native: boolean): Pod {
-  const pod: Pod = { ...PROBE, metadata: { ...PROBE.metadata, annotations } };
-  return inject(pod, { namespace: "probe", nativeSidecarsSupported: native }, config).pod;
-}
-
 const sorted = (m: Readonly<Record<string, string>> | undefined): [string, string][] =>
   Object.entries(m ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 
@@ -167,7 +155,7 @@ const comparable = (p: Pod): unknown => ({
  * it writes nothing, or the engine does not do what prometheusModel says for the probe Pods.
  */
 export function prometheusParts(config: Config, nativeSidecarsSupported: boolean): PrometheusParts | undefined {
-  const run = (a: Record<string, string>): Pod => injected(a, config, nativeSidecarsSupported);
+  const run = (a: Record<string, string>): Pod => injectSample(a, config, nativeSidecarsSupported);
   const plain = run({});
   const off = run({ [A.mergeMetrics]: "false" });
   const on = run({ [A.mergeMetrics]: "true" });

@@ -10,12 +10,11 @@
 //   numbers the webhook admits and writes as they are;
 // - the probe is written as one map whose optional fields are chosen by nested ternaries, not
 //   optional entries ({?k: v}), which kube-apiserver 1.34's CEL cannot type-check in a policy.
-import { isDeepStrictEqual } from "node:util";
 import type { Config } from "../config/types.js";
-import type { Container, Pod, Probe } from "../kube/types.js";
-import { A, L } from "../injection/annotations.js";
-import { inject } from "../injection/inject.js";
+import type { Probe } from "../kube/types.js";
+import { A } from "../injection/annotations.js";
 import { literal, str } from "./cel.js";
+import { SAMPLE_POD, containersOf, injectSample, onlyFieldDiffers } from "./sample.js";
 
 /** The annotations, each with the probe field it sets. */
 export const READINESS_ANNOTATIONS = [
@@ -72,46 +71,6 @@ export function readinessExpression(r: ReadinessProbe): string {
   return build(0, {});
 }
 
-const PROBE: Pod = {
-  apiVersion: "v1",
-  kind: "Pod",
-  metadata: { name: "probe", namespace: "probe", labels: { [L.inject]: "true" } },
-  spec: { containers: [{ name: "app", image: "example.com/app:1" }] },
-};
-
-const containersOf = (p: Pod): Container[] => [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])];
-
-function injected(annotations: Record<string, string>, config: Config, native: boolean): Pod {
-  const pod: Pod = { ...PROBE, metadata: { ...PROBE.metadata, annotations } };
-  return inject(pod, { namespace: "probe", nativeSidecarsSupported: native }, config).pod;
-}
-
-/** Whether the engine writes what the model says for `annotations`, and nothing else changes. */
-function agrees(r: ReadinessProbe, annotations: Record<string, string>, plain: Pod, config: Config, native: boolean) {
-  const out = injected(annotations, config, native);
-  const before = containersOf(plain);
-  const after = containersOf(out);
-  if (before.length !== after.length) return false;
-  for (const [i, c] of after.entries()) {
-    const was = before[i];
-    if (!was || was.name !== c.name) return false;
-    if (c.name !== r.container) {
-      if (!isDeepStrictEqual(c, was)) return false;
-      continue;
-    }
-    if (!isDeepStrictEqual({ ...c, readinessProbe: undefined }, { ...was, readinessProbe: undefined })) return false;
-    if (!isDeepStrictEqual(c.readinessProbe, modelProbe(r, annotations))) return false;
-  }
-  const strip = (p: Pod): unknown => ({
-    ...p,
-    metadata: { ...p.metadata, annotations: undefined },
-    spec: { ...p.spec, initContainers: undefined, containers: undefined },
-  });
-  const annotationsOut = { ...out.metadata?.annotations };
-  for (const k of Object.keys(annotations)) delete annotationsOut[k];
-  return isDeepStrictEqual(strip(out), strip(plain)) && isDeepStrictEqual(annotationsOut, plain.metadata?.annotations);
-}
-
 const SAMPLES = ["7", "0", "123456789"];
 
 /**
@@ -122,9 +81,9 @@ export function readinessProbe(served: Config, nativeSidecarsSupported: boolean)
   // On a copy: the engine memoises its parts per config object, a bounded few per config, and
   // the served config's are for real Pods' values, not these samples.
   const config: Config = { ...served };
-  const plain = injected({}, config, nativeSidecarsSupported);
+  const plain = injectSample({}, config, nativeSidecarsSupported);
   const probed = containersOf(plain).filter(
-    (c) => c.readinessProbe !== undefined && c.name !== PROBE.spec?.containers[0]?.name,
+    (c) => c.readinessProbe !== undefined && c.name !== SAMPLE_POD.spec?.containers[0]?.name,
   );
   const [c] = probed;
   if (probed.length !== 1 || c?.readinessProbe === undefined) return undefined;
@@ -134,7 +93,14 @@ export function readinessProbe(served: Config, nativeSidecarsSupported: boolean)
     fields,
   });
   const check = (r: ReadinessProbe, annotations: Record<string, string>): boolean =>
-    agrees(r, annotations, plain, config, nativeSidecarsSupported);
+    onlyFieldDiffers(
+      injectSample(annotations, config, nativeSidecarsSupported),
+      plain,
+      annotations,
+      r.container,
+      "readinessProbe",
+      modelProbe(r, annotations),
+    );
   // First the three at once, each sample in turn; when one disagrees, each alone, to find which.
   const fields = SAMPLES.every((v) =>
     check(model(READINESS_ANNOTATIONS), Object.fromEntries(READINESS_ANNOTATIONS.map((a) => [a.key, v]))),
@@ -144,5 +110,14 @@ export function readinessProbe(served: Config, nativeSidecarsSupported: boolean)
   if (fields.length === 0) return undefined;
   const all = model(fields);
   const together = Object.fromEntries(fields.map((f, i) => [f.key, SAMPLES[i % SAMPLES.length] ?? "1"]));
-  return agrees(all, together, plain, config, nativeSidecarsSupported) ? all : undefined;
+  return onlyFieldDiffers(
+    injectSample(together, config, nativeSidecarsSupported),
+    plain,
+    together,
+    all.container,
+    "readinessProbe",
+    modelProbe(all, together),
+  )
+    ? all
+    : undefined;
 }

@@ -13,10 +13,10 @@
 //   resources as one value).
 import { isDeepStrictEqual } from "node:util";
 import type { Config } from "../config/types.js";
-import type { Container, Pod } from "../kube/types.js";
-import { A, L } from "../injection/annotations.js";
-import { inject } from "../injection/inject.js";
+import type { Pod } from "../kube/types.js";
+import { A } from "../injection/annotations.js";
 import { literal, str } from "./cel.js";
+import { containersOf, injectSample } from "./sample.js";
 
 /** The annotations, as [annotation, list, resource]. */
 const RESOURCE_ANNOTATIONS = [
@@ -79,27 +79,13 @@ export function resourcesExpression(configured: unknown): string {
   return `(${any}) ? dyn(${annotated()}) : dyn(${literal(configured)})`;
 }
 
-const PROBE: Pod = {
-  apiVersion: "v1",
-  kind: "Pod",
-  metadata: { name: "probe", namespace: "probe", labels: { [L.inject]: "true" } },
-  spec: { containers: [{ name: "app", image: "example.com/app:1" }] },
-};
-
-function injected(annotations: Record<string, string>, config: Config, native: boolean): Pod {
-  const pod: Pod = { ...PROBE, metadata: { ...PROBE.metadata, annotations } };
-  return inject(pod, { namespace: "probe", nativeSidecarsSupported: native }, config).pod;
-}
-
-const containersOf = (p: Pod): Container[] => [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])];
-
 /**
  * The containers whose resources the annotations set, by name, or undefined when the policy
  * leaves the annotations to the webhook: the engine does not set exactly what they name (and
  * nothing else) in containers that have resources of their own under the config.
  */
 export function resourceContainers(config: Config, nativeSidecarsSupported: boolean): string[] | undefined {
-  const plain = injected({}, config, nativeSidecarsSupported);
+  const plain = injectSample({}, config, nativeSidecarsSupported);
   const all: Record<string, string> = {
     [A.proxyCPU]: "1",
     [A.proxyMemory]: "2Mi",
@@ -113,7 +99,7 @@ export function resourceContainers(config: Config, nativeSidecarsSupported: bool
   ];
   let names: string[] | undefined;
   for (const [annotations, resources] of cases) {
-    const out = injected(annotations, config, nativeSidecarsSupported);
+    const out = injectSample(annotations, config, nativeSidecarsSupported);
     const changed = containersOf(out).filter((c, i) => !isDeepStrictEqual(c, containersOf(plain)[i]));
     const these = changed.map((c) => c.name);
     if (names !== undefined && !isDeepStrictEqual(names, these)) return undefined;

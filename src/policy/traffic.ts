@@ -19,11 +19,10 @@
 //   the Pod's annotations), or not as the model says, is left to the webhook.
 import { isDeepStrictEqual } from "node:util";
 import type { Config } from "../config/types.js";
-import type { Container, Pod } from "../kube/types.js";
-import { A, L } from "../injection/annotations.js";
-import { inject } from "../injection/inject.js";
+import { A } from "../injection/annotations.js";
 import { INBOUND_ALWAYS_EXCLUDED, IPTABLES_COMMAND, IPTABLES_FLAGS } from "../injection/interception.js";
 import { literal, str } from "./cel.js";
+import { containersOf, injectSample, onlyFieldDiffers, samplePod } from "./sample.js";
 
 const OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
 const CIDR = `${OCTET}([.]${OCTET}){3}/([0-9]|[12][0-9]|3[0-2])`;
@@ -189,19 +188,8 @@ export function argsExpression(t: TrafficArgs, args: readonly unknown[]): string
   return parts.join(" + ");
 }
 
-const PROBE: Pod = {
-  apiVersion: "v1",
-  kind: "Pod",
-  metadata: { name: "probe", namespace: "probe", labels: { [L.inject]: "true" } },
-  spec: { containers: [{ name: "app", image: "example.com/app:1", ports: [{ containerPort: 8080 }] }] },
-};
-
-const containersOf = (p: Pod): Container[] => [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])];
-
-function injected(annotations: Record<string, string>, config: Config, native: boolean): Pod {
-  const pod: Pod = { ...PROBE, metadata: { ...PROBE.metadata, annotations } };
-  return inject(pod, { namespace: "probe", nativeSidecarsSupported: native }, config).pod;
-}
+/** The sample Pod the annotations are checked on: one container with a port. */
+const TRAFFIC_POD = samplePod({ ports: [{ containerPort: 8080 }] });
 
 /** The sample values each annotation is checked with (all plain), the status port among them. */
 function samples(key: string, statusPort: string): string[] {
@@ -213,38 +201,6 @@ function samples(key: string, statusPort: string): string[] {
   return key === A.includeInboundPorts ? [...ports, "*"] : ports;
 }
 
-/** Whether the engine injects exactly what the model says for `annotations`, and nothing else changes. */
-function agrees(
-  t: TrafficArgs,
-  annotations: Record<string, string>,
-  plain: Pod,
-  config: Config,
-  native: boolean,
-): boolean {
-  const out = injected(annotations, config, native);
-  const before = containersOf(plain);
-  const after = containersOf(out);
-  if (before.length !== after.length) return false;
-  for (const [i, c] of after.entries()) {
-    const was = before[i];
-    if (!was || was.name !== c.name) return false;
-    if (c.name !== t.container) {
-      if (!isDeepStrictEqual(c, was)) return false;
-      continue;
-    }
-    if (!isDeepStrictEqual({ ...c, args: undefined }, { ...was, args: undefined })) return false;
-    if (!isDeepStrictEqual(c.args, modelArgs(t, annotations))) return false;
-  }
-  const strip = (p: Pod): unknown => ({
-    ...p,
-    metadata: { ...p.metadata, annotations: undefined },
-    spec: { ...p.spec, initContainers: undefined, containers: undefined },
-  });
-  const annotationsOut = { ...out.metadata?.annotations };
-  for (const k of Object.keys(annotations)) delete annotationsOut[k];
-  return isDeepStrictEqual(strip(out), strip(plain)) && isDeepStrictEqual(annotationsOut, plain.metadata?.annotations);
-}
-
 /**
  * The interception container's arguments and the traffic annotations the policy honours under
  * `config`, or undefined when it honours none (no interception container, arguments not in the
@@ -254,7 +210,7 @@ export function trafficArgs(served: Config, nativeSidecarsSupported: boolean): T
   // On a copy: the engine memoises its parts per config object, a bounded few per config, and
   // the served config's are for real Pods' values, not these samples.
   const config: Config = { ...served };
-  const plain = injected({}, config, nativeSidecarsSupported);
+  const plain = injectSample({}, config, nativeSidecarsSupported, TRAFFIC_POD);
   const candidates = containersOf(plain).filter((c) => c.args?.[0] === IPTABLES_COMMAND);
   const [c] = candidates;
   if (candidates.length !== 1 || c === undefined) return undefined;
@@ -289,7 +245,14 @@ export function trafficArgs(served: Config, nativeSidecarsSupported: boolean): T
   });
   const keys = TRAFFIC_ANNOTATIONS.map((a) => a.key);
   const check = (m: TrafficArgs, annotations: Record<string, string>): boolean =>
-    agrees(m, annotations, plain, config, nativeSidecarsSupported);
+    onlyFieldDiffers(
+      injectSample(annotations, config, nativeSidecarsSupported, TRAFFIC_POD),
+      plain,
+      annotations,
+      m.container,
+      "args",
+      modelArgs(m, annotations),
+    );
   // First all keys in a few Pods (each Pod sets each flag once, each key's samples in turn);
   // when one disagrees, each key alone, to find which.
   const byLayer = TRAFFIC_ANNOTATIONS.map(
@@ -319,5 +282,14 @@ export function trafficArgs(served: Config, nativeSidecarsSupported: boolean): T
       return [k, xs[i % xs.length] ?? ""];
     }),
   );
-  return agrees(all, together, plain, config, nativeSidecarsSupported) ? all : undefined;
+  return onlyFieldDiffers(
+    injectSample(together, config, nativeSidecarsSupported, TRAFFIC_POD),
+    plain,
+    together,
+    all.container,
+    "args",
+    modelArgs(all, together),
+  )
+    ? all
+    : undefined;
 }
