@@ -19,7 +19,9 @@
 // review worker beside review-pool.js, workers/entry.js beside main.js, ../package.json beside
 // cli.js, node-forge's asn1 module from certs/der.js) are those of the unbundled layout.
 //
-// Not bundled: EXTERNAL below, and what certs/der.ts loads by path at run time (node-forge's
+// How each is bundled (options, names, what is left out): scripts/bundle.mjs.
+//
+// Not bundled: EXTERNAL in bundle.mjs, and what certs/der.ts loads by path at run time (node-forge's
 // asn1 module). The image's node_modules holds them (the production dependencies).
 //
 // Stack traces name the bundle's lines and the functions' own names (not minified);
@@ -32,76 +34,32 @@
 //
 // Run: node scripts/build.mjs   (npm run build does, after tsc --noEmit)
 import { build } from "esbuild";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join, relative, resolve } from "node:path";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { bundleOptions, checkClassNames } from "./bundle.mjs";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const src = join(root, "src");
 const dist = join(root, "dist");
 
-/**
- * Loaded from node_modules at run time, not bundled: the Kubernetes client (an ES module,
- * loaded with require() only by the modes that talk to the API server, as Node 20.19+ allows;
- * kept out so that no other start parses it) and iconv-lite (raw-body, under express, requires
- * it at load; bundled, its character set tables, which nothing here decodes with, would be a
- * fifth of the bundle, parsed at every start).
- */
-const EXTERNAL = ["@kubernetes/client-node", "iconv-lite"];
-
 /** Entry (under src/, .ts) to its bundle (under dist/, .js). */
 const ENTRIES = ["cli.ts", "workers/entry.ts", "admission/review-worker.ts"];
-
-/**
- * Defined at the top of each bundle (after "use strict", which must come first), where `require` is Node's own (a
- * module may shadow it, as
- * certs/der.ts does): the file URL of a path relative to the bundle's directory.
- */
-const MODULE_URL = "__moduleUrlInDist";
-const BANNER = `"use strict";\nconst ${MODULE_URL} = (p) => require("node:url").pathToFileURL(require("node:path").join(__dirname, p)).href;`;
-
-/**
- * Replaces `import.meta.url` in each of our modules with the file URL that module would have in
- * dist/, computed at run time from the bundle's own directory (`__dirname`).
- */
-function moduleUrls(outFile) {
-  return {
-    name: "module-urls",
-    setup(b) {
-      b.onLoad({ filter: /\.ts$/ }, (args) => {
-        const text = readFileSync(args.path, "utf8");
-        if (!text.includes("import.meta.url")) return undefined;
-        const asBuilt = join(dist, relative(src, args.path)).replace(/\.ts$/, ".js");
-        const fromBundle = relative(dirname(outFile), asBuilt);
-        return {
-          contents: text.replaceAll("import.meta.url", `${MODULE_URL}(${JSON.stringify(fromBundle)})`),
-          loader: "ts",
-        };
-      });
-    },
-  };
-}
 
 rmSync(dist, { recursive: true, force: true });
 mkdirSync(dist, { recursive: true });
 writeFileSync(join(dist, "package.json"), `${JSON.stringify({ type: "commonjs" })}\n`);
 
+const bundles = [];
 for (const entry of ENTRIES) {
   const outfile = join(dist, entry.replace(/\.ts$/, ".js"));
-  await build({
-    entryPoints: [join(src, entry)],
-    outfile,
-    bundle: true,
-    format: "cjs",
-    platform: "node",
-    target: "node20",
-    sourcemap: "linked",
-    sourcesContent: false,
-    // Function and class names as written (pino's error serializer logs constructor names).
-    keepNames: true,
-    external: EXTERNAL,
-    banner: { js: BANNER },
-    plugins: [moduleUrls(outfile)],
-    logLevel: "warning",
-  });
+  await build({ ...bundleOptions(root, outfile), entryPoints: [join(src, entry)] });
+  bundles.push(outfile);
+}
+const renamed = checkClassNames(root, bundles);
+if (renamed.length > 0) {
+  console.error(
+    `build: ${renamed.join(", ")}: declared in src/ but not in dist/ under that name (two top-level declarations of one name: rename one, so that logs name the class as written)`,
+  );
+  process.exit(1);
 }

@@ -1,5 +1,6 @@
 // Benchmark of the injection engine and of the work the webhook does per review (parse the
 // AdmissionReview JSON, inject, serialise the patch), without the network.
+// Measures the code as shipped: src/ bundled as dist/ is (bundled.ts).
 // Run: npm run bench   (BENCH_SECONDS=2 per case by default; BENCH_ONLY=curve for the curve alone;
 // BENCH_BASE=<another checkout> for its handler as a further column, see baseHandler)
 //
@@ -13,15 +14,15 @@ import { podReview } from "../support/review.js";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { answerReview, decodeAdmissionReview } from "../../src/admission/review.js";
 import type { Config } from "../../src/config/types.js";
-import { buildConfig } from "../../src/config/load.js";
-import { inject } from "../../src/injection/inject.js";
 import type { Pod, PodSpec } from "../../src/kube/types.js";
 import { parseManifest } from "../../src/manifest.js";
+import { bundledEngine, bundledExports } from "./bundled.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const seconds = Number(process.env.BENCH_SECONDS ?? "2");
+// The code as shipped (bundled as dist/ is): see bundled.ts.
+const { answerReview, decodeAdmissionReview, buildConfig, inject } = await bundledEngine();
 const config = buildConfig({ nativeSidecars: "true" });
 
 function podFrom(file: string): Pod {
@@ -203,19 +204,23 @@ function interleaved(fns: readonly (() => void)[], budgetMs: number): number[] {
 
 /**
  * BENCH_BASE=<another checkout of this repository, its node_modules in place>: that build's
- * handler path as a further column ("base"), interleaved with this one's, for a before and
- * after from the same minutes. A checkout from before answerReview answers as its handler did:
- * the review's text (reviewJson), then its bytes.
+ * handler path, bundled as this one's is, as a further column ("base"), interleaved with this
+ * one's, for a before and after from the same minutes. A checkout from before answerReview
+ * answers as its handler did: the review's text (reviewJson), then its bytes.
  */
 async function baseHandler(): Promise<((body: Buffer) => void) | undefined> {
   const base = process.env.BENCH_BASE;
   if (base === undefined || base === "") return undefined;
-  const review: Record<string, unknown> = await import(join(base, "src", "admission", "review.ts"));
-  const load: Record<string, unknown> = await import(join(base, "src", "config", "load.ts"));
-  const { answerReview: answer, reviewJson: text, admit: admitOld, decodeAdmissionReview: decode } = review;
-  if (typeof load.buildConfig !== "function" || typeof decode !== "function")
-    throw new Error(`${base}: not a checkout`);
-  const baseConfig: unknown = load.buildConfig({ nativeSidecars: "true" });
+  const m = await bundledExports(base);
+  const {
+    answerReview: answer,
+    reviewJson: text,
+    admit: admitOld,
+    decodeAdmissionReview: decode,
+    buildConfig: build,
+  } = m;
+  if (typeof build !== "function" || typeof decode !== "function") throw new Error(`${base}: not a checkout`);
+  const baseConfig: unknown = build({ nativeSidecars: "true" });
   if (typeof answer === "function") return (body) => void answer(decode(body), { config: baseConfig });
   if (typeof text !== "function" || typeof admitOld !== "function") throw new Error(`${base}: no handler path found`);
   return (body) => {

@@ -1,7 +1,8 @@
 // The side-by-side benchmark of `npm run bench`: one AdmissionReview the API server sent
 // (test/fixtures/admission-review-pod.json) answered by
 //   (1) the floor, in-process: JSON.parse + JSON.stringify of the same bytes;
-//   (2) ours, in-process: decode, admit, encode, as the webhook's handler does;
+//   (2) ours, in-process: decode, admit, encode, as the webhook's handler does (the code as
+//       shipped: src/ bundled as dist/ is, bundled.ts);
 //   (3) a bare Node HTTPS server (test/bench/bare-server.ts: read, parse, stringify, answer);
 //   (4) ours over HTTPS: the built `serve` with --workers 1 and --workers 2;
 //   (5) Istio's own webhook over HTTPS (the oracle's --serve, test/oracle), when it can be built;
@@ -24,8 +25,7 @@ import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
-import { answerReview, decodeAdmissionReview } from "../../src/admission/review.js";
-import { loadConfig } from "../../src/config/load.js";
+import { bundledEngine } from "./bundled.js";
 import {
   COLUMNS,
   cpuTicks,
@@ -249,6 +249,8 @@ function cpuPerCall(fn: () => void, seconds: number): number {
   return (used.user + used.system) / n;
 }
 
+// The code as shipped (bundled as dist/ is, bundled.ts), as the servers below run it.
+const { answerReview, decodeAdmissionReview, loadConfig } = await bundledEngine();
 const config = await loadConfig(configFile);
 const results: { -readonly [K in keyof BenchResults]: BenchResults[K] } = {};
 results.floorUs = cpuPerCall(() => void JSON.stringify(JSON.parse(body.toString("utf8"))), inProcessSeconds);
