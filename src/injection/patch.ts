@@ -32,6 +32,7 @@
 import type { Pod, PodSpec } from "../kube/types.js";
 import type { PatchOperation } from "./types.js";
 import { isMap } from "./own.js";
+import { plainJsonString } from "./json-text.js";
 
 export function escapeKey(key: string): string {
   if (!key.includes("~") && !key.includes("/")) return key;
@@ -138,13 +139,7 @@ function isList(v: unknown): v is readonly unknown[] {
 /** Characters of `s` written as a JSON string. */
 function stringSize(s: string): number {
   // Short strings (keys, names, paths) by a loop: faster than a regular expression.
-  if (s.length > 64) return JSON.stringify(s).length;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    // What JSON.stringify escapes: control characters, " and \, a surrogate (when lone).
-    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(s).length;
-  }
-  return s.length + 2;
+  return plainJsonString(s) ? s.length + 2 : JSON.stringify(s).length;
 }
 
 /** Characters of `v` as JSON when fewer than `budget`; else a count of at least `budget`, read no further. */

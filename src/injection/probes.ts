@@ -10,6 +10,7 @@
 import type { Container, HttpGetAction, LifecycleHandler, Probe } from "../kube/types.js";
 import { A, CONTAINER } from "./annotations.js";
 import { copyOwn, isMap, jsonMap, own, setOwn } from "./own.js";
+import { jsonScalar, jsonString } from "./json-text.js";
 import { goBool, type Params } from "./params.js";
 import { appendSidecarEnv, hasSidecar, type ContainerLists } from "./placement.js";
 
@@ -31,26 +32,26 @@ const HOOKS: readonly [HookKind, string][] = [
 export const probePath = (container: string, suffix: string): string => `/app-health/${container}/${suffix}`;
 export const hookPath = (container: string, suffix: string): string => `/app-lifecycle/${container}/${suffix}`;
 
-interface Prober {
-  httpGet?: HttpGetAction;
-  tcpSocket?: { port: number | string; host?: string };
-  grpc?: { port: number; service?: string };
-  timeoutSeconds?: number;
-}
-
-function orderedHttpGet(h: HttpGetAction, port: number | string): HttpGetAction {
-  const ordered: HttpGetAction = h.path ? { path: h.path, port } : { port };
-  if (h.host) ordered.host = h.host;
-  if (h.scheme) ordered.scheme = h.scheme;
-  if (h.httpHeaders?.length) ordered.httpHeaders = h.httpHeaders;
-  return ordered;
+/**
+ * The httpGet handed to the agent, as JSON: path, port, host, scheme and headers, those set, in
+ * that order.
+ */
+function httpGetJson(h: HttpGetAction, port: number | string): string {
+  let t = h.path ? `{"path":${jsonString(h.path)},"port":${jsonScalar(port)}` : `{"port":${jsonScalar(port)}`;
+  if (h.host) t += `,"host":${jsonString(h.host)}`;
+  if (h.scheme) t += `,"scheme":${jsonString(h.scheme)}`;
+  if (h.httpHeaders?.length) t += `,"httpHeaders":${JSON.stringify(h.httpHeaders)}`;
+  return `${t}}`;
 }
 
 /**
- * The original prober (named port resolved), or undefined when the agent could not run it: no
- * action, a port name the container does not declare (any string port is a name), or the
- * agent's status port or the rewrite port (already rewritten: Istio checks only the former, and
- * so hands the agent a probe of itself when a Pod with its own status port is injected again).
+ * The original prober (named port resolved), as the JSON the agent is handed: its action
+ * (`httpGet`, `tcpSocket` or `grpc`), then the probe's `timeoutSeconds` when it has one. Written
+ * by hand (json-text.ts): a Pod may have a hundred thousand probes. Undefined when the agent
+ * could not run it: no action, a port name the container does not declare (any string port is
+ * a name), or the agent's status port or the rewrite port (already rewritten: Istio checks only
+ * the former, and so hands the agent a probe of itself when a Pod with its own status port is
+ * injected again).
  */
 function toProber(
   handler: Probe | LifecycleHandler | undefined,
@@ -58,19 +59,14 @@ function toProber(
   rewritePort: number,
   agentPort: number,
   withTimeout: boolean,
-): Prober | undefined {
+): string | undefined {
   if (!handler) return undefined;
-  // The timeout set after the action: no object made and spread for it (a Pod may have a hundred thousand probes).
   const timeout =
     withTimeout && "timeoutSeconds" in handler && typeof handler.timeoutSeconds === "number" && handler.timeoutSeconds
-      ? handler.timeoutSeconds
-      : undefined;
-  const timed = (prober: Prober): Prober => {
-    if (timeout !== undefined) prober.timeoutSeconds = timeout;
-    return prober;
-  };
+      ? `,"timeoutSeconds":${jsonScalar(handler.timeoutSeconds)}}`
+      : "}";
   if ("grpc" in handler && handler.grpc && !handler.httpGet && !handler.tcpSocket) {
-    return timed({ grpc: handler.grpc });
+    return `{"grpc":${JSON.stringify(handler.grpc)}${timeout}`;
   }
   const action = handler.httpGet ?? handler.tcpSocket;
   if (!action) return undefined;
@@ -82,10 +78,9 @@ function toProber(
   } else if (port === agentPort || port === rewritePort) {
     return undefined; // already rewritten
   }
-  if (handler.httpGet) return timed({ httpGet: orderedHttpGet(handler.httpGet, port) });
-  const tcp: Prober["tcpSocket"] = { port };
-  if (handler.tcpSocket?.host) tcp.host = handler.tcpSocket.host;
-  return timed({ tcpSocket: tcp });
+  if (handler.httpGet) return `{"httpGet":${httpGetJson(handler.httpGet, port)}${timeout}`;
+  const host = handler.tcpSocket?.host;
+  return `{"tcpSocket":{"port":${jsonScalar(port)}${host ? `,"host":${jsonString(host)}` : ""}}${timeout}`;
 }
 
 /** Whether Istio rewrites this probe or hook: it has an httpGet, tcpSocket or (probes only) grpc action. */
@@ -155,7 +150,7 @@ export interface ProbeRewrite {
   readonly containers: Container[];
 }
 
-function rewriteList(list: Container[], rewritePort: number, agentPort: number, out: Map<string, Prober>): Container[] {
+function rewriteList(list: Container[], rewritePort: number, agentPort: number, out: Map<string, string>): Container[] {
   let changed = false;
   const result = list.map((c) => {
     if (c.name === CONTAINER.proxy) return c;
@@ -196,8 +191,8 @@ export function rewriteProbes(
   rewritePort: number,
   agentPort: number = rewritePort,
 ): ProbeRewrite {
-  // A Map: one entry per probe, and an object given a hundred keys becomes a slow dictionary.
-  const out = new Map<string, Prober>();
+  // A Map of each prober's JSON: one entry per probe, and an object given a hundred keys becomes a slow dictionary.
+  const out = new Map<string, string>();
   const init = rewriteList(initContainers, rewritePort, agentPort, out);
   const main = rewriteList(containers, rewritePort, agentPort, out);
   const keys = [...out.keys()].sort();
@@ -205,9 +200,17 @@ export function rewriteProbes(
   // indexes, so an object would keep this order too): an object of a hundred keys is a
   // dictionary, which Object.fromEntries builds and JSON.stringify reads several times slower.
   let probers = "";
-  for (const k of keys) probers += `${probers === "" ? "{" : ","}${JSON.stringify(k)}:${JSON.stringify(out.get(k))}`;
+  for (const k of keys) probers += `${probers === "" ? "{" : ","}${jsonString(k)}:${out.get(k)}`;
   if (probers !== "") probers += "}";
   return { probers, initContainers: init, containers: main };
+}
+
+/** A prober as a previous injection handed it to the agent (read back from ISTIO_KUBE_APP_PROBERS). */
+interface Prober {
+  httpGet?: HttpGetAction;
+  tcpSocket?: { port: number | string; host?: string };
+  grpc?: { port: number; service?: string };
+  timeoutSeconds?: number;
 }
 
 /**

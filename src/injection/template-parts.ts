@@ -15,6 +15,7 @@ import {
   READINESS_PATH,
   servedRevision,
 } from "./istio.js";
+import { jsonScalar, jsonString } from "./json-text.js";
 import { labelOr, workloadName, type Params } from "./params.js";
 import { canonicalResources } from "./quantity.js";
 
@@ -207,13 +208,13 @@ function podPortsEnv(p: Params): EnvVar {
   const items: string[] = [];
   for (const c of p.pod.spec?.containers ?? []) {
     for (const port of c.ports ?? []) {
-      const o: Record<string, unknown> = {};
-      if (port.name) o.name = port.name;
-      if (port.hostPort) o.hostPort = port.hostPort;
-      o.containerPort = port.containerPort;
-      if (port.protocol) o.protocol = port.protocol;
-      if (port.hostIP) o.hostIP = port.hostIP;
-      items.push(JSON.stringify(o));
+      // As JSON.stringify writes {name, hostPort, containerPort, protocol, hostIP}, those set (json-text.ts).
+      let o = port.name ? `{"name":${jsonString(port.name)},` : "{";
+      if (port.hostPort) o += `"hostPort":${jsonScalar(port.hostPort)},`;
+      o += `"containerPort":${jsonScalar(port.containerPort)}`;
+      if (port.protocol) o += `,"protocol":${jsonString(port.protocol)}`;
+      if (port.hostIP) o += `,"hostIP":${jsonString(port.hostIP)}`;
+      items.push(`${o}}`);
     }
   }
   return {
