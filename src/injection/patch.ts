@@ -194,9 +194,10 @@ class Run {
 interface Diff {
   readonly ops: PatchOperation[];
   /**
-   * Unchanged values (or runs of list items) inside what is being patched: the whole
-   * replacement carries them, the operations do not. Sized only when an object or list must
-   * settle which way is smaller, the last first.
+   * What the whole replacement carries and the operations do not: the unchanged values (or
+   * runs of list items) inside what is being patched, its keys, its path. Sized only when an
+   * object or list must settle which way is smaller, the last first, and only as far as needed
+   * (most keys and paths are never sized: a long unchanged value settles it first).
    */
   readonly pending: (unknown | Run)[];
 }
@@ -266,7 +267,8 @@ function diffObject(path: string, before: Obj, after: Obj, d: Diff): number | un
     next++;
   }
   // Against the replacement: its operation, braces, keys, colons and commas.
-  let extra = -REPLACE - stringSize(path) - 1;
+  d.pending.push(path);
+  let extra = -REPLACE - 1;
   let count = 0;
   for (const k of keysBefore) {
     if (before[k] === undefined || inAfter(k)) continue;
@@ -278,7 +280,8 @@ function diffObject(path: string, before: Obj, after: Obj, d: Diff): number | un
     const value = after[k];
     if (value === undefined) continue;
     count++;
-    extra -= stringSize(k) + 2;
+    d.pending.push(k);
+    extra -= 2;
     if (inBefore(k) && before[k] === value) {
       d.pending.push(value);
       continue;
@@ -309,7 +312,8 @@ function diffSameKeys(
 ): number | undefined {
   const opsAt = d.ops.length;
   const pendingAt = d.pending.length;
-  let extra = -REPLACE - stringSize(path) - 1;
+  d.pending.push(path);
+  let extra = -REPLACE - 1;
   let count = 0;
   let i = 0;
   for (const k of keysAfter) {
@@ -322,7 +326,8 @@ function diffSameKeys(
       return undefined;
     }
     count++;
-    extra -= stringSize(k) + 2;
+    d.pending.push(k);
+    extra -= 2;
     if (old === value) {
       d.pending.push(value);
       continue;
@@ -478,7 +483,8 @@ function diffList(path: string, before: readonly unknown[], after: readonly unkn
   if (tail > 0) d.pending.push(new Run(after, after.length - tail, after.length));
 
   // Against the replacement: its operation, brackets and commas.
-  let extra = -REPLACE - stringSize(path) - (after.length === 0 ? 2 : after.length + 1);
+  d.pending.push(path);
+  let extra = -REPLACE - (after.length === 0 ? 2 : after.length + 1);
   // Which of the input's middle items are paired (none to look at when the middle is empty).
   const kept = middleBefore.length === 0 ? NO_ITEMS.same : new Uint8Array(middleBefore.length);
   for (const i of src) if (i >= 0) kept[i] = 1;

@@ -105,9 +105,10 @@ function fields(o: Rec, readers: FieldList, room: number): Rec {
   if (room <= 0) throw TOO_DEEP;
   if (room !== Infinity) {
     for (const key in o) {
-      if (readers.byName.has(key)) continue;
       const x = o[key];
-      if (typeof x === "object" && x !== null && deeper(x, room - 1) !== undefined) throw TOO_DEEP;
+      // A scalar first: most unread fields are, and need no lookup.
+      if (typeof x !== "object" || x === null || readers.byName.has(key)) continue;
+      if (deeper(x, room - 1) !== undefined) throw TOO_DEEP;
     }
   }
   let out = o;
