@@ -93,12 +93,22 @@ export const DEFAULT_RESTART_POLICY: RestartPolicy = {
  * 64 connections opened at once to idle workers were closed with the oldest hand-over 4-8 ms
  * old, and vegeta's open-loop load at 1,000 and 2,000/s (a new connection for each request due
  * while the others wait) lost about 1 % so, a third of the rate the server sustains; one
- * process takes such bursts (it sheds past 256 connections). A turn held 100 ms is a worker
- * behind (a GC pause or a large review holds one for 10-20 ms); past K and W the primary holds
- * at most K connections for a worker, plus those of W at the offered rate.
+ * process takes such bursts (it sheds past 256 connections).
+ *
+ * W is a second, a tenth of the API server's default webhook timeout (10 s, the chart's):
+ * a connection that has waited less will still be answered in time, and closing it fails its
+ * review (under `failurePolicy: Fail`, a refused Pod: the API server does not retry an
+ * admission call). W at 100 ms, before, shed for a busy machine's scheduling rather than for
+ * overload: the side-by-side bench (`--workers 2` pinned to one core, keep-alive) lost 3.9 %
+ * of 1,000/s on a quiet machine, and on a busy one 2.8 % of 500/s, 3.7 % of 1,000/s and 47 %
+ * of 2,000/s, each closed connection reopened with a new TLS handshake that cost more than
+ * the review (the shedding fed itself). With 1 s, the same bench on the same machine answered
+ * all of 500/s and 1,000/s and 99.94 % of 2,000/s; the overload bench (a new connection per
+ * review) still sheds past capacity, at 500/s and above, as one process does. Past K and W the
+ * primary holds at most K connections for a worker, plus those of W at the offered rate.
  */
 export const MAX_UNACKNOWLEDGED_HANDOVERS = 16;
-export const MAX_HANDOVER_WAIT_MS = 100;
+export const MAX_HANDOVER_WAIT_MS = 1_000;
 
 /** At most one "connections shed" log line this often; the line carries the count since the last. */
 const SHED_LOG_INTERVAL_MS = 1_000;
