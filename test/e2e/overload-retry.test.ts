@@ -1,0 +1,251 @@
+// End-to-end: a review the injector sheds because too many are in flight (`serve --max-requests`,
+// 503 ERR_OVERLOADED with `Retry-After: 1`) is retried by the real kube-apiserver, whose webhook
+// client (client-go's rest client) retries a 429 or 5xx that carries Retry-After, within the
+// webhook's timeoutSeconds. So a shed review is a delayed Pod, not a refused one; and when the
+// injector stays full past timeoutSeconds, the Pod is refused under failurePolicy Fail.
+//
+// The injector runs with one place (`--max-requests 1`); the test takes that place itself with
+// a review whose body never finishes, so the API server's calls are shed for as long as the test
+// holds it. /metrics is read on the admin port, which has a gate of its own.
+import assert from "node:assert/strict";
+import tls from "node:tls";
+import { after, before, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Pod } from "../../src/kube/types.js";
+import { request, type ClientResponse } from "../support/https.js";
+import { podReview } from "../support/review.js";
+import { clusterForSuite, type Cluster } from "./cluster.js";
+import { freePort, httpsRequest, Injector, metricValue, testCertificates, type TestCerts } from "./injector.js";
+
+/** Retried within its 10 s: the place is freed after the API server's first call was shed. */
+const NS_RETRIED = "e2e-retry";
+const HOOK_RETRIED = "retried.overload.sidecar-injector.test";
+/** Given up after its 3 s: the place stays taken all along. */
+const NS_TIMED_OUT = "e2e-retry-timeout";
+const HOOK_TIMED_OUT = "timed-out.overload.sidecar-injector.test";
+
+// ServiceAccount admission on, as in a real cluster: the sidecar's projected token needs a serviceAccountName.
+const { cluster, skip } = await clusterForSuite("overload retry end-to-end test", { serviceAccountAdmission: true });
+
+function kube(): Cluster {
+  if (!cluster) throw new Error("no cluster");
+  return cluster;
+}
+
+const pod = (name: string): Pod => ({
+  metadata: { name, labels: { app: "retry" } },
+  spec: { containers: [{ name: "app", image: "example.com/app:1" }] },
+});
+
+interface Created {
+  readonly status: number;
+  readonly pod: Pod;
+  readonly message: string;
+}
+
+async function createPod(ns: string, name: string, query = ""): Promise<Created> {
+  const r = await kube().request<Pod & { message?: string }>("POST", `/api/v1/namespaces/${ns}/pods${query}`, {
+    apiVersion: "v1",
+    kind: "Pod",
+    ...pod(name),
+  });
+  return { status: r.status, pod: r.json, message: r.json?.message ?? r.text.slice(0, 500) };
+}
+
+const sidecarOf = (p: Pod | null | undefined): unknown =>
+  p?.spec?.containers?.find((c) => c.name === "istio-proxy") ??
+  p?.spec?.initContainers?.find((c) => c.name === "istio-proxy");
+
+/** One webhook, failurePolicy Fail, calling the injector for Pods in namespaces labelled `e2e-retry=<value>`. */
+function webhookConfiguration(
+  name: string,
+  value: string,
+  timeoutSeconds: number,
+  url: string,
+  caPem: string,
+): Record<string, unknown> {
+  return {
+    apiVersion: "admissionregistration.k8s.io/v1",
+    kind: "MutatingWebhookConfiguration",
+    metadata: { name },
+    webhooks: [
+      {
+        name,
+        clientConfig: { url, caBundle: Buffer.from(caPem).toString("base64") },
+        rules: [{ operations: ["CREATE"], apiGroups: [""], apiVersions: ["v1"], resources: ["pods"] }],
+        namespaceSelector: { matchLabels: { "e2e-retry": value } },
+        failurePolicy: "Fail",
+        timeoutSeconds,
+        sideEffects: "None",
+        admissionReviewVersions: ["v1"],
+        reinvocationPolicy: "Never",
+      },
+    ],
+  };
+}
+
+interface Held {
+  /** Whether the injector has written anything back on the held connection (it never should). */
+  readonly answered: () => boolean;
+  readonly release: () => void;
+}
+
+describe("a review shed for overload is retried by a real kube-apiserver", { skip }, () => {
+  let certs: TestCerts;
+  let injector: Injector;
+  let adminPort: number;
+
+  /** Reviews shed so far (`sidecar_injection_failure_total{reason="ERR_OVERLOADED"}`), read on the admin port. */
+  async function shed(): Promise<number> {
+    const r = await httpsRequest(`https://127.0.0.1:${adminPort}/metrics`, certs.caPem);
+    assert.equal(r.status, 200, r.body.slice(0, 300));
+    return metricValue(r.body, "sidecar_injection_failure_total", { reason: "ERR_OVERLOADED" }) ?? 0;
+  }
+
+  /** A direct review of a Pod, as the API server would send it. */
+  function directReview(): Promise<ClientResponse> {
+    return request(`${injector.url}/inject`, {
+      ca: certs.caPem,
+      timeoutMs: 5000,
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(
+        podReview({ namespace: NS_RETRIED, object: { apiVersion: "v1", kind: "Pod", ...pod("direct") } }),
+      ),
+    });
+  }
+
+  /**
+   * Takes the injector's one place: a POST /inject whose headers promise a body that never comes
+   * whole. Confirmed by a direct review being shed (503, `Retry-After: 1`) while the held
+   * connection has had no answer; should the direct review have come first (the held headers
+   * not read yet), it starts over.
+   */
+  async function hold(): Promise<Held> {
+    let last = "";
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+        const s = tls.connect({ host: "127.0.0.1", port: injector.port, ca: certs.caPem }, () => resolve(s));
+        s.once("error", reject);
+      });
+      let answered = false;
+      socket.on("error", () => undefined);
+      socket.on("data", () => (answered = true));
+      socket.write(
+        `POST /inject HTTP/1.1\r\nHost: 127.0.0.1:${injector.port}\r\nContent-Type: application/json\r\n` +
+          `Content-Length: 4096\r\n\r\n{"apiVersion":"admission.k8s.io/v1",`,
+      );
+      const held: Held = { answered: () => answered, release: () => socket.destroy() };
+      const probe = await directReview();
+      if (probe.status === 503 && !answered) {
+        try {
+          assert.equal(probe.headers["retry-after"], "1", "the shed review says when to retry");
+          assert.match(probe.body, /ERR_OVERLOADED/);
+        } catch (e) {
+          held.release();
+          throw e;
+        }
+        return held;
+      }
+      last = `direct review ${probe.status}, held connection answered: ${answered}`;
+      held.release();
+      await sleep(100);
+    }
+    assert.fail(`could not take the injector's one place (${last})`);
+  }
+
+  /** Polls `until` every 50 ms for at most `ms`; returns whether it became true. */
+  async function eventually(ms: number, until: () => Promise<boolean>): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+      if (await until()) return true;
+      await sleep(50);
+    }
+    return until();
+  }
+
+  before(async () => {
+    certs = await testCertificates();
+    adminPort = await freePort();
+    injector = new Injector(await freePort(), {
+      certs,
+      args: ["--max-requests", "1", "--admin-port", String(adminPort)],
+    });
+    await injector.start();
+    const c = kube();
+    await c.createNamespace(NS_RETRIED, { "istio-injection": "enabled", "e2e-retry": "retried" });
+    await c.createNamespace(NS_TIMED_OUT, { "istio-injection": "enabled", "e2e-retry": "timed-out" });
+    for (const mwc of [
+      webhookConfiguration(HOOK_RETRIED, "retried", 10, `${injector.url}/inject`, certs.caPem),
+      webhookConfiguration(HOOK_TIMED_OUT, "timed-out", 3, `${injector.url}/inject`, certs.caPem),
+    ]) {
+      const r = await c.request("POST", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations", mwc);
+      assert.equal(r.status, 201, r.text);
+    }
+    // The API server picks the configurations up asynchronously: wait until both call the injector.
+    for (const ns of [NS_RETRIED, NS_TIMED_OUT]) {
+      let last = "";
+      const ready = await eventually(30_000, async () => {
+        const probe = await createPod(ns, `probe-${Date.now()}`, "?dryRun=All");
+        last = `${probe.status} ${probe.message}`;
+        return probe.status === 201 && sidecarOf(probe.pod) !== undefined;
+      });
+      assert.ok(ready, `the webhook for ${ns} did not take effect: ${last}`);
+    }
+  });
+
+  after(async () => {
+    await injector?.dispose();
+    await cluster?.stop();
+  });
+
+  test("shed while the place is taken, the API server's call is retried once it is free: the Pod is created with its sidecar", async () => {
+    const held = await hold();
+    let settled = false;
+    let created: Promise<Created> | undefined;
+    try {
+      const before = await shed();
+      created = createPod(NS_RETRIED, "retried").finally(() => (settled = true));
+      // The API server's first call is shed: the count grows while the creation is pending.
+      const apiServerShed = await eventually(8_000, async () => settled || (await shed()) > before);
+      if (settled) {
+        const early = await created;
+        assert.fail(`the creation ended while the place was taken: ${early.status} ${early.message}`);
+      }
+      assert.ok(apiServerShed, "the API server's call was not shed while the place was taken");
+      const shedWhileHeld = (await shed()) - before;
+      assert.ok(shedWhileHeld >= 1);
+      assert.equal(held.answered(), false, "the held review kept its place");
+      held.release();
+      const r = await created;
+      const shedInAll = (await shed()) - before;
+      console.log(
+        `RETRIED: status=${r.status} shed_while_held=${shedWhileHeld} shed_in_all=${shedInAll} message=${r.status === 201 ? "-" : r.message}`,
+      );
+      assert.equal(r.status, 201, `the Pod was refused: ${r.message}`);
+      assert.ok(sidecarOf(r.pod), "the Pod has the istio-proxy sidecar");
+      assert.equal(typeof r.pod.metadata?.annotations?.["sidecar.istio.io/status"], "string");
+    } finally {
+      held.release();
+      await created?.catch(() => undefined);
+    }
+  });
+
+  test("the place taken for longer than timeoutSeconds: the API server retries until its timeout, then refuses the Pod under Fail", async () => {
+    const held = await hold();
+    try {
+      const before = await shed();
+      const r = await createPod(NS_TIMED_OUT, "timed-out");
+      const shedInAll = (await shed()) - before;
+      console.log(`TIMED OUT: status=${r.status} shed=${shedInAll} message=${r.message}`);
+      assert.equal(held.answered(), false, "the held review kept its place all along");
+      assert.notEqual(r.status, 201, "the Pod was created without the injector's answer");
+      assert.match(r.message, new RegExp(`failed calling webhook "${HOOK_TIMED_OUT.replaceAll(".", "\\.")}"`));
+      // More than one call shed: the API server retried after Retry-After before giving up.
+      assert.ok(shedInAll > 1, `the API server called ${shedInAll} time(s) only`);
+      const get = await kube().request("GET", `/api/v1/namespaces/${NS_TIMED_OUT}/pods/timed-out`);
+      assert.equal(get.status, 404, "the refused Pod does not exist");
+    } finally {
+      held.release();
+    }
+  });
+});
