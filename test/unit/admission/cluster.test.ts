@@ -324,11 +324,12 @@ describe("serve --workers 2 (local certificates, an admin port)", () => {
 });
 
 describe("serve --workers 2 with certificate files", () => {
-  let root: string;
+  let root: string | undefined;
   let s: Served | undefined;
   after(async () => {
     if (s !== undefined && s.child.exitCode === null) s.child.kill("SIGKILL");
-    await rm(root, { recursive: true, force: true });
+    // Unset when the tests were filtered out (--test-name-pattern).
+    if (root !== undefined) await rm(root, { recursive: true, force: true });
   });
 
   it("pushes a reloaded pair to every worker: connections made after the push see it on both", async () => {
@@ -375,11 +376,12 @@ describe("serve --workers 2 with certificate files", () => {
 });
 
 describe("serve --workers 2 --shutdown-delay: the primary keeps handing connections during the delay", () => {
-  let root: string;
+  let root: string | undefined;
   let s: Served | undefined;
   after(async () => {
     if (s !== undefined && s.child.exitCode === null) s.child.kill("SIGKILL");
-    await rm(root, { recursive: true, force: true });
+    // Unset when the tests were filtered out (--test-name-pattern).
+    if (root !== undefined) await rm(root, { recursive: true, force: true });
   });
 
   /** A review on a new connection: its status and Connection header, or how it failed and whether TLS was reached. */
@@ -446,11 +448,12 @@ describe("serve --workers 2 --shutdown-delay: the primary keeps handing connecti
 });
 
 describe("serve --workers 2: a worker that dies while draining", () => {
-  let root: string;
+  let root: string | undefined;
   let s: Served | undefined;
   after(async () => {
     if (s !== undefined && s.child.exitCode === null) s.child.kill("SIGKILL");
-    await rm(root, { recursive: true, force: true });
+    // Unset when the tests were filtered out (--test-name-pattern).
+    if (root !== undefined) await rm(root, { recursive: true, force: true });
   });
 
   it("is not replaced, and the primary exits 1 once the other has drained", async () => {
