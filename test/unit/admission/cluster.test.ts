@@ -58,6 +58,48 @@ async function review(port: number, ca: string, uid: string): Promise<number> {
   return res.status;
 }
 
+/** A plain TCP connection to the webhook port, once open. */
+function rawConnection(port: number): Promise<Socket> {
+  return new Promise<Socket>((ok, fail) => {
+    const socket = connectTcp(port, "127.0.0.1", () => ok(socket));
+    socket.once("error", fail);
+  });
+}
+
+/**
+ * Starts a TLS handshake on `socket` at once (its ClientHello waits in the kernel until a worker
+ * reads it) and sends a review once secured: `answer` is the status, or 0 if the server closed
+ * the connection without one (shed); `closed` and `secured` say so far whether it was closed
+ * and whether its handshake completed.
+ */
+function reviewOverTls(
+  socket: Socket,
+  ca: string,
+  uid: string,
+): { answer: Promise<number>; closed(): boolean; secured(): boolean } {
+  let closed = false;
+  let secured = false;
+  const body = JSON.stringify(podReview({ uid }));
+  const answer = new Promise<number>((ok) => {
+    const tls = connectTls({ socket, ca, servername: "localhost" }, () => {
+      secured = true;
+      tls.end(
+        `POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    });
+    let text = "";
+    tls.setEncoding("latin1");
+    tls.on("data", (d: string) => (text += d));
+    tls.on("error", () => undefined);
+    tls.on("close", () => {
+      closed = true;
+      ok(Number(/^HTTP\/1\.1 (\d{3}) /.exec(text)?.[1] ?? 0));
+    });
+  });
+  return { answer, closed: () => closed, secured: () => secured };
+}
+
 /**
  * Opens `n` plain TCP connections together, and only once all are open sends a review over
  * TLS on each: the primary accepts them as one burst, as when a client that opens a connection
@@ -65,35 +107,8 @@ async function review(port: number, ca: string, uid: string): Promise<number> {
  * status of each answer; 0 for a connection closed without one (shed).
  */
 async function burst(port: number, ca: string, n: number): Promise<number[]> {
-  const raw = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<Socket>((ok, fail) => {
-          const socket = connectTcp(port, "127.0.0.1", () => ok(socket));
-          socket.once("error", fail);
-        }),
-    ),
-  );
-  return Promise.all(
-    raw.map(
-      (socket, i) =>
-        new Promise<number>((ok) => {
-          const body = JSON.stringify(podReview({ uid: `burst-${i}` }));
-          const tls = connectTls({ socket, ca, servername: "localhost" }, () =>
-            tls.end(
-              `POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n` +
-                `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-            ),
-          );
-          let answer = "";
-          tls.setEncoding("latin1");
-          tls.on("data", (d: string) => (answer += d));
-          tls.on("error", () => undefined);
-          tls.on("close", () => ok(Number(/^HTTP\/1\.1 (\d{3}) /.exec(answer)?.[1] ?? 0)));
-        }),
-    ),
-  );
+  const raw = await Promise.all(Array.from({ length: n }, () => rawConnection(port)));
+  return Promise.all(raw.map((socket, i) => reviewOverTls(socket, ca, `burst-${i}`).answer));
 }
 
 /** The pid of the process that logged the review of `uid`. */
@@ -500,43 +515,9 @@ describe("serve --workers 2 with both workers stopped (SIGSTOP): the primary's b
     if (root !== undefined) await rm(root, { recursive: true, force: true });
   });
 
-  /**
-   * A connection that starts its TLS handshake at once (its ClientHello waits in the kernel
-   * until a worker reads it) and sends a review once secured: `answer` is the status, or 0 if
-   * the server closed it without one; `closed` and `secured` say so far whether it was closed
-   * and whether its handshake completed.
-   */
-  const open = async (
-    port: number,
-    ca: string,
-    uid: string,
-  ): Promise<{ answer: Promise<number>; closed(): boolean; secured(): boolean }> => {
-    const socket = await new Promise<Socket>((ok, fail) => {
-      const raw = connectTcp(port, "127.0.0.1", () => ok(raw));
-      raw.once("error", fail);
-    });
-    let closed = false;
-    let secured = false;
-    const body = JSON.stringify(podReview({ uid }));
-    const answer = new Promise<number>((ok) => {
-      const tls = connectTls({ socket, ca, servername: "localhost" }, () => {
-        secured = true;
-        tls.end(
-          `POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n` +
-            `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-        );
-      });
-      let text = "";
-      tls.setEncoding("latin1");
-      tls.on("data", (d: string) => (text += d));
-      tls.on("error", () => undefined);
-      tls.on("close", () => {
-        closed = true;
-        ok(Number(/^HTTP\/1\.1 (\d{3}) /.exec(text)?.[1] ?? 0));
-      });
-    });
-    return { answer, closed: () => closed, secured: () => secured };
-  };
+  /** A new connection carrying a review (reviewOverTls). */
+  const open = async (port: number, ca: string, uid: string): Promise<ReturnType<typeof reviewOverTls>> =>
+    reviewOverTls(await rawConnection(port), ca, uid);
 
   it(
     "holds 16 hand-overs per worker, sheds new connections before TLS once the oldest has waited the bound, and answers the held ones once the workers run",
