@@ -142,13 +142,35 @@ function stringSize(s: string): number {
   return plainJsonString(s) ? s.length + 2 : JSON.stringify(s).length;
 }
 
+/**
+ * Characters of the path `${path}/${segment}` as a JSON string, from the path's (`pathSize`):
+ * JSON escapes each character on its own (a surrogate by whether it is paired, and the `/`
+ * between keeps each side's pairs), so only the segment is read.
+ */
+function childPathSize(pathSize: number, segment: string): number {
+  return pathSize + stringSize(segment) - 1;
+}
+
+/** Characters of the path `${path}/${index}` as a JSON string. */
+function indexPathSize(pathSize: number, index: number): number {
+  return pathSize + numberSize(index) + 1;
+}
+
+/** Characters of a number as JSON: an integer's digits counted, not written (ports, seconds, thresholds). */
+function numberSize(v: number): number {
+  if (!Number.isSafeInteger(v)) return Number.isFinite(v) ? String(v).length : 4;
+  let n = v < 0 ? 2 : 1;
+  for (let rest = Math.abs(v); rest >= 10; rest = Math.floor(rest / 10)) n++;
+  return n;
+}
+
 /** Characters of `v` as JSON when fewer than `budget`; else a count of at least `budget`, read no further. */
 function jsonSize(v: unknown, budget: number): number {
   switch (typeof v) {
     case "string":
       return stringSize(v);
     case "number":
-      return Number.isFinite(v) ? String(v).length : 4;
+      return numberSize(v);
     case "boolean":
       return v ? 4 : 5;
   }
@@ -221,12 +243,12 @@ function settle(d: Diff, from: number, extra: number): number {
  * Appends the operations that turn `before` into `after` at `path`, and returns how many
  * characters they take beyond replacing `after` whole: at most 0 (0 when it is replaced whole).
  */
-function diff(path: string, before: unknown, after: unknown, d: Diff): number {
+function diff(path: string, pathSize: number, before: unknown, after: unknown, d: Diff): number {
   const opsAt = d.ops.length;
   const pendingAt = d.pending.length;
   let extra: number | undefined;
-  if (isList(before) && isList(after)) extra = diffList(path, before, after, d);
-  else if (isMap(before) && isMap(after)) extra = diffObject(path, before, after, d);
+  if (isList(before) && isList(after)) extra = diffList(path, pathSize, before, after, d);
+  else if (isMap(before) && isMap(after)) extra = diffObject(path, pathSize, before, after, d);
   if (extra !== undefined) {
     extra = settle(d, pendingAt, extra);
     if (extra <= 0) return extra;
@@ -242,11 +264,11 @@ function diff(path: string, before: unknown, after: unknown, d: Diff): number {
  * undefined when `after` orders its kept keys otherwise than `before` (operations could not
  * give its key order).
  */
-function diffObject(path: string, before: Obj, after: Obj, d: Diff): number | undefined {
+function diffObject(path: string, pathSize: number, before: Obj, after: Obj, d: Diff): number | undefined {
   const keysBefore = Object.keys(before);
   const keysAfter = Object.keys(after);
   if (keysBefore.length <= keysAfter.length && keysBefore.every((k, i) => keysAfter[i] === k)) {
-    const extra = diffSameKeys(path, before, after, keysBefore, keysAfter, d);
+    const extra = diffSameKeys(path, pathSize, before, after, keysBefore, keysAfter, d);
     if (extra !== undefined) return extra;
   }
   const inBefore = (k: string): boolean => Object.hasOwn(before, k) && before[k] !== undefined;
@@ -272,9 +294,9 @@ function diffObject(path: string, before: Obj, after: Obj, d: Diff): number | un
   let count = 0;
   for (const k of keysBefore) {
     if (before[k] === undefined || inAfter(k)) continue;
-    const at = `${path}/${escapeKey(k)}`;
-    d.ops.push({ op: "remove", path: at });
-    extra += REMOVE + stringSize(at);
+    const key = escapeKey(k);
+    d.ops.push({ op: "remove", path: `${path}/${key}` });
+    extra += REMOVE + childPathSize(pathSize, key);
   }
   for (const k of keysAfter) {
     const value = after[k];
@@ -286,12 +308,14 @@ function diffObject(path: string, before: Obj, after: Obj, d: Diff): number | un
       d.pending.push(value);
       continue;
     }
-    const at = `${path}/${escapeKey(k)}`;
+    const key = escapeKey(k);
+    const at = `${path}/${key}`;
+    const atSize = childPathSize(pathSize, key);
     if (!inBefore(k)) {
       d.ops.push({ op: "add", path: at, value });
-      extra += ADD + stringSize(at);
+      extra += ADD + atSize;
     } else {
-      extra += REPLACE + stringSize(at) + diff(at, before[k], value, d);
+      extra += REPLACE + atSize + diff(at, atSize, before[k], value, d);
     }
   }
   return count === 0 ? extra - 1 : extra;
@@ -304,6 +328,7 @@ function diffObject(path: string, before: Obj, after: Obj, d: Diff): number | un
  */
 function diffSameKeys(
   path: string,
+  pathSize: number,
   before: Obj,
   after: Obj,
   keysBefore: readonly string[],
@@ -332,12 +357,14 @@ function diffSameKeys(
       d.pending.push(value);
       continue;
     }
-    const at = `${path}/${escapeKey(k)}`;
+    const key = escapeKey(k);
+    const at = `${path}/${key}`;
+    const atSize = childPathSize(pathSize, key);
     if (!kept) {
       d.ops.push({ op: "add", path: at, value });
-      extra += ADD + stringSize(at);
+      extra += ADD + atSize;
     } else {
-      extra += REPLACE + stringSize(at) + diff(at, old, value, d);
+      extra += REPLACE + atSize + diff(at, atSize, old, value, d);
     }
   }
   return count === 0 ? extra - 1 : extra;
@@ -384,24 +411,26 @@ function pair(before: readonly unknown[], after: readonly unknown[]): { src: Int
     same[j] = 1;
     paired[i] = 1;
   }
-  // By name, among the items left.
+  // By name, among the items left: each name's items chained from the first, as by identity.
   if (unpaired > 0) {
-    const byName = new Map<string, number[]>();
-    for (let i = 0; i < m; i++) {
+    const firstNamed = new Map<string, number>();
+    const nextNamed = new Int32Array(m);
+    for (let i = m - 1; i >= 0; i--) {
       if (paired[i]) continue;
       const name = nameOf(before[i]);
       if (name === undefined) continue;
-      const at = byName.get(name);
-      if (at) at.push(i);
-      else byName.set(name, [i]);
+      nextNamed[i] = firstNamed.get(name) ?? -1;
+      firstNamed.set(name, i);
     }
-    if (byName.size > 0) {
+    if (firstNamed.size > 0) {
       for (let j = 0; j < n; j++) {
         if ((src[j] ?? -1) >= 0) continue;
         const name = nameOf(after[j]);
-        const at = name === undefined ? undefined : byName.get(name);
-        const i = at?.shift();
-        if (i === undefined) continue;
+        const i = name === undefined ? undefined : firstNamed.get(name);
+        if (name === undefined || i === undefined) continue;
+        const following = nextNamed[i] ?? -1;
+        if (following >= 0) firstNamed.set(name, following);
+        else firstNamed.delete(name);
         src[j] = i;
         paired[i] = 1;
       }
@@ -461,7 +490,13 @@ const nonePaired = (n: number): { src: Int32Array; same: Uint8Array } =>
   n === 0 ? NO_ITEMS : { src: new Int32Array(n).fill(-1), same: new Uint8Array(n) };
 
 /** Items removed, added and patched, with `extra` before the unchanged items are counted. */
-function diffList(path: string, before: readonly unknown[], after: readonly unknown[], d: Diff): number {
+function diffList(
+  path: string,
+  pathSize: number,
+  before: readonly unknown[],
+  after: readonly unknown[],
+  d: Diff,
+): number {
   // The same items at both ends are left alone without pairing them.
   let head = 0;
   while (head < before.length && head < after.length && before[head] === after[head]) head++;
@@ -490,9 +525,8 @@ function diffList(path: string, before: readonly unknown[], after: readonly unkn
   for (const i of src) if (i >= 0) kept[i] = 1;
   for (let i = middleBefore.length - 1; i >= 0; i--) {
     if (kept[i]) continue;
-    const at = `${path}/${head + i}`;
-    d.ops.push({ op: "remove", path: at });
-    extra += REMOVE + stringSize(at);
+    d.ops.push({ op: "remove", path: `${path}/${head + i}` });
+    extra += REMOVE + indexPathSize(pathSize, head + i);
   }
   for (let j = 0; j < middleAfter.length; j++) {
     const i = src[j] ?? -1;
@@ -502,11 +536,12 @@ function diffList(path: string, before: readonly unknown[], after: readonly unkn
       continue;
     }
     const at = `${path}/${head + j}`;
+    const atSize = indexPathSize(pathSize, head + j);
     if (i < 0) {
       d.ops.push({ op: "add", path: at, value: item });
-      extra += ADD + stringSize(at);
+      extra += ADD + atSize;
     } else {
-      extra += REPLACE + stringSize(at) + diff(at, middleBefore[i], item, d);
+      extra += REPLACE + atSize + diff(at, atSize, middleBefore[i], item, d);
     }
   }
   return extra;
@@ -527,7 +562,7 @@ export function listPatch(
     if (after.length > 0) ops.push({ op: "add", path, value: after });
     return;
   }
-  diff(path, before, after, { ops, pending: [] });
+  diff(path, stringSize(path), before, after, { ops, pending: [] });
 }
 
 /** The operations that turn the input's value into the engine's: added when absent, else field by field. */
@@ -537,7 +572,7 @@ export function valuePatch(path: string, before: unknown, after: unknown, ops: P
     ops.push({ op: "add", path, value: after });
     return;
   }
-  diff(path, before, after, { ops, pending: [] });
+  diff(path, stringSize(path), before, after, { ops, pending: [] });
 }
 
 /** The Pod's labels, annotations and spec after injection, as podPatch reads them. */

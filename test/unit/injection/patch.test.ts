@@ -215,3 +215,104 @@ test("random trees: the operations give the changed tree byte for byte, and neve
   }
   assert.ok(perItem > 1000, `${perItem} of 3000 patched item by item`);
 });
+
+/** The value at an RFC 6901 pointer. */
+function at(doc: unknown, pointer: string): unknown {
+  let v = doc;
+  for (const raw of pointer.split("/").slice(1)) {
+    const key = raw.replace(/~1/g, "/").replace(/~0/g, "~");
+    v = (v as Record<string, unknown>)[key];
+  }
+  return v;
+}
+
+test("random trees with keys JSON escapes: no object's or list's operations outweigh replacing it whole", () => {
+  // Keys and a path whose JSON text differs from their characters: a quote, a backslash, a
+  // control character, lone and paired surrogates, a key past the short-string check, and
+  // `/` and `~`, which the pointer escapes. The sizes the patch settles on must be exact for
+  // each: a size off by one picks the larger way for some of these trees.
+  const keys = [
+    "a",
+    "b/c",
+    "d~e",
+    'q"q',
+    "\\",
+    "\u0001",
+    "\ud800",
+    "\udc00x",
+    "\u{1F600}",
+    "é",
+    "k".repeat(70),
+    "y/".repeat(40),
+  ];
+  // Numbers whose JSON text is not their integer digits, or is at the edge of them.
+  const numbers = [-0, -7, 0.25, 1e21, 2 ** 53, -(2 ** 53 - 1), 10, 99, 1000];
+  const r = random(20261130);
+  const leaf = (): unknown => {
+    const k = r();
+    if (k < 0.15) return Math.floor(r() * 100000);
+    if (k < 0.2) return numbers[Math.floor(r() * numbers.length)];
+    return k < 0.3 ? r() < 0.5 : `${keys[Math.floor(r() * keys.length)]}v`;
+  };
+  const grow = (depth: number): unknown => {
+    const k = r();
+    if (depth <= 0 || k < 0.3) return leaf();
+    if (k < 0.6)
+      return Array.from({ length: Math.floor(r() * 10) }, (_, i) =>
+        r() < 0.7 ? { name: `n${i % 4}`, v: grow(depth - 1) } : grow(depth - 1),
+      );
+    const o: Record<string, unknown> = {};
+    for (let i = Math.floor(r() * 6); i > 0; i--) o[keys[Math.floor(r() * keys.length)] as string] = grow(depth - 1);
+    return o;
+  };
+  const change = (v: unknown, depth: number): unknown => {
+    if (Array.isArray(v)) {
+      const out = [...(v as unknown[])];
+      const i = Math.min(Math.floor(r() * out.length), out.length - 1);
+      if (out.length === 0 || r() < 0.3) out.splice(Math.floor(r() * (out.length + 1)), 0, grow(depth));
+      else if (r() < 0.3) out.splice(i, 1);
+      else out[i] = change(out[i], depth - 1);
+      return out;
+    }
+    if (typeof v === "object" && v !== null && depth > 0) {
+      const o = v as Record<string, unknown>;
+      const own = Object.keys(o);
+      if (own.length === 0 || r() < 0.2) return { ...o, [keys[Math.floor(r() * keys.length)] as string]: grow(depth) };
+      const key = own[Math.floor(r() * own.length)] as string;
+      return { ...o, [key]: change(o[key], depth - 1) };
+    }
+    return grow(depth);
+  };
+  let grouped = 0;
+  for (let n = 0; n < 3000; n++) {
+    const root = r() < 0.5 ? "/spec/l" : '/spec/"q"\ud800\u0001';
+    const before = Array.from({ length: 1 + Math.floor(r() * 10) }, (_, i) => ({ name: `c${i}`, v: grow(4) }));
+    const after = change(before, 5) as unknown[];
+    const ops: PatchOperation[] = [];
+    listPatch(root, before, after, ops);
+    const what = JSON.stringify({ before, after, ops });
+    const doc = { list: before };
+    const rooted = (p: string): string => `/list${p.slice(root.length)}`;
+    const patched = apply(
+      doc,
+      ops.map((op) => ({ ...op, path: rooted(op.path) })),
+    );
+    assert.equal(JSON.stringify(patched), JSON.stringify({ list: after }), what);
+    // Every object or list some operations reach into, against the one replace of it.
+    const under = new Map<string, PatchOperation[]>();
+    for (const op of ops) {
+      const steps = op.path.slice(root.length).split("/");
+      for (let k = 1; k < steps.length; k++) {
+        const prefix = root + steps.slice(0, k).join("/");
+        if (ops.some((o) => o.path === prefix)) continue;
+        under.set(prefix, [...(under.get(prefix) ?? []), op]);
+      }
+    }
+    for (const [prefix, group] of under) {
+      const whole = size([{ op: "replace", path: prefix, value: at({ list: after }, rooted(prefix)) }]);
+      assert.ok(size(group) <= whole, `${prefix}: ${size(group)} > ${whole} in ${what}`);
+      grouped++;
+    }
+  }
+  assert.ok(grouped > 3000, `${grouped} objects or lists patched by parts`);
+});
