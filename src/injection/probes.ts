@@ -150,27 +150,44 @@ export interface ProbeRewrite {
   readonly containers: Container[];
 }
 
-function rewriteList(list: Container[], rewritePort: number, agentPort: number, out: Map<string, string>): Container[] {
+/**
+ * What one container hands the agent: its name, and the prober JSON of each probe (PROBES'
+ * order) and hook (HOOKS' order) the agent can run, undefined for the others.
+ */
+interface Handed {
+  readonly name: string;
+  readonly probes: (string | undefined)[];
+  readonly hooks: (string | undefined)[];
+}
+
+function rewriteList(list: Container[], rewritePort: number, agentPort: number, handed: Handed[]): Container[] {
   let changed = false;
   const result = list.map((c) => {
     if (c.name === CONTAINER.proxy) return c;
     const ports = portMap(c);
     let next: Container | undefined;
-    for (const [kind, suffix] of PROBES) {
+    let mine: Handed | undefined;
+    for (let k = 0; k < PROBES.length; k++) {
+      const entry = PROBES[k];
+      if (entry === undefined) continue;
+      const [kind, suffix] = entry;
       const probe = c[kind];
       if (!rewritable(probe, false)) continue;
       const path = probePath(c.name, suffix);
       const prober = toProber(probe, ports, rewritePort, agentPort, true);
-      if (prober) out.set(path, prober);
+      if (prober) (mine ??= handedBy(c.name, handed)).probes[k] = prober;
       next ??= copyOwn(c);
       next[kind] = rewritten(probe, path, rewritePort);
     }
-    for (const [kind, suffix] of HOOKS) {
+    for (let k = 0; k < HOOKS.length; k++) {
+      const entry = HOOKS[k];
+      if (entry === undefined) continue;
+      const [kind, suffix] = entry;
       const hook = c.lifecycle?.[kind];
       if (!rewritable(hook, true)) continue;
       const path = hookPath(c.name, suffix);
       const prober = toProber(hook, ports, rewritePort, agentPort, false);
-      if (prober) out.set(path, prober);
+      if (prober) (mine ??= handedBy(c.name, handed)).hooks[k] = prober;
       next ??= copyOwn(c);
       next.lifecycle = { ...(next.lifecycle ?? {}), [kind]: rewritten(hook, path, rewritePort) };
     }
@@ -178,6 +195,100 @@ function rewriteList(list: Container[], rewritePort: number, agentPort: number, 
     return next ?? c;
   });
   return changed ? result : list;
+}
+
+function handedBy(name: string, handed: Handed[]): Handed {
+  const mine: Handed = { name, probes: [], hooks: [] };
+  handed.push(mine);
+  return mine;
+}
+
+/** PROBES' and HOOKS' indexes in the order of their paths' suffixes (livez, readyz, startupz; poststartz, prestopz). */
+const PROBES_BY_SUFFIX = PROBES.map((_, k) => k).sort((a, b) => cmp(PROBES[a]?.[1], PROBES[b]?.[1]));
+const HOOKS_BY_SUFFIX = HOOKS.map((_, k) => k).sort((a, b) => cmp(HOOKS[a]?.[1], HOOKS[b]?.[1]));
+
+function cmp(a: string | undefined, b: string | undefined): number {
+  return a === b ? 0 : (a ?? "") < (b ?? "") ? -1 : 1;
+}
+
+/**
+ * Container names in the order of the paths they begin (`${name}/…`): by UTF-16 code units, as
+ * the strings are sorted, where a name that begins another is followed by `/`. Only for names
+ * without `/`, so the comparison never reaches past it.
+ */
+function byPathOrder(a: Handed, b: Handed): number {
+  const x = a.name;
+  const y = b.name;
+  const n = Math.min(x.length, y.length);
+  for (let i = 0; i < n; i++) {
+    const d = x.charCodeAt(i) - y.charCodeAt(i);
+    if (d !== 0) return d;
+  }
+  return (x.length > n ? x.charCodeAt(n) : 0x2f) - (y.length > n ? y.charCodeAt(n) : 0x2f);
+}
+
+/**
+ * The JSON of the probers by path, its keys sorted (as Go writes a map): each path
+ * `/app-health/<c>/<suffix>` or `/app-lifecycle/<c>/<suffix>`. Written entry by entry (the
+ * keys are paths, never array indexes, so an object would keep this order too): an object of a
+ * hundred keys is a dictionary, which Object.fromEntries builds and JSON.stringify reads several
+ * times slower. When the names are distinct and have no `/`, the containers are sorted rather
+ * than the paths (half as many, and no path is built to be hashed or compared); else the paths
+ * are collected in a Map (a container named twice hands over its last probers) and sorted.
+ */
+function probersJson(handed: readonly Handed[]): string {
+  const sorted = [...handed].sort(byPathOrder);
+  let simple = true;
+  let prev: Handed | undefined;
+  for (const h of sorted) {
+    if (h.name.includes("/") || (prev !== undefined && byPathOrder(prev, h) === 0)) {
+      simple = false;
+      break;
+    }
+    prev = h;
+  }
+  let text = "";
+  if (simple) {
+    const names = sorted.map((h) => jsonString(h.name).slice(1, -1));
+    text = entriesText(sorted, names, "/app-health/", PROBES, PROBES_BY_SUFFIX, (h) => h.probes);
+    const hooks = entriesText(sorted, names, "/app-lifecycle/", HOOKS, HOOKS_BY_SUFFIX, (h) => h.hooks);
+    text = text === "" ? hooks : hooks === "" ? text : `${text},${hooks}`;
+  } else {
+    const out = new Map<string, string>();
+    for (const h of handed) {
+      PROBES.forEach(([, suffix], k) => {
+        const prober = h.probes[k];
+        if (prober !== undefined) out.set(probePath(h.name, suffix), prober);
+      });
+      HOOKS.forEach(([, suffix], k) => {
+        const prober = h.hooks[k];
+        if (prober !== undefined) out.set(hookPath(h.name, suffix), prober);
+      });
+    }
+    for (const k of [...out.keys()].sort()) text += `${text === "" ? "" : ","}${jsonString(k)}:${out.get(k)}`;
+  }
+  return text === "" ? "" : `{${text}}`;
+}
+
+/** The `"<prefix><name>/<suffix>":<prober>` entries of the sorted containers, by suffix in `order`, comma-separated. */
+function entriesText(
+  sorted: readonly Handed[],
+  names: readonly string[],
+  prefix: string,
+  kinds: readonly (readonly [string, string])[],
+  order: readonly number[],
+  probers: (h: Handed) => readonly (string | undefined)[],
+): string {
+  let text = "";
+  sorted.forEach((h, i) => {
+    const mine = probers(h);
+    for (const k of order) {
+      const prober = mine[k];
+      if (prober !== undefined)
+        text += `${text === "" ? "" : ","}"${prefix}${names[i] ?? ""}/${kinds[k]?.[1] ?? ""}":${prober}`;
+    }
+  });
+  return text;
 }
 
 /**
@@ -191,18 +302,10 @@ export function rewriteProbes(
   rewritePort: number,
   agentPort: number = rewritePort,
 ): ProbeRewrite {
-  // A Map of each prober's JSON: one entry per probe, and an object given a hundred keys becomes a slow dictionary.
-  const out = new Map<string, string>();
-  const init = rewriteList(initContainers, rewritePort, agentPort, out);
-  const main = rewriteList(containers, rewritePort, agentPort, out);
-  const keys = [...out.keys()].sort();
-  // The JSON of the sorted map, written entry by entry (the keys are paths, never array
-  // indexes, so an object would keep this order too): an object of a hundred keys is a
-  // dictionary, which Object.fromEntries builds and JSON.stringify reads several times slower.
-  let probers = "";
-  for (const k of keys) probers += `${probers === "" ? "{" : ","}${jsonString(k)}:${out.get(k)}`;
-  if (probers !== "") probers += "}";
-  return { probers, initContainers: init, containers: main };
+  const handed: Handed[] = [];
+  const init = rewriteList(initContainers, rewritePort, agentPort, handed);
+  const main = rewriteList(containers, rewritePort, agentPort, handed);
+  return { probers: probersJson(handed), initContainers: init, containers: main };
 }
 
 /** A prober as a previous injection handed it to the agent (read back from ISTIO_KUBE_APP_PROBERS). */

@@ -13,6 +13,48 @@ const web = (extra: Partial<Container>): Container => ({
 const probers = (json: string): Record<string, unknown> => (json ? (JSON.parse(json) as Record<string, unknown>) : {});
 
 describe("rewriteProbes", () => {
+  test("the probers are listed by path as sorted strings, whatever the containers' names and order; a name given twice hands over its last", () => {
+    // Names where sorting the names alone would order their paths otherwise (`a` begins `a-b`
+    // and `a.b`, whose next characters sort before `/`), names with `/`, escapes, surrogate
+    // pairs, and a name given twice (in the init containers and the containers).
+    const names = ["a.b", "a", "app-10", "a/b", "a-b", 'q"', "\u{1F600}", "é", "app-2", "a/", "\u0001", "ab", "app-1"];
+    const probed = (name: string, port: number): Container => ({
+      name,
+      readinessProbe: { httpGet: { path: "/r", port } },
+      livenessProbe: { tcpSocket: { port } },
+      lifecycle: { preStop: { httpGet: { path: "/s", port } }, postStart: { tcpSocket: { port } } },
+    });
+    for (const [withSlash, twice] of [
+      [false, false],
+      [false, true],
+      [true, false],
+    ]) {
+      const list = names.filter((n) => withSlash || !n.includes("/"));
+      for (let turn = 0; turn < list.length; turn++) {
+        const order = [...list.slice(turn), ...list.slice(0, turn)].reverse();
+        const r = rewriteProbes(
+          twice ? [probed("a", 1)] : [],
+          order.map((n, i) => probed(n, 8000 + i)),
+          15020,
+        );
+        const keys = Object.keys(probers(r.probers));
+        const paths = list.flatMap((n) => [
+          ...["livez", "readyz"].map((s) => `/app-health/${n}/${s}`),
+          ...["poststartz", "prestopz"].map((s) => `/app-lifecycle/${n}/${s}`),
+        ]);
+        assert.deepEqual(keys, [...keys].sort(), r.probers);
+        assert.deepEqual(new Set(keys), new Set(paths));
+        assert.equal(keys.length, paths.length);
+        // The text is JSON.stringify's of the sorted entries.
+        assert.equal(r.probers, JSON.stringify(Object.fromEntries(keys.map((k) => [k, probers(r.probers)[k]]))));
+        // "a" is named twice: its container in the list, not the init container, is handed over.
+        assert.deepEqual(probers(r.probers)["/app-health/a/readyz"], {
+          httpGet: { path: "/r", port: 8000 + order.indexOf("a") },
+        });
+      }
+    }
+  });
+
   test("a named port the container declares is resolved and handed over", () => {
     const r = rewriteProbes([], [web({ readinessProbe: { httpGet: { path: "/ready", port: "http" } } })], 15020);
     assert.deepEqual(probers(r.probers), { "/app-health/web/readyz": { httpGet: { path: "/ready", port: 8080 } } });
