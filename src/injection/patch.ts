@@ -259,6 +259,26 @@ function diff(path: string, pathSize: number, before: unknown, after: unknown, d
   return 0;
 }
 
+/** Keys found by a scan below this many, by a Map from it on. */
+const SCAN_KEYS = 16;
+
+/**
+ * For each of `keys`, its index in `among` (-1 when absent). Object keys are distinct, so each
+ * is found once; a few are scanned for (keys of the same text are mostly the same string), more
+ * looked up in a Map.
+ */
+function keyIndexes(among: readonly string[], keys: readonly string[]): Int32Array {
+  const out = new Int32Array(keys.length);
+  if (among.length < SCAN_KEYS) {
+    keys.forEach((k, j) => (out[j] = among.indexOf(k)));
+    return out;
+  }
+  const index = new Map<string, number>();
+  among.forEach((k, i) => index.set(k, i));
+  keys.forEach((k, j) => (out[j] = index.get(k) ?? -1));
+  return out;
+}
+
 /**
  * Fields removed, changed and added, with `extra` before the unchanged fields are counted; or
  * undefined when `after` orders its kept keys otherwise than `before` (operations could not
@@ -271,51 +291,59 @@ function diffObject(path: string, pathSize: number, before: Obj, after: Obj, d: 
     const extra = diffSameKeys(path, pathSize, before, after, keysBefore, keysAfter, d);
     if (extra !== undefined) return extra;
   }
-  const inBefore = (k: string): boolean => Object.hasOwn(before, k) && before[k] !== undefined;
-  const inAfter = (k: string): boolean => Object.hasOwn(after, k) && after[k] !== undefined;
+  // Each key of `after` with a value, by its index among `before`'s keys with values (-1: added).
+  const from = keyIndexes(keysBefore, keysAfter);
+  const kept = new Uint8Array(keysBefore.length);
   // The kept keys in `before`'s order, then the added ones: what the operations give.
-  let next = 0;
+  let last = -1;
   let added = false;
-  for (const k of keysAfter) {
-    if (after[k] === undefined) continue;
-    if (!inBefore(k)) {
+  for (let j = 0; j < keysAfter.length; j++) {
+    const k = keysAfter[j];
+    if (k === undefined || after[k] === undefined) {
+      from[j] = -1;
+      continue;
+    }
+    const i = from[j] ?? -1;
+    if (i < 0 || before[k] === undefined) {
+      from[j] = -1;
       added = true;
       continue;
     }
-    if (added) return undefined;
-    let kept = keysBefore[next];
-    while (kept !== undefined && !(inBefore(kept) && inAfter(kept))) kept = keysBefore[++next];
-    if (kept !== k) return undefined;
-    next++;
+    if (added || i < last) return undefined;
+    last = i;
+    kept[i] = 1;
   }
   // Against the replacement: its operation, braces, keys, colons and commas.
   d.pending.push(path);
   let extra = -REPLACE - 1;
   let count = 0;
-  for (const k of keysBefore) {
-    if (before[k] === undefined || inAfter(k)) continue;
+  for (let i = 0; i < keysBefore.length; i++) {
+    const k = keysBefore[i];
+    if (k === undefined || kept[i] || before[k] === undefined) continue;
     const key = escapeKey(k);
     d.ops.push({ op: "remove", path: `${path}/${key}` });
     extra += REMOVE + childPathSize(pathSize, key);
   }
-  for (const k of keysAfter) {
-    const value = after[k];
-    if (value === undefined) continue;
+  for (let j = 0; j < keysAfter.length; j++) {
+    const k = keysAfter[j];
+    const value = k === undefined ? undefined : after[k];
+    if (k === undefined || value === undefined) continue;
     count++;
     d.pending.push(k);
     extra -= 2;
-    if (inBefore(k) && before[k] === value) {
+    const old = (from[j] ?? -1) >= 0 ? before[k] : undefined;
+    if (old === value) {
       d.pending.push(value);
       continue;
     }
     const key = escapeKey(k);
     const at = `${path}/${key}`;
     const atSize = childPathSize(pathSize, key);
-    if (!inBefore(k)) {
+    if (old === undefined) {
       d.ops.push({ op: "add", path: at, value });
       extra += ADD + atSize;
     } else {
-      extra += REPLACE + atSize + diff(at, atSize, before[k], value, d);
+      extra += REPLACE + atSize + diff(at, atSize, old, value, d);
     }
   }
   return count === 0 ? extra - 1 : extra;
