@@ -267,16 +267,12 @@ const SCAN_KEYS = 16;
  * is found once; a few are scanned for (keys of the same text are mostly the same string), more
  * looked up in a Map.
  */
-function keyIndexes(among: readonly string[], keys: readonly string[]): Int32Array {
-  const out = new Int32Array(keys.length);
-  if (among.length < SCAN_KEYS) {
-    keys.forEach((k, j) => (out[j] = among.indexOf(k)));
-    return out;
-  }
+function keyIndexes(among: readonly string[], keys: readonly string[]): number[] {
+  // Plain arrays: a typed array costs more to make than these few items to fill.
+  if (among.length < SCAN_KEYS) return keys.map((k) => among.indexOf(k));
   const index = new Map<string, number>();
   among.forEach((k, i) => index.set(k, i));
-  keys.forEach((k, j) => (out[j] = index.get(k) ?? -1));
-  return out;
+  return keys.map((k) => index.get(k) ?? -1);
 }
 
 /**
@@ -293,7 +289,7 @@ function diffObject(path: string, pathSize: number, before: Obj, after: Obj, d: 
   }
   // Each key of `after` with a value, by its index among `before`'s keys with values (-1: added).
   const from = keyIndexes(keysBefore, keysAfter);
-  const kept = new Uint8Array(keysBefore.length);
+  const kept: boolean[] = [];
   // The kept keys in `before`'s order, then the added ones: what the operations give.
   let last = -1;
   let added = false;
@@ -311,7 +307,7 @@ function diffObject(path: string, pathSize: number, before: Obj, after: Obj, d: 
     }
     if (added || i < last) return undefined;
     last = i;
-    kept[i] = 1;
+    kept[i] = true;
   }
   // Against the replacement: its operation, braces, keys, colons and commas.
   d.pending.push(path);
