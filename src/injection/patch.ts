@@ -283,8 +283,11 @@ function keyIndexes(among: readonly string[], keys: readonly string[]): number[]
 function diffObject(path: string, pathSize: number, before: Obj, after: Obj, d: Diff): number | undefined {
   const keysBefore = Object.keys(before);
   const keysAfter = Object.keys(after);
+  // The values by index, in the keys' order: one call each, not a keyed lookup per key.
+  const valuesBefore = Object.values(before);
+  const valuesAfter = Object.values(after);
   if (keysBefore.length <= keysAfter.length && keysBefore.every((k, i) => keysAfter[i] === k)) {
-    const extra = diffSameKeys(path, pathSize, before, after, keysBefore, keysAfter, d);
+    const extra = diffSameKeys(path, pathSize, keysBefore, valuesBefore, keysAfter, valuesAfter, d);
     if (extra !== undefined) return extra;
   }
   // Each key of `after` with a value, by its index among `before`'s keys with values (-1: added).
@@ -294,13 +297,12 @@ function diffObject(path: string, pathSize: number, before: Obj, after: Obj, d: 
   let last = -1;
   let added = false;
   for (let j = 0; j < keysAfter.length; j++) {
-    const k = keysAfter[j];
-    if (k === undefined || after[k] === undefined) {
+    if (valuesAfter[j] === undefined) {
       from[j] = -1;
       continue;
     }
     const i = from[j] ?? -1;
-    if (i < 0 || before[k] === undefined) {
+    if (i < 0 || valuesBefore[i] === undefined) {
       from[j] = -1;
       added = true;
       continue;
@@ -315,19 +317,20 @@ function diffObject(path: string, pathSize: number, before: Obj, after: Obj, d: 
   let count = 0;
   for (let i = 0; i < keysBefore.length; i++) {
     const k = keysBefore[i];
-    if (k === undefined || kept[i] || before[k] === undefined) continue;
+    if (k === undefined || kept[i] || valuesBefore[i] === undefined) continue;
     const key = escapeKey(k);
     d.ops.push({ op: "remove", path: `${path}/${key}` });
     extra += REMOVE + childPathSize(pathSize, key);
   }
   for (let j = 0; j < keysAfter.length; j++) {
     const k = keysAfter[j];
-    const value = k === undefined ? undefined : after[k];
+    const value = valuesAfter[j];
     if (k === undefined || value === undefined) continue;
     count++;
     d.pending.push(k);
     extra -= 2;
-    const old = (from[j] ?? -1) >= 0 ? before[k] : undefined;
+    const i = from[j] ?? -1;
+    const old = i >= 0 ? valuesBefore[i] : undefined;
     if (old === value) {
       d.pending.push(value);
       continue;
@@ -353,10 +356,10 @@ function diffObject(path: string, pathSize: number, before: Obj, after: Obj, d: 
 function diffSameKeys(
   path: string,
   pathSize: number,
-  before: Obj,
-  after: Obj,
   keysBefore: readonly string[],
+  valuesBefore: readonly unknown[],
   keysAfter: readonly string[],
+  valuesAfter: readonly unknown[],
   d: Diff,
 ): number | undefined {
   const opsAt = d.ops.length;
@@ -364,12 +367,12 @@ function diffSameKeys(
   d.pending.push(path);
   let extra = -REPLACE - 1;
   let count = 0;
-  let i = 0;
-  for (const k of keysAfter) {
-    const value = after[k];
-    const kept = i++ < keysBefore.length;
-    const old = kept ? before[k] : undefined;
-    if (value === undefined || (kept && old === undefined)) {
+  for (let i = 0; i < keysAfter.length; i++) {
+    const k = keysAfter[i];
+    const value = valuesAfter[i];
+    const kept = i < keysBefore.length;
+    const old = kept ? valuesBefore[i] : undefined;
+    if (k === undefined || value === undefined || (kept && old === undefined)) {
       d.ops.length = opsAt;
       d.pending.length = pendingAt;
       return undefined;
