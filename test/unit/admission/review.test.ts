@@ -2,6 +2,7 @@ import { podReview } from "../../support/review.js";
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { AdmissionError } from "../../../src/admission/errors.js";
+import { DEEP_SCAN_FROM_OPENINGS, openings } from "../../../src/admission/gate.js";
 import {
   admit,
   buildResponseReview,
@@ -109,6 +110,29 @@ describe("decodeAdmissionReview", () => {
       },
     });
     assert.equal(decodeAdmissionReview(JSON.stringify(wide)).request.uid, wide.request.uid);
+  });
+
+  it("scans for depth only a body with more brackets than JSON.parse reads quickly at any depth", () => {
+    // Brackets in strings count too (the count does not look for strings), and the count stops one past the cap.
+    assert.equal(openings('{"a":["[{", {}]}', 100), 5);
+    assert.equal(openings("[".repeat(10), 3), 4);
+    assert.equal(openings("x".repeat(10), 3), 0);
+    const padded = (deep: string): string =>
+      JSON.stringify(
+        podReview({ object: { kind: "Pod", metadata: { annotations: { pad: "x".repeat(100_000) } } } }),
+      ).replace('"request":{', `"deep":${deep},"request":{`);
+    // Past the cap, the scan refuses it before JSON.parse, at any length.
+    const many = DEEP_SCAN_FROM_OPENINGS + 1;
+    assert.throws(
+      () => decodeAdmissionReview(padded(`${"[".repeat(many)}${"]".repeat(many)}`)),
+      (e: unknown) => e instanceof AdmissionError && /nests deeper than 110 levels/.test(e.message),
+    );
+    // Within it, JSON.parse reads it whatever its depth (the engine checks the Pod's own).
+    const few = DEEP_SCAN_FROM_OPENINGS - 64;
+    assert.equal(
+      decodeAdmissionReview(padded(`${"[".repeat(few)}${"]".repeat(few)}`)).request.uid,
+      podReview().request.uid,
+    );
   });
 
   const valid = JSON.stringify(review());
