@@ -269,8 +269,9 @@ test("random trees with keys JSON escapes: no object's or list's operations outw
     if (Array.isArray(v)) {
       const out = [...(v as unknown[])];
       const i = Math.min(Math.floor(r() * out.length), out.length - 1);
-      if (out.length === 0 || r() < 0.3) out.splice(Math.floor(r() * (out.length + 1)), 0, grow(depth));
-      else if (r() < 0.3) out.splice(i, 1);
+      const k = r();
+      if (out.length === 0 || k < 0.3) out.splice(Math.floor(r() * (out.length + 1)), 0, grow(depth));
+      else if (k < 0.5) out.splice(i, 1);
       else out[i] = change(out[i], depth - 1);
       return out;
     }
