@@ -128,6 +128,7 @@ export function decodeAdmissionReview(body: Uint8Array | string): IncomingReview
     typeof body === "string" ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8");
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   if (text.trim() === "") throw new AdmissionError("ERR_EMPTY_BODY");
+  // A shorter text cannot hold that many brackets: not counted.
   if (text.length > DEEP_SCAN_FROM_OPENINGS && openings(text, DEEP_SCAN_FROM_OPENINGS) > DEEP_SCAN_FROM_OPENINGS) {
     // JSON.parse takes seconds on megabytes of nested brackets; a linear scan refuses them in
     // milliseconds. The API server sends the typed Pod, about a dozen levels deep.

@@ -317,3 +317,36 @@ test("random trees with keys JSON escapes: no object's or list's operations outw
   }
   assert.ok(grouped > 3000, `${grouped} objects or lists patched by parts`);
 });
+
+test("wide objects (past the few keys scanned for): fields removed, moved, added and changed give the changed object byte for byte", () => {
+  const r = random(20261131);
+  let byParts = 0;
+  for (let n = 0; n < 500; n++) {
+    const width = 16 + Math.floor(r() * 30);
+    const before: Record<string, unknown> = {};
+    for (let i = 0; i < width; i++)
+      before[`k${i}`] = r() < 0.5 ? { v: i, w: [i, `s${i}`] } : `value-${i}-${"x".repeat(60)}`;
+    const entries = Object.entries(before);
+    const after: Record<string, unknown> = {};
+    const moved: [string, unknown][] = [];
+    for (const [k, v] of entries) {
+      const t = r();
+      if (t < 0.1) continue; // removed
+      // Every fifth object has keys moved last: then it is replaced whole.
+      if (t < 0.15 && n % 5 === 0) moved.push([k, v]);
+      else if (t < 0.3 && typeof v === "object")
+        after[k] = { ...(v as object), v: -1 }; // changed inside
+      else if (t < 0.35) after[k] = `changed-${k}`;
+      else after[k] = v;
+    }
+    if (r() < 0.5) after[`new${n}`] = "added";
+    for (const [k, v] of moved) after[k] = v;
+    const ops: PatchOperation[] = [];
+    valuePatch("/o", before, after, ops);
+    const what = JSON.stringify({ before, after, ops });
+    assert.equal(JSON.stringify(apply({ o: before }, ops)), JSON.stringify({ o: after }), what);
+    assert.ok(size(ops) <= size([{ op: "replace", path: "/o", value: after }]), what);
+    if (ops.length > 0 && ops[0]?.path !== "/o") byParts++;
+  }
+  assert.ok(byParts > 300, `${byParts} of 500 patched by parts`);
+});
