@@ -17,17 +17,19 @@
 //   the slices' encodings join into the whole's) straight into the answer.
 // - The envelope (everything but the patch) is JSON.stringify'd without the patch, and the
 //   patch's two fields are written after `allowed`, where buildResponseReview puts them.
-// - An operation whose value is a short list of objects (the containers, the volumes it adds)
-//   is written item by item from texts kept from the answer before: an item that `shared`
-//   froze (a part built once per config, the same object for every Pod) is its kept JSON text;
-//   for the others, the `"key":value` text of each field whose value is a primitive or a
-//   shared object is kept by the operation's path and the item's index (the first
-//   ITEM_TEXTS items of the first PATH_TEXTS paths), and used while that field holds the same
-//   value (===) under the same keys in the same order; any other field (the Pod's own values:
-//   the proxy's env, names, ports) is stringified anew, a list's shared items from their kept
-//   texts. Only objects frozen to the bottom by `shared` have their texts kept: text kept for
-//   anything that may still change would be wrong. For the recorded review this leaves about
-//   a third of the patch to JSON.stringify.
+// - An operation whose value is one plain object (the proxy container it adds, the
+//   annotations) or a short list of them (the init containers, the volumes) is written item by
+//   item from texts kept from the answer before: an item that `shared` froze (a part built once
+//   per config, the same object for every Pod) is its kept JSON text; for the others, the
+//   `"key":value` text of each field whose value is a primitive or a shared object is kept by
+//   the operation's path and the item's index (the first ITEM_TEXTS items of the first
+//   PATH_TEXTS paths), and used while that field holds the same value (===) under the same keys
+//   in the same order; any other field (the Pod's own values: the proxy's env, names, ports) is
+//   stringified anew, a list's shared items from their kept texts. Only objects frozen to the
+//   bottom by `shared` have their texts kept: text kept for anything that may still change would
+//   be wrong. For the recorded review this leaves about a fifth of the patch's text to
+//   JSON.stringify (three quarters when only lists were written this way: the proxy container,
+//   the largest value, is one object).
 // The pieces are JSON.stringify's own text of each value, joined as JSON.stringify joins them
 // (`[a,b]`, `{"k":v}`, a value it leaves out left out, `null` for one in a list), and anything
 // that is not a plain object or list (a class instance, something with toJSON) is given to
@@ -243,55 +245,53 @@ function fromTexts(item: Plain, kept: ItemTexts): string | undefined {
 }
 
 /**
- * An operation whose value is a short list of plain objects (the containers or volumes it
- * adds): its items' fields' texts are kept.
+ * An operation whose value is one plain object (the proxy container it adds, the annotations)
+ * or a short list of plain objects (the init containers, the volumes): its items' fields'
+ * texts are kept. A value that `shared` froze whole is its kept text.
  */
-function hasObjectList(op: unknown): op is Plain & { readonly path: string; readonly value: readonly unknown[] } {
+function hasKeptValue(op: unknown): op is Plain & { readonly path: string } {
   if (typeof op !== "object" || op === null || !isPlainObject(op) || typeof op.path !== "string") return false;
   const value = op.value;
-  if (typeof value !== "object" || value === null || !isPlainArray(value)) return false;
+  if (typeof value !== "object" || value === null) return false;
+  if (!isPlainArray(value)) return isShared(value) || isPlainObject(value);
   if (value.length === 0 || value.length > SPLIT_ITEMS) return false;
   const item: unknown = value[0];
   return typeof item === "object" && item !== null && isPlainObject(item);
 }
 
-/** JSON.stringify(op)'s text, its list's items written from the texts kept of their fields where those still hold. */
-function objectListOperation(op: Plain & { readonly path: string; readonly value: readonly unknown[] }): string {
+/**
+ * JSON.stringify(v)'s text for the item at `index` of an operation's value (0 for a value
+ * that is not a list): a shared object's kept text, else a plain object's from the texts kept
+ * of its fields where those still hold (keeping them anew where they do not).
+ */
+function itemText(v: unknown, slots: (ItemTexts | undefined)[] | undefined, index: number): string | undefined {
+  if (typeof v !== "object" || v === null) return JSON.stringify(v);
+  if (isShared(v)) return sharedText(v);
+  if (slots === undefined || index >= ITEM_TEXTS || !isPlainObject(v)) return JSON.stringify(v);
+  const kept = slots[index];
+  const known = kept === undefined ? undefined : fromTexts(v, kept);
+  if (known !== undefined) return known;
+  slots[index] = textsOf(v);
+  return JSON.stringify(v);
+}
+
+/** JSON.stringify(op)'s text, its value written by itemText: the texts kept of its fields where those still hold. */
+function keptValueOperation(op: Plain & { readonly path: string }): string {
   let slots = itemTexts.get(op.path);
   if (slots === undefined && itemTexts.size < PATH_TEXTS) itemTexts.set(op.path, (slots = []));
   let text = "{";
   let first = true;
   for (const key of Object.keys(op)) {
     const item = op[key];
-    if (key === "value") {
-      text += `${first ? "" : ","}"value":[`;
-      const list = op.value;
-      for (let j = 0; j < list.length; j++) {
-        const v: unknown = list[j];
-        if (j > 0) text += ",";
-        if (typeof v === "object" && v !== null && isShared(v)) {
-          text += sharedText(v);
-          continue;
-        }
-        if (slots === undefined || j >= ITEM_TEXTS || typeof v !== "object" || v === null || !isPlainObject(v)) {
-          text += JSON.stringify(v) ?? "null";
-          continue;
-        }
-        const kept = slots[j];
-        const known = kept === undefined ? undefined : fromTexts(v, kept);
-        if (known !== undefined) {
-          text += known;
-          continue;
-        }
-        slots[j] = textsOf(v);
-        text += JSON.stringify(v);
-      }
-      text += "]";
-    } else {
-      const json = JSON.stringify(item);
-      if (json === undefined) continue;
-      text += `${first ? "" : ","}${JSON.stringify(key)}:${json}`;
-    }
+    let json: string | undefined;
+    if (key !== "value") json = JSON.stringify(item);
+    else if (typeof item === "object" && item !== null && isPlainArray(item)) {
+      json = "[";
+      for (let j = 0; j < item.length; j++) json += `${j > 0 ? "," : ""}${itemText(item[j], slots, j) ?? "null"}`;
+      json += "]";
+    } else json = itemText(item, slots, 0);
+    if (json === undefined) continue;
+    text += `${first ? "" : ","}${JSON.stringify(key)}:${json}`;
     first = false;
   }
   return `${text}}`;
@@ -315,7 +315,7 @@ function patchJsonBytes(ops: readonly PatchOperation[]): JsonBytes {
     from = to;
   };
   // Most patches: a few operations with short lists, stringified in one call and written as they are.
-  if (!isPlainArray(ops) || (ops.length <= GROUP_OPS && !ops.some((op) => hasLargeValue(op) || hasObjectList(op)))) {
+  if (!isPlainArray(ops) || (ops.length <= GROUP_OPS && !ops.some((op) => hasLargeValue(op) || hasKeptValue(op)))) {
     out.write(JSON.stringify(ops));
   } else {
     out.add("[");
@@ -327,10 +327,10 @@ function patchJsonBytes(ops: readonly PatchOperation[]): JsonBytes {
         if (i > 0) out.add(",");
         writeOperation(op, out);
         from = i + 1;
-      } else if (hasObjectList(op)) {
+      } else if (hasKeptValue(op)) {
         run(i);
         if (i > 0) out.add(",");
-        out.add(objectListOperation(op));
+        out.add(keptValueOperation(op));
         from = i + 1;
       }
     }

@@ -200,6 +200,51 @@ describe("responseBytes", () => {
     check(patch(many.map((c, i) => (i % 2 === 0 ? { ...c, i: -i } : c))));
   });
 
+  it("writes an operation's object value from the kept texts of its shared fields: what changed is written anew", () => {
+    const args = shared(["proxy", "sidecar"]);
+    const probe = shared({ httpGet: { path: "/healthz/ready", port: 15021 } });
+    const constant = shared({ name: "CA_ADDR", value: "istiod:15012" });
+    const shallow = Object.freeze({ inner: { x: 1 } });
+    const mutable: { x: number; y?: string } = { x: 1 };
+    const proxy = (pod: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+      name: "istio-proxy",
+      args,
+      env: [constant, { name: "POD", value: pod }],
+      readinessProbe: probe,
+      shallow,
+      mutable,
+      ...extra,
+    });
+    const patch = (value: unknown, path = "/spec/containers/1"): ResponseFields => ({
+      allowed: true,
+      patch: [
+        { op: "add", path: "/metadata/labels/a", value: "b" },
+        { op: "add", path, value },
+        { op: "add", path: "/metadata/annotations", value: { "sidecar.istio.io/status": path, n: "1" } },
+      ],
+    });
+    check(patch(proxy("p-1")));
+    check(patch(proxy('p-2 "quoted" ✓')));
+    shallow.inner.x = 2;
+    mutable.x = 3;
+    mutable.y = "now";
+    check(patch(proxy("p-3")));
+    // Other values under the same keys, other keys, other orders, values left out or not plain.
+    check(patch(proxy("p-4", { args: ["other"], readinessProbe: { ...probe }, n: Number.NaN, u: undefined })));
+    check(patch({ readinessProbe: probe, name: "istio-proxy", args }));
+    check(patch(proxy("p-5", { f: () => 1, env: args, readinessProbe: -0 })));
+    check(patch(probe));
+    check(patch(shared({ name: "x", args })));
+    check(patch({ toJSON: () => "mine" }));
+    check(patch(Object.assign(Object.create(null) as object, { name: "no prototype", args })));
+    check(patch({}));
+    // A list's items after the first: toJSON, a class, a list.
+    check(patch([proxy("p-6"), { toJSON: () => "mine" }, new Date(0), [proxy("p-7")]]));
+    check(patch([proxy("p-6"), { toJSON: () => "mine" }, new Date(1), [proxy("p-8")]]));
+    // More paths than are kept.
+    for (let i = 0; i < 40; i++) check(patch(proxy(`p-${i}`), `/spec/containers/${i}`));
+  });
+
   it("gives a buffer of its own, which a worker can hand over without detaching another's", () => {
     const small = responseBytes("admission.k8s.io/v1", "u", { allowed: true, patch: labels(1, 1) });
     const large = responseBytes("admission.k8s.io/v1", "u", { allowed: true, patch: labels(10, 10_000) });
