@@ -17,9 +17,9 @@
 //   the slices' encodings join into the whole's) straight into the answer.
 // - The envelope (everything but the patch) is JSON.stringify'd without the patch, and the
 //   patch's two fields are written after `allowed`, where buildResponseReview puts them.
-// - An operation whose value is one plain object (the proxy container it adds, the
-//   annotations) or a short list of them (the init containers, the volumes) is written item by
-//   item from texts kept from the answer before: an item that `shared` froze (a part built once
+// - An operation whose value is one plain object holding shared parts (the proxy container it
+//   adds) or a short list of plain objects (the init containers, the volumes) is written item
+//   by item from texts kept from the answer before: an item that `shared` froze (a part built once
 //   per config, the same object for every Pod) is its kept JSON text; for the others, the
 //   `"key":value` text of each field whose value is a primitive or a shared object is kept by
 //   the operation's path and the item's index (the first ITEM_TEXTS items of the first
@@ -244,16 +244,27 @@ function fromTexts(item: Plain, kept: ItemTexts): string | undefined {
   return `${text}}`;
 }
 
+/** Whether one of a plain object's fields is an object `shared` froze. */
+function holdsShared(value: Plain): boolean {
+  for (const key in value) {
+    const v = value[key];
+    if (typeof v === "object" && v !== null && isShared(v)) return true;
+  }
+  return false;
+}
+
 /**
- * An operation whose value is one plain object (the proxy container it adds, the annotations)
- * or a short list of plain objects (the init containers, the volumes): its items' fields'
- * texts are kept. A value that `shared` froze whole is its kept text.
+ * An operation whose value is one plain object holding shared parts (the proxy container it
+ * adds) or a short list of plain objects (the init containers, the volumes): its items'
+ * fields' texts are kept. A value that `shared` froze whole is its kept text. An object of
+ * the Pod's own values only (a rewritten probe) is left to the runs of operations
+ * stringified together: keeping its texts would cost more than it saves.
  */
 function hasKeptValue(op: unknown): op is Plain & { readonly path: string } {
   if (typeof op !== "object" || op === null || !isPlainObject(op) || typeof op.path !== "string") return false;
   const value = op.value;
   if (typeof value !== "object" || value === null) return false;
-  if (!isPlainArray(value)) return isShared(value) || isPlainObject(value);
+  if (!isPlainArray(value)) return isShared(value) || (isPlainObject(value) && holdsShared(value));
   if (value.length === 0 || value.length > SPLIT_ITEMS) return false;
   const item: unknown = value[0];
   return typeof item === "object" && item !== null && isPlainObject(item);
