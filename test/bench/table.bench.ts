@@ -2,7 +2,8 @@
 // (test/fixtures/admission-review-pod.json) answered by
 //   (1) the floor, in-process: JSON.parse + JSON.stringify of the same bytes;
 //   (2) ours, in-process: decode, admit, encode, as the webhook's handler does (the code as
-//       shipped: src/ bundled as dist/ is, bundled.ts);
+//       shipped: src/ bundled as dist/ is, bundled.ts), in alternating batches with (1)
+//       (interleaved.ts) so that both see the same minutes of the machine;
 //   (3) a bare Node HTTPS server (test/bench/bare-server.ts: read, parse, stringify, answer);
 //   (4) ours over HTTPS: the built `serve` with --workers 1 and --workers 2;
 //   (5) Istio's own webhook over HTTPS (the oracle's --serve, test/oracle), when it can be built;
@@ -15,7 +16,7 @@
 //
 // Env: BENCH_DURATION (s per rate, 5), BENCH_TIMEOUT (s, 10: the API server's default for a
 // webhook), BENCH_RATES (500,1000,2000,max), BENCH_MAX_WORKERS
-// (vegeta's workers for "max", 8), BENCH_WARMUP (s, 1), BENCH_INPROC_SECONDS (2), BENCH_PIN
+// (vegeta's workers for "max", 8), BENCH_WARMUP (s, 1), BENCH_INPROC_SECONDS (2, per column), BENCH_PIN
 // (0: no taskset), BENCH_ISTIO (0: no Istio column), BENCH_ISTIO_BUILD_SECONDS (how long the
 // oracle's build may take before the column is skipped, 300), BENCH_FIXTURE (pod).
 import { spawn, type ChildProcess } from "node:child_process";
@@ -26,6 +27,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
 import { bundledEngine } from "./bundled.js";
+import { interleaved } from "./interleaved.js";
 import {
   COLUMNS,
   cpuTicks,
@@ -235,28 +237,19 @@ console.log(
 
 // --- in-process ----------------------------------------------------------------------------
 
-/** CPU µs per call of fn over `seconds`, after a warm-up. */
-function cpuPerCall(fn: () => void, seconds: number): number {
-  for (let i = 0; i < 2000; i++) fn();
-  const start = process.cpuUsage();
-  const end = performance.now() + seconds * 1000;
-  let n = 0;
-  while (performance.now() < end) {
-    for (let i = 0; i < 50; i++) fn();
-    n += 50;
-  }
-  const used = process.cpuUsage(start);
-  return (used.user + used.system) / n;
-}
-
 // The code as shipped (bundled as dist/ is, bundled.ts), as the servers below run it.
 const { answerReview, decodeAdmissionReview, loadConfig } = await bundledEngine();
 const config = await loadConfig(configFile);
 const results: { -readonly [K in keyof BenchResults]: BenchResults[K] } = {};
-results.floorUs = cpuPerCall(() => void JSON.stringify(JSON.parse(body.toString("utf8"))), inProcessSeconds);
+const floor = (): void => void JSON.stringify(JSON.parse(body.toString("utf8")));
 // As the handler answers: the review's bytes (admission/answer.ts).
 const answer = (): void => void answerReview(decodeAdmissionReview(body), { config });
-results.oursInProcessUs = cpuPerCall(answer, inProcessSeconds);
+for (let i = 0; i < 2000; i++) {
+  floor();
+  answer();
+}
+// Side by side, in alternating batches: a VM whose speed drifts moves both alike.
+[results.floorUs, results.oursInProcessUs] = interleaved([floor, answer], 2 * inProcessSeconds * 1000);
 
 // --- over HTTPS ----------------------------------------------------------------------------
 
