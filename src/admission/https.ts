@@ -159,6 +159,17 @@ async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   }
 }
 
+/**
+ * Node enforces `requestTimeout` and `headersTimeout` from a timer its HTTP server starts when it
+ * begins to listen (every `connectionsCheckingInterval`). A server that is handed its connections
+ * never listens, so without this a client that never finishes its headers or its body would keep
+ * its connection, and the place it takes under `maxConnections`, for ever. The timer is started
+ * the way listening starts it: by the `listening` event, to which nothing else here listens.
+ */
+export function startTimeoutChecks(server: https.Server): void {
+  server.emit("listening");
+}
+
 export async function startServer(opts: StartServerOptions): Promise<RunningServer> {
   const host = opts.host ?? DEFAULT_HOST;
   const requestTimeout = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
@@ -178,6 +189,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   server.requestTimeout = requestTimeout;
   server.headersTimeout = headersTimeout;
   server.keepAliveTimeout = opts.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
+  if (opts.handed) startTimeoutChecks(server);
 
   let draining = false;
   let closing: Promise<void> | undefined;

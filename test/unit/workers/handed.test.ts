@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import https from "node:https";
 import net, { type Socket } from "node:net";
+import tls from "node:tls";
 import { after, describe, it } from "node:test";
 import { startServer, type RunningServer } from "../../../src/admission/https.js";
 import { removeTestCertificates, testCertificates } from "../admission/helpers.js";
@@ -82,6 +83,47 @@ describe("a listener with handed connections", () => {
     assert.equal(p.refused(), 1);
     p.close();
   });
+
+  // Node checks these timeouts from a timer that listening starts; a handed listener never listens.
+  for (const stall of [
+    { what: "headers that never finish (headersTimeout)", sent: "POST / HTTP/1.1\r\nHost: x\r\n" },
+    {
+      what: "a body that never finishes (requestTimeout)",
+      sent: "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+    },
+  ]) {
+    it(`answers 408 and closes a handed connection with ${stall.what}`, { timeout: 10_000 }, async () => {
+      const c = await testCertificates();
+      const server = await startServer({
+        app: (req, res) => {
+          req.resume();
+          req.on("end", () => res.end("ok"));
+        },
+        port: 0,
+        handed: true,
+        tls: c,
+        headersTimeoutMs: 300,
+        requestTimeoutMs: 600,
+      });
+      const p = await primary(() => server);
+      try {
+        const socket = tls.connect({ host: "127.0.0.1", port: p.port, ca: c.ca, servername: "localhost" });
+        let received = "";
+        socket.on("data", (d: Buffer) => (received += d.toString("latin1")));
+        socket.on("error", () => undefined);
+        await new Promise<void>((r) => socket.once("secureConnect", () => r()));
+        const closed = new Promise<void>((r) => socket.once("close", () => r()));
+        socket.write(stall.sent);
+        // Without the check the connection stays open, and the test fails at its timeout.
+        await closed;
+        assert.match(received, /^HTTP\/1\.1 408 /);
+        assert.equal(server.connections, 0);
+      } finally {
+        p.close();
+        await server.close(1000);
+      }
+    });
+  }
 
   it("refuses a handed connection when it was started to listen", async () => {
     const c = await testCertificates();
