@@ -116,7 +116,8 @@ Options:
                         ready (default: 0; the chart's preStop sleep does this)
       --max-requests N  requests in flight at once; past it 503 at once (default: 256)
       --max-connections N
-                        open connections at once; past it new ones are closed (default: 256)
+                        open connections at once; past it new ones are answered 503
+                        with Retry-After (default: 256)
       --workers N       processes that serve, on the same ports (default: 1); with more, a
                         primary process keeps the certificates and forks N workers;
                         0 or auto: one per available core. --max-requests and

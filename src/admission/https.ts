@@ -5,6 +5,12 @@
 // the server's order preferred; no static-RSA key exchange, no CBC, no DHE. Client-initiated
 // renegotiation is refused on every connection (the connection is closed). Every refused
 // handshake, and every refused renegotiation, is handed to `onTlsClientError`.
+//
+// Connections: the HTTPS server never listens itself. A plain TCP listener accepts each
+// connection without reading it (pauseOnConnect) and hands it over, as a worker's primary does
+// for `handed` servers; so both serve the same way, with the same bounds. Past
+// `maxConnections`, a connection is answered 503 ERR_OVERLOADED with Retry-After, which the API
+// server retries, instead of closed, which it does not (connection-shed.ts).
 
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import { X509Certificate, createPrivateKey } from "node:crypto";
@@ -12,6 +18,8 @@ import https from "node:https";
 import net, { type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { SecureContextOptions, TLSSocket } from "node:tls";
+import { answerOverloaded, createConnectionShedder } from "./connection-shed.js";
+import { startTimeoutChecks } from "./handed.js";
 
 export const TLS_MIN_VERSION = "TLSv1.2";
 
@@ -65,7 +73,10 @@ export const DEFAULT_DRAIN_IDLE_GRACE_MS = 1_000;
  * memory bodies can hold: this many times the body limit in the worst case.
  */
 export const DEFAULT_MAX_CONCURRENT_REQUESTS = 256;
-/** Open connections; past it a new connection is closed before its TLS handshake costs anything. */
+/**
+ * Open connections served by the app; past it a new connection is answered 503 ERR_OVERLOADED
+ * (Retry-After) and closed, by connection-shed.ts, which bounds how many it answers at once.
+ */
 export const DEFAULT_MAX_CONNECTIONS = 256;
 
 export interface TlsKeyPair {
@@ -98,7 +109,10 @@ export interface StartServerOptions {
   readonly maxConcurrentRequests?: number;
   /** See DEFAULT_MAX_CONNECTIONS. */
   readonly maxConnections?: number;
-  /** Answers a request refused because `maxConcurrentRequests` are in flight (default: a bare 503). */
+  /**
+   * Answers a request refused because `maxConcurrentRequests` are in flight, or one on a
+   * connection past `maxConnections` once its body is read (default answerOverloaded).
+   */
   readonly onOverload?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
@@ -129,8 +143,10 @@ export interface RunningServer {
   readonly draining: boolean;
   /** Requests whose responses have not finished. */
   readonly inFlight: number;
-  /** Open connections. */
+  /** Open connections served by the app. */
   readonly connections: number;
+  /** Connections past `maxConnections` being answered 503 (connection-shed.ts). */
+  readonly shedding: number;
   /**
    * Drains: not ready at once; after `delayMs` stops accepting connections; every response
    * from then on closes its connection; connections idle for `idleGraceMs` are closed; at
@@ -140,8 +156,9 @@ export interface RunningServer {
   /** Serves new TLS handshakes with this pair; existing connections keep theirs. Throws if they do not match. */
   setCertificate(cert: string | Buffer, key: string | Buffer): void;
   /**
-   * With `handed`: serves a connection accepted elsewhere, not yet read from. False (and the
-   * socket destroyed before any TLS) once the drain is over, or at `maxConnections`.
+   * With `handed`: serves a connection accepted elsewhere, not yet read from. False when it is
+   * not served by the app: at `maxConnections` (answered 503, or closed when too many are), or
+   * once the drain is over (closed before any TLS).
    */
   accept(socket: Socket): boolean;
 }
@@ -157,17 +174,6 @@ async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   } finally {
     clearTimeout(timer);
   }
-}
-
-/**
- * Node enforces `requestTimeout` and `headersTimeout` from a timer its HTTP server starts when it
- * begins to listen (every `connectionsCheckingInterval`). A server that is handed its connections
- * never listens, so without this a client that never finishes its headers or its body would keep
- * its connection, and the place it takes under `maxConnections`, for ever. The timer is started
- * the way listening starts it: by the `listening` event, to which nothing else here listens.
- */
-export function startTimeoutChecks(server: https.Server): void {
-  server.emit("listening");
 }
 
 export async function startServer(opts: StartServerOptions): Promise<RunningServer> {
@@ -189,7 +195,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   server.requestTimeout = requestTimeout;
   server.headersTimeout = headersTimeout;
   server.keepAliveTimeout = opts.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
-  if (opts.handed) startTimeoutChecks(server);
+  // It never listens (see the header): the timeouts are checked as if it did.
+  startTimeoutChecks(server);
 
   let draining = false;
   let closing: Promise<void> | undefined;
@@ -202,7 +209,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const maxConcurrent = opts.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT_REQUESTS;
   let onIdle: (() => void) | undefined;
 
-  server.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  const maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   const track =
     (set: Set<Socket>) =>
     (socket: Socket): void => {
@@ -228,11 +235,13 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     });
   });
 
-  const shed =
-    opts.onOverload ??
-    ((_req: IncomingMessage, res: ServerResponse): void => {
-      res.writeHead(503, { "Content-Type": "text/plain", "Retry-After": "1", Connection: "close" }).end("overloaded\n");
-    });
+  const shed = opts.onOverload ?? ((_req: IncomingMessage, res: ServerResponse): void => answerOverloaded(res));
+  const shedder = createConnectionShedder({
+    contextOptions: TLS_CONTEXT_OPTIONS,
+    cert: opts.tls.cert,
+    key: opts.tls.key,
+    answer: shed,
+  });
 
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     if (draining) res.setHeader("Connection", "close");
@@ -259,18 +268,36 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     else before.once("close", () => opts.app(req, res));
   });
 
-  if (!opts.handed) {
+  let stopped = false;
+  /** A connection accepted (not read from): served, answered 503 past the bound, or closed once stopped. */
+  const take = (socket: Socket): boolean => {
+    if (stopped) {
+      socket.destroy();
+      return false;
+    }
+    if (connections.size >= maxConnections) {
+      shedder.shed(socket);
+      return false;
+    }
+    server.emit("connection", socket);
+    return true;
+  };
+
+  const front = opts.handed ? undefined : net.createServer({ pauseOnConnect: true }, take);
+  if (front !== undefined) {
     await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(opts.port, host, () => {
-        server.off("error", reject);
+      front.once("error", reject);
+      front.listen(opts.port, host, () => {
+        front.off("error", reject);
         resolve();
       });
     });
+    // An accept that fails (EMFILE: out of file descriptors) loses that one connection; the
+    // listener keeps listening, and the process must not die of it.
+    front.on("error", () => undefined);
   }
-  const address = server.address();
+  const address = front?.address();
   const port = typeof address === "object" && address !== null ? address.port : opts.port;
-  let stopped = false;
 
   /** Sockets with no request being read or answered. */
   const idleSockets = (): Set<Socket> => {
@@ -287,12 +314,11 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     if (opts.handed && d.until !== undefined) await d.until;
     const deadline = Date.now() + (d.timeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);
     const idleGrace = d.idleGraceMs ?? DEFAULT_DRAIN_IDLE_GRACE_MS;
-    // Stop accepting without Node's http close(), which would also close every idle kept-alive
-    // connection at once: a client may be writing a request on one at that very moment, and
-    // the API server does not retry a POST the connection reset under it.
-    const closed = opts.handed
-      ? Promise.resolve()
-      : new Promise<void>((resolve) => net.Server.prototype.close.call(server, () => resolve()));
+    // Stop accepting: the front listener only, not Node's http close(), which would also close
+    // every idle kept-alive connection at once: a client may be writing a request on one at that
+    // very moment, and the API server does not retry a POST the connection reset under it.
+    const closed =
+      front === undefined ? Promise.resolve() : new Promise<void>((resolve) => front.close(() => resolve()));
     const idle = new Promise<void>((resolve) => {
       if (inFlight.size === 0) resolve();
       else onIdle = resolve;
@@ -317,6 +343,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     for (const socket of connections) socket.destroy();
     for (const socket of sockets) socket.destroy();
     stopped = true;
+    shedder.close();
     await closed;
   };
 
@@ -333,6 +360,9 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     get connections() {
       return connections.size;
     },
+    get shedding() {
+      return shedder.shedding;
+    },
     close(d = {}) {
       closing ??= drain(typeof d === "number" ? { timeoutMs: d } : d);
       return closing;
@@ -345,14 +375,14 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       }
       // setSecureContext resets any option not given, so the TLS settings are passed again.
       server.setSecureContext({ ...TLS_CONTEXT_OPTIONS, cert, key });
+      shedder.setCertificate(cert, key);
     },
     accept(socket) {
-      if (!opts.handed || stopped || connections.size >= server.maxConnections) {
+      if (!opts.handed) {
         socket.destroy();
         return false;
       }
-      server.emit("connection", socket);
-      return true;
+      return take(socket);
     },
   };
 }

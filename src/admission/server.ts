@@ -13,6 +13,7 @@ import type { Config } from "../config/types.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { AdmissionError, ERRORS, errorBody, type ErrorCode } from "./errors.js";
+import { answerOverloaded } from "./connection-shed.js";
 import { answerReview, decodeAdmissionReview, parsePathEnv, type InjectFn, type ReviewOutcome } from "./review.js";
 import {
   BodyBudget,
@@ -127,8 +128,9 @@ export function plainInjectPath(url: string): string | undefined {
 const SHED_LOG_INTERVAL_MS = 1000;
 
 /**
- * Answers a request the server refused because too many are in flight: before express, before
- * the body is read, so that it costs next to nothing. Counted as failures with reason
+ * Answers a request the server refused because too many are in flight (before express, before
+ * the body is read, so that it costs next to nothing), or because its connection came past
+ * --max-connections (https.ts, connection-shed.ts). Counted as failures with reason
  * ERR_OVERLOADED; logged at most once a second with the number shed.
  */
 export function overloadHandler(
@@ -136,8 +138,6 @@ export function overloadHandler(
   logger: Logger,
   now: () => number = Date.now,
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  const spec = ERRORS.ERR_OVERLOADED;
-  const body = JSON.stringify(errorBody("ERR_OVERLOADED"));
   let shedSinceLog = 0;
   let lastLog = -Infinity;
   return (req, res) => {
@@ -146,14 +146,12 @@ export function overloadHandler(
     if (now() - lastLog >= SHED_LOG_INTERVAL_MS) {
       logger.warn(
         { code: "ERR_OVERLOADED", shed: shedSinceLog, path: req.url?.split("?", 1)[0] },
-        "requests shed: too many in flight",
+        "requests shed: too many in flight or connections open",
       );
       lastLog = now();
       shedSinceLog = 0;
     }
-    res
-      .writeHead(spec.status, { "Content-Type": "application/json", "Retry-After": "1", Connection: "close" })
-      .end(body);
+    answerOverloaded(res);
   };
 }
 

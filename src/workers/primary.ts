@@ -1,6 +1,6 @@
 // The primary of `serve --workers N`: forks N worker processes (node:cluster) that each run the
-// webhook's app, and keeps them going. It serves nothing itself: no express, no injection
-// engine, no TLS; it holds the certificate source (main.ts) and pushes every pair to every
+// webhook's app, and keeps them going. It serves no review itself: no express, no injection
+// engine; it holds the certificate source (main.ts) and pushes every pair to every
 // worker, sums the workers' metrics for a scrape, and drains them on shutdown. It is also the
 // one process that talks to the API server (a worker never loads the Kubernetes client): it
 // pushes the nodes' native sidecar support to every worker, and runs /preview's namespace
@@ -15,10 +15,12 @@
 // SCHED_NONE, puts most on a few workers and leaves cores idle). A worker with K hand-overs not
 // acknowledged, the oldest waiting W (MAX_UNACKNOWLEDGED_HANDOVERS, MAX_HANDOVER_WAIT_MS: its
 // event loop is behind), or with --max-connections open or on the way, gets no more; when none
-// is left the connection is closed at once, before any TLS, counted as a review shed
-// (`sidecar_injection_failure_total{reason="ERR_OVERLOADED"}`) and logged at most once a
-// second. So past capacity it sheds, as one process does, where node:cluster's round robin
-// (SCHED_RR) queued without bound in the primary.
+// is left the connection is shed: answered here, over TLS with the current pair, 503
+// ERR_OVERLOADED with Retry-After, which the API server retries (connection-shed.ts; closed
+// before any TLS only when MAX_SHEDDING_CONNECTIONS are being answered already), counted as a
+// review shed (`sidecar_injection_failure_total{reason="ERR_OVERLOADED"}`) and logged at most
+// once a second. So past capacity it sheds, as one process does, where node:cluster's round
+// robin (SCHED_RR) queued without bound in the primary.
 // The admin port (/preview, /metrics, health) keeps node:cluster's sharing, round robin: it
 // carries a scrape or a preview now and then, which needs neither balance nor a bound of its own.
 //
@@ -47,7 +49,8 @@ import type { Logger } from "../telemetry/logger.js";
 import { aggregateSnapshots, type MetricsSnapshot } from "../telemetry/metrics.js";
 import type { NamespaceLookupService } from "../admission/preview-lookup.js";
 import type { NamespaceLabelsResult } from "../preview.js";
-import { DEFAULT_MAX_CONNECTIONS } from "../admission/https.js";
+import { DEFAULT_MAX_CONNECTIONS, TLS_CONTEXT_OPTIONS } from "../admission/https.js";
+import { createConnectionShedder } from "../admission/connection-shed.js";
 import { Distributor } from "./distributor.js";
 import {
   isMessage,
@@ -239,6 +242,11 @@ export async function startPrimary(
    * in order): those still in the primary when the worker exits are closed then.
    */
   const byId = new Map<number, { worker: Worker; onTheWay: Socket[] }>();
+  const shedder = createConnectionShedder({
+    contextOptions: TLS_CONTEXT_OPTIONS,
+    cert: initial.cert,
+    key: initial.key,
+  });
   let shedSinceLog = 0;
   let lastShedLog = -Infinity;
 
@@ -467,9 +475,9 @@ export async function startPrimary(
     }, next.delayMs);
   };
 
-  /** A connection shed: destroyed before any byte is read, counted, logged at most once a second. */
+  /** A connection shed: answered 503 (or closed, past the shedder's bound), counted, logged at most once a second. */
   const shed = (socket: Socket): void => {
-    socket.destroy();
+    shedder.shed(socket);
     opts.onShed?.();
     shedSinceLog += 1;
     const now = Date.now();
@@ -585,6 +593,7 @@ export async function startPrimary(
       // then it stops accepting, and tells each worker the last one is on its way.
       const stopAccepting = (): void => {
         listener.close();
+        shedder.close();
         for (const s of slots) {
           if (s.worker === undefined) continue;
           distributor.remove(s.worker.id);
@@ -618,6 +627,11 @@ export async function startPrimary(
     adminPort: bound.adminPort,
     setCertificate(cert, key, serving) {
       certificate = { cert, key, serving, generation: certificate.generation + 1 };
+      try {
+        shedder.setCertificate(cert, key);
+      } catch (err) {
+        logger.warn({ err, generation: certificate.generation }, "shed connections keep the previous pair");
+      }
       for (const s of slots)
         if (s.worker !== undefined && s.greeted) send(s.worker, { type: `${PREFIX}certificate`, ...certificate });
       checkReady();

@@ -1,7 +1,8 @@
 // Overload: the built injector (`node dist/cli.js serve`, its own process, as deployed) under an
 // open-loop load of reviews, each on a new TLS connection, at fixed rates from a second process.
-// For each rate: answered (200), shed (503 at once, or a connection closed before its handshake:
-// by a single process past --max-connections, by the primary of --workers N past its bound),
+// For each rate: answered (200), shed (503, or a connection closed before its handshake: past
+// --max-connections in one process and past the bound of the primary of --workers N a connection
+// is answered 503, and closed so only when 32 are being answered so),
 // failed otherwise, p50/p99 of the answered, the slowest answer of any kind, the server's CPU per
 // answered review and its peak RSS. The sustainable rate is the highest rate answered in full
 // with p99 under 1 s; the table then shows 1x and 2x that rate.

@@ -3,6 +3,9 @@
 // client (client-go's rest client) retries a 429 or 5xx that carries Retry-After, within the
 // webhook's timeoutSeconds. So a shed review is a delayed Pod, not a refused one; and when the
 // injector stays full past timeoutSeconds, the Pod is refused under failurePolicy Fail.
+// The same for a connection past the bound (`--max-connections`, one process or the primary of
+// `--workers`): answered 503 as well, where a closed connection would fail the call outright
+// (client-go retries a POST only on an answer that says so).
 //
 // The injector runs with one place (`--max-requests 1`); the test takes that place itself with
 // a review whose body never finishes, so the API server's calls are shed for as long as the test
@@ -26,6 +29,9 @@ const HOOK_TIMED_OUT = "timed-out.overload.sidecar-injector.test";
 
 // ServiceAccount admission on, as in a real cluster: the sidecar's projected token needs a serviceAccountName.
 const { cluster, skip } = await clusterForSuite("overload retry end-to-end test", { serviceAccountAdmission: true });
+after(async () => {
+  await cluster?.stop();
+});
 
 function kube(): Cluster {
   if (!cluster) throw new Error("no cluster");
@@ -82,6 +88,16 @@ function webhookConfiguration(
       },
     ],
   };
+}
+
+/** Polls `until` every 50 ms for at most `ms`; returns whether it became true. */
+async function eventually(ms: number, until: () => Promise<boolean>): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await until()) return true;
+    await sleep(50);
+  }
+  return until();
 }
 
 interface Held {
@@ -153,16 +169,6 @@ describe("a review shed for overload is retried by a real kube-apiserver", { ski
     assert.fail(`could not take the injector's one place (${last})`);
   }
 
-  /** Polls `until` every 50 ms for at most `ms`; returns whether it became true. */
-  async function eventually(ms: number, until: () => Promise<boolean>): Promise<boolean> {
-    const deadline = Date.now() + ms;
-    while (Date.now() < deadline) {
-      if (await until()) return true;
-      await sleep(50);
-    }
-    return until();
-  }
-
   before(async () => {
     certs = await testCertificates();
     adminPort = await freePort();
@@ -195,7 +201,6 @@ describe("a review shed for overload is retried by a real kube-apiserver", { ski
 
   after(async () => {
     await injector?.dispose();
-    await cluster?.stop();
   });
 
   test("shed while the place is taken, the API server's call is retried once it is free: the Pod is created with its sidecar", async () => {
@@ -249,3 +254,165 @@ describe("a review shed for overload is retried by a real kube-apiserver", { ski
     }
   });
 });
+
+/** Retried: the connections the injector may serve are taken until the API server's first call is shed. */
+const NS_CONNECTIONS = "e2e-retry-connections";
+
+for (const mode of [
+  // One process: one connection served at once.
+  {
+    name: "one process",
+    args: ["--max-connections", "1"],
+    places: 1,
+    hook: "connections.overload.sidecar-injector.test",
+  },
+  // The primary of two workers: one connection each.
+  {
+    name: "the primary of --workers 2",
+    args: ["--workers", "2", "--max-connections", "1"],
+    places: 2,
+    hook: "worker-connections.overload.sidecar-injector.test",
+  },
+]) {
+  describe(
+    `a connection past the bound (${mode.name}) is answered 503 and retried by a real kube-apiserver`,
+    { skip },
+    () => {
+      let certs: TestCerts;
+      let injector: Injector;
+      let adminPort: number;
+      const value = mode.hook.split(".")[0] ?? "connections";
+
+      async function shed(): Promise<number> {
+        const r = await httpsRequest(`https://127.0.0.1:${adminPort}/metrics`, certs.caPem);
+        assert.equal(r.status, 200, r.body.slice(0, 300));
+        return metricValue(r.body, "sidecar_injection_failure_total", { reason: "ERR_OVERLOADED" }) ?? 0;
+      }
+
+      /**
+       * A kept-alive connection the injector serves: a health check on it answered 200 without
+       * `Connection: close` (one opened while another connection, say the start's readiness check,
+       * still held the place, is shed instead: then another is tried).
+       */
+      async function servedConnection(): Promise<tls.TLSSocket> {
+        let last = "";
+        for (let attempt = 0; attempt < 25; attempt++) {
+          const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+            const s = tls.connect({ host: "127.0.0.1", port: injector.port, ca: certs.caPem }, () => resolve(s));
+            s.once("error", reject);
+          });
+          socket.on("error", () => undefined);
+          const head = await new Promise<string>((resolve) => {
+            let text = "";
+            const onData = (d: Buffer): void => {
+              text += d.toString("latin1");
+              if (!text.includes("\r\n\r\n")) return;
+              socket.off("data", onData);
+              resolve(text.slice(0, text.indexOf("\r\n\r\n")));
+            };
+            socket.on("data", onData);
+            socket.once("close", () => resolve(text));
+            socket.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+          });
+          if (/^HTTP\/1\.1 200 /.test(head) && !/\r\nconnection: close/i.test(head)) return socket;
+          last = head.split("\r\n")[0] ?? "";
+          socket.destroy();
+          await sleep(200);
+        }
+        assert.fail(`no connection served by the injector (last: ${last})`);
+      }
+
+      /**
+       * Every place taken by a connection the injector serves (each idle, kept alive); then a
+       * review on a new connection is answered 503. Closes are counted a moment late (a worker
+       * reports them batched), so the first probes may still be served: probed until one is not.
+       */
+      async function takeEveryPlace(): Promise<{ release: () => void }> {
+        const sockets: tls.TLSSocket[] = [];
+        const release = (): void => {
+          for (const s of sockets) s.destroy();
+        };
+        try {
+          for (let i = 0; i < mode.places; i++) sockets.push(await servedConnection());
+          let last = "";
+          for (let attempt = 0; attempt < 25; attempt++) {
+            const probe = await request(`${injector.url}/inject`, {
+              ca: certs.caPem,
+              timeoutMs: 5000,
+              headers: { "Content-Type": "application/json", Connection: "close" },
+              body: JSON.stringify(podReview({ object: { apiVersion: "v1", kind: "Pod", ...pod("direct") } })),
+            });
+            if (probe.status === 503) {
+              assert.equal(probe.headers["retry-after"], "1", "the shed connection's answer says when to retry");
+              assert.equal(probe.headers.connection, "close");
+              assert.match(probe.body, /ERR_OVERLOADED/);
+              return { release };
+            }
+            last = `${probe.status} ${probe.body.slice(0, 200)}`;
+            await sleep(200);
+          }
+          assert.fail(`no review shed with ${sockets.length} connections held (last: ${last})`);
+        } catch (e) {
+          release();
+          throw e;
+        }
+      }
+
+      before(async () => {
+        certs = await testCertificates();
+        adminPort = await freePort();
+        injector = new Injector(await freePort(), { certs, args: [...mode.args, "--admin-port", String(adminPort)] });
+        await injector.start();
+        const c = kube();
+        const ns = `${NS_CONNECTIONS}-${mode.places}`;
+        await c.createNamespace(ns, { "istio-injection": "enabled", "e2e-retry": value });
+        const r = await c.request(
+          "POST",
+          "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+          webhookConfiguration(mode.hook, value, 10, `${injector.url}/inject`, certs.caPem),
+        );
+        assert.equal(r.status, 201, r.text);
+        let last = "";
+        const ready = await eventually(30_000, async () => {
+          const probe = await createPod(ns, `probe-${Date.now()}`, "?dryRun=All");
+          last = `${probe.status} ${probe.message}`;
+          return probe.status === 201 && sidecarOf(probe.pod) !== undefined;
+        });
+        assert.ok(ready, `the webhook for ${ns} did not take effect: ${last}`);
+        // The API server keeps its connections to the injector alive: restarted, it has none, and
+        // its next call needs a new one.
+        await injector.stop();
+        await injector.start();
+      });
+
+      after(async () => {
+        await injector?.dispose();
+      });
+
+      test("shed while every place is taken, the API server's call is retried once one is free: the Pod is created with its sidecar", async () => {
+        const ns = `${NS_CONNECTIONS}-${mode.places}`;
+        const held = await takeEveryPlace();
+        let settled = false;
+        let created: Promise<Created> | undefined;
+        try {
+          const before = await shed();
+          created = createPod(ns, "retried").finally(() => (settled = true));
+          const apiServerShed = await eventually(8_000, async () => settled || (await shed()) > before);
+          if (settled) {
+            const early = await created;
+            assert.fail(`the creation ended while every place was taken: ${early.status} ${early.message}`);
+          }
+          assert.ok(apiServerShed, "the API server's connection was not shed while every place was taken");
+          held.release();
+          const r = await created;
+          console.log(`CONNECTION RETRIED (${mode.name}): status=${r.status} shed=${(await shed()) - before}`);
+          assert.equal(r.status, 201, `the Pod was refused: ${r.message}`);
+          assert.ok(sidecarOf(r.pod), "the Pod has the istio-proxy sidecar");
+        } finally {
+          held.release();
+          await created?.catch(() => undefined);
+        }
+      });
+    },
+  );
+}

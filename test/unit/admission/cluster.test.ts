@@ -76,19 +76,17 @@ function reviewOverTls(
   socket: Socket,
   ca: string,
   uid: string,
-): { answer: Promise<number>; closed(): boolean; secured(): boolean } {
+): { answer: Promise<number>; closed(): boolean; text(): string } {
   let closed = false;
-  let secured = false;
+  let text = "";
   const body = JSON.stringify(podReview({ uid }));
   const answer = new Promise<number>((ok) => {
     const tls = connectTls({ socket, ca, servername: "localhost" }, () => {
-      secured = true;
       tls.end(
         `POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n` +
           `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
       );
     });
-    let text = "";
     tls.setEncoding("latin1");
     tls.on("data", (d: string) => (text += d));
     tls.on("error", () => undefined);
@@ -97,14 +95,14 @@ function reviewOverTls(
       ok(Number(/^HTTP\/1\.1 (\d{3}) /.exec(text)?.[1] ?? 0));
     });
   });
-  return { answer, closed: () => closed, secured: () => secured };
+  return { answer, closed: () => closed, text: () => text };
 }
 
 /**
  * Opens `n` plain TCP connections together, and only once all are open sends a review over
  * TLS on each: the primary accepts them as one burst, as when a client that opens a connection
  * for each request due while its others wait (the API server, vegeta) meets a stall. The
- * status of each answer; 0 for a connection closed without one (shed).
+ * status of each answer; 0 for a connection closed without one.
  */
 async function burst(port: number, ca: string, n: number): Promise<number[]> {
   const raw = await Promise.all(Array.from({ length: n }, () => rawConnection(port)));
@@ -520,7 +518,7 @@ describe("serve --workers 2 with both workers stopped (SIGSTOP): the primary's b
     reviewOverTls(await rawConnection(port), ca, uid);
 
   it(
-    "holds 16 hand-overs per worker, sheds new connections before TLS once the oldest has waited the bound, and answers the held ones once the workers run",
+    "holds 16 hand-overs per worker, answers new connections 503 with Retry-After once the oldest has waited the bound, and the held ones once the workers run",
     { timeout: 240_000 },
     async (t) => {
       root = await mkdtemp(join(tmpdir(), "sidecar-injector-cluster-stuck-"));
@@ -540,9 +538,9 @@ describe("serve --workers 2 with both workers stopped (SIGSTOP): the primary's b
         // As many as the count bound lets on the way, opened at once: none can be shed (a worker
         // is skipped only with 16 on the way; least load, ties in turn, puts 16 on each).
         conns = await Promise.all(Array.from({ length: bound }, (_, i) => open(served.port, ca, `held-${i}`)));
-        // Then one at a time, each given a moment to be closed, until one is: that happens only
-        // once both workers have 16 on the way, the oldest for the wait bound (a second).
-        // Bounded: without the bound (or with a much larger one) none is ever closed.
+        // Then one at a time, each given a moment to be answered, until one is: that happens only
+        // once both workers have 16 on the way, the oldest for the wait bound (a second), and the
+        // primary answers it. Bounded: without the bound (or a much larger one) none is answered.
         const giveUpAt = Date.now() + 15_000;
         while (!conns.some((c) => c.closed()) && Date.now() < giveUpAt) {
           const c = await open(served.port, ca, `probe-${conns.length}`);
@@ -553,8 +551,8 @@ describe("serve --workers 2 with both workers stopped (SIGSTOP): the primary's b
           conns.some((c) => c.closed()),
           `no connection shed with both workers stopped, after ${conns.length} opened (${bound} to reach the count bound)`,
         );
-        // While the workers are stopped nothing completes a handshake: every close so far is a shed.
-        assert.ok(!conns.some((c) => c.secured()), "a handshake completed while both workers were stopped");
+        // While the workers are stopped, every connection answered so far was answered by the primary.
+        for (const c of conns.filter((x) => x.closed())) assert.match(c.text(), /^HTTP\/1\.1 503 /);
       } finally {
         resume();
       }
@@ -567,14 +565,15 @@ describe("serve --workers 2 with both workers stopped (SIGSTOP): the primary's b
       const shed = statuses.length - held;
       assert.deepEqual(
         statuses.slice(held),
-        Array.from({ length: shed }, () => 0),
+        Array.from({ length: shed }, () => 503),
         `statuses after the first shed: ${statuses.slice(held).join(",")}`,
       );
-      assert.equal(
-        conns.slice(held).filter((c) => c.secured()).length,
-        0,
-        "a shed connection is closed before its handshake",
-      );
+      // What the API server retries: a 503 that says when, on a connection that then closes.
+      for (const c of conns.slice(held)) {
+        assert.match(c.text(), /\r\nretry-after: 1\r\n/i);
+        assert.match(c.text(), /\r\nconnection: close\r\n/i);
+        assert.match(c.text(), /"code":"ERR_OVERLOADED"/);
+      }
       // At least the count bound was held, and not much more: those opened one at a time while the
       // oldest hand-over had waited less than a second (a handful at a 250 ms pace) — a bound of
       // 64 per worker, or none, holds over 128.

@@ -202,7 +202,7 @@ describe("body memory bound", () => {
 });
 
 describe("connection bound", () => {
-  it("closes connections past the bound before their handshake, and accepts again once one closes", async () => {
+  it("answers connections past the bound 503 with Retry-After (what the API server retries), and serves again once one closes", async () => {
     const c = await testCertificates();
     const app: RequestListener = (_req, res) => res.end("ok");
     const server = await startServer({ app, port: 0, host: "127.0.0.1", tls: c, maxConnections: 3 });
@@ -210,15 +210,30 @@ describe("connection bound", () => {
     try {
       for (let i = 0; i < 3; i++) open.push(await connect(server.port, c.ca));
       assert.equal(server.connections, 3);
-      await assert.rejects(
-        connect(server.port, c.ca),
-        (e: NodeJS.ErrnoException) => e.code === "ECONNRESET" || /socket disconnected/.test(e.message),
+      const past = await connect(server.port, c.ca);
+      const body = JSON.stringify(podReview({ uid: "past-the-bound" }));
+      const answer = readResponses(past, 1);
+      let head = "";
+      past.on("data", (d: Buffer) => (head ||= d.toString("latin1")));
+      past.write(
+        `POST /inject HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
       );
+      past.write(body);
+      const { statuses, bodies } = await answer;
+      assert.deepEqual(statuses, [503]);
+      assert.match(head, /\r\nretry-after: 1\r\n/i);
+      assert.match(head, /\r\nconnection: close\r\n/i);
+      assert.match(bodies[0] ?? "", /ERR_OVERLOADED/);
+      assert.equal(server.connections, 3, "the app's connections are not taken by the one past the bound");
       const closed = new Promise((r) => open[0]?.once("close", r));
       open[0]?.destroy();
       await closed;
       for (let i = 0; i < 50 && server.connections > 2; i++) await new Promise((r) => setTimeout(r, 20));
-      open.push(await connect(server.port, c.ca));
+      const again = await connect(server.port, c.ca);
+      open.push(again);
+      const served = readResponses(again, 1);
+      again.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+      assert.deepEqual((await served).statuses, [200]);
     } finally {
       for (const s of open) s.destroy();
       await server.close(1000);

@@ -1,7 +1,7 @@
 // A webhook listener whose connections are handed to it (src/admission/https.ts, `handed`), as a
 // worker's are by its primary: here a plain TCP listener in the test plays the primary, with
-// pauseOnConnect as the primary uses it. Served over TLS; refused past maxConnections and once
-// the drain is over; the drain keeps taking them until told the last is on its way.
+// pauseOnConnect as the primary uses it. Served over TLS; answered 503 past maxConnections, and
+// refused once the drain is over; the drain keeps taking them until told the last is on its way.
 import assert from "node:assert/strict";
 import https from "node:https";
 import net, { type Socket } from "node:net";
@@ -40,7 +40,7 @@ function get(
 }
 
 describe("a listener with handed connections", () => {
-  it("listens on no port, serves what it is handed over TLS, and refuses past maxConnections", async () => {
+  it("listens on no port, serves what it is handed over TLS, and answers 503 past maxConnections", async () => {
     const c = await testCertificates();
     const server = await startServer({
       app: (_req, res) => res.end("ok"),
@@ -55,10 +55,10 @@ describe("a listener with handed connections", () => {
     try {
       assert.deepEqual(await get(p.port, c.ca, agent), { status: 200, close: false });
       assert.equal(server.connections, 1);
-      // A second connection while the kept-alive one is open: past maxConnections, closed before TLS.
-      const second = await get(p.port, c.ca);
-      assert.ok("error" in second, JSON.stringify(second));
+      // A second connection while the kept-alive one is open: past maxConnections, told to retry.
+      assert.deepEqual(await get(p.port, c.ca), { status: 503, close: true });
       assert.equal(p.refused(), 1);
+      assert.equal(server.connections, 1);
     } finally {
       agent.destroy();
       p.close();

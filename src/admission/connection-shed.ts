@@ -1,0 +1,136 @@
+// A connection past the bound is answered, not dropped. The bound is https.ts's maxConnections
+// (open connections of one process), or the primary's when every worker is at its own
+// (workers/primary.ts). Such a connection gets its TLS handshake, its request is read to the
+// end, and it is answered 503 ERR_OVERLOADED with `Retry-After: 1` and `Connection: close`.
+//
+// Why not close it: the API server calls a webhook with client-go's rest client, which retries a
+// 429 or 5xx that carries Retry-After (a POST included, within the webhook's timeoutSeconds), but
+// retries a POST whose connection closed or reset only when it is a GET. A closed connection is
+// a failed call, and under `failurePolicy: Fail` a refused Pod; a 503 is a Pod admitted a second
+// later. The request is read to its end before the answer, because closing a socket with unread
+// bytes sends a reset, which can make the client drop the answer it has not read yet.
+//
+// Bounded: at most MAX_SHEDDING_CONNECTIONS are answered at once, each within SHED_TIMEOUT_MS
+// (handshake, request and answer; Node's own timeouts, and a last timer past them), and at most
+// DEFAULT_MAX_BODY_BYTES of a body are read (then the connection is closed). Past the count a
+// connection is closed at once, before any TLS: answering costs a handshake (ECDSA P-256, a
+// fraction of a millisecond), and the bound keeps what overload can make it cost small.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import https from "node:https";
+import type { Socket } from "node:net";
+import type { SecureContextOptions, TLSSocket } from "node:tls";
+import { DEFAULT_MAX_BODY_BYTES } from "./body.js";
+import { errorBody, ERRORS } from "./errors.js";
+import { startTimeoutChecks } from "./handed.js";
+
+/** Shed connections being answered at once; past it one is closed before its handshake. */
+export const MAX_SHEDDING_CONNECTIONS = 32;
+/** The handshake, the request and the answer of a shed connection, each, at most. */
+export const SHED_TIMEOUT_MS = 5_000;
+
+const OVERLOADED = JSON.stringify(errorBody("ERR_OVERLOADED"));
+
+/** The answer to a request refused for overload: 503 ERR_OVERLOADED, retry in a second, connection closed. */
+export function answerOverloaded(res: ServerResponse): void {
+  res.shouldKeepAlive = false;
+  res
+    .writeHead(ERRORS.ERR_OVERLOADED.status, {
+      "Content-Type": "application/json",
+      "Content-Length": String(Buffer.byteLength(OVERLOADED)),
+      "Retry-After": "1",
+      Connection: "close",
+    })
+    .end(OVERLOADED);
+}
+
+export interface ConnectionShedderOptions {
+  /** The TLS settings the listener serves with, and its pair (see setCertificate). */
+  readonly contextOptions: SecureContextOptions;
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+  /** Writes the answer, once the request has been read (default answerOverloaded). */
+  readonly answer?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Default MAX_SHEDDING_CONNECTIONS. */
+  readonly maxAtOnce?: number;
+  /** Default SHED_TIMEOUT_MS. */
+  readonly timeoutMs?: number;
+}
+
+export interface ConnectionShedder {
+  /**
+   * Answers the connection (accepted, not read from) as the header says: true; or closes it at
+   * once when MAX_SHEDDING_CONNECTIONS are being answered: false.
+   */
+  shed(socket: Socket): boolean;
+  /** Connections being answered now. */
+  readonly shedding: number;
+  /** New handshakes use this pair. */
+  setCertificate(cert: string | Buffer, key: string | Buffer): void;
+  /** Closes every connection being answered; shed() closes each new one at once from then on. */
+  close(): void;
+}
+
+export function createConnectionShedder(opts: ConnectionShedderOptions): ConnectionShedder {
+  const timeoutMs = opts.timeoutMs ?? SHED_TIMEOUT_MS;
+  const maxAtOnce = opts.maxAtOnce ?? MAX_SHEDDING_CONNECTIONS;
+  const answer = opts.answer ?? ((_req: IncomingMessage, res: ServerResponse) => answerOverloaded(res));
+  const server = https.createServer({
+    ...opts.contextOptions,
+    cert: opts.cert,
+    key: opts.key,
+    handshakeTimeout: timeoutMs,
+    headersTimeout: timeoutMs,
+    requestTimeout: timeoutMs,
+    connectionsCheckingInterval: Math.min(1_000, timeoutMs),
+    keepAlive: false,
+  });
+  startTimeoutChecks(server);
+  // As on the listener it stands in for (https.ts): no client-initiated renegotiation.
+  server.on("secureConnection", (socket: TLSSocket) => socket.disableRenegotiation());
+  const active = new Set<Socket>();
+  let closed = false;
+
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    res.shouldKeepAlive = false;
+    let read = 0;
+    req.on("data", (chunk: Buffer) => {
+      read += chunk.byteLength;
+      if (read > DEFAULT_MAX_BODY_BYTES) req.socket.destroy();
+    });
+    req.on("error", () => undefined);
+    req.on("end", () => {
+      if (!res.headersSent && !res.destroyed) answer(req, res);
+    });
+  });
+
+  return {
+    shed(socket) {
+      if (closed || active.size >= maxAtOnce) {
+        socket.destroy();
+        return false;
+      }
+      active.add(socket);
+      // Past Node's own timeouts (which answer 408 and close), whatever is left is closed.
+      const last = setTimeout(() => socket.destroy(), 2 * timeoutMs + 1_000);
+      last.unref();
+      socket.on("error", () => undefined);
+      socket.once("close", () => {
+        clearTimeout(last);
+        active.delete(socket);
+      });
+      server.emit("connection", socket);
+      return true;
+    },
+    get shedding() {
+      return active.size;
+    },
+    setCertificate(cert, key) {
+      server.setSecureContext({ ...opts.contextOptions, cert, key });
+    },
+    close() {
+      closed = true;
+      for (const socket of active) socket.destroy();
+      server.close(() => undefined);
+    },
+  };
+}
