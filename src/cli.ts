@@ -114,7 +114,7 @@ Options:
       --shutdown-delay D
                         after SIGTERM, keep accepting connections this long while not
                         ready (default: 0; the chart's preStop sleep does this)
-      --max-requests N  requests in flight at once; past it 503 at once (default: 256)
+      --max-requests N  requests in flight at once; past it 503, not worked on (default: 256)
       --max-connections N
                         open connections at once; past it new ones are answered 503
                         with Retry-After (default: 256)

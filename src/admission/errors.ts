@@ -56,7 +56,7 @@ export const ERRORS = {
   ERR_OVERLOADED: {
     status: 503,
     reason: "ServiceUnavailable",
-    message: "sidecar-injector is overloaded: too many requests in flight; retry",
+    message: "sidecar-injector is overloaded: too many requests in flight or connections open; retry",
     answer: "http",
   },
   ERR_PREVIEW_INPUT: {

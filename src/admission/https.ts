@@ -18,7 +18,7 @@ import https from "node:https";
 import net, { type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { SecureContextOptions, TLSSocket } from "node:tls";
-import { answerOverloaded, createConnectionShedder } from "./connection-shed.js";
+import { answerOverloaded, answerWhenRead, createConnectionShedder } from "./connection-shed.js";
 import { startTimeoutChecks } from "./handed.js";
 
 export const TLS_MIN_VERSION = "TLSv1.2";
@@ -246,9 +246,9 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     if (draining) res.setHeader("Connection", "close");
     if (inFlight.size >= maxConcurrent) {
-      // Refused before its body is read: closing the connection spares reading it.
-      res.shouldKeepAlive = false;
-      shed(req, res);
+      // Refused without being worked on: its body is read and dropped, then it is answered 503
+      // and its connection closed (answered at once, the client could lose the answer).
+      answerWhenRead(req, res, shed);
       return;
     }
     // Pipelined requests are answered one after the other: a response is written only once

@@ -128,8 +128,8 @@ export function plainInjectPath(url: string): string | undefined {
 const SHED_LOG_INTERVAL_MS = 1000;
 
 /**
- * Answers a request the server refused because too many are in flight (before express, before
- * the body is read, so that it costs next to nothing), or because its connection came past
+ * Answers a request the server refused because too many are in flight (before express, once
+ * its body is read and dropped, so that it costs next to nothing), or because its connection came past
  * --max-connections (https.ts, connection-shed.ts). Counted as failures with reason
  * ERR_OVERLOADED; logged at most once a second with the number shed.
  */

@@ -139,7 +139,7 @@ describe("concurrency bound", () => {
       assert.deepEqual(shed.json(), {
         error: {
           code: "ERR_OVERLOADED",
-          message: "sidecar-injector is overloaded: too many requests in flight; retry",
+          message: "sidecar-injector is overloaded: too many requests in flight or connections open; retry",
         },
       });
       const metrics = await s.metrics.registry.getSingleMetricAsString("sidecar_injection_failure_total");
@@ -157,6 +157,48 @@ describe("concurrency bound", () => {
       assert.equal(typeof responseOf(ok).patch, "string");
     } finally {
       for (const release of held) release();
+      await s.close();
+    }
+  });
+});
+
+describe("concurrency bound: a body still coming", () => {
+  it("answers a request past the bound once its body has arrived, not while the client still sends it", async () => {
+    const s = await startTestServer({}, { maxConcurrentRequests: 1 });
+    const holder = await connect(s.running.port, s.ca);
+    holder.on("error", () => undefined);
+    const seen = new Promise((r) => s.running.server.once("request", r));
+    holder.write(
+      "POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+    );
+    try {
+      await seen;
+      assert.equal(s.running.inFlight, 1);
+      // A 2 MiB body, sent in two parts: answered (and closed) before the second, the client's
+      // write could fail with a reset and lose the answer.
+      const body = JSON.stringify(
+        podReview({
+          object: { ...injectable, metadata: { name: "big", annotations: { pad: "x".repeat(2 * 1024 * 1024) } } },
+        }),
+      );
+      const half = Math.floor(body.length / 2);
+      const past = await connect(s.running.port, s.ca);
+      let received = "";
+      past.on("data", (d: Buffer) => (received += d.toString("latin1")));
+      const closed = new Promise<void>((r) => past.once("close", () => r()));
+      past.write(
+        `POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
+      );
+      past.write(body.slice(0, half));
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(received, "", "answered before the body had arrived");
+      past.end(body.slice(half));
+      await closed;
+      assert.match(received, /^HTTP\/1\.1 503 /);
+      assert.match(received, /\r\nretry-after: 1\r\n/i);
+      assert.match(received, /ERR_OVERLOADED/);
+    } finally {
+      holder.destroy();
       await s.close();
     }
   });
