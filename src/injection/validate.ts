@@ -20,15 +20,18 @@ import { A } from "./annotations.js";
 import { InjectionError } from "./types.js";
 import { checkQuantity, goParsesQuantity } from "./quantity.js";
 import { quote, QUOTE_MAX_CHARS } from "./quote.js";
-import { isMap, jsonMap } from "./own.js";
+import { isMap, jsonMap, own } from "./own.js";
 
 type Annotations = Readonly<Record<string, string>>;
 
 const NOT_A_QUANTITY = "is not a Kubernetes quantity (for example 100m, 1Gi)";
 
 interface Row {
-  /** Why Istio refuses `value` (the reason alone), or undefined when it admits it. */
-  readonly refuse?: (value: string, all: Annotations) => string | undefined;
+  /**
+   * Why Istio refuses `value` (the reason alone), or undefined when it admits it. `get` reads
+   * another annotation of the Pod (the config's status port standing in for an absent one).
+   */
+  readonly refuse?: (value: string, get: (key: string) => string | undefined) => string | undefined;
   /** What to tell the user about a value Istio admits but ignores, or undefined. */
   readonly warn?: (key: string, value: string, all: Annotations) => string | undefined;
 }
@@ -108,9 +111,9 @@ function uint32(value: string): string | undefined {
  * it into the readiness probe's int32 field, and Istio fails decoding the Pod past 2147483647
  * (when there is a probe: the status port, annotation or default, is not "0").
  */
-function probeInt32(value: string, all: Annotations): string | undefined {
+function probeInt32(value: string, get: (key: string) => string | undefined): string | undefined {
   const why = uint32(value);
-  if (why !== undefined || all[A.statusPort] === "0") return why;
+  if (why !== undefined || get(A.statusPort) === "0") return why;
   return Number(value) <= 2 ** 31 - 1
     ? undefined
     : "must be a whole number from 0 to 2147483647 (the readiness probe's int32 field)";
@@ -325,7 +328,7 @@ const ROWS: ReadonlyMap<string, Row> = new Map<string, Row>([
       warn: (k, v) => (portList(v) === undefined ? undefined : said(k, v, " is not a port list: istio-init may fail")),
     },
   ],
-  [A.proxyImageType, { refuse: (v, all) => (all[A.proxyImage]?.includes("/") ? undefined : inYamlQuotes(v)) }],
+  [A.proxyImageType, { refuse: (v, get) => (get(A.proxyImage)?.includes("/") ? undefined : inYamlQuotes(v)) }],
   [A.userVolume, { refuse: userEntries }],
   [A.userVolumeMount, { refuse: userEntries }],
   [A.status, { refuse: injectionStatus }],
@@ -370,12 +373,15 @@ function invalid(key: string, value: string, why: string): InjectionError {
  */
 export function validateAnnotations(annotations: Annotations | undefined, statusPort?: number): void {
   if (!annotations) return;
-  const all = statusPort === undefined ? annotations : { [A.statusPort]: String(statusPort), ...annotations };
+  // Read where a check needs another annotation: no copy of the Pod's annotations (which may be
+  // hundreds, 256 KiB) for the one or two keys a check reads.
+  const get = (key: string): string | undefined =>
+    own(annotations, key) ?? (key === A.statusPort && statusPort !== undefined ? String(statusPort) : undefined);
   for (const key of Object.keys(annotations)) {
     const refuse = ROWS.get(key)?.refuse;
     const value = annotations[key];
     if (refuse === undefined || value === undefined) continue;
-    const why = refuse(value, all);
+    const why = refuse(value, get);
     if (why !== undefined) throw invalid(key, value, why);
   }
 }
@@ -403,5 +409,5 @@ export function annotationWarnings(annotations: Annotations, native: boolean, ho
  * The config loader runs the same checks on the config keys that set the same things.
  */
 export function annotationValueProblem(key: string, value: string): string | undefined {
-  return ROWS.get(key)?.refuse?.(value, {});
+  return ROWS.get(key)?.refuse?.(value, () => undefined);
 }

@@ -11,6 +11,7 @@ import { overrideFinder } from "../../../src/injection/overrides.js";
 import type { Params } from "../../../src/injection/params.js";
 import { listPatch, mapPatch, overlaid, overlayPatch } from "../../../src/injection/patch.js";
 import { rewriteProbes } from "../../../src/injection/probes.js";
+import { validateAnnotations } from "../../../src/injection/validate.js";
 import { withPathEnv } from "../../../src/injection/template-parts.js";
 import { MAX_POD_DEPTH, nestedDeeperThan, readPod } from "../../../src/injection/shape.js";
 import type { PatchOperation } from "../../../src/injection/types.js";
@@ -115,6 +116,62 @@ test("a Pod's labels are listed once (one walk checks depth and shape) however m
     "add /metadata/labels/service.istio.io~1canonical-name",
     "add /metadata/labels/service.istio.io~1canonical-revision",
   ]);
+});
+
+test("checking a Pod's annotations reads each once, and copies none of them for the checks that read another", () => {
+  const at = (n: number, extra: Record<string, string>): number => {
+    const counts = { listings: 0, reads: 0 };
+    const target: Record<string, string> = { ...extra };
+    for (let i = 0; i < n; i++) target[`example.com/note-${i}`] = "v";
+    const annotations = new Proxy(target, {
+      ownKeys: (t) => Reflect.ownKeys(t),
+      get(t, key, receiver) {
+        counts.reads += 1;
+        return Reflect.get(t, key, receiver) as unknown;
+      },
+      getOwnPropertyDescriptor(t, key) {
+        counts.reads += 1;
+        return Reflect.getOwnPropertyDescriptor(t, key);
+      },
+    });
+    // The config's status port stands in for the Pod's: the readiness checks read it.
+    validateAnnotations(annotations, 15020);
+    return counts.reads;
+  };
+  // Checks that read another annotation (the status port, the proxy image) among many others.
+  const extra = {
+    "readiness.status.sidecar.istio.io/periodSeconds": "10",
+    "sidecar.istio.io/proxyImageType": "distroless",
+  };
+  const small = at(N, extra);
+  const large = at(4 * N, extra);
+  // Object.keys reads a descriptor per key, and the loop reads the value: 2 per annotation.
+  assert.ok(large - small <= 2 * 3 * N, `${large - small} more reads for ${3 * N} more annotations`);
+  assert.ok(large <= 2 * 4 * N + 100, `${large} reads for ${4 * N} annotations`);
+  // A '"' in the image type breaks the template's quoted string, unless the proxy image is a full name.
+  assert.throws(() => validateAnnotations({ "sidecar.istio.io/proxyImageType": 'a"b' }, 15020), /proxyImageType/);
+  assert.doesNotThrow(
+    () =>
+      validateAnnotations(
+        { "sidecar.istio.io/proxyImageType": 'a"b', "sidecar.istio.io/proxyImage": "example.com/proxy:1" },
+        15020,
+      ),
+    "a check that reads another annotation still reads it",
+  );
+  assert.doesNotThrow(() =>
+    validateAnnotations({
+      "readiness.status.sidecar.istio.io/periodSeconds": "4294967295",
+      "status.sidecar.istio.io/port": "0",
+    }),
+  );
+  assert.throws(
+    () => validateAnnotations({ "readiness.status.sidecar.istio.io/periodSeconds": "4294967295" }, 15020),
+    /2147483647/,
+    "the config's status port stands in for the Pod's",
+  );
+  assert.doesNotThrow(() =>
+    validateAnnotations({ "readiness.status.sidecar.istio.io/periodSeconds": "4294967295" }, 0),
+  );
 });
 
 test("the injected Pod, when asked for, holds every label and the template's", () => {
