@@ -40,7 +40,7 @@ interface Rendered extends PodMetadata {
 function injectedPod(r: Rendered): CheckedPod {
   return {
     ...r.pod,
-    metadata: { ...r.pod.metadata, labels: overlaid(r.labels), annotations: r.annotations },
+    metadata: { ...r.pod.metadata, labels: overlaid(r.labels), annotations: r.annotations.toObject() },
     spec: r.spec,
   };
 }

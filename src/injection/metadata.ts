@@ -6,7 +6,7 @@
 import { A, L } from "./annotations.js";
 import { NETWORK_ENV } from "./cluster-info.js";
 import { servedRevision } from "./istio.js";
-import { assignOwn, copyOwn } from "./own.js";
+import { MapEdit } from "./map-edit.js";
 import type { Params } from "./params.js";
 import type { Overlaid } from "./patch.js";
 import type { Placed } from "./placement.js";
@@ -18,8 +18,11 @@ export interface PodMetadata {
    * the patch reads the templates' few).
    */
   readonly labels: Overlaid;
-  /** Built key by key (copyOwn, assignOwn): the later steps add and remove keys. */
-  readonly annotations: Record<string, string>;
+  /**
+   * The Pod's own annotations with the injection's set over them (map-edit.ts: a Pod can carry
+   * hundreds; the patch reads the few set). The later steps set and delete keys.
+   */
+  readonly annotations: MapEdit;
 }
 
 function names(list: readonly { name: string }[]): string[] | null {
@@ -27,25 +30,28 @@ function names(list: readonly { name: string }[]): string[] | null {
 }
 
 export function podMetadata(p: Params, out: TemplateOutput, placed: Placed): PodMetadata {
-  const annotations: Record<string, string> = copyOwn(p.annotations);
-  assignOwn(annotations, out.annotations);
-  assignOwn(annotations, p.config.injectedAnnotations);
+  const annotations = new MapEdit(p.annotations);
+  annotations.assign(out.annotations);
+  annotations.assign(p.config.injectedAnnotations);
   const network = placed.clusterVars[NETWORK_ENV];
   const labels: Overlaid = {
     base: p.labels,
     overlay: network === undefined ? out.labels : { ...out.labels, [L.network]: network },
   };
-  annotations[A.status] = JSON.stringify({
-    initContainers: names(out.initContainers),
-    containers: names(out.containers),
-    volumes: names(out.volumes),
-    imagePullSecrets: names(out.imagePullSecrets),
-    revision: servedRevision(p.config.revision),
-  });
+  annotations.set(
+    A.status,
+    JSON.stringify({
+      initContainers: names(out.initContainers),
+      containers: names(out.containers),
+      volumes: names(out.volumes),
+      imagePullSecrets: names(out.imagePullSecrets),
+      revision: servedRevision(p.config.revision),
+    }),
+  );
   // As in Istio, the overrides are recorded on first injection only: a Pod that carries a
   // status annotation (even a stale or unreadable one) keeps whatever record it has.
   const firstInjection = !Object.hasOwn(p.annotations, A.status);
   if (firstInjection && (placed.overrides.containers || placed.overrides.initContainers))
-    annotations[A.overrides] = JSON.stringify(placed.overrides);
+    annotations.set(A.overrides, JSON.stringify(placed.overrides));
   return { labels, annotations };
 }

@@ -42,8 +42,3 @@ export function setOwn(obj: Record<string, unknown>, key: string, value: unknown
 export function copyOwn<T extends object>(obj: T): T {
   return Object.hasOwn(obj, "__proto__") ? { ...obj } : Object.assign({}, obj);
 }
-
-/** `Object.assign(target, source)` for data: own keys only, `__proto__` set as a property. */
-export function assignOwn(target: Record<string, unknown>, source: Readonly<Record<string, unknown>>): void {
-  for (const key in source) if (Object.hasOwn(source, key)) setOwn(target, key, source[key]);
-}

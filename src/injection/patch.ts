@@ -32,6 +32,7 @@
 import type { Pod, PodSpec } from "../kube/types.js";
 import type { PatchOperation } from "./types.js";
 import { isMap } from "./own.js";
+import type { MapEdit } from "./map-edit.js";
 import { plainJsonString } from "./json-text.js";
 
 export function escapeKey(key: string): string {
@@ -127,6 +128,30 @@ export function overlayPatch(
   const inOrder = replaced.size > 1 ? Object.keys(before).filter((k) => replaced.has(k)) : [...replaced.keys()];
   for (const key of inOrder) ops.push({ op: "replace", path: `${path}/${escapeKey(key)}`, value: replaced.get(key) });
   for (const [key, value] of added) ops.push({ op: "add", path: `${path}/${escapeKey(key)}`, value });
+}
+
+/**
+ * The operations of `mapPatch(path, before, edit.toObject(), ops)`, in the same order, reading
+ * only the keys the edit set when `before` is its base and it removed none (then the keys set
+ * in place are replaced in `before`'s order, when their value changed, and the others added in
+ * the order set; `before`'s keys are listed only to order two or more replacements). Otherwise
+ * the whole maps are compared.
+ */
+export function editPatch(
+  path: string,
+  before: Readonly<Record<string, string>> | undefined,
+  edit: MapEdit,
+  ops: PatchOperation[],
+): void {
+  if (before === undefined || before !== edit.base || edit.removedCount > 0 || edit.indexKeys()) {
+    mapPatch(path, before, edit.toObject(), ops);
+    return;
+  }
+  const replaced = new Map<string, string>();
+  for (const [key, value] of edit.inPlace()) if (before[key] !== value) replaced.set(key, value);
+  const inOrder = replaced.size > 1 ? Object.keys(before).filter((k) => replaced.has(k)) : [...replaced.keys()];
+  for (const key of inOrder) ops.push({ op: "replace", path: `${path}/${escapeKey(key)}`, value: replaced.get(key) });
+  for (const [key, value] of edit.appended()) ops.push({ op: "add", path: `${path}/${escapeKey(key)}`, value });
 }
 
 type Obj = Record<string, unknown>;
@@ -605,7 +630,7 @@ export function valuePatch(path: string, before: unknown, after: unknown, ops: P
 /** The Pod's labels, annotations and spec after injection, as podPatch reads them. */
 export interface InjectedParts {
   readonly labels: Overlaid;
-  readonly annotations: Readonly<Record<string, string>>;
+  readonly annotations: MapEdit;
   readonly spec: PodSpec;
 }
 
@@ -616,11 +641,11 @@ export function podPatch(before: Pod & { readonly spec: PodSpec }, after: Inject
     ops.push({
       op: "add",
       path: "/metadata",
-      value: { labels: overlaid(after.labels), annotations: after.annotations },
+      value: { labels: overlaid(after.labels), annotations: after.annotations.toObject() },
     });
   } else {
     overlayPatch("/metadata/labels", before.metadata.labels, after.labels, ops);
-    mapPatch("/metadata/annotations", before.metadata.annotations, after.annotations, ops);
+    editPatch("/metadata/annotations", before.metadata.annotations, after.annotations, ops);
   }
   const b = before.spec;
   const a = after.spec;

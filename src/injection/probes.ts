@@ -9,6 +9,7 @@
 // Pod starts from the original probes.
 import type { Container, HttpGetAction, LifecycleHandler, Probe } from "../kube/types.js";
 import { A, CONTAINER } from "./annotations.js";
+import type { MapEdit } from "./map-edit.js";
 import { copyOwn, isMap, jsonMap, own, setOwn } from "./own.js";
 import { jsonScalar, jsonString } from "./json-text.js";
 import { goBool, type Params } from "./params.js";
@@ -382,13 +383,9 @@ export function restoreProbes(list: Container[], probersJson: string | undefined
  * nothing. As in Istio, the probes are rewritten even when none is handed to the agent (each
  * on the agent's own port, or on a port name the container does not declare).
  */
-export function applyProbeRewrite(
-  lists: ContainerLists,
-  annotations: Readonly<Record<string, string>>,
-  p: Params,
-): ContainerLists {
-  const rewrite = goBool(annotations[A.rewriteProbes]) ?? p.config.rewriteAppProbes;
-  const statusAnnotation = annotations[A.statusPort];
+export function applyProbeRewrite(lists: ContainerLists, annotations: MapEdit, p: Params): ContainerLists {
+  const rewrite = goBool(annotations.get(A.rewriteProbes)) ?? p.config.rewriteAppProbes;
+  const statusAnnotation = annotations.get(A.statusPort);
   const rewritePort = statusAnnotation !== undefined ? Number(statusAnnotation.trim()) : p.agentStatusPort;
   if (!hasSidecar(lists) || !rewrite || !(rewritePort > 0)) return lists;
   const r = rewriteProbes(lists.initContainers, lists.containers, rewritePort, p.agentStatusPort);

@@ -12,6 +12,7 @@ import type { Config } from "../config/types.js";
 import { A } from "./annotations.js";
 import { PORT as ISTIO_PORT } from "./istio.js";
 import { isMap, jsonMap, own } from "./own.js";
+import type { MapEdit } from "./map-edit.js";
 import { proxyConfigFields, type Params } from "./params.js";
 import { appendSidecarEnv, hasSidecar, sidecarEnv, type ContainerLists } from "./placement.js";
 import { quote } from "./quote.js";
@@ -76,27 +77,32 @@ const SECURE = labelName(SECURE_PORT);
  * The keys that may spell one of the settings (all begin with "prometheus"), in the map's order:
  * the merge reads them several times, and a Pod may carry thousands of annotations.
  */
-function settingKeys(annotations: Readonly<Record<string, string>>): string[] {
+function settingKeys(all: readonly string[]): string[] {
   const keys: string[] = [];
-  for (const k of Object.keys(annotations)) if (k.startsWith("prometheus")) keys.push(k);
+  for (const k of all) if (k.startsWith("prometheus")) keys.push(k);
   return keys;
 }
 
+/** An annotation's value by key (the Pod's map, or the injected Pod's edit of it). */
+type Read = (key: string) => string | undefined;
+
+/** A map's own values by key. */
+const reader =
+  (annotations: Readonly<Record<string, string>>): Read =>
+  (key) =>
+    own(annotations, key);
+
 /** The value of a scrape setting under any of its spellings, among `keys` (settingKeys). */
-function setting(
-  annotations: Readonly<Record<string, string>>,
-  name: string,
-  keys: readonly string[],
-): string | undefined {
-  for (const k of keys) if (spells(k, name)) return annotations[k];
+function setting(get: Read, name: string, keys: readonly string[]): string | undefined {
+  for (const k of keys) if (spells(k, name)) return get(k);
   return undefined;
 }
 
 /** Whether to scrape: the first spelling of prometheus.io/scrape that reads as a boolean; else yes. */
-function scrapeWanted(annotations: Readonly<Record<string, string>>, keys: readonly string[]): boolean {
+function scrapeWanted(get: Read, keys: readonly string[]): boolean {
   for (const k of keys) {
     if (!spells(k, SCRAPE)) continue;
-    const b = parseBool(annotations[k]);
+    const b = parseBool(get(k));
     if (b !== undefined) return b;
   }
   return true;
@@ -165,20 +171,15 @@ export function prometheusMerge(
   config: Config,
   statusPort: number,
 ): PrometheusMerge | undefined {
-  return mergeOf(annotations, settingKeys(annotations), config, statusPort);
+  return mergeOf(reader(annotations), settingKeys(Object.keys(annotations)), config, statusPort);
 }
 
 /** prometheusMerge, given the annotations' settingKeys. */
-function mergeOf(
-  annotations: Readonly<Record<string, string>>,
-  keys: readonly string[],
-  config: Config,
-  statusPort: number,
-): PrometheusMerge | undefined {
-  const enabled = parseBool(annotations[A.mergeMetrics]) ?? config.prometheusMerge;
-  if (!enabled || !scrapeWanted(annotations, keys)) return undefined;
+function mergeOf(get: Read, keys: readonly string[], config: Config, statusPort: number): PrometheusMerge | undefined {
+  const enabled = parseBool(get(A.mergeMetrics)) ?? config.prometheusMerge;
+  if (!enabled || !scrapeWanted(get, keys)) return undefined;
   const target = String(statusPort);
-  if (setting(annotations, PORT, keys) === target) return undefined; // already merged
+  if (setting(get, PORT, keys) === target) return undefined; // already merged
   const warnings: string[] = [];
   let scrape = "";
   let path = "";
@@ -188,7 +189,7 @@ function mergeOf(
   for (const k of keys) {
     const name = settingName(k);
     if (name === undefined) continue;
-    const v = own(annotations, k) ?? "";
+    const v = get(k) ?? "";
     if (name === SCRAPE) scrape = v;
     else if (name === PATH) path = v;
     else if (name === PORT) port = v;
@@ -231,7 +232,7 @@ export function securePortAnnotation(
   annotations: Readonly<Record<string, string>>,
   proxyEnv: readonly { name: string; value?: string }[] | undefined,
 ): string | undefined {
-  return securePort(settingKeys(annotations), proxyEnv);
+  return securePort(settingKeys(Object.keys(annotations)), proxyEnv);
 }
 
 /** securePortAnnotation, given the annotations' settingKeys. */
@@ -269,7 +270,7 @@ export function restorePrometheus(
   // The app had no scrape settings of its own (or only empty ones): the merge's annotations
   // stay where they are, and the merge takes them as already written.
   if (envValue === undefined) return;
-  if (setting(annotations, PORT, settingKeys(annotations)) !== String(port)) return;
+  if (setting(reader(annotations), PORT, settingKeys(Object.keys(annotations))) !== String(port)) return;
   const saved = jsonMap(envValue);
   // Not what the merge writes (a map of strings): nothing to restore from.
   if (!saved) return;
@@ -302,7 +303,7 @@ export function restorePrometheus(
  */
 export function applyPrometheusMerge(
   lists: ContainerLists,
-  annotations: Record<string, string>,
+  annotations: MapEdit,
   p: Params,
   warnings: string[],
 ): ContainerLists {
@@ -310,15 +311,16 @@ export function applyPrometheusMerge(
   // The keys are read once: the merge removes only spellings of scrape, port, path and targets
   // and writes prometheus.io/{port,path,scrape}, so the spellings of the secure port, read
   // after it, are the same before and after.
-  const keys = settingKeys(annotations);
-  const prom = p.agentStatusPort > 0 ? mergeOf(annotations, keys, p.config, p.agentStatusPort) : undefined;
+  const keys = settingKeys(annotations.keys());
+  const prom =
+    p.agentStatusPort > 0 ? mergeOf((k) => annotations.get(k), keys, p.config, p.agentStatusPort) : undefined;
   if (prom) {
     warnings.push(...prom.warnings);
     if (prom.env !== undefined) out = appendSidecarEnv(out, { name: PROMETHEUS_ENV, value: prom.env });
-    for (const k of prom.remove) delete annotations[k];
-    Object.assign(annotations, prom.annotations);
+    for (const k of prom.remove) annotations.delete(k);
+    annotations.assign(prom.annotations);
   }
   const secure = hasSidecar(out) ? securePort(keys, sidecarEnv(out)) : undefined;
-  if (secure !== undefined) annotations[SECURE_PORT] = secure;
+  if (secure !== undefined) annotations.set(SECURE_PORT, secure);
   return out;
 }

@@ -9,7 +9,8 @@ import { buildConfig } from "../../../src/config/load.js";
 import { apiServerSelection } from "../../../src/injection/explain.js";
 import { inject } from "../../../src/injection/inject.js";
 import { mergeObject } from "../../../src/injection/merge.js";
-import { assignOwn, copyOwn } from "../../../src/injection/own.js";
+import { copyOwn } from "../../../src/injection/own.js";
+import { MapEdit } from "../../../src/injection/map-edit.js";
 import { matchesSelector } from "../../../src/injection/policy.js";
 import { InjectionError } from "../../../src/injection/types.js";
 import type { Container, Pod } from "../../../src/kube/types.js";
@@ -202,7 +203,7 @@ describe("prototype names as keys", () => {
   });
 });
 
-describe("copyOwn and assignOwn: copies that keep keys as data", () => {
+describe("copyOwn and MapEdit: copies that keep keys as data", () => {
   test("a copy has the same own keys in the same order, `__proto__` an own property, the prototype untouched", () => {
     const source = JSON.parse('{"b":1,"__proto__":{"polluted":true},"a":2,"constructor":3}') as Record<string, unknown>;
     const copy = copyOwn(source);
@@ -213,12 +214,14 @@ describe("copyOwn and assignOwn: copies that keep keys as data", () => {
     assert.equal(JSON.stringify(copy), JSON.stringify(source));
   });
 
-  test("assignOwn overwrites in place, appends new keys, and never sets the prototype", () => {
-    const target: Record<string, unknown> = { x: 1, y: 2 };
-    assignOwn(target, JSON.parse('{"y":3,"__proto__":{"polluted":true},"z":4}') as Record<string, unknown>);
-    assert.deepEqual(Object.keys(target), ["x", "y", "__proto__", "z"]);
-    assert.equal(target.y, 3);
-    assert.equal(Object.getPrototypeOf(target), Object.prototype);
-    assert.equal((target as { polluted?: unknown }).polluted, undefined);
+  test("a MapEdit sets in place, appends new keys, and never sets the prototype", () => {
+    const edit = new MapEdit({ x: "1", y: "2" });
+    edit.assign(JSON.parse('{"y":"3","__proto__":"p","z":"4"}') as Record<string, string>);
+    const out = edit.toObject();
+    assert.deepEqual(Object.keys(out), ["x", "y", "__proto__", "z"]);
+    assert.equal(out.y, "3");
+    assert.equal(edit.get("__proto__"), "p");
+    assert.equal(Object.getPrototypeOf(out), Object.prototype);
+    assert.equal(edit.get("constructor"), undefined, "a key the map does not have, even one objects inherit");
   });
 });
