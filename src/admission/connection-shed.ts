@@ -11,11 +11,15 @@
 // for a request past --max-requests too): answered while the client still sends, the client can
 // lose the answer to a reset.
 //
-// Bounded: at most MAX_SHEDDING_CONNECTIONS are answered at once, each within SHED_TIMEOUT_MS
+// Bounded, since answering costs a handshake: about 1 ms of CPU a connection on the 2-core
+// development VM (2,000 connections one after the other, each a handshake, a request and the 503:
+// the server's CPU over them), four times a review on a kept-alive connection. At most
+// MAX_SHEDDING_CONNECTIONS are answered at once and MAX_SHED_ANSWERS_PER_SECOND a second (a
+// token bucket holding a second's worth: about 3 % of a core), each within SHED_TIMEOUT_MS
 // (handshake, request and answer; Node's own timeouts, and a last timer past them), and at most
-// DEFAULT_MAX_BODY_BYTES of a body are read (then the connection is closed). Past the count a
-// connection is closed at once, before any TLS: answering costs a handshake (ECDSA P-256, a
-// fraction of a millisecond), and the bound keeps what overload can make it cost small.
+// DEFAULT_MAX_BODY_BYTES of a body are read (then the connection is closed). Past either bound
+// a connection is closed at once, before any TLS, as it was before: a flood of connections
+// costs what it did, and the first of a burst (the API server's few) are told to retry.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import https from "node:https";
 import type { Socket } from "node:net";
@@ -26,6 +30,8 @@ import { startTimeoutChecks } from "./handed.js";
 
 /** Shed connections being answered at once; past it one is closed before its handshake. */
 export const MAX_SHEDDING_CONNECTIONS = 32;
+/** Shed connections answered a second, at most (a bucket of as many tokens, refilled at that rate). */
+export const MAX_SHED_ANSWERS_PER_SECOND = 32;
 /** The handshake, the request and the answer of a shed connection, each, at most. */
 export const SHED_TIMEOUT_MS = 5_000;
 
@@ -79,14 +85,18 @@ export interface ConnectionShedderOptions {
   readonly answer?: (req: IncomingMessage, res: ServerResponse) => void;
   /** Default MAX_SHEDDING_CONNECTIONS. */
   readonly maxAtOnce?: number;
+  /** Default MAX_SHED_ANSWERS_PER_SECOND. */
+  readonly perSecond?: number;
   /** Default SHED_TIMEOUT_MS. */
   readonly timeoutMs?: number;
+  /** The clock of the rate bound, in ms (default performance.now). */
+  readonly now?: () => number;
 }
 
 export interface ConnectionShedder {
   /**
    * Answers the connection (accepted, not read from) as the header says: true; or closes it at
-   * once when MAX_SHEDDING_CONNECTIONS are being answered: false.
+   * once when `maxAtOnce` are being answered or `perSecond` were this last second: false.
    */
   shed(socket: Socket): boolean;
   /** Connections being answered now. */
@@ -100,6 +110,19 @@ export interface ConnectionShedder {
 export function createConnectionShedder(opts: ConnectionShedderOptions): ConnectionShedder {
   const timeoutMs = opts.timeoutMs ?? SHED_TIMEOUT_MS;
   const maxAtOnce = opts.maxAtOnce ?? MAX_SHEDDING_CONNECTIONS;
+  const perSecond = opts.perSecond ?? MAX_SHED_ANSWERS_PER_SECOND;
+  const now = opts.now ?? (() => performance.now());
+  let tokens = perSecond;
+  let filledAt = now();
+  /** One answer's token, if the bucket has one. */
+  const token = (): boolean => {
+    const t = now();
+    tokens = Math.min(perSecond, tokens + ((t - filledAt) / 1000) * perSecond);
+    filledAt = t;
+    if (tokens < 1) return false;
+    tokens -= 1;
+    return true;
+  };
   const answer = opts.answer ?? ((_req: IncomingMessage, res: ServerResponse) => answerOverloaded(res));
   const server = https.createServer({
     ...opts.contextOptions,
@@ -121,7 +144,7 @@ export function createConnectionShedder(opts: ConnectionShedderOptions): Connect
 
   return {
     shed(socket) {
-      if (closed || active.size >= maxAtOnce) {
+      if (closed || active.size >= maxAtOnce || !token()) {
         socket.destroy();
         return false;
       }

@@ -17,7 +17,7 @@
 // event loop is behind), or with --max-connections open or on the way, gets no more; when none
 // is left the connection is shed: answered here, over TLS with the current pair, 503
 // ERR_OVERLOADED with Retry-After, which the API server retries (connection-shed.ts; closed
-// before any TLS only when MAX_SHEDDING_CONNECTIONS are being answered already), counted as a
+// before any TLS past its bounds of so many at once and a second), counted as a
 // review shed (`sidecar_injection_failure_total{reason="ERR_OVERLOADED"}`) and logged at most
 // once a second. So past capacity it sheds, as one process does, where node:cluster's round
 // robin (SCHED_RR) queued without bound in the primary.

@@ -111,6 +111,44 @@ describe("connection shedder", () => {
     }
   });
 
+  it("answers at most perSecond a second: past it a connection is closed before its handshake, and the bucket refills", async () => {
+    const c = await testCertificates();
+    let clock = 0;
+    const shedder = createConnectionShedder({
+      contextOptions: TLS_CONTEXT_OPTIONS,
+      cert: c.cert,
+      key: c.key,
+      perSecond: 2,
+      now: () => clock,
+    });
+    const l = await listener(shedder);
+    const answered = async (): Promise<boolean> => {
+      const a = client(l.port, c.ca);
+      a.socket.once("secureConnect", () => a.socket.write(HEAD + REVIEW));
+      const { text, secured: ok } = await a.closed;
+      if (ok) assert.match(text, /^HTTP\/1\.1 503 /);
+      return ok;
+    };
+    try {
+      // The clock stands still: two answered, the third closed.
+      assert.deepEqual([await answered(), await answered(), await answered()], [true, true, false]);
+      clock += 499;
+      assert.equal(await answered(), false, "not yet a whole token back");
+      clock += 1;
+      assert.equal(await answered(), true, "half a second: one token back");
+      clock += 10_000;
+      assert.deepEqual(
+        [await answered(), await answered(), await answered()],
+        [true, true, false],
+        "never more than a second's worth",
+      );
+      assert.deepEqual(l.taken, [true, true, false, false, true, true, true, false]);
+    } finally {
+      l.close();
+      shedder.close();
+    }
+  });
+
   for (const stall of [
     { what: "sends nothing after its handshake", sent: "", answer: /^$|^HTTP\/1\.1 408 / },
     { what: "never finishes its headers", sent: "POST /inject HTTP/1.1\r\nHost: x\r\n", answer: /^HTTP\/1\.1 408 / },
