@@ -11,6 +11,7 @@
 // a review whose body never finishes, so the API server's calls are shed for as long as the test
 // holds it. /metrics is read on the admin port, which has a gate of its own.
 import assert from "node:assert/strict";
+import https from "node:https";
 import tls from "node:tls";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -18,7 +19,7 @@ import type { Pod } from "../../src/kube/types.js";
 import { request, type ClientResponse } from "../support/https.js";
 import { podReview } from "../support/review.js";
 import { clusterForSuite, type Cluster } from "./cluster.js";
-import { freePort, httpsRequest, Injector, metricValue, testCertificates, type TestCerts } from "./injector.js";
+import { freePort, Injector, metricValue, testCertificates, type TestCerts } from "./injector.js";
 
 /** Retried within its 10 s: the place is freed after the API server's first call was shed. */
 const NS_RETRIED = "e2e-retry";
@@ -100,6 +101,58 @@ async function eventually(ms: number, until: () => Promise<boolean>): Promise<bo
   return until();
 }
 
+/**
+ * Reviews shed so far (`sidecar_injection_failure_total{reason="ERR_OVERLOADED"}`), read on the
+ * admin port over one kept-alive connection per port: with `--max-connections 1` the admin port
+ * has one place too, and a scrape on a new connection each time could be shed itself (and
+ * counted among the sheds) while the one before still held it.
+ */
+const scrapeAgents = new Map<number, https.Agent>();
+after(() => {
+  for (const agent of scrapeAgents.values()) agent.destroy();
+});
+async function shedCount(adminPort: number, ca: string): Promise<number> {
+  let agent = scrapeAgents.get(adminPort);
+  if (agent === undefined) scrapeAgents.set(adminPort, (agent = new https.Agent({ keepAlive: true, maxSockets: 1 })));
+  const r = await request(`https://127.0.0.1:${adminPort}/metrics`, { ca, agent, timeoutMs: 2000 });
+  assert.equal(r.status, 200, r.body.slice(0, 300));
+  return metricValue(r.body, "sidecar_injection_failure_total", { reason: "ERR_OVERLOADED" }) ?? 0;
+}
+
+/**
+ * Starts creating Pod `name` in `ns` while the injector sheds, and resolves once the API
+ * server's call was shed (`shed()` grew), with the creation still pending; fails if the
+ * creation ends first, or no call was shed within 8 s.
+ */
+async function createWhileShed(
+  ns: string,
+  name: string,
+  shed: () => Promise<number>,
+): Promise<{ created: Promise<Created>; before: number }> {
+  let settled = false;
+  const before = await shed();
+  const created = createPod(ns, name).finally(() => (settled = true));
+  // The API server's first call is shed: the count grows while the creation is pending.
+  const apiServerShed = await eventually(8_000, async () => settled || (await shed()) > before);
+  if (settled) {
+    const early = await created;
+    assert.fail(`the creation ended while the injector was full: ${early.status} ${early.message}`);
+  }
+  assert.ok(apiServerShed, "the API server's call was not shed while the injector was full");
+  return { created, before };
+}
+
+/** Waits (30 s at most) until a Pod created in `ns` (dry run) gets the sidecar: the API server calls the webhook. */
+async function webhookInEffect(ns: string): Promise<void> {
+  let last = "";
+  const ready = await eventually(30_000, async () => {
+    const probe = await createPod(ns, `probe-${Date.now()}`, "?dryRun=All");
+    last = `${probe.status} ${probe.message}`;
+    return probe.status === 201 && sidecarOf(probe.pod) !== undefined;
+  });
+  assert.ok(ready, `the webhook for ${ns} did not take effect: ${last}`);
+}
+
 interface Held {
   /** Whether the injector has written anything back on the held connection (it never should). */
   readonly answered: () => boolean;
@@ -111,12 +164,7 @@ describe("a review shed for overload is retried by a real kube-apiserver", { ski
   let injector: Injector;
   let adminPort: number;
 
-  /** Reviews shed so far (`sidecar_injection_failure_total{reason="ERR_OVERLOADED"}`), read on the admin port. */
-  async function shed(): Promise<number> {
-    const r = await httpsRequest(`https://127.0.0.1:${adminPort}/metrics`, certs.caPem);
-    assert.equal(r.status, 200, r.body.slice(0, 300));
-    return metricValue(r.body, "sidecar_injection_failure_total", { reason: "ERR_OVERLOADED" }) ?? 0;
-  }
+  const shed = (): Promise<number> => shedCount(adminPort, certs.caPem);
 
   /** A direct review of a Pod, as the API server would send it. */
   function directReview(): Promise<ClientResponse> {
@@ -188,15 +236,7 @@ describe("a review shed for overload is retried by a real kube-apiserver", { ski
       assert.equal(r.status, 201, r.text);
     }
     // The API server picks the configurations up asynchronously: wait until both call the injector.
-    for (const ns of [NS_RETRIED, NS_TIMED_OUT]) {
-      let last = "";
-      const ready = await eventually(30_000, async () => {
-        const probe = await createPod(ns, `probe-${Date.now()}`, "?dryRun=All");
-        last = `${probe.status} ${probe.message}`;
-        return probe.status === 201 && sidecarOf(probe.pod) !== undefined;
-      });
-      assert.ok(ready, `the webhook for ${ns} did not take effect: ${last}`);
-    }
+    for (const ns of [NS_RETRIED, NS_TIMED_OUT]) await webhookInEffect(ns);
   });
 
   after(async () => {
@@ -205,18 +245,11 @@ describe("a review shed for overload is retried by a real kube-apiserver", { ski
 
   test("shed while the place is taken, the API server's call is retried once it is free: the Pod is created with its sidecar", async () => {
     const held = await hold();
-    let settled = false;
     let created: Promise<Created> | undefined;
     try {
-      const before = await shed();
-      created = createPod(NS_RETRIED, "retried").finally(() => (settled = true));
-      // The API server's first call is shed: the count grows while the creation is pending.
-      const apiServerShed = await eventually(8_000, async () => settled || (await shed()) > before);
-      if (settled) {
-        const early = await created;
-        assert.fail(`the creation ended while the place was taken: ${early.status} ${early.message}`);
-      }
-      assert.ok(apiServerShed, "the API server's call was not shed while the place was taken");
+      const pending = await createWhileShed(NS_RETRIED, "retried", shed);
+      created = pending.created;
+      const before = pending.before;
       const shedWhileHeld = (await shed()) - before;
       assert.ok(shedWhileHeld >= 1);
       assert.equal(held.answered(), false, "the held review kept its place");
@@ -283,11 +316,7 @@ for (const mode of [
       let adminPort: number;
       const value = mode.hook.split(".")[0] ?? "connections";
 
-      async function shed(): Promise<number> {
-        const r = await httpsRequest(`https://127.0.0.1:${adminPort}/metrics`, certs.caPem);
-        assert.equal(r.status, 200, r.body.slice(0, 300));
-        return metricValue(r.body, "sidecar_injection_failure_total", { reason: "ERR_OVERLOADED" }) ?? 0;
-      }
+      const shed = (): Promise<number> => shedCount(adminPort, certs.caPem);
 
       /**
        * A kept-alive connection the injector serves: a health check on it answered 200 without
@@ -372,13 +401,7 @@ for (const mode of [
           webhookConfiguration(mode.hook, value, 10, `${injector.url}/inject`, certs.caPem),
         );
         assert.equal(r.status, 201, r.text);
-        let last = "";
-        const ready = await eventually(30_000, async () => {
-          const probe = await createPod(ns, `probe-${Date.now()}`, "?dryRun=All");
-          last = `${probe.status} ${probe.message}`;
-          return probe.status === 201 && sidecarOf(probe.pod) !== undefined;
-        });
-        assert.ok(ready, `the webhook for ${ns} did not take effect: ${last}`);
+        await webhookInEffect(ns);
         // The API server keeps its connections to the injector alive: restarted, it has none, and
         // its next call needs a new one.
         await injector.stop();
@@ -392,17 +415,11 @@ for (const mode of [
       test("shed while every place is taken, the API server's call is retried once one is free: the Pod is created with its sidecar", async () => {
         const ns = `${NS_CONNECTIONS}-${mode.places}`;
         const held = await takeEveryPlace();
-        let settled = false;
         let created: Promise<Created> | undefined;
         try {
-          const before = await shed();
-          created = createPod(ns, "retried").finally(() => (settled = true));
-          const apiServerShed = await eventually(8_000, async () => settled || (await shed()) > before);
-          if (settled) {
-            const early = await created;
-            assert.fail(`the creation ended while every place was taken: ${early.status} ${early.message}`);
-          }
-          assert.ok(apiServerShed, "the API server's connection was not shed while every place was taken");
+          const pending = await createWhileShed(ns, "retried", shed);
+          created = pending.created;
+          const before = pending.before;
           held.release();
           const r = await created;
           console.log(`CONNECTION RETRIED (${mode.name}): status=${r.status} shed=${(await shed()) - before}`);

@@ -9,7 +9,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import tls from "node:tls";
 import { after, describe, it } from "node:test";
-import { createConnectionShedder, type ConnectionShedder } from "../../../src/admission/connection-shed.js";
+import {
+  createConnectionShedder,
+  type ConnectionShedder,
+  type ConnectionShedderOptions,
+} from "../../../src/admission/connection-shed.js";
 import { TLS_CONTEXT_OPTIONS } from "../../../src/admission/https.js";
 import { ensureLocalCertificates } from "../../../src/certs/local.js";
 import { removeTestCertificates, testCertificates } from "./helpers.js";
@@ -24,6 +28,22 @@ async function listener(shedder: ConnectionShedder): Promise<{ port: number; tak
   const address = server.address();
   assert.ok(typeof address === "object" && address !== null);
   return { port: address.port, taken, close: () => server.close() };
+}
+
+/** The test certificates, a shedder with them (and `options`), and a listener giving it every connection. */
+async function setup(options: Partial<ConnectionShedderOptions> = {}): Promise<{
+  c: Awaited<ReturnType<typeof testCertificates>>;
+  shedder: ConnectionShedder;
+  l: Awaited<ReturnType<typeof listener>>;
+}> {
+  const c = await testCertificates();
+  const shedder = createConnectionShedder({
+    contextOptions: TLS_CONTEXT_OPTIONS,
+    cert: c.cert,
+    key: c.key,
+    ...options,
+  });
+  return { c, shedder, l: await listener(shedder) };
 }
 
 interface Client {
@@ -53,9 +73,7 @@ const HEAD = `POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: applicat
 
 describe("connection shedder", () => {
   it("answers 503 ERR_OVERLOADED with Retry-After: 1 and Connection: close, once the body has arrived", async () => {
-    const c = await testCertificates();
-    const shedder = createConnectionShedder({ contextOptions: TLS_CONTEXT_OPTIONS, cert: c.cert, key: c.key });
-    const l = await listener(shedder);
+    const { c, shedder, l } = await setup();
     try {
       const a = client(l.port, c.ca);
       await secured(a);
@@ -79,14 +97,7 @@ describe("connection shedder", () => {
   });
 
   it("answers at most maxAtOnce together: the next is closed before its handshake, and one is taken again once one ends", async () => {
-    const c = await testCertificates();
-    const shedder = createConnectionShedder({
-      contextOptions: TLS_CONTEXT_OPTIONS,
-      cert: c.cert,
-      key: c.key,
-      maxAtOnce: 2,
-    });
-    const l = await listener(shedder);
+    const { c, shedder, l } = await setup({ maxAtOnce: 2 });
     try {
       const held = [client(l.port, c.ca), client(l.port, c.ca)];
       await Promise.all(held.map(secured));
@@ -112,16 +123,8 @@ describe("connection shedder", () => {
   });
 
   it("answers at most perSecond a second: past it a connection is closed before its handshake, and the bucket refills", async () => {
-    const c = await testCertificates();
     let clock = 0;
-    const shedder = createConnectionShedder({
-      contextOptions: TLS_CONTEXT_OPTIONS,
-      cert: c.cert,
-      key: c.key,
-      perSecond: 2,
-      now: () => clock,
-    });
-    const l = await listener(shedder);
+    const { c, shedder, l } = await setup({ perSecond: 2, now: () => clock });
     const answered = async (): Promise<boolean> => {
       const a = client(l.port, c.ca);
       a.socket.once("secureConnect", () => a.socket.write(HEAD + REVIEW));
@@ -155,14 +158,7 @@ describe("connection shedder", () => {
     { what: "never finishes its body", sent: HEAD + REVIEW.slice(0, 10), answer: /^HTTP\/1\.1 408 / },
   ]) {
     it(`closes a connection that ${stall.what} within its timeout`, { timeout: 10_000 }, async () => {
-      const c = await testCertificates();
-      const shedder = createConnectionShedder({
-        contextOptions: TLS_CONTEXT_OPTIONS,
-        cert: c.cert,
-        key: c.key,
-        timeoutMs: 300,
-      });
-      const l = await listener(shedder);
+      const { c, shedder, l } = await setup({ timeoutMs: 300 });
       try {
         const a = client(l.port, c.ca);
         await secured(a);

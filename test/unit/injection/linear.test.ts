@@ -16,6 +16,7 @@ import { withPathEnv } from "../../../src/injection/template-parts.js";
 import { MAX_POD_DEPTH, nestedDeeperThan, readPod } from "../../../src/injection/shape.js";
 import type { PatchOperation } from "../../../src/injection/types.js";
 import type { Container, EnvVar, Pod } from "../../../src/kube/types.js";
+import { countedMap, type Counts } from "../../support/counted.js";
 
 /** Items whose `name` counts its reads. */
 function counted(n: number, prefix: string, reads: { count: number }): { name: string }[] {
@@ -67,23 +68,10 @@ test("path parameters replace env vars by name without scanning the env for each
 // --- The whole review: work per label, per container, per list item, counted. ---
 
 /** A map of `n` labels behind a Proxy that counts how often it is listed and how many entries are read. */
-function countedLabels(n: number, counts: { listings: number; reads: number }): Record<string, string> {
+function countedLabels(n: number, counts: Counts): Record<string, string> {
   const target: Record<string, string> = {};
   for (let i = 0; i < n; i++) target[`l${i}`] = "v";
-  return new Proxy(target, {
-    ownKeys(t) {
-      counts.listings += 1;
-      return Reflect.ownKeys(t);
-    },
-    get(t, key, receiver) {
-      counts.reads += 1;
-      return Reflect.get(t, key, receiver) as unknown;
-    },
-    getOwnPropertyDescriptor(t, key) {
-      counts.reads += 1;
-      return Reflect.getOwnPropertyDescriptor(t, key);
-    },
-  });
+  return countedMap(target, counts);
 }
 
 const config = buildConfig({});
@@ -123,17 +111,7 @@ test("checking a Pod's annotations reads each once, and copies none of them for 
     const counts = { listings: 0, reads: 0 };
     const target: Record<string, string> = { ...extra };
     for (let i = 0; i < n; i++) target[`example.com/note-${i}`] = "v";
-    const annotations = new Proxy(target, {
-      ownKeys: (t) => Reflect.ownKeys(t),
-      get(t, key, receiver) {
-        counts.reads += 1;
-        return Reflect.get(t, key, receiver) as unknown;
-      },
-      getOwnPropertyDescriptor(t, key) {
-        counts.reads += 1;
-        return Reflect.getOwnPropertyDescriptor(t, key);
-      },
-    });
+    const annotations = countedMap(target, counts);
     // The config's status port stands in for the Pod's: the readiness checks read it.
     validateAnnotations(annotations, 15020);
     return counts.reads;

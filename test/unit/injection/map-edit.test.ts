@@ -9,6 +9,7 @@ import { MapEdit } from "../../../src/injection/map-edit.js";
 import { setOwn } from "../../../src/injection/own.js";
 import { editPatch, mapPatch } from "../../../src/injection/patch.js";
 import type { PatchOperation } from "../../../src/injection/types.js";
+import { countedMap } from "../../support/counted.js";
 
 /** A small seeded generator (mulberry32): the same cases on every run. */
 function random(seed: number): () => number {
@@ -84,16 +85,7 @@ describe("MapEdit", () => {
     for (let i = 0; i < 5000; i++) target[`example.com/note-${i}`] = "v";
     target["sidecar.istio.io/status"] = "old";
     target["x.io/other"] = "old";
-    const base = new Proxy(target, {
-      ownKeys(t) {
-        counts.listings += 1;
-        return Reflect.ownKeys(t);
-      },
-      get(t, key, receiver) {
-        counts.reads += 1;
-        return Reflect.get(t, key, receiver) as unknown;
-      },
-    });
+    const base = countedMap(target, counts);
     const edit = new MapEdit(base);
     edit.set("sidecar.istio.io/status", "new");
     edit.set("x.io/other", "new");
@@ -105,8 +97,10 @@ describe("MapEdit", () => {
       { op: "replace", path: "/metadata/annotations/x.io~1other", value: "new" },
       { op: "add", path: "/metadata/annotations/istio.io~1rev", value: "default" },
     ]);
-    // Two replacements are put in the base's order: its keys listed once; read: the keys set.
+    // Two replacements are put in the base's order: its keys listed once (Object.keys reads a
+    // descriptor per key), and besides that only the values of the keys set read.
+    const size = Object.keys(target).length;
     assert.ok(counts.listings <= 1, `${counts.listings} listings`);
-    assert.ok(counts.reads <= 10, `${counts.reads} reads`);
+    assert.ok(counts.reads <= size + 10, `${counts.reads} reads for ${size} keys`);
   });
 });
