@@ -279,6 +279,18 @@ async function startListeners(
   // Each listener's app, swapped whole for a new config: a request goes to the app of its arrival.
   let config = s.config;
   const apps: { readonly endpoints: AppEndpoints; current: App }[] = [];
+  /** A listener's own errors (a failed accept), logged at most once a second with the count since. */
+  const listenerErrors = (endpoints: AppEndpoints): ((err: Error) => void) => {
+    let since = 0;
+    let last = -Infinity;
+    return (err) => {
+      since += 1;
+      if (Date.now() - last < 1_000) return;
+      logger.error({ err, endpoints, errors: since }, "listener error: a connection was lost");
+      last = Date.now();
+      since = 0;
+    };
+  };
   const listen = (endpoints: AppEndpoints, port: number, handedHere = false): Promise<RunningServer> => {
     const app = { endpoints, current: createApp({ ...appOptions, config, endpoints }) };
     apps.push(app);
@@ -289,6 +301,9 @@ async function startListeners(
       host: s.host,
       tls,
       onOverload: overloadHandler(metrics, logger),
+      // Closed before its handshake, past the bounds of the 503s: a review shed all the same.
+      onConnectionDropped: () => metrics.failure.inc({ reason: "ERR_OVERLOADED" }),
+      onListenerError: listenerErrors(endpoints),
       onTlsClientError: (err, socket) => tlsFailures.report(err, socket.remoteAddress),
       ...(s.maxConcurrentRequests === undefined ? {} : { maxConcurrentRequests: s.maxConcurrentRequests }),
       ...(s.maxConnections === undefined ? {} : { maxConnections: s.maxConnections }),

@@ -21,6 +21,7 @@
 // a connection is closed at once, before any TLS, as it was before: a flood of connections
 // costs what it did, and the first of a burst (the API server's few) are told to retry.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { X509Certificate, createPrivateKey } from "node:crypto";
 import https from "node:https";
 import type { Socket } from "node:net";
 import type { SecureContextOptions, TLSSocket } from "node:tls";
@@ -76,6 +77,17 @@ export function answerWhenRead(
   });
 }
 
+/**
+ * Throws unless `key` is the private key of `cert`. OpenSSL keeps an RSA and an EC certificate
+ * side by side, so a certificate of one type with a key of the other is not refused by it:
+ * every listener checks a new pair with this before serving it.
+ */
+export function checkPair(cert: string | Buffer, key: string | Buffer): void {
+  if (!new X509Certificate(cert).checkPrivateKey(createPrivateKey(key))) {
+    throw new Error("the certificate and the key do not match (key values mismatch)");
+  }
+}
+
 export interface ConnectionShedderOptions {
   /** The TLS settings the listener serves with, and its pair (see setCertificate). */
   readonly contextOptions: SecureContextOptions;
@@ -91,6 +103,8 @@ export interface ConnectionShedderOptions {
   readonly timeoutMs?: number;
   /** The clock of the rate bound, in ms (default performance.now). */
   readonly now?: () => number;
+  /** A handshake of a shed connection that failed (as https.ts's option of that name). Must not throw. */
+  readonly onTlsClientError?: (err: NodeJS.ErrnoException, socket: TLSSocket) => void;
 }
 
 export interface ConnectionShedder {
@@ -101,7 +115,7 @@ export interface ConnectionShedder {
   shed(socket: Socket): boolean;
   /** Connections being answered now. */
   readonly shedding: number;
-  /** New handshakes use this pair. */
+  /** New handshakes use this pair. Throws, keeping the one before, if they do not match. */
   setCertificate(cert: string | Buffer, key: string | Buffer): void;
   /** Closes every connection being answered; shed() closes each new one at once from then on. */
   close(): void;
@@ -135,8 +149,11 @@ export function createConnectionShedder(opts: ConnectionShedderOptions): Connect
     keepAlive: false,
   });
   startTimeoutChecks(server);
-  // As on the listener it stands in for (https.ts): no client-initiated renegotiation.
+  // As on the listener it stands in for (https.ts): no client-initiated renegotiation, and the
+  // failed handshakes reported.
   server.on("secureConnection", (socket: TLSSocket) => socket.disableRenegotiation());
+  const onTlsClientError = opts.onTlsClientError;
+  if (onTlsClientError) server.on("tlsClientError", onTlsClientError);
   const active = new Set<Socket>();
   let closed = false;
 
@@ -164,9 +181,11 @@ export function createConnectionShedder(opts: ConnectionShedderOptions): Connect
       return active.size;
     },
     setCertificate(cert, key) {
+      checkPair(cert, key);
       server.setSecureContext({ ...opts.contextOptions, cert, key });
     },
     close() {
+      if (closed) return;
       closed = true;
       for (const socket of active) socket.destroy();
       server.close(() => undefined);

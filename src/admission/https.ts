@@ -13,12 +13,11 @@
 // server retries, instead of closed, which it does not (connection-shed.ts).
 
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
-import { X509Certificate, createPrivateKey } from "node:crypto";
 import https from "node:https";
 import net, { type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { SecureContextOptions, TLSSocket } from "node:tls";
-import { answerOverloaded, answerWhenRead, createConnectionShedder } from "./connection-shed.js";
+import { answerOverloaded, answerWhenRead, checkPair, createConnectionShedder } from "./connection-shed.js";
 import { startTimeoutChecks } from "./handed.js";
 
 export const TLS_MIN_VERSION = "TLSv1.2";
@@ -109,6 +108,13 @@ export interface StartServerOptions {
   readonly maxConcurrentRequests?: number;
   /** See DEFAULT_MAX_CONNECTIONS. */
   readonly maxConnections?: number;
+  /**
+   * A connection past `maxConnections` closed before its handshake, past the bounds of those
+   * answered 503 (connection-shed.ts). Must not throw.
+   */
+  readonly onConnectionDropped?: () => void;
+  /** An error of the listener itself (an accept that failed: EMFILE); it keeps listening. Must not throw. */
+  readonly onListenerError?: (err: Error) => void;
   /**
    * Answers a request refused because `maxConcurrentRequests` are in flight, or one on a
    * connection past `maxConnections` once its body is read (default answerOverloaded).
@@ -241,13 +247,18 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     cert: opts.tls.cert,
     key: opts.tls.key,
     answer: shed,
+    ...(onTlsClientError ? { onTlsClientError } : {}),
   });
+  /** Requests refused past `maxConcurrentRequests` whose body is still being read: busy, for the drain. */
+  const refusing = new Set<ServerResponse>();
 
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     if (draining) res.setHeader("Connection", "close");
     if (inFlight.size >= maxConcurrent) {
       // Refused without being worked on: its body is read and dropped, then it is answered 503
       // and its connection closed (answered at once, the client could lose the answer).
+      refusing.add(res);
+      res.once("close", () => refusing.delete(res));
       answerWhenRead(req, res, shed);
       return;
     }
@@ -276,25 +287,33 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       return false;
     }
     if (connections.size >= maxConnections) {
-      shedder.shed(socket);
+      if (!shedder.shed(socket)) opts.onConnectionDropped?.();
       return false;
     }
     server.emit("connection", socket);
     return true;
   };
 
-  const front = opts.handed ? undefined : net.createServer({ pauseOnConnect: true }, take);
+  // noDelay: Node sets TCP_NODELAY on the sockets of the server that accepts them, and the
+  // HTTPS server is only handed them.
+  const front = opts.handed ? undefined : net.createServer({ pauseOnConnect: true, noDelay: true }, take);
   if (front !== undefined) {
-    await new Promise<void>((resolve, reject) => {
-      front.once("error", reject);
-      front.listen(opts.port, host, () => {
-        front.off("error", reject);
-        resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        front.once("error", reject);
+        front.listen(opts.port, host, () => {
+          front.off("error", reject);
+          resolve();
+        });
       });
-    });
+    } catch (e) {
+      shedder.close();
+      server.close();
+      throw e;
+    }
     // An accept that fails (EMFILE: out of file descriptors) loses that one connection; the
     // listener keeps listening, and the process must not die of it.
-    front.on("error", () => undefined);
+    front.on("error", (err) => opts.onListenerError?.(err));
   }
   const address = front?.address();
   const port = typeof address === "object" && address !== null ? address.port : opts.port;
@@ -303,6 +322,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const idleSockets = (): Set<Socket> => {
     const busy = new Set<Socket>();
     for (const res of inFlight) if (res.socket) busy.add(res.socket);
+    for (const res of refusing) if (res.socket) busy.add(res.socket);
     return new Set([...sockets].filter((s) => !busy.has(s)));
   };
 
@@ -344,6 +364,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     for (const socket of sockets) socket.destroy();
     stopped = true;
     shedder.close();
+    // Stops the timer that checks the request and headers timeouts (see handed.ts).
+    server.close();
     await closed;
   };
 
@@ -368,11 +390,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       return closing;
     },
     setCertificate(cert, key) {
-      // OpenSSL keeps an RSA and an EC certificate side by side, so a certificate of one type
-      // with a key of the other is not refused by it: check the pair first.
-      if (!new X509Certificate(cert).checkPrivateKey(createPrivateKey(key))) {
-        throw new Error("the certificate and the key do not match (key values mismatch)");
-      }
+      checkPair(cert, key);
       // setSecureContext resets any option not given, so the TLS settings are passed again.
       server.setSecureContext({ ...TLS_CONTEXT_OPTIONS, cert, key });
       shedder.setCertificate(cert, key);

@@ -242,11 +242,6 @@ export async function startPrimary(
    * in order): those still in the primary when the worker exits are closed then.
    */
   const byId = new Map<number, { worker: Worker; onTheWay: Socket[] }>();
-  const shedder = createConnectionShedder({
-    contextOptions: TLS_CONTEXT_OPTIONS,
-    cert: initial.cert,
-    key: initial.key,
-  });
   let shedSinceLog = 0;
   let lastShedLog = -Infinity;
 
@@ -549,7 +544,15 @@ export async function startPrimary(
   checkReady();
   const fromWorker = address;
   if (fromWorker === undefined) throw new Error("no worker reported its address");
-  const listener = net.createServer({ pauseOnConnect: true }, handOver);
+  // The shed connections' answers (connection-shed.ts), with the latest pair.
+  const shedder = createConnectionShedder({
+    contextOptions: TLS_CONTEXT_OPTIONS,
+    cert: certificate.cert,
+    key: certificate.key,
+  });
+  // noDelay: TCP_NODELAY is set on the sockets by the server that accepts them (this one), and
+  // stays with each through the hand-over.
+  const listener = net.createServer({ pauseOnConnect: true, noDelay: true }, handOver);
   try {
     await new Promise<void>((resolve, reject) => {
       listener.once("error", reject);
@@ -559,6 +562,7 @@ export async function startPrimary(
       });
     });
   } catch (e) {
+    shedder.close();
     exits = { failed: 0, pending: new Set(slots.flatMap((s) => (s.worker ? [s.worker] : []))), done: () => undefined };
     stopAll("SIGKILL");
     throw e;

@@ -153,7 +153,7 @@ describe("connection shedder", () => {
   });
 
   for (const stall of [
-    { what: "sends nothing after its handshake", sent: "", answer: /^$|^HTTP\/1\.1 408 / },
+    { what: "sends nothing after its handshake", sent: "", answer: /^HTTP\/1\.1 408 / },
     { what: "never finishes its headers", sent: "POST /inject HTTP/1.1\r\nHost: x\r\n", answer: /^HTTP\/1\.1 408 / },
     { what: "never finishes its body", sent: HEAD + REVIEW.slice(0, 10), answer: /^HTTP\/1\.1 408 / },
   ]) {
@@ -196,6 +196,36 @@ describe("connection shedder", () => {
         shedder.close();
       }
     } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a pair that does not match, keeping the one before; reports a failed handshake", async () => {
+    const errors: string[] = [];
+    const { c, shedder, l } = await setup({ onTlsClientError: (err) => errors.push(err.code ?? err.message) });
+    const dir = await mkdtemp(join(tmpdir(), "sidecar-injector-shed-"));
+    try {
+      const other = await ensureLocalCertificates(dir);
+      assert.throws(() => shedder.setCertificate(c.cert, other.key), /do not match/);
+      const still = client(l.port, c.ca);
+      await secured(still);
+      // TLS 1.1 only: refused by the listener's settings, and said so.
+      const old = tls.connect({
+        host: "127.0.0.1",
+        port: l.port,
+        ca: c.ca,
+        minVersion: "TLSv1.1",
+        maxVersion: "TLSv1.1",
+        ciphers: "DEFAULT:@SECLEVEL=0",
+      });
+      old.on("error", () => undefined);
+      await new Promise((r) => old.once("close", r));
+      for (let i = 0; i < 100 && errors.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.deepEqual(errors, ["ERR_SSL_UNSUPPORTED_PROTOCOL"]);
+      still.socket.destroy();
+    } finally {
+      l.close();
+      shedder.close();
       await rm(dir, { recursive: true, force: true });
     }
   });

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import type { RequestListener } from "node:http";
+import net from "node:net";
 import tls from "node:tls";
 import { after, describe, it } from "node:test";
 import { startServer } from "../../../src/admission/https.js";
@@ -279,6 +280,80 @@ describe("connection bound", () => {
     } finally {
       for (const s of open) s.destroy();
       await server.close(1000);
+    }
+  });
+});
+
+describe("connection bound: past the 503s", () => {
+  it("closes a connection before its handshake once 32 past the bound are being answered, and says so", async () => {
+    const c = await testCertificates();
+    let dropped = 0;
+    const app: RequestListener = (_req, res) => res.end("ok");
+    const server = await startServer({
+      app,
+      port: 0,
+      host: "127.0.0.1",
+      tls: c,
+      maxConnections: 1,
+      onConnectionDropped: () => (dropped += 1),
+    });
+    const raw: net.Socket[] = [];
+    try {
+      // One served, then 32 being answered (they never start their handshake), then one more.
+      for (let i = 0; i < 1 + 32 + 1; i++) {
+        const socket = net.connect(server.port, "127.0.0.1");
+        socket.on("error", () => undefined);
+        raw.push(socket);
+        await new Promise((r) => socket.once("connect", r));
+      }
+      for (let i = 0; i < 100 && dropped === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(dropped, 1);
+      assert.equal(server.connections, 1);
+      assert.equal(server.shedding, 32);
+      const last = raw[raw.length - 1];
+      assert.ok(last !== undefined);
+      if (!last.closed) await new Promise((r) => last.once("close", r));
+    } finally {
+      for (const s of raw) s.destroy();
+      await server.close(1000);
+    }
+  });
+});
+
+describe("drain: a request refused past the concurrency bound", () => {
+  it("keeps its connection until its body has come and its 503 is written", async () => {
+    const s = await startTestServer({}, { maxConcurrentRequests: 1 });
+    const holder = await connect(s.running.port, s.ca);
+    holder.on("error", () => undefined);
+    const seen = new Promise((r) => s.running.server.once("request", r));
+    holder.write(
+      "POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+    );
+    try {
+      await seen;
+      const body = JSON.stringify(podReview({ object: injectable }));
+      const past = await connect(s.running.port, s.ca);
+      let received = "";
+      past.on("data", (d: Buffer) => (received += d.toString("latin1")));
+      past.on("error", () => undefined);
+      const closed = new Promise<void>((r) => past.once("close", () => r()));
+      past.write(
+        `POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
+      );
+      past.write(body.slice(0, 10));
+      // The drain closes connections idle past the grace (100 ms) once nothing is in flight (the
+      // holder gone): this one, its body still coming, is not idle.
+      const drained = s.running.close({ idleGraceMs: 100, timeoutMs: 3_000 });
+      holder.destroy();
+      await new Promise((r) => setTimeout(r, 500));
+      assert.equal(received, "");
+      past.end(body.slice(10));
+      await closed;
+      assert.match(received, /^HTTP\/1\.1 503 /);
+      await drained;
+    } finally {
+      holder.destroy();
+      await s.close();
     }
   });
 });
