@@ -484,6 +484,8 @@ async function runPrimary(
 ): Promise<ServeHandle> {
   const typescript = import.meta.url.endsWith(".ts");
   const { startPrimary } = await import("./workers/primary.js");
+  const { createTlsFailureReporter } = await import("./admission/tls-failures.js");
+  const tlsFailures = createTlsFailureReporter({ counter: metrics.tlsHandshakeFailures, log: logger });
   const kube = await openClusterServices(settings, logger);
   const primary = await startPrimary(
     {
@@ -498,6 +500,8 @@ async function runPrimary(
       ...(kube === undefined ? {} : { lookups: kube.lookups }),
       // A connection shed by the primary is a review shed, as a single process's 503 is.
       onShed: () => metrics.failure.inc({ reason: "ERR_OVERLOADED" }),
+      // Its failed handshakes (answering a shed one) are counted as a worker's are, in the sum.
+      onTlsClientError: (err, socket) => tlsFailures.report(err, socket.remoteAddress),
     },
     { ...certs.initial, serving: certs.serving() },
   );

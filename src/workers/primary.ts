@@ -43,6 +43,7 @@
 //   its way. A worker that drains on its own (SIGTERM to it) gets no more connections at once.
 import cluster, { type Worker } from "node:cluster";
 import net, { type Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
 import type { Registry } from "prom-client";
 import type { Config } from "../config/types.js";
 import type { Logger } from "../telemetry/logger.js";
@@ -154,6 +155,8 @@ export interface PrimaryOptions {
   readonly lookups?: NamespaceLookupService;
   /** Counts a connection shed because every worker is at its bound (or none takes connections). */
   readonly onShed?: () => void;
+  /** A failed handshake of a shed connection the primary answers 503 (as https.ts's option). Must not throw. */
+  readonly onTlsClientError?: (err: NodeJS.ErrnoException, socket: TLSSocket) => void;
   /** Default MAX_UNACKNOWLEDGED_HANDOVERS. */
   readonly maxUnacknowledged?: number;
   /** Default MAX_HANDOVER_WAIT_MS. */
@@ -549,6 +552,7 @@ export async function startPrimary(
     contextOptions: TLS_CONTEXT_OPTIONS,
     cert: certificate.cert,
     key: certificate.key,
+    ...(opts.onTlsClientError === undefined ? {} : { onTlsClientError: opts.onTlsClientError }),
   });
   // noDelay: TCP_NODELAY is set on the sockets by the server that accepts them (this one), and
   // stays with each through the hand-over.

@@ -553,6 +553,18 @@ describe("serve --workers 2 with both workers stopped (SIGSTOP): the primary's b
         );
         // While the workers are stopped, every connection answered so far was answered by the primary.
         for (const c of conns.filter((x) => x.closed())) assert.match(c.text(), /^HTTP\/1\.1 503 /);
+        // One more, shed too, whose handshake the primary refuses (TLS 1.1 only): counted as a
+        // worker's failed handshake is.
+        const old = connectTls({
+          socket: await rawConnection(served.port),
+          ca,
+          servername: "localhost",
+          minVersion: "TLSv1.1",
+          maxVersion: "TLSv1.1",
+          ciphers: "DEFAULT:@SECLEVEL=0",
+        });
+        old.on("error", () => undefined);
+        await new Promise((r) => old.once("close", r));
       } finally {
         resume();
       }
@@ -584,7 +596,9 @@ describe("serve --workers 2 with both workers stopped (SIGSTOP): the primary's b
       // The shed are counted (summed by the primary, which sheds) and logged, with each worker at the bound.
       const scrape = await send(s.adminPort ?? 0, ca, { method: "GET", path: "/metrics" });
       assert.equal(scrape.status, 200);
-      assert.equal(metricValue(scrape.body, 'sidecar_injection_failure_total\\{reason="ERR_OVERLOADED"\\}'), shed);
+      // The shed connections answered, and the one whose handshake failed.
+      assert.equal(metricValue(scrape.body, 'sidecar_injection_failure_total\\{reason="ERR_OVERLOADED"\\}'), shed + 1);
+      assert.equal(metricValue(scrape.body, 'sidecar_injector_tls_handshake_failures_total\\{reason="[^"]*"\\}'), 1);
       const shedMsg = "connections shed: every worker is at its bound";
       const first = await s.waitFor((l) => l.msg === shedMsg, 30_000);
       const logged = s.lines().filter((l) => l.msg === shedMsg);
