@@ -74,7 +74,8 @@ export const DEFAULT_DRAIN_IDLE_GRACE_MS = 1_000;
 export const DEFAULT_MAX_CONCURRENT_REQUESTS = 256;
 /**
  * Open connections served by the app; past it a new connection is answered 503 ERR_OVERLOADED
- * (Retry-After) and closed, by connection-shed.ts, which bounds how many it answers at once.
+ * (Retry-After) and closed, by connection-shed.ts, which bounds how many it answers at once and
+ * a second.
  */
 export const DEFAULT_MAX_CONNECTIONS = 256;
 

@@ -14,7 +14,7 @@
 import { own, setOwn } from "./own.js";
 
 /** A key objects order first (an array index): such keys do not keep their insertion order. */
-const ARRAY_INDEX = /^(?:0|[1-9][0-9]*)$/;
+export const ARRAY_INDEX = /^(?:0|[1-9][0-9]*)$/;
 
 export class MapEdit {
   /** Keys of `base` set to another value, in place. */

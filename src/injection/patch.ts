@@ -32,7 +32,7 @@
 import type { Pod, PodSpec } from "../kube/types.js";
 import type { PatchOperation } from "./types.js";
 import { isMap } from "./own.js";
-import type { MapEdit } from "./map-edit.js";
+import { ARRAY_INDEX, type MapEdit } from "./map-edit.js";
 import { plainJsonString } from "./json-text.js";
 
 export function escapeKey(key: string): string {
@@ -99,9 +99,6 @@ export function overlaid(o: Overlaid): Record<string, string> {
   return { ...o.base, ...o.overlay };
 }
 
-/** A key objects order first (an array index): such keys do not keep their insertion order. */
-const ARRAY_INDEX = /^(?:0|[1-9][0-9]*)$/;
-
 /**
  * The operations of `mapPatch(path, before, overlaid(after), ops)`, in the same order, reading
  * only the overlay's keys when `before` is the base (then no key is removed, the overlay's keys
@@ -119,12 +116,26 @@ export function overlayPatch(
     mapPatch(path, before, overlaid(after), ops);
     return;
   }
-  const replaced = new Map<string, string>();
+  const set: [string, string][] = [];
   const added: [string, string][] = [];
-  for (const [key, value] of entries) {
-    if (!Object.hasOwn(before, key)) added.push([key, value]);
-    else if (before[key] !== value) replaced.set(key, value);
-  }
+  for (const entry of entries) (Object.hasOwn(before, entry[0]) ? set : added).push(entry);
+  setAndAddPatch(path, before, set, added, ops);
+}
+
+/**
+ * mapPatch's operations for keys of `before` set to values (`set`), replaced where the value
+ * changed, in `before`'s order (its keys listed only to order two or more), and keys it does
+ * not have added, in their order: what overlayPatch and editPatch write.
+ */
+function setAndAddPatch(
+  path: string,
+  before: Readonly<Record<string, string>>,
+  set: Iterable<[string, string]>,
+  added: Iterable<[string, string]>,
+  ops: PatchOperation[],
+): void {
+  const replaced = new Map<string, string>();
+  for (const [key, value] of set) if (before[key] !== value) replaced.set(key, value);
   const inOrder = replaced.size > 1 ? Object.keys(before).filter((k) => replaced.has(k)) : [...replaced.keys()];
   for (const key of inOrder) ops.push({ op: "replace", path: `${path}/${escapeKey(key)}`, value: replaced.get(key) });
   for (const [key, value] of added) ops.push({ op: "add", path: `${path}/${escapeKey(key)}`, value });
@@ -147,11 +158,7 @@ export function editPatch(
     mapPatch(path, before, edit.toObject(), ops);
     return;
   }
-  const replaced = new Map<string, string>();
-  for (const [key, value] of edit.inPlace()) if (before[key] !== value) replaced.set(key, value);
-  const inOrder = replaced.size > 1 ? Object.keys(before).filter((k) => replaced.has(k)) : [...replaced.keys()];
-  for (const key of inOrder) ops.push({ op: "replace", path: `${path}/${escapeKey(key)}`, value: replaced.get(key) });
-  for (const [key, value] of edit.appended()) ops.push({ op: "add", path: `${path}/${escapeKey(key)}`, value });
+  setAndAddPatch(path, before, edit.inPlace(), edit.appended(), ops);
 }
 
 type Obj = Record<string, unknown>;

@@ -163,17 +163,42 @@ describe("concurrency bound", () => {
   });
 });
 
+/** The server's one place taken: a review whose body never finishes, seen by the server. */
+async function holdThePlace(s: Awaited<ReturnType<typeof startTestServer>>): Promise<tls.TLSSocket> {
+  const holder = await connect(s.running.port, s.ca);
+  holder.on("error", () => undefined);
+  const seen = new Promise((r) => s.running.server.once("request", r));
+  holder.write(
+    "POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+  );
+  await seen;
+  return holder;
+}
+
+/** A review on a new connection: its headers and `body` up to `sent` written, the rest by `finish`. */
+async function partialPost(
+  port: number,
+  ca: string,
+  body: string,
+  sent: number,
+): Promise<{ received(): string; finish(): void; closed: Promise<void> }> {
+  const socket = await connect(port, ca);
+  let received = "";
+  socket.on("data", (d: Buffer) => (received += d.toString("latin1")));
+  socket.on("error", () => undefined);
+  const closed = new Promise<void>((r) => socket.once("close", () => r()));
+  socket.write(
+    `POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
+  );
+  socket.write(body.slice(0, sent));
+  return { received: () => received, finish: () => socket.end(body.slice(sent)), closed };
+}
+
 describe("concurrency bound: a body still coming", () => {
   it("answers a request past the bound once its body has arrived, not while the client still sends it", async () => {
     const s = await startTestServer({}, { maxConcurrentRequests: 1 });
-    const holder = await connect(s.running.port, s.ca);
-    holder.on("error", () => undefined);
-    const seen = new Promise((r) => s.running.server.once("request", r));
-    holder.write(
-      "POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
-    );
+    const holder = await holdThePlace(s);
     try {
-      await seen;
       assert.equal(s.running.inFlight, 1);
       // A 2 MiB body, sent in two parts: answered (and closed) before the second, the client's
       // write could fail with a reset and lose the answer.
@@ -182,22 +207,14 @@ describe("concurrency bound: a body still coming", () => {
           object: { ...injectable, metadata: { name: "big", annotations: { pad: "x".repeat(2 * 1024 * 1024) } } },
         }),
       );
-      const half = Math.floor(body.length / 2);
-      const past = await connect(s.running.port, s.ca);
-      let received = "";
-      past.on("data", (d: Buffer) => (received += d.toString("latin1")));
-      const closed = new Promise<void>((r) => past.once("close", () => r()));
-      past.write(
-        `POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
-      );
-      past.write(body.slice(0, half));
+      const past = await partialPost(s.running.port, s.ca, body, Math.floor(body.length / 2));
       await new Promise((r) => setTimeout(r, 300));
-      assert.equal(received, "", "answered before the body had arrived");
-      past.end(body.slice(half));
-      await closed;
-      assert.match(received, /^HTTP\/1\.1 503 /);
-      assert.match(received, /\r\nretry-after: 1\r\n/i);
-      assert.match(received, /ERR_OVERLOADED/);
+      assert.equal(past.received(), "", "answered before the body had arrived");
+      past.finish();
+      await past.closed;
+      assert.match(past.received(), /^HTTP\/1\.1 503 /);
+      assert.match(past.received(), /\r\nretry-after: 1\r\n/i);
+      assert.match(past.received(), /ERR_OVERLOADED/);
     } finally {
       holder.destroy();
       await s.close();
@@ -323,33 +340,19 @@ describe("connection bound: past the 503s", () => {
 describe("drain: a request refused past the concurrency bound", () => {
   it("keeps its connection until its body has come and its 503 is written", async () => {
     const s = await startTestServer({}, { maxConcurrentRequests: 1 });
-    const holder = await connect(s.running.port, s.ca);
-    holder.on("error", () => undefined);
-    const seen = new Promise((r) => s.running.server.once("request", r));
-    holder.write(
-      "POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
-    );
+    const holder = await holdThePlace(s);
     try {
-      await seen;
       const body = JSON.stringify(podReview({ object: injectable }));
-      const past = await connect(s.running.port, s.ca);
-      let received = "";
-      past.on("data", (d: Buffer) => (received += d.toString("latin1")));
-      past.on("error", () => undefined);
-      const closed = new Promise<void>((r) => past.once("close", () => r()));
-      past.write(
-        `POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
-      );
-      past.write(body.slice(0, 10));
+      const past = await partialPost(s.running.port, s.ca, body, 10);
       // The drain closes connections idle past the grace (100 ms) once nothing is in flight (the
       // holder gone): this one, its body still coming, is not idle.
       const drained = s.running.close({ idleGraceMs: 100, timeoutMs: 3_000 });
       holder.destroy();
       await new Promise((r) => setTimeout(r, 500));
-      assert.equal(received, "");
-      past.end(body.slice(10));
-      await closed;
-      assert.match(received, /^HTTP\/1\.1 503 /);
+      assert.equal(past.received(), "");
+      past.finish();
+      await past.closed;
+      assert.match(past.received(), /^HTTP\/1\.1 503 /);
       await drained;
     } finally {
       holder.destroy();
