@@ -294,15 +294,17 @@ async function startListeners(
   const listen = (endpoints: AppEndpoints, port: number, handedHere = false): Promise<RunningServer> => {
     const app = { endpoints, current: createApp({ ...appOptions, config, endpoints }) };
     apps.push(app);
+    // The admin port serves no reviews: what it sheds is logged, not counted as a refused review.
+    const reviews = endpoints === "admin" ? undefined : metrics;
     return startServer({
       app: (req, res) => app.current(req, res),
       port,
       ...(handedHere ? { handed: true } : {}),
       host: s.host,
       tls,
-      onOverload: overloadHandler(metrics, logger),
+      onOverload: overloadHandler(reviews, logger),
       // Closed before its handshake, past the bounds of the 503s: a review shed all the same.
-      onConnectionDropped: () => metrics.failure.inc({ reason: "ERR_OVERLOADED" }),
+      onConnectionDropped: () => reviews?.failure.inc({ reason: "ERR_OVERLOADED" }),
       onListenerError: listenerErrors(endpoints),
       onTlsClientError: (err, socket) => tlsFailures.report(err, socket.remoteAddress),
       ...(s.maxConcurrentRequests === undefined ? {} : { maxConcurrentRequests: s.maxConcurrentRequests }),

@@ -124,24 +124,31 @@ export function plainInjectPath(url: string): string | undefined {
   return path.length > 8 && path.startsWith("/inject/") && !path.includes("%") ? path : undefined;
 }
 
+/** Whether a request is a review: to `/inject` or `/inject/…` (escaped or not), whatever its query. */
+function isReviewPath(url: string): boolean {
+  return url === "/inject" || url.startsWith("/inject/") || url.startsWith("/inject?");
+}
+
 /** At most one "shedding" log line this often; the line carries the count since the last. */
 const SHED_LOG_INTERVAL_MS = 1000;
 
 /**
  * Answers a request the server refused because too many are in flight (before express, once
  * its body is read and dropped, so that it costs next to nothing), or because its connection came past
- * --max-connections (https.ts, connection-shed.ts). Counted as failures with reason
- * ERR_OVERLOADED; logged at most once a second with the number shed.
+ * --max-connections (https.ts, connection-shed.ts). A review (a request to `/inject…`) is
+ * counted as a failure with reason ERR_OVERLOADED in `metrics` (none given on the admin port); a
+ * shed probe, scrape or /preview is not, so that the metric of refused reviews counts only
+ * those. Every shed is logged, at most once a second with the number shed.
  */
 export function overloadHandler(
-  metrics: Metrics,
+  metrics: Metrics | undefined,
   logger: Logger,
   now: () => number = Date.now,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   let shedSinceLog = 0;
   let lastLog = -Infinity;
   return (req, res) => {
-    metrics.failure.inc({ reason: "ERR_OVERLOADED" });
+    if (metrics !== undefined && isReviewPath(req.url ?? "")) metrics.failure.inc({ reason: "ERR_OVERLOADED" });
     shedSinceLog += 1;
     if (now() - lastLog >= SHED_LOG_INTERVAL_MS) {
       logger.warn(

@@ -2,11 +2,35 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
+import tls from "node:tls";
 import { join, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ensureLocalCertificates } from "../../../src/certs/local.js";
 import { runServe } from "../../../src/main.js";
 import { JSON_HEADERS, podReview, send } from "./helpers.js";
+
+/** A POST to `path` whose body never ends: it holds a place among the requests in flight until destroyed. */
+async function holdingRequest(port: number, ca: string, path: string): Promise<tls.TLSSocket> {
+  const socket = await new Promise<tls.TLSSocket>((resolve, reject) => {
+    const s = tls.connect({ host: "127.0.0.1", port, ca }, () => resolve(s));
+    s.once("error", reject);
+  });
+  socket.on("error", () => undefined);
+  socket.write(
+    `POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{`,
+  );
+  return socket;
+}
+
+/** GETs /healthz of `port` until it answers `status` (a request is taken in flight after its headers arrive). */
+async function untilStatus(port: number, ca: string, status: number): Promise<void> {
+  for (let tries = 0; ; tries++) {
+    const got = (await send(port, ca, { method: "GET", path: "/healthz" })).status;
+    if (got === status) return;
+    if (tries >= 200) assert.fail(`port ${port}: /healthz still answers ${got}, not ${status}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
 
 let root: string;
 before(async () => {
@@ -88,6 +112,50 @@ describe("runServe", () => {
       runServe({ port: 0, configFile: file, certDir: join(root, "a"), logLevel: "silent" }),
       /polcy/,
     );
+  });
+
+  it("counts a request shed on the webhook port as a refused review, and one shed on the admin port not", async () => {
+    const certDir = join(root, "sheds");
+    const h = await runServe({ port: 0, adminPort: 0, maxConcurrentRequests: 1, certDir, logLevel: "silent" });
+    const held: tls.TLSSocket[] = [];
+    try {
+      const ca = await readFile(join(certDir, "ca.crt"), "utf8");
+      const adminPort = Number(new URL(h.adminUrl ?? "").port);
+      const overloaded = async (): Promise<string> =>
+        (await send(adminPort, ca, { method: "GET", path: "/metrics" })).body
+          .split("\n")
+          .filter((l) => l.startsWith('sidecar_injection_failure_total{reason="ERR_OVERLOADED"}'))
+          .join("\n");
+      /** Holds the one place of `port` with a request whose body never ends; resolves once a request there is shed. */
+      const hold = async (port: number, path: string): Promise<void> => {
+        const socket = await holdingRequest(port, ca, path);
+        held.push(socket);
+        await untilStatus(port, ca, 503);
+      };
+      const release = async (port: number): Promise<void> => {
+        held.pop()?.destroy();
+        await untilStatus(port, ca, 200);
+      };
+
+      const review = { headers: JSON_HEADERS, body: JSON.stringify(podReview({ uid: "shed-1" })) };
+      await hold(adminPort, "/preview");
+      assert.equal((await send(adminPort, ca, { method: "GET", path: "/metrics" })).status, 503);
+      assert.equal((await send(adminPort, ca, { ...review, path: "/inject" })).status, 503);
+      await release(adminPort);
+      assert.equal(await overloaded(), "", "nothing shed on the admin port is a refused review");
+
+      await hold(h.port, "/inject");
+      assert.equal((await send(h.port, ca, { ...review, path: "/inject/cluster/c1/net/n1" })).status, 503);
+      await release(h.port);
+      assert.equal(
+        await overloaded(),
+        'sidecar_injection_failure_total{reason="ERR_OVERLOADED"} 1',
+        "the review shed on the webhook port is, its shed /healthz calls are not",
+      );
+    } finally {
+      for (const socket of held) socket.destroy();
+      await h.close();
+    }
   });
 
   it("drains and exits 0 on SIGTERM", async () => {
