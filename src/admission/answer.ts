@@ -9,8 +9,8 @@
 // is 145 KB of JSON, 194 KB of base64), and each such string costs a garbage collection of
 // the young generation or a memory mapping of its own: about 1.5 ms for one of 128 KiB made
 // from a buffer, where one of 96 KiB takes 10 µs (Node 20, measured on the development VM). So:
-// - The patch's JSON is written in pieces: the operations a few tens at a time (most Pods'
-//   patches in one piece), and an operation whose value is a list or map of many items (the
+// - The patch's JSON is written in pieces: runs of operations of about GROUP_CHARS of text
+//   (most Pods' patches in one piece), and an operation whose value is a list or map of many items (the
 //   containers, env or annotations it adds) an item at a time; the pieces are collected into a
 //   byte buffer kept for the next answer (grown while it stays within RETAINED_BYTES).
 // - Those bytes are base64-encoded a slice at a time (BASE64_SLICE_BYTES, a multiple of 3, so
@@ -47,8 +47,12 @@ const FLUSH_CHARS = 16 * 1024;
 const RETAINED_BYTES = 1024 * 1024;
 /** An operation's value, a list or map of more items than this, is stringified item by item. */
 const SPLIT_ITEMS = 32;
-/** Operations stringified together at most, in one call: some tens of KB of JSON. */
+/** Operations in the first run stringified together, and the fewest in any later one. */
 const GROUP_OPS = 32;
+/** Operations in a run at most. */
+const MAX_GROUP_OPS = 512;
+/** Characters of JSON a run is sized for, from the run before it: well below a large object. */
+const GROUP_CHARS = 32 * 1024;
 
 /** Items of an operation's list (the first ITEM_TEXTS) whose fields' texts are kept for the next answer. */
 const ITEM_TEXTS = 8;
@@ -310,18 +314,24 @@ function keptValueOperation(op: Plain & { readonly path: string }): string {
 
 /**
  * The UTF-8 of JSON.stringify(ops), in a buffer reused by the next call: bytes [0, length).
- * Runs of up to GROUP_OPS operations are stringified in one call (a call costs about what
- * half a kilobyte of JSON does), those with a large value on their own.
+ * Runs of operations are stringified in one call each (a call costs about what half a
+ * kilobyte of JSON does), those with a large or kept value on their own. The first run is
+ * GROUP_OPS long; each full run sizes the next for about GROUP_CHARS of text, from its own
+ * characters per operation (a patch's operations come in kinds: the probes' of 50 containers
+ * are 150 of about 130 characters, one call instead of five), within GROUP_OPS-MAX_GROUP_OPS.
  */
 function patchJsonBytes(ops: readonly PatchOperation[]): JsonBytes {
   const out = new JsonBytes((retained ??= Buffer.allocUnsafeSlow(64 * 1024)));
   let from = 0;
+  let group = GROUP_OPS;
   const run = (to: number): void => {
     if (to > from) {
       if (from > 0) out.add(",");
       // The list's brackets are its own, written by the caller: a slice of the text, not a copy.
       const text = JSON.stringify(ops.slice(from, to));
       out.write(text.slice(1, -1));
+      if (to - from === group)
+        group = Math.min(MAX_GROUP_OPS, Math.max(GROUP_OPS, Math.floor((group * GROUP_CHARS) / text.length)));
     }
     from = to;
   };
@@ -332,7 +342,7 @@ function patchJsonBytes(ops: readonly PatchOperation[]): JsonBytes {
     out.add("[");
     for (let i = 0; i < ops.length; i++) {
       const op: unknown = ops[i];
-      if (i - from === GROUP_OPS) run(i);
+      if (i - from === group) run(i);
       if (hasLargeValue(op)) {
         run(i);
         if (i > 0) out.add(",");

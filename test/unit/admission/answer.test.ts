@@ -153,6 +153,18 @@ describe("responseBytes", () => {
     }
   });
 
+  it("is exact for runs of operations of changing sizes: runs sized from the one before, cut by large and kept values", () => {
+    const shortThenLong = [...labels(40, 5), ...labels(300, 2000, "é"), ...labels(700, 3)];
+    const longThenShort = [...labels(64, 3000), ...labels(1200, 1)];
+    // Small operations around ones written on their own: a large list, and a kept (shared) value.
+    const cut = [...labels(100, 10), ...containers(40), ...labels(600, 7), ...containers(3), ...labels(45, 20)];
+    for (const patch of [shortThenLong, longThenShort, cut, labels(512 * 3 + 33, 2)]) {
+      const got = check({ allowed: true, patch });
+      const answer = JSON.parse(got.toString("utf8")) as { response: { patch: string } };
+      assert.deepEqual(JSON.parse(Buffer.from(answer.response.patch, "base64").toString("utf8")), patch);
+    }
+  });
+
   it("writes a list's items from the kept texts of shared parts only: what changed since the answer before is written anew", () => {
     const args = shared(["proxy", "sidecar"]);
     const constant = shared({ name: "CA_ADDR", value: "istiod:15012" });
