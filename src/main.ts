@@ -19,6 +19,7 @@ import { fileURLToPath } from "node:url";
 // process never loads node:cluster or the workers' protocol ends.
 import type { App, AppEndpoints } from "./admission/server.js";
 import { DEFAULT_HOST, type RunningServer } from "./admission/https.js";
+import { isReviewRequest } from "./admission/connection-shed.js";
 import {
   DEFAULT_NAMES,
   openCertificateSource,
@@ -303,7 +304,8 @@ async function startListeners(
       host: s.host,
       tls,
       onOverload: overloadHandler(reviews, logger),
-      // Closed before its handshake, past the bounds of the 503s: a review shed all the same.
+      // Closed before its handshake, past the bounds of the 503s, its request unread: counted as
+      // a review shed (none on the admin port).
       onConnectionDropped: () => reviews?.failure.inc({ reason: "ERR_OVERLOADED" }),
       onListenerError: listenerErrors(endpoints),
       onTlsClientError: (err, socket) => tlsFailures.report(err, socket.remoteAddress),
@@ -500,8 +502,11 @@ async function runPrimary(
       // The worker's own drain (shutdown delay, then at most DRAIN_TIMEOUT_MS), and room to exit.
       exitTimeoutMs: settings.shutdownDelayMs + DRAIN_TIMEOUT_MS + 5_000,
       ...(kube === undefined ? {} : { lookups: kube.lookups }),
-      // A connection shed by the primary is a review shed, as a single process's 503 is.
-      onShed: () => metrics.failure.inc({ reason: "ERR_OVERLOADED" }),
+      // A review the primary sheds counts as a single process's does (a connection closed
+      // before its request, unread, counts as one); a shed probe or scrape does not.
+      onShed: (req) => {
+        if (req === undefined || isReviewRequest(req)) metrics.failure.inc({ reason: "ERR_OVERLOADED" });
+      },
       // Its failed handshakes (answering a shed one) are counted as a worker's are, in the sum.
       onTlsClientError: (err, socket) => tlsFailures.report(err, socket.remoteAddress),
     },

@@ -9,10 +9,11 @@
 // is 145 KB of JSON, 194 KB of base64), and each such string costs a garbage collection of
 // the young generation or a memory mapping of its own: about 1.5 ms for one of 128 KiB made
 // from a buffer, where one of 96 KiB takes 10 µs (Node 20, measured on the development VM). So:
-// - The patch's JSON is written in pieces: runs of operations of about GROUP_CHARS of text
-//   (most Pods' patches in one piece), and an operation whose value is a list or map of many items (the
-//   containers, env or annotations it adds) an item at a time; the pieces are collected into a
-//   byte buffer kept for the next answer (grown while it stays within RETAINED_BYTES).
+// - The patch's JSON is written in pieces: runs of operations sized for about GROUP_CHARS of
+//   text (most Pods' patches in one piece), and an operation whose value is a list or map of
+//   many items (the containers, env or annotations it adds) an item at a time; the pieces are
+//   collected into a byte buffer kept for the next answer (grown while it stays within
+//   RETAINED_BYTES).
 // - Those bytes are base64-encoded a slice at a time (BASE64_SLICE_BYTES, a multiple of 3, so
 //   the slices' encodings join into the whole's) straight into the answer.
 // - The envelope (everything but the patch) is JSON.stringify'd without the patch, and the
@@ -53,6 +54,17 @@ const GROUP_OPS = 32;
 const MAX_GROUP_OPS = 512;
 /** Characters of JSON a run is sized for, from the run before it: well below a large object. */
 const GROUP_CHARS = 32 * 1024;
+
+/**
+ * The length of the next run of operations, from the last full run (`ops` operations, `chars`
+ * characters of JSON): about GROUP_CHARS at that run's characters per operation, at most twice
+ * its length (a change in the operations' size is met within a few runs, not by one run of
+ * MAX_GROUP_OPS larger ones), within GROUP_OPS-MAX_GROUP_OPS.
+ */
+export function nextRunLength(ops: number, chars: number): number {
+  const fit = Math.floor((ops * GROUP_CHARS) / Math.max(chars, 1));
+  return Math.min(MAX_GROUP_OPS, 2 * ops, Math.max(GROUP_OPS, fit));
+}
 
 /** Items of an operation's list (the first ITEM_TEXTS) whose fields' texts are kept for the next answer. */
 const ITEM_TEXTS = 8;
@@ -316,9 +328,8 @@ function keptValueOperation(op: Plain & { readonly path: string }): string {
  * The UTF-8 of JSON.stringify(ops), in a buffer reused by the next call: bytes [0, length).
  * Runs of operations are stringified in one call each (a call costs about what half a
  * kilobyte of JSON does), those with a large or kept value on their own. The first run is
- * GROUP_OPS long; each full run sizes the next for about GROUP_CHARS of text, from its own
- * characters per operation (a patch's operations come in kinds: the probes' of 50 containers
- * are 150 of about 130 characters, one call instead of five), within GROUP_OPS-MAX_GROUP_OPS.
+ * GROUP_OPS long; each full run sizes the next (nextRunLength): a patch's operations come in
+ * kinds, and the probes' of 50 containers, 150 of about 130 characters, take three calls, not five.
  */
 function patchJsonBytes(ops: readonly PatchOperation[]): JsonBytes {
   const out = new JsonBytes((retained ??= Buffer.allocUnsafeSlow(64 * 1024)));
@@ -330,8 +341,7 @@ function patchJsonBytes(ops: readonly PatchOperation[]): JsonBytes {
       // The list's brackets are its own, written by the caller: a slice of the text, not a copy.
       const text = JSON.stringify(ops.slice(from, to));
       out.write(text.slice(1, -1));
-      if (to - from === group)
-        group = Math.min(MAX_GROUP_OPS, Math.max(GROUP_OPS, Math.floor((group * GROUP_CHARS) / text.length)));
+      if (to - from === group) group = nextRunLength(group, text.length);
     }
     from = to;
   };

@@ -38,6 +38,18 @@ export const SHED_TIMEOUT_MS = 5_000;
 
 const OVERLOADED = JSON.stringify(errorBody("ERR_OVERLOADED"));
 
+/** A review's path as express routes it (case-insensitive): `/inject`, `/inject/…` or `/inject?…`, or absolute-form. */
+const REVIEW_PATH = /^(?:https?:\/\/[^/?#]*)?\/inject(?:[/?]|$)/i;
+
+/**
+ * Whether a request is a review (a POST to a review path): what a shed counts in
+ * `sidecar_injection_failure_total{reason="ERR_OVERLOADED"}`, the metric of refused reviews. A
+ * shed probe, scrape or /preview is logged, not counted there.
+ */
+export function isReviewRequest(req: IncomingMessage): boolean {
+  return req.method === "POST" && REVIEW_PATH.test(req.url ?? "");
+}
+
 /** The answer to a request refused for overload: 503 ERR_OVERLOADED, retry in a second, connection closed. */
 export function answerOverloaded(res: ServerResponse): void {
   res.shouldKeepAlive = false;

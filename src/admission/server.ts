@@ -13,7 +13,7 @@ import type { Config } from "../config/types.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { AdmissionError, ERRORS, errorBody, type ErrorCode } from "./errors.js";
-import { answerOverloaded } from "./connection-shed.js";
+import { answerOverloaded, isReviewRequest } from "./connection-shed.js";
 import { answerReview, decodeAdmissionReview, parsePathEnv, type InjectFn, type ReviewOutcome } from "./review.js";
 import {
   BodyBudget,
@@ -124,21 +124,16 @@ export function plainInjectPath(url: string): string | undefined {
   return path.length > 8 && path.startsWith("/inject/") && !path.includes("%") ? path : undefined;
 }
 
-/** Whether a request is a review: to `/inject` or `/inject/…` (escaped or not), whatever its query. */
-function isReviewPath(url: string): boolean {
-  return url === "/inject" || url.startsWith("/inject/") || url.startsWith("/inject?");
-}
-
 /** At most one "shedding" log line this often; the line carries the count since the last. */
 const SHED_LOG_INTERVAL_MS = 1000;
 
 /**
  * Answers a request the server refused because too many are in flight (before express, once
  * its body is read and dropped, so that it costs next to nothing), or because its connection came past
- * --max-connections (https.ts, connection-shed.ts). A review (a request to `/inject…`) is
- * counted as a failure with reason ERR_OVERLOADED in `metrics` (none given on the admin port); a
- * shed probe, scrape or /preview is not, so that the metric of refused reviews counts only
- * those. Every shed is logged, at most once a second with the number shed.
+ * --max-connections (https.ts, connection-shed.ts). A review (isReviewRequest) is counted as a
+ * failure with reason ERR_OVERLOADED in `metrics` (none given on the admin port); a shed probe,
+ * scrape or /preview is not, so that the metric of refused reviews counts only those. Every
+ * shed is logged, at most once a second with the number shed.
  */
 export function overloadHandler(
   metrics: Metrics | undefined,
@@ -148,7 +143,7 @@ export function overloadHandler(
   let shedSinceLog = 0;
   let lastLog = -Infinity;
   return (req, res) => {
-    if (metrics !== undefined && isReviewPath(req.url ?? "")) metrics.failure.inc({ reason: "ERR_OVERLOADED" });
+    if (metrics !== undefined && isReviewRequest(req)) metrics.failure.inc({ reason: "ERR_OVERLOADED" });
     shedSinceLog += 1;
     if (now() - lastLog >= SHED_LOG_INTERVAL_MS) {
       logger.warn(

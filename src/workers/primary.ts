@@ -43,6 +43,7 @@
 //   its way. A worker that drains on its own (SIGTERM to it) gets no more connections at once.
 import cluster, { type Worker } from "node:cluster";
 import net, { type Socket } from "node:net";
+import type { IncomingMessage } from "node:http";
 import type { TLSSocket } from "node:tls";
 import type { Registry } from "prom-client";
 import type { Config } from "../config/types.js";
@@ -51,7 +52,7 @@ import { aggregateSnapshots, type MetricsSnapshot } from "../telemetry/metrics.j
 import type { NamespaceLookupService } from "../admission/preview-lookup.js";
 import type { NamespaceLabelsResult } from "../preview.js";
 import { DEFAULT_MAX_CONNECTIONS, TLS_CONTEXT_OPTIONS } from "../admission/https.js";
-import { createConnectionShedder } from "../admission/connection-shed.js";
+import { answerOverloaded, createConnectionShedder } from "../admission/connection-shed.js";
 import { Distributor } from "./distributor.js";
 import {
   isMessage,
@@ -153,8 +154,12 @@ export interface PrimaryOptions {
   readonly restart?: RestartPolicy;
   /** /preview's namespace lookups, run here for every worker (none: the workers ask for none). */
   readonly lookups?: NamespaceLookupService;
-  /** Counts a connection shed because every worker is at its bound (or none takes connections). */
-  readonly onShed?: () => void;
+  /**
+   * A connection shed because every worker is at its bound (or none takes connections): called
+   * with its request once that is read and answered 503, or with undefined when the connection
+   * is closed before its handshake (past the shedder's bounds). Must not throw.
+   */
+  readonly onShed?: (req: IncomingMessage | undefined) => void;
   /** A failed handshake of a shed connection the primary answers 503 (as https.ts's option). Must not throw. */
   readonly onTlsClientError?: (err: NodeJS.ErrnoException, socket: TLSSocket) => void;
   /** Default MAX_UNACKNOWLEDGED_HANDOVERS. */
@@ -475,8 +480,7 @@ export async function startPrimary(
 
   /** A connection shed: answered 503 (or closed, past the shedder's bound), counted, logged at most once a second. */
   const shed = (socket: Socket): void => {
-    shedder.shed(socket);
-    opts.onShed?.();
+    if (!shedder.shed(socket)) opts.onShed?.(undefined);
     shedSinceLog += 1;
     const now = Date.now();
     if (now - lastShedLog < SHED_LOG_INTERVAL_MS) return;
@@ -552,6 +556,10 @@ export async function startPrimary(
     contextOptions: TLS_CONTEXT_OPTIONS,
     cert: certificate.cert,
     key: certificate.key,
+    answer: (req, res) => {
+      opts.onShed?.(req);
+      answerOverloaded(res);
+    },
     ...(opts.onTlsClientError === undefined ? {} : { onTlsClientError: opts.onTlsClientError }),
   });
   // noDelay: TCP_NODELAY is set on the sockets by the server that accepts them (this one), and

@@ -104,8 +104,8 @@ async function eventually(ms: number, until: () => Promise<boolean>): Promise<bo
 /**
  * Reviews shed so far (`sidecar_injection_failure_total{reason="ERR_OVERLOADED"}`), read on the
  * admin port over one kept-alive connection per port: with `--max-connections 1` the admin port
- * has one place too, and a scrape on a new connection each time could be shed itself (and
- * counted among the sheds) while the one before still held it.
+ * has one place too, and a scrape on a new connection each time could be shed itself (logged,
+ * not counted) while the one before still held it, and read nothing.
  */
 const scrapeAgents = new Map<number, https.Agent>();
 after(() => {

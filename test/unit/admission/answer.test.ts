@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, it } from "node:test";
-import { responseBytes } from "../../../src/admission/answer.js";
+import { nextRunLength, responseBytes } from "../../../src/admission/answer.js";
 import { buildResponseReview, type ResponseFields } from "../../../src/admission/gate.js";
 import { admit, answerReview, decodeAdmissionReview } from "../../../src/admission/review.js";
 import { buildConfig } from "../../../src/config/load.js";
@@ -153,16 +153,27 @@ describe("responseBytes", () => {
     }
   });
 
+  it("sizes a run of operations from the one before: about 32 KiB of text, at most twice as long, 32 to 512", () => {
+    assert.equal(nextRunLength(32, 4417), 64, "150 probe operations: doubled, not 237 at once");
+    assert.equal(nextRunLength(64, 8834), 128);
+    assert.equal(nextRunLength(256, 16 * 1024), 512);
+    assert.equal(nextRunLength(512, 1024), 512, "never past 512");
+    assert.equal(nextRunLength(512, 64 * 1024), 256, "halved for twice the text");
+    assert.equal(nextRunLength(32, 3 * 1024 * 1024), 32, "never below 32");
+    assert.equal(nextRunLength(32, 0), 64);
+    for (const ops of [32, 33, 100, 511, 512])
+      for (const chars of [2, 100, 4000, 32 * 1024, 1e6, 1e9]) {
+        const n = nextRunLength(ops, chars);
+        assert.ok(Number.isInteger(n) && n >= 32 && n <= Math.min(512, 2 * ops), `${ops} ops, ${chars} chars: ${n}`);
+      }
+  });
+
   it("is exact for runs of operations of changing sizes: runs sized from the one before, cut by large and kept values", () => {
     const shortThenLong = [...labels(40, 5), ...labels(300, 2000, "é"), ...labels(700, 3)];
     const longThenShort = [...labels(64, 3000), ...labels(1200, 1)];
     // Small operations around ones written on their own: a large list, and a kept (shared) value.
     const cut = [...labels(100, 10), ...containers(40), ...labels(600, 7), ...containers(3), ...labels(45, 20)];
-    for (const patch of [shortThenLong, longThenShort, cut, labels(512 * 3 + 33, 2)]) {
-      const got = check({ allowed: true, patch });
-      const answer = JSON.parse(got.toString("utf8")) as { response: { patch: string } };
-      assert.deepEqual(JSON.parse(Buffer.from(answer.response.patch, "base64").toString("utf8")), patch);
-    }
+    for (const patch of [shortThenLong, longThenShort, cut, labels(512 * 3 + 33, 2)]) check({ allowed: true, patch });
   });
 
   it("writes a list's items from the kept texts of shared parts only: what changed since the answer before is written anew", () => {

@@ -3,6 +3,7 @@
 // at most `maxAtOnce` answered together (the next closed before TLS); each within its timeout;
 // new handshakes with the latest pair.
 import assert from "node:assert/strict";
+import type { IncomingMessage } from "node:http";
 import { mkdtemp, rm } from "node:fs/promises";
 import net, { type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -11,6 +12,7 @@ import tls from "node:tls";
 import { after, describe, it } from "node:test";
 import {
   createConnectionShedder,
+  isReviewRequest,
   type ConnectionShedder,
   type ConnectionShedderOptions,
 } from "../../../src/admission/connection-shed.js";
@@ -70,6 +72,39 @@ const secured = (c: Client): Promise<void> => new Promise((r) => c.socket.once("
 
 const REVIEW = JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: { uid: "x" } });
 const HEAD = `POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${REVIEW.length}\r\n\r\n`;
+
+describe("isReviewRequest", () => {
+  it("is a POST to a path express routes to the review handler, and nothing else", () => {
+    const reviews = [
+      "/inject",
+      "/inject/",
+      "/inject?timeout=10s",
+      "/inject/cluster/c1/net/n1",
+      "/inject/:ENV:cluster=c1",
+      "/INJECT",
+      "/Inject/cluster/c1",
+      "https://localhost:9443/inject",
+      "http://localhost/inject?x=1",
+    ];
+    const others = [
+      "/injector",
+      "/inject%2Fcluster",
+      "/x/inject",
+      "/healthz",
+      "/readyz",
+      "/metrics",
+      "/preview",
+      "",
+      "*",
+    ];
+    const request = (method: string, url: string): IncomingMessage => ({ method, url }) as IncomingMessage;
+    for (const url of reviews) {
+      assert.equal(isReviewRequest(request("POST", url)), true, url);
+      assert.equal(isReviewRequest(request("GET", url)), false, `GET ${url}`);
+    }
+    for (const url of others) assert.equal(isReviewRequest(request("POST", url)), false, url);
+  });
+});
 
 describe("connection shedder", () => {
   it("answers 503 ERR_OVERLOADED with Retry-After: 1 and Connection: close, once the body has arrived", async () => {

@@ -22,7 +22,11 @@ async function holdingRequest(port: number, ca: string, path: string): Promise<t
   return socket;
 }
 
-/** GETs /healthz of `port` until it answers `status` (a request is taken in flight after its headers arrive). */
+/**
+ * GETs /healthz of `port` until it answers `status` (a request is taken in flight after its
+ * headers arrive). A phase of the test is a few such requests, far within the 10 s a held body
+ * is given before its place is freed (408).
+ */
 async function untilStatus(port: number, ca: string, status: number): Promise<void> {
   for (let tries = 0; ; tries++) {
     const got = (await send(port, ca, { method: "GET", path: "/healthz" })).status;
