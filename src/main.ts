@@ -19,7 +19,7 @@ import { fileURLToPath } from "node:url";
 // process never loads node:cluster or the workers' protocol ends.
 import type { App, AppEndpoints } from "./admission/server.js";
 import { DEFAULT_HOST, type RunningServer } from "./admission/https.js";
-import { isReviewRequest } from "./admission/connection-shed.js";
+import { countShed } from "./admission/connection-shed.js";
 import {
   DEFAULT_NAMES,
   openCertificateSource,
@@ -306,7 +306,7 @@ async function startListeners(
       onOverload: overloadHandler(reviews, logger),
       // Closed before its handshake, past the bounds of the 503s, its request unread: counted as
       // a review shed (none on the admin port).
-      onConnectionDropped: () => reviews?.failure.inc({ reason: "ERR_OVERLOADED" }),
+      onConnectionDropped: () => countShed(reviews, undefined),
       onListenerError: listenerErrors(endpoints),
       onTlsClientError: (err, socket) => tlsFailures.report(err, socket.remoteAddress),
       ...(s.maxConcurrentRequests === undefined ? {} : { maxConcurrentRequests: s.maxConcurrentRequests }),
@@ -504,9 +504,7 @@ async function runPrimary(
       ...(kube === undefined ? {} : { lookups: kube.lookups }),
       // A review the primary sheds counts as a single process's does (a connection closed
       // before its request, unread, counts as one); a shed probe or scrape does not.
-      onShed: (req) => {
-        if (req === undefined || isReviewRequest(req)) metrics.failure.inc({ reason: "ERR_OVERLOADED" });
-      },
+      onShed: (req) => countShed(metrics, req),
       // Its failed handshakes (answering a shed one) are counted as a worker's are, in the sum.
       onTlsClientError: (err, socket) => tlsFailures.report(err, socket.remoteAddress),
     },

@@ -28,6 +28,7 @@ import type { SecureContextOptions, TLSSocket } from "node:tls";
 import { DEFAULT_MAX_BODY_BYTES } from "./body.js";
 import { errorBody, ERRORS } from "./errors.js";
 import { startTimeoutChecks } from "./handed.js";
+import type { Metrics } from "../telemetry/metrics.js";
 
 /** Shed connections being answered at once; past it one is closed before its handshake. */
 export const MAX_SHEDDING_CONNECTIONS = 32;
@@ -48,6 +49,16 @@ const REVIEW_PATH = /^(?:https?:\/\/[^/?#]*)?\/inject(?:[/?]|$)/i;
  */
 export function isReviewRequest(req: IncomingMessage): boolean {
   return req.method === "POST" && REVIEW_PATH.test(req.url ?? "");
+}
+
+/**
+ * Counts a shed as a refused review in `metrics` (none: a listener that serves no reviews) when
+ * it is one: a review request, or a connection closed unread (`req` undefined), which may have
+ * carried one. The one rule of every place that sheds, one process or the primary.
+ */
+export function countShed(metrics: Pick<Metrics, "failure"> | undefined, req: IncomingMessage | undefined): void {
+  if (metrics !== undefined && (req === undefined || isReviewRequest(req)))
+    metrics.failure.inc({ reason: "ERR_OVERLOADED" });
 }
 
 /** The answer to a request refused for overload: 503 ERR_OVERLOADED, retry in a second, connection closed. */

@@ -13,7 +13,7 @@ import type { Config } from "../config/types.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { AdmissionError, ERRORS, errorBody, type ErrorCode } from "./errors.js";
-import { answerOverloaded, isReviewRequest } from "./connection-shed.js";
+import { answerOverloaded, countShed } from "./connection-shed.js";
 import { answerReview, decodeAdmissionReview, parsePathEnv, type InjectFn, type ReviewOutcome } from "./review.js";
 import {
   BodyBudget,
@@ -143,7 +143,7 @@ export function overloadHandler(
   let shedSinceLog = 0;
   let lastLog = -Infinity;
   return (req, res) => {
-    if (metrics !== undefined && isReviewRequest(req)) metrics.failure.inc({ reason: "ERR_OVERLOADED" });
+    countShed(metrics, req);
     shedSinceLog += 1;
     if (now() - lastLog >= SHED_LOG_INTERVAL_MS) {
       logger.warn(

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import tls from "node:tls";
 import { after, describe, it } from "node:test";
 import {
+  countShed,
   createConnectionShedder,
   isReviewRequest,
   type ConnectionShedder,
@@ -103,6 +104,24 @@ describe("isReviewRequest", () => {
       assert.equal(isReviewRequest(request("GET", url)), false, `GET ${url}`);
     }
     for (const url of others) assert.equal(isReviewRequest(request("POST", url)), false, url);
+  });
+});
+
+describe("countShed", () => {
+  it("counts a shed review, or a connection closed unread, as a refused review; nothing else, nothing without metrics", () => {
+    const counted: unknown[] = [];
+    const metrics = { failure: { inc: (labels: unknown) => counted.push(labels) } } as unknown as Parameters<
+      typeof countShed
+    >[0];
+    const request = (method: string, url: string): IncomingMessage => ({ method, url }) as IncomingMessage;
+    countShed(metrics, request("POST", "/inject"));
+    countShed(metrics, undefined);
+    countShed(metrics, request("GET", "/healthz"));
+    countShed(metrics, request("GET", "/metrics"));
+    countShed(metrics, request("POST", "/preview"));
+    countShed(undefined, request("POST", "/inject"));
+    countShed(undefined, undefined);
+    assert.deepEqual(counted, [{ reason: "ERR_OVERLOADED" }, { reason: "ERR_OVERLOADED" }]);
   });
 });
 
