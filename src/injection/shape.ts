@@ -98,27 +98,27 @@ const portRef: Reader = (v) => {
 };
 
 /**
- * The object (`room` levels left for it) with each listed field read, and every other field
- * checked for depth only; a field whose reading changed it makes a copy.
+ * The object (`room` levels left for it) with each of its fields that has a reader read, and
+ * every other field checked for depth only; a field whose reading changed it makes a copy. The
+ * object's own keys are walked, not the readers' (a container has a dozen fields of the fifteen
+ * read: each absent one would be a lookup that misses); a field that must be there and is not
+ * is then read as absent, and so refused.
  */
 function fields(o: Rec, readers: FieldList, room: number): Rec {
   if (room <= 0) throw TOO_DEEP;
-  if (room !== Infinity) {
-    for (const key in o) {
-      const x = o[key];
-      // A scalar first: most unread fields are, and need no lookup.
-      if (typeof x !== "object" || x === null || readers.byName.has(key)) continue;
-      if (deeper(x, room - 1) !== undefined) throw TOO_DEEP;
-    }
-  }
+  const { byName, required } = readers;
   let out = o;
-  const { keys, reads } = readers;
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i];
-    const read = reads[i];
-    if (key === undefined || read === undefined) continue; // parallel lists of one length
-    // The keys are the engine's field names, none a member of Object.prototype.
+  let requiredSeen = 0;
+  for (const key in o) {
     const before = o[key];
+    const read = byName.get(key);
+    if (read === undefined) {
+      // A scalar first: most unread fields are, and need no walk.
+      if (room !== Infinity && typeof before === "object" && before !== null && deeper(before, room - 1) !== undefined)
+        throw TOO_DEEP;
+      continue;
+    }
+    if (required.includes(key)) requiredSeen++;
     let after: unknown;
     try {
       after = read(before, room - 1);
@@ -131,22 +131,41 @@ function fields(o: Rec, readers: FieldList, room: number): Rec {
     if (after === undefined) delete out[key];
     else out[key] = after;
   }
+  if (requiredSeen < required.length)
+    for (const key of required) {
+      if (Object.hasOwn(o, key)) continue;
+      try {
+        byName.get(key)?.(undefined, room - 1);
+      } catch (e) {
+        if (e instanceof Wrong) e.segments.push(`.${key}`);
+        throw e;
+      }
+    }
   return out;
 }
 
 /**
- * An object's readers: by name, for the depth walk's lookups, and as two parallel lists, so
- * that reading an object iterates without making an entry pair per field.
+ * An object's readers by name, and the names of those that refuse an absent field (found by
+ * asking each: readers are pure).
  */
 interface FieldList {
   readonly byName: ReadonlyMap<string, Reader>;
-  readonly keys: readonly string[];
-  readonly reads: readonly Reader[];
+  readonly required: readonly string[];
 }
 
 function fieldList(readers: Fields): FieldList {
   const byName = new Map(Object.entries(readers));
-  return { byName, keys: [...byName.keys()], reads: [...byName.values()] };
+  const required = [...byName].filter(([, read]) => refusesAbsent(read)).map(([key]) => key);
+  return { byName, required };
+}
+
+function refusesAbsent(read: Reader): boolean {
+  try {
+    read(undefined, 1);
+    return false;
+  } catch {
+    return true;
+  }
 }
 
 /** An optional object (null: absent). */

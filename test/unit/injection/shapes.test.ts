@@ -210,6 +210,54 @@ describe("malformed shapes are refused naming the field", () => {
     });
   }
 
+  // A field that must be there, missing altogether (not null): the walk goes by the object's
+  // own keys, so these are found by a check of their own.
+  const MISSING: readonly [path: string, message: string][] = [
+    ["spec.containers[0].name", "spec.containers[0].name: must be a non-empty string"],
+    ["spec.containers[0].ports[0].containerPort", "spec.containers[0].ports[0].containerPort: must be a whole number"],
+    ["spec.containers[0].env[0].name", "spec.containers[0].env[0].name: must be a non-empty string"],
+    [
+      "spec.containers[0].readinessProbe.httpGet.port",
+      "spec.containers[0].readinessProbe.httpGet.port: must be a port number or a port name",
+    ],
+    ["spec.initContainers[0].name", "spec.initContainers[0].name: must be a non-empty string"],
+    ["spec.volumes[0].name", "spec.volumes[0].name: must be a non-empty string"],
+  ];
+  for (const [path, message] of MISSING) {
+    test(`${path}: missing`, () => {
+      const pod = base();
+      const keys = path.replace(/\[(\d+)\]/g, ".$1").split(".");
+      const parent = keys.slice(0, -1).reduce<Json>((at, k) => at[k] as Json, pod);
+      delete parent[keys.at(-1) as string];
+      assert.throws(() => inject(pod, { namespace: "demo" }, config), { code: "ERR_INVALID_POD", message });
+    });
+  }
+
+  test("a missing tcpSocket or grpc port is refused too", () => {
+    for (const [kind, action, message] of [
+      ["livenessProbe", { tcpSocket: {} }, "tcpSocket.port: must be a port number or a port name"],
+      ["startupProbe", { grpc: {} }, "grpc.port: must be a whole number"],
+    ] as const) {
+      const pod = set(base(), `spec.containers[0].${kind}`, action);
+      assert.throws(() => inject(pod, { namespace: "demo" }, config), {
+        code: "ERR_INVALID_POD",
+        message: `spec.containers[0].${kind}.${message}`,
+      });
+    }
+  });
+
+  test("an object with a wrong field and a missing one is refused, naming one of them", () => {
+    const pod = set(base(), "spec.containers[0].image", 3);
+    delete ((pod.spec as Json).containers as Json[])[0]?.name;
+    assert.throws(
+      () => inject(pod, { namespace: "demo" }, config),
+      (e: unknown) =>
+        e instanceof InjectionError &&
+        ["spec.containers[0].image", "spec.containers[0].name"].includes(e.field ?? "") &&
+        e.message.startsWith(`${e.field}: must be`),
+    );
+  });
+
   test("not an object at all", () => {
     for (const value of [null, "pod", 5, []]) {
       assert.throws(() => inject(value, { namespace: "demo" }, config), {
@@ -309,18 +357,22 @@ describe("an unexpected failure names the engine's step", () => {
   test("an exception that is no refusal becomes an EngineFailure naming its step, with the exception as cause", async () => {
     const { EngineFailure } = await import("../../../src/injection/types.js");
     const boom = new Error("boom");
-    // A getter that answers the shape check, then fails when the decision reads it (not
-    // enumerable, so that only the readers of named fields see it).
+    // A getter that answers the shape check (however often it reads it: counted first), then
+    // fails when the decision reads it.
     const pod = base();
     let reads = 0;
+    let answered = Infinity;
     Object.defineProperty(pod.spec as object, "hostNetwork", {
       enumerable: false,
       get() {
         reads += 1;
-        if (reads > 1) throw boom;
+        if (reads > answered) throw boom;
         return false;
       },
     });
+    readPod(pod);
+    answered = reads;
+    reads = 0;
     assert.throws(
       () => inject(pod, { namespace: "demo" }, config),
       (e: unknown) =>
