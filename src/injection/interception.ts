@@ -98,8 +98,7 @@ const IPTABLES_ARGS = new ConfigMemo<string[]>();
 
 /** istio-iptables' arguments for the settings (built once per config and settings). */
 export function iptablesArgs(i: Interception, p: Params): string[] {
-  const key = JSON.stringify([p.agentLogLevel, ...SETTINGS.map((k) => i[k] ?? null)]);
-  return IPTABLES_ARGS.get(p.config, key, () => buildIptablesArgs(i, p));
+  return IPTABLES_ARGS.get(p.config, [p.agentLogLevel, ...SETTINGS.map((k) => i[k])], () => buildIptablesArgs(i, p));
 }
 
 function buildIptablesArgs(i: Interception, p: Params): string[] {
@@ -166,7 +165,7 @@ export function initContainer(p: Params, i: Interception, proxyMetadataEnv: Cont
   if (p.config.proxy.imagePullPolicy) c.imagePullPolicy = p.config.proxy.imagePullPolicy;
   if (proxyMetadataEnv && proxyMetadataEnv.length > 0) c.env = proxyMetadataEnv;
   if (p.resources) c.resources = p.resources;
-  c.securityContext = INIT_SECURITY_CONTEXTS.get(p.config, String(p.tproxy), () =>
+  c.securityContext = INIT_SECURITY_CONTEXTS.get(p.config, [p.tproxy], () =>
     p.config.cni
       ? validationSecurity(p)
       : {

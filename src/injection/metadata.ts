@@ -6,6 +6,7 @@
 import { A, L } from "./annotations.js";
 import { NETWORK_ENV } from "./cluster-info.js";
 import { servedRevision } from "./istio.js";
+import { jsonString } from "./json-text.js";
 import { MapEdit } from "./map-edit.js";
 import type { Params } from "./params.js";
 import type { Overlaid } from "./patch.js";
@@ -25,8 +26,20 @@ export interface PodMetadata {
   readonly annotations: MapEdit;
 }
 
-function names(list: readonly { name: string }[]): string[] | null {
-  return list.length ? list.map((x) => x.name) : null;
+/**
+ * The names of a list's items as JSON (`null` for none), as JSON.stringify writes the list of
+ * them: written by hand, the status record is a few short lists and one call per Pod to
+ * JSON.stringify was a twentieth of the engine's time for a Pod of one container.
+ */
+export function namesJson(list: readonly { name?: unknown }[]): string {
+  if (list.length === 0) return "null";
+  let text = "[";
+  for (let i = 0; i < list.length; i++) {
+    const name = list[i]?.name;
+    // Every item is checked for a name but an image pull secret's, which may lack one.
+    text += `${i > 0 ? "," : ""}${typeof name === "string" ? jsonString(name) : "null"}`;
+  }
+  return `${text}]`;
 }
 
 export function podMetadata(p: Params, out: TemplateOutput, placed: Placed): PodMetadata {
@@ -40,13 +53,7 @@ export function podMetadata(p: Params, out: TemplateOutput, placed: Placed): Pod
   };
   annotations.set(
     A.status,
-    JSON.stringify({
-      initContainers: names(out.initContainers),
-      containers: names(out.containers),
-      volumes: names(out.volumes),
-      imagePullSecrets: names(out.imagePullSecrets),
-      revision: servedRevision(p.config.revision),
-    }),
+    `{"initContainers":${namesJson(out.initContainers)},"containers":${namesJson(out.containers)},"volumes":${namesJson(out.volumes)},"imagePullSecrets":${namesJson(out.imagePullSecrets)},"revision":${jsonString(servedRevision(p.config.revision))}}`,
   );
   // As in Istio, the overrides are recorded on first injection only: a Pod that carries a
   // status annotation (even a stale or unreadable one) keeps whatever record it has.

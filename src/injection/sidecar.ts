@@ -62,8 +62,7 @@ const SIDECAR_MOUNTS: JsonObject[] = shared(
 const SECURITY_CONTEXTS = new ConfigMemo<JsonObject>(8);
 
 function proxySecurityContext(p: Params, traceLogging: boolean): JsonObject {
-  const key = `${traceLogging}/${p.tproxy}/${p.capNetBindService}`;
-  return SECURITY_CONTEXTS.get(p.config, key, () => buildSecurityContext(p, traceLogging));
+  return SECURITY_CONTEXTS.get(p.config, [traceLogging, p.tproxy, p.capNetBindService], () => buildSecurityContext(p, traceLogging));
 }
 
 function buildSecurityContext(p: Params, traceLogging: boolean): JsonObject {
@@ -100,7 +99,7 @@ const DRAIN_LIFECYCLE = new ConfigMemo<NonNullable<Container["lifecycle"]>>();
 function lifecycle(p: Params): Container["lifecycle"] | undefined {
   if (p.hold) return HOLD_LIFECYCLE;
   if (p.native) {
-    return DRAIN_LIFECYCLE.get(p.config, p.statusPort, () => ({
+    return DRAIN_LIFECYCLE.get(p.config, [p.statusPort], () => ({
       preStop: { exec: { command: ["pilot-agent", "request", `--debug-port=${p.statusPort}`, "POST", "drain"] } },
     }));
   }

@@ -49,27 +49,53 @@ export function isShared(value: object): boolean {
   return SHARED.has(value);
 }
 
+/** What a part built once per config depends on besides the config: settings, annotation values. */
+export type KeyPart = string | number | boolean | null | undefined;
+
 /**
- * Parts built once per config and key, each shared (frozen). A key
- * can carry a Pod's annotation values: past `limit` keys of one config, a part is built anew
- * each time instead of kept, so that Pods cannot grow the cache.
+ * Parts built once per config and key, each shared (frozen). The key is a short list of
+ * values; the last call's list is compared value by value first (most Pods of a cluster ask
+ * for the same part as the one before), and only when it differs is the list made text for a
+ * lookup: the text and its hash cost more than the part's other work. A key can carry a Pod's
+ * annotation values: past `limit` keys of one config, a part is built anew each time instead
+ * of kept (the last one aside), so that Pods cannot grow the cache.
  */
 export class ConfigMemo<T extends object> {
   private readonly byConfig = new WeakMap<Config, Map<string, T>>();
+  // The last call's config, key and part. Holding the config keeps at most one config from
+  // being collected after a reload, until the next call.
+  private lastConfig: Config | undefined;
+  private lastKey: readonly KeyPart[] = [];
+  private lastPart: T | undefined;
   constructor(private readonly limit = 64) {}
 
-  get(config: Config, key: string, build: () => T): T {
+  /** The part for `config` and `key` (not changed after the call), built by `build` when none is kept. */
+  get(config: Config, key: readonly KeyPart[], build: () => T): T {
+    const last = this.lastPart;
+    if (last !== undefined && config === this.lastConfig && sameKey(key, this.lastKey)) return last;
     let parts = this.byConfig.get(config);
     if (parts === undefined) {
       parts = new Map();
       this.byConfig.set(config, parts);
     }
-    const hit = parts.get(key);
-    if (hit !== undefined) return hit;
-    const part = shared(build());
-    if (parts.size < this.limit) parts.set(key, part);
+    // null and undefined alike: a setting left out is one set to null.
+    const text = JSON.stringify(key);
+    let part = parts.get(text);
+    if (part === undefined) {
+      part = shared(build());
+      if (parts.size < this.limit) parts.set(text, part);
+    }
+    this.lastConfig = config;
+    this.lastKey = key;
+    this.lastPart = part;
     return part;
   }
+}
+
+function sameKey(a: readonly KeyPart[], b: readonly KeyPart[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 // --- Volumes and mounts ---------------------------------------------------------------------
@@ -334,7 +360,7 @@ export function proxyArgs(p: Params, kind: "sidecar" | "router"): string[] {
   const a = p.annotations;
   const logLevel = a[A.logLevel];
   const componentLogLevel = a[A.componentLogLevel];
-  return PROXY_ARGS.get(p.config, JSON.stringify([kind, logLevel, componentLogLevel, p.agentLogLevel]), () => [
+  return PROXY_ARGS.get(p.config, [kind, logLevel, componentLogLevel, p.agentLogLevel], () => [
     "proxy",
     kind,
     "--domain",
@@ -370,8 +396,7 @@ export function proxyProbes(
   const delay = annotation(A.readinessInitialDelay);
   const period = annotation(A.readinessPeriod);
   const threshold = annotation(A.readinessFailureThreshold);
-  const key = JSON.stringify([port, startup, delay, period, threshold]);
-  return PROXY_PROBES.get(p.config, key, () => buildProbes(p.config, port, startup, delay, period, threshold));
+  return PROXY_PROBES.get(p.config, [port, startup, delay, period, threshold], () => buildProbes(p.config, port, startup, delay, period, threshold));
 }
 
 const PROXY_PROBES = new ConfigMemo<Pick<Container, "startupProbe" | "readinessProbe">>();

@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { buildConfig, parseConfig } from "../../../src/config/load.js";
 import type { Config } from "../../../src/config/types.js";
 import { inject } from "../../../src/injection/inject.js";
-import { ConfigMemo, shared } from "../../../src/injection/template-parts.js";
+import { ConfigMemo, shared, type KeyPart } from "../../../src/injection/template-parts.js";
 import { InjectionError, type InjectContext } from "../../../src/injection/types.js";
 import { podOf } from "../../../src/injection/workloads.js";
 import { ManifestError, parseManifest } from "../../../src/manifest.js";
@@ -140,24 +140,34 @@ describe("shared parts", () => {
   });
 
   it("ConfigMemo builds a part once per config and key, and keeps no more than its limit of keys", () => {
-    const memo = new ConfigMemo<{ key: string }>(2);
+    const memo = new ConfigMemo<{ key: string }>(3);
     const a = buildConfig({});
     const b = buildConfig({});
     let built = 0;
-    const get = (config: Config, key: string): { key: string } =>
+    const get = (config: Config, ...key: KeyPart[]): { key: string } =>
       memo.get(config, key, () => {
         built++;
-        return { key };
+        return { key: JSON.stringify(key) };
       });
     assert.equal(get(a, "x"), get(a, "x"));
     assert.equal(built, 1);
     assert.notEqual(get(b, "x"), get(a, "x"), "another config, another part");
     assert.equal(built, 2);
-    get(a, "y");
-    const past = get(a, "z");
-    assert.deepEqual(past, { key: "z" });
-    assert.notEqual(get(a, "z"), past, "past the limit a part is built each time");
-    assert.equal(built, 5);
+    assert.equal(get(a, "x", 1), get(a, "x", 1), "a key of several values");
+    assert.equal(built, 3);
+    assert.notEqual(get(a, "x"), get(a, "x", 1), "a key that begins another is another");
+    assert.equal(get(a, "x", null), get(a, "x", undefined), "a value left out is one set to null");
+    assert.equal(built, 4);
+    // a's three keys are kept: x, [x, 1], [x, null].
+    const past = get(a, "x", "1");
+    assert.notEqual(past, get(a, "x", 1), "1 and '1' are two keys");
+    assert.equal(get(a, "x", "1"), get(a, "x", "1"), "the last part is kept, even past the limit");
+    const again = get(a, "x", "1");
+    get(a, "x");
+    assert.notEqual(get(a, "x", "1"), again, "past the limit a part is built each time it is not the last");
+    assert.equal(built, 7);
+    assert.equal(get(b, "x"), get(b, "x"), "each config keeps its own");
+    assert.equal(built, 7);
     assert.ok(Object.isFrozen(past));
   });
 });

@@ -3,6 +3,7 @@ import { describe, test } from "node:test";
 import jsonpatch from "fast-json-patch";
 import { buildConfig } from "../../../src/config/load.js";
 import { inject } from "../../../src/injection/inject.js";
+import { namesJson } from "../../../src/injection/metadata.js";
 import { InjectionError } from "../../../src/injection/types.js";
 import type { Container, Pod } from "../../../src/kube/types.js";
 
@@ -128,5 +129,28 @@ describe("inject", () => {
       () => inject(pod({ "prometheus.io/port": "15090" }), { namespace: "demo" }, config),
       (e: unknown) => e instanceof InjectionError && e.field === "prometheus.io/port",
     );
+  });
+});
+
+describe("the status annotation's lists", () => {
+  test("are the JSON of the injected names, as JSON.stringify writes them, whatever the names hold", () => {
+    const odd = ['quo"te', "back\\slash", "tab\there", "ünï", "emoji 🚀", "lone \ud800", "x".repeat(100), ""];
+    for (const name of odd) {
+      assert.equal(namesJson([{ name }]), JSON.stringify([name]), name);
+      assert.equal(namesJson([{ name: "a" }, { name }, {}]), JSON.stringify(["a", name, null]), name);
+    }
+    assert.equal(namesJson([]), "null");
+  });
+
+  test("an injected Pod's status names what was injected", () => {
+    const r = inject(pod(), { namespace: "demo" }, config);
+    const status = JSON.parse(r.pod.metadata?.annotations?.["sidecar.istio.io/status"] ?? "") as Record<
+      string,
+      unknown
+    >;
+    assert.deepEqual(status.initContainers, ["istio-init"]);
+    assert.deepEqual(status.containers, ["istio-proxy"]);
+    assert.equal(status.imagePullSecrets, null);
+    assert.equal(status.revision, "default");
   });
 });
