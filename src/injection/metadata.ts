@@ -36,7 +36,7 @@ export function namesJson(list: readonly { name?: unknown }[]): string {
   let text = "[";
   for (let i = 0; i < list.length; i++) {
     const name = list[i]?.name;
-    // Every item is checked for a name but an image pull secret's, which may lack one.
+    // A name that is not a string is written null, as JSON.stringify writes undefined in a list.
     text += `${i > 0 ? "," : ""}${typeof name === "string" ? jsonString(name) : "null"}`;
   }
   return `${text}]`;

@@ -102,7 +102,9 @@ const portRef: Reader = (v) => {
  * every other field checked for depth only; a field whose reading changed it makes a copy. The
  * object's own keys are walked, not the readers' (a container has a dozen fields of the fifteen
  * read: each absent one would be a lookup that misses); a field that must be there and is not
- * is then read as absent, and so refused.
+ * is then read as absent, and so refused. The fields are the object's enumerable ones, all
+ * that JSON and YAML make; when several are wrong, the first in the object's order is named,
+ * and a missing one after those present.
  */
 function fields(o: Rec, readers: FieldList, room: number): Rec {
   if (room <= 0) throw TOO_DEEP;
@@ -422,7 +424,7 @@ export type CheckedPod = Pod & { readonly spec: NonNullable<Pod["spec"]> };
 /**
  * The Pod, checked for the shape of every field the engine reads, with nulls where the API
  * server reads "absent" dropped (the object given when it has none). Throws ERR_INVALID_POD
- * naming the first field of a wrong type.
+ * naming a field of a wrong type (see fields for which, when there are several).
  */
 export function readPod(value: unknown): CheckedPod {
   if (!isMap(value)) throw new InjectionError("ERR_INVALID_POD", "object", "object: must be a Pod (a JSON object)");

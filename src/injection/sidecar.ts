@@ -62,7 +62,9 @@ const SIDECAR_MOUNTS: JsonObject[] = shared(
 const SECURITY_CONTEXTS = new ConfigMemo<JsonObject>(8);
 
 function proxySecurityContext(p: Params, traceLogging: boolean): JsonObject {
-  return SECURITY_CONTEXTS.get(p.config, [traceLogging, p.tproxy, p.capNetBindService], () => buildSecurityContext(p, traceLogging));
+  return SECURITY_CONTEXTS.get(p.config, [traceLogging, p.tproxy, p.capNetBindService], () =>
+    buildSecurityContext(p, traceLogging),
+  );
 }
 
 function buildSecurityContext(p: Params, traceLogging: boolean): JsonObject {

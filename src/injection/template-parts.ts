@@ -69,7 +69,7 @@ export class ConfigMemo<T extends object> {
   private lastPart: T | undefined;
   constructor(private readonly limit = 64) {}
 
-  /** The part for `config` and `key` (not changed after the call), built by `build` when none is kept. */
+  /** The part for `config` and `key`, built by `build` when none is kept. */
   get(config: Config, key: readonly KeyPart[], build: () => T): T {
     const last = this.lastPart;
     if (last !== undefined && config === this.lastConfig && sameKey(key, this.lastKey)) return last;
@@ -86,7 +86,7 @@ export class ConfigMemo<T extends object> {
       if (parts.size < this.limit) parts.set(text, part);
     }
     this.lastConfig = config;
-    this.lastKey = key;
+    this.lastKey = key.slice(); // the caller's list may change after the call
     this.lastPart = part;
     return part;
   }
@@ -396,7 +396,9 @@ export function proxyProbes(
   const delay = annotation(A.readinessInitialDelay);
   const period = annotation(A.readinessPeriod);
   const threshold = annotation(A.readinessFailureThreshold);
-  return PROXY_PROBES.get(p.config, [port, startup, delay, period, threshold], () => buildProbes(p.config, port, startup, delay, period, threshold));
+  return PROXY_PROBES.get(p.config, [port, startup, delay, period, threshold], () =>
+    buildProbes(p.config, port, startup, delay, period, threshold),
+  );
 }
 
 const PROXY_PROBES = new ConfigMemo<Pick<Container, "startupProbe" | "readinessProbe">>();

@@ -168,6 +168,22 @@ describe("shared parts", () => {
     assert.equal(built, 7);
     assert.equal(get(b, "x"), get(b, "x"), "each config keeps its own");
     assert.equal(built, 7);
+
+    // The last key is the memo's own copy: a caller's list changed after the call does not
+    // make the next call find the part of the old values.
+    const fresh = new ConfigMemo<{ key: string }>(0);
+    const key: KeyPart[] = ["m"];
+    const m = fresh.get(a, key, () => ({ key: "m" }));
+    key[0] = "n";
+    assert.deepEqual(
+      fresh.get(a, ["n"], () => ({ key: "n" })),
+      { key: "n" },
+    );
+    assert.notEqual(
+      fresh.get(a, ["m"], () => ({ key: "m" })),
+      m,
+      "limit 0: nothing kept but the last",
+    );
     assert.ok(Object.isFrozen(past));
   });
 });
