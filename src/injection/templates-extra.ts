@@ -140,7 +140,10 @@ export function grpcAgentTemplate(p: Params): TemplateOutput {
   // Istio's grpc-agent template adds the bootstrap override's volume (mounted nowhere) and the
   // user's volumes and mounts, as the sidecar template does.
   const bootstrap = p.annotations[A.bootstrapOverride];
-  const statusPort = Number(p.statusPort) || PORT.agentStatus;
+  // Istio's grpc-agent template writes 15020 for the proxy's port, its postStart wait and its
+  // readiness probe, whatever status.sidecar.istio.io/port says (which decides only whether
+  // there is a readiness probe): the agent's status server is where its ProxyConfig says.
+  const statusPort = PORT.agentStatus;
   const env: EnvVar[] = [
     { name: "ISTIO_META_GENERATOR", value: "grpc" },
     { name: "OUTPUT_CERTS", value: mountPath("istio-data") },

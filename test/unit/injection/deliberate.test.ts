@@ -30,6 +30,21 @@ describe("deliberate differences from Istio", () => {
     assert.equal(env(r.pod, "ISTIO_KUBE_APP_PROBERS"), undefined);
   });
 
+  test('grpc-agent with status port "0": the proxy keeps its mounts and resources (Istio drops them)', () => {
+    // Istio's grpc-agent template closes its status-port condition after the proxy's volume
+    // mounts: with "0" it drops the readiness probe and the proxy's resources and mounts
+    // (istio-xds, the socket to the app, among them). Ours drops the readiness probe only.
+    const grpc = inject(
+      pod({ "inject.istio.io/templates": "grpc-agent", "status.sidecar.istio.io/port": "0" }),
+      { namespace: "demo" },
+      config,
+    );
+    const proxy = grpc.pod.spec?.containers.find((c) => c.name === "istio-proxy");
+    assert.equal(proxy?.readinessProbe, undefined);
+    assert.ok(proxy?.volumeMounts?.some((m) => m.name === "istio-xds" && m.mountPath === "/etc/istio/proxy"));
+    assert.ok(proxy?.resources?.requests !== undefined);
+  });
+
   test('status port with blanks around it (" 15021"): probes go to 15021 (Istio: port 0)', () => {
     for (const v of [" 15021", "15021 "]) {
       const r = inject(pod({ "status.sidecar.istio.io/port": v }), { namespace: "demo" }, config);

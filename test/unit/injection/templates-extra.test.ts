@@ -83,3 +83,30 @@ describe("gateway", () => {
     assert.ok(!r.pod.spec?.volumes?.some((v) => v.name === "custom-bootstrap-volume"));
   });
 });
+
+describe("grpc-agent", () => {
+  const grpcAgentPod = (statusPort: string): Pod => ({
+    metadata: {
+      name: "g",
+      annotations: { "inject.istio.io/templates": "grpc-agent", "status.sidecar.istio.io/port": statusPort },
+    },
+    spec: { containers: [{ name: "server", image: "example.com/grpc:1" }] },
+  });
+  const proxyOf = (pod: Pod) => pod.spec?.containers.find((c) => c.name === "istio-proxy");
+
+  test("the proxy's port, postStart wait and readiness probe are on 15020, whatever the status port annotation", () => {
+    // As Istio's template writes them (checked with Istio's injector at 86c9f01): the annotation
+    // decides only whether there is a readiness probe.
+    for (const statusPort of ["15020", "12345", "65535"]) {
+      const proxy = proxyOf(inject(grpcAgentPod(statusPort), { namespace: "demo" }, buildConfig({})).pod);
+      assert.deepEqual(proxy?.ports, [{ containerPort: 15020, protocol: "TCP", name: "mesh-metrics" }], statusPort);
+      assert.deepEqual(proxy?.lifecycle?.postStart?.exec?.command, [
+        "pilot-agent",
+        "wait",
+        "--url=http://localhost:15020/healthz/ready",
+      ]);
+      assert.equal(proxy?.readinessProbe?.httpGet?.port, 15020, statusPort);
+      assert.equal(proxy?.readinessProbe?.httpGet?.path, "/healthz/ready");
+    }
+  });
+});
