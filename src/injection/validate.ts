@@ -10,6 +10,8 @@
 //   invalid (a value placed raw inside "…", or a userVolume that is not a JSON map or list),
 //   names a template that does not exist (template.ts names the unknown ones), or makes its
 //   code fail (a sidecar.istio.io/status whose container lists are not lists of names).
+// Istio runs the first for every annotation before the second, so a Pod wrong both ways is
+// refused naming what its validation table refuses (Row.refuse, then Row.refuseRendering).
 // Everything else Istio admits, so we do too; where we know the value is ignored or keeps the
 // proxy from starting, the Pod gets a warning instead (under 120 characters each).
 //
@@ -26,12 +28,21 @@ type Annotations = Readonly<Record<string, string>>;
 
 const NOT_A_QUANTITY = "is not a Kubernetes quantity (for example 100m, 1Gi)";
 
+type Check = (value: string, get: (key: string) => string | undefined) => string | undefined;
+
 interface Row {
   /**
-   * Why Istio refuses `value` (the reason alone), or undefined when it admits it. `get` reads
-   * another annotation of the Pod (the config's status port standing in for an absent one).
+   * Why Istio's validation table refuses `value` (the reason alone), or undefined when it
+   * admits it. `get` reads another annotation of the Pod (the config's status port standing in
+   * for an absent one).
    */
-  readonly refuse?: (value: string, get: (key: string) => string | undefined) => string | undefined;
+  readonly refuse?: Check;
+  /**
+   * Why rendering Istio's template with `value` fails, or decoding the Pod it renders; checked
+   * only once every annotation has passed `refuse`: Istio validates them all before it renders,
+   * so when both kinds are wrong it names the validation's.
+   */
+  readonly refuseRendering?: Check;
   /** What to tell the user about a value Istio admits but ignores, or undefined. */
   readonly warn?: (key: string, value: string, all: Annotations) => string | undefined;
 }
@@ -107,13 +118,12 @@ function uint32(value: string): string | undefined {
 }
 
 /**
- * A readiness.status.sidecar.istio.io value: validate.go reads a uint32, but the template writes
- * it into the readiness probe's int32 field, and Istio fails decoding the Pod past 2147483647
+ * A readiness.status.sidecar.istio.io value past validate.go's uint32: the template writes it
+ * into the readiness probe's int32 field, and Istio fails decoding the Pod past 2147483647
  * (when there is a probe: the status port, annotation or default, is not "0").
  */
 function probeInt32(value: string, get: (key: string) => string | undefined): string | undefined {
-  const why = uint32(value);
-  if (why !== undefined || get(A.statusPort) === "0") return why;
+  if (get(A.statusPort) === "0") return undefined;
   return Number(value) <= 2 ** 31 - 1
     ? undefined
     : "must be a whole number from 0 to 2147483647 (the readiness probe's int32 field)";
@@ -293,9 +303,9 @@ const ROWS: ReadonlyMap<string, Row> = new Map<string, Row>([
     },
   ],
   [A.statusPort, { refuse: (v) => (isUint(goTrimSpace(v), 16) ? undefined : "must be a port number (0-65535)") }],
-  [A.readinessInitialDelay, { refuse: probeInt32 }],
-  [A.readinessPeriod, { refuse: probeInt32 }],
-  [A.readinessFailureThreshold, { refuse: probeInt32 }],
+  [A.readinessInitialDelay, { refuse: uint32, refuseRendering: probeInt32 }],
+  [A.readinessPeriod, { refuse: uint32, refuseRendering: probeInt32 }],
+  [A.readinessFailureThreshold, { refuse: uint32, refuseRendering: probeInt32 }],
   [A.includeOutboundIPRanges, { refuse: (v) => (v === "*" ? undefined : cidrList(v)) }],
   [A.excludeOutboundIPRanges, { refuse: cidrList }],
   [A.includeInboundPorts, { refuse: (v) => (v === "*" ? undefined : portList(v)) }],
@@ -324,15 +334,15 @@ const ROWS: ReadonlyMap<string, Row> = new Map<string, Row>([
   [
     A.includeOutboundPorts,
     {
-      refuse: inYamlQuotes,
+      refuseRendering: inYamlQuotes,
       warn: (k, v) => (portList(v) === undefined ? undefined : said(k, v, " is not a port list: istio-init may fail")),
     },
   ],
-  [A.proxyImageType, { refuse: (v, get) => (get(A.proxyImage)?.includes("/") ? undefined : inYamlQuotes(v)) }],
-  [A.userVolume, { refuse: userEntries }],
-  [A.userVolumeMount, { refuse: userEntries }],
-  [A.status, { refuse: injectionStatus }],
-  [A.templates, { refuse: templateNames }],
+  [A.proxyImageType, { refuseRendering: (v, get) => (get(A.proxyImage)?.includes("/") ? undefined : inYamlQuotes(v)) }],
+  [A.userVolume, { refuseRendering: userEntries }],
+  [A.userVolumeMount, { refuseRendering: userEntries }],
+  [A.status, { refuseRendering: injectionStatus }],
+  [A.templates, { refuseRendering: templateNames }],
 
   // Admitted, with what we know of the value.
   [A.rewriteProbes, { warn: (k, v) => (GO_BOOL.test(v) ? undefined : said(k, v, " is not true or false: ignored")) }],
@@ -377,11 +387,20 @@ export function validateAnnotations(annotations: Annotations | undefined, status
   // hundreds, 256 KiB) for the one or two keys a check reads.
   const get = (key: string): string | undefined =>
     own(annotations, key) ?? (key === A.statusPort && statusPort !== undefined ? String(statusPort) : undefined);
+  // The rendering checks after every validation, as Istio runs them: the few annotations that
+  // have one (the table's keys, each once) are kept for then, not read again.
+  const rendering: [key: string, value: string, check: Check][] = [];
   for (const key of Object.keys(annotations)) {
-    const refuse = ROWS.get(key)?.refuse;
+    const row = ROWS.get(key);
+    if (row === undefined) continue;
     const value = annotations[key];
-    if (refuse === undefined || value === undefined) continue;
-    const why = refuse(value, get);
+    if (value === undefined) continue;
+    const why = row.refuse?.(value, get);
+    if (why !== undefined) throw invalid(key, value, why);
+    if (row.refuseRendering !== undefined) rendering.push([key, value, row.refuseRendering]);
+  }
+  for (const [key, value, check] of rendering) {
+    const why = check(value, get);
     if (why !== undefined) throw invalid(key, value, why);
   }
 }
@@ -409,5 +428,6 @@ export function annotationWarnings(annotations: Annotations, native: boolean, ho
  * The config loader runs the same checks on the config keys that set the same things.
  */
 export function annotationValueProblem(key: string, value: string): string | undefined {
-  return ROWS.get(key)?.refuse?.(value, () => undefined);
+  const row = ROWS.get(key);
+  return row?.refuse?.(value, () => undefined) ?? row?.refuseRendering?.(value, () => undefined);
 }

@@ -312,3 +312,31 @@ test("annotationValueProblem: the reason alone, for the config loader", () => {
   assert.equal(annotationValueProblem("traffic.sidecar.istio.io/excludeInboundPorts", "0"), undefined);
   assert.equal(annotationValueProblem("sidecar.istio.io/logLevel", "loud"), undefined);
 });
+
+test("when annotations fail both ways, the validation table's is named before the template's, whatever their order", () => {
+  // Istio validates every annotation (validate.go) before it renders its template: a Pod with
+  // one of each is refused naming the first kind (found by a differential run against Istio).
+  const late: Record<string, string> = {
+    "readiness.status.sidecar.istio.io/initialDelaySeconds": "4294967295",
+    "traffic.sidecar.istio.io/includeOutboundPorts": 'a"b',
+    "sidecar.istio.io/userVolume": "[1",
+    "sidecar.istio.io/status": '{"containers":"x"}',
+  };
+  const early: Record<string, string> = {
+    "prometheus.istio.io/merge-metrics": "",
+    "sidecar.istio.io/interceptionMode": "redirect",
+  };
+  for (const [lateKey, lateValue] of Object.entries(late))
+    for (const [earlyKey, earlyValue] of Object.entries(early))
+      for (const annotations of [
+        { [lateKey]: lateValue, [earlyKey]: earlyValue },
+        { [earlyKey]: earlyValue, [lateKey]: lateValue },
+      ])
+        assert.throws(
+          () => validateAnnotations(annotations),
+          (e: unknown) => e instanceof InjectionError && e.field === earlyKey,
+          `${lateKey} with ${earlyKey}`,
+        );
+  // Each of the late ones is refused on its own.
+  for (const [key, value] of Object.entries(late)) refuses(key, value);
+});
