@@ -76,7 +76,7 @@ export function inject(input: unknown, ctx: InjectContext, config: Config): Inje
   const warnings = [...policy.warnings, ...annotationKeyWarnings(pod.metadata?.annotations)];
   if (!policy.decision.inject) return { decision: policy.decision, patch: [], pod, warnings };
 
-  step("checking the annotations", () => validateAnnotations(pod.metadata?.annotations, config.proxy.statusPort));
+  step("checking the annotations", () => validateAnnotations(pod.metadata?.annotations));
   const stripped = step("removing a previous injection", () => stripInjected(pod, config));
   const params = step("reading the Pod's settings", () => {
     const p = buildParams(stripped, ctx, config, configParts(config).resources);

@@ -18,6 +18,8 @@ import {
 import { jsonScalar, jsonString } from "./json-text.js";
 import { labelOr, workloadName, type Params } from "./params.js";
 import { canonicalResources } from "./quantity.js";
+import { quote } from "./quote.js";
+import { InjectionError } from "./types.js";
 
 /**
  * A part every Pod shares (built once, or once per config), frozen to the bottom: the steps
@@ -392,7 +394,8 @@ export function proxyProbes(
   valuesOnly = false,
 ): Pick<Container, "startupProbe" | "readinessProbe"> {
   if (p.statusPort === "0" && !valuesOnly) return {};
-  const annotation = (key: string): string | undefined => (valuesOnly ? undefined : p.annotations[key]);
+  const annotation = (key: string): string | undefined =>
+    valuesOnly ? undefined : probeSeconds(key, p.annotations[key]);
   const delay = annotation(A.readinessInitialDelay);
   const period = annotation(A.readinessPeriod);
   const threshold = annotation(A.readinessFailureThreshold);
@@ -402,6 +405,23 @@ export function proxyProbes(
 }
 
 const PROXY_PROBES = new ConfigMemo<Pick<Container, "startupProbe" | "readinessProbe">>();
+
+/**
+ * A readiness.status.sidecar.istio.io value as the template writes it into the probe's int32
+ * field: Istio's validation admits a uint32 (validate.ts), and Istio then fails decoding the
+ * Pod it rendered past 2147483647. Checked here, where a template writes it (the sidecar's and
+ * grpc-agent's; the gateway's probe does not read it), so that a Pod Istio admits is admitted.
+ */
+function probeSeconds(key: string, value: string | undefined): string | undefined {
+  if (value === undefined || Number(value) <= INT32_MAX) return value;
+  throw new InjectionError(
+    "ERR_INVALID_ANNOTATION",
+    key,
+    `invalid annotation ${key}=${quote(value)}: must be a whole number from 0 to ${INT32_MAX} (the readiness probe's int32 field)`,
+  );
+}
+
+const INT32_MAX = 2 ** 31 - 1;
 
 function buildProbes(
   config: Config,

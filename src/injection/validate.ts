@@ -33,8 +33,7 @@ type Check = (value: string, get: (key: string) => string | undefined) => string
 interface Row {
   /**
    * Why Istio's validation table refuses `value` (the reason alone), or undefined when it
-   * admits it. `get` reads another annotation of the Pod (the config's status port standing in
-   * for an absent one).
+   * admits it. `get` reads another annotation of the Pod.
    */
   readonly refuse?: Check;
   /**
@@ -115,18 +114,6 @@ function interfaceNames(value: string): string | undefined {
 
 function uint32(value: string): string | undefined {
   return isUint(value, 32) ? undefined : "must be a whole number from 0 to 4294967295";
-}
-
-/**
- * A readiness.status.sidecar.istio.io value past validate.go's uint32: the template writes it
- * into the readiness probe's int32 field, and Istio fails decoding the Pod past 2147483647
- * (when there is a probe: the status port, annotation or default, is not "0").
- */
-function probeInt32(value: string, get: (key: string) => string | undefined): string | undefined {
-  if (get(A.statusPort) === "0") return undefined;
-  return Number(value) <= 2 ** 31 - 1
-    ? undefined
-    : "must be a whole number from 0 to 2147483647 (the readiness probe's int32 field)";
 }
 
 function goBool(value: string): string | undefined {
@@ -303,9 +290,10 @@ const ROWS: ReadonlyMap<string, Row> = new Map<string, Row>([
     },
   ],
   [A.statusPort, { refuse: (v) => (isUint(goTrimSpace(v), 16) ? undefined : "must be a port number (0-65535)") }],
-  [A.readinessInitialDelay, { refuse: uint32, refuseRendering: probeInt32 }],
-  [A.readinessPeriod, { refuse: uint32, refuseRendering: probeInt32 }],
-  [A.readinessFailureThreshold, { refuse: uint32, refuseRendering: probeInt32 }],
+  // Past int32, where a template writes them into a probe: template-parts.ts, probeSeconds.
+  [A.readinessInitialDelay, { refuse: uint32 }],
+  [A.readinessPeriod, { refuse: uint32 }],
+  [A.readinessFailureThreshold, { refuse: uint32 }],
   [A.includeOutboundIPRanges, { refuse: (v) => (v === "*" ? undefined : cidrList(v)) }],
   [A.excludeOutboundIPRanges, { refuse: cidrList }],
   [A.includeInboundPorts, { refuse: (v) => (v === "*" ? undefined : portList(v)) }],
@@ -377,16 +365,12 @@ function invalid(key: string, value: string, why: string): InjectionError {
   return new InjectionError("ERR_INVALID_ANNOTATION", key, `invalid annotation ${key}=${quote(value)}: ${why}`);
 }
 
-/**
- * Throws an InjectionError for the first annotation whose value Istio would refuse.
- * `statusPort` is the config's, for a Pod without status.sidecar.istio.io/port.
- */
-export function validateAnnotations(annotations: Annotations | undefined, statusPort?: number): void {
+/** Throws an InjectionError for the first annotation whose value Istio would refuse. */
+export function validateAnnotations(annotations: Annotations | undefined): void {
   if (!annotations) return;
   // Read where a check needs another annotation: no copy of the Pod's annotations (which may be
   // hundreds, 256 KiB) for the one or two keys a check reads.
-  const get = (key: string): string | undefined =>
-    own(annotations, key) ?? (key === A.statusPort && statusPort !== undefined ? String(statusPort) : undefined);
+  const get = (key: string): string | undefined => own(annotations, key);
   // The rendering checks after every validation, as Istio runs them: the few annotations that
   // have one (the table's keys, each once) are kept for then, not read again.
   const rendering: [key: string, value: string, check: Check][] = [];

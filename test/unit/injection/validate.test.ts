@@ -2,7 +2,9 @@
 // values it refuses, each taken from what Istio's own code does with it (validate.go, the
 // injection template, Go's strconv and netip).
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { describe, test } from "node:test";
+import { buildConfig, parseConfig } from "../../../src/config/load.js";
+import { inject } from "../../../src/injection/inject.js";
 import { annotationValueProblem, annotationWarnings, validateAnnotations } from "../../../src/injection/validate.js";
 import { InjectionError } from "../../../src/injection/types.js";
 
@@ -40,29 +42,60 @@ test("status.sidecar.istio.io/port: a uint16, trimmed", () => {
   refuses("status.sidecar.istio.io/port", "1_000");
 });
 
-test("readiness.status.sidecar.istio.io/*: a uint32, not trimmed, within int32 when there is a readiness probe", () => {
+test("readiness.status.sidecar.istio.io/*: a uint32, not trimmed (int32: where a template writes it, below)", () => {
   for (const key of ["initialDelaySeconds", "periodSeconds", "failureThreshold"].map(
     (k) => `readiness.status.sidecar.istio.io/${k}`,
   )) {
-    admits(key, "0", "10", "2147483647", "0002147483647");
-    // validate.go admits it; the template puts it in the probe's int32 field, which Istio fails to decode.
-    refuses(key, "2147483648", /whole number from 0 to 2147483647 \(the readiness probe's int32 field\)/);
-    refuses(key, "4294967295", /0 to 2147483647/);
-    refuses(key, "4294967295", /0 to 2147483647/, { "status.sidecar.istio.io/port": "15020" });
-    // No readiness probe when the status port is "0" (annotation or config): the uint32 is all.
-    assert.doesNotThrow(() => validateAnnotations({ [key]: "4294967295", "status.sidecar.istio.io/port": "0" }));
-    assert.doesNotThrow(() => validateAnnotations({ [key]: "0004294967295" }, 0));
-    refuses(key, "4294967295", /0 to 2147483647/, { "status.sidecar.istio.io/port": " 0" });
-    assert.throws(() => validateAnnotations({ [key]: "4294967295" }, 15020), /0 to 2147483647/);
-    assert.throws(
-      () => validateAnnotations({ [key]: "4294967295", "status.sidecar.istio.io/port": "15021" }, 0),
-      /0 to 2147483647/,
-    );
+    admits(key, "0", "10", "2147483647", "0002147483647", "2147483648", "4294967295");
     refuses(key, "4294967296", /whole number from 0 to 4294967295/, { "status.sidecar.istio.io/port": "0" });
     refuses(key, " 10");
     refuses(key, "1.5");
     refuses(key, "");
     refuses(key, "-1");
+  }
+});
+
+describe("readiness.status.sidecar.istio.io/*: within int32 where a template writes it into the readiness probe", () => {
+  // validate.go admits a uint32; the sidecar and grpc-agent templates write it into the probe's
+  // int32 field, which Istio then fails to decode. The gateway's probe does not read it, and
+  // with the status port "0" there is no probe: Istio admits those, so we do.
+  const config = buildConfig({});
+  const run = (annotations: Record<string, string>, statusPort?: number) =>
+    inject(
+      { metadata: { name: "p", annotations }, spec: { containers: [{ name: "app", image: "example.com/app:1" }] } },
+      { namespace: "demo" },
+      statusPort === undefined ? config : parseConfig(`proxy:\n  statusPort: ${statusPort}\n`),
+    );
+  for (const key of ["initialDelaySeconds", "periodSeconds", "failureThreshold"].map(
+    (k) => `readiness.status.sidecar.istio.io/${k}`,
+  )) {
+    test(key, () => {
+      const int32 =
+        /invalid annotation .*: must be a whole number from 0 to 2147483647 \(the readiness probe's int32 field\)/;
+      for (const templates of ["sidecar", "grpc-agent", "sidecar,grpc-agent"]) {
+        for (const v of ["2147483648", "4294967295"])
+          assert.throws(() => run({ [key]: v, "inject.istio.io/templates": templates }), int32, `${templates} ${v}`);
+        assert.throws(
+          () =>
+            run({ [key]: "4294967295", "inject.istio.io/templates": templates, "status.sidecar.istio.io/port": " 0" }),
+          int32,
+          'a status port " 0" is not "0": there is a probe',
+        );
+        assert.doesNotThrow(() => run({ [key]: "2147483647", "inject.istio.io/templates": templates }));
+        assert.doesNotThrow(() =>
+          run({ [key]: "4294967295", "inject.istio.io/templates": templates, "status.sidecar.istio.io/port": "0" }),
+        );
+      }
+      assert.throws(() => run({ [key]: "4294967295" }), int32, "the default template: sidecar");
+      assert.throws(() => run({ [key]: "4294967295", "status.sidecar.istio.io/port": "15021" }, 0), int32);
+      assert.doesNotThrow(() => run({ [key]: "0004294967295" }, 0), "the config's status port 0: no probe");
+      assert.doesNotThrow(() => run({ [key]: "4294967295", "inject.istio.io/templates": "gateway" }));
+      // Named after what Istio's validation refuses, as Istio names it.
+      assert.throws(
+        () => run({ [key]: "4294967295", "prometheus.istio.io/merge-metrics": "" }),
+        (e: unknown) => e instanceof InjectionError && e.field === "prometheus.istio.io/merge-metrics",
+      );
+    });
   }
 });
 
@@ -317,7 +350,6 @@ test("when annotations fail both ways, the validation table's is named before th
   // Istio validates every annotation (validate.go) before it renders its template: a Pod with
   // one of each is refused naming the first kind (found by a differential run against Istio).
   const late: Record<string, string> = {
-    "readiness.status.sidecar.istio.io/initialDelaySeconds": "4294967295",
     "traffic.sidecar.istio.io/includeOutboundPorts": 'a"b',
     "sidecar.istio.io/userVolume": "[1",
     "sidecar.istio.io/status": '{"containers":"x"}',
