@@ -43,6 +43,8 @@ export interface Params {
   readonly capNetBindService: boolean;
   /** Names of the Pod's containers other than istio-proxy, in order. */
   readonly appContainers: readonly string[];
+  /** Names of all the Pod's containers, istio-proxy too, in order (what grpc-simple ranges over). */
+  readonly containerNames: readonly string[];
   readonly pathEnv: Readonly<Record<string, string>>;
 }
 
@@ -226,6 +228,7 @@ export function buildParams(
     // The template compares the annotation's text with "true", exactly.
     capNetBindService: annotations[A.capNetBindService] === "true",
     appContainers: containers.filter((c) => c.name !== CONTAINER.proxy).map((c) => c.name),
+    containerNames: containers.map((c) => c.name),
     pathEnv: ctx.pathEnv ?? {},
   };
 }

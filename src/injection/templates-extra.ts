@@ -242,7 +242,9 @@ export function grpcSimpleTemplate(p: Params): TemplateOutput {
     ],
     command: ["sh", "-c", GRPC_SIMPLE_SCRIPT],
   };
-  const apps: Container[] = p.appContainers.map((name) => ({
+  // Every container of the Pod, an istio-proxy of its own too: Istio's grpc-simple template
+  // ranges over them all (grpc-agent leaves istio-proxy out).
+  const apps: Container[] = p.containerNames.map((name) => ({
     name,
     env: [
       { name: "GRPC_XDS_BOOTSTRAP", value: `${GRPC_BOOTSTRAP_DIR}bootstrap.json` },

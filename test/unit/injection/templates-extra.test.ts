@@ -110,3 +110,32 @@ describe("grpc-agent", () => {
     }
   });
 });
+
+describe("grpc-simple with an istio-proxy container of the Pod's own", () => {
+  test("the container is kept and given the gRPC bootstrap like the others, as Istio's template does", () => {
+    // Istio's grpc-simple template ranges over every container of the Pod, istio-proxy too
+    // (checked with Istio's injector at 86c9f01, found by a differential run).
+    const pod: Pod = {
+      metadata: { name: "g", annotations: { "inject.istio.io/templates": "grpc-simple" } },
+      spec: {
+        containers: [
+          { name: "worker", image: "busybox" },
+          { name: "istio-proxy", image: "my-proxy:dev", resources: { limits: { cpu: "3" } } },
+        ],
+      },
+    };
+    const r = inject(pod, { namespace: "demo" }, buildConfig({}));
+    const proxy = r.pod.spec?.containers.find((c) => c.name === "istio-proxy");
+    assert.equal(proxy?.image, "my-proxy:dev");
+    assert.deepEqual(proxy?.resources, { limits: { cpu: "3" } });
+    assert.deepEqual(
+      proxy?.env?.map((e) => e.name),
+      ["GRPC_XDS_BOOTSTRAP", "GRPC_GO_LOG_VERBOSITY_LEVEL", "GRPC_GO_LOG_SEVERITY_LEVEL"],
+    );
+    assert.deepEqual(proxy?.volumeMounts, [{ name: "grpc-io-proxyless-bootstrap", mountPath: "/var/lib/grpc/data/" }]);
+    const status = JSON.parse(r.pod.metadata?.annotations?.["sidecar.istio.io/status"] ?? "{}") as {
+      containers?: unknown;
+    };
+    assert.deepEqual(status.containers, ["worker", "istio-proxy"]);
+  });
+});
