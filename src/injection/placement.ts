@@ -70,9 +70,11 @@ function mergeContainers(
     if (tpl.name === CONTAINER.proxy || tpl.name === CONTAINER.init || tpl.name === CONTAINER.validation) {
       warnings.push(`container ${tpl.name} declared in the pod overrides the injected one`);
     }
-    // "image: auto" (dropped from the record) keeps the injected image.
+    // "image: auto" (dropped from the record) keeps the injected image; where the template sets
+    // none (grpc-simple's entry for a Pod's own istio-proxy), the Pod's "auto" stays, as the
+    // template merged over the Pod leaves it in Istio.
     const merged = mergeObject(tpl, recorded);
-    if (merged.image === undefined) merged.image = tpl.image;
+    if (merged.image === undefined) merged.image = tpl.image ?? ov.image;
     return merged;
   };
 

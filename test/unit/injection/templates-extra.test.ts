@@ -138,4 +138,23 @@ describe("grpc-simple with an istio-proxy container of the Pod's own", () => {
     };
     assert.deepEqual(status.containers, ["worker", "istio-proxy"]);
   });
+
+  test('its "image: auto" stays: the template sets no image to take its place', () => {
+    // Istio's template merged over the Pod leaves the Pod's image; without one the API server
+    // would refuse the Pod.
+    const pod: Pod = {
+      metadata: { name: "g", annotations: { "inject.istio.io/templates": "grpc-simple" } },
+      spec: {
+        containers: [
+          { name: "worker", image: "busybox" },
+          { name: "istio-proxy", image: "auto", securityContext: { runAsUser: 1234 } },
+        ],
+      },
+    };
+    const r = inject(pod, { namespace: "demo" }, buildConfig({}));
+    const proxy = r.pod.spec?.containers.find((c) => c.name === "istio-proxy");
+    assert.equal(proxy?.image, "auto");
+    assert.deepEqual(proxy?.securityContext, { runAsUser: 1234 });
+    assert.equal(proxy?.env?.[0]?.name, "GRPC_XDS_BOOTSTRAP");
+  });
 });
