@@ -1,8 +1,9 @@
 // Kubernetes strategic merge, for the shapes the injector merges: a container over a
 // container, a list of named things over another. Lists the API merges by key (env by name,
 // ports by containerPort, volumeMounts by mountPath, ...) are merged item by item; other lists
-// are replaced; maps merge recursively; scalars from the patch win. Nothing is mutated. Keys
-// are data (see own.ts): a user's `__proto__` or `constructor` field merges as any other.
+// (a Pod's securityContext.sysctls among them: atomic in the API) are replaced; maps merge
+// recursively; scalars from the patch win. Nothing is mutated. Keys are data (see own.ts): a
+// user's `__proto__` or `constructor` field merges as any other.
 import { copyOwn, isMap, own, setOwn } from "./own.js";
 
 const MERGE_KEYS: ReadonlyMap<string, string> = new Map(
@@ -11,7 +12,6 @@ const MERGE_KEYS: ReadonlyMap<string, string> = new Map(
     ports: "containerPort",
     volumeMounts: "mountPath",
     volumeDevices: "devicePath",
-    sysctls: "name",
     containers: "name",
     initContainers: "name",
     volumes: "name",
