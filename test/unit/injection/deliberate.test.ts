@@ -45,6 +45,31 @@ describe("deliberate differences from Istio", () => {
     assert.ok(proxy?.resources?.requests !== undefined);
   });
 
+  test("a Pod that opts out is left alone, a ProxyConfig that does not parse unread (kube-inject refuses it)", () => {
+    for (const config of ["{holdApplicationUntilProxyStarts: yes", "concurrency: two"]) {
+      const byAnnotation = inject(
+        pod({ "sidecar.istio.io/inject": "false", "proxy.istio.io/config": config }),
+        { namespace: "demo" },
+        buildConfig({}),
+      );
+      assert.equal(byAnnotation.decision.inject, false);
+      assert.deepEqual(byAnnotation.patch, []);
+      const labelled: Pod = {
+        metadata: {
+          name: "p",
+          labels: { "sidecar.istio.io/inject": "false" },
+          annotations: { "proxy.istio.io/config": config },
+        },
+        spec: { containers: [web()] },
+      };
+      assert.equal(inject(labelled, { namespace: "demo" }, buildConfig({})).decision.inject, false);
+      // Injected, the same value is refused, as Istio refuses it.
+      assert.throws(() => inject(pod({ "proxy.istio.io/config": config }), { namespace: "demo" }, buildConfig({})), {
+        code: "ERR_INVALID_ANNOTATION",
+      });
+    }
+  });
+
   test('status port with blanks around it (" 15021"): probes go to 15021 (Istio: port 0)', () => {
     for (const v of [" 15021", "15021 "]) {
       const r = inject(pod({ "status.sidecar.istio.io/port": v }), { namespace: "demo" }, config);
