@@ -3,7 +3,7 @@ import { describe, test } from "node:test";
 import { buildConfig } from "../../../src/config/load.js";
 import { inject } from "../../../src/injection/inject.js";
 import { GRPC_SIMPLE_INIT_IMAGE, istioNamespace } from "../../../src/injection/templates-extra.js";
-import type { Pod } from "../../../src/kube/types.js";
+import type { Container, Pod } from "../../../src/kube/types.js";
 
 describe("grpc-simple", () => {
   test("the control plane's namespace comes from the discovery address", () => {
@@ -112,20 +112,24 @@ describe("grpc-agent", () => {
 });
 
 describe("grpc-simple with an istio-proxy container of the Pod's own", () => {
+  /** The Pod's own istio-proxy beside a worker, injected with grpc-simple; its result and proxy. */
+  const injected = (own: Container): { pod: Pod; proxy: Container | undefined } => {
+    const pod: Pod = {
+      metadata: { name: "g", annotations: { "inject.istio.io/templates": "grpc-simple" } },
+      spec: { containers: [{ name: "worker", image: "busybox" }, own] },
+    };
+    const out = inject(pod, { namespace: "demo" }, buildConfig({})).pod;
+    return { pod: out, proxy: out.spec?.containers.find((c) => c.name === "istio-proxy") };
+  };
+
   test("the container is kept and given the gRPC bootstrap like the others, as Istio's template does", () => {
     // Istio's grpc-simple template ranges over every container of the Pod, istio-proxy too
     // (checked with Istio's injector at 86c9f01, found by a differential run).
-    const pod: Pod = {
-      metadata: { name: "g", annotations: { "inject.istio.io/templates": "grpc-simple" } },
-      spec: {
-        containers: [
-          { name: "worker", image: "busybox" },
-          { name: "istio-proxy", image: "my-proxy:dev", resources: { limits: { cpu: "3" } } },
-        ],
-      },
-    };
-    const r = inject(pod, { namespace: "demo" }, buildConfig({}));
-    const proxy = r.pod.spec?.containers.find((c) => c.name === "istio-proxy");
+    const { pod, proxy } = injected({
+      name: "istio-proxy",
+      image: "my-proxy:dev",
+      resources: { limits: { cpu: "3" } },
+    });
     assert.equal(proxy?.image, "my-proxy:dev");
     assert.deepEqual(proxy?.resources, { limits: { cpu: "3" } });
     assert.deepEqual(
@@ -133,7 +137,7 @@ describe("grpc-simple with an istio-proxy container of the Pod's own", () => {
       ["GRPC_XDS_BOOTSTRAP", "GRPC_GO_LOG_VERBOSITY_LEVEL", "GRPC_GO_LOG_SEVERITY_LEVEL"],
     );
     assert.deepEqual(proxy?.volumeMounts, [{ name: "grpc-io-proxyless-bootstrap", mountPath: "/var/lib/grpc/data/" }]);
-    const status = JSON.parse(r.pod.metadata?.annotations?.["sidecar.istio.io/status"] ?? "{}") as {
+    const status = JSON.parse(pod.metadata?.annotations?.["sidecar.istio.io/status"] ?? "{}") as {
       containers?: unknown;
     };
     assert.deepEqual(status.containers, ["worker", "istio-proxy"]);
@@ -142,17 +146,7 @@ describe("grpc-simple with an istio-proxy container of the Pod's own", () => {
   test('its "image: auto" stays: the template sets no image to take its place', () => {
     // Istio's template merged over the Pod leaves the Pod's image; without one the API server
     // would refuse the Pod.
-    const pod: Pod = {
-      metadata: { name: "g", annotations: { "inject.istio.io/templates": "grpc-simple" } },
-      spec: {
-        containers: [
-          { name: "worker", image: "busybox" },
-          { name: "istio-proxy", image: "auto", securityContext: { runAsUser: 1234 } },
-        ],
-      },
-    };
-    const r = inject(pod, { namespace: "demo" }, buildConfig({}));
-    const proxy = r.pod.spec?.containers.find((c) => c.name === "istio-proxy");
+    const { proxy } = injected({ name: "istio-proxy", image: "auto", securityContext: { runAsUser: 1234 } });
     assert.equal(proxy?.image, "auto");
     assert.deepEqual(proxy?.securityContext, { runAsUser: 1234 });
     assert.equal(proxy?.env?.[0]?.name, "GRPC_XDS_BOOTSTRAP");
