@@ -67,12 +67,14 @@ function uncutCanonicalLabels(p: Params): Record<string, string> {
 }
 
 /**
- * The gateway's and grpc-agent's ISTIO_META_WORKLOAD_NAME is the workload's name: unlike the
- * sidecar template, Istio's gateway and grpc-agent templates do not read the
- * service.istio.io/workload-name label.
+ * The gateway's and grpc-agent's ISTIO_META_WORKLOAD_NAME is the workload's name, left out when
+ * it has none (a Pod with a generateName alone): unlike the sidecar template, Istio's gateway
+ * and grpc-agent templates do not read the service.istio.io/workload-name label.
  */
 function deploymentOwnerEnv(p: Params): EnvVar[] {
-  return ownerEnv(p).map((e) => (e.name === "ISTIO_META_WORKLOAD_NAME" ? { name: e.name, value: p.workload.name } : e));
+  return ownerEnv(p).flatMap((e) =>
+    e.name !== "ISTIO_META_WORKLOAD_NAME" ? [e] : p.workload.name ? [{ name: e.name, value: p.workload.name }] : [],
+  );
 }
 
 export function gatewayTemplate(p: Params): TemplateOutput {

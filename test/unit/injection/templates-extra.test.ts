@@ -152,3 +152,30 @@ describe("grpc-simple with an istio-proxy container of the Pod's own", () => {
     assert.equal(proxy?.env?.[0]?.name, "GRPC_XDS_BOOTSTRAP");
   });
 });
+
+describe("ISTIO_META_WORKLOAD_NAME of a Pod with a generateName alone", () => {
+  test("gateway and grpc-agent leave it out; the sidecar template takes the workload-name label", () => {
+    // Istio's gateway and grpc-agent templates write the workload's name only when there is one
+    // (checked with Istio's injector at 86c9f01, found by a differential run).
+    const env = (templates: string): Record<string, string | undefined> => {
+      const pod: Pod = {
+        metadata: {
+          generateName: "w-",
+          labels: { "service.istio.io/workload-name": "checkout" },
+          annotations: { "inject.istio.io/templates": templates },
+        },
+        spec: { containers: [{ name: "web", image: "example.com/web:1" }] },
+      };
+      const out = inject(pod, { namespace: "demo" }, buildConfig({})).pod;
+      const proxies = [...(out.spec?.initContainers ?? []), ...(out.spec?.containers ?? [])].filter(
+        (c) => c.name === "istio-proxy",
+      );
+      return Object.fromEntries(
+        proxies.map((c, i) => [String(i), c.env?.find((e) => e.name === "ISTIO_META_WORKLOAD_NAME")?.value]),
+      );
+    };
+    assert.deepEqual(env("gateway"), { 0: undefined });
+    assert.deepEqual(env("grpc-agent"), { 0: undefined });
+    assert.deepEqual(env("sidecar"), { 0: "checkout" });
+  });
+});
