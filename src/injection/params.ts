@@ -206,6 +206,7 @@ export function buildParams(
     withImageType(config.proxyInit.image || config.proxy.image, typeAnn, A.proxyImageType),
   );
   const containers: readonly Container[] = pod.spec?.containers ?? [];
+  const containerNames = containers.map((c) => c.name);
   return {
     config,
     pod,
@@ -227,8 +228,8 @@ export function buildParams(
     agentLogLevel: annotations[A.agentLogLevel] ?? config.proxy.agentLogLevel,
     // The template compares the annotation's text with "true", exactly.
     capNetBindService: annotations[A.capNetBindService] === "true",
-    appContainers: containers.filter((c) => c.name !== CONTAINER.proxy).map((c) => c.name),
-    containerNames: containers.map((c) => c.name),
+    appContainers: containerNames.filter((name) => name !== CONTAINER.proxy),
+    containerNames,
     pathEnv: ctx.pathEnv ?? {},
   };
 }

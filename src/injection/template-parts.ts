@@ -18,8 +18,7 @@ import {
 import { jsonScalar, jsonString } from "./json-text.js";
 import { labelOr, workloadName, type Params } from "./params.js";
 import { canonicalResources } from "./quantity.js";
-import { quote } from "./quote.js";
-import { InjectionError } from "./types.js";
+import { invalidAnnotation } from "./validate.js";
 
 /**
  * A part every Pod shares (built once, or once per config), frozen to the bottom: the steps
@@ -414,10 +413,10 @@ const PROXY_PROBES = new ConfigMemo<Pick<Container, "startupProbe" | "readinessP
  */
 function probeSeconds(key: string, value: string | undefined): string | undefined {
   if (value === undefined || Number(value) <= INT32_MAX) return value;
-  throw new InjectionError(
-    "ERR_INVALID_ANNOTATION",
+  throw invalidAnnotation(
     key,
-    `invalid annotation ${key}=${quote(value)}: must be a whole number from 0 to ${INT32_MAX} (the readiness probe's int32 field)`,
+    value,
+    `must be a whole number from 0 to ${INT32_MAX} (the readiness probe's int32 field)`,
   );
 }
 

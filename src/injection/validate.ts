@@ -361,7 +361,8 @@ const WARN_ROWS: readonly { readonly key: string; readonly warn: NonNullable<Row
   ([key, row]) => (row.warn === undefined ? [] : [{ key, warn: row.warn }]),
 );
 
-function invalid(key: string, value: string, why: string): InjectionError {
+/** The refusal of annotation `key`'s `value`, for `why` (the reason alone). */
+export function invalidAnnotation(key: string, value: string, why: string): InjectionError {
   return new InjectionError("ERR_INVALID_ANNOTATION", key, `invalid annotation ${key}=${quote(value)}: ${why}`);
 }
 
@@ -380,12 +381,12 @@ export function validateAnnotations(annotations: Annotations | undefined): void 
     const value = annotations[key];
     if (value === undefined) continue;
     const why = row.refuse?.(value, get);
-    if (why !== undefined) throw invalid(key, value, why);
+    if (why !== undefined) throw invalidAnnotation(key, value, why);
     if (row.refuseRendering !== undefined) rendering.push([key, value, row.refuseRendering]);
   }
   for (const [key, value, check] of rendering) {
     const why = check(value, get);
-    if (why !== undefined) throw invalid(key, value, why);
+    if (why !== undefined) throw invalidAnnotation(key, value, why);
   }
 }
 
