@@ -10,7 +10,9 @@
 // The machine's load average is printed before and after: others may be using it.
 // With PROFILE=DIR, `serve` runs with --cpu-prof into DIR, and the profile's self time is
 // printed by what it is spent in (framework, logging, metrics, JSON, TLS, engine, GC ...).
-// With SERVE_NODE_FLAGS, those node flags are given to `serve` (e.g. --max-semi-space-size=16).
+// With SERVE_NODE_FLAGS, those node flags are given to `serve` (e.g. --max-semi-space-size=16);
+// with SERVE_ARGS, those arguments too (e.g. `--log-level warn`: what the log line costs, with
+// BASE_CLI set to the same build). With PROFILE_BARE=DIR, the bare server runs with --cpu-prof.
 // With SERVE_STDOUT=FILE, what `serve` writes on stdout goes to FILE (its log lines, and the
 // lines of SERVE_NODE_FLAGS=--trace-gc: how often the young and old generations are collected);
 // `base` (below) writes to FILE.base.
@@ -219,6 +221,7 @@ async function startServe(name: string, cli: string, dir: string, port: number):
     String(port),
     "--cert-dir",
     join(dir, "certs"),
+    ...(name === "serve" ? (env.SERVE_ARGS ?? "").split(/\s+/).filter(Boolean) : []),
   ]);
   // Its log lines go to a pipe that is read, as a container runtime reads them (or to a file).
   const outFile = serveStdout === undefined ? undefined : name === "serve" ? serveStdout : `${serveStdout}.${name}`;
@@ -235,6 +238,7 @@ async function startServe(name: string, cli: string, dir: string, port: number):
 
 async function startBare(dir: string): Promise<Started> {
   const [cmd, args] = pinned(process.execPath, [
+    ...(env.PROFILE_BARE === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", env.PROFILE_BARE]),
     "--import",
     "tsx",
     join(here, "bare-server.ts"),
