@@ -1,7 +1,7 @@
 // The injection templates a Pod can select with `inject.istio.io/templates`, and how several
 // selected templates combine (each merged over the ones before, as Istio does).
 import type { Container, JsonObject, Volume } from "../kube/types.js";
-import { A } from "./annotations.js";
+import { A, CONTAINER } from "./annotations.js";
 import { mergeList, mergeListStrategic, mergeObject } from "./merge.js";
 import type { Params } from "./params.js";
 import { gatewayTemplate, grpcAgentTemplate, grpcSimpleTemplate } from "./templates-extra.js";
@@ -17,6 +17,12 @@ export interface TemplateOutput {
   readonly volumes: readonly Volume[];
   readonly imagePullSecrets: readonly { name: string }[];
   readonly podSecurityContext?: JsonObject;
+  /**
+   * The containers as Istio's template Pod lists them, where that differs from `containers`:
+   * with a proxy moved to the init containers for a later native-sidecar template (see
+   * proxyMovedForNative), which the status annotation still names among the containers.
+   */
+  readonly listedContainers?: readonly Container[];
 }
 
 // By name, in a Map: the names come from the Pod's annotation, and `constructor` is no template.
@@ -59,10 +65,28 @@ export function renderTemplates(names: readonly string[], p: Params): TemplateOu
     const render = TEMPLATES.get(name);
     if (!render) continue;
     const next = render(p);
-    out = out ? combine(out, next) : next;
+    out = out ? combine(p.native ? proxyMovedForNative(out, next) : out, next) : next;
   }
   if (!out) throw new InjectionError("ERR_INVALID_ANNOTATION", A.templates, "no injection template selected");
   return out;
+}
+
+/**
+ * `a` with its istio-proxy moved from the containers to the end of the init containers when
+ * `b` (a native-sidecar template) puts the proxy there: as Istio's RunTemplate does before each
+ * template, so that `grpc-agent,sidecar` gives one proxy, a native sidecar with grpc-agent's
+ * settings, not one in each list (which the API server refuses).
+ */
+function proxyMovedForNative(a: TemplateOutput, b: TemplateOutput): TemplateOutput {
+  const isProxy = (c: Container): boolean => c.name === CONTAINER.proxy;
+  const proxy = a.containers.find(isProxy);
+  if (proxy === undefined || !b.initContainers.some(isProxy)) return a;
+  return {
+    ...a,
+    containers: a.containers.filter((c) => !isProxy(c)),
+    initContainers: [...a.initContainers, proxy],
+    listedContainers: a.listedContainers ?? a.containers,
+  };
 }
 
 function combine(a: TemplateOutput, b: TemplateOutput): TemplateOutput {
@@ -78,5 +102,6 @@ function combine(a: TemplateOutput, b: TemplateOutput): TemplateOutput {
     volumes: mergeListStrategic(a.volumes, b.volumes, "name"),
     imagePullSecrets: mergeListStrategic(a.imagePullSecrets, b.imagePullSecrets, "name"),
     ...(sc ? { podSecurityContext: sc } : {}),
+    ...(a.listedContainers ? { listedContainers: mergeList(a.listedContainers, b.containers, "name") } : {}),
   };
 }

@@ -179,3 +179,43 @@ describe("ISTIO_META_WORKLOAD_NAME of a Pod with a generateName alone", () => {
     assert.deepEqual(env("sidecar"), { 0: "checkout" });
   });
 });
+
+describe("a template before sidecar, with native sidecars", () => {
+  const config = buildConfig({ nativeSidecars: "true" });
+  const pod = (templates: string): Pod => ({
+    metadata: { name: "t", annotations: { "inject.istio.io/templates": templates } },
+    spec: {
+      initContainers: [{ name: "setup", image: "example.com/setup:1" }],
+      containers: [{ name: "app", image: "example.com/app:1" }],
+    },
+  });
+
+  for (const templates of ["grpc-agent,sidecar", "gateway,sidecar", "gateway,grpc-agent,sidecar"]) {
+    test(`${templates}: one istio-proxy, a native sidecar with the earlier templates' settings, listed as Istio lists it`, () => {
+      const r = inject(pod(templates), { namespace: "demo" }, config);
+      const spec = r.pod.spec;
+      assert.deepEqual(
+        spec?.containers.map((c) => c.name),
+        ["app"],
+      );
+      const proxies = (spec?.initContainers ?? []).filter((c) => c.name === "istio-proxy");
+      assert.equal(proxies.length, 1);
+      assert.equal(proxies[0]?.restartPolicy, "Always");
+      if (templates.includes("grpc-agent"))
+        assert.deepEqual(
+          proxies[0]?.env?.find((e) => e.name === "ISTIO_META_GENERATOR"),
+          { name: "ISTIO_META_GENERATOR", value: "grpc" },
+        );
+      // Istio's status record is its template Pod's: the proxy an earlier template put among the containers.
+      const status = JSON.parse(r.pod.metadata?.annotations?.["sidecar.istio.io/status"] ?? "{}") as {
+        containers: string[] | null;
+      };
+      assert.ok(status.containers?.includes("istio-proxy"), JSON.stringify(status));
+    });
+  }
+
+  test("sidecar,grpc-agent is left as the templates merge: the later template's proxy among the containers", () => {
+    const r = inject(pod("sidecar,grpc-agent"), { namespace: "demo" }, config);
+    assert.ok(r.pod.spec?.containers.some((c) => c.name === "istio-proxy"));
+  });
+});
