@@ -397,11 +397,20 @@ function nestedValue(kind: SchemaKind, v: unknown, always: boolean): unknown {
     }
     const out: Record<string, unknown> = {};
     if (!isMap(v)) return out;
+    // jsonpb sets the fields in the message's order, and setting a oneof's member clears the
+    // one set before: of `zipkin` and `datadog` both written, `datadog` (declared later) stays.
+    let members: Map<string, string> | undefined;
     for (const [json, proto, fieldKind, oneof] of MESSAGES.get(kind.message) ?? []) {
       const item = field(v, json, proto);
       if (item === undefined) continue;
       const written = nestedValue(fieldKind, item, oneof !== undefined);
-      if (written !== undefined) out[json] = written;
+      if (written === undefined) continue;
+      if (oneof !== undefined) {
+        const before = (members ??= new Map()).get(oneof);
+        if (before !== undefined) delete out[before];
+        members.set(oneof, json);
+      }
+      out[json] = written;
     }
     return out;
   }

@@ -210,3 +210,17 @@ test("controlPlaneAuthPolicy: NONE and MUTUAL_TLS, not INHERIT (declared in prot
   // Accepted; the zero value jsonpb does not write.
   assert.equal(parseProxyConfig('{"controlPlaneAuthPolicy": "NONE"}', DEFAULT_CONFIG).json, "{}\n");
 });
+
+test("a oneof with two members written: jsonpb keeps the one declared later, whatever the order written", () => {
+  const json = (text: string): unknown => JSON.parse(parseProxyConfig(text, DEFAULT_CONFIG).json);
+  // pilot-agent reads PROXY_CONFIG with jsonpb, which refuses two members of one oneof.
+  assert.deepEqual(json('tracing: {datadog: {address: "b:2"}, zipkin: {address: "a:1"}}'), {
+    tracing: { datadog: { address: "b:2" } },
+  });
+  assert.deepEqual(json('tracing: {openCensusAgent: {address: "c:3"}, zipkin: {address: "a:1"}, sampling: 5}'), {
+    tracing: { openCensusAgent: { address: "c:3" }, sampling: 5 },
+  });
+  assert.deepEqual(json("privateKeyProvider: {qat: {pollDelay: 1s}, cryptomb: {pollDelay: 2s}}"), {
+    privateKeyProvider: { qat: { pollDelay: "1s" } },
+  });
+});
