@@ -378,7 +378,16 @@ export function pullPolicy(p: Params): Pick<Container, "imagePullPolicy"> {
 }
 
 function num(v: string | undefined, fallback: number): number {
-  return v === undefined ? fallback : Number(v);
+  return v === undefined ? fallback : yamlSeconds(v);
+}
+
+/**
+ * A readiness annotation's digits (validate.ts admits digits only) as the template's YAML reads
+ * them, written unquoted: YAML 1.1 takes a leading 0 followed by octal digits as an octal
+ * number ("010" is 8); any other, "08" or "0009" too, is read in decimal.
+ */
+function yamlSeconds(v: string): number {
+  return /^0[0-7]+$/.test(v) ? parseInt(v, 8) : Number(v);
 }
 
 /**
@@ -412,7 +421,7 @@ const PROXY_PROBES = new ConfigMemo<Pick<Container, "startupProbe" | "readinessP
  * grpc-agent's; the gateway's probe does not read it), so that a Pod Istio admits is admitted.
  */
 function probeSeconds(key: string, value: string | undefined): string | undefined {
-  if (value === undefined || Number(value) <= INT32_MAX) return value;
+  if (value === undefined || yamlSeconds(value) <= INT32_MAX) return value;
   throw invalidAnnotation(
     key,
     value,

@@ -159,6 +159,29 @@ describe("inject: the proxy's readiness probe", () => {
     );
     assert.deepEqual(proxy?.readinessProbe, { httpGet: { path: "/healthz/ready", port: 15021 }, timeoutSeconds: 3 });
   });
+
+  test("the values are read as the template's YAML 1.1 reads them, unquoted: a leading 0 then octal digits is octal", () => {
+    const annotations = {
+      "readiness.status.sidecar.istio.io/initialDelaySeconds": "0009",
+      "readiness.status.sidecar.istio.io/periodSeconds": "010",
+      "readiness.status.sidecar.istio.io/failureThreshold": "0777",
+    };
+    const r = inject(
+      { metadata: { name: "p", annotations }, spec: { containers: [{ name: "web", image: "web:1" }] } },
+      { namespace: "demo" },
+      buildConfig({}),
+    );
+    const proxy = [...(r.pod.spec?.initContainers ?? []), ...(r.pod.spec?.containers ?? [])].find(
+      (c) => c.name === "istio-proxy",
+    );
+    assert.deepEqual(proxy?.readinessProbe, {
+      httpGet: { path: "/healthz/ready", port: 15021 },
+      initialDelaySeconds: 9,
+      periodSeconds: 8,
+      timeoutSeconds: 3,
+      failureThreshold: 511,
+    });
+  });
 });
 
 describe("inject: re-injecting gives the probers injecting the original gives", () => {
