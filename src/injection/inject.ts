@@ -24,7 +24,7 @@ import { stripInjected } from "./strip.js";
 import { configParts } from "./template-parts.js";
 import { applyTemplates } from "./template.js";
 import { EngineFailure, InjectionError, type InjectContext, type InjectResult } from "./types.js";
-import { annotationWarnings, validateAnnotations } from "./validate.js";
+import { annotationWarnings, validateAnnotations, validateInitAnnotations } from "./validate.js";
 
 /**
  * What the injection makes of the Pod. The labels stay the Pod's own map with the template's
@@ -76,13 +76,18 @@ export function inject(input: unknown, ctx: InjectContext, config: Config): Inje
   const warnings = [...policy.warnings, ...annotationKeyWarnings(pod.metadata?.annotations)];
   if (!policy.decision.inject) return { decision: policy.decision, patch: [], pod, warnings };
 
-  step("checking the annotations", () => validateAnnotations(pod.metadata?.annotations));
+  step("checking the annotations", () => validateAnnotations(pod.metadata?.annotations, true));
   const stripped = step("removing a previous injection", () => stripInjected(pod, config));
   const params = step("reading the Pod's settings", () => {
     const p = buildParams(stripped, ctx, config, configParts(config).resources);
-    warnings.push(...annotationWarnings(p.annotations, p.native, p.proxyFirst), ...p.proxyConfig.warnings);
+    warnings.push(
+      ...annotationWarnings(p.annotations, p.native, p.proxyFirst),
+      ...p.proxyConfig.warnings,
+      ...p.warnings,
+    );
     return p;
   });
+  step("checking the annotations", () => validateInitAnnotations(pod.metadata?.annotations, params.mode !== "NONE"));
   const rendered = step("rendering the sidecar", () => render(stripped, params, warnings));
   const patch = step("building the patch", () => podPatch(pod, rendered));
   return new Injected(policy.decision, patch, rendered, warnings);

@@ -46,6 +46,8 @@ export interface Params {
   /** Names of all the Pod's containers, istio-proxy too, in order (what grpc-simple ranges over). */
   readonly containerNames: readonly string[];
   readonly pathEnv: Readonly<Record<string, string>>;
+  /** What reading the settings found that Istio admits but will not work (an image type's tag). */
+  readonly warnings: readonly string[];
 }
 
 /**
@@ -94,13 +96,17 @@ const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 /**
  * Istio's updateImageTypeIfPresent, on the configured image's tag: a known type suffix is
  * replaced by `imageType` ("default": no suffix). An image named by digest, or without a tag,
- * is one image and stays as configured.
+ * is one image and stays as configured. A type that makes an invalid tag is refused; for a
+ * Pod's setting (`warnings` given) it is written as Istio writes it, with a warning (the
+ * image will not pull, but Istio admits the Pod), unless the image would then begin or end
+ * with a blank, which the API server refuses.
  */
 export function withImageType(
   image: string,
   imageType: string | undefined,
   annotation: string,
   setting: string = annotation,
+  warnings?: string[],
 ): string {
   if (imageType === undefined || imageType === "" || image.includes("@")) return image;
   const colon = image.lastIndexOf(":");
@@ -113,6 +119,13 @@ export function withImageType(
     }
   }
   if (imageType !== "default") tag = `${tag}-${imageType}`;
+  const written = `${image.slice(0, colon)}:${tag}`;
+  if (!TAG.test(tag) && warnings !== undefined && written.trim() === written) {
+    warnings.push(
+      `${setting}=${quote(imageType)} makes the image tag ${quote(tag)}, not a valid tag: it will not pull`,
+    );
+    return written;
+  }
   if (!TAG.test(tag)) {
     throw new InjectionError(
       "ERR_INVALID_ANNOTATION",
@@ -120,7 +133,7 @@ export function withImageType(
       `invalid annotation ${setting}=${quote(imageType)}: the image tag would be ${quote(tag)}, not a valid tag`,
     );
   }
-  return `${image.slice(0, colon)}:${tag}`;
+  return written;
 }
 
 /**
@@ -186,7 +199,8 @@ export function buildParams(
   const mode =
     interceptionMode(annotations[A.interceptionMode]) ?? proxyConfig.interceptionMode ?? config.interception.mode;
   const nativeAnn = annotations[A.nativeSidecar];
-  const native = nativeAnn !== undefined ? nativeAnn !== "false" : resolveNative(config, ctx);
+  // The template's `… | default (printf "%t" .NativeSidecars)`: an empty value is no value.
+  const native = nativeAnn !== undefined && nativeAnn !== "" ? nativeAnn !== "false" : resolveNative(config, ctx);
   // Istio's `(or .ProxyConfig.HoldApplicationUntilProxyStarts .Values.global.proxy.holdApplicationUntilProxyStarts)`:
   // the Pod's ProxyConfig (its annotation over the mesh's) or the config's proxy setting; an
   // annotation saying false does not undo the latter.
@@ -196,14 +210,22 @@ export function buildParams(
   const fields = overlayFields(proxyConfig);
   // The image type: the Pod's annotation, else (the proxy only) the ProxyConfig's image.imageType.
   const typeAnn = own(annotations, A.proxyImageType);
+  const warnings: string[] = [];
   const proxyType =
     typeAnn !== undefined
-      ? withImageType(config.proxy.image, typeAnn, A.proxyImageType)
-      : withImageType(config.proxy.image, fields.imageType, A.proxyConfig, `${A.proxyConfig} image.imageType`);
+      ? withImageType(config.proxy.image, typeAnn, A.proxyImageType, A.proxyImageType, warnings)
+      : withImageType(
+          config.proxy.image,
+          fields.imageType,
+          A.proxyConfig,
+          `${A.proxyConfig} image.imageType`,
+          warnings,
+        );
   const proxyImage = imageFrom(annotations[A.proxyImage], proxyType);
+  // One warning for the two images the annotation's type is written into.
   const initImage = imageFrom(
     annotations[A.proxyImage],
-    withImageType(config.proxyInit.image || config.proxy.image, typeAnn, A.proxyImageType),
+    withImageType(config.proxyInit.image || config.proxy.image, typeAnn, A.proxyImageType, A.proxyImageType, []),
   );
   const containers: readonly Container[] = pod.spec?.containers ?? [];
   const containerNames = containers.map((c) => c.name);
@@ -231,6 +253,7 @@ export function buildParams(
     appContainers: containerNames.filter((name) => name !== CONTAINER.proxy),
     containerNames,
     pathEnv: ctx.pathEnv ?? {},
+    warnings,
   };
 }
 

@@ -42,6 +42,11 @@ interface Row {
    * so when both kinds are wrong it names the validation's.
    */
   readonly refuseRendering?: Check;
+  /**
+   * refuseRendering applies only where the template renders istio-init (the interception mode
+   * is not NONE): the value is written there alone.
+   */
+  readonly initOnly?: true;
   /** What to tell the user about a value Istio admits but ignores, or undefined. */
   readonly warn?: (key: string, value: string, all: Annotations) => string | undefined;
 }
@@ -323,6 +328,7 @@ const ROWS: ReadonlyMap<string, Row> = new Map<string, Row>([
     A.includeOutboundPorts,
     {
       refuseRendering: inYamlQuotes,
+      initOnly: true,
       warn: (k, v) => (portList(v) === undefined ? undefined : said(k, v, " is not a port list: istio-init may fail")),
     },
   ],
@@ -366,8 +372,18 @@ export function invalidAnnotation(key: string, value: string, why: string): Inje
   return new InjectionError("ERR_INVALID_ANNOTATION", key, `invalid annotation ${key}=${quote(value)}: ${why}`);
 }
 
-/** Throws an InjectionError for the first annotation whose value Istio would refuse. */
-export function validateAnnotations(annotations: Annotations | undefined): void {
+/** The rows whose rendering check depends on istio-init being rendered. */
+const INIT_ONLY_ROWS: readonly (readonly [string, Check])[] = [...ROWS].flatMap(([key, row]) =>
+  row.initOnly === true && row.refuseRendering !== undefined ? [[key, row.refuseRendering] as const] : [],
+);
+
+/**
+ * Throws an InjectionError for the first annotation whose value Istio would refuse. The checks
+ * of values written into istio-init alone (initOnly) are left to validateInitAnnotations when
+ * `deferInitOnly`, which the engine calls once the interception mode is known; without it they
+ * are made unless the Pod's own interception-mode annotation is NONE.
+ */
+export function validateAnnotations(annotations: Annotations | undefined, deferInitOnly = false): void {
   if (!annotations) return;
   // Read where a check needs another annotation: no copy of the Pod's annotations (which may be
   // hundreds, 256 KiB) for the one or two keys a check reads.
@@ -382,11 +398,27 @@ export function validateAnnotations(annotations: Annotations | undefined): void 
     if (value === undefined) continue;
     const why = row.refuse?.(value, get);
     if (why !== undefined) throw invalidAnnotation(key, value, why);
-    if (row.refuseRendering !== undefined) rendering.push([key, value, row.refuseRendering]);
+    if (row.refuseRendering === undefined) continue;
+    if (row.initOnly === true && (deferInitOnly || get(A.interceptionMode) === "NONE")) continue;
+    rendering.push([key, value, row.refuseRendering]);
   }
   for (const [key, value, check] of rendering) {
     const why = check(value, get);
     if (why !== undefined) throw invalidAnnotation(key, value, why);
+  }
+}
+
+/**
+ * The checks validateAnnotations deferred: where the template renders istio-init (`rendersInit`,
+ * the interception mode the Pod resolves to is not NONE), a value written there that breaks it.
+ */
+export function validateInitAnnotations(annotations: Annotations | undefined, rendersInit: boolean): void {
+  if (!annotations || !rendersInit) return;
+  const get = (key: string): string | undefined => own(annotations, key);
+  for (const [key, check] of INIT_ONLY_ROWS) {
+    const value = get(key);
+    const why = value === undefined ? undefined : check(value, get);
+    if (value !== undefined && why !== undefined) throw invalidAnnotation(key, value, why);
   }
 }
 

@@ -83,3 +83,55 @@ describe("buildParams: image type and the agent's status port", () => {
     assert.equal(params({ "status.sidecar.istio.io/port": "15031" }).agentStatusPort, 15020);
   });
 });
+
+describe("sidecar.istio.io/nativeSidecar", () => {
+  const pod = (value: string | undefined): Pod => ({
+    metadata: { name: "n", annotations: value === undefined ? {} : { "sidecar.istio.io/nativeSidecar": value } },
+    spec: { containers: [{ name: "app", image: "example.com/app:1" }] },
+  });
+  // The template's `index … | default (printf "%t" .NativeSidecars) | ne "false"`: empty is unset.
+  for (const [setting, value, native] of [
+    ["false", "", false],
+    ["true", "", true],
+    ["false", undefined, false],
+    ["false", "true", true],
+    ["false", "TRUE", true],
+    ["true", "false", false],
+  ] as const) {
+    test(`config ${setting}, annotation ${JSON.stringify(value)}: native ${native}`, () => {
+      const p = buildParams(pod(value), { namespace: "demo" }, buildConfig({ nativeSidecars: setting }), undefined);
+      assert.equal(p.native, native);
+    });
+  }
+});
+
+describe("a Pod's image type that makes an invalid tag", () => {
+  const config = buildConfig({ proxy: { image: "docker.io/istio/proxyv2:1.27.0" } });
+  const params = (type: string) =>
+    buildParams(
+      {
+        metadata: { name: "i", annotations: { [F]: type } },
+        spec: { containers: [{ name: "app", image: "example.com/app:1" }] },
+      },
+      { namespace: "demo" },
+      config,
+      undefined,
+    );
+
+  test("is written as Istio writes it, with a warning (Istio admits the Pod)", () => {
+    for (const type of ["distroless:v2", "dist roless", "a/b", "x".repeat(130)]) {
+      const p = params(type);
+      assert.equal(p.proxyImage, `docker.io/istio/proxyv2:1.27.0-${type}`);
+      assert.equal(p.initImage, `docker.io/istio/proxyv2:1.27.0-${type}`);
+      assert.equal(p.warnings.length, 1, type);
+      assert.match(p.warnings[0] ?? "", /not a valid tag: it will not pull/);
+    }
+  });
+
+  test("is refused where the image would end in a blank, which the API server refuses", () => {
+    assert.throws(
+      () => params("distroless "),
+      (e: unknown) => e instanceof InjectionError && e.field === F,
+    );
+  });
+});

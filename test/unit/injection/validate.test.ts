@@ -148,6 +148,39 @@ test("traffic.sidecar.istio.io/includeOutboundPorts: not checked by Istio, only 
   refuses(key, "80\u0001", /U\+0001/);
 });
 
+test("traffic.sidecar.istio.io/includeOutboundPorts: not checked where no istio-init is rendered (interception NONE)", () => {
+  const key = "traffic.sidecar.istio.io/includeOutboundPorts";
+  const pod = (annotations: Record<string, string>) => ({
+    metadata: { name: "q", annotations: { [key]: 'a"b', ...annotations } },
+    spec: { containers: [{ name: "app", image: "example.com/app:1" }] },
+  });
+  const config = buildConfig({});
+  const refused = (annotations: Record<string, string>, c = config): boolean => {
+    try {
+      inject(pod(annotations), { namespace: "demo" }, c);
+      return false;
+    } catch (e) {
+      assert.ok(e instanceof InjectionError && e.field === key, String(e));
+      return true;
+    }
+  };
+  assert.equal(refused({}), true);
+  assert.equal(refused({ "sidecar.istio.io/interceptionMode": "NONE" }), false);
+  assert.equal(refused({ "proxy.istio.io/config": "interceptionMode: NONE" }), false);
+  assert.equal(refused({}, buildConfig({ interception: { mode: "NONE" } })), false);
+  // The annotation wins over the ProxyConfig, in Istio's template as here.
+  assert.equal(
+    refused({ "sidecar.istio.io/interceptionMode": "REDIRECT", "proxy.istio.io/config": "interceptionMode: NONE" }),
+    true,
+  );
+  assert.equal(
+    refused({ "sidecar.istio.io/nativeSidecar": "true", "sidecar.istio.io/interceptionMode": "NONE" }),
+    false,
+  );
+  // Checked alone (the config loader's way), the Pod's own annotation decides.
+  assert.doesNotThrow(() => validateAnnotations({ [key]: 'a"b', "sidecar.istio.io/interceptionMode": "NONE" }));
+});
+
 test("interface names: net.ValidateInterfaceNames", () => {
   for (const key of [
     "traffic.sidecar.istio.io/excludeInterfaces",
