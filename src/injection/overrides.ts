@@ -5,6 +5,7 @@ import type { Container } from "../kube/types.js";
 import { A, CONTAINER } from "./annotations.js";
 import { IPTABLES_FLAGS } from "./interception.js";
 import { isMap, own, setOwn } from "./own.js";
+import { goMarshalledFields } from "./go-zero.js";
 import { canonicalResources } from "./quantity.js";
 import { readContainers } from "./shape.js";
 import { InjectionError } from "./types.js";
@@ -68,11 +69,17 @@ function recordedResources(resources: unknown): unknown {
 }
 
 /**
- * The container as recorded: canonical quantities, `resources` always present, no "auto" image;
- * fields in the order Istio's json.Marshal writes them, so the annotation is the same string.
+ * The container as recorded: as Go writes it (go-zero.ts: a field at its zero value left out,
+ * so that it does not blank the template's), canonical quantities, `resources` always present,
+ * no "auto" image; fields in the order Istio's json.Marshal writes them, so the annotation is
+ * the same string.
  */
 export function recordedContainer(c: Container): Container {
-  const src: Record<string, unknown> = { ...c, resources: recordedResources(canonicalResources(c.resources ?? {})) };
+  const fields = goMarshalledFields(c);
+  const src: Record<string, unknown> = {
+    ...fields,
+    resources: recordedResources(canonicalResources(own(fields, "resources") ?? {})),
+  };
   if (src.image === AUTO_IMAGE) delete src.image;
   // Set key by key, so that a field named `__proto__` stays a field (keys are data); name first.
   const out: Container = { name: c.name };
