@@ -7,6 +7,8 @@ import { A, CONTAINER } from "./annotations.js";
 import { PORT, PROXY_ID } from "./istio.js";
 import { ConfigMemo } from "./template-parts.js";
 import type { Params } from "./params.js";
+import { invalidAnnotation } from "./validate.js";
+import { quotedValue, readDoubleQuoted } from "./yaml-quoted.js";
 
 /** The sidecar's ports iptables never redirects inbound: Envoy's Prometheus and readiness. */
 export const INBOUND_ALWAYS_EXCLUDED = `${PORT.envoyPrometheus},${PORT.readiness}`;
@@ -101,11 +103,46 @@ export function iptablesArgs(i: Interception, p: Params): string[] {
   return IPTABLES_ARGS.get(p.config, [p.agentLogLevel, ...SETTINGS.map((k) => i[k])], () => buildIptablesArgs(i, p));
 }
 
+/**
+ * The annotation a setting's value comes from: what a refusal names when the value breaks the
+ * template (a value from the config passed the same checks when the config was loaded).
+ */
+function annotationOf(k: Setting, p: Params): string {
+  switch (k) {
+    case "rerouteInterfaces":
+      return p.annotations[A.rerouteVirtualInterfaces] !== undefined
+        ? A.rerouteVirtualInterfaces
+        : A.kubevirtInterfaces;
+    case "includeOutboundIPRanges":
+    case "excludeOutboundIPRanges":
+    case "includeInboundPorts":
+    case "excludeInboundPorts":
+    case "includeOutboundPorts":
+    case "excludeOutboundPorts":
+    case "excludeInterfaces":
+      return A[k];
+    default:
+      return A.interceptionMode;
+  }
+}
+
+/**
+ * The arguments as the template's YAML reads them: each value is written raw between double
+ * quotes (yaml-quoted.ts: escapes decoded, line breaks folded). validate.ts refuses the
+ * annotations that would break it; the excluded inbound ports are checked here, as written
+ * (with the agent's port added, the annotation's own text is written only when it lists it).
+ */
 function buildIptablesArgs(i: Interception, p: Params): string[] {
   const args: string[] = [IPTABLES_COMMAND];
   for (const k of SETTINGS) {
     const v = i[k];
-    if (v !== undefined) args.push(IPTABLES_FLAGS[k], v);
+    if (v === undefined) continue;
+    const read = readDoubleQuoted(v);
+    if (!read.ok) {
+      const key = annotationOf(k, p);
+      throw invalidAnnotation(key, p.annotations[key] ?? v, read.why);
+    }
+    args.push(IPTABLES_FLAGS[k], read.value);
   }
   args.push(`--log_output_level=${p.agentLogLevel}`);
   if (p.config.cni) args.push("--run-validation", "--skip-rule-apply");
@@ -195,5 +232,7 @@ export function cniAnnotations(p: Params, i: Interception): Record<string, strin
     const v = a[k];
     if (v) out[k] = v;
   }
+  // Written raw between double quotes, as in istio-validation's arguments.
+  for (const [k, v] of Object.entries(out)) out[k] = quotedValue(v);
   return out;
 }

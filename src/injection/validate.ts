@@ -23,6 +23,7 @@ import { InjectionError } from "./types.js";
 import { checkQuantity, goParsesQuantity } from "./quantity.js";
 import { quote, QUOTE_MAX_CHARS } from "./quote.js";
 import { isMap, jsonMap, own } from "./own.js";
+import { quotedProblem } from "./yaml-quoted.js";
 
 type Annotations = Readonly<Record<string, string>>;
 
@@ -146,51 +147,6 @@ function quantityWarning(key: string, value: string): string | undefined {
 
 // --- What makes Istio's template fail --------------------------------------------------
 
-/** The escapes of a YAML double-quoted scalar: the letter after "\" and how many hex digits follow. */
-const YAML_ESCAPES: ReadonlyMap<string, number> = new Map([
-  ...'0abt\tnvfre "/\\N_LP'.split("").map((c): [string, number] => [c, 0]),
-  ["x", 2],
-  ["u", 4],
-  ["U", 8],
-]);
-
-/** What libyaml reads at all: printable characters, tab and line breaks (no BOM inside). */
-function yamlPrintable(c: number): boolean {
-  return (
-    c === 0x09 ||
-    c === 0x0a ||
-    c === 0x0d ||
-    (c >= 0x20 && c <= 0x7e) ||
-    c === 0x85 ||
-    (c >= 0xa0 && c <= 0xd7ff) ||
-    (c >= 0xe000 && c <= 0xfffd && c !== 0xfeff) ||
-    c >= 0x10000
-  );
-}
-
-/**
- * Why `value`, written between double quotes in the template's YAML as Istio writes it (no
- * escaping), makes that YAML invalid: a quote, a backslash that is no YAML escape, or a
- * character YAML does not allow.
- */
-function inYamlQuotes(value: string): string | undefined {
-  for (let i = 0; i < value.length; i++) {
-    const c = value.codePointAt(i) ?? 0;
-    if (c > 0xffff) i++;
-    if (!yamlPrintable(c))
-      return `has a character (U+${c.toString(16).toUpperCase().padStart(4, "0")}) the injection template cannot hold`;
-    if (c === 0x22) return `has a '"', which ends the injection template's quoted string`;
-    if (c !== 0x5c) continue;
-    const next = value[i + 1] ?? "";
-    const hex = YAML_ESCAPES.get(next);
-    if (hex === undefined || !/^[0-9A-Fa-f]*$/.test(value.slice(i + 2, i + 2 + hex)) || value.length < i + 2 + hex) {
-      return `has a '\\' that is not a YAML escape (the injection template writes it inside "…")`;
-    }
-    i += 1 + hex;
-  }
-  return undefined;
-}
-
 /**
  * The template ranges over the JSON (fromJSON): a map (each key a name) or a list (each index
  * a name), or null (nothing); anything else, or text that is not JSON, fails the template.
@@ -283,6 +239,9 @@ function agentLevels(key: string, value: string): string | undefined {
   return ok ? undefined : said(key, value, " is not [<scope>:]<level>,…: pilot-agent may not start");
 }
 
+/** A value written between double quotes into istio-init alone. */
+const IN_INIT = { refuseRendering: quotedProblem, initOnly: true } as const;
+
 // A Map, not an object: annotation names are user data, and `__proto__` or `constructor` must
 // find no row rather than Object.prototype's members.
 const ROWS: ReadonlyMap<string, Row> = new Map<string, Row>([
@@ -299,23 +258,29 @@ const ROWS: ReadonlyMap<string, Row> = new Map<string, Row>([
   [A.readinessInitialDelay, { refuse: uint32 }],
   [A.readinessPeriod, { refuse: uint32 }],
   [A.readinessFailureThreshold, { refuse: uint32 }],
-  [A.includeOutboundIPRanges, { refuse: (v) => (v === "*" ? undefined : cidrList(v)) }],
-  [A.excludeOutboundIPRanges, { refuse: cidrList }],
-  [A.includeInboundPorts, { refuse: (v) => (v === "*" ? undefined : portList(v)) }],
+  // Those written into istio-init between double quotes also fail its YAML where they cannot be
+  // held there (validation trims some of them): written, see interception.ts; the excluded
+  // inbound ports are checked there, as written.
+  [A.includeOutboundIPRanges, { refuse: (v) => (v === "*" ? undefined : cidrList(v)), ...IN_INIT }],
+  [A.excludeOutboundIPRanges, { refuse: cidrList, ...IN_INIT }],
+  [A.includeInboundPorts, { refuse: (v) => (v === "*" ? undefined : portList(v)), ...IN_INIT }],
   [A.excludeInboundPorts, { refuse: portList }],
-  [A.excludeOutboundPorts, { refuse: portList }],
-  [A.excludeInterfaces, { refuse: interfaceNames }],
+  [A.excludeOutboundPorts, { refuse: portList, ...IN_INIT }],
+  [A.excludeInterfaces, { refuse: interfaceNames, ...IN_INIT }],
   [
     A.kubevirtInterfaces,
     {
       refuse: interfaceNames,
+      // Written only when istio.io/reroute-virtual-interfaces is not.
+      refuseRendering: (v, get) => (get(A.rerouteVirtualInterfaces) !== undefined ? undefined : quotedProblem(v)),
+      initOnly: true,
       warn: (k, _v, all) =>
         all[A.rerouteVirtualInterfaces] !== undefined
           ? `${k} ignored: ${A.rerouteVirtualInterfaces} is set`
           : `${k} is deprecated: use ${A.rerouteVirtualInterfaces}`,
     },
   ],
-  [A.rerouteVirtualInterfaces, { refuse: interfaceNames }],
+  [A.rerouteVirtualInterfaces, { refuse: interfaceNames, ...IN_INIT }],
   [A.mergeMetrics, { refuse: goBool }],
   [A.proxyCPU, { refuse: quantity, warn: quantityWarning }],
   [A.proxyMemory, { refuse: quantity, warn: quantityWarning }],
@@ -327,12 +292,14 @@ const ROWS: ReadonlyMap<string, Row> = new Map<string, Row>([
   [
     A.includeOutboundPorts,
     {
-      refuseRendering: inYamlQuotes,
-      initOnly: true,
+      ...IN_INIT,
       warn: (k, v) => (portList(v) === undefined ? undefined : said(k, v, " is not a port list: istio-init may fail")),
     },
   ],
-  [A.proxyImageType, { refuseRendering: (v, get) => (get(A.proxyImage)?.includes("/") ? undefined : inYamlQuotes(v)) }],
+  [
+    A.proxyImageType,
+    { refuseRendering: (v, get) => (get(A.proxyImage)?.includes("/") ? undefined : quotedProblem(v)) },
+  ],
   [A.userVolume, { refuseRendering: userEntries }],
   [A.userVolumeMount, { refuseRendering: userEntries }],
   [A.status, { refuseRendering: injectionStatus }],
