@@ -356,7 +356,7 @@ export function parseYamlDocuments(
   prepare?: (doc: Document.Parsed) => void,
 ): unknown[] {
   preScan(text, limits);
-  const docs = parseAllDocuments(text, { uniqueKeys: false, prettyErrors: false });
+  const docs = parseAllDocuments(text, { uniqueKeys: false, prettyErrors: false, merge: true });
   const list = Array.isArray(docs) ? docs : [];
   if (list.length > limits.maxDocuments) throw over("documents", limits.maxDocuments);
   const out: unknown[] = [];

@@ -182,3 +182,40 @@ test("the printed manifest quotes a string a YAML 1.1 reader (kubectl, istioctl)
     assert.ok(text.includes(line), `${line} in:\n${text}`);
   assert.deepEqual(parseManifest(text, "printed"), [pod], "read back as written");
 });
+
+test("YAML 1.1 merge keys (<<) are merged, as go-yaml merges them, in a manifest and in a ProxyConfig annotation", () => {
+  const text = [
+    "x-common: &common",
+    "  image: example.com/app:1",
+    "  ports: [{containerPort: 80}]",
+    "apiVersion: v1",
+    "kind: Pod",
+    "metadata:",
+    "  name: p",
+    "  annotations:",
+    "    proxy.istio.io/config: |",
+    "      base: &b {A: '1'}",
+    "      <<: {concurrency: 2}",
+    "      proxyMetadata:",
+    "        <<: *b",
+    "        C: '3'",
+    "spec:",
+    "  containers:",
+    "  - <<: *common",
+    "    name: app",
+  ].join("\n");
+  const [pod] = parseManifest(text, "merge.yaml") as Pod[];
+  assert.deepEqual(pod?.spec?.containers[0], {
+    image: "example.com/app:1",
+    ports: [{ containerPort: 80 }],
+    name: "app",
+  });
+  const injected = injectManifest(text, "merge.yaml", "default", DEFAULT_CONFIG).docs[0] as Pod;
+  const proxy = [...(injected.spec?.initContainers ?? []), ...(injected.spec?.containers ?? [])].find(
+    (c) => c.name === "istio-proxy",
+  );
+  const env = (name: string): string | undefined => proxy?.env?.find((e) => e.name === name)?.value;
+  assert.equal(env("A"), "1");
+  assert.equal(env("C"), "3");
+  assert.deepEqual(JSON.parse(env("PROXY_CONFIG") ?? "{}"), { concurrency: 2, proxyMetadata: { A: "1", C: "3" } });
+});
