@@ -102,7 +102,18 @@ function lifecycle(p: Params): Container["lifecycle"] | undefined {
   if (p.hold) return HOLD_LIFECYCLE;
   if (p.native) {
     return DRAIN_LIFECYCLE.get(p.config, [p.statusPort], () => ({
-      preStop: { exec: { command: ["pilot-agent", "request", `--debug-port=${p.statusPort}`, "POST", "drain"] } },
+      // Written unquoted, a YAML plain scalar: blanks and line breaks after the port are dropped.
+      preStop: {
+        exec: {
+          command: [
+            "pilot-agent",
+            "request",
+            `--debug-port=${p.statusPort.replace(/[ \t\r\n]+$/, "")}`,
+            "POST",
+            "drain",
+          ],
+        },
+      },
     }));
   }
   return undefined;

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { buildConfig } from "../../../src/config/load.js";
 import { inject } from "../../../src/injection/inject.js";
+import type { Config } from "../../../src/config/types.js";
 import type { Container, Pod } from "../../../src/kube/types.js";
 
 const config = buildConfig({});
@@ -78,6 +79,60 @@ describe("deliberate differences from Istio", () => {
         env(r.pod, "ISTIO_KUBE_APP_PROBERS"),
         '{"/app-health/web/readyz":{"httpGet":{"path":"/ready","port":8080}}}',
       );
+    }
+  });
+
+  test("status port with a blank after it: the native proxy's drain is sent to the port, as Istio's YAML reads it", () => {
+    const r = inject(
+      pod({ "status.sidecar.istio.io/port": "15021 " }),
+      { namespace: "demo" },
+      buildConfig({ nativeSidecars: "true" }),
+    );
+    const proxy = all(r.pod).find((c) => c.name === "istio-proxy");
+    assert.deepEqual(proxy?.lifecycle?.preStop?.exec?.command, [
+      "pilot-agent",
+      "request",
+      "--debug-port=15021",
+      "POST",
+      "drain",
+    ]);
+  });
+
+  test("a Pod's own istio-proxy where Istio keeps it beside the injected one: one istio-proxy, the Pod's fields merged (Istio: two)", () => {
+    const own: Container = { name: "istio-proxy", image: "auto", securityContext: { runAsUser: 1234 } };
+    const cases: [string, Pod, Config][] = [
+      [
+        "declared among the init containers, native sidecars off",
+        { ...pod({ "sidecar.istio.io/nativeSidecar": "false" }), spec: { initContainers: [own], containers: [web()] } },
+        buildConfig({}),
+      ],
+      [
+        "among the containers, grpc-agent,sidecar with native sidecars",
+        pod({ "inject.istio.io/templates": "grpc-agent,sidecar" }, [web(), own]),
+        buildConfig({ nativeSidecars: "true" }),
+      ],
+    ];
+    for (const [how, input, cfg] of cases) {
+      const proxies = all(inject(input, { namespace: "demo" }, cfg).pod).filter((c) => c.name === "istio-proxy");
+      assert.equal(proxies.length, 1, how);
+      assert.equal(proxies[0]?.securityContext?.runAsUser, 1234, how);
+      assert.ok(proxies[0]?.image?.includes("proxyv2"), how);
+    }
+  });
+
+  test("a first injection whose app probe is on the Pod's own status port: not handed to the agent (Istio: handed over)", () => {
+    const r = inject(pod({ "status.sidecar.istio.io/port": "8080" }), { namespace: "demo" }, config);
+    assert.equal(env(r.pod, "ISTIO_KUBE_APP_PROBERS"), undefined);
+  });
+
+  test("a proxyMetadata key YAML 1.1 would read as something else: the env var is named as written (Istio: refused or renamed)", () => {
+    for (const key of ["yes", "1", "null", "A #c"]) {
+      const r = inject(
+        pod({ "proxy.istio.io/config": JSON.stringify({ proxyMetadata: { [key]: "v" } }) }),
+        { namespace: "demo" },
+        config,
+      );
+      assert.equal(env(r.pod, key), "v", key);
     }
   });
 
