@@ -33,8 +33,10 @@
 //   Istio's built-in defaults (not the mesh's): empty configPath, binaryPath, serviceCluster or
 //   discoveryAddress, a drain duration that is not whole seconds of at least 1 ms, an address
 //   that is not host:port with a port from 1 to 65535, proxyAdminPort or statusPort outside
-//   1-65535, a control plane auth policy other than NONE or MUTUAL_TLS. The tracing, private
-//   key provider and connection settings validations are not repeated here.
+//   1-65535, a control plane auth policy other than NONE or MUTUAL_TLS; the tracer's address
+//   (zipkin, datadog, lightstep with its access token) and TLS settings, a private key provider
+//   without a non-zero pollDelay, connection settings out of range (negative timeouts or
+//   buffer limits, non-positive stream or connection limits, HTTP/2 windows under 65535).
 //
 // What Istio admits and drops, unknown fields at any depth (`concurrenccy`, `tracing.zipkn`), is
 // said back as warnings (the API server shows them to kubectl users): each names the field's
@@ -628,6 +630,159 @@ export function proxyConfigProblem(parsed: Readonly<Record<string, unknown>>): s
   }
   const auth = values.get("controlPlaneAuthPolicy");
   if (typeof auth === "number" && auth !== 0 && auth !== 1) return "controlPlaneAuthPolicy must be NONE or MUTUAL_TLS";
+  const tracing = values.get("tracing");
+  const privateKeyProvider = values.get("privateKeyProvider");
+  const connectionSettings = values.get("connectionSettings");
+  return (
+    (isMap(tracing) ? tracingProblem(tracing) : undefined) ??
+    (privateKeyProvider !== undefined ? privateKeyProviderProblem(privateKeyProvider) : undefined) ??
+    (isMap(connectionSettings) ? connectionSettingsProblem(connectionSettings) : undefined)
+  );
+}
+
+/**
+ * The member of a oneof that jsonpb keeps: of those written (null is unset), the one declared
+ * last (each set clears the one before); by its JSON name, with its value.
+ */
+function oneofMember(
+  msg: Record<string, unknown>,
+  members: readonly (readonly [json: string, proto: string])[],
+): [string, unknown] | undefined {
+  let kept: [string, unknown] | undefined;
+  for (const [json, proto] of members) {
+    const v = field(msg, json, proto);
+    if (v !== undefined) kept = [json, v];
+  }
+  return kept;
+}
+
+const str = (msg: Record<string, unknown>, json: string, proto: string): string => {
+  const v = field(msg, json, proto);
+  return typeof v === "string" ? v : "";
+};
+
+/**
+ * ValidateMeshConfigProxyConfig's tracing checks: the tracer's address (zipkin and datadog
+ * with `$(HOST_IP)` read once as an IP; lightstep's also required, with its access token) and
+ * the TLS settings (ValidateTLS without a namespace).
+ */
+function tracingProblem(tracing: Record<string, unknown>): string | undefined {
+  const tracer = oneofMember(tracing, [
+    ["zipkin", "zipkin"],
+    ["lightstep", "lightstep"],
+    ["datadog", "datadog"],
+    ["stackdriver", "stackdriver"],
+    ["openCensusAgent", "open_census_agent"],
+  ]);
+  if (tracer !== undefined && isMap(tracer[1])) {
+    const [name, msg] = tracer;
+    const address = str(msg, "address", "address");
+    if (name === "lightstep") {
+      if (address === "") return "tracing.lightstep.address is required";
+      const why = addressProblem("tracing.lightstep.address", address);
+      if (why) return why;
+      if (str(msg, "accessToken", "access_token") === "") return "tracing.lightstep.accessToken is required";
+    } else if (name === "zipkin" || name === "datadog") {
+      const why = addressProblem(`tracing.${name}.address`, address.replace("$(HOST_IP)", "127.0.0.1"));
+      if (why) return why;
+    }
+  }
+  const tls = field(tracing, "tlsSettings", "tls_settings");
+  if (isMap(tls)) {
+    const why = tlsProblem(tls);
+    if (why) return `tracing.tlsSettings: ${why}`;
+  }
+  // validateCustomTags refuses a nil tag, which jsonpb never makes: `customTags: {a: null}` is admitted.
+  return undefined;
+}
+
+/** The ClientTLSSettings modes by name and number: SIMPLE 1, MUTUAL 2. */
+function tlsMode(v: unknown): number {
+  if (typeof v === "number") return v;
+  return v === "SIMPLE" ? 1 : v === "MUTUAL" ? 2 : v === "ISTIO_MUTUAL" ? 3 : 0;
+}
+
+/** ValidateTLS("", settings), as the agent's validation calls it for the tracer's TLS. */
+function tlsProblem(tls: Record<string, unknown>): string | undefined {
+  const mode = tlsMode(field(tls, "mode", "mode"));
+  const credentialName = str(tls, "credentialName", "credential_name");
+  const caCertificates = str(tls, "caCertificates", "ca_certificates");
+  // An empty list is decoded as none (nil).
+  const sansValue = field(tls, "subjectAltNames", "subject_alt_names");
+  const sans = Array.isArray(sansValue) && sansValue.length === 0 ? undefined : sansValue;
+  if (credentialName.startsWith("configmap://"))
+    return "a configmap:// credentialName must be in the configuration's namespace, which a Pod's has none";
+  const skip = field(tls, "insecureSkipVerify", "insecure_skip_verify");
+  if (skip === true || skip === "true") {
+    if (mode === 1 && (caCertificates !== "" || credentialName !== "" || sans !== undefined))
+      return "insecureSkipVerify cannot be set with caCertificates, credentialName or subjectAltNames";
+    if (mode === 2 && (caCertificates !== "" || sans !== undefined))
+      return "insecureSkipVerify cannot be set with caCertificates or subjectAltNames";
+  }
+  if ((mode === 1 || mode === 2) && credentialName !== "") {
+    const set = ["clientCertificate", "caCertificates", "privateKey", "caCrl"].some(
+      (k) =>
+        str(
+          tls,
+          k,
+          k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`),
+        ) !== "",
+    );
+    return set ? "credentialName cannot be set with client certificates, a CA certificate or a CA CRL" : undefined;
+  }
+  if (mode === 2) {
+    if (str(tls, "clientCertificate", "client_certificate") === "") return "MUTUAL needs a clientCertificate";
+    if (str(tls, "privateKey", "private_key") === "") return "MUTUAL needs a privateKey";
+  }
+  return undefined;
+}
+
+/** validatePrivateKeyProvider: cryptomb or qat, with a pollDelay that is not zero. */
+function privateKeyProviderProblem(pkp: unknown): string | undefined {
+  const provider = isMap(pkp)
+    ? oneofMember(pkp, [
+        ["cryptomb", "cryptomb"],
+        ["qat", "qat"],
+      ])
+    : undefined;
+  if (provider === undefined) return "privateKeyProvider needs cryptomb or qat";
+  const [name, msg] = provider;
+  const delay = isMap(msg) ? field(msg, "pollDelay", "poll_delay") : undefined;
+  if (delay === undefined) return `privateKeyProvider.${name}.pollDelay is required`;
+  if (typeof delay === "string" && goDuration(delay) === 0n)
+    return `privateKeyProvider.${name}.pollDelay must not be zero`;
+  return undefined;
+}
+
+/** validateConnectionSettings: limits and sizes in range, timeouts not negative. */
+function connectionSettingsProblem(cs: Record<string, unknown>): string | undefined {
+  const proto = (json: string): string => json.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  const rules: [string, (n: number) => boolean, string][] = [
+    ["listenerPerConnectionBufferLimitBytes", (n) => n >= 0, "must not be negative"],
+    ["clusterPerConnectionBufferLimitBytes", (n) => n >= 0, "must not be negative"],
+    ["httpMaxConcurrentStreams", (n) => n > 0, "must be positive"],
+    ["http2InitialStreamWindowSize", (n) => n >= 65535, "must be at least 65535"],
+    ["http2InitialConnectionWindowSize", (n) => n >= 65535, "must be at least 65535"],
+    ["listenerConnectionLimit", (n) => n > 0, "must be positive"],
+    ["globalDownstreamConnectionLimit", (n) => n > 0, "must be positive"],
+  ];
+  for (const [json, ok, why] of rules) {
+    const v = field(cs, json, proto(json));
+    const n = v === undefined ? undefined : jsonInteger(v, INT32_MIN, INT32_MAX);
+    if (n !== undefined && !ok(n)) return `connectionSettings.${json} ${why}`;
+  }
+  for (const json of [
+    "httpIdleTimeout",
+    "httpMaxConnectionDuration",
+    "httpDrainTimeout",
+    "httpRequestTimeout",
+    "httpRequestHeadersTimeout",
+    "httpStreamIdleTimeout",
+    "httpMaxStreamDuration",
+  ]) {
+    const v = field(cs, json, proto(json));
+    if (typeof v === "string" && (goDuration(v) ?? 0n) < 0n) return `connectionSettings.${json} must not be negative`;
+  }
   return undefined;
 }
 

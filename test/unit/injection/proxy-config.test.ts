@@ -224,3 +224,51 @@ test("a oneof with two members written: jsonpb keeps the one declared later, wha
     privateKeyProvider: { qat: { pollDelay: "1s" } },
   });
 });
+
+test("tracing, private key provider and connection settings: refused where Istio's agent validation refuses them", () => {
+  // Each checked against Istio's injector (the oracle of test/oracle).
+  const refused = [
+    "tracing: {zipkin: {address: zipkin.istio-system}}",
+    "tracing: {zipkin: {}}",
+    "tracing: {zipkin: {address: '$(HOST_IP):$(HOST_IP)'}}",
+    "tracing: {datadog: {address: 'a:0'}}",
+    "tracing: {lightstep: {address: 'a:1'}}",
+    "tracing: {lightstep: {}}",
+    "tracing: {datadog: {address: bad}, zipkin: {address: 'b:2'}}",
+    "tracing: {tlsSettings: {mode: SIMPLE, insecureSkipVerify: true, caCertificates: /x}}",
+    "tracing: {tlsSettings: {mode: MUTUAL}}",
+    "tracing: {tlsSettings: {credentialName: 'configmap://x'}}",
+    "tracing: {tlsSettings: {mode: SIMPLE, credentialName: c, caCertificates: /x}}",
+    "privateKeyProvider: {}",
+    "privateKeyProvider: {cryptomb: {}}",
+    "privateKeyProvider: {cryptomb: null}",
+    "privateKeyProvider: {qat: {pollDelay: 0s}}",
+    "connectionSettings: {httpMaxConcurrentStreams: 0}",
+    "connectionSettings: {listenerPerConnectionBufferLimitBytes: -1}",
+    "connectionSettings: {httpIdleTimeout: -1s}",
+    "connectionSettings: {http2InitialStreamWindowSize: 1000}",
+    "connectionSettings: {http2_initial_stream_window_size: 70000, listenerConnectionLimit: 0}",
+  ];
+  for (const text of refused)
+    assert.throws(
+      () => parseProxyConfig(text, DEFAULT_CONFIG),
+      (e: unknown) => e instanceof InjectionError && e.field === "proxy.istio.io/config",
+      text,
+    );
+  const admitted = [
+    "tracing: {zipkin: {address: 'zipkin.istio-system:9411'}}",
+    "tracing: {zipkin: {address: '$(HOST_IP):9411'}}",
+    "tracing: {lightstep: {address: 'a:1', accessToken: t}}",
+    // jsonpb keeps datadog (declared after zipkin): zipkin's bad address is gone.
+    "tracing: {zipkin: {address: bad}, datadog: {address: 'b:2'}}",
+    "tracing: {stackdriver: {}}",
+    "tracing: {sampling: 5}",
+    "tracing: {tlsSettings: {mode: MUTUAL, clientCertificate: /a, privateKey: /b}}",
+    "tracing: {tlsSettings: {mode: SIMPLE, insecureSkipVerify: true, subjectAltNames: []}}",
+    "tracing: {customTags: {a: null}}",
+    "privateKeyProvider: {qat: {pollDelay: 1ms}}",
+    "privateKeyProvider: null",
+    "connectionSettings: {globalDownstreamConnectionLimit: 5, httpDrainTimeout: 2s}",
+  ];
+  for (const text of admitted) assert.doesNotThrow(() => parseProxyConfig(text, DEFAULT_CONFIG), text);
+});
