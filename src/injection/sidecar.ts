@@ -6,6 +6,8 @@ import { A, CONTAINER, L } from "./annotations.js";
 import { cniAnnotations, initContainer, resolveInterception } from "./interception.js";
 import { PROXY_ID } from "./istio.js";
 import type { Params } from "./params.js";
+import { invalidAnnotation } from "./validate.js";
+import { unprintable } from "./yaml-quoted.js";
 import {
   BOOTSTRAP_MOUNT,
   BOOTSTRAP_MOUNT_AFTER,
@@ -101,14 +103,18 @@ const DRAIN_LIFECYCLE = new ConfigMemo<NonNullable<Container["lifecycle"]>>();
 function lifecycle(p: Params): Container["lifecycle"] | undefined {
   if (p.hold) return HOLD_LIFECYCLE;
   if (p.native) {
+    // The status port is written into the drain command unquoted: a character YAML does not
+    // allow (a vertical tab, which the port's validation trims) fails Istio's template there.
+    const why = unprintable(p.statusPort);
+    if (why !== undefined) throw invalidAnnotation(A.statusPort, p.statusPort, why);
     return DRAIN_LIFECYCLE.get(p.config, [p.statusPort], () => ({
-      // Written unquoted, a YAML plain scalar: blanks and line breaks after the port are dropped.
+      // Written unquoted, a YAML plain scalar: blanks and (YAML 1.1) line breaks after the port are dropped.
       preStop: {
         exec: {
           command: [
             "pilot-agent",
             "request",
-            `--debug-port=${p.statusPort.replace(/[ \t\r\n]+$/, "")}`,
+            `--debug-port=${p.statusPort.replace(/[ \t\r\n\u0085\u2028\u2029]+$/, "")}`,
             "POST",
             "drain",
           ],

@@ -51,6 +51,17 @@ export function yamlPrintable(c: number): boolean {
   );
 }
 
+/** Why YAML cannot read `value` at all, written anywhere in the template: a character it does not allow. */
+export function unprintable(value: string): string | undefined {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.codePointAt(i) ?? 0;
+    if (c > 0xffff) i++;
+    if (!yamlPrintable(c))
+      return `has a character (U+${c.toString(16).toUpperCase().padStart(4, "0")}) the injection template cannot hold`;
+  }
+  return undefined;
+}
+
 const isBlank = (c: string | undefined): boolean => c === " " || c === "\t";
 const isBreak = (c: string | undefined): boolean =>
   c === "\n" || c === "\r" || c === "\u0085" || c === "\u2028" || c === "\u2029";
@@ -62,14 +73,8 @@ const PLAIN = /^[^\\"\r\n\u0085\u2028\u2029]*$/;
 
 /** The scalar YAML reads from `"${raw}"`, or why the template's YAML fails there. */
 export function readDoubleQuoted(raw: string): QuotedReading {
-  for (let i = 0; i < raw.length; i++) {
-    const c = raw.codePointAt(i) ?? 0;
-    if (c > 0xffff) i++;
-    if (!yamlPrintable(c))
-      return fail(
-        `has a character (U+${c.toString(16).toUpperCase().padStart(4, "0")}) the injection template cannot hold`,
-      );
-  }
+  const odd = unprintable(raw);
+  if (odd !== undefined) return fail(odd);
   // Blanks around a line break are the only ones that change: without a break, as written.
   if (PLAIN.test(raw)) return { ok: true, value: raw };
   let out = "";

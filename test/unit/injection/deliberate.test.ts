@@ -83,19 +83,23 @@ describe("deliberate differences from Istio", () => {
   });
 
   test("status port with a blank after it: the native proxy's drain is sent to the port, as Istio's YAML reads it", () => {
-    const r = inject(
-      pod({ "status.sidecar.istio.io/port": "15021 " }),
-      { namespace: "demo" },
-      buildConfig({ nativeSidecars: "true" }),
+    const native = buildConfig({ nativeSidecars: "true" });
+    for (const v of ["15021 ", "15021\u2028", "15021\t\n"]) {
+      const r = inject(pod({ "status.sidecar.istio.io/port": v }), { namespace: "demo" }, native);
+      const proxy = all(r.pod).find((c) => c.name === "istio-proxy");
+      assert.deepEqual(
+        proxy?.lifecycle?.preStop?.exec?.command,
+        ["pilot-agent", "request", "--debug-port=15021", "POST", "drain"],
+        JSON.stringify(v),
+      );
+    }
+    // A vertical tab passes the port's validation (trimmed) but not YAML, where the drain writes it.
+    assert.throws(() => inject(pod({ "status.sidecar.istio.io/port": "15021\v" }), { namespace: "demo" }, native), {
+      code: "ERR_INVALID_ANNOTATION",
+    });
+    assert.doesNotThrow(() =>
+      inject(pod({ "status.sidecar.istio.io/port": "15021\v" }), { namespace: "demo" }, buildConfig({})),
     );
-    const proxy = all(r.pod).find((c) => c.name === "istio-proxy");
-    assert.deepEqual(proxy?.lifecycle?.preStop?.exec?.command, [
-      "pilot-agent",
-      "request",
-      "--debug-port=15021",
-      "POST",
-      "drain",
-    ]);
   });
 
   test("a Pod's own istio-proxy where Istio keeps it beside the injected one: one istio-proxy, the Pod's fields merged (Istio: two)", () => {
