@@ -144,37 +144,33 @@ describe("inject: probe rewriting when nothing is handed to the agent", () => {
 });
 
 describe("inject: the proxy's readiness probe", () => {
-  test("a 0 failureThreshold or periodSeconds is left out, as Istio's rendering leaves it out (the API server defaults it)", () => {
-    const annotations = {
-      "readiness.status.sidecar.istio.io/failureThreshold": "0",
-      "readiness.status.sidecar.istio.io/periodSeconds": "0",
-    };
+  /** The proxy's readiness probe for a Pod with these annotations. */
+  const readinessOf = (annotations: Record<string, string>): Container["readinessProbe"] => {
     const r = inject(
       { metadata: { name: "p", annotations }, spec: { containers: [{ name: "web", image: "web:1" }] } },
       { namespace: "demo" },
       buildConfig({}),
     );
-    const proxy = [...(r.pod.spec?.initContainers ?? []), ...(r.pod.spec?.containers ?? [])].find(
+    return [...(r.pod.spec?.initContainers ?? []), ...(r.pod.spec?.containers ?? [])].find(
       (c) => c.name === "istio-proxy",
-    );
-    assert.deepEqual(proxy?.readinessProbe, { httpGet: { path: "/healthz/ready", port: 15021 }, timeoutSeconds: 3 });
+    )?.readinessProbe;
+  };
+
+  test("a 0 failureThreshold or periodSeconds is left out, as Istio's rendering leaves it out (the API server defaults it)", () => {
+    const probe = readinessOf({
+      "readiness.status.sidecar.istio.io/failureThreshold": "0",
+      "readiness.status.sidecar.istio.io/periodSeconds": "0",
+    });
+    assert.deepEqual(probe, { httpGet: { path: "/healthz/ready", port: 15021 }, timeoutSeconds: 3 });
   });
 
   test("the values are read as the template's YAML 1.1 reads them, unquoted: a leading 0 then octal digits is octal", () => {
-    const annotations = {
+    const probe = readinessOf({
       "readiness.status.sidecar.istio.io/initialDelaySeconds": "0009",
       "readiness.status.sidecar.istio.io/periodSeconds": "010",
       "readiness.status.sidecar.istio.io/failureThreshold": "0777",
-    };
-    const r = inject(
-      { metadata: { name: "p", annotations }, spec: { containers: [{ name: "web", image: "web:1" }] } },
-      { namespace: "demo" },
-      buildConfig({}),
-    );
-    const proxy = [...(r.pod.spec?.initContainers ?? []), ...(r.pod.spec?.containers ?? [])].find(
-      (c) => c.name === "istio-proxy",
-    );
-    assert.deepEqual(proxy?.readinessProbe, {
+    });
+    assert.deepEqual(probe, {
       httpGet: { path: "/healthz/ready", port: 15021 },
       initialDelaySeconds: 9,
       periodSeconds: 8,
