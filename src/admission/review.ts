@@ -266,9 +266,22 @@ function safeDecode(s: string): string {
 }
 
 /**
+ * Go's strings.ToUpper: each character by its simple case mapping, one character for one (ß
+ * stays ß; JavaScript's toUpperCase makes it SS).
+ */
+function goToUpper(s: string): string {
+  let out = "";
+  for (const c of s) {
+    const upper = c.toUpperCase();
+    out += [...upper].length === 1 ? upper : c;
+  }
+  return out;
+}
+
+/**
  * Istio's webhook path parameters: `/inject/k1/v1/k2/v2` sets proxy env vars. `cluster` is
  * ISTIO_META_CLUSTER_ID, `net` is ISTIO_META_NETWORK, any other key is upper-cased; `--slash--`
- * in a segment decodes to `/`; `/inject/:ENV:K=V:ENV:K2=V2` is the deprecated form (same key
+ * in a value (not a key) decodes to `/`; `/inject/:ENV:K=V:ENV:K2=V2` is the deprecated form (same key
  * mapping, values as written); an unpaired last key is ignored. The first segment (`inject`) is not looked at.
  * Empty keys are dropped (they would make an invalid env var).
  */
@@ -288,7 +301,8 @@ export function parsePathEnv(path: string): Record<string, string> {
       if (eq > 0) items.push(pair.slice(0, eq), pair.slice(eq + 1));
     }
   } else {
-    for (const segment of rest.split("/")) items.push(segment.replaceAll("--slash--", "/"));
+    // Only the values (every second segment) decode --slash--; the keys stay as written.
+    rest.split("/").forEach((segment, i) => items.push(i % 2 === 1 ? segment.replaceAll("--slash--", "/") : segment));
   }
 
   // Keys are data: collected in a Map, then made own properties (a `__proto__` key included).
@@ -297,7 +311,7 @@ export function parsePathEnv(path: string): Record<string, string> {
     const key = items[i] ?? "";
     const value = items[i + 1] ?? "";
     if (key === "") continue;
-    env.set(PATH_PARAMETER_ENV.get(key) ?? key.toUpperCase(), value);
+    env.set(PATH_PARAMETER_ENV.get(key) ?? goToUpper(key), value);
   }
   return Object.fromEntries(env);
 }

@@ -20,6 +20,10 @@ describe("parsePathEnv", () => {
       "/inject/cluster/a--slash--b/net/x--slash--y--slash--z",
       { ISTIO_META_CLUSTER_ID: "a/b", ISTIO_META_NETWORK: "x/y/z" },
     ],
+    // Only in values: a key keeps it, upper-cased (Istio's webhook, checked against it).
+    ["/inject/a--slash--b/v", { "A--SLASH--B": "v" }],
+    // Keys upper-cased as Go's strings.ToUpper does, a character for a character.
+    ["/inject/stra%C3%9Fe/x/%C3%A9t%C3%A9/y", { STRAßE: "x", ÉTÉ: "y" }],
     // A value may be empty; a later key wins.
     ["/inject/cluster//net/n1", { ISTIO_META_CLUSTER_ID: "", ISTIO_META_NETWORK: "n1" }],
     ["/inject/cluster/c1/cluster/c2", { ISTIO_META_CLUSTER_ID: "c2" }],
