@@ -68,7 +68,8 @@ function annotationsAsIstioctl(doc: Document.Parsed): void {
 // reading every plain scalar by YAML 1.1 rules, and prints what it decoded. Where that gives
 // another value than YAML 1.2 and the field's Go type is known, it is read as Go reads it:
 // - a number is YAML 1.1's: `defaultMode: 0400` is the octal mode 256 (YAML 1.2 reads the
-//   decimal 400, the mode 0620);
+//   decimal 400, the mode 0620); in a numeric field (NUMBER_FIELDS) so is a scalar only YAML 1.1
+//   reads as a number: `containerPort: 8_080` is 8080;
 // - a boolean field (BOOL_FIELDS) takes YAML 1.1's booleans: `readOnly: yes` is true;
 // - a string field (an env value, a command or args item, a label or node selector value)
 //   takes the scalar's text: `value: true` is "true", `value: 0755` is "493".
@@ -103,6 +104,40 @@ const BOOL_FIELDS: ReadonlySet<string> = new Set([
   "suspend",
   "tty",
 ]);
+/**
+ * Fields whose Go type is a number (or IntOrString, as a port): a plain scalar YAML 1.1 reads
+ * as a number where YAML 1.2 reads a string (`8_080`, `0b1010`) is that number.
+ */
+const NUMBER_FIELDS: ReadonlySet<string> = new Set([
+  "activeDeadlineSeconds",
+  "backoffLimit",
+  "completions",
+  "containerPort",
+  "defaultMode",
+  "expirationSeconds",
+  "failureThreshold",
+  "fsGroup",
+  "hostPort",
+  "initialDelaySeconds",
+  "minReadySeconds",
+  "mode",
+  "parallelism",
+  "periodSeconds",
+  "port",
+  "priority",
+  "progressDeadlineSeconds",
+  "replicas",
+  "revisionHistoryLimit",
+  "runAsGroup",
+  "runAsUser",
+  "seconds",
+  "startingDeadlineSeconds",
+  "successThreshold",
+  "terminationGracePeriodSeconds",
+  "timeoutSeconds",
+  "ttlSecondsAfterFinished",
+]);
+
 /** Lists whose items are Go strings. */
 const STRING_LISTS: ReadonlySet<string> = new Set(["command", "args"]);
 
@@ -138,6 +173,15 @@ function workloadAsIstioctl(node: Node): void {
         const n = Number(r.value);
         if (Number.isSafeInteger(n)) scalar.value = n;
       } else if (typeof scalar.value === "number" && r.tag === "float") scalar.value = r.value;
+      else if (
+        typeof scalar.value === "string" &&
+        at === "value" &&
+        ownKey !== undefined &&
+        NUMBER_FIELDS.has(ownKey)
+      ) {
+        if (r.tag === "int" && Number.isSafeInteger(Number(r.value))) scalar.value = Number(r.value);
+        else if (r.tag === "float") scalar.value = r.value;
+      }
     },
   });
 }

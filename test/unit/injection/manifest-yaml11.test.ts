@@ -219,3 +219,35 @@ test("YAML 1.1 merge keys (<<) are merged, as go-yaml merges them, in a manifest
   assert.equal(env("C"), "3");
   assert.deepEqual(JSON.parse(env("PROXY_CONFIG") ?? "{}"), { concurrency: 2, proxyMetadata: { A: "1", C: "3" } });
 });
+
+test("a numeric field takes what only YAML 1.1 reads as a number: 8_080, 0b11 (Istio admits them as numbers)", () => {
+  const text = deployment(
+    [
+      "terminationGracePeriodSeconds: 3_0",
+      "containers:",
+      "- name: app",
+      "  image: example.com/app:1",
+      "  ports: [{containerPort: 8_080, name: http}]",
+      "  readinessProbe: {httpGet: {port: 8_080, path: /r}, periodSeconds: 1_0}",
+      "  livenessProbe: {tcpSocket: {port: 0b1111110010000}}",
+      "  env: [{name: A, value: 8_080}]",
+    ],
+    ["  replicas: 0b11"],
+  );
+  const [doc] = parseManifest(text, "n.yaml") as { spec: { replicas: unknown; template: { spec: unknown } } }[];
+  assert.equal(doc?.spec.replicas, 3);
+  assert.deepEqual(doc?.spec.template.spec, {
+    terminationGracePeriodSeconds: 30,
+    containers: [
+      {
+        name: "app",
+        image: "example.com/app:1",
+        ports: [{ containerPort: 8080, name: "http" }],
+        readinessProbe: { httpGet: { port: 8080, path: "/r" }, periodSeconds: 10 },
+        livenessProbe: { tcpSocket: { port: 8080 } },
+        // A string field takes the YAML 1.1 scalar's text, as before.
+        env: [{ name: "A", value: "8080" }],
+      },
+    ],
+  });
+});
