@@ -79,8 +79,8 @@ function annotationsAsIstioctl(doc: Document.Parsed): void {
 
 const WORKLOAD_KIND_SET: ReadonlySet<string> = new Set(WORKLOAD_KINDS);
 
-/** Maps whose values are Go strings (map[string]string). */
-const STRING_MAPS: ReadonlySet<string> = new Set(["labels", "matchLabels", "nodeSelector"]);
+/** Maps whose values are Go strings (map[string]string; `selector`: a ReplicationController's). */
+const STRING_MAPS: ReadonlySet<string> = new Set(["labels", "matchLabels", "nodeSelector", "selector"]);
 /** The boolean fields of a Pod (and of a workload's spec): YAML 1.1's `yes`/`on` are booleans there. */
 const BOOL_FIELDS: ReadonlySet<string> = new Set([
   "allowPrivilegeEscalation",

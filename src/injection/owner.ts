@@ -12,7 +12,8 @@ import type { Pod } from "../kube/types.js";
 import { L } from "./annotations.js";
 import type { WorkloadRef } from "./types.js";
 
-const CRONJOB_JOB = /^(.+)-\d{8,10}$/;
+// Go's `.` is any character but a newline (JavaScript's also excludes \r, U+2028 and U+2029).
+const CRONJOB_JOB = /^([^\n]+)-\d{8,10}$/;
 export const ROLLOUT_HASH_LABEL = "rollouts-pod-template-hash";
 
 function trimSuffix(s: string, suffix: string): string {

@@ -251,3 +251,18 @@ test("a numeric field takes what only YAML 1.1 reads as a number: 8_080, 0b11 (I
     ],
   });
 });
+
+test("a ReplicationController's selector is a map of strings: YAML 1.1 words are their text", () => {
+  const text = [
+    "apiVersion: v1",
+    "kind: ReplicationController",
+    "metadata: {name: web}",
+    "spec:",
+    "  selector: {app: web, live: yes}",
+    "  template:",
+    "    metadata: {labels: {app: web, live: yes}}",
+    "    spec: {containers: [{name: app, image: example.com/app:1}]}",
+  ].join("\n");
+  const [doc] = parseManifest(text, "rc.yaml") as { spec: { selector: unknown } }[];
+  assert.deepEqual(doc?.spec.selector, { app: "web", live: "true" });
+});

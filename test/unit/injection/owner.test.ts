@@ -77,3 +77,14 @@ test("a CronJob's Job has 8 to 10 digits: 11 is a plain Job, as in Istio", () =>
     apiVersion: "batch/v1",
   });
 });
+
+test("the CronJob name before the timestamp is any characters but a newline, as Go's `.` reads them", () => {
+  for (const name of ["a\r", "a\u2028b", "a\u0085"])
+    assert.deepEqual(workloadOf(owned("Job", `${name}-12345678`, {}, "batch/v1"), "ns"), {
+      name,
+      namespace: "ns",
+      kind: "CronJob",
+      apiVersion: "batch/v1",
+    });
+  assert.equal(workloadOf(owned("Job", "a\nb-12345678", {}, "batch/v1"), "ns").kind, "Job");
+});
