@@ -127,8 +127,8 @@ export function placeContainers(spec: PodSpec, out: TemplateOutput, p: Params, w
 
 /**
  * Appends `env` to the sidecar as Istio's FindSidecar finds it: the first istio-proxy of the
- * containers, else the first of the init containers (templates such as `sidecar,grpc-agent`
- * leave one in each list).
+ * containers, else the first of the init containers (where Istio would leave one in each list,
+ * the templates here leave one: template.ts, oneProxy).
  */
 export function appendSidecarEnv({ initContainers, containers }: ContainerLists, env: EnvVar): ContainerLists {
   const add = (list: Container[]): Container[] | undefined => {

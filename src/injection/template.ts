@@ -68,7 +68,7 @@ export function renderTemplates(names: readonly string[], p: Params): TemplateOu
     out = out ? combine(p.native ? proxyMovedForNative(out, next) : out, next) : next;
   }
   if (!out) throw new InjectionError("ERR_INVALID_ANNOTATION", A.templates, "no injection template selected");
-  return out;
+  return p.native ? oneProxy(out) : out;
 }
 
 /**
@@ -86,6 +86,29 @@ function proxyMovedForNative(a: TemplateOutput, b: TemplateOutput): TemplateOutp
     containers: a.containers.filter((c) => !isProxy(c)),
     initContainers: [...a.initContainers, proxy],
     listedContainers: a.listedContainers ?? a.containers,
+  };
+}
+
+/**
+ * One istio-proxy where a later template put the proxy among the containers after a native
+ * sidecar template put it among the init containers (`sidecar,grpc-agent`): that one is merged
+ * into the native sidecar, the later template's fields over it. Istio leaves one in each list,
+ * which the API server refuses (a deliberate difference, README); the status record names both,
+ * as Istio's does.
+ */
+function oneProxy(out: TemplateOutput): TemplateOutput {
+  const isProxy = (c: Container): boolean => c.name === CONTAINER.proxy;
+  const later = out.containers.find(isProxy);
+  const at = out.initContainers.findIndex(isProxy);
+  const native = out.initContainers[at];
+  if (later === undefined || native === undefined) return out;
+  const initContainers = [...out.initContainers];
+  initContainers[at] = mergeObject(native, later);
+  return {
+    ...out,
+    containers: out.containers.filter((c) => !isProxy(c)),
+    initContainers,
+    listedContainers: out.listedContainers ?? out.containers,
   };
 }
 

@@ -38,17 +38,14 @@ describe("cluster and network of the proxy", () => {
     assert.equal(env(proxy, "ISTIO_META_CLUSTER_ID"), "Kubernetes");
   });
 
-  test("with istio-proxy in both lists (sidecar + grpc-agent, native), only the one in containers gets them", () => {
+  test("sidecar + grpc-agent, native: the one istio-proxy (README, deliberate) gets them", () => {
     const out = inject(
       pod({ "topology.istio.io/network": "net1" }, { "inject.istio.io/templates": "sidecar,grpc-agent" }),
       { namespace: "demo" },
       buildConfig({ nativeSidecars: "true" }),
     ).pod;
-    const init = proxyIn(out.spec?.initContainers);
-    const main = proxyIn(out.spec?.containers);
-    assert.ok(init && main, "istio-proxy in both lists");
-    assert.equal(env(main, "ISTIO_META_NETWORK"), "net1");
-    assert.equal(env(init, "ISTIO_META_NETWORK"), undefined);
+    assert.equal(proxyIn(out.spec?.containers), undefined);
+    assert.equal(env(proxyIn(out.spec?.initContainers), "ISTIO_META_NETWORK"), "net1");
   });
 
   test("webhook path variables and a set cluster are appended in name order", () => {

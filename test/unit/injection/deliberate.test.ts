@@ -140,6 +140,24 @@ describe("deliberate differences from Istio", () => {
     }
   });
 
+  test("a Pod's own workload-socket emptyDir keeps its settings (Istio: the template's null emptyDir drops them)", () => {
+    for (const templates of ["sidecar", "gateway", "grpc-agent"]) {
+      const input = pod({ "inject.istio.io/templates": templates });
+      input.spec = {
+        ...input.spec,
+        containers: input.spec?.containers ?? [],
+        volumes: [{ name: "workload-socket", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } }],
+      };
+      const r = inject(input, { namespace: "demo" }, config);
+      const volumes = (r.pod.spec?.volumes ?? []).filter((v) => v.name === "workload-socket");
+      assert.deepEqual(
+        volumes,
+        [{ name: "workload-socket", emptyDir: { medium: "Memory", sizeLimit: "1Mi" } }],
+        templates,
+      );
+    }
+  });
+
   test("statusPort in proxy.istio.io/config: probes and prometheus.io/port go to it (istiod's webhook: the mesh's 15020)", () => {
     const r = inject(pod({ "proxy.istio.io/config": "statusPort: 15030" }), { namespace: "demo" }, config);
     assert.deepEqual(webOf(r.pod)?.readinessProbe, { httpGet: { path: "/app-health/web/readyz", port: 15030 } });

@@ -188,8 +188,8 @@ describe("prometheus merge", () => {
   });
 });
 
-describe("inject: the merge's env goes to one istio-proxy, the one Istio's FindSidecar finds", () => {
-  test("sidecar,grpc-agent with native sidecars: an istio-proxy in each list, the env on the containers' one only", () => {
+describe("inject: the merge's env goes to the one istio-proxy", () => {
+  test("sidecar,grpc-agent with native sidecars: one istio-proxy (README, deliberate), the env on it once", () => {
     const pod = {
       metadata: {
         name: "p",
@@ -205,14 +205,9 @@ describe("inject: the merge's env goes to one istio-proxy, the one Istio's FindS
     const proxies = (list: readonly { name: string; env?: { name: string }[] }[] | undefined) =>
       (list ?? []).filter((c) => c.name === "istio-proxy");
     const init = proxies(r.pod.spec?.initContainers);
-    const main = proxies(r.pod.spec?.containers);
     assert.equal(init.length, 1);
-    assert.equal(main.length, 1);
+    assert.equal(proxies(r.pod.spec?.containers).length, 0);
     const env = "ISTIO_PROMETHEUS_ANNOTATIONS";
-    assert.equal(main[0]?.env?.filter((e) => e.name === env).length, 1);
-    assert.equal(
-      init[0]?.env?.some((e) => e.name === env),
-      false,
-    );
+    assert.equal(init[0]?.env?.filter((e) => e.name === env).length, 1);
   });
 });

@@ -214,8 +214,17 @@ describe("a template before sidecar, with native sidecars", () => {
     });
   }
 
-  test("sidecar,grpc-agent is left as the templates merge: the later template's proxy among the containers", () => {
-    const r = inject(pod("sidecar,grpc-agent"), { namespace: "demo" }, config);
-    assert.ok(r.pod.spec?.containers.some((c) => c.name === "istio-proxy"));
-  });
+  for (const templates of ["sidecar,grpc-agent", "sidecar,grpc-simple"])
+    test(`${templates}: the later template's proxy merged into the native sidecar, not a second istio-proxy (Istio: two)`, () => {
+      // grpc-simple writes the proxy among the containers only for a Pod that has its own.
+      const input = pod(templates);
+      if (templates.endsWith("grpc-simple")) input.spec?.containers.push({ name: "istio-proxy", image: "auto" });
+      const r = inject(input, { namespace: "demo" }, config);
+      const all = [...(r.pod.spec?.initContainers ?? []), ...(r.pod.spec?.containers ?? [])];
+      const proxies = all.filter((c) => c.name === "istio-proxy");
+      assert.equal(proxies.length, 1);
+      assert.equal(proxies[0]?.restartPolicy, "Always");
+      assert.notEqual(proxies[0]?.image, "auto");
+      if (templates.endsWith("grpc-agent")) assert.ok(proxies[0]?.env?.some((e) => e.name === "ISTIO_META_GENERATOR"));
+    });
 });
