@@ -10,8 +10,9 @@
 // image "" the API server refuses, a proxy that keeps every capability).
 //
 // One table per type of the Container tree (k8s.io/api core/v1), the fields whose rule is not
-// the default `omitempty` by value: `keep` (no omitempty), `pointer`, or a nested type. A field
-// the table does not know (unknown to Kubernetes) is left as it is.
+// the default `omitempty` by value: `keep` (no omitempty), `pointer`, or a nested type. Any
+// other field is omitempty by value, as Kubernetes' own are; one unknown to Kubernetes (which
+// Go's decoding drops whatever its value) is left out the same way when zero, else kept.
 import { isMap } from "./own.js";
 
 type Rule = "keep" | "pointer" | { readonly type: string; readonly pointer?: true };
@@ -52,7 +53,8 @@ const TYPES: Readonly<Record<string, Table>> = {
   KeySelector: { key: "keep", optional: "pointer" },
   EnvFromSource: { configMapRef: ptr("EnvSource"), secretRef: ptr("EnvSource") },
   EnvSource: { optional: "pointer" },
-  // A struct, not a pointer: written even when empty.
+  // A struct, which Go writes even when empty; left out here when empty, as overrides.ts writes
+  // `resources` on every recorded container anyway.
   ResourceRequirements: {},
   VolumeMount: { name: "keep", mountPath: "keep", recursiveReadOnly: "pointer", mountPropagation: "pointer" },
   Probe: {

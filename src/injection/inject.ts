@@ -24,7 +24,7 @@ import { stripInjected } from "./strip.js";
 import { configParts } from "./template-parts.js";
 import { applyTemplates } from "./template.js";
 import { EngineFailure, InjectionError, type InjectContext, type InjectResult } from "./types.js";
-import { annotationWarnings, validateAnnotations, validateInitAnnotations } from "./validate.js";
+import { annotationWarnings, validateAnnotations } from "./validate.js";
 
 /**
  * What the injection makes of the Pod. The labels stay the Pod's own map with the template's
@@ -87,7 +87,6 @@ export function inject(input: unknown, ctx: InjectContext, config: Config): Inje
     );
     return p;
   });
-  step("checking the annotations", () => validateInitAnnotations(pod.metadata?.annotations, params.mode !== "NONE"));
   const rendered = step("rendering the sidecar", () => render(stripped, params, warnings));
   const patch = step("building the patch", () => podPatch(pod, rendered));
   return new Injected(policy.decision, patch, rendered, warnings);

@@ -8,7 +8,7 @@ import { PORT, PROXY_ID } from "./istio.js";
 import { ConfigMemo } from "./template-parts.js";
 import type { Params } from "./params.js";
 import { invalidAnnotation } from "./validate.js";
-import { quotedValue, readDoubleQuoted } from "./yaml-quoted.js";
+import { readDoubleQuoted } from "./yaml-quoted.js";
 
 /** The sidecar's ports iptables never redirects inbound: Envoy's Prometheus and readiness. */
 export const INBOUND_ALWAYS_EXCLUDED = `${PORT.envoyPrometheus},${PORT.readiness}`;
@@ -232,7 +232,12 @@ export function cniAnnotations(p: Params, i: Interception): Record<string, strin
     const v = a[k];
     if (v) out[k] = v;
   }
-  // Written raw between double quotes, as in istio-validation's arguments.
-  for (const [k, v] of Object.entries(out)) out[k] = quotedValue(v);
+  // Written raw between double quotes, as in istio-validation's arguments (kubevirtInterfaces
+  // too, where reroute-virtual-interfaces is set: the template writes both here).
+  for (const [k, v] of Object.entries(out)) {
+    const read = readDoubleQuoted(v);
+    if (!read.ok) throw invalidAnnotation(k, a[k] ?? v, read.why);
+    out[k] = read.value;
+  }
   return out;
 }

@@ -53,7 +53,7 @@ export function podMetadata(p: Params, out: TemplateOutput, placed: Placed): Pod
   };
   annotations.set(
     A.status,
-    `{"initContainers":${namesJson(out.initContainers)},"containers":${namesJson(out.listedContainers ?? out.containers)},"volumes":${namesJson(out.volumes)},"imagePullSecrets":${namesJson(out.imagePullSecrets)},"revision":${jsonString(servedRevision(p.config.revision))}}`,
+    `{"initContainers":${namesJson(out.listedInitContainers ?? out.initContainers)},"containers":${namesJson(out.listedContainers ?? out.containers)},"volumes":${namesJson(out.volumes)},"imagePullSecrets":${namesJson(out.imagePullSecrets)},"revision":${jsonString(servedRevision(p.config.revision))}}`,
   );
   // As in Istio, the overrides are recorded on first injection only: a Pod that carries a
   // status annotation (even a stale or unreadable one) keeps whatever record it has.

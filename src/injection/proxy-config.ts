@@ -696,6 +696,11 @@ function tracingProblem(tracing: Record<string, unknown>): string | undefined {
   return undefined;
 }
 
+/** A field's proto name from its JSON name: `caCertificates` is `ca_certificates`. */
+function protoName(json: string): string {
+  return json.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
 /** The ClientTLSSettings modes by name and number: SIMPLE 1, MUTUAL 2. */
 function tlsMode(v: unknown): number {
   if (typeof v === "number") return v;
@@ -721,12 +726,7 @@ function tlsProblem(tls: Record<string, unknown>): string | undefined {
   }
   if ((mode === 1 || mode === 2) && credentialName !== "") {
     const set = ["clientCertificate", "caCertificates", "privateKey", "caCrl"].some(
-      (k) =>
-        str(
-          tls,
-          k,
-          k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`),
-        ) !== "",
+      (k) => str(tls, k, protoName(k)) !== "",
     );
     return set ? "credentialName cannot be set with client certificates, a CA certificate or a CA CRL" : undefined;
   }
@@ -756,7 +756,6 @@ function privateKeyProviderProblem(pkp: unknown): string | undefined {
 
 /** validateConnectionSettings: limits and sizes in range, timeouts not negative. */
 function connectionSettingsProblem(cs: Record<string, unknown>): string | undefined {
-  const proto = (json: string): string => json.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
   const rules: [string, (n: number) => boolean, string][] = [
     ["listenerPerConnectionBufferLimitBytes", (n) => n >= 0, "must not be negative"],
     ["clusterPerConnectionBufferLimitBytes", (n) => n >= 0, "must not be negative"],
@@ -767,7 +766,7 @@ function connectionSettingsProblem(cs: Record<string, unknown>): string | undefi
     ["globalDownstreamConnectionLimit", (n) => n > 0, "must be positive"],
   ];
   for (const [json, ok, why] of rules) {
-    const v = field(cs, json, proto(json));
+    const v = field(cs, json, protoName(json));
     const n = v === undefined ? undefined : jsonInteger(v, INT32_MIN, INT32_MAX);
     if (n !== undefined && !ok(n)) return `connectionSettings.${json} ${why}`;
   }
@@ -780,7 +779,7 @@ function connectionSettingsProblem(cs: Record<string, unknown>): string | undefi
     "httpStreamIdleTimeout",
     "httpMaxStreamDuration",
   ]) {
-    const v = field(cs, json, proto(json));
+    const v = field(cs, json, protoName(json));
     if (typeof v === "string" && (goDuration(v) ?? 0n) < 0n) return `connectionSettings.${json} must not be negative`;
   }
   return undefined;

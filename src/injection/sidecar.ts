@@ -6,6 +6,7 @@ import { A, CONTAINER, L } from "./annotations.js";
 import { cniAnnotations, initContainer, resolveInterception } from "./interception.js";
 import { PROXY_ID } from "./istio.js";
 import type { Params } from "./params.js";
+import { own } from "./own.js";
 import { invalidAnnotation } from "./validate.js";
 import { unprintable } from "./yaml-quoted.js";
 import {
@@ -140,8 +141,10 @@ function modeEnv(mode: string): EnvVar {
 export function sidecarTemplate(p: Params): TemplateOutput {
   const interception = resolveInterception(p);
   const metaEnv = proxyMetadataEnv(p);
-  // The two proxyMetadata entries the template reads (the names are unique, from a map's keys).
-  const metaTrue = (name: string): boolean => metaEnv.find((e) => e.name === name)?.value === "true";
+  // The two proxyMetadata entries the template compares with "true", as written (the env holds
+  // what its YAML reads of them).
+  const metaTrue = (name: string): boolean =>
+    (own(p.proxyConfig.proxyMetadata, name) ?? own(p.config.proxy.proxyMetadata, name)) === "true";
   const bootstrap = p.annotations[A.bootstrapOverride];
 
   // Pushed one by one: no intermediate arrays for the optional entries.

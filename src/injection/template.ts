@@ -18,11 +18,12 @@ export interface TemplateOutput {
   readonly imagePullSecrets: readonly { name: string }[];
   readonly podSecurityContext?: JsonObject;
   /**
-   * The containers as Istio's template Pod lists them, where that differs from `containers`:
-   * with a proxy moved to the init containers for a later native-sidecar template (see
-   * proxyMovedForNative), which the status annotation still names among the containers.
+   * The containers and init containers as Istio's template Pod lists them, where that differs
+   * from `containers` and `initContainers`: with the proxy moved for native sidecars (see
+   * proxyMovedForNative, oneProxy), which the status annotation names where the templates put it.
    */
   readonly listedContainers?: readonly Container[];
+  readonly listedInitContainers?: readonly Container[];
 }
 
 // By name, in a Map: the names come from the Pod's annotation, and `constructor` is no template.
@@ -78,7 +79,6 @@ export function renderTemplates(names: readonly string[], p: Params): TemplateOu
  * settings, not one in each list (which the API server refuses).
  */
 function proxyMovedForNative(a: TemplateOutput, b: TemplateOutput): TemplateOutput {
-  const isProxy = (c: Container): boolean => c.name === CONTAINER.proxy;
   const proxy = a.containers.find(isProxy);
   if (proxy === undefined || !b.initContainers.some(isProxy)) return a;
   return {
@@ -86,6 +86,7 @@ function proxyMovedForNative(a: TemplateOutput, b: TemplateOutput): TemplateOutp
     containers: a.containers.filter((c) => !isProxy(c)),
     initContainers: [...a.initContainers, proxy],
     listedContainers: a.listedContainers ?? a.containers,
+    listedInitContainers: a.listedInitContainers ?? a.initContainers,
   };
 }
 
@@ -97,7 +98,6 @@ function proxyMovedForNative(a: TemplateOutput, b: TemplateOutput): TemplateOutp
  * as Istio's does.
  */
 function oneProxy(out: TemplateOutput): TemplateOutput {
-  const isProxy = (c: Container): boolean => c.name === CONTAINER.proxy;
   const later = out.containers.find(isProxy);
   const at = out.initContainers.findIndex(isProxy);
   const native = out.initContainers[at];
@@ -109,8 +109,11 @@ function oneProxy(out: TemplateOutput): TemplateOutput {
     containers: out.containers.filter((c) => !isProxy(c)),
     initContainers,
     listedContainers: out.listedContainers ?? out.containers,
+    listedInitContainers: out.listedInitContainers ?? out.initContainers,
   };
 }
+
+const isProxy = (c: Container): boolean => c.name === CONTAINER.proxy;
 
 function combine(a: TemplateOutput, b: TemplateOutput): TemplateOutput {
   const sc =
@@ -126,5 +129,8 @@ function combine(a: TemplateOutput, b: TemplateOutput): TemplateOutput {
     imagePullSecrets: mergeListStrategic(a.imagePullSecrets, b.imagePullSecrets, "name"),
     ...(sc ? { podSecurityContext: sc } : {}),
     ...(a.listedContainers ? { listedContainers: mergeList(a.listedContainers, b.containers, "name") } : {}),
+    ...(a.listedInitContainers
+      ? { listedInitContainers: mergeList(a.listedInitContainers, b.initContainers, "name") }
+      : {}),
   };
 }

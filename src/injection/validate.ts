@@ -44,8 +44,8 @@ interface Row {
    */
   readonly refuseRendering?: Check;
   /**
-   * refuseRendering applies only where the template renders istio-init (the interception mode
-   * is not NONE): the value is written there alone.
+   * refuseRendering applies only where the sidecar template writes the value (istio-init's
+   * arguments, CNI's annotations): checked there for a Pod (interception.ts).
    */
   readonly initOnly?: true;
   /** What to tell the user about a value Istio admits but ignores, or undefined. */
@@ -259,8 +259,8 @@ const ROWS: ReadonlyMap<string, Row> = new Map<string, Row>([
   [A.readinessPeriod, { refuse: uint32 }],
   [A.readinessFailureThreshold, { refuse: uint32 }],
   // Those written into istio-init between double quotes also fail its YAML where they cannot be
-  // held there (validation trims some of them): written, see interception.ts; the excluded
-  // inbound ports are checked there, as written.
+  // held there (validation trims some of them): for a Pod, checked where written
+  // (interception.ts), the excluded inbound ports too, as written.
   [A.includeOutboundIPRanges, { refuse: (v) => (v === "*" ? undefined : cidrList(v)), ...IN_INIT }],
   [A.excludeOutboundIPRanges, { refuse: cidrList, ...IN_INIT }],
   [A.includeInboundPorts, { refuse: (v) => (v === "*" ? undefined : portList(v)), ...IN_INIT }],
@@ -339,16 +339,13 @@ export function invalidAnnotation(key: string, value: string, why: string): Inje
   return new InjectionError("ERR_INVALID_ANNOTATION", key, `invalid annotation ${key}=${quote(value)}: ${why}`);
 }
 
-/** The rows whose rendering check depends on istio-init being rendered. */
-const INIT_ONLY_ROWS: readonly (readonly [string, Check])[] = [...ROWS].flatMap(([key, row]) =>
-  row.initOnly === true && row.refuseRendering !== undefined ? [[key, row.refuseRendering] as const] : [],
-);
-
 /**
  * Throws an InjectionError for the first annotation whose value Istio would refuse. The checks
- * of values written into istio-init alone (initOnly) are left to validateInitAnnotations when
- * `deferInitOnly`, which the engine calls once the interception mode is known; without it they
- * are made unless the Pod's own interception-mode annotation is NONE.
+ * of values written into istio-init alone (initOnly) are left, with `deferInitOnly`, to where
+ * the engine writes them (interception.ts: only the sidecar template renders istio-init, and
+ * only when the interception mode is not NONE, or CNI's annotations); without it (a value
+ * checked alone, the config's) they are made unless the Pod's own interception-mode annotation
+ * is NONE.
  */
 export function validateAnnotations(annotations: Annotations | undefined, deferInitOnly = false): void {
   if (!annotations) return;
@@ -372,20 +369,6 @@ export function validateAnnotations(annotations: Annotations | undefined, deferI
   for (const [key, value, check] of rendering) {
     const why = check(value, get);
     if (why !== undefined) throw invalidAnnotation(key, value, why);
-  }
-}
-
-/**
- * The checks validateAnnotations deferred: where the template renders istio-init (`rendersInit`,
- * the interception mode the Pod resolves to is not NONE), a value written there that breaks it.
- */
-export function validateInitAnnotations(annotations: Annotations | undefined, rendersInit: boolean): void {
-  if (!annotations || !rendersInit) return;
-  const get = (key: string): string | undefined => own(annotations, key);
-  for (const [key, check] of INIT_ONLY_ROWS) {
-    const value = get(key);
-    const why = value === undefined ? undefined : check(value, get);
-    if (value !== undefined && why !== undefined) throw invalidAnnotation(key, value, why);
   }
 }
 

@@ -169,9 +169,3 @@ export function quotedProblem(value: string): string | undefined {
   const r = readDoubleQuoted(value);
   return r.ok ? undefined : r.why;
 }
-
-/** The value YAML reads from `value` between double quotes; `value` itself where it fails (checked before). */
-export function quotedValue(value: string): string {
-  const r = readDoubleQuoted(value);
-  return r.ok ? r.value : value;
-}

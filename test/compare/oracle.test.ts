@@ -51,11 +51,14 @@ const config = parseConfig(readFileSync(configFile, "utf8"), configFile);
  * Known divergences (measured on the kube-inject path) on which the two webhooks agree, and
  * how: the re-injected StatefulSet gets the same Pod from both; the re-injected CronJob's Pod
  * carries `proxy.istio.io/config: "terminationDrainDuration: forever"`, which both webhooks
- * refuse (kube-inject reads the CronJob's job template metadata instead, and injects).
+ * refuse (kube-inject reads the CronJob's job template metadata instead, and injects); the
+ * DaemonSet in kube-system is left alone by both webhooks (an ignored namespace), where
+ * kube-inject injects it.
  */
 const WEBHOOKS_AGREE: ReadonlyMap<string, string> = new Map([
   ["r-g0401-statefulset-interceptionMode", "identical"],
   ["r-g0414-cronjob", "both-refused"],
+  ["g0865-daemonset", "identical"],
 ]);
 
 /**

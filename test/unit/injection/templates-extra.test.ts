@@ -209,8 +209,10 @@ describe("a template before sidecar, with native sidecars", () => {
       // Istio's status record is its template Pod's: the proxy an earlier template put among the containers.
       const status = JSON.parse(r.pod.metadata?.annotations?.["sidecar.istio.io/status"] ?? "{}") as {
         containers: string[] | null;
+        initContainers: string[] | null;
       };
       assert.ok(status.containers?.includes("istio-proxy"), JSON.stringify(status));
+      assert.deepEqual(status.initContainers?.slice(0, 2), ["istio-init", "istio-proxy"], "the templates' own order");
     });
   }
 

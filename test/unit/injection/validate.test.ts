@@ -177,6 +177,11 @@ test("traffic.sidecar.istio.io/includeOutboundPorts: not checked where no istio-
     refused({ "sidecar.istio.io/nativeSidecar": "true", "sidecar.istio.io/interceptionMode": "NONE" }),
     false,
   );
+  // Only the sidecar template renders istio-init.
+  assert.equal(refused({ "inject.istio.io/templates": "gateway" }), false);
+  assert.equal(refused({ "inject.istio.io/templates": "grpc-agent" }), false);
+  // With CNI, the sidecar template writes the annotations for the plugin whatever the mode.
+  assert.equal(refused({ "sidecar.istio.io/interceptionMode": "NONE" }, buildConfig({ cni: true })), true);
   // Checked alone (the config loader's way), the Pod's own annotation decides.
   assert.doesNotThrow(() => validateAnnotations({ [key]: 'a"b', "sidecar.istio.io/interceptionMode": "NONE" }));
 });

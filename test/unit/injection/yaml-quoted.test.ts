@@ -102,6 +102,25 @@ describe("values written raw between double quotes, in a Pod", () => {
     );
   });
 
+  test('the template compares proxyMetadata values with "true" as written, not as its YAML reads them', () => {
+    const pod: Pod = {
+      metadata: {
+        name: "q",
+        annotations: {
+          "proxy.istio.io/config": JSON.stringify({
+            proxyMetadata: { ISTIO_META_ENABLE_HBONE: "tru\\x65", IPTABLES_TRACE_LOGGING: "tru\\x65" },
+          }),
+        },
+      },
+      spec: { containers: [{ name: "app", image: "a:1" }] },
+    };
+    const r = inject(pod, { namespace: "demo" }, config).pod;
+    assert.equal(r.metadata?.labels?.["networking.istio.io/tunnel"], undefined);
+    const proxy = r.spec?.containers.find((c) => c.name === "istio-proxy");
+    assert.equal(proxy?.env?.find((e) => e.name === "ISTIO_META_ENABLE_HBONE")?.value, "true");
+    assert.deepEqual(proxy?.securityContext?.capabilities, { drop: ["ALL"] });
+  });
+
   test("proxyMetadata values: the env gets what YAML reads; one YAML cannot hold is refused naming the ProxyConfig", () => {
     const env = (value: string) =>
       run({ "proxy.istio.io/config": JSON.stringify({ proxyMetadata: { FOO: value } }) })
