@@ -7,8 +7,7 @@ import { A, CONTAINER } from "./annotations.js";
 import { PORT, PROXY_ID } from "./istio.js";
 import { ConfigMemo } from "./template-parts.js";
 import type { Params } from "./params.js";
-import { invalidAnnotation } from "./validate.js";
-import { readDoubleQuoted } from "./yaml-quoted.js";
+import { readInQuotes } from "./validate.js";
 
 /** The sidecar's ports iptables never redirects inbound: Envoy's Prometheus and readiness. */
 export const INBOUND_ALWAYS_EXCLUDED = `${PORT.envoyPrometheus},${PORT.readiness}`;
@@ -137,12 +136,8 @@ function buildIptablesArgs(i: Interception, p: Params): string[] {
   for (const k of SETTINGS) {
     const v = i[k];
     if (v === undefined) continue;
-    const read = readDoubleQuoted(v);
-    if (!read.ok) {
-      const key = annotationOf(k, p);
-      throw invalidAnnotation(key, p.annotations[key] ?? v, read.why);
-    }
-    args.push(IPTABLES_FLAGS[k], read.value);
+    const key = annotationOf(k, p);
+    args.push(IPTABLES_FLAGS[k], readInQuotes(key, p.annotations[key] ?? v, v));
   }
   args.push(`--log_output_level=${p.agentLogLevel}`);
   if (p.config.cni) args.push("--run-validation", "--skip-rule-apply");
@@ -234,10 +229,6 @@ export function cniAnnotations(p: Params, i: Interception): Record<string, strin
   }
   // Written raw between double quotes, as in istio-validation's arguments (kubevirtInterfaces
   // too, where reroute-virtual-interfaces is set: the template writes both here).
-  for (const [k, v] of Object.entries(out)) {
-    const read = readDoubleQuoted(v);
-    if (!read.ok) throw invalidAnnotation(k, a[k] ?? v, read.why);
-    out[k] = read.value;
-  }
+  for (const [k, v] of Object.entries(out)) out[k] = readInQuotes(k, a[k] ?? v, v);
   return out;
 }

@@ -104,26 +104,33 @@ const DRAIN_LIFECYCLE = new ConfigMemo<NonNullable<Container["lifecycle"]>>();
 function lifecycle(p: Params): Container["lifecycle"] | undefined {
   if (p.hold) return HOLD_LIFECYCLE;
   if (p.native) {
-    // The status port is written into the drain command unquoted: a character YAML does not
-    // allow (a vertical tab, which the port's validation trims) fails Istio's template there.
-    const why = unprintable(p.statusPort);
-    if (why !== undefined) throw invalidAnnotation(A.statusPort, p.statusPort, why);
-    return DRAIN_LIFECYCLE.get(p.config, [p.statusPort], () => ({
-      // Written unquoted, a YAML plain scalar: blanks and (YAML 1.1) line breaks after the port are dropped.
-      preStop: {
-        exec: {
-          command: [
-            "pilot-agent",
-            "request",
-            `--debug-port=${p.statusPort.replace(/[ \t\r\n\u0085\u2028\u2029]+$/, "")}`,
-            "POST",
-            "drain",
-          ],
-        },
-      },
-    }));
+    return DRAIN_LIFECYCLE.get(p.config, [p.statusPort], () => drainLifecycle(p.statusPort));
   }
   return undefined;
+}
+
+/**
+ * The native sidecar's drain on the status port, written unquoted as Istio's template writes
+ * it: a YAML plain scalar, whose trailing blanks and (YAML 1.1) line breaks are dropped, and in
+ * which a character YAML does not allow (a vertical tab, which the port's validation trims)
+ * fails the template.
+ */
+function drainLifecycle(statusPort: string): NonNullable<Container["lifecycle"]> {
+  const why = unprintable(statusPort);
+  if (why !== undefined) throw invalidAnnotation(A.statusPort, statusPort, why);
+  return {
+    preStop: {
+      exec: {
+        command: [
+          "pilot-agent",
+          "request",
+          `--debug-port=${statusPort.replace(/[ \t\r\n\u0085\u2028\u2029]+$/, "")}`,
+          "POST",
+          "drain",
+        ],
+      },
+    },
+  };
 }
 
 /** The proxy's ports, and the interception mode's env, the same for every Pod. */

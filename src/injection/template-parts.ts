@@ -18,8 +18,7 @@ import {
 import { jsonScalar, jsonString } from "./json-text.js";
 import { labelOr, workloadName, type Params } from "./params.js";
 import { canonicalResources } from "./quantity.js";
-import { invalidAnnotation } from "./validate.js";
-import { readDoubleQuoted } from "./yaml-quoted.js";
+import { invalidAnnotation, readInQuotes } from "./validate.js";
 import { quote } from "./quote.js";
 
 /**
@@ -322,24 +321,19 @@ export function proxyMetadataEnv(p: Params): EnvVar[] {
   const env = shared(
     Object.keys(merged)
       .sort()
-      .map((name) => ({ name, value: metadataValue(p, name, merged[name] ?? "") })),
+      // Written raw between double quotes; one that breaks the template is refused, naming the Pod's ProxyConfig.
+      .map((name) => ({
+        name,
+        value: readInQuotes(
+          A.proxyConfig,
+          p.annotations[A.proxyConfig] ?? "",
+          merged[name] ?? "",
+          `proxyMetadata ${quote(name)}: its value `,
+        ),
+      })),
   );
   METADATA_ENV.set(p.proxyConfig, { config: p.config, env });
   return env;
-}
-
-/**
- * A proxyMetadata value as the template's YAML reads it: written raw between double quotes
- * (yaml-quoted.ts). One that breaks the template is refused, naming the Pod's ProxyConfig.
- */
-function metadataValue(p: Params, name: string, value: string): string {
-  const read = readDoubleQuoted(value);
-  if (read.ok) return read.value;
-  throw invalidAnnotation(
-    A.proxyConfig,
-    p.annotations[A.proxyConfig] ?? "",
-    `proxyMetadata ${quote(name)}: its value ${read.why}`,
-  );
 }
 
 /** Sets env vars from the webhook path (`/inject/cluster/c1/net/n1`), replacing same-named ones. */

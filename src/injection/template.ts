@@ -81,13 +81,7 @@ export function renderTemplates(names: readonly string[], p: Params): TemplateOu
 function proxyMovedForNative(a: TemplateOutput, b: TemplateOutput): TemplateOutput {
   const proxy = a.containers.find(isProxy);
   if (proxy === undefined || !b.initContainers.some(isProxy)) return a;
-  return {
-    ...a,
-    containers: a.containers.filter((c) => !isProxy(c)),
-    initContainers: [...a.initContainers, proxy],
-    listedContainers: a.listedContainers ?? a.containers,
-    listedInitContainers: a.listedInitContainers ?? a.initContainers,
-  };
+  return proxyReplaced(a, [...a.initContainers, proxy]);
 }
 
 /**
@@ -104,6 +98,14 @@ function oneProxy(out: TemplateOutput): TemplateOutput {
   if (later === undefined || native === undefined) return out;
   const initContainers = [...out.initContainers];
   initContainers[at] = mergeObject(native, later);
+  return proxyReplaced(out, initContainers);
+}
+
+/**
+ * `out` with no proxy among its containers and `initContainers` in place of its own: the
+ * template Pod's lists, as the status record names them, kept from before the first move.
+ */
+function proxyReplaced(out: TemplateOutput, initContainers: Container[]): TemplateOutput {
   return {
     ...out,
     containers: out.containers.filter((c) => !isProxy(c)),

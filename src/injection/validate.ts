@@ -23,7 +23,7 @@ import { InjectionError } from "./types.js";
 import { checkQuantity, goParsesQuantity } from "./quantity.js";
 import { quote, QUOTE_MAX_CHARS } from "./quote.js";
 import { isMap, jsonMap, own } from "./own.js";
-import { quotedProblem } from "./yaml-quoted.js";
+import { quotedProblem, readDoubleQuoted } from "./yaml-quoted.js";
 
 type Annotations = Readonly<Record<string, string>>;
 
@@ -337,6 +337,16 @@ const WARN_ROWS: readonly { readonly key: string; readonly warn: NonNullable<Row
 /** The refusal of annotation `key`'s `value`, for `why` (the reason alone). */
 export function invalidAnnotation(key: string, value: string, why: string): InjectionError {
   return new InjectionError("ERR_INVALID_ANNOTATION", key, `invalid annotation ${key}=${quote(value)}: ${why}`);
+}
+
+/**
+ * `value` as the template's YAML reads it, written raw between double quotes (yaml-quoted.ts);
+ * where that fails, the refusal of annotation `key` (shown as `shown`), its reason after `what`.
+ */
+export function readInQuotes(key: string, shown: string, value: string, what = ""): string {
+  const read = readDoubleQuoted(value);
+  if (!read.ok) throw invalidAnnotation(key, shown, `${what}${read.why}`);
+  return read.value;
 }
 
 /**

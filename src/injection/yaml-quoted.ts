@@ -38,7 +38,7 @@ const ESCAPES: ReadonlyMap<string, string | number> = new Map<string, string | n
 ]);
 
 /** What libyaml reads at all: printable characters, tab and line breaks (no BOM inside). */
-export function yamlPrintable(c: number): boolean {
+function yamlPrintable(c: number): boolean {
   return (
     c === 0x09 ||
     c === 0x0a ||
