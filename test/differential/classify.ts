@@ -15,6 +15,9 @@ export const DIVERGENCE_CLASSES = [
   // which Istio's kube-inject does not look at for a workload's template).
   "skip-decision",
   "ignored-namespace",
+  // Istio's Pod holds istio-proxy twice, among the init containers and among the containers
+  // (which the API server refuses); ours holds it once.
+  "duplicate-proxy",
   // Where a CronJob's injected metadata goes (Istio: the job template's metadata).
   "cronjob-metadata",
   // What is injected.
@@ -86,9 +89,10 @@ const PROXY_AT = /^(.*)\.template\.(initContainers|containers)\.istio-proxy$/;
 
 /**
  * Where istio-proxy is on one side only: in the other list on the other side (native sidecar
- * or not), or nowhere (one side injected, the other did not).
+ * or not), in one list where Istio's Pod holds it in both (`istioHoldsTwo`), or nowhere (one
+ * side injected, the other did not).
  */
-function proxyPlacement(diffs: readonly Difference[]): DivergenceClass | undefined {
+function proxyPlacement(diffs: readonly Difference[], istioHoldsTwo: boolean): DivergenceClass | undefined {
   const seen = new Map<string, Set<string>>();
   for (const d of diffs) {
     const m = PROXY_AT.exec(d.path);
@@ -100,14 +104,23 @@ function proxyPlacement(diffs: readonly Difference[]): DivergenceClass | undefin
   for (const kinds of seen.values()) {
     if (kinds.has("missing:containers") && kinds.has("unexpected:initContainers")) out ??= "native-sidecar";
     else if (kinds.has("missing:initContainers") && kinds.has("unexpected:containers")) out ??= "native-sidecar";
+    else if (
+      istioHoldsTwo &&
+      kinds.size === 1 &&
+      (kinds.has("missing:containers") || kinds.has("missing:initContainers"))
+    )
+      out ??= "duplicate-proxy";
     else return "skip-decision";
   }
   return out;
 }
 
-/** The case's class: its differences' classes, sorted and joined with `+`. */
-export function classOf(diffs: readonly Difference[]): string {
-  const placement = proxyPlacement(diffs);
+/**
+ * The case's class: its differences' classes, sorted and joined with `+`. `istioHoldsTwo`: a
+ * Pod of Istio's output holds istio-proxy among its init containers and its containers both.
+ */
+export function classOf(diffs: readonly Difference[], istioHoldsTwo = false): string {
+  const placement = proxyPlacement(diffs, istioHoldsTwo);
   // When one side did not inject, every other difference follows from that.
   if (placement === "skip-decision") return placement;
   const classes = new Set(diffs.filter((d) => !PROXY_AT.test(d.path) || d.kind === "changed").map(classOfDifference));

@@ -33,7 +33,7 @@ import { podOf } from "../../src/injection/workloads.js";
 import { injectManifest, ManifestError, parseManifest } from "../../src/manifest.js";
 import { preview } from "../../src/preview.js";
 import { podAsCreated } from "../golden/cases.js";
-import { compareInjected, describeDifferences } from "../support/compare-injected.js";
+import { compareInjected, describeDifferences, proxyInBothLists } from "../support/compare-injected.js";
 import { podReview } from "../support/review.js";
 import { classOf, classOfDifference, DELIBERATE_REASONS, parseKnown } from "./classify.js";
 import { loadCorpus, type CorpusCase } from "./corpus.js";
@@ -195,7 +195,7 @@ function judge(c: CorpusCase): Verdict {
     const cls = classOfDifference(d);
     if (!byClass.has(cls)) byClass.set(cls, describeDifferences([d])[0]!);
   }
-  let cls = classOf(diffs);
+  let cls = classOf(diffs, proxyInBothLists(c.output ?? ""));
   if (cls === "skip-decision") {
     // Which side left a Pod alone, and the likely reason.
     if (ignoredNamespaceDocs(c.manifest)) cls = "ignored-namespace";

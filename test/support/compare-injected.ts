@@ -318,6 +318,20 @@ export function compareInjected(ours: string | readonly unknown[], istio: string
   return out;
 }
 
+/**
+ * Whether a pod template of the manifest (text, or parsed documents) holds a container named
+ * istio-proxy both among its init containers and among its containers.
+ */
+export function proxyInBothLists(manifest: string | readonly unknown[]): boolean {
+  const holds = (list: unknown): boolean => names(list).includes("istio-proxy");
+  return docsOf(manifest)
+    .flatMap(locate)
+    .some(({ template }) => {
+      const spec = template !== undefined && isPlain(template.spec) ? template.spec : undefined;
+      return spec !== undefined && holds(spec.initContainers) && holds(spec.containers);
+    });
+}
+
 /** One line per difference, values cut short. */
 export function describeDifferences(diffs: readonly Difference[], max = diffs.length): string[] {
   const lines = diffs.slice(0, max).map((d) => {
