@@ -13,6 +13,7 @@ import type { InjectedTemplate } from "./injection/workloads.js";
 import type { PreviewEntry } from "./preview.js";
 import { CONFIG_IMPORT_USAGE } from "./istio/usage.js";
 import { fileProblem } from "./file-problem.js";
+import { isParseArgsError, parseArgsProblem } from "./args-problem.js";
 // Each command imports what it uses when it runs: `--help` and `certs status` never load the
 // YAML parser or the injection engine, and `serve` loads them once, through main.ts.
 
@@ -30,6 +31,11 @@ Commands:
   check         which injectors the cluster would call for stored Pods and workloads, and why
   config import write this injector's config from Istio's injector ConfigMaps
   policy render print the injection as a MutatingAdmissionPolicy and its bindings
+  policy check  which Pods of manifests that policy would inject, and which it leaves to
+                the webhook, and why
+  completion    print a shell completion script: bash, zsh or fish
+  version       print the version (also --version)
+  help          print a command's options (also <command> --help)
 
 Exit status, the same for every command:
   0  done, nothing wrong: every document injected or skipped by policy, no Pod refused,
@@ -910,11 +916,14 @@ function refusedStatus(entries: PreviewEntryList): number {
 
 async function runCertsCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub === "-h" || sub === "--help" || sub === undefined) {
+  if (sub === "-h" || sub === "--help") {
     process.stdout.write(CERTS_USAGE);
-    return sub === undefined ? EXIT.usage : EXIT.ok;
+    return EXIT.ok;
   }
-  if (sub !== "status") throw new UsageError(`certs: unknown subcommand ${JSON.stringify(sub)}\n\n${CERTS_USAGE}`);
+  if (sub !== "status")
+    throw new UsageError(
+      `${sub === undefined ? "certs: name the subcommand: status" : `certs: the subcommand is status, not ${quote(sub)}`}\n\n${CERTS_USAGE}`,
+    );
   const { values } = parseArgs({
     args: rest,
     options: {
@@ -1231,6 +1240,9 @@ Options:
                         webhooks do (default: sidecar-injector-system)
       --enable-namespaces-by-default
                         as the chart's webhook.enableNamespacesByDefault
+  -f, --filename FILE   policy check: a manifest file, a directory or - (as inject reads
+                        them); repeatable (required)
+  -R, --recursive       policy check: with a directory, its subdirectories too
   -h, --help            this help
 
 policy check reads Pods and workloads as inject does (-f, -R, -n) and says, one line each,
@@ -1241,12 +1253,14 @@ not change the verdicts, and auto reads nothing there).
 
 async function runPolicyCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
-  if (sub === "-h" || sub === "--help" || sub === undefined) {
+  if (sub === "-h" || sub === "--help") {
     process.stdout.write(POLICY_USAGE);
-    return sub === undefined ? EXIT.usage : EXIT.ok;
+    return EXIT.ok;
   }
   if (sub !== "render" && sub !== "check")
-    throw new UsageError(`policy: the subcommand is render or check, not ${quote(sub)}\n\n${POLICY_USAGE}`);
+    throw new UsageError(
+      `${sub === undefined ? "policy: name the subcommand: render or check" : `policy: the subcommand is render or check, not ${quote(sub)}`}\n\n${POLICY_USAGE}`,
+    );
   const { values } = parseArgs({
     args: rest,
     options: {
@@ -1348,6 +1362,19 @@ async function runPolicyCommand(argv: string[]): Promise<number> {
   return EXIT.ok;
 }
 
+const COMPLETION_USAGE = `Usage: sidecar-injector completion bash|zsh|fish
+
+Prints a completion script for the shell: commands, subcommands and each command's options
+(files complete otherwise).
+  bash, zsh:  source <(sidecar-injector completion bash)   (or zsh)
+  fish:       sidecar-injector completion fish | source
+`;
+
+const VERSION_USAGE = `Usage: sidecar-injector version   (or --version)
+
+Prints the version of this injector.
+`;
+
 const COMMAND_USAGE: Readonly<Record<string, string>> = {
   inject: INJECT_USAGE,
   serve: SERVE_USAGE,
@@ -1356,7 +1383,16 @@ const COMMAND_USAGE: Readonly<Record<string, string>> = {
   check: CHECK_USAGE,
   config: CONFIG_IMPORT_USAGE,
   policy: POLICY_USAGE,
+  completion: COMPLETION_USAGE,
+  version: VERSION_USAGE,
 };
+
+/** Commands that take a subcommand, and theirs. */
+const SUBCOMMANDS: ReadonlyMap<string, readonly string[]> = new Map([
+  ["certs", ["status"]],
+  ["config", ["import"]],
+  ["policy", ["render", "check"]],
+]);
 
 /** Each command's long options, read from its help. */
 function commandFlags(): Record<string, string[]> {
@@ -1368,16 +1404,26 @@ function commandFlags(): Record<string, string[]> {
   );
 }
 
-/** A shell completion script for commands and their options (files complete otherwise). */
+/** What completes a command's first argument: its subcommands, shells, commands. */
+function firstWords(command: string): readonly string[] {
+  if (command === "completion") return ["bash", "zsh", "fish"];
+  if (command === "help") return Object.keys(COMMAND_USAGE);
+  return SUBCOMMANDS.get(command) ?? [];
+}
+
+/**
+ * A shell completion script: commands; a command's subcommands (or shells, or commands for
+ * help) as its first argument; its options for a word that starts with `-`; files otherwise.
+ */
 function completionScript(shell: string): string {
-  const commands = [...Object.keys(COMMAND_USAGE), "help", "completion", "version"];
+  const commands = [...Object.keys(COMMAND_USAGE), "help"];
   const flags = commandFlags();
   if (shell === "bash" || shell === "zsh") {
-    const cases = Object.entries(flags)
-      .map(
-        ([c, f]) => `    ${c}) words="${f.join(" ")}${c === "certs" ? " status" : c === "config" ? " import" : ""}" ;;`,
-      )
-      .join("\n");
+    const cases = (words: (command: string) => readonly string[]): string =>
+      commands
+        .filter((c) => words(c).length > 0)
+        .map((c) => `    ${c}) words="${words(c).join(" ")}" ;;`)
+        .join("\n");
     const zsh = shell === "zsh" ? "autoload -U +X bashcompinit && bashcompinit\n" : "";
     return `${zsh}# sidecar-injector completion for ${shell}: source <(sidecar-injector completion ${shell})
 _sidecar_injector() {
@@ -1386,16 +1432,23 @@ _sidecar_injector() {
     COMPREPLY=($(compgen -W "${commands.join(" ")}" -- "$cur"))
     return
   fi
-  case "\${COMP_WORDS[1]}" in
-${cases}
-    help) words="${Object.keys(COMMAND_USAGE).join(" ")}" ;;
-    completion) words="bash zsh fish" ;;
-  esac
-  if [[ "$cur" == -* || "\${COMP_WORDS[1]}" == help || "\${COMP_WORDS[1]}" == completion ]]; then
+  if [[ "$cur" == -* ]]; then
+    case "\${COMP_WORDS[1]}" in
+${cases((c) => flags[c] ?? [])}
+    esac
     COMPREPLY=($(compgen -W "$words" -- "$cur"))
-  else
-    COMPREPLY=($(compgen -f -- "$cur"))
+    return
   fi
+  if [ "$COMP_CWORD" -eq 2 ]; then
+    case "\${COMP_WORDS[1]}" in
+${cases(firstWords)}
+    esac
+    if [ -n "$words" ]; then
+      COMPREPLY=($(compgen -W "$words" -- "$cur"))
+      return
+    fi
+  fi
+  COMPREPLY=($(compgen -f -- "$cur"))
 }
 complete -o filenames -F _sidecar_injector sidecar-injector
 `;
@@ -1404,10 +1457,15 @@ complete -o filenames -F _sidecar_injector sidecar-injector
     const lines = [
       "# sidecar-injector completion for fish: sidecar-injector completion fish | source",
       `complete -c sidecar-injector -n __fish_use_subcommand -f -a "${commands.join(" ")}"`,
+      ...commands
+        .filter((c) => firstWords(c).length > 0)
+        .map(
+          (c) =>
+            `complete -c sidecar-injector -n "__fish_seen_subcommand_from ${c}" -f -a "${firstWords(c).join(" ")}"`,
+        ),
       ...Object.entries(flags).flatMap(([c, f]) =>
         f.map((flag) => `complete -c sidecar-injector -n "__fish_seen_subcommand_from ${c}" -l ${flag.slice(2)}`),
       ),
-      'complete -c sidecar-injector -n "__fish_seen_subcommand_from completion" -f -a "bash zsh fish"',
     ];
     return `${lines.join("\n")}\n`;
   }
@@ -1456,7 +1514,12 @@ export async function main(argv: string[]): Promise<number> {
         return await runPolicyCommand(rest);
       case "completion": {
         const [shell] = rest;
-        if (shell === undefined) throw new UsageError("completion: name the shell: bash, zsh or fish");
+        if (shell === "-h" || shell === "--help") {
+          process.stdout.write(COMPLETION_USAGE);
+          return 0;
+        }
+        if (shell === undefined)
+          throw new UsageError(`completion: name the shell: bash, zsh or fish\n\n${COMPLETION_USAGE}`);
         process.stdout.write(completionScript(shell));
         return 0;
       }
@@ -1488,7 +1551,15 @@ export async function main(argv: string[]): Promise<number> {
     // with its registry's status (admission/errors.ts, EXIT_ERRORS); anything else with 2: the
     // command could not do its work. A refused object or a finding is an answer (exit 1),
     // which the commands return themselves.
-    process.stderr.write(`error: ${e instanceof Error ? e.message : String(e)}\n`);
+    const said = isParseArgsError(e)
+      ? parseArgsProblem(
+          SUBCOMMANDS.has(command ?? "") && rest[0] !== undefined ? `${command} ${rest[0]}` : String(command),
+          e,
+        )
+      : e instanceof Error
+        ? e.message
+        : String(e);
+    process.stderr.write(`error: ${said}\n`);
     const status = e instanceof Error && "code" in e ? exitStatusOf(e.code) : undefined;
     return status ?? EXIT.usage;
   }

@@ -163,13 +163,16 @@ export const EXIT_ERRORS = {
   // Node's own codes a command meets on user input.
   ERR_PARSE_ARGS_UNKNOWN_OPTION: {
     exit: 2,
-    message: "an option the command does not take (Node's message, naming it)",
+    message: "an option the command does not take: the command, the option, and the help that lists its options",
   },
   ERR_PARSE_ARGS_INVALID_OPTION_VALUE: {
     exit: 2,
-    message: "an option without its value, or a flag given one (Node's message)",
+    message: "an option without its value, or a flag given one: the command and the option",
   },
-  ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL: { exit: 2, message: "an argument the command does not take (Node's message)" },
+  ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL: {
+    exit: 2,
+    message: "an argument the command does not take: the command and the argument",
+  },
   ERR_INVALID_URL: { exit: 2, message: "a URL option that does not parse (Node's message)" },
   ENOENT: { exit: 2, message: "a file that does not exist (Node's message, naming it)" },
 } as const satisfies Readonly<Record<string, ExitSpec>>;

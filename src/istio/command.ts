@@ -14,6 +14,7 @@ import { ISTIO_COMMIT } from "./pinned.js";
 import { CONFIG_IMPORT_USAGE } from "./usage.js";
 import { configMapsFromValues, isIstioOperator, isIstioValues, mergeValues, operatorValues } from "./values-file.js";
 import { fileProblem } from "../file-problem.js";
+import { parseArgsProblem } from "../args-problem.js";
 
 /** Where the command writes; the CLI passes the process's streams, tests their own. */
 export interface CommandIo {
@@ -43,7 +44,7 @@ export async function runConfigImport(argv: readonly string[], io: CommandIo): P
       allowPositionals: false,
     }));
   } catch (e) {
-    io.stderr(`error: config import: ${e instanceof Error ? e.message : String(e)}\n`);
+    io.stderr(`error: ${parseArgsProblem("config import", e)}\n`);
     return 2;
   }
   if (values.help) {
@@ -62,7 +63,7 @@ export async function runConfigImport(argv: readonly string[], io: CommandIo): P
       text = await io.readInput(file);
     } catch (e) {
       io.stderr(`error: -f ${quote(file)}: ${fileProblem(e)}\n`);
-      return 1;
+      return 2;
     }
     try {
       docs.push(...parseYamlDocuments(text, MANIFEST_LIMITS));

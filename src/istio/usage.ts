@@ -12,7 +12,7 @@ a value with no counterpart, a value that is not Istio's) is listed on standard 
 path, with what to do instead; so are Istio settings that do not change an injected Pod.
 
 Exit status: 0 imported; 1 a setting cannot be honoured (nothing is written, unless
---allow-unsupported) or a file cannot be read; 2 bad arguments or input.
+--allow-unsupported); 2 bad arguments or input, or a file that cannot be read.
 
 Options:
   -f, --filename FILE     a file holding the ConfigMaps (or values, or an IstioOperator), or -

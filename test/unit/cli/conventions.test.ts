@@ -49,6 +49,16 @@ describe("--version and help", () => {
       assert.ok(r.stdout.startsWith(first), r.stdout.slice(0, 80));
       assert.equal(r.stdout, (await run([command, "--help"])).stdout);
     }
+    for (const command of ["completion", "version"]) {
+      const r = await run(["help", command]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(r.stdout.startsWith(`Usage: sidecar-injector ${command}`), r.stdout.slice(0, 80));
+    }
+    for (const flag of ["--help", "-h"])
+      assert.equal((await run(["completion", flag])).stdout, (await run(["help", "completion"])).stdout);
+    const top = await run(["--help"]);
+    for (const line of ["policy check", "completion", "version", "help"])
+      assert.match(top.stdout, new RegExp(`^  ${line} +\\S`, "m"), line);
     const bad = await run(["help", "nope"]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /^error: help: no command "nope"/);
@@ -66,10 +76,24 @@ describe("completion", () => {
       'COMP_WORDS=(sidecar-injector ch); COMP_CWORD=1; _sidecar_injector; echo "${COMPREPLY[*]}"',
       'COMP_WORDS=(sidecar-injector check --all); COMP_CWORD=2; _sidecar_injector; echo "${COMPREPLY[*]}"',
       'COMP_WORDS=(sidecar-injector preview --tls); COMP_CWORD=2; _sidecar_injector; echo "${COMPREPLY[*]}"',
+      'COMP_WORDS=(sidecar-injector policy ""); COMP_CWORD=2; _sidecar_injector; echo "${COMPREPLY[*]}"',
+      'COMP_WORDS=(sidecar-injector policy check --file); COMP_CWORD=3; _sidecar_injector; echo "${COMPREPLY[*]}"',
+      'COMP_WORDS=(sidecar-injector completion f); COMP_CWORD=2; _sidecar_injector; echo "${COMPREPLY[*]}"',
+      'COMP_WORDS=(sidecar-injector help po); COMP_CWORD=2; _sidecar_injector; echo "${COMPREPLY[*]}"',
+      'COMP_WORDS=(sidecar-injector v); COMP_CWORD=1; _sidecar_injector; echo "${COMPREPLY[*]}"',
     ].join("\n");
     const r = await runProgram("bash", ["--norc", "-c", probe]);
     assert.equal(r.code, 0, r.stderr);
-    assert.deepEqual(r.stdout.trim().split("\n"), ["check", "--all-namespaces", "--tls-server-name"]);
+    assert.deepEqual(r.stdout.trim().split("\n"), [
+      "check",
+      "--all-namespaces",
+      "--tls-server-name",
+      "render check",
+      "--filename",
+      "fish",
+      "policy",
+      "version",
+    ]);
   });
 
   test("fish: one line per command option; another shell: exit 2", async () => {
@@ -78,6 +102,10 @@ describe("completion", () => {
     assert.match(
       fish.stdout,
       /^complete -c sidecar-injector -n "__fish_seen_subcommand_from check" -l all-namespaces$/m,
+    );
+    assert.match(
+      fish.stdout,
+      /^complete -c sidecar-injector -n "__fish_seen_subcommand_from policy" -f -a "render check"$/m,
     );
     const other = await run(["completion", "tcsh"]);
     assert.equal(other.code, 2);

@@ -77,6 +77,40 @@ describe("top level", () => {
     await expectStatus(["frobnicate"], 2, /^error: unknown command "frobnicate"/);
     await expectStatus(["help", "frobnicate"], 2, /no command "frobnicate"/);
     await expectStatus(["completion"], 2, /name the shell/);
+    await expectStatus(["policy"], 2, /^error: policy: name the subcommand: render or check\n/);
+  });
+
+  test("an option parseArgs refuses: the command, the option and where the options are listed", async () => {
+    await expectStatus(
+      ["check", "--bogus"],
+      2,
+      /^error: check: unknown option --bogus \(see "sidecar-injector help check"\)\n$/,
+    );
+    await expectStatus(
+      ["serve", "--bogus"],
+      2,
+      /^error: serve: unknown option --bogus \(see "sidecar-injector help serve"\)\n$/,
+    );
+    await expectStatus(
+      ["policy", "render", "--port"],
+      2,
+      /^error: policy render: unknown option --port \(see "sidecar-injector help policy"\)\n$/,
+    );
+    await expectStatus(
+      ["inject", "-f"],
+      2,
+      /^error: inject: --filename needs a value \(see "sidecar-injector help inject"\)\n$/,
+    );
+    await expectStatus(
+      ["inject", "--quiet=yes"],
+      2,
+      /^error: inject: --quiet takes no value \(see "sidecar-injector help inject"\)\n$/,
+    );
+    await expectStatus(
+      ["inject", "stray"],
+      2,
+      /^error: inject: unexpected argument "stray" \(see "sidecar-injector help inject"\)\n$/,
+    );
   });
 });
 
@@ -162,8 +196,8 @@ describe("certs status", () => {
     );
   });
   test("2: no subcommand, an unknown one, an option it has not, an API server that is not there", async () => {
-    await expectStatus(["certs"], 2, /^$/);
-    await expectStatus(["certs", "renew"], 2, /unknown subcommand "renew"/);
+    await expectStatus(["certs"], 2, /^error: certs: name the subcommand: status\n/);
+    await expectStatus(["certs", "renew"], 2, /^error: certs: the subcommand is status, not "renew"\n/);
     await expectStatus(["certs", "status", "--frobnicate"], 2, /frobnicate/);
     const down = join(dir, "down.yaml");
     writeFileSync(

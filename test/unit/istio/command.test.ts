@@ -124,13 +124,13 @@ describe("config import (command)", () => {
       argv: ["-f", "x", "--bogus"],
       files: {},
       code: 2,
-      message: /Unknown option '--bogus'/,
+      message: /^error: config import: unknown option --bogus \(see "sidecar-injector help config"\)$/m,
     },
     {
       name: "a file that cannot be read",
       argv: ["-f", "missing.yaml"],
       files: {},
-      code: 1,
+      code: 2,
       message: /-f "missing.yaml": no such file or directory/,
     },
     {
