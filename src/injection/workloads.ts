@@ -9,7 +9,7 @@ import type { Config } from "../config/types.js";
 import type { Pod } from "../kube/types.js";
 import { inject } from "./inject.js";
 import { workloadOf } from "./owner.js";
-import type { InjectResult, WorkloadRef } from "./types.js";
+import { InjectionError, type InjectResult, type WorkloadRef } from "./types.js";
 import { isMap } from "./own.js";
 
 export const WORKLOAD_KINDS = [
@@ -147,6 +147,22 @@ function cronJobAsKubeInject(doc: Doc, located: DocumentPod): DocumentPod {
   };
 }
 
+/**
+ * kube-inject's result for a CronJob, with a warning when the webhook would refuse the Pods it
+ * creates: those carry the pod template's annotations, which kube-inject does not read.
+ */
+function withWebhookRefusal(result: InjectResult, pod: Pod, workload: WorkloadRef, config: Config): InjectResult {
+  try {
+    inject(pod, { namespace: ownNamespace(pod), workload }, config);
+    return result;
+  } catch (e) {
+    if (!(e instanceof InjectionError)) throw e;
+    const warning = `the webhook would refuse each Pod this CronJob creates (where its namespace is injected): ${e.message}`;
+    // The result's Pod is a getter (inject.ts): read it, not spread.
+    return { decision: result.decision, patch: result.patch, pod: result.pod, warnings: [...result.warnings, warning] };
+  }
+}
+
 function withoutMetadata(d: Doc): Doc {
   const { metadata: _metadata, ...rest } = d;
   return rest;
@@ -180,7 +196,8 @@ export function injectDocument(
   // A Pod names its own workload (its controller's, when it has one), as in the webhook.
   const workload = located.workload ?? workloadOf(located.pod, namespace);
   // The context's namespace is what the ignored namespaces are judged on.
-  const result = inject(located.pod, { namespace: ownNamespace(located.pod), workload }, config);
+  const injected = inject(located.pod, { namespace: ownNamespace(located.pod), workload }, config);
+  const result = located === webhookView ? injected : withWebhookRefusal(injected, webhookView.pod, workload, config);
   found.push({ kind, name, namespace, result });
   // A Pod left alone is printed as given (nulls included, which the engine reads as absent).
   return { doc: result.decision.inject ? located.replace(result.pod) : doc, injected: found };

@@ -117,8 +117,6 @@ function ignoredNamespaceDocs(manifest: string): boolean {
 const DELIBERATE = {
   ignoredNamespace:
     "admitted untouched, its namespace is one the injector ignores (as Istio's webhook ignores it; kube-inject does not look)",
-  cronJob:
-    "admitted: kube-inject reads a CronJob's job template metadata, not its Pods' annotations, which Istio's webhook refuses on each Pod",
 } as const;
 
 /** The annotations Istio's refusal names (`invalid value '…' for annotation '…'`). */
@@ -169,17 +167,6 @@ function judge(c: CorpusCase): Verdict {
     };
   }
   if (weRefused) {
-    // Istio's kube-inject reads a CronJob's job template metadata, never its pod template's
-    // annotations: an annotation we refuse there, Istio never saw.
-    if (cronJobTemplateAnnotations(c.manifest).some((a) => o.refusal.includes(a))) {
-      return {
-        id: c.id,
-        refusalAgrees: false,
-        refusedBy: "ours",
-        cls: "deliberate",
-        details: [`ours: ${o.refusal.slice(0, 200)}`, `Istio: ${DELIBERATE.cronJob}`],
-      };
-    }
     return {
       id: c.id,
       refusalAgrees: false,

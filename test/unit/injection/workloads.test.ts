@@ -84,6 +84,28 @@ describe("offline injection as kube-inject", () => {
     assert.equal(injected(cronJob({ annotations: { "sidecar.istio.io/inject": "false" } }, {})), false);
   });
 
+  test("a CronJob whose pod template has an annotation the webhook refuses: injected, with a warning naming it", () => {
+    const bad = cronJob({}, { annotations: { "sidecar.istio.io/proxyCPU": "lots" } });
+    const r = injectDocument(bad, "default", config).injected[0]?.result;
+    assert.equal(r?.decision.inject, true, "kube-inject reads the job template's metadata, not the pod template's");
+    assert.deepEqual(names(r.pod.spec?.containers), ["app", "istio-proxy"]);
+    assert.deepEqual(
+      r.warnings.filter((w) => w.startsWith("the webhook would refuse")),
+      [
+        'the webhook would refuse each Pod this CronJob creates (where its namespace is injected): invalid annotation sidecar.istio.io/proxyCPU="lots": is not a Kubernetes quantity (for example 100m, 1Gi)',
+      ],
+    );
+    const fine = injectDocument(
+      cronJob({}, { annotations: { "sidecar.istio.io/proxyCPU": "100m" } }),
+      "default",
+      config,
+    );
+    assert.deepEqual(
+      fine.injected[0]?.result.warnings.filter((w) => w.startsWith("the webhook would refuse")),
+      [],
+    );
+  });
+
   test("a workload named by generateName alone has no name yet: no workload name, owner or canonical name from it", () => {
     // kube-inject's deploymentMetadata is the workload's metadata.name, "" here (a Job created
     // with generateName, as Kueue's samples are).
