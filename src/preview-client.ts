@@ -86,11 +86,10 @@ export async function remotePreview(url: URL, body: string, opts: RemotePreviewO
       const hint =
         code === "ERR_TLS_CERT_ALTNAME_INVALID" && !tlsServerName
           ? " (through a port-forward, give the name the certificate carries with --tls-server-name, e.g. <service>.<namespace>.svc)"
-          : typeof code === "string" &&
-              /CERT|SIGNATURE|ISSUER|SELF_SIGNED/.test(code) &&
-              opts.ca !== undefined &&
-              !caFile
-            ? ` (verified against ${opts.ca.from}; give --cacert FILE for another CA)`
+          : typeof code === "string" && /CERT|SIGNATURE|ISSUER|SELF_SIGNED/.test(code) && !caFile
+            ? opts.ca !== undefined
+              ? ` (verified against ${opts.ca.from}; give --cacert FILE for another CA)`
+              : " (verified against the system's CAs; give the injector's CA with --cacert FILE: certs/ca.crt for npm start)"
             : "";
       reject(new RemotePreviewError(`${url.origin}: ${e.message}${hint}`));
     });

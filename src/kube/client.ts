@@ -625,6 +625,9 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
   };
 }
 
+/** The server @kubernetes/client-node's loadFromDefault falls back to when it finds no credentials. */
+const NO_CONFIG_SERVER = "http://localhost:8080";
+
 /** Where the CLI's commands take their credentials from (kubectl's --kubeconfig and --context). */
 export interface KubeConfigChoice {
   /** A kubeconfig file instead of KUBECONFIG or ~/.kube/config. */
@@ -653,6 +656,19 @@ export function defaultKubeConfig(choice: KubeConfigChoice = {}): KubeConfig {
       undefined,
     );
   }
+  // With none of those, the client falls back to an unauthenticated http://localhost:8080,
+  // whose first call fails with a message about TLS settings: say what is missing instead.
+  const cluster = kc.getCurrentCluster();
+  if (
+    !choice.kubeconfig &&
+    !process.env.KUBECONFIG &&
+    cluster?.name === "cluster" &&
+    cluster.server === NO_CONFIG_SERVER
+  )
+    throw new KubeError(
+      "no Kubernetes credentials: KUBECONFIG is not set, ~/.kube/config does not exist, and this is not a Pod with a service account; give --kubeconfig FILE",
+      undefined,
+    );
   if (choice.context !== undefined) {
     if (!kc.getContexts().some((c) => c.name === choice.context)) {
       throw new KubeError(

@@ -4,7 +4,7 @@
 // and --context refused with their names when they cannot be used, and inject --from-cluster's
 // arguments.
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { after, describe, test } from "node:test";
@@ -245,6 +245,27 @@ describe("check, certs status: arguments and credentials", () => {
     const down = await run(["check", "-n", "demo", "--kubeconfig", kubeconfig, "--context", "here"]);
     assert.equal(down.code, 2);
     assert.match(down.stderr, /ECONNREFUSED|connect/);
+  });
+
+  test("no kubeconfig anywhere and not in a Pod: exit 2, saying so, for every command that needs the cluster", async (t) => {
+    if (existsSync("/var/run/secrets/kubernetes.io/serviceaccount/token")) return t.skip("this runs in a Pod");
+    const home = join(dir, "empty-home");
+    mkdirSync(home, { recursive: true });
+    const env = { ...process.env, KUBECONFIG: "", HOME: home, KUBERNETES_SERVICE_HOST: "" };
+    for (const command of [
+      ["check", "-A"],
+      ["certs", "status"],
+      ["inject", "--from-cluster", "-f", "-"],
+      ["policy", "render", "--native-sidecars", "auto"],
+    ]) {
+      const r = await runCli(command, { cwd: dir, env, stdin: "" });
+      assert.equal(r.code, 2, command.join(" "));
+      assert.match(
+        r.stderr,
+        /^error: no Kubernetes credentials: KUBECONFIG is not set, ~\/\.kube\/config does not exist, and this is not a Pod with a service account; give --kubeconfig FILE\n$/,
+        command.join(" "),
+      );
+    }
   });
 });
 

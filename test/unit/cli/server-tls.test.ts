@@ -225,6 +225,10 @@ describe("preview --server: the cluster's caBundle is the default CA", () => {
     published = undefined;
     const none = await run(["--tls-server-name", SERVICE_NAME]);
     assert.equal(none.code, 2);
+    assert.match(
+      none.stderr,
+      /\(verified against the system's CAs; give the injector's CA with --cacert FILE: certs\/ca\.crt for npm start\)\n$/,
+    );
   });
 
   test("a caBundle of another CA: refused, saying which CA was trusted", async () => {
