@@ -170,6 +170,23 @@ export interface RunningServer {
   accept(socket: Socket): boolean;
 }
 
+/** What a plain HTTP request to the TLS port is answered, as Go's TLS server answers it. */
+export const PLAIN_HTTP_ANSWER =
+  "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n" +
+  "Client sent an HTTP request to an HTTPS server.\n";
+
+/**
+ * A refused handshake that OpenSSL found to be a plain HTTP request (`GET /healthz HTTP/1.1`,
+ * as `curl http://` sends): answered in plain text on the TCP connection under the TLS one,
+ * before it closes, so that the client says why instead of "empty reply from server".
+ */
+function answerPlainHttp(err: NodeJS.ErrnoException, socket: TLSSocket): void {
+  if (err.code !== "ERR_SSL_HTTP_REQUEST") return;
+  // Node keeps the connection it wrapped as the TLS socket's `_parent`.
+  const raw = (socket as TLSSocket & { readonly _parent?: unknown })._parent;
+  if (raw instanceof net.Socket && !raw.destroyed && raw.writable) raw.end(PLAIN_HTTP_ANSWER);
+}
+
 /** Resolves true if `p` settles within `ms`, false otherwise. */
 async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -227,6 +244,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   server.on("secureConnection", track(sockets));
 
   const onTlsClientError = opts.onTlsClientError;
+  server.on("tlsClientError", answerPlainHttp);
   if (onTlsClientError) server.on("tlsClientError", onTlsClientError);
   server.on("secureConnection", (socket: TLSSocket) => {
     // Node would allow a few renegotiations per 10 minutes (tls.CLIENT_RENEG_LIMIT); allow none.

@@ -7,7 +7,12 @@ import { join } from "node:path";
 import tls from "node:tls";
 import { after, describe, it } from "node:test";
 import type { RequestListener } from "node:http";
-import { TLS12_CIPHER_SUITES, TLS13_CIPHER_SUITES, startServer } from "../../../src/admission/https.js";
+import {
+  PLAIN_HTTP_ANSWER,
+  TLS12_CIPHER_SUITES,
+  TLS13_CIPHER_SUITES,
+  startServer,
+} from "../../../src/admission/https.js";
 import { createTlsFailureReporter } from "../../../src/admission/tls-failures.js";
 import { generateRsaKeyPair, issueServingCertificate, LOCAL_CERT_FILES } from "../../../src/certs/local.js";
 import { createMetrics } from "../../../src/telemetry/metrics.js";
@@ -201,6 +206,26 @@ describe("TLS cipher suites and renegotiation", () => {
       );
       await check("RSA");
       assert.equal(errors.codes.length, 2 * (STATIC_RSA.length + WEAK_FORWARD_SECRET.length), errors.codes.join(" "));
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("a plain HTTP request to the TLS port: answered 400 in plain text, as Go's TLS server answers it, then closed", async () => {
+    const s = await startTestServer();
+    try {
+      for (const request of ["GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", "POST /inject HTTP/1.1\r\nHost: x\r\n\r\n"]) {
+        const answer = await new Promise<string>((resolve, reject) => {
+          let got = "";
+          const socket = net.connect(s.running.port, "127.0.0.1", () => socket.write(request));
+          socket.on("data", (d: Buffer) => (got += d.toString("latin1")));
+          socket.on("close", () => resolve(got));
+          socket.on("error", reject);
+        });
+        assert.equal(answer, PLAIN_HTTP_ANSWER, request);
+      }
+      // The server serves TLS as before.
+      assert.equal((await s.request({ method: "GET", path: "/healthz" })).status, 200);
     } finally {
       await s.close();
     }
