@@ -45,6 +45,7 @@ import {
   unknownProxyConfigFields,
 } from "../injection/proxy-config.js";
 import { quote } from "../injection/quote.js";
+import { canonicalResources } from "../injection/quantity.js";
 import { parseYamlDocuments, YamlLimitError, YamlSyntaxError, type YamlLimits } from "../injection/yaml-limits.js";
 import { PINNED_TEMPLATES, PINNED_VALUES } from "./pinned.js";
 
@@ -830,7 +831,8 @@ function withoutDefaults(doc: Plain, defaults: unknown): ConfigDocument {
   const out: ConfigDocument = {};
   for (const [k, v] of Object.entries(doc)) {
     const d = isPlain(defaults) && Object.hasOwn(defaults, k) ? defaults[k] : undefined;
-    if (sameValue(v, d)) continue;
+    // Quantities as the API server stores them: Istio's 2000m and 1024Mi are our 2 and 1Gi.
+    if (k === "resources" ? sameValue(canonicalResources(v), canonicalResources(d)) : sameValue(v, d)) continue;
     // Maps that our defaults merge key by key (proxy, interception...) keep only what differs;
     // resources and proxyMetadata replace the default whole.
     if (isPlain(v) && isPlain(d) && k !== "resources" && k !== "proxyMetadata" && k !== "injectedAnnotations") {

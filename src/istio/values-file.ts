@@ -15,6 +15,7 @@
 // `spec.revision` are those values. Pure.
 import type { IstioConfigMaps } from "./import.js";
 import { PINNED_VALUES } from "./pinned.js";
+import { DEFAULT_PROXY_IMAGE } from "../config/defaults.js";
 
 type Plain = Record<string, unknown>;
 
@@ -76,11 +77,23 @@ export function operatorValues(iop: Plain): Plain {
 }
 
 /** The two ConfigMaps the pinned chart renders from `values` (release namespace `namespace`). */
+/**
+ * The hub and tag a values file gets when it gives none: a values file is written for a
+ * released chart, whose defaults name that release's images (Istio 1.28.0's, this injector's
+ * default proxy image), not the development hub and tag of the pinned commit's chart
+ * (registry.istio.io/testing, latest).
+ */
+const RELEASE_IMAGE_VALUES: Plain = (() => {
+  const m = /^(.+)\/proxyv2:([^:/]+)$/.exec(DEFAULT_PROXY_IMAGE);
+  if (!m) throw new Error(`${DEFAULT_PROXY_IMAGE}: not hub/proxyv2:tag`);
+  return { global: { hub: m[1], tag: m[2] } };
+})();
+
 export function configMapsFromValues(values: Plain, label: string, namespace = "istio-system"): IstioConfigMaps {
   const picked = pick(values, ["global", "sidecarInjectorWebhook", "revision"]);
   const pilot = pick(values.pilot, ["cni", "env"]);
   const gateways = pick(values.gateways, ["securityContext", "seccompProfile"]);
-  const rendered = merge(PINNED_VALUES, { ...picked, pilot, gateways });
+  const rendered = merge(merge(PINNED_VALUES, RELEASE_IMAGE_VALUES), { ...picked, pilot, gateways });
   const r = isPlain(rendered) ? rendered : {};
   const webhook = isPlain(r.sidecarInjectorWebhook) ? r.sidecarInjectorWebhook : {};
   const proxy = isPlain(r.global) && isPlain(r.global.proxy) ? r.global.proxy : {};

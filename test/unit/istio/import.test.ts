@@ -57,14 +57,9 @@ interface Case {
 
 const CASES: readonly Case[] = [
   {
-    name: "the chart's defaults import to our defaults but the image",
+    name: "the chart's defaults import to our defaults but the image (2000m and 1024Mi are our 2 and 1Gi)",
     input: maps(),
-    config: {
-      proxy: {
-        image: "registry.istio.io/testing/proxyv2:latest",
-        resources: { limits: { cpu: "2000m", memory: "1024Mi" }, requests: { cpu: "100m", memory: "128Mi" } },
-      },
-    },
+    config: { proxy: { image: "registry.istio.io/testing/proxyv2:latest" } },
     unsupported: [],
     ignored: [],
   },
@@ -312,10 +307,23 @@ describe("importIstioConfig", () => {
     });
   }
 
-  test("the document holds only what differs from our defaults", () => {
+  test("the document holds only what differs from our defaults, quantities as the API server stores them", () => {
     const r = importIstioConfig(maps({ values: values({ "global.hub": "docker.io/istio", "global.tag": "1.28.0" }) }));
-    assert.deepEqual(r.config, {
-      proxy: { resources: { limits: { cpu: "2000m", memory: "1024Mi" }, requests: { cpu: "100m", memory: "128Mi" } } },
+    assert.deepEqual(r.config, {});
+    const more = importIstioConfig(
+      maps({
+        values: values({
+          "global.hub": "docker.io/istio",
+          "global.tag": "1.28.0",
+          "global.proxy.resources": {
+            requests: { cpu: "0.1", memory: "128Mi" },
+            limits: { cpu: "2", memory: "1025Mi" },
+          },
+        }),
+      }),
+    );
+    assert.deepEqual(more.config, {
+      proxy: { resources: { requests: { cpu: "0.1", memory: "128Mi" }, limits: { cpu: "2", memory: "1025Mi" } } },
     });
   });
 });

@@ -10,13 +10,15 @@ import {
 } from "../../../src/istio/values-file.js";
 
 describe("Helm values and IstioOperator as the chart's ConfigMaps", () => {
-  test("no values: the chart's defaults, nothing unsupported", () => {
+  test("no values: the chart's defaults, nothing unsupported; the released chart's hub and tag, not the pinned commit's", () => {
     const r = importIstioConfig(configMapsFromValues({}, "helm-values"));
     assert.deepEqual(
       r.findings.filter((f) => f.severity === "unsupported"),
       [],
     );
-    assert.equal((r.config.proxy as { image?: string }).image, "registry.istio.io/testing/proxyv2:latest");
+    assert.deepEqual(r.config, {}, "a values file that changes nothing imports to our defaults");
+    const tagOnly = importIstioConfig(configMapsFromValues({ global: { tag: "1.28.2" } }, "helm-values"));
+    assert.deepEqual(tagOnly.config, { proxy: { image: "docker.io/istio/proxyv2:1.28.2" } });
   });
 
   test("values reach the config; findings are named by the values' path", () => {
