@@ -78,6 +78,12 @@ export const DEFAULT_MAX_CONCURRENT_REQUESTS = 256;
  * a second.
  */
 export const DEFAULT_MAX_CONNECTIONS = 256;
+/**
+ * Requests one connection may have waiting for their answers (pipelined: sent before the
+ * answer to the one before). Past it a request is refused as past `maxConcurrentRequests` is,
+ * and its connection closed: one client's pipeline cannot take every place in flight.
+ */
+export const MAX_PIPELINED_REQUESTS = 32;
 
 export interface TlsKeyPair {
   readonly cert: string | Buffer;
@@ -271,13 +277,44 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   /** Requests refused past `maxConcurrentRequests` whose body is still being read: busy, for the drain. */
   const refusing = new Set<ServerResponse>();
 
+  /**
+   * Per connection, its requests not yet answered (more than one when pipelined). Node emits no
+   * `close` for a response still queued behind another when the connection goes: they are let
+   * go with the connection, or each would hold its place among the requests in flight forever.
+   */
+  const unanswered = new WeakMap<Socket, Set<ServerResponse>>();
+  const letGo = (res: ServerResponse): void => {
+    refusing.delete(res);
+    if (inFlight.delete(res) && inFlight.size === 0) onIdle?.();
+  };
+  const hold = (socket: Socket, res: ServerResponse): number => {
+    let held = unanswered.get(socket);
+    if (held === undefined) {
+      const set = (held = new Set());
+      unanswered.set(socket, set);
+      socket.once("close", () => {
+        for (const r of set) letGo(r);
+        set.clear();
+      });
+    }
+    const set = held;
+    set.add(res);
+    res.once("close", () => {
+      set.delete(res);
+      if (pending.get(socket) === res) pending.delete(socket);
+      letGo(res);
+    });
+    return set.size;
+  };
+
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     if (draining) res.setHeader("Connection", "close");
-    if (inFlight.size >= maxConcurrent) {
+    const socket = req.socket;
+    const depth = hold(socket, res);
+    if (inFlight.size >= maxConcurrent || depth > MAX_PIPELINED_REQUESTS) {
       // Refused without being worked on: its body is read and dropped, then it is answered 503
       // and its connection closed (answered at once, the client could lose the answer).
       refusing.add(res);
-      res.once("close", () => refusing.delete(res));
       answerWhenRead(req, res, shed);
       return;
     }
@@ -285,15 +322,9 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     // the one before it on the connection is done. Node otherwise buffers the answers of a
     // pipeline and, past the socket's high-water mark, pauses the parser mid-stream and drops
     // the connection (HPE_PAUSED), losing every request after the first.
-    const socket = req.socket;
     const before = pending.get(socket);
     inFlight.add(res);
     pending.set(socket, res);
-    res.once("close", () => {
-      if (pending.get(socket) === res) pending.delete(socket);
-      inFlight.delete(res);
-      if (inFlight.size === 0) onIdle?.();
-    });
     if (before === undefined || before.closed) opts.app(req, res);
     else before.once("close", () => opts.app(req, res));
   });

@@ -6,7 +6,7 @@ import type { RequestListener } from "node:http";
 import net from "node:net";
 import tls from "node:tls";
 import { after, describe, it } from "node:test";
-import { startServer } from "../../../src/admission/https.js";
+import { MAX_PIPELINED_REQUESTS, startServer } from "../../../src/admission/https.js";
 import {
   JSON_HEADERS,
   podReview,
@@ -101,6 +101,66 @@ describe("pipelined requests", () => {
         uids.every((r) => typeof r.patch === "string"),
         "every answer carries a patch",
       );
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe("pipelined requests on a connection that goes", () => {
+  const wire = (n: number, path = "/inject"): string => {
+    const body = JSON.stringify(podReview({ object: injectable }));
+    return `POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`.repeat(
+      n,
+    );
+  };
+
+  it("lets the places of its unanswered requests go: the bound is not used up, the drain does not wait", async () => {
+    const s = await startTestServer({}, { maxConcurrentRequests: 8 });
+    try {
+      // Ten connections, each a pipeline of five closed at once: Node emits no `close` for the
+      // answers still queued behind the first, which held their places in flight for good.
+      for (let i = 0; i < 10; i++) {
+        const socket = await connect(s.running.port, s.ca);
+        socket.on("error", () => undefined);
+        socket.resume();
+        const closed = new Promise((resolve) => socket.once("close", resolve));
+        socket.end(wire(5));
+        await closed;
+      }
+      for (let i = 0; i < 200 && s.running.inFlight > 0; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(s.running.inFlight, 0);
+      const later = await send(s.running.port, s.ca, {
+        headers: JSON_HEADERS,
+        body: JSON.stringify(podReview({ object: injectable })),
+      });
+      assert.equal(later.status, 200);
+      assert.equal((await send(s.running.port, s.ca, { method: "GET", path: "/healthz" })).status, 200);
+    } finally {
+      const started = Date.now();
+      await s.close();
+      assert.ok(Date.now() - started < 900, "the drain had nothing to wait for");
+    }
+  });
+
+  it("past MAX_PIPELINED_REQUESTS waiting on one connection: 503 and the connection closed, the others served", async () => {
+    const s = await startTestServer();
+    try {
+      const socket = await connect(s.running.port, s.ca);
+      const answers = readResponses(socket, MAX_PIPELINED_REQUESTS + 8);
+      socket.write(wire(MAX_PIPELINED_REQUESTS + 8));
+      const { statuses, closed } = await answers;
+      assert.ok(closed, "the connection is closed after the refusal");
+      assert.deepEqual(
+        statuses.slice(0, MAX_PIPELINED_REQUESTS),
+        Array.from({ length: MAX_PIPELINED_REQUESTS }, () => 200),
+      );
+      assert.equal(statuses[MAX_PIPELINED_REQUESTS], 503);
+      const other = await send(s.running.port, s.ca, {
+        headers: JSON_HEADERS,
+        body: JSON.stringify(podReview({ object: injectable })),
+      });
+      assert.equal(other.status, 200);
     } finally {
       await s.close();
     }
