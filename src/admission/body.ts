@@ -57,7 +57,8 @@ export function checkCharset(params: readonly string[]): void {
 /**
  * Reads the whole request body, refusing it (ERR_BODY_TOO_LARGE) as soon as the declared
  * Content-Length or the bytes received exceed the limit, and (ERR_REQUEST_TIMEOUT) when it is
- * not complete in time. A refused body is drained by Node, bounded by the server's requestTimeout.
+ * not complete in time. The rest of a refused body is not read: its answer closes the
+ * connection (sendError).
  */
 export function readRequestBody(req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
   const { maxBodyBytes, bodyTimeoutMs, budget } = limits;
@@ -89,7 +90,8 @@ export function readRequestBody(req: IncomingMessage, limits: BodyLimits): Promi
       req.off("error", onAbort);
       req.off("close", onAbort);
       if (err) {
-        req.resume(); // discard the rest
+        // Until the answer closes the connection, what comes is dropped.
+        req.resume();
         reject(err);
       } else {
         // A review of a few KiB comes in one chunk, a view into the socket's read buffer:

@@ -18,6 +18,18 @@ export interface ErrorSpec {
   readonly message: string;
   /** `http`: the request is refused with this status. `review`: answered as an AdmissionReview. */
   readonly answer: "http" | "review";
+  /**
+   * The answer closes the connection (`Connection: close`): its request's body was cut short
+   * or late, or is refused unread (Node would otherwise read the rest to its end, up to the
+   * request timeout), or the server is shedding load.
+   */
+  readonly closes?: true;
+}
+
+/** Whether the answer of `code` closes its connection (ErrorSpec.closes). */
+export function closesConnection(code: ErrorCode): boolean {
+  const spec: ErrorSpec = ERRORS[code];
+  return spec.closes === true;
 }
 
 export const ERRORS = {
@@ -27,15 +39,23 @@ export const ERRORS = {
     reason: "UnsupportedMediaType",
     message: "Content-Type must be application/json",
     answer: "http",
+    closes: true,
   },
   ERR_BODY_TOO_LARGE: {
     status: 413,
     reason: "RequestEntityTooLarge",
     message: "request body is larger than the limit",
     answer: "http",
+    closes: true,
   },
   ERR_EMPTY_BODY: { status: 400, reason: "BadRequest", message: "no body found", answer: "http" },
-  ERR_BODY_READ: { status: 400, reason: "BadRequest", message: "request body could not be read", answer: "http" },
+  ERR_BODY_READ: {
+    status: 400,
+    reason: "BadRequest",
+    message: "request body could not be read",
+    answer: "http",
+    closes: true,
+  },
   ERR_MALFORMED_JSON: { status: 400, reason: "BadRequest", message: "request body is not valid JSON", answer: "http" },
   ERR_NOT_ADMISSION_REVIEW: {
     status: 400,
@@ -48,6 +68,7 @@ export const ERRORS = {
     reason: "Timeout",
     message: "request body was not received in time",
     answer: "http",
+    closes: true,
   },
   ERR_BAD_REQUEST: { status: 400, reason: "BadRequest", message: "malformed request", answer: "http" },
   ERR_NOT_FOUND: { status: 404, reason: "NotFound", message: "no such endpoint", answer: "http" },
@@ -58,6 +79,7 @@ export const ERRORS = {
     reason: "ServiceUnavailable",
     message: "sidecar-injector is overloaded: too many requests in flight or connections open; retry",
     answer: "http",
+    closes: true,
   },
   ERR_PREVIEW_INPUT: {
     status: 400,

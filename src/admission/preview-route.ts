@@ -15,7 +15,7 @@
 // message}`, so existing clients read what they read before.
 
 import type { Request, RequestHandler, Response } from "express";
-import { AdmissionError, ERRORS, errorBody, type ErrorBody, type ErrorCode } from "./errors.js";
+import { AdmissionError, closesConnection, ERRORS, errorBody, type ErrorBody, type ErrorCode } from "./errors.js";
 import { checkCharset, YAML_TYPES, readRequestBody, type BodyLimits } from "./body.js";
 import { bearerToken, LOOKUP_DEADLINE_MS, NamespaceLookups, NOT_KNOWN } from "./preview-lookup.js";
 import { OFFLOAD_FROM_BYTES, type ReviewPool } from "./review-pool.js";
@@ -86,8 +86,7 @@ export function previewErrorBody(code: ErrorCode, message: string = ERRORS[code]
 /** Answers a /preview error as a Status, with the connection rules of every other error answer. */
 export function sendPreviewError(res: Response, code: ErrorCode, message?: string): void {
   if (res.headersSent || res.writableEnded || res.destroyed) return;
-  if (code === "ERR_REQUEST_TIMEOUT" || code === "ERR_BODY_READ" || code === "ERR_OVERLOADED")
-    res.set("Connection", "close");
+  if (closesConnection(code)) res.set("Connection", "close");
   if (code === "ERR_OVERLOADED") res.set("Retry-After", "1");
   res.status(ERRORS[code].status).json(previewErrorBody(code, message));
 }

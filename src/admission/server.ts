@@ -12,7 +12,7 @@ import type { ErrorRequestHandler, Express, default as createExpress } from "exp
 import type { Config } from "../config/types.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
-import { AdmissionError, ERRORS, errorBody, type ErrorCode } from "./errors.js";
+import { AdmissionError, closesConnection, ERRORS, errorBody, type ErrorCode } from "./errors.js";
 import { answerOverloaded, countShed } from "./connection-shed.js";
 import { answerReview, decodeAdmissionReview, parsePathEnv, type InjectFn, type ReviewOutcome } from "./review.js";
 import {
@@ -106,8 +106,7 @@ function sendInPieces(res: ServerResponse, body: Uint8Array): void {
 
 export function sendError(res: ServerResponse, code: ErrorCode, message?: string): void {
   if (res.headersSent || res.writableEnded || res.destroyed) return;
-  if (code === "ERR_REQUEST_TIMEOUT" || code === "ERR_BODY_READ" || code === "ERR_OVERLOADED")
-    res.setHeader("Connection", "close");
+  if (closesConnection(code)) res.setHeader("Connection", "close");
   if (code === "ERR_OVERLOADED") res.setHeader("Retry-After", "1");
   writeJson(res, ERRORS[code].status, JSON.stringify(errorBody(code, message)));
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import https from "node:https";
+import tls from "node:tls";
 import { after, before, describe, it } from "node:test";
 import { DEFAULT_MAX_BODY_BYTES, plainInjectPath } from "../../../src/admission/server.js";
 import {
@@ -270,6 +271,37 @@ describe("body size limit", () => {
     const res = await s.request({ headers: JSON_HEADERS, body: " ".repeat(200 * 1024), chunked: true });
     assert.equal(res.status, 413);
     assert.equal((res.json().error as { code: string }).code, "ERR_BODY_TOO_LARGE");
+  });
+
+  it("reads no further than it must: a declared or grown body over the limit, or of another type, closes the connection", async () => {
+    for (const head of [
+      // Declared: refused before a byte of it is read; Node would read all of it (up to the
+      // request timeout) to keep the connection.
+      `POST /inject HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000000000\r\n\r\n`,
+      `POST /inject HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`,
+      `POST /inject HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 100000000000\r\n\r\n`,
+    ]) {
+      const socket = tls.connect({ host: "127.0.0.1", port: s.running.port, ca: s.ca });
+      let answer = "";
+      socket.on("data", (d: Buffer) => (answer += d.toString("latin1")));
+      socket.on("error", () => undefined);
+      const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+      const chunk = head.includes("chunked") ? `10000\r\n${" ".repeat(0x10000)}\r\n` : " ".repeat(0x10000);
+      let sent = 0;
+      let done = false;
+      void closed.then(() => (done = true));
+      socket.write(head);
+      // Sends as fast as the server takes it, until it closes or 256 MiB went: what it read
+      // after answering is bounded by what the kernel holds, not by the request timeout.
+      while (!done && sent < 256 * 1024 * 1024) {
+        sent += chunk.length;
+        if (!socket.write(chunk)) await Promise.race([new Promise((r) => socket.once("drain", r)), closed]);
+      }
+      await closed;
+      assert.ok(sent < 256 * 1024 * 1024, `${sent} bytes taken before the connection closed`);
+      assert.match(answer, /^HTTP\/1\.1 41[35] /);
+      assert.match(answer, /\r\nconnection: close\r\n/i);
+    }
   });
 
   it("counts refused bodies as failures by code", async () => {
