@@ -9,8 +9,9 @@ export const DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024;
 export const DEFAULT_BODY_TIMEOUT_MS = 10_000;
 
 /**
- * Bytes all request bodies being read may hold together. A body that would take the total past
- * it is refused with ERR_OVERLOADED (503): a burst of large bodies then costs a bounded amount
+ * Bytes all request bodies being read, and the large answers being written, may hold together.
+ * A body or answer that would take the total past it is refused with ERR_OVERLOADED (503): a
+ * burst of large bodies, or clients that do not read their answers, then cost a bounded amount
  * of memory, well inside the chart's memory limit, instead of growing the heap until the
  * process dies.
  */

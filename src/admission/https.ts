@@ -225,6 +225,10 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   server.requestTimeout = requestTimeout;
   server.headersTimeout = headersTimeout;
   server.keepAliveTimeout = opts.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
+  // A connection on which nothing moves this long while a request is answered (a client that
+  // does not read its answer: the answer, megabytes for a large Pod, would be held for as long
+  // as the client likes) is closed. Between requests, the keep-alive timeout applies instead.
+  server.timeout = requestTimeout;
   // It never listens (see the header): the timeouts are checked as if it did.
   startTimeoutChecks(server);
 

@@ -193,6 +193,20 @@ function reviewRecorder(metrics: Metrics, logger: Logger): (outcome: ReviewOutco
 
 type ReviewHandler = (req: IncomingMessage, res: ServerResponse, path: string) => Promise<void>;
 
+/**
+ * A large answer's bytes, held until its client has taken them (or gone), counted in the
+ * budget of the bodies being read: clients that do not read their answers cannot hold more
+ * than it together. Throws ERR_OVERLOADED, for a 503 in its place, when it would pass it.
+ */
+function holdAnswer(res: ServerResponse, bytes: number, budget: BodyBudget | undefined): void {
+  if (budget === undefined) return;
+  if (budget.inUse + bytes > budget.maxBytes) throw new AdmissionError("ERR_OVERLOADED");
+  budget.inUse += bytes;
+  res.once("close", () => {
+    budget.inUse -= bytes;
+  });
+}
+
 /** One review, from the request to its answer, its log line and its metrics; never rejects. */
 function reviewHandler(opts: AppOptions, limits: BodyLimits, pool: ReviewPool | undefined): ReviewHandler {
   const { config, logger, metrics } = opts;
@@ -212,6 +226,7 @@ function reviewHandler(opts: AppOptions, limits: BodyLimits, pool: ReviewPool | 
           pathEnv,
           nativeOption(opts.nativeSidecarsSupported).nativeSidecarsSupported,
         );
+        holdAnswer(res, answer.body.byteLength, limits.budget);
         sendInPieces(res, answer.body);
         record(answer.outcome, elapsedMs());
         return;

@@ -405,6 +405,44 @@ describe("timeouts", () => {
   });
 });
 
+describe("a client that does not read its answer", () => {
+  it("is closed once nothing has moved on its connection for the request timeout, and its answer let go", async () => {
+    const c = await testCertificates();
+    const answer = Buffer.alloc(32 * 1024 * 1024, "x");
+    let served: (() => void) | undefined;
+    const answered = new Promise<void>((resolve) => (served = resolve));
+    const running = await startServer({
+      app: (_req, res) => {
+        res.writeHead(200, { "Content-Length": answer.length });
+        res.end(answer);
+        served?.();
+      },
+      port: 0,
+      tls: c,
+      requestTimeoutMs: 500,
+    });
+    try {
+      assert.equal(running.server.timeout, 500);
+      const socket = await connect(running.port, c.ca);
+      socket.on("error", () => undefined);
+      // Reads the first bytes of the answer, then nothing: the kernel's buffers fill and the
+      // rest of the 32 MiB waits in the server's socket.
+      socket.once("data", () => socket.pause());
+      socket.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+      await answered;
+      assert.equal(running.connections, 1);
+      // The server closes it on its own (without the timeout it stays open, holding the answer):
+      // within forty times the timeout, however busy the machine.
+      for (let waited = 0; running.connections > 0 && waited < 20_000; waited += 50)
+        await new Promise((r) => setTimeout(r, 50));
+      assert.equal(running.connections, 0, "closed by the server");
+      socket.destroy();
+    } finally {
+      await running.close(1000);
+    }
+  });
+});
+
 describe("drain", () => {
   it("stops accepting, reports not ready, and waits for the request in flight", async () => {
     const s = await startTestServer();

@@ -321,6 +321,54 @@ describe("body memory bound", () => {
   });
 });
 
+describe("answer memory bound", () => {
+  it("a large answer its client does not read holds its bytes in the budget: past it 503, given back when it goes", async () => {
+    // 16,000 containers with probes: a body near the 6 MiB limit, answered on a worker thread
+    // with about 13 MB, more than the kernel's socket buffers take from a client that reads
+    // nothing (about 4 MiB sent, 128 KiB received).
+    const probe = { httpGet: { path: "/ready", port: 8080 } };
+    const containers = Array.from({ length: 16_000 }, (_, i) => ({
+      name: `c${i}`,
+      image: "nginx",
+      ports: [{ containerPort: 8080 }],
+      readinessProbe: probe,
+      livenessProbe: probe,
+      startupProbe: probe,
+    }));
+    const body = JSON.stringify(podReview({ object: { ...injectable, spec: { containers } } }));
+    // The answer's size, from a server with the default budget.
+    const measure = await startTestServer();
+    const size = (await send(measure.running.port, measure.ca, { headers: JSON_HEADERS, body })).body.length;
+    await measure.close();
+    assert.ok(body.length < 6 * 1024 * 1024 && size > 12_000_000, `${body.length} and ${size} bytes`);
+    // Room for one answer and one body, not two answers.
+    const s = await startTestServer({ maxBufferedBodyBytes: size + body.length + 10_000 });
+    const holder = await connect(s.running.port, s.ca);
+    holder.on("error", () => undefined);
+    try {
+      const request = `POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+      const started = new Promise((r) => holder.once("data", r));
+      holder.write(request);
+      await started;
+      holder.pause(); // the rest of its answer waits in the server
+      const refused = await send(s.running.port, s.ca, { headers: JSON_HEADERS, body });
+      assert.equal(refused.status, 503);
+      assert.equal((refused.json().error as { code: string }).code, "ERR_OVERLOADED");
+      holder.destroy();
+      let ok: Awaited<ReturnType<typeof send>> | undefined;
+      for (let i = 0; i < 100; i++) {
+        ok = await send(s.running.port, s.ca, { headers: JSON_HEADERS, body });
+        if (ok.status === 200) break;
+        await new Promise((r) => setTimeout(r, 20)); // the holder's close may still be on its way
+      }
+      assert.equal(ok?.status, 200);
+    } finally {
+      holder.destroy();
+      await s.close();
+    }
+  });
+});
+
 describe("connection bound", () => {
   it("answers connections past the bound 503 with Retry-After (what the API server retries), and serves again once one closes", async () => {
     const c = await testCertificates();
