@@ -12,12 +12,14 @@
 // `maxConnections`, a connection is answered 503 ERR_OVERLOADED with Retry-After, which the API
 // server retries, instead of closed, which it does not (connection-shed.ts).
 
-import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
+import { STATUS_CODES, type IncomingMessage, type RequestListener, type ServerResponse } from "node:http";
 import https from "node:https";
 import net, { type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { Duplex } from "node:stream";
 import type { SecureContextOptions, TLSSocket } from "node:tls";
 import { answerOverloaded, answerWhenRead, checkPair, createConnectionShedder } from "./connection-shed.js";
+import { errorBody, ERRORS, type ErrorCode } from "./errors.js";
 import { startTimeoutChecks } from "./handed.js";
 
 export const TLS_MIN_VERSION = "TLSv1.2";
@@ -176,6 +178,41 @@ export interface RunningServer {
   accept(socket: Socket): boolean;
 }
 
+/**
+ * An error answer written on the connection itself, then the connection closed: for what Node's
+ * HTTP parser refuses before any handler sees a request. JSON, as every other error answer.
+ */
+export function connectionErrorAnswer(code: ErrorCode, message?: string): string {
+  const body = JSON.stringify(errorBody(code, message));
+  const status = ERRORS[code].status;
+  return (
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  );
+}
+
+/**
+ * What Node's HTTP parser refused (`clientError`): malformed or smuggling-shaped framing (two
+ * Content-Lengths, Content-Length with Transfer-Encoding), headers past the limit, a request not
+ * received in time. Answered in JSON, naming what is wrong in llhttp's own words (a constant,
+ * never the input); a connection already answering, or gone, is closed.
+ */
+function answerClientError(err: Error & { code?: string; reason?: unknown }, socket: Duplex): void {
+  const answering = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage?.headersSent === true;
+  if (err.code === "ECONNRESET" || !socket.writable || answering) {
+    socket.destroy();
+    return;
+  }
+  const reason = typeof err.reason === "string" ? err.reason.slice(0, 100) : undefined;
+  socket.end(
+    err.code === "HPE_HEADER_OVERFLOW"
+      ? connectionErrorAnswer("ERR_HEADERS_TOO_LARGE")
+      : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? connectionErrorAnswer("ERR_REQUEST_TIMEOUT", "the request was not received in time")
+        : connectionErrorAnswer("ERR_BAD_REQUEST", reason === undefined ? undefined : `malformed request: ${reason}`),
+  );
+}
+
 /** What a plain HTTP request to the TLS port is answered, as Go's TLS server answers it. */
 export const PLAIN_HTTP_ANSWER =
   "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n" +
@@ -212,6 +249,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   const headersTimeout = Math.min(opts.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS, requestTimeout);
 
   const server = https.createServer({
+    // Checked in the request handler, so that the answer is JSON (Node's has no body).
+    requireHostHeader: false,
     ...TLS_CONTEXT_OPTIONS,
     cert: opts.tls.cert,
     key: opts.tls.key,
@@ -227,8 +266,9 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   server.keepAliveTimeout = opts.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
   // A connection on which nothing moves this long while a request is answered (a client that
   // does not read its answer: the answer, megabytes for a large Pod, would be held for as long
-  // as the client likes) is closed. Between requests, the keep-alive timeout applies instead.
-  server.timeout = requestTimeout;
+  // as the client likes) is closed. Twice the request timeout, so that a request that does not
+  // come in time gets its 408 first. Between requests, the keep-alive timeout applies instead.
+  server.timeout = 2 * requestTimeout;
   // It never listens (see the header): the timeouts are checked as if it did.
   startTimeoutChecks(server);
 
@@ -253,6 +293,22 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   server.on("connection", track(connections));
   server.on("secureConnection", track(sockets));
 
+  server.on("clientError", answerClientError);
+  // CONNECT (a proxy's tunnel) and an expectation other than 100-continue: Node would close
+  // the connection, or answer 417 without a body.
+  server.on("connect", (_req: IncomingMessage, socket: Duplex) =>
+    socket.end(connectionErrorAnswer("ERR_METHOD_NOT_ALLOWED", "CONNECT is not served")),
+  );
+  server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
+    const body = JSON.stringify(errorBody("ERR_EXPECTATION_FAILED"));
+    res.writeHead(ERRORS.ERR_EXPECTATION_FAILED.status, {
+      "Content-Type": "application/json; charset=utf-8",
+      "Content-Length": Buffer.byteLength(body),
+      Connection: "close",
+    });
+    res.end(body);
+    req.resume();
+  });
   const onTlsClientError = opts.onTlsClientError;
   server.on("tlsClientError", answerPlainHttp);
   if (onTlsClientError) server.on("tlsClientError", onTlsClientError);
@@ -312,6 +368,18 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   };
 
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    // HTTP/1.1 without Host (Node's own check answers it without a body): refused as Go refuses it.
+    if (req.headers.host === undefined && req.httpVersion !== "1.0") {
+      const body = JSON.stringify(errorBody("ERR_BAD_REQUEST", "malformed request: missing required Host header"));
+      res.writeHead(ERRORS.ERR_BAD_REQUEST.status, {
+        "Content-Type": "application/json; charset=utf-8",
+        "Content-Length": Buffer.byteLength(body),
+        Connection: "close",
+      });
+      res.end(body);
+      req.resume();
+      return;
+    }
     if (draining) res.setHeader("Connection", "close");
     const socket = req.socket;
     const depth = hold(socket, res);
