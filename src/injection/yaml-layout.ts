@@ -4,139 +4,164 @@
 // any indent, and `command: ["sh",` with `"-c"]` under its key. YAML 1.2, and the `yaml`
 // parser, want such lines indented past their block, and refuse the document otherwise.
 //
-// `relaidContinuations` indents each such line past the column of the quote or bracket that
-// opened it. That changes no value: a quoted scalar's line breaks fold with the white space
-// around them, and white space between a flow collection's items means nothing. A line at
-// column 0 that starts with a document marker (`---`, `...`) is left as it is: go-yaml ends
-// the document there, inside a quote or not, and so refuses it, as the `yaml` parser will.
-//
-// The scan is YAML's lexical structure, enough to tell where quoted scalars and flow
-// collections begin and end: comments, block scalars (whose lines are text), plain scalars
-// (a quote or bracket inside one is text), a quote only where a scalar can start. It runs
-// only on text the parser refused, and its result is used only if the parser takes it.
+// `relaidContinuations` follows the parser's own errors, one at a time: an error that lies in
+// a quoted scalar or a flow collection as go-yaml reads it ("Missing closing 'quote" where the
+// parser cut the scalar, "Flow sequence in block collection must be sufficiently indented",
+// "All mapping items must start at the same column" on a scalar's under-indented line); where
+// it opened, from the parser's syntax tree. It finds where that scalar or
+// collection ends as go-yaml does (the next unescaped quote; the matching bracket, quotes and
+// comments skipped) and indents the lines in between past the column of the quote or bracket.
+// That changes no value: a quoted scalar's line breaks fold with the white space around them,
+// and white space between a flow collection's items means nothing. Where the parser is content
+// with a line (a plain scalar going on over lines, a block scalar) nothing is touched, and a
+// line at column 0 that starts a document marker (`---`, `...`) makes it give up: go-yaml ends
+// the document there, inside a quote or not, and so refuses it.
+
+import { Parser, parseAllDocuments } from "yaml";
 
 const LF = 10;
-const SPACE = 32;
-const TAB = 9;
-const HASH = 35;
 
-function blank(c: number): boolean {
-  return c === SPACE || c === TAB || c === LF || c === 13 || Number.isNaN(c);
+/** Bytes of text parsed again in all, at most: a refused document costs a bounded amount. */
+const REPARSE_BYTES = 4 * 1024 * 1024;
+/** Rounds (one construct each) at most. */
+const MAX_ROUNDS = 64;
+
+/**
+ * `text` with the continuation lines of its quoted scalars and flow collections that the
+ * parser refused indented past the quote or bracket that opened them; undefined when that does
+ * not give a text the parser takes.
+ */
+export function relaidContinuations(text: string): string | undefined {
+  const rounds = Math.min(MAX_ROUNDS, Math.max(1, Math.floor(REPARSE_BYTES / Math.max(text.length, 1))));
+  let current = text;
+  for (let round = 0; round <= rounds; round++) {
+    const error = firstError(current);
+    if (error === undefined) return round === 0 ? undefined : current;
+    if (round === rounds) return undefined;
+    const span = spanOf(current, error);
+    if (span === undefined) return undefined;
+    const relaid = indentWithin(current, span.opener, span.end);
+    if (relaid === undefined || relaid === current) return undefined;
+    current = relaid;
+  }
+  return undefined;
 }
 
-/** Characters after which, in flow context, a scalar starts (a quote opens a quoted one). */
-function flowScalarStart(c: number): boolean {
-  return c === 91 /* [ */ || c === 123 /* { */ || c === 44 /* , */ || c === 58 /* : */ || c === 63; /* ? */
+interface ParseError {
+  readonly offset: number;
+}
+
+function firstError(text: string): ParseError | undefined {
+  for (const doc of parseAllDocuments(text, { uniqueKeys: false, prettyErrors: false, merge: true })) {
+    const e = doc.errors[0];
+    if (e) return { offset: e.pos[0] };
+  }
+  return undefined;
 }
 
 /**
- * `text` with the continuation lines of its quoted scalars and flow collections indented past
- * the quote or bracket that opened them; undefined when no line needed it.
+ * The quoted scalar or flow collection an error lies in, as go-yaml reads it: the last one
+ * the parser's syntax tree opens before the error, when go-yaml's end of it (the next
+ * unescaped quote; the matching bracket) is at or past the error. None when the error is
+ * about something else.
  */
-export function relaidContinuations(text: string): string | undefined {
-  const lines = text.split("\n");
-  /** Open quote (34 or 39) at the end of the line before, or 0. */
-  let quote = 0;
-  /** Open flow collections at the end of the line before. */
-  let flow = 0;
-  /** The column the open quote or outermost open bracket was at. */
-  let opener = 0;
-  /** Indent of the line that opened a block scalar; its more indented lines are text. */
-  let blockScalarParent = -1;
-  let changed = false;
-  for (let l = 0; l < lines.length; l++) {
-    const line = lines[l] ?? "";
-    let indent = 0;
-    while (line.charCodeAt(indent) === SPACE) indent++;
-    const continuing = quote !== 0 || flow > 0;
-    if (continuing) {
-      const marker = /^(?:---|\.\.\.)(?:[ \t\r]|$)/.test(line);
-      if (!marker && indent <= opener && indent < line.length) {
-        lines[l] = " ".repeat(opener + 1 - indent) + line;
-        changed = true;
-      }
-      if (marker) {
-        quote = 0;
-        flow = 0;
-      }
-    } else {
-      if (blockScalarParent >= 0) {
-        if (indent >= line.length || indent > blockScalarParent) continue;
-        blockScalarParent = -1;
-      }
-      if (/^(?:---|\.\.\.)(?:[ \t\r]|$)/.test(line)) continue;
+function spanOf(text: string, error: ParseError): { opener: number; end: number } | undefined {
+  const opener = tokenBefore(text, error.offset, (type) => SPANNING.has(type));
+  if (opener === undefined) return undefined;
+  const c = text[opener];
+  const end =
+    c === "'" || c === '"' ? quotedEnd(text, opener) : c === "[" || c === "{" ? flowEnd(text, opener) : undefined;
+  return end !== undefined && end >= error.offset ? { opener, end } : undefined;
+}
+
+/** The tokens whose lines go-yaml reads at any indent. */
+const SPANNING = new Set(["single-quoted-scalar", "double-quoted-scalar", "flow-collection"]);
+
+/** The offset of the quote closing the quoted scalar opened at `at`, as go-yaml finds it. */
+function quotedEnd(text: string, at: number): number | undefined {
+  const quote = text.charCodeAt(at);
+  for (let i = at + 1; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (quote === 34 && c === 92 /* \ */) i++;
+    else if (c === quote) {
+      if (quote === 39 && text.charCodeAt(i + 1) === 39) i++;
+      else return i;
     }
-    // Where a scalar may start: the line's first character, or after "- ", "? ", ": ".
-    let scalarStart = !continuing || (flow > 0 && quote === 0);
-    let sigEnd = 0;
-    let i = continuing ? 0 : indent;
-    while (i < line.length) {
-      const c = line.charCodeAt(i);
-      if (quote !== 0) {
-        // To the closing quote: '' is a quote in a single-quoted scalar, \x an escape in a double-quoted one.
-        if (quote === 34 && c === 92 /* \ */) i += 2;
-        else if (c === quote && quote === 39 && line.charCodeAt(i + 1) === 39) i += 2;
-        else if (c === quote) {
-          quote = 0;
-          i++;
-          sigEnd = i;
-          scalarStart = false;
-        } else i++;
-        continue;
-      }
-      if (c === SPACE || c === TAB || c === 13) {
-        i++;
-        continue;
-      }
-      if (c === HASH && (i === 0 || blank(line.charCodeAt(i - 1)))) break;
-      if (flow > 0) {
-        if (c === 34 || c === 39) {
-          if (scalarStart) {
-            quote = c;
-            i++;
-            continue;
-          }
-        } else if (c === 91 || c === 123) flow++;
-        else if (c === 93 || c === 125) flow--;
-        scalarStart = flow > 0 && flowScalarStart(c);
-        i++;
-        sigEnd = i;
-        continue;
-      }
-      if (scalarStart && (c === 34 || c === 39)) {
-        quote = c;
-        opener = i;
-        i++;
-        continue;
-      }
-      if (scalarStart && (c === 91 || c === 123)) {
-        flow = 1;
-        opener = i;
-        i++;
-        sigEnd = i;
-        continue;
-      }
-      // "- ", "? ", ": " (or at the line's end): a scalar may start after them.
-      if ((c === 45 /* - */ || c === 63 /* ? */ || c === 58) /* : */ && blank(line.charCodeAt(i + 1))) {
-        scalarStart = true;
-        i++;
-        sigEnd = i;
-        continue;
-      }
-      // An anchor or a tag before the scalar: it still may start after it.
-      if ((c === 38 /* & */ || c === 33) /* ! */ && scalarStart) {
-        while (i < line.length && !blank(line.charCodeAt(i))) i++;
-        sigEnd = i;
-        continue;
-      }
-      // A plain scalar (or a key): to the next ": " or " #"; quotes and brackets in it are text.
-      scalarStart = false;
-      i++;
-      sigEnd = i;
-    }
-    // "key: |", "- >-", "key: |2+": the following, more indented lines are scalar content.
-    if (quote === 0 && flow === 0 && /(?:^|[\s:-])[|>][-+1-9]*$/.test(line.slice(Math.max(0, sigEnd - 8), sigEnd)))
-      blockScalarParent = indent;
   }
-  return changed ? lines.join("\n") : undefined;
+  return undefined;
+}
+
+/**
+ * The start of the last token of the parser's syntax tree of a `wanted` type that opens before
+ * `offset`, none inside another (a flow collection's own, not one nested in it).
+ */
+function tokenBefore(text: string, offset: number, wanted: (type: string) => boolean): number | undefined {
+  let found: number | undefined;
+  const visit = (token: unknown, inside: boolean): void => {
+    if (typeof token !== "object" || token === null) return;
+    const type = "type" in token && typeof token.type === "string" ? token.type : "";
+    const hit = wanted(type);
+    if (hit && !inside && "offset" in token && typeof token.offset === "number" && token.offset < offset)
+      if (found === undefined || token.offset > found) found = token.offset;
+    for (const v of Object.values(token)) {
+      if (Array.isArray(v)) for (const item of v) visit(item, inside || hit);
+      else visit(v, inside || hit);
+    }
+  };
+  for (const token of new Parser().parse(text)) visit(token, false);
+  return found;
+}
+
+/** The offset of the bracket closing the flow collection opened at `at`, as go-yaml finds it. */
+function flowEnd(text: string, at: number): number | undefined {
+  let depth = 0;
+  // Where a scalar can start, a quote opens a quoted one: after a bracket, `,`, `:` or `?`.
+  let scalarStart = true;
+  for (let i = at; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 32 || c === 9 || c === 13 || c === LF) continue;
+    if (c === 35 /* # */ && /\s/.test(text[i - 1] ?? " ")) {
+      const eol = text.indexOf("\n", i);
+      if (eol < 0) return undefined;
+      i = eol;
+      continue;
+    }
+    if ((c === 39 || c === 34) && scalarStart) {
+      const end = quotedEnd(text, i);
+      if (end === undefined) return undefined;
+      i = end;
+      scalarStart = false;
+      continue;
+    }
+    if (c === 91 /* [ */ || c === 123 /* { */) depth++;
+    else if (c === 93 /* ] */ || c === 125 /* } */) {
+      depth--;
+      if (depth === 0) return i;
+    }
+    scalarStart = c === 91 || c === 123 || c === 44 /* , */ || c === 58 /* : */ || c === 63; /* ? */
+  }
+  return undefined;
+}
+
+/**
+ * `text` with each line that starts after `opener` and at or before `end` indented past the
+ * opener's column; undefined when one of them is a document marker at column 0.
+ */
+function indentWithin(text: string, opener: number, end: number): string | undefined {
+  const lineStart = text.lastIndexOf("\n", opener) + 1;
+  const column = opener - lineStart;
+  let out = "";
+  let from = 0;
+  for (let nl = text.indexOf("\n", opener); nl >= 0 && nl < end; nl = text.indexOf("\n", nl + 1)) {
+    const start = nl + 1;
+    if (/^(?:---|\.\.\.)(?:[ \t\r\n]|$)/.test(text.slice(start, start + 4))) return undefined;
+    let indent = 0;
+    while (text.charCodeAt(start + indent) === 32) indent++;
+    const next = text.charCodeAt(start + indent);
+    // A line of nothing but white space is left alone: it folds as an empty line either way.
+    if (indent > column || next === LF || next === 13 || Number.isNaN(next)) continue;
+    out += text.slice(from, start) + " ".repeat(column + 1 - indent);
+    from = start;
+  }
+  return out + text.slice(from);
 }

@@ -1,6 +1,6 @@
 // Continuation lines of quoted scalars and flow collections at any indent, as go-yaml (kubectl,
 // istioctl kube-inject) reads them. The values expected are those Istio's kube-inject gave for
-// the same lines in a Pod's annotations and command (checked through the oracle).
+// the same lines in a Pod's annotations, command, args and env (checked through the oracle).
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { relaidContinuations } from "../../../src/injection/yaml-layout.js";
@@ -15,8 +15,8 @@ describe("continuation lines under their key", () => {
     ["'' inside", "a: 'it''s\nmore'\n", { a: "it's more" }],
     [
       "a double-quoted scalar, escapes and an escaped line break",
-      'a: "x\\\n  y \\" z\n  w"\nb: 1\n',
-      { a: 'xy " z w', b: 1 },
+      'm:\n  a: "x\\\ny \\" z\n w"\nb: 1\n',
+      { m: { a: 'xy " z w' }, b: 1 },
     ],
     ["a flow sequence", 'c:\n  command: ["sh",\n  "-c"]\n  x: 1\n', { c: { command: ["sh", "-c"], x: 1 } }],
     [
@@ -42,24 +42,34 @@ describe("continuation lines under their key", () => {
     assert.deepEqual(read("a: it's\nb: x[1\nc: 'y\nz'\n"), { a: "it's", b: "x[1", c: "y z" });
     assert.deepEqual(read("a: b # it's [\nc: 'x\ny'\n"), { a: "b", c: "x y" });
     assert.deepEqual(read("a: |\n  'not [ a quote\nb: 'x\ny'\n"), { a: "'not [ a quote\n", b: "x y" });
+    // A plain scalar over lines whose next line starts with a quote or a bracket.
+    assert.deepEqual(read("a: 'x\ny'\nargs:\n- echo\n  'hello\n- --name='world'\n"), {
+      a: "x y",
+      args: ["echo 'hello", "--name='world'"],
+    });
+    const docs = parseYamlDocuments("a: 'x\ny'\n---\nargs:\n- a\n  [b\n- c]\n", MANIFEST_LIMITS);
+    assert.deepEqual(docs, [{ a: "x y" }, { args: ["a [b", "c]"] }]);
+    // A block scalar under a sequence entry's key, its sibling key after it; one on its own line.
+    assert.deepEqual(read('env:\n- value: |\n    x\n  name: "A\nB"\n'), { env: [{ value: "x\n", name: "A B" }] });
+    assert.deepEqual(read("m:\n  a: 'x\n y'\n  note:\n    |\n    'quoted\n  inject: 'false'\n"), {
+      m: { a: "x y", note: "'quoted\n", inject: "false" },
+    });
   });
 
-  test("relaid, text YAML 1.2 already takes reads the same: the layout changes no value", () => {
+  test("an escaped quote, then the line under-indented", () => {
+    assert.deepEqual(read('m:\n  b: "x\\"\n y\\\\"\n  c: 1\n'), { m: { b: 'x" y\\', c: 1 } });
+  });
+
+  test("text the parser takes is not touched", () => {
     for (const text of [
       "a: 'x\n  y'\n",
       'a: "x\\\n  y\n\n  z"\n',
       "a: [1,\n  2, {b: c,\n   d: 'e\n   f'}]\n",
       "a: |\n  'x\nb: c\n",
       "- 'x\n  y'\n- [a,\n  b]\n",
-    ]) {
-      const relaid = relaidContinuations(text) ?? text;
-      assert.deepEqual(
-        parseYamlDocuments(relaid, MANIFEST_LIMITS),
-        parseYamlDocuments(text, MANIFEST_LIMITS),
-        JSON.stringify(relaid),
-      );
-    }
-    assert.equal(relaidContinuations("a: b\nc: [d, e]\nf: 'g'\n"), undefined, "no continuation line");
+      "a: b\nc: [d, e]\nf: 'g'\n",
+    ])
+      assert.equal(relaidContinuations(text), undefined, text);
   });
 
   test("a document marker at column 0 inside a quote still ends the document: refused, as go-yaml refuses it", () => {
