@@ -126,7 +126,7 @@ function tokenize(src: string): Token[] {
   return tokens;
 }
 
-class Parser {
+class CelParser {
   private pos = 0;
   private depth = 0;
   constructor(private readonly tokens: readonly Token[]) {}
@@ -382,7 +382,7 @@ export function evaluateCondition(expression: string, vars: CelVariables): CelRe
   if (expression.length > MAX_EXPRESSION_LENGTH)
     return { kind: "unsupported", message: `longer than ${MAX_EXPRESSION_LENGTH} characters` };
   try {
-    const ast = new Parser(tokenize(expression)).parse();
+    const ast = new CelParser(tokenize(expression)).parse();
     const value = new Evaluator(vars).value(ast);
     if (typeof value !== "boolean") return { kind: "error", message: `evaluates to a ${typeName(value)}, not a bool` };
     return { kind: "value", value };

@@ -107,6 +107,26 @@ describe("top level", () => {
       /^error: inject: --quiet takes no value \(see "sidecar-injector help inject"\)\n$/,
     );
     await expectStatus(
+      ["inject", "-n", "-q", "-f", "x"],
+      2,
+      /^error: inject: -n needs a value \(one that starts with "-": --namespace=-VALUE or -n-VALUE\) \(see "sidecar-injector help inject"\)\n$/,
+    );
+    await expectStatus(
+      ["inject", "--it's"],
+      2,
+      /^error: inject: unknown option --it's \(see "sidecar-injector help inject"\)\n$/,
+    );
+    await expectStatus(
+      ["check", "--it's"],
+      2,
+      /^error: check: unknown option --it's \(see "sidecar-injector help check"\)\n$/,
+    );
+    await expectStatus(
+      ["inject", "-f", "x", "it's"],
+      2,
+      /^error: inject: unexpected argument "it's" \(see "sidecar-injector help inject"\)\n$/,
+    );
+    await expectStatus(
       ["inject", "stray"],
       2,
       /^error: inject: unexpected argument "stray" \(see "sidecar-injector help inject"\)\n$/,
