@@ -17,6 +17,28 @@ export const DEFAULT_BODY_TIMEOUT_MS = 10_000;
  */
 export const DEFAULT_MAX_BUFFERED_BODY_BYTES = 64 * 1024 * 1024;
 
+/**
+ * Bytes of a refused body still read (and dropped) after it is answered, so that a client
+ * still sending it gets to read its answer instead of a reset (Go's client, writing while it
+ * reads, lost a 413 to `write: broken pipe` when the connection closed under it). Past them
+ * the connection is closed: the rest of a body is never read at any length.
+ */
+export const DISCARD_AFTER_REFUSAL_BYTES = 2 * DEFAULT_MAX_BODY_BYTES;
+
+const discarding = new WeakSet<IncomingMessage>();
+
+/** Reads and drops what is left of `req`'s body, DISCARD_AFTER_REFUSAL_BYTES at most, then closes its connection. */
+export function discardRest(req: IncomingMessage, maxBytes: number = DISCARD_AFTER_REFUSAL_BYTES): void {
+  if (req.complete || discarding.has(req)) return;
+  discarding.add(req);
+  let left = maxBytes;
+  req.on("data", (chunk: Buffer) => {
+    left -= chunk.byteLength;
+    if (left < 0) req.socket.destroy();
+  });
+  req.resume();
+}
+
 /** Shared by every request of a server: the bytes its bodies hold right now. */
 export class BodyBudget {
   inUse = 0;
@@ -58,8 +80,7 @@ export function checkCharset(params: readonly string[]): void {
 /**
  * Reads the whole request body, refusing it (ERR_BODY_TOO_LARGE) as soon as the declared
  * Content-Length or the bytes received exceed the limit, and (ERR_REQUEST_TIMEOUT) when it is
- * not complete in time. The rest of a refused body is not read: its answer closes the
- * connection (sendError).
+ * not complete in time. The rest of a refused body is dropped, within DISCARD_AFTER_REFUSAL_BYTES.
  */
 export function readRequestBody(req: IncomingMessage, limits: BodyLimits): Promise<Buffer> {
   const { maxBodyBytes, bodyTimeoutMs, budget } = limits;
@@ -91,8 +112,7 @@ export function readRequestBody(req: IncomingMessage, limits: BodyLimits): Promi
       req.off("error", onAbort);
       req.off("close", onAbort);
       if (err) {
-        // Until the answer closes the connection, what comes is dropped.
-        req.resume();
+        discardRest(req);
         reject(err);
       } else {
         // A review of a few KiB comes in one chunk, a view into the socket's read buffer:

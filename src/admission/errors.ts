@@ -20,8 +20,8 @@ export interface ErrorSpec {
   readonly answer: "http" | "review";
   /**
    * The answer closes the connection (`Connection: close`): its request's body was cut short
-   * or late, or is refused unread (Node would otherwise read the rest to its end, up to the
-   * request timeout), or the server is shedding load.
+   * or late, or the server is shedding load. (A body refused unread, 413 or 415, is dropped
+   * within a bound instead: body.ts discardRest.)
    */
   readonly closes?: true;
 }
@@ -39,14 +39,12 @@ export const ERRORS = {
     reason: "UnsupportedMediaType",
     message: "Content-Type must be application/json",
     answer: "http",
-    closes: true,
   },
   ERR_BODY_TOO_LARGE: {
     status: 413,
     reason: "RequestEntityTooLarge",
     message: "request body is larger than the limit",
     answer: "http",
-    closes: true,
   },
   ERR_EMPTY_BODY: { status: 400, reason: "BadRequest", message: "no body found", answer: "http" },
   ERR_BODY_READ: {

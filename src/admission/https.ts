@@ -192,14 +192,30 @@ export function connectionErrorAnswer(code: ErrorCode, message?: string): string
 }
 
 /**
+ * Whether a response is being written, or waits to be, on the connection: an answer written on
+ * the connection itself would be read as (or into) that one's. Node keeps it as `_httpMessage`.
+ */
+function busy(socket: Duplex): boolean {
+  const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+  return current !== undefined && current !== null;
+}
+
+/** Whether the answer under way on the connection has begun to be written. */
+function started(socket: Duplex): boolean {
+  return (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage?.headersSent === true;
+}
+
+/**
  * What Node's HTTP parser refused (`clientError`): malformed or smuggling-shaped framing (two
  * Content-Lengths, Content-Length with Transfer-Encoding), headers past the limit, a request not
  * received in time. Answered in JSON, naming what is wrong in llhttp's own words (a constant,
- * never the input); a connection already answering, or gone, is closed.
+ * never the input); a connection with an answer under way or waiting, or gone, is closed.
  */
 function answerClientError(err: Error & { code?: string; reason?: unknown }, socket: Duplex): void {
-  const answering = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage?.headersSent === true;
-  if (err.code === "ECONNRESET" || !socket.writable || answering) {
+  // A request that did not come in time is the one whose answer waits (408 in its place, as
+  // Node answers it); anything else the parser refuses comes after it.
+  const timedOut = err.code === "ERR_HTTP_REQUEST_TIMEOUT";
+  if (err.code === "ECONNRESET" || !socket.writable || (timedOut ? started(socket) : busy(socket))) {
     socket.destroy();
     return;
   }
@@ -207,7 +223,7 @@ function answerClientError(err: Error & { code?: string; reason?: unknown }, soc
   socket.end(
     err.code === "HPE_HEADER_OVERFLOW"
       ? connectionErrorAnswer("ERR_HEADERS_TOO_LARGE")
-      : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+      : timedOut
         ? connectionErrorAnswer("ERR_REQUEST_TIMEOUT", "the request was not received in time")
         : connectionErrorAnswer("ERR_BAD_REQUEST", reason === undefined ? undefined : `malformed request: ${reason}`),
   );
@@ -296,9 +312,10 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   server.on("clientError", answerClientError);
   // CONNECT (a proxy's tunnel) and an expectation other than 100-continue: Node would close
   // the connection, or answer 417 without a body.
-  server.on("connect", (_req: IncomingMessage, socket: Duplex) =>
-    socket.end(connectionErrorAnswer("ERR_METHOD_NOT_ALLOWED", "CONNECT is not served")),
-  );
+  server.on("connect", (_req: IncomingMessage, socket: Duplex) => {
+    if (busy(socket)) socket.destroy();
+    else socket.end(connectionErrorAnswer("ERR_METHOD_NOT_ALLOWED", "CONNECT is not served"));
+  });
   server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
     const body = JSON.stringify(errorBody("ERR_EXPECTATION_FAILED"));
     res.writeHead(ERRORS.ERR_EXPECTATION_FAILED.status, {
@@ -398,7 +415,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     inFlight.add(res);
     pending.set(socket, res);
     if (before === undefined || before.closed) opts.app(req, res);
-    else before.once("close", () => opts.app(req, res));
+    // Not begun once its connection has gone: its answer could never be sent.
+    else before.once("close", () => socket.destroyed || opts.app(req, res));
   });
 
   let stopped = false;

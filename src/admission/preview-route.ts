@@ -16,7 +16,7 @@
 
 import type { Request, RequestHandler, Response } from "express";
 import { AdmissionError, closesConnection, ERRORS, errorBody, type ErrorBody, type ErrorCode } from "./errors.js";
-import { checkCharset, YAML_TYPES, readRequestBody, type BodyLimits } from "./body.js";
+import { checkCharset, discardRest, YAML_TYPES, readRequestBody, type BodyLimits } from "./body.js";
 import { bearerToken, LOOKUP_DEADLINE_MS, NamespaceLookups, NOT_KNOWN } from "./preview-lookup.js";
 import { OFFLOAD_FROM_BYTES, type ReviewPool } from "./review-pool.js";
 import { nativeOption, type AppOptions } from "./server.js";
@@ -87,6 +87,7 @@ export function previewErrorBody(code: ErrorCode, message: string = ERRORS[code]
 export function sendPreviewError(res: Response, code: ErrorCode, message?: string): void {
   if (res.headersSent || res.writableEnded || res.destroyed) return;
   if (closesConnection(code)) res.set("Connection", "close");
+  discardRest(res.req);
   if (code === "ERR_OVERLOADED") res.set("Retry-After", "1");
   res.status(ERRORS[code].status).json(previewErrorBody(code, message));
 }

@@ -20,6 +20,7 @@ import {
   checkJsonContentType,
   DEFAULT_BODY_TIMEOUT_MS,
   DEFAULT_MAX_BODY_BYTES,
+  discardRest,
   readRequestBody,
   type BodyLimits,
 } from "./body.js";
@@ -107,6 +108,7 @@ function sendInPieces(res: ServerResponse, body: Uint8Array): void {
 export function sendError(res: ServerResponse, code: ErrorCode, message?: string): void {
   if (res.headersSent || res.writableEnded || res.destroyed) return;
   if (closesConnection(code)) res.setHeader("Connection", "close");
+  discardRest(res.req);
   if (code === "ERR_OVERLOADED") res.setHeader("Retry-After", "1");
   writeJson(res, ERRORS[code].status, JSON.stringify(errorBody(code, message)));
 }
@@ -198,13 +200,24 @@ type ReviewHandler = (req: IncomingMessage, res: ServerResponse, path: string) =
  * budget of the bodies being read: clients that do not read their answers cannot hold more
  * than it together. Throws ERR_OVERLOADED, for a 503 in its place, when it would pass it.
  */
-function holdAnswer(res: ServerResponse, bytes: number, budget: BodyBudget | undefined): void {
-  if (budget === undefined) return;
+export function holdAnswer(res: ServerResponse, bytes: number, budget: BodyBudget | undefined): void {
+  // A client gone while its review was worked on takes nothing: its answer is never written.
+  const socket = res.req.socket;
+  if (budget === undefined || res.closed || res.destroyed || socket.destroyed) return;
   if (budget.inUse + bytes > budget.maxBytes) throw new AdmissionError("ERR_OVERLOADED");
   budget.inUse += bytes;
-  res.once("close", () => {
+  // Given back when the answer is done with, or its connection goes: an answer queued behind
+  // another on a connection that closes never emits close.
+  let held = true;
+  const giveBack = (): void => {
+    if (!held) return;
+    held = false;
     budget.inUse -= bytes;
-  });
+    res.off("close", giveBack);
+    socket.off("close", giveBack);
+  };
+  res.once("close", giveBack);
+  socket.once("close", giveBack);
 }
 
 /** One review, from the request to its answer, its log line and its metrics; never rejects. */

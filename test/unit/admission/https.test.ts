@@ -451,6 +451,44 @@ describe("requests Node's HTTP parser refuses", () => {
   });
 });
 
+describe("a refusal written on the connection itself", () => {
+  it("is never written where another answer is under way or waits: the connection is closed instead", async () => {
+    const c = await testCertificates();
+    let release: (() => void) | undefined;
+    const running = await startServer({
+      app: (_req, res) => {
+        res.writeHead(200, { "Content-Length": 20 });
+        res.write("0123456789");
+        release = () => res.end("0123456789");
+      },
+      port: 0,
+      tls: c,
+    });
+    try {
+      for (const next of [
+        "CONNECT example.com:443 HTTP/1.1\r\nHost: x\r\n\r\n",
+        "BOGUS / HTTP/1.1\r\nHost: x\r\n\r\n",
+      ]) {
+        const socket = await connect(running.port, c.ca);
+        const closed = readUntilClosed(socket);
+        const refused = new Promise((resolve) => {
+          running.server.once("connect", resolve);
+          running.server.once("clientError", resolve);
+        });
+        socket.write(`GET /a HTTP/1.1\r\nHost: x\r\n\r\n${next}`);
+        await refused;
+        release?.();
+        const res = await closed;
+        // The first answer, whole or cut short by the close; never the refusal in its place or in it.
+        assert.ok(Number.isNaN(res.status) || res.status === 200, String(res.status));
+        assert.doesNotMatch(res.body, /HTTP\/1\.1|ERR_/, "nothing written into the first answer");
+      }
+    } finally {
+      await running.close(1000);
+    }
+  });
+});
+
 describe("a client that does not read its answer", () => {
   it("is closed once nothing has moved on its connection for twice the request timeout, and its answer let go", async () => {
     const c = await testCertificates();

@@ -6,7 +6,11 @@ import type { RequestListener } from "node:http";
 import net from "node:net";
 import tls from "node:tls";
 import { after, describe, it } from "node:test";
+import { EventEmitter } from "node:events";
+import type { ServerResponse } from "node:http";
+import { BodyBudget } from "../../../src/admission/body.js";
 import { MAX_PIPELINED_REQUESTS, startServer } from "../../../src/admission/https.js";
+import { holdAnswer } from "../../../src/admission/server.js";
 import {
   JSON_HEADERS,
   podReview,
@@ -507,5 +511,41 @@ describe("large reviews on a worker thread", () => {
     } finally {
       await s.close();
     }
+  });
+});
+
+describe("holdAnswer: a large answer's bytes in the budget", () => {
+  /** A response and its connection, as much of them as holdAnswer uses. */
+  const pair = (closed = false): { res: ServerResponse; socket: EventEmitter & { destroyed: boolean } } => {
+    const socket = Object.assign(new EventEmitter(), { destroyed: false });
+    const res = Object.assign(new EventEmitter(), { closed, destroyed: false, req: { socket } });
+    return { res: res as unknown as ServerResponse, socket };
+  };
+
+  it("holds until the answer closes, or its connection does, once", () => {
+    const budget = new BodyBudget(100);
+    const a = pair();
+    holdAnswer(a.res, 60, budget);
+    assert.equal(budget.inUse, 60);
+    assert.throws(() => holdAnswer(pair().res, 60, budget), /overloaded/);
+    a.socket.emit("close"); // queued behind another answer: the connection goes, the answer never closes
+    assert.equal(budget.inUse, 0);
+    a.res.emit("close");
+    assert.equal(budget.inUse, 0, "given back once");
+    const b = pair();
+    holdAnswer(b.res, 60, budget);
+    b.res.emit("close");
+    b.socket.emit("close");
+    assert.equal(budget.inUse, 0);
+    assert.equal(b.socket.listenerCount("close"), 0, "no listener left on a kept-alive connection");
+  });
+
+  it("takes nothing for a client gone while its review was worked on", () => {
+    const budget = new BodyBudget(100);
+    holdAnswer(pair(true).res, 60, budget);
+    const gone = pair();
+    gone.socket.destroyed = true;
+    holdAnswer(gone.res, 60, budget);
+    assert.equal(budget.inUse, 0);
   });
 });
