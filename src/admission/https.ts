@@ -215,7 +215,11 @@ function answerClientError(err: Error & { code?: string; reason?: unknown }, soc
   // A request that did not come in time is the one whose answer waits (408 in its place, as
   // Node answers it); anything else the parser refuses comes after it.
   const timedOut = err.code === "ERR_HTTP_REQUEST_TIMEOUT";
-  if (err.code === "ECONNRESET" || !socket.writable || (timedOut ? started(socket) : busy(socket))) {
+  // Only what HTTP's parser refused, or a request late, is answered: a TLS failure (a handshake
+  // that never finished, ERR_TLS_HANDSHAKE_TIMEOUT) has no connection to answer on, and an
+  // answer queued behind its handshake would keep it open for good.
+  const http = timedOut || (err.code ?? "").startsWith("HPE_");
+  if (!http || !socket.writable || (timedOut ? started(socket) : busy(socket))) {
     socket.destroy();
     return;
   }

@@ -451,6 +451,30 @@ describe("requests Node's HTTP parser refuses", () => {
   });
 });
 
+describe("a handshake that never finishes", () => {
+  it("is closed at the handshake timeout, and its place under maxConnections given back", async () => {
+    const s = await startTestServer({}, { headersTimeoutMs: 300, maxConnections: 2 });
+    const idle: net.Socket[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        const socket = net.connect(s.running.port, "127.0.0.1");
+        socket.on("error", () => undefined);
+        idle.push(socket);
+      }
+      const closedByServer = Promise.all(idle.map((c) => new Promise((resolve) => c.once("close", resolve))));
+      // Within sixty times the timeout, however busy the machine; never, before the fix.
+      const waited = await Promise.race([closedByServer.then(() => true), sleep(20_000).then(() => false)]);
+      assert.ok(waited, "the server closed both");
+      for (let i = 0; i < 100 && s.running.connections > 0; i++) await sleep(10);
+      assert.equal(s.running.connections, 0);
+      assert.equal((await s.request({ method: "GET", path: "/healthz" })).status, 200);
+    } finally {
+      for (const c of idle) c.destroy();
+      await s.close();
+    }
+  });
+});
+
 describe("a refusal written on the connection itself", () => {
   it("is never written where another answer is under way or waits: the connection is closed instead", async () => {
     const c = await testCertificates();
