@@ -388,6 +388,23 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     return set.size;
   };
 
+  /**
+   * While draining: the last unanswered response on a connection says `Connection: close`, and
+   * none before it. Each would close the connection once written: pipelined requests already
+   * received behind the first would go unanswered.
+   */
+  const closeWithLast = (socket: Socket): void => {
+    const held = unanswered.get(socket);
+    if (held === undefined) return;
+    let last: ServerResponse | undefined;
+    for (const res of held) last = res;
+    for (const res of held) {
+      if (res.headersSent) continue;
+      if (res === last) res.setHeader("Connection", "close");
+      else if (!refusing.has(res)) res.setHeader("Connection", "keep-alive");
+    }
+  };
+
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     // HTTP/1.1 without Host (Node's own check answers it without a body): refused as Go refuses it.
     if (req.headers.host === undefined && req.httpVersion !== "1.0") {
@@ -401,9 +418,9 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       req.resume();
       return;
     }
-    if (draining) res.setHeader("Connection", "close");
     const socket = req.socket;
     const depth = hold(socket, res);
+    if (draining) closeWithLast(socket);
     if (inFlight.size >= maxConcurrent || depth > MAX_PIPELINED_REQUESTS) {
       // Refused without being worked on: its body is read and dropped, then it is answered 503
       // and its connection closed (answered at once, the client could lose the answer).
@@ -472,8 +489,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
 
   const drain = async (d: DrainOptions): Promise<void> => {
     draining = true;
-    // Responses still to be written tell their clients not to reuse the connection.
-    for (const res of inFlight) if (!res.headersSent) res.setHeader("Connection", "close");
+    // The last response still to be written on each connection tells its client not to reuse it.
+    for (const socket of new Set([...inFlight].map((res) => res.req.socket))) closeWithLast(socket);
     if (d.delayMs) await sleep(d.delayMs);
     if (opts.handed && d.until !== undefined) await d.until;
     const deadline = Date.now() + (d.timeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS);

@@ -121,6 +121,44 @@ describe("pipelined requests", () => {
   });
 });
 
+describe("pipelined requests received when the drain begins", () => {
+  it("are all answered; only the last answer on the connection closes it", async () => {
+    const s = await startTestServer();
+    try {
+      const socket = await connect(s.running.port, s.ca);
+      socket.on("error", () => undefined);
+      const n = 12;
+      let seen = 0;
+      const allSeen = new Promise<void>((resolve) =>
+        s.running.server.on("request", () => {
+          if (++seen === n) resolve();
+        }),
+      );
+      const body = JSON.stringify(podReview({ object: injectable }));
+      const request = `POST /inject HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+      let raw = "";
+      socket.on("data", (d: Buffer) => (raw += d.toString("latin1")));
+      const closed = new Promise((resolve) => socket.once("close", resolve));
+      socket.write(request.repeat(n));
+      await allSeen;
+      const drained = s.close();
+      await closed;
+      await drained;
+      const heads = raw.split("\r\n\r\n").filter((part) => part.includes("HTTP/1.1 "));
+      assert.deepEqual(
+        heads.map((h) => /HTTP\/1\.1 (\d+)/.exec(h)?.[1]),
+        Array.from({ length: n }, () => "200"),
+      );
+      assert.deepEqual(
+        heads.map((h) => /\r\nconnection: (\S+)/i.exec(h)?.[1]?.toLowerCase()),
+        [...Array.from({ length: n - 1 }, () => "keep-alive"), "close"],
+      );
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe("pipelined requests on a connection that goes", () => {
   const wire = (n: number, path = "/inject"): string => {
     const body = JSON.stringify(podReview({ object: injectable }));
