@@ -387,7 +387,8 @@ export async function startPrimary(
         break;
       case `${PREFIX}accepted`:
         distributor.acknowledged(w.id, m.open);
-        byId.get(w.id)?.onTheWay.shift();
+        // The worker has its own descriptor of the connection: the primary's is closed.
+        byId.get(w.id)?.onTheWay.shift()?.destroy();
         break;
       case `${PREFIX}open`:
         distributor.reported(w.id, m.open);
@@ -516,10 +517,14 @@ export async function startPrimary(
     };
     to.onTheWay.push(socket);
     try {
+      // keepOpen: the primary keeps its descriptor until the worker says it has the connection
+      // (closed then), or dies (closed then too). Sent with keepOpen false, Node closes it only
+      // when the worker acknowledges the handle: a worker killed before that left the
+      // connection open in the primary for good, its client waiting for a handshake.
       to.worker.send(
         { type: `${PREFIX}connection` } satisfies ToWorker,
         socket,
-        { keepOpen: false },
+        { keepOpen: true },
         (err: Error | null) => {
           if (err !== null) lost();
         },
