@@ -26,11 +26,24 @@ export const DEFAULT_MAX_BUFFERED_BODY_BYTES = 64 * 1024 * 1024;
 export const DISCARD_AFTER_REFUSAL_BYTES = 2 * DEFAULT_MAX_BODY_BYTES;
 
 const discarding = new WeakSet<IncomingMessage>();
+/** Connections whose request was answered while its body still comes (being dropped). */
+const answeredEarly = new WeakSet<object>();
+
+/**
+ * Whether the request on this connection was answered before its body came: a timeout of that
+ * request (Node's, while the rest is dropped) needs no answer of its own, only the close.
+ */
+export function answeredBeforeItsBody(socket: object): boolean {
+  return answeredEarly.has(socket);
+}
 
 /** Reads and drops what is left of `req`'s body, DISCARD_AFTER_REFUSAL_BYTES at most, then closes its connection. */
 export function discardRest(req: IncomingMessage, maxBytes: number = DISCARD_AFTER_REFUSAL_BYTES): void {
   if (req.complete || discarding.has(req)) return;
   discarding.add(req);
+  const socket = req.socket;
+  answeredEarly.add(socket);
+  req.once("end", () => answeredEarly.delete(socket));
   let left = maxBytes;
   req.on("data", (chunk: Buffer) => {
     left -= chunk.byteLength;

@@ -19,6 +19,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Duplex } from "node:stream";
 import type { SecureContextOptions, TLSSocket } from "node:tls";
 import { answerOverloaded, answerWhenRead, checkPair, createConnectionShedder } from "./connection-shed.js";
+import { answeredBeforeItsBody } from "./body.js";
 import { errorBody, ERRORS, type ErrorCode } from "./errors.js";
 import { startTimeoutChecks } from "./handed.js";
 
@@ -219,7 +220,8 @@ function answerClientError(err: Error & { code?: string; reason?: unknown }, soc
   // that never finished, ERR_TLS_HANDSHAKE_TIMEOUT) has no connection to answer on, and an
   // answer queued behind its handshake would keep it open for good.
   const http = timedOut || (err.code ?? "").startsWith("HPE_");
-  if (!http || !socket.writable || (timedOut ? started(socket) : busy(socket))) {
+  const answered = timedOut ? started(socket) || answeredBeforeItsBody(socket) : busy(socket);
+  if (!http || !socket.writable || answered) {
     socket.destroy();
     return;
   }

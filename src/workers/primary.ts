@@ -249,7 +249,9 @@ export async function startPrimary(
    * connections handed to each and not yet acknowledged, oldest first (acknowledgements come
    * in order): those still in the primary when the worker exits are closed then.
    */
-  const byId = new Map<number, { worker: Worker; onTheWay: Socket[] }>();
+  /** Per worker, the connections handed to it that it has not yet acknowledged, by hand-over id. */
+  const byId = new Map<number, { worker: Worker; onTheWay: Map<number, Socket> }>();
+  let handOvers = 0;
   let shedSinceLog = 0;
   let lastShedLog = -Infinity;
 
@@ -387,8 +389,13 @@ export async function startPrimary(
         break;
       case `${PREFIX}accepted`:
         distributor.acknowledged(w.id, m.open);
-        // The worker has its own descriptor of the connection: the primary's is closed.
-        byId.get(w.id)?.onTheWay.shift()?.destroy();
+        // The worker has its own descriptor of the connection: the primary's is closed. By id: a
+        // hand-over Node could not deliver (the worker out of descriptors) is never acknowledged.
+        {
+          const onTheWay = byId.get(w.id)?.onTheWay;
+          onTheWay?.get(m.id)?.destroy();
+          onTheWay?.delete(m.id);
+        }
         break;
       case `${PREFIX}open`:
         distributor.reported(w.id, m.open);
@@ -416,7 +423,7 @@ export async function startPrimary(
     slot.startedAt = Date.now();
     const w = cluster.fork({ [WORKER_ENV]: String(slot.index) });
     slot.worker = w;
-    byId.set(w.id, { worker: w, onTheWay: [] });
+    byId.set(w.id, { worker: w, onTheWay: new Map() });
     w.on("message", (m: unknown) => onMessage(slot, w, m));
     w.on("error", (err: Error) => logger.warn({ err, worker: slot.index }, "worker channel error"));
     w.once("exit", (code: number | null, signal: NodeJS.Signals | null) => onExit(slot, w, code, signal));
@@ -428,7 +435,7 @@ export async function startPrimary(
     slot.greeted = false;
     slot.listening = false;
     distributor.remove(w.id);
-    for (const socket of byId.get(w.id)?.onTheWay ?? []) socket.destroy();
+    for (const socket of byId.get(w.id)?.onTheWay.values() ?? []) socket.destroy();
     byId.delete(w.id);
     for (const [id, c] of collects) {
       if (c.slot !== slot) continue;
@@ -509,20 +516,20 @@ export async function startPrimary(
       shed(socket);
       return;
     }
+    const handId = ++handOvers;
     const lost = (): void => {
-      const at = to.onTheWay.indexOf(socket);
-      if (at >= 0) to.onTheWay.splice(at, 1);
+      to.onTheWay.delete(handId);
       distributor.lost(id);
       socket.destroy();
     };
-    to.onTheWay.push(socket);
+    to.onTheWay.set(handId, socket);
     try {
       // keepOpen: the primary keeps its descriptor until the worker says it has the connection
       // (closed then), or dies (closed then too). Sent with keepOpen false, Node closes it only
       // when the worker acknowledges the handle: a worker killed before that left the
       // connection open in the primary for good, its client waiting for a handshake.
       to.worker.send(
-        { type: `${PREFIX}connection` } satisfies ToWorker,
+        { type: `${PREFIX}connection`, id: handId } satisfies ToWorker,
         socket,
         { keepOpen: true },
         (err: Error | null) => {

@@ -118,7 +118,7 @@ export type ToWorker =
       readonly text?: string;
       readonly error?: string;
     }
-  | { readonly type: `${typeof PREFIX}connection` }
+  | { readonly type: `${typeof PREFIX}connection`; readonly id: number }
   | { readonly type: `${typeof PREFIX}drain` }
   | { readonly type: `${typeof PREFIX}last-connection` };
 
@@ -132,7 +132,7 @@ export type FromWorker =
     }
   | { readonly type: `${typeof PREFIX}applied`; readonly generation: number }
   | { readonly type: `${typeof PREFIX}config-applied`; readonly generation: number }
-  | { readonly type: `${typeof PREFIX}accepted`; readonly taken: boolean; readonly open: number }
+  | { readonly type: `${typeof PREFIX}accepted`; readonly id: number; readonly taken: boolean; readonly open: number }
   | { readonly type: `${typeof PREFIX}open`; readonly open: number }
   | { readonly type: `${typeof PREFIX}draining` }
   | { readonly type: `${typeof PREFIX}snapshot`; readonly id: number; readonly snapshot: MetricsSnapshot }

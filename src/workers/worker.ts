@@ -199,7 +199,7 @@ export function connectToPrimary(port: ChannelPort = processPort()): WorkerChann
           if (sink === undefined) handle.destroy();
           else if ((taken = sink.accept(handle))) handle.once("close", onClose);
         }
-        void send({ type: `${PREFIX}accepted`, taken, open: sink?.connections ?? 0 });
+        void send({ type: `${PREFIX}accepted`, id: m.id, taken, open: sink?.connections ?? 0 });
         break;
       }
       case `${PREFIX}drain`:

@@ -327,6 +327,27 @@ describe("body size limit", () => {
   });
 });
 
+describe("a refused body that stops coming", () => {
+  it("gets its 413 once, then its connection closed at the request timeout: no second answer", async () => {
+    const s = await startTestServer({ maxBodyBytes: 1024 }, { requestTimeoutMs: 600, headersTimeoutMs: 300 });
+    try {
+      const socket = tls.connect({ host: "127.0.0.1", port: s.running.port, ca: s.ca });
+      socket.on("error", () => undefined);
+      let answer = "";
+      socket.on("data", (d: Buffer) => (answer += d.toString("latin1")));
+      const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+      socket.write(
+        "POST /inject HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n0123456789",
+      );
+      await closed;
+      assert.equal((answer.match(/HTTP\/1\.1 /g) ?? []).length, 1, answer);
+      assert.match(answer, /^HTTP\/1\.1 413 /);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe("body size limit at the 6 MiB default", () => {
   let s: TestServer;
   before(async () => {
