@@ -403,7 +403,9 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     for (const res of held) {
       if (res.headersSent) continue;
       if (res === last) res.setHeader("Connection", "close");
-      else if (!refusing.has(res)) res.setHeader("Connection", "keep-alive");
+      // One that was last before: Node decides again (keep-alive, unless its client said close
+      // or spoke HTTP/1.0).
+      else if (!refusing.has(res) && res.getHeader("Connection") === "close") res.removeHeader("Connection");
     }
   };
 

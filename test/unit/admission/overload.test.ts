@@ -149,9 +149,11 @@ describe("pipelined requests received when the drain begins", () => {
         heads.map((h) => /HTTP\/1\.1 (\d+)/.exec(h)?.[1]),
         Array.from({ length: n }, () => "200"),
       );
+      const connection = heads.map((h) => /\r\nconnection: (\S+)/i.exec(h)?.[1]?.toLowerCase());
       assert.deepEqual(
-        heads.map((h) => /\r\nconnection: (\S+)/i.exec(h)?.[1]?.toLowerCase()),
-        [...Array.from({ length: n - 1 }, () => "keep-alive"), "close"],
+        connection.map((c) => c === "close"),
+        [...Array.from({ length: n - 1 }, () => false), true],
+        connection.join(" "),
       );
     } finally {
       await s.close();
