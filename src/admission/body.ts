@@ -25,7 +25,6 @@ export const DEFAULT_MAX_BUFFERED_BODY_BYTES = 64 * 1024 * 1024;
  */
 export const DISCARD_AFTER_REFUSAL_BYTES = 2 * DEFAULT_MAX_BODY_BYTES;
 
-const discarding = new WeakSet<IncomingMessage>();
 /** Connections whose request was answered while its body still comes (being dropped). */
 const answeredEarly = new WeakSet<object>();
 
@@ -39,9 +38,9 @@ export function answeredBeforeItsBody(socket: object): boolean {
 
 /** Reads and drops what is left of `req`'s body, DISCARD_AFTER_REFUSAL_BYTES at most, then closes its connection. */
 export function discardRest(req: IncomingMessage, maxBytes: number = DISCARD_AFTER_REFUSAL_BYTES): void {
-  if (req.complete || discarding.has(req)) return;
-  discarding.add(req);
   const socket = req.socket;
+  // A connection reads its next request only once this one's body has ended.
+  if (req.complete || answeredEarly.has(socket)) return;
   answeredEarly.add(socket);
   req.once("end", () => answeredEarly.delete(socket));
   let left = maxBytes;

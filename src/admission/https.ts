@@ -197,13 +197,28 @@ export function connectionErrorAnswer(code: ErrorCode, message?: string): string
  * the connection itself would be read as (or into) that one's. Node keeps it as `_httpMessage`.
  */
 function busy(socket: Duplex): boolean {
-  const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
-  return current !== undefined && current !== null;
+  return currentAnswer(socket) !== undefined;
 }
 
 /** Whether the answer under way on the connection has begun to be written. */
 function started(socket: Duplex): boolean {
-  return (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage?.headersSent === true;
+  return currentAnswer(socket)?.headersSent === true;
+}
+
+function currentAnswer(socket: Duplex): ServerResponse | undefined {
+  return (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
+}
+
+/** A JSON error answer to `req`, after which its connection is closed; the rest of its body dropped. */
+function answerAndClose(req: IncomingMessage, res: ServerResponse, code: ErrorCode, message?: string): void {
+  const body = JSON.stringify(errorBody(code, message));
+  res.writeHead(ERRORS[code].status, {
+    "Content-Type": "application/json; charset=utf-8",
+    "Content-Length": Buffer.byteLength(body),
+    Connection: "close",
+  });
+  res.end(body);
+  req.resume();
 }
 
 /**
@@ -322,16 +337,9 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     if (busy(socket)) socket.destroy();
     else socket.end(connectionErrorAnswer("ERR_METHOD_NOT_ALLOWED", "CONNECT is not served"));
   });
-  server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
-    const body = JSON.stringify(errorBody("ERR_EXPECTATION_FAILED"));
-    res.writeHead(ERRORS.ERR_EXPECTATION_FAILED.status, {
-      "Content-Type": "application/json; charset=utf-8",
-      "Content-Length": Buffer.byteLength(body),
-      Connection: "close",
-    });
-    res.end(body);
-    req.resume();
-  });
+  server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) =>
+    answerAndClose(req, res, "ERR_EXPECTATION_FAILED"),
+  );
   const onTlsClientError = opts.onTlsClientError;
   server.on("tlsClientError", answerPlainHttp);
   if (onTlsClientError) server.on("tlsClientError", onTlsClientError);
@@ -371,16 +379,14 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     if (inFlight.delete(res) && inFlight.size === 0) onIdle?.();
   };
   const hold = (socket: Socket, res: ServerResponse): number => {
-    let held = unanswered.get(socket);
-    if (held === undefined) {
-      const set = (held = new Set());
+    const set = unanswered.get(socket) ?? new Set<ServerResponse>();
+    if (!unanswered.has(socket)) {
       unanswered.set(socket, set);
       socket.once("close", () => {
         for (const r of set) letGo(r);
         set.clear();
       });
     }
-    const set = held;
     set.add(res);
     res.once("close", () => {
       set.delete(res);
@@ -412,14 +418,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     // HTTP/1.1 without Host (Node's own check answers it without a body): refused as Go refuses it.
     if (req.headers.host === undefined && req.httpVersion !== "1.0") {
-      const body = JSON.stringify(errorBody("ERR_BAD_REQUEST", "malformed request: missing required Host header"));
-      res.writeHead(ERRORS.ERR_BAD_REQUEST.status, {
-        "Content-Type": "application/json; charset=utf-8",
-        "Content-Length": Buffer.byteLength(body),
-        Connection: "close",
-      });
-      res.end(body);
-      req.resume();
+      answerAndClose(req, res, "ERR_BAD_REQUEST", "malformed request: missing required Host header");
       return;
     }
     const socket = req.socket;

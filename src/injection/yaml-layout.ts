@@ -17,7 +17,7 @@
 // line at column 0 that starts a document marker (`---`, `...`) makes it give up: go-yaml ends
 // the document there, inside a quote or not, and so refuses it.
 
-import { Parser, parseAllDocuments } from "yaml";
+import { Parser, parseAllDocuments, type Document } from "yaml";
 
 const LF = 10;
 
@@ -26,23 +26,46 @@ const REPARSE_BYTES = 4 * 1024 * 1024;
 /** Rounds (one construct each) at most. */
 const MAX_ROUNDS = 64;
 
+/** The documents of `text`, as every reader of YAML here parses it. */
+function parseYamlText(text: string): Document.Parsed[] {
+  const docs = parseAllDocuments(text, { uniqueKeys: false, prettyErrors: false, merge: true });
+  return Array.isArray(docs) ? docs : [];
+}
+
+/**
+ * The documents of `text`; when the parser refuses one, those of the text with its
+ * continuation lines laid out (see the header), if the parser takes that. Otherwise the first
+ * reading, whose errors are the text's own.
+ */
+export function parseWithContinuations(text: string): Document.Parsed[] {
+  const docs = parseYamlText(text);
+  return relaid(text, docs)?.docs ?? docs;
+}
+
 /**
  * `text` with the continuation lines of its quoted scalars and flow collections that the
- * parser refused indented past the quote or bracket that opened them; undefined when that does
- * not give a text the parser takes.
+ * parser refused indented past the quote or bracket that opened them; undefined when the
+ * parser takes `text` as it is, or does not take that either.
  */
 export function relaidContinuations(text: string): string | undefined {
+  return relaid(text, parseYamlText(text))?.text;
+}
+
+/** Round by round, each from the reading before it: the text laid out and its documents, all taken. */
+function relaid(text: string, docs: Document.Parsed[]): { text: string; docs: Document.Parsed[] } | undefined {
   const rounds = Math.min(MAX_ROUNDS, Math.max(1, Math.floor(REPARSE_BYTES / Math.max(text.length, 1))));
   let current = text;
+  let reading = docs;
   for (let round = 0; round <= rounds; round++) {
-    const error = firstError(current);
-    if (error === undefined) return round === 0 ? undefined : current;
+    const error = firstError(reading);
+    if (error === undefined) return round === 0 ? undefined : { text: current, docs: reading };
     if (round === rounds) return undefined;
     const span = spanOf(current, error);
     if (span === undefined) return undefined;
-    const relaid = indentWithin(current, span.opener, span.end);
-    if (relaid === undefined || relaid === current) return undefined;
-    current = relaid;
+    const next = indentWithin(current, span.opener, span.end);
+    if (next === undefined || next === current) return undefined;
+    current = next;
+    reading = parseYamlText(current);
   }
   return undefined;
 }
@@ -51,8 +74,8 @@ interface ParseError {
   readonly offset: number;
 }
 
-function firstError(text: string): ParseError | undefined {
-  for (const doc of parseAllDocuments(text, { uniqueKeys: false, prettyErrors: false, merge: true })) {
+function firstError(docs: readonly Document.Parsed[]): ParseError | undefined {
+  for (const doc of docs) {
     const e = doc.errors[0];
     if (e) return { offset: e.pos[0] };
   }

@@ -10,8 +10,8 @@
 // outside quoted scalars and comments, block nesting by indentation and by compact "- "/"? "
 // indicators, document markers, and one node per entry line or flow comma. It over-counts
 // rather than under-counts, and the limits are set far above real inputs.
-import { parseAllDocuments, visit, type Document } from "yaml";
-import { relaidContinuations } from "./yaml-layout.js";
+import { visit, type Document } from "yaml";
+import { parseWithContinuations } from "./yaml-layout.js";
 
 export interface YamlLimits {
   /** Size of the text, in UTF-16 code units (what a JS string holds). */
@@ -357,7 +357,7 @@ export function parseYamlDocuments(
   prepare?: (doc: Document.Parsed) => void,
 ): unknown[] {
   preScan(text, limits);
-  const list = parsedDocuments(text);
+  const list = parseWithContinuations(text);
   if (list.length > limits.maxDocuments) throw over("documents", limits.maxDocuments);
   const out: unknown[] = [];
   let nodes = 0;
@@ -388,25 +388,6 @@ export function parseYamlDocuments(
     if (js !== null && js !== undefined) out.push(js);
   }
   return out;
-}
-
-/**
- * The documents of `text`; when the parser refuses one, those of the text with its
- * continuation lines laid out as YAML 1.2 wants them (yaml-layout.ts), if that parses: as
- * go-yaml, which does not look at their indentation, reads them. Otherwise the first reading,
- * whose errors are the text's own.
- */
-function parsedDocuments(text: string): Document.Parsed[] {
-  const parse = (t: string): Document.Parsed[] => {
-    const docs = parseAllDocuments(t, { uniqueKeys: false, prettyErrors: false, merge: true });
-    return Array.isArray(docs) ? docs : [];
-  };
-  const list = parse(text);
-  if (list.every((d) => d.errors.length === 0)) return list;
-  const relaid = relaidContinuations(text);
-  if (relaid === undefined) return list;
-  const again = parse(relaid);
-  return again.every((d) => d.errors.length === 0) ? again : list;
 }
 
 /** The first line of a parser message, cut: the parser may quote the input (an alias name). */
