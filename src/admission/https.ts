@@ -183,7 +183,7 @@ export interface RunningServer {
  * An error answer written on the connection itself, then the connection closed: for what Node's
  * HTTP parser refuses before any handler sees a request. JSON, as every other error answer.
  */
-export function connectionErrorAnswer(code: ErrorCode, message?: string): string {
+function connectionErrorAnswer(code: ErrorCode, message?: string): string {
   const body = JSON.stringify(errorBody(code, message));
   const status = ERRORS[code].status;
   return (
