@@ -16,6 +16,8 @@
 // With SERVE_STDOUT=FILE, what `serve` writes on stdout goes to FILE (its log lines, and the
 // lines of SERVE_NODE_FLAGS=--trace-gc: how often the young and old generations are collected);
 // `base` (below) writes to FILE.base.
+// With THREADS=1, each server's CPU and context switches per request are printed by thread
+// (main, libuv's pool, V8's workers): what the event loop's own profile does not see.
 // With BASE_CLI=<another build's dist/cli.js>, that build runs too, as `base`, in the same
 // rounds: before and after a change, measured on the same busy machine at the same time.
 //
@@ -43,6 +45,7 @@ const profileDir = env.PROFILE;
 const serveNodeFlags = (env.SERVE_NODE_FLAGS ?? "").split(/\s+/).filter(Boolean);
 const baseCli = env.BASE_CLI;
 const serveStdout = env.SERVE_STDOUT;
+const threadsShown = env.THREADS === "1";
 const TICKS_PER_SECOND = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim() || "100");
 const pinning = spawnSync("taskset", ["--version"]).status === 0;
 
@@ -53,11 +56,47 @@ const head = Buffer.from(
 const requestBytes = Buffer.concat([head, body]);
 
 /** utime + stime of a process (all its threads), in seconds. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+function cpuSeconds(pid: number, file = `/proc/${pid}/stat`): number {
+  const stat = readFileSync(file, "utf8");
   // Fields after the command name, which is in parentheses and may hold spaces.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
+/** Each thread's name, CPU seconds and context switches: where a process's CPU goes by thread. */
+function threadTimes(pid: number): Map<string, { cpu: number; switches: number }> {
+  const out = new Map<string, { cpu: number; switches: number }>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim();
+      const cpu = cpuSeconds(Number(tid), `/proc/${pid}/task/${tid}/stat`);
+      const status = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
+      const switches = [...status.matchAll(/ctxt_switches:\s+(\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
+      const key = tid === String(pid) ? "main" : name;
+      const seen = out.get(key) ?? { cpu: 0, switches: 0 };
+      out.set(key, { cpu: seen.cpu + cpu, switches: seen.switches + switches });
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
+}
+
+/** The threads' CPU µs and context switches per request between two threadTimes. */
+function perThread(
+  before: Map<string, { cpu: number; switches: number }>,
+  after: Map<string, { cpu: number; switches: number }>,
+  requests: number,
+): string {
+  return [...after]
+    .map(([name, a]) => {
+      const b = before.get(name) ?? { cpu: 0, switches: 0 };
+      return { name, cpu: ((a.cpu - b.cpu) * 1e6) / requests, switches: (a.switches - b.switches) / requests };
+    })
+    .filter((t) => t.cpu > 0 || t.switches > 0.01)
+    .sort((x, y) => y.cpu - x.cpu)
+    .map((t) => `${t.name} ${t.cpu.toFixed(0)} µs ${t.switches.toFixed(2)} sw`)
+    .join(", ");
 }
 
 const loadavg = (): string => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
@@ -143,6 +182,7 @@ async function load(port: number, pid: number, ca: Buffer, perSecond: number | u
   for (const c of conns) c.onAnswer = (s) => answered(c, s);
 
   const cpu0 = cpuSeconds(pid);
+  const threads0 = threadsShown ? threadTimes(pid) : undefined;
   const start = performance.now();
   const end = start + seconds * 1000;
   if (perSecond === undefined) {
@@ -164,6 +204,10 @@ async function load(port: number, pid: number, ca: Buffer, perSecond: number | u
   running = false;
   const elapsed = (performance.now() - start) / 1000;
   const cpu = cpuSeconds(pid) - cpu0;
+  if (threads0 !== undefined)
+    console.log(
+      `    threads of ${pid} (${perSecond === undefined ? "flat out" : `${perSecond}/s`}): ${perThread(threads0, threadTimes(pid), Math.max(1, latencies.length))}`,
+    );
   // Let what is in flight finish (bounded), then close.
   const drainUntil = Date.now() + 5000;
   while (conns.some((c) => c.busy) && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 5));

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { describe, it } from "node:test";
 import { createLogger, redactFields } from "../../../src/telemetry/logger.js";
+import { MAX_UNWRITTEN_BYTES } from "../../../src/telemetry/line-writer.js";
 import { captureLogs } from "../../support/logs.js";
 
 const loggerModule = new URL("../../../src/telemetry/logger.ts", import.meta.url).href;
@@ -88,6 +89,58 @@ describe("createLogger", () => {
       lines.map((l) => l.i),
       Array.from({ length: 500 }, (_, i) => i),
     );
+  });
+
+  it("writes every line gathered on stdout when the process dies of an uncaught exception", async () => {
+    const run = logging(300, 'throw new Error("boom");');
+    assert.equal(await run.exited, 1);
+    assert.equal((await run.lines).length, 300);
+  });
+
+  it("holds at most MAX_UNWRITTEN_BYTES for a stdout nobody reads, then says how many lines it dropped", async () => {
+    // 20,000 lines of about 1 KB while the pipe is not read: past the bound they are dropped.
+    const code = `import { createLogger } from ${JSON.stringify(loggerModule)};
+const log = createLogger();
+for (let i = 0; i < 20000; i++) log.info({ i, pad: "x".repeat(900) }, "line");
+process.stderr.write("logged " + process.stdout.writableLength + "\\n");
+setInterval(() => log.info("tick"), 20);`;
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    try {
+      const held = await new Promise<number>((done, fail) => {
+        let err = "";
+        child.stderr.setEncoding("utf8").on("data", (d: string) => {
+          err += d;
+          const m = /logged (\d+)/.exec(err);
+          if (m) done(Number(m[1]));
+        });
+        child.once("exit", (status) => fail(new Error(`exited ${status}: ${err}`)));
+      });
+      assert.ok(held <= MAX_UNWRITTEN_BYTES, `${held} bytes held unread, over the bound`);
+      assert.ok(held > MAX_UNWRITTEN_BYTES / 2, `only ${held} bytes held: the bound was not reached`);
+      // Now read: what was held arrives in order, then the notice, then the ticks.
+      let out = "";
+      const notice = await new Promise<{ dropped: number; msg: string; level: number }>((done) => {
+        child.stdout.setEncoding("utf8").on("data", (d: string) => {
+          out += d;
+          const m = /^.*"msg":"log lines dropped[^\n]*$/m.exec(out);
+          if (m) done(JSON.parse(m[0]) as { dropped: number; msg: string; level: number });
+        });
+      });
+      const lines = out.split("\n").filter((l) => l !== "");
+      const kept = lines.filter((l) => l.includes('"msg":"line"')).map((l) => (JSON.parse(l) as { i: number }).i);
+      assert.deepEqual(
+        kept,
+        Array.from({ length: kept.length }, (_, i) => i),
+        "the lines kept are the first, in order",
+      );
+      assert.equal(notice.dropped, 20000 - kept.length);
+      assert.equal(notice.level, 40);
+      assert.ok(notice.dropped > 0);
+    } finally {
+      child.kill("SIGKILL");
+    }
   });
 
   it("writes a line on stdout while the process lives on, without waiting for more lines", async () => {
