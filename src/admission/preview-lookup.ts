@@ -11,9 +11,10 @@
 // - The lookups of one request run at most LOOKUP_CONCURRENCY at a time, under one deadline
 //   for all of them (LOOKUP_DEADLINE_MS): what is not read by then is said not known, and
 //   lookups not yet started never start. Whatever the number of requests, at most
-//   LOOKUP_MAX_IN_FLIGHT calls to the API server are in flight (a call that hangs gives its
-//   slot back at the deadline): past that, a lookup is not queued but said not known at once
-//   (overload is shed, not stored up).
+//   LOOKUP_MAX_IN_FLIGHT calls to the API server are in flight (a call that hangs is aborted
+//   at the deadline of the request that started it, its connection closed and its slot given
+//   back): past that, a lookup is not queued but said not known at once (overload is shed, not
+//   stored up).
 // - Answers are cached for LOOKUP_CACHE_TTL_MS, at most LOOKUP_CACHE_MAX_ENTRIES of each kind:
 //   token reviews by the token's SHA-256, access reviews by that hash and the namespace,
 //   labels by namespace (and served only after the caller's access review allowed it).
@@ -153,6 +154,9 @@ const TIMEOUT = Symbol("timeout");
 /** No slot for one more call to the API server. */
 class Busy extends Error {}
 
+/** A call aborted at the deadline of the request that started it (one sharing it may come later). */
+class GaveUp extends Error {}
+
 /** The namespace lookups of /preview, with their caches; one per server. */
 export class NamespaceLookups implements NamespaceLookupService {
   private readonly users: TtlCache<Promise<KubeUser | undefined>>;
@@ -202,9 +206,12 @@ export class NamespaceLookups implements NamespaceLookupService {
       const hash = createHash("sha256").update(token).digest("hex");
       let user: KubeUser | undefined | typeof TIMEOUT;
       try {
-        user = await within(this.users.shared(hash, () => this.call((api) => api.reviewToken(token))));
+        user = await within(
+          this.users.shared(hash, () => this.call((api, signal) => api.reviewToken(token, signal), deadline.done)),
+        );
       } catch (e) {
         if (e instanceof Busy) return all(NOT_KNOWN.busy);
+        if (e instanceof GaveUp) return all(late);
         this.warn("bearer token not reviewed for /preview", e);
         return all(NOT_KNOWN.failed);
       }
@@ -216,15 +223,22 @@ export class NamespaceLookups implements NamespaceLookupService {
         if (!isNamespaceName(ns)) return { unknown: NOT_KNOWN.invalid };
         try {
           const allowed = await within(
-            this.access.shared(`${hash}\u0000${ns}`, () => this.call((api) => api.canGetNamespace(who, ns))),
+            this.access.shared(`${hash}\u0000${ns}`, () =>
+              this.call((api, signal) => api.canGetNamespace(who, ns, signal), deadline.done),
+            ),
           );
           if (allowed === TIMEOUT) return { unknown: late };
           if (!allowed) return { unknown: NOT_KNOWN.forbidden };
-          const labels = await within(this.labels.shared(ns, () => this.call((api) => api.readNamespaceLabels(ns))));
+          const labels = await within(
+            this.labels.shared(ns, () =>
+              this.call((api, signal) => api.readNamespaceLabels(ns, signal), deadline.done),
+            ),
+          );
           if (labels === TIMEOUT) return { unknown: late };
           return labels === undefined ? { unknown: NOT_KNOWN.missing } : { labels };
         } catch (e) {
           if (e instanceof Busy) return { unknown: NOT_KNOWN.busy };
+          if (e instanceof GaveUp) return { unknown: late };
           this.warn("namespace labels not read for /preview", e, ns);
           return { unknown: NOT_KNOWN.failed };
         }
@@ -246,18 +260,27 @@ export class NamespaceLookups implements NamespaceLookupService {
   }
 
   /**
-   * One call to the API server, in one of the `maxInFlight` slots (Busy when none is free). A
-   * slot is given back when the call ends, or at the deadline if it has not: a hung API server
-   * cannot keep the slots, and calls start at most `maxInFlight` per deadline.
+   * One call to the API server, in one of the `maxInFlight` slots (Busy when none is free),
+   * aborted when `deadline` (the starting request's) passes: its connection is closed and
+   * GaveUp thrown. A slot is also given back once a call is older than the deadline, whatever
+   * the client does with the abort: calls start at most `maxInFlight` per deadline.
    */
-  private async call<T>(f: (api: NamespaceAccess) => Promise<T>): Promise<T> {
+  private async call<T>(
+    f: (api: NamespaceAccess, signal: AbortSignal) => Promise<T>,
+    deadline: Promise<void>,
+  ): Promise<T> {
     const now = this.now();
     for (const slot of this.slots) if (slot.since + this.deadlineMs <= now) this.slots.delete(slot);
     if (this.slots.size >= this.maxInFlight) throw new Busy("no slot for a call to the API server");
     const slot = { since: now };
     this.slots.add(slot);
+    const controller = new AbortController();
+    void deadline.then(() => controller.abort());
     try {
-      return await f(this.api());
+      return await f(this.api(), controller.signal);
+    } catch (e) {
+      if (controller.signal.aborted) throw new GaveUp("aborted at the deadline");
+      throw e;
     } finally {
       this.slots.delete(slot);
     }

@@ -181,17 +181,21 @@ export interface KubeApi {
     onChange: (secret: SecretObject | undefined) => void,
     onEnd: (err?: unknown) => void,
   ): Promise<() => void>;
-  /** A namespace's labels; undefined when it does not exist. */
-  readNamespaceLabels(name: string): Promise<Record<string, string> | undefined>;
+  /** A namespace's labels; undefined when it does not exist. `signal` aborts the call. */
+  readNamespaceLabels(name: string, signal?: AbortSignal): Promise<Record<string, string> | undefined>;
   /** Kubelet versions of all nodes (e.g. "v1.33.2"). */
   listKubeletVersions(): Promise<string[]>;
-  /** TokenReview: the user a bearer token authenticates as; undefined when it authenticates no one. */
-  reviewToken(token: string): Promise<KubeUser | undefined>;
+  /**
+   * TokenReview: the user a bearer token authenticates as; undefined when it authenticates no
+   * one. `signal` aborts the call.
+   */
+  reviewToken(token: string, signal?: AbortSignal): Promise<KubeUser | undefined>;
   /**
    * SubjectAccessReview: whether `user` may `get` namespace `name` (asked as the API server
    * authorizes GET /api/v1/namespaces/<name>: resource namespaces, that name, in that namespace).
+   * `signal` aborts the call.
    */
-  canGetNamespace(user: KubeUser, name: string): Promise<boolean>;
+  canGetNamespace(user: KubeUser, name: string, signal?: AbortSignal): Promise<boolean>;
   /** A ConfigMap; undefined when it does not exist. */
   readConfigMap(namespace: string, name: string): Promise<ConfigMapObject | undefined>;
   /** Calls onChange with each change of the named ConfigMap (undefined when deleted) until stopped. */

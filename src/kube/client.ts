@@ -16,6 +16,11 @@ import {
   PatchStrategy,
   Watch,
   setHeaderOptions,
+  type ConfigurationOptions,
+  Observable,
+  type ObservableMiddleware,
+  type RequestContext,
+  type ResponseContext,
   type V1ConfigMap,
   type V1Container,
   type V1LabelSelector,
@@ -467,6 +472,19 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectA
   };
 }
 
+/** A call's options that abort it, its connection closed, when `signal` fires. */
+function abortedBy(signal: AbortSignal | undefined): ConfigurationOptions | undefined {
+  if (signal === undefined) return undefined;
+  const abort: ObservableMiddleware = {
+    pre: (request: RequestContext) => {
+      request.setSignal(signal);
+      return new Observable(Promise.resolve(request));
+    },
+    post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
+  };
+  return { middleware: [abort], middlewareMergeStrategy: "append" };
+}
+
 export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
   const core = kc.makeApiClient(CoreV1Api);
   const admission = kc.makeApiClient(AdmissionregistrationV1Api);
@@ -560,8 +578,11 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
       );
     },
     watchSecret: watchNamed("secrets", toSecret),
-    readNamespaceLabels: (name) =>
-      orUndefined(`read Namespace ${name}`, async () => (await core.readNamespace({ name })).metadata?.labels ?? {}),
+    readNamespaceLabels: (name, signal) =>
+      orUndefined(
+        `read Namespace ${name}`,
+        async () => (await core.readNamespace({ name }, abortedBy(signal))).metadata?.labels ?? {},
+      ),
     async listKubeletVersions() {
       try {
         return kubeletVersions(await core.listNode());
@@ -569,12 +590,13 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
         throw wrap("list Nodes", e);
       }
     },
-    async reviewToken(token) {
+    async reviewToken(token, signal) {
       try {
         // The token goes only into the review's spec; no message here ever carries it.
-        const review = await authentication.createTokenReview({
-          body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token } },
-        });
+        const review = await authentication.createTokenReview(
+          { body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token } } },
+          abortedBy(signal),
+        );
         const status = review.status;
         const user = status?.user;
         if (status?.authenticated !== true || !user?.username) return undefined;
@@ -588,30 +610,33 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
         throw wrap("create TokenReview", e);
       }
     },
-    async canGetNamespace(user, name) {
+    async canGetNamespace(user, name, signal) {
       const extra: Record<string, string[]> = {};
       for (const [k, v] of Object.entries(user.extra ?? {})) extra[k] = [...v];
       try {
-        const review = await authorization.createSubjectAccessReview({
-          body: {
-            apiVersion: "authorization.k8s.io/v1",
-            kind: "SubjectAccessReview",
-            spec: {
-              user: user.username,
-              ...(user.uid ? { uid: user.uid } : {}),
-              ...(user.groups ? { groups: [...user.groups] } : {}),
-              ...(user.extra ? { extra } : {}),
-              resourceAttributes: {
-                verb: "get",
-                group: "",
-                version: "v1",
-                resource: "namespaces",
-                name,
-                namespace: name,
+        const review = await authorization.createSubjectAccessReview(
+          {
+            body: {
+              apiVersion: "authorization.k8s.io/v1",
+              kind: "SubjectAccessReview",
+              spec: {
+                user: user.username,
+                ...(user.uid ? { uid: user.uid } : {}),
+                ...(user.groups ? { groups: [...user.groups] } : {}),
+                ...(user.extra ? { extra } : {}),
+                resourceAttributes: {
+                  verb: "get",
+                  group: "",
+                  version: "v1",
+                  resource: "namespaces",
+                  name,
+                  namespace: name,
+                },
               },
             },
           },
-        });
+          abortedBy(signal),
+        );
         return review.status?.allowed === true;
       } catch (e) {
         throw wrap(`create SubjectAccessReview for Namespace ${name}`, e);

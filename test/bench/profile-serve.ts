@@ -72,7 +72,7 @@ function threadTimes(pid: number): Map<string, { cpu: number; switches: number }
       const cpu = cpuSeconds(Number(tid), `/proc/${pid}/task/${tid}/stat`);
       const status = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
       const switches = [...status.matchAll(/ctxt_switches:\s+(\d+)/g)].reduce((a, m) => a + Number(m[1]), 0);
-      const key = tid === String(pid) ? "main" : name;
+      const key = tid === String(pid) ? "main" : env.THREADS_BY_ID === "1" ? `${name}:${tid}` : name;
       const seen = out.get(key) ?? { cpu: 0, switches: 0 };
       out.set(key, { cpu: seen.cpu + cpu, switches: seen.switches + switches });
     } catch {

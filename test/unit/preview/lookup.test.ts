@@ -40,12 +40,17 @@ const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 class HandFake implements NamespaceAccess {
   readonly calls: string[] = [];
   readonly pending = new Map<string, Deferred<unknown>>();
+  /** The signal each call was given, by call. */
+  readonly signals = new Map<string, AbortSignal | undefined>();
   inFlight = 0;
   maxInFlight = 0;
 
-  private call<T>(what: string): Promise<T> {
+  private call<T>(what: string, signal?: AbortSignal): Promise<T> {
     this.calls.push(what);
+    this.signals.set(what, signal);
     const d = deferred<unknown>();
+    // As the client does: an aborted call rejects at once.
+    signal?.addEventListener("abort", () => d.reject(new Error(`${what}: aborted`)));
     this.pending.set(what, d);
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
@@ -64,14 +69,14 @@ class HandFake implements NamespaceAccess {
     assert.ok(d, `no pending call ${what}`);
     d.reject(new Error(message));
   }
-  reviewToken(token: string): Promise<KubeUser | undefined> {
-    return this.call(`token ${token}`);
+  reviewToken(token: string, signal?: AbortSignal): Promise<KubeUser | undefined> {
+    return this.call(`token ${token}`, signal);
   }
-  canGetNamespace(user: KubeUser, name: string): Promise<boolean> {
-    return this.call(`access ${user.username} ${name}`);
+  canGetNamespace(user: KubeUser, name: string, signal?: AbortSignal): Promise<boolean> {
+    return this.call(`access ${user.username} ${name}`, signal);
   }
-  readNamespaceLabels(name: string): Promise<Record<string, string> | undefined> {
-    return this.call(`labels ${name}`);
+  readNamespaceLabels(name: string, signal?: AbortSignal): Promise<Record<string, string> | undefined> {
+    return this.call(`labels ${name}`, signal);
   }
 }
 
@@ -276,7 +281,7 @@ describe("concurrency bound and deadline", () => {
       a: { unknown: "not read within 3000 ms" },
       b: { unknown: "not read within 3000 ms" },
     });
-    api.answer("token tok", { username: "u" });
+    assert.equal(api.signals.get("token tok")?.aborted, true, "the review is aborted, not left open");
     await settle();
     assert.deepEqual(api.calls, ["token tok"]);
   });
@@ -316,11 +321,36 @@ describe("calls in flight for all requests together", () => {
     now = 3000;
     t.fire();
     assert.deepEqual(plain(await first), { a: { unknown: "not read within 3000 ms" } });
+    assert.equal(api.signals.get("token tok")?.aborted, true, "the hung call is aborted at the deadline");
+    await settle();
+    assert.equal(api.inFlight, 0);
     const next = lookups.lookup("other", ["a"]);
     await settle();
-    assert.deepEqual(api.calls, ["token tok", "token other"], "the hung call still runs, its slot is free again");
+    assert.deepEqual(api.calls, ["token tok", "token other"], "its slot is free again");
+    assert.equal(api.signals.get("token other")?.aborted, false);
     api.answer("token other", undefined);
     assert.deepEqual(plain(await next), { a: { unknown: NOT_KNOWN.unauthenticated } });
+  });
+
+  test("a request sharing a call another started is told it was not read in time when that one's deadline aborts it", async () => {
+    const api = new HandFake();
+    const timers: ReturnType<typeof handTimer>[] = [];
+    const timer: StartTimer = (ms) => {
+      const t = handTimer();
+      timers.push(t);
+      return t.timer(ms);
+    };
+    const logs = captureLogs();
+    const lookups = new NamespaceLookups(() => api, { timer, logger: createLogger({ destination: logs.stream }) });
+    const first = lookups.lookup("tok", ["a"]);
+    await settle();
+    const second = lookups.lookup("tok", ["a"]);
+    await settle();
+    assert.deepEqual(api.calls, ["token tok"], "the second request shares the first's call");
+    timers[0]?.fire();
+    assert.deepEqual(plain(await first), { a: { unknown: "not read within 3000 ms" } });
+    assert.deepEqual(plain(await second), { a: { unknown: "not read within 3000 ms" } });
+    assert.deepEqual(logs.lines(), [], "a call given up at a deadline is no failure to warn of");
   });
 });
 

@@ -103,9 +103,10 @@ describe("createLogger", () => {
 const log = createLogger();
 for (let i = 0; i < 20000; i++) log.info({ i, pad: "x".repeat(900) }, "line");
 process.stderr.write("logged " + process.stdout.writableLength + "\\n");
-setInterval(() => log.info("tick"), 20);`;
+// One more line once the reader took the backlog (the test says so on stdin): it brings the notice.
+process.stdin.once("data", () => log.info("after"));`;
     const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], {
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: ["pipe", "pipe", "pipe"],
     });
     try {
       const held = await new Promise<number>((done, fail) => {
@@ -119,13 +120,21 @@ setInterval(() => log.info("tick"), 20);`;
       });
       assert.ok(held <= MAX_UNWRITTEN_BYTES, `${held} bytes held unread, over the bound`);
       assert.ok(held > MAX_UNWRITTEN_BYTES / 2, `only ${held} bytes held: the bound was not reached`);
-      // Now read: what was held arrives in order, then the notice, then the ticks.
+      // Now read: what was held arrives in order; once all of it came, one more line is
+      // logged, and the notice comes before it.
       let out = "";
+      let bytes = 0;
+      let told = false;
       const notice = await new Promise<{ dropped: number; msg: string; level: number }>((done) => {
-        child.stdout.setEncoding("utf8").on("data", (d: string) => {
-          out += d;
-          const m = /^.*"msg":"log lines dropped[^\n]*$/m.exec(out);
-          if (m) done(JSON.parse(m[0]) as { dropped: number; msg: string; level: number });
+        child.stdout.on("data", (d: Buffer) => {
+          out += d.toString("utf8");
+          bytes += d.length;
+          if (!told && bytes >= held) {
+            told = true;
+            child.stdin.write("go\n");
+          }
+          const m = /^.*"msg":"log lines dropped[^\n]*\n.*"msg":"after"/m.exec(out);
+          if (m) done(JSON.parse(m[0].split("\n")[0] ?? "") as { dropped: number; msg: string; level: number });
         });
       });
       const lines = out.split("\n").filter((l) => l !== "");
