@@ -21,8 +21,12 @@
 // review shed (`sidecar_injection_failure_total{reason="ERR_OVERLOADED"}`) and logged at most
 // once a second. So past capacity it sheds, as one process does, where node:cluster's round
 // robin (SCHED_RR) queued without bound in the primary.
-// The admin port (/preview, /metrics, health) keeps node:cluster's sharing, round robin: it
-// carries a scrape or a preview now and then, which needs neither balance nor a bound of its own.
+// The admin port (/preview, /metrics, health) is shared by node:cluster without round robin
+// (SCHED_NONE): every worker accepts from the one listening socket itself. It carries a scrape
+// or a preview now and then, which needs neither balance nor a bound of its own; and the primary
+// never holds one of its connections: with round robin, a connection handed to a worker that
+// died before it took it stayed open in the primary for good. A connection no worker has taken
+// waits in the kernel's backlog for the replacement.
 //
 // - A worker gets `init` (settings and the current pair) after its `hello`, listens with that
 //   pair, and is ready once it has acknowledged the current pair and that pair is a serving one.
@@ -256,8 +260,8 @@ export async function startPrimary(
   let lastShedLog = -Infinity;
 
   // The webhook port is the primary's own listener (below); the admin port is shared by
-  // node:cluster, round robin: a scrape or a /preview now and then needs no balance of its own.
-  cluster.schedulingPolicy = cluster.SCHED_RR;
+  // node:cluster, each worker accepting from it (see the header).
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({ exec: opts.exec, execArgv: [...opts.execArgv], silent: false });
 
   const isReady = (): boolean =>

@@ -494,6 +494,49 @@ describe("serve --workers 2: a worker that dies while draining", () => {
   });
 });
 
+describe("serve --workers 2: admin-port connections of a worker killed before it took them", () => {
+  let root: string | undefined;
+  let s: Served | undefined;
+  let stopped: number[] = [];
+  after(async () => {
+    for (const pid of stopped) {
+      try {
+        process.kill(pid, "SIGCONT");
+      } catch {
+        // Already gone.
+      }
+    }
+    if (s !== undefined && s.child.exitCode === null) s.child.kill("SIGKILL");
+    if (root !== undefined) await rm(root, { recursive: true, force: true });
+  });
+
+  it("are answered by the worker left, none left open in the primary", { timeout: 120_000 }, async () => {
+    root = await mkdtemp(join(tmpdir(), "sidecar-injector-cluster-admin-"));
+    s = await serve(["--workers", "2", "--admin-port", "0", "--cert-dir", join(root, "certs")]);
+    const adminPort = s.adminPort;
+    assert.ok(adminPort !== undefined);
+    const ca = await readFile(join(root, "certs", "ca.crt"), "utf8");
+    stopped = [...s.pids];
+    for (const pid of stopped) process.kill(pid, "SIGSTOP");
+    const probes = (await Promise.all(Array.from({ length: 4 }, () => rawConnection(adminPort)))).map((socket) =>
+      reviewOverTls(socket, ca, "", "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+    );
+    // With node:cluster's round robin the primary would have accepted them by now and handed
+    // one to each stopped worker; the one handed to the worker killed would stay open for good.
+    await new Promise((r) => setTimeout(r, 500));
+    const [killed, left] = stopped;
+    assert.ok(killed !== undefined && left !== undefined);
+    process.kill(killed, "SIGKILL");
+    process.kill(left, "SIGCONT");
+    stopped = [];
+    const statuses = await Promise.race([
+      Promise.all(probes.map((p) => p.answer)),
+      new Promise<string>((r) => setTimeout(() => r("still open after 60 s"), 60_000).unref()),
+    ]);
+    assert.deepEqual(statuses, [200, 200, 200, 200]);
+  });
+});
+
 describe("serve --workers 2 with both workers stopped (SIGSTOP): the primary's bound on hand-overs", () => {
   // One worker is no primary (`--workers 1` is the single process), so both of two are stopped:
   // their event loops stand still, and every connection handed to them stays unacknowledged.
