@@ -6,8 +6,11 @@
 //
 // Each repository is read from a git clone (bare or not) holding its pinned commit, found at
 // DIR/<owner>+<name>/repo, DIR/<owner>+<name> or DIR/<owner>/<name>. A document is kept when it
-// parses and stands for a Pod (a Pod, or a workload's pod template: what `inject` would inject);
-// Lists are split into their items. The same document met twice (by content) is kept once.
+// stands for a Pod (a Pod, or a workload's pod template: what `inject` would inject); Lists are
+// split into their items. The same document met twice (by content) is kept once. A document our
+// parser refuses is not dropped quietly: it is kept when a tolerant read makes it a Pod (Istio's
+// recorded answer then says what it is, and the test compares ours with it), and either way it is
+// named on standard error.
 // A case is `{"id","manifest","origin"}`: id `<repo>:<path>#<n>` (the n-th document of the file,
 // from 1; a chart's as `<repo>:<chart>[<values>]#<n>`), origin the repository, commit, path,
 // document and licence. regen.sh runs this, then the oracle.
@@ -17,6 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { podOf } from "../../src/injection/workloads.js";
+import { parseWithContinuations } from "../../src/injection/yaml-layout.js";
 import { parseManifest } from "../../src/manifest.js";
 
 interface Files {
@@ -86,6 +90,13 @@ export const FILES: readonly Files[] = [
     commit: "7ce10c5110d6a52d3517dfb6d7a7b7b2edf2e5a5",
     under: [""],
     licence: "MIT",
+  },
+  {
+    // Sock Shop: the complete demo, its manifests and the monitoring, logging, tracing, alerting,
+    // load-test and autoscaling add-ons (the Helm chart needs a dependency it does not vendor).
+    repo: "microservices-demo/microservices-demo",
+    commit: "9dff06fae4981921caec6a62393a6ebfce4b3e3f",
+    under: ["deploy/kubernetes/"],
   },
 ];
 
@@ -237,17 +248,36 @@ function readBlobs(dir: string, commit: string, paths: readonly string[]): Map<s
   return out;
 }
 
-/** Each document's own text (comments around it included), as its author wrote it. */
+/**
+ * Each document's own text (comments around it included), as its author wrote it. Where the
+ * `yaml` parser finds an error in the file, its documents may end early (a quoted scalar or flow
+ * collection going on at any indent, as go-yaml reads it: src/injection/yaml-layout.ts), and the
+ * rest of the document would be lost: the file is then cut where go-yaml's reader cuts it.
+ */
 function documentTexts(text: string): string[] {
+  const docs = parseAllDocuments(text, { prettyErrors: false });
+  if (!Array.isArray(docs) || docs.some((d) => d.errors.length > 0)) return separatedTexts(text);
   const out: string[] = [];
   let start = 0;
-  for (const doc of parseAllDocuments(text, { prettyErrors: false })) {
-    if (!("range" in doc)) break;
+  for (const doc of docs) {
     const end = doc.range[2];
     out.push(text.slice(start, end));
     start = end;
   }
   return out;
+}
+
+/**
+ * The text cut before each `---` line (the marker alone, or with a comment), as Kubernetes' YAML
+ * reader cuts it; what comes before the first one belongs to the first document unless it holds
+ * more than comments.
+ */
+function separatedTexts(text: string): string[] {
+  const cuts = [...text.matchAll(/^---[ \t]*(#.*)?\r?$/gm)].map((m) => m.index);
+  const commentsOnly = (t: string): boolean => t.split("\n").every((l) => /^\s*(#.*)?$/.test(l));
+  const starts = cuts[0] !== undefined && commentsOnly(text.slice(0, cuts[0])) ? cuts.slice(1) : cuts;
+  const bounds = [0, ...starts.filter((c) => c > 0), text.length];
+  return bounds.slice(0, -1).map((b, i) => text.slice(b, bounds[i + 1]));
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -264,14 +294,53 @@ function standsForPod(d: unknown): boolean {
   return Array.isArray(containers) && containers.length > 0 && !JSON.stringify(d).includes('"$patch"');
 }
 
-/** The Pod-bearing documents of one file's text: [n, text] (a List's items each as JSON). */
-function podDocuments(text: string): [number, string][] {
+/**
+ * A document as a tolerant reader takes it (its continuation lines laid out as our parser does,
+ * errors passed over), or undefined when even that yields no value: only to tell whether a
+ * document our parser refuses stands for a Pod.
+ */
+function tolerantRead(text: string): unknown {
+  try {
+    return parseWithContinuations(text)[0]?.toJS({ maxAliasCount: 100 }) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The document text without the `---` line that opens it. */
+function ownText(t: string): string {
+  return t.replace(/^\s*---[^\n]*\n/, "");
+}
+
+/**
+ * The Pod-bearing documents of one file's text (`where` names it): [n, text] (a List's items each
+ * as JSON). A document our parser refuses is said on standard error, and kept when a tolerant
+ * read makes it a Pod.
+ */
+function podDocuments(text: string, where: string): [number, string][] {
   const out: [number, string][] = [];
   documentTexts(text).forEach((t, i) => {
     let docs: unknown[];
     try {
       docs = parseManifest(t, "collect");
-    } catch {
+    } catch (e) {
+      const why = e instanceof Error ? e.message.replace(/^collect: /, "") : String(e);
+      const d = tolerantRead(t);
+      const isPod = (v: unknown): boolean => {
+        try {
+          return standsForPod(v);
+        } catch {
+          return false;
+        }
+      };
+      let verdict = "left out: no Pod by a tolerant read";
+      if (isPlainObject(d) && d.kind === "List" && Array.isArray(d.items) && d.items.some(isPod))
+        verdict = "left out: a List, whose items are taken only from what our parser reads";
+      else if (isPlainObject(d) && d.kind !== "List" && isPod(d)) {
+        verdict = "kept: a Pod by a tolerant read";
+        out.push([i + 1, ownText(t)]);
+      }
+      process.stderr.write(`collect: ${where}#${i + 1}: our parser refuses it (${why}); ${verdict}\n`);
       return;
     }
     const d = docs[0];
@@ -280,7 +349,7 @@ function podDocuments(text: string): [number, string][] {
       for (const item of d.items) if (standsForPod(item)) out.push([i + 1, `${JSON.stringify(item, null, 2)}\n`]);
       return;
     }
-    if (standsForPod(d)) out.push([i + 1, t.replace(/^\s*---[^\n]*\n/, "")]);
+    if (standsForPod(d)) out.push([i + 1, ownText(t)]);
   });
   return out;
 }
@@ -311,7 +380,7 @@ function collectFiles(root: string, s: Files, add: (c: RealWorldInput) => void):
   for (const p of paths) {
     const text = blobs.get(p) ?? "";
     if (text.includes("{{")) continue;
-    for (const [n, manifest] of podDocuments(text))
+    for (const [n, manifest] of podDocuments(text, `${s.repo}:${p}`))
       add({
         id: `${s.repo}:${p}#${n}`,
         manifest,
@@ -353,7 +422,7 @@ function collectChart(root: string, helm: string, c: Chart, add: (c: RealWorldIn
         continue;
       }
       const label = values === "" ? "" : `[${values}]`;
-      for (const [n, manifest] of podDocuments(text))
+      for (const [n, manifest] of podDocuments(text, `${c.repo}:${c.chart}${label}`))
         add({
           id: `${c.repo}:${c.chart}${label}#${n}`,
           manifest,
