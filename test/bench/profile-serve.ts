@@ -17,7 +17,10 @@
 // lines of SERVE_NODE_FLAGS=--trace-gc: how often the young and old generations are collected);
 // `base` (below) writes to FILE.base.
 // With THREADS=1, each server's CPU and context switches per request are printed by thread
-// (main, libuv's pool, V8's workers): what the event loop's own profile does not see.
+// (main, libuv's pool, V8's workers): what the event loop's own profile does not see; with
+// THREADS_BY_ID=1 too, each thread on its own.
+// With BARE=engine, `bare` is bare-engine-server.ts: the bare server with our engine inside,
+// so that serve / bare is what the server around the engine costs.
 // With BASE_CLI=<another build's dist/cli.js>, that build runs too, as `base`, in the same
 // rounds: before and after a change, measured on the same busy machine at the same time.
 //
@@ -285,7 +288,7 @@ async function startBare(dir: string): Promise<Started> {
     ...(env.PROFILE_BARE === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", env.PROFILE_BARE]),
     "--import",
     "tsx",
-    join(here, "bare-server.ts"),
+    join(here, env.BARE === "engine" ? "bare-engine-server.ts" : "bare-server.ts"),
     "0",
     join(dir, "certs", "tls.crt"),
     join(dir, "certs", "tls.key"),
