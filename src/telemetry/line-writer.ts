@@ -12,6 +12,8 @@
 //   lines are dropped and counted, and once the stream has taken half of its backlog, a line
 //   says how many (`dropNotice`): a stuck log reader never grows the heap without bound.
 // - What is gathered is handed over when the process exits, a crash included.
+// - Once the stream fails (EPIPE: its reader is gone), lines are dropped: a log reader that
+//   goes away never stops the process (stop()).
 
 /** What the lines are written to: a Writable such as process.stdout. */
 export interface LineSink {
@@ -38,6 +40,7 @@ export class LineWriter {
   private batchBytes = 0;
   private dropped = 0;
   private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
   private readonly maxBatch: number;
   private readonly interval: number;
   private readonly maxUnwritten: number;
@@ -53,6 +56,7 @@ export class LineWriter {
 
   /** pino's DestinationStream. */
   write(line: string): void {
+    if (this.stopped) return;
     const bytes = Buffer.byteLength(line);
     if (this.sink.writableLength + this.batchBytes + bytes > this.maxUnwritten) {
       this.dropped += 1;
@@ -73,6 +77,7 @@ export class LineWriter {
 
   /** Hands what is gathered to the stream now; pino calls it for a fatal line. */
   flush(): void {
+    if (this.stopped) return;
     if (this.dropped > 0 && this.sink.writableLength <= this.maxUnwritten / 2) {
       const notice = this.opts.dropNotice(this.dropped);
       this.dropped = 0;
@@ -87,6 +92,15 @@ export class LineWriter {
 
   flushSync(): void {
     this.flush();
+  }
+
+  /** The stream failed: what is gathered and every later line are dropped. */
+  stop(): void {
+    this.stopped = true;
+    this.batch = "";
+    this.batchBytes = 0;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
   }
 
   /** Lines dropped since the last notice. */

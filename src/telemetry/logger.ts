@@ -266,6 +266,8 @@ function stdoutDestination(format: LogFormat, name: string): LineWriter {
     },
   });
   process.once("exit", () => writer.flush());
+  // EPIPE and the like: the reader is gone. Unhandled, the stream's error would end the process.
+  process.stdout.on("error", () => writer.stop());
   stdoutWriters.set(key, writer);
   return writer;
 }

@@ -111,6 +111,17 @@ describe("LineWriter", () => {
     assert.equal(w.droppedLines, 0);
   });
 
+  test("once stopped (the stream failed), what was gathered and every later line are dropped", () => {
+    const out = sink();
+    const w = new LineWriter(out, { dropNotice: notice, flushIntervalMs: 100 });
+    w.write(line(1));
+    w.stop();
+    w.write(line(2));
+    w.flush();
+    mock.timers.tick(1000);
+    assert.deepEqual(out.writes, []);
+  });
+
   test("the default bound is the documented MAX_UNWRITTEN_BYTES", () => {
     const out = sink();
     const w = new LineWriter(out, { dropNotice: notice });

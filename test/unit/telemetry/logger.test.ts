@@ -152,6 +152,36 @@ process.stdin.once("data", () => log.info("after"));`;
     }
   });
 
+  it(
+    "lives on when the reader of its stdout goes away (EPIPE), its later lines dropped",
+    { timeout: 60_000 },
+    async () => {
+      const code = `import { createLogger } from ${JSON.stringify(loggerModule)};
+const log = createLogger();
+log.info("first");
+process.stdin.once("data", () => {
+  for (let i = 0; i < 2000; i++) log.info({ i, pad: "x".repeat(200) }, "line");
+  setTimeout(() => {
+    for (let i = 0; i < 2000; i++) log.info({ i }, "after");
+    setTimeout(() => process.stderr.write("alive\\n"), 200);
+  }, 200);
+});`;
+      const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], {
+        stdio: ["pipe", "pipe", "pipe"],
+      });
+      let err = "";
+      child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+      const exited = new Promise<number | null>((done) => child.once("exit", (status) => done(status)));
+      // The first line arrives; then the reader goes, and the process is told to log more.
+      await new Promise<void>((done) => child.stdout.once("data", () => done()));
+      child.stdout.destroy();
+      child.stdin.end("go\n");
+      assert.equal(await exited, 0, `the process ended on its own: ${err}`);
+      assert.match(err, /alive/);
+      assert.doesNotMatch(err, /EPIPE/);
+    },
+  );
+
   it("writes a line on stdout while the process lives on, without waiting for more lines", async () => {
     const run = logging(1, "setTimeout(() => undefined, 60_000);");
     try {
