@@ -12,9 +12,8 @@
 //   for all of them (LOOKUP_DEADLINE_MS): what is not read by then is said not known, and
 //   lookups not yet started never start. Whatever the number of requests, at most
 //   LOOKUP_MAX_IN_FLIGHT calls to the API server are in flight (a call that hangs is aborted
-//   at the deadline of the request that started it, its connection closed and its slot given
-//   back): past that, a lookup is not queued but said not known at once (overload is shed, not
-//   stored up).
+//   once it has run for the deadline, its connection closed and its slot given back): past
+//   that, a lookup is not queued but said not known at once (overload is shed, not stored up).
 // - Answers are cached for LOOKUP_CACHE_TTL_MS, at most LOOKUP_CACHE_MAX_ENTRIES of each kind:
 //   token reviews by the token's SHA-256, access reviews by that hash and the namespace,
 //   labels by namespace (and served only after the caller's access review allowed it).
@@ -154,7 +153,7 @@ const TIMEOUT = Symbol("timeout");
 /** No slot for one more call to the API server. */
 class Busy extends Error {}
 
-/** A call aborted at the deadline of the request that started it (one sharing it may come later). */
+/** A call aborted once it ran for the deadline (a request sharing it may have come later). */
 class GaveUp extends Error {}
 
 /** The namespace lookups of /preview, with their caches; one per server. */
@@ -165,9 +164,8 @@ export class NamespaceLookups implements NamespaceLookupService {
   private readonly deadlineMs: number;
   private readonly concurrency: number;
   private readonly maxInFlight: number;
-  /** Calls in flight, by when they started. */
-  private readonly slots = new Set<{ readonly since: number }>();
-  private readonly now: () => number;
+  /** Calls in flight (each ends, answered or aborted, by the deadline). */
+  private readonly slots = new Set<object>();
   private readonly timer: StartTimer;
 
   constructor(
@@ -182,7 +180,6 @@ export class NamespaceLookups implements NamespaceLookupService {
     this.deadlineMs = opts.deadlineMs ?? LOOKUP_DEADLINE_MS;
     this.concurrency = Math.max(1, opts.concurrency ?? LOOKUP_CONCURRENCY);
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? LOOKUP_MAX_IN_FLIGHT);
-    this.now = opts.now ?? Date.now;
     this.timer = opts.timer ?? realTimer;
   }
 
@@ -206,9 +203,7 @@ export class NamespaceLookups implements NamespaceLookupService {
       const hash = createHash("sha256").update(token).digest("hex");
       let user: KubeUser | undefined | typeof TIMEOUT;
       try {
-        user = await within(
-          this.users.shared(hash, () => this.call((api, signal) => api.reviewToken(token, signal), deadline.done)),
-        );
+        user = await within(this.users.shared(hash, () => this.call((api, signal) => api.reviewToken(token, signal))));
       } catch (e) {
         if (e instanceof Busy) return all(NOT_KNOWN.busy);
         if (e instanceof GaveUp) return all(late);
@@ -224,15 +219,13 @@ export class NamespaceLookups implements NamespaceLookupService {
         try {
           const allowed = await within(
             this.access.shared(`${hash}\u0000${ns}`, () =>
-              this.call((api, signal) => api.canGetNamespace(who, ns, signal), deadline.done),
+              this.call((api, signal) => api.canGetNamespace(who, ns, signal)),
             ),
           );
           if (allowed === TIMEOUT) return { unknown: late };
           if (!allowed) return { unknown: NOT_KNOWN.forbidden };
           const labels = await within(
-            this.labels.shared(ns, () =>
-              this.call((api, signal) => api.readNamespaceLabels(ns, signal), deadline.done),
-            ),
+            this.labels.shared(ns, () => this.call((api, signal) => api.readNamespaceLabels(ns, signal))),
           );
           if (labels === TIMEOUT) return { unknown: late };
           return labels === undefined ? { unknown: NOT_KNOWN.missing } : { labels };
@@ -261,27 +254,25 @@ export class NamespaceLookups implements NamespaceLookupService {
 
   /**
    * One call to the API server, in one of the `maxInFlight` slots (Busy when none is free),
-   * aborted when `deadline` (the starting request's) passes: its connection is closed and
-   * GaveUp thrown. A slot is also given back once a call is older than the deadline, whatever
-   * the client does with the abort: calls start at most `maxInFlight` per deadline.
+   * aborted (its connection closed, GaveUp thrown) when it has run for the deadline: a hung API
+   * server cannot keep the slots or the sockets, and calls start at most `maxInFlight` per
+   * deadline. The call's own deadline, not its first caller's: requests that share it (the
+   * caches) keep it as long as it may take.
    */
-  private async call<T>(
-    f: (api: NamespaceAccess, signal: AbortSignal) => Promise<T>,
-    deadline: Promise<void>,
-  ): Promise<T> {
-    const now = this.now();
-    for (const slot of this.slots) if (slot.since + this.deadlineMs <= now) this.slots.delete(slot);
+  private async call<T>(f: (api: NamespaceAccess, signal: AbortSignal) => Promise<T>): Promise<T> {
     if (this.slots.size >= this.maxInFlight) throw new Busy("no slot for a call to the API server");
-    const slot = { since: now };
+    const slot = {};
     this.slots.add(slot);
     const controller = new AbortController();
-    void deadline.then(() => controller.abort());
+    const deadline = this.timer(this.deadlineMs);
+    void deadline.done.then(() => controller.abort());
     try {
       return await f(this.api(), controller.signal);
     } catch (e) {
       if (controller.signal.aborted) throw new GaveUp("aborted at the deadline");
       throw e;
     } finally {
+      deadline.cancel();
       this.slots.delete(slot);
     }
   }

@@ -241,8 +241,8 @@ describe("concurrency bound and deadline", () => {
     assert.ok([...got.values()].every((r) => "labels" in r));
     assert.equal(api.maxInFlight, 5);
     assert.equal(api.calls.length, 1 + 12 * 2);
-    assert.deepEqual(t.started, [3000], "one deadline for the whole request");
-    assert.equal(t.cancelled(), 1, "and it is cleared");
+    assert.deepEqual(t.started, Array(1 + api.calls.length).fill(3000), "one deadline for the request, one per call");
+    assert.equal(t.cancelled(), 1 + api.calls.length, "each cleared");
   });
 
   test("at the deadline: what is not read is said not known, and nothing more starts", async () => {
@@ -332,7 +332,30 @@ describe("calls in flight for all requests together", () => {
     assert.deepEqual(plain(await next), { a: { unknown: NOT_KNOWN.unauthenticated } });
   });
 
-  test("a request sharing a call another started is told it was not read in time when that one's deadline aborts it", async () => {
+  test("a request sharing a call keeps it past the deadline of the one that started it", async () => {
+    const api = new HandFake();
+    const timers: ReturnType<typeof handTimer>[] = [];
+    const timer: StartTimer = (ms) => {
+      const t = handTimer();
+      timers.push(t);
+      return t.timer(ms);
+    };
+    const logs = captureLogs();
+    const lookups = new NamespaceLookups(() => api, { timer, logger: createLogger({ destination: logs.stream }) });
+    const first = lookups.lookup("tok", ["a"]); // timers[0]: its deadline; timers[1]: the call's
+    await settle();
+    const second = lookups.lookup("tok", ["a"]); // timers[2]
+    await settle();
+    assert.deepEqual(api.calls, ["token tok"], "the second request shares the first's call");
+    timers[0]?.fire();
+    assert.deepEqual(plain(await first), { a: { unknown: "not read within 3000 ms" } });
+    assert.equal(api.signals.get("token tok")?.aborted, false, "the call lives on for the second");
+    api.answer("token tok", undefined);
+    assert.deepEqual(plain(await second), { a: { unknown: NOT_KNOWN.unauthenticated } });
+    assert.deepEqual(logs.lines(), []);
+  });
+
+  test("a shared call that runs for the deadline is aborted: its requests are told so, without a warning", async () => {
     const api = new HandFake();
     const timers: ReturnType<typeof handTimer>[] = [];
     const timer: StartTimer = (ms) => {
@@ -346,11 +369,12 @@ describe("calls in flight for all requests together", () => {
     await settle();
     const second = lookups.lookup("tok", ["a"]);
     await settle();
-    assert.deepEqual(api.calls, ["token tok"], "the second request shares the first's call");
-    timers[0]?.fire();
+    timers[1]?.fire(); // the call's own deadline
+    await settle();
+    assert.equal(api.signals.get("token tok")?.aborted, true);
     assert.deepEqual(plain(await first), { a: { unknown: "not read within 3000 ms" } });
     assert.deepEqual(plain(await second), { a: { unknown: "not read within 3000 ms" } });
-    assert.deepEqual(logs.lines(), [], "a call given up at a deadline is no failure to warn of");
+    assert.deepEqual(logs.lines(), [], "a call given up at its deadline is no failure to warn of");
   });
 });
 
