@@ -5,8 +5,8 @@
 // key=value …` (local time; an error's stack on the lines after). The format is `format`, else
 // SIDECAR_INJECTOR_LOG_FORMAT (`serve --log-format` sets it, and its workers inherit it), else
 // text when stdout is a terminal and JSON otherwise. A stream given as `destination` gets JSON
-// unless `format` says text. Text lines go through the same batched writer (line-writer.ts), after
-// the same redaction: they are made from the JSON line pino wrote.
+// unless `format` says text. Text lines go through the same batched writer, after the same
+// redaction: they are made from the JSON line pino wrote.
 //
 // What is never logged: request or review bodies, Pod specs, private keys. Callers log only
 // the fields they name; the redact paths below are a second line of defence for the keys a
@@ -19,7 +19,7 @@
 
 import { hostname } from "node:os";
 import { pino, type DestinationStream, type Logger } from "pino";
-import { LineWriter } from "./line-writer.js";
+import { reportDrops } from "./log-drops.js";
 
 export type { Logger } from "pino";
 
@@ -252,22 +252,39 @@ function textDestination(inner: DestinationStream): DestinationStream & { flushS
   };
 }
 
-/** stdout's writer for each format and name: one per process, flushed when it exits. */
-const stdoutWriters = new Map<string, LineWriter>();
+/**
+ * Lines are gathered and written LOG_BATCH_BYTES at a time, and at least every
+ * LOG_FLUSH_INTERVAL_MS, instead of one write (a trip to libuv's thread pool) per line: at a
+ * thousand reviews a second, one write in about ten lines. A line waits at most the interval;
+ * whatever is gathered is written synchronously when the process exits, a crash included
+ * (pino's exit hook); only a SIGKILL loses it. A reader that goes away (EPIPE) stops the
+ * logging, not the process (pino's filter of a broken pipe).
+ */
+export const LOG_BATCH_BYTES = 2048;
+export const LOG_FLUSH_INTERVAL_MS = 100;
+/**
+ * No write is longer than PIPE_BUF, and a write holds whole lines: on the pipe a container
+ * runtime reads, the lines of several processes (`serve --workers N`) never interleave.
+ */
+const LOG_MAX_WRITE_BYTES = 4096;
+/**
+ * At most this many bytes of lines wait for a reader that does not read (sonic-boom's
+ * maxLength): past it, lines are dropped, and a line says how many (log-drops.ts).
+ */
+export const MAX_UNWRITTEN_LOG_BYTES = 8 * 1024 * 1024;
 
-function stdoutDestination(format: LogFormat, name: string): LineWriter {
-  const key = `${format} ${name}`;
-  const known = stdoutWriters.get(key);
-  if (known !== undefined) return known;
-  const writer = new LineWriter(process.stdout, {
-    dropNotice: (dropped) => {
-      const line = `${JSON.stringify({ level: 40, time: Date.now(), pid: process.pid, hostname: hostname(), name, msg: "log lines dropped: stdout was not read", dropped })}\n`;
-      return format === "text" ? textLine(line) : line;
-    },
+function stdoutDestination(format: LogFormat, name: string): DestinationStream {
+  const stream = pino.destination({
+    dest: 1,
+    sync: false,
+    minLength: LOG_BATCH_BYTES,
+    maxWrite: LOG_MAX_WRITE_BYTES,
+    maxLength: MAX_UNWRITTEN_LOG_BYTES,
+    periodicFlush: LOG_FLUSH_INTERVAL_MS,
   });
-  process.once("exit", () => writer.flush());
-  // EPIPE and the like: the reader is gone. Unhandled, the stream's error would end the process.
-  process.stdout.on("error", () => writer.stop());
-  stdoutWriters.set(key, writer);
-  return writer;
+  reportDrops(stream, (dropped) => {
+    const line = `${JSON.stringify({ level: 40, time: Date.now(), pid: process.pid, hostname: hostname(), name, msg: "log lines dropped: stdout was not read", dropped })}\n`;
+    return format === "text" ? textLine(line) : line;
+  });
+  return stream;
 }
