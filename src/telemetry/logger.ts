@@ -260,7 +260,7 @@ function textDestination(inner: DestinationStream): DestinationStream & { flushS
  * (pino's exit hook); only a SIGKILL loses it. A reader that goes away (EPIPE) stops the
  * logging, not the process (pino's filter of a broken pipe).
  */
-export const LOG_BATCH_BYTES = 2048;
+export const LOG_BATCH_BYTES = 3584;
 export const LOG_FLUSH_INTERVAL_MS = 100;
 /**
  * No write is longer than PIPE_BUF, and a write holds whole lines: on the pipe a container
