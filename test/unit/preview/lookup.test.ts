@@ -97,6 +97,19 @@ function handTimer(): { timer: StartTimer; fire(): void; started: number[]; canc
   };
 }
 
+/** A deadline of its own for each start (handTimer each), in the order started: the test fires one. */
+function timerEach(): { timer: StartTimer; timers: ReturnType<typeof handTimer>[] } {
+  const timers: ReturnType<typeof handTimer>[] = [];
+  return {
+    timer: (ms) => {
+      const t = handTimer();
+      timers.push(t);
+      return t.timer(ms);
+    },
+    timers,
+  };
+}
+
 /** A fake that answers at once: tokens, who may get what, labels. */
 function instantFake(): NamespaceAccess & { calls: string[]; labels: Record<string, Record<string, string>> } {
   const calls: string[] = [];
@@ -334,12 +347,7 @@ describe("calls in flight for all requests together", () => {
 
   test("a request sharing a call keeps it past the deadline of the one that started it", async () => {
     const api = new HandFake();
-    const timers: ReturnType<typeof handTimer>[] = [];
-    const timer: StartTimer = (ms) => {
-      const t = handTimer();
-      timers.push(t);
-      return t.timer(ms);
-    };
+    const { timer, timers } = timerEach();
     const logs = captureLogs();
     const lookups = new NamespaceLookups(() => api, { timer, logger: createLogger({ destination: logs.stream }) });
     const first = lookups.lookup("tok", ["a"]); // timers[0]: its deadline; timers[1]: the call's
@@ -357,12 +365,7 @@ describe("calls in flight for all requests together", () => {
 
   test("a shared call that runs for the deadline is aborted: its requests are told so, without a warning", async () => {
     const api = new HandFake();
-    const timers: ReturnType<typeof handTimer>[] = [];
-    const timer: StartTimer = (ms) => {
-      const t = handTimer();
-      timers.push(t);
-      return t.timer(ms);
-    };
+    const { timer, timers } = timerEach();
     const logs = captureLogs();
     const lookups = new NamespaceLookups(() => api, { timer, logger: createLogger({ destination: logs.stream }) });
     const first = lookups.lookup("tok", ["a"]);
