@@ -1,6 +1,6 @@
 // Reading a request body within the limits, and the Content-Type rules of the endpoints.
 
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { AdmissionError } from "./errors.js";
 
 /** Istio's MaxRequestBodyBytes. */
@@ -154,4 +154,29 @@ export function readRequestBody(req: IncomingMessage, limits: BodyLimits): Promi
     req.on("error", onAbort);
     req.on("close", onAbort);
   });
+}
+
+/**
+ * A large answer's bytes, held until its client has taken them (or gone), counted in the
+ * budget of the bodies being read: clients that do not read their answers cannot hold more
+ * than it together. Throws ERR_OVERLOADED, for a 503 in its place, when it would pass it.
+ */
+export function holdAnswer(res: ServerResponse, bytes: number, budget: BodyBudget | undefined): void {
+  // A client gone while its review was worked on takes nothing: its answer is never written.
+  const socket = res.req.socket;
+  if (budget === undefined || res.closed || res.destroyed || socket.destroyed) return;
+  if (budget.inUse + bytes > budget.maxBytes) throw new AdmissionError("ERR_OVERLOADED");
+  budget.inUse += bytes;
+  // Given back when the answer is done with, or its connection goes: an answer queued behind
+  // another on a connection that closes never emits close.
+  let held = true;
+  const giveBack = (): void => {
+    if (!held) return;
+    held = false;
+    budget.inUse -= bytes;
+    res.off("close", giveBack);
+    socket.off("close", giveBack);
+  };
+  res.once("close", giveBack);
+  socket.once("close", giveBack);
 }

@@ -16,7 +16,8 @@
 
 import type { Request, RequestHandler, Response } from "express";
 import { AdmissionError, closesConnection, ERRORS, errorBody, type ErrorBody, type ErrorCode } from "./errors.js";
-import { checkCharset, discardRest, YAML_TYPES, readRequestBody, type BodyLimits } from "./body.js";
+import { checkCharset, discardRest, holdAnswer, YAML_TYPES, readRequestBody, type BodyLimits } from "./body.js";
+import { WorkBudget } from "./work-budget.js";
 import { bearerToken, LOOKUP_DEADLINE_MS, NamespaceLookups, NOT_KNOWN } from "./preview-lookup.js";
 import { OFFLOAD_FROM_BYTES, type ReviewPool } from "./review-pool.js";
 import { nativeOption, type AppOptions } from "./server.js";
@@ -102,6 +103,7 @@ export interface PreviewRouteOptions extends AppOptions {
 
 export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
   const { config, logger, limits, pool } = opts;
+  const work = opts.previewWork ?? new WorkBudget();
   // The handler lives as long as its config (a new config builds a new app): the policy's
   // domain is built here, once, not per request. Native sidecars or not, the domain names the
   // same containers (in another order), so the nodes changing under it changes no verdict.
@@ -120,13 +122,29 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
 
   return async (req: Request, res: Response): Promise<void> => {
     const started = process.hrtime.bigint();
+    // The event loop's time this preview takes: from its body read to its answer, less its waits.
+    let workFrom: number | undefined;
+    let admitted: ReturnType<WorkBudget["admit"]>;
+    let waitedMs = 0;
+    const waiting = async <T>(p: Promise<T>): Promise<T> => {
+      const from = performance.now();
+      try {
+        return await p;
+      } finally {
+        waitedMs += performance.now() - from;
+      }
+    };
     try {
       const inputFormat = previewContentType(req.headers["content-type"]);
       const body = await readRequestBody(req, limits);
       if (body.length === 0) throw new AdmissionError("ERR_EMPTY_BODY");
+      admitted = work.admit(body.length / 1024);
+      if (admitted === undefined)
+        throw new AdmissionError("ERR_OVERLOADED", "previews are taking their share of the server's time: try again");
+      workFrom = performance.now();
       const docs =
         pool !== undefined && body.length >= OFFLOAD_FROM_BYTES
-          ? await pool.parsePreview(body, inputFormat)
+          ? await waiting(pool.parsePreview(body, inputFormat))
           : parsePreviewInput(body.toString("utf8"), inputFormat);
       const q = req.query;
       const namespace = typeof q.namespace === "string" && q.namespace ? q.namespace : undefined;
@@ -145,7 +163,7 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
         ...(namespace ? { namespace } : {}),
         ...(given ? { givenLabels: given } : {}),
         ...(lookups && token !== undefined
-          ? { lookup: (namespaces: readonly string[]) => lookups.lookup(token, namespaces) }
+          ? { lookup: (namespaces: readonly string[]) => waiting(lookups.lookup(token, namespaces)) }
           : {}),
         ...(lookups && token === undefined ? { notLookedUp: NOT_KNOWN.anonymous } : {}),
         ...(opts.ownNamespace ? { ownNamespace: opts.ownNamespace } : {}),
@@ -153,15 +171,22 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
         policyDomain: domain,
       });
       const text = summary ? formatPreviewSummary(entries) : formatPreview(entries, format, MAX_PREVIEW_ANSWER_BYTES);
+      const answer = Buffer.from(text, "utf8");
+      // Counted with the bodies being read until its client takes it: clients that do not read
+      // their previews cannot hold more than that budget together (503 past it).
+      holdAnswer(res, answer.byteLength, limits.budget);
       res
         .status(200)
-        .type(summary || format === "diff" ? "text/plain" : format === "json" ? "application/json" : "application/yaml")
-        .send(text);
+        .set(
+          "Content-Type",
+          `${summary || format === "diff" ? "text/plain" : format === "json" ? "application/json" : "application/yaml"}; charset=utf-8`,
+        )
+        .send(answer);
       logger.info(
         {
           path: "/preview",
           items: entries.length,
-          bytes: Buffer.byteLength(text),
+          bytes: answer.byteLength,
           durationMs: Number(process.hrtime.bigint() - started) / 1e6,
         },
         "preview",
@@ -181,6 +206,9 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
       if (code === "ERR_INTERNAL") logger.error({ path: "/preview", err: e }, "preview failed");
       else if (e instanceof PreviewLimitError)
         logger.warn({ path: "/preview", code, limit: e.limit, count: e.count }, "preview refused");
+    } finally {
+      if (workFrom !== undefined && admitted !== undefined)
+        work.spend(performance.now() - workFrom - waitedMs, admitted);
     }
   };
 }

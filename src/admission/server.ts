@@ -21,14 +21,16 @@ import {
   DEFAULT_BODY_TIMEOUT_MS,
   DEFAULT_MAX_BODY_BYTES,
   discardRest,
+  holdAnswer,
   readRequestBody,
   type BodyLimits,
 } from "./body.js";
 import { previewHandler } from "./preview-route.js";
+import type { WorkBudget } from "./work-budget.js";
 import { createReviewPool, OFFLOAD_FROM_BYTES, type ReviewPool } from "./review-pool.js";
 import type { NamespaceAccess, NamespaceLookupService } from "./preview-lookup.js";
 
-export { DEFAULT_MAX_BODY_BYTES } from "./body.js";
+export { DEFAULT_MAX_BODY_BYTES, holdAnswer } from "./body.js";
 
 export interface AppOptions {
   readonly config: Config;
@@ -65,6 +67,8 @@ export interface AppOptions {
   readonly maxBufferedBodyBytes?: number;
   /** The injection engine; defaults to injection/inject.ts. */
   readonly inject?: InjectFn;
+  /** The share of the event loop /preview may take (work-budget.ts); default a new one per app. */
+  readonly previewWork?: WorkBudget;
 }
 
 export function nativeOption(v: AppOptions["nativeSidecarsSupported"]): { nativeSidecarsSupported?: boolean } {
@@ -194,31 +198,6 @@ function reviewRecorder(metrics: Metrics, logger: Logger): (outcome: ReviewOutco
 }
 
 type ReviewHandler = (req: IncomingMessage, res: ServerResponse, path: string) => Promise<void>;
-
-/**
- * A large answer's bytes, held until its client has taken them (or gone), counted in the
- * budget of the bodies being read: clients that do not read their answers cannot hold more
- * than it together. Throws ERR_OVERLOADED, for a 503 in its place, when it would pass it.
- */
-export function holdAnswer(res: ServerResponse, bytes: number, budget: BodyBudget | undefined): void {
-  // A client gone while its review was worked on takes nothing: its answer is never written.
-  const socket = res.req.socket;
-  if (budget === undefined || res.closed || res.destroyed || socket.destroyed) return;
-  if (budget.inUse + bytes > budget.maxBytes) throw new AdmissionError("ERR_OVERLOADED");
-  budget.inUse += bytes;
-  // Given back when the answer is done with, or its connection goes: an answer queued behind
-  // another on a connection that closes never emits close.
-  let held = true;
-  const giveBack = (): void => {
-    if (!held) return;
-    held = false;
-    budget.inUse -= bytes;
-    res.off("close", giveBack);
-    socket.off("close", giveBack);
-  };
-  res.once("close", giveBack);
-  socket.once("close", giveBack);
-}
 
 /** One review, from the request to its answer, its log line and its metrics; never rejects. */
 function reviewHandler(opts: AppOptions, limits: BodyLimits, pool: ReviewPool | undefined): ReviewHandler {

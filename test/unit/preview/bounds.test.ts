@@ -1,0 +1,70 @@
+// /preview's two bounds beside the body limits: the share of the event loop previews may take
+// (work-budget.ts; a flood is refused at once, 503 with Retry-After, so that reviews and probes
+// are not queued behind it) and the bytes of answers not yet taken by their clients (counted
+// with the bodies being read, holdAnswer; 503 past it).
+import assert from "node:assert/strict";
+import { after, describe, test } from "node:test";
+import { WorkBudget } from "../../../src/admission/work-budget.js";
+import { podReview } from "../../support/review.js";
+import { JSON_HEADERS, startTestServer, type TestServer } from "../admission/helpers.js";
+
+const POD = JSON.stringify({
+  apiVersion: "v1",
+  kind: "Pod",
+  metadata: { name: "web", namespace: "shop" },
+  spec: { containers: [{ name: "web", image: "nginx" }] },
+});
+const preview = (s: TestServer) =>
+  s.request({ path: "/preview?namespaceLabels=istio-injection=enabled", headers: JSON_HEADERS, body: POD });
+
+describe("/preview: the share of the event loop", () => {
+  const servers: TestServer[] = [];
+  after(async () => {
+    for (const s of servers) await s.close();
+  });
+
+  test("past its share, a preview is refused at once, 503 with Retry-After; reviews are still answered", async () => {
+    let now = 0;
+    // A clock that does not move: nothing drains, so what previews took stays in the bucket.
+    const s = await startTestServer({ previewWork: new WorkBudget(0.5, 20, () => now) });
+    servers.push(s);
+    const statuses: number[] = [];
+    let refused: Awaited<ReturnType<typeof preview>> | undefined;
+    for (let i = 0; i < 100 && refused === undefined; i++) {
+      const res = await preview(s);
+      statuses.push(res.status);
+      if (res.status !== 200) refused = res;
+    }
+    assert.ok(refused, `no preview refused in ${statuses.length}`);
+    assert.ok(statuses.length >= 2, "the first previews are answered");
+    assert.equal(refused.status, 503);
+    assert.equal(refused.headers["retry-after"], "1");
+    const body = JSON.parse(refused.body) as { kind: string; error: { code: string; message: string } };
+    assert.equal(body.kind, "Status");
+    assert.equal(body.error.code, "ERR_OVERLOADED");
+    assert.match(body.error.message, /share of the server's time/);
+    const review = await s.request({ path: "/inject", headers: JSON_HEADERS, body: JSON.stringify(podReview()) });
+    assert.equal(review.status, 200, "the webhook is not held back by the previews");
+    // Once the clock has drained the bucket, previews are answered again.
+    now += 60_000;
+    assert.equal((await preview(s)).status, 200);
+  });
+});
+
+describe("/preview: answers not yet taken count in the budget of bodies being read", () => {
+  test("an answer that would pass the budget is refused, 503; within it, answered", async () => {
+    const small = await startTestServer({ maxBufferedBodyBytes: 4096 });
+    const roomy = await startTestServer();
+    try {
+      const ok = await preview(roomy);
+      assert.equal(ok.status, 200);
+      assert.ok(Buffer.byteLength(ok.body) > 4096, `the answer is ${Buffer.byteLength(ok.body)} bytes`);
+      const refused = await preview(small);
+      assert.equal(refused.status, 503);
+      assert.equal((JSON.parse(refused.body) as { error: { code: string } }).error.code, "ERR_OVERLOADED");
+    } finally {
+      await small.close();
+      await roomy.close();
+    }
+  });
+});
