@@ -63,7 +63,7 @@ export const NOT_KNOWN = {
 } as const;
 
 /** A namespace name the API server could have (RFC 1123 label); anything else is never asked for. */
-function isNamespaceName(ns: string): boolean {
+export function isNamespaceName(ns: string): boolean {
   return ns.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(ns);
 }
 

@@ -18,7 +18,8 @@ import type { Request, RequestHandler, Response } from "express";
 import { AdmissionError, closesConnection, ERRORS, errorBody, type ErrorBody, type ErrorCode } from "./errors.js";
 import { checkCharset, discardRest, holdAnswer, YAML_TYPES, readRequestBody, type BodyLimits } from "./body.js";
 import { WorkBudget } from "./work-budget.js";
-import { bearerToken, LOOKUP_DEADLINE_MS, NamespaceLookups, NOT_KNOWN } from "./preview-lookup.js";
+import { quote } from "../injection/quote.js";
+import { bearerToken, isNamespaceName, LOOKUP_DEADLINE_MS, NamespaceLookups, NOT_KNOWN } from "./preview-lookup.js";
 import { OFFLOAD_FROM_BYTES, type ReviewPool } from "./review-pool.js";
 import { nativeOption, type AppOptions } from "./server.js";
 import {
@@ -101,6 +102,41 @@ export interface PreviewRouteOptions extends AppOptions {
   readonly pool?: Pick<ReviewPool, "parsePreview">;
 }
 
+/** The query parameters /preview reads, and the values `format` takes. */
+const PREVIEW_PARAMETERS = ["namespace", "namespaceLabels", "format"] as const;
+const PREVIEW_FORMATS = ["summary", "diff"];
+
+/**
+ * /preview's parameters, each given once as a plain value: one given twice or as a list
+ * (`namespaceLabels=a&namespaceLabels=b`, `namespaceLabels[]=a`) would be a preview of
+ * something the caller did not ask, and a `format` we do not know would answer in another;
+ * both are refused (ERR_PREVIEW_INPUT, naming it), as is a namespace no namespace can be
+ * named. Other parameters are left alone.
+ */
+export function previewQuery(query: Request["query"]): Partial<Record<(typeof PREVIEW_PARAMETERS)[number], string>> {
+  const out: Partial<Record<(typeof PREVIEW_PARAMETERS)[number], string>> = {};
+  // A list in the forms other parsers read (`namespaceLabels[]=…`, `namespaceLabels[0]=…`).
+  for (const key of Object.keys(query)) {
+    const bracket = key.indexOf("[");
+    const name = bracket > 0 ? key.slice(0, bracket) : undefined;
+    if (name !== undefined && (PREVIEW_PARAMETERS as readonly string[]).includes(name))
+      throw new PreviewError(`query parameter ${name}: give it once, as a single value`);
+  }
+  for (const name of PREVIEW_PARAMETERS) {
+    const v: unknown = query[name];
+    if (v === undefined) continue;
+    if (typeof v !== "string") throw new PreviewError(`query parameter ${name}: give it once, as a single value`);
+    out[name] = v;
+  }
+  if (out.namespace && !isNamespaceName(out.namespace))
+    throw new PreviewError(`query parameter namespace: ${quote(out.namespace)} cannot be a namespace's name`);
+  if (out.format !== undefined && !PREVIEW_FORMATS.includes(out.format))
+    throw new PreviewError(
+      `query parameter format: ${quote(out.format)} is not one of ${PREVIEW_FORMATS.join(", ")} (JSON or YAML: by Accept)`,
+    );
+  return out;
+}
+
 export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
   const { config, logger, limits, pool } = opts;
   const work = opts.previewWork ?? new WorkBudget();
@@ -146,9 +182,9 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
         pool !== undefined && body.length >= OFFLOAD_FROM_BYTES
           ? await waiting(pool.parsePreview(body, inputFormat))
           : parsePreviewInput(body.toString("utf8"), inputFormat);
-      const q = req.query;
-      const namespace = typeof q.namespace === "string" && q.namespace ? q.namespace : undefined;
-      const given = typeof q.namespaceLabels === "string" ? parseLabelList(q.namespaceLabels) : undefined;
+      const q = previewQuery(req.query);
+      const namespace = q.namespace ? q.namespace : undefined;
+      const given = q.namespaceLabels === undefined ? undefined : parseLabelList(q.namespaceLabels);
       // ?format=summary: preview -o summary's text, a few lines per Pod (what `kubectl create
       // --raw` users read); ?format=diff: the unified diff; else JSON or YAML by Accept.
       const summary = q.format === "summary";

@@ -68,3 +68,34 @@ describe("/preview: answers not yet taken count in the budget of bodies being re
     }
   });
 });
+
+describe("/preview: query parameters given once, as a plain value", () => {
+  test("a parameter twice or as a list, a format not known, a namespace no namespace can be named: 400, naming it", async () => {
+    const s = await startTestServer();
+    try {
+      const cases: [string, RegExp][] = [
+        ["namespaceLabels=a=b&namespaceLabels=c=d", /query parameter namespaceLabels: give it once/],
+        ["namespaceLabels[]=a=b", /query parameter namespaceLabels: give it once/],
+        ["namespace=a&namespace=b", /query parameter namespace: give it once/],
+        ["format=summary&format=diff", /query parameter format: give it once/],
+        ["format=DIFF", /query parameter format: "DIFF" is not one of summary, diff/],
+        ["namespace=..%2F..%2Fx", /query parameter namespace: "..\/..\/x" cannot be a namespace's name/],
+      ];
+      for (const [query, message] of cases) {
+        const res = await s.request({ path: `/preview?${query}`, headers: JSON_HEADERS, body: POD });
+        assert.equal(res.status, 400, query);
+        const body = JSON.parse(res.body) as { error: { code: string; message: string } };
+        assert.equal(body.error.code, "ERR_PREVIEW_INPUT", query);
+        assert.match(body.error.message, message, query);
+      }
+      const fine = await s.request({
+        path: "/preview?namespace=shop&format=summary&other=1",
+        headers: JSON_HEADERS,
+        body: POD,
+      });
+      assert.equal(fine.status, 200, "known parameters once, and others, are answered");
+    } finally {
+      await s.close();
+    }
+  });
+});
