@@ -165,7 +165,7 @@ export class NamespaceLookups implements NamespaceLookupService {
   private readonly concurrency: number;
   private readonly maxInFlight: number;
   /** Calls in flight (each ends, answered or aborted, by the deadline). */
-  private readonly slots = new Set<object>();
+  private callsInFlight = 0;
   private readonly timer: StartTimer;
 
   constructor(
@@ -260,9 +260,8 @@ export class NamespaceLookups implements NamespaceLookupService {
    * caches) keep it as long as it may take.
    */
   private async call<T>(f: (api: NamespaceAccess, signal: AbortSignal) => Promise<T>): Promise<T> {
-    if (this.slots.size >= this.maxInFlight) throw new Busy("no slot for a call to the API server");
-    const slot = {};
-    this.slots.add(slot);
+    if (this.callsInFlight >= this.maxInFlight) throw new Busy("no slot for a call to the API server");
+    this.callsInFlight += 1;
     const controller = new AbortController();
     const deadline = this.timer(this.deadlineMs);
     void deadline.done.then(() => controller.abort());
@@ -273,7 +272,7 @@ export class NamespaceLookups implements NamespaceLookupService {
       throw e;
     } finally {
       deadline.cancel();
-      this.slots.delete(slot);
+      this.callsInFlight -= 1;
     }
   }
 

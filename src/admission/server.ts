@@ -30,7 +30,7 @@ import type { WorkBudget } from "./work-budget.js";
 import { createReviewPool, OFFLOAD_FROM_BYTES, type ReviewPool } from "./review-pool.js";
 import type { NamespaceAccess, NamespaceLookupService } from "./preview-lookup.js";
 
-export { DEFAULT_MAX_BODY_BYTES, holdAnswer } from "./body.js";
+export { DEFAULT_MAX_BODY_BYTES } from "./body.js";
 
 export interface AppOptions {
   readonly config: Config;

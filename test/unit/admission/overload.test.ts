@@ -10,7 +10,7 @@ import { EventEmitter } from "node:events";
 import type { ServerResponse } from "node:http";
 import { BodyBudget } from "../../../src/admission/body.js";
 import { MAX_PIPELINED_REQUESTS, startServer } from "../../../src/admission/https.js";
-import { holdAnswer } from "../../../src/admission/server.js";
+import { holdAnswer } from "../../../src/admission/body.js";
 import {
   JSON_HEADERS,
   podReview,
