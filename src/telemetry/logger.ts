@@ -272,8 +272,19 @@ const LOG_MAX_WRITE_BYTES = 4096;
  * maxLength): past it, lines are dropped, and a line says how many (log-drops.ts).
  */
 export const MAX_UNWRITTEN_LOG_BYTES = 8 * 1024 * 1024;
+/**
+ * How long the synchronous write of the lines still held (at exit, and after a fatal line)
+ * waits for a reader that does not read: past it they are dropped and the process goes on
+ * exiting. Without a bound, a stdout pipe nobody empties would hold the process at exit
+ * until it is killed, past the drain it had finished.
+ */
+export const EXIT_FLUSH_MS = 2_000;
+
+/** Errors of a synchronous write that end it without ending the process: a full pipe past the bound, a reader gone. */
+const GIVE_UP_WRITING = new Set(["EAGAIN", "EBUSY", "EPIPE"]);
 
 function stdoutDestination(format: LogFormat, name: string): DestinationStream {
+  let flushUntil: number | undefined;
   const stream = pino.destination({
     dest: 1,
     sync: false,
@@ -281,7 +292,22 @@ function stdoutDestination(format: LogFormat, name: string): DestinationStream {
     maxWrite: LOG_MAX_WRITE_BYTES,
     maxLength: MAX_UNWRITTEN_LOG_BYTES,
     periodicFlush: LOG_FLUSH_INTERVAL_MS,
+    // Asynchronous writes retry a full pipe for as long as it takes (the bound above caps what
+    // waits); a synchronous flush only until its deadline.
+    retryEAGAIN: () => flushUntil === undefined || Date.now() < flushUntil,
   });
+  const flushSync = stream.flushSync.bind(stream);
+  stream.flushSync = (): void => {
+    flushUntil = Date.now() + EXIT_FLUSH_MS;
+    try {
+      flushSync();
+    } catch (e) {
+      const code = e instanceof Error && "code" in e ? e.code : undefined;
+      if (typeof code !== "string" || !GIVE_UP_WRITING.has(code)) throw e;
+    } finally {
+      flushUntil = undefined;
+    }
+  };
   reportDrops(stream, (dropped) => {
     const line = `${JSON.stringify({ level: 40, time: Date.now(), pid: process.pid, hostname: hostname(), name, msg: "log lines dropped: stdout was not read", dropped })}\n`;
     return format === "text" ? textLine(line) : line;

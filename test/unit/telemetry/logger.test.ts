@@ -150,6 +150,49 @@ setTimeout(() => undefined, 60_000);`;
   );
 
   it(
+    "exits, its last lines dropped, when its stdout is never read: the write at exit waits EXIT_FLUSH_MS, not for ever",
+    { timeout: 60_000 },
+    async () => {
+      // Megabytes of lines held for a pipe nobody reads, then an exit: the synchronous write of
+      // what is held gives up at its deadline, and the process ends with its own status.
+      const code = `import { createLogger } from ${JSON.stringify(loggerModule)};
+const log = createLogger();
+for (let i = 0; i < 4000; i++) log.info({ i, pad: "x".repeat(900) }, "line");
+process.stderr.write("logged\\n");
+process.exit(3);`;
+      const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let err = "";
+      child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+      // Read only once it has exited (and at once then: node discards what a stream without a reader holds).
+      const ended = new Promise<{ status: number | null; out: string }>((done) =>
+        child.once("exit", (status) => {
+          const chunks: Buffer[] = [];
+          child.stdout
+            .on("data", (d: Buffer) => chunks.push(d))
+            .once("end", () => done({ status, out: Buffer.concat(chunks).toString("utf8") }));
+        }),
+      );
+      try {
+        const { status, out } = await ended;
+        assert.equal(status, 3, `the process ended with its own status: ${err}`);
+        assert.match(err, /logged/);
+        assert.doesNotMatch(err, /EAGAIN|Error/);
+        // What the pipe took before the exit is whole lines, in order, from the first.
+        const lines = out.split("\n").slice(0, -1);
+        assert.ok(lines.length > 0 && lines.length < 4000, `${lines.length} lines arrived`);
+        assert.deepEqual(
+          lines.slice(0, 10).map((l) => (JSON.parse(l) as { i: number }).i),
+          Array.from({ length: Math.min(10, lines.length) }, (_, i) => i),
+        );
+      } finally {
+        child.kill("SIGKILL");
+      }
+    },
+  );
+
+  it(
     "lives on when the reader of its stdout goes away (EPIPE), its later lines dropped",
     { timeout: 60_000 },
     async () => {
