@@ -1,6 +1,7 @@
 // Reading a request body within the limits, and the Content-Type rules of the endpoints.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import { AdmissionError } from "./errors.js";
 
 /** Istio's MaxRequestBodyBytes. */
@@ -49,6 +50,42 @@ export function discardRest(req: IncomingMessage, maxBytes: number = DISCARD_AFT
     if (left < 0) req.socket.destroy();
   });
   req.resume();
+}
+
+/** The event readRequestBody listens for on a request whose body HTTP's parser refused. */
+const BODY_REFUSED = "body-refused";
+/** Requests whose body HTTP's parser refused midway, with the error they are answered. */
+const refusedBodies = new WeakMap<IncomingMessage, AdmissionError>();
+/** Connections taken from the parser after it refused a body. */
+const takenFromParser = new WeakSet<object>();
+
+/**
+ * For a parser error (a bad chunk size, chunk extensions past their limit) in the body of the
+ * request whose answer waits on `socket`: that request is answered by its handler, as a body
+ * that does not come whole is (readRequestBody rejects with 400 ERR_BODY_READ naming the
+ * parser's reason, at once or as soon as it is called), and its answer closes the connection.
+ * The parser, which refuses whatever else comes, is taken off the connection, and what still
+ * comes is dropped, DISCARD_AFTER_REFUSAL_BYTES at most, so that the answer is not lost to a
+ * reset. True when the error is dealt with (this one, or a later one of the same parser);
+ * false for anything else.
+ */
+export function refuseBodyMidway(socket: Duplex, answer: ServerResponse | undefined, reason: string): boolean {
+  if (takenFromParser.has(socket)) return true;
+  if (answer === undefined || answer.headersSent || answer.req.complete || answer.req.socket !== socket) return false;
+  takenFromParser.add(socket);
+  for (const listener of socket.listeners("data")) socket.off("data", listener as (chunk: Buffer) => void);
+  let left = DISCARD_AFTER_REFUSAL_BYTES;
+  // Adding a data listener also takes the connection from the parser, when it reads it natively.
+  socket.on("data", (chunk: Buffer) => {
+    left -= chunk.byteLength;
+    if (left < 0) socket.destroy();
+  });
+  socket.resume();
+  answer.shouldKeepAlive = false;
+  const err = new AdmissionError("ERR_BODY_READ", `malformed request body: ${reason}`);
+  refusedBodies.set(answer.req, err);
+  answer.req.emit(BODY_REFUSED, err);
+  return true;
 }
 
 /** Shared by every request of a server: the bytes its bodies hold right now. */
@@ -105,6 +142,8 @@ export function readRequestBody(req: IncomingMessage, limits: BodyLimits): Promi
   }
   const declared = req.headers["content-length"];
   if (declared !== undefined && Number(declared) > maxBodyBytes) return Promise.reject(tooLarge());
+  const refused = refusedBodies.get(req);
+  if (refused !== undefined) return Promise.reject(refused);
 
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -123,6 +162,7 @@ export function readRequestBody(req: IncomingMessage, limits: BodyLimits): Promi
       req.off("end", onEnd);
       req.off("error", onAbort);
       req.off("close", onAbort);
+      req.off(BODY_REFUSED, onRefused);
       if (err) {
         discardRest(req);
         reject(err);
@@ -147,12 +187,14 @@ export function readRequestBody(req: IncomingMessage, limits: BodyLimits): Promi
     const onEnd = (): void => settle(undefined);
     const onAbort = (): void =>
       settle(new AdmissionError("ERR_BODY_READ", "the connection closed before the request body was complete"));
+    const onRefused = (err: AdmissionError): void => settle(err);
     const timer = setTimeout(() => settle(new AdmissionError("ERR_REQUEST_TIMEOUT")), bodyTimeoutMs);
 
     req.on("data", onData);
     req.on("end", onEnd);
     req.on("error", onAbort);
     req.on("close", onAbort);
+    req.on(BODY_REFUSED, onRefused);
   });
 }
 

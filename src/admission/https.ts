@@ -19,7 +19,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Duplex } from "node:stream";
 import type { SecureContextOptions, TLSSocket } from "node:tls";
 import { answerOverloaded, answerWhenRead, checkPair, createConnectionShedder } from "./connection-shed.js";
-import { answeredBeforeItsBody } from "./body.js";
+import { answeredBeforeItsBody, refuseBodyMidway } from "./body.js";
 import { errorBody, ERRORS, type ErrorCode } from "./errors.js";
 import { startTimeoutChecks } from "./handed.js";
 
@@ -235,12 +235,15 @@ function answerClientError(err: Error & { code?: string; reason?: unknown }, soc
   // that never finished, ERR_TLS_HANDSHAKE_TIMEOUT) has no connection to answer on, and an
   // answer queued behind its handshake would keep it open for good.
   const http = timedOut || (err.code ?? "").startsWith("HPE_");
+  const reason = typeof err.reason === "string" ? err.reason.slice(0, 100) : undefined;
+  // A body the parser refused midway is its request's to answer.
+  if (http && !timedOut && socket.writable && refuseBodyMidway(socket, currentAnswer(socket), reason ?? err.code ?? ""))
+    return;
   const answered = timedOut ? started(socket) || answeredBeforeItsBody(socket) : busy(socket);
   if (!http || !socket.writable || answered) {
     socket.destroy();
     return;
   }
-  const reason = typeof err.reason === "string" ? err.reason.slice(0, 100) : undefined;
   socket.end(
     err.code === "HPE_HEADER_OVERFLOW"
       ? connectionErrorAnswer("ERR_HEADERS_TOO_LARGE")

@@ -451,6 +451,56 @@ describe("requests Node's HTTP parser refuses", () => {
   });
 });
 
+describe("a chunked body HTTP's parser refuses midway", () => {
+  it("is its request's to answer: 400 ERR_BODY_READ naming the reason, the connection closed, whatever still comes", async () => {
+    const s = await startTestServer();
+    try {
+      const head =
+        "POST /inject HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+      const cases: readonly (readonly [string, string, RegExp])[] = [
+        // A bad chunk size after a good chunk, the client then silent.
+        ["bad size", `${head}5\r\n{"a":\r\nzz\r\n`, /^malformed request body: Invalid character in chunk size$/],
+        // The same, the client then still sending: 64 KiB after the error, dropped, not reset.
+        ["bad size, then more", `${head}5\r\n{"a":\r\nzz\r\n${"x".repeat(64 * 1024)}`, /^malformed request body: /],
+        // Chunk extensions past their limit (16 KiB).
+        ["long extension", `${head}5;${"e".repeat(20 * 1024)}\r\n`, /^malformed request body: /],
+      ];
+      for (const [name, request, message] of cases) {
+        const socket = await connect(s.running.port, s.ca);
+        const answer = readUntilClosed(socket);
+        socket.write(request);
+        const res = await answer;
+        assert.equal(res.status, 400, name);
+        assert.equal(res.headers.connection, "close", name);
+        const error = (JSON.parse(res.body) as { error: { code: string; message: string } }).error;
+        assert.equal(error.code, "ERR_BODY_READ", name);
+        assert.match(error.message, message, name);
+      }
+      // /preview reads its body the same way, and is answered the same way.
+      const preview = await connect(s.running.port, s.ca);
+      const previewAnswer = readUntilClosed(preview);
+      preview.write(`${head.replace("/inject", "/preview")}5\r\n{"a":\r\nzz\r\n`);
+      const previewRes = await previewAnswer;
+      assert.equal(previewRes.status, 400);
+      assert.match(previewRes.body, /"ERR_BODY_READ"/);
+      assert.match(previewRes.body, /malformed request body: /);
+      // Ended by the client right after the bad chunk: still answered.
+      const socket = await connect(s.running.port, s.ca);
+      const answer = readUntilClosed(socket);
+      socket.end(`${head}3\r\nabc\r\n-1\r\n`);
+      const res = await answer;
+      assert.equal(res.status, 400);
+      assert.equal((JSON.parse(res.body) as { error: { code: string } }).error.code, "ERR_BODY_READ");
+      // Nothing held: the server still answers, and no connection is left open.
+      assert.equal((await s.request({ method: "GET", path: "/healthz" })).status, 200);
+      for (let i = 0; i < 200 && s.running.connections > 0; i++) await sleep(10);
+      assert.equal(s.running.connections, 0);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe("a handshake that never finishes", () => {
   it("is closed at the handshake timeout, and its place under maxConnections given back", async () => {
     const s = await startTestServer({}, { headersTimeoutMs: 300, maxConnections: 2 });
