@@ -191,7 +191,9 @@ describe("/preview against hostile callers", () => {
       }),
       ...Array.from({ length: 4 }, () => post(flood)),
     ]);
-    for (const r of refused) assert.equal(errorOf(r).code, "ERR_PREVIEW_TOO_MANY_PODS");
+    // Each is refused: read and counted, or, on a machine busy enough that the previews before
+    // it (here and in the tests before) filled the event loop's share, shed before it is read.
+    for (const r of refused) assert.ok(["ERR_PREVIEW_TOO_MANY_PODS", "ERR_OVERLOADED"].includes(errorOf(r).code));
     assert.equal(review?.status, 200);
     assert.equal(responseOf(review!).allowed, true);
     assert.equal(responseOf(review!).patchType, "JSONPatch");
