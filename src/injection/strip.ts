@@ -1,6 +1,12 @@
 // Re-injection: a Pod that carries a `sidecar.istio.io/status` annotation was injected before
-// (for instance a manifest copied from a running Pod). What that injection added is removed
-// first, and what it rewrote is put back, so injecting twice gives the same Pod.
+// (for instance a manifest copied from a running Pod). The containers that injection added are
+// removed first, and what it rewrote is put back, so injecting twice gives the same Pod.
+//
+// Only containers go (Istio's stripPod removes the status's containers, nothing else). Volumes
+// and pull secrets stay, and the templates' own are merged over them by name (placement.ts),
+// as Istio merges its templates over the Pod: a volume the Pod gives its own source (a SPIFFE
+// CSI driver for `workload-socket`) keeps it on every injection, not only the first, and an
+// older injection's volume the app still mounts (`istio-certs`) stays.
 import type { Config } from "../config/types.js";
 import type { Container } from "../kube/types.js";
 import { A, CONTAINER } from "./annotations.js";
@@ -35,8 +41,12 @@ function parseStatus(raw: string | undefined): Status | undefined {
 
 const INJECTED_NAMES = new Set<string>(Object.values(CONTAINER));
 
-/** The Pod without its previous injection, or the Pod itself when it was never injected. */
-export function stripInjected(pod: CheckedPod, config: Config): CheckedPod {
+/**
+ * The Pod without its previous injection, or the Pod itself when it was never injected. With
+ * `allListed`, the volumes and pull secrets the status names go too: the Pod as its workload
+ * would create it again, before any injection (policy/verdict.ts), not the input of the next.
+ */
+export function stripInjected(pod: CheckedPod, config: Config, allListed = false): CheckedPod {
   const annotations = pod.metadata?.annotations;
   const status = parseStatus(own(annotations, A.status));
   if (!status || !annotations) return pod;
@@ -58,17 +68,19 @@ export function stripInjected(pod: CheckedPod, config: Config): CheckedPod {
       return [original];
     });
 
-  const volumes = new Set(status.volumes ?? []);
-  const secrets = new Set(status.imagePullSecrets ?? []);
   const spec = copyOwn(pod.spec);
   // The previous injection's agent port: its PROXY_CONFIG's statusPort, else the config's.
   const agentPort = mergedPort(env("PROXY_CONFIG"), config.proxy.statusPort);
   const probers = env(APP_PROBERS_ENV);
   spec.containers = restoreProbes(undo(pod.spec.containers), probers, agentPort);
   if (pod.spec.initContainers) spec.initContainers = restoreProbes(undo(pod.spec.initContainers), probers, agentPort);
-  if (pod.spec.volumes) spec.volumes = pod.spec.volumes.filter((v) => !volumes.has(v.name));
-  if (pod.spec.imagePullSecrets)
-    spec.imagePullSecrets = pod.spec.imagePullSecrets.filter((s) => s.name === undefined || !secrets.has(s.name));
+  if (allListed) {
+    const volumes = new Set(status.volumes ?? []);
+    const secrets = new Set(status.imagePullSecrets ?? []);
+    if (pod.spec.volumes) spec.volumes = pod.spec.volumes.filter((v) => !volumes.has(v.name));
+    if (pod.spec.imagePullSecrets)
+      spec.imagePullSecrets = pod.spec.imagePullSecrets.filter((s) => s.name === undefined || !secrets.has(s.name));
+  }
 
   // The status annotation stays (in place) until the new injection rewrites it.
   const nextAnnotations = { ...annotations };

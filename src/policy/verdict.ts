@@ -84,7 +84,7 @@ export function domainVerdict(domain: PolicyDomain, pod: Pod, workload?: Workloa
  * annotations the injection writes dropped. Throws InjectionError when the engine cannot read it.
  */
 export function asCreatedAgain(domain: PolicyDomain, pod: unknown, config: Config): Pod {
-  const stripped = stripInjected(readPod(pod), config);
+  const stripped = stripInjected(readPod(pod), config, true);
   if (!("rules" in domain) || domain.written === undefined) return stripped;
   const drop = (map: Readonly<Record<string, string>> | undefined, keys: readonly string[]): Record<string, string> =>
     Object.fromEntries(Object.entries(map ?? {}).filter(([k]) => !keys.includes(k)));

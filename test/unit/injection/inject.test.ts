@@ -154,3 +154,54 @@ describe("the status annotation's lists", () => {
     assert.equal(status.revision, "default");
   });
 });
+
+describe("re-injection keeps the Pod's volumes and pull secrets (Istio strips only containers)", () => {
+  const volumeOf = (p: Pod, name: string): unknown => p.spec?.volumes?.find((v) => v.name === name);
+  const csiPod = (annotations: Record<string, string>): Pod => ({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "web", namespace: "demo", annotations },
+    spec: {
+      containers: [{ name: "web", image: "nginx" }],
+      // SPIRE's agent hands the workload its socket through a CSI driver in place of the emptyDir.
+      volumes: [{ name: "workload-socket", csi: { driver: "csi.spiffe.io", readOnly: true } }],
+    },
+  });
+
+  test("a volume named like an injected one keeps the Pod's own source, injected once, twice, or with a status", () => {
+    const once = inject(csiPod({}), { namespace: "demo" }, config).pod;
+    const twice = inject(once, { namespace: "demo" }, config).pod;
+    const status = inject(
+      csiPod({ "sidecar.istio.io/status": '{"volumes":["workload-socket"]}' }),
+      { namespace: "demo" },
+      config,
+    ).pod;
+    for (const p of [once, twice, status]) {
+      assert.deepEqual(volumeOf(p, "workload-socket"), {
+        name: "workload-socket",
+        csi: { driver: "csi.spiffe.io", readOnly: true },
+      });
+    }
+    assert.deepEqual(twice, once, "injecting twice gives the same Pod");
+  });
+
+  test("an older injection's volume that the app still mounts stays, and so does a pull secret it named", () => {
+    const input: Pod = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: {
+        name: "p",
+        namespace: "demo",
+        annotations: { "sidecar.istio.io/status": '{"volumes":["istio-certs"],"imagePullSecrets":["regcred"]}' },
+      },
+      spec: {
+        containers: [{ name: "app", image: "img", volumeMounts: [{ name: "istio-certs", mountPath: "/etc/certs" }] }],
+        volumes: [{ name: "istio-certs", secret: { secretName: "istio.default" } }],
+        imagePullSecrets: [{ name: "regcred" }],
+      },
+    };
+    const out = inject(input, { namespace: "demo" }, config).pod;
+    assert.deepEqual(volumeOf(out, "istio-certs"), { name: "istio-certs", secret: { secretName: "istio.default" } });
+    assert.deepEqual(out.spec?.imagePullSecrets, [{ name: "regcred" }]);
+  });
+});
