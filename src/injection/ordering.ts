@@ -1,9 +1,10 @@
 // Where the injected containers go, as Istio orders them (reorderPod):
 // - native sidecars: istio-init/istio-validation, then istio-proxy, then the user's init
 //   containers, so those already have the mesh;
-// - classic: istio-validation first, the user's init containers, then istio-init last, so the
-//   user's init containers still have the network before iptables redirects it; istio-proxy is
-//   the last container, or the first when the application must wait for it.
+// - classic: istio-validation first, the user's init containers, then istio-init, so the
+//   user's init containers still have the network before iptables redirects it, and
+//   enable-core-dump after it, last; istio-proxy is the last container, or the first when the
+//   application must wait for it.
 import type { Container } from "../kube/types.js";
 import { CONTAINER } from "./annotations.js";
 
@@ -32,9 +33,9 @@ export function orderContainers(
     init = move(init, CONTAINER.validation, "first");
     init = move(init, CONTAINER.init, "first");
   } else {
-    init = move(init, CONTAINER.coreDump, "last");
     init = move(init, CONTAINER.validation, "first");
     init = move(init, CONTAINER.init, "last");
+    init = move(init, CONTAINER.coreDump, "last");
   }
   return { initContainers: init, containers: main };
 }
