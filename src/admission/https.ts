@@ -76,11 +76,23 @@ export const DEFAULT_DRAIN_IDLE_GRACE_MS = 1_000;
  */
 export const DEFAULT_MAX_CONCURRENT_REQUESTS = 256;
 /**
- * Open connections served by the app; past it a new connection is answered 503 ERR_OVERLOADED
- * (Retry-After) and closed, by connection-shed.ts, which bounds how many it answers at once and
- * a second.
+ * Open connections served by the app. A new connection past it takes the place of one that has
+ * had nothing to do for EVICT_IDLE_AFTER_MS (see evictionCandidate); with none such, it is
+ * answered 503 ERR_OVERLOADED (Retry-After) and closed, by connection-shed.ts, which bounds how
+ * many it answers at once and a second.
  */
 export const DEFAULT_MAX_CONNECTIONS = 256;
+/**
+ * How long a connection must have had nothing to do (no request read or answered since it was
+ * accepted or last answered) before a new connection past maxConnections may take its place.
+ * Without it, a client holding the connections open and silent (before their handshake, or
+ * kept alive between requests) would have every new one shed, the API server's and the
+ * kubelet's probes among them, for as long as it liked. A client that uses its connection
+ * keeps it: the API server's, used for each review, are never the ones closed while any
+ * connection sits unused, and a connection closed between its requests is one Go's client
+ * opens again.
+ */
+export const EVICT_IDLE_AFTER_MS = 1_000;
 /**
  * Requests one connection may have waiting for their answers (pipelined: sent before the
  * answer to the one before). Past it a request is refused as past `maxConcurrentRequests` is,
@@ -118,6 +130,8 @@ export interface StartServerOptions {
   readonly maxConcurrentRequests?: number;
   /** See DEFAULT_MAX_CONNECTIONS. */
   readonly maxConnections?: number;
+  /** See EVICT_IDLE_AFTER_MS; Infinity never closes one to make room. */
+  readonly evictIdleAfterMs?: number;
   /**
    * A connection past `maxConnections` closed before its handshake, past the bounds of those
    * answered 503 (connection-shed.ts). Must not throw.
@@ -283,6 +297,48 @@ async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   }
 }
 
+/** A connection as eviction sees it: when it last had nothing to do, and whether it is past its handshake and busy. */
+export interface ConnectionUse {
+  readonly idleSince: number;
+  readonly handshaken: boolean;
+  readonly busy: boolean;
+}
+
+/**
+ * The connection to close so that a new one past the bound is served: of those not busy and
+ * idle for `idleAfterMs` at `now`, one still before its handshake (a client that connected and
+ * said nothing) ahead of one kept alive between requests, and of those the longest idle.
+ * Undefined when there is none. One pass over the open connections (at most maxConnections).
+ */
+export function evictionCandidate<T>(
+  connections: Iterable<T>,
+  use: (c: T) => ConnectionUse,
+  now: number,
+  idleAfterMs: number,
+): T | undefined {
+  let best: T | undefined;
+  let bestUse: ConnectionUse | undefined;
+  for (const c of connections) {
+    const u = use(c);
+    if (u.busy || now - u.idleSince < idleAfterMs) continue;
+    const better =
+      bestUse === undefined ||
+      (!u.handshaken && bestUse.handshaken) ||
+      (u.handshaken === bestUse.handshaken && u.idleSince < bestUse.idleSince);
+    if (better) {
+      best = c;
+      bestUse = u;
+    }
+  }
+  return best;
+}
+
+/** The TCP connection under a server-side TLS socket (Node keeps it as `_parent`). */
+function tcpOf(socket: Duplex): Socket | undefined {
+  const raw = (socket as Duplex & { readonly _parent?: unknown })._parent;
+  return raw instanceof net.Socket ? raw : undefined;
+}
+
 export async function startServer(opts: StartServerOptions): Promise<RunningServer> {
   const host = opts.host ?? DEFAULT_HOST;
   const requestTimeout = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
@@ -324,6 +380,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   let onIdle: (() => void) | undefined;
 
   const maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  const evictIdleAfterMs = opts.evictIdleAfterMs ?? EVICT_IDLE_AFTER_MS;
   const track =
     (set: Set<Socket>) =>
     (socket: Socket): void => {
@@ -332,6 +389,14 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     };
   server.on("connection", track(connections));
   server.on("secureConnection", track(sockets));
+  /** Per TCP connection: when it last had nothing to do (accepted, or its last answer done), and its TLS socket. */
+  const idleSince = new WeakMap<Socket, number>();
+  const tlsOf = new WeakMap<Socket, Socket>();
+  server.on("connection", (socket: Socket) => idleSince.set(socket, performance.now()));
+  server.on("secureConnection", (socket: TLSSocket) => {
+    const tcp = tcpOf(socket);
+    if (tcp !== undefined) tlsOf.set(tcp, socket);
+  });
 
   server.on("clientError", answerClientError);
   // CONNECT (a proxy's tunnel) and an expectation other than 100-continue: Node would close
@@ -395,8 +460,36 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       set.delete(res);
       if (pending.get(socket) === res) pending.delete(socket);
       letGo(res);
+      const tcp = tcpOf(socket);
+      if (set.size === 0 && tcp !== undefined) idleSince.set(tcp, performance.now());
     });
     return set.size;
+  };
+
+  /** Closes the connection evictionCandidate picks, if any, and gives its place at once: true. */
+  const evictIdle = (): boolean => {
+    const victim = evictionCandidate(
+      connections,
+      (tcp) => {
+        const tls = tlsOf.get(tcp);
+        return {
+          idleSince: idleSince.get(tcp) ?? 0,
+          handshaken: tls !== undefined,
+          busy: tls !== undefined && (unanswered.get(tls)?.size ?? 0) > 0,
+        };
+      },
+      performance.now(),
+      evictIdleAfterMs,
+    );
+    if (victim === undefined) return false;
+    const tls = tlsOf.get(victim);
+    connections.delete(victim);
+    if (tls !== undefined) {
+      sockets.delete(tls);
+      tls.destroy();
+    }
+    victim.destroy();
+    return true;
   };
 
   /**
@@ -453,7 +546,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       socket.destroy();
       return false;
     }
-    if (connections.size >= maxConnections) {
+    if (connections.size >= maxConnections && !evictIdle()) {
       if (!shedder.shed(socket)) opts.onConnectionDropped?.();
       return false;
     }

@@ -321,7 +321,7 @@ for (const mode of [
       /**
        * A kept-alive connection the injector serves: a health check on it answered 200 without
        * `Connection: close` (one opened while another connection, say the start's readiness check,
-       * still held the place, is shed instead: then another is tried).
+       * still held the place, is shed instead: then another is tried), then a review begun on it.
        */
       async function servedConnection(): Promise<tls.TLSSocket> {
         let last = "";
@@ -343,7 +343,14 @@ for (const mode of [
             socket.once("close", () => resolve(text));
             socket.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
           });
-          if (/^HTTP\/1\.1 200 /.test(head) && !/\r\nconnection: close/i.test(head)) return socket;
+          if (/^HTTP\/1\.1 200 /.test(head) && !/\r\nconnection: close/i.test(head)) {
+            // Then busy: a review whose body is still coming (10 s at most). An idle connection
+            // would give its place to a new one past the bound (EVICT_IDLE_AFTER_MS).
+            socket.write(
+              "POST /inject HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
+            );
+            return socket;
+          }
           last = head.split("\r\n")[0] ?? "";
           socket.destroy();
           await sleep(200);
@@ -352,7 +359,7 @@ for (const mode of [
       }
 
       /**
-       * Every place taken by a connection the injector serves (each idle, kept alive); then a
+       * Every place taken by a connection the injector serves (each with a review in flight); then a
        * review on a new connection is answered 503. Closes are counted a moment late (a worker
        * reports them batched), so the first probes may still be served: probed until one is not.
        */

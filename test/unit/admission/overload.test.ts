@@ -9,7 +9,12 @@ import { after, describe, it } from "node:test";
 import { EventEmitter } from "node:events";
 import type { ServerResponse } from "node:http";
 import { BodyBudget } from "../../../src/admission/body.js";
-import { MAX_PIPELINED_REQUESTS, startServer } from "../../../src/admission/https.js";
+import {
+  evictionCandidate,
+  MAX_PIPELINED_REQUESTS,
+  startServer,
+  type ConnectionUse,
+} from "../../../src/admission/https.js";
 import { holdAnswer } from "../../../src/admission/body.js";
 import {
   JSON_HEADERS,
@@ -418,7 +423,15 @@ describe("connection bound", () => {
   it("answers connections past the bound 503 with Retry-After (what the API server retries), and serves again once one closes", async () => {
     const c = await testCertificates();
     const app: RequestListener = (_req, res) => res.end("ok");
-    const server = await startServer({ app, port: 0, host: "127.0.0.1", tls: c, maxConnections: 3 });
+    // Idle connections never give up their place here: what is tested is the answer past the bound.
+    const server = await startServer({
+      app,
+      port: 0,
+      host: "127.0.0.1",
+      tls: c,
+      maxConnections: 3,
+      evictIdleAfterMs: Infinity,
+    });
     const open: tls.TLSSocket[] = [];
     try {
       for (let i = 0; i < 3; i++) open.push(await connect(server.port, c.ca));
@@ -454,6 +467,97 @@ describe("connection bound", () => {
   });
 });
 
+describe("connection bound: a connection with nothing to do gives its place", () => {
+  const served = async (port: number, ca: string): Promise<tls.TLSSocket> => {
+    const socket = await connect(port, ca);
+    socket.on("error", () => undefined);
+    const answer = readResponses(socket, 1);
+    socket.write("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert.deepEqual((await answer).statuses, [200]);
+    return socket;
+  };
+  const closes = (socket: net.Socket): Promise<void> =>
+    socket.closed ? Promise.resolve() : new Promise((r) => socket.once("close", () => r()));
+
+  it("a new connection past the bound is served in the place of one that never began its handshake, then of the longest idle", async () => {
+    const s = await startTestServer({}, { maxConnections: 3, evictIdleAfterMs: 0 });
+    const open: net.Socket[] = [];
+    try {
+      // Two served and kept alive (the first the longest idle), then one that says nothing.
+      const first = await served(s.running.port, s.ca);
+      const second = await served(s.running.port, s.ca);
+      open.push(first, second);
+      const silent = net.connect(s.running.port, "127.0.0.1");
+      silent.on("error", () => undefined);
+      open.push(silent);
+      await new Promise((r) => silent.once("connect", r));
+      for (let i = 0; i < 200 && s.running.connections < 3; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(s.running.connections, 3);
+      // A fourth: served; the silent one closed, though the served ones were idle longer.
+      const silentClosed = closes(silent);
+      open.push(await served(s.running.port, s.ca));
+      await silentClosed;
+      assert.equal(first.closed, false);
+      // A fifth: served in the place of the longest idle, the first.
+      const firstClosed = closes(first);
+      open.push(await served(s.running.port, s.ca));
+      await firstClosed;
+      assert.equal(second.closed, false);
+      assert.equal(s.running.connections, 3);
+    } finally {
+      for (const socket of open) socket.destroy();
+      await s.close();
+    }
+  });
+
+  it("a connection with a request in flight keeps its place: the new one is answered 503", async () => {
+    const s = await startTestServer({}, { maxConnections: 2, evictIdleAfterMs: 0 });
+    const holders: tls.TLSSocket[] = [];
+    try {
+      // Each holds a review whose body is still coming.
+      for (let i = 0; i < 2; i++) holders.push(await holdThePlace(s));
+      assert.equal(s.running.inFlight, 2);
+      const body = JSON.stringify(podReview({ object: injectable }));
+      const past = await send(s.running.port, s.ca, { headers: JSON_HEADERS, body });
+      assert.equal(past.status, 503);
+      assert.equal((past.json().error as { code: string }).code, "ERR_OVERLOADED");
+      assert.ok(holders.every((h) => !h.closed));
+    } finally {
+      for (const h of holders) h.destroy();
+      await s.close();
+    }
+  });
+
+  it("a connection idle for less than evictIdleAfterMs keeps its place", async () => {
+    const s = await startTestServer({}, { maxConnections: 1, evictIdleAfterMs: 60_000 });
+    const open: net.Socket[] = [];
+    try {
+      open.push(await served(s.running.port, s.ca));
+      const body = JSON.stringify(podReview({ object: injectable }));
+      assert.equal((await send(s.running.port, s.ca, { headers: JSON_HEADERS, body })).status, 503);
+      assert.equal(open[0]?.closed, false);
+    } finally {
+      for (const socket of open) socket.destroy();
+      await s.close();
+    }
+  });
+});
+
+describe("evictionCandidate", () => {
+  const use = (idleSince: number, handshaken = true, busy = false): ConnectionUse => ({ idleSince, handshaken, busy });
+  it("picks one before its handshake ahead of one kept alive, the longest idle of each, never a busy one or one idle too briefly", () => {
+    const pick = (uses: Record<string, ConnectionUse>, now = 10_000): string | undefined =>
+      evictionCandidate(Object.keys(uses), (k) => uses[k] as ConnectionUse, now, 1_000);
+    assert.equal(pick({ a: use(100), b: use(50), c: use(5_000) }), "b");
+    assert.equal(pick({ a: use(100), b: use(8_000, false), c: use(50) }), "b");
+    assert.equal(pick({ a: use(100, false), b: use(50, false) }), "b");
+    assert.equal(pick({ a: use(0, true, true), b: use(0, false, true) }), undefined);
+    assert.equal(pick({ a: use(9_500), b: use(9_999, false) }), undefined);
+    assert.equal(pick({ a: use(9_500), b: use(9_000) }), "b");
+    assert.equal(pick({}), undefined);
+  });
+});
+
 describe("connection bound: past the 503s", () => {
   it("closes a connection before its handshake once 32 past the bound are being answered, and says so", async () => {
     const c = await testCertificates();
@@ -465,6 +569,7 @@ describe("connection bound: past the 503s", () => {
       host: "127.0.0.1",
       tls: c,
       maxConnections: 1,
+      evictIdleAfterMs: Infinity,
       onConnectionDropped: () => (dropped += 1),
     });
     const raw: net.Socket[] = [];

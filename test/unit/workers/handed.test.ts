@@ -48,6 +48,7 @@ describe("a listener with handed connections", () => {
       handed: true,
       tls: c,
       maxConnections: 1,
+      evictIdleAfterMs: Infinity,
     });
     assert.equal(server.server.listening, false);
     const p = await primary(() => server);
