@@ -94,6 +94,13 @@ export const DEFAULT_MAX_CONNECTIONS = 256;
  */
 export const EVICT_IDLE_AFTER_MS = 1_000;
 /**
+ * The same for a connection that has not finished its TLS handshake: a client sends its hello
+ * as it connects, and a handshake takes a few milliseconds, so one still before it after this
+ * long is a client saying nothing. Shorter, so that such connections opened as fast as they
+ * are closed still leave a place for others.
+ */
+export const EVICT_SILENT_AFTER_MS = 250;
+/**
  * Requests one connection may have waiting for their answers (pipelined: sent before the
  * answer to the one before). Past it a request is refused as past `maxConcurrentRequests` is,
  * and its connection closed: one client's pipeline cannot take every place in flight.
@@ -130,8 +137,10 @@ export interface StartServerOptions {
   readonly maxConcurrentRequests?: number;
   /** See DEFAULT_MAX_CONNECTIONS. */
   readonly maxConnections?: number;
-  /** See EVICT_IDLE_AFTER_MS; Infinity never closes one to make room. */
+  /** See EVICT_IDLE_AFTER_MS; Infinity never closes one kept alive to make room. */
   readonly evictIdleAfterMs?: number;
+  /** See EVICT_SILENT_AFTER_MS; Infinity never closes one before its handshake to make room. */
+  readonly evictSilentAfterMs?: number;
   /**
    * A connection past `maxConnections` closed before its handshake, past the bounds of those
    * answered 503 (connection-shed.ts). Must not throw.
@@ -305,22 +314,24 @@ export interface ConnectionUse {
 }
 
 /**
- * The connection to close so that a new one past the bound is served: of those not busy and
- * idle for `idleAfterMs` at `now`, one still before its handshake (a client that connected and
- * said nothing) ahead of one kept alive between requests, and of those the longest idle.
- * Undefined when there is none. One pass over the open connections (at most maxConnections).
+ * The connection to close so that a new one past the bound is served: of those not busy, one
+ * still before its handshake `silentAfterMs` after it was accepted (a client that connected and
+ * said nothing) ahead of one kept alive and idle for `idleAfterMs` since its last answer, and of
+ * those the longest idle. Undefined when there is none. One pass over the open connections (at
+ * most maxConnections).
  */
 export function evictionCandidate<T>(
   connections: Iterable<T>,
   use: (c: T) => ConnectionUse,
   now: number,
   idleAfterMs: number,
+  silentAfterMs: number,
 ): T | undefined {
   let best: T | undefined;
   let bestUse: ConnectionUse | undefined;
   for (const c of connections) {
     const u = use(c);
-    if (u.busy || now - u.idleSince < idleAfterMs) continue;
+    if (u.busy || now - u.idleSince < (u.handshaken ? idleAfterMs : silentAfterMs)) continue;
     const better =
       bestUse === undefined ||
       (!u.handshaken && bestUse.handshaken) ||
@@ -381,6 +392,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
 
   const maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   const evictIdleAfterMs = opts.evictIdleAfterMs ?? EVICT_IDLE_AFTER_MS;
+  const evictSilentAfterMs = opts.evictSilentAfterMs ?? EVICT_SILENT_AFTER_MS;
   const track =
     (set: Set<Socket>) =>
     (socket: Socket): void => {
@@ -480,6 +492,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       },
       performance.now(),
       evictIdleAfterMs,
+      evictSilentAfterMs,
     );
     if (victim === undefined) return false;
     const tls = tlsOf.get(victim);

@@ -431,6 +431,7 @@ describe("connection bound", () => {
       tls: c,
       maxConnections: 3,
       evictIdleAfterMs: Infinity,
+      evictSilentAfterMs: Infinity,
     });
     const open: tls.TLSSocket[] = [];
     try {
@@ -480,7 +481,7 @@ describe("connection bound: a connection with nothing to do gives its place", ()
     socket.closed ? Promise.resolve() : new Promise((r) => socket.once("close", () => r()));
 
   it("a new connection past the bound is served in the place of one that never began its handshake, then of the longest idle", async () => {
-    const s = await startTestServer({}, { maxConnections: 3, evictIdleAfterMs: 0 });
+    const s = await startTestServer({}, { maxConnections: 3, evictIdleAfterMs: 0, evictSilentAfterMs: 0 });
     const open: net.Socket[] = [];
     try {
       // Two served and kept alive (the first the longest idle), then one that says nothing.
@@ -511,7 +512,7 @@ describe("connection bound: a connection with nothing to do gives its place", ()
   });
 
   it("a connection with a request in flight keeps its place: the new one is answered 503", async () => {
-    const s = await startTestServer({}, { maxConnections: 2, evictIdleAfterMs: 0 });
+    const s = await startTestServer({}, { maxConnections: 2, evictIdleAfterMs: 0, evictSilentAfterMs: 0 });
     const holders: tls.TLSSocket[] = [];
     try {
       // Each holds a review whose body is still coming.
@@ -529,7 +530,7 @@ describe("connection bound: a connection with nothing to do gives its place", ()
   });
 
   it("a connection idle for less than evictIdleAfterMs keeps its place", async () => {
-    const s = await startTestServer({}, { maxConnections: 1, evictIdleAfterMs: 60_000 });
+    const s = await startTestServer({}, { maxConnections: 1, evictIdleAfterMs: 60_000, evictSilentAfterMs: 60_000 });
     const open: net.Socket[] = [];
     try {
       open.push(await served(s.running.port, s.ca));
@@ -547,12 +548,15 @@ describe("evictionCandidate", () => {
   const use = (idleSince: number, handshaken = true, busy = false): ConnectionUse => ({ idleSince, handshaken, busy });
   it("picks one before its handshake ahead of one kept alive, the longest idle of each, never a busy one or one idle too briefly", () => {
     const pick = (uses: Record<string, ConnectionUse>, now = 10_000): string | undefined =>
-      evictionCandidate(Object.keys(uses), (k) => uses[k] as ConnectionUse, now, 1_000);
+      evictionCandidate(Object.keys(uses), (k) => uses[k] as ConnectionUse, now, 1_000, 250);
     assert.equal(pick({ a: use(100), b: use(50), c: use(5_000) }), "b");
     assert.equal(pick({ a: use(100), b: use(8_000, false), c: use(50) }), "b");
     assert.equal(pick({ a: use(100, false), b: use(50, false) }), "b");
     assert.equal(pick({ a: use(0, true, true), b: use(0, false, true) }), undefined);
     assert.equal(pick({ a: use(9_500), b: use(9_999, false) }), undefined);
+    // Before its handshake, a quarter of a second is enough; kept alive, a second.
+    assert.equal(pick({ a: use(9_500), b: use(9_700, false) }), "b");
+    assert.equal(pick({ a: use(9_100), b: use(9_800, false) }), undefined);
     assert.equal(pick({ a: use(9_500), b: use(9_000) }), "b");
     assert.equal(pick({}), undefined);
   });
@@ -570,6 +574,7 @@ describe("connection bound: past the 503s", () => {
       tls: c,
       maxConnections: 1,
       evictIdleAfterMs: Infinity,
+      evictSilentAfterMs: Infinity,
       onConnectionDropped: () => (dropped += 1),
     });
     const raw: net.Socket[] = [];

@@ -49,6 +49,7 @@ describe("a listener with handed connections", () => {
       tls: c,
       maxConnections: 1,
       evictIdleAfterMs: Infinity,
+      evictSilentAfterMs: Infinity,
     });
     assert.equal(server.server.listening, false);
     const p = await primary(() => server);
