@@ -10,6 +10,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import type { ErrorRequestHandler, Express, default as createExpress } from "express";
 import type { Config } from "../config/types.js";
+import { clip } from "../injection/quote.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { Metrics } from "../telemetry/metrics.js";
 import { AdmissionError, closesConnection, ERRORS, errorBody, type ErrorCode } from "./errors.js";
@@ -237,7 +238,7 @@ function reviewHandler(opts: AppOptions, limits: BodyLimits, pool: ReviewPool | 
       const message = e instanceof AdmissionError ? e.message : ERRORS.ERR_INTERNAL.message;
       sendError(res, code, message);
       metrics.failure.inc({ reason: code });
-      const line = { code, status: ERRORS[code].status, path, durationMs: elapsedMs() };
+      const line = { code, status: ERRORS[code].status, path: clip(path), durationMs: elapsedMs() };
       if (code === "ERR_INTERNAL") logger.error({ ...line, err: e }, "admission request failed");
       else logger.warn({ ...line, message }, "admission request refused");
     } finally {
@@ -251,11 +252,11 @@ function expressErrors(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
     const status = typeof err === "object" && err !== null && "status" in err ? err.status : undefined;
     if (typeof status === "number" && status >= 400 && status < 500) {
-      logger.warn({ code: "ERR_BAD_REQUEST", status: 400, path: req.path }, "request refused");
+      logger.warn({ code: "ERR_BAD_REQUEST", status: 400, path: clip(req.path) }, "request refused");
       sendError(res, "ERR_BAD_REQUEST");
       return;
     }
-    logger.error({ err, path: req.path }, "request failed");
+    logger.error({ err, path: clip(req.path) }, "request failed");
     sendError(res, "ERR_INTERNAL");
   };
 }
@@ -343,7 +344,7 @@ export function createApp(opts: AppOptions): App {
     loadApp().then(
       (loaded) => loaded(req, res),
       (err: unknown) => {
-        opts.logger.error({ err, path: req.url?.split("?", 1)[0] }, "request failed");
+        opts.logger.error({ err, path: clip(req.url?.split("?", 1)[0] ?? "") }, "request failed");
         sendError(res, "ERR_INTERNAL");
       },
     );

@@ -199,10 +199,23 @@ const HEAD_FIELDS = new Set(["level", "time", "msg", "pid", "hostname", "name"])
 const two = (n: number): string => String(n).padStart(2, "0");
 
 /** A value as `key=value` shows it: bare when it reads as one word, else as JSON. */
+/** A string written bare in a text line: no blank, quote, `=`, backslash, nor any control or format character. */
+const BARE_TEXT = /^[^\s"=\\\p{C}]+$/u;
+/** What JSON.stringify leaves as it is and a terminal may act on: DEL, C1 controls, format (bidi) characters. */
+const UNSEEN = /\p{C}/gu;
+
+/**
+ * A field's value in a text line: bare when it reads as one word, else as JSON with every
+ * control and format character escaped, so that a value from a request (a Pod's name) cannot
+ * move a terminal's cursor, set its title or turn the text around.
+ */
 function textValue(v: unknown): string {
-  if (typeof v === "string") return /^[^\s"=\\]+$/.test(v) ? v : JSON.stringify(v);
+  if (typeof v === "string" && BARE_TEXT.test(v)) return v;
   if (typeof v === "number" || typeof v === "boolean" || v === null) return String(v);
-  return JSON.stringify(v);
+  const json = JSON.stringify(v) ?? String(v);
+  return json.replace(UNSEEN, (c) =>
+    Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, "0")}`).join(""),
+  );
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   type InjectContext,
   type PatchOperation,
 } from "../../../src/injection/types.js";
+import { QUOTE_MAX_CHARS } from "../../../src/injection/quote.js";
 import type { Pod } from "../../../src/kube/types.js";
 import {
   JSON_HEADERS,
@@ -534,6 +535,23 @@ describe("engine outcomes over HTTP", () => {
     assert.equal(line.reason, "policy enabled");
     assert.equal(typeof line.durationMs, "number");
     assert.ok(!s.logs.text().includes("do-not-log-this"));
+  });
+});
+
+describe("request paths in the log", () => {
+  it("are cut to QUOTE_MAX_CHARS with the full length noted, however long the path", async () => {
+    const s = await startTestServer();
+    try {
+      const path = `/inject/k/${"v".repeat(15_000)}`;
+      const res = await s.request({ path, headers: { "content-type": "text/plain" }, body: "x" });
+      assert.equal(res.status, 415);
+      const line = s.logs.lines().find((l) => l.msg === "admission request refused");
+      assert.ok(line, "the refusal is logged");
+      assert.equal(line.path, `${path.slice(0, QUOTE_MAX_CHARS)}… (${path.length} characters)`);
+      assert.ok(s.logs.text().length < 2_000, `${s.logs.text().length} bytes logged`);
+    } finally {
+      await s.close();
+    }
   });
 });
 

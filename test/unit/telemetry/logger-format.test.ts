@@ -41,6 +41,22 @@ describe("textLine", () => {
     assert.equal(out, `${clock(0)} error failed err=boom\n    at f (a.js:1:1)\n    at g (b.js:2:2)\n`);
   });
 
+  test("a value from a request cannot drive the terminal: controls and format characters are escaped, never bare", () => {
+    const pod = "web\u001b]0;pwned\u0007\u001b[2J";
+    const namespace = "demo\u009b8m\u202eevil\u007f";
+    const out = textLine(
+      JSON.stringify({ level: 30, time: 0, msg: "admission review", pod, namespace, ok: "plain-é" }),
+    );
+    assert.equal(
+      out,
+      `${clock(0)} info  admission review pod="web\\u001b]0;pwned\\u0007\\u001b[2J" namespace="demo\\u009b8m\\u202eevil\\u007f" ok=plain-é\n`,
+    );
+    // Nothing a terminal acts on is left, and the value reads back as it was.
+    assert.doesNotMatch(out.slice(0, -1), /\p{C}/u);
+    const quoted = /pod=("[^"]*")/.exec(out)?.[1] ?? "";
+    assert.equal(JSON.parse(quoted), pod);
+  });
+
   test("a line that is not a JSON object passes as it is", () => {
     assert.equal(textLine("not json\n"), "not json\n");
     assert.equal(textLine("[1,2]\n"), "[1,2]\n");
