@@ -124,6 +124,16 @@ describe("deliberate differences from Istio", () => {
     }
   });
 
+  test("a Pod's own istio-init among its containers: merged over the injected one, left nowhere else (Istio: two)", () => {
+    const own: Container = { name: "istio-init", image: "example.com/own-init:1" };
+    const out = inject(pod({}, [web(), own]), { namespace: "demo" }, config).pod;
+    const inits = all(out).filter((c) => c.name === "istio-init");
+    assert.equal(inits.length, 1);
+    assert.ok(out.spec?.initContainers?.includes(inits[0] as Container), "among the init containers");
+    assert.equal(inits[0]?.image, "example.com/own-init:1");
+    assert.ok(inits[0]?.args?.includes("istio-iptables"), "the injected one, the Pod's fields over it");
+  });
+
   test("a first injection whose app probe is on the Pod's own status port: not handed to the agent (Istio: handed over)", () => {
     const r = inject(pod({ "status.sidecar.istio.io/port": "8080" }), { namespace: "demo" }, config);
     assert.equal(env(r.pod, "ISTIO_KUBE_APP_PROBERS"), undefined);
