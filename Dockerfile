@@ -35,7 +35,7 @@ RUN mkdir /prod \
  && npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
 COPY tsconfig.json tsconfig.build.json ./
-COPY scripts/build.mjs ./scripts/
+COPY scripts/build.mjs scripts/bundle.mjs ./scripts/
 COPY src ./src
 RUN npm run build
 
