@@ -1578,5 +1578,8 @@ if (process.argv[2] !== "serve")
 // A promise chain rather than a top-level await: dist/ bundles this file as CommonJS
 // (scripts/build.mjs). What main throws is an unhandled rejection: printed, exit status 1.
 void main(process.argv.slice(2)).then((code) => {
+  // A serve that could not start (a port in use, no credentials) may have begun some of its
+  // work (a listener, a timer): it ends now, with its status, rather than half-started.
+  if (code !== 0 && process.argv[2] === "serve") process.exit(code);
   if (code !== 0 || process.argv[2] !== "serve") process.exitCode = code;
 });

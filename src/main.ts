@@ -186,9 +186,9 @@ async function loadIstioConfig(
   if (opts.istioConfig === undefined) return undefined;
   const { parseIstioConfigSource } = await import("./istio/source.js");
   const { IstioConfigFollower } = await import("./istio/live.js");
-  const { createKubeApi } = await import("./kube/client.js");
+  const { createKubeApi, defaultKubeConfig } = await import("./kube/client.js");
   const follower = new IstioConfigFollower(parseIstioConfigSource(opts.istioConfig), {
-    kube: createKubeApi(),
+    kube: createKubeApi(defaultKubeConfig({ environmentOnly: true })),
     logger,
     reloads: metrics.configReloads,
     allowUnsupported: opts.allowUnsupported === true,
@@ -212,11 +212,11 @@ interface ClusterServices {
 
 async function openClusterServices(s: WorkerSettings, logger: Logger): Promise<ClusterServices | undefined> {
   if (!s.clusterAccess) return undefined;
-  const { createKubeApi } = await import("./kube/client.js");
+  const { createKubeApi, defaultKubeConfig } = await import("./kube/client.js");
   const { NamespaceLookups } = await import("./admission/preview-lookup.js");
   let kubeApi: KubeApi | undefined;
   // Credentials are read at the first call: a lookup without them says the API server could not be asked.
-  const clusterApi = (): KubeApi => (kubeApi ??= createKubeApi());
+  const clusterApi = (): KubeApi => (kubeApi ??= createKubeApi(defaultKubeConfig({ environmentOnly: true })));
   let native: NativeSidecarDetector | undefined;
   return {
     lookups: new NamespaceLookups(clusterApi, { logger }),
@@ -250,6 +250,23 @@ interface Listeners {
    * connections are handed to it (a worker's), and keep coming until this resolves.
    */
   close(lastConnection?: Promise<unknown>): Promise<void>;
+}
+
+/** What the system said of a listen that failed, in words, naming the option that chose the address. */
+const LISTEN_ERRORS: Readonly<Record<string, string>> = {
+  EADDRINUSE: "the port is in use (another process, or the other port of this one)",
+  EACCES: "permission denied (a port below 1024 needs privileges)",
+  EADDRNOTAVAIL: "no interface of this machine has that address",
+  ENOTFOUND: "the host name does not resolve",
+  EAI_AGAIN: "the host name could not be resolved now",
+};
+
+function listenProblem(e: unknown, host: string, port: number, option: string): Error {
+  const code = e instanceof Error && "code" in e && typeof e.code === "string" ? e.code : undefined;
+  const why = code === undefined ? undefined : LISTEN_ERRORS[code];
+  if (why === undefined) return e instanceof Error ? e : new Error(String(e));
+  const where = `${host}:${port}`;
+  return new Error(`cannot listen on ${where} (${option}, --host): ${why}`);
 }
 
 async function startListeners(
@@ -314,8 +331,16 @@ async function startListeners(
     });
   };
   // With an admin port, the port the API server calls serves /inject and health only.
-  const running = await listen(s.adminPort === undefined ? "all" : "webhook", s.port, handed);
-  const admin = s.adminPort === undefined ? undefined : await listen("admin", s.adminPort);
+  const running = await listen(s.adminPort === undefined ? "all" : "webhook", s.port, handed).catch((e: unknown) => {
+    throw listenProblem(e, s.host, s.port, "--port");
+  });
+  const admin =
+    s.adminPort === undefined
+      ? undefined
+      : await listen("admin", s.adminPort).catch(async (e: unknown) => {
+          await running.close(0).catch(() => undefined);
+          throw listenProblem(e, s.host, s.adminPort ?? 0, "--admin-port");
+        });
   const listeners = [running, ...(admin ? [admin] : [])];
   server = running;
 
@@ -509,7 +534,11 @@ async function runPrimary(
       onTlsClientError: (err, socket) => tlsFailures.report(err, socket.remoteAddress),
     },
     { ...certs.initial, serving: certs.serving() },
-  );
+  ).catch((e: unknown) => {
+    // Which of its two ports it could not listen on: the error says the port.
+    const port = e instanceof Error && "port" in e && typeof e.port === "number" ? e.port : settings.port;
+    throw listenProblem(e, settings.host, port, port === settings.adminPort ? "--admin-port" : "--port");
+  });
   const close = closeOnSignals(
     logger,
     () => undefined,

@@ -67,7 +67,7 @@ async function openManagedSource(
 ): Promise<CertificateSource> {
   const { createCa, mintServingCert } = await import("./authority.js");
   const { CertManager, createCertMetrics } = await import("./manager.js");
-  const { createKubeApi } = await import("../kube/client.js");
+  const { createKubeApi, defaultKubeConfig } = await import("../kube/client.js");
   const now = new Date();
   const scratch = await createCa({ validityMs: DAY_MS, now, commonName: "sidecar-injector-not-ready" });
   const issuer = scratch.certs[0];
@@ -84,7 +84,7 @@ async function openManagedSource(
     start: async (push) => {
       const k = options();
       const deps = {
-        kube: createKubeApi(),
+        kube: createKubeApi(defaultKubeConfig({ environmentOnly: true })),
         logger,
         metrics: createCertMetrics(metrics.registry),
         onCertificate: (cert: { certPem: string; keyPem: string }) => push(cert.certPem, cert.keyPem),

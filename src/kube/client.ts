@@ -659,6 +659,8 @@ export interface KubeConfigChoice {
   readonly kubeconfig?: string;
   /** A context of it instead of its current-context. */
   readonly context?: string;
+  /** The command has no --kubeconfig (serve): a missing config is told to set KUBECONFIG. */
+  readonly environmentOnly?: boolean;
 }
 
 /**
@@ -691,7 +693,7 @@ export function defaultKubeConfig(choice: KubeConfigChoice = {}): KubeConfig {
     cluster.server === NO_CONFIG_SERVER
   )
     throw new KubeError(
-      "no Kubernetes credentials: KUBECONFIG is not set, ~/.kube/config does not exist, and this is not a Pod with a service account; give --kubeconfig FILE",
+      `no Kubernetes credentials: KUBECONFIG is not set, ~/.kube/config does not exist, and this is not a Pod with a service account; ${choice.environmentOnly === true ? "set KUBECONFIG" : "give --kubeconfig FILE"}`,
       undefined,
     );
   if (choice.context !== undefined) {

@@ -4,7 +4,8 @@
 // cluster is a plain HTTP server standing in for the API server: it knows no object (and
 // lists no MutatingWebhookConfiguration).
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -247,5 +248,40 @@ describe("serve", () => {
       2,
       /^error: --cert-mode files needs --tls-cert and --tls-key\n$/,
     );
+  });
+
+  test("2, and the process ends, when it cannot start: a port in use, the admin port on the webhook's, no credentials", async () => {
+    // Ended, not half-started: had it kept a listener or a timer, the run would not end.
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
+    const port = (taken.address() as net.AddressInfo).port;
+    try {
+      await expectStatus(
+        ["serve", "--local", "--cert-dir", join(dir, "certs"), "--port", String(port)],
+        2,
+        new RegExp(`^error: cannot listen on 127\\.0\\.0\\.1:${port} \\(--port, --host\\): the port is in use`),
+      );
+    } finally {
+      taken.close();
+    }
+    const free = await new Promise<number>((r) => {
+      const probe = net.createServer().listen(0, "127.0.0.1", () => {
+        const p = (probe.address() as net.AddressInfo).port;
+        probe.close(() => r(p));
+      });
+    });
+    await expectStatus(
+      ["serve", "--local", "--cert-dir", join(dir, "certs"), "--port", String(free), "--admin-port", String(free)],
+      2,
+      new RegExp(`^error: cannot listen on 127\\.0\\.0\\.1:${free} \\(--admin-port, --host\\): the port is in use`),
+    );
+    const home = join(dir, "no-home");
+    mkdirSync(home, { recursive: true });
+    const r = await runCli(["serve", "--cert-mode", "kubernetes", "--port", "0"], {
+      cwd: dir,
+      env: { ...process.env, KUBECONFIG: "", HOME: home, KUBERNETES_SERVICE_HOST: "" },
+    });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /^error: no Kubernetes credentials: [^\n]*; set KUBECONFIG\n/m);
   });
 });
