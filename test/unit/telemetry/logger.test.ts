@@ -193,6 +193,38 @@ process.exit(3);`;
   );
 
   it(
+    "exits when the reader of its stdout went away before the write at exit (EPIPE met there first)",
+    { timeout: 60_000 },
+    async () => {
+      // The first line is written while the reader reads; the reader goes; the process logs a
+      // line and exits at once: the synchronous write at exit is the first to meet the broken
+      // pipe. sonic-boom 4 retried it every 100 ms for ever.
+      const code = `import { createLogger } from ${JSON.stringify(loggerModule)};
+const log = createLogger();
+log.info("first");
+process.stdin.once("data", () => {
+  log.info("last");
+  process.exit(4);
+});`;
+      const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], {
+        stdio: ["pipe", "pipe", "pipe"],
+      });
+      let err = "";
+      child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+      const exited = new Promise<number | null>((done) => child.once("exit", (status) => done(status)));
+      try {
+        await new Promise<void>((done) => child.stdout.once("data", () => done()));
+        child.stdout.destroy();
+        child.stdin.end("go\n");
+        assert.equal(await exited, 4, `the process ended with its own status: ${err}`);
+        assert.doesNotMatch(err, /EPIPE/);
+      } finally {
+        child.kill("SIGKILL");
+      }
+    },
+  );
+
+  it(
     "lives on when the reader of its stdout goes away (EPIPE), its later lines dropped",
     { timeout: 60_000 },
     async () => {
