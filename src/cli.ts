@@ -1144,6 +1144,9 @@ async function runServeCommand(argv: string[]): Promise<number> {
   const { parseDuration } = await import("./certs/authority.js");
   const duration = (flag: string, v: string | undefined): number | undefined => {
     if (v === undefined) return undefined;
+    // A number alone would be milliseconds: --shutdown-delay 5 meant 5 ms, not 5 s.
+    if (/^\s*\d+\s*$/.test(v) && Number(v) !== 0)
+      throw new UsageError(`serve: --${flag} needs a unit: ${v.trim()}s, ${v.trim()}m or ${v.trim()}ms, not ${v}`);
     try {
       return parseDuration(v);
     } catch {

@@ -248,6 +248,13 @@ describe("serve", () => {
       2,
       /^error: --cert-mode files needs --tls-cert and --tls-key\n$/,
     );
+    // A duration without its unit is not taken as milliseconds.
+    await expectStatus(
+      ["serve", "--shutdown-delay", "5"],
+      2,
+      /^error: serve: --shutdown-delay needs a unit: 5s, 5m or 5ms, not 5\n$/,
+    );
+    await expectStatus(["serve", "--resync", "60"], 2, /^error: serve: --resync needs a unit: 60s, 60m or 60ms/);
   });
 
   test("2, and the process ends, when it cannot start: a port in use, the admin port on the webhook's, no credentials", async () => {
