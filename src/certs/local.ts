@@ -31,6 +31,9 @@ import {
 
 import type { CertificateSource, CertificateSourceDeps } from "./modes.js";
 
+/** The reason given when the folder's CA files are there but cannot be read as a CA and its key. */
+const CA_UNREADABLE = "the CA files cannot be read";
+
 export { generateRsaKeyPair, type KeyPairPem } from "./authority.js";
 
 export const LOCAL_CERT_FILES = {
@@ -229,7 +232,7 @@ export async function ensureLocalCertificates(
       state = pruneExpired(parseCaState(caCertFile, caKeyFile), now);
       caWhy = caStateProblem(state, now);
     } catch (e) {
-      caWhy = `the CA files cannot be read: ${(e as Error).message}`;
+      caWhy = `${CA_UNREADABLE}: ${(e as Error).message}`;
     }
   }
   let newCa = false;
@@ -295,10 +298,12 @@ export const LOCAL_RENEW_CHECK_MS = 12 * 60 * 60 * 1000;
  */
 export async function openLocalSource(dir: string, { logger }: CertificateSourceDeps): Promise<CertificateSource> {
   const local = await ensureLocalCertificates(dir);
-  logger.info(
-    { dir, generated: local.generated, reason: local.reason || undefined, notAfter: local.notAfter },
-    local.generated.leaf ? "local certificates generated" : "local certificates reused",
-  );
+  const line = { dir, generated: local.generated, reason: local.reason || undefined, notAfter: local.notAfter };
+  // A CA that was there and could not be read is replaced by one with a new key: whatever
+  // trusted the old one (a caBundle, a client's --cacert) must be given the new ca.crt.
+  if (local.generated.ca && local.reason.includes(CA_UNREADABLE))
+    logger.warn(line, "local certificates generated with a new CA: trust the new ca.crt where the old one was trusted");
+  else logger.info(line, local.generated.leaf ? "local certificates generated" : "local certificates reused");
   let renew: ReturnType<typeof setInterval> | undefined;
   const check = (push: (cert: string, key: string) => void): void => {
     ensureLocalCertificates(dir).then(

@@ -12,7 +12,11 @@ import {
   issueCaCertificate,
   issueServingCertificate,
   leafProblem,
+  openLocalSource,
 } from "../../../src/certs/local.js";
+import { createLogger } from "../../../src/telemetry/logger.js";
+import { createMetrics } from "../../../src/telemetry/metrics.js";
+import { captureLogs } from "../../support/logs.js";
 
 const DAY = 24 * 60 * 60 * 1000;
 let root: string;
@@ -174,6 +178,33 @@ describe("ensureLocalCertificates", () => {
     const again = await ensureLocalCertificates(dir);
     assert.deepEqual(again.generated, { ca: true, leaf: true });
     assert.match(again.reason, /cannot be read/);
+  });
+
+  it("says so, as a warning, when a CA that was there is replaced by a new one; at info level otherwise", async () => {
+    const dir = freshDir();
+    const start = async (): Promise<Record<string, unknown>[]> => {
+      const logs = captureLogs();
+      const source = await openLocalSource(dir, {
+        logger: createLogger({ destination: logs.stream }),
+        metrics: createMetrics(),
+      });
+      source.stop();
+      return logs.lines();
+    };
+    const first = await start();
+    assert.deepEqual(
+      first.map((l) => [l.level, l.msg]),
+      [[30, "local certificates generated"]],
+    );
+    await writeFile(join(dir, LOCAL_CERT_FILES.caCert), "not a certificate");
+    const replaced = await start();
+    assert.equal(replaced[0]?.level, 40);
+    assert.match(String(replaced[0]?.msg), /new CA: trust the new ca\.crt/);
+    const reused = await start();
+    assert.deepEqual(
+      reused.map((l) => [l.level, l.msg]),
+      [[30, "local certificates reused"]],
+    );
   });
 });
 
