@@ -530,6 +530,10 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       answerAndClose(req, res, "ERR_BAD_REQUEST", "malformed request: missing required Host header");
       return;
     }
+    // A request asking to switch protocols (Upgrade: h2c, websocket) is answered in HTTP/1.1,
+    // and its connection closed: HTTP's parser reads nothing after such a request, so one
+    // pipelined behind it would wait unanswered for the keep-alive timeout.
+    if (req.headers.upgrade !== undefined) res.shouldKeepAlive = false;
     const socket = req.socket;
     const depth = hold(socket, res);
     if (draining) closeWithLast(socket);

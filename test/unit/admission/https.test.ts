@@ -451,6 +451,30 @@ describe("requests Node's HTTP parser refuses", () => {
   });
 });
 
+describe("a request asking to switch protocols", () => {
+  it(
+    "is answered in HTTP/1.1 and its connection closed at once, not held to the keep-alive timeout",
+    { timeout: 30_000 },
+    async () => {
+      const s = await startTestServer();
+      try {
+        const socket = await connect(s.running.port, s.ca);
+        const answer = readUntilClosed(socket);
+        // Another request pipelined behind it: never parsed; the close tells its client to send it again.
+        socket.write(
+          "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n" +
+            "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n",
+        );
+        const res = await answer;
+        assert.equal(res.status, 200);
+        assert.equal(res.headers.connection, "close");
+      } finally {
+        await s.close();
+      }
+    },
+  );
+});
+
 describe("a chunked body HTTP's parser refuses midway", () => {
   it("is its request's to answer: 400 ERR_BODY_READ naming the reason, the connection closed, whatever still comes", async () => {
     const s = await startTestServer();
