@@ -296,8 +296,30 @@ export const LOCAL_RENEW_CHECK_MS = 12 * 60 * 60 * 1000;
  * Local mode as a certificate source: the certificates in `dir`, generated or renewed now,
  * then checked every LOCAL_RENEW_CHECK_MS and pushed when renewed.
  */
+/** What the system said of the certificates' folder, in words, naming the option that chose it. */
+const FOLDER_ERRORS: Readonly<Record<string, string>> = {
+  EEXIST: "a file of that name is in the way (it must be a folder)",
+  ENOTDIR: "a part of the path is a file, not a folder",
+  EACCES: "permission denied (the folder must be writable by the injector's user)",
+  EPERM: "permission denied (the folder must be writable by the injector's user)",
+  EROFS: "the file system is read-only (use --tls-cert and --tls-key, or --cert-mode kubernetes)",
+  ENOSPC: "no space left on the device",
+};
+
+function folderProblem(e: unknown, dir: string): Error {
+  const code = e instanceof Error && "code" in e && typeof e.code === "string" ? e.code : undefined;
+  const why = code === undefined ? undefined : FOLDER_ERRORS[code];
+  return why === undefined
+    ? e instanceof Error
+      ? e
+      : new Error(String(e))
+    : new Error(`cannot keep local certificates in ${dir} (--cert-dir): ${why}`);
+}
+
 export async function openLocalSource(dir: string, { logger }: CertificateSourceDeps): Promise<CertificateSource> {
-  const local = await ensureLocalCertificates(dir);
+  const local = await ensureLocalCertificates(dir).catch((e: unknown) => {
+    throw folderProblem(e, dir);
+  });
   const line = { dir, generated: local.generated, reason: local.reason || undefined, notAfter: local.notAfter };
   // A CA that was there and could not be read is replaced by one with a new key: whatever
   // trusted the old one (a caBundle, a client's --cacert) must be given the new ca.crt.

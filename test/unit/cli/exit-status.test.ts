@@ -282,6 +282,18 @@ describe("serve", () => {
       2,
       new RegExp(`^error: cannot listen on 127\\.0\\.0\\.1:${free} \\(--admin-port, --host\\): the port is in use`),
     );
+    // A certificates folder that cannot be one: said in words, naming the option.
+    writeFileSync(join(dir, "a-file"), "x");
+    await expectStatus(
+      ["serve", "--local", "--port", "0", "--cert-dir", join(dir, "a-file")],
+      2,
+      /^error: cannot keep local certificates in \S+a-file \(--cert-dir\): a file of that name is in the way/,
+    );
+    await expectStatus(
+      ["serve", "--local", "--port", "0", "--cert-dir", join(dir, "a-file", "certs")],
+      2,
+      /\(--cert-dir\): a part of the path is a file, not a folder\n/,
+    );
     const home = join(dir, "no-home");
     mkdirSync(home, { recursive: true });
     const r = await runCli(["serve", "--cert-mode", "kubernetes", "--port", "0"], {
