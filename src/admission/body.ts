@@ -39,6 +39,8 @@ export function answeredBeforeItsBody(socket: object): boolean {
 
 /** Reads and drops what is left of `req`'s body, DISCARD_AFTER_REFUSAL_BYTES at most, then closes its connection. */
 export function discardRest(req: IncomingMessage, maxBytes: number = DISCARD_AFTER_REFUSAL_BYTES): void {
+  // A client still waiting for 100 Continue has sent no body: its answer closes the connection.
+  if (awaitsContinue(req)) return;
   const socket = req.socket;
   // A connection reads its next request only once this one's body has ended.
   if (req.complete || answeredEarly.has(socket)) return;
@@ -50,6 +52,36 @@ export function discardRest(req: IncomingMessage, maxBytes: number = DISCARD_AFT
     if (left < 0) req.socket.destroy();
   });
   req.resume();
+}
+
+/**
+ * Requests sent with `Expect: 100-continue` whose `100 Continue` has not been written, with
+ * whether their connection was to be kept alive. Their client waits (a while) for it before
+ * sending the body: it is written when the body is read (readRequestBody), and an answer that
+ * comes first (a refusal the headers decide: 413 for the declared length, 415, 503) is the
+ * final one, with `Connection: close`, since the client may or may not send the body after it.
+ */
+const awaitingContinue = new WeakMap<IncomingMessage, { res: ServerResponse; keepAlive: boolean }>();
+
+/** A request sent with `Expect: 100-continue`: answered as above. Call before its handler runs. */
+export function expectContinue(req: IncomingMessage, res: ServerResponse): void {
+  awaitingContinue.set(req, { res, keepAlive: res.shouldKeepAlive });
+  res.shouldKeepAlive = false;
+}
+
+/** Whether the request's client still waits for `100 Continue` before it sends the body. */
+export function awaitsContinue(req: IncomingMessage): boolean {
+  return awaitingContinue.has(req);
+}
+
+/** Writes the `100 Continue` a request waits for, if it does and nothing was answered yet. */
+function sendContinue(req: IncomingMessage): void {
+  const waiting = awaitingContinue.get(req);
+  if (waiting === undefined) return;
+  awaitingContinue.delete(req);
+  if (waiting.res.headersSent || waiting.res.writableEnded) return;
+  waiting.res.shouldKeepAlive = waiting.keepAlive;
+  waiting.res.writeContinue();
 }
 
 /** The event readRequestBody listens for on a request whose body HTTP's parser refused. */
@@ -144,6 +176,7 @@ export function readRequestBody(req: IncomingMessage, limits: BodyLimits): Promi
   if (declared !== undefined && Number(declared) > maxBodyBytes) return Promise.reject(tooLarge());
   const refused = refusedBodies.get(req);
   if (refused !== undefined) return Promise.reject(refused);
+  sendContinue(req);
 
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];

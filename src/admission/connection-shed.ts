@@ -25,7 +25,7 @@ import { X509Certificate, createPrivateKey } from "node:crypto";
 import https from "node:https";
 import type { Socket } from "node:net";
 import type { SecureContextOptions, TLSSocket } from "node:tls";
-import { DEFAULT_MAX_BODY_BYTES } from "./body.js";
+import { awaitsContinue, DEFAULT_MAX_BODY_BYTES } from "./body.js";
 import { errorBody, ERRORS } from "./errors.js";
 import { startTimeoutChecks } from "./handed.js";
 import type { Metrics } from "../telemetry/metrics.js";
@@ -89,6 +89,11 @@ export function answerWhenRead(
   answer: (req: IncomingMessage, res: ServerResponse) => void,
 ): void {
   res.shouldKeepAlive = false;
+  // A client waiting for 100 Continue sends no body before it: answered at once.
+  if (awaitsContinue(req)) {
+    answer(req, res);
+    return;
+  }
   let read = 0;
   req.on("data", (chunk: Buffer) => {
     read += chunk.byteLength;

@@ -19,7 +19,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Duplex } from "node:stream";
 import type { SecureContextOptions, TLSSocket } from "node:tls";
 import { answerOverloaded, answerWhenRead, checkPair, createConnectionShedder } from "./connection-shed.js";
-import { answeredBeforeItsBody, refuseBodyMidway } from "./body.js";
+import { answeredBeforeItsBody, expectContinue, refuseBodyMidway } from "./body.js";
 import { errorBody, ERRORS, type ErrorCode } from "./errors.js";
 import { startTimeoutChecks } from "./handed.js";
 
@@ -420,6 +420,12 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) =>
     answerAndClose(req, res, "ERR_EXPECTATION_FAILED"),
   );
+  // Expect: 100-continue: `100 Continue` once the body is read, not before its request is
+  // looked at (Node's default): a refusal the headers decide is the final answer at once.
+  server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+    expectContinue(req, res);
+    server.emit("request", req, res);
+  });
   const onTlsClientError = opts.onTlsClientError;
   server.on("tlsClientError", answerPlainHttp);
   if (onTlsClientError) server.on("tlsClientError", onTlsClientError);

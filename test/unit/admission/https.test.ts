@@ -451,6 +451,66 @@ describe("requests Node's HTTP parser refuses", () => {
   });
 });
 
+describe("Expect: 100-continue", () => {
+  const review = JSON.stringify({
+    apiVersion: "admission.k8s.io/v1",
+    kind: "AdmissionReview",
+    request: {
+      uid: "u-1",
+      operation: "CREATE",
+      object: { kind: "Pod", metadata: { name: "p" }, spec: { containers: [] } },
+    },
+  });
+  const head = (length: number, type = "application/json"): string =>
+    `POST /inject HTTP/1.1\r\nHost: x\r\nContent-Type: ${type}\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\n\r\n`;
+
+  it("a refusal the headers decide is the final answer at once, no 100 before it, and the connection closed", async () => {
+    const s = await startTestServer();
+    try {
+      for (const [request, status] of [
+        [head(50 * 1024 * 1024), 413],
+        [head(review.length, "text/plain"), 415],
+      ] as const) {
+        const socket = await connect(s.running.port, s.ca);
+        const answer = readUntilClosed(socket);
+        socket.write(request); // and never the body
+        const res = await answer;
+        assert.equal(res.status, status);
+        assert.equal(res.headers.connection, "close");
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("a review: 100 Continue once its body is read, then its answer on a connection kept alive", async () => {
+    const s = await startTestServer();
+    try {
+      const socket = await connect(s.running.port, s.ca);
+      let got = "";
+      const waiters: (() => void)[] = [];
+      socket.on("data", (d: Buffer) => {
+        got += d.toString("latin1");
+        for (const w of waiters.splice(0)) w();
+      });
+      /** Resolves once what has come matches `pattern` (the test runner's timeout bounds it). */
+      const until = async (pattern: RegExp): Promise<void> => {
+        while (!pattern.test(got)) await new Promise<void>((r) => waiters.push(r));
+      };
+      socket.write(head(review.length));
+      await until(/\r\n\r\n/);
+      assert.equal(got, "HTTP/1.1 100 Continue\r\n\r\n");
+      socket.write(review);
+      await until(/"uid":"u-1"/);
+      assert.match(got.slice(25), /^HTTP\/1\.1 200 /);
+      assert.doesNotMatch(got.slice(25), /\r\nconnection: close\r\n/i);
+      socket.destroy();
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe("a request asking to switch protocols", () => {
   it(
     "is answered in HTTP/1.1 and its connection closed at once, not held to the keep-alive timeout",
