@@ -113,7 +113,7 @@ Options:
       --cert-dir DIR    where local certificates are kept when no --tls-cert is given
                         (default: certs/)
       --local           local mode (what npm start runs): certificates under --cert-dir
-      --log-level LEVEL trace | debug | info | warn | error (default: info)
+      --log-level LEVEL trace | debug | info | warn | error | fatal | silent (default: info)
       --log-format F    text (HH:MM:SS level msg key=value) or json (one object a line);
                         default: text when standard output is a terminal, else json (or
                         SIDECAR_INJECTOR_LOG_FORMAT)
@@ -780,7 +780,12 @@ async function runPreviewCommand(argv: string[]): Promise<number> {
   }
   const { formatPreview, parseLabelList, parsePreviewInput, preview } = await import("./preview.js");
   const config = await loadConfig(values.config);
-  const labels = values["namespace-labels"] !== undefined ? parseLabelList(values["namespace-labels"]) : undefined;
+  let labels: Record<string, string> | undefined;
+  try {
+    labels = values["namespace-labels"] !== undefined ? parseLabelList(values["namespace-labels"]) : undefined;
+  } catch (e) {
+    throw new UsageError(`preview: --namespace-labels: ${e instanceof Error ? e.message : String(e)}`);
+  }
   const { MANIFEST_LIMITS } = await import("./injection/yaml-limits.js");
   // A local file: held to the limits of `inject`, not to the server's.
   const entries = await preview(parsePreviewInput(text, "yaml", MANIFEST_LIMITS), {
@@ -1528,6 +1533,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       case "--version":
       case "version":
+        if (rest.length > 0) throw new UsageError(`version takes no arguments, not ${quote(rest.join(" "))}`);
         process.stdout.write(`sidecar-injector ${version()}\n`);
         return 0;
       case "help": {
@@ -1547,7 +1553,11 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(USAGE);
         return command === undefined ? EXIT.usage : EXIT.ok;
       default:
-        throw new UsageError(`unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
+        throw new UsageError(
+          command.startsWith("-")
+            ? `${quote(command)} is not a command: give the command first (sidecar-injector COMMAND [options])\n\n${USAGE}`
+            : `unknown command ${JSON.stringify(command)}\n\n${USAGE}`,
+        );
     }
   } catch (e) {
     // Every error a command throws is said in one line (no stack trace). A coded error exits

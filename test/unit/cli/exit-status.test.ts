@@ -229,6 +229,19 @@ describe("certs status", () => {
   });
 });
 
+describe("the command line itself", () => {
+  test("2: an option before any command, an argument version does not take, a label list that is not one", async () => {
+    await expectStatus(["--bogus"], 2, /^error: "--bogus" is not a command: give the command first/);
+    await expectStatus(["version", "--bogus"], 2, /^error: version takes no arguments, not "--bogus"\n$/);
+    writeFileSync(join(dir, "pod.yaml"), pod("web"));
+    await expectStatus(
+      ["preview", "-f", join(dir, "pod.yaml"), "--namespace-labels", "foo"],
+      2,
+      /^error: preview: --namespace-labels: namespace label "foo" is not key=value\n$/,
+    );
+  });
+});
+
 describe("check", () => {
   test("2: an object the cluster does not have", async () => {
     await expectStatus(["check", "web"], 2, /^error: .*web/);
