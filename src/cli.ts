@@ -140,7 +140,8 @@ Self-managed certificates (--cert-mode kubernetes; KUBECONFIG or the in-cluster 
                         MutatingWebhookConfiguration whose caBundle is kept current
                         (default: sidecar-injector)
       --ca-secret NAME  Secret holding the CA key and certificates (default: sidecar-injector-ca)
-      --tls-san NAME    extra DNS name or IP for the serving certificate (repeatable)
+      --tls-san NAME    extra DNS name or IP for the serving certificate (repeatable;
+                        local mode too)
       --ca-validity D   CA lifetime (default: 5y; renewed when a third is left)
       --serving-validity D
                         serving certificate lifetime (default: 7d; renewed at two thirds)

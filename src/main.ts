@@ -136,7 +136,11 @@ export interface ServeHandle {
 /** Which certificate source the options choose: files given, kubernetes asked for, else local. */
 function certificateChoice(opts: ServeOptions, config: Config): CertificateChoice {
   const mode: CertMode = opts.certMode ?? (opts.tlsCert !== undefined ? "files" : "local");
-  if (mode === "local") return { mode, dir: resolve(opts.certDir ?? "certs") };
+  if (mode === "local") {
+    // --tls-san: names the local certificate covers besides localhost and 127.0.0.1.
+    const extraNames = opts.kubernetes?.extraSans ?? [];
+    return { mode, dir: resolve(opts.certDir ?? "certs"), ...(extraNames.length > 0 ? { extraNames } : {}) };
+  }
   if (mode === "kubernetes") {
     // The namespace is read when the manager starts, as the Pod's own.
     return {

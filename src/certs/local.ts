@@ -316,8 +316,12 @@ function folderProblem(e: unknown, dir: string): Error {
     : new Error(`cannot keep local certificates in ${dir} (--cert-dir): ${why}`);
 }
 
-export async function openLocalSource(dir: string, { logger }: CertificateSourceDeps): Promise<CertificateSource> {
-  const local = await ensureLocalCertificates(dir).catch((e: unknown) => {
+export async function openLocalSource(
+  dir: string,
+  { logger }: CertificateSourceDeps,
+  extraNames: readonly string[] = [],
+): Promise<CertificateSource> {
+  const local = await ensureLocalCertificates(dir, { extraNames }).catch((e: unknown) => {
     throw folderProblem(e, dir);
   });
   const line = { dir, generated: local.generated, reason: local.reason || undefined, notAfter: local.notAfter };
@@ -328,7 +332,7 @@ export async function openLocalSource(dir: string, { logger }: CertificateSource
   else logger.info(line, local.generated.leaf ? "local certificates generated" : "local certificates reused");
   let renew: ReturnType<typeof setInterval> | undefined;
   const check = (push: (cert: string, key: string) => void): void => {
-    ensureLocalCertificates(dir).then(
+    ensureLocalCertificates(dir, { extraNames }).then(
       (renewed) => {
         if (!renewed.generated.leaf) return;
         push(renewed.cert, renewed.key);

@@ -40,7 +40,7 @@ export interface CertificateSourceDeps {
 
 /** A mode and what it needs. kubernetes: the manager's options, read when it starts. */
 export type CertificateChoice =
-  | { readonly mode: "local"; readonly dir: string }
+  | { readonly mode: "local"; readonly dir: string; readonly extraNames?: readonly string[] }
   | { readonly mode: "files"; readonly certFile: string; readonly keyFile: string }
   | { readonly mode: "kubernetes"; readonly options: () => CertManagerOptions };
 
@@ -54,7 +54,7 @@ export async function openCertificateSource(
     case "kubernetes":
       return openManagedSource(choice.options, deps);
     case "local":
-      return (await import("./local.js")).openLocalSource(choice.dir, deps);
+      return (await import("./local.js")).openLocalSource(choice.dir, deps, choice.extraNames ?? []);
   }
 }
 

@@ -198,7 +198,7 @@ no primary). Limits in Ki/Mi/Gi/M/G or bytes are checked; other forms are left a
 {{- end }}
 {{- $need := add 160 (mul 224 $workers) }}
 {{- if and (ge (int $mib) 0) (lt (int $mib) (int $need)) }}
-{{- fail (printf "resources.limits.memory (%s) is too small for %d workers: each worker process needs about 224Mi and the primary 160Mi, %dMi in all; raise the limit or set workers" $mem $workers $need) }}
+{{- fail (printf "resources.limits.memory (%s) is too small for %d workers: each worker process needs about 224Mi and the primary 160Mi, %dMi in all; raise the limit, or set workers to fewer" $mem $workers $need) }}
 {{- end }}
 {{- end }}
 {{- end }}

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { X509Certificate } from "node:crypto";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import tls from "node:tls";
@@ -69,6 +70,24 @@ describe("runServe", () => {
       await assert.rejects(send(h.port, ca, { method: "GET", path: "/healthz" }), /ECONNREFUSED/);
     } finally {
       if (!closed) await h.close();
+    }
+  });
+
+  it("local mode: --tls-san names go into the local certificate beside localhost and 127.0.0.1", async () => {
+    const certDir = join(root, "local-sans");
+    const h = await runServe({
+      port: 0,
+      certDir,
+      logLevel: "silent",
+      kubernetes: { extraSans: ["injector.example", "10.1.2.3"] },
+    });
+    try {
+      const cert = new X509Certificate(await readFile(join(certDir, "tls.crt")));
+      assert.equal(cert.checkHost("injector.example"), "injector.example");
+      assert.equal(cert.checkIP("10.1.2.3"), "10.1.2.3");
+      assert.equal(cert.checkHost("localhost"), "localhost");
+    } finally {
+      await h.close();
     }
   });
 
