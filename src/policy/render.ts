@@ -321,7 +321,7 @@ export function renderPolicy(config: Config, options: PolicyOptions): RenderedPo
   return {
     policy,
     bindings,
-    selects: selectorsKey(config.revision, config.revisionTags, byDefault),
+    selects: selectorsKey(config.revision, config.revisionTags, byDefault, options.namespace),
     webhookMatchCondition: {
       name: "not-injected-by-policy",
       expression: `!(${domainExpression(rules)}) && !(${injectedByPolicy})`,

@@ -101,10 +101,16 @@ export function chartWebhooks(
 }
 
 /**
- * What the chart's webhooks select, as one line: the policy carries it
- * (RENDERED_FOR_ANNOTATION), and the chart refuses a policy rendered for other selectors, whose
- * bindings would miss Pods its webhooks leave to the policy.
+ * What the chart's webhooks select, as one line: the policy carries it (SELECTS_ANNOTATION),
+ * and the chart refuses a policy rendered for other selectors, whose bindings would miss Pods
+ * its webhooks leave to the policy, or one rendered for another namespace (the injector's own,
+ * which the webhooks leave out and the bindings would not).
  */
-export function selectorsKey(revision: string, tags: readonly string[], enableNamespacesByDefault: boolean): string {
-  return `revision=${revision || DEFAULT_REVISION};revisionTags=${tags.join(",")};enableNamespacesByDefault=${String(enableNamespacesByDefault)}`;
+export function selectorsKey(
+  revision: string,
+  tags: readonly string[],
+  enableNamespacesByDefault: boolean,
+  namespace: string,
+): string {
+  return `revision=${revision || DEFAULT_REVISION};revisionTags=${tags.join(",")};enableNamespacesByDefault=${String(enableNamespacesByDefault)};namespace=${namespace}`;
 }

@@ -230,10 +230,10 @@ at the apiVersion sidecar-injector.policyApiVersion says.
 {{- end }}
 {{- /* Its bindings must select what this release's webhooks select (revision, tags, auto), or the
 Pods the webhooks leave to the policy would reach neither. */}}
-{{- $want := printf "revision=%s;revisionTags=%s;enableNamespacesByDefault=%t" .Values.revision (join "," .Values.revisionTags) .Values.webhook.enableNamespacesByDefault }}
+{{- $want := printf "revision=%s;revisionTags=%s;enableNamespacesByDefault=%t;namespace=%s" .Values.revision (join "," .Values.revisionTags) .Values.webhook.enableNamespacesByDefault .Release.Namespace }}
 {{- $got := index ($first.metadata.annotations | default dict) "sidecar-injector.dev/selects" }}
 {{- if ne $got $want }}
-{{- fail (printf "policy.manifest's bindings select %s, this release's webhooks %s: render it again with `sidecar-injector policy render` and this release's config (the chart's config.yaml, which carries revision, revisionTags and enableNamespacesByDefault)" ($got | default "(not said)") $want) }}
+{{- fail (printf "policy.manifest's bindings select %s, this release's webhooks %s: render it again with `sidecar-injector policy render` and this release's config (the chart's config.yaml, which carries revision, revisionTags and enableNamespacesByDefault) and namespace (-n)" ($got | default "(not said)") $want) }}
 {{- end }}
 {{- $apiVersion := include "sidecar-injector.policyApiVersion" (dict "root" . "list" $list) }}
 {{- range $list.items }}

@@ -46,20 +46,21 @@ function manifestFile(
   enableNamespacesByDefault: boolean,
   selects: { revision: string; revisionTags: string[] } = { revision: "default", revisionTags: [] },
   apiVersion: PolicyApiVersion = "v1beta1",
+  namespace: string = NAMESPACE,
 ): string {
   const rendered = renderPolicy(
     { ...DEFAULT_CONFIG, ...selects },
     {
       apiVersion,
       name: "si-sidecar-injector",
-      namespace: NAMESPACE,
+      namespace,
       nativeSidecarsSupported: false,
       enableNamespacesByDefault,
     },
   );
   const file = join(
     dir,
-    `policy-${String(enableNamespacesByDefault)}-${selects.revision}-${selects.revisionTags.join("_")}-${apiVersion}.yaml`,
+    `policy-${String(enableNamespacesByDefault)}-${selects.revision}-${selects.revisionTags.join("_")}-${apiVersion}-${namespace}.yaml`,
   );
   writeFileSync(file, stringify(policyList(rendered)));
   return file;
@@ -165,11 +166,12 @@ describe("the chart's policy mode", { skip }, () => {
     }
   });
 
-  test("a policy rendered for other selectors (revision, tags, enableNamespacesByDefault) stops the install, naming both", async () => {
+  test("a policy rendered for other selectors (revision, tags, enableNamespacesByDefault) or another namespace stops the install, naming both", async () => {
     const cases: [string, string[]][] = [
       [manifestFile(false), ["revision=canary"]],
       [manifestFile(false, { revision: "canary", revisionTags: [] }), ["revision=canary", "revisionTags={prod}"]],
       [manifestFile(false), ["webhook.enableNamespacesByDefault=true"]],
+      [manifestFile(false, undefined, undefined, "sidecar-injector-system"), []],
     ];
     for (const [file, set] of cases) {
       const r = await template([
@@ -179,11 +181,11 @@ describe("the chart's policy mode", { skip }, () => {
         `policy.manifest=${file}`,
         ...set.flatMap((x) => ["--set", x]),
       ]);
-      assert.notEqual(r.code, 0, set.join(" "));
+      assert.notEqual(r.code, 0, set.join(" ") || file);
       assert.match(
         r.stderr,
-        /policy\.manifest's bindings select revision=\S+;revisionTags=\S*;enableNamespacesByDefault=\S+, this release's webhooks revision=/,
-        set.join(" "),
+        /policy\.manifest's bindings select revision=\S+;revisionTags=\S*;enableNamespacesByDefault=\S+;namespace=\S+, this release's webhooks revision=\S+;namespace=\S+/,
+        set.join(" ") || file,
       );
     }
   });
