@@ -15,16 +15,17 @@
 //   never land on one worker while another has none.
 // - Bound: a worker with `maxUnacknowledged` hand-overs on the way, the oldest handed
 //   `maxWaitMs` ago or more, is not a candidate (its event loop is behind: more would wait in
-//   the channel, as in node:cluster's round-robin queue), nor one at `maxOpen` (it would close
-//   the connection itself, as a single process does past --max-connections). No candidate
-//   left: shed at once.
+//   the channel, as in node:cluster's round-robin queue), nor one with `maxOpen` hand-overs on
+//   the way. A worker with `maxOpen` connections open still takes one: it closes one of its own
+//   that has nothing to do to make room, or sheds the new one itself, as a single process does
+//   past --max-connections (https.ts). No candidate left: shed at once.
 //   Both, how many and how long: Node hands a process one connection at a time and sends the
 //   next once the last is taken, so a burst of new connections is on the way for as many of
 //   the worker's event-loop turns as it has connections, each turn short. The count alone shed
 //   such bursts from workers that took each connection within milliseconds (16 per worker:
 //   29-32 of 64 connections opened at once to two idle workers, the oldest handed 4-8 ms
 //   before); the wait alone shed a worker whose turns a busy machine slows while it keeps up
-//   (one hand-over on the way, slowly taken). `maxOpen` bounds the count, as for one process.
+//   (one hand-over on the way, slowly taken). `maxOpen` bounds the count on the way.
 
 export interface DistributorLimits {
   /** Hand-overs on the way to one worker, not yet acknowledged, at which it may be skipped (see maxWaitMs). */
@@ -34,7 +35,7 @@ export interface DistributorLimits {
    * `maxUnacknowledged` on the way, the oldest waiting this long, is skipped.
    */
   readonly maxWaitMs: number;
-  /** Load (open and on the way) at which a worker is skipped; default none. */
+  /** Hand-overs on the way at which a worker is skipped, whatever their age; default none. */
   readonly maxOpen?: number;
 }
 
@@ -148,7 +149,10 @@ export class Distributor {
       oldest !== undefined &&
       now - oldest >= this.limits.maxWaitMs;
     if (behind) return false;
-    return this.limits.maxOpen === undefined || load(c) < this.limits.maxOpen;
+    // Open connections do not count here: a worker at its --max-connections makes room by
+    // closing one that has nothing to do, or sheds the connection itself (https.ts), as one
+    // process does; the primary cannot see which of its connections are idle.
+    return this.limits.maxOpen === undefined || c.handedAt.length < this.limits.maxOpen;
   }
 
   private find(id: number): Candidate | undefined {
