@@ -1,10 +1,24 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { describe, it } from "node:test";
 import { createLogger, MAX_UNWRITTEN_LOG_BYTES, redactFields } from "../../../src/telemetry/logger.js";
 import { captureLogs } from "../../support/logs.js";
 
 const loggerModule = new URL("../../../src/telemetry/logger.ts", import.meta.url).href;
+
+/**
+ * A process that runs `body` after `const log = createLogger();` (the default destination,
+ * its stdout), every stream piped; what it writes on stderr is gathered.
+ */
+function loggingProcess(body: string): { child: ChildProcessWithoutNullStreams; stderr(): string } {
+  const code = `import { createLogger } from ${JSON.stringify(loggerModule)};
+const log = createLogger();
+${body}`;
+  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], { stdio: "pipe" });
+  let err = "";
+  child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+  return { child, stderr: () => err };
+}
 
 /** A process that logs to its stdout with the default destination; `then` runs after the lines. */
 function logging(
@@ -101,22 +115,14 @@ describe("createLogger", () => {
     { timeout: 120_000 },
     async () => {
       // 20,000 lines of about 1 KB while the pipe is not read: past the bound they are dropped.
-      const code = `import { createLogger } from ${JSON.stringify(loggerModule)};
-const log = createLogger();
-for (let i = 0; i < 20000; i++) log.info({ i, pad: "x".repeat(900) }, "line");
+      const { child, stderr } =
+        loggingProcess(`for (let i = 0; i < 20000; i++) log.info({ i, pad: "x".repeat(900) }, "line");
 process.stderr.write("logged\\n");
-setTimeout(() => undefined, 60_000);`;
-      const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], {
-        stdio: ["ignore", "pipe", "pipe"],
-      });
+setTimeout(() => undefined, 60_000);`);
       try {
         await new Promise<void>((done, fail) => {
-          let err = "";
-          child.stderr.setEncoding("utf8").on("data", (d: string) => {
-            err += d;
-            if (err.includes("logged")) done();
-          });
-          child.once("exit", (status) => fail(new Error(`exited ${status}: ${err}`)));
+          child.stderr.on("data", () => stderr().includes("logged") && done());
+          child.once("exit", (status) => fail(new Error(`exited ${status}: ${stderr()}`)));
         });
         // Now read: what was held arrives in order, then, once there is room, the notice.
         let out = "";
@@ -155,16 +161,10 @@ setTimeout(() => undefined, 60_000);`;
     async () => {
       // Megabytes of lines held for a pipe nobody reads, then an exit: the synchronous write of
       // what is held gives up at its deadline, and the process ends with its own status.
-      const code = `import { createLogger } from ${JSON.stringify(loggerModule)};
-const log = createLogger();
-for (let i = 0; i < 4000; i++) log.info({ i, pad: "x".repeat(900) }, "line");
+      const { child, stderr } =
+        loggingProcess(`for (let i = 0; i < 4000; i++) log.info({ i, pad: "x".repeat(900) }, "line");
 process.stderr.write("logged\\n");
-process.exit(3);`;
-      const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], {
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let err = "";
-      child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+process.exit(3);`);
       // Read only once it has exited (and at once then: node discards what a stream without a reader holds).
       const ended = new Promise<{ status: number | null; out: string }>((done) =>
         child.once("exit", (status) => {
@@ -176,9 +176,9 @@ process.exit(3);`;
       );
       try {
         const { status, out } = await ended;
-        assert.equal(status, 3, `the process ended with its own status: ${err}`);
-        assert.match(err, /logged/);
-        assert.doesNotMatch(err, /EAGAIN|Error/);
+        assert.equal(status, 3, `the process ended with its own status: ${stderr()}`);
+        assert.match(stderr(), /logged/);
+        assert.doesNotMatch(stderr(), /EAGAIN|Error/);
         // What the pipe took before the exit is whole lines, in order, from the first.
         const lines = out.split("\n").slice(0, -1);
         assert.ok(lines.length > 0 && lines.length < 4000, `${lines.length} lines arrived`);
@@ -199,25 +199,18 @@ process.exit(3);`;
       // The first line is written while the reader reads; the reader goes; the process logs a
       // line and exits at once: the synchronous write at exit is the first to meet the broken
       // pipe. sonic-boom 4 retried it every 100 ms for ever.
-      const code = `import { createLogger } from ${JSON.stringify(loggerModule)};
-const log = createLogger();
-log.info("first");
+      const { child, stderr } = loggingProcess(`log.info("first");
 process.stdin.once("data", () => {
   log.info("last");
   process.exit(4);
-});`;
-      const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], {
-        stdio: ["pipe", "pipe", "pipe"],
-      });
-      let err = "";
-      child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+});`);
       const exited = new Promise<number | null>((done) => child.once("exit", (status) => done(status)));
       try {
         await new Promise<void>((done) => child.stdout.once("data", () => done()));
         child.stdout.destroy();
         child.stdin.end("go\n");
-        assert.equal(await exited, 4, `the process ended with its own status: ${err}`);
-        assert.doesNotMatch(err, /EPIPE/);
+        assert.equal(await exited, 4, `the process ended with its own status: ${stderr()}`);
+        assert.doesNotMatch(stderr(), /EPIPE/);
       } finally {
         child.kill("SIGKILL");
       }
@@ -228,29 +221,22 @@ process.stdin.once("data", () => {
     "lives on when the reader of its stdout goes away (EPIPE), its later lines dropped",
     { timeout: 60_000 },
     async () => {
-      const code = `import { createLogger } from ${JSON.stringify(loggerModule)};
-const log = createLogger();
-log.info("first");
+      const { child, stderr } = loggingProcess(`log.info("first");
 process.stdin.once("data", () => {
   for (let i = 0; i < 2000; i++) log.info({ i, pad: "x".repeat(200) }, "line");
   setTimeout(() => {
     for (let i = 0; i < 2000; i++) log.info({ i }, "after");
     setTimeout(() => process.stderr.write("alive\\n"), 200);
   }, 200);
-});`;
-      const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], {
-        stdio: ["pipe", "pipe", "pipe"],
-      });
-      let err = "";
-      child.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+});`);
       const exited = new Promise<number | null>((done) => child.once("exit", (status) => done(status)));
       // The first line arrives; then the reader goes, and the process is told to log more.
       await new Promise<void>((done) => child.stdout.once("data", () => done()));
       child.stdout.destroy();
       child.stdin.end("go\n");
-      assert.equal(await exited, 0, `the process ended on its own: ${err}`);
-      assert.match(err, /alive/);
-      assert.doesNotMatch(err, /EPIPE/);
+      assert.equal(await exited, 0, `the process ended on its own: ${stderr()}`);
+      assert.match(stderr(), /alive/);
+      assert.doesNotMatch(stderr(), /EPIPE/);
     },
   );
 
