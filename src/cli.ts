@@ -1534,6 +1534,10 @@ export async function main(argv: string[]): Promise<number> {
       }
       case "--version":
       case "version":
+        if (rest.length === 1 && (rest[0] === "--help" || rest[0] === "-h")) {
+          process.stdout.write(VERSION_USAGE);
+          return 0;
+        }
         if (rest.length > 0) throw new UsageError(`version takes no arguments, not ${quote(rest.join(" "))}`);
         process.stdout.write(`sidecar-injector ${version()}\n`);
         return 0;

@@ -84,8 +84,11 @@ function sendContinue(req: IncomingMessage): void {
   waiting.res.writeContinue();
 }
 
-/** The event readRequestBody listens for on a request whose body HTTP's parser refused. */
-const BODY_REFUSED = "body-refused";
+/**
+ * The event emitted on a request whose body HTTP's parser refused (with the error to answer):
+ * readRequestBody rejects with it, and a refusal waiting for the body's end answers at once.
+ */
+export const BODY_REFUSED = "body-refused";
 /** Requests whose body HTTP's parser refused midway, with the error they are answered. */
 const refusedBodies = new WeakMap<IncomingMessage, AdmissionError>();
 /** Connections taken from the parser after it refused a body. */

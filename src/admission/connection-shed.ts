@@ -25,7 +25,7 @@ import { X509Certificate, createPrivateKey } from "node:crypto";
 import https from "node:https";
 import type { Socket } from "node:net";
 import type { SecureContextOptions, TLSSocket } from "node:tls";
-import { awaitsContinue, DEFAULT_MAX_BODY_BYTES } from "./body.js";
+import { awaitsContinue, BODY_REFUSED, DEFAULT_MAX_BODY_BYTES } from "./body.js";
 import { errorBody, ERRORS } from "./errors.js";
 import { startTimeoutChecks } from "./handed.js";
 import type { Metrics } from "../telemetry/metrics.js";
@@ -100,9 +100,12 @@ export function answerWhenRead(
     if (read > DEFAULT_MAX_BODY_BYTES) req.socket.destroy();
   });
   req.on("error", () => undefined);
-  req.on("end", () => {
+  const answerOnce = (): void => {
     if (!res.headersSent && !res.destroyed) answer(req, res);
-  });
+  };
+  req.on("end", answerOnce);
+  // A body HTTP's parser refused midway never ends: answered now (the connection then closes).
+  req.once(BODY_REFUSED, answerOnce);
 }
 
 /**
@@ -186,6 +189,11 @@ export function createConnectionShedder(opts: ConnectionShedderOptions): Connect
   let closed = false;
 
   server.on("request", (req: IncomingMessage, res: ServerResponse) => answerWhenRead(req, res, answer));
+  // Expect: 100-continue: no 100, the 503 at once (its body is never uploaded for nothing).
+  server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+    res.shouldKeepAlive = false;
+    answer(req, res);
+  });
 
   return {
     shed(socket) {

@@ -83,14 +83,13 @@ export const DEFAULT_MAX_CONCURRENT_REQUESTS = 256;
  */
 export const DEFAULT_MAX_CONNECTIONS = 256;
 /**
- * How long a connection must have had nothing to do (no request read or answered since it was
- * accepted or last answered) before a new connection past maxConnections may take its place.
- * Without it, a client holding the connections open and silent (before their handshake, or
- * kept alive between requests) would have every new one shed, the API server's and the
- * kubelet's probes among them, for as long as it liked. A client that uses its connection
- * keeps it: the API server's, used for each review, are never the ones closed while any
- * connection sits unused, and a connection closed between its requests is one Go's client
- * opens again.
+ * How long a connection must have had nothing to do (not a byte read since it was past its
+ * handshake or last answered) before a new connection past maxConnections may take its place,
+ * the longest idle first. Without it, a client holding the connections open and silent (before
+ * their handshake, or kept alive between requests) would have every new one shed, the API
+ * server's and the kubelet's probes among them, for as long as it liked. A connection whose
+ * next request has begun to arrive is never closed; one closed between its requests is one
+ * Go's client opens again.
  */
 export const EVICT_IDLE_AFTER_MS = 1_000;
 /**
@@ -401,13 +400,22 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     };
   server.on("connection", track(connections));
   server.on("secureConnection", track(sockets));
-  /** Per TCP connection: when it last had nothing to do (accepted, or its last answer done), and its TLS socket. */
-  const idleSince = new WeakMap<Socket, number>();
+  /**
+   * Per TCP connection: when it last had nothing to do (accepted, past its handshake, or its
+   * last answer done) and the bytes read from it by then, and its TLS socket. A byte read since
+   * (a request's headers arriving, not yet a request) makes it busy.
+   */
+  const idle = new WeakMap<Socket, { readonly since: number; readonly bytesRead: number }>();
+  const markIdle = (tcp: Socket): void => {
+    idle.set(tcp, { since: performance.now(), bytesRead: tcp.bytesRead });
+  };
   const tlsOf = new WeakMap<Socket, Socket>();
-  server.on("connection", (socket: Socket) => idleSince.set(socket, performance.now()));
+  server.on("connection", markIdle);
   server.on("secureConnection", (socket: TLSSocket) => {
     const tcp = tcpOf(socket);
-    if (tcp !== undefined) tlsOf.set(tcp, socket);
+    if (tcp === undefined) return;
+    tlsOf.set(tcp, socket);
+    markIdle(tcp);
   });
 
   server.on("clientError", answerClientError);
@@ -423,6 +431,8 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   // Expect: 100-continue: `100 Continue` once the body is read, not before its request is
   // looked at (Node's default): a refusal the headers decide is the final answer at once.
   server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+    // Said before its state is saved: the 100 must not give an Upgrade request its keep-alive back.
+    if (req.headers.upgrade !== undefined) res.shouldKeepAlive = false;
     expectContinue(req, res);
     server.emit("request", req, res);
   });
@@ -479,7 +489,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       if (pending.get(socket) === res) pending.delete(socket);
       letGo(res);
       const tcp = tcpOf(socket);
-      if (set.size === 0 && tcp !== undefined) idleSince.set(tcp, performance.now());
+      if (set.size === 0 && tcp !== undefined) markIdle(tcp);
     });
     return set.size;
   };
@@ -490,10 +500,13 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       connections,
       (tcp) => {
         const tls = tlsOf.get(tcp);
+        const mark = idle.get(tcp);
         return {
-          idleSince: idleSince.get(tcp) ?? 0,
+          idleSince: mark?.since ?? 0,
           handshaken: tls !== undefined,
-          busy: tls !== undefined && (unanswered.get(tls)?.size ?? 0) > 0,
+          busy:
+            tls !== undefined &&
+            ((unanswered.get(tls)?.size ?? 0) > 0 || (mark !== undefined && tcp.bytesRead !== mark.bytesRead)),
         };
       },
       performance.now(),

@@ -225,8 +225,11 @@ export async function ensureLocalCertificates(
   const caOptions = { validityMs: CA_VALIDITY_DAYS * DAY_MS, now, commonName: LOCAL_CA_COMMON_NAME };
   let state: CaState | undefined;
   let caWhy: string | undefined;
-  if (caCertFile === undefined || caKeyFile === undefined) {
+  if (caCertFile === undefined && caKeyFile === undefined) {
     caWhy = "no CA in the folder";
+  } else if (caCertFile === undefined || caKeyFile === undefined) {
+    // Half a CA: replaced by a new one, which whatever trusted the old must be given.
+    caWhy = `${CA_UNREADABLE}: ${caCertFile === undefined ? LOCAL_CERT_FILES.caCert : LOCAL_CERT_FILES.caKey} is missing`;
   } else {
     try {
       state = pruneExpired(parseCaState(caCertFile, caKeyFile), now);

@@ -202,7 +202,14 @@ const two = (n: number): string => String(n).padStart(2, "0");
 /** A string written bare in a text line: no blank, quote, `=`, backslash, nor any control or format character. */
 const BARE_TEXT = /^[^\s"=\\\p{C}]+$/u;
 /** What JSON.stringify leaves as it is and a terminal may act on: DEL, C1 controls, format (bidi) characters. */
-const UNSEEN = /\p{C}/gu;
+const UNSEEN = /[\p{C}\u2028\u2029]/gu;
+
+/** `text` with what a terminal may act on (UNSEEN) escaped as \uXXXX. */
+function escapeUnseen(text: string): string {
+  return text.replace(UNSEEN, (c) =>
+    Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, "0")}`).join(""),
+  );
+}
 
 /**
  * A field's value in a text line: bare when it reads as one word, else as JSON with every
@@ -212,10 +219,7 @@ const UNSEEN = /\p{C}/gu;
 function textValue(v: unknown): string {
   if (typeof v === "string" && BARE_TEXT.test(v)) return v;
   if (typeof v === "number" || typeof v === "boolean" || v === null) return String(v);
-  const json = JSON.stringify(v) ?? String(v);
-  return json.replace(UNSEEN, (c) =>
-    Array.from({ length: c.length }, (_, i) => `\\u${c.charCodeAt(i).toString(16).padStart(4, "0")}`).join(""),
-  );
+  return escapeUnseen(JSON.stringify(v) ?? String(v));
 }
 
 /**
@@ -245,7 +249,7 @@ export function textLine(jsonLine: string): string {
         stack = value.stack
           .split("\n")
           .slice(1)
-          .map((l) => `    ${l.trim()}\n`)
+          .map((l) => `    ${escapeUnseen(l.trim())}\n`)
           .join("");
       continue;
     }

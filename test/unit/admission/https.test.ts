@@ -511,6 +511,24 @@ describe("Expect: 100-continue", () => {
   });
 });
 
+describe("a chunked body HTTP's parser refuses midway, its request refused for overload", () => {
+  it("is answered at once, the connection closed, not held to the request timeout", { timeout: 20_000 }, async () => {
+    const s = await startTestServer({}, { maxConcurrentRequests: 0 });
+    try {
+      const socket = await connect(s.running.port, s.ca);
+      const answer = readUntilClosed(socket);
+      socket.write(
+        'POST /inject HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"a":\r\nzz\r\n',
+      );
+      const res = await answer;
+      assert.equal(res.status, 503);
+      assert.equal(res.headers.connection, "close");
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe("a request asking to switch protocols", () => {
   it(
     "is answered in HTTP/1.1 and its connection closed at once, not held to the keep-alive timeout",
@@ -579,6 +597,22 @@ describe("a chunked body HTTP's parser refuses midway", () => {
       assert.equal((await s.request({ method: "GET", path: "/healthz" })).status, 200);
       for (let i = 0; i < 200 && s.running.connections > 0; i++) await sleep(10);
       assert.equal(s.running.connections, 0);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("with Expect: 100-continue too: the 100 does not give it its keep-alive back", { timeout: 30_000 }, async () => {
+    const s = await startTestServer();
+    try {
+      const socket = await connect(s.running.port, s.ca);
+      const answer = readUntilClosed(socket);
+      socket.write(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n{}",
+      );
+      const res = await answer;
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.connection, "close");
     } finally {
       await s.close();
     }

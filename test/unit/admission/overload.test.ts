@@ -511,6 +511,32 @@ describe("connection bound: a connection with nothing to do gives its place", ()
     }
   });
 
+  it("a connection whose next request has begun to arrive keeps its place, though idle long enough before", async () => {
+    const s = await startTestServer({}, { maxConnections: 1, evictIdleAfterMs: 0, evictSilentAfterMs: 0 });
+    const tcps: net.Socket[] = [];
+    s.running.server.on("secureConnection", (t: tls.TLSSocket) => {
+      const tcp = (t as tls.TLSSocket & { _parent?: net.Socket })._parent;
+      if (tcp) tcps.push(tcp);
+    });
+    const open: net.Socket[] = [];
+    try {
+      const first = await served(s.running.port, s.ca);
+      open.push(first);
+      const tcp = tcps[0];
+      assert.ok(tcp);
+      const before = tcp.bytesRead;
+      // Its next request's headers, not all of them: no request yet, but bytes read.
+      first.write("POST /inject HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n");
+      while (tcp.bytesRead === before) await new Promise((r) => setImmediate(r));
+      const body = JSON.stringify(podReview({ object: injectable }));
+      assert.equal((await send(s.running.port, s.ca, { headers: JSON_HEADERS, body })).status, 503);
+      assert.equal(first.closed, false);
+    } finally {
+      for (const socket of open) socket.destroy();
+      await s.close();
+    }
+  });
+
   it("a connection with a request in flight keeps its place: the new one is answered 503", async () => {
     const s = await startTestServer({}, { maxConnections: 2, evictIdleAfterMs: 0, evictSilentAfterMs: 0 });
     const holders: tls.TLSSocket[] = [];
@@ -559,6 +585,42 @@ describe("evictionCandidate", () => {
     assert.equal(pick({ a: use(9_100), b: use(9_800, false) }), undefined);
     assert.equal(pick({ a: use(9_500), b: use(9_000) }), "b");
     assert.equal(pick({}), undefined);
+  });
+});
+
+describe("connection bound: Expect: 100-continue past it", () => {
+  it("is answered 503 at once, no 100 before it, its body never asked for", { timeout: 30_000 }, async () => {
+    const c = await testCertificates();
+    const app: RequestListener = (_req, res) => res.end("ok");
+    const server = await startServer({
+      app,
+      port: 0,
+      host: "127.0.0.1",
+      tls: c,
+      maxConnections: 1,
+      evictIdleAfterMs: Infinity,
+      evictSilentAfterMs: Infinity,
+    });
+    const open: tls.TLSSocket[] = [];
+    try {
+      open.push(await connect(server.port, c.ca));
+      for (let i = 0; i < 200 && server.connections < 1; i++) await new Promise((r) => setTimeout(r, 10));
+      const past = await connect(server.port, c.ca);
+      open.push(past);
+      let got = "";
+      const closed = new Promise<void>((r) => past.once("close", () => r()));
+      past.on("data", (d: Buffer) => (got += d.toString("latin1")));
+      past.on("error", () => undefined);
+      past.write(
+        "POST /inject HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000000\r\nExpect: 100-continue\r\n\r\n",
+      );
+      await closed;
+      assert.match(got, /^HTTP\/1\.1 503 /);
+      assert.match(got, /\r\nretry-after: 1\r\n/i);
+    } finally {
+      for (const s of open) s.destroy();
+      await server.close(1000);
+    }
   });
 });
 

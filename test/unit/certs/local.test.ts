@@ -205,6 +205,11 @@ describe("ensureLocalCertificates", () => {
       reused.map((l) => [l.level, l.msg]),
       [[30, "local certificates reused"]],
     );
+    // Half a CA (its key gone) is replaced too, and said so.
+    await rm(join(dir, LOCAL_CERT_FILES.caKey));
+    const halved = await start();
+    assert.equal(halved[0]?.level, 40);
+    assert.match(String(halved[0]?.reason), /ca\.key is missing/);
   });
 });
 

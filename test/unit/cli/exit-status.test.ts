@@ -233,6 +233,9 @@ describe("the command line itself", () => {
   test("2: an option before any command, an argument version does not take, a label list that is not one", async () => {
     await expectStatus(["--bogus"], 2, /^error: "--bogus" is not a command: give the command first/);
     await expectStatus(["version", "--bogus"], 2, /^error: version takes no arguments, not "--bogus"\n$/);
+    const help = await run(["version", "--help"]);
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, /^Usage: sidecar-injector version/);
     writeFileSync(join(dir, "pod.yaml"), pod("web"));
     await expectStatus(
       ["preview", "-f", join(dir, "pod.yaml"), "--namespace-labels", "foo"],

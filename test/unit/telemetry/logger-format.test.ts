@@ -57,6 +57,17 @@ describe("textLine", () => {
     assert.equal(JSON.parse(quoted), pod);
   });
 
+  test("an error's stack lines are escaped too: a message over lines repeats in its stack", () => {
+    const err = {
+      type: "Error",
+      message: "x\nevil\u001b]0;pwned\u0007",
+      stack: "Error: x\nevil\u001b]0;pwned\u0007\n    at f (a.js:1:1)",
+    };
+    const out = textLine(JSON.stringify({ level: 50, time: 0, msg: "failed", err }));
+    assert.ok(!out.includes("\u001b") && !out.includes("\u0007"), out);
+    assert.ok(out.endsWith("\n    evil\\u001b]0;pwned\\u0007\n    at f (a.js:1:1)\n"), out);
+  });
+
   test("a line that is not a JSON object passes as it is", () => {
     assert.equal(textLine("not json\n"), "not json\n");
     assert.equal(textLine("[1,2]\n"), "[1,2]\n");
