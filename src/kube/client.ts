@@ -579,10 +579,16 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
     },
     watchSecret: watchNamed("secrets", toSecret),
     readNamespaceLabels: (name, signal) =>
-      orUndefined(
-        `read Namespace ${name}`,
-        async () => (await core.readNamespace({ name }, abortedBy(signal))).metadata?.labels ?? {},
-      ),
+      orUndefined(`read Namespace ${name}`, async () => {
+        const ns: unknown = await core.readNamespace({ name }, abortedBy(signal));
+        // An answer that is not a Namespace (an HTML page, `{}`, no metadata) says nothing of its
+        // labels: a failure to read them, not a namespace without any.
+        const metadata = typeof ns === "object" && ns !== null ? Reflect.get(ns, "metadata") : undefined;
+        if (typeof metadata !== "object" || metadata === null || Reflect.get(metadata, "name") !== name)
+          throw new KubeError(`read Namespace ${name}: the API server's answer is not that Namespace`, undefined);
+        const labels: unknown = Reflect.get(metadata, "labels");
+        return typeof labels === "object" && labels !== null ? (labels as Record<string, string>) : {};
+      }),
     async listKubeletVersions() {
       try {
         return kubeletVersions(await core.listNode());
