@@ -215,7 +215,9 @@ export class CertManager {
       this.deps.metrics.apiErrors.inc();
       this.deps.logger.warn(
         { err: this.lastError, retryInMs: this.backoffMs },
-        "certificate reconcile failed; serving with the certificate in hand",
+        this.serving === undefined
+          ? "certificate reconcile failed; no certificate yet, not ready until one is issued"
+          : "certificate reconcile failed; serving with the certificate in hand",
       );
     }
     try {

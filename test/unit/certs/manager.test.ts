@@ -10,7 +10,8 @@ import {
 } from "../../../src/certs/manager.js";
 import type { SecretObject } from "../../../src/kube/client.js";
 import { FakeKube } from "./fake-kube.js";
-import { createLogger } from "../../../src/telemetry/logger.js";
+import { createLogger, type Logger } from "../../../src/telemetry/logger.js";
+import { captureLogs } from "../../support/logs.js";
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -28,14 +29,19 @@ const OPTS: CertManagerOptions = {
   resyncMs: MIN,
 };
 
-function harness(kube: FakeKube, clock: { t: number }, opts: Partial<CertManagerOptions> = {}) {
+function harness(
+  kube: FakeKube,
+  clock: { t: number },
+  opts: Partial<CertManagerOptions> = {},
+  logger: Logger = createLogger({ level: "silent" }),
+) {
   const issued: ServingCert[] = [];
   const metrics: CertMetrics = createCertMetrics(new Registry());
   const manager = new CertManager(
     { ...OPTS, ...opts },
     {
       kube,
-      logger: createLogger({ level: "silent" }),
+      logger,
       metrics,
       onCertificate: (c) => issued.push(c),
       now: () => new Date(clock.t),
@@ -176,6 +182,17 @@ describe("CertManager", () => {
     kube.down = false;
     await manager.kick();
     assert.equal(manager.status().lastError, undefined);
+  });
+
+  test("API server unreachable from the start: the failure says there is no certificate yet, not one in hand", async () => {
+    const kube = new FakeKube();
+    kube.down = true;
+    const logs = captureLogs();
+    const { manager, issued } = harness(kube, { t: Date.now() }, {}, createLogger({ destination: logs.stream }));
+    await manager.kick();
+    assert.equal(issued.length, 0);
+    const failed = logs.lines().find((l) => String(l.msg).startsWith("certificate reconcile failed"));
+    assert.equal(failed?.msg, "certificate reconcile failed; no certificate yet, not ready until one is issued");
   });
 
   test("without a MutatingWebhookConfiguration there is nothing to publish, and a leaf is still issued", async () => {
