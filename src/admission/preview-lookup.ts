@@ -27,9 +27,12 @@
 
 import { createHash } from "node:crypto";
 import type { KubeApi, KubeUser } from "../kube/api.js";
-import { quote } from "../injection/quote.js";
+import { clip, quote } from "../injection/quote.js";
 import type { NamespaceLabels, NamespaceLabelsResult } from "../preview.js";
 import type { Logger } from "../telemetry/logger.js";
+
+/** Characters of an API call's error message a warning line keeps. */
+const MAX_ERROR_CHARS = 512;
 
 /** What /preview needs of the API server. */
 export type NamespaceAccess = Pick<KubeApi, "reviewToken" | "canGetNamespace" | "readNamespaceLabels">;
@@ -280,7 +283,8 @@ export class NamespaceLookups implements NamespaceLookupService {
     this.opts.logger?.warn(
       {
         ...(namespace === undefined ? {} : { namespace: quote(namespace) }),
-        err: e instanceof Error ? e.message : String(e),
+        // The API server's message, which a failing or hostile one can make any length.
+        err: clip(e instanceof Error ? e.message : String(e), MAX_ERROR_CHARS),
       },
       msg,
     );

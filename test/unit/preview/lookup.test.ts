@@ -206,6 +206,21 @@ describe("who learns what", () => {
     assert.ok(!logs.text().includes("s3cr3t-token"));
   });
 
+  test("an API server error of any length: the warning keeps a bounded part of its message", async () => {
+    const logs = captureLogs();
+    const api: NamespaceAccess = {
+      reviewToken: async () => ({ username: "alice" }),
+      canGetNamespace: async () => true,
+      readNamespaceLabels: async () => {
+        throw new Error(`read Namespace shop: ${"x".repeat(100_000)}`);
+      },
+    };
+    await new NamespaceLookups(() => api, { logger: createLogger({ destination: logs.stream }) }).lookup("t", ["shop"]);
+    const err = String(logs.lines()[0]?.err);
+    assert.match(err, /^read Namespace shop: x+… \(100021 characters\)$/);
+    assert.ok(logs.text().length < 2_000, `${logs.text().length} bytes logged`);
+  });
+
   test("a name that cannot be a namespace's is never asked for", async () => {
     const api = instantFake();
     const long = "a".repeat(64);
