@@ -287,9 +287,8 @@ export const PLAIN_HTTP_ANSWER =
  */
 function answerPlainHttp(err: NodeJS.ErrnoException, socket: TLSSocket): void {
   if (err.code !== "ERR_SSL_HTTP_REQUEST") return;
-  // Node keeps the connection it wrapped as the TLS socket's `_parent`.
-  const raw = (socket as TLSSocket & { readonly _parent?: unknown })._parent;
-  if (raw instanceof net.Socket && !raw.destroyed && raw.writable) raw.end(PLAIN_HTTP_ANSWER);
+  const raw = tcpOf(socket);
+  if (raw !== undefined && !raw.destroyed && raw.writable) raw.end(PLAIN_HTTP_ANSWER);
 }
 
 /** Resolves true if `p` settles within `ms`, false otherwise. */

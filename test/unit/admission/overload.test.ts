@@ -2,7 +2,6 @@
 // client gets past each bound, and that the server goes on answering afterwards.
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
-import type { RequestListener } from "node:http";
 import net from "node:net";
 import tls from "node:tls";
 import { after, describe, it } from "node:test";
@@ -419,25 +418,36 @@ describe("answer memory bound", () => {
   });
 });
 
+/**
+ * A server answering "ok", bounded to `maxConnections`, whose idle connections never give up
+ * their place: what the tests using it check is the answer past the bound.
+ */
+async function boundServer(
+  maxConnections: number,
+  more: Partial<Parameters<typeof startServer>[0]> = {},
+): Promise<{ server: Awaited<ReturnType<typeof startServer>>; ca: string }> {
+  const c = await testCertificates();
+  const server = await startServer({
+    app: (_req, res) => res.end("ok"),
+    port: 0,
+    host: "127.0.0.1",
+    tls: c,
+    maxConnections,
+    evictIdleAfterMs: Infinity,
+    evictSilentAfterMs: Infinity,
+    ...more,
+  });
+  return { server, ca: c.ca };
+}
+
 describe("connection bound", () => {
   it("answers connections past the bound 503 with Retry-After (what the API server retries), and serves again once one closes", async () => {
-    const c = await testCertificates();
-    const app: RequestListener = (_req, res) => res.end("ok");
-    // Idle connections never give up their place here: what is tested is the answer past the bound.
-    const server = await startServer({
-      app,
-      port: 0,
-      host: "127.0.0.1",
-      tls: c,
-      maxConnections: 3,
-      evictIdleAfterMs: Infinity,
-      evictSilentAfterMs: Infinity,
-    });
+    const { server, ca } = await boundServer(3);
     const open: tls.TLSSocket[] = [];
     try {
-      for (let i = 0; i < 3; i++) open.push(await connect(server.port, c.ca));
+      for (let i = 0; i < 3; i++) open.push(await connect(server.port, ca));
       assert.equal(server.connections, 3);
-      const past = await connect(server.port, c.ca);
+      const past = await connect(server.port, ca);
       const body = JSON.stringify(podReview({ uid: "past-the-bound" }));
       const answer = readResponses(past, 1);
       let head = "";
@@ -456,7 +466,7 @@ describe("connection bound", () => {
       open[0]?.destroy();
       await closed;
       for (let i = 0; i < 50 && server.connections > 2; i++) await new Promise((r) => setTimeout(r, 20));
-      const again = await connect(server.port, c.ca);
+      const again = await connect(server.port, ca);
       open.push(again);
       const served = readResponses(again, 1);
       again.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -590,22 +600,12 @@ describe("evictionCandidate", () => {
 
 describe("connection bound: Expect: 100-continue past it", () => {
   it("is answered 503 at once, no 100 before it, its body never asked for", { timeout: 30_000 }, async () => {
-    const c = await testCertificates();
-    const app: RequestListener = (_req, res) => res.end("ok");
-    const server = await startServer({
-      app,
-      port: 0,
-      host: "127.0.0.1",
-      tls: c,
-      maxConnections: 1,
-      evictIdleAfterMs: Infinity,
-      evictSilentAfterMs: Infinity,
-    });
+    const { server, ca } = await boundServer(1);
     const open: tls.TLSSocket[] = [];
     try {
-      open.push(await connect(server.port, c.ca));
+      open.push(await connect(server.port, ca));
       for (let i = 0; i < 200 && server.connections < 1; i++) await new Promise((r) => setTimeout(r, 10));
-      const past = await connect(server.port, c.ca);
+      const past = await connect(server.port, ca);
       open.push(past);
       let got = "";
       const closed = new Promise<void>((r) => past.once("close", () => r()));
@@ -626,19 +626,8 @@ describe("connection bound: Expect: 100-continue past it", () => {
 
 describe("connection bound: past the 503s", () => {
   it("closes a connection before its handshake once 32 past the bound are being answered, and says so", async () => {
-    const c = await testCertificates();
     let dropped = 0;
-    const app: RequestListener = (_req, res) => res.end("ok");
-    const server = await startServer({
-      app,
-      port: 0,
-      host: "127.0.0.1",
-      tls: c,
-      maxConnections: 1,
-      evictIdleAfterMs: Infinity,
-      evictSilentAfterMs: Infinity,
-      onConnectionDropped: () => (dropped += 1),
-    });
+    const { server } = await boundServer(1, { onConnectionDropped: () => (dropped += 1) });
     const raw: net.Socket[] = [];
     try {
       // One served, then 32 being answered (they never start their handshake), then one more.

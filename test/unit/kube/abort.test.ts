@@ -3,11 +3,9 @@
 // server keeps no socket of ours open past the lookup's deadline.
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
-import { KubeConfig } from "@kubernetes/client-node";
-import { createKubeApi } from "../../../src/kube/client.js";
 import type { KubeApi } from "../../../src/kube/api.js";
+import { kubeApiAt } from "./api-at.js";
 
 /** Requests received and not answered, and a promise per request for its connection's close. */
 const held: { req: IncomingMessage; closed: Promise<void> }[] = [];
@@ -19,17 +17,7 @@ const server = createServer((req) => {
 
 let api: KubeApi;
 before(async () => {
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [
-      { name: "c", server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true },
-    ],
-    users: [{ name: "u", token: "t" }],
-    contexts: [{ name: "x", cluster: "c", user: "u" }],
-    currentContext: "x",
-  });
-  api = createKubeApi(kc);
+  api = await kubeApiAt(server);
 });
 after(() => {
   server.closeAllConnections();

@@ -4,11 +4,9 @@
 // a namespace without labels (which would read as "no istio-injection label").
 import assert from "node:assert/strict";
 import { createServer, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
-import { KubeConfig } from "@kubernetes/client-node";
-import { createKubeApi } from "../../../src/kube/client.js";
 import type { KubeApi } from "../../../src/kube/api.js";
+import { kubeApiAt } from "./api-at.js";
 
 /** What the server answers a GET of /api/v1/namespaces/shop. */
 let answer: (res: ServerResponse) => void = () => undefined;
@@ -18,17 +16,7 @@ const json = (body: unknown) => (res: ServerResponse) =>
 
 let api: KubeApi;
 before(async () => {
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [
-      { name: "c", server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true },
-    ],
-    users: [{ name: "u", token: "t" }],
-    contexts: [{ name: "x", cluster: "c", user: "u" }],
-    currentContext: "x",
-  });
-  api = createKubeApi(kc);
+  api = await kubeApiAt(server);
 });
 after(() => {
   server.closeAllConnections();
