@@ -18,7 +18,8 @@
 //   token reviews by the token's SHA-256, access reviews by that hash and the namespace,
 //   labels by namespace (and served only after the caller's access review allowed it).
 //   Concurrent requests for the same answer share one call. Failures are not cached. A name
-//   that cannot be a namespace's is never asked for (nor kept as a key).
+//   that cannot be a namespace's is never asked for (nor kept as a key). Of each answer, at
+//   most MAX_ANSWER_BYTES are read (kube/capped-http.ts): a longer one is a failed call.
 // - The token is never logged, never put in a message, and kept only as its hash.
 // - With `--workers N` the lookups run in the primary, the one process that loads the
 //   Kubernetes client: a worker sends each request's token and namespaces over IPC

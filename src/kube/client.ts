@@ -1,7 +1,8 @@
 // The one place that talks to the API server (@kubernetes/client-node): the CA Secret, the
 // caBundle of our MutatingWebhookConfiguration, node versions, and /preview's lookups.
-// Everything above it depends on the small KubeApi interface of api.ts, so it can be tested
-// with plain fakes, and a module that needs only the types never loads the client.
+// The calls made for a request read a bounded answer (capped-http.ts). Everything above it
+// depends on the small KubeApi interface of api.ts, so it can be tested with plain fakes, and
+// a module that needs only the types never loads the client.
 import {
   AdmissionregistrationV1Api,
   ApiException,
@@ -52,6 +53,7 @@ import {
 } from "./api.js";
 import type { Container, Pod } from "./types.js";
 import { quote } from "../injection/quote.js";
+import { cappedHttpLibrary } from "./capped-http.js";
 
 export { KUBE_API_CALLS, KubeError } from "./api.js";
 export type {
@@ -472,9 +474,16 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectA
   };
 }
 
-/** A call's options that abort it, its connection closed, when `signal` fires. */
-function abortedBy(signal: AbortSignal | undefined): ConfigurationOptions | undefined {
-  if (signal === undefined) return undefined;
+/** The HTTP library of the calls made for a request: an answer's length is bounded. */
+const CAPPED_HTTP = cappedHttpLibrary();
+
+/**
+ * The options of a call made for a request (/preview's lookups): it reads at most
+ * MAX_ANSWER_BYTES of the answer (capped-http.ts), and it is aborted, its connection closed,
+ * when `signal` fires.
+ */
+function requestCall(signal: AbortSignal | undefined): ConfigurationOptions {
+  if (signal === undefined) return { httpApi: CAPPED_HTTP };
   const abort: ObservableMiddleware = {
     pre: (request: RequestContext) => {
       request.setSignal(signal);
@@ -482,7 +491,7 @@ function abortedBy(signal: AbortSignal | undefined): ConfigurationOptions | unde
     },
     post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
   };
-  return { middleware: [abort], middlewareMergeStrategy: "append" };
+  return { middleware: [abort], middlewareMergeStrategy: "append", httpApi: CAPPED_HTTP };
 }
 
 export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
@@ -580,7 +589,7 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
     watchSecret: watchNamed("secrets", toSecret),
     readNamespaceLabels: (name, signal) =>
       orUndefined(`read Namespace ${name}`, async () => {
-        const ns: unknown = await core.readNamespace({ name }, abortedBy(signal));
+        const ns: unknown = await core.readNamespace({ name }, requestCall(signal));
         // An answer that is not a Namespace (an HTML page, `{}`, no metadata) says nothing of its
         // labels: a failure to read them, not a namespace without any.
         const metadata = typeof ns === "object" && ns !== null ? Reflect.get(ns, "metadata") : undefined;
@@ -601,7 +610,7 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
         // The token goes only into the review's spec; no message here ever carries it.
         const review = await authentication.createTokenReview(
           { body: { apiVersion: "authentication.k8s.io/v1", kind: "TokenReview", spec: { token } } },
-          abortedBy(signal),
+          requestCall(signal),
         );
         const status = review.status;
         const user = status?.user;
@@ -641,7 +650,7 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
               },
             },
           },
-          abortedBy(signal),
+          requestCall(signal),
         );
         return review.status?.allowed === true;
       } catch (e) {
