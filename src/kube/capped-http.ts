@@ -37,7 +37,10 @@ function send(request: RequestContext, maxBytes: number): Promise<ResponseContex
     }
     const options = {
       method: request.getHttpMethod().toString(),
-      headers: request.getHeaders(),
+      headers:
+        body === undefined
+          ? request.getHeaders()
+          : { ...request.getHeaders(), "Content-Length": String(Buffer.byteLength(body)) },
       agent: request.getAgent(),
       signal: request.getSignal(),
     };

@@ -95,6 +95,7 @@ describe("the length of an answer to a request's call (capped-http.ts)", () => {
     assert.equal(await api.readNamespaceLabels("shop", new AbortController().signal), undefined);
     let sent = "";
     let contentType: string | undefined;
+    let contentLength: string | undefined;
     answer = (res) =>
       json({
         apiVersion: "authentication.k8s.io/v1",
@@ -103,11 +104,13 @@ describe("the length of an answer to a request's call (capped-http.ts)", () => {
       })(res);
     server.once("request", (req: IncomingMessage) => {
       contentType = req.headers["content-type"];
+      contentLength = req.headers["content-length"];
       req.setEncoding("utf8");
       req.on("data", (c: string) => (sent += c));
     });
     assert.deepEqual(await api.reviewToken("secret-token", new AbortController().signal), { username: "ann" });
     assert.equal(JSON.parse(sent).spec.token, "secret-token");
     assert.match(contentType ?? "", /^application\/json/);
+    assert.equal(contentLength, String(Buffer.byteLength(sent)));
   });
 });
