@@ -14,6 +14,26 @@ import { PreviewError } from "../preview.js";
 
 /** Bodies at least this large go to the worker: below it, a review takes a few milliseconds. */
 export const OFFLOAD_FROM_BYTES = 64 * 1024;
+/**
+ * A review whose Pod has a `proxy.istio.io/config` annotation longer than this goes to the
+ * worker too, whatever its size: the annotation's YAML costs 10-20 µs a key or item to read
+ * (injection/yaml-limits.ts PROXY_CONFIG_LIMITS), where a whole review of the usual kind costs
+ * tens of microseconds. Real annotations are a few hundred characters.
+ */
+export const INLINE_PROXY_CONFIG_CHARS = 1024;
+
+/** The length of the Pod's `proxy.istio.io/config` annotation in a decoded review; 0 when it has none. */
+export function proxyConfigChars(object: unknown): number {
+  const metadata = typeof object === "object" && object !== null ? Reflect.get(object, "metadata") : undefined;
+  const annotations =
+    typeof metadata === "object" && metadata !== null ? Reflect.get(metadata, "annotations") : undefined;
+  const value =
+    typeof annotations === "object" && annotations !== null
+      ? Reflect.get(annotations, "proxy.istio.io/config")
+      : undefined;
+  return typeof value === "string" ? value.length : 0;
+}
+
 /** Large reviews waiting for the worker at most (each holds its body: at most this × 6 MiB). */
 export const MAX_PENDING = 8;
 

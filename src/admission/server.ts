@@ -28,7 +28,13 @@ import {
 } from "./body.js";
 import { previewHandler } from "./preview-route.js";
 import type { WorkBudget } from "./work-budget.js";
-import { createReviewPool, OFFLOAD_FROM_BYTES, type ReviewPool } from "./review-pool.js";
+import {
+  createReviewPool,
+  INLINE_PROXY_CONFIG_CHARS,
+  OFFLOAD_FROM_BYTES,
+  proxyConfigChars,
+  type ReviewPool,
+} from "./review-pool.js";
 import type { NamespaceAccess, NamespaceLookupService } from "./preview-lookup.js";
 
 export { DEFAULT_MAX_BODY_BYTES } from "./body.js";
@@ -167,8 +173,11 @@ export const APP_ENDPOINTS = ["all", "webhook", "admin"] as const;
 export type AppEndpoints = (typeof APP_ENDPOINTS)[number];
 
 /** The log line and the metrics of one answered review. */
-function reviewRecorder(metrics: Metrics, logger: Logger): (outcome: ReviewOutcome, durationMs: number) => void {
-  return (outcome, durationMs) => {
+function reviewRecorder(
+  metrics: Metrics,
+  logger: Logger,
+): (outcome: ReviewOutcome, durationMs: number, onWorker?: true) => void {
+  return (outcome, durationMs, onWorker) => {
     switch (outcome.decision) {
       case "injected":
         metrics.success.inc();
@@ -191,6 +200,8 @@ function reviewRecorder(metrics: Metrics, logger: Logger): (outcome: ReviewOutco
       reason: outcome.reason,
       patchOperations: outcome.patchOperations,
       durationMs,
+      // Answered on the review worker (review-pool.ts): a large review, or a long proxy config.
+      onWorker,
     };
     const line = outcome.dryRun === true ? { ...fields, dryRun: true } : fields;
     if (outcome.error !== undefined) logger.error({ ...line, err: outcome.error }, "admission review failed");
@@ -213,18 +224,20 @@ function reviewHandler(opts: AppOptions, limits: BodyLimits, pool: ReviewPool | 
       checkJsonContentType(req.headers["content-type"]);
       const body = await readRequestBody(req, limits);
       const pathEnv = parsePathEnv(path);
-      if (pool !== undefined && body.length >= OFFLOAD_FROM_BYTES) {
-        const answer = await pool.run(
+      const onWorker = async (worker: ReviewPool): Promise<void> => {
+        const answer = await worker.run(
           body,
           pathEnv,
           nativeOption(opts.nativeSidecarsSupported).nativeSidecarsSupported,
         );
         holdAnswer(res, answer.body.byteLength, limits.budget);
         sendInPieces(res, answer.body);
-        record(answer.outcome, elapsedMs());
-        return;
-      }
+        record(answer.outcome, elapsedMs(), true);
+      };
+      if (pool !== undefined && body.length >= OFFLOAD_FROM_BYTES) return await onWorker(pool);
       const review = decodeAdmissionReview(body);
+      if (pool !== undefined && proxyConfigChars(review.request.object) > INLINE_PROXY_CONFIG_CHARS)
+        return await onWorker(pool);
       const result = answerReview(review, {
         config,
         pathEnv,

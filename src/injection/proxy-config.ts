@@ -790,7 +790,8 @@ function findNonFinite(v: unknown): boolean {
   while (stack.length > 0) {
     const x = stack.pop();
     if (typeof x === "number" && !Number.isFinite(x)) return true;
-    if (typeof x === "object" && x !== null) stack.push(...Object.values(x));
+    // One at a time: a spread of a list's items overflows the call stack past ~100k of them.
+    if (typeof x === "object" && x !== null) for (const y of Object.values(x)) stack.push(y);
   }
   return false;
 }

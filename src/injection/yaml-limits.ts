@@ -29,17 +29,22 @@ export const YAML_LIMIT_KINDS = ["bytes", "depth", "nodes", "aliases", "document
 export type YamlLimitKind = (typeof YAML_LIMIT_KINDS)[number];
 
 /**
- * `proxy.istio.io/config`: a ProxyConfig has some 40 fields, a few of them short maps or lists;
- * real annotations are well under 4 KiB and 100 keys and items (Istio reads the first of several
- * YAML documents; a few are allowed, the first one used). The parser takes ~30 µs a key
- * on a loaded 2-core machine (test/bench/worst-case.bench.ts): 256 keep a review near 10 ms.
+ * `proxy.istio.io/config`: Istio reads any annotation the API server admits, and so do we: its
+ * bytes are bounded by the API server's limit on all of a Pod's annotations together (256 KiB),
+ * and everything else only as far as that forces it (the densest text, a flow list, has a key or
+ * item every 2 characters), but for the expansion of aliases (a few aliases of a long list are
+ * a billion laughs) and a depth past any ProxyConfig's (Istio reads deeper unknown fields; no
+ * real annotation has them). Real annotations are well under 4 KiB and 100 keys and items. The
+ * parser takes 10-20 µs a key or item (test/bench/worst-case.bench.ts), so a review whose
+ * annotation is longer than INLINE_PROXY_CONFIG_CHARS (admission/review-pool.ts) is answered on
+ * the worker thread, never on the event loop: the densest 256 KiB about 1.5 s there.
  */
 export const PROXY_CONFIG_LIMITS: YamlLimits = {
-  maxBytes: 16 * 1024,
-  maxDepth: 16,
-  maxNodes: 256,
-  maxAliases: 16,
-  maxDocuments: 16,
+  maxBytes: 256 * 1024,
+  maxDepth: 64,
+  maxNodes: 128 * 1024,
+  maxAliases: 1024,
+  maxDocuments: 128 * 1024,
 };
 
 /** The `inject` and `preview` commands: local files, read once; a manifest may be megabytes. */

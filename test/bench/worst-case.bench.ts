@@ -136,7 +136,7 @@ const CASES: Case[] = [
     }),
   },
   {
-    name: "proxy config: 255 keys (at the limit)",
+    name: "proxy config: 255 keys",
     kind: "review",
     input: annotated({
       "proxy.istio.io/config": range(255)
@@ -145,13 +145,23 @@ const CASES: Case[] = [
     }),
   },
   {
-    name: "proxy config: 250-item flow list (at the limit)",
+    name: "proxy config: 250-item flow list",
     kind: "review",
     input: annotated({
       "proxy.istio.io/config": `a: [${range(250)
         .map((i) => `${i}`)
         .join(",")}]`,
     }),
+  },
+  {
+    name: "proxy config: 255 KiB flow list (on the worker)",
+    kind: "review",
+    input: annotated({ "proxy.istio.io/config": `extraStatTags: [${"a,".repeat(255 * 512)}a]` }),
+  },
+  {
+    name: "proxy config: 1 KiB flow list (the most answered on the event loop)",
+    kind: "review",
+    input: annotated({ "proxy.istio.io/config": `extraStatTags: [${"a,".repeat(503)}a]` }),
   },
   {
     name: "proxy config: deep flow map (5 MiB)",

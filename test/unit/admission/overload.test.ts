@@ -15,6 +15,7 @@ import {
   type ConnectionUse,
 } from "../../../src/admission/https.js";
 import { holdAnswer } from "../../../src/admission/body.js";
+import { INLINE_PROXY_CONFIG_CHARS, OFFLOAD_FROM_BYTES } from "../../../src/admission/review-pool.js";
 import {
   JSON_HEADERS,
   podReview,
@@ -709,6 +710,50 @@ describe("large reviews on a worker thread", () => {
       assert.equal(responseOf(bigAnswer).uid, "huge");
       assert.equal(typeof responseOf(bigAnswer).patch, "string");
       assert.deepEqual(order, ["small", "healthz", "huge"]);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe("a long proxy.istio.io/config on a worker thread", () => {
+  it("is answered there, whatever the body's size, and the Pod is injected as Istio would", async () => {
+    const s = await startTestServer();
+    try {
+      const annotated = (uid: string, config: string): string =>
+        JSON.stringify(
+          podReview({
+            uid,
+            object: { ...injectable, metadata: { name: uid, annotations: { "proxy.istio.io/config": config } } },
+          }),
+        );
+      // Each a list of tags: 10-20 µs an item to read.
+      const tags = (chars: number): string => {
+        const list = `extraStatTags: [${"a,".repeat(Math.floor((chars - 18) / 2))}a]`;
+        return list.padEnd(chars);
+      };
+      const short = tags(INLINE_PROXY_CONFIG_CHARS - 1);
+      const long = tags(INLINE_PROXY_CONFIG_CHARS + 1);
+      assert.equal(short.length, INLINE_PROXY_CONFIG_CHARS - 1);
+      assert.equal(long.length, INLINE_PROXY_CONFIG_CHARS + 1);
+      for (const [uid, config] of [
+        ["short", short],
+        ["long", long],
+      ] as const) {
+        const body = annotated(uid, config);
+        assert.ok(body.length < OFFLOAD_FROM_BYTES);
+        const r = await send(s.running.port, s.ca, { headers: JSON_HEADERS, body });
+        assert.equal(r.status, 200);
+        assert.equal(responseOf(r).uid, uid);
+        assert.equal(typeof responseOf(r).patch, "string", `${uid}: injected`);
+      }
+      const onWorker = Object.fromEntries(
+        s.logs
+          .lines()
+          .filter((l) => l.msg === "admission review")
+          .map((l) => [l.uid, l.onWorker]),
+      );
+      assert.deepEqual(onWorker, { short: undefined, long: true });
     } finally {
       await s.close();
     }

@@ -274,4 +274,23 @@ describe("deliberate differences from Istio", () => {
     assert.equal(again.pod.metadata?.annotations?.["prometheus.io/path"], undefined);
     assert.equal(env(again.pod, "ISTIO_PROMETHEUS_ANNOTATIONS"), undefined);
   });
+  test("proxy.istio.io/config: aliases expanding past the node limit, or nesting past 64 levels, are refused (Istio admits them)", () => {
+    const list = `[${Array.from({ length: 1000 }, () => "1").join(",")}]`;
+    const laughs = `a: &x ${list}\n${Array.from({ length: 132 }, (_, i) => `b${i}: *x`).join("\n")}`;
+    const deep = "{a: ".repeat(65) + "1" + "}".repeat(65);
+    for (const [what, annotation, why] of [
+      ["aliases", laughs, /more than 131072 keys and items \(limit: nodes\)/],
+      ["depth", deep, /nests deeper than 64 levels \(limit: depth\)/],
+    ] as const) {
+      assert.throws(
+        () => inject(pod({ "proxy.istio.io/config": annotation }), { namespace: "demo" }, config),
+        why,
+        what,
+      );
+    }
+    // One fewer level, or aliases within the limit: read (their unknown fields admitted).
+    const within = `a: &x ${list}\n${Array.from({ length: 125 }, (_, i) => `b${i}: *x`).join("\n")}`;
+    for (const annotation of [within, "{a: ".repeat(64) + "1" + "}".repeat(64)])
+      assert.ok(inject(pod({ "proxy.istio.io/config": annotation }), { namespace: "demo" }, config).pod.spec);
+  });
 });

@@ -11,6 +11,7 @@ import { closestName, editDistance } from "../../../src/injection/annotation-key
 import { buildConfig } from "../../../src/config/load.js";
 import { inject } from "../../../src/injection/inject.js";
 import { InjectionError } from "../../../src/injection/types.js";
+import { PROXY_CONFIG_LIMITS } from "../../../src/injection/yaml-limits.js";
 import {
   MAX_FIELD_WARNINGS,
   parseProxyConfig,
@@ -127,7 +128,14 @@ describe("unknown ProxyConfig fields", () => {
         e.code === "ERR_INVALID_ANNOTATION" &&
         /concurrency must be a whole number/.test(e.message),
     );
-    for (const value of ["concurrency: [", "{", `${"{a: ".repeat(20)}1${"}".repeat(20)}`, "x".repeat(20 * 1024)]) {
+    const tooDeep = PROXY_CONFIG_LIMITS.maxDepth + 1;
+    const tooLong = PROXY_CONFIG_LIMITS.maxBytes + 1;
+    for (const value of [
+      "concurrency: [",
+      "{",
+      `${"{a: ".repeat(tooDeep)}1${"}".repeat(tooDeep)}`,
+      "x".repeat(tooLong),
+    ]) {
       assert.deepEqual(warningsFor(value), [], value.slice(0, 20));
       assert.throws(() => parseProxyConfig(value, config), InjectionError, value.slice(0, 20));
     }

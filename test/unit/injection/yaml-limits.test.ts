@@ -6,7 +6,6 @@ import {
   measureValue,
   parseYamlDocuments,
   preScan,
-  PROXY_CONFIG_LIMITS,
   YamlLimitError,
   YamlSyntaxError,
   type YamlLimitKind,
@@ -67,7 +66,7 @@ test("billion laughs: a few aliases that would expand exponentially are refused"
 });
 
 test("the pre-scan refuses hostile shapes before the parser sees them, and reads real ones", () => {
-  const limits = { ...PROXY_CONFIG_LIMITS, maxBytes: 1_000_000 };
+  const limits: YamlLimits = { maxBytes: 1_000_000, maxDepth: 16, maxNodes: 256, maxAliases: 16, maxDocuments: 16 };
   refusedFor("depth", () => preScan("{a: ".repeat(5000) + "1" + "}".repeat(5000), limits));
   refusedFor("depth", () => preScan("[".repeat(8000), limits));
   refusedFor("depth", () => preScan("- ".repeat(5000) + "1", limits));
