@@ -107,6 +107,21 @@ const takenFromParser = new WeakSet<object>();
 export function refuseBodyMidway(socket: Duplex, answer: ServerResponse | undefined, reason: string): boolean {
   if (takenFromParser.has(socket)) return true;
   if (answer === undefined || answer.headersSent || answer.req.complete || answer.req.socket !== socket) return false;
+  takeFromParser(socket);
+  answer.shouldKeepAlive = false;
+  const err = new AdmissionError("ERR_BODY_READ", `malformed request body: ${reason}`);
+  refusedBodies.set(answer.req, err);
+  answer.req.emit(BODY_REFUSED, err);
+  return true;
+}
+
+/**
+ * Takes the connection from HTTP's parser, which refuses whatever comes after an error: what
+ * still comes is dropped, DISCARD_AFTER_REFUSAL_BYTES at most (then the connection is closed),
+ * so that the answers still to be written are not lost to a reset.
+ */
+export function takeFromParser(socket: Duplex): void {
+  if (takenFromParser.has(socket)) return;
   takenFromParser.add(socket);
   for (const listener of socket.listeners("data")) socket.off("data", listener as (chunk: Buffer) => void);
   let left = DISCARD_AFTER_REFUSAL_BYTES;
@@ -116,11 +131,6 @@ export function refuseBodyMidway(socket: Duplex, answer: ServerResponse | undefi
     if (left < 0) socket.destroy();
   });
   socket.resume();
-  answer.shouldKeepAlive = false;
-  const err = new AdmissionError("ERR_BODY_READ", `malformed request body: ${reason}`);
-  refusedBodies.set(answer.req, err);
-  answer.req.emit(BODY_REFUSED, err);
-  return true;
 }
 
 /** Shared by every request of a server: the bytes its bodies hold right now. */

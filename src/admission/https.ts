@@ -19,7 +19,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Duplex } from "node:stream";
 import type { SecureContextOptions, TLSSocket } from "node:tls";
 import { answerOverloaded, answerWhenRead, checkPair, createConnectionShedder } from "./connection-shed.js";
-import { answeredBeforeItsBody, expectContinue, refuseBodyMidway } from "./body.js";
+import { answeredBeforeItsBody, expectContinue, refuseBodyMidway, takeFromParser } from "./body.js";
 import { errorBody, ERRORS, type ErrorCode } from "./errors.js";
 import { startTimeoutChecks } from "./handed.js";
 
@@ -247,9 +247,16 @@ function answerAndClose(req: IncomingMessage, res: ServerResponse, code: ErrorCo
  * What Node's HTTP parser refused (`clientError`): malformed or smuggling-shaped framing (two
  * Content-Lengths, Content-Length with Transfer-Encoding), headers past the limit, a request not
  * received in time. Answered in JSON, naming what is wrong in llhttp's own words (a constant,
- * never the input); a connection with an answer under way or waiting, or gone, is closed.
+ * never the input), and the connection closed. When answers to requests received before it are
+ * under way or waiting (`lastAnswer` gives the last of them), they are written first, in order,
+ * then this one: the parser is taken off the connection meanwhile. A connection gone, or one
+ * whose last answer closes it, gets nothing more.
  */
-function answerClientError(err: Error & { code?: string; reason?: unknown }, socket: Duplex): void {
+function answerClientError(
+  err: Error & { code?: string; reason?: unknown },
+  socket: Duplex,
+  lastAnswer: (socket: Duplex) => ServerResponse | undefined,
+): void {
   // A request that did not come in time is the one whose answer waits (408 in its place, as
   // Node answers it); anything else the parser refuses comes after it.
   const timedOut = err.code === "ERR_HTTP_REQUEST_TIMEOUT";
@@ -258,21 +265,43 @@ function answerClientError(err: Error & { code?: string; reason?: unknown }, soc
   // answer queued behind its handshake would keep it open for good.
   const http = timedOut || (err.code ?? "").startsWith("HPE_");
   const reason = typeof err.reason === "string" ? err.reason.slice(0, 100) : undefined;
-  // A body the parser refused midway is its request's to answer.
+  // A body the parser refused midway is its request's to answer; a later error of the same
+  // parser, once the connection is taken from it, is already dealt with.
   if (http && !timedOut && socket.writable && refuseBodyMidway(socket, currentAnswer(socket), reason ?? err.code ?? ""))
     return;
-  const answered = timedOut ? started(socket) || answeredBeforeItsBody(socket) : busy(socket);
-  if (!http || !socket.writable || answered) {
+  if (!http || !socket.writable) {
     socket.destroy();
     return;
   }
-  socket.end(
+  const answer =
     err.code === "HPE_HEADER_OVERFLOW"
       ? connectionErrorAnswer("ERR_HEADERS_TOO_LARGE")
       : timedOut
         ? connectionErrorAnswer("ERR_REQUEST_TIMEOUT", "the request was not received in time")
-        : connectionErrorAnswer("ERR_BAD_REQUEST", reason === undefined ? undefined : `malformed request: ${reason}`),
-  );
+        : connectionErrorAnswer("ERR_BAD_REQUEST", reason === undefined ? undefined : `malformed request: ${reason}`);
+  if (timedOut ? started(socket) || answeredBeforeItsBody(socket) : busy(socket)) {
+    if (timedOut) socket.destroy();
+    else answerAfter(socket, lastAnswer(socket), answer);
+    return;
+  }
+  socket.end(answer);
+}
+
+/**
+ * `answer` written on the connection, and the connection closed, once `last` (the last answer
+ * waiting on it) is done; the connection taken from HTTP's parser meanwhile. Without one, or
+ * when `last` closes the connection itself (`Connection: close`), nothing is written.
+ */
+function answerAfter(socket: Duplex, last: ServerResponse | undefined, answer: string): void {
+  if (last === undefined) {
+    socket.destroy();
+    return;
+  }
+  takeFromParser(socket);
+  // Node's own `finish` listener (which ends a connection not kept alive) runs before `close`.
+  last.once("close", () => {
+    if (!socket.destroyed && socket.writable && !socket.writableEnded) socket.end(answer);
+  });
 }
 
 /** What a plain HTTP request to the TLS port is answered, as Go's TLS server answers it. */
@@ -417,12 +446,13 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     markIdle(tcp);
   });
 
-  server.on("clientError", answerClientError);
+  server.on("clientError", (err: Error, socket: Duplex) => answerClientError(err, socket, lastUnanswered));
   // CONNECT (a proxy's tunnel) and an expectation other than 100-continue: Node would close
   // the connection, or answer 417 without a body.
   server.on("connect", (_req: IncomingMessage, socket: Duplex) => {
-    if (busy(socket)) socket.destroy();
-    else socket.end(connectionErrorAnswer("ERR_METHOD_NOT_ALLOWED", "CONNECT is not served"));
+    const answer = connectionErrorAnswer("ERR_METHOD_NOT_ALLOWED", "CONNECT is not served");
+    if (busy(socket)) answerAfter(socket, lastUnanswered(socket), answer);
+    else socket.end(answer);
   });
   server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) =>
     answerAndClose(req, res, "ERR_EXPECTATION_FAILED"),
@@ -491,6 +521,13 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
       if (set.size === 0 && tcp !== undefined) markIdle(tcp);
     });
     return set.size;
+  };
+
+  /** The last of the connection's requests not yet answered, in the order they came. */
+  const lastUnanswered = (socket: Duplex): ServerResponse | undefined => {
+    let last: ServerResponse | undefined;
+    for (const res of unanswered.get(socket as Socket) ?? []) last = res;
+    return last;
   };
 
   /** Closes the connection evictionCandidate picks, if any, and gives its place at once: true. */

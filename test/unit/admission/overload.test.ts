@@ -87,6 +87,46 @@ const injectable = {
 };
 
 describe("pipelined requests", () => {
+  it("answers the requests before one HTTP's parser refuses, in order, then refuses that one and closes", async () => {
+    const s = await startTestServer();
+    try {
+      const review = JSON.stringify(podReview({ object: injectable }));
+      const one =
+        "POST /inject HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" +
+        `Content-Length: ${Buffer.byteLength(review)}\r\n\r\n${review}`;
+      const cases: [string, string, number[], string][] = [
+        ["garbage after one", `${one}GARBAGE\r\n\r\n`, [200, 400], "ERR_BAD_REQUEST"],
+        ["garbage after three", `${one}${one}${one}GARBAGE\r\n\r\n`, [200, 200, 200, 400], "ERR_BAD_REQUEST"],
+        ["CONNECT after one", `${one}CONNECT x:443 HTTP/1.1\r\nHost: x\r\n\r\n`, [200, 405], "ERR_METHOD_NOT_ALLOWED"],
+        [
+          "two Content-Lengths after one",
+          `${one}POST /inject HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}`,
+          [200, 400],
+          "ERR_BAD_REQUEST",
+        ],
+        [
+          // No length: an empty body (400), then its bytes read as the next request.
+          "a body sent without its length",
+          "POST /inject HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\r\n{}",
+          [400, 400],
+          "ERR_BAD_REQUEST",
+        ],
+      ];
+      for (const [what, wire, statuses, code] of cases) {
+        const socket = await connect(s.running.port, s.ca);
+        socket.write(wire);
+        // One more than expected: it ends when the connection closes.
+        const got = await readResponses(socket, statuses.length + 1);
+        socket.destroy();
+        assert.deepEqual(got.statuses, statuses, what);
+        assert.equal(got.closed, true, `${what}: closed after the refusal`);
+        assert.equal((JSON.parse(got.bodies.at(-1) ?? "{}") as { error?: { code?: string } }).error?.code, code, what);
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
   it("answers every request of a 32-deep pipeline, in order", async () => {
     const s = await startTestServer();
     try {
