@@ -11,9 +11,9 @@
 // not done so. The clock is injectable.
 
 import { X509Certificate, createPrivateKey, type KeyObject } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import type { CertReloadFailureReason } from "../telemetry/metrics.js";
 import type { CertificateSource, CertificateSourceDeps } from "./modes.js";
+import { readPemFile } from "./read.js";
 
 export const DEFAULT_POLL_INTERVAL_MS = 5_000;
 /** A pair in use is reported as expiring with this little time left, or a quarter of its life if less. */
@@ -43,7 +43,7 @@ export interface CertificatePair {
 
 async function readText(file: string): Promise<string> {
   try {
-    return await readFile(file, "utf8");
+    return await readPemFile(file);
   } catch (e) {
     throw new CertificateFileError(file, "read", `cannot read ${file}: ${(e as Error).message}`, { cause: e });
   }

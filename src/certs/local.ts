@@ -7,7 +7,7 @@
 // thirds of its life, and nothing outlives its CA.
 
 import { X509Certificate, createPrivateKey, randomBytes } from "node:crypto";
-import { chmod, mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { join } from "node:path";
 import {
@@ -30,6 +30,7 @@ import {
 } from "./authority.js";
 
 import type { CertificateSource, CertificateSourceDeps } from "./modes.js";
+import { readPemFile } from "./read.js";
 
 /** The reason given when the folder's CA files are there but cannot be read as a CA and its key. */
 const CA_UNREADABLE = "the CA files cannot be read";
@@ -179,7 +180,7 @@ export function leafProblem(
 
 async function readIfExists(file: string): Promise<string | undefined> {
   try {
-    return await readFile(file, "utf8");
+    return await readPemFile(file);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw new Error(`cannot read ${file}: ${(e as Error).message}`, { cause: e });
@@ -187,11 +188,17 @@ async function readIfExists(file: string): Promise<string | undefined> {
 }
 
 /** Writes via a temporary file and a rename, so a reader never sees half a key. */
-async function writeAtomically(file: string, data: string, mode: number): Promise<void> {
+export async function writeAtomically(file: string, data: string, mode: number): Promise<void> {
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-  await writeFile(tmp, data, { mode, flag: "wx" });
-  await chmod(tmp, mode); // the umask could have taken bits away, never added; be exact
-  await rename(tmp, file);
+  try {
+    await writeFile(tmp, data, { mode, flag: "wx" });
+    await chmod(tmp, mode); // the umask could have taken bits away, never added; be exact
+    await rename(tmp, file);
+  } catch (e) {
+    // A full disk, a read-only one: nothing half-written is left behind.
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw e;
+  }
 }
 
 /** Keys written by someone else with a looser mode are tightened on reuse. */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -16,6 +17,7 @@ import {
   type CertificatePair,
 } from "../../../src/certs/files.js";
 import { ensureLocalCertificates, type LocalCertificates } from "../../../src/certs/local.js";
+import { MAX_PEM_FILE_BYTES, readPemFile } from "../../../src/certs/read.js";
 import { runServe } from "../../../src/main.js";
 
 let root: string;
@@ -147,6 +149,53 @@ describe("watchCertificateFiles", () => {
       await new Promise((r) => setTimeout(r, 100));
       assert.equal(reloads.length, 1, "the same pair is not reported twice");
       assert.equal(errors.length, 1, "the same problem is not reported every interval");
+    } finally {
+      watch.close();
+    }
+  });
+});
+
+describe("a certificate path that is not a regular file", () => {
+  it("is refused at once, without waiting for a writer or reading without end, and the watch goes on", async () => {
+    const dir = join(root, "odd");
+    await mkdir(dir, { recursive: true });
+    const fifo = join(dir, "fifo.crt");
+    execFileSync("mkfifo", [fifo]);
+    const big = join(dir, "big.crt");
+    await writeFile(big, Buffer.alloc(MAX_PEM_FILE_BYTES + 1, "x"));
+    for (const [file, why] of [
+      [fifo, /not a regular file/],
+      ["/dev/zero", /not a regular file/],
+      [dir, /not a regular file/],
+      [big, /longer than 1048576 bytes/],
+    ] as const) {
+      await assert.rejects(readPemFile(file), why, file);
+      await assert.rejects(loadCertificateFiles(file, file), (e: unknown) => {
+        assert.ok(e instanceof CertificateFileError && e.reason === "read" && e.file === file, String(e));
+        return true;
+      });
+    }
+    assert.equal(await readPemFile(join(root, "a", "tls.crt")), a.cert);
+
+    // A watched certificate swapped for a FIFO: reported; the pair written after it is taken.
+    const { certFile, keyFile } = await pairFiles("fifo-watched", a.cert, a.key);
+    const current = await loadCertificateFiles(certFile, keyFile);
+    let onError: ((e: CertificateFileError) => void) | undefined;
+    let onReload: ((p: CertificatePair) => void) | undefined;
+    const watch = watchCertificateFiles(certFile, keyFile, current, (p) => onReload?.(p), {
+      intervalMs: 20,
+      onError: (e) => onError?.(e),
+    });
+    try {
+      const err = waitFor<CertificateFileError>((r) => (onError = r));
+      await rename(certFile, `${certFile}.bak`);
+      execFileSync("mkfifo", [certFile]);
+      assert.match((await err).message, /not a regular file/);
+      const reloaded = waitFor<CertificatePair>((r) => (onReload = r));
+      await rm(certFile);
+      await writeFile(keyFile, b.key);
+      await writeFile(certFile, b.cert);
+      assert.equal((await reloaded).cert, b.cert);
     } finally {
       watch.close();
     }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { X509Certificate, createPrivateKey } from "node:crypto";
-import { chmod, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -13,6 +13,7 @@ import {
   issueServingCertificate,
   leafProblem,
   openLocalSource,
+  writeAtomically,
 } from "../../../src/certs/local.js";
 import { createLogger } from "../../../src/telemetry/logger.js";
 import { createMetrics } from "../../../src/telemetry/metrics.js";
@@ -226,5 +227,18 @@ describe("issueServingCertificate", () => {
     assert.ok(parsed.getExtension("authorityKeyIdentifier"));
     assert.equal(leafProblem(caCert, cert, keys.privateKey, ["localhost"], now), undefined);
     assert.match(leafProblem(caCert, cert, caKeys.privateKey, ["localhost"], now) ?? "", /key does not match/);
+  });
+});
+
+describe("writeAtomically", () => {
+  it("leaves no temporary file behind when the write fails", async () => {
+    const dir = freshDir();
+    // The target is a directory that is not empty: the rename into its place fails.
+    await mkdir(join(dir, "ca.key", "inside"), { recursive: true });
+    await assert.rejects(writeAtomically(join(dir, "ca.key"), "secret", 0o600));
+    assert.deepEqual(await readdir(dir), ["ca.key"]);
+    // And one that works leaves only the file.
+    await writeAtomically(join(dir, "tls.crt"), "cert", 0o644);
+    assert.deepEqual((await readdir(dir)).sort(), ["ca.key", "tls.crt"]);
   });
 });
