@@ -383,14 +383,15 @@ async function startListeners(
 const urlOf = (host: string, port: number): string => `https://${host.includes(":") ? `[${host}]` : host}:${port}`;
 
 /**
- * SIGTERM and SIGINT run `close` and exit 0 (1 if it fails); a second signal during the drain
- * ends the process at once. SIGHUP is logged and ignored. Returns what removes the handlers.
+ * SIGTERM and SIGINT run `close` and exit 0 (1 if it fails); SIGINT again during the drain (a
+ * person's second Ctrl-C) ends the process at once, SIGTERM again is logged and the drain goes
+ * on (see whileDraining). SIGHUP is logged and ignored. Returns what removes the handlers.
  */
 function onSignals(logger: Logger, inFlight: () => number | undefined, close: () => Promise<void>): () => void {
   const onSignal = (signal: NodeJS.Signals): void => {
     const n = inFlight();
     logger.info({ signal, ...(n === undefined ? {} : { inFlight: n }) }, "draining");
-    // A second signal while draining is not caught any more: the process ends at once.
+    // A second SIGINT while draining is not caught any more: the process ends at once.
     close().then(
       () => process.exit(0),
       (err: unknown) => {
@@ -412,9 +413,29 @@ function onSignals(logger: Logger, inFlight: () => number | undefined, close: ()
 }
 
 /**
+ * Runs `drain` with SIGTERM logged and not obeyed: a runtime may send its stop signal again
+ * (the kubelet does when a Pod's deletion is repeated with a shorter grace period), and the
+ * drain, bounded on its own, must not be cut short by it (SIGKILL does that at the deadline).
+ */
+async function whileDraining<T>(logger: Logger, drain: () => Promise<T>): Promise<T> {
+  const again = (): void =>
+    logger.warn(
+      { signal: "SIGTERM" },
+      "already draining: SIGTERM ignored (SIGINT or SIGKILL ends the process at once)",
+    );
+  process.on("SIGTERM", again);
+  try {
+    return await drain();
+  } finally {
+    process.off("SIGTERM", again);
+  }
+}
+
+/**
  * The process's close, with the signal handlers that call it installed: the first call removes
  * the handlers, stops the certificate source and the cluster services, then runs `stop` (the
- * listeners' drain, or the workers'); later calls get the same promise.
+ * listeners' drain, or the workers') during which SIGTERM is ignored; later calls get the same
+ * promise.
  */
 function closeOnSignals(
   logger: Logger,
@@ -429,7 +450,7 @@ function closeOnSignals(
       removeSignals();
       certs.stop();
       kube?.stop();
-      await stop();
+      await whileDraining(logger, stop);
     })());
   const removeSignals = onSignals(logger, inFlight, close);
   return close;
@@ -651,13 +672,16 @@ export async function runWorker(): Promise<void> {
     });
     // Connections keep coming until the primary says the last is on its way: after its shutdown
     // delay, or at once when this worker drains on its own. Bounded, should that word not come.
+    let closing: Promise<void> | undefined;
     const close = (): Promise<void> =>
-      listeners.close(
-        Promise.race([
-          channel.lastConnection,
-          sleep(settings.shutdownDelayMs + LAST_CONNECTION_WAIT_MS, undefined, { ref: false }),
-        ]),
-      );
+      (closing ??= whileDraining(logger, () =>
+        listeners.close(
+          Promise.race([
+            channel.lastConnection,
+            sleep(settings.shutdownDelayMs + LAST_CONNECTION_WAIT_MS, undefined, { ref: false }),
+          ]),
+        ),
+      ));
     onSignals(
       logger,
       () => listeners.running.inFlight,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { X509Certificate } from "node:crypto";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -181,8 +181,20 @@ describe("runServe", () => {
     }
   });
 
-  it("drains and exits 0 on SIGTERM", async () => {
-    const certDir = join(root, "signal");
+  /** runServe in a child process, on a free port; resolves once it serves. */
+  async function serveChild(
+    name: string,
+    options: string,
+  ): Promise<{
+    child: ChildProcess;
+    port: number;
+    ca: string;
+    out: () => string;
+    err: () => string;
+    exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+    logged: (msg: string) => Promise<void>;
+  }> {
+    const certDir = join(root, name);
     const main = resolve("src/main.ts");
     const child = spawn(
       process.execPath,
@@ -191,29 +203,59 @@ describe("runServe", () => {
         "tsx",
         "--input-type=module",
         "-e",
-        `import(${JSON.stringify(main)}).then((m) => m.runServe({ port: 0, certDir: ${JSON.stringify(certDir)} }))`,
+        `import(${JSON.stringify(main)}).then((m) => m.runServe({ port: 0, certDir: ${JSON.stringify(certDir)}, ${options} }))`,
       ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     let out = "";
     let err = "";
     child.stderr.on("data", (c: Buffer) => (err += c.toString()));
-    const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
-    const url = await new Promise<string>((resolveUrl, reject) => {
-      child.stdout.on("data", (c: Buffer) => {
-        out += c.toString();
-        const m = /"url":"(https:\/\/127\.0\.0\.1:\d+)"/.exec(out);
-        if (m?.[1]) resolveUrl(m[1]);
+    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+      child.on("exit", (code, signal) => r({ code, signal })),
+    );
+    const logged = (msg: string): Promise<void> =>
+      new Promise((done, reject) => {
+        const look = (): void => {
+          if (out.includes(`"msg":${JSON.stringify(msg)}`)) {
+            child.stdout.off("data", look);
+            done();
+          }
+        };
+        child.stdout.on("data", look);
+        look();
+        void exited.then(({ code, signal }) => reject(new Error(`exited ${code ?? signal} before ${msg}: ${err}`)));
       });
-      void exited.then((code) => reject(new Error(`exited ${code}: ${err}`)));
-    });
-    const port = Number(new URL(url).port);
+    await logged("sidecar injector serving");
+    const url = /"url":"(https:\/\/127\.0\.0\.1:\d+)"/.exec(out)?.[1] ?? "";
     const ca = await readFile(join(certDir, "ca.crt"), "utf8");
-    assert.equal((await send(port, ca, { method: "GET", path: "/readyz" })).status, 200);
-    child.kill("SIGTERM");
-    assert.equal(await exited, 0, err);
-    assert.match(out, /"msg":"draining"/);
-    assert.match(out, /"msg":"server stopped"/);
-    assert.ok(!out.includes("BEGIN"), "no key material in the logs");
+    return { child, port: Number(new URL(url).port), ca, out: () => out, err: () => err, exited, logged };
+  }
+
+  it("drains and exits 0 on SIGTERM", async () => {
+    const s = await serveChild("signal", "");
+    assert.equal((await send(s.port, s.ca, { method: "GET", path: "/readyz" })).status, 200);
+    s.child.kill("SIGTERM");
+    assert.deepEqual(await s.exited, { code: 0, signal: null }, s.err());
+    assert.match(s.out(), /"msg":"draining"/);
+    assert.match(s.out(), /"msg":"server stopped"/);
+    assert.ok(!s.out().includes("BEGIN"), "no key material in the logs");
+  });
+
+  it("goes on draining on SIGTERM again (logged), and ends at once on SIGINT", async () => {
+    // A shutdown delay far longer than the test: the drain is under way throughout.
+    const s = await serveChild("signal-again", "shutdownDelayMs: 600000");
+    try {
+      s.child.kill("SIGTERM");
+      await s.logged("draining");
+      s.child.kill("SIGTERM");
+      await s.logged("already draining: SIGTERM ignored (SIGINT or SIGKILL ends the process at once)");
+      // Still there, still accepting, not ready.
+      assert.equal((await send(s.port, s.ca, { method: "GET", path: "/readyz" })).status, 503);
+      s.child.kill("SIGINT");
+      assert.deepEqual(await s.exited, { code: null, signal: "SIGINT" });
+    } finally {
+      s.child.kill("SIGKILL");
+    }
   });
 });
