@@ -15,7 +15,9 @@
 //   volumeMounts, securityContext, and the readiness and startup probes with the API server's
 //   defaults filled in (timeoutSeconds 1, periodSeconds 10, successThreshold 1,
 //   failureThreshold 3, httpGet.scheme HTTP).
-// What the API server adds on storing (terminationMessagePath and the like) is not compared.
+// What the API server adds on storing (terminationMessagePath and the like) is not compared,
+// nor what its admission plugins add to the injected containers after the injector answered
+// (the ServiceAccount token mount): admitted.ts.
 // The native-sidecar choice of `nativeSidecars: auto` depends on the nodes, which check does not
 // read: the stored Pod's own choice is taken as what the nodes support.
 //
@@ -30,6 +32,7 @@ import { canonicalResources } from "../injection/quantity.js";
 import { quote } from "../injection/quote.js";
 import { readPod, type CheckedPod } from "../injection/shape.js";
 import type { WorkloadRef } from "../injection/types.js";
+import { admittedBy } from "./admitted.js";
 
 /** One field of one injected container that differs between the stored Pod and now. */
 export interface SidecarDrift {
@@ -267,10 +270,11 @@ export function compareSidecar(
     return { compared: false, reason: `the engine refuses it: ${e instanceof Error ? e.message : String(e)}` };
   }
   const drift: SidecarDrift[] = [];
+  const unadmit = admittedBy(pod);
   for (const name of COMPARED) {
     const a = locate(pod, name);
     const b = locate(now, name);
-    if (a && b) drift.push(...containerDrift(name, a, b));
+    if (a && b) drift.push(...containerDrift(name, { ...a, container: unadmit(a.container, b.container) }, b));
     else if (a || b)
       drift.push({
         container: name,

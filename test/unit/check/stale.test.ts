@@ -69,6 +69,49 @@ function asStored(pod: Pod): Pod {
   return p;
 }
 
+/** The path the ServiceAccount admission plugin mounts the Pod's API token at (DefaultAPITokenMountPath). */
+const TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/** The token volume the ServiceAccount admission plugin adds (its TokenVolumeSource). */
+function tokenVolume(name: string): NonNullable<NonNullable<Pod["spec"]>["volumes"]>[number] {
+  return {
+    name,
+    projected: {
+      defaultMode: 420,
+      sources: [
+        { serviceAccountToken: { expirationSeconds: 3607, path: "token" } },
+        { configMap: { name: "kube-root-ca.crt", items: [{ key: "ca.crt", path: "ca.crt" }] } },
+        {
+          downwardAPI: {
+            items: [{ path: "namespace", fieldRef: { apiVersion: "v1", fieldPath: "metadata.namespace" } }],
+          },
+        },
+      ],
+    },
+  };
+}
+
+/**
+ * What kube-apiserver's ServiceAccount admission plugin (on by default) does to a Pod, as it runs
+ * again after a mutating webhook changed it: the default serviceAccountName, the ServiceAccount's
+ * pull secrets, and its token volume mounted read-only into every init and regular container
+ * that mounts nothing at the token path (plugin/pkg/admission/serviceaccount, mountServiceAccountToken).
+ */
+function serviceAccountAdmitted(pod: Pod, volume = "kube-api-access-5ss2g"): Pod {
+  const p = structuredClone(pod);
+  const spec = p.spec;
+  assert.ok(spec);
+  spec.serviceAccountName ??= "default";
+  spec.imagePullSecrets ??= [{ name: "registry-credentials" }];
+  for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
+    if (c.volumeMounts?.some((m) => m.mountPath === TOKEN_PATH)) continue;
+    c.volumeMounts = [...(c.volumeMounts ?? []), { name: volume, readOnly: true, mountPath: TOKEN_PATH }];
+  }
+  if (!spec.volumes?.some((v) => v.name.startsWith("kube-api-access-")))
+    spec.volumes = [...(spec.volumes ?? []), tokenVolume(volume)];
+  return p;
+}
+
 function cluster(stored: Pod, configYaml?: string | Error): FakeInspect {
   const k = new FakeInspect();
   k.configs = [ours()];
@@ -270,5 +313,76 @@ describe("stale sidecar", () => {
     const r = compareSidecar(stored, "demo", defaults);
     assert.equal(r.compared, false);
     assert.match(r.compared ? "" : r.reason, /^the engine refuses it: .*proxyCPU/);
+  });
+});
+
+describe("what the API server's admission adds after the injector answered is not a stale sidecar", () => {
+  const config = buildConfig({ proxy: { image: OLD } });
+
+  test("ServiceAccount admission: the token volume mounted into istio-proxy and istio-init is not drift", async () => {
+    for (const native of [false, true]) {
+      const stored = asStored(serviceAccountAdmitted(injected(app("fresh"), config, native)));
+      const proxy = [...(stored.spec?.initContainers ?? []), ...(stored.spec?.containers ?? [])].find(
+        (c) => c.name === "istio-proxy",
+      );
+      assert.equal(proxy?.volumeMounts?.at(-1)?.mountPath, TOKEN_PATH, "the plugin mounted it into the proxy");
+      assert.deepEqual(compareSidecar(stored, "demo", config), { compared: true, drift: [] }, `native ${native}`);
+    }
+    // As the bug was seen: `check pod/fresh` warned of a stale sidecar on a Pod injected a moment before.
+    const stored = asStored(serviceAccountAdmitted(injected(app("fresh"), config)));
+    const r = await check(cluster(stored, `proxy:\n  image: ${OLD}\n`), {
+      config: defaults,
+      targets: [],
+      namespace: "demo",
+    });
+    assert.deepEqual(messages(r), ["info: already injected (revision default)"]);
+  });
+
+  test("the token mount is known by its path and its volume (a projected ServiceAccount token), not by a name", () => {
+    // Under another name (a volume the Pod had, reused by the plugin): still the plugin's.
+    const renamed = asStored(serviceAccountAdmitted(injected(app("web"), config), "kube-api-access-custom"));
+    assert.deepEqual(compareSidecar(renamed, "demo", config), { compared: true, drift: [] });
+    // The same name on a volume that is not a token: not the plugin's, so a change.
+    const emptyDir = structuredClone(renamed);
+    const volume = emptyDir.spec?.volumes?.find((v) => v.name === "kube-api-access-custom");
+    assert.ok(volume);
+    delete volume.projected;
+    volume.emptyDir = {};
+    const drift = compareSidecar(emptyDir, "demo", config);
+    assert.deepEqual(drift.compared ? drift.drift.map((d) => `${d.container} ${d.field}`) : [], [
+      "istio-proxy volumeMounts",
+      "istio-init volumeMounts",
+    ]);
+    // The token volume mounted at another path: not what the plugin does, so a change.
+    const elsewhere = structuredClone(renamed);
+    const proxy = elsewhere.spec?.containers.find((c) => c.name === "istio-proxy");
+    const mount = proxy?.volumeMounts?.find((m) => m.mountPath === TOKEN_PATH);
+    assert.ok(mount);
+    mount.mountPath = "/var/run/secrets/other";
+    const moved = compareSidecar(elsewhere, "demo", config);
+    assert.deepEqual(moved.compared ? moved.drift.map((d) => `${d.container} ${d.field}`) : [], [
+      "istio-proxy volumeMounts",
+    ]);
+  });
+
+  test("a token mount where the injector now mounts something at that path is compared", () => {
+    const stored = asStored(serviceAccountAdmitted(injected(app("web"), config)));
+    // The Pod now asks for a volume of its own at the token path in the proxy (the plugin then leaves the proxy alone).
+    stored.metadata = {
+      ...stored.metadata,
+      annotations: {
+        ...stored.metadata?.annotations,
+        "sidecar.istio.io/userVolume": JSON.stringify({ own: { emptyDir: {} } }),
+        "sidecar.istio.io/userVolumeMount": JSON.stringify({ own: { mountPath: TOKEN_PATH } }),
+      },
+    };
+    const r = compareSidecar(stored, "demo", config);
+    assert.ok(r.compared);
+    const mounts = r.drift.find((d) => d.container === "istio-proxy" && d.field === "volumeMounts");
+    assert.match(
+      String(mounts?.stored),
+      /kube-api-access-5ss2g:\/var\/run\/secrets\/kubernetes\.io\/serviceaccount:ro$/,
+    );
+    assert.match(String(mounts?.now), /own:\/var\/run\/secrets\/kubernetes\.io\/serviceaccount$/);
   });
 });
