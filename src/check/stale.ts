@@ -11,7 +11,8 @@
 //   the engine writes from the app containers as it finds them, compared with the API server's
 //   defaults filled in on both sides (a port's protocol TCP; a prober's timeoutSeconds 1 and
 //   httpGet.scheme HTTP), since the stored app containers carry them and the first ones did not;
-// - resources (quantities canonical, "1000m" is "1"), ports (protocol TCP by default),
+// - resources (quantities canonical, "1000m" is "1"; a limit without a request is the request
+//   too, as the API server defaults a Pod's containers), ports (protocol TCP by default),
 //   volumeMounts, securityContext, and the readiness and startup probes with the API server's
 //   defaults filled in (timeoutSeconds 1, periodSeconds 10, successThreshold 1,
 //   failureThreshold 3, httpGet.scheme HTTP).
@@ -177,15 +178,26 @@ function mounts(c: Container): string {
   );
 }
 
+/**
+ * A container's requests and limits, quantities canonical, with the request the API server's
+ * defaulting gives a Pod's container for each limit it has no request for: the limit
+ * (SetDefaults_Pod). A template is not defaulted so, but the Pods made from it are.
+ */
+function effectiveResources(c: Container): { requests: Record<string, unknown>; limits: Record<string, unknown> } {
+  const r = canonicalResources(c.resources ?? {});
+  const requests = own(r, "requests");
+  const limits = own(r, "limits");
+  const l = isRecord(limits) ? limits : {};
+  return { requests: { ...l, ...(isRecord(requests) ? requests : {}) }, limits: l };
+}
+
 function resourceDrift(container: string, stored: Container, now: Container): SidecarDrift[] {
-  const a = canonicalResources(stored.resources ?? {});
-  const b = canonicalResources(now.resources ?? {});
+  const a = effectiveResources(stored);
+  const b = effectiveResources(now);
   const drift: SidecarDrift[] = [];
   for (const list of ["requests", "limits"] as const) {
-    const la = own(a, list);
-    const lb = own(b, list);
-    const sa = isRecord(la) ? la : {};
-    const sb = isRecord(lb) ? lb : {};
+    const sa = a[list];
+    const sb = b[list];
     for (const key of [...new Set([...Object.keys(sa), ...Object.keys(sb)])].sort()) {
       const x = own(sa, key);
       const y = own(sb, key);

@@ -50,6 +50,15 @@ function asStored(pod: Pod): Pod {
     c.terminationMessagePolicy = "File";
     c.imagePullPolicy ??= "IfNotPresent";
     for (const port of c.ports ?? []) port.protocol ??= "TCP";
+    // A limit without a request is the request too (SetDefaults_Pod).
+    const limits = c.resources?.limits;
+    if (typeof limits === "object" && limits !== null && !Array.isArray(limits)) {
+      const requests = c.resources?.requests;
+      c.resources = {
+        ...c.resources,
+        requests: { ...limits, ...(typeof requests === "object" && requests !== null ? requests : {}) },
+      };
+    }
     for (const e of c.env ?? []) {
       const ref = e.valueFrom?.fieldRef;
       if (typeof ref === "object" && ref !== null && !Array.isArray(ref))
@@ -362,6 +371,21 @@ describe("what the API server's admission adds after the injector answered is no
     const moved = compareSidecar(elsewhere, "demo", config);
     assert.deepEqual(moved.compared ? moved.drift.map((d) => `${d.container} ${d.field}`) : [], [
       "istio-proxy volumeMounts",
+    ]);
+  });
+
+  test("defaulting: a limit the injector gives without a request is stored as the request too, not drift", () => {
+    const limitsOnly = buildConfig({ proxy: { image: OLD, resources: { limits: { cpu: "1", memory: "1024Mi" } } } });
+    const stored = asStored(injected(app("web"), limitsOnly));
+    const proxy = stored.spec?.containers.find((c) => c.name === "istio-proxy");
+    assert.deepEqual(proxy?.resources, { limits: { cpu: "1", memory: "1Gi" }, requests: { cpu: "1", memory: "1Gi" } });
+    assert.deepEqual(compareSidecar(stored, "demo", limitsOnly), { compared: true, drift: [] });
+    // A request of its own that is not the limit is still compared with the limit the injector gives now.
+    assert.ok(proxy?.resources);
+    proxy.resources.requests = { cpu: "500m", memory: "1Gi" };
+    const r = compareSidecar(stored, "demo", limitsOnly);
+    assert.deepEqual(r.compared ? r.drift : [], [
+      { container: "istio-proxy", field: "resources.requests.cpu", stored: '"500m"', now: '"1"' },
     ]);
   });
 
