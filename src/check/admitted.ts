@@ -13,29 +13,72 @@
 //   stored mount at that path, read-only, of a projected ServiceAccount token volume, where the
 //   injector's container mounts nothing at that path now, is the plugin's and is left out. One
 //   where the injector mounts something there now is compared: the plugin would leave it alone.
+// - LimitRanger (on by default): in a namespace with a LimitRange of type Container, gives each
+//   container the default limit and request of each resource it sets none of, and says which in
+//   the Pod's kubernetes.io/limit-ranger annotation ("LimitRanger plugin set: cpu, memory
+//   request for container istio-proxy; ephemeral-storage limit for init container istio-init").
+//   Such a value is the namespace's, not the sidecar's: a restart gets it again, from the same
+//   LimitRange, so it is left out where the injector gives no value of that resource now. Where
+//   it does, the value is compared: a restart would get the injector's. A value the annotation
+//   does not name stays compared (the annotation is the only record of what LimitRanger set;
+//   with two LimitRanges that both set some, only the last one's are named).
 //
 // Pure: no I/O.
 
 import type { Container, Volume } from "../kube/types.js";
+import { isMap, own } from "../injection/own.js";
 import type { CheckedPod } from "../injection/shape.js";
 
 /** Where the ServiceAccount admission plugin mounts the API token (DefaultAPITokenMountPath). */
 export const TOKEN_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount";
 
-function isRecord(v: unknown): v is Readonly<Record<string, unknown>> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
 /** A projected volume with a serviceAccountToken source: what the plugin mounts (TokenVolumeSource). */
 function isTokenVolume(volume: Volume): boolean {
   const projected = volume.projected;
-  if (!isRecord(projected) || !Array.isArray(projected.sources)) return false;
-  return projected.sources.some((s) => isRecord(s) && isRecord(s.serviceAccountToken));
+  if (!isMap(projected) || !Array.isArray(projected.sources)) return false;
+  return projected.sources.some((s) => isMap(s) && isMap(s.serviceAccountToken));
 }
 
 /** The names of the stored Pod's volumes the ServiceAccount plugin's mount can be of. */
 function tokenVolumes(pod: CheckedPod): ReadonlySet<string> {
   return new Set((pod.spec.volumes ?? []).filter(isTokenVolume).map((v) => v.name));
+}
+
+/** The annotation LimitRanger writes on a Pod it gave default resources to. */
+export const LIMIT_RANGER_ANNOTATION = "kubernetes.io/limit-ranger";
+
+type ResourceList = "requests" | "limits";
+
+/** One part of LimitRanger's annotation: `cpu, memory request for container istio-proxy`. */
+const LIMIT_RANGER_PART = /^(\S.*) (request|limit) for (?:init )?container (\S+)$/;
+
+/** What LimitRanger set, by container name (unique in a Pod), from its annotation on the stored Pod. */
+function limitRangerSet(pod: CheckedPod): ReadonlyMap<string, Readonly<Record<ResourceList, ReadonlySet<string>>>> {
+  const set = new Map<string, Record<ResourceList, Set<string>>>();
+  const value = own(pod.metadata?.annotations, LIMIT_RANGER_ANNOTATION);
+  const prefix = "LimitRanger plugin set: ";
+  if (typeof value !== "string" || !value.startsWith(prefix)) return set;
+  for (const part of value.slice(prefix.length).split("; ")) {
+    const m = LIMIT_RANGER_PART.exec(part);
+    if (!m) continue;
+    const [, keys = "", kind, name = ""] = m;
+    const entry = set.get(name) ?? { requests: new Set<string>(), limits: new Set<string>() };
+    set.set(name, entry);
+    for (const key of keys.split(", ")) entry[kind === "request" ? "requests" : "limits"].add(key);
+  }
+  return set;
+}
+
+/**
+ * Whether the injector's container gives a value of `key` in `list` now: a limit gives the
+ * request too (the API server's defaulting, which comes before LimitRanger).
+ */
+function gives(now: Container, list: ResourceList, key: string): boolean {
+  const has = (l: ResourceList): boolean => {
+    const values = now.resources?.[l];
+    return isMap(values) && Object.hasOwn(values, key);
+  };
+  return has("limits") || (list === "requests" && has("requests"));
 }
 
 /**
@@ -47,7 +90,8 @@ export type Unadmit = (stored: Container, now: Container) => Container;
 /** The additions admission made to `pod` (the stored Pod), to take out of each injected container. */
 export function admittedBy(pod: CheckedPod): Unadmit {
   const tokens = tokenVolumes(pod);
-  return (stored, now) => {
+  const limitRanger = limitRangerSet(pod);
+  const withoutToken = (stored: Container, now: Container): Container => {
     if (tokens.size === 0 || now.volumeMounts?.some((m) => m.mountPath === TOKEN_MOUNT_PATH)) return stored;
     const mounts = stored.volumeMounts?.filter(
       (m) => !(m.mountPath === TOKEN_MOUNT_PATH && m.readOnly === true && tokens.has(String(m.name))),
@@ -56,4 +100,18 @@ export function admittedBy(pod: CheckedPod): Unadmit {
       ? stored
       : { ...stored, volumeMounts: mounts };
   };
+  const withoutDefaults = (stored: Container, now: Container): Container => {
+    const set = limitRanger.get(stored.name);
+    if (set === undefined || stored.resources === undefined) return stored;
+    const resources = { ...stored.resources };
+    for (const list of ["requests", "limits"] as const) {
+      const values = resources[list];
+      if (!isMap(values)) continue;
+      resources[list] = Object.fromEntries(
+        Object.entries(values).filter(([key]) => !set[list].has(key) || gives(now, list, key)),
+      );
+    }
+    return { ...stored, resources };
+  };
+  return (stored, now) => withoutDefaults(withoutToken(stored, now), now);
 }

@@ -121,6 +121,49 @@ function serviceAccountAdmitted(pod: Pod, volume = "kube-api-access-5ss2g"): Pod
   return p;
 }
 
+type Quantities = Record<string, string>;
+
+/**
+ * What kube-apiserver's LimitRanger admission plugin (on by default) does to a Pod in a namespace
+ * with a LimitRange of type Container: each container gets the default limit and request of each
+ * resource it sets none of, and the Pod's kubernetes.io/limit-ranger annotation says which
+ * (plugin/pkg/admission/limitranger, mergePodResourceRequirements).
+ */
+function limitRanged(pod: Pod, limitRange: { limits?: Quantities; requests?: Quantities }): Pod {
+  // The LimitRange as stored: a default limit without a default request is the default request too.
+  const defaults = { limits: limitRange.limits, requests: { ...limitRange.limits, ...limitRange.requests } };
+  const p = structuredClone(pod);
+  const said: string[] = [];
+  const merge = (c: Container, prefix: string): void => {
+    // Its own copy: the engine's containers may share one resources object (structuredClone keeps that).
+    const resources = structuredClone(c.resources ?? {}) as { limits?: Quantities; requests?: Quantities };
+    const set = { limits: [] as string[], requests: [] as string[] };
+    for (const list of ["limits", "requests"] as const) {
+      const have = { ...resources[list] };
+      for (const [k, v] of Object.entries(defaults[list] ?? {})) {
+        if (k in have) continue;
+        have[k] = v;
+        set[list].push(k);
+      }
+      resources[list] = have;
+    }
+    c.resources = resources;
+    if (set.requests.length) said.push(`${set.requests.sort().join(", ")} request for ${prefix} ${c.name}`);
+    if (set.limits.length) said.push(`${set.limits.sort().join(", ")} limit for ${prefix} ${c.name}`);
+  };
+  p.spec?.containers.forEach((c) => merge(c, "container"));
+  p.spec?.initContainers?.forEach((c) => merge(c, "init container"));
+  if (said.length)
+    p.metadata = {
+      ...p.metadata,
+      annotations: {
+        ...p.metadata?.annotations,
+        "kubernetes.io/limit-ranger": `LimitRanger plugin set: ${said.join("; ")}`,
+      },
+    };
+  return p;
+}
+
 function cluster(stored: Pod, configYaml?: string | Error): FakeInspect {
   const k = new FakeInspect();
   k.configs = [ours()];
@@ -386,6 +429,50 @@ describe("what the API server's admission adds after the injector answered is no
     const r = compareSidecar(stored, "demo", limitsOnly);
     assert.deepEqual(r.compared ? r.drift : [], [
       { container: "istio-proxy", field: "resources.requests.cpu", stored: '"500m"', now: '"1"' },
+    ]);
+  });
+
+  test("LimitRanger: a namespace's default resources, set where the injector sets none, are not drift", () => {
+    const lr = {
+      limits: { cpu: "500m", memory: "256Mi", "ephemeral-storage": "1Gi" },
+      requests: { cpu: "50m", memory: "64Mi" },
+    };
+    for (const native of [false, true]) {
+      // The default config gives requests and limits of cpu and memory: only ephemeral-storage is the namespace's.
+      const stored = asStored(limitRanged(serviceAccountAdmitted(injected(app("web"), config, native)), lr));
+      assert.match(
+        stored.metadata?.annotations?.["kubernetes.io/limit-ranger"] ?? "",
+        new RegExp(`ephemeral-storage limit for ${native ? "init container" : "container"} istio-proxy`),
+      );
+      assert.deepEqual(compareSidecar(stored, "demo", config), { compared: true, drift: [] }, `native ${native}`);
+    }
+    // A config that gives only a cpu request: the namespace gives the rest.
+    const cpuOnly = buildConfig({ proxy: { image: OLD, resources: { requests: { cpu: "100m" } } } });
+    const fresh = asStored(limitRanged(injected(app("web"), cpuOnly), lr));
+    assert.deepEqual(compareSidecar(fresh, "demo", cpuOnly), { compared: true, drift: [] });
+    // The config now gives a memory limit of its own: a restart gets it (and it as the request), not the namespace's.
+    const withMemory = buildConfig({
+      proxy: { image: OLD, resources: { requests: { cpu: "100m" }, limits: { memory: "512Mi" } } },
+    });
+    const r = compareSidecar(fresh, "demo", withMemory);
+    assert.deepEqual(r.compared ? r.drift.filter((d) => d.container === "istio-proxy") : [], [
+      { container: "istio-proxy", field: "resources.requests.memory", stored: '"64Mi"', now: '"512Mi"' },
+      { container: "istio-proxy", field: "resources.limits.memory", stored: '"256Mi"', now: '"512Mi"' },
+    ]);
+  });
+
+  test("resources the injector does not give, with no LimitRanger annotation naming them: drift", () => {
+    const cpuOnly = buildConfig({ proxy: { image: OLD, resources: { requests: { cpu: "100m" } } } });
+    const stored = asStored(limitRanged(injected(app("web"), cpuOnly), { limits: { memory: "256Mi" } }));
+    const annotations = { ...stored.metadata?.annotations };
+    delete annotations["kubernetes.io/limit-ranger"];
+    stored.metadata = { ...stored.metadata, annotations };
+    const r = compareSidecar(stored, "demo", cpuOnly);
+    assert.deepEqual(r.compared ? r.drift.map((d) => `${d.container} ${d.field}`) : [], [
+      "istio-proxy resources.requests.memory",
+      "istio-proxy resources.limits.memory",
+      "istio-init resources.requests.memory",
+      "istio-init resources.limits.memory",
     ]);
   });
 
