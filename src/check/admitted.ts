@@ -22,6 +22,12 @@
 //   it does, the value is compared: a restart would get the injector's. A value the annotation
 //   does not name stays compared (the annotation is the only record of what LimitRanger set;
 //   with two LimitRanges that both set some, only the last one's are named).
+// - AlwaysPullImages (off by default; the CIS Kubernetes Benchmark asks for it): sets
+//   imagePullPolicy Always on every container. A stored Always on an injected container, in a
+//   Pod whose every init and regular container pulls Always, is taken as the plugin's: the
+//   injector's policy now is compared instead. Where an app container pulls otherwise the
+//   plugin is not on, and the sidecar's Always is compared. (Ephemeral containers are left out
+//   of that test: the plugin does not reach those `kubectl debug` adds later.)
 //
 // Pure: no I/O.
 
@@ -113,5 +119,14 @@ export function admittedBy(pod: CheckedPod): Unadmit {
     }
     return { ...stored, resources };
   };
-  return (stored, now) => withoutDefaults(withoutToken(stored, now), now);
+  // Whether AlwaysPullImages admitted the Pod: its every init and regular container pulls Always.
+  const alwaysPulled = [...(pod.spec.initContainers ?? []), ...pod.spec.containers].every(
+    (c) => c.imagePullPolicy === "Always",
+  );
+  const withoutPull = (stored: Container, now: Container): Container => {
+    if (!alwaysPulled || stored.imagePullPolicy !== "Always") return stored;
+    const { imagePullPolicy: _, ...rest } = stored;
+    return now.imagePullPolicy === undefined ? rest : { ...rest, imagePullPolicy: now.imagePullPolicy };
+  };
+  return (stored, now) => withoutPull(withoutDefaults(withoutToken(stored, now), now), now);
 }

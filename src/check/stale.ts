@@ -18,7 +18,8 @@
 //   failureThreshold 3, httpGet.scheme HTTP).
 // What the API server adds on storing (terminationMessagePath and the like) is not compared,
 // nor what its admission plugins add to the injected containers after the injector answered
-// (the ServiceAccount token mount, LimitRanger's default resources): admitted.ts.
+// (the ServiceAccount token mount, LimitRanger's default resources, AlwaysPullImages' pull
+// policy): admitted.ts.
 // The native-sidecar choice of `nativeSidecars: auto` depends on the nodes, which check does not
 // read: the stored Pod's own choice is taken as what the nodes support.
 //

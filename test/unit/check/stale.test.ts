@@ -476,6 +476,28 @@ describe("what the API server's admission adds after the injector answered is no
     ]);
   });
 
+  test("AlwaysPullImages: Always on every container is the plugin's, not drift; on the sidecar alone it is", () => {
+    const alwaysPulled = (pod: Pod): Pod => {
+      const p = structuredClone(pod);
+      for (const c of [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])]) c.imagePullPolicy = "Always";
+      return p;
+    };
+    for (const native of [false, true]) {
+      const stored = asStored(alwaysPulled(serviceAccountAdmitted(injected(app("web"), config, native))));
+      assert.deepEqual(compareSidecar(stored, "demo", config), { compared: true, drift: [] }, `native ${native}`);
+    }
+    // The app pulls as it asked: not the plugin; the sidecar's Always is compared.
+    const stored = asStored(alwaysPulled(injected(app("web"), config)));
+    const appContainer = stored.spec?.containers.find((c) => c.name === "app");
+    assert.ok(appContainer);
+    appContainer.imagePullPolicy = "IfNotPresent";
+    const r = compareSidecar(stored, "demo", config);
+    assert.deepEqual(r.compared ? r.drift : [], [
+      { container: "istio-proxy", field: "imagePullPolicy", stored: "Always", now: "IfNotPresent" },
+      { container: "istio-init", field: "imagePullPolicy", stored: "Always", now: "IfNotPresent" },
+    ]);
+  });
+
   test("a token mount where the injector now mounts something at that path is compared", () => {
     const stored = asStored(serviceAccountAdmitted(injected(app("web"), config)));
     // The Pod now asks for a volume of its own at the token path in the proxy (the plugin then leaves the proxy alone).
