@@ -4,8 +4,9 @@
 // containers it stores are compared with the ones produced, field by field:
 // - where each is (containers or initContainers, restartPolicy: native sidecars) and whether
 //   it is there at all (istio-init goes with cni: true);
-// - image, imagePullPolicy (an empty one is the API server's default: Always for :latest or
-//   no tag, else IfNotPresent), command, args (which were added, which dropped);
+// - image, imagePullPolicy (an empty one is the API server's default: Always for :latest, with
+//   or without a digest, or neither tag nor digest, else IfNotPresent), command, args (which
+//   were added, which dropped);
 // - env by name (value, or fieldRef/resourceFieldRef path; the apiVersion the API server adds
 //   to a fieldRef is not compared); ISTIO_META_POD_PORTS and ISTIO_KUBE_APP_PROBERS, which
 //   the engine writes from the app containers as it finds them, compared with the API server's
@@ -92,13 +93,20 @@ function listed(items: readonly string[]): string {
   return items.length > LISTED ? `${shown} and ${items.length - LISTED} more` : shown;
 }
 
+/**
+ * The container's imagePullPolicy, or the API server's default for its image: Always when its
+ * tag is latest, or when it has neither tag nor digest; else IfNotPresent (SetDefaults_Container:
+ * `x:latest@sha256:…` is Always, `x@sha256:…` IfNotPresent).
+ */
 function pullPolicy(c: Container): string {
   if (c.imagePullPolicy) return c.imagePullPolicy;
   const image = c.image ?? "";
-  const lastPart = image.slice(image.lastIndexOf("/") + 1);
-  if (image.includes("@")) return "IfNotPresent";
+  const at = image.indexOf("@");
+  const name = at < 0 ? image : image.slice(0, at);
+  const lastPart = name.slice(name.lastIndexOf("/") + 1);
   const colon = lastPart.lastIndexOf(":");
-  return colon < 0 || lastPart.slice(colon + 1) === "latest" ? "Always" : "IfNotPresent";
+  if (colon < 0) return at < 0 ? "Always" : "IfNotPresent";
+  return lastPart.slice(colon + 1) === "latest" ? "Always" : "IfNotPresent";
 }
 
 function envValue(e: NonNullable<Container["env"]>[number]): string {

@@ -498,6 +498,20 @@ describe("what the API server's admission adds after the injector answered is no
     ]);
   });
 
+  test("defaulting: an image pinned as :latest@digest is pulled Always by default, as the API server stores it", () => {
+    const pinned = buildConfig({ proxy: { image: `docker.io/istio/proxyv2:latest@sha256:${"a".repeat(64)}` } });
+    const stored = asStored(injected(app("web"), pinned));
+    // kube-apiserver v1.34 stores Always for `x:latest@sha256:…` (its tag is latest), IfNotPresent for `x@sha256:…`.
+    for (const c of [...(stored.spec?.initContainers ?? []), ...(stored.spec?.containers ?? [])])
+      if (c.name !== "app") c.imagePullPolicy = "Always";
+    assert.deepEqual(compareSidecar(stored, "demo", pinned), { compared: true, drift: [] });
+    const digestOnly = buildConfig({ proxy: { image: `docker.io/istio/proxyv2@sha256:${"a".repeat(64)}` } });
+    assert.deepEqual(compareSidecar(asStored(injected(app("web"), digestOnly)), "demo", digestOnly), {
+      compared: true,
+      drift: [],
+    });
+  });
+
   test("a token mount where the injector now mounts something at that path is compared", () => {
     const stored = asStored(serviceAccountAdmitted(injected(app("web"), config)));
     // The Pod now asks for a volume of its own at the token path in the proxy (the plugin then leaves the proxy alone).
