@@ -512,6 +512,39 @@ describe("what the API server's admission adds after the injector answered is no
     });
   });
 
+  test("a Pod as a whole API server stores it, the injector's webhook called again or not: no drift", () => {
+    const lr = { limits: { "ephemeral-storage": "1Gi" } };
+    /** The built-in mutating plugins that reach a Pod's containers, and DefaultTolerationSeconds. */
+    const plugins = (pod: Pod): Pod => {
+      const p = limitRanged(serviceAccountAdmitted(pod), lr);
+      assert.ok(p.spec);
+      p.spec.tolerations ??= [
+        { key: "node.kubernetes.io/not-ready", operator: "Exists", effect: "NoExecute", tolerationSeconds: 300 },
+        { key: "node.kubernetes.io/unreachable", operator: "Exists", effect: "NoExecute", tolerationSeconds: 300 },
+      ];
+      p.spec.priority ??= 0;
+      return p;
+    };
+    const webhook = (pod: Pod): Pod => asStored(structuredClone(inject(pod, { namespace: "demo" }, config).pod));
+    for (const reinvoked of [false, true]) {
+      // Defaulting, the plugins, the webhook (its answer defaulted), the plugins again since it changed the Pod,
+      // and with reinvocationPolicy IfNeeded the webhook again, since they changed it.
+      const once = plugins(webhook(plugins(asStored(app("web")))));
+      const stored = reinvoked ? webhook(once) : once;
+      // With reinvocation the webhook's second answer drops the token mount from its own containers.
+      const proxy = stored.spec?.containers.find((c) => c.name === "istio-proxy");
+      assert.equal(
+        proxy?.volumeMounts?.some((m) => m.mountPath === TOKEN_PATH),
+        !reinvoked,
+      );
+      assert.deepEqual(compareSidecar(stored, "demo", config), { compared: true, drift: [] }, `reinvoked ${reinvoked}`);
+      // Later: an ephemeral container (kubectl debug), which no admission plugin gives a token mount.
+      assert.ok(stored.spec);
+      stored.spec.ephemeralContainers = [{ name: "debugger", image: "busybox:1", targetContainerName: "app" }];
+      assert.deepEqual(compareSidecar(stored, "demo", config), { compared: true, drift: [] });
+    }
+  });
+
   test("a token mount where the injector now mounts something at that path is compared", () => {
     const stored = asStored(serviceAccountAdmitted(injected(app("web"), config)));
     // The Pod now asks for a volume of its own at the token path in the proxy (the plugin then leaves the proxy alone).
