@@ -3,9 +3,11 @@
 // (same selectors, so both select istio-injection=enabled namespaces). The Pods are stored
 // before the webhooks exist, so nothing calls an injector here; check reads what is stored.
 // One Pod is stored as the engine injects it with the chart's config (what the webhook would
-// have stored); the first release's webhooks call its Service, so check reads its config from
-// the ConfigMap beside it, and a config change there (what `helm upgrade --set
-// config.proxy.image=...` writes) makes that Pod's sidecar stale. `inject --from-cluster` reads
+// have stored: the API server runs the ServiceAccount admission plugin, and LimitRanger for a
+// LimitRange in its namespace, on every container, as after a webhook); the first release's
+// webhooks call its Service, so check reads its config from the ConfigMap beside it, and a
+// config change there (what `helm upgrade --set config.proxy.image=...` writes) makes that
+// Pod's sidecar stale. `inject --from-cluster` reads
 // that same ConfigMap, and the nodes for nativeSidecars: auto.
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
@@ -15,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import { runCli, type Ran } from "../support/run.js";
 import { parse, parseAllDocuments } from "yaml";
 import type { CheckReport } from "../../src/check/check.js";
+import type { Pod } from "../../src/kube/types.js";
 import { parseConfig } from "../../src/config/load.js";
 import { inject } from "../../src/injection/inject.js";
 import { clusterForSuite, type Cluster } from "./cluster.js";
@@ -23,8 +26,14 @@ import { createAll } from "./policy-api.js";
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const CHART = join(ROOT, "charts", "sidecar-injector");
 
-// The MutatingAdmissionPolicy API served, for the chart's policy mode (the last tests).
-const { cluster, skip } = await clusterForSuite("end-to-end check tests", { mutatingAdmissionPolicy: true });
+// The MutatingAdmissionPolicy API served, for the chart's policy mode (the last tests); the
+// ServiceAccount admission plugin on, as in a real cluster, so that Pods are stored with the token
+// volume mounted into every container, the injected ones included (each namespace gets its
+// `default` ServiceAccount from createNamespace: there is no controller-manager).
+const { cluster, skip } = await clusterForSuite("end-to-end check tests", {
+  mutatingAdmissionPolicy: true,
+  serviceAccountAdmission: true,
+});
 
 function kube(): Cluster {
   if (!cluster) throw new Error("no cluster");
@@ -108,6 +117,13 @@ describe("check against a real kube-apiserver with two injectors", { skip }, () 
     const c = kube();
     for (const ns of ["shop", "typo", "plain", "edge", "sidecar-injector-system", "istio-system"])
       await c.createNamespace(ns);
+    // A default for a resource the injector gives its containers none of: LimitRanger sets it on them.
+    await create("/api/v1/namespaces/shop/limitranges", {
+      apiVersion: "v1",
+      kind: "LimitRange",
+      metadata: { name: "defaults" },
+      spec: { limits: [{ type: "Container", default: { "ephemeral-storage": "1Gi" } }] },
+    });
     await create("/api/v1/namespaces/edge/pods", pod("gw", { labels: { "istio.io/gateway-name": "ingress" } }));
     await create("/api/v1/namespaces/edge/pods", pod("api"));
     await create("/api/v1/namespaces/shop/pods", pod("web"));
@@ -128,8 +144,9 @@ describe("check against a real kube-apiserver with two injectors", { skip }, () 
     const ours = await renderChart("sidecar-injector", "sidecar-injector-system", {
       set: [`config.proxy.image=${PROXY_IMAGE}`],
     });
-    // A serviceAccountName, as the API server's ServiceAccount admission would set (the sidecar's token volume needs
-    // one).
+    // A serviceAccountName, as the API server's ServiceAccount admission sets before the webhook (the sidecar's token
+    // volume needs one). Stored, the Pod's containers, the injected ones too, get that admission's token mount and
+    // LimitRanger's default, as when the API server runs its plugins again after the webhook.
     const plainPod = pod("fresh-sidecar");
     const injected = inject(
       { ...plainPod, spec: { ...plainPod.spec, serviceAccountName: "default" } },
@@ -257,7 +274,18 @@ describe("check against a real kube-apiserver with two injectors", { skip }, () 
     ])
       assert.ok(shopFinding.includes(w), shopFinding);
     // Stored as the engine injected it, with the config in the ConfigMap: nothing differs, though
-    // the API server added its defaults to every container.
+    // the API server added its defaults, the ServiceAccount token mount and LimitRanger's default
+    // to every container.
+    const fresh = (await kube().request<Pod>("GET", "/api/v1/namespaces/shop/pods/fresh-sidecar")).json;
+    const proxy = fresh.spec?.containers.find((x) => x.name === "istio-proxy");
+    assert.equal(
+      proxy?.volumeMounts?.find((m) => String(m.name).startsWith("kube-api-access-"))?.mountPath,
+      "/var/run/secrets/kubernetes.io/serviceaccount",
+    );
+    assert.match(
+      fresh.metadata?.annotations?.["kubernetes.io/limit-ranger"] ?? "",
+      /ephemeral-storage request for container istio-proxy/,
+    );
     assert.deepEqual(byName.get("shop/fresh-sidecar")?.sidecar, {
       compared: true,
       config: "configmap sidecar-injector-system/sidecar-injector",
