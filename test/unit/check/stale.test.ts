@@ -1,7 +1,9 @@
 // Stale sidecars: a stored Pod injected by the engine with one config, checked against another
 // (the injector's ConfigMap, or --config): the field that changed is named (image, args, env,
-// place), what the API server adds on storing is not a change, and a config that cannot be read
-// is said instead of guessed. Also a Deployment's template carrying an old sidecar.
+// place), what the API server adds on storing is not a change, nor what its admission plugins
+// add to the injected containers after the injector answered (the ServiceAccount token mount,
+// LimitRanger's defaults, AlwaysPullImages), and a config that cannot be read is said instead of
+// guessed. Also a Deployment's template carrying an old sidecar.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { check, type CheckReport } from "../../../src/check/check.js";
