@@ -97,7 +97,7 @@ that the revision written into Pods is the one the webhook selectors match, and 
 that explanations know every selector that calls it.
 */}}
 {{- define "sidecar-injector.config" -}}
-{{- $config := deepCopy .Values.config }}
+{{- $config := deepCopy (.Values.config | default dict) }}
 {{- if and (hasKey $config "revision") (ne (toString (get $config "revision")) .Values.revision) }}
 {{- fail (printf "config.revision (%v) differs from revision (%s): set only the top-level value revision, the chart copies it into the config" (get $config "revision") .Values.revision) }}
 {{- end }}
@@ -130,6 +130,15 @@ Name of the MutatingWebhookConfiguration of a revision tag: (dict "root" $ "tag"
 */}}
 {{- define "sidecar-injector.tagWebhookConfigName" -}}
 {{- printf "%s-tag-%s" (include "sidecar-injector.fullname" .root) .tag }}
+{{- end }}
+
+{{/*
+The Istio revision whose ConfigMaps istioConfig names: REV of NAMESPACE/REV, "default" for
+NAMESPACE alone (istio-sidecar-injector and istio, the default revision's).
+*/}}
+{{- define "sidecar-injector.istioConfigRevision" -}}
+{{- $parts := splitList "/" .Values.istioConfig }}
+{{- if gt (len $parts) 1 }}{{ last $parts | default "default" }}{{ else }}default{{ end }}
 {{- end }}
 
 {{/*

@@ -801,11 +801,12 @@ describe("Helm chart charts/sidecar-injector", { skip }, () => {
   });
 
   test("istioConfig: --istio-config instead of --config, and a Role for Istio's two ConfigMaps by name there", async () => {
-    for (const [value, names] of [
-      ["istio-system", ["istio-sidecar-injector", "istio"]],
-      ["mesh/canary", ["istio-sidecar-injector-canary", "istio-canary"]],
+    for (const [value, names, revision] of [
+      ["istio-system", ["istio-sidecar-injector", "istio"], "default"],
+      ["istio-system/default", ["istio-sidecar-injector", "istio"], "default"],
+      ["mesh/canary", ["istio-sidecar-injector-canary", "istio-canary"], "canary"],
     ] as const) {
-      const rendered = await template([`istioConfig=${value}`]);
+      const rendered = await template([`istioConfig=${value}`, `revision=${revision}`]);
       const args = rendered.one<Deployment>("Deployment").spec.template.spec.containers[0]!.args;
       assert.equal(args[args.indexOf("--istio-config") + 1], value);
       assert.ok(!args.includes("--config"), "the config file is not read as well");
@@ -833,6 +834,32 @@ describe("Helm chart charts/sidecar-injector", { skip }, () => {
     const bad = await helm(["template", RELEASE, CHART, "--set", "istioConfig=Istio System"]);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /istioConfig/);
+  });
+
+  test("istioConfig names the revision the webhooks select, and takes no config beside it", async () => {
+    // The injector writes the revision of Istio's ConfigMaps into Pods; the webhooks select
+    // `revision`: a difference would inject Pods with a revision no webhook of this release selects.
+    const refused: [string[], RegExp][] = [
+      [
+        ["istioConfig=istio-system/canary"],
+        /istioConfig istio-system\/canary follows the ConfigMaps of Istio's revision canary.* but revision is default, .*set revision=canary too \(or istioConfig=istio-system\/default\)/,
+      ],
+      [
+        ["istioConfig=istio-system", "revision=canary"],
+        /Istio's revision default.* but revision is canary, .*set revision=default too \(or istioConfig=istio-system\/canary\)/,
+      ],
+      [["istioConfig=mesh/blue", "revision=green"], /revision blue.*set revision=blue too/],
+      [["istioConfig=istio-system", "config.policy=disabled"], /config is set with istioConfig: .*never reads config/],
+    ];
+    for (const [set, re] of refused) {
+      const args = ["template", RELEASE, CHART, "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION];
+      const r = await helm([...args, "--set", set.join(",")]);
+      assert.notEqual(r.code, 0, `--set ${set.join(",")} was accepted`);
+      assert.match(r.stderr, re, set.join(","));
+    }
+    // `--set config=null`, as the message says, clears it (also under --reuse-values).
+    await template(["istioConfig=istio-system", "config=null"]);
+    await template(["config=null"]);
   });
 
   test("preview RBAC: only the service proxy path of /preview, bound to the subjects given", async () => {
