@@ -72,10 +72,21 @@ Name of the Secret holding the injector's CA.
 {{- end }}
 
 {{/*
-Name of the cert-manager Certificate that issues the serving certificate.
+Name of the cert-manager Certificate that issues the serving certificate. Not cut to 63
+characters: a Certificate's name is a DNS subdomain (253), and cutting "<fullname>-serving"
+gave back the fullname itself for a fullname of 55 characters or more.
 */}}
 {{- define "sidecar-injector.certificateName" -}}
-{{- printf "%s-serving" (include "sidecar-injector.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- printf "%s-serving" (include "sidecar-injector.fullname" .) }}
+{{- end }}
+
+{{/*
+Name of the Grafana dashboard's ConfigMap. Not cut to 63 characters: a ConfigMap's name is a
+DNS subdomain (253), and cutting "<fullname>-dashboard" gave back the fullname itself, the
+config ConfigMap's name, for a fullname of 62 or 63 characters.
+*/}}
+{{- define "sidecar-injector.dashboardName" -}}
+{{- printf "%s-dashboard" (include "sidecar-injector.fullname" .) }}
 {{- end }}
 
 {{/*

@@ -175,6 +175,56 @@ describe("names derive from the release, never from a fixed `sidecar-injector`",
     });
   }
 
+  test("a fullname of 55 to 63 characters: every derived name keeps its suffix, none is another object's", async () => {
+    // Kinds whose object of a release is named the fullname itself; every other name is the
+    // fullname and a suffix of its own (-dashboard, -serving, -tag-<tag>, -preview, ...).
+    const named = [
+      "ClusterRole",
+      "ClusterRoleBinding",
+      "ConfigMap",
+      "Deployment",
+      "MutatingWebhookConfiguration",
+      "NetworkPolicy",
+      "PodDisruptionBudget",
+      "PrometheusRule",
+      "Role",
+      "RoleBinding",
+      "Service",
+      "ServiceAccount",
+      "ServiceMonitor",
+    ];
+    for (const length of [55, 56, 61, 62, 63]) {
+      const fullname = `x${"-abcdefghi".repeat(7)}`.slice(0, length - 1) + "z";
+      assert.equal(fullname.length, length);
+      for (const mode of ["self", "certManager"]) {
+        const objects = await render("other", [
+          `tls.mode=${mode}`,
+          `fullnameOverride=${fullname}`,
+          "revisionTags={prod}",
+          `istioConfig=${NAMESPACE}`,
+          ...EVERYTHING,
+        ]);
+        const seen = new Map<string, string>();
+        for (const o of objects) {
+          const key = `${o.kind} ${o.metadata.namespace ?? ""}/${o.metadata.name}`;
+          assert.ok(!seen.has(key), `${length} characters, tls.mode=${mode}: two objects are ${key}`);
+          seen.set(key, key);
+          if (o.metadata.name === fullname)
+            assert.ok(named.includes(o.kind), `${length}, ${mode}: ${o.kind} is named the fullname itself`);
+          else
+            assert.ok(o.metadata.name.startsWith(`${fullname}-`), `${length}, ${mode}: ${o.kind} ${o.metadata.name}`);
+        }
+        const configMaps = objects.filter((o) => o.kind === "ConfigMap").map((o) => o.metadata.name);
+        assert.deepEqual(configMaps.sort(), [fullname, `${fullname}-dashboard`]);
+        if (mode === "certManager")
+          assert.ok(
+            objects.some((o) => o.kind === "Certificate" && o.metadata.name === `${fullname}-serving`),
+            "the serving Certificate keeps its suffix",
+          );
+      }
+    }
+  });
+
   test("two releases side by side share no object name, namespaced or cluster-wide", async () => {
     const a = await render("blue", ["tls.mode=certManager", "monitoring.prometheusRule.enabled=true"]);
     const b = await render("green", ["tls.mode=certManager", "monitoring.prometheusRule.enabled=true"]);
