@@ -198,6 +198,14 @@ Processes that serve (`serve --workers`): `workers` when set, else the CPU limit
 {{- end }}
 
 {{/*
+Seconds the injector may take to drain after SIGTERM (README "Rollouts"): at most 15, and with
+more than one worker 5 more, after which a worker still draining is killed.
+*/}}
+{{- define "sidecar-injector.drainSeconds" -}}
+{{- ternary 20 15 (gt (include "sidecar-injector.workers" . | int) 1) }}
+{{- end }}
+
+{{/*
 Fails when the memory limit cannot hold the workers: each process (the primary and every
 worker) holds its own code and heap. Measured (README "Workers"): the primary, which alone
 loads the Kubernetes client, about 120 MiB idle; a worker about 65 MiB idle, growing by up to

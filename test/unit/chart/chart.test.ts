@@ -921,6 +921,55 @@ describe("Helm chart charts/sidecar-injector", { skip }, () => {
     }
   });
 
+  test("a preStop sleep (or, before 1.30, a shutdown delay) not under the grace period is refused", async () => {
+    // The API server refuses a preStop sleep longer than terminationGracePeriodSeconds; one as
+    // long leaves no time to drain. Before Kubernetes 1.30 the injector waits itself
+    // (--shutdown-delay), with the same need.
+    const refused: [string, string[], RegExp][] = [
+      [
+        "1.34.0",
+        ["preStopSleepSeconds=300"],
+        /preStopSleepSeconds \(300\) must be less than terminationGracePeriodSeconds \(30\): the preStop sleep .*raise terminationGracePeriodSeconds to 316 or more/,
+      ],
+      [
+        "1.34.0",
+        ["preStopSleepSeconds=30"],
+        /preStopSleepSeconds \(30\) must be less than terminationGracePeriodSeconds \(30\)/,
+      ],
+      [
+        "1.34.0",
+        ["terminationGracePeriodSeconds=0"],
+        /preStopSleepSeconds \(5\) must be less than terminationGracePeriodSeconds \(0\)/,
+      ],
+      [
+        "1.29.0",
+        ["terminationGracePeriodSeconds=5"],
+        /preStopSleepSeconds \(5\) must be less than terminationGracePeriodSeconds \(5\): --shutdown-delay/,
+      ],
+      // With several workers the drain may take 5 s more.
+      [
+        "1.34.0",
+        ["preStopSleepSeconds=40", "workers=2", "resources.limits.memory=1Gi"],
+        /drain after SIGTERM needs up to 20 s more; raise terminationGracePeriodSeconds to 61 or more/,
+      ],
+    ];
+    for (const [kube, set, re] of refused) {
+      const args = ["template", RELEASE, CHART, "--namespace", NAMESPACE, "--kube-version", kube];
+      const r = await helm([...args, "--set", set.join(",")]);
+      assert.notEqual(r.code, 0, `${kube}: --set ${set.join(",")} was accepted`);
+      assert.match(r.stderr, re, `${kube}: --set ${set.join(",")}`);
+    }
+    // Shorter than the grace period, or no preStop at all: rendered.
+    const container = async (set: string[], kube = KUBE_VERSION): Promise<Record<string, unknown>> =>
+      (await template(set, ["--kube-version", kube])).one<Deployment>("Deployment").spec.template.spec
+        .containers[0] as unknown as Record<string, unknown>;
+    assert.deepEqual((await container(["preStopSleepSeconds=29"])).lifecycle, { preStop: { sleep: { seconds: 29 } } });
+    assert.equal((await container(["preStopSleepSeconds=0", "terminationGracePeriodSeconds=0"])).lifecycle, undefined);
+    const args = (await container(["preStopSleepSeconds=10", "terminationGracePeriodSeconds=11"], "1.29.0"))
+      .args as string[];
+    assert.equal(args[args.indexOf("--shutdown-delay") + 1], "10s");
+  });
+
   test("contradictory values are refused with a message saying why", async () => {
     const refused: [string, RegExp][] = [
       ["tls.mode=certManager,webhook.caBundle=Zm9v", /webhook\.caBundle is set but tls\.mode is certManager/],

@@ -75,6 +75,29 @@ describe("NOTES.txt, per tls.mode", { skip }, () => {
     assert.doesNotMatch(text, /cert-manager/);
   });
 
+  test("a grace period that does not cover the preStop sleep and the drain is warned about", async () => {
+    const warning =
+      /WARNING: terminationGracePeriodSeconds \((\d+)\) does not cover preStopSleepSeconds \((\d+)\) and\s+the drain after SIGTERM \(up to (\d+) s\).*set terminationGracePeriodSeconds to (\d+) or more/s;
+    const said = async (set: string[]): Promise<string[] | undefined> => warning.exec(await notes(set))?.slice(1);
+    assert.deepEqual(await said(["terminationGracePeriodSeconds=20"]), ["20", "5", "15", "21"]);
+    assert.deepEqual(await said(["terminationGracePeriodSeconds=6"]), ["6", "5", "15", "21"]);
+    assert.deepEqual(await said(["preStopSleepSeconds=0", "terminationGracePeriodSeconds=10"]), [
+      "10",
+      "0",
+      "15",
+      "16",
+    ]);
+    // With several workers the drain's bound is 20 s.
+    assert.deepEqual(await said(["workers=2", "resources.limits.memory=1Gi", "terminationGracePeriodSeconds=25"]), [
+      "25",
+      "5",
+      "20",
+      "26",
+    ]);
+    assert.equal(await said([]), undefined, "the defaults (30 > 5 + 15) are not warned about");
+    assert.equal(await said(["terminationGracePeriodSeconds=21"]), undefined);
+  });
+
   test("tls.caSecretName is the name said", async () => {
     assert.match(await notes(["tls.caSecretName=my-ca"]), /Secret "my-ca"/);
   });
