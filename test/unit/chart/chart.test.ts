@@ -921,6 +921,32 @@ describe("Helm chart charts/sidecar-injector", { skip }, () => {
     }
   });
 
+  test("rollout strategy: a surge Pod first, but in place under required anti-affinity with 2 or more replicas", async () => {
+    const strategy = async (set: string[]): Promise<unknown> =>
+      ((await template(set)).one<Deployment>("Deployment").spec as unknown as { strategy: unknown }).strategy;
+    const surge = { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } };
+    const inPlace = { type: "RollingUpdate", rollingUpdate: { maxSurge: 0, maxUnavailable: 1 } };
+    assert.deepEqual(await strategy([]), surge);
+    assert.deepEqual(await strategy(["podAntiAffinity=none", "replicaCount=5"]), surge);
+    // One replica per node: once every schedulable node runs one, a surge Pod is never scheduled.
+    assert.deepEqual(await strategy(["podAntiAffinity=hard"]), inPlace);
+    assert.deepEqual(await strategy(["podAntiAffinity=hard", "replicaCount=7"]), inPlace);
+    // A single replica stopped first would leave no injector for the whole rollout.
+    assert.deepEqual(await strategy(["podAntiAffinity=hard", "replicaCount=1"]), surge);
+    // Required terms of one's own weigh as hard does; preferred ones do not.
+    const own =
+      "affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey=topology.kubernetes.io/zone";
+    assert.deepEqual(await strategy([own, "podAntiAffinity=soft"]), inPlace);
+    assert.deepEqual(
+      await strategy([
+        "affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight=1",
+        "affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey=zone",
+        "podAntiAffinity=hard",
+      ]),
+      surge,
+    );
+  });
+
   test("a preStop sleep (or, before 1.30, a shutdown delay) not under the grace period is refused", async () => {
     // The API server refuses a preStop sleep longer than terminationGracePeriodSeconds; one as
     // long leaves no time to drain. Before Kubernetes 1.30 the injector waits itself
