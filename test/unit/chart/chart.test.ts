@@ -759,6 +759,14 @@ describe("Helm chart charts/sidecar-injector", { skip }, () => {
       ["workers=-2", /workers/],
       ["workers=many", /workers/],
       ["workers=65", /workers/],
+      // What the API server would refuse: int32 fields, a liveness probe's successThreshold
+      // other than 1, a budget above 100%.
+      ["replicaCount=2147483648", /replicaCount/],
+      ["livenessProbe.successThreshold=2", /livenessProbe\/successThreshold/],
+      ["readinessProbe.periodSeconds=3000000000", /readinessProbe\/periodSeconds/],
+      ["topologySpread.maxSkew=2147483648", /topologySpread\/maxSkew/],
+      ["podDisruptionBudget.minAvailable=101%", /podDisruptionBudget\/minAvailable/],
+      ["podDisruptionBudget.minAvailable=1000%", /podDisruptionBudget\/minAvailable/],
     ];
     for (const [value, re] of refused) {
       const r = await helm([
@@ -775,6 +783,16 @@ describe("Helm chart charts/sidecar-injector", { skip }, () => {
       assert.notEqual(r.code, 0, `--set ${value} was accepted`);
       assert.match(r.stderr, re, `--set ${value}`);
     }
+    // Their neighbours are accepted: a readiness probe may need several successes.
+    const d = (
+      await template([
+        "replicaCount=2147483647",
+        "livenessProbe.successThreshold=1",
+        "readinessProbe.successThreshold=2",
+        "podDisruptionBudget.minAvailable=050%",
+      ])
+    ).one<Deployment>("Deployment");
+    assert.equal(d.spec.replicas, 2147483647);
   });
 
   test("--workers: the CPU limit rounded down, at least 1, unless workers is set", async () => {
