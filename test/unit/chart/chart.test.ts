@@ -965,6 +965,25 @@ describe("Helm chart charts/sidecar-injector", { skip }, () => {
     );
   });
 
+  test("a fullname that cannot name the Service (a DNS-1035 label) is refused, naming fullnameOverride", async () => {
+    for (const release of ["1st", "a.b", "9-sidecar-injector"]) {
+      const r = await helm(["template", release, CHART, "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION]);
+      assert.notEqual(r.code, 0, `release ${release} was accepted`);
+      assert.match(r.stderr, /the Service would be named \S+ .*not a DNS-1035 label.*set fullnameOverride/, release);
+      const fixed = await helm([
+        ...["template", release, CHART, "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION],
+        ...["--set", "fullnameOverride=injector"],
+      ]);
+      assert.equal(fixed.code, 0, fixed.stderr);
+    }
+    const r = await helm([
+      ...["template", RELEASE, CHART, "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION],
+      ...["--set", "fullnameOverride=1injector"],
+    ]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /fullnameOverride/);
+  });
+
   test("a preStop sleep (or, before 1.30, a shutdown delay) not under the grace period is refused", async () => {
     // The API server refuses a preStop sleep longer than terminationGracePeriodSeconds; one as
     // long leaves no time to drain. Before Kubernetes 1.30 the injector waits itself
@@ -1027,6 +1046,9 @@ describe("Helm chart charts/sidecar-injector", { skip }, () => {
         /config\.enableNamespacesByDefault differs from webhook\.enableNamespacesByDefault/,
       ],
       ["config.revision=other", /config\.revision \(other\) differs from revision \(default\)/],
+      // One Service, two ports: the API server refuses a number twice ("Duplicate value").
+      ["service.adminPort=443", /service\.port and service\.adminPort are both 443/],
+      ["service.port=9000,service.adminPort=9000", /service\.port and service\.adminPort are both 9000/],
       // Two workers from the CPU limit, with the one-process memory limit of the defaults.
       ["resources.limits.cpu=2", /resources\.limits\.memory \(384Mi\) is too small for 2 workers: .*608Mi in all/],
       [
