@@ -720,6 +720,21 @@ describe("Helm chart charts/sidecar-injector", { skip }, () => {
     assert.notEqual(before, after);
   });
 
+  test("PodDisruptionBudget: any budget that leaves one replica to evict is rendered", async () => {
+    for (const [set, minAvailable] of [
+      [["podDisruptionBudget.minAvailable=50%"], "50%"],
+      [["podDisruptionBudget.minAvailable=0"], 0],
+      [["replicaCount=4", "podDisruptionBudget.minAvailable=3"], 3],
+      [["replicaCount=4", "podDisruptionBudget.minAvailable=75%"], "75%"],
+    ] as const) {
+      const pdb = (await template([...set])).one<PodDisruptionBudget>("PodDisruptionBudget");
+      assert.equal(pdb.spec.minAvailable, minAvailable, set.join(","));
+    }
+    // A single replica gets no budget at all, whatever minAvailable says.
+    const single = await template(["replicaCount=1", "podDisruptionBudget.minAvailable=5"]);
+    assert.equal(single.all("PodDisruptionBudget").length, 0);
+  });
+
   test("other values: webhook off, one replica, scheduling and image settings", async () => {
     const rendered = await template([
       "webhook.enabled=false",
@@ -1046,6 +1061,18 @@ describe("Helm chart charts/sidecar-injector", { skip }, () => {
         /config\.enableNamespacesByDefault differs from webhook\.enableNamespacesByDefault/,
       ],
       ["config.revision=other", /config\.revision \(other\) differs from revision \(default\)/],
+      // A budget that keeps every replica blocks every node drain, as one on a single replica would.
+      [
+        "podDisruptionBudget.minAvailable=2",
+        /podDisruptionBudget\.minAvailable \(2\) keeps 2 of the 2 replicas \(replicaCount\) available: .*every node drain would block/,
+      ],
+      ["podDisruptionBudget.minAvailable=100%", /minAvailable \(100%\) keeps 2 of the 2 replicas/],
+      [
+        "podDisruptionBudget.minAvailable=51%",
+        /minAvailable \(51%\) keeps 2 of the 2 replicas \(replicaCount; a percentage is rounded up\)/,
+      ],
+      ["replicaCount=4,podDisruptionBudget.minAvailable=9", /minAvailable \(9\) keeps 9 of the 4 replicas/],
+      ["replicaCount=4,podDisruptionBudget.minAvailable=76%", /minAvailable \(76%\) keeps 4 of the 4 replicas/],
       // One Service, two ports: the API server refuses a number twice ("Duplicate value").
       ["service.adminPort=443", /service\.port and service\.adminPort are both 443/],
       ["service.port=9000,service.adminPort=9000", /service\.port and service\.adminPort are both 9000/],
