@@ -206,27 +206,52 @@ more than one worker 5 more, after which a worker still draining is killed.
 {{- end }}
 
 {{/*
-Fails when the memory limit cannot hold the workers: each process (the primary and every
-worker) holds its own code and heap. Measured (README "Workers"): the primary, which alone
-loads the Kubernetes client, about 120 MiB idle; a worker about 65 MiB idle, growing by up to
-about 150 MiB under overload; so 160Mi + 224Mi per worker, the 1-worker figure being the chart's default of 384Mi (one process,
-no primary). Limits in Ki/Mi/Gi/M/G or bytes are checked; other forms are left alone.
+resources.limits.memory in MiB (rounded down), or -1 when there is none or it is in a form
+not read here. Limits in Ki/Mi/Gi/M/G or bytes are read; other forms are left alone.
+*/}}
+{{- define "sidecar-injector.memoryLimitMiB" -}}
+{{- $mem := toString (dig "limits" "memory" "" (.Values.resources | default dict)) }}
+{{- $mib := -1 }}
+{{- /* mulf and divf: mul and div take integers, and would read 0.5Gi as 0. */}}
+{{- if hasSuffix "Gi" $mem }}{{ $mib = mulf (trimSuffix "Gi" $mem | float64) 1024 | floor | int }}
+{{- else if hasSuffix "Mi" $mem }}{{ $mib = trimSuffix "Mi" $mem | float64 | floor | int }}
+{{- else if hasSuffix "Ki" $mem }}{{ $mib = divf (trimSuffix "Ki" $mem | float64) 1024 | floor | int }}
+{{- else if hasSuffix "G" $mem }}{{ $mib = divf (mulf (trimSuffix "G" $mem | float64) 1000000000) 1048576 | floor | int }}
+{{- else if hasSuffix "M" $mem }}{{ $mib = divf (mulf (trimSuffix "M" $mem | float64) 1000000) 1048576 | floor | int }}
+{{- else if regexMatch "^[0-9]+$" $mem }}{{ $mib = div ($mem | int64) 1048576 }}
+{{- end }}
+{{- $mib }}
+{{- end }}
+
+{{/*
+Fails when the memory limit cannot hold what the processes may use.
+- The workers: each process (the primary and every worker) holds its own code and heap.
+  Measured (README "Workers"): the primary, which alone loads the Kubernetes client, about 120
+  MiB idle; a worker about 65 MiB idle, growing by up to about 150 MiB under overload; so 160Mi
+  + 224Mi per worker, the 1-worker figure being the chart's default of 384Mi (one process, no
+  primary).
+- V8's heap limits (maxHeapMiB and the young generation, 3 x maxSemiSpaceMiB, in every serving
+  process): they must leave 160 MiB of the limit for what lives outside V8's heap, so that
+  memory pressure makes the garbage collector work harder rather than the kernel kill the Pod:
+  the code and runtime (about 45 MiB idle, 80 with the Kubernetes client), TLS buffers of up to
+  256 connections, and up to 64 MiB of request bodies (Buffers, outside the heap).
+Limits in a form sidecar-injector.memoryLimitMiB does not read are left alone.
 */}}
 {{- define "sidecar-injector.checkMemory" -}}
 {{- $workers := include "sidecar-injector.workers" . | int }}
-{{- if gt $workers 1 }}
 {{- $mem := toString (dig "limits" "memory" "" (.Values.resources | default dict)) }}
-{{- $mib := -1 }}
-{{- if hasSuffix "Gi" $mem }}{{ $mib = mul (trimSuffix "Gi" $mem | float64) 1024 | int }}
-{{- else if hasSuffix "Mi" $mem }}{{ $mib = trimSuffix "Mi" $mem | float64 | int }}
-{{- else if hasSuffix "Ki" $mem }}{{ $mib = div (trimSuffix "Ki" $mem | float64 | int) 1024 }}
-{{- else if hasSuffix "G" $mem }}{{ $mib = div (mul (trimSuffix "G" $mem | float64) 1000000000 | int64) 1048576 }}
-{{- else if hasSuffix "M" $mem }}{{ $mib = div (mul (trimSuffix "M" $mem | float64) 1000000 | int64) 1048576 }}
-{{- else if regexMatch "^[0-9]+$" $mem }}{{ $mib = div ($mem | int64) 1048576 }}
-{{- end }}
+{{- $mib := include "sidecar-injector.memoryLimitMiB" . | int }}
+{{- if ge $mib 0 }}
 {{- $need := add 160 (mul 224 $workers) }}
-{{- if and (ge (int $mib) 0) (lt (int $mib) (int $need)) }}
+{{- if and (gt $workers 1) (lt $mib $need) }}
 {{- fail (printf "resources.limits.memory (%s) is too small for %d workers: each worker process needs about 224Mi and the primary 160Mi, %dMi in all; raise the limit, or set workers to fewer" $mem $workers $need) }}
+{{- end }}
+{{- $young := mul 3 (int .Values.maxSemiSpaceMiB) }}
+{{- $heaps := mul $workers (add (int .Values.maxHeapMiB) $young) }}
+{{- if lt $mib (add $heaps 160) }}
+{{- $each := ternary "" (printf " in each of the %d workers" $workers) (eq $workers 1) }}
+{{- $room := sub (div (sub $mib 160) $workers) $young }}
+{{- fail (printf "maxHeapMiB (%d) and the young generation (3 x maxSemiSpaceMiB = %d)%s leave less than 160Mi of resources.limits.memory (%s) for the code, TLS buffers and request bodies outside V8's heap, so the kernel would kill the Pod before the garbage collector works harder; raise resources.limits.memory to %dMi or more, or lower maxHeapMiB%s" (int .Values.maxHeapMiB) $young $each $mem (add $heaps 160) (ternary (printf " to %d or less" $room) "" (ge $room 64))) }}
 {{- end }}
 {{- end }}
 {{- end }}

@@ -810,6 +810,31 @@ describe("Helm chart charts/sidecar-injector", { skip }, () => {
     assert.equal(d.spec.replicas, 2147483647);
   });
 
+  test("heap limits well under the memory limit are rendered; a limit not read is left alone", async () => {
+    const nodeOptions = async (set: string[]): Promise<string | undefined> =>
+      (await template(set))
+        .one<Deployment>("Deployment")
+        .spec.template.spec.containers[0]!.env?.find((e) => e.name === "NODE_OPTIONS")?.value;
+    for (const set of [
+      ["maxHeapMiB=200"],
+      ["resources.limits.memory=376Mi"],
+      // Fractions are read as such (0.6Gi is 614Mi, not 0).
+      ["resources.limits.memory=0.6Gi"],
+      ["resources.limits.memory=0.4G"],
+      ["workers=2", "resources.limits.memory=0.7Gi"],
+      ["maxSemiSpaceMiB=16", "resources.limits.memory=400Mi"],
+      ["maxHeapMiB=1024", "resources.limits.memory=2Gi"],
+      ["workers=2", "resources.limits.memory=608Mi"],
+      ["resources.limits.memory=null"],
+      ["resources.limits.memory=1e9"],
+    ])
+      assert.match(
+        (await nodeOptions(set)) ?? "",
+        /^--max-old-space-size=\d+ --max-semi-space-size=\d+$/,
+        set.join(","),
+      );
+  });
+
   test("--workers: the CPU limit rounded down, at least 1, unless workers is set", async () => {
     const workers = async (set: string[]): Promise<string | undefined> => {
       const args = (await template(set)).one<Deployment>("Deployment").spec.template.spec.containers[0]!.args;
@@ -933,7 +958,7 @@ describe("Helm chart charts/sidecar-injector", { skip }, () => {
   });
 
   test("NODE_OPTIONS: the heap and the young generation from maxHeapMiB and maxSemiSpaceMiB; the schema bounds both", async () => {
-    const nodeOptions = (await template(["maxHeapMiB=256", "maxSemiSpaceMiB=16"]))
+    const nodeOptions = (await template(["maxHeapMiB=256", "maxSemiSpaceMiB=16", "resources.limits.memory=512Mi"]))
       .one<Deployment>("Deployment")
       .spec.template.spec.containers[0]!.env?.find((e) => e.name === "NODE_OPTIONS");
     assert.equal(nodeOptions?.value, "--max-old-space-size=256 --max-semi-space-size=16");
@@ -1081,6 +1106,26 @@ describe("Helm chart charts/sidecar-injector", { skip }, () => {
       [
         "workers=3,resources.limits.memory=800M",
         /resources\.limits\.memory \(800M\) is too small for 3 workers: .*832Mi in all/,
+      ],
+      // V8's heap limits must stay 160 MiB under the memory limit (code, TLS buffers and request
+      // bodies live outside the heap), whatever form the limit takes.
+      [
+        "maxHeapMiB=256",
+        /maxHeapMiB \(256\) and the young generation \(3 x maxSemiSpaceMiB = 24\) leave less than 160Mi of resources\.limits\.memory \(384Mi\).*raise resources\.limits\.memory to 440Mi or more, or lower maxHeapMiB to 200 or less/,
+      ],
+      [
+        "maxSemiSpaceMiB=16",
+        /young generation \(3 x maxSemiSpaceMiB = 48\) .*to 400Mi or more, or lower maxHeapMiB to 176 or less/,
+      ],
+      ["resources.limits.memory=0.25Gi", /\(0\.25Gi\) .*to 376Mi or more, or lower maxHeapMiB to 72 or less/],
+      ["resources.limits.memory=300000Ki", /\(300000Ki\) .*to 376Mi or more/],
+      ["resources.limits.memory=250M", /\(250M\) .*to 376Mi or more/],
+      ["resources.limits.memory=262144000", /\(262144000\) .*to 376Mi or more/],
+      // No room even for the smallest heap: only raising the limit is said.
+      ["resources.limits.memory=200Mi", /\(200Mi\) .*to 376Mi or more, or lower maxHeapMiB\n/],
+      [
+        "workers=2,resources.limits.memory=608Mi,maxHeapMiB=256",
+        /maxHeapMiB \(256\) and the young generation \(3 x maxSemiSpaceMiB = 24\) in each of the 2 workers .*\(608Mi\).*to 720Mi or more, or lower maxHeapMiB to 200 or less/,
       ],
     ];
     for (const [value, re] of refused) {
