@@ -6,6 +6,8 @@
 // side by side share no object name.
 
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { describe, test } from "node:test";
 import { parseAllDocuments } from "yaml";
 import { CHART, HELM_TIMEOUT_MS, KUBE_VERSION, helmGate, run } from "../../support/helm.js";
@@ -223,6 +225,55 @@ describe("names derive from the release, never from a fixed `sidecar-injector`",
           );
       }
     }
+  });
+
+  test("changing nameOverride or fullnameOverride in an upgrade: values.yaml says what the renderings show", async () => {
+    const values = (await readFile(join(CHART, "values.yaml"), "utf8")).split("\n");
+    /** The comment lines right above `key:` at the top level, joined. */
+    const described = (key: string): string => {
+      const at = values.findIndex((l) => l.startsWith(`${key}:`));
+      assert.ok(at > 0, `values.yaml has ${key}`);
+      let from = at;
+      while (from > 0 && values[from - 1]!.startsWith("#")) from--;
+      return values
+        .slice(from, at)
+        .map((l) => l.replace(/^#\s?/, ""))
+        .join(" ");
+    };
+    const selector = (objects: KubeObject[]): unknown =>
+      (one(objects, "Deployment").spec as { selector: unknown }).selector;
+    const before = await render("rel", ["fullnameOverride=inj"]);
+
+    // nameOverride with the fullname kept: the same Deployment with another selector, which the
+    // API server refuses to change.
+    const renamedLabel = await render("rel", ["fullnameOverride=inj", "nameOverride=other"]);
+    assert.equal(one(renamedLabel, "Deployment").metadata.name, one(before, "Deployment").metadata.name);
+    assert.notDeepEqual(selector(renamedLabel), selector(before));
+    assert.match(described("nameOverride"), /Deployment's selector, which is\s+immutable/);
+    assert.match(described("nameOverride"), /otherwise renames every object/);
+
+    // fullnameOverride: every object renamed, the CA Secret the injector makes among them.
+    const renamed = await render("rel", ["fullnameOverride=inj2"]);
+    const names = (objects: KubeObject[]): Set<string> => new Set(objects.map((o) => `${o.kind}/${o.metadata.name}`));
+    assert.deepEqual(
+      [...names(renamed)].filter((n) => names(before).has(n)),
+      [],
+      "no object keeps its name",
+    );
+    const caSecret = (objects: KubeObject[]): string | undefined =>
+      argOf(
+        (one(objects, "Deployment").spec as { template: { spec: PodSpec } }).template.spec.containers[0]!.args,
+        "--ca-secret",
+      );
+    assert.equal(caSecret(before), "inj-ca");
+    assert.equal(caSecret(renamed), "inj2-ca");
+    const full = described("fullnameOverride");
+    assert.match(full, /changing it in an upgrade renames every object/);
+    assert.match(
+      full,
+      /new CA in the Secret `<new fullname>-ca`, and the old\s+CA Secret, which Helm never owned, stays behind/,
+    );
+    assert.match(full, /no\s+caBundle until the new Pods publish one/);
   });
 
   test("two releases side by side share no object name, namespaced or cluster-wide", async () => {
