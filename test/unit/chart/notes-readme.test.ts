@@ -70,6 +70,11 @@ describe("NOTES.txt, per tls.mode", { skip }, () => {
     assert.match(text, /creates its CA in the Secret "sidecar-injector-ca"/);
     assert.match(text, /writes the CA\s+into the webhook configuration's caBundle itself/);
     assert.match(text, /certs status --namespace sidecar-injector-system --ca-secret sidecar-injector-ca/);
+    // Through the port-forward the client dials 127.0.0.1; the certificate names the Service.
+    assert.match(
+      text,
+      /port-forward svc\/sidecar-injector 9443:443 &\n.*certs status .*\\\n.*--server https:\/\/127\.0\.0\.1:9443 \\\n\s+--tls-server-name sidecar-injector\.sidecar-injector-system\.svc\n/,
+    );
     assert.doesNotMatch(text, /create secret tls/);
     assert.doesNotMatch(text, /WARNING/);
     assert.doesNotMatch(text, /cert-manager/);
@@ -127,6 +132,9 @@ describe("NOTES.txt, per tls.mode", { skip }, () => {
       text,
     );
     assert.match(text, /helm uninstall other -n sidecar-injector-system/);
+    const service = args[args.indexOf("--service") + 1] ?? "";
+    assert.equal(service, "other-sidecar-injector");
+    assert.ok(text.includes(`--tls-server-name ${service}.sidecar-injector-system.svc\n`), text);
     assert.ok(
       text.includes(`kubectl -n sidecar-injector-system delete secret ${caSecret}\n`),
       "uninstall removes the CA Secret the injector uses",
@@ -218,6 +226,11 @@ describe("NOTES.txt, per tls.mode", { skip }, () => {
     }
     assert.match(text, /needs the Prometheus Operator's CRDs, and Grafana's dashboard sidecar/);
     assert.match(text, /WARNING: the NetworkPolicy closes the admin port/);
+    assert.match(text, /scrapes fail, and\s+SidecarInjectorDown fires\./);
+    // Without the PrometheusRule no alert can fire: the warning does not say one does.
+    const noRule = await notes(["monitoring.serviceMonitor.enabled=true"]);
+    assert.match(noRule, /WARNING: the NetworkPolicy closes the admin port.*scrapes fail\. Name Prometheus there/s);
+    assert.doesNotMatch(noRule, /SidecarInjectorDown/);
     assert.doesNotMatch(
       await notes([...all, "networkPolicy.admin.from[0].podSelector.matchLabels.app=prometheus"]),
       /WARNING/,
@@ -226,6 +239,23 @@ describe("NOTES.txt, per tls.mode", { skip }, () => {
     const dashboardOnly = await notes(["monitoring.dashboard.enabled=true", "networkPolicy.enabled=false"]);
     assert.match(dashboardOnly, /Monitoring \(needs Grafana's dashboard sidecar\)/);
     assert.doesNotMatch(dashboardOnly, /ServiceMonitor|PrometheusRule|Operator/);
+  });
+
+  test("the namespace demo is created before it is labelled, in NOTES and in both READMEs alike", async () => {
+    const commands = (text: string): string[] =>
+      text
+        .split("\n")
+        .map((l) => l.trim())
+        .filter((l) => /^kubectl (create|label) namespace demo\b/.test(l));
+    const create = "kubectl create namespace demo";
+    const defaultRevision = [create, "kubectl label namespace demo istio-injection=enabled"];
+    assert.deepEqual(commands(await notes([])), defaultRevision);
+    assert.deepEqual(commands(await notes(["revision=canary"])), [
+      create,
+      "kubectl label namespace demo istio.io/rev=canary",
+    ]);
+    for (const readme of [join(CHART, "..", "..", "README.md"), join(CHART, "README.md")])
+      assert.deepEqual(commands(await readFile(readme, "utf8")), defaultRevision, readme);
   });
 
   test("tls.mode=certManager: cert-manager's certificate", async () => {
