@@ -104,6 +104,12 @@ Options:
                         honoured stops the start (exit 2)
       --allow-unsupported
                         with --istio-config: serve what can be honoured instead
+      --revision-tag TAG
+                        with --istio-config: a revision tag that points at this injector
+                        (repeatable; a config file's revisionTags), for /preview's answers
+      --enable-namespaces-by-default
+                        with --istio-config: Istio's auto webhook calls this injector too
+                        (a config file's enableNamespacesByDefault), for /preview's answers
       --host HOST       address to listen on (default: 127.0.0.1)
       --port PORT       port to listen on (default: 9443)
       --admin-port PORT serve /preview and /metrics on this second port instead, leaving
@@ -1083,6 +1089,8 @@ async function runServeCommand(argv: string[]): Promise<number> {
       config: { type: "string" },
       "istio-config": { type: "string" },
       "allow-unsupported": { type: "boolean" },
+      "revision-tag": { type: "string", multiple: true },
+      "enable-namespaces-by-default": { type: "boolean" },
       host: { type: "string" },
       port: { type: "string" },
       "tls-cert": { type: "string" },
@@ -1129,6 +1137,13 @@ async function runServeCommand(argv: string[]): Promise<number> {
     throw new UsageError("serve: --config and --istio-config exclude each other: the config comes from one of them");
   if (values["allow-unsupported"] === true && values["istio-config"] === undefined)
     throw new UsageError("serve: --allow-unsupported goes with --istio-config");
+  for (const [option, given, key] of [
+    ["--revision-tag", values["revision-tag"] !== undefined, "revisionTags"],
+    ["--enable-namespaces-by-default", values["enable-namespaces-by-default"] === true, "enableNamespacesByDefault"],
+  ] as const) {
+    if (given && values["istio-config"] === undefined)
+      throw new UsageError(`serve: ${option} goes with --istio-config (with a config file, set ${key} in it)`);
+  }
   if (values["istio-config"] !== undefined) {
     const { parseIstioConfigSource, IstioConfigError } = await import("./istio/source.js");
     try {
@@ -1203,6 +1218,14 @@ async function runServeCommand(argv: string[]): Promise<number> {
     configFile: values.config,
     ...(values["istio-config"] !== undefined ? { istioConfig: values["istio-config"] } : {}),
     ...(values["allow-unsupported"] === true ? { allowUnsupported: true } : {}),
+    ...(values["revision-tag"] !== undefined || values["enable-namespaces-by-default"] === true
+      ? {
+          istioSelection: {
+            ...(values["revision-tag"] !== undefined ? { revisionTags: values["revision-tag"] } : {}),
+            ...(values["enable-namespaces-by-default"] === true ? { enableNamespacesByDefault: true } : {}),
+          },
+        }
+      : {}),
     host: values.host,
     port,
     tlsCert: values["tls-cert"],

@@ -32,6 +32,7 @@ import type { NamespaceLookupService } from "./admission/preview-lookup.js";
 import type { KubeApi } from "./kube/api.js";
 import type { NativeSidecarDetector } from "./kube/nodes.js";
 import type { IstioConfigFollower } from "./istio/live.js";
+import type { IstioSelection } from "./istio/source.js";
 import { buildConfig, loadConfig } from "./config/load.js";
 import { createLogger } from "./telemetry/logger.js";
 import { createMetrics, type Metrics } from "./telemetry/metrics.js";
@@ -62,6 +63,8 @@ export interface ServeOptions {
   readonly istioConfig?: string;
   /** With istioConfig: serve what can be honoured when some settings cannot (else refuse to start). */
   readonly allowUnsupported?: boolean;
+  /** With istioConfig: the revision tags pointing at this injector, and Istio's `auto` webhook (IstioSelection). */
+  readonly istioSelection?: IstioSelection;
   /** Default 127.0.0.1. */
   readonly host?: string;
   /** Default 9443; 0 picks a free port. */
@@ -196,6 +199,7 @@ async function loadIstioConfig(
     logger,
     reloads: metrics.configReloads,
     allowUnsupported: opts.allowUnsupported === true,
+    ...(opts.istioSelection === undefined ? {} : { selection: opts.istioSelection }),
   });
   return { follower, config: await follower.load() };
 }

@@ -31,6 +31,7 @@ import {
   findingKey,
   IstioConfigError,
   type IstioConfigSource,
+  type IstioSelection,
 } from "./source.js";
 
 export const RESTART_BACKOFF = { initialMs: 1_000, maxMs: 30_000 } as const;
@@ -50,6 +51,8 @@ export interface IstioConfigFollowerDeps {
   /** `sidecar_injector_config_reload_total`, by result. */
   readonly reloads?: Counter<"result">;
   readonly allowUnsupported: boolean;
+  /** Revision tags and `auto`, which Istio's ConfigMaps do not say (source.ts IstioSelection). */
+  readonly selection?: IstioSelection;
   readonly schedule?: Schedule;
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
 }
@@ -115,7 +118,11 @@ export class IstioConfigFollower {
     this.lastSeen = this.key();
     let loaded;
     try {
-      loaded = configFromIstio(configMapsOf(this.source, injector.data, mesh.data), this.deps.allowUnsupported);
+      loaded = configFromIstio(
+        configMapsOf(this.source, injector.data, mesh.data),
+        this.deps.allowUnsupported,
+        this.deps.selection,
+      );
     } catch (e) {
       if (e instanceof IstioConfigError) for (const f of e.findings) logFinding(logger, this.description, f);
       throw e;
@@ -183,7 +190,11 @@ export class IstioConfigFollower {
     }
     let loaded;
     try {
-      loaded = configFromIstio(configMapsOf(this.source, injector.data, mesh.data), this.deps.allowUnsupported);
+      loaded = configFromIstio(
+        configMapsOf(this.source, injector.data, mesh.data),
+        this.deps.allowUnsupported,
+        this.deps.selection,
+      );
     } catch (e) {
       if (!(e instanceof IstioConfigError)) throw e;
       reloads?.inc({ result: "failed" });

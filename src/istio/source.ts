@@ -82,8 +82,28 @@ export interface IstioLoad {
 }
 
 /** The config Istio's ConfigMaps give; throws IstioConfigError when it cannot be served. */
-export function configFromIstio(maps: IstioConfigMaps, allowUnsupported: boolean): IstioLoad {
-  const { config: document, findings } = importIstioConfig(maps);
+/**
+ * What selects this injector that Istio's ConfigMaps do not say: the revision tags pointing at
+ * it and Istio's `auto` webhook, which the chart renders (its `revisionTags`,
+ * `webhook.enableNamespacesByDefault`) and serve is told (`--revision-tag`,
+ * `--enable-namespaces-by-default`), so that /preview's explanations know every selector.
+ */
+export interface IstioSelection {
+  readonly revisionTags?: readonly string[];
+  readonly enableNamespacesByDefault?: boolean;
+}
+
+export function configFromIstio(
+  maps: IstioConfigMaps,
+  allowUnsupported: boolean,
+  selection: IstioSelection = {},
+): IstioLoad {
+  const { config: imported, findings } = importIstioConfig(maps);
+  const document = {
+    ...imported,
+    ...(selection.revisionTags?.length ? { revisionTags: [...selection.revisionTags] } : {}),
+    ...(selection.enableNamespacesByDefault === true ? { enableNamespacesByDefault: true } : {}),
+  };
   const unsupported = findings.filter((f) => f.severity === "unsupported").length;
   if (unsupported > 0 && !allowUnsupported) {
     throw new IstioConfigError(

@@ -894,6 +894,31 @@ describe("Helm chart charts/sidecar-injector", { skip }, () => {
     assert.match(bad.stderr, /istioConfig/);
   });
 
+  test("istioConfig: revision tags and the auto webhook, which Istio's ConfigMaps do not say, are passed to serve", async () => {
+    const argsOf = async (set: string[]): Promise<string[]> =>
+      (await template(set)).one<Deployment>("Deployment").spec.template.spec.containers[0]!.args;
+    const args = await argsOf([
+      "istioConfig=istio-system",
+      "revisionTags={prod,stable}",
+      "webhook.enableNamespacesByDefault=true",
+    ]);
+    const after = args.slice(args.indexOf("--istio-config"));
+    assert.deepEqual(after.slice(0, 7), [
+      "--istio-config",
+      "istio-system",
+      "--revision-tag",
+      "prod",
+      "--revision-tag",
+      "stable",
+      "--enable-namespaces-by-default",
+    ]);
+    const plain = await argsOf(["istioConfig=istio-system"]);
+    assert.ok(!plain.includes("--revision-tag") && !plain.includes("--enable-namespaces-by-default"));
+    // With config.yaml, which carries both, neither is given.
+    const file = await argsOf(["revisionTags={prod}", "webhook.enableNamespacesByDefault=true"]);
+    assert.ok(!file.includes("--revision-tag") && !file.includes("--enable-namespaces-by-default"));
+  });
+
   test("istioConfig names the revision the webhooks select, and takes no config beside it", async () => {
     // The injector writes the revision of Istio's ConfigMaps into Pods; the webhooks select
     // `revision`: a difference would inject Pods with a revision no webhook of this release selects.

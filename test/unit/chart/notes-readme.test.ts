@@ -160,24 +160,6 @@ describe("NOTES.txt, per tls.mode", { skip }, () => {
     assert.doesNotMatch(await notes([]), /Revision tag/);
   });
 
-  test("istioConfig with revision tags or enableNamespacesByDefault: NOTES say what /preview does not know", async () => {
-    const said =
-      /istioConfig: the injector takes its config from Istio's ConfigMaps, which do not carry\s+(.*?): the Pods those webhooks send are injected, but\s+\/preview says the API server does not call the injector for them\./;
-    const carried = async (set: string[]): Promise<string | undefined> => said.exec(await notes(set))?.[1];
-    assert.equal(await carried(["istioConfig=istio-system", "revisionTags={prod}"]), "the revision tags");
-    assert.equal(
-      await carried(["istioConfig=istio-system", "webhook.enableNamespacesByDefault=true"]),
-      "enableNamespacesByDefault",
-    );
-    assert.equal(
-      await carried(["istioConfig=istio-system", "revisionTags={prod}", "webhook.enableNamespacesByDefault=true"]),
-      "the revision tags or enableNamespacesByDefault",
-    );
-    // Nothing to say without istioConfig (config.yaml carries both), or without either.
-    assert.equal(await carried(["revisionTags={prod}", "webhook.enableNamespacesByDefault=true"]), undefined);
-    assert.equal(await carried(["istioConfig=istio-system"]), undefined);
-  });
-
   test("uninstall, per tls.mode: the Secrets left behind are the ones the chart's certificates write", async () => {
     const [cm, certs] = await notesAnd(["tls.mode=certManager"], "other", ["templates/certmanager.yaml"]);
     const written = certs

@@ -9,6 +9,7 @@ import {
   IstioConfigError,
   MAX_LISTED_CHANGES,
   parseIstioConfigSource,
+  type IstioSelection,
 } from "../../../src/istio/source.js";
 import { createLogger } from "../../../src/telemetry/logger.js";
 import { createMetrics } from "../../../src/telemetry/metrics.js";
@@ -34,7 +35,7 @@ interface Line {
 }
 
 /** A follower over a fake API server, its log lines, its metric and its scheduled restarts. */
-function setup(o: { allowUnsupported?: boolean; revision?: string } = {}) {
+function setup(o: { allowUnsupported?: boolean; revision?: string; selection?: IstioSelection } = {}) {
   const kube = new FakeKube();
   const suffix = o.revision === undefined ? "" : `-${o.revision}`;
   kube.putConfigMap(NS, `istio-sidecar-injector${suffix}`, { values: values(), config: CONFIG_TEXT });
@@ -61,6 +62,7 @@ function setup(o: { allowUnsupported?: boolean; revision?: string } = {}) {
       logger,
       reloads: metrics.configReloads,
       allowUnsupported: o.allowUnsupported ?? false,
+      ...(o.selection === undefined ? {} : { selection: o.selection }),
       schedule,
     },
   );
@@ -103,6 +105,21 @@ describe("--istio-config NS[/REV]", () => {
 });
 
 describe("IstioConfigFollower", () => {
+  test("revision tags and Istio's auto webhook, which the ConfigMaps do not say, are in every config it makes", async () => {
+    const plain = await setup().start();
+    assert.deepEqual([plain.revisionTags, plain.enableNamespacesByDefault], [[], false]);
+    const { kube, start, applied } = setup({ selection: { revisionTags: ["prod"], enableNamespacesByDefault: true } });
+    const config = await start();
+    assert.deepEqual([config.revisionTags, config.enableNamespacesByDefault], [["prod"], true]);
+    await settle();
+    kube.putConfigMap(NS, "istio-sidecar-injector", { values: values("other.example/mesh"), config: CONFIG_TEXT });
+    await settle();
+    assert.equal(applied.length, 1);
+    assert.deepEqual([applied[0]?.revisionTags, applied[0]?.enableNamespacesByDefault], [["prod"], true]);
+    // A tag the config refuses (no label value) stops the start, naming it.
+    await assert.rejects(setup({ selection: { revisionTags: ["not a label!"] } }).start(), /revisionTags/);
+  });
+
   test("start: the config of Istio's ConfigMaps, then a change to either takes effect, said by path", async () => {
     const { kube, lines, follower, start, applied, reloads } = setup();
     const config = await start();

@@ -178,6 +178,20 @@ describe("serve --istio-config: the start", () => {
     const bad = await runCli(["serve", "--istio-config", "Istio/../x"], { env });
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--istio-config must be NAMESPACE or NAMESPACE\/REVISION/);
+    for (const [args, why] of [
+      [
+        ["--revision-tag", "prod"],
+        /--revision-tag goes with --istio-config \(with a config file, set revisionTags in it\)/,
+      ],
+      [
+        ["--enable-namespaces-by-default"],
+        /--enable-namespaces-by-default goes with --istio-config \(with a config file, set enableNamespacesByDefault in it\)/,
+      ],
+    ] as const) {
+      const alone = await runCli(["serve", ...args], { env });
+      assert.equal(alone.code, 2);
+      assert.match(alone.stderr, why);
+    }
   });
 });
 
