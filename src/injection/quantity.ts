@@ -297,9 +297,19 @@ function finish(value: Exact, format: Format): QuantityCheck {
  * Unlike checkQuantity, no bound of ours refuses: a Pod annotation Istio admits is admitted.
  */
 export function goParsesQuantity(s: string): boolean {
-  if (s === "") return false;
+  return goQuantityError(s) === undefined;
+}
+
+// resource.ParseQuantity's errors.
+const ERR_FORMAT_WRONG = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
+const ERR_NUMERIC = "unable to parse numeric part of quantity";
+const ERR_SUFFIX = "unable to parse quantity's suffix";
+
+/** resource.ParseQuantity's error for `s` (see goParsesQuantity), or undefined when it parses. */
+export function goQuantityError(s: string): string | undefined {
+  if (s === "") return ERR_FORMAT_WRONG;
   const scanned = scan(s);
-  if (!scanned) return false;
+  if (!scanned) return ERR_FORMAT_WRONG;
   const { suffix } = scanned;
   let base: 2 | 10 = 10;
   let exponent: number;
@@ -311,14 +321,38 @@ export function goParsesQuantity(s: string): boolean {
     exponent = binary;
   } else if (/^[eE][+-]?[0-9]+$/.test(suffix)) {
     // strconv.ParseInt(…, 10, 64), kept from reading a long run of digits into a BigInt.
-    if (suffix.slice(1).replace(/^[+-]?0*/, "").length > 19) return false;
+    if (suffix.slice(1).replace(/^[+-]?0*/, "").length > 19) return ERR_SUFFIX;
     const e = BigInt(suffix.slice(1));
-    if (e < -(2n ** 63n) || e >= 2n ** 63n) return false;
+    if (e < -(2n ** 63n) || e >= 2n ** 63n) return ERR_SUFFIX;
     exponent = Number(BigInt.asIntN(32, e));
-  } else return false;
-  if (scanned.hasDigits) return true;
+  } else return ERR_SUFFIX;
+  if (scanned.hasDigits) return undefined;
   // No digit at all: only Go's int64 fast path reads it (as 0).
-  return base === 10 ? exponent >= -9 : 13 - (3 * exponent) / 10 >= 0;
+  return (base === 10 ? exponent >= -9 : 13 - (3 * exponent) / 10 >= 0) ? undefined : ERR_NUMERIC;
+}
+
+/**
+ * A JSON value in a resource.Quantity field, as Quantity.UnmarshalJSON reads it and MarshalJSON
+ * writes it back: null is 0; any other value is parsed as its JSON text, a string's without
+ * the quotes but with its escapes (Go writes control characters, `"`, `\`, `<`, `>`, `&`,
+ * U+2028 and U+2029 escaped, which no quantity holds), trimmed (strings.TrimSpace). The
+ * canonical spelling, or where our bounds stop (checkQuantity) the trimmed text; or Go's error.
+ */
+export function goUnmarshalQuantity(
+  value: unknown,
+): { readonly ok: true; readonly value: string } | { readonly ok: false; readonly error: string } {
+  let text: string;
+  if (value === null) return { ok: true, value: "0" };
+  if (typeof value === "number") text = String(value);
+  else if (typeof value === "string") {
+    // Of the escaped characters, those TrimSpace would trim: anything else fails the grammar anyway.
+    if (/[\t\n\v\f\r\u2028\u2029]/.test(value)) return { ok: false, error: ERR_FORMAT_WRONG };
+    text = goTrimSpace(value);
+  } else return { ok: false, error: ERR_FORMAT_WRONG };
+  const error = goQuantityError(text);
+  if (error !== undefined) return { ok: false, error };
+  const q = checkQuantity(text);
+  return { ok: true, value: q.ok ? q.canonical : text };
 }
 
 /** The spelling the API server stores, or undefined when it (or we, see above) refuse `s`. */

@@ -3,6 +3,8 @@ import { test } from "node:test";
 import {
   canonicalResources,
   checkQuantity,
+  goQuantityError,
+  goUnmarshalQuantity,
   MAX_QUANTITY_EXPONENT,
   MAX_QUANTITY_LENGTH,
   parseQuantity,
@@ -269,4 +271,25 @@ test("canonicalResources rewrites requests and limits only, and keeps what it ca
   assert.deepEqual(canonicalResources({ requests: { cpu: 0.5, memory: "lots" } }), {
     requests: { cpu: "500m", memory: "lots" },
   });
+});
+
+test("goQuantityError: resource.ParseQuantity's own error for each way a quantity fails", () => {
+  const format = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
+  for (const ok of ["0", "1.5Gi", "1e3", "+.5", "k"]) assert.equal(goQuantityError(ok), undefined, ok);
+  for (const bad of ["", " 1", "1 ", "1Zi", "true", "{}"]) assert.equal(goQuantityError(bad), format, bad);
+  for (const bad of ["5KM", "1e", "1e99999999999999999999"]) {
+    assert.equal(goQuantityError(bad), "unable to parse quantity's suffix", bad);
+  }
+  assert.equal(goQuantityError("Ei"), "unable to parse numeric part of quantity");
+});
+
+test("goUnmarshalQuantity: a JSON string (trimmed unless Go escapes the space) or number, null as 0", () => {
+  assert.deepEqual(goUnmarshalQuantity(" 1000 "), { ok: true, value: "1k" });
+  assert.deepEqual(goUnmarshalQuantity("\u00a01Gi"), { ok: true, value: "1Gi" });
+  assert.deepEqual(goUnmarshalQuantity(1.5), { ok: true, value: "1500m" });
+  // Spelled "1e+21" (Go's float64 text), which Go keeps as written.
+  assert.deepEqual(goUnmarshalQuantity(1e21), { ok: true, value: "1e+21" });
+  assert.deepEqual(goUnmarshalQuantity(null), { ok: true, value: "0" });
+  // Go writes a tab as \t inside the quotes: TrimSpace does not see a space.
+  for (const bad of ["\t1", "1\n", true, [1], { a: 1 }]) assert.equal(goUnmarshalQuantity(bad).ok, false);
 });
