@@ -167,7 +167,9 @@ export function sidecarTemplate(p: Params): TemplateOutput {
     mountList = insertedAfter(mountList, BOOTSTRAP_MOUNT_AFTER, BOOTSTRAP_MOUNT);
     volumeList = insertedAfter(volumeList, BOOTSTRAP_VOLUME_AFTER, bootstrapVolume(bootstrap));
   }
-  if (p.annotations[A.userVolumeMount] !== undefined) mountList = [...mountList, ...userEntries(p, A.userVolumeMount)];
+  if (p.annotations[A.userVolumeMount] !== undefined) {
+    mountList = [...mountList, ...userEntries(p, A.userVolumeMount, p.native ? "initContainers" : "containers")];
+  }
   if (p.annotations[A.userVolume] !== undefined) volumeList = [...volumeList, ...userVolumes(p)];
 
   // Field by field, in the template's order: no object made and spread for an optional one.

@@ -15,6 +15,7 @@ import {
   READINESS_PATH,
   servedRevision,
 } from "./istio.js";
+import { goDecode } from "./go-decode.js";
 import { jsonScalar, jsonString } from "./json-text.js";
 import { labelOr, workloadName, type Params } from "./params.js";
 import { canonicalResources } from "./quantity.js";
@@ -187,21 +188,41 @@ export function insertedAfter<T extends { readonly name?: unknown }>(list: reado
 /**
  * The volumes (or mounts) of a JSON annotation, checked by validate.ts to be null, a map of
  * name to object, or a list of objects: a map by name (Go's templates range over a map in key
- * order), a list by index, in order.
+ * order), a list by index, in order. The template writes each under `name: "<key or index>"`,
+ * its own keys after (its own `name` wins), and Istio decodes the Pod it renders: each entry is
+ * read as Go reads a corev1.Volume (corev1.VolumeMount) and written back (go-decode.ts), and one
+ * Go cannot read refuses the Pod, as Istio's decoding does. `proxyIn`: the list of the container
+ * the mounts go to. Where the Pod has no volumes (no such container list), Istio's merge adds
+ * the whole list and drops the null members of its entries first.
  */
-export function userEntries(p: Params, key: typeof A.userVolume | typeof A.userVolumeMount): JsonObject[] {
+export function userEntries(
+  p: Params,
+  key: typeof A.userVolume | typeof A.userVolumeMount,
+  proxyIn: "containers" | "initContainers" = "containers",
+): JsonObject[] {
   const raw = p.annotations[key];
   if (raw === undefined) return [];
   // parse boundary: validate.ts has checked the annotation's shape (see above).
   const parsed = JSON.parse(raw) as Record<string, JsonObject> | null;
   if (parsed === null) return [];
-  const names = Array.isArray(parsed) ? Object.keys(parsed) : Object.keys(parsed).sort();
-  return names.map((name) => ({ name, ...parsed[name] }));
+  const list = Array.isArray(parsed);
+  const names = list ? Object.keys(parsed) : Object.keys(parsed).sort();
+  const volume = key === A.userVolume;
+  // `containers` has no omitempty: Go writes it even empty, and the merge finds it there.
+  const added = volume
+    ? !p.pod.spec?.volumes?.length
+    : proxyIn === "initContainers" && !p.pod.spec?.initContainers?.length;
+  return names.map((name) => {
+    const read = goDecode({ name, ...parsed[name] }, volume ? "v1.Volume" : "v1.VolumeMount", added);
+    if (read.ok) return read.value;
+    const entry = list ? `entry ${name}` : `entry ${quote(name)}`;
+    throw invalidAnnotation(key, raw, `${entry}, ${read.at}: ${read.error}`);
+  });
 }
 
 /** sidecar.istio.io/userVolume's volumes (see userEntries). */
 export function userVolumes(p: Params): Volume[] {
-  // parse boundary: each entry named; an entry's own `name` of another type is kept, as Istio keeps it.
+  // parse boundary: decoded as a corev1.Volume, its name a string.
   return userEntries(p, A.userVolume) as Volume[];
 }
 

@@ -9,7 +9,9 @@
 // - rendering its template, which fails where an annotation's value makes the template's YAML
 //   invalid (a value placed raw inside "…", or a userVolume that is not a JSON map or list),
 //   names a template that does not exist (template.ts names the unknown ones), or makes its
-//   code fail (a sidecar.istio.io/status whose container lists are not lists of names).
+//   code fail (a sidecar.istio.io/status whose container lists are not lists of names); or
+//   decoding the Pod it renders (a userVolume entry Go cannot read into a Volume: checked where
+//   a template writes it, template-parts.ts).
 // Istio runs the first for every annotation before the second, so a Pod wrong both ways is
 // refused naming what its validation table refuses (Row.refuse, then Row.refuseRendering).
 // Everything else Istio admits, so we do too; where we know the value is ignored or keeps the

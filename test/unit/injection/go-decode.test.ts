@@ -5,8 +5,11 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { buildConfig } from "../../../src/config/load.js";
 import { goDecode } from "../../../src/injection/go-decode.js";
-import type { JsonValue } from "../../../src/kube/types.js";
+import { inject } from "../../../src/injection/inject.js";
+import { InjectionError } from "../../../src/injection/types.js";
+import type { Container, JsonValue, Pod } from "../../../src/kube/types.js";
 
 const volume = (json: JsonValue, dropNulls = false): unknown => {
   const r = goDecode(json, "v1.Volume", dropNulls);
@@ -305,6 +308,96 @@ describe("goDecode: values", () => {
       name: "b",
       configMap: { name: "\ufffdx" },
     });
+  });
+});
+
+describe("userVolume and userVolumeMount through the injector", () => {
+  const pod = (annotations: Record<string, string>, spec: Partial<NonNullable<Pod["spec"]>> = {}): Pod => ({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "web", namespace: "demo", annotations },
+    spec: { containers: [{ name: "app", image: "nginx" }], ...spec },
+  });
+  const WASM = {
+    "sidecar.istio.io/userVolume": '[{"name":"wasm","configmap":{"name":"wasm"}}]',
+    "sidecar.istio.io/userVolumeMount": '[{"name":"wasm","mountPath":"/var/local/lib/wasm-filters","readonly":true}]',
+  };
+  const proxyOf = (p: Pod): Container | undefined =>
+    [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])].find((c) => c.name === "istio-proxy");
+
+  for (const nativeSidecars of ["true", "false"]) {
+    test(`Istio's wasm example, lower-case keys: a ConfigMap volume mounted read-only (native sidecars ${nativeSidecars})`, () => {
+      const out = inject(pod(WASM), { namespace: "demo" }, buildConfig({ nativeSidecars })).pod;
+      assert.deepEqual(
+        out.spec?.volumes?.find((v) => v.name === "wasm"),
+        { name: "wasm", configMap: { name: "wasm" } },
+      );
+      assert.deepEqual(
+        proxyOf(out)?.volumeMounts?.find((m) => m.name === "wasm"),
+        { name: "wasm", readOnly: true, mountPath: "/var/local/lib/wasm-filters" },
+      );
+    });
+
+    test(`a value Go cannot read refuses the Pod, naming the annotation, the entry and Go's error (native sidecars ${nativeSidecars})`, () => {
+      const annotations = {
+        "sidecar.istio.io/userVolumeMount": '[{"name":"wasm","mountPath":"/w","readOnly":"true"}]',
+      };
+      assert.throws(
+        () => inject(pod(annotations), { namespace: "demo" }, buildConfig({ nativeSidecars })),
+        (e: unknown) =>
+          e instanceof InjectionError &&
+          e.field === "sidecar.istio.io/userVolumeMount" &&
+          e.message.endsWith(
+            ": entry 0, readOnly: json: cannot unmarshal string into Go struct field VolumeMount.readOnly of type bool",
+          ),
+      );
+    });
+  }
+
+  test("grpc-agent's mounts are read the same way", () => {
+    const annotations = { ...WASM, "inject.istio.io/templates": "grpc-agent" };
+    const out = inject(pod(annotations), { namespace: "demo" }, buildConfig({})).pod;
+    assert.deepEqual(
+      proxyOf(out)?.volumeMounts?.find((m) => m.name === "wasm"),
+      { name: "wasm", readOnly: true, mountPath: "/var/local/lib/wasm-filters" },
+    );
+  });
+
+  test("null members: dropped where the Pod has no volumes (no init containers, for a native sidecar's mounts)", () => {
+    const annotations = {
+      "sidecar.istio.io/userVolume": '{"c":{"configMap":{"name":"c","Optional":false,"optional":null}}}',
+      "sidecar.istio.io/userVolumeMount": '{"c":{"mountPath":"/c","mountPropagation":"None","mountpropagation":null}}',
+    };
+    const native = buildConfig({ nativeSidecars: "true" });
+    const bare = inject(pod(annotations), { namespace: "demo" }, native).pod;
+    assert.deepEqual(
+      bare.spec?.volumes?.find((v) => v.name === "c"),
+      { name: "c", configMap: { name: "c", optional: false } },
+    );
+    assert.deepEqual(
+      proxyOf(bare)?.volumeMounts?.find((m) => m.name === "c"),
+      { name: "c", mountPath: "/c", mountPropagation: "None" },
+    );
+    const lists = {
+      volumes: [{ name: "data", emptyDir: {} }],
+      initContainers: [{ name: "init", image: "busybox" }],
+    };
+    for (const [config, spec] of [
+      [native, lists],
+      [buildConfig({ nativeSidecars: "false" }), {}],
+    ] as const) {
+      const out = inject(pod(annotations, spec), { namespace: "demo" }, config).pod;
+      assert.deepEqual(
+        proxyOf(out)?.volumeMounts?.find((m) => m.name === "c"),
+        { name: "c", mountPath: "/c" },
+      );
+      if (spec === lists) {
+        assert.deepEqual(
+          out.spec?.volumes?.find((v) => v.name === "c"),
+          { name: "c", configMap: { name: "c" } },
+        );
+      }
+    }
   });
 });
 
