@@ -9,6 +9,9 @@
 //   node --import tsx test/oracle/generate.ts --reinject ORACLE.jsonl [--seed N] [--count N]
 //       prints N re-injection cases built from the oracle's answers in ORACLE.jsonl (lines
 //       {"id","output"}): Istio's own output fed back in, as is or with an annotation changed
+//   node --import tsx test/oracle/generate.ts --user-volumes
+//       prints the fixed userVolume and userVolumeMount cases (USER_VOLUME_CASES), each with
+//       native and with classic sidecars
 //
 // Every kind the injector reads (Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job,
 // CronJob, ReplicationController, DeploymentConfig; in Lists and multi-document files too),
@@ -627,6 +630,180 @@ function setTemplateAnnotation(doc: unknown, key: string, value: string): void {
   meta.annotations = { ...((meta.annotations as Obj | undefined) ?? {}), [key]: value };
 }
 
+// ---------------------------------------------------------------- userVolume and userVolumeMount
+
+/**
+ * sidecar.istio.io/userVolume and userVolumeMount entries as people write them and as Go reads
+ * them (Istio decodes each into a corev1.Volume or VolumeMount): keys in another case
+ * (`configmap`, `readonly`, `mountpath`, as Istio's own wasm example and some charts write
+ * them), unknown keys, two spellings of one field, nulls, every kind of volume source, numbers
+ * and quantities, and values of the wrong type, which Istio refuses. [name, userVolume,
+ * userVolumeMount, more]; each case is made once with native sidecars and once with classic
+ * ones. `more.lists`: the Pod has volumes and init containers of its own, so that Istio's merge
+ * keeps the entries' null members (without, it drops them first).
+ */
+type UserVolumeMore = { readonly annotations?: Obj; readonly lists?: true };
+const USER_VOLUME_CASES: readonly (readonly [string, string | undefined, string | undefined, UserVolumeMore?])[] = [
+  [
+    "wasm-lowercase",
+    '[{"name":"wasm","configmap":{"name":"wasm"}}]',
+    '[{"name":"wasm","mountPath":"/var/local/lib/wasm-filters","readonly":true}]',
+  ],
+  [
+    "wasm-docs",
+    '[{"name":"wasmfilters-dir","emptyDir": { } } ]',
+    '[{"mountPath":"/var/local/lib/wasm-filters","name":"wasmfilters-dir"}]',
+  ],
+  ["mountpath-subpath", '{"cfg":{"configMap":{"name":"cfg"}}}', '{"cfg":{"mountpath":"/etc/cfg","subpath":"a.conf"}}'],
+  [
+    "secret-capitals",
+    '{"certs":{"Secret":{"SecretName":"my-certs","DefaultMode":256}}}',
+    '{"certs":{"MountPath":"/etc/certs","ReadOnly":true}}',
+  ],
+  [
+    "emptydir-lowercase",
+    '{"cache":{"emptydir":{"medium":"Memory","sizelimit":"64Mi"}}}',
+    '{"cache":{"mountPath":"/cache"}}',
+  ],
+  ["name-capital", '[{"Name":"other","emptyDir":{}}]', '[{"Name":"other","mountPath":"/other"}]'],
+  [
+    "unknown-keys",
+    '{"v":{"bogus":1,"emptyDir":{"bogus":{"a":[1]}}}}',
+    '{"v":{"mountPath":"/v","bogus":"x","readOnly":true}}',
+  ],
+  ["readonly-string", undefined, '{"v":{"mountPath":"/v","readOnly":"true"}}'],
+  ["readonly-number", undefined, '{"v":{"mountPath":"/v","readOnly":1}}'],
+  [
+    "readonly-twice",
+    undefined,
+    '[{"mountPath":"/a","readonly":true,"readOnly":false},{"mountPath":"/b","readOnly":true,"readonly":false}]',
+  ],
+  [
+    "null-members",
+    '{"a":{"configMap":{"name":"c","Optional":false,"optional":null}},"b":{"ephemeral":{"volumeClaimTemplate":{"metadata":{"labels":{"a":null,"b":"c"}},"spec":{"accessModes":["x",null],"resources":{"requests":{"storage":null,"cpu":"1"}}}}}}}',
+    '[{"mountPath":"/a","mountPropagation":"","mountpropagation":null},{"mountPath":"/b","Name":"b","name":null}]',
+  ],
+  [
+    "null-members-pod-lists",
+    '{"a":{"configMap":{"name":"c","Optional":false,"optional":null}},"b":{"ephemeral":{"volumeClaimTemplate":{"metadata":{"labels":{"a":null,"b":"c"}},"spec":{"accessModes":["x",null],"resources":{"requests":{"storage":null,"cpu":"1"}}}}}}}',
+    '[{"mountPath":"/a","mountPropagation":"","mountpropagation":null},{"mountPath":"/b","Name":"b","name":null}]',
+    { lists: true },
+  ],
+  [
+    "readonly-null",
+    undefined,
+    '[{"mountPath":"/a","readOnly":true,"readonly":null},{"mountPath":"/b","readOnly":null}]',
+  ],
+  [
+    "struct-twice",
+    '{"c":{"configMap":{"name":"c"},"configmap":{"optional":true,"items":[{"key":"k","path":"p"}]}}}',
+    undefined,
+  ],
+  ["null-source", '{"c":{"emptyDir":null,"configMap":{"name":"c","items":null,"defaultMode":null}}}', undefined],
+  [
+    "zero-values",
+    '{"h":{"hostPath":{}},"p":{"projected":{}},"c":{"configMap":{"name":"","items":[],"optional":false,"defaultMode":0}},"e":{"emptyDir":{"medium":""}}}',
+    undefined,
+  ],
+  [
+    "projected",
+    '{"p":{"projected":{"defaultMode":420,"sources":[null,{"serviceAccountToken":{"audience":"vault","expirationSeconds":3600,"path":"token"}},{"configmap":{"name":"ca","items":[{"key":"ca.crt","path":"ca.crt","mode":0}]}},{"secret":{"name":"s","optional":false}},{"downwardAPI":{"items":[{"path":"cpu","resourceFieldRef":{"containerName":"app","resource":"limits.cpu"}},{"path":"labels","fieldRef":{"fieldPath":"metadata.labels"}}]}},{"clusterTrustBundle":{"signerName":"example.com/signer","labelSelector":{"matchLabels":{"a":"b"}},"path":"bundle.pem"}}]}}}',
+    '{"p":{"mountPath":"/var/run/secrets/projected","readOnly":true}}',
+  ],
+  [
+    "csi",
+    '{"s":{"csi":{"driver":"secrets-store.csi.k8s.io","readonly":true,"volumeAttributes":{"secretProviderClass":"vault"},"nodePublishSecretRef":{"name":"creds"}}}}',
+    '{"s":{"mountPath":"/mnt/secrets","readOnly":true}}',
+  ],
+  [
+    "ephemeral",
+    '{"scratch":{"ephemeral":{"volumeClaimTemplate":{"metadata":{"labels":{"type":"scratch"}},"spec":{"accessModes":["ReadWriteOnce"],"storageClassName":"fast","resources":{"requests":{"storage":"1Gi","cpu":0.5,"memory":1073741824}}}}}}}',
+    '{"scratch":{"mountPath":"/scratch"}}',
+  ],
+  ["ephemeral-empty", '{"e":{"ephemeral":{"volumeClaimTemplate":{}}}}', undefined],
+  [
+    "ephemeral-time",
+    '{"e":{"ephemeral":{"volumeClaimTemplate":{"metadata":{"creationTimestamp":"2024-02-29T23:30:05.5-01:00"},"spec":{}}}}}',
+    undefined,
+  ],
+  [
+    "ephemeral-bad-time",
+    '{"e":{"ephemeral":{"volumeClaimTemplate":{"metadata":{"creationTimestamp":"yesterday"}}}}}',
+    undefined,
+  ],
+  ["ephemeral-bad-label", '{"e":{"ephemeral":{"volumeClaimTemplate":{"metadata":{"labels":{"a":5}}}}}}', undefined],
+  [
+    "pvc-nfs-image",
+    '{"data":{"persistentVolumeClaim":{"claimname":"data","readOnly":false}},"nfs":{"nfs":{"server":"nfs.local","path":"/exports","readonly":true}},"img":{"image":{"reference":"quay.io/x/y:1","pullpolicy":"IfNotPresent"}}}',
+    '{"data":{"mountPath":"/data","mountpropagation":"HostToContainer"},"img":{"mountPath":"/img","recursiveReadOnly":"IfPossible","readOnly":true}}',
+  ],
+  [
+    "quantities",
+    '{"a":{"emptyDir":{"sizeLimit":1.5}},"b":{"emptyDir":{"sizeLimit":" 1000 "}},"c":{"emptyDir":{"sizeLimit":"1e3"}},"d":{"emptyDir":{"sizeLimit":1073741824}},"e":{"emptyDir":{"sizeLimit":null}}}',
+    undefined,
+  ],
+  ["quantity-bool", '{"a":{"emptyDir":{"sizeLimit":true}}}', undefined],
+  ["quantity-suffix", '{"a":{"emptyDir":{"sizeLimit":"5KM"}}}', undefined],
+  ["quantity-tab", '{"a":{"emptyDir":{"sizeLimit":"\\t5"}}}', undefined],
+  ["mode-fraction", '{"s":{"secret":{"secretName":"s","defaultMode":1.5}}}', undefined],
+  ["mode-int32-overflow", '{"s":{"secret":{"secretName":"s","defaultMode":2147483648}}}', undefined],
+  [
+    "mode-negative",
+    '{"s":{"secret":{"secretName":"s","defaultMode":-1,"items":[{"key":"k","path":"p","mode":493}]}}}',
+    undefined,
+  ],
+  [
+    "int64-overflow",
+    '{"p":{"projected":{"sources":[{"serviceAccountToken":{"path":"t","expirationSeconds":1e21}}]}}}',
+    undefined,
+  ],
+  ["name-number", '{"a":{"name":5,"emptyDir":{}}}', undefined],
+  ["string-for-struct", '{"a":{"secret":"my-secret"}}', undefined],
+  ["object-for-list", '{"a":{"configMap":{"name":"c","items":{"key":"k","path":"p"}}}}', undefined],
+  ["string-for-name", '{"a":{"configMap":{"name":true}}}', undefined],
+  [
+    "unicode-fold",
+    '{"a":{"\u017fecret":{"secretName":"s","items":[{"\u212aey":"k","path":"p"}]}}}',
+    '{"a":{"mountPath":"/a","\u017fubPath":"x"}}',
+  ],
+  [
+    "in-tree",
+    '{"r":{"rbd":{"monitors":["10.0.0.1:6789"],"image":"img","readOnly":true}},"i":{"iscsi":{"targetPortal":"10.0.0.2:3260","iqn":"iqn.2001-04.com.example:storage","lun":0}},"f":{"fc":{"lun":0,"targetWWNs":["500a0982991b8dc5"]}},"g":{"gitRepo":{"repository":"https://example.com/r.git"}},"h":{"hostPath":{"path":"/var/log","type":"Directory"}}}',
+    undefined,
+  ],
+  [
+    "grpc-agent",
+    '[{"name":"wasm","configmap":{"name":"wasm"}}]',
+    '[{"name":"wasm","mountpath":"/wasm","readonly":true}]',
+    { annotations: { "inject.istio.io/templates": "grpc-agent" } },
+  ],
+  [
+    "grpc-agent-refused",
+    undefined,
+    '[{"name":"wasm","mountPath":"/wasm","readOnly":"yes"}]',
+    { annotations: { "inject.istio.io/templates": "grpc-agent" } },
+  ],
+];
+
+/** USER_VOLUME_CASES as Pods, each with native sidecars (the default) and classic ones. */
+export function userVolumeCases(): GeneratedCase[] {
+  return USER_VOLUME_CASES.flatMap(([name, volume, mount, more]) =>
+    (["native", "classic"] as const).map((mode) => {
+      const annotations: Obj = { ...more?.annotations };
+      if (volume !== undefined) annotations["sidecar.istio.io/userVolume"] = volume;
+      if (mount !== undefined) annotations["sidecar.istio.io/userVolumeMount"] = mount;
+      if (mode === "classic") annotations["sidecar.istio.io/nativeSidecar"] = "false";
+      const spec: Obj = { containers: [{ name: "app", image: "nginx:1.27", ports: [{ containerPort: 8080 }] }] };
+      if (more?.lists) {
+        spec.initContainers = [{ name: "init", image: "busybox:1.36", args: ["true"] }];
+        spec.volumes = [{ name: "data", emptyDir: {} }];
+      }
+      const pod = { apiVersion: "v1", kind: "Pod", metadata: { name: `uv-${name}`, annotations }, spec };
+      return { id: `uv-${name}-${mode}`, manifest: yamlOf(pod) };
+    }),
+  );
+}
+
 function main(): void {
   const { values, positionals } = parseArgs({
     options: {
@@ -634,6 +811,7 @@ function main(): void {
       count: { type: "string" },
       reinject: { type: "string" },
       files: { type: "string" },
+      "user-volumes": { type: "boolean" },
     },
     allowPositionals: true,
   });
@@ -652,7 +830,8 @@ function main(): void {
       .filter((l) => l.trim() !== "")
       .map((l) => JSON.parse(l) as { id: string; output?: string });
     cases = reinjectionCases(answers, seed, Number(values.count ?? 150));
-  } else cases = generate(seed, Number(values.count ?? 1100));
+  } else if (values["user-volumes"]) cases = userVolumeCases();
+  else cases = generate(seed, Number(values.count ?? 1100));
   process.stdout.write(cases.map((c) => JSON.stringify(c)).join("\n") + "\n");
 }
 

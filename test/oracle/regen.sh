@@ -5,7 +5,9 @@
 #   istio.jsonl.gz    one {"id","output","warnings"} or {"id","refusal"} per line: what
 #                     Istio's injector (TestInjection's default settings) makes of it
 # The corpus: GEN_COUNT generated cases, Istio's own default-settings and expectedError test
-# inputs, and REINJECT_COUNT of Istio's outputs fed back in. Same seed, same bytes.
+# inputs, REINJECT_COUNT of Istio's outputs fed back in, and the fixed userVolume cases
+# (generate.ts --user-volumes; last, so that they change none of the seeded ones). Same seed,
+# same bytes.
 #   npm run oracle:regen            (SEED, GEN_COUNT, REINJECT_COUNT override the defaults)
 # Then run test/differential/differential.test.ts with UPDATE_DIVERGENCES=1 to rewrite the
 # list of known divergences and DIVERGENCES.md, and review the diff.
@@ -38,10 +40,12 @@ log=${OR_LOG:-$tmp/oracle.log}
 "$bin" --jsonl -f "$tmp/gen.jsonl" > "$tmp/gen.out.jsonl" 2>> "$log"
 gen --seed "$seed" --count "$reinject_count" --reinject "$tmp/gen.out.jsonl" > "$tmp/re.jsonl"
 "$bin" --jsonl -f "$tmp/re.jsonl" > "$tmp/re.out.jsonl" 2>> "$log"
+gen --user-volumes > "$tmp/uv.jsonl"
+"$bin" --jsonl -f "$tmp/uv.jsonl" > "$tmp/uv.out.jsonl" 2>> "$log"
 
 mkdir -p "$out"
-cat "$tmp/gen.jsonl" "$tmp/re.jsonl" | gzip -n -9 > "$out/inputs.jsonl.gz"
-cat "$tmp/gen.out.jsonl" "$tmp/re.out.jsonl" | gzip -n -9 > "$out/istio.jsonl.gz"
-cases=$(cat "$tmp/gen.jsonl" "$tmp/re.jsonl" | wc -l)
-refused=$(cat "$tmp/gen.out.jsonl" "$tmp/re.out.jsonl" | grep -c '"refusal"' || true)
+cat "$tmp/gen.jsonl" "$tmp/re.jsonl" "$tmp/uv.jsonl" | gzip -n -9 > "$out/inputs.jsonl.gz"
+cat "$tmp/gen.out.jsonl" "$tmp/re.out.jsonl" "$tmp/uv.out.jsonl" | gzip -n -9 > "$out/istio.jsonl.gz"
+cases=$(cat "$tmp/gen.jsonl" "$tmp/re.jsonl" "$tmp/uv.jsonl" | wc -l)
+refused=$(cat "$tmp/gen.out.jsonl" "$tmp/re.out.jsonl" "$tmp/uv.out.jsonl" | grep -c '"refusal"' || true)
 echo "regen.sh: $cases cases ($refused refused by Istio) in $out: $(du -ch "$out"/*.gz | tail -1 | cut -f1)" >&2
