@@ -362,6 +362,8 @@ const HANDLERS: ReadonlyMap<string, Handler> = new Map<string, Handler>([
   ["global.hub", handledElsewhere],
   ["global.tag", handledElsewhere],
   ["global.variant", handledElsewhere],
+  // Read by the chart's mesh ConfigMap only (defaultConfig.image.imageType), read there.
+  ["global.proxy.variant", handledElsewhere],
   ["global.proxy.image", handledElsewhere],
   ["global.proxy_init.image", handledElsewhere],
   ["global.caAddress", handledElsewhere],

@@ -9,8 +9,10 @@
 // - `config`: policy from `global.proxy.autoInject`, the selectors, injectedAnnotations and
 //   defaultTemplates of `sidecarInjectorWebhook`, and its `templates` (custom ones); Istio's own
 //   templates are the pinned commit's, so they are not written;
-// - `mesh`: the chart's default mesh (the discovery address of istiod[-REV] in the release's
-//   namespace, Prometheus merge on, the trust domain cluster.local) with `meshConfig` over it.
+// - `mesh`: the chart's default mesh (its defaultConfig's meshId from `global.meshID`, image type
+//   from `global.proxy.variant` or `global.variant`, and the discovery address of istiod[-REV]
+//   in the release's namespace; Prometheus merge on, the trust domain cluster.local) with
+//   `meshConfig` over it.
 // An IstioOperator's `spec.values`, `spec.meshConfig`, `spec.hub`, `spec.tag` and
 // `spec.revision` are those values. Pure.
 import type { IstioConfigMaps } from "./import.js";
@@ -111,8 +113,16 @@ export function configMapsFromValues(values: Plain, label: string, namespace = "
       : {}),
   };
   const revision = typeof r.revision === "string" ? r.revision : "";
+  // The chart's defaultConfig: global.meshID, the proxy's image type (global.proxy.variant, else
+  // global.variant), then the discovery address.
+  const global = isPlain(r.global) ? r.global : {};
+  const defaultConfig: Plain = {};
+  if (typeof global.meshID === "string" && global.meshID !== "") put(defaultConfig, "meshId", global.meshID);
+  const imageType = [proxy.variant, global.variant].find((v) => typeof v === "string" && v !== "");
+  if (imageType !== undefined) put(defaultConfig, "image", { imageType });
+  put(defaultConfig, "discoveryAddress", `istiod${revision === "" ? "" : `-${revision}`}.${namespace}.svc:15012`);
   const defaultMesh = {
-    defaultConfig: { discoveryAddress: `istiod${revision === "" ? "" : `-${revision}`}.${namespace}.svc:15012` },
+    defaultConfig,
     defaultProviders: { metrics: ["prometheus"] },
     enablePrometheusMerge: true,
     rootNamespace: namespace,

@@ -48,6 +48,30 @@ describe("Helm values and IstioOperator as the chart's ConfigMaps", () => {
     );
   });
 
+  test("the chart's defaultConfig: meshId from global.meshID, image.imageType from the variants", () => {
+    const r = importIstioConfig(
+      configMapsFromValues({ global: { meshID: "mesh-a", variant: "distroless" } }, "helm-values"),
+    );
+    assert.deepEqual(r.config.proxyConfig, { meshId: "mesh-a", image: { imageType: "distroless" } });
+    // global.proxy.variant is the proxy's (the chart's mesh ConfigMap reads it, the templates do not).
+    const proxyVariant = importIstioConfig(
+      configMapsFromValues({ global: { variant: "distroless", proxy: { variant: "debug" } } }, "helm-values"),
+    );
+    assert.deepEqual(proxyVariant.config.proxyConfig, { image: { imageType: "debug" } });
+    assert.deepEqual(
+      proxyVariant.findings.filter((f) => f.severity === "unsupported"),
+      [],
+    );
+    // meshConfig's own defaultConfig goes over them.
+    const over = importIstioConfig(
+      configMapsFromValues(
+        { global: { variant: "distroless" }, meshConfig: { defaultConfig: { image: { imageType: "default" } } } },
+        "helm-values",
+      ),
+    );
+    assert.deepEqual(over.config.proxyConfig, { image: { imageType: "default" } });
+  });
+
   test("a revision names its istiod in the default mesh", () => {
     const r = importIstioConfig(configMapsFromValues({ revision: "canary" }, "helm-values", "mesh-system"));
     assert.equal(r.config.discoveryAddress, "istiod-canary.mesh-system.svc:15012");
