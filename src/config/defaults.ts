@@ -25,8 +25,10 @@ export const DEFAULT_CONFIG: Config = {
   prometheusMerge: true,
   cni: false,
   imagePullSecrets: [],
+  variant: "",
   proxy: {
     image: DEFAULT_PROXY_IMAGE,
+    imageTyped: true,
     imagePullPolicy: "",
     uid: 1337,
     gid: 1337,
@@ -43,7 +45,7 @@ export const DEFAULT_CONFIG: Config = {
     resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "2", memory: "1Gi" } },
     proxyMetadata: {},
   },
-  proxyInit: { image: "" },
+  proxyInit: { image: "", imageTyped: true },
   interception: {
     mode: "REDIRECT",
     includeOutboundIPRanges: "*",

@@ -132,6 +132,12 @@ export const FORMAT = {
     pattern: `^(${IMAGE})?$`,
     maxLength: 4096,
   },
+  imageType: {
+    expect:
+      "must be an image type, the suffix of the image tags (for example distroless or debug; default: no suffix), or empty",
+    pattern: "^[-A-Za-z0-9_.]*$",
+    maxLength: 127,
+  },
   hostPort: {
     expect: "must be <host>:<port> with a port from 1 to 65535 (for example istiod.istio-system.svc:15012)",
     pattern: `^(${DNS_SUBDOMAIN_ANY_CASE}|\\[[0-9A-Fa-f:.]+\\]):${HOST_PORT}$`,

@@ -278,29 +278,39 @@ function proxyConfigField(key: string): string | undefined {
 }
 
 /**
- * proxyConfig's image.imageType names the proxy image's tag suffix (Istio's
- * updateImageTypeIfPresent): refused here when the tag it makes is not a tag, rather than on
- * every Pod.
+ * The image types the config names go into the tags of the images they apply to (Istio's
+ * updateImageTypeIfPresent): proxyConfig's image.imageType into the proxy's, `variant` into
+ * both (the proxy's where a Pod's ProxyConfig clears the mesh's type). Refused here when a tag
+ * they make is not a tag, rather than on every Pod.
  */
 function imageTypeProblem(config: Readonly<Record<string, unknown>>): RuleProblem[] {
   const pc = config.proxyConfig;
-  const proxy = config.proxy;
   const image = isRecord(pc) ? pc.image : undefined;
-  const type = isRecord(image) ? image.imageType : undefined;
-  const name = isRecord(proxy) ? proxy.image : undefined;
-  if (typeof type !== "string" || typeof name !== "string") return [];
-  try {
-    withImageType(name, type, "proxyConfig.image.imageType");
-    return [];
-  } catch {
-    return [
-      {
-        at: "proxyConfig",
+  const pcType = isRecord(image) ? image.imageType : undefined;
+  const typed = (settings: unknown): string | undefined =>
+    isRecord(settings) && settings.imageTyped !== false && typeof settings.image === "string" && settings.image !== ""
+      ? settings.image
+      : undefined;
+  const proxy = typed(config.proxy);
+  const init = isRecord(config.proxyInit) && config.proxyInit.image ? typed(config.proxyInit) : proxy;
+  const checks: [at: string, type: unknown, images: (string | undefined)[], what: string][] = [
+    ["proxyConfig", pcType, [proxy], "image.imageType would make proxy.image's tag invalid"],
+    ["variant", config.variant, [proxy, init], "would make an image's tag invalid"],
+  ];
+  const problems: RuleProblem[] = [];
+  for (const [at, type, images, what] of checks) {
+    if (typeof type !== "string") continue;
+    try {
+      for (const name of images) if (name !== undefined) withImageType(name, type, at);
+    } catch {
+      problems.push({
+        at,
         value: type,
-        why: "image.imageType would make proxy.image's tag invalid (a tag is at most 128 letters, digits, '_', '.' or '-')",
-      },
-    ];
+        why: `${what} (a tag is at most 128 letters, digits, '_', '.' or '-')`,
+      });
+    }
   }
+  return problems;
 }
 
 function isRecord(v: unknown): v is Readonly<Record<string, unknown>> {
@@ -320,6 +330,11 @@ const PROXY_CONFIG: ProxyConfigRule = {
 const PROXY = obj<ProxySettings>(
   {
     image: str(FORMAT.image),
+    imageTyped: {
+      kind: "boolean",
+      description:
+        "false: the image as written, no image type (a Pod's sidecar.istio.io/proxyImageType, the ProxyConfig's image.imageType, variant) in its tag.",
+    },
     imagePullPolicy: { kind: "enum", values: ["", "Always", "IfNotPresent", "Never"] },
     uid: int(1, INT32_MAX, "istio-proxy runs as this user, and not as root"),
     gid: int(0, INT32_MAX),
@@ -390,8 +405,18 @@ export const CONFIG_SCHEMA: ObjectRule = obj<Config>(
     prometheusMerge: bool,
     cni: bool,
     imagePullSecrets: list(str(FORMAT.dnsSubdomain, { description: "Secret names." })),
+    variant: str(FORMAT.imageType, {
+      description:
+        "Istio's global.variant: the image type of both images where a Pod (and for the proxy the ProxyConfig's image.imageType) names none.",
+    }),
     proxy: PROXY,
-    proxyInit: obj<Config["proxyInit"]>({ image: str(FORMAT.imageOrEmpty, { description: "Empty: proxy.image." }) }),
+    proxyInit: obj<Config["proxyInit"]>({
+      image: str(FORMAT.imageOrEmpty, { description: "Empty: proxy.image (and proxy.imageTyped)." }),
+      imageTyped: {
+        kind: "boolean",
+        description: "false: proxyInit.image as written, no image type in its tag.",
+      },
+    }),
     interception: INTERCEPTION,
     proxyConfig: PROXY_CONFIG,
   },

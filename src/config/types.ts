@@ -34,6 +34,12 @@ export interface Resources {
 
 export interface ProxySettings {
   readonly image: string;
+  /**
+   * Whether an image type (the Pod's sidecar.istio.io/proxyImageType, the ProxyConfig's
+   * image.imageType, `variant`) is written into the image's tag; false: the image as written,
+   * as Istio uses a `global.proxy.image` given as a full name.
+   */
+  readonly imageTyped: boolean;
   readonly imagePullPolicy: string;
   readonly uid: number;
   readonly gid: number;
@@ -87,8 +93,14 @@ export interface Config {
   readonly prometheusMerge: boolean;
   readonly cni: boolean;
   readonly imagePullSecrets: readonly string[];
+  /**
+   * Istio's global.variant: the image type of both images where the Pod (and, for the proxy,
+   * the ProxyConfig's image.imageType) names none; empty: none.
+   */
+  readonly variant: string;
   readonly proxy: ProxySettings;
-  readonly proxyInit: { readonly image: string };
+  /** The istio-init (istio-validation) image; empty: the proxy's, with its imageTyped. */
+  readonly proxyInit: { readonly image: string; readonly imageTyped: boolean };
   readonly interception: InterceptionSettings;
   /**
    * The mesh's ProxyConfig (Istio's meshConfig.defaultConfig), as written: JSON or proto field

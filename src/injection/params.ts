@@ -89,6 +89,11 @@ function imageFrom(annotation: string | undefined, configured: string): string {
   return configured;
 }
 
+/** The image type to write into a configured image: none where the config says it takes none. */
+function typedOnly(image: { readonly imageTyped: boolean }, imageType: string | undefined): string | undefined {
+  return image.imageTyped ? imageType : undefined;
+}
+
 /** The image types Istio publishes, as tag suffixes ("1.27.0-distroless"); "default" is none. */
 export const KNOWN_IMAGE_TYPES = ["distroless", "debug"] as const;
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
@@ -208,24 +213,30 @@ export function buildParams(
     proxyConfig.holdApplicationUntilProxyStarts === true || config.proxy.holdApplicationUntilProxyStarts;
   const hold = !native && proxyFirst;
   const fields = overlayFields(proxyConfig);
-  // The image type: the Pod's annotation, else (the proxy only) the ProxyConfig's image.imageType.
+  // The image type (Istio's proxyImageURL): the Pod's annotation when it has one, empty or not
+  // (empty: none); else, for the proxy, the ProxyConfig's image.imageType; else the variant.
+  // An image the config marks untyped (Istio's full-name global.proxy.image) takes none.
   const typeAnn = own(annotations, A.proxyImageType);
   const warnings: string[] = [];
+  const proxy = config.proxy;
   const proxyType =
     typeAnn !== undefined
-      ? withImageType(config.proxy.image, typeAnn, A.proxyImageType, A.proxyImageType, warnings)
-      : withImageType(
-          config.proxy.image,
-          fields.imageType,
-          A.proxyConfig,
-          `${A.proxyConfig} image.imageType`,
-          warnings,
-        );
+      ? withImageType(proxy.image, typedOnly(proxy, typeAnn), A.proxyImageType, A.proxyImageType, warnings)
+      : fields.imageType
+        ? withImageType(
+            proxy.image,
+            typedOnly(proxy, fields.imageType),
+            A.proxyConfig,
+            `${A.proxyConfig} image.imageType`,
+            warnings,
+          )
+        : withImageType(proxy.image, typedOnly(proxy, config.variant), "variant");
   const proxyImage = imageFrom(annotations[A.proxyImage], proxyType);
+  const init = config.proxyInit.image ? config.proxyInit : proxy;
   // One warning for the two images the annotation's type is written into.
   const initImage = imageFrom(
     annotations[A.proxyImage],
-    withImageType(config.proxyInit.image || config.proxy.image, typeAnn, A.proxyImageType, A.proxyImageType, []),
+    withImageType(init.image, typedOnly(init, typeAnn ?? config.variant), A.proxyImageType, A.proxyImageType, []),
   );
   const containers: readonly Container[] = pod.spec?.containers ?? [];
   const containerNames = containers.map((c) => c.name);

@@ -512,40 +512,33 @@ function walkValues(v: unknown, def: unknown, path: readonly string[], prefix: s
   }
 }
 
-/** Istio's image naming (pkg/kube/inject ProxyImage, ProxyInitImage): hub/name:tag[-type]. */
-function imageOf(values: Plain, name: string, imageType: string): string {
-  const tag = (() => {
-    const t = at(values, ["global", "tag"]);
-    return t === undefined || t === null ? "" : (str(t) ?? String(t));
-  })();
-  const hub = str(at(values, ["global", "hub"])) ?? "";
-  let type = imageType || (str(at(values, ["global", "variant"])) ?? "");
-  let t = tag;
-  if (type !== "") {
-    for (const known of ["distroless", "debug"]) {
-      if (t.endsWith(`-${known}`)) {
-        t = t.slice(0, -(known.length + 1));
-        break;
-      }
-    }
-    if (type === "default") type = "";
-  }
-  return `${hub}/${name}:${t}${type === "" ? "" : `-${type}`}`;
-}
-
+/**
+ * Istio's image naming (pkg/kube/inject ProxyImage, ProxyInitImage): hub/name:tag, the image
+ * type added to the tag per Pod (the Pod's annotation, the ProxyConfig's, global.variant); a
+ * name with a slash is a whole image reference, which the template uses as written.
+ */
 function images(s: State): void {
   const v = s.values;
   // Without a hub there is no image to name (values not given, or not a chart's).
   if (str(at(v, ["global", "hub"])) === undefined && !String(at(v, ["global", "proxy", "image"]) ?? "").includes("/"))
     return;
-  const proxyName = str(at(v, ["global", "proxy", "image"])) || "proxyv2";
-  const initName = str(at(v, ["global", "proxy_init", "image"])) || "proxyv2";
-  const imageType = str(at(s.mesh, ["defaultConfig", "image", "imageType"])) ?? "";
-  // A name with a slash is a whole image reference (the template uses it as it is).
-  const proxy = proxyName.includes("/") ? proxyName : imageOf(v, proxyName, imageType);
-  const init = initName.includes("/") ? initName : imageOf(v, initName, "");
-  setPath(s.doc, "proxy.image", proxy);
-  if (init !== proxy) setPath(s.doc, "proxyInit.image", init);
+  const tag = (() => {
+    const t = at(v, ["global", "tag"]);
+    return t === undefined || t === null ? "" : (str(t) ?? String(t));
+  })();
+  const hub = str(at(v, ["global", "hub"])) ?? "";
+  const image = (name: string): { image: string; imageTyped: boolean } =>
+    name.includes("/") ? { image: name, imageTyped: false } : { image: `${hub}/${name}:${tag}`, imageTyped: true };
+  const proxy = image(str(at(v, ["global", "proxy", "image"])) || "proxyv2");
+  const init = image(str(at(v, ["global", "proxy_init", "image"])) || "proxyv2");
+  setPath(s.doc, "proxy.image", proxy.image);
+  if (!proxy.imageTyped) setPath(s.doc, "proxy.imageTyped", false);
+  if (init.image !== proxy.image || init.imageTyped !== proxy.imageTyped) {
+    setPath(s.doc, "proxyInit.image", init.image);
+    if (!init.imageTyped) setPath(s.doc, "proxyInit.imageTyped", false);
+  }
+  const variant = str(at(v, ["global", "variant"])) ?? "";
+  if (variant !== "") setPath(s.doc, "variant", variant);
 }
 
 // --- mesh -----------------------------------------------------------------------------------

@@ -532,6 +532,29 @@ export const REFUSED: readonly Refused[] = [
     schema: false,
   },
   {
+    name: "variant with a character no tag has",
+    config: { variant: "dist roless" },
+    key: "variant",
+    why: /must be an image type/,
+  },
+  {
+    name: "variant that makes no tag of proxyInit.image",
+    config: {
+      proxy: { image: "docker.io/istio/proxyv2:1", imageTyped: false },
+      proxyInit: { image: "docker.io/istio/proxyv2:1.28.0" },
+      variant: "x".repeat(125),
+    },
+    key: "variant",
+    why: /would make an image's tag invalid/,
+    schema: false,
+  },
+  {
+    name: "imageTyped not a boolean",
+    config: { proxyInit: { imageTyped: "no" } },
+    key: "proxyInit.imageTyped",
+    why: /true or false|boolean/,
+  },
+  {
     name: "proxyConfig unknown field, named with the closest",
     config: { proxyConfig: { holdApplicationUntilProxyStart: true } },
     key: "proxyConfig",
@@ -578,8 +601,10 @@ export const ACCEPTED: readonly Accepted[] = [
       prometheusMerge: false,
       cni: true,
       imagePullSecrets: ["regcred", "reg.cred-2"],
+      variant: "distroless",
       proxy: {
         image: `localhost:5000/istio/proxy_v2--x@${DIGEST}`,
+        imageTyped: false,
         imagePullPolicy: "IfNotPresent",
         uid: 1337,
         gid: 0,
@@ -599,7 +624,7 @@ export const ACCEPTED: readonly Accepted[] = [
         },
         proxyMetadata: { ISTIO_META_DNS_CAPTURE: true, "my.var-1": 5, _X: "" },
       },
-      proxyInit: { image: "registry.example/istio/proxyv2:1.28.0-distroless" },
+      proxyInit: { image: "registry.example/istio/proxyv2:1.28.0-distroless", imageTyped: true },
       interception: {
         mode: "TPROXY",
         includeOutboundIPRanges: "10.0.0.0/8,192.168.0.0/16,fd00::/8",

@@ -134,6 +134,18 @@ describe("deliberate differences from Istio", () => {
     assert.ok(inits[0]?.args?.includes("istio-iptables"), "the injected one, the Pod's fields over it");
   });
 
+  test("a proxyImage without '/' where the image is configured in full: the configured image (Istio: hub/full-name:tag)", () => {
+    const full = buildConfig({
+      proxy: { image: "my.reg/proxy:2.0", imageTyped: false },
+      proxyInit: { image: "my.reg/proxyinit:1.0", imageTyped: false },
+    });
+    const r = inject(pod({ "sidecar.istio.io/proxyImage": "proxyv2-debug" }), { namespace: "demo" }, full);
+    const image = (name: string) => all(r.pod).find((c) => c.name === name)?.image;
+    assert.equal(image("istio-proxy"), "my.reg/proxy:2.0");
+    assert.equal(image("istio-init"), "my.reg/proxyinit:1.0");
+    assert.ok(r.warnings.some((w) => w.includes("sidecar.istio.io/proxyImage") && w.includes("ignored")));
+  });
+
   test("a first injection whose app probe is on the Pod's own status port: not handed to the agent (Istio: handed over)", () => {
     const r = inject(pod({ "status.sidecar.istio.io/port": "8080" }), { namespace: "demo" }, config);
     assert.equal(env(r.pod, "ISTIO_KUBE_APP_PROBERS"), undefined);

@@ -84,6 +84,74 @@ describe("buildParams: image type and the agent's status port", () => {
   });
 });
 
+describe("buildParams: the variant and images used as written (Istio's ProxyImage, ProxyInitImage)", () => {
+  const image = "registry.example/istio/proxyv2:1.28.0";
+  const params = (settings: Parameters<typeof buildConfig>[0], annotations: Record<string, string> = {}) => {
+    const pod: Pod = { metadata: { name: "p", annotations }, spec: { containers: [{ name: "app" }] } };
+    return buildParams(pod, { namespace: "demo" }, buildConfig(settings), undefined);
+  };
+  const images = (p: ReturnType<typeof params>) => [p.proxyImage, p.initImage];
+
+  test("the variant types both images when the Pod names no type", () => {
+    assert.deepEqual(images(params({ proxy: { image }, variant: "distroless" })), [
+      `${image}-distroless`,
+      `${image}-distroless`,
+    ]);
+  });
+
+  test("an empty sidecar.istio.io/proxyImageType is a type, none: it clears the variant on both", () => {
+    const variant = { proxy: { image }, variant: "distroless", proxyConfig: { image: { imageType: "distroless" } } };
+    assert.deepEqual(images(params(variant, { [F]: "" })), [image, image]);
+    // A tag that already ends in a type keeps it: no type is added, none is taken off.
+    const debugTag = { proxy: { image: `${image}-debug` }, variant: "distroless" };
+    assert.deepEqual(images(params(debugTag, { [F]: "" })), [`${image}-debug`, `${image}-debug`]);
+    assert.deepEqual(images(params(debugTag)), [`${image}-distroless`, `${image}-distroless`]);
+  });
+
+  test("the ProxyConfig's image.imageType types the proxy over the variant; cleared by the Pod's, the variant", () => {
+    const settings = { proxy: { image }, variant: "distroless", proxyConfig: { image: { imageType: "debug" } } };
+    assert.deepEqual(images(params(settings)), [`${image}-debug`, `${image}-distroless`]);
+    assert.deepEqual(images(params(settings, { "proxy.istio.io/config": 'image: {imageType: ""}' })), [
+      `${image}-distroless`,
+      `${image}-distroless`,
+    ]);
+  });
+
+  test("an image with imageTyped: false is used as written, whatever type the Pod or the mesh names", () => {
+    const initImage = "my.reg/proxyinit:1.0";
+    const settings = {
+      proxy: { image },
+      proxyInit: { image: initImage, imageTyped: false },
+      variant: "distroless",
+    };
+    assert.deepEqual(images(params(settings)), [`${image}-distroless`, initImage]);
+    assert.deepEqual(images(params(settings, { [F]: "debug" })), [`${image}-debug`, initImage]);
+    const proxyWhole = {
+      proxy: { image: "my.reg/proxy:2.0", imageTyped: false },
+      proxyInit: { image },
+      variant: "debug",
+      proxyConfig: { image: { imageType: "debug" } },
+    };
+    assert.deepEqual(images(params(proxyWhole)), ["my.reg/proxy:2.0", `${image}-debug`]);
+    assert.deepEqual(images(params(proxyWhole, { [F]: "distroless" })), ["my.reg/proxy:2.0", `${image}-distroless`]);
+    // Without an image of its own, istio-init has the proxy's, as written too.
+    const both = { proxy: { image: "my.reg/proxy:2.0", imageTyped: false }, variant: "debug" };
+    assert.deepEqual(images(params(both, { [F]: "distroless" })), ["my.reg/proxy:2.0", "my.reg/proxy:2.0"]);
+  });
+
+  test("sidecar.istio.io/proxyImage: a full name replaces both; another value is ignored (Istio: see README)", () => {
+    const settings = { proxy: { image: "my.reg/proxy:2.0", imageTyped: false }, proxyInit: { image } };
+    assert.deepEqual(images(params(settings, { "sidecar.istio.io/proxyImage": "other.reg/p:3" })), [
+      "other.reg/p:3",
+      "other.reg/p:3",
+    ]);
+    assert.deepEqual(images(params(settings, { "sidecar.istio.io/proxyImage": "foo", [F]: "debug" })), [
+      "my.reg/proxy:2.0",
+      `${image}-debug`,
+    ]);
+  });
+});
+
 describe("sidecar.istio.io/nativeSidecar", () => {
   const pod = (value: string | undefined): Pod => ({
     metadata: { name: "n", annotations: value === undefined ? {} : { "sidecar.istio.io/nativeSidecar": value } },

@@ -120,14 +120,25 @@ const CASES: readonly Case[] = [
     config: { trustDomain: "example.org", meshId: "m1" },
   },
   {
-    name: "a variant and the mesh's imageType make the tag (a known suffix replaced)",
+    name: "global.variant is the variant, not part of the image: the tag is global.tag as written",
     input: maps({ values: values({ "global.tag": "1.28.0-debug", "global.variant": "distroless" }) }),
-    config: { proxy: { image: "registry.istio.io/testing/proxyv2:1.28.0-distroless" } },
+    config: { proxy: { image: "registry.istio.io/testing/proxyv2:1.28.0-debug" }, variant: "distroless" },
   },
   {
-    name: "a proxy image with a slash is used whole; proxy_init's apart",
+    name: "a proxy image with a slash is used whole, and as written (no image type); proxy_init's apart",
     input: maps({ values: values({ "global.proxy.image": "my.reg/envoy:v1", "global.proxy_init.image": "init" }) }),
-    config: { proxy: { image: "my.reg/envoy:v1" }, proxyInit: { image: "registry.istio.io/testing/init:latest" } },
+    config: {
+      proxy: { image: "my.reg/envoy:v1", imageTyped: false },
+      proxyInit: { image: "registry.istio.io/testing/init:latest" },
+    },
+  },
+  {
+    name: "a proxy_init image with a slash is used whole, and as written",
+    input: maps({ values: values({ "global.proxy_init.image": "my.reg/proxyinit:1.0" }) }),
+    config: {
+      proxy: { image: "registry.istio.io/testing/proxyv2:latest" },
+      proxyInit: { image: "my.reg/proxyinit:1.0", imageTyped: false },
+    },
   },
   {
     name: "values with no counterpart are unsupported, by path",
