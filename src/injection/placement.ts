@@ -57,14 +57,27 @@ function mergeContainers(
   for (const c of out.containers) templateNames.add(c.name);
   for (const c of out.initContainers) templateNames.add(c.name);
   const user: Container[] = [];
-  for (const c of userInit) if (templateNames.has(c.name)) user.push(c);
-  for (const c of userMain) if (templateNames.has(c.name)) user.push(c);
+  // The list each override was declared (or recorded) in, by identity.
+  const declaredIn = new Map<Container, "containers" | "initContainers">();
+  for (const c of existing?.initContainers ?? []) declaredIn.set(c, "initContainers");
+  for (const c of existing?.containers ?? []) declaredIn.set(c, "containers");
+  for (const c of userInit) {
+    if (!templateNames.has(c.name)) continue;
+    user.push(c);
+    declaredIn.set(c, "initContainers");
+  }
+  for (const c of userMain) {
+    if (!templateNames.has(c.name)) continue;
+    user.push(c);
+    declaredIn.set(c, "containers");
+  }
   const overrides: Overrides = {};
   const findOverride = overrideFinder(existing, user);
 
   const place = (tpl: Container, list: "containers" | "initContainers"): Container => {
-    const ov = findOverride(tpl.name);
-    if (!ov) return tpl;
+    const found = findOverride(tpl.name);
+    if (!found) return tpl;
+    const ov = declaredIn.get(found) === list ? found : withoutRestartPolicy(found);
     const recorded = recordedContainer(ov);
     (overrides[list] ??= []).push(recorded);
     if (tpl.name === CONTAINER.proxy || tpl.name === CONTAINER.init || tpl.name === CONTAINER.validation) {
@@ -88,6 +101,21 @@ function mergeContainers(
   const containers = strategicOrder(userMain, tplMain, mainNames, initNames);
   const initContainers = strategicOrder(userInit, tplInit, initNames, mainNames);
   return { initContainers, containers, overrides };
+}
+
+/**
+ * A container declared in the other list than the one the template puts it in, without its
+ * restartPolicy: the field says what the container is in its own list (among the init
+ * containers, `Always` makes a native sidecar) and the template's list decides that. A Pod's
+ * own native-sidecar istio-proxy injected with native sidecars off is the classic proxy, among
+ * the containers, where a restartPolicy is refused by the API server before Kubernetes 1.34 and
+ * dropped by 1.34 (Istio keeps the Pod's beside the injected one: two istio-proxy, refused).
+ */
+function withoutRestartPolicy(c: Container): Container {
+  if (!Object.hasOwn(c, "restartPolicy")) return c;
+  const out = copyOwn(c);
+  delete out.restartPolicy;
+  return out;
 }
 
 /** Istio judges TPROXY for the proxy's ids on the annotation or the ProxyConfig, either one. */

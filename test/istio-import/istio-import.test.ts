@@ -1,14 +1,16 @@
 // The proof of `config import`: Istio's chart (istio-control/istio-discovery of the pinned
-// checkout) is rendered with helm, with its default values and with non-default.values.yaml;
+// checkout) is rendered with helm, with its default values and with the values files here;
 // `sidecar-injector config import` (the built CLI) reads the rendered ConfigMaps; then, for
-// every golden input (test/golden/*.yaml, test/istio-golden/cases/*.yaml), our injector under
+// every golden input (test/golden/*.yaml, test/istio-golden/cases/*.yaml, image-types.yaml,
+// and a scenario's own inputs), our injector under
 // the imported config is compared with Istio's own injector (the oracle, test/oracle) run with
 // the same rendered ConfigMaps (--injector-cm, --mesh-cm): both refuse, or both inject and
 // the API server would store the same objects (test/support/compare-injected.ts).
 //
 // The oracle's cluster has kubelets v1.33 and v1.34, so Istio uses native sidecars; that is a
 // fact of the cluster, not of Istio's settings, so the imported config is given
-// `nativeSidecars: true` beside what the import wrote.
+// `nativeSidecars: true` beside what the import wrote; the scenario without native sidecars
+// runs the oracle with ENABLE_NATIVE_SIDECARS=false and gives `nativeSidecars: false`.
 //
 // Skips when the oracle (test/oracle/build.sh), the Istio checkout it builds from, or helm is
 // absent: none of them is built by the suite's set-up (scripts/test-bins.sh builds helm only
@@ -60,7 +62,7 @@ interface Input {
   readonly manifest: string;
 }
 
-function goldenInputs(): Input[] {
+function goldenInputs(extra: readonly string[] = []): Input[] {
   const dirs = [join(root, "test", "golden"), join(root, "test", "istio-golden", "cases")];
   const golden = dirs.flatMap((dir) =>
     readdirSync(dir)
@@ -71,10 +73,14 @@ function goldenInputs(): Input[] {
         manifest: readFileSync(join(dir, f), "utf8"),
       })),
   );
-  // Pods naming image types and images, for the scenarios with a variant or full image names.
+  // Pods naming image types and images, for the scenarios with a variant or full image names;
+  // and what a scenario adds.
   return [
     ...golden,
-    { name: "istio-import/image-types.yaml", manifest: readFileSync(join(here, "image-types.yaml"), "utf8") },
+    ...["image-types.yaml", ...extra].map((f) => ({
+      name: `istio-import/${f}`,
+      manifest: readFileSync(join(here, f), "utf8"),
+    })),
   ];
 }
 
@@ -102,10 +108,10 @@ const KNOWN_DIVERGENT: readonly Known[] = [
     cause:
       "a deliberate difference (README, deliberate(reinjection)): re-injecting a Pod injected before with other settings, Istio keeps the old istio-proxy's image and settings and the probes the first injection rewrote; we inject as the current config says",
   })),
-  ...["default values", "a variant", "istio-init image in full"].map((scenario) => ({
+  ...["default values", "a variant", "istio-init image in full", "native sidecars off"].map((scenario) => ({
     scenario,
     pattern:
-      /^golden\/status-port-zero\.yaml: Pod\/no-status\.template\.(initContainers\.istio-proxy\.env\.ISTIO_KUBE_APP_PROBERS|containers\.web\.readinessProbe)/,
+      /^golden\/status-port-zero\.yaml: Pod\/no-status\.template\.((initContainers|containers)\.istio-proxy\.env\.ISTIO_KUBE_APP_PROBERS|containers\.web\.readinessProbe)/,
     cause:
       "a deliberate difference (README, deliberate(status-port-zero)): with status.sidecar.istio.io/port 0 Istio rewrites probes to port 0; we leave them",
   })),
@@ -115,9 +121,28 @@ const KNOWN_DIVERGENT: readonly Known[] = [
     cause:
       "a deliberate difference (README): a sidecar.istio.io/proxyImage without a '/' where the values name the image in full; Istio joins hub, full name and tag into an image no registry serves, we ignore the annotation as Istio does otherwise",
   },
+  {
+    scenario: "native sidecars off",
+    // Istio's Pod: its proxy among the containers, the Pod's own left among the init containers
+    // (first, as with native sidecars); ours: one, the Pod's fields over it, recorded.
+    pattern:
+      /^istio-import\/own-proxy\.yaml: Pod\/[-a-z]+\.template\.(initContainers\.istio-proxy: missing|initContainerOrder:|annotations\.proxy\.istio\.io\/overrides: unexpected|containers\.istio-proxy\.(resources|securityContext\.runAsUser|env\.EXTRA)[.:])/,
+    cause:
+      "a deliberate difference (README): a Pod's own istio-proxy among its init containers with native sidecars off; Istio leaves it there beside the injected one (two istio-proxy, which the API server refuses), we merge its fields but its restartPolicy over the one injected among the containers",
+  },
 ];
 
-const SCENARIOS = [
+interface Scenario {
+  readonly name: string;
+  readonly values: string | undefined;
+  readonly unsupported: readonly string[];
+  /** Native sidecars on both sides (default true, as the oracle's cluster detects them). */
+  readonly native?: boolean;
+  /** Input files of this folder for this scenario only. */
+  readonly inputs?: readonly string[];
+}
+
+const SCENARIOS: readonly Scenario[] = [
   { name: "default values", values: undefined, unsupported: [] },
   {
     name: "non-default values",
@@ -126,7 +151,14 @@ const SCENARIOS = [
   },
   { name: "a variant", values: join(here, "variant.values.yaml"), unsupported: [] },
   { name: "istio-init image in full", values: join(here, "full-name-init.values.yaml"), unsupported: [] },
-] as const;
+  {
+    name: "native sidecars off",
+    values: undefined,
+    unsupported: [],
+    native: false,
+    inputs: ["own-proxy.yaml"],
+  },
+];
 
 describe(
   "config import of Istio's rendered chart: our injector equals Istio's on the golden inputs",
@@ -187,14 +219,17 @@ describe(
             "the values file imports as its rendered ConfigMaps do",
           );
         }
-        const config: Config = parseConfig(`${imported.stdout}\nnativeSidecars: true\n`, "(imported)");
+        const native = scenario.native ?? true;
+        const config: Config = parseConfig(`${imported.stdout}\nnativeSidecars: ${String(native)}\n`, "(imported)");
 
         // Istio's answers for every input, in one batch.
-        const inputs = goldenInputs();
+        const inputs = goldenInputs(scenario.inputs ?? []);
         assert.ok(inputs.length >= 100, `only ${inputs.length} golden inputs`);
         const batch = join(dir, `${slug}.jsonl`);
         await writeFile(batch, inputs.map((i) => JSON.stringify({ id: i.name, manifest: i.manifest })).join("\n"));
-        const answered = await run(oracle, ["--injector-cm", injectorCm, "--mesh-cm", meshCm, "--jsonl", "-f", batch]);
+        const answered = await run(oracle, ["--injector-cm", injectorCm, "--mesh-cm", meshCm, "--jsonl", "-f", batch], {
+          env: native ? process.env : { ...process.env, ENABLE_NATIVE_SIDECARS: "false" },
+        });
         assert.equal(answered.code, 0, answered.stderr);
         const answers = new Map<string, OracleAnswer>();
         for (const line of answered.stdout.split("\n")) {

@@ -102,6 +102,28 @@ describe("deliberate differences from Istio", () => {
     );
   });
 
+  test("a Pod's own native-sidecar istio-proxy, native sidecars off: one, among the containers, no restartPolicy (Istio: two)", () => {
+    const own: Container = {
+      name: "istio-proxy",
+      image: "auto",
+      restartPolicy: "Always",
+      securityContext: { runAsUser: 1234 },
+    };
+    for (const [how, annotations, cfg] of [
+      ["config", {}, buildConfig({ nativeSidecars: "false" })],
+      ["annotation", { "sidecar.istio.io/nativeSidecar": "false" }, buildConfig({ nativeSidecars: "true" })],
+      ["gateway", { "inject.istio.io/templates": "gateway" }, buildConfig({ nativeSidecars: "true" })],
+    ] as const) {
+      const input: Pod = { ...pod(annotations), spec: { initContainers: [own], containers: [web()] } };
+      const out = inject(input, { namespace: "demo" }, cfg).pod;
+      const proxies = all(out).filter((c) => c.name === "istio-proxy");
+      assert.equal(proxies.length, 1, how);
+      assert.ok(out.spec?.containers.includes(proxies[0] as Container), how);
+      assert.equal(proxies[0]?.restartPolicy, undefined, how);
+      assert.equal(proxies[0]?.securityContext?.runAsUser, 1234, how);
+    }
+  });
+
   test("a Pod's own istio-proxy where Istio keeps it beside the injected one: one istio-proxy, the Pod's fields merged (Istio: two)", () => {
     const own: Container = { name: "istio-proxy", image: "auto", securityContext: { runAsUser: 1234 } };
     const cases: [string, Pod, Config][] = [

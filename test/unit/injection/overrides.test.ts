@@ -100,6 +100,93 @@ describe("overrides record and the status annotation", () => {
   });
 });
 
+describe("a Pod's own istio-proxy declared in the other list than the template's", () => {
+  const ownNative: Container = {
+    name: "istio-proxy",
+    image: "auto",
+    restartPolicy: "Always",
+    resources: { requests: { cpu: "50m" } },
+  };
+  const podWith = (spec: Pod["spec"], annotations: Record<string, string> = {}): Pod => ({
+    metadata: { name: "web", annotations },
+    spec: spec ?? { containers: [] },
+  });
+  const proxies = (p: Pod): { list: string; c: Container }[] => [
+    ...(p.spec?.initContainers ?? []).filter((c) => c.name === "istio-proxy").map((c) => ({ list: "init", c })),
+    ...(p.spec?.containers ?? []).filter((c) => c.name === "istio-proxy").map((c) => ({ list: "main", c })),
+  ];
+  const app: Container = { name: "app", image: "nginx" };
+  const cpuRequest = (c: Container | undefined): unknown => {
+    const requests = c?.resources?.requests;
+    return typeof requests === "object" && requests !== null && !Array.isArray(requests) ? requests.cpu : undefined;
+  };
+  const classic = buildConfig({ nativeSidecars: "false" });
+
+  test("a native sidecar declared, native sidecars off: one proxy among the containers, its fields but restartPolicy", () => {
+    for (const [how, pod, config] of [
+      ["config", podWith({ initContainers: [ownNative], containers: [app] }), classic],
+      [
+        "annotation",
+        podWith({ initContainers: [ownNative], containers: [app] }, { "sidecar.istio.io/nativeSidecar": "false" }),
+        buildConfig({ nativeSidecars: "true" }),
+      ],
+      [
+        "gateway",
+        podWith({ initContainers: [ownNative], containers: [app] }, { "inject.istio.io/templates": "gateway" }),
+        buildConfig({ nativeSidecars: "true" }),
+      ],
+      [
+        "grpc-agent",
+        podWith({ initContainers: [ownNative], containers: [app] }, { "inject.istio.io/templates": "grpc-agent" }),
+        classic,
+      ],
+    ] as const) {
+      const r = inject(pod, { namespace: "demo" }, config);
+      const found = proxies(r.pod);
+      assert.equal(found.length, 1, how);
+      assert.equal(found[0]?.list, "main", how);
+      assert.equal(found[0]?.c.restartPolicy, undefined, how);
+      assert.equal(cpuRequest(found[0]?.c), "50m", how);
+      assert.ok(found[0]?.c.image?.includes("proxyv2"), how);
+      const record = r.pod.metadata?.annotations?.["proxy.istio.io/overrides"] ?? "";
+      assert.doesNotMatch(record, /restartPolicy/, how);
+      // Injecting the result again gives it back.
+      assert.deepEqual(inject(r.pod, { namespace: "demo" }, config).pod, r.pod, how);
+    }
+  });
+
+  test("recorded as a native sidecar, re-injected with native sidecars off: no restartPolicy among the containers", () => {
+    const native = inject(
+      podWith({ initContainers: [ownNative], containers: [app] }),
+      { namespace: "demo" },
+      buildConfig({ nativeSidecars: "true" }),
+    );
+    assert.match(
+      native.pod.metadata?.annotations?.["proxy.istio.io/overrides"] ?? "",
+      /"initContainers".*restartPolicy/,
+    );
+    const again = inject(native.pod, { namespace: "demo" }, classic);
+    const found = proxies(again.pod);
+    assert.deepEqual(
+      found.map((f) => [f.list, f.c.restartPolicy, cpuRequest(f.c)]),
+      [["main", undefined, "50m"]],
+    );
+  });
+
+  test("declared among the containers with a restartPolicy, native sidecars on: the native sidecar's Always", () => {
+    const own: Container = { name: "istio-proxy", image: "auto", restartPolicy: "Never" };
+    const r = inject(
+      podWith({ containers: [app, own] }),
+      { namespace: "demo" },
+      buildConfig({ nativeSidecars: "true" }),
+    );
+    assert.deepEqual(
+      proxies(r.pod).map((f) => [f.list, f.c.restartPolicy]),
+      [["init", "Always"]],
+    );
+  });
+});
+
 describe("recordedContainer (the proxy.istio.io/overrides entry, as Istio's json.Marshal writes it)", () => {
   test("resources: limits, requests, claims in corev1's order; each list's names sorted", () => {
     const c: Container = {
