@@ -389,7 +389,8 @@ const urlOf = (host: string, port: number): string => `https://${host.includes("
 /**
  * SIGTERM and SIGINT run `close` and exit 0 (1 if it fails); SIGINT again during the drain (a
  * person's second Ctrl-C) ends the process at once, SIGTERM again is logged and the drain goes
- * on (see whileDraining). SIGHUP is logged and ignored. Returns what removes the handlers.
+ * on (see whileDraining). SIGHUP and SIGUSR1 are logged and ignored. Returns what removes the
+ * handlers.
  */
 function onSignals(logger: Logger, inFlight: () => number | undefined, close: () => Promise<void>): () => void {
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -406,13 +407,19 @@ function onSignals(logger: Logger, inFlight: () => number | undefined, close: ()
   };
   // A closed terminal or a stray `kill -HUP` must not take the webhook down without a drain.
   const onHangup = (): void => logger.warn({ signal: "SIGHUP" }, "SIGHUP ignored: send SIGTERM to stop");
+  // Node starts its inspector (a debugger anyone in the Pod's network namespace could reach on
+  // 127.0.0.1:9229) on SIGUSR1 unless the signal has a listener; `--inspect` still starts it.
+  const onInspect = (): void =>
+    logger.warn({ signal: "SIGUSR1" }, "SIGUSR1 ignored: the inspector starts only with --inspect");
   process.once("SIGTERM", onSignal);
   process.once("SIGINT", onSignal);
   process.on("SIGHUP", onHangup);
+  process.on("SIGUSR1", onInspect);
   return () => {
     process.off("SIGTERM", onSignal);
     process.off("SIGINT", onSignal);
     process.off("SIGHUP", onHangup);
+    process.off("SIGUSR1", onInspect);
   };
 }
 

@@ -232,9 +232,13 @@ describe("runServe", () => {
     return { child, port: Number(new URL(url).port), ca, out: () => out, err: () => err, exited, logged };
   }
 
-  it("drains and exits 0 on SIGTERM", async () => {
+  it("drains and exits 0 on SIGTERM; SIGUSR1 starts no inspector", async () => {
     const s = await serveChild("signal", "");
     assert.equal((await send(s.port, s.ca, { method: "GET", path: "/readyz" })).status, 200);
+    // SIGUSR1 does not start Node's inspector (a debugger on 127.0.0.1:9229).
+    s.child.kill("SIGUSR1");
+    await s.logged("SIGUSR1 ignored: the inspector starts only with --inspect");
+    assert.doesNotMatch(s.err(), /Debugger listening/);
     s.child.kill("SIGTERM");
     assert.deepEqual(await s.exited, { code: 0, signal: null }, s.err());
     assert.match(s.out(), /"msg":"draining"/);
