@@ -336,9 +336,15 @@ export function createApp(opts: AppOptions): App {
     if (admin)
       app.post("/preview", previewHandler({ ...opts, limits, sendError, ...(pool === undefined ? {} : { pool }) }));
     addHealthAndMetrics(app, opts, admin);
-    app.all([...injectPaths, ...(admin ? ["/preview", "/metrics"] : []), "/healthz", "/readyz"], (_req, res) => {
-      sendError(res, "ERR_METHOD_NOT_ALLOWED");
-    });
+    // Another method on a known path: 405, saying which it takes (RFC 9110 requires Allow).
+    const notAllowed =
+      (allow: string) =>
+      (_req: unknown, res: ServerResponse): void => {
+        res.setHeader("Allow", allow);
+        sendError(res, "ERR_METHOD_NOT_ALLOWED");
+      };
+    app.all([...injectPaths, ...(admin ? ["/preview"] : [])], notAllowed("POST"));
+    app.all([...(admin ? ["/metrics"] : []), "/healthz", "/readyz"], notAllowed("GET, HEAD"));
     app.use((_req, res) => {
       sendError(res, "ERR_NOT_FOUND");
     });

@@ -162,10 +162,22 @@ describe("POST /inject with the real engine", () => {
     }
   });
 
-  it("answers other methods with 405 and other paths with 404, as JSON", async () => {
+  it("answers other methods with 405 (saying which it takes) and other paths with 404, as JSON", async () => {
     const get = await s.request({ method: "GET", path: "/inject" });
     assert.equal(get.status, 405);
     assert.equal((get.json().error as { code: string }).code, "ERR_METHOD_NOT_ALLOWED");
+    for (const [method, path, allow] of [
+      ["GET", "/inject", "POST"],
+      ["PUT", "/inject/cluster/c1/net/n1", "POST"],
+      ["GET", "/preview", "POST"],
+      ["POST", "/healthz", "GET, HEAD"],
+      ["DELETE", "/readyz", "GET, HEAD"],
+      ["POST", "/metrics", "GET, HEAD"],
+    ] as const) {
+      const r = await s.request({ method, path });
+      assert.equal(r.status, 405, `${method} ${path}`);
+      assert.equal(r.headers.allow, allow, `${method} ${path}`);
+    }
     const nope = await s.request({ method: "POST", path: "/mutate", headers: JSON_HEADERS, body: "{}" });
     assert.equal(nope.status, 404);
     assert.equal((nope.json().error as { code: string }).code, "ERR_NOT_FOUND");
