@@ -398,6 +398,9 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
   server.requestTimeout = requestTimeout;
   server.headersTimeout = headersTimeout;
   server.keepAliveTimeout = opts.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
+  // Every header within the headers' 16 KiB is read: Node's default keeps the first 2,000 and
+  // silently drops the rest, so a Content-Type after them was answered as missing.
+  server.maxHeadersCount = 0;
   // A connection on which nothing moves this long while a request is answered (a client that
   // does not read its answer: the answer, megabytes for a large Pod, would be held for as long
   // as the client likes) is closed. Twice the request timeout, so that a request that does not

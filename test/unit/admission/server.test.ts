@@ -183,6 +183,13 @@ describe("POST /inject with the real engine", () => {
     assert.equal((nope.json().error as { code: string }).code, "ERR_NOT_FOUND");
   });
 
+  it("reads every header within the 16 KiB limit, the 2,001st and later too", async () => {
+    const filler: Record<string, string> = {};
+    for (let i = 0; i < 2100; i++) filler[`x${i}`] = "1";
+    const res = await s.request({ headers: { ...filler, ...JSON_HEADERS }, body: JSON.stringify(podReview()) });
+    assert.equal(res.status, 200);
+  });
+
   it("answers a path that does not percent-decode with 400", async () => {
     const res = await s.request({
       path: "/inject/cluster/%E0%A4%A",
