@@ -28,6 +28,7 @@ import type { SecureContextOptions, TLSSocket } from "node:tls";
 import { awaitsContinue, BODY_REFUSED, DEFAULT_MAX_BODY_BYTES } from "./body.js";
 import { errorBody, ERRORS } from "./errors.js";
 import { startTimeoutChecks } from "./handed.js";
+import { answerPlainHttp } from "./plain-http.js";
 import type { Metrics } from "../telemetry/metrics.js";
 
 /** Shed connections being answered at once; past it one is closed before its handshake. */
@@ -183,6 +184,7 @@ export function createConnectionShedder(opts: ConnectionShedderOptions): Connect
   // As on the listener it stands in for (https.ts): no client-initiated renegotiation, and the
   // failed handshakes reported.
   server.on("secureConnection", (socket: TLSSocket) => socket.disableRenegotiation());
+  server.on("tlsClientError", answerPlainHttp);
   const onTlsClientError = opts.onTlsClientError;
   if (onTlsClientError) server.on("tlsClientError", onTlsClientError);
   const active = new Set<Socket>();

@@ -22,6 +22,8 @@ import { answerOverloaded, answerWhenRead, checkPair, createConnectionShedder } 
 import { answeredBeforeItsBody, expectContinue, refuseBodyMidway, takeFromParser } from "./body.js";
 import { errorBody, ERRORS, type ErrorCode } from "./errors.js";
 import { startTimeoutChecks } from "./handed.js";
+import { answerPlainHttp, tcpOf } from "./plain-http.js";
+export { PLAIN_HTTP_ANSWER } from "./plain-http.js";
 
 export const TLS_MIN_VERSION = "TLSv1.2";
 
@@ -304,22 +306,6 @@ function answerAfter(socket: Duplex, last: ServerResponse | undefined, answer: s
   });
 }
 
-/** What a plain HTTP request to the TLS port is answered, as Go's TLS server answers it. */
-export const PLAIN_HTTP_ANSWER =
-  "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n" +
-  "Client sent an HTTP request to an HTTPS server.\n";
-
-/**
- * A refused handshake that OpenSSL found to be a plain HTTP request (`GET /healthz HTTP/1.1`,
- * as `curl http://` sends): answered in plain text on the TCP connection under the TLS one,
- * before it closes, so that the client says why instead of "empty reply from server".
- */
-function answerPlainHttp(err: NodeJS.ErrnoException, socket: TLSSocket): void {
-  if (err.code !== "ERR_SSL_HTTP_REQUEST") return;
-  const raw = tcpOf(socket);
-  if (raw !== undefined && !raw.destroyed && raw.writable) raw.end(PLAIN_HTTP_ANSWER);
-}
-
 /** Resolves true if `p` settles within `ms`, false otherwise. */
 async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -369,12 +355,6 @@ export function evictionCandidate<T>(
     }
   }
   return best;
-}
-
-/** The TCP connection under a server-side TLS socket (Node keeps it as `_parent`). */
-function tcpOf(socket: Duplex): Socket | undefined {
-  const raw = (socket as Duplex & { readonly _parent?: unknown })._parent;
-  return raw instanceof net.Socket ? raw : undefined;
 }
 
 export async function startServer(opts: StartServerOptions): Promise<RunningServer> {

@@ -11,6 +11,7 @@ import { BodyBudget } from "../../../src/admission/body.js";
 import {
   evictionCandidate,
   MAX_PIPELINED_REQUESTS,
+  PLAIN_HTTP_ANSWER,
   startServer,
   type ConnectionUse,
 } from "../../../src/admission/https.js";
@@ -482,6 +483,27 @@ async function boundServer(
 }
 
 describe("connection bound", () => {
+  it("a plain HTTP request past the bound is told it sent HTTP to an HTTPS server, as below it", async () => {
+    const { server, ca } = await boundServer(1);
+    const open = await connect(server.port, ca);
+    try {
+      assert.equal(server.connections, 1);
+      const answer = await new Promise<string>((resolve, reject) => {
+        let got = "";
+        const socket = net.connect(server.port, "127.0.0.1", () =>
+          socket.write("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"),
+        );
+        socket.on("data", (d: Buffer) => (got += d.toString("latin1")));
+        socket.on("close", () => resolve(got));
+        socket.on("error", reject);
+      });
+      assert.equal(answer, PLAIN_HTTP_ANSWER);
+    } finally {
+      open.destroy();
+      await server.close(1000);
+    }
+  });
+
   it("answers connections past the bound 503 with Retry-After (what the API server retries), and serves again once one closes", async () => {
     const { server, ca } = await boundServer(3);
     const open: tls.TLSSocket[] = [];
