@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { AdmissionError } from "./errors.js";
+import { quote } from "../injection/quote.js";
 
 /** Istio's MaxRequestBodyBytes. */
 export const DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024;
@@ -184,6 +185,17 @@ export function readRequestBody(req: IncomingMessage, limits: BodyLimits): Promi
   const encoding = req.headers["content-encoding"];
   if (encoding !== undefined && encoding.toLowerCase() !== "identity") {
     return Promise.reject(new AdmissionError("ERR_UNSUPPORTED_MEDIA_TYPE", "Content-Encoding must be identity"));
+  }
+  // HTTP's parser frames a body by its final `chunked` and passes the codings before it (gzip,
+  // deflate) on undone: such a body is not the bytes sent (RFC 9112: 501).
+  const transfer = req.headers["transfer-encoding"];
+  if (
+    transfer !== undefined &&
+    transfer.split(",").some((c) => !["chunked", "identity"].includes(c.trim().toLowerCase()))
+  ) {
+    return Promise.reject(
+      new AdmissionError("ERR_TRANSFER_CODING", `Transfer-Encoding ${quote(transfer)} is not served: only chunked`),
+    );
   }
   const declared = req.headers["content-length"];
   if (declared !== undefined && Number(declared) > maxBodyBytes) return Promise.reject(tooLarge());

@@ -83,6 +83,13 @@ export const ERRORS = {
     answer: "http",
     closes: true,
   },
+  ERR_TRANSFER_CODING: {
+    status: 501,
+    reason: "NotImplemented",
+    message: "the only transfer coding served is chunked",
+    answer: "http",
+    closes: true,
+  },
   ERR_NOT_FOUND: { status: 404, reason: "NotFound", message: "no such endpoint", answer: "http" },
   ERR_METHOD_NOT_ALLOWED: { status: 405, reason: "MethodNotAllowed", message: "method not allowed", answer: "http" },
   ERR_NOT_READY: { status: 503, reason: "ServiceUnavailable", message: "not ready", answer: "http" },

@@ -427,6 +427,12 @@ describe("requests Node's HTTP parser refuses", () => {
         ["GET /healthz HTTP/1.1\r\n\r\n", 400, "ERR_BAD_REQUEST", /^malformed request: missing required Host header$/],
         ["GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: foo\r\n\r\n", 417, "ERR_EXPECTATION_FAILED", /100-continue/],
         ["CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 405, "ERR_METHOD_NOT_ALLOWED", /CONNECT/],
+        [
+          "POST /inject HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+          501,
+          "ERR_TRANSFER_CODING",
+          /^Transfer-Encoding "gzip, chunked" is not served: only chunked$/,
+        ],
       ];
       for (const [request, status, code, message] of cases) {
         const socket = await connect(s.running.port, s.ca);
