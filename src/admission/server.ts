@@ -288,8 +288,11 @@ function addHealthAndMetrics(app: Express, opts: AppOptions, admin: boolean): vo
     else sendError(res, "ERR_NOT_READY");
   });
   if (!admin) return;
+  // Scrapes that arrive while one is being rendered get its text: a flood of scrapes costs one
+  // rendering at a time (milliseconds, the workers' sums included), not one each.
+  let rendering: Promise<string> | undefined;
   app.get("/metrics", async (_req, res) => {
-    const text = await opts.metrics.registry.metrics();
+    const text = await (rendering ??= opts.metrics.registry.metrics().finally(() => (rendering = undefined)));
     res.set("Content-Type", opts.metrics.registry.contentType).send(text);
   });
 }

@@ -10,6 +10,7 @@ import {
   type PatchOperation,
 } from "../../../src/injection/types.js";
 import { QUOTE_MAX_CHARS } from "../../../src/injection/quote.js";
+import { createMetrics } from "../../../src/telemetry/metrics.js";
 import type { Pod } from "../../../src/kube/types.js";
 import {
   JSON_HEADERS,
@@ -630,5 +631,41 @@ describe("health, readiness and metrics", () => {
     assert.match(res.body, /^sidecar_injection_failure_total\{reason="ERR_UNSUPPORTED_MEDIA_TYPE"\} 1$/m);
     assert.match(res.body, /^sidecar_injection_duration_seconds_count 2$/m);
     assert.match(res.body, /^process_resident_memory_bytes \d+/m);
+  });
+});
+
+describe("GET /metrics under a flood of scrapes", () => {
+  it("renders once for the scrapes that arrive while it renders; a later scrape renders again", async () => {
+    const metrics = createMetrics();
+    const render = metrics.registry.metrics.bind(metrics.registry);
+    let renderings = 0;
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    metrics.registry.metrics = async () => {
+      renderings += 1;
+      if (renderings === 1) await held;
+      return render();
+    };
+    const s = await startTestServer({ metrics });
+    try {
+      const first = s.request({ method: "GET", path: "/metrics" });
+      while (renderings === 0) await new Promise((r) => setTimeout(r, 5));
+      let answered = 0;
+      const more = Array.from({ length: 20 }, () =>
+        s.request({ method: "GET", path: "/metrics" }).finally(() => (answered += 1)),
+      );
+      // All 21 received and dispatched before it is let go (none is answered meanwhile, unless
+      // each renders on its own).
+      while (s.running.inFlight < 21 && answered < 20) await new Promise((r) => setTimeout(r, 5));
+      for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+      release();
+      const answers = await Promise.all([first, ...more]);
+      assert.ok(answers.every((a) => a.status === 200 && a.body === answers[0]?.body));
+      assert.equal(renderings, 1);
+      assert.equal((await s.request({ method: "GET", path: "/metrics" })).status, 200);
+      assert.equal(renderings, 2);
+    } finally {
+      await s.close();
+    }
   });
 });
