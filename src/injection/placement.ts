@@ -7,7 +7,7 @@
 import type { Container, EnvVar, PodSpec } from "../kube/types.js";
 import { A, CONTAINER } from "./annotations.js";
 import { clusterEnv, writeClusterEnv } from "./cluster-info.js";
-import { interleave, mergeListStrategic, mergeObject } from "./merge.js";
+import { interleave, mergeListStrategic, mergeObject, mergeOverride } from "./merge.js";
 import { adjustInitUser, overrideFinder, parseOverrides, recordedContainer, type Overrides } from "./overrides.js";
 import { copyOwn } from "./own.js";
 import type { Params } from "./params.js";
@@ -86,7 +86,7 @@ function mergeContainers(
     // "image: auto" (dropped from the record) keeps the injected image; where the template sets
     // none (grpc-simple's entry for a Pod's own istio-proxy), the Pod's "auto" stays, as the
     // template merged over the Pod leaves it in Istio.
-    const merged = mergeObject(tpl, recorded);
+    const merged = mergeOverride(tpl, recorded);
     if (merged.image === undefined) merged.image = tpl.image ?? ov.image;
     return merged;
   };

@@ -2,7 +2,7 @@
 // selected templates combine (each merged over the ones before, as Istio does).
 import type { Container, JsonObject, Volume } from "../kube/types.js";
 import { A, CONTAINER } from "./annotations.js";
-import { mergeList, mergeListStrategic, mergeObject } from "./merge.js";
+import { mergeListStrategic, mergeObject } from "./merge.js";
 import type { Params } from "./params.js";
 import { gatewayTemplate, grpcAgentTemplate, grpcSimpleTemplate } from "./templates-extra.js";
 import { sidecarTemplate } from "./sidecar.js";
@@ -125,14 +125,14 @@ function combine(a: TemplateOutput, b: TemplateOutput): TemplateOutput {
   return {
     labels: { ...a.labels, ...b.labels },
     annotations: { ...a.annotations, ...b.annotations },
-    initContainers: mergeList(a.initContainers, b.initContainers, "name"),
-    containers: mergeList(a.containers, b.containers, "name"),
+    initContainers: mergeListStrategic(a.initContainers, b.initContainers, "name"),
+    containers: mergeListStrategic(a.containers, b.containers, "name"),
     volumes: mergeListStrategic(a.volumes, b.volumes, "name"),
     imagePullSecrets: mergeListStrategic(a.imagePullSecrets, b.imagePullSecrets, "name"),
     ...(sc ? { podSecurityContext: sc } : {}),
-    ...(a.listedContainers ? { listedContainers: mergeList(a.listedContainers, b.containers, "name") } : {}),
+    ...(a.listedContainers ? { listedContainers: mergeListStrategic(a.listedContainers, b.containers, "name") } : {}),
     ...(a.listedInitContainers
-      ? { listedInitContainers: mergeList(a.listedInitContainers, b.initContainers, "name") }
+      ? { listedInitContainers: mergeListStrategic(a.listedInitContainers, b.initContainers, "name") }
       : {}),
   };
 }

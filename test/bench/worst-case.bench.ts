@@ -338,7 +338,7 @@ const CASES: Case[] = [
         ),
       ),
   },
-  // Quadratic (merge.ts mergeList): at 6 MiB one review takes minutes, so 256 KiB, the API
+  // Quadratic once (merge.ts, its list merge): at 6 MiB one review takes minutes, so 256 KiB, the API
   // server's limit on all annotations, shows the trend.
   {
     name: "overrides annotation: 256 KiB env",

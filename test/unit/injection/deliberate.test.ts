@@ -168,6 +168,35 @@ describe("deliberate differences from Istio", () => {
     assert.ok(r.warnings.some((w) => w.includes("sidecar.istio.io/proxyImage") && w.includes("ignored")));
   });
 
+  test("a Pod's own container a template writes, whose ports repeat a containerPort: each kept (Istio: all over the first)", () => {
+    // Kubernetes merges ports by containerPort: Istio merges the Pod's 53/UDP over its 53/TCP
+    // (two 53/UDP named dns, which the API server refuses). Ours keeps each, in Istio's order.
+    const dns: Container = {
+      name: "dns",
+      image: "example.com/dns:1",
+      ports: [
+        { containerPort: 53, protocol: "TCP", name: "dns-tcp" },
+        { containerPort: 53, protocol: "UDP", name: "dns" },
+      ],
+    };
+    const proxy: Container = {
+      name: "istio-proxy",
+      image: "auto",
+      ports: [
+        { containerPort: 15090, protocol: "UDP", name: "u" },
+        { containerPort: 15090, protocol: "TCP", name: "t" },
+      ],
+    };
+    const grpc = inject(pod({ "inject.istio.io/templates": "grpc-agent" }, [dns]), { namespace: "demo" }, config).pod;
+    assert.deepEqual(grpc.spec?.containers.find((c) => c.name === "dns")?.ports, dns.ports);
+    const own = inject(pod({}, [web(), proxy]), { namespace: "demo" }, config).pod;
+    assert.deepEqual(
+      all(own).find((c) => c.name === "istio-proxy")?.ports,
+      proxy.ports,
+      "the Pod's own ports over the template's 15090",
+    );
+  });
+
   test("a first injection whose app probe is on the Pod's own status port: not handed to the agent (Istio: handed over)", () => {
     const r = inject(pod({ "status.sidecar.istio.io/port": "8080" }), { namespace: "demo" }, config);
     assert.equal(env(r.pod, "ISTIO_KUBE_APP_PROBERS"), undefined);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { interleave, mergeListStrategic, mergeObject } from "../../../src/injection/merge.js";
+import { interleave, mergeListStrategic, mergeObject, mergeOverride } from "../../../src/injection/merge.js";
 
 test("strategic merge: keyed lists merge, other lists replace, maps recurse, input untouched", () => {
   const base = {
@@ -35,7 +35,7 @@ test("strategic merge: keyed lists merge, other lists replace, maps recurse, inp
   assert.deepEqual(base, frozen);
 });
 
-describe("mergeListStrategic: the API server's strategic-merge order (normalizeElementOrder)", () => {
+describe("mergeListStrategic: the API server's strategic-merge order (mergeSlice, normalizeElementOrder)", () => {
   const names = (list: { name?: string }[]): (string | undefined)[] => list.map((x) => x.name);
   const cases: { title: string; base: string[]; patch: string[]; want: string[] }[] = [
     { title: "new patch items before the base's own", base: ["p"], patch: ["a", "b"], want: ["a", "b", "p"] },
@@ -70,10 +70,12 @@ describe("mergeListStrategic: the API server's strategic-merge order (normalizeE
     const got = mergeListStrategic([{ name: "a", x: 1, y: 1 }], [{ name: "a", y: 2 }], "name");
     assert.deepEqual(got, [{ name: "a", x: 1, y: 2 }]);
   });
-  // The lists with no key in common take a shorter way (the patch's items, then the base's):
-  // around its edges the result is the one the general way gives.
+  // The lists with no key in common and none repeated take a shorter way (the patch's items, then
+  // the base's): around its edges the result is Kubernetes' (each expectation is what
+  // k8s.io/apimachinery's strategicpatch gives; test/strategic-merge has the general table).
   test("edges of the shorter way for lists with no key in common", () => {
     const cases: [unknown[], unknown[], unknown[]][] = [
+      // A key the patch repeats: merged into its first item.
       [
         [{ name: "p" }],
         [
@@ -82,11 +84,13 @@ describe("mergeListStrategic: the API server's strategic-merge order (normalizeE
         ],
         [{ name: "a", v: 2 }, { name: "p" }],
       ],
+      // A key the base repeats: its items end up together.
       [
-        [{ name: "p" }, { x: 1 }],
-        [{ v: 3 }, { name: "a" }],
-        [{ name: "a" }, { name: "p" }, { x: 1 }, { v: 3 }],
+        [{ name: "p" }, { name: "q" }, { name: "p", y: 1 }],
+        [{ name: "a" }],
+        [{ name: "a" }, { name: "p" }, { name: "p", y: 1 }, { name: "q" }],
       ],
+      // An item without its key has the key's zero value, "" (a key like any other).
       [
         [{ x: 1 }, { name: "p" }],
         [{ name: "a" }, { name: "b" }],
@@ -99,6 +103,14 @@ describe("mergeListStrategic: the API server's strategic-merge order (normalizeE
       assert.deepEqual(mergeListStrategic(base, patch, "name"), want);
       assert.deepEqual([base, patch], frozen);
     }
+  });
+  test("the patch's order wins over the base's for the items both have", () => {
+    const got = mergeListStrategic(
+      [{ name: "p" }, { name: "q" }],
+      [{ name: "q" }, { name: "a" }, { name: "p" }],
+      "name",
+    );
+    assert.deepEqual(names(got), ["q", "a", "p"]);
   });
   test("templates merged first, then over the Pod, give the order of one template after another", () => {
     const pod = [{ name: "p" }];
@@ -138,5 +150,35 @@ test("a Pod's securityContext.sysctls is replaced, not merged by name: the API m
   assert.deepEqual(mergeObject(pod, tpl), {
     runAsUser: 1000,
     sysctls: [{ name: "net.ipv4.ip_unprivileged_port_start", value: "0" }],
+  });
+});
+
+describe("mergeOverride: the template over a Pod's own container, then it over the template again", () => {
+  const env = (...list: string[]): { name: string; value: string }[] => list.map((name) => ({ name, value: name }));
+
+  test("the Pod's env among the template's, before the ones it came before in its own list", () => {
+    const tpl = { name: "istio-proxy", image: "proxyv2", env: env("PILOT_CERT_PROVIDER", "CA_ADDR", "POD_NAME") };
+    const own = { name: "istio-proxy", env: [...env("ISTIO_META_X"), { name: "CA_ADDR", value: "ca:15012" }] };
+    const got = mergeOverride(tpl, own);
+    assert.deepEqual(got.env, [
+      { name: "PILOT_CERT_PROVIDER", value: "PILOT_CERT_PROVIDER" },
+      { name: "ISTIO_META_X", value: "ISTIO_META_X" },
+      { name: "CA_ADDR", value: "ca:15012" },
+      { name: "POD_NAME", value: "POD_NAME" },
+    ]);
+    assert.deepEqual(Object.keys(got), ["name", "image", "env"], "the template's field order");
+  });
+
+  test("a list only the Pod has: merged over itself, a repeated key's items together, each kept", () => {
+    const ports = [
+      { containerPort: 53, protocol: "TCP", name: "dns-tcp" },
+      { containerPort: 8080, name: "http" },
+      { containerPort: 53, protocol: "UDP", name: "dns" },
+    ];
+    const got: Record<string, unknown> = mergeOverride(
+      { name: "dns", env: env("GRPC_XDS_BOOTSTRAP") },
+      { name: "dns", ports },
+    );
+    assert.deepEqual(got.ports, [ports[0], ports[2], ports[1]]);
   });
 });
