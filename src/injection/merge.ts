@@ -273,13 +273,13 @@ function mergeValue<T>(base: T, patch: T): T {
 }
 
 /**
- * A container both a template and the Pod declare, as Istio leaves it: the template merged over
- * the Pod's container (a template is a strategic merge patch over the Pod), then the Pod's
- * container merged over that again (reapplyOverwrittenContainers: the Pod's container is an
- * override). So the Pod's fields win, and its keyed lists are in the order those two merges
- * give: `[X, CA_ADDR]` under the template's `[PILOT_CERT_PROVIDER, CA_ADDR, …]` gives
+ * A container both the templates and the Pod declare, as Istio leaves it: each template merged
+ * over the Pod's container in turn (a template is a strategic merge patch over the Pod), then the
+ * Pod's container merged over that again (reapplyOverwrittenContainers: the Pod's container is
+ * an override). So the Pod's fields win, and its keyed lists are in the order those merges give:
+ * `[X, CA_ADDR]` under the template's `[PILOT_CERT_PROVIDER, CA_ADDR, …]` gives
  * `[PILOT_CERT_PROVIDER, X, CA_ADDR, …]`, X still before CA_ADDR, which it refers to. A list the
- * template does not write is the Pod's merged over itself (the same list, unless a key repeats:
+ * templates do not write is the Pod's merged over itself (the same list, unless a key repeats:
  * the items of that key then end up together).
  *
  * One difference, deliberate: where the Pod's list repeats a key, each of its items is merged
@@ -287,10 +287,15 @@ function mergeValue<T>(base: T, patch: T): T {
  * `dns-tcp` and 53/UDP `dns` (keyed by containerPort) would otherwise become two 53/UDP `dns`,
  * a Pod the API server refuses (a port name twice), and the TCP port would be lost.
  *
- * The fields are in the template's order, the Pod's others after them, as
- * `mergeObject(template, pod)` writes them.
+ * `template` is the templates' container merged (one after another), `versions` that container
+ * as each template writes it, in their order (one template: `template` itself). The fields are
+ * in `template`'s order, the Pod's others after them, as `mergeObject(template, pod)` writes them.
  */
-export function mergeOverride<T extends Obj>(template: T, pod: Readonly<Obj>): T {
+export function mergeOverride<T extends Obj>(
+  template: T,
+  pod: Readonly<Obj>,
+  versions: readonly Readonly<Obj>[] = [template],
+): T {
   const out = copyOwn(template);
   for (const k of Object.keys(pod)) {
     const v = pod[k];
@@ -303,8 +308,11 @@ export function mergeOverride<T extends Obj>(template: T, pod: Readonly<Obj>): T
       setOwn(out, k, mergeValue(own(out, k), v));
       continue;
     }
-    const t = own(template, k);
-    const list = Array.isArray(t) ? mergeListStrategic(v, t, key) : v;
+    let list: unknown[] = v;
+    for (const version of versions) {
+      const t = own(version, k);
+      if (Array.isArray(t)) list = mergeListStrategic(list, t, key);
+    }
     setOwn(out, k, mergeListStrategic(list, v, key, true));
   }
   return out;

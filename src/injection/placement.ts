@@ -7,7 +7,8 @@
 import type { Container, EnvVar, PodSpec } from "../kube/types.js";
 import { A, CONTAINER } from "./annotations.js";
 import { clusterEnv, writeClusterEnv } from "./cluster-info.js";
-import { interleave, mergeListStrategic, mergeObject, mergeOverride } from "./merge.js";
+import { interleave, mergeObject, mergeOverride } from "./merge.js";
+import { containerVersions, overlaidContainers, overTemplates } from "./overlay.js";
 import { adjustInitUser, overrideFinder, parseOverrides, recordedContainer, type Overrides } from "./overrides.js";
 import { copyOwn } from "./own.js";
 import type { Params } from "./params.js";
@@ -48,6 +49,7 @@ function mergeContainers(
   out: TemplateOutput,
   existing: Overrides | undefined,
   warnings: string[],
+  native: boolean,
 ): { initContainers: Container[]; containers: Container[]; overrides: Overrides } {
   const userInit = spec.initContainers ?? [];
   const userMain = spec.containers;
@@ -73,6 +75,7 @@ function mergeContainers(
   }
   const overrides: Overrides = {};
   const findOverride = overrideFinder(existing, user);
+  const versionsOf = containerVersions(out);
 
   const place = (tpl: Container, list: "containers" | "initContainers"): Container => {
     const found = findOverride(tpl.name);
@@ -86,7 +89,7 @@ function mergeContainers(
     // "image: auto" (dropped from the record) keeps the injected image; where the template sets
     // none (grpc-simple's entry for a Pod's own istio-proxy), the Pod's "auto" stays, as the
     // template merged over the Pod leaves it in Istio.
-    const merged = mergeOverride(tpl, recorded);
+    const merged = mergeOverride(tpl, recorded, versionsOf(tpl.name));
     if (merged.image === undefined) merged.image = tpl.image ?? ov.image;
     return merged;
   };
@@ -94,6 +97,12 @@ function mergeContainers(
   const tplMain = out.containers.map((c) => place(c, "containers"));
   const tplInit = out.initContainers.map((c) => place(c, "initContainers"));
 
+  // Several templates: merged over the user's lists one after the other (overlay.ts).
+  if (out.steps) {
+    const user = { containers: userMain, initContainers: userInit };
+    const placed = { containers: tplMain, initContainers: tplInit };
+    return { ...overlaidContainers(user, placed, out, native), overrides };
+  }
   // The template's items merged into the user's lists as a strategic merge patch orders them;
   // a user's item the template moves to the other list is dropped.
   const mainNames = new Set(tplMain.map((c) => c.name));
@@ -139,7 +148,7 @@ export interface Placed extends ContainerLists {
  * env written on the sidecar, the interception's uid the user's proxy's.
  */
 export function placeContainers(spec: PodSpec, out: TemplateOutput, p: Params, warnings: string[]): Placed {
-  const placed = mergeContainers(spec, out, parseOverrides(p.annotations), warnings);
+  const placed = mergeContainers(spec, out, parseOverrides(p.annotations), warnings, p.native);
   const clusterVars = clusterEnv(p);
   const withEnv = writeClusterEnv(placed.initContainers, placed.containers, clusterVars);
   const userProxy = placed.overrides.containers?.find(isProxy) ?? placed.overrides.initContainers?.find(isProxy);
@@ -190,9 +199,9 @@ export function podSpec(spec: PodSpec, lists: ContainerLists, out: TemplateOutpu
   const next: PodSpec = copyOwn(spec);
   next.containers = lists.containers;
   if (lists.initContainers.length > 0 || spec.initContainers) next.initContainers = lists.initContainers;
-  const volumes = mergeListStrategic(spec.volumes ?? [], out.volumes, "name");
+  const volumes = overTemplates(spec.volumes ?? [], out, (t) => t.volumes, "name");
   if (volumes.length > 0 || spec.volumes) next.volumes = volumes;
-  const secrets = mergeListStrategic<{ name?: string }>(spec.imagePullSecrets ?? [], out.imagePullSecrets, "name");
+  const secrets = overTemplates<{ name?: string }>(spec.imagePullSecrets ?? [], out, (t) => t.imagePullSecrets, "name");
   if (secrets.length > 0 || spec.imagePullSecrets) next.imagePullSecrets = secrets;
   if (out.podSecurityContext) next.securityContext = mergeObject(spec.securityContext ?? {}, out.podSecurityContext);
   return next;

@@ -24,6 +24,12 @@ export interface TemplateOutput {
    */
   readonly listedContainers?: readonly Container[];
   readonly listedInitContainers?: readonly Container[];
+  /**
+   * Where several templates are selected, each one's output, in their order: Istio merges one
+   * after the other over the Pod, which orders the Pod's keyed lists otherwise than these
+   * merged first (overlay.ts).
+   */
+  readonly steps?: readonly TemplateOutput[];
 }
 
 // By name, in a Map: the names come from the Pod's annotation, and `constructor` is no template.
@@ -62,13 +68,16 @@ export function applyTemplates(p: Params): TemplateOutput {
 
 export function renderTemplates(names: readonly string[], p: Params): TemplateOutput {
   let out: TemplateOutput | undefined;
+  const rendered: TemplateOutput[] = [];
   for (const name of names) {
     const render = TEMPLATES.get(name);
     if (!render) continue;
     const next = render(p);
+    rendered.push(next);
     out = out ? combine(p.native ? proxyMovedForNative(out, next) : out, next) : next;
   }
   if (!out) throw new InjectionError("ERR_INVALID_ANNOTATION", A.templates, "no injection template selected");
+  if (rendered.length > 1) out = { ...out, steps: rendered };
   return p.native ? oneProxy(out) : out;
 }
 

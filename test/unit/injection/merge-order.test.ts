@@ -84,6 +84,7 @@ const SIDECAR_MOUNTS = [
   "/var/run/secrets/tokens",
   "/etc/istio/pod",
 ];
+const GRPC_SIMPLE_ENV = ["GRPC_XDS_BOOTSTRAP", "GRPC_GO_LOG_VERBOSITY_LEVEL", "GRPC_GO_LOG_SEVERITY_LEVEL"];
 
 describe("merged lists in Istio's order", () => {
   test("a Pod's own istio-proxy: its env and mounts among the template's, where they came in its own list", () => {
@@ -137,5 +138,50 @@ describe("merged lists in Istio's order", () => {
         ],
       );
     }
+  });
+
+  test("grpc-simple,sidecar with the Pod's own istio-proxy: each template merged over it in turn", () => {
+    const own: Container = { name: "istio-proxy", image: "auto", env: env("ISTIO_META_X", "CA_ADDR") };
+    const proxy = injected(pod("grpc-simple,sidecar", [app, own]), classic).of("istio-proxy");
+    assert.deepEqual(envOf(proxy), [
+      "PILOT_CERT_PROVIDER",
+      ...GRPC_SIMPLE_ENV,
+      "ISTIO_META_X",
+      ...SIDECAR_ENV.slice(1),
+    ]);
+    assert.deepEqual(mountsOf(proxy), [...SIDECAR_MOUNTS, "/var/lib/grpc/data/"]);
+  });
+
+  test("grpc-simple,sidecar: the Pod's volumes and init containers under each template in turn", () => {
+    const volumes = [
+      { name: "extra", emptyDir: {} },
+      { name: "workload-socket", csi: { driver: "csi.spiffe.io", readOnly: true } },
+      { name: "istio-data", emptyDir: { medium: "Memory" } },
+    ];
+    const initContainers: Container[] = [
+      { name: "setup", image: "busybox" },
+      { name: "istio-init", image: "auto" },
+    ];
+    const { spec } = injected(pod("grpc-simple,sidecar", [app], { volumes, initContainers }), classic);
+    assert.deepEqual(
+      spec.volumes?.map((v) => v.name),
+      [
+        "grpc-io-proxyless-bootstrap",
+        "extra",
+        "workload-socket",
+        "credential-socket",
+        "workload-certs",
+        "istio-envoy",
+        "istio-data",
+        "istio-podinfo",
+        "istio-token",
+        "istiod-ca-cert",
+        "istio-ca-crl",
+      ],
+    );
+    assert.deepEqual(
+      spec.initContainers?.map((c) => c.name),
+      ["grpc-bootstrap-init", "setup", "istio-init"],
+    );
   });
 });

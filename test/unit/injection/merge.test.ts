@@ -112,6 +112,8 @@ describe("mergeListStrategic: the API server's strategic-merge order (mergeSlice
     );
     assert.deepEqual(names(got), ["q", "a", "p"]);
   });
+  // With no key in common, merging the templates first gives the order of one after another; with
+  // keys in common it may not, so the Pod's lists are merged with each template in turn (overlay.ts).
   test("templates merged first, then over the Pod, give the order of one template after another", () => {
     const pod = [{ name: "p" }];
     const t1 = [{ name: "a" }];
@@ -153,7 +155,8 @@ test("a Pod's securityContext.sysctls is replaced, not merged by name: the API m
   });
 });
 
-describe("mergeOverride: the template over a Pod's own container, then it over the template again", () => {
+describe("mergeOverride: the templates over a Pod's own container, then it over them again", () => {
+  const names = (list: unknown): unknown[] => (Array.isArray(list) ? list.map((x: { name?: unknown }) => x.name) : []);
   const env = (...list: string[]): { name: string; value: string }[] => list.map((name) => ({ name, value: name }));
 
   test("the Pod's env among the template's, before the ones it came before in its own list", () => {
@@ -167,6 +170,26 @@ describe("mergeOverride: the template over a Pod's own container, then it over t
       { name: "POD_NAME", value: "POD_NAME" },
     ]);
     assert.deepEqual(Object.keys(got), ["name", "image", "env"], "the template's field order");
+  });
+
+  test("several templates: merged over the Pod's in turn, not merged first", () => {
+    // grpc-simple writes an entry for the Pod's istio-proxy, then the sidecar template its own.
+    const grpc = { name: "istio-proxy", env: env("GRPC_XDS_BOOTSTRAP") };
+    const sidecar = { name: "istio-proxy", env: env("PILOT_CERT_PROVIDER", "CA_ADDR") };
+    const own = { name: "istio-proxy", env: env("ISTIO_META_X", "CA_ADDR") };
+    const combined = mergeObject(grpc, sidecar);
+    assert.deepEqual(names(mergeOverride(combined, own, [grpc, sidecar]).env), [
+      "PILOT_CERT_PROVIDER",
+      "GRPC_XDS_BOOTSTRAP",
+      "ISTIO_META_X",
+      "CA_ADDR",
+    ]);
+    assert.deepEqual(names(mergeOverride(combined, own).env), [
+      "PILOT_CERT_PROVIDER",
+      "ISTIO_META_X",
+      "CA_ADDR",
+      "GRPC_XDS_BOOTSTRAP",
+    ]);
   });
 
   test("a list only the Pod has: merged over itself, a repeated key's items together, each kept", () => {
