@@ -66,11 +66,12 @@ const RULES: readonly (readonly [RegExp, DivergenceClass])[] = [
   [/\.env\.PROXY_CONFIG/, "proxy-config"],
   [new RegExp(`\\.${INJECTED}\\.args`), "proxy-args"],
   [new RegExp(`\\.${INJECTED}\\.env\\.`), "proxy-env"],
+  [new RegExp(`\\.${INJECTED}\\.envOrder$`), "proxy-env"],
   [new RegExp(`\\.${INJECTED}\\.restartPolicy$`), "native-sidecar"],
   [/\.(initContainerOrder|containerOrder)$/, "container-order"],
   [new RegExp(`\\.${INJECTED}\\.securityContext`), "security-context"],
   [new RegExp(`\\.${INJECTED}\\.resources`), "resources"],
-  [new RegExp(`\\.${INJECTED}\\.volumeMounts|\\.template\\.volumes`), "volumes"],
+  [new RegExp(`\\.${INJECTED}\\.volumeMount|\\.template\\.volume`), "volumes"],
   [new RegExp(`\\.${INJECTED}\\.lifecycle`), "lifecycle"],
   [new RegExp(`\\.(initContainers|containers)\\.(${INJECTED}|grpc-bootstrap-init)($|\\.)`), "template"],
   [/\.template\.annotations|\.template\.labels/, "annotations"],
@@ -135,7 +136,7 @@ export function classOf(diffs: readonly Difference[], istioHoldsTwo = false): st
  */
 export const DELIBERATE_REASONS: Readonly<Record<string, string>> = {
   reinjection:
-    "Re-injecting an injected Pod: Istio merges the new template over the previously injected Pod (RunTemplate merges into params.pod, not the stripped Pod), so the previous injection's containers and fields stay — with nativeSidecar turned off, istio-proxy is left in initContainers as well as added to containers (a duplicate name the API server refuses); with interceptionMode NONE, the old istio-init still redirects traffic; with proxyCPU changed, the old limits and memory request stay — and the customization of an injected container (istio-proxy or istio-init: image, args, resources, securityContext) recorded in proxy.istio.io/overrides is dropped, so re-injecting Istio's own output unchanged gives a different Pod. We remove the previous injection first and re-apply the recorded customization, so re-injecting gives what injecting the original gives. Likewise with prometheus.istio.io/merge-metrics turned off, Istio leaves the merged prometheus.io annotations and the old ISTIO_PROMETHEUS_ANNOTATIONS in place; we give the app's own annotations back.",
+    "Re-injecting an injected Pod: Istio merges the new template over the previously injected Pod (RunTemplate merges into params.pod, not the stripped Pod), so the previous injection's containers and fields stay — with nativeSidecar turned off, istio-proxy is left in initContainers as well as added to containers (a duplicate name the API server refuses); with interceptionMode NONE, the old istio-init still redirects traffic; with proxyCPU changed, the old limits and memory request stay — and the customization of an injected container (istio-proxy or istio-init: image, args, resources, securityContext) recorded in proxy.istio.io/overrides is dropped, so re-injecting Istio's own output unchanged gives a different Pod. We remove the previous injection first and re-apply the recorded customization, so re-injecting gives what injecting the original gives. Likewise with prometheus.istio.io/merge-metrics turned off, Istio leaves the merged prometheus.io annotations and the old ISTIO_PROMETHEUS_ANNOTATIONS in place; we give the app's own annotations back. And the env vars written after the templates come in the order a first injection writes them (the network, then the Prometheus annotations and the app probers), where Istio leaves the old ones in their places and appends the network again after them.",
   "two-proxies":
     "Templates that leave istio-proxy in both lists with native sidecars: `sidecar,grpc-agent` (the later template writes the proxy among the containers after the native sidecar template wrote it among the init containers) — Istio emits two containers named istio-proxy, which the API server refuses; we merge the later template's proxy into the native sidecar, as the templates merge without native sidecars.",
   "status-port-zero":

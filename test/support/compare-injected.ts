@@ -12,7 +12,11 @@
 //   lists of `sidecar.istio.io/status` sorted; volume mounts and ports are sets; a volume with
 //   no source is an emptyDir (the API server defaults it);
 // - containers and init containers are maps by name, their order compared apart; the args of
-//   istio-init (istio-validation) are a map of istio-iptables flags.
+//   istio-init (istio-validation) are a map of istio-iptables flags;
+// - the order of these lists is compared apart, as their keys (`envOrder`, `volumeMountOrder`,
+//   `portOrder`, `volumeOrder`), over the keys both sides have (an item on one side only is a
+//   difference of its own): the API server keeps the order, and it matters (an env var's
+//   `$(VAR)` refers only to the ones before it).
 //
 // compareInjected returns the differences as `path: what` lines with the values cut short;
 // empty means the API server would store the same object.
@@ -136,9 +140,17 @@ function normContainer(c: Plain): unknown {
     args: IPTABLES_CONTAINERS.has(String(c.name)) ? iptablesArgs(args) : args,
     resources: normResources(resources),
     env: normEnv(env),
+    envOrder: keysOf(env, "name"),
     volumeMounts: sortedBy(volumeMounts, (m) => `${String(m.mountPath)}|${String(m.name)}`),
+    volumeMountOrder: keysOf(volumeMounts, "mountPath"),
     ports: sortedBy(ports, (p) => `${String(p.containerPort)}|${String(p.name ?? "")}|${String(p.protocol ?? "")}`),
+    portOrder: keysOf(ports, "containerPort"),
   });
+}
+
+/** The keys of a list's items, in order, as strings (a list whose order the API server keeps). */
+function keysOf(list: unknown, key: string): string[] | undefined {
+  return Array.isArray(list) ? list.map((x) => (isPlain(x) ? String(x[key]) : JSON.stringify(x))) : undefined;
 }
 
 function normVolume(v: Plain): unknown {
@@ -195,6 +207,7 @@ function normTemplate(t: Plain): Plain {
     initContainers: named(initContainers, normContainer),
     containers: named(containers, normContainer),
     volumes: named(volumes, normVolume),
+    volumeOrder: names(volumes),
     spec: prune(specRest),
   };
 }
@@ -256,9 +269,20 @@ function zeroOnOneSide(istio: unknown, ours: unknown, path: string): boolean {
   return !INJECTED_CONTAINER.test(path) && ((istio === undefined && zero(ours)) || (ours === undefined && zero(istio)));
 }
 
+/** The lists of keys whose order is compared over the keys both sides have. */
+const KEY_ORDER = /\.(envOrder|volumeMountOrder|portOrder|volumeOrder)$/;
+
 function diff(istio: unknown, ours: unknown, path: string, out: Difference[]): void {
   if (out.length >= MAX_DIFFERENCES) return;
   if (istio === undefined && ours === undefined) return;
+  if (KEY_ORDER.test(path) && Array.isArray(istio) && Array.isArray(ours)) {
+    const inIstio = new Set(istio);
+    const inOurs = new Set(ours);
+    const a = istio.filter((k) => inOurs.has(k));
+    const b = ours.filter((k) => inIstio.has(k));
+    if (JSON.stringify(a) !== JSON.stringify(b)) out.push({ path, kind: "changed", istio: a, ours: b });
+    return;
+  }
   if (zeroOnOneSide(istio, ours, path)) return;
   if (istio === undefined) {
     out.push({ path, kind: "unexpected", ours });
