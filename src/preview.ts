@@ -92,6 +92,12 @@ export interface PreviewOptions {
   readonly nativeSidecarsSupported?: boolean;
   /** Pods, workloads and AdmissionReviews previewed at most (default MAX_PREVIEW_PODS). */
   readonly maxPods?: number;
+  /**
+   * The longest `proxy.istio.io/config` previewed (default: any): the server's /preview says
+   * INLINE_PROXY_CONFIG_CHARS, since it reads Pods on its event loop, and a longer annotation
+   * costs 10-20 µs a key or item to read.
+   */
+  readonly maxProxyConfigChars?: number;
   /** Namespaces looked up at most (default MAX_PREVIEW_NAMESPACES). */
   readonly maxNamespaces?: number;
   /**
@@ -305,6 +311,16 @@ export async function preview(docs: readonly unknown[], opts: PreviewOptions): P
       maxPods,
       found.length,
     );
+  }
+  const maxConfig = opts.maxProxyConfigChars;
+  if (maxConfig !== undefined) {
+    for (const c of found) {
+      const annotation = c.pod?.metadata?.annotations?.["proxy.istio.io/config"];
+      if (typeof annotation === "string" && annotation.length > maxConfig)
+        throw new PreviewError(
+          `${c.kind}/${c.name}: its proxy.istio.io/config is ${annotation.length} characters, more than the ${maxConfig} the server previews (the webhook reads any, on its worker thread): preview it offline, sidecar-injector preview -f FILE`,
+        );
+    }
   }
   const labels = await namespaceLabelsOf(found, opts);
   const domain =
