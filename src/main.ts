@@ -405,19 +405,32 @@ function onSignals(logger: Logger, inFlight: () => number | undefined, close: ()
       },
     );
   };
+  const removeIgnored = ignoreSignals(logger);
+  process.once("SIGTERM", onSignal);
+  process.once("SIGINT", onSignal);
+  return () => {
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+    removeIgnored();
+  };
+}
+
+/**
+ * Installs the listeners of the signals that are logged and ignored, SIGHUP and SIGUSR1;
+ * returns what removes them. A signal that once had a listener and has none again takes its
+ * default action, which ends the process: whoever removes them while the process goes on
+ * installs them again (whileDraining does).
+ */
+function ignoreSignals(logger: Logger): () => void {
   // A closed terminal or a stray `kill -HUP` must not take the webhook down without a drain.
   const onHangup = (): void => logger.warn({ signal: "SIGHUP" }, "SIGHUP ignored: send SIGTERM to stop");
   // Node starts its inspector (a debugger anyone in the Pod's network namespace could reach on
   // 127.0.0.1:9229) on SIGUSR1 unless the signal has a listener; `--inspect` still starts it.
   const onInspect = (): void =>
     logger.warn({ signal: "SIGUSR1" }, "SIGUSR1 ignored: the inspector starts only with --inspect");
-  process.once("SIGTERM", onSignal);
-  process.once("SIGINT", onSignal);
   process.on("SIGHUP", onHangup);
   process.on("SIGUSR1", onInspect);
   return () => {
-    process.off("SIGTERM", onSignal);
-    process.off("SIGINT", onSignal);
     process.off("SIGHUP", onHangup);
     process.off("SIGUSR1", onInspect);
   };
@@ -427,6 +440,7 @@ function onSignals(logger: Logger, inFlight: () => number | undefined, close: ()
  * Runs `drain` with SIGTERM logged and not obeyed: a runtime may send its stop signal again
  * (the kubelet does when a Pod's deletion is repeated with a shorter grace period), and the
  * drain, bounded on its own, must not be cut short by it (SIGKILL does that at the deadline).
+ * SIGHUP and SIGUSR1 stay ignored meanwhile; SIGINT, with its listener gone, ends the process.
  */
 async function whileDraining<T>(logger: Logger, drain: () => Promise<T>): Promise<T> {
   const again = (): void =>
@@ -435,10 +449,12 @@ async function whileDraining<T>(logger: Logger, drain: () => Promise<T>): Promis
       "already draining: SIGTERM ignored (SIGINT or SIGKILL ends the process at once)",
     );
   process.on("SIGTERM", again);
+  const removeIgnored = ignoreSignals(logger);
   try {
     return await drain();
   } finally {
     process.off("SIGTERM", again);
+    removeIgnored();
   }
 }
 
@@ -684,8 +700,11 @@ export async function runWorker(): Promise<void> {
     // Connections keep coming until the primary says the last is on its way: after its shutdown
     // delay, or at once when this worker drains on its own. Bounded, should that word not come.
     let closing: Promise<void> | undefined;
-    const close = (): Promise<void> =>
-      (closing ??= whileDraining(logger, () =>
+    const close = (): Promise<void> => {
+      if (closing !== undefined) return closing;
+      // SIGINT again then ends the worker at once; SIGTERM again is ignored (whileDraining).
+      removeSignals();
+      return (closing = whileDraining(logger, () =>
         listeners.close(
           Promise.race([
             channel.lastConnection,
@@ -693,7 +712,8 @@ export async function runWorker(): Promise<void> {
           ]),
         ),
       ));
-    onSignals(
+    };
+    const removeSignals = onSignals(
       logger,
       () => listeners.running.inFlight,
       () => {

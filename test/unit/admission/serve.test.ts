@@ -246,7 +246,7 @@ describe("runServe", () => {
     assert.ok(!s.out().includes("BEGIN"), "no key material in the logs");
   });
 
-  it("goes on draining on SIGTERM again (logged), and ends at once on SIGINT", async () => {
+  it("goes on draining on SIGTERM, SIGHUP or SIGUSR1 (logged), and ends at once on SIGINT", async () => {
     // A shutdown delay far longer than the test: the drain is under way throughout.
     const s = await serveChild("signal-again", "shutdownDelayMs: 600000");
     try {
@@ -254,6 +254,11 @@ describe("runServe", () => {
       await s.logged("draining");
       s.child.kill("SIGTERM");
       await s.logged("already draining: SIGTERM ignored (SIGINT or SIGKILL ends the process at once)");
+      // SIGHUP and SIGUSR1 stay ignored during the drain (a signal whose listener is gone would end it).
+      s.child.kill("SIGHUP");
+      await s.logged("SIGHUP ignored: send SIGTERM to stop");
+      s.child.kill("SIGUSR1");
+      await s.logged("SIGUSR1 ignored: the inspector starts only with --inspect");
       // Still there, still accepting, not ready.
       assert.equal((await send(s.port, s.ca, { method: "GET", path: "/readyz" })).status, 503);
       s.child.kill("SIGINT");
