@@ -14,19 +14,20 @@ export const MAX_PEM_FILE_BYTES = 1024 * 1024;
 export async function readPemFile(file: string, maxBytes: number = MAX_PEM_FILE_BYTES): Promise<string> {
   const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
-    const stat = await handle.stat();
-    if (!stat.isFile()) throw new Error("not a regular file");
-    // One byte more than allowed tells a file that grew past the bound since its stat.
-    const buffer = Buffer.alloc(Math.min(stat.size, maxBytes) + 1);
+    if (!(await handle.stat()).isFile()) throw new Error("not a regular file");
+    // Read to its end, whatever its size said a moment ago (a file rewritten in place grows
+    // under the reader), and one byte past the bound at most, which tells one too long.
+    const chunks: Buffer[] = [];
     let length = 0;
     for (;;) {
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+      const chunk = Buffer.alloc(Math.min(64 * 1024, maxBytes + 1 - length));
+      const { bytesRead } = await handle.read(chunk, 0, chunk.length, length);
       if (bytesRead === 0) break;
+      chunks.push(chunk.subarray(0, bytesRead));
       length += bytesRead;
-      if (length === buffer.length) break;
+      if (length > maxBytes) throw new Error(`longer than ${maxBytes} bytes`);
     }
-    if (length > maxBytes) throw new Error(`longer than ${maxBytes} bytes`);
-    return buffer.subarray(0, length).toString("utf8");
+    return Buffer.concat(chunks, length).toString("utf8");
   } finally {
     await handle.close();
   }

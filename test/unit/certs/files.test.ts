@@ -449,3 +449,20 @@ function fetchMetrics(port: number): Promise<string> {
     socket.on("error", reject);
   });
 }
+
+describe("readPemFile", () => {
+  it("reads a file to its end, whatever its size when it was opened, and refuses one past the bound", async () => {
+    const dir = join(root, "grow");
+    await mkdir(dir, { recursive: true });
+    const file = join(dir, "tls.crt");
+    // Larger than one read, and past the bound by one byte.
+    await writeFile(file, a.cert.repeat(100));
+    assert.equal(await readPemFile(file), a.cert.repeat(100));
+    await writeFile(file, "x".repeat(300_001));
+    await assert.rejects(readPemFile(file, 300_000), /longer than 300000 bytes/);
+    assert.equal((await readPemFile(file, 300_001)).length, 300_001);
+    // An empty file is read as empty (a writer between its truncation and its write).
+    await writeFile(file, "");
+    assert.equal(await readPemFile(file), "");
+  });
+});
