@@ -187,11 +187,12 @@ export function readRequestBody(req: IncomingMessage, limits: BodyLimits): Promi
     return Promise.reject(new AdmissionError("ERR_UNSUPPORTED_MEDIA_TYPE", "Content-Encoding must be identity"));
   }
   // HTTP's parser frames a body by its final `chunked` and passes the codings before it (gzip,
-  // deflate) on undone: such a body is not the bytes sent (RFC 9112: 501).
+  // deflate) on undone: such a body is not the bytes sent (RFC 9112: 501). Empty list elements
+  // are no coding (RFC 9110).
   const transfer = req.headers["transfer-encoding"];
   if (
     transfer !== undefined &&
-    transfer.split(",").some((c) => !["chunked", "identity"].includes(c.trim().toLowerCase()))
+    transfer.split(",").some((c) => !["", "chunked", "identity"].includes(c.trim().toLowerCase()))
   ) {
     return Promise.reject(
       new AdmissionError("ERR_TRANSFER_CODING", `Transfer-Encoding ${quote(transfer)} is not served: only chunked`),

@@ -88,6 +88,25 @@ const injectable = {
 };
 
 describe("pipelined requests", () => {
+  it("reads a chunked body whose Transfer-Encoding has empty list elements (no coding)", async () => {
+    const s = await startTestServer();
+    try {
+      const review = JSON.stringify(podReview({ object: injectable }));
+      for (const header of [", chunked", "identity, chunked", " ,chunked"]) {
+        const socket = await connect(s.running.port, s.ca);
+        socket.write(
+          `POST /inject HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: ${header}\r\n\r\n` +
+            `${Buffer.byteLength(review).toString(16)}\r\n${review}\r\n0\r\n\r\n`,
+        );
+        const got = await readResponses(socket, 1);
+        socket.destroy();
+        assert.deepEqual(got.statuses, [200], header);
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
   it("answers the requests before one HTTP's parser refuses, in order, then refuses that one and closes", async () => {
     const s = await startTestServer();
     try {
