@@ -5,34 +5,9 @@
 //   node --import tsx test/strategic-merge/generate.ts [--seed N] [--count N]
 //       prints the named cases, then N random ones: one {"id","original","patches"} per line
 import { parseArgs } from "node:util";
+import { Rng } from "../support/rng.js";
 
 type Obj = Record<string, unknown>;
-
-/** mulberry32, as test/oracle/generate.ts. */
-class Rng {
-  private state: number;
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.next() * (hi - lo + 1));
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
-  pick<T>(list: readonly T[]): T {
-    const v = list[Math.floor(this.next() * list.length)];
-    if (v === undefined) throw new Error("pick from an empty list");
-    return v;
-  }
-}
 
 interface Case {
   readonly id: string;
