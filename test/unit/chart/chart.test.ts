@@ -15,6 +15,7 @@ import { parse, parseAllDocuments } from "yaml";
 import { parseConfig } from "../../../src/config/load.js";
 import { CHART, HELM_TIMEOUT_MS, KUBE_VERSION, helmGate, run, type ExecResult } from "../../support/helm.js";
 import { KUBE_API_CALLS } from "../../../src/kube/client.js";
+import { runCli } from "../../support/run.js";
 
 const RELEASE = "si";
 const NAMESPACE = "mesh-injector";
@@ -892,6 +893,40 @@ describe("Helm chart charts/sidecar-injector", { skip }, () => {
     const bad = await helm(["template", RELEASE, CHART, "--set", "istioConfig=Istio System"]);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /istioConfig/);
+  });
+
+  test("the arguments the chart gives serve are ones serve takes, in every mode", async () => {
+    // Each run ends at the first thing that needs the cluster (or the files of a mounted
+    // Secret), never at a usage error; on 127.0.0.1 and free ports, not the Pod's.
+    const dir = await mkdtemp(join(tmpdir(), "chart-args-"));
+    after(() => rm(dir, { recursive: true, force: true }));
+    const none = join(dir, "kubeconfig");
+    await writeFile(
+      none,
+      "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:1', insecure-skip-tls-verify: true}}]\n" +
+        "users: [{name: u, user: {token: t}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n",
+    );
+    for (const set of [
+      [],
+      ["revisionTags={prod}"],
+      ["istioConfig=istio-system", "revisionTags={prod,stable}", "webhook.enableNamespacesByDefault=true"],
+      ["tls.mode=certManager", "preStopSleepSeconds=0"],
+      ["workers=2", "resources.limits.memory=1Gi", "logLevel=debug"],
+    ]) {
+      for (const kube of [KUBE_VERSION, "1.29.0"]) {
+        const args = [
+          ...(await template(set, ["--kube-version", kube])).one<Deployment>("Deployment").spec.template.spec
+            .containers[0]!.args,
+        ];
+        args[args.indexOf("--host") + 1] = "127.0.0.1";
+        args[args.indexOf("--port") + 1] = "0";
+        args[args.indexOf("--admin-port") + 1] = "0";
+        const r = await runCli(args, { env: { ...process.env, KUBECONFIG: none, KUBERNETES_SERVICE_HOST: "" } });
+        const what = `${set.join(",") || "defaults"} (Kubernetes ${kube}): ${r.stderr.slice(0, 300)}`;
+        assert.equal(r.code, 2, what);
+        assert.doesNotMatch(r.stderr, /help serve|unknown option|Unknown option/i, what);
+      }
+    }
   });
 
   test("istioConfig: revision tags and the auto webhook, which Istio's ConfigMaps do not say, are passed to serve", async () => {
