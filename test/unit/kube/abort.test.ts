@@ -3,9 +3,9 @@
 // server keeps no socket of ours open past the lookup's deadline.
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage } from "node:http";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import type { KubeApi } from "../../../src/kube/api.js";
-import { kubeApiAt } from "./api-at.js";
+import { kubeApiForTests } from "./api-at.js";
 
 /** Requests received and not answered, and a promise per request for its connection's close. */
 const held: { req: IncomingMessage; closed: Promise<void> }[] = [];
@@ -15,14 +15,7 @@ const server = createServer((req) => {
   arrived();
 });
 
-let api: KubeApi;
-before(async () => {
-  api = await kubeApiAt(server);
-});
-after(() => {
-  server.closeAllConnections();
-  server.close();
-});
+const kube = kubeApiForTests(server);
 
 const calls: [string, (a: KubeApi, signal: AbortSignal) => Promise<unknown>][] = [
   ["readNamespaceLabels", (a, signal) => a.readNamespaceLabels("shop", signal)],
@@ -35,7 +28,7 @@ describe("a call to an API server that never answers", () => {
     test(`${name}: aborted by its signal, it rejects and its connection is closed`, { timeout: 20_000 }, async () => {
       const came = new Promise<void>((done) => (arrived = done));
       const controller = new AbortController();
-      const result = call(api, controller.signal).then(
+      const result = call(kube.api, controller.signal).then(
         () => "answered",
         (e: unknown) => (e instanceof Error ? e.message : String(e)),
       );

@@ -2,6 +2,7 @@
 // a token, no TLS, as the kube tests that answer from their own server need.
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { after, before } from "node:test";
 import { KubeConfig } from "@kubernetes/client-node";
 import { createKubeApi } from "../../../src/kube/client.js";
 import type { KubeApi } from "../../../src/kube/api.js";
@@ -19,4 +20,20 @@ export async function kubeApiAt(server: Server): Promise<KubeApi> {
     currentContext: "x",
   });
   return createKubeApi(kc);
+}
+
+/**
+ * For a test file: `server` listens before its tests and is closed after them; `kube.api` is
+ * the KubeApi that calls it (set once the tests start).
+ */
+export function kubeApiForTests(server: Server): { api: KubeApi } {
+  const kube = { api: undefined as unknown as KubeApi };
+  before(async () => {
+    kube.api = await kubeApiAt(server);
+  });
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return kube;
 }

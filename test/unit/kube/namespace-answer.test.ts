@@ -4,10 +4,9 @@
 // a namespace without labels (which would read as "no istio-injection label").
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { after, before, describe, test } from "node:test";
-import type { KubeApi } from "../../../src/kube/api.js";
+import { describe, test } from "node:test";
 import { MAX_ANSWER_BYTES } from "../../../src/kube/capped-http.js";
-import { kubeApiAt } from "./api-at.js";
+import { kubeApiForTests } from "./api-at.js";
 
 /** What the server answers a GET of /api/v1/namespaces/shop. */
 let answer: (res: ServerResponse) => void = () => undefined;
@@ -15,14 +14,7 @@ const server = createServer((_req, res) => answer(res));
 const json = (body: unknown) => (res: ServerResponse) =>
   res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify(body));
 
-let api: KubeApi;
-before(async () => {
-  api = await kubeApiAt(server);
-});
-after(() => {
-  server.closeAllConnections();
-  server.close();
-});
+const kube = kubeApiForTests(server);
 
 describe("readNamespaceLabels", () => {
   test("the Namespace asked for: its labels, or none", async () => {
@@ -31,11 +23,11 @@ describe("readNamespaceLabels", () => {
       kind: "Namespace",
       metadata: { name: "shop", labels: { "istio-injection": "enabled" } },
     });
-    assert.deepEqual(await api.readNamespaceLabels("shop", new AbortController().signal), {
+    assert.deepEqual(await kube.api.readNamespaceLabels("shop", new AbortController().signal), {
       "istio-injection": "enabled",
     });
     answer = json({ apiVersion: "v1", kind: "Namespace", metadata: { name: "shop" } });
-    assert.deepEqual(await api.readNamespaceLabels("shop", new AbortController().signal), {});
+    assert.deepEqual(await kube.api.readNamespaceLabels("shop", new AbortController().signal), {});
   });
 
   test("an answer that is not that Namespace: a failure, not a namespace without labels", async () => {
@@ -47,7 +39,11 @@ describe("readNamespaceLabels", () => {
     ];
     for (const [what, a] of answers) {
       answer = a;
-      await assert.rejects(api.readNamespaceLabels("shop", new AbortController().signal), /read Namespace shop/, what);
+      await assert.rejects(
+        kube.api.readNamespaceLabels("shop", new AbortController().signal),
+        /read Namespace shop/,
+        what,
+      );
     }
   });
 });
@@ -73,7 +69,7 @@ describe("the length of an answer to a request's call (capped-http.ts)", () => {
       more();
     };
     await assert.rejects(
-      api.readNamespaceLabels("shop", new AbortController().signal),
+      kube.api.readNamespaceLabels("shop", new AbortController().signal),
       new RegExp(`read Namespace shop: the API server's answer is longer than ${MAX_ANSWER_BYTES} bytes`),
     );
     await connectionClosed;
@@ -87,12 +83,12 @@ describe("the length of an answer to a request's call (capped-http.ts)", () => {
       kind: "Namespace",
       metadata: { name: "shop", labels: { a: "b" }, annotations: { big } },
     });
-    assert.deepEqual(await api.readNamespaceLabels("shop", new AbortController().signal), { a: "b" });
+    assert.deepEqual(await kube.api.readNamespaceLabels("shop", new AbortController().signal), { a: "b" });
     answer = (res) =>
       res
         .writeHead(404, { "Content-Type": "application/json" })
         .end(JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", reason: "NotFound", code: 404 }));
-    assert.equal(await api.readNamespaceLabels("shop", new AbortController().signal), undefined);
+    assert.equal(await kube.api.readNamespaceLabels("shop", new AbortController().signal), undefined);
     let sent = "";
     let contentType: string | undefined;
     let contentLength: string | undefined;
@@ -108,7 +104,7 @@ describe("the length of an answer to a request's call (capped-http.ts)", () => {
       req.setEncoding("utf8");
       req.on("data", (c: string) => (sent += c));
     });
-    assert.deepEqual(await api.reviewToken("secret-token", new AbortController().signal), { username: "ann" });
+    assert.deepEqual(await kube.api.reviewToken("secret-token", new AbortController().signal), { username: "ann" });
     assert.equal(JSON.parse(sent).spec.token, "secret-token");
     assert.match(contentType ?? "", /^application\/json/);
     assert.equal(contentLength, String(Buffer.byteLength(sent)));
