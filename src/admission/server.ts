@@ -224,28 +224,25 @@ function reviewHandler(opts: AppOptions, limits: BodyLimits, pool: ReviewPool | 
       checkJsonContentType(req.headers["content-type"]);
       const body = await readRequestBody(req, limits);
       const pathEnv = parsePathEnv(path);
-      const onWorker = async (worker: ReviewPool): Promise<void> => {
-        const answer = await worker.run(
-          body,
-          pathEnv,
-          nativeOption(opts.nativeSidecarsSupported).nativeSidecarsSupported,
-        );
-        holdAnswer(res, answer.body.byteLength, limits.budget);
-        sendInPieces(res, answer.body);
-        record(answer.outcome, elapsedMs(), true);
-      };
-      if (pool !== undefined && body.length >= OFFLOAD_FROM_BYTES) return await onWorker(pool);
-      const review = decodeAdmissionReview(body);
-      if (pool !== undefined && proxyConfigChars(review.request.object) > INLINE_PROXY_CONFIG_CHARS)
-        return await onWorker(pool);
-      const result = answerReview(review, {
-        config,
-        pathEnv,
-        ...nativeOption(opts.nativeSidecarsSupported),
-        ...engine,
-      });
-      writeJson(res, 200, result.body);
-      record(result.outcome, elapsedMs());
+      // Answered here, unless it is large or its proxy config long: then on the worker (review-pool.ts).
+      if (pool === undefined || body.length < OFFLOAD_FROM_BYTES) {
+        const review = decodeAdmissionReview(body);
+        if (pool === undefined || proxyConfigChars(review.request.object) <= INLINE_PROXY_CONFIG_CHARS) {
+          const result = answerReview(review, {
+            config,
+            pathEnv,
+            ...nativeOption(opts.nativeSidecarsSupported),
+            ...engine,
+          });
+          writeJson(res, 200, result.body);
+          record(result.outcome, elapsedMs());
+          return;
+        }
+      }
+      const answer = await pool.run(body, pathEnv, nativeOption(opts.nativeSidecarsSupported).nativeSidecarsSupported);
+      holdAnswer(res, answer.body.byteLength, limits.budget);
+      sendInPieces(res, answer.body);
+      record(answer.outcome, elapsedMs(), true);
     } catch (e) {
       const code: ErrorCode = e instanceof AdmissionError ? e.code : "ERR_INTERNAL";
       const message = e instanceof AdmissionError ? e.message : ERRORS.ERR_INTERNAL.message;
