@@ -257,6 +257,22 @@ export function readRequestBody(req: IncomingMessage, limits: BodyLimits): Promi
   });
 }
 
+/** As much of a response as says whether its client is still there. */
+export interface AnswerTo {
+  readonly closed: boolean;
+  readonly destroyed: boolean;
+  readonly req: { readonly socket: { readonly destroyed: boolean } };
+}
+
+/**
+ * Whether the client of `res` has gone: the answer, or its connection, has closed (an answer
+ * queued behind another on a connection that closes never closes itself), so nothing written
+ * to it would be read.
+ */
+export function clientGone(res: AnswerTo): boolean {
+  return res.closed || res.destroyed || res.req.socket.destroyed;
+}
+
 /**
  * A large answer's bytes, held until its client has taken them (or gone), counted in the
  * budget of the bodies being read: clients that do not read their answers cannot hold more
@@ -265,7 +281,7 @@ export function readRequestBody(req: IncomingMessage, limits: BodyLimits): Promi
 export function holdAnswer(res: ServerResponse, bytes: number, budget: BodyBudget | undefined): void {
   // A client gone while its review was worked on takes nothing: its answer is never written.
   const socket = res.req.socket;
-  if (budget === undefined || res.closed || res.destroyed || socket.destroyed) return;
+  if (budget === undefined || clientGone(res)) return;
   if (budget.inUse + bytes > budget.maxBytes) throw new AdmissionError("ERR_OVERLOADED");
   budget.inUse += bytes;
   // Given back when the answer is done with, or its connection goes: an answer queued behind

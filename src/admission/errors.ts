@@ -100,6 +100,15 @@ export const ERRORS = {
     answer: "http",
     closes: true,
   },
+  // A request that waited for the review worker until no one wanted its answer: its client had
+  // closed the connection (then nothing is sent), or its deadline had passed (review-pool.ts).
+  ERR_CALLER_GONE: {
+    status: 504,
+    reason: "Timeout",
+    message: "not worked on: its caller had gone or its deadline had passed while it waited for the review worker",
+    answer: "http",
+    closes: true,
+  },
   ERR_PREVIEW_INPUT: {
     status: 400,
     reason: "BadRequest",
