@@ -21,6 +21,8 @@ import { WorkBudget } from "./work-budget.js";
 import { quote } from "../injection/quote.js";
 import { bearerToken, isNamespaceName, LOOKUP_DEADLINE_MS, NamespaceLookups, NOT_KNOWN } from "./preview-lookup.js";
 import { INLINE_PROXY_CONFIG_CHARS, OFFLOAD_FROM_BYTES, type ReviewPool } from "./review-pool.js";
+import { callerWaitsMs } from "./caller-deadline.js";
+import { DEFAULT_REQUEST_TIMEOUT_MS } from "./https.js";
 import { nativeOption, type AppOptions } from "./server.js";
 import {
   formatPreview,
@@ -139,6 +141,7 @@ export function previewQuery(query: Request["query"]): Partial<Record<(typeof PR
 
 export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
   const { config, logger, limits, pool } = opts;
+  const requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const work = opts.previewWork ?? new WorkBudget();
   // The handler lives as long as its config (a new config builds a new app): the policy's
   // domain is built here, once, not per request. Native sidecars or not, the domain names the
@@ -180,7 +183,13 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
       workFrom = performance.now();
       const docs =
         pool !== undefined && body.length >= OFFLOAD_FROM_BYTES
-          ? await waiting(pool.parsePreview(body, inputFormat))
+          ? await waiting(
+              // Not read if its client goes, or its deadline passes, while it waits (ERR_CALLER_GONE).
+              pool.parsePreview(body, inputFormat, {
+                res,
+                waitsMs: callerWaitsMs(req.url, requestTimeoutMs) - Number(process.hrtime.bigint() - started) / 1e6,
+              }),
+            )
           : parsePreviewInput(body.toString("utf8"), inputFormat);
       const q = previewQuery(req.query);
       const namespace = q.namespace ? q.namespace : undefined;

@@ -19,6 +19,7 @@ import { answerReview, decodeAdmissionReview, parsePathEnv, type InjectFn, type 
 import {
   BodyBudget,
   checkJsonContentType,
+  clientGone,
   DEFAULT_BODY_TIMEOUT_MS,
   DEFAULT_MAX_BODY_BYTES,
   discardRest,
@@ -36,6 +37,8 @@ import {
   type ReviewPool,
 } from "./review-pool.js";
 import type { NamespaceAccess, NamespaceLookupService } from "./preview-lookup.js";
+import { callerWaitsMs } from "./caller-deadline.js";
+import { DEFAULT_REQUEST_TIMEOUT_MS } from "./https.js";
 
 export { DEFAULT_MAX_BODY_BYTES } from "./body.js";
 
@@ -62,6 +65,12 @@ export interface AppOptions {
   readonly maxBodyBytes?: number;
   /** A body not fully received this long after the headers gets 408; default 10 s. */
   readonly bodyTimeoutMs?: number;
+  /**
+   * The server's request timeout (https.ts requestTimeoutMs; 0: none): with the API server's
+   * `?timeout=`, the deadline past which a review waiting for the worker is dropped
+   * (caller-deadline.ts). Default DEFAULT_REQUEST_TIMEOUT_MS.
+   */
+  readonly requestTimeoutMs?: number;
   /**
    * Which endpoints this app serves: `all` (one listener), `webhook` (/inject and health: the
    * port the API server calls) or `admin` (/preview, /metrics and health: a port that only
@@ -216,6 +225,7 @@ function reviewHandler(opts: AppOptions, limits: BodyLimits, pool: ReviewPool | 
   const { config, logger, metrics } = opts;
   const record = reviewRecorder(metrics, logger);
   const engine = opts.inject === undefined ? {} : { inject: opts.inject };
+  const requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   return async (req, res, path) => {
     const started = process.hrtime.bigint();
     const elapsedMs = (): number => Number(process.hrtime.bigint() - started) / 1e6;
@@ -239,17 +249,23 @@ function reviewHandler(opts: AppOptions, limits: BodyLimits, pool: ReviewPool | 
           return;
         }
       }
-      const answer = await pool.run(body, pathEnv, nativeOption(opts.nativeSidecarsSupported).nativeSidecarsSupported);
+      // Not run if its client goes, or its deadline passes, while it waits (ERR_CALLER_GONE).
+      const caller = { res, waitsMs: callerWaitsMs(req.url, requestTimeoutMs) - elapsedMs() };
+      const native = nativeOption(opts.nativeSidecarsSupported).nativeSidecarsSupported;
+      const answer = await pool.run(body, pathEnv, native, caller);
       holdAnswer(res, answer.body.byteLength, limits.budget);
       sendInPieces(res, answer.body);
       record(answer.outcome, elapsedMs(), true);
     } catch (e) {
       const code: ErrorCode = e instanceof AdmissionError ? e.code : "ERR_INTERNAL";
       const message = e instanceof AdmissionError ? e.message : ERRORS.ERR_INTERNAL.message;
+      // A client that has gone is sent nothing (sendError): its line has no status.
+      const status = clientGone(res) ? undefined : ERRORS[code].status;
       sendError(res, code, message);
       metrics.failure.inc({ reason: code });
-      const line = { code, status: ERRORS[code].status, path: clip(path), durationMs: elapsedMs() };
+      const line = { code, status, path: clip(path), durationMs: elapsedMs() };
       if (code === "ERR_INTERNAL") logger.error({ ...line, err: e }, "admission request failed");
+      else if (code === "ERR_CALLER_GONE") logger.warn({ ...line, message }, "admission request dropped");
       else logger.warn({ ...line, message }, "admission request refused");
     } finally {
       metrics.duration.observe(elapsedMs() / 1000);

@@ -7,12 +7,30 @@
 // (a client gone, the clock) they change synchronously after queueing, before the worker can
 // have answered anything: an answer comes in a later turn of the event loop. So nothing here
 // depends on how fast the machine is.
+//
+// Through the server: a review dropped is logged once and counted; its deadline is the API
+// server's `?timeout=` or the request timeout, from when its headers were read (the tests send
+// the last byte of the body only after waiting longer than that since the request was counted).
 import assert from "node:assert/strict";
+import { Readable } from "node:stream";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import tls from "node:tls";
 import { after, describe, it } from "node:test";
 import { AdmissionError } from "../../../src/admission/errors.js";
-import { createReviewPool, MAX_PENDING, type JobCaller, type ReviewPool } from "../../../src/admission/review-pool.js";
+import {
+  createReviewPool,
+  MAX_PENDING,
+  OFFLOAD_FROM_BYTES,
+  type JobCaller,
+  type ReviewPool,
+} from "../../../src/admission/review-pool.js";
+import { createApp } from "../../../src/admission/server.js";
 import { buildConfig } from "../../../src/config/load.js";
-import { podReview } from "../../support/review.js";
+import { createLogger } from "../../../src/telemetry/logger.js";
+import { createMetrics, type Metrics } from "../../../src/telemetry/metrics.js";
+import { captureLogs, podReview, removeTestCertificates, startTestServer, type TestServer } from "./helpers.js";
+
+after(removeTestCertificates);
 
 const config = buildConfig({});
 
@@ -239,5 +257,140 @@ describe("the review worker's queue", () => {
     await pool.close();
     assert.deepEqual(await Promise.all(jobs), ["rejected", "rejected"]);
     assert.ok((bodies[1]?.byteLength ?? 0) > 0, "the waiting one was never handed over");
+  });
+});
+
+/** The failures counted with `reason`. */
+async function failures(metrics: Metrics, reason: string): Promise<number> {
+  return (await metrics.failure.get()).values.find((v) => v.labels.reason === reason)?.value ?? 0;
+}
+
+/** A review of OFFLOAD_FROM_BYTES or more (for the worker), as JSON. */
+function largeReview(uid: string): string {
+  const labels: Record<string, string> = {};
+  for (let i = 0; i * 12 < OFFLOAD_FROM_BYTES; i++) labels[`label-${i}`] = "v";
+  const body = JSON.stringify(podReview({ uid, object: { ...injectable, metadata: { name: uid, labels } } }));
+  assert.ok(body.length >= OFFLOAD_FROM_BYTES);
+  return body;
+}
+
+/**
+ * POSTs `body` to `path` on a connection of its own, its last byte sent only `waitMs` after the
+ * server began the request (its headers read: the request counted), so that any deadline of
+ * less has passed by the time the review could wait for the worker. The whole raw answer
+ * (`Connection: close`: the server closes after it). The connection is never half-closed: the
+ * server would take that for a client gone.
+ */
+async function staged(s: TestServer, path: string, body: string, waitMs: number): Promise<string> {
+  const requests = async (): Promise<number> => (await s.metrics.requests.get()).values[0]?.value ?? 0;
+  const socket = tls.connect({ host: "127.0.0.1", port: s.running.port, ca: s.ca });
+  await new Promise((resolve, reject) => socket.once("secureConnect", resolve).once("error", reject));
+  const answer = new Promise<string>((resolve) => {
+    let text = "";
+    socket.on("data", (c: Buffer) => (text += c.toString("latin1")));
+    socket.on("close", () => resolve(text));
+    socket.on("error", () => resolve(text));
+  });
+  const before = await requests();
+  socket.write(
+    `POST ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, -1)}`,
+  );
+  while ((await requests()) === before) await new Promise((r) => setTimeout(r, 5));
+  await new Promise((r) => setTimeout(r, waitMs));
+  socket.write(body.slice(-1));
+  return await answer;
+}
+
+describe("POST /inject: a large review no one waits for any more", () => {
+  it("whose client has gone is not worked on, and logged once as dropped, with no status, and counted", async () => {
+    const logs = captureLogs();
+    const metrics = createMetrics();
+    const app = createApp({ config, logger: createLogger({ destination: logs.stream }), metrics, isReady: () => true });
+    try {
+      // A request read whole, whose connection has closed by the time it would be handed over.
+      const req = Object.assign(Readable.from([Buffer.from(largeReview("gone"))]), {
+        method: "POST",
+        url: "/inject?timeout=10s",
+        headers: { "content-type": "application/json" },
+      });
+      const res = { closed: true, destroyed: true, headersSent: false, writableEnded: false, req };
+      Object.assign(req, { socket: { destroyed: true } });
+      app(req as unknown as IncomingMessage, res as unknown as ServerResponse);
+      const dropped = (): Record<string, unknown>[] =>
+        logs.lines().filter((l) => l.msg === "admission request dropped" || l.msg === "admission review");
+      for (let i = 0; i < 1_000 && dropped().length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 50));
+      const lines = dropped();
+      assert.equal(lines.length, 1, JSON.stringify(lines));
+      const line = lines[0] ?? {};
+      assert.equal(line.msg, "admission request dropped");
+      assert.equal(line.code, "ERR_CALLER_GONE");
+      assert.equal(line.status, undefined, "nothing was sent");
+      assert.match(String(line.message), /client closed the connection/);
+      assert.equal(await failures(metrics, "ERR_CALLER_GONE"), 1);
+    } finally {
+      await app.retire();
+    }
+  });
+
+  it("past the API server's ?timeout=, is answered 504 unworked, logged once and counted", async () => {
+    const s = await startTestServer();
+    try {
+      const [late, answered] = await Promise.all([
+        staged(s, "/inject?timeout=1s", largeReview("late"), 1_100),
+        staged(s, "/inject?timeout=30s", largeReview("in-time"), 1_100),
+      ]);
+      assert.match(late, /^HTTP\/1\.1 504 /);
+      assert.match(late, /"code":"ERR_CALLER_GONE"/);
+      assert.match(answered, /^HTTP\/1\.1 200 /);
+      assert.match(answered, /"uid":"in-time"/);
+      const lines = s.logs.lines();
+      const dropped = lines.filter((l) => l.msg === "admission request dropped");
+      assert.equal(dropped.length, 1, JSON.stringify(dropped));
+      assert.equal(dropped[0]?.code, "ERR_CALLER_GONE");
+      assert.equal(dropped[0]?.status, 504);
+      assert.match(String(dropped[0]?.message), /deadline/);
+      assert.deepEqual(
+        lines.filter((l) => l.msg === "admission review").map((l) => l.uid),
+        ["in-time"],
+        "the late one was never answered as a review",
+      );
+      assert.equal(await failures(s.metrics, "ERR_CALLER_GONE"), 1);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("past the server's own request timeout, without ?timeout=, is dropped too", async () => {
+    const s = await startTestServer({ requestTimeoutMs: 50 });
+    try {
+      const late = await staged(s, "/inject", largeReview("slow"), 100);
+      assert.match(late, /^HTTP\/1\.1 504 [^]*"code":"ERR_CALLER_GONE"/);
+      assert.equal(await failures(s.metrics, "ERR_CALLER_GONE"), 1);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
+describe("POST /preview: a large body no one waits for any more", () => {
+  it("past its deadline when it would wait for the worker, is answered 504 unread; a small one is answered", async () => {
+    // A microsecond: reading a body of 64 KiB over TLS takes longer, whatever the machine.
+    const s = await startTestServer({ requestTimeoutMs: 0.001 });
+    try {
+      const large = JSON.stringify({
+        ...injectable,
+        metadata: { name: "web", labels: { note: "x".repeat(OFFLOAD_FROM_BYTES) } },
+      });
+      const headers = { "content-type": "application/json" };
+      const late = await s.request({ path: "/preview", headers, body: large });
+      assert.equal(late.status, 504, late.body);
+      assert.equal((late.json().error as { code: string }).code, "ERR_CALLER_GONE");
+      const small = await s.request({ path: "/preview", headers, body: JSON.stringify(injectable) });
+      assert.equal(small.status, 200, small.body);
+    } finally {
+      await s.close();
+    }
   });
 });
