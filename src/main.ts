@@ -554,6 +554,12 @@ function workerExecArgv(typescript: boolean): string[] {
   return out;
 }
 
+/** What the primary reports for a connection whose client reset it before it was handed to a worker. */
+const CLIENT_GONE: NodeJS.ErrnoException = Object.assign(
+  new Error("the client reset the connection before it was handed to a worker"),
+  { code: "ECONNRESET" },
+);
+
 async function runPrimary(
   opts: ServeOptions,
   workers: number,
@@ -584,6 +590,9 @@ async function runPrimary(
       onShed: (req) => countShed(metrics, req),
       // Its failed handshakes (answering a shed one) are counted as a worker's are, in the sum.
       onTlsClientError: (err, socket) => tlsFailures.report(err, socket.remoteAddress),
+      // A connection reset before its hand-over, closed there: a worker (or a single process)
+      // would have counted its handshake as reset.
+      onClientGone: () => tlsFailures.report(CLIENT_GONE, undefined),
     },
     { ...certs.initial, serving: certs.serving() },
   ).catch((e: unknown) => {

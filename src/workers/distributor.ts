@@ -119,11 +119,21 @@ export class Distributor {
   }
 
   /**
-   * A hand-over that never reached the worker (the channel refused it): no longer on the way.
-   * Counted as the oldest: the channel sends them in order.
+   * A hand-over that never reached the worker (the channel refused it, its client was gone before
+   * it was written, or it went to another worker): no longer on the way. `at`: the time `choose`
+   * counted it at, which takes that one off; without it, the oldest (the channel sends them in
+   * order). Taking off the oldest for one behind it would hide how long the oldest has waited.
    */
-  lost(id: number): void {
-    this.find(id)?.handedAt.shift();
+  lost(id: number, at?: number): void {
+    const c = this.find(id);
+    if (c === undefined) return;
+    const i = at === undefined ? 0 : c.handedAt.indexOf(at);
+    c.handedAt.splice(Math.max(0, i), 1);
+  }
+
+  /** The workers that take connections, in the order ties go round robin. */
+  ids(): number[] {
+    return this.candidates.map((c) => c.id);
   }
 
   /** The worker's count of open connections, reported after some closed. */

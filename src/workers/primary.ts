@@ -9,7 +9,9 @@
 // The webhook port is the primary's own listener (plain TCP, pauseOnConnect: it never reads a
 // byte). Each accepted connection is passed over the channel to one worker, which serves it
 // (TLS and everything after) and acknowledges with its count of open connections; closes are
-// reported batched. The worker is the one with the fewest connections, open or on the way, ties
+// reported batched. The primary writes a worker's hand-overs one at a time, as Node would, from
+// its own queue, and closes there one whose client reset it meanwhile, unwritten (hand-over.ts).
+// The worker is the one with the fewest connections, open or on the way, ties
 // round robin (distributor.ts), among those that listen and are not draining: the API server's
 // few long-lived keep-alive connections spread one per worker (letting the kernel choose,
 // SCHED_NONE, puts most on a few workers and leaves cores idle). A worker with K hand-overs not
@@ -58,6 +60,7 @@ import type { NamespaceLabelsResult } from "../preview.js";
 import { DEFAULT_MAX_CONNECTIONS, TLS_CONTEXT_OPTIONS } from "../admission/https.js";
 import { answerOverloaded, createConnectionShedder } from "../admission/connection-shed.js";
 import { Distributor } from "./distributor.js";
+import { clientGone, HandOverQueue } from "./hand-over.js";
 import {
   isMessage,
   PREFIX,
@@ -122,6 +125,13 @@ export const MAX_HANDOVER_WAIT_MS = 1_000;
 /** At most one "connections shed" log line this often; the line carries the count since the last. */
 const SHED_LOG_INTERVAL_MS = 1_000;
 
+/**
+ * How often, at most, the primary looks for connections whose clients are gone among those
+ * waiting to be written to a worker, before it sheds one (each look asks the system about every
+ * one waiting: at most a few hundred per worker).
+ */
+const PURGE_INTERVAL_MS = 20;
+
 /** How long a scrape waits for each worker's metrics before it fails. */
 export const COLLECT_TIMEOUT_MS = 5_000;
 
@@ -166,6 +176,11 @@ export interface PrimaryOptions {
   readonly onShed?: (req: IncomingMessage | undefined) => void;
   /** A failed handshake of a shed connection the primary answers 503 (as https.ts's option). Must not throw. */
   readonly onTlsClientError?: (err: NodeJS.ErrnoException, socket: TLSSocket) => void;
+  /**
+   * A connection whose client reset it before it was handed to a worker: closed by the primary,
+   * never handed (a worker counts such a one as a handshake reset). Must not throw.
+   */
+  readonly onClientGone?: () => void;
   /** Default MAX_UNACKNOWLEDGED_HANDOVERS. */
   readonly maxUnacknowledged?: number;
   /** Default MAX_HANDOVER_WAIT_MS. */
@@ -243,21 +258,22 @@ export async function startPrimary(
     restartTimer: undefined,
   }));
 
+  const maxHandOverWaitMs = opts.maxHandOverWaitMs ?? MAX_HANDOVER_WAIT_MS;
   const distributor = new Distributor({
     maxUnacknowledged: opts.maxUnacknowledged ?? MAX_UNACKNOWLEDGED_HANDOVERS,
-    maxWaitMs: opts.maxHandOverWaitMs ?? MAX_HANDOVER_WAIT_MS,
+    maxWaitMs: maxHandOverWaitMs,
     maxOpen: settings.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
   });
   /**
    * Workers by their cluster id (the distributor's id: a replacement is a new one), with the
-   * connections handed to each and not yet acknowledged, oldest first (acknowledgements come
-   * in order): those still in the primary when the worker exits are closed then.
+   * connections on their way to each (hand-over.ts): those not yet written go to another worker
+   * when it exits or drains on its own; those written and never acknowledged, when it exits.
    */
-  /** Per worker, the connections handed to it that it has not yet acknowledged, by hand-over id. */
-  const byId = new Map<number, { worker: Worker; onTheWay: Map<number, Socket> }>();
+  const byId = new Map<number, { worker: Worker; queue: HandOverQueue }>();
   let handOvers = 0;
   let shedSinceLog = 0;
   let lastShedLog = -Infinity;
+  let lastPurge = -Infinity;
 
   // The webhook port is the primary's own listener (below); the admin port is shared by
   // node:cluster, each worker accepting from it (see the header).
@@ -392,23 +408,22 @@ export async function startPrimary(
         slot.failure = m.message;
         break;
       case `${PREFIX}accepted`:
-        distributor.acknowledged(w.id, m.open);
-        // The worker has its own descriptor of the connection: the primary's is closed. By id: a
-        // hand-over Node could not deliver (the worker out of descriptors) is never acknowledged.
-        {
-          const onTheWay = byId.get(w.id)?.onTheWay;
-          onTheWay?.get(m.id)?.destroy();
-          onTheWay?.delete(m.id);
-        }
+        // The worker has its own descriptor of the connection: the primary's is closed, and the
+        // next one written. By id: a hand-over Node could not deliver (the worker out of
+        // descriptors) is never acknowledged.
+        if (byId.get(w.id)?.queue.acknowledged(m.id) !== undefined) distributor.acknowledged(w.id, m.open);
+        else distributor.reported(w.id, m.open);
         break;
       case `${PREFIX}open`:
         distributor.reported(w.id, m.open);
         break;
       case `${PREFIX}draining`:
-        // Drained on its own (SIGTERM to the worker): the others take the connections at once.
-        // Drained by close(): it keeps getting them until the primary's shutdown delay is over.
+        // Drained on its own (SIGTERM to the worker): the others take the connections at once,
+        // those waiting for it among them. Drained by close(): it keeps getting them until the
+        // primary's shutdown delay is over.
         if (closing !== undefined) break;
         distributor.remove(w.id);
+        for (const h of byId.get(w.id)?.queue.takeWaiting() ?? []) handOver(h.socket);
         send(w, { type: `${PREFIX}last-connection` });
         break;
       case `${PREFIX}lookup`:
@@ -427,7 +442,22 @@ export async function startPrimary(
     slot.startedAt = Date.now();
     const w = cluster.fork({ [WORKER_ENV]: String(slot.index) });
     slot.worker = w;
-    byId.set(w.id, { worker: w, onTheWay: new Map() });
+    const queue = new HandOverQueue({
+      // keepOpen: the primary keeps its descriptor until the worker says it has the connection
+      // (closed then), or dies (closed then too). Sent with keepOpen false, Node closes it only
+      // when the worker acknowledges the handle: a worker killed before that left the
+      // connection open in the primary for good, its client waiting for a handshake.
+      write: (h, done) =>
+        w.send({ type: `${PREFIX}connection`, id: h.id } satisfies ToWorker, h.socket, { keepOpen: true }, done),
+      dropped: (h, why) => {
+        distributor.lost(w.id, h.at);
+        if (why === "gone") opts.onClientGone?.();
+      },
+      // One the worker never acknowledges (it could not receive the descriptor) holds the next
+      // back this long at most.
+      ackTimeoutMs: maxHandOverWaitMs,
+    });
+    byId.set(w.id, { worker: w, queue });
     w.on("message", (m: unknown) => onMessage(slot, w, m));
     w.on("error", (err: Error) => logger.warn({ err, worker: slot.index }, "worker channel error"));
     w.once("exit", (code: number | null, signal: NodeJS.Signals | null) => onExit(slot, w, code, signal));
@@ -439,8 +469,23 @@ export async function startPrimary(
     slot.greeted = false;
     slot.listening = false;
     distributor.remove(w.id);
-    for (const socket of byId.get(w.id)?.onTheWay.values() ?? []) socket.destroy();
-    byId.delete(w.id);
+    // Its connections not yet written go to another worker (or are shed); so do those written
+    // and never acknowledged, once every message it sent is read (its channel closed): an
+    // acknowledgement read by then closes the primary's descriptor of that one instead.
+    const queue = byId.get(w.id)?.queue;
+    for (const h of queue?.close() ?? []) handOver(h.socket);
+    let settled = false;
+    const settle = (): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(channelTimer);
+      byId.delete(w.id);
+      for (const h of queue?.takeWritten() ?? []) handOver(h.socket);
+    };
+    // Should the channel's end never be seen, its connections are not held longer than this.
+    const channelTimer = setTimeout(settle, maxHandOverWaitMs);
+    if (w.isConnected()) w.once("disconnect", settle);
+    else settle();
     for (const [id, c] of collects) {
       if (c.slot !== slot) continue;
       collects.delete(id);
@@ -509,40 +554,44 @@ export async function startPrimary(
     shedSinceLog = 0;
   };
 
-  /** Each accepted connection (not read from: pauseOnConnect) goes to the worker the distributor picks. */
+  /**
+   * The next worker (distributor.ts). Before a connection is shed, the connections waiting to be
+   * written whose clients have gone are dropped (at most every PURGE_INTERVAL_MS), so that they
+   * never take the place of a live one.
+   */
+  const choose = (now: number): number | undefined => {
+    const id = distributor.choose(now);
+    if (id !== undefined || now - lastPurge < PURGE_INTERVAL_MS) return id;
+    lastPurge = now;
+    let purged = 0;
+    for (const { queue } of byId.values()) purged += queue.purge();
+    return purged > 0 ? distributor.choose(now) : undefined;
+  };
+
+  /**
+   * Each accepted connection (not read from: pauseOnConnect) goes to the worker the distributor
+   * picks, unless its client has gone already; none: shed.
+   */
   const handOver = (socket: Socket): void => {
-    // A reset before the hand-over must not reach the process as an unhandled error.
-    socket.on("error", () => undefined);
-    const id = distributor.choose(performance.now());
+    if (clientGone(socket)) {
+      socket.destroy();
+      opts.onClientGone?.();
+      return;
+    }
+    const now = performance.now();
+    const id = choose(now);
     const to = id === undefined ? undefined : byId.get(id);
     if (id === undefined || to === undefined || !to.worker.isConnected()) {
-      if (id !== undefined) distributor.lost(id);
+      if (id !== undefined) distributor.lost(id, now);
       shed(socket);
       return;
     }
-    const handId = ++handOvers;
-    const lost = (): void => {
-      to.onTheWay.delete(handId);
-      distributor.lost(id);
-      socket.destroy();
-    };
-    to.onTheWay.set(handId, socket);
-    try {
-      // keepOpen: the primary keeps its descriptor until the worker says it has the connection
-      // (closed then), or dies (closed then too). Sent with keepOpen false, Node closes it only
-      // when the worker acknowledges the handle: a worker killed before that left the
-      // connection open in the primary for good, its client waiting for a handshake.
-      to.worker.send(
-        { type: `${PREFIX}connection`, id: handId } satisfies ToWorker,
-        socket,
-        { keepOpen: true },
-        (err: Error | null) => {
-          if (err !== null) lost();
-        },
-      );
-    } catch {
-      lost();
-    }
+    to.queue.push({ id: ++handOvers, socket, at: now });
+  };
+  /** A reset before the hand-over must not reach the process as an unhandled error. */
+  const accepted = (socket: Socket): void => {
+    socket.on("error", () => undefined);
+    handOver(socket);
   };
 
   const stopAll = (signal: NodeJS.Signals): void => {
@@ -580,7 +629,7 @@ export async function startPrimary(
   });
   // noDelay: TCP_NODELAY is set on the sockets by the server that accepts them (this one), and
   // stays with each through the hand-over.
-  const listener = net.createServer({ pauseOnConnect: true, noDelay: true }, handOver);
+  const listener = net.createServer({ pauseOnConnect: true, noDelay: true }, accepted);
   try {
     await new Promise<void>((resolve, reject) => {
       listener.once("error", reject);
@@ -627,9 +676,11 @@ export async function startPrimary(
         listener.close();
         shedder.close();
         for (const s of slots) {
-          if (s.worker === undefined) continue;
-          distributor.remove(s.worker.id);
-          if (pending.has(s.worker)) send(s.worker, { type: `${PREFIX}last-connection` });
+          const w = s.worker;
+          if (w === undefined) continue;
+          distributor.remove(w.id);
+          // After every connection on its way to it: each is written before this word.
+          if (pending.has(w)) byId.get(w.id)?.queue.afterWritten(() => send(w, { type: `${PREFIX}last-connection` }));
         }
       };
       if (settings.shutdownDelayMs > 0) setTimeout(stopAccepting, settings.shutdownDelayMs);

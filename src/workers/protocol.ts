@@ -15,7 +15,9 @@
 //   collect      the worker's own metrics, for a scrape that one of the workers is answering.
 //   exposition   the answer to a worker's expose: the sum over every process, or why not.
 //   connection   with a socket handle: a connection the primary accepted on the webhook port,
-//                not yet read from (no TLS yet); the worker serves it and acknowledges.
+//                not yet read from (no TLS yet); the worker serves it and acknowledges. Without a
+//                handle (Node's, when the primary closed the connection before it was written):
+//                acknowledged, not taken.
 //   drain        stop as a single process does on SIGTERM, then exit 0; connections keep coming
 //                until last-connection.
 //   last-connection  no more connections come to this worker (every one handed before it is
@@ -30,8 +32,9 @@
 //   config-applied  the config of this generation answers every request the worker reads
 //                from now on (sent once listening, and after each config).
 //   accepted     a connection handed over is taken (or refused, `taken: false`), and how many
-//                connections the worker has open now: the primary's count of hand-overs on the
-//                way drops by one (see distributor.ts).
+//                connections the worker has open now: the primary closes its descriptor, writes
+//                the next hand-over (hand-over.ts), and its count of hand-overs on the way drops
+//                by one (see distributor.ts).
 //   open         how many connections the worker has open, after some closed (batched).
 //   draining     the worker drains (SIGTERM to it): the primary hands it nothing more.
 //   snapshot     the answer to collect.

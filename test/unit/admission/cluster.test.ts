@@ -676,3 +676,97 @@ describe("serve --workers 2 with both workers stopped (SIGSTOP): the primary's b
     },
   );
 });
+
+describe("serve --workers 2: connections reset before their hand-over (a connect-then-reset flood)", () => {
+  // The workers are stopped (SIGSTOP), so that what the primary passes them stays on its way, and
+  // the primary too while the connections are opened and reset, so that every one is reset by the
+  // time it is accepted: the hand-over of a connection whose client has reset it must not take the
+  // place of a live one. Before, the primary passed every one on, reset or not, and with
+  // `--max-connections` of them on the way to each worker, every later connection was shed, the
+  // API server's too. (One reset while it waits for its turn is dropped then: hand-over.test.ts.)
+  let root: string | undefined;
+  let s: Served | undefined;
+  let stopped: number[] = [];
+  const resume = (pids: readonly number[] = stopped): void => {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, "SIGCONT");
+      } catch {
+        // Already gone.
+      }
+    }
+    stopped = stopped.filter((p) => !pids.includes(p));
+  };
+  after(async () => {
+    resume();
+    if (s !== undefined && s.child.exitCode === null) s.child.kill("SIGKILL");
+    if (root !== undefined) await rm(root, { recursive: true, force: true });
+  });
+
+  it(
+    "are closed by the primary, never passed on, each counted as a reset handshake; a live one after them is answered",
+    { timeout: 240_000 },
+    async () => {
+      root = await mkdtemp(join(tmpdir(), "sidecar-injector-cluster-reset-"));
+      const maxConnections = 16;
+      s = await serve([
+        "--workers",
+        "2",
+        "--admin-port",
+        "0",
+        "--max-connections",
+        String(maxConnections),
+        "--cert-dir",
+        join(root, "certs"),
+      ]);
+      const served = s;
+      const primaryPid = s.child.pid ?? 0;
+      const ca = await readFile(join(root, "certs", "ca.crt"), "utf8");
+      const resetMetric = 'sidecar_injector_tls_handshake_failures_total\\{reason="reset"\\}';
+      const metric = async (name: string): Promise<number> =>
+        metricValue((await send(served.adminPort ?? 0, ca, { method: "GET", path: "/metrics" })).body, name);
+      const resetsBefore = await metric(resetMetric);
+
+      stopped = [...s.pids, primaryPid];
+      for (const pid of stopped) process.kill(pid, "SIGSTOP");
+      // Four times the bound on hand-overs on the way to one worker: they wait in the kernel's
+      // backlog, each reset by its client as soon as it is open.
+      const resets = 4 * maxConnections;
+      await Promise.all(
+        Array.from({ length: resets }, async () => {
+          const socket = await rawConnection(served.port);
+          socket.on("error", () => undefined);
+          socket.resetAndDestroy();
+        }),
+      );
+      // Then a live connection with a review, as the API server's: accepted after them.
+      const live = reviewOverTls(await rawConnection(served.port), ca, "live");
+      resume([primaryPid]);
+      // The primary accepts them all while the workers stand still: shed, the live one would be
+      // answered now (503), by the primary; held for a worker, it is not.
+      await Promise.race([live.answer, new Promise((r) => setTimeout(r, 2_000))]);
+      resume();
+      assert.equal(
+        await live.answer,
+        200,
+        `the live connection after ${resets} reset ones: ${live.text().slice(0, 200)}`,
+      );
+      assert.ok(!s.lines().some((l) => l.msg === "connections shed: every worker is at its bound"), "nothing shed");
+      // Each reset one counted once, as a reset handshake, as a single process counts it.
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const counted = (await metric(resetMetric)) - resetsBefore;
+        if (counted >= resets) {
+          assert.equal(counted, resets);
+          break;
+        }
+        assert.ok(Date.now() < deadline, `${counted} of ${resets} resets counted`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const scrape = await send(served.adminPort ?? 0, ca, { method: "GET", path: "/metrics" });
+      assert.doesNotMatch(scrape.body, /sidecar_injection_failure_total\{reason="ERR_OVERLOADED"\} [1-9]/);
+      s.child.kill("SIGTERM");
+      assert.equal(await s.exited, 0, s.stderr());
+    },
+  );
+});

@@ -152,6 +152,20 @@ describe("Distributor", () => {
     assert.equal(d.choose(0), 1);
   });
 
+  it("takes off the very hand-over lost, so the oldest one's wait still counts", () => {
+    // Hand-overs at 0, 10 and 20 ms; the one of 10 is dropped before it is written (its client
+    // reset it). Taking off the oldest instead would say the oldest had waited since 10 ms, and
+    // a worker that never acknowledges (stopped) would keep being chosen past the wait bound.
+    const d = new Distributor({ maxUnacknowledged: 2, maxWaitMs: 100 });
+    d.add(1);
+    assert.deepEqual([d.choose(0), d.choose(10), d.choose(20)], [1, 1, 1]);
+    d.lost(1, 10);
+    assert.deepEqual(d.waits(100), [{ id: 1, waitedMs: 100 }]);
+    assert.equal(d.choose(100), undefined, "two on the way, the oldest for the bound");
+    d.lost(1, 12345);
+    assert.deepEqual(d.waits(100), [{ id: 1, waitedMs: 80 }], "a time not counted: the oldest");
+  });
+
   it("skips a worker at the bound even when it has the fewest connections", () => {
     const d = new Distributor({ maxUnacknowledged: 1, maxWaitMs: 0 });
     d.add(1);
