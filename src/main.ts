@@ -3,8 +3,8 @@
 //
 // With `workers` > 1 this process is the primary of that many worker processes (node:cluster,
 // src/workers/): it keeps the certificate source and pushes each pair to the workers, which
-// each run the listeners below (runWorker), the webhook port's connections handed to them by
-// the primary, which listens on it; it alone talks to the API server (certificates,
+// each run the listeners below (runWorker), the connections of both ports handed to them by
+// the primary, which listens on them; it alone talks to the API server (certificates,
 // the node watch, /preview's lookups), so a worker never loads the Kubernetes client. With 1
 // (the default) everything runs here, and the client is loaded only with cluster access.
 
@@ -254,8 +254,8 @@ interface Listeners {
   /** Every request read from now on is answered with this config (in-flight ones finish with theirs). */
   setConfig(config: Config): void;
   /**
-   * Drains every listener; logs "server stopped". `lastConnection`: the webhook listener's
-   * connections are handed to it (a worker's), and keep coming until this resolves.
+   * Drains every listener; logs "server stopped". `lastConnection`: the listeners' connections
+   * are handed to them (a worker's), and keep coming until this resolves.
    */
   close(lastConnection?: Promise<unknown>): Promise<void>;
 }
@@ -284,7 +284,7 @@ async function startListeners(
   tls: { cert: string; key: string },
   certificateServing: () => boolean,
   cluster: ClusterView,
-  /** The webhook port's connections are handed to this process (a worker's): it does not listen on it. */
+  /** The connections of both ports are handed to this process (a worker's): it listens on neither. */
   handed = false,
 ): Promise<Listeners> {
   const { createApp, overloadHandler } = await import("./admission/server.js");
@@ -345,7 +345,7 @@ async function startListeners(
   const admin =
     s.adminPort === undefined
       ? undefined
-      : await listen("admin", s.adminPort).catch(async (e: unknown) => {
+      : await listen("admin", s.adminPort, handed).catch(async (e: unknown) => {
           await running.close(0).catch(() => undefined);
           throw listenProblem(e, s.host, s.adminPort ?? 0, "--admin-port");
         });
@@ -372,11 +372,11 @@ async function startListeners(
       closing ??= (async () => {
         const started = Date.now();
         // Handed connections stop when whoever hands them says so (after its own delay).
-        const drainOf = (l: RunningServer) =>
-          handed && l === running && lastConnection !== undefined
+        const drain =
+          handed && lastConnection !== undefined
             ? { until: lastConnection, timeoutMs: DRAIN_TIMEOUT_MS }
             : { delayMs: s.shutdownDelayMs, timeoutMs: DRAIN_TIMEOUT_MS };
-        await Promise.all(listeners.map((l) => l.close(drainOf(l))));
+        await Promise.all(listeners.map((l) => l.close(drain)));
         logger.info({ durationMs: Date.now() - started }, "server stopped");
       })();
       return closing;
@@ -655,7 +655,7 @@ export async function runWorker(): Promise<void> {
     channel.onCollect(() => metrics.registry.getMetricsAsJSON());
     let certificate = channel.certificate();
     // The API server is the primary's: node state pushed, /preview's lookups asked over IPC.
-    // The webhook port is the primary's: it hands each connection to one worker.
+    // Both ports are the primary's: it hands each connection to one worker.
     const listeners = await startListeners(
       settings,
       logger,
@@ -665,7 +665,7 @@ export async function runWorker(): Promise<void> {
       { lookups: settings.clusterAccess ? channel.lookups : undefined, nativeSidecars: () => channel.nativeSidecars() },
       true,
     );
-    channel.serveConnections(listeners.running);
+    channel.serveConnections({ webhook: listeners.running, admin: listeners.admin });
     const apply = (): void => {
       const latest = channel.certificate();
       if (latest.generation !== certificate.generation) {
@@ -674,11 +674,7 @@ export async function runWorker(): Promise<void> {
       }
       channel.applied(certificate.generation);
     };
-    channel.listening({
-      host: listeners.running.host,
-      port: listeners.running.port,
-      ...(listeners.admin === undefined ? {} : { adminPort: listeners.admin.port }),
-    });
+    channel.listening();
     // A pair pushed while this worker was starting is taken now.
     apply();
     channel.onCertificate(() => {

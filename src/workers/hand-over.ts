@@ -17,10 +17,14 @@
 // of them; Node then gives up on it) holds the next back for `ackTimeoutMs` at most.
 import type { Socket } from "node:net";
 
+/** Which of the primary's listeners accepted a connection (and which of the worker's serves it). */
+export type ListenerName = "webhook" | "admin";
+
 export interface HandOver {
   /** The primary's number for it: the worker's acknowledgement names it. */
   readonly id: number;
   readonly socket: Socket;
+  readonly listener: ListenerName;
   /** When the primary counted it as on its way (Distributor.choose's clock). */
   readonly at: number;
 }

@@ -23,12 +23,14 @@
 // review shed (`sidecar_injection_failure_total{reason="ERR_OVERLOADED"}`) and logged at most
 // once a second. So past capacity it sheds, as one process does, where node:cluster's round
 // robin (SCHED_RR) queued without bound in the primary.
-// The admin port (/preview, /metrics, health) is shared by node:cluster without round robin
-// (SCHED_NONE): every worker accepts from the one listening socket itself. It carries a scrape
-// or a preview now and then, which needs neither balance nor a bound of its own; and the primary
-// never holds one of its connections: with round robin, a connection handed to a worker that
-// died before it took it stayed open in the primary for good. A connection no worker has taken
-// waits in the kernel's backlog for the replacement.
+// The admin port (/preview, /metrics, health) is the primary's own listener too, its connections
+// handed the same way (not counted by the distributor: a scrape or a preview now and then needs
+// no balance), each to the worker with the fewest hand-overs on the way, skipping one that has
+// not acknowledged the last for MAX_HANDOVER_WAIT_MS (stopped, or in an endless loop). With no
+// worker to take it (every one dead and being replaced, or stalled) the primary answers it itself,
+// over TLS with the current pair: 503 ERR_NOT_READY with Retry-After, saying why, so a probe or a
+// scrape then gets an answer, not a reset. (Shared by node:cluster, before, the port closed when
+// the last worker died, until the first replacement listened again.)
 //
 // - A worker gets `init` (settings and the current pair) after its `hello`, listens with that
 //   pair, and is ready once it has acknowledged the current pair and that pair is a serving one.
@@ -57,10 +59,12 @@ import type { Logger } from "../telemetry/logger.js";
 import { aggregateSnapshots, type MetricsSnapshot } from "../telemetry/metrics.js";
 import type { NamespaceLookupService } from "../admission/preview-lookup.js";
 import type { NamespaceLabelsResult } from "../preview.js";
+import type { ServerResponse } from "node:http";
 import { DEFAULT_MAX_CONNECTIONS, TLS_CONTEXT_OPTIONS } from "../admission/https.js";
-import { answerOverloaded, createConnectionShedder } from "../admission/connection-shed.js";
+import { answerOverloaded, createConnectionShedder, type ConnectionShedder } from "../admission/connection-shed.js";
+import { errorBody, ERRORS } from "../admission/errors.js";
 import { Distributor } from "./distributor.js";
-import { clientGone, HandOverQueue } from "./hand-over.js";
+import { clientGone, HandOverQueue, type ListenerName } from "./hand-over.js";
 import {
   isMessage,
   PREFIX,
@@ -134,6 +138,24 @@ const PURGE_INTERVAL_MS = 20;
 
 /** How long a scrape waits for each worker's metrics before it fails. */
 export const COLLECT_TIMEOUT_MS = 5_000;
+
+/**
+ * The primary's answer on the admin port when no worker takes the connection (read to its end
+ * first, as every shed answer): 503 ERR_NOT_READY with why, retry in a second, connection closed.
+ * What a probe or a scrape gets while every worker is being replaced, instead of a reset.
+ */
+export function answerNoWorker(res: ServerResponse, why: string): void {
+  const body = JSON.stringify(errorBody("ERR_NOT_READY", `not ready: ${why}`));
+  res.shouldKeepAlive = false;
+  res
+    .writeHead(ERRORS.ERR_NOT_READY.status, {
+      "Content-Type": "application/json; charset=utf-8",
+      "Content-Length": String(Buffer.byteLength(body)),
+      "Retry-After": "1",
+      Connection: "close",
+    })
+    .end(body);
+}
 
 /**
  * Deaths in a row of a worker slot, counting the one that just happened after `livedMs`, and
@@ -237,7 +259,6 @@ export async function startPrimary(
   let started = false;
   let wasReady = false;
   let readyWaiters: Array<() => void> = [];
-  let address: { host: string; port: number; adminPort: number | undefined } | undefined;
   let startFailed: ((e: Error) => void) | undefined;
   let allListening: (() => void) | undefined;
   let nextCollect = 1;
@@ -271,13 +292,23 @@ export async function startPrimary(
    */
   const byId = new Map<number, { worker: Worker; queue: HandOverQueue }>();
   let handOvers = 0;
-  let shedSinceLog = 0;
-  let lastShedLog = -Infinity;
+  const shedLog = { webhook: { since: 0, last: -Infinity }, admin: { since: 0, last: -Infinity } };
   let lastPurge = -Infinity;
+  /** Where the search for the admin port's next worker starts (ties go round robin). */
+  let nextAdmin = 0;
+  /** The admin port's answers when no worker takes its connections: not ready, and why. */
+  const adminShedder: ConnectionShedder | undefined =
+    settings.adminPort === undefined
+      ? undefined
+      : createConnectionShedder({
+          contextOptions: TLS_CONTEXT_OPTIONS,
+          cert: certificate.cert,
+          key: certificate.key,
+          answer: (_req, res) => answerNoWorker(res, noWorkerReason()),
+          ...(opts.onTlsClientError === undefined ? {} : { onTlsClientError: opts.onTlsClientError }),
+        });
 
-  // The webhook port is the primary's own listener (below); the admin port is shared by
-  // node:cluster, each worker accepting from it (see the header).
-  cluster.schedulingPolicy = cluster.SCHED_NONE;
+  // Both ports are the primary's own listeners (below): the workers listen on none.
   cluster.setupPrimary({ exec: opts.exec, execArgv: [...opts.execArgv], silent: false });
 
   const isReady = (): boolean =>
@@ -372,7 +403,6 @@ export async function startPrimary(
         break;
       case `${PREFIX}listening`:
         slot.listening = true;
-        address ??= { host: m.host, port: m.port, adminPort: m.adminPort };
         // A candidate for connections from now on (a replacement during the drain is not).
         if (closing === undefined) distributor.add(w.id);
         logger.info({ worker: slot.index, workerPid: w.process.pid }, "worker listening");
@@ -407,25 +437,29 @@ export async function startPrimary(
       case `${PREFIX}failed`:
         slot.failure = m.message;
         break;
-      case `${PREFIX}accepted`:
+      case `${PREFIX}accepted`: {
         // The worker has its own descriptor of the connection: the primary's is closed, and the
         // next one written. By id: a hand-over Node could not deliver (the worker out of
         // descriptors) is never acknowledged.
-        if (byId.get(w.id)?.queue.acknowledged(m.id) !== undefined) distributor.acknowledged(w.id, m.open);
+        const h = byId.get(w.id)?.queue.acknowledged(m.id);
+        if (h?.listener === "webhook") distributor.acknowledged(w.id, m.open);
         else distributor.reported(w.id, m.open);
         break;
+      }
       case `${PREFIX}open`:
         distributor.reported(w.id, m.open);
         break;
-      case `${PREFIX}draining`:
+      case `${PREFIX}draining`: {
         // Drained on its own (SIGTERM to the worker): the others take the connections at once,
         // those waiting for it among them. Drained by close(): it keeps getting them until the
         // primary's shutdown delay is over.
         if (closing !== undefined) break;
         distributor.remove(w.id);
-        for (const h of byId.get(w.id)?.queue.takeWaiting() ?? []) handOver(h.socket);
+        const queue = byId.get(w.id)?.queue;
+        for (const h of queue?.takeWaiting() ?? []) handOver(h.socket, h.listener);
         send(w, { type: `${PREFIX}last-connection` });
         break;
+      }
       case `${PREFIX}lookup`:
         lookup(w, m.id, m.token, m.namespaces);
         break;
@@ -448,9 +482,14 @@ export async function startPrimary(
       // when the worker acknowledges the handle: a worker killed before that left the
       // connection open in the primary for good, its client waiting for a handshake.
       write: (h, done) =>
-        w.send({ type: `${PREFIX}connection`, id: h.id } satisfies ToWorker, h.socket, { keepOpen: true }, done),
+        w.send(
+          { type: `${PREFIX}connection`, id: h.id, listener: h.listener } satisfies ToWorker,
+          h.socket,
+          { keepOpen: true },
+          done,
+        ),
       dropped: (h, why) => {
-        distributor.lost(w.id, h.at);
+        if (h.listener === "webhook") distributor.lost(w.id, h.at);
         if (why === "gone") opts.onClientGone?.();
       },
       // One the worker never acknowledges (it could not receive the descriptor) holds the next
@@ -473,14 +512,14 @@ export async function startPrimary(
     // and never acknowledged, once every message it sent is read (its channel closed): an
     // acknowledgement read by then closes the primary's descriptor of that one instead.
     const queue = byId.get(w.id)?.queue;
-    for (const h of queue?.close() ?? []) handOver(h.socket);
+    for (const h of queue?.close() ?? []) handOver(h.socket, h.listener);
     let settled = false;
     const settle = (): void => {
       if (settled) return;
       settled = true;
       clearTimeout(channelTimer);
       byId.delete(w.id);
-      for (const h of queue?.takeWritten() ?? []) handOver(h.socket);
+      for (const h of queue?.takeWritten() ?? []) handOver(h.socket, h.listener);
     };
     // Should the channel's end never be seen, its connections are not held longer than this.
     const channelTimer = setTimeout(settle, maxHandOverWaitMs);
@@ -535,31 +574,49 @@ export async function startPrimary(
     }, next.delayMs);
   };
 
-  /** A connection shed: answered 503 (or closed, past the shedder's bound), counted, logged at most once a second. */
-  const shed = (socket: Socket): void => {
-    if (!shedder.shed(socket)) opts.onShed?.(undefined);
-    shedSinceLog += 1;
+  /**
+   * A connection no worker takes: answered 503 (or closed, past the shedder's bound), logged at
+   * most once a second per port; on the webhook port, counted (onShed).
+   */
+  const shed = (socket: Socket, listener: ListenerName): void => {
+    const log = shedLog[listener];
+    if (listener === "admin") {
+      adminShedder?.shed(socket);
+    } else if (!shedder.shed(socket)) opts.onShed?.(undefined);
+    log.since += 1;
     const now = Date.now();
-    if (now - lastShedLog < SHED_LOG_INTERVAL_MS) return;
-    logger.warn(
-      {
-        code: "ERR_OVERLOADED",
-        shed: shedSinceLog,
-        workers: distributor.loads(),
-        waitedMs: distributor.waits(performance.now()).map((w) => Math.round(w.waitedMs)),
-      },
-      "connections shed: every worker is at its bound",
-    );
-    lastShedLog = now;
-    shedSinceLog = 0;
+    if (now - log.last < SHED_LOG_INTERVAL_MS) return;
+    const loads = {
+      workers: distributor.loads(),
+      waitedMs: distributor.waits(performance.now()).map((w) => Math.round(w.waitedMs)),
+    };
+    if (listener === "admin") {
+      logger.warn(
+        { code: "ERR_NOT_READY", answered: log.since, reason: noWorkerReason(), ...loads },
+        "admin connections answered by the primary: no worker takes them",
+      );
+    } else {
+      logger.warn(
+        { code: "ERR_OVERLOADED", shed: log.since, ...loads },
+        "connections shed: every worker is at its bound",
+      );
+    }
+    log.last = now;
+    log.since = 0;
   };
 
+  /** Why no worker takes an admin-port connection, as the primary's answer says. */
+  const noWorkerReason = (): string =>
+    distributor.size === 0
+      ? "no worker is running: the workers are being replaced"
+      : `every worker is stalled: none has taken a connection handed to it within ${maxHandOverWaitMs / 1000}s`;
+
   /**
-   * The next worker (distributor.ts). Before a connection is shed, the connections waiting to be
-   * written whose clients have gone are dropped (at most every PURGE_INTERVAL_MS), so that they
-   * never take the place of a live one.
+   * The webhook port's next worker (distributor.ts). Before a connection is shed, the connections
+   * waiting to be written whose clients have gone are dropped (at most every PURGE_INTERVAL_MS),
+   * so that they never take the place of a live one.
    */
-  const choose = (now: number): number | undefined => {
+  const chooseForWebhook = (now: number): number | undefined => {
     const id = distributor.choose(now);
     if (id !== undefined || now - lastPurge < PURGE_INTERVAL_MS) return id;
     lastPurge = now;
@@ -569,30 +626,51 @@ export async function startPrimary(
   };
 
   /**
-   * Each accepted connection (not read from: pauseOnConnect) goes to the worker the distributor
-   * picks, unless its client has gone already; none: shed.
+   * The admin port's next worker: of those that take connections, one whose channel is not
+   * stalled, with the fewest hand-overs on the way, ties in turn; undefined when there is none.
    */
-  const handOver = (socket: Socket): void => {
+  const chooseForAdmin = (now: number): number | undefined => {
+    const ids = distributor.ids();
+    let best: { id: number; at: number; size: number } | undefined;
+    for (let k = 0; k < ids.length; k++) {
+      const at = (nextAdmin + k) % ids.length;
+      const id = ids[at];
+      const queue = id === undefined ? undefined : byId.get(id)?.queue;
+      if (id === undefined || queue === undefined || queue.stalledFor(now) >= maxHandOverWaitMs) continue;
+      if (best === undefined || queue.size < best.size) best = { id, at, size: queue.size };
+    }
+    if (best === undefined) return undefined;
+    nextAdmin = (best.at + 1) % ids.length;
+    return best.id;
+  };
+
+  /**
+   * Each accepted connection (not read from: pauseOnConnect) goes to the worker chosen for its
+   * port, unless its client has gone already; none: shed.
+   */
+  const handOver = (socket: Socket, listener: ListenerName): void => {
     if (clientGone(socket)) {
       socket.destroy();
       opts.onClientGone?.();
       return;
     }
     const now = performance.now();
-    const id = choose(now);
+    const id = listener === "webhook" ? chooseForWebhook(now) : chooseForAdmin(now);
     const to = id === undefined ? undefined : byId.get(id);
     if (id === undefined || to === undefined || !to.worker.isConnected()) {
-      if (id !== undefined) distributor.lost(id, now);
-      shed(socket);
+      if (id !== undefined && listener === "webhook") distributor.lost(id, now);
+      shed(socket, listener);
       return;
     }
-    to.queue.push({ id: ++handOvers, socket, at: now });
+    to.queue.push({ id: ++handOvers, socket, listener, at: now });
   };
-  /** A reset before the hand-over must not reach the process as an unhandled error. */
-  const accepted = (socket: Socket): void => {
-    socket.on("error", () => undefined);
-    handOver(socket);
-  };
+  /** A listener's connection: a reset before the hand-over must not reach the process as an unhandled error. */
+  const accepted =
+    (listener: ListenerName) =>
+    (socket: Socket): void => {
+      socket.on("error", () => undefined);
+      handOver(socket, listener);
+    };
 
   const stopAll = (signal: NodeJS.Signals): void => {
     for (const s of slots) {
@@ -608,14 +686,13 @@ export async function startPrimary(
       for (const slot of slots) fork(slot);
     });
   } catch (e) {
+    adminShedder?.close();
     exits = { failed: 0, pending: new Set(slots.flatMap((s) => (s.worker ? [s.worker] : []))), done: () => undefined };
     stopAll("SIGKILL");
     throw e;
   }
   started = true;
   checkReady();
-  const fromWorker = address;
-  if (fromWorker === undefined) throw new Error("no worker reported its address");
   // The shed connections' answers (connection-shed.ts), with the latest pair.
   const shedder = createConnectionShedder({
     contextOptions: TLS_CONTEXT_OPTIONS,
@@ -627,30 +704,44 @@ export async function startPrimary(
     },
     ...(opts.onTlsClientError === undefined ? {} : { onTlsClientError: opts.onTlsClientError }),
   });
+  const shedders = [shedder, ...(adminShedder === undefined ? [] : [adminShedder])];
   // noDelay: TCP_NODELAY is set on the sockets by the server that accepts them (this one), and
   // stays with each through the hand-over.
-  const listener = net.createServer({ pauseOnConnect: true, noDelay: true }, accepted);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      listener.once("error", reject);
-      listener.listen(settings.port, settings.host, () => {
-        listener.off("error", reject);
+  const listener = net.createServer({ pauseOnConnect: true, noDelay: true }, accepted("webhook"));
+  const adminListener =
+    settings.adminPort === undefined
+      ? undefined
+      : net.createServer({ pauseOnConnect: true, noDelay: true }, accepted("admin"));
+  const listen = (server: net.Server, port: number): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, settings.host, () => {
+        server.off("error", reject);
         resolve();
       });
     });
+  try {
+    await listen(listener, settings.port);
+    if (adminListener !== undefined) await listen(adminListener, settings.adminPort ?? 0);
   } catch (e) {
-    shedder.close();
+    listener.close();
+    adminListener?.close();
+    for (const sh of shedders) sh.close();
     exits = { failed: 0, pending: new Set(slots.flatMap((s) => (s.worker ? [s.worker] : []))), done: () => undefined };
     stopAll("SIGKILL");
     throw e;
   }
-  // Past the listen, an error on the listener (none is expected) is logged, never thrown.
+  // Past the listen, an error on a listener (an accept that failed: EMFILE) is logged, never thrown.
   listener.on("error", (err) => logger.error({ err }, "webhook listener error"));
-  const listened = listener.address();
+  adminListener?.on("error", (err) => logger.error({ err }, "admin listener error"));
+  const portOf = (server: net.Server | undefined): number | undefined => {
+    const a = server?.address();
+    return typeof a === "object" && a !== null ? a.port : undefined;
+  };
   const bound = {
     host: settings.host,
-    port: typeof listened === "object" && listened !== null ? listened.port : settings.port,
-    adminPort: fromWorker.adminPort,
+    port: portOf(listener) ?? settings.port,
+    adminPort: adminListener === undefined ? undefined : (portOf(adminListener) ?? settings.adminPort),
   };
 
   const close = (): Promise<{ failed: number }> => {
@@ -674,7 +765,8 @@ export async function startPrimary(
       // then it stops accepting, and tells each worker the last one is on its way.
       const stopAccepting = (): void => {
         listener.close();
-        shedder.close();
+        adminListener?.close();
+        for (const sh of shedders) sh.close();
         for (const s of slots) {
           const w = s.worker;
           if (w === undefined) continue;
@@ -711,7 +803,7 @@ export async function startPrimary(
     setCertificate(cert, key, serving) {
       certificate = { cert, key, serving, generation: certificate.generation + 1 };
       try {
-        shedder.setCertificate(cert, key);
+        for (const sh of shedders) sh.setCertificate(cert, key);
       } catch (err) {
         logger.warn({ err, generation: certificate.generation }, "shed connections keep the previous pair");
       }

@@ -14,10 +14,10 @@
 //                namespace, or why nothing was looked up.
 //   collect      the worker's own metrics, for a scrape that one of the workers is answering.
 //   exposition   the answer to a worker's expose: the sum over every process, or why not.
-//   connection   with a socket handle: a connection the primary accepted on the webhook port,
-//                not yet read from (no TLS yet); the worker serves it and acknowledges. Without a
-//                handle (Node's, when the primary closed the connection before it was written):
-//                acknowledged, not taken.
+//   connection   with a socket handle: a connection the primary accepted on the webhook port or
+//                the admin port (`listener`), not yet read from (no TLS yet); the worker serves it
+//                on that listener and acknowledges. Without a handle (Node's, when the primary
+//                closed the connection before it was written): acknowledged, not taken.
 //   drain        stop as a single process does on SIGTERM, then exit 0; connections keep coming
 //                until last-connection.
 //   last-connection  no more connections come to this worker (every one handed before it is
@@ -25,16 +25,15 @@
 //                when the worker drains on its own.
 // worker -> primary
 //   hello        the worker listens to the channel: the primary answers with init.
-//   listening    its listeners are up (the admin port, shared, the same in every worker; the
-//                webhook port's connections come from the primary, from now on); ready once
-//                its pair is a serving one.
+//   listening    its listeners are up (both ports' connections come from the primary, from
+//                now on); ready once its pair is a serving one.
 //   applied      the pair of this generation is in every listener of the worker.
 //   config-applied  the config of this generation answers every request the worker reads
 //                from now on (sent once listening, and after each config).
 //   accepted     a connection handed over is taken (or refused, `taken: false`), and how many
-//                connections the worker has open now: the primary closes its descriptor, writes
-//                the next hand-over (hand-over.ts), and its count of hand-overs on the way drops
-//                by one (see distributor.ts).
+//                connections the worker's webhook listener has open now: the primary closes its
+//                descriptor, writes the next hand-over (hand-over.ts), and, for the webhook
+//                port, its count of hand-overs on the way drops by one (see distributor.ts).
 //   open         how many connections the worker has open, after some closed (batched).
 //   draining     the worker drains (SIGTERM to it): the primary hands it nothing more.
 //   snapshot     the answer to collect.
@@ -48,6 +47,7 @@
 // Every message carries `type` with the PREFIX, so nothing else on the channel is mistaken for one.
 
 import type { Config } from "../config/types.js";
+import type { ListenerName } from "./hand-over.js";
 import type { NamespaceLabelsResult } from "../preview.js";
 import type { MetricsSnapshot } from "../telemetry/metrics.js";
 
@@ -121,21 +121,22 @@ export type ToWorker =
       readonly text?: string;
       readonly error?: string;
     }
-  | { readonly type: `${typeof PREFIX}connection`; readonly id: number }
+  | { readonly type: `${typeof PREFIX}connection`; readonly id: number; readonly listener: ListenerName }
   | { readonly type: `${typeof PREFIX}drain` }
   | { readonly type: `${typeof PREFIX}last-connection` };
 
 export type FromWorker =
   | { readonly type: `${typeof PREFIX}hello` }
-  | {
-      readonly type: `${typeof PREFIX}listening`;
-      readonly host: string;
-      readonly port: number;
-      readonly adminPort?: number;
-    }
+  | { readonly type: `${typeof PREFIX}listening` }
   | { readonly type: `${typeof PREFIX}applied`; readonly generation: number }
   | { readonly type: `${typeof PREFIX}config-applied`; readonly generation: number }
-  | { readonly type: `${typeof PREFIX}accepted`; readonly id: number; readonly taken: boolean; readonly open: number }
+  | {
+      readonly type: `${typeof PREFIX}accepted`;
+      readonly id: number;
+      readonly listener: ListenerName;
+      readonly taken: boolean;
+      readonly open: number;
+    }
   | { readonly type: `${typeof PREFIX}open`; readonly open: number }
   | { readonly type: `${typeof PREFIX}draining` }
   | { readonly type: `${typeof PREFIX}snapshot`; readonly id: number; readonly snapshot: MetricsSnapshot }

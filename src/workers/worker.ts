@@ -40,7 +40,7 @@ export const LOOKUP_ANSWER_TIMEOUT_MS = LOOKUP_DEADLINE_MS + 2_000;
  */
 export const OPEN_REPORT_INTERVAL_MS = 20;
 
-/** Where handed connections go: the webhook listener (https.ts, `handed`). */
+/** Where handed connections go: a listener of the worker (https.ts, `handed`). */
 export interface ConnectionSink {
   /** Serves the connection; false if it was refused (and destroyed). */
   accept(socket: Socket): boolean;
@@ -67,8 +67,11 @@ export interface WorkerChannel {
   readonly lookups: NamespaceLookupService;
   /** Called when the primary says drain. */
   onDrain(fn: () => void): void;
-  /** Connections handed by the primary go here from now on (before: refused). */
-  serveConnections(sink: ConnectionSink): void;
+  /**
+   * Connections handed by the primary go here from now on (before: refused): the webhook
+   * port's to `webhook`, the admin port's to `admin` (none: refused).
+   */
+  serveConnections(sinks: { readonly webhook: ConnectionSink; readonly admin?: ConnectionSink | undefined }): void;
   /** Tells the primary this worker drains on its own: it hands it nothing more. */
   draining(): void;
   /** Resolves when the primary says no more connections come. */
@@ -77,7 +80,8 @@ export interface WorkerChannel {
   onCollect(fn: () => Promise<MetricsSnapshot>): void;
   /** The Prometheus text of the sum over every process; rejects if the primary cannot give it. */
   expose(): Promise<string>;
-  listening(address: { host: string; port: number; adminPort?: number }): void;
+  /** Tells the primary the listeners are up: it hands connections from now on. */
+  listening(): void;
   applied(generation: number): void;
   /** Resolves once the message is on its way (exit after it). */
   failed(message: string): Promise<void>;
@@ -123,13 +127,13 @@ export function connectToPrimary(port: ChannelPort = processPort()): WorkerChann
   >();
   let gotSettings: ((s: WorkerSettings) => void) | undefined;
   const settings = new Promise<WorkerSettings>((resolve) => (gotSettings = resolve));
-  let sink: ConnectionSink | undefined;
+  let sinks: { readonly webhook: ConnectionSink; readonly admin?: ConnectionSink | undefined } | undefined;
   let openReport: NodeJS.Timeout | undefined;
   let lastReport = -Infinity;
   const reportOpen = (): void => {
     openReport = undefined;
     lastReport = Date.now();
-    void send({ type: `${PREFIX}open`, open: sink?.connections ?? 0 });
+    void send({ type: `${PREFIX}open`, open: sinks?.webhook.connections ?? 0 });
   };
   const onClose = (): void => {
     if (openReport !== undefined) return;
@@ -194,12 +198,14 @@ export function connectToPrimary(port: ChannelPort = processPort()): WorkerChann
       }
       case `${PREFIX}connection`: {
         // Every hand-over is acknowledged, taken or not, so the primary's count stays true.
+        const listener = m.listener === "admin" ? "admin" : "webhook";
+        const sink = listener === "admin" ? sinks?.admin : sinks?.webhook;
         let taken = false;
         if (handle instanceof Socket) {
           if (sink === undefined) handle.destroy();
-          else if ((taken = sink.accept(handle))) handle.once("close", onClose);
+          else if ((taken = sink.accept(handle)) && listener === "webhook") handle.once("close", onClose);
         }
-        void send({ type: `${PREFIX}accepted`, id: m.id, taken, open: sink?.connections ?? 0 });
+        void send({ type: `${PREFIX}accepted`, id: m.id, listener, taken, open: sinks?.webhook.connections ?? 0 });
         break;
       }
       case `${PREFIX}drain`:
@@ -261,7 +267,7 @@ export function connectToPrimary(port: ChannelPort = processPort()): WorkerChann
       onCollect = fn;
     },
     serveConnections(s) {
-      sink = s;
+      sinks = s;
     },
     draining() {
       void send({ type: `${PREFIX}draining` });
@@ -282,8 +288,8 @@ export function connectToPrimary(port: ChannelPort = processPort()): WorkerChann
         void send({ type: `${PREFIX}expose`, id });
       });
     },
-    listening(address) {
-      void send({ type: `${PREFIX}listening`, ...address });
+    listening() {
+      void send({ type: `${PREFIX}listening` });
     },
     applied(generation) {
       void send({ type: `${PREFIX}applied`, generation });

@@ -770,3 +770,91 @@ describe("serve --workers 2: connections reset before their hand-over (a connect
     },
   );
 });
+
+describe("serve --workers 2 --admin-port: every worker dead at once", () => {
+  let root: string | undefined;
+  let s: Served | undefined;
+  after(async () => {
+    if (s !== undefined && s.child.exitCode === null) s.child.kill("SIGKILL");
+    if (root !== undefined) await rm(root, { recursive: true, force: true });
+  });
+
+  it(
+    "answers the probes and the scrape on the admin port 503 not ready, saying why, until a replacement takes them",
+    { timeout: 240_000 },
+    async (t) => {
+      root = await mkdtemp(join(tmpdir(), "sidecar-injector-cluster-dead-"));
+      s = await serve(["--workers", "2", "--admin-port", "0", "--cert-dir", join(root, "certs")]);
+      const served = s;
+      const adminPort = s.adminPort ?? 0;
+      const ca = await readFile(join(root, "certs", "ca.crt"), "utf8");
+      const paths = ["/readyz", "/healthz", "/metrics"];
+      const ask = (
+        port: number,
+        path: string,
+      ): Promise<{ status: number; body: string; retryAfter?: string } | { error: string }> =>
+        send(port, ca, { method: "GET", path }).then(
+          (r) => ({
+            status: r.status,
+            body: r.body,
+            ...(typeof r.headers["retry-after"] === "string" ? { retryAfter: r.headers["retry-after"] } : {}),
+          }),
+          (e: NodeJS.ErrnoException) => ({ error: e.code ?? e.message }),
+        );
+      let pids = [...s.pids];
+      // The replacements come a second after the deaths (2 s after a second death in a row, 4 s
+      // after a third): asked at once, the primary answers. Should a busy machine let a
+      // replacement answer first, both are killed again, the next window twice as long.
+      for (let round = 1; ; round++) {
+        const dead = pids;
+        for (const pid of dead) process.kill(pid, "SIGKILL");
+        for (const pid of dead)
+          await served.waitFor(
+            (l) => l.msg === "worker exited unexpectedly; replacing it" && l.workerPid === pid,
+            30_000,
+          );
+        const answers = await Promise.all([...paths.map((p) => ask(adminPort, p)), ask(served.port, "/readyz")]);
+        t.diagnostic(`round ${round}: ${JSON.stringify(answers.map((a) => ("error" in a ? a.error : a.status)))}`);
+        for (const a of answers) assert.ok(!("error" in a), `an answer, not ${"error" in a ? a.error : ""}`);
+        const byPrimary = answers.every((a) => "status" in a && a.status === 503);
+        if (byPrimary || round === 3) {
+          const [readyz, healthz, metrics, webhookReadyz] = answers;
+          for (const a of [readyz, healthz, metrics]) {
+            assert.ok(a !== undefined && "status" in a);
+            assert.equal(a.status, 503);
+            assert.equal(a.retryAfter, "1");
+            assert.deepEqual(JSON.parse(a.body), {
+              error: {
+                code: "ERR_NOT_READY",
+                message: "not ready: no worker is running: the workers are being replaced",
+              },
+            });
+          }
+          // The webhook port's: shed, as when every worker is at its bound (the API server retries it).
+          assert.ok(webhookReadyz !== undefined && "status" in webhookReadyz);
+          assert.equal(webhookReadyz.status, 503);
+          break;
+        }
+        const ready = await served.waitFor(
+          (l) =>
+            l.msg === "every worker ready" && Array.isArray(l.pids) && !l.pids.some((p) => pids.includes(Number(p))),
+          60_000,
+        );
+        pids = (ready.pids as number[]).map(Number);
+      }
+      const logged = await served.waitFor(
+        (l) => l.msg === "admin connections answered by the primary: no worker takes them",
+        30_000,
+      );
+      assert.equal(logged.pid, served.child.pid);
+      // And once the replacements listen, they answer again.
+      await served.waitFor(
+        (l) => l.msg === "every worker ready" && Array.isArray(l.pids) && !l.pids.some((p) => pids.includes(Number(p))),
+        60_000,
+      );
+      for (const p of paths) assert.equal((await send(adminPort, ca, { method: "GET", path: p })).status, 200, p);
+      s.child.kill("SIGTERM");
+      assert.equal(await s.exited, 0, s.stderr());
+    },
+  );
+});

@@ -185,7 +185,7 @@ describe("a worker's connections, handed by the primary", () => {
     port.deliver({ type: `${PREFIX}connection` }, early);
     assert.equal(early.destroyed, true);
     const sink = fakeSink(2);
-    channel.serveConnections(sink);
+    channel.serveConnections({ webhook: sink });
     const sockets = [new Socket(), new Socket(), new Socket()];
     for (const s of sockets) port.deliver({ type: `${PREFIX}connection` }, s);
     // A message without a socket (the handle lost on the way) is acknowledged too.
@@ -201,6 +201,41 @@ describe("a worker's connections, handed by the primary", () => {
     for (const s of sockets) s.destroy();
   });
 
+  it("serves the admin port's connections on the admin listener, acknowledged with the webhook's count open", async () => {
+    const port = fakePort();
+    const channel = connectToPrimary(port);
+    const webhook = fakeSink(10);
+    const admin = fakeSink(10);
+    channel.serveConnections({ webhook, admin });
+    const [a, b, c] = [new Socket(), new Socket(), new Socket()];
+    port.deliver({ type: `${PREFIX}connection`, id: 1, listener: "webhook" }, a);
+    port.deliver({ type: `${PREFIX}connection`, id: 2, listener: "admin" }, b);
+    port.deliver({ type: `${PREFIX}connection`, id: 3, listener: "admin" }, c);
+    assert.deepEqual(webhook.taken, [a]);
+    assert.deepEqual(admin.taken, [b, c]);
+    const sent = port.sent.filter((m): m is Accepted => m.type === `${PREFIX}accepted`);
+    assert.deepEqual(
+      sent.map(({ id, listener, taken, open }) => ({ id, listener, taken, open })),
+      [
+        { id: 1, listener: "webhook", taken: true, open: 1 },
+        { id: 2, listener: "admin", taken: true, open: 1 },
+        { id: 3, listener: "admin", taken: true, open: 1 },
+      ],
+    );
+    // An admin connection closing changes nothing the primary counts: not reported.
+    b.destroy();
+    await settle();
+    assert.deepEqual(opens(port), []);
+    // Without an admin listener, one is refused and closed, still acknowledged.
+    const other = fakePort();
+    connectToPrimary(other).serveConnections({ webhook: fakeSink(10) });
+    const d = new Socket();
+    other.deliver({ type: `${PREFIX}connection`, id: 7, listener: "admin" }, d);
+    assert.equal(d.destroyed, true);
+    assert.deepEqual(acks(other), [{ taken: false, open: 0 }]);
+    for (const s of [a, c]) s.destroy();
+  });
+
   describe("closes", () => {
     beforeEach(() => mock.timers.enable({ apis: ["setTimeout", "Date"], now: 1_000_000 }));
     afterEach(() => mock.timers.reset());
@@ -214,7 +249,7 @@ describe("a worker's connections, handed by the primary", () => {
     it("are reported at once after a quiet interval, then batched: at most one message per interval", async () => {
       const port = fakePort();
       const channel = connectToPrimary(port);
-      channel.serveConnections(fakeSink(10));
+      channel.serveConnections({ webhook: fakeSink(10) });
       const sockets = Array.from({ length: 6 }, () => new Socket());
       for (const s of sockets) port.deliver({ type: `${PREFIX}connection` }, s);
       await close(sockets.slice(0, 1));

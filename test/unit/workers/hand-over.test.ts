@@ -39,7 +39,7 @@ function fakeQueue(ackTimeoutMs = 1_000): {
     dropped,
     gone,
     clock,
-    handOver: (id) => ({ id, socket: new Socket(), at: id }),
+    handOver: (id) => ({ id, socket: new Socket(), listener: "webhook", at: id }),
   };
 }
 
