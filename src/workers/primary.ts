@@ -39,6 +39,10 @@
 // - A new config (`serve --istio-config`) is pushed to every worker, and to a worker started
 //   later with its init; each acknowledges it once in effect, and "config in effect in every
 //   worker" is logged with its generation when the last one has.
+// - A worker that does not answer the primary's ping (every PING_INTERVAL_MS) for
+//   UNRESPONSIVE_AFTER_MS (its event loop stands still: stopped, an endless loop, a heap in
+//   its last throes) is killed and so replaced: otherwise it held its connections, and those
+//   handed to it meanwhile, for ever, while the other workers answered every probe.
 // - A worker that exits unexpectedly is logged and replaced after a delay that doubles with
 //   each death in a row (1 s, 2 s, 4 s … 30 s; a worker that lived a minute resets it), so a
 //   worker that cannot live never becomes a fork loop. The others keep serving meanwhile.
@@ -136,6 +140,17 @@ const SHED_LOG_INTERVAL_MS = 1_000;
  */
 const PURGE_INTERVAL_MS = 20;
 
+/**
+ * A worker that has not answered the primary's ping for this long is killed (SIGKILL) and
+ * replaced. Answering takes one turn of its event loop, under a millisecond, and a second on a
+ * machine overloaded; a worker that has not turned for this long has failed every review on its
+ * connections (the API server's webhook timeout is at most 30 s) and takes no new one. Long
+ * enough that nothing slow but alive reaches it.
+ */
+export const UNRESPONSIVE_AFTER_MS = 30_000;
+/** How often the primary pings each worker (one ping awaited at a time). */
+const PING_INTERVAL_MS = 1_000;
+
 /** How long a scrape waits for each worker's metrics before it fails. */
 export const COLLECT_TIMEOUT_MS = 5_000;
 
@@ -207,6 +222,8 @@ export interface PrimaryOptions {
   readonly maxUnacknowledged?: number;
   /** Default MAX_HANDOVER_WAIT_MS. */
   readonly maxHandOverWaitMs?: number;
+  /** Default UNRESPONSIVE_AFTER_MS. */
+  readonly unresponsiveAfterMs?: number;
 }
 
 export interface Primary {
@@ -243,6 +260,8 @@ interface Slot {
   deathsInARow: number;
   failure: string | undefined;
   restartTimer: NodeJS.Timeout | undefined;
+  /** The ping awaiting its pong, and when (performance.now) it was sent. */
+  ping: { readonly id: number; readonly since: number } | undefined;
 }
 
 export async function startPrimary(
@@ -277,6 +296,7 @@ export async function startPrimary(
     deathsInARow: 0,
     failure: undefined,
     restartTimer: undefined,
+    ping: undefined,
   }));
 
   const maxHandOverWaitMs = opts.maxHandOverWaitMs ?? MAX_HANDOVER_WAIT_MS;
@@ -463,11 +483,15 @@ export async function startPrimary(
       case `${PREFIX}lookup`:
         lookup(w, m.id, m.token, m.namespaces);
         break;
+      case `${PREFIX}pong`:
+        if (slot.worker === w && slot.ping?.id === m.id) slot.ping = undefined;
+        break;
     }
   };
 
   const fork = (slot: Slot): void => {
     slot.restartTimer = undefined;
+    slot.ping = undefined;
     slot.greeted = false;
     slot.listening = false;
     slot.applied = 0;
@@ -672,7 +696,42 @@ export async function startPrimary(
       handOver(socket, listener);
     };
 
+  /**
+   * Pings every listening worker, one ping awaited at a time, and kills one whose ping has waited
+   * UNRESPONSIVE_AFTER_MS (its exit replaces it). Not while the primary itself has stood still
+   * (a tick late by more than a few intervals: stopped, or the machine): then the pongs may be
+   * waiting, unread, in the channels, and every ping starts again.
+   */
+  const unresponsiveAfterMs = opts.unresponsiveAfterMs ?? UNRESPONSIVE_AFTER_MS;
+  let pings = 0;
+  let lastTick = performance.now();
+  const watch = (): void => {
+    const now = performance.now();
+    const primaryStood = now - lastTick > 3 * PING_INTERVAL_MS;
+    lastTick = now;
+    for (const slot of slots) {
+      const w = slot.worker;
+      if (w === undefined || !slot.listening || !w.isConnected()) continue;
+      if (slot.ping !== undefined && !primaryStood) {
+        const waited = now - slot.ping.since;
+        if (waited < unresponsiveAfterMs) continue;
+        logger.error(
+          { worker: slot.index, workerPid: w.process.pid, waitedMs: Math.round(waited) },
+          "worker unresponsive: its event loop has not turned; killed, to be replaced",
+        );
+        slot.ping = undefined;
+        w.process.kill("SIGKILL");
+        continue;
+      }
+      slot.ping = { id: ++pings, since: now };
+      send(w, { type: `${PREFIX}ping`, id: slot.ping.id });
+    }
+  };
+  const watchdog = setInterval(watch, PING_INTERVAL_MS);
+  watchdog.unref();
+
   const stopAll = (signal: NodeJS.Signals): void => {
+    clearInterval(watchdog);
     for (const s of slots) {
       if (s.restartTimer !== undefined) clearTimeout(s.restartTimer);
       s.worker?.process.kill(signal);
@@ -746,6 +805,8 @@ export async function startPrimary(
 
   const close = (): Promise<{ failed: number }> => {
     closing ??= new Promise((resolve) => {
+      // A worker stuck while draining is killed at the drain's timeout, counted as failed.
+      clearInterval(watchdog);
       const pending = new Set<Worker>();
       for (const s of slots) {
         if (s.restartTimer !== undefined) clearTimeout(s.restartTimer);

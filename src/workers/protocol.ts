@@ -18,6 +18,8 @@
 //                the admin port (`listener`), not yet read from (no TLS yet); the worker serves it
 //                on that listener and acknowledges. Without a handle (Node's, when the primary
 //                closed the connection before it was written): acknowledged, not taken.
+//   ping         is the worker's event loop turning? Answered with pong at once (see primary.ts's
+//                UNRESPONSIVE_AFTER_MS).
 //   drain        stop as a single process does on SIGTERM, then exit 0; connections keep coming
 //                until last-connection.
 //   last-connection  no more connections come to this worker (every one handed before it is
@@ -36,6 +38,7 @@
 //                port, its count of hand-overs on the way drops by one (see distributor.ts).
 //   open         how many connections the worker has open, after some closed (batched).
 //   draining     the worker drains (SIGTERM to it): the primary hands it nothing more.
+//   pong         the answer to ping.
 //   snapshot     the answer to collect.
 //   expose       /metrics was asked of this worker: the primary sums every process.
 //   failed       the worker could not start (it exits 1 right after); the message says why.
@@ -122,6 +125,7 @@ export type ToWorker =
       readonly error?: string;
     }
   | { readonly type: `${typeof PREFIX}connection`; readonly id: number; readonly listener: ListenerName }
+  | { readonly type: `${typeof PREFIX}ping`; readonly id: number }
   | { readonly type: `${typeof PREFIX}drain` }
   | { readonly type: `${typeof PREFIX}last-connection` };
 
@@ -139,6 +143,7 @@ export type FromWorker =
     }
   | { readonly type: `${typeof PREFIX}open`; readonly open: number }
   | { readonly type: `${typeof PREFIX}draining` }
+  | { readonly type: `${typeof PREFIX}pong`; readonly id: number }
   | { readonly type: `${typeof PREFIX}snapshot`; readonly id: number; readonly snapshot: MetricsSnapshot }
   | { readonly type: `${typeof PREFIX}expose`; readonly id: number }
   | { readonly type: `${typeof PREFIX}failed`; readonly message: string }

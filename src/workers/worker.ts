@@ -208,6 +208,9 @@ export function connectToPrimary(port: ChannelPort = processPort()): WorkerChann
         void send({ type: `${PREFIX}accepted`, id: m.id, listener, taken, open: sinks?.webhook.connections ?? 0 });
         break;
       }
+      case `${PREFIX}ping`:
+        void send({ type: `${PREFIX}pong`, id: m.id });
+        break;
       case `${PREFIX}drain`:
         drainAsked = true;
         onDrain?.();

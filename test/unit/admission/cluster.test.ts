@@ -858,3 +858,74 @@ describe("serve --workers 2 --admin-port: every worker dead at once", () => {
     },
   );
 });
+
+describe("serve --workers 2: a worker whose event loop stands still (SIGSTOP)", () => {
+  let root: string | undefined;
+  let s: Served | undefined;
+  let stopped: number | undefined;
+  after(async () => {
+    if (stopped !== undefined) {
+      try {
+        process.kill(stopped, "SIGCONT");
+      } catch {
+        // Already gone.
+      }
+    }
+    if (s !== undefined && s.child.exitCode === null) s.child.kill("SIGKILL");
+    if (root !== undefined) await rm(root, { recursive: true, force: true });
+  });
+
+  it(
+    "is killed after 30 s without answering the primary, and the connections it never took are answered by another",
+    { timeout: 240_000 },
+    async (t) => {
+      root = await mkdtemp(join(tmpdir(), "sidecar-injector-cluster-hung-"));
+      s = await serve(["--workers", "2", "--admin-port", "0", "--cert-dir", join(root, "certs")]);
+      const served = s;
+      const ca = await readFile(join(root, "certs", "ca.crt"), "utf8");
+      const [hung, other] = s.pids;
+      assert.ok(hung !== undefined && other !== undefined);
+      process.kill(hung, "SIGSTOP");
+      stopped = hung;
+      const stoppedAt = Date.now();
+      // Opened at once: the stopped worker, with no connection, gets its share (least load, ties in
+      // turn) until its hand-overs on the way outweigh the other's connections.
+      const reviews = await Promise.all(
+        Array.from({ length: 4 }, async (_, i) => reviewOverTls(await rawConnection(served.port), ca, `hung-${i}`)),
+      );
+      const killed = await served.waitFor(
+        (l) => l.msg === "worker unresponsive: its event loop has not turned; killed, to be replaced",
+        120_000,
+      );
+      stopped = undefined;
+      assert.equal(killed.workerPid, hung);
+      assert.equal(killed.pid, served.child.pid, "logged by the primary");
+      assert.ok(Date.now() - stoppedAt >= 30_000, "not before 30 s");
+      const died = await served.waitFor(
+        (l) => l.msg === "worker exited unexpectedly; replacing it" && l.workerPid === hung,
+        30_000,
+      );
+      assert.equal(died.signal, "SIGKILL");
+      // Every review is answered: those the stopped worker never took go to another worker.
+      const statuses = await Promise.race([
+        Promise.all(reviews.map((r) => r.answer)),
+        new Promise<string>((r) => setTimeout(() => r("not all answered within 60 s of the kill"), 60_000).unref()),
+      ]);
+      assert.deepEqual(statuses, [200, 200, 200, 200]);
+      const killedAt = s.lines().indexOf(killed);
+      const late = s
+        .lines()
+        .slice(killedAt)
+        .filter((l) => l.msg === "admission review" && String(l.uid).startsWith("hung-")).length;
+      t.diagnostic(`${late} of 4 reviews answered after the stopped worker was killed`);
+      // A replacement comes, and serves.
+      await served.waitFor(
+        (l) => l.msg === "every worker ready" && Array.isArray(l.pids) && !l.pids.includes(hung),
+        60_000,
+      );
+      assert.equal(await review(served.port, ca, "after-hung"), 200);
+      s.child.kill("SIGTERM");
+      assert.equal(await s.exited, 0, s.stderr());
+    },
+  );
+});

@@ -270,6 +270,20 @@ describe("a worker's connections, handed by the primary", () => {
     });
   });
 
+  it("answers the primary's ping at once, with its id", () => {
+    const port = fakePort();
+    connectToPrimary(port);
+    port.deliver({ type: `${PREFIX}ping`, id: 41 });
+    port.deliver({ type: `${PREFIX}ping`, id: 42 });
+    assert.deepEqual(
+      port.sent.filter((m) => m.type === `${PREFIX}pong`),
+      [
+        { type: `${PREFIX}pong`, id: 41 },
+        { type: `${PREFIX}pong`, id: 42 },
+      ],
+    );
+  });
+
   it("tells the primary when it drains on its own, and learns when the last connection is handed", async () => {
     const port = fakePort();
     const channel = connectToPrimary(port);
