@@ -8,6 +8,7 @@ import { gatewayTemplate, grpcAgentTemplate, grpcSimpleTemplate } from "./templa
 import { sidecarTemplate } from "./sidecar.js";
 import { quote } from "./quote.js";
 import { InjectionError } from "./types.js";
+import { goTrimSpace } from "./validate.js";
 
 export interface TemplateOutput {
   readonly labels: Readonly<Record<string, string>>;
@@ -47,7 +48,7 @@ export function selectTemplates(annotations: Readonly<Record<string, string>>): 
   if (raw === undefined || raw.trim() === "") return [...DEFAULT_TEMPLATES];
   const names: string[] = [];
   for (const part of raw.split(",")) {
-    const name = part.trim();
+    const name = goTrimSpace(part);
     if (!name) continue;
     if (!TEMPLATES.has(name)) {
       throw new InjectionError(
@@ -56,7 +57,9 @@ export function selectTemplates(annotations: Readonly<Record<string, string>>): 
         `invalid annotation ${A.templates}=${quote(raw)}: unknown template ${quote(name)} (known: ${[...TEMPLATES.keys()].join(", ")})`,
       );
     }
-    if (!names.includes(name)) names.push(name);
+    // A name given twice is applied twice, as Istio does: `grpc-agent,sidecar,grpc-agent`
+    // merges grpc-agent's proxy over the sidecar's again.
+    names.push(name);
   }
   return names.length ? names : [...DEFAULT_TEMPLATES];
 }

@@ -230,3 +230,26 @@ describe("a template before sidecar, with native sidecars", () => {
       if (templates.endsWith("grpc-agent")) assert.ok(proxies[0]?.env?.some((e) => e.name === "ISTIO_META_GENERATOR"));
     });
 });
+
+describe("a template named twice", () => {
+  const config = buildConfig({ nativeSidecars: "false" });
+  const pod = (templates: string): Pod => ({
+    metadata: { name: "t", annotations: { "inject.istio.io/templates": templates } },
+    spec: { containers: [{ name: "app", image: "example.com/app:1" }] },
+  });
+  const proxyOf = (templates: string): Container | undefined =>
+    inject(pod(templates), { namespace: "demo" }, config).pod.spec?.containers.find((c) => c.name === "istio-proxy");
+
+  // Istio's selectTemplates keeps every name: each template is merged over the Pod in turn.
+  test("is applied again where it comes again: the last one's fields win", () => {
+    assert.equal(proxyOf("grpc-agent,sidecar,grpc-agent")?.readinessProbe?.httpGet?.port, 15020);
+    assert.equal(proxyOf("sidecar,grpc-agent,sidecar")?.readinessProbe?.httpGet?.port, 15021);
+    assert.equal(proxyOf("sidecar,gateway,sidecar")?.args?.[1], "sidecar");
+    assert.equal(proxyOf("gateway,sidecar,gateway")?.args?.[1], "router");
+  });
+
+  test("names are trimmed as Go trims them: NEL is a space, the byte-order mark is not", () => {
+    assert.equal(proxyOf("sidecar\u0085")?.args?.[1], "sidecar");
+    assert.throws(() => proxyOf("\ufeffsidecar"), /unknown template/);
+  });
+});
