@@ -356,6 +356,30 @@ export function proxyInBothLists(manifest: string | readonly unknown[]): boolean
     });
 }
 
+/**
+ * Why the API server would refuse the istio-proxy of a pod template of the manifest (text, or
+ * parsed documents), or undefined when it would not: istio-proxy twice (in both lists, or twice
+ * in one), or among the init containers without `restartPolicy: Always` — not a native sidecar,
+ * so its probes and lifecycle hooks are refused, and without them it would never complete and
+ * the Pod never start. Istio's injector gives such Pods for some `inject.istio.io/templates`
+ * lists with native sidecars (README, "Deliberate differences from Istio").
+ */
+export function proxyRefused(manifest: string | readonly unknown[]): string | undefined {
+  for (const { id, template } of docsOf(manifest).flatMap(locate)) {
+    const spec = template !== undefined && isPlain(template.spec) ? template.spec : undefined;
+    if (spec === undefined) continue;
+    const init = Array.isArray(spec.initContainers) ? spec.initContainers.filter(isPlain) : [];
+    const main = Array.isArray(spec.containers) ? spec.containers.filter(isPlain) : [];
+    const proxies = (list: Plain[]): Plain[] => list.filter((c) => c.name === "istio-proxy");
+    const n = proxies(init).length + proxies(main).length;
+    if (n > 1) return `${id}: istio-proxy ${n} times`;
+    const initProxy = proxies(init)[0];
+    if (initProxy !== undefined && initProxy.restartPolicy !== "Always")
+      return `${id}: istio-proxy among the init containers without restartPolicy: Always`;
+  }
+  return undefined;
+}
+
 /** One line per difference, values cut short. */
 export function describeDifferences(diffs: readonly Difference[], max = diffs.length): string[] {
   const lines = diffs.slice(0, max).map((d) => {

@@ -146,6 +146,23 @@ describe("deliberate differences from Istio", () => {
     }
   });
 
+  test("a template after sidecar and a proxy-writing one, native sidecars: one native sidecar, each template merged in turn (Istio: the later one's proxy, not a native sidecar)", () => {
+    const cfg = buildConfig({ nativeSidecars: "true" });
+    for (const [templates, args1, readinessPort] of [
+      ["sidecar,grpc-agent,grpc-simple", "sidecar", 15020],
+      ["sidecar,gateway,sidecar", "sidecar", 15021],
+      ["sidecar,grpc-agent,gateway", "router", 15021],
+    ] as const) {
+      const out = inject(pod({ "inject.istio.io/templates": templates }), { namespace: "demo" }, cfg).pod;
+      const proxies = all(out).filter((c) => c.name === "istio-proxy");
+      assert.equal(proxies.length, 1, templates);
+      assert.ok(out.spec?.initContainers?.includes(proxies[0] as Container), templates);
+      assert.equal(proxies[0]?.restartPolicy, "Always", templates);
+      assert.equal(proxies[0]?.args?.[1], args1, templates);
+      assert.equal(proxies[0]?.readinessProbe?.httpGet?.port, readinessPort, templates);
+    }
+  });
+
   test("a Pod's own istio-init among its containers: merged over the injected one, left nowhere else (Istio: two)", () => {
     const own: Container = { name: "istio-init", image: "example.com/own-init:1" };
     const out = inject(pod({}, [web(), own]), { namespace: "demo" }, config).pod;
