@@ -109,6 +109,8 @@ export function parseOverrides(annotations: Readonly<Record<string, string>>): O
   } catch {
     throw badOverrides("not JSON");
   }
+  // Go's json.Unmarshal of `null` into Istio's struct leaves it empty: no overrides recorded.
+  if (parsed === null) return undefined;
   if (!isMap(parsed)) throw badOverrides("must be a JSON object");
   try {
     const containers = readContainers(own(parsed, "containers"), "containers");

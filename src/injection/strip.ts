@@ -15,6 +15,7 @@ import { copyOwn, jsonMap, own } from "./own.js";
 import { APP_PROBERS_ENV, restoreProbes } from "./probes.js";
 import { mergedPort, PROMETHEUS_ENV, restorePrometheus } from "./prometheus.js";
 import type { CheckedPod } from "./shape.js";
+import { GRPC_BOOTSTRAP_INIT } from "./templates-extra.js";
 
 interface Status {
   initContainers?: string[] | null;
@@ -39,7 +40,8 @@ function parseStatus(raw: string | undefined): Status | undefined {
   return status;
 }
 
-const INJECTED_NAMES = new Set<string>(Object.values(CONTAINER));
+/** The containers an injection adds whole (an app container a template writes too, it amends). */
+const INJECTED_NAMES = new Set<string>([...Object.values(CONTAINER), GRPC_BOOTSTRAP_INIT]);
 
 /**
  * The Pod without its previous injection, or the Pod itself when it was never injected. With
@@ -54,26 +56,37 @@ export function stripInjected(pod: CheckedPod, config: Config, allListed = false
   const recorded = new Map(
     [...(overrides?.containers ?? []), ...(overrides?.initContainers ?? [])].map((c) => [c.name, c]),
   );
-  const listed = new Set([...(status.containers ?? []), ...(status.initContainers ?? [])]);
-  const all = [...(pod.spec.initContainers ?? []), ...pod.spec.containers];
-  const oldProxy = all.find((c) => c.name === CONTAINER.proxy && listed.has(c.name));
-  const env = (name: string): string | undefined => oldProxy?.env?.find((e) => e.name === name)?.value;
+  // Each list loses the names the status lists for it, as Istio's stripPod removes them: a
+  // container of a name listed for the other list is not the injection's (the Pod's own
+  // istio-proxy among its containers where the status names the native sidecar's).
+  const listedMain = new Set(status.containers ?? []);
+  const listedInit = new Set(status.initContainers ?? []);
+  const isOldProxy = (listed: ReadonlySet<string>) => (c: Container) =>
+    c.name === CONTAINER.proxy && listed.has(c.name);
+  const oldProxy =
+    (pod.spec.initContainers ?? []).find(isOldProxy(listedInit)) ?? pod.spec.containers.find(isOldProxy(listedMain));
+  // The last of a name, as the container sees it: a Pod's own istio-proxy may set
+  // ISTIO_KUBE_APP_PROBERS itself, and the injection appended its own after it.
+  const env = (name: string): string | undefined => oldProxy?.env?.findLast((e) => e.name === name)?.value;
   // What the injection added wholly goes; an app container it only amended (recorded in the
-  // overrides) goes back to its recorded original, in place.
-  const undo = (list: readonly Container[]): Container[] =>
+  // overrides) goes back to its recorded original, in place, and stays as it is where none is
+  // recorded (the overrides annotation removed, or a status naming the app's container): it is
+  // the app's, as Istio keeps it (it merges the templates over the Pod as it came).
+  const undo = (list: readonly Container[], listed: ReadonlySet<string>): Container[] =>
     list.flatMap((c) => {
       if (!listed.has(c.name)) return [c];
       const original = recorded.get(c.name);
-      if (INJECTED_NAMES.has(c.name) || !original) return [];
-      return [original];
+      if (INJECTED_NAMES.has(c.name)) return [];
+      return [original ?? c];
     });
 
   const spec = copyOwn(pod.spec);
   // The previous injection's agent port: its PROXY_CONFIG's statusPort, else the config's.
   const agentPort = mergedPort(env("PROXY_CONFIG"), config.proxy.statusPort);
   const probers = env(APP_PROBERS_ENV);
-  spec.containers = restoreProbes(undo(pod.spec.containers), probers, agentPort);
-  if (pod.spec.initContainers) spec.initContainers = restoreProbes(undo(pod.spec.initContainers), probers, agentPort);
+  spec.containers = restoreProbes(undo(pod.spec.containers, listedMain), probers, agentPort);
+  if (pod.spec.initContainers)
+    spec.initContainers = restoreProbes(undo(pod.spec.initContainers, listedInit), probers, agentPort);
   if (allListed) {
     const volumes = new Set(status.volumes ?? []);
     const secrets = new Set(status.imagePullSecrets ?? []);

@@ -228,10 +228,13 @@ echo '
   }
 }' > ${GRPC_BOOTSTRAP_DIR}bootstrap.json`;
 
+/** grpc-simple's init container, which writes the bootstrap. */
+export const GRPC_BOOTSTRAP_INIT = "grpc-bootstrap-init";
+
 /** Istio's `grpc-simple`: a busybox init container writes the gRPC xDS bootstrap; no agent, no Envoy. */
 export function grpcSimpleTemplate(p: Params): TemplateOutput {
   const init: Container = {
-    name: "grpc-bootstrap-init",
+    name: GRPC_BOOTSTRAP_INIT,
     image: GRPC_SIMPLE_INIT_IMAGE,
     volumeMounts: [mount(GRPC_BOOTSTRAP_VOLUME, GRPC_BOOTSTRAP_DIR)],
     // INSTANCE_IP, POD_NAME, POD_NAMESPACE, then the control plane's namespace (a YAML block

@@ -204,3 +204,85 @@ describe("recordedContainer (the proxy.istio.io/overrides entry, as Istio's json
     );
   });
 });
+
+describe("re-injection: what stripping the previous injection leaves", () => {
+  const classic = buildConfig({ nativeSidecars: "false" });
+  const native = buildConfig({ nativeSidecars: "true" });
+  const env = (c: Container | undefined, name: string): string | undefined =>
+    c?.env?.findLast((e) => e.name === name)?.value;
+  const proxyOf = (p: Pod): Container | undefined =>
+    [...(p.spec?.initContainers ?? []), ...(p.spec?.containers ?? [])].find((c) => c.name === "istio-proxy");
+
+  test('proxy.istio.io/overrides: "null" records nothing (Go reads null into the struct as nothing)', () => {
+    const pod: Pod = {
+      metadata: { name: "p", annotations: { "proxy.istio.io/overrides": "null" } },
+      spec: { containers: [{ name: "app", image: "example.com/app:1" }] },
+    };
+    assert.doesNotThrow(() => inject(pod, { namespace: "demo" }, classic));
+  });
+
+  test("each list loses only the names the status lists for it: a Pod's own istio-proxy among the containers stays", () => {
+    const pod: Pod = {
+      metadata: {
+        name: "p",
+        annotations: {
+          "sidecar.istio.io/status": '{"initContainers":["istio-init","istio-proxy"],"containers":null}',
+        },
+      },
+      spec: {
+        containers: [
+          { name: "app", image: "example.com/app:1" },
+          { name: "istio-proxy", image: "auto", env: [{ name: "OWN", value: "1" }] },
+        ],
+      },
+    };
+    for (const config of [classic, native]) {
+      const out = inject(structuredClone(pod), { namespace: "demo" }, config).pod;
+      assert.equal(env(proxyOf(out), "OWN"), "1");
+    }
+  });
+
+  test("an app container the status names, with no recorded original, is kept (the overrides annotation removed)", () => {
+    const first = inject(
+      {
+        metadata: { name: "p", annotations: { "inject.istio.io/templates": "grpc-agent" } },
+        spec: { containers: [{ name: "app", image: "example.com/app:1" }] },
+      },
+      { namespace: "demo" },
+      classic,
+    ).pod;
+    const status = JSON.parse(first.metadata?.annotations?.["sidecar.istio.io/status"] ?? "{}") as {
+      containers: string[];
+    };
+    assert.ok(status.containers.includes("app"), "grpc-agent amends the app container, and the status names it");
+    for (const overrides of [undefined, "null"]) {
+      const again = structuredClone(first);
+      const annotations = again.metadata!.annotations!;
+      if (overrides === undefined) delete annotations["proxy.istio.io/overrides"];
+      else annotations["proxy.istio.io/overrides"] = overrides;
+      const out = inject(again, { namespace: "demo" }, classic).pod;
+      assert.deepEqual(
+        out.spec?.containers.map((c) => c.name),
+        ["app", "istio-proxy"],
+        `overrides ${overrides}`,
+      );
+      assert.equal(out.spec?.containers[0]?.image, "example.com/app:1");
+    }
+  });
+
+  test("a Pod's own ISTIO_KUBE_APP_PROBERS before the injection's: the probes are put back from the last", () => {
+    const pod: Pod = {
+      metadata: { name: "p" },
+      spec: {
+        containers: [
+          { name: "app", image: "example.com/app:1", readinessProbe: { httpGet: { path: "/r", port: 8080 } } },
+          { name: "istio-proxy", image: "auto", env: [{ name: "ISTIO_KUBE_APP_PROBERS", value: "{}" }] },
+        ],
+      },
+    };
+    const first = inject(pod, { namespace: "demo" }, classic).pod;
+    const again = inject(structuredClone(first), { namespace: "demo" }, classic).pod;
+    assert.equal(env(proxyOf(again), "ISTIO_KUBE_APP_PROBERS"), env(proxyOf(first), "ISTIO_KUBE_APP_PROBERS"));
+    assert.match(env(proxyOf(again), "ISTIO_KUBE_APP_PROBERS") ?? "", /app-health\/app\/readyz/);
+  });
+});
