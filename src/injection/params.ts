@@ -6,6 +6,7 @@ import { A, CONTAINER, L } from "./annotations.js";
 import { parseProxyConfig, type ProxyConfigOverlay } from "./proxy-config.js";
 import { canonicalResources } from "./quantity.js";
 import type { InjectContext, WorkloadRef } from "./types.js";
+import { parseOverrides } from "./overrides.js";
 import { workloadOf } from "./owner.js";
 import { isMap, own } from "./own.js";
 import { quote } from "./quote.js";
@@ -41,7 +42,15 @@ export interface Params {
   readonly resources: ProxyResources | undefined;
   readonly agentLogLevel: string;
   readonly capNetBindService: boolean;
-  /** Names of the Pod's containers other than istio-proxy, in order. */
+  /**
+   * The Pod's containers as the templates read them: those of the Pod, then each container
+   * recorded in proxy.istio.io/overrides that the Pod lacks (re-injection strips the previous
+   * injection's istio-proxy; Istio's reinsertOverrides puts the recorded one back for the
+   * templates, so its ports are among ISTIO_META_POD_PORTS again and grpc-simple writes its
+   * entry again).
+   */
+  readonly templateContainers: readonly Container[];
+  /** Names of the templates' containers (templateContainers) other than istio-proxy, in order. */
   readonly appContainers: readonly string[];
   /** Names of all the Pod's containers, istio-proxy too, in order (what grpc-simple ranges over). */
   readonly containerNames: readonly string[];
@@ -192,6 +201,22 @@ export function resolveNative(config: Config, ctx: InjectContext): boolean {
   return config.nativeSidecars === "true";
 }
 
+/** `containers` and after them each of `recorded` of a name they lack (Istio's reinsertOverrides). */
+function withRecorded(
+  containers: readonly Container[],
+  recorded: readonly Container[] | undefined,
+): readonly Container[] {
+  if (recorded === undefined || recorded.length === 0) return containers;
+  const names = new Set(containers.map((c) => c.name));
+  const missing: Container[] = [];
+  for (const c of recorded) {
+    if (names.has(c.name)) continue;
+    names.add(c.name);
+    missing.push(c);
+  }
+  return missing.length === 0 ? containers : [...containers, ...missing];
+}
+
 export function buildParams(
   pod: Pod,
   ctx: InjectContext,
@@ -238,7 +263,7 @@ export function buildParams(
     annotations[A.proxyImage],
     withImageType(init.image, typedOnly(init, typeAnn ?? config.variant), A.proxyImageType, A.proxyImageType, []),
   );
-  const containers: readonly Container[] = pod.spec?.containers ?? [];
+  const containers = withRecorded(pod.spec?.containers ?? [], parseOverrides(annotations)?.containers);
   const containerNames = containers.map((c) => c.name);
   return {
     config,
@@ -261,6 +286,7 @@ export function buildParams(
     agentLogLevel: annotations[A.agentLogLevel] ?? config.proxy.agentLogLevel,
     // The template compares the annotation's text with "true", exactly.
     capNetBindService: annotations[A.capNetBindService] === "true",
+    templateContainers: containers,
     appContainers: containerNames.filter((name) => name !== CONTAINER.proxy),
     containerNames,
     pathEnv: ctx.pathEnv ?? {},

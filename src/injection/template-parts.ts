@@ -255,7 +255,7 @@ export const POD_PORTS_SEPARATOR = "\n    ,";
 /** ISTIO_META_POD_PORTS: every declared port of every container, as Istio formats it. */
 function podPortsEnv(p: Params): EnvVar {
   const items: string[] = [];
-  for (const c of p.pod.spec?.containers ?? []) {
+  for (const c of p.templateContainers) {
     for (const port of c.ports ?? []) {
       // As JSON.stringify writes {name, hostPort, containerPort, protocol, hostIP}, those set (json-text.ts).
       let o = port.name ? `{"name":${jsonString(port.name)},` : "{";

@@ -270,6 +270,22 @@ describe("re-injection: what stripping the previous injection leaves", () => {
     }
   });
 
+  test("the recorded istio-proxy's ports are among ISTIO_META_POD_PORTS again, as at the first injection", () => {
+    const pod: Pod = {
+      metadata: { name: "p" },
+      spec: {
+        containers: [
+          { name: "app", image: "example.com/app:1", ports: [{ containerPort: 8080 }] },
+          { name: "istio-proxy", image: "auto", ports: [{ containerPort: 15021, name: "health" }] },
+        ],
+      },
+    };
+    const first = inject(pod, { namespace: "demo" }, classic).pod;
+    const again = inject(structuredClone(first), { namespace: "demo" }, classic).pod;
+    assert.match(env(proxyOf(first), "ISTIO_META_POD_PORTS") ?? "", /"health"/);
+    assert.equal(env(proxyOf(again), "ISTIO_META_POD_PORTS"), env(proxyOf(first), "ISTIO_META_POD_PORTS"));
+  });
+
   test("a Pod's own ISTIO_KUBE_APP_PROBERS before the injection's: the probes are put back from the last", () => {
     const pod: Pod = {
       metadata: { name: "p" },
