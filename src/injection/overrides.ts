@@ -99,6 +99,19 @@ function badOverrides(why: string): InjectionError {
   );
 }
 
+/**
+ * The value Go's encoding/json reads into the struct field of JSON name `name`: of the keys that
+ * name it exactly or case-insensitively (Go folds ASCII letters, and U+017F ſ to s, U+212A K
+ * to k), the last one written.
+ */
+function goField(obj: Record<string, unknown>, name: string): unknown {
+  const want = name.toLowerCase();
+  let value: unknown;
+  for (const [k, v] of Object.entries(obj))
+    if (k === name || k.replaceAll("\u017f", "s").replaceAll("\u212a", "k").toLowerCase() === want) value = v;
+  return value;
+}
+
 /** The recorded overrides, their containers checked as the Pod's are. */
 export function parseOverrides(annotations: Readonly<Record<string, string>>): Overrides | undefined {
   const raw = own(annotations, A.overrides);
@@ -113,8 +126,8 @@ export function parseOverrides(annotations: Readonly<Record<string, string>>): O
   if (parsed === null) return undefined;
   if (!isMap(parsed)) throw badOverrides("must be a JSON object");
   try {
-    const containers = readContainers(own(parsed, "containers"), "containers");
-    const initContainers = readContainers(own(parsed, "initContainers"), "initContainers");
+    const containers = readContainers(goField(parsed, "containers"), "containers");
+    const initContainers = readContainers(goField(parsed, "initContainers"), "initContainers");
     return { ...(containers ? { containers } : {}), ...(initContainers ? { initContainers } : {}) };
   } catch (e) {
     if (e instanceof InjectionError) throw badOverrides(e.message);

@@ -163,6 +163,19 @@ describe("deliberate differences from Istio", () => {
     }
   });
 
+  test('a proxy.istio.io/overrides record without a status: applied wherever the proxy goes; a nameless entry refused (Istio: an app container named "")', () => {
+    const recorded = (overrides: string): Pod => pod({ "proxy.istio.io/overrides": overrides });
+    const out = inject(
+      recorded('{"containers":[{"name":"istio-proxy","env":[{"name":"A","value":"1"}]}]}'),
+      { namespace: "demo" },
+      buildConfig({ nativeSidecars: "true" }),
+    ).pod;
+    const proxy = out.spec?.initContainers?.find((c) => c.name === "istio-proxy");
+    assert.equal(proxy?.env?.find((e) => e.name === "A")?.value, "1");
+    for (const nameless of ['{"containers":[{}]}', '{"containers":[null]}'])
+      assert.throws(() => inject(recorded(nameless), { namespace: "demo" }, config), /proxy\.istio\.io\/overrides/);
+  });
+
   test("a Pod's own istio-init among its containers: merged over the injected one, left nowhere else (Istio: two)", () => {
     const own: Container = { name: "istio-init", image: "example.com/own-init:1" };
     const out = inject(pod({}, [web(), own]), { namespace: "demo" }, config).pod;

@@ -302,3 +302,30 @@ describe("re-injection: what stripping the previous injection leaves", () => {
     assert.match(env(proxyOf(again), "ISTIO_KUBE_APP_PROBERS") ?? "", /app-health\/app\/readyz/);
   });
 });
+
+describe("proxy.istio.io/overrides keys, as Go's encoding/json reads them", () => {
+  test("a key in another case names the field (Go matches field names case-insensitively)", () => {
+    for (const [key, applied] of [
+      ["Containers", true],
+      ["CONTAINERS", true],
+      ["container\u017f", true], // ſ folds to s
+      ["contianers", false],
+    ] as const) {
+      const pod: Pod = {
+        metadata: {
+          name: "p",
+          annotations: {
+            "sidecar.istio.io/status": '{"containers":["istio-proxy"]}',
+            "proxy.istio.io/overrides": JSON.stringify({
+              [key]: [{ name: "istio-proxy", env: [{ name: "A", value: "1" }] }],
+            }),
+          },
+        },
+        spec: { containers: [{ name: "app", image: "example.com/app:1" }] },
+      };
+      const out = inject(pod, { namespace: "demo" }, buildConfig({ nativeSidecars: "false" })).pod;
+      const a = out.spec?.containers.find((c) => c.name === "istio-proxy")?.env?.find((e) => e.name === "A");
+      assert.equal(a?.value, applied ? "1" : undefined, key);
+    }
+  });
+});
