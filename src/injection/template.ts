@@ -81,8 +81,29 @@ export function renderTemplates(names: readonly string[], p: Params): TemplateOu
   }
   if (!out) throw new InjectionError("ERR_INVALID_ANNOTATION", A.templates, "no injection template selected");
   if (rendered.length > 1) out = { ...out, steps: rendered };
-  return p.native ? oneProxy(out) : out;
+  return initOnly(p.native ? oneProxy(out) : out);
 }
+
+/**
+ * No istio-init or istio-validation among the containers where a template puts it among the
+ * init containers: grpc-simple writes an entry for each of the Pod's containers, and a Pod's own
+ * istio-init declared among its containers is one of them (`sidecar,grpc-simple`). The Pod's
+ * declaration is merged over the init container (placement.ts); Istio also leaves it among the
+ * containers, two containers of one name, which the API server refuses (README). The status
+ * record names both, as Istio's does.
+ */
+function initOnly(out: TemplateOutput): TemplateOutput {
+  const both = out.containers.filter((c) => INIT_ONLY.has(c.name) && out.initContainers.some((i) => i.name === c.name));
+  if (both.length === 0) return out;
+  return {
+    ...out,
+    containers: out.containers.filter((c) => !both.includes(c)),
+    listedContainers: out.listedContainers ?? out.containers,
+    listedInitContainers: out.listedInitContainers ?? out.initContainers,
+  };
+}
+
+const INIT_ONLY: ReadonlySet<string> = new Set([CONTAINER.init, CONTAINER.validation]);
 
 /**
  * `a` with its istio-proxy moved from the containers to the end of the init containers when

@@ -178,12 +178,16 @@ describe("deliberate differences from Istio", () => {
 
   test("a Pod's own istio-init among its containers: merged over the injected one, left nowhere else (Istio: two)", () => {
     const own: Container = { name: "istio-init", image: "example.com/own-init:1" };
-    const out = inject(pod({}, [web(), own]), { namespace: "demo" }, config).pod;
-    const inits = all(out).filter((c) => c.name === "istio-init");
-    assert.equal(inits.length, 1);
-    assert.ok(out.spec?.initContainers?.includes(inits[0] as Container), "among the init containers");
-    assert.equal(inits[0]?.image, "example.com/own-init:1");
-    assert.ok(inits[0]?.args?.includes("istio-iptables"), "the injected one, the Pod's fields over it");
+    // grpc-simple writes an entry for each of the Pod's containers, the Pod's istio-init among them.
+    const cases: Record<string, string>[] = [{}, { "inject.istio.io/templates": "sidecar,grpc-simple" }];
+    for (const annotations of cases) {
+      const out = inject(pod(annotations, [web(), own]), { namespace: "demo" }, config).pod;
+      const inits = all(out).filter((c) => c.name === "istio-init");
+      assert.equal(inits.length, 1, JSON.stringify(annotations));
+      assert.ok(out.spec?.initContainers?.includes(inits[0] as Container), "among the init containers");
+      assert.equal(inits[0]?.image, "example.com/own-init:1");
+      assert.ok(inits[0]?.args?.includes("istio-iptables"), "the injected one, the Pod's fields over it");
+    }
   });
 
   test("a proxyImage without '/' where the image is configured in full: the configured image (Istio: hub/full-name:tag)", () => {
