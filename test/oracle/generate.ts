@@ -12,6 +12,11 @@
 //   node --import tsx test/oracle/generate.ts --user-volumes
 //       prints the fixed userVolume and userVolumeMount cases (USER_VOLUME_CASES), each with
 //       native and with classic sidecars
+//   node --import tsx test/oracle/generate.ts --fixed
+//       prints the fixed cases (FIXED_CASES): template lists, re-injection edges
+//   node --import tsx test/oracle/generate.ts --fixed-reinject ORACLE.jsonl
+//       prints the fixed re-injection cases (FIXED_REINJECTIONS), built from the oracle's
+//       answers to the fixed cases
 //
 // Every kind the injector reads (Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job,
 // CronJob, ReplicationController, DeploymentConfig; in Lists and multi-document files too),
@@ -773,6 +778,109 @@ export function userVolumeCases(): GeneratedCase[] {
   );
 }
 
+// ---------------------------------------------------------------- fixed cases
+
+/**
+ * Fixed cases for what the seeded generator reaches too rarely: template lists with a name
+ * twice or a third template (`sidecar,grpc-agent,grpc-simple`, where Istio's native sidecar
+ * ends up as the later template's proxy among the init containers, not a native sidecar),
+ * names trimmed; a status annotation that names the native sidecar beside a Pod's own
+ * istio-proxy among its containers; an overrides record under another case of its key. And
+ * the bases of FIXED_REINJECTIONS (`fx-base-*`), injected by Istio and fed back in.
+ * [name, annotations, mode, containers (else one app container)].
+ */
+type FixedCase = readonly [string, Readonly<Record<string, string>>, "native" | "classic", (readonly Obj[])?];
+const APP: Obj = {
+  name: "app",
+  image: "nginx:1.27",
+  ports: [{ containerPort: 8080, name: "http" }],
+  readinessProbe: { httpGet: { path: "/ready", port: "http" } },
+};
+const OWN_PROXY: Obj = {
+  name: "istio-proxy",
+  image: "auto",
+  ports: [{ containerPort: 15021, name: "health" }],
+  env: [{ name: "OWN", value: "1" }],
+};
+const tpl = (t: string): Record<string, string> => ({ "inject.istio.io/templates": t });
+const FIXED_CASES: readonly FixedCase[] = [
+  ["tpl-sidecar-grpc-agent-grpc-simple", tpl("sidecar,grpc-agent,grpc-simple"), "native"],
+  ["tpl-sidecar-gateway-sidecar", tpl("sidecar,gateway,sidecar"), "native"],
+  ["tpl-sidecar-grpc-agent-sidecar", tpl("sidecar,grpc-agent,sidecar"), "classic"],
+  ["tpl-grpc-agent-sidecar-grpc-agent", tpl("grpc-agent,sidecar,grpc-agent"), "classic"],
+  ["tpl-gateway-sidecar-gateway", tpl("gateway,sidecar,gateway"), "classic"],
+  [
+    "tpl-grpc-simple-grpc-agent-grpc-simple-own",
+    tpl("grpc-simple,grpc-agent,grpc-simple"),
+    "classic",
+    [APP, OWN_PROXY],
+  ],
+  ["tpl-tabs", tpl("\tgrpc-agent ,\tsidecar\t"), "classic"],
+  [
+    "status-native-own-proxy",
+    { "sidecar.istio.io/status": '{"initContainers":["istio-init","istio-proxy"],"containers":null}' },
+    "classic",
+    [APP, OWN_PROXY],
+  ],
+  [
+    "overrides-key-case",
+    {
+      "sidecar.istio.io/status": '{"initContainers":["istio-init"],"containers":null}',
+      "proxy.istio.io/overrides": '{"Containers":[{"name":"istio-proxy","resources":{"limits":{"cpu":"3"}}}]}',
+    },
+    "classic",
+  ],
+  ["base-grpc-agent", tpl("grpc-agent"), "classic"],
+  ["base-own-proxy", {}, "classic", [APP, OWN_PROXY]],
+  [
+    "base-own-proxy-probers",
+    {},
+    "classic",
+    [APP, { name: "istio-proxy", image: "auto", env: [{ name: "ISTIO_KUBE_APP_PROBERS", value: "{}" }] }],
+  ],
+];
+
+/** FIXED_CASES as Pods (classic: `sidecar.istio.io/nativeSidecar: "false"`). */
+export function fixedCases(): GeneratedCase[] {
+  return FIXED_CASES.map(([name, given, mode, containers]) => {
+    const annotations: Obj = { ...given };
+    if (mode === "classic") annotations["sidecar.istio.io/nativeSidecar"] = "false";
+    const pod = {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: `fx-${name}`, annotations },
+      spec: { containers: containers ?? [APP] },
+    };
+    return { id: `fx-${name}-${mode}`, manifest: yamlOf(pod) };
+  });
+}
+
+/**
+ * Istio's answers for the `fx-base-*` cases fed back in: as they are (the Pod's own istio-proxy
+ * re-injected: its ports among ISTIO_META_POD_PORTS again, its probes put back), and for
+ * grpc-agent (whose status names the app's container) with the overrides record removed or
+ * "null". [base, change]: the annotation's new value, or null to remove it.
+ */
+const FIXED_REINJECTIONS: readonly (readonly [string, string | null | undefined])[] = [
+  ["base-own-proxy", undefined],
+  ["base-own-proxy-probers", undefined],
+  ["base-grpc-agent", null],
+  ["base-grpc-agent", "null"],
+];
+
+export function fixedReinjectionCases(answers: readonly { id: string; output?: string }[]): GeneratedCase[] {
+  return FIXED_REINJECTIONS.flatMap(([base, change]) => {
+    const answer = answers.find((a) => a.id === `fx-${base}-classic`);
+    if (answer?.output === undefined) throw new Error(`no answer for fx-${base}-classic`);
+    const pod = parse(answer.output.split(/^---\n/m)[0] ?? "") as Obj;
+    const annotations = ((pod.metadata as Obj).annotations ?? {}) as Obj;
+    if (change === null) delete annotations["proxy.istio.io/overrides"];
+    else if (change !== undefined) annotations["proxy.istio.io/overrides"] = change;
+    const what = change === undefined ? "as-is" : change === null ? "overrides-removed" : "overrides-null";
+    return [{ id: `fx-r-${base}-${what}`, manifest: yamlOf(pod) }];
+  });
+}
+
 function main(): void {
   const { values, positionals } = parseArgs({
     options: {
@@ -781,6 +889,8 @@ function main(): void {
       reinject: { type: "string" },
       files: { type: "string" },
       "user-volumes": { type: "boolean" },
+      fixed: { type: "boolean" },
+      "fixed-reinject": { type: "string" },
     },
     allowPositionals: true,
   });
@@ -800,7 +910,14 @@ function main(): void {
       .map((l) => JSON.parse(l) as { id: string; output?: string });
     cases = reinjectionCases(answers, seed, Number(values.count ?? 150));
   } else if (values["user-volumes"]) cases = userVolumeCases();
-  else cases = generate(seed, Number(values.count ?? 1100));
+  else if (values.fixed) cases = fixedCases();
+  else if (values["fixed-reinject"]) {
+    const answers = readFileSync(values["fixed-reinject"], "utf8")
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .map((l) => JSON.parse(l) as { id: string; output?: string });
+    cases = fixedReinjectionCases(answers);
+  } else cases = generate(seed, Number(values.count ?? 1100));
   process.stdout.write(cases.map((c) => JSON.stringify(c)).join("\n") + "\n");
 }
 

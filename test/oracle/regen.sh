@@ -5,9 +5,10 @@
 #   istio.jsonl.gz    one {"id","output","warnings"} or {"id","refusal"} per line: what
 #                     Istio's injector (TestInjection's default settings) makes of it
 # The corpus: GEN_COUNT generated cases, Istio's own default-settings and expectedError test
-# inputs, REINJECT_COUNT of Istio's outputs fed back in, and the fixed userVolume cases
-# (generate.ts --user-volumes; last, so that they change none of the seeded ones). Same seed,
-# same bytes.
+# inputs, REINJECT_COUNT of Istio's outputs fed back in, the fixed userVolume cases
+# (generate.ts --user-volumes) and the other fixed cases (--fixed, then --fixed-reinject on
+# Istio's answers to them); the fixed ones last, so that they change none of the seeded ones.
+# Same seed, same bytes.
 #   npm run oracle:regen            (SEED, GEN_COUNT, REINJECT_COUNT override the defaults)
 # Then run test/differential/differential.test.ts with UPDATE_DIVERGENCES=1 to rewrite the
 # list of known divergences and DIVERGENCES.md, and review the diff.
@@ -42,10 +43,14 @@ gen --seed "$seed" --count "$reinject_count" --reinject "$tmp/gen.out.jsonl" > "
 "$bin" --jsonl -f "$tmp/re.jsonl" > "$tmp/re.out.jsonl" 2>> "$log"
 gen --user-volumes > "$tmp/uv.jsonl"
 "$bin" --jsonl -f "$tmp/uv.jsonl" > "$tmp/uv.out.jsonl" 2>> "$log"
+gen --fixed > "$tmp/fx.jsonl"
+"$bin" --jsonl -f "$tmp/fx.jsonl" > "$tmp/fx.out.jsonl" 2>> "$log"
+gen --fixed-reinject "$tmp/fx.out.jsonl" > "$tmp/fxr.jsonl"
+"$bin" --jsonl -f "$tmp/fxr.jsonl" > "$tmp/fxr.out.jsonl" 2>> "$log"
 
 mkdir -p "$out"
-cat "$tmp/gen.jsonl" "$tmp/re.jsonl" "$tmp/uv.jsonl" | gzip -n -9 > "$out/inputs.jsonl.gz"
-cat "$tmp/gen.out.jsonl" "$tmp/re.out.jsonl" "$tmp/uv.out.jsonl" | gzip -n -9 > "$out/istio.jsonl.gz"
-cases=$(cat "$tmp/gen.jsonl" "$tmp/re.jsonl" "$tmp/uv.jsonl" | wc -l)
-refused=$(cat "$tmp/gen.out.jsonl" "$tmp/re.out.jsonl" "$tmp/uv.out.jsonl" | grep -c '"refusal"' || true)
+cat "$tmp/gen.jsonl" "$tmp/re.jsonl" "$tmp/uv.jsonl" "$tmp/fx.jsonl" "$tmp/fxr.jsonl" | gzip -n -9 > "$out/inputs.jsonl.gz"
+cat "$tmp/gen.out.jsonl" "$tmp/re.out.jsonl" "$tmp/uv.out.jsonl" "$tmp/fx.out.jsonl" "$tmp/fxr.out.jsonl" | gzip -n -9 > "$out/istio.jsonl.gz"
+cases=$(cat "$tmp/gen.jsonl" "$tmp/re.jsonl" "$tmp/uv.jsonl" "$tmp/fx.jsonl" "$tmp/fxr.jsonl" | wc -l)
+refused=$(cat "$tmp/gen.out.jsonl" "$tmp/re.out.jsonl" "$tmp/uv.out.jsonl" "$tmp/fx.out.jsonl" "$tmp/fxr.out.jsonl" | grep -c '"refusal"' || true)
 echo "regen.sh: $cases cases ($refused refused by Istio) in $out: $(du -ch "$out"/*.gz | tail -1 | cut -f1)" >&2
