@@ -617,7 +617,9 @@ export function listPatch(
   ops: PatchOperation[],
 ): void {
   if (before === after || after === undefined) return;
-  if (before === undefined) {
+  // An empty list is added whole too: the API server sends a Pod without containers as
+  // `containers: null`, which the engine reads as none, and `add` replaces whatever is there.
+  if (before === undefined || before.length === 0) {
     if (after.length > 0) ops.push({ op: "add", path, value: after });
     return;
   }

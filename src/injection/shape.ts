@@ -10,9 +10,15 @@
 // null follows the API server's decoder (Go's encoding/json, which Kubernetes uses): a null
 // map, list, object or optional scalar is the field left out, so it is treated as absent (a
 // YAML `labels:` with nothing after it is such a null); a null label or annotation value is
-// the empty string, as the decoder stores it. A null list item would be decoded as an empty
-// object (a container without a name, a port without a number) that the API server's
-// validation refuses, so it is refused here, naming the item.
+// the empty string, as the decoder stores it.
+//
+// A field Go decodes to its zero value when it is missing or null is read as that value, never
+// refused: a name is "", a port 0, a null list item the empty object (a container without a
+// name), a null string in a list "", a null quantity 0, a Pod without containers has none.
+// That is what the API server sends the webhook for such a Pod (it decodes the Pod before
+// admission, and validates it after), and what Istio's injector reads and injects; the API
+// server's validation, not the injector, then says what is wrong with it. The value is filled
+// in (copy-on-write), so the engine reads the Pod Go decodes.
 //
 // Whatever its fields, a Pod may nest no deeper than MAX_POD_DEPTH levels: the engine carries
 // the fields it does not read into the patch, and serialising one thousands of levels deep
@@ -69,8 +75,10 @@ const str: Reader = (v) => {
   return v;
 };
 
+/** A string Go decodes as "" when missing or null (a name, which Kubernetes' validation requires). */
 const name: Reader = (v) => {
-  if (typeof v !== "string" || v === "") throw new Wrong("a non-empty string");
+  if (absent(v)) return "";
+  if (typeof v !== "string") throw new Wrong("a string");
   return v;
 };
 
@@ -86,14 +94,20 @@ const int: Reader = (v) => {
   return v;
 };
 
+/** A number Go decodes as 0 when missing or null (a containerPort, a gRPC probe's port). */
 const requiredInt: Reader = (v) => {
+  if (absent(v)) return 0;
   if (!Number.isSafeInteger(v)) throw new Wrong("a whole number");
   return v;
 };
 
-/** A port by number or by the name of a container port, as probes and hooks give it. */
+/**
+ * A port by number or by the name of a container port, as probes and hooks give it (Go's
+ * IntOrString: 0 when missing or null; "" is a name, as it decodes).
+ */
 const portRef: Reader = (v) => {
-  if (Number.isSafeInteger(v) || (typeof v === "string" && v !== "")) return v;
+  if (absent(v)) return 0;
+  if (Number.isSafeInteger(v) || typeof v === "string") return v;
   throw new Wrong("a port number or a port name");
 };
 
@@ -101,16 +115,15 @@ const portRef: Reader = (v) => {
  * The object (`room` levels left for it) with each of its fields that has a reader read, and
  * every other field checked for depth only; a field whose reading changed it makes a copy. The
  * object's own keys are walked, not the readers' (a container has a dozen fields of the fifteen
- * read: each absent one would be a lookup that misses); a field that must be there and is not
- * is then read as absent, and so refused. The fields are the object's enumerable ones, all
- * that JSON and YAML make; when several are wrong, the first in the object's order is named,
- * and a missing one after those present.
+ * read: each absent one would be a lookup that misses); a field Go decodes to a zero value
+ * that is not there is then filled in with it. The fields are the object's enumerable ones,
+ * all that JSON and YAML make; when several are wrong, the first in the object's order is named.
  */
 function fields(o: Rec, readers: FieldList, room: number): Rec {
   if (room <= 0) throw TOO_DEEP;
-  const { byName, required } = readers;
+  const { byName, zeros } = readers;
   let out = o;
-  let requiredSeen = 0;
+  let zerosSeen = 0;
   for (const key in o) {
     const before = o[key];
     const read = byName.get(key);
@@ -120,7 +133,7 @@ function fields(o: Rec, readers: FieldList, room: number): Rec {
         throw TOO_DEEP;
       continue;
     }
-    if (required.includes(key)) requiredSeen++;
+    if (zeros.includes(key)) zerosSeen++;
     let after: unknown;
     try {
       after = read(before, room - 1);
@@ -133,41 +146,28 @@ function fields(o: Rec, readers: FieldList, room: number): Rec {
     if (after === undefined) delete out[key];
     else out[key] = after;
   }
-  if (requiredSeen < required.length)
-    for (const key of required) {
+  if (zerosSeen < zeros.length)
+    for (const key of zeros) {
       if (Object.hasOwn(o, key)) continue;
-      try {
-        byName.get(key)?.(undefined, room - 1);
-      } catch (e) {
-        if (e instanceof Wrong) e.segments.push(`.${key}`);
-        throw e;
-      }
+      if (out === o) out = { ...o };
+      out[key] = byName.get(key)?.(undefined, room - 1);
     }
   return out;
 }
 
 /**
- * An object's readers by name, and the names of those that refuse an absent field (found by
- * asking each: readers are pure).
+ * An object's readers by name, and the names of those that read a missing field as a zero
+ * value (found by asking each: readers are pure).
  */
 interface FieldList {
   readonly byName: ReadonlyMap<string, Reader>;
-  readonly required: readonly string[];
+  readonly zeros: readonly string[];
 }
 
 function fieldList(readers: Fields): FieldList {
   const byName = new Map(Object.entries(readers));
-  const required = [...byName].filter(([, read]) => refusesAbsent(read)).map(([key]) => key);
-  return { byName, required };
-}
-
-function refusesAbsent(read: Reader): boolean {
-  try {
-    read(undefined, 1);
-    return false;
-  } catch {
-    return true;
-  }
+  const zeros = [...byName].filter(([, read]) => read(undefined, Infinity) !== undefined).map(([key]) => key);
+  return { byName, zeros };
 }
 
 /** An optional object (null: absent). */
@@ -180,10 +180,11 @@ function object(readers: Fields = {}): Reader {
   };
 }
 
-/** An object that must be there: a list item, or a required field. */
+/** A list item or a struct field: an object, missing or null being the empty object Go decodes. */
 function item(readers: Fields = {}): Reader {
   const list = fieldList(readers);
   return (v, room) => {
+    if (absent(v)) return fields({}, list, room);
     if (!isMap(v)) throw new Wrong("an object");
     return fields(v, list, room);
   };
@@ -215,6 +216,7 @@ function list(each: Reader): Reader {
 }
 
 const strings = list((v) => {
+  if (v === null) return "";
   if (typeof v !== "string") throw new Wrong("a string");
   return v;
 });
@@ -247,11 +249,16 @@ const quantities: Reader = (v, room) => {
   if (absent(v)) return undefined;
   if (!isMap(v)) throw new Wrong("a map of quantities");
   if (room <= 0) throw TOO_DEEP;
+  let out = v;
   for (const key of Object.keys(v)) {
     const q = v[key];
-    if (typeof q !== "string" && typeof q !== "number") throw wrongEntry(key, "a quantity (for example 100m or 1Gi)");
+    if (typeof q === "string" || typeof q === "number") continue;
+    if (q !== null) throw wrongEntry(key, "a quantity (for example 100m or 1Gi)");
+    // Go decodes a null quantity as the zero quantity.
+    if (out === v) out = { ...v };
+    setOwn(out, key, "0");
   }
-  return v;
+  return out;
 };
 
 const httpGet = object({
@@ -336,7 +343,7 @@ const metadata = object({
 });
 
 const spec = item({
-  containers: (v, room) => readList(v, container, room),
+  containers: (v, room) => (absent(v) ? [] : readList(v, container, room)),
   initContainers: containers,
   volumes: list(item({ name })),
   imagePullSecrets: list(item({ name: str })),
@@ -430,9 +437,6 @@ export function readPod(value: unknown): CheckedPod {
   if (!isMap(value)) throw new InjectionError("ERR_INVALID_POD", "object", "object: must be a Pod (a JSON object)");
   if (absent(value.spec))
     throw new InjectionError("ERR_INVALID_POD", "spec", "spec: must be an object with the Pod's containers");
-  if (isMap(value.spec) && absent(value.spec.containers)) {
-    throw new InjectionError("ERR_INVALID_POD", "spec.containers", "spec.containers: must be a list of containers");
-  }
   try {
     // parse boundary: the readers above have checked every field the Pod type names for the engine.
     return pod(value, MAX_POD_DEPTH) as CheckedPod;

@@ -108,8 +108,8 @@ const REFUSED: readonly [what: string, object: () => unknown, message: string][]
     "spec.containers[0].ports: must be a list",
   ],
   [
-    "a null port",
-    () => withSpec((s) => void ((s.containers[0] as Json).ports = [null])),
+    "a port that is a number",
+    () => withSpec((s) => void ((s.containers[0] as Json).ports = [80])),
     "spec.containers[0].ports[0]: must be an object",
   ],
   [
@@ -118,15 +118,15 @@ const REFUSED: readonly [what: string, object: () => unknown, message: string][]
     "spec.containers[0].ports[0].containerPort: must be a whole number",
   ],
   [
-    "an ownerReference without kind",
+    "an ownerReference whose kind is a number",
     () =>
       withMetadata((m) =>
         Object.assign(m, {
           generateName: "web-",
-          ownerReferences: [{ apiVersion: "apps/v1", name: "web-5f6b7c8d9", controller: true }],
+          ownerReferences: [{ apiVersion: "apps/v1", kind: 1, name: "web-5f6b7c8d9", controller: true }],
         }),
       ),
-    "metadata.ownerReferences[0].kind: must be a non-empty string",
+    "metadata.ownerReferences[0].kind: must be a string",
   ],
   [
     "containers as a map",
@@ -134,8 +134,8 @@ const REFUSED: readonly [what: string, object: () => unknown, message: string][]
     "spec.containers: must be a list",
   ],
   [
-    "a null container",
-    () => withSpec((s) => void s.containers.push(null as unknown as Json)),
+    "a container that is a string",
+    () => withSpec((s) => void s.containers.push("sidecar" as unknown as Json)),
     "spec.containers[1]: must be an object",
   ],
   [
@@ -154,8 +154,8 @@ const REFUSED: readonly [what: string, object: () => unknown, message: string][]
     "spec.containers[0].readinessProbe: must be an object",
   ],
   [
-    "a null env item",
-    () => withSpec((s) => void ((s.containers[0] as Json).env = [null])),
+    "an env item that is a string",
+    () => withSpec((s) => void ((s.containers[0] as Json).env = ["A=1"])),
     "spec.containers[0].env[0]: must be an object",
   ],
   ["volumes as a string", () => withSpec((s) => void (s.volumes = "data")), "spec.volumes: must be a list"],
@@ -182,7 +182,7 @@ const REFUSED: readonly [what: string, object: () => unknown, message: string][]
   ],
   [
     "overrides of the wrong shape",
-    () => withMetadata((m) => void (m.annotations = { "proxy.istio.io/overrides": '{"containers":[null]}' })),
+    () => withMetadata((m) => void (m.annotations = { "proxy.istio.io/overrides": '{"containers":[5]}' })),
     "proxy.istio.io/overrides: not the JSON this injector writes: containers[0]: must be an object",
   ],
   [
@@ -266,6 +266,20 @@ describe("hostile shapes over HTTPS", () => {
       "/inject",
       (p) => {
         assert.ok(Array.isArray((p.spec as Json).initContainers));
+      },
+    ],
+    [
+      "what the API server sends for a Pod its validation will refuse: no containers (null), empty names, port 0",
+      () =>
+        withSpec((s) =>
+          Object.assign(s, {
+            containers: null,
+            initContainers: [{ name: "", env: [{ name: "" }], ports: [{ containerPort: 0 }] }],
+          }),
+        ),
+      "/inject",
+      (p) => {
+        assert.ok(p.spec.containers.some((c) => c.name === "istio-proxy"));
       },
     ],
     [

@@ -110,7 +110,7 @@ describe("inject", () => {
         e instanceof InjectionError && e.code === "ERR_INVALID_ANNOTATION" && e.message.includes("includeInboundPorts"),
     );
     assert.throws(
-      () => inject({ metadata: {}, spec: {} } as unknown as Pod, { namespace: "demo" }, config),
+      () => inject({ metadata: {}, spec: { containers: {} } } as unknown as Pod, { namespace: "demo" }, config),
       (e: unknown) => e instanceof InjectionError && e.code === "ERR_INVALID_POD" && e.field === "spec.containers",
     );
     assert.throws(

@@ -351,7 +351,7 @@ describe("POST /preview on the server serve runs", () => {
     const entries = items(
       await post(
         "/preview",
-        JSON.stringify({ apiVersion: "v1", kind: "Pod", metadata: { name: "x" }, spec: {} }),
+        JSON.stringify({ apiVersion: "v1", kind: "Pod", metadata: { name: "x" }, spec: { containers: "app" } }),
         "application/json",
       ),
     );

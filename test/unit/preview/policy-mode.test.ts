@@ -101,7 +101,7 @@ describe("preview: policyMode", () => {
 
   test("a Pod the engine cannot read has none; the next one still has its own", async () => {
     const [broken, fine] = await entries([
-      { apiVersion: "v1", kind: "Pod", metadata: { name: "broken" }, spec: {} },
+      { apiVersion: "v1", kind: "Pod", metadata: { name: "broken" }, spec: { containers: "app" } },
       pod("fine"),
     ]);
     assert.equal(broken?.error?.code, "ERR_INVALID_POD");

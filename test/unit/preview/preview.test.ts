@@ -322,7 +322,7 @@ describe("input forms", () => {
 
   test("a Pod the injector cannot read is an entry with the error, not a failure of the whole preview", async () => {
     const entries = await previewOf([
-      { apiVersion: "v1", kind: "Pod", metadata: { name: "broken" }, spec: {} },
+      { apiVersion: "v1", kind: "Pod", metadata: { name: "broken" }, spec: { containers: "app" } },
       pod("fine"),
     ]);
     assert.equal(entries.length, 2);
