@@ -71,8 +71,9 @@ function annotationsAsIstioctl(doc: Document.Parsed): void {
 //   decimal 400, the mode 0620); in a numeric field (NUMBER_FIELDS) so is a scalar only YAML 1.1
 //   reads as a number: `containerPort: 8_080` is 8080;
 // - a boolean field (BOOL_FIELDS) takes YAML 1.1's booleans: `readOnly: yes` is true;
-// - a string field (an env value, a command or args item, a label or node selector value)
-//   takes the scalar's text: `value: true` is "true", `value: 0755` is "493".
+// - a string field (an env value, a command or args item, a label or node selector value, and
+//   every string field the engine reads: STRING_FIELDS) takes the scalar's text: `value: true`
+//   is "true", `value: 0755` is "493", `image: 5` is "5", `mountPath: 1_000` is "1000".
 // A word YAML 1.1 reads as a boolean (`y`, `on`) in a field of another type keeps its YAML 1.2
 // reading, a string. Other documents (and quoted or block scalars anywhere) are read as YAML
 // 1.2 reads them.
@@ -138,6 +139,30 @@ const NUMBER_FIELDS: ReadonlySet<string> = new Set([
   "ttlSecondsAfterFinished",
 ]);
 
+/**
+ * Fields that are Go strings wherever they occur in a workload, among them every string field
+ * the engine reads (injection/shape.ts): a number or boolean there is its text, as
+ * sigs.k8s.io/yaml writes a scalar into a string field, not a value of the wrong type.
+ */
+const STRING_FIELDS: ReadonlySet<string> = new Set([
+  "apiVersion",
+  "generateName",
+  "host",
+  "hostIP",
+  "image",
+  "imagePullPolicy",
+  "kind",
+  "mountPath",
+  "name",
+  "namespace",
+  "path",
+  "protocol",
+  "restartPolicy",
+  "scheme",
+  "service",
+  "uid",
+]);
+
 /** Lists whose items are Go strings. */
 const STRING_LISTS: ReadonlySet<string> = new Set(["command", "args"]);
 
@@ -162,7 +187,12 @@ function workloadAsIstioctl(node: Node): void {
       const text =
         (inList && ownKey !== undefined && STRING_LISTS.has(ownKey)) ||
         (at === "value" && parentKey !== undefined && STRING_MAPS.has(parentKey)) ||
-        (at === "value" && ownKey === "value" && parentKey === "env");
+        (at === "value" && ownKey === "value" && (parentKey === "env" || parentKey === "httpHeaders")) ||
+        (at === "value" &&
+          ownKey !== undefined &&
+          STRING_FIELDS.has(ownKey) &&
+          // null stays null: some are pointers (a gRPC probe's `service`), which Go leaves nil.
+          resolveYaml11(scalar.source).tag !== "null");
       if (text) {
         scalar.value = yaml11Text(scalar.source);
         return;

@@ -6,7 +6,7 @@
 // is injected, its pod template's metadata left as it is), and ignored namespaces are judged
 // on the namespace the Pod or template itself states, not on the document's or the default.
 import type { Config } from "../config/types.js";
-import type { Pod } from "../kube/types.js";
+import type { Pod, PodSpec } from "../kube/types.js";
 import { inject } from "./inject.js";
 import { workloadOf } from "./owner.js";
 import { InjectionError, type InjectResult, type WorkloadRef } from "./types.js";
@@ -174,6 +174,13 @@ function ownNamespace(pod: Pod): string {
   return typeof ns === "string" ? ns : "";
 }
 
+/** kube-inject decodes a Pod or pod template without a spec as Go's zero PodSpec, and injects it. */
+function withZeroSpec(located: DocumentPod): DocumentPod {
+  if (isMap(located.pod.spec)) return located;
+  const spec: PodSpec = { containers: [] };
+  return { ...located, pod: { ...located.pod, spec } };
+}
+
 /**
  * Injects every Pod and pod template in `doc` (recursing into Lists), as kube-inject does.
  * Returns the document with the injected Pods (the input is not modified) and what was done
@@ -191,13 +198,15 @@ export function injectDocument(
   }
   const webhookView = podOf(doc, defaultNamespace);
   if (!webhookView || !isMap(doc)) return { doc, injected: found };
-  const located = doc.kind === "CronJob" ? cronJobAsKubeInject(doc, webhookView) : webhookView;
+  const given = doc.kind === "CronJob" ? cronJobAsKubeInject(doc, webhookView) : webhookView;
+  const located = withZeroSpec(given);
   const { kind, name, namespace } = located;
   // A Pod names its own workload (its controller's, when it has one), as in the webhook.
   const workload = located.workload ?? workloadOf(located.pod, namespace);
   // The context's namespace is what the ignored namespaces are judged on.
   const injected = inject(located.pod, { namespace: ownNamespace(located.pod), workload }, config);
-  const result = located === webhookView ? injected : withWebhookRefusal(injected, webhookView.pod, workload, config);
+  const result =
+    given === webhookView ? injected : withWebhookRefusal(injected, withZeroSpec(webhookView).pod, workload, config);
   found.push({ kind, name, namespace, result });
   // A Pod left alone is printed as given (nulls included, which the engine reads as absent).
   return { doc: result.decision.inject ? located.replace(result.pod) : doc, injected: found };

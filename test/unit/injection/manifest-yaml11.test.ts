@@ -73,12 +73,17 @@ test("YAML 1.1 booleans in a workload's boolean fields and octal integers are re
   assert.deepEqual(app.volumeMounts, [{ name: "v", mountPath: "/v", readOnly: true }]);
 });
 
-test("a YAML 1.1 boolean word in a field that is not boolean keeps its YAML 1.2 reading, a string", () => {
+test("a YAML 1.1 boolean word in a string field is the text of the boolean, as istioctl prints it", () => {
   const [doc] = parseManifest(
     deployment(["containers: [{name: y, image: on, imagePullPolicy: yes, stdin: yes}]"]),
     "test",
   );
-  assert.deepEqual(podSpecOf(doc).containers[0], { name: "y", image: "on", imagePullPolicy: "yes", stdin: true });
+  assert.deepEqual(podSpecOf(doc).containers[0], {
+    name: "true",
+    image: "true",
+    imagePullPolicy: "true",
+    stdin: true,
+  });
 });
 
 test("a scalar in a Go string field of a workload is its text: env values, command and args, labels, node selectors", () => {
@@ -265,4 +270,49 @@ test("a ReplicationController's selector is a map of strings: YAML 1.1 words are
   ].join("\n");
   const [doc] = parseManifest(text, "rc.yaml") as { spec: { selector: unknown } }[];
   assert.deepEqual(doc?.spec.selector, { app: "web", live: "true" });
+});
+
+test("a number or boolean in a string field the engine reads is its text, as sigs.k8s.io/yaml writes it", () => {
+  // Istio's kube-inject injects this Deployment (each value turned into its text); the engine
+  // reads these fields as strings and refused them as values of the wrong type.
+  const manifest = deployment([
+    "containers:",
+    "- name: 0x1F",
+    "  image: true",
+    "  imagePullPolicy: 5",
+    "  restartPolicy: 1e3",
+    "  ports: [{containerPort: 80, protocol: 6, hostIP: 7}]",
+    "  volumeMounts: [{name: yes, mountPath: 1_000}]",
+  ]);
+  const { docs } = injectManifest(manifest, "test", "default", DEFAULT_CONFIG);
+  const app = podSpecOf(docs[0]).containers.find((c) => c.name === "31");
+  assert.ok(app, "the container named 0x1F is named 31");
+  assert.equal(app.image, "true");
+  assert.equal(app.imagePullPolicy, "5");
+  assert.equal(app.restartPolicy, "1000");
+  assert.deepEqual(app.ports, [{ containerPort: 80, protocol: "6", hostIP: "7" }]);
+  assert.deepEqual(app.volumeMounts, [{ name: "true", mountPath: "1000" }]);
+});
+
+test("a Pod or pod template without a spec is injected as Go's zero PodSpec, as kube-inject does", () => {
+  for (const manifest of [
+    "apiVersion: v1\nkind: Pod\nmetadata: {name: web}",
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {template: {metadata: {labels: {app: web}}}}",
+    "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: web}\nspec: {jobTemplate: {spec: {template: {spec: null}}}}",
+  ]) {
+    const { docs, injected } = injectManifest(manifest, "test", "default", DEFAULT_CONFIG);
+    assert.equal(injected[0]?.result.decision.inject, true, manifest);
+    assert.match(JSON.stringify(docs[0]), /"name":"istio-proxy"/, manifest);
+  }
+});
+
+test("a null in a string field stays null, as Go leaves a pointer nil (a gRPC probe's service)", () => {
+  const [doc] = parseManifest(
+    deployment([
+      "containers: [{name: app, image: a, readinessProbe: {grpc: {port: 9090, service: ~}}, workingDir: null}]",
+    ]),
+    "test",
+  );
+  const app = podSpecOf(doc).containers[0] as unknown as Record<string, unknown>;
+  assert.deepEqual(app.readinessProbe, { grpc: { port: 9090, service: null } });
 });

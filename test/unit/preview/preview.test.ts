@@ -312,8 +312,8 @@ describe("input forms", () => {
       (e: unknown) => e instanceof PreviewError && /neither JSON nor YAML/.test(e.message),
     );
     assert.deepEqual(
-      parsePreviewInput("kind: Pod\nmetadata: {name: y}\n", "json"),
-      [{ kind: "Pod", metadata: { name: "y" } }],
+      parsePreviewInput("kind: Pod\nmetadata: {name: web}\n", "json"),
+      [{ kind: "Pod", metadata: { name: "web" } }],
       "YAML sent as JSON is read as YAML",
     );
     assert.throws(() => parsePreviewInput("a: [1, 2\nb: }", "yaml"), PreviewError);
