@@ -19,7 +19,7 @@ import { goDecode } from "./go-decode.js";
 import { jsonScalar, jsonString } from "./json-text.js";
 import { labelOr, workloadName, type Params } from "./params.js";
 import { canonicalResources } from "./quantity.js";
-import { invalidAnnotation, readInQuotes } from "./validate.js";
+import { invalidAnnotation, readInQuotes, userEntriesProblem } from "./validate.js";
 import { quote } from "./quote.js";
 
 /**
@@ -186,7 +186,7 @@ export function insertedAfter<T extends { readonly name?: unknown }>(list: reado
 }
 
 /**
- * The volumes (or mounts) of a JSON annotation, checked by validate.ts to be null, a map of
+ * The volumes (or mounts) of a JSON annotation, checked here to be null, a map of
  * name to object, or a list of objects: a map by name (Go's templates range over a map in key
  * order), a list by index, in order. The template writes each under `name: "<key or index>"`,
  * its own keys after (its own `name` wins), and Istio decodes the Pod it renders: each entry is
@@ -202,7 +202,10 @@ export function userEntries(
 ): JsonObject[] {
   const raw = p.annotations[key];
   if (raw === undefined) return [];
-  // parse boundary: validate.ts has checked the annotation's shape (see above).
+  // Checked here, where a template writes it, not for every Pod (validate.ts, whereWritten).
+  const why = userEntriesProblem(raw);
+  if (why !== undefined) throw invalidAnnotation(key, raw, why);
+  // parse boundary: just checked to be null, a map of name to object, or a list of objects.
   const parsed = JSON.parse(raw) as Record<string, JsonObject> | null;
   if (parsed === null) return [];
   const list = Array.isArray(parsed);

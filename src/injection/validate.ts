@@ -7,11 +7,12 @@
 //   is matched here check for check: Go's strconv.ParseUint/ParseBool, netip.ParsePrefix,
 //   strings.TrimSpace only where Istio trims, net.ValidateInterfaceNames;
 // - rendering its template, which fails where an annotation's value makes the template's YAML
-//   invalid (a value placed raw inside "…", or a userVolume that is not a JSON map or list),
-//   names a template that does not exist (template.ts names the unknown ones), or makes its
-//   code fail (a sidecar.istio.io/status whose container lists are not lists of names); or
-//   decoding the Pod it renders (a userVolume entry Go cannot read into a Volume: checked where
-//   a template writes it, template-parts.ts).
+//   invalid (a value placed raw inside "…", or a userVolume that is not a JSON map or list,
+//   where a template ranges over it), names a template that does not exist (template.ts names
+//   the unknown ones), or makes its code fail (a sidecar.istio.io/status whose container lists
+//   are not lists of names); or decoding the Pod it renders (a userVolume entry Go cannot read
+//   into a Volume). The user volumes are checked where a template writes them
+//   (template-parts.ts): gateway and grpc-simple never read them.
 // Istio runs the first for every annotation before the second, so a Pod wrong both ways is
 // refused naming what its validation table refuses (Row.refuse, then Row.refuseRendering).
 // Everything else Istio admits, so we do too; where we know the value is ignored or keeps the
@@ -50,6 +51,12 @@ interface Row {
    * arguments, CNI's annotations): checked there for a Pod (interception.ts).
    */
   readonly initOnly?: true;
+  /**
+   * refuseRendering applies only where a template writes the value: the user volumes, which
+   * the sidecar and grpc-agent templates range over and gateway and grpc-simple never read.
+   * Checked there for a Pod (template-parts.ts, userEntries).
+   */
+  readonly whereWritten?: true;
   /** What to tell the user about a value Istio admits but ignores, or undefined. */
   readonly warn?: (key: string, value: string, all: Annotations) => string | undefined;
 }
@@ -154,7 +161,7 @@ function quantityWarning(key: string, value: string): string | undefined {
  * a name), or null (nothing); anything else, or text that is not JSON, fails the template.
  * Each entry is written under its name as a YAML map, so each must be a non-empty JSON object.
  */
-function userEntries(value: string): string | undefined {
+export function userEntriesProblem(value: string): string | undefined {
   let parsed: unknown;
   try {
     parsed = JSON.parse(value);
@@ -302,8 +309,8 @@ const ROWS: ReadonlyMap<string, Row> = new Map<string, Row>([
     A.proxyImageType,
     { refuseRendering: (v, get) => (get(A.proxyImage)?.includes("/") ? undefined : quotedProblem(v)) },
   ],
-  [A.userVolume, { refuseRendering: userEntries }],
-  [A.userVolumeMount, { refuseRendering: userEntries }],
+  [A.userVolume, { refuseRendering: userEntriesProblem, whereWritten: true }],
+  [A.userVolumeMount, { refuseRendering: userEntriesProblem, whereWritten: true }],
   [A.status, { refuseRendering: injectionStatus }],
   [A.templates, { refuseRendering: templateNames }],
 
@@ -357,7 +364,7 @@ export function readInQuotes(key: string, shown: string, value: string, what = "
  * the engine writes them (interception.ts: only the sidecar template renders istio-init, and
  * only when the interception mode is not NONE, or CNI's annotations); without it (a value
  * checked alone, the config's) they are made unless the Pod's own interception-mode annotation
- * is NONE.
+ * is NONE. So are those of the user volumes (whereWritten), to the templates that write them.
  */
 export function validateAnnotations(annotations: Annotations | undefined, deferInitOnly = false): void {
   if (!annotations) return;
@@ -376,6 +383,7 @@ export function validateAnnotations(annotations: Annotations | undefined, deferI
     if (why !== undefined) throw invalidAnnotation(key, value, why);
     if (row.refuseRendering === undefined) continue;
     if (row.initOnly === true && (deferInitOnly || get(A.interceptionMode) === "NONE")) continue;
+    if (row.whereWritten === true && deferInitOnly) continue;
     rendering.push([key, value, row.refuseRendering]);
   }
   for (const [key, value, check] of rendering) {

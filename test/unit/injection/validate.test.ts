@@ -242,6 +242,32 @@ test("sidecar.istio.io/userVolume and userVolumeMount: what the template can ran
   }
 });
 
+test("the user volumes are checked where a template writes them: sidecar and grpc-agent, not gateway or grpc-simple", () => {
+  // Istio's templates range over them (and fail on what they cannot range over) only in the
+  // sidecar and grpc-agent templates: a gateway Pod carrying a bad one is injected (a Deployment
+  // of Istio's gateway chart with `userVolume: ""`, found by mutating real manifests).
+  const config = buildConfig({});
+  const pod = (annotations: Record<string, string>) => ({
+    metadata: { name: "gw", annotations },
+    spec: { containers: [{ name: "istio-proxy", image: "auto" }] },
+  });
+  for (const key of ["sidecar.istio.io/userVolume", "sidecar.istio.io/userVolumeMount"]) {
+    for (const value of ["", "5", "[1]"]) {
+      for (const templates of ["gateway", "grpc-simple"]) {
+        const r = inject(pod({ "inject.istio.io/templates": templates, [key]: value }), { namespace: "demo" }, config);
+        assert.equal(r.decision.inject, true, `${templates} ${key}=${value}`);
+      }
+      for (const templates of ["sidecar", "grpc-agent", "gateway,sidecar"]) {
+        assert.throws(
+          () => inject(pod({ "inject.istio.io/templates": templates, [key]: value }), { namespace: "demo" }, config),
+          { code: "ERR_INVALID_ANNOTATION", field: key },
+          `${templates} ${key}=${value}`,
+        );
+      }
+    }
+  }
+});
+
 test("sidecar.istio.io/status: container lists must be lists of names; anything else is ignored", () => {
   const key = "sidecar.istio.io/status";
   admits(
