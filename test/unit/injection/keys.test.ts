@@ -189,6 +189,9 @@ describe("prototype names as keys", () => {
       '{"name":"app","image":"nginx"},{"name":"istio-proxy","env":[{"name":"ISTIO_PROMETHEUS_ANNOTATIONS","value":"null"},{"name":"ISTIO_KUBE_APP_PROBERS","value":"{\\"/app-health/app/readyz\\":\\"x\\"}"}]}',
     );
     assert.equal(inject(reinjected, { namespace: "demo" }, config).decision.inject, true);
+    // Istio reads the overrides with json.Unmarshal into a struct: null leaves it empty.
+    const nullOverrides = podFromJson(`{"name":"web","annotations":{"proxy.istio.io/overrides":"null"}}`);
+    assert.equal(inject(nullOverrides, { namespace: "demo" }, config).decision.inject, true);
     for (const v of ['{"containers":"x"}', '{"containers":[5]}', '{"initContainers":[{"name":1}]}', "[1]", "{"]) {
       const pod = podFromJson(`{"name":"web","annotations":{"proxy.istio.io/overrides":${JSON.stringify(v)}}}`);
       assert.throws(() => inject(pod, { namespace: "demo" }, config), { code: "ERR_INVALID_ANNOTATION" }, v);
