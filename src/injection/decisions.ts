@@ -15,6 +15,8 @@ export const SKIP_REASONS = {
   POD_ANNOTATION: "pod_annotation",
   NEVER_INJECT_SELECTOR: "never_inject_selector",
   POLICY_DISABLED: "policy_disabled",
+  /** Decided to inject, but the annotations are over the API server's limit: it refuses the Pod. */
+  ANNOTATIONS_TOO_LARGE: "annotations_too_large",
   /** The object under review is not a Pod (or is a Pod subresource). */
   NOT_A_POD: "not_a_pod",
   /** The operation is not CREATE. */
@@ -54,6 +56,11 @@ export const DECISION_RULES: { readonly [C in DecisionCode]: DecisionRule } = {
   policy_disabled: {
     skip: SKIP_REASONS.POLICY_DISABLED,
     sentence: () => "policy disabled and the pod does not opt in: not injected",
+  },
+  annotations_too_large: {
+    skip: SKIP_REASONS.ANNOTATIONS_TOO_LARGE,
+    sentence: (limit) =>
+      `the pod's annotations are over ${limit} bytes in all, more than the API server admits: not injected`,
   },
 };
 

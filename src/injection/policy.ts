@@ -1,12 +1,15 @@
 // Whether a Pod gets a sidecar, decided in Istio's order (injectRequired):
 // hostNetwork, ignored namespaces, the pod's own inject label/annotation, neverInjectSelector,
 // alwaysInjectSelector, then the policy. Each rule's code, skip label and sentence are in
-// decisions.ts.
+// decisions.ts. A Pod those rules inject is left alone when its annotations are over the API
+// server's limit: the API server refuses it whoever injects it (Istio injects it, and the API
+// server's refusal says why), and its annotations are not worth reading.
 import type { Config, LabelSelector } from "../config/types.js";
 import type { Pod } from "../kube/types.js";
 import { A, L } from "./annotations.js";
 import { DECISION_RULES } from "./decisions.js";
 import { own } from "./own.js";
+import { annotationsOverLimit, MAX_ANNOTATIONS_BYTES } from "./shape.js";
 import type { Decision, DecisionCode } from "./types.js";
 import { quote } from "./quote.js";
 
@@ -49,6 +52,14 @@ export interface PolicyOutcome {
 }
 
 export function decide(pod: Pod, namespace: string, config: Config): PolicyOutcome {
+  const outcome = decideByRules(pod, namespace, config);
+  if (!outcome.decision.inject || !annotationsOverLimit(pod.metadata?.annotations)) return outcome;
+  const code = "annotations_too_large";
+  const reasons = [...outcome.decision.reasons, DECISION_RULES[code].sentence(String(MAX_ANNOTATIONS_BYTES))];
+  return { decision: { inject: false, code, reasons }, warnings: outcome.warnings };
+}
+
+function decideByRules(pod: Pod, namespace: string, config: Config): PolicyOutcome {
   const reasons: string[] = [];
   const warnings: string[] = [];
   const done = (inject: boolean, code: DecisionCode, detail = ""): PolicyOutcome => {

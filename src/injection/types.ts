@@ -29,6 +29,7 @@ export const DECISION_CODES = [
   "always_inject_selector",
   "policy_enabled",
   "policy_disabled",
+  "annotations_too_large",
 ] as const;
 export type DecisionCode = (typeof DECISION_CODES)[number];
 

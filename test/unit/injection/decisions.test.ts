@@ -32,6 +32,14 @@ const CASES: readonly [string, Pod, string, ReturnType<typeof buildConfig>, Deci
   ["always selector", pod({ always: "yes" }), "demo", disabled, "always_inject_selector", true],
   ["policy enabled", pod(), "demo", enabled, "policy_enabled", true],
   ["policy disabled", pod(), "demo", disabled, "policy_disabled", false],
+  [
+    "annotations over 256 KiB",
+    pod({}, { big: "x".repeat(256 * 1024) }),
+    "demo",
+    enabled,
+    "annotations_too_large",
+    false,
+  ],
 ];
 
 test("every decision code is reached, its reason is its rule's sentence, and every skip has a label", () => {
