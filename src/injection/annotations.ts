@@ -63,3 +63,6 @@ export const CONTAINER = {
   validation: "istio-validation",
   coreDump: "enable-core-dump",
 } as const;
+
+/** grpc-simple's init container, which writes the bootstrap (templates-extra.ts); re-injection removes it whole. */
+export const GRPC_BOOTSTRAP_INIT = "grpc-bootstrap-init";

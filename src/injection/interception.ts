@@ -5,7 +5,7 @@
 import type { Container, JsonObject } from "../kube/types.js";
 import { A, CONTAINER } from "./annotations.js";
 import { PORT, PROXY_ID } from "./istio.js";
-import { ConfigMemo } from "./template-parts.js";
+import { ConfigMemo } from "./shared-parts.js";
 import type { Params } from "./params.js";
 import { readInQuotes } from "./validate.js";
 

@@ -9,13 +9,12 @@
 // older injection's volume the app still mounts (`istio-certs`) stays.
 import type { Config } from "../config/types.js";
 import type { Container } from "../kube/types.js";
-import { A, CONTAINER } from "./annotations.js";
+import { A, CONTAINER, GRPC_BOOTSTRAP_INIT } from "./annotations.js";
 import { parseOverrides } from "./overrides.js";
 import { copyOwn, jsonMap, own } from "./own.js";
 import { APP_PROBERS_ENV, restoreProbes } from "./probes.js";
 import { mergedPort, PROMETHEUS_ENV, restorePrometheus } from "./prometheus.js";
 import type { CheckedPod } from "./shape.js";
-import { GRPC_BOOTSTRAP_INIT } from "./templates-extra.js";
 
 interface Status {
   initContainers?: string[] | null;

@@ -2,7 +2,7 @@
 // purpose), `grpc-agent` (proxyless gRPC with pilot-agent serving xDS, no Envoy) and
 // `grpc-simple` (proxyless gRPC with a bootstrap file only, no agent).
 import type { Container, EnvVar, JsonObject, Volume } from "../kube/types.js";
-import { A, CONTAINER, L } from "./annotations.js";
+import { A, CONTAINER, GRPC_BOOTSTRAP_INIT, L } from "./annotations.js";
 import { PORT, READINESS_PATH } from "./istio.js";
 import { labelOr, type Params } from "./params.js";
 import {
@@ -227,9 +227,6 @@ echo '
     }
   }
 }' > ${GRPC_BOOTSTRAP_DIR}bootstrap.json`;
-
-/** grpc-simple's init container, which writes the bootstrap. */
-export const GRPC_BOOTSTRAP_INIT = "grpc-bootstrap-init";
 
 /** Istio's `grpc-simple`: a busybox init container writes the gRPC xDS bootstrap; no agent, no Envoy. */
 export function grpcSimpleTemplate(p: Params): TemplateOutput {
