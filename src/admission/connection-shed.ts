@@ -64,15 +64,24 @@ export function countShed(metrics: Pick<Metrics, "failure"> | undefined, req: In
 
 /** The answer to a request refused for overload: 503 ERR_OVERLOADED, retry in a second, connection closed. */
 export function answerOverloaded(res: ServerResponse): void {
+  answerRetryLater(res, ERRORS.ERR_OVERLOADED.status, OVERLOADED);
+}
+
+/**
+ * Every "come back in a second" answer (overload, no worker ready): `status` with the JSON
+ * `body`, `Retry-After: 1`, and the connection closed, so the client's retry may land on a
+ * process that can take it.
+ */
+export function answerRetryLater(res: ServerResponse, status: number, body: string): void {
   res.shouldKeepAlive = false;
   res
-    .writeHead(ERRORS.ERR_OVERLOADED.status, {
-      "Content-Type": "application/json",
-      "Content-Length": String(Buffer.byteLength(OVERLOADED)),
+    .writeHead(status, {
+      "Content-Type": "application/json; charset=utf-8",
+      "Content-Length": String(Buffer.byteLength(body)),
       "Retry-After": "1",
       Connection: "close",
     })
-    .end(OVERLOADED);
+    .end(body);
 }
 
 /**

@@ -65,7 +65,12 @@ import type { NamespaceLookupService } from "../admission/preview-lookup.js";
 import type { NamespaceLabelsResult } from "../preview.js";
 import type { ServerResponse } from "node:http";
 import { DEFAULT_MAX_CONNECTIONS, TLS_CONTEXT_OPTIONS } from "../admission/https.js";
-import { answerOverloaded, createConnectionShedder, type ConnectionShedder } from "../admission/connection-shed.js";
+import {
+  answerOverloaded,
+  answerRetryLater,
+  createConnectionShedder,
+  type ConnectionShedder,
+} from "../admission/connection-shed.js";
 import { errorBody, ERRORS } from "../admission/errors.js";
 import { Distributor } from "./distributor.js";
 import { clientGone, HandOverQueue, type ListenerName } from "./hand-over.js";
@@ -160,16 +165,7 @@ export const COLLECT_TIMEOUT_MS = 5_000;
  * What a probe or a scrape gets while every worker is being replaced, instead of a reset.
  */
 export function answerNoWorker(res: ServerResponse, why: string): void {
-  const body = JSON.stringify(errorBody("ERR_NOT_READY", `not ready: ${why}`));
-  res.shouldKeepAlive = false;
-  res
-    .writeHead(ERRORS.ERR_NOT_READY.status, {
-      "Content-Type": "application/json; charset=utf-8",
-      "Content-Length": String(Buffer.byteLength(body)),
-      "Retry-After": "1",
-      Connection: "close",
-    })
-    .end(body);
+  answerRetryLater(res, ERRORS.ERR_NOT_READY.status, JSON.stringify(errorBody("ERR_NOT_READY", `not ready: ${why}`)));
 }
 
 /**
