@@ -93,11 +93,12 @@ export interface PreviewOptions {
   /** Pods, workloads and AdmissionReviews previewed at most (default MAX_PREVIEW_PODS). */
   readonly maxPods?: number;
   /**
-   * The longest `proxy.istio.io/config` previewed (default: any): the server's /preview says
-   * INLINE_PROXY_CONFIG_CHARS, since it reads Pods on its event loop, and a longer annotation
-   * costs 10-20 µs a key or item to read.
+   * The longest value of each of these annotations previewed (default: any length): the
+   * server's /preview says INLINE_ANNOTATION_CHARS (admission/review-pool.ts), since it reads
+   * Pods on its event loop, and those annotations cost by their length (`proxy.istio.io/config`
+   * 10-20 µs a key or item, `inject.istio.io/templates` a template rendered per name).
    */
-  readonly maxProxyConfigChars?: number;
+  readonly maxAnnotationChars?: Readonly<Record<string, number>>;
   /** Namespaces looked up at most (default MAX_PREVIEW_NAMESPACES). */
   readonly maxNamespaces?: number;
   /**
@@ -312,14 +313,18 @@ export async function preview(docs: readonly unknown[], opts: PreviewOptions): P
       found.length,
     );
   }
-  const maxConfig = opts.maxProxyConfigChars;
-  if (maxConfig !== undefined) {
+  const maxChars = opts.maxAnnotationChars;
+  if (maxChars !== undefined) {
     for (const c of found) {
-      const annotation = c.pod?.metadata?.annotations?.["proxy.istio.io/config"];
-      if (typeof annotation === "string" && annotation.length > maxConfig)
-        throw new PreviewError(
-          `${c.kind}/${c.name}: its proxy.istio.io/config is ${annotation.length} characters, more than the ${maxConfig} the server previews (the webhook reads any, on its worker thread): preview it offline, sidecar-injector preview -f FILE`,
-        );
+      const annotations = c.pod?.metadata?.annotations;
+      if (annotations === undefined) continue;
+      for (const [key, max] of Object.entries(maxChars)) {
+        const annotation: unknown = Object.hasOwn(annotations, key) ? annotations[key] : undefined;
+        if (typeof annotation === "string" && annotation.length > max)
+          throw new PreviewError(
+            `${c.kind}/${c.name}: its ${key} is ${annotation.length} characters, more than the ${max} the server previews (the webhook reads any, on its worker thread): preview it offline, sidecar-injector preview -f FILE`,
+          );
+      }
     }
   }
   const labels = await namespaceLabelsOf(found, opts);

@@ -31,17 +31,33 @@ export const OFFLOAD_FROM_BYTES = 64 * 1024;
  * tens of microseconds. Real annotations are a few hundred characters.
  */
 export const INLINE_PROXY_CONFIG_CHARS = 1024;
+/**
+ * So does one whose `inject.istio.io/templates` is longer than this: each name in it is a
+ * template rendered and merged over the Pod (a name given twice is applied twice, as Istio
+ * applies it), 0.1-0.5 ms each. Real lists name one to three templates, under 40 characters.
+ */
+export const INLINE_TEMPLATES_CHARS = 256;
 
-/** The length of the Pod's `proxy.istio.io/config` annotation in a decoded review; 0 when it has none. */
-export function proxyConfigChars(object: unknown): number {
+/** The annotations whose length sends a review to the worker, and the length each may have inline. */
+export const INLINE_ANNOTATION_CHARS: Readonly<Record<string, number>> = {
+  "proxy.istio.io/config": INLINE_PROXY_CONFIG_CHARS,
+  "inject.istio.io/templates": INLINE_TEMPLATES_CHARS,
+};
+
+/**
+ * The first of INLINE_ANNOTATION_CHARS' annotations longer than its inline length on `object`
+ * (a Pod as decoded, unchecked), with its length; undefined when there is none.
+ */
+export function annotationForWorker(object: unknown): { key: string; chars: number; max: number } | undefined {
   const metadata = typeof object === "object" && object !== null ? Reflect.get(object, "metadata") : undefined;
   const annotations =
     typeof metadata === "object" && metadata !== null ? Reflect.get(metadata, "annotations") : undefined;
-  const value =
-    typeof annotations === "object" && annotations !== null
-      ? Reflect.get(annotations, "proxy.istio.io/config")
-      : undefined;
-  return typeof value === "string" ? value.length : 0;
+  if (typeof annotations !== "object" || annotations === null) return undefined;
+  for (const [key, max] of Object.entries(INLINE_ANNOTATION_CHARS)) {
+    const value: unknown = Reflect.get(annotations, key);
+    if (typeof value === "string" && value.length > max) return { key, chars: value.length, max };
+  }
+  return undefined;
 }
 
 /** Large reviews held at most, the one on the worker included (each holds its body: at most this × 6 MiB). */

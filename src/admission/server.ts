@@ -29,13 +29,7 @@ import {
 } from "./body.js";
 import { previewHandler } from "./preview-route.js";
 import type { WorkBudget } from "./work-budget.js";
-import {
-  createReviewPool,
-  INLINE_PROXY_CONFIG_CHARS,
-  OFFLOAD_FROM_BYTES,
-  proxyConfigChars,
-  type ReviewPool,
-} from "./review-pool.js";
+import { annotationForWorker, createReviewPool, OFFLOAD_FROM_BYTES, type ReviewPool } from "./review-pool.js";
 import type { NamespaceAccess, NamespaceLookupService } from "./preview-lookup.js";
 import { callerWaitsMs } from "./caller-deadline.js";
 import { DEFAULT_REQUEST_TIMEOUT_MS } from "./https.js";
@@ -234,10 +228,10 @@ function reviewHandler(opts: AppOptions, limits: BodyLimits, pool: ReviewPool | 
       checkJsonContentType(req.headers["content-type"]);
       const body = await readRequestBody(req, limits);
       const pathEnv = parsePathEnv(path);
-      // Answered here, unless it is large or its proxy config long: then on the worker (review-pool.ts).
+      // Answered here, unless it is large or an annotation of costly reading long: then on the worker (review-pool.ts).
       if (pool === undefined || body.length < OFFLOAD_FROM_BYTES) {
         const review = decodeAdmissionReview(body);
-        if (pool === undefined || proxyConfigChars(review.request.object) <= INLINE_PROXY_CONFIG_CHARS) {
+        if (pool === undefined || annotationForWorker(review.request.object) === undefined) {
           const result = answerReview(review, {
             config,
             pathEnv,

@@ -16,7 +16,11 @@ import {
   type ConnectionUse,
 } from "../../../src/admission/https.js";
 import { holdAnswer } from "../../../src/admission/body.js";
-import { INLINE_PROXY_CONFIG_CHARS, OFFLOAD_FROM_BYTES } from "../../../src/admission/review-pool.js";
+import {
+  INLINE_PROXY_CONFIG_CHARS,
+  INLINE_TEMPLATES_CHARS,
+  OFFLOAD_FROM_BYTES,
+} from "../../../src/admission/review-pool.js";
 import {
   JSON_HEADERS,
   podReview,
@@ -797,48 +801,55 @@ describe("large reviews on a worker thread", () => {
   });
 });
 
-describe("a long proxy.istio.io/config on a worker thread", () => {
-  it("is answered there, whatever the body's size, and the Pod is injected as Istio would", async () => {
-    const s = await startTestServer();
-    try {
-      const annotated = (uid: string, config: string): string =>
-        JSON.stringify(
-          podReview({
-            uid,
-            object: { ...injectable, metadata: { name: uid, annotations: { "proxy.istio.io/config": config } } },
-          }),
+describe("a long annotation of costly reading on a worker thread", () => {
+  // Each a value of the given length: a list of tags (10-20 µs an item to read), template names.
+  const costly: readonly (readonly [string, number, (chars: number) => string])[] = [
+    [
+      "proxy.istio.io/config",
+      INLINE_PROXY_CONFIG_CHARS,
+      (chars) => `extraStatTags: [${"a,".repeat(Math.floor((chars - 18) / 2))}a]`.padEnd(chars),
+    ],
+    [
+      "inject.istio.io/templates",
+      INLINE_TEMPLATES_CHARS,
+      (chars) => `${"sidecar,".repeat(Math.floor((chars - 7) / 8))}sidecar`.padEnd(chars, " "),
+    ],
+  ];
+  for (const [key, max, valueOf] of costly) {
+    it(`${key}: answered there past ${max} characters, whatever the body's size, and the Pod injected as Istio would`, async () => {
+      const s = await startTestServer();
+      try {
+        const annotated = (uid: string, value: string): string =>
+          JSON.stringify(
+            podReview({ uid, object: { ...injectable, metadata: { name: uid, annotations: { [key]: value } } } }),
+          );
+        const short = valueOf(max - 1);
+        const long = valueOf(max + 1);
+        assert.equal(short.length, max - 1);
+        assert.equal(long.length, max + 1);
+        for (const [uid, value] of [
+          ["short", short],
+          ["long", long],
+        ] as const) {
+          const body = annotated(uid, value);
+          assert.ok(body.length < OFFLOAD_FROM_BYTES);
+          const r = await send(s.running.port, s.ca, { headers: JSON_HEADERS, body });
+          assert.equal(r.status, 200);
+          assert.equal(responseOf(r).uid, uid);
+          assert.equal(typeof responseOf(r).patch, "string", `${uid}: injected`);
+        }
+        const onWorker = Object.fromEntries(
+          s.logs
+            .lines()
+            .filter((l) => l.msg === "admission review")
+            .map((l) => [l.uid, l.onWorker]),
         );
-      // Each a list of tags: 10-20 µs an item to read.
-      const tags = (chars: number): string => {
-        const list = `extraStatTags: [${"a,".repeat(Math.floor((chars - 18) / 2))}a]`;
-        return list.padEnd(chars);
-      };
-      const short = tags(INLINE_PROXY_CONFIG_CHARS - 1);
-      const long = tags(INLINE_PROXY_CONFIG_CHARS + 1);
-      assert.equal(short.length, INLINE_PROXY_CONFIG_CHARS - 1);
-      assert.equal(long.length, INLINE_PROXY_CONFIG_CHARS + 1);
-      for (const [uid, config] of [
-        ["short", short],
-        ["long", long],
-      ] as const) {
-        const body = annotated(uid, config);
-        assert.ok(body.length < OFFLOAD_FROM_BYTES);
-        const r = await send(s.running.port, s.ca, { headers: JSON_HEADERS, body });
-        assert.equal(r.status, 200);
-        assert.equal(responseOf(r).uid, uid);
-        assert.equal(typeof responseOf(r).patch, "string", `${uid}: injected`);
+        assert.deepEqual(onWorker, { short: undefined, long: true });
+      } finally {
+        await s.close();
       }
-      const onWorker = Object.fromEntries(
-        s.logs
-          .lines()
-          .filter((l) => l.msg === "admission review")
-          .map((l) => [l.uid, l.onWorker]),
-      );
-      assert.deepEqual(onWorker, { short: undefined, long: true });
-    } finally {
-      await s.close();
-    }
-  });
+    });
+  }
 });
 
 describe("holdAnswer: a large answer's bytes in the budget", () => {

@@ -10,7 +10,7 @@ import { after, before, describe, test } from "node:test";
 import { parse, stringify } from "yaml";
 import type { Config } from "../../../src/config/types.js";
 import type { NamespaceAccess } from "../../../src/admission/preview-lookup.js";
-import { INLINE_PROXY_CONFIG_CHARS } from "../../../src/admission/review-pool.js";
+import { INLINE_ANNOTATION_CHARS } from "../../../src/admission/review-pool.js";
 import type { Pod } from "../../../src/kube/types.js";
 import type { ServeHandle } from "../../../src/main.js";
 import { parseManifest } from "../../../src/manifest.js";
@@ -234,26 +234,31 @@ describe("POST /preview on the server serve runs", () => {
     assert.match(e.decision.reasons[0] ?? "", /^labels of namespace "other" not known/);
   });
 
-  test("a proxy.istio.io/config longer than the webhook reads on its event loop: 400, preview it offline", async () => {
-    const annotated = (chars: number): string =>
-      JSON.stringify({
-        ...POD,
-        metadata: {
-          ...POD.metadata,
-          annotations: { "proxy.istio.io/config": `concurrency: 2${" ".repeat(chars - 14)}` },
-        },
-      });
-    assert.equal(items(await post("/preview", annotated(INLINE_PROXY_CONFIG_CHARS), "application/json")).length, 1);
-    const res = await post("/preview", annotated(INLINE_PROXY_CONFIG_CHARS + 1), "application/json");
-    assert.equal(res.status, 400);
-    assert.equal(errorOf(res).code, "ERR_PREVIEW_INPUT");
-    assert.match(
-      errorOf(res).message,
-      new RegExp(
-        `^Pod/\\S+: its proxy.istio.io/config is ${INLINE_PROXY_CONFIG_CHARS + 1} characters, .*sidecar-injector preview -f FILE$`,
-      ),
-    );
-  });
+  // Each annotation that costs by its length, at its longest inline value and one past it.
+  const costly: readonly (readonly [string, (chars: number) => string])[] = [
+    ["proxy.istio.io/config", (chars) => `concurrency: 2${" ".repeat(chars - 14)}`],
+    [
+      "inject.istio.io/templates",
+      (chars) => `${"sidecar,".repeat(Math.floor((chars - 7) / 8))}sidecar`.padEnd(chars, " "),
+    ],
+  ];
+  for (const [key, valueOf] of costly) {
+    test(`${key} longer than the webhook reads on its event loop: 400, preview it offline`, async () => {
+      const max = INLINE_ANNOTATION_CHARS[key];
+      assert.ok(max !== undefined);
+      const annotated = (chars: number): string =>
+        JSON.stringify({ ...POD, metadata: { ...POD.metadata, annotations: { [key]: valueOf(chars) } } });
+      assert.equal(valueOf(max).length, max);
+      assert.equal(items(await post("/preview", annotated(max), "application/json")).length, 1);
+      const res = await post("/preview", annotated(max + 1), "application/json");
+      assert.equal(res.status, 400);
+      assert.equal(errorOf(res).code, "ERR_PREVIEW_INPUT");
+      assert.match(
+        errorOf(res).message,
+        new RegExp(`^Pod/\\S+: its ${key} is ${max + 1} characters, .*sidecar-injector preview -f FILE$`),
+      );
+    });
+  }
 
   test("a namespace label that is not key=value: 400", async () => {
     const res = await post("/preview?namespaceLabels=istio-injection", JSON.stringify(POD), "application/json");
