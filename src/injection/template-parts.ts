@@ -86,11 +86,14 @@ export function mounts(names: readonly ProxyVolumeName[]): JsonObject[] {
   return names.map((n) => shared(mount(n, VOLUME_PARTS[n].mountPath)));
 }
 
-/** sidecar.istio.io/bootstrapOverride: the named ConfigMap, and where the proxy mounts it. */
+/**
+ * sidecar.istio.io/bootstrapOverride: the named ConfigMap, and where the proxy mounts it. An
+ * empty name is left out, as Istio's typed round trip (`name,omitempty`) leaves it: `configMap: {}`.
+ */
 const BOOTSTRAP_VOLUME = "custom-bootstrap-volume";
 export const bootstrapVolume = (configMap: string): Volume => ({
   name: BOOTSTRAP_VOLUME,
-  configMap: { name: configMap },
+  configMap: configMap === "" ? {} : { name: configMap },
 });
 export const BOOTSTRAP_MOUNT: JsonObject = shared(mount(BOOTSTRAP_VOLUME, BOOTSTRAP_OVERRIDE_DIR));
 export const BOOTSTRAP_ENV: EnvVar = shared({ name: "ISTIO_BOOTSTRAP_OVERRIDE", value: BOOTSTRAP_OVERRIDE_FILE });

@@ -82,6 +82,17 @@ describe("gateway and grpc-agent templates", () => {
     );
   });
 
+  for (const templates of ["sidecar", "gateway", "grpc-agent"]) {
+    test(`${templates}: an empty bootstrapOverride is a ConfigMap volume with no name, as Istio writes it`, () => {
+      const annotations = { "sidecar.istio.io/bootstrapOverride": "" };
+      const out = inject(pod(templates, {}, annotations), { namespace: "demo" }, config).pod;
+      assert.deepEqual(
+        out.spec?.volumes?.find((v) => v.name === "custom-bootstrap-volume"),
+        { name: "custom-bootstrap-volume", configMap: {} },
+      );
+    });
+  }
+
   test("grpc-agent: istio-proxy comes first in what the template adds (status, overrides record)", () => {
     const input = pod("grpc-agent");
     input.spec = {
