@@ -38,10 +38,19 @@ export const INLINE_PROXY_CONFIG_CHARS = 1024;
  */
 export const INLINE_TEMPLATES_CHARS = 256;
 
+/**
+ * And one whose `sidecar.istio.io/userVolume` or `userVolumeMount` is longer than this: each
+ * entry is a volume or mount read, checked and merged, about 0.5 µs a character (a 64 KiB one,
+ * 30 ms). Real ones name a few volumes, a few hundred characters.
+ */
+export const INLINE_USER_VOLUME_CHARS = 4096;
+
 /** The annotations whose length sends a review to the worker, and the length each may have inline. */
 export const INLINE_ANNOTATION_CHARS: Readonly<Record<string, number>> = {
   "proxy.istio.io/config": INLINE_PROXY_CONFIG_CHARS,
   "inject.istio.io/templates": INLINE_TEMPLATES_CHARS,
+  "sidecar.istio.io/userVolume": INLINE_USER_VOLUME_CHARS,
+  "sidecar.istio.io/userVolumeMount": INLINE_USER_VOLUME_CHARS,
 };
 
 /**

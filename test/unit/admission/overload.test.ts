@@ -16,11 +16,8 @@ import {
   type ConnectionUse,
 } from "../../../src/admission/https.js";
 import { holdAnswer } from "../../../src/admission/body.js";
-import {
-  INLINE_PROXY_CONFIG_CHARS,
-  INLINE_TEMPLATES_CHARS,
-  OFFLOAD_FROM_BYTES,
-} from "../../../src/admission/review-pool.js";
+import { OFFLOAD_FROM_BYTES } from "../../../src/admission/review-pool.js";
+import { costlyAnnotations } from "../../support/costly-annotations.js";
 import {
   JSON_HEADERS,
   podReview,
@@ -802,20 +799,7 @@ describe("large reviews on a worker thread", () => {
 });
 
 describe("a long annotation of costly reading on a worker thread", () => {
-  // Each a value of the given length: a list of tags (10-20 µs an item to read), template names.
-  const costly: readonly (readonly [string, number, (chars: number) => string])[] = [
-    [
-      "proxy.istio.io/config",
-      INLINE_PROXY_CONFIG_CHARS,
-      (chars) => `extraStatTags: [${"a,".repeat(Math.floor((chars - 18) / 2))}a]`.padEnd(chars),
-    ],
-    [
-      "inject.istio.io/templates",
-      INLINE_TEMPLATES_CHARS,
-      (chars) => `${"sidecar,".repeat(Math.floor((chars - 7) / 8))}sidecar`.padEnd(chars, " "),
-    ],
-  ];
-  for (const [key, max, valueOf] of costly) {
+  for (const { key, max, valueOf } of costlyAnnotations()) {
     it(`${key}: answered there past ${max} characters, whatever the body's size, and the Pod injected as Istio would`, async () => {
       const s = await startTestServer();
       try {

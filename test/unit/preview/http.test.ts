@@ -10,7 +10,7 @@ import { after, before, describe, test } from "node:test";
 import { parse, stringify } from "yaml";
 import type { Config } from "../../../src/config/types.js";
 import type { NamespaceAccess } from "../../../src/admission/preview-lookup.js";
-import { INLINE_ANNOTATION_CHARS } from "../../../src/admission/review-pool.js";
+import { costlyAnnotations } from "../../support/costly-annotations.js";
 import type { Pod } from "../../../src/kube/types.js";
 import type { ServeHandle } from "../../../src/main.js";
 import { parseManifest } from "../../../src/manifest.js";
@@ -235,17 +235,8 @@ describe("POST /preview on the server serve runs", () => {
   });
 
   // Each annotation that costs by its length, at its longest inline value and one past it.
-  const costly: readonly (readonly [string, (chars: number) => string])[] = [
-    ["proxy.istio.io/config", (chars) => `concurrency: 2${" ".repeat(chars - 14)}`],
-    [
-      "inject.istio.io/templates",
-      (chars) => `${"sidecar,".repeat(Math.floor((chars - 7) / 8))}sidecar`.padEnd(chars, " "),
-    ],
-  ];
-  for (const [key, valueOf] of costly) {
+  for (const { key, max, valueOf } of costlyAnnotations()) {
     test(`${key} longer than the webhook reads on its event loop: 400, preview it offline`, async () => {
-      const max = INLINE_ANNOTATION_CHARS[key];
-      assert.ok(max !== undefined);
       const annotated = (chars: number): string =>
         JSON.stringify({ ...POD, metadata: { ...POD.metadata, annotations: { [key]: valueOf(chars) } } });
       assert.equal(valueOf(max).length, max);
