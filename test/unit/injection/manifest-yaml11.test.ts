@@ -316,3 +316,18 @@ test("a null in a string field stays null, as Go leaves a pointer nil (a gRPC pr
   const app = podSpecOf(doc).containers[0] as unknown as Record<string, unknown>;
   assert.deepEqual(app.readinessProbe, { grpc: { port: 9090, service: null } });
 });
+
+test("a YAML directive before a document's --- (%YAML, %TAG) is read as YAML reads it: the workload injected as without it", () => {
+  const pod = (value: string): string =>
+    deployment([`containers: [{name: app, image: a, env: [{name: A, value: ${value}}]}]`]);
+  for (const [text, plain] of [
+    [`%YAML 1.1\n---\n${pod("yes")}`, pod("yes")],
+    [`%YAML 1.2\n---\n${pod("yes")}`, pod("yes")],
+    [`%TAG !k! tag:yaml.org,2002:\n---\n${pod("!k!str yes")}`, pod("!!str yes")],
+  ] as const) {
+    const directive = text.split("\n", 1)[0];
+    const { docs, injected } = injectManifest(text, "test", "demo", DEFAULT_CONFIG);
+    assert.equal(injected.length, 1, `${directive}: injected`);
+    assert.deepEqual(docs, injectManifest(plain, "test", "demo", DEFAULT_CONFIG).docs, directive);
+  }
+});
