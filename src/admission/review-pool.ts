@@ -54,19 +54,19 @@ export const INLINE_ANNOTATION_CHARS: Readonly<Record<string, number>> = {
 };
 
 /**
- * The first of INLINE_ANNOTATION_CHARS' annotations longer than its inline length on `object`
- * (a Pod as decoded, unchecked), with its length; undefined when there is none.
+ * Whether `object` (a Pod as decoded, unchecked) has one of INLINE_ANNOTATION_CHARS'
+ * annotations longer than its inline length.
  */
-export function annotationForWorker(object: unknown): { key: string; chars: number; max: number } | undefined {
+export function annotationsForWorker(object: unknown): boolean {
   const metadata = typeof object === "object" && object !== null ? Reflect.get(object, "metadata") : undefined;
   const annotations =
     typeof metadata === "object" && metadata !== null ? Reflect.get(metadata, "annotations") : undefined;
-  if (typeof annotations !== "object" || annotations === null) return undefined;
+  if (typeof annotations !== "object" || annotations === null) return false;
   for (const [key, max] of Object.entries(INLINE_ANNOTATION_CHARS)) {
     const value: unknown = Reflect.get(annotations, key);
-    if (typeof value === "string" && value.length > max) return { key, chars: value.length, max };
+    if (typeof value === "string" && value.length > max) return true;
   }
-  return undefined;
+  return false;
 }
 
 /** Large reviews held at most, the one on the worker included (each holds its body: at most this × 6 MiB). */

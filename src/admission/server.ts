@@ -29,7 +29,7 @@ import {
 } from "./body.js";
 import { previewHandler } from "./preview-route.js";
 import type { WorkBudget } from "./work-budget.js";
-import { annotationForWorker, createReviewPool, OFFLOAD_FROM_BYTES, type ReviewPool } from "./review-pool.js";
+import { annotationsForWorker, createReviewPool, OFFLOAD_FROM_BYTES, type ReviewPool } from "./review-pool.js";
 import type { NamespaceAccess, NamespaceLookupService } from "./preview-lookup.js";
 import { callerWaitsMs } from "./caller-deadline.js";
 import { DEFAULT_REQUEST_TIMEOUT_MS } from "./https.js";
@@ -231,7 +231,7 @@ function reviewHandler(opts: AppOptions, limits: BodyLimits, pool: ReviewPool | 
       // Answered here, unless it is large or an annotation of costly reading long: then on the worker (review-pool.ts).
       if (pool === undefined || body.length < OFFLOAD_FROM_BYTES) {
         const review = decodeAdmissionReview(body);
-        if (pool === undefined || annotationForWorker(review.request.object) === undefined) {
+        if (pool === undefined || !annotationsForWorker(review.request.object)) {
           const result = answerReview(review, {
             config,
             pathEnv,
