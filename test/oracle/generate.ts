@@ -785,7 +785,8 @@ export function userVolumeCases(): GeneratedCase[] {
  * twice or a third template (`sidecar,grpc-agent,grpc-simple`, where Istio's native sidecar
  * ends up as the later template's proxy among the init containers, not a native sidecar),
  * names trimmed; a status annotation that names the native sidecar beside a Pod's own
- * istio-proxy among its containers; an overrides record under another case of its key. And
+ * istio-proxy among its containers; an overrides record under another case of its key; an
+ * empty bootstrapOverride (a ConfigMap volume with no name). And
  * the bases of FIXED_REINJECTIONS (`fx-base-*`), injected by Istio and fed back in.
  * [name, annotations, mode, containers (else one app container)].
  */
@@ -828,6 +829,13 @@ const FIXED_CASES: readonly FixedCase[] = [
       "sidecar.istio.io/status": '{"initContainers":["istio-init"],"containers":null}',
       "proxy.istio.io/overrides": '{"Containers":[{"name":"istio-proxy","resources":{"limits":{"cpu":"3"}}}]}',
     },
+    "classic",
+  ],
+  ["bootstrap-override-empty", { "sidecar.istio.io/bootstrapOverride": "" }, "native"],
+  ["bootstrap-override-empty", { "sidecar.istio.io/bootstrapOverride": "" }, "classic"],
+  [
+    "bootstrap-override-empty-grpc-agent",
+    { ...tpl("grpc-agent"), "sidecar.istio.io/bootstrapOverride": "" },
     "classic",
   ],
   ["base-grpc-agent", tpl("grpc-agent"), "classic"],
