@@ -3,6 +3,8 @@ import { describe, test } from "node:test";
 import { buildConfig } from "../../../src/config/load.js";
 import { inject } from "../../../src/injection/inject.js";
 import { GRPC_SIMPLE_INIT_IMAGE, istioNamespace } from "../../../src/injection/templates-extra.js";
+import { InjectionError } from "../../../src/injection/types.js";
+import { MAX_TEMPLATE_NAMES } from "../../../src/injection/validate.js";
 import type { Container, Pod } from "../../../src/kube/types.js";
 
 describe("grpc-simple", () => {
@@ -246,6 +248,20 @@ describe("a template named twice", () => {
     assert.equal(proxyOf("sidecar,grpc-agent,sidecar")?.readinessProbe?.httpGet?.port, 15021);
     assert.equal(proxyOf("sidecar,gateway,sidecar")?.args?.[1], "sidecar");
     assert.equal(proxyOf("gateway,sidecar,gateway")?.args?.[1], "router");
+  });
+
+  test(`at most ${MAX_TEMPLATE_NAMES} names are applied; more are refused, naming the annotation and the limit`, () => {
+    const names = (n: number): string =>
+      Array.from({ length: n }, (_, i) => (i % 2 ? "grpc-agent" : "sidecar")).join(",");
+    assert.equal(proxyOf(names(MAX_TEMPLATE_NAMES))?.readinessProbe?.httpGet?.port, 15020);
+    assert.throws(
+      () => proxyOf(names(MAX_TEMPLATE_NAMES + 1)),
+      (e: unknown) =>
+        e instanceof InjectionError &&
+        e.code === "ERR_INVALID_ANNOTATION" &&
+        e.message.includes("inject.istio.io/templates") &&
+        e.message.includes(`names ${MAX_TEMPLATE_NAMES + 1} templates, more than the ${MAX_TEMPLATE_NAMES}`),
+    );
   });
 
   test("names are trimmed as Go trims them: NEL is a space, the byte-order mark is not", () => {
