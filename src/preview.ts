@@ -17,6 +17,7 @@ import {
   type ProxySummary,
 } from "./injection/explain.js";
 import { inject } from "./injection/inject.js";
+import { inlineCostOver } from "./injection/inline-cost.js";
 import { InjectionError, type InjectContext, type PatchOperation } from "./injection/types.js";
 import { quote } from "./injection/quote.js";
 import { isMap } from "./injection/own.js";
@@ -93,12 +94,11 @@ export interface PreviewOptions {
   /** Pods, workloads and AdmissionReviews previewed at most (default MAX_PREVIEW_PODS). */
   readonly maxPods?: number;
   /**
-   * The longest value of each of these annotations previewed (default: any length): the
-   * server's /preview says INLINE_ANNOTATION_CHARS (admission/review-pool.ts), since it reads
-   * Pods on its event loop, and those annotations cost by their length (`proxy.istio.io/config`
-   * 10-20 µs a key or item, `inject.istio.io/templates` a template rendered per name).
+   * Refuse a Pod that costs the engine more than is answered inline (injection/inline-cost.ts):
+   * the server's /preview reads Pods on its event loop, where the webhook answers such a Pod on
+   * its worker thread.
    */
-  readonly maxAnnotationChars?: Readonly<Record<string, number>>;
+  readonly inlineOnly?: boolean;
   /** Namespaces looked up at most (default MAX_PREVIEW_NAMESPACES). */
   readonly maxNamespaces?: number;
   /**
@@ -313,18 +313,13 @@ export async function preview(docs: readonly unknown[], opts: PreviewOptions): P
       found.length,
     );
   }
-  const maxChars = opts.maxAnnotationChars;
-  if (maxChars !== undefined) {
+  if (opts.inlineOnly === true) {
     for (const c of found) {
-      const annotations = c.pod?.metadata?.annotations;
-      if (annotations === undefined) continue;
-      for (const [key, max] of Object.entries(maxChars)) {
-        const annotation: unknown = Object.hasOwn(annotations, key) ? annotations[key] : undefined;
-        if (typeof annotation === "string" && annotation.length > max)
-          throw new PreviewError(
-            `${c.kind}/${c.name}: its ${key} is ${annotation.length} characters, more than the ${max} the server previews (the webhook reads any, on its worker thread): preview it offline, sidecar-injector preview -f FILE`,
-          );
-      }
+      const over = inlineCostOver(c.pod);
+      if (over !== undefined)
+        throw new PreviewError(
+          `${c.kind}/${c.name}: ${over} the server previews (the webhook answers it on its worker thread): preview it offline, sidecar-injector preview -f FILE`,
+        );
     }
   }
   const labels = await namespaceLabelsOf(found, opts);

@@ -20,7 +20,7 @@ import { checkCharset, discardRest, holdAnswer, YAML_TYPES, readRequestBody, typ
 import { WorkBudget } from "./work-budget.js";
 import { quote } from "../injection/quote.js";
 import { bearerToken, isNamespaceName, LOOKUP_DEADLINE_MS, NamespaceLookups, NOT_KNOWN } from "./preview-lookup.js";
-import { INLINE_ANNOTATION_CHARS, OFFLOAD_FROM_BYTES, type ReviewPool } from "./review-pool.js";
+import { OFFLOAD_FROM_BYTES, type ReviewPool } from "./review-pool.js";
 import { callerWaitsMs } from "./caller-deadline.js";
 import { DEFAULT_REQUEST_TIMEOUT_MS } from "./https.js";
 import { nativeOption, type AppOptions } from "./server.js";
@@ -214,7 +214,7 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
         ...(opts.ownNamespace ? { ownNamespace: opts.ownNamespace } : {}),
         ...nativeOption(opts.nativeSidecarsSupported),
         policyDomain: domain,
-        maxAnnotationChars: INLINE_ANNOTATION_CHARS,
+        inlineOnly: true,
       });
       const text = summary ? formatPreviewSummary(entries) : formatPreview(entries, format, MAX_PREVIEW_ANSWER_BYTES);
       const answer = Buffer.from(text, "utf8");

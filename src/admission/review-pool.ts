@@ -22,53 +22,11 @@ import { AdmissionError, type ErrorCode } from "./errors.js";
 import type { ReviewOutcome } from "./review.js";
 import { PreviewError } from "../preview.js";
 
-/** Bodies at least this large go to the worker: below it, a review takes a few milliseconds. */
+/**
+ * Bodies at least this large go to the worker: below it, a review takes a few milliseconds,
+ * unless what it holds costs more than its bytes say (injection/inline-cost.ts).
+ */
 export const OFFLOAD_FROM_BYTES = 64 * 1024;
-/**
- * A review whose Pod has a `proxy.istio.io/config` annotation longer than this goes to the
- * worker too, whatever its size: the annotation's YAML costs 10-20 µs a key or item to read
- * (injection/yaml-limits.ts PROXY_CONFIG_LIMITS), where a whole review of the usual kind costs
- * tens of microseconds. Real annotations are a few hundred characters.
- */
-export const INLINE_PROXY_CONFIG_CHARS = 1024;
-/**
- * So does one whose `inject.istio.io/templates` is longer than this: each name in it is a
- * template rendered and merged over the Pod (a name given twice is applied twice, as Istio
- * applies it), 0.1-0.5 ms each. Real lists name one to three templates, under 40 characters.
- */
-export const INLINE_TEMPLATES_CHARS = 256;
-
-/**
- * And one whose `sidecar.istio.io/userVolume` or `userVolumeMount` is longer than this: each
- * entry is a volume or mount read, checked and merged, about 0.5 µs a character (a 64 KiB one,
- * 30 ms). Real ones name a few volumes, a few hundred characters.
- */
-export const INLINE_USER_VOLUME_CHARS = 4096;
-
-/** The annotations whose length sends a review to the worker, and the length each may have inline. */
-export const INLINE_ANNOTATION_CHARS: Readonly<Record<string, number>> = {
-  "proxy.istio.io/config": INLINE_PROXY_CONFIG_CHARS,
-  "inject.istio.io/templates": INLINE_TEMPLATES_CHARS,
-  "sidecar.istio.io/userVolume": INLINE_USER_VOLUME_CHARS,
-  "sidecar.istio.io/userVolumeMount": INLINE_USER_VOLUME_CHARS,
-};
-
-/**
- * Whether `object` (a Pod as decoded, unchecked) has one of INLINE_ANNOTATION_CHARS'
- * annotations longer than its inline length.
- */
-export function annotationsForWorker(object: unknown): boolean {
-  const metadata = typeof object === "object" && object !== null ? Reflect.get(object, "metadata") : undefined;
-  const annotations =
-    typeof metadata === "object" && metadata !== null ? Reflect.get(metadata, "annotations") : undefined;
-  if (typeof annotations !== "object" || annotations === null) return false;
-  for (const [key, max] of Object.entries(INLINE_ANNOTATION_CHARS)) {
-    const value: unknown = Reflect.get(annotations, key);
-    if (typeof value === "string" && value.length > max) return true;
-  }
-  return false;
-}
-
 /** Large reviews held at most, the one on the worker included (each holds its body: at most this × 6 MiB). */
 export const MAX_PENDING = 8;
 

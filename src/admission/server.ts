@@ -29,7 +29,8 @@ import {
 } from "./body.js";
 import { previewHandler } from "./preview-route.js";
 import type { WorkBudget } from "./work-budget.js";
-import { annotationsForWorker, createReviewPool, OFFLOAD_FROM_BYTES, type ReviewPool } from "./review-pool.js";
+import { createReviewPool, OFFLOAD_FROM_BYTES, type ReviewPool } from "./review-pool.js";
+import { inlineCostOver } from "../injection/inline-cost.js";
 import type { NamespaceAccess, NamespaceLookupService } from "./preview-lookup.js";
 import { callerWaitsMs } from "./caller-deadline.js";
 import { DEFAULT_REQUEST_TIMEOUT_MS } from "./https.js";
@@ -203,7 +204,7 @@ function reviewRecorder(
       reason: outcome.reason,
       patchOperations: outcome.patchOperations,
       durationMs,
-      // Answered on the review worker (review-pool.ts): a large review, or a long proxy config.
+      // Answered on the review worker (review-pool.ts): a large review, or a costly one (inline-cost.ts).
       onWorker,
     };
     const line = outcome.dryRun === true ? { ...fields, dryRun: true } : fields;
@@ -228,10 +229,10 @@ function reviewHandler(opts: AppOptions, limits: BodyLimits, pool: ReviewPool | 
       checkJsonContentType(req.headers["content-type"]);
       const body = await readRequestBody(req, limits);
       const pathEnv = parsePathEnv(path);
-      // Answered here, unless it is large or an annotation of costly reading long: then on the worker (review-pool.ts).
+      // Answered here, unless it is large or costs more than its bytes say: then on the worker (review-pool.ts).
       if (pool === undefined || body.length < OFFLOAD_FROM_BYTES) {
         const review = decodeAdmissionReview(body);
-        if (pool === undefined || !annotationsForWorker(review.request.object)) {
+        if (pool === undefined || inlineCostOver(review.request.object) === undefined) {
           const result = answerReview(review, {
             config,
             pathEnv,

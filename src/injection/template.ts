@@ -9,6 +9,7 @@ import { sidecarTemplate } from "./sidecar.js";
 import { quote } from "./quote.js";
 import { InjectionError } from "./types.js";
 import { goTrimSpace } from "./validate.js";
+import { templateWorkOver } from "./inline-cost.js";
 
 export interface TemplateOutput {
   readonly labels: Readonly<Record<string, string>>;
@@ -66,7 +67,15 @@ export function selectTemplates(annotations: Readonly<Record<string, string>>): 
 
 /** The templates the Pod selects (inject.istio.io/templates, else `sidecar`), rendered and combined. */
 export function applyTemplates(p: Params): TemplateOutput {
-  return renderTemplates(selectTemplates(p.annotations), p);
+  const names = selectTemplates(p.annotations);
+  const over = templateWorkOver(names.length, p.pod);
+  if (over !== undefined)
+    throw new InjectionError(
+      "ERR_INVALID_ANNOTATION",
+      A.templates,
+      `invalid annotation ${A.templates}: ${over} (Istio's injector takes longer than the API server waits, 30 s at most, for far less)`,
+    );
+  return renderTemplates(names, p);
 }
 
 export function renderTemplates(names: readonly string[], p: Params): TemplateOutput {

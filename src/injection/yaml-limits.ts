@@ -36,7 +36,7 @@ export type YamlLimitKind = (typeof YAML_LIMIT_KINDS)[number];
  * a billion laughs) and a depth past any ProxyConfig's (Istio reads deeper unknown fields; no
  * real annotation has them). Real annotations are well under 4 KiB and 100 keys and items. The
  * parser takes 10-20 µs a key or item (test/bench/worst-case.bench.ts), so a review whose
- * annotation is longer than INLINE_PROXY_CONFIG_CHARS (admission/review-pool.ts) is answered on
+ * annotation is longer than INLINE_PROXY_CONFIG_CHARS (inline-cost.ts) is answered on
  * the worker thread, never on the event loop: the densest 256 KiB about 1.5 s there.
  */
 export const PROXY_CONFIG_LIMITS: YamlLimits = {

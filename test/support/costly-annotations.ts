@@ -1,7 +1,7 @@
 // A valid value of each annotation whose reading costs by its length (INLINE_ANNOTATION_CHARS,
-// admission/review-pool.ts), of exactly the length asked for: for the tests of where a review
+// injection/inline-cost.ts), of exactly the length asked for: for the tests of where a review
 // with one is answered, and of what /preview takes.
-import { INLINE_ANNOTATION_CHARS } from "../../src/admission/review-pool.js";
+import { INLINE_ANNOTATION_CHARS } from "../../src/injection/inline-cost.js";
 
 /** `{"<name>":<entry>,...}` of as many numbered entries as fit in `chars`, padded with spaces. */
 function entries(chars: number, entry: (name: string) => string): string {

@@ -18,6 +18,7 @@ import {
 import { holdAnswer } from "../../../src/admission/body.js";
 import { OFFLOAD_FROM_BYTES } from "../../../src/admission/review-pool.js";
 import { costlyAnnotations } from "../../support/costly-annotations.js";
+import { INLINE_TEMPLATE_UNITS, TEMPLATE_OWN_UNITS } from "../../../src/injection/inline-cost.js";
 import {
   JSON_HEADERS,
   podReview,
@@ -798,42 +799,62 @@ describe("large reviews on a worker thread", () => {
   });
 });
 
-describe("a long annotation of costly reading on a worker thread", () => {
-  for (const { key, max, valueOf } of costlyAnnotations()) {
-    it(`${key}: answered there past ${max} characters, whatever the body's size, and the Pod injected as Istio would`, async () => {
-      const s = await startTestServer();
-      try {
-        const annotated = (uid: string, value: string): string =>
-          JSON.stringify(
-            podReview({ uid, object: { ...injectable, metadata: { name: uid, annotations: { [key]: value } } } }),
-          );
-        const short = valueOf(max - 1);
-        const long = valueOf(max + 1);
-        assert.equal(short.length, max - 1);
-        assert.equal(long.length, max + 1);
-        for (const [uid, value] of [
-          ["short", short],
-          ["long", long],
-        ] as const) {
-          const body = annotated(uid, value);
-          assert.ok(body.length < OFFLOAD_FROM_BYTES);
-          const r = await send(s.running.port, s.ca, { headers: JSON_HEADERS, body });
-          assert.equal(r.status, 200);
-          assert.equal(responseOf(r).uid, uid);
-          assert.equal(typeof responseOf(r).patch, "string", `${uid}: injected`);
-        }
-        const onWorker = Object.fromEntries(
-          s.logs
-            .lines()
-            .filter((l) => l.msg === "admission review")
-            .map((l) => [l.uid, l.onWorker]),
-        );
-        assert.deepEqual(onWorker, { short: undefined, long: true });
-      } finally {
-        await s.close();
+describe("a review that costs more than its bytes say, on a worker thread", () => {
+  /** Each Pod sent in a review under OFFLOAD_FROM_BYTES, injected; by uid, whether it was answered on the worker. */
+  const answeredOnWorker = async (pods: Record<string, object>): Promise<Record<string, unknown>> => {
+    const s = await startTestServer();
+    try {
+      for (const [uid, object] of Object.entries(pods)) {
+        const body = JSON.stringify(podReview({ uid, object }));
+        assert.ok(body.length < OFFLOAD_FROM_BYTES);
+        const r = await send(s.running.port, s.ca, { headers: JSON_HEADERS, body });
+        assert.equal(r.status, 200);
+        assert.equal(responseOf(r).uid, uid);
+        assert.equal(typeof responseOf(r).patch, "string", `${uid}: injected`);
       }
+      return Object.fromEntries(
+        s.logs
+          .lines()
+          .filter((l) => l.msg === "admission review")
+          .map((l) => [l.uid, l.onWorker]),
+      );
+    } finally {
+      await s.close();
+    }
+  };
+
+  for (const { key, max, valueOf } of costlyAnnotations()) {
+    it(`${key}: past ${max} characters, and the Pod injected as Istio would`, async () => {
+      const pod = (value: string): object => ({
+        ...injectable,
+        metadata: { name: "p", annotations: { [key]: value } },
+      });
+      assert.equal(valueOf(max).length, max);
+      assert.equal(valueOf(max + 1).length, max + 1);
+      assert.deepEqual(await answeredOnWorker({ at: pod(valueOf(max)), past: pod(valueOf(max + 1)) }), {
+        at: undefined,
+        past: true,
+      });
     });
   }
+
+  it(`templates × (containers + ${TEMPLATE_OWN_UNITS}) past ${INLINE_TEMPLATE_UNITS}: each template is merged over every container`, async () => {
+    const pod = (templates: string, containers: number): object => ({
+      ...injectable,
+      metadata: { name: "p", annotations: { "inject.istio.io/templates": templates } },
+      spec: { containers: Array.from({ length: containers }, (_, i) => ({ name: `c${i}`, image: "nginx" })) },
+    });
+    const most = (names: number): number => INLINE_TEMPLATE_UNITS / names - TEMPLATE_OWN_UNITS;
+    assert.deepEqual(
+      await answeredOnWorker({
+        one: pod("sidecar", most(1)),
+        onePast: pod("sidecar", most(1) + 1),
+        two: pod("sidecar,grpc-agent", most(2)),
+        twoPast: pod("sidecar,grpc-agent", most(2) + 1),
+      }),
+      { one: undefined, onePast: true, two: undefined, twoPast: true },
+    );
+  });
 });
 
 describe("holdAnswer: a large answer's bytes in the budget", () => {

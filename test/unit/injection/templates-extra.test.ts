@@ -4,7 +4,7 @@ import { buildConfig } from "../../../src/config/load.js";
 import { inject } from "../../../src/injection/inject.js";
 import { GRPC_SIMPLE_INIT_IMAGE, istioNamespace } from "../../../src/injection/templates-extra.js";
 import { InjectionError } from "../../../src/injection/types.js";
-import { MAX_TEMPLATE_NAMES } from "../../../src/injection/validate.js";
+import { MAX_TEMPLATE_UNITS, TEMPLATE_OWN_UNITS } from "../../../src/injection/inline-cost.js";
 import type { Container, Pod } from "../../../src/kube/types.js";
 
 describe("grpc-simple", () => {
@@ -250,17 +250,21 @@ describe("a template named twice", () => {
     assert.equal(proxyOf("gateway,sidecar,gateway")?.args?.[1], "router");
   });
 
-  test(`at most ${MAX_TEMPLATE_NAMES} names are applied; more are refused, naming the annotation and the limit`, () => {
+  test(`templates × (containers + ${TEMPLATE_OWN_UNITS}) of at most ${MAX_TEMPLATE_UNITS} are applied; more are refused, naming the annotation and the work`, () => {
+    // One container: each name is 1 + TEMPLATE_OWN_UNITS units.
+    const most = Math.floor(MAX_TEMPLATE_UNITS / (1 + TEMPLATE_OWN_UNITS));
     const names = (n: number): string =>
       Array.from({ length: n }, (_, i) => (i % 2 ? "grpc-agent" : "sidecar")).join(",");
-    assert.equal(proxyOf(names(MAX_TEMPLATE_NAMES))?.readinessProbe?.httpGet?.port, 15020);
+    assert.equal(proxyOf(names(most))?.readinessProbe?.httpGet?.port, most % 2 ? 15021 : 15020);
     assert.throws(
-      () => proxyOf(names(MAX_TEMPLATE_NAMES + 1)),
+      () => proxyOf(names(most + 1)),
       (e: unknown) =>
         e instanceof InjectionError &&
         e.code === "ERR_INVALID_ANNOTATION" &&
-        e.message.includes("inject.istio.io/templates") &&
-        e.message.includes(`names ${MAX_TEMPLATE_NAMES + 1} templates, more than the ${MAX_TEMPLATE_NAMES}`),
+        e.message.startsWith("invalid annotation inject.istio.io/templates: ") &&
+        e.message.includes(
+          `its ${most + 1} templates over 1 container are ${(most + 1) * (1 + TEMPLATE_OWN_UNITS)} units`,
+        ),
     );
   });
 

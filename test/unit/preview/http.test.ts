@@ -11,6 +11,7 @@ import { parse, stringify } from "yaml";
 import type { Config } from "../../../src/config/types.js";
 import type { NamespaceAccess } from "../../../src/admission/preview-lookup.js";
 import { costlyAnnotations } from "../../support/costly-annotations.js";
+import { INLINE_TEMPLATE_UNITS, TEMPLATE_OWN_UNITS } from "../../../src/injection/inline-cost.js";
 import type { Pod } from "../../../src/kube/types.js";
 import type { ServeHandle } from "../../../src/main.js";
 import { parseManifest } from "../../../src/manifest.js";
@@ -250,6 +251,37 @@ describe("POST /preview on the server serve runs", () => {
       );
     });
   }
+
+  test(`templates × (containers + ${TEMPLATE_OWN_UNITS}) past ${INLINE_TEMPLATE_UNITS}: 400, preview it offline`, async () => {
+    const pod = (containers: number): string =>
+      JSON.stringify({
+        ...POD,
+        metadata: { ...POD.metadata, annotations: { "inject.istio.io/templates": "sidecar,grpc-agent" } },
+        spec: { containers: Array.from({ length: containers }, (_, i) => ({ name: `c${i}`, image: "nginx" })) },
+      });
+    const most = INLINE_TEMPLATE_UNITS / 2 - TEMPLATE_OWN_UNITS;
+    assert.equal(items(await post("/preview", pod(most), "application/json")).length, 1);
+    const res = await post("/preview", pod(most + 1), "application/json");
+    assert.equal(res.status, 400);
+    assert.equal(errorOf(res).code, "ERR_PREVIEW_INPUT");
+    assert.match(
+      errorOf(res).message,
+      new RegExp(
+        `^Pod/\\S+: its 2 templates over ${most + 1} containers are ${2 * (most + 1 + TEMPLATE_OWN_UNITS)} units of work .*sidecar-injector preview -f FILE$`,
+      ),
+    );
+  });
+
+  test("a Pod, or a workload's template, whose annotations are null (an empty annotations: in YAML) is previewed", async () => {
+    const pod =
+      "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  annotations:\nspec:\n  containers: [{name: web, image: nginx}]\n";
+    const deployment = `apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: shop, annotations: null}\nspec:\n  selector: {matchLabels: {app: shop}}\n  template:\n    metadata: {labels: {app: shop}, annotations: null}\n    spec: {containers: [{name: shop, image: nginx}]}\n`;
+    for (const body of [pod, deployment]) {
+      const res = await post("/preview?namespace=demo", body, "application/yaml");
+      assert.equal(res.status, 200, res.body);
+      assert.equal(items(res).length, 1);
+    }
+  });
 
   test("a namespace label that is not key=value: 400", async () => {
     const res = await post("/preview?namespaceLabels=istio-injection", JSON.stringify(POD), "application/json");
