@@ -235,20 +235,22 @@ describe("POST /preview on the server serve runs", () => {
     assert.match(e.decision.reasons[0] ?? "", /^labels of namespace "other" not known/);
   });
 
+  /** `at` is previewed; `past` is refused with 400 ERR_PREVIEW_INPUT, its message matching `says`. */
+  const previewedUpTo = async (at: string, past: string, says: string): Promise<void> => {
+    assert.equal(items(await post("/preview", at, "application/json")).length, 1);
+    const res = await post("/preview", past, "application/json");
+    assert.equal(res.status, 400);
+    assert.equal(errorOf(res).code, "ERR_PREVIEW_INPUT");
+    assert.match(errorOf(res).message, new RegExp(`^Pod/\\S+: ${says}.*sidecar-injector preview -f FILE$`));
+  };
+
   // Each annotation that costs by its length, at its longest inline value and one past it.
   for (const { key, max, valueOf } of costlyAnnotations()) {
     test(`${key} longer than the webhook reads on its event loop: 400, preview it offline`, async () => {
       const annotated = (chars: number): string =>
         JSON.stringify({ ...POD, metadata: { ...POD.metadata, annotations: { [key]: valueOf(chars) } } });
       assert.equal(valueOf(max).length, max);
-      assert.equal(items(await post("/preview", annotated(max), "application/json")).length, 1);
-      const res = await post("/preview", annotated(max + 1), "application/json");
-      assert.equal(res.status, 400);
-      assert.equal(errorOf(res).code, "ERR_PREVIEW_INPUT");
-      assert.match(
-        errorOf(res).message,
-        new RegExp(`^Pod/\\S+: its ${key} is ${max + 1} characters, .*sidecar-injector preview -f FILE$`),
-      );
+      await previewedUpTo(annotated(max), annotated(max + 1), `its ${key} is ${max + 1} characters, `);
     });
   }
 
@@ -260,15 +262,11 @@ describe("POST /preview on the server serve runs", () => {
         spec: { containers: Array.from({ length: containers }, (_, i) => ({ name: `c${i}`, image: "nginx" })) },
       });
     const most = INLINE_TEMPLATE_UNITS / 2 - TEMPLATE_OWN_UNITS;
-    assert.equal(items(await post("/preview", pod(most), "application/json")).length, 1);
-    const res = await post("/preview", pod(most + 1), "application/json");
-    assert.equal(res.status, 400);
-    assert.equal(errorOf(res).code, "ERR_PREVIEW_INPUT");
-    assert.match(
-      errorOf(res).message,
-      new RegExp(
-        `^Pod/\\S+: its 2 templates over ${most + 1} containers are ${2 * (most + 1 + TEMPLATE_OWN_UNITS)} units of work .*sidecar-injector preview -f FILE$`,
-      ),
+    const units = 2 * (most + 1 + TEMPLATE_OWN_UNITS);
+    await previewedUpTo(
+      pod(most),
+      pod(most + 1),
+      `its 2 templates over ${most + 1} containers are ${units} units of work `,
     );
   });
 
