@@ -25,13 +25,28 @@ export const INLINE_TEMPLATES_CHARS = 256;
  */
 export const INLINE_USER_VOLUME_CHARS = 4096;
 
+/**
+ * `proxy.istio.io/overrides` longer than this: the record of a Pod's own containers, decoded as
+ * Go decodes it (as userVolume), and each container it records and the Pod lacks is one more
+ * the templates write for (RECORDED_CONTAINER_CHARS). Real records hold one or two containers.
+ */
+export const INLINE_OVERRIDES_CHARS = 4096;
+
 /** The annotations whose length alone sends a Pod to the worker, and the length each may have inline. */
 export const INLINE_ANNOTATION_CHARS: Readonly<Record<string, number>> = {
   [A.proxyConfig]: INLINE_PROXY_CONFIG_CHARS,
   [A.templates]: INLINE_TEMPLATES_CHARS,
   [A.userVolume]: INLINE_USER_VOLUME_CHARS,
   [A.userVolumeMount]: INLINE_USER_VOLUME_CHARS,
+  [A.overrides]: INLINE_OVERRIDES_CHARS,
 };
+
+/**
+ * The fewest characters a container takes in an overrides record (`{"name":"x"},`): the record's
+ * length over this is as many containers as it can add to the templates' (params.ts
+ * withRecorded), counted before it is read.
+ */
+export const RECORDED_CONTAINER_CHARS = 12;
 
 /**
  * A template's own work, in containers' worth: rendering and merging the sidecar template over
@@ -42,8 +57,9 @@ export const TEMPLATE_OWN_UNITS = 16;
 /**
  * The templates' work on a Pod answered inline at most, in units of one template over one
  * container (8-20 µs): templates named × (containers + init containers + TEMPLATE_OWN_UNITS).
- * A Pod of one template is answered inline up to 1,008 containers (a few milliseconds); one
- * naming 23 templates over 3,800 containers (a 64 KB review) held the event loop for seconds.
+ * A Pod of one template is answered inline up to 1,008 containers (7-40 ms, grpc-agent the
+ * costliest); one naming 23 templates over 3,800 containers (a 64 KB review) held the event
+ * loop for seconds.
  */
 export const INLINE_TEMPLATE_UNITS = 1024;
 
@@ -58,9 +74,12 @@ export const INLINE_TEMPLATE_UNITS = 1024;
  */
 export const MAX_TEMPLATE_UNITS = 65_536;
 
-/** Why `names` templates over `pod`'s containers are more work than MAX_TEMPLATE_UNITS; undefined when not. */
-export function templateWorkOver(names: number, pod: unknown): string | undefined {
-  const units = templateUnits(names, pod);
+/**
+ * Why `names` templates over `containers` (the templates' containers, the recorded ones among
+ * them, and the init containers) are more work than MAX_TEMPLATE_UNITS; undefined when not.
+ */
+export function templateWorkOver(names: number, containers: number): string | undefined {
+  const units = { names, containers, units: names * (containers + TEMPLATE_OWN_UNITS) };
   return units.units > MAX_TEMPLATE_UNITS ? `${workOf(units)}, more than the ${MAX_TEMPLATE_UNITS}` : undefined;
 }
 
@@ -70,14 +89,8 @@ interface TemplateUnits {
   readonly units: number;
 }
 
-function templateUnits(names: number, pod: unknown): TemplateUnits {
-  const spec = field(pod, "spec");
-  const containers = lengthOf(field(spec, "containers")) + lengthOf(field(spec, "initContainers"));
-  return { names, containers, units: names * (containers + TEMPLATE_OWN_UNITS) };
-}
-
 const workOf = ({ names, containers, units }: TemplateUnits): string =>
-  `its ${names} template${names === 1 ? "" : "s"} over ${containers} container${containers === 1 ? "" : "s"} are ${units} units of work (templates × (containers + ${TEMPLATE_OWN_UNITS}))`;
+  `its ${names} template${names === 1 ? "" : "s"} and ${containers} container${containers === 1 ? "" : "s"} (init containers and those its overrides record counted) are ${units} units of work (templates × (containers + ${TEMPLATE_OWN_UNITS}))`;
 
 const field = (object: unknown, key: string): unknown =>
   typeof object === "object" && object !== null && Object.hasOwn(object, key) ? Reflect.get(object, key) : undefined;
@@ -98,6 +111,11 @@ export function inlineCostOver(pod: unknown): string | undefined {
   const templates = field(annotations, A.templates);
   // Within INLINE_TEMPLATES_CHARS: counted in a few hundred characters at most.
   const names = typeof templates === "string" ? Math.max(1, templates.split(",").length) : 1;
-  const units = templateUnits(names, pod);
+  const spec = field(pod, "spec");
+  const overrides = field(annotations, A.overrides);
+  // At most as many recorded containers as the record's length allows (within INLINE_OVERRIDES_CHARS).
+  const recorded = typeof overrides === "string" ? Math.floor(overrides.length / RECORDED_CONTAINER_CHARS) : 0;
+  const containers = lengthOf(field(spec, "containers")) + lengthOf(field(spec, "initContainers")) + recorded;
+  const units = { names, containers, units: names * (containers + TEMPLATE_OWN_UNITS) };
   return units.units > INLINE_TEMPLATE_UNITS ? `${workOf(units)}, more than the ${INLINE_TEMPLATE_UNITS}` : undefined;
 }

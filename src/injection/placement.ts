@@ -90,7 +90,10 @@ function mergeContainers(
     // none (grpc-simple's entry for a Pod's own istio-proxy), the Pod's "auto" stays, as the
     // template merged over the Pod leaves it in Istio.
     const merged = mergeOverride(tpl, recorded, versionsOf(tpl.name));
-    if (merged.image === undefined) merged.image = tpl.image ?? ov.image;
+    // Neither has one (a recorded container without an image the Pod lacks): none, not an
+    // `image` key holding undefined, which a JSON patch cannot carry.
+    const image = merged.image ?? tpl.image ?? ov.image;
+    if (image !== undefined) merged.image = image;
     return merged;
   };
 

@@ -68,13 +68,15 @@ export function selectTemplates(annotations: Readonly<Record<string, string>>): 
 /** The templates the Pod selects (inject.istio.io/templates, else `sidecar`), rendered and combined. */
 export function applyTemplates(p: Params): TemplateOutput {
   const names = selectTemplates(p.annotations);
-  const over = templateWorkOver(names.length, p.pod);
-  if (over !== undefined)
+  const over = templateWorkOver(names.length, p.templateContainers.length + (p.pod.spec?.initContainers?.length ?? 0));
+  if (over !== undefined) {
+    const given = p.annotations[A.templates] !== undefined;
     throw new InjectionError(
-      "ERR_INVALID_ANNOTATION",
-      A.templates,
-      `invalid annotation ${A.templates}: ${over} (Istio's injector takes longer than the API server waits, 30 s at most, for far less)`,
+      given ? "ERR_INVALID_ANNOTATION" : "ERR_INVALID_POD",
+      given ? A.templates : "spec.containers",
+      `${given ? `invalid annotation ${A.templates}` : "too many containers for the sidecar template"}: ${over} (Istio's injector takes longer than the API server waits, 30 s at most, for far less)`,
     );
+  }
   return renderTemplates(names, p);
 }
 

@@ -24,6 +24,20 @@ const VALUES: Readonly<Record<string, (chars: number) => string>> = {
   "inject.istio.io/templates": (chars) => `${"sidecar,".repeat(Math.floor((chars - 7) / 8))}sidecar`.padEnd(chars, " "),
   "sidecar.istio.io/userVolume": (chars) => entries(chars, () => `{"emptyDir":{}}`),
   "sidecar.istio.io/userVolumeMount": (chars) => entries(chars, (name) => `{"mountPath":"/mnt/${name}"}`),
+  // The Pod's own istio-proxy, recorded with as many env vars as fit.
+  "proxy.istio.io/overrides": (chars) => {
+    const head = '{"containers":[{"name":"istio-proxy","env":[';
+    const tail = "]}]}";
+    const env: string[] = [];
+    for (let i = 0, length = head.length + tail.length; ; i++) {
+      const item = `{"name":"E${String(i).padStart(6, "0")}","value":"x"}`;
+      const more = item.length + (env.length > 0 ? 1 : 0);
+      if (length + more > chars) break;
+      length += more;
+      env.push(item);
+    }
+    return `${head}${env.join(",")}${tail}`.padEnd(chars, " ");
+  },
 };
 
 /** Each such annotation, its longest inline length, and its values by length. */

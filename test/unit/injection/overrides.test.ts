@@ -329,3 +329,24 @@ describe("proxy.istio.io/overrides keys, as Go's encoding/json reads them", () =
     }
   });
 });
+
+test("a recorded container without an image that the Pod lacks gets no image key, not one holding undefined", () => {
+  for (const templates of ["grpc-agent", "grpc-simple"]) {
+    const pod: Pod = {
+      metadata: {
+        name: "p",
+        annotations: {
+          "inject.istio.io/templates": templates,
+          "proxy.istio.io/overrides": JSON.stringify({ containers: [{ name: "recorded" }] }),
+        },
+      },
+      spec: { containers: [{ name: "app", image: "nginx" }] },
+    };
+    const { pod: out, patch } = inject(pod, { namespace: "demo" }, buildConfig({}));
+    const recorded = out.spec?.containers.find((c) => c.name === "recorded");
+    assert.ok(recorded, templates);
+    assert.equal(Object.hasOwn(recorded, "image"), false, templates);
+    // Every value in the patch survives a JSON round trip (no undefined anywhere).
+    assert.deepEqual(JSON.parse(JSON.stringify(patch)), patch, templates);
+  }
+});

@@ -263,7 +263,7 @@ describe("a template named twice", () => {
         e.code === "ERR_INVALID_ANNOTATION" &&
         e.message.startsWith("invalid annotation inject.istio.io/templates: ") &&
         e.message.includes(
-          `its ${most + 1} templates over 1 container are ${(most + 1) * (1 + TEMPLATE_OWN_UNITS)} units`,
+          `its ${most + 1} templates and 1 container (init containers and those its overrides record counted) are ${(most + 1) * (1 + TEMPLATE_OWN_UNITS)} units`,
         ),
     );
   });

@@ -266,7 +266,7 @@ describe("POST /preview on the server serve runs", () => {
     await previewedUpTo(
       pod(most),
       pod(most + 1),
-      `its 2 templates over ${most + 1} containers are ${units} units of work `,
+      `its 2 templates and ${most + 1} containers \\(init containers and those its overrides record counted\\) are ${units} units of work `,
     );
   });
 
