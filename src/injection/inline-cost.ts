@@ -41,6 +41,9 @@ export const INLINE_ANNOTATION_CHARS: Readonly<Record<string, number>> = {
   [A.overrides]: INLINE_OVERRIDES_CHARS,
 };
 
+/** INLINE_ANNOTATION_CHARS' entries, made once: read for every review. */
+const ANNOTATION_LIMITS: readonly (readonly [string, number])[] = Object.entries(INLINE_ANNOTATION_CHARS);
+
 /**
  * The fewest characters a container takes in an overrides record (`{"name":"x"},`): the record's
  * length over this is as many containers as it can add to the templates' (params.ts
@@ -79,18 +82,15 @@ export const MAX_TEMPLATE_UNITS = 65_536;
  * them, and the init containers) are more work than MAX_TEMPLATE_UNITS; undefined when not.
  */
 export function templateWorkOver(names: number, containers: number): string | undefined {
-  const units = { names, containers, units: names * (containers + TEMPLATE_OWN_UNITS) };
-  return units.units > MAX_TEMPLATE_UNITS ? `${workOf(units)}, more than the ${MAX_TEMPLATE_UNITS}` : undefined;
+  return workOver(names, containers, MAX_TEMPLATE_UNITS);
 }
 
-interface TemplateUnits {
-  readonly names: number;
-  readonly containers: number;
-  readonly units: number;
+/** Why `names` templates over `containers` are more work than `max` units; undefined when not. */
+function workOver(names: number, containers: number, max: number): string | undefined {
+  const units = names * (containers + TEMPLATE_OWN_UNITS);
+  if (units <= max) return undefined;
+  return `its ${names} template${names === 1 ? "" : "s"} and ${containers} container${containers === 1 ? "" : "s"} (init containers and those its overrides record counted) are ${units} units of work (templates × (containers + ${TEMPLATE_OWN_UNITS})), more than the ${max}`;
 }
-
-const workOf = ({ names, containers, units }: TemplateUnits): string =>
-  `its ${names} template${names === 1 ? "" : "s"} and ${containers} container${containers === 1 ? "" : "s"} (init containers and those its overrides record counted) are ${units} units of work (templates × (containers + ${TEMPLATE_OWN_UNITS}))`;
 
 const field = (object: unknown, key: string): unknown =>
   typeof object === "object" && object !== null && Object.hasOwn(object, key) ? Reflect.get(object, key) : undefined;
@@ -103,7 +103,7 @@ const lengthOf = (list: unknown): number => (Array.isArray(list) ? list.length :
  */
 export function inlineCostOver(pod: unknown): string | undefined {
   const annotations = field(field(pod, "metadata"), "annotations");
-  for (const [key, max] of Object.entries(INLINE_ANNOTATION_CHARS)) {
+  for (const [key, max] of ANNOTATION_LIMITS) {
     const value = field(annotations, key);
     if (typeof value === "string" && value.length > max)
       return `its ${key} is ${value.length} characters, more than the ${max}`;
@@ -116,6 +116,5 @@ export function inlineCostOver(pod: unknown): string | undefined {
   // At most as many recorded containers as the record's length allows (within INLINE_OVERRIDES_CHARS).
   const recorded = typeof overrides === "string" ? Math.floor(overrides.length / RECORDED_CONTAINER_CHARS) : 0;
   const containers = lengthOf(field(spec, "containers")) + lengthOf(field(spec, "initContainers")) + recorded;
-  const units = { names, containers, units: names * (containers + TEMPLATE_OWN_UNITS) };
-  return units.units > INLINE_TEMPLATE_UNITS ? `${workOf(units)}, more than the ${INLINE_TEMPLATE_UNITS}` : undefined;
+  return workOver(names, containers, INLINE_TEMPLATE_UNITS);
 }

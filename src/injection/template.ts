@@ -70,12 +70,11 @@ export function applyTemplates(p: Params): TemplateOutput {
   const names = selectTemplates(p.annotations);
   const over = templateWorkOver(names.length, p.templateContainers.length + (p.pod.spec?.initContainers?.length ?? 0));
   if (over !== undefined) {
-    const given = p.annotations[A.templates] !== undefined;
-    throw new InjectionError(
-      given ? "ERR_INVALID_ANNOTATION" : "ERR_INVALID_POD",
-      given ? A.templates : "spec.containers",
-      `${given ? `invalid annotation ${A.templates}` : "too many containers for the sidecar template"}: ${over} (Istio's injector takes longer than the API server waits, 30 s at most, for far less)`,
-    );
+    const why = `${over} (Istio's injector takes longer than the API server waits, 30 s at most, for far less)`;
+    // Without the annotation, the Pod's containers are what is too much for the default template.
+    throw p.annotations[A.templates] === undefined
+      ? new InjectionError("ERR_INVALID_POD", "spec.containers", `too many containers for the sidecar template: ${why}`)
+      : new InjectionError("ERR_INVALID_ANNOTATION", A.templates, `invalid annotation ${A.templates}: ${why}`);
   }
   return renderTemplates(names, p);
 }
