@@ -99,6 +99,12 @@ export interface PreviewOptions {
    * its worker thread.
    */
   readonly inlineOnly?: boolean;
+  /**
+   * Give the event loop back between Pods (the server's /preview): each Pod is within the
+   * inline bound, but a request holds up to `maxPods` of them, and their sum (seconds, measured)
+   * would hold every review and probe waiting behind it.
+   */
+  readonly slices?: PreviewSlices;
   /** Namespaces looked up at most (default MAX_PREVIEW_NAMESPACES). */
   readonly maxNamespaces?: number;
   /**
@@ -107,6 +113,20 @@ export interface PreviewOptions {
    */
   readonly policyDomain?: PolicyDomain;
 }
+
+/**
+ * How preview() shares the event loop: once the Pods read since it last gave the loop back have
+ * taken `ms`, it awaits `pause()` (which resolves when what waited has run) before the next.
+ */
+export interface PreviewSlices {
+  readonly ms: number;
+  readonly pause: () => Promise<void>;
+  /** The clock, in milliseconds (default performance.now). */
+  readonly now?: () => number;
+}
+
+/** A slice of the event loop /preview holds at most before it gives the loop back (and a Pod's work). */
+export const PREVIEW_SLICE_MS = 10;
 
 export interface PreviewEntry {
   readonly kind: string;
@@ -327,7 +347,13 @@ export async function preview(docs: readonly unknown[], opts: PreviewOptions): P
     opts.policyDomain ??
     policyDomain(opts.config, opts.nativeSidecarsSupported ?? opts.config.nativeSidecars === "true");
   const entries: PreviewEntry[] = [];
+  const now = opts.slices?.now ?? (() => performance.now());
+  let sliceFrom = now();
   for (const c of found) {
+    if (opts.slices !== undefined && now() - sliceFrom >= opts.slices.ms) {
+      await opts.slices.pause();
+      sliceFrom = now();
+    }
     if (c.skip !== undefined) {
       pushEntry(entries, c.doc, {
         kind: c.kind,

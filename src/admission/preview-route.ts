@@ -1,7 +1,9 @@
 // POST /preview: what /inject would do, and why, for a Pod, workload, List, several YAML
 // documents or an AdmissionReview; JSON or YAML; no side effects; same limits as /inject.
 // Bounded: at most MAX_PREVIEW_PODS Pods, MAX_PREVIEW_NAMESPACES namespaces looked up and
-// MAX_PREVIEW_ANSWER_BYTES of answer per request, each refused with its own code (413). Namespace
+// MAX_PREVIEW_ANSWER_BYTES of answer per request, each refused with its own code (413); its share
+// of the event loop (work-budget.ts), and its Pods read a slice of PREVIEW_SLICE_MS at a time, the
+// loop given back between them to the reviews and probes that came meanwhile. Namespace
 // labels come from the request, or from the API server for a caller allowed to read them
 // (preview-lookup.ts). A body of OFFLOAD_FROM_BYTES or more is decoded, pre-scanned and parsed
 // on the review worker (review-pool.ts), so its reading, and its refusal for size or shape, never
@@ -32,6 +34,7 @@ import {
   preview,
   PreviewError,
   PreviewLimitError,
+  PREVIEW_SLICE_MS,
   type PreviewFormat,
 } from "../preview.js";
 import { formatPreviewSummary } from "../preview-summary.js";
@@ -215,6 +218,9 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
         ...nativeOption(opts.nativeSidecarsSupported),
         policyDomain: domain,
         inlineOnly: true,
+        // Reviews and probes that came meanwhile are answered between slices; the pauses are
+        // not this preview's work.
+        slices: { ms: PREVIEW_SLICE_MS, pause: () => waiting(new Promise<void>((done) => setImmediate(done))) },
       });
       const text = summary ? formatPreviewSummary(entries) : formatPreview(entries, format, MAX_PREVIEW_ANSWER_BYTES);
       const answer = Buffer.from(text, "utf8");
