@@ -38,9 +38,12 @@ interface Rendered extends PodMetadata {
 }
 
 function injectedPod(r: Rendered): CheckedPod {
+  const labels = overlaid(r.labels);
+  // As the patch has it (mapPatch): a Pod without labels is given none unless a template adds some.
+  const withLabels = r.pod.metadata?.labels !== undefined || Object.keys(labels).length > 0;
   return {
     ...r.pod,
-    metadata: { ...r.pod.metadata, labels: overlaid(r.labels), annotations: r.annotations.toObject() },
+    metadata: { ...r.pod.metadata, ...(withLabels ? { labels } : {}), annotations: r.annotations.toObject() },
     spec: r.spec,
   };
 }

@@ -13,6 +13,7 @@ import jsonpatch from "fast-json-patch";
 import { parseConfig } from "../../../src/config/load.js";
 import type { Config } from "../../../src/config/types.js";
 import { inject } from "../../../src/injection/inject.js";
+import { TEMPLATES } from "../../../src/injection/template.js";
 import { InjectionError, type PatchOperation } from "../../../src/injection/types.js";
 import { podOf } from "../../../src/injection/workloads.js";
 import { ManifestError, parseManifest } from "../../../src/manifest.js";
@@ -49,6 +50,33 @@ function inputs(): Input[] {
     out.push({ id: `istio-golden ${f}`, manifest: readFileSync(join(istioDir, f), "utf8"), config: oracleConfig });
   }
   for (const c of loadCorpus()) out.push({ id: `differential ${c.id}`, manifest: c.manifest, config: oracleConfig });
+  out.push(...bareInputs());
+  return out;
+}
+
+/**
+ * Every template, alone and after the sidecar's, over Pods without the maps the templates write
+ * into (no labels, no annotations but the templates', labels and annotations empty, a native
+ * sidecar or not): a template that adds nothing to a map the Pod lacks must leave it out, as the
+ * patch does.
+ */
+function bareInputs(): Input[] {
+  const out: Input[] = [];
+  for (const name of TEMPLATES.keys()) {
+    for (const templates of [name, `sidecar,${name}`]) {
+      for (const extra of ["", "  labels: {}\n", "  labels: {}\n  annotations: {}\n"]) {
+        const annotations = `  annotations:\n    inject.istio.io/templates: "${templates}"\n`;
+        const metadata = extra.includes("annotations")
+          ? extra.replace("  annotations: {}\n", annotations)
+          : extra + annotations;
+        out.push({
+          id: `bare ${templates} ${JSON.stringify(extra)}`,
+          manifest: `apiVersion: v1\nkind: Pod\nmetadata:\n  name: bare\n${metadata}spec:\n  containers:\n  - name: app\n    image: nginx\n`,
+          config: oracleConfig,
+        });
+      }
+    }
+  }
   return out;
 }
 
