@@ -128,6 +128,22 @@ export interface PreviewSlices {
 /** A slice of the event loop /preview holds at most before it gives the loop back (and a Pod's work). */
 export const PREVIEW_SLICE_MS = 10;
 
+/**
+ * Called between pieces of work: once the slice's time has passed since the last pause (or
+ * since this was made), the pause to await; else undefined (no turn of the loop taken).
+ */
+function sliceTurns(slices: PreviewSlices | undefined): () => Promise<void> | undefined {
+  if (slices === undefined) return () => undefined;
+  const now = slices.now ?? (() => performance.now());
+  let from = now();
+  return () => {
+    if (now() - from < slices.ms) return undefined;
+    return slices.pause().then(() => {
+      from = now();
+    });
+  };
+}
+
 export interface PreviewEntry {
   readonly kind: string;
   readonly name: string;
@@ -347,13 +363,10 @@ export async function preview(docs: readonly unknown[], opts: PreviewOptions): P
     opts.policyDomain ??
     policyDomain(opts.config, opts.nativeSidecarsSupported ?? opts.config.nativeSidecars === "true");
   const entries: PreviewEntry[] = [];
-  const now = opts.slices?.now ?? (() => performance.now());
-  let sliceFrom = now();
+  const turn = sliceTurns(opts.slices);
   for (const c of found) {
-    if (opts.slices !== undefined && now() - sliceFrom >= opts.slices.ms) {
-      await opts.slices.pause();
-      sliceFrom = now();
-    }
+    const paused = turn();
+    if (paused !== undefined) await paused;
     if (c.skip !== undefined) {
       pushEntry(entries, c.doc, {
         kind: c.kind,
@@ -488,9 +501,33 @@ export type PreviewFormat = (typeof PREVIEW_FORMATS)[number];
  * formatting all entries at once.
  */
 export function formatPreview(entries: readonly PreviewEntry[], format: PreviewFormat, maxBytes = Infinity): string {
+  return [...answerPieces(entries, format, maxBytes)].join("");
+}
+
+/**
+ * formatPreview's text, giving the event loop back between entries as preview() does between
+ * Pods (the diff of a hundred large Pods is a few hundred milliseconds of YAML and diffing).
+ */
+export async function formatPreviewInSlices(
+  entries: readonly PreviewEntry[],
+  format: PreviewFormat,
+  maxBytes: number,
+  slices: PreviewSlices,
+): Promise<string> {
   const parts: string[] = [];
+  const turn = sliceTurns(slices);
+  for (const piece of answerPieces(entries, format, maxBytes)) {
+    parts.push(piece);
+    const paused = turn();
+    if (paused !== undefined) await paused;
+  }
+  return parts.join("");
+}
+
+/** The answer's text, a piece (an entry's) at a time, given up once past `maxBytes`. */
+function* answerPieces(entries: readonly PreviewEntry[], format: PreviewFormat, maxBytes: number): Generator<string> {
   let bytes = 0;
-  const add = (text: string, done: number): void => {
+  const checked = (text: string, done: number): string => {
     bytes += Buffer.byteLength(text);
     if (bytes > maxBytes) {
       throw new PreviewLimitError(
@@ -500,37 +537,38 @@ export function formatPreview(entries: readonly PreviewEntry[], format: PreviewF
         bytes,
       );
     }
-    parts.push(text);
+    return text;
   };
   if (format === "json") {
     // JSON.stringify({ items }, null, 2), one item at a time: each item is indented by 4.
-    if (entries.length === 0) return `${JSON.stringify({ items: [] }, null, 2)}\n`;
-    add('{\n  "items": [\n', 0);
-    entries.forEach((e, i) =>
-      add(`    ${JSON.stringify(e, null, 2).replaceAll("\n", "\n    ")}${i < entries.length - 1 ? "," : ""}\n`, i + 1),
-    );
-    add("  ]\n}\n", entries.length);
-    return parts.join("");
+    if (entries.length === 0) return yield `${JSON.stringify({ items: [] }, null, 2)}\n`;
+    yield checked('{\n  "items": [\n', 0);
+    for (const [i, e] of entries.entries())
+      yield checked(
+        `    ${JSON.stringify(e, null, 2).replaceAll("\n", "\n    ")}${i < entries.length - 1 ? "," : ""}\n`,
+        i + 1,
+      );
+    yield checked("  ]\n}\n", entries.length);
+    return;
   }
   if (format === "yaml") {
     // stringify({ items }), one item at a time: each item is written as the only item of
     // `items`, and what follows that key's line is its sequence entry, indented by 2.
-    if (entries.length === 0) return stringify({ items: [] });
-    add(ITEMS_KEY, 0);
-    entries.forEach((e, i) => add(yamlText({ items: [e] }).slice(ITEMS_KEY.length), i + 1));
-    return parts.join("");
+    if (entries.length === 0) return yield stringify({ items: [] });
+    yield checked(ITEMS_KEY, 0);
+    for (const [i, e] of entries.entries()) yield checked(yamlText({ items: [e] }).slice(ITEMS_KEY.length), i + 1);
+    return;
   }
   const seen = new Set<unknown>();
-  entries.forEach((e, i) => {
-    if (seen.has(e.object)) return;
+  for (const [i, e] of entries.entries()) {
+    if (seen.has(e.object)) continue;
     seen.add(e.object);
     const label = `${e.kind}/${e.name} (${e.namespace})`;
     const before = yamlText(originalOf(e));
     const after = yamlText(e.object);
     const d = unifiedDiff(before, after, `${label} as given`, `${label} as stored`);
-    add(d || `# ${label}: unchanged (${e.decision.reasons.at(-1) ?? ""})\n`, i + 1);
-  });
-  return parts.join("");
+    yield checked(d || `# ${label}: unchanged (${e.decision.reasons.at(-1) ?? ""})\n`, i + 1);
+  }
 }
 
 const ITEMS_KEY = "items:\n";

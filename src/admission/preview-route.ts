@@ -2,8 +2,9 @@
 // documents or an AdmissionReview; JSON or YAML; no side effects; same limits as /inject.
 // Bounded: at most MAX_PREVIEW_PODS Pods, MAX_PREVIEW_NAMESPACES namespaces looked up and
 // MAX_PREVIEW_ANSWER_BYTES of answer per request, each refused with its own code (413); its share
-// of the event loop (work-budget.ts), and its Pods read a slice of PREVIEW_SLICE_MS at a time, the
-// loop given back between them to the reviews and probes that came meanwhile. Namespace
+// of the event loop (work-budget.ts), and its Pods read and its answer formatted a slice of
+// PREVIEW_SLICE_MS at a time, the loop given back between them to the reviews and probes that came
+// meanwhile. Namespace
 // labels come from the request, or from the API server for a caller allowed to read them
 // (preview-lookup.ts). A body of OFFLOAD_FROM_BYTES or more is decoded, pre-scanned and parsed
 // on the review worker (review-pool.ts), so its reading, and its refusal for size or shape, never
@@ -27,7 +28,7 @@ import { callerWaitsMs } from "./caller-deadline.js";
 import { DEFAULT_REQUEST_TIMEOUT_MS } from "./https.js";
 import { nativeOption, type AppOptions } from "./server.js";
 import {
-  formatPreview,
+  formatPreviewInSlices,
   MAX_PREVIEW_ANSWER_BYTES,
   parseLabelList,
   parsePreviewInput,
@@ -206,6 +207,9 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
           : previewAnswerFormat(req.headers.accept, req.accepts(["application/json", ...YAML_TYPES]));
       // Labels the caller did not give are read only with its own bearer token (never logged).
       const token = bearerToken(req.headers.authorization);
+      // Reviews and probes that came meanwhile are answered between slices of the Pods' reading
+      // and of the answer's formatting; the pauses are not this preview's work.
+      const slices = { ms: PREVIEW_SLICE_MS, pause: () => waiting(new Promise<void>((done) => setImmediate(done))) };
       const entries = await preview(docs, {
         config,
         ...(namespace ? { namespace } : {}),
@@ -218,11 +222,11 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
         ...nativeOption(opts.nativeSidecarsSupported),
         policyDomain: domain,
         inlineOnly: true,
-        // Reviews and probes that came meanwhile are answered between slices; the pauses are
-        // not this preview's work.
-        slices: { ms: PREVIEW_SLICE_MS, pause: () => waiting(new Promise<void>((done) => setImmediate(done))) },
+        slices,
       });
-      const text = summary ? formatPreviewSummary(entries) : formatPreview(entries, format, MAX_PREVIEW_ANSWER_BYTES);
+      const text = summary
+        ? formatPreviewSummary(entries)
+        : await formatPreviewInSlices(entries, format, MAX_PREVIEW_ANSWER_BYTES, slices);
       const answer = Buffer.from(text, "utf8");
       // Counted with the bodies being read until its client takes it: clients that do not read
       // their previews cannot hold more than that budget together (503 past it).

@@ -13,7 +13,15 @@ import {
   INLINE_TEMPLATES_CHARS,
   TEMPLATE_OWN_UNITS,
 } from "../../../src/injection/inline-cost.js";
-import { MAX_PREVIEW_PODS, preview as previewPods, type PreviewEntry } from "../../../src/preview.js";
+import {
+  formatPreview,
+  formatPreviewInSlices,
+  MAX_PREVIEW_PODS,
+  preview as previewPods,
+  PREVIEW_FORMATS,
+  PreviewLimitError,
+  type PreviewEntry,
+} from "../../../src/preview.js";
 import { podReview } from "../../support/review.js";
 import { JSON_HEADERS, startTestServer, type TestServer } from "../admission/helpers.js";
 
@@ -108,6 +116,34 @@ describe("/preview: one preview gives the event loop back between its Pods", () 
     });
     assert.equal(pauses, small.items.length);
     assert.deepEqual(patches(unmoved), patches(whole));
+  });
+
+  test("the answer, formatted a slice at a time, is formatPreview's text in every format; past the limit, the same refusal", async () => {
+    const entries = await previewPods([small], labels);
+    for (const format of PREVIEW_FORMATS) {
+      let pauses = 0;
+      let clock = 0;
+      const slices = { ms: 1, now: () => ++clock, pause: () => Promise.resolve(void pauses++) };
+      const whole = formatPreview(entries, format);
+      assert.equal(await formatPreviewInSlices(entries, format, Infinity, slices), whole, format);
+      // A pause after each entry's piece (the JSON and YAML answers' opening and closing pieces too).
+      assert.ok(pauses >= entries.length, `${format}: ${pauses} pauses for ${entries.length} entries`);
+      const max = Buffer.byteLength(whole) - 1;
+      const refusal = (() => {
+        try {
+          formatPreview(entries, format, max);
+        } catch (e) {
+          return e;
+        }
+        return undefined;
+      })();
+      assert.ok(refusal instanceof PreviewLimitError, format);
+      await assert.rejects(formatPreviewInSlices(entries, format, max, slices), (e: unknown) => {
+        assert.ok(e instanceof PreviewLimitError);
+        assert.equal(e.message, refusal.message);
+        return true;
+      });
+    }
   });
 
   test("the server's longest stall in a preview of many costly Pods is a small part of the preview's time", async () => {
