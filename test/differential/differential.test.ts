@@ -321,10 +321,13 @@ function report(verdicts: readonly Verdict[]): string {
   const n = verdicts.length;
   const equal = verdicts.filter((v) => v.cls === undefined).length;
   const agree = verdicts.filter((v) => v.refusalAgrees).length;
-  const deliberate = verdicts.filter((v) => !v.refusalAgrees && v.cls === "deliberate").length;
   // A case counts once in each class of its set; a deliberate one only as `deliberate`.
   const deliberateOf = (v: Verdict): string | undefined =>
     v.cls !== undefined && known[v.id] !== undefined ? parseKnown(known[v.id]!).deliberate : undefined;
+  // A refusal on one side only is deliberate when judge() says so, or its listed entry does.
+  const deliberate = verdicts.filter(
+    (v) => !v.refusalAgrees && (v.cls === "deliberate" || deliberateOf(v) !== undefined),
+  ).length;
   const byClass = new Map<string, Verdict[]>();
   const byReason = new Map<string, Verdict[]>();
   for (const v of verdicts) {
@@ -339,7 +342,7 @@ function report(verdicts: readonly Verdict[]): string {
   const byAnnotation = new Map<string, Verdict[]>();
   for (const v of verdicts) {
     if (v.refusedBy !== "istio" && v.refusedBy !== "ours") continue;
-    const who = `${v.refusedBy === "ours" ? "we refuse" : "Istio refuses"}${v.cls === "deliberate" ? " (deliberate)" : ""}`;
+    const who = `${v.refusedBy === "ours" ? "we refuse" : "Istio refuses"}${v.cls === "deliberate" || deliberateOf(v) !== undefined ? " (deliberate)" : ""}`;
     const key = `${who} | ${annotationOf(v.details[0] ?? "")}`;
     byAnnotation.set(key, [...(byAnnotation.get(key) ?? []), v]);
   }

@@ -786,7 +786,8 @@ export function userVolumeCases(): GeneratedCase[] {
  * ends up as the later template's proxy among the init containers, not a native sidecar),
  * names trimmed; a status annotation that names the native sidecar beside a Pod's own
  * istio-proxy among its containers; an overrides record under another case of its key; an
- * empty bootstrapOverride (a ConfigMap volume with no name). And
+ * empty bootstrapOverride (a ConfigMap volume with no name); an opted-out Pod whose proxy config
+ * does not parse; an app probe on the Pod's own status port. And
  * the bases of FIXED_REINJECTIONS (`fx-base-*`), injected by Istio and fed back in.
  * [name, annotations, mode, containers (else one app container)].
  */
@@ -803,6 +804,7 @@ const OWN_PROXY: Obj = {
   ports: [{ containerPort: 15021, name: "health" }],
   env: [{ name: "OWN", value: "1" }],
 };
+const APP_NUMERIC_PROBE: Obj = { ...APP, readinessProbe: { httpGet: { path: "/ready", port: 8080 } } };
 const tpl = (t: string): Record<string, string> => ({ "inject.istio.io/templates": t });
 const FIXED_CASES: readonly FixedCase[] = [
   ["tpl-sidecar-grpc-agent-grpc-simple", tpl("sidecar,grpc-agent,grpc-simple"), "native"],
@@ -838,6 +840,14 @@ const FIXED_CASES: readonly FixedCase[] = [
     { ...tpl("grpc-agent"), "sidecar.istio.io/bootstrapOverride": "" },
     "classic",
   ],
+  // istioctl kube-inject reads the proxy config before it checks the opt-out (istiod's webhook after).
+  [
+    "opt-out-bad-proxy-config",
+    { "sidecar.istio.io/inject": "false", "proxy.istio.io/config": "terminationDrainDuration: forever" },
+    "classic",
+  ],
+  // An app probe on a numeric port that is the Pod's own status port (Istio compares with the mesh's).
+  ["probe-on-status-port", { "status.sidecar.istio.io/port": "8080" }, "classic", [APP_NUMERIC_PROBE]],
   ["base-grpc-agent", tpl("grpc-agent"), "classic"],
   ["base-own-proxy", {}, "classic", [APP, OWN_PROXY]],
   [
