@@ -121,6 +121,8 @@ export interface PreviewOptions {
 export interface PreviewSlices {
   readonly ms: number;
   readonly pause: () => Promise<void>;
+  /** Awaited once the namespaces' labels are known, before the first Pod is read (the server's turn). */
+  readonly begin?: () => Promise<void>;
   /** The clock, in milliseconds (default performance.now). */
   readonly now?: () => number;
 }
@@ -362,6 +364,7 @@ export async function preview(docs: readonly unknown[], opts: PreviewOptions): P
   const domain =
     opts.policyDomain ??
     policyDomain(opts.config, opts.nativeSidecarsSupported ?? opts.config.nativeSidecars === "true");
+  await opts.slices?.begin?.();
   const entries: PreviewEntry[] = [];
   const turn = sliceTurns(opts.slices);
   for (const c of found) {

@@ -19,8 +19,17 @@
 
 import type { Request, RequestHandler, Response } from "express";
 import { AdmissionError, closesConnection, ERRORS, errorBody, type ErrorBody, type ErrorCode } from "./errors.js";
-import { checkCharset, discardRest, holdAnswer, YAML_TYPES, readRequestBody, type BodyLimits } from "./body.js";
+import {
+  checkCharset,
+  clientGone,
+  discardRest,
+  holdAnswer,
+  YAML_TYPES,
+  readRequestBody,
+  type BodyLimits,
+} from "./body.js";
 import { WorkBudget } from "./work-budget.js";
+import { Turns } from "./turns.js";
 import { quote } from "../injection/quote.js";
 import { bearerToken, isNamespaceName, LOOKUP_DEADLINE_MS, NamespaceLookups, NOT_KNOWN } from "./preview-lookup.js";
 import { OFFLOAD_FROM_BYTES, type ReviewPool } from "./review-pool.js";
@@ -147,6 +156,7 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
   const { config, logger, limits, pool } = opts;
   const requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const work = opts.previewWork ?? new WorkBudget();
+  const turns = new Turns();
   // The handler lives as long as its config (a new config builds a new app): the policy's
   // domain is built here, once, not per request. Native sidecars or not, the domain names the
   // same containers (in another order), so the nodes changing under it changes no verdict.
@@ -169,6 +179,7 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
     let workFrom: number | undefined;
     let admitted: ReturnType<WorkBudget["admit"]>;
     let waitedMs = 0;
+    let endTurn: (() => void) | undefined;
     const waiting = async <T>(p: Promise<T>): Promise<T> => {
       const from = performance.now();
       try {
@@ -208,8 +219,16 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
       // Labels the caller did not give are read only with its own bearer token (never logged).
       const token = bearerToken(req.headers.authorization);
       // Reviews and probes that came meanwhile are answered between slices of the Pods' reading
-      // and of the answer's formatting; the pauses are not this preview's work.
-      const slices = { ms: PREVIEW_SLICE_MS, pause: () => waiting(new Promise<void>((done) => setImmediate(done))) };
+      // and of the answer's formatting, one preview at a time (turns.ts); the pauses and the
+      // wait for its turn are not this preview's work.
+      const slices = {
+        ms: PREVIEW_SLICE_MS,
+        pause: () => waiting(new Promise<void>((done) => setImmediate(done))),
+        begin: async () => {
+          endTurn = await waiting(turns.take());
+          if (clientGone(res)) throw new AdmissionError("ERR_CALLER_GONE", "the client went while its preview waited");
+        },
+      };
       const entries = await preview(docs, {
         config,
         ...(namespace ? { namespace } : {}),
@@ -263,6 +282,7 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
       else if (e instanceof PreviewLimitError)
         logger.warn({ path: "/preview", code, limit: e.limit, count: e.count }, "preview refused");
     } finally {
+      endTurn?.();
       if (workFrom !== undefined && admitted !== undefined)
         work.spend(performance.now() - workFrom - waitedMs, admitted);
     }

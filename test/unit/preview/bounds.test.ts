@@ -118,6 +118,29 @@ describe("/preview: one preview gives the event loop back between its Pods", () 
     assert.deepEqual(patches(unmoved), patches(whole));
   });
 
+  test("no Pod is read before the preview's turn begins", async () => {
+    let pauses = 0;
+    let begin!: () => void;
+    let asked = false;
+    const previewed = previewPods([small], {
+      ...labels,
+      slices: {
+        ms: 0,
+        pause: () => Promise.resolve(void pauses++),
+        begin: () => {
+          asked = true;
+          return new Promise<void>((resolve) => (begin = resolve));
+        },
+      },
+    });
+    await new Promise((done) => setImmediate(done));
+    assert.ok(asked, "the turn is asked for");
+    assert.equal(pauses, 0, "no Pod read (each is preceded by a pause here)");
+    begin();
+    assert.equal((await previewed).length, small.items.length);
+    assert.equal(pauses, small.items.length);
+  });
+
   test("the answer, formatted a slice at a time, is formatPreview's text in every format; past the limit, the same refusal", async () => {
     const entries = await previewPods([small], labels);
     for (const format of PREVIEW_FORMATS) {
