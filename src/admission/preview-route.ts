@@ -28,7 +28,7 @@ import {
   readRequestBody,
   type BodyLimits,
 } from "./body.js";
-import { WorkBudget } from "./work-budget.js";
+import { WorkBudget, type Admitted } from "./work-budget.js";
 import { Turns } from "./turns.js";
 import { quote } from "../injection/quote.js";
 import { bearerToken, isNamespaceName, LOOKUP_DEADLINE_MS, NamespaceLookups, NOT_KNOWN } from "./preview-lookup.js";
@@ -177,7 +177,7 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
     const started = process.hrtime.bigint();
     // The event loop's time this preview takes: from its body read to its answer, less its waits.
     let workFrom: number | undefined;
-    let admitted: ReturnType<WorkBudget["admit"]>;
+    let admitted: Admitted | undefined;
     let waitedMs = 0;
     let endTurn: (() => void) | undefined;
     const waiting = async <T>(p: Promise<T>): Promise<T> => {
@@ -221,12 +221,22 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
       // Reviews and probes that came meanwhile are answered between slices of the Pods' reading
       // and of the answer's formatting, one preview at a time (turns.ts); the pauses and the
       // wait for its turn are not this preview's work.
+      // At each, what it has worked so far is held in the work budget (previews admitted
+      // meanwhile see it), and a preview whose client has gone stops.
+      const stillWanted = (): void => {
+        if (clientGone(res)) throw new AdmissionError("ERR_CALLER_GONE", "the client went before its preview was done");
+      };
       const slices = {
         ms: PREVIEW_SLICE_MS,
-        pause: () => waiting(new Promise<void>((done) => setImmediate(done))),
+        pause: async () => {
+          if (workFrom !== undefined && admitted !== undefined)
+            work.progress(performance.now() - workFrom - waitedMs, admitted);
+          await waiting(new Promise<void>((done) => setImmediate(done)));
+          stillWanted();
+        },
         begin: async () => {
           endTurn = await waiting(turns.take());
-          if (clientGone(res)) throw new AdmissionError("ERR_CALLER_GONE", "the client went while its preview waited");
+          stillWanted();
         },
       };
       const entries = await preview(docs, {
@@ -279,6 +289,7 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
           : ERRORS.ERR_INTERNAL.message;
       sendPreviewError(res, code, message);
       if (code === "ERR_INTERNAL") logger.error({ path: "/preview", err: e }, "preview failed");
+      else if (code === "ERR_CALLER_GONE") logger.warn({ path: "/preview", code, message }, "preview dropped");
       else if (e instanceof PreviewLimitError)
         logger.warn({ path: "/preview", code, limit: e.limit, count: e.count }, "preview refused");
     } finally {

@@ -1,6 +1,7 @@
 // The share of the event loop /preview may take, as a leaky bucket of milliseconds: the work
 // of each preview (parsing, the engine, formatting: what holds the loop, not the waits on the
-// API server or the worker thread) is added when done, and drains at `share` of the clock
+// API server or the worker thread) is added as it goes (between a preview's slices) and when
+// done, and drains at `share` of the clock
 // (a half: 500 ms a second). A preview starts only while the bucket holds less than
 // `burstMs` (a second); past it, it is refused at once (503 with Retry-After), so that a flood
 // of previews, each tens of milliseconds on the loop, never queues more than about a second of
@@ -41,19 +42,37 @@ export class WorkBudget {
 
   /**
    * Whether a piece of work of `units` (KiB of body) may start now; if so, its reckoned cost
-   * is held in the bucket, to be given to `spend` with what it took.
+   * is held in the bucket, to be given to `progress` as it goes and `spend` with what it took.
    */
-  admit(units: number): { readonly units: number; readonly reckoned: number } | undefined {
+  admit(units: number): Admitted | undefined {
     if (this.pending >= this.burstMs) return undefined;
     const reckoned = Math.max(1, units) * this.msPerUnit;
     this.level += reckoned;
-    return { units: Math.max(1, units), reckoned };
+    return { units: Math.max(1, units), reckoned, charged: reckoned };
+  }
+
+  /**
+   * Work going on (a preview between its slices): `ms` of the event loop so far. What passes
+   * its reckoning is held in the bucket at once, so that work admitted meanwhile sees it, not
+   * only once the work is done.
+   */
+  progress(ms: number, admitted: Admitted): void {
+    if (!(ms > admitted.charged)) return;
+    this.level = this.pending + (ms - admitted.charged);
+    admitted.charged = ms;
   }
 
   /** Work done: `ms` of the event loop in place of what it was reckoned at. */
-  spend(ms: number, admitted: { readonly units: number; readonly reckoned: number }): void {
+  spend(ms: number, admitted: Admitted): void {
     const took = Math.max(0, ms);
-    this.level = Math.max(0, this.pending + took - admitted.reckoned);
+    this.level = Math.max(0, this.pending + took - admitted.charged);
     this.msPerUnit = (1 - AVERAGE_WEIGHT) * this.msPerUnit + AVERAGE_WEIGHT * (took / admitted.units);
   }
+}
+
+/** Work admitted: its units, what it was reckoned at, and what the bucket holds for it so far. */
+export interface Admitted {
+  readonly units: number;
+  readonly reckoned: number;
+  charged: number;
 }

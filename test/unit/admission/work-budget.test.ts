@@ -42,6 +42,22 @@ describe("WorkBudget", () => {
     assert.ok(Math.abs(next.reckoned - 100) < 1, `reckoned ${next.reckoned} ms`);
   });
 
+  test("work going on is held as it passes its reckoning, and counted once when done", () => {
+    const { budget } = clocked();
+    const a = budget.admit(1);
+    assert.ok(a);
+    assert.equal(budget.pending, INITIAL_MS_PER_UNIT);
+    budget.progress(INITIAL_MS_PER_UNIT - 1, a);
+    assert.equal(budget.pending, INITIAL_MS_PER_UNIT, "within its reckoning: nothing more held");
+    budget.progress(1200, a);
+    assert.equal(budget.pending, 1200);
+    assert.equal(budget.admit(1), undefined, "work still going on past the burst refuses more");
+    budget.progress(1100, a);
+    assert.equal(budget.pending, 1200, "progress never takes back what was held");
+    budget.spend(1300, a);
+    assert.equal(budget.pending, 1300, "done: what it took, once");
+  });
+
   test("a spend never leaves the bucket below empty, nor counts negative time", () => {
     const { budget } = clocked();
     const a = budget.admit(100);

@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import { WorkBudget } from "../../../src/admission/work-budget.js";
+import { request as httpsRequest } from "node:https";
+import { WorkBudget, type Admitted } from "../../../src/admission/work-budget.js";
 import { buildConfig } from "../../../src/config/load.js";
 import {
   INLINE_TEMPLATE_UNITS,
@@ -199,6 +200,46 @@ describe("/preview: one preview gives the event loop back between its Pods", () 
       );
     } finally {
       delay.disable();
+      await s.close();
+    }
+  });
+});
+
+describe("/preview: a preview whose client goes stops at its next slice", () => {
+  test("the client gone mid-preview: no more Pods read, a warn line 'preview dropped', no answer logged", async () => {
+    let progressed!: () => void;
+    const working = new Promise<void>((resolve) => (progressed = resolve));
+    // The budget's progress is called at each pause: the preview is under way.
+    class Watched extends WorkBudget {
+      override progress(ms: number, admitted: Admitted): void {
+        super.progress(ms, admitted);
+        progressed();
+      }
+    }
+    const s = await startTestServer({ previewWork: new Watched(0.5, Infinity) });
+    try {
+      const body = JSON.stringify(costlyList(MAX_PREVIEW_PODS));
+      const req = httpsRequest({
+        host: "127.0.0.1",
+        port: s.running.port,
+        path: "/preview?format=summary&namespaceLabels=istio-injection=enabled",
+        method: "POST",
+        ca: s.ca,
+        headers: { ...JSON_HEADERS, "content-length": Buffer.byteLength(body) },
+      });
+      req.on("error", () => undefined);
+      req.end(body);
+      await working;
+      req.destroy();
+      let dropped: Record<string, unknown> | undefined;
+      for (let i = 0; i < 600 && dropped === undefined; i++) {
+        await new Promise((done) => setTimeout(done, 50));
+        dropped = s.logs.lines().find((l) => l.msg === "preview dropped");
+      }
+      assert.ok(dropped, s.logs.text().slice(-2000));
+      assert.equal(dropped.code, "ERR_CALLER_GONE");
+      assert.equal(s.logs.lines().filter((l) => l.msg === "preview").length, 0, "no answer was made");
+    } finally {
       await s.close();
     }
   });
