@@ -180,6 +180,7 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
     let admitted: Admitted | undefined;
     let waitedMs = 0;
     let endTurn: (() => void) | undefined;
+    let dropped = false;
     const waiting = async <T>(p: Promise<T>): Promise<T> => {
       const from = performance.now();
       try {
@@ -224,7 +225,9 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
       // At each, what it has worked so far is held in the work budget (previews admitted
       // meanwhile see it), and a preview whose client has gone stops.
       const stillWanted = (): void => {
-        if (clientGone(res)) throw new AdmissionError("ERR_CALLER_GONE", "the client went before its preview was done");
+        if (!clientGone(res)) return;
+        dropped = true;
+        throw new AdmissionError("ERR_CALLER_GONE", "the client went before its preview was done");
       };
       const slices = {
         ms: PREVIEW_SLICE_MS,
@@ -295,7 +298,7 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
     } finally {
       endTurn?.();
       if (workFrom !== undefined && admitted !== undefined)
-        work.spend(performance.now() - workFrom - waitedMs, admitted);
+        work.spend(performance.now() - workFrom - waitedMs, admitted, !dropped);
     }
   };
 }

@@ -62,11 +62,15 @@ export class WorkBudget {
     admitted.charged = ms;
   }
 
-  /** Work done: `ms` of the event loop in place of what it was reckoned at. */
-  spend(ms: number, admitted: Admitted): void {
+  /**
+   * Work done: `ms` of the event loop in place of what it was reckoned at. Work stopped before
+   * its end (`finished` false: its client went) is counted, but does not teach the reckoning
+   * what work costs: what it skipped would lower the price of the work admitted next.
+   */
+  spend(ms: number, admitted: Admitted, finished = true): void {
     const took = Math.max(0, ms);
     this.level = Math.max(0, this.pending + took - admitted.charged);
-    this.msPerUnit = (1 - AVERAGE_WEIGHT) * this.msPerUnit + AVERAGE_WEIGHT * (took / admitted.units);
+    if (finished) this.msPerUnit = (1 - AVERAGE_WEIGHT) * this.msPerUnit + AVERAGE_WEIGHT * (took / admitted.units);
   }
 }
 

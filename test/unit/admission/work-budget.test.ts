@@ -58,6 +58,16 @@ describe("WorkBudget", () => {
     assert.equal(budget.pending, 1300, "done: what it took, once");
   });
 
+  test("work stopped before its end is counted, but does not change the reckoning", () => {
+    const { budget, advance } = clocked();
+    const a = budget.admit(10);
+    assert.ok(a);
+    budget.spend(1, a, false); // a tenth of a millisecond a unit, had it finished
+    assert.equal(budget.pending, 1);
+    advance(10_000);
+    assert.equal(budget.admit(10)?.reckoned, 10 * INITIAL_MS_PER_UNIT);
+  });
+
   test("a spend never leaves the bucket below empty, nor counts negative time", () => {
     const { budget } = clocked();
     const a = budget.admit(100);

@@ -239,6 +239,13 @@ describe("/preview: a preview whose client goes stops at its next slice", () => 
       assert.ok(dropped, s.logs.text().slice(-2000));
       assert.equal(dropped.code, "ERR_CALLER_GONE");
       assert.equal(s.logs.lines().filter((l) => l.msg === "preview").length, 0, "no answer was made");
+      // Its turn was given up: the next preview is answered.
+      const next = await s.request({
+        path: "/preview?format=summary&namespaceLabels=istio-injection=enabled",
+        headers: JSON_HEADERS,
+        body: JSON.stringify(costlyList(1)),
+      });
+      assert.equal(next.status, 200, next.body);
     } finally {
       await s.close();
     }
