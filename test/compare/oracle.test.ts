@@ -53,7 +53,8 @@ const config = parseConfig(readFileSync(configFile, "utf8"), configFile);
  * carries `proxy.istio.io/config: "terminationDrainDuration: forever"`, which both webhooks
  * refuse (kube-inject reads the CronJob's job template metadata instead, and injects); the
  * DaemonSet in kube-system is left alone by both webhooks (an ignored namespace), where
- * kube-inject injects it.
+ * kube-inject injects it; the opted-out Pod whose proxy config does not parse is left alone by
+ * both webhooks (they decide before they read it), where kube-inject refuses it.
  */
 const WEBHOOKS_AGREE: ReadonlyMap<string, string> = new Map([
   ["r-g0401-statefulset-interceptionMode", "identical"],
@@ -63,6 +64,7 @@ const WEBHOOKS_AGREE: ReadonlyMap<string, string> = new Map([
   // the old proxy); istiod's webhook and ours give the same order.
   ["r-g0150-multi", "identical"],
   ["r-g0445-deploymentconfig", "identical"],
+  ["fx-opt-out-bad-proxy-config-classic", "identical"],
 ]);
 
 /**
