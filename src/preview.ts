@@ -132,9 +132,9 @@ export const PREVIEW_SLICE_MS = 10;
 
 /**
  * Called between pieces of work: once the slice's time has passed since the last pause (or
- * since this was made), the pause to await; else undefined (no turn of the loop taken).
+ * since this was made), the pause to await; else undefined (the loop is not given back).
  */
-function sliceTurns(slices: PreviewSlices | undefined): () => Promise<void> | undefined {
+function pauses(slices: PreviewSlices | undefined): () => Promise<void> | undefined {
   if (slices === undefined) return () => undefined;
   const now = slices.now ?? (() => performance.now());
   let from = now();
@@ -366,9 +366,9 @@ export async function preview(docs: readonly unknown[], opts: PreviewOptions): P
     policyDomain(opts.config, opts.nativeSidecarsSupported ?? opts.config.nativeSidecars === "true");
   await opts.slices?.begin?.();
   const entries: PreviewEntry[] = [];
-  const turn = sliceTurns(opts.slices);
+  const pauseIfDue = pauses(opts.slices);
   for (const c of found) {
-    const paused = turn();
+    const paused = pauseIfDue();
     if (paused !== undefined) await paused;
     if (c.skip !== undefined) {
       pushEntry(entries, c.doc, {
@@ -518,10 +518,10 @@ export async function formatPreviewInSlices(
   slices: PreviewSlices,
 ): Promise<string> {
   const parts: string[] = [];
-  const turn = sliceTurns(slices);
+  const pauseIfDue = pauses(slices);
   for (const piece of answerPieces(entries, format, maxBytes)) {
     parts.push(piece);
-    const paused = turn();
+    const paused = pauseIfDue();
     if (paused !== undefined) await paused;
   }
   return parts.join("");

@@ -221,9 +221,9 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
       const token = bearerToken(req.headers.authorization);
       // Reviews and probes that came meanwhile are answered between slices of the Pods' reading
       // and of the answer's formatting, one preview at a time (turns.ts); the pauses and the
-      // wait for its turn are not this preview's work.
-      // At each, what it has worked so far is held in the work budget (previews admitted
-      // meanwhile see it), and a preview whose client has gone stops.
+      // wait for its turn are not this preview's work. At each pause, what it has worked so far
+      // is held in the work budget (previews admitted meanwhile see it), and after each pause
+      // and its turn's wait, a preview whose client has gone stops.
       const stillWanted = (): void => {
         if (!clientGone(res)) return;
         dropped = true;
