@@ -2,13 +2,13 @@
 // process on 127.0.0.1, either with a serving certificate for 127.0.0.1 signed by a test CA
 // (files), or managing its own certificates against the cluster (`--cert-mode kubernetes`).
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ensureLocalCertificates } from "../../src/certs/local.js";
 import { request } from "../support/https.js";
+import { scratchDir } from "../support/scratch.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const CLI = join(ROOT, "dist", "cli.js");
@@ -33,7 +33,7 @@ export interface TestCerts {
 }
 
 export async function testCertificates(): Promise<TestCerts> {
-  const dir = mkdtempSync(join(tmpdir(), "e2e-certs-"));
+  const dir = scratchDir("e2e-certs-");
   await ensureLocalCertificates(dir);
   return {
     dir,
@@ -102,7 +102,7 @@ export interface InjectorOptions {
 export class Injector {
   private child: ChildProcess | undefined;
   private log = "";
-  private configDir = mkdtempSync(join(tmpdir(), "e2e-injector-"));
+  private configDir = scratchDir("e2e-injector-");
   private readonly options: InjectorOptions;
 
   constructor(

@@ -6,9 +6,8 @@ export { captureLogs, type LogCapture } from "../../support/logs.js";
 export { JSON_HEADERS, send, type ClientRequest, type ClientResponse } from "../../support/https.js";
 import { captureLogs, type LogCapture } from "../../support/logs.js";
 import { send, type ClientRequest, type ClientResponse } from "../../support/https.js";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { rm } from "node:fs/promises";
+import { scratchDir } from "../../support/scratch.js";
 import { createApp, overloadHandler, type AppOptions } from "../../../src/admission/server.js";
 import { startServer, type RunningServer, type StartServerOptions } from "../../../src/admission/https.js";
 import { ensureLocalCertificates, type LocalCertificates } from "../../../src/certs/local.js";
@@ -21,7 +20,7 @@ let certs: Promise<{ dir: string; certs: LocalCertificates }> | undefined;
 /** One set of certificates per test file (a process under node --test). */
 export function testCertificates(): Promise<LocalCertificates> {
   certs ??= (async () => {
-    const dir = await mkdtemp(join(tmpdir(), "sidecar-injector-test-"));
+    const dir = scratchDir("sidecar-injector-test-");
     return { dir, certs: await ensureLocalCertificates(dir) };
   })();
   return certs.then((c) => c.certs);
