@@ -23,6 +23,7 @@ import {
 } from "../../src/preview.js";
 import { yamlText } from "../../src/yaml-emit.js";
 import { previewListBody } from "./preview-body.js";
+import { median } from "./table.js";
 
 const runs = Number(process.env.PREVIEW_RUNS ?? "5");
 const MIB = 1024 * 1024;
@@ -36,9 +37,6 @@ async function cpuMs(f: () => unknown): Promise<number> {
   const c = process.cpuUsage(c0);
   return (c.user + c.system) / 1000;
 }
-
-const median = (xs: readonly number[]): number =>
-  [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 
 async function main(): Promise<void> {
   const body = previewListBody("json", PODS);

@@ -33,6 +33,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { connect, type TLSSocket } from "node:tls";
 import { fileURLToPath } from "node:url";
+import { median } from "./table.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "..", "..");
@@ -385,15 +386,6 @@ function summarise(file: string): void {
 }
 
 // --- the run --------------------------------------------------------------------------------
-
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0
-    ? NaN
-    : s.length % 2 === 1
-      ? (s[(s.length - 1) / 2] ?? NaN)
-      : ((s[s.length / 2 - 1] ?? 0) + (s[s.length / 2] ?? 0)) / 2;
-};
 
 if (!existsSync(join(root, "dist", "cli.js"))) throw new Error("dist/cli.js is missing: npm run build first");
 if (pinning) spawnSync("taskset", ["-a", "-cp", clientCpu, String(process.pid)], { stdio: "ignore" });

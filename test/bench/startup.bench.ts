@@ -22,6 +22,7 @@ import { dirname, join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { previewListBody } from "./preview-body.js";
+import { median } from "./table.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const cli = join(root, "dist", "cli.js");
@@ -30,11 +31,6 @@ const runs = Number(process.env.STARTUP_RUNS ?? "5");
 const nodeFlags = (process.env.STARTUP_NODE_FLAGS ?? "").split(/\s+/).filter(Boolean);
 const ticks = Number(execFileSync("getconf", ["CLK_TCK"]).toString().trim());
 const MIB = 1024 * 1024;
-
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? Number.NaN;
-};
 
 interface Answer {
   readonly status: number;

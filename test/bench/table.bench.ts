@@ -5,7 +5,9 @@
 //       shipped: src/ bundled as dist/ is, bundled.ts), in alternating batches with (1)
 //       (interleaved.ts) so that both see the same minutes of the machine;
 //   (3) a bare Node HTTPS server (test/bench/bare-server.ts: read, parse, stringify, answer);
-//   (4) ours over HTTPS: the built `serve` with --workers 1 and --workers 2;
+//   (4) ours over HTTPS: the built `serve` with --workers 1 and --workers 2; (3) and ours with
+//       --workers 1 run side by side and are attacked in alternating rounds at each rate, so
+//       that the ratios the issue's targets are stated in come from the same minutes;
 //   (5) Istio's own webhook over HTTPS (the oracle's --serve, test/oracle), when it can be built;
 // driven by vegeta (scripts/bench-bins.sh) with keep-alive HTTP/1.1 at fixed rates and at its
 // maximum, server and load generator pinned to different cores when taskset is there. Both
@@ -15,10 +17,11 @@
 // ratios ours/bare and ours/Istio. The layout and the parsing are in table.ts.
 //
 // Env: BENCH_DURATION (s per rate, 5), BENCH_TIMEOUT (s, 10: the API server's default for a
-// webhook), BENCH_RATES (500,1000,2000,max), BENCH_MAX_WORKERS
-// (vegeta's workers for "max", 8), BENCH_WARMUP (s, 1), BENCH_INPROC_SECONDS (2, per column), BENCH_PIN
-// (0: no taskset), BENCH_ISTIO (0: no Istio column), BENCH_ISTIO_BUILD_SECONDS (how long the
-// oracle's build may take before the column is skipped, 300), BENCH_FIXTURE (pod).
+// webhook), BENCH_RATES (500,1000,2000,max), BENCH_MAX_WORKERS (vegeta's workers for "max",
+// 8), BENCH_ROUNDS (rounds of (3) and of (4) --workers 1 at each rate, 3), BENCH_WARMUP (s, 1),
+// BENCH_INPROC_SECONDS (2, per column), BENCH_PIN (0: no taskset), BENCH_ISTIO (0: no Istio
+// column), BENCH_ISTIO_BUILD_SECONDS (how long the oracle's build may take before the column
+// is skipped, 300), BENCH_FIXTURE (pod).
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "../support/https.js";
@@ -30,9 +33,12 @@ import { bundledEngine } from "./bundled.js";
 import { interleaved } from "./interleaved.js";
 import {
   COLUMNS,
+  combineRounds,
   cpuTicks,
   parseVegetaReport,
+  rateName,
   renderTable,
+  roundRatios,
   tableRows,
   type BenchResults,
   type RateResult,
@@ -59,6 +65,7 @@ const inProcessSeconds = envNumber("BENCH_INPROC_SECONDS", 2, 0.1);
 const maxWorkers = envNumber("BENCH_MAX_WORKERS", 8, 1);
 const istioBuildSeconds = envNumber("BENCH_ISTIO_BUILD_SECONDS", 300, 1);
 const timeout = envNumber("BENCH_TIMEOUT", 10, 1);
+const rounds = Math.round(envNumber("BENCH_ROUNDS", 3, 1));
 const rates = (process.env.BENCH_RATES ?? "500,1000,2000,max").split(",").map((r) => r.trim());
 for (const r of rates) {
   if (r !== "max" && !(Number.isInteger(Number(r)) && Number(r) > 0)) {
@@ -217,22 +224,25 @@ else if (vegeta !== undefined) {
   else notes.push(`Istio column skipped: test/oracle/build.sh failed (${lastLine(b.stderr) || `exit ${b.status}`})`);
 }
 
+// Per server: start, idle sample and warm-up; per attack, the attack, its last answers and the
+// wait for the server to be idle again (≤ 5 s). The bare server and ours (--workers 1) are
+// attacked `rounds` times at each rate, the others once. A server falling behind adds up to the
+// request timeout per rate. Measured on the busy 2-core machine: up to 8 s to start, sample and
+// stop a server, 2 s per attack beyond its duration, 10 s for the tool checks and the first
+// start of ours.
 const httpServers = vegeta === undefined ? 0 : 3 + (istio === undefined ? 0 : 1);
-// Per server: start and idle sample, warm-up, and per rate the attack, its last answers and
-// the wait for the server to be idle again (≤ 5 s); a server falling behind adds up to the
-// request timeout per rate.
-// Measured on the busy 2-core machine: up to 8 s to start, sample and stop a server, 2 s per
-// rate beyond its duration, 10 s for the tool checks and the first start of ours.
-const perServer = (extra: number): number => 8 + warmup + rates.length * (duration + 2 + extra);
-// Worst case: every rate waits for the timeout, then 5 s for the server to be idle, then for a
+const attacksPerRate = vegeta === undefined ? 0 : 2 * rounds + 1 + (istio === undefined ? 0 : 1);
+const httpSeconds = (extra: number): number =>
+  httpServers * (8 + warmup) + attacksPerRate * rates.length * (duration + 2 + extra);
+// Worst case: every attack waits for the timeout, then 5 s for the server to be idle, then for a
 // restarted one.
-const boundSeconds = Math.ceil(2 * inProcessSeconds + 10 + httpServers * perServer(0));
-const worstSeconds = Math.ceil(2 * inProcessSeconds + 10 + httpServers * perServer(timeout + 5 + 8 + warmup));
+const boundSeconds = Math.ceil(2 * inProcessSeconds + 10 + httpSeconds(0));
+const worstSeconds = Math.ceil(2 * inProcessSeconds + 10 + httpSeconds(timeout + 5 + 8 + warmup));
 console.log(
   `sidecar-injector bench: ${cpuModel}, ${cores} cores, node ${process.version}, load average ${loadAtStart}`,
 );
 console.log(
-  `fixture test/fixtures/admission-review-${fixture}.json (${body.length} bytes); ${duration} s per rate, ${timeout} s request timeout; pinning: ${pinning}; about ${boundSeconds} s in all, at most ${worstSeconds} s when servers fall behind`,
+  `fixture test/fixtures/admission-review-${fixture}.json (${body.length} bytes); ${duration} s per rate (the bare server and ours --workers 1 in ${rounds} alternating rounds each), ${timeout} s request timeout; pinning: ${pinning}; about ${boundSeconds} s in all, at most ${worstSeconds} s when servers fall behind`,
 );
 
 // --- in-process ----------------------------------------------------------------------------
@@ -396,67 +406,143 @@ async function checkedAnswer(served: Served, injector: boolean): Promise<number>
   return answer.body.length;
 }
 
-async function measure(served: Served, injector: boolean): Promise<ServerResult> {
+/** A server under measurement: its process, and what each round at each rate gave. */
+interface Measured {
+  readonly served: Served;
+  child: ChildProcess;
+  readonly readyMs: number;
+  readonly answerBytes: number;
+  readonly idleRssMiB: number;
+  peakRssMiB: number;
+  /** The fixed rate at which it answered under half, if any. */
+  collapsedAt?: string;
+  readonly rounds: Map<string, RateResult[]>;
+}
+
+const pidOf = (m: Measured): number => m.child.pid ?? 0;
+
+/** Starts a server: ready time, its answer checked, idle RSS, warmed up. */
+async function begin(served: Served, injector: boolean): Promise<Measured> {
   const t0 = performance.now();
-  let child = served.start();
+  const child = served.start();
   try {
     const readyMs = await readyAfter(child, served.url, t0, served.log);
     const answerBytes = await checkedAnswer(served, injector);
-    let pid = child.pid ?? 0;
     await sleep(500);
-    const idleRssMiB = rssMiB(pid);
-    let peakRssMiB = idleRssMiB;
-    const sampler = setInterval(() => (peakRssMiB = Math.max(peakRssMiB, rssMiB(pid))), 100);
-    const byRate = new Map<string, RateResult>();
+    const idleRssMiB = rssMiB(child.pid ?? 0);
+    if (warmup > 0) await attack(served.url, "200", warmup, join(work, "warmup.bin"));
+    return { served, child, readyMs, answerBytes, idleRssMiB, peakRssMiB: idleRssMiB, rounds: new Map() };
+  } catch (e) {
+    await stop(child);
+    throw e;
+  }
+}
+
+/** One attack at one rate, once the server is idle again (restarted when it does not get idle). */
+async function attackRound(m: Measured, rate: string): Promise<void> {
+  const { served } = m;
+  const label = rateName(rate);
+  // Past the rate where it answered under half, a higher fixed rate shows only more of the
+  // same collapse (and costs the timeout): skip it; "max" is still measured.
+  if (m.collapsedAt !== undefined && rate !== "max") {
+    const note = `${served.name}: ${label} skipped, under half answered at ${m.collapsedAt}/s`;
+    if (!notes.includes(note)) notes.push(note);
+    return;
+  }
+  const settled = await settle(pidOf(m));
+  if (!settled || m.collapsedAt !== undefined) {
+    // Still working through requests whose clients gave up, or just out of a collapse
+    // (thousands of connections opened and dropped): a fresh, warmed-up server measures
+    // this rate rather than what is left of the one before.
+    notes.push(
+      `${served.name}: restarted before ${label}, ${settled ? `after the collapse at ${m.collapsedAt}/s` : "still busy with requests left from the rate before"}`,
+    );
+    m.child.kill("SIGKILL");
+    const t1 = performance.now();
+    m.child = served.start();
+    await readyAfter(m.child, served.url, t1, served.log);
+    if (warmup > 0) await attack(served.url, "200", warmup, join(work, "warmup.bin"));
+    m.collapsedAt = undefined;
+  }
+  const out = join(work, `${served.log}-${rate}.bin`);
+  const before = treeTicks(pidOf(m));
+  await attack(served.url, rate, duration, out);
+  const ticks = treeTicks(pidOf(m)) - before;
+  const report = await run(vegeta ?? "vegeta", ["report", "-type=json", out]);
+  if (report.status !== 0) throw new Error(`vegeta report failed: ${lastLine(report.stderr)}`);
+  const summary = parseVegetaReport(report.stdout);
+  const list = m.rounds.get(rate) ?? [];
+  list.push({
+    summary,
+    cpuUsPerRequest: summary.requests > 0 ? (ticks * 1e6) / clockTicks / summary.requests : NaN,
+  });
+  m.rounds.set(rate, list);
+  if (rate !== "max" && summary.answered * 2 < summary.requests) m.collapsedAt = rate;
+  process.stderr.write(
+    `  ${served.name} at ${label}${rounds > 1 ? ` (round ${list.length})` : ""}: ${summary.answered}/${summary.requests} answered, p50 ${summary.p50Ms.toFixed(2)} ms, mean answer ${summary.meanAnswerBytes.toFixed(0)} bytes\n`,
+  );
+}
+
+/**
+ * Measures servers together: all started, then at each rate `times` rounds, each attacking
+ * every server in turn, the order turned round by round (so that each goes first as often).
+ * Only the server under attack works; the others wait idle on the same core. A server that
+ * cannot start or be attacked is left out (undefined), with a note.
+ */
+async function measureTogether(
+  list: readonly (readonly [Served, boolean])[],
+  times: number,
+): Promise<(Measured | undefined)[]> {
+  const measured: (Measured | undefined)[] = [];
+  try {
+    for (const [served, injector] of list) {
+      try {
+        measured.push(await begin(served, injector));
+      } catch (e) {
+        notes.push(`${served.name} skipped: ${(e as Error).message}`);
+        measured.push(undefined);
+      }
+    }
+    const sampler = setInterval(() => {
+      for (const m of measured) if (m !== undefined) m.peakRssMiB = Math.max(m.peakRssMiB, rssMiB(pidOf(m)));
+    }, 100);
     try {
-      if (warmup > 0) await attack(served.url, "200", warmup, join(work, "warmup.bin"));
-      let collapsedAt: string | undefined;
       for (const rate of rates) {
-        const label = rate === "max" ? "max" : `${rate}/s`;
-        // Past the rate where it answered under half, a higher fixed rate shows only more of
-        // the same collapse (and costs the timeout): skip it; "max" is still measured.
-        if (collapsedAt !== undefined && rate !== "max") {
-          notes.push(`${served.name}: ${label} skipped, under half answered at ${collapsedAt}/s`);
-          continue;
+        for (let round = 0; round < times; round++) {
+          for (let j = 0; j < measured.length; j++) {
+            const k = (round + j) % measured.length;
+            const m = measured[k];
+            if (m === undefined) continue;
+            try {
+              await attackRound(m, rate);
+            } catch (e) {
+              notes.push(`${m.served.name} skipped: ${(e as Error).message}`);
+              await stop(m.child);
+              measured[k] = undefined;
+            }
+          }
         }
-        const settled = await settle(pid);
-        if (!settled || collapsedAt !== undefined) {
-          // Still working through requests whose clients gave up, or just out of a collapse
-          // (thousands of connections opened and dropped): a fresh, warmed-up server measures
-          // this rate rather than what is left of the one before.
-          notes.push(
-            `${served.name}: restarted before ${label}, ${settled ? `after the collapse at ${collapsedAt}/s` : "still busy with requests left from the rate before"}`,
-          );
-          child.kill("SIGKILL");
-          const t1 = performance.now();
-          child = served.start();
-          await readyAfter(child, served.url, t1, served.log);
-          pid = child.pid ?? 0;
-          if (warmup > 0) await attack(served.url, "200", warmup, join(work, "warmup.bin"));
-        }
-        const out = join(work, `${served.log}-${rate}.bin`);
-        const before = treeTicks(pid);
-        await attack(served.url, rate, duration, out);
-        const ticks = treeTicks(pid) - before;
-        const report = await run(vegeta ?? "vegeta", ["report", "-type=json", out]);
-        if (report.status !== 0) throw new Error(`vegeta report failed: ${lastLine(report.stderr)}`);
-        const summary = parseVegetaReport(report.stdout);
-        byRate.set(rate, {
-          summary,
-          cpuUsPerRequest: summary.requests > 0 ? (ticks * 1e6) / clockTicks / summary.requests : NaN,
-        });
-        if (rate !== "max" && summary.answered * 2 < summary.requests) collapsedAt = rate;
-        process.stderr.write(
-          `  ${served.name} at ${label}: ${summary.answered}/${summary.requests} answered, p50 ${summary.p50Ms.toFixed(2)} ms, mean answer ${summary.meanAnswerBytes.toFixed(0)} bytes\n`,
-        );
       }
     } finally {
       clearInterval(sampler);
     }
-    return { readyMs, idleRssMiB, peakRssMiB, answerBytes, rates: byRate };
+    return measured;
   } finally {
-    await stop(child);
+    for (const m of measured) if (m !== undefined) await stop(m.child);
   }
+}
+
+/** What the table shows of a measured server: each rate's rounds combined. */
+function resultOf(m: Measured): ServerResult {
+  const byRate = new Map<string, RateResult>();
+  for (const [rate, list] of m.rounds) byRate.set(rate, combineRounds(list));
+  return {
+    readyMs: m.readyMs,
+    idleRssMiB: m.idleRssMiB,
+    peakRssMiB: m.peakRssMiB,
+    answerBytes: m.answerBytes,
+    rates: byRate,
+  };
 }
 
 if (vegeta !== undefined) {
@@ -481,19 +567,25 @@ if (vegeta !== undefined) {
     }).outputText,
   );
   const bareUrl = `https://127.0.0.1:${basePort + 1}`;
-  const servers: [keyof BenchResults, Served][] = [
+  const bare: Served = {
+    name: "bare Node HTTPS",
+    url: bareUrl,
+    log: "bare.log",
+    start: () => spawnServer([process.execPath, bareJs, String(basePort + 1), certFile, keyFile], "bare.log"),
+  };
+  // The two the targets compare, in alternating rounds: their ratios come from the same minutes.
+  const [b, o1] = await measureTogether(
     [
-      "bare",
-      {
-        name: "bare Node HTTPS",
-        url: bareUrl,
-        log: "bare.log",
-        start: () => spawnServer([process.execPath, bareJs, String(basePort + 1), certFile, keyFile], "bare.log"),
-      },
+      [bare, false],
+      [oursServed(1, basePort + 2), true],
     ],
-    ["ours1", oursServed(1, basePort + 2)],
-    ["ours2", oursServed(2, basePort + 3)],
-  ];
+    rounds,
+  );
+  if (b !== undefined) results.bare = resultOf(b);
+  if (o1 !== undefined) results.ours1 = { ...resultOf(o1), readyWithCertsMs };
+  if (b !== undefined && o1 !== undefined) results.oursOverBare = roundRatios(o1.rounds, b.rounds);
+  const [o2] = await measureTogether([[oursServed(2, basePort + 3), true]], 1);
+  if (o2 !== undefined) results.ours2 = resultOf(o2);
   if (istio !== undefined) {
     const url = `https://127.0.0.1:${basePort + 4}`;
     const start = (): ChildProcess =>
@@ -501,16 +593,8 @@ if (vegeta !== undefined) {
         [istio ?? "", "--serve", `127.0.0.1:${basePort + 4}`, "--tls-cert", certFile, "--tls-key", keyFile],
         "istio.log",
       );
-    servers.push(["istio", { name: "Istio webhook", url, log: "istio.log", start }]);
-  }
-  for (const [key, served] of servers) {
-    try {
-      const r = await measure(served, key !== "bare");
-      if (key === "ours1") results.ours1 = { ...r, readyWithCertsMs };
-      else if (key === "bare" || key === "ours2" || key === "istio") results[key] = r;
-    } catch (e) {
-      notes.push(`${served.name} skipped: ${(e as Error).message}`);
-    }
+    const [i] = await measureTogether([[{ name: "Istio webhook", url, log: "istio.log", start }, true]], 1);
+    if (i !== undefined) results.istio = resultOf(i);
   }
 }
 
@@ -520,6 +604,6 @@ console.log("");
 console.log(renderTable(COLUMNS, tableRows(results, rates)));
 console.log("");
 console.log(
-  `ours/bare and ours/Istio are --workers 1 over the other (in-process: ours over the floor). CPU µs/req: user + system time of all the server's processes during the attack, per request sent. "max": vegeta -rate=0 with ${maxWorkers} workers. Load average at the end: ${load()}.`,
+  `ours/bare and ours/Istio are --workers 1 over the other (in-process: ours over the floor); at each rate, ours/bare is the median of the ${rounds} rounds' own ratios, and the two servers' figures the medians of their rounds (answered %: of all rounds' requests). CPU µs/req: user + system time of all the server's processes during the attack, per request sent. "max": vegeta -rate=0 with ${maxWorkers} workers. Load average at the end: ${load()}.`,
 );
 for (const n of notes) console.log(`note: ${n}`);

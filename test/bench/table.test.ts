@@ -3,11 +3,14 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
   COLUMNS,
+  combineRounds,
   cpuTicks,
   figure,
+  median,
   parseVegetaReport,
   ratio,
   renderTable,
+  roundRatios,
   tableRows,
   type RateResult,
   type ServerResult,
@@ -168,6 +171,63 @@ describe("tableRows", () => {
     const r = find("ready ms, generating its certificate");
     assert.equal(r[col("ours --workers 1")], "900");
     assert.equal(r[col("bare Node HTTPS")], "–");
+  });
+});
+
+describe("rounds", () => {
+  const at = (cpu: number, perSecond: number, p99Ms = 2, answered = 1000): RateResult => ({
+    summary: summary({ answeredPerSecond: perSecond, p99Ms, answered }),
+    cpuUsPerRequest: cpu,
+  });
+
+  it("median: the middle value, the mean of the middle two for an even count, NaN ignored", () => {
+    assert.equal(median([3, 1, 2]), 2);
+    assert.equal(median([4, 1, 3, 2]), 2.5);
+    assert.equal(median([NaN, 5]), 5);
+    assert.ok(Number.isNaN(median([])));
+  });
+
+  it("combineRounds sums requests and answers, and takes the median of every other figure", () => {
+    const c = combineRounds([at(100, 900, 9, 990), at(300, 1000, 1), at(200, 5000, 3)]);
+    assert.equal(c.summary.requests, 3000);
+    assert.equal(c.summary.answered, 2990);
+    assert.equal(c.cpuUsPerRequest, 200);
+    assert.equal(c.summary.answeredPerSecond, 1000);
+    assert.equal(c.summary.p99Ms, 3);
+    assert.throws(() => combineRounds([]), /no rounds/);
+  });
+
+  it("roundRatios is the median of each round's own ratio, not the ratio of the medians", () => {
+    // The machine slows down in the second round: both servers cost twice as much.
+    const ours = new Map([
+      ["1000", [at(250, 1000), at(500, 1000), at(260, 1000)]],
+      ["max", [at(200, 4000), at(400, 2000), at(210, 3900)]],
+    ]);
+    const bare = new Map([
+      ["1000", [at(100, 1000), at(240, 1000), at(130, 1000)]],
+      ["max", [at(80, 10000), at(160, 5000), at(100, 8000)]],
+    ]);
+    const r = roundRatios(ours, bare);
+    // Rounds' ratios 2.5, 2.08, 2.0: median 2.08; medians' ratio would be 260 / 130 = 2.0.
+    assert.equal(r.get("1000/s: server CPU µs/req")?.toFixed(3), "2.083");
+    // 0.4, 0.4, 0.4875: median 0.4 (medians' ratio: 3900 / 8000 = 0.49).
+    assert.equal(r.get("max: answered/s"), 0.4);
+    assert.equal(r.has("1000/s: answered/s"), false);
+  });
+
+  it("roundRatios leaves out a rate the two were not measured at in the same rounds", () => {
+    const r = roundRatios(new Map([["1000", [at(1, 1), at(1, 1)]]]), new Map([["1000", [at(1, 1)]]]));
+    assert.equal(r.size, 0);
+  });
+
+  it("the ours/bare column shows the rounds' ratio where there is one", () => {
+    const one = server([["max", { summary: summary({ answeredPerSecond: 4000 }), cpuUsPerRequest: 90 }]]);
+    const two = server([["max", { summary: summary({ answeredPerSecond: 1000 }), cpuUsPerRequest: 280 }]]);
+    const rows = tableRows({ bare: one, ours1: two, oursOverBare: new Map([["max: answered/s", 0.4]]) }, ["max"]);
+    const row = (label: string): readonly string[] | undefined => rows.find((x) => x[0] === label);
+    assert.equal(row("max: answered/s")?.[COLUMNS.indexOf("ours/bare")], "0.40×");
+    // No rounds' ratio for CPU here: the ratio of the two figures.
+    assert.equal(row("max: server CPU µs/req")?.[COLUMNS.indexOf("ours/bare")], "3.1×");
   });
 });
 

@@ -15,6 +15,12 @@
 //   "answer bytes" is the size of one answer checked before the attacks (for the injectors: a
 //   patch, allowed): similar sizes show the servers did similar work.
 // - renderTable: a Markdown table, columns padded to their widest cell.
+// - combineRounds: one rate's rounds as one result: requests and answers summed, every other
+//   figure the median of the rounds'.
+// - roundRatios: for two servers measured in the same rounds (ours and the bare server, in
+//   alternating order), the median of each round's own ratio, by row label. The table's
+//   ours/bare column shows these where there are some: the machine's speed drifts from minute
+//   to minute, and a round's two attacks ran in the same minute.
 
 export interface VegetaSummary {
   readonly requests: number;
@@ -112,6 +118,69 @@ export interface ServerResult {
   readonly rates: ReadonlyMap<string, RateResult>;
 }
 
+/** The middle value (the mean of the two middle ones for an even count); NaN for none. */
+export function median(xs: readonly number[]): number {
+  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export function combineRounds(rounds: readonly RateResult[]): RateResult {
+  if (rounds.length === 0) throw new Error("combineRounds: no rounds");
+  const of = (get: (r: RateResult) => number): number => median(rounds.map(get));
+  return {
+    summary: {
+      requests: rounds.reduce((n, r) => n + r.summary.requests, 0),
+      answered: rounds.reduce((n, r) => n + r.summary.answered, 0),
+      p50Ms: of((r) => r.summary.p50Ms),
+      p99Ms: of((r) => r.summary.p99Ms),
+      answeredPerSecond: of((r) => r.summary.answeredPerSecond),
+      meanAnswerBytes: of((r) => r.summary.meanAnswerBytes),
+    },
+    cpuUsPerRequest: of((r) => r.cpuUsPerRequest),
+  };
+}
+
+/** The rate's label in the table's rows: "1000/s", "max". */
+export const rateName = (rate: string): string => (rate === "max" ? "max" : `${rate}/s`);
+
+/**
+ * Median of each round's ours / bare, by row label ("1000/s: server CPU µs/req" ...), for the
+ * rates both servers were measured at in the same number of rounds.
+ */
+export function roundRatios(
+  ours: ReadonlyMap<string, readonly RateResult[]>,
+  bare: ReadonlyMap<string, readonly RateResult[]>,
+): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [rate, o] of ours) {
+    const b = bare.get(rate);
+    if (b === undefined || b.length !== o.length || o.length === 0) continue;
+    const name = rateName(rate);
+    const each = (get: (r: RateResult) => number): number =>
+      median(o.map((x, i) => (get(b[i]!) > 0 ? get(x) / get(b[i]!) : NaN)));
+    out.set(
+      `${name}: server CPU µs/req`,
+      each((r) => r.cpuUsPerRequest),
+    );
+    out.set(
+      `${name}: p50 ms`,
+      each((r) => r.summary.p50Ms),
+    );
+    out.set(
+      `${name}: p99 ms`,
+      each((r) => r.summary.p99Ms),
+    );
+    if (rate === "max")
+      out.set(
+        `${name}: answered/s`,
+        each((r) => r.summary.answeredPerSecond),
+      );
+  }
+  return out;
+}
+
 export interface BenchResults {
   /** CPU µs per review in-process: JSON.parse + JSON.stringify of the same bytes. */
   readonly floorUs?: number;
@@ -121,6 +190,8 @@ export interface BenchResults {
   readonly ours1?: ServerResult;
   readonly ours2?: ServerResult;
   readonly istio?: ServerResult;
+  /** ours / bare by row label, each the median of the rounds' own ratios (roundRatios). */
+  readonly oursOverBare?: ReadonlyMap<string, number>;
 }
 
 export const COLUMNS = [
@@ -143,7 +214,15 @@ export function tableRows(r: BenchResults, rateLabels: readonly string[]): Row[]
   const row = (label: string, get: (s: ServerResult) => number | undefined): void => {
     const values = servers.map((s) => (s === undefined ? undefined : get(s)));
     const [bare, ours1, , istio] = values;
-    rows.push([label, "–", "–", ...values.map(figure), ratio(ours1, bare), ratio(ours1, istio)]);
+    const paired = r.oursOverBare?.get(label);
+    rows.push([
+      label,
+      "–",
+      "–",
+      ...values.map(figure),
+      paired === undefined ? ratio(ours1, bare) : ratio(paired, 1),
+      ratio(ours1, istio),
+    ]);
   };
   rows.push([
     "CPU µs per review, in-process",
@@ -167,7 +246,7 @@ export function tableRows(r: BenchResults, rateLabels: readonly string[]): Row[]
       const x = s.rates.get(rate);
       return x === undefined ? undefined : get(x);
     };
-    const name = rate === "max" ? "max" : `${rate}/s`;
+    const name = rateName(rate);
     row(
       `${name}: answered %`,
       at((x) => (x.summary.requests > 0 ? (100 * x.summary.answered) / x.summary.requests : undefined)),
