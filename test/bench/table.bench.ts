@@ -18,7 +18,8 @@
 //
 // Env: BENCH_DURATION (s per rate, 5), BENCH_TIMEOUT (s, 10: the API server's default for a
 // webhook), BENCH_RATES (500,1000,2000,max), BENCH_MAX_WORKERS (vegeta's workers for "max",
-// 8), BENCH_ROUNDS (rounds of (3) and of (4) --workers 1 at each rate, 3), BENCH_WARMUP (s, 1),
+// 8), BENCH_ROUNDS (rounds of (3) and of (4) --workers 1 at each rate, 3), BENCH_WARMUP (s at
+// 200/s for a server restarted after a collapse, 1),
 // BENCH_INPROC_SECONDS (2, per column), BENCH_PIN (0: no taskset), BENCH_ISTIO (0: no Istio
 // column), BENCH_ISTIO_BUILD_SECONDS (how long the oracle's build may take before the column
 // is skipped, 300), BENCH_FIXTURE (pod).
@@ -43,6 +44,7 @@ import {
   type BenchResults,
   type RateResult,
   type ServerResult,
+  type VegetaSummary,
 } from "./table.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -61,6 +63,8 @@ function envNumber(name: string, fallback: number, min: number): number {
 
 const duration = envNumber("BENCH_DURATION", 5, 1);
 const warmup = envNumber("BENCH_WARMUP", 1, 0);
+/** The rate of each server's first attack, just after it is ready: the issue's reference rate. */
+const FRESH_RATE = "1000";
 const inProcessSeconds = envNumber("BENCH_INPROC_SECONDS", 2, 0.1);
 const maxWorkers = envNumber("BENCH_MAX_WORKERS", 8, 1);
 const istioBuildSeconds = envNumber("BENCH_ISTIO_BUILD_SECONDS", 300, 1);
@@ -224,25 +228,25 @@ else if (vegeta !== undefined) {
   else notes.push(`Istio column skipped: test/oracle/build.sh failed (${lastLine(b.stderr) || `exit ${b.status}`})`);
 }
 
-// Per server: start, idle sample and warm-up; per attack, the attack, its last answers and the
-// wait for the server to be idle again (≤ 5 s). The bare server and ours (--workers 1) are
-// attacked `rounds` times at each rate, the others once. A server falling behind adds up to the
-// request timeout per rate. Measured on the busy 2-core machine: up to 8 s to start, sample and
-// stop a server, 2 s per attack beyond its duration, 10 s for the tool checks and the first
-// start of ours.
+// Per server: start, idle sample and its first attack (FRESH_RATE, just started); per attack,
+// the attack, its last answers and the wait for the server to be idle again (≤ 5 s). The bare
+// server and ours (--workers 1) are attacked `rounds` times at each rate, the others once. A
+// server falling behind adds up to the request timeout per rate. Measured on the busy 2-core
+// machine: up to 8 s to start, sample and stop a server, 2 s per attack beyond its duration,
+// 10 s for the tool checks and the first start of ours.
 const httpServers = vegeta === undefined ? 0 : 3 + (istio === undefined ? 0 : 1);
 const attacksPerRate = vegeta === undefined ? 0 : 2 * rounds + 1 + (istio === undefined ? 0 : 1);
 const httpSeconds = (extra: number): number =>
-  httpServers * (8 + warmup) + attacksPerRate * rates.length * (duration + 2 + extra);
+  httpServers * (8 + duration + 2 + extra) + attacksPerRate * rates.length * (duration + 2 + extra);
 // Worst case: every attack waits for the timeout, then 5 s for the server to be idle, then for a
 // restarted one.
 const boundSeconds = Math.ceil(2 * inProcessSeconds + 10 + httpSeconds(0));
-const worstSeconds = Math.ceil(2 * inProcessSeconds + 10 + httpSeconds(timeout + 5 + 8 + warmup));
+const worstSeconds = Math.ceil(2 * inProcessSeconds + 10 + httpSeconds(timeout + 5 + 8 + warmup + duration));
 console.log(
   `sidecar-injector bench: ${cpuModel}, ${cores} cores, node ${process.version}, load average ${loadAtStart}`,
 );
 console.log(
-  `fixture test/fixtures/admission-review-${fixture}.json (${body.length} bytes); ${duration} s per rate (the bare server and ours --workers 1 in ${rounds} alternating rounds each), ${timeout} s request timeout; pinning: ${pinning}; about ${boundSeconds} s in all, at most ${worstSeconds} s when servers fall behind`,
+  `fixture test/fixtures/admission-review-${fixture}.json (${body.length} bytes); ${duration} s per rate (the bare server and ours --workers 1 in ${rounds} alternating rounds each, after each server's first ${duration} s at ${FRESH_RATE}/s as soon as it is ready), ${timeout} s request timeout; pinning: ${pinning}; about ${boundSeconds} s in all, at most ${worstSeconds} s when servers fall behind`,
 );
 
 // --- in-process ----------------------------------------------------------------------------
@@ -414,6 +418,8 @@ interface Measured {
   readonly answerBytes: number;
   readonly idleRssMiB: number;
   peakRssMiB: number;
+  /** Its first attack, at FRESH_RATE, just after it was ready. */
+  readonly fresh: RateResult;
   /** The fixed rate at which it answered under half, if any. */
   collapsedAt?: string;
   readonly rounds: Map<string, RateResult[]>;
@@ -430,8 +436,11 @@ async function begin(served: Served, injector: boolean): Promise<Measured> {
     const answerBytes = await checkedAnswer(served, injector);
     await sleep(500);
     const idleRssMiB = rssMiB(child.pid ?? 0);
-    if (warmup > 0) await attack(served.url, "200", warmup, join(work, "warmup.bin"));
-    return { served, child, readyMs, answerBytes, idleRssMiB, peakRssMiB: idleRssMiB, rounds: new Map() };
+    // Its first seconds, as a new replica sees them: code not yet optimised by the JIT. They
+    // also warm it up for the rates measured after.
+    const fresh = await measuredAttack(served, child.pid ?? 0, FRESH_RATE, "fresh");
+    report(served, `${FRESH_RATE}/s, just started`, fresh.summary);
+    return { served, child, readyMs, answerBytes, idleRssMiB, peakRssMiB: idleRssMiB, fresh, rounds: new Map() };
   } catch (e) {
     await stop(child);
     throw e;
@@ -464,22 +473,30 @@ async function attackRound(m: Measured, rate: string): Promise<void> {
     if (warmup > 0) await attack(served.url, "200", warmup, join(work, "warmup.bin"));
     m.collapsedAt = undefined;
   }
-  const out = join(work, `${served.log}-${rate}.bin`);
-  const before = treeTicks(pidOf(m));
+  const result = await measuredAttack(served, pidOf(m), rate, rate);
+  const list = m.rounds.get(rate) ?? [];
+  list.push(result);
+  m.rounds.set(rate, list);
+  const { summary } = result;
+  if (rate !== "max" && summary.answered * 2 < summary.requests) m.collapsedAt = rate;
+  report(served, `${label}${rounds > 1 ? ` (round ${list.length})` : ""}`, summary);
+}
+
+/** One attack of `duration` s at `rate` on the server whose processes are under `pid`: what vegeta saw, and the CPU. */
+async function measuredAttack(served: Served, pid: number, rate: string, name: string): Promise<RateResult> {
+  const out = join(work, `${served.log}-${name}.bin`);
+  const before = treeTicks(pid);
   await attack(served.url, rate, duration, out);
-  const ticks = treeTicks(pidOf(m)) - before;
+  const ticks = treeTicks(pid) - before;
   const report = await run(vegeta ?? "vegeta", ["report", "-type=json", out]);
   if (report.status !== 0) throw new Error(`vegeta report failed: ${lastLine(report.stderr)}`);
   const summary = parseVegetaReport(report.stdout);
-  const list = m.rounds.get(rate) ?? [];
-  list.push({
-    summary,
-    cpuUsPerRequest: summary.requests > 0 ? (ticks * 1e6) / clockTicks / summary.requests : NaN,
-  });
-  m.rounds.set(rate, list);
-  if (rate !== "max" && summary.answered * 2 < summary.requests) m.collapsedAt = rate;
+  return { summary, cpuUsPerRequest: summary.requests > 0 ? (ticks * 1e6) / clockTicks / summary.requests : NaN };
+}
+
+function report(served: Served, what: string, summary: VegetaSummary): void {
   process.stderr.write(
-    `  ${served.name} at ${label}${rounds > 1 ? ` (round ${list.length})` : ""}: ${summary.answered}/${summary.requests} answered, p50 ${summary.p50Ms.toFixed(2)} ms, mean answer ${summary.meanAnswerBytes.toFixed(0)} bytes\n`,
+    `  ${served.name} at ${what}: ${summary.answered}/${summary.requests} answered, p50 ${summary.p50Ms.toFixed(2)} ms, p99 ${summary.p99Ms.toFixed(2)} ms, mean answer ${summary.meanAnswerBytes.toFixed(0)} bytes\n`,
   );
 }
 
@@ -541,6 +558,7 @@ function resultOf(m: Measured): ServerResult {
     idleRssMiB: m.idleRssMiB,
     peakRssMiB: m.peakRssMiB,
     answerBytes: m.answerBytes,
+    fresh: m.fresh,
     rates: byRate,
   };
 }

@@ -135,9 +135,24 @@ describe("tableRows", () => {
   };
   const col = (name: (typeof COLUMNS)[number]): number => COLUMNS.indexOf(name);
 
-  it("has a cell for every column in every row, and 4 rows per rate plus answered/s at max", () => {
+  it("has a cell for every column in every row, and 4 rows per rate (and just started) plus answered/s at max", () => {
     for (const r of rows) assert.equal(r.length, COLUMNS.length, r[0]);
-    assert.equal(rows.length, 6 + 4 * rateLabels.length + 1);
+    assert.equal(rows.length, 6 + 4 * (rateLabels.length + 1) + 1);
+  });
+
+  it("gives each server's first attack, just after it was ready, in rows of its own", () => {
+    const started = (p99Ms: number): ServerResult =>
+      server([], { fresh: { summary: summary({ p99Ms, answered: 900 }), cpuUsPerRequest: 400 } });
+    const r = tableRows({ bare: started(2), ours1: started(60) }, []);
+    const p99 = r.find((x) => x[0] === "just started, 1000/s: p99 ms");
+    assert.equal(p99?.[col("ours --workers 1")], "60.0");
+    assert.equal(p99?.[col("ours/bare")], "30×");
+    assert.equal(r.find((x) => x[0] === "just started, 1000/s: answered %")?.[col("bare Node HTTPS")], "90.0");
+    assert.equal(
+      rows.find((x) => x[0] === "just started, 1000/s: p99 ms")?.[col("ours --workers 1")],
+      "–",
+      "none measured",
+    );
   });
 
   it("puts ours over the bare server and over Istio in the ratio columns", () => {

@@ -13,7 +13,9 @@
 //   for a row gets "–". The two ratio columns are ours (--workers 1) over the bare server and
 //   over Istio; on the in-process row, ours over the floor.
 //   "answer bytes" is the size of one answer checked before the attacks (for the injectors: a
-//   patch, allowed): similar sizes show the servers did similar work.
+//   patch, allowed): similar sizes show the servers did similar work. "just started" rows are
+//   each server's first attack, at 1,000/s as soon as it is ready: a new replica's first
+//   seconds, its code not yet optimised.
 // - renderTable: a Markdown table, columns padded to their widest cell.
 // - combineRounds: one rate's rounds as one result: requests and answers summed, every other
 //   figure the median of the rounds'.
@@ -114,6 +116,8 @@ export interface ServerResult {
   readonly peakRssMiB?: number;
   /** Size of one answer to the fixture, checked before the attacks. */
   readonly answerBytes?: number;
+  /** Its first attack, at 1,000/s, just after it was ready (before the JIT has optimised its code). */
+  readonly fresh?: RateResult;
   /** By rate label: "500", "1000", "2000", "max". */
   readonly rates: ReadonlyMap<string, RateResult>;
 }
@@ -241,17 +245,16 @@ export function tableRows(r: BenchResults, rateLabels: readonly string[]): Row[]
   row("RSS MiB peak", (s) => s.peakRssMiB);
   // The same work on both sides: the answers should be about the same size.
   row("answer bytes", (s) => s.answerBytes);
-  for (const rate of rateLabels) {
+  const rateRows = (name: string, of: (s: ServerResult) => RateResult | undefined, max: boolean): void => {
     const at = (get: (x: RateResult) => number | undefined) => (s: ServerResult) => {
-      const x = s.rates.get(rate);
+      const x = of(s);
       return x === undefined ? undefined : get(x);
     };
-    const name = rateName(rate);
     row(
       `${name}: answered %`,
       at((x) => (x.summary.requests > 0 ? (100 * x.summary.answered) / x.summary.requests : undefined)),
     );
-    if (rate === "max")
+    if (max)
       row(
         `${name}: answered/s`,
         at((x) => x.summary.answeredPerSecond),
@@ -268,7 +271,9 @@ export function tableRows(r: BenchResults, rateLabels: readonly string[]): Row[]
       `${name}: server CPU µs/req`,
       at((x) => x.cpuUsPerRequest),
     );
-  }
+  };
+  rateRows("just started, 1000/s", (s) => s.fresh, false);
+  for (const rate of rateLabels) rateRows(rateName(rate), (s) => s.rates.get(rate), rate === "max");
   return rows;
 }
 
