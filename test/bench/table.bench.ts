@@ -19,7 +19,7 @@
 // Env: BENCH_DURATION (s per rate, 5), BENCH_TIMEOUT (s, 10: the API server's default for a
 // webhook), BENCH_RATES (500,1000,2000,max), BENCH_MAX_WORKERS (vegeta's workers for "max",
 // 8), BENCH_ROUNDS (rounds of (3) and of (4) --workers 1 at each rate, 3), BENCH_WARMUP (s at
-// 200/s for a server restarted after a collapse, 1),
+// 200/s for a server restarted after a collapse or while still busy, 1),
 // BENCH_INPROC_SECONDS (2, per column), BENCH_PIN (0: no taskset), BENCH_ISTIO (0: no Istio
 // column), BENCH_ISTIO_BUILD_SECONDS (how long the oracle's build may take before the column
 // is skipped, 300), BENCH_FIXTURE (pod).
@@ -35,6 +35,7 @@ import { interleaved } from "./interleaved.js";
 import {
   COLUMNS,
   combineRounds,
+  FRESH_RATE,
   cpuTicks,
   parseVegetaReport,
   rateName,
@@ -63,8 +64,6 @@ function envNumber(name: string, fallback: number, min: number): number {
 
 const duration = envNumber("BENCH_DURATION", 5, 1);
 const warmup = envNumber("BENCH_WARMUP", 1, 0);
-/** The rate of each server's first attack, just after it is ready: the issue's reference rate. */
-const FRESH_RATE = "1000";
 const inProcessSeconds = envNumber("BENCH_INPROC_SECONDS", 2, 0.1);
 const maxWorkers = envNumber("BENCH_MAX_WORKERS", 8, 1);
 const istioBuildSeconds = envNumber("BENCH_ISTIO_BUILD_SECONDS", 300, 1);
@@ -241,7 +240,7 @@ const httpSeconds = (extra: number): number =>
 // Worst case: every attack waits for the timeout, then 5 s for the server to be idle, then for a
 // restarted one.
 const boundSeconds = Math.ceil(2 * inProcessSeconds + 10 + httpSeconds(0));
-const worstSeconds = Math.ceil(2 * inProcessSeconds + 10 + httpSeconds(timeout + 5 + 8 + warmup + duration));
+const worstSeconds = Math.ceil(2 * inProcessSeconds + 10 + httpSeconds(timeout + 5 + 8 + warmup));
 console.log(
   `sidecar-injector bench: ${cpuModel}, ${cores} cores, node ${process.version}, load average ${loadAtStart}`,
 );
@@ -419,7 +418,7 @@ interface Measured {
   readonly idleRssMiB: number;
   peakRssMiB: number;
   /** Its first attack, at FRESH_RATE, just after it was ready. */
-  readonly fresh: RateResult;
+  fresh?: RateResult;
   /** The fixed rate at which it answered under half, if any. */
   collapsedAt?: string;
   readonly rounds: Map<string, RateResult[]>;
@@ -427,59 +426,86 @@ interface Measured {
 
 const pidOf = (m: Measured): number => m.child.pid ?? 0;
 
-/** Starts a server: ready time, its answer checked, idle RSS, warmed up. */
-async function begin(served: Served, injector: boolean): Promise<Measured> {
+/**
+ * Starts a server (ready time, its answer checked, idle RSS) and puts it in `measured` (whose
+ * RSS the caller samples), then gives it its first attack, just started.
+ */
+async function begin(served: Served, injector: boolean, measured: (Measured | undefined)[]): Promise<void> {
   const t0 = performance.now();
   const child = served.start();
+  let m: Measured;
   try {
     const readyMs = await readyAfter(child, served.url, t0, served.log);
     const answerBytes = await checkedAnswer(served, injector);
     await sleep(500);
     const idleRssMiB = rssMiB(child.pid ?? 0);
-    // Its first seconds, as a new replica sees them: code not yet optimised by the JIT. They
-    // also warm it up for the rates measured after.
-    const fresh = await measuredAttack(served, child.pid ?? 0, FRESH_RATE, "fresh");
-    report(served, `${FRESH_RATE}/s, just started`, fresh.summary);
-    return { served, child, readyMs, answerBytes, idleRssMiB, peakRssMiB: idleRssMiB, fresh, rounds: new Map() };
+    m = { served, child, readyMs, answerBytes, idleRssMiB, peakRssMiB: idleRssMiB, rounds: new Map() };
   } catch (e) {
     await stop(child);
     throw e;
   }
+  measured.push(m);
+  // The others share its core: each idle first.
+  for (const o of measured) if (o !== undefined && o !== m) await restartIfBusy(o, "another's first attack");
+  // Its first seconds, as a new replica sees them: code not yet optimised by the JIT. They
+  // also warm it up for the rates measured after.
+  m.fresh = await measuredAttack(served, pidOf(m), FRESH_RATE, "fresh");
+  report(served, `${FRESH_RATE}/s, just started`, m.fresh.summary);
 }
 
-/** One attack at one rate, once the server is idle again (restarted when it does not get idle). */
-async function attackRound(m: Measured, rate: string): Promise<void> {
+/** Kills a server (all its processes) and starts it again, warmed up briefly; noted with why. */
+async function restart(m: Measured, why: string): Promise<void> {
+  notes.push(`${m.served.name}: restarted ${why}`);
+  const old = m.child;
+  const exited = old.exitCode !== null || old.signalCode !== null ? undefined : new Promise((r) => old.once("exit", r));
+  for (const p of tree(pidOf(m)).reverse()) {
+    try {
+      process.kill(p, "SIGKILL");
+    } catch {
+      // ended meanwhile
+    }
+  }
+  await exited;
+  const t1 = performance.now();
+  m.child = m.served.start();
+  await readyAfter(m.child, m.served.url, t1, m.served.log);
+  if (warmup > 0) await attack(m.served.url, "200", warmup, join(work, "warmup.bin"));
+}
+
+/** Waits for a server to be idle; one still busy after settle's 5 s is restarted. */
+async function restartIfBusy(m: Measured, before: string): Promise<void> {
+  if (!(await settle(pidOf(m)))) await restart(m, `before ${before}, still busy with requests left from an attack`);
+}
+
+/**
+ * One attack at one rate, once every server on the core is idle. A server that answers under
+ * half at a fixed rate is restarted at once (its backlog would run during the next attack, on
+ * the same core) and skips its remaining rounds at that rate and the higher fixed rates.
+ */
+async function attackRound(
+  m: Measured,
+  rate: string,
+  measured: readonly (Measured | undefined)[],
+  times: number,
+): Promise<void> {
   const { served } = m;
   const label = rateName(rate);
-  // Past the rate where it answered under half, a higher fixed rate shows only more of the
-  // same collapse (and costs the timeout): skip it; "max" is still measured.
   if (m.collapsedAt !== undefined && rate !== "max") {
-    const note = `${served.name}: ${label} skipped, under half answered at ${m.collapsedAt}/s`;
+    const note = `${served.name}: its remaining attacks at ${label} skipped, under half answered at ${m.collapsedAt}/s`;
     if (!notes.includes(note)) notes.push(note);
     return;
   }
-  const settled = await settle(pidOf(m));
-  if (!settled || m.collapsedAt !== undefined) {
-    // Still working through requests whose clients gave up, or just out of a collapse
-    // (thousands of connections opened and dropped): a fresh, warmed-up server measures
-    // this rate rather than what is left of the one before.
-    notes.push(
-      `${served.name}: restarted before ${label}, ${settled ? `after the collapse at ${m.collapsedAt}/s` : "still busy with requests left from the rate before"}`,
-    );
-    m.child.kill("SIGKILL");
-    const t1 = performance.now();
-    m.child = served.start();
-    await readyAfter(m.child, served.url, t1, served.log);
-    if (warmup > 0) await attack(served.url, "200", warmup, join(work, "warmup.bin"));
-    m.collapsedAt = undefined;
-  }
+  for (const o of measured) if (o !== undefined) await restartIfBusy(o, `${served.name} at ${label}`);
   const result = await measuredAttack(served, pidOf(m), rate, rate);
   const list = m.rounds.get(rate) ?? [];
   list.push(result);
   m.rounds.set(rate, list);
   const { summary } = result;
-  if (rate !== "max" && summary.answered * 2 < summary.requests) m.collapsedAt = rate;
-  report(served, `${label}${rounds > 1 ? ` (round ${list.length})` : ""}`, summary);
+  report(served, `${label}${times > 1 ? ` (round ${list.length})` : ""}`, summary);
+  if (rate !== "max" && summary.answered * 2 < summary.requests) {
+    m.collapsedAt = rate;
+    await restart(m, `after the collapse at ${label}`);
+  }
 }
 
 /** One attack of `duration` s at `rate` on the server whose processes are under `pid`: what vegeta saw, and the CPU. */
@@ -501,50 +527,50 @@ function report(served: Served, what: string, summary: VegetaSummary): void {
 }
 
 /**
- * Measures servers together: all started, then at each rate `times` rounds, each attacking
- * every server in turn, the order turned round by round (so that each goes first as often).
- * Only the server under attack works; the others wait idle on the same core. A server that
- * cannot start or be attacked is left out (undefined), with a note.
+ * Measures servers together: each started and given its first attack, then at each rate
+ * `times` rounds, each attacking every server in turn, the order turned round by round. Only
+ * the server under attack works; the others wait idle on the same core. A server that cannot
+ * start or be attacked is left out (undefined), with a note.
  */
 async function measureTogether(
   list: readonly (readonly [Served, boolean])[],
   times: number,
 ): Promise<(Measured | undefined)[]> {
   const measured: (Measured | undefined)[] = [];
+  const sampler = setInterval(() => {
+    for (const m of measured) if (m !== undefined) m.peakRssMiB = Math.max(m.peakRssMiB, rssMiB(pidOf(m)));
+  }, 100);
   try {
     for (const [served, injector] of list) {
+      const at = measured.length;
       try {
-        measured.push(await begin(served, injector));
+        await begin(served, injector, measured);
       } catch (e) {
         notes.push(`${served.name} skipped: ${(e as Error).message}`);
-        measured.push(undefined);
+        const m = measured[at];
+        if (m !== undefined) await stop(m.child);
+        measured[at] = undefined;
       }
     }
-    const sampler = setInterval(() => {
-      for (const m of measured) if (m !== undefined) m.peakRssMiB = Math.max(m.peakRssMiB, rssMiB(pidOf(m)));
-    }, 100);
-    try {
-      for (const rate of rates) {
-        for (let round = 0; round < times; round++) {
-          for (let j = 0; j < measured.length; j++) {
-            const k = (round + j) % measured.length;
-            const m = measured[k];
-            if (m === undefined) continue;
-            try {
-              await attackRound(m, rate);
-            } catch (e) {
-              notes.push(`${m.served.name} skipped: ${(e as Error).message}`);
-              await stop(m.child);
-              measured[k] = undefined;
-            }
+    for (const rate of rates) {
+      for (let round = 0; round < times; round++) {
+        for (let j = 0; j < measured.length; j++) {
+          const k = (round + j) % measured.length;
+          const m = measured[k];
+          if (m === undefined) continue;
+          try {
+            await attackRound(m, rate, measured, times);
+          } catch (e) {
+            notes.push(`${m.served.name} skipped: ${(e as Error).message}`);
+            await stop(m.child);
+            measured[k] = undefined;
           }
         }
       }
-    } finally {
-      clearInterval(sampler);
     }
     return measured;
   } finally {
+    clearInterval(sampler);
     for (const m of measured) if (m !== undefined) await stop(m.child);
   }
 }
@@ -558,7 +584,7 @@ function resultOf(m: Measured): ServerResult {
     idleRssMiB: m.idleRssMiB,
     peakRssMiB: m.peakRssMiB,
     answerBytes: m.answerBytes,
-    fresh: m.fresh,
+    ...(m.fresh === undefined ? {} : { fresh: m.fresh }),
     rates: byRate,
   };
 }
@@ -622,6 +648,6 @@ console.log("");
 console.log(renderTable(COLUMNS, tableRows(results, rates)));
 console.log("");
 console.log(
-  `ours/bare and ours/Istio are --workers 1 over the other (in-process: ours over the floor); at each rate, ours/bare is the median of the ${rounds} rounds' own ratios, and the two servers' figures the medians of their rounds (answered %: of all rounds' requests). CPU µs/req: user + system time of all the server's processes during the attack, per request sent. "max": vegeta -rate=0 with ${maxWorkers} workers. Load average at the end: ${load()}.`,
+  `ours/bare and ours/Istio are --workers 1 over the other (in-process: ours over the floor); at each rate, ours/bare is the median of the ratios of the rounds both had (up to ${rounds}), and the two servers' figures the medians of their rounds (answered %: of all rounds' requests, and its ratio of those). CPU µs/req: user + system time of all the server's processes during the attack, per request sent. "max": vegeta -rate=0 with ${maxWorkers} workers. Load average at the end: ${load()}.`,
 );
 for (const n of notes) console.log(`note: ${n}`);

@@ -230,9 +230,16 @@ describe("rounds", () => {
     assert.equal(r.has("1000/s: answered/s"), false);
   });
 
-  it("roundRatios leaves out a rate the two were not measured at in the same rounds", () => {
-    const r = roundRatios(new Map([["1000", [at(1, 1), at(1, 1)]]]), new Map([["1000", [at(1, 1)]]]));
-    assert.equal(r.size, 0);
+  it("roundRatios pairs only the rounds both had at a rate (one cut short by a collapse)", () => {
+    const r = roundRatios(new Map([["2000", [at(300, 1), at(900, 1)]]]), new Map([["2000", [at(100, 1)]]]));
+    assert.equal(r.get("2000/s: server CPU µs/req"), 3);
+    assert.equal(roundRatios(new Map([["2000", [at(1, 1)]]]), new Map()).size, 0);
+  });
+
+  it("roundRatios leaves out a label no round has a ratio for", () => {
+    const r = roundRatios(new Map([["max", [at(200, 4000)]]]), new Map([["max", [at(0, 8000)]]]));
+    assert.equal(r.has("max: server CPU µs/req"), false);
+    assert.equal(r.get("max: answered/s"), 0.5);
   });
 
   it("the ours/bare column shows the rounds' ratio where there is one", () => {

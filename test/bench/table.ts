@@ -20,7 +20,8 @@
 // - combineRounds: one rate's rounds as one result: requests and answers summed, every other
 //   figure the median of the rounds'.
 // - roundRatios: for two servers measured in the same rounds (ours and the bare server, in
-//   alternating order), the median of each round's own ratio, by row label. The table's
+//   alternating order), the median of each round's own ratio, by row label, over the rounds
+//   both had at a rate (answered % is not among them: its ratio is of all rounds' counts). The table's
 //   ours/bare column shows these where there are some: the machine's speed drifts from minute
 //   to minute, and a round's two attacks ran in the same minute.
 
@@ -146,12 +147,15 @@ export function combineRounds(rounds: readonly RateResult[]): RateResult {
   };
 }
 
+/** The rate of each server's first attack, as soon as it is ready: the issue's reference rate. */
+export const FRESH_RATE = "1000";
+
 /** The rate's label in the table's rows: "1000/s", "max". */
 export const rateName = (rate: string): string => (rate === "max" ? "max" : `${rate}/s`);
 
 /**
- * Median of each round's ours / bare, by row label ("1000/s: server CPU µs/req" ...), for the
- * rates both servers were measured at in the same number of rounds.
+ * Median of each round's ours / bare, by row label ("1000/s: server CPU µs/req" ...), over the
+ * rounds both servers had at a rate; a label whose every round lacks a ratio is left out.
  */
 export function roundRatios(
   ours: ReadonlyMap<string, readonly RateResult[]>,
@@ -159,28 +163,20 @@ export function roundRatios(
 ): Map<string, number> {
   const out = new Map<string, number>();
   for (const [rate, o] of ours) {
-    const b = bare.get(rate);
-    if (b === undefined || b.length !== o.length || o.length === 0) continue;
+    // Rounds are only ever cut short at their end (a collapse skips the rest): the first n of
+    // each ran side by side.
+    const b = bare.get(rate) ?? [];
+    const n = Math.min(o.length, b.length);
+    if (n === 0) continue;
     const name = rateName(rate);
-    const each = (get: (r: RateResult) => number): number =>
-      median(o.map((x, i) => (get(b[i]!) > 0 ? get(x) / get(b[i]!) : NaN)));
-    out.set(
-      `${name}: server CPU µs/req`,
-      each((r) => r.cpuUsPerRequest),
-    );
-    out.set(
-      `${name}: p50 ms`,
-      each((r) => r.summary.p50Ms),
-    );
-    out.set(
-      `${name}: p99 ms`,
-      each((r) => r.summary.p99Ms),
-    );
-    if (rate === "max")
-      out.set(
-        `${name}: answered/s`,
-        each((r) => r.summary.answeredPerSecond),
-      );
+    const set = (label: string, get: (r: RateResult) => number): void => {
+      const r = median(o.slice(0, n).map((x, i) => (get(b[i]!) > 0 ? get(x) / get(b[i]!) : NaN)));
+      if (Number.isFinite(r)) out.set(`${name}: ${label}`, r);
+    };
+    set("server CPU µs/req", (r) => r.cpuUsPerRequest);
+    set("p50 ms", (r) => r.summary.p50Ms);
+    set("p99 ms", (r) => r.summary.p99Ms);
+    if (rate === "max") set("answered/s", (r) => r.summary.answeredPerSecond);
   }
   return out;
 }
@@ -272,7 +268,7 @@ export function tableRows(r: BenchResults, rateLabels: readonly string[]): Row[]
       at((x) => x.cpuUsPerRequest),
     );
   };
-  rateRows("just started, 1000/s", (s) => s.fresh, false);
+  rateRows(`just started, ${FRESH_RATE}/s`, (s) => s.fresh, false);
   for (const rate of rateLabels) rateRows(rateName(rate), (s) => s.rates.get(rate), rate === "max");
   return rows;
 }

@@ -1,5 +1,7 @@
 // Temporary folders the test process removes when it exits, whether or not the file that made
 // one remembered to. Local certificates (private keys included) and config files live in them.
+// On any exit of the process (a failing test, an uncaught exception included), not when a signal
+// ends it (a file cancelled by node --test): the test process's own signal handling is left alone.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

@@ -1,4 +1,4 @@
-// The tests' temporary folders hold private keys: they go when the process ends, even when the
+// The tests' temporary folders hold private keys: they go when the process exits, even when the
 // file that made them failed before its own clean-up ran.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
