@@ -179,6 +179,8 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
     let workFrom: number | undefined;
     let admitted: Admitted | undefined;
     let waitedMs = 0;
+    /** The event loop's time this preview has taken so far: since its body was read, less its waits. */
+    const workedMs = (from: number): number => performance.now() - from - waitedMs;
     let endTurn: (() => void) | undefined;
     let dropped = false;
     const waiting = async <T>(p: Promise<T>): Promise<T> => {
@@ -232,8 +234,7 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
       const slices = {
         ms: PREVIEW_SLICE_MS,
         pause: async () => {
-          if (workFrom !== undefined && admitted !== undefined)
-            work.progress(performance.now() - workFrom - waitedMs, admitted);
+          if (workFrom !== undefined && admitted !== undefined) work.progress(workedMs(workFrom), admitted);
           await waiting(new Promise<void>((done) => setImmediate(done)));
           stillWanted();
         },
@@ -297,8 +298,7 @@ export function previewHandler(opts: PreviewRouteOptions): RequestHandler {
         logger.warn({ path: "/preview", code, limit: e.limit, count: e.count }, "preview refused");
     } finally {
       endTurn?.();
-      if (workFrom !== undefined && admitted !== undefined)
-        work.spend(performance.now() - workFrom - waitedMs, admitted, !dropped);
+      if (workFrom !== undefined && admitted !== undefined) work.spend(workedMs(workFrom), admitted, !dropped);
     }
   };
 }

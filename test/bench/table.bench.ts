@@ -450,7 +450,7 @@ async function begin(served: Served, injector: boolean, measured: (Measured | un
   // Its first seconds, as a new replica sees them: code not yet optimised by the JIT. They
   // also warm it up for the rates measured after.
   m.fresh = await measuredAttack(served, pidOf(m), FRESH_RATE, "fresh");
-  report(served, `${FRESH_RATE}/s, just started`, m.fresh.summary);
+  reportAttack(served, `${FRESH_RATE}/s, just started`, m.fresh.summary);
 }
 
 /** Kills a server (all its processes) and starts it again, warmed up briefly; noted with why. */
@@ -501,7 +501,7 @@ async function attackRound(
   list.push(result);
   m.rounds.set(rate, list);
   const { summary } = result;
-  report(served, `${label}${times > 1 ? ` (round ${list.length})` : ""}`, summary);
+  reportAttack(served, `${label}${times > 1 ? ` (round ${list.length})` : ""}`, summary);
   if (rate !== "max" && summary.answered * 2 < summary.requests) {
     m.collapsedAt = rate;
     await restart(m, `after the collapse at ${label}`);
@@ -520,7 +520,8 @@ async function measuredAttack(served: Served, pid: number, rate: string, name: s
   return { summary, cpuUsPerRequest: summary.requests > 0 ? (ticks * 1e6) / clockTicks / summary.requests : NaN };
 }
 
-function report(served: Served, what: string, summary: VegetaSummary): void {
+/** One attack's line on stderr, as the table's run goes. */
+function reportAttack(served: Served, what: string, summary: VegetaSummary): void {
   process.stderr.write(
     `  ${served.name} at ${what}: ${summary.answered}/${summary.requests} answered, p50 ${summary.p50Ms.toFixed(2)} ms, p99 ${summary.p99Ms.toFixed(2)} ms, mean answer ${summary.meanAnswerBytes.toFixed(0)} bytes\n`,
   );
