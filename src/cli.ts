@@ -126,6 +126,10 @@ Options:
       --shutdown-delay D
                         after SIGTERM, keep accepting connections this long while not
                         ready (default: 0; the chart's preStop sleep does this)
+      --warm-up D       before saying it is ready, answer reviews of its own on a loopback
+                        port for up to D (or 10000 reviews), so that the first real ones
+                        meet compiled code (default: 0, ready as soon as it listens; the
+                        chart sets 5s)
       --max-requests N  requests in flight at once; past it 503, not worked on (default: 256)
       --max-connections N
                         open connections at once; past it new ones are answered 503
@@ -329,6 +333,8 @@ Options:
  *              could not be read or reached
  */
 const EXIT = { ok: 0, finding: 1, usage: 2 } as const;
+/** `serve --warm-up` at most: readiness held back longer than this is a mistake, not a warm-up. */
+const MAX_WARM_UP_MS = 60_000;
 
 class UsageError extends Error {}
 
@@ -1113,6 +1119,7 @@ async function runServeCommand(argv: string[]): Promise<number> {
       "ca-bundle-propagation": { type: "string" },
       resync: { type: "string" },
       "shutdown-delay": { type: "string" },
+      "warm-up": { type: "string" },
       "admin-port": { type: "string" },
       "max-requests": { type: "string" },
       "max-connections": { type: "string" },
@@ -1204,12 +1211,17 @@ async function runServeCommand(argv: string[]): Promise<number> {
   }
   const workers = workersArg === undefined ? undefined : workersArg === "auto" ? ("auto" as const) : Number(workersArg);
   const shutdownDelay = values["shutdown-delay"];
+  const warmUpArg = values["warm-up"];
+  const warmUpMs = warmUpArg === "0" ? 0 : duration("warm-up", warmUpArg);
+  if (warmUpMs !== undefined && warmUpMs > MAX_WARM_UP_MS)
+    throw new UsageError(`serve: --warm-up is at most 60s (the readiness it holds back), not ${warmUpArg}`);
   // Through the environment, which the logger reads and the worker processes inherit.
   if (logFormat !== undefined) process.env[(await import("./telemetry/logger.js")).LOG_FORMAT_ENV] = logFormat;
   const { runServe } = await import("./main.js");
   await runServe({
     ...optional("adminPort", adminPort),
     ...optional("shutdownDelayMs", shutdownDelay === "0" ? 0 : duration("shutdown-delay", shutdownDelay)),
+    ...optional("warmUpMs", warmUpMs),
     ...optional("maxConcurrentRequests", count("max-requests", values["max-requests"])),
     ...optional("maxConnections", count("max-connections", values["max-connections"])),
     ...(workers === undefined ? {} : { workers }),

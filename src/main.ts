@@ -90,6 +90,12 @@ export interface ServeOptions {
    * closing its connection (default 0: the chart's preStop sleep does this before SIGTERM).
    */
   readonly shutdownDelayMs?: number;
+  /**
+   * Before it says it is ready, each serving process answers reviews of its own on a loopback
+   * copy of its webhook for this long at most, or WARM_UP_REVIEWS of them (admission/warm-up.ts).
+   * Default 0: ready as soon as it listens.
+   */
+  readonly warmUpMs?: number;
   /** Reviews in flight at once before new ones are shed with 503 (default DEFAULT_MAX_CONCURRENT_REQUESTS). */
   readonly maxConcurrentRequests?: number;
   /** Open connections at once (default DEFAULT_MAX_CONNECTIONS). */
@@ -173,6 +179,7 @@ function servingSettings(opts: ServeOptions, config: Config): WorkerSettings {
     ...(opts.adminPort === undefined ? {} : { adminPort: opts.adminPort }),
     logLevel: opts.logLevel ?? "info",
     shutdownDelayMs: opts.shutdownDelayMs ?? 0,
+    warmUpMs: opts.warmUpMs ?? 0,
     ...(opts.maxConcurrentRequests === undefined ? {} : { maxConcurrentRequests: opts.maxConcurrentRequests }),
     ...(opts.maxConnections === undefined ? {} : { maxConnections: opts.maxConnections }),
     clusterAccess,
@@ -350,6 +357,19 @@ async function startListeners(
           throw listenProblem(e, s.host, s.adminPort ?? 0, "--admin-port");
         });
   const listeners = [running, ...(admin ? [admin] : [])];
+  // Listening, not ready: /healthz answers, /readyz says not ready until the warm-up is over.
+  if (s.warmUpMs > 0) {
+    logger.info({ url: urlOf(running.host, running.port), budgetMs: s.warmUpMs }, "warming up before ready");
+    const { warmUp } = await import("./admission/warm-up.js");
+    await warmUp({
+      config,
+      tls,
+      logLevel: s.logLevel,
+      logger,
+      budgetMs: s.warmUpMs,
+      endpoints: s.adminPort === undefined ? "all" : "webhook",
+    });
+  }
   server = running;
 
   let closing: Promise<void> | undefined;

@@ -616,7 +616,9 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     try {
       await new Promise<void>((resolve, reject) => {
         front.once("error", reject);
-        front.listen(opts.port, host, () => {
+        // Exclusive: in a worker of `serve --workers N` (a warm-up's copy, warm-up.ts) the
+        // port is this process's own, not one node:cluster shares through the primary.
+        front.listen({ port: opts.port, host, exclusive: true }, () => {
           front.off("error", reject);
           resolve();
         });

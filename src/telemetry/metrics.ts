@@ -127,11 +127,17 @@ export interface MetricsOptions {
    * the sum over every process). `registry.getMetricsAsJSON()` still gives this process's own.
    */
   readonly exposition?: () => Promise<string>;
+  /**
+   * Whether the registry has prom-client's process metrics (CPU, memory, event loop, garbage
+   * collection); default true. Without them the registry sets up nothing that outlives it (a
+   * warm-up's throwaway one, admission/warm-up.ts).
+   */
+  readonly processMetrics?: boolean;
 }
 
 export function createMetrics(opts: MetricsOptions = {}): Metrics {
   const registry = opts.exposition === undefined ? new Registry() : new ExposedRegistry(opts.exposition);
-  collectDefaultMetrics({ register: registry });
+  if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry });
   const requests = new Counter({
     name: "sidecar_injection_requests_total",
     help: "Total number of sidecar injection requests.",

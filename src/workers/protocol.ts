@@ -67,6 +67,8 @@ export interface WorkerSettings {
   readonly adminPort?: number;
   readonly logLevel: string;
   readonly shutdownDelayMs: number;
+  /** Before it is ready, each serving process warms up this long at most (admission/warm-up.ts); 0: not at all. */
+  readonly warmUpMs: number;
   readonly maxConcurrentRequests?: number;
   readonly maxConnections?: number;
   /**

@@ -452,6 +452,9 @@ describe("Helm chart charts/sidecar-injector", { skip }, () => {
         "2/3",
         "--log-level",
         "info",
+        // Not ready until warm (serve --warm-up).
+        "--warm-up",
+        "5s",
         // One serving process per CPU of the limit (1 by default).
         "--workers",
         "1",
@@ -1131,6 +1134,24 @@ describe("Helm chart charts/sidecar-injector", { skip }, () => {
     const args = (await container(["preStopSleepSeconds=10", "terminationGracePeriodSeconds=11"], "1.29.0"))
       .args as string[];
     assert.equal(args[args.indexOf("--shutdown-delay") + 1], "10s");
+  });
+
+  test("warmUpSeconds: passed as --warm-up, left out at 0, refused past a minute", async () => {
+    const args = async (set: string[]): Promise<string[]> =>
+      (
+        (await template(set)).one<Deployment>("Deployment").spec.template.spec.containers[0] as unknown as {
+          args: string[];
+        }
+      ).args;
+    const twelve = await args(["warmUpSeconds=12"]);
+    assert.equal(twelve[twelve.indexOf("--warm-up") + 1], "12s");
+    assert.ok(!(await args(["warmUpSeconds=0"])).includes("--warm-up"));
+    const r = await helm([
+      ...["template", RELEASE, CHART, "--namespace", NAMESPACE, "--kube-version", KUBE_VERSION],
+      ...["--set", "warmUpSeconds=61"],
+    ]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /warmUpSeconds/);
   });
 
   test("contradictory values are refused with a message saying why", async () => {

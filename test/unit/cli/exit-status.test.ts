@@ -271,6 +271,10 @@ describe("serve", () => {
       /^error: serve: --shutdown-delay needs a unit: 5s, 5m or 5ms, not 5\n$/,
     );
     await expectStatus(["serve", "--resync", "60"], 2, /^error: serve: --resync needs a unit: 60s, 60m or 60ms/);
+    await expectStatus(["serve", "--warm-up", "3"], 2, /^error: serve: --warm-up needs a unit: 3s, 3m or 3ms/);
+    // A warm-up holds readiness back: past a minute it is a mistake, not a warm-up.
+    await expectStatus(["serve", "--warm-up", "2m"], 2, /^error: serve: --warm-up is at most 60s .*, not 2m\n$/);
+    await expectStatus(["serve", "--warm-up", "soon"], 2, /^error: serve: --warm-up must be a duration like 30s/);
   });
 
   test("2, and the process ends, when it cannot start: a port in use, the admin port on the webhook's, no credentials", async () => {
