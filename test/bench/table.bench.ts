@@ -8,6 +8,8 @@
 //   (4) ours over HTTPS: the built `serve` with --workers 1 and --workers 2; (3) and ours with
 //       --workers 1 run side by side and are attacked in alternating rounds at each rate, so
 //       that the ratios the issue's targets are stated in come from the same minutes;
+//       ours --workers 1 is then started once more as the chart runs it (`--warm-up`, the
+//       chart's warmUpSeconds) for its ready time and its first seconds;
 //   (5) Istio's own webhook over HTTPS (the oracle's --serve, test/oracle), when it can be built;
 // driven by vegeta (scripts/bench-bins.sh) with keep-alive HTTP/1.1 at fixed rates and at its
 // maximum, server and load generator pinned to different cores when taskset is there. Both
@@ -30,6 +32,7 @@ import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
+import { parse as parseYaml } from "yaml";
 import { bundledEngine } from "./bundled.js";
 import { interleaved } from "./interleaved.js";
 import {
@@ -88,6 +91,8 @@ if (!/^[a-z0-9-]+$/.test(fixture)) {
 const fixtureFile = join(root, "test", "fixtures", `admission-review-${fixture}.json`);
 const body = readFileSync(fixtureFile);
 const configFile = join(root, "test", "oracle", "injector-config.yaml");
+/** The chart's warm-up (values.yaml's warmUpSeconds), for the "with --warm-up" rows. */
+const warmUp = `${String((parseYaml(readFileSync(join(root, "charts", "sidecar-injector", "values.yaml"), "utf8")) as { warmUpSeconds: number }).warmUpSeconds)}s`;
 const work = mkdtempSync(join(tmpdir(), "bench-table-"));
 const certDir = join(work, "certs");
 const children = new Set<ChildProcess>();
@@ -253,7 +258,7 @@ console.log(
 // The code as shipped (bundled as dist/ is, bundled.ts), as the servers below run it.
 const { answerReview, decodeAdmissionReview, loadConfig } = await bundledEngine();
 const config = await loadConfig(configFile);
-const results: { -readonly [K in keyof BenchResults]: BenchResults[K] } = {};
+const results: { -readonly [K in keyof BenchResults]: BenchResults[K] } = { warmUp };
 const floor = (): void => void JSON.stringify(JSON.parse(body.toString("utf8")));
 // As the handler answers: the review's bytes (admission/answer.ts).
 const answer = (): void => void answerReview(decodeAdmissionReview(body), { config });
@@ -331,10 +336,10 @@ async function settle(pid: number): Promise<boolean> {
   return false;
 }
 
-function oursServed(workers: number, port: number): Served {
+function oursServed(workers: number, port: number, extra: readonly string[] = []): Served {
   const url = `https://127.0.0.1:${port}`;
   return {
-    name: `ours --workers ${workers}`,
+    name: `ours --workers ${workers}${extra.length > 0 ? ` ${extra.join(" ")}` : ""}`,
     url,
     log: `ours-${workers}.log`,
     start: () =>
@@ -353,6 +358,7 @@ function oursServed(workers: number, port: number): Served {
           String(workers),
           "--config",
           configFile,
+          ...extra,
         ],
         `ours-${workers}.log`,
       ),
@@ -520,6 +526,26 @@ async function measuredAttack(served: Served, pid: number, rate: string, name: s
   return { summary, cpuUsPerRequest: summary.requests > 0 ? (ticks * 1e6) / clockTicks / summary.requests : NaN };
 }
 
+/**
+ * Starts a server alone on its core and gives it its first attack as soon as it is ready, then
+ * stops it: the ready time and the attack, or nothing when it would not start.
+ */
+async function measureWarmed(served: Served): Promise<Pick<ServerResult, "warmedReadyMs" | "warmedFresh">> {
+  const t0 = performance.now();
+  const child = served.start();
+  try {
+    const warmedReadyMs = await readyAfter(child, served.url, t0, served.log);
+    const warmedFresh = await measuredAttack(served, child.pid ?? 0, FRESH_RATE, "fresh");
+    reportAttack(served, `${FRESH_RATE}/s, just started`, warmedFresh.summary);
+    return { warmedReadyMs, warmedFresh };
+  } catch (e) {
+    notes.push(`${served.name}: not measured: ${e instanceof Error ? e.message : String(e)}`);
+    return {};
+  } finally {
+    await stop(child);
+  }
+}
+
 /** One attack's line on stderr, as the table's run goes. */
 function reportAttack(served: Served, what: string, summary: VegetaSummary): void {
   process.stderr.write(
@@ -627,7 +653,9 @@ if (vegeta !== undefined) {
     rounds,
   );
   if (b !== undefined) results.bare = resultOf(b);
-  if (o1 !== undefined) results.ours1 = { ...resultOf(o1), readyWithCertsMs };
+  // Ours again as the chart runs it, warmed up before it is ready: its ready time and first seconds.
+  const warmed = await measureWarmed(oursServed(1, basePort + 5, ["--warm-up", warmUp]));
+  if (o1 !== undefined) results.ours1 = { ...resultOf(o1), readyWithCertsMs, ...warmed };
   if (b !== undefined && o1 !== undefined) results.oursOverBare = roundRatios(o1.rounds, b.rounds);
   const [o2] = await measureTogether([[oursServed(2, basePort + 3), true]], 1);
   if (o2 !== undefined) results.ours2 = resultOf(o2);

@@ -13,6 +13,7 @@ import {
   roundRatios,
   tableRows,
   type RateResult,
+  type Row,
   type ServerResult,
   type VegetaSummary,
 } from "./table.js";
@@ -135,9 +136,32 @@ describe("tableRows", () => {
   };
   const col = (name: (typeof COLUMNS)[number]): number => COLUMNS.indexOf(name);
 
-  it("has a cell for every column in every row, and 4 rows per rate (and just started) plus answered/s at max", () => {
+  it("has a cell for every column in every row, and 4 rows per rate (and just started, twice) plus answered/s at max", () => {
     for (const r of rows) assert.equal(r.length, COLUMNS.length, r[0]);
-    assert.equal(rows.length, 6 + 4 * (rateLabels.length + 1) + 1);
+    assert.equal(rows.length, 7 + 4 * (rateLabels.length + 2) + 1);
+  });
+
+  it("gives ours started again with the chart's warm-up in rows of its own, ready time included", () => {
+    const r = tableRows(
+      {
+        warmUp: "5s",
+        bare: server([], { fresh: { summary: summary({ p99Ms: 2 }), cpuUsPerRequest: 150 } }),
+        ours1: server([], {
+          fresh: { summary: summary({ p99Ms: 600 }), cpuUsPerRequest: 900 },
+          warmedReadyMs: 5200,
+          warmedFresh: { summary: summary({ p99Ms: 3.8 }), cpuUsPerRequest: 340 },
+        }),
+      },
+      [],
+    );
+    const at = (label: string): Row | undefined => r.find((x) => x[0] === label);
+    assert.equal(at("ready ms, with --warm-up 5s")?.[col("ours --workers 1")], "5200");
+    assert.equal(at("ready ms, with --warm-up 5s")?.[col("bare Node HTTPS")], "–");
+    assert.equal(at("just started with --warm-up 5s, 1000/s: p99 ms")?.[col("ours --workers 1")], "3.80");
+    assert.equal(at("just started with --warm-up 5s, 1000/s: server CPU µs/req")?.[col("ours --workers 1")], "340");
+    // No bare server warmed up: no ratio.
+    assert.equal(at("just started with --warm-up 5s, 1000/s: p99 ms")?.[col("ours/bare")], "–");
+    assert.equal(at("just started, 1000/s: p99 ms")?.[col("ours --workers 1")], "600");
   });
 
   it("gives each server's first attack, just after it was ready, in rows of its own", () => {

@@ -15,7 +15,8 @@
 //   "answer bytes" is the size of one answer checked before the attacks (for the injectors: a
 //   patch, allowed): similar sizes show the servers did similar work. "just started" rows are
 //   each server's first attack, at 1,000/s as soon as it is ready: a new replica's first
-//   seconds, its code not yet optimised.
+//   seconds, its code not yet optimised; "with --warm-up" rows are ours started again as the
+//   chart runs it, warmed up before it says it is ready (the ready time includes the warm-up).
 // - renderTable: a Markdown table, columns padded to their widest cell.
 // - combineRounds: one rate's rounds as one result: requests and answers summed, every other
 //   figure the median of the rounds'.
@@ -121,6 +122,10 @@ export interface ServerResult {
   readonly fresh?: RateResult;
   /** By rate label: "500", "1000", "2000", "max". */
   readonly rates: ReadonlyMap<string, RateResult>;
+  /** Started again with the chart's --warm-up: spawn → first 200 from /readyz, ms, the warm-up included. */
+  readonly warmedReadyMs?: number;
+  /** Its first attack then, at 1,000/s, just after it was ready. */
+  readonly warmedFresh?: RateResult;
 }
 
 /** The middle value (the mean of the two middle ones for an even count); NaN for none. */
@@ -192,6 +197,8 @@ export interface BenchResults {
   readonly istio?: ServerResult;
   /** ours / bare by row label, each the median of the rounds' own ratios (roundRatios). */
   readonly oursOverBare?: ReadonlyMap<string, number>;
+  /** The warm-up of the warmed rows (`serve --warm-up`), as given: "5s". */
+  readonly warmUp?: string;
 }
 
 export const COLUMNS = [
@@ -237,6 +244,8 @@ export function tableRows(r: BenchResults, rateLabels: readonly string[]): Row[]
   ]);
   row("ready ms", (s) => s.readyMs);
   row("ready ms, generating its certificate", (s) => s.readyWithCertsMs);
+  const warmed = `--warm-up ${r.warmUp ?? "?"}`;
+  row(`ready ms, with ${warmed}`, (s) => s.warmedReadyMs);
   row("RSS MiB idle", (s) => s.idleRssMiB);
   row("RSS MiB peak", (s) => s.peakRssMiB);
   // The same work on both sides: the answers should be about the same size.
@@ -269,6 +278,7 @@ export function tableRows(r: BenchResults, rateLabels: readonly string[]): Row[]
     );
   };
   rateRows(`just started, ${FRESH_RATE}/s`, (s) => s.fresh, false);
+  rateRows(`just started with ${warmed}, ${FRESH_RATE}/s`, (s) => s.warmedFresh, false);
   for (const rate of rateLabels) rateRows(rateName(rate), (s) => s.rates.get(rate), rate === "max");
   return rows;
 }
