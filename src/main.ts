@@ -368,6 +368,7 @@ async function startListeners(
       logger,
       budgetMs: s.warmUpMs,
       endpoints: s.adminPort === undefined ? "all" : "webhook",
+      nativeSidecarsSupported: appOptions.nativeSidecarsSupported,
     });
   }
   server = running;

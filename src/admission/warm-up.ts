@@ -25,7 +25,7 @@ import type { Config } from "../config/types.js";
 import { createLogger, type Logger } from "../telemetry/logger.js";
 import { createMetrics } from "../telemetry/metrics.js";
 import { startServer, type TlsKeyPair } from "./https.js";
-import { createApp, type AppEndpoints } from "./server.js";
+import { createApp, type AppEndpoints, type AppOptions } from "./server.js";
 import { warmUpReviews } from "./warm-up-reviews.js";
 
 /** Reviews answered at most: about what it takes for the time of a review to settle (see the file's header). */
@@ -48,6 +48,8 @@ export interface WarmUpOptions {
   readonly reviews?: number;
   /** Which endpoints the real app serves: the copy is built the same way. */
   readonly endpoints?: AppEndpoints;
+  /** The real app's: whether the cluster runs native sidecars, so that the copy renders the same way. */
+  readonly nativeSidecarsSupported?: AppOptions["nativeSidecarsSupported"];
   /** The request bodies sent in turn (default warmUpReviews()). */
   readonly bodies?: readonly Buffer[];
 }
@@ -69,6 +71,21 @@ const NOWHERE = { write: (): void => undefined };
  */
 export async function warmUp(opts: WarmUpOptions): Promise<WarmUpResult> {
   const started = performance.now();
+  const { answered, failure } = await answerOwnReviews(opts, started).catch((e: unknown) => ({
+    answered: 0,
+    failure: `the copy failed: ${e instanceof Error ? e.message : String(e)}`,
+  }));
+  const durationMs = Math.round(performance.now() - started);
+  if (failure === undefined) opts.logger.info({ reviews: answered, durationMs }, "warmed up");
+  else opts.logger.warn({ reviews: answered, durationMs, reason: failure }, "warm-up ended early; serving anyway");
+  return { reviews: answered, durationMs, ...(failure === undefined ? {} : { failure }) };
+}
+
+/** The warm-up itself: the copy started, its reviews answered, the copy closed. */
+async function answerOwnReviews(
+  opts: WarmUpOptions,
+  started: number,
+): Promise<{ answered: number; failure: string | undefined }> {
   const limit = opts.reviews ?? WARM_UP_REVIEWS;
   const app = createApp({
     config: opts.config,
@@ -77,6 +94,7 @@ export async function warmUp(opts: WarmUpOptions): Promise<WarmUpResult> {
     isReady: () => true,
     endpoints: opts.endpoints ?? "webhook",
     offloadLargeReviews: false,
+    ...(opts.nativeSidecarsSupported === undefined ? {} : { nativeSidecarsSupported: opts.nativeSidecarsSupported }),
   });
   let answered = 0;
   let failure: string | undefined;
@@ -114,10 +132,7 @@ export async function warmUp(opts: WarmUpOptions): Promise<WarmUpResult> {
     await copy.close({ timeoutMs: 1_000, idleGraceMs: 0 });
     await app.retire();
   }
-  const durationMs = Math.round(performance.now() - started);
-  if (failure === undefined) opts.logger.info({ reviews: answered, durationMs }, "warmed up");
-  else opts.logger.warn({ reviews: answered, durationMs, reason: failure }, "warm-up ended early; serving anyway");
-  return { reviews: answered, durationMs, ...(failure === undefined ? {} : { failure }) };
+  return { answered, failure };
 }
 
 /** A review's POST as the API server sends it: HTTP/1.1, keep-alive, JSON. */
