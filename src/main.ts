@@ -261,6 +261,12 @@ interface Listeners {
   /** Every request read from now on is answered with this config (in-flight ones finish with theirs). */
   setConfig(config: Config): void;
   /**
+   * Makes the process ready (/readyz 200 while it serves): after the warm-up, when there is one
+   * (admission/warm-up.ts); until then the listeners answer, not ready. A close() meanwhile
+   * ends the warm-up, and the process never becomes ready.
+   */
+  becomeReady(): Promise<void>;
+  /**
    * Drains every listener; logs "server stopped". `lastConnection`: the listeners' connections
    * are handed to them (a worker's), and keep coming until this resolves.
    */
@@ -297,7 +303,8 @@ async function startListeners(
   const { createApp, overloadHandler } = await import("./admission/server.js");
   const { startServer } = await import("./admission/https.js");
   const { createTlsFailureReporter } = await import("./admission/tls-failures.js");
-  // Set once the server is listening with a certificate loaded: ready from then on, until draining.
+  // Set once the server is listening and warmed up (becomeReady): ready from then on while its
+  // certificate is a serving one, until draining.
   let server: RunningServer | undefined = undefined;
   const appOptions = {
     config: s.config,
@@ -357,26 +364,33 @@ async function startListeners(
           throw listenProblem(e, s.host, s.adminPort ?? 0, "--admin-port");
         });
   const listeners = [running, ...(admin ? [admin] : [])];
-  // Listening, not ready: /healthz answers, /readyz says not ready until the warm-up is over.
-  if (s.warmUpMs > 0) {
-    logger.info({ url: urlOf(running.host, running.port), budgetMs: s.warmUpMs }, "warming up before ready");
-    const { warmUp } = await import("./admission/warm-up.js");
-    await warmUp({
-      config,
-      tls,
-      logLevel: s.logLevel,
-      logger,
-      budgetMs: s.warmUpMs,
-      endpoints: s.adminPort === undefined ? "all" : "webhook",
-      nativeSidecarsSupported: appOptions.nativeSidecarsSupported,
-    });
-  }
-  server = running;
+  /** Ends a warm-up under way when the listeners close. */
+  const stopWarmUp = new AbortController();
 
   let closing: Promise<void> | undefined;
   return {
     running,
     admin,
+    async becomeReady() {
+      // Listening, not ready: /healthz answers, /readyz says not ready until the warm-up is over.
+      if (s.warmUpMs > 0 && closing === undefined) {
+        // A worker's port is its primary's, which says where it listens.
+        const where = handed ? {} : { url: urlOf(running.host, running.port) };
+        logger.info({ ...where, budgetMs: s.warmUpMs }, "warming up before ready");
+        const { warmUp } = await import("./admission/warm-up.js");
+        await warmUp({
+          config,
+          tls,
+          logLevel: s.logLevel,
+          logger,
+          budgetMs: s.warmUpMs,
+          endpoints: s.adminPort === undefined ? "all" : "webhook",
+          nativeSidecarsSupported: appOptions.nativeSidecarsSupported,
+          signal: stopWarmUp.signal,
+        });
+      }
+      server = running;
+    },
     setCertificate(cert, key) {
       for (const l of listeners) l.setCertificate(cert, key);
     },
@@ -390,6 +404,7 @@ async function startListeners(
       }
     },
     close(lastConnection) {
+      stopWarmUp.abort();
       closing ??= (async () => {
         const started = Date.now();
         // Handed connections stop when whoever hands them says so (after its own delay).
@@ -528,22 +543,8 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
     lookups: kube?.lookups,
     nativeSidecars: () => kube?.nativeSidecars(),
   });
-  await certs.start((cert, key) => listeners.setCertificate(cert, key));
-  await kube?.watchNodes();
-  istio?.follower.follow((next) => listeners.setConfig(next));
   const { running, admin } = listeners;
-  const url = urlOf(running.host, running.port);
-  const adminUrl = admin === undefined ? undefined : urlOf(admin.host, admin.port);
-  logger.info(
-    {
-      url,
-      ...(adminUrl === undefined ? {} : { adminUrl }),
-      revision: config.revision,
-      ...(istio === undefined ? {} : { configSource: istio.follower.description }),
-    },
-    "sidecar injector serving",
-  );
-
+  // From the moment it listens: a warm-up can take seconds, and a signal then must drain it too.
   const close = closeOnSignals(
     logger,
     () => running.inFlight,
@@ -554,6 +555,24 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
       return listeners.close();
     },
   );
+  await certs.start((cert, key) => listeners.setCertificate(cert, key));
+  // Before the warm-up, so that it renders as the nodes say (nativeSidecars: auto).
+  await kube?.watchNodes();
+  istio?.follower.follow((next) => listeners.setConfig(next));
+  await listeners.becomeReady();
+  const url = urlOf(running.host, running.port);
+  const adminUrl = admin === undefined ? undefined : urlOf(admin.host, admin.port);
+  if (!running.draining) {
+    logger.info(
+      {
+        url,
+        ...(adminUrl === undefined ? {} : { adminUrl }),
+        revision: config.revision,
+        ...(istio === undefined ? {} : { configSource: istio.follower.description }),
+      },
+      "sidecar injector serving",
+    );
+  }
   return { host: running.host, port: running.port, url, ...(adminUrl === undefined ? {} : { adminUrl }), close };
 }
 
@@ -595,6 +614,9 @@ async function runPrimary(
   const { createTlsFailureReporter } = await import("./admission/tls-failures.js");
   const tlsFailures = createTlsFailureReporter({ counter: metrics.tlsHandshakeFailures, log: logger });
   const kube = await openClusterServices(settings, logger);
+  // Known before the workers start, so that each renders as the nodes say from its warm-up on.
+  const nodes: { push?: (supported: boolean) => void } = {};
+  await kube?.watchNodes((supported) => nodes.push?.(supported));
   const primary = await startPrimary(
     {
       workers,
@@ -605,7 +627,7 @@ async function runPrimary(
       execArgv: workerExecArgv(typescript),
       // The worker's own drain (shutdown delay, then at most DRAIN_TIMEOUT_MS), and room to exit.
       exitTimeoutMs: settings.shutdownDelayMs + DRAIN_TIMEOUT_MS + 5_000,
-      ...(kube === undefined ? {} : { lookups: kube.lookups }),
+      ...(kube === undefined ? {} : { lookups: kube.lookups, nativeSidecars: kube.nativeSidecars() }),
       // A review the primary sheds counts as a single process's does (a connection closed
       // before its request, unread, counts as one); a shed probe or scrape does not.
       onShed: (req) => countShed(metrics, req),
@@ -621,6 +643,15 @@ async function runPrimary(
     const port = e instanceof Error && "port" in e && typeof e.port === "number" ? e.port : settings.port;
     throw listenProblem(e, settings.host, port, port === settings.adminPort ? "--admin-port" : "--port");
   });
+  nodes.push = (supported) => primary.setNativeSidecars(supported);
+  // Any change seen while the workers started.
+  if (kube !== undefined) primary.setNativeSidecars(kube.nativeSidecars());
+  // Its ports answer from now on (each worker's probes, not ready until it is warm).
+  if (settings.warmUpMs > 0)
+    logger.info(
+      { url: urlOf(primary.host, primary.port), budgetMs: settings.warmUpMs, workers },
+      "warming up before ready",
+    );
   const close = closeOnSignals(
     logger,
     () => undefined,
@@ -636,7 +667,6 @@ async function runPrimary(
   );
   try {
     await certs.start((cert, key) => primary.setCertificate(cert, key, true));
-    await kube?.watchNodes((supported) => primary.setNativeSidecars(supported));
     istio?.follow((next) => primary.setConfig(next));
     if (certs.serving()) await primary.whenReady();
   } catch (e) {
@@ -695,16 +725,9 @@ export async function runWorker(): Promise<void> {
       }
       channel.applied(certificate.generation);
     };
+    // Listening: the primary hands this worker connections (its probes answered, not ready) and
+    // may tell it to drain, from now on, the warm-up included.
     channel.listening();
-    // A pair pushed while this worker was starting is taken now.
-    apply();
-    channel.onCertificate(() => {
-      try {
-        apply();
-      } catch (err) {
-        logger.error({ err }, "certificate from the primary not taken, the previous one is still served");
-      }
-    });
     // A config pushed (--istio-config): checked and frozen as the first one, then swapped in.
     let configGeneration = channel.config().generation;
     const applyConfig = (): void => {
@@ -756,6 +779,17 @@ export async function runWorker(): Promise<void> {
           process.exit(1);
         },
       );
+    });
+    // Ready once warm: the primary counts this worker ready when it has taken the current pair
+    // (a pair pushed during the warm-up is taken then).
+    await listeners.becomeReady();
+    apply();
+    channel.onCertificate(() => {
+      try {
+        apply();
+      } catch (err) {
+        logger.error({ err }, "certificate from the primary not taken, the previous one is still served");
+      }
     });
   } catch (err) {
     logger.error({ err }, "worker did not start");

@@ -124,6 +124,11 @@ export interface StartServerOptions {
   readonly handed?: boolean;
   /** Default 127.0.0.1. */
   readonly host?: string;
+  /**
+   * In a worker of node:cluster, listen on a port of this process's own, not one the cluster's
+   * primary shares among its workers (a warm-up's copy, warm-up.ts). Elsewhere it changes nothing.
+   */
+  readonly exclusive?: boolean;
   readonly tls: TlsKeyPair;
   readonly requestTimeoutMs?: number;
   readonly headersTimeoutMs?: number;
@@ -616,9 +621,7 @@ export async function startServer(opts: StartServerOptions): Promise<RunningServ
     try {
       await new Promise<void>((resolve, reject) => {
         front.once("error", reject);
-        // Exclusive: in a worker of `serve --workers N` (a warm-up's copy, warm-up.ts) the
-        // port is this process's own, not one node:cluster shares through the primary.
-        front.listen({ port: opts.port, host, exclusive: true }, () => {
+        front.listen({ port: opts.port, host, exclusive: opts.exclusive === true }, () => {
           front.off("error", reject);
           resolve();
         });

@@ -22,9 +22,9 @@
 
 import tls, { type TLSSocket } from "node:tls";
 import type { Config } from "../config/types.js";
-import { createLogger, type Logger } from "../telemetry/logger.js";
+import { createLogger, defaultLogFormat, type Logger } from "../telemetry/logger.js";
 import { createMetrics } from "../telemetry/metrics.js";
-import { startServer, type TlsKeyPair } from "./https.js";
+import { startServer, type RunningServer, type TlsKeyPair } from "./https.js";
 import { createApp, type AppEndpoints, type AppOptions } from "./server.js";
 import { warmUpReviews } from "./warm-up-reviews.js";
 
@@ -32,8 +32,14 @@ import { warmUpReviews } from "./warm-up-reviews.js";
 export const WARM_UP_REVIEWS = 10_000;
 /** Requests on their way at once: enough to keep the server busy while the client reads an answer. */
 const CONCURRENCY = 4;
-/** How long one warm-up request may take before the warm-up gives up. */
-const REQUEST_TIMEOUT_MS = 5_000;
+/**
+ * How long one warm-up request may take before the warm-up gives up (a review on the loopback
+ * takes milliseconds, a few hundred at most while the code is cold); with CLOSE_TIMEOUT_MS, at
+ * most how far past its budget a warm-up can hold readiness back.
+ */
+const REQUEST_TIMEOUT_MS = 2_000;
+/** How long the copy's close may take: it holds the warm-up's own connections only. */
+const CLOSE_TIMEOUT_MS = 1_000;
 
 export interface WarmUpOptions {
   readonly config: Config;
@@ -52,6 +58,8 @@ export interface WarmUpOptions {
   readonly nativeSidecarsSupported?: AppOptions["nativeSidecarsSupported"];
   /** The request bodies sent in turn (default warmUpReviews()). */
   readonly bodies?: readonly Buffer[];
+  /** Ends the warm-up early (the server is closing): no failure, no more reviews. */
+  readonly signal?: AbortSignal;
 }
 
 export interface WarmUpResult {
@@ -66,18 +74,22 @@ export interface WarmUpResult {
 const NOWHERE = { write: (): void => undefined };
 
 /**
- * Answers reviews of its own on a loopback copy of the webhook until `reviews` are answered or
- * `budgetMs` has passed. Never rejects: a failure is in the result (and logged at warn).
+ * Answers reviews of its own on a loopback copy of the webhook until `reviews` are answered,
+ * `budgetMs` has passed or `signal` aborts. Never rejects: a failure is in the result (and
+ * logged at warn).
  */
 export async function warmUp(opts: WarmUpOptions): Promise<WarmUpResult> {
   const started = performance.now();
-  const { answered, failure } = await answerOwnReviews(opts, started).catch((e: unknown) => ({
+  const { answered, failure, copy } = await answerOwnReviews(opts, started).catch((e: unknown) => ({
     answered: 0,
     failure: `the copy failed: ${e instanceof Error ? e.message : String(e)}`,
+    copy: undefined,
   }));
   const durationMs = Math.round(performance.now() - started);
-  if (failure === undefined) opts.logger.info({ reviews: answered, durationMs }, "warmed up");
-  else opts.logger.warn({ reviews: answered, durationMs, reason: failure }, "warm-up ended early; serving anyway");
+  const fields = { reviews: answered, durationMs, ...(copy === undefined ? {} : { copy }) };
+  if (failure !== undefined) opts.logger.warn({ ...fields, reason: failure }, "warm-up ended early; serving anyway");
+  else if (opts.signal?.aborted === true) opts.logger.info(fields, "warm-up stopped: the server is closing");
+  else opts.logger.info(fields, "warmed up");
   return { reviews: answered, durationMs, ...(failure === undefined ? {} : { failure }) };
 }
 
@@ -85,35 +97,46 @@ export async function warmUp(opts: WarmUpOptions): Promise<WarmUpResult> {
 async function answerOwnReviews(
   opts: WarmUpOptions,
   started: number,
-): Promise<{ answered: number; failure: string | undefined }> {
+): Promise<{ answered: number; failure: string | undefined; copy: string | undefined }> {
   const limit = opts.reviews ?? WARM_UP_REVIEWS;
   const app = createApp({
     config: opts.config,
-    logger: createLogger({ level: opts.logLevel, destination: NOWHERE }),
+    // The lines the real app's log builds, in its format, then dropped.
+    logger: createLogger({
+      level: opts.logLevel,
+      destination: NOWHERE,
+      format: defaultLogFormat(process.env, process.stdout.isTTY === true),
+    }),
     metrics: createMetrics({ processMetrics: false }),
     isReady: () => true,
     endpoints: opts.endpoints ?? "webhook",
-    offloadLargeReviews: false,
     ...(opts.nativeSidecarsSupported === undefined ? {} : { nativeSidecarsSupported: opts.nativeSidecarsSupported }),
   });
   let answered = 0;
   let failure: string | undefined;
-  const copy = await startServer({ app, port: 0, host: "127.0.0.1", tls: opts.tls }).catch((e: unknown) => {
-    failure = `cannot serve the copy on a loopback port: ${e instanceof Error ? e.message : String(e)}`;
-    return undefined;
-  });
-  if (copy !== undefined) {
+  let copy: RunningServer | undefined;
+  try {
+    copy = await startServer({ app, port: 0, host: "127.0.0.1", exclusive: true, tls: opts.tls }).catch(
+      (e: unknown) => {
+        failure = `cannot serve the copy on a loopback port: ${e instanceof Error ? e.message : String(e)}`;
+        return undefined;
+      },
+    );
+    const port = copy?.port;
+    if (port === undefined) return { answered, failure, copy: undefined };
     const deadline = started + opts.budgetMs;
     const requests = (opts.bodies ?? warmUpReviews()).map((body) => requestBytes(body));
     let sent = 0;
+    const more = (): boolean =>
+      failure === undefined && opts.signal?.aborted !== true && sent < limit && performance.now() < deadline;
     const client = async (): Promise<void> => {
       let connection: Connection | undefined;
       try {
-        while (failure === undefined && sent < limit && performance.now() < deadline) {
+        while (more()) {
           const request = requests[sent % requests.length];
           sent += 1;
           if (request === undefined) return;
-          connection ??= await connect(copy.port);
+          connection ??= await connect(port);
           const answer = await connection.exchange(request);
           if (answer.status !== 200) throw new Error(`the copy answered ${answer.status}`);
           answered += 1;
@@ -123,16 +146,18 @@ async function answerOwnReviews(
           }
         }
       } catch (e) {
-        failure ??= e instanceof Error ? e.message : String(e);
+        // Once closing, a connection cut under an exchange is the close's doing, not a failure.
+        if (opts.signal?.aborted !== true) failure ??= e instanceof Error ? e.message : String(e);
       } finally {
         connection?.close();
       }
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, client));
-    await copy.close({ timeoutMs: 1_000, idleGraceMs: 0 });
+    return { answered, failure, copy: `127.0.0.1:${port}` };
+  } finally {
+    await copy?.close({ timeoutMs: CLOSE_TIMEOUT_MS, idleGraceMs: 0 });
     await app.retire();
   }
-  return { answered, failure };
 }
 
 /** A review's POST as the API server sends it: HTTP/1.1, keep-alive, JSON. */
@@ -181,7 +206,8 @@ function connect(port: number): Promise<Connection> {
     };
     socket.on("error", fail);
     socket.on("timeout", () => fail(new Error(`no answer from the copy in ${REQUEST_TIMEOUT_MS} ms`)));
-    socket.on("close", () => fail(new Error("the copy closed the connection")));
+    const closed = (): void => fail(new Error("the copy closed the connection"));
+    socket.on("close", closed);
     socket.on("data", (chunk: Buffer) => {
       received.push(chunk);
       length += chunk.length;
@@ -220,7 +246,7 @@ function connect(port: number): Promise<Connection> {
             socket.write(request);
           }),
         close: () => {
-          socket.removeAllListeners("close");
+          socket.off("close", closed);
           socket.destroy();
         },
       }),

@@ -201,6 +201,8 @@ export interface PrimaryOptions {
   readonly restart?: RestartPolicy;
   /** /preview's namespace lookups, run here for every worker (none: the workers ask for none). */
   readonly lookups?: NamespaceLookupService;
+  /** Whether the nodes run native sidecars, as known before the workers start (their init has it). */
+  readonly nativeSidecars?: boolean | undefined;
   /**
    * A connection shed because every worker is at its bound (or none takes connections): called
    * with its request once that is read and answered 503, or with undefined when the connection
@@ -269,7 +271,7 @@ export async function startPrimary(
   let certificate: CertificateUpdate = { ...initial, generation: 1 };
   let config: ConfigUpdate = { config: settings.config, generation: 1 };
   let everyWorkerConfig = 0;
-  let nativeSidecars: boolean | null = null;
+  let nativeSidecars: boolean | null = opts.nativeSidecars ?? null;
   let closing: Promise<{ failed: number }> | undefined;
   let started = false;
   let wasReady = false;

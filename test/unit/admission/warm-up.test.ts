@@ -11,7 +11,7 @@ import { warmUpReviews } from "../../../src/admission/warm-up-reviews.js";
 import { buildConfig } from "../../../src/config/load.js";
 import { createLogger } from "../../../src/telemetry/logger.js";
 import { captureLogs, JSON_HEADERS, podReview, removeTestCertificates, send, testCertificates } from "./helpers.js";
-import { CLI, serve, START_TIMEOUT_MS, type LogLine } from "./served.js";
+import { CLI, START_TIMEOUT_MS, type LogLine } from "./served.js";
 
 after(removeTestCertificates);
 
@@ -38,7 +38,10 @@ describe("warm-up reviews", () => {
       const { outcome } = admit(decodeAdmissionReview(body), { config });
       return { decision: outcome.decision, ops: outcome.patchOperations, operation: outcome.operation };
     });
-    assert.ok(new Set(bodies.map((b) => b.toString("utf8"))).size >= 4, "at least four kinds of Pod");
+    const pods = bodies.map((b) =>
+      JSON.stringify((JSON.parse(b.toString("utf8")) as { request: { object: unknown } }).request.object),
+    );
+    assert.equal(new Set(pods).size, 4, "four kinds of Pod");
     for (const d of decisions) assert.equal(d.operation, "CREATE");
     assert.equal(decisions.filter((d) => d.decision === "refused").length, 0);
     assert.equal(decisions.filter((d) => d.decision === "skipped").length, 1);
@@ -66,8 +69,36 @@ describe("warmUp", () => {
     assert.equal(none.result.failure, undefined);
     const some = await warm({ budgetMs: 300, reviews: 1_000_000 });
     assert.equal(some.result.failure, undefined);
+    // Its budget, then at most one answer's timeout (2 s) and the copy's close (1 s): not the
+    // minutes a million reviews would take.
     assert.ok(some.result.durationMs >= 300, `ended after ${some.result.durationMs} ms`);
-    assert.ok(some.result.reviews < 1_000_000);
+    assert.ok(some.result.durationMs < 300 + 3_000 + 2_000, `ended after ${some.result.durationMs} ms`);
+  });
+
+  it("stops when its signal aborts, without calling that a failure", async () => {
+    const stop = new AbortController();
+    const c = await testCertificates();
+    const logs = captureLogs();
+    const logger = createLogger({ destination: logs.stream });
+    const warming = warmUp({
+      config,
+      tls: { cert: c.cert, key: c.key },
+      logLevel: "info",
+      logger,
+      budgetMs: 60_000,
+      reviews: 1_000_000,
+      signal: stop.signal,
+    });
+    // Aborted once it is under way: after its first review is in the copy's hands.
+    await new Promise((r) => setTimeout(r, 200));
+    stop.abort();
+    const result = await warming;
+    assert.equal(result.failure, undefined);
+    assert.ok(result.durationMs < 60_000);
+    assert.deepEqual(
+      logs.lines().map((l) => l.msg),
+      ["warm-up stopped: the server is closing"],
+    );
   });
 
   it("ends at the first answer that is not 200, says why at warn, and resolves", async () => {
@@ -91,39 +122,52 @@ function metricValue(text: string, name: string): number {
   return Number(m[1]);
 }
 
+/** `serve` under tsx with these arguments: its JSON log lines as they come. */
+function spawnServe(args: readonly string[]) {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", CLI, "serve", "--port", "0", "--log-format", "json", ...args],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  const lines: LogLine[] = [];
+  let out = "";
+  let err = "";
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+  child.stdout.on("data", (d: Buffer) => {
+    out += d.toString();
+    const nl = out.lastIndexOf("\n");
+    if (nl < 0) return;
+    for (const l of out.slice(0, nl).split("\n")) if (l.startsWith("{")) lines.push(JSON.parse(l) as LogLine);
+    out = out.slice(nl + 1);
+  });
+  /** The first line (from the start) that matches; rejects at the start timeout or if the process exits first. */
+  const seen = (match: (l: LogLine) => boolean): Promise<LogLine> =>
+    new Promise((resolve, reject) => {
+      const look = (): boolean => {
+        const line = lines.find(match);
+        if (line !== undefined) resolve(line);
+        return line !== undefined;
+      };
+      if (look()) return;
+      const timer = setTimeout(() => reject(new Error(`no such line; stderr: ${err}`)), START_TIMEOUT_MS);
+      child.stdout.on("data", () => look() && clearTimeout(timer));
+      void exited.then((code) => {
+        if (!look()) reject(new Error(`exited ${code}; stderr: ${err}`));
+      });
+    });
+  return { child, lines, exited, seen: (msg: string) => seen((l) => l.msg === msg), seenWhere: seen };
+}
+
 describe("serve --warm-up", () => {
   it("listens at once, says not ready until warm, and counts none of the warm-up in /metrics", async (t) => {
     const c = await testCertificates();
     // Twenty seconds at most: the warm-up ends at its count of reviews long before on any machine,
     // and long after the first probe below.
-    const child = spawn(
-      process.execPath,
-      ["--import", "tsx", CLI, "serve", "--port", "0", "--cert-dir", c.dir, "--warm-up", "20s", "--log-format", "json"],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
+    const { child, lines, seen } = spawnServe(["--cert-dir", c.dir, "--warm-up", "20s"]);
     t.after(() => child.kill("SIGKILL"));
-    const lines: LogLine[] = [];
-    let out = "";
-    let err = "";
-    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-    const seen = (msg: string): Promise<LogLine> =>
-      new Promise((resolve, reject) => {
-        const look = (): boolean => {
-          const line = lines.find((l) => l.msg === msg);
-          if (line !== undefined) resolve(line);
-          return line !== undefined;
-        };
-        if (look()) return;
-        const timer = setTimeout(() => reject(new Error(`no "${msg}" line; stderr: ${err}`)), START_TIMEOUT_MS);
-        child.stdout.on("data", () => look() && clearTimeout(timer));
-      });
-    child.stdout.on("data", (d: Buffer) => {
-      out += d.toString();
-      const nl = out.lastIndexOf("\n");
-      if (nl < 0) return;
-      for (const l of out.slice(0, nl).split("\n")) if (l.startsWith("{")) lines.push(JSON.parse(l) as LogLine);
-      out = out.slice(nl + 1);
-    });
     const warming = await seen("warming up before ready");
     assert.equal(warming.budgetMs, 20_000);
     const port = Number(new URL(String(warming.url)).port);
@@ -153,21 +197,50 @@ describe("serve --warm-up", () => {
     );
   });
 
-  it("with --workers 2, each worker warms up on a port of its own before the primary is ready", async (t) => {
+  it("stops warming on SIGTERM, drains and exits 0, never ready", async (t) => {
     const c = await testCertificates();
-    const s = await serve(["--cert-dir", c.dir, "--workers", "2", "--warm-up", "1s", "--admin-port", "0"]);
+    const { child, lines, exited, seen } = spawnServe(["--cert-dir", c.dir, "--warm-up", "60s"]);
+    t.after(() => child.kill("SIGKILL"));
+    await seen("warming up before ready");
+    child.kill("SIGTERM");
+    // Long before its minute: the signal ends the warm-up.
+    assert.equal(await exited, 0);
+    // (The warm-up's own last line may not make it: the process exits once drained.)
+    const said = lines.map((l) => l.msg);
+    assert.ok(said.includes("draining"), said.join(" | "));
+    assert.ok(said.includes("server stopped"), said.join(" | "));
+    assert.ok(!said.includes("sidecar injector serving"), said.join(" | "));
+    assert.ok(!said.includes("warmed up"), said.join(" | "));
+  });
+
+  it("with --workers 2: the primary's ports answer during the warm-up, each worker's copy on a port of its own", async (t) => {
+    const c = await testCertificates();
+    // Eight seconds at most, far more than the probes below take.
+    const s = spawnServe(["--cert-dir", c.dir, "--workers", "2", "--warm-up", "8s", "--admin-port", "0"]);
     t.after(() => s.child.kill("SIGKILL"));
+    const warming = await s.seenWhere((l) => l.msg === "warming up before ready" && l.url !== undefined);
+    const port = Number(new URL(String(warming.url)).port);
+    // A worker takes the connection and answers: alive, not ready.
+    assert.equal((await send(port, c.ca, { method: "GET", path: "/healthz" })).status, 200);
+    assert.equal((await send(port, c.ca, { method: "GET", path: "/readyz" })).status, 503);
+    const serving = await s.seen("sidecar injector serving");
+    const pids = serving.pids as number[];
     // Each process writes its own log: a worker's line may come after the primary's "serving".
-    const warmed = await Promise.all(s.pids.map((pid) => s.waitFor((l) => l.msg === "warmed up" && l.pid === pid)));
-    // One clock, and a worker says it listens only once warm: its line is timed before the primary's.
-    const ready = await s.waitFor((l) => l.msg === "every worker ready");
+    const warmed = await Promise.all(pids.map((pid) => s.seenWhere((l) => l.msg === "warmed up" && l.pid === pid)));
+    // One clock, and a worker takes its pair (and so counts as ready) only once warm.
+    const ready = await s.seen("every worker ready");
     for (const l of warmed) assert.ok(Number(l.time) <= Number(ready.time), `${l.time} after ${ready.time}`);
     for (const l of warmed) assert.ok(Number(l.reviews) > 0, JSON.stringify(l));
-    assert.equal(s.lines().filter((l) => l.msg === "warm-up ended early; serving anyway").length, 0);
-    assert.equal((await send(s.port, c.ca, { method: "GET", path: "/readyz" })).status, 200);
-    const res = await send(s.port, c.ca, { headers: JSON_HEADERS, body: JSON.stringify(podReview({ uid: "w" })) });
+    // Not node:cluster's one handle shared by the workers: each copy on its own port.
+    const copies = warmed.map((l) => String(l.copy));
+    assert.equal(new Set(copies).size, 2, copies.join(", "));
+    for (const p of copies) assert.match(p, /^127\.0\.0\.1:\d+$/);
+    assert.equal(s.lines.filter((l) => l.msg === "warm-up ended early; serving anyway").length, 0);
+    assert.equal((await send(port, c.ca, { method: "GET", path: "/readyz" })).status, 200);
+    const res = await send(port, c.ca, { headers: JSON_HEADERS, body: JSON.stringify(podReview({ uid: "w" })) });
     assert.equal(res.status, 200);
-    const scrape = await send(s.adminPort ?? 0, c.ca, { method: "GET", path: "/metrics" });
+    const adminPort = Number(new URL(String(serving.adminUrl)).port);
+    const scrape = await send(adminPort, c.ca, { method: "GET", path: "/metrics" });
     assert.equal(metricValue(scrape.body, "sidecar_injection_requests_total"), 1);
   });
 });
