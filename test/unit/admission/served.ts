@@ -30,7 +30,20 @@ export interface ServeProcessOptions {
   readonly nodeArgs?: readonly string[];
 }
 
-export async function serve(args: readonly string[], opts: ServeProcessOptions = {}): Promise<Served> {
+/** A `serve` process just spawned: its log lines as they come, nothing waited for yet. */
+export interface Started {
+  readonly child: ChildProcessWithoutNullStreams;
+  readonly exited: Promise<number | null>;
+  lines(): LogLine[];
+  stderr(): string;
+  /**
+   * Resolves with the first line (from the start) that matches; rejects at the timeout, or
+   * once the process has exited without one.
+   */
+  waitFor(match: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+}
+
+export function startServe(args: readonly string[], opts: ServeProcessOptions = {}): Started {
   const child = spawn(
     process.execPath,
     ["--import", "tsx", ...(opts.nodeArgs ?? []), CLI, "serve", "--port", "0", ...args],
@@ -52,15 +65,23 @@ export async function serve(args: readonly string[], opts: ServeProcessOptions =
     for (const w of waiters) w();
   });
   child.stderr.on("data", (c: Buffer) => (err += c.toString()));
-  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  let ended = false;
+  const exited = new Promise<number | null>((r) =>
+    child.on("exit", (code) => {
+      ended = true;
+      r(code);
+      for (const w of waiters) w();
+    }),
+  );
   const waitFor = (match: (l: LogLine) => boolean, timeoutMs = START_TIMEOUT_MS): Promise<LogLine> =>
     new Promise((ok, fail) => {
       const check = (): void => {
         const found = parsed.find(match);
-        if (found === undefined) return;
+        if (found === undefined && !ended) return;
         waiters.delete(check);
         clearTimeout(timer);
-        ok(found);
+        if (found !== undefined) ok(found);
+        else fail(new Error(`exited without a matching log line; stderr: ${err}`));
       };
       const timer = setTimeout(() => {
         waiters.delete(check);
@@ -69,10 +90,16 @@ export async function serve(args: readonly string[], opts: ServeProcessOptions =
       waiters.add(check);
       check();
     });
+  return { child, exited, lines: () => parsed, stderr: () => err, waitFor };
+}
+
+export async function serve(args: readonly string[], opts: ServeProcessOptions = {}): Promise<Served> {
+  const started = startServe(args, opts);
+  const { child, exited } = started;
   const serving = await Promise.race([
-    waitFor((l) => l.msg === "sidecar injector serving"),
+    started.waitFor((l) => l.msg === "sidecar injector serving"),
     exited.then((code) => {
-      throw new Error(`serve exited ${code}: ${err}`);
+      throw new Error(`serve exited ${code}: ${started.stderr()}`);
     }),
   ]);
   const url = new URL(String(serving.url));
@@ -83,8 +110,8 @@ export async function serve(args: readonly string[], opts: ServeProcessOptions =
     adminPort,
     pids: serving.pids as number[],
     exited,
-    lines: () => parsed,
-    stderr: () => err,
-    waitFor,
+    lines: started.lines,
+    stderr: started.stderr,
+    waitFor: started.waitFor,
   };
 }

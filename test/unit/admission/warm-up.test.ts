@@ -2,7 +2,6 @@
 // and the reviews it sends (src/admission/warm-up-reviews.ts). The copy is a real HTTPS server
 // on 127.0.0.1; the reviews go through the real engine.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { after, describe, it } from "node:test";
 import { decodeAdmissionReview } from "../../../src/admission/gate.js";
 import { admit } from "../../../src/admission/review.js";
@@ -11,7 +10,7 @@ import { warmUpReviews } from "../../../src/admission/warm-up-reviews.js";
 import { buildConfig } from "../../../src/config/load.js";
 import { createLogger } from "../../../src/telemetry/logger.js";
 import { captureLogs, JSON_HEADERS, podReview, removeTestCertificates, send, testCertificates } from "./helpers.js";
-import { CLI, START_TIMEOUT_MS, type LogLine } from "./served.js";
+import { startServe } from "./served.js";
 
 after(removeTestCertificates);
 
@@ -122,53 +121,14 @@ function metricValue(text: string, name: string): number {
   return Number(m[1]);
 }
 
-/** `serve` under tsx with these arguments: its JSON log lines as they come. */
-function spawnServe(args: readonly string[]) {
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", CLI, "serve", "--port", "0", "--log-format", "json", ...args],
-    {
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  const lines: LogLine[] = [];
-  let out = "";
-  let err = "";
-  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
-  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-  child.stdout.on("data", (d: Buffer) => {
-    out += d.toString();
-    const nl = out.lastIndexOf("\n");
-    if (nl < 0) return;
-    for (const l of out.slice(0, nl).split("\n")) if (l.startsWith("{")) lines.push(JSON.parse(l) as LogLine);
-    out = out.slice(nl + 1);
-  });
-  /** The first line (from the start) that matches; rejects at the start timeout or if the process exits first. */
-  const seen = (match: (l: LogLine) => boolean): Promise<LogLine> =>
-    new Promise((resolve, reject) => {
-      const look = (): boolean => {
-        const line = lines.find(match);
-        if (line !== undefined) resolve(line);
-        return line !== undefined;
-      };
-      if (look()) return;
-      const timer = setTimeout(() => reject(new Error(`no such line; stderr: ${err}`)), START_TIMEOUT_MS);
-      child.stdout.on("data", () => look() && clearTimeout(timer));
-      void exited.then((code) => {
-        if (!look()) reject(new Error(`exited ${code}; stderr: ${err}`));
-      });
-    });
-  return { child, lines, exited, seen: (msg: string) => seen((l) => l.msg === msg), seenWhere: seen };
-}
-
 describe("serve --warm-up", () => {
   it("listens at once, says not ready until warm, and counts none of the warm-up in /metrics", async (t) => {
     const c = await testCertificates();
     // Twenty seconds at most: the warm-up ends at its count of reviews long before on any machine,
     // and long after the first probe below.
-    const { child, lines, seen } = spawnServe(["--cert-dir", c.dir, "--warm-up", "20s"]);
+    const { child, lines, waitFor } = startServe(["--cert-dir", c.dir, "--warm-up", "20s"]);
     t.after(() => child.kill("SIGKILL"));
-    const warming = await seen("warming up before ready");
+    const warming = await waitFor((l) => l.msg === "warming up before ready");
     assert.equal(warming.budgetMs, 20_000);
     const port = Number(new URL(String(warming.url)).port);
     // Probes are answered during the warm-up: alive, not ready.
@@ -176,9 +136,9 @@ describe("serve --warm-up", () => {
     const notReady = await send(port, c.ca, { method: "GET", path: "/readyz" });
     assert.equal(notReady.status, 503);
     assert.match(notReady.body, /not ready/);
-    const warmed = await seen("warmed up");
+    const warmed = await waitFor((l) => l.msg === "warmed up");
     assert.ok(Number(warmed.reviews) > 0);
-    await seen("sidecar injector serving");
+    await waitFor((l) => l.msg === "sidecar injector serving");
     assert.equal((await send(port, c.ca, { method: "GET", path: "/readyz" })).status, 200);
     const before = await send(port, c.ca, { method: "GET", path: "/metrics" });
     assert.equal(metricValue(before.body, "sidecar_injection_requests_total"), 0);
@@ -192,21 +152,23 @@ describe("serve --warm-up", () => {
     // No review line but the real one: the copy's lines went nowhere.
     await new Promise((r) => setTimeout(r, 200));
     assert.deepEqual(
-      lines.filter((l) => l.msg === "admission review").map((l) => l.uid),
+      lines()
+        .filter((l) => l.msg === "admission review")
+        .map((l) => l.uid),
       ["after-warm-up"],
     );
   });
 
   it("stops warming on SIGTERM, drains and exits 0, never ready", async (t) => {
     const c = await testCertificates();
-    const { child, lines, exited, seen } = spawnServe(["--cert-dir", c.dir, "--warm-up", "60s"]);
+    const { child, lines, exited, waitFor } = startServe(["--cert-dir", c.dir, "--warm-up", "60s"]);
     t.after(() => child.kill("SIGKILL"));
-    await seen("warming up before ready");
+    await waitFor((l) => l.msg === "warming up before ready");
     child.kill("SIGTERM");
     // Long before its minute: the signal ends the warm-up.
     assert.equal(await exited, 0);
     // (The warm-up's own last line may not make it: the process exits once drained.)
-    const said = lines.map((l) => l.msg);
+    const said = lines().map((l) => l.msg);
     assert.ok(said.includes("draining"), said.join(" | "));
     assert.ok(said.includes("server stopped"), said.join(" | "));
     assert.ok(!said.includes("sidecar injector serving"), said.join(" | "));
@@ -216,26 +178,26 @@ describe("serve --warm-up", () => {
   it("with --workers 2: the primary's ports answer during the warm-up, each worker's copy on a port of its own", async (t) => {
     const c = await testCertificates();
     // Eight seconds at most, far more than the probes below take.
-    const s = spawnServe(["--cert-dir", c.dir, "--workers", "2", "--warm-up", "8s", "--admin-port", "0"]);
+    const s = startServe(["--cert-dir", c.dir, "--workers", "2", "--warm-up", "8s", "--admin-port", "0"]);
     t.after(() => s.child.kill("SIGKILL"));
-    const warming = await s.seenWhere((l) => l.msg === "warming up before ready" && l.url !== undefined);
+    const warming = await s.waitFor((l) => l.msg === "warming up before ready" && l.url !== undefined);
     const port = Number(new URL(String(warming.url)).port);
     // A worker takes the connection and answers: alive, not ready.
     assert.equal((await send(port, c.ca, { method: "GET", path: "/healthz" })).status, 200);
     assert.equal((await send(port, c.ca, { method: "GET", path: "/readyz" })).status, 503);
-    const serving = await s.seen("sidecar injector serving");
+    const serving = await s.waitFor((l) => l.msg === "sidecar injector serving");
     const pids = serving.pids as number[];
     // Each process writes its own log: a worker's line may come after the primary's "serving".
-    const warmed = await Promise.all(pids.map((pid) => s.seenWhere((l) => l.msg === "warmed up" && l.pid === pid)));
+    const warmed = await Promise.all(pids.map((pid) => s.waitFor((l) => l.msg === "warmed up" && l.pid === pid)));
     // One clock, and a worker takes its pair (and so counts as ready) only once warm.
-    const ready = await s.seen("every worker ready");
+    const ready = await s.waitFor((l) => l.msg === "every worker ready");
     for (const l of warmed) assert.ok(Number(l.time) <= Number(ready.time), `${l.time} after ${ready.time}`);
     for (const l of warmed) assert.ok(Number(l.reviews) > 0, JSON.stringify(l));
     // Not node:cluster's one handle shared by the workers: each copy on its own port.
     const copies = warmed.map((l) => String(l.copy));
     assert.equal(new Set(copies).size, 2, copies.join(", "));
     for (const p of copies) assert.match(p, /^127\.0\.0\.1:\d+$/);
-    assert.equal(s.lines.filter((l) => l.msg === "warm-up ended early; serving anyway").length, 0);
+    assert.equal(s.lines().filter((l) => l.msg === "warm-up ended early; serving anyway").length, 0);
     assert.equal((await send(port, c.ca, { method: "GET", path: "/readyz" })).status, 200);
     const res = await send(port, c.ca, { headers: JSON_HEADERS, body: JSON.stringify(podReview({ uid: "w" })) });
     assert.equal(res.status, 200);
