@@ -544,6 +544,9 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
     nativeSidecars: () => kube?.nativeSidecars(),
   });
   const { running, admin } = listeners;
+  const warming = settings.warmUpMs > 0;
+  // Without a warm-up, ready as soon as it listens (with a serving certificate).
+  if (!warming) await listeners.becomeReady();
   // From the moment it listens: a warm-up can take seconds, and a signal then must drain it too.
   const close = closeOnSignals(
     logger,
@@ -556,10 +559,14 @@ export async function runServe(opts: ServeOptions = {}): Promise<ServeHandle> {
     },
   );
   await certs.start((cert, key) => listeners.setCertificate(cert, key));
-  // Before the warm-up, so that it renders as the nodes say (nativeSidecars: auto).
-  await kube?.watchNodes();
-  istio?.follower.follow((next) => listeners.setConfig(next));
-  await listeners.becomeReady();
+  // Closed meanwhile (a signal): nothing more to start.
+  if (!running.draining) {
+    // Not waited for by the warm-up, whose copy renders as the nodes say from the moment they are read.
+    const nodes = kube?.watchNodes();
+    istio?.follower.follow((next) => listeners.setConfig(next));
+    if (warming) await listeners.becomeReady();
+    await nodes;
+  }
   const url = urlOf(running.host, running.port);
   const adminUrl = admin === undefined ? undefined : urlOf(admin.host, admin.port);
   if (!running.draining) {
@@ -614,9 +621,6 @@ async function runPrimary(
   const { createTlsFailureReporter } = await import("./admission/tls-failures.js");
   const tlsFailures = createTlsFailureReporter({ counter: metrics.tlsHandshakeFailures, log: logger });
   const kube = await openClusterServices(settings, logger);
-  // Known before the workers start, so that each renders as the nodes say from its warm-up on.
-  const nodes: { push?: (supported: boolean) => void } = {};
-  await kube?.watchNodes((supported) => nodes.push?.(supported));
   const primary = await startPrimary(
     {
       workers,
@@ -627,7 +631,7 @@ async function runPrimary(
       execArgv: workerExecArgv(typescript),
       // The worker's own drain (shutdown delay, then at most DRAIN_TIMEOUT_MS), and room to exit.
       exitTimeoutMs: settings.shutdownDelayMs + DRAIN_TIMEOUT_MS + 5_000,
-      ...(kube === undefined ? {} : { lookups: kube.lookups, nativeSidecars: kube.nativeSidecars() }),
+      ...(kube === undefined ? {} : { lookups: kube.lookups }),
       // A review the primary sheds counts as a single process's does (a connection closed
       // before its request, unread, counts as one); a shed probe or scrape does not.
       onShed: (req) => countShed(metrics, req),
@@ -643,9 +647,6 @@ async function runPrimary(
     const port = e instanceof Error && "port" in e && typeof e.port === "number" ? e.port : settings.port;
     throw listenProblem(e, settings.host, port, port === settings.adminPort ? "--admin-port" : "--port");
   });
-  nodes.push = (supported) => primary.setNativeSidecars(supported);
-  // Any change seen while the workers started.
-  if (kube !== undefined) primary.setNativeSidecars(kube.nativeSidecars());
   // Its ports answer from now on (each worker's probes, not ready until it is warm).
   if (settings.warmUpMs > 0)
     logger.info(
@@ -667,6 +668,8 @@ async function runPrimary(
   );
   try {
     await certs.start((cert, key) => primary.setCertificate(cert, key, true));
+    // Pushed to every worker as soon as read: a worker warming up renders as the nodes say from then on.
+    await kube?.watchNodes((supported) => primary.setNativeSidecars(supported));
     istio?.follow((next) => primary.setConfig(next));
     if (certs.serving()) await primary.whenReady();
   } catch (e) {
@@ -781,16 +784,18 @@ export async function runWorker(): Promise<void> {
       );
     });
     // Ready once warm: the primary counts this worker ready when it has taken the current pair
-    // (a pair pushed during the warm-up is taken then).
+    // (a pair pushed during the warm-up is taken then); not at all once draining.
     await listeners.becomeReady();
-    apply();
-    channel.onCertificate(() => {
+    if (closing !== undefined) return;
+    const take = (): void => {
       try {
         apply();
       } catch (err) {
         logger.error({ err }, "certificate from the primary not taken, the previous one is still served");
       }
-    });
+    };
+    take();
+    channel.onCertificate(take);
   } catch (err) {
     logger.error({ err }, "worker did not start");
     await channel.failed(err instanceof Error ? err.message : String(err));

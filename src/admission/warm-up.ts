@@ -37,7 +37,7 @@ const CONCURRENCY = 4;
  * takes milliseconds, a few hundred at most while the code is cold); with CLOSE_TIMEOUT_MS, at
  * most how far past its budget a warm-up can hold readiness back.
  */
-const REQUEST_TIMEOUT_MS = 2_000;
+const REQUEST_TIMEOUT_MS = 5_000;
 /** How long the copy's close may take: it holds the warm-up's own connections only. */
 const CLOSE_TIMEOUT_MS = 1_000;
 

@@ -10,6 +10,10 @@
 //   moment (which includes the connection acknowledged), and closes are reported batched; the
 //   channel keeps a worker's messages in order, so the last report is the current count less
 //   the hand-overs still on the way, and the acknowledgements come oldest hand-over first.
+// - A worker still warming up (`serve --warm-up`: listening, not yet ready) is a candidate only
+//   when no ready one takes the connection: its probes are answered while every worker warms
+//   (at start), and a replacement warming after a crash, its load 0, does not draw every new
+//   connection to its cold code.
 // - The next connection goes to the candidate with the least load; ties go round robin (the
 //   first candidate at or after the one after the last chosen), so two long-lived connections
 //   never land on one worker while another has none.
@@ -41,6 +45,8 @@ export interface DistributorLimits {
 
 interface Candidate {
   readonly id: number;
+  /** Listening, not yet ready (warming up): chosen only when no ready candidate takes the connection. */
+  warming: boolean;
   open: number;
   /** When each hand-over not yet acknowledged was made, oldest first. */
   readonly handedAt: number[];
@@ -62,9 +68,19 @@ export class Distributor {
     }
   }
 
-  /** A worker that takes connections from now on (no-op if it already is a candidate). */
-  add(id: number): void {
-    if (this.find(id) === undefined) this.candidates.push({ id, open: 0, handedAt: [] });
+  /**
+   * A worker that takes connections from now on (no-op if it already is a candidate); `warming`:
+   * only when no ready one does, until `warmed`.
+   */
+  add(id: number, opts: { readonly warming?: boolean } = {}): void {
+    if (this.find(id) === undefined)
+      this.candidates.push({ id, warming: opts.warming === true, open: 0, handedAt: [] });
+  }
+
+  /** A candidate added warming is ready: chosen as any other from now on. */
+  warmed(id: number): void {
+    const c = this.find(id);
+    if (c !== undefined) c.warming = false;
   }
 
   /** A worker that takes no more connections (stopped accepting, or exited). */
@@ -95,14 +111,18 @@ export class Distributor {
     const n = this.candidates.length;
     let best: Candidate | undefined;
     let bestAt = 0;
-    for (let k = 0; k < n; k++) {
-      const at = (this.next + k) % n;
-      const c = this.candidates[at];
-      if (c === undefined || !this.takes(c, now)) continue;
-      if (best === undefined || load(c) < load(best)) {
-        best = c;
-        bestAt = at;
+    // Ready candidates first; warming ones only when none of those takes it.
+    for (const warming of [false, true]) {
+      for (let k = 0; k < n; k++) {
+        const at = (this.next + k) % n;
+        const c = this.candidates[at];
+        if (c === undefined || c.warming !== warming || !this.takes(c, now)) continue;
+        if (best === undefined || load(c) < load(best)) {
+          best = c;
+          bestAt = at;
+        }
       }
+      if (best !== undefined) break;
     }
     if (best === undefined) return undefined;
     best.handedAt.push(now);

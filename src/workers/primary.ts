@@ -201,8 +201,6 @@ export interface PrimaryOptions {
   readonly restart?: RestartPolicy;
   /** /preview's namespace lookups, run here for every worker (none: the workers ask for none). */
   readonly lookups?: NamespaceLookupService;
-  /** Whether the nodes run native sidecars, as known before the workers start (their init has it). */
-  readonly nativeSidecars?: boolean | undefined;
   /**
    * A connection shed because every worker is at its bound (or none takes connections): called
    * with its request once that is read and answered 503, or with undefined when the connection
@@ -271,7 +269,7 @@ export async function startPrimary(
   let certificate: CertificateUpdate = { ...initial, generation: 1 };
   let config: ConfigUpdate = { config: settings.config, generation: 1 };
   let everyWorkerConfig = 0;
-  let nativeSidecars: boolean | null = opts.nativeSidecars ?? null;
+  let nativeSidecars: boolean | null = null;
   let closing: Promise<{ failed: number }> | undefined;
   let started = false;
   let wasReady = false;
@@ -422,12 +420,15 @@ export async function startPrimary(
       case `${PREFIX}listening`:
         slot.listening = true;
         // A candidate for connections from now on (a replacement during the drain is not).
-        if (closing === undefined) distributor.add(w.id);
+        // Warming up (--warm-up) until it takes its first pair: chosen only when no ready worker is.
+        if (closing === undefined) distributor.add(w.id, { warming: settings.warmUpMs > 0 });
         logger.info({ worker: slot.index, workerPid: w.process.pid }, "worker listening");
         checkReady();
         break;
       case `${PREFIX}applied`:
         slot.applied = m.generation;
+        // A worker takes its first pair once warm (main.ts's runWorker).
+        distributor.warmed(w.id);
         checkReady();
         break;
       case `${PREFIX}config-applied`:

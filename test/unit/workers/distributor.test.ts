@@ -227,6 +227,33 @@ describe("Distributor", () => {
     assert.deepEqual(handOut(d, 2, open), [2, 3]);
   });
 
+  it("gives a warming worker connections only when no ready one takes them, then as any other once warmed", () => {
+    const d = new Distributor({ maxUnacknowledged: 2, maxWaitMs: 0 });
+    // At start every worker warms: each still takes connections (its probes are answered).
+    d.add(1, { warming: true });
+    d.add(2, { warming: true });
+    const open = new Map<number, number>();
+    assert.deepEqual(handOut(d, 2, open), [1, 2]);
+    d.warmed(1);
+    d.warmed(2);
+    handOut(d, 2, open);
+    // Worker 1 dies; its replacement, 3, warms with no connection at all: the least loaded, yet
+    // every new connection goes to the ready worker while it can take one.
+    d.remove(1);
+    d.add(3, { warming: true });
+    assert.deepEqual(handOut(d, 3, open), [2, 2, 2]);
+    // The ready one at its bound of hand-overs on the way: the warming one takes the next.
+    assert.equal(d.choose(0), 2);
+    assert.equal(d.choose(0), 2);
+    assert.equal(d.choose(0), 3);
+    d.acknowledged(2, 6);
+    d.acknowledged(2, 7);
+    d.acknowledged(3, 1);
+    // Once warm, the least loaded again: the replacement, until it catches up.
+    d.warmed(3);
+    assert.deepEqual(handOut(d, 2, open), [3, 3]);
+  });
+
   it("keeps one id once however often it is added", () => {
     const d = new Distributor({ maxUnacknowledged: 1, maxWaitMs: 0 });
     d.add(1);
