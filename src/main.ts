@@ -792,6 +792,8 @@ export async function runWorker(): Promise<void> {
         apply();
       } catch (err) {
         logger.error({ err }, "certificate from the primary not taken, the previous one is still served");
+        // Says which pair it serves: not the current one (so not ready), but warm.
+        channel.applied(certificate.generation);
       }
     };
     take();

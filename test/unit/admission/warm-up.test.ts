@@ -89,7 +89,7 @@ describe("warmUp", () => {
       signal: stop.signal,
     });
     // Aborted once it is under way (a review takes milliseconds; the test asks that some were answered).
-    await new Promise((r) => setTimeout(r, 1_000));
+    await new Promise((r) => setTimeout(r, 2_000));
     stop.abort();
     const result = await warming;
     assert.equal(result.failure, undefined);
@@ -186,9 +186,9 @@ describe("serve --warm-up", () => {
     t.after(() => s.child.kill("SIGKILL"));
     const warming = await s.waitFor((l) => l.msg === "warming up before ready" && l.url !== undefined);
     const port = Number(new URL(String(warming.url)).port);
-    // A worker takes the connection and answers: alive, not ready.
+    // A worker takes the connection and answers: alive. (Not ready is the single process's test:
+    // here one worker may already be warm, and the probe goes to it.)
     assert.equal((await send(port, c.ca, { method: "GET", path: "/healthz" })).status, 200);
-    assert.equal((await send(port, c.ca, { method: "GET", path: "/readyz" })).status, 503);
     const serving = await s.waitFor((l) => l.msg === "sidecar injector serving");
     const pids = serving.pids as number[];
     // Each process writes its own log: a worker's line may come after the primary's "serving".
