@@ -1214,7 +1214,9 @@ async function runServeCommand(argv: string[]): Promise<number> {
   const warmUpArg = values["warm-up"];
   const warmUpMs = warmUpArg === "0" ? 0 : duration("warm-up", warmUpArg);
   if (warmUpMs !== undefined && warmUpMs > MAX_WARM_UP_MS)
-    throw new UsageError(`serve: --warm-up is at most 60s (the readiness it holds back), not ${warmUpArg}`);
+    throw new UsageError(
+      `serve: --warm-up is at most ${MAX_WARM_UP_MS / 1000}s (the readiness it holds back), not ${warmUpArg}`,
+    );
   // Through the environment, which the logger reads and the worker processes inherit.
   if (logFormat !== undefined) process.env[(await import("./telemetry/logger.js")).LOG_FORMAT_ENV] = logFormat;
   const { runServe } = await import("./main.js");

@@ -112,18 +112,18 @@ async function answerOwnReviews(
     endpoints: opts.endpoints ?? "webhook",
     ...(opts.nativeSidecarsSupported === undefined ? {} : { nativeSidecarsSupported: opts.nativeSidecarsSupported }),
   });
+  let copy: RunningServer;
+  try {
+    copy = await startServer({ app, port: 0, host: "127.0.0.1", exclusive: true, tls: opts.tls });
+  } catch (e) {
+    await app.retire();
+    const why = e instanceof Error ? e.message : String(e);
+    return { answered: 0, failure: `cannot serve the copy on a loopback port: ${why}`, copy: undefined };
+  }
+  const port = copy.port;
   let answered = 0;
   let failure: string | undefined;
-  let copy: RunningServer | undefined;
   try {
-    copy = await startServer({ app, port: 0, host: "127.0.0.1", exclusive: true, tls: opts.tls }).catch(
-      (e: unknown) => {
-        failure = `cannot serve the copy on a loopback port: ${e instanceof Error ? e.message : String(e)}`;
-        return undefined;
-      },
-    );
-    const port = copy?.port;
-    if (port === undefined) return { answered, failure, copy: undefined };
     const deadline = started + opts.budgetMs;
     const requests = (opts.bodies ?? warmUpReviews()).map((body) => requestBytes(body));
     let sent = 0;
@@ -155,7 +155,7 @@ async function answerOwnReviews(
     await Promise.all(Array.from({ length: CONCURRENCY }, client));
     return { answered, failure, copy: `127.0.0.1:${port}` };
   } finally {
-    await copy?.close({ timeoutMs: CLOSE_TIMEOUT_MS, idleGraceMs: 0 });
+    await copy.close({ timeoutMs: CLOSE_TIMEOUT_MS, idleGraceMs: 0 });
     await app.retire();
   }
 }

@@ -101,6 +101,23 @@ describe("warmUp", () => {
     );
   });
 
+  it("says why when its copy cannot be served, answers none, and resolves", async () => {
+    const logs = captureLogs();
+    const result = await warmUp({
+      config,
+      tls: { cert: "not a certificate", key: "not a key" },
+      logLevel: "info",
+      logger: createLogger({ destination: logs.stream }),
+      budgetMs: 60_000,
+    });
+    assert.equal(result.reviews, 0);
+    assert.match(result.failure ?? "", /^cannot serve the copy on a loopback port: /);
+    assert.deepEqual(
+      logs.lines().map((l) => [l.level, l.msg]),
+      [[40, "warm-up ended early; serving anyway"]],
+    );
+  });
+
   it("ends at the first answer that is not 200, says why at warn, and resolves", async () => {
     const bad = Buffer.from('{"kind":"AdmissionReview"', "utf8");
     const good = warmUpReviews()[0];
