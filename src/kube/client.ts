@@ -477,6 +477,17 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectA
 /** The HTTP library of the calls made for a request: an answer's length is bounded. */
 const CAPPED_HTTP = cappedHttpLibrary();
 
+/** The middleware that gives a call `signal`: the call is aborted, its connection closed, when it fires. */
+function abortOn(signal: AbortSignal): ObservableMiddleware {
+  return {
+    pre: (request: RequestContext) => {
+      request.setSignal(signal);
+      return new Observable(Promise.resolve(request));
+    },
+    post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
+  };
+}
+
 /**
  * The options of a call made for a request (/preview's lookups): it reads at most
  * MAX_ANSWER_BYTES of the answer (capped-http.ts), and it is aborted, its connection closed,
@@ -484,22 +495,48 @@ const CAPPED_HTTP = cappedHttpLibrary();
  */
 function requestCall(signal: AbortSignal | undefined): ConfigurationOptions {
   if (signal === undefined) return { httpApi: CAPPED_HTTP };
-  const abort: ObservableMiddleware = {
-    pre: (request: RequestContext) => {
-      request.setSignal(signal);
-      return new Observable(Promise.resolve(request));
-    },
-    post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
-  };
-  return { middleware: [abort], middlewareMergeStrategy: "append", httpApi: CAPPED_HTTP };
+  return { middleware: [abortOn(signal)], middlewareMergeStrategy: "append", httpApi: CAPPED_HTTP };
 }
 
-export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
+/**
+ * How long a call the injector makes on its own account (its CA Secret, the webhooks'
+ * caBundle, the nodes' versions, Istio's ConfigMaps) waits for the API server's answer, body
+ * included. The client sets no limit: an API server that takes the connection and never
+ * answers (overloaded, or a connection gone dead without a reset) held such a call for ever,
+ * and with it the certificate manager, whose later passes wait for the one running: no retry,
+ * no renewal, the serving certificate left to expire. A call past this fails, saying so, and
+ * its caller retries as after any failure. Watches are not calls: they last.
+ */
+export const API_CALL_TIMEOUT_MS = 30_000;
+
+export interface KubeApiOptions {
+  /** See API_CALL_TIMEOUT_MS. */
+  readonly callTimeoutMs?: number;
+}
+
+export function createKubeApi(kc: KubeConfig = defaultKubeConfig(), options: KubeApiOptions = {}): KubeApi {
+  const callTimeoutMs = options.callTimeoutMs ?? API_CALL_TIMEOUT_MS;
+  /**
+   * A call of the injector's own, under its deadline (API_CALL_TIMEOUT_MS): one without an
+   * answer by then is aborted, its connection closed, and fails with an error that says so.
+   */
+  async function own<T>(op: string, call: (options: ConfigurationOptions) => Promise<T>): Promise<T> {
+    const deadline = AbortSignal.timeout(callTimeoutMs);
+    try {
+      return await call({ middleware: [abortOn(deadline)], middlewareMergeStrategy: "append" });
+    } catch (e) {
+      if (deadline.aborted)
+        throw new KubeError(`${op}: no answer from the API server within ${callTimeoutMs / 1000} s`, undefined);
+      throw wrap(op, e);
+    }
+  }
   const core = kc.makeApiClient(CoreV1Api);
   const admission = kc.makeApiClient(AdmissionregistrationV1Api);
   const authentication = kc.makeApiClient(AuthenticationV1Api);
   const authorization = kc.makeApiClient(AuthorizationV1Api);
-  const jsonPatch = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch);
+  /** A JSON Patch's Content-Type, added to a call's options (its deadline's middleware kept). */
+  const jsonPatch = (o: ConfigurationOptions): ConfigurationOptions =>
+    setHeaderOptions("Content-Type", PatchStrategy.JsonPatch, o);
   /**
    * Watches the objects of a collection that a selector picks: one by name (fieldSelector
    * metadata.name, which is what RBAC by resourceNames needs) or several by labels.
@@ -533,49 +570,42 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
     ): Promise<() => void> =>
       watchOne(`/api/v1/namespaces/${namespace}/${plural}`, byName(name), convert, onChange, onEnd);
   return {
-    readSecret: (namespace, name) =>
-      orUndefined(`read Secret ${namespace}/${name}`, async () =>
-        toSecret(await core.readNamespacedSecret({ name, namespace })),
-      ),
-    async createSecret(namespace, secret) {
-      try {
-        return toSecret(await core.createNamespacedSecret({ namespace, body: secret as V1Secret }));
-      } catch (e) {
-        throw wrap(`create Secret ${namespace}/${secret.metadata.name}`, e);
-      }
+    readSecret: (namespace, name) => {
+      const op = `read Secret ${namespace}/${name}`;
+      return orUndefined(op, () =>
+        own(op, async (o) => toSecret(await core.readNamespacedSecret({ name, namespace }, o))),
+      );
     },
-    async replaceSecret(namespace, secret) {
-      try {
-        return toSecret(
-          await core.replaceNamespacedSecret({ name: secret.metadata.name, namespace, body: secret as V1Secret }),
-        );
-      } catch (e) {
-        throw wrap(`update Secret ${namespace}/${secret.metadata.name}`, e);
-      }
-    },
-    readWebhookConfig: (name) =>
-      orUndefined(`read MutatingWebhookConfiguration ${name}`, async () =>
-        toWebhookConfig(await admission.readMutatingWebhookConfiguration({ name })),
+    createSecret: (namespace, secret) =>
+      own(`create Secret ${namespace}/${secret.metadata.name}`, async (o) =>
+        toSecret(await core.createNamespacedSecret({ namespace, body: secret as V1Secret }, o)),
       ),
-    async patchCaBundles(name, resourceVersion, updates) {
+    replaceSecret: (namespace, secret) =>
+      own(`update Secret ${namespace}/${secret.metadata.name}`, async (o) =>
+        toSecret(
+          await core.replaceNamespacedSecret({ name: secret.metadata.name, namespace, body: secret as V1Secret }, o),
+        ),
+      ),
+    readWebhookConfig: (name) => {
+      const op = `read MutatingWebhookConfiguration ${name}`;
+      return orUndefined(op, () =>
+        own(op, async (o) => toWebhookConfig(await admission.readMutatingWebhookConfiguration({ name }, o))),
+      );
+    },
+    patchCaBundles(name, resourceVersion, updates) {
       const ops: object[] = resourceVersion
         ? [{ op: "test", path: "/metadata/resourceVersion", value: resourceVersion }]
         : [];
       for (const u of updates)
         ops.push({ op: "add", path: `/webhooks/${u.index}/clientConfig/caBundle`, value: u.caBundle });
-      try {
-        return toWebhookConfig(await admission.patchMutatingWebhookConfiguration({ name, body: ops }, jsonPatch));
-      } catch (e) {
-        throw wrap(`update caBundle of MutatingWebhookConfiguration ${name}`, e);
-      }
+      return own(`update caBundle of MutatingWebhookConfiguration ${name}`, async (o) =>
+        toWebhookConfig(await admission.patchMutatingWebhookConfiguration({ name, body: ops }, jsonPatch(o))),
+      );
     },
-    async listWebhookConfigs(labelSelector) {
-      try {
-        return (await admission.listMutatingWebhookConfiguration({ labelSelector })).items.map(toWebhookConfig);
-      } catch (e) {
-        throw wrap(`list MutatingWebhookConfigurations ${labelSelector}`, e);
-      }
-    },
+    listWebhookConfigs: (labelSelector) =>
+      own(`list MutatingWebhookConfigurations ${labelSelector}`, async (o) =>
+        (await admission.listMutatingWebhookConfiguration({ labelSelector }, o)).items.map(toWebhookConfig),
+      ),
     watchWebhookConfig(target, onChange, onEnd) {
       const selector = "name" in target ? byName(target.name) : { labelSelector: target.labelSelector };
       return watchOne(
@@ -598,13 +628,7 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
         const labels: unknown = Reflect.get(metadata, "labels");
         return typeof labels === "object" && labels !== null ? (labels as Record<string, string>) : {};
       }),
-    async listKubeletVersions() {
-      try {
-        return kubeletVersions(await core.listNode());
-      } catch (e) {
-        throw wrap("list Nodes", e);
-      }
-    },
+    listKubeletVersions: () => own("list Nodes", async (o) => kubeletVersions(await core.listNode({}, o))),
     async reviewToken(token, signal) {
       try {
         // The token goes only into the review's spec; no message here ever carries it.
@@ -657,10 +681,12 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig()): KubeApi {
         throw wrap(`create SubjectAccessReview for Namespace ${name}`, e);
       }
     },
-    readConfigMap: (namespace, name) =>
-      orUndefined(`read ConfigMap ${namespace}/${name}`, async () =>
-        toConfigMap(await core.readNamespacedConfigMap({ namespace, name })),
-      ),
+    readConfigMap: (namespace, name) => {
+      const op = `read ConfigMap ${namespace}/${name}`;
+      return orUndefined(op, () =>
+        own(op, async (o) => toConfigMap(await core.readNamespacedConfigMap({ namespace, name }, o))),
+      );
+    },
     watchConfigMap: watchNamed("configmaps", toConfigMap),
   };
 }

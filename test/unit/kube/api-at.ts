@@ -4,11 +4,11 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before } from "node:test";
 import { KubeConfig } from "@kubernetes/client-node";
-import { createKubeApi } from "../../../src/kube/client.js";
+import { createKubeApi, type KubeApiOptions } from "../../../src/kube/client.js";
 import type { KubeApi } from "../../../src/kube/api.js";
 
 /** Listens `server` on a free port of 127.0.0.1 and returns a KubeApi that calls it. */
-export async function kubeApiAt(server: Server): Promise<KubeApi> {
+export async function kubeApiAt(server: Server, options: KubeApiOptions = {}): Promise<KubeApi> {
   await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
   const kc = new KubeConfig();
   kc.loadFromOptions({
@@ -19,17 +19,17 @@ export async function kubeApiAt(server: Server): Promise<KubeApi> {
     contexts: [{ name: "x", cluster: "c", user: "u" }],
     currentContext: "x",
   });
-  return createKubeApi(kc);
+  return createKubeApi(kc, options);
 }
 
 /**
  * For a test file: `server` listens before its tests and is closed after them; `kube.api` is
  * the KubeApi that calls it (set once the tests start).
  */
-export function kubeApiForTests(server: Server): { api: KubeApi } {
+export function kubeApiForTests(server: Server, options: KubeApiOptions = {}): { api: KubeApi } {
   const kube = { api: undefined as unknown as KubeApi };
   before(async () => {
-    kube.api = await kubeApiAt(server);
+    kube.api = await kubeApiAt(server, options);
   });
   after(() => {
     server.closeAllConnections();
