@@ -505,9 +505,15 @@ function requestCall(signal: AbortSignal | undefined): ConfigurationOptions {
  * answers (overloaded, or a connection gone dead without a reset) held such a call for ever,
  * and with it the certificate manager, whose later passes wait for the one running: no retry,
  * no renewal, the serving certificate left to expire. A call past this fails, saying so, and
- * its caller retries as after any failure. Watches are not calls: they last.
+ * its caller retries as after any failure. A watch's request must be answered within it too
+ * (then the watch lasts).
  */
 export const API_CALL_TIMEOUT_MS = 30_000;
+
+/** What a call or watch past its deadline fails with. */
+function noAnswer(ms: number): string {
+  return `no answer from the API server within ${ms / 1000} s`;
+}
 
 export interface KubeApiOptions {
   /** See API_CALL_TIMEOUT_MS. */
@@ -525,8 +531,9 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig(), options: Kub
     try {
       return await call({ middleware: [abortOn(deadline)], middlewareMergeStrategy: "append" });
     } catch (e) {
-      if (deadline.aborted)
-        throw new KubeError(`${op}: no answer from the API server within ${callTimeoutMs / 1000} s`, undefined);
+      // The call's own abort, not an answer (a 404, a conflict) that came as the deadline passed.
+      if (deadline.aborted && e instanceof Error && e.name === "AbortError")
+        throw new KubeError(`${op}: ${noAnswer(callTimeoutMs)}`, undefined);
       throw wrap(op, e);
     }
   }
@@ -548,16 +555,45 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig(), options: Kub
     onChange: (obj: T | undefined) => void,
     onEnd: (err?: unknown) => void,
   ): Promise<() => void> {
-    const controller = await new Watch(kc).watch(
+    // Its request must be answered within the calls' deadline: client-node's Watch keeps none,
+    // so a watch the API server never answered neither started nor ended, and its caller, which
+    // starts a watch again when it ends or fails to start, waited for ever. Past the deadline
+    // the start fails; a watch answered later still is stopped at once, its events dropped.
+    let late = false;
+    const starting = new Watch(kc).watch(
       path,
       { ...selector, allowWatchBookmarks: false },
       (phase: string, obj: K) => {
+        if (late) return;
         if (phase === "DELETED") onChange(undefined);
         else if (phase === "ADDED" || phase === "MODIFIED") onChange(convert(obj));
       },
-      (err: unknown) => onEnd(err),
+      (err: unknown) => {
+        if (!late) onEnd(err);
+      },
     );
-    return () => controller.abort();
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        late = true;
+        const which = "fieldSelector" in selector ? selector.fieldSelector : selector.labelSelector;
+        reject(new KubeError(`watch ${path} (${which}): ${noAnswer(callTimeoutMs)}`, undefined));
+      }, callTimeoutMs);
+      timer.unref();
+    });
+    try {
+      const controller = await Promise.race([starting, deadline]);
+      return () => controller.abort();
+    } catch (e) {
+      if (late)
+        void starting.then(
+          (controller) => controller.abort(),
+          () => undefined,
+        );
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
   }
   /** Watches the one object of a namespace's `plural` (secrets, configmaps) that has a name. */
   const watchNamed =

@@ -3,6 +3,9 @@
 // takes the request and never answers, or answers its headers and never the rest of the body,
 // each call fails in time with an error that names the call and says why, and its connection
 // is closed. Without it such a call waited for ever, and the certificate manager behind it.
+// A watch's request has the same deadline; one answered after it is stopped, its events
+// dropped. And under the deadline, answers are read as before: a 404 is "not there", a JSON
+// Patch goes with its Content-Type.
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { describe, test } from "node:test";
@@ -15,10 +18,10 @@ const DEADLINE_MS = 300;
 type Stall = "no answer" | "headers only";
 
 function stallingServer(stall: Stall) {
-  const held: { req: IncomingMessage; closed: Promise<void> }[] = [];
+  const held: { req: IncomingMessage; res: ServerResponse; closed: Promise<void> }[] = [];
   let arrived: () => void = () => undefined;
   const server = createServer((req, res: ServerResponse) => {
-    held.push({ req, closed: new Promise((done) => req.socket.once("close", () => done())) });
+    held.push({ req, res, closed: new Promise((done) => req.socket.once("close", () => done())) });
     if (stall === "headers only") {
       res.writeHead(200, { "Content-Type": "application/json", "Content-Length": "1000" });
       res.write('{"kind":');
@@ -75,3 +78,84 @@ for (const stall of ["no answer", "headers only"] as const) {
     }
   });
 }
+
+const watches: [string, (a: KubeApi, onChange: () => void) => Promise<() => void>][] = [
+  [
+    "watch /api/v1/namespaces/sys/secrets (metadata.name=ca)",
+    (a, onChange) => a.watchSecret("sys", "ca", onChange, () => undefined),
+  ],
+  [
+    "watch /api/v1/namespaces/istio-system/configmaps (metadata.name=istio)",
+    (a, onChange) => a.watchConfigMap("istio-system", "istio", onChange, () => undefined),
+  ],
+  [
+    "watch /apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations (app=x)",
+    (a, onChange) => a.watchWebhookConfig({ labelSelector: "app=x" }, onChange, () => undefined),
+  ],
+];
+
+describe("a watch whose request the API server does not answer", () => {
+  const s = stallingServer("no answer");
+  const kube = kubeApiForTests(s.server, { callTimeoutMs: DEADLINE_MS });
+  for (const [what, watch] of watches) {
+    test(
+      `${what}: fails to start at the deadline; answered later, it is stopped and delivers nothing`,
+      { timeout: 20_000 },
+      async () => {
+        const came = s.next();
+        let changes = 0;
+        const started = watch(kube.api, () => (changes += 1)).then(
+          () => "started",
+          (e: unknown) => (e instanceof Error ? e.message : String(e)),
+        );
+        await came;
+        const request = s.held.at(-1);
+        assert.ok(request, "the request reached the server");
+        assert.equal(await started, `${what}: no answer from the API server within 0.3 s`);
+        // The answer comes late, with an event: the watch is stopped, its connection closed.
+        request.res.writeHead(200, { "Content-Type": "application/json" });
+        request.res.write(`${JSON.stringify({ type: "ADDED", object: { metadata: { name: "x" } } })}\n`);
+        await request.closed;
+        assert.equal(changes, 0, "an event of a watch past its deadline was delivered");
+      },
+    );
+  }
+});
+
+describe("calls answered within the deadline", () => {
+  const seen: { method: string; url: string; contentType: string | undefined }[] = [];
+  const server = createServer((req, res) => {
+    seen.push({ method: req.method ?? "", url: req.url ?? "", contentType: req.headers["content-type"] });
+    req.resume();
+    req.on("end", () => {
+      if (req.method === "GET") {
+        res.writeHead(404, { "Content-Type": "application/json" });
+        res.end(JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", reason: "NotFound", code: 404 }));
+        return;
+      }
+      res.writeHead(200, { "Content-Type": "application/json" });
+      res.end(
+        JSON.stringify({
+          apiVersion: "admissionregistration.k8s.io/v1",
+          kind: "MutatingWebhookConfiguration",
+          metadata: { name: "hook", resourceVersion: "8" },
+          webhooks: [{ name: "a.example.com", clientConfig: { caBundle: "Y2E=" } }],
+        }),
+      );
+    });
+  });
+  const kube = kubeApiForTests(server, { callTimeoutMs: 5_000 });
+
+  test("a Secret that is not there is undefined, not an error", async () => {
+    assert.equal(await kube.api.readSecret("sys", "ca"), undefined);
+    assert.equal(seen.at(-1)?.url, "/api/v1/namespaces/sys/secrets/ca");
+  });
+
+  test("the caBundle patch goes as a JSON Patch, and its answer is read", async () => {
+    const patched = await kube.api.patchCaBundles("hook", "7", [{ index: 0, caBundle: "Y2E=" }]);
+    assert.equal(seen.at(-1)?.method, "PATCH");
+    assert.equal(seen.at(-1)?.contentType, "application/json-patch+json");
+    assert.equal(patched.resourceVersion, "8");
+    assert.equal(patched.name, "hook");
+  });
+});
