@@ -17,8 +17,15 @@ const DEADLINE_MS = 300;
 /** What a server does with a request: keeps it unanswered, or sends the headers of a 200 and part of a body. */
 type Stall = "no answer" | "headers only";
 
+/** A request the server holds, and a promise for its connection's close. */
+interface Held {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly closed: Promise<void>;
+}
+
 function stallingServer(stall: Stall) {
-  const held: { req: IncomingMessage; res: ServerResponse; closed: Promise<void> }[] = [];
+  const held: Held[] = [];
   let arrived: () => void = () => undefined;
   const server = createServer((req, res: ServerResponse) => {
     held.push({ req, res, closed: new Promise((done) => req.socket.once("close", () => done())) });
@@ -30,8 +37,21 @@ function stallingServer(stall: Stall) {
   });
   return {
     server,
-    held,
-    next: () => new Promise<void>((done) => (arrived = done)),
+    /**
+     * Runs `call`, waits for its request to reach the server, and returns that request and how
+     * the call settles: "settled", or its error's message.
+     */
+    async hold(call: () => Promise<unknown>): Promise<{ request: Held; outcome: Promise<string> }> {
+      const came = new Promise<void>((done) => (arrived = done));
+      const outcome = call().then(
+        () => "settled",
+        (e: unknown) => (e instanceof Error ? e.message : String(e)),
+      );
+      await came;
+      const request = held.at(-1);
+      assert.ok(request, "the request reached the server");
+      return { request, outcome };
+    },
   };
 }
 
@@ -61,16 +81,9 @@ for (const stall of ["no answer", "headers only"] as const) {
     const kube = kubeApiForTests(s.server, { callTimeoutMs: DEADLINE_MS });
     for (const [op, call] of calls) {
       test(`${op}: fails at its deadline, saying so, and its connection is closed`, { timeout: 20_000 }, async () => {
-        const came = s.next();
         const started = performance.now();
-        const result = call(kube.api).then(
-          () => "answered",
-          (e: unknown) => (e instanceof Error ? e.message : String(e)),
-        );
-        await came;
-        const request = s.held.at(-1);
-        assert.ok(request, "the request reached the server");
-        assert.equal(await result, `${op}: no answer from the API server within 0.3 s`);
+        const { request, outcome } = await s.hold(() => call(kube.api));
+        assert.equal(await outcome, `${op}: no answer from the API server within 0.3 s`);
         // Not before its deadline (the clock's granularity aside); how long after is the machine's.
         assert.ok(performance.now() - started >= DEADLINE_MS - 20, "failed before its deadline");
         await request.closed; // a connection left open fails the test at its timeout
@@ -102,16 +115,9 @@ describe("a watch whose request the API server does not answer", () => {
       `${what}: fails to start at the deadline; answered later, it is stopped and delivers nothing`,
       { timeout: 20_000 },
       async () => {
-        const came = s.next();
         let changes = 0;
-        const started = watch(kube.api, () => (changes += 1)).then(
-          () => "started",
-          (e: unknown) => (e instanceof Error ? e.message : String(e)),
-        );
-        await came;
-        const request = s.held.at(-1);
-        assert.ok(request, "the request reached the server");
-        assert.equal(await started, `${what}: no answer from the API server within 0.3 s`);
+        const { request, outcome } = await s.hold(() => watch(kube.api, () => (changes += 1)));
+        assert.equal(await outcome, `${what}: no answer from the API server within 0.3 s`);
         // The answer comes late, with an event: the watch is stopped, its connection closed.
         request.res.writeHead(200, { "Content-Type": "application/json" });
         request.res.write(`${JSON.stringify({ type: "ADDED", object: { metadata: { name: "x" } } })}\n`);
