@@ -510,6 +510,15 @@ function requestCall(signal: AbortSignal | undefined): ConfigurationOptions {
  */
 export const API_CALL_TIMEOUT_MS = 30_000;
 
+/**
+ * Nodes are read a page at a time, each page a call with its own deadline: a large cluster's
+ * Nodes (5,000 of them are tens of megabytes) are never one answer to hold in memory at once,
+ * or to read within one deadline. At most MAX_NODE_PAGES pages: 50,000 nodes, ten times the
+ * largest cluster Kubernetes supports.
+ */
+const NODE_PAGE = 500;
+const MAX_NODE_PAGES = 100;
+
 /** What a call or watch past its deadline fails with. */
 function noAnswer(ms: number): string {
   return `no answer from the API server within ${ms / 1000} s`;
@@ -664,7 +673,19 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig(), options: Kub
         const labels: unknown = Reflect.get(metadata, "labels");
         return typeof labels === "object" && labels !== null ? (labels as Record<string, string>) : {};
       }),
-    listKubeletVersions: () => own("list Nodes", async (o) => kubeletVersions(await core.listNode({}, o))),
+    async listKubeletVersions() {
+      const versions: string[] = [];
+      let next: string | undefined;
+      for (let page = 0; page < MAX_NODE_PAGES; page++) {
+        const list = await own("list Nodes", (o) =>
+          core.listNode({ limit: NODE_PAGE, ...(next === undefined ? {} : { _continue: next }) }, o),
+        );
+        versions.push(...kubeletVersions(list));
+        next = list.metadata?._continue || undefined;
+        if (next === undefined) return versions;
+      }
+      throw new KubeError(`list Nodes: more than ${MAX_NODE_PAGES * NODE_PAGE} nodes`, undefined);
+    },
     async reviewToken(token, signal) {
       try {
         // The token goes only into the review's spec; no message here ever carries it.
