@@ -1,6 +1,6 @@
 // The client (client.ts) of a plain HTTP server on 127.0.0.1 standing in for the API server:
 // a token, no TLS, as the kube tests that answer from their own server need.
-import type { Server } from "node:http";
+import type { Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before } from "node:test";
 import { KubeConfig } from "@kubernetes/client-node";
@@ -36,4 +36,15 @@ export function kubeApiForTests(server: Server, options: KubeApiOptions = {}): {
     server.close();
   });
   return kube;
+}
+
+/** Answers as the API server does, with a JSON body: `body`, or for a failure a Status of `code` and `reason`. */
+export function answerJson(res: ServerResponse, code: number, body: unknown): void {
+  res.writeHead(code, { "Content-Type": "application/json" });
+  res.end(JSON.stringify(body));
+}
+
+/** A failure's Status, as the API server words it. */
+export function failureStatus(code: number, reason: string): object {
+  return { kind: "Status", apiVersion: "v1", status: "Failure", reason, code };
 }

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { describe, test } from "node:test";
 import type { KubeApi, SecretObject } from "../../../src/kube/api.js";
-import { kubeApiForTests } from "./api-at.js";
+import { answerJson, failureStatus, kubeApiForTests } from "./api-at.js";
 
 const DEADLINE_MS = 300;
 
@@ -135,19 +135,15 @@ describe("calls answered within the deadline", () => {
     req.resume();
     req.on("end", () => {
       if (req.method === "GET") {
-        res.writeHead(404, { "Content-Type": "application/json" });
-        res.end(JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", reason: "NotFound", code: 404 }));
+        answerJson(res, 404, failureStatus(404, "NotFound"));
         return;
       }
-      res.writeHead(200, { "Content-Type": "application/json" });
-      res.end(
-        JSON.stringify({
-          apiVersion: "admissionregistration.k8s.io/v1",
-          kind: "MutatingWebhookConfiguration",
-          metadata: { name: "hook", resourceVersion: "8" },
-          webhooks: [{ name: "a.example.com", clientConfig: { caBundle: "Y2E=" } }],
-        }),
-      );
+      answerJson(res, 200, {
+        apiVersion: "admissionregistration.k8s.io/v1",
+        kind: "MutatingWebhookConfiguration",
+        metadata: { name: "hook", resourceVersion: "8" },
+        webhooks: [{ name: "a.example.com", clientConfig: { caBundle: "Y2E=" } }],
+      });
     });
   });
   const kube = kubeApiForTests(server, { callTimeoutMs: 5_000 });

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { describe, test } from "node:test";
-import { kubeApiForTests } from "./api-at.js";
+import { answerJson, failureStatus, kubeApiForTests } from "./api-at.js";
 
 /** The queries the server was asked, and the pages it answers by continue token. */
 const asked: URLSearchParams[] = [];
@@ -15,22 +15,18 @@ const server = createServer((req, res) => {
   asked.push(query);
   const page = pages[query.get("continue") ?? ""];
   if (page === undefined) {
-    res.writeHead(410, { "Content-Type": "application/json" });
-    res.end(JSON.stringify({ kind: "Status", apiVersion: "v1", status: "Failure", reason: "Expired", code: 410 }));
+    answerJson(res, 410, failureStatus(410, "Expired"));
     return;
   }
-  res.writeHead(200, { "Content-Type": "application/json" });
-  res.end(
-    JSON.stringify({
-      kind: "NodeList",
-      apiVersion: "v1",
-      metadata: page.next === undefined ? {} : { continue: page.next },
-      items: page.versions.map((v, i) => ({
-        metadata: { name: `node-${i}` },
-        status: { nodeInfo: { kubeletVersion: v } },
-      })),
-    }),
-  );
+  answerJson(res, 200, {
+    kind: "NodeList",
+    apiVersion: "v1",
+    metadata: page.next === undefined ? {} : { continue: page.next },
+    items: page.versions.map((v, i) => ({
+      metadata: { name: `node-${i}` },
+      status: { nodeInfo: { kubeletVersion: v } },
+    })),
+  });
 });
 
 const kube = kubeApiForTests(server);
