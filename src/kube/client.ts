@@ -546,6 +546,9 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig(), options: Kub
       throw wrap(op, e);
     }
   }
+  /** A read of the injector's own under its deadline: an object that is not there is undefined. */
+  const ownRead = <T>(op: string, call: (options: ConfigurationOptions) => Promise<T>): Promise<T | undefined> =>
+    orUndefined(op, () => own(op, call));
   const core = kc.makeApiClient(CoreV1Api);
   const admission = kc.makeApiClient(AdmissionregistrationV1Api);
   const authentication = kc.makeApiClient(AuthenticationV1Api);
@@ -615,12 +618,10 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig(), options: Kub
     ): Promise<() => void> =>
       watchOne(`/api/v1/namespaces/${namespace}/${plural}`, byName(name), convert, onChange, onEnd);
   return {
-    readSecret: (namespace, name) => {
-      const op = `read Secret ${namespace}/${name}`;
-      return orUndefined(op, () =>
-        own(op, async (o) => toSecret(await core.readNamespacedSecret({ name, namespace }, o))),
-      );
-    },
+    readSecret: (namespace, name) =>
+      ownRead(`read Secret ${namespace}/${name}`, async (o) =>
+        toSecret(await core.readNamespacedSecret({ name, namespace }, o)),
+      ),
     createSecret: (namespace, secret) =>
       own(`create Secret ${namespace}/${secret.metadata.name}`, async (o) =>
         toSecret(await core.createNamespacedSecret({ namespace, body: secret as V1Secret }, o)),
@@ -631,12 +632,10 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig(), options: Kub
           await core.replaceNamespacedSecret({ name: secret.metadata.name, namespace, body: secret as V1Secret }, o),
         ),
       ),
-    readWebhookConfig: (name) => {
-      const op = `read MutatingWebhookConfiguration ${name}`;
-      return orUndefined(op, () =>
-        own(op, async (o) => toWebhookConfig(await admission.readMutatingWebhookConfiguration({ name }, o))),
-      );
-    },
+    readWebhookConfig: (name) =>
+      ownRead(`read MutatingWebhookConfiguration ${name}`, async (o) =>
+        toWebhookConfig(await admission.readMutatingWebhookConfiguration({ name }, o)),
+      ),
     patchCaBundles(name, resourceVersion, updates) {
       const ops: object[] = resourceVersion
         ? [{ op: "test", path: "/metadata/resourceVersion", value: resourceVersion }]
@@ -738,12 +737,10 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig(), options: Kub
         throw wrap(`create SubjectAccessReview for Namespace ${name}`, e);
       }
     },
-    readConfigMap: (namespace, name) => {
-      const op = `read ConfigMap ${namespace}/${name}`;
-      return orUndefined(op, () =>
-        own(op, async (o) => toConfigMap(await core.readNamespacedConfigMap({ namespace, name }, o))),
-      );
-    },
+    readConfigMap: (namespace, name) =>
+      ownRead(`read ConfigMap ${namespace}/${name}`, async (o) =>
+        toConfigMap(await core.readNamespacedConfigMap({ namespace, name }, o)),
+      ),
     watchConfigMap: watchNamed("configmaps", toConfigMap),
   };
 }
