@@ -15,7 +15,6 @@ import {
   CustomObjectsApi,
   KubeConfig,
   PatchStrategy,
-  Watch,
   setHeaderOptions,
   type ConfigurationOptions,
   Observable,
@@ -54,6 +53,7 @@ import {
 import type { Container, Pod } from "./types.js";
 import { quote } from "../injection/quote.js";
 import { cappedHttpLibrary } from "./capped-http.js";
+import { noAnswer, startWatch, WATCH_LIMITS } from "./watch.js";
 
 export { KUBE_API_CALLS, KubeError } from "./api.js";
 export type {
@@ -505,8 +505,8 @@ function requestCall(signal: AbortSignal | undefined): ConfigurationOptions {
  * answers (overloaded, or a connection gone dead without a reset) held such a call for ever,
  * and with it the certificate manager, whose later passes wait for the one running: no retry,
  * no renewal, the serving certificate left to expire. A call past this fails, saying so, and
- * its caller retries as after any failure. A watch's request must be answered within it too
- * (then the watch lasts).
+ * its caller retries as after any failure. A watch's request must be answered within it too;
+ * the rest of a watch's life has bounds of its own (watch.ts).
  */
 export const API_CALL_TIMEOUT_MS = 30_000;
 
@@ -518,11 +518,6 @@ export const API_CALL_TIMEOUT_MS = 30_000;
  */
 const NODE_PAGE = 500;
 const MAX_NODE_PAGES = 100;
-
-/** What a call or watch past its deadline fails with. */
-function noAnswer(ms: number): string {
-  return `no answer from the API server within ${ms / 1000} s`;
-}
 
 export interface KubeApiOptions {
   /** See API_CALL_TIMEOUT_MS. */
@@ -567,45 +562,19 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig(), options: Kub
     onChange: (obj: T | undefined) => void,
     onEnd: (err?: unknown) => void,
   ): Promise<() => void> {
-    // Its request must be answered within the calls' deadline: client-node's Watch keeps none,
-    // so a watch the API server never answered neither started nor ended, and its caller, which
-    // starts a watch again when it ends or fails to start, waited for ever. Past the deadline
-    // the start fails; a watch answered later still is stopped at once, its events dropped.
-    let late = false;
-    const starting = new Watch(kc).watch(
+    const which = "fieldSelector" in selector ? selector.fieldSelector : selector.labelSelector;
+    return startWatch(
+      kc,
+      `watch ${path} (${which})`,
       path,
-      { ...selector, allowWatchBookmarks: false },
-      (phase: string, obj: K) => {
-        if (late) return;
-        if (phase === "DELETED") onChange(undefined);
-        else if (phase === "ADDED" || phase === "MODIFIED") onChange(convert(obj));
+      selector,
+      { ...WATCH_LIMITS, startTimeoutMs: callTimeoutMs },
+      (type, obj) => {
+        if (type === "DELETED") onChange(undefined);
+        else if (type === "ADDED" || type === "MODIFIED") onChange(convert(obj as K));
       },
-      (err: unknown) => {
-        if (!late) onEnd(err);
-      },
+      onEnd,
     );
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        late = true;
-        const which = "fieldSelector" in selector ? selector.fieldSelector : selector.labelSelector;
-        reject(new KubeError(`watch ${path} (${which}): ${noAnswer(callTimeoutMs)}`, undefined));
-      }, callTimeoutMs);
-      timer.unref();
-    });
-    try {
-      const controller = await Promise.race([starting, deadline]);
-      return () => controller.abort();
-    } catch (e) {
-      if (late)
-        void starting.then(
-          (controller) => controller.abort(),
-          () => undefined,
-        );
-      throw e;
-    } finally {
-      clearTimeout(timer);
-    }
   }
   /** Watches the one object of a namespace's `plural` (secrets, configmaps) that has a name. */
   const watchNamed =

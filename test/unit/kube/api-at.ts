@@ -7,8 +7,8 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { createKubeApi, type KubeApiOptions } from "../../../src/kube/client.js";
 import type { KubeApi } from "../../../src/kube/api.js";
 
-/** Listens `server` on a free port of 127.0.0.1 and returns a KubeApi that calls it. */
-export async function kubeApiAt(server: Server, options: KubeApiOptions = {}): Promise<KubeApi> {
+/** Listens `server` on a free port of 127.0.0.1 and returns a kubeconfig for it (token "t", no TLS). */
+export async function kubeConfigAt(server: Server): Promise<KubeConfig> {
   await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
   const kc = new KubeConfig();
   kc.loadFromOptions({
@@ -19,7 +19,12 @@ export async function kubeApiAt(server: Server, options: KubeApiOptions = {}): P
     contexts: [{ name: "x", cluster: "c", user: "u" }],
     currentContext: "x",
   });
-  return createKubeApi(kc, options);
+  return kc;
+}
+
+/** Listens `server` on a free port of 127.0.0.1 and returns a KubeApi that calls it. */
+export async function kubeApiAt(server: Server, options: KubeApiOptions = {}): Promise<KubeApi> {
+  return createKubeApi(await kubeConfigAt(server), options);
 }
 
 /**
