@@ -26,7 +26,7 @@ import {
   type V1LabelSelector,
   type V1MutatingWebhookConfiguration,
   type V1Namespace,
-  type V1NodeList,
+  type V1Node,
   type V1ObjectMeta,
   type V1PodSpec,
   type V1Secret,
@@ -278,8 +278,8 @@ function podOf(t: PodTemplate | undefined): Pick<StoredObject, "pod" | "stored">
 }
 
 /** The kubelet version of each node that reports one. */
-function kubeletVersions(nodes: V1NodeList): string[] {
-  return nodes.items.map((n) => n.status?.nodeInfo?.kubeletVersion ?? "").filter(Boolean);
+function kubeletVersions(nodes: readonly V1Node[]): string[] {
+  return nodes.map((n) => n.status?.nodeInfo?.kubeletVersion ?? "").filter(Boolean);
 }
 
 type Json = Record<string, unknown>;
@@ -339,8 +339,19 @@ function toAdmissionPolicyBinding(v: unknown): AdmissionPolicyBindingObject {
 /** The versions of MutatingAdmissionPolicy `check` reads, newest first. */
 const ADMISSION_POLICY_VERSIONS = ["v1", "v1beta1"] as const;
 
-/** The read-only calls of `check`, made with the caller's kubeconfig. */
-export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectApi {
+/**
+ * The read-only calls of `check` (and of the command line's reads of a cluster), made with the
+ * caller's kubeconfig: each under the calls' deadline (API_CALL_TIMEOUT_MS), lists a page at a
+ * time (allPages).
+ */
+export function createInspectApi(kc: KubeConfig = defaultKubeConfig(), options: KubeApiOptions = {}): InspectApi {
+  const ms = options.callTimeoutMs ?? API_CALL_TIMEOUT_MS;
+  const read = <T>(op: string, call: Call<T>): Promise<T | undefined> => readWithin(op, ms, call);
+  const list = <T>(
+    op: string,
+    what: string,
+    call: (page: PageStart, o: ConfigurationOptions) => Promise<{ items: T[]; metadata?: { _continue?: string } }>,
+  ): Promise<T[]> => allPages(op, what, ms, MAX_LIST_PAGES, call);
   const core = kc.makeApiClient(CoreV1Api);
   const apps = kc.makeApiClient(AppsV1Api);
   const batch = kc.makeApiClient(BatchV1Api);
@@ -348,84 +359,70 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectA
   const custom = kc.makeApiClient(CustomObjectsApi);
   const apis = kc.makeApiClient(ApisApi);
   /** Each kind `check` reads: the object's metadata and the Pod (or Pod template) it stands for. */
-  const readers: Readonly<Record<StoredObject["kind"], (at: Named) => Promise<Read>>> = {
-    Pod: async (at) => {
-      const o = await core.readNamespacedPod(at);
-      return { metadata: o.metadata, template: o };
+  const readers: Readonly<Record<StoredObject["kind"], (at: Named, o: ConfigurationOptions) => Promise<Read>>> = {
+    Pod: async (at, o) => {
+      const pod = await core.readNamespacedPod(at, o);
+      return { metadata: pod.metadata, template: pod };
     },
-    Deployment: (at) => workload(apps.readNamespacedDeployment(at)),
-    StatefulSet: (at) => workload(apps.readNamespacedStatefulSet(at)),
-    DaemonSet: (at) => workload(apps.readNamespacedDaemonSet(at)),
-    ReplicaSet: (at) => workload(apps.readNamespacedReplicaSet(at)),
-    Job: (at) => workload(batch.readNamespacedJob(at)),
-    CronJob: async (at) => {
-      const o = await batch.readNamespacedCronJob(at);
-      return { metadata: o.metadata, template: o.spec?.jobTemplate.spec?.template };
+    Deployment: (at, o) => workload(apps.readNamespacedDeployment(at, o)),
+    StatefulSet: (at, o) => workload(apps.readNamespacedStatefulSet(at, o)),
+    DaemonSet: (at, o) => workload(apps.readNamespacedDaemonSet(at, o)),
+    ReplicaSet: (at, o) => workload(apps.readNamespacedReplicaSet(at, o)),
+    Job: (at, o) => workload(batch.readNamespacedJob(at, o)),
+    CronJob: async (at, o) => {
+      const job = await batch.readNamespacedCronJob(at, o);
+      return { metadata: job.metadata, template: job.spec?.jobTemplate.spec?.template };
     },
   };
   return {
     readNamespace: (name) =>
-      orUndefined(`read Namespace ${name}`, async () => toNamespace(await core.readNamespace({ name }))),
-    async listNamespaces() {
-      try {
-        return (await core.listNamespace()).items.map(toNamespace);
-      } catch (e) {
-        throw wrap("list Namespaces", e);
-      }
-    },
+      read(`read Namespace ${name}`, async (o) => toNamespace(await core.readNamespace({ name }, o))),
+    listNamespaces: async () =>
+      (await list("list Namespaces", "namespaces", (page, o) => core.listNamespace(page, o))).map(toNamespace),
     readObject(kind, namespace, name) {
       const at = { name, namespace };
-      return orUndefined(`read ${kind} ${namespace}/${name}`, async (): Promise<StoredObject> => {
-        const { metadata, template } = await readers[kind](at);
+      return read(`read ${kind} ${namespace}/${name}`, async (o): Promise<StoredObject> => {
+        const { metadata, template } = await readers[kind](at, o);
         return { kind, namespace, name: metadata?.name ?? name, ...podOf(template) };
       });
     },
     async listPods(namespace, labelSelector) {
       const selector = labelSelector ? { labelSelector } : {};
-      try {
-        const list =
-          namespace === undefined
-            ? await core.listPodForAllNamespaces(selector)
-            : await core.listNamespacedPod({ namespace, ...selector });
-        return list.items.map((o) => ({
-          kind: "Pod" as const,
-          namespace: o.metadata?.namespace ?? namespace ?? "",
-          name: o.metadata?.name ?? "",
-          ...podOf(o),
-        }));
-      } catch (e) {
-        throw wrap(`list Pods${namespace === undefined ? "" : ` in ${namespace}`}`, e);
-      }
+      const pods = await list(`list Pods${namespace === undefined ? "" : ` in ${namespace}`}`, "Pods", (page, o) =>
+        namespace === undefined
+          ? core.listPodForAllNamespaces({ ...selector, ...page }, o)
+          : core.listNamespacedPod({ namespace, ...selector, ...page }, o),
+      );
+      return pods.map((p) => ({
+        kind: "Pod" as const,
+        namespace: p.metadata?.namespace ?? namespace ?? "",
+        name: p.metadata?.name ?? "",
+        ...podOf(p),
+      }));
     },
-    async listMutatingWebhookConfigurations() {
-      try {
-        return (await admission.listMutatingWebhookConfiguration()).items.map(toFullWebhookConfig);
-      } catch (e) {
-        throw wrap("list MutatingWebhookConfigurations", e);
-      }
-    },
+    listMutatingWebhookConfigurations: async () =>
+      (
+        await list("list MutatingWebhookConfigurations", "MutatingWebhookConfigurations", (page, o) =>
+          admission.listMutatingWebhookConfiguration(page, o),
+        )
+      ).map(toFullWebhookConfig),
     readConfigMap: (namespace, name) =>
-      orUndefined(
+      read(
         `read ConfigMap ${namespace}/${name}`,
-        async () => (await core.readNamespacedConfigMap({ namespace, name })).data ?? {},
+        async (o) => (await core.readNamespacedConfigMap({ namespace, name }, o)).data ?? {},
       ),
-    async listNodeVersions() {
-      try {
-        return kubeletVersions(await core.listNode());
-      } catch (e) {
-        throw wrap("list Nodes", e);
-      }
-    },
+    listNodeVersions: async () =>
+      kubeletVersions(await allPages("list Nodes", "nodes", ms, MAX_NODE_PAGES, (page, o) => core.listNode(page, o))),
     async listMutatingAdmissionPolicies(): Promise<AdmissionPolicies | undefined> {
       const group = "admissionregistration.k8s.io";
       for (const version of ADMISSION_POLICY_VERSIONS) {
-        const list = (plural: string): Promise<unknown[] | undefined> =>
-          orUndefined(`list ${plural} (${group}/${version})`, async () =>
-            jsonList(jsonMap(await custom.listClusterCustomObject({ group, version, plural })).items),
+        const listOf = (plural: string): Promise<unknown[] | undefined> =>
+          read(`list ${plural} (${group}/${version})`, async (o) =>
+            jsonList(jsonMap(await custom.listClusterCustomObject({ group, version, plural }, o)).items),
           );
-        const policies = await list("mutatingadmissionpolicies");
+        const policies = await listOf("mutatingadmissionpolicies");
         if (policies === undefined) continue;
-        const bindings = (await list("mutatingadmissionpolicybindings")) ?? [];
+        const bindings = (await listOf("mutatingadmissionpolicybindings")) ?? [];
         return {
           apiVersion: `${group}/${version}`,
           policies: policies.map(toAdmissionPolicy),
@@ -435,12 +432,9 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectA
       return undefined;
     },
     async listServedVersions(group): Promise<ServedVersion[]> {
-      let found;
-      try {
-        found = (await apis.getAPIVersions()).groups.find((g) => g.name === group);
-      } catch (e) {
-        throw wrap("discover API groups", e);
-      }
+      const found = (await withinDeadline("discover API groups", ms, (o) => apis.getAPIVersions({}, o))).groups.find(
+        (g) => g.name === group,
+      );
       if (found === undefined) return [];
       const preferred = found.preferredVersion?.version;
       const versions = found.versions
@@ -449,28 +443,27 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig()): InspectA
       const served: ServedVersion[] = [];
       for (const version of versions) {
         // A version listed but gone by now (404) is not served.
-        const list = await orUndefined(`discover ${group}/${version}`, () =>
-          custom.getAPIResources({ group, version }),
+        const resources = await read(`discover ${group}/${version}`, (o) =>
+          custom.getAPIResources({ group, version }, o),
         );
-        if (list === undefined) continue;
-        served.push({ version, resources: list.resources.map((r) => r.name).filter((n) => !n.includes("/")) });
+        if (resources === undefined) continue;
+        served.push({ version, resources: resources.resources.map((r) => r.name).filter((n) => !n.includes("/")) });
       }
       return served;
     },
-    async listDeployments(labelSelector) {
-      try {
-        return (await apps.listDeploymentForAllNamespaces({ labelSelector })).items.map((d) => ({
-          namespace: d.metadata?.namespace ?? "",
-          name: d.metadata?.name ?? "",
-          containers: (d.spec?.template.spec?.containers ?? []).map((c) => ({
-            name: c.name,
-            args: [...(c.command ?? []), ...(c.args ?? [])],
-          })),
-        }));
-      } catch (e) {
-        throw wrap("list Deployments", e);
-      }
-    },
+    listDeployments: async (labelSelector) =>
+      (
+        await list("list Deployments", "Deployments", (page, o) =>
+          apps.listDeploymentForAllNamespaces({ labelSelector, ...page }, o),
+        )
+      ).map((d) => ({
+        namespace: d.metadata?.namespace ?? "",
+        name: d.metadata?.name ?? "",
+        containers: (d.spec?.template.spec?.containers ?? []).map((c) => ({
+          name: c.name,
+          args: [...(c.command ?? []), ...(c.args ?? [])],
+        })),
+      })),
   };
 }
 
@@ -510,14 +503,68 @@ function requestCall(signal: AbortSignal | undefined): ConfigurationOptions {
  */
 export const API_CALL_TIMEOUT_MS = 30_000;
 
-/**
- * Nodes are read a page at a time, each page a call with its own deadline: a large cluster's
- * Nodes (5,000 of them are tens of megabytes) are never one answer to hold in memory at once,
- * or to read within one deadline. At most MAX_NODE_PAGES pages: 50,000 nodes, ten times the
- * largest cluster Kubernetes supports.
- */
-const NODE_PAGE = 500;
+/** Objects a call of a list reads (a page): kubectl's default --chunk-size. */
+const LIST_PAGE = 500;
+/** Pages of Nodes read at most: 50,000 nodes, ten times the largest cluster Kubernetes supports. */
 const MAX_NODE_PAGES = 100;
+/** Pages of any other list read at most (`check`): 500,000 objects, Pods included. */
+const MAX_LIST_PAGES = 1000;
+
+/** A call of the client, given its options (the deadline's middleware). */
+type Call<T> = (options: ConfigurationOptions) => Promise<T>;
+
+/**
+ * `call` under a deadline of `ms`: one without an answer by then is aborted, its connection
+ * closed, and fails with an error that says so; any other failure as a KubeError naming `op`.
+ */
+async function withinDeadline<T>(op: string, ms: number, call: Call<T>): Promise<T> {
+  const deadline = AbortSignal.timeout(ms);
+  try {
+    return await call({ middleware: [abortOn(deadline)], middlewareMergeStrategy: "append" });
+  } catch (e) {
+    // The call's own abort, not an answer (a 404, a conflict) that came as the deadline passed.
+    if (deadline.aborted && e instanceof Error && e.name === "AbortError")
+      throw new KubeError(`${op}: ${noAnswer(ms)}`, undefined);
+    throw wrap(op, e);
+  }
+}
+
+/** A read under a deadline of `ms` (withinDeadline): an object that is not there is undefined. */
+const readWithin = <T>(op: string, ms: number, call: Call<T>): Promise<T | undefined> =>
+  orUndefined(op, () => withinDeadline(op, ms, call));
+
+/** Where a list's page starts: the first page, or the continue token of the one before. */
+interface PageStart {
+  readonly limit: number;
+  readonly _continue?: string;
+}
+
+/**
+ * Every item of a list, read LIST_PAGE at a time (as kubectl reads with its --chunk-size), each
+ * page a call under a deadline of `ms`: a large cluster's Pods or Nodes are never one answer,
+ * to hold at once or to read within one deadline. A list that does not end within `maxPages`
+ * fails, saying so. A continue token that expires between pages (410) fails the read.
+ */
+async function allPages<T>(
+  op: string,
+  what: string,
+  ms: number,
+  maxPages: number,
+  call: (page: PageStart, options: ConfigurationOptions) => Promise<{ items: T[]; metadata?: { _continue?: string } }>,
+): Promise<T[]> {
+  const items: T[] = [];
+  let next: string | undefined;
+  for (let page = 0; page < maxPages; page++) {
+    const start = next;
+    const list = await withinDeadline(op, ms, (o) =>
+      call({ limit: LIST_PAGE, ...(start === undefined ? {} : { _continue: start }) }, o),
+    );
+    for (const item of list.items) items.push(item);
+    next = list.metadata?._continue || undefined;
+    if (next === undefined) return items;
+  }
+  throw new KubeError(`${op}: more than ${maxPages * LIST_PAGE} ${what}`, undefined);
+}
 
 export interface KubeApiOptions {
   /** See API_CALL_TIMEOUT_MS. */
@@ -526,24 +573,8 @@ export interface KubeApiOptions {
 
 export function createKubeApi(kc: KubeConfig = defaultKubeConfig(), options: KubeApiOptions = {}): KubeApi {
   const callTimeoutMs = options.callTimeoutMs ?? API_CALL_TIMEOUT_MS;
-  /**
-   * A call of the injector's own, under its deadline (API_CALL_TIMEOUT_MS): one without an
-   * answer by then is aborted, its connection closed, and fails with an error that says so.
-   */
-  async function own<T>(op: string, call: (options: ConfigurationOptions) => Promise<T>): Promise<T> {
-    const deadline = AbortSignal.timeout(callTimeoutMs);
-    try {
-      return await call({ middleware: [abortOn(deadline)], middlewareMergeStrategy: "append" });
-    } catch (e) {
-      // The call's own abort, not an answer (a 404, a conflict) that came as the deadline passed.
-      if (deadline.aborted && e instanceof Error && e.name === "AbortError")
-        throw new KubeError(`${op}: ${noAnswer(callTimeoutMs)}`, undefined);
-      throw wrap(op, e);
-    }
-  }
-  /** A read of the injector's own under its deadline: an object that is not there is undefined. */
-  const ownRead = <T>(op: string, call: (options: ConfigurationOptions) => Promise<T>): Promise<T | undefined> =>
-    orUndefined(op, () => own(op, call));
+  const own = <T>(op: string, call: Call<T>): Promise<T> => withinDeadline(op, callTimeoutMs, call);
+  const ownRead = <T>(op: string, call: Call<T>): Promise<T | undefined> => readWithin(op, callTimeoutMs, call);
   const core = kc.makeApiClient(CoreV1Api);
   const admission = kc.makeApiClient(AdmissionregistrationV1Api);
   const authentication = kc.makeApiClient(AuthenticationV1Api);
@@ -641,19 +672,10 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig(), options: Kub
         const labels: unknown = Reflect.get(metadata, "labels");
         return typeof labels === "object" && labels !== null ? (labels as Record<string, string>) : {};
       }),
-    async listKubeletVersions() {
-      const versions: string[] = [];
-      let next: string | undefined;
-      for (let page = 0; page < MAX_NODE_PAGES; page++) {
-        const list = await own("list Nodes", (o) =>
-          core.listNode({ limit: NODE_PAGE, ...(next === undefined ? {} : { _continue: next }) }, o),
-        );
-        versions.push(...kubeletVersions(list));
-        next = list.metadata?._continue || undefined;
-        if (next === undefined) return versions;
-      }
-      throw new KubeError(`list Nodes: more than ${MAX_NODE_PAGES * NODE_PAGE} nodes`, undefined);
-    },
+    listKubeletVersions: async () =>
+      kubeletVersions(
+        await allPages("list Nodes", "nodes", callTimeoutMs, MAX_NODE_PAGES, (page, o) => core.listNode(page, o)),
+      ),
     async reviewToken(token, signal) {
       try {
         // The token goes only into the review's spec; no message here ever carries it.

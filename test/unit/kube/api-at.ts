@@ -4,8 +4,8 @@ import type { Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before } from "node:test";
 import { KubeConfig } from "@kubernetes/client-node";
-import { createKubeApi, type KubeApiOptions } from "../../../src/kube/client.js";
-import type { KubeApi } from "../../../src/kube/api.js";
+import { createInspectApi, createKubeApi, type KubeApiOptions } from "../../../src/kube/client.js";
+import type { InspectApi, KubeApi } from "../../../src/kube/api.js";
 
 /** Listens `server` on a free port of 127.0.0.1 and returns a kubeconfig for it (token "t", no TLS). */
 export async function kubeConfigAt(server: Server): Promise<KubeConfig> {
@@ -29,12 +29,15 @@ export async function kubeApiAt(server: Server, options: KubeApiOptions = {}): P
 
 /**
  * For a test file: `server` listens before its tests and is closed after them; `kube.api` is
- * the KubeApi that calls it (set once the tests start).
+ * the KubeApi that calls it, `kube.inspect` the InspectApi (`check`'s), both set once the
+ * tests start.
  */
-export function kubeApiForTests(server: Server, options: KubeApiOptions = {}): { api: KubeApi } {
-  const kube = { api: undefined as unknown as KubeApi };
+export function kubeApiForTests(server: Server, options: KubeApiOptions = {}): { api: KubeApi; inspect: InspectApi } {
+  const kube = { api: undefined as unknown as KubeApi, inspect: undefined as unknown as InspectApi };
   before(async () => {
-    kube.api = await kubeApiAt(server, options);
+    const kc = await kubeConfigAt(server);
+    kube.api = createKubeApi(kc, options);
+    kube.inspect = createInspectApi(kc, options);
   });
   after(() => {
     server.closeAllConnections();

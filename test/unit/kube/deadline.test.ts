@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { describe, test } from "node:test";
-import type { KubeApi, SecretObject } from "../../../src/kube/api.js";
+import type { InspectApi, KubeApi, SecretObject } from "../../../src/kube/api.js";
 import { answerJson, failureStatus, kubeApiForTests } from "./api-at.js";
 
 const DEADLINE_MS = 300;
@@ -91,6 +91,32 @@ for (const stall of ["no answer", "headers only"] as const) {
     }
   });
 }
+
+/** `check`'s reads, with the caller's kubeconfig: the same deadline. */
+const inspectCalls: [string, (a: InspectApi) => Promise<unknown>][] = [
+  ["read Namespace ns", (a) => a.readNamespace("ns")],
+  ["list Namespaces", (a) => a.listNamespaces()],
+  ["read Deployment ns/web", (a) => a.readObject("Deployment", "ns", "web")],
+  ["list Pods", (a) => a.listPods(undefined)],
+  ["list MutatingWebhookConfigurations", (a) => a.listMutatingWebhookConfigurations()],
+  ["read ConfigMap ns/cfg", (a) => a.readConfigMap("ns", "cfg")],
+  ["list Nodes", (a) => a.listNodeVersions()],
+  ["list Deployments", (a) => a.listDeployments("app=x")],
+  ["list mutatingadmissionpolicies (admissionregistration.k8s.io/v1)", (a) => a.listMutatingAdmissionPolicies()],
+  ["discover API groups", (a) => a.listServedVersions("admissionregistration.k8s.io")],
+];
+
+describe("a read of `check` that the API server does not answer", () => {
+  const s = stallingServer("no answer");
+  const kube = kubeApiForTests(s.server, { callTimeoutMs: DEADLINE_MS });
+  for (const [op, call] of inspectCalls) {
+    test(`${op}: fails at its deadline, saying so, and its connection is closed`, { timeout: 20_000 }, async () => {
+      const { request, outcome } = await s.hold(() => call(kube.inspect));
+      assert.equal(await outcome, `${op}: no answer from the API server within 0.3 s`);
+      await request.closed;
+    });
+  }
+});
 
 const watches: [string, (a: KubeApi, onChange: () => void) => Promise<() => void>][] = [
   [
