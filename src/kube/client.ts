@@ -27,6 +27,7 @@ import {
   type V1MutatingWebhookConfiguration,
   type V1Namespace,
   type V1Node,
+  type V1NodeList,
   type V1ObjectMeta,
   type V1PodSpec,
   type V1Secret,
@@ -53,7 +54,7 @@ import {
 import type { Container, Pod } from "./types.js";
 import { quote } from "../injection/quote.js";
 import { cappedHttpLibrary } from "./capped-http.js";
-import { noAnswer, startWatch, WATCH_LIMITS } from "./watch.js";
+import { noAnswer, resumingWatch, WATCH_LIMITS } from "./watch.js";
 
 export { KUBE_API_CALLS, KubeError } from "./api.js";
 export type {
@@ -277,9 +278,23 @@ function podOf(t: PodTemplate | undefined): Pick<StoredObject, "pod" | "stored">
   return { pod: toPod(t?.metadata, t?.spec), stored: storedJson(t?.metadata, t?.spec) };
 }
 
-/** The kubelet version of each node that reports one. */
-function kubeletVersions(nodes: readonly V1Node[]): string[] {
-  return nodes.map((n) => n.status?.nodeInfo?.kubeletVersion ?? "").filter(Boolean);
+/**
+ * The kubelet version of each node that reports one, read a page at a time, each page under a
+ * deadline of `ms`: only the versions outlive their page.
+ */
+async function kubeletVersions(
+  ms: number,
+  call: (page: PageStart, o: ConfigurationOptions) => Promise<V1NodeList>,
+): Promise<string[]> {
+  const versions = await allPages(
+    "list Nodes",
+    "nodes",
+    ms,
+    MAX_NODE_PAGES,
+    call,
+    (n: V1Node) => n.status?.nodeInfo?.kubeletVersion,
+  );
+  return versions.filter((v): v is string => v !== undefined && v !== "");
 }
 
 type Json = Record<string, unknown>;
@@ -347,11 +362,12 @@ const ADMISSION_POLICY_VERSIONS = ["v1", "v1beta1"] as const;
 export function createInspectApi(kc: KubeConfig = defaultKubeConfig(), options: KubeApiOptions = {}): InspectApi {
   const ms = options.callTimeoutMs ?? API_CALL_TIMEOUT_MS;
   const read = <T>(op: string, call: Call<T>): Promise<T | undefined> => readWithin(op, ms, call);
-  const list = <T>(
+  const list = <T, R>(
     op: string,
     what: string,
     call: (page: PageStart, o: ConfigurationOptions) => Promise<{ items: T[]; metadata?: { _continue?: string } }>,
-  ): Promise<T[]> => allPages(op, what, ms, MAX_LIST_PAGES, call);
+    keep: (item: T) => R,
+  ): Promise<R[]> => allPages(op, what, ms, MAX_LIST_PAGES, call, keep);
   const core = kc.makeApiClient(CoreV1Api);
   const apps = kc.makeApiClient(AppsV1Api);
   const batch = kc.makeApiClient(BatchV1Api);
@@ -377,8 +393,7 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig(), options: 
   return {
     readNamespace: (name) =>
       read(`read Namespace ${name}`, async (o) => toNamespace(await core.readNamespace({ name }, o))),
-    listNamespaces: async () =>
-      (await list("list Namespaces", "namespaces", (page, o) => core.listNamespace(page, o))).map(toNamespace),
+    listNamespaces: () => list("list Namespaces", "namespaces", (page, o) => core.listNamespace(page, o), toNamespace),
     readObject(kind, namespace, name) {
       const at = { name, namespace };
       return read(`read ${kind} ${namespace}/${name}`, async (o): Promise<StoredObject> => {
@@ -386,33 +401,36 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig(), options: 
         return { kind, namespace, name: metadata?.name ?? name, ...podOf(template) };
       });
     },
-    async listPods(namespace, labelSelector) {
+    listPods(namespace, labelSelector) {
       const selector = labelSelector ? { labelSelector } : {};
-      const pods = await list(`list Pods${namespace === undefined ? "" : ` in ${namespace}`}`, "Pods", (page, o) =>
-        namespace === undefined
-          ? core.listPodForAllNamespaces({ ...selector, ...page }, o)
-          : core.listNamespacedPod({ namespace, ...selector, ...page }, o),
+      return list(
+        `list Pods${namespace === undefined ? "" : ` in ${namespace}`}`,
+        "Pods",
+        (page, o) =>
+          namespace === undefined
+            ? core.listPodForAllNamespaces({ ...selector, ...page }, o)
+            : core.listNamespacedPod({ namespace, ...selector, ...page }, o),
+        (p): StoredObject => ({
+          kind: "Pod",
+          namespace: p.metadata?.namespace ?? namespace ?? "",
+          name: p.metadata?.name ?? "",
+          ...podOf(p),
+        }),
       );
-      return pods.map((p) => ({
-        kind: "Pod" as const,
-        namespace: p.metadata?.namespace ?? namespace ?? "",
-        name: p.metadata?.name ?? "",
-        ...podOf(p),
-      }));
     },
-    listMutatingWebhookConfigurations: async () =>
-      (
-        await list("list MutatingWebhookConfigurations", "MutatingWebhookConfigurations", (page, o) =>
-          admission.listMutatingWebhookConfiguration(page, o),
-        )
-      ).map(toFullWebhookConfig),
+    listMutatingWebhookConfigurations: () =>
+      list(
+        "list MutatingWebhookConfigurations",
+        "MutatingWebhookConfigurations",
+        (page, o) => admission.listMutatingWebhookConfiguration(page, o),
+        toFullWebhookConfig,
+      ),
     readConfigMap: (namespace, name) =>
       read(
         `read ConfigMap ${namespace}/${name}`,
         async (o) => (await core.readNamespacedConfigMap({ namespace, name }, o)).data ?? {},
       ),
-    listNodeVersions: async () =>
-      kubeletVersions(await allPages("list Nodes", "nodes", ms, MAX_NODE_PAGES, (page, o) => core.listNode(page, o))),
+    listNodeVersions: () => kubeletVersions(ms, (page, o) => core.listNode(page, o)),
     async listMutatingAdmissionPolicies(): Promise<AdmissionPolicies | undefined> {
       const group = "admissionregistration.k8s.io";
       for (const version of ADMISSION_POLICY_VERSIONS) {
@@ -451,19 +469,20 @@ export function createInspectApi(kc: KubeConfig = defaultKubeConfig(), options: 
       }
       return served;
     },
-    listDeployments: async (labelSelector) =>
-      (
-        await list("list Deployments", "Deployments", (page, o) =>
-          apps.listDeploymentForAllNamespaces({ labelSelector, ...page }, o),
-        )
-      ).map((d) => ({
-        namespace: d.metadata?.namespace ?? "",
-        name: d.metadata?.name ?? "",
-        containers: (d.spec?.template.spec?.containers ?? []).map((c) => ({
-          name: c.name,
-          args: [...(c.command ?? []), ...(c.args ?? [])],
-        })),
-      })),
+    listDeployments: (labelSelector) =>
+      list(
+        "list Deployments",
+        "Deployments",
+        (page, o) => apps.listDeploymentForAllNamespaces({ labelSelector, ...page }, o),
+        (d) => ({
+          namespace: d.metadata?.namespace ?? "",
+          name: d.metadata?.name ?? "",
+          containers: (d.spec?.template.spec?.containers ?? []).map((c) => ({
+            name: c.name,
+            args: [...(c.command ?? []), ...(c.args ?? [])],
+          })),
+        }),
+      ),
   };
 }
 
@@ -518,12 +537,23 @@ type Call<T> = (options: ConfigurationOptions) => Promise<T>;
  * closed, and fails with an error that says so; any other failure as a KubeError naming `op`.
  */
 async function withinDeadline<T>(op: string, ms: number, call: Call<T>): Promise<T> {
-  const deadline = AbortSignal.timeout(ms);
+  // It runs from when the request goes out: the middleware runs after the client has the
+  // credentials, which an exec plugin may take long to give (a person logging in), and that
+  // is not the API server's time.
+  let deadline: AbortSignal | undefined;
+  const startsOnSend: ObservableMiddleware = {
+    pre: (request: RequestContext) => {
+      deadline = AbortSignal.timeout(ms);
+      request.setSignal(deadline);
+      return new Observable(Promise.resolve(request));
+    },
+    post: (response: ResponseContext) => new Observable(Promise.resolve(response)),
+  };
   try {
-    return await call({ middleware: [abortOn(deadline)], middlewareMergeStrategy: "append" });
+    return await call({ middleware: [startsOnSend], middlewareMergeStrategy: "append" });
   } catch (e) {
     // The call's own abort, not an answer (a 404, a conflict) that came as the deadline passed.
-    if (deadline.aborted && e instanceof Error && e.name === "AbortError")
+    if (deadline?.aborted === true && e instanceof Error && e.name === "AbortError")
       throw new KubeError(`${op}: ${noAnswer(ms)}`, undefined);
     throw wrap(op, e);
   }
@@ -541,25 +571,28 @@ interface PageStart {
 
 /**
  * Every item of a list, read LIST_PAGE at a time (as kubectl reads with its --chunk-size), each
- * page a call under a deadline of `ms`: a large cluster's Pods or Nodes are never one answer,
- * to hold at once or to read within one deadline. A list that does not end within `maxPages`
+ * page a call under a deadline of `ms`, and `keep` of each item taken as its page comes: a
+ * large cluster's Pods or Nodes are never one answer, to hold at once or to read within one
+ * deadline. A list that does not end within `maxPages`
  * fails, saying so. A continue token that expires between pages (410) fails the read.
  */
-async function allPages<T>(
+async function allPages<T, R>(
   op: string,
   what: string,
   ms: number,
   maxPages: number,
   call: (page: PageStart, options: ConfigurationOptions) => Promise<{ items: T[]; metadata?: { _continue?: string } }>,
-): Promise<T[]> {
-  const items: T[] = [];
+  keep: (item: T) => R,
+): Promise<R[]> {
+  const items: R[] = [];
   let next: string | undefined;
   for (let page = 0; page < maxPages; page++) {
     const start = next;
     const list = await withinDeadline(op, ms, (o) =>
       call({ limit: LIST_PAGE, ...(start === undefined ? {} : { _continue: start }) }, o),
     );
-    for (const item of list.items) items.push(item);
+    // Only what is kept of each item outlives its page.
+    for (const item of list.items) items.push(keep(item));
     next = list.metadata?._continue || undefined;
     if (next === undefined) return items;
   }
@@ -569,10 +602,13 @@ async function allPages<T>(
 export interface KubeApiOptions {
   /** See API_CALL_TIMEOUT_MS. */
   readonly callTimeoutMs?: number;
+  /** The least time a watch asks the API server to keep it open (resumingWatch); default WATCH_LIMITS'. */
+  readonly watchTimeoutSeconds?: number;
 }
 
 export function createKubeApi(kc: KubeConfig = defaultKubeConfig(), options: KubeApiOptions = {}): KubeApi {
   const callTimeoutMs = options.callTimeoutMs ?? API_CALL_TIMEOUT_MS;
+  const watchTimeoutSeconds = options.watchTimeoutSeconds ?? WATCH_LIMITS.timeoutSeconds;
   const own = <T>(op: string, call: Call<T>): Promise<T> => withinDeadline(op, callTimeoutMs, call);
   const ownRead = <T>(op: string, call: Call<T>): Promise<T | undefined> => readWithin(op, callTimeoutMs, call);
   const core = kc.makeApiClient(CoreV1Api);
@@ -594,12 +630,12 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig(), options: Kub
     onEnd: (err?: unknown) => void,
   ): Promise<() => void> {
     const which = "fieldSelector" in selector ? selector.fieldSelector : selector.labelSelector;
-    return startWatch(
+    return resumingWatch(
       kc,
       `watch ${path} (${which})`,
       path,
       selector,
-      { ...WATCH_LIMITS, startTimeoutMs: callTimeoutMs },
+      { ...WATCH_LIMITS, startTimeoutMs: callTimeoutMs, timeoutSeconds: watchTimeoutSeconds },
       (type, obj) => {
         if (type === "DELETED") onChange(undefined);
         else if (type === "ADDED" || type === "MODIFIED") onChange(convert(obj as K));
@@ -672,10 +708,7 @@ export function createKubeApi(kc: KubeConfig = defaultKubeConfig(), options: Kub
         const labels: unknown = Reflect.get(metadata, "labels");
         return typeof labels === "object" && labels !== null ? (labels as Record<string, string>) : {};
       }),
-    listKubeletVersions: async () =>
-      kubeletVersions(
-        await allPages("list Nodes", "nodes", callTimeoutMs, MAX_NODE_PAGES, (page, o) => core.listNode(page, o)),
-      ),
+    listKubeletVersions: () => kubeletVersions(callTimeoutMs, (page, o) => core.listNode(page, o)),
     async reviewToken(token, signal) {
       try {
         // The token goes only into the review's spec; no message here ever carries it.

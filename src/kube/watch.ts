@@ -5,18 +5,22 @@
 // - its request must be answered (status and headers) within `startTimeoutMs`: past it the
 //   start fails, and the request is aborted, its connection closed (client-node's left it open
 //   until the API server answered or dropped it: a socket per failed start);
-// - the API server is asked to end it after `timeoutSeconds` (as client-go's reflectors ask);
-//   one still open `graceMs` after that is a connection gone dead without a reset (a NAT or a
-//   node gone): it is aborted and ends with an error, where client-node's waited for TCP's
-//   keep-alive to give up (minutes);
-// - a line (an event) longer than `maxLineBytes`, a line that is not an event, or an ERROR
-//   event (a Status) ends it with an error that says so: the caller starts it again, and reads
-//   the object's state afresh, rather than miss a change;
+// - the API server is asked to end it after `timeoutSeconds`; one still open `graceMs` after
+//   that is a connection gone dead without a reset (a NAT or a node gone): it is aborted and
+//   ends with an error, where client-node's waited for TCP's keep-alive to give up (minutes).
+//   resumingWatch, below, starts it again from where it was when the API server ends it so;
+// - a line (an event) longer than `maxLineBytes`, a line that is not an event (an object with
+//   a type and an object), an ERROR event (a Status), or an event `onEvent` throws on, ends it
+//   with an error that says so: the caller starts it again, and reads the object's state
+//   afresh, rather than miss a change;
 // - stop() aborts it at any time, and after it nothing is delivered, not even its end.
 //
-// The caller learns of the end through `onEnd` (undefined when the API server ended it as
-// asked, else the error), once, and starts it again. Credentials, TLS and any proxy come from
-// the kubeconfig, as for every other call.
+// The caller learns of the end through `onEnd` (undefined when the API server ended it, else
+// a KubeError naming the watch), once, and starts it again; `onEnd` may come before the start
+// has resolved (an answer that ends at once). Every event but ERROR is handed on, BOOKMARK
+// included (its object carries the resourceVersion to resume from). Credentials, TLS and any
+// proxy come from the kubeconfig, as for every other call; the start's deadline runs from
+// when the credentials are in hand (an exec plugin may ask a person), as a call's does.
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest, type RequestOptions } from "node:https";
 import type { KubeConfig } from "@kubernetes/client-node";
@@ -35,8 +39,8 @@ export interface WatchLimits {
 
 /**
  * The watches' limits. An event holds one object: at most about 1.5 MiB stored (etcd's
- * request limit), more as JSON with escapes. Five minutes open, as client-go's reflectors ask
- * at least; the restart re-reads a few small objects.
+ * request limit), more as JSON with escapes. Five to ten minutes open (resumingWatch), as
+ * client-go's reflectors ask.
  */
 export const WATCH_LIMITS: Omit<WatchLimits, "startTimeoutMs"> = {
   timeoutSeconds: 300,
@@ -49,7 +53,7 @@ export function noAnswer(ms: number): string {
   return `no answer from the API server within ${ms / 1000} s`;
 }
 
-/** One event: ADDED, MODIFIED, DELETED (BOOKMARK is not asked for) and its object. */
+/** One event: ADDED, MODIFIED, DELETED or BOOKMARK, and its object (a JSON object). */
 export type WatchEventHandler = (type: string, object: unknown) => void;
 
 /** `what`: how errors name the watch, e.g. "watch /api/v1/namespaces/ns/secrets (metadata.name=x)". */
@@ -67,8 +71,12 @@ export async function startWatch(
   const url = new URL(server.replace(/\/+$/, "") + path);
   for (const [k, v] of Object.entries({ ...query, watch: "true", timeoutSeconds: String(limits.timeoutSeconds) }))
     url.searchParams.set(k, v);
-  const options: RequestOptions = { headers: {} };
-  await kc.applyToHTTPSOptions(options);
+  const options: RequestOptions = { headers: { Accept: "application/json", "User-Agent": "sidecar-injector" } };
+  try {
+    await kc.applyToHTTPSOptions(options);
+  } catch (e) {
+    throw new KubeError(`${what}: ${message(e)}`, undefined);
+  }
 
   const controller = new AbortController();
   /** Set once the watch is over, by whichever way: nothing is delivered after it. */
@@ -92,11 +100,12 @@ export async function startWatch(
 
   return new Promise<() => void>((resolve, reject) => {
     let started = false;
-    const fail = (err: unknown): void => {
+    const fail = (cause: unknown): void => {
+      const err = cause instanceof KubeError ? cause : new KubeError(`${what}: ${message(cause)}`, undefined);
       if (started) return end(err);
       if (over) return;
       finish();
-      reject(err instanceof KubeError ? err : new KubeError(`${what}: ${message(err)}`, undefined));
+      reject(err);
     };
     const onAnswer = (res: IncomingMessage): void => {
       if (over) return void res.destroy();
@@ -122,7 +131,11 @@ export async function startWatch(
             const said = typeof status?.message === "string" ? status.message : "the API server ended it with an error";
             return end(new KubeError(`${what}: ${said}`, code));
           }
-          if (event.type !== "BOOKMARK") onEvent(event.type, event.object);
+          try {
+            onEvent(event.type, event.object);
+          } catch (e) {
+            end(new KubeError(`${what}: a ${event.type} event not handled: ${message(e)}`, undefined));
+          }
         },
         tooLong: () => end(new KubeError(`${what}: an event longer than ${limits.maxLineBytes} bytes`, undefined)),
         done: () => end(),
@@ -156,7 +169,10 @@ function parseEvent(text: string): { type: string; object: unknown } | undefined
     const v: unknown = JSON.parse(text);
     if (typeof v !== "object" || v === null) return undefined;
     const type: unknown = Reflect.get(v, "type");
-    return typeof type === "string" ? { type, object: Reflect.get(v, "object") } : undefined;
+    const object: unknown = Reflect.get(v, "object");
+    return typeof type === "string" && typeof object === "object" && object !== null && !Array.isArray(object)
+      ? { type, object }
+      : undefined;
   } catch {
     return undefined;
   }
@@ -228,4 +244,70 @@ function readLines(res: IncomingMessage, maxBytes: number, sink: LineSink): void
   res.on("close", () => {
     if (!res.complete) cut();
   });
+}
+
+/** The resourceVersion in an event's object, if it has one. */
+function resourceVersionOf(object: unknown): string | undefined {
+  const metadata: unknown = typeof object === "object" && object !== null ? Reflect.get(object, "metadata") : undefined;
+  const rv: unknown =
+    typeof metadata === "object" && metadata !== null ? Reflect.get(metadata, "resourceVersion") : undefined;
+  return typeof rv === "string" && rv !== "" ? rv : undefined;
+}
+
+/**
+ * A watch that the API server's ends at the time asked do not interrupt. Ended so, it starts
+ * again at once from the last resourceVersion it saw (an event's, or a bookmark's, which it
+ * asks for), so that nothing changed between is missed and the objects are not sent again.
+ * Any other end goes to `onEnd` as startWatch's does: an error (a 410 for a resourceVersion too
+ * old among them), a failed restart, or an end before the time asked (an API server shutting
+ * down); the caller then starts afresh. The time asked is drawn for each start from
+ * [timeoutSeconds, 2 × timeoutSeconds), as client-go's reflectors draw theirs, so that the
+ * replicas' watches do not all end together. BOOKMARK events are not handed on.
+ */
+export async function resumingWatch(
+  kc: KubeConfig,
+  what: string,
+  path: string,
+  query: Readonly<Record<string, string>>,
+  limits: WatchLimits,
+  onEvent: WatchEventHandler,
+  onEnd: (err?: unknown) => void,
+): Promise<() => void> {
+  let resourceVersion: string | undefined;
+  let current: (() => void) | undefined;
+  let stopped = false;
+  const open = (): Promise<() => void> => {
+    const asked = limits.timeoutSeconds + Math.floor(Math.random() * limits.timeoutSeconds);
+    const since = performance.now();
+    return startWatch(
+      kc,
+      what,
+      path,
+      { ...query, allowWatchBookmarks: "true", ...(resourceVersion === undefined ? {} : { resourceVersion }) },
+      { ...limits, timeoutSeconds: asked },
+      (type, object) => {
+        resourceVersion = resourceVersionOf(object) ?? resourceVersion;
+        if (type !== "BOOKMARK") onEvent(type, object);
+      },
+      (err) => {
+        // The API server's own end at the time asked (its timer starts after ours: not before).
+        const atTime = performance.now() - since >= asked * 1000 * 0.9;
+        if (err !== undefined || resourceVersion === undefined || !atTime) return onEnd(err);
+        open().then(
+          (stop) => {
+            if (stopped) stop();
+            else current = stop;
+          },
+          (e: unknown) => {
+            if (!stopped) onEnd(e);
+          },
+        );
+      },
+    );
+  };
+  current = await open();
+  return () => {
+    stopped = true;
+    current?.();
+  };
 }

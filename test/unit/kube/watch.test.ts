@@ -8,7 +8,7 @@ import { after, before, describe, test } from "node:test";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { KubeError } from "../../../src/kube/api.js";
 import { startWatch, type WatchLimits } from "../../../src/kube/watch.js";
-import { answerJson, failureStatus, kubeConfigAt } from "./api-at.js";
+import { answerJson, failureStatus, kubeApiForTests, kubeConfigAt } from "./api-at.js";
 
 const WHAT = "watch /api/v1/namespaces/ns/secrets (metadata.name=ca)";
 const PATH = "/api/v1/namespaces/ns/secrets";
@@ -42,7 +42,7 @@ const line = (type: string, object: unknown): string => `${JSON.stringify({ type
 const secret = (v: string): object => ({ metadata: { name: "ca" }, data: { v } });
 
 /** Starts a watch of `answer`'s server and records what it delivers and how it ends. */
-async function watch(next: Answer, limits: WatchLimits = LIMITS) {
+async function watch(next: Answer, limits: WatchLimits = LIMITS, handle?: (type: string) => void) {
   answer = next;
   taken = undefined;
   const events: [string, unknown][] = [];
@@ -55,7 +55,10 @@ async function watch(next: Answer, limits: WatchLimits = LIMITS) {
     PATH,
     { fieldSelector: "metadata.name=ca" },
     limits,
-    (type, object) => events.push([type, object]),
+    (type, object) => {
+      handle?.(type);
+      events.push([type, object]);
+    },
     (err) => {
       ends += 1;
       resolveEnd(err ?? "ended");
@@ -86,6 +89,7 @@ describe("a watch", () => {
     assert.equal(await w.ended, "ended");
     assert.deepEqual(w.events, [
       ["ADDED", secret("é1")],
+      ["BOOKMARK", { metadata: {} }],
       ["MODIFIED", secret("2")],
       ["DELETED", secret("3")],
     ]);
@@ -97,6 +101,7 @@ describe("a watch", () => {
       timeoutSeconds: "60",
     });
     assert.equal(w.taken()?.req.headers.authorization, "Bearer t");
+    assert.equal(w.taken()?.req.headers.accept, "application/json");
     assert.equal(w.ends(), 1);
   });
 
@@ -145,7 +150,7 @@ describe("a watch", () => {
     },
   );
 
-  const endings: [string, (res: ServerResponse) => void, string][] = [
+  const endings: [string, (res: ServerResponse) => void, string | RegExp][] = [
     [
       "a line longer than the limit",
       (res) => res.write(`{"type":"ADDED","object":{"v":"${"x".repeat(1000)}`),
@@ -157,6 +162,11 @@ describe("a watch", () => {
       `${WHAT}: an event longer than 1000 bytes`,
     ],
     ["a line that is not an event", (res) => res.write("<html>\n"), `${WHAT}: a line that is not a watch event`],
+    [
+      "an event without an object",
+      (res) => res.write('{"type":"ADDED"}\n'),
+      `${WHAT}: a line that is not a watch event`,
+    ],
     [
       "an ERROR event",
       (res) => res.write(line("ERROR", { ...failureStatus(410, "Expired"), message: "too old resource version" })),
@@ -170,6 +180,11 @@ describe("a watch", () => {
       },
       `${WHAT}: the connection closed before the API server ended the watch`,
     ],
+    [
+      "the connection reset (RST)",
+      (res) => setTimeout(() => res.socket?.resetAndDestroy(), 50),
+      new RegExp(`^${WHAT.replace(/[()./]/g, "\\$&")}: \\S`),
+    ],
   ];
   for (const [what, then, message] of endings) {
     test(`${what}: ends with an error that says so, and its connection is closed`, { timeout: 20_000 }, async () => {
@@ -181,7 +196,8 @@ describe("a watch", () => {
       await w.started;
       const err = await w.ended;
       assert.ok(err instanceof KubeError);
-      assert.equal(err.message, message);
+      if (typeof message === "string") assert.equal(err.message, message);
+      else assert.match(err.message, message);
       if (what === "an ERROR event") assert.equal(err.status, 410);
       await w.taken()?.closed;
       assert.deepEqual(w.events, [["ADDED", secret("1")]], "events before the end are delivered, none after");
@@ -204,5 +220,82 @@ describe("a watch", () => {
     await new Promise((done) => setTimeout(done, 50));
     assert.deepEqual(w.events, [["ADDED", secret("1")]]);
     assert.equal(w.ends(), 0);
+  });
+
+  test("an event its handler throws on: ends with an error that says so, nothing after it delivered", async () => {
+    const w = await watch(
+      (_req, res) => {
+        res.writeHead(200, { "Content-Type": "application/json" });
+        res.write(line("ADDED", secret("1")) + line("MODIFIED", secret("2")) + line("MODIFIED", secret("3")));
+      },
+      LIMITS,
+      (type) => {
+        if (type === "MODIFIED") throw new TypeError("no metadata");
+      },
+    );
+    await w.started;
+    assert.equal(endMessage(await w.ended), `${WHAT}: a MODIFIED event not handled: no metadata`);
+    await w.taken()?.closed;
+    assert.deepEqual(w.events, [["ADDED", secret("1")]]);
+    assert.equal(w.ends(), 1);
+  });
+});
+
+describe("a watch of the KubeApi, ended by the API server at the time it asked", () => {
+  /** The watch requests the server took, by their query. */
+  const queries: URLSearchParams[] = [];
+  /** What the server answers each request, in turn. */
+  let script: ((res: ServerResponse, asked: number) => void)[] = [];
+  const api = createServer((req, res) => {
+    const query = new URL(req.url ?? "/", "http://x").searchParams;
+    queries.push(query);
+    res.writeHead(200, { "Content-Type": "application/json" });
+    script[queries.length - 1]?.(res, Number(query.get("timeoutSeconds")));
+  });
+  const kube = kubeApiForTests(api, { watchTimeoutSeconds: 1 });
+  const withRv = (v: string, rv: string): object => ({ metadata: { name: "ca", resourceVersion: rv }, data: { v } });
+
+  test(
+    "resumes at once from the last resourceVersion seen (a bookmark's), nothing sent twice; a 410 then ends it",
+    { timeout: 20_000 },
+    async () => {
+      queries.length = 0;
+      script = [
+        (res, asked) => {
+          res.write(line("ADDED", withRv("1", "5")) + line("BOOKMARK", { metadata: { resourceVersion: "7" } }));
+          setTimeout(() => res.end(), asked * 1000);
+        },
+        (res) => {
+          res.write(line("MODIFIED", withRv("2", "8")));
+          setTimeout(() => res.end(line("ERROR", { ...failureStatus(410, "Expired"), message: "too old" })), 50);
+        },
+      ];
+      const seen: (string | undefined)[] = [];
+      let resolveEnd: (err: unknown) => void = () => undefined;
+      const ended = new Promise<unknown>((done) => (resolveEnd = done));
+      await kube.api.watchSecret("ns", "ca", (s) => seen.push(s?.data?.v), resolveEnd);
+      const err = await ended;
+      assert.ok(err instanceof KubeError);
+      assert.equal(err.status, 410);
+      assert.deepEqual(seen, ["1", "2"]);
+      assert.deepEqual(
+        queries.map((q) => [q.get("resourceVersion"), q.get("allowWatchBookmarks"), q.get("timeoutSeconds")]),
+        [
+          [null, "true", "1"],
+          ["7", "true", "1"],
+        ],
+      );
+    },
+  );
+
+  test("ended before the time it asked (an API server shutting down): ended, for its caller to start afresh", async () => {
+    queries.length = 0;
+    script = [(res) => res.end(line("ADDED", withRv("1", "5")))];
+    let resolveEnd: (err: unknown) => void = () => undefined;
+    const ended = new Promise<unknown>((done) => (resolveEnd = done));
+    await kube.api.watchSecret("ns", "ca", () => undefined, resolveEnd);
+    assert.equal(await ended, undefined);
+    await new Promise((done) => setTimeout(done, 100));
+    assert.equal(queries.length, 1, "started again by itself");
   });
 });
